@@ -1,0 +1,144 @@
+// `npm run bench`: throughput and memory numbers, printed, never asserted.
+//
+//  1. ingest end to end: Kafka → decode → validate → detect → ClickHouse insert
+//     (events/s), next to the bare read rate of the same topics by a plain
+//     consumer (the ceiling), and their ratio;
+//  2. detection in one process replaying ≥1M events, Avro decode included
+//     (events/s), and heap bytes per tracked agent;
+//  3. (when present) the risk lookup under HTTP load.
+//
+// It starts its own Kafka broker (or uses KAFKA_BROKERS) and an embedded
+// ClickHouse in a temporary directory. Sizes: BENCH_EVENTS (default 500000),
+// BENCH_DETECT_EVENTS (default 1000000).
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { startKafka, type KafkaBroker } from '../scripts/kafka/kafka.js';
+import { AvroCodec } from '../ingest/avro/codec.js';
+import { BuiltInSchemaRegistry } from '../ingest/avro/registry.js';
+import { EventProducer, ensureTopics } from '../ingest/kafka-producer.js';
+import { KafkaSource } from '../ingest/kafka-source.js';
+import { FileDeadLetterSink } from '../ingest/dead-letter.js';
+import { topicNames } from '../ingest/topics.js';
+import { DetectionPipeline } from '../detectors/pipeline.js';
+import { openClickHouse } from '../store/clickhouse.js';
+import { LedgerWriter } from '../store/ledger-writer.js';
+import { runMigrations } from '../store/migrations.js';
+import { storedOffsets } from '../store/queries.js';
+import { PipelineRunner } from '../cli/runner.js';
+import { syntheticStream } from './synthetic.js';
+import { benchDetection } from './detection.js';
+
+const E2E_EVENTS = Number(process.env.BENCH_EVENTS ?? 500_000);
+const DETECT_EVENTS = Number(process.env.BENCH_DETECT_EVENTS ?? 1_000_000);
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+async function produceAll(brokers: string[], prefix: string): Promise<{ topics: ReturnType<typeof topicNames>; seconds: number }> {
+  const topics = topicNames(prefix);
+  await ensureTopics(brokers, topics, { partitions: 1 });
+  const producer = new EventProducer(brokers, topics, new AvroCodec(new BuiltInSchemaRegistry()));
+  await producer.connect();
+  const t0 = performance.now();
+  const stream = syntheticStream({ seed: 7, agents: 20_000, start: Date.UTC(2026, 10, 1) });
+  let batch = [];
+  for (let i = 0; i < E2E_EVENTS; i++) {
+    batch.push(stream.next().value);
+    if (batch.length === 10_000) {
+      await producer.send(batch);
+      batch = [];
+    }
+  }
+  await producer.send(batch);
+  await producer.disconnect();
+  return { topics, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Reads every message of the topics with a plain consumer, doing nothing with them. */
+async function bareRead(brokers: string[], topics: string[], expected: number): Promise<number> {
+  const kafka = new Kafka({ clientId: 'bench-bare', brokers, logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `bench-bare-${Date.now()}`, maxBytesPerPartition: 16 * 1024 * 1024, maxBytes: 64 * 1024 * 1024, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topics, fromBeginning: true });
+  let seen = 0;
+  let t0 = 0;
+  const done = new Promise<number>((resolve) => {
+    void consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (t0 === 0) t0 = performance.now();
+        seen += batch.messages.length;
+        if (seen >= expected) resolve((performance.now() - t0) / 1000);
+      },
+    });
+  });
+  const seconds = await done;
+  await consumer.disconnect();
+  return expected / seconds;
+}
+
+async function endToEnd(brokers: string[], topics: ReturnType<typeof topicNames>, dataDir: string): Promise<number> {
+  const store = await openClickHouse({ url: undefined, user: 'default', password: '', database: 'bench', dataDir });
+  await runMigrations(store);
+  const codec = new AvroCodec(new BuiltInSchemaRegistry());
+  const source = new KafkaSource({ brokers, clientId: 'bench', groupId: `bench-e2e-${Date.now()}`, topics, codec, maxBatchRecords: 20_000 });
+  const runner = new PipelineRunner({
+    source,
+    deadLetters: new FileDeadLetterSink(path.join(dataDir, 'dlq.ndjson')),
+    detection: new DetectionPipeline(),
+    ledger: new LedgerWriter(store),
+    storedOffsets: (s, a, b) => storedOffsets(store, s, a, b),
+    logger: { info() {}, warn() {}, error: (o, m) => console.error(m, o) },
+  });
+  const t0 = performance.now();
+  void runner.start();
+  // Timed from the start of consumption to the moment the last event is durable.
+  let first = 0;
+  while (runner.stats.events < E2E_EVENTS) {
+    if (first === 0 && runner.stats.events > 0) first = performance.now();
+    if (runner.state === 'failed') throw runner.failure;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await runner.stop();
+  await store.close();
+  return E2E_EVENTS / seconds;
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'riskstream-bench-'));
+  let broker: KafkaBroker | undefined;
+  try {
+    console.log(`riskstream bench — ${os.cpus().length} cores, Node ${process.version}\n`);
+
+    console.log(`## Detection (one process, ${fmt(DETECT_EVENTS)} events, Avro decode included)`);
+    const d = await benchDetection(DETECT_EVENTS);
+    console.log(`detector throughput:          ${fmt(d.eventsPerSecond)} events/s (decode ${fmt(d.decodePerSecond)}/s alone; target ≥ 300,000 per core)`);
+    console.log(`memory per tracked agent:     ${fmt(d.bytesPerAgent)} bytes over ${fmt(d.agents)} agents (target ≤ 4,096)`);
+    console.log('');
+
+    let brokers = process.env.KAFKA_BROKERS?.split(',').filter(Boolean);
+    if (!brokers?.length) {
+      broker = await startKafka();
+      brokers = [broker.brokers];
+    }
+    console.log(`## Ingest end to end (${fmt(E2E_EVENTS)} events, broker ${brokers.join(',')})`);
+    const { topics, seconds } = await produceAll(brokers, `bench-${Date.now()}`);
+    console.log(`produced in ${seconds.toFixed(1)} s`);
+    const ceiling = await bareRead(brokers, topics.inputs, E2E_EVENTS);
+    console.log(`bare read rate (ceiling):     ${fmt(ceiling)} events/s`);
+    const e2e = await endToEnd(brokers, topics, dataDir);
+    console.log(`end to end (Kafka → decode → validate → detect → ClickHouse): ${fmt(e2e)} events/s (target ≥ 50,000)`);
+    console.log(`ratio to the bare read rate:  ${(e2e / ceiling).toFixed(2)} (target ≥ 0.5)`);
+  } finally {
+    await broker?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
+process.exit(0);

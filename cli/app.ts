@@ -1,0 +1,140 @@
+// Composition root: builds the whole pipeline from configuration. With no
+// configuration it runs on embedded defaults: a generated fleet as the source,
+// in-process ClickHouse under ./data, the API on 127.0.0.1:8080.
+
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Config } from '../config/index.js';
+import { DetectionPipeline } from '../detectors/pipeline.js';
+import { liveEventStream } from '../fixtures/live.js';
+import { AvroCodec } from '../ingest/avro/codec.js';
+import { createSchemaRegistry } from '../ingest/avro/registry.js';
+import { FileDeadLetterSink, KafkaDeadLetterSink } from '../ingest/dead-letter.js';
+import { GeneratorSource } from '../ingest/generator-source.js';
+import { KafkaSource } from '../ingest/kafka-source.js';
+import { ensureTopics } from '../ingest/kafka-producer.js';
+import { NdjsonSource } from '../ingest/ndjson-source.js';
+import type { DeadLetterSink, Source } from '../ingest/source.js';
+import { topicNames } from '../ingest/topics.js';
+import { loadSigningKey, TokenAuthority } from '../api/auth.js';
+import { buildApi } from '../api/server.js';
+import { openClickHouse, ping } from '../store/clickhouse.js';
+import { LedgerWriter } from '../store/ledger-writer.js';
+import { runMigrations } from '../store/migrations.js';
+import { storedOffsets } from '../store/queries.js';
+import { PipelineRunner } from './runner.js';
+
+export interface StartOptions {
+  /** NDJSON input: a path, `-` for stdin, or a stream. Without it: Kafka when brokers are configured, else the generator. */
+  input?: string | Readable;
+  /** Start the HTTP API (default true). */
+  api?: boolean;
+}
+
+export interface Riskstream {
+  config: Config;
+  store: ClickHouseClient;
+  runner: PipelineRunner;
+  detection: DetectionPipeline;
+  api: FastifyInstance | undefined;
+  /** Where the API listens, e.g. http://127.0.0.1:8080. */
+  url: string | undefined;
+  /** Settles when the source ends (file input) or the pipeline fails. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+function chooseSource(config: Config, options: StartOptions, codec: AvroCodec): { source: Source; deadLetters: DeadLetterSink } {
+  const fileDeadLetters = () => new FileDeadLetterSink(path.join(config.dataDir, 'dead-letters.ndjson'));
+  if (options.input !== undefined) {
+    return { source: new NdjsonSource({ input: options.input, batchLines: config.batch.maxEvents }), deadLetters: fileDeadLetters() };
+  }
+  if (config.kafka.brokers.length > 0) {
+    const topics = topicNames(config.kafka.topicPrefix);
+    return {
+      source: new KafkaSource({
+        brokers: config.kafka.brokers,
+        clientId: config.kafka.clientId,
+        groupId: config.kafka.groupId,
+        topics,
+        codec,
+        maxBatchRecords: config.batch.maxEvents,
+      }),
+      deadLetters: new KafkaDeadLetterSink(config.kafka.brokers, config.kafka.clientId, topics.deadLetter),
+    };
+  }
+  const startTime = Date.now();
+  const { seed, eventsPerSecond, agents } = config.generator;
+  return {
+    source: new GeneratorSource({
+      events: liveEventStream({ seed, eventsPerSecond, agents, startTime }),
+      name: `generator:seed=${seed}:start=${startTime}`,
+    }),
+    deadLetters: fileDeadLetters(),
+  };
+}
+
+export async function startRiskstream(config: Config, options: StartOptions = {}): Promise<Riskstream> {
+  const store = await openClickHouse({ ...config.clickhouse, dataDir: config.dataDir });
+  await runMigrations(store);
+
+  const codec = new AvroCodec(createSchemaRegistry(config.schemaRegistryUrl));
+  if (config.kafka.brokers.length > 0 && options.input === undefined) {
+    await ensureTopics(config.kafka.brokers, topicNames(config.kafka.topicPrefix));
+  }
+  const { source, deadLetters } = chooseSource(config, options, codec);
+  const detection = new DetectionPipeline();
+
+  let api: FastifyInstance | undefined;
+  const logger = {
+    info: (o: object, m?: string) => api?.log.info(o, m),
+    warn: (o: object, m?: string) => api?.log.warn(o, m) ?? console.warn(m, o),
+    error: (o: object, m?: string) => api?.log.error(o, m) ?? console.error(m, o),
+  };
+  const ledger = new LedgerWriter(store, {
+    onRetry: (info) => logger.warn({ table: info.table, attempt: info.attempt, delayMs: info.delayMs, err: String(info.error) }, 'store insert failed; retrying'),
+  });
+  const runner = new PipelineRunner({
+    source,
+    deadLetters,
+    detection,
+    ledger,
+    storedOffsets: (s, first, last) => storedOffsets(store, s, first, last),
+    logger,
+  });
+
+  let url: string | undefined;
+  if (options.api !== false) {
+    const authority = new TokenAuthority(await loadSigningKey(config.dataDir, process.env.RISKSTREAM_JWT_SECRET));
+    api = await buildApi({
+      store,
+      authority,
+      logLevel: config.logLevel,
+      readiness: [
+        { name: 'store', check: async () => (await ping(store)).ok },
+        { name: 'pipeline', check: async () => runner.state === 'running' || runner.state === 'finished' },
+      ],
+    });
+    url = await api.listen({ host: config.api.host, port: config.api.port });
+  }
+
+  const done = runner.start();
+  done.catch(() => undefined);
+
+  return {
+    config,
+    store,
+    runner,
+    detection,
+    api,
+    url,
+    done,
+    async stop() {
+      await runner.stop();
+      await api?.close();
+      await store.close();
+    },
+  };
+}

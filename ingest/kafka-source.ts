@@ -1,0 +1,134 @@
+// Events from Kafka: one consumer group over the five event topics, Avro values
+// in the Confluent wire format, processed with eachBatch. Offsets are committed
+// only after the handler has made a batch durable; a record that cannot be
+// decoded or validated is handed over as rejected (for the dead-letter topic)
+// and never stops its neighbours.
+
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage } from 'kafkajs';
+import { AvroCodec } from './avro/codec.js';
+import type { BatchHandler, IngestRecord, RejectedRecord, Source } from './source.js';
+import type { TopicNames } from './topics.js';
+
+export interface KafkaSourceOptions {
+  brokers: string[];
+  clientId: string;
+  groupId: string;
+  topics: TopicNames;
+  codec: AvroCodec;
+  /** Most records per handed-over batch; a fetched batch is cut into chunks of this size. */
+  maxBatchRecords: number;
+  /** Read topics from the beginning when the group has no committed offset. */
+  fromBeginning?: boolean;
+  /**
+   * When a batch fails (the store stayed down through its own retries), retry
+   * it and restart the consumer (default). False makes the first failure final,
+   * which tests use to simulate a crash between store and commit.
+   */
+  retryOnFailure?: boolean;
+  /** Called when the consumer crashes (after kafkajs's own retries). */
+  onCrash?: (error: Error) => void;
+}
+
+export class KafkaSource implements Source {
+  readonly name = 'kafka';
+  private readonly kafka: Kafka;
+  private consumer: Consumer | undefined;
+  // Partitions that delivered since the last (re)assignment: the first batch of
+  // a partition after an assignment may repeat records stored before a crash.
+  private readonly delivered = new Set<string>();
+  private stopping = false;
+
+  constructor(private readonly options: KafkaSourceOptions) {
+    this.kafka = new Kafka({ clientId: options.clientId, brokers: options.brokers, logLevel: logLevel.WARN });
+  }
+
+  async run(handle: BatchHandler): Promise<void> {
+    const consumer = this.kafka.consumer({
+      groupId: this.options.groupId,
+      maxBytesPerPartition: 16 * 1024 * 1024,
+      maxBytes: 64 * 1024 * 1024,
+      maxWaitTimeInMs: 100,
+      sessionTimeout: 45_000,
+      heartbeatInterval: 3_000,
+      retry: this.options.retryOnFailure === false ? { retries: 0, restartOnFailure: async () => false } : { retries: 8 },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, () => this.delivered.clear());
+    const crashed = new Promise<void>((resolve, reject) => {
+      consumer.on(consumer.events.CRASH, (e) => {
+        const error = e.payload.error;
+        this.options.onCrash?.(error);
+        if (!e.payload.restart) reject(error);
+      });
+      consumer.on(consumer.events.STOP, () => resolve());
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.options.topics.inputs, fromBeginning: this.options.fromBeginning ?? true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.onBatch(payload, handle),
+    });
+    await crashed;
+  }
+
+  private async onBatch(payload: EachBatchPayload, handle: BatchHandler): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+    const { topic, partition } = batch;
+    const source = `kafka:${topic}/${partition}`;
+    const expectedType = this.options.topics.typeOf.get(topic);
+    const max = this.options.maxBatchRecords;
+
+    for (let start = 0; start < batch.messages.length; start += max) {
+      if (!isRunning() || isStale() || this.stopping) return;
+      const messages = batch.messages.slice(start, start + max);
+      const chunk = await this.decodeChunk(topic, partition, source, expectedType, messages);
+      const partitionKey = `${topic}/${partition}`;
+      const first = Number(messages[0]!.offset);
+      const last = Number(messages[messages.length - 1]!.offset);
+      await handle({
+        token: `${source}:${first}-${last}`,
+        records: chunk.records,
+        rejected: chunk.rejected,
+        redelivery: !this.delivered.has(partitionKey),
+      });
+      this.delivered.add(partitionKey);
+      const next = String(last + 1);
+      resolveOffset(String(last));
+      await this.consumer!.commitOffsets([{ topic, partition, offset: next }]);
+      await heartbeat();
+    }
+  }
+
+  private async decodeChunk(
+    topic: string,
+    partition: number,
+    source: string,
+    expectedType: string | undefined,
+    messages: KafkaMessage[],
+  ): Promise<{ records: IngestRecord[]; rejected: RejectedRecord[] }> {
+    const decoded = await this.options.codec.decodeMany(messages.map((m) => m.value));
+    const records: IngestRecord[] = [];
+    const rejected: RejectedRecord[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      const d = decoded[i]!;
+      const offset = Number(m.offset);
+      if (d.ok && d.event.type === expectedType) {
+        records.push({ event: d.event, source, offset });
+        continue;
+      }
+      const error = d.ok ? `a ${d.event.type} record does not belong on topic ${topic}` : d.error.message;
+      const r: RejectedRecord = { source, topic, partition, offset, key: m.key, value: m.value, error };
+      if (!d.ok && d.error.field) r.field = d.error.field;
+      rejected.push(r);
+    }
+    return { records, rejected };
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.consumer?.disconnect();
+  }
+}
