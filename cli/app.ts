@@ -26,6 +26,9 @@ import { runMigrations } from '../store/migrations.js';
 import { storedOffsets } from '../store/queries.js';
 import { PipelineRunner } from './runner.js';
 
+/** Tenant ids of the generated fleet (the default source), named in the README's examples. */
+export const GENERATED_TENANTS = ['contoso', 'fabrikam', 'northwind'];
+
 export interface StartOptions {
   /** NDJSON input: a path, `-` for stdin, or a stream. Without it: Kafka when brokers are configured, else the generator. */
   input?: string | Readable;
@@ -69,7 +72,7 @@ function chooseSource(config: Config, options: StartOptions, codec: AvroCodec): 
   const { seed, eventsPerSecond, agents } = config.generator;
   return {
     source: new GeneratorSource({
-      events: liveEventStream({ seed, eventsPerSecond, agents, startTime }),
+      events: liveEventStream({ seed, eventsPerSecond, agents, startTime, tenantIds: GENERATED_TENANTS }),
       name: `generator:seed=${seed}:start=${startTime}`,
     }),
     deadLetters: fileDeadLetters(),

@@ -85,7 +85,7 @@ export function loadConfig(env: Env = process.env): Config {
     generator: {
       seed: int(env, 'RISKSTREAM_GENERATOR_SEED', 42),
       eventsPerSecond: int(env, 'RISKSTREAM_GENERATOR_RATE', 200, 1),
-      agents: int(env, 'RISKSTREAM_GENERATOR_AGENTS', 200, 1),
+      agents: int(env, 'RISKSTREAM_GENERATOR_AGENTS', 1000, 1),
     },
     batch: { maxEvents: int(env, 'RISKSTREAM_BATCH_MAX_EVENTS', 20000, 1), maxWaitMs: int(env, 'RISKSTREAM_BATCH_MAX_WAIT_MS', 250, 1) },
   };
