@@ -54,13 +54,20 @@ export class KafkaSource implements Source {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => this.delivered.clear());
-    const crashed = new Promise<void>((resolve, reject) => {
+    // kafkajs may announce STOP before CRASH when a crash is final, so the
+    // outcome is settled a tick after either event, once both are known.
+    let finalError: Error | undefined;
+    const ended = new Promise<void>((resolve, reject) => {
+      const settle = () => setImmediate(() => (finalError ? reject(finalError) : resolve()));
       consumer.on(consumer.events.CRASH, (e) => {
         const error = e.payload.error;
         this.options.onCrash?.(error);
-        if (!e.payload.restart) reject(error);
+        if (!e.payload.restart) {
+          finalError = error;
+          settle();
+        }
       });
-      consumer.on(consumer.events.STOP, () => resolve());
+      consumer.on(consumer.events.STOP, settle);
     });
     await consumer.connect();
     await consumer.subscribe({ topics: this.options.topics.inputs, fromBeginning: this.options.fromBeginning ?? true });
@@ -70,7 +77,7 @@ export class KafkaSource implements Source {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.onBatch(payload, handle),
     });
-    await crashed;
+    await ended;
   }
 
   private async onBatch(payload: EachBatchPayload, handle: BatchHandler): Promise<void> {
