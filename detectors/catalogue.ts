@@ -1,0 +1,62 @@
+// The catalogue: every detector of the product, in id order (1–13). A fresh set
+// of detector instances per call: detectors hold state, so each pipeline needs
+// its own.
+
+import type { Detector } from './detector.js';
+import type { DetectorMeta } from './types.js';
+import { createUnfamiliarResourceDetector } from './unfamiliar-resource.js';
+import { createSigninSpikeDetector } from './signin-spike.js';
+import { createFailedAccessDetector } from './failed-access.js';
+import { createRiskyUserSigninDetector } from './risky-user-signin.js';
+import { createUnfamiliarSigninPropertiesDetector } from './unfamiliar-signin-properties.js';
+import { createImpossibleTravelDetector } from './impossible-travel.js';
+import { createTokenReplayDetector } from './token-replay.js';
+import { createScopeEscalationDetector } from './scope-escalation.js';
+import { createExfiltrationDetector } from './exfiltration.js';
+import { createGatewayThreatDetector } from './gateway-threat.js';
+import { createAgentPropagationDetector } from './agent-propagation.js';
+import { createDormantReactivationDetector } from './dormant-reactivation.js';
+import { createOrphanedAgentDetector } from './orphaned-agent.js';
+
+/** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
+export const DETECTOR_IDS = [
+  'unfamiliar-resource',
+  'signin-spike',
+  'failed-access',
+  'risky-user-signin',
+  'unfamiliar-signin-properties',
+  'impossible-travel',
+  'token-replay',
+  'scope-escalation',
+  'exfiltration',
+  'gateway-threat',
+  'agent-propagation',
+  'dormant-reactivation',
+  'orphaned-agent',
+] as const;
+
+export type DetectorId = (typeof DETECTOR_IDS)[number];
+
+/** Fresh instances of every detector of the catalogue, in id order. */
+export function createCatalogue(): Detector[] {
+  return [
+    createUnfamiliarResourceDetector(),
+    createSigninSpikeDetector(),
+    createFailedAccessDetector(),
+    createRiskyUserSigninDetector(),
+    createUnfamiliarSigninPropertiesDetector(),
+    createImpossibleTravelDetector(),
+    createTokenReplayDetector(),
+    createScopeEscalationDetector(),
+    createExfiltrationDetector(),
+    createGatewayThreatDetector(),
+    createAgentPropagationDetector(),
+    createDormantReactivationDetector(),
+    createOrphanedAgentDetector(),
+  ] as Detector[];
+}
+
+/** Metadata of every detector in the catalogue (for the API and docs). */
+export function catalogueMeta(): DetectorMeta[] {
+  return createCatalogue().map((d) => d.meta);
+}

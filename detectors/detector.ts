@@ -1,0 +1,75 @@
+// The contract between a detector and the detection pipeline.
+//
+// A detector is pure: no I/O, no wall clock, no randomness. Everything it knows
+// comes from the events it is shown (in arrival order, which may be up to 60 s
+// out of event-time order) and from the read-only context. Given the same
+// events it must produce the same detections, so a replay of history answers
+// exactly as the live stream did.
+
+import type { AgentEvent, RiskLevel } from '../contract/events.js';
+import type { Detection, DetectorMeta } from './types.js';
+
+/** What the pipeline knows about one agent, maintained from lifecycle and sign-in events. */
+export interface AgentInfo {
+  tenant_id: string;
+  agent_id: string;
+  blueprint_id: string | null;
+  /** Event time the agent was created (lifecycle), or first seen. */
+  first_seen: number;
+  /** Event time of the latest event of this agent before the current one. */
+  last_seen: number;
+  /** True when a lifecycle `created` event was seen for it. */
+  created_seen: boolean;
+  sponsors: string[];
+  /** Credentials added by lifecycle events: id, actor, time. Bounded. */
+  credentials_added: { credential_id: string | null; actor: string; time: number }[];
+  deleted: boolean;
+  disabled: boolean;
+}
+
+/** Read-only view of shared state that detectors may consult. */
+export interface DetectorContext {
+  /** The agent this event belongs to, after the pipeline has updated it with this event. Null for user_risk events. */
+  agent(tenantId: string, agentId: string): AgentInfo | undefined;
+  /** The agent's info as it was BEFORE the current event (e.g. its previous last_seen). */
+  previousLastSeen(tenantId: string, agentId: string): number | undefined;
+  /** Current risk level of a human user (from user_risk events); 'none' when unknown. */
+  userRisk(tenantId: string, userId: string): RiskLevel;
+  /** Current risk level of an agent according to the risk engine. */
+  agentRisk(tenantId: string, agentId: string): RiskLevel;
+  /** Highest event time seen so far minus the allowed lateness (60 s): a time before which nothing more is expected. */
+  watermark(): number;
+}
+
+export interface Detector<Snapshot = unknown> {
+  readonly meta: DetectorMeta;
+  /** Handles one event; returns the detections it completes (usually none). */
+  observe(event: AgentEvent, ctx: DetectorContext): Detection[];
+  /**
+   * Called when the watermark advances; lets a detector close windows or raise
+   * findings that depend on the passage of event time (e.g. orphaned agents).
+   */
+  advance?(watermark: number, ctx: DetectorContext): Detection[];
+  /** Forgets per-key state whose last activity is before `before` (event time). */
+  evict(before: number): void;
+  /** Number of keys (agents, blueprints, tokens...) this detector holds, for memory accounting. */
+  size(): number;
+  /** Serialisable state, restored with `restore` after a restart or rebalance. */
+  snapshot(): Snapshot;
+  restore(snapshot: Snapshot): void;
+}
+
+/** Key of an agent: the same agent id in two tenants is two agents. */
+export function agentKey(tenantId: string, agentId: string): string {
+  return `${tenantId}\u0000${agentId}`;
+}
+
+/** Key of a blueprint's peer group, within its tenant. */
+export function blueprintKey(tenantId: string, blueprintId: string | null): string {
+  return `${tenantId}\u0000${blueprintId ?? '(none)'}`;
+}
+
+/** Human name of a peer group, for evidence. */
+export function peerGroupName(blueprintId: string | null): string | null {
+  return blueprintId ? `blueprint:${blueprintId}` : null;
+}

@@ -1,0 +1,345 @@
+// Detector 12 — dormant reactivation: an agent silent for a long time (30 days
+// by default) acts again.
+//
+// Activity = the agent acting: a successful sign-in, a granted token or a
+// network event. Failed sign-ins and lifecycle events (done TO the agent, e.g.
+// a credential added while it sleeps) do not count, so someone knocking on a
+// dormant agent neither wakes it nor resets its silence.
+//
+// Severity of a wake-up:
+// - low: plain reactivation;
+// - medium: a credential was added during the silence, at most
+//   `credentialWindowMs` (24 h) before the wake-up, by someone who is not one of
+//   the agent's sponsors (AgentInfo.sponsors / credentials_added); OR the
+//   wake-up sign-in comes from a new place (an ASN or country absent from the
+//   agent's history, or from its blueprint's when the agent has none);
+// - high: both.
+// The wake-up opens a 10-minute episode: later (or late-arriving) sign-ins and
+// credential events of the episode can raise the severity (one more detection
+// each time it rises), never lower it.
+//
+// Retention: the signal is long silence, while the pipeline forgets idle keys
+// after a few days. This detector therefore keeps its small per-agent record
+// (last activity + a few ASNs/countries/sponsor hashes, ~150 bytes) for
+// `retainMs` (400 days: yearly jobs included) after the agent's last activity:
+// evict(before) drops keys idle since before min(before, newest event time −
+// retainMs). Deleted agents are dropped at once; the key count is capped
+// (`maxAgents`, least recently inserted dropped first). Without its own record
+// it falls back to ctx.previousLastSeen.
+
+import type { AgentEvent, LifecycleEvent, SigninEvent } from '../contract/events.js';
+import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+import { peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
+import type { Detection, DetectorMeta, Severity } from './types.js';
+
+export interface DormantReactivationOptions {
+  /** Silence after which activity is a reactivation, ms. */
+  dormantMs?: number;
+  /** A credential added at most this long before the wake-up counts, ms. */
+  credentialWindowMs?: number;
+  /** How long after the wake-up its episode can still be escalated, ms. */
+  episodeMs?: number;
+  /** Per-agent records are kept at least this long after the agent's last activity, ms. */
+  retainMs?: number;
+  /** ASNs and countries remembered per agent. */
+  maxPlaces?: number;
+  /** ASNs and countries remembered per blueprint. */
+  maxGroupPlaces?: number;
+  maxAgents?: number;
+}
+
+const DAY = 24 * 3600_000;
+
+const DEFAULTS: Required<DormantReactivationOptions> = {
+  dormantMs: 30 * DAY,
+  credentialWindowMs: DAY,
+  episodeMs: 10 * 60_000,
+  retainMs: 400 * DAY,
+  maxPlaces: 4,
+  maxGroupPlaces: 64,
+  maxAgents: 2_000_000,
+};
+
+const NEVER = Number.MIN_SAFE_INTEGER;
+/** Shared empty list, replaced by a fresh array on first write (most agents never need one). */
+const EMPTY: number[] = [];
+const RANK: Record<Severity, number> = { low: 1, medium: 2, high: 3 };
+
+/** Wake-up episode. */
+interface Episode {
+  /** Wake-up time, previous activity, event id. */
+  t: number;
+  prev: number;
+  id: string;
+  /** Highest severity rank reported so far. */
+  s: number;
+  /** Facts found so far. */
+  place: string | null;
+  cred: string | null;
+}
+
+/** A credential added to the agent (lifecycle). */
+interface CredentialAdd {
+  t: number;
+  actor: string;
+  id: string | null;
+}
+
+/** `at` (Timed, used for eviction) is the agent's last activity. */
+interface Dormant extends Timed {
+  /** Place history: ASNs and country codes (as small ints) of successful sign-ins. */
+  asn: number[];
+  cc: number[];
+  /** Hashes of the agent's sponsors (kept here too: the directory forgets idle agents after days). */
+  sp: number[];
+  /** Latest credentials added (at most 2), null when none. */
+  cr: CredentialAdd[] | null;
+  ep: Episode | null;
+}
+
+interface GroupPlaces extends Timed {
+  asn: number[];
+  cc: number[];
+}
+
+export const dormantReactivationMeta: DetectorMeta = {
+  id: 'dormant-reactivation',
+  title: 'Dormant agent reactivated',
+  severity: 'medium',
+  mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
+  description:
+    'An agent silent for 30 days or more acts again: low on its own, medium when a credential was just added by someone ' +
+    'other than its sponsors or when it signs in from an ASN/country new to it, high when both.',
+};
+
+function countryCode(c: string | null): number {
+  return c === null || c.length < 2 ? -1 : (c.charCodeAt(0) << 8) | c.charCodeAt(1);
+}
+
+function codeCountry(n: number): string {
+  return String.fromCharCode(n >> 8, n & 255);
+}
+
+/** `list` with `v` added (oldest dropped beyond `cap`), as a new exact-size array (push and spread reserve 17 slots). */
+function withCapped(list: number[], v: number, cap: number): number[] {
+  if (list.indexOf(v) >= 0) return list;
+  return list.length >= cap ? list.slice(list.length - cap + 1).concat(v) : list.concat(v);
+}
+
+export function createDormantReactivationDetector(options: DormantReactivationOptions = {}): Detector {
+  const o: Required<DormantReactivationOptions> = { ...DEFAULTS, ...options };
+  const agents = new TenantMap<Dormant>(o.maxAgents);
+  const groups = new TenantMap<GroupPlaces>(o.maxAgents);
+  let newest = NEVER;
+
+  function groupId(tenant: string, agentId: string, bp: string | null, ctx: DetectorContext): string | null {
+    return bp ?? ctx.agent(tenant, agentId)?.blueprint_id ?? null;
+  }
+
+  /** Why the sign-in's place is new, or null (known, or no history to judge by). */
+  function newPlace(s: Dormant, e: SigninEvent, ctx: DetectorContext): string | null {
+    const asn = e.asn;
+    const cc = countryCode(e.country);
+    let asns = s.asn;
+    let ccs = s.cc;
+    let whose = 'agent';
+    if (asns.length === 0 && ccs.length === 0) {
+      const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id, ctx);
+      const g = gid === null ? undefined : groups.get(e.tenant_id, gid);
+      if (!g) return null;
+      asns = g.asn;
+      ccs = g.cc;
+      whose = 'blueprint';
+    }
+    const why: string[] = [];
+    if (cc >= 0 && ccs.length > 0 && ccs.indexOf(cc) < 0) why.push(`country ${e.country} not in ${whose} history [${ccs.map(codeCountry).join(', ')}]`);
+    if (asn !== null && asns.length > 0 && asns.indexOf(asn) < 0) why.push(`ASN ${asn} not in ${whose} history [${asns.join(', ')}]`);
+    return why.length ? why.join('; ') : null;
+  }
+
+  /** A credential added during the silence, shortly before the wake-up, by a non-sponsor; null when none. */
+  function nonSponsorCredential(ep: Episode, s: Dormant, info: AgentInfo | undefined): string | null {
+    const sponsors = info?.sponsors ?? [];
+    const check = (time: number, actor: string, id: string | null): string | null => {
+      if (time <= ep.prev || time < ep.t - o.credentialWindowMs || time > ep.t + o.episodeMs) return null;
+      if (sponsors.includes(actor) || s.sp.includes(hashString(actor))) return null;
+      const who = sponsors.length || s.sp.length ? 'not a sponsor' : 'agent has no known sponsor';
+      return `credential ${id ?? '(unknown)'} added by ${actor} at ${new Date(time).toISOString()}, ${who}`;
+    };
+    if (s.cr !== null) {
+      for (const c of s.cr) {
+        const why = check(c.t, c.actor, c.id);
+        if (why !== null) return why;
+      }
+    }
+    if (info) {
+      for (const c of info.credentials_added) {
+        const why = check(c.time, c.actor, c.credential_id);
+        if (why !== null) return why;
+      }
+    }
+    return null;
+  }
+
+  /** Re-evaluates an episode; returns a detection when its severity rose. */
+  function evaluate(e: AgentEvent & { agent_id: string }, s: Dormant, ep: Episode, ctx: DetectorContext): Detection | null {
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    if (ep.cred === null) ep.cred = nonSponsorCredential(ep, s, info);
+    const n = (ep.cred !== null ? 1 : 0) + (ep.place !== null ? 1 : 0);
+    const severity: Severity = n === 2 ? 'high' : n === 1 ? 'medium' : 'low';
+    if (RANK[severity] <= ep.s) return null;
+    ep.s = RANK[severity];
+    const days = (ep.t - ep.prev) / DAY;
+    const facts = [ep.cred, ep.place].filter((x): x is string => x !== null);
+    const bp = info?.blueprint_id ?? ('blueprint_id' in e ? e.blueprint_id : null);
+    return {
+      detector: dormantReactivationMeta.id,
+      severity,
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: Math.max(e.time, ep.t),
+      summary:
+        `Agent ${e.agent_id} active again after ${days.toFixed(1)} days of silence` + (facts.length ? `: ${facts.join('; ')}` : ''),
+      evidence: {
+        observed: { wake_time: ep.t, silence_days: Math.round(days * 10) / 10, new_place: ep.place, non_sponsor_credential: ep.cred },
+        baseline: {
+          last_activity: ep.prev,
+          known_asns: s.asn.slice(),
+          known_countries: s.cc.map(codeCountry),
+          sponsors: info ? info.sponsors.slice() : [],
+          known_sponsor_count: Math.max(s.sp.length, info?.sponsors.length ?? 0),
+        },
+        threshold: `silence ≥ ${o.dormantMs / DAY} days`,
+        peer_group: peerGroupName(bp),
+      },
+      event_ids: e.event_id === ep.id ? [ep.id] : [ep.id, e.event_id],
+    };
+  }
+
+  function learnPlace(s: Dormant, e: SigninEvent, ctx: DetectorContext): void {
+    const cc = countryCode(e.country);
+    const newAsn = e.asn !== null && s.asn.indexOf(e.asn) < 0;
+    const newCc = cc >= 0 && s.cc.indexOf(cc) < 0;
+    if (!newAsn && !newCc) return;
+    if (newAsn) s.asn = withCapped(s.asn, e.asn!, o.maxPlaces);
+    if (newCc) s.cc = withCapped(s.cc, cc, o.maxPlaces);
+    const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id, ctx);
+    if (gid === null) return;
+    let g = groups.get(e.tenant_id, gid);
+    if (!g) {
+      g = { at: e.time, asn: [], cc: [] };
+      groups.set(e.tenant_id, gid, g);
+    } else if (e.time > g.at) g.at = e.time;
+    if (newAsn) g.asn = withCapped(g.asn, e.asn!, o.maxGroupPlaces);
+    if (newCc) g.cc = withCapped(g.cc, cc, o.maxGroupPlaces);
+  }
+
+  function record(e: AgentEvent & { agent_id: string }, ctx: DetectorContext): Dormant {
+    let s = agents.get(e.tenant_id, e.agent_id);
+    if (!s) {
+      // First sight: silence is measured from the directory's last sight, else from now.
+      const prev = ctx.previousLastSeen(e.tenant_id, e.agent_id);
+      s = { at: prev !== undefined && prev < e.time ? prev : e.time, asn: EMPTY, cc: EMPTY, sp: EMPTY, cr: null, ep: null };
+      agents.set(e.tenant_id, e.agent_id, s);
+    }
+    return s;
+  }
+
+  function onLifecycle(e: LifecycleEvent, ctx: DetectorContext): Detection[] {
+    switch (e.action) {
+      case 'deleted':
+        agents.delete(e.tenant_id, e.agent_id);
+        return NO_DETECTIONS;
+      case 'created':
+      case 'sponsor_added':
+        if (e.sponsor_id !== null) {
+          const s = record(e, ctx);
+          s.sp = withCapped(s.sp, hashString(e.sponsor_id), o.maxPlaces);
+        }
+        return NO_DETECTIONS;
+      case 'sponsor_removed': {
+        const s = agents.get(e.tenant_id, e.agent_id);
+        if (s && e.sponsor_id !== null) {
+          const i = s.sp.indexOf(hashString(e.sponsor_id));
+          if (i >= 0) s.sp = s.sp.length === 1 ? EMPTY : s.sp.slice(0, i).concat(s.sp.slice(i + 1));
+        }
+        return NO_DETECTIONS;
+      }
+      case 'credential_added': {
+        const s = record(e, ctx);
+        const add: CredentialAdd = { t: e.time, actor: e.actor, id: e.credential_id };
+        s.cr = s.cr === null ? [add] : [s.cr[s.cr.length - 1]!, add];
+        // A late credential event can raise an open episode.
+        const ep = s.ep;
+        if (!ep || ep.cred !== null || Math.abs(e.time - ep.t) > o.credentialWindowMs + o.episodeMs) return NO_DETECTIONS;
+        const d = evaluate(e, s, ep, ctx);
+        return d ? [d] : NO_DETECTIONS;
+      }
+      default:
+        return NO_DETECTIONS;
+    }
+  }
+
+  function onActivity(e: AgentEvent & { agent_id: string }, ctx: DetectorContext): Detection[] {
+    const t = e.time;
+    const s = record(e, ctx);
+    let out: Detection[] = NO_DETECTIONS;
+    const signin = e.type === 'signin' ? e : null;
+    if (t - s.at >= o.dormantMs) {
+      // Wake-up: a new episode.
+      const ep: Episode = { t, prev: s.at, id: e.event_id, s: 0, place: null, cred: null };
+      s.ep = ep;
+      if (signin) ep.place = newPlace(s, signin, ctx);
+      const d = evaluate(e, s, ep, ctx);
+      if (d) out = [d];
+    } else if (s.ep !== null) {
+      const ep = s.ep;
+      if (Math.abs(t - ep.t) <= o.episodeMs) {
+        if (signin && ep.place === null) ep.place = newPlace(s, signin, ctx);
+        const d = evaluate(e, s, ep, ctx);
+        if (d) out = [d];
+      } else if (t > ep.t + o.episodeMs) s.ep = null;
+    }
+    if (t > s.at) s.at = t;
+    if (signin) learnPlace(s, signin, ctx);
+    return out;
+  }
+
+  return {
+    meta: dormantReactivationMeta,
+    observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      if (e.time > newest) newest = e.time;
+      switch (e.type) {
+        case 'signin':
+          return e.result === 'success' ? onActivity(e, ctx) : NO_DETECTIONS;
+        case 'token':
+          return e.decision === 'granted' ? onActivity(e, ctx) : NO_DETECTIONS;
+        case 'network':
+          return onActivity(e, ctx);
+        case 'lifecycle':
+          return onLifecycle(e, ctx);
+        default:
+          return NO_DETECTIONS;
+      }
+    },
+    evict(before: number): void {
+      const cutoff = Math.min(before, newest - o.retainMs);
+      agents.evict(cutoff);
+      groups.evict(cutoff);
+    },
+    size(): number {
+      return agents.size + groups.size;
+    },
+    snapshot(): unknown {
+      return clone({ version: 1, newest, agents: agents.snapshot(), groups: groups.snapshot() });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { version: number; newest: number; agents: [string, string, Dormant][]; groups: [string, string, GroupPlaces][] };
+      if (s?.version !== 1) throw new Error('dormant-reactivation: unsupported snapshot');
+      newest = s.newest;
+      const shared = (l: number[]) => (l.length === 0 ? EMPTY : l);
+      agents.restore(s.agents.map(([t, id, a]) => [t, id, { ...a, asn: shared(a.asn), cc: shared(a.cc), sp: shared(a.sp) }]));
+      groups.restore(s.groups);
+    },
+  };
+}

@@ -1,0 +1,495 @@
+// Detector 9 — exfiltration: an agent sends far more data out than it and its
+// blueprint's agents ever do, in one transfer or summed over a short window.
+//
+// Volumes are heavy-tailed, so sizes are judged on a log2 scale against
+// high-water marks and high quantiles, never means:
+// - per agent: the highest log2 bucket of bytes_out it ever sent (its
+//   high-water mark), plus KiB sums per 5-minute window (current and previous)
+//   and the highest completed two-window sum;
+// - per peer group (blueprint): a histogram of each agent-window's largest
+//   transfer (halved when a counter saturates, so it follows recent windows;
+//   its 99th percentile is the peer baseline), the highest two-window sum of
+//   any of its agents, and the destinations it sends bulk data (≥256 KiB) to.
+// Where the data goes matters as much as how much: big uploads to a
+// destination the blueprint's agents regularly upload to (its own storage
+// account...) are normal heavy-tail traffic. A bulk destination is familiar to
+// an agent once another agent of its blueprint used it, or an hour after the
+// blueprint first did (so an agent's own fresh exfiltration target never
+// becomes familiar during the exfiltration).
+// Single transfer fires when bytes_out ≥ max(minimum, multiple × baseline)
+// (× 8 towards a familiar destination), baseline = the higher of the agent's
+// high-water mark (once it has 20 transfers) and the blueprint's p99 (once it
+// has 30 agent-windows): minimum 100 MB and 8× normally, 10 MB and 4× to
+// file_sharing / uncategorized / malicious destinations. Cumulative: the bytes
+// of the last two windows (≤10 min) to destinations not familiar fire at
+// max(100 MB, 5 × baseline sum), or, counting only risky categories, at
+// max(50 MB, 4 × baseline risky sum). Agents and blueprints without
+// enough history do not fire (except ≥1 GB in one transfer to a risky
+// destination); window sums count only once the blueprint is an hour old (before
+// that every destination looks new).
+// Values over a threshold never enter the baselines. Cooldown 30 min per kind.
+// Only allowed transfers count (a blocked one sent nothing).
+
+import type { AgentEvent, NetworkEvent } from '../contract/events.js';
+import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import type { Detection, DetectorMeta, Severity } from './types.js';
+
+export interface ExfiltrationOptions {
+  /** Destination categories with the lower thresholds. */
+  riskyCategories?: string[];
+  /** Single transfer: absolute minimum and multiple of the baseline, normal and risky destinations. */
+  minBytes?: number;
+  minBytesRisky?: number;
+  multiple?: number;
+  multipleRisky?: number;
+  /** Transfers at least this large teach the peer group its bulk destinations. */
+  bulkBytes?: number;
+  /**
+   * A bulk destination is familiar to an agent once another agent of its group
+   * sent bulk data there, or this long after the group first did, ms.
+   */
+  familiarAfterMs?: number;
+  /** Thresholds are multiplied by this towards a familiar bulk destination. */
+  familiarFactor?: number;
+  /** Bulk destinations remembered per peer group. */
+  maxBulkDestinations?: number;
+  /** Single transfer to a risky destination that fires even without any baseline. */
+  absoluteBytesRisky?: number;
+  /** Quantile of the blueprint's per-agent-window maxima used as its baseline. */
+  groupQuantile?: number;
+  /** Transfers an agent needs before its own baseline counts. */
+  minAgentSamples?: number;
+  /** Agent-windows a blueprint needs before its baseline counts. */
+  minGroupWindows?: number;
+  /** Window length (the cumulative sum covers the current and the previous window). */
+  windowMs?: number;
+  minWindowBytes?: number;
+  minWindowBytesRisky?: number;
+  windowMultiple?: number;
+  windowMultipleRisky?: number;
+  /** Completed windows and history an agent needs before its own window baseline counts. */
+  minAgentWindows?: number;
+  minAgentHistoryMs?: number;
+  cooldownMs?: number;
+  maxAgents?: number;
+}
+
+const MB = 1_000_000;
+
+const DEFAULTS: Required<ExfiltrationOptions> = {
+  riskyCategories: ['file_sharing', 'uncategorized', 'malicious'],
+  minBytes: 100 * MB,
+  minBytesRisky: 10 * MB,
+  multiple: 8,
+  multipleRisky: 4,
+  bulkBytes: 256 * 1024,
+  familiarAfterMs: 60 * 60_000,
+  familiarFactor: 8,
+  maxBulkDestinations: 256,
+  absoluteBytesRisky: 1000 * MB,
+  groupQuantile: 0.99,
+  minAgentSamples: 20,
+  minGroupWindows: 30,
+  windowMs: 5 * 60_000,
+  minWindowBytes: 100 * MB,
+  minWindowBytesRisky: 50 * MB,
+  windowMultiple: 5,
+  windowMultipleRisky: 4,
+  minAgentWindows: 6,
+  minAgentHistoryMs: 60 * 60_000,
+  cooldownMs: 30 * 60_000,
+  maxAgents: 2_000_000,
+};
+
+const BUCKETS = 32;
+/** "Never" for second- and window-valued fields (a small integer, unlike MIN_SAFE_INTEGER). */
+const NEVER = -1_000_000_000;
+const KIB = 1024;
+
+/** log2 bucket of a byte count: 0 = under 128 B, b ≥ 1 = [2^(b+6), 2^(b+7)), 31 = 128 GiB and more. */
+export function bucketOf(bytes: number): number {
+  if (bytes < 128) return 0;
+  const e = bytes < 2147483648 ? 31 - Math.clz32(bytes) : Math.floor(Math.log2(bytes));
+  const b = e - 6;
+  return b > BUCKETS - 1 ? BUCKETS - 1 : b;
+}
+
+/** Upper bound (exclusive) of a bucket, in bytes. */
+export function bucketUpper(b: number): number {
+  return 2 ** (b + 7);
+}
+
+// Per-agent state is small integers only (V8 stores them unboxed): times in
+// seconds, byte sums in KiB. ~25 fields, ~250 bytes with the map entry.
+interface AgentEx extends Timed {
+  /** Peer group id (blueprint id, or \u0001 + agent id). */
+  g: string;
+  /** Transfers counted; highest log2 bucket seen (the high-water mark, -1 none); typical bucket ×16 (EWMA, evidence). */
+  n: number;
+  top: number;
+  lg: number;
+  /** First seen, seconds. */
+  f: number;
+  /** Current window number; KiB out (all / risky) in it and in the previous one. */
+  w: number;
+  c0: number;
+  c1: number;
+  r0: number;
+  r1: number;
+  /** Highest bucket in the current window (fed to the peer group), -1 none. */
+  mx: number;
+  /** Highest completed two-window sums in KiB (all / risky) and completed windows. */
+  wm: number;
+  rm: number;
+  nw: number;
+  /** Last completed two-window sums (KiB, all / risky) and their window, waiting to enter the baselines. */
+  pp: number;
+  pr: number;
+  pw: number;
+  /** Window in which a cumulative threshold was last exceeded (kept out of baselines). */
+  xw: number;
+  /** Last fire time (seconds): single transfer, cumulative. */
+  ft: number;
+  fc: number;
+}
+
+/** A destination the peer group sends bulk data to. */
+interface BulkDest {
+  /** First and last seen, seconds; hash of the first agent seen sending bulk data there. */
+  f: number;
+  l: number;
+  a: number;
+}
+
+interface GroupEx extends Timed {
+  /** First seen, seconds: until the group is `familiarAfterMs` old, every destination looks new (cold start). */
+  f: number;
+  /** Histogram of per-agent-window maximum buckets. */
+  h: number[];
+  /** Destination host hash → bulk-upload history. */
+  d: Map<number, BulkDest>;
+  /** Agent-windows counted. */
+  nw: number;
+  /** Highest completed two-window sums of any agent, KiB (all / risky). */
+  wm: number;
+  rm: number;
+}
+
+type GroupRow = Omit<GroupEx, 'd'> & { d: [number, BulkDest][] };
+
+export const exfiltrationMeta: DetectorMeta = {
+  id: 'exfiltration',
+  title: 'Data exfiltration',
+  severity: 'high',
+  mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
+  description:
+    "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer or " +
+    'summed over 10 minutes), with lower thresholds towards file-sharing, uncategorized and malicious destinations.',
+};
+
+export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
+  const o: Required<ExfiltrationOptions> = { ...DEFAULTS, ...options };
+  const risky = new Set(o.riskyCategories);
+  const agents = new TenantMap<AgentEx>(o.maxAgents);
+  const groups = new TenantMap<GroupEx>(o.maxAgents);
+
+  function group(tenant: string, gid: string, t: number): GroupEx {
+    let g = groups.get(tenant, gid);
+    if (!g) {
+      g = { at: t, f: Math.floor(t / 1000), h: new Array<number>(BUCKETS).fill(0), d: new Map(), nw: 0, wm: 0, rm: 0 };
+      groups.set(tenant, gid, g);
+    } else if (t > g.at) g.at = t;
+    return g;
+  }
+
+  /** Closes the agent's windows up to window `wi`, feeding completed sums (KiB) to its baselines. */
+  function roll(tenant: string, s: AgentEx, wi: number, t: number): void {
+    // A completed two-window sum enters the baselines one window late, and only
+    // if no sum overlapping it exceeded a threshold: the first windows of a slow
+    // exfiltration must not raise the bar before the sum crosses it.
+    const pair = s.pp;
+    const rpair = s.pr;
+    if ((pair > 0 || rpair > 0) && (s.xw < s.pw - 1 || s.xw > s.pw + 1)) {
+      const g = group(tenant, s.g, t);
+      // During the group's cold start every destination is new: such sums would inflate the baselines.
+      if (t - g.f * 1000 >= o.familiarAfterMs) {
+        if (pair > s.wm) s.wm = pair;
+        if (rpair > s.rm) s.rm = rpair;
+        if (s.nw < 1e9) s.nw++;
+        if (pair > g.wm) g.wm = pair;
+        if (rpair > g.rm) g.rm = rpair;
+      }
+    }
+    s.pp = s.c0 + s.c1;
+    s.pr = s.r0 + s.r1;
+    s.pw = s.w;
+    if (wi === s.w + 1) {
+      s.c1 = s.c0;
+      s.r1 = s.r0;
+    } else {
+      s.c1 = 0;
+      s.r1 = 0;
+    }
+    s.c0 = 0;
+    s.r0 = 0;
+    s.w = wi;
+    s.mx = -1;
+  }
+
+  function learnDestination(g: GroupEx, dh: number, ah: number, t: number): void {
+    const sec = Math.floor(t / 1000);
+    const d = g.d.get(dh);
+    if (d !== undefined) {
+      if (sec > d.l) d.l = sec;
+      if (sec < d.f) d.f = sec;
+      return;
+    }
+    if (g.d.size >= o.maxBulkDestinations) {
+      // Drop the least recently used eighth.
+      const lasts: number[] = [];
+      for (const v of g.d.values()) lasts.push(v.l);
+      lasts.sort((x, y) => x - y);
+      const cut = lasts[Math.max(0, (lasts.length >> 3) - 1)]!;
+      for (const [k, v] of g.d) if (v.l <= cut) g.d.delete(k);
+    }
+    g.d.set(dh, { f: sec, l: sec, a: ah });
+  }
+
+  function groupQuantileUpper(g: GroupEx): number {
+    let total = 0;
+    for (let i = 0; i < BUCKETS; i++) total += g.h[i]!;
+    const target = Math.ceil(o.groupQuantile * total);
+    let acc = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      acc += g.h[i]!;
+      if (acc >= target) return bucketUpper(i);
+    }
+    return bucketUpper(BUCKETS - 1);
+  }
+
+  function make(e: NetworkEvent, severity: Severity, summary: string, evidence: Detection['evidence'], ids: string[]): Detection {
+    return { detector: exfiltrationMeta.id, severity, tenant_id: e.tenant_id, agent_id: e.agent_id, time: e.time, summary, evidence, event_ids: ids };
+  }
+
+  function checkTransfer(e: NetworkEvent, s: AgentEx, isRisky: boolean, familiar: boolean): Detection | null | undefined {
+    // Returns a detection, null (exceeded but in cooldown), or undefined (normal).
+    const bytes = e.bytes_out;
+    const agentBase = s.n >= o.minAgentSamples ? bucketUpper(s.top) : 0;
+    const g = groups.get(e.tenant_id, s.g);
+    const groupBase = g !== undefined && g.nw >= o.minGroupWindows ? groupQuantileUpper(g) : 0;
+    const base = Math.max(agentBase, groupBase);
+    const min = isRisky ? o.minBytesRisky : o.minBytes;
+    let threshold: number;
+    if (base === 0) {
+      if (!isRisky || bytes < o.absoluteBytesRisky) return undefined;
+      threshold = o.absoluteBytesRisky;
+    } else {
+      threshold = Math.max(min, (isRisky ? o.multipleRisky : o.multiple) * base) * (familiar ? o.familiarFactor : 1);
+      if (bytes < threshold) return undefined;
+    }
+    const sec = Math.floor(e.time / 1000);
+    if (Math.abs(sec - s.ft) * 1000 < o.cooldownMs) return null;
+    s.ft = sec;
+    const severity: Severity = base === 0 || familiar ? 'medium' : isRisky || bytes >= 10 * threshold ? 'high' : 'medium';
+    return make(
+      e,
+      severity,
+      `Agent ${e.agent_id} sent ${fmtBytes(bytes)} to ${familiar ? '' : 'new destination '}${e.dest_host} (${e.category}) in one transfer, ` +
+        `${base > 0 ? `${(bytes / base).toFixed(0)}× its baseline of ${fmtBytes(base)}` : 'with no baseline yet'}`,
+      {
+        observed: { bytes_out: bytes, dest_host: e.dest_host, category: e.category, file_type: e.file_type, familiar_destination: familiar },
+        baseline: {
+          agent_high_water_bytes: agentBase || null,
+          agent_typical_bytes: s.n > 0 ? Math.round(2 ** (s.lg / 16 + 6.5)) : null,
+          agent_transfers: s.n,
+          group_p99_bytes: groupBase || null,
+          group_agent_windows: g?.nw ?? 0,
+        },
+        threshold,
+        peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
+        kind: 'transfer',
+      },
+      [e.event_id],
+    );
+  }
+
+  function checkWindow(e: NetworkEvent, s: AgentEx, wi: number): Detection | null | undefined {
+    const tot = (s.c0 + s.c1) * KIB;
+    const rtot = (s.r0 + s.r1) * KIB;
+    const agentOk = s.nw >= o.minAgentWindows && e.time - s.f * 1000 >= o.minAgentHistoryMs;
+    // Quick reject on the agent's own baseline (the threshold is at least this).
+    if (agentOk && tot < o.windowMultiple * s.wm * KIB && rtot < o.windowMultipleRisky * s.rm * KIB) return undefined;
+    const g = groups.get(e.tenant_id, s.g);
+    if (g === undefined || e.time - g.f * 1000 < o.familiarAfterMs) return undefined; // cold start
+    const groupOk = g.nw >= o.minGroupWindows;
+    if (!agentOk && !groupOk) return undefined;
+    const base = Math.max(agentOk ? s.wm : 0, groupOk ? g.wm : 0) * KIB;
+    const rbase = Math.max(agentOk ? s.rm : 0, groupOk ? g.rm : 0) * KIB;
+    const thr = Math.max(o.minWindowBytes, o.windowMultiple * base);
+    const rthr = Math.max(o.minWindowBytesRisky, o.windowMultipleRisky * rbase);
+    const overAll = tot >= thr;
+    const overRisky = rtot >= rthr;
+    if (!overAll && !overRisky) return undefined;
+    s.xw = wi;
+    const sec = Math.floor(e.time / 1000);
+    if (Math.abs(sec - s.fc) * 1000 < o.cooldownMs) return null;
+    s.fc = sec;
+    const isRiskyKind = overRisky;
+    return make(
+      e,
+      isRiskyKind ? 'high' : 'medium',
+      isRiskyKind
+        ? `Agent ${e.agent_id} sent ${fmtBytes(rtot)} to file-sharing/uncategorized destinations within ${(2 * o.windowMs) / 60_000} min (baseline ${fmtBytes(rbase)})`
+        : `Agent ${e.agent_id} sent ${fmtBytes(tot)} to destinations new to its blueprint within ${(2 * o.windowMs) / 60_000} min (baseline ${fmtBytes(base)})`,
+      {
+        observed: { window_new_dest_bytes_out: tot, window_risky_bytes_out: rtot, last_dest_host: e.dest_host, last_category: e.category },
+        baseline: {
+          agent_max_window_bytes: agentOk ? s.wm * KIB : null,
+          agent_max_window_risky_bytes: agentOk ? s.rm * KIB : null,
+          agent_windows: s.nw,
+          group_max_window_bytes: groupOk ? g.wm * KIB : null,
+          group_max_window_risky_bytes: groupOk ? g.rm * KIB : null,
+          group_agent_windows: g?.nw ?? 0,
+        },
+        threshold: isRiskyKind ? rthr : thr,
+        peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
+        kind: 'window',
+        window_ms: 2 * o.windowMs,
+      },
+      [e.event_id],
+    );
+  }
+
+  function onNetwork(e: NetworkEvent): Detection[] {
+    if (e.action !== 'allowed') return NO_DETECTIONS;
+    const t = e.time;
+    const bytes = e.bytes_out;
+    let s = agents.get(e.tenant_id, e.agent_id);
+    if (!s) {
+      s = {
+        at: t,
+        g: e.blueprint_id ?? `\u0001${e.agent_id}`,
+        n: 0,
+        top: -1,
+        lg: 0,
+        f: Math.floor(t / 1000),
+        w: Math.floor(t / o.windowMs),
+        c0: 0,
+        c1: 0,
+        r0: 0,
+        r1: 0,
+        mx: -1,
+        pp: 0,
+        pr: 0,
+        pw: NEVER,
+        wm: 0,
+        rm: 0,
+        nw: 0,
+        xw: NEVER,
+        ft: NEVER,
+        fc: NEVER,
+      };
+      agents.set(e.tenant_id, e.agent_id, s);
+    } else {
+      if (t > s.at) s.at = t;
+      if (t < s.f * 1000) s.f = Math.floor(t / 1000);
+    }
+    const isRisky = risky.has(e.category);
+    const wi = Math.floor(t / o.windowMs);
+    if (wi > s.w) roll(e.tenant_id, s, wi, t);
+
+    // Bulk transfers: is the destination one the peer group already sends bulk data to?
+    let g: GroupEx | undefined;
+    let dh = 0;
+    let ah = 0;
+    let familiar = false;
+    const bulk = bytes >= o.bulkBytes;
+    if (bulk) {
+      g = group(e.tenant_id, s.g, t);
+      dh = hashString(e.dest_host);
+      ah = hashString(e.agent_id);
+      const d = g.d.get(dh);
+      familiar = d !== undefined && (d.a !== ah || t - d.f * 1000 >= o.familiarAfterMs);
+    }
+
+    let out: Detection[] = NO_DETECTIONS;
+    if (bytes >= (isRisky ? o.minBytesRisky : o.minBytes)) {
+      const d = checkTransfer(e, s, isRisky, familiar);
+      if (d !== undefined) return d === null ? NO_DETECTIONS : [d]; // an anomaly never enters the baselines
+    }
+    if (bytes <= 0) return out;
+
+    // Window sums in KiB of bytes to destinations not familiar to the group (all,
+    // and risky categories): regular bulk uploads to familiar destinations, even a
+    // file-sharing service the blueprint uses, do not count. Late events land in
+    // the previous window, older ones are dropped.
+    const kib = familiar ? 0 : Math.floor(bytes / KIB);
+    const rkib = isRisky ? kib : 0;
+    if (wi === s.w) {
+      s.c0 += kib;
+      s.r0 += rkib;
+    } else if (wi === s.w - 1) {
+      s.c1 += kib;
+      s.r1 += rkib;
+    }
+    if (wi >= s.w - 1 && ((s.c0 + s.c1) * KIB >= o.minWindowBytes || (s.r0 + s.r1) * KIB >= o.minWindowBytesRisky)) {
+      const d = checkWindow(e, s, wi);
+      if (d !== undefined) {
+        if (d !== null) out = [d];
+        return out; // over the window threshold: keep this transfer out of the baselines
+      }
+    }
+
+    if (bulk) learnDestination(g!, dh, ah, t);
+
+    // Baselines: the agent's high-water mark and the peer group's per-agent-window maxima.
+    const b = bucketOf(bytes);
+    if (s.n < 1e9) s.n++;
+    if (b > s.top) s.top = b;
+    s.lg += ((b << 4) - s.lg) >> (s.n < 32 ? 2 : 5);
+    if (wi === s.w && b > s.mx) {
+      const grp = g ?? group(e.tenant_id, s.g, t);
+      const gh = grp.h;
+      if (s.mx >= 0) {
+        if (gh[s.mx]! > 0) gh[s.mx]!--;
+      } else grp.nw++;
+      if (gh[b]! >= 60_000) for (let i = 0; i < BUCKETS; i++) gh[i] = (gh[i]! + 1) >> 1;
+      gh[b]!++;
+      s.mx = b;
+    }
+    return out;
+  }
+
+  return {
+    meta: exfiltrationMeta,
+    observe(e: AgentEvent, _ctx: DetectorContext): Detection[] {
+      return e.type === 'network' ? onNetwork(e) : NO_DETECTIONS;
+    },
+    evict(before: number): void {
+      agents.evict(before);
+      groups.evict(before);
+    },
+    size(): number {
+      return agents.size + groups.size;
+    },
+    snapshot(): unknown {
+      const rows: [string, string, GroupRow][] = [];
+      for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d] }]);
+      return clone({ version: 1, agents: agents.snapshot(), groups: rows });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][] };
+      if (s?.version !== 1) throw new Error('exfiltration: unsupported snapshot');
+      agents.restore(s.agents);
+      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, d: new Map(g.d) }]));
+    },
+  };
+}
+
+function fmtBytes(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${n} B`;
+}

@@ -1,0 +1,371 @@
+// Detector 3 — failed-access: bursts of sign-in failures that mean something.
+//
+// Error codes are classified: invalid credentials (AADSTS7000215 invalid
+// secret, AADSTS700027 invalid assertion, invalid_client...), expired
+// credentials (AADSTS7000222: counted as other failures), unauthorized resource (AADSTS500011, AADSTS65001,
+// AADSTS50105, AADSTS90094, access_denied...), transient (AADSTS50196,
+// AADSTS90033, temporarily_unavailable, timeouts, throttling) and other.
+// Transient failures never count.
+//
+// Per agent, in a 5-minute window (started by the first failure):
+// - invalid-credential burst (≥ 5): medium — credential stuffing / a stolen
+//   identifier used with guessed secrets;
+// - unauthorized-resource burst (≥ 5 failures, or ≥ 3 distinct resources):
+//   low, medium when ≥ 4 distinct resources are probed (enumeration);
+// - other failures: low at ≥ 10.
+// Thresholds rise with the agent's own decaying failure peak, so an agent that
+// habitually fails does not fire on its usual noise.
+//
+// Per tenant and source IP, in a 10-minute window: credential failures across
+// ≥ 5 distinct agents is a password spray: every target gets a low detection
+// (including later ones), and a target that then signs in successfully from
+// that IP gets a medium one.
+
+import type { AgentEvent, SigninEvent } from '../contract/events.js';
+import type { Detection, Severity } from './types.js';
+import type { Detector, DetectorContext } from './detector.js';
+import { peerGroupName } from './detector.js';
+import { AgentStore, NO_DETECTIONS, TenantMap, type SlotState, blueprintOf, clone, hashString, sec, type Timed } from './agent-directory.js';
+
+export interface FailedAccessOptions {
+  windowMs?: number;
+  credentialBurst?: number;
+  resourceBurst?: number;
+  resourceDistinct?: number;
+  resourceDistinctMedium?: number;
+  otherBurst?: number;
+  /** Half-life of the agent's failure peak. */
+  peakHalfLifeMs?: number;
+  /** Thresholds are at least peakFactor × the agent's usual failures per window. */
+  peakFactor?: number;
+  sprayWindowMs?: number;
+  sprayAgents?: number;
+  /** Targets remembered per spraying IP. */
+  sprayCap?: number;
+  /** A success from a spraying IP this long after its last failure counts as a spray success. */
+  spraySuccessMs?: number;
+}
+
+export type FailureClass = 'transient' | 'credential' | 'expired' | 'resource' | 'other';
+
+// An expired secret (AADSTS7000222) is the legitimate holder failing with an
+// old credential, not someone guessing: it counts with other failures and never
+// towards a spray.
+const EXPIRED_CODES = new Set(['AADSTS7000222', 'AADSTS700082', 'AADSTS7000112']);
+
+const CREDENTIAL_CODES = new Set([
+  'AADSTS7000215',
+  'AADSTS700027',
+  'AADSTS700024',
+  'AADSTS700016',
+  'AADSTS50126',
+  'AADSTS700211',
+  'AADSTS70021',
+  'AADSTS50034',
+]);
+const RESOURCE_CODES = new Set([
+  'AADSTS500011',
+  'AADSTS65001',
+  'AADSTS50105',
+  'AADSTS90094',
+  'AADSTS50020',
+  'AADSTS501051',
+  'AADSTS650057',
+  'AADSTS50053',
+  'AADSTS53003',
+]);
+const TRANSIENT_CODES = new Set(['AADSTS50196', 'AADSTS90033', 'AADSTS50158', 'AADSTS50076', 'AADSTS90072']);
+
+/** Classifies a sign-in error code. */
+export function classifyFailure(code: string | null): FailureClass {
+  if (code === null) return 'other';
+  const upper = code.toUpperCase();
+  if (CREDENTIAL_CODES.has(upper)) return 'credential';
+  if (EXPIRED_CODES.has(upper)) return 'expired';
+  if (RESOURCE_CODES.has(upper)) return 'resource';
+  if (TRANSIENT_CODES.has(upper)) return 'transient';
+  const c = code.toLowerCase();
+  if (/temporar|unavailable|timeout|timed_out|throttl|too_many|retry|busy|server_error|internal|429|503|504/.test(c))
+    return 'transient';
+  if (/expired/.test(c)) return 'expired';
+  if (/invalid_client|invalid_grant|bad_credential|invalid_secret|invalid_cert|unauthorized_client|invalid_assertion|credential/.test(c))
+    return 'credential';
+  if (/access_denied|forbidden|not_assigned|consent|insufficient|permission|resource|not_found|unauthori/.test(c))
+    return 'resource';
+  return 'other';
+}
+
+interface AgentState extends SlotState {
+  start: number;
+  cred: number;
+  res: number;
+  other: number;
+  resources: number[];
+  ids: string[];
+  /** Bit per kind already reported in this window: 1 cred, 2 res low, 4 res medium, 8 other. */
+  fired: number;
+  peak: number;
+  peakAt: number;
+}
+
+interface SprayState extends Timed {
+  start: number;
+  last: number;
+  agents: string[];
+  ids: string[];
+  fired: boolean;
+  /** Targets already told about a successful sign-in from this IP. */
+  succeeded: string[];
+}
+
+interface Snapshot {
+  agents: [string, string, AgentState][];
+  sprays: [string, string, SprayState][];
+}
+
+const DEFAULTS: Required<FailedAccessOptions> = {
+  windowMs: 5 * 60_000,
+  credentialBurst: 5,
+  resourceBurst: 5,
+  resourceDistinct: 3,
+  resourceDistinctMedium: 4,
+  otherBurst: 10,
+  peakHalfLifeMs: 24 * 3600_000,
+  peakFactor: 2,
+  sprayWindowMs: 10 * 60_000,
+  sprayAgents: 5,
+  sprayCap: 64,
+  spraySuccessMs: 30 * 60_000,
+};
+
+const MAX_IDS = 5;
+
+export function createFailedAccessDetector(options: FailedAccessOptions = {}): Detector<Snapshot> {
+  const o = { ...DEFAULTS, ...options };
+  const agents = new AgentStore<AgentState>();
+  const sprays = new TenantMap<SprayState>();
+
+  function detection(
+    e: SigninEvent,
+    agentId: string,
+    severity: Severity,
+    summary: string,
+    evidence: Detection['evidence'],
+    ids: string[],
+  ): Detection {
+    return {
+      detector: 'failed-access',
+      severity,
+      tenant_id: e.tenant_id,
+      agent_id: agentId,
+      time: e.time,
+      summary,
+      evidence,
+      event_ids: ids,
+    };
+  }
+
+  function decayedPeak(a: AgentState, t: number): number {
+    return t > a.peakAt ? a.peak * Math.pow(0.5, (t - a.peakAt) / o.peakHalfLifeMs) : a.peak;
+  }
+
+  function closeWindow(a: AgentState, t: number): void {
+    const total = a.cred + a.res + a.other;
+    const p = decayedPeak(a, t);
+    // A window that fired is not learned as normal.
+    a.peak = a.fired === 0 ? Math.max(p, total) : p;
+    a.peakAt = t;
+    a.start = t;
+    a.cred = 0;
+    a.res = 0;
+    a.other = 0;
+    a.resources.length = 0;
+    a.ids.length = 0;
+    a.fired = 0;
+  }
+
+  function observeSpraySuccess(e: SigninEvent): Detection[] {
+    const s = sprays.get(e.tenant_id, e.ip);
+    if (!s || !s.fired || e.time - s.last > o.spraySuccessMs) return NO_DETECTIONS;
+    if (s.agents.indexOf(e.agent_id) < 0 || s.succeeded.indexOf(e.agent_id) >= 0) return NO_DETECTIONS;
+    s.succeeded.push(e.agent_id);
+    return [
+      detection(
+        e,
+        e.agent_id,
+        'medium',
+        `Agent ${e.agent_id} signed in successfully from ${e.ip}, the source of a credential spray against ${s.agents.length} agents`,
+        {
+          observed: { ip: e.ip, result: 'success', spray_targets: s.agents.length },
+          baseline: 'no successful sign-in from a spraying source',
+          threshold: { spray_agents: o.sprayAgents, window_s: o.sprayWindowMs / 1000 },
+          peer_group: null,
+          ip: e.ip,
+        },
+        [...s.ids.slice(0, MAX_IDS), e.event_id],
+      ),
+    ];
+  }
+
+  function observeSpray(e: SigninEvent, out: Detection[]): void {
+    const t = e.time;
+    let s = sprays.get(e.tenant_id, e.ip);
+    if (!s || t - s.start > o.sprayWindowMs) {
+      if (s && s.fired && t - s.last <= o.sprayWindowMs) {
+        // An ongoing spray: keep its targets, slide the window.
+        s.start = t;
+      } else {
+        s = { at: t, start: t, last: t, agents: [], ids: [], fired: false, succeeded: [] };
+        sprays.set(e.tenant_id, e.ip, s);
+      }
+    }
+    if (t > s.at) s.at = t;
+    if (t > s.last) s.last = t;
+    if (s.agents.indexOf(e.agent_id) >= 0) return;
+    if (s.agents.length >= o.sprayCap) return;
+    s.agents.push(e.agent_id);
+    s.ids.push(e.event_id);
+    if (s.agents.length < o.sprayAgents) return;
+    const from = s.fired ? s.agents.length - 1 : 0;
+    s.fired = true;
+    for (let i = from; i < s.agents.length; i++) {
+      const target = s.agents[i]!;
+      out.push(
+        detection(
+          e,
+          target,
+          'low',
+          `Agent ${target} is one of ${s.agents.length} agents of the tenant hit by credential failures from ${e.ip} within ${o.sprayWindowMs / 60_000} min (credential spray)`,
+          {
+            observed: { ip: e.ip, distinct_agents: s.agents.length },
+            baseline: 'credential failures from one source against one agent',
+            threshold: { distinct_agents: o.sprayAgents, window_s: o.sprayWindowMs / 1000 },
+            peer_group: null,
+            ip: e.ip,
+          },
+          i === s.agents.length - 1 ? [s.ids[i]!] : [s.ids[i]!, e.event_id],
+        ),
+      );
+    }
+  }
+
+  function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+    if (e.type !== 'signin') return NO_DETECTIONS;
+    if (e.result === 'success') return sprays.size === 0 ? NO_DETECTIONS : observeSpraySuccess(e);
+    const kind = classifyFailure(e.error_code);
+    if (kind === 'transient') return NO_DETECTIONS;
+    const t = e.time;
+    let out: Detection[] | null = null;
+
+    if (kind === 'credential') {
+      out = [];
+      observeSpray(e, out);
+    }
+
+    let a = agents.get(ctx, e.tenant_id, e.agent_id);
+    if (!a) {
+      a = { at: sec(t), e: 0, start: t, cred: 0, res: 0, other: 0, resources: [], ids: [], fired: 0, peak: 0, peakAt: t };
+      agents.set(ctx, e.tenant_id, e.agent_id, a);
+    } else if (t - a.start > o.windowMs) {
+      closeWindow(a, t);
+    }
+    if (sec(t) > a.at) a.at = sec(t);
+    if (a.ids.length < MAX_IDS) a.ids.push(e.event_id);
+    const usual = decayedPeak(a, t) * o.peakFactor;
+    const peer = peerGroupName(blueprintOf(e, ctx));
+    const windowMin = o.windowMs / 60_000;
+
+    if (kind === 'credential') {
+      a.cred++;
+      const thr = Math.max(o.credentialBurst, usual);
+      if (a.cred >= thr && (a.fired & 1) === 0) {
+        a.fired |= 1;
+        (out ??= []).push(
+          detection(
+            e,
+            e.agent_id,
+            'medium',
+            `Agent ${e.agent_id} had ${a.cred} invalid-credential sign-in failures in ${windowMin} min (last ${e.error_code ?? 'no code'} from ${e.ip})`,
+            {
+              observed: { credential_failures: a.cred, error_code: e.error_code, ip: e.ip },
+              baseline: { usual_failures_per_window: Math.round(decayedPeak(a, t) * 100) / 100 },
+              threshold: thr,
+              peer_group: peer,
+            },
+            [...a.ids],
+          ),
+        );
+      }
+    } else if (kind === 'resource') {
+      a.res++;
+      const h = hashString(e.resource);
+      if (a.resources.indexOf(h) < 0 && a.resources.length < 16) a.resources.push(h);
+      const distinct = a.resources.length;
+      const thr = Math.max(o.resourceBurst, usual);
+      const medium = distinct >= o.resourceDistinctMedium && a.res >= o.resourceDistinctMedium;
+      const low = a.res >= thr || (distinct >= o.resourceDistinct && a.res >= Math.max(o.resourceDistinct, usual));
+      if ((medium && (a.fired & 4) === 0) || (low && (a.fired & 6) === 0)) {
+        a.fired |= medium ? 6 : 2;
+        (out ??= []).push(
+          detection(
+            e,
+            e.agent_id,
+            medium ? 'medium' : 'low',
+            `Agent ${e.agent_id} was refused access ${a.res} times in ${windowMin} min across ${distinct} resource${distinct === 1 ? '' : 's'} (last ${e.resource}, ${e.error_code ?? 'no code'})`,
+            {
+              observed: { resource_failures: a.res, distinct_resources: distinct, resource: e.resource, error_code: e.error_code },
+              baseline: { usual_failures_per_window: Math.round(decayedPeak(a, t) * 100) / 100 },
+              threshold: { failures: thr, distinct_resources: o.resourceDistinct, distinct_for_medium: o.resourceDistinctMedium },
+              peer_group: peer,
+            },
+            [...a.ids],
+          ),
+        );
+      }
+    } else {
+      a.other++;
+      const thr = Math.max(o.otherBurst, usual);
+      if (a.other >= thr && (a.fired & 8) === 0) {
+        a.fired |= 8;
+        (out ??= []).push(
+          detection(
+            e,
+            e.agent_id,
+            'low',
+            `Agent ${e.agent_id} had ${a.other} failed sign-ins in ${windowMin} min (last ${e.error_code ?? 'no code'} from ${e.ip})`,
+            {
+              observed: { failures: a.other, error_code: e.error_code, ip: e.ip },
+              baseline: { usual_failures_per_window: Math.round(decayedPeak(a, t) * 100) / 100 },
+              threshold: thr,
+              peer_group: peer,
+            },
+            [...a.ids],
+          ),
+        );
+      }
+    }
+    return out === null || out.length === 0 ? NO_DETECTIONS : out;
+  }
+
+  return {
+    meta: {
+      id: 'failed-access',
+      title: 'Burst of failed access',
+      severity: 'medium',
+      description:
+        'Bursts of sign-in failures with invalid credentials (medium), to resources the agent may not use (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count. Credential failures from one IP across many agents of a tenant (a spray) give each target a low detection, and a later success from that IP a medium one.',
+      mitre: { id: 'T1110', name: 'Brute Force' },
+    },
+    observe,
+    evict(before) {
+      agents.evict(before);
+      sprays.evict(before);
+    },
+    size: () => agents.size + sprays.size,
+    snapshot: () => ({ agents: agents.snapshot(), sprays: clone(sprays.snapshot()) }),
+    restore(s) {
+      agents.restore(s.agents);
+      sprays.restore(clone(s.sprays));
+    },
+  };
+}

@@ -1,0 +1,262 @@
+// Detector 10 — gateway threat: the network gateway's own verdicts on an
+// agent's traffic, plus one correlation: a destination the agent's blueprint
+// has never contacted, reached shortly after a prompt injection.
+//
+// Severities:
+// - threat malware / threat_intel, or category malicious → high;
+// - phishing → medium; prompt_injection allowed through → medium;
+//   prompt_injection blocked → low;
+// - a destination new to the peer group (blueprint) within 10 min after a
+//   prompt injection (blocked or not) → high (medium if the gateway blocked
+//   the new connection). Handles lateness: if the new destination arrives
+//   before the (late) injection event, the injection completes it.
+// Each kind fires at most once per agent per 10 min (cooldown).
+//
+// State: per peer group a capped map of destination-host hashes → last seen
+// (novelty needs the group to have learned: 1 h and 50 events); per agent only
+// for agents with a recent injection, novelty or threat (a few numbers).
+
+import type { AgentEvent, NetworkEvent } from '../contract/events.js';
+import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import type { Detection, DetectorMeta, Severity } from './types.js';
+
+export interface GatewayThreatOptions {
+  /** How long after a prompt injection a new destination is suspicious, ms. */
+  armMs?: number;
+  /** A kind of finding fires at most once per agent per this, ms. */
+  cooldownMs?: number;
+  /** A peer group's destination set counts once it has this much history (ms) and events. */
+  learnMs?: number;
+  learnMinEvents?: number;
+  /** Destinations remembered per peer group. */
+  maxDestinations?: number;
+  maxAgents?: number;
+}
+
+const DEFAULTS: Required<GatewayThreatOptions> = {
+  armMs: 10 * 60_000,
+  cooldownMs: 10 * 60_000,
+  learnMs: 60 * 60_000,
+  learnMinEvents: 50,
+  maxDestinations: 1024,
+  maxAgents: 2_000_000,
+};
+
+const NEVER = Number.MIN_SAFE_INTEGER;
+
+/** Kinds of finding (index into the per-agent cooldown array). */
+const Kind = {
+  InjectionBlocked: 0,
+  InjectionAllowed: 1,
+  Malware: 2,
+  Phishing: 3,
+  ThreatIntel: 4,
+  Malicious: 5,
+  NewDestAfterInjection: 6,
+} as const;
+type Kind = (typeof Kind)[keyof typeof Kind];
+const KINDS = 7;
+
+interface GroupDest extends Timed {
+  bp: string | null;
+  /** First event time and events seen. */
+  f: number;
+  n: number;
+  /** Destination host hash → last seen. */
+  d: Map<number, number>;
+}
+
+interface AgentThreat extends Timed {
+  /** Latest prompt injection: time, event id, host (NEVER when none). */
+  pi: number;
+  pid: string;
+  phost: string;
+  /** Latest destination new to the group: time, event id, host, blocked. */
+  nt: number;
+  nid: string;
+  nhost: string;
+  nblocked: boolean;
+  /** Last fire time per kind. */
+  fired: number[];
+}
+
+type GroupRow = Omit<GroupDest, 'd'> & { d: [number, number][] };
+
+export const gatewayThreatMeta: DetectorMeta = {
+  id: 'gateway-threat',
+  title: 'Gateway threat verdict',
+  severity: 'high',
+  mitre: { id: 'T1071', name: 'Application Layer Protocol' },
+  description:
+    'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or malicious destination (high), ' +
+    'phishing or an allowed prompt injection (medium), a blocked prompt injection (low), or a destination never contacted by ' +
+    "the agent's blueprint reached within 10 minutes after a prompt injection (high).",
+};
+
+export function createGatewayThreatDetector(options: GatewayThreatOptions = {}): Detector {
+  const o: Required<GatewayThreatOptions> = { ...DEFAULTS, ...options };
+  const groups = new TenantMap<GroupDest>(o.maxAgents);
+  const agents = new TenantMap<AgentThreat>(o.maxAgents);
+
+  function agentState(e: NetworkEvent): AgentThreat {
+    let a = agents.get(e.tenant_id, e.agent_id);
+    if (!a) {
+      a = { at: e.time, pi: NEVER, pid: '', phost: '', nt: NEVER, nid: '', nhost: '', nblocked: false, fired: new Array<number>(KINDS).fill(NEVER) };
+      agents.set(e.tenant_id, e.agent_id, a);
+    } else if (e.time > a.at) a.at = e.time;
+    return a;
+  }
+
+  function prune(g: GroupDest): void {
+    const lasts: number[] = [];
+    for (const v of g.d.values()) lasts.push(v);
+    lasts.sort((x, y) => x - y);
+    const cut = lasts[Math.max(0, (lasts.length >> 2) - 1)]!;
+    for (const [k, v] of g.d) if (v <= cut) g.d.delete(k);
+  }
+
+  /** Fires `kind` unless it fired for this agent within the cooldown. */
+  function fire(
+    a: AgentThreat,
+    kind: Kind,
+    e: NetworkEvent,
+    severity: Severity,
+    summary: string,
+    evidence: Detection['evidence'],
+    ids: string[],
+  ): Detection | null {
+    if (Math.abs(e.time - a.fired[kind]!) < o.cooldownMs) return null;
+    a.fired[kind] = e.time;
+    return { detector: gatewayThreatMeta.id, severity, tenant_id: e.tenant_id, agent_id: e.agent_id, time: e.time, summary, evidence, event_ids: ids };
+  }
+
+  function newDestDetection(a: AgentThreat, e: NetworkEvent, g: GroupDest | undefined): Detection | null {
+    const sev: Severity = a.nblocked ? 'medium' : 'high';
+    return fire(
+      a,
+      Kind.NewDestAfterInjection,
+      e,
+      sev,
+      `Agent ${e.agent_id} contacted ${a.nhost}, a destination its blueprint never used, ` +
+        `${Math.round((a.nt - a.pi) / 1000)} s after a prompt injection from ${a.phost}`,
+      {
+        observed: { dest_host: a.nhost, time: a.nt, blocked: a.nblocked },
+        baseline: { injection_time: a.pi, injection_host: a.phost, known_destinations: g?.d.size ?? 0 },
+        threshold: `destination unknown to the peer group within ${o.armMs / 60_000} min after a prompt injection`,
+        peer_group: peerGroupName(g?.bp ?? e.blueprint_id) ?? `agent:${e.agent_id}`,
+      },
+      [a.pid, a.nid],
+    );
+  }
+
+  function onNetwork(e: NetworkEvent): Detection[] {
+    const t = e.time;
+    const gid = e.blueprint_id ?? `\u0001${e.agent_id}`;
+    let g = groups.get(e.tenant_id, gid);
+    if (!g) {
+      g = { at: t, bp: e.blueprint_id, f: t, n: 0, d: new Map() };
+      groups.set(e.tenant_id, gid, g);
+    } else {
+      if (t > g.at) g.at = t;
+      if (t < g.f) g.f = t;
+    }
+    g.n++;
+    const hh = hashString(e.dest_host);
+    const seen = g.d.get(hh);
+    if (seen === undefined) {
+      if (g.d.size >= o.maxDestinations) prune(g);
+      g.d.set(hh, t);
+    } else if (t - seen > 60_000) g.d.set(hh, t); // last-seen to the minute: spares a map write per event
+
+    const threat = e.threat;
+    const malicious = e.category === 'malicious';
+    if (threat === 'none' && !malicious) {
+      // Novelty (only once the group has learned its destinations).
+      if (seen !== undefined || t - g.f < o.learnMs || g.n < o.learnMinEvents) return NO_DETECTIONS;
+      const a = agentState(e);
+      a.nt = t;
+      a.nid = e.event_id;
+      a.nhost = e.dest_host;
+      a.nblocked = e.action === 'blocked';
+      if (a.pi !== NEVER && t >= a.pi && t - a.pi <= o.armMs) {
+        const d = newDestDetection(a, e, g);
+        return d ? [d] : NO_DETECTIONS;
+      }
+      return NO_DETECTIONS;
+    }
+
+    const a = agentState(e);
+    const blocked = e.action === 'blocked';
+    const peer = peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`;
+    const evidence = (what: string): Detection['evidence'] => ({
+      observed: { threat, category: e.category, action: e.action, dest_host: e.dest_host, dest_ip: e.dest_ip, file_type: e.file_type },
+      baseline: null,
+      threshold: what,
+      peer_group: peer,
+    });
+    const out: Detection[] = [];
+    let d: Detection | null = null;
+    const verb = blocked ? 'blocked' : 'allowed';
+    switch (threat) {
+      case 'malware':
+        d = fire(a, Kind.Malware, e, 'high', `Gateway found malware in traffic of agent ${e.agent_id} with ${e.dest_host} (${verb})`, evidence('gateway verdict malware'), [e.event_id]);
+        break;
+      case 'threat_intel':
+        d = fire(a, Kind.ThreatIntel, e, 'high', `Agent ${e.agent_id} contacted ${e.dest_host}, listed by threat intelligence (${verb})`, evidence('gateway verdict threat_intel'), [e.event_id]);
+        break;
+      case 'phishing':
+        d = fire(a, Kind.Phishing, e, 'medium', `Agent ${e.agent_id} reached phishing destination ${e.dest_host} (${verb})`, evidence('gateway verdict phishing'), [e.event_id]);
+        break;
+      case 'prompt_injection': {
+        d = blocked
+          ? fire(a, Kind.InjectionBlocked, e, 'low', `Gateway blocked a prompt injection to agent ${e.agent_id} from ${e.dest_host}`, evidence('gateway verdict prompt_injection (blocked)'), [e.event_id])
+          : fire(a, Kind.InjectionAllowed, e, 'medium', `A prompt injection from ${e.dest_host} reached agent ${e.agent_id} (not blocked)`, evidence('gateway verdict prompt_injection (allowed)'), [e.event_id]);
+        if (t > a.pi) {
+          a.pi = t;
+          a.pid = e.event_id;
+          a.phost = e.dest_host;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    if (d) out.push(d);
+    if (malicious && threat !== 'malware' && threat !== 'threat_intel') {
+      const m = fire(a, Kind.Malicious, e, 'high', `Agent ${e.agent_id} contacted malicious destination ${e.dest_host} (${verb})`, evidence('destination category malicious'), [e.event_id]);
+      if (m) out.push(m);
+    }
+    // A late injection event completes a new destination seen just after it.
+    if (threat === 'prompt_injection' && a.nt !== NEVER && a.nt >= t && a.nt - t <= o.armMs && a.nhost !== e.dest_host && a.pi === t) {
+      const n = newDestDetection(a, e, g);
+      if (n) out.push(n);
+    }
+    return out.length ? out : NO_DETECTIONS;
+  }
+
+  return {
+    meta: gatewayThreatMeta,
+    observe(e: AgentEvent, _ctx: DetectorContext): Detection[] {
+      return e.type === 'network' ? onNetwork(e) : NO_DETECTIONS;
+    },
+    evict(before: number): void {
+      groups.evict(before);
+      agents.evict(before);
+    },
+    size(): number {
+      return groups.size + agents.size;
+    },
+    snapshot(): unknown {
+      const rows: [string, string, GroupRow][] = [];
+      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, d: [...g.d] }]);
+      return clone({ version: 1, groups: rows, agents: agents.snapshot() });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { version: number; groups: [string, string, GroupRow][]; agents: [string, string, AgentThreat][] };
+      if (s?.version !== 1) throw new Error('gateway-threat: unsupported snapshot');
+      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, d: new Map(g.d) }]));
+      agents.restore(s.agents);
+    },
+  };
+}

@@ -1,0 +1,361 @@
+// The detection pipeline: every event goes through the agent directory, the
+// user-risk table, each detector and the risk engine, in arrival order and in
+// event time. Deterministic: the same events in the same order give the same
+// detections and risk changes, live or replayed.
+//
+// Event time drives everything: the watermark is the highest event time seen
+// minus the allowed lateness (60 s); detectors' `advance` runs each time the
+// watermark crosses a step (10 s), risk decays each minute of watermark, and
+// idle state is evicted every 10 minutes of watermark.
+
+import type { AgentEvent, RiskLevel } from '../contract/events.js';
+import type { AdminAction, Detection, RiskChange } from './types.js';
+import type { Detector, DetectorContext } from './detector.js';
+import { AgentDirectory, TenantMap, type AgentRecord, type SlotContext, type Timed } from './agent-directory.js';
+import { RiskEngine, type AgentRisk, type EngineOptions, type EngineSnapshot } from './engine.js';
+import { createCatalogue } from './catalogue.js';
+import type { AgentInfo } from './detector.js';
+
+export interface PipelineOptions {
+  /** Detectors to run; default: the full catalogue. */
+  detectors?: Detector[];
+  /** Events may arrive up to this much out of event-time order (ms). */
+  allowedLatenessMs?: number;
+  /** Detectors' `advance` runs each time the watermark crosses a multiple of this (ms). */
+  advanceStepMs?: number;
+  /** Risk decay is applied each time the watermark crosses a multiple of this (ms). */
+  decayStepMs?: number;
+  /** Idle state is evicted each time the watermark crosses a multiple of this (ms). */
+  evictEveryMs?: number;
+  /** State idle for longer than this (event time) is forgotten (ms). */
+  idleHorizonMs?: number;
+  /** Risk engine options, or an engine to use. */
+  engine?: EngineOptions | RiskEngine;
+  /** Cap on agents in the directory. */
+  maxAgents?: number;
+}
+
+export interface PipelineOutput {
+  detections: Detection[];
+  riskChanges: RiskChange[];
+}
+
+export interface PipelineStats {
+  events: number;
+  /** Events older than the watermark when they arrived (later than the allowed lateness). */
+  lateEvents: number;
+  detections: number;
+  riskChanges: number;
+  /** Agents in the directory. */
+  trackedAgents: number;
+  /** Users with a known risk level. */
+  trackedUsers: number;
+  /** Agents the risk engine holds state for / at level low or above. */
+  riskAgents: number;
+  riskyAgents: number;
+  /** Keys held by each detector. */
+  keysPerDetector: Record<string, number>;
+  watermark: number | null;
+  maxEventTime: number | null;
+}
+
+export interface PipelineSnapshot {
+  version: 1;
+  maxTime: number;
+  nextAdvance: number;
+  nextDecay: number;
+  nextEvict: number;
+  counters: { events: number; lateEvents: number; detections: number; riskChanges: number };
+  directory: AgentInfo[];
+  users: [string, string, UserRiskEntry][];
+  engine: EngineSnapshot;
+  detectors: Record<string, unknown>;
+}
+
+interface UserRiskEntry extends Timed {
+  level: RiskLevel;
+  time: number;
+}
+
+const DEFAULTS = {
+  allowedLatenessMs: 60_000,
+  advanceStepMs: 10_000,
+  decayStepMs: 60_000,
+  evictEveryMs: 60 * 60_000,
+  idleHorizonMs: 3 * 24 * 3600_000,
+  maxAgents: 2_000_000,
+};
+
+export class DetectionPipeline {
+  readonly engine: RiskEngine;
+  readonly directory: AgentDirectory;
+  private readonly list: Detector[];
+  private readonly o: typeof DEFAULTS;
+  private readonly users = new TenantMap<UserRiskEntry>();
+  private readonly ctx: SlotContext;
+  private readonly slots = new Map<object, number>();
+  /** The current event's agent record: ctx.agent() for it costs no lookup. */
+  private curTenant: string | null = null;
+  private curAgent: string | null = null;
+  private curRecord: AgentRecord | undefined = undefined;
+  private maxTime = -Infinity;
+  private wm = -Infinity;
+  private nextAdvance = -Infinity;
+  private nextDecay = -Infinity;
+  private nextEvict = -Infinity;
+  private counters = { events: 0, lateEvents: 0, detections: 0, riskChanges: 0 };
+
+  constructor(options: PipelineOptions = {}) {
+    this.o = {
+      allowedLatenessMs: options.allowedLatenessMs ?? DEFAULTS.allowedLatenessMs,
+      advanceStepMs: options.advanceStepMs ?? DEFAULTS.advanceStepMs,
+      decayStepMs: options.decayStepMs ?? DEFAULTS.decayStepMs,
+      evictEveryMs: options.evictEveryMs ?? DEFAULTS.evictEveryMs,
+      idleHorizonMs: options.idleHorizonMs ?? DEFAULTS.idleHorizonMs,
+      maxAgents: options.maxAgents ?? DEFAULTS.maxAgents,
+    };
+    this.list = options.detectors ?? createCatalogue();
+    const ids = new Set<string>();
+    for (const d of this.list) {
+      if (ids.has(d.meta.id)) throw new Error(`duplicate detector id ${d.meta.id}`);
+      ids.add(d.meta.id);
+    }
+    this.engine = options.engine instanceof RiskEngine ? options.engine : new RiskEngine(options.engine ?? {});
+    this.directory = new AgentDirectory(this.o.maxAgents);
+    const directory = this.directory;
+    const engine = this.engine;
+    const slots = this.slots;
+    this.ctx = {
+      agent: (t, a) => (a === this.curAgent && t === this.curTenant ? this.curRecord : directory.get(t, a)),
+      previousLastSeen: (t, a) => directory.previousLastSeen(t, a),
+      userRisk: (t, u) => this.userRisk(t, u),
+      agentRisk: (t, a) => engine.level(t, a),
+      watermark: () => this.wm,
+      slot: (owner) => {
+        let i = slots.get(owner);
+        if (i === undefined) {
+          i = slots.size;
+          slots.set(owner, i);
+        }
+        return i;
+      },
+    };
+  }
+
+  /** The detectors this pipeline runs, in order. */
+  get detectors(): readonly Detector[] {
+    return this.list;
+  }
+
+  /** The context detectors see (read-only views of the directory, user risk, engine and watermark). */
+  get context(): DetectorContext {
+    return this.ctx;
+  }
+
+  /** Runs one event through the pipeline: its detections, then the risk changes they (and the passage of time) cause. */
+  process(event: AgentEvent): PipelineOutput {
+    const out: PipelineOutput = { detections: [], riskChanges: [] };
+    this.step(event, out);
+    return out;
+  }
+
+  /** Runs one event, appending its outputs to `out` (no allocation when nothing fires). */
+  processInto(event: AgentEvent, out: PipelineOutput): PipelineOutput {
+    this.step(event, out);
+    return out;
+  }
+
+  /** Runs many events, appending every output to one pair of arrays (to `out` when given). */
+  processBatch(events: Iterable<AgentEvent>, out: PipelineOutput = { detections: [], riskChanges: [] }): PipelineOutput {
+    for (const e of events) this.step(e, out);
+    return out;
+  }
+
+  /**
+   * End of input (replay): no more events will come, so the watermark moves to
+   * the highest event time seen and windows waiting on it are closed.
+   */
+  flush(out: PipelineOutput = { detections: [], riskChanges: [] }): PipelineOutput {
+    if (this.maxTime === -Infinity) return out;
+    this.wm = this.maxTime;
+    this.advanceTo(this.wm, out, true);
+    return out;
+  }
+
+  applyAdminAction(action: AdminAction): RiskChange {
+    const change = this.engine.applyAdminAction(action);
+    this.counters.riskChanges++;
+    return change;
+  }
+
+  risk(tenantId: string, agentId: string): AgentRisk | undefined {
+    return this.engine.get(tenantId, agentId);
+  }
+
+  level(tenantId: string, agentId: string): RiskLevel {
+    return this.engine.level(tenantId, agentId);
+  }
+
+  /** Every agent at level low or above. */
+  risks(): IterableIterator<AgentRisk> {
+    return this.engine.risky();
+  }
+
+  userRisk(tenantId: string, userId: string): RiskLevel {
+    return this.users.get(tenantId, userId)?.level ?? 'none';
+  }
+
+  watermark(): number {
+    return this.wm;
+  }
+
+  stats(): PipelineStats {
+    const keysPerDetector: Record<string, number> = {};
+    for (const d of this.list) keysPerDetector[d.meta.id] = d.size();
+    let risky = 0;
+    for (const _ of this.engine.risky()) risky++;
+    return {
+      ...this.counters,
+      trackedAgents: this.directory.size,
+      trackedUsers: this.users.size,
+      riskAgents: this.engine.size,
+      riskyAgents: risky,
+      keysPerDetector,
+      watermark: Number.isFinite(this.wm) ? this.wm : null,
+      maxEventTime: Number.isFinite(this.maxTime) ? this.maxTime : null,
+    };
+  }
+
+  snapshot(): PipelineSnapshot {
+    const detectors: Record<string, unknown> = {};
+    for (const d of this.list) detectors[d.meta.id] = d.snapshot();
+    return {
+      version: 1,
+      maxTime: this.maxTime,
+      nextAdvance: this.nextAdvance,
+      nextDecay: this.nextDecay,
+      nextEvict: this.nextEvict,
+      counters: { ...this.counters },
+      directory: this.directory.snapshot(),
+      users: this.users.snapshot().map(([t, u, v]) => [t, u, { ...v }]),
+      engine: this.engine.snapshot(),
+      detectors,
+    };
+  }
+
+  restore(s: PipelineSnapshot): void {
+    if (s.version !== 1) throw new Error(`unsupported pipeline snapshot version ${String(s.version)}`);
+    // JSON turns -Infinity into null: map it back.
+    const num = (x: number | null) => (typeof x === 'number' ? x : -Infinity);
+    this.maxTime = num(s.maxTime);
+    this.wm = this.maxTime - this.o.allowedLatenessMs;
+    this.nextAdvance = num(s.nextAdvance);
+    this.nextDecay = num(s.nextDecay);
+    this.nextEvict = num(s.nextEvict);
+    this.counters = { ...s.counters };
+    this.directory.restore(s.directory);
+    this.curTenant = this.curAgent = null;
+    this.curRecord = undefined;
+    this.users.restore(s.users.map(([t, u, v]) => [t, u, { ...v }]));
+    this.engine.restore(s.engine);
+    for (const d of this.list) {
+      const snap = s.detectors[d.meta.id];
+      if (snap !== undefined) d.restore(snap);
+    }
+  }
+
+  // -------------------------------------------------------------------------
+
+  private step(e: AgentEvent, out: PipelineOutput): void {
+    const t = e.time;
+    this.counters.events++;
+    if (t > this.maxTime) {
+      this.maxTime = t;
+      this.wm = t - this.o.allowedLatenessMs;
+      if (this.nextAdvance === -Infinity) this.initSchedules();
+    } else if (t < this.wm) {
+      this.counters.lateEvents++;
+    }
+
+    let userChanged = false;
+    if (e.type === 'user_risk') {
+      const u = this.users.get(e.tenant_id, e.user_id);
+      if (!u) {
+        this.users.set(e.tenant_id, e.user_id, { at: t, level: e.level, time: t });
+        userChanged = e.level !== 'none';
+      } else if (t >= u.time) {
+        userChanged = u.level !== e.level;
+        u.level = e.level;
+        u.time = t;
+        u.at = t;
+      }
+    } else {
+      this.curRecord = this.directory.observe(e);
+      this.curTenant = e.tenant_id;
+      this.curAgent = e.agent_id;
+    }
+
+    const ctx = this.ctx;
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) {
+      const ds = list[i]!.observe(e, ctx);
+      if (ds.length !== 0) this.ingest(ds, out);
+    }
+
+    this.curTenant = null;
+    this.curAgent = null;
+    this.curRecord = undefined;
+
+    if (userChanged && e.type === 'user_risk') {
+      const changes = this.engine.userRiskChanged(e.tenant_id, e.user_id, e.level, t);
+      for (const c of changes) out.riskChanges.push(c);
+      this.counters.riskChanges += changes.length;
+    }
+
+    if (this.wm >= this.nextAdvance) this.advanceTo(this.wm, out, false);
+  }
+
+  private initSchedules(): void {
+    const wm = this.wm;
+    this.nextAdvance = Math.floor(wm / this.o.advanceStepMs) * this.o.advanceStepMs + this.o.advanceStepMs;
+    this.nextDecay = Math.floor(wm / this.o.decayStepMs) * this.o.decayStepMs + this.o.decayStepMs;
+    this.nextEvict = Math.floor(wm / this.o.evictEveryMs) * this.o.evictEveryMs + this.o.evictEveryMs;
+  }
+
+  private ingest(ds: Detection[], out: PipelineOutput): void {
+    for (const d of ds) {
+      out.detections.push(d);
+      this.counters.detections++;
+      const c = this.engine.ingest(d);
+      if (c) {
+        out.riskChanges.push(c);
+        this.counters.riskChanges++;
+      }
+    }
+  }
+
+  private advanceTo(wm: number, out: PipelineOutput, force: boolean): void {
+    if (force || wm >= this.nextAdvance) {
+      for (const d of this.list) {
+        if (!d.advance) continue;
+        const ds = d.advance(wm, this.ctx);
+        if (ds.length !== 0) this.ingest(ds, out);
+      }
+      this.nextAdvance = Math.floor(wm / this.o.advanceStepMs) * this.o.advanceStepMs + this.o.advanceStepMs;
+    }
+    if (force || wm >= this.nextDecay) {
+      const changes = this.engine.tick(wm);
+      for (const c of changes) out.riskChanges.push(c);
+      this.counters.riskChanges += changes.length;
+      this.nextDecay = Math.floor(wm / this.o.decayStepMs) * this.o.decayStepMs + this.o.decayStepMs;
+    }
+    if (wm >= this.nextEvict) {
+      const before = wm - this.o.idleHorizonMs;
+      for (const d of this.list) d.evict(before);
+      this.directory.evict(before);
+      this.engine.evict(before);
+      this.users.evict(before, (u) => u.level === 'medium' || u.level === 'high');
+      this.nextEvict = Math.floor(wm / this.o.evictEveryMs) * this.o.evictEveryMs + this.o.evictEveryMs;
+    }
+  }
+}

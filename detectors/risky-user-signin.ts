@@ -1,0 +1,183 @@
+// Detector 4 — risky-user-signin: an agent signs in or obtains a token on
+// behalf of a user whose current user risk (ctx.userRisk) is medium or high.
+//
+// - Fires once per (agent, user) per risk episode, with the user's level as
+//   severity (medium/high); again if the user's risk escalates.
+// - Optionally (lookbackMs), when a user's risk rises, agents that acted for
+//   that user recently are reported at once.
+// - Low-risk users never trigger. When the user's risk is remediated
+//   (none/low) the episode ends; the risk engine drops the inherited risk
+//   (evidence.user_id tells it which user the agent inherits from).
+
+import type { AgentEvent, RiskLevel } from '../contract/events.js';
+import type { Detection, Severity } from './types.js';
+import type { Detector, DetectorContext } from './detector.js';
+import { peerGroupName } from './detector.js';
+import { NO_DETECTIONS, TenantMap, blueprintOf, clone, type Timed } from './agent-directory.js';
+
+export interface RiskyUserSigninOptions {
+  /**
+   * Agents that acted for a user this recently are reported when the user's
+   * risk rises (0, the default, disables it: an agent is reported when it acts
+   * for the risky user, which is what inherits the risk).
+   */
+  lookbackMs?: number;
+  /** Recent agents remembered per user. */
+  agentsPerUser?: number;
+}
+
+interface UserState extends Timed {
+  agents: string[];
+  times: number[];
+  eventIds: string[];
+  /** Agents notified in the current episode, and the level they were notified at (2 medium, 3 high). */
+  notified: string[];
+  notifiedLevel: number[];
+}
+
+interface Snapshot {
+  users: [string, string, UserState][];
+}
+
+const DEFAULTS: Required<RiskyUserSigninOptions> = { lookbackMs: 0, agentsPerUser: 16 };
+const RANK: Record<RiskLevel, number> = { none: 0, low: 1, medium: 2, high: 3 };
+
+export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = {}): Detector<Snapshot> {
+  const o = { ...DEFAULTS, ...options };
+  const users = new TenantMap<UserState>();
+
+  function notify(
+    tenant: string,
+    agent: string,
+    user: string,
+    level: RiskLevel,
+    time: number,
+    how: string,
+    ids: string[],
+    bp: string | null,
+  ): Detection {
+    const severity: Severity = level === 'high' ? 'high' : 'medium';
+    return {
+      detector: 'risky-user-signin',
+      severity,
+      tenant_id: tenant,
+      agent_id: agent,
+      time,
+      summary: `Agent ${agent} ${how} on behalf of user ${user}, whose risk is ${level}`,
+      evidence: {
+        observed: { user_id: user, user_risk: level },
+        baseline: 'delegated access only for users at risk none or low',
+        threshold: 'user risk medium',
+        peer_group: peerGroupName(bp),
+        user_id: user,
+      },
+      event_ids: ids,
+    };
+  }
+
+  /** Marks `agent` notified at `rank`; returns false when it already was at that rank or above. */
+  function markNotified(u: UserState, agent: string, rank: number): boolean {
+    const i = u.notified.indexOf(agent);
+    if (i >= 0) {
+      if (u.notifiedLevel[i]! >= rank) return false;
+      u.notifiedLevel[i] = rank;
+      return true;
+    }
+    if (u.notified.length >= 256) {
+      u.notified.shift();
+      u.notifiedLevel.shift();
+    }
+    u.notified.push(agent);
+    u.notifiedLevel.push(rank);
+    return true;
+  }
+
+  function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+    if (e.type === 'user_risk') {
+      const level = ctx.userRisk(e.tenant_id, e.user_id);
+      const u = users.get(e.tenant_id, e.user_id);
+      if (!u) return NO_DETECTIONS;
+      if (e.time > u.at) u.at = e.time;
+      const rank = RANK[level];
+      if (rank < 2) {
+        u.notified = [];
+        u.notifiedLevel = [];
+        return NO_DETECTIONS;
+      }
+      if (o.lookbackMs <= 0) return NO_DETECTIONS;
+      let out: Detection[] | null = null;
+      for (let i = 0; i < u.agents.length; i++) {
+        if (e.time - u.times[i]! > o.lookbackMs) continue;
+        const agent = u.agents[i]!;
+        if (!markNotified(u, agent, rank)) continue;
+        const bp = ctx.agent(e.tenant_id, agent)?.blueprint_id ?? null;
+        (out ??= []).push(
+          notify(e.tenant_id, agent, e.user_id, level, e.time, 'recently acted', [u.eventIds[i]!, e.event_id], bp),
+        );
+      }
+      return out ?? NO_DETECTIONS;
+    }
+
+    let user: string | null;
+    let how: string;
+    if (e.type === 'signin') {
+      if (e.result !== 'success' || e.flow === 'client_credentials') return NO_DETECTIONS;
+      user = e.user_id;
+      how = `signed in to ${e.resource}`;
+    } else if (e.type === 'token') {
+      if (e.decision !== 'granted') return NO_DETECTIONS;
+      user = e.user_id;
+      how = `obtained a token for ${e.resource}`;
+    } else return NO_DETECTIONS;
+    if (user === null) return NO_DETECTIONS;
+
+    const t = e.time;
+    let u = users.get(e.tenant_id, user);
+    if (!u) {
+      u = { at: t, agents: [], times: [], eventIds: [], notified: [], notifiedLevel: [] };
+      users.set(e.tenant_id, user, u);
+    }
+    if (t > u.at) u.at = t;
+    const i = u.agents.indexOf(e.agent_id);
+    if (i >= 0) {
+      if (t >= u.times[i]!) {
+        u.times[i] = t;
+        u.eventIds[i] = e.event_id;
+      }
+    } else {
+      if (u.agents.length >= o.agentsPerUser) {
+        u.agents.shift();
+        u.times.shift();
+        u.eventIds.shift();
+      }
+      u.agents.push(e.agent_id);
+      u.times.push(t);
+      u.eventIds.push(e.event_id);
+    }
+
+    const level = ctx.userRisk(e.tenant_id, user);
+    const rank = RANK[level];
+    if (rank < 2 || !markNotified(u, e.agent_id, rank)) return NO_DETECTIONS;
+    return [notify(e.tenant_id, e.agent_id, user, level, t, how, [e.event_id], blueprintOf(e, ctx))];
+  }
+
+  return {
+    meta: {
+      id: 'risky-user-signin',
+      title: 'Delegated access for a risky user',
+      severity: 'medium',
+      description:
+        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), once per agent and risk episode. The agent inherits the risk while it lasts and drops it when the user is remediated.',
+      mitre: { id: 'T1078', name: 'Valid Accounts' },
+    },
+    observe,
+    evict(before) {
+      users.evict(before);
+    },
+    size: () => users.size,
+    snapshot: () => ({ users: clone(users.snapshot()) }),
+    restore(s) {
+      users.restore(clone(s.users));
+    },
+  };
+}

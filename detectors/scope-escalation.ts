@@ -1,0 +1,304 @@
+// Detector 8 — scope escalation: an agent obtains (or asks for) permission
+// scopes its blueprint's agents never use, above all privileged ones.
+//
+// Baseline: per peer group (the blueprint within its tenant; an agent without
+// blueprint is its own group) the set of scopes its agents were granted, as
+// 64-bit-ish hashes. A group learns everything it sees during its learning
+// period (30 min and 5 token events, or 50 token events), then judges.
+//
+// After learning, for each scope of a token event that the group has not
+// established:
+// - privileged scope (Directory.*, RoleManagement.*, AppRoleAssignment.*,
+//   Application.ReadWrite.All, PrivilegedAccess.*, ...): fires at once, high
+//   when granted, medium when the request was blocked;
+// - other scope, granted: low, reported after `adoptWindowMs` (10 min) unless
+//   meanwhile `adoptAgents` (3) distinct agents of the group adopted it;
+//   blocked requests for non-privileged scopes are ignored (misconfiguration);
+// - `adoptAgents` distinct agents adopting the same scope within `adoptSpanMs`
+//   (1 h) is a deployment: the scope becomes established and stops firing
+//   (the first adopters were already reported: a gap for privileged scopes).
+// Each agent fires at most once per (scope, decision).
+
+import type { AgentEvent, TokenEvent } from '../contract/events.js';
+import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import type { Detection, DetectorMeta, Severity } from './types.js';
+
+export interface ScopeEscalationOptions {
+  /** Which scopes are privileged (default: isPrivilegedScope). */
+  isPrivileged?: (scope: string) => boolean;
+  /** A group learns (no alerts) until it has this much history (ms) and `learnMinEvents` token events... */
+  learnMs?: number;
+  learnMinEvents?: number;
+  /** ...or, regardless of time, this many token events. */
+  learnMaxEvents?: number;
+  /** Distinct agents of a group adopting a scope within `adoptSpanMs` make it a deployment. */
+  adoptAgents?: number;
+  adoptSpanMs?: number;
+  /** A new non-privileged scope is reported after this delay unless it became a deployment (ms). */
+  adoptWindowMs?: number;
+  maxScopesPerGroup?: number;
+  maxPending?: number;
+  maxGroups?: number;
+}
+
+const DEFAULTS: Required<ScopeEscalationOptions> = {
+  isPrivileged: isPrivilegedScope,
+  learnMs: 30 * 60_000,
+  learnMinEvents: 5,
+  learnMaxEvents: 50,
+  adoptAgents: 3,
+  adoptSpanMs: 60 * 60_000,
+  adoptWindowMs: 10 * 60_000,
+  maxScopesPerGroup: 256,
+  maxPending: 4096,
+  maxGroups: 1_000_000,
+};
+
+const PRIVILEGED =
+  /^(?:Directory\.|RoleManagement\.|AppRoleAssignment\.|PrivilegedAccess\.|RoleAssignmentSchedule\.|RoleEligibilitySchedule\.|Application\.ReadWrite\.All$|Domain\.ReadWrite\.All$|Policy\.ReadWrite\.ConditionalAccess$)/i;
+
+/** Privileged Microsoft Graph permissions (tenant-takeover class); a resource prefix (`https://…/`) is ignored. */
+export function isPrivilegedScope(scope: string): boolean {
+  const slash = scope.lastIndexOf('/');
+  return PRIVILEGED.test(slash >= 0 ? scope.slice(slash + 1) : scope);
+}
+
+/** How a group knows one scope (for one decision). */
+interface ScopeEntry {
+  /** First and last time (event time) seen in the group. */
+  f: number;
+  l: number;
+  /** Established: learned, or adopted by enough agents (a deployment). */
+  e: boolean;
+  /** Hashes of the agents that adopted it while not established, and when (null once established). */
+  ag: number[] | null;
+  at: number[] | null;
+}
+
+interface Group extends Timed {
+  bp: string | null;
+  /** First token event time and token events seen. */
+  f: number;
+  n: number;
+  /** Scope hash (granted) or blocked-scope hash → entry. */
+  s: Map<number, ScopeEntry>;
+}
+
+interface Pending {
+  tenant: string;
+  agent: string;
+  group: string;
+  bp: string | null;
+  scope: string;
+  h: number;
+  t: number;
+  id: string;
+  resource: string;
+}
+
+const BLOCKED_SEED = 0x3c6ef372;
+/** Adopters remembered per not-yet-established scope (for per-agent dedupe and deployment counting). */
+const MAX_ADOPTERS = 8;
+
+export const scopeEscalationMeta: DetectorMeta = {
+  id: 'scope-escalation',
+  title: 'Scope escalation',
+  severity: 'high',
+  mitre: { id: 'T1098.003', name: 'Account Manipulation: Additional Cloud Roles' },
+  description:
+    "An agent obtains or requests permission scopes outside its blueprint's observed set: privileged scopes " +
+    '(Directory.*, RoleManagement.*, AppRoleAssignment.*, Application.ReadWrite.All...) fire at once (high when granted, ' +
+    'medium when blocked); other new scopes are low unless several agents of the blueprint adopt them together (a deployment).',
+};
+
+export function createScopeEscalationDetector(options: ScopeEscalationOptions = {}): Detector {
+  const o: Required<ScopeEscalationOptions> = { ...DEFAULTS, ...options };
+  const groups = new TenantMap<Group>(o.maxGroups);
+  let pending: Pending[] = [];
+
+  function learned(g: Group, t: number): boolean {
+    return (t - g.f >= o.learnMs && g.n >= o.learnMinEvents) || g.n >= o.learnMaxEvents;
+  }
+
+  function addEntry(g: Group, h: number, entry: ScopeEntry): void {
+    if (g.s.size >= o.maxScopesPerGroup) {
+      // Drop the least recently seen eighth.
+      const lasts: number[] = [];
+      for (const v of g.s.values()) lasts.push(v.l);
+      lasts.sort((a, b) => a - b);
+      const cut = lasts[Math.max(0, (lasts.length >> 3) - 1)]!;
+      for (const [k, v] of g.s) if (v.l <= cut) g.s.delete(k);
+    }
+    g.s.set(h, entry);
+  }
+
+  function established(g: Group): number {
+    let n = 0;
+    for (const v of g.s.values()) if (v.e) n++;
+    return n;
+  }
+
+  function detection(
+    tenant: string,
+    agent: string,
+    g: Group,
+    entry: ScopeEntry | undefined,
+    scope: string,
+    decision: 'granted' | 'blocked',
+    severity: Severity,
+    privileged: boolean,
+    time: number,
+    eventId: string,
+    resource: string,
+  ): Detection {
+    const bpName = g.bp ?? '(none)';
+    return {
+      detector: scopeEscalationMeta.id,
+      severity,
+      tenant_id: tenant,
+      agent_id: agent,
+      time,
+      summary:
+        `Agent ${agent} ${decision === 'granted' ? 'obtained' : 'requested (blocked)'} ` +
+        `${privileged ? 'privileged ' : ''}scope ${scope} on ${resource}, never used by its blueprint ${bpName}`,
+      evidence: {
+        observed: { scope, decision, resource, privileged },
+        baseline: {
+          established_scopes: established(g),
+          group_token_events: g.n,
+          group_first_seen: g.f,
+          other_adopters: entry?.ag ? Math.max(0, entry.ag.length - 1) : 0,
+        },
+        threshold: `scope not used by the peer group; ${o.adoptAgents} distinct agents within ${o.adoptSpanMs / 60_000} min = deployment`,
+        peer_group: peerGroupName(g.bp) ?? `agent:${agent}`,
+      },
+      event_ids: [eventId],
+    };
+  }
+
+  function onToken(e: TokenEvent): Detection[] {
+    const t = e.time;
+    const gid = e.blueprint_id ?? `\u0001${e.agent_id}`;
+    let g = groups.get(e.tenant_id, gid);
+    if (!g) {
+      g = { at: t, bp: e.blueprint_id, f: t, n: 0, s: new Map() };
+      groups.set(e.tenant_id, gid, g);
+    } else {
+      if (t > g.at) g.at = t;
+      if (t < g.f) g.f = t;
+    }
+    g.n++;
+    const granted = e.decision === 'granted';
+    const isLearning = !learned(g, t);
+    const scopes = e.scopes;
+    let out: Detection[] = NO_DETECTIONS;
+    let agentHash = 0;
+    for (let i = 0; i < scopes.length; i++) {
+      const scope = scopes[i]!;
+      const h = granted ? hashString(scope) : hashString(scope, BLOCKED_SEED);
+      const entry = g.s.get(h);
+      if (entry !== undefined && entry.e) {
+        if (t > entry.l) entry.l = t;
+        continue;
+      }
+      if (isLearning) {
+        if (entry) {
+          entry.e = true;
+          entry.ag = entry.at = null;
+          if (t > entry.l) entry.l = t;
+        } else addEntry(g, h, { f: t, l: t, e: true, ag: null, at: null });
+        continue;
+      }
+      if (!granted) {
+        // A blocked request for a scope the group is granted is no escalation.
+        const ok = g.s.get(hashString(scope));
+        if (ok !== undefined && ok.e) continue;
+      }
+      const privileged = o.isPrivileged(scope);
+      if (!granted && !privileged) continue;
+      if (agentHash === 0) agentHash = hashString(e.agent_id) | 1;
+      let cur = entry;
+      if (cur === undefined) {
+        cur = { f: t, l: t, e: false, ag: [], at: [] };
+        addEntry(g, h, cur);
+      }
+      if (t > cur.l) cur.l = t;
+      const ag = cur.ag ?? (cur.ag = []);
+      const at = cur.at ?? (cur.at = []);
+      if (ag.includes(agentHash)) continue; // this agent already counted (and reported)
+      let recent = 1;
+      for (let j = 0; j < at.length; j++) if (Math.abs(t - at[j]!) <= o.adoptSpanMs) recent++;
+      if (recent >= o.adoptAgents) {
+        cur.e = true; // deployment: the blueprint adopted it
+        cur.ag = cur.at = null;
+        continue;
+      }
+      if (ag.length >= MAX_ADOPTERS) {
+        ag.shift();
+        at.shift();
+      }
+      ag.push(agentHash);
+      at.push(t);
+      if (privileged) {
+        const d = detection(
+          e.tenant_id, e.agent_id, g, cur, scope, e.decision, granted ? 'high' : 'medium', true, t, e.event_id, e.resource,
+        );
+        if (out === NO_DETECTIONS) out = [d];
+        else out.push(d);
+      } else {
+        if (pending.length >= o.maxPending) pending.shift();
+        pending.push({ tenant: e.tenant_id, agent: e.agent_id, group: gid, bp: e.blueprint_id, scope, h, t, id: e.event_id, resource: e.resource });
+      }
+    }
+    return out;
+  }
+
+  return {
+    meta: scopeEscalationMeta,
+    observe(e: AgentEvent, _ctx: DetectorContext): Detection[] {
+      return e.type === 'token' ? onToken(e) : NO_DETECTIONS;
+    },
+    advance(watermark: number, _ctx: DetectorContext): Detection[] {
+      if (pending.length === 0) return NO_DETECTIONS;
+      let out: Detection[] = NO_DETECTIONS;
+      const keep: Pending[] = [];
+      for (const p of pending) {
+        if (p.t + o.adoptWindowMs > watermark) {
+          keep.push(p);
+          continue;
+        }
+        const g = groups.get(p.tenant, p.group);
+        const entry = g?.s.get(p.h);
+        if (!g || !entry || entry.e) continue; // deployment (or forgotten)
+        const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', 'low', false, watermark, p.id, p.resource);
+        if (out === NO_DETECTIONS) out = [d];
+        else out.push(d);
+      }
+      pending = keep;
+      return out;
+    },
+    evict(before: number): void {
+      groups.evict(before);
+      if (pending.length > 0) pending = pending.filter((p) => p.t >= before);
+    },
+    size(): number {
+      return groups.size + pending.length;
+    },
+    snapshot(): unknown {
+      const rows: [string, string, Omit<Group, 's'> & { s: [number, ScopeEntry][] }][] = [];
+      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, s: [...g.s] }]);
+      return clone({ version: 1, groups: rows, pending });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as {
+        version: number;
+        groups: [string, string, Omit<Group, 's'> & { s: [number, ScopeEntry][] }][];
+        pending: Pending[];
+      };
+      if (s?.version !== 1) throw new Error('scope-escalation: unsupported snapshot');
+      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, s: new Map(g.s) }]));
+      pending = s.pending;
+    },
+  };
+}

@@ -1,0 +1,306 @@
+// Detector 2 — signin-spike: an agent's sign-ins over a sliding 10-minute
+// window far above both its own baseline and its blueprint peers' baseline
+// for that hour of the day.
+//
+// - Own baseline: the agent's mean sign-ins per window (exponentially
+//   weighted, zero windows included) and a slowly decaying peak (half-life one
+//   day), so daily cycles and regular batch bursts (a job every 15 minutes)
+//   are part of what is normal once seen.
+// - Peer baseline: per blueprint and UTC hour of day, the 95th percentile of
+//   the agents' active-window counts (a bounded sample), so an agent minutes
+//   old is compared with its peers at that time of day.
+// - Learning: no alert until the agent has 30 minutes of history or its
+//   blueprint has enough samples (for this hour, else all hours together);
+//   never below absolute minimums.
+// - Low above max(12, 5 × mean, 1.5 × peak, peer p95); medium above
+//   max(15, 10 × mean, 2 × peak, 1.5 × peer p95). An agent without its own
+//   baseline yet: low above max(12, 2.5 × peer p95), medium above
+//   max(15, 4 × peer p95).
+// The count slides over the last 10 minutes in five 2-minute sub-windows, so a
+// burst straddling a window boundary is not split.
+// Thresholds are computed once per window; per event the cost is a counter.
+
+import { quantileSorted } from 'simple-statistics';
+import type { AgentEvent } from '../contract/events.js';
+import type { Detection, Severity } from './types.js';
+import type { Detector, DetectorContext } from './detector.js';
+import { peerGroupName } from './detector.js';
+import { AgentStore, NO_DETECTIONS, TenantMap, blueprintOf, clone, sec, type SlotState, type Timed } from './agent-directory.js';
+
+export interface SigninSpikeOptions {
+  windowMs?: number;
+  /** Absolute minimum sliding count for low / medium. */
+  minLow?: number;
+  minMedium?: number;
+  /** Multipliers of the agent's mean per window. */
+  meanFactorLow?: number;
+  meanFactorMedium?: number;
+  /** Multipliers of the agent's decaying peak. */
+  peakFactorLow?: number;
+  peakFactorMedium?: number;
+  /** Multipliers of the peers' quantile for an agent with its own baseline... */
+  peerFactorLow?: number;
+  peerFactorMedium?: number;
+  /** ...and for a new agent, judged on its peers only. */
+  newPeerFactorLow?: number;
+  newPeerFactorMedium?: number;
+  /** Half-life of the agent's own peak. */
+  peakHalfLifeMs?: number;
+  /** Weight of a new window in the agent's mean. */
+  meanAlpha?: number;
+  /** Own baseline needs this much history and this many active windows. */
+  agentLearnMs?: number;
+  agentLearnWindows?: number;
+  /** Per blueprint and hour: samples kept, and needed before the peer baseline is used. */
+  peerSamples?: number;
+  peerLearnSamples?: number;
+  /** Peer baseline quantile. */
+  peerQuantile?: number;
+}
+
+interface AgentState extends SlotState {
+  first: number;
+  bucket: number;
+  count: number;
+  /** Sign-ins per sub-window (windowMs / SUBS each), a ring: the sliding count is their sum. */
+  ring: number[];
+  /** Index (time / sub-window) of the latest sub-window in the ring. */
+  sub: number;
+  /** Mean sign-ins per window × 1000 (an integer: no boxed double per agent). */
+  meanK: number;
+  /** Decayed peak of closed windows × 1000, as of bucket `bucket`. */
+  peakK: number;
+  windows: number;
+  /** Thresholds, whole sign-ins. */
+  low: number;
+  medium: number;
+  /** 0 none, 1 low, 2 medium reported in the current episode. */
+  fired: number;
+}
+
+interface GroupState extends Timed {
+  /** Per UTC hour: recent active-window counts (ring). */
+  samples: number[][];
+  /** Per hour: cached quantile (-1 = none yet). */
+  q: number[];
+  dirty: number[];
+}
+
+interface Snapshot {
+  agents: [string, string, AgentState][];
+  groups: [string, string, GroupState][];
+}
+
+/** No threshold yet (learning); a small integer so it stays unboxed and JSON-safe. */
+const NO_THRESHOLD = 1 << 30;
+const REFRESH = 8;
+/** Sub-windows of the sliding count. */
+const SUBS = 5;
+
+const DEFAULTS: Required<SigninSpikeOptions> = {
+  windowMs: 10 * 60_000,
+  minLow: 12,
+  minMedium: 15,
+  meanFactorLow: 5,
+  meanFactorMedium: 10,
+  peakFactorLow: 1.5,
+  peakFactorMedium: 2,
+  peerFactorLow: 1,
+  peerFactorMedium: 1.5,
+  newPeerFactorLow: 2.5,
+  newPeerFactorMedium: 4,
+  peakHalfLifeMs: 24 * 3600_000,
+  meanAlpha: 1 / 36,
+  agentLearnMs: 30 * 60_000,
+  agentLearnWindows: 1,
+  peerSamples: 48,
+  peerLearnSamples: 8,
+  peerQuantile: 0.95,
+};
+
+export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Detector<Snapshot> {
+  const o = { ...DEFAULTS, ...options };
+  const agents = new AgentStore<AgentState>();
+  const groups = new TenantMap<GroupState>();
+  const decayPerWindow = Math.pow(0.5, o.windowMs / o.peakHalfLifeMs);
+  const keepPerWindow = 1 - o.meanAlpha;
+  const subMs = o.windowMs / SUBS;
+
+  function hourOf(bucket: number): number {
+    return Math.floor((bucket * o.windowMs) / 3600_000) % 24;
+  }
+
+  function peerBaseline(g: GroupState | undefined, hour: number): number {
+    if (!g) return -1;
+    let q = g.q[hour]!;
+    // Recomputed only after several new samples (the sort is per hour, not per event).
+    if (q < 0 || g.dirty[hour]! >= REFRESH) {
+      const s = g.samples[hour]!;
+      if (s.length >= o.peerLearnSamples) {
+        q = quantileSorted([...s].sort((x, y) => x - y), o.peerQuantile);
+      } else {
+        // Not enough for this hour: all hours together.
+        let n = 0;
+        for (let h = 0; h < 24; h++) n += g.samples[h]!.length;
+        if (n >= o.peerLearnSamples) {
+          const all: number[] = [];
+          for (let h = 0; h < 24; h++) for (const x of g.samples[h]!) all.push(x);
+          q = quantileSorted(all.sort((x, y) => x - y), o.peerQuantile);
+        } else q = -1;
+      }
+      g.q[hour] = q;
+      g.dirty[hour] = 0;
+    }
+    return q;
+  }
+
+  function close(a: AgentState, g: GroupState | undefined, newBucket: number): void {
+    const gap = newBucket - a.bucket;
+    // What is learned of an anomalous window is capped, so an attack does not become the baseline.
+    const learned = a.count >= a.low ? Math.min(a.count, a.low) : a.count;
+    // The first closed window seeds the mean (an EWMA from 0 would take hours to warm up).
+    const mean =
+      a.windows === 0 && a.meanK === 0
+        ? learned * Math.pow(keepPerWindow, gap - 1)
+        : ((a.meanK / 1000) * keepPerWindow + o.meanAlpha * learned) * Math.pow(keepPerWindow, gap - 1);
+    a.meanK = Math.round(mean * 1000);
+    a.peakK = Math.round(Math.max(a.peakK / 1000, learned) * Math.pow(decayPerWindow, gap) * 1000);
+    if (a.count > 0) {
+      a.windows++;
+      if (g) {
+        const h = hourOf(a.bucket);
+        const s = g.samples[h]!;
+        if (s.length >= o.peerSamples) s.shift();
+        s.push(learned);
+        g.dirty[h]!++;
+      }
+    }
+    if (a.count < a.low) a.fired = 0;
+    a.bucket = newBucket;
+    a.count = 0;
+  }
+
+  function thresholds(a: AgentState, g: GroupState | undefined, t: number): void {
+    const agentReady = a.windows >= o.agentLearnWindows && sec(t) - a.first >= o.agentLearnMs / 1000;
+    const peer = peerBaseline(g, hourOf(a.bucket));
+    if (!agentReady && peer < 0) {
+      a.low = NO_THRESHOLD;
+      a.medium = NO_THRESHOLD;
+      return;
+    }
+    let low = o.minLow;
+    let medium = o.minMedium;
+    if (agentReady) {
+      const mean = a.meanK / 1000;
+      const peak = a.peakK / 1000;
+      low = Math.max(low, o.meanFactorLow * mean, o.peakFactorLow * peak);
+      medium = Math.max(medium, o.meanFactorMedium * mean, o.peakFactorMedium * peak);
+    }
+    if (peer >= 0) {
+      low = Math.max(low, (agentReady ? o.peerFactorLow : o.newPeerFactorLow) * peer);
+      medium = Math.max(medium, (agentReady ? o.peerFactorMedium : o.newPeerFactorMedium) * peer);
+    }
+    a.low = Math.ceil(low);
+    a.medium = Math.ceil(Math.max(medium, low));
+  }
+
+  function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+    if (e.type !== 'signin') return NO_DETECTIONS;
+    const t = e.time;
+    const b = Math.floor(t / o.windowMs);
+    const bp = blueprintOf(e, ctx);
+    let g: GroupState | undefined;
+    if (bp !== null) {
+      g = groups.get(e.tenant_id, bp);
+      if (!g) {
+        g = { at: t, samples: Array.from({ length: 24 }, () => []), q: new Array<number>(24).fill(-1), dirty: new Array<number>(24).fill(0) };
+        groups.set(e.tenant_id, bp, g);
+      }
+      if (t > g.at) g.at = t;
+    }
+    let a = agents.get(ctx, e.tenant_id, e.agent_id);
+    if (!a) {
+      a = { at: sec(t), e: 0, first: sec(t), bucket: b, count: 0, ring: [0, 0, 0, 0, 0], sub: Math.floor(t / subMs), meanK: 0, peakK: 0, windows: 0, low: NO_THRESHOLD, medium: NO_THRESHOLD, fired: 0 };
+      agents.set(ctx, e.tenant_id, e.agent_id, a);
+      thresholds(a, g, t);
+    } else if (b > a.bucket) {
+      close(a, g, b);
+      thresholds(a, g, t);
+    }
+    // Sliding count over the last windowMs, in sub-windows (late events land in theirs).
+    const sb = Math.floor(t / subMs);
+    const ring = a.ring;
+    if (sb > a.sub) {
+      const shift = Math.min(sb - a.sub, SUBS);
+      for (let i = 1; i <= shift; i++) ring[(a.sub + i) % SUBS] = 0;
+      a.sub = sb;
+    }
+    if (sb > a.sub - SUBS) ring[sb % SUBS]!++;
+    if (b < a.bucket) return NO_DETECTIONS; // late event of a closed window: counted above only
+    const ts = sec(t);
+    if (ts > a.at) a.at = ts;
+    if (ts < a.first) a.first = ts;
+    a.count++;
+    const sliding = ring[0]! + ring[1]! + ring[2]! + ring[3]! + ring[4]!;
+    if (sliding < a.low) return NO_DETECTIONS;
+    const level = sliding >= a.medium ? 2 : 1;
+    if (level <= a.fired) return NO_DETECTIONS;
+    a.fired = level;
+    const severity: Severity = level === 2 ? 'medium' : 'low';
+    const peer = g ? peerBaseline(g, hourOf(b)) : -1;
+    const agentReady = a.windows >= o.agentLearnWindows && ts - a.first >= o.agentLearnMs / 1000;
+    const threshold = level === 2 ? a.medium : a.low;
+    const mean = a.meanK / 1000;
+    const base = agentReady && mean > 0 ? mean : peer > 0 ? peer : 0;
+    const count = Math.round(sliding);
+    const minutes = o.windowMs / 60_000;
+    return [
+      {
+        detector: 'signin-spike',
+        severity,
+        tenant_id: e.tenant_id,
+        agent_id: e.agent_id,
+        time: t,
+        summary: `Agent ${e.agent_id} signed in ${count} times in ${minutes} min${base > 0 ? `, ${(count / base).toFixed(0)}× its ${agentReady ? 'usual' : "peers'"} ${base.toFixed(1)}` : ''} (${severity} threshold ${threshold}, UTC hour ${hourOf(b)})`,
+        evidence: {
+          observed: { signins: count, window_s: o.windowMs / 1000 },
+          baseline: {
+            agent_mean: agentReady ? round2(mean) : null,
+            agent_peak: agentReady ? round2(a.peakK / 1000) : null,
+            peer_quantile: peer < 0 ? null : round2(peer),
+            hour_utc: hourOf(b),
+          },
+          threshold: { low: a.low, medium: a.medium },
+          peer_group: peerGroupName(bp),
+        },
+        event_ids: [e.event_id],
+      },
+    ];
+  }
+
+  return {
+    meta: {
+      id: 'signin-spike',
+      title: 'Sign-in rate spike',
+      severity: 'medium',
+      description:
+        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal. Low above max(12, 5× mean, 1.5× peak, peers); medium above max(15, 10× mean, 2× peak, 1.5× peers); a new agent needs 2.5× / 4× its peers.",
+      mitre: { id: 'T1110', name: 'Brute Force' },
+    },
+    observe,
+    evict(before) {
+      agents.evict(before);
+      groups.evict(before);
+    },
+    size: () => agents.size + groups.size,
+    snapshot: () => ({ agents: agents.snapshot(), groups: clone(groups.snapshot()) }),
+    restore(s) {
+      agents.restore(s.agents);
+      groups.restore(clone(s.groups));
+    },
+  };
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}

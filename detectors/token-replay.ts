@@ -1,0 +1,388 @@
+// Detector 7 — token replay: an access token used from an address other than
+// the one it was issued to.
+//
+// State per agent (tenant + agent): its live tokens (at most 6, the least
+// recently used replaced first; 64-bit hash of the token id, issuing IP,
+// expiry, last use, issuing event id; dropped 10 min after expiry) and,
+// briefly (2 min), uses of unknown tokens from addresses the agent has no
+// token for: the token event may arrive after its first use (up to 60 s of
+// lateness) and completes the detection then. ~150 bytes per live token.
+//
+// Rule: a network event carrying a token of the agent fires (high) when its
+// source IP is not "near" any address the agent was recently issued tokens at.
+// "Near" = equal, or in the same /24 (IPv4) or /64 (IPv6) when `sameSubnet` is
+// on (default). Why the subnet tolerance: cloud egress goes through NAT/SNAT
+// pools that hand out adjacent public addresses, so the token request and a
+// later call of one agent routinely leave from two addresses of one pool; a
+// replay from inside the agent's own /24 would need the attacker inside the
+// same hosting subnet, which is not the threat this detector is for. The
+// agent's other recent issuing addresses count too (an agent with several
+// egress IPs gets tokens at each of them). The check is otherwise strict.
+// A token the detector does not hold (an agent that requests a token per
+// request can push the replayed one out of its 6 slots) used from an address
+// that is not near any of the agent's issuing addresses is reported too, once
+// no token event for it has arrived within 2 minutes (`advance`); only for
+// agents whose token addresses are known. One detection per token.
+
+import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
+import { NO_DETECTIONS, TenantMap, clone, type Timed } from './agent-directory.js';
+import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import type { Detection, DetectorMeta } from './types.js';
+
+export interface TokenReplayOptions {
+  /** Tokens remembered per agent; the least recently used (or issued) is replaced when full. */
+  maxTokensPerAgent?: number;
+  /** Token lifetimes above this are clamped (bounds how long a token is kept), seconds. */
+  maxLifetimeS?: number;
+  /** Expired tokens are forgotten this long after expiry, ms. */
+  expiryGraceMs?: number;
+  /** Uses of unknown tokens are kept this long (event time) waiting for a late token event, ms. */
+  pendingMs?: number;
+  /** Unmatched uses kept per agent. */
+  maxPendingPerAgent?: number;
+  /** Unmatched uses waiting for a verdict, all agents together. */
+  maxQueue?: number;
+  /** Treat the same /24 (IPv4) or /64 (IPv6) as the same address (NAT pools). */
+  sameSubnet?: boolean;
+  maxAgents?: number;
+}
+
+const DEFAULTS: Required<TokenReplayOptions> = {
+  maxTokensPerAgent: 6,
+  maxLifetimeS: 24 * 3600,
+  expiryGraceMs: 10 * 60_000,
+  pendingMs: 2 * 60_000,
+  maxPendingPerAgent: 4,
+  maxQueue: 16_384,
+  sameSubnet: true,
+  maxAgents: 2_000_000,
+};
+
+/** A use of a token not (yet) known, from an address the agent has no token for, waiting for its token event. */
+interface PendingUse {
+  /** Token id hashes. */
+  h1: number;
+  h2: number;
+  ip: string;
+  t: number;
+  id: string;
+  host: string;
+}
+
+/** A token granted to the agent. */
+interface Slot {
+  /** Two independent 32-bit hashes of the token id (64 bits: no practical collisions; no string kept). */
+  h1: number;
+  h2: number;
+  /** Issuing IP. */
+  ip: string;
+  /** Expiry and last use (or issue), epoch SECONDS (small integers: stored unboxed). */
+  ex: number;
+  u: number;
+  /** Issuing event id. */
+  ev: string;
+  /** Already fired for this token. */
+  fired: boolean;
+}
+
+interface AgentTokens extends Timed {
+  /** Exact-size array (replaced, not grown: a pushed-to array reserves 17 slots). */
+  slots: Slot[];
+  pend: PendingUse[] | null;
+  /** Hashes (h1) of unknown tokens already reported, null when none. */
+  fu: number[] | null;
+}
+
+/** A pending use waiting for its verdict (see `advance`), with its agent. */
+interface QueuedUse extends PendingUse {
+  tenant: string;
+  agent: string;
+}
+
+const NO_SLOTS: Slot[] = [];
+const NO_PENDING: PendingUse[] = [];
+
+// Two 32-bit FNV-1a hashes of a string with different seeds, in one pass
+// (results in H1/H2: no allocation).
+let H1 = 0;
+let H2 = 0;
+function hash2(str: string): void {
+  let a = 0x811c9dc5 | 0;
+  let b = 0x2f1b3c5d | 0;
+  for (let i = 0; i < str.length; i++) {
+    const c = str.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 13);
+  }
+  H1 = a | 0;
+  H2 = b | 0;
+}
+
+export const tokenReplayMeta: DetectorMeta = {
+  id: 'token-replay',
+  title: 'Token replay',
+  severity: 'high',
+  mitre: { id: 'T1550.001', name: 'Use Alternate Authentication Material: Application Access Token' },
+  description:
+    'An access token issued to an agent is used from a network address other than the one it was issued to ' +
+    '(outside the /24 or /64 of every address the agent recently obtained tokens at), a sign of a stolen token being replayed.',
+};
+
+export function createTokenReplayDetector(options: TokenReplayOptions = {}): Detector {
+  const o: Required<TokenReplayOptions> = { ...DEFAULTS, ...options };
+  const agents = new TenantMap<AgentTokens>(o.maxAgents);
+
+  function fresh(e: TokenEvent | NetworkEvent): AgentTokens {
+    return { at: e.time, slots: NO_SLOTS, pend: null, fu: null };
+  }
+
+  /** Unknown-token uses from foreign addresses of agents whose tokens we know, in arrival order. */
+  let queue: QueuedUse[] = [];
+
+  /** True when `ip` is an address (or in the subnet of one) the agent was issued a token at. */
+  function knownAddress(s: AgentTokens, ip: string): boolean {
+    const slots = s.slots;
+    for (let i = 0; i < slots.length; i++) if (slots[i]!.ip === ip) return true;
+    if (!o.sameSubnet || slots.length === 0) return false;
+    const net = subnetOf(ip);
+    if (net === null) return false;
+    for (let i = 0; i < slots.length; i++) if (subnetOf(slots[i]!.ip) === net) return true;
+    return false;
+  }
+
+  function detection(
+    e: TokenEvent | NetworkEvent,
+    s: AgentTokens,
+    slot: Slot,
+    use: { ip: string; t: number; id: string; host: string },
+    tokenId: string,
+    ctx: DetectorContext,
+  ): Detection {
+    slot.fired = true;
+    const others: string[] = [];
+    for (const x of s.slots) if (x.ip !== slot.ip && !others.includes(x.ip)) others.push(x.ip);
+    const bp = e.blueprint_id ?? ctx.agent(e.tenant_id, e.agent_id)?.blueprint_id ?? null;
+    return {
+      detector: tokenReplayMeta.id,
+      severity: 'high',
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary: `Token ${tokenId} of agent ${e.agent_id} issued to ${slot.ip} was used from ${use.ip} (to ${use.host})`,
+      evidence: {
+        observed: { use_ip: use.ip, use_time: use.t, dest_host: use.host },
+        baseline: { issued_ip: slot.ip, other_issuing_ips: others },
+        threshold: o.sameSubnet
+          ? 'use address within the /24 (IPv4) or /64 (IPv6) of an address the agent was issued tokens at'
+          : 'use address equal to an address the agent was issued tokens at',
+        peer_group: peerGroupName(bp),
+        token_id: tokenId,
+        expires_at: slot.ex * 1000,
+      },
+      event_ids: [slot.ev, use.id],
+    };
+  }
+
+  /** A queued unknown-token use whose token event never came: a replay unless explained meanwhile. */
+  function verdict(q: QueuedUse, watermark: number, ctx: DetectorContext): Detection | null {
+    const s = agents.get(q.tenant, q.agent);
+    const pend = s?.pend;
+    if (!s || !pend) return null;
+    let i = 0;
+    while (i < pend.length && !(pend[i]!.h1 === q.h1 && pend[i]!.h2 === q.h2 && pend[i]!.ip === q.ip && pend[i]!.t === q.t)) i++;
+    if (i === pend.length) return null; // matched by its token event (or dropped)
+    s.pend = pend.length === 1 ? null : pend.slice(0, i).concat(pend.slice(i + 1));
+    if (s.slots.length === 0 || knownAddress(s, q.ip)) return null;
+    if (s.fu !== null && s.fu.includes(q.h1)) return null;
+    s.fu = s.fu === null ? [q.h1] : s.fu.slice(-3).concat(q.h1);
+    const ips: string[] = [];
+    for (const x of s.slots) if (!ips.includes(x.ip)) ips.push(x.ip);
+    const bp = ctx.agent(q.tenant, q.agent)?.blueprint_id ?? null;
+    return {
+      detector: tokenReplayMeta.id,
+      severity: 'high',
+      tenant_id: q.tenant,
+      agent_id: q.agent,
+      time: Math.max(q.t, watermark),
+      summary: `A token of agent ${q.agent} not issued at any of its addresses (${ips.join(', ')}) was used from ${q.ip} (to ${q.host})`,
+      evidence: {
+        observed: { use_ip: q.ip, use_time: q.t, dest_host: q.host },
+        baseline: { issuing_ips: ips, token_known: false },
+        threshold: 'use address near an address the agent was issued tokens at, or a token event for it within ' + o.pendingMs / 1000 + ' s',
+        peer_group: peerGroupName(bp),
+      },
+      event_ids: [q.id],
+    };
+  }
+
+  function onToken(e: TokenEvent, ctx: DetectorContext): Detection[] {
+    if (e.decision !== 'granted') return NO_DETECTIONS;
+    let s = agents.get(e.tenant_id, e.agent_id);
+    if (!s) {
+      s = fresh(e);
+      agents.set(e.tenant_id, e.agent_id, s);
+    } else if (e.time > s.at) s.at = e.time;
+    hash2(e.token_id);
+    const h1 = H1;
+    const h2 = H2;
+    let slots = s.slots;
+    for (let i = 0; i < slots.length; i++) if (slots[i]!.h1 === h1 && slots[i]!.h2 === h2) return NO_DETECTIONS; // duplicate
+    const lifetimeS = Math.min(Math.max(e.lifetime_s, 0), o.maxLifetimeS);
+    // Forget tokens long expired, then make room.
+    const nowS = Math.floor((e.time - o.expiryGraceMs) / 1000);
+    let live = 0;
+    for (let i = 0; i < slots.length; i++) if (slots[i]!.ex >= nowS) live++;
+    if (live < slots.length) slots = slots.filter((x) => x.ex >= nowS).slice(); // slice: exact size
+    if (slots.length >= o.maxTokensPerAgent) {
+      let victim = 0;
+      for (let i = 1; i < slots.length; i++) if (slots[i]!.u < slots[victim]!.u) victim = i;
+      slots = slots.slice(0, victim).concat(slots.slice(victim + 1));
+    }
+    // Share the address string with an existing slot when equal (one copy per agent).
+    let ip = e.ip;
+    for (let i = 0; i < slots.length; i++) if (slots[i]!.ip === ip) ip = slots[i]!.ip;
+    const sec = Math.floor(e.time / 1000);
+    const slot: Slot = { h1, h2, ip, ex: sec + lifetimeS, u: sec, ev: e.event_id, fired: false };
+    s.slots = slots.length === 0 ? [slot] : slots.concat([slot]); // concat: exact size (spread/push reserve 17)
+
+    const pend = s.pend;
+    if (pend === null) return NO_DETECTIONS;
+    let out: Detection[] = NO_DETECTIONS;
+    for (let i = pend.length - 1; i >= 0; i--) {
+      const p = pend[i]!;
+      if (p.t < e.time - o.pendingMs) {
+        pend.splice(i, 1); // too old to be a use of a token issued now
+      } else if (p.h1 === h1 && p.h2 === h2) {
+        pend.splice(i, 1);
+        if (!slot.fired && !knownAddress(s, p.ip)) out = [detection(e, s, slot, p, e.token_id, ctx)];
+      }
+    }
+    if (pend.length === 0) s.pend = null;
+    return out;
+  }
+
+  function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
+    const tokenId = e.token_id;
+    if (tokenId === null) return NO_DETECTIONS;
+    let s = agents.get(e.tenant_id, e.agent_id);
+    hash2(tokenId);
+    const h1 = H1;
+    const h2 = H2;
+    if (s) {
+      const slots = s.slots;
+      for (let i = 0; i < slots.length; i++) {
+        const slot = slots[i]!;
+        if (slot.h1 !== h1 || slot.h2 !== h2) continue;
+        const sec = Math.floor(e.time / 1000);
+        if (sec > slot.u) slot.u = sec;
+        if (slot.ip === e.ip || slot.fired || knownAddress(s, e.ip)) return NO_DETECTIONS;
+        return [detection(e, s, slot, { ip: e.ip, t: e.time, id: e.event_id, host: e.dest_host }, tokenId, ctx)];
+      }
+      // Unknown token from an address the agent gets tokens at: whatever the token, no replay.
+      if (knownAddress(s, e.ip)) return NO_DETECTIONS;
+    }
+    // Token not known (yet): keep the use briefly, in case its token event is late.
+    if (!s) {
+      s = fresh(e);
+      agents.set(e.tenant_id, e.agent_id, s);
+    } else if (e.time > s.at) s.at = e.time;
+    let pend = s.pend ?? NO_PENDING;
+    for (let i = 0; i < pend.length; i++) {
+      const p = pend[i]!;
+      if (p.h1 === h1 && p.h2 === h2 && p.ip === e.ip) return NO_DETECTIONS;
+    }
+    const horizon = e.time - o.pendingMs;
+    let stale = 0;
+    for (let i = 0; i < pend.length; i++) if (pend[i]!.t < horizon) stale++;
+    if (stale > 0) pend = pend.filter((p) => p.t >= horizon);
+    if (pend.length >= o.maxPendingPerAgent) pend = pend.slice(pend.length - o.maxPendingPerAgent + 1);
+    const use: PendingUse = { h1, h2, ip: e.ip, t: e.time, id: e.event_id, host: e.dest_host };
+    s.pend = pend.concat([use]);
+    // When we know where this agent gets its tokens, an unknown token from elsewhere
+    // that no late token event explains is a replay too (its token may simply be
+    // one we no longer hold): `advance` decides once the token event cannot come.
+    if (s.slots.length > 0 && (s.fu === null || !s.fu.includes(h1))) {
+      if (queue.length >= o.maxQueue) queue.shift();
+      queue.push({ ...use, tenant: e.tenant_id, agent: e.agent_id });
+    }
+    return NO_DETECTIONS;
+  }
+
+  return {
+    meta: tokenReplayMeta,
+    observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      if (e.type === 'network') return onNetwork(e, ctx);
+      if (e.type === 'token') return onToken(e, ctx);
+      return NO_DETECTIONS;
+    },
+    advance(watermark: number, ctx: DetectorContext): Detection[] {
+      if (queue.length === 0 || queue[0]!.t + o.pendingMs > watermark) return NO_DETECTIONS;
+      let out: Detection[] = NO_DETECTIONS;
+      let n = 0;
+      while (n < queue.length && queue[n]!.t + o.pendingMs <= watermark) {
+        const d = verdict(queue[n]!, watermark, ctx);
+        if (d !== null) {
+          if (out === NO_DETECTIONS) out = [d];
+          else out.push(d);
+        }
+        n++;
+      }
+      queue = queue.slice(n);
+      return out;
+    },
+    evict(before: number): void {
+      agents.evict(before);
+      if (queue.length > 0) queue = queue.filter((q) => q.t >= before);
+    },
+    size(): number {
+      return agents.size + queue.length;
+    },
+    snapshot(): unknown {
+      return clone({ version: 1, agents: agents.snapshot(), queue });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { version: number; agents: [string, string, AgentTokens][]; queue: QueuedUse[] };
+      if (s?.version !== 1) throw new Error('token-replay: unsupported snapshot');
+      agents.restore(s.agents.map(([t, a, v]) => [t, a, v.slots.length === 0 ? { ...v, slots: NO_SLOTS } : v]));
+      queue = s.queue;
+    },
+  };
+}
+
+/**
+ * The /24 of an IPv4 address or the /64 of an IPv6 address, as a canonical
+ * string; IPv4-mapped IPv6 addresses count as IPv4. Null when unparseable.
+ */
+export function subnetOf(ip: string): string | null {
+  let s = ip;
+  const zone = s.indexOf('%');
+  if (zone >= 0) s = s.slice(0, zone);
+  if (s.indexOf(':') < 0) {
+    const dot = s.lastIndexOf('.');
+    return dot > 0 ? s.slice(0, dot) : null;
+  }
+  const lower = s.toLowerCase();
+  if (lower.startsWith('::ffff:') && lower.indexOf('.') > 0) return subnetOf(lower.slice(7));
+  const dbl = lower.indexOf('::');
+  let groups: string[];
+  if (dbl >= 0) {
+    const head = lower.slice(0, dbl);
+    const tail = lower.slice(dbl + 2);
+    const h = head === '' ? [] : head.split(':');
+    const t = tail === '' ? [] : tail.split(':');
+    const tailLen = t.length + (t.length > 0 && t[t.length - 1]!.includes('.') ? 1 : 0);
+    const missing = 8 - h.length - tailLen;
+    if (missing < 0) return null;
+    groups = h.concat(new Array<string>(missing).fill('0'), t);
+  } else {
+    groups = lower.split(':');
+  }
+  if (groups.length < 4) return null;
+  const out: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const n = parseInt(groups[i]!, 16);
+    if (!Number.isFinite(n)) return null;
+    out.push(n.toString(16));
+  }
+  return out.join(':') + '::/64';
+}

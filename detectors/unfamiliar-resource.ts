@@ -1,0 +1,233 @@
+// Detector 1 — unfamiliar-resource: an agent reaches a resource that is new to
+// it AND to its blueprint's peers.
+//
+// - A resource the blueprint's peers already use (an agent adopted it without
+//   being flagged) is familiar, even for an agent minutes old.
+// - A resource that several distinct agents of the blueprint adopt within a
+//   short window is a deployment, not an attack.
+// - Learning: nothing fires until the agent has its own baseline (enough
+//   accesses over enough time) or, for a brand-new agent, its blueprint has one.
+// - Attempts refused authorization (consent, not assigned...) at unfamiliar
+//   resources count too (they teach nothing).
+// - One unfamiliar resource is low; a second within 10 minutes (reaching for
+//   several new resources: discovery, lateral movement) is medium.
+
+import type { AgentEvent } from '../contract/events.js';
+import type { Detection } from './types.js';
+import type { Detector, DetectorContext } from './detector.js';
+import { peerGroupName } from './detector.js';
+import { classifyFailure } from './failed-access.js';
+import {
+  NO_DETECTIONS,
+  AgentStore,
+  TenantMap,
+  type SlotState,
+  blueprintOf,
+  clone,
+  compactAdd,
+  hashString,
+  peerAdopt,
+  peerGroup,
+  peerVerdict,
+  sec,
+  restoreGroups,
+  snapshotGroups,
+  type PeerGroup,
+  type PeerGroupSnapshot,
+  type Timed,
+} from './agent-directory.js';
+
+export interface UnfamiliarResourceOptions {
+  /** Resources remembered per agent. */
+  agentCap?: number;
+  /** Resources remembered per blueprint. */
+  peerCap?: number;
+  /** Own baseline: at least this many accesses over at least agentLearnMs. */
+  agentLearnEvents?: number;
+  agentLearnMs?: number;
+  /** Blueprint baseline: at least this many agents and accesses over at least peerLearnMs. */
+  peerLearnAgents?: number;
+  peerLearnEvents?: number;
+  peerLearnMs?: number;
+  /** This many distinct agents adopting a resource within deploymentWindowMs is a deployment. */
+  deploymentAgents?: number;
+  deploymentWindowMs?: number;
+  /** This many unfamiliar resources within burstWindowMs raises the severity to medium. */
+  burstResources?: number;
+  burstWindowMs?: number;
+}
+
+interface AgentState extends SlotState {
+  first: number;
+  n: number;
+  known: number[];
+  /** Unfamiliar resources attempted and refused (already reported); null until the first. */
+  tried: number[] | null;
+  /** Seconds (see `sec`), like `at` and `first`. */
+  burstStart: number;
+  burst: number;
+}
+
+interface Snapshot {
+  agents: [string, string, AgentState][];
+  groups: [string, string, PeerGroupSnapshot][];
+}
+
+const DEFAULTS: Required<UnfamiliarResourceOptions> = {
+  agentCap: 24,
+  peerCap: 512,
+  agentLearnEvents: 20,
+  agentLearnMs: 30 * 60_000,
+  peerLearnAgents: 3,
+  peerLearnEvents: 20,
+  peerLearnMs: 30 * 60_000,
+  deploymentAgents: 3,
+  deploymentWindowMs: 30 * 60_000,
+  burstResources: 2,
+  burstWindowMs: 10 * 60_000,
+};
+
+export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOptions = {}): Detector<Snapshot> {
+  const o = { ...DEFAULTS, ...options };
+  const agents = new AgentStore<AgentState>();
+  const groups = new TenantMap<PeerGroup>();
+
+  function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+    let resource: string;
+    let attempt = false;
+    if (e.type === 'signin') {
+      if (e.result !== 'success') {
+        // An attempt refused authorization at an unfamiliar resource still counts (once),
+        // but teaches nothing; authentication and transient failures say nothing about the resource.
+        if (classifyFailure(e.error_code) !== 'resource') return NO_DETECTIONS;
+        attempt = true;
+      }
+      resource = e.resource;
+    } else if (e.type === 'token') {
+      if (e.decision !== 'granted') return NO_DETECTIONS;
+      resource = e.resource;
+    } else return NO_DETECTIONS;
+
+    const t = e.time;
+    const ts = sec(t);
+    const bp = blueprintOf(e, ctx);
+    let g: PeerGroup | undefined;
+    if (bp !== null) {
+      g = groups.get(e.tenant_id, bp);
+      if (!g) {
+        g = peerGroup(t);
+        groups.set(e.tenant_id, bp, g);
+      }
+      g.events++;
+      if (t > g.at) g.at = t;
+      if (t < g.first) g.first = t;
+    }
+    let a = agents.get(ctx, e.tenant_id, e.agent_id);
+    if (!a) {
+      a = { at: ts, e: 0, first: ts, n: 0, known: [], tried: null, burstStart: 0, burst: 0 };
+      agents.set(ctx, e.tenant_id, e.agent_id, a);
+      if (g) g.agents++;
+    }
+    const seenBefore = a.n;
+    if (!attempt) a.n++;
+    if (ts > a.at) a.at = ts;
+    if (ts < a.first) a.first = ts;
+
+    const h = hashString(resource);
+    if (a.known.indexOf(h) >= 0) return NO_DETECTIONS;
+    const triedBefore = a.tried !== null && a.tried.indexOf(h) >= 0;
+    if (attempt && triedBefore) return NO_DETECTIONS;
+
+    // New to the agent: is it familiar to its peers?
+    const agentHash = hashString(e.agent_id);
+    let peersUse = false;
+    let recentAdopters = 1;
+    if (g) {
+      const v = peerVerdict(g, h, agentHash, t, o.deploymentWindowMs);
+      peersUse = v.peersUse;
+      recentAdopters = v.recentAdopters;
+    }
+    const deployment = recentAdopters >= o.deploymentAgents;
+    const agentReady = seenBefore >= o.agentLearnEvents && ts - a.first >= o.agentLearnMs / 1000;
+    const peerReady =
+      g !== undefined && g.agents >= o.peerLearnAgents && g.events >= o.peerLearnEvents && t - g.first >= o.peerLearnMs;
+    const unfamiliar = !peersUse && !deployment && (agentReady || peerReady);
+    const fire = unfamiliar && !triedBefore;
+
+    if (attempt) {
+      if (!unfamiliar) return NO_DETECTIONS;
+      a.tried = compactAdd(a.tried ?? [], h, 8);
+    } else {
+      a.known = compactAdd(a.known, h, o.agentCap);
+      if (g) peerAdopt(g, h, agentHash, t, !unfamiliar, o.peerCap);
+    }
+    if (!fire) return NO_DETECTIONS;
+
+    const burstS = o.burstWindowMs / 1000;
+    if (ts - a.burstStart > burstS || ts < a.burstStart - burstS) {
+      a.burstStart = ts;
+      a.burst = 0;
+    }
+    a.burst++;
+    const severity = a.burst >= o.burstResources ? 'medium' : 'low';
+    const peer = peerGroupName(bp);
+    const basis = agentReady ? (peerReady ? 'its own and its blueprint peers\'' : 'its own') : 'its blueprint peers\'';
+    const verb = attempt ? `tried to access ${resource} (refused: ${e.type === 'signin' ? e.error_code ?? 'no code' : ''})` : `accessed ${resource}`;
+    const summary =
+      a.burst >= o.burstResources
+        ? `Agent ${e.agent_id} ${verb}: ${a.burst} unfamiliar resources within ${Math.round(o.burstWindowMs / 60_000)} min, none used by ${bp ? `blueprint ${bp}'s` : 'its'} peers`
+        : `Agent ${e.agent_id} ${verb}, a resource new to it and unused by ${bp ? `its blueprint ${bp}'s peers` : 'any peer'} (judged on ${basis} history)`;
+    return [
+      {
+        detector: 'unfamiliar-resource',
+        severity,
+        tenant_id: e.tenant_id,
+        agent_id: e.agent_id,
+        time: t,
+        summary,
+        evidence: {
+          observed: { resource, result: attempt ? 'refused' : 'granted', unfamiliar_in_burst: a.burst },
+          baseline: {
+            agent_known_resources: a.known.length - 1,
+            agent_accesses: seenBefore,
+            agent_baseline_ready: agentReady,
+            peer_agents: g?.agents ?? 0,
+            peer_known_resources: g ? g.values.size - 1 : 0,
+            peer_baseline_ready: peerReady,
+          },
+          threshold: {
+            peers_using: 0,
+            deployment_agents: o.deploymentAgents,
+            deployment_window_s: o.deploymentWindowMs / 1000,
+            burst_for_medium: o.burstResources,
+          },
+          peer_group: peer,
+          recent_adopters: recentAdopters,
+        },
+        event_ids: [e.event_id],
+      },
+    ];
+  }
+
+  return {
+    meta: {
+      id: 'unfamiliar-resource',
+      title: 'Access to a resource unfamiliar to the agent and its blueprint',
+      severity: 'low',
+      description:
+        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. Refused attempts count. One is low; a second unfamiliar resource within 10 minutes is medium.',
+      mitre: { id: 'T1526', name: 'Cloud Service Discovery' },
+    },
+    observe,
+    evict(before) {
+      agents.evict(before);
+      groups.evict(before);
+    },
+    size: () => agents.size + groups.size,
+    snapshot: () => ({ agents: agents.snapshot(), groups: snapshotGroups(groups) }),
+    restore(s) {
+      agents.restore(s.agents);
+      restoreGroups(groups, s.groups);
+    },
+  };
+}

@@ -1,0 +1,426 @@
+// Detector 5 — unfamiliar-signin-properties: a successful sign-in with
+// properties (ASN, country, user agent, credential type, credential id) that
+// are new to the agent AND to its blueprint's peers.
+//
+// - A value the blueprint's peers already use is familiar; several distinct
+//   agents of the blueprint adopting the same new value within a short window
+//   is a deployment (e.g. a move to a new region) and benign.
+// - A credential recently added by a sponsor (or by an administrator other than
+//   the agent itself when no sponsor is known) and then used is rotation.
+// - User agents are compared without digits: a version bump is not a new client.
+// - Weighted by how many properties are new at once: one is low; two or more
+//   (e.g. a new network and country together) are medium. A value other agents
+//   of the tenant already use (another blueprint's network) weighs half.
+// - Medium is confirmed after 3 minutes of event time: reported low at once,
+//   then medium unless other agents of the blueprint adopted the same values
+//   meanwhile (the first movers of a region move are not attacks).
+
+import type { AgentEvent, SigninEvent } from '../contract/events.js';
+import type { Detection, Severity } from './types.js';
+import type { AgentInfo, Detector, DetectorContext } from './detector.js';
+import { agentKey, peerGroupName } from './detector.js';
+import {
+  NO_DETECTIONS,
+  AgentStore,
+  TenantMap,
+  type SlotState,
+  blueprintOf,
+  clone,
+  compactAdd,
+  hashIgnoringDigits,
+  hashInt,
+  hashString,
+  peerAdopt,
+  peerGroup,
+  peerVerdict,
+  sec,
+  restoreGroups,
+  snapshotGroups,
+  tagHash,
+  type PeerGroup,
+  type PeerGroupSnapshot,
+  type Timed,
+} from './agent-directory.js';
+
+export interface UnfamiliarSigninPropertiesOptions {
+  /** Property values remembered per agent (all properties together). */
+  agentCap?: number;
+  peerCap?: number;
+  agentLearnEvents?: number;
+  agentLearnMs?: number;
+  peerLearnAgents?: number;
+  peerLearnEvents?: number;
+  peerLearnMs?: number;
+  deploymentAgents?: number;
+  deploymentWindowMs?: number;
+  /** A credential added this recently by a sponsor/admin is rotation when first used. */
+  rotationWindowMs?: number;
+  /** Summed weight of new properties for low / medium. */
+  lowWeight?: number;
+  mediumWeight?: number;
+  /**
+   * A value (network, country, client, credential type) that at least this
+   * many agents elsewhere in the tenant use without being flagged is less
+   * novel: it weighs tenantFamiliarWeight instead of its full weight.
+   */
+  tenantFamiliarAgents?: number;
+  tenantFamiliarWeight?: number;
+  /**
+   * A medium finding is confirmed this long after the sign-in (event time):
+   * reported low at once, then medium unless other agents of the blueprint
+   * adopted the same values meanwhile (the first movers of a deployment).
+   * 0 reports medium at once.
+   */
+  confirmMs?: number;
+}
+
+const PROPS = ['country', 'asn', 'user_agent', 'credential_type', 'credential_id'] as const;
+type Prop = (typeof PROPS)[number];
+const WEIGHT: Record<Prop, number> = { country: 1, asn: 1, user_agent: 1, credential_type: 0.5, credential_id: 1 };
+const TENANT_GROUP = '\u0000tenant';
+const COUNTRY = 0;
+const ASN = 1;
+const UA = 2;
+const CTYPE = 3;
+const CID = 4;
+
+interface AgentState extends SlotState {
+  first: number;
+  n: number;
+  known: number[];
+}
+
+interface Snapshot {
+  agents: [string, string, AgentState][];
+  groups: [string, string, PeerGroupSnapshot][];
+  tenants: [string, string, PeerGroupSnapshot][];
+  pending: Pending[];
+}
+
+const DEFAULTS: Required<UnfamiliarSigninPropertiesOptions> = {
+  agentCap: 24,
+  peerCap: 512,
+  agentLearnEvents: 10,
+  agentLearnMs: 10 * 60_000,
+  peerLearnAgents: 3,
+  peerLearnEvents: 10,
+  peerLearnMs: 30 * 60_000,
+  deploymentAgents: 3,
+  deploymentWindowMs: 30 * 60_000,
+  rotationWindowMs: 7 * 24 * 3600_000,
+  lowWeight: 1,
+  mediumWeight: 2,
+  tenantFamiliarAgents: 3,
+  tenantFamiliarWeight: 0.5,
+  confirmMs: 3 * 60_000,
+};
+
+/** A sign-in whose new properties would make it medium, waiting to see whether the blueprint follows. */
+interface Pending {
+  tenant_id: string;
+  agent_id: string;
+  blueprint_id: string;
+  agentHash: number;
+  time: number;
+  due: number;
+  event_id: string;
+  names: string[];
+  values: (string | number | null)[];
+  hashes: number[];
+  weights: number[];
+}
+
+function valueOf(e: SigninEvent, p: number): string | number | null {
+  switch (p) {
+    case COUNTRY:
+      return e.country;
+    case ASN:
+      return e.asn;
+    case UA:
+      return e.user_agent;
+    case CTYPE:
+      return e.credential_type;
+    default:
+      return e.credential_id;
+  }
+}
+
+function propHash(e: SigninEvent, p: number): number {
+  switch (p) {
+    case COUNTRY:
+      return e.country === null ? 0 : tagHash(hashString(e.country), p);
+    case ASN:
+      return e.asn === null ? 0 : tagHash(hashInt(e.asn), p);
+    case UA:
+      return e.user_agent === null ? 0 : tagHash(hashIgnoringDigits(e.user_agent), p);
+    case CTYPE:
+      return e.credential_type === null ? 0 : tagHash(hashString(e.credential_type), p);
+    default:
+      return e.credential_id === null ? 0 : tagHash(hashString(e.credential_id), p);
+  }
+}
+
+/** True when the credential was recently added by someone who may rotate it (a sponsor, or an admin other than the agent). */
+function isRotation(info: AgentInfo | undefined, credentialId: string, at: number, windowMs: number): boolean {
+  if (!info) return false;
+  for (const c of info.credentials_added) {
+    if (c.credential_id !== credentialId) continue;
+    if (at - c.time > windowMs) continue;
+    if (info.sponsors.length > 0 ? info.sponsors.includes(c.actor) : c.actor !== info.agent_id) return true;
+  }
+  return false;
+}
+
+export function createUnfamiliarSigninPropertiesDetector(
+  options: UnfamiliarSigninPropertiesOptions = {},
+): Detector<Snapshot> {
+  const o = { ...DEFAULTS, ...options };
+  const agents = new AgentStore<AgentState>();
+  const groups = new TenantMap<PeerGroup>();
+  /** One peer group per tenant (key TENANT_GROUP): values used anywhere in the tenant. */
+  const tenants = new TenantMap<PeerGroup>();
+  const hashes = [0, 0, 0, 0, 0];
+  const pending = new Map<string, Pending>();
+
+  function describe(names: string[], values: (string | number | null)[]): string {
+    return names.map((n, i) => `${n.replace('_', ' ')} ${typeof values[i] === 'string' ? JSON.stringify(values[i]) : String(values[i])}`).join(', ');
+  }
+
+  function advance(watermark: number): Detection[] {
+    if (pending.size === 0) return NO_DETECTIONS;
+    let out: Detection[] | null = null;
+    for (const [k, p] of pending) {
+      if (p.due > watermark) continue;
+      pending.delete(k);
+      const g = groups.get(p.tenant_id, p.blueprint_id);
+      let weight = 0;
+      const names: string[] = [];
+      const values: (string | number | null)[] = [];
+      const followed: string[] = [];
+      for (let i = 0; i < p.names.length; i++) {
+        let deployed = false;
+        if (g && p.names[i] !== 'credential_id') {
+          const v = peerVerdict(g, p.hashes[i]!, p.agentHash, p.time, o.deploymentWindowMs);
+          deployed = v.peersUse || v.recentAdopters >= o.deploymentAgents;
+        }
+        if (deployed) followed.push(p.names[i]!);
+        else {
+          weight += p.weights[i]!;
+          names.push(p.names[i]!);
+          values.push(p.values[i]!);
+        }
+      }
+      if (weight < o.mediumWeight) continue;
+      const observed: Record<string, string | number | null> = {};
+      names.forEach((n, i) => (observed[n] = values[i]!));
+      (out ??= []).push({
+        detector: 'unfamiliar-signin-properties',
+        severity: 'medium',
+        tenant_id: p.tenant_id,
+        agent_id: p.agent_id,
+        time: p.due,
+        summary: `Agent ${p.agent_id} signed in with ${describe(names, values)}, new to it and adopted by no other agent of blueprint ${p.blueprint_id} within ${Math.round(o.confirmMs / 60_000)} min (not a deployment)`,
+        evidence: {
+          observed,
+          baseline: { adopted_by_peers: followed },
+          threshold: { medium_weight: o.mediumWeight, deployment_agents: o.deploymentAgents, confirm_s: o.confirmMs / 1000 },
+          peer_group: peerGroupName(p.blueprint_id),
+          new_properties: names,
+          weight,
+        },
+        event_ids: [p.event_id],
+      });
+    }
+    return out ?? NO_DETECTIONS;
+  }
+
+  function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+    if (e.type !== 'signin' || e.result !== 'success') return NO_DETECTIONS;
+    const t = e.time;
+    const ts = sec(t);
+    const bp = blueprintOf(e, ctx);
+    let g: PeerGroup | undefined;
+    if (bp !== null) {
+      g = groups.get(e.tenant_id, bp);
+      if (!g) {
+        g = peerGroup(t);
+        groups.set(e.tenant_id, bp, g);
+      }
+      g.events++;
+      if (t > g.at) g.at = t;
+      if (t < g.first) g.first = t;
+    }
+    let a = agents.get(ctx, e.tenant_id, e.agent_id);
+    if (!a) {
+      a = { at: ts, e: 0, first: ts, n: 0, known: [] };
+      agents.set(ctx, e.tenant_id, e.agent_id, a);
+      if (g) g.agents++;
+    }
+    const seenBefore = a.n;
+    a.n++;
+    if (ts > a.at) a.at = ts;
+    if (ts < a.first) a.first = ts;
+
+    // Fast path: every present property already known to the agent.
+    let unknown = 0;
+    for (let p = 0; p < 5; p++) {
+      const h = propHash(e, p);
+      hashes[p] = h;
+      if (h !== 0 && a.known.indexOf(h) < 0) unknown |= 1 << p;
+    }
+    if (unknown === 0) return NO_DETECTIONS;
+
+    const agentHash = hashString(e.agent_id);
+    const agentReady = seenBefore >= o.agentLearnEvents && ts - a.first >= o.agentLearnMs / 1000;
+    const peerReady =
+      g !== undefined && g.agents >= o.peerLearnAgents && g.events >= o.peerLearnEvents && t - g.first >= o.peerLearnMs;
+    const judging = agentReady || peerReady;
+    const rotation =
+      (unknown & (1 << CID)) !== 0 && e.credential_id !== null
+        ? isRotation(ctx.agent(e.tenant_id, e.agent_id), e.credential_id, t, o.rotationWindowMs)
+        : false;
+
+    let tg = tenants.get(e.tenant_id, TENANT_GROUP);
+    if (!tg) {
+      tg = peerGroup(t);
+      tenants.set(e.tenant_id, TENANT_GROUP, tg);
+    }
+    if (t > tg.at) tg.at = t;
+
+    let weight = 0;
+    let novel = 0;
+    let tenantKnown = 0;
+    for (let p = 0; p < 5; p++) {
+      if ((unknown & (1 << p)) === 0) continue;
+      const h = hashes[p]!;
+      let familiar = false;
+      if (g) {
+        const v = peerVerdict(g, h, agentHash, t, o.deploymentWindowMs);
+        familiar = v.peersUse || v.recentAdopters >= o.deploymentAgents;
+      }
+      if (rotation && (p === CID || p === CTYPE)) familiar = true;
+      // A credential id is usually the agent's own: its peers cannot vouch for
+      // it, so it is judged on the agent's own history only.
+      if (!familiar && (p === CID ? agentReady : judging)) {
+        novel |= 1 << p;
+        const tv = p === CID ? undefined : tg.values.get(h);
+        if (tv !== undefined && tv.clean >= o.tenantFamiliarAgents) {
+          tenantKnown |= 1 << p;
+          weight += WEIGHT[PROPS[p]!] * o.tenantFamiliarWeight;
+        } else weight += WEIGHT[PROPS[p]!];
+      }
+    }
+    const fire = weight >= o.lowWeight;
+    for (let p = 0; p < 5; p++) {
+      if ((unknown & (1 << p)) === 0) continue;
+      const h = hashes[p]!;
+      a.known = compactAdd(a.known, h, o.agentCap);
+      const clean = !(fire && (novel & (1 << p)) !== 0);
+      if (g) peerAdopt(g, h, agentHash, t, clean, o.peerCap);
+      if (p !== CID) peerAdopt(tg, h, agentHash, t, clean, o.peerCap * 2);
+    }
+    if (!fire) return NO_DETECTIONS;
+
+    const wantsMedium = weight >= o.mediumWeight;
+    const confirm = wantsMedium && bp !== null && o.confirmMs > 0;
+    const severity: Severity = wantsMedium && !confirm ? 'medium' : 'low';
+    const observed: Record<string, string | number | null> = {};
+    const names: string[] = [];
+    const parts: string[] = [];
+    for (let p = 0; p < 5; p++) {
+      if ((novel & (1 << p)) === 0) continue;
+      const name = PROPS[p]!;
+      const value = valueOf(e, p);
+      observed[name] = value;
+      names.push(name);
+      parts.push(`${name.replace('_', ' ')} ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+    }
+    const peer = peerGroupName(bp);
+    if (confirm && bp !== null) {
+      const k = agentKey(e.tenant_id, e.agent_id);
+      if (!pending.has(k)) {
+        const ps: number[] = [];
+        const weights: number[] = [];
+        for (let p = 0; p < 5; p++) {
+          if ((novel & (1 << p)) === 0) continue;
+          ps.push(hashes[p]!);
+          weights.push((tenantKnown & (1 << p)) !== 0 ? WEIGHT[PROPS[p]!] * o.tenantFamiliarWeight : WEIGHT[PROPS[p]!]);
+        }
+        pending.set(k, {
+          tenant_id: e.tenant_id,
+          agent_id: e.agent_id,
+          blueprint_id: bp,
+          agentHash,
+          time: t,
+          due: t + o.confirmMs,
+          event_id: e.event_id,
+          names: [...names],
+          values: names.map((n) => observed[n]!),
+          hashes: ps,
+          weights,
+        });
+      }
+    }
+    return [
+      {
+        detector: 'unfamiliar-signin-properties',
+        severity,
+        tenant_id: e.tenant_id,
+        agent_id: e.agent_id,
+        time: t,
+        summary: `Agent ${e.agent_id} signed in with ${names.length} new propert${names.length === 1 ? 'y' : 'ies'}: ${parts.join(', ')} (unseen for the agent${bp ? ` and blueprint ${bp}` : ''})${confirm ? `; medium unless its peers follow within ${Math.round(o.confirmMs / 60_000)} min` : ''}`,
+        evidence: {
+          observed,
+          baseline: {
+            agent_known_values: a.known.length,
+            agent_signins: seenBefore,
+            agent_baseline_ready: agentReady,
+            peer_agents: g?.agents ?? 0,
+            peer_baseline_ready: peerReady,
+          },
+          threshold: { low_weight: o.lowWeight, medium_weight: o.mediumWeight, deployment_agents: o.deploymentAgents },
+          peer_group: peer,
+          new_properties: names,
+          known_elsewhere_in_tenant: names.filter((n) => (tenantKnown & (1 << PROPS.indexOf(n as Prop))) !== 0),
+          weight,
+          ip: e.ip,
+          confirmation: confirm ? 'pending' : null,
+        },
+        event_ids: [e.event_id],
+      },
+    ];
+  }
+
+  return {
+    meta: {
+      id: 'unfamiliar-signin-properties',
+      title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
+      severity: 'low',
+      description:
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow); values used elsewhere in the tenant weigh half.',
+      mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
+    },
+    observe,
+    advance,
+    evict(before) {
+      agents.evict(before);
+      groups.evict(before);
+      tenants.evict(before);
+      for (const [k, p] of pending) if (p.due < before) pending.delete(k);
+    },
+    size: () => agents.size + groups.size + tenants.size + pending.size,
+    snapshot: () => ({
+      agents: agents.snapshot(),
+      groups: snapshotGroups(groups),
+      tenants: snapshotGroups(tenants),
+      pending: clone([...pending.values()]),
+    }),
+    restore(s) {
+      agents.restore(s.agents);
+      restoreGroups(groups, s.groups);
+      restoreGroups(tenants, s.tenants);
+      pending.clear();
+      for (const p of clone(s.pending ?? [])) pending.set(agentKey(p.tenant_id, p.agent_id), p);
+    },
+  };
+}

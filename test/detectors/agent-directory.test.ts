@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AgentDirectory,
+  AgentStore,
+  TenantMap,
+  hashIgnoringDigits,
+  hashString,
+  peerAdopt,
+  peerGroup,
+  peerVerdict,
+  sec,
+  type SlotState,
+} from '../../detectors/agent-directory.js';
+import { DetectionPipeline } from '../../detectors/pipeline.js';
+import { lifecycle, signin, T0 } from './core-helpers.js';
+
+describe('agent directory and shared state', () => {
+  it('hashes strings deterministically; version digits do not change a client\'s hash', () => {
+    expect(hashString('graph')).toBe(hashString('graph'));
+    expect(hashString('graph')).not.toBe(hashString('vault'));
+    expect(hashIgnoringDigits('azsdk-js/1.2.3')).toBe(hashIgnoringDigits('AZSDK-JS/1.10.0'));
+    expect(hashIgnoringDigits('azsdk-js/1.2.3')).not.toBe(hashIgnoringDigits('python-requests/2.31'));
+  });
+
+  it('keys by (tenant, id) and evicts idle values', () => {
+    const m = new TenantMap<{ at: number }>();
+    m.set('t1', 'a', { at: 1 });
+    m.set('t2', 'a', { at: 5 });
+    expect(m.size).toBe(2);
+    expect(m.get('t1', 'a')).toEqual({ at: 1 });
+    expect(m.evict(3)).toBe(1);
+    expect(m.get('t1', 'a')).toBeUndefined();
+    expect(m.get('t2', 'a')).toEqual({ at: 5 });
+    const capped = new TenantMap<{ at: number }>(2);
+    for (const id of ['x', 'y', 'z']) capped.set('t', id, { at: 0 });
+    expect([...capped.entries()].map(([, id]) => id)).toEqual(['y', 'z']);
+  });
+
+  it('tells peers using a value from a deployment of it', () => {
+    const g = peerGroup(T0);
+    peerAdopt(g, 7, 1, T0, false, 16);
+    expect(peerVerdict(g, 7, 2, T0, 60_000)).toEqual({ peersUse: false, recentAdopters: 2 });
+    peerAdopt(g, 7, 2, T0, false, 16);
+    expect(peerVerdict(g, 7, 3, T0 + 1000, 60_000)).toEqual({ peersUse: false, recentAdopters: 3 });
+    expect(peerVerdict(g, 7, 3, T0 + 3600_000, 60_000).recentAdopters).toBe(1);
+    peerAdopt(g, 7, 3, T0, true, 16);
+    expect(peerVerdict(g, 7, 4, T0, 60_000).peersUse).toBe(true);
+  });
+
+  it('keeps AgentInfo from lifecycle and activity events, with interned ids', () => {
+    const d = new AgentDirectory();
+    d.observe(lifecycle({ action: 'created', sponsor_id: 's1', time: T0 }));
+    const e = signin({ agent_id: `a${'1'}`, time: T0 + 5 });
+    d.observe(e);
+    expect(d.previousLastSeen('t1', 'a1')).toBe(T0);
+    expect(d.get('t1', 'a1')).toMatchObject({ sponsors: ['s1'], created_seen: true, last_seen: T0 + 5, first_seen: T0 });
+    expect(e.agent_id).toBe(d.get('t1', 'a1')!.agent_id);
+    const copy = new AgentDirectory();
+    copy.restore(JSON.parse(JSON.stringify(d.snapshot())));
+    expect(copy.snapshot()).toEqual(d.snapshot());
+  });
+
+  it('attaches per-agent state to the directory record, and forgets it on eviction and restore', () => {
+    interface S extends SlotState {
+      n: number;
+    }
+    const store = new AgentStore<S>();
+    const p = new DetectionPipeline({ detectors: [] });
+    const ctx = p.context;
+    p.process(signin({ time: T0 }));
+    expect(store.get(ctx, 't1', 'a1')).toBeUndefined();
+    store.set(ctx, 't1', 'a1', { at: sec(T0), e: 0, n: 1 });
+    expect(store.get(ctx, 't1', 'a1')!.n).toBe(1);
+    // The same state through the map (another context) and through the slot.
+    expect(store.map.get('t1', 'a1')!.n).toBe(1);
+    store.evict(T0 + 1000);
+    expect(store.get(ctx, 't1', 'a1')).toBeUndefined();
+    store.set(ctx, 't1', 'a1', { at: sec(T0) + 2, e: 0, n: 2 });
+    const snap = store.snapshot();
+    store.restore([['t1', 'a1', { at: sec(T0) + 2, e: 0, n: 9 }]]);
+    expect(store.get(ctx, 't1', 'a1')!.n).toBe(9);
+    expect(snap[0]![2].n).toBe(2);
+  });
+});

@@ -1,0 +1,123 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../contract/events.js';
+import { createAgentPropagationDetector } from '../../detectors/agent-propagation.js';
+import { FakeContext, HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, network, resetIds } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+/** A call from `caller` to `callee` (a network event with dest_agent_id). */
+function call(caller: string, callee: string, time: number, o: Partial<Parameters<typeof network>[0]> = {}) {
+  return network({ agent_id: caller, dest_agent_id: callee, dest_host: `${callee}.agents.contoso.com`, category: 'agent', time, ...o });
+}
+
+describe('agent-propagation', () => {
+  it('fires low for the called agent when the caller is at high risk', () => {
+    const d = createAgentPropagationDetector();
+    const ctx = fakeContext();
+    ctx.setAgentRisk('t1', 'evil', 'high');
+    feed(d, ctx, [lifecycle({ agent_id: 'victim', blueprint_id: 'bp9' })]);
+    const out = feed(d, ctx, [call('evil', 'victim', T0 + MIN, { event_id: 'n-call' })]);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ detector: 'agent-propagation', severity: 'low', agent_id: 'victim', tenant_id: 't1', event_ids: ['n-call'], time: T0 + MIN });
+    expect(out[0]!.evidence.observed).toMatchObject({ caller: 'evil', caller_risk: 'high' });
+    expect(out[0]!.evidence.peer_group).toBe('blueprint:bp9');
+    expect(out[0]!.summary).toContain('evil');
+  });
+
+  it('does not fire for callers below high risk, self-calls or ordinary traffic', () => {
+    const d = createAgentPropagationDetector();
+    const ctx = fakeContext();
+    ctx.setAgentRisk('t1', 'med', 'medium');
+    ctx.setAgentRisk('t1', 'evil', 'high');
+    const out = feed(d, ctx, [
+      call('med', 'victim', T0),
+      call('clean', 'victim', T0),
+      call('evil', 'evil', T0),
+      network({ agent_id: 'evil', time: T0 }),
+    ]);
+    expect(out).toEqual([]);
+    expect(advanceTo(d, ctx, T0 + 5 * MIN)).toEqual([]);
+  });
+
+  it('can propagate from medium callers when configured', () => {
+    const d = createAgentPropagationDetector({ callerLevels: ['medium', 'high'] });
+    const ctx = fakeContext();
+    ctx.setAgentRisk('t1', 'med', 'medium');
+    expect(feed(d, ctx, [call('med', 'victim', T0)])).toHaveLength(1);
+  });
+
+  it('fires at most once per caller/callee pair per hour', () => {
+    const d = createAgentPropagationDetector();
+    const ctx = fakeContext();
+    ctx.setAgentRisk('t1', 'evil', 'high');
+    const out = feed(d, ctx, [
+      call('evil', 'v1', T0),
+      call('evil', 'v1', T0 + 10 * MIN),
+      call('evil', 'v2', T0 + 10 * MIN),
+      call('evil', 'v1', T0 + 61 * MIN),
+    ]);
+    expect(out.map((x) => [x.agent_id, x.time])).toEqual([
+      ['v1', T0],
+      ['v2', T0 + 10 * MIN],
+      ['v1', T0 + 61 * MIN],
+    ]);
+  });
+
+  it('propagates calls made shortly before the caller became high-risk', () => {
+    const d = createAgentPropagationDetector({ lookbackMs: 15 * MIN });
+    const ctx = fakeContext();
+    expect(feed(d, ctx, [call('evil', 'v1', T0, { event_id: 'n-early' }), call('evil', 'v2', T0 - 20 * MIN)])).toEqual([]);
+    ctx.setAgentRisk('t1', 'evil', 'high');
+    const out = advanceTo(d, ctx, T0 + 2 * MIN);
+    // v2's call is older than the lookback (relative to the watermark) and is dropped.
+    expect(out.map((x) => [x.agent_id, x.event_ids])).toEqual([['v1', ['n-early']]]);
+    expect(out[0]!.time).toBe(T0 + 2 * MIN);
+    expect(advanceTo(d, ctx, T0 + 3 * MIN)).toEqual([]);
+  });
+
+  it('keeps tenants apart', () => {
+    const d = createAgentPropagationDetector();
+    const ctx = fakeContext();
+    ctx.setAgentRisk('t2', 'evil', 'high');
+    const out = feed(d, ctx, [call('evil', 'v1', T0, { tenant_id: 't1' }), call('evil', 'v1', T0, { tenant_id: 't2' })]);
+    expect(out.map((x) => x.tenant_id)).toEqual(['t2']);
+  });
+
+  it('evicts old pending calls and fired pairs', () => {
+    const d = createAgentPropagationDetector();
+    const ctx = fakeContext();
+    ctx.setAgentRisk('t1', 'evil', 'high');
+    feed(d, ctx, [call('evil', 'v1', T0), call('clean', 'v2', T0 + 2 * HOUR)]);
+    expect(d.size()).toBe(2);
+    d.evict(T0 + HOUR);
+    expect(d.size()).toBe(1);
+    d.evict(T0 + 3 * HOUR);
+    expect(d.size()).toBe(0);
+  });
+
+  it('gives the same detections after a snapshot/restore', () => {
+    const events: AgentEvent[] = [call('evil', 'v1', T0), call('x', 'v2', T0 + 10 * SEC), call('evil', 'v1', T0 + 5 * MIN), call('x', 'v3', T0 + 6 * MIN)];
+    const run = (restoreAt: number | null) => {
+      const ctx = new FakeContext();
+      let d = createAgentPropagationDetector();
+      const out = [];
+      for (let i = 0; i < events.length; i++) {
+        if (i === restoreAt) {
+          const snap = JSON.parse(JSON.stringify(d.snapshot()));
+          d = createAgentPropagationDetector();
+          d.restore(snap);
+        }
+        if (i === 2) {
+          ctx.setAgentRisk('t1', 'evil', 'high');
+          ctx.setAgentRisk('t1', 'x', 'high');
+        }
+        out.push(...feed(d, ctx, [events[i]!]));
+      }
+      out.push(...advanceTo(d, ctx, T0 + 10 * MIN));
+      return out;
+    };
+    const a = run(null);
+    expect(a.map((x) => x.agent_id).sort()).toEqual(['v1', 'v2', 'v3']);
+    expect(run(2)).toEqual(a);
+  });
+});

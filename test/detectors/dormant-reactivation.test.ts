@@ -1,0 +1,176 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../contract/events.js';
+import { createDormantReactivationDetector } from '../../detectors/dormant-reactivation.js';
+import { DAY, HOUR, MIN, SEC, T0, fakeContext, feed, lifecycle, network, resetIds, runWithRestore, signin, token } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+/** The agent's early life: created with a sponsor, a few days of sign-ins from Azure (AS8075) in the US. */
+function youth(agent = 'a1', tenant = 't1'): AgentEvent[] {
+  const out: AgentEvent[] = [lifecycle({ tenant_id: tenant, agent_id: agent, action: 'created', sponsor_id: 'alice@contoso.com', time: T0 })];
+  for (let h = 1; h < 72; h += 6) {
+    out.push(signin({ tenant_id: tenant, agent_id: agent, time: T0 + h * HOUR, asn: 8075, country: 'US' }));
+    out.push(network({ tenant_id: tenant, agent_id: agent, time: T0 + h * HOUR + MIN }));
+  }
+  return out;
+}
+
+const LAST = T0 + 67 * HOUR + MIN; // last activity of youth()
+const WAKE = LAST + 40 * DAY;
+
+describe('dormant-reactivation', () => {
+  it('fires low for a plain reactivation after 30+ days', () => {
+    const d = createDormantReactivationDetector();
+    const ctx = fakeContext();
+    expect(feed(d, ctx, youth())).toEqual([]);
+    const out = feed(d, ctx, [signin({ time: WAKE, asn: 8075, country: 'US', event_id: 's-wake' })]);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ detector: 'dormant-reactivation', severity: 'low', agent_id: 'a1', event_ids: ['s-wake'], time: WAKE });
+    expect(out[0]!.evidence.observed).toMatchObject({ silence_days: 40 });
+    expect(out[0]!.evidence.baseline).toMatchObject({ last_activity: LAST, known_asns: [8075], known_countries: ['US'] });
+    expect(out[0]!.summary).toContain('40.0 days');
+  });
+
+  it('does not fire for agents active within the dormancy period, nor on failed sign-ins', () => {
+    const d = createDormantReactivationDetector();
+    const ctx = fakeContext();
+    const out = feed(d, ctx, [
+      ...youth(),
+      signin({ time: LAST + 29 * DAY }),
+      signin({ time: LAST + 29 * DAY + 40 * DAY, result: 'failure', error_code: 'AADSTS7000215' }), // knocking: no wake-up
+    ]);
+    expect(out).toEqual([]);
+  });
+
+  it('fires high when a non-sponsor added a credential and the wake-up comes from a new place', () => {
+    const d = createDormantReactivationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, youth());
+    const out = feed(d, ctx, [
+      lifecycle({ action: 'credential_added', actor: 'mallory@contoso.com', credential_id: 'cred-x', time: WAKE - 2 * HOUR, event_id: 'l-cred' }),
+      signin({ time: WAKE, asn: 14061, country: 'NL', credential_id: 'cred-x', event_id: 's-wake' }),
+    ]);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.severity).toBe('high');
+    expect(out[0]!.evidence.observed).toMatchObject({ new_place: expect.stringContaining('NL') });
+    expect(out[0]!.evidence.observed).toMatchObject({ non_sponsor_credential: expect.stringContaining('mallory@contoso.com') });
+    expect(out[0]!.summary).toContain('mallory@contoso.com');
+  });
+
+  it('fires medium for a new place alone, or a non-sponsor credential alone', () => {
+    const d = createDormantReactivationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, [...youth('a1'), ...youth('a2')]);
+    const out = feed(d, ctx, [
+      signin({ agent_id: 'a1', time: WAKE, asn: 8075, country: 'BR' }),
+      lifecycle({ agent_id: 'a2', action: 'credential_added', actor: 'mallory@contoso.com', time: WAKE - HOUR }),
+      signin({ agent_id: 'a2', time: WAKE, asn: 8075, country: 'US' }),
+    ]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'medium'],
+      ['a2', 'medium'],
+    ]);
+  });
+
+  it('stays low when the sponsor rotated the credential', () => {
+    const d = createDormantReactivationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, youth());
+    // the directory forgot the agent (idle for days): the detector still knows its sponsor
+    ctx.directory.evict(WAKE - DAY);
+    const out = feed(d, ctx, [
+      lifecycle({ action: 'credential_added', actor: 'alice@contoso.com', time: WAKE - HOUR }),
+      signin({ time: WAKE, asn: 8075, country: 'US' }),
+    ]);
+    expect(out.map((x) => x.severity)).toEqual(['low']);
+  });
+
+  it('escalates the episode when the revealing events arrive after the wake-up', () => {
+    const d = createDormantReactivationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, youth());
+    const out = feed(d, ctx, [
+      token({ time: WAKE + 20 * SEC, event_id: 'k-wake' }), // first arrival: no place known yet
+      signin({ time: WAKE, asn: 14061, country: 'NL', event_id: 's-late' }), // late sign-in from a new place
+      lifecycle({ action: 'credential_added', actor: 'mallory@contoso.com', time: WAKE - 30 * SEC }), // late credential event
+      network({ time: WAKE + 2 * MIN }),
+    ]);
+    expect(out.map((x) => x.severity)).toEqual(['low', 'medium', 'high']);
+    expect(out[1]!.event_ids).toEqual(['k-wake', 's-late']);
+  });
+
+  it('judges a place against the blueprint when the agent has no place history', () => {
+    const d = createDormantReactivationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, [
+      ...youth('peer'),
+      lifecycle({ agent_id: 'quiet', action: 'created', time: T0 }),
+      network({ agent_id: 'quiet', time: T0 + HOUR }),
+    ]);
+    const out = feed(d, ctx, [signin({ agent_id: 'quiet', time: T0 + HOUR + 31 * DAY, asn: 9009, country: 'RO' })]);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.severity).toBe('medium');
+    expect(out[0]!.evidence.observed).toMatchObject({ new_place: expect.stringContaining('blueprint') });
+  });
+
+  it('falls back to the directory when it has no record of the agent', () => {
+    const d = createDormantReactivationDetector();
+    const ctx = fakeContext();
+    ctx.setPreviousLastSeen('t1', 'a7', T0);
+    const out = feed(d, ctx, [network({ agent_id: 'a7', time: T0 + 35 * DAY })]);
+    expect(out.map((x) => x.severity)).toEqual(['low']);
+  });
+
+  it('keeps tenants apart', () => {
+    const d = createDormantReactivationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, [...youth('a1', 't1'), network({ tenant_id: 't2', agent_id: 'a1', time: WAKE - DAY })]);
+    const out = feed(d, ctx, [network({ tenant_id: 't2', agent_id: 'a1', time: WAKE }), network({ tenant_id: 't1', agent_id: 'a1', time: WAKE })]);
+    expect(out.map((x) => x.tenant_id)).toEqual(['t1']);
+  });
+
+  it('remembers an agent silent for months although the pipeline evicts idle keys after days', () => {
+    const d = createDormantReactivationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, youth());
+    const wake = LAST + 96 * DAY;
+    feed(d, ctx, [lifecycle({ action: 'credential_added', actor: 'mallory@contoso.com', time: wake - 2 * MIN })]);
+    d.evict(wake - 2 * MIN - 3 * DAY); // what the pipeline does every 10 minutes of event time
+    ctx.directory.evict(wake - 2 * MIN - 3 * DAY);
+    const out = feed(d, ctx, [signin({ time: wake, asn: 8075, country: 'US' })]);
+    expect(out.map((x) => x.severity)).toEqual(['medium']);
+    expect(out[0]!.evidence.observed).toMatchObject({ silence_days: 96 });
+  });
+
+  it('retains records through the dormancy, evicts them after retainMs, drops deleted agents', () => {
+    const d = createDormantReactivationDetector({ retainMs: 45 * DAY });
+    const ctx = fakeContext();
+    feed(d, ctx, [...youth('a1'), ...youth('a2'), network({ agent_id: 'a3', time: WAKE })]);
+    expect(d.size()).toBe(4); // three agents + one blueprint
+    d.evict(WAKE - 3 * DAY); // the pipeline's idle horizon: kept (the signal is long silence)
+    expect(d.size()).toBe(4);
+    feed(d, ctx, [lifecycle({ agent_id: 'a2', action: 'deleted', time: WAKE + SEC })]);
+    expect(d.size()).toBe(3);
+    feed(d, ctx, [network({ agent_id: 'a3', time: LAST + 50 * DAY })]);
+    d.evict(LAST + 50 * DAY);
+    expect(d.size()).toBe(1); // a1 idle for 50 days: gone (as is the blueprint); a3 active
+  });
+
+  it('gives the same detections after a snapshot/restore', () => {
+    const events: AgentEvent[] = [
+      ...youth('a1'),
+      ...youth('a2'),
+      lifecycle({ agent_id: 'a2', action: 'credential_added', actor: 'mallory@contoso.com', time: WAKE - HOUR }),
+      signin({ agent_id: 'a1', time: WAKE, country: 'US' }),
+      token({ agent_id: 'a2', time: WAKE + 10 * SEC }),
+      signin({ agent_id: 'a2', time: WAKE, country: 'NL', asn: 14061 }),
+    ];
+    const { uninterrupted, restored } = runWithRestore(() => createDormantReactivationDetector(), events, events.length - 3);
+    expect(uninterrupted.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'low'],
+      ['a2', 'medium'],
+      ['a2', 'high'],
+    ]);
+    expect(restored).toEqual(uninterrupted);
+  });
+});

@@ -1,0 +1,232 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { NetworkEvent } from '../../contract/events.js';
+import { bucketOf, bucketUpper, createExfiltrationDetector } from '../../detectors/exfiltration.js';
+import { DAY, HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+/** Deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Log-normal bytes: median `median`, log-sd `sigma` (heavy tail). */
+function lognormal(r: () => number, median: number, sigma: number): number {
+  const u = Math.max(r(), 1e-12);
+  const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
+  return Math.round(median * Math.exp(sigma * z));
+}
+
+/** Heavy-tailed normal traffic of `agents` agents of bp1, one transfer per agent per minute. */
+function traffic(agents: string[], from: number, to: number, seed = 1, sigma = 1.5): NetworkEvent[] {
+  const r = rng(seed);
+  const out: NetworkEvent[] = [];
+  const cats = ['api', 'api', 'llm_provider', 'storage'];
+  for (let t = from; t < to; t += MIN) {
+    for (const a of agents) {
+      out.push(network({ agent_id: a, time: t + Math.floor(r() * 50) * SEC, bytes_out: lognormal(r, 20_000, sigma), category: cats[Math.floor(r() * 4)]! }));
+    }
+  }
+  return out;
+}
+
+const AGENTS = ['a1', 'a2', 'a3', 'a4'];
+const T3 = T0 + 3 * HOUR;
+
+describe('exfiltration', () => {
+  it('fires high for one huge upload to a file-sharing destination', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    expect(feed(d, ctx, traffic(AGENTS, T0, T3))).toEqual([]);
+    const out = feed(d, ctx, [
+      network({ agent_id: 'a2', time: T3, bytes_out: 300_000_000, category: 'file_sharing', dest_host: 'mega.example', event_id: 'n-x' }),
+    ]);
+    expect(out).toHaveLength(1);
+    const det = out[0]!;
+    expect(det).toMatchObject({ detector: 'exfiltration', severity: 'high', agent_id: 'a2', event_ids: ['n-x'], time: T3 });
+    expect(det.evidence.observed).toMatchObject({ bytes_out: 300_000_000, category: 'file_sharing' });
+    expect(det.evidence.peer_group).toBe('blueprint:bp1');
+    expect(det.evidence.threshold).toBeGreaterThanOrEqual(10_000_000);
+    expect(det.summary).toContain('mega.example');
+  });
+
+  it('fires for a huge transfer to an ordinary destination, with a higher floor', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    expect(feed(d, ctx, [network({ agent_id: 'a1', time: T3, bytes_out: 60_000_000, category: 'storage', dest_host: 'blob-7f3a.example' })])).toEqual([]);
+    const out = feed(d, ctx, [network({ agent_id: 'a1', time: T3 + MIN, bytes_out: 2_000_000_000, category: 'storage', dest_host: 'blob-7f3a.example' })]);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.severity).toBe('medium');
+    expect(out[0]!.evidence.observed).toMatchObject({ familiar_destination: false });
+  });
+
+  it('tolerates heavy uploads to a destination the blueprint regularly uploads to, not to a new one', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    const events = traffic(AGENTS, T0, T3);
+    const r = rng(5);
+    for (let t = T0; t < T3; t += 10 * MIN) {
+      for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 30 * SEC, bytes_out: lognormal(r, 40_000_000, 0.4), category: 'storage', dest_host: 'backup.contoso.example' }));
+    }
+    events.sort((x, y) => x.time - y.time);
+    expect(feed(d, ctx, events)).toEqual([]);
+    // 1.5 GB to the usual backup account: a heavy tail, not exfiltration
+    expect(feed(d, ctx, [network({ agent_id: 'a2', time: T3, bytes_out: 1_500_000_000, category: 'storage', dest_host: 'backup.contoso.example' })])).toEqual([]);
+    // the same to a storage account the blueprint never used
+    const out = feed(d, ctx, [network({ agent_id: 'a2', time: T3 + MIN, bytes_out: 1_500_000_000, category: 'storage', dest_host: 'x7f3abackup.blob.example' })]);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.summary).toMatch(/new (destination|to its blueprint)/);
+  });
+
+  it('fires on many medium chunks to a new storage destination within ten minutes', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    const chunks: NetworkEvent[] = [];
+    for (let i = 0; i < 28; i++) chunks.push(network({ agent_id: 'a1', time: T3 + i * 19 * SEC, bytes_out: 18_000_000, category: 'storage', dest_host: 'c0ffeebackup.blob.example' }));
+    const out = feed(d, ctx, chunks);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ severity: 'medium' });
+    expect(out[0]!.evidence.kind).toBe('window');
+    expect(out[0]!.summary).toContain('new to its blueprint');
+  });
+
+  it('fires on many medium uploads to file sharing within ten minutes', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    const burst: NetworkEvent[] = [];
+    for (let i = 0; i < 12; i++) burst.push(network({ agent_id: 'a3', time: T3 + i * 20 * SEC, bytes_out: 6_000_000, category: 'file_sharing', dest_host: 'share.example' }));
+    const out = feed(d, ctx, burst);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.evidence.kind).toBe('window');
+    expect(out[0]!.severity).toBe('high');
+    const risky = (out[0]!.evidence.observed as { window_risky_bytes_out: number }).window_risky_bytes_out;
+    expect(risky).toBeGreaterThan(53_900_000); // nine transfers of 6 MB (counted in KiB)
+    expect(risky).toBeLessThanOrEqual(54_000_000);
+  });
+
+  it('catches a slow upload spread over several windows (its first windows do not raise the bar)', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    const start = Math.ceil(T3 / (5 * MIN)) * 5 * MIN;
+    const chunks: NetworkEvent[] = [];
+    for (let i = 0; i < 30; i++) chunks.push(network({ agent_id: 'a4', time: start + i * 30 * SEC, bytes_out: 6_000_000, category: 'storage', dest_host: 'slowbackup.blob.example' }));
+    const out = feed(d, ctx, chunks);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.evidence.kind).toBe('window');
+    expect(out[0]!.time).toBeLessThan(start + 10 * MIN);
+  });
+
+  it('does not sum uploads to a file-sharing service the blueprint regularly uses', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    const events = traffic(AGENTS, T0, T3);
+    for (let t = T0; t < T3; t += 20 * MIN) events.push(network({ agent_id: 'a1', time: t, bytes_out: 2_000_000, category: 'file_sharing', dest_host: 'box.contoso.example' }));
+    events.sort((x, y) => x.time - y.time);
+    feed(d, ctx, events);
+    const burst: NetworkEvent[] = [];
+    for (let i = 0; i < 12; i++) burst.push(network({ agent_id: 'a2', time: T3 + i * 20 * SEC, bytes_out: 6_000_000, category: 'file_sharing', dest_host: 'box.contoso.example' }));
+    expect(feed(d, ctx, burst)).toEqual([]);
+  });
+
+  it('judges a brand-new agent against its blueprint', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    const fresh = feed(d, ctx, [network({ agent_id: 'fresh', time: T3, bytes_out: 40_000, category: 'api' })]);
+    expect(fresh).toEqual([]);
+    const out = feed(d, ctx, [network({ agent_id: 'fresh', time: T3 + MIN, bytes_out: 80_000_000, category: 'uncategorized' })]);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.evidence.baseline).toMatchObject({ agent_high_water_bytes: null });
+  });
+
+  it('stays quiet on two days of heavy-tailed traffic with hourly batch bursts', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    const events = traffic([...AGENTS, 'a5', 'a6'], T0, T0 + 2 * DAY, 7, 2);
+    // a batch agent: every hour, 30 uploads of ~25 MB to storage in two minutes
+    const r = rng(3);
+    for (let h = 0; h < 48; h++) {
+      for (let i = 0; i < 30; i++) {
+        events.push(network({ agent_id: 'batch', time: T0 + h * HOUR + i * 4 * SEC, bytes_out: lognormal(r, 25_000_000, 0.3), category: 'storage' }));
+      }
+      events.push(network({ agent_id: 'batch', time: T0 + h * HOUR + 30 * MIN, bytes_out: 5_000, category: 'api' }));
+    }
+    events.sort((x, y) => x.time - y.time);
+    expect(feed(d, ctx, events)).toEqual([]);
+  });
+
+  it('does not fire without a baseline, except for a giant upload to a risky destination', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    expect(feed(d, ctx, [network({ time: T0, bytes_out: 500_000_000, category: 'storage' })])).toEqual([]);
+    const out = feed(d, ctx, [network({ time: T0 + MIN, bytes_out: 3_000_000_000, category: 'file_sharing' })]);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.severity).toBe('medium');
+  });
+
+  it('ignores blocked transfers and respects the cooldown; the anomaly stays out of the baseline', () => {
+    const d = createExfiltrationDetector({ cooldownMs: 30 * MIN });
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    const out = feed(d, ctx, [
+      network({ agent_id: 'a1', time: T3, bytes_out: 900_000_000, category: 'file_sharing', action: 'blocked' }),
+      network({ agent_id: 'a1', time: T3 + SEC, bytes_out: 900_000_000, category: 'file_sharing' }),
+      network({ agent_id: 'a1', time: T3 + 2 * SEC, bytes_out: 900_000_000, category: 'file_sharing' }),
+      network({ agent_id: 'a1', time: T3 + 40 * MIN, bytes_out: 900_000_000, category: 'file_sharing' }),
+    ]);
+    expect(out.map((x) => x.time)).toEqual([T3 + SEC, T3 + 40 * MIN]);
+  });
+
+  it('counts late events in the previous window', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    const base = Math.ceil(T3 / (5 * MIN)) * 5 * MIN; // a window boundary
+    const events = [
+      network({ agent_id: 'a4', time: base + 10 * SEC, bytes_out: 9_000_000, category: 'file_sharing', dest_host: 'share.example' }),
+      network({ agent_id: 'a4', time: base + 20 * SEC, bytes_out: 9_000_000, category: 'file_sharing', dest_host: 'share.example' }),
+    ];
+    for (let i = 0; i < 5; i++) events.push(network({ agent_id: 'a4', time: base - (i + 1) * 10 * SEC, bytes_out: 9_000_000, category: 'file_sharing', dest_host: 'share.example' }));
+    const out = feed(d, ctx, events);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.evidence.kind).toBe('window');
+  });
+
+  it('buckets bytes on a log2 scale', () => {
+    expect(bucketOf(0)).toBe(0);
+    expect(bucketOf(127)).toBe(0);
+    expect(bucketOf(128)).toBe(1);
+    expect(bucketUpper(bucketOf(1000))).toBe(1024);
+    expect(bucketOf(3_000_000_000)).toBe(Math.floor(Math.log2(3e9)) - 6);
+    expect(bucketOf(2 ** 60)).toBe(31);
+  });
+
+  it('evicts idle agents and groups', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, [network({ agent_id: 'a1', time: T0 }), network({ agent_id: 'a2', blueprint_id: 'bp2', time: T0 + 2 * HOUR })]);
+    expect(d.size()).toBe(4);
+    d.evict(T0 + HOUR);
+    expect(d.size()).toBe(2);
+  });
+
+  it('gives the same detections after a snapshot/restore', () => {
+    const events: NetworkEvent[] = [...traffic(AGENTS, T0, T3)];
+    for (let i = 0; i < 12; i++) events.push(network({ agent_id: 'a3', time: T3 + i * 20 * SEC, bytes_out: 6_000_000, category: 'file_sharing', dest_host: 'share.example' }));
+    events.push(network({ agent_id: 'a2', time: T3 + 5 * MIN, bytes_out: 400_000_000, category: 'uncategorized' }));
+    const { uninterrupted, restored } = runWithRestore(() => createExfiltrationDetector(), events, events.length - 10);
+    expect(uninterrupted).toHaveLength(2);
+    expect(restored).toEqual(uninterrupted);
+  });
+});

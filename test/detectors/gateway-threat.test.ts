@@ -1,0 +1,137 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { NetworkEvent } from '../../contract/events.js';
+import { createGatewayThreatDetector } from '../../detectors/gateway-threat.js';
+import { HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+const HOSTS = ['api.contoso.com', 'graph.microsoft.com', 'api.openai.com', 'store.contoso.com'];
+
+/** Two hours of ordinary traffic of agents a1..a3 of bp1 to four known hosts. */
+function history(tenant = 't1'): NetworkEvent[] {
+  const out: NetworkEvent[] = [];
+  let i = 0;
+  for (let t = T0; t < T0 + 2 * HOUR; t += MIN) {
+    for (const a of ['a1', 'a2', 'a3']) out.push(network({ tenant_id: tenant, agent_id: a, time: t, dest_host: HOSTS[i++ % HOSTS.length]! }));
+  }
+  return out;
+}
+
+const T2 = T0 + 2 * HOUR;
+
+describe('gateway-threat', () => {
+  it('maps gateway verdicts to severities', () => {
+    const d = createGatewayThreatDetector();
+    const out = feed(d, fakeContext(), [
+      network({ agent_id: 'm', threat: 'malware', dest_host: 'evil.example', event_id: 'n-mal' }),
+      network({ agent_id: 't', threat: 'threat_intel', dest_host: 'c2.example' }),
+      network({ agent_id: 'c', category: 'malicious', dest_host: 'bad.example', action: 'blocked' }),
+      network({ agent_id: 'p', threat: 'phishing', dest_host: 'login-micr0soft.example' }),
+      network({ agent_id: 'ia', threat: 'prompt_injection', dest_host: 'wiki.example' }),
+      network({ agent_id: 'ib', threat: 'prompt_injection', action: 'blocked', dest_host: 'wiki.example' }),
+    ]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['m', 'high'],
+      ['t', 'high'],
+      ['c', 'high'],
+      ['p', 'medium'],
+      ['ia', 'medium'],
+      ['ib', 'low'],
+    ]);
+    expect(out[0]).toMatchObject({ detector: 'gateway-threat', event_ids: ['n-mal'], tenant_id: 't1' });
+    expect(out[0]!.evidence.observed).toMatchObject({ threat: 'malware', dest_host: 'evil.example' });
+    expect(out[0]!.summary).toContain('evil.example');
+  });
+
+  it('does not fire on ordinary traffic, even to new destinations without an injection', () => {
+    const d = createGatewayThreatDetector();
+    const ctx = fakeContext();
+    const out = feed(d, ctx, [...history(), network({ agent_id: 'a1', time: T2, dest_host: 'brand-new.example' })]);
+    expect(out).toEqual([]);
+  });
+
+  it('fires high for a destination new to the blueprint soon after a blocked prompt injection', () => {
+    const d = createGatewayThreatDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    const out = feed(d, ctx, [
+      network({ agent_id: 'a2', time: T2, threat: 'prompt_injection', action: 'blocked', dest_host: 'docs.example', event_id: 'n-pi' }),
+      network({ agent_id: 'a2', time: T2 + 10 * SEC, dest_host: HOSTS[0]! }), // known: nothing
+      network({ agent_id: 'a2', time: T2 + 3 * MIN, dest_host: 'paste.attacker.example', event_id: 'n-new' }),
+    ]);
+    expect(out.map((x) => x.severity)).toEqual(['low', 'high']);
+    expect(out[1]!.event_ids).toEqual(['n-pi', 'n-new']);
+    expect(out[1]!.evidence.observed).toMatchObject({ dest_host: 'paste.attacker.example' });
+    expect(out[1]!.evidence.peer_group).toBe('blueprint:bp1');
+  });
+
+  it('does not correlate after the arming window, nor with a destination the blueprint knows', () => {
+    const d = createGatewayThreatDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    const out = feed(d, ctx, [
+      network({ agent_id: 'a2', time: T2, threat: 'prompt_injection', action: 'blocked', dest_host: 'docs.example' }),
+      network({ agent_id: 'a1', time: T2 + MIN, dest_host: 'other.example' }), // another agent
+      network({ agent_id: 'a2', time: T2 + 2 * MIN, dest_host: 'api.openai.com' }),
+      network({ agent_id: 'a2', time: T2 + 11 * MIN, dest_host: 'later.example' }),
+    ]);
+    expect(out.map((x) => x.severity)).toEqual(['low']);
+  });
+
+  it('completes the correlation when the injection event arrives late', () => {
+    const d = createGatewayThreatDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    const out = feed(d, ctx, [
+      network({ agent_id: 'a3', time: T2 + 40 * SEC, dest_host: 'exfil.example', event_id: 'n-new' }),
+      network({ agent_id: 'a3', time: T2, threat: 'prompt_injection', dest_host: 'docs.example', event_id: 'n-pi' }),
+    ]);
+    expect(out.map((x) => x.severity)).toEqual(['medium', 'high']);
+    expect(out[1]!.event_ids).toEqual(['n-pi', 'n-new']);
+  });
+
+  it('does not judge novelty while the blueprint is still learning its destinations', () => {
+    const d = createGatewayThreatDetector();
+    const out = feed(d, fakeContext(), [
+      network({ time: T0, dest_host: 'a.example' }),
+      network({ time: T0 + MIN, threat: 'prompt_injection', action: 'blocked', dest_host: 'docs.example' }),
+      network({ time: T0 + 2 * MIN, dest_host: 'b.example' }),
+    ]);
+    expect(out.map((x) => x.severity)).toEqual(['low']);
+  });
+
+  it('fires each kind at most once per agent per cooldown', () => {
+    const d = createGatewayThreatDetector({ cooldownMs: 10 * MIN });
+    const out = feed(d, fakeContext(), [
+      network({ threat: 'malware', time: T0 }),
+      network({ threat: 'malware', time: T0 + MIN }),
+      network({ threat: 'phishing', time: T0 + 2 * MIN }),
+      network({ threat: 'malware', time: T0 + 11 * MIN }),
+      network({ tenant_id: 't2', threat: 'malware', time: T0 + 11 * MIN }),
+    ]);
+    expect(out.map((x) => [x.tenant_id, x.evidence.observed])).toHaveLength(4);
+    expect(out.map((x) => x.time)).toEqual([T0, T0 + 2 * MIN, T0 + 11 * MIN, T0 + 11 * MIN]);
+  });
+
+  it('evicts idle state', () => {
+    const d = createGatewayThreatDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, [network({ time: T0, threat: 'malware' }), network({ agent_id: 'a2', blueprint_id: 'bp2', time: T0 + 2 * HOUR })]);
+    expect(d.size()).toBe(3); // two groups + one agent with a threat
+    d.evict(T0 + HOUR);
+    expect(d.size()).toBe(1);
+  });
+
+  it('gives the same detections after a snapshot/restore', () => {
+    const events = [
+      ...history(),
+      network({ agent_id: 'a2', time: T2, threat: 'prompt_injection', action: 'blocked', dest_host: 'docs.example' }),
+      network({ agent_id: 'a2', time: T2 + MIN, threat: 'prompt_injection', action: 'blocked', dest_host: 'docs.example' }),
+      network({ agent_id: 'a2', time: T2 + 3 * MIN, dest_host: 'paste.attacker.example' }),
+      network({ agent_id: 'a1', time: T2 + 4 * MIN, threat: 'threat_intel', dest_host: 'c2.example' }),
+    ];
+    const { uninterrupted, restored } = runWithRestore(() => createGatewayThreatDetector(), events, events.length - 3);
+    expect(uninterrupted.map((x) => x.severity)).toEqual(['high', 'high']);
+    expect(restored).toEqual(uninterrupted);
+  });
+});

@@ -1,0 +1,127 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createImpossibleTravelDetector, haversineKm } from '../../detectors/impossible-travel.js';
+import { HOUR, MIN, SEC, T0, resetIds, run, signin, snapshotRoundTrip } from './core-helpers.js';
+
+beforeEach(() => resetIds());
+
+const VIRGINIA = { lat: 38.9, lon: -77.0, asn: 8075, country: 'US', ip: '20.0.0.1' };
+const SEATTLE = { lat: 47.6, lon: -122.3, asn: 8075, country: 'US', ip: '20.0.9.1' };
+const NEW_YORK = { lat: 40.7, lon: -74.0, asn: 7018, country: 'US', ip: '12.0.0.1' };
+const MOSCOW = { lat: 55.75, lon: 37.6, asn: 64500, country: 'RU', ip: '198.51.100.4' };
+const LONDON = { lat: 51.5, lon: -0.1, asn: 5089, country: 'GB', ip: '81.0.0.1' };
+const FRANKFURT = { lat: 50.1, lon: 8.7, asn: 16509, country: 'DE', ip: '3.0.0.1' };
+const det = () => [createImpossibleTravelDetector()];
+
+describe('impossible-travel', () => {
+  it('computes great-circle distances', () => {
+    expect(haversineKm(VIRGINIA.lat, VIRGINIA.lon, MOSCOW.lat, MOSCOW.lon)).toBeGreaterThan(7700);
+    expect(haversineKm(VIRGINIA.lat, VIRGINIA.lon, MOSCOW.lat, MOSCOW.lon)).toBeLessThan(7900);
+    expect(haversineKm(0, 0, 0, 0)).toBe(0);
+  });
+
+  it('fires when one credential is used from places too far apart: low at once, medium once confirmed', () => {
+    const { detections } = run(det(), [
+      signin({ ...VIRGINIA, time: T0, event_id: 'home' }),
+      signin({ ...MOSCOW, time: T0 + 10 * MIN, event_id: 'away' }),
+      signin({ ...VIRGINIA, agent_id: 'other', credential_id: 'c9', time: T0 + 15 * MIN }),
+    ]);
+    expect(detections.map((d) => [d.severity, (d.time - T0) / MIN])).toEqual([
+      ['low', 10],
+      ['medium', 13],
+    ]);
+    const d = detections[1]!;
+    expect(d.detector).toBe('impossible-travel');
+    expect(d.event_ids).toEqual(['home', 'away']);
+    const obs = d.evidence.observed as { distance_km: number; speed_kmh: number };
+    expect(obs.distance_km).toBeGreaterThan(7700);
+    expect(obs.speed_kmh).toBeGreaterThan(40_000);
+    expect(d.evidence.threshold).toEqual({ speed_kmh: 1000, min_distance_km: 500, medium_distance_km: 2000 });
+    expect(d.evidence.credential_id).toBe('cred-1');
+    expect(d.evidence.confirmation).toBe('confirmed');
+    expect(d.summary).toContain('km');
+    expect(detections[0]!.evidence.confirmation).toBe('pending');
+  });
+
+  it('does not confirm medium when the whole blueprint moves to the new place (deployment)', () => {
+    const events = [];
+    for (let i = 0; i < 4; i++) events.push(signin({ ...VIRGINIA, agent_id: `m${i}`, credential_id: `c${i}`, time: T0 + i * SEC }));
+    for (let i = 0; i < 4; i++) events.push(signin({ ...FRANKFURT, agent_id: `m${i}`, credential_id: `c${i}`, time: T0 + 2 * MIN + i * 20 * SEC }));
+    events.push(signin({ ...FRANKFURT, agent_id: 'm0', credential_id: 'c0', time: T0 + 10 * MIN }));
+    const { detections } = run(det(), events);
+    expect(detections.map((d) => [d.agent_id, d.severity])).toEqual([
+      ['m0', 'low'],
+      ['m1', 'low'],
+    ]);
+  });
+
+  it('is only low for a short hop between networks (neighbouring regions)', () => {
+    const DUBLIN = { lat: 53.3, lon: -6.3, asn: 16509, country: 'IE', ip: '52.0.0.1' };
+    const { detections } = run(det(), [signin({ ...LONDON, time: T0 }), signin({ ...FRANKFURT, time: T0 + MIN }), signin({ ...DUBLIN, agent_id: 'a2', time: T0 })]);
+    expect(detections.map((d) => d.severity)).toEqual(['low']);
+  });
+
+  it('handles out-of-order arrival (the earlier event arriving second)', () => {
+    const { detections } = run(det(), [signin({ ...MOSCOW, time: T0 + 30 * SEC }), signin({ ...VIRGINIA, time: T0 })]);
+    expect(detections).toHaveLength(1);
+  });
+
+  it('does not fire for plausible travel, nearby places, the same provider network, or other credentials', () => {
+    const cases = [
+      [signin({ ...VIRGINIA, time: T0 }), signin({ ...NEW_YORK, time: T0 + MIN })], // 330 km: under the minimum distance
+      [signin({ ...VIRGINIA, time: T0 }), signin({ ...SEATTLE, time: T0 + 2 * MIN })], // same ASN: the provider moved the workload
+      [signin({ ...VIRGINIA, time: T0 }), signin({ ...LONDON, time: T0 + 10 * HOUR })], // 5,900 km in 10 h: plausible
+      [signin({ ...VIRGINIA, time: T0 }), signin({ ...MOSCOW, credential_id: 'cred-other', time: T0 + MIN })], // another credential
+    ];
+    for (const events of cases) expect(run(det(), events).detections).toHaveLength(0);
+  });
+
+  it('fires on concurrent use from two networks within seconds, even without coordinates', () => {
+    const noGeo = { lat: null, lon: null, country: null };
+    const { detections } = run(det(), [
+      signin({ ...noGeo, asn: 8075, ip: '20.0.0.1', time: T0 }),
+      signin({ ...noGeo, asn: 64500, ip: '198.51.100.4', time: T0 + 4 * SEC }),
+    ]);
+    expect(detections).toHaveLength(1);
+    expect(detections[0]!.summary).toContain('concurrently');
+  });
+
+  it('does not fire when the blueprint peers use both places (multi-region blueprint)', () => {
+    const events = [];
+    for (let i = 0; i < 3; i++) {
+      events.push(signin({ ...VIRGINIA, agent_id: `peer-${i}`, credential_id: `c${i}`, time: T0 - HOUR + i * MIN }));
+      events.push(signin({ ...FRANKFURT, agent_id: `peer-${i}`, credential_id: `c${i}`, time: T0 - 30 * MIN + i * MIN }));
+    }
+    events.push(signin({ ...VIRGINIA, time: T0 }), signin({ ...FRANKFURT, time: T0 + 5 * MIN }));
+    const { detections } = run(det(), events);
+    expect(detections.filter((d) => d.agent_id === 'a1')).toHaveLength(0);
+  });
+
+  it('fires once per quiet period however often the credential hops', () => {
+    const events = [];
+    for (let i = 0; i < 6; i++) events.push(signin({ ...(i % 2 ? MOSCOW : VIRGINIA), time: T0 + i * MIN }));
+    // One finding (low, then confirmed medium), not one per hop.
+    expect(run(det(), events).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+  });
+
+  it('keeps tenants apart', () => {
+    const { detections } = run(det(), [signin({ ...VIRGINIA, tenant_id: 't1', time: T0 }), signin({ ...MOSCOW, tenant_id: 't2', time: T0 + MIN })]);
+    expect(detections).toHaveLength(0);
+  });
+
+  it('restores a snapshot and gives the same detections as the uninterrupted detector', () => {
+    const events = [
+      signin({ ...VIRGINIA, time: T0 }),
+      signin({ lat: null, lon: null, asn: 8075, agent_id: 'a2', time: T0 }),
+      signin({ ...MOSCOW, time: T0 + 10 * MIN }),
+      signin({ lat: null, lon: null, asn: 64500, ip: '198.51.100.9', agent_id: 'a2', time: T0 + 5 * SEC }),
+      signin({ ...VIRGINIA, agent_id: 'a3', credential_id: 'c3', time: T0 + 20 * MIN }),
+    ];
+    // Split after the Moscow sign-in: its medium confirmation is pending in the snapshot.
+    const { uninterrupted, restored } = snapshotRoundTrip(createImpossibleTravelDetector, events, 3);
+    expect(uninterrupted.map((d) => [d.agent_id, d.severity])).toEqual([
+      ['a2', 'medium'],
+      ['a1', 'medium'],
+    ]);
+    expect(restored).toEqual(uninterrupted);
+  });
+});

@@ -1,0 +1,105 @@
+import { Readable, Writable } from 'node:stream';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { toJsonRecord } from '../../contract/validate.js';
+import { replay } from '../../detectors/replay.js';
+import { mixedStream, resetIds, signin, T0 } from './core-helpers.js';
+
+beforeEach(() => resetIds());
+
+class Collect extends Writable {
+  chunks: Buffer[] = [];
+  constructor(private readonly delayMs = 0, highWaterMark?: number) {
+    super(highWaterMark === undefined ? {} : { highWaterMark });
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.chunks.push(Buffer.from(chunk));
+    if (this.delayMs > 0) setTimeout(cb, this.delayMs);
+    else cb();
+  }
+  get bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+  get text(): string {
+    return this.bytes.toString('utf8');
+  }
+}
+
+function ndjson(lines: string[]): Readable {
+  return Readable.from([lines.join('\n') + '\n']);
+}
+
+const lines = () => mixedStream().map((e) => JSON.stringify(toJsonRecord(e)));
+
+describe('replay', () => {
+  it('writes detections and risk changes as NDJSON with keys in the published order', async () => {
+    const out = new Collect();
+    const err = new Collect();
+    const input = lines();
+    const r = await replay(ndjson(input), out, err);
+    expect(r).toMatchObject({ lines: input.length, events: input.length, bad: 0 });
+    expect(r.detections).toBeGreaterThan(3);
+    expect(r.riskChanges).toBeGreaterThan(3);
+    const rows = out.text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rows).toHaveLength(r.detections + r.riskChanges);
+    const det = rows.find((x) => x.kind === 'detection')!;
+    expect(Object.keys(det)).toEqual(['kind', 'tenant_id', 'agent_id', 'time', 'detector', 'severity', 'summary', 'evidence', 'event_ids']);
+    const rc = rows.find((x) => x.kind === 'risk_change')!;
+    expect(Object.keys(rc)).toEqual(['kind', 'tenant_id', 'agent_id', 'time', 'level', 'previous_level', 'score', 'state', 'reasons']);
+    expect(rc.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(String(rc.score).split('.')[1]?.length ?? 0).toBeLessThanOrEqual(3);
+    expect(Object.keys((rc.reasons as object[])[0]!)).toEqual(['detector', 'severity', 'summary']);
+    // Each detection comes before the risk change it causes.
+    const firstChange = rows.findIndex((x) => x.kind === 'risk_change');
+    const cause = rows.findIndex((x) => x.kind === 'detection' && x.agent_id === rows[firstChange]!.agent_id);
+    expect(cause).toBeGreaterThanOrEqual(0);
+    expect(cause).toBeLessThan(firstChange);
+    expect(err.text).toBe('');
+  });
+
+  it('gives byte-identical output for the same input', async () => {
+    const input = lines();
+    const a = new Collect();
+    const b = new Collect(1, 64);
+    await replay(ndjson(input), a, new Collect());
+    await replay(ndjson(input), b, new Collect());
+    expect(a.bytes.length).toBeGreaterThan(1000);
+    expect(b.bytes.equals(a.bytes)).toBe(true);
+  });
+
+  it('reports bad lines with their number and the offending field, and skips them', async () => {
+    const good = JSON.stringify(toJsonRecord(signin({ time: T0 })));
+    const badCountry = JSON.stringify({ ...toJsonRecord(signin({ time: T0 })), country: 'USA' });
+    const noType = JSON.stringify({ event_id: 'x' });
+    const input = [good, '{not json', badCountry, '', noType, JSON.stringify({ ...toJsonRecord(signin()), time: 'yesterday' }), good];
+    const err = new Collect();
+    const r = await replay(ndjson(input), new Collect(), err);
+    expect(r).toMatchObject({ lines: 7, events: 2, bad: 4 });
+    const msgs = err.text.trimEnd().split('\n');
+    expect(msgs).toHaveLength(4);
+    expect(msgs[0]).toMatch(/^line 2: invalid JSON/);
+    expect(msgs[1]).toMatch(/^line 3: country: /);
+    expect(msgs[2]).toMatch(/^line 5: type: /);
+    expect(msgs[3]).toMatch(/^line 6: time: /);
+  });
+
+  it('accepts CRLF line ends and a byte-order mark', async () => {
+    const input = lines();
+    const plain = new Collect();
+    await replay(ndjson(input), plain, new Collect());
+    const dos = new Collect();
+    const r = await replay(Readable.from(['\ufeff' + input.join('\r\n') + '\r\n']), dos, new Collect());
+    expect(r.bad).toBe(0);
+    expect(dos.bytes.equals(plain.bytes)).toBe(true);
+  });
+
+  it('streams a large input through a slow output (backpressure) without losing lines', async () => {
+    const base = lines();
+    function* gen() {
+      for (let i = 0; i < 20; i++) for (const l of base) yield l + '\n';
+    }
+    const out = new Collect(0, 1024);
+    const r = await replay(Readable.from(gen()), out, new Collect());
+    expect(r.events).toBe(base.length * 20);
+    expect(out.text.trimEnd().split('\n')).toHaveLength(r.detections + r.riskChanges);
+  });
+});

@@ -1,0 +1,98 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createRiskyUserSigninDetector } from '../../detectors/risky-user-signin.js';
+import { MIN, T0, resetIds, run, signin, snapshotRoundTrip, token, userRisk } from './core-helpers.js';
+
+beforeEach(() => resetIds());
+
+const obo = (o: Parameters<typeof signin>[0] = {}) => signin({ flow: 'on_behalf_of', user_id: 'u1', ...o });
+
+describe('risky-user-signin', () => {
+  it('fires when an agent signs in on behalf of a user at medium risk, with the user in evidence', () => {
+    const { detections, pipeline } = run([createRiskyUserSigninDetector()], [
+      userRisk({ level: 'medium', time: T0 }),
+      obo({ time: T0 + MIN, event_id: 'obo-1' }),
+    ]);
+    expect(detections).toHaveLength(1);
+    const d = detections[0]!;
+    expect(d.detector).toBe('risky-user-signin');
+    expect(d.severity).toBe('medium');
+    expect(d.evidence.user_id).toBe('u1');
+    expect(d.evidence.observed).toEqual({ user_id: 'u1', user_risk: 'medium' });
+    expect(d.event_ids).toEqual(['obo-1']);
+    expect(d.summary).toContain('u1');
+    expect(pipeline.level('t1', 'a1')).toBe('medium');
+  });
+
+  it('uses high severity for a high-risk user, and fires once per agent and episode', () => {
+    const { detections } = run([createRiskyUserSigninDetector()], [
+      userRisk({ level: 'high', time: T0 }),
+      token({ flow: 'on_behalf_of', user_id: 'u1', time: T0 + MIN }),
+      obo({ time: T0 + 2 * MIN }),
+      obo({ time: T0 + 3 * MIN }),
+    ]);
+    expect(detections.map((d) => d.severity)).toEqual(['high']);
+  });
+
+  it('never fires for low-risk users, unknown users or app-only sign-ins', () => {
+    const { detections } = run([createRiskyUserSigninDetector()], [
+      userRisk({ level: 'low', time: T0 }),
+      obo({ time: T0 + MIN }),
+      obo({ user_id: 'u-unknown', time: T0 + MIN }),
+      userRisk({ user_id: 'u9', level: 'high', time: T0 }),
+      signin({ time: T0 + MIN }),
+    ]);
+    expect(detections).toHaveLength(0);
+  });
+
+  it('optionally reports agents that recently acted for the user when the user becomes risky', () => {
+    const events = [
+      obo({ agent_id: 'a1', time: T0 }),
+      obo({ agent_id: 'a2', time: T0 + MIN }),
+      obo({ agent_id: 'old', time: T0 - 2 * 3600_000 }),
+      userRisk({ level: 'high', time: T0 + 5 * MIN }),
+    ];
+    expect(run([createRiskyUserSigninDetector()], events).detections).toHaveLength(0);
+    const { detections } = run([createRiskyUserSigninDetector({ lookbackMs: 3600_000 })], [
+      obo({ agent_id: 'a1', time: T0 }),
+      obo({ agent_id: 'a2', time: T0 + MIN }),
+      obo({ agent_id: 'old', time: T0 - 2 * 3600_000 }),
+      userRisk({ level: 'high', time: T0 + 5 * MIN }),
+    ]);
+    expect(detections.map((d) => d.agent_id).sort()).toEqual(['a1', 'a2']);
+  });
+
+  it('starts a new episode after remediation; the engine follows an escalation', () => {
+    const { detections, riskChanges } = run([createRiskyUserSigninDetector()], [
+      userRisk({ level: 'medium', time: T0 }),
+      obo({ time: T0 + MIN }),
+      userRisk({ level: 'high', time: T0 + 2 * MIN }),
+      obo({ time: T0 + 2 * MIN + 1 }),
+      userRisk({ level: 'none', time: T0 + 3 * MIN }),
+      obo({ time: T0 + 4 * MIN }),
+      userRisk({ level: 'medium', time: T0 + 5 * MIN }),
+      obo({ time: T0 + 6 * MIN }),
+    ]);
+    expect(detections.map((d) => `${d.severity}@${Math.floor((d.time - T0) / MIN)}`)).toEqual(['medium@1', 'high@2', 'medium@6']);
+    expect(riskChanges.map((c) => `${c.previous_level}->${c.level}@${Math.floor((c.time - T0) / MIN)}`)).toEqual([
+      'none->medium@1',
+      'medium->high@2',
+      'high->none@3',
+      'none->medium@6',
+    ]);
+  });
+
+  it('keeps tenants apart: a risky user in one tenant says nothing about the same user id in another', () => {
+    const { detections } = run([createRiskyUserSigninDetector()], [
+      userRisk({ tenant_id: 't2', level: 'high', time: T0 }),
+      obo({ tenant_id: 't1', time: T0 + MIN }),
+    ]);
+    expect(detections).toHaveLength(0);
+  });
+
+  it('restores a snapshot and gives the same detections as the uninterrupted detector', () => {
+    const events = [obo({ agent_id: 'a1', time: T0 }), obo({ agent_id: 'a2', time: T0 + MIN }), userRisk({ level: 'medium', time: T0 + 2 * MIN }), obo({ agent_id: 'a3', time: T0 + 3 * MIN })];
+    const { uninterrupted, restored } = snapshotRoundTrip(() => createRiskyUserSigninDetector({ lookbackMs: 3600_000 }), events, 2);
+    expect(uninterrupted).toHaveLength(3);
+    expect(restored).toEqual(uninterrupted);
+  });
+});

@@ -1,0 +1,150 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { TokenEvent } from '../../contract/events.js';
+import { createScopeEscalationDetector, isPrivilegedScope } from '../../detectors/scope-escalation.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, resetIds, runWithRestore, token } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+/** One hour of normal tokens for agents a1..a4 of bp1 (scopes User.Read, Mail.Read), every 5 minutes. */
+function warmup(tenant = 't1', scopes = ['User.Read', 'Mail.Read']): TokenEvent[] {
+  const out: TokenEvent[] = [];
+  for (let m = 0; m < 60; m += 5) {
+    for (const a of ['a1', 'a2', 'a3', 'a4']) out.push(token({ tenant_id: tenant, agent_id: a, scopes, time: T0 + m * MIN, token_id: `w-${a}-${m}` }));
+  }
+  return out;
+}
+
+const T1 = T0 + HOUR;
+
+describe('scope-escalation', () => {
+  it('fires high at once for a granted privileged scope the blueprint never used', () => {
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, warmup());
+    const out = feed(d, ctx, [token({ agent_id: 'a2', scopes: ['User.Read', 'RoleManagement.ReadWrite.Directory'], time: T1, event_id: 'k-esc' })]);
+    expect(out).toHaveLength(1);
+    const det = out[0]!;
+    expect(det).toMatchObject({ detector: 'scope-escalation', severity: 'high', agent_id: 'a2', event_ids: ['k-esc'], time: T1 });
+    expect(det.evidence.observed).toMatchObject({ scope: 'RoleManagement.ReadWrite.Directory', decision: 'granted', privileged: true });
+    expect(det.evidence.peer_group).toBe('blueprint:bp1');
+    expect(det.evidence.baseline).toMatchObject({ established_scopes: 2 });
+    expect(det.summary).toContain('RoleManagement.ReadWrite.Directory');
+    // the same agent using it again does not fire again
+    expect(feed(d, ctx, [token({ agent_id: 'a2', scopes: ['RoleManagement.ReadWrite.Directory'], time: T1 + MIN })])).toEqual([]);
+  });
+
+  it('fires medium for a blocked request of a privileged scope, and high when later granted', () => {
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, warmup());
+    const out = feed(d, ctx, [
+      token({ agent_id: 'a1', scopes: ['Directory.ReadWrite.All'], decision: 'blocked', time: T1 }),
+      token({ agent_id: 'a1', scopes: ['Directory.ReadWrite.All'], decision: 'blocked', time: T1 + 10 * SEC }),
+      token({ agent_id: 'a1', scopes: ['Directory.ReadWrite.All'], decision: 'granted', time: T1 + MIN }),
+    ]);
+    expect(out.map((x) => x.severity)).toEqual(['medium', 'high']);
+  });
+
+  it('does not fire for scopes the blueprint uses, nor for new non-privileged blocked requests', () => {
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, warmup());
+    const out = feed(d, ctx, [
+      token({ agent_id: 'a-new', scopes: ['User.Read', 'Mail.Read'], time: T1 }), // brand-new agent, blueprint's scopes
+      token({ agent_id: 'a1', scopes: ['Calendars.Read'], decision: 'blocked', time: T1 + MIN }),
+      token({ agent_id: 'a1', scopes: ['User.Read'], decision: 'blocked', time: T1 + MIN }),
+    ]);
+    expect(out).toEqual([]);
+    expect(advanceTo(d, ctx, T1 + HOUR)).toEqual([]);
+  });
+
+  it('learns privileged scopes the blueprint uses from the start (no alert during learning or after)', () => {
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    const out = feed(d, ctx, [
+      ...warmup('t1', ['User.Read', 'Directory.Read.All']),
+      token({ agent_id: 'a9', scopes: ['Directory.Read.All'], time: T1 + MIN }),
+    ]);
+    expect(out).toEqual([]);
+  });
+
+  it('reports a new non-privileged scope of one agent as low after the adoption window', () => {
+    const d = createScopeEscalationDetector({ adoptWindowMs: 10 * MIN });
+    const ctx = fakeContext();
+    feed(d, ctx, warmup());
+    expect(feed(d, ctx, [token({ agent_id: 'a3', scopes: ['Files.Read.All'], time: T1, event_id: 'k-new' })])).toEqual([]);
+    expect(advanceTo(d, ctx, T1 + 5 * MIN)).toEqual([]);
+    const out = advanceTo(d, ctx, T1 + 10 * MIN);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ severity: 'low', agent_id: 'a3', event_ids: ['k-new'] });
+    expect(advanceTo(d, ctx, T1 + 20 * MIN)).toEqual([]);
+  });
+
+  it('treats a scope adopted by several agents of the blueprint at once as a deployment', () => {
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, warmup());
+    const out = feed(d, ctx, [
+      token({ agent_id: 'a1', scopes: ['User.Read', 'Sites.Read.All'], time: T1 }),
+      token({ agent_id: 'a2', scopes: ['User.Read', 'Sites.Read.All'], time: T1 + 2 * MIN }),
+      token({ agent_id: 'a3', scopes: ['User.Read', 'Sites.Read.All'], time: T1 + 3 * MIN }),
+      token({ agent_id: 'a4', scopes: ['User.Read', 'Sites.Read.All'], time: T1 + 4 * MIN }),
+      token({ agent_id: 'a-fresh', scopes: ['Sites.Read.All'], time: T1 + 30 * MIN }),
+    ]);
+    expect(out).toEqual([]);
+    expect(advanceTo(d, ctx, T1 + 2 * HOUR)).toEqual([]);
+  });
+
+  it('keeps tenants and blueprints apart', () => {
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, [...warmup('t1', ['User.Read', 'Directory.ReadWrite.All']), ...warmup('t2')]);
+    const out = feed(d, ctx, [token({ tenant_id: 't2', agent_id: 'a1', scopes: ['Directory.ReadWrite.All'], time: T1 })]);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.tenant_id).toBe('t2');
+  });
+
+  it('does not judge a group still learning', () => {
+    const d = createScopeEscalationDetector();
+    const out = feed(d, fakeContext(), [
+      token({ scopes: ['User.Read'], time: T0 }),
+      token({ scopes: ['AppRoleAssignment.ReadWrite.All'], time: T0 + MIN }),
+    ]);
+    expect(out).toEqual([]);
+  });
+
+  it('recognises privileged scopes', () => {
+    expect(isPrivilegedScope('Directory.ReadWrite.All')).toBe(true);
+    expect(isPrivilegedScope('https://graph.microsoft.com/RoleManagement.ReadWrite.Directory')).toBe(true);
+    expect(isPrivilegedScope('Application.ReadWrite.All')).toBe(true);
+    expect(isPrivilegedScope('AppRoleAssignment.ReadWrite.All')).toBe(true);
+    expect(isPrivilegedScope('Application.Read.All')).toBe(false);
+    expect(isPrivilegedScope('User.Read')).toBe(false);
+    expect(isPrivilegedScope('Mail.Send')).toBe(false);
+  });
+
+  it('evicts idle groups and pending reports', () => {
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, warmup());
+    feed(d, ctx, [token({ agent_id: 'a3', scopes: ['Files.Read.All'], time: T1 })]);
+    expect(d.size()).toBe(2); // the group + one pending report
+    d.evict(T1 + MIN);
+    expect(d.size()).toBe(0);
+    expect(advanceTo(d, ctx, T1 + HOUR)).toEqual([]);
+  });
+
+  it('gives the same detections after a snapshot/restore', () => {
+    const events = [
+      ...warmup(),
+      token({ agent_id: 'a3', scopes: ['Files.Read.All'], time: T1 }),
+      token({ agent_id: 'a1', scopes: ['Directory.ReadWrite.All'], decision: 'blocked', time: T1 + MIN }),
+      token({ agent_id: 'a2', scopes: ['Directory.ReadWrite.All'], time: T1 + 2 * MIN }),
+      token({ agent_id: 'a4', scopes: ['User.Read'], time: T1 + 20 * MIN }),
+    ];
+    const split = events.length - 3;
+    const { uninterrupted, restored } = runWithRestore(() => createScopeEscalationDetector(), events, split);
+    expect(uninterrupted.map((x) => x.severity).sort()).toEqual(['high', 'low', 'medium']);
+    expect(restored).toEqual(uninterrupted);
+  });
+});

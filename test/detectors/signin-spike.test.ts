@@ -1,0 +1,81 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../contract/events.js';
+import { createSigninSpikeDetector } from '../../detectors/signin-spike.js';
+import { MIN, SEC, T0, resetIds, run, signin, snapshotRoundTrip } from './core-helpers.js';
+
+beforeEach(() => resetIds());
+
+/** Steady traffic: each agent signs in every `everyMs` (default 2.5 min: 4 per 10-min window) for `hours`. */
+function steady(agents: string[], hours: number, everyMs = 2 * MIN + 30 * SEC, bp = 'bp1'): AgentEvent[] {
+  const out: AgentEvent[] = [];
+  for (let t = T0; t < T0 + hours * 3600_000; t += everyMs) {
+    for (const a of agents) out.push(signin({ agent_id: a, blueprint_id: bp, time: t }));
+  }
+  return out;
+}
+
+function burst(agent: string, n: number, start: number, spreadMs: number, bp = 'bp1'): AgentEvent[] {
+  return Array.from({ length: n }, (_, i) => signin({ agent_id: agent, blueprint_id: bp, time: start + Math.floor((i * spreadMs) / n) }));
+}
+
+const AGENTS = ['a1', 'a2', 'a3', 'a4'];
+const END = T0 + 2 * 3600_000;
+
+describe('signin-spike', () => {
+  it('fires low then medium when an agent signs in far above its own and its peers\' baseline', () => {
+    const events = [...steady(AGENTS, 2), ...burst('a1', 60, END, 2 * MIN)];
+    const { detections } = run([createSigninSpikeDetector()], events);
+    expect(detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+    const d = detections[0]!;
+    expect(d.detector).toBe('signin-spike');
+    expect(d.agent_id).toBe('a1');
+    // Own mean 4 per 10 min: low at 5×, medium at 10×.
+    expect(d.evidence.threshold).toEqual({ low: 20, medium: 40 });
+    expect((d.evidence.observed as { signins: number }).signins).toBeGreaterThanOrEqual(20);
+    expect(d.evidence.baseline).toMatchObject({ agent_mean: 4, hour_utc: 10, peer_quantile: 4 });
+    expect(d.evidence.peer_group).toBe('blueprint:bp1');
+    expect(d.event_ids).toHaveLength(1);
+    expect(d.summary).toMatch(/signed in 2\d times in 10 min, 5× its usual 4\.0/);
+  });
+
+  it('compares a minutes-old agent with its blueprint peers', () => {
+    const events = [...steady(AGENTS, 2), ...burst('brand-new', 40, END, 3 * MIN)];
+    const { detections } = run([createSigninSpikeDetector()], events);
+    expect(detections.map((d) => [d.agent_id, d.severity])).toEqual([
+      ['brand-new', 'low'],
+      ['brand-new', 'medium'],
+    ]);
+    expect(detections[0]!.evidence.threshold).toEqual({ low: 12, medium: 16 });
+  });
+
+  it('learns regular batch bursts (30 sign-ins every 15 min) as normal', () => {
+    const events: AgentEvent[] = [];
+    for (let t = T0; t < T0 + 4 * 3600_000; t += 15 * MIN) {
+      for (const a of ['b1', 'b2', 'b3']) events.push(...burst(a, 30, t, 20 * SEC, 'batch-bp'));
+    }
+    events.sort((x, y) => x.time - y.time);
+    expect(run([createSigninSpikeDetector()], events).detections).toHaveLength(0);
+  });
+
+  it('does not fire without any baseline (learning), nor under the thresholds', () => {
+    const learning = burst('lonely', 100, T0, 2 * MIN, 'fresh-bp');
+    expect(run([createSigninSpikeDetector()], learning).detections).toHaveLength(0);
+    const small = [...steady(AGENTS, 2), ...burst('a1', 12, END, 2 * MIN)];
+    expect(run([createSigninSpikeDetector()], small).detections).toHaveLength(0);
+  });
+
+  it('counts late events of the previous window in the sliding estimate', () => {
+    const events = [...steady(AGENTS, 2), signin({ agent_id: 'a1', time: END + 10 * MIN + 30 * SEC }), ...burst('a1', 30, END + 9 * MIN, 30 * SEC)];
+    const r = run([createSigninSpikeDetector()], events);
+    expect(r.detections).toHaveLength(0); // late events alone do not fire
+    const next = r.pipeline.process(signin({ agent_id: 'a1', time: END + 11 * MIN }));
+    expect(next.detections.map((d) => d.severity)).toEqual(['low']);
+  });
+
+  it('restores a snapshot and gives the same detections as the uninterrupted detector', () => {
+    const events = [...steady(AGENTS, 2), ...burst('a1', 60, END, 2 * MIN), ...burst('a2', 30, END + 10 * MIN, MIN)];
+    const { uninterrupted, restored } = snapshotRoundTrip(createSigninSpikeDetector, events, 150);
+    expect(uninterrupted.length).toBeGreaterThanOrEqual(3);
+    expect(restored).toEqual(uninterrupted);
+  });
+});

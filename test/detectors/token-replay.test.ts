@@ -1,0 +1,211 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createTokenReplayDetector, subnetOf } from '../../detectors/token-replay.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore, token } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+describe('token-replay', () => {
+  it('fires (high) when a token is used from an address other than the one it was issued to', () => {
+    const d = createTokenReplayDetector();
+    const ctx = fakeContext();
+    const out = feed(d, ctx, [
+      token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0, event_id: 'k1' }),
+      network({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 10 * SEC }),
+      network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + 5 * MIN, event_id: 'n-bad', dest_host: 'graph.microsoft.com' }),
+    ]);
+    expect(out).toHaveLength(1);
+    const det = out[0]!;
+    expect(det.detector).toBe('token-replay');
+    expect(det.severity).toBe('high');
+    expect(det.agent_id).toBe('a1');
+    expect(det.event_ids).toEqual(['k1', 'n-bad']);
+    expect(det.evidence.observed).toMatchObject({ use_ip: '185.220.101.7' });
+    expect(det.evidence.baseline).toMatchObject({ issued_ip: '20.1.2.3' });
+    expect(det.evidence.peer_group).toBe('blueprint:bp1');
+    expect(det.summary).toContain('tok-A');
+    expect(det.summary).toContain('185.220.101.7');
+  });
+
+  it('fires once per token, however often it is replayed', () => {
+    const d = createTokenReplayDetector();
+    const ctx = fakeContext();
+    const out = feed(d, ctx, [
+      token({ token_id: 'tok-A', ip: '20.1.2.3' }),
+      network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + MIN }),
+      network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + 2 * MIN }),
+      network({ token_id: 'tok-A', ip: '45.9.8.7', time: T0 + 3 * MIN }),
+    ]);
+    expect(out).toHaveLength(1);
+  });
+
+  it('does not fire for uses from the issuing address, its /24, or another address the agent gets tokens at', () => {
+    const d = createTokenReplayDetector();
+    const ctx = fakeContext();
+    const out = feed(d, ctx, [
+      token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
+      token({ token_id: 'tok-B', ip: '52.7.7.7', time: T0 + MIN }),
+      network({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 2 * MIN }),
+      network({ token_id: 'tok-A', ip: '20.1.2.200', time: T0 + 3 * MIN }), // same NAT pool /24
+      network({ token_id: 'tok-A', ip: '52.7.7.7', time: T0 + 4 * MIN }), // the agent's other egress address
+      network({ token_id: null, ip: '99.9.9.9', time: T0 + 5 * MIN }), // no token
+      network({ token_id: 'tok-C', ip: '20.1.2.9', time: T0 + 6 * MIN }), // unknown token, the agent's own subnet
+    ]);
+    expect(out).toEqual([]);
+    expect(advanceTo(d, ctx, T0 + HOUR)).toEqual([]);
+  });
+
+  it('reports an unknown token used from a foreign address once no token event explains it', () => {
+    const d = createTokenReplayDetector({ pendingMs: 2 * MIN });
+    const ctx = fakeContext();
+    const out = feed(d, ctx, [
+      token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
+      network({ token_id: 'tok-old', ip: '185.220.101.7', time: T0 + MIN, event_id: 'n-x', dest_host: 'graph.microsoft.com' }),
+      network({ token_id: 'tok-old', ip: '185.220.101.7', time: T0 + 90 * SEC }),
+      network({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 2 * MIN }),
+    ]);
+    expect(out).toEqual([]); // not yet: its token event may still come
+    const late = advanceTo(d, ctx, T0 + 3 * MIN);
+    expect(late).toHaveLength(1);
+    expect(late[0]).toMatchObject({ severity: 'high', agent_id: 'a1', event_ids: ['n-x'], time: T0 + 3 * MIN });
+    expect(late[0]!.evidence.baseline).toMatchObject({ issuing_ips: ['20.1.2.3'], token_known: false });
+    // reported once
+    feed(d, ctx, [network({ token_id: 'tok-old', ip: '185.220.101.7', time: T0 + 4 * MIN })]);
+    expect(advanceTo(d, ctx, T0 + 10 * MIN)).toEqual([]);
+  });
+
+  it('does not report unknown tokens of an agent whose tokens it has not seen, or explained by a late token event', () => {
+    const d = createTokenReplayDetector();
+    const ctx = fakeContext();
+    const out = feed(d, ctx, [
+      network({ agent_id: 'a9', token_id: 'tok-Z', ip: '185.220.101.7', time: T0 }), // no token history
+      token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
+      network({ token_id: 'tok-B', ip: '40.1.1.1', time: T0 + 50 * SEC }), // the agent's new egress...
+      token({ token_id: 'tok-B', ip: '40.1.1.1', time: T0 + 40 * SEC }), // ...whose token event arrives late
+    ]);
+    expect(out).toEqual([]);
+    expect(advanceTo(d, ctx, T0 + HOUR)).toEqual([]);
+  });
+
+  it('is strict about the address when the subnet tolerance is off', () => {
+    const d = createTokenReplayDetector({ sameSubnet: false });
+    const out = feed(d, fakeContext(), [
+      token({ token_id: 'tok-A', ip: '20.1.2.3' }),
+      network({ token_id: 'tok-A', ip: '20.1.2.200', time: T0 + MIN }),
+    ]);
+    expect(out).toHaveLength(1);
+  });
+
+  it('ignores blocked token requests', () => {
+    const d = createTokenReplayDetector();
+    const out = feed(d, fakeContext(), [
+      token({ token_id: 'tok-A', ip: '20.1.2.3', decision: 'blocked' }),
+      network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + MIN }),
+    ]);
+    expect(out).toEqual([]);
+  });
+
+  it('handles a use that arrives before its (late) token event', () => {
+    const d = createTokenReplayDetector();
+    const ctx = fakeContext();
+    const out = feed(d, ctx, [
+      network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + 30 * SEC, event_id: 'n-early' }),
+      network({ token_id: 'tok-B', ip: '20.1.2.3', time: T0 + 31 * SEC }),
+      token({ token_id: 'tok-B', ip: '20.1.2.3', time: T0 + 1 * SEC }),
+      token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0, event_id: 'k-late' }),
+    ]);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.event_ids).toEqual(['k-late', 'n-early']);
+    expect(out[0]!.time).toBe(T0);
+  });
+
+  it('forgets unmatched uses after the pending window', () => {
+    const d = createTokenReplayDetector({ pendingMs: 2 * MIN });
+    const out = feed(d, fakeContext(), [
+      network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 }),
+      token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 10 * MIN }),
+    ]);
+    expect(out).toEqual([]);
+  });
+
+  it('keeps agents of different tenants apart (same agent and token ids)', () => {
+    const d = createTokenReplayDetector();
+    const out = feed(d, fakeContext(), [
+      token({ tenant_id: 't1', token_id: 'tok-A', ip: '20.1.2.3' }),
+      token({ tenant_id: 't2', token_id: 'tok-A', ip: '40.9.9.9' }),
+      network({ tenant_id: 't2', token_id: 'tok-A', ip: '40.9.9.9', time: T0 + MIN }),
+      network({ tenant_id: 't1', token_id: 'tok-A', ip: '20.1.2.3', time: T0 + MIN }),
+    ]);
+    expect(out).toEqual([]);
+    const out2 = feed(d, fakeContext(), [network({ tenant_id: 't2', token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 2 * MIN })]);
+    expect(out2).toHaveLength(1);
+    expect(out2[0]!.tenant_id).toBe('t2');
+  });
+
+  it('keeps a bounded number of tokens per agent (the least recently used is replaced)', () => {
+    const d = createTokenReplayDetector({ maxTokensPerAgent: 2 });
+    const events = [
+      token({ token_id: 'long', ip: '20.1.2.3', lifetime_s: 86_400, time: T0 }),
+      token({ token_id: 'tok-1', ip: '20.1.2.3', lifetime_s: 3600, time: T0 + MIN }),
+      network({ token_id: 'long', ip: '20.1.2.3', time: T0 + 90 * SEC }), // in use
+      token({ token_id: 'tok-2', ip: '20.1.2.3', lifetime_s: 3600, time: T0 + 2 * MIN }),
+      // tok-1 (least recently used) was replaced: its replay is not recognised; `long` still is.
+      network({ token_id: 'tok-1', ip: '185.220.101.7', time: T0 + 3 * MIN }),
+      network({ token_id: 'long', ip: '185.220.101.7', time: T0 + 3 * MIN }),
+    ];
+    const ctx = fakeContext();
+    const out = feed(d, ctx, events);
+    expect(out.map((x) => x.evidence.token_id)).toEqual(['long']);
+    expect(d.size()).toBe(2); // the agent + the queued use of the forgotten token
+    // the forgotten token's replay is still reported, as an unknown token, once its token event cannot come
+    const late = advanceTo(d, ctx, T0 + 10 * MIN);
+    expect(late.map((x) => x.evidence.baseline)).toEqual([{ issuing_ips: ['20.1.2.3'], token_known: false }]);
+    expect(d.size()).toBe(1);
+  });
+
+  it('forgets tokens some minutes after they expire', () => {
+    const d = createTokenReplayDetector({ expiryGraceMs: 10 * MIN });
+    const out = feed(d, fakeContext(), [
+      token({ token_id: 'short', ip: '20.1.2.3', lifetime_s: 600, time: T0 }),
+      token({ token_id: 'next', ip: '20.1.2.3', lifetime_s: 3600, time: T0 + 30 * MIN }), // drops `short`
+      network({ token_id: 'short', ip: '185.220.101.7', time: T0 + 31 * MIN }),
+      network({ token_id: 'next', ip: '185.220.101.7', time: T0 + 31 * MIN }),
+    ]);
+    expect(out.map((x) => x.evidence.token_id)).toEqual(['next']);
+  });
+
+  it('evicts idle agents', () => {
+    const d = createTokenReplayDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, [token({ agent_id: 'a1', time: T0 }), token({ agent_id: 'a2', token_id: 'tok-2', time: T0 + 2 * HOUR })]);
+    expect(d.size()).toBe(2);
+    d.evict(T0 + HOUR);
+    expect(d.size()).toBe(1);
+    // a1's token is forgotten: its replay is no longer recognised.
+    expect(feed(d, ctx, [network({ agent_id: 'a1', token_id: 'tok-1', ip: '1.1.1.1', time: T0 + 2 * HOUR })])).toEqual([]);
+    expect(feed(d, ctx, [network({ agent_id: 'a2', token_id: 'tok-2', ip: '1.1.1.1', time: T0 + 2 * HOUR })])).toHaveLength(1);
+  });
+
+  it('gives the same detections after a snapshot/restore', () => {
+    const events = [
+      token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
+      network({ token_id: 'tok-C', ip: '66.6.6.6', time: T0 + 40 * SEC }), // pending across the snapshot
+      token({ agent_id: 'a2', token_id: 'tok-B', ip: '20.1.9.9', time: T0 + 10 * SEC }),
+      network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + MIN }),
+      token({ token_id: 'tok-C', ip: '20.1.2.3', time: T0 + 20 * SEC }),
+      network({ agent_id: 'a2', token_id: 'tok-B', ip: '20.1.9.9', time: T0 + 2 * MIN }),
+      network({ agent_id: 'a2', token_id: 'tok-B', ip: '8.8.8.8', time: T0 + 3 * MIN }),
+    ];
+    const { uninterrupted, restored } = runWithRestore(() => createTokenReplayDetector(), events, 3);
+    expect(uninterrupted).toHaveLength(3);
+    expect(restored).toEqual(uninterrupted);
+  });
+
+  it('computes /24 and /64 subnets', () => {
+    expect(subnetOf('20.1.2.3')).toBe('20.1.2');
+    expect(subnetOf('::ffff:20.1.2.3')).toBe('20.1.2');
+    expect(subnetOf('2001:db8:1:2::5')).toBe(subnetOf('2001:0db8:0001:0002:ffff::1'));
+    expect(subnetOf('2001:db8:1:2::5')).not.toBe(subnetOf('2001:db8:1:3::5'));
+    expect(subnetOf('::1')).toBe('0:0:0:0::/64');
+    expect(subnetOf('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+  });
+});

@@ -1,0 +1,124 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createUnfamiliarSigninPropertiesDetector } from '../../detectors/unfamiliar-signin-properties.js';
+import { MIN, T0, lifecycle, resetIds, run, signin, snapshotRoundTrip, warmup } from './core-helpers.js';
+
+beforeEach(() => resetIds());
+
+const AGENTS = ['a1', 'a2', 'a3', 'a4'];
+const END = T0 + 40 * MIN;
+const det = () => [createUnfamiliarSigninPropertiesDetector()];
+
+describe('unfamiliar-signin-properties', () => {
+  it('fires low at once, then medium when network, country and client are all new and no peer follows', () => {
+    const events = [
+      ...warmup({ agents: AGENTS }),
+      signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, country: 'RU', asn: 64500, user_agent: 'python-requests/2.31.0', ip: '198.51.100.4', event_id: 'bad' }),
+      ...warmup({ agents: ['a2', 'a3'], start: END + MIN, durationMs: 5 * MIN }),
+    ];
+    const { detections } = run(det(), events);
+    expect(detections.map((d) => [d.severity, d.time - END])).toEqual([
+      ['low', 0],
+      ['medium', 3 * MIN],
+    ]);
+    const [first, d] = [detections[0]!, detections[1]!];
+    expect(first.evidence.confirmation).toBe('pending');
+    expect(first.evidence.new_properties).toEqual(['country', 'asn', 'user_agent']);
+    expect(first.evidence.observed).toEqual({ country: 'RU', asn: 64500, user_agent: 'python-requests/2.31.0' });
+    expect(first.evidence.weight).toBe(3);
+    expect(first.evidence.peer_group).toBe('blueprint:bp1');
+    expect(first.summary).toContain('country "RU"');
+    expect(d.event_ids).toEqual(['bad']);
+    expect(d.evidence.observed).toEqual({ country: 'RU', asn: 64500, user_agent: 'python-requests/2.31.0' });
+    expect(d.summary).toContain('not a deployment');
+  });
+
+  it('does not confirm medium for the first movers of a blueprint-wide move to a new network and country', () => {
+    const events = [...warmup({ agents: AGENTS })];
+    AGENTS.forEach((a, i) =>
+      events.push(signin({ agent_id: a, credential_id: `cred-${a}`, time: END + i * 30_000, country: 'BE', asn: 396982, lat: 50.4, lon: 3.8 })),
+    );
+    events.push(...warmup({ agents: AGENTS, start: END + 3 * MIN, durationMs: 5 * MIN, extra: { country: 'BE', asn: 396982 } }));
+    const { detections } = run(det(), events);
+    expect(detections.map((d) => [d.agent_id, d.severity])).toEqual([
+      ['a1', 'low'],
+      ['a2', 'low'],
+    ]);
+  });
+
+  it('fires low for a single new property, once', () => {
+    const events = [
+      ...warmup({ agents: AGENTS }),
+      signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, country: 'CA', lat: 43.7, lon: -79.4 }),
+      signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END + MIN, country: 'CA' }),
+    ];
+    const { detections } = run(det(), events);
+    expect(detections.map((d) => [d.severity, d.evidence.new_properties])).toEqual([['low', ['country']]]);
+  });
+
+  it('ignores client version bumps', () => {
+    const events = [...warmup({ agents: AGENTS }), signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, user_agent: 'azsdk-js-identity/1.3.7' })];
+    expect(run(det(), events).detections).toHaveLength(0);
+  });
+
+  it('treats a blueprint-wide move to a new region as a deployment', () => {
+    const events = [...warmup({ agents: AGENTS })];
+    AGENTS.forEach((a, i) => events.push(signin({ agent_id: a, credential_id: `cred-${a}`, time: END + i * MIN, country: 'NL' })));
+    events.push(signin({ agent_id: 'newcomer', credential_id: 'cred-new', time: END + 10 * MIN, country: 'NL' }));
+    const { detections } = run(det(), events);
+    expect(detections.map((d) => d.agent_id)).toEqual(['a1', 'a2']);
+    expect(detections.every((d) => d.severity === 'low')).toBe(true);
+  });
+
+  it('treats a credential added by a sponsor and then used as rotation, but not one the agent added itself', () => {
+    const rotated = [
+      lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', time: T0 }),
+      ...warmup({ agents: AGENTS }),
+      lifecycle({ agent_id: 'a1', action: 'credential_added', actor: 'alice', credential_id: 'cred-rotated', time: END }),
+      signin({ agent_id: 'a1', credential_id: 'cred-rotated', credential_type: 'certificate', time: END + MIN }),
+    ];
+    expect(run(det(), rotated).detections).toHaveLength(0);
+
+    const selfAdded = [
+      lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', time: T0 }),
+      ...warmup({ agents: AGENTS }),
+      lifecycle({ agent_id: 'a1', action: 'credential_added', actor: 'a1', credential_id: 'cred-sneaky', time: END }),
+      signin({ agent_id: 'a1', credential_id: 'cred-sneaky', time: END + MIN }),
+    ];
+    const { detections } = run(det(), selfAdded);
+    expect(detections).toHaveLength(1);
+    expect(detections[0]!.evidence.new_properties).toEqual(['credential_id']);
+  });
+
+  it('judges a minutes-old agent by its blueprint, but not on its own credential', () => {
+    const events = [
+      ...warmup({ agents: AGENTS }),
+      signin({ agent_id: 'fresh', credential_id: 'cred-fresh', time: END }),
+      signin({ agent_id: 'fresh2', credential_id: 'cred-fresh2', time: END, country: 'BR', asn: 28573 }),
+    ];
+    const { detections } = run(det(), events);
+    expect(detections.map((d) => [d.agent_id, d.evidence.new_properties])).toEqual([['fresh2', ['country', 'asn']]]);
+    expect(detections[0]!.evidence.confirmation).toBe('pending');
+  });
+
+  it('stays silent while learning, and ignores failed sign-ins', () => {
+    const events = [
+      signin({ agent_id: 'x', blueprint_id: 'fresh-bp', time: T0 }),
+      signin({ agent_id: 'x', blueprint_id: 'fresh-bp', time: T0 + MIN, country: 'FR', asn: 3215 }),
+      ...warmup({ agents: AGENTS }),
+      signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, country: 'RU', asn: 64500, result: 'failure', error_code: 'AADSTS7000215' }),
+    ];
+    expect(run(det(), events).detections).toHaveLength(0);
+  });
+
+  it('restores a snapshot and gives the same detections as the uninterrupted detector', () => {
+    const events = [...warmup({ agents: AGENTS })];
+    AGENTS.forEach((a, i) => events.push(signin({ agent_id: a, credential_id: `cred-${a}`, time: END + i * MIN, country: i % 2 ? 'NL' : 'JP' })));
+    const split = events.length;
+    events.push(signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END + 5 * MIN, country: 'RU', asn: 64500 }));
+    events.push(...warmup({ agents: ['a2'], start: END + 6 * MIN, durationMs: 5 * MIN }));
+    // Split right after the suspicious sign-in: its medium confirmation is pending in the snapshot.
+    const { uninterrupted, restored } = snapshotRoundTrip(createUnfamiliarSigninPropertiesDetector, events, split + 1);
+    expect(uninterrupted.map((d) => [d.agent_id, d.severity])).toEqual([['a1', 'medium']]);
+    expect(restored).toEqual(uninterrupted);
+  });
+});
