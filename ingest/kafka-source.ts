@@ -17,6 +17,8 @@ export interface KafkaSourceOptions {
   codec: AvroCodec;
   /** Most records per handed-over batch; a fetched batch is cut into chunks of this size. */
   maxBatchRecords: number;
+  /** Chunks handed over before the oldest is durable (pipelining decode/detection with the store). Default 2. */
+  maxInFlightBatches?: number;
   /** Read topics from the beginning when the group has no committed offset. */
   fromBeginning?: boolean;
   /**
@@ -84,28 +86,45 @@ export class KafkaSource implements Source {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const { topic, partition } = batch;
     const source = `kafka:${topic}/${partition}`;
+    const partitionKey = `${topic}/${partition}`;
     const expectedType = this.options.topics.typeOf.get(topic);
     const max = this.options.maxBatchRecords;
+    const maxInFlight = this.options.maxInFlightBatches ?? 2;
 
-    for (let start = 0; start < batch.messages.length; start += max) {
-      if (!isRunning() || isStale() || this.stopping) return;
-      const messages = batch.messages.slice(start, start + max);
-      const chunk = await this.decodeChunk(topic, partition, source, expectedType, messages);
-      const partitionKey = `${topic}/${partition}`;
-      const first = Number(messages[0]!.offset);
-      const last = Number(messages[messages.length - 1]!.offset);
-      await handle({
-        token: `${source}:${first}-${last}`,
-        records: chunk.records,
-        rejected: chunk.rejected,
-        redelivery: !this.delivered.has(partitionKey),
-      });
-      this.delivered.add(partitionKey);
-      const next = String(last + 1);
-      resolveOffset(String(last));
-      await this.consumer!.commitOffsets([{ topic, partition, offset: next }]);
-      await heartbeat();
+    // Chunks are handed over without waiting for the previous one to be
+    // durable (the handler persists them in order), so decoding and detection
+    // of one chunk overlap the store insert of the one before. Offsets are
+    // committed strictly in order, each after its own chunk is durable.
+    const inFlight: Promise<void>[] = [];
+    let committed: Promise<void> = Promise.resolve();
+    try {
+      for (let start = 0; start < batch.messages.length; start += max) {
+        if (!isRunning() || isStale() || this.stopping) break;
+        const messages = batch.messages.slice(start, start + max);
+        const chunk = await this.decodeChunk(topic, partition, source, expectedType, messages);
+        const first = Number(messages[0]!.offset);
+        const last = Number(messages[messages.length - 1]!.offset);
+        const durable = handle({
+          token: `${source}:${first}-${last}`,
+          records: chunk.records,
+          rejected: chunk.rejected,
+          redelivery: !this.delivered.has(partitionKey),
+        });
+        this.delivered.add(partitionKey);
+        committed = Promise.all([committed, durable]).then(async () => {
+          resolveOffset(String(last));
+          await this.consumer!.commitOffsets([{ topic, partition, offset: String(last + 1) }]);
+          await heartbeat();
+        });
+        inFlight.push(committed);
+        if (inFlight.length >= maxInFlight) await inFlight.shift();
+      }
+    } finally {
+      // Never return to kafkajs with work outstanding: the next fetch starts
+      // from the resolved offset. A failure surfaces here (after the others settle).
+      await Promise.allSettled(inFlight);
     }
+    await committed;
   }
 
   private async decodeChunk(

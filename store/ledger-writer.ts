@@ -17,15 +17,47 @@
 // and the caller must not commit its source offsets. Nothing is dropped
 // silently; a retry after a partial success is safe because of the token.
 //
+// Tamper evidence (store/ledger-chain.ts): every row carries its batch's token
+// in `batch_token`, and after the rows each batch appends, per (tenant, table)
+// with rows, a link to the tenant's hash chain in `ledger_chain` (one insert,
+// deduplicated like the rows). The chain's head per tenant (seq, hash) is kept
+// here, loaded from the table on first use, and advanced only after the links'
+// insert succeeded (reloaded after a failure), under a lock, so links are
+// numbered without gaps or forks by one writer per database. Before inserting,
+// the writer asks what the token already has in the store: a table already
+// linked under it gets no second link (a redelivered batch does not advance
+// the chain), and a table that already had rows under it (a redelivery after a
+// crash between rows and link, whose re-derived rows may differ and were
+// deduplicated) is linked from the rows actually stored, read back.
+//
 // This module only ever INSERTs.
 
 import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { AgentEvent } from '../contract/events.js';
-import { toJsonRecord } from '../contract/validate.js';
+import { eventToJson } from '../contract/json.js';
 import type { AdminAction, Detection, RiskChange } from '../detectors/types.js';
 import { dedupToken, insertBody, tsvEscape } from './clickhouse.js';
 import { EVENT_INSERT_COLUMNS } from './migrations/001_events.js';
+import {
+  CHAINED_TABLES,
+  JSON_COLUMNS,
+  RowGroup,
+  canonicalJsonLine,
+  digestGroup,
+  eventCanonicalLine,
+  loadChainHeads,
+  nextLink,
+  priorState,
+  storedGroups,
+  type ChainHead,
+  type ChainLink,
+  type ChainedTable,
+  type PriorState,
+} from './ledger-chain.js';
+
+/** The columns of the writer's `events` rows (TabSeparated), in order. */
+export const EVENT_ROW_COLUMNS = [...EVENT_INSERT_COLUMNS, 'batch_token'] as const;
 
 /** One event and where it was read from. */
 export interface LedgerEvent {
@@ -58,6 +90,8 @@ export interface LedgerBatch {
 }
 
 export type LedgerTable = 'events' | 'detections' | 'risk_changes' | 'admin_actions';
+/** Tables the writer inserts into: the ledger tables and the hash chain. */
+export type WrittenTable = LedgerTable | 'ledger_chain';
 
 export interface RetryOptions {
   /** Total attempts per insert, including the first (>= 1). */
@@ -70,7 +104,7 @@ export interface RetryOptions {
 export const DEFAULT_RETRY: RetryOptions = { attempts: 5, initialDelayMs: 100, maxDelayMs: 5000 };
 
 export interface RetryInfo {
-  table: LedgerTable;
+  table: WrittenTable;
   /** The attempt that failed (1-based). */
   attempt: number;
   error: unknown;
@@ -82,6 +116,8 @@ export interface LedgerWriterOptions {
   retry?: Partial<RetryOptions>;
   /** Called after each failed attempt that will be retried (for logs/metrics). */
   onRetry?: (info: RetryInfo) => void;
+  /** Append hash-chain links (default true; false only for measurements). */
+  chain?: boolean;
 }
 
 /** Rows handed to ClickHouse per table (0 when the table was skipped). */
@@ -94,7 +130,7 @@ export interface WriteResult {
 
 export class LedgerWriteError extends Error {
   constructor(
-    readonly table: LedgerTable,
+    readonly table: WrittenTable,
     readonly attempts: number,
     cause: unknown,
   ) {
@@ -119,23 +155,23 @@ function offsetText(offset: number | bigint | string): string {
   } else if (typeof offset === 'bigint') {
     return offset.toString();
   } else if (typeof offset === 'string' && OFFSET_TEXT.test(offset)) {
-    return offset;
+    // As ClickHouse stores it ("007" is 7): the line is also the canonical form.
+    return BigInt(offset).toString();
   }
   throw new TypeError(`source offset must be an integer, got ${JSON.stringify(String(offset))}`);
 }
 
 /**
- * The `events` row of an event as one TabSeparated line: time (epoch ms,
- * which DateTime64(3) reads exactly), raw (the toJsonRecord text), source,
- * source offset. The typed columns are computed by ClickHouse from `raw` (see
- * migrations/001_events.ts). JSON text never contains a raw tab or newline, so
- * escaping `raw` only has to double its backslashes.
+ * The `events` row of an event as one TabSeparated line (EVENT_ROW_COLUMNS):
+ * time (epoch ms, which DateTime64(3) reads exactly), raw (the toJsonRecord
+ * text), source, source offset, batch token. The typed columns are computed
+ * by ClickHouse from `raw` (see migrations/001_events.ts). JSON text never
+ * contains a raw tab or newline, so escaping `raw` only has to double its
+ * backslashes. The line is also the row's canonical form for the hash chain.
  */
-export function eventLine(event: AgentEvent, sourceField: string, offset: number | bigint | string): string {
-  const raw = JSON.stringify(toJsonRecord(event));
-  return `${Math.trunc(event.time)}\t${raw.includes('\\') ? raw.replace(BACKSLASH, '\\\\') : raw}\t${sourceField}\t${offsetText(offset)}\n`;
+export function eventLine(event: AgentEvent, sourceField: string, offset: number | bigint | string, token = ''): string {
+  return eventCanonicalLine(Math.trunc(event.time), eventToJson(event), sourceField, offsetText(offset), token);
 }
-const BACKSLASH = /\\/g;
 
 /** Stable id of a detection: SHA-256 of (detector, tenant, agent, time, event ids), 32 hex chars. */
 export function detectionId(d: Detection): string {
@@ -185,28 +221,60 @@ export function adminActionRow(a: AdminAction): Record<string, unknown> {
   };
 }
 
-/** The `events` body (TabSeparated, EVENT_INSERT_COLUMNS) of a batch, rows in input order. */
-export function eventsBody(events: LedgerBatch['events']): { body: string; rows: number } {
+/** Per tenant, the canonical lines of a part's rows (for the hash chain). */
+export type TenantGroups = Map<string, RowGroup>;
+
+function groupOf(groups: TenantGroups, tenant: string): RowGroup {
+  let g = groups.get(tenant);
+  if (g === undefined) groups.set(tenant, (g = new RowGroup()));
+  return g;
+}
+
+/**
+ * The `events` body (TabSeparated, EVENT_ROW_COLUMNS) of a batch, rows in
+ * input order, each carrying `token`; with `groups`, each line is also added
+ * to its tenant's group.
+ */
+export function eventsBody(events: LedgerBatch['events'], token = '', groups?: TenantGroups): { body: string; rows: number } {
   if (events === undefined) return { body: '', rows: 0 };
   let body = '';
   if ('events' in events) {
     const run = events;
     const source = tsvEscape(run.source);
-    for (let i = 0; i < run.events.length; i++) body += eventLine(run.events[i] as AgentEvent, source, run.firstOffset + i);
+    for (let i = 0; i < run.events.length; i++) {
+      const event = run.events[i] as AgentEvent;
+      const line = eventLine(event, source, run.firstOffset + i, token);
+      body += line;
+      if (groups) groupOf(groups, event.tenant_id).add(line, Math.trunc(event.time));
+    }
     return { body, rows: run.events.length };
   }
   const sources = new Map<string, string>();
   for (const { event, source, offset } of events) {
     let json = sources.get(source);
     if (json === undefined) sources.set(source, (json = tsvEscape(source)));
-    body += eventLine(event, json, offset);
+    const line = eventLine(event, json, offset, token);
+    body += line;
+    if (groups) groupOf(groups, event.tenant_id).add(line, Math.trunc(event.time));
   }
   return { body, rows: events.length };
 }
 
-function jsonLines<T>(items: readonly T[] | undefined, row: (item: T) => Record<string, unknown>): { body: string; rows: number } {
+function jsonLines<T>(
+  items: readonly T[] | undefined,
+  row: (item: T) => Record<string, unknown>,
+  columns: readonly string[],
+  token: string,
+  groups: TenantGroups,
+): { body: string; rows: number } {
   let body = '';
-  for (const item of items ?? []) body += `${JSON.stringify(row(item))}\n`;
+  for (const item of items ?? []) {
+    const r = row(item);
+    r.batch_token = token;
+    const line = canonicalJsonLine(columns, r);
+    body += line;
+    groupOf(groups, String(r.tenant_id)).add(line, Number(r.time));
+  }
   return { body, rows: items?.length ?? 0 };
 }
 
@@ -220,10 +288,22 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 // ---------------------------------------------------------------------------
 
+interface Part {
+  table: LedgerTable;
+  body: string;
+  rows: number;
+  groups: TenantGroups;
+}
+
 export class LedgerWriter {
   readonly retry: RetryOptions;
   readonly #client: ClickHouseClient;
   readonly #onRetry: ((info: RetryInfo) => void) | undefined;
+  readonly #chain: boolean;
+  /** Per tenant, the last link appended (undefined: load from the table first). */
+  #heads: Map<string, ChainHead> | undefined;
+  /** Tail of the chain-append lock. */
+  #chainTail: Promise<void> = Promise.resolve();
 
   constructor(client: ClickHouseClient, options: LedgerWriterOptions = {}) {
     this.#client = client;
@@ -232,46 +312,118 @@ export class LedgerWriter {
       throw new RangeError(`retry.attempts must be an integer >= 1, got ${this.retry.attempts}`);
     }
     this.#onRetry = options.onRetry;
+    this.#chain = options.chain ?? true;
   }
 
   /**
    * Appends a batch: events, then detections, risk changes and admin actions,
    * each in one insert deduplicated by `<token>:<table>`; empty parts are
-   * skipped. Resolves once every part is durably inserted (or recognised as a
-   * duplicate); throws LedgerWriteError when a part still fails after the
-   * configured attempts.
+   * skipped. Then the batch's hash-chain links (one insert). Resolves once
+   * every part is durably inserted (or recognised as a duplicate); throws
+   * LedgerWriteError when a part still fails after the configured attempts.
    */
   async writeBatch(batch: LedgerBatch): Promise<WriteResult> {
     const token = dedupToken(batch.token);
     // Build every body before the first insert: a row that cannot be
     // serialised fails the batch before anything is written.
-    const parts: [LedgerTable, { body: string; rows: number }][] = [
-      ['events', eventsBody(batch.events)],
-      ['detections', jsonLines(batch.detections, detectionRow)],
-      ['risk_changes', jsonLines(batch.riskChanges, riskChangeRow)],
-      ['admin_actions', jsonLines(batch.adminActions, adminActionRow)],
+    const eventGroups: TenantGroups = new Map();
+    const part = (table: LedgerTable, built: { body: string; rows: number }, groups: TenantGroups): Part => ({ table, ...built, groups });
+    const g = () => new Map<string, RowGroup>();
+    const dg = g();
+    const rg = g();
+    const ag = g();
+    const parts: Part[] = [
+      part('events', eventsBody(batch.events, token, this.#chain ? eventGroups : undefined), eventGroups),
+      part('detections', jsonLines(batch.detections, detectionRow, JSON_COLUMNS.detections, token, dg), dg),
+      part('risk_changes', jsonLines(batch.riskChanges, riskChangeRow, JSON_COLUMNS.risk_changes, token, rg), rg),
+      part('admin_actions', jsonLines(batch.adminActions, adminActionRow, JSON_COLUMNS.admin_actions, token, ag), ag),
     ];
+    // What the token already has in the store decides where each table's link
+    // comes from. Unknown (null) when the store cannot say: the links are then
+    // built from what is stored after the inserts.
+    const prior = this.#chain ? await priorState(this.#client, token).catch(() => null) : null;
     const result: WriteResult = { events: 0, detections: 0, risk_changes: 0, admin_actions: 0 };
-    for (const [table, { body, rows }] of parts) {
+    for (const { table, body, rows } of parts) {
       if (rows === 0) continue;
       await this.#insert(table, body, `${token}:${table}`);
       result[table] = rows;
     }
+    if (this.#chain) await this.#appendLinks(token, parts, prior);
     return result;
   }
 
-  async #insert(table: LedgerTable, body: string, token: string): Promise<void> {
+  /** Appends the links of a batch whose rows are stored. */
+  async #appendLinks(token: string, parts: Part[], prior: PriorState | null): Promise<void> {
+    const linked = prior?.linked ?? (await this.#retrying('ledger_chain', () => priorState(this.#client, token))).linked;
+    const sources: [ChainedTable, TenantGroups][] = [];
+    for (const table of CHAINED_TABLES) {
+      if (linked.has(table)) continue; // a redelivery: the chain already covers it
+      const sent = parts.find((p) => p.table === table);
+      if (prior !== null && (prior.rows.get(table) ?? 0) === 0) {
+        if (sent && sent.rows > 0) sources.push([table, sent.groups]);
+      } else {
+        // Rows were stored under this token before (or it is unknown): link what is stored.
+        const stored = await this.#retrying('ledger_chain', () => storedGroups(this.#client, table, token));
+        if (stored.size > 0) sources.push([table, stored]);
+      }
+    }
+    if (sources.length === 0) return;
+
+    const digests: { tenant: string; table: ChainedTable; digest: ReturnType<typeof digestGroup> }[] = [];
+    const tenants = [...new Set(sources.flatMap(([, groups]) => [...groups.keys()]))].sort();
+    for (const tenant of tenants) {
+      for (const [table, groups] of sources) {
+        const group = groups.get(tenant);
+        if (group && group.size > 0) digests.push({ tenant, table, digest: digestGroup(group) });
+      }
+    }
+    const linkToken = `${token}:ledger_chain:${sources.map(([t]) => t).join('+')}`;
+
+    await this.#exclusive(async () => {
+      const heads = (this.#heads ??= await this.#retrying('ledger_chain', () => loadChainHeads(this.#client)));
+      const next = new Map<string, ChainHead>();
+      const links: ChainLink[] = [];
+      let body = '';
+      for (const { tenant, table, digest } of digests) {
+        const link = nextLink(next.get(tenant) ?? heads.get(tenant), tenant, token, table, digest);
+        next.set(tenant, { seq: link.seq, hash: link.chain_hash });
+        links.push(link);
+        body += `${JSON.stringify(link)}\n`;
+      }
+      try {
+        await this.#insert('ledger_chain', body, linkToken);
+      } catch (err) {
+        // The links may or may not be stored: read the heads again next time.
+        this.#heads = undefined;
+        throw err;
+      }
+      for (const [tenant, head] of next) heads.set(tenant, head);
+    });
+  }
+
+  #exclusive(fn: () => Promise<void>): Promise<void> {
+    const run = this.#chainTail.then(fn);
+    this.#chainTail = run.catch(() => undefined);
+    return run;
+  }
+
+  async #insert(table: WrittenTable, body: string, token: string): Promise<void> {
+    await this.#retrying(table, () =>
+      insertBody(this.#client, {
+        table,
+        body,
+        token,
+        settings: INSERT_SETTINGS,
+        ...(table === 'events' ? { format: 'TabSeparated', columns: EVENT_ROW_COLUMNS } : { format: 'JSONEachRow' }),
+      }),
+    );
+  }
+
+  async #retrying<T>(table: WrittenTable, fn: () => Promise<T>): Promise<T> {
     const { attempts, initialDelayMs, maxDelayMs } = this.retry;
     for (let attempt = 1; ; attempt++) {
       try {
-        await insertBody(this.#client, {
-          table,
-          body,
-          token,
-          settings: INSERT_SETTINGS,
-          ...(table === 'events' ? { format: 'TabSeparated', columns: EVENT_INSERT_COLUMNS } : { format: 'JSONEachRow' }),
-        });
-        return;
+        return await fn();
       } catch (error) {
         if (attempt >= attempts) throw new LedgerWriteError(table, attempt, error);
         const delayMs = Math.min(maxDelayMs, initialDelayMs * 2 ** (attempt - 1));
