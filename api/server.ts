@@ -3,7 +3,14 @@
 // Each concern is an encapsulated Fastify plugin; route schemas feed the
 // OpenAPI document at /openapi.json and the docs page at /docs.
 
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
@@ -12,7 +19,39 @@ import type { TokenAuthority } from './auth.js';
 import { HttpError } from './errors.js';
 import { authenticate } from './plugins/authenticate.js';
 import { eventRoutes } from './routes/events.js';
+import { adminRoutes, type AdminActionsOptions } from './routes/admin.js';
+import { agentRoutes } from './routes/agents.js';
+import { detectionRoutes } from './routes/detections.js';
+import { ledgerRoutes } from './routes/ledger.js';
+import { riskyAgentRoutes, type LiveRisk } from './routes/risky-agents.js';
+import { statsRoutes } from './routes/stats.js';
 import { healthRoutes, type ReadinessCheck } from './routes/health.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Request logging of the route: 'all' (default) logs every request at info
+     * ("incoming request", "request completed"); 'errors' logs only failures
+     * (5xx and errored responses), for hot routes such as the risk lookup,
+     * where two log lines per request cost more than the lookup itself.
+     */
+    requestLogging?: 'all' | 'errors';
+  }
+}
+
+const quietRoute = (request: FastifyRequest): boolean => request.routeOptions.config?.requestLogging === 'errors';
+
+/** Fastify's request logging, skipping successful requests of routes with `requestLogging: 'errors'`. */
+export class ApiLogController extends LogController {
+  override incomingRequest(request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if (!quietRoute(request)) super.incomingRequest(request, reply, metadata);
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if (!error && reply.statusCode < 500 && quietRoute(request)) return;
+    super.requestCompleted(error, request, reply, metadata);
+  }
+}
 
 export interface ApiOptions {
   store: ClickHouseClient;
@@ -23,6 +62,12 @@ export interface ApiOptions {
   logLevel?: string;
   /** Further /v1 plugins (detections, risk lookup, admin...), registered inside the authenticated scope. */
   v1Plugins?: FastifyPluginAsync[];
+  /** Live risk of every agent (the detection pipeline) for /v1/risky-agents and /v1/agents/:id; without it they read the ledger only. */
+  liveRisk?: LiveRisk;
+  /** How admin actions change risk and where they are recorded; without it the admin routes answer 503. */
+  adminActions?: AdminActionsOptions;
+  /** /v1/ledger/verify: uncovered rows younger than this are not reported (default 60 s). */
+  ledgerGraceMs?: number;
 }
 
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
@@ -32,6 +77,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       // Tokens must never reach the logs.
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], remove: true },
     },
+    logController: new ApiLogController(),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     trustProxy: false,
   });
@@ -77,6 +123,12 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         keyGenerator: (request) => request.principal?.tokenId ?? request.ip,
       });
       await v1.register(eventRoutes, { store: options.store });
+      await v1.register(detectionRoutes, { store: options.store });
+      await v1.register(riskyAgentRoutes, { liveRisk: options.liveRisk });
+      await v1.register(agentRoutes, { store: options.store, liveRisk: options.liveRisk });
+      await v1.register(statsRoutes, { store: options.store });
+      await v1.register(ledgerRoutes, { store: options.store, ...(options.ledgerGraceMs !== undefined && { graceMs: options.ledgerGraceMs }) });
+      await v1.register(adminRoutes, { admin: options.adminActions });
       for (const plugin of options.v1Plugins ?? []) await v1.register(plugin);
     },
     { prefix: '/v1' },

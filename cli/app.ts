@@ -20,11 +20,13 @@ import type { DeadLetterSink, Source } from '../ingest/source.js';
 import { topicNames } from '../ingest/topics.js';
 import { loadSigningKey, TokenAuthority } from '../api/auth.js';
 import { buildApi } from '../api/server.js';
+import { riskRoutes } from '../api/routes/risk.js';
+import { RiskView } from '../publish/risk-view.js';
 import { openClickHouse, ping } from '../store/clickhouse.js';
 import { LedgerWriter } from '../store/ledger-writer.js';
 import { runMigrations } from '../store/migrations.js';
 import { storedOffsets } from '../store/queries.js';
-import { PipelineRunner } from './runner.js';
+import { PipelineRunner, type PipelineRunnerOptions } from './runner.js';
 
 /** Tenant ids of the generated fleet (the default source), named in the README's examples. */
 export const GENERATED_TENANTS = ['contoso', 'fabrikam', 'northwind'];
@@ -41,6 +43,8 @@ export interface Riskstream {
   store: ClickHouseClient;
   runner: PipelineRunner;
   detection: DetectionPipeline;
+  /** Current risk per agent, served by GET /v1/risk/agents/:id; fed by every durable batch. */
+  riskView: RiskView;
   api: FastifyInstance | undefined;
   /** Where the API listens, e.g. http://127.0.0.1:8080. */
   url: string | undefined;
@@ -89,6 +93,10 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
   }
   const { source, deadLetters } = chooseSource(config, options, codec);
   const detection = new DetectionPipeline();
+  // The risk lookup answers from memory: loaded from the stored risk changes
+  // before anything new is consumed, then kept current by each durable batch.
+  const riskView = new RiskView();
+  await riskView.rebuild(store);
 
   let api: FastifyInstance | undefined;
   const logger = {
@@ -96,29 +104,43 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
     warn: (o: object, m?: string) => api?.log.warn(o, m) ?? console.warn(m, o),
     error: (o: object, m?: string) => api?.log.error(o, m) ?? console.error(m, o),
   };
+  // One writer per database: it keeps the head of each tenant's hash chain
+  // (store/ledger-chain.ts); the pipeline and the admin routes share it.
   const ledger = new LedgerWriter(store, {
     onRetry: (info) => logger.warn({ table: info.table, attempt: info.attempt, delayMs: info.delayMs, err: String(info.error) }, 'store insert failed; retrying'),
   });
+  // Where durable risk changes go, from the pipeline's batches and from admin actions alike.
+  const publishDurable: NonNullable<PipelineRunnerOptions['onDurable']> = async ({ riskChanges }) => {
+    riskView.apply(riskChanges);
+  };
   const runner = new PipelineRunner({
     source,
     deadLetters,
     detection,
     ledger,
     storedOffsets: (s, first, last) => storedOffsets(store, s, first, last),
+    onDurable: publishDurable,
     logger,
   });
 
   let url: string | undefined;
+  // The API reads through a client of its own: statements on one embedded
+  // connection run one at a time, and an analyst query must not hold up inserts.
+  let apiStore: ClickHouseClient | undefined;
   if (options.api !== false) {
     const authority = new TokenAuthority(await loadSigningKey(config.dataDir, process.env.RISKSTREAM_JWT_SECRET));
+    apiStore = await openClickHouse({ ...config.clickhouse, dataDir: config.dataDir });
     api = await buildApi({
-      store,
+      store: apiStore,
       authority,
       logLevel: config.logLevel,
       readiness: [
         { name: 'store', check: async () => (await ping(store)).ok },
         { name: 'pipeline', check: async () => runner.state === 'running' || runner.state === 'finished' },
       ],
+      v1Plugins: [riskRoutes(riskView)],
+      liveRisk: detection,
+      adminActions: { pipeline: detection, ledger, publish: publishDurable },
     });
     url = await api.listen({ host: config.api.host, port: config.api.port });
   }
@@ -131,12 +153,14 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
     store,
     runner,
     detection,
+    riskView,
     api,
     url,
     done,
     async stop() {
       await runner.stop();
       await api?.close();
+      await apiStore?.close();
       await store.close();
     },
   };

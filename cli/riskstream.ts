@@ -4,6 +4,7 @@
 //   riskstream produce --input FILE --brokers HOST:PORT [--partitions N]
 //   riskstream replay --input FILE|- --output FILE|-
 //   riskstream token --role ROLE --tenant TENANT [--ttl DURATION]
+//   riskstream migrate                       apply the store's migrations and exit
 
 import { createReadStream, createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -17,13 +18,16 @@ import { ensureTopics, EventProducer } from '../ingest/kafka-producer.js';
 import { parseNdjsonLine } from '../ingest/ndjson-source.js';
 import { topicNames } from '../ingest/topics.js';
 import type { AgentEvent } from '../contract/events.js';
+import { openClickHouse } from '../store/clickhouse.js';
+import { runMigrations } from '../store/migrations.js';
 import { startRiskstream } from './app.js';
 
 const USAGE = `usage:
   riskstream run [--input FILE|-]
   riskstream produce --input FILE|- --brokers HOST:PORT [--partitions N] [--topic-prefix P]
   riskstream replay --input FILE|- --output FILE|-
-  riskstream token --role ${ROLES.join('|')} --tenant TENANT [--ttl 8h] [--subject NAME]`;
+  riskstream token --role ${ROLES.join('|')} --tenant TENANT [--ttl 8h] [--subject NAME]
+  riskstream migrate`;
 
 class UsageError extends Error {}
 
@@ -130,11 +134,27 @@ async function cmdToken(args: string[]): Promise<number> {
   return 0;
 }
 
+/** Applies the migrations (as a user with DDL rights, e.g. the migrator of docs/clickhouse-users.sql) and exits. */
+async function cmdMigrate(args: string[]): Promise<number> {
+  parseArgs({ args, options: {}, strict: true });
+  const config = loadConfig();
+  const store = await openClickHouse({ ...config.clickhouse, dataDir: config.dataDir });
+  try {
+    const r = await runMigrations(store);
+    process.stderr.write(`migrations applied: [${r.applied.join(', ')}]; already applied: [${r.alreadyApplied.join(', ')}]\n`);
+    if (r.unknown.length > 0) process.stderr.write(`recorded by newer code: [${r.unknown.join(', ')}]\n`);
+  } finally {
+    await store.close();
+  }
+  return 0;
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   run: cmdRun,
   produce: cmdProduce,
   replay: cmdReplay,
   token: cmdToken,
+  migrate: cmdMigrate,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -98,14 +98,34 @@ export async function openClickHouse(cfg: OpenClickHouseConfig): Promise<ClickHo
 
   const auth = { url: cfg.url, username: cfg.user, password: cfg.password };
   const bootstrap = createClient({ ...auth, database: 'default' });
+  let denied: unknown;
   try {
     await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
+  } catch (err) {
+    // A least-privileged user (INSERT and SELECT only, docs/clickhouse-users.sql)
+    // may not create databases: fine when the database already exists.
+    if (!isAccessDenied(err)) throw err;
+    denied = err;
   } finally {
     await bootstrap.close();
   }
   const client = createClient({ ...auth, database: cfg.database });
+  if (denied !== undefined) {
+    try {
+      await client.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((rs) => rs.json());
+    } catch {
+      await client.close().catch(() => {});
+      throw denied;
+    }
+  }
   clients.set(client, { embedded: false, database: cfg.database });
   return client;
+}
+
+/** True for ClickHouse's ACCESS_DENIED (code 497): the user lacks a privilege. */
+export function isAccessDenied(err: unknown): boolean {
+  const e = err as { code?: unknown; type?: unknown } | null;
+  return e !== null && typeof e === 'object' && (e.code === '497' || e.type === 'ACCESS_DENIED');
 }
 
 export type PingResult = { ok: true } | { ok: false; error: Error };

@@ -13,11 +13,14 @@
 // so two processes migrating at the same moment still record a version once.
 
 import type { ClickHouseClient } from '@clickhouse/client';
-import { insertBody } from './clickhouse.js';
+import { insertBody, isAccessDenied } from './clickhouse.js';
 import { migration as m001 } from './migrations/001_events.js';
 import { migration as m002 } from './migrations/002_detections.js';
 import { migration as m003 } from './migrations/003_risk_changes.js';
 import { migration as m004 } from './migrations/004_admin_actions.js';
+import { migration as m006 } from './migrations/006_ledger_chain.js';
+import { migration as m007 } from './migrations/007_agent_hourly_stats.js';
+import { migration as m008 } from './migrations/008_events_provenance_index.js';
 
 export interface Migration {
   /** Strictly increasing, never reused. */
@@ -27,8 +30,11 @@ export interface Migration {
   statements: readonly string[];
 }
 
-/** Every migration, in version order. */
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004];
+/**
+ * Every migration, in version order. Version 5 is left for webhook_deliveries
+ * (publish/webhook-deliveries-sql.ts); gaps are allowed.
+ */
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m006, m007, m008];
 
 export const CREATE_SCHEMA_MIGRATIONS = `
 CREATE TABLE IF NOT EXISTS schema_migrations
@@ -96,7 +102,14 @@ export async function runMigrations(
   migrations: readonly Migration[] = MIGRATIONS,
 ): Promise<MigrationResult> {
   checkOrder(migrations);
-  await client.command({ query: CREATE_SCHEMA_MIGRATIONS });
+  try {
+    await client.command({ query: CREATE_SCHEMA_MIGRATIONS });
+  } catch (err) {
+    // A user without DDL privileges (the pipeline user of docs/clickhouse-users.sql)
+    // can start once a migrator has applied every migration; a missing
+    // migration then fails below with the same ACCESS_DENIED.
+    if (!isAccessDenied(err)) throw err;
+  }
   const recorded = new Map((await appliedMigrations(client)).map((m) => [m.version, m.name]));
   const known = new Set(migrations.map((m) => m.version));
 

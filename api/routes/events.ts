@@ -7,6 +7,7 @@ import { EVENT_TYPES } from '../../contract/events.js';
 import { queryEvents } from '../../store/queries.js';
 import { principalOf } from '../plugins/authenticate.js';
 import { pageQuerySchema, parseTimeRange } from './common.js';
+import { authErrors } from './schemas.js';
 
 interface EventsQuery {
   type?: string;
@@ -52,6 +53,7 @@ export const eventRoutes: FastifyPluginAsync<{ store: ClickHouseClient }> = asyn
               next_cursor: { type: ['string', 'null'] },
             },
           },
+          ...authErrors,
         },
       },
     },

@@ -85,7 +85,18 @@ describe('SQL injection', { timeout: 120_000 }, () => {
     }
     expect(await totals()).toEqual(total);
     const tables = await selectRows<{ name: string }>(client, 'SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name');
-    expect(tables.map((t) => t.name)).toEqual(['admin_actions', 'detections', 'events', 'risk_changes', 'schema_migrations']);
+    expect(tables.map((t) => t.name)).toEqual([
+      'admin_actions',
+      'agent_hourly_detections_mv',
+      'agent_hourly_events_mv',
+      'agent_hourly_failures_mv',
+      'agent_hourly_stats',
+      'detections',
+      'events',
+      'ledger_chain',
+      'risk_changes',
+      'schema_migrations',
+    ]);
   });
 
   it('stores hostile values inside events verbatim and hashes unsafe batch tokens', async () => {

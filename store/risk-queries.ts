@@ -1,0 +1,117 @@
+// Queries that rebuild the current risk of every agent from the ledger's
+// `risk_changes` table (the in-memory RiskView is loaded from it at start).
+//
+// The latest change of an agent is the one with the greatest
+// (time, sequence, change_id), where sequence is the numeric last segment of
+// change_id (`${tenant}/${agent}/${time}/${sequence}`, see detectors/engine.ts).
+// Comparing the sequence as a number matters: two changes of one agent in the
+// same millisecond with sequences 9 and 10 compare the wrong way as text.
+// RiskView.apply orders live changes by the same key, so a view rebuilt from
+// the store equals the view the live changes built.
+//
+// Every value a caller passes is a query parameter ({name:Type}).
+
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { RiskLevel } from '../contract/events.js';
+import type { RiskReason, RiskState } from '../detectors/types.js';
+
+/** The latest stored change of one agent. */
+export interface LatestRiskRow {
+  tenant_id: string;
+  agent_id: string;
+  change_id: string;
+  /** Event time of the change, epoch ms. */
+  time: number;
+  level: RiskLevel;
+  score: number;
+  state: RiskState;
+  reasons: RiskReason[];
+}
+
+export interface LatestRiskQuery {
+  /** Only this tenant's agents; all tenants when absent. */
+  tenant_id?: string;
+}
+
+/** The sequence of a change id (its numeric last `/` segment); 0 when it has none. */
+export function changeSequence(changeId: string): number {
+  const i = changeId.lastIndexOf('/');
+  const n = Number(changeId.slice(i + 1));
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
+const LATEST_SQL = (where: string) => `
+SELECT
+    tenant_id,
+    agent_id,
+    toUnixTimestamp64Milli(max(time)) AS t,
+    argMax(change_id, k) AS change_id,
+    argMax(level, k) AS level,
+    argMax(score, k) AS score,
+    argMax(state, k) AS state,
+    argMax(reasons, k) AS reasons
+FROM
+(
+    SELECT
+        tenant_id,
+        agent_id,
+        time,
+        change_id,
+        level,
+        score,
+        state,
+        reasons,
+        (time, toUInt64OrZero(splitByChar('/', change_id)[-1]), change_id) AS k
+    FROM risk_changes
+    ${where}
+)
+GROUP BY tenant_id, agent_id`;
+
+interface Row {
+  tenant_id: string;
+  agent_id: string;
+  t: string | number;
+  change_id: string;
+  level: string;
+  score: number | string;
+  state: string;
+  reasons: string;
+}
+
+function toLatest(r: Row): LatestRiskRow {
+  let reasons: RiskReason[];
+  try {
+    const value = JSON.parse(r.reasons) as unknown;
+    reasons = Array.isArray(value) ? (value as RiskReason[]) : [];
+  } catch {
+    reasons = [];
+  }
+  return {
+    tenant_id: r.tenant_id,
+    agent_id: r.agent_id,
+    change_id: r.change_id,
+    time: Number(r.t),
+    level: r.level as RiskLevel,
+    score: Number(r.score),
+    state: r.state as RiskState,
+    reasons,
+  };
+}
+
+/**
+ * Streams the latest risk change of every agent (optionally of one tenant),
+ * one row per (tenant_id, agent_id), in no particular order. Rows are parsed
+ * as they arrive, so memory stays proportional to what the caller keeps.
+ */
+export async function* latestRiskPerAgent(client: ClickHouseClient, q: LatestRiskQuery = {}): AsyncGenerator<LatestRiskRow> {
+  const params: Record<string, unknown> = {};
+  let where = '';
+  if (q.tenant_id !== undefined) {
+    where = 'WHERE tenant_id = {tenant_id:String}';
+    params.tenant_id = q.tenant_id;
+  }
+  const rs = await client.query({ query: LATEST_SQL(where), query_params: params, format: 'JSONEachRow' });
+  for await (const rows of rs.stream<Row>()) {
+    for (const row of rows) yield toLatest(row.json());
+  }
+}
