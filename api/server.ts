@@ -60,6 +60,8 @@ export interface ApiOptions {
   /** Requests per minute per token on /v1. */
   rateLimitPerMinute?: number;
   logLevel?: string;
+  /** Plugins registered at the root, outside authentication (e.g. SSF discovery and JWKS). */
+  publicPlugins?: FastifyPluginAsync[];
   /** Further /v1 plugins (detections, risk lookup, admin...), registered inside the authenticated scope. */
   v1Plugins?: FastifyPluginAsync[];
   /** Live risk of every agent (the detection pipeline) for /v1/risky-agents and /v1/agents/:id; without it they read the ledger only. */
@@ -111,6 +113,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes, { checks: options.readiness });
+  for (const plugin of options.publicPlugins ?? []) await app.register(plugin);
 
   await app.register(
     async (v1) => {

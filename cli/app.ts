@@ -22,6 +22,7 @@ import { loadSigningKey, TokenAuthority } from '../api/auth.js';
 import { buildApi } from '../api/server.js';
 import { riskRoutes } from '../api/routes/risk.js';
 import { RiskView } from '../publish/risk-view.js';
+import { createPublishStage } from '../publish/publisher.js';
 import { openClickHouse, ping } from '../store/clickhouse.js';
 import { LedgerWriter } from '../store/ledger-writer.js';
 import { runMigrations } from '../store/migrations.js';
@@ -87,7 +88,8 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
   const store = await openClickHouse({ ...config.clickhouse, dataDir: config.dataDir });
   await runMigrations(store);
 
-  const codec = new AvroCodec(createSchemaRegistry(config.schemaRegistryUrl));
+  const registry = createSchemaRegistry(config.schemaRegistryUrl);
+  const codec = new AvroCodec(registry);
   if (config.kafka.brokers.length > 0 && options.input === undefined) {
     await ensureTopics(config.kafka.brokers, topicNames(config.kafka.topicPrefix));
   }
@@ -109,9 +111,24 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
   const ledger = new LedgerWriter(store, {
     onRetry: (info) => logger.warn({ table: info.table, attempt: info.attempt, delayMs: info.delayMs, err: String(info.error) }, 'store insert failed; retrying'),
   });
-  // Where durable risk changes go, from the pipeline's batches and from admin actions alike.
-  const publishDurable: NonNullable<PipelineRunnerOptions['onDurable']> = async ({ riskChanges }) => {
-    riskView.apply(riskChanges);
+  // Publication back to policy engines: the compacted risk topic (with Kafka),
+  // CAEP security events over SSF, and remediation webhooks.
+  const publish = await createPublishStage({
+    config: config.publish,
+    dataDir: config.dataDir,
+    brokers: config.kafka.brokers,
+    topicPrefix: config.kafka.topicPrefix,
+    clientId: config.kafka.clientId,
+    registry,
+    clickhouse: store,
+  });
+  await publish.start();
+  // Where durable risk changes go, from the pipeline's batches and from admin
+  // actions alike. A failed publication fails the batch: it is not acknowledged
+  // and comes again, and the publisher skips what it already published.
+  const publishDurable: NonNullable<PipelineRunnerOptions['onDurable']> = async (out) => {
+    await publish.publisher.publish(out);
+    riskView.apply(out.riskChanges);
   };
   const runner = new PipelineRunner({
     source,
@@ -138,7 +155,8 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
         { name: 'store', check: async () => (await ping(store)).ok },
         { name: 'pipeline', check: async () => runner.state === 'running' || runner.state === 'finished' },
       ],
-      v1Plugins: [riskRoutes(riskView)],
+      publicPlugins: [publish.publicPlugin],
+      v1Plugins: [riskRoutes(riskView), ...publish.v1Plugins],
       liveRisk: detection,
       adminActions: { pipeline: detection, ledger, publish: publishDurable },
     });
@@ -159,6 +177,7 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
     done,
     async stop() {
       await runner.stop();
+      await publish.close();
       await api?.close();
       await apiStore?.close();
       await store.close();

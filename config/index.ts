@@ -3,6 +3,7 @@
 // generated event stream, API on 127.0.0.1:8080).
 
 import path from 'node:path';
+import { loadPublishConfig, type PublishConfig } from '../publish/config.js';
 
 export interface ClickHouseConfig {
   /** Server URL; when absent the embedded chdb engine is used. */
@@ -31,6 +32,8 @@ export interface Config {
   generator: { seed: number; eventsPerSecond: number; agents: number };
   /** Insert batch limits: flush when either is reached. */
   batch: { maxEvents: number; maxWaitMs: number };
+  /** Publication: public URL (SSF issuer), outbound allowlist, transactional id, retries. */
+  publish: PublishConfig;
 }
 
 export class ConfigError extends Error {
@@ -88,5 +91,10 @@ export function loadConfig(env: Env = process.env): Config {
       agents: int(env, 'RISKSTREAM_GENERATOR_AGENTS', 1000, 1),
     },
     batch: { maxEvents: int(env, 'RISKSTREAM_BATCH_MAX_EVENTS', 20000, 1), maxWaitMs: int(env, 'RISKSTREAM_BATCH_MAX_WAIT_MS', 250, 1) },
+    // The SSF issuer defaults to where the API listens.
+    publish: loadPublishConfig({
+      ...env,
+      RISKSTREAM_PUBLIC_URL: env.RISKSTREAM_PUBLIC_URL || `http://${str(env, 'RISKSTREAM_HOST', '127.0.0.1')}:${int(env, 'RISKSTREAM_PORT', 8080, 0, 65535)}`,
+    }),
   };
 }

@@ -18,6 +18,7 @@ import { migration as m001 } from './migrations/001_events.js';
 import { migration as m002 } from './migrations/002_detections.js';
 import { migration as m003 } from './migrations/003_risk_changes.js';
 import { migration as m004 } from './migrations/004_admin_actions.js';
+import { migration as m005 } from './migrations/005_webhook_deliveries.js';
 import { migration as m006 } from './migrations/006_ledger_chain.js';
 import { migration as m007 } from './migrations/007_agent_hourly_stats.js';
 import { migration as m008 } from './migrations/008_events_provenance_index.js';
@@ -30,11 +31,8 @@ export interface Migration {
   statements: readonly string[];
 }
 
-/**
- * Every migration, in version order. Version 5 is left for webhook_deliveries
- * (publish/webhook-deliveries-sql.ts); gaps are allowed.
- */
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m006, m007, m008];
+/** Every migration, in version order; gaps are allowed. */
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008];
 
 export const CREATE_SCHEMA_MIGRATIONS = `
 CREATE TABLE IF NOT EXISTS schema_migrations

@@ -96,6 +96,7 @@ describe('SQL injection', { timeout: 120_000 }, () => {
       'ledger_chain',
       'risk_changes',
       'schema_migrations',
+      'webhook_deliveries',
     ]);
   });
 

@@ -33,6 +33,7 @@ describe('migrations', { timeout: 60_000 }, () => {
       { name: 'ledger_chain', engine: 'MergeTree' },
       { name: 'risk_changes', engine: 'MergeTree' },
       { name: 'schema_migrations', engine: 'MergeTree' },
+      { name: 'webhook_deliveries', engine: 'MergeTree' },
     ]);
 
     const second = await runMigrations(client);
