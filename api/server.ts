@@ -74,6 +74,8 @@ export interface ApiOptions {
 
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
+    // Agent ids may be long (up to 256 characters in the risk lookup schemas).
+    routerOptions: { maxParamLength: 256 },
     logger: {
       level: options.logLevel ?? 'info',
       // Tokens must never reach the logs.

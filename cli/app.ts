@@ -127,8 +127,9 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
   // actions alike. A failed publication fails the batch: it is not acknowledged
   // and comes again, and the publisher skips what it already published.
   const publishDurable: NonNullable<PipelineRunnerOptions['onDurable']> = async (out) => {
-    await publish.publisher.publish(out);
+    // The view first: the changes are durable in the store whatever happens to publication.
     riskView.apply(out.riskChanges);
+    await publish.publisher.publish(out);
   };
   const runner = new PipelineRunner({
     source,

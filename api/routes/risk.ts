@@ -146,7 +146,7 @@ export function riskRoutes(view: RiskView, options: RiskRoutesOptions = {}): Fas
           summary: 'Current risk of an agent of the caller’s tenant',
           description:
             'An agent with no recorded risk answers 200 with level "none", state "none", score 0, updated_at null and no reasons. ' +
-            'Ids longer than 100 characters (the router’s path-parameter limit) are answered 414: ask for them with the batch route.',
+            'Ids longer than 256 characters (the router’s path-parameter limit) are answered 414.',
           tags: ['risk'],
           security: [{ bearer: [] }],
           params: { type: 'object', required: ['id'], properties: { id: agentIdSchema } },
