@@ -35,6 +35,8 @@ export interface LookupBenchResult {
   ratio: number;
   fixedRate: number;
   atRate: LoadResult;
+  /** The bare route under the same paced load (the floor of what the machine can measure). */
+  bareAtRate: LoadResult;
   /** CPU time of the server process per request (µs) in the closed-loop runs. */
   cpuPerRequest: { bare: number; lookup: number };
 }
@@ -200,6 +202,8 @@ export async function benchLookup(
   const measured: LoadJob[] = [];
   for (let i = 0; i < rounds; i++) measured.push({ ...bareJob, durationSeconds: slice }, { ...lookupJob, durationSeconds: slice });
   measured.push({ ...lookupJob, kind: 'paced', name: 'paced', durationSeconds: seconds, rate });
+  // The same paced load on the bare route: the latency floor of this machine and generator.
+  measured.push({ ...bareJob, kind: 'paced', name: 'paced-bare', durationSeconds: seconds, rate });
   try {
     await drive(warmups);
     // One child per job, so that this process's CPU time (the servers') is known per job.
@@ -218,6 +222,7 @@ export async function benchLookup(
     const bareResult = combine(results.filter((r) => r.name === 'bare'));
     const lookupResult = combine(results.filter((r) => r.name === 'lookup'));
     const atRate = results.find((r) => r.name === 'paced')!;
+    const bareAtRate = results.find((r) => r.name === 'paced-bare')!;
     const cpuPerRequest = { bare: cpuMicros.get('bare')! / bareResult.requests, lookup: cpuMicros.get('lookup')! / lookupResult.requests };
     return {
       agents: view.size,
@@ -227,6 +232,7 @@ export async function benchLookup(
       ratio: lookupResult.requestsPerSecond / bareResult.requestsPerSecond,
       fixedRate: rate,
       atRate,
+      bareAtRate,
       cpuPerRequest,
     };
   } finally {
@@ -256,6 +262,9 @@ export async function printLookupBench(): Promise<LookupBenchResult> {
   );
   console.log(
     `p99 at ${fmt(r.fixedRate)} req/s (paced):    ${r.atRate.latencyMs.p99} ms (p50 ${r.atRate.latencyMs.p50} ms, max ${r.atRate.latencyMs.max} ms, ${fmt(r.atRate.requestsPerSecond)} req/s achieved; target ≤ 2 ms; generator dispatch lag p99 ${r.atRate.dispatchLagMs?.p99 ?? '?'} ms)`,
+  );
+  console.log(
+    `  same paced load, bare route: p99 ${r.bareAtRate.latencyMs.p99} ms (p50 ${r.bareAtRate.latencyMs.p50} ms; generator dispatch lag p99 ${r.bareAtRate.dispatchLagMs?.p99 ?? '?'} ms), for reference`,
   );
   // Server and load generator already take two cores; other work on the
   // machine (a load average well above 0 before the run) shows as latency.
