@@ -6,7 +6,18 @@
 // Fields added after version 1 are nullable with a null default, which is what
 // makes the resolution from an old writer possible.
 
-import type { EventType } from './events.js';
+import {
+  AGENT_TYPES,
+  CREDENTIAL_TYPES,
+  FLOWS,
+  LIFECYCLE_ACTIONS,
+  NETWORK_ACTIONS,
+  RISK_LEVELS,
+  SIGNIN_RESULTS,
+  THREATS,
+  TOKEN_DECISIONS,
+  type EventType,
+} from './events.js';
 
 export const AVRO_NAMESPACE = 'io.riskstream.events';
 
@@ -22,7 +33,7 @@ const base = [
   { name: 'tenant_id', type: 'string' },
 ];
 
-const flow = enumOf('Flow', ['client_credentials', 'on_behalf_of', 'agent_user']);
+const flow = enumOf('Flow', FLOWS);
 
 function record(name: string, fields: unknown[], doc: string): AvroSchema {
   return { type: 'record', name, namespace: AVRO_NAMESPACE, doc, fields: [...base, ...fields] };
@@ -30,20 +41,20 @@ function record(name: string, fields: unknown[], doc: string): AvroSchema {
 
 const signinV1Fields = [
   { name: 'agent_id', type: 'string' },
-  { name: 'agent_type', type: enumOf('AgentType', ['agent_identity', 'agent_user', 'blueprint_principal']) },
+  { name: 'agent_type', type: enumOf('AgentType', AGENT_TYPES) },
   { name: 'blueprint_id', ...optional('string') },
   { name: 'flow', type: flow },
   { name: 'user_id', ...optional('string') },
   { name: 'credential_id', ...optional('string') },
   {
     name: 'credential_type',
-    ...optional(enumOf('CredentialType', ['certificate', 'client_secret', 'federated', 'managed_identity'])),
+    ...optional(enumOf('CredentialType', CREDENTIAL_TYPES)),
   },
   { name: 'ip', type: 'string' },
   { name: 'asn', ...optional('long') },
   { name: 'country', ...optional('string') },
   { name: 'resource', type: 'string' },
-  { name: 'result', type: enumOf('SigninResult', ['success', 'failure']) },
+  { name: 'result', type: enumOf('SigninResult', SIGNIN_RESULTS) },
 ];
 const signinV2Fields = [
   ...signinV1Fields,
@@ -65,7 +76,7 @@ const token = record(
     { name: 'scopes', type: { type: 'array', items: 'string' } },
     { name: 'ip', type: 'string' },
     { name: 'lifetime_s', type: 'long' },
-    { name: 'decision', type: enumOf('TokenDecision', ['granted', 'blocked']) },
+    { name: 'decision', type: enumOf('TokenDecision', TOKEN_DECISIONS) },
   ],
   'A token issued (or refused) to an agent.',
 );
@@ -79,10 +90,10 @@ const networkV1Fields = [
   { name: 'dest_ip', ...optional('string') },
   { name: 'dest_port', type: 'int' },
   { name: 'category', type: 'string' },
-  { name: 'action', type: enumOf('NetworkAction', ['allowed', 'blocked']) },
+  { name: 'action', type: enumOf('NetworkAction', NETWORK_ACTIONS) },
   { name: 'bytes_out', type: 'long' },
   { name: 'bytes_in', type: 'long' },
-  { name: 'threat', type: enumOf('Threat', ['none', 'prompt_injection', 'malware', 'phishing', 'threat_intel']) },
+  { name: 'threat', type: enumOf('Threat', THREATS) },
 ];
 const networkV2Fields = [
   ...networkV1Fields,
@@ -94,7 +105,7 @@ const userRisk = record(
   'UserRisk',
   [
     { name: 'user_id', type: 'string' },
-    { name: 'level', type: enumOf('RiskLevel', ['none', 'low', 'medium', 'high']) },
+    { name: 'level', type: enumOf('RiskLevel', RISK_LEVELS) },
     { name: 'reason', ...optional('string') },
   ],
   "A change of a human user's risk level (the user agents act on behalf of).",
@@ -106,18 +117,7 @@ const lifecycle = record(
     { name: 'agent_id', type: 'string' },
     {
       name: 'action',
-      type: enumOf('LifecycleAction', [
-        'created',
-        'deleted',
-        'disabled',
-        'enabled',
-        'sponsor_added',
-        'sponsor_removed',
-        'credential_added',
-        'credential_removed',
-        'permission_granted',
-        'permission_revoked',
-      ]),
+      type: enumOf('LifecycleAction', LIFECYCLE_ACTIONS),
     },
     { name: 'blueprint_id', ...optional('string') },
     { name: 'actor', type: 'string' },
