@@ -40,6 +40,12 @@ export function hashIgnoringDigits(s: string, seed = 0x811c9dc5): number {
 // ---------------------------------------------------------------------------
 // TenantMap
 
+/** Results of TenantMap.set. */
+export const REPLACED = 0;
+export const ADDED = 1;
+export const DROPPED = 2;
+export type SetResult = typeof REPLACED | typeof ADDED | typeof DROPPED;
+
 /** Per-key state with its last activity (event time), for idle eviction. */
 export interface Timed {
   at: number;
@@ -54,58 +60,97 @@ export interface Timed {
 export class TenantMap<V extends Timed> {
   private readonly tenants = new Map<string, Map<string, V>>();
   private count = 0;
+  /** The last tenant looked up and its map (events come from few tenants: saves the outer lookup). */
+  private lastTenant: string | null = null;
+  private lastMap: Map<string, V> | undefined = undefined;
 
   constructor(private readonly maxKeys = 2_000_000) {}
 
-  get(tenant: string, id: string): V | undefined {
-    return this.tenants.get(tenant)?.get(id);
+  private inner(tenant: string): Map<string, V> | undefined {
+    if (tenant === this.lastTenant) return this.lastMap;
+    const m = this.tenants.get(tenant);
+    this.lastTenant = tenant;
+    this.lastMap = m;
+    return m;
   }
 
-  set(tenant: string, id: string, value: V): void {
-    let m = this.tenants.get(tenant);
-    if (!m) {
+  get(tenant: string, id: string): V | undefined {
+    const m = this.inner(tenant);
+    return m === undefined ? undefined : m.get(id);
+  }
+
+  /** Sets a value; returns REPLACED, ADDED, or DROPPED (added, and the size cap dropped the oldest inserted key). */
+  set(tenant: string, id: string, value: V): SetResult {
+    let m = this.inner(tenant);
+    if (m === undefined) {
       m = new Map();
       this.tenants.set(tenant, m);
+      this.lastTenant = tenant;
+      this.lastMap = m;
     }
-    const had = m.has(id);
+    const before = m.size;
     m.set(id, value);
-    if (!had) {
-      this.count++;
-      if (this.count > this.maxKeys) this.dropOldestInserted();
+    if (m.size === before) return REPLACED;
+    this.count++;
+    if (this.count > this.maxKeys) {
+      this.dropOldestInserted();
+      return DROPPED;
     }
+    return ADDED;
   }
 
   delete(tenant: string, id: string): boolean {
-    const m = this.tenants.get(tenant);
+    const m = this.inner(tenant);
     if (!m || !m.delete(id)) return false;
     this.count--;
-    if (m.size === 0) this.tenants.delete(tenant);
+    if (m.size === 0) this.dropTenant(tenant);
     return true;
   }
 
+  private dropTenant(tenant: string): void {
+    this.tenants.delete(tenant);
+    if (tenant === this.lastTenant) {
+      this.lastTenant = null;
+      this.lastMap = undefined;
+    }
+  }
+
+  /** The key the size cap dropped last (see DROPPED), for owners that must forget it too. */
+  droppedTenant = '';
+  droppedId = '';
+  droppedValue: V | undefined = undefined;
+
   private dropOldestInserted(): void {
     for (const [tenant, m] of this.tenants) {
-      for (const id of m.keys()) {
+      for (const [id, v] of m) {
+        this.droppedTenant = tenant;
+        this.droppedId = id;
+        this.droppedValue = v;
         this.delete(tenant, id);
         return;
       }
     }
   }
 
-  /** Forgets values whose `at` is before `before`, unless `keep` says otherwise. Returns how many were removed. */
-  evict(before: number, keep?: (value: V) => boolean): number {
-    let removed = 0;
+  /**
+   * Forgets values whose `at` is before `before`, unless `keep` says otherwise;
+   * `removed` hears of each one. Returns how many were removed.
+   */
+  evict(before: number, keep?: (value: V) => boolean, removed?: (tenant: string, id: string, value: V) => void): number {
+    let n = 0;
     for (const [tenant, m] of this.tenants) {
-      for (const [id, v] of m) {
+      // forEach: no entry array per key (a scan covers every agent of every store).
+      m.forEach((v, id) => {
         if (v.at < before && !(keep && keep(v))) {
           m.delete(id);
-          removed++;
+          n++;
+          if (removed) removed(tenant, id, v);
         }
-      }
-      if (m.size === 0) this.tenants.delete(tenant);
+      });
+      if (m.size === 0) this.dropTenant(tenant);
     }
-    this.count -= removed;
-    return removed;
+    this.count -= n;
+    return n;
   }
 
   get size(): number {
@@ -123,14 +168,15 @@ export class TenantMap<V extends Timed> {
   }
 
   restore(rows: [string, string, V][]): void {
-    this.tenants.clear();
-    this.count = 0;
+    this.clear();
     for (const [t, id, v] of rows) this.set(t, id, v);
   }
 
   clear(): void {
     this.tenants.clear();
     this.count = 0;
+    this.lastTenant = null;
+    this.lastMap = undefined;
   }
 }
 
@@ -156,6 +202,34 @@ export function compactAdd(set: number[], h: number, cap: number): number[] {
   const out: number[] = new Array<number>(set.length - drop + 1);
   for (let i = drop; i < set.length; i++) out[i - drop] = set[i]!;
   out[set.length - drop] = h;
+  return out;
+}
+
+/**
+ * compactAdd of the first `k` hashes of `hs`, in order, as one new array
+ * (instead of one per hash) when they are distinct and new to the set;
+ * otherwise one by one. The same result either way.
+ */
+export function compactAddAll(set: number[], hs: number[], k: number, cap: number): number[] {
+  if (k === 0) return set;
+  let fast = cap >= 1;
+  for (let i = 0; fast && i < k; i++) {
+    const h = hs[i]!;
+    if (set.indexOf(h) >= 0) fast = false;
+    for (let j = 0; j < i; j++) if (hs[j] === h) fast = false;
+  }
+  if (!fast) {
+    let out = set;
+    for (let i = 0; i < k; i++) out = compactAdd(out, hs[i]!, cap);
+    return out;
+  }
+  // Sequential adds keep the last `cap` of set ++ hs.
+  const total = set.length + k;
+  const drop = total > cap ? total - cap : 0;
+  const out: number[] = new Array<number>(total - drop);
+  let n = 0;
+  for (let i = drop; i < set.length; i++) out[n++] = set[i]!;
+  for (let i = drop > set.length ? drop - set.length : 0; i < k; i++) out[n++] = hs[i]!;
   return out;
 }
 
@@ -201,13 +275,25 @@ const RECENT_ADOPTERS = 6;
 
 /** How the blueprint knows a value, before this agent's adoption is recorded. */
 export function peerVerdict(g: PeerGroup, h: number, agentHash: number, at: number, windowMs: number): PeerVerdict {
+  const code = peerVerdictCode(g, h, agentHash, at, windowMs);
+  return { peersUse: (code & 1) !== 0, recentAdopters: code >>> 1 };
+}
+
+/** peerVerdict without an allocation: recentAdopters × 2, plus 1 when peersUse. */
+export function peerVerdictCode(g: PeerGroup, h: number, agentHash: number, at: number, windowMs: number): number {
   const v = g.values.get(h);
-  if (!v) return { peersUse: false, recentAdopters: 1 };
+  if (!v) return 2;
   let recent = 1;
   for (let i = 0; i < v.recentAgents.length; i++) {
     if (v.recentAgents[i] !== agentHash && Math.abs(at - v.recentTimes[i]!) <= windowMs) recent++;
   }
-  return { peersUse: v.clean > 0, recentAdopters: recent };
+  return (recent << 1) | (v.clean > 0 ? 1 : 0);
+}
+
+/** True when peers use the value, or `deploymentAgents` agents adopted it recently (a deployment): familiar. */
+export function peerFamiliar(g: PeerGroup, h: number, agentHash: number, at: number, windowMs: number, deploymentAgents: number): boolean {
+  const code = peerVerdictCode(g, h, agentHash, at, windowMs);
+  return (code & 1) !== 0 || code >>> 1 >= deploymentAgents;
 }
 
 /** Records that an agent adopted a value (clean = it was not flagged). */
@@ -290,28 +376,127 @@ export interface AgentRecord extends AgentInfo, Timed {
   s9: unknown;
   s10: unknown;
   s11: unknown;
+  /** The group record of (tenant_id, blueprint_id), once a GroupStore asked for it; reset when blueprint_id changes. */
+  grp: GroupRecord | undefined;
+}
+
+/**
+ * What the directory keeps per blueprint (within its tenant): slots where
+ * detectors attach their per-blueprint state (see GroupStore), each with the
+ * epoch of its owner when attached. Records of the blueprint's agents point
+ * to it, so the state of the event's peer group is found without a lookup.
+ */
+export interface GroupRecord extends Timed {
+  g0: unknown;
+  g1: unknown;
+  g2: unknown;
+  g3: unknown;
+  g4: unknown;
+  g5: unknown;
+  g6: unknown;
+  g7: unknown;
+  g8: unknown;
+  g9: unknown;
+  e0: number;
+  e1: number;
+  e2: number;
+  e3: number;
+  e4: number;
+  e5: number;
+  e6: number;
+  e7: number;
+  e8: number;
+  e9: number;
+}
+
+/** Slots a group record has; more group stores than this fall back to map lookups. */
+export const GROUP_SLOTS = 10;
+
+function newGroupRecord(at: number): GroupRecord {
+  return {
+    at,
+    g0: undefined, g1: undefined, g2: undefined, g3: undefined, g4: undefined, g5: undefined, g6: undefined, g7: undefined, g8: undefined, g9: undefined,
+    e0: -1, e1: -1, e2: -1, e3: -1, e4: -1, e5: -1, e6: -1, e7: -1, e8: -1, e9: -1,
+  };
+}
+
+/** The value in group slot `i` when attached at `epoch`, else undefined. */
+function groupSlotGet(r: GroupRecord, i: number, epoch: number): unknown {
+  switch (i) {
+    case 0: return r.e0 === epoch ? r.g0 : undefined;
+    case 1: return r.e1 === epoch ? r.g1 : undefined;
+    case 2: return r.e2 === epoch ? r.g2 : undefined;
+    case 3: return r.e3 === epoch ? r.g3 : undefined;
+    case 4: return r.e4 === epoch ? r.g4 : undefined;
+    case 5: return r.e5 === epoch ? r.g5 : undefined;
+    case 6: return r.e6 === epoch ? r.g6 : undefined;
+    case 7: return r.e7 === epoch ? r.g7 : undefined;
+    case 8: return r.e8 === epoch ? r.g8 : undefined;
+    default: return r.e9 === epoch ? r.g9 : undefined;
+  }
+}
+
+function groupSlotSet(r: GroupRecord, i: number, v: unknown, epoch: number): void {
+  switch (i) {
+    case 0: r.g0 = v; r.e0 = epoch; break;
+    case 1: r.g1 = v; r.e1 = epoch; break;
+    case 2: r.g2 = v; r.e2 = epoch; break;
+    case 3: r.g3 = v; r.e3 = epoch; break;
+    case 4: r.g4 = v; r.e4 = epoch; break;
+    case 5: r.g5 = v; r.e5 = epoch; break;
+    case 6: r.g6 = v; r.e6 = epoch; break;
+    case 7: r.g7 = v; r.e7 = epoch; break;
+    case 8: r.g8 = v; r.e8 = epoch; break;
+    default: r.g9 = v; r.e9 = epoch; break;
+  }
 }
 
 /** Slots a record has; more detectors than this fall back to map lookups. */
 export const RECORD_SLOTS = 12;
 
-type SlotGet = (r: AgentRecord) => unknown;
-type SlotSet = (r: AgentRecord, v: unknown) => void;
-const SLOT_GET: SlotGet[] = [
-  (r) => r.s0, (r) => r.s1, (r) => r.s2, (r) => r.s3, (r) => r.s4, (r) => r.s5, (r) => r.s6, (r) => r.s7,
-  (r) => r.s8, (r) => r.s9, (r) => r.s10, (r) => r.s11,
-];
-const SLOT_SET: SlotSet[] = [
-  (r, v) => { r.s0 = v; }, (r, v) => { r.s1 = v; }, (r, v) => { r.s2 = v; }, (r, v) => { r.s3 = v; },
-  (r, v) => { r.s4 = v; }, (r, v) => { r.s5 = v; }, (r, v) => { r.s6 = v; }, (r, v) => { r.s7 = v; },
-  (r, v) => { r.s8 = v; }, (r, v) => { r.s9 = v; }, (r, v) => { r.s10 = v; }, (r, v) => { r.s11 = v; },
-];
+/** Reads slot `i` of a record (a switch: every access is a monomorphic field load, no closure call). */
+function slotGet(r: AgentRecord, i: number): unknown {
+  switch (i) {
+    case 0: return r.s0;
+    case 1: return r.s1;
+    case 2: return r.s2;
+    case 3: return r.s3;
+    case 4: return r.s4;
+    case 5: return r.s5;
+    case 6: return r.s6;
+    case 7: return r.s7;
+    case 8: return r.s8;
+    case 9: return r.s9;
+    case 10: return r.s10;
+    default: return r.s11;
+  }
+}
+
+function slotSet(r: AgentRecord, i: number, v: unknown): void {
+  switch (i) {
+    case 0: r.s0 = v; break;
+    case 1: r.s1 = v; break;
+    case 2: r.s2 = v; break;
+    case 3: r.s3 = v; break;
+    case 4: r.s4 = v; break;
+    case 5: r.s5 = v; break;
+    case 6: r.s6 = v; break;
+    case 7: r.s7 = v; break;
+    case 8: r.s8 = v; break;
+    case 9: r.s9 = v; break;
+    case 10: r.s10 = v; break;
+    default: r.s11 = v; break;
+  }
+}
 
 export class AgentDirectory {
   private readonly agents: TenantMap<AgentRecord>;
   private prevTenant: string | null = null;
   private prevAgent: string | null = null;
-  private prevLastSeen: number | undefined = undefined;
+  // last_seen before the latest event, when the agent was known (a number field, never undefined:
+  // a double field that also held undefined would box a new heap number on every store).
+  private prevKnown = false;
+  private prevLastSeen = 0;
 
   /** Replace an event's agent_id/tenant_id/blueprint_id with the directory's identical string instances (faster lookups downstream). */
   intern = true;
@@ -325,8 +510,56 @@ export class AgentDirectory {
     return s;
   }
 
+  /** Owners of the record slots, by slot number (see SlotOwner). */
+  private readonly owners: SlotOwner[] = [];
+  /** Owners of the group record slots, by slot number (see GroupStore). */
+  private readonly groupOwners: object[] = [];
+  /** Group records by (tenant, blueprint). */
+  private readonly groups = new TenantMap<GroupRecord>(1_000_000);
+
+  /** The group slot number of `owner` (allocated on first request); -1 when none is left. */
+  groupSlotOf(owner: object): number {
+    const i = this.groupOwners.indexOf(owner);
+    if (i >= 0) return i;
+    if (this.groupOwners.length >= GROUP_SLOTS) return -1;
+    this.groupOwners.push(owner);
+    return this.groupOwners.length - 1;
+  }
+
+  /** The group record of a record's blueprint (which must not be null), linked to the record. */
+  groupRecordOf(r: AgentRecord): GroupRecord {
+    let g = r.grp;
+    if (g !== undefined) return g;
+    g = this.groups.get(r.tenant_id, r.blueprint_id!);
+    if (g === undefined) {
+      g = newGroupRecord(r.at);
+      this.groups.set(r.tenant_id, r.blueprint_id!, g);
+    } else if (r.at > g.at) g.at = r.at;
+    r.grp = g;
+    return g;
+  }
+  private readonly releaseRemoved = (_t: string, _id: string, r: AgentRecord): void => this.release(r);
+
   constructor(maxAgents = 2_000_000) {
     this.agents = new TenantMap(maxAgents);
+  }
+
+  /** The slot number of `owner` in every record (allocated on first request); -1 when none is left. */
+  slotOf(owner: SlotOwner): number {
+    const i = this.owners.indexOf(owner);
+    if (i >= 0) return i;
+    if (this.owners.length >= RECORD_SLOTS) return -1;
+    this.owners.push(owner);
+    return this.owners.length - 1;
+  }
+
+  /** A record leaves the directory: the states attached to it are no longer reachable through it. */
+  private release(r: AgentRecord): void {
+    const owners = this.owners;
+    for (let i = 0; i < owners.length; i++) {
+      const v = slotGet(r, i);
+      if (v !== undefined) owners[i]!.released(v);
+    }
   }
 
   get(tenantId: string, agentId: string): AgentRecord | undefined {
@@ -335,7 +568,7 @@ export class AgentDirectory {
 
   /** last_seen of the agent before the event last passed to `observe` (for that agent), else its current last_seen. */
   previousLastSeen(tenantId: string, agentId: string): number | undefined {
-    if (agentId === this.prevAgent && tenantId === this.prevTenant) return this.prevLastSeen;
+    if (agentId === this.prevAgent && tenantId === this.prevTenant) return this.prevKnown ? this.prevLastSeen : undefined;
     return this.agents.get(tenantId, agentId)?.last_seen;
   }
 
@@ -349,7 +582,7 @@ export class AgentDirectory {
     const t = e.time;
     let a = this.agents.get(e.tenant_id, e.agent_id);
     if (!a) {
-      this.prevLastSeen = undefined;
+      this.prevKnown = false;
       a = {
         tenant_id: this.canonical(e.tenant_id),
         agent_id: e.agent_id,
@@ -363,9 +596,11 @@ export class AgentDirectory {
         disabled: false,
         at: t,
         s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined,
+        grp: undefined,
       };
-      this.agents.set(e.tenant_id, e.agent_id, a);
+      if (this.agents.set(e.tenant_id, e.agent_id, a) === DROPPED) this.release(this.agents.droppedValue!);
     } else {
+      this.prevKnown = true;
       this.prevLastSeen = a.last_seen;
       // Intern the ids: the same value, but the directory's own string instance,
       // whose hash V8 has cached and which every detector's map holds as key,
@@ -378,7 +613,10 @@ export class AgentDirectory {
       if (t > a.last_seen) a.last_seen = t;
       if (t > a.at) a.at = t;
       if (t < a.first_seen) a.first_seen = t;
-      if (a.blueprint_id === null && e.blueprint_id !== null) a.blueprint_id = this.canonical(e.blueprint_id);
+      if (a.blueprint_id === null && e.blueprint_id !== null) {
+        a.blueprint_id = this.canonical(e.blueprint_id);
+        a.grp = undefined;
+      }
     }
     this.prevTenant = e.tenant_id;
     this.prevAgent = e.agent_id;
@@ -388,7 +626,10 @@ export class AgentDirectory {
           a.created_seen = true;
           if (t < a.first_seen) a.first_seen = t;
           a.deleted = false;
-          if (e.blueprint_id !== null) a.blueprint_id = this.canonical(e.blueprint_id);
+          if (e.blueprint_id !== null && e.blueprint_id !== a.blueprint_id) {
+            a.blueprint_id = this.canonical(e.blueprint_id);
+            a.grp = undefined;
+          }
           if (e.sponsor_id !== null) addSponsor(a, e.sponsor_id);
           break;
         case 'deleted':
@@ -424,7 +665,8 @@ export class AgentDirectory {
   }
 
   evict(before: number): number {
-    return this.agents.evict(before);
+    this.groups.evict(before);
+    return this.agents.evict(before, undefined, this.owners.length > 0 ? this.releaseRemoved : undefined);
   }
 
   get size(): number {
@@ -457,6 +699,8 @@ export class AgentDirectory {
 
   restore(rows: AgentInfo[]): void {
     this.agents.clear();
+    this.groups.clear();
+    for (const o of this.owners) o.reset();
     this.prevTenant = null;
     this.prevAgent = null;
     for (const r of rows) {
@@ -466,6 +710,7 @@ export class AgentDirectory {
         credentials_added: r.credentials_added.length ? r.credentials_added.map((c) => ({ ...c })) : NO_CREDENTIALS,
         at: r.last_seen,
         s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined,
+        grp: undefined,
       });
     }
   }
@@ -531,7 +776,19 @@ export function restoreGroups(groups: TenantMap<PeerGroup>, rows: [string, strin
  * lookup — at 100k agents those lookups are cache misses and dominate.
  */
 export interface SlotContext extends DetectorContext {
-  slot(owner: object): number;
+  slot(owner: SlotOwner): number;
+  /** Group slots (see GroupStore): a slot number, the current event's record, and the group record of a record's blueprint. */
+  groupSlot?(owner: object): number;
+  current?(): AgentRecord | undefined;
+  groupRecord?(r: AgentRecord): GroupRecord;
+}
+
+/** What owns a record slot hears from the directory. */
+export interface SlotOwner {
+  /** A record left the directory (eviction, size cap) while its slot held `value`. */
+  released(value: unknown): void;
+  /** Every record was replaced (restore): no attachment is valid any more. */
+  reset(): void;
 }
 
 /**
@@ -552,20 +809,58 @@ export function sec(ms: number): number {
 }
 
 /**
- * Per-agent state of one detector: a TenantMap is the authoritative index
- * (snapshot, eviction, size) and, when the context supports it, each state is
- * also attached to a slot of the agent's directory record for fast access.
- * Eviction and restore bump the epoch, which invalidates every attachment.
+ * State whose last activity must keep millisecond precision: `at` holds the
+ * whole seconds (see `sec`) and `am` the milliseconds within that second, both
+ * small integers stored unboxed (an epoch-ms double in a field is a separate
+ * heap number: one more cache miss per access). Exact: atMs(s) is the time set.
  */
-export class AgentStore<V extends SlotState> {
+export interface MsState extends SlotState {
+  am: number;
+}
+
+export function setAtMs(s: MsState, ms: number): void {
+  const a = sec(ms);
+  s.at = a;
+  s.am = ms - (SEC_EPOCH_MS + a * 1000);
+}
+
+export function atMs(s: MsState): number {
+  return SEC_EPOCH_MS + s.at * 1000 + s.am;
+}
+
+/**
+ * Per-agent state of one detector. A TenantMap is the authoritative index
+ * (snapshot, eviction, size cap, insertion order) and, when the context
+ * supports it, each state is also attached to a slot of the agent's directory
+ * record, where the detector finds it without a map lookup.
+ *
+ * Invariant: every state of the map is either attached to the live directory
+ * record of its agent (its slot holds it, with the current epoch) or counted
+ * in `loose`; a slot never holds a state the map does not. So when an agent's
+ * record has nothing in the slot and nothing is loose, the agent has no state
+ * and not even a failed map lookup is needed — the common case of a new agent.
+ * States become loose when their record leaves the directory (it forgets idle
+ * agents on its own schedule) or are stored without a record; they are
+ * attached again when next found. An epoch bump (restore, another context)
+ * invalidates every attachment at once and makes every state loose.
+ */
+export class AgentStore<V extends SlotState> implements SlotOwner {
   readonly map: TenantMap<V>;
   private epoch = 0;
   private boundCtx: DetectorContext | null = null;
   private index = -1;
-  private slotGet: SlotGet | null = null;
-  private slotSet: SlotSet | null = null;
+  /** States of the map not attached to their agent's live record. */
+  private loose = 0;
 
-  constructor(maxKeys = 2_000_000) {
+  /**
+   * `msPrecision`: the states are MsState (last activity to the millisecond,
+   * for detectors whose last-activity time is also part of their logic), and
+   * eviction compares to the millisecond.
+   */
+  constructor(
+    maxKeys = 2_000_000,
+    private readonly msPrecision = false,
+  ) {
     this.map = new TenantMap(maxKeys);
   }
 
@@ -574,8 +869,18 @@ export class AgentStore<V extends SlotState> {
     const slot = (ctx as Partial<SlotContext>).slot;
     const i = typeof slot === 'function' ? slot.call(ctx, this) : -1;
     this.index = i >= 0 && i < RECORD_SLOTS ? i : -1;
-    this.slotGet = this.index >= 0 ? SLOT_GET[this.index]! : null;
-    this.slotSet = this.index >= 0 ? SLOT_SET[this.index]! : null;
+    this.reset();
+  }
+
+  /** The state attached to `rec`, if any (and valid). */
+  private attached(rec: AgentRecord): V | undefined {
+    const v = slotGet(rec, this.index) as V | undefined;
+    return v !== undefined && v.e === this.epoch ? v : undefined;
+  }
+
+  private attach(rec: AgentRecord, v: V): void {
+    v.e = this.epoch;
+    slotSet(rec, this.index, v);
   }
 
   get(ctx: DetectorContext, tenant: string, agent: string): V | undefined {
@@ -583,35 +888,83 @@ export class AgentStore<V extends SlotState> {
     if (this.index < 0) return this.map.get(tenant, agent);
     const rec = ctx.agent(tenant, agent) as AgentRecord | undefined;
     if (rec === undefined) return this.map.get(tenant, agent);
-    const cached = this.slotGet!(rec) as V | undefined;
+    const cached = slotGet(rec, this.index) as V | undefined;
     if (cached !== undefined && cached.e === this.epoch) return cached;
+    if (this.loose === 0) return undefined;
     const v = this.map.get(tenant, agent);
-    if (v !== undefined) this.attach(rec, v);
+    if (v !== undefined) {
+      this.attach(rec, v);
+      this.loose--;
+    }
     return v;
   }
 
   set(ctx: DetectorContext, tenant: string, agent: string, v: V): void {
-    const had = this.map.get(tenant, agent) !== undefined;
-    const before = this.map.size;
-    this.map.set(tenant, agent, v);
-    // The size cap dropped another key: its attachment must not outlive it.
-    if (!had && this.map.size === before) this.epoch++;
     if (ctx !== this.boundCtx) this.bind(ctx);
-    if (this.index < 0) return;
-    const rec = ctx.agent(tenant, agent) as AgentRecord | undefined;
-    if (rec !== undefined) this.attach(rec, v);
+    const rec = this.index < 0 ? undefined : (ctx.agent(tenant, agent) as AgentRecord | undefined);
+    // Whether the value being replaced (if any) was attached to the record.
+    const wasAttached = rec !== undefined && this.attached(rec) !== undefined;
+    const r = this.map.set(tenant, agent, v);
+    if (r === DROPPED) {
+      // The size cap dropped the oldest inserted key (possibly this one).
+      const dropped = this.map.droppedValue!;
+      this.map.droppedValue = undefined;
+      if (dropped === v) {
+        if (wasAttached) {
+          slotSet(rec, this.index, undefined);
+        }
+        return;
+      }
+      this.forget(this.map.droppedTenant, this.map.droppedId, dropped);
+    }
+    if (rec === undefined) {
+      if (r !== REPLACED) this.loose++;
+      return;
+    }
+    if (r === REPLACED && !wasAttached) this.loose--; // the replaced value was loose
+    this.attach(rec, v);
   }
 
-  private attach(rec: AgentRecord, v: V): void {
-    v.e = this.epoch;
-    this.slotSet!(rec, v);
+  /** A state left the map: detach it from its record, or count it out of the loose ones. */
+  private forget(tenant: string, agent: string, v: V): void {
+    if (this.index >= 0 && this.boundCtx !== null) {
+      const rec = this.boundCtx.agent(tenant, agent) as AgentRecord | undefined;
+      if (rec !== undefined && this.attached(rec) === v) {
+        slotSet(rec, this.index, undefined);
+        return;
+      }
+    }
+    this.loose--;
   }
 
-  /** Forgets states whose `at` (seconds, see `sec`) is before `before` (epoch ms). */
+  /** Forgets one agent's state. */
+  delete(ctx: DetectorContext, tenant: string, agent: string): boolean {
+    if (ctx !== this.boundCtx) this.bind(ctx);
+    const v = this.map.get(tenant, agent);
+    if (v === undefined) return false;
+    this.map.delete(tenant, agent);
+    this.forget(tenant, agent, v);
+    return true;
+  }
+
+  released(value: unknown): void {
+    if ((value as V).e === this.epoch) this.loose++;
+  }
+
+  reset(): void {
+    this.epoch++;
+    this.loose = this.map.size;
+  }
+
+  private readonly evicted = (tenant: string, agent: string, v: V): void => this.forget(tenant, agent, v);
+
+  /** Forgets states whose last activity (`at` in seconds, see `sec`; to the ms with `msPrecision`) is before `before` (epoch ms). */
   evict(before: number): number {
-    const n = this.map.evict(sec(before));
-    if (n > 0) this.epoch++;
-    return n;
+    const sb = sec(before);
+    if (!this.msPrecision) return this.map.evict(sb, undefined, this.evicted);
+    // atMs(v) < before ⟺ v.at < sb, or v.at === sb and v.am < the ms of `before` within its second.
+    const rb = before - (SEC_EPOCH_MS + sb * 1000);
+    return this.map.evict(sb + 1, (v) => v.at === sb && (v as unknown as MsState).am >= rb, this.evicted);
   }
 
   get size(): number {
@@ -622,8 +975,76 @@ export class AgentStore<V extends SlotState> {
     return clone(this.map.snapshot());
   }
 
-  restore(rows: [string, string, V][]): void {
-    this.map.restore(clone(rows));
+  /** Replaces every state; `copy` false when the rows are already a private copy. */
+  restore(rows: [string, string, V][], copy = true): void {
+    this.map.restore(copy ? clone(rows) : rows);
+    this.reset();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Per-blueprint detector state with O(1) access
+
+/**
+ * Per-group state of one detector, keyed (tenant, group id): a TenantMap (the
+ * authoritative index, used as before) whose values are also attached to the
+ * directory's group record of the event's blueprint, when the context
+ * supports it. `find` then answers for the event's own blueprint from the
+ * record of its agent (found once per event) instead of a map lookup per
+ * detector. Attachments carry the store's epoch, bumped whenever a value
+ * leaves the map or is replaced (eviction, deletion, size cap, restore).
+ */
+export class GroupStore<V extends Timed> extends TenantMap<V> {
+  private epoch = 0;
+  private boundCtx: DetectorContext | null = null;
+  private index = -1;
+
+  private bind(ctx: DetectorContext): void {
+    this.boundCtx = ctx;
+    const c = ctx as Partial<SlotContext>;
+    const i = typeof c.groupSlot === 'function' && typeof c.current === 'function' && typeof c.groupRecord === 'function' ? c.groupSlot(this) : -1;
+    this.index = i >= 0 && i < GROUP_SLOTS ? i : -1;
+    this.epoch++;
+  }
+
+  /** The state of group `gid` of `tenant`: `get`, answered from the group record when `gid` is the blueprint of the event's agent. */
+  find(ctx: DetectorContext, tenant: string, gid: string): V | undefined {
+    if (ctx !== this.boundCtx) this.bind(ctx);
+    if (this.index >= 0) {
+      const c = ctx as SlotContext;
+      const rec = c.current!();
+      if (rec !== undefined && rec.blueprint_id === gid && rec.tenant_id === tenant) {
+        const gr = c.groupRecord!(rec);
+        const cached = groupSlotGet(gr, this.index, this.epoch) as V | undefined;
+        if (cached !== undefined) return cached;
+        const v = this.get(tenant, gid);
+        if (v !== undefined) groupSlotSet(gr, this.index, v, this.epoch);
+        return v;
+      }
+    }
+    return this.get(tenant, gid);
+  }
+
+  override set(tenant: string, id: string, value: V): SetResult {
+    const r = super.set(tenant, id, value);
+    if (r !== ADDED) this.epoch++;
+    return r;
+  }
+
+  override delete(tenant: string, id: string): boolean {
+    const had = super.delete(tenant, id);
+    if (had) this.epoch++;
+    return had;
+  }
+
+  override evict(before: number, keep?: (value: V) => boolean, removed?: (tenant: string, id: string, value: V) => void): number {
+    const n = super.evict(before, keep, removed);
+    if (n > 0) this.epoch++;
+    return n;
+  }
+
+  override clear(): void {
+    super.clear();
     this.epoch++;
   }
 }

@@ -120,6 +120,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
   }
 
   return {
+    types: ['network'] as const,
     meta: agentPropagationMeta,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
       if (e.type !== 'network') return NO_DETECTIONS;

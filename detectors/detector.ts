@@ -6,7 +6,7 @@
 // events it must produce the same detections, so a replay of history answers
 // exactly as the live stream did.
 
-import type { AgentEvent, RiskLevel } from '../contract/events.js';
+import type { AgentEvent, EventType, RiskLevel } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 /** What the pipeline knows about one agent, maintained from lifecycle and sign-in events. */
@@ -43,6 +43,12 @@ export interface DetectorContext {
 
 export interface Detector<Snapshot = unknown> {
   readonly meta: DetectorMeta;
+  /**
+   * The event types `observe` acts on; the pipeline shows the detector only
+   * those (for any other type `observe` must do nothing and return no
+   * detections). Absent: every type.
+   */
+  readonly types?: readonly EventType[];
   /** Handles one event; returns the detections it completes (usually none). */
   observe(event: AgentEvent, ctx: DetectorContext): Detection[];
   /**

@@ -28,7 +28,7 @@
 // it falls back to ctx.previousLastSeen.
 
 import type { AgentEvent, LifecycleEvent, SigninEvent } from '../contract/events.js';
-import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
@@ -85,8 +85,8 @@ interface CredentialAdd {
   id: string | null;
 }
 
-/** `at` (Timed, used for eviction) is the agent's last activity. */
-interface Dormant extends Timed {
+/** The agent's last activity (also used for eviction), to the millisecond: atMs (MsState). */
+interface Dormant extends MsState {
   /** Place history: ASNs and country codes (as small ints) of successful sign-ins. */
   asn: number[];
   cc: number[];
@@ -128,9 +128,10 @@ function withCapped(list: number[], v: number, cap: number): number[] {
 
 export function createDormantReactivationDetector(options: DormantReactivationOptions = {}): Detector {
   const o: Required<DormantReactivationOptions> = { ...DEFAULTS, ...options };
-  const agents = new TenantMap<Dormant>(o.maxAgents);
-  const groups = new TenantMap<GroupPlaces>(o.maxAgents);
-  let newest = NEVER;
+  const agents = new AgentStore<Dormant>(o.maxAgents, true);
+  const groups = new GroupStore<GroupPlaces>(o.maxAgents);
+  /** Newest event time seen (a field: a double in a closure variable would box a new heap number per event). */
+  const clock = { newest: NEVER };
 
   function groupId(tenant: string, agentId: string, bp: string | null, ctx: DetectorContext): string | null {
     return bp ?? ctx.agent(tenant, agentId)?.blueprint_id ?? null;
@@ -145,7 +146,7 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     let whose = 'agent';
     if (asns.length === 0 && ccs.length === 0) {
       const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id, ctx);
-      const g = gid === null ? undefined : groups.get(e.tenant_id, gid);
+      const g = gid === null ? undefined : groups.find(ctx, e.tenant_id, gid);
       if (!g) return null;
       asns = g.asn;
       ccs = g.cc;
@@ -225,7 +226,7 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     if (newCc) s.cc = withCapped(s.cc, cc, o.maxPlaces);
     const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id, ctx);
     if (gid === null) return;
-    let g = groups.get(e.tenant_id, gid);
+    let g = groups.find(ctx, e.tenant_id, gid);
     if (!g) {
       g = { at: e.time, asn: [], cc: [] };
       groups.set(e.tenant_id, gid, g);
@@ -235,12 +236,13 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
   }
 
   function record(e: AgentEvent & { agent_id: string }, ctx: DetectorContext): Dormant {
-    let s = agents.get(e.tenant_id, e.agent_id);
+    let s = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!s) {
       // First sight: silence is measured from the directory's last sight, else from now.
       const prev = ctx.previousLastSeen(e.tenant_id, e.agent_id);
-      s = { at: prev !== undefined && prev < e.time ? prev : e.time, asn: EMPTY, cc: EMPTY, sp: EMPTY, cr: null, ep: null };
-      agents.set(e.tenant_id, e.agent_id, s);
+      s = { at: 0, am: 0, e: 0, asn: EMPTY, cc: EMPTY, sp: EMPTY, cr: null, ep: null };
+      setAtMs(s, prev !== undefined && prev < e.time ? prev : e.time);
+      agents.set(ctx, e.tenant_id, e.agent_id, s);
     }
     return s;
   }
@@ -248,7 +250,7 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
   function onLifecycle(e: LifecycleEvent, ctx: DetectorContext): Detection[] {
     switch (e.action) {
       case 'deleted':
-        agents.delete(e.tenant_id, e.agent_id);
+        agents.delete(ctx, e.tenant_id, e.agent_id);
         return NO_DETECTIONS;
       case 'created':
       case 'sponsor_added':
@@ -258,7 +260,7 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
         }
         return NO_DETECTIONS;
       case 'sponsor_removed': {
-        const s = agents.get(e.tenant_id, e.agent_id);
+        const s = agents.get(ctx, e.tenant_id, e.agent_id);
         if (s && e.sponsor_id !== null) {
           const i = s.sp.indexOf(hashString(e.sponsor_id));
           if (i >= 0) s.sp = s.sp.length === 1 ? EMPTY : s.sp.slice(0, i).concat(s.sp.slice(i + 1));
@@ -285,9 +287,10 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     const s = record(e, ctx);
     let out: Detection[] = NO_DETECTIONS;
     const signin = e.type === 'signin' ? e : null;
-    if (t - s.at >= o.dormantMs) {
+    const last = atMs(s);
+    if (t - last >= o.dormantMs) {
       // Wake-up: a new episode.
-      const ep: Episode = { t, prev: s.at, id: e.event_id, s: 0, place: null, cred: null };
+      const ep: Episode = { t, prev: last, id: e.event_id, s: 0, place: null, cred: null };
       s.ep = ep;
       if (signin) ep.place = newPlace(s, signin, ctx);
       const d = evaluate(e, s, ep, ctx);
@@ -300,15 +303,17 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
         if (d) out = [d];
       } else if (t > ep.t + o.episodeMs) s.ep = null;
     }
-    if (t > s.at) s.at = t;
+    if (t > last) setAtMs(s, t);
     if (signin) learnPlace(s, signin, ctx);
     return out;
   }
 
   return {
+    // dormant-reactivation tracks the newest event time of every type (retention)
+    types: ['signin', 'token', 'network', 'lifecycle', 'user_risk'] as const,
     meta: dormantReactivationMeta,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
-      if (e.time > newest) newest = e.time;
+      if (e.time > clock.newest) clock.newest = e.time;
       switch (e.type) {
         case 'signin':
           return e.result === 'success' ? onActivity(e, ctx) : NO_DETECTIONS;
@@ -323,7 +328,7 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
       }
     },
     evict(before: number): void {
-      const cutoff = Math.min(before, newest - o.retainMs);
+      const cutoff = Math.min(before, clock.newest - o.retainMs);
       agents.evict(cutoff);
       groups.evict(cutoff);
     },
@@ -331,14 +336,14 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
       return agents.size + groups.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, newest, agents: agents.snapshot(), groups: groups.snapshot() });
+      return clone({ version: 1, newest: clock.newest, agents: agents.map.snapshot(), groups: groups.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as { version: number; newest: number; agents: [string, string, Dormant][]; groups: [string, string, GroupPlaces][] };
       if (s?.version !== 1) throw new Error('dormant-reactivation: unsupported snapshot');
-      newest = s.newest;
+      clock.newest = s.newest;
       const shared = (l: number[]) => (l.length === 0 ? EMPTY : l);
-      agents.restore(s.agents.map(([t, id, a]) => [t, id, { ...a, asn: shared(a.asn), cc: shared(a.cc), sp: shared(a.sp) }]));
+      agents.restore(s.agents.map(([t, id, a]) => [t, id, { ...a, asn: shared(a.asn), cc: shared(a.cc), sp: shared(a.sp) }]), false);
       groups.restore(s.groups);
     },
   };

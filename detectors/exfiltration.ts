@@ -31,7 +31,7 @@
 // Only allowed transfers count (a blocked one sent nothing).
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
-import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
@@ -103,6 +103,14 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
 };
 
 const BUCKETS = 32;
+/** A context without agents (before the first event). */
+const NO_CONTEXT: DetectorContext = {
+  agent: () => undefined,
+  previousLastSeen: () => undefined,
+  userRisk: () => 'none',
+  agentRisk: () => 'none',
+  watermark: () => -Infinity,
+};
 /** "Never" for second- and window-valued fields (a small integer, unlike MIN_SAFE_INTEGER). */
 const NEVER = -1_000_000_000;
 const KIB = 1024;
@@ -122,7 +130,8 @@ export function bucketUpper(b: number): number {
 
 // Per-agent state is small integers only (V8 stores them unboxed): times in
 // seconds, byte sums in KiB. ~25 fields, ~250 bytes with the map entry.
-interface AgentEx extends Timed {
+/** Last activity to the millisecond (MsState). */
+interface AgentEx extends MsState {
   /** Peer group id (blueprint id, or \u0001 + agent id). */
   g: string;
   /** Transfers counted; highest log2 bucket seen (the high-water mark, -1 none); typical bucket ×16 (EWMA, evidence). */
@@ -191,11 +200,13 @@ export const exfiltrationMeta: DetectorMeta = {
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
   const o: Required<ExfiltrationOptions> = { ...DEFAULTS, ...options };
   const risky = new Set(o.riskyCategories);
-  const agents = new TenantMap<AgentEx>(o.maxAgents);
-  const groups = new TenantMap<GroupEx>(o.maxAgents);
+  const agents = new AgentStore<AgentEx>(o.maxAgents, true);
+  const groups = new GroupStore<GroupEx>(o.maxAgents);
+  /** The context of the event being observed (for group lookups). */
+  let cx: DetectorContext = NO_CONTEXT;
 
   function group(tenant: string, gid: string, t: number): GroupEx {
-    let g = groups.get(tenant, gid);
+    let g = groups.find(cx, tenant, gid);
     if (!g) {
       g = { at: t, f: Math.floor(t / 1000), h: new Array<number>(BUCKETS).fill(0), d: new Map(), nw: 0, wm: 0, rm: 0 };
       groups.set(tenant, gid, g);
@@ -276,7 +287,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     // Returns a detection, null (exceeded but in cooldown), or undefined (normal).
     const bytes = e.bytes_out;
     const agentBase = s.n >= o.minAgentSamples ? bucketUpper(s.top) : 0;
-    const g = groups.get(e.tenant_id, s.g);
+    const g = groups.find(cx, e.tenant_id, s.g);
     const groupBase = g !== undefined && g.nw >= o.minGroupWindows ? groupQuantileUpper(g) : 0;
     const base = Math.max(agentBase, groupBase);
     const min = isRisky ? o.minBytesRisky : o.minBytes;
@@ -320,7 +331,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     const agentOk = s.nw >= o.minAgentWindows && e.time - s.f * 1000 >= o.minAgentHistoryMs;
     // Quick reject on the agent's own baseline (the threshold is at least this).
     if (agentOk && tot < o.windowMultiple * s.wm * KIB && rtot < o.windowMultipleRisky * s.rm * KIB) return undefined;
-    const g = groups.get(e.tenant_id, s.g);
+    const g = groups.find(cx, e.tenant_id, s.g);
     if (g === undefined || e.time - g.f * 1000 < o.familiarAfterMs) return undefined; // cold start
     const groupOk = g.nw >= o.minGroupWindows;
     if (!agentOk && !groupOk) return undefined;
@@ -361,14 +372,17 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     );
   }
 
-  function onNetwork(e: NetworkEvent): Detection[] {
+  function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     if (e.action !== 'allowed') return NO_DETECTIONS;
+    cx = ctx;
     const t = e.time;
     const bytes = e.bytes_out;
-    let s = agents.get(e.tenant_id, e.agent_id);
+    let s = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!s) {
       s = {
-        at: t,
+        at: 0,
+        am: 0,
+        e: 0,
         g: e.blueprint_id ?? `\u0001${e.agent_id}`,
         n: 0,
         top: -1,
@@ -390,9 +404,10 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         ft: NEVER,
         fc: NEVER,
       };
-      agents.set(e.tenant_id, e.agent_id, s);
+      setAtMs(s, t);
+      agents.set(ctx, e.tenant_id, e.agent_id, s);
     } else {
-      if (t > s.at) s.at = t;
+      if (t > atMs(s)) setAtMs(s, t);
       if (t < s.f * 1000) s.f = Math.floor(t / 1000);
     }
     const isRisky = risky.has(e.category);
@@ -462,9 +477,10 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   }
 
   return {
+    types: ['network'] as const,
     meta: exfiltrationMeta,
-    observe(e: AgentEvent, _ctx: DetectorContext): Detection[] {
-      return e.type === 'network' ? onNetwork(e) : NO_DETECTIONS;
+    observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      return e.type === 'network' ? onNetwork(e, ctx) : NO_DETECTIONS;
     },
     evict(before: number): void {
       agents.evict(before);
@@ -476,12 +492,12 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
       for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d] }]);
-      return clone({ version: 1, agents: agents.snapshot(), groups: rows });
+      return clone({ version: 1, agents: agents.map.snapshot(), groups: rows });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][] };
       if (s?.version !== 1) throw new Error('exfiltration: unsupported snapshot');
-      agents.restore(s.agents);
+      agents.restore(s.agents, false);
       groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, d: new Map(g.d) }]));
     },
   };

@@ -348,6 +348,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   }
 
   return {
+    types: ['signin'] as const,
     meta: {
       id: 'failed-access',
       title: 'Burst of failed access',

@@ -17,7 +17,7 @@
 // for agents with a recent injection, novelty or threat (a few numbers).
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
-import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+import { GroupStore, NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
 import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
@@ -96,7 +96,7 @@ export const gatewayThreatMeta: DetectorMeta = {
 
 export function createGatewayThreatDetector(options: GatewayThreatOptions = {}): Detector {
   const o: Required<GatewayThreatOptions> = { ...DEFAULTS, ...options };
-  const groups = new TenantMap<GroupDest>(o.maxAgents);
+  const groups = new GroupStore<GroupDest>(o.maxAgents);
   const agents = new TenantMap<AgentThreat>(o.maxAgents);
 
   function agentState(e: NetworkEvent): AgentThreat {
@@ -150,10 +150,10 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     );
   }
 
-  function onNetwork(e: NetworkEvent): Detection[] {
+  function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     const t = e.time;
     const gid = e.blueprint_id ?? `\u0001${e.agent_id}`;
-    let g = groups.get(e.tenant_id, gid);
+    let g = groups.find(ctx, e.tenant_id, gid);
     if (!g) {
       g = { at: t, bp: e.blueprint_id, f: t, n: 0, d: new Map() };
       groups.set(e.tenant_id, gid, g);
@@ -236,9 +236,10 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
   }
 
   return {
+    types: ['network'] as const,
     meta: gatewayThreatMeta,
-    observe(e: AgentEvent, _ctx: DetectorContext): Detection[] {
-      return e.type === 'network' ? onNetwork(e) : NO_DETECTIONS;
+    observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      return e.type === 'network' ? onNetwork(e, ctx) : NO_DETECTIONS;
     },
     evict(before: number): void {
       groups.evict(before);

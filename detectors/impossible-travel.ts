@@ -24,14 +24,14 @@ import { agentKey, peerGroupName } from './detector.js';
 import {
   NO_DETECTIONS,
   AgentStore,
-  TenantMap,
+  GroupStore,
   type SlotState,
   blueprintOf,
   clone,
   hashString,
   peerAdopt,
   peerGroup,
-  peerVerdict,
+  peerFamiliar,
   sec,
   restoreGroups,
   snapshotGroups,
@@ -122,7 +122,7 @@ function cellHash(lat: number, lon: number): number {
 export function createImpossibleTravelDetector(options: ImpossibleTravelOptions = {}): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<AgentState>();
-  const groups = new TenantMap<PeerGroup>();
+  const groups = new GroupStore<PeerGroup>();
   const pending = new Map<string, Pending>();
 
   function advance(watermark: number): Detection[] {
@@ -148,8 +148,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
 
   function familiarToPeers(g: PeerGroup | undefined, cell: number, agentHash: number, t: number): boolean {
     if (!g) return false;
-    const v = peerVerdict(g, cell, agentHash, t, o.deploymentWindowMs);
-    return v.peersUse || v.recentAdopters >= o.deploymentAgents;
+    return peerFamiliar(g, cell, agentHash, t, o.deploymentWindowMs, o.deploymentAgents);
   }
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
@@ -204,7 +203,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
     const bp = blueprintOf(e, ctx);
     let g: PeerGroup | undefined;
     if (bp !== null && hasLoc) {
-      g = groups.get(e.tenant_id, bp);
+      g = groups.find(ctx, e.tenant_id, bp);
       if (!g) {
         g = peerGroup(t);
         groups.set(e.tenant_id, bp, g);
@@ -286,8 +285,21 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
       }
     } else if (s.length < o.sightings * STRIDE) {
       // Exactly sized (a pushed array reserves spare slots; most agents have one place).
-      a.s = s.concat([t, lat, lon, asn, cred, ip]);
-      a.ids = a.ids.concat([e.event_id]);
+      const n = s.length;
+      const next: number[] = new Array<number>(n + STRIDE);
+      for (let j = 0; j < n; j++) next[j] = s[j]!;
+      next[n] = t;
+      next[n + 1] = lat;
+      next[n + 2] = lon;
+      next[n + 3] = asn;
+      next[n + 4] = cred;
+      next[n + 5] = ip;
+      a.s = next;
+      const ids = a.ids;
+      const nextIds: string[] = new Array<string>(ids.length + 1);
+      for (let j = 0; j < ids.length; j++) nextIds[j] = ids[j]!;
+      nextIds[ids.length] = e.event_id;
+      a.ids = nextIds;
     } else {
       let oldest = 0;
       for (let j = STRIDE; j < s.length; j += STRIDE) if (s[j]! < s[oldest]!) oldest = j;
@@ -303,6 +315,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
   }
 
   return {
+    types: ['signin'] as const,
     meta: {
       id: 'impossible-travel',
       title: 'Impossible travel or concurrent use of a credential',

@@ -109,6 +109,7 @@ export function createOrphanedAgentDetector(options: OrphanedAgentOptions = {}):
   }
 
   return {
+    types: ['lifecycle'] as const,
     meta: {
       id: 'orphaned-agent',
       title: 'Orphaned agent (no sponsor)',

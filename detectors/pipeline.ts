@@ -8,7 +8,7 @@
 // watermark crosses a step (10 s), risk decays each minute of watermark, and
 // idle state is evicted every 10 minutes of watermark.
 
-import type { AgentEvent, RiskLevel } from '../contract/events.js';
+import type { AgentEvent, EventType, RiskLevel } from '../contract/events.js';
 import type { AdminAction, Detection, RiskChange } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
 import { AgentDirectory, TenantMap, type AgentRecord, type SlotContext, type Timed } from './agent-directory.js';
@@ -90,10 +90,15 @@ export class DetectionPipeline {
   readonly engine: RiskEngine;
   readonly directory: AgentDirectory;
   private readonly list: Detector[];
+  /** Per event type, the detectors that act on it, in catalogue order. */
+  private readonly signinList: Detector[];
+  private readonly tokenList: Detector[];
+  private readonly networkList: Detector[];
+  private readonly userRiskList: Detector[];
+  private readonly lifecycleList: Detector[];
   private readonly o: typeof DEFAULTS;
   private readonly users = new TenantMap<UserRiskEntry>();
   private readonly ctx: SlotContext;
-  private readonly slots = new Map<object, number>();
   /** The current event's agent record: ctx.agent() for it costs no lookup. */
   private curTenant: string | null = null;
   private curAgent: string | null = null;
@@ -120,25 +125,26 @@ export class DetectionPipeline {
       if (ids.has(d.meta.id)) throw new Error(`duplicate detector id ${d.meta.id}`);
       ids.add(d.meta.id);
     }
+    const forType = (type: EventType) => this.list.filter((d) => d.types === undefined || d.types.includes(type));
+    this.signinList = forType('signin');
+    this.tokenList = forType('token');
+    this.networkList = forType('network');
+    this.userRiskList = forType('user_risk');
+    this.lifecycleList = forType('lifecycle');
     this.engine = options.engine instanceof RiskEngine ? options.engine : new RiskEngine(options.engine ?? {});
     this.directory = new AgentDirectory(this.o.maxAgents);
     const directory = this.directory;
     const engine = this.engine;
-    const slots = this.slots;
     this.ctx = {
       agent: (t, a) => (a === this.curAgent && t === this.curTenant ? this.curRecord : directory.get(t, a)),
       previousLastSeen: (t, a) => directory.previousLastSeen(t, a),
       userRisk: (t, u) => this.userRisk(t, u),
       agentRisk: (t, a) => engine.level(t, a),
       watermark: () => this.wm,
-      slot: (owner) => {
-        let i = slots.get(owner);
-        if (i === undefined) {
-          i = slots.size;
-          slots.set(owner, i);
-        }
-        return i;
-      },
+      slot: (owner) => directory.slotOf(owner),
+      groupSlot: (owner) => directory.groupSlotOf(owner),
+      current: () => this.curRecord,
+      groupRecord: (r) => directory.groupRecordOf(r),
     };
   }
 
@@ -290,13 +296,14 @@ export class DetectionPipeline {
         u.at = t;
       }
     } else {
-      this.curRecord = this.directory.observe(e);
+      const rec = this.directory.observe(e);
+      this.curRecord = rec;
       this.curTenant = e.tenant_id;
       this.curAgent = e.agent_id;
     }
 
     const ctx = this.ctx;
-    const list = this.list;
+    const list = this.listFor(e.type);
     for (let i = 0; i < list.length; i++) {
       const ds = list[i]!.observe(e, ctx);
       if (ds.length !== 0) this.ingest(ds, out);
@@ -313,6 +320,21 @@ export class DetectionPipeline {
     }
 
     if (this.wm >= this.nextAdvance) this.advanceTo(this.wm, out, false);
+  }
+
+  private listFor(type: EventType): Detector[] {
+    switch (type) {
+      case 'network':
+        return this.networkList;
+      case 'signin':
+        return this.signinList;
+      case 'token':
+        return this.tokenList;
+      case 'lifecycle':
+        return this.lifecycleList;
+      default:
+        return this.userRiskList;
+    }
   }
 
   private initSchedules(): void {

@@ -162,6 +162,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
   }
 
   return {
+    types: ['user_risk', 'signin', 'token'] as const,
     meta: {
       id: 'risky-user-signin',
       title: 'Delegated access for a risky user',

@@ -20,7 +20,7 @@
 // Each agent fires at most once per (scope, decision).
 
 import type { AgentEvent, TokenEvent } from '../contract/events.js';
-import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+import { GroupStore, NO_DETECTIONS, clone, hashString, type Timed } from './agent-directory.js';
 import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
@@ -114,7 +114,7 @@ export const scopeEscalationMeta: DetectorMeta = {
 
 export function createScopeEscalationDetector(options: ScopeEscalationOptions = {}): Detector {
   const o: Required<ScopeEscalationOptions> = { ...DEFAULTS, ...options };
-  const groups = new TenantMap<Group>(o.maxGroups);
+  const groups = new GroupStore<Group>(o.maxGroups);
   let pending: Pending[] = [];
 
   function learned(g: Group, t: number): boolean {
@@ -177,10 +177,10 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     };
   }
 
-  function onToken(e: TokenEvent): Detection[] {
+  function onToken(e: TokenEvent, ctx: DetectorContext): Detection[] {
     const t = e.time;
     const gid = e.blueprint_id ?? `\u0001${e.agent_id}`;
-    let g = groups.get(e.tenant_id, gid);
+    let g = groups.find(ctx, e.tenant_id, gid);
     if (!g) {
       g = { at: t, bp: e.blueprint_id, f: t, n: 0, s: new Map() };
       groups.set(e.tenant_id, gid, g);
@@ -255,9 +255,10 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
   }
 
   return {
+    types: ['token'] as const,
     meta: scopeEscalationMeta,
-    observe(e: AgentEvent, _ctx: DetectorContext): Detection[] {
-      return e.type === 'token' ? onToken(e) : NO_DETECTIONS;
+    observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      return e.type === 'token' ? onToken(e, ctx) : NO_DETECTIONS;
     },
     advance(watermark: number, _ctx: DetectorContext): Detection[] {
       if (pending.length === 0) return NO_DETECTIONS;

@@ -25,7 +25,7 @@ import type { AgentEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
 import { peerGroupName } from './detector.js';
-import { AgentStore, NO_DETECTIONS, TenantMap, blueprintOf, clone, sec, type SlotState, type Timed } from './agent-directory.js';
+import { AgentStore, GroupStore, NO_DETECTIONS, blueprintOf, clone, sec, type SlotState, type Timed } from './agent-directory.js';
 
 export interface SigninSpikeOptions {
   windowMs?: number;
@@ -62,8 +62,16 @@ interface AgentState extends SlotState {
   first: number;
   bucket: number;
   count: number;
-  /** Sign-ins per sub-window (windowMs / SUBS each), a ring: the sliding count is their sum. */
-  ring: number[];
+  /**
+   * Sign-ins per sub-window (windowMs / SUBS each), a ring of SUBS counters
+   * r0..r4 (fields, not an array: one object to touch per sign-in): the
+   * sliding count is their sum.
+   */
+  r0: number;
+  r1: number;
+  r2: number;
+  r3: number;
+  r4: number;
   /** Index (time / sub-window) of the latest sub-window in the ring. */
   sub: number;
   /** Mean sign-ins per window × 1000 (an integer: no boxed double per agent). */
@@ -121,7 +129,7 @@ const DEFAULTS: Required<SigninSpikeOptions> = {
 export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<AgentState>();
-  const groups = new TenantMap<GroupState>();
+  const groups = new GroupStore<GroupState>();
   const decayPerWindow = Math.pow(0.5, o.windowMs / o.peakHalfLifeMs);
   const keepPerWindow = 1 - o.meanAlpha;
   const subMs = o.windowMs / SUBS;
@@ -211,7 +219,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     const bp = blueprintOf(e, ctx);
     let g: GroupState | undefined;
     if (bp !== null) {
-      g = groups.get(e.tenant_id, bp);
+      g = groups.find(ctx, e.tenant_id, bp);
       if (!g) {
         g = { at: t, samples: Array.from({ length: 24 }, () => []), q: new Array<number>(24).fill(-1), dirty: new Array<number>(24).fill(0) };
         groups.set(e.tenant_id, bp, g);
@@ -220,7 +228,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     }
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!a) {
-      a = { at: sec(t), e: 0, first: sec(t), bucket: b, count: 0, ring: [0, 0, 0, 0, 0], sub: Math.floor(t / subMs), meanK: 0, peakK: 0, windows: 0, low: NO_THRESHOLD, medium: NO_THRESHOLD, fired: 0 };
+      a = { at: sec(t), e: 0, first: sec(t), bucket: b, count: 0, r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, sub: Math.floor(t / subMs), meanK: 0, peakK: 0, windows: 0, low: NO_THRESHOLD, medium: NO_THRESHOLD, fired: 0 };
       agents.set(ctx, e.tenant_id, e.agent_id, a);
       thresholds(a, g, t);
     } else if (b > a.bucket) {
@@ -229,19 +237,18 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     }
     // Sliding count over the last windowMs, in sub-windows (late events land in theirs).
     const sb = Math.floor(t / subMs);
-    const ring = a.ring;
     if (sb > a.sub) {
       const shift = Math.min(sb - a.sub, SUBS);
-      for (let i = 1; i <= shift; i++) ring[(a.sub + i) % SUBS] = 0;
+      for (let i = 1; i <= shift; i++) ringSet(a, (a.sub + i) % SUBS, 0);
       a.sub = sb;
     }
-    if (sb > a.sub - SUBS) ring[sb % SUBS]!++;
+    if (sb > a.sub - SUBS) ringAdd(a, sb % SUBS);
     if (b < a.bucket) return NO_DETECTIONS; // late event of a closed window: counted above only
     const ts = sec(t);
     if (ts > a.at) a.at = ts;
     if (ts < a.first) a.first = ts;
     a.count++;
-    const sliding = ring[0]! + ring[1]! + ring[2]! + ring[3]! + ring[4]!;
+    const sliding = a.r0 + a.r1 + a.r2 + a.r3 + a.r4;
     if (sliding < a.low) return NO_DETECTIONS;
     const level = sliding >= a.medium ? 2 : 1;
     if (level <= a.fired) return NO_DETECTIONS;
@@ -279,6 +286,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
   }
 
   return {
+    types: ['signin'] as const,
     meta: {
       id: 'signin-spike',
       title: 'Sign-in rate spike',
@@ -299,6 +307,29 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       groups.restore(clone(s.groups));
     },
   };
+}
+
+/** Sets counter `i` of the ring (0..SUBS-1; any other index is no counter, as it was no array element). */
+function ringSet(a: AgentState, i: number, v: number): void {
+  switch (i) {
+    case 0: a.r0 = v; break;
+    case 1: a.r1 = v; break;
+    case 2: a.r2 = v; break;
+    case 3: a.r3 = v; break;
+    case 4: a.r4 = v; break;
+    default: break;
+  }
+}
+
+function ringAdd(a: AgentState, i: number): void {
+  switch (i) {
+    case 0: a.r0++; break;
+    case 1: a.r1++; break;
+    case 2: a.r2++; break;
+    case 3: a.r3++; break;
+    case 4: a.r4++; break;
+    default: break;
+  }
 }
 
 function round2(x: number): number {

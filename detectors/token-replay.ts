@@ -25,7 +25,7 @@
 // agents whose token addresses are known. One detection per token.
 
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
-import { NO_DETECTIONS, TenantMap, clone, type Timed } from './agent-directory.js';
+import { AgentStore, NO_DETECTIONS, atMs, clone, setAtMs, type MsState } from './agent-directory.js';
 import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta } from './types.js';
 
@@ -85,7 +85,8 @@ interface Slot {
   fired: boolean;
 }
 
-interface AgentTokens extends Timed {
+/** Last activity to the millisecond (MsState). */
+interface AgentTokens extends MsState {
   /** Exact-size array (replaced, not grown: a pushed-to array reserves 17 slots). */
   slots: Slot[];
   pend: PendingUse[] | null;
@@ -130,10 +131,12 @@ export const tokenReplayMeta: DetectorMeta = {
 
 export function createTokenReplayDetector(options: TokenReplayOptions = {}): Detector {
   const o: Required<TokenReplayOptions> = { ...DEFAULTS, ...options };
-  const agents = new TenantMap<AgentTokens>(o.maxAgents);
+  const agents = new AgentStore<AgentTokens>(o.maxAgents, true);
 
   function fresh(e: TokenEvent | NetworkEvent): AgentTokens {
-    return { at: e.time, slots: NO_SLOTS, pend: null, fu: null };
+    const s: AgentTokens = { at: 0, am: 0, e: 0, slots: NO_SLOTS, pend: null, fu: null };
+    setAtMs(s, e.time);
+    return s;
   }
 
   /** Unknown-token uses from foreign addresses of agents whose tokens we know, in arrival order. */
@@ -185,7 +188,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
 
   /** A queued unknown-token use whose token event never came: a replay unless explained meanwhile. */
   function verdict(q: QueuedUse, watermark: number, ctx: DetectorContext): Detection | null {
-    const s = agents.get(q.tenant, q.agent);
+    const s = agents.map.get(q.tenant, q.agent);
     const pend = s?.pend;
     if (!s || !pend) return null;
     let i = 0;
@@ -217,33 +220,40 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
 
   function onToken(e: TokenEvent, ctx: DetectorContext): Detection[] {
     if (e.decision !== 'granted') return NO_DETECTIONS;
-    let s = agents.get(e.tenant_id, e.agent_id);
+    let s = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!s) {
       s = fresh(e);
-      agents.set(e.tenant_id, e.agent_id, s);
-    } else if (e.time > s.at) s.at = e.time;
+      agents.set(ctx, e.tenant_id, e.agent_id, s);
+    } else if (e.time > atMs(s)) setAtMs(s, e.time);
     hash2(e.token_id);
     const h1 = H1;
     const h2 = H2;
-    let slots = s.slots;
+    const slots = s.slots;
     for (let i = 0; i < slots.length; i++) if (slots[i]!.h1 === h1 && slots[i]!.h2 === h2) return NO_DETECTIONS; // duplicate
     const lifetimeS = Math.min(Math.max(e.lifetime_s, 0), o.maxLifetimeS);
-    // Forget tokens long expired, then make room.
+    // Forget tokens long expired, then make room (the least recently used goes when full);
+    // the kept slots and the new one go into one exact-size array (no intermediate arrays).
     const nowS = Math.floor((e.time - o.expiryGraceMs) / 1000);
-    let live = 0;
-    for (let i = 0; i < slots.length; i++) if (slots[i]!.ex >= nowS) live++;
-    if (live < slots.length) slots = slots.filter((x) => x.ex >= nowS).slice(); // slice: exact size
-    if (slots.length >= o.maxTokensPerAgent) {
-      let victim = 0;
-      for (let i = 1; i < slots.length; i++) if (slots[i]!.u < slots[victim]!.u) victim = i;
-      slots = slots.slice(0, victim).concat(slots.slice(victim + 1));
+    let kept = 0;
+    for (let i = 0; i < slots.length; i++) if (slots[i]!.ex >= nowS) kept++;
+    let victim = -1;
+    if (kept >= o.maxTokensPerAgent) {
+      for (let i = 0; i < slots.length; i++) {
+        const x = slots[i]!;
+        if (x.ex >= nowS && (victim < 0 || x.u < slots[victim]!.u)) victim = i;
+      }
+      kept--;
     }
-    // Share the address string with an existing slot when equal (one copy per agent).
+    // Share the address string with a kept slot when equal (one copy per agent).
     let ip = e.ip;
-    for (let i = 0; i < slots.length; i++) if (slots[i]!.ip === ip) ip = slots[i]!.ip;
+    for (let i = 0; i < slots.length; i++) if (i !== victim && slots[i]!.ex >= nowS && slots[i]!.ip === ip) ip = slots[i]!.ip;
     const sec = Math.floor(e.time / 1000);
     const slot: Slot = { h1, h2, ip, ex: sec + lifetimeS, u: sec, ev: e.event_id, fired: false };
-    s.slots = slots.length === 0 ? [slot] : slots.concat([slot]); // concat: exact size (spread/push reserve 17)
+    const next = new Array<Slot>(kept + 1);
+    let n = 0;
+    for (let i = 0; i < slots.length; i++) if (i !== victim && slots[i]!.ex >= nowS) next[n++] = slots[i]!;
+    next[n] = slot;
+    s.slots = next;
 
     const pend = s.pend;
     if (pend === null) return NO_DETECTIONS;
@@ -264,7 +274,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     const tokenId = e.token_id;
     if (tokenId === null) return NO_DETECTIONS;
-    let s = agents.get(e.tenant_id, e.agent_id);
+    let s = agents.get(ctx, e.tenant_id, e.agent_id);
     hash2(tokenId);
     const h1 = H1;
     const h2 = H2;
@@ -284,8 +294,8 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     // Token not known (yet): keep the use briefly, in case its token event is late.
     if (!s) {
       s = fresh(e);
-      agents.set(e.tenant_id, e.agent_id, s);
-    } else if (e.time > s.at) s.at = e.time;
+      agents.set(ctx, e.tenant_id, e.agent_id, s);
+    } else if (e.time > atMs(s)) setAtMs(s, e.time);
     let pend = s.pend ?? NO_PENDING;
     for (let i = 0; i < pend.length; i++) {
       const p = pend[i]!;
@@ -309,6 +319,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
   }
 
   return {
+    types: ['token', 'network'] as const,
     meta: tokenReplayMeta,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
       if (e.type === 'network') return onNetwork(e, ctx);
@@ -338,12 +349,12 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       return agents.size + queue.length;
     },
     snapshot(): unknown {
-      return clone({ version: 1, agents: agents.snapshot(), queue });
+      return clone({ version: 1, agents: agents.map.snapshot(), queue });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as { version: number; agents: [string, string, AgentTokens][]; queue: QueuedUse[] };
       if (s?.version !== 1) throw new Error('token-replay: unsupported snapshot');
-      agents.restore(s.agents.map(([t, a, v]) => [t, a, v.slots.length === 0 ? { ...v, slots: NO_SLOTS } : v]));
+      agents.restore(s.agents.map(([t, a, v]) => [t, a, v.slots.length === 0 ? { ...v, slots: NO_SLOTS } : v]), false);
       queue = s.queue;
     },
   };

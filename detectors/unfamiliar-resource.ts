@@ -20,7 +20,7 @@ import { classifyFailure } from './failed-access.js';
 import {
   NO_DETECTIONS,
   AgentStore,
-  TenantMap,
+  GroupStore,
   type SlotState,
   blueprintOf,
   clone,
@@ -28,7 +28,7 @@ import {
   hashString,
   peerAdopt,
   peerGroup,
-  peerVerdict,
+  peerVerdictCode,
   sec,
   restoreGroups,
   snapshotGroups,
@@ -90,7 +90,7 @@ const DEFAULTS: Required<UnfamiliarResourceOptions> = {
 export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOptions = {}): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<AgentState>();
-  const groups = new TenantMap<PeerGroup>();
+  const groups = new GroupStore<PeerGroup>();
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     let resource: string;
@@ -113,7 +113,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     const bp = blueprintOf(e, ctx);
     let g: PeerGroup | undefined;
     if (bp !== null) {
-      g = groups.get(e.tenant_id, bp);
+      g = groups.find(ctx, e.tenant_id, bp);
       if (!g) {
         g = peerGroup(t);
         groups.set(e.tenant_id, bp, g);
@@ -143,9 +143,9 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     let peersUse = false;
     let recentAdopters = 1;
     if (g) {
-      const v = peerVerdict(g, h, agentHash, t, o.deploymentWindowMs);
-      peersUse = v.peersUse;
-      recentAdopters = v.recentAdopters;
+      const code = peerVerdictCode(g, h, agentHash, t, o.deploymentWindowMs);
+      peersUse = (code & 1) !== 0;
+      recentAdopters = code >>> 1;
     }
     const deployment = recentAdopters >= o.deploymentAgents;
     const agentReady = seenBefore >= o.agentLearnEvents && ts - a.first >= o.agentLearnMs / 1000;
@@ -210,6 +210,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
   }
 
   return {
+    types: ['signin', 'token'] as const,
     meta: {
       id: 'unfamiliar-resource',
       title: 'Access to a resource unfamiliar to the agent and its blueprint',

@@ -22,17 +22,18 @@ import { agentKey, peerGroupName } from './detector.js';
 import {
   NO_DETECTIONS,
   AgentStore,
+  GroupStore,
   TenantMap,
   type SlotState,
   blueprintOf,
   clone,
-  compactAdd,
+  compactAddAll,
   hashIgnoringDigits,
   hashInt,
   hashString,
   peerAdopt,
   peerGroup,
-  peerVerdict,
+  peerFamiliar,
   sec,
   restoreGroups,
   snapshotGroups,
@@ -176,10 +177,12 @@ export function createUnfamiliarSigninPropertiesDetector(
 ): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<AgentState>();
-  const groups = new TenantMap<PeerGroup>();
+  const groups = new GroupStore<PeerGroup>();
   /** One peer group per tenant (key TENANT_GROUP): values used anywhere in the tenant. */
   const tenants = new TenantMap<PeerGroup>();
   const hashes = [0, 0, 0, 0, 0];
+  /** The hashes new to the agent, in property order (scratch). */
+  const added = [0, 0, 0, 0, 0];
   const pending = new Map<string, Pending>();
 
   function describe(names: string[], values: (string | number | null)[]): string {
@@ -200,8 +203,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       for (let i = 0; i < p.names.length; i++) {
         let deployed = false;
         if (g && p.names[i] !== 'credential_id') {
-          const v = peerVerdict(g, p.hashes[i]!, p.agentHash, p.time, o.deploymentWindowMs);
-          deployed = v.peersUse || v.recentAdopters >= o.deploymentAgents;
+          deployed = peerFamiliar(g, p.hashes[i]!, p.agentHash, p.time, o.deploymentWindowMs, o.deploymentAgents);
         }
         if (deployed) followed.push(p.names[i]!);
         else {
@@ -241,7 +243,7 @@ export function createUnfamiliarSigninPropertiesDetector(
     const bp = blueprintOf(e, ctx);
     let g: PeerGroup | undefined;
     if (bp !== null) {
-      g = groups.get(e.tenant_id, bp);
+      g = groups.find(ctx, e.tenant_id, bp);
       if (!g) {
         g = peerGroup(t);
         groups.set(e.tenant_id, bp, g);
@@ -295,8 +297,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       const h = hashes[p]!;
       let familiar = false;
       if (g) {
-        const v = peerVerdict(g, h, agentHash, t, o.deploymentWindowMs);
-        familiar = v.peersUse || v.recentAdopters >= o.deploymentAgents;
+        familiar = peerFamiliar(g, h, agentHash, t, o.deploymentWindowMs, o.deploymentAgents);
       }
       if (rotation && (p === CID || p === CTYPE)) familiar = true;
       // A credential id is usually the agent's own: its peers cannot vouch for
@@ -311,10 +312,12 @@ export function createUnfamiliarSigninPropertiesDetector(
       }
     }
     const fire = weight >= o.lowWeight;
+    let k = 0;
+    for (let p = 0; p < 5; p++) if ((unknown & (1 << p)) !== 0) added[k++] = hashes[p]!;
+    a.known = compactAddAll(a.known, added, k, o.agentCap);
     for (let p = 0; p < 5; p++) {
       if ((unknown & (1 << p)) === 0) continue;
       const h = hashes[p]!;
-      a.known = compactAdd(a.known, h, o.agentCap);
       const clean = !(fire && (novel & (1 << p)) !== 0);
       if (g) peerAdopt(g, h, agentHash, t, clean, o.peerCap);
       if (p !== CID) peerAdopt(tg, h, agentHash, t, clean, o.peerCap * 2);
@@ -392,6 +395,7 @@ export function createUnfamiliarSigninPropertiesDetector(
   }
 
   return {
+    types: ['signin'] as const,
     meta: {
       id: 'unfamiliar-signin-properties',
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',

@@ -1,0 +1,188 @@
+// The per-agent and per-blueprint state attachments of the detection core
+// (AgentStore, GroupStore), and per-type dispatch: whatever the directory
+// forgets or the stores evict, a detector must find exactly the state its
+// map holds, no more and no less.
+
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../contract/events.js';
+import { AgentStore, GroupStore, atMs, sec, setAtMs, type MsState, type SlotState } from '../../detectors/agent-directory.js';
+import type { Detector } from '../../detectors/detector.js';
+import { DetectionPipeline } from '../../detectors/pipeline.js';
+import type { Detection } from '../../detectors/types.js';
+import { HOUR, MIN, T0, lifecycle, network, resetIds, signin, token, userRisk } from './core-helpers.js';
+
+beforeEach(() => resetIds());
+
+interface S extends SlotState {
+  n: number;
+}
+
+/** A pipeline with no detector, its context, and a store used through it. */
+function setup(options: ConstructorParameters<typeof DetectionPipeline>[0] = {}) {
+  const p = new DetectionPipeline({ detectors: [], ...options });
+  return { p, ctx: p.context, store: new AgentStore<S>() };
+}
+
+describe('AgentStore', () => {
+  it('keeps a state whose directory record was forgotten, and finds it when the agent comes back', () => {
+    const { p, ctx, store } = setup({ idleHorizonMs: HOUR, evictEveryMs: 10 * MIN });
+    p.process(signin({ agent_id: 'a1', time: T0 }));
+    store.set(ctx, 't1', 'a1', { at: sec(T0), e: 0, n: 1 });
+    // Another agent keeps time moving until the directory forgets a1 (the store is never evicted here).
+    for (let m = 1; m <= 90; m += 10) p.process(signin({ agent_id: 'a2', time: T0 + m * MIN }));
+    expect(p.directory.get('t1', 'a1')).toBeUndefined();
+    expect(store.get(ctx, 't1', 'a1')?.n).toBe(1);
+    p.process(signin({ agent_id: 'a1', time: T0 + 2 * HOUR }));
+    expect(p.directory.get('t1', 'a1')).toBeDefined();
+    expect(store.get(ctx, 't1', 'a1')?.n).toBe(1);
+    // A new agent still has nothing.
+    p.process(signin({ agent_id: 'a3', time: T0 + 2 * HOUR }));
+    expect(store.get(ctx, 't1', 'a3')).toBeUndefined();
+    expect(store.size).toBe(1);
+  });
+
+  it('survives the directory size cap dropping a record', () => {
+    const { p, ctx, store } = setup({ maxAgents: 2 });
+    for (const a of ['a1', 'a2', 'a3']) {
+      p.process(signin({ agent_id: a, time: T0 }));
+      store.set(ctx, 't1', a, { at: sec(T0), e: 0, n: Number(a.slice(1)) });
+    }
+    expect(p.directory.size).toBe(2);
+    expect(p.directory.get('t1', 'a1')).toBeUndefined();
+    p.process(signin({ agent_id: 'a1', time: T0 + 1000 }));
+    expect(store.get(ctx, 't1', 'a1')?.n).toBe(1);
+    expect(store.get(ctx, 't1', 'a3')?.n).toBe(3);
+  });
+
+  it('forgets a deleted or evicted state at once, even while the record stays', () => {
+    const { p, ctx, store } = setup();
+    p.process(signin({ time: T0 }));
+    store.set(ctx, 't1', 'a1', { at: sec(T0), e: 0, n: 1 });
+    expect(store.delete(ctx, 't1', 'a1')).toBe(true);
+    expect(store.get(ctx, 't1', 'a1')).toBeUndefined();
+    store.set(ctx, 't1', 'a1', { at: sec(T0), e: 0, n: 2 });
+    store.set(ctx, 't1', 'a1', { at: sec(T0) + 5, e: 0, n: 3 }); // replaces
+    expect(store.size).toBe(1);
+    expect(store.get(ctx, 't1', 'a1')?.n).toBe(3);
+    expect(store.evict(T0 + 1000)).toBe(0);
+    expect(store.evict(T0 + 6000)).toBe(1);
+    expect(store.get(ctx, 't1', 'a1')).toBeUndefined();
+  });
+
+  it('applies its own size cap like a map (oldest inserted dropped first)', () => {
+    const p = new DetectionPipeline({ detectors: [] });
+    const ctx = p.context;
+    const store = new AgentStore<S>(2);
+    for (const a of ['a1', 'a2', 'a3']) {
+      p.process(signin({ agent_id: a, time: T0 }));
+      store.set(ctx, 't1', a, { at: sec(T0), e: 0, n: 1 });
+    }
+    expect(store.size).toBe(2);
+    expect(store.get(ctx, 't1', 'a1')).toBeUndefined();
+    expect(store.get(ctx, 't1', 'a2')).toBeDefined();
+    expect(store.snapshot().map(([, id]) => id)).toEqual(['a2', 'a3']);
+  });
+
+  it('evicts states kept to the millisecond exactly at the millisecond', () => {
+    const p = new DetectionPipeline({ detectors: [] });
+    const ctx = p.context;
+    const store = new AgentStore<S & MsState>(2_000_000, true);
+    p.process(signin({ time: T0 + 400 }));
+    const v = { at: 0, am: 0, e: 0, n: 1 };
+    setAtMs(v, T0 + 400);
+    expect(atMs(v)).toBe(T0 + 400);
+    store.set(ctx, 't1', 'a1', v);
+    expect(store.evict(T0 + 400)).toBe(0);
+    expect(store.evict(T0 + 401)).toBe(1);
+    expect(store.get(ctx, 't1', 'a1')).toBeUndefined();
+  });
+
+  it('restores states that are then found through the records', () => {
+    const { p, ctx, store } = setup();
+    p.process(signin({ time: T0 }));
+    store.set(ctx, 't1', 'a1', { at: sec(T0), e: 0, n: 1 });
+    store.restore([
+      ['t1', 'a1', { at: sec(T0), e: 0, n: 7 }],
+      ['t1', 'a9', { at: sec(T0), e: 0, n: 9 }],
+    ]);
+    expect(store.get(ctx, 't1', 'a1')?.n).toBe(7);
+    p.process(signin({ agent_id: 'a9', time: T0 }));
+    expect(store.get(ctx, 't1', 'a9')?.n).toBe(9);
+  });
+});
+
+describe('GroupStore', () => {
+  it('answers for the event\'s blueprint from the group record, and never with a forgotten value', () => {
+    const seen: unknown[] = [];
+    const groups = new GroupStore<{ at: number; n: number }>();
+    const probe: Detector = {
+      meta: { id: 'probe', title: 'probe', severity: 'low', description: 'group probe' },
+      observe(e: AgentEvent, ctx): Detection[] {
+        if (e.type !== 'signin' || e.blueprint_id === null) return [];
+        let g = groups.find(ctx, e.tenant_id, e.blueprint_id);
+        if (!g) {
+          g = { at: e.time, n: 0 };
+          groups.set(e.tenant_id, e.blueprint_id, g);
+        }
+        g.n++;
+        if (e.time > g.at) g.at = e.time;
+        seen.push(g);
+        return [];
+      },
+      evict: (before) => void groups.evict(before),
+      size: () => groups.size,
+      snapshot: () => groups.snapshot(),
+      restore: (rows) => groups.restore(rows as [string, string, { at: number; n: number }][]),
+    };
+    const p = new DetectionPipeline({ detectors: [probe], idleHorizonMs: HOUR, evictEveryMs: 10 * MIN });
+    p.processBatch([signin({ agent_id: 'a1', time: T0 }), signin({ agent_id: 'a2', time: T0 + 1000 }), signin({ agent_id: 'a1', time: T0 + 2000 })]);
+    expect(seen[0]).toBe(seen[1]);
+    expect(seen[1]).toBe(seen[2]);
+    expect(groups.get('t1', 'bp1')!.n).toBe(3);
+    // bp1 goes idle and is evicted; its agents' records still point to the group record.
+    for (let m = 1; m <= 90; m += 10) p.process(signin({ agent_id: 'b1', blueprint_id: 'bp2', time: T0 + m * MIN }));
+    expect(groups.get('t1', 'bp1')).toBeUndefined();
+    p.process(signin({ agent_id: 'a1', time: T0 + 100 * MIN }));
+    expect(seen[seen.length - 1]).not.toBe(seen[0]);
+    expect(groups.get('t1', 'bp1')!.n).toBe(1);
+    // A restore replaces every value.
+    groups.restore([['t1', 'bp1', { at: T0 + 100 * MIN, n: 40 }]]);
+    p.process(signin({ agent_id: 'a2', time: T0 + 101 * MIN }));
+    expect((seen[seen.length - 1] as { n: number }).n).toBe(41);
+  });
+
+  it('follows an agent whose blueprint changes', () => {
+    const groups = new GroupStore<{ at: number; n: number }>();
+    const p = new DetectionPipeline({ detectors: [] });
+    const ctx = p.context;
+    groups.set('t1', 'bp1', { at: T0, n: 1 });
+    groups.set('t1', 'bp2', { at: T0, n: 2 });
+    p.process(lifecycle({ action: 'created', blueprint_id: 'bp1', time: T0 }));
+    expect(groups.find(ctx, 't1', 'bp1')!.n).toBe(1);
+    p.process(lifecycle({ action: 'created', blueprint_id: 'bp2', time: T0 + 1000 }));
+    expect(p.directory.get('t1', 'a1')!.blueprint_id).toBe('bp2');
+    expect(groups.find(ctx, 't1', 'bp2')!.n).toBe(2);
+    expect(groups.find(ctx, 't1', 'bp1')!.n).toBe(1);
+  });
+});
+
+describe('dispatch by event type', () => {
+  it('shows a detector only the event types it declares', () => {
+    const seen: string[] = [];
+    const d: Detector = {
+      meta: { id: 'typed', title: 'typed', severity: 'low', description: 'typed probe' },
+      types: ['token', 'user_risk'],
+      observe(e: AgentEvent): Detection[] {
+        seen.push(e.type);
+        return [];
+      },
+      evict() {},
+      size: () => 0,
+      snapshot: () => ({}),
+      restore() {},
+    };
+    const p = new DetectionPipeline({ detectors: [d] });
+    p.processBatch([signin({ time: T0 }), token({ time: T0 }), network({ time: T0 }), lifecycle({ time: T0 }), userRisk({ time: T0 })]);
+    expect(seen).toEqual(['token', 'user_risk']);
+  });
+});
