@@ -30,8 +30,16 @@ export const KAFKA_VERSION = '3.9.1';
 export const DEFAULT_UP_PORT = 19092;
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = path.resolve(HERE, '..', '..');
-const POM = path.join(HERE, 'pom.xml');
+// The repository root is the nearest folder with a package.json: this module
+// runs from scripts/kafka (tsx) and from dist/scripts/kafka (compiled bench).
+function findRepoRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(from, '..', '..');
+  }
+}
+const REPO_ROOT = findRepoRoot(HERE);
+const POM = path.join(REPO_ROOT, 'scripts', 'kafka', 'pom.xml');
 const HOST = '127.0.0.1';
 const MARKER = '.riskstream-complete';
 const READY_TIMEOUT_MS = 90_000;
