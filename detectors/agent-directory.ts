@@ -264,6 +264,17 @@ export function peerGroup(at: number): PeerGroup {
   return { at, agents: 0, events: 0, first: at, values: new Map() };
 }
 
+/** The peer group of blueprint `bp` in `tenant`, created when absent, with its last activity moved up to `t`. */
+export function touchPeerGroup(groups: GroupStore<PeerGroup>, ctx: DetectorContext, tenant: string, bp: string, t: number): PeerGroup {
+  let g = groups.find(ctx, tenant, bp);
+  if (!g) {
+    g = peerGroup(t);
+    groups.set(tenant, bp, g);
+  }
+  if (t > g.at) g.at = t;
+  return g;
+}
+
 export interface PeerVerdict {
   /** Another agent of the group already uses the value without having been flagged. */
   peersUse: boolean;

@@ -30,7 +30,7 @@ import {
   clone,
   hashString,
   peerAdopt,
-  peerGroup,
+  touchPeerGroup,
   peerFamiliar,
   sec,
   restoreGroups,
@@ -203,12 +203,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
     const bp = blueprintOf(e, ctx);
     let g: PeerGroup | undefined;
     if (bp !== null && hasLoc) {
-      g = groups.find(ctx, e.tenant_id, bp);
-      if (!g) {
-        g = peerGroup(t);
-        groups.set(e.tenant_id, bp, g);
-      }
-      if (t > g.at) g.at = t;
+      g = touchPeerGroup(groups, ctx, e.tenant_id, bp, t);
     }
     const agentHash = g ? hashString(e.agent_id) : 0;
     const cell = hasLoc ? cellHash(lat, lon) : 0;

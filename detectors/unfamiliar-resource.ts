@@ -27,7 +27,7 @@ import {
   compactAdd,
   hashString,
   peerAdopt,
-  peerGroup,
+  touchPeerGroup,
   peerVerdictCode,
   sec,
   restoreGroups,
@@ -113,13 +113,8 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     const bp = blueprintOf(e, ctx);
     let g: PeerGroup | undefined;
     if (bp !== null) {
-      g = groups.find(ctx, e.tenant_id, bp);
-      if (!g) {
-        g = peerGroup(t);
-        groups.set(e.tenant_id, bp, g);
-      }
+      g = touchPeerGroup(groups, ctx, e.tenant_id, bp, t);
       g.events++;
-      if (t > g.at) g.at = t;
       if (t < g.first) g.first = t;
     }
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
