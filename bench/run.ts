@@ -105,7 +105,7 @@ async function endToEnd(brokers: string[], topics: ReturnType<typeof topicNames>
   }
   const seconds = (performance.now() - t0) / 1000;
   console.log(
-    `  wall ${seconds.toFixed(1)} s: detection ${(runner.stats.detectMs / 1000).toFixed(1)} s, store ${(runner.stats.persistMs / 1000).toFixed(1)} s (overlapping), batches ${runner.stats.batches}, detections ${runner.stats.detections}, risk changes ${runner.stats.riskChanges}`,
+    `  wall ${seconds.toFixed(1)} s: detection ${(runner.stats.detectMs / 1000).toFixed(1)} s, row serialisation ${(runner.stats.serializeMs / 1000).toFixed(1)} s, store ${(runner.stats.persistMs / 1000).toFixed(1)} s (overlapping), batches ${runner.stats.batches}, detections ${runner.stats.detections}, risk changes ${runner.stats.riskChanges}`,
   );
   await runner.stop();
   await store.close();

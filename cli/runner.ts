@@ -7,7 +7,7 @@
 import type { DetectionPipeline } from '../detectors/pipeline.js';
 import type { Detection, RiskChange } from '../detectors/types.js';
 import type { DeadLetterSink, IngestRecord, Source, SourceBatch } from '../ingest/source.js';
-import type { LedgerWriter } from '../store/ledger-writer.js';
+import type { LedgerWriter, PreparedLedgerBatch } from '../store/ledger-writer.js';
 
 export interface RunnerLogger {
   info(obj: object, msg?: string): void;
@@ -23,8 +23,9 @@ export interface RunnerStats {
   riskChanges: number;
   skippedAsStored: number;
   lastBatchAt: number | null;
-  /** Milliseconds spent in detection and in persistence (store + publication), for tuning. */
+  /** Milliseconds spent in detection, in serialising ledger rows, and in persistence (store + publication), for tuning. */
   detectMs: number;
+  serializeMs: number;
   persistMs: number;
 }
 
@@ -38,6 +39,8 @@ export interface PipelineRunnerOptions {
   /** Called with every batch's outputs after they are durable (publication to policy engines); `token` is the batch identity. */
   onDurable?: (out: { token: string; detections: Detection[]; riskChanges: RiskChange[] }) => Promise<void>;
   logger: RunnerLogger;
+  /** Offsets looked up at a time when finding what a redelivery already stored (bounds memory when a whole stored topic is replayed). */
+  storedLookupWindow?: number;
 }
 
 interface PreparedBatch {
@@ -45,6 +48,8 @@ interface PreparedBatch {
   records: IngestRecord[];
   detections: Detection[];
   riskChanges: RiskChange[];
+  /** The ledger rows, serialised while the previous batch is being inserted. */
+  ledger: PreparedLedgerBatch;
 }
 
 export type RunnerStatus = 'idle' | 'running' | 'finished' | 'failed' | 'stopped';
@@ -61,6 +66,7 @@ export class PipelineRunner {
     skippedAsStored: 0,
     lastBatchAt: null,
     detectMs: 0,
+    serializeMs: 0,
     persistMs: 0,
   };
   failure: Error | undefined;
@@ -102,6 +108,15 @@ export class PipelineRunner {
   private persisting: Promise<void> = Promise.resolve();
   // Set while a batch's detection waits for a store lookup; later batches queue behind it.
   private detectBarrier: Promise<void> | undefined;
+  /**
+   * Per source, offsets at or after a redelivery's start that are already
+   * stored: a run stores batches ahead of its commits, so after a crash more
+   * than the first redelivered batch may be stored, and the redelivered
+   * batches need not have the same boundaries (tokens) as the stored ones.
+   * Looked up once per redelivery, a window of offsets at a time; forgotten
+   * once the source has passed them.
+   */
+  private readonly storedAhead = new Map<string, { max: number; checkedUpTo: number; offsets: Set<number> }>();
 
   /**
    * Processes one batch; resolves only when everything in it is durable.
@@ -112,14 +127,15 @@ export class PipelineRunner {
    */
   handle(batch: SourceBatch): Promise<void> {
     let prepared: PreparedBatch | Promise<PreparedBatch>;
-    if (batch.redelivery || this.detectBarrier) {
+    if (batch.redelivery || this.detectBarrier || this.beyondStoredWindow(batch.records)) {
       // Rare (first batch of a partition after an assignment): which records
       // are already stored must be looked up before their outputs are kept,
       // and batches handed over meanwhile wait their turn so detectors still
       // see events in arrival order.
-      const pending = (this.detectBarrier ?? Promise.resolve()).then(async () =>
-        this.detect(batch, batch.redelivery ? await this.withoutStored(batch.records) : batch.records),
-      );
+      const pending = (this.detectBarrier ?? Promise.resolve()).then(async () => {
+        if (batch.redelivery || this.beyondStoredWindow(batch.records)) await this.lookUpStored(batch.records, batch.redelivery === true);
+        return this.detect(batch);
+      });
       const barrier = pending.then(
         () => undefined,
         () => undefined,
@@ -130,23 +146,108 @@ export class PipelineRunner {
       });
       prepared = pending;
     } else {
-      prepared = this.detect(batch, batch.records);
+      try {
+        prepared = this.detect(batch);
+      } catch (err) {
+        // Fails this batch (and so every later one) through the persist chain, like a store failure.
+        prepared = Promise.reject(err as Error);
+        prepared.catch(() => undefined);
+      }
     }
     const after = this.persisting.then(async () => this.persist(batch, await prepared));
     this.persisting = after;
     return after;
   }
 
-  private detect(batch: SourceBatch, toStore: IngestRecord[]): PreparedBatch {
+  private detect(batch: SourceBatch): PreparedBatch {
     const started = performance.now();
-    try {
-      return this.detectRecords(batch, toStore);
-    } finally {
-      this.stats.detectMs += performance.now() - started;
+    const { toStore, mayBeStored } = this.withoutStored(batch.records);
+    const found = this.detectRecords(batch, toStore);
+    const detected = performance.now();
+    this.stats.detectMs += detected - started;
+    // Serialising the rows is JS work too: done here, it overlaps the engine's
+    // insert of the previous batch instead of following it.
+    const ledger = this.options.ledger.prepare({
+      token: batch.token,
+      events: toStore.map((r) => ({ event: r.event, source: r.source, offset: r.offset })),
+      detections: found.detections,
+      riskChanges: found.riskChanges,
+      // The source says these offsets were never delivered since its
+      // assignment, and no earlier run stored any of them: nothing can be
+      // stored under this token, and the writer need not ask.
+      fresh: batch.redelivery === false && !mayBeStored,
+    });
+    this.stats.serializeMs += performance.now() - detected;
+    return { ...found, ledger };
+  }
+
+  /** Offsets a record of `records` has beyond its source's looked-up window of stored offsets. */
+  private beyondStoredWindow(records: IngestRecord[]): boolean {
+    if (this.storedAhead.size === 0 || records.length === 0) return false;
+    for (const r of records) {
+      const ahead = this.storedAhead.get(r.source);
+      if (ahead !== undefined && r.offset > ahead.checkedUpTo) return true;
+    }
+    return false;
+  }
+
+  /** Looks up which offsets from the batch's first one onwards (a window of them) each of its sources has stored. */
+  private async lookUpStored(records: IngestRecord[], redelivery: boolean): Promise<void> {
+    const ranges = new Map<string, { first: number; last: number }>();
+    for (const r of records) {
+      const range = ranges.get(r.source);
+      if (range === undefined) ranges.set(r.source, { first: r.offset, last: r.offset });
+      else {
+        if (r.offset < range.first) range.first = r.offset;
+        if (r.offset > range.last) range.last = r.offset;
+      }
+    }
+    for (const [source, range] of ranges) {
+      const known = redelivery ? undefined : this.storedAhead.get(source);
+      // Within the window already looked up: nothing to ask. Past it: the next window.
+      if (known !== undefined && range.last <= known.checkedUpTo) continue;
+      const first = known !== undefined ? known.checkedUpTo + 1 : range.first;
+      const checkedUpTo = first + (this.options.storedLookupWindow ?? 1 << 20) - 1;
+      const offsets = await this.options.storedOffsets(source, first, checkedUpTo);
+      if (offsets.size === 0) {
+        if (known === undefined) this.storedAhead.delete(source);
+        else known.checkedUpTo = checkedUpTo;
+        continue;
+      }
+      if (known !== undefined) for (const o of known.offsets) if (o >= range.first) offsets.add(o);
+      let max = -Infinity;
+      for (const o of offsets) if (o > max) max = o;
+      this.storedAhead.set(source, { max, checkedUpTo, offsets });
+      this.options.logger.info({ source, from: first, stored: offsets.size, upTo: max }, 'redelivered offsets already stored will be skipped');
     }
   }
 
-  private detectRecords(batch: SourceBatch, toStore: IngestRecord[]): PreparedBatch {
+  /**
+   * The records not already stored, by the offsets looked up at redelivery;
+   * `mayBeStored` when the batch reaches into those offsets. Forgets a
+   * source's stored offsets once a batch has passed the last of them.
+   */
+  private withoutStored(records: IngestRecord[]): { toStore: IngestRecord[]; mayBeStored: boolean } {
+    if (this.storedAhead.size === 0 || records.length === 0) return { toStore: records, mayBeStored: false };
+    let mayBeStored = false;
+    const kept: IngestRecord[] = [];
+    const passed = new Set<string>();
+    for (const r of records) {
+      const ahead = this.storedAhead.get(r.source);
+      if (ahead === undefined) {
+        kept.push(r);
+        continue;
+      }
+      if (r.offset <= ahead.max) mayBeStored = true;
+      else passed.add(r.source);
+      if (!ahead.offsets.has(r.offset)) kept.push(r);
+    }
+    for (const source of passed) this.storedAhead.delete(source);
+    if (kept.length !== records.length) this.options.logger.info({ skipped: records.length - kept.length }, 'redelivered records already stored were skipped');
+    return { toStore: kept.length === records.length ? records : kept, mayBeStored };
+  }
+
+  private detectRecords(batch: SourceBatch, toStore: IngestRecord[]): Omit<PreparedBatch, 'ledger'> {
     const { detection } = this.options;
     const out = { detections: [] as Detection[], riskChanges: [] as RiskChange[] };
     if (toStore === batch.records) {
@@ -176,12 +277,7 @@ export class PipelineRunner {
       for (const r of batch.rejected) this.options.logger.warn({ source: r.source, offset: r.offset, field: r.field, reason: r.error }, 'record sent to dead letters');
     }
     const { records, detections, riskChanges } = prepared;
-    await ledger.writeBatch({
-      token: batch.token,
-      events: records.map((r) => ({ event: r.event, source: r.source, offset: r.offset })),
-      detections,
-      riskChanges,
-    });
+    await ledger.write(prepared.ledger);
     await this.options.onDurable?.({ token: batch.token, detections, riskChanges });
 
     const s = this.stats;
@@ -193,24 +289,5 @@ export class PipelineRunner {
     s.skippedAsStored += batch.records.length - records.length;
     s.lastBatchAt = Date.now();
     s.persistMs += performance.now() - started;
-  }
-
-  private async withoutStored(records: IngestRecord[]): Promise<IngestRecord[]> {
-    if (records.length === 0) return records;
-    const bySource = new Map<string, { first: number; last: number }>();
-    for (const r of records) {
-      const range = bySource.get(r.source);
-      if (!range) bySource.set(r.source, { first: r.offset, last: r.offset });
-      else {
-        range.first = Math.min(range.first, r.offset);
-        range.last = Math.max(range.last, r.offset);
-      }
-    }
-    const stored = new Map<string, Set<number>>();
-    for (const [source, { first, last }] of bySource) stored.set(source, await this.options.storedOffsets(source, first, last));
-    const kept = records.filter((r) => !stored.get(r.source)!.has(r.offset));
-    if (kept.length === records.length) return records;
-    this.options.logger.info({ skipped: records.length - kept.length }, 'redelivered records already stored were skipped');
-    return kept;
   }
 }

@@ -62,6 +62,17 @@ interface ClientInfo {
   database: string;
   /** Embedded only: the on-disk engine path. */
   path?: string;
+  /** Embedded only: chDB's raw insert (payload bytes handed to the engine without building an SQL string). */
+  rawInsert?: (params: ChdbRawInsert) => Promise<unknown>;
+}
+
+/** The subset of chDB's RawInsertParams the store uses. */
+export interface ChdbRawInsert {
+  table: string;
+  columns?: readonly string[];
+  values: Buffer;
+  format: 'TabSeparated' | 'JSONEachRow';
+  settings?: Record<string, string | number>;
 }
 const clients = new WeakMap<ClickHouseClient, ClientInfo>();
 
@@ -83,7 +94,8 @@ export async function openClickHouse(cfg: OpenClickHouseConfig): Promise<ClickHo
     fs.mkdirSync(dir, { recursive: true });
     // chdb types its Connection against its own copy of @clickhouse/client-common;
     // the shapes are identical, the declarations are not.
-    const connection = createChdbConnection({ path: dir }) as unknown as ClientConnection;
+    const chdbConnection = createChdbConnection({ path: dir });
+    const connection = chdbConnection as unknown as ClientConnection;
     const client = createClient({ connection });
     try {
       await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
@@ -92,7 +104,8 @@ export async function openClickHouse(cfg: OpenClickHouseConfig): Promise<ClickHo
       await client.close().catch(() => {});
       throw err;
     }
-    clients.set(client, { embedded: true, database: cfg.database, path: dir });
+    const raw = chdbConnection.chdb as unknown as { rawInsert(p: ChdbRawInsert): Promise<unknown> };
+    clients.set(client, { embedded: true, database: cfg.database, path: dir, rawInsert: (p) => raw.rawInsert(p) });
     return client;
   }
 
@@ -159,8 +172,8 @@ export interface BodyInsert {
   /** Columns the body provides, in order (validated); all columns when absent. */
   columns?: readonly string[];
   format: 'JSONEachRow' | 'TabSeparated';
-  /** The rows, serialised in `format`, each line ending in \n. */
-  body: string;
+  /** The rows, serialised in `format` (UTF-8 when bytes), each line ending in \n. */
+  body: string | Buffer;
   /** insert_deduplication_token (passed through {@link dedupToken}); '' for none. */
   token: string;
   /** Extra numeric settings for this insert (names validated). */
@@ -192,6 +205,24 @@ export async function insertBody(client: ClickHouseClient, insert: BodyInsert): 
     settings.push(`${name} = ${value}`);
   }
   const format = insert.format === 'TabSeparated' ? 'TabSeparated' : 'JSONEachRow';
+  const rawInsert = clients.get(client)?.rawInsert;
+  if (rawInsert !== undefined) {
+    // Embedded: the body goes to the engine as bytes beside the INSERT, not
+    // spliced into one SQL string that the engine then scans (measured: 10.1
+    // against 8.9 µs of wall time per event for 20k-event inserts). chDB puts
+    // `settings` in the INSERT's own SETTINGS clause, quoted as literals.
+    const values: Record<string, string | number> = { async_insert: 0 };
+    if (insert.token !== '') values.insert_deduplication_token = dedupToken(insert.token);
+    for (const [name, value] of Object.entries(insert.settings ?? {})) {
+      if (!IDENTIFIER.test(name)) throw new InvalidIdentifierError(name);
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw new TypeError(`setting ${name} must be a finite number`);
+      values[name] = value;
+    }
+    const body = typeof insert.body === 'string' ? Buffer.from(insert.body, 'utf8') : insert.body;
+    if (insert.columns) for (const c of insert.columns) quoteIdentifier(c);
+    await rawInsert({ table: insert.table, ...(insert.columns ? { columns: [...insert.columns] } : {}), values: body, format, settings: values });
+    return;
+  }
   const r = await client.exec({
     query: `INSERT INTO ${table}${columns} SETTINGS ${settings.join(', ')} FORMAT ${format}`,
     values: Readable.from([insert.body], { objectMode: false }),

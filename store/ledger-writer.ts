@@ -53,6 +53,7 @@ import {
   type ChainHead,
   type ChainLink,
   type ChainedTable,
+  type GroupDigest,
   type PriorState,
 } from './ledger-chain.js';
 
@@ -87,6 +88,13 @@ export interface LedgerBatch {
   detections?: readonly Detection[];
   riskChanges?: readonly RiskChange[];
   adminActions?: readonly AdminAction[];
+  /**
+   * The caller knows nothing can be stored under this token yet (e.g. Kafka
+   * offsets never delivered before and beyond anything stored): the writer
+   * skips asking the store what the token already has. Leave unset when
+   * unsure; a wrong `true` could link rows a redelivery did not insert.
+   */
+  fresh?: boolean;
 }
 
 export type LedgerTable = 'events' | 'detections' | 'risk_changes' | 'admin_actions';
@@ -230,34 +238,66 @@ function groupOf(groups: TenantGroups, tenant: string): RowGroup {
   return g;
 }
 
+/** Appends UTF-8 lines to a growing buffer, remembering where each one starts. */
+class LineWriter {
+  private buf: Buffer;
+  private pos = 0;
+  readonly starts: number[] = [];
+
+  constructor(expectedLines: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(4096, Math.min(expectedLines * 512, 64 << 20)));
+  }
+
+  write(line: string): void {
+    // At most 3 bytes per UTF-16 unit.
+    if (this.pos + line.length * 3 > this.buf.length) this.grow(this.pos + line.length * 3);
+    this.starts.push(this.pos);
+    this.pos += this.buf.write(line, this.pos);
+  }
+
+  private grow(needed: number): void {
+    const next = Buffer.allocUnsafe(Math.max(needed, this.buf.length * 2));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  /** The lines written, as one buffer (a view: no copy). */
+  finish(): Buffer {
+    this.starts.push(this.pos);
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
 /**
- * The `events` body (TabSeparated, EVENT_ROW_COLUMNS) of a batch, rows in
- * input order, each carrying `token`; with `groups`, each line is also added
- * to its tenant's group.
+ * The `events` body (TabSeparated, EVENT_ROW_COLUMNS, UTF-8) of a batch, rows
+ * in input order, each carrying `token`; with `groups`, each row is also added
+ * to its tenant's group (as its bytes in the body).
  */
-export function eventsBody(events: LedgerBatch['events'], token = '', groups?: TenantGroups): { body: string; rows: number } {
-  if (events === undefined) return { body: '', rows: 0 };
-  let body = '';
-  if ('events' in events) {
-    const run = events;
+export function eventsBody(events: LedgerBatch['events'], token = '', groups?: TenantGroups): { body: Buffer; rows: number } {
+  if (events === undefined) return { body: Buffer.alloc(0), rows: 0 };
+  const run = 'events' in events ? events : undefined;
+  const n = run !== undefined ? run.events.length : (events as readonly LedgerEvent[]).length;
+  const out = new LineWriter(n);
+  if (run !== undefined) {
     const source = tsvEscape(run.source);
-    for (let i = 0; i < run.events.length; i++) {
-      const event = run.events[i] as AgentEvent;
-      const line = eventLine(event, source, run.firstOffset + i, token);
-      body += line;
-      if (groups) groupOf(groups, event.tenant_id).add(line, Math.trunc(event.time));
+    for (let i = 0; i < n; i++) out.write(eventLine(run.events[i] as AgentEvent, source, run.firstOffset + i, token));
+  } else {
+    const sources = new Map<string, string>();
+    for (const { event, source, offset } of events as readonly LedgerEvent[]) {
+      let field = sources.get(source);
+      if (field === undefined) sources.set(source, (field = tsvEscape(source)));
+      out.write(eventLine(event, field, offset, token));
     }
-    return { body, rows: run.events.length };
   }
-  const sources = new Map<string, string>();
-  for (const { event, source, offset } of events) {
-    let json = sources.get(source);
-    if (json === undefined) sources.set(source, (json = tsvEscape(source)));
-    const line = eventLine(event, json, offset, token);
-    body += line;
-    if (groups) groupOf(groups, event.tenant_id).add(line, Math.trunc(event.time));
+  const body = out.finish();
+  if (groups) {
+    const { starts } = out;
+    for (let i = 0; i < n; i++) {
+      const event = run !== undefined ? (run.events[i] as AgentEvent) : (events as readonly LedgerEvent[])[i]!.event;
+      groupOf(groups, event.tenant_id).addBytes(body, starts[i]!, starts[i + 1]!, Math.trunc(event.time));
+    }
   }
-  return { body, rows: events.length };
+  return { body, rows: n };
 }
 
 function jsonLines<T>(
@@ -284,15 +324,34 @@ const INSERT_SETTINGS: Record<string, number> = {
   max_partitions_per_insert_block: 0,
 };
 
+/** What a fresh token has in the store: nothing. */
+const nothingPrior = (): PriorState => ({ rows: new Map(), linked: new Set() });
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------
 
 interface Part {
   table: LedgerTable;
-  body: string;
+  /** UTF-8 rows, ready for the engine. */
+  body: Buffer;
   rows: number;
-  groups: TenantGroups;
+  /** Per tenant with rows, the digest of its rows (for the hash chain). */
+  digests: Map<string, GroupDigest>;
+}
+
+/** The digest of each non-empty tenant group. */
+function digestGroups(groups: TenantGroups): Map<string, GroupDigest> {
+  const out = new Map<string, GroupDigest>();
+  for (const [tenant, group] of groups) if (group.size > 0) out.set(tenant, digestGroup(group));
+  return out;
+}
+
+/** A batch serialised by {@link LedgerWriter.prepare}, ready to write. */
+export interface PreparedLedgerBatch {
+  readonly token: string;
+  readonly fresh: boolean;
+  readonly parts: readonly Part[];
 }
 
 export class LedgerWriter {
@@ -323,25 +382,48 @@ export class LedgerWriter {
    * LedgerWriteError when a part still fails after the configured attempts.
    */
   async writeBatch(batch: LedgerBatch): Promise<WriteResult> {
+    return this.write(this.prepare(batch));
+  }
+
+  /**
+   * Serialises a batch for {@link write}, synchronously: every row body and
+   * the rows' hash-chain groups. A row that cannot be serialised throws here,
+   * before anything is written. The pipeline prepares a batch on the JS
+   * thread while the engine is still inserting the previous one.
+   */
+  prepare(batch: LedgerBatch): PreparedLedgerBatch {
     const token = dedupToken(batch.token);
-    // Build every body before the first insert: a row that cannot be
-    // serialised fails the batch before anything is written.
     const eventGroups: TenantGroups = new Map();
-    const part = (table: LedgerTable, built: { body: string; rows: number }, groups: TenantGroups): Part => ({ table, ...built, groups });
+    // The digests of the rows as sent, for the links (hashing is JS work: done here, before the inserts).
+    const part = (table: LedgerTable, built: { body: string | Buffer; rows: number }, groups: TenantGroups): Part => ({
+      table,
+      body: typeof built.body === 'string' ? Buffer.from(built.body, 'utf8') : built.body,
+      rows: built.rows,
+      digests: digestGroups(groups),
+    });
     const g = () => new Map<string, RowGroup>();
     const dg = g();
     const rg = g();
     const ag = g();
-    const parts: Part[] = [
-      part('events', eventsBody(batch.events, token, this.#chain ? eventGroups : undefined), eventGroups),
-      part('detections', jsonLines(batch.detections, detectionRow, JSON_COLUMNS.detections, token, dg), dg),
-      part('risk_changes', jsonLines(batch.riskChanges, riskChangeRow, JSON_COLUMNS.risk_changes, token, rg), rg),
-      part('admin_actions', jsonLines(batch.adminActions, adminActionRow, JSON_COLUMNS.admin_actions, token, ag), ag),
-    ];
+    return {
+      token,
+      fresh: batch.fresh === true,
+      parts: [
+        part('events', eventsBody(batch.events, token, this.#chain ? eventGroups : undefined), eventGroups),
+        part('detections', jsonLines(batch.detections, detectionRow, JSON_COLUMNS.detections, token, dg), dg),
+        part('risk_changes', jsonLines(batch.riskChanges, riskChangeRow, JSON_COLUMNS.risk_changes, token, rg), rg),
+        part('admin_actions', jsonLines(batch.adminActions, adminActionRow, JSON_COLUMNS.admin_actions, token, ag), ag),
+      ],
+    };
+  }
+
+  /** Writes a prepared batch (see {@link writeBatch}). */
+  async write(prepared: PreparedLedgerBatch): Promise<WriteResult> {
+    const { token, parts } = prepared;
     // What the token already has in the store decides where each table's link
     // comes from. Unknown (null) when the store cannot say: the links are then
     // built from what is stored after the inserts.
-    const prior = this.#chain ? await priorState(this.#client, token).catch(() => null) : null;
+    const prior = !this.#chain ? null : prepared.fresh ? nothingPrior() : await priorState(this.#client, token).catch(() => null);
     const result: WriteResult = { events: 0, detections: 0, risk_changes: 0, admin_actions: 0 };
     for (const { table, body, rows } of parts) {
       if (rows === 0) continue;
@@ -353,28 +435,29 @@ export class LedgerWriter {
   }
 
   /** Appends the links of a batch whose rows are stored. */
-  async #appendLinks(token: string, parts: Part[], prior: PriorState | null): Promise<void> {
+  async #appendLinks(token: string, parts: readonly Part[], prior: PriorState | null): Promise<void> {
     const linked = prior?.linked ?? (await this.#retrying('ledger_chain', () => priorState(this.#client, token))).linked;
-    const sources: [ChainedTable, TenantGroups][] = [];
+    // Per table to link, the digest of each tenant's rows.
+    const sources: [ChainedTable, Map<string, GroupDigest>][] = [];
     for (const table of CHAINED_TABLES) {
       if (linked.has(table)) continue; // a redelivery: the chain already covers it
       const sent = parts.find((p) => p.table === table);
       if (prior !== null && (prior.rows.get(table) ?? 0) === 0) {
-        if (sent && sent.rows > 0) sources.push([table, sent.groups]);
+        if (sent && sent.rows > 0) sources.push([table, sent.digests]);
       } else {
         // Rows were stored under this token before (or it is unknown): link what is stored.
         const stored = await this.#retrying('ledger_chain', () => storedGroups(this.#client, table, token));
-        if (stored.size > 0) sources.push([table, stored]);
+        if (stored.size > 0) sources.push([table, digestGroups(stored)]);
       }
     }
     if (sources.length === 0) return;
 
-    const digests: { tenant: string; table: ChainedTable; digest: ReturnType<typeof digestGroup> }[] = [];
+    const digests: { tenant: string; table: ChainedTable; digest: GroupDigest }[] = [];
     const tenants = [...new Set(sources.flatMap(([, groups]) => [...groups.keys()]))].sort();
     for (const tenant of tenants) {
       for (const [table, groups] of sources) {
-        const group = groups.get(tenant);
-        if (group && group.size > 0) digests.push({ tenant, table, digest: digestGroup(group) });
+        const digest = groups.get(tenant);
+        if (digest !== undefined) digests.push({ tenant, table, digest });
       }
     }
     const linkToken = `${token}:ledger_chain:${sources.map(([t]) => t).join('+')}`;
@@ -407,7 +490,7 @@ export class LedgerWriter {
     return run;
   }
 
-  async #insert(table: WrittenTable, body: string, token: string): Promise<void> {
+  async #insert(table: WrittenTable, body: string | Buffer, token: string): Promise<void> {
     await this.#retrying(table, () =>
       insertBody(this.#client, {
         table,

@@ -69,6 +69,23 @@ describe('ledger hash chain', { timeout: 120_000 }, () => {
     expect(linkHash(GENESIS_HASH, { ...f, row_count: 5 })).not.toBe(linkHash(GENESIS_HASH, f));
   });
 
+  it('digests rows held as bytes of a body exactly like the same rows held as strings', () => {
+    const lines = ['b\tétoile\n', 'a\t\u{1F600}\n', 'c\n', 'a\t\u{1F600}\n'];
+    const body = Buffer.from(lines.join(''), 'utf8');
+    const asBytes = new RowGroup();
+    const asText = new RowGroup();
+    let at = 0;
+    lines.forEach((l, i) => {
+      const end = at + Buffer.byteLength(l);
+      asBytes.addBytes(body, at, end, i);
+      asText.add(l, i);
+      at = end;
+    });
+    expect(digestGroup(asBytes)).toEqual(digestGroup(asText));
+    expect(asBytes.line(1)).toBe(lines[1]);
+    expect(() => asBytes.addBytes(Buffer.from('other\n'), 0, 6, 9)).toThrow(/one body/);
+  });
+
   it('appends one link per tenant and table for each batch, chained per tenant', async () => {
     const writer = new LedgerWriter(client);
     const mixed: LedgerBatch = {
