@@ -88,8 +88,7 @@ describe('SQL injection', { timeout: 120_000 }, () => {
     expect(tables.map((t) => t.name)).toEqual([
       'admin_actions',
       'agent_hourly_detections_mv',
-      'agent_hourly_events_mv',
-      'agent_hourly_failures_mv',
+      'agent_hourly_event_stats_mv',
       'agent_hourly_stats',
       'detections',
       'events',

@@ -25,8 +25,7 @@ describe('migrations', { timeout: 60_000 }, () => {
     expect(tables).toEqual([
       { name: 'admin_actions', engine: 'MergeTree' },
       { name: 'agent_hourly_detections_mv', engine: 'MaterializedView' },
-      { name: 'agent_hourly_events_mv', engine: 'MaterializedView' },
-      { name: 'agent_hourly_failures_mv', engine: 'MaterializedView' },
+      { name: 'agent_hourly_event_stats_mv', engine: 'MaterializedView' },
       { name: 'agent_hourly_stats', engine: 'SummingMergeTree' },
       { name: 'detections', engine: 'MergeTree' },
       { name: 'events', engine: 'MergeTree' },

@@ -82,4 +82,20 @@ describe('hourly statistics', { timeout: 120_000 }, () => {
       await db.close();
     }
   });
+
+  it('counts the same after migration 009 replaces the two event views with one', async () => {
+    const db = await openTestClient('store_stats_upgrade');
+    try {
+      await runMigrations(db, MIGRATIONS.filter((m) => m.version < 9));
+      await new LedgerWriter(db).writeBatch(batch('up:1', 'tenant-u', 'before', T0));
+      await runMigrations(db);
+      await new LedgerWriter(db).writeBatch(batch('up:2', 'tenant-u', 'after', T0 + 1000));
+      await new LedgerWriter(db).writeBatch(batch('up:2', 'tenant-u', 'after', T0 + 1000)); // redelivery
+      const [b] = await statsBuckets(db, { tenant_id: 'tenant-u', kinds: ['event', 'failure'], interval: 'hour', from: T0, to: T0 + H });
+      const twice = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, 2 * v]));
+      expect(b!.counts).toEqual({ event: twice(PER_BATCH), failure: twice(FAILURES) });
+    } finally {
+      await db.close();
+    }
+  });
 });
