@@ -11,7 +11,7 @@
 // ClickHouse in a temporary directory. Sizes: BENCH_EVENTS (default 500000),
 // BENCH_DETECT_EVENTS (default 1000000).
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -37,6 +37,35 @@ const DETECT_EVENTS = Number(process.env.BENCH_DETECT_EVENTS ?? 1_000_000);
 
 function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
+}
+
+/** CPU seconds used so far by a process (user + system), from /proc; null where unreadable (not Linux, or gone). */
+function procCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may contain spaces), 1-based from the state: utime is 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+const CLOCK_TICKS = 100;
+
+/** CPU seconds spent by this process and by the broker (when known) while `fn` runs. */
+async function withCpu<T>(brokerPid: number | undefined, fn: () => Promise<T>): Promise<{ value: T; self: number; broker: number | null }> {
+  const b0 = brokerPid === undefined ? null : procCpuSeconds(brokerPid);
+  const c0 = process.cpuUsage();
+  const value = await fn();
+  const c = process.cpuUsage(c0);
+  const b1 = brokerPid === undefined ? null : procCpuSeconds(brokerPid);
+  return { value, self: (c.user + c.system) / 1e6, broker: b0 === null || b1 === null ? null : b1 - b0 };
+}
+
+/** "x.x cores here + y.y in the broker" over `seconds` of wall time. */
+function cores(cpu: { self: number; broker: number | null }, seconds: number): string {
+  const here = `${(cpu.self / seconds).toFixed(2)} cores in this process`;
+  return cpu.broker === null ? here : `${here} + ${(cpu.broker / seconds).toFixed(2)} in the broker`;
 }
 
 async function produceAll(brokers: string[], prefix: string): Promise<{ topics: ReturnType<typeof topicNames>; seconds: number }> {
@@ -138,10 +167,13 @@ async function main(): Promise<void> {
       console.log(`## Ingest end to end (${fmt(E2E_EVENTS)} events, broker ${brokers.join(',')})`);
       const { topics, seconds } = await produceAll(brokers, `bench-${Date.now()}`);
       console.log(`produced in ${seconds.toFixed(1)} s`);
-      const ceiling = await bareRead(brokers, topics.inputs, E2E_EVENTS);
-      console.log(`bare read rate (ceiling):     ${fmt(ceiling)} events/s`);
-      const e2e = await endToEnd(brokers, topics, dataDir);
+      const bare = await withCpu(broker?.pid, () => bareRead(brokers, topics.inputs, E2E_EVENTS));
+      const ceiling = bare.value;
+      console.log(`bare read rate (ceiling):     ${fmt(ceiling)} events/s (${cores(bare, E2E_EVENTS / ceiling)})`);
+      const run = await withCpu(broker?.pid, () => endToEnd(brokers, topics, dataDir));
+      const e2e = run.value;
       console.log(`end to end (Kafka → decode → validate → detect → ClickHouse): ${fmt(e2e)} events/s (target ≥ 50,000)`);
+      console.log(`  CPU: ${cores(run, E2E_EVENTS / e2e)}; ${((run.self * 1e6) / E2E_EVENTS).toFixed(1)} µs per event here (JS thread and embedded ClickHouse's threads)`);
       console.log(`ratio to the bare read rate:  ${(e2e / ceiling).toFixed(2)} (target ≥ 0.5)`);
     }
   } finally {

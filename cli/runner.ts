@@ -44,8 +44,9 @@ export interface PipelineRunnerOptions {
 }
 
 interface PreparedBatch {
-  /** The records to store (all of them, unless some were already stored). */
-  records: IngestRecord[];
+  /** How many records the batch had, and how many of them are stored by this batch (the others were already). */
+  received: number;
+  stored: number;
   detections: Detection[];
   riskChanges: RiskChange[];
   /** The ledger rows, serialised while the previous batch is being inserted. */
@@ -154,7 +155,11 @@ export class PipelineRunner {
         prepared.catch(() => undefined);
       }
     }
-    const after = this.persisting.then(async () => this.persist(batch, await prepared));
+    // Persistence needs the batch's token and dead letters, not its records:
+    // the events die young once serialised, instead of living (and being
+    // promoted by the GC) until the insert completes.
+    const { token, rejected } = batch;
+    const after = this.persisting.then(async () => this.persist(token, rejected, await prepared));
     this.persisting = after;
     return after;
   }
@@ -266,27 +271,27 @@ export class PipelineRunner {
         for (const c of scratch.riskChanges) out.riskChanges.push(c);
       }
     }
-    return { records: toStore, ...out };
+    return { received: batch.records.length, stored: toStore.length, ...out };
   }
 
-  private async persist(batch: SourceBatch, prepared: PreparedBatch): Promise<void> {
+  private async persist(token: string, rejected: SourceBatch['rejected'], prepared: PreparedBatch): Promise<void> {
     const started = performance.now();
     const { ledger, deadLetters } = this.options;
-    if (batch.rejected.length > 0) {
-      await deadLetters.write(batch.rejected);
-      for (const r of batch.rejected) this.options.logger.warn({ source: r.source, offset: r.offset, field: r.field, reason: r.error }, 'record sent to dead letters');
+    if (rejected.length > 0) {
+      await deadLetters.write(rejected);
+      for (const r of rejected) this.options.logger.warn({ source: r.source, offset: r.offset, field: r.field, reason: r.error }, 'record sent to dead letters');
     }
-    const { records, detections, riskChanges } = prepared;
+    const { detections, riskChanges } = prepared;
     await ledger.write(prepared.ledger);
-    await this.options.onDurable?.({ token: batch.token, detections, riskChanges });
+    await this.options.onDurable?.({ token, detections, riskChanges });
 
     const s = this.stats;
     s.batches++;
-    s.events += records.length;
-    s.rejected += batch.rejected.length;
+    s.events += prepared.stored;
+    s.rejected += rejected.length;
     s.detections += detections.length;
     s.riskChanges += riskChanges.length;
-    s.skippedAsStored += batch.records.length - records.length;
+    s.skippedAsStored += prepared.received - prepared.stored;
     s.lastBatchAt = Date.now();
     s.persistMs += performance.now() - started;
   }
