@@ -39,6 +39,7 @@ import { eventToJson } from '../contract/json.js';
 import type { AdminAction, Detection, RiskChange } from '../detectors/types.js';
 import { dedupToken, insertBody, tsvEscape } from './clickhouse.js';
 import { EVENT_INSERT_COLUMNS } from './migrations/001_events.js';
+import { RowBuffer, writeEventRow } from './event-rows.js';
 import {
   CHAINED_TABLES,
   JSON_COLUMNS,
@@ -238,36 +239,6 @@ function groupOf(groups: TenantGroups, tenant: string): RowGroup {
   return g;
 }
 
-/** Appends UTF-8 lines to a growing buffer, remembering where each one starts. */
-class LineWriter {
-  private buf: Buffer;
-  private pos = 0;
-  readonly starts: number[] = [];
-
-  constructor(expectedLines: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(4096, Math.min(expectedLines * 512, 64 << 20)));
-  }
-
-  write(line: string): void {
-    // At most 3 bytes per UTF-16 unit.
-    if (this.pos + line.length * 3 > this.buf.length) this.grow(this.pos + line.length * 3);
-    this.starts.push(this.pos);
-    this.pos += this.buf.write(line, this.pos);
-  }
-
-  private grow(needed: number): void {
-    const next = Buffer.allocUnsafe(Math.max(needed, this.buf.length * 2));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  /** The lines written, as one buffer (a view: no copy). */
-  finish(): Buffer {
-    this.starts.push(this.pos);
-    return this.buf.subarray(0, this.pos);
-  }
-}
-
 /**
  * The `events` body (TabSeparated, EVENT_ROW_COLUMNS, UTF-8) of a batch, rows
  * in input order, each carrying `token`; with `groups`, each row is also added
@@ -277,16 +248,18 @@ export function eventsBody(events: LedgerBatch['events'], token = '', groups?: T
   if (events === undefined) return { body: Buffer.alloc(0), rows: 0 };
   const run = 'events' in events ? events : undefined;
   const n = run !== undefined ? run.events.length : (events as readonly LedgerEvent[]).length;
-  const out = new LineWriter(n);
+  // Rows go straight into the body as bytes (store/event-rows.ts): the same
+  // bytes as eventLine's text, without building it.
+  const out = new RowBuffer(n);
   if (run !== undefined) {
     const source = tsvEscape(run.source);
-    for (let i = 0; i < n; i++) out.write(eventLine(run.events[i] as AgentEvent, source, run.firstOffset + i, token));
+    for (let i = 0; i < n; i++) writeEventRow(out, run.events[i] as AgentEvent, source, offsetText(run.firstOffset + i), token);
   } else {
     const sources = new Map<string, string>();
     for (const { event, source, offset } of events as readonly LedgerEvent[]) {
       let field = sources.get(source);
       if (field === undefined) sources.set(source, (field = tsvEscape(source)));
-      out.write(eventLine(event, field, offset, token));
+      writeEventRow(out, event, field, offsetText(offset), token);
     }
   }
   const body = out.finish();
