@@ -22,6 +22,7 @@ import { loadSigningKey, TokenAuthority } from '../api/auth.js';
 import { buildApi } from '../api/server.js';
 import { riskRoutes } from '../api/routes/risk.js';
 import { RiskView } from '../publish/risk-view.js';
+import { latestRiskPerAgent, latestUserRisk } from '../store/risk-queries.js';
 import { createPublishStage } from '../publish/publisher.js';
 import { openClickHouse, ping } from '../store/clickhouse.js';
 import { LedgerWriter } from '../store/ledger-writer.js';
@@ -99,6 +100,10 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
   // before anything new is consumed, then kept current by each durable batch.
   const riskView = new RiskView();
   await riskView.rebuild(store);
+  // Detection carries on from the stored risk too (a restart must not lower
+  // an agent at high, or forget a confirmed compromise, on its next
+  // detection): each agent's latest risk change, each user's latest risk.
+  await seedDetection(detection, store);
 
   let api: FastifyInstance | undefined;
   const logger = {
@@ -184,4 +189,16 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
       await store.close();
     },
   };
+}
+
+/** Starts the detection pipeline from the store: every agent's last risk change and every risky user's level. */
+export async function seedDetection(detection: DetectionPipeline, store: ClickHouseClient): Promise<{ agents: number; users: number }> {
+  let agents = 0;
+  for await (const row of latestRiskPerAgent(store)) if (detection.engine.seed(row)) agents++;
+  let users = 0;
+  for await (const row of latestUserRisk(store)) {
+    detection.seedUserRisk(row.tenant_id, row.user_id, row.level, row.time);
+    users++;
+  }
+  return { agents, users };
 }

@@ -85,6 +85,22 @@ export interface AgentRisk {
   updated_at: number;
 }
 
+/**
+ * An agent's last known risk, as stored (its latest risk change): what a
+ * restarted engine starts from instead of nothing.
+ */
+export interface KnownRisk {
+  tenant_id: string;
+  agent_id: string;
+  change_id: string;
+  /** Event time of the change, epoch ms. */
+  time: number;
+  level: RiskLevel;
+  score: number;
+  state: RiskState;
+  reasons: RiskReason[];
+}
+
 export interface EngineSnapshot {
   version: 1;
   agents: AgentRiskState[];
@@ -312,6 +328,50 @@ export class RiskEngine {
       this.agents.set(s.tenant_id, s.agent_id, s);
       for (const c of s.contribs) if (c.user !== null) this.link(s.tenant_id, c.user, s);
     }
+  }
+
+  /**
+   * Starts an agent from its last stored risk change, so that a restarted
+   * pipeline carries on from where the last run left off instead of from
+   * nothing: without it, an agent at high (or confirmed compromised) would be
+   * lowered by its first detection after a restart (none → low), and the
+   * policy engine would follow. Agents the engine already knows are left as
+   * they are. The detector reasons become contributions, valued so that their
+   * combined score is the stored score at the change's time, decaying from
+   * there; an admin reason becomes the admin note. What a change does not
+   * record is lost: which user an inherited risk came from (that
+   * contribution then decays like any other) and the exact weights.
+   * Returns whether the agent was seeded.
+   */
+  seed(known: KnownRisk): boolean {
+    const worthKeeping = known.level !== 'none' || known.state === 'confirmedCompromised' || known.state === 'confirmedSafe' || known.state === 'dismissed';
+    if (!worthKeeping || this.agents.get(known.tenant_id, known.agent_id) !== undefined) return false;
+    const detectorReasons = known.reasons.filter((r) => r.detector !== 'admin' && SEV_RANK[r.severity] !== undefined);
+    const admin = known.reasons.find((r) => r.detector === 'admin') ?? null;
+    const score = Math.min(1, Math.max(0, known.score));
+    // k equal contributions v combine to 1 - (1 - v)^k = score.
+    const k = detectorReasons.length;
+    const value = k === 0 ? 0 : 1 - Math.pow(1 - Math.min(score, 0.999999), 1 / k);
+    const contribs: Contribution[] =
+      known.level === 'none' ? [] : detectorReasons.map((r) => ({ detector: r.detector, severity: r.severity, summary: r.summary, value, at: known.time, user: null }));
+    const i = known.change_id.lastIndexOf('/');
+    const seq = Number(known.change_id.slice(i + 1));
+    const s: AgentRiskState = {
+      tenant_id: known.tenant_id,
+      agent_id: known.agent_id,
+      level: known.state === 'confirmedCompromised' ? 'high' : known.level,
+      score: known.state === 'confirmedCompromised' ? 1 : score,
+      state: known.state,
+      updated_at: known.time,
+      raised_at: known.time,
+      at: known.time,
+      // Later changes continue the sequence, so their ids never repeat a stored one.
+      seq: Number.isSafeInteger(seq) && seq >= 0 ? seq : 0,
+      contribs,
+      admin: admin ? { ...admin } : null,
+    };
+    this.agents.set(s.tenant_id, s.agent_id, s);
+    return true;
   }
 
   // -------------------------------------------------------------------------

@@ -207,6 +207,22 @@ export class DetectionPipeline {
     return this.engine.risky();
   }
 
+  /**
+   * Starts a user's risk from what is stored (a restart): the level of the
+   * user's latest user-risk event, unless this pipeline already knows a
+   * newer one. Agents acting for a risky user inherit it again from their
+   * next on-behalf-of sign-in.
+   */
+  seedUserRisk(tenantId: string, userId: string, level: RiskLevel, time: number): void {
+    const u = this.users.get(tenantId, userId);
+    if (u === undefined) this.users.set(tenantId, userId, { at: time, level, time });
+    else if (time > u.time) {
+      u.level = level;
+      u.time = time;
+      u.at = Math.max(u.at, time);
+    }
+  }
+
   userRisk(tenantId: string, userId: string): RiskLevel {
     return this.users.get(tenantId, userId)?.level ?? 'none';
   }

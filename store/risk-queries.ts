@@ -115,3 +115,42 @@ export async function* latestRiskPerAgent(client: ClickHouseClient, q: LatestRis
     for (const row of rows) yield toLatest(row.json());
   }
 }
+
+/** A user's latest stored risk level (from `user_risk` events). */
+export interface LatestUserRiskRow {
+  tenant_id: string;
+  user_id: string;
+  level: RiskLevel;
+  /** Event time of the user-risk event, epoch ms. */
+  time: number;
+}
+
+/**
+ * Streams, per (tenant, user), the level of the latest `user_risk` event
+ * (latest by event time, then event id), for users whose latest level is in
+ * `levels` (default medium and high: the levels agents inherit).
+ */
+export async function* latestUserRisk(
+  client: ClickHouseClient,
+  levels: readonly RiskLevel[] = ['medium', 'high'],
+): AsyncGenerator<LatestUserRiskRow> {
+  const rs = await client.query({
+    query: `
+SELECT tenant_id, user_id, level, t FROM
+(
+    SELECT tenant_id, assumeNotNull(user_id) AS user_id, argMax(level, (time, event_id)) AS level, toUnixTimestamp64Milli(max(time)) AS t
+    FROM events
+    WHERE type = 'user_risk' AND user_id IS NOT NULL
+    GROUP BY tenant_id, user_id
+)
+WHERE level IN {levels:Array(String)}`,
+    query_params: { levels: [...levels] },
+    format: 'JSONEachRow',
+  });
+  for await (const rows of rs.stream<{ tenant_id: string; user_id: string; level: string; t: string | number }>()) {
+    for (const row of rows) {
+      const r = row.json();
+      yield { tenant_id: r.tenant_id, user_id: r.user_id, level: r.level as RiskLevel, time: Number(r.t) };
+    }
+  }
+}

@@ -187,4 +187,51 @@ describe('risk engine', () => {
     expect(e.get('t1', 'risky')).toBeDefined();
     expect(e.get('t1', 'owned')!.state).toBe('confirmedCompromised');
   });
+
+  describe('seeded from the last stored change (restart)', () => {
+    const high = {
+      tenant_id: 't1',
+      agent_id: 'a1',
+      change_id: `t1/a1/${T0}/7`,
+      time: T0,
+      level: 'high' as const,
+      score: 0.9,
+      state: 'atRisk' as const,
+      reasons: [
+        { detector: 'token-replay', severity: 'high' as const, summary: 'token replayed' },
+        { detector: 'unfamiliar-resource', severity: 'medium' as const, summary: 'new resource' },
+      ],
+    };
+
+    it('keeps an agent at high through a low detection, continuing the change sequence', () => {
+      const e = new RiskEngine();
+      expect(e.seed(high)).toBe(true);
+      expect(e.get('t1', 'a1')).toMatchObject({ level: 'high', score: 0.9, state: 'atRisk' });
+      expect(e.get('t1', 'a1')!.reasons.map((r) => r.detector)).toEqual(['token-replay', 'unfamiliar-resource']);
+      // Without the seed this would be none → low.
+      expect(e.ingest(det('unfamiliar-signin-properties', 'low', T0 + MIN))).toBeNull();
+      expect(e.level('t1', 'a1')).toBe('high');
+      // Decay carries on from the stored score: two half-lives later it has dropped.
+      const drops = e.tick(T0 + 24 * HOUR);
+      expect(drops).toHaveLength(1);
+      expect(drops[0]).toMatchObject({ previous_level: 'high', change_id: `t1/a1/${T0 + 24 * HOUR}/8` });
+      expect(drops[0]!.score).toBeLessThan(0.5);
+    });
+
+    it('keeps a confirmed compromise, and the admin reason, across the restart', () => {
+      const e = new RiskEngine();
+      e.seed({ ...high, state: 'confirmedCompromised', score: 1, reasons: [{ detector: 'admin', severity: 'high', summary: 'confirmed compromised by soc' }] });
+      expect(e.tick(T0 + 30 * 24 * HOUR)).toEqual([]);
+      expect(e.get('t1', 'a1')).toMatchObject({ level: 'high', state: 'confirmedCompromised', reasons: [{ detector: 'admin', summary: 'confirmed compromised by soc' }] });
+    });
+
+    it('ignores agents at none and agents it already holds', () => {
+      const e = new RiskEngine();
+      expect(e.seed({ ...high, level: 'none', score: 0, state: 'none', reasons: [] })).toBe(false);
+      expect(e.size).toBe(0);
+      e.ingest(det('unfamiliar-signin-properties', 'low', T0 + MIN));
+      expect(e.seed(high)).toBe(false);
+      expect(e.level('t1', 'a1')).toBe('low');
+    });
+  });
 });
