@@ -192,17 +192,18 @@ export interface BodyInsert {
  * travels as the request body (exec with values).
  */
 export async function insertBody(client: ClickHouseClient, insert: BodyInsert): Promise<void> {
+  // Validated before either path: identifiers, numeric settings, the token's charset.
   const table = quoteIdentifier(insert.table);
   const columns = insert.columns ? ` (${insert.columns.map(quoteIdentifier).join(', ')})` : '';
   // Synchronous insert: when it returns, the rows are in a part on disk and the
   // token is in the deduplication log (chdb 26.7 defaults to async_insert=1,
   // and a server profile may too).
-  const settings: string[] = ['async_insert = 0'];
-  if (insert.token !== '') settings.push(`insert_deduplication_token = '${dedupToken(insert.token)}'`);
+  const settings: Record<string, string | number> = { async_insert: 0 };
+  if (insert.token !== '') settings.insert_deduplication_token = dedupToken(insert.token);
   for (const [name, value] of Object.entries(insert.settings ?? {})) {
     if (!IDENTIFIER.test(name)) throw new InvalidIdentifierError(name);
     if (typeof value !== 'number' || !Number.isFinite(value)) throw new TypeError(`setting ${name} must be a finite number`);
-    settings.push(`${name} = ${value}`);
+    settings[name] = value;
   }
   const format = insert.format === 'TabSeparated' ? 'TabSeparated' : 'JSONEachRow';
   const rawInsert = clients.get(client)?.rawInsert;
@@ -211,20 +212,16 @@ export async function insertBody(client: ClickHouseClient, insert: BodyInsert): 
     // spliced into one SQL string that the engine then scans (measured: 10.1
     // against 8.9 µs of wall time per event for 20k-event inserts). chDB puts
     // `settings` in the INSERT's own SETTINGS clause, quoted as literals.
-    const values: Record<string, string | number> = { async_insert: 0 };
-    if (insert.token !== '') values.insert_deduplication_token = dedupToken(insert.token);
-    for (const [name, value] of Object.entries(insert.settings ?? {})) {
-      if (!IDENTIFIER.test(name)) throw new InvalidIdentifierError(name);
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw new TypeError(`setting ${name} must be a finite number`);
-      values[name] = value;
-    }
     const body = typeof insert.body === 'string' ? Buffer.from(insert.body, 'utf8') : insert.body;
-    if (insert.columns) for (const c of insert.columns) quoteIdentifier(c);
-    await rawInsert({ table: insert.table, ...(insert.columns ? { columns: [...insert.columns] } : {}), values: body, format, settings: values });
+    await rawInsert({ table: insert.table, ...(insert.columns ? { columns: [...insert.columns] } : {}), values: body, format, settings });
     return;
   }
+  // The only string value is the token, whose charset (dedupToken) has no quote or backslash.
+  const clause = Object.entries(settings)
+    .map(([name, value]) => (typeof value === 'number' ? `${name} = ${value}` : `${name} = '${value}'`))
+    .join(', ');
   const r = await client.exec({
-    query: `INSERT INTO ${table}${columns} SETTINGS ${settings.join(', ')} FORMAT ${format}`,
+    query: `INSERT INTO ${table}${columns} SETTINGS ${clause} FORMAT ${format}`,
     values: Readable.from([insert.body], { objectMode: false }),
   });
   r.stream.resume();

@@ -7,8 +7,9 @@
 // the JS thread per event; copying ASCII characters into the buffer in a loop
 // costs a fraction of that. Anything not plain printable ASCII (escapes, other
 // scripts, surrogates) takes the string path for that one value, so the bytes
-// are always those of the string form (test/store/event-rows.test.ts checks it
-// against eventLine, which stays the reference and is what verification uses).
+// are always those of the string form (test/store/event-rows.test.ts checks
+// them against eventLine). Verification rebuilds each stored row's line from
+// its stored `raw` text with eventCanonicalLine, so they must match exactly.
 
 import { EVENT_TYPES, type AgentEvent, type EventType } from '../contract/events.js';
 import { fieldNames } from '../contract/validate.js';
