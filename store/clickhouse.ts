@@ -13,7 +13,7 @@
 //   client (an insert_deduplication_token given once silently deduplicates the
 //   next, unrelated insert), and each SET costs a scan of the whole query text.
 //   Store code therefore never uses clickhouse_settings; per-insert settings
-//   go in the INSERT's SETTINGS clause (see `insertJsonEachRow`).
+//   go in the INSERT's SETTINGS clause (see `insertBody`).
 // - Statements on one chdb connection run one at a time (a long insert blocks
 //   a query on the same client); open a second client on the same path for
 //   concurrent readers. libchdb binds ONE data directory per process: every
@@ -235,18 +235,4 @@ const TSV_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '
 /** Escapes a string for a ClickHouse TabSeparated field. */
 export function tsvEscape(s: string): string {
   return TSV_SPECIAL.test(s) ? s.replace(TSV_SPECIAL_ALL, (ch) => TSV_ESCAPES[ch] as string) : s;
-}
-
-export interface JsonInsert {
-  table: string;
-  /** JSONEachRow body: one JSON object per line, each line ending in \n. */
-  body: string;
-  /** insert_deduplication_token; '' for none. */
-  token: string;
-  settings?: Record<string, number>;
-}
-
-/** {@link insertBody} for a JSONEachRow body covering the table's columns (or a prefix with defaults). */
-export function insertJsonEachRow(client: ClickHouseClient, insert: JsonInsert): Promise<void> {
-  return insertBody(client, { ...insert, format: 'JSONEachRow' });
 }
