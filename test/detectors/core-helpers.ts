@@ -2,131 +2,26 @@
 // running detectors through a real DetectionPipeline (real agent directory,
 // user-risk table, watermark and risk engine).
 
-import type {
-  AgentEvent,
-  LifecycleEvent,
-  NetworkEvent,
-  SigninEvent,
-  TokenEvent,
-  UserRiskEvent,
-} from '../../contract/events.js';
+import type { AgentEvent, SigninEvent } from '../../contract/events.js';
 import type { Detector } from '../../detectors/detector.js';
 import { DetectionPipeline, type PipelineOptions } from '../../detectors/pipeline.js';
 import type { Detection, RiskChange } from '../../detectors/types.js';
+import { eventBuilders, MIN, SEC } from './helpers/events.js';
 
-export const SEC = 1000;
-export const MIN = 60 * SEC;
-export const HOUR = 60 * MIN;
 /** Monday 2025-01-06 08:00:00 UTC. */
 export const T0 = Date.UTC(2025, 0, 6, 8, 0, 0);
 
-let seq = 0;
-export function resetIds(): void {
-  seq = 0;
-}
-function id(prefix: string): string {
-  return `${prefix}-${++seq}`;
-}
+export { SEC, MIN, HOUR } from './helpers/events.js';
 
-export function signin(o: Partial<SigninEvent> = {}): SigninEvent {
-  return {
-    type: 'signin',
-    event_id: o.event_id ?? id('s'),
-    time: T0,
-    tenant_id: 't1',
-    agent_id: 'a1',
-    agent_type: 'agent_identity',
-    blueprint_id: 'bp1',
-    flow: 'client_credentials',
-    user_id: null,
-    credential_id: 'cred-1',
-    credential_type: 'federated',
-    ip: '20.0.0.1',
-    asn: 8075,
-    country: 'US',
-    lat: 38.9,
-    lon: -77.0,
-    user_agent: 'azsdk-js-identity/1.2.0',
-    resource: 'https://graph.microsoft.com',
-    result: 'success',
-    error_code: null,
-    ...o,
-  };
-}
-
-export function token(o: Partial<TokenEvent> = {}): TokenEvent {
-  return {
-    type: 'token',
-    event_id: o.event_id ?? id('k'),
-    time: T0,
-    tenant_id: 't1',
-    agent_id: 'a1',
-    blueprint_id: 'bp1',
-    token_id: 'tok-1',
-    flow: 'client_credentials',
-    user_id: null,
-    resource: 'https://graph.microsoft.com',
-    scopes: ['.default'],
-    ip: '20.0.0.1',
-    lifetime_s: 3600,
-    decision: 'granted',
-    ...o,
-  };
-}
-
-export function network(o: Partial<NetworkEvent> = {}): NetworkEvent {
-  return {
-    type: 'network',
-    event_id: o.event_id ?? id('n'),
-    time: T0,
-    tenant_id: 't1',
-    agent_id: 'a1',
-    blueprint_id: 'bp1',
-    ip: '20.0.0.1',
-    token_id: null,
-    dest_host: 'api.contoso.com',
-    dest_ip: null,
-    dest_port: 443,
-    category: 'api',
-    action: 'allowed',
-    bytes_out: 1000,
-    bytes_in: 5000,
-    file_type: null,
-    threat: 'none',
-    dest_agent_id: null,
-    ...o,
-  };
-}
-
-export function lifecycle(o: Partial<LifecycleEvent> = {}): LifecycleEvent {
-  return {
-    type: 'lifecycle',
-    event_id: o.event_id ?? id('l'),
-    time: T0,
-    tenant_id: 't1',
-    agent_id: 'a1',
-    action: 'created',
-    blueprint_id: 'bp1',
-    actor: 'admin-1',
-    sponsor_id: null,
-    credential_id: null,
-    permission: null,
-    ...o,
-  };
-}
-
-export function userRisk(o: Partial<UserRiskEvent> = {}): UserRiskEvent {
-  return {
-    type: 'user_risk',
-    event_id: o.event_id ?? id('u'),
-    time: T0,
-    tenant_id: 't1',
-    user_id: 'u1',
-    level: 'medium',
-    reason: null,
-    ...o,
-  };
-}
+// The defaults these tests were written against, where they differ from the common ones.
+export const { resetIds, signin, token, network, lifecycle, userRisk } = eventBuilders({
+  time: T0,
+  signin: { credential_type: 'federated', ip: '20.0.0.1', lat: 38.9, lon: -77.0, user_agent: 'azsdk-js-identity/1.2.0' },
+  token: { scopes: ['.default'], ip: '20.0.0.1' },
+  network: { ip: '20.0.0.1', dest_host: 'api.contoso.com', bytes_out: 1000, bytes_in: 5000 },
+  lifecycle: { actor: 'admin-1' },
+  userRisk: { user_id: 'u1', level: 'medium' },
+});
 
 export interface RunResult {
   pipeline: DetectionPipeline;

@@ -7,147 +7,22 @@
 // the pipeline does (apply to the context, observe, then advance when the
 // watermark moves) and returns every detection.
 //
-// Builders return complete, valid events with sensible defaults; pass only the
-// fields a test cares about. Event ids are `<prefix>-<n>` from a counter that
-// `resetIds()` restarts, so tests are deterministic.
+// The event builders (see events.ts) default to tenant t1, agent a1,
+// blueprint bp1 at T0.
 
-import type {
-  AgentEvent,
-  LifecycleEvent,
-  NetworkEvent,
-  RiskLevel,
-  SigninEvent,
-  TokenEvent,
-  UserRiskEvent,
-} from '../../../contract/events.js';
+import type { AgentEvent, RiskLevel } from '../../../contract/events.js';
 import { AgentDirectory } from '../../../detectors/agent-directory.js';
 import { agentKey, type AgentInfo, type Detector, type DetectorContext } from '../../../detectors/detector.js';
 import type { Detection } from '../../../detectors/types.js';
+import { AGENT, BLUEPRINT, eventBuilders, SEC, TENANT } from './events.js';
 
-export const SEC = 1000;
-export const MIN = 60 * SEC;
-export const HOUR = 60 * MIN;
-export const DAY = 24 * HOUR;
+export { SEC, MIN, HOUR, DAY, TENANT, AGENT, BLUEPRINT } from './events.js';
 /** Allowed lateness of the pipeline (events may arrive this much out of order). */
 export const LATENESS_MS = 60 * SEC;
 /** Default event time of the builders: Monday 2025-01-06 12:00:00 UTC. */
 export const T0 = Date.UTC(2025, 0, 6, 12, 0, 0);
 
-export const TENANT = 't1';
-export const AGENT = 'a1';
-export const BLUEPRINT = 'bp1';
-
-let seq = 0;
-
-/** Restarts the event-id counter (call in beforeEach for stable ids). */
-export function resetIds(): void {
-  seq = 0;
-}
-
-function nextId(prefix: string): string {
-  seq++;
-  return `${prefix}-${seq}`;
-}
-
-export function signin(o: Partial<SigninEvent> = {}): SigninEvent {
-  return {
-    type: 'signin',
-    event_id: o.event_id ?? nextId('s'),
-    time: T0,
-    tenant_id: TENANT,
-    agent_id: AGENT,
-    agent_type: 'agent_identity',
-    blueprint_id: BLUEPRINT,
-    flow: 'client_credentials',
-    user_id: null,
-    credential_id: 'cred-1',
-    credential_type: 'client_secret',
-    ip: '20.1.2.3',
-    asn: 8075,
-    country: 'US',
-    lat: 47.6,
-    lon: -122.3,
-    user_agent: 'agent-sdk/1.0',
-    resource: 'https://graph.microsoft.com',
-    result: 'success',
-    error_code: null,
-    ...o,
-  };
-}
-
-export function token(o: Partial<TokenEvent> = {}): TokenEvent {
-  return {
-    type: 'token',
-    event_id: o.event_id ?? nextId('k'),
-    time: T0,
-    tenant_id: TENANT,
-    agent_id: AGENT,
-    blueprint_id: BLUEPRINT,
-    token_id: 'tok-1',
-    flow: 'client_credentials',
-    user_id: null,
-    resource: 'https://graph.microsoft.com',
-    scopes: ['User.Read'],
-    ip: '20.1.2.3',
-    lifetime_s: 3600,
-    decision: 'granted',
-    ...o,
-  };
-}
-
-export function network(o: Partial<NetworkEvent> = {}): NetworkEvent {
-  return {
-    type: 'network',
-    event_id: o.event_id ?? nextId('n'),
-    time: T0,
-    tenant_id: TENANT,
-    agent_id: AGENT,
-    blueprint_id: BLUEPRINT,
-    ip: '20.1.2.3',
-    token_id: null,
-    dest_host: 'api.example.com',
-    dest_ip: null,
-    dest_port: 443,
-    category: 'api',
-    action: 'allowed',
-    bytes_out: 2_000,
-    bytes_in: 10_000,
-    file_type: null,
-    threat: 'none',
-    dest_agent_id: null,
-    ...o,
-  };
-}
-
-export function lifecycle(o: Partial<LifecycleEvent> = {}): LifecycleEvent {
-  return {
-    type: 'lifecycle',
-    event_id: o.event_id ?? nextId('l'),
-    time: T0,
-    tenant_id: TENANT,
-    agent_id: AGENT,
-    action: 'created',
-    blueprint_id: BLUEPRINT,
-    actor: 'admin@contoso.com',
-    sponsor_id: null,
-    credential_id: null,
-    permission: null,
-    ...o,
-  };
-}
-
-export function userRisk(o: Partial<UserRiskEvent> = {}): UserRiskEvent {
-  return {
-    type: 'user_risk',
-    event_id: o.event_id ?? nextId('u'),
-    time: T0,
-    tenant_id: TENANT,
-    user_id: 'user-1',
-    level: 'high',
-    reason: null,
-    ...o,
-  };
-}
+export const { resetIds, signin, token, network, lifecycle, userRisk } = eventBuilders({ time: T0 });
 
 /** A complete AgentInfo with defaults (tenant t1, agent a1, blueprint bp1, seen at T0). */
 export function agentInfo(o: Partial<AgentInfo> = {}): AgentInfo {
