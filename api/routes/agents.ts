@@ -12,7 +12,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { agentProvenance, agentSummary, agentTimeline, latestRiskChange, TIMELINE_KINDS } from '../../store/audit-queries.js';
 import { notFound } from '../errors.js';
 import { principalOf } from '../plugins/authenticate.js';
-import { pageQuerySchema, parseTimeRange } from './common.js';
+import { pagedListSchema, parseTimeRange } from './common.js';
 import type { LiveRisk } from './risky-agents.js';
 import { agentParams, authErrors, errorBody, nullableTime, riskSchema, timeSchema } from './schemas.js';
 
@@ -147,24 +147,14 @@ const provenanceSchema = {
   },
 } as const;
 
-const timelineSchema = {
+const timelineItemSchema = {
   type: 'object',
-  required: ['items', 'next_cursor'],
+  required: ['kind', 'time', 'id', 'data'],
   properties: {
-    items: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['kind', 'time', 'id', 'data'],
-        properties: {
-          kind: { type: 'string', enum: [...TIMELINE_KINDS] },
-          time: timeSchema,
-          id: { type: 'string' },
-          data: { type: 'object', additionalProperties: true, description: 'The event record, detection, risk change or admin action' },
-        },
-      },
-    },
-    next_cursor: { type: ['string', 'null'] },
+    kind: { type: 'string', enum: [...TIMELINE_KINDS] },
+    time: timeSchema,
+    id: { type: 'string' },
+    data: { type: 'object', additionalProperties: true, description: 'The event record, detection, risk change or admin action' },
   },
 } as const;
 
@@ -218,15 +208,14 @@ export const agentRoutes: FastifyPluginAsync<AgentRoutesOptions> = async (app, {
     '/agents/:id/timeline',
     {
       config,
-      schema: {
+      schema: pagedListSchema({
         summary: 'An agent’s events, detections, risk changes and admin actions, newest first',
         description: 'Ordered by (time, kind, id) descending; at equal times admin actions, then risk changes, then detections, then events.',
-        tags: ['audit'],
-        security: [{ bearer: [] }],
         params: agentParams,
-        querystring: { type: 'object', additionalProperties: false, properties: { ...pageQuerySchema } },
-        response: { 200: timelineSchema, ...authErrors },
-      },
+        filters: {},
+        listKey: 'items',
+        items: timelineItemSchema,
+      }),
     },
     async (request) => {
       const { tenant } = principalOf(request);

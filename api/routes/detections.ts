@@ -5,8 +5,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { queryDetections } from '../../store/queries.js';
 import { principalOf } from '../plugins/authenticate.js';
-import { pageQuerySchema, parseTimeRange } from './common.js';
-import { agentIdSchema, authErrors, detectionSchema, SEVERITIES } from './schemas.js';
+import { pagedListSchema, parseTimeRange } from './common.js';
+import { agentIdSchema, detectionSchema, SEVERITIES } from './schemas.js';
 
 interface Query {
   detector?: string;
@@ -23,29 +23,16 @@ export const detectionRoutes: FastifyPluginAsync<{ store: ClickHouseClient }> = 
     '/detections',
     {
       config: { roles: ['analyst', 'admin'] },
-      schema: {
+      schema: pagedListSchema({
         summary: 'Detections of the caller’s tenant, newest first',
-        tags: ['audit'],
-        security: [{ bearer: [] }],
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            detector: { type: 'string', minLength: 1, maxLength: 128, description: 'Detector id, e.g. impossible-travel' },
-            severity: { type: 'string', enum: [...SEVERITIES] },
-            agent_id: agentIdSchema,
-            ...pageQuerySchema,
-          },
+        filters: {
+          detector: { type: 'string', minLength: 1, maxLength: 128, description: 'Detector id, e.g. impossible-travel' },
+          severity: { type: 'string', enum: [...SEVERITIES] },
+          agent_id: agentIdSchema,
         },
-        response: {
-          200: {
-            type: 'object',
-            required: ['detections', 'next_cursor'],
-            properties: { detections: { type: 'array', items: detectionSchema }, next_cursor: { type: ['string', 'null'] } },
-          },
-          ...authErrors,
-        },
-      },
+        listKey: 'detections',
+        items: detectionSchema,
+      }),
     },
     async (request) => {
       const { tenant } = principalOf(request);

@@ -6,8 +6,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { EVENT_TYPES } from '../../contract/events.js';
 import { queryEvents } from '../../store/queries.js';
 import { principalOf } from '../plugins/authenticate.js';
-import { pageQuerySchema, parseTimeRange } from './common.js';
-import { authErrors } from './schemas.js';
+import { pagedListSchema, parseTimeRange } from './common.js';
 
 interface EventsQuery {
   type?: string;
@@ -27,35 +26,19 @@ export const eventRoutes: FastifyPluginAsync<{ store: ClickHouseClient }> = asyn
     '/events',
     {
       config: { roles: ['analyst', 'admin'] },
-      schema: {
+      schema: pagedListSchema({
         summary: 'Events of the caller’s tenant, newest first',
-        tags: ['audit'],
-        security: [{ bearer: [] }],
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            type: { type: 'string', enum: [...EVENT_TYPES] },
-            agent_id: { type: 'string', minLength: 1, maxLength: 256 },
-            user_id: { type: 'string', minLength: 1, maxLength: 256 },
-            blueprint_id: { type: 'string', minLength: 1, maxLength: 256 },
-            ip: { type: 'string', minLength: 1, maxLength: 64 },
-            resource: { type: 'string', minLength: 1, maxLength: 1024 },
-            ...pageQuerySchema,
-          },
+        filters: {
+          type: { type: 'string', enum: [...EVENT_TYPES] },
+          agent_id: { type: 'string', minLength: 1, maxLength: 256 },
+          user_id: { type: 'string', minLength: 1, maxLength: 256 },
+          blueprint_id: { type: 'string', minLength: 1, maxLength: 256 },
+          ip: { type: 'string', minLength: 1, maxLength: 64 },
+          resource: { type: 'string', minLength: 1, maxLength: 1024 },
         },
-        response: {
-          200: {
-            type: 'object',
-            required: ['events', 'next_cursor'],
-            properties: {
-              events: { type: 'array', items: { type: 'object', additionalProperties: true } },
-              next_cursor: { type: ['string', 'null'] },
-            },
-          },
-          ...authErrors,
-        },
-      },
+        listKey: 'events',
+        items: { type: 'object', additionalProperties: true },
+      }),
     },
     async (request) => {
       const { tenant } = principalOf(request);

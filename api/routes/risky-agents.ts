@@ -11,7 +11,8 @@ import type { AgentRisk } from '../../detectors/engine.js';
 import type { RiskState } from '../../detectors/types.js';
 import { badRequest } from '../errors.js';
 import { principalOf } from '../plugins/authenticate.js';
-import { authErrors, reasonSchema, STATES, timeSchema } from './schemas.js';
+import { pagedListSchema } from './common.js';
+import { reasonSchema, STATES, timeSchema } from './schemas.js';
 
 /** The live risk state the audit routes read (the detection pipeline satisfies it). */
 export interface LiveRisk {
@@ -93,31 +94,22 @@ export const riskyAgentRoutes: FastifyPluginAsync<{ liveRisk?: LiveRisk | undefi
     '/risky-agents',
     {
       config: { roles: ['analyst', 'admin'] },
-      schema: {
+      schema: pagedListSchema({
         summary: 'Agents of the caller’s tenant at risk (level low or above), like Graph riskyAgents',
         description:
           'From the live risk engine. Filters: `level` (exactly that level) and `state`. Agents cleared to level none (dismissed, confirmed safe) are not listed; GET /v1/agents/{id} shows their state.',
-        tags: ['audit'],
-        security: [{ bearer: [] }],
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            level: { type: 'string', enum: ['low', 'medium', 'high'] },
-            state: { type: 'string', enum: [...STATES] },
-            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-            cursor: { type: 'string', minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9_-]+$', description: 'next_cursor of the previous page' },
-          },
+        filters: {
+          level: { type: 'string', enum: ['low', 'medium', 'high'] },
+          state: { type: 'string', enum: [...STATES] },
         },
-        response: {
-          200: {
-            type: 'object',
-            required: ['risky_agents', 'next_cursor'],
-            properties: { risky_agents: { type: 'array', items: riskyAgentSchema }, next_cursor: { type: ['string', 'null'] } },
-          },
-          ...authErrors,
+        // Live risk has no time range; its cursor is an opaque position.
+        paging: {
+          limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          cursor: { type: 'string', minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9_-]+$', description: 'next_cursor of the previous page' },
         },
-      },
+        listKey: 'risky_agents',
+        items: riskyAgentSchema,
+      }),
     },
     async (request) => {
       const { tenant } = principalOf(request);
