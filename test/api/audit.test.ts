@@ -128,6 +128,16 @@ describe('audit API', { timeout: 120_000 }, () => {
       expect((await get(f.app, '/v1/detections?bogus=1', f.a.analyst)).body.message).toMatch(/querystring.*bogus/);
       expect((await get(f.app, '/v1/detections?from=yesterday', f.a.analyst)).body.message).toMatch(/^querystring\.from/);
     });
+
+    it('every paged list refuses an unknown parameter or an out-of-range limit, naming it', async () => {
+      for (const route of ['/v1/detections', '/v1/events', '/v1/risky-agents', '/v1/agents/agent-x/timeline']) {
+        const unknown = await get(f.app, `${route}?bogus=1`, f.a.analyst);
+        expect(unknown.status, route).toBe(400);
+        expect(unknown.body.message, route).toMatch(/querystring.*bogus/);
+        expect((await get(f.app, `${route}?limit=0`, f.a.analyst)).body.message, route).toMatch(/^querystring\.limit/);
+        expect((await get(f.app, `${route}?limit=2`, f.a.analyst)).status, route).toBe(200);
+      }
+    });
   });
 
   describe('GET /v1/risky-agents', () => {
