@@ -3,9 +3,8 @@
 // generated once and kept in the data directory, readable only by its owner.
 
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
+import { readOrCreateKeyFile } from '../config/key-file.js';
 
 export const ROLES = ['token_server', 'analyst', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -35,24 +34,8 @@ export async function loadSigningKey(dataDir: string, fromEnv: string | undefine
     if (key.length < 32) throw new Error('RISKSTREAM_JWT_SECRET must be at least 32 bytes');
     return key;
   }
-  const file = path.join(dataDir, 'jwt.key');
-  try {
-    const text = await readFile(file, 'utf8');
-    return Buffer.from(text.trim(), 'base64');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  await mkdir(dataDir, { recursive: true });
-  const key = randomBytes(32);
-  // 'wx' fails if another process created it meanwhile; then read theirs.
-  try {
-    await writeFile(file, key.toString('base64'), { flag: 'wx', mode: 0o600 });
-    await chmod(file, 0o600);
-    return key;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return Buffer.from((await readFile(file, 'utf8')).trim(), 'base64');
-  }
+  const text = await readOrCreateKeyFile(dataDir, 'jwt.key', () => randomBytes(32).toString('base64'));
+  return Buffer.from(text.trim(), 'base64');
 }
 
 /** Parses durations like 30s, 15m, 8h, 7d. */

@@ -5,10 +5,9 @@
 // same key always has the same kid.
 
 import { createPrivateKey, createPublicKey, generateKeyPair as generateRsa, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { promisify } from 'node:util';
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
+import { readOrCreateKeyFile } from '../../config/key-file.js';
 
 export const SSF_KEY_FILE = 'ssf-signing-key.pem';
 
@@ -39,22 +38,9 @@ export async function signingKeyFromPem(pem: string): Promise<SsfSigningKey> {
  */
 export async function loadSsfSigningKey(opts: { dataDir: string; pem?: string | undefined }): Promise<SsfSigningKey> {
   if (opts.pem && opts.pem.trim() !== '') return signingKeyFromPem(opts.pem.replace(/\\n/g, '\n'));
-  const file = path.join(opts.dataDir, SSF_KEY_FILE);
-  try {
-    return await signingKeyFromPem(await readFile(file, 'utf8'));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  await mkdir(opts.dataDir, { recursive: true });
-  const { privateKey } = await promisify(generateRsa)('rsa', { modulusLength: 2048 });
-  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  // 'wx' fails when another process created the file meanwhile; then use theirs.
-  try {
-    await writeFile(file, pem, { flag: 'wx', mode: 0o600 });
-    await chmod(file, 0o600);
-    return await signingKeyFromPem(pem);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return signingKeyFromPem(await readFile(file, 'utf8'));
-  }
+  const pem = await readOrCreateKeyFile(opts.dataDir, SSF_KEY_FILE, async () => {
+    const { privateKey } = await promisify(generateRsa)('rsa', { modulusLength: 2048 });
+    return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  });
+  return signingKeyFromPem(pem);
 }
