@@ -40,6 +40,7 @@ import type { AdminAction, Detection, RiskChange } from '../detectors/types.js';
 import { dedupToken, insertBody, tsvEscape } from './clickhouse.js';
 import { EVENT_INSERT_COLUMNS } from './migrations/001_events.js';
 import { RowBuffer, writeEventRow } from './event-rows.js';
+import { DEFAULT_RETRY, withRetry, type RetryOptions } from './retry.js';
 import {
   CHAINED_TABLES,
   JSON_COLUMNS,
@@ -102,15 +103,7 @@ export type LedgerTable = 'events' | 'detections' | 'risk_changes' | 'admin_acti
 /** Tables the writer inserts into: the ledger tables and the hash chain. */
 export type WrittenTable = LedgerTable | 'ledger_chain';
 
-export interface RetryOptions {
-  /** Total attempts per insert, including the first (>= 1). */
-  attempts: number;
-  /** Delay before the first retry; doubled for each further retry. */
-  initialDelayMs: number;
-  maxDelayMs: number;
-}
-
-export const DEFAULT_RETRY: RetryOptions = { attempts: 5, initialDelayMs: 100, maxDelayMs: 5000 };
+export { DEFAULT_RETRY, type RetryOptions } from './retry.js';
 
 export interface RetryInfo {
   table: WrittenTable;
@@ -300,7 +293,6 @@ const INSERT_SETTINGS: Record<string, number> = {
 /** What a fresh token has in the store: nothing. */
 const nothingPrior = (): PriorState => ({ rows: new Map(), linked: new Set() });
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------
 
@@ -476,16 +468,10 @@ export class LedgerWriter {
   }
 
   async #retrying<T>(table: WrittenTable, fn: () => Promise<T>): Promise<T> {
-    const { attempts, initialDelayMs, maxDelayMs } = this.retry;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn();
-      } catch (error) {
-        if (attempt >= attempts) throw new LedgerWriteError(table, attempt, error);
-        const delayMs = Math.min(maxDelayMs, initialDelayMs * 2 ** (attempt - 1));
-        this.#onRetry?.({ table, attempt, error, delayMs });
-        await sleep(delayMs);
-      }
+    try {
+      return await withRetry(fn, this.retry, (attempt, error, delayMs) => this.#onRetry?.({ table, attempt, error, delayMs }));
+    } catch (error) {
+      throw new LedgerWriteError(table, this.retry.attempts, error);
     }
   }
 }

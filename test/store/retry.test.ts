@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { LedgerWriteError, LedgerWriter, type RetryInfo } from '../../store/ledger-writer.js';
 import { runMigrations } from '../../store/migrations.js';
+import { withRetry } from '../../store/retry.js';
 import { count, openMigrated, openTestClient } from './helpers.js';
 import { ALL_SAMPLES, detection } from './samples.js';
 
@@ -91,5 +92,41 @@ describe('insert retries', { timeout: 120_000 }, () => {
 
   it('rejects a bad configuration', () => {
     expect(() => new LedgerWriter(live, { retry: { attempts: 0 } })).toThrow(RangeError);
+  });
+});
+
+describe('withRetry', () => {
+  it('retries with doubling delays until an attempt succeeds', async () => {
+    let calls = 0;
+    const heard: [number, string, number][] = [];
+    const value = await withRetry(
+      async () => {
+        if (++calls < 3) throw new Error(`down ${calls}`);
+        return 'stored';
+      },
+      { attempts: 5, initialDelayMs: 1, maxDelayMs: 3 },
+      (attempt, error, delayMs) => heard.push([attempt, (error as Error).message, delayMs]),
+    );
+    expect(value).toBe('stored');
+    expect(calls).toBe(3);
+    expect(heard).toEqual([
+      [1, 'down 1', 1],
+      [2, 'down 2', 2],
+    ]);
+  });
+
+  it('throws the last error once the attempts run out, with the delay capped', async () => {
+    let calls = 0;
+    const delays: number[] = [];
+    await expect(
+      withRetry(
+        async () => {
+          throw new Error(`down ${++calls}`);
+        },
+        { attempts: 4, initialDelayMs: 1, maxDelayMs: 2 },
+        (_a, _e, delayMs) => delays.push(delayMs),
+      ),
+    ).rejects.toThrow('down 4');
+    expect(delays).toEqual([1, 2, 2]);
   });
 });
