@@ -9,9 +9,12 @@
 //   RISKSTREAM_WEBHOOK_MAX_ATTEMPTS        attempts per webhook delivery (default 5)
 //   RISKSTREAM_WEBHOOK_DISABLE_AFTER       consecutive failed deliveries before a hook is disabled (default 5)
 //   RISKSTREAM_SSF_PUSH_MAX_ATTEMPTS       attempts per pushed SET (default 8)
+//   RISKSTREAM_STATE_KEY                   32 bytes, base64: seals webhook secrets and SSF receiver credentials in the store
+//                                          (default: <data>/state.key; instances sharing a store need the same key)
 
 import { ConfigError } from '../config/index.js';
 import { HostAllowlist } from './allowlist.js';
+import { parseStateKey } from './state-cipher.js';
 
 export interface PublishConfig {
   publicUrl: string;
@@ -22,6 +25,8 @@ export interface PublishConfig {
   webhookMaxAttempts: number;
   webhookDisableAfter: number;
   ssfPushMaxAttempts: number;
+  /** RISKSTREAM_STATE_KEY (validated), or undefined for the key file in the data directory. */
+  stateKey: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -50,6 +55,14 @@ export function loadPublishConfig(env: Env = process.env): PublishConfig {
     throw new ConfigError('RISKSTREAM_OUTBOUND_ALLOWED_HOSTS', (err as Error).message);
   }
   const transactionalId = env.RISKSTREAM_PUBLISH_TRANSACTIONAL_ID || 'riskstream-publish-0';
+  const stateKey = env.RISKSTREAM_STATE_KEY || undefined;
+  if (stateKey !== undefined) {
+    try {
+      parseStateKey(stateKey);
+    } catch (err) {
+      throw new ConfigError('RISKSTREAM_STATE_KEY', (err as Error).message.replace(/^RISKSTREAM_STATE_KEY /, ''));
+    }
+  }
   return {
     publicUrl,
     ssfSigningKeyPem: env.RISKSTREAM_SSF_SIGNING_KEY || undefined,
@@ -59,5 +72,6 @@ export function loadPublishConfig(env: Env = process.env): PublishConfig {
     webhookMaxAttempts: int(env, 'RISKSTREAM_WEBHOOK_MAX_ATTEMPTS', 5, 1, 50),
     webhookDisableAfter: int(env, 'RISKSTREAM_WEBHOOK_DISABLE_AFTER', 5, 1, 1000),
     ssfPushMaxAttempts: int(env, 'RISKSTREAM_SSF_PUSH_MAX_ATTEMPTS', 8, 1, 50),
+    stateKey,
   };
 }
