@@ -27,6 +27,7 @@ export {
 } from './ssf/caep.js';
 export { ssfManagementPlugin, ssfManagementRoutes, ssfWellKnownRoutes, type SsfManagementOptions, type SsfWellKnownOptions } from './ssf/routes.js';
 export { loadSsfSigningKey, signingKeyFromPem, type SsfSigningKey } from './ssf/signing-key.js';
+export { ClickHouseSsfStateStore } from './ssf/clickhouse-store.js';
 export { MemorySsfStateStore, type QueuedSet, type SsfStateStore, type StreamRecord, type StreamStatus } from './ssf/store.js';
 export { EVENTS_SUPPORTED, POLL_METHOD, PUSH_METHOD, SsfTransmitter, type SsfTransmitterOptions } from './ssf/transmitter.js';
 export { WEBHOOK_DELIVERIES_STATEMENTS, CREATE_WEBHOOK_DELIVERIES, webhookDeliveriesMigration } from './webhook-deliveries-sql.js';
@@ -34,5 +35,7 @@ export { ClickHouseDeliveryLog, MemoryDeliveryLog, type DeliveryAttempt, type De
 export { WebhookDispatcher, type RegisterWebhookInput, type WebhookDispatcherOptions, type WebhookEnvelope } from './webhooks/dispatcher.js';
 export { webhookPlugin, webhookRoutes, type WebhookRoutesOptions } from './webhooks/routes.js';
 export { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook, verifyWebhookSignature } from './webhooks/signature.js';
+export { ClickHouseWebhookStore } from './webhooks/clickhouse-store.js';
 export { MemoryWebhookStore, type Webhook, type WebhookStore } from './webhooks/store.js';
+export { loadStateCipher, StateCipher } from './state-cipher.js';
 export { seededRandom } from './util.js';

@@ -14,13 +14,16 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SchemaRegistry } from '../ingest/avro/registry.js';
 import { HostAllowlist } from './allowlist.js';
+import { loadStateCipher } from './state-cipher.js';
 import type { PublishConfig } from './config.js';
 import { KafkaRiskPublisher, type KafkaPublishResult, type PublishBatch } from './kafka-publisher.js';
 import { ssfManagementPlugin, ssfWellKnownRoutes } from './ssf/routes.js';
+import { ClickHouseSsfStateStore } from './ssf/clickhouse-store.js';
 import { loadSsfSigningKey } from './ssf/signing-key.js';
 import type { SsfStateStore } from './ssf/store.js';
 import { SsfTransmitter } from './ssf/transmitter.js';
 import { publishTopicNames } from './topics.js';
+import { ClickHouseWebhookStore } from './webhooks/clickhouse-store.js';
 import { ClickHouseDeliveryLog, MemoryDeliveryLog } from './webhooks/delivery-log.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { webhookPlugin } from './webhooks/routes.js';
@@ -64,7 +67,11 @@ export interface PublishStageOptions {
   topicPrefix?: string;
   clientId?: string;
   registry: SchemaRegistry;
-  /** When given, webhook attempts are recorded in its `webhook_deliveries` table (register the migration). */
+  /**
+   * When given, webhook attempts are recorded in its `webhook_deliveries` table, and webhook
+   * registrations and SSF streams with their queues are kept in it across restarts (store
+   * migrations 005 and 010), their secrets sealed with the state key.
+   */
   clickhouse?: ClickHouseClient;
   /** Mount prefix of the authenticated scope (default `/v1`). */
   managementPrefix?: string;
@@ -91,20 +98,26 @@ export async function createPublishStage(opts: PublishStageOptions): Promise<Pub
   const { config } = opts;
   const allowlist = new HostAllowlist(config.outboundAllowedHosts);
   const signingKey = await loadSsfSigningKey({ dataDir: opts.dataDir, pem: config.ssfSigningKeyPem });
+  let { ssfStore, webhookStore } = opts;
+  if (opts.clickhouse && (!ssfStore || !webhookStore)) {
+    const cipher = await loadStateCipher({ dataDir: opts.dataDir, key: config.stateKey });
+    ssfStore ??= new ClickHouseSsfStateStore(opts.clickhouse, cipher);
+    webhookStore ??= await ClickHouseWebhookStore.open(opts.clickhouse, cipher);
+  }
   const transmitter = new SsfTransmitter({
     issuer: config.publicUrl,
     signingKey,
     pushAllowlist: allowlist,
     managementPrefix: opts.managementPrefix ?? '/v1',
     push: { maxAttempts: config.ssfPushMaxAttempts },
-    ...(opts.ssfStore && { store: opts.ssfStore }),
+    ...(ssfStore && { store: ssfStore }),
   });
   const webhooks = new WebhookDispatcher({
     allowlist,
     log: opts.clickhouse ? new ClickHouseDeliveryLog(opts.clickhouse) : new MemoryDeliveryLog(),
     maxAttempts: config.webhookMaxAttempts,
     disableAfterFailures: config.webhookDisableAfter,
-    ...(opts.webhookStore && { store: opts.webhookStore }),
+    ...(webhookStore && { store: webhookStore }),
     onError: (err, what) => console.error(`[publish] ${what}: ${(err as Error).message}`),
   });
   const kafka =

@@ -8,7 +8,18 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SKIP_DIRS = new Set(['node_modules', 'dist', 'test', '.git', '.cache', 'data', 'coverage']);
-const LEDGER_TABLES = ['events', 'detections', 'risk_changes', 'admin_actions', 'ledger_chain', 'webhook_deliveries', 'agent_hourly_stats'];
+const LEDGER_TABLES = [
+  'events',
+  'detections',
+  'risk_changes',
+  'admin_actions',
+  'ledger_chain',
+  'webhook_deliveries',
+  'agent_hourly_stats',
+  'webhook_registrations',
+  'ssf_streams',
+  'ssf_queue',
+];
 
 const name = `[\`"]?(?:\\w+\\.)?[\`"]?(?:${LEDGER_TABLES.join('|')}|\\$\\{[^}]+\\})[\`"]?`;
 const onCluster = `(?:\\s+ON\\s+CLUSTER\\s+\\S+)?`;

@@ -95,7 +95,10 @@ describe('SQL injection', { timeout: 120_000 }, () => {
       'ledger_chain',
       'risk_changes',
       'schema_migrations',
+      'ssf_queue',
+      'ssf_streams',
       'webhook_deliveries',
+      'webhook_registrations',
     ]);
   });
 

@@ -32,7 +32,10 @@ describe('migrations', { timeout: 60_000 }, () => {
       { name: 'ledger_chain', engine: 'MergeTree' },
       { name: 'risk_changes', engine: 'MergeTree' },
       { name: 'schema_migrations', engine: 'MergeTree' },
+      { name: 'ssf_queue', engine: 'MergeTree' },
+      { name: 'ssf_streams', engine: 'MergeTree' },
       { name: 'webhook_deliveries', engine: 'MergeTree' },
+      { name: 'webhook_registrations', engine: 'MergeTree' },
     ]);
 
     const second = await runMigrations(client);
