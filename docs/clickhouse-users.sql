@@ -12,9 +12,10 @@ CREATE DATABASE IF NOT EXISTS riskstream;
 -- creates tables and materialized views, adds columns and skip indexes, and
 -- inserts the statistics backfill and the schema_migrations records.
 -- Migrations never rewrite or remove rows, so this user gets no ALTER UPDATE,
--- ALTER DELETE, TRUNCATE or DROP either.
+-- ALTER DELETE, TRUNCATE or DROP TABLE either. DROP VIEW is for replacing a
+-- materialized view (migration 9): a view holds no rows of its own.
 CREATE USER IF NOT EXISTS riskstream_migrator IDENTIFIED WITH sha256_password BY 'change-me-migrator';
-GRANT CREATE TABLE, CREATE VIEW, ALTER ADD COLUMN, ALTER ADD INDEX, SELECT, INSERT ON riskstream.* TO riskstream_migrator;
+GRANT CREATE TABLE, CREATE VIEW, DROP VIEW, ALTER ADD COLUMN, ALTER ADD INDEX, SELECT, INSERT ON riskstream.* TO riskstream_migrator;
 
 -- The pipeline and the API (`riskstream run`): appends to the ledger and
 -- reads it, nothing else. Its inserts set insert_deduplication_token and
