@@ -39,6 +39,7 @@ export class KafkaSource implements Source {
   // a partition after an assignment may repeat records stored before a crash.
   private readonly delivered = new Set<string>();
   private stopping = false;
+  private starting: Promise<void> | undefined;
 
   constructor(private readonly options: KafkaSourceOptions) {
     this.kafka = new Kafka({ clientId: options.clientId, brokers: options.brokers, logLevel: logLevel.WARN });
@@ -71,14 +72,19 @@ export class KafkaSource implements Source {
       });
       consumer.on(consumer.events.STOP, settle);
     });
-    await consumer.connect();
-    await consumer.subscribe({ topics: this.options.topics.inputs, fromBeginning: this.options.fromBeginning ?? true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.onBatch(payload, handle),
-    });
+    // stop() waits for this before disconnecting: a consumer disconnected
+    // half-way through its start would never announce STOP.
+    this.starting = (async () => {
+      await consumer.connect();
+      await consumer.subscribe({ topics: this.options.topics.inputs, fromBeginning: this.options.fromBeginning ?? true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: (payload) => this.onBatch(payload, handle),
+      });
+    })();
+    await this.starting;
     await ended;
   }
 
@@ -155,6 +161,7 @@ export class KafkaSource implements Source {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.starting?.catch(() => undefined);
     await this.consumer?.disconnect();
   }
 }
