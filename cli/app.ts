@@ -29,6 +29,7 @@ import { LedgerWriter } from '../store/ledger-writer.js';
 import { runMigrations } from '../store/migrations.js';
 import { storedOffsets } from '../store/queries.js';
 import { PipelineRunner, type PipelineRunnerOptions } from './runner.js';
+import { DETECTION_STATE_FILE, restoreDetectionState, saveDetectionState, type RestoreOutcome } from './detection-state.js';
 
 /** Tenant ids of the generated fleet (the default source), named in the README's examples. */
 export const GENERATED_TENANTS = ['contoso', 'fabrikam', 'northwind'];
@@ -52,7 +53,14 @@ export interface Riskstream {
   url: string | undefined;
   /** Settles when the source ends (file input) or the pipeline fails. */
   done: Promise<void>;
+  /** Whether detection carried on from the state a clean stop saved (Kafka sources). */
+  detectionState: RestoreOutcome;
   stop(): Promise<void>;
+}
+
+/** Which stream a saved detection state belongs to: the consumer group and its topics. */
+function sourceIdentity(config: Config): string {
+  return `kafka:${config.kafka.groupId}:${topicNames(config.kafka.topicPrefix).inputs.join(',')}`;
 }
 
 function chooseSource(config: Config, options: StartOptions, codec: AvroCodec): { source: Source; deadLetters: DeadLetterSink } {
@@ -95,7 +103,15 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
     await ensureTopics(config.kafka.brokers, topicNames(config.kafka.topicPrefix));
   }
   const { source, deadLetters } = chooseSource(config, options, codec);
-  const detection = new DetectionPipeline();
+  // Detector baselines carry over a clean restart (cli/detection-state.ts):
+  // only for a source that resumes where it was acknowledged (Kafka).
+  const stateFile = path.join(config.dataDir, DETECTION_STATE_FILE);
+  const stateIdentity = source.resumePoints ? sourceIdentity(config) : null;
+  const restored =
+    stateIdentity !== null
+      ? await restoreDetectionState(() => new DetectionPipeline(), { file: stateFile, identity: stateIdentity, resumePoints: () => source.resumePoints!() })
+      : { detection: new DetectionPipeline(), outcome: { restored: false, reason: 'none' } as RestoreOutcome, positions: new Map<string, number>() };
+  const { detection } = restored;
   // The risk lookup answers from memory: loaded from the stored risk changes
   // before anything new is consumed, then kept current by each durable batch.
   const riskView = new RiskView();
@@ -168,6 +184,7 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
     });
     url = await api.listen({ host: config.api.host, port: config.api.port });
   }
+  if (restored.outcome.restored || restored.outcome.reason !== 'none') logger.info({ file: stateFile, ...restored.outcome }, 'detection state at start');
 
   const done = runner.start();
   done.catch(() => undefined);
@@ -181,8 +198,19 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
     api,
     url,
     done,
+    detectionState: restored.outcome,
     async stop() {
       await runner.stop();
+      if (stateIdentity !== null && runner.state === 'stopped') {
+        // Every batch handed over is durable and acknowledged by now: the state
+        // has seen exactly the records up to these positions.
+        const positions = new Map([...restored.positions, ...runner.durablePositions()]);
+        if (positions.size > 0) {
+          await saveDetectionState(stateFile, { identity: stateIdentity, positions, snapshot: detection.snapshot() }).catch((err: Error) =>
+            logger.warn({ err: err.message }, 'detection state not saved: the next start relearns baselines'),
+          );
+        }
+      }
       await publish.close();
       await api?.close();
       await apiStore?.close();

@@ -37,6 +37,9 @@ async function cmdRun(args: string[]): Promise<number> {
   const app = await startRiskstream(config, values.input !== undefined ? { input: values.input } : {});
   const source = values.input !== undefined ? `NDJSON ${values.input}` : config.kafka.brokers.length > 0 ? `Kafka ${config.kafka.brokers.join(',')}` : 'generated fleet';
   process.stderr.write(`riskstream: reading ${source}; API on ${app.url}; data in ${config.dataDir}\n`);
+  const state = app.detectionState;
+  if (state.restored) process.stderr.write(`riskstream: detection state of the last clean stop restored (${state.agents} agents)\n`);
+  else if (state.reason !== 'none') process.stderr.write(`riskstream: saved detection state not used (${state.reason}); baselines are relearned\n`);
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

@@ -71,6 +71,7 @@ export class PipelineRunner {
     persistMs: 0,
   };
   failure: Error | undefined;
+  private readonly durable = new Map<string, number>();
 
   constructor(private readonly options: PipelineRunnerOptions) {}
 
@@ -158,8 +159,8 @@ export class PipelineRunner {
     // Persistence needs the batch's token and dead letters, not its records:
     // the events die young once serialised, instead of living (and being
     // promoted by the GC) until the insert completes.
-    const { token, rejected } = batch;
-    const after = this.persisting.then(async () => this.persist(token, rejected, await prepared));
+    const { token, rejected, position } = batch;
+    const after = this.persisting.then(async () => this.persist(token, rejected, await prepared, position));
     this.persisting = after;
     return after;
   }
@@ -274,7 +275,7 @@ export class PipelineRunner {
     return { received: batch.records.length, stored: toStore.length, ...out };
   }
 
-  private async persist(token: string, rejected: SourceBatch['rejected'], prepared: PreparedBatch): Promise<void> {
+  private async persist(token: string, rejected: SourceBatch['rejected'], prepared: PreparedBatch, position: SourceBatch['position']): Promise<void> {
     const started = performance.now();
     const { ledger, deadLetters } = this.options;
     if (rejected.length > 0) {
@@ -294,5 +295,16 @@ export class PipelineRunner {
     s.skippedAsStored += prepared.received - prepared.stored;
     s.lastBatchAt = Date.now();
     s.persistMs += performance.now() - started;
+    if (position !== undefined && !(position.offset <= (this.durable.get(position.source) ?? -1))) this.durable.set(position.source, position.offset);
+  }
+
+  /**
+   * Per source, the last offset of the batches made durable so far (for
+   * sources that report positions). Batches are detected in order and made
+   * durable in order, so the detection state has seen exactly the records up
+   * to these offsets once no batch is in flight (after `stop`).
+   */
+  durablePositions(): ReadonlyMap<string, number> {
+    return this.durable;
   }
 }

@@ -115,6 +115,7 @@ export class KafkaSource implements Source {
           records: chunk.records,
           rejected: chunk.rejected,
           redelivery: !this.delivered.has(partitionKey),
+          position: { source, offset: last },
         });
         this.delivered.add(partitionKey);
         committed = Promise.all([committed, durable]).then(async () => {
@@ -163,5 +164,24 @@ export class KafkaSource implements Source {
     this.stopping = true;
     await this.starting?.catch(() => undefined);
     await this.consumer?.disconnect();
+  }
+
+  /** The group's committed offsets, per partition of the input topics that has one. */
+  async resumePoints(): Promise<Map<string, number>> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const out = new Map<string, number>();
+      const topics = await admin.fetchOffsets({ groupId: this.options.groupId, topics: this.options.topics.inputs });
+      for (const { topic, partitions } of topics) {
+        for (const { partition, offset } of partitions) {
+          const n = Number(offset);
+          if (n >= 0) out.set(`kafka:${topic}/${partition}`, n);
+        }
+      }
+      return out;
+    } finally {
+      await admin.disconnect();
+    }
   }
 }

@@ -41,6 +41,11 @@ export interface SourceBatch {
    * The store then skips records it already holds.
    */
   redelivery?: boolean;
+  /**
+   * The last offset of its source the batch covers, rejected records
+   * included: once the batch is acknowledged, the source resumes after it.
+   */
+  position?: { source: string; offset: number };
 }
 
 export type BatchHandler = (batch: SourceBatch) => Promise<void>;
@@ -55,6 +60,13 @@ export interface Source {
    */
   run(handle: BatchHandler): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Where the source will resume, per source (e.g. `kafka:<topic>/<partition>`):
+   * the offset of the next record it will deliver, for sources that resume
+   * where they were acknowledged (Kafka: the group's committed offsets).
+   * Absent for sources that start over.
+   */
+  resumePoints?(): Promise<Map<string, number>>;
 }
 
 /** Where rejected records go: a dead-letter topic on Kafka, a dead-letter file otherwise. */
