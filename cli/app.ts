@@ -201,18 +201,19 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
     detectionState: restored.outcome,
     async stop() {
       await runner.stop();
+      // The API goes first: an admin action taken after the snapshot below would be missing from it.
+      await api?.close();
       if (stateIdentity !== null && runner.state === 'stopped') {
         // Every batch handed over is durable and acknowledged by now: the state
         // has seen exactly the records up to these positions.
         const positions = new Map([...restored.positions, ...runner.durablePositions()]);
         if (positions.size > 0) {
           await saveDetectionState(stateFile, { identity: stateIdentity, positions, snapshot: detection.snapshot() }).catch((err: Error) =>
-            logger.warn({ err: err.message }, 'detection state not saved: the next start relearns baselines'),
+            console.warn(`riskstream: detection state not saved (${err.message}); the next start relearns baselines`),
           );
         }
       }
       await publish.close();
-      await api?.close();
       await apiStore?.close();
       await store.close();
     },

@@ -295,7 +295,7 @@ export class PipelineRunner {
     s.skippedAsStored += prepared.received - prepared.stored;
     s.lastBatchAt = Date.now();
     s.persistMs += performance.now() - started;
-    if (position !== undefined && !(position.offset <= (this.durable.get(position.source) ?? -1))) this.durable.set(position.source, position.offset);
+    if (position !== undefined && position.offset > (this.durable.get(position.source) ?? -1)) this.durable.set(position.source, position.offset);
   }
 
   /**
