@@ -1,9 +1,9 @@
 // Persistence of the SSF transmitter: stream configurations and the SETs
 // queued per stream. The transmitter keeps its working state in memory and
-// writes every change through this interface, and reads it back on start;
-// the in-memory implementation below is the default (state is lost on
-// restart). A durable implementation (e.g. ClickHouse or a key-value store)
-// only has to implement these six methods.
+// writes every change through this interface, and reads it back on start.
+// The in-memory implementation below is for tests and embedding (state is
+// lost on restart); `riskstream run` keeps it in ClickHouse
+// (clickhouse-store.ts).
 
 export type StreamStatus = 'enabled' | 'paused' | 'disabled';
 

@@ -9,6 +9,13 @@
 // id); the rest of the registration is stored as JSON. One process writes a
 // tenant's registrations: other instances sharing the store see them when
 // they next start.
+//
+// The dispatcher saves a hook after every delivery (its last delivery and
+// failure count). Written one row per delivery, a busy hook would make one
+// insert — one part for the engine to merge — per delivery; so such
+// status-only changes are written within `statusFlushMs` (default 5 s), all
+// pending hooks in one insert, and on close. A change of anything else
+// (registration, enabled or disabled) is written at once.
 
 import type { ClickHouseClient } from '@clickhouse/client';
 import { insertBody } from '../../store/clickhouse.js';
@@ -33,20 +40,36 @@ function sealContext(tenantId: string, id: string): string {
   return `webhook:${tenantId}:${id}`;
 }
 
+export interface ClickHouseWebhookStoreOptions {
+  retry?: RetryOptions;
+  /** Longest wait before a status-only change (last delivery, failure count) is written (ms). */
+  statusFlushMs?: number;
+}
+
+/** Fields that change with every delivery; a save that changes only these is coalesced. */
+function statusOnly(before: Webhook, after: Webhook): boolean {
+  const strip = ({ last_delivery: _l, consecutive_failures: _c, ...rest }: Webhook) => rest;
+  return JSON.stringify(strip(before)) === JSON.stringify(strip(after));
+}
+
 export class ClickHouseWebhookStore implements WebhookStore {
   private readonly hooks = new Map<string, Webhook>();
   /** Last version written, per webhook id: versions only grow, even when the clock does not. */
   private readonly versions = new Map<string, number>();
+  /** Hooks whose latest status-only change is not written yet. */
+  private readonly pending = new Set<string>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly client: ClickHouseClient,
     private readonly cipher: StateCipher,
-    private readonly retry: RetryOptions | undefined,
+    private readonly options: ClickHouseWebhookStoreOptions,
   ) {}
 
   /** Loads the stored registrations (the latest version of each, deleted ones left out). */
-  static async open(client: ClickHouseClient, cipher: StateCipher, options: { retry?: RetryOptions } = {}): Promise<ClickHouseWebhookStore> {
-    const store = new ClickHouseWebhookStore(client, cipher, options.retry);
+  static async open(client: ClickHouseClient, cipher: StateCipher, options: ClickHouseWebhookStoreOptions = {}): Promise<ClickHouseWebhookStore> {
+    const store = new ClickHouseWebhookStore(client, cipher, options);
     const rs = await client.query({
       // Aliases differ from the columns: ClickHouse would otherwise read the alias inside the aggregates.
       query: `SELECT tenant_id, webhook_id, max(version) AS last_version, argMax(deleted, version) AS last_deleted,
@@ -78,27 +101,70 @@ export class ClickHouseWebhookStore implements WebhookStore {
   }
 
   async save(hook: Webhook): Promise<void> {
-    const { secret, ...record } = hook;
-    await this.append(hook.tenant_id, hook.id, false, JSON.stringify(record), this.cipher.seal(secret, sealContext(hook.tenant_id, hook.id)));
+    const before = this.hooks.get(hook.id);
+    if (before !== undefined && before.tenant_id === hook.tenant_id && statusOnly(before, hook)) {
+      this.hooks.set(hook.id, structuredClone(hook));
+      this.pending.add(hook.id);
+      this.flushTimer ??= setTimeout(() => void this.flush().catch(() => undefined), this.options.statusFlushMs ?? 5000).unref();
+      return;
+    }
+    await this.append([this.row(hook, false)]);
+    this.pending.delete(hook.id);
     this.hooks.set(hook.id, structuredClone(hook));
   }
 
   async delete(tenantId: string, id: string): Promise<boolean> {
     const h = this.hooks.get(id);
     if (!h || h.tenant_id !== tenantId) return false;
-    await this.append(tenantId, id, true, '', '');
+    await this.append([this.row(h, true)]);
+    this.pending.delete(id);
     this.hooks.delete(id);
     return true;
   }
 
-  private async append(tenantId: string, id: string, deleted: boolean, record: string, secretSealed: string): Promise<void> {
-    const version = Math.max(Date.now() * 1000, (this.versions.get(id) ?? 0) + 1);
-    this.versions.set(id, version);
-    const row = { tenant_id: tenantId, webhook_id: id, version, deleted, record, secret_sealed: secretSealed };
-    // The token names this version: a retried insert that did land is not written twice.
-    await withRetry(
-      () => insertBody(this.client, { table: TABLE, format: 'JSONEachRow', body: `${JSON.stringify(row)}\n`, token: `webhook:${id}:${version}` }),
-      this.retry,
-    );
+  /**
+   * Writes the pending status-only changes (one insert for all of them).
+   * When the insert fails after its retries they stay pending for the next
+   * flush, and the error is thrown.
+   */
+  async flush(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    // One flush at a time, in order.
+    const run = this.flushing.then(async () => {
+      const ids = [...this.pending].filter((id) => this.hooks.has(id));
+      this.pending.clear();
+      if (ids.length === 0) return;
+      try {
+        await this.append(ids.map((id) => this.row(this.hooks.get(id)!, false)));
+      } catch (err) {
+        for (const id of ids) if (this.hooks.has(id)) this.pending.add(id);
+        throw err;
+      }
+    });
+    this.flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Writes what is pending; the store may still be read afterwards. */
+  async close(): Promise<void> {
+    await this.flush();
+  }
+
+  /** The next version of a hook's row: a deletion keeps only ids. */
+  private row(hook: Webhook, deleted: boolean): object {
+    const version = Math.max(Date.now() * 1000, (this.versions.get(hook.id) ?? 0) + 1);
+    this.versions.set(hook.id, version);
+    if (deleted) return { tenant_id: hook.tenant_id, webhook_id: hook.id, version, deleted, record: '', secret_sealed: '' };
+    const { secret, ...record } = hook;
+    const sealed = this.cipher.seal(secret, sealContext(hook.tenant_id, hook.id));
+    return { tenant_id: hook.tenant_id, webhook_id: hook.id, version, deleted, record: JSON.stringify(record), secret_sealed: sealed };
+  }
+
+  private async append(rows: object[]): Promise<void> {
+    const body = rows.map((r) => `${JSON.stringify(r)}\n`).join('');
+    // The token names these versions: a retried insert that did land is not written twice.
+    const token = `webhooks:${rows.map((r) => `${(r as { webhook_id: string }).webhook_id}@${(r as { version: number }).version}`).join(',')}`;
+    await withRetry(() => insertBody(this.client, { table: TABLE, format: 'JSONEachRow', body, token }), this.options.retry);
   }
 }

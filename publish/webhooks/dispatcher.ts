@@ -220,6 +220,7 @@ export class WebhookDispatcher {
     this.stop.abort();
     for (const w of this.workers.values()) w.queue.length = 0;
     await this.idle();
+    await this.store.close?.();
   }
 
   private enqueue(hook: Webhook, kind: WebhookEventKind, eventId: string, envelope: () => WebhookEnvelope): boolean {

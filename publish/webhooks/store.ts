@@ -1,7 +1,8 @@
 // Registered webhooks. The dispatcher reads and writes them through this
-// interface; the in-memory implementation is the default (registrations are
-// lost on restart). A durable implementation only has to implement the four
-// methods; it must store the secret, which signs every delivery.
+// interface. The in-memory implementation below is for tests and embedding
+// (registrations are lost on restart); `riskstream run` keeps them in
+// ClickHouse (clickhouse-store.ts). A store must keep the secret, which signs
+// every delivery.
 
 import type { Severity } from '../../detectors/types.js';
 
@@ -47,6 +48,8 @@ export interface WebhookStore {
   save(hook: Webhook): Promise<void>;
   /** False when there was none. */
   delete(tenantId: string, id: string): Promise<boolean>;
+  /** Writes anything still buffered (the dispatcher calls it when it closes). */
+  close?(): Promise<void>;
 }
 
 export class MemoryWebhookStore implements WebhookStore {

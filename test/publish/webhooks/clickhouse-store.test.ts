@@ -77,7 +77,7 @@ describe('ClickHouseWebhookStore', () => {
     const store = await ClickHouseWebhookStore.open(client, cipher);
     const h = hook('h-secret', { tenant_id: 'tenant-s' });
     await store.save(h);
-    await store.save({ ...h, consecutive_failures: 1 });
+    await store.save({ ...h, enabled: false, disabled_reason: 'paused by test', disabled_at: h.created_at + 1 });
     await store.delete('tenant-s', 'h-secret');
     const rows = await selectRows<{ deleted: boolean; record: string; secret_sealed: string }>(
       client,
@@ -89,6 +89,37 @@ describe('ClickHouseWebhookStore', () => {
       if (r.record) expect(JSON.parse(r.record)).not.toHaveProperty('secret');
     }
     expect(cipher.open(rows[0]!.secret_sealed, 'webhook:tenant-s:h-secret')).toBe(h.secret);
+  });
+
+  it('coalesces delivery-status saves into one insert, and writes other changes at once', async () => {
+    const store = await ClickHouseWebhookStore.open(client, cipher, { statusFlushMs: 60_000 });
+    const h = hook('h-busy', { tenant_id: 'tenant-busy' });
+    await store.save(h);
+    let current = h;
+    for (let i = 1; i <= 50; i++) {
+      current = { ...current, consecutive_failures: i % 3, last_delivery: { delivery_id: `d-${i}`, event_id: `rc-${i}`, outcome: 'success', attempts: 1, http_status: 200, last_error: null, at: h.created_at + i } };
+      await store.save(current);
+    }
+    const versions = () => selectRows<{ n: string }>(client, "SELECT count() AS n FROM webhook_registrations WHERE webhook_id = 'h-busy'").then((r) => Number(r[0]!.n));
+    expect(await versions()).toBe(1); // 50 deliveries, nothing written yet
+    expect(await store.get('tenant-busy', 'h-busy')).toEqual(current); // but read back at once
+    await store.flush();
+    expect(await versions()).toBe(2);
+    expect(await (await ClickHouseWebhookStore.open(client, cipher)).get('tenant-busy', 'h-busy')).toEqual(current);
+
+    // Disabling is not a status-only change: written at once, with the status pending before it.
+    const disabled = { ...current, consecutive_failures: 5, enabled: false, disabled_reason: '5 consecutive failed deliveries', disabled_at: h.created_at + 100 };
+    await store.save({ ...current, consecutive_failures: 4 });
+    await store.save(disabled);
+    expect(await versions()).toBe(3);
+    expect(await (await ClickHouseWebhookStore.open(client, cipher)).get('tenant-busy', 'h-busy')).toEqual(disabled);
+    await store.flush();
+    expect(await versions()).toBe(3); // nothing was left pending
+
+    // close() writes what is pending.
+    await store.save({ ...disabled, last_delivery: null });
+    await store.close();
+    expect(await versions()).toBe(4);
   });
 
   it('will not open registrations sealed under another key', async () => {
