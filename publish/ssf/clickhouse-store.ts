@@ -7,6 +7,12 @@
 //
 // A push stream's Authorization header (the receiver's credential) is sealed
 // (StateCipher, bound to the stream id), never stored in clear.
+//
+// A pushed SET is removed as soon as its receiver accepts it: one insert per
+// SET would make one part per SET for the engine to merge. Removals are
+// written together within `removeFlushMs` (default 2 s) and on close; one
+// lost in a crash only means that SET is delivered again after the restart
+// (SET receivers tell repeats apart by jti).
 
 import type { ClickHouseClient } from '@clickhouse/client';
 import { insertBody } from '../../store/clickhouse.js';
@@ -18,14 +24,24 @@ function sealContext(streamId: string): string {
   return `ssf-stream:${streamId}:authorization`;
 }
 
+export interface ClickHouseSsfStateStoreOptions {
+  retry?: RetryOptions;
+  /** Longest wait before removals are written (ms). */
+  removeFlushMs?: number;
+}
+
 export class ClickHouseSsfStateStore implements SsfStateStore {
   /** Last version written, per stream: versions only grow, even when the clock does not. */
   private readonly versions = new Map<string, number>();
+  /** Removals not written yet: [stream, jti, time]. */
+  private pendingRemovals: [string, string, number][] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly client: ClickHouseClient,
     private readonly cipher: StateCipher,
-    private readonly options: { retry?: RetryOptions } = {},
+    private readonly options: ClickHouseSsfStateStoreOptions = {},
   ) {}
 
   async loadStreams(): Promise<StreamRecord[]> {
@@ -65,6 +81,7 @@ export class ClickHouseSsfStateStore implements SsfStateStore {
   }
 
   async loadQueue(streamId: string): Promise<QueuedSet[]> {
+    await this.flush();
     const rs = await this.client.query({
       query: `SELECT jti, anyIf(set_jws, op = 'enqueue') AS queued_set, anyIf(event, op = 'enqueue') AS queued_event,
                      toUnixTimestamp64Milli(minIf(enqueued_at, op = 'enqueue')) AS queued_at
@@ -92,10 +109,38 @@ export class ClickHouseSsfStateStore implements SsfStateStore {
   }
 
   async remove(streamId: string, jtis: readonly string[]): Promise<void> {
-    if (jtis.length === 0) return;
     const now = Date.now();
-    const rows = jtis.map((jti) => ({ stream_id: streamId, jti, op: 'remove', set_jws: '', event: '', enqueued_at: now }));
-    await this.appendQueue(rows, `ssf-remove:${streamId}:${jtis[0]}:${jtis[jtis.length - 1]}:${jtis.length}`);
+    for (const jti of jtis) this.pendingRemovals.push([streamId, jti, now]);
+    if (this.pendingRemovals.length > 0) this.flushTimer ??= setTimeout(() => void this.flush().catch(() => undefined), this.options.removeFlushMs ?? 2000).unref();
+  }
+
+  /**
+   * Writes the pending removals in one insert. When it fails after its
+   * retries they stay pending for the next flush, and the error is thrown.
+   */
+  async flush(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const run = this.flushing.then(async () => {
+      const removals = this.pendingRemovals;
+      this.pendingRemovals = [];
+      if (removals.length === 0) return;
+      const rows = removals.map(([stream_id, jti, at]) => ({ stream_id, jti, op: 'remove', set_jws: '', event: '', enqueued_at: at }));
+      const [s0, j0] = removals[0]!;
+      const [s1, j1] = removals[removals.length - 1]!;
+      try {
+        await this.appendQueue(rows, `ssf-remove:${s0}:${j0}:${s1}:${j1}:${removals.length}`);
+      } catch (err) {
+        this.pendingRemovals = removals.concat(this.pendingRemovals);
+        throw err;
+      }
+    });
+    this.flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
   }
 
   private async appendStream(streamId: string, tenantId: string, deleted: boolean, record: string, sealed: string): Promise<void> {

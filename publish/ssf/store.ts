@@ -54,6 +54,8 @@ export interface SsfStateStore {
   enqueue(streamId: string, sets: readonly QueuedSet[]): Promise<void>;
   /** Removes SETs (delivered, acknowledged, given up or dropped); unknown jtis are ignored. */
   remove(streamId: string, jtis: readonly string[]): Promise<void>;
+  /** Writes anything still buffered (the transmitter calls it when it closes). */
+  close?(): Promise<void>;
 }
 
 export class MemorySsfStateStore implements SsfStateStore {

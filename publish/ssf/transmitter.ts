@@ -192,6 +192,7 @@ export class SsfTransmitter {
       for (const w of rt.waiters) w();
     }
     await Promise.all([...this.streams.values()].map((rt) => rt.loop));
+    await this.store.close?.();
   }
 
   /** Resolves when no push delivery is under way (every push queue is empty, paused or given up). */

@@ -74,13 +74,22 @@ describe('ClickHouseSsfStateStore', () => {
     await store.enqueue('s-queue', [set('j4', T + 3)]);
     await store.remove('s-queue', ['j2', 'unknown-jti']);
     await store.enqueue('s-other', [set('j9', T)]);
+    // Removals are buffered: nothing written until the flush (the same instance flushes before it reads).
+    const removals = () => selectRows<{ n: string }>(client, "SELECT count() AS n FROM ssf_queue WHERE stream_id = 's-queue' AND op = 'remove'").then((r) => Number(r[0]!.n));
+    expect(await removals()).toBe(0);
+    await store.flush();
+    expect(await removals()).toBe(2);
 
     const fresh = new ClickHouseSsfStateStore(client, cipher);
     expect(await fresh.loadQueue('s-queue')).toEqual([set('j1', T), set('j3', T + 2), set('j4', T + 3)]);
     expect(await fresh.loadQueue('s-other')).toEqual([set('j9', T)]);
     expect(await fresh.loadQueue('s-none')).toEqual([]);
 
-    await fresh.remove('s-queue', ['j1', 'j3', 'j4']);
-    expect(await store.loadQueue('s-queue')).toEqual([]);
+    await fresh.remove('s-queue', ['j1', 'j3']);
+    await fresh.remove('s-queue', ['j4']);
+    expect(await fresh.loadQueue('s-queue')).toEqual([]); // flushed before reading
+    await fresh.remove('s-other', ['j9']);
+    await fresh.close();
+    expect(await store.loadQueue('s-other')).toEqual([]);
   });
 });
