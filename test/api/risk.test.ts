@@ -160,7 +160,9 @@ describe('risk lookup API', () => {
   });
 
   it('answers 401 for an expired token, even one cached while it was valid', async () => {
-    const shortLived = await authority.issue({ role: 'token_server', tenant: 'tenant-a', ttlSeconds: 1 });
+    // exp is whole seconds after iat, itself rounded down: 2 s of TTL leave at least 1 s of validity
+    // (with 1 s a token issued late in a second could already be expired on its first use).
+    const shortLived = await authority.issue({ role: 'token_server', tenant: 'tenant-a', ttlSeconds: 2 });
     const exp = decodeJwt(shortLived).exp! * 1000;
     const verify = vi.spyOn(authority, 'verify');
     try {
