@@ -6,9 +6,11 @@
 // (retried) before the memory, so what the dispatcher sees is always stored.
 //
 // The signing secret is sealed (StateCipher, bound to the tenant and webhook
-// id); the rest of the registration is stored as JSON. One process writes a
-// tenant's registrations: other instances sharing the store see them when
-// they next start.
+// id); the rest of the registration is stored as JSON. Instances sharing the
+// store (several `riskstream run` on one consumer group, each delivering for
+// its own partitions) read the latest versions again every `refreshMs`
+// (default 10 s): a hook registered, changed or removed through one instance
+// reaches the others within that time. The newest version of a hook wins.
 //
 // The dispatcher saves a hook after every delivery (its last delivery and
 // failure count). Written one row per delivery, a busy hook would make one
@@ -25,7 +27,7 @@ import type { Webhook, WebhookStore } from './store.js';
 
 const TABLE = 'webhook_registrations';
 
-/** The latest version of a registration, as `open` reads it. */
+/** The latest version of a registration, as `refresh` reads it. */
 interface StoredRow {
   tenant_id: string;
   webhook_id: string;
@@ -44,6 +46,8 @@ export interface ClickHouseWebhookStoreOptions {
   retry?: RetryOptions;
   /** Longest wait before a status-only change (last delivery, failure count) is written (ms). */
   statusFlushMs?: number;
+  /** How often the versions other instances wrote are read (ms); 0: only at open. */
+  refreshMs?: number;
 }
 
 /** Fields that change with every delivery; a save that changes only these is coalesced. */
@@ -59,6 +63,7 @@ export class ClickHouseWebhookStore implements WebhookStore {
   /** Hooks whose latest status-only change is not written yet. */
   private readonly pending = new Set<string>();
   private flushTimer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -70,7 +75,22 @@ export class ClickHouseWebhookStore implements WebhookStore {
   /** Loads the stored registrations (the latest version of each, deleted ones left out). */
   static async open(client: ClickHouseClient, cipher: StateCipher, options: ClickHouseWebhookStoreOptions = {}): Promise<ClickHouseWebhookStore> {
     const store = new ClickHouseWebhookStore(client, cipher, options);
-    const rs = await client.query({
+    await store.refresh();
+    const every = options.refreshMs ?? 10_000;
+    if (every > 0) {
+      store.refreshTimer = setInterval(() => void store.refresh().catch(() => undefined), every).unref();
+    }
+    return store;
+  }
+
+  /**
+   * Reads the latest version of every registration and takes those newer
+   * than what this instance holds (written by another instance): changed
+   * hooks are replaced, removed ones dropped. A newer version replaces a
+   * status change of this instance not yet written.
+   */
+  async refresh(): Promise<void> {
+    const rs = await this.client.query({
       // Aliases differ from the columns: ClickHouse would otherwise read the alias inside the aggregates.
       query: `SELECT tenant_id, webhook_id, max(version) AS last_version, argMax(deleted, version) AS last_deleted,
                      argMax(record, version) AS last_record, argMax(secret_sealed, version) AS last_secret_sealed
@@ -80,13 +100,18 @@ export class ClickHouseWebhookStore implements WebhookStore {
       format: 'JSONEachRow',
     });
     for (const row of await rs.json<StoredRow>()) {
-      store.versions.set(row.webhook_id, Number(row.last_version));
-      if (row.last_deleted === true || Number(row.last_deleted) === 1) continue;
-      const secret = cipher.open(row.last_secret_sealed, sealContext(row.tenant_id, row.webhook_id));
+      const version = Number(row.last_version);
+      if (version <= (this.versions.get(row.webhook_id) ?? 0)) continue;
+      this.versions.set(row.webhook_id, version);
+      this.pending.delete(row.webhook_id);
+      if (row.last_deleted === true || Number(row.last_deleted) === 1) {
+        this.hooks.delete(row.webhook_id);
+        continue;
+      }
+      const secret = this.cipher.open(row.last_secret_sealed, sealContext(row.tenant_id, row.webhook_id));
       const hook = { ...(JSON.parse(row.last_record) as Omit<Webhook, 'secret'>), secret } as Webhook;
-      store.hooks.set(hook.id, hook);
+      this.hooks.set(hook.id, hook);
     }
-    return store;
   }
 
   async list(tenantId: string): Promise<Webhook[]> {
@@ -146,8 +171,10 @@ export class ClickHouseWebhookStore implements WebhookStore {
     return run;
   }
 
-  /** Writes what is pending; the store may still be read afterwards. */
+  /** Stops refreshing and writes what is pending; the store may still be read afterwards. */
   async close(): Promise<void> {
+    clearInterval(this.refreshTimer);
+    this.refreshTimer = undefined;
     await this.flush();
   }
 

@@ -122,6 +122,38 @@ describe('ClickHouseWebhookStore', () => {
     expect(await versions()).toBe(4);
   });
 
+  it('another instance sharing the store sees registrations, changes and removals on its next refresh', async () => {
+    const a = await ClickHouseWebhookStore.open(client, cipher, { refreshMs: 0 });
+    const b = await ClickHouseWebhookStore.open(client, cipher, { refreshMs: 0 });
+    const h = hook('h-shared', { tenant_id: 'tenant-x' });
+    await a.save(h);
+    expect(await b.get('tenant-x', 'h-shared')).toBeNull();
+    await b.refresh();
+    expect(await b.get('tenant-x', 'h-shared')).toEqual(h);
+
+    // B's own delivery status, not yet written, gives way to A's newer change.
+    await b.save({ ...h, consecutive_failures: 2 });
+    const disabled = { ...h, enabled: false, disabled_reason: 'by admin on a', disabled_at: h.created_at + 5 };
+    await a.save(disabled);
+    await b.refresh();
+    expect(await b.get('tenant-x', 'h-shared')).toEqual(disabled);
+    await b.flush();
+    expect(await (await ClickHouseWebhookStore.open(client, cipher, { refreshMs: 0 })).get('tenant-x', 'h-shared')).toEqual(disabled);
+
+    expect(await a.delete('tenant-x', 'h-shared')).toBe(true);
+    await b.refresh();
+    expect(await b.list('tenant-x')).toEqual([]);
+
+    // On its own, every refreshMs.
+    const c = await ClickHouseWebhookStore.open(client, cipher, { refreshMs: 20 });
+    const later = hook('h-later', { tenant_id: 'tenant-x' });
+    await a.save(later);
+    const until = Date.now() + 5000;
+    while ((await c.get('tenant-x', 'h-later')) === null && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(await c.get('tenant-x', 'h-later')).toEqual(later);
+    await Promise.all([a.close(), b.close(), c.close()]);
+  });
+
   it('will not open registrations sealed under another key', async () => {
     const store = await ClickHouseWebhookStore.open(client, cipher);
     await store.save(hook('h-key', { tenant_id: 'tenant-k' }));
