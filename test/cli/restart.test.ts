@@ -1,8 +1,9 @@
 // Remediation hooks survive a restart of riskstream (real pipeline, embedded
-// ClickHouse, real HTTP): a webhook and an SSF stream registered before a
-// restart are still there after it, and the risk changes of the next run are
-// delivered to them — the webhook's signed with the secret given at
-// registration, which only the store (sealed) carried across.
+// ClickHouse, real HTTP): a webhook and SSF streams (poll and push)
+// registered before a restart are still there after it, and the risk changes
+// of the next run are delivered to them — the webhook's signed with the
+// secret given at registration, the push with the receiver's credential,
+// both of which only the store (sealed) carried across.
 
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +12,7 @@ import { startRiskstream, type Riskstream } from '../../cli/app.js';
 import { loadConfig } from '../../config/index.js';
 import type { AgentEvent } from '../../contract/events.js';
 import { toJsonRecord } from '../../contract/validate.js';
-import { POLL_METHOD } from '../../publish/ssf/transmitter.js';
+import { POLL_METHOD, PUSH_METHOD } from '../../publish/ssf/transmitter.js';
 import { verifyWebhookSignature } from '../../publish/webhooks/signature.js';
 import { startReceiver, type Receiver } from '../publish/helpers.js';
 import { testDataDir } from '../store/helpers.js';
@@ -40,15 +41,18 @@ describe('restart', () => {
     RISKSTREAM_OUTBOUND_ALLOWED_HOSTS: '127.0.0.1',
   });
   let receiver: Receiver;
+  let ssfReceiver: Receiver;
   let rs: Riskstream | undefined;
   let headers: Record<string, string>;
 
   beforeAll(async () => {
     receiver = await startReceiver(() => ({ status: 200 }));
+    ssfReceiver = await startReceiver(() => ({ status: 202 }));
   });
   afterAll(async () => {
     await rs?.stop();
     await receiver?.close();
+    await ssfReceiver?.close();
   });
 
   const call = async (method: string, url: string, body?: unknown) => {
@@ -72,10 +76,15 @@ describe('restart', () => {
     const stream = await call('POST', '/v1/ssf/streams', { delivery: { method: POLL_METHOD } });
     expect(stream.status).toBe(201);
     const streamId = stream.body.stream_id as string;
+    const push = await call('POST', '/v1/ssf/streams', {
+      delivery: { method: PUSH_METHOD, endpoint_url: `${ssfReceiver.url}/caep`, authorization_header: 'Bearer pdp-credential-5d1c' },
+    });
+    expect(push.status).toBe(201);
     await rs.stop();
     rs = undefined;
 
     // Second run: the registrations are back, and the new high risk reaches both.
+    const restartedAt = Date.now();
     const ndjson = EVENTS.map((e) => JSON.stringify(toJsonRecord(e))).join('\n') + '\n';
     rs = await startRiskstream(config, { input: Readable.from([ndjson]) });
     await rs.done;
@@ -92,5 +101,14 @@ describe('restart', () => {
 
     const polled = await call('POST', `/v1/ssf/poll/${streamId}`, { returnImmediately: true });
     expect(Object.keys(polled.body.sets as object)).toHaveLength(1);
+
+    // The push receiver gets the SET with the credential it registered, carried across sealed.
+    const until = Date.now() + 15_000;
+    const afterRestart = () => ssfReceiver.requests.filter((r) => r.at >= restartedAt);
+    while (afterRestart().length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const pushed = afterRestart()[0];
+    expect(pushed?.url).toBe('/caep');
+    expect(pushed?.headers.authorization).toBe('Bearer pdp-credential-5d1c');
+    expect(pushed?.headers['content-type']).toBe('application/secevent+jwt');
   });
 });
