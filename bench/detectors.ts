@@ -12,6 +12,7 @@
 import type { AgentEvent } from '../contract/events.js';
 import { DetectionPipeline, type PipelineOutput } from '../detectors/pipeline.js';
 import { createCatalogue } from '../detectors/catalogue.js';
+import { seededRandom } from '../publish/util.js';
 
 const EVENTS = Number(process.argv[2] ?? process.env.BENCH_EVENTS ?? 1_000_000);
 const AGENTS = Number(process.argv[3] ?? process.env.BENCH_AGENTS ?? 100_000);
@@ -21,17 +22,6 @@ const AGENTS = Number(process.argv[3] ?? process.env.BENCH_AGENTS ?? 100_000);
  * independently drawn agent (no locality at all: the worst case for caches).
  */
 const SESSIONS = Number(process.argv[4] ?? process.env.BENCH_SESSIONS ?? 2000);
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const REGIONS = [
   { country: 'US', lat: 38.9, lon: -77.0, asn: 8075 },
@@ -63,7 +53,7 @@ interface Bp {
 }
 
 function buildGenerator(seed: number, agents: number, sessions: number) {
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(seed);
   const tenants = 8;
   const bps: Bp[] = [];
   for (let i = 0; i < Math.max(1, Math.floor(agents / 500)); i++) {

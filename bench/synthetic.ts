@@ -4,20 +4,10 @@
 // because a benchmark needs volume, not labels.
 
 import type { AgentEvent } from '../contract/events.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../publish/util.js';
 
 export function* syntheticStream(opts: { seed: number; agents: number; start: number; tenants?: number; stepMs?: number }): Generator<AgentEvent, never> {
-  const rnd = mulberry32(opts.seed);
+  const rnd = seededRandom(opts.seed);
   const tenants = opts.tenants ?? 4;
   const blueprints = Math.max(1, Math.floor(opts.agents / 50));
   const resources = ['https://graph.microsoft.com', 'api://crm', 'https://storage.azure.com', 'api://billing', 'https://vault.azure.net'];

@@ -2,20 +2,9 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkEvent } from '../../contract/events.js';
 import { bucketOf, bucketUpper, createExfiltrationDetector } from '../../detectors/exfiltration.js';
 import { DAY, HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+import { seededRandom } from '../../publish/util.js';
 
 beforeEach(() => resetIds());
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Log-normal bytes: median `median`, log-sd `sigma` (heavy tail). */
 function lognormal(r: () => number, median: number, sigma: number): number {
@@ -26,7 +15,7 @@ function lognormal(r: () => number, median: number, sigma: number): number {
 
 /** Heavy-tailed normal traffic of `agents` agents of bp1, one transfer per agent per minute. */
 function traffic(agents: string[], from: number, to: number, seed = 1, sigma = 1.5): NetworkEvent[] {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const out: NetworkEvent[] = [];
   const cats = ['api', 'api', 'llm_provider', 'storage'];
   for (let t = from; t < to; t += MIN) {
@@ -72,7 +61,7 @@ describe('exfiltration', () => {
     const d = createExfiltrationDetector();
     const ctx = fakeContext();
     const events = traffic(AGENTS, T0, T3);
-    const r = rng(5);
+    const r = seededRandom(5);
     for (let t = T0; t < T3; t += 10 * MIN) {
       for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 30 * SEC, bytes_out: lognormal(r, 40_000_000, 0.4), category: 'storage', dest_host: 'backup.contoso.example' }));
     }
@@ -155,7 +144,7 @@ describe('exfiltration', () => {
     const ctx = fakeContext();
     const events = traffic([...AGENTS, 'a5', 'a6'], T0, T0 + 2 * DAY, 7, 2);
     // a batch agent: every hour, 30 uploads of ~25 MB to storage in two minutes
-    const r = rng(3);
+    const r = seededRandom(3);
     for (let h = 0; h < 48; h++) {
       for (let i = 0; i < 30; i++) {
         events.push(network({ agent_id: 'batch', time: T0 + h * HOUR + i * 4 * SEC, bytes_out: lognormal(r, 25_000_000, 0.3), category: 'storage' }));
