@@ -16,12 +16,13 @@
 // the topics exactly once for read_committed consumers. Consumers that cannot
 // read committed data only can de-duplicate on `change_id` / `detection_id`.
 
-import { createHash, randomUUID } from 'node:crypto';
-import { CompressionTypes, Kafka, logLevel as LogLevel, Partitioners, type Consumer, type logCreator, type Message, type Producer } from 'kafkajs';
+import { createHash } from 'node:crypto';
+import { CompressionTypes, Kafka, logLevel as LogLevel, Partitioners, type logCreator, type Message, type Producer } from 'kafkajs';
 import type { Detection, RiskChange } from '../detectors/types.js';
 import type { SchemaRegistry } from '../ingest/avro/registry.js';
 import { PublishAvroCodec } from './avro.js';
 import { agentKey, ensurePublishTopics, publishTopicNames, type EnsurePublishTopicsOptions, type PublishTopicNames } from './topics.js';
+import { readTopicToEnd } from './read-topic.js';
 import { SerialQueue } from './util.js';
 
 /** One pipeline batch, after it is durable in the ledger. */
@@ -273,61 +274,15 @@ export class KafkaRiskPublisher {
 
   /** Reads this instance's progress record (read_committed) up to the end of the progress topic. */
   private async loadProgress(): Promise<void> {
-    const topic = this.topics.progress;
-    const admin = this.kafka.admin();
-    await admin.connect();
-    let offsets: { partition: number; high: string; low: string }[];
-    try {
-      offsets = await admin.fetchTopicOffsets(topic);
-    } finally {
-      await admin.disconnect();
-    }
-    // Partitions still to read, and the last offset to reach in each.
-    const pending = new Map<number, bigint>();
-    for (const o of offsets) if (BigInt(o.high) > BigInt(o.low)) pending.set(o.partition, BigInt(o.high) - 1n);
     let latest: string | null = null;
-    if (pending.size > 0) {
-      const consumer: Consumer = this.kafka.consumer({
-        groupId: `${this.opts.transactionalId}.progress-reader.${randomUUID()}`,
-        readUncommitted: false,
-        maxWaitTimeInMs: 100,
-        allowAutoTopicCreation: false,
-      });
-      let resolveDone!: () => void;
-      const done = new Promise<void>((r) => (resolveDone = r));
-      const reached = (partition: number, offset: string | null | undefined) => {
-        const target = pending.get(partition);
-        if (target === undefined || offset === null || offset === undefined) return;
-        if (BigInt(offset) >= target) {
-          pending.delete(partition);
-          if (pending.size === 0) resolveDone();
-        }
-      };
-      consumer.on(consumer.events.END_BATCH_PROCESS, (e) => reached(e.payload.partition, e.payload.lastOffset));
-      await consumer.connect();
-      try {
-        await consumer.subscribe({ topic, fromBeginning: true });
-        await consumer.run({
-          autoCommit: false,
-          eachMessage: async ({ partition, message }) => {
-            if (message.key?.toString() === this.opts.transactionalId && message.value) latest = message.value.toString();
-            reached(partition, message.offset);
-          },
-        });
-        const limit = this.opts.progressReadTimeoutMs ?? 30_000;
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`reading ${topic} did not reach its end within ${limit} ms`)), limit);
-        });
-        try {
-          await Promise.race([done, timeout]);
-        } finally {
-          clearTimeout(timer);
-        }
-      } finally {
-        await consumer.disconnect().catch(() => {});
-      }
-    }
+    await readTopicToEnd(
+      this.kafka,
+      this.topics.progress,
+      (_partition, message) => {
+        if (message.key?.toString() === this.opts.transactionalId && message.value) latest = message.value.toString();
+      },
+      { groupPrefix: `${this.opts.transactionalId}.progress-reader`, timeoutMs: this.opts.progressReadTimeoutMs ?? 30_000 },
+    );
     let tokens: string[] = [];
     if (latest !== null) {
       const record = JSON.parse(latest) as Partial<ProgressRecord>;

@@ -1,10 +1,10 @@
 // Shared set-up for the publish tests: sample risk changes and detections, and
 // a reader that consumes a topic to its end from a real broker.
 
-import { randomUUID } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
 import type { RiskLevel } from '../../contract/events.js';
 import type { Detection, RiskChange, RiskState } from '../../detectors/types.js';
+import { readTopicToEnd } from '../../publish/read-topic.js';
 import { kafkaClient } from '../helpers/kafka.js';
 
 let seq = 0;
@@ -46,45 +46,13 @@ export function detection(tenant: string, agent: string, severity: Detection['se
 
 /** Reads every record of `topic` from the beginning to its current end (high watermark). */
 export async function readTopic(topic: string, opts: { readUncommitted?: boolean; timeoutMs?: number } = {}): Promise<KafkaMessage[]> {
-  const kafka = kafkaClient({ clientId: 'riskstream-test-reader' });
-  const admin = kafka.admin();
-  await admin.connect();
-  const offsets = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const pending = new Map<number, bigint>();
-  for (const o of offsets) if (BigInt(o.high) > BigInt(o.low)) pending.set(o.partition, BigInt(o.high) - 1n);
-  const out: { partition: number; message: KafkaMessage }[] = [];
-  if (pending.size === 0) return [];
-  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, readUncommitted: opts.readUncommitted ?? false, maxWaitTimeInMs: 100 });
-  let resolveDone!: () => void;
-  const done = new Promise<void>((r) => (resolveDone = r));
-  const reached = (partition: number, offset: string | undefined) => {
-    const target = pending.get(partition);
-    if (target !== undefined && offset !== undefined && BigInt(offset) >= target) {
-      pending.delete(partition);
-      if (pending.size === 0) resolveDone();
-    }
-  };
-  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => reached(e.payload.partition, e.payload.lastOffset));
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ partition, message }) => {
-        out.push({ partition, message });
-        reached(partition, message.offset);
-      },
-    });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      done,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out reading ${topic}`)), opts.timeoutMs ?? 15_000))),
-    ]).finally(() => clearTimeout(timer));
-  } finally {
-    await consumer.disconnect();
-  }
-  return out.map((o) => o.message);
+  const out: KafkaMessage[] = [];
+  await readTopicToEnd(kafkaClient({ clientId: 'riskstream-test-reader' }), topic, (_p, message) => out.push(message), {
+    groupPrefix: 'reader',
+    timeoutMs: opts.timeoutMs ?? 15_000,
+    ...(opts.readUncommitted !== undefined && { readUncommitted: opts.readUncommitted }),
+  });
+  return out;
 }
 
 export interface ReceivedRequest {
