@@ -101,6 +101,15 @@ export interface KnownRisk {
   reasons: RiskReason[];
 }
 
+/**
+ * The sequence of a change id (`<tenant>/<agent>/<time>/<seq>`, see \`evaluate\`):
+ * its numeric last segment; 0 when it has none.
+ */
+export function changeSequence(changeId: string): number {
+  const n = Number(changeId.slice(changeId.lastIndexOf('/') + 1));
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
 export interface EngineSnapshot {
   version: 1;
   agents: AgentRiskState[];
@@ -354,8 +363,7 @@ export class RiskEngine {
     const value = k === 0 ? 0 : 1 - Math.pow(1 - Math.min(score, 0.999999), 1 / k);
     const contribs: Contribution[] =
       known.level === 'none' ? [] : detectorReasons.map((r) => ({ detector: r.detector, severity: r.severity, summary: r.summary, value, at: known.time, user: null }));
-    const i = known.change_id.lastIndexOf('/');
-    const seq = Number(known.change_id.slice(i + 1));
+    const seq = changeSequence(known.change_id);
     const s: AgentRiskState = {
       tenant_id: known.tenant_id,
       agent_id: known.agent_id,
@@ -366,7 +374,7 @@ export class RiskEngine {
       raised_at: known.time,
       at: known.time,
       // Later changes continue the sequence, so their ids never repeat a stored one.
-      seq: Number.isSafeInteger(seq) && seq >= 0 ? seq : 0,
+      seq,
       contribs,
       admin: admin ? { ...admin } : null,
     };

@@ -19,7 +19,8 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { RiskLevel } from '../contract/events.js';
 import type { RiskChange, RiskReason, RiskState } from '../detectors/types.js';
-import { changeSequence, latestRiskPerAgent } from '../store/risk-queries.js';
+import { changeSequence, type KnownRisk } from '../detectors/engine.js';
+import { latestRiskPerAgent } from '../store/risk-queries.js';
 
 /** The answer of the risk lookup API for one agent. */
 export interface AgentRiskAnswer {
@@ -59,17 +60,8 @@ interface Entry {
   json: string;
 }
 
-/** The shape of a change the view accepts (a RiskChange, or a row of the store). */
-interface ChangeLike {
-  tenant_id: string;
-  agent_id: string;
-  change_id: string;
-  time: number;
-  level: RiskLevel;
-  score: number;
-  state: RiskState;
-  reasons: readonly RiskReason[];
-}
+/** The shape of a change the view accepts: a RiskChange, or an agent's latest change in the store. */
+type ChangeLike = KnownRisk;
 
 const WIDE = /[^\u0000-\u00ff]/;
 const WIDE_ALL = /[^\u0000-\u00ff]/g;

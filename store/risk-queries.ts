@@ -13,31 +13,15 @@
 
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { RiskLevel } from '../contract/events.js';
+import type { KnownRisk } from '../detectors/engine.js';
 import type { RiskReason, RiskState } from '../detectors/types.js';
 
-/** The latest stored change of one agent. */
-export interface LatestRiskRow {
-  tenant_id: string;
-  agent_id: string;
-  change_id: string;
-  /** Event time of the change, epoch ms. */
-  time: number;
-  level: RiskLevel;
-  score: number;
-  state: RiskState;
-  reasons: RiskReason[];
-}
+/** The latest stored change of one agent: what the engine and the risk view start from. */
+export type LatestRiskRow = KnownRisk;
 
 export interface LatestRiskQuery {
   /** Only this tenant's agents; all tenants when absent. */
   tenant_id?: string;
-}
-
-/** The sequence of a change id (its numeric last `/` segment); 0 when it has none. */
-export function changeSequence(changeId: string): number {
-  const i = changeId.lastIndexOf('/');
-  const n = Number(changeId.slice(i + 1));
-  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
 }
 
 const LATEST_SQL = (where: string) => `
