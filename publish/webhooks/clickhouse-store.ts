@@ -26,6 +26,8 @@ import type { StateCipher } from '../state-cipher.js';
 import type { Webhook, WebhookStore } from './store.js';
 
 const TABLE = 'webhook_registrations';
+/** How far back (µs of version) a refresh reads before the newest version it has seen. */
+const REFRESH_OVERLAP_US = 60_000_000;
 
 /** The latest version of a registration, as `refresh` reads it. */
 interface StoredRow {
@@ -64,6 +66,8 @@ export class ClickHouseWebhookStore implements WebhookStore {
   private readonly pending = new Set<string>();
   private flushTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** The newest version read from the store so far. */
+  private newestSeen = 0;
   private flushing: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -90,17 +94,24 @@ export class ClickHouseWebhookStore implements WebhookStore {
    * status change of this instance not yet written.
    */
   async refresh(): Promise<void> {
+    // Only versions written since the last refresh, less a minute for
+    // instances whose clocks lag (versions are microseconds of the writer's
+    // clock): the table grows with every status write, the read need not.
+    const since = Math.max(0, this.newestSeen - REFRESH_OVERLAP_US);
     const rs = await this.client.query({
       // Aliases differ from the columns: ClickHouse would otherwise read the alias inside the aggregates.
       query: `SELECT tenant_id, webhook_id, max(version) AS last_version, argMax(deleted, version) AS last_deleted,
                      argMax(record, version) AS last_record, argMax(secret_sealed, version) AS last_secret_sealed
               FROM ${TABLE}
+              WHERE version > {since:UInt64}
               GROUP BY tenant_id, webhook_id
               ORDER BY tenant_id, webhook_id`,
+      query_params: { since },
       format: 'JSONEachRow',
     });
     for (const row of await rs.json<StoredRow>()) {
       const version = Number(row.last_version);
+      if (version > this.newestSeen) this.newestSeen = version;
       if (version <= (this.versions.get(row.webhook_id) ?? 0)) continue;
       this.versions.set(row.webhook_id, version);
       this.pending.delete(row.webhook_id);
