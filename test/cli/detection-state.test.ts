@@ -84,11 +84,11 @@ describe('the state file', () => {
   });
 });
 
-describe('a clean restart on Kafka', { timeout: 120_000 }, () => {
-  const prefix = uniqueTopicPrefix('state').replace(/-$/, '');
-  const dataDir = testDataDir();
+/** A riskstream config on topics and a consumer group of its own (one embedded engine per process: same data directory). */
+function kafkaSetup(label: string) {
+  const prefix = uniqueTopicPrefix(label).replace(/-$/, '');
   const config = loadConfig({
-    RISKSTREAM_DATA_DIR: dataDir,
+    RISKSTREAM_DATA_DIR: testDataDir(),
     RISKSTREAM_PORT: '0',
     RISKSTREAM_LOG_LEVEL: 'warn',
     CLICKHOUSE_DATABASE: 'cli_detection_state',
@@ -97,28 +97,32 @@ describe('a clean restart on Kafka', { timeout: 120_000 }, () => {
     KAFKA_GROUP_ID: `${prefix}-group`,
   });
   const topics = topicNames(prefix);
-  let rs: Riskstream | undefined;
-  afterAll(async () => {
-    await rs?.stop();
-  });
-
   async function produce(events: AgentEvent[]): Promise<void> {
     const producer = new EventProducer(config.kafka.brokers, topics, new AvroCodec(new BuiltInSchemaRegistry()));
     await producer.connect();
     await producer.send(events);
     await producer.disconnect();
   }
+  return { config, topics, produce };
+}
 
-  async function consumed(run: Riskstream, events: number): Promise<void> {
-    const until = Date.now() + 60_000;
-    while (run.runner.stats.events < events) {
-      if (run.runner.state === 'failed') throw run.runner.failure;
-      if (Date.now() > until) throw new Error(`consumed ${run.runner.stats.events} of ${events} events`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+async function consumed(run: Riskstream, events: number): Promise<void> {
+  const until = Date.now() + 60_000;
+  while (run.runner.stats.events < events) {
+    if (run.runner.state === 'failed') throw run.runner.failure;
+    if (Date.now() > until) throw new Error(`consumed ${run.runner.stats.events} of ${events} events`);
+    await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+describe('a clean restart on Kafka', { timeout: 120_000 }, () => {
+  let rs: Riskstream | undefined;
+  afterAll(async () => {
+    await rs?.stop();
+  });
 
   it('carries the baselines over, and only when the group resumes where the state left off', async () => {
+    const { config, topics, produce } = kafkaSetup('state');
     // The control: without the learned baseline the same event is not flagged.
     expect(new DetectionPipeline().process(UNFAMILIAR).detections).toEqual([]);
 
@@ -139,6 +143,33 @@ describe('a clean restart on Kafka', { timeout: 120_000 }, () => {
 
     // Someone moves the group's offsets on while riskstream is down: the saved state no longer fits.
     await withAdmin((admin) => admin.setOffsets({ groupId: config.kafka.groupId, topic: topics.byType.signin, partitions: [{ partition: 0, offset: '0' }] }));
+    rs = await startRiskstream(config, { api: false });
+    expect(rs.detectionState).toEqual({ restored: false, reason: 'source moved on' });
+    await rs.stop();
+    rs = undefined;
+  });
+
+  it('keeps the positions of partitions a run did not read, so a later move of them is still noticed', async () => {
+    const { config, topics, produce } = kafkaSetup('state-merge');
+    await rm(path.join(config.dataDir, DETECTION_STATE_FILE), { force: true });
+    const token = (time: number): AgentEvent => ({
+      type: 'token', event_id: `tk-${++n}`, time, tenant_id: TENANT, agent_id: 'agent-1', blueprint_id: 'bp-1', token_id: `tok-${n}`,
+      flow: 'client_credentials', user_id: null, resource: 'https://graph.microsoft.com', scopes: ['User.Read'], ip: '20.0.0.1', lifetime_s: 3600, decision: 'granted',
+    });
+
+    // Run 1 reads sign-ins; run 2 only tokens (the sign-in partition has nothing new).
+    rs = await startRiskstream(config, { api: false });
+    await produce(WARMUP.slice(0, 5));
+    await consumed(rs, 5);
+    await rs.stop();
+    await produce([token(T0 + 10 * MIN)]);
+    rs = await startRiskstream(config, { api: false });
+    expect(rs.detectionState).toEqual({ restored: true, agents: 1, positions: 1 });
+    await consumed(rs, 1);
+    await rs.stop();
+
+    // The state saved by run 2 still covers the sign-in partition: moving it is noticed.
+    await withAdmin((admin) => admin.setOffsets({ groupId: config.kafka.groupId, topic: topics.byType.signin, partitions: [{ partition: 0, offset: '2' }] }));
     rs = await startRiskstream(config, { api: false });
     expect(rs.detectionState).toEqual({ restored: false, reason: 'source moved on' });
   });
