@@ -68,6 +68,14 @@ export class ClickHouseSsfStateStore implements SsfStateStore {
     return out;
   }
 
+  async deletedStreams(): Promise<string[]> {
+    const rs = await this.client.query({
+      query: 'SELECT stream_id FROM ssf_streams GROUP BY stream_id HAVING argMax(deleted, version) = 1 ORDER BY stream_id',
+      format: 'JSONEachRow',
+    });
+    return (await rs.json<{ stream_id: string }>()).map((r) => r.stream_id);
+  }
+
   async saveStream(stream: StreamRecord): Promise<void> {
     const { authorization_header: authorization, ...delivery } = stream.delivery;
     const record = { ...stream, delivery };

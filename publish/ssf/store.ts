@@ -46,6 +46,12 @@ export interface QueuedSet {
 
 export interface SsfStateStore {
   loadStreams(): Promise<StreamRecord[]>;
+  /**
+   * Ids of deleted streams (for instances sharing the store, which learn of
+   * a deletion made elsewhere from it). Optional: without it, deletions made
+   * through another instance are seen at the next start.
+   */
+  deletedStreams?(): Promise<string[]>;
   saveStream(stream: StreamRecord): Promise<void>;
   /** Deletes a stream and its queue. */
   deleteStream(streamId: string): Promise<void>;
@@ -61,9 +67,14 @@ export interface SsfStateStore {
 export class MemorySsfStateStore implements SsfStateStore {
   private readonly streams = new Map<string, StreamRecord>();
   private readonly queues = new Map<string, Map<string, QueuedSet>>();
+  private readonly deleted = new Set<string>();
 
   async loadStreams(): Promise<StreamRecord[]> {
     return [...this.streams.values()].map((s) => structuredClone(s));
+  }
+
+  async deletedStreams(): Promise<string[]> {
+    return [...this.deleted];
   }
 
   async saveStream(stream: StreamRecord): Promise<void> {
@@ -73,6 +84,7 @@ export class MemorySsfStateStore implements SsfStateStore {
   async deleteStream(streamId: string): Promise<void> {
     this.streams.delete(streamId);
     this.queues.delete(streamId);
+    this.deleted.add(streamId);
   }
 
   async loadQueue(streamId: string): Promise<QueuedSet[]> {

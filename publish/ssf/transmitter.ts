@@ -43,6 +43,8 @@ export interface SsfTransmitterOptions {
   /** Path of the JWKS served by `ssfWellKnownRoutes` (default `/ssf/jwks.json`). */
   jwksPath?: string;
   store?: SsfStateStore;
+  /** How often streams other instances sharing the store created, changed or deleted are read (ms; default 10 000; 0: never). */
+  refreshMs?: number;
   /** Hosts push endpoints may point at (exact or `*.suffix`); an empty list refuses every push stream. */
   pushAllowlist: HostAllowlist | readonly string[];
   push?: {
@@ -155,6 +157,9 @@ export class SsfTransmitter {
   private readonly store: SsfStateStore;
   private readonly allowlist: HostAllowlist;
   private readonly streams = new Map<string, StreamRuntime>();
+  /** Streams deleted through this instance: a refresh that read them just before never brings them back. */
+  private readonly deletedHere = new Set<string>();
+  private refreshTimer: NodeJS.Timeout | undefined;
   private readonly fetchFn: typeof fetch;
   private readonly now: () => number;
   private closed = false;
@@ -182,10 +187,58 @@ export class SsfTransmitter {
       }
       this.kick(rt);
     }
+    const every = this.opts.refreshMs ?? 10_000;
+    if (every > 0 && this.refreshTimer === undefined) {
+      this.refreshTimer = setInterval(() => void this.refreshStreams().catch(() => undefined), every).unref();
+    }
+  }
+
+  /**
+   * Takes the streams that other instances sharing the store created,
+   * changed (status, delivery, events) or deleted. Each instance queues SETs
+   * for the risk changes it publishes, so every instance must know every
+   * stream of the tenants it serves. Called every `refreshMs` after start.
+   */
+  async refreshStreams(): Promise<void> {
+    if (this.closed) return;
+    const records = await this.store.loadStreams();
+    const deleted = new Set(this.store.deletedStreams ? await this.store.deletedStreams() : []);
+    for (const record of records) {
+      if (deleted.has(record.stream_id) || this.deletedHere.has(record.stream_id)) continue;
+      const rt = this.streams.get(record.stream_id);
+      if (rt === undefined) {
+        this.kick(this.runtime(record));
+        continue;
+      }
+      // Only a newer version: a change made here meanwhile is newer than what was read.
+      if (record.updated_at <= rt.record.updated_at) continue;
+      const was = rt.record.status;
+      rt.record = record;
+      rt.inFlight.clear();
+      if (record.status === 'disabled' && was !== 'disabled') {
+        const jtis = [...rt.queue.keys()];
+        rt.stats.dropped += jtis.length;
+        rt.queue.clear();
+        await this.store.remove(record.stream_id, jtis);
+      }
+      if (record.status === 'enabled') {
+        this.kick(rt);
+        this.notify(rt);
+      }
+    }
+    for (const id of deleted) {
+      const rt = this.streams.get(id);
+      if (rt === undefined) continue;
+      this.streams.delete(id);
+      rt.stop.abort();
+      for (const w of rt.waiters) w();
+    }
   }
 
   /** Stops delivery loops (queued SETs stay in the store). */
   async close(): Promise<void> {
+    clearInterval(this.refreshTimer);
+    this.refreshTimer = undefined;
     this.closed = true;
     for (const rt of this.streams.values()) {
       rt.stop.abort();
@@ -358,6 +411,7 @@ export class SsfTransmitter {
 
   async deleteStream(tenant: string, streamId: string): Promise<void> {
     const rt = this.owned(tenant, streamId);
+    this.deletedHere.add(streamId);
     this.streams.delete(streamId);
     rt.stop.abort();
     for (const w of rt.waiters) w();

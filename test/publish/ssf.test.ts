@@ -346,3 +346,71 @@ describe('poll delivery (RFC 8936) and verification', () => {
     await restarted.close();
   });
 });
+
+describe('instances sharing one store', () => {
+  function instance(shared: MemorySsfStateStore | import('../../publish/ssf/store.js').SsfStateStore): SsfTransmitter {
+    return new SsfTransmitter({
+      issuer: ISSUER,
+      signingKey: key,
+      store: shared,
+      refreshMs: 0,
+      pushAllowlist: ['127.0.0.1'],
+      push: { maxAttempts: 2, initialDelayMs: 20, maxDelayMs: 100, timeoutMs: 2000 },
+    });
+  }
+  const owner = { tenant: 'shared-t', subject: 'admin@shared-t' };
+
+  it('each learns of streams the other created, changed and deleted, and queues its own SETs on them', async () => {
+    const shared = new MemorySsfStateStore();
+    const a = instance(shared);
+    const b = instance(shared);
+    await a.start();
+    await b.start();
+    const receiver = await startReceiver();
+    receivers.push(receiver);
+    try {
+      const { stream_id } = await a.createStream(owner, { delivery: { method: PUSH_METHOD, endpoint_url: `${receiver.url}/caep`, authorization_header: 'Bearer r' } });
+      expect(() => b.getStream(owner.tenant, stream_id)).toThrow(/no stream/);
+      expect(await b.publishRiskChanges([riskChange('shared-t', 'agent-b', 'high', 'none')])).toBe(0);
+
+      await b.refreshStreams();
+      expect(b.getStream(owner.tenant, stream_id)).toMatchObject({ stream_id });
+      // B publishes the risk changes of its own partitions to the stream: they reach the receiver.
+      expect(await b.publishRiskChanges([riskChange('shared-t', 'agent-b', 'high', 'none')])).toBe(1);
+      const [req] = await receiver.waitFor(1);
+      expect(req!.headers.authorization).toBe('Bearer r');
+
+      await a.setStatus(owner.tenant, stream_id, 'paused', 'maintenance');
+      await b.refreshStreams();
+      expect(b.getStatus(owner.tenant, stream_id)).toEqual({ stream_id, status: 'paused', reason: 'maintenance' });
+
+      await a.deleteStream(owner.tenant, stream_id);
+      await b.refreshStreams();
+      expect(() => b.getStream(owner.tenant, stream_id)).toThrow(/no stream/);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('never brings back a stream it deleted itself, even from a read made just before', async () => {
+    const shared = new MemorySsfStateStore();
+    let stale: import('../../publish/ssf/store.js').StreamRecord[] = [];
+    // A store whose listing was read before the deletion landed (and knows no tombstones).
+    const lagging = Object.assign(Object.create(shared) as MemorySsfStateStore, {
+      loadStreams: async () => stale,
+      deletedStreams: undefined,
+    });
+    const b = instance(lagging);
+    await b.start();
+    try {
+      const { stream_id } = await b.createStream(owner, { delivery: { method: POLL_METHOD } });
+      stale = await shared.loadStreams();
+      await b.deleteStream(owner.tenant, stream_id);
+      await b.refreshStreams();
+      expect(() => b.getStream(owner.tenant, stream_id)).toThrow(/no stream/);
+    } finally {
+      await b.close();
+    }
+  });
+});

@@ -58,6 +58,7 @@ describe('ClickHouseSsfStateStore', () => {
     const loaded = await new ClickHouseSsfStateStore(client, cipher).loadStreams();
     // By stream id.
     expect(loaded).toEqual([stream('s-poll'), { ...push, status: 'paused', status_reason: 'maintenance', updated_at: T + 1000 }]);
+    expect(await store.deletedStreams()).toEqual(['s-gone']);
 
     const rows = await selectRows<{ record: string; authorization_sealed: string }>(client, "SELECT record, authorization_sealed FROM ssf_streams WHERE stream_id = 's-push'");
     expect(rows).toHaveLength(2);
