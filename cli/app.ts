@@ -29,7 +29,7 @@ import { LedgerWriter } from '../store/ledger-writer.js';
 import { runMigrations } from '../store/migrations.js';
 import { storedOffsets } from '../store/queries.js';
 import { PipelineRunner, type PipelineRunnerOptions } from './runner.js';
-import { DETECTION_STATE_FILE, restoreDetectionState, saveDetectionState, type RestoreOutcome } from './detection-state.js';
+import { DETECTION_STATE_FILE, restoreDetectionState, saveDetectionState, type RestoreOutcome, type Restored } from './detection-state.js';
 
 /** Tenant ids of the generated fleet (the default source), named in the README's examples. */
 export const GENERATED_TENANTS = ['contoso', 'fabrikam', 'northwind'];
@@ -107,11 +107,12 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
   // only for a source that resumes where it was acknowledged (Kafka).
   const stateFile = path.join(config.dataDir, DETECTION_STATE_FILE);
   const stateIdentity = source.resumePoints ? sourceIdentity(config) : null;
-  const restored =
+  const restored: Restored =
     stateIdentity !== null
       ? await restoreDetectionState(() => new DetectionPipeline(), { file: stateFile, identity: stateIdentity, resumePoints: () => source.resumePoints!() })
-      : { detection: new DetectionPipeline(), outcome: { restored: false, reason: 'none' } as RestoreOutcome, positions: new Map<string, number>() };
+      : { detection: new DetectionPipeline(), outcome: { restored: false, reason: 'none' }, positions: new Map(), seekTo: new Map(), skipUpTo: new Map() };
   const { detection } = restored;
+  if (restored.seekTo.size > 0) source.seekOnStart?.(restored.seekTo);
   // The risk lookup answers from memory: loaded from the stored risk changes
   // before anything new is consumed, then kept current by each durable batch.
   const riskView = new RiskView();
@@ -152,6 +153,16 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
     riskView.apply(out.riskChanges);
     await publish.publisher.publish(out);
   };
+  // Saved states are written one after another, in the background: a
+  // checkpoint takes its snapshot at once (detection is quiescent then) and
+  // the pipeline goes on while it is compressed and written.
+  let stateWrites: Promise<void> = Promise.resolve();
+  const writeState = (positions: ReadonlyMap<string, number>) => {
+    const state = { identity: stateIdentity!, positions: new Map([...restored.positions, ...positions]), snapshot: detection.snapshot() };
+    stateWrites = stateWrites
+      .then(() => saveDetectionState(stateFile, state))
+      .catch((err: Error) => logger.warn({ err: err.message }, 'detection state not saved'));
+  };
   const runner = new PipelineRunner({
     source,
     deadLetters,
@@ -160,6 +171,8 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
     storedOffsets: (s, first, last) => storedOffsets(store, s, first, last),
     onDurable: publishDurable,
     logger,
+    skipDetectionUpTo: restored.skipUpTo,
+    ...(stateIdentity !== null && config.stateCheckpointMs > 0 && { checkpoint: { everyMs: config.stateCheckpointMs, take: writeState } }),
   });
 
   let url: string | undefined;
@@ -203,16 +216,12 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
       await runner.stop();
       // The API goes first: an admin action taken after the snapshot below would be missing from it.
       await api?.close();
-      if (stateIdentity !== null && runner.state === 'stopped') {
+      if (stateIdentity !== null && runner.state === 'stopped' && restored.positions.size + runner.durablePositions().size > 0) {
         // Every batch handed over is durable and acknowledged by now: the state
         // has seen exactly the records up to these positions.
-        const positions = new Map([...restored.positions, ...runner.durablePositions()]);
-        if (positions.size > 0) {
-          await saveDetectionState(stateFile, { identity: stateIdentity, positions, snapshot: detection.snapshot() }).catch((err: Error) =>
-            console.warn(`riskstream: detection state not saved (${err.message}); the next start relearns baselines`),
-          );
-        }
+        writeState(runner.durablePositions());
       }
+      await stateWrites;
       await publish.close();
       await apiStore?.close();
       await store.close();

@@ -1,13 +1,14 @@
-// Detection state across a planned restart. Detector baselines (what each
-// agent and blueprint usually does) take up to their learning periods to
-// rebuild, and until then some detectors cannot fire. So when `riskstream run`
-// stops cleanly it writes the pipeline's snapshot to the data directory with
-// the source positions it reflects, and the next start restores it — only if
-// the source resumes exactly after those positions (Kafka: the group's
-// committed offsets), so the state has seen every record before the resume
-// point and none after it. Otherwise (a crash, another consumer moved the
-// offsets, another group or topics) the file is set aside and detection
-// starts over as before; the risk engine is seeded from the store either way.
+// Detection state across restarts. Detector baselines (what each agent and
+// blueprint usually does) take up to their learning periods to rebuild, and
+// until then some detectors cannot fire. So `riskstream run` writes the
+// pipeline's snapshot to the data directory with the source positions it
+// reflects — every few minutes at a moment when everything detected is
+// durable (a checkpoint), and when it stops cleanly — and the next start
+// restores it and lines the source up with it (see resumePlan): records
+// acknowledged after the state was written are read again for detection
+// only, records the state has seen are not detected twice. For another
+// group or topics, or a source that lost its place, the file is set aside and
+// detection starts over; the risk engine is seeded from the store either way.
 //
 // Format: gzip of NDJSON. The first line is a header (format, version, source
 // identity, positions); each further line is one part of the snapshot
@@ -94,30 +95,61 @@ export async function loadDetectionState(file: string): Promise<SavedState | nul
   return { identity: header.identity, positions: new Map(header.positions), snapshot: snapshot as unknown as PipelineSnapshot };
 }
 
-/** True when a source resuming at `resume` delivers exactly the records after `positions`. */
-export function resumesAfter(positions: ReadonlyMap<string, number>, resume: ReadonlyMap<string, number>): boolean {
-  if (positions.size === 0) return false;
-  for (const [source, offset] of positions) if (resume.get(source) !== offset + 1) return false;
-  return true;
+/**
+ * How to carry on from a state that has seen each source up to `positions`
+ * when the source resumes at `resume` (the next offset per source):
+ * - resuming right after the position: nothing to do;
+ * - resuming later (a crash after the state was saved, records acknowledged
+ *   since): seek back to right after the position, so detection sees those
+ *   records again (they are stored already, so only detection runs on them);
+ * - resuming earlier (a crash between store and acknowledgement, or offsets
+ *   moved back): records up to the position are in the state already, so
+ *   detection skips them when they come again.
+ * Null when a source of the state has no resume point (its group forgot it).
+ */
+export function resumePlan(
+  positions: ReadonlyMap<string, number>,
+  resume: ReadonlyMap<string, number>,
+): { seekTo: Map<string, number>; skipUpTo: Map<string, number> } | null {
+  if (positions.size === 0) return null;
+  const seekTo = new Map<string, number>();
+  const skipUpTo = new Map<string, number>();
+  for (const [source, offset] of positions) {
+    const next = resume.get(source);
+    if (next === undefined) return null;
+    if (next > offset + 1) seekTo.set(source, offset + 1);
+    else if (next <= offset) skipUpTo.set(source, offset);
+  }
+  return { seekTo, skipUpTo };
 }
 
 export type RestoreOutcome =
-  | { restored: true; agents: number; positions: number }
-  | { restored: false; reason: 'none' | 'other stream' | 'source moved on' | 'unreadable'; detail?: string };
+  | { restored: true; agents: number; positions: number; sought: number; skipping: number }
+  | { restored: false; reason: 'none' | 'other stream' | 'no resume point' | 'unreadable'; detail?: string };
+
+export interface Restored {
+  detection: DetectionPipeline;
+  outcome: RestoreOutcome;
+  /** The positions of the restored state (to carry into the next save). */
+  positions: Map<string, number>;
+  /** Sources to read again from these offsets (see resumePlan). */
+  seekTo: Map<string, number>;
+  /** Sources whose records up to these offsets detection must skip (see resumePlan). */
+  skipUpTo: Map<string, number>;
+}
 
 /**
  * A detection pipeline for `identity`: made by `create` and restored from the
- * state file when the file belongs to `identity` and the source resumes right
- * after its positions; otherwise (or when restoring fails) a fresh one. A file
- * that was found is removed either way: restored, it is stale once new
- * records arrive; not restored, it never becomes valid again. Also returns
- * what happened and the positions restored (to carry into the next save).
+ * state file when the file belongs to `identity` and every source of the
+ * state still has a resume point; otherwise (or when restoring fails) a
+ * fresh one. A file that was found is removed either way: the state moves on
+ * with the new records, and one that was not used never becomes usable.
  */
 export async function restoreDetectionState(
   create: () => DetectionPipeline,
   opts: { file: string; identity: string; resumePoints: () => Promise<Map<string, number>> },
-): Promise<{ detection: DetectionPipeline; outcome: RestoreOutcome; positions: Map<string, number> }> {
-  const fresh = (outcome: RestoreOutcome) => ({ detection: create(), outcome, positions: new Map<string, number>() });
+): Promise<Restored> {
+  const fresh = (outcome: RestoreOutcome): Restored => ({ detection: create(), outcome, positions: new Map(), seekTo: new Map(), skipUpTo: new Map() });
   let saved: SavedState | null;
   try {
     saved = await loadDetectionState(opts.file);
@@ -128,7 +160,8 @@ export async function restoreDetectionState(
   if (saved === null) return fresh({ restored: false, reason: 'none' });
   await rm(opts.file, { force: true });
   if (saved.identity !== opts.identity) return fresh({ restored: false, reason: 'other stream', detail: saved.identity });
-  if (!resumesAfter(saved.positions, await opts.resumePoints())) return fresh({ restored: false, reason: 'source moved on' });
+  const plan = resumePlan(saved.positions, await opts.resumePoints());
+  if (plan === null) return fresh({ restored: false, reason: 'no resume point' });
   const detection = create();
   try {
     detection.restore(saved.snapshot);
@@ -136,5 +169,10 @@ export async function restoreDetectionState(
     // Possibly half restored: start over with a fresh pipeline.
     return fresh({ restored: false, reason: 'unreadable', detail: (err as Error).message });
   }
-  return { detection, outcome: { restored: true, agents: detection.directory.size, positions: saved.positions.size }, positions: saved.positions };
+  return {
+    detection,
+    outcome: { restored: true, agents: detection.directory.size, positions: saved.positions.size, sought: plan.seekTo.size, skipping: plan.skipUpTo.size },
+    positions: saved.positions,
+    ...plan,
+  };
 }

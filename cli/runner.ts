@@ -41,6 +41,19 @@ export interface PipelineRunnerOptions {
   logger: RunnerLogger;
   /** Offsets looked up at a time when finding what a redelivery already stored (bounds memory when a whole stored topic is replayed). */
   storedLookupWindow?: number;
+  /**
+   * Per source, the last offset the detection state has already seen (it was
+   * restored from a saved state): records up to it are not run through
+   * detection again when they come again.
+   */
+  skipDetectionUpTo?: ReadonlyMap<string, number>;
+  /**
+   * Checkpoints of the detection state: at most every `everyMs` (wall time),
+   * when a batch has become durable and no later batch has been handed over,
+   * `take` is called with the durable positions, which the detection state
+   * then reflects exactly. It must take its snapshot before returning.
+   */
+  checkpoint?: { everyMs: number; take(positions: ReadonlyMap<string, number>): void };
 }
 
 interface PreparedBatch {
@@ -72,6 +85,10 @@ export class PipelineRunner {
   };
   failure: Error | undefined;
   private readonly durable = new Map<string, number>();
+  /** Batches handed over, and made durable: equal when nothing is detected beyond what is durable. */
+  private handed = 0;
+  private madeDurable = 0;
+  private lastCheckpointAt = Date.now();
 
   constructor(private readonly options: PipelineRunnerOptions) {}
 
@@ -128,6 +145,7 @@ export class PipelineRunner {
    * failure fails every batch handed over after it.
    */
   handle(batch: SourceBatch): Promise<void> {
+    this.handed++;
     let prepared: PreparedBatch | Promise<PreparedBatch>;
     if (batch.redelivery || this.detectBarrier || this.beyondStoredWindow(batch.records)) {
       // Rare (first batch of a partition after an assignment): which records
@@ -256,18 +274,24 @@ export class PipelineRunner {
   private detectRecords(batch: SourceBatch, toStore: IngestRecord[]): Omit<PreparedBatch, 'ledger'> {
     const { detection } = this.options;
     const out = { detections: [] as Detection[], riskChanges: [] as RiskChange[] };
-    if (toStore === batch.records) {
+    const skip = this.options.skipDetectionUpTo;
+    // Records a restored detection state has already seen.
+    const seen = (r: IngestRecord) => r.offset <= (skip!.get(r.source) ?? -Infinity);
+    const skipping = skip !== undefined && skip.size > 0 && batch.records.some(seen);
+    if (toStore === batch.records && !skipping) {
       for (const record of batch.records) detection.processInto(record.event, out);
     } else {
-      // Every record goes through detection, even one already stored: detector
-      // state must see it. Outputs of already-stored records were stored with them.
-      const keep = new Set(toStore);
+      // Every other record goes through detection, even one already stored:
+      // detector state must see it. Outputs of already-stored records were
+      // stored with them.
+      const keep = toStore === batch.records ? null : new Set(toStore);
       const scratch = { detections: [] as Detection[], riskChanges: [] as RiskChange[] };
       for (const record of batch.records) {
+        if (skipping && seen(record)) continue;
         scratch.detections.length = 0;
         scratch.riskChanges.length = 0;
         detection.processInto(record.event, scratch);
-        if (!keep.has(record)) continue;
+        if (keep !== null && !keep.has(record)) continue;
         for (const d of scratch.detections) out.detections.push(d);
         for (const c of scratch.riskChanges) out.riskChanges.push(c);
       }
@@ -296,6 +320,12 @@ export class PipelineRunner {
     s.lastBatchAt = Date.now();
     s.persistMs += performance.now() - started;
     if (position !== undefined && position.offset > (this.durable.get(position.source) ?? -1)) this.durable.set(position.source, position.offset);
+    this.madeDurable++;
+    const checkpoint = this.options.checkpoint;
+    if (checkpoint !== undefined && this.handed === this.madeDurable && Date.now() - this.lastCheckpointAt >= checkpoint.everyMs) {
+      this.lastCheckpointAt = Date.now();
+      checkpoint.take(this.durable);
+    }
   }
 
   /**

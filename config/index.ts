@@ -32,6 +32,8 @@ export interface Config {
   generator: { seed: number; eventsPerSecond: number; agents: number };
   /** Insert batch limits: flush when either is reached. */
   batch: { maxEvents: number; maxWaitMs: number };
+  /** Checkpoints of the detection state (Kafka sources): at most this often (ms); 0 = only at a clean stop. */
+  stateCheckpointMs: number;
   /** Publication: public URL (SSF issuer), outbound allowlist, transactional id, retries. */
   publish: PublishConfig;
 }
@@ -91,6 +93,7 @@ export function loadConfig(env: Env = process.env): Config {
       agents: int(env, 'RISKSTREAM_GENERATOR_AGENTS', 1000, 1),
     },
     batch: { maxEvents: int(env, 'RISKSTREAM_BATCH_MAX_EVENTS', 20000, 1), maxWaitMs: int(env, 'RISKSTREAM_BATCH_MAX_WAIT_MS', 250, 1) },
+    stateCheckpointMs: int(env, 'RISKSTREAM_STATE_CHECKPOINT_MS', 10 * 60_000),
     // The SSF issuer defaults to where the API listens.
     publish: loadPublishConfig({
       ...env,

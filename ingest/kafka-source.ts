@@ -40,6 +40,7 @@ export class KafkaSource implements Source {
   private readonly delivered = new Set<string>();
   private stopping = false;
   private starting: Promise<void> | undefined;
+  private readonly seeks = new Map<string, number>();
 
   constructor(private readonly options: KafkaSourceOptions) {
     this.kafka = new Kafka({ clientId: options.clientId, brokers: options.brokers, logLevel: logLevel.WARN });
@@ -83,6 +84,11 @@ export class KafkaSource implements Source {
         partitionsConsumedConcurrently: 1,
         eachBatch: (payload) => this.onBatch(payload, handle),
       });
+      // Applied when the partitions are assigned, before their first fetch.
+      for (const [source, offset] of this.seeks) {
+        const m = /^kafka:(.+)\/(\d+)$/.exec(source);
+        if (m) consumer.seek({ topic: m[1]!, partition: Number(m[2]), offset: String(offset) });
+      }
     })();
     await this.starting;
     await ended;
@@ -164,6 +170,10 @@ export class KafkaSource implements Source {
     this.stopping = true;
     await this.starting?.catch(() => undefined);
     await this.consumer?.disconnect();
+  }
+
+  seekOnStart(offsets: ReadonlyMap<string, number>): void {
+    for (const [source, offset] of offsets) this.seeks.set(source, offset);
   }
 
   /** The group's committed offsets, per partition of the input topics that has one. */

@@ -67,6 +67,12 @@ export interface Source {
    * Absent for sources that start over.
    */
   resumePoints?(): Promise<Map<string, number>>;
+  /**
+   * Before `run`: start these sources at these offsets instead of where they
+   * would resume (to read acknowledged records again; their batches come as
+   * redeliveries).
+   */
+  seekOnStart?(offsets: ReadonlyMap<string, number>): void;
 }
 
 /** Where rejected records go: a dead-letter topic on Kafka, a dead-letter file otherwise. */

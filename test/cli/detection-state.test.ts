@@ -4,13 +4,13 @@
 // and the saved state is used only when the group resumes exactly where the
 // state left off. The state file's own format is checked on its own first.
 
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { startRiskstream, type Riskstream } from '../../cli/app.js';
-import { DETECTION_STATE_FILE, loadDetectionState, restoreDetectionState, resumesAfter, saveDetectionState } from '../../cli/detection-state.js';
+import { DETECTION_STATE_FILE, loadDetectionState, restoreDetectionState, resumePlan, saveDetectionState } from '../../cli/detection-state.js';
 import { loadConfig } from '../../config/index.js';
 import type { AgentEvent, SigninEvent } from '../../contract/events.js';
 import { DetectionPipeline } from '../../detectors/pipeline.js';
@@ -44,7 +44,7 @@ describe('the state file', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('round-trips a pipeline snapshot with its positions, and restores only when the source resumes right after them', async () => {
+  it('round-trips a pipeline snapshot with its positions, and lines the source up with it', async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'riskstream-state-'));
     const file = path.join(dir, DETECTION_STATE_FILE);
     const learned = new DetectionPipeline();
@@ -55,24 +55,32 @@ describe('the state file', () => {
     expect(loaded).toMatchObject({ identity: 'kafka:g:t.signin', positions });
     expect(JSON.parse(JSON.stringify(loaded!.snapshot))).toEqual(JSON.parse(JSON.stringify(learned.snapshot())));
 
-    expect(resumesAfter(positions, new Map([['kafka:t.signin/0', 30]]))).toBe(true);
-    expect(resumesAfter(positions, new Map([['kafka:t.signin/0', 31], ['kafka:t.token/0', 5]]))).toBe(false);
-    expect(resumesAfter(positions, new Map())).toBe(false);
-    expect(resumesAfter(new Map(), new Map([['kafka:t.signin/0', 30]]))).toBe(false);
+    // Right after the state: nothing to do. Later: read again from after it. Earlier: skip what it has seen.
+    const none = { seekTo: new Map(), skipUpTo: new Map() };
+    expect(resumePlan(positions, new Map([['kafka:t.signin/0', 30]]))).toEqual(none);
+    expect(resumePlan(positions, new Map([['kafka:t.signin/0', 31], ['kafka:t.token/0', 5]]))).toEqual({ ...none, seekTo: new Map([['kafka:t.signin/0', 30]]) });
+    expect(resumePlan(positions, new Map([['kafka:t.signin/0', 12]]))).toEqual({ ...none, skipUpTo: new Map([['kafka:t.signin/0', 29]]) });
+    expect(resumePlan(positions, new Map())).toBeNull();
+    expect(resumePlan(new Map(), new Map([['kafka:t.signin/0', 30]]))).toBeNull();
 
-    // Another stream's state, or a source that moved on: a fresh pipeline, and the file is gone.
+    // Another stream's state, or a source that lost its place: a fresh pipeline, and the file is gone.
     const other = await restoreDetectionState(() => new DetectionPipeline(), { file, identity: 'kafka:other:t.signin', resumePoints: async () => new Map([['kafka:t.signin/0', 30]]) });
     expect(other.outcome).toEqual({ restored: false, reason: 'other stream', detail: 'kafka:g:t.signin' });
     expect(other.detection.directory.size).toBe(0);
     expect(await loadDetectionState(file)).toBeNull();
 
     await saveDetectionState(file, { identity: 'kafka:g:t.signin', positions, snapshot: learned.snapshot() });
-    const moved = await restoreDetectionState(() => new DetectionPipeline(), { file, identity: 'kafka:g:t.signin', resumePoints: async () => new Map([['kafka:t.signin/0', 35]]) });
-    expect(moved.outcome).toEqual({ restored: false, reason: 'source moved on' });
+    const lost = await restoreDetectionState(() => new DetectionPipeline(), { file, identity: 'kafka:g:t.signin', resumePoints: async () => new Map() });
+    expect(lost.outcome).toEqual({ restored: false, reason: 'no resume point' });
+
+    await saveDetectionState(file, { identity: 'kafka:g:t.signin', positions, snapshot: learned.snapshot() });
+    const later = await restoreDetectionState(() => new DetectionPipeline(), { file, identity: 'kafka:g:t.signin', resumePoints: async () => new Map([['kafka:t.signin/0', 35]]) });
+    expect(later.outcome).toEqual({ restored: true, agents: 1, positions: 1, sought: 1, skipping: 0 });
+    expect(later.seekTo).toEqual(new Map([['kafka:t.signin/0', 30]]));
 
     await saveDetectionState(file, { identity: 'kafka:g:t.signin', positions, snapshot: learned.snapshot() });
     const ok = await restoreDetectionState(() => new DetectionPipeline(), { file, identity: 'kafka:g:t.signin', resumePoints: async () => new Map([['kafka:t.signin/0', 30]]) });
-    expect(ok.outcome).toEqual({ restored: true, agents: 1, positions: 1 });
+    expect(ok.outcome).toEqual({ restored: true, agents: 1, positions: 1, sought: 0, skipping: 0 });
     expect(ok.positions).toEqual(positions);
     expect(ok.detection.process(UNFAMILIAR).detections.map((d) => d.detector)).toEqual(['unfamiliar-resource']);
 
@@ -85,7 +93,7 @@ describe('the state file', () => {
 });
 
 /** A riskstream config on topics and a consumer group of its own (one embedded engine per process: same data directory). */
-function kafkaSetup(label: string) {
+function kafkaSetup(label: string, env: Record<string, string> = {}) {
   const prefix = uniqueTopicPrefix(label).replace(/-$/, '');
   const config = loadConfig({
     RISKSTREAM_DATA_DIR: testDataDir(),
@@ -95,6 +103,7 @@ function kafkaSetup(label: string) {
     KAFKA_BROKERS: kafkaBrokers(),
     KAFKA_TOPIC_PREFIX: prefix,
     KAFKA_GROUP_ID: `${prefix}-group`,
+    ...env,
   });
   const topics = topicNames(prefix);
   async function produce(events: AgentEvent[]): Promise<void> {
@@ -103,26 +112,36 @@ function kafkaSetup(label: string) {
     await producer.send(events);
     await producer.disconnect();
   }
-  return { config, topics, produce };
+  return { config, topics, produce, stateFile: path.join(config.dataDir, DETECTION_STATE_FILE) };
 }
 
-async function consumed(run: Riskstream, events: number): Promise<void> {
+/** Waits until the run has stored `events` new events and skipped `skipped` already stored ones. */
+async function consumed(run: Riskstream, events: number, skipped = 0): Promise<void> {
   const until = Date.now() + 60_000;
-  while (run.runner.stats.events < events) {
+  while (run.runner.stats.events < events || run.runner.stats.skippedAsStored < skipped) {
     if (run.runner.state === 'failed') throw run.runner.failure;
-    if (Date.now() > until) throw new Error(`consumed ${run.runner.stats.events} of ${events} events`);
+    if (Date.now() > until) throw new Error(`stored ${run.runner.stats.events} of ${events} events, skipped ${run.runner.stats.skippedAsStored} of ${skipped}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-describe('a clean restart on Kafka', { timeout: 120_000 }, () => {
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + 30_000;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('restarts on Kafka', { timeout: 120_000 }, () => {
   let rs: Riskstream | undefined;
   afterAll(async () => {
     await rs?.stop();
   });
 
-  it('carries the baselines over, and only when the group resumes where the state left off', async () => {
-    const { config, topics, produce } = kafkaSetup('state');
+  it('carries the baselines over a clean stop, and skips what the state has seen when offsets move back', async () => {
+    const { config, topics, produce, stateFile } = kafkaSetup('state');
+    await rm(stateFile, { force: true });
     // The control: without the learned baseline the same event is not flagged.
     expect(new DetectionPipeline().process(UNFAMILIAR).detections).toEqual([]);
 
@@ -135,23 +154,63 @@ describe('a clean restart on Kafka', { timeout: 120_000 }, () => {
 
     await produce([UNFAMILIAR]);
     rs = await startRiskstream(config, { api: false });
-    expect(rs.detectionState).toEqual({ restored: true, agents: 1, positions: 1 });
+    expect(rs.detectionState).toEqual({ restored: true, agents: 1, positions: 1, sought: 0, skipping: 0 });
     await consumed(rs, 1);
     expect(rs.detection.risk(TENANT, 'agent-1')).toMatchObject({ level: 'low', reasons: [{ detector: 'unfamiliar-resource' }] });
     await rs.stop();
     rs = undefined;
 
-    // Someone moves the group's offsets on while riskstream is down: the saved state no longer fits.
+    // The group's offsets are moved back to the start while riskstream is down: every record
+    // comes again, all of them stored and all of them in the state: nothing is detected twice.
     await withAdmin((admin) => admin.setOffsets({ groupId: config.kafka.groupId, topic: topics.byType.signin, partitions: [{ partition: 0, offset: '0' }] }));
     rs = await startRiskstream(config, { api: false });
-    expect(rs.detectionState).toEqual({ restored: false, reason: 'source moved on' });
+    expect(rs.detectionState).toEqual({ restored: true, agents: 1, positions: 1, sought: 0, skipping: 1 });
+    await consumed(rs, 0, WARMUP.length + 1);
+    expect(rs.runner.stats.detections).toBe(0);
+    expect(rs.detection.stats().events).toBe(WARMUP.length + 1);
     await rs.stop();
     rs = undefined;
   });
 
-  it('keeps the positions of partitions a run did not read, so a later move of them is still noticed', async () => {
-    const { config, topics, produce } = kafkaSetup('state-merge');
-    await rm(path.join(config.dataDir, DETECTION_STATE_FILE), { force: true });
+  it('after a crash, reads again what was acknowledged since the last checkpoint, for detection only', async () => {
+    const { config, produce, stateFile } = kafkaSetup('state-crash', { RISKSTREAM_STATE_CHECKPOINT_MS: '1' });
+    await rm(stateFile, { force: true });
+    const atCheckpoint = `${stateFile}.at-checkpoint`;
+    // After the warm-up, the agent starts using the vault: new to it, and then familiar.
+    const VAULT = [1, 2, 3].map((i) => signin(T0 + (45 + i) * MIN, 'https://vault.azure.net'));
+    const LATER = signin(T0 + 60 * MIN, 'https://vault.azure.net');
+
+    rs = await startRiskstream(config, { api: false });
+    await produce(WARMUP);
+    await consumed(rs, WARMUP.length);
+    await until('the checkpoint after the warm-up', async () => (await loadDetectionState(stateFile).catch(() => null))?.positions.values().next().value === WARMUP.length - 1);
+    await copyFile(stateFile, atCheckpoint);
+    await produce(VAULT);
+    await consumed(rs, WARMUP.length + VAULT.length);
+    expect(rs.runner.stats.detections).toBe(1); // the first vault access: unfamiliar
+    await rs.stop();
+    rs = undefined;
+    // A crash right after the first checkpoint: the later checkpoints and the clean stop's save never happened.
+    await copyFile(atCheckpoint, stateFile);
+
+    await produce([LATER]);
+    rs = await startRiskstream(config, { api: false });
+    expect(rs.detectionState).toEqual({ restored: true, agents: 1, positions: 1, sought: 1, skipping: 0 });
+    await consumed(rs, 1, VAULT.length);
+    // The vault accesses were read again (not stored again) and taught the state: the later one is familiar.
+    expect(rs.runner.stats.detections).toBe(0);
+    // Without reading them again it would have been flagged.
+    const checkpoint = await loadDetectionState(atCheckpoint);
+    const stale = new DetectionPipeline();
+    stale.restore(checkpoint!.snapshot);
+    expect(stale.process(LATER).detections.map((d) => d.detector)).toEqual(['unfamiliar-resource']);
+    await rs.stop();
+    rs = undefined;
+  });
+
+  it('keeps the positions of partitions a run did not read', async () => {
+    const { config, topics, produce, stateFile } = kafkaSetup('state-merge');
+    await rm(stateFile, { force: true });
     const token = (time: number): AgentEvent => ({
       type: 'token', event_id: `tk-${++n}`, time, tenant_id: TENANT, agent_id: 'agent-1', blueprint_id: 'bp-1', token_id: `tok-${n}`,
       flow: 'client_credentials', user_id: null, resource: 'https://graph.microsoft.com', scopes: ['User.Read'], ip: '20.0.0.1', lifetime_s: 3600, decision: 'granted',
@@ -164,13 +223,13 @@ describe('a clean restart on Kafka', { timeout: 120_000 }, () => {
     await rs.stop();
     await produce([token(T0 + 10 * MIN)]);
     rs = await startRiskstream(config, { api: false });
-    expect(rs.detectionState).toEqual({ restored: true, agents: 1, positions: 1 });
+    expect(rs.detectionState).toEqual({ restored: true, agents: 1, positions: 1, sought: 0, skipping: 0 });
     await consumed(rs, 1);
     await rs.stop();
 
-    // The state saved by run 2 still covers the sign-in partition: moving it is noticed.
+    // The state saved by run 2 still covers the sign-in partition: moved back, its records are skipped.
     await withAdmin((admin) => admin.setOffsets({ groupId: config.kafka.groupId, topic: topics.byType.signin, partitions: [{ partition: 0, offset: '2' }] }));
     rs = await startRiskstream(config, { api: false });
-    expect(rs.detectionState).toEqual({ restored: false, reason: 'source moved on' });
+    expect(rs.detectionState).toEqual({ restored: true, agents: 1, positions: 2, sought: 0, skipping: 1 });
   });
 });

@@ -13,7 +13,7 @@ import { FileDeadLetterSink } from '../../ingest/dead-letter.js';
 import { LedgerWriter } from '../../store/ledger-writer.js';
 import { verifyChain } from '../../store/ledger-chain.js';
 import { storedOffsets } from '../../store/queries.js';
-import { PipelineRunner } from '../../cli/runner.js';
+import { PipelineRunner, type PipelineRunnerOptions } from '../../cli/runner.js';
 import { ALL_SAMPLES } from '../store/samples.js';
 import { openMigrated, selectRows, testDataDir } from '../store/helpers.js';
 import path from 'node:path';
@@ -57,7 +57,7 @@ describe('PipelineRunner redelivery', () => {
     await store.close();
   });
 
-  async function run(batches: SourceBatch[], window?: number): Promise<PipelineRunner> {
+  async function run(batches: SourceBatch[], window?: number, more: Partial<PipelineRunnerOptions> = {}): Promise<PipelineRunner> {
     const runner = new PipelineRunner({
       source: new ScriptedSource(batches),
       deadLetters: new FileDeadLetterSink(path.join(testDataDir(), 'runner-dlq.ndjson')),
@@ -66,6 +66,7 @@ describe('PipelineRunner redelivery', () => {
       storedOffsets: (s, a, b) => storedOffsets(store, s, a, b),
       logger: quiet,
       ...(window !== undefined ? { storedLookupWindow: window } : {}),
+      ...more,
     });
     await runner.start();
     return runner;
@@ -104,5 +105,25 @@ describe('PipelineRunner redelivery', () => {
     expect(again.stats.events).toBe(10);
     expect(await offsetsOf(tenant)).toEqual(Array.from({ length: 10 }, (_, i) => i));
     expect((await verifyChain(store, tenant, { graceMs: 0 })).ok).toBe(true);
+  });
+
+  it('checkpoints only when nothing is detected beyond what is durable, and skips records a restored state has seen', async () => {
+    const tenant = 't-checkpoint';
+    const withPosition = (b: SourceBatch): SourceBatch => ({ ...b, position: { source: sourceOf(tenant), offset: b.records.at(-1)!.offset } });
+    const taken: { positions: [string, number][]; events: number }[] = [];
+    const detection = new DetectionPipeline();
+    // Three batches handed over at once: only after the last is durable is detection quiescent.
+    await run([withPosition(batch(tenant, 0, 9, true)), withPosition(batch(tenant, 10, 19, false)), withPosition(batch(tenant, 20, 29, false))], undefined, {
+      detection,
+      checkpoint: { everyMs: 0, take: (positions) => taken.push({ positions: [...positions], events: detection.stats().events }) },
+    });
+    expect(taken).toEqual([{ positions: [[sourceOf(tenant), 29]], events: 30 }]);
+
+    // A restored state that has seen up to offset 14: those records are stored (they are new
+    // here) but not detected again.
+    const restored = new DetectionPipeline();
+    const again = await run([withPosition(batch('t-skip', 0, 19, true))], undefined, { detection: restored, skipDetectionUpTo: new Map([[sourceOf('t-skip'), 14]]) });
+    expect(again.stats.events).toBe(20);
+    expect(restored.stats().events).toBe(5);
   });
 });
