@@ -89,8 +89,12 @@ export class PipelineRunner {
   private handed = 0;
   private madeDurable = 0;
   private lastCheckpointAt = Date.now();
+  /** See PipelineRunnerOptions.skipDetectionUpTo; a source is forgotten once a batch has passed it. */
+  private readonly skipUpTo: Map<string, number>;
 
-  constructor(private readonly options: PipelineRunnerOptions) {}
+  constructor(private readonly options: PipelineRunnerOptions) {
+    this.skipUpTo = new Map(options.skipDetectionUpTo ?? []);
+  }
 
   get state(): RunnerStatus {
     return this.status;
@@ -274,10 +278,10 @@ export class PipelineRunner {
   private detectRecords(batch: SourceBatch, toStore: IngestRecord[]): Omit<PreparedBatch, 'ledger'> {
     const { detection } = this.options;
     const out = { detections: [] as Detection[], riskChanges: [] as RiskChange[] };
-    const skip = this.options.skipDetectionUpTo;
+    const skip = this.skipUpTo;
     // Records a restored detection state has already seen.
-    const seen = (r: IngestRecord) => r.offset <= (skip!.get(r.source) ?? -Infinity);
-    const skipping = skip !== undefined && skip.size > 0 && batch.records.some(seen);
+    const seen = (r: IngestRecord) => r.offset <= (skip.get(r.source) ?? -Infinity);
+    const skipping = skip.size > 0 && batch.records.some(seen);
     if (toStore === batch.records && !skipping) {
       for (const record of batch.records) detection.processInto(record.event, out);
     } else {
@@ -296,6 +300,9 @@ export class PipelineRunner {
         for (const c of scratch.riskChanges) out.riskChanges.push(c);
       }
     }
+    // A source past its skip offset never needs the check again.
+    const p = batch.position;
+    if (skip.size > 0 && p !== undefined && p.offset > (skip.get(p.source) ?? Infinity)) skip.delete(p.source);
     return { received: batch.records.length, stored: toStore.length, ...out };
   }
 

@@ -122,8 +122,13 @@ describe('PipelineRunner redelivery', () => {
     // A restored state that has seen up to offset 14: those records are stored (they are new
     // here) but not detected again.
     const restored = new DetectionPipeline();
-    const again = await run([withPosition(batch('t-skip', 0, 19, true))], undefined, { detection: restored, skipDetectionUpTo: new Map([[sourceOf('t-skip'), 14]]) });
-    expect(again.stats.events).toBe(20);
-    expect(restored.stats().events).toBe(5);
+    const skipped = (b: SourceBatch): SourceBatch => ({ ...b, position: { source: sourceOf('t-skip'), offset: b.records.at(-1)!.offset } });
+    // The first batch spans the skip offset; the second is past it.
+    const again = await run([skipped(batch('t-skip', 0, 19, true)), skipped(batch('t-skip', 20, 24, false))], undefined, {
+      detection: restored,
+      skipDetectionUpTo: new Map([[sourceOf('t-skip'), 14]]),
+    });
+    expect(again.stats.events).toBe(25);
+    expect(restored.stats().events).toBe(10);
   });
 });
