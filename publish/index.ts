@@ -35,7 +35,9 @@ export { ClickHouseDeliveryLog, MemoryDeliveryLog, type DeliveryAttempt, type De
 export { WebhookDispatcher, type RegisterWebhookInput, type WebhookDispatcherOptions, type WebhookEnvelope } from './webhooks/dispatcher.js';
 export { webhookPlugin, webhookRoutes, type WebhookRoutesOptions } from './webhooks/routes.js';
 export { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook, verifyWebhookSignature } from './webhooks/signature.js';
+export { ClickHouseWebhookQueue } from './webhooks/clickhouse-queue.js';
 export { ClickHouseWebhookStore } from './webhooks/clickhouse-store.js';
+export { MemoryWebhookQueue, type QueuedDelivery, type WebhookQueue } from './webhooks/queue.js';
 export { MemoryWebhookStore, type Webhook, type WebhookStore } from './webhooks/store.js';
 export { loadStateCipher, StateCipher } from './state-cipher.js';
 export { seededRandom } from './util.js';

@@ -23,6 +23,7 @@ import { loadSsfSigningKey } from './ssf/signing-key.js';
 import type { SsfStateStore } from './ssf/store.js';
 import { SsfTransmitter } from './ssf/transmitter.js';
 import { publishTopicNames } from './topics.js';
+import { ClickHouseWebhookQueue } from './webhooks/clickhouse-queue.js';
 import { ClickHouseWebhookStore } from './webhooks/clickhouse-store.js';
 import { ClickHouseDeliveryLog, MemoryDeliveryLog } from './webhooks/delivery-log.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
@@ -69,8 +70,8 @@ export interface PublishStageOptions {
   registry: SchemaRegistry;
   /**
    * When given, webhook attempts are recorded in its `webhook_deliveries` table, and webhook
-   * registrations and SSF streams with their queues are kept in it across restarts (store
-   * migrations 005 and 010), their secrets sealed with the state key.
+   * registrations with their pending deliveries and SSF streams with their queues are kept in
+   * it across restarts (store migrations 005, 010 and 011), secrets sealed with the state key.
    */
   clickhouse?: ClickHouseClient;
   /** Mount prefix of the authenticated scope (default `/v1`). */
@@ -118,6 +119,7 @@ export async function createPublishStage(opts: PublishStageOptions): Promise<Pub
     maxAttempts: config.webhookMaxAttempts,
     disableAfterFailures: config.webhookDisableAfter,
     ...(webhookStore && { store: webhookStore }),
+    ...(opts.clickhouse && { queue: new ClickHouseWebhookQueue(opts.clickhouse) }),
     onError: (err, what) => console.error(`[publish] ${what}: ${(err as Error).message}`),
   });
   const kafka =
@@ -143,6 +145,7 @@ export async function createPublishStage(opts: PublishStageOptions): Promise<Pub
     v1Plugins: [ssfManagementPlugin(transmitter), webhookPlugin(webhooks)],
     async start() {
       await transmitter.start();
+      await webhooks.start();
       if (kafka) await kafka.connect();
     },
     async close() {

@@ -24,6 +24,7 @@ import { migration as m007 } from './migrations/007_agent_hourly_stats.js';
 import { migration as m008 } from './migrations/008_events_provenance_index.js';
 import { migration as m009 } from './migrations/009_one_events_stats_view.js';
 import { migration as m010 } from './migrations/010_publish_state.js';
+import { migration as m011 } from './migrations/011_webhook_queue.js';
 
 export interface Migration {
   /** Strictly increasing, never reused. */
@@ -34,7 +35,7 @@ export interface Migration {
 }
 
 /** Every migration, in version order; gaps are allowed. */
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011];
 
 export const CREATE_SCHEMA_MIGRATIONS = `
 CREATE TABLE IF NOT EXISTS schema_migrations

@@ -17,6 +17,9 @@
 // - Idempotency: the event id is stable (change_id; detection_id) and sent as
 //   `x-riskstream-event-id`; an event already queued/delivered recently to a
 //   hook is not queued again, and receivers should de-duplicate on it.
+// - Durability: a batch's deliveries are added to the WebhookQueue before
+//   `dispatch` resolves (so before the batch is acknowledged), and marked done
+//   when finished; `start` takes up what a previous process left pending.
 
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { badRequest, HttpError, notFound } from '../../api/errors.js';
@@ -26,12 +29,15 @@ import { detectionId } from '../avro.js';
 import { BoundedSet, backoffDelay, errorText, levelRank, sleep } from '../util.js';
 import { MemoryDeliveryLog, type AttemptOutcome, type DeliveryAttempt, type DeliveryLog } from './delivery-log.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook } from './signature.js';
+import { MemoryWebhookQueue, type QueuedDelivery, type WebhookQueue } from './queue.js';
 import { MemoryWebhookStore, type Webhook, type WebhookEventKind, type WebhookStore } from './store.js';
 
 export interface WebhookDispatcherOptions {
   /** Hosts webhook URLs may point at (exact or `*.suffix`); an empty list refuses every registration. */
   allowlist: HostAllowlist | readonly string[];
   store?: WebhookStore;
+  /** Where unfinished deliveries are kept (default: in memory, lost on restart). */
+  queue?: WebhookQueue;
   log?: DeliveryLog;
   /** Attempts per delivery, including the first (default 5). */
   maxAttempts?: number;
@@ -87,6 +93,10 @@ interface HookWorker {
   loop: Promise<void> | null;
 }
 
+function queued(hook: Webhook, d: Delivery, now: number): QueuedDelivery {
+  return { hook_id: hook.id, tenant_id: hook.tenant_id, delivery_id: d.delivery_id, event_id: d.event_id, kind: d.kind, body: d.body, enqueued_at: now };
+}
+
 export function publicWebhook(h: Webhook): PublicWebhook {
   const { secret: _secret, ...rest } = h;
   return rest;
@@ -95,6 +105,7 @@ export function publicWebhook(h: Webhook): PublicWebhook {
 export class WebhookDispatcher {
   readonly allowlist: HostAllowlist;
   readonly store: WebhookStore;
+  readonly queue: WebhookQueue;
   readonly log: DeliveryLog;
   private readonly workers = new Map<string, HookWorker>();
   private readonly fetchFn: typeof fetch;
@@ -104,6 +115,7 @@ export class WebhookDispatcher {
   constructor(private readonly opts: WebhookDispatcherOptions) {
     this.allowlist = opts.allowlist instanceof HostAllowlist ? opts.allowlist : new HostAllowlist(opts.allowlist);
     this.store = opts.store ?? new MemoryWebhookStore();
+    this.queue = opts.queue ?? new MemoryWebhookQueue();
     this.log = opts.log ?? new MemoryDeliveryLog();
     this.fetchFn = opts.fetch ?? fetch;
     this.now = opts.now ?? Date.now;
@@ -151,7 +163,7 @@ export class WebhookDispatcher {
   async remove(tenantId: string, id: string): Promise<void> {
     if (!(await this.store.delete(tenantId, id))) throw notFound(`id: no webhook ${id}`);
     const w = this.workers.get(id);
-    if (w) w.queue.length = 0;
+    if (w) this.finished(id, w.queue.splice(0));
     this.workers.delete(id);
   }
 
@@ -188,22 +200,54 @@ export class WebhookDispatcher {
       const hooks = (await this.store.list(t)).filter((h) => h.enabled);
       if (hooks.length > 0) hooksByTenant.set(t, hooks);
     }
-    let queued = 0;
+    const planned: { hook: Webhook; delivery: Delivery }[] = [];
+    const plan = (hook: Webhook, kind: WebhookEventKind, eventId: string, envelope: () => WebhookEnvelope) => {
+      const delivery = this.admit(hook, kind, eventId, envelope);
+      if (delivery !== null) planned.push({ hook, delivery });
+    };
     for (const c of batch.riskChanges ?? []) {
       for (const h of hooksByTenant.get(c.tenant_id) ?? []) {
         if (!h.events.includes('risk_change')) continue;
         if (Math.max(levelRank(c.level), levelRank(c.previous_level)) < levelRank(h.min_level)) continue;
-        if (this.enqueue(h, 'risk_change', c.change_id, () => ({ id: c.change_id, type: 'risk_change', tenant_id: c.tenant_id, time: new Date(c.time).toISOString(), data: c }))) queued++;
+        plan(h, 'risk_change', c.change_id, () => ({ id: c.change_id, type: 'risk_change', tenant_id: c.tenant_id, time: new Date(c.time).toISOString(), data: c }));
       }
     }
     for (const d of batch.detections ?? []) {
       const id = detectionId(d);
       for (const h of hooksByTenant.get(d.tenant_id) ?? []) {
         if (!h.events.includes('detection') || levelRank(d.severity) < levelRank(h.min_level)) continue;
-        if (this.enqueue(h, 'detection', id, () => ({ id, type: 'detection', tenant_id: d.tenant_id, time: new Date(d.time).toISOString(), data: { ...d, detection_id: id } }))) queued++;
+        plan(h, 'detection', id, () => ({ id, type: 'detection', tenant_id: d.tenant_id, time: new Date(d.time).toISOString(), data: { ...d, detection_id: id } }));
       }
     }
-    return queued;
+    if (planned.length === 0) return 0;
+    // Kept before the batch is acknowledged: a restart delivers what is left.
+    const now = this.now();
+    try {
+      await this.queue.add(planned.map(({ hook, delivery }) => queued(hook, delivery, now)));
+    } catch (err) {
+      // Not queued: the batch comes again, and so do these events.
+      for (const { hook, delivery } of planned) this.workers.get(hook.id)?.recent.delete(delivery.event_id);
+      throw err;
+    }
+    for (const { hook, delivery } of planned) this.push(hook.id, hook.tenant_id, delivery);
+    return planned.length;
+  }
+
+  /** Takes up the deliveries a previous process left pending (of hooks that still exist and are enabled). */
+  async start(): Promise<void> {
+    const finished: { hook_id: string; delivery_id: string }[] = [];
+    for (const q of await this.queue.pending()) {
+      const hook = await this.store.get(q.tenant_id, q.hook_id);
+      if (!hook || !hook.enabled) {
+        finished.push(q);
+        continue;
+      }
+      const w = this.worker(hook.id, hook.tenant_id);
+      if (w.recent.has(q.event_id)) continue;
+      w.recent.add(q.event_id);
+      this.push(hook.id, hook.tenant_id, { delivery_id: q.delivery_id, event_id: q.event_id, kind: q.kind, body: q.body });
+    }
+    if (finished.length > 0) await this.queue.done(finished);
   }
 
   /** Resolves when every queued delivery has finished (delivered, failed or dropped). */
@@ -215,19 +259,26 @@ export class WebhookDispatcher {
     }
   }
 
-  /** Stops delivering: waits that are under way end at once, queued deliveries are dropped. */
+  /** Stops delivering: waits that are under way end at once; what is queued stays pending in the queue for the next start. */
   async close(): Promise<void> {
     this.stop.abort();
     for (const w of this.workers.values()) w.queue.length = 0;
     await this.idle();
+    await this.queue.close?.();
     await this.store.close?.();
   }
 
-  private enqueue(hook: Webhook, kind: WebhookEventKind, eventId: string, envelope: () => WebhookEnvelope): boolean {
-    if (this.stop.signal.aborted) return false;
-    let w = this.workers.get(hook.id);
-    if (!w) this.workers.set(hook.id, (w = { tenantId: hook.tenant_id, queue: [], recent: new BoundedSet(10_000), loop: null }));
-    if (w.recent.has(eventId)) return false;
+  private worker(hookId: string, tenantId: string): HookWorker {
+    let w = this.workers.get(hookId);
+    if (!w) this.workers.set(hookId, (w = { tenantId, queue: [], recent: new BoundedSet(10_000), loop: null }));
+    return w;
+  }
+
+  /** The delivery of an event to a hook, unless the hook had it recently or its queue is full (then the refusal is recorded). */
+  private admit(hook: Webhook, kind: WebhookEventKind, eventId: string, envelope: () => WebhookEnvelope): Delivery | null {
+    if (this.stop.signal.aborted) return null;
+    const w = this.worker(hook.id, hook.tenant_id);
+    if (w.recent.has(eventId)) return null;
     const delivery: Delivery = {
       delivery_id: createHash('sha256').update(hook.id).update('\u0000').update(eventId).digest('hex').slice(0, 32),
       event_id: eventId,
@@ -236,12 +287,23 @@ export class WebhookDispatcher {
     };
     if (w.queue.length >= (this.opts.maxQueuedPerHook ?? 10_000)) {
       void this.record({ hook, delivery, attempt: 0, outcome: 'refused', http_status: null, error: 'queue full: delivery dropped', started: this.now(), final: true });
-      return false;
+      return null;
     }
     w.recent.add(eventId);
+    return delivery;
+  }
+
+  private push(hookId: string, tenantId: string, delivery: Delivery): void {
+    if (this.stop.signal.aborted) return;
+    const w = this.worker(hookId, tenantId);
     w.queue.push(delivery);
-    this.kick(hook.id, w);
-    return true;
+    this.kick(hookId, w);
+  }
+
+  /** Marks deliveries finished in the queue (a failure to record it only means a repeat after a restart). */
+  private finished(hookId: string, deliveries: readonly Delivery[]): void {
+    if (deliveries.length === 0) return;
+    this.queue.done(deliveries.map((d) => ({ hook_id: hookId, delivery_id: d.delivery_id }))).catch((err) => this.opts.onError?.(err, `marking deliveries of webhook ${hookId} done`));
   }
 
   private kick(hookId: string, w: HookWorker): void {
@@ -259,16 +321,18 @@ export class WebhookDispatcher {
       const delivery = w.queue[0]!;
       const hook = await this.store.get(w.tenantId, hookId);
       if (!hook || !hook.enabled) {
-        w.queue.length = 0;
+        this.finished(hookId, w.queue.splice(0));
         return;
       }
       const result = await this.deliver(hook, delivery);
       w.queue.shift();
+      // Stopped: the delivery stays pending for the next start.
       if (result === 'aborted') return;
+      this.finished(hookId, [delivery]);
       // Fresh copy: the hook may have been changed (enabled, deleted) meanwhile.
       const current = await this.store.get(w.tenantId, hookId);
       if (!current) {
-        w.queue.length = 0;
+        this.finished(hookId, w.queue.splice(0));
         return;
       }
       const next: Webhook = { ...current, last_delivery: result.last };
@@ -292,7 +356,7 @@ export class WebhookDispatcher {
         this.opts.onError?.(err, `saving webhook ${hookId}`);
       }
       if (!next.enabled) {
-        w.queue.length = 0;
+        this.finished(hookId, w.queue.splice(0));
         return;
       }
     }

@@ -19,6 +19,7 @@ const LEDGER_TABLES = [
   'webhook_registrations',
   'ssf_streams',
   'ssf_queue',
+  'webhook_queue',
 ];
 
 const name = `[\`"]?(?:\\w+\\.)?[\`"]?(?:${LEDGER_TABLES.join('|')}|\\$\\{[^}]+\\})[\`"]?`;

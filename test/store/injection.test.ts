@@ -98,6 +98,7 @@ describe('SQL injection', { timeout: 120_000 }, () => {
       'ssf_queue',
       'ssf_streams',
       'webhook_deliveries',
+      'webhook_queue',
       'webhook_registrations',
     ]);
   });

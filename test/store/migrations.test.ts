@@ -35,6 +35,7 @@ describe('migrations', { timeout: 60_000 }, () => {
       { name: 'ssf_queue', engine: 'MergeTree' },
       { name: 'ssf_streams', engine: 'MergeTree' },
       { name: 'webhook_deliveries', engine: 'MergeTree' },
+      { name: 'webhook_queue', engine: 'MergeTree' },
       { name: 'webhook_registrations', engine: 'MergeTree' },
     ]);
 
