@@ -101,3 +101,48 @@ export function errorText(err: unknown, max = 500): string {
   const text = err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
   return text.replace(/\s+/g, ' ').slice(0, max);
 }
+
+/**
+ * Items written together: `write` gets everything added since the last write,
+ * at most `delayMs` after the first of them, or at `flush()`. One write at a
+ * time, in order; a failed write keeps its items for the next one (tried
+ * again after `delayMs`), and `flush()` rejects with its error.
+ */
+export class Coalescer<T> {
+  private items: T[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly write: (items: T[]) => Promise<void>,
+    private readonly delayMs: number,
+  ) {}
+
+  add(items: Iterable<T>): void {
+    for (const item of items) this.items.push(item);
+    this.schedule();
+  }
+
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const run = this.chain.then(async () => {
+      const items = this.items;
+      this.items = [];
+      if (items.length === 0) return;
+      try {
+        await this.write(items);
+      } catch (err) {
+        this.items = items.concat(this.items);
+        this.schedule();
+        throw err;
+      }
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private schedule(): void {
+    if (this.items.length > 0) this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.delayMs).unref();
+  }
+}

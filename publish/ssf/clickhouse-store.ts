@@ -17,6 +17,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { insertBody } from '../../store/clickhouse.js';
 import { withRetry, type RetryOptions } from '../../store/retry.js';
+import { Coalescer } from '../util.js';
 import type { StateCipher } from '../state-cipher.js';
 import type { QueuedSet, SsfStateStore, StreamRecord } from './store.js';
 
@@ -33,16 +34,20 @@ export interface ClickHouseSsfStateStoreOptions {
 export class ClickHouseSsfStateStore implements SsfStateStore {
   /** Last version written, per stream: versions only grow, even when the clock does not. */
   private readonly versions = new Map<string, number>();
-  /** Removals not written yet: [stream, jti, time]. */
-  private pendingRemovals: [string, string, number][] = [];
-  private flushTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  /** Removals not written yet, written together. */
+  private readonly removals: Coalescer<{ stream_id: string; jti: string; at: number }>;
 
   constructor(
     private readonly client: ClickHouseClient,
     private readonly cipher: StateCipher,
     private readonly options: ClickHouseSsfStateStoreOptions = {},
-  ) {}
+  ) {
+    this.removals = new Coalescer((marks) => {
+      const rows = marks.map((m) => ({ stream_id: m.stream_id, jti: m.jti, op: 'remove', set_jws: '', event: '', enqueued_at: m.at }));
+      const [first, last] = [marks[0]!, marks[marks.length - 1]!];
+      return this.appendQueue(rows, `ssf-remove:${first.stream_id}:${first.jti}:${last.stream_id}:${last.jti}:${marks.length}`);
+    }, options.removeFlushMs ?? 2000);
+  }
 
   async loadStreams(): Promise<StreamRecord[]> {
     const rs = await this.client.query({
@@ -117,34 +122,13 @@ export class ClickHouseSsfStateStore implements SsfStateStore {
   }
 
   async remove(streamId: string, jtis: readonly string[]): Promise<void> {
-    const now = Date.now();
-    for (const jti of jtis) this.pendingRemovals.push([streamId, jti, now]);
-    if (this.pendingRemovals.length > 0) this.flushTimer ??= setTimeout(() => void this.flush().catch(() => undefined), this.options.removeFlushMs ?? 2000).unref();
+    const at = Date.now();
+    this.removals.add(jtis.map((jti) => ({ stream_id: streamId, jti, at })));
   }
 
-  /**
-   * Writes the pending removals in one insert. When it fails after its
-   * retries they stay pending for the next flush, and the error is thrown.
-   */
-  async flush(): Promise<void> {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    const run = this.flushing.then(async () => {
-      const removals = this.pendingRemovals;
-      this.pendingRemovals = [];
-      if (removals.length === 0) return;
-      const rows = removals.map(([stream_id, jti, at]) => ({ stream_id, jti, op: 'remove', set_jws: '', event: '', enqueued_at: at }));
-      const [s0, j0] = removals[0]!;
-      const [s1, j1] = removals[removals.length - 1]!;
-      try {
-        await this.appendQueue(rows, `ssf-remove:${s0}:${j0}:${s1}:${j1}:${removals.length}`);
-      } catch (err) {
-        this.pendingRemovals = removals.concat(this.pendingRemovals);
-        throw err;
-      }
-    });
-    this.flushing = run.catch(() => undefined);
-    return run;
+  /** Writes the buffered removals in one insert (see Coalescer). */
+  flush(): Promise<void> {
+    return this.removals.flush();
   }
 
   async close(): Promise<void> {

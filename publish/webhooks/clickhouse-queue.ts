@@ -7,6 +7,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { insertBody } from '../../store/clickhouse.js';
 import { withRetry, type RetryOptions } from '../../store/retry.js';
+import { Coalescer } from '../util.js';
 import type { QueuedDelivery, WebhookQueue } from './queue.js';
 import type { WebhookEventKind } from './store.js';
 
@@ -19,14 +20,18 @@ export interface ClickHouseWebhookQueueOptions {
 }
 
 export class ClickHouseWebhookQueue implements WebhookQueue {
-  private pendingDone: { hook_id: string; delivery_id: string; at: number }[] = [];
-  private flushTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  /** Marks of done not written yet, written together. */
+  private readonly marks: Coalescer<{ hook_id: string; delivery_id: string; at: number }>;
 
   constructor(
     private readonly client: ClickHouseClient,
     private readonly options: ClickHouseWebhookQueueOptions = {},
-  ) {}
+  ) {
+    this.marks = new Coalescer((marks) => {
+      const rows = marks.map((m) => ({ hook_id: m.hook_id, tenant_id: '', delivery_id: m.delivery_id, event_id: '', kind: 'risk_change', body: '', enqueued_at: m.at, op: 'done' }));
+      return this.append(rows, `webhook-done:${marks.length}:${marks.map((m) => m.delivery_id).join(',')}:${marks[0]!.at}`);
+    }, options.doneFlushMs ?? 2000);
+  }
 
   async add(deliveries: readonly QueuedDelivery[]): Promise<void> {
     if (deliveries.length === 0) return;
@@ -37,28 +42,12 @@ export class ClickHouseWebhookQueue implements WebhookQueue {
 
   async done(deliveries: readonly { hook_id: string; delivery_id: string }[]): Promise<void> {
     const at = Date.now();
-    for (const d of deliveries) this.pendingDone.push({ hook_id: d.hook_id, delivery_id: d.delivery_id, at });
-    if (this.pendingDone.length > 0) this.flushTimer ??= setTimeout(() => void this.flush().catch(() => undefined), this.options.doneFlushMs ?? 2000).unref();
+    this.marks.add(deliveries.map((d) => ({ hook_id: d.hook_id, delivery_id: d.delivery_id, at })));
   }
 
-  /** Writes the buffered marks of done in one insert; on failure they stay buffered and the error is thrown. */
-  async flush(): Promise<void> {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    const run = this.flushing.then(async () => {
-      const marks = this.pendingDone;
-      this.pendingDone = [];
-      if (marks.length === 0) return;
-      const rows = marks.map((m) => ({ hook_id: m.hook_id, tenant_id: '', delivery_id: m.delivery_id, event_id: '', kind: 'risk_change', body: '', enqueued_at: m.at, op: 'done' }));
-      try {
-        await this.append(rows, `webhook-done:${marks.length}:${marks.map((m) => m.delivery_id).join(',')}:${marks[0]!.at}`);
-      } catch (err) {
-        this.pendingDone = marks.concat(this.pendingDone);
-        throw err;
-      }
-    });
-    this.flushing = run.catch(() => undefined);
-    return run;
+  /** Writes the buffered marks of done in one insert (see Coalescer). */
+  flush(): Promise<void> {
+    return this.marks.flush();
   }
 
   async pending(): Promise<QueuedDelivery[]> {

@@ -22,6 +22,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { insertBody } from '../../store/clickhouse.js';
 import { withRetry, type RetryOptions } from '../../store/retry.js';
+import { Coalescer } from '../util.js';
 import type { StateCipher } from '../state-cipher.js';
 import type { Webhook, WebhookStore } from './store.js';
 
@@ -62,19 +63,25 @@ export class ClickHouseWebhookStore implements WebhookStore {
   private readonly hooks = new Map<string, Webhook>();
   /** Last version written, per webhook id: versions only grow, even when the clock does not. */
   private readonly versions = new Map<string, number>();
-  /** Hooks whose latest status-only change is not written yet. */
-  private readonly pending = new Set<string>();
-  private flushTimer: NodeJS.Timeout | undefined;
+  /** Hooks whose latest change is a status-only one not written yet; a later full write or removal supersedes it. */
+  private readonly statusDirty = new Set<string>();
+  private readonly statusWrites: Coalescer<string>;
   private refreshTimer: NodeJS.Timeout | undefined;
   /** The newest version read from the store so far. */
   private newestSeen = 0;
-  private flushing: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly client: ClickHouseClient,
     private readonly cipher: StateCipher,
     private readonly options: ClickHouseWebhookStoreOptions,
-  ) {}
+  ) {
+    this.statusWrites = new Coalescer(async (ids) => {
+      const dirty = [...new Set(ids)].filter((id) => this.statusDirty.has(id) && this.hooks.has(id));
+      if (dirty.length === 0) return;
+      await this.append(dirty.map((id) => this.row(this.hooks.get(id)!, false)));
+      for (const id of dirty) this.statusDirty.delete(id);
+    }, options.statusFlushMs ?? 5000);
+  }
 
   /** Loads the stored registrations (the latest version of each, deleted ones left out). */
   static async open(client: ClickHouseClient, cipher: StateCipher, options: ClickHouseWebhookStoreOptions = {}): Promise<ClickHouseWebhookStore> {
@@ -114,7 +121,7 @@ export class ClickHouseWebhookStore implements WebhookStore {
       if (version > this.newestSeen) this.newestSeen = version;
       if (version <= (this.versions.get(row.webhook_id) ?? 0)) continue;
       this.versions.set(row.webhook_id, version);
-      this.pending.delete(row.webhook_id);
+      this.statusDirty.delete(row.webhook_id);
       if (row.last_deleted === true || Number(row.last_deleted) === 1) {
         this.hooks.delete(row.webhook_id);
         continue;
@@ -140,12 +147,12 @@ export class ClickHouseWebhookStore implements WebhookStore {
     const before = this.hooks.get(hook.id);
     if (before !== undefined && before.tenant_id === hook.tenant_id && statusOnly(before, hook)) {
       this.hooks.set(hook.id, structuredClone(hook));
-      this.pending.add(hook.id);
-      this.flushTimer ??= setTimeout(() => void this.flush().catch(() => undefined), this.options.statusFlushMs ?? 5000).unref();
+      this.statusDirty.add(hook.id);
+      this.statusWrites.add([hook.id]);
       return;
     }
     await this.append([this.row(hook, false)]);
-    this.pending.delete(hook.id);
+    this.statusDirty.delete(hook.id);
     this.hooks.set(hook.id, structuredClone(hook));
   }
 
@@ -153,33 +160,14 @@ export class ClickHouseWebhookStore implements WebhookStore {
     const h = this.hooks.get(id);
     if (!h || h.tenant_id !== tenantId) return false;
     await this.append([this.row(h, true)]);
-    this.pending.delete(id);
+    this.statusDirty.delete(id);
     this.hooks.delete(id);
     return true;
   }
 
-  /**
-   * Writes the pending status-only changes (one insert for all of them).
-   * When the insert fails after its retries they stay pending for the next
-   * flush, and the error is thrown.
-   */
-  async flush(): Promise<void> {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    // One flush at a time, in order.
-    const run = this.flushing.then(async () => {
-      const ids = [...this.pending].filter((id) => this.hooks.has(id));
-      this.pending.clear();
-      if (ids.length === 0) return;
-      try {
-        await this.append(ids.map((id) => this.row(this.hooks.get(id)!, false)));
-      } catch (err) {
-        for (const id of ids) if (this.hooks.has(id)) this.pending.add(id);
-        throw err;
-      }
-    });
-    this.flushing = run.catch(() => undefined);
-    return run;
+  /** Writes the pending status-only changes in one insert (see Coalescer). */
+  flush(): Promise<void> {
+    return this.statusWrites.flush();
   }
 
   /** Stops refreshing and writes what is pending; the store may still be read afterwards. */
