@@ -22,7 +22,7 @@ import { loadSigningKey, TokenAuthority } from '../api/auth.js';
 import { buildApi } from '../api/server.js';
 import { riskRoutes } from '../api/routes/risk.js';
 import { RiskView } from '../publish/risk-view.js';
-import { latestRiskPerAgent, latestUserRisk } from '../store/risk-queries.js';
+import { adminActionsSince, latestRiskPerAgent, latestUserRisk } from '../store/risk-queries.js';
 import { createPublishStage } from '../publish/publisher.js';
 import { openClickHouse, ping } from '../store/clickhouse.js';
 import { LedgerWriter } from '../store/ledger-writer.js';
@@ -110,9 +110,15 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
   const restored: Restored =
     stateIdentity !== null
       ? await restoreDetectionState(() => new DetectionPipeline(), { file: stateFile, identity: stateIdentity, resumePoints: () => source.resumePoints!() })
-      : { detection: new DetectionPipeline(), outcome: { restored: false, reason: 'none' }, positions: new Map(), seekTo: new Map(), skipUpTo: new Map() };
+      : { detection: new DetectionPipeline(), outcome: { restored: false, reason: 'none' }, positions: new Map(), seekTo: new Map(), skipUpTo: new Map(), takenAt: null };
   const { detection } = restored;
   if (restored.seekTo.size > 0) source.seekOnStart?.(restored.seekTo);
+  // Admin actions are not in the event stream the state can read again: those
+  // taken after its snapshot are applied again (a few seconds of overlap: an
+  // action applied twice leaves the same state).
+  if (restored.takenAt !== null) {
+    for await (const action of adminActionsSince(store, restored.takenAt - 5_000)) detection.applyAdminAction(action);
+  }
   // The risk lookup answers from memory: loaded from the stored risk changes
   // before anything new is consumed, then kept current by each durable batch.
   const riskView = new RiskView();
@@ -158,7 +164,7 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
   // the pipeline goes on while it is compressed and written.
   let stateWrites: Promise<void> = Promise.resolve();
   const writeState = (positions: ReadonlyMap<string, number>) => {
-    const state = { identity: stateIdentity!, positions: new Map([...restored.positions, ...positions]), snapshot: detection.snapshot() };
+    const state = { identity: stateIdentity!, positions: new Map([...restored.positions, ...positions]), takenAt: Date.now(), snapshot: detection.snapshot() };
     stateWrites = stateWrites
       .then(() => saveDetectionState(stateFile, state))
       .catch((err: Error) => logger.warn({ err: err.message }, 'detection state not saved'));

@@ -34,18 +34,29 @@ interface Header {
   identity: string;
   /** Per source, the last offset the state has seen. */
   positions: [string, number][];
+  /** When the snapshot was taken (epoch ms, wall clock). */
+  taken_at: number;
   saved_at: string;
 }
 
 export interface SavedState {
   identity: string;
   positions: Map<string, number>;
+  /** When the snapshot was taken (epoch ms, wall clock): admin actions after it are not in it. */
+  takenAt: number;
   snapshot: PipelineSnapshot;
 }
 
 /** Writes the state (to a temporary file first, renamed into place: a crash mid-write leaves the old file or none). */
 export async function saveDetectionState(file: string, state: SavedState): Promise<void> {
-  const header: Header = { format: FORMAT, version: VERSION, identity: state.identity, positions: [...state.positions], saved_at: new Date().toISOString() };
+  const header: Header = {
+    format: FORMAT,
+    version: VERSION,
+    identity: state.identity,
+    positions: [...state.positions],
+    taken_at: state.takenAt,
+    saved_at: new Date().toISOString(),
+  };
   const { detectors, ...parts } = state.snapshot;
   function* lines(): Generator<string> {
     yield `${JSON.stringify(header)}\n`;
@@ -78,7 +89,7 @@ export async function loadDetectionState(file: string): Promise<SavedState | nul
     for await (const line of reader) {
       if (header === undefined) {
         const h = JSON.parse(line) as Partial<Header>;
-        if (h.format !== FORMAT || h.version !== VERSION || typeof h.identity !== 'string' || !Array.isArray(h.positions)) {
+        if (h.format !== FORMAT || h.version !== VERSION || typeof h.identity !== 'string' || !Array.isArray(h.positions) || typeof h.taken_at !== 'number') {
           throw new Error(`not a version ${VERSION} ${FORMAT} file`);
         }
         header = h as Header;
@@ -92,7 +103,7 @@ export async function loadDetectionState(file: string): Promise<SavedState | nul
   })();
   await Promise.race([read, failed]);
   if (header === undefined) throw new Error('empty state file');
-  return { identity: header.identity, positions: new Map(header.positions), snapshot: snapshot as unknown as PipelineSnapshot };
+  return { identity: header.identity, positions: new Map(header.positions), takenAt: header.taken_at, snapshot: snapshot as unknown as PipelineSnapshot };
 }
 
 /**
@@ -136,6 +147,8 @@ export interface Restored {
   seekTo: Map<string, number>;
   /** Sources whose records up to these offsets detection must skip (see resumePlan). */
   skipUpTo: Map<string, number>;
+  /** When the restored snapshot was taken (epoch ms); null when nothing was restored. */
+  takenAt: number | null;
 }
 
 /**
@@ -149,7 +162,7 @@ export async function restoreDetectionState(
   create: () => DetectionPipeline,
   opts: { file: string; identity: string; resumePoints: () => Promise<Map<string, number>> },
 ): Promise<Restored> {
-  const fresh = (outcome: RestoreOutcome): Restored => ({ detection: create(), outcome, positions: new Map(), seekTo: new Map(), skipUpTo: new Map() });
+  const fresh = (outcome: RestoreOutcome): Restored => ({ detection: create(), outcome, positions: new Map(), seekTo: new Map(), skipUpTo: new Map(), takenAt: null });
   let saved: SavedState | null;
   try {
     saved = await loadDetectionState(opts.file);
@@ -174,5 +187,6 @@ export async function restoreDetectionState(
     outcome: { restored: true, agents: detection.directory.size, positions: saved.positions.size, sought: plan.seekTo.size, skipping: plan.skipUpTo.size },
     positions: saved.positions,
     ...plan,
+    takenAt: saved.takenAt,
   };
 }

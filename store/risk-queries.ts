@@ -14,7 +14,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { RiskLevel } from '../contract/events.js';
 import type { KnownRisk } from '../detectors/engine.js';
-import type { RiskReason, RiskState } from '../detectors/types.js';
+import type { AdminAction, RiskReason, RiskState } from '../detectors/types.js';
 
 /** The latest stored change of one agent: what the engine and the risk view start from. */
 export type LatestRiskRow = KnownRisk;
@@ -135,6 +135,30 @@ WHERE level IN {levels:Array(String)}`,
     for (const row of rows) {
       const r = row.json();
       yield { tenant_id: r.tenant_id, user_id: r.user_id, level: r.level as RiskLevel, time: Number(r.t) };
+    }
+  }
+}
+
+/**
+ * Streams the admin actions recorded at or after `since` (epoch ms, the
+ * action's time), oldest first: what a detection state saved before them
+ * does not know (they are not in the event stream it can read again).
+ */
+export async function* adminActionsSince(client: ClickHouseClient, since: number): AsyncGenerator<AdminAction> {
+  const rs = await client.query({
+    query: `
+SELECT DISTINCT action_id, tenant_id, agent_id, action, actor, reason, toUnixTimestamp64Milli(time) AS t
+FROM admin_actions
+WHERE time >= fromUnixTimestamp64Milli({since:Int64})
+ORDER BY t, action_id`,
+    query_params: { since: Math.trunc(since) },
+    format: 'JSONEachRow',
+  });
+  type Row = { action_id: string; tenant_id: string; agent_id: string; action: string; actor: string; reason: string; t: string | number };
+  for await (const rows of rs.stream<Row>()) {
+    for (const row of rows) {
+      const r = row.json();
+      yield { action_id: r.action_id, tenant_id: r.tenant_id, agent_id: r.agent_id, action: r.action as AdminAction['action'], actor: r.actor, reason: r.reason, time: Number(r.t) };
     }
   }
 }

@@ -19,7 +19,8 @@ import { BuiltInSchemaRegistry } from '../../ingest/avro/registry.js';
 import { EventProducer } from '../../ingest/kafka-producer.js';
 import { topicNames } from '../../ingest/topics.js';
 import { kafkaBrokers, uniqueTopicPrefix, withAdmin } from '../helpers/kafka.js';
-import { testDataDir } from '../store/helpers.js';
+import { openTestClient, testDataDir } from '../store/helpers.js';
+import { LedgerWriter } from '../../store/ledger-writer.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
 const MIN = 60_000;
@@ -50,9 +51,9 @@ describe('the state file', () => {
     const learned = new DetectionPipeline();
     learned.processBatch(WARMUP);
     const positions = new Map([['kafka:t.signin/0', 29]]);
-    await saveDetectionState(file, { identity: 'kafka:g:t.signin', positions, snapshot: learned.snapshot() });
+    await saveDetectionState(file, { identity: 'kafka:g:t.signin', positions, takenAt: T0, snapshot: learned.snapshot() });
     const loaded = await loadDetectionState(file);
-    expect(loaded).toMatchObject({ identity: 'kafka:g:t.signin', positions });
+    expect(loaded).toMatchObject({ identity: 'kafka:g:t.signin', positions, takenAt: T0 });
     expect(JSON.parse(JSON.stringify(loaded!.snapshot))).toEqual(JSON.parse(JSON.stringify(learned.snapshot())));
 
     // Right after the state: nothing to do. Later: read again from after it. Earlier: skip what it has seen.
@@ -69,19 +70,20 @@ describe('the state file', () => {
     expect(other.detection.directory.size).toBe(0);
     expect(await loadDetectionState(file)).toBeNull();
 
-    await saveDetectionState(file, { identity: 'kafka:g:t.signin', positions, snapshot: learned.snapshot() });
+    await saveDetectionState(file, { identity: 'kafka:g:t.signin', positions, takenAt: T0, snapshot: learned.snapshot() });
     const lost = await restoreDetectionState(() => new DetectionPipeline(), { file, identity: 'kafka:g:t.signin', resumePoints: async () => new Map() });
     expect(lost.outcome).toEqual({ restored: false, reason: 'no resume point' });
 
-    await saveDetectionState(file, { identity: 'kafka:g:t.signin', positions, snapshot: learned.snapshot() });
+    await saveDetectionState(file, { identity: 'kafka:g:t.signin', positions, takenAt: T0, snapshot: learned.snapshot() });
     const later = await restoreDetectionState(() => new DetectionPipeline(), { file, identity: 'kafka:g:t.signin', resumePoints: async () => new Map([['kafka:t.signin/0', 35]]) });
     expect(later.outcome).toEqual({ restored: true, agents: 1, positions: 1, sought: 1, skipping: 0 });
     expect(later.seekTo).toEqual(new Map([['kafka:t.signin/0', 30]]));
 
-    await saveDetectionState(file, { identity: 'kafka:g:t.signin', positions, snapshot: learned.snapshot() });
+    await saveDetectionState(file, { identity: 'kafka:g:t.signin', positions, takenAt: T0, snapshot: learned.snapshot() });
     const ok = await restoreDetectionState(() => new DetectionPipeline(), { file, identity: 'kafka:g:t.signin', resumePoints: async () => new Map([['kafka:t.signin/0', 30]]) });
     expect(ok.outcome).toEqual({ restored: true, agents: 1, positions: 1, sought: 0, skipping: 0 });
     expect(ok.positions).toEqual(positions);
+    expect(ok.takenAt).toBe(T0);
     expect(ok.detection.process(UNFAMILIAR).detections.map((d) => d.detector)).toEqual(['unfamiliar-resource']);
 
     // Garbage is set aside, not fatal.
@@ -190,6 +192,13 @@ describe('restarts on Kafka', { timeout: 120_000 }, () => {
     expect(rs.runner.stats.detections).toBe(1); // the first vault access: unfamiliar
     await rs.stop();
     rs = undefined;
+    // An admin confirms the agent compromised after the checkpoint (recorded in the ledger, as the API does).
+    const store = await openTestClient(config.clickhouse.database);
+    await new LedgerWriter(store).writeBatch({
+      token: 'admin:state-crash',
+      adminActions: [{ action_id: 'act-1', tenant_id: TENANT, agent_id: 'agent-1', action: 'confirm_compromised', actor: 'soc@contoso', reason: 'test', time: Date.now() }],
+    });
+    await store.close();
     // A crash right after the first checkpoint: the later checkpoints and the clean stop's save never happened.
     await copyFile(atCheckpoint, stateFile);
 
@@ -199,6 +208,8 @@ describe('restarts on Kafka', { timeout: 120_000 }, () => {
     await consumed(rs, 1, VAULT.length);
     // The vault accesses were read again (not stored again) and taught the state: the later one is familiar.
     expect(rs.runner.stats.detections).toBe(0);
+    // The admin action after the checkpoint is not in the stream: it was applied again.
+    expect(rs.detection.risk(TENANT, 'agent-1')).toMatchObject({ level: 'high', state: 'confirmedCompromised' });
     // Without reading them again it would have been flagged.
     const checkpoint = await loadDetectionState(atCheckpoint);
     const stale = new DetectionPipeline();
