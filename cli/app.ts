@@ -163,8 +163,11 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
   // checkpoint takes its snapshot at once (detection is quiescent then) and
   // the pipeline goes on while it is compressed and written.
   let stateWrites: Promise<void> = Promise.resolve();
-  const writeState = (positions: ReadonlyMap<string, number>) => {
-    const state = { identity: stateIdentity!, positions: new Map([...restored.positions, ...positions]), takenAt: Date.now(), snapshot: detection.snapshot() };
+  const writeState = async (positions: ReadonlyMap<string, number>): Promise<void> => {
+    const takenAt = Date.now();
+    // A part at a time: the API keeps answering between parts.
+    const snapshot = await detection.snapshotInParts(() => new Promise((resolve) => setImmediate(resolve)));
+    const state = { identity: stateIdentity!, positions: new Map([...restored.positions, ...positions]), takenAt, snapshot };
     stateWrites = stateWrites
       .then(() => saveDetectionState(stateFile, state))
       .catch((err: Error) => logger.warn({ err: err.message }, 'detection state not saved'));
@@ -225,7 +228,7 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
       if (stateIdentity !== null && runner.state === 'stopped' && restored.positions.size + runner.durablePositions().size > 0) {
         // Every batch handed over is durable and acknowledged by now: the state
         // has seen exactly the records up to these positions.
-        writeState(runner.durablePositions());
+        await writeState(runner.durablePositions());
       }
       await stateWrites;
       await publish.close();

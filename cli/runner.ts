@@ -51,9 +51,10 @@ export interface PipelineRunnerOptions {
    * Checkpoints of the detection state: at most every `everyMs` (wall time),
    * when a batch has become durable and no later batch has been handed over,
    * `take` is called with the durable positions, which the detection state
-   * then reflects exactly. It must take its snapshot before returning.
+   * then reflects exactly; batches handed over meanwhile wait for its
+   * promise (the snapshot taken) before they are detected.
    */
-  checkpoint?: { everyMs: number; take(positions: ReadonlyMap<string, number>): void };
+  checkpoint?: { everyMs: number; take(positions: ReadonlyMap<string, number>): Promise<void> };
 }
 
 interface PreparedBatch {
@@ -160,14 +161,7 @@ export class PipelineRunner {
         if (batch.redelivery || this.beyondStoredWindow(batch.records)) await this.lookUpStored(batch.records, batch.redelivery === true);
         return this.detect(batch);
       });
-      const barrier = pending.then(
-        () => undefined,
-        () => undefined,
-      );
-      this.detectBarrier = barrier;
-      void barrier.then(() => {
-        if (this.detectBarrier === barrier) this.detectBarrier = undefined;
-      });
+      this.holdDetection(pending);
       prepared = pending;
     } else {
       try {
@@ -331,8 +325,22 @@ export class PipelineRunner {
     const checkpoint = this.options.checkpoint;
     if (checkpoint !== undefined && this.handed === this.madeDurable && Date.now() - this.lastCheckpointAt >= checkpoint.everyMs) {
       this.lastCheckpointAt = Date.now();
-      checkpoint.take(this.durable);
+      // Nothing is being detected now; later batches wait until the snapshot is taken.
+      const taken = checkpoint.take(new Map(this.durable)).catch((err: Error) => this.options.logger.warn({ err: err.message }, 'detection checkpoint failed'));
+      this.holdDetection(taken);
     }
+  }
+
+  /** Batches handed over from now on are detected only after `until` settles. */
+  private holdDetection(until: Promise<unknown>): void {
+    const barrier = until.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.detectBarrier = barrier;
+    void barrier.then(() => {
+      if (this.detectBarrier === barrier) this.detectBarrier = undefined;
+    });
   }
 
   /**

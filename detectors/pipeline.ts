@@ -265,6 +265,34 @@ export class DetectionPipeline {
     };
   }
 
+  /**
+   * The same as `snapshot()`, taken a part at a time (the directory, the
+   * users, the engine, each detector) with `pause()` awaited between parts,
+   * so that a large state does not hold the event loop for its whole time.
+   * The caller must not process events until it resolves.
+   */
+  async snapshotInParts(pause: () => Promise<void>): Promise<PipelineSnapshot> {
+    const head = {
+      version: 1 as const,
+      maxTime: this.maxTime,
+      nextAdvance: this.nextAdvance,
+      nextDecay: this.nextDecay,
+      nextEvict: this.nextEvict,
+      counters: { ...this.counters },
+    };
+    const directory = this.directory.snapshot();
+    await pause();
+    const users = this.users.snapshot().map(([t, u, v]): [string, string, UserRiskEntry] => [t, u, { ...v }]);
+    const engine = this.engine.snapshot();
+    await pause();
+    const detectors: Record<string, unknown> = {};
+    for (const d of this.list) {
+      detectors[d.meta.id] = d.snapshot();
+      await pause();
+    }
+    return { ...head, directory, users, engine, detectors };
+  }
+
   restore(s: PipelineSnapshot): void {
     if (s.version !== 1) throw new Error(`unsupported pipeline snapshot version ${String(s.version)}`);
     // JSON turns -Infinity into null: map it back.

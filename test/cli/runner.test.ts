@@ -115,7 +115,12 @@ describe('PipelineRunner redelivery', () => {
     // Three batches handed over at once: only after the last is durable is detection quiescent.
     await run([withPosition(batch(tenant, 0, 9, true)), withPosition(batch(tenant, 10, 19, false)), withPosition(batch(tenant, 20, 29, false))], undefined, {
       detection,
-      checkpoint: { everyMs: 0, take: (positions) => taken.push({ positions: [...positions], events: detection.stats().events }) },
+      checkpoint: {
+        everyMs: 0,
+        take: async (positions) => {
+          taken.push({ positions: [...positions], events: detection.stats().events });
+        },
+      },
     });
     expect(taken).toEqual([{ positions: [[sourceOf(tenant), 29]], events: 30 }]);
 

@@ -155,4 +155,17 @@ describe('DetectionPipeline', () => {
     expect(JSON.stringify(rb)).toBe(JSON.stringify(ra));
     expect(b.stats()).toEqual(a.stats());
   });
+
+  it('takes the same snapshot a part at a time, pausing between parts', async () => {
+    const events = mixedStream();
+    const p = new DetectionPipeline();
+    p.processBatch(events.slice(0, Math.floor(events.length * 0.6)));
+    let pauses = 0;
+    const inParts = await p.snapshotInParts(async () => {
+      pauses++;
+    });
+    expect(JSON.stringify(inParts)).toBe(JSON.stringify(p.snapshot()));
+    // After the directory, after the users and engine, after each detector.
+    expect(pauses).toBe(2 + p.detectors.length);
+  });
 });
