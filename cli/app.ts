@@ -103,8 +103,8 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
     await ensureTopics(config.kafka.brokers, topicNames(config.kafka.topicPrefix));
   }
   const { source, deadLetters } = chooseSource(config, options, codec);
-  // Detector baselines carry over a clean restart (cli/detection-state.ts):
-  // only for a source that resumes where it was acknowledged (Kafka).
+  // Detector baselines carry over restarts and crashes (cli/detection-state.ts):
+  // for a source that resumes where it was acknowledged (Kafka).
   const stateFile = path.join(config.dataDir, DETECTION_STATE_FILE);
   const stateIdentity = source.resumePoints ? sourceIdentity(config) : null;
   const restored: Restored =
@@ -160,8 +160,9 @@ export async function startRiskstream(config: Config, options: StartOptions = {}
     await publish.publisher.publish(out);
   };
   // Saved states are written one after another, in the background: a
-  // checkpoint takes its snapshot at once (detection is quiescent then) and
-  // the pipeline goes on while it is compressed and written.
+  // checkpoint takes its snapshot while the runner holds detection (nothing
+  // else is detected until it is taken), then the pipeline goes on while it
+  // is compressed and written.
   let stateWrites: Promise<void> = Promise.resolve();
   const writeState = async (positions: ReadonlyMap<string, number>): Promise<void> => {
     const takenAt = Date.now();
