@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     console.log(`riskstream bench — ${os.cpus().length} cores, Node ${process.version}\n`);
 
     if (ONLY.has('detection')) {
-      console.log(`## Detection (one process, Avro decode included, ${REPEAT} pass${REPEAT === 1 ? "" : "es"} per workload: median [min–max])`);
+      console.log(`## Detection (one process, Avro decode included, ${REPEAT} pass${REPEAT === 1 ? '' : 'es'} per workload: median [min–max])`);
       const d = await benchDetection({ stressEvents: DETECT_EVENTS, repeat: REPEAT });
       const rate = (t: Throughput) => `${fmt(t.median)} events/s [${fmt(t.min)}–${fmt(t.max)}]`;
       const workload = (name: string, w: WorkloadBench) => {
