@@ -48,8 +48,18 @@ function range(q: Query): { from: number; to: number } {
   return { from, to };
 }
 
+const sum = (o: Record<string, number>) => Object.values(o).reduce((a, n) => a + n, 0);
+
 export const statsRoutes: FastifyPluginAsync<{ store: ClickHouseClient }> = async (app, { store }) => {
   const config = { roles: ['analyst', 'admin'] as const };
+
+  /** The tenant's buckets of these kinds for the query's range and agent, and the answer's interval and bounds. */
+  async function bucketsOf(q: Query, tenant: string, kinds: Parameters<typeof statsBuckets>[1]['kinds']) {
+    const { from, to } = range(q);
+    const buckets = await statsBuckets(store, { tenant_id: tenant, kinds, interval: q.interval, from, to, ...(q.agent_id && { agent_id: q.agent_id }) });
+    const head = { interval: q.interval, from: buckets[0]?.start ?? new Date(from).toISOString(), to: new Date(to).toISOString() };
+    return { head, buckets };
+  }
 
   app.get<{ Querystring: Query }>(
     '/stats/detections',
@@ -84,24 +94,14 @@ export const statsRoutes: FastifyPluginAsync<{ store: ClickHouseClient }> = asyn
       },
     },
     async (request) => {
-      const { tenant } = principalOf(request);
-      const q = request.query;
-      const { from, to } = range(q);
-      const buckets = await statsBuckets(store, {
-        tenant_id: tenant,
-        kinds: ['detection'],
-        interval: q.interval,
-        from,
-        to,
-        ...(q.agent_id && { agent_id: q.agent_id }),
-      });
+      const { head, buckets } = await bucketsOf(request.query, principalOf(request).tenant, ['detection']);
       const detectors = new Set<string>();
       const out = buckets.map((b) => {
         const by = b.counts.detection ?? {};
         for (const k of Object.keys(by)) detectors.add(k);
-        return { start: b.start, total: Object.values(by).reduce((a, n) => a + n, 0), by_detector: by };
+        return { start: b.start, total: sum(by), by_detector: by };
       });
-      return { interval: q.interval, from: out[0]?.start ?? new Date(from).toISOString(), to: new Date(to).toISOString(), detectors: [...detectors].sort(), buckets: out };
+      return { ...head, detectors: [...detectors].sort(), buckets: out };
     },
   );
 
@@ -138,22 +138,9 @@ export const statsRoutes: FastifyPluginAsync<{ store: ClickHouseClient }> = asyn
       },
     },
     async (request) => {
-      const { tenant } = principalOf(request);
-      const q = request.query;
-      const { from, to } = range(q);
-      const buckets = await statsBuckets(store, {
-        tenant_id: tenant,
-        kinds: ['event', 'failure'],
-        interval: q.interval,
-        from,
-        to,
-        ...(q.agent_id && { agent_id: q.agent_id }),
-      });
-      const sum = (o: Record<string, number>) => Object.values(o).reduce((a, n) => a + n, 0);
+      const { head, buckets } = await bucketsOf(request.query, principalOf(request).tenant, ['event', 'failure']);
       return {
-        interval: q.interval,
-        from: buckets[0]?.start ?? new Date(from).toISOString(),
-        to: new Date(to).toISOString(),
+        ...head,
         buckets: buckets.map((b) => {
           const byType = b.counts.event ?? {};
           const failures = b.counts.failure ?? {};
