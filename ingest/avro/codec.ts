@@ -174,6 +174,13 @@ class Cursor {
     this.ok = true;
   }
 
+  /** A read past the end: the value is malformed (the result is discarded). */
+  private truncated(): 0 {
+    this.ok = false;
+    this.pos = this.end;
+    return 0;
+  }
+
   /** Tap.readLong of avsc, bounds-checked. */
   long(): number {
     const buf = this.buf;
@@ -184,11 +191,7 @@ class Cursor {
     let b = 0;
     let h = 0;
     do {
-      if (pos >= end) {
-        this.ok = false;
-        this.pos = end;
-        return 0;
-      }
+      if (pos >= end) return this.truncated();
       b = buf[pos++]!;
       h = b & 0x80;
       n |= (b & 0x7f) << k;
@@ -198,11 +201,7 @@ class Cursor {
       let f = n;
       let fk = 268435456;
       do {
-        if (pos >= end) {
-          this.ok = false;
-          this.pos = end;
-          return 0;
-        }
+        if (pos >= end) return this.truncated();
         b = buf[pos++]!;
         f += (b & 0x7f) * fk;
         fk *= 128;
@@ -223,11 +222,7 @@ class Cursor {
 
   double(): number {
     const pos = this.pos;
-    if (pos + 8 > this.end) {
-      this.ok = false;
-      this.pos = this.end;
-      return 0;
-    }
+    if (pos + 8 > this.end) return this.truncated();
     this.pos = pos + 8;
     return this.buf.readDoubleLE(pos);
   }
@@ -237,8 +232,7 @@ class Cursor {
     const len = this.long();
     const start = this.pos;
     if (len < 0 || start + len > this.end) {
-      this.ok = false;
-      this.pos = this.end;
+      this.truncated();
       return '';
     }
     this.pos = start + len;
