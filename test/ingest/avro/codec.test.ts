@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import avro from 'avsc';
+import { isDeepStrictEqual } from 'node:util';
 import { AVRO_SCHEMA_VERSIONS, currentAvroSchema } from '../../../contract/avro-schemas.js';
 import { EVENT_TYPES, type NetworkEvent, type SigninEvent } from '../../../contract/events.js';
 import { AvroCodec, DecodeError } from '../../../ingest/avro/codec.js';
 import { BuiltInSchemaRegistry, builtInSchemaId, type SchemaRegistry } from '../../../ingest/avro/registry.js';
 import { topicNames } from '../../../ingest/topics.js';
 import { ALL_SAMPLES, network, signin } from '../../store/samples.js';
+import { streamDataset } from '../../../fixtures/generator.js';
+import type { AgentEvent } from '../../../contract/events.js';
 
 const topics = topicNames();
 
@@ -76,5 +79,37 @@ describe('AvroCodec', () => {
     expect(errors[2]!.message).toMatch(/schema id 9999 is not known/);
     expect(errors[3]!.message).toMatch(/does not match schema id 102/);
     expect(errors[4]!.field).toBe('country');
+  });
+
+  it('decodes a long generated stream exactly, with repeated, unique, non-ASCII and long strings mixed', async () => {
+    // Enough events for every field's intern table to size itself, turn off
+    // (event ids) and look again; every decoded event must equal the original.
+    const codec = new AvroCodec(new BuiltInSchemaRegistry());
+    const encoders = new Map(await Promise.all(EVENT_TYPES.map(async (t) => [t, await codec.encoder(topics.byType[t], t)] as const)));
+    const stream = streamDataset({ seed: 3, start: Date.UTC(2026, 9, 1), durationMs: 48 * 3_600_000, tenants: 2, blueprintsPerTenant: 4, agentsPerBlueprint: 30, attacksPerScenario: 0 });
+    const events: AgentEvent[] = [];
+    let i = 0;
+    for (const batch of stream.batches()) {
+      for (const e of batch) {
+        i++;
+        // Every 97th sign-in gets a non-ASCII user agent; every 89th a long resource.
+        if (e.type === 'signin' && i % 97 === 0) events.push({ ...e, user_agent: `agent-sdk/1.0 (Zürich; ${'ü'.repeat(i % 5)})` });
+        else if (e.type === 'signin' && i % 89 === 0) events.push({ ...e, resource: `https://graph.example.com/${'v'.repeat(40 + (i % 300))}` });
+        else events.push(e);
+      }
+      if (events.length >= 60_000) break;
+    }
+    expect(events.length).toBeGreaterThanOrEqual(60_000);
+    const values = events.map((e) => encoders.get(e.type)!(e));
+    const decoded = await codec.decodeMany(values);
+    let mismatches = 0;
+    for (let k = 0; k < events.length; k++) {
+      const r = decoded[k]!;
+      if (!r.ok || !isDeepStrictEqual(r.event, events[k])) mismatches++;
+    }
+    expect(mismatches).toBe(0);
+    // And once more through the now warm tables.
+    const again = await codec.decodeMany(values);
+    expect(again.every((r, k) => r.ok && isDeepStrictEqual(r.event, events[k]))).toBe(true);
   });
 });
