@@ -16,10 +16,11 @@
 // Thresholds rise with the agent's own decaying failure peak, so an agent that
 // habitually fails does not fire on its usual noise.
 //
-// Per tenant and source IP, in a 10-minute window: credential failures across
-// ≥ 5 distinct agents is a password spray: every target gets a low detection
-// (including later ones), and a target that then signs in successfully from
-// that IP gets a medium one.
+// Per tenant and source (an IPv4 address, an IPv6 /48): credential failures
+// across ≥ 5 distinct agents within 10 minutes, or ≥ 8 within an hour (a slow
+// spray), is a password spray: every target gets a low detection (including
+// later ones), and a target that then signs in successfully from that source
+// gets a medium one.
 
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
@@ -40,6 +41,9 @@ export interface FailedAccessOptions {
   peakFactor?: number;
   sprayWindowMs?: number;
   sprayAgents?: number;
+  /** A slow spray: this many distinct agents within slowSprayWindowMs (one guess every few minutes). */
+  slowSprayWindowMs?: number;
+  slowSprayAgents?: number;
   /** Targets remembered per spraying IP. */
   sprayCap?: number;
   /** A success from a spraying IP this long after its last failure counts as a spray success. */
@@ -56,6 +60,14 @@ const EXPIRED_CODES = new Set(['AADSTS7000222', 'AADSTS700082', 'AADSTS7000112']
 const CREDENTIAL_CODES = new Set([
   'AADSTS7000215',
   'AADSTS700027',
+  // Forged or mis-signed client assertions, and federated credentials that
+  // match no federated identity record (issuer, audience, subject).
+  'AADSTS50012',
+  'AADSTS50013',
+  'AADSTS50027',
+  'AADSTS70002',
+  'AADSTS700212',
+  'AADSTS700213',
   'AADSTS700024',
   'AADSTS700016',
   'AADSTS50126',
@@ -76,10 +88,21 @@ const RESOURCE_CODES = new Set([
 ]);
 const TRANSIENT_CODES = new Set(['AADSTS50196', 'AADSTS90033', 'AADSTS50158', 'AADSTS50076', 'AADSTS90072']);
 
+/**
+ * The AADSTS form of an Entra error code however the source wrote it: the
+ * sign-in logs' numeric `errorCode` (7000215), the code with its prefix in any
+ * case, or an error description that starts with it ("AADSTS7000215: Invalid
+ * client secret provided..."). Other codes come back upper-cased.
+ */
+export function normaliseErrorCode(code: string): string {
+  const m = /^\s*(?:aadsts)?(\d{4,7})(?!\d)/i.exec(code);
+  return m ? `AADSTS${m[1]}` : code.trim().toUpperCase();
+}
+
 /** Classifies a sign-in error code. */
 export function classifyFailure(code: string | null): FailureClass {
   if (code === null) return 'other';
-  const upper = code.toUpperCase();
+  const upper = normaliseErrorCode(code);
   if (CREDENTIAL_CODES.has(upper)) return 'credential';
   if (EXPIRED_CODES.has(upper)) return 'expired';
   if (RESOURCE_CODES.has(upper)) return 'resource';
@@ -109,9 +132,10 @@ interface AgentState extends SlotState {
 }
 
 interface SprayState extends Timed {
-  start: number;
   last: number;
   agents: string[];
+  /** Time of each target's first failure from this source (same order as agents). */
+  times: number[];
   ids: string[];
   fired: boolean;
   /** Targets already told about a successful sign-in from this IP. */
@@ -134,11 +158,52 @@ const DEFAULTS: Required<FailedAccessOptions> = {
   peakFactor: 2,
   sprayWindowMs: 10 * 60_000,
   sprayAgents: 5,
+  slowSprayWindowMs: 60 * 60_000,
+  slowSprayAgents: 8,
   sprayCap: 64,
   spraySuccessMs: 30 * 60_000,
 };
 
 const MAX_IDS = 5;
+
+/**
+ * The source a spray is counted by: an IPv4 address as it is (NAT puts many
+ * innocent callers behind one /24), an IPv6 address by its /48, since one
+ * site or cloud customer holds a whole /48 and can take a fresh /64 (or
+ * address) for every guess.
+ */
+export function spraySource(ip: string): string {
+  if (ip.indexOf(':') < 0) return ip;
+  const net = ipv6Prefix48(ip);
+  return net === null ? ip : net;
+}
+
+/** The /48 of an IPv6 address in canonical form (`2001:db8:1::/48`); null when it does not parse. */
+function ipv6Prefix48(ip: string): string | null {
+  let s = ip.toLowerCase();
+  const zone = s.indexOf('%');
+  if (zone >= 0) s = s.slice(0, zone);
+  if (s.indexOf('.') >= 0) return null; // embedded IPv4 (mapped, translated): counted as the address
+  const dbl = s.indexOf('::');
+  const part = (x: string) => (x === '' ? [] : x.split(':'));
+  let groups: string[];
+  if (dbl >= 0) {
+    const head = part(s.slice(0, dbl));
+    const tail = part(s.slice(dbl + 2));
+    const missing = 8 - head.length - tail.length;
+    if (missing < 1) return null;
+    groups = head.concat(new Array<string>(missing).fill('0'), tail);
+  } else {
+    groups = part(s);
+  }
+  if (groups.length !== 8) return null;
+  const out: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    if (!/^[0-9a-f]{1,4}$/.test(groups[i]!)) return null;
+    out.push(parseInt(groups[i]!, 16).toString(16));
+  }
+  return `${out.join(':')}::/48`;
+}
 
 export function createFailedAccessDetector(options: FailedAccessOptions = {}): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
@@ -185,7 +250,8 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   }
 
   function observeSpraySuccess(e: SigninEvent): Detection[] {
-    const s = sprays.get(e.tenant_id, e.ip);
+    const source = spraySource(e.ip);
+    const s = sprays.get(e.tenant_id, source);
     if (!s || !s.fired || e.time - s.last > o.spraySuccessMs) return NO_DETECTIONS;
     if (s.agents.indexOf(e.agent_id) < 0 || s.succeeded.indexOf(e.agent_id) >= 0) return NO_DETECTIONS;
     s.succeeded.push(e.agent_id);
@@ -194,11 +260,11 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
         e,
         e.agent_id,
         'medium',
-        `Agent ${e.agent_id} signed in successfully from ${e.ip}, the source of a credential spray against ${s.agents.length} agents`,
+        `Agent ${e.agent_id} signed in successfully from ${e.ip}, the source${source === e.ip ? '' : ` (network ${source})`} of a credential spray against ${s.agents.length} agents`,
         {
-          observed: { ip: e.ip, result: 'success', spray_targets: s.agents.length },
+          observed: { ip: e.ip, source, result: 'success', spray_targets: s.agents.length },
           baseline: 'no successful sign-in from a spraying source',
-          threshold: { spray_agents: o.sprayAgents, window_s: o.sprayWindowMs / 1000 },
+          threshold: sprayThreshold(),
           peer_group: null,
           ip: e.ip,
         },
@@ -207,27 +273,49 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     ];
   }
 
+  function sprayThreshold(): Record<string, number> {
+    return { distinct_agents: o.sprayAgents, window_s: o.sprayWindowMs / 1000, slow_distinct_agents: o.slowSprayAgents, slow_window_s: o.slowSprayWindowMs / 1000 };
+  }
+
+  /**
+   * Credential failures from one source (an IPv4 address, or an IPv6 /48:
+   * one site's allocation, which a sprayer can rotate through freely) across
+   * many agents: sprayAgents within sprayWindowMs, or slowSprayAgents within
+   * slowSprayWindowMs for a spray paced at one guess every few minutes.
+   */
   function observeSpray(e: SigninEvent, out: Detection[]): void {
     const t = e.time;
-    let s = sprays.get(e.tenant_id, e.ip);
-    if (!s || t - s.start > o.sprayWindowMs) {
-      if (s && s.fired && t - s.last <= o.sprayWindowMs) {
-        // An ongoing spray: keep its targets, slide the window.
-        s.start = t;
-      } else {
-        s = { at: t, start: t, last: t, agents: [], ids: [], fired: false, succeeded: [] };
-        sprays.set(e.tenant_id, e.ip, s);
-      }
+    const source = spraySource(e.ip);
+    let s = sprays.get(e.tenant_id, source);
+    if (!s || t - s.last > o.slowSprayWindowMs) {
+      s = { at: t, last: t, agents: [], times: [], ids: [], fired: false, succeeded: [] };
+      sprays.set(e.tenant_id, source, s);
     }
     if (t > s.at) s.at = t;
     if (t > s.last) s.last = t;
     if (s.agents.indexOf(e.agent_id) >= 0) return;
+    if (!s.fired) {
+      // Targets older than the slow window no longer count towards this spray.
+      let drop = 0;
+      while (drop < s.times.length && s.times[drop]! < t - o.slowSprayWindowMs) drop++;
+      if (drop > 0) {
+        s.agents.splice(0, drop);
+        s.times.splice(0, drop);
+        s.ids.splice(0, drop);
+      }
+    }
     if (s.agents.length >= o.sprayCap) return;
     s.agents.push(e.agent_id);
+    s.times.push(t);
     s.ids.push(e.event_id);
-    if (s.agents.length < o.sprayAgents) return;
+    if (!s.fired) {
+      let recent = 0;
+      for (let i = s.times.length - 1; i >= 0 && s.times[i]! >= t - o.sprayWindowMs; i--) recent++;
+      if (recent < o.sprayAgents && s.agents.length < o.slowSprayAgents) return;
+    }
     const from = s.fired ? s.agents.length - 1 : 0;
     s.fired = true;
+    const spanMin = Math.max(1, Math.round((t - s.times[0]!) / 60_000));
     for (let i = from; i < s.agents.length; i++) {
       const target = s.agents[i]!;
       out.push(
@@ -235,11 +323,11 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
           e,
           target,
           'low',
-          `Agent ${target} is one of ${s.agents.length} agents of the tenant hit by credential failures from ${e.ip} within ${o.sprayWindowMs / 60_000} min (credential spray)`,
+          `Agent ${target} is one of ${s.agents.length} agents of the tenant hit by credential failures from ${source === e.ip ? e.ip : `network ${source}`} within ${spanMin} min (credential spray)`,
           {
-            observed: { ip: e.ip, distinct_agents: s.agents.length },
+            observed: { ip: e.ip, source, distinct_agents: s.agents.length, span_s: Math.round((t - s.times[0]!) / 1000) },
             baseline: 'credential failures from one source against one agent',
-            threshold: { distinct_agents: o.sprayAgents, window_s: o.sprayWindowMs / 1000 },
+            threshold: sprayThreshold(),
             peer_group: null,
             ip: e.ip,
           },
@@ -354,7 +442,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       title: 'Burst of failed access',
       severity: 'medium',
       description:
-        'Bursts of sign-in failures with invalid credentials (medium), to resources the agent may not use (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count. Credential failures from one IP across many agents of a tenant (a spray) give each target a low detection, and a later success from that IP a medium one.',
+        'Bursts of sign-in failures with invalid credentials (medium), to resources the agent may not use (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count. Credential failures from one source (an IP, or an IPv6 /48) across many agents of a tenant (5 within 10 minutes, or 8 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,
@@ -366,7 +454,8 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     snapshot: () => ({ agents: agents.snapshot(), sprays: clone(sprays.snapshot()) }),
     restore(s) {
       agents.restore(s.agents);
-      sprays.restore(clone(s.sprays));
+      // Snapshots from before the slow-spray window have no target times: their targets count from their last failure.
+      sprays.restore(clone(s.sprays).map(([t, k, v]) => [t, k, v.times ? v : { ...v, times: v.agents.map(() => v.last) }]));
     },
   };
 }

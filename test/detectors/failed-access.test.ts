@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../contract/events.js';
-import { classifyFailure, createFailedAccessDetector } from '../../detectors/failed-access.js';
+import { classifyFailure, createFailedAccessDetector, normaliseErrorCode, spraySource } from '../../detectors/failed-access.js';
 import { MIN, SEC, T0, resetIds, run, signin, snapshotRoundTrip } from './core-helpers.js';
 
 beforeEach(() => resetIds());
@@ -24,6 +24,28 @@ describe('failed-access', () => {
     expect(classifyFailure('invalid_client')).toBe('credential');
     expect(classifyFailure('access_denied')).toBe('resource');
     expect(classifyFailure('AADSTS12345')).toBe('other');
+  });
+
+  it('reads error codes however the source writes them: numeric, any case, or a description that starts with the code', () => {
+    expect(normaliseErrorCode('7000215')).toBe('AADSTS7000215');
+    expect(normaliseErrorCode('aadsts700027')).toBe('AADSTS700027');
+    expect(normaliseErrorCode('AADSTS7000215: Invalid client secret provided.')).toBe('AADSTS7000215');
+    expect(normaliseErrorCode(' invalid_client ')).toBe('INVALID_CLIENT');
+    expect(classifyFailure('7000215')).toBe('credential');
+    expect(classifyFailure('700027')).toBe('credential');
+    expect(classifyFailure('7000222')).toBe('expired');
+    expect(classifyFailure('500011')).toBe('resource');
+    expect(classifyFailure('50196')).toBe('transient');
+    // Forged assertions and federated credentials matching no federated identity record.
+    for (const code of ['AADSTS50012', 'AADSTS50013', 'AADSTS50027', 'AADSTS700212', 'AADSTS700213']) expect(classifyFailure(code)).toBe('credential');
+    // A short number is not an Entra code (HTTP statuses stay what they were).
+    expect(classifyFailure('429')).toBe('transient');
+  });
+
+  it('fires (medium) on a burst of invalid-credential failures written as numeric codes', () => {
+    const events = failures(9, { error_code: '7000215', ip: '203.0.113.9' }, T0, 25 * SEC);
+    const { detections } = run([createFailedAccessDetector()], events);
+    expect(detections.map((d) => d.severity)).toEqual(['medium']);
   });
 
   it('fires (medium) on a burst of invalid-credential failures', () => {
@@ -102,5 +124,36 @@ describe('failed-access', () => {
     const { uninterrupted, restored } = snapshotRoundTrip(createFailedAccessDetector, events, 3);
     expect(uninterrupted.length).toBeGreaterThan(5);
     expect(restored).toEqual(uninterrupted);
+  });
+
+  it('counts a spray by the /48 of IPv6 sources, so rotating addresses within a site does not hide it', () => {
+    expect(spraySource('2001:db8:7:1::10')).toBe('2001:db8:7::/48');
+    expect(spraySource('2001:DB8:7:ffff:1:2:3:4')).toBe('2001:db8:7::/48');
+    expect(spraySource('2001::1:2:3:4:5:6')).toBe('2001:0:1::/48');
+    expect(spraySource('198.51.100.7')).toBe('198.51.100.7');
+    expect(spraySource('::ffff:198.51.100.7')).toBe('::ffff:198.51.100.7');
+    const events: AgentEvent[] = [];
+    for (let i = 0; i < 6; i++) {
+      events.push(signin({ agent_id: `victim-${i}`, result: 'failure', error_code: 'AADSTS7000215', ip: `2001:db8:7:${(i + 1).toString(16)}::${i + 5}`, time: T0 + i * 30 * SEC }));
+    }
+    const low = run([createFailedAccessDetector()], events).detections.filter((d) => d.severity === 'low');
+    expect(low.map((d) => d.agent_id).sort()).toEqual([0, 1, 2, 3, 4, 5].map((i) => `victim-${i}`));
+    expect(low[0]!.evidence.observed).toMatchObject({ source: '2001:db8:7::/48' });
+    // The same rotation across different /48s is not one source.
+    const scattered = events.map((e, i) => ({ ...e, ip: `2001:db8:${i + 1}::5` }));
+    expect(run([createFailedAccessDetector()], scattered).detections).toHaveLength(0);
+  });
+
+  it('catches a slow spray: one guess every 3 minutes against a new agent, 8 agents within the hour', () => {
+    const slow = (n: number, every: number): AgentEvent[] =>
+      Array.from({ length: n }, (_, i) => signin({ agent_id: `victim-${i}`, result: 'failure', error_code: 'AADSTS7000215', ip: '198.51.100.9', time: T0 + i * every }));
+    const { detections } = run([createFailedAccessDetector()], slow(12, 3 * MIN));
+    const low = detections.filter((d) => d.severity === 'low');
+    // All 8 targets known when the 8th is hit (at 21 min), then each later one.
+    expect(low.map((d) => d.agent_id).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `victim-${i}`).sort());
+    expect(Math.min(...low.map((d) => d.time))).toBe(T0 + 7 * 3 * MIN);
+    // Seven agents in the hour is not enough; nor are 12 spread over 12 × 9 minutes (never 8 within an hour).
+    expect(run([createFailedAccessDetector()], slow(7, 3 * MIN)).detections).toHaveLength(0);
+    expect(run([createFailedAccessDetector()], slow(12, 9 * MIN)).detections).toHaveLength(0);
   });
 });
