@@ -5,7 +5,7 @@
 // peer-value registry that tells an agent's new value from its blueprint's.
 
 import type { AgentEvent } from '../contract/events.js';
-import type { AgentInfo, DetectorContext } from './detector.js';
+import { identityKey, type AgentInfo, type DetectorContext } from './detector.js';
 import type { Detection } from './types.js';
 
 // ---------------------------------------------------------------------------
@@ -656,10 +656,7 @@ export class AgentDirectory {
           if (e.sponsor_id !== null) addSponsor(a, e.sponsor_id);
           break;
         case 'sponsor_removed':
-          if (e.sponsor_id !== null && a.sponsors.includes(e.sponsor_id)) {
-            a.sponsors = a.sponsors.filter((s) => s !== e.sponsor_id);
-            if (a.sponsors.length === 0) a.sponsors = NO_STRINGS;
-          }
+          removeSponsor(a, e.sponsor_id);
           break;
         case 'credential_added': {
           const list = a.credentials_added === NO_CREDENTIALS ? [] : a.credentials_added;
@@ -727,8 +724,26 @@ export class AgentDirectory {
   }
 }
 
+/** Index of a sponsor in the agent's list, whatever the case it was written in (see identityKey); -1 when absent. */
+function sponsorIndex(a: AgentInfo, sponsor: string): number {
+  const key = identityKey(sponsor);
+  for (let i = 0; i < a.sponsors.length; i++) if (identityKey(a.sponsors[i]!) === key) return i;
+  return -1;
+}
+
+/**
+ * A sponsor removed. An event that does not say which one (sponsor_id null)
+ * removes the agent's only sponsor, the only one it can have been; with
+ * several, which one left is unknown and the list stays.
+ */
+function removeSponsor(a: AgentInfo, sponsor: string | null): void {
+  const i = sponsor === null ? (a.sponsors.length === 1 ? 0 : -1) : sponsorIndex(a, sponsor);
+  if (i < 0) return;
+  a.sponsors = a.sponsors.length === 1 ? NO_STRINGS : a.sponsors.filter((_, j) => j !== i);
+}
+
 function addSponsor(a: AgentInfo, sponsor: string): void {
-  if (a.sponsors.includes(sponsor)) return;
+  if (sponsorIndex(a, sponsor) >= 0) return;
   const list = a.sponsors === NO_STRINGS ? [] : a.sponsors;
   if (list.length >= MAX_SPONSORS) list.shift();
   list.push(sponsor);

@@ -65,6 +65,16 @@ export interface Detector<Snapshot = unknown> {
   restore(snapshot: Snapshot): void;
 }
 
+/**
+ * The form in which user and sponsor ids are compared. Entra object ids
+ * (GUIDs) and user principal names are case-insensitive, and sources disagree
+ * on case (a risk feed may write a user's GUID in upper case, the sign-in
+ * logs in lower case): compared as written, the two would be two users.
+ */
+export function identityKey(id: string): string {
+  return id.toLowerCase();
+}
+
 /** Key of an agent: the same agent id in two tenants is two agents. */
 export function agentKey(tenantId: string, agentId: string): string {
   return `${tenantId}\u0000${agentId}`;

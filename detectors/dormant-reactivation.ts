@@ -29,7 +29,7 @@
 
 import type { AgentEvent, LifecycleEvent, SigninEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
-import { peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
+import { identityKey, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface DormantReactivationOptions {
@@ -163,7 +163,8 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     const sponsors = info?.sponsors ?? [];
     const check = (time: number, actor: string, id: string | null): string | null => {
       if (time <= ep.prev || time < ep.t - o.credentialWindowMs || time > ep.t + o.episodeMs) return null;
-      if (sponsors.includes(actor) || s.sp.includes(hashString(actor))) return null;
+      const actorKey = identityKey(actor);
+      if (sponsors.some((x) => identityKey(x) === actorKey) || s.sp.includes(hashString(actorKey))) return null;
       const who = sponsors.length || s.sp.length ? 'not a sponsor' : 'agent has no known sponsor';
       return `credential ${id ?? '(unknown)'} added by ${actor} at ${new Date(time).toISOString()}, ${who}`;
     };
@@ -256,13 +257,13 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
       case 'sponsor_added':
         if (e.sponsor_id !== null) {
           const s = record(e, ctx);
-          s.sp = withCapped(s.sp, hashString(e.sponsor_id), o.maxPlaces);
+          s.sp = withCapped(s.sp, hashString(identityKey(e.sponsor_id)), o.maxPlaces);
         }
         return NO_DETECTIONS;
       case 'sponsor_removed': {
         const s = agents.get(ctx, e.tenant_id, e.agent_id);
         if (s && e.sponsor_id !== null) {
-          const i = s.sp.indexOf(hashString(e.sponsor_id));
+          const i = s.sp.indexOf(hashString(identityKey(e.sponsor_id)));
           if (i >= 0) s.sp = s.sp.length === 1 ? EMPTY : s.sp.slice(0, i).concat(s.sp.slice(i + 1));
         }
         return NO_DETECTIONS;

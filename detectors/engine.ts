@@ -26,6 +26,7 @@
 import type { RiskLevel } from '../contract/events.js';
 import type { AdminAction, Detection, RiskChange, RiskReason, RiskState, Severity } from './types.js';
 import { TenantMap, type Timed } from './agent-directory.js';
+import { identityKey } from './detector.js';
 
 export interface EngineOptions {
   /** Contribution of one detection by severity. */
@@ -200,7 +201,7 @@ export class RiskEngine {
     if (d.time > s.at) s.at = d.time;
     const w = this.o.weights[d.severity];
     const user =
-      d.detector === this.o.inheritDetector && typeof d.evidence.user_id === 'string' ? d.evidence.user_id : null;
+      d.detector === this.o.inheritDetector && typeof d.evidence.user_id === 'string' ? identityKey(d.evidence.user_id) : null;
     let c: Contribution | undefined;
     for (const x of s.contribs) if (x.detector === d.detector && x.user === user) c = x;
     if (!c) {
@@ -231,17 +232,18 @@ export class RiskEngine {
    * (none/low, i.e. remediated). Returns the changes it causes.
    */
   userRiskChanged(tenantId: string, userId: string, level: RiskLevel, time: number): RiskChange[] {
-    const set = this.inheritors.get(userKey(tenantId, userId));
+    const user = identityKey(userId);
+    const set = this.inheritors.get(userKey(tenantId, user));
     if (!set || set.size === 0) return [];
     const out: RiskChange[] = [];
     const remediated = level === 'none' || level === 'low';
     for (const s of set) {
       if (remediated) {
-        s.contribs = s.contribs.filter((c) => c.user !== userId);
+        s.contribs = s.contribs.filter((c) => c.user !== user);
       } else {
         const sev: Severity = level === 'high' ? 'high' : 'medium';
         for (const c of s.contribs) {
-          if (c.user === userId) {
+          if (c.user === user) {
             c.severity = sev;
             c.value = this.o.weights[sev];
           }
@@ -258,7 +260,7 @@ export class RiskEngine {
       const change = this.evaluate(s, time, s.state, remediated, note);
       if (change) out.push(change);
     }
-    if (remediated) this.inheritors.delete(userKey(tenantId, userId));
+    if (remediated) this.inheritors.delete(userKey(tenantId, user));
     return out;
   }
 
@@ -331,7 +333,8 @@ export class RiskEngine {
     for (const r of snap.agents) {
       const s: AgentRiskState = {
         ...r,
-        contribs: r.contribs.map((c) => ({ ...c })),
+        // (Snapshots from before user ids were compared case-insensitively hold them as written.)
+        contribs: r.contribs.map((c) => ({ ...c, user: c.user === null ? null : identityKey(c.user) })),
         admin: r.admin ? { ...r.admin } : null,
       };
       this.agents.set(s.tenant_id, s.agent_id, s);

@@ -14,7 +14,7 @@ import type { Detector, DetectorContext } from './detector.js';
 import { AgentDirectory, TenantMap, type AgentRecord, type SlotContext, type Timed } from './agent-directory.js';
 import { RiskEngine, type AgentRisk, type EngineOptions, type EngineSnapshot } from './engine.js';
 import { createCatalogue } from './catalogue.js';
-import type { AgentInfo } from './detector.js';
+import { identityKey, type AgentInfo } from './detector.js';
 
 export interface PipelineOptions {
   /** Detectors to run; default: the full catalogue. */
@@ -214,8 +214,9 @@ export class DetectionPipeline {
    * next on-behalf-of sign-in.
    */
   seedUserRisk(tenantId: string, userId: string, level: RiskLevel, time: number): void {
-    const u = this.users.get(tenantId, userId);
-    if (u === undefined) this.users.set(tenantId, userId, { at: time, level, time });
+    const key = identityKey(userId);
+    const u = this.users.get(tenantId, key);
+    if (u === undefined) this.users.set(tenantId, key, { at: time, level, time });
     else if (time > u.time) {
       u.level = level;
       u.time = time;
@@ -224,7 +225,7 @@ export class DetectionPipeline {
   }
 
   userRisk(tenantId: string, userId: string): RiskLevel {
-    return this.users.get(tenantId, userId)?.level ?? 'none';
+    return this.users.get(tenantId, identityKey(userId))?.level ?? 'none';
   }
 
   watermark(): number {
@@ -306,7 +307,7 @@ export class DetectionPipeline {
     this.directory.restore(s.directory);
     this.curTenant = this.curAgent = null;
     this.curRecord = undefined;
-    this.users.restore(s.users.map(([t, u, v]) => [t, u, { ...v }]));
+    this.users.restore(s.users.map(([t, u, v]) => [t, identityKey(u), { ...v }]));
     this.engine.restore(s.engine);
     for (const d of this.list) {
       const snap = s.detectors[d.meta.id];
@@ -329,9 +330,10 @@ export class DetectionPipeline {
 
     let userChanged = false;
     if (e.type === 'user_risk') {
-      const u = this.users.get(e.tenant_id, e.user_id);
+      const key = identityKey(e.user_id);
+      const u = this.users.get(e.tenant_id, key);
       if (!u) {
-        this.users.set(e.tenant_id, e.user_id, { at: t, level: e.level, time: t });
+        this.users.set(e.tenant_id, key, { at: t, level: e.level, time: t });
         userChanged = e.level !== 'none';
       } else if (t >= u.time) {
         userChanged = u.level !== e.level;

@@ -12,7 +12,7 @@
 import type { AgentEvent, RiskLevel } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
-import { peerGroupName } from './detector.js';
+import { identityKey, peerGroupName } from './detector.js';
 import { NO_DETECTIONS, TenantMap, blueprintOf, clone, type Timed } from './agent-directory.js';
 
 export interface RiskyUserSigninOptions {
@@ -95,7 +95,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     if (e.type === 'user_risk') {
       const level = ctx.userRisk(e.tenant_id, e.user_id);
-      const u = users.get(e.tenant_id, e.user_id);
+      const u = users.get(e.tenant_id, identityKey(e.user_id));
       if (!u) return NO_DETECTIONS;
       if (e.time > u.at) u.at = e.time;
       const rank = RANK[level];
@@ -132,10 +132,11 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
     if (user === null) return NO_DETECTIONS;
 
     const t = e.time;
-    let u = users.get(e.tenant_id, user);
+    const key = identityKey(user);
+    let u = users.get(e.tenant_id, key);
     if (!u) {
       u = { at: t, agents: [], times: [], eventIds: [], notified: [], notifiedLevel: [] };
-      users.set(e.tenant_id, user, u);
+      users.set(e.tenant_id, key, u);
     }
     if (t > u.at) u.at = t;
     const i = u.agents.indexOf(e.agent_id);

@@ -85,6 +85,20 @@ describe('dormant-reactivation', () => {
     expect(out.map((x) => x.severity)).toEqual(['low']);
   });
 
+  it('knows the sponsor whatever the case its id is written in', () => {
+    for (const forget of [false, true]) {
+      const d = createDormantReactivationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, youth());
+      if (forget) ctx.directory.evict(WAKE - DAY); // only the detector's own record of the sponsor is left
+      const out = feed(d, ctx, [
+        lifecycle({ action: 'credential_added', actor: 'Alice@Contoso.COM', time: WAKE - HOUR }),
+        signin({ time: WAKE, asn: 8075, country: 'US' }),
+      ]);
+      expect(out.map((x) => x.severity)).toEqual(['low']);
+    }
+  });
+
   it('escalates the episode when the revealing events arrive after the wake-up', () => {
     const d = createDormantReactivationDetector();
     const ctx = fakeContext();

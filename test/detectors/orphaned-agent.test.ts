@@ -59,4 +59,21 @@ describe('orphaned-agent', () => {
     expect(uninterrupted).toHaveLength(2);
     expect(restored).toEqual(uninterrupted);
   });
+
+  it('removes a sponsor whatever the case of its id, and takes an unnamed removal as the removal of the only sponsor', () => {
+    const events = [
+      lifecycle({ agent_id: 'x1', action: 'created', sponsor_id: 'alice@contoso.com', time: T0 }),
+      lifecycle({ agent_id: 'x1', action: 'sponsor_removed', sponsor_id: 'Alice@Contoso.com', time: T0 + MIN }),
+      lifecycle({ agent_id: 'x2', action: 'created', sponsor_id: 'bob', time: T0 }),
+      lifecycle({ agent_id: 'x2', action: 'sponsor_removed', sponsor_id: null, time: T0 + MIN }),
+      // Two sponsors and an unnamed removal: which one left is unknown, so the agent is not taken as orphaned.
+      lifecycle({ agent_id: 'x3', action: 'created', sponsor_id: 'carol', time: T0 }),
+      lifecycle({ agent_id: 'x3', action: 'sponsor_added', sponsor_id: 'dave', time: T0 }),
+      lifecycle({ agent_id: 'x3', action: 'sponsor_removed', sponsor_id: null, time: T0 + MIN }),
+      signin({ agent_id: 'other', time: T0 + 5 * MIN }),
+    ];
+    const { detections, pipeline } = run(det(), events, {}, false);
+    expect(detections.map((d) => d.agent_id).sort()).toEqual(['x1', 'x2']);
+    expect(pipeline.directory.get('t1', 'x3')!.sponsors).toEqual(['carol', 'dave']);
+  });
 });

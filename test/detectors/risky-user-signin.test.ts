@@ -95,4 +95,18 @@ describe('risky-user-signin', () => {
     expect(uninterrupted).toHaveLength(3);
     expect(restored).toEqual(uninterrupted);
   });
+
+  it('matches the user whatever the case its id is written in (risk feed in upper case, sign-ins in lower)', () => {
+    const guid = '3f2504e0-4f89-11d3-9a0c-0305e82c3301';
+    const { detections, riskChanges, pipeline } = run([createRiskyUserSigninDetector()], [
+      userRisk({ user_id: guid.toUpperCase(), level: 'high', time: T0 }),
+      obo({ user_id: guid, time: T0 + MIN }),
+      userRisk({ user_id: guid.toUpperCase(), level: 'none', time: T0 + 5 * MIN }),
+    ]);
+    expect(detections.map((d) => d.severity)).toEqual(['high']);
+    // The remediation, written in the other case, drops the inherited risk too.
+    expect(riskChanges.map((c) => c.level)).toEqual(['high', 'none']);
+    expect(pipeline.level('t1', 'a1')).toBe('none');
+    expect(pipeline.userRisk('t1', guid)).toBe('none');
+  });
 });
