@@ -8,7 +8,7 @@
 //
 // After learning, for each scope of a token event that the group has not
 // established:
-// - privileged scope (Directory.*, RoleManagement.*, AppRoleAssignment.*,
+// - privileged scope (Directory.*, RoleManagement*.*, AppRoleAssignment.*,
 //   Application.ReadWrite.All, PrivilegedAccess.*, ...): fires at once, high
 //   when granted, medium when the request was blocked;
 // - other scope, granted: low, reported after `adoptWindowMs` (10 min) unless
@@ -55,13 +55,58 @@ const DEFAULTS: Required<ScopeEscalationOptions> = {
   maxGroups: 1_000_000,
 };
 
-const PRIVILEGED =
-  /^(?:Directory\.|RoleManagement\.|AppRoleAssignment\.|PrivilegedAccess\.|RoleAssignmentSchedule\.|RoleEligibilitySchedule\.|Application\.ReadWrite\.All$|Domain\.ReadWrite\.All$|Policy\.ReadWrite\.ConditionalAccess$)/i;
+/**
+ * Microsoft Graph permissions of the tenant-takeover class: directory and role
+ * management (any RoleManagement* family, role schedules, PIM), app role and
+ * delegated grants, writing applications (all, or those owned: either adds
+ * credentials to an app), domains, tenant-wide policies (conditional access,
+ * authentication methods, permission grants...), users' authentication
+ * methods, the organisation, entitlement management, identity-risk writes
+ * (dismissing risk hides a compromise) and device management writes (scripts
+ * run on managed devices).
+ */
+const PRIVILEGED = new RegExp(
+  '^(?:' +
+    [
+      'Directory\\.',
+      'RoleManagement[A-Za-z]*\\.',
+      'RoleAssignmentSchedule\\.',
+      'RoleEligibilitySchedule\\.',
+      'PrivilegedAccess\\.',
+      'PrivilegedAssignmentSchedule\\.',
+      'PrivilegedEligibilitySchedule\\.',
+      'AppRoleAssignment\\.',
+      'DelegatedPermissionGrant\\.ReadWrite',
+      'Application\\.ReadWrite\\.(?:All|OwnedBy)$',
+      'Domain\\.ReadWrite\\.All$',
+      'Policy\\.ReadWrite\\.',
+      'UserAuthenticationMethod\\.ReadWrite',
+      'Organization\\.ReadWrite\\.All$',
+      'EntitlementManagement\\.ReadWrite\\.All$',
+      'IdentityRisk[A-Za-z]*\\.ReadWrite',
+      'DeviceManagement[A-Za-z]*\\.ReadWrite',
+    ].join('|') +
+    ')',
+  'i',
+);
 
 /** Privileged Microsoft Graph permissions (tenant-takeover class); a resource prefix (`https://…/`) is ignored. */
 export function isPrivilegedScope(scope: string): boolean {
   const slash = scope.lastIndexOf('/');
   return PRIVILEGED.test(slash >= 0 ? scope.slice(slash + 1) : scope);
+}
+
+/**
+ * The scopes of a token event, one per item. OAuth writes a token's scopes as
+ * one space-delimited string (the `scp` claim); a source that copies it into
+ * the array as a single item must not hide a privileged scope behind an
+ * ordinary first one.
+ */
+export function scopeList(scopes: string[]): string[] {
+  for (let i = 0; i < scopes.length; i++) {
+    if (scopes[i]!.indexOf(' ') >= 0) return scopes.flatMap((s) => s.split(' ').filter((x) => x !== ''));
+  }
+  return scopes;
 }
 
 /** How a group knows one scope (for one decision). */
@@ -191,7 +236,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     g.n++;
     const granted = e.decision === 'granted';
     const isLearning = !learned(g, t);
-    const scopes = e.scopes;
+    const scopes = scopeList(e.scopes);
     let out: Detection[] = NO_DETECTIONS;
     let agentHash = 0;
     for (let i = 0; i < scopes.length; i++) {

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { TokenEvent } from '../../contract/events.js';
-import { createScopeEscalationDetector, isPrivilegedScope } from '../../detectors/scope-escalation.js';
+import { createScopeEscalationDetector, isPrivilegedScope, scopeList } from '../../detectors/scope-escalation.js';
 import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, resetIds, runWithRestore, token } from './helpers/context.js';
 
 beforeEach(() => resetIds());
@@ -121,6 +121,37 @@ describe('scope-escalation', () => {
     expect(isPrivilegedScope('Application.Read.All')).toBe(false);
     expect(isPrivilegedScope('User.Read')).toBe(false);
     expect(isPrivilegedScope('Mail.Send')).toBe(false);
+  });
+
+  it('recognises the rest of the tenant-takeover class, not only the best-known names', () => {
+    for (const s of [
+      'RoleManagementPolicy.ReadWrite.Directory',
+      'DelegatedPermissionGrant.ReadWrite.All',
+      'Application.ReadWrite.OwnedBy',
+      'Policy.ReadWrite.AuthenticationMethod',
+      'Policy.ReadWrite.PermissionGrant',
+      'UserAuthenticationMethod.ReadWrite.All',
+      'Organization.ReadWrite.All',
+      'EntitlementManagement.ReadWrite.All',
+      'IdentityRiskyUser.ReadWrite.All',
+      'DeviceManagementConfiguration.ReadWrite.All',
+      'PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup',
+    ]) {
+      expect(isPrivilegedScope(s), s).toBe(true);
+    }
+    for (const s of ['Policy.Read.All', 'IdentityRiskyUser.Read.All', 'DeviceManagementConfiguration.Read.All', 'Mail.ReadWrite', 'Tickets.ReadWrite', 'Application.ReadWrite']) {
+      expect(isPrivilegedScope(s), s).toBe(false);
+    }
+  });
+
+  it('splits scopes given as one space-delimited string (a copied scp claim), so a privileged one is not hidden', () => {
+    expect(scopeList(['User.Read Mail.Read'])).toEqual(['User.Read', 'Mail.Read']);
+    expect(scopeList(['User.Read', 'Mail.Read'])).toEqual(['User.Read', 'Mail.Read']);
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, warmup('t1', ['User.Read Mail.Read']));
+    const out = feed(d, ctx, [token({ agent_id: 'a2', scopes: ['User.Read RoleManagement.ReadWrite.Directory'], time: T1 })]);
+    expect(out.map((x) => [x.severity, x.evidence.observed])).toEqual([['high', expect.objectContaining({ scope: 'RoleManagement.ReadWrite.Directory' })]]);
   });
 
   it('evicts idle groups and pending reports', () => {
