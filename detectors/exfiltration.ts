@@ -30,6 +30,7 @@
 // Values over a threshold never enter the baselines. Cooldown 30 min per kind.
 // Only allowed transfers count (a blocked one sent nothing).
 
+import { categoryKey, isMaliciousCategory } from './categories.js';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
@@ -199,7 +200,7 @@ export const exfiltrationMeta: DetectorMeta = {
 
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
   const o: Required<ExfiltrationOptions> = { ...DEFAULTS, ...options };
-  const risky = new Set(o.riskyCategories);
+  const risky = new Set(o.riskyCategories.map(categoryKey));
   const agents = new AgentStore<AgentEx>(o.maxAgents, true);
   const groups = new GroupStore<GroupEx>(o.maxAgents);
   /** The context of the event being observed (for group lookups). */
@@ -410,7 +411,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (t > atMs(s)) setAtMs(s, t);
       if (t < s.f * 1000) s.f = Math.floor(t / 1000);
     }
-    const isRisky = risky.has(e.category);
+    const isRisky = risky.has(categoryKey(e.category)) || isMaliciousCategory(e.category);
     const wi = Math.floor(t / o.windowMs);
     if (wi > s.w) roll(e.tenant_id, s, wi, t);
 

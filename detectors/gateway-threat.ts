@@ -3,7 +3,8 @@
 // has never contacted, reached shortly after a prompt injection.
 //
 // Severities:
-// - threat malware / threat_intel, or category malicious → high;
+// - threat malware / threat_intel, or a malicious category (malicious,
+//   command and control, botnet, malware...: see categories.ts) → high;
 // - phishing → medium; prompt_injection allowed through → medium;
 //   prompt_injection blocked → low;
 // - a destination new to the peer group (blueprint) within 10 min after a
@@ -17,6 +18,7 @@
 // for agents with a recent injection, novelty or threat (a few numbers).
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
+import { isMaliciousCategory } from './categories.js';
 import { GroupStore, NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
 import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
@@ -89,7 +91,7 @@ export const gatewayThreatMeta: DetectorMeta = {
   severity: 'high',
   mitre: { id: 'T1071', name: 'Application Layer Protocol' },
   description:
-    'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or malicious destination (high), ' +
+    'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or a hostile destination category (malicious, command and control, botnet... in any vendor spelling; high), ' +
     'phishing or an allowed prompt injection (medium), a blocked prompt injection (low), or a destination never contacted by ' +
     "the agent's blueprint reached within 10 minutes after a prompt injection (high).",
 };
@@ -170,7 +172,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     } else if (t - seen > 60_000) g.d.set(hh, t); // last-seen to the minute: spares a map write per event
 
     const threat = e.threat;
-    const malicious = e.category === 'malicious';
+    const malicious = isMaliciousCategory(e.category);
     if (threat === 'none' && !malicious) {
       // Novelty (only once the group has learned its destinations).
       if (seen !== undefined || t - g.f < o.learnMs || g.n < o.learnMinEvents) return NO_DETECTIONS;
@@ -224,7 +226,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     }
     if (d) out.push(d);
     if (malicious && threat !== 'malware' && threat !== 'threat_intel') {
-      const m = fire(a, Kind.Malicious, e, 'high', `Agent ${e.agent_id} contacted malicious destination ${e.dest_host} (${verb})`, evidence('destination category malicious'), [e.event_id]);
+      const m = fire(a, Kind.Malicious, e, 'high', `Agent ${e.agent_id} contacted malicious destination ${e.dest_host} (category ${e.category}, ${verb})`, evidence(`destination category ${e.category}`), [e.event_id]);
       if (m) out.push(m);
     }
     // A late injection event completes a new destination seen just after it.

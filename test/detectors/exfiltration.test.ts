@@ -103,6 +103,18 @@ describe('exfiltration', () => {
     expect(risky).toBeLessThanOrEqual(54_000_000);
   });
 
+  it('reads risky categories in a vendor spelling, and takes hostile ones (command and control) as risky', () => {
+    for (const category of ['File Sharing', 'Command-and-Control']) {
+      const d = createExfiltrationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, traffic(AGENTS, T0, T3));
+      const burst: NetworkEvent[] = [];
+      for (let i = 0; i < 12; i++) burst.push(network({ agent_id: 'a3', time: T3 + i * 20 * SEC, bytes_out: 6_000_000, category, dest_host: 'share.example' }));
+      const out = feed(d, ctx, burst);
+      expect(out.map((x) => [x.evidence.kind, x.severity]), category).toEqual([['window', 'high']]);
+    }
+  });
+
   it('catches a slow upload spread over several windows (its first windows do not raise the bar)', () => {
     const d = createExfiltrationDetector();
     const ctx = fakeContext();

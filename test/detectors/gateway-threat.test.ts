@@ -20,6 +20,18 @@ function history(tenant = 't1'): NetworkEvent[] {
 const T2 = T0 + 2 * HOUR;
 
 describe('gateway-threat', () => {
+  it('takes a vendor name for a hostile category (command-and-control, C2, Botnets...) as malicious', () => {
+    const d = createGatewayThreatDetector();
+    const hostile = ['command_and_control', 'Command-and-Control', 'C2', 'Botnets', 'malware', 'Cryptomining'];
+    const out = feed(d, fakeContext(), [
+      ...hostile.map((category, i) => network({ agent_id: `h${i}`, category, dest_host: `beacon${i}.example` })),
+      network({ agent_id: 'ok', category: 'llm_provider', dest_host: 'api.openai.com' }),
+      network({ agent_id: 'ok', category: 'Uncategorized', dest_host: 'new.example' }),
+    ]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual(hostile.map((_, i) => [`h${i}`, 'high']));
+    expect(out[0]!.summary).toContain('command_and_control');
+  });
+
   it('maps gateway verdicts to severities', () => {
     const d = createGatewayThreatDetector();
     const out = feed(d, fakeContext(), [
