@@ -23,9 +23,17 @@
 // that is not near any of the agent's issuing addresses is reported too, once
 // no token event for it has arrived within 2 minutes (`advance`); only for
 // agents whose token addresses are known. One detection per token.
+//
+// Deployments differ in how a token's use leaves: dual-stack hosts get tokens
+// over IPv6 and call over IPv4, a firewall's SNAT pool spans several prefixes.
+// So each blueprint learns its use networks: the networks its agents use
+// tokens from (other than where they were issued) during its first 30 minutes
+// and 20 token uses, and later any network 3 distinct agents use within 30
+// minutes (a deployment; the first two were reported). A use from one of
+// them is no replay. An attacker's network is neither.
 
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
-import { AgentStore, NO_DETECTIONS, atMs, clone, setAtMs, type MsState } from './agent-directory.js';
+import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta } from './types.js';
 
@@ -45,6 +53,16 @@ export interface TokenReplayOptions {
   /** Treat the same /24 (IPv4) or /64 (IPv6) as the same address (NAT pools). */
   sameSubnet?: boolean;
   maxAgents?: number;
+  /**
+   * A blueprint's use networks: while its agents' first token uses come in
+   * (egressLearnMs and egressLearnUses), the networks they use tokens from,
+   * other than the issuing ones, are learned as its egress; later, one that
+   * egressAdoptAgents distinct agents use within egressAdoptSpanMs is too.
+   */
+  egressLearnMs?: number;
+  egressLearnUses?: number;
+  egressAdoptAgents?: number;
+  egressAdoptSpanMs?: number;
 }
 
 const DEFAULTS: Required<TokenReplayOptions> = {
@@ -56,7 +74,30 @@ const DEFAULTS: Required<TokenReplayOptions> = {
   maxQueue: 16_384,
   sameSubnet: true,
   maxAgents: 2_000_000,
+  egressLearnMs: 30 * 60_000,
+  egressLearnUses: 20,
+  egressAdoptAgents: 3,
+  egressAdoptSpanMs: 30 * 60_000,
 };
+
+/** Egress networks kept per group, and networks being adopted. */
+const MAX_EGRESS = 64;
+const MAX_CANDIDATES = 32;
+
+/**
+ * What a peer group (a blueprint within its tenant; an agent without one is
+ * its own group) knows of the networks its agents use tokens from.
+ */
+interface EgressGroup extends Timed {
+  /** First token use seen (ms). */
+  f: number;
+  /** Token uses seen (counted up to egressLearnUses). */
+  n: number;
+  /** Established use networks (hashes of the /24 or /64, or the address), oldest first. */
+  nets: number[];
+  /** Networks some agents used foreign tokens from since learning, with the adopters (agent hashes) and when. */
+  cand: { h: number; ag: number[]; at: number[] }[] | null;
+}
 
 /** A use of a token not (yet) known, from an address the agent has no token for, waiting for its token event. */
 interface PendingUse {
@@ -98,6 +139,7 @@ interface AgentTokens extends MsState {
 interface QueuedUse extends PendingUse {
   tenant: string;
   agent: string;
+  bp: string | null;
 }
 
 const NO_SLOTS: Slot[] = [];
@@ -126,12 +168,75 @@ export const tokenReplayMeta: DetectorMeta = {
   mitre: { id: 'T1550.001', name: 'Use Alternate Authentication Material: Application Access Token' },
   description:
     'An access token issued to an agent is used from a network address other than the one it was issued to ' +
-    '(outside the /24 or /64 of every address the agent recently obtained tokens at), a sign of a stolen token being replayed.',
+    '(outside the /24 or /64 of every address the agent recently obtained tokens at, and off the networks its blueprint uses tokens from), ' +
+    'a sign of a stolen token being replayed. A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
+    'in its first 30 minutes and 20 token uses, and later from 3 agents adopting one within 30 minutes.',
 };
 
 export function createTokenReplayDetector(options: TokenReplayOptions = {}): Detector {
   const o: Required<TokenReplayOptions> = { ...DEFAULTS, ...options };
   const agents = new AgentStore<AgentTokens>(o.maxAgents, true);
+  const groups = new GroupStore<EgressGroup>(1_000_000);
+
+  function groupId(tenant: string, agent: string, bp: string | null): string {
+    return bp ?? `\u0001${agent}`;
+  }
+
+  /** The group of a network event's agent, counting the event when it carries a token. */
+  function touchGroup(e: NetworkEvent, ctx: DetectorContext): void {
+    const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id);
+    const g = groups.find(ctx, e.tenant_id, gid);
+    if (g === undefined) {
+      groups.set(e.tenant_id, gid, { at: e.time, f: e.time, n: 1, nets: [], cand: null });
+      return;
+    }
+    if (e.time > g.at) g.at = e.time;
+    if (e.time < g.f) g.f = e.time;
+    if (g.n < o.egressLearnUses) g.n++;
+  }
+
+  /**
+   * True when `ip` is on a use network of the agent's group (see EgressGroup):
+   * learned now while the group is learning, or adopted now by enough agents.
+   */
+  function egressKnown(ctx: DetectorContext, tenant: string, agent: string, bp: string | null, ip: string, t: number): boolean {
+    const gid = groupId(tenant, agent, bp);
+    let g = groups.find(ctx, tenant, gid);
+    if (g === undefined) {
+      g = { at: t, f: t, n: 0, nets: [], cand: null };
+      groups.set(tenant, gid, g);
+    }
+    const h = hashString((o.sameSubnet ? subnetOf(ip) : null) ?? ip);
+    if (g.nets.includes(h)) return true;
+    if (t - g.f < o.egressLearnMs || g.n < o.egressLearnUses) {
+      addEgress(g, h);
+      return true;
+    }
+    const cand = g.cand ?? (g.cand = []);
+    let c = cand.find((x) => x.h === h);
+    if (c === undefined) {
+      if (cand.length >= MAX_CANDIDATES) cand.shift();
+      c = { h, ag: [], at: [] };
+      cand.push(c);
+    }
+    const ah = hashString(agent) | 1;
+    if (!c.ag.includes(ah)) {
+      c.ag.push(ah);
+      c.at.push(t);
+    }
+    let adopters = 0;
+    for (let i = 0; i < c.at.length; i++) if (Math.abs(t - c.at[i]!) <= o.egressAdoptSpanMs) adopters++;
+    if (adopters < o.egressAdoptAgents) return false;
+    addEgress(g, h);
+    cand.splice(cand.indexOf(c), 1);
+    if (cand.length === 0) g.cand = null;
+    return true;
+  }
+
+  function addEgress(g: EgressGroup, h: number): void {
+    if (g.nets.length >= MAX_EGRESS) g.nets.shift();
+    g.nets.push(h);
+  }
 
   function fresh(e: TokenEvent | NetworkEvent): AgentTokens {
     const s: AgentTokens = { at: 0, am: 0, e: 0, slots: NO_SLOTS, pend: null, fu: null };
@@ -197,6 +302,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     s.pend = pend.length === 1 ? null : pend.slice(0, i).concat(pend.slice(i + 1));
     if (s.slots.length === 0 || knownAddress(s, q.ip)) return null;
     if (s.fu !== null && s.fu.includes(q.h1)) return null;
+    if (egressKnown(ctx, q.tenant, q.agent, q.bp, q.ip, q.t)) return null;
     s.fu = s.fu === null ? [q.h1] : s.fu.slice(-3).concat(q.h1);
     const ips: string[] = [];
     for (const x of s.slots) if (!ips.includes(x.ip)) ips.push(x.ip);
@@ -264,7 +370,9 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         pend.splice(i, 1); // too old to be a use of a token issued now
       } else if (p.h1 === h1 && p.h2 === h2) {
         pend.splice(i, 1);
-        if (!slot.fired && !knownAddress(s, p.ip)) out = [detection(e, s, slot, p, e.token_id, ctx)];
+        if (!slot.fired && !knownAddress(s, p.ip) && !egressKnown(ctx, e.tenant_id, e.agent_id, e.blueprint_id, p.ip, p.t)) {
+          out = [detection(e, s, slot, p, e.token_id, ctx)];
+        }
       }
     }
     if (pend.length === 0) s.pend = null;
@@ -274,6 +382,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     const tokenId = e.token_id;
     if (tokenId === null) return NO_DETECTIONS;
+    touchGroup(e, ctx);
     let s = agents.get(ctx, e.tenant_id, e.agent_id);
     hash2(tokenId);
     const h1 = H1;
@@ -286,6 +395,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         const sec = Math.floor(e.time / 1000);
         if (sec > slot.u) slot.u = sec;
         if (slot.ip === e.ip || slot.fired || knownAddress(s, e.ip)) return NO_DETECTIONS;
+        if (egressKnown(ctx, e.tenant_id, e.agent_id, e.blueprint_id, e.ip, e.time)) return NO_DETECTIONS;
         return [detection(e, s, slot, { ip: e.ip, t: e.time, id: e.event_id, host: e.dest_host }, tokenId, ctx)];
       }
       // Unknown token from an address the agent gets tokens at: whatever the token, no replay.
@@ -313,7 +423,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     // one we no longer hold): `advance` decides once the token event cannot come.
     if (s.slots.length > 0 && (s.fu === null || !s.fu.includes(h1))) {
       if (queue.length >= o.maxQueue) queue.shift();
-      queue.push({ ...use, tenant: e.tenant_id, agent: e.agent_id });
+      queue.push({ ...use, tenant: e.tenant_id, agent: e.agent_id, bp: e.blueprint_id });
     }
     return NO_DETECTIONS;
   }
@@ -343,19 +453,22 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     },
     evict(before: number): void {
       agents.evict(before);
+      groups.evict(before);
       if (queue.length > 0) queue = queue.filter((q) => q.t >= before);
     },
     size(): number {
-      return agents.size + queue.length;
+      return agents.size + groups.size + queue.length;
     },
     snapshot(): unknown {
-      return clone({ version: 1, agents: agents.map.snapshot(), queue });
+      return clone({ version: 1, agents: agents.map.snapshot(), queue, groups: groups.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentTokens][]; queue: QueuedUse[] };
+      const s = clone(snapshot) as { version: number; agents: [string, string, AgentTokens][]; queue: QueuedUse[]; groups?: [string, string, EgressGroup][] };
       if (s?.version !== 1) throw new Error('token-replay: unsupported snapshot');
       agents.restore(s.agents.map(([t, a, v]) => [t, a, v.slots.length === 0 ? { ...v, slots: NO_SLOTS } : v]), false);
-      queue = s.queue;
+      // Queued uses and groups from before use networks were learned: no blueprint known, no networks learned yet.
+      queue = s.queue.map((q) => (q.bp === undefined ? { ...q, bp: null } : q));
+      groups.restore(s.groups ?? []);
     },
   };
 }

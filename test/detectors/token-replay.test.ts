@@ -1,12 +1,15 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createTokenReplayDetector, subnetOf } from '../../detectors/token-replay.js';
+import { createTokenReplayDetector, subnetOf, type TokenReplayOptions } from '../../detectors/token-replay.js';
 import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore, token } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
+/** The per-agent rule, with the blueprint's learning of its use networks off (tested on its own below). */
+const replay = (o: TokenReplayOptions = {}) => createTokenReplayDetector({ egressLearnMs: 0, egressLearnUses: 0, ...o });
+
 describe('token-replay', () => {
   it('fires (high) when a token is used from an address other than the one it was issued to', () => {
-    const d = createTokenReplayDetector();
+    const d = replay();
     const ctx = fakeContext();
     const out = feed(d, ctx, [
       token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0, event_id: 'k1' }),
@@ -27,7 +30,7 @@ describe('token-replay', () => {
   });
 
   it('fires once per token, however often it is replayed', () => {
-    const d = createTokenReplayDetector();
+    const d = replay();
     const ctx = fakeContext();
     const out = feed(d, ctx, [
       token({ token_id: 'tok-A', ip: '20.1.2.3' }),
@@ -39,7 +42,7 @@ describe('token-replay', () => {
   });
 
   it('does not fire for uses from the issuing address, its /24, or another address the agent gets tokens at', () => {
-    const d = createTokenReplayDetector();
+    const d = replay();
     const ctx = fakeContext();
     const out = feed(d, ctx, [
       token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
@@ -55,7 +58,7 @@ describe('token-replay', () => {
   });
 
   it('reports an unknown token used from a foreign address once no token event explains it', () => {
-    const d = createTokenReplayDetector({ pendingMs: 2 * MIN });
+    const d = replay({ pendingMs: 2 * MIN });
     const ctx = fakeContext();
     const out = feed(d, ctx, [
       token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
@@ -74,7 +77,7 @@ describe('token-replay', () => {
   });
 
   it('does not report unknown tokens of an agent whose tokens it has not seen, or explained by a late token event', () => {
-    const d = createTokenReplayDetector();
+    const d = replay();
     const ctx = fakeContext();
     const out = feed(d, ctx, [
       network({ agent_id: 'a9', token_id: 'tok-Z', ip: '185.220.101.7', time: T0 }), // no token history
@@ -87,7 +90,7 @@ describe('token-replay', () => {
   });
 
   it('is strict about the address when the subnet tolerance is off', () => {
-    const d = createTokenReplayDetector({ sameSubnet: false });
+    const d = replay({ sameSubnet: false });
     const out = feed(d, fakeContext(), [
       token({ token_id: 'tok-A', ip: '20.1.2.3' }),
       network({ token_id: 'tok-A', ip: '20.1.2.200', time: T0 + MIN }),
@@ -96,7 +99,7 @@ describe('token-replay', () => {
   });
 
   it('ignores blocked token requests', () => {
-    const d = createTokenReplayDetector();
+    const d = replay();
     const out = feed(d, fakeContext(), [
       token({ token_id: 'tok-A', ip: '20.1.2.3', decision: 'blocked' }),
       network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + MIN }),
@@ -105,7 +108,7 @@ describe('token-replay', () => {
   });
 
   it('handles a use that arrives before its (late) token event', () => {
-    const d = createTokenReplayDetector();
+    const d = replay();
     const ctx = fakeContext();
     const out = feed(d, ctx, [
       network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + 30 * SEC, event_id: 'n-early' }),
@@ -119,7 +122,7 @@ describe('token-replay', () => {
   });
 
   it('forgets unmatched uses after the pending window', () => {
-    const d = createTokenReplayDetector({ pendingMs: 2 * MIN });
+    const d = replay({ pendingMs: 2 * MIN });
     const out = feed(d, fakeContext(), [
       network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 }),
       token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 10 * MIN }),
@@ -128,7 +131,7 @@ describe('token-replay', () => {
   });
 
   it('keeps agents of different tenants apart (same agent and token ids)', () => {
-    const d = createTokenReplayDetector();
+    const d = replay();
     const out = feed(d, fakeContext(), [
       token({ tenant_id: 't1', token_id: 'tok-A', ip: '20.1.2.3' }),
       token({ tenant_id: 't2', token_id: 'tok-A', ip: '40.9.9.9' }),
@@ -142,7 +145,7 @@ describe('token-replay', () => {
   });
 
   it('keeps a bounded number of tokens per agent (the least recently used is replaced)', () => {
-    const d = createTokenReplayDetector({ maxTokensPerAgent: 2 });
+    const d = replay({ maxTokensPerAgent: 2 });
     const events = [
       token({ token_id: 'long', ip: '20.1.2.3', lifetime_s: 86_400, time: T0 }),
       token({ token_id: 'tok-1', ip: '20.1.2.3', lifetime_s: 3600, time: T0 + MIN }),
@@ -155,15 +158,15 @@ describe('token-replay', () => {
     const ctx = fakeContext();
     const out = feed(d, ctx, events);
     expect(out.map((x) => x.evidence.token_id)).toEqual(['long']);
-    expect(d.size()).toBe(2); // the agent + the queued use of the forgotten token
+    expect(d.size()).toBe(3); // the agent, its blueprint's use networks, the queued use of the forgotten token
     // the forgotten token's replay is still reported, as an unknown token, once its token event cannot come
     const late = advanceTo(d, ctx, T0 + 10 * MIN);
     expect(late.map((x) => x.evidence.baseline)).toEqual([{ issuing_ips: ['20.1.2.3'], token_known: false }]);
-    expect(d.size()).toBe(1);
+    expect(d.size()).toBe(2);
   });
 
   it('forgets tokens some minutes after they expire', () => {
-    const d = createTokenReplayDetector({ expiryGraceMs: 10 * MIN });
+    const d = replay({ expiryGraceMs: 10 * MIN });
     const out = feed(d, fakeContext(), [
       token({ token_id: 'short', ip: '20.1.2.3', lifetime_s: 600, time: T0 }),
       token({ token_id: 'next', ip: '20.1.2.3', lifetime_s: 3600, time: T0 + 30 * MIN }), // drops `short`
@@ -174,7 +177,7 @@ describe('token-replay', () => {
   });
 
   it('evicts idle agents', () => {
-    const d = createTokenReplayDetector();
+    const d = replay();
     const ctx = fakeContext();
     feed(d, ctx, [token({ agent_id: 'a1', time: T0 }), token({ agent_id: 'a2', token_id: 'tok-2', time: T0 + 2 * HOUR })]);
     expect(d.size()).toBe(2);
@@ -195,7 +198,7 @@ describe('token-replay', () => {
       network({ agent_id: 'a2', token_id: 'tok-B', ip: '20.1.9.9', time: T0 + 2 * MIN }),
       network({ agent_id: 'a2', token_id: 'tok-B', ip: '8.8.8.8', time: T0 + 3 * MIN }),
     ];
-    const { uninterrupted, restored } = runWithRestore(() => createTokenReplayDetector(), events, 3);
+    const { uninterrupted, restored } = runWithRestore(() => replay(), events, 3);
     expect(uninterrupted).toHaveLength(3);
     expect(restored).toEqual(uninterrupted);
   });
@@ -207,5 +210,69 @@ describe('token-replay', () => {
     expect(subnetOf('2001:db8:1:2::5')).not.toBe(subnetOf('2001:db8:1:3::5'));
     expect(subnetOf('::1')).toBe('0:0:0:0::/64');
     expect(subnetOf('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+  });
+
+  describe('use networks of a blueprint', () => {
+    /** 40 minutes of a blueprint's 4 agents getting tokens at `issue(agent, i)` and using them from `use(agent, i)`. */
+    function fleet(issue: (a: number, i: number) => string, use: (a: number, i: number) => string, start = T0, minutes = 40) {
+      const out = [];
+      for (let m = 0, i = 0; m < minutes; m += 2, i++) {
+        for (let a = 1; a <= 4; a++) {
+          const id = `tok-${a}-${m}-${start}`;
+          out.push(token({ agent_id: `w${a}`, token_id: id, ip: issue(a, i), time: start + m * MIN }));
+          out.push(network({ agent_id: `w${a}`, token_id: id, ip: use(a, i), time: start + m * MIN + 20 * SEC }));
+        }
+      }
+      return out;
+    }
+
+    it('learns that a dual-stack blueprint gets tokens over IPv6 and calls over IPv4, and still catches a replay', () => {
+      const d = createTokenReplayDetector();
+      const ctx = fakeContext();
+      const dualStack = fleet((a) => `2001:db8:10::${a}`, (a) => `20.1.2.${a}`);
+      expect(feed(d, ctx, dualStack)).toEqual([]);
+      const later = fleet((a) => `2001:db8:10::${a}`, (a) => `20.1.2.${a + 10}`, T0 + HOUR, 20);
+      expect(feed(d, ctx, later)).toEqual([]);
+      const out = feed(d, ctx, [
+        token({ agent_id: 'w2', token_id: 'stolen', ip: '2001:db8:10::2', time: T0 + 2 * HOUR }),
+        network({ agent_id: 'w2', token_id: 'stolen', ip: '185.220.101.7', time: T0 + 2 * HOUR + 5 * MIN }),
+      ]);
+      expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['w2', 'high']]);
+    });
+
+    it('learns a firewall whose source NAT spans two prefixes', () => {
+      const d = createTokenReplayDetector();
+      const ctx = fakeContext();
+      const snat = (a: number, i: number) => ((a + i) % 2 === 0 ? `20.1.2.${(a * 7 + i) % 250}` : `52.9.9.${(a * 11 + i) % 250}`);
+      expect(feed(d, ctx, fleet(snat, (a, i) => snat(a, i + 1)))).toEqual([]);
+      expect(feed(d, ctx, fleet(snat, (a, i) => snat(a, i + 1), T0 + HOUR))).toEqual([]);
+      const out = feed(d, ctx, [
+        token({ agent_id: 'w3', token_id: 'stolen', ip: '20.1.2.9', time: T0 + 2 * HOUR }),
+        network({ agent_id: 'w3', token_id: 'stolen', ip: '45.9.8.7', time: T0 + 2 * HOUR + MIN }),
+      ]);
+      expect(out).toHaveLength(1);
+    });
+
+    it('takes a network three agents start using within 30 minutes as a new egress (the first two are reported)', () => {
+      const d = createTokenReplayDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, fleet((a) => `20.1.2.${a}`, (a) => `20.1.2.${a}`));
+      const t = T0 + HOUR;
+      const moved = [];
+      for (let a = 1; a <= 4; a++) {
+        moved.push(token({ agent_id: `w${a}`, token_id: `new-${a}`, ip: `20.1.2.${a}`, time: t + a * 5 * MIN }));
+        moved.push(network({ agent_id: `w${a}`, token_id: `new-${a}`, ip: `98.0.0.${a}`, time: t + a * 5 * MIN + 10 * SEC }));
+      }
+      expect(feed(d, ctx, moved).map((x) => x.agent_id)).toEqual(['w1', 'w2']);
+    });
+
+    it('does not judge a blueprint while it learns (its first 30 minutes and 20 token uses)', () => {
+      const d = createTokenReplayDetector();
+      const out = feed(d, fakeContext(), [
+        token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
+        network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + MIN }),
+      ]);
+      expect(out).toEqual([]);
+    });
   });
 });
