@@ -12,7 +12,10 @@
 //   identifier used with guessed secrets;
 // - unauthorized-resource burst (≥ 5 failures, or ≥ 3 distinct resources):
 //   low, medium when ≥ 4 distinct resources are probed (enumeration);
-// - other failures: low at ≥ 10.
+// - other failures: low at ≥ 10;
+// - slow guessing (any pace of about one invalid-credential failure every 2
+//   minutes or faster, sustained): medium when their count, decayed with a
+//   30-minute half-life, reaches 15 (and 3× the agent's usual level).
 // Thresholds rise with the agent's own decaying failure peak, so an agent that
 // habitually fails does not fire on its usual noise.
 //
@@ -48,6 +51,14 @@ export interface FailedAccessOptions {
   sprayCap?: number;
   /** A success from a spraying IP this long after its last failure counts as a spray success. */
   spraySuccessMs?: number;
+  /**
+   * Slow guessing: invalid-credential failures counted with this half-life
+   * reaching slowCredentialFailures (and slowPeakFactor × the agent's usual
+   * failures per window) is medium, however they are spread over windows.
+   */
+  slowHalfLifeMs?: number;
+  slowCredentialFailures?: number;
+  slowPeakFactor?: number;
 }
 
 export type FailureClass = 'transient' | 'credential' | 'expired' | 'resource' | 'other';
@@ -129,6 +140,10 @@ interface AgentState extends SlotState {
   fired: number;
   peak: number;
   peakAt: number;
+  /** Invalid-credential failures, decayed (half-life slowHalfLifeMs), as of `slowAt`; the slow tier has fired while `slowFired`. */
+  slow: number;
+  slowAt: number;
+  slowFired: boolean;
 }
 
 interface SprayState extends Timed {
@@ -162,6 +177,9 @@ const DEFAULTS: Required<FailedAccessOptions> = {
   slowSprayAgents: 8,
   sprayCap: 64,
   spraySuccessMs: 30 * 60_000,
+  slowHalfLifeMs: 30 * 60_000,
+  slowCredentialFailures: 15,
+  slowPeakFactor: 3,
 };
 
 const MAX_IDS = 5;
@@ -232,6 +250,42 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
 
   function decayedPeak(a: AgentState, t: number): number {
     return t > a.peakAt ? a.peak * Math.pow(0.5, (t - a.peakAt) / o.peakHalfLifeMs) : a.peak;
+  }
+
+  /**
+   * Slow guessing: one invalid-credential failure every minute or two for half
+   * an hour never fills a 5-minute window (and its windows are learned as the
+   * agent's usual level), but its decayed count grows past the threshold.
+   * Fires once, again only after the count has fallen below half of it.
+   */
+  function observeSlowGuessing(a: AgentState, e: SigninEvent, peer: string | null): Detection | null {
+    const t = e.time;
+    if (t > a.slowAt) {
+      a.slow *= Math.pow(0.5, (t - a.slowAt) / o.slowHalfLifeMs);
+      a.slowAt = t;
+    }
+    a.slow += 1;
+    const thr = Math.max(o.slowCredentialFailures, o.slowPeakFactor * decayedPeak(a, t));
+    if (a.slowFired) {
+      if (a.slow < thr / 2) a.slowFired = false;
+      return null;
+    }
+    if (a.slow < thr) return null;
+    a.slowFired = true;
+    const halfLifeMin = o.slowHalfLifeMs / 60_000;
+    return detection(
+      e,
+      e.agent_id,
+      'medium',
+      `Agent ${e.agent_id} keeps failing with invalid credentials: about ${Math.round(a.slow)} failures (half-life ${halfLifeMin} min), last ${e.error_code ?? 'no code'} from ${e.ip}`,
+      {
+        observed: { decayed_credential_failures: Math.round(a.slow * 10) / 10, half_life_s: o.slowHalfLifeMs / 1000, error_code: e.error_code, ip: e.ip },
+        baseline: { usual_failures_per_window: Math.round(decayedPeak(a, t) * 100) / 100 },
+        threshold: Math.round(thr * 10) / 10,
+        peer_group: peer,
+      },
+      [...a.ids],
+    );
   }
 
   function closeWindow(a: AgentState, t: number): void {
@@ -352,7 +406,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
 
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!a) {
-      a = { at: sec(t), e: 0, start: t, cred: 0, res: 0, other: 0, resources: [], ids: [], fired: 0, peak: 0, peakAt: t };
+      a = { at: sec(t), e: 0, start: t, cred: 0, res: 0, other: 0, resources: [], ids: [], fired: 0, peak: 0, peakAt: t, slow: 0, slowAt: t, slowFired: false };
       agents.set(ctx, e.tenant_id, e.agent_id, a);
     } else if (t - a.start > o.windowMs) {
       closeWindow(a, t);
@@ -365,6 +419,8 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
 
     if (kind === 'credential') {
       a.cred++;
+      const slowDetection = observeSlowGuessing(a, e, peer);
+      if (slowDetection !== null) (out ??= []).push(slowDetection);
       const thr = Math.max(o.credentialBurst, usual);
       if (a.cred >= thr && (a.fired & 1) === 0) {
         a.fired |= 1;
@@ -442,7 +498,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       title: 'Burst of failed access',
       severity: 'medium',
       description:
-        'Bursts of sign-in failures with invalid credentials (medium), to resources the agent may not use (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count. Credential failures from one source (an IP, or an IPv6 /48) across many agents of a tenant (5 within 10 minutes, or 8 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
+        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 15 within a 30-minute half-life), to resources the agent may not use (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count. Credential failures from one source (an IP, or an IPv6 /48) across many agents of a tenant (5 within 10 minutes, or 8 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,
@@ -453,7 +509,8 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     size: () => agents.size + sprays.size,
     snapshot: () => ({ agents: agents.snapshot(), sprays: clone(sprays.snapshot()) }),
     restore(s) {
-      agents.restore(s.agents);
+      // Agents from snapshots before the slow tier start its count at zero.
+      agents.restore(s.agents.map(([t, id, v]) => [t, id, v.slow === undefined ? { ...v, slow: 0, slowAt: v.peakAt, slowFired: false } : v]));
       // Snapshots from before the slow-spray window have no target times: their targets count from their last failure.
       sprays.restore(clone(s.sprays).map(([t, k, v]) => [t, k, v.times ? v : { ...v, times: v.agents.map(() => v.last) }]));
     },

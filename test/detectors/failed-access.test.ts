@@ -156,4 +156,16 @@ describe('failed-access', () => {
     expect(run([createFailedAccessDetector()], slow(7, 3 * MIN)).detections).toHaveLength(0);
     expect(run([createFailedAccessDetector()], slow(12, 9 * MIN)).detections).toHaveLength(0);
   });
+
+  it('catches slow guessing: an invalid-credential failure every 76 s for half an hour (never 5 in one window)', () => {
+    const slow = failures(24, { error_code: 'AADSTS7000215', ip: '203.0.113.9' }, T0, 76 * SEC);
+    const { detections } = run([createFailedAccessDetector()], slow);
+    expect(detections.map((d) => d.severity)).toEqual(['medium']);
+    const d = detections[0]!;
+    expect(d.summary).toContain('keeps failing with invalid credentials');
+    expect(d.time).toBeGreaterThan(T0 + 15 * MIN); // it takes a sustained rate, not a few failures
+    // One failure every 4 minutes for two hours stays below it.
+    expect(run([createFailedAccessDetector()], failures(30, { error_code: 'AADSTS7000215' }, T0, 4 * MIN)).detections).toEqual([]);
+  });
 });
+
