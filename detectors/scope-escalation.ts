@@ -128,6 +128,8 @@ interface Group extends Timed {
   n: number;
   /** Scope hash (granted) or blocked-scope hash → entry. */
   s: Map<number, ScopeEntry>;
+  /** (agent, privileged scope) pairs already reported while the group was learning (hashes), null when none. */
+  lr?: number[] | null;
 }
 
 interface Pending {
@@ -145,6 +147,8 @@ interface Pending {
 const BLOCKED_SEED = 0x3c6ef372;
 /** Adopters remembered per not-yet-established scope (for per-agent dedupe and deployment counting). */
 const MAX_ADOPTERS = 8;
+/** (agent, scope) pairs remembered per group as reported while it learns. */
+const MAX_LEARNING_REPORTS = 64;
 
 export const scopeEscalationMeta: DetectorMeta = {
   id: 'scope-escalation',
@@ -154,7 +158,8 @@ export const scopeEscalationMeta: DetectorMeta = {
   description:
     "An agent obtains or requests permission scopes outside its blueprint's observed set: privileged scopes " +
     '(Directory.*, RoleManagement.*, AppRoleAssignment.*, Application.ReadWrite.All...) fire at once (high when granted, ' +
-    'medium when blocked); other new scopes are low unless several agents of the blueprint adopt them together (a deployment).',
+    'medium when blocked); other new scopes are low unless several agents of the blueprint adopt them together (a deployment). ' +
+    'While a blueprint learns, its first use of a privileged scope is low; an agent without a blueprint is judged on privileged scopes from its first token.',
 };
 
 export function createScopeEscalationDetector(options: ScopeEscalationOptions = {}): Detector {
@@ -222,6 +227,31 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     };
   }
 
+  /**
+   * A privileged scope seen while the group learns is learned, but not in
+   * silence: a group of one agent without a blueprint has no peers to learn
+   * from, so it is judged as after learning (high when granted, medium when
+   * blocked); a blueprint still learning gets a low finding for its first
+   * use of the scope (a new blueprint may be meant to hold it, or be the
+   * attack); later uses find it learned.
+   */
+  function learningPrivileged(e: TokenEvent, g: Group, scope: string, h: number, granted: boolean): Detection | null {
+    if (!o.isPrivileged(scope)) return null;
+    const key = (hashString(e.agent_id) ^ h) | 0;
+    if (g.lr?.includes(key)) return null;
+    const lr = g.lr ?? (g.lr = []);
+    if (lr.length >= MAX_LEARNING_REPORTS) lr.shift();
+    lr.push(key);
+    const alone = g.bp === null;
+    const severity: Severity = alone ? (granted ? 'high' : 'medium') : 'low';
+    const d = detection(e.tenant_id, e.agent_id, g, undefined, scope, e.decision, severity, true, e.time, e.event_id, e.resource);
+    d.summary = alone
+      ? `Agent ${e.agent_id}, which has no blueprint, ${granted ? 'obtained' : 'requested (blocked)'} privileged scope ${scope} on ${e.resource}`
+      : `Agent ${e.agent_id} ${granted ? 'obtained' : 'requested (blocked)'} privileged scope ${scope} on ${e.resource} while its blueprint ${g.bp} is new (still learning its scopes)`;
+    d.evidence.threshold = alone ? 'privileged scope for an agent without blueprint peers' : 'privileged scope while the blueprint learns (reported, then learned)';
+    return d;
+  }
+
   function onToken(e: TokenEvent, ctx: DetectorContext): Detection[] {
     const t = e.time;
     const gid = e.blueprint_id ?? `\u0001${e.agent_id}`;
@@ -253,6 +283,11 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
           entry.ag = entry.at = null;
           if (t > entry.l) entry.l = t;
         } else addEntry(g, h, { f: t, l: t, e: true, ag: null, at: null });
+        const d = learningPrivileged(e, g, scope, h, granted);
+        if (d !== null) {
+          if (out === NO_DETECTIONS) out = [d];
+          else out.push(d);
+        }
         continue;
       }
       if (!granted) {

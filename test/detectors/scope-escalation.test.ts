@@ -58,14 +58,15 @@ describe('scope-escalation', () => {
     expect(advanceTo(d, ctx, T1 + HOUR)).toEqual([]);
   });
 
-  it('learns privileged scopes the blueprint uses from the start (no alert during learning or after)', () => {
+  it('learns privileged scopes the blueprint uses from the start: one low for its first use while it learns, nothing after', () => {
     const d = createScopeEscalationDetector();
     const ctx = fakeContext();
     const out = feed(d, ctx, [
       ...warmup('t1', ['User.Read', 'Directory.Read.All']),
       token({ agent_id: 'a9', scopes: ['Directory.Read.All'], time: T1 + MIN }),
     ]);
-    expect(out).toEqual([]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'low']]);
+    expect(out[0]!.summary).toContain('still learning');
   });
 
   it('reports a new non-privileged scope of one agent as low after the adoption window', () => {
@@ -104,13 +105,29 @@ describe('scope-escalation', () => {
     expect(out[0]!.tenant_id).toBe('t2');
   });
 
-  it('does not judge a group still learning', () => {
+  it('does not judge a group still learning, except for privileged scopes (low)', () => {
     const d = createScopeEscalationDetector();
     const out = feed(d, fakeContext(), [
       token({ scopes: ['User.Read'], time: T0 }),
-      token({ scopes: ['AppRoleAssignment.ReadWrite.All'], time: T0 + MIN }),
+      token({ scopes: ['Files.Read.All', 'AppRoleAssignment.ReadWrite.All'], time: T0 + MIN }),
+      token({ scopes: ['AppRoleAssignment.ReadWrite.All'], time: T0 + 2 * MIN }),
     ]);
-    expect(out).toEqual([]);
+    expect(out.map((x) => [x.severity, (x.evidence.observed as { scope: string }).scope])).toEqual([['low', 'AppRoleAssignment.ReadWrite.All']]);
+  });
+
+  it('judges an agent without a blueprint (no peers to learn from) on privileged scopes from its first token', () => {
+    const d = createScopeEscalationDetector();
+    const out = feed(d, fakeContext(), [
+      token({ agent_id: 'lone', blueprint_id: null, scopes: ['User.Read'], time: T0 }),
+      token({ agent_id: 'lone', blueprint_id: null, scopes: ['RoleManagement.ReadWrite.Directory'], time: T0 + 20 * MIN, decision: 'blocked' }),
+      token({ agent_id: 'lone', blueprint_id: null, scopes: ['RoleManagement.ReadWrite.Directory', 'AppRoleAssignment.ReadWrite.All'], time: T0 + 21 * MIN }),
+    ]);
+    expect(out.map((x) => [x.severity, (x.evidence.observed as { scope: string }).scope])).toEqual([
+      ['medium', 'RoleManagement.ReadWrite.Directory'],
+      ['high', 'RoleManagement.ReadWrite.Directory'],
+      ['high', 'AppRoleAssignment.ReadWrite.All'],
+    ]);
+    expect(out[0]!.summary).toContain('no blueprint');
   });
 
   it('recognises privileged scopes', () => {
