@@ -9,8 +9,9 @@
 //   accesses over enough time) or, for a brand-new agent, its blueprint has one.
 // - Attempts refused authorization (consent, not assigned...) at unfamiliar
 //   resources count too (they teach nothing).
-// - One unfamiliar resource is low; a second within 10 minutes (reaching for
-//   several new resources: discovery, lateral movement) is medium.
+// - One unfamiliar resource is low; a second within 30 minutes (reaching for
+//   several new resources: discovery, lateral movement, also when paced a
+//   resource every ten minutes or so) is medium.
 
 import type { AgentEvent } from '../contract/events.js';
 import type { Detection } from './types.js';
@@ -84,7 +85,7 @@ const DEFAULTS: Required<UnfamiliarResourceOptions> = {
   deploymentAgents: 3,
   deploymentWindowMs: 30 * 60_000,
   burstResources: 2,
-  burstWindowMs: 10 * 60_000,
+  burstWindowMs: 30 * 60_000,
 };
 
 export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOptions = {}): Detector<Snapshot> {
@@ -211,7 +212,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       title: 'Access to a resource unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. Refused attempts count. One is low; a second unfamiliar resource within 10 minutes is medium.',
+        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. Refused attempts count. One is low; a second unfamiliar resource within 30 minutes (slow discovery included) is medium.',
       mitre: { id: 'T1526', name: 'Cloud Service Discovery' },
     },
     observe,

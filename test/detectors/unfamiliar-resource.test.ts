@@ -80,6 +80,15 @@ describe('unfamiliar-resource', () => {
     expect(detections.map((d) => d.severity)).toEqual(['low', 'medium', 'medium']);
   });
 
+  it('raises to medium on slow discovery (a new resource every 11 minutes), not on two 40 minutes apart', () => {
+    const slow = [...warmup({ agents: AGENTS })];
+    for (let i = 0; i < 3; i++) slow.push(token({ agent_id: 'a1', time: END + i * 11 * MIN, resource: `https://probe-${i}.example.com` }));
+    expect(run([createUnfamiliarResourceDetector()], slow).detections.map((d) => d.severity)).toEqual(['low', 'medium', 'medium']);
+    const apart = [...warmup({ agents: AGENTS })];
+    for (let i = 0; i < 2; i++) apart.push(token({ agent_id: 'a1', time: END + i * 40 * MIN, resource: `https://probe-${i}.example.com` }));
+    expect(run([createUnfamiliarResourceDetector()], apart).detections.map((d) => d.severity)).toEqual(['low', 'low']);
+  });
+
   it('keeps tenants apart: the same agent and blueprint ids in another tenant have their own baseline', () => {
     const events = [
       ...warmup({ agents: AGENTS }),
