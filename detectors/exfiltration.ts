@@ -24,9 +24,9 @@
 // of the last two windows (≤10 min) to destinations not familiar fire at
 // max(100 MB, 5 × baseline sum), or, counting only risky categories, at
 // max(50 MB, 4 × baseline risky sum). Agents and blueprints without
-// enough history do not fire (except ≥1 GB in one transfer to a risky
-// destination); window sums count only once the blueprint is an hour old (before
-// that every destination looks new).
+// enough history do not fire (except ≥1 GB to a risky destination, in one
+// transfer or within the two windows); otherwise window sums count only once
+// the blueprint is an hour old (before that every destination looks new).
 // Values over a threshold never enter the baselines. Cooldown 30 min per kind.
 // Only allowed transfers count (a blocked one sent nothing).
 
@@ -195,7 +195,7 @@ export const exfiltrationMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer or " +
-    'summed over 10 minutes), with lower thresholds towards file-sharing, uncategorized and malicious destinations.',
+    'summed over 10 minutes), with lower thresholds towards file-sharing, uncategorized and malicious destinations; without any baseline, 1 GB to such destinations in one transfer or within 10 minutes.',
 };
 
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
@@ -333,13 +333,18 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     // Quick reject on the agent's own baseline (the threshold is at least this).
     if (agentOk && tot < o.windowMultiple * s.wm * KIB && rtot < o.windowMultipleRisky * s.rm * KIB) return undefined;
     const g = groups.find(cx, e.tenant_id, s.g);
-    if (g === undefined || e.time - g.f * 1000 < o.familiarAfterMs) return undefined; // cold start
-    const groupOk = g.nw >= o.minGroupWindows;
-    if (!agentOk && !groupOk) return undefined;
-    const base = Math.max(agentOk ? s.wm : 0, groupOk ? g.wm : 0) * KIB;
-    const rbase = Math.max(agentOk ? s.rm : 0, groupOk ? g.rm : 0) * KIB;
-    const thr = Math.max(o.minWindowBytes, o.windowMultiple * base);
-    const rthr = Math.max(o.minWindowBytesRisky, o.windowMultipleRisky * rbase);
+    // Cold start (a blueprint under an hour old: every destination looks new)
+    // or no baseline yet: only the absolute floor for risky destinations
+    // applies, as for a single transfer (a young agent shipping gigabytes to a
+    // file-sharing site in minutes needs no baseline).
+    const cold = g === undefined || e.time - g.f * 1000 < o.familiarAfterMs;
+    const groupOk = !cold && g.nw >= o.minGroupWindows;
+    const judged = !cold && (agentOk || groupOk);
+    if (!judged && rtot < o.absoluteBytesRisky) return undefined;
+    const base = judged ? Math.max(agentOk ? s.wm : 0, groupOk ? g!.wm : 0) * KIB : 0;
+    const rbase = judged ? Math.max(agentOk ? s.rm : 0, groupOk ? g!.rm : 0) * KIB : 0;
+    const thr = judged ? Math.max(o.minWindowBytes, o.windowMultiple * base) : Infinity;
+    const rthr = judged ? Math.max(o.minWindowBytesRisky, o.windowMultipleRisky * rbase) : o.absoluteBytesRisky;
     const overAll = tot >= thr;
     const overRisky = rtot >= rthr;
     if (!overAll && !overRisky) return undefined;
@@ -360,8 +365,8 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
           agent_max_window_bytes: agentOk ? s.wm * KIB : null,
           agent_max_window_risky_bytes: agentOk ? s.rm * KIB : null,
           agent_windows: s.nw,
-          group_max_window_bytes: groupOk ? g.wm * KIB : null,
-          group_max_window_risky_bytes: groupOk ? g.rm * KIB : null,
+          group_max_window_bytes: groupOk ? g!.wm * KIB : null,
+          group_max_window_risky_bytes: groupOk ? g!.rm * KIB : null,
           group_agent_windows: g?.nw ?? 0,
         },
         threshold: isRiskyKind ? rthr : thr,

@@ -230,4 +230,18 @@ describe('exfiltration', () => {
     expect(uninterrupted).toHaveLength(2);
     expect(restored).toEqual(uninterrupted);
   });
+
+  it('fires on gigabytes to a file-sharing site in minutes from an agent with no history (no blueprint, 40 minutes old)', () => {
+    const lone = (i: number, o: Partial<NetworkEvent>) => network({ agent_id: 'lone', blueprint_id: null, time: T0 + i * MIN, ...o });
+    const history: NetworkEvent[] = [];
+    for (let i = 0; i < 40; i += 4) history.push(lone(i, { bytes_out: 20_000, dest_host: 'api.contoso.com' })); // 10 transfers: no baseline of its own
+    const upload = (each: number) => [0, 1, 2].map((k) => lone(40 + k, { bytes_out: each, category: 'file_sharing', dest_host: 'mega.example' }));
+    const d = createExfiltrationDetector();
+    const out = feed(d, fakeContext(), [...history, ...upload(900_000_000)]);
+    expect(out.map((x) => [x.evidence.kind, x.severity])).toEqual([['window', 'high']]);
+    expect(out[0]!.evidence.threshold).toBe(1_000_000_000);
+    // 900 MB in all is under the floor: without a baseline, nothing is judged.
+    expect(feed(createExfiltrationDetector(), fakeContext(), [...history, ...upload(300_000_000)])).toEqual([]);
+  });
 });
+
