@@ -7,7 +7,6 @@ import avro from 'avsc';
 import { currentAvroSchema, EVENT_TYPE_BY_RECORD_NAME } from '../../contract/avro-schemas.js';
 import { EVENT_TYPES, type AgentEvent, type EventType } from '../../contract/events.js';
 import { decodedSemanticCheck, validateDecodedEvent, type DecodedCheck } from '../../contract/validate.js';
-import { InternTable } from './intern.js';
 import { valueSubject, type AvroSchemaJson, type SchemaRegistry } from './registry.js';
 
 const MAGIC_BYTE = 0;
@@ -168,10 +167,6 @@ class Cursor {
   end = 0;
   ok = true;
 
-  /** A DataView of `buf` for the intern tables, made when first needed (Buffer's `.buffer` getter is slow: once per value at most). */
-  private view: DataView = EMPTY_VIEW;
-  private viewOf: Buffer = EMPTY;
-
   reset(buf: Buffer, pos: number): void {
     this.buf = buf;
     this.pos = pos;
@@ -232,8 +227,8 @@ class Cursor {
     return this.buf.readDoubleLE(pos);
   }
 
-  /** An Avro string; `cache` interns repeated values (see InternTable). */
-  string(cache: InternTable | null): string {
+  /** An Avro string; `cache` interns repeated values (see StringCache). */
+  string(cache: StringCache | null): string {
     const len = this.long();
     const start = this.pos;
     if (len < 0 || start + len > this.end) {
@@ -241,15 +236,7 @@ class Cursor {
       return '';
     }
     this.pos = start + len;
-    if (cache !== null && cache.enabled) {
-      const buf = this.buf;
-      if (this.viewOf !== buf) {
-        this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
-        this.viewOf = buf;
-      }
-      const s = cache.get(this.view, buf, start, len);
-      if (s !== null) return s;
-    }
+    if (cache !== null && cache.enabled) return cache.get(this.buf, start, len);
     return utf8(this.buf, start, start + len);
   }
 
@@ -271,7 +258,7 @@ class Cursor {
   }
 
   /** ArrayType._read of avsc for string items (blocks, negative counts followed by a byte size). */
-  strings(cache: InternTable | null): string[] {
+  strings(cache: StringCache | null): string[] {
     let out: string[] | undefined;
     let i = 0;
     let n: number;
@@ -292,7 +279,6 @@ class Cursor {
 }
 
 const EMPTY = Buffer.alloc(0);
-const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
 
 /** Node's native slicers (what avsc's Tap.readString uses when present). */
 interface SliceBuffer {
@@ -340,13 +326,68 @@ function ascii(buf: Buffer, start: number, end: number): string {
   return NATIVE_SLICE ? (buf as unknown as SliceBuffer).latin1Slice(start, end) : buf.toString('latin1', start, end);
 }
 
-/** The string of n ASCII bytes at buf[start] (for the intern tables). */
-function asciiOf(buf: Buffer, start: number, len: number): string {
-  return len <= SHORT ? SHORT_ASCII[len]!(buf, start)! : ascii(buf, start, start + len);
-}
-
-/** Values of a field read between two looks of its turned-off intern table (see InternTable.tick). */
+const CACHE_SIZE = 4096;
 const CACHE_WINDOW = 4096;
+
+/**
+ * Interns the values of one field: a small direct-mapped table from a hash of
+ * the bytes to the string last decoded there. Repeated values (tenant,
+ * blueprint, resource, host, client...) come back as one string instance
+ * without a UTF-8 decode, which also lets later map lookups compare pointers.
+ * A field whose values rarely repeat (ids) turns the table off by itself and
+ * tries again now and then. Only ASCII values are interned; the strings are
+ * the same whichever way they are decoded.
+ */
+class StringCache {
+  enabled = true;
+  private readonly table: string[] = new Array<string>(CACHE_SIZE).fill('');
+  private hits = 0;
+  private lookups = 0;
+  private pause = 0;
+
+  get(buf: Buffer, start: number, len: number): string {
+    if (++this.lookups === CACHE_WINDOW) this.review();
+    const end = start + len;
+    if (len === 0) return utf8(buf, start, end);
+    // Slot: the length and a few bytes (both ends, the middle), where values of one field differ.
+    let h = Math.imul(len, 0x9e3779b1) ^ Math.imul(buf[start]!, 0x85ebca6b) ^ Math.imul(buf[end - 1]!, 0xc2b2ae35);
+    h ^= Math.imul(buf[start + (len >> 1)]!, 0x27d4eb2f) ^ Math.imul(buf[start + (len >> 2)]!, 0x165667b1);
+    const slot = (h ^ (h >>> 16)) & (CACHE_SIZE - 1);
+    const s = this.table[slot]!;
+    if (s.length === len) {
+      // Cached strings are ASCII: equal char codes mean equal bytes and equal text.
+      let i = 0;
+      while (i < len && s.charCodeAt(i) === buf[start + i]) i++;
+      if (i === len) {
+        this.hits++;
+        return s;
+      }
+    }
+    let fresh: string | null = len <= SHORT ? SHORT_ASCII[len]!(buf, start) : null;
+    if (fresh === null) {
+      let high = 0;
+      for (let i = start; i < end; i++) high |= buf[i]!;
+      if (high >= 0x80) return nativeUtf8(buf, start, end); // only ASCII is cached
+      fresh = ascii(buf, start, end);
+    }
+    this.table[slot] = fresh;
+    return fresh;
+  }
+
+  private review(): void {
+    if (this.hits * 2 < this.lookups) {
+      this.enabled = false;
+      this.pause = 16;
+    }
+    this.hits = 0;
+    this.lookups = 0;
+  }
+
+  /** Called once per WINDOW values read while disabled: after a pause, looks again. */
+  tick(): void {
+    if (--this.pause <= 0) this.enabled = true;
+  }
+}
 
 type FieldSchema = { name: string; type: unknown };
 
@@ -358,13 +399,12 @@ function compileFastReader(type: EventType, schema: Record<string, unknown>): Fa
     consts.push(v);
     return `k[${consts.length - 1}]`;
   };
-  const caches: InternTable[] = [];
-  const newTable = (): InternTable => new InternTable(asciiOf);
+  const caches: StringCache[] = [];
   const lines: string[] = [];
   const props: string[] = [`type: ${JSON.stringify(type)}`];
   const readOf = (t: unknown): string | null => {
     if (t === 'string') {
-      const cache = newTable();
+      const cache = new StringCache();
       caches.push(cache);
       return `c.string(${constant(cache)})`;
     }
@@ -376,7 +416,7 @@ function compileFastReader(type: EventType, schema: Record<string, unknown>): Fa
       if (o.type === 'long') return 'c.safeLong()'; // logical types (timestamp-millis) decode as their long
       if (o.type === 'enum' && Array.isArray(o.symbols)) return `c.symbol(${constant(o.symbols.slice())})`;
       if (o.type === 'array' && o.items === 'string') {
-        const cache = newTable();
+        const cache = new StringCache();
         caches.push(cache);
         return `c.strings(${constant(cache)})`;
       }
