@@ -9,7 +9,7 @@
 // Severity of a wake-up:
 // - low: plain reactivation;
 // - medium: a credential was added during the silence, at most
-//   `credentialWindowMs` (24 h) before the wake-up, by someone who is not one of
+//   `credentialWindowMs` (7 days) before the wake-up, by someone who is not one of
 //   the agent's sponsors (AgentInfo.sponsors / credentials_added); OR the
 //   wake-up sign-in comes from a new place (an ASN or country absent from the
 //   agent's history, or from its blueprint's when the agent has none);
@@ -52,7 +52,7 @@ const DAY = 24 * 3600_000;
 
 const DEFAULTS: Required<DormantReactivationOptions> = {
   dormantMs: 30 * DAY,
-  credentialWindowMs: DAY,
+  credentialWindowMs: 7 * DAY,
   episodeMs: 10 * 60_000,
   retainMs: 400 * DAY,
   maxPlaces: 4,
@@ -108,7 +108,7 @@ export const dormantReactivationMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
   description:
-    'An agent silent for 30 days or more acts again: low on its own, medium when a credential was just added by someone ' +
+    'An agent silent for 30 days or more acts again: low on its own, medium when a credential was added within the week before by someone ' +
     'other than its sponsors or when it signs in from an ASN/country new to it, high when both.',
 };
 

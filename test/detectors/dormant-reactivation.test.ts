@@ -72,6 +72,22 @@ describe('dormant-reactivation', () => {
     ]);
   });
 
+  it('counts a non-sponsor credential added up to a week before the wake-up, not one added earlier', () => {
+    const d = createDormantReactivationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, [...youth('a1'), ...youth('a2')]);
+    const out = feed(d, ctx, [
+      lifecycle({ agent_id: 'a1', action: 'credential_added', actor: 'mallory@contoso.com', time: WAKE - 30 * HOUR }),
+      lifecycle({ agent_id: 'a2', action: 'credential_added', actor: 'mallory@contoso.com', time: WAKE - 8 * DAY }),
+      signin({ agent_id: 'a1', time: WAKE, asn: 8075, country: 'US' }),
+      signin({ agent_id: 'a2', time: WAKE, asn: 8075, country: 'US' }),
+    ]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'medium'],
+      ['a2', 'low'],
+    ]);
+  });
+
   it('stays low when the sponsor rotated the credential', () => {
     const d = createDormantReactivationDetector();
     const ctx = fakeContext();
