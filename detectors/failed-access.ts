@@ -13,14 +13,14 @@
 // - unauthorized-resource burst (≥ 5 failures, or ≥ 3 distinct resources):
 //   low, medium when ≥ 4 distinct resources are probed (enumeration);
 // - other failures: low at ≥ 10;
-// - slow guessing (any pace of about one invalid-credential failure every 2
-//   minutes or faster, sustained): medium when their count, decayed with a
-//   30-minute half-life, reaches 15 (and 3× the agent's usual level).
+// - slow guessing (about one invalid-credential failure every 4 minutes or
+//   faster, sustained): medium when their count, decayed with a 30-minute
+//   half-life, reaches 10 (and 2× the agent's usual level).
 // Thresholds rise with the agent's own decaying failure peak, so an agent that
 // habitually fails does not fire on its usual noise.
 //
 // Per tenant and source (an IPv4 address, an IPv6 /48): credential failures
-// across ≥ 5 distinct agents within 10 minutes, or ≥ 8 within an hour (a slow
+// across ≥ 5 distinct agents within 10 minutes, or ≥ 6 within an hour (a slow
 // spray), is a password spray: every target gets a low detection (including
 // later ones), and a target that then signs in successfully from that source
 // gets a medium one.
@@ -174,12 +174,12 @@ const DEFAULTS: Required<FailedAccessOptions> = {
   sprayWindowMs: 10 * 60_000,
   sprayAgents: 5,
   slowSprayWindowMs: 60 * 60_000,
-  slowSprayAgents: 8,
+  slowSprayAgents: 6,
   sprayCap: 64,
   spraySuccessMs: 30 * 60_000,
   slowHalfLifeMs: 30 * 60_000,
-  slowCredentialFailures: 15,
-  slowPeakFactor: 3,
+  slowCredentialFailures: 10,
+  slowPeakFactor: 2,
 };
 
 const MAX_IDS = 5;
@@ -498,7 +498,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       title: 'Burst of failed access',
       severity: 'medium',
       description:
-        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 15 within a 30-minute half-life), to resources the agent may not use (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count. Credential failures from one source (an IP, or an IPv6 /48) across many agents of a tenant (5 within 10 minutes, or 8 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
+        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life), to resources the agent may not use (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count. Credential failures from one source (an IP, or an IPv6 /48) across many agents of a tenant (5 within 10 minutes, or 6 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,
