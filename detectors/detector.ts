@@ -85,6 +85,15 @@ export function blueprintKey(tenantId: string, blueprintId: string | null): stri
   return `${tenantId}\u0000${blueprintId ?? '(none)'}`;
 }
 
+/**
+ * Id of an agent's peer group within its tenant, for detectors that keep
+ * per-group state: its blueprint id, or for an agent without a blueprint a
+ * group of its own (the \u0001 prefix cannot start a blueprint id).
+ */
+export function peerGroupId(blueprintId: string | null, agentId: string): string {
+  return blueprintId ?? `\u0001${agentId}`;
+}
+
 /** Human name of a peer group, for evidence. */
 export function peerGroupName(blueprintId: string | null): string | null {
   return blueprintId ? `blueprint:${blueprintId}` : null;

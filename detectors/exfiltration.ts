@@ -33,7 +33,7 @@
 import { categoryKey, isMaliciousCategory } from './categories.js';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
-import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface ExfiltrationOptions {
@@ -389,7 +389,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         at: 0,
         am: 0,
         e: 0,
-        g: e.blueprint_id ?? `\u0001${e.agent_id}`,
+        g: peerGroupId(e.blueprint_id, e.agent_id),
         n: 0,
         top: -1,
         lg: 0,

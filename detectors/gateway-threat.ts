@@ -20,7 +20,7 @@
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import { isMaliciousCategory } from './categories.js';
 import { GroupStore, NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
-import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface GatewayThreatOptions {
@@ -154,7 +154,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
 
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     const t = e.time;
-    const gid = e.blueprint_id ?? `\u0001${e.agent_id}`;
+    const gid = peerGroupId(e.blueprint_id, e.agent_id);
     let g = groups.find(ctx, e.tenant_id, gid);
     if (!g) {
       g = { at: t, bp: e.blueprint_id, f: t, n: 0, d: new Map() };

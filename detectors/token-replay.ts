@@ -34,7 +34,7 @@
 
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
-import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface TokenReplayOptions {
@@ -178,13 +178,9 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
   const agents = new AgentStore<AgentTokens>(o.maxAgents, true);
   const groups = new GroupStore<EgressGroup>(1_000_000);
 
-  function groupId(tenant: string, agent: string, bp: string | null): string {
-    return bp ?? `\u0001${agent}`;
-  }
-
   /** The group of a network event's agent, counting the event when it carries a token. */
   function touchGroup(e: NetworkEvent, ctx: DetectorContext): void {
-    const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id);
+    const gid = peerGroupId(e.blueprint_id, e.agent_id);
     const g = groups.find(ctx, e.tenant_id, gid);
     if (g === undefined) {
       groups.set(e.tenant_id, gid, { at: e.time, f: e.time, n: 1, nets: [], cand: null });
@@ -200,7 +196,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
    * learned now while the group is learning, or adopted now by enough agents.
    */
   function egressKnown(ctx: DetectorContext, tenant: string, agent: string, bp: string | null, ip: string, t: number): boolean {
-    const gid = groupId(tenant, agent, bp);
+    const gid = peerGroupId(bp, agent);
     let g = groups.find(ctx, tenant, gid);
     if (g === undefined) {
       g = { at: t, f: t, n: 0, nets: [], cand: null };
