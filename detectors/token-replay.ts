@@ -83,6 +83,8 @@ const DEFAULTS: Required<TokenReplayOptions> = {
 /** Egress networks kept per group, and networks being adopted. */
 const MAX_EGRESS = 64;
 const MAX_CANDIDATES = 32;
+/** Adopters remembered per candidate network (the oldest go first; only recent ones count). */
+const MAX_ADOPTERS = 16;
 
 /**
  * What a peer group (a blueprint within its tenant; an agent without one is
@@ -217,6 +219,10 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     }
     const ah = hashString(agent) | 1;
     if (!c.ag.includes(ah)) {
+      if (c.ag.length >= MAX_ADOPTERS) {
+        c.ag.shift();
+        c.at.shift();
+      }
       c.ag.push(ah);
       c.at.push(t);
     }
