@@ -192,9 +192,18 @@ const MAX_IDS = 5;
  */
 export function spraySource(ip: string): string {
   if (ip.indexOf(':') < 0) return ip;
-  const net = ipv6Prefix48(ip);
-  return net === null ? ip : net;
+  // Every successful sign-in asks (is it from a spraying source?): remember recent answers.
+  let net = prefixes.get(ip);
+  if (net === undefined) {
+    net = ipv6Prefix48(ip) ?? ip;
+    if (prefixes.size >= MAX_PREFIXES) prefixes.clear();
+    prefixes.set(ip, net);
+  }
+  return net;
 }
+
+const prefixes = new Map<string, string>();
+const MAX_PREFIXES = 4096;
 
 /** The /48 of an IPv6 address in canonical form (`2001:db8:1::/48`); null when it does not parse. */
 function ipv6Prefix48(ip: string): string | null {
