@@ -33,7 +33,23 @@
 // them is no replay. An attacker's network is neither.
 
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
-import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
+import {
+  AgentStore,
+  GroupStore,
+  NO_DETECTIONS,
+  atMs,
+  clone,
+  hashString,
+  peerAdopt,
+  peerFamiliar,
+  restoreGroups,
+  setAtMs,
+  snapshotGroups,
+  touchPeerGroup,
+  type MsState,
+  type PeerGroup,
+  type PeerGroupSnapshot,
+} from './agent-directory.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta } from './types.js';
 
@@ -80,26 +96,8 @@ const DEFAULTS: Required<TokenReplayOptions> = {
   egressAdoptSpanMs: 30 * 60_000,
 };
 
-/** Egress networks kept per group, and networks being adopted. */
-const MAX_EGRESS = 64;
-const MAX_CANDIDATES = 32;
-/** Adopters remembered per candidate network (the oldest go first; only recent ones count). */
-const MAX_ADOPTERS = 16;
-
-/**
- * What a peer group (a blueprint within its tenant; an agent without one is
- * its own group) knows of the networks its agents use tokens from.
- */
-interface EgressGroup extends Timed {
-  /** First token use seen (ms). */
-  f: number;
-  /** Token uses seen (counted up to egressLearnUses). */
-  n: number;
-  /** Established use networks (hashes of the /24 or /64, or the address), oldest first. */
-  nets: number[];
-  /** Networks some agents used foreign tokens from since learning, with the adopters (agent hashes) and when. */
-  cand: { h: number; ag: number[]; at: number[] }[] | null;
-}
+/** Use networks remembered per peer group (the least recently adopted go first when full). */
+const MAX_USE_NETWORKS = 96;
 
 /** A use of a token not (yet) known, from an address the agent has no token for, waiting for its token event. */
 interface PendingUse {
@@ -178,66 +176,35 @@ export const tokenReplayMeta: DetectorMeta = {
 export function createTokenReplayDetector(options: TokenReplayOptions = {}): Detector {
   const o: Required<TokenReplayOptions> = { ...DEFAULTS, ...options };
   const agents = new AgentStore<AgentTokens>(o.maxAgents, true);
-  const groups = new GroupStore<EgressGroup>(1_000_000);
+  /**
+   * Per peer group (a blueprint within its tenant; an agent without one is its
+   * own group), the networks its agents use tokens from, in the shared peer
+   * registry: `first` and `events` are its first token use and its token uses
+   * (counted up to egressLearnUses); a network learned, or used without being
+   * reported, is clean; recent adopters tell a deployment.
+   */
+  const groups = new GroupStore<PeerGroup>(1_000_000);
 
   /** The group of a network event's agent, counting the event when it carries a token. */
   function touchGroup(e: NetworkEvent, ctx: DetectorContext): void {
-    const gid = peerGroupId(e.blueprint_id, e.agent_id);
-    const g = groups.find(ctx, e.tenant_id, gid);
-    if (g === undefined) {
-      groups.set(e.tenant_id, gid, { at: e.time, f: e.time, n: 1, nets: [], cand: null });
-      return;
-    }
-    if (e.time > g.at) g.at = e.time;
-    if (e.time < g.f) g.f = e.time;
-    if (g.n < o.egressLearnUses) g.n++;
+    const g = touchPeerGroup(groups, ctx, e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id), e.time);
+    if (e.time < g.first) g.first = e.time;
+    if (g.events < o.egressLearnUses) g.events++;
   }
 
   /**
-   * True when `ip` is on a use network of the agent's group (see EgressGroup):
-   * learned now while the group is learning, or adopted now by enough agents.
+   * True when `ip` is on a use network of the agent's group: learned now while
+   * the group is learning, or used by enough agents recently (a deployment).
+   * Records this agent's use either way (clean when it is no replay).
    */
   function egressKnown(ctx: DetectorContext, tenant: string, agent: string, bp: string | null, ip: string, t: number): boolean {
-    const gid = peerGroupId(bp, agent);
-    let g = groups.find(ctx, tenant, gid);
-    if (g === undefined) {
-      g = { at: t, f: t, n: 0, nets: [], cand: null };
-      groups.set(tenant, gid, g);
-    }
+    const g = touchPeerGroup(groups, ctx, tenant, peerGroupId(bp, agent), t);
     const h = hashString((o.sameSubnet ? subnetOf(ip) : null) ?? ip);
-    if (g.nets.includes(h)) return true;
-    if (t - g.f < o.egressLearnMs || g.n < o.egressLearnUses) {
-      addEgress(g, h);
-      return true;
-    }
-    const cand = g.cand ?? (g.cand = []);
-    let c = cand.find((x) => x.h === h);
-    if (c === undefined) {
-      if (cand.length >= MAX_CANDIDATES) cand.shift();
-      c = { h, ag: [], at: [] };
-      cand.push(c);
-    }
     const ah = hashString(agent) | 1;
-    if (!c.ag.includes(ah)) {
-      if (c.ag.length >= MAX_ADOPTERS) {
-        c.ag.shift();
-        c.at.shift();
-      }
-      c.ag.push(ah);
-      c.at.push(t);
-    }
-    let adopters = 0;
-    for (let i = 0; i < c.at.length; i++) if (Math.abs(t - c.at[i]!) <= o.egressAdoptSpanMs) adopters++;
-    if (adopters < o.egressAdoptAgents) return false;
-    addEgress(g, h);
-    cand.splice(cand.indexOf(c), 1);
-    if (cand.length === 0) g.cand = null;
-    return true;
-  }
-
-  function addEgress(g: EgressGroup, h: number): void {
-    if (g.nets.length >= MAX_EGRESS) g.nets.shift();
-    g.nets.push(h);
+    const learning = t - g.first < o.egressLearnMs || g.events < o.egressLearnUses;
+    const known = learning || peerFamiliar(g, h, ah, t, o.egressAdoptSpanMs, o.egressAdoptAgents);
+    peerAdopt(g, h, ah, t, known, MAX_USE_NETWORKS);
+    return known;
   }
 
   function fresh(e: TokenEvent | NetworkEvent): AgentTokens {
@@ -462,15 +429,15 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       return agents.size + groups.size + queue.length;
     },
     snapshot(): unknown {
-      return clone({ version: 1, agents: agents.map.snapshot(), queue, groups: groups.snapshot() });
+      return clone({ version: 1, agents: agents.map.snapshot(), queue, useNetworks: snapshotGroups(groups) });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentTokens][]; queue: QueuedUse[]; groups?: [string, string, EgressGroup][] };
+      const s = clone(snapshot) as { version: number; agents: [string, string, AgentTokens][]; queue: QueuedUse[]; useNetworks?: [string, string, PeerGroupSnapshot][] };
       if (s?.version !== 1) throw new Error('token-replay: unsupported snapshot');
       agents.restore(s.agents.map(([t, a, v]) => [t, a, v.slots.length === 0 ? { ...v, slots: NO_SLOTS } : v]), false);
       // Queued uses and groups from before use networks were learned: no blueprint known, no networks learned yet.
       queue = s.queue.map((q) => (q.bp === undefined ? { ...q, bp: null } : q));
-      groups.restore(s.groups ?? []);
+      restoreGroups(groups, s.useNetworks ?? []);
     },
   };
 }
