@@ -307,6 +307,20 @@ export function peerFamiliar(g: PeerGroup, h: number, agentHash: number, at: num
   return (code & 1) !== 0 || code >>> 1 >= deploymentAgents;
 }
 
+/**
+ * peerFamiliar without the agent's own use: another agent uses the value
+ * unflagged, or `deploymentAgents` agents (this one included) adopted it
+ * recently. For judging a value the agent itself adopted earlier. An own
+ * clean adoption is assumed while the agent is among the recent adopters.
+ */
+export function peerFamiliarToOthers(g: PeerGroup, h: number, agentHash: number, at: number, windowMs: number, deploymentAgents: number): boolean {
+  const v = g.values.get(h);
+  if (!v) return false;
+  const own = v.recentAgents.indexOf(agentHash) >= 0 ? 1 : 0;
+  if (v.clean - own > 0) return true;
+  return peerVerdictCode(g, h, agentHash, at, windowMs) >>> 1 >= deploymentAgents;
+}
+
 /** Records that an agent adopted a value (clean = it was not flagged). */
 export function peerAdopt(g: PeerGroup, h: number, agentHash: number, at: number, clean: boolean, cap: number): void {
   let v = g.values.get(h);

@@ -1,21 +1,31 @@
 // Detector 6 — impossible-travel: one credential of an agent used from places
 // too far apart for the time between them, or concurrently from two networks.
 //
-// - Travel: successful sign-ins with the same credential (same agent) whose
-//   great-circle distance is ≥ 500 km and whose implied speed is > 1000 km/h,
-//   from different networks (ASNs): a cloud provider moving a workload between
-//   its own regions keeps its ASN, and nearby regions are under the minimum
-//   distance.
+// A workload does not travel, but it does move: a redeployment to another
+// region or cloud is a jump that never comes back. A stolen credential looks
+// different: the legitimate agent keeps working from home while the thief
+// works from elsewhere, so the credential alternates between two networks.
+// Hence three findings:
 // - Concurrent use: two sign-ins with the same credential within 10 s from two
-//   different ASNs (and IPs).
+//   different ASNs (and IPs). Medium.
+// - Interleaved use: the credential returns to a network after another one was
+//   used since (A → B → A within 30 min), where A and B are different ASNs or
+//   at least 500 km apart and the newer of the two was first used by the
+//   agent within the last 24 h (an agent that has always alternated is not
+//   news). Medium: the two places are in use at once, whatever the distance
+//   (an attacker renting a server in the agent's own country or cloud).
+// - Travel: a jump between places ≥ 500 km apart faster than 1000 km/h, from
+//   different networks (a cloud provider moving a workload between its own
+//   regions keeps its ASN; nearby regions are under the minimum distance).
+//   Low: on its own it cannot be told from a move; if the old place is used
+//   again, it is interleaved use.
 // - Every new sign-in is compared with the last few distinct sightings by
 //   |Δt|, so events up to 60 s out of order are handled either way round.
-// - If the blueprint's peers use both places (or several agents of the
-//   blueprint moved there together: a deployment), it is not travel.
-// Both are medium — a direct sign of a stolen credential — except travel under
-// 2000 km (neighbouring regions, geo-IP error), which is low. Medium is
-// confirmed after 3 minutes of event time: reported low at once, then medium
-// unless other agents of the blueprint moved to the new place meanwhile.
+// - Places (1° cell and ASN) the blueprint's peers already use, or that
+//   several of its agents moved to together (a deployment), are not evidence.
+// Medium is confirmed after 3 minutes of event time: reported low at once,
+// then medium unless other agents of the blueprint moved to the new place
+// meanwhile (the first movers of a blue/green cut-over run in both places).
 
 import type { AgentEvent } from '../contract/events.js';
 import type { Detection } from './types.js';
@@ -28,10 +38,11 @@ import {
   type SlotState,
   blueprintOf,
   clone,
+  hashInt,
   hashString,
   peerAdopt,
   touchPeerGroup,
-  peerFamiliar,
+  peerFamiliarToOthers,
   sec,
   restoreGroups,
   snapshotGroups,
@@ -43,13 +54,15 @@ import {
 export interface ImpossibleTravelOptions {
   maxSpeedKmh?: number;
   minDistanceKm?: number;
-  /** Travel over at least this distance is medium; shorter (nearby regions, geo-IP error) is low. */
-  mediumDistanceKm?: number;
   concurrentMs?: number;
   /** Distinct sightings remembered per agent. */
   sightings?: number;
   /** After firing, the agent is quiet this long. */
   quietMs?: number;
+  /** A return to a network after another was used since, within this long, is interleaved use. */
+  interleaveMs?: number;
+  /** Interleaving is news only while the newer of the two networks was first used this recently by the agent. */
+  newPlaceMs?: number;
   /** Location cells (1° grid) remembered per blueprint. */
   peerCap?: number;
   deploymentAgents?: number;
@@ -75,14 +88,16 @@ interface Pending {
   event_ids: string[];
 }
 
-/** Stride of a sighting in AgentState.s: time, lat, lon, asn (-1 = unknown), credential hash, ip hash. */
-const STRIDE = 6;
+/** Stride of a sighting in AgentState.s: last use, lat, lon, asn (-1 = unknown), credential hash, ip hash, first use. */
+const STRIDE = 7;
 
 interface AgentState extends SlotState {
   s: number[];
   ids: string[];
-  /** Seconds (see `sec`), like `at`; sighting times in `s` are epoch ms. */
+  /** When a medium finding (concurrent or interleaved use) last fired. Seconds (see `sec`), like `at`; sighting times in `s` are epoch ms. */
   firedAt: number;
+  /** When a travel finding (low) last fired, seconds. */
+  movedAt: number;
 }
 
 interface Snapshot {
@@ -94,10 +109,11 @@ interface Snapshot {
 const DEFAULTS: Required<ImpossibleTravelOptions> = {
   maxSpeedKmh: 1000,
   minDistanceKm: 500,
-  mediumDistanceKm: 2000,
   concurrentMs: 10_000,
   sightings: 4,
   quietMs: 60 * 60_000,
+  interleaveMs: 30 * 60_000,
+  newPlaceMs: 24 * 3600_000,
   peerCap: 256,
   deploymentAgents: 3,
   deploymentWindowMs: 30 * 60_000,
@@ -115,8 +131,10 @@ export function haversineKm(lat1: number, lon1: number, lat2: number, lon2: numb
   return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(a)));
 }
 
-function cellHash(lat: number, lon: number): number {
-  return (Math.round(lat) + 90) * 400 + (Math.round(lon) + 180) + 1;
+/** Key of a place in the peer registry: its 1° cell and its network (ASN, -1 unknown). */
+function placeKey(lat: number, lon: number, asn: number): number {
+  const cell = (Math.round(lat) + 90) * 400 + (Math.round(lon) + 180) + 1;
+  return (Math.imul(cell, 0x27d4eb2f) ^ hashInt(asn)) | 0;
 }
 
 export function createImpossibleTravelDetector(options: ImpossibleTravelOptions = {}): Detector<Snapshot> {
@@ -146,9 +164,39 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
     return out ?? NO_DETECTIONS;
   }
 
-  function familiarToPeers(g: PeerGroup | undefined, cell: number, agentHash: number, t: number): boolean {
+  /** Peers use the place, or several agents moved there together; this agent's own use does not count. */
+  function familiarToPeers(g: PeerGroup | undefined, place: number, agentHash: number, t: number): boolean {
     if (!g) return false;
-    return peerFamiliar(g, cell, agentHash, t, o.deploymentWindowMs, o.deploymentAgents);
+    return peerFamiliarToOthers(g, place, agentHash, t, o.deploymentWindowMs, o.deploymentAgents);
+  }
+
+  /** The peer-registry key of sighting j, or 0 when it has no coordinates. */
+  function placeOf(s: number[], j: number): number {
+    return Number.isNaN(s[j + 1]!) ? 0 : placeKey(s[j + 1]!, s[j + 2]!, s[j + 3]!);
+  }
+
+  /**
+   * Interleaved use: this sign-in returns to place `same` (last used at
+   * s[same]) after another place k was used since, within interleaveMs, k
+   * being another network or far away; the newer of the two first used
+   * recently and not a place the blueprint uses. Returns k, or -1.
+   */
+  function interleaved(s: number[], same: number, cred: number, asn: number, lat: number, lon: number, t: number, g: PeerGroup | undefined, agentHash: number): number {
+    const prev = s[same]!;
+    if (Math.abs(t - prev) > o.interleaveMs) return -1;
+    for (let k = 0; k < s.length; k += STRIDE) {
+      if (k === same || s[k + 4] !== cred) continue;
+      if (!(s[k]! > prev && s[k + 6]! < t)) continue;
+      const kAsn = s[k + 3]!;
+      const otherNetwork = asn >= 0 && kAsn >= 0 && kAsn !== asn;
+      if (!otherNetwork && !(Number.isFinite(lat) && !Number.isNaN(s[k + 1]!) && haversineKm(lat, lon, s[k + 1]!, s[k + 2]!) >= o.minDistanceKm)) continue;
+      const newer = s[k + 6]! > s[same + 6]! ? k : same;
+      if (t - s[newer + 6]! > o.newPlaceMs) continue;
+      const place = placeOf(s, newer);
+      if (place !== 0 && familiarToPeers(g, place, agentHash, t)) continue;
+      return k;
+    }
+    return -1;
   }
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
@@ -164,7 +212,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
 
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!a) {
-      a = { at: sec(t), e: 0, s: [], ids: [], firedAt: -(1 << 30) };
+      a = { at: sec(t), e: 0, s: [], ids: [], firedAt: -(1 << 30), movedAt: -(1 << 30) };
       agents.set(ctx, e.tenant_id, e.agent_id, a);
     }
     if (sec(t) > a.at) a.at = sec(t);
@@ -206,20 +254,35 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
       g = touchPeerGroup(groups, ctx, e.tenant_id, bp, t);
     }
     const agentHash = g ? hashString(e.agent_id) : 0;
-    const cell = hasLoc ? cellHash(lat, lon) : 0;
+    const place = hasLoc ? placeKey(lat, lon, asn) : 0;
 
+    const now = sec(t);
+    const quiet = o.quietMs / 1000;
+    const mediumQuiet = now - a.firedAt <= quiet;
     let out: Detection[] = NO_DETECTIONS;
-    const hit = best >= 0 ? best : concurrent;
-    if (hit >= 0 && sec(t) - a.firedAt > o.quietMs / 1000) {
+    // Which finding: concurrent use, else interleaved use, else travel (low).
+    let kind: 'concurrent' | 'interleaved' | 'travel' | null = null;
+    let hit = -1;
+    if (!mediumQuiet && concurrent >= 0) {
+      kind = 'concurrent';
+      hit = concurrent;
+    } else if (!mediumQuiet && same >= 0 && s.length > STRIDE) {
+      hit = interleaved(s, same, cred, asn, lat, lon, t, g, agentHash);
+      if (hit >= 0) kind = 'interleaved';
+    }
+    // Two places the agent has used for longer than newPlaceMs are its own: no travel between them.
+    const established = same >= 0 && best >= 0 && t - s[same + 6]! > o.newPlaceMs && t - s[best + 6]! > o.newPlaceMs;
+    if (kind === null && best >= 0 && !established && !mediumQuiet && now - a.movedAt > quiet) {
+      kind = 'travel';
+      hit = best;
+    }
+    if (kind !== null) {
       const oLat = s[hit + 1]!;
       const oLon = s[hit + 2]!;
+      const otherPlace = placeOf(s, hit);
       const bothFamiliar =
-        hasLoc &&
-        !Number.isNaN(oLat) &&
-        familiarToPeers(g, cell, agentHash, t) &&
-        familiarToPeers(g, cellHash(oLat, oLon), agentHash, t);
+        kind !== 'interleaved' && place !== 0 && otherPlace !== 0 && familiarToPeers(g, place, agentHash, t) && familiarToPeers(g, otherPlace, agentHash, t);
       if (!bothFamiliar) {
-        a.firedAt = sec(t);
         const other = {
           time: new Date(s[hit]!).toISOString(),
           lat: Number.isNaN(oLat) ? null : oLat,
@@ -227,32 +290,55 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
           asn: s[hit + 3]! < 0 ? null : s[hit + 3]!,
         };
         const here = { time: new Date(t).toISOString(), lat: e.lat, lon: e.lon, asn: e.asn, ip: e.ip, country: e.country };
-        const hours = Math.abs(t - s[hit]!) / 3600_000;
-        const travel = best >= 0;
-        const summary = travel
-          ? `Agent ${e.agent_id} used credential ${e.credential_id ?? '(none)'} ${Math.round(bestDist)} km apart within ${formatGap(Math.abs(t - s[hit]!))} (${bestSpeed === Infinity ? 'simultaneously' : `${Math.round(bestSpeed)} km/h`}) from AS${other.asn ?? '?'} and AS${e.asn ?? '?'}${e.country ? ` (${e.country})` : ''}`
-          : `Agent ${e.agent_id} used credential ${e.credential_id ?? '(none)'} concurrently from two networks (AS${other.asn} and AS${e.asn}) within ${formatGap(Math.abs(t - s[hit]!))}`;
-        const wantsMedium = !(travel && bestDist < o.mediumDistanceKm);
-        const hereFamiliar = hasLoc && familiarToPeers(g, cell, agentHash, t);
-        const newCell = hereFamiliar && !Number.isNaN(oLat) ? cellHash(oLat, oLon) : cell;
-        const confirm = wantsMedium && g !== undefined && bp !== null && hasLoc && o.confirmMs > 0;
+        const gapMs = Math.abs(t - s[hit]!);
+        const hours = gapMs / 3600_000;
+        const cred = e.credential_id ?? '(none)';
+        let summary: string;
+        let observed: Record<string, unknown>;
+        let baseline: unknown;
+        let threshold: Record<string, number>;
+        // The place that is new: the newer of the two for interleaving, else this one (or, this being a familiar place, the other).
+        let newPlace = place;
+        if (kind === 'travel') {
+          a.movedAt = now;
+          summary = `Agent ${e.agent_id} used credential ${cred} ${Math.round(bestDist)} km apart within ${formatGap(gapMs)} (${bestSpeed === Infinity ? 'simultaneously' : `${Math.round(bestSpeed)} km/h`}) from AS${other.asn ?? '?'} and AS${e.asn ?? '?'}${e.country ? ` (${e.country})` : ''}; low unless the old place is used again (then both are in use)`;
+          observed = { distance_km: Math.round(bestDist), hours: Math.round(hours * 10000) / 10000, speed_kmh: bestSpeed === Infinity ? null : Math.round(bestSpeed), from: other, to: here };
+          baseline = { max_plausible_speed_kmh: o.maxSpeedKmh };
+          threshold = { speed_kmh: o.maxSpeedKmh, min_distance_km: o.minDistanceKm };
+        } else if (kind === 'concurrent') {
+          a.firedAt = now;
+          summary = `Agent ${e.agent_id} used credential ${cred} concurrently from two networks (AS${other.asn} and AS${e.asn}) within ${formatGap(gapMs)}`;
+          observed = { seconds_apart: Math.round(hours * 36000) / 10, from: other, to: here };
+          baseline = 'one network at a time per credential';
+          threshold = { concurrent_s: o.concurrentMs / 1000 };
+          if (place !== 0 && familiarToPeers(g, place, agentHash, t)) newPlace = otherPlace;
+        } else {
+          a.firedAt = now;
+          const newer = s[hit + 6]! > s[same + 6]! ? hit : same;
+          newPlace = newer === hit ? otherPlace : place;
+          const km = hasLoc && !Number.isNaN(oLat) ? Math.round(haversineKm(lat, lon, oLat, oLon)) : null;
+          const back = { time: new Date(s[same]!).toISOString(), event_id: a.ids[same / STRIDE]! };
+          summary = `Agent ${e.agent_id} used credential ${cred} from two networks in turn: AS${e.asn ?? '?'}${e.country ? ` (${e.country})` : ''} at ${back.time}, AS${other.asn ?? '?'} at ${other.time}, and AS${e.asn ?? '?'} again now${km !== null ? ` (${km} km apart)` : ''}; the ${newer === hit ? 'other' : 'returning'} network is new to the agent since ${new Date(s[newer + 6]!).toISOString()}`;
+          observed = { minutes: Math.round((t - Math.min(s[same]!, s[hit + 6]!)) / 600) / 100, distance_km: km, previous_here: back, other, here };
+          baseline = { newer_network_first_used: new Date(s[newer + 6]!).toISOString(), used_by_peers: false };
+          threshold = { interleave_s: o.interleaveMs / 1000, new_network_s: o.newPlaceMs / 1000 };
+        }
+        const wantsMedium = kind !== 'travel';
+        const confirm = wantsMedium && g !== undefined && bp !== null && newPlace !== 0 && o.confirmMs > 0;
         const evidence: Detection['evidence'] = {
-          observed: travel
-            ? { distance_km: Math.round(bestDist), hours: Math.round(hours * 10000) / 10000, speed_kmh: bestSpeed === Infinity ? null : Math.round(bestSpeed), from: other, to: here }
-            : { seconds_apart: Math.round(hours * 36000) / 10, from: other, to: here },
-          baseline: travel ? { max_plausible_speed_kmh: o.maxSpeedKmh } : 'one network at a time per credential',
-          threshold: travel
-            ? { speed_kmh: o.maxSpeedKmh, min_distance_km: o.minDistanceKm, medium_distance_km: o.mediumDistanceKm }
-            : { concurrent_s: o.concurrentMs / 1000 },
+          observed,
+          baseline,
+          threshold,
           peer_group: peerGroupName(bp),
           credential_id: e.credential_id,
+          pattern: kind,
           confirmation: confirm ? 'pending' : null,
         };
-        const eventIds = [a.ids[hit / STRIDE]!, e.event_id];
+        const eventIds = kind === 'interleaved' ? [a.ids[same / STRIDE]!, a.ids[hit / STRIDE]!, e.event_id] : [a.ids[hit / STRIDE]!, e.event_id];
         if (confirm && bp !== null) {
           const k = agentKey(e.tenant_id, e.agent_id);
           if (!pending.has(k))
-            pending.set(k, { tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: bp, agentHash, cell: newCell, time: t, due: t + o.confirmMs, summary, evidence: clone(evidence), event_ids: eventIds });
+            pending.set(k, { tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: bp, agentHash, cell: newPlace, time: t, due: t + o.confirmMs, summary, evidence: clone(evidence), event_ids: eventIds });
         }
         out = [
           {
@@ -269,7 +355,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
       }
     }
 
-    if (g && same < 0) peerAdopt(g, cell, agentHash, t, out === NO_DETECTIONS, o.peerCap);
+    if (g && same < 0) peerAdopt(g, place, agentHash, t, out === NO_DETECTIONS, o.peerCap);
 
     // Remember this sighting: refresh the same place, else replace the oldest.
     if (same >= 0) {
@@ -278,17 +364,13 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
         s[same + 5] = ip;
         a.ids[same / STRIDE] = e.event_id;
       }
+      if (t < s[same + 6]!) s[same + 6] = t;
     } else if (s.length < o.sightings * STRIDE) {
       // Exactly sized (a pushed array reserves spare slots; most agents have one place).
       const n = s.length;
       const next: number[] = new Array<number>(n + STRIDE);
       for (let j = 0; j < n; j++) next[j] = s[j]!;
-      next[n] = t;
-      next[n + 1] = lat;
-      next[n + 2] = lon;
-      next[n + 3] = asn;
-      next[n + 4] = cred;
-      next[n + 5] = ip;
+      writeSighting(next, n, t, lat, lon, asn, cred, ip);
       a.s = next;
       const ids = a.ids;
       const nextIds: string[] = new Array<string>(ids.length + 1);
@@ -298,17 +380,11 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
     } else {
       let oldest = 0;
       for (let j = STRIDE; j < s.length; j += STRIDE) if (s[j]! < s[oldest]!) oldest = j;
-      s[oldest] = t;
-      s[oldest + 1] = lat;
-      s[oldest + 2] = lon;
-      s[oldest + 3] = asn;
-      s[oldest + 4] = cred;
-      s[oldest + 5] = ip;
+      writeSighting(s, oldest, t, lat, lon, asn, cred, ip);
       a.ids[oldest / STRIDE] = e.event_id;
     }
     return out;
   }
-
   return {
     types: ['signin'] as const,
     meta: {
@@ -316,7 +392,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
       title: 'Impossible travel or concurrent use of a credential',
       severity: 'medium',
       description:
-        'One credential of an agent is used from places at least 500 km apart faster than 1000 km/h allows (from different networks), or from two networks within seconds (medium; low under 2000 km). Places the blueprint\'s peers already use, and blueprint-wide moves, are not travel. Out-of-order events (±60 s) are compared by absolute time difference.',
+        'One credential of an agent is in use from two places at once: from two networks within seconds, or alternating between two networks (A, then B, then A again within 30 min; different ASNs or 500 km apart) where one of them is new to the agent (medium, confirmed after 3 min unless the blueprint moves there). A one-way jump of 500 km or more faster than 1000 km/h between networks is low: it cannot be told from a redeployment until the old place is used again. Places the blueprint\'s peers already use, and blueprint-wide moves, are not evidence. Out-of-order events (±60 s) are compared by absolute time difference.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,
@@ -333,12 +409,32 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
       pending: clone([...pending.values()]),
     }),
     restore(s) {
-      agents.restore(clone(s.agents).map(([t, id, v]) => [t, id, { ...v, s: v.s.map(nullToNan) }]));
+      agents.restore(clone(s.agents).map(([t, id, v]) => [t, id, { ...v, movedAt: v.movedAt ?? v.firedAt, s: withFirstUse(v.s.map(nullToNan), v.ids.length) }]));
       restoreGroups(groups, s.groups);
       pending.clear();
       for (const p of clone(s.pending ?? [])) pending.set(agentKey(p.tenant_id, p.agent_id), p);
     },
   };
+}
+
+/** Writes a new sighting at offset j (first and last use both t). */
+function writeSighting(s: number[], j: number, t: number, lat: number, lon: number, asn: number, cred: number, ip: number): void {
+  s[j] = t;
+  s[j + 1] = lat;
+  s[j + 2] = lon;
+  s[j + 3] = asn;
+  s[j + 4] = cred;
+  s[j + 5] = ip;
+  s[j + 6] = t;
+}
+
+/** Sightings of a snapshot taken before first use was kept (6 numbers each): first use taken as last use. */
+function withFirstUse(s: number[], sightings: number): number[] {
+  if (sightings === 0 || s.length === sightings * STRIDE) return s;
+  const old = s.length / sightings;
+  const out: number[] = [];
+  for (let j = 0; j < s.length; j += old) out.push(...s.slice(j, j + old), s[j]!);
+  return out;
 }
 
 function nanToNull(x: number): number | null {
