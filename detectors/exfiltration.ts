@@ -23,7 +23,13 @@
 // file_sharing / uncategorized / malicious destinations. Cumulative: the bytes
 // of the last two windows (≤10 min) to destinations not familiar fire at
 // max(100 MB, 5 × baseline sum), or, counting only risky categories, at
-// max(50 MB, 4 × baseline risky sum). Agents and blueprints without
+// max(50 MB, 4 × baseline risky sum). Slow: the same sums over the current
+// and the previous half-hour (30-60 min) fire at max(200 MB, 3 × the highest
+// such sum of the agent and its blueprint), or counting risky categories
+// only at max(100 MB, 3 × baseline): a trickle of a few MB a minute stays
+// under every 10-min threshold (and teaches the 10-min baselines), and a new
+// destination becomes familiar after an hour, so the hour is judged with
+// baselines of its own, fed one half-hour late like the windows'. Agents and blueprints without
 // enough history do not fire (except ≥1 GB to a risky destination, in one
 // transfer or within the two windows); otherwise window sums count only once
 // the blueprint is an hour old (before that every destination looks new).
@@ -69,6 +75,10 @@ export interface ExfiltrationOptions {
   minWindowBytesRisky?: number;
   windowMultiple?: number;
   windowMultipleRisky?: number;
+  /** Slow: floors and multiple of the baseline for the sums of the current and previous half-hour. */
+  minSlowBytes?: number;
+  minSlowBytesRisky?: number;
+  slowMultiple?: number;
   /** Completed windows and history an agent needs before its own window baseline counts. */
   minAgentWindows?: number;
   minAgentHistoryMs?: number;
@@ -97,6 +107,9 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   minWindowBytesRisky: 50 * MB,
   windowMultiple: 5,
   windowMultipleRisky: 4,
+  minSlowBytes: 200 * MB,
+  minSlowBytesRisky: 100 * MB,
+  slowMultiple: 3,
   minAgentWindows: 6,
   minAgentHistoryMs: 60 * 60_000,
   cooldownMs: 30 * 60_000,
@@ -115,6 +128,7 @@ const NO_CONTEXT: DetectorContext = {
 /** "Never" for second- and window-valued fields (a small integer, unlike MIN_SAFE_INTEGER). */
 const NEVER = -1_000_000_000;
 const KIB = 1024;
+const HALF_HOUR_MS = 30 * 60_000;
 
 /** log2 bucket of a byte count: 0 = under 128 B, b ≥ 1 = [2^(b+6), 2^(b+7)), 31 = 128 GiB and more. */
 export function bucketOf(bytes: number): number {
@@ -159,9 +173,21 @@ interface AgentEx extends MsState {
   pw: number;
   /** Window in which a cumulative threshold was last exceeded (kept out of baselines). */
   xw: number;
-  /** Last fire time (seconds): single transfer, cumulative. */
+  /** Current half-hour number; KiB out (all / risky) to unfamiliar destinations in it and in the previous one. */
+  hw: number;
+  h0: number;
+  h1: number;
+  q0: number;
+  q1: number;
+  /** Highest completed half-hour pair sums (KiB, all / risky); the last completed pair, waiting to enter them. */
+  hm: number;
+  qm: number;
+  ph: number;
+  pq: number;
+  /** Last fire time (seconds): single transfer, cumulative, slow. */
   ft: number;
   fc: number;
+  fs: number;
 }
 
 /** A destination the peer group sends bulk data to. */
@@ -184,6 +210,9 @@ interface GroupEx extends Timed {
   /** Highest completed two-window sums of any agent, KiB (all / risky). */
   wm: number;
   rm: number;
+  /** Highest completed half-hour pair sums of any agent, KiB (all / risky). */
+  hm: number;
+  qm: number;
 }
 
 type GroupRow = Omit<GroupEx, 'd'> & { d: [number, BulkDest][] };
@@ -209,7 +238,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   function group(tenant: string, gid: string, t: number): GroupEx {
     let g = groups.find(cx, tenant, gid);
     if (!g) {
-      g = { at: t, f: Math.floor(t / 1000), h: new Array<number>(BUCKETS).fill(0), d: new Map(), nw: 0, wm: 0, rm: 0 };
+      g = { at: t, f: Math.floor(t / 1000), h: new Array<number>(BUCKETS).fill(0), d: new Map(), nw: 0, wm: 0, rm: 0, hm: 0, qm: 0 };
       groups.set(tenant, gid, g);
     } else if (t > g.at) g.at = t;
     return g;
@@ -378,6 +407,74 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     );
   }
 
+  /**
+   * Moves the agent's half-hour sums on to half-hour `hi`. The pair completed
+   * at the previous roll enters the hour baselines now, unless the slow check
+   * fired since it began (a trickle must not raise its own bar).
+   */
+  function rollHalfHour(tenant: string, s: AgentEx, hi: number, t: number): void {
+    if ((s.ph > 0 || s.pq > 0) && s.fs * 1000 < (s.hw - 1) * HALF_HOUR_MS) {
+      const g = group(tenant, s.g, t);
+      if (t - g.f * 1000 >= o.familiarAfterMs) {
+        if (s.ph > s.hm) s.hm = s.ph;
+        if (s.pq > s.qm) s.qm = s.pq;
+        if (s.ph > g.hm) g.hm = s.ph;
+        if (s.pq > g.qm) g.qm = s.pq;
+      }
+    }
+    s.ph = s.h0 + s.h1;
+    s.pq = s.q0 + s.q1;
+    const next = hi === s.hw + 1;
+    s.h1 = next ? s.h0 : 0;
+    s.q1 = next ? s.q0 : 0;
+    s.h0 = 0;
+    s.q0 = 0;
+    s.hw = hi;
+  }
+
+  /** The slow check: the sums of the current and previous half-hour to unfamiliar destinations against their baselines. */
+  function checkSlow(e: NetworkEvent, s: AgentEx): Detection | null | undefined {
+    const tot = (s.h0 + s.h1) * KIB;
+    const rtot = (s.q0 + s.q1) * KIB;
+    const g = groups.find(cx, e.tenant_id, s.g);
+    // As for windows: a blueprint under an hour old has no familiar destinations yet, and a baseline is needed.
+    if (g === undefined || e.time - g.f * 1000 < o.familiarAfterMs) return undefined;
+    const agentOk = s.nw >= o.minAgentWindows && e.time - s.f * 1000 >= o.minAgentHistoryMs;
+    const groupOk = g.nw >= o.minGroupWindows;
+    if (!agentOk && !groupOk) return undefined;
+    const base = Math.max(agentOk ? s.hm : 0, groupOk ? g.hm : 0) * KIB;
+    const rbase = Math.max(agentOk ? s.qm : 0, groupOk ? g.qm : 0) * KIB;
+    const thr = Math.max(o.minSlowBytes, o.slowMultiple * base);
+    const rthr = Math.max(o.minSlowBytesRisky, o.slowMultiple * rbase);
+    const overRisky = rtot >= rthr;
+    if (!overRisky && tot < thr) return undefined;
+    const sec = Math.floor(e.time / 1000);
+    if (Math.abs(sec - s.fs) * 1000 < o.cooldownMs) return null;
+    s.fs = sec;
+    return make(
+      e,
+      overRisky ? 'high' : 'medium',
+      overRisky
+        ? `Agent ${e.agent_id} trickled ${fmtBytes(rtot)} to file-sharing/uncategorized destinations within the hour, under every 10-min threshold (baseline ${fmtBytes(rbase)} per hour)`
+        : `Agent ${e.agent_id} trickled ${fmtBytes(tot)} to destinations new to its blueprint within the hour, under every 10-min threshold (baseline ${fmtBytes(base)} per hour)`,
+      {
+        observed: { slow_new_dest_bytes_out: tot, slow_risky_bytes_out: rtot, last_dest_host: e.dest_host, last_category: e.category },
+        baseline: {
+          agent_max_hour_bytes: agentOk ? s.hm * KIB : null,
+          agent_max_hour_risky_bytes: agentOk ? s.qm * KIB : null,
+          group_max_hour_bytes: groupOk ? g.hm * KIB : null,
+          group_max_hour_risky_bytes: groupOk ? g.qm * KIB : null,
+          group_agent_windows: g.nw,
+        },
+        threshold: overRisky ? rthr : thr,
+        peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
+        kind: 'slow',
+        window_ms: 2 * HALF_HOUR_MS,
+      },
+      [e.event_id],
+    );
+  }
+
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     if (e.action !== 'allowed') return NO_DETECTIONS;
     cx = ctx;
@@ -385,31 +482,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     const bytes = e.bytes_out;
     let s = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!s) {
-      s = {
-        at: 0,
-        am: 0,
-        e: 0,
-        g: peerGroupId(e.blueprint_id, e.agent_id),
-        n: 0,
-        top: -1,
-        lg: 0,
-        f: Math.floor(t / 1000),
-        w: Math.floor(t / o.windowMs),
-        c0: 0,
-        c1: 0,
-        r0: 0,
-        r1: 0,
-        mx: -1,
-        pp: 0,
-        pr: 0,
-        pw: NEVER,
-        wm: 0,
-        rm: 0,
-        nw: 0,
-        xw: NEVER,
-        ft: NEVER,
-        fc: NEVER,
-      };
+      s = newAgentState(peerGroupId(e.blueprint_id, e.agent_id), t, o.windowMs);
       setAtMs(s, t);
       agents.set(ctx, e.tenant_id, e.agent_id, s);
     } else {
@@ -461,6 +534,25 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         return out; // over the window threshold: keep this transfer out of the baselines
       }
     }
+    if (kib > 0) {
+      const hi = Math.floor(t / HALF_HOUR_MS);
+      if (hi > s.hw) rollHalfHour(e.tenant_id, s, hi, t);
+      if (hi === s.hw) {
+        s.h0 += kib;
+        s.q0 += rkib;
+      } else if (hi === s.hw - 1) {
+        s.h1 += kib;
+        s.q1 += rkib;
+      }
+      if ((s.h0 + s.h1) * KIB >= o.minSlowBytes || (s.q0 + s.q1) * KIB >= o.minSlowBytesRisky) {
+        const d = checkSlow(e, s);
+        if (d !== undefined) {
+          if (d !== null) out = [d];
+          s.xw = wi; // an anomalous window: kept out of the baselines
+          return out;
+        }
+      }
+    }
 
     if (bulk) learnDestination(g!, dh, ah, t);
 
@@ -503,9 +595,52 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][] };
       if (s?.version !== 1) throw new Error('exfiltration: unsupported snapshot');
-      agents.restore(s.agents, false);
-      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, d: new Map(g.d) }]));
+      // Rows of older snapshots lack newer fields: laid over a fresh state, they get their defaults.
+      agents.restore(
+        s.agents.map(([t, id, v]) => [t, id, Object.assign(newAgentState(v.g, 0, o.windowMs), v)]),
+        false,
+      );
+      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, hm: g.hm ?? 0, qm: g.qm ?? 0, d: new Map(g.d) }]));
     },
+  };
+}
+
+/** A new agent's state (every field, in one order: one hidden class for all agents). */
+function newAgentState(g: string, t: number, windowMs: number): AgentEx {
+  return {
+    at: 0,
+    am: 0,
+    e: 0,
+    g,
+    n: 0,
+    top: -1,
+    lg: 0,
+    f: Math.floor(t / 1000),
+    w: Math.floor(t / windowMs),
+    c0: 0,
+    c1: 0,
+    r0: 0,
+    r1: 0,
+    mx: -1,
+    pp: 0,
+    pr: 0,
+    pw: NEVER,
+    wm: 0,
+    rm: 0,
+    nw: 0,
+    xw: NEVER,
+    hw: Math.floor(t / HALF_HOUR_MS),
+    h0: 0,
+    h1: 0,
+    q0: 0,
+    q1: 0,
+    hm: 0,
+    qm: 0,
+    ph: 0,
+    pq: 0,
+    ft: NEVER,
+    fc: NEVER,
+    fs: NEVER,
   };
 }
 

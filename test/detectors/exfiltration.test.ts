@@ -243,5 +243,65 @@ describe('exfiltration', () => {
     // 900 MB in all is under the floor: without a baseline, nothing is judged.
     expect(feed(createExfiltrationDetector(), fakeContext(), [...history, ...upload(300_000_000)])).toEqual([]);
   });
-});
 
+  /** `mb` MB every `everyMs` to `dest` from a4 after the warm-up, for `durationMs`. */
+  function trickle(mb: number, everyMs: number, durationMs: number, category: string, dest: string, start = T3): NetworkEvent[] {
+    const out: NetworkEvent[] = [];
+    for (let t = start; t < start + durationMs; t += everyMs) out.push(network({ agent_id: 'a4', time: t, bytes_out: mb * 1_000_000, category, dest_host: dest }));
+    return out;
+  }
+
+  it('catches a slow trickle to a file-sharing site that stays under every 10-minute threshold (high)', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    // 9 MB every 2 min: 45 MB per 10 min (the 10-min floor is 50 MB), 270 MB per hour.
+    const out = feed(d, ctx, trickle(9, 2 * MIN, 40 * MIN, 'file_sharing', 'gofile.example'));
+    expect(out.map((x) => [x.evidence.kind, x.severity])).toEqual([['slow', 'high']]);
+    expect(out[0]!.evidence.threshold).toBe(100_000_000);
+    expect((out[0]!.evidence.observed as { slow_risky_bytes_out: number }).slow_risky_bytes_out).toBeGreaterThanOrEqual(100_000_000);
+    expect(out[0]!.time - T3).toBeLessThanOrEqual(25 * MIN);
+    expect(out[0]!.summary).toContain('trickled');
+  });
+
+  it('catches a slow trickle to a storage account new to the blueprint (medium), across a half-hour boundary', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    // 45 MB every 5 min (90 MB per 10 min, the floor is 100 MB), starting 10 min before a half-hour boundary.
+    const start = Math.ceil(T3 / (30 * MIN)) * 30 * MIN - 10 * MIN;
+    const out = feed(d, ctx, trickle(45, 5 * MIN, 40 * MIN, 'storage', 'exfil7.blob.example', start));
+    expect(out.map((x) => [x.evidence.kind, x.severity])).toEqual([['slow', 'medium']]);
+    expect(out[0]!.time - start).toBeLessThanOrEqual(25 * MIN);
+    expect(out[0]!.time).toBeGreaterThan(start + 10 * MIN); // the sum spans both half-hours
+  });
+
+  it('does not count a trickle to a destination the blueprint uploads to, or one under the hourly floors', () => {
+    const events = traffic(AGENTS, T0, T3);
+    for (let t = T0; t < T3; t += 20 * MIN) events.push(network({ agent_id: 'a1', time: t, bytes_out: 2_000_000, category: 'file_sharing', dest_host: 'box.contoso.example' }));
+    events.sort((x, y) => x.time - y.time);
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, events);
+    expect(feed(d, ctx, trickle(9, 2 * MIN, HOUR, 'file_sharing', 'box.contoso.example'))).toEqual([]);
+    // 3 MB every 2 min: 90 MB per hour to a new file-sharing site, under the 100 MB floor.
+    const e = createExfiltrationDetector();
+    const ctx2 = fakeContext();
+    feed(e, ctx2, traffic(AGENTS, T0, T3));
+    expect(feed(e, ctx2, trickle(3, 2 * MIN, HOUR, 'file_sharing', 'gofile.example'))).toEqual([]);
+  });
+
+  it('restores an agent state written before the slow sums existed', () => {
+    const events = [...traffic(AGENTS, T0, T3), ...trickle(9, 2 * MIN, 40 * MIN, 'file_sharing', 'gofile.example')];
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, events.slice(0, -20));
+    const snap = JSON.parse(JSON.stringify(d.snapshot())) as { agents: [string, string, Record<string, unknown>][] };
+    for (const [, , v] of snap.agents) for (const k of ['hw', 'h0', 'h1', 'q0', 'q1', 'fs']) delete v[k];
+    const r = createExfiltrationDetector();
+    r.restore(snap);
+    // The sums start again at the restore: the trickle is still caught, later.
+    const out = feed(r, ctx, events.slice(-20));
+    expect(out.map((x) => x.evidence.kind)).toEqual(['slow']);
+  });
+});
