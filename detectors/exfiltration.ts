@@ -223,8 +223,8 @@ export const exfiltrationMeta: DetectorMeta = {
   severity: 'high',
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
-    "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer or " +
-    'summed over 10 minutes), with lower thresholds towards file-sharing, uncategorized and malicious destinations; without any baseline, 1 GB to such destinations in one transfer or within 10 minutes.',
+    "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
+    'summed over 10 minutes, or trickled over an hour to destinations new to its blueprint: 200 MB, 100 MB to risky ones), with lower thresholds towards file-sharing, uncategorized and malicious destinations; without any baseline, 1 GB to such destinations in one transfer or within 10 minutes.',
 };
 
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
