@@ -9,8 +9,10 @@
 //   prompt_injection blocked → low;
 // - a destination new to the peer group (blueprint) within 10 min after a
 //   prompt injection (blocked or not) → high (medium if the gateway blocked
-//   the new connection). Handles lateness: if the new destination arrives
-//   before the (late) injection event, the injection completes it.
+//   the new connection); within 30 min → medium (low if blocked): an injected
+//   instruction can sit in an agent's context until a later task acts on it.
+//   Handles lateness: if the new destination arrives before the (late)
+//   injection event, the injection completes it.
 // Each kind fires at most once per agent per 10 min (cooldown).
 //
 // State: per peer group a capped map of destination-host hashes → last seen
@@ -24,8 +26,10 @@ import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from 
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface GatewayThreatOptions {
-  /** How long after a prompt injection a new destination is suspicious, ms. */
+  /** How long after a prompt injection a new destination is highly suspicious, ms. */
   armMs?: number;
+  /** How long after a prompt injection a new destination is still suspicious (one severity lower), ms. */
+  lateArmMs?: number;
   /** A kind of finding fires at most once per agent per this, ms. */
   cooldownMs?: number;
   /** A peer group's destination set counts once it has this much history (ms) and events. */
@@ -38,6 +42,7 @@ export interface GatewayThreatOptions {
 
 const DEFAULTS: Required<GatewayThreatOptions> = {
   armMs: 10 * 60_000,
+  lateArmMs: 30 * 60_000,
   cooldownMs: 10 * 60_000,
   learnMs: 60 * 60_000,
   learnMinEvents: 50,
@@ -93,7 +98,7 @@ export const gatewayThreatMeta: DetectorMeta = {
   description:
     'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or a hostile destination category (malicious, command and control, botnet... in any vendor spelling; high), ' +
     'phishing or an allowed prompt injection (medium), a blocked prompt injection (low), or a destination never contacted by ' +
-    "the agent's blueprint reached within 10 minutes after a prompt injection (high).",
+    "the agent's blueprint reached within 10 minutes after a prompt injection (high; medium within 30 minutes).",
 };
 
 export function createGatewayThreatDetector(options: GatewayThreatOptions = {}): Detector {
@@ -134,7 +139,8 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
   }
 
   function newDestDetection(a: AgentThreat, e: NetworkEvent, g: GroupDest | undefined): Detection | null {
-    const sev: Severity = a.nblocked ? 'medium' : 'high';
+    const soon = a.nt - a.pi <= o.armMs;
+    const sev: Severity = a.nblocked ? (soon ? 'medium' : 'low') : soon ? 'high' : 'medium';
     return fire(
       a,
       Kind.NewDestAfterInjection,
@@ -145,7 +151,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       {
         observed: { dest_host: a.nhost, time: a.nt, blocked: a.nblocked },
         baseline: { injection_time: a.pi, injection_host: a.phost, known_destinations: g?.d.size ?? 0 },
-        threshold: `destination unknown to the peer group within ${o.armMs / 60_000} min after a prompt injection`,
+        threshold: `destination unknown to the peer group within ${o.armMs / 60_000} min (high) or ${o.lateArmMs / 60_000} min (medium) after a prompt injection`,
         peer_group: peerGroupName(g?.bp ?? e.blueprint_id) ?? `agent:${e.agent_id}`,
       },
       [a.pid, a.nid],
@@ -181,7 +187,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       a.nid = e.event_id;
       a.nhost = e.dest_host;
       a.nblocked = e.action === 'blocked';
-      if (a.pi !== NEVER && t >= a.pi && t - a.pi <= o.armMs) {
+      if (a.pi !== NEVER && t >= a.pi && t - a.pi <= o.lateArmMs) {
         const d = newDestDetection(a, e, g);
         return d ? [d] : NO_DETECTIONS;
       }
@@ -230,7 +236,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       if (m) out.push(m);
     }
     // A late injection event completes a new destination seen just after it.
-    if (threat === 'prompt_injection' && a.nt !== NEVER && a.nt >= t && a.nt - t <= o.armMs && a.nhost !== e.dest_host && a.pi === t) {
+    if (threat === 'prompt_injection' && a.nt !== NEVER && a.nt >= t && a.nt - t <= o.lateArmMs && a.nhost !== e.dest_host && a.pi === t) {
       const n = newDestDetection(a, e, g);
       if (n) out.push(n);
     }

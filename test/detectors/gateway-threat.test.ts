@@ -85,9 +85,30 @@ describe('gateway-threat', () => {
       network({ agent_id: 'a2', time: T2, threat: 'prompt_injection', action: 'blocked', dest_host: 'docs.example' }),
       network({ agent_id: 'a1', time: T2 + MIN, dest_host: 'other.example' }), // another agent
       network({ agent_id: 'a2', time: T2 + 2 * MIN, dest_host: 'api.openai.com' }),
-      network({ agent_id: 'a2', time: T2 + 11 * MIN, dest_host: 'later.example' }),
+      network({ agent_id: 'a2', time: T2 + 31 * MIN, dest_host: 'later.example' }),
     ]);
     expect(out.map((x) => x.severity)).toEqual(['low']);
+  });
+
+  it('is one severity lower for a new destination 10 to 30 minutes after the injection', () => {
+    const d = createGatewayThreatDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    const out = feed(d, ctx, [
+      network({ agent_id: 'a2', time: T2, threat: 'prompt_injection', action: 'blocked', dest_host: 'docs.example' }),
+      network({ agent_id: 'a2', time: T2 + 11 * MIN, dest_host: 'hook.attacker.example', event_id: 'n-late' }),
+      network({ agent_id: 'a4', time: T2, threat: 'prompt_injection', action: 'blocked', dest_host: 'docs.example' }),
+      network({ agent_id: 'a4', time: T2 + 25 * MIN, dest_host: 'hook2.attacker.example', action: 'blocked' }),
+    ]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a2', 'low'],
+      ['a2', 'medium'],
+      ['a4', 'low'],
+      ['a4', 'low'],
+    ]);
+    expect(out[1]!.event_ids[1]).toBe('n-late');
+    expect(out[1]!.summary).toContain('660 s after');
+    expect(out[3]!.evidence.observed).toMatchObject({ blocked: true });
   });
 
   it('completes the correlation when the injection event arrives late', () => {
