@@ -14,6 +14,10 @@
 //   wake-up sign-in comes from a new place (an ASN or country absent from the
 //   agent's history, or from its blueprint's when the agent has none);
 // - high: both.
+// A shorter silence (7 to 30 days) is no finding on its own, but it outlasts
+// every other detector's memory (idle state is forgotten after 3 days), so
+// nothing else judges the wake-up: there a non-sponsor credential or a new
+// place is low, and both together medium.
 // The wake-up opens a 10-minute episode: later (or late-arriving) sign-ins and
 // credential events of the episode can raise the severity (one more detection
 // each time it rises), never lower it.
@@ -35,6 +39,8 @@ import type { Detection, DetectorMeta, Severity } from './types.js';
 export interface DormantReactivationOptions {
   /** Silence after which activity is a reactivation, ms. */
   dormantMs?: number;
+  /** Shorter silence after which a wake-up with a non-sponsor credential or from a new place is reported (one severity lower), ms. */
+  shortDormantMs?: number;
   /** A credential added at most this long before the wake-up counts, ms. */
   credentialWindowMs?: number;
   /** How long after the wake-up its episode can still be escalated, ms. */
@@ -52,6 +58,7 @@ const DAY = 24 * 3600_000;
 
 const DEFAULTS: Required<DormantReactivationOptions> = {
   dormantMs: 30 * DAY,
+  shortDormantMs: 7 * DAY,
   credentialWindowMs: 7 * DAY,
   episodeMs: 10 * 60_000,
   retainMs: 400 * DAY,
@@ -109,7 +116,7 @@ export const dormantReactivationMeta: DetectorMeta = {
   mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
   description:
     'An agent silent for 30 days or more acts again: low on its own, medium when a credential was added within the week before by someone ' +
-    'other than its sponsors or when it signs in from an ASN/country new to it, high when both.',
+    'other than its sponsors or when it signs in from an ASN/country new to it, high when both. After 7 to 30 days of silence, one of those facts is low and both medium.',
 };
 
 function countryCode(c: string | null): number {
@@ -188,9 +195,12 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     const info = ctx.agent(e.tenant_id, e.agent_id);
     if (ep.cred === null) ep.cred = nonSponsorCredential(ep, s, info);
     const n = (ep.cred !== null ? 1 : 0) + (ep.place !== null ? 1 : 0);
-    const severity: Severity = n === 2 ? 'high' : n === 1 ? 'medium' : 'low';
-    if (RANK[severity] <= ep.s) return null;
-    ep.s = RANK[severity];
+    const short = ep.t - ep.prev < o.dormantMs;
+    // A short silence is one severity lower, and nothing without a fact.
+    const rank = short ? n : n + 1;
+    if (rank <= ep.s) return null;
+    const severity: Severity = rank >= 3 ? 'high' : rank === 2 ? 'medium' : 'low';
+    ep.s = rank;
     const days = (ep.t - ep.prev) / DAY;
     const facts = [ep.cred, ep.place].filter((x): x is string => x !== null);
     const bp = info?.blueprint_id ?? ('blueprint_id' in e ? e.blueprint_id : null);
@@ -211,7 +221,9 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
           sponsors: info ? info.sponsors.slice() : [],
           known_sponsor_count: Math.max(s.sp.length, info?.sponsors.length ?? 0),
         },
-        threshold: `silence ≥ ${o.dormantMs / DAY} days`,
+        threshold: short
+          ? `silence ≥ ${o.shortDormantMs / DAY} days with a non-sponsor credential or a new place (≥ ${o.dormantMs / DAY} days on its own)`
+          : `silence ≥ ${o.dormantMs / DAY} days`,
         peer_group: peerGroupName(bp),
       },
       event_ids: e.event_id === ep.id ? [ep.id] : [ep.id, e.event_id],
@@ -289,7 +301,7 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     let out: Detection[] = NO_DETECTIONS;
     const signin = e.type === 'signin' ? e : null;
     const last = atMs(s);
-    if (t - last >= o.dormantMs) {
+    if (t - last >= o.shortDormantMs) {
       // Wake-up: a new episode.
       const ep: Episode = { t, prev: last, id: e.event_id, s: 0, place: null, cred: null };
       s.ep = ep;
