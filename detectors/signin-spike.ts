@@ -16,6 +16,11 @@
 //   max(15, 10 × mean, 2 × peak, 1.5 × peer p95). An agent without its own
 //   baseline yet: low above max(12, 2.5 × peer p95), medium above
 //   max(15, 4 × peer p95).
+// - Sustained: a rate over the low threshold for 30 minutes (no closed window
+//   under 3/4 of it meanwhile) is medium: a burst job ends, an attacker
+//   working at a few times the usual rate does not. The threshold is the one
+//   the rate first crossed: the windows of the episode raise the learned peak
+//   (capped at the threshold), which must not hide the episode's own rate.
 // The count slides over the last 10 minutes in five 2-minute sub-windows, so a
 // burst straddling a window boundary is not split.
 // Thresholds are computed once per window; per event the cost is a counter.
@@ -56,6 +61,8 @@ export interface SigninSpikeOptions {
   peerLearnSamples?: number;
   /** Peer baseline quantile. */
   peerQuantile?: number;
+  /** A rate over the low threshold this long is medium. */
+  sustainMs?: number;
 }
 
 interface AgentState extends SlotState {
@@ -84,6 +91,10 @@ interface AgentState extends SlotState {
   medium: number;
   /** 0 none, 1 low, 2 medium reported in the current episode. */
   fired: number;
+  /** Since when (seconds) the rate is over the low threshold; 0 = it is not. */
+  since: number;
+  /** The low threshold when that began. */
+  sinceLow: number;
 }
 
 interface GroupState extends Timed {
@@ -124,6 +135,7 @@ const DEFAULTS: Required<SigninSpikeOptions> = {
   peerSamples: 48,
   peerLearnSamples: 8,
   peerQuantile: 0.95,
+  sustainMs: 30 * 60_000,
 };
 
 export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Detector<Snapshot> {
@@ -184,6 +196,8 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       }
     }
     if (a.count < a.low) a.fired = 0;
+    // A quiet window ends a sustained rate (3/4 of the threshold: a window a little under it does not).
+    if (a.count * 4 < a.sinceLow * 3 || gap > 1) a.since = 0;
     a.bucket = newBucket;
     a.count = 0;
   }
@@ -228,7 +242,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     }
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!a) {
-      a = { at: sec(t), e: 0, first: sec(t), bucket: b, count: 0, r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, sub: Math.floor(t / subMs), meanK: 0, peakK: 0, windows: 0, low: NO_THRESHOLD, medium: NO_THRESHOLD, fired: 0 };
+      a = { at: sec(t), e: 0, first: sec(t), bucket: b, count: 0, r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, sub: Math.floor(t / subMs), meanK: 0, peakK: 0, windows: 0, low: NO_THRESHOLD, medium: NO_THRESHOLD, fired: 0, since: 0, sinceLow: 0 };
       agents.set(ctx, e.tenant_id, e.agent_id, a);
       thresholds(a, g, t);
     } else if (b > a.bucket) {
@@ -249,8 +263,14 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     if (ts < a.first) a.first = ts;
     a.count++;
     const sliding = a.r0 + a.r1 + a.r2 + a.r3 + a.r4;
-    if (sliding < a.low) return NO_DETECTIONS;
-    const level = sliding >= a.medium ? 2 : 1;
+    const episode = a.since !== 0 && sliding >= a.sinceLow;
+    if (sliding < a.low && !episode) return NO_DETECTIONS;
+    if (a.since === 0) {
+      a.since = ts;
+      a.sinceLow = a.low;
+    }
+    const sustained = ts - a.since >= o.sustainMs / 1000;
+    const level = sliding >= a.medium || sustained ? 2 : sliding >= a.low ? 1 : 0;
     if (level <= a.fired) return NO_DETECTIONS;
     a.fired = level;
     const severity: Severity = level === 2 ? 'medium' : 'low';
@@ -268,16 +288,16 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
         tenant_id: e.tenant_id,
         agent_id: e.agent_id,
         time: t,
-        summary: `Agent ${e.agent_id} signed in ${count} times in ${minutes} min${base > 0 ? `, ${(count / base).toFixed(0)}× its ${agentReady ? 'usual' : "peers'"} ${base.toFixed(1)}` : ''} (${severity} threshold ${threshold}, UTC hour ${hourOf(b)})`,
+        summary: `Agent ${e.agent_id} signed in ${count} times in ${minutes} min${base > 0 ? `, ${(count / base).toFixed(0)}× its ${agentReady ? 'usual' : "peers'"} ${base.toFixed(1)}` : ''}${sliding < a.medium && sustained ? ` (over the low threshold ${a.sinceLow} for ${Math.round((ts - a.since) / 60)} min: sustained` : ` (${severity} threshold ${threshold}`}, UTC hour ${hourOf(b)})`,
         evidence: {
-          observed: { signins: count, window_s: o.windowMs / 1000 },
+          observed: { signins: count, window_s: o.windowMs / 1000, over_low_s: ts - a.since },
           baseline: {
             agent_mean: agentReady ? round2(mean) : null,
             agent_peak: agentReady ? round2(a.peakK / 1000) : null,
             peer_quantile: peer < 0 ? null : round2(peer),
             hour_utc: hourOf(b),
           },
-          threshold: { low: a.low, medium: a.medium },
+          threshold: { low: a.low, medium: a.medium, sustained_s: o.sustainMs / 1000 },
           peer_group: peerGroupName(bp),
         },
         event_ids: [e.event_id],
@@ -292,7 +312,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       title: 'Sign-in rate spike',
       severity: 'medium',
       description:
-        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal. Low above max(12, 5× mean, 1.5× peak, peers); medium above max(15, 10× mean, 2× peak, 1.5× peers); a new agent needs 2.5× / 4× its peers.",
+        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal. Low above max(12, 5× mean, 1.5× peak, peers); medium above max(15, 10× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers.",
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,
@@ -303,7 +323,8 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     size: () => agents.size + groups.size,
     snapshot: () => ({ agents: agents.snapshot(), groups: clone(groups.snapshot()) }),
     restore(s) {
-      agents.restore(s.agents);
+      // `since` and `sinceLow` are absent from older snapshots (appended last: the same field order).
+      agents.restore(s.agents.map(([t, id, a]) => [t, id, { ...a, since: a.since ?? 0, sinceLow: a.sinceLow ?? 0 }]));
       groups.restore(clone(s.groups));
     },
   };

@@ -30,7 +30,7 @@ describe('signin-spike', () => {
     expect(d.detector).toBe('signin-spike');
     expect(d.agent_id).toBe('a1');
     // Own mean 4 per 10 min: low at 5×, medium at 10×.
-    expect(d.evidence.threshold).toEqual({ low: 20, medium: 40 });
+    expect(d.evidence.threshold).toEqual({ low: 20, medium: 40, sustained_s: 1800 });
     expect((d.evidence.observed as { signins: number }).signins).toBeGreaterThanOrEqual(20);
     expect(d.evidence.baseline).toMatchObject({ agent_mean: 4, hour_utc: 10, peer_quantile: 4 });
     expect(d.evidence.peer_group).toBe('blueprint:bp1');
@@ -45,7 +45,7 @@ describe('signin-spike', () => {
       ['brand-new', 'low'],
       ['brand-new', 'medium'],
     ]);
-    expect(detections[0]!.evidence.threshold).toEqual({ low: 12, medium: 16 });
+    expect(detections[0]!.evidence.threshold).toEqual({ low: 12, medium: 16, sustained_s: 1800 });
   });
 
   it('learns regular batch bursts (30 sign-ins every 15 min) as normal', () => {
@@ -55,6 +55,22 @@ describe('signin-spike', () => {
     }
     events.sort((x, y) => x.time - y.time);
     expect(run([createSigninSpikeDetector()], events).detections).toHaveLength(0);
+  });
+
+  it('raises a rate a few times the usual one to medium once it has lasted 30 minutes, not a shorter one', () => {
+    // Own mean 4 per 10 min: low at 20, medium at 40. a1 signs in 23 times per 10 min for 40 min, a2 for 25 min.
+    const steadyFor = (agent: string, minutes: number) => burst(agent, Math.round(2.3 * minutes), END, minutes * MIN);
+    const events = [...steady(AGENTS, 2), ...steadyFor('a1', 40), ...steadyFor('a2', 25)].sort((x, y) => x.time - y.time);
+    const { detections } = run([createSigninSpikeDetector()], events);
+    expect(detections.map((d) => [d.agent_id, d.severity])).toEqual([
+      ['a1', 'low'],
+      ['a2', 'low'],
+      ['a1', 'medium'],
+    ]);
+    const d = detections[2]!;
+    expect((d.evidence.observed as { signins: number; over_low_s: number }).signins).toBeLessThan(40);
+    expect((d.evidence.observed as { over_low_s: number }).over_low_s).toBeGreaterThanOrEqual(1800);
+    expect(d.summary).toContain('sustained');
   });
 
   it('does not fire without any baseline (learning), nor under the thresholds', () => {
