@@ -3,6 +3,12 @@
 //
 // - Fires once per (agent, user) per risk episode, with the user's level as
 //   severity (medium/high); again if the user's risk escalates.
+// - A verdict often lands minutes after the delegated sign-ins it is about,
+//   while the agent keeps working with the access token it obtained for the
+//   user. So when a user's risk rises, the unexpired tokens agents obtained on
+//   the user's behalf are watched, and an agent that uses one afterwards (a
+//   network event carrying its token id) inherits the risk, as if it had
+//   signed in again.
 // - Optionally (lookbackMs), when a user's risk rises, agents that acted for
 //   that user recently are reported at once.
 // - Low-risk users never trigger. When the user's risk is remediated
@@ -33,18 +39,72 @@ interface UserState extends Timed {
   /** Agents notified in the current episode, and the level they were notified at (2 medium, 3 high). */
   notified: string[];
   notifiedLevel: number[];
+  /** Latest tokens obtained on the user's behalf: id, agent, expiry (ms), issuing event. */
+  tokens: string[];
+  tokenAgents: string[];
+  tokenExp: number[];
+  tokenEvents: string[];
+}
+
+/** A token obtained for a user before the user's risk rose, watched until it expires (`at`). */
+interface WatchedToken extends Timed {
+  user: string;
+  agent: string;
+  issuedBy: string;
 }
 
 interface Snapshot {
   users: [string, string, UserState][];
+  watched?: [string, string, WatchedToken][];
 }
 
 const DEFAULTS: Required<RiskyUserSigninOptions> = { lookbackMs: 0, agentsPerUser: 16 };
+/** Tokens remembered per user. */
+const TOKENS_PER_USER = 16;
 const RANK: Record<RiskLevel, number> = { none: 0, low: 1, medium: 2, high: 3 };
 
 export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = {}): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
   const users = new TenantMap<UserState>();
+  /** (tenant, token id) → a token of a user whose risk rose while it was valid. */
+  const watched = new TenantMap<WatchedToken>();
+
+  /** Starts (rank ≥ 2) or stops watching the user's unexpired tokens. */
+  function watchTokens(tenant: string, u: UserState, user: string, rank: number, t: number): void {
+    for (let i = 0; i < u.tokens.length; i++) {
+      if (rank < 2) watched.delete(tenant, u.tokens[i]!);
+      else if (u.tokenExp[i]! > t) watched.set(tenant, u.tokens[i]!, { at: u.tokenExp[i]!, user, agent: u.tokenAgents[i]!, issuedBy: u.tokenEvents[i]! });
+    }
+  }
+
+  function rememberToken(u: UserState, e: { token_id: string; agent_id: string; time: number; lifetime_s: number; event_id: string }): void {
+    if (u.tokens.length >= TOKENS_PER_USER) {
+      u.tokens.shift();
+      u.tokenAgents.shift();
+      u.tokenExp.shift();
+      u.tokenEvents.shift();
+    }
+    u.tokens.push(e.token_id);
+    u.tokenAgents.push(e.agent_id);
+    u.tokenExp.push(e.time + e.lifetime_s * 1000);
+    u.tokenEvents.push(e.event_id);
+  }
+
+  /** A network event using a watched token: its agent inherits the user's current risk. */
+  function onTokenUse(e: AgentEvent & { type: 'network' }, ctx: DetectorContext): Detection[] {
+    const w = watched.get(e.tenant_id, e.token_id!);
+    if (w === undefined || w.agent !== e.agent_id) return NO_DETECTIONS;
+    if (e.time > w.at) {
+      watched.delete(e.tenant_id, e.token_id!);
+      return NO_DETECTIONS;
+    }
+    const level = ctx.userRisk(e.tenant_id, w.user);
+    const rank = RANK[level];
+    const u = users.get(e.tenant_id, identityKey(w.user));
+    if (rank < 2 || u === undefined || !markNotified(u, e.agent_id, rank)) return NO_DETECTIONS;
+    const how = `kept using token ${e.token_id} (to ${e.dest_host}), obtained`;
+    return [notify(e.tenant_id, e.agent_id, w.user, level, e.time, how, [w.issuedBy, e.event_id], blueprintOf(e, ctx))];
+  }
 
   function notify(
     tenant: string,
@@ -93,12 +153,14 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
   }
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+    if (e.type === 'network') return watched.size === 0 || e.token_id === null ? NO_DETECTIONS : onTokenUse(e, ctx);
     if (e.type === 'user_risk') {
       const level = ctx.userRisk(e.tenant_id, e.user_id);
       const u = users.get(e.tenant_id, identityKey(e.user_id));
       if (!u) return NO_DETECTIONS;
       if (e.time > u.at) u.at = e.time;
       const rank = RANK[level];
+      watchTokens(e.tenant_id, u, e.user_id, rank, e.time);
       if (rank < 2) {
         u.notified = [];
         u.notifiedLevel = [];
@@ -135,7 +197,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
     const key = identityKey(user);
     let u = users.get(e.tenant_id, key);
     if (!u) {
-      u = { at: t, agents: [], times: [], eventIds: [], notified: [], notifiedLevel: [] };
+      u = { at: t, agents: [], times: [], eventIds: [], notified: [], notifiedLevel: [], tokens: [], tokenAgents: [], tokenExp: [], tokenEvents: [] };
       users.set(e.tenant_id, key, u);
     }
     if (t > u.at) u.at = t;
@@ -156,6 +218,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
       u.eventIds.push(e.event_id);
     }
 
+    if (e.type === 'token') rememberToken(u, e);
     const level = ctx.userRisk(e.tenant_id, user);
     const rank = RANK[level];
     if (rank < 2 || !markNotified(u, e.agent_id, rank)) return NO_DETECTIONS;
@@ -163,23 +226,26 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
   }
 
   return {
-    types: ['user_risk', 'signin', 'token'] as const,
+    types: ['user_risk', 'signin', 'token', 'network'] as const,
     meta: {
       id: 'risky-user-signin',
       title: 'Delegated access for a risky user',
       severity: 'medium',
       description:
-        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), once per agent and risk episode. The agent inherits the risk while it lasts and drops it when the user is remediated.',
+        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), or keeps using a token it obtained for the user before the risk rose, once per agent and risk episode. The agent inherits the risk while it lasts and drops it when the user is remediated.',
       mitre: { id: 'T1078', name: 'Valid Accounts' },
     },
     observe,
     evict(before) {
       users.evict(before);
+      watched.evict(before);
     },
-    size: () => users.size,
-    snapshot: () => ({ users: clone(users.snapshot()) }),
+    size: () => users.size + watched.size,
+    snapshot: () => ({ users: clone(users.snapshot()), watched: clone(watched.snapshot()) }),
     restore(s) {
-      users.restore(clone(s.users));
+      // Users of older snapshots have no token lists.
+      users.restore(clone(s.users).map(([t, k, u]) => [t, k, { ...u, tokens: u.tokens ?? [], tokenAgents: u.tokenAgents ?? [], tokenExp: u.tokenExp ?? [], tokenEvents: u.tokenEvents ?? [] }]));
+      watched.restore(clone(s.watched ?? []));
     },
   };
 }

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createRiskyUserSigninDetector } from '../../detectors/risky-user-signin.js';
-import { MIN, T0, resetIds, run, signin, snapshotRoundTrip, token, userRisk } from './core-helpers.js';
+import { MIN, T0, network, resetIds, run, signin, snapshotRoundTrip, token, userRisk } from './core-helpers.js';
 
 beforeEach(() => resetIds());
 
@@ -59,6 +59,41 @@ describe('risky-user-signin', () => {
       userRisk({ level: 'high', time: T0 + 5 * MIN }),
     ]);
     expect(detections.map((d) => d.agent_id).sort()).toEqual(['a1', 'a2']);
+  });
+
+  it('passes the risk to an agent that keeps using a token it obtained for the user before the verdict', () => {
+    const oboToken = (agent: string, id: string, time: number) =>
+      token({ agent_id: agent, flow: 'on_behalf_of', user_id: 'u1', token_id: id, lifetime_s: 3600, time, event_id: `issue-${id}` });
+    const { detections, pipeline } = run([createRiskyUserSigninDetector()], [
+      obo({ agent_id: 'a1', time: T0 }),
+      oboToken('a1', 'tok-1', T0 + 10_000),
+      oboToken('a2', 'tok-2', T0 - 2 * 3600_000), // expired by the verdict
+      oboToken('a3', 'tok-3', T0),
+      userRisk({ level: 'high', time: T0 + 4 * MIN }),
+      network({ agent_id: 'a1', token_id: 'tok-1', time: T0 + 5 * MIN, event_id: 'use-1' }),
+      network({ agent_id: 'a1', token_id: 'tok-1', time: T0 + 6 * MIN }), // once per episode
+      network({ agent_id: 'a2', token_id: 'tok-2', time: T0 + 5 * MIN }),
+      network({ agent_id: 'a4', token_id: 'tok-3', time: T0 + 5 * MIN }), // another agent with a3's token: token replay's business
+      network({ agent_id: 'a3', token_id: null, time: T0 + 5 * MIN }),
+    ]);
+    expect(detections.map((d) => [d.agent_id, d.severity])).toEqual([['a1', 'high']]);
+    expect(detections[0]!.event_ids).toEqual(['issue-tok-1', 'use-1']);
+    expect(detections[0]!.evidence.user_id).toBe('u1');
+    expect(detections[0]!.summary).toContain('kept using token tok-1');
+    expect(pipeline.level('t1', 'a1')).toBe('high');
+    expect(pipeline.level('t1', 'a3')).toBe('none');
+  });
+
+  it('stops watching the user tokens once the user is remediated', () => {
+    const { detections, pipeline } = run([createRiskyUserSigninDetector()], [
+      token({ flow: 'on_behalf_of', user_id: 'u1', token_id: 'tok-1', lifetime_s: 3600, time: T0 }),
+      userRisk({ level: 'medium', time: T0 + MIN }),
+      userRisk({ level: 'none', time: T0 + 2 * MIN }),
+      network({ token_id: 'tok-1', time: T0 + 3 * MIN }),
+    ]);
+    expect(detections).toEqual([]);
+    // One user, no watched token left.
+    expect(pipeline.stats().keysPerDetector['risky-user-signin']).toBe(1);
   });
 
   it('starts a new episode after remediation; the engine follows an escalation', () => {
