@@ -39,7 +39,8 @@ interface UserState extends Timed {
   /** Agents notified in the current episode, and the level they were notified at (2 medium, 3 high). */
   notified: string[];
   notifiedLevel: number[];
-  /** Latest tokens obtained on the user's behalf: id, agent, expiry (ms), issuing event. */
+  /** Latest tokens obtained on the user's behalf (a ring of TOKENS_PER_USER, next slot `tokenNext`): id, agent, expiry (ms), issuing event. */
+  tokenNext: number;
   tokens: string[];
   tokenAgents: string[];
   tokenExp: number[];
@@ -78,16 +79,13 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
   }
 
   function rememberToken(u: UserState, e: { token_id: string; agent_id: string; time: number; lifetime_s: number; event_id: string }): void {
-    if (u.tokens.length >= TOKENS_PER_USER) {
-      u.tokens.shift();
-      u.tokenAgents.shift();
-      u.tokenExp.shift();
-      u.tokenEvents.shift();
-    }
-    u.tokens.push(e.token_id);
-    u.tokenAgents.push(e.agent_id);
-    u.tokenExp.push(e.time + e.lifetime_s * 1000);
-    u.tokenEvents.push(e.event_id);
+    // A ring: overwriting the oldest slot costs no array shifts on this per-token path.
+    const i = u.tokenNext;
+    u.tokens[i] = e.token_id;
+    u.tokenAgents[i] = e.agent_id;
+    u.tokenExp[i] = e.time + e.lifetime_s * 1000;
+    u.tokenEvents[i] = e.event_id;
+    u.tokenNext = (i + 1) % TOKENS_PER_USER;
   }
 
   /** A network event using a watched token: its agent inherits the user's current risk. */
@@ -197,7 +195,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
     const key = identityKey(user);
     let u = users.get(e.tenant_id, key);
     if (!u) {
-      u = { at: t, agents: [], times: [], eventIds: [], notified: [], notifiedLevel: [], tokens: [], tokenAgents: [], tokenExp: [], tokenEvents: [] };
+      u = { at: t, agents: [], times: [], eventIds: [], notified: [], notifiedLevel: [], tokenNext: 0, tokens: [], tokenAgents: [], tokenExp: [], tokenEvents: [] };
       users.set(e.tenant_id, key, u);
     }
     if (t > u.at) u.at = t;
@@ -244,7 +242,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
     snapshot: () => ({ users: clone(users.snapshot()), watched: clone(watched.snapshot()) }),
     restore(s) {
       // Users of older snapshots have no token lists.
-      users.restore(clone(s.users).map(([t, k, u]) => [t, k, { ...u, tokens: u.tokens ?? [], tokenAgents: u.tokenAgents ?? [], tokenExp: u.tokenExp ?? [], tokenEvents: u.tokenEvents ?? [] }]));
+      users.restore(clone(s.users).map(([t, k, u]) => [t, k, { ...u, tokenNext: u.tokenNext ?? 0, tokens: u.tokens ?? [], tokenAgents: u.tokenAgents ?? [], tokenExp: u.tokenExp ?? [], tokenEvents: u.tokenEvents ?? [] }]));
       watched.restore(clone(s.watched ?? []));
     },
   };

@@ -84,6 +84,15 @@ describe('risky-user-signin', () => {
     expect(pipeline.level('t1', 'a3')).toBe('none');
   });
 
+  it('remembers the latest 16 tokens obtained for a user', () => {
+    const events = [];
+    for (let i = 1; i <= 20; i++) events.push(token({ agent_id: `a${i}`, flow: 'on_behalf_of', user_id: 'u1', token_id: `tok-${i}`, lifetime_s: 3600, time: T0 + i * 1000 }));
+    events.push(userRisk({ level: 'medium', time: T0 + MIN }));
+    for (const i of [1, 4, 5, 20]) events.push(network({ agent_id: `a${i}`, token_id: `tok-${i}`, time: T0 + 2 * MIN }));
+    const { detections } = run([createRiskyUserSigninDetector()], events);
+    expect(detections.map((d) => d.agent_id)).toEqual(['a5', 'a20']);
+  });
+
   it('stops watching the user tokens once the user is remediated', () => {
     const { detections, pipeline } = run([createRiskyUserSigninDetector()], [
       token({ flow: 'on_behalf_of', user_id: 'u1', token_id: 'tok-1', lifetime_s: 3600, time: T0 }),
