@@ -4,7 +4,10 @@
 // Baseline: per peer group (the blueprint within its tenant; an agent without
 // blueprint is its own group) the set of scopes its agents were granted, as
 // 64-bit-ish hashes. A group learns everything it sees during its learning
-// period (30 min and 5 token events, or 50 token events), then judges.
+// period (30 min and 5 token events, or 50 token events), then judges; a
+// privileged scope is learned only once `adoptAgents` (3) of its agents used
+// it (one agent's tier-0 grant is not the blueprint's pattern): the agents
+// that used it while learning got a low finding, later ones are judged.
 //
 // After learning, for each scope of a token event that the group has not
 // established:
@@ -159,7 +162,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     "An agent obtains or requests permission scopes outside its blueprint's observed set: privileged scopes " +
     '(Directory.*, RoleManagement.*, AppRoleAssignment.*, Application.ReadWrite.All...) fire at once (high when granted, ' +
     'medium when blocked); other new scopes are low unless several agents of the blueprint adopt them together (a deployment). ' +
-    'While a blueprint learns, its first use of a privileged scope is low; an agent without a blueprint is judged on privileged scopes from its first token.',
+    'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token.',
 };
 
 export function createScopeEscalationDetector(options: ScopeEscalationOptions = {}): Detector {
@@ -252,6 +255,27 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     return d;
   }
 
+  /** Counts an agent using a privileged scope while its blueprint learns; established at `adoptAgents` distinct agents. */
+  function learnPrivilegedAdopter(g: Group, h: number, entry: ScopeEntry | undefined, agentHash: number, t: number): void {
+    let cur = entry;
+    if (cur === undefined) {
+      cur = { f: t, l: t, e: false, ag: [], at: [] };
+      addEntry(g, h, cur);
+    }
+    if (t > cur.l) cur.l = t;
+    if (cur.e) return;
+    const ag = cur.ag ?? (cur.ag = []);
+    const at = cur.at ?? (cur.at = []);
+    if (ag.includes(agentHash)) return;
+    if (ag.length + 1 >= o.adoptAgents) {
+      cur.e = true;
+      cur.ag = cur.at = null;
+      return;
+    }
+    ag.push(agentHash);
+    at.push(t);
+  }
+
   function onToken(e: TokenEvent, ctx: DetectorContext): Detection[] {
     const t = e.time;
     const gid = peerGroupId(e.blueprint_id, e.agent_id);
@@ -278,12 +302,19 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         continue;
       }
       if (isLearning) {
-        if (entry) {
+        // A privileged scope is learned for a blueprint only once several of
+        // its agents use it: a new blueprint whose single agent was granted a
+        // tier-0 scope has not shown that its agents hold it.
+        if (g.bp !== null && o.isPrivileged(scope)) {
+          if (agentHash === 0) agentHash = hashString(e.agent_id) | 1;
+          learnPrivilegedAdopter(g, h, entry, agentHash, t);
+        } else if (entry) {
           entry.e = true;
           entry.ag = entry.at = null;
           if (t > entry.l) entry.l = t;
         } else addEntry(g, h, { f: t, l: t, e: true, ag: null, at: null });
-        const d = learningPrivileged(e, g, scope, h, granted);
+        // One low per blueprint and scope (its first use), not one per agent while it learns.
+        const d = g.bp === null || entry === undefined ? learningPrivileged(e, g, scope, h, granted) : null;
         if (d !== null) {
           if (out === NO_DETECTIONS) out = [d];
           else out.push(d);

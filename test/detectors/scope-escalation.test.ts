@@ -69,6 +69,22 @@ describe('scope-escalation', () => {
     expect(out[0]!.summary).toContain('still learning');
   });
 
+  it('does not learn a privileged scope that only one agent of a new blueprint used: the next agent using it is high', () => {
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    const out = feed(d, ctx, [
+      ...warmup(),
+      token({ agent_id: 'a1', scopes: ['User.Read', 'AppRoleAssignment.ReadWrite.All'], time: T0 + 5 * MIN + SEC }),
+      token({ agent_id: 'a1', scopes: ['AppRoleAssignment.ReadWrite.All'], time: T1 + MIN }),
+      token({ agent_id: 'a2', scopes: ['AppRoleAssignment.ReadWrite.All'], time: T1 + 2 * MIN, event_id: 'tk-a2' }),
+    ]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'low'],
+      ['a2', 'high'],
+    ]);
+    expect(out[1]!.event_ids).toEqual(['tk-a2']);
+  });
+
   it('reports a new non-privileged scope of one agent as low after the adoption window', () => {
     const d = createScopeEscalationDetector({ adoptWindowMs: 10 * MIN });
     const ctx = fakeContext();
