@@ -848,6 +848,11 @@ export function sec(ms: number): number {
   return Math.floor((ms - SEC_EPOCH_MS) / 1000);
 }
 
+/** The epoch ms of `sec` seconds (the start of that second). */
+export function msOfSec(s: number): number {
+  return SEC_EPOCH_MS + s * 1000;
+}
+
 /**
  * State whose last activity must keep millisecond precision: `at` holds the
  * whole seconds (see `sec`) and `am` the milliseconds within that second, both

@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–13). A fresh set
+// The catalogue: every detector of the product, in id order (1–14). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -17,6 +17,7 @@ import { createGatewayThreatDetector } from './gateway-threat.js';
 import { createAgentPropagationDetector } from './agent-propagation.js';
 import { createDormantReactivationDetector } from './dormant-reactivation.js';
 import { createOrphanedAgentDetector } from './orphaned-agent.js';
+import { createRevokedAgentActivityDetector } from './revoked-agent-activity.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -33,6 +34,7 @@ export const DETECTOR_IDS = [
   'agent-propagation',
   'dormant-reactivation',
   'orphaned-agent',
+  'revoked-agent-activity',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -53,6 +55,7 @@ export function createCatalogue(): Detector[] {
     createAgentPropagationDetector(),
     createDormantReactivationDetector(),
     createOrphanedAgentDetector(),
+    createRevokedAgentActivityDetector(),
   ] as Detector[];
 }
 

@@ -11,7 +11,7 @@ import { eventBuilders, MIN, SEC } from './helpers/events.js';
 /** Monday 2025-01-06 08:00:00 UTC. */
 export const T0 = Date.UTC(2025, 0, 6, 8, 0, 0);
 
-export { SEC, MIN, HOUR } from './helpers/events.js';
+export { SEC, MIN, HOUR, DAY } from './helpers/events.js';
 
 // The defaults these tests were written against, where they differ from the common ones.
 export const { resetIds, signin, token, network, lifecycle, userRisk } = eventBuilders({

@@ -1,0 +1,96 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createRevokedAgentActivityDetector } from '../../detectors/revoked-agent-activity.js';
+import { DAY, HOUR, MIN, SEC, T0, lifecycle, network, resetIds, run, signin, snapshotRoundTrip, token } from './core-helpers.js';
+
+beforeEach(() => resetIds());
+
+const det = () => [createRevokedAgentActivityDetector()];
+
+/** The agent works: a sign-in, a one-hour token, a call. */
+function work(agent: string, t: number, tokenId = `tok-${agent}-${t}`) {
+  return [
+    signin({ agent_id: agent, time: t }),
+    token({ agent_id: agent, token_id: tokenId, lifetime_s: 3600, time: t + SEC }),
+    network({ agent_id: agent, token_id: tokenId, time: t + 2 * SEC }),
+  ];
+}
+
+describe('revoked-agent-activity', () => {
+  it('fires medium for a successful sign-in or a granted token after the agent was disabled', () => {
+    const { detections, pipeline } = run(det(), [
+      ...work('a1', T0),
+      lifecycle({ agent_id: 'a1', action: 'disabled', actor: 'secops@contoso.com', time: T0 + 10 * MIN, event_id: 'off' }),
+      signin({ agent_id: 'a1', time: T0 + 10 * MIN + 30 * SEC }), // within the lateness: in flight
+      signin({ agent_id: 'a1', time: T0 + 15 * MIN, event_id: 'late-signin' }),
+      token({ agent_id: 'a1', time: T0 + 16 * MIN }), // once per revocation
+    ]);
+    expect(detections.map((d) => [d.agent_id, d.severity])).toEqual([['a1', 'medium']]);
+    const d = detections[0]!;
+    expect(d.detector).toBe('revoked-agent-activity');
+    expect(d.event_ids).toEqual(['off', 'late-signin']);
+    expect(d.summary).toContain('5 min after it was disabled by secops@contoso.com');
+    expect(d.evidence.baseline).toMatchObject({ revoked: 'disabled', revoked_by: 'secops@contoso.com' });
+    expect(pipeline.level('t1', 'a1')).toBe('medium');
+  });
+
+  it('lets calls go on while the tokens held at the revocation are valid, and fires for a call after they expired', () => {
+    const { detections } = run(det(), [
+      ...work('a1', T0, 'tok-1'),
+      lifecycle({ agent_id: 'a1', action: 'deleted', time: T0 + 10 * MIN, event_id: 'gone' }),
+      network({ agent_id: 'a1', token_id: 'tok-1', time: T0 + 50 * MIN }), // the one-hour token is still valid
+      network({ agent_id: 'a1', token_id: 'tok-1', time: T0 + 3 * HOUR, event_id: 'stale' }),
+    ]);
+    expect(detections.map((d) => [d.severity, d.event_ids])).toEqual([['medium', ['gone', 'stale']]]);
+    expect(detections[0]!.summary).toContain('after the last token it held expired');
+    expect(detections[0]!.evidence.baseline).toMatchObject({ revoked: 'deleted', tokens_valid_until: new Date(T0 + SEC + HOUR).toISOString() });
+  });
+
+  it('does not fire for failed sign-ins or blocked tokens after a revocation, nor after the agent was enabled or created again', () => {
+    const { detections } = run(det(), [
+      ...work('a1', T0),
+      ...work('a2', T0),
+      lifecycle({ agent_id: 'a1', action: 'disabled', time: T0 + 10 * MIN }),
+      signin({ agent_id: 'a1', result: 'failure', error_code: 'AADSTS7000112', time: T0 + 20 * MIN }),
+      token({ agent_id: 'a1', decision: 'blocked', time: T0 + 21 * MIN }),
+      lifecycle({ agent_id: 'a1', action: 'enabled', time: T0 + 30 * MIN }),
+      ...work('a1', T0 + 40 * MIN),
+      lifecycle({ agent_id: 'a2', action: 'deleted', time: T0 + 10 * MIN }),
+      lifecycle({ agent_id: 'a2', action: 'created', time: T0 + 30 * MIN }),
+      ...work('a2', T0 + 3 * HOUR),
+    ]);
+    expect(detections).toEqual([]);
+  });
+
+  it('remembers a revocation for weeks, although the pipeline forgets idle agents after days', () => {
+    const { detections } = run(det(), [
+      ...work('a1', T0),
+      lifecycle({ agent_id: 'a1', action: 'disabled', time: T0 + HOUR }),
+      ...work('a9', T0 + 10 * DAY), // moves event time on: idle state is evicted
+      network({ agent_id: 'a1', token_id: 'forged', time: T0 + 10 * DAY + MIN, event_id: 'back' }),
+    ]);
+    expect(detections.map((d) => [d.agent_id, d.event_ids[1]])).toEqual([['a1', 'back']]);
+    expect(detections[0]!.summary).toContain('days after it was disabled');
+  });
+
+  it('keeps tenants apart', () => {
+    const { detections } = run(det(), [
+      ...work('a1', T0),
+      lifecycle({ tenant_id: 't2', agent_id: 'a1', action: 'disabled', time: T0 + MIN }),
+      ...work('a1', T0 + 30 * MIN),
+    ]);
+    expect(detections).toEqual([]);
+  });
+
+  it('restores a snapshot and gives the same detections as the uninterrupted detector', () => {
+    const events = [
+      ...work('a1', T0, 'tok-1'),
+      lifecycle({ agent_id: 'a1', action: 'disabled', time: T0 + 10 * MIN }),
+      network({ agent_id: 'a1', token_id: 'tok-1', time: T0 + 20 * MIN }),
+      signin({ agent_id: 'a1', time: T0 + 30 * MIN }),
+      network({ agent_id: 'a1', token_id: 'tok-1', time: T0 + 2 * HOUR }),
+    ];
+    const { uninterrupted, restored } = snapshotRoundTrip(createRevokedAgentActivityDetector, events, 5);
+    expect(uninterrupted.map((d) => d.event_ids.length)).toEqual([2, 2]);
+    expect(restored).toEqual(uninterrupted);
+  });
+});
