@@ -11,8 +11,9 @@
 // - Interleaved use: the credential returns to a network after another one was
 //   used since (A → B → A within 30 min), where A and B are different ASNs or
 //   at least 500 km apart and the newer of the two was first used by the
-//   agent within the last 24 h (an agent that has always alternated is not
-//   news). Medium: the two places are in use at once, whatever the distance
+//   agent within the last 24 h, and 30 min or more after the older one (an
+//   agent that has always alternated, or has from its first minutes, is
+//   dual-homed, not news). Medium: the two places are in use at once, whatever the distance
 //   (an attacker renting a server in the agent's own country or cloud).
 // - Travel: a jump between places ≥ 500 km apart faster than 1000 km/h, from
 //   different networks (a cloud provider moving a workload between its own
@@ -61,8 +62,10 @@ export interface ImpossibleTravelOptions {
   quietMs?: number;
   /** A return to a network after another was used since, within this long, is interleaved use. */
   interleaveMs?: number;
-  /** Interleaving is news only while the newer of the two networks was first used this recently by the agent. */
+  /** Interleaving is news only while the newer of the two networks was first used this recently by the agent... */
   newPlaceMs?: number;
+  /** ...and at least this long after the older one (an agent that alternates from its first minutes is dual-homed). */
+  placeGapMs?: number;
   /** Location cells (1° grid) remembered per blueprint. */
   peerCap?: number;
   deploymentAgents?: number;
@@ -114,6 +117,7 @@ const DEFAULTS: Required<ImpossibleTravelOptions> = {
   quietMs: 60 * 60_000,
   interleaveMs: 30 * 60_000,
   newPlaceMs: 24 * 3600_000,
+  placeGapMs: 30 * 60_000,
   peerCap: 256,
   deploymentAgents: 3,
   deploymentWindowMs: 30 * 60_000,
@@ -191,7 +195,8 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
       const otherNetwork = asn >= 0 && kAsn >= 0 && kAsn !== asn;
       if (!otherNetwork && !(Number.isFinite(lat) && !Number.isNaN(s[k + 1]!) && haversineKm(lat, lon, s[k + 1]!, s[k + 2]!) >= o.minDistanceKm)) continue;
       const newer = s[k + 6]! > s[same + 6]! ? k : same;
-      if (t - s[newer + 6]! > o.newPlaceMs) continue;
+      const older = newer === k ? same : k;
+      if (t - s[newer + 6]! > o.newPlaceMs || s[newer + 6]! - s[older + 6]! < o.placeGapMs) continue;
       const place = placeOf(s, newer);
       if (place !== 0 && familiarToPeers(g, place, agentHash, t)) continue;
       return k;

@@ -42,6 +42,7 @@ describe('impossible-travel', () => {
 
   it('is medium when the credential goes back to the old place: both places in use (low at once, confirmed after 3 min)', () => {
     const { detections } = run(det(), [
+      signin({ ...VIRGINIA, time: T0 - HOUR }), // home for an hour already
       signin({ ...VIRGINIA, time: T0, event_id: 'home' }),
       signin({ ...MOSCOW, time: T0 + 10 * MIN, event_id: 'away' }),
       signin({ ...VIRGINIA, time: T0 + 12 * MIN, event_id: 'home-again' }),
@@ -78,6 +79,7 @@ describe('impossible-travel', () => {
   it('finds interleaved use from the same cloud on another continent (same ASN, far apart)', () => {
     const AZURE_JAPAN = { lat: 35.7, lon: 139.8, asn: 8075, country: 'JP', ip: '20.89.200.4' };
     const { detections } = run(det(), [
+      signin({ ...VIRGINIA, time: T0 - HOUR }),
       signin({ ...VIRGINIA, time: T0 - 3 * MIN }),
       signin({ ...AZURE_JAPAN, time: T0 }),
       signin({ ...VIRGINIA, time: T0 + 90 * SEC }),
@@ -86,12 +88,17 @@ describe('impossible-travel', () => {
     expect(detections.map((d) => d.severity)).toEqual(['low', 'medium']);
   });
 
-  it('does not call interleaving news for two networks the agent has alternated between for more than a day, or two nearby networks of one provider', () => {
+  it('does not call interleaving news for networks the agent has alternated between for more than a day or from its first minutes, or two nearby networks of one provider', () => {
     const VIRGINIA_2 = { ...VIRGINIA, lat: 37.4, lon: -79.8, ip: '20.42.10.9' }; // same ASN, 170 km: another NAT prefix or region
     const old = [];
     for (let i = 0; i < 4; i++) old.push(signin({ ...(i % 2 ? LONDON : NEW_YORK), time: T0 - 30 * HOUR + i * 20 * MIN }));
     for (let i = 0; i < 4; i++) old.push(signin({ ...(i % 2 ? LONDON : NEW_YORK), time: T0 + i * 20 * MIN }));
     const near = [signin({ ...VIRGINIA, time: T0 }), signin({ ...VIRGINIA_2, time: T0 + MIN }), signin({ ...VIRGINIA, time: T0 + 2 * MIN })];
+    // Dual-homed from birth: two ISPs in turn from the agent's first minutes.
+    const ISP_2 = { ...VIRGINIA, asn: 7922, ip: '73.0.0.1' };
+    const dualHomed = [];
+    for (let i = 0; i < 8; i++) dualHomed.push(signin({ ...(i % 2 ? ISP_2 : VIRGINIA), time: T0 + i * 5 * MIN }));
+    expect(run(det(), dualHomed).detections).toHaveLength(0);
     const longAgo = run(det(), old).detections;
     // The first day's alternation was reported (once); the next day's is the agent's normal.
     expect(longAgo.filter((d) => d.time >= T0)).toHaveLength(0);
@@ -164,7 +171,7 @@ describe('impossible-travel', () => {
   });
 
   it('fires once per quiet period however often the credential hops', () => {
-    const events = [];
+    const events = [signin({ ...VIRGINIA, time: T0 - HOUR })];
     for (let i = 0; i < 6; i++) events.push(signin({ ...(i % 2 ? MOSCOW : VIRGINIA), time: T0 + i * MIN }));
     // The jump (low), then interleaving (low, confirmed medium); not one per hop.
     expect(run(det(), events).detections.map((d) => [d.severity, d.evidence.pattern])).toEqual([
@@ -181,6 +188,7 @@ describe('impossible-travel', () => {
 
   it('restores a snapshot and gives the same detections as the uninterrupted detector', () => {
     const events = [
+      signin({ ...VIRGINIA, time: T0 - HOUR }),
       signin({ ...VIRGINIA, time: T0 }),
       signin({ lat: null, lon: null, asn: 8075, agent_id: 'a2', time: T0 }),
       signin({ ...MOSCOW, time: T0 + 10 * MIN }),
@@ -189,7 +197,7 @@ describe('impossible-travel', () => {
       signin({ ...VIRGINIA, agent_id: 'a3', credential_id: 'c3', time: T0 + 20 * MIN }),
     ];
     // Split after the return to Virginia: its medium confirmation is pending in the snapshot.
-    const { uninterrupted, restored } = snapshotRoundTrip(createImpossibleTravelDetector, events, 4);
+    const { uninterrupted, restored } = snapshotRoundTrip(createImpossibleTravelDetector, events, 5);
     expect(uninterrupted.map((d) => [d.agent_id, d.severity])).toEqual([
       ['a2', 'medium'],
       ['a1', 'medium'],
@@ -198,19 +206,29 @@ describe('impossible-travel', () => {
   });
 
   it('restores a snapshot written before first use was kept (six numbers per sighting)', () => {
-    const head = [signin({ ...VIRGINIA, time: T0 }), signin({ ...MOSCOW, time: T0 + 10 * MIN })];
+    // Without first use, a restored place counts as first used at its last use.
+    const head = [signin({ ...VIRGINIA, time: T0 - 40 * MIN }), signin({ ...MOSCOW, time: T0 - 5 * MIN })];
     const a = run(det(), head, {}, false).pipeline;
     const snap = JSON.parse(JSON.stringify(a.snapshot()));
     const state = snap.detectors['impossible-travel'];
     for (const row of state.agents) {
       const v = row[2];
       v.s = v.s.filter((_: unknown, i: number) => i % 7 !== 6);
+      // The old detector kept one fire time for every finding.
+      v.firedAt = v.movedAt;
       delete v.movedAt;
     }
     const b = new DetectionPipeline({ detectors: det() });
     b.restore(snap);
-    const out = b.processBatch([signin({ ...VIRGINIA, time: T0 + 12 * MIN }), signin({ ...VIRGINIA, agent_id: 'z', credential_id: 'cz', time: T0 + 20 * MIN })]);
+    const later = T0 + 2 * HOUR; // past the quiet hour of the jump reported before the snapshot
+    const out = b.processBatch([
+      signin({ ...VIRGINIA, time: later }),
+      signin({ ...MOSCOW, time: later + 5 * MIN }),
+      signin({ ...VIRGINIA, time: later + 7 * MIN }),
+      signin({ ...VIRGINIA, agent_id: 'z', credential_id: 'cz', time: later + 20 * MIN }),
+    ]);
     expect(out.detections.map((d) => [d.severity, d.evidence.pattern])).toEqual([
+      ['low', 'travel'],
       ['low', 'interleaved'],
       ['medium', 'interleaved'],
     ]);
