@@ -7,7 +7,7 @@
 // works from elsewhere, so the credential alternates between two networks.
 // Hence three findings:
 // - Concurrent use: two sign-ins with the same credential within 10 s from two
-//   different ASNs (and IPs). Medium.
+//   different ASNs (and IPs), one of them news (as below). Medium.
 // - Interleaved use: the credential returns to a network after another one was
 //   used since (A → B → A within 30 min), where A and B are different ASNs or
 //   at least 500 km apart and the newer of the two was first used by the
@@ -180,6 +180,18 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
   }
 
   /**
+   * Whether two networks of the agent, first used at `a` and `b`, are news at
+   * `t`: the newer one first used within newPlaceMs, and placeGapMs or more
+   * after the older one (else the agent has long used both, or has from its
+   * first minutes: dual-homed).
+   */
+  function isNews(a: number, b: number, t: number): boolean {
+    const newer = a > b ? a : b;
+    const older = a > b ? b : a;
+    return t - newer <= o.newPlaceMs && newer - older >= o.placeGapMs;
+  }
+
+  /**
    * Interleaved use: this sign-in returns to place `same` (last used at
    * s[same]) after another place k was used since, within interleaveMs, k
    * being another network or far away; the newer of the two first used
@@ -194,9 +206,8 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
       const kAsn = s[k + 3]!;
       const otherNetwork = asn >= 0 && kAsn >= 0 && kAsn !== asn;
       if (!otherNetwork && !(Number.isFinite(lat) && !Number.isNaN(s[k + 1]!) && haversineKm(lat, lon, s[k + 1]!, s[k + 2]!) >= o.minDistanceKm)) continue;
+      if (!isNews(s[k + 6]!, s[same + 6]!, t)) continue;
       const newer = s[k + 6]! > s[same + 6]! ? k : same;
-      const older = newer === k ? same : k;
-      if (t - s[newer + 6]! > o.newPlaceMs || s[newer + 6]! - s[older + 6]! < o.placeGapMs) continue;
       const place = placeOf(s, newer);
       if (place !== 0 && familiarToPeers(g, place, agentHash, t)) continue;
       return k;
@@ -268,6 +279,8 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
     // Which finding: concurrent use, else interleaved use, else travel (low).
     let kind: 'concurrent' | 'interleaved' | 'travel' | null = null;
     let hit = -1;
+    // Concurrent use of two networks the agent has long used, or from its start, is dual-homing.
+    if (concurrent >= 0 && !isNews(same >= 0 ? s[same + 6]! : t, s[concurrent + 6]!, t)) concurrent = -1;
     if (!mediumQuiet && concurrent >= 0) {
       kind = 'concurrent';
       hit = concurrent;

@@ -152,11 +152,20 @@ describe('impossible-travel', () => {
   it('fires on concurrent use from two networks within seconds, even without coordinates', () => {
     const noGeo = { lat: null, lon: null, country: null };
     const { detections } = run(det(), [
+      signin({ ...noGeo, asn: 8075, ip: '20.0.0.1', time: T0 - HOUR }),
       signin({ ...noGeo, asn: 8075, ip: '20.0.0.1', time: T0 }),
       signin({ ...noGeo, asn: 64500, ip: '198.51.100.4', time: T0 + 4 * SEC }),
     ]);
     expect(detections).toHaveLength(1);
     expect(detections[0]!.summary).toContain('concurrently');
+    // An agent that used both networks from its first minutes is dual-homed.
+    const born = run(det(), [
+      signin({ ...noGeo, asn: 8075, ip: '20.0.0.1', time: T0 - HOUR }),
+      signin({ ...noGeo, asn: 64500, ip: '198.51.100.4', time: T0 - HOUR + MIN }),
+      signin({ ...noGeo, asn: 8075, ip: '20.0.0.1', time: T0 }),
+      signin({ ...noGeo, asn: 64500, ip: '198.51.100.4', time: T0 + 4 * SEC }),
+    ]);
+    expect(born.detections).toHaveLength(0);
   });
 
   it('does not fire when the blueprint peers use both places (multi-region blueprint)', () => {
@@ -190,6 +199,7 @@ describe('impossible-travel', () => {
     const events = [
       signin({ ...VIRGINIA, time: T0 - HOUR }),
       signin({ ...VIRGINIA, time: T0 }),
+      signin({ lat: null, lon: null, asn: 8075, agent_id: 'a2', time: T0 - HOUR }),
       signin({ lat: null, lon: null, asn: 8075, agent_id: 'a2', time: T0 }),
       signin({ ...MOSCOW, time: T0 + 10 * MIN }),
       signin({ ...VIRGINIA, time: T0 + 11 * MIN }),
@@ -197,7 +207,7 @@ describe('impossible-travel', () => {
       signin({ ...VIRGINIA, agent_id: 'a3', credential_id: 'c3', time: T0 + 20 * MIN }),
     ];
     // Split after the return to Virginia: its medium confirmation is pending in the snapshot.
-    const { uninterrupted, restored } = snapshotRoundTrip(createImpossibleTravelDetector, events, 5);
+    const { uninterrupted, restored } = snapshotRoundTrip(createImpossibleTravelDetector, events, 6);
     expect(uninterrupted.map((d) => [d.agent_id, d.severity])).toEqual([
       ['a2', 'medium'],
       ['a1', 'medium'],
