@@ -310,7 +310,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
         const here = { time: new Date(t).toISOString(), lat: e.lat, lon: e.lon, asn: e.asn, ip: e.ip, country: e.country };
         const gapMs = Math.abs(t - s[hit]!);
         const hours = gapMs / 3600_000;
-        const cred = e.credential_id ?? '(none)';
+        const credName = e.credential_id ?? '(none)';
         let summary: string;
         let observed: Record<string, unknown>;
         let baseline: unknown;
@@ -319,13 +319,13 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
         let newPlace = place;
         if (kind === 'travel') {
           a.movedAt = now;
-          summary = `Agent ${e.agent_id} used credential ${cred} ${Math.round(bestDist)} km apart within ${formatGap(gapMs)} (${bestSpeed === Infinity ? 'simultaneously' : `${Math.round(bestSpeed)} km/h`}) from AS${other.asn ?? '?'} and AS${e.asn ?? '?'}${e.country ? ` (${e.country})` : ''}; low unless the old place is used again (then both are in use)`;
+          summary = `Agent ${e.agent_id} used credential ${credName} ${Math.round(bestDist)} km apart within ${formatGap(gapMs)} (${bestSpeed === Infinity ? 'simultaneously' : `${Math.round(bestSpeed)} km/h`}) from AS${other.asn ?? '?'} and AS${e.asn ?? '?'}${e.country ? ` (${e.country})` : ''}; low unless the old place is used again (then both are in use)`;
           observed = { distance_km: Math.round(bestDist), hours: Math.round(hours * 10000) / 10000, speed_kmh: bestSpeed === Infinity ? null : Math.round(bestSpeed), from: other, to: here };
           baseline = { max_plausible_speed_kmh: o.maxSpeedKmh };
           threshold = { speed_kmh: o.maxSpeedKmh, min_distance_km: o.minDistanceKm };
         } else if (kind === 'concurrent') {
           a.firedAt = now;
-          summary = `Agent ${e.agent_id} used credential ${cred} concurrently from two networks (AS${other.asn} and AS${e.asn}) within ${formatGap(gapMs)}`;
+          summary = `Agent ${e.agent_id} used credential ${credName} concurrently from two networks (AS${other.asn} and AS${e.asn}) within ${formatGap(gapMs)}`;
           observed = { seconds_apart: Math.round(hours * 36000) / 10, from: other, to: here };
           baseline = 'one network at a time per credential';
           threshold = { concurrent_s: o.concurrentMs / 1000 };
@@ -336,7 +336,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
           newPlace = newer === hit ? otherPlace : place;
           const km = hasLoc && !Number.isNaN(oLat) ? Math.round(haversineKm(lat, lon, oLat, oLon)) : null;
           const back = { time: new Date(s[same]!).toISOString(), event_id: a.ids[same / STRIDE]! };
-          summary = `Agent ${e.agent_id} used credential ${cred} from two networks in turn: AS${e.asn ?? '?'}${e.country ? ` (${e.country})` : ''} at ${back.time}, AS${other.asn ?? '?'} at ${other.time}, and AS${e.asn ?? '?'} again now${km !== null ? ` (${km} km apart)` : ''}; the ${newer === hit ? 'other' : 'returning'} network is new to the agent since ${new Date(s[newer + 6]!).toISOString()}`;
+          summary = `Agent ${e.agent_id} used credential ${credName} from two networks in turn: AS${e.asn ?? '?'}${e.country ? ` (${e.country})` : ''} at ${back.time}, AS${other.asn ?? '?'} at ${other.time}, and AS${e.asn ?? '?'} again now${km !== null ? ` (${km} km apart)` : ''}; the ${newer === hit ? 'other' : 'returning'} network is new to the agent since ${new Date(s[newer + 6]!).toISOString()}`;
           observed = { minutes: Math.round((t - Math.min(s[same]!, s[hit + 6]!)) / 600) / 100, distance_km: km, previous_here: back, other, here };
           baseline = { newer_network_first_used: new Date(s[newer + 6]!).toISOString(), used_by_peers: false };
           threshold = { interleave_s: o.interleaveMs / 1000, new_network_s: o.newPlaceMs / 1000 };
