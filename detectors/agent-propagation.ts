@@ -132,20 +132,21 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       if (pending.size === 0 || watermark - lastCheck < o.recheckMs) return NO_DETECTIONS;
       lastCheck = watermark;
       let out: Detection[] = NO_DETECTIONS;
-      for (const [key, c] of pending) {
+      // forEach: no entry array per pending call (this runs every few seconds of event time).
+      pending.forEach((c, key) => {
         if (c.t < watermark - o.lookbackMs) {
           pending.delete(key);
-          continue;
+          return;
         }
         const level = ctx.agentRisk(c.tenant, c.caller);
-        if (!levels.has(level)) continue;
+        if (!levels.has(level)) return;
         pending.delete(key);
         const time = Math.max(c.t, watermark);
         markFired(key, time);
         const d = detection(c, level, time, ctx);
         if (out === NO_DETECTIONS) out = [d];
         else out.push(d);
-      }
+      });
       return out;
     },
     evict(before: number): void {

@@ -267,11 +267,12 @@ export class RiskEngine {
   /** Applies time decay up to `now` (event time); returns the level drops it causes. */
   tick(now: number): RiskChange[] {
     let out: RiskChange[] | null = null;
-    for (const [, , s] of this.agents.entries()) {
-      if (s.level === 'none' || s.state === 'confirmedCompromised') continue;
+    // Every minute of event time: forEachValue allocates nothing per agent.
+    this.agents.forEachValue((s) => {
+      if (s.level === 'none' || s.state === 'confirmedCompromised') return;
       const change = this.evaluate(s, now, s.state, false, null);
       if (change) (out ??= []).push(change);
-    }
+    });
     return out ?? [];
   }
 

@@ -150,6 +150,18 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     return Math.floor((bucket * o.windowMs) / 3600_000) % 24;
   }
 
+  /** Sorting space for the peer quantile: every sample of a group fits (24 hours × peerSamples). */
+  const scratch = new Float64Array(24 * o.peerSamples);
+
+  /** The peer quantile of the first `n` values of `values`, sorted in `scratch` (numeric, native, no allocation). */
+  function quantileOf(values: ArrayLike<number>, n: number): number {
+    // Samples restored from a snapshot taken with a larger peerSamples may not fit: sort a copy.
+    if (n > scratch.length) return quantileSorted(Array.from(values).slice(0, n).sort((x, y) => x - y), o.peerQuantile);
+    if (values !== scratch) for (let i = 0; i < n; i++) scratch[i] = values[i]!;
+    const sorted = scratch.subarray(0, n).sort();
+    return quantileSorted(sorted as unknown as number[], o.peerQuantile);
+  }
+
   function peerBaseline(g: GroupState | undefined, hour: number): number {
     if (!g) return -1;
     let q = g.q[hour]!;
@@ -157,15 +169,16 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     if (q < 0 || g.dirty[hour]! >= REFRESH) {
       const s = g.samples[hour]!;
       if (s.length >= o.peerLearnSamples) {
-        q = quantileSorted([...s].sort((x, y) => x - y), o.peerQuantile);
+        q = quantileOf(s, s.length);
       } else {
         // Not enough for this hour: all hours together.
         let n = 0;
         for (let h = 0; h < 24; h++) n += g.samples[h]!.length;
         if (n >= o.peerLearnSamples) {
-          const all: number[] = [];
-          for (let h = 0; h < 24; h++) for (const x of g.samples[h]!) all.push(x);
-          q = quantileSorted(all.sort((x, y) => x - y), o.peerQuantile);
+          const into: number[] | Float64Array = n <= scratch.length ? scratch : new Array<number>(n);
+          let k = 0;
+          for (let h = 0; h < 24; h++) for (const x of g.samples[h]!) into[k++] = x;
+          q = quantileOf(into, k);
         } else q = -1;
       }
       g.q[hour] = q;
