@@ -98,3 +98,11 @@ export function peerGroupId(blueprintId: string | null, agentId: string): string
 export function peerGroupName(blueprintId: string | null): string | null {
   return blueprintId ? `blueprint:${blueprintId}` : null;
 }
+
+/** A duration for summaries: seconds under a minute, minutes under an hour, hours under two days, then days. */
+export function formatDuration(ms: number): string {
+  if (ms < 60_000) return `${Math.round(ms / 1000)} s`;
+  if (ms < 3600_000) return `${Math.round(ms / 60_000)} min`;
+  if (ms < 48 * 3600_000) return `${(ms / 3600_000).toFixed(1)} h`;
+  return `${(ms / 86_400_000).toFixed(1)} days`;
+}

@@ -31,7 +31,7 @@
 import type { AgentEvent } from '../contract/events.js';
 import type { Detection } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
-import { agentKey, peerGroupName } from './detector.js';
+import { agentKey, formatDuration, peerGroupName } from './detector.js';
 import {
   NO_DETECTIONS,
   AgentStore,
@@ -319,13 +319,13 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
         let newPlace = place;
         if (kind === 'travel') {
           a.movedAt = now;
-          summary = `Agent ${e.agent_id} used credential ${credName} ${Math.round(bestDist)} km apart within ${formatGap(gapMs)} (${bestSpeed === Infinity ? 'simultaneously' : `${Math.round(bestSpeed)} km/h`}) from AS${other.asn ?? '?'} and AS${e.asn ?? '?'}${e.country ? ` (${e.country})` : ''}; low unless the old place is used again (then both are in use)`;
+          summary = `Agent ${e.agent_id} used credential ${credName} ${Math.round(bestDist)} km apart within ${formatDuration(gapMs)} (${bestSpeed === Infinity ? 'simultaneously' : `${Math.round(bestSpeed)} km/h`}) from AS${other.asn ?? '?'} and AS${e.asn ?? '?'}${e.country ? ` (${e.country})` : ''}; low unless the old place is used again (then both are in use)`;
           observed = { distance_km: Math.round(bestDist), hours: Math.round(hours * 10000) / 10000, speed_kmh: bestSpeed === Infinity ? null : Math.round(bestSpeed), from: other, to: here };
           baseline = { max_plausible_speed_kmh: o.maxSpeedKmh };
           threshold = { speed_kmh: o.maxSpeedKmh, min_distance_km: o.minDistanceKm };
         } else if (kind === 'concurrent') {
           a.firedAt = now;
-          summary = `Agent ${e.agent_id} used credential ${credName} concurrently from two networks (AS${other.asn} and AS${e.asn}) within ${formatGap(gapMs)}`;
+          summary = `Agent ${e.agent_id} used credential ${credName} concurrently from two networks (AS${other.asn} and AS${e.asn}) within ${formatDuration(gapMs)}`;
           observed = { seconds_apart: Math.round(hours * 36000) / 10, from: other, to: here };
           baseline = 'one network at a time per credential';
           threshold = { concurrent_s: o.concurrentMs / 1000 };
@@ -461,10 +461,4 @@ function nanToNull(x: number): number | null {
 
 function nullToNan(x: number | null): number {
   return x === null ? NaN : x;
-}
-
-function formatGap(ms: number): string {
-  if (ms < 60_000) return `${Math.round(ms / 1000)} s`;
-  if (ms < 3600_000) return `${Math.round(ms / 60_000)} min`;
-  return `${(ms / 3600_000).toFixed(1)} h`;
 }

@@ -24,7 +24,7 @@
 
 import type { AgentEvent, LifecycleEvent } from '../contract/events.js';
 import { AgentStore, NO_DETECTIONS, TenantMap, clone, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
-import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { formatDuration, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface RevokedAgentActivityOptions {
@@ -144,7 +144,7 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
         agent_id: e.agent_id,
         time: e.time,
         summary:
-          `Agent ${e.agent_id} ${what} ${formatGap(after)} after it was ${r.action} by ${r.actor}` +
+          `Agent ${e.agent_id} ${what} ${formatDuration(after)} after it was ${r.action} by ${r.actor}` +
           (auth ? ': the identity provider should have refused it' : expiry ? `, after the last token it held expired (${expiry})` : ', holding no token known to have been issued before'),
         evidence: {
           observed: { event_type: e.type, seconds_after_revocation: Math.round(after / 1000) },
@@ -201,10 +201,4 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
       revoked.restore(s.revoked);
     },
   };
-}
-
-function formatGap(ms: number): string {
-  if (ms < 3600_000) return `${Math.round(ms / 60_000)} min`;
-  if (ms < 48 * 3600_000) return `${(ms / 3600_000).toFixed(1)} h`;
-  return `${(ms / 86_400_000).toFixed(1)} days`;
 }
