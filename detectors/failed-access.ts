@@ -1,4 +1,6 @@
-// Detector 3 — failed-access: bursts of sign-in failures that mean something.
+// Detector 3 — failed-access: bursts of access failures that mean something:
+// failed sign-ins, and access refused further on (a token request the token
+// server blocked, a call the network gateway blocked).
 //
 // Error codes are classified: invalid credentials (AADSTS7000215 invalid
 // secret, AADSTS700027 invalid assertion, invalid_client...), expired
@@ -11,7 +13,16 @@
 // - invalid-credential burst (≥ 5): medium — credential stuffing / a stolen
 //   identifier used with guessed secrets;
 // - unauthorized-resource burst (≥ 5 failures, or ≥ 3 distinct resources):
-//   low, medium when ≥ 4 distinct resources are probed (enumeration);
+//   low, medium when ≥ 4 distinct resources are probed (enumeration; 6
+//   hosts for blocked calls);
+//   A blocked token request (the resource or scopes are not the agent's to
+//   have) and a call the gateway blocked by policy (no threat verdict: those
+//   are gateway-threat's) are refusals too, with the token's resource or the
+//   call's destination host as the resource. Probing means resources that
+//   are news: a resource refused to the agent in an earlier window, or to 3
+//   agents of its blueprint within the hour (a policy that blocks a whole
+//   deployment's telemetry host, a scope nobody consented), counts towards
+//   the burst but not towards the distinct resources;
 // - other failures: low at ≥ 10;
 // - slow guessing (about one invalid-credential failure every 4 minutes or
 //   faster, sustained): medium when their count, decayed with a 30-minute
@@ -25,11 +36,30 @@
 // later ones), and a target that then signs in successfully from that source
 // gets a medium one.
 
-import type { AgentEvent, SigninEvent } from '../contract/events.js';
+import type { AgentEvent, NetworkEvent, SigninEvent, TokenEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
-import { peerGroupName } from './detector.js';
-import { AgentStore, NO_DETECTIONS, TenantMap, type SlotState, blueprintOf, clone, hashString, sec, type Timed } from './agent-directory.js';
+import { peerGroupId, peerGroupName } from './detector.js';
+import { isMaliciousCategory } from './categories.js';
+import {
+  AgentStore,
+  GroupStore,
+  NO_DETECTIONS,
+  TenantMap,
+  type SlotState,
+  blueprintOf,
+  clone,
+  hashString,
+  peerAdopt,
+  peerVerdictCode,
+  restoreGroups,
+  sec,
+  snapshotGroups,
+  touchPeerGroup,
+  type PeerGroup,
+  type PeerGroupSnapshot,
+  type Timed,
+} from './agent-directory.js';
 
 export interface FailedAccessOptions {
   windowMs?: number;
@@ -37,6 +67,8 @@ export interface FailedAccessOptions {
   resourceBurst?: number;
   resourceDistinct?: number;
   resourceDistinctMedium?: number;
+  /** Distinct new hosts of blocked calls for medium (calls reach more hosts than sign-ins reach resources). */
+  blockedHostsMedium?: number;
   otherBurst?: number;
   /** Half-life of the agent's failure peak. */
   peakHalfLifeMs?: number;
@@ -59,7 +91,14 @@ export interface FailedAccessOptions {
   slowHalfLifeMs?: number;
   slowCredentialFailures?: number;
   slowPeakFactor?: number;
+  /** A resource refused to this many agents of a blueprint within peerRefusalSpanMs is a routine refusal, not probing. */
+  peerRefusalAgents?: number;
+  peerRefusalSpanMs?: number;
 }
+
+/** Habitual refusals remembered per agent, and refused resources per blueprint. */
+const KNOWN_REFUSALS = 8;
+const PEER_REFUSALS = 64;
 
 export type FailureClass = 'transient' | 'credential' | 'expired' | 'resource' | 'other';
 
@@ -135,6 +174,10 @@ interface AgentState extends SlotState {
   res: number;
   other: number;
   resources: number[];
+  /** Refused resources of this window that are news: neither refused to the agent in an earlier window nor routinely to its peers. */
+  novel: number;
+  /** Resources refused to the agent in earlier windows (hashes, oldest first): its habitual refusals, not probing. */
+  known: number[];
   ids: string[];
   /** Bit per kind already reported in this window: 1 cred, 2 res low, 4 res medium, 8 other. */
   fired: number;
@@ -160,6 +203,8 @@ interface SprayState extends Timed {
 interface Snapshot {
   agents: [string, string, AgentState][];
   sprays: [string, string, SprayState][];
+  /** Absent in snapshots from before refusals were shared with peers. */
+  refusals?: [string, string, PeerGroupSnapshot][];
 }
 
 const DEFAULTS: Required<FailedAccessOptions> = {
@@ -168,6 +213,7 @@ const DEFAULTS: Required<FailedAccessOptions> = {
   resourceBurst: 5,
   resourceDistinct: 3,
   resourceDistinctMedium: 4,
+  blockedHostsMedium: 6,
   otherBurst: 10,
   peakHalfLifeMs: 24 * 3600_000,
   peakFactor: 2,
@@ -176,6 +222,8 @@ const DEFAULTS: Required<FailedAccessOptions> = {
   slowSprayWindowMs: 60 * 60_000,
   slowSprayAgents: 6,
   sprayCap: 64,
+  peerRefusalAgents: 3,
+  peerRefusalSpanMs: 60 * 60_000,
   spraySuccessMs: 30 * 60_000,
   slowHalfLifeMs: 30 * 60_000,
   slowCredentialFailures: 10,
@@ -236,9 +284,11 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<AgentState>();
   const sprays = new TenantMap<SprayState>();
+  /** Per peer group: the resources refused to its agents, with recent adopters (routine refusals). */
+  const refusals = new GroupStore<PeerGroup>();
 
   function detection(
-    e: SigninEvent,
+    e: SigninEvent | TokenEvent | NetworkEvent,
     agentId: string,
     severity: Severity,
     summary: string,
@@ -300,14 +350,21 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   function closeWindow(a: AgentState, t: number): void {
     const total = a.cred + a.res + a.other;
     const p = decayedPeak(a, t);
-    // A window that fired is not learned as normal.
-    a.peak = a.fired === 0 ? Math.max(p, total) : p;
+    // A window that fired is not learned as normal, except a burst of refusals with nothing new in it (a habit).
+    a.peak = a.fired === 0 || (a.fired === 2 && a.novel < o.resourceDistinct) ? Math.max(p, total) : p;
     a.peakAt = t;
     a.start = t;
     a.cred = 0;
     a.res = 0;
     a.other = 0;
+    for (let i = 0; i < a.resources.length; i++) {
+      const h = a.resources[i]!;
+      if (a.known.indexOf(h) >= 0) continue;
+      if (a.known.length >= KNOWN_REFUSALS) a.known.shift();
+      a.known.push(h);
+    }
     a.resources.length = 0;
+    a.novel = 0;
     a.ids.length = 0;
     a.fired = 0;
   }
@@ -400,7 +457,88 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     }
   }
 
+  /** The agent's failure window at `e` (a new one once the current is over). */
+  function failureWindow(e: SigninEvent | TokenEvent | NetworkEvent, ctx: DetectorContext): AgentState {
+    const t = e.time;
+    let a = agents.get(ctx, e.tenant_id, e.agent_id);
+    if (!a) {
+      a = { at: sec(t), e: 0, start: t, cred: 0, res: 0, other: 0, resources: [], novel: 0, known: [], ids: [], fired: 0, peak: 0, peakAt: t, slow: 0, slowAt: t, slowFired: false };
+      agents.set(ctx, e.tenant_id, e.agent_id, a);
+    } else if (t - a.start > o.windowMs) {
+      closeWindow(a, t);
+    }
+    if (sec(t) > a.at) a.at = sec(t);
+    if (a.ids.length < MAX_IDS) a.ids.push(e.event_id);
+    return a;
+  }
+
+  /**
+   * True when `h` is refused routinely in the agent's peer group: to
+   * peerRefusalAgents of its agents (this one included) within the span.
+   * Records this agent's refusal either way.
+   */
+  function routineRefusal(e: SigninEvent | TokenEvent | NetworkEvent, h: number, ctx: DetectorContext): boolean {
+    const g = touchPeerGroup(refusals, ctx, e.tenant_id, peerGroupId(blueprintOf(e, ctx), e.agent_id), e.time);
+    const ah = hashString(e.agent_id) | 1;
+    // Never "clean": one agent's probing must not vouch for the same resources probed through another.
+    peerAdopt(g, h, ah, e.time, false, PEER_REFUSALS);
+    return peerVerdictCode(g, h, ah, e.time, o.peerRefusalSpanMs) >>> 1 >= o.peerRefusalAgents;
+  }
+
+  /**
+   * One refusal of access to `resource` (a sign-in to a resource the agent may
+   * not use, a blocked token request, a blocked call): low on a burst, medium
+   * when several resources are probed.
+   */
+  function refused(a: AgentState, e: SigninEvent | TokenEvent | NetworkEvent, resource: string, reason: string, usual: number, peer: string | null, ctx: DetectorContext): Detection | null {
+    a.res++;
+    const h = hashString(resource);
+    if (a.resources.indexOf(h) < 0 && a.resources.length < 16) {
+      a.resources.push(h);
+      if (a.known.indexOf(h) < 0 && !routineRefusal(e, h, ctx)) a.novel++;
+    }
+    const distinct = a.novel;
+    const thr = Math.max(o.resourceBurst, usual);
+    // Calls reach many more hosts than sign-ins reach resources (an SDK's several telemetry hosts), so blocked calls need more.
+    const distinctMedium = e.type === 'network' ? o.blockedHostsMedium : o.resourceDistinctMedium;
+    const medium = distinct >= distinctMedium && a.res >= distinctMedium;
+    // A burst of refusals with nothing new in it (all habitual or routine for peers) is the agent's normal.
+    const low = (a.res >= thr && distinct > 0) || (distinct >= o.resourceDistinct && a.res >= Math.max(o.resourceDistinct, usual));
+    if (!((medium && (a.fired & 4) === 0) || (low && (a.fired & 6) === 0))) return null;
+    a.fired |= medium ? 6 : 2;
+    const windowMin = o.windowMs / 60_000;
+    return detection(
+      e,
+      e.agent_id,
+      medium ? 'medium' : 'low',
+      `Agent ${e.agent_id} was refused access ${a.res} times in ${windowMin} min across ${distinct} resource${distinct === 1 ? '' : 's'} (last ${resource}, ${reason})`,
+      {
+        observed: { resource_failures: a.res, distinct_resources: distinct, resource, reason, error_code: e.type === 'signin' ? e.error_code : null },
+        // Resources refused before (to the agent, or routinely to its peers) are not counted as distinct.
+        baseline: { usual_failures_per_window: Math.round(decayedPeak(a, e.time) * 100) / 100, habitual_refusals: a.known.length },
+        threshold: { failures: thr, distinct_resources: o.resourceDistinct, distinct_for_medium: distinctMedium },
+        peer_group: peer,
+      },
+      [...a.ids],
+    );
+  }
+
+  /** A token request the token server blocked, or a call the gateway blocked by policy: access refused. */
+  function observeRefusal(e: TokenEvent | NetworkEvent, ctx: DetectorContext): Detection[] {
+    const a = failureWindow(e, ctx);
+    const usual = decayedPeak(a, e.time) * o.peakFactor;
+    const peer = peerGroupName(blueprintOf(e, ctx));
+    const d =
+      e.type === 'token'
+        ? refused(a, e, e.resource, 'token request blocked', usual, peer, ctx)
+        : refused(a, e, e.dest_host, 'call blocked by the gateway', usual, peer, ctx);
+    return d === null ? NO_DETECTIONS : [d];
+  }
+
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+    if (e.type === 'token') return e.decision === 'blocked' ? observeRefusal(e, ctx) : NO_DETECTIONS;
+    // Threat verdicts (and hostile categories) on blocked calls are gateway-threat's.
+    if (e.type === 'network') return e.action === 'blocked' && e.threat === 'none' && !isMaliciousCategory(e.category) ? observeRefusal(e, ctx) : NO_DETECTIONS;
     if (e.type !== 'signin') return NO_DETECTIONS;
     if (e.result === 'success') return sprays.size === 0 ? NO_DETECTIONS : observeSpraySuccess(e);
     const kind = classifyFailure(e.error_code);
@@ -413,15 +551,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       observeSpray(e, out);
     }
 
-    let a = agents.get(ctx, e.tenant_id, e.agent_id);
-    if (!a) {
-      a = { at: sec(t), e: 0, start: t, cred: 0, res: 0, other: 0, resources: [], ids: [], fired: 0, peak: 0, peakAt: t, slow: 0, slowAt: t, slowFired: false };
-      agents.set(ctx, e.tenant_id, e.agent_id, a);
-    } else if (t - a.start > o.windowMs) {
-      closeWindow(a, t);
-    }
-    if (sec(t) > a.at) a.at = sec(t);
-    if (a.ids.length < MAX_IDS) a.ids.push(e.event_id);
+    const a = failureWindow(e, ctx);
     const usual = decayedPeak(a, t) * o.peakFactor;
     const peer = peerGroupName(blueprintOf(e, ctx));
     const windowMin = o.windowMs / 60_000;
@@ -450,31 +580,8 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
         );
       }
     } else if (kind === 'resource') {
-      a.res++;
-      const h = hashString(e.resource);
-      if (a.resources.indexOf(h) < 0 && a.resources.length < 16) a.resources.push(h);
-      const distinct = a.resources.length;
-      const thr = Math.max(o.resourceBurst, usual);
-      const medium = distinct >= o.resourceDistinctMedium && a.res >= o.resourceDistinctMedium;
-      const low = a.res >= thr || (distinct >= o.resourceDistinct && a.res >= Math.max(o.resourceDistinct, usual));
-      if ((medium && (a.fired & 4) === 0) || (low && (a.fired & 6) === 0)) {
-        a.fired |= medium ? 6 : 2;
-        (out ??= []).push(
-          detection(
-            e,
-            e.agent_id,
-            medium ? 'medium' : 'low',
-            `Agent ${e.agent_id} was refused access ${a.res} times in ${windowMin} min across ${distinct} resource${distinct === 1 ? '' : 's'} (last ${e.resource}, ${e.error_code ?? 'no code'})`,
-            {
-              observed: { resource_failures: a.res, distinct_resources: distinct, resource: e.resource, error_code: e.error_code },
-              baseline: { usual_failures_per_window: Math.round(decayedPeak(a, t) * 100) / 100 },
-              threshold: { failures: thr, distinct_resources: o.resourceDistinct, distinct_for_medium: o.resourceDistinctMedium },
-              peer_group: peer,
-            },
-            [...a.ids],
-          ),
-        );
-      }
+      const d = refused(a, e, e.resource, e.error_code ?? 'no code', usual, peer, ctx);
+      if (d !== null) (out ??= []).push(d);
     } else {
       a.other++;
       const thr = Math.max(o.otherBurst, usual);
@@ -501,25 +608,53 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   }
 
   return {
-    types: ['signin'] as const,
+    types: ['signin', 'token', 'network'] as const,
     meta: {
       id: 'failed-access',
       title: 'Burst of failed access',
       severity: 'medium',
       description:
-        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life), to resources the agent may not use (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count. Credential failures from one source (an IP, or an IPv6 /48) across many agents of a tenant (5 within 10 minutes, or 6 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
+        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count. Credential failures from one source (an IP, or an IPv6 /48) across many agents of a tenant (5 within 10 minutes, or 6 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,
     evict(before) {
       agents.evict(before);
       sprays.evict(before);
+      refusals.evict(before);
     },
-    size: () => agents.size + sprays.size,
-    snapshot: () => ({ agents: agents.snapshot(), sprays: clone(sprays.snapshot()) }),
+    size: () => agents.size + sprays.size + refusals.size,
+    snapshot: () => ({ agents: agents.snapshot(), sprays: clone(sprays.snapshot()), refusals: snapshotGroups(refusals) }),
     restore(s) {
       // Agents from snapshots before the slow tier start its count at zero.
-      agents.restore(s.agents.map(([t, id, v]) => [t, id, v.slow === undefined ? { ...v, slow: 0, slowAt: v.peakAt, slowFired: false } : v]));
+      // Rebuilt in the order new agents are made (one object shape); older
+      // snapshots lack the slow tier (its count starts at zero) and the
+      // habitual refusals (none known: this window's resources are all news).
+      agents.restore(
+        s.agents.map(([t, id, v]): [string, string, AgentState] => [
+          t,
+          id,
+          {
+            at: v.at,
+            e: v.e,
+            start: v.start,
+            cred: v.cred,
+            res: v.res,
+            other: v.other,
+            resources: v.resources,
+            novel: v.novel ?? v.resources.length,
+            known: v.known ?? [],
+            ids: v.ids,
+            fired: v.fired,
+            peak: v.peak,
+            peakAt: v.peakAt,
+            slow: v.slow ?? 0,
+            slowAt: v.slowAt ?? v.peakAt,
+            slowFired: v.slowFired ?? false,
+          },
+        ]),
+      );
+      restoreGroups(refusals, s.refusals ?? []);
       // Snapshots from before the slow-spray window have no target times: their targets count from their last failure.
       sprays.restore(clone(s.sprays).map(([t, k, v]) => [t, k, v.times ? v : { ...v, times: v.agents.map(() => v.last) }]));
     },

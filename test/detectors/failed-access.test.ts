@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../contract/events.js';
 import { classifyFailure, createFailedAccessDetector, normaliseErrorCode, spraySource } from '../../detectors/failed-access.js';
-import { MIN, SEC, T0, resetIds, run, signin, snapshotRoundTrip } from './core-helpers.js';
+import { HOUR, MIN, SEC, T0, network, resetIds, run, signin, snapshotRoundTrip, token } from './core-helpers.js';
 
 beforeEach(() => resetIds());
 
@@ -168,5 +168,88 @@ describe('failed-access', () => {
     // One failure every 6 minutes for three hours stays below it.
     expect(run([createFailedAccessDetector()], failures(30, { error_code: 'AADSTS7000215' }, T0, 6 * MIN)).detections).toEqual([]);
   });
-});
 
+  describe('access refused after sign-in: blocked token requests and calls the gateway blocked', () => {
+    const resources = ['https://vault.azure.net', 'https://management.azure.com', 'https://database.windows.net', 'https://outlook.office.com', 'api://payroll'];
+    const blockedTokens = (list: string[], start = T0, agent = 'a1') =>
+      list.map((resource, i) => token({ agent_id: agent, resource, decision: 'blocked', time: start + i * 20 * SEC }));
+    const blockedCalls = (hosts: string[], start = T0, agent = 'a1', every = 15 * SEC) =>
+      hosts.map((dest_host, i) => network({ agent_id: agent, dest_host, category: 'uncategorized', action: 'blocked', time: start + i * every }));
+
+    it('fires low on a burst of blocked token requests for one resource, medium when several resources are tried', () => {
+      const one = run([createFailedAccessDetector()], blockedTokens(Array(5).fill('https://vault.azure.net')));
+      expect(one.detections.map((d) => d.severity)).toEqual(['low']);
+      expect(one.detections[0]!.evidence.observed).toMatchObject({ reason: 'token request blocked', resource: 'https://vault.azure.net' });
+      const probing = run([createFailedAccessDetector()], blockedTokens(resources.slice(0, 4)));
+      expect(probing.detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+      expect(probing.detections[1]!.summary).toContain('refused access 4 times');
+      expect(probing.pipeline.level('t1', 'a1')).toBe('medium');
+      // Granted tokens are no refusals.
+      expect(run([createFailedAccessDetector()], resources.map((resource, i) => token({ resource, time: T0 + i * SEC }))).detections).toEqual([]);
+    });
+
+    it('counts blocked token requests and denied sign-ins together in one window', () => {
+      const mixed = [
+        signin({ result: 'failure', error_code: 'AADSTS500011', resource: resources[0], time: T0 }),
+        signin({ result: 'failure', error_code: 'AADSTS65001', resource: resources[1], time: T0 + 10 * SEC }),
+        ...blockedTokens(resources.slice(2, 4), T0 + 20 * SEC),
+      ];
+      expect(run([createFailedAccessDetector()], mixed).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+    });
+
+    it('needs 6 new hosts for medium from blocked calls, and leaves threat verdicts to gateway-threat', () => {
+      const hosts = Array.from({ length: 6 }, (_, i) => `host${i}.example.net`);
+      const five = run([createFailedAccessDetector()], blockedCalls(hosts.slice(0, 5)));
+      expect(five.detections.map((d) => d.severity)).toEqual(['low']);
+      const six = run([createFailedAccessDetector()], blockedCalls(hosts));
+      expect(six.detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+      expect(six.detections[1]!.evidence.observed).toMatchObject({ reason: 'call blocked by the gateway', distinct_resources: 6 });
+      const threats = blockedCalls(hosts).map((e) => ({ ...e, threat: 'malware' as const }));
+      const hostile = blockedCalls(hosts).map((e) => ({ ...e, category: 'malicious' }));
+      const allowed = blockedCalls(hosts).map((e) => ({ ...e, action: 'allowed' as const }));
+      expect(run([createFailedAccessDetector()], [...threats, ...hostile, ...allowed]).detections).toEqual([]);
+    });
+
+    it('learns the habitual refusals of an agent: the same blocked hosts all day fire in the first windows only', () => {
+      // Four telemetry hosts of the agent's SDK, blocked every 30 s for 6 hours.
+      const telemetry = ['t0.vendor.io', 't1.vendor.io', 't2.vendor.io', 't3.vendor.io'];
+      const day = Array.from({ length: 6 * 120 }, (_, i) => network({ dest_host: telemetry[i % 4]!, category: 'uncategorized', action: 'blocked', time: T0 + i * 30 * SEC }));
+      const { detections, pipeline } = run([createFailedAccessDetector()], day);
+      expect(detections.map((d) => d.severity)).toEqual(['low']);
+      expect(detections[0]!.time).toBeLessThan(T0 + 5 * MIN);
+      expect(pipeline.level('t1', 'a1')).not.toBe('medium');
+      // Probing new resources later is still news.
+      const later = blockedTokens(resources.slice(0, 4), T0 + 6 * HOUR + 10 * SEC);
+      const again = run([createFailedAccessDetector()], [...day, ...later]);
+      expect(again.detections.filter((d) => d.time >= T0 + 6 * HOUR).map((d) => d.severity)).toContain('medium');
+    });
+
+    it('takes a resource refused to 3 agents of the blueprint within the hour as routine, not probing', () => {
+      const hosts = Array.from({ length: 6 }, (_, i) => `host${i}.example.net`);
+      // Three peers are refused the same hosts first (a policy of the deployment)...
+      const peers = ['p1', 'p2', 'p3'].flatMap((agent, k) => blockedCalls(hosts, T0 + k * 2 * SEC, agent, 40 * SEC));
+      const target = blockedCalls(hosts, T0 + 10 * MIN, 'a1');
+      const { detections } = run([createFailedAccessDetector()], [...peers, ...target].sort((x, y) => x.time - y.time));
+      expect(detections.filter((d) => d.agent_id === 'a1')).toEqual([]);
+      // ...while the same calls with no peer refused them are probing.
+      expect(run([createFailedAccessDetector()], target).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+      // Peers in another blueprint do not count.
+      const elsewhere = peers.map((e) => ({ ...e, blueprint_id: 'bp-other' }));
+      const r = run([createFailedAccessDetector()], [...elsewhere, ...target].sort((x, y) => x.time - y.time));
+      expect(r.detections.filter((d) => d.agent_id === 'a1').map((d) => d.severity)).toEqual(['low', 'medium']);
+    });
+
+    it('restores a snapshot with refusals and gives the same detections', () => {
+      const hosts = Array.from({ length: 6 }, (_, i) => `host${i}.example.net`);
+      const events = [
+        ...['p1', 'p2', 'p3'].flatMap((agent, k) => blockedCalls(hosts, T0 + k * 2 * SEC, agent, 40 * SEC)),
+        ...blockedCalls(hosts, T0 + 10 * MIN, 'a1'),
+        ...blockedTokens(resources, T0 + 20 * MIN, 'a1'),
+      ].sort((x, y) => x.time - y.time);
+      const { uninterrupted, restored } = snapshotRoundTrip(createFailedAccessDetector, events, 20);
+      // After the split: the routine calls of a1 say nothing; its token probing is medium.
+      expect(uninterrupted.filter((d) => d.agent_id === 'a1').map((d) => d.severity)).toEqual(['medium']);
+      expect(restored).toEqual(uninterrupted);
+    });
+  });
+});
