@@ -9,14 +9,19 @@
 //   accesses over enough time) or, for a brand-new agent, its blueprint has one.
 // - Attempts refused authorization (consent, not assigned...) at unfamiliar
 //   resources count too (they teach nothing).
-// - One unfamiliar resource is low; a second within 30 minutes (reaching for
-//   several new resources: discovery, lateral movement, also when paced a
-//   resource every ten minutes or so) is medium.
+// - One unfamiliar resource is low at once, and medium 5 minutes later if no
+//   other agent of the blueprint has used it, before or meanwhile: the first
+//   movers of a new API are followed by their peers within minutes, and a
+//   rarely used resource of the blueprint's long tail has had other users; a
+//   compromised agent reaching for Key Vault is alone. A second unfamiliar resource within 30 minutes
+//   (reaching for several new resources: discovery, lateral movement, also
+//   when paced a resource every ten minutes or so) is medium at once.
+//   Refused attempts stay low on their own (failed-access judges refusals).
 
 import type { AgentEvent } from '../contract/events.js';
 import type { Detection } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
-import { peerGroupName } from './detector.js';
+import { agentKey, peerGroupName } from './detector.js';
 import { classifyFailure } from './failed-access.js';
 import {
   NO_DETECTIONS,
@@ -56,7 +61,28 @@ export interface UnfamiliarResourceOptions {
   /** This many unfamiliar resources within burstWindowMs raises the severity to medium. */
   burstResources?: number;
   burstWindowMs?: number;
+  /**
+   * A single unfamiliar resource is medium this long after its first access
+   * (event time) unless the blueprint adopted it meanwhile; 0 keeps it low.
+   */
+  confirmMs?: number;
 }
+
+/** A single unfamiliar resource waiting to see whether the blueprint follows. */
+interface Pending {
+  tenant_id: string;
+  agent_id: string;
+  blueprint_id: string | null;
+  agentHash: number;
+  h: number;
+  resource: string;
+  time: number;
+  due: number;
+  event_id: string;
+}
+
+/** Confirmations waiting, all agents together. */
+const MAX_PENDING = 65_536;
 
 interface AgentState extends SlotState {
   first: number;
@@ -72,6 +98,8 @@ interface AgentState extends SlotState {
 interface Snapshot {
   agents: [string, string, AgentState][];
   groups: [string, string, PeerGroupSnapshot][];
+  /** Absent in snapshots from before single resources were confirmed. */
+  pending?: Pending[];
 }
 
 const DEFAULTS: Required<UnfamiliarResourceOptions> = {
@@ -86,12 +114,56 @@ const DEFAULTS: Required<UnfamiliarResourceOptions> = {
   deploymentWindowMs: 30 * 60_000,
   burstResources: 2,
   burstWindowMs: 30 * 60_000,
+  confirmMs: 5 * 60_000,
 };
 
 export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOptions = {}): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<AgentState>();
   const groups = new GroupStore<PeerGroup>();
+  /** Per agent, its single unfamiliar resource waiting for confirmation (by agentKey). */
+  const pending = new Map<string, Pending>();
+
+  /** Pending resources whose time has come: medium unless the blueprint followed, or the agent already went medium. */
+  function advance(watermark: number): Detection[] {
+    if (pending.size === 0) return NO_DETECTIONS;
+    let out: Detection[] | null = null;
+    for (const [k, p] of pending) {
+      if (p.due > watermark) continue;
+      pending.delete(k);
+      const d = confirm(p);
+      if (d !== null) (out ??= []).push(d);
+    }
+    return out ?? NO_DETECTIONS;
+  }
+
+  function confirm(p: Pending): Detection | null {
+    const g = p.blueprint_id === null ? undefined : groups.get(p.tenant_id, p.blueprint_id);
+    // Any other agent of the blueprint using it, before or since, flagged or not, makes it the
+    // blueprint's: a deployment under way, or a rarely used resource of its long tail (each of its
+    // users stays low). Only a resource no other agent ever touched becomes medium on its own.
+    const adopters = g?.values.get(p.h)?.adopters ?? 1;
+    if (adopters > 1) return null;
+    // A second unfamiliar resource in the same burst already made it medium.
+    const a = agents.map.get(p.tenant_id, p.agent_id);
+    if (a && a.burst >= o.burstResources && a.burstStart <= sec(p.time)) return null;
+    const minutes = Math.round(o.confirmMs / 60_000);
+    return {
+      detector: 'unfamiliar-resource',
+      severity: 'medium',
+      tenant_id: p.tenant_id,
+      agent_id: p.agent_id,
+      time: p.due,
+      summary: `Agent ${p.agent_id} accessed ${p.resource}, a resource new to it and to ${p.blueprint_id ? `its blueprint ${p.blueprint_id}` : 'any peer'}, and no other agent of the blueprint took it up within ${minutes} min (not a deployment)`,
+      evidence: {
+        observed: { resource: p.resource, result: 'granted', first_access: new Date(p.time).toISOString() },
+        baseline: { agents_of_blueprint_using_it: adopters },
+        threshold: { deployment_agents: o.deploymentAgents, deployment_window_s: o.deploymentWindowMs / 1000, confirm_s: o.confirmMs / 1000 },
+        peer_group: peerGroupName(p.blueprint_id),
+      },
+      event_ids: [p.event_id],
+    };
+  }
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     let resource: string;
@@ -166,6 +238,13 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     }
     a.burst++;
     const severity = a.burst >= o.burstResources ? 'medium' : 'low';
+    if (severity === 'low' && !attempt && o.confirmMs > 0) {
+      const k = agentKey(e.tenant_id, e.agent_id);
+      // Bounded: when that many agents wait at once (a whole tenant adopting an API), the rest stay low.
+      if (!pending.has(k) && pending.size < MAX_PENDING) {
+        pending.set(k, { tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: bp, agentHash, h, resource, time: t, due: t + o.confirmMs, event_id: e.event_id });
+      }
+    }
     const peer = peerGroupName(bp);
     const basis = agentReady ? (peerReady ? 'its own and its blueprint peers\'' : 'its own') : 'its blueprint peers\'';
     const verb = attempt ? `tried to access ${resource} (refused: ${e.type === 'signin' ? e.error_code ?? 'no code' : ''})` : `accessed ${resource}`;
@@ -212,19 +291,23 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       title: 'Access to a resource unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. Refused attempts count. One is low; a second unfamiliar resource within 30 minutes (slow discovery included) is medium.',
+        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 5 minutes later if no other agent of the blueprint has used it, before or since; a second unfamiliar resource within 30 minutes (slow discovery included) is medium at once. Refused attempts count, as low.',
       mitre: { id: 'T1526', name: 'Cloud Service Discovery' },
     },
     observe,
+    advance,
     evict(before) {
       agents.evict(before);
       groups.evict(before);
+      for (const [k, p] of pending) if (p.due < before) pending.delete(k);
     },
-    size: () => agents.size + groups.size,
-    snapshot: () => ({ agents: agents.snapshot(), groups: snapshotGroups(groups) }),
+    size: () => agents.size + groups.size + pending.size,
+    snapshot: () => ({ agents: agents.snapshot(), groups: snapshotGroups(groups), pending: clone([...pending.values()]) }),
     restore(s) {
       agents.restore(s.agents);
       restoreGroups(groups, s.groups);
+      pending.clear();
+      for (const p of clone(s.pending ?? [])) pending.set(agentKey(p.tenant_id, p.agent_id), p);
     },
   };
 }

@@ -84,9 +84,57 @@ describe('unfamiliar-resource', () => {
     const slow = [...warmup({ agents: AGENTS })];
     for (let i = 0; i < 3; i++) slow.push(token({ agent_id: 'a1', time: END + i * 11 * MIN, resource: `https://probe-${i}.example.com` }));
     expect(run([createUnfamiliarResourceDetector()], slow).detections.map((d) => d.severity)).toEqual(['low', 'medium', 'medium']);
+    // Two 40 minutes apart are no burst: each stays low (confirmation off here; it is tested below).
     const apart = [...warmup({ agents: AGENTS })];
     for (let i = 0; i < 2; i++) apart.push(token({ agent_id: 'a1', time: END + i * 40 * MIN, resource: `https://probe-${i}.example.com` }));
-    expect(run([createUnfamiliarResourceDetector()], apart).detections.map((d) => d.severity)).toEqual(['low', 'low']);
+    expect(run([createUnfamiliarResourceDetector({ confirmMs: 0 })], apart).detections.map((d) => d.severity)).toEqual(['low', 'low']);
+  });
+
+  describe('a single unfamiliar resource, confirmed after 5 minutes', () => {
+    /** Later activity of a peer on a familiar resource: moves the watermark on. */
+    const later = (at: number) => signin({ agent_id: 'a4', time: at, resource: 'https://graph.microsoft.com' });
+
+    it('is medium 5 minutes after the access when no other agent of the blueprint takes the resource up', () => {
+      const events = [...warmup({ agents: AGENTS }), token({ agent_id: 'a1', time: END, resource: 'https://keyvault-prod.vault.azure.net', event_id: 'kv' }), later(END + 8 * MIN)];
+      const { detections, pipeline } = run([createUnfamiliarResourceDetector()], events);
+      expect(detections.map((d) => [d.severity, d.time - END])).toEqual([
+        ['low', 0],
+        ['medium', 5 * MIN],
+      ]);
+      expect(detections[1]!.event_ids).toEqual(['kv']);
+      expect(detections[1]!.summary).toContain('no other agent of the blueprint took it up within 5 min');
+      expect(pipeline.level('t1', 'a1')).toBe('medium');
+      // Until the watermark reaches the confirmation time it stays low.
+      const early = run([createUnfamiliarResourceDetector()], [...warmup({ agents: AGENTS }), token({ agent_id: 'a1', time: END, resource: 'https://keyvault-prod.vault.azure.net' }), later(END + 4 * MIN)]);
+      expect(early.detections.map((d) => d.severity)).toEqual(['low']);
+    });
+
+    it('is not confirmed when the blueprint adopts the resource within the window (a new API rolled out)', () => {
+      const rollout = ['a1', 'a2', 'a3'].map((agent, i) => token({ agent_id: agent, time: END + i * 90_000, resource: 'https://search-new.example.com' }));
+      const { detections } = run([createUnfamiliarResourceDetector()], [...warmup({ agents: AGENTS }), ...rollout, later(END + 20 * MIN)]);
+      // The first two movers are low at once (the third makes it a deployment); neither is confirmed.
+      expect(detections.map((d) => [d.agent_id, d.severity])).toEqual([
+        ['a1', 'low'],
+        ['a2', 'low'],
+      ]);
+    });
+
+    it('keeps a refused attempt low, and adds no second medium after a burst already made it medium', () => {
+      const refused = signin({ agent_id: 'a1', time: END, result: 'failure', error_code: 'AADSTS65001', resource: 'https://keyvault-prod.vault.azure.net' });
+      expect(run([createUnfamiliarResourceDetector()], [...warmup({ agents: AGENTS }), refused, later(END + 10 * MIN)]).detections.map((d) => d.severity)).toEqual(['low']);
+      const burst = [
+        token({ agent_id: 'a1', time: END, resource: 'https://keyvault-prod.vault.azure.net' }),
+        token({ agent_id: 'a1', time: END + 2 * MIN, resource: 'https://arm-prod.example.com' }),
+      ];
+      expect(run([createUnfamiliarResourceDetector()], [...warmup({ agents: AGENTS }), ...burst, later(END + 10 * MIN)]).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+    });
+
+    it('carries a waiting confirmation over a snapshot', () => {
+      const events = [...warmup({ agents: AGENTS }), token({ agent_id: 'a1', time: END, resource: 'https://keyvault-prod.vault.azure.net' }), later(END + 2 * MIN), later(END + 8 * MIN)];
+      const { uninterrupted, restored } = snapshotRoundTrip(createUnfamiliarResourceDetector, events, events.length - 2);
+      expect(uninterrupted.map((d) => d.severity)).toEqual(['medium']);
+      expect(restored).toEqual(uninterrupted);
+    });
   });
 
   it('keeps tenants apart: the same agent and blueprint ids in another tenant have their own baseline', () => {
