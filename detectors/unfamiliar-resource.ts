@@ -9,11 +9,12 @@
 //   accesses over enough time) or, for a brand-new agent, its blueprint has one.
 // - Attempts refused authorization (consent, not assigned...) at unfamiliar
 //   resources count too (they teach nothing).
-// - One unfamiliar resource is low at once, and medium 5 minutes later if no
-//   other agent of the blueprint has used it, before or meanwhile: the first
-//   movers of a new API are followed by their peers within minutes, and a
-//   rarely used resource of the blueprint's long tail has had other users; a
-//   compromised agent reaching for Key Vault is alone. A second unfamiliar resource within 30 minutes
+// - One unfamiliar resource is low at once, and medium 5 minutes later unless
+//   the blueprint took it up: another agent used it within 30 minutes, or
+//   two others ever did. The first movers of a new API are followed by their
+//   peers within minutes, a rarely used resource of the blueprint's long tail
+//   has had several users; a compromised agent reaching for Key Vault is
+//   alone. A second unfamiliar resource within 30 minutes
 //   (reaching for several new resources: discovery, lateral movement, also
 //   when paced a resource every ten minutes or so) is medium at once.
 //   Refused attempts stay low on their own (failed-access judges refusals).
@@ -139,11 +140,12 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
 
   function confirm(p: Pending): Detection | null {
     const g = p.blueprint_id === null ? undefined : groups.get(p.tenant_id, p.blueprint_id);
-    // Any other agent of the blueprint using it, before or since, flagged or not, makes it the
-    // blueprint's: a deployment under way, or a rarely used resource of its long tail (each of its
-    // users stays low). Only a resource no other agent ever touched becomes medium on its own.
+    // The blueprint took it up when another of its agents used it within the deployment window
+    // (a rollout under way), or two others ever did, flagged or not (a rarely used resource of its
+    // long tail). One other agent hours ago vouches for nothing: it may have been an incident too.
     const adopters = g?.values.get(p.h)?.adopters ?? 1;
-    if (adopters > 1) return null;
+    const recent = g ? peerVerdictCode(g, p.h, p.agentHash, p.time, o.deploymentWindowMs) >>> 1 : 1;
+    if (recent >= 2 || adopters >= 3) return null;
     // A second unfamiliar resource in the same burst already made it medium.
     const a = agents.map.get(p.tenant_id, p.agent_id);
     if (a && a.burst >= o.burstResources && a.burstStart <= sec(p.time)) return null;
@@ -291,7 +293,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       title: 'Access to a resource unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 5 minutes later if no other agent of the blueprint has used it, before or since; a second unfamiliar resource within 30 minutes (slow discovery included) is medium at once. Refused attempts count, as low.',
+        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 5 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did); a second unfamiliar resource within 30 minutes (slow discovery included) is medium at once. Refused attempts count, as low.',
       mitre: { id: 'T1526', name: 'Cloud Service Discovery' },
     },
     observe,

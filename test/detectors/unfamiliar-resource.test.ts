@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createUnfamiliarResourceDetector } from '../../detectors/unfamiliar-resource.js';
-import { MIN, T0, resetIds, run, signin, snapshotRoundTrip, token, warmup } from './core-helpers.js';
+import { HOUR, MIN, T0, resetIds, run, signin, snapshotRoundTrip, token, warmup } from './core-helpers.js';
 
 beforeEach(() => resetIds());
 
@@ -117,6 +117,19 @@ describe('unfamiliar-resource', () => {
         ['a1', 'low'],
         ['a2', 'low'],
       ]);
+    });
+
+    it('takes a resource of the blueprint long tail as its own: one other user hours ago vouches for nothing, two do', () => {
+      const kv = 'https://keyvault-prod.vault.azure.net';
+      const use = (agent: string, at: number) => token({ agent_id: agent, time: at, resource: kv });
+      const levels = (events: ReturnType<typeof token>[]) =>
+        run([createUnfamiliarResourceDetector()], [...warmup({ agents: AGENTS }), ...events, later(END + 9 * HOUR)]).detections.filter((d) => d.agent_id === 'a3').map((d) => d.severity);
+      // a1 three hours before a3: a3 is alone in its window, confirmed.
+      expect(levels([use('a1', END), use('a3', END + 3 * HOUR)])).toEqual(['low', 'medium']);
+      // a1 and a2 before (hours apart): the blueprint uses it now and then, a3 stays low.
+      expect(levels([use('a1', END), use('a2', END + 2 * HOUR), use('a3', END + 4 * HOUR)])).toEqual(['low']);
+      // a1 within 30 minutes of a3: taken up together, low.
+      expect(levels([use('a1', END + 3 * HOUR - 20 * MIN), use('a3', END + 3 * HOUR)])).toEqual(['low']);
     });
 
     it('keeps a refused attempt low, and adds no second medium after a burst already made it medium', () => {
