@@ -14,8 +14,11 @@
 // - privileged scope (Directory.*, RoleManagement*.*, AppRoleAssignment.*,
 //   Application.ReadWrite.All, PrivilegedAccess.*, ...): fires at once, high
 //   when granted, medium when the request was blocked;
-// - other scope, granted: low, reported after `adoptWindowMs` (10 min) unless
-//   meanwhile `adoptAgents` (3) distinct agents of the group adopted it;
+// - other scope, granted: reported after `adoptWindowMs` (10 min) unless
+//   meanwhile `adoptAgents` (3) distinct agents of the group adopted it:
+//   medium for a sensitive scope (tenant-wide `*.All`, any write, send or
+//   full control, mailboxes: the data an attacker is after) that no other
+//   agent of the group took up, low otherwise;
 //   blocked requests for non-privileged scopes are ignored (misconfiguration);
 // - `adoptAgents` distinct agents adopting the same scope within `adoptSpanMs`
 //   (1 h) is a deployment: the scope becomes established and stops firing
@@ -30,6 +33,8 @@ import type { Detection, DetectorMeta, Severity } from './types.js';
 export interface ScopeEscalationOptions {
   /** Which scopes are privileged (default: isPrivilegedScope). */
   isPrivileged?: (scope: string) => boolean;
+  /** Which non-privileged scopes are sensitive: new to the blueprint, medium rather than low (default: isSensitiveScope). */
+  isSensitive?: (scope: string) => boolean;
   /** A group learns (no alerts) until it has this much history (ms) and `learnMinEvents` token events... */
   learnMs?: number;
   learnMinEvents?: number;
@@ -47,8 +52,9 @@ export interface ScopeEscalationOptions {
 
 const DEFAULTS: Required<ScopeEscalationOptions> = {
   isPrivileged: isPrivilegedScope,
+  isSensitive: isSensitiveScope,
   learnMs: 30 * 60_000,
-  learnMinEvents: 5,
+  learnMinEvents: 20,
   learnMaxEvents: 50,
   adoptAgents: 3,
   adoptSpanMs: 60 * 60_000,
@@ -97,6 +103,21 @@ const PRIVILEGED = new RegExp(
 export function isPrivilegedScope(scope: string): boolean {
   const slash = scope.lastIndexOf('/');
   return PRIVILEGED.test(slash >= 0 ? scope.slice(slash + 1) : scope);
+}
+
+/**
+ * Scopes that reach data broadly, below the tenant-takeover class: anything
+ * tenant-wide (`Files.Read.All`, `User.ReadWrite.All`), any write, send,
+ * full-control or manage permission, and mailboxes. What an attacker holding
+ * an agent wants next; a blueprint that never used one gaining it is worth
+ * more than a low.
+ */
+const SENSITIVE = /(?:\.All$|ReadWrite|\.Send|FullControl|\.Manage|^Mail\.)/i;
+
+/** A sensitive scope (see SENSITIVE); a resource prefix (`https://…/`) is ignored. */
+export function isSensitiveScope(scope: string): boolean {
+  const slash = scope.lastIndexOf('/');
+  return SENSITIVE.test(slash >= 0 ? scope.slice(slash + 1) : scope);
 }
 
 /**
@@ -161,7 +182,8 @@ export const scopeEscalationMeta: DetectorMeta = {
   description:
     "An agent obtains or requests permission scopes outside its blueprint's observed set: privileged scopes " +
     '(Directory.*, RoleManagement.*, AppRoleAssignment.*, Application.ReadWrite.All...) fire at once (high when granted, ' +
-    'medium when blocked); other new scopes are low unless several agents of the blueprint adopt them together (a deployment). ' +
+    'medium when blocked); other new scopes, reported after 10 minutes unless several agents of the blueprint adopt them together (a deployment), ' +
+    'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token.',
 };
 
@@ -383,7 +405,12 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         const g = groups.get(p.tenant, p.group);
         const entry = g?.s.get(p.h);
         if (!g || !entry || entry.e) continue; // deployment (or forgotten)
-        const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', 'low', false, watermark, p.id, p.resource);
+        // Sensitive and alone: no other agent of the blueprint took the scope up (a slow rollout
+        // at night has a second adopter within minutes, an attacker's grant does not).
+        const sensitive = o.isSensitive(p.scope) && (entry.ag?.length ?? 1) <= 1;
+        // Dated when the adoption window closed (not when the watermark got there: a sparse stream would date it late).
+        const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', sensitive ? 'medium' : 'low', false, p.t + o.adoptWindowMs, p.id, p.resource);
+        if (sensitive) d.summary = d.summary.replace(`scope ${p.scope}`, `sensitive scope ${p.scope}`);
         if (out === NO_DETECTIONS) out = [d];
         else out.push(d);
       }

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { TokenEvent } from '../../contract/events.js';
-import { createScopeEscalationDetector, isPrivilegedScope, scopeList } from '../../detectors/scope-escalation.js';
+import { createScopeEscalationDetector, isPrivilegedScope, isSensitiveScope, scopeList } from '../../detectors/scope-escalation.js';
 import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, resetIds, runWithRestore, token } from './helpers/context.js';
 
 beforeEach(() => resetIds());
@@ -89,12 +89,59 @@ describe('scope-escalation', () => {
     const d = createScopeEscalationDetector({ adoptWindowMs: 10 * MIN });
     const ctx = fakeContext();
     feed(d, ctx, warmup());
-    expect(feed(d, ctx, [token({ agent_id: 'a3', scopes: ['Files.Read.All'], time: T1, event_id: 'k-new' })])).toEqual([]);
+    expect(feed(d, ctx, [token({ agent_id: 'a3', scopes: ['Calendars.Read'], time: T1, event_id: 'k-new' })])).toEqual([]);
     expect(advanceTo(d, ctx, T1 + 5 * MIN)).toEqual([]);
-    const out = advanceTo(d, ctx, T1 + 10 * MIN);
+    const out = advanceTo(d, ctx, T1 + 10 * MIN + 30_000);
     expect(out).toHaveLength(1);
-    expect(out[0]).toMatchObject({ severity: 'low', agent_id: 'a3', event_ids: ['k-new'] });
+    // Dated when the adoption window closed, not when the watermark got past it.
+    expect(out[0]).toMatchObject({ severity: 'low', agent_id: 'a3', event_ids: ['k-new'], time: T1 + 10 * MIN });
     expect(advanceTo(d, ctx, T1 + 20 * MIN)).toEqual([]);
+  });
+
+  it('reports a new sensitive scope (tenant-wide, write, send, mailbox) as medium after the adoption window', () => {
+    expect(['Files.Read.All', 'User.ReadWrite.All', 'Mail.Read', 'Mail.Send', 'Sites.FullControl.All', 'https://graph.microsoft.com/Files.ReadWrite'].every(isSensitiveScope)).toBe(true);
+    expect(['User.Read', 'Calendars.Read', 'offline_access', '.default', 'user_impersonation'].some(isSensitiveScope)).toBe(false);
+    const d = createScopeEscalationDetector({ adoptWindowMs: 10 * MIN });
+    const ctx = fakeContext();
+    feed(d, ctx, warmup());
+    feed(d, ctx, [token({ agent_id: 'a3', scopes: ['Mail.ReadWrite', 'Calendars.Read'], time: T1, event_id: 'k-mail' })]);
+    const out = advanceTo(d, ctx, T1 + 11 * MIN);
+    expect(out.map((x) => [x.severity, x.evidence.observed])).toEqual([
+      ['medium', expect.objectContaining({ scope: 'Mail.ReadWrite' })],
+      ['low', expect.objectContaining({ scope: 'Calendars.Read' })],
+    ]);
+    expect(out[0]!.summary).toContain('sensitive scope Mail.ReadWrite');
+    // Adopted by the blueprint within the window: a deployment, nothing.
+    const d2 = createScopeEscalationDetector({ adoptWindowMs: 10 * MIN });
+    const ctx2 = fakeContext();
+    feed(d2, ctx2, warmup());
+    feed(d2, ctx2, ['a1', 'a2', 'a3'].map((agent_id, i) => token({ agent_id, scopes: ['Mail.ReadWrite'], time: T1 + i * MIN })));
+    expect(advanceTo(d2, ctx2, T1 + 20 * MIN)).toEqual([]);
+    // Taken up by a second agent (a slow rollout, short of a deployment): each stays low.
+    const d3 = createScopeEscalationDetector({ adoptWindowMs: 10 * MIN });
+    const ctx3 = fakeContext();
+    feed(d3, ctx3, warmup());
+    feed(d3, ctx3, ['a1', 'a2'].map((agent_id, i) => token({ agent_id, scopes: ['Mail.ReadWrite'], time: T1 + i * 4 * MIN })));
+    expect(advanceTo(d3, ctx3, T1 + 30 * MIN).map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'low'],
+      ['a2', 'low'],
+    ]);
+  });
+
+  it('keeps a sparse blueprint learning until it has seen 20 token requests, not just 30 minutes', () => {
+    // One agent, a token every 8 minutes for its usual resource, then (after 40 minutes) for its other one.
+    const sparse = Array.from({ length: 6 }, (_, i) => token({ agent_id: 'solo', blueprint_id: 'bp-sparse', scopes: ['User.Read'], time: T0 + i * 8 * MIN }));
+    const later = token({ agent_id: 'solo', blueprint_id: 'bp-sparse', scopes: ['Sites.Read.All'], time: T0 + 50 * MIN });
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, [...sparse, later]);
+    expect(advanceTo(d, ctx, T0 + 2 * HOUR)).toEqual([]);
+    // A blueprint with its 20 requests seen judges the same scope.
+    const busy = Array.from({ length: 24 }, (_, i) => token({ agent_id: `b${i % 4}`, blueprint_id: 'bp-busy', scopes: ['User.Read'], time: T0 + i * 2 * MIN }));
+    const d2 = createScopeEscalationDetector();
+    const ctx2 = fakeContext();
+    feed(d2, ctx2, [...busy, token({ agent_id: 'b1', blueprint_id: 'bp-busy', scopes: ['Sites.Read.All'], time: T0 + 50 * MIN })]);
+    expect(advanceTo(d2, ctx2, T0 + 2 * HOUR).map((x) => x.severity)).toEqual(['medium']);
   });
 
   it('treats a scope adopted by several agents of the blueprint at once as a deployment', () => {
@@ -208,7 +255,7 @@ describe('scope-escalation', () => {
     ];
     const split = events.length - 3;
     const { uninterrupted, restored } = runWithRestore(() => createScopeEscalationDetector(), events, split);
-    expect(uninterrupted.map((x) => x.severity).sort()).toEqual(['high', 'low', 'medium']);
+    expect(uninterrupted.map((x) => x.severity).sort()).toEqual(['high', 'medium', 'medium']);
     expect(restored).toEqual(uninterrupted);
   });
 });
