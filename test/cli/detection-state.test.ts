@@ -19,7 +19,7 @@ import { BuiltInSchemaRegistry } from '../../ingest/avro/registry.js';
 import { EventProducer } from '../../ingest/kafka-producer.js';
 import { topicNames } from '../../ingest/topics.js';
 import { kafkaBrokers, uniqueTopicPrefix, withAdmin } from '../helpers/kafka.js';
-import { openTestClient, testDataDir } from '../store/helpers.js';
+import { openTestClient, selectRows, testDataDir } from '../store/helpers.js';
 import { LedgerWriter } from '../../store/ledger-writer.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
@@ -206,8 +206,10 @@ describe('restarts on Kafka', { timeout: 120_000 }, () => {
     rs = await startRiskstream(config, { api: false });
     expect(rs.detectionState).toEqual({ restored: true, agents: 1, positions: 1, sought: 1, skipping: 0 });
     await consumed(rs, 1, VAULT.length);
-    // The vault accesses were read again (not stored again) and taught the state: the later one is familiar.
-    expect(rs.runner.stats.detections).toBe(0);
+    // The vault accesses were read again (not stored again) and taught the state: the later one is
+    // familiar. The one detection is the first access confirmed (medium) 5 minutes on, which the
+    // crashed run never reached: no other agent of the blueprint took the vault up.
+    expect(rs.runner.stats.detections).toBe(1);
     // The admin action after the checkpoint is not in the stream: it was applied again.
     expect(rs.detection.risk(TENANT, 'agent-1')).toMatchObject({ level: 'high', state: 'confirmedCompromised' });
     // Without reading them again it would have been flagged.
@@ -217,6 +219,18 @@ describe('restarts on Kafka', { timeout: 120_000 }, () => {
     expect(stale.process(LATER).detections.map((d) => d.detector)).toEqual(['unfamiliar-resource']);
     await rs.stop();
     rs = undefined;
+    // In the ledger, once each: the first access (low) and its confirmation (medium), both on its event.
+    const ledger = await openTestClient(config.clickhouse.database);
+    const rows = await selectRows<{ detector: string; severity: string }>(
+      ledger,
+      'SELECT detector, severity FROM detections WHERE tenant_id = {t:String} AND agent_id = {a:String} AND has(event_ids, {id:String}) ORDER BY time, severity',
+      { t: TENANT, a: 'agent-1', id: VAULT[0]!.event_id },
+    );
+    await ledger.close();
+    expect(rows).toEqual([
+      { detector: 'unfamiliar-resource', severity: 'low' },
+      { detector: 'unfamiliar-resource', severity: 'medium' },
+    ]);
   });
 
   it('keeps the positions of partitions a run did not read', async () => {
