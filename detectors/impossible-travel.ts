@@ -31,7 +31,8 @@
 import type { AgentEvent } from '../contract/events.js';
 import type { Detection } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
-import { agentKey, formatDuration, peerGroupName } from './detector.js';
+import { formatDuration, peerGroupName } from './detector.js';
+import { DueQueue } from './due-queue.js';
 import {
   NO_DETECTIONS,
   AgentStore,
@@ -145,27 +146,25 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<AgentState>();
   const groups = new GroupStore<PeerGroup>();
-  const pending = new Map<string, Pending>();
+  const pending = new DueQueue<Pending>();
+
+  /** A medium finding whose confirmation time came: medium unless the blueprint moved there meanwhile. */
+  function decide(p: Pending): Detection | null {
+    if (familiarToPeers(groups.get(p.tenant_id, p.blueprint_id), p.cell, p.agentHash, p.time)) return null;
+    return {
+      detector: 'impossible-travel',
+      severity: 'medium',
+      tenant_id: p.tenant_id,
+      agent_id: p.agent_id,
+      time: p.due,
+      summary: `${p.summary}; no other agent of blueprint ${p.blueprint_id} moved there within ${Math.round(o.confirmMs / 60_000)} min`,
+      evidence: { ...p.evidence, confirmation: 'confirmed' },
+      event_ids: p.event_ids,
+    };
+  }
 
   function advance(watermark: number): Detection[] {
-    if (pending.size === 0) return NO_DETECTIONS;
-    let out: Detection[] | null = null;
-    for (const [k, p] of pending) {
-      if (p.due > watermark) continue;
-      pending.delete(k);
-      if (familiarToPeers(groups.get(p.tenant_id, p.blueprint_id), p.cell, p.agentHash, p.time)) continue;
-      (out ??= []).push({
-        detector: 'impossible-travel',
-        severity: 'medium',
-        tenant_id: p.tenant_id,
-        agent_id: p.agent_id,
-        time: p.due,
-        summary: `${p.summary}; no other agent of blueprint ${p.blueprint_id} moved there within ${Math.round(o.confirmMs / 60_000)} min`,
-        evidence: { ...p.evidence, confirmation: 'confirmed' },
-        event_ids: p.event_ids,
-      });
-    }
-    return out ?? NO_DETECTIONS;
+    return pending.takeDue(watermark, decide);
   }
 
   /** Peers use the place, or several agents moved there together; this agent's own use does not count. */
@@ -353,11 +352,8 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
           confirmation: confirm ? 'pending' : null,
         };
         const eventIds = kind === 'interleaved' ? [a.ids[same / STRIDE]!, a.ids[hit / STRIDE]!, e.event_id] : [a.ids[hit / STRIDE]!, e.event_id];
-        if (confirm && bp !== null) {
-          const k = agentKey(e.tenant_id, e.agent_id);
-          if (!pending.has(k))
-            pending.set(k, { tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: bp, agentHash, cell: newPlace, time: t, due: t + o.confirmMs, summary, evidence: clone(evidence), event_ids: eventIds });
-        }
+        if (confirm && bp !== null && !pending.has(e.tenant_id, e.agent_id))
+          pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: bp, agentHash, cell: newPlace, time: t, due: t + o.confirmMs, summary, evidence: clone(evidence), event_ids: eventIds });
         out = [
           {
             detector: 'impossible-travel',
@@ -418,19 +414,18 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
     evict(before) {
       agents.evict(before);
       groups.evict(before);
-      for (const [k, p] of pending) if (p.due < before) pending.delete(k);
+      pending.evict(before);
     },
     size: () => agents.size + groups.size + pending.size,
     snapshot: () => ({
       agents: agents.snapshot().map(([t, id, v]) => [t, id, { ...v, s: v.s.map(nanToNull) as number[] }]),
       groups: snapshotGroups(groups),
-      pending: clone([...pending.values()]),
+      pending: pending.snapshot(),
     }),
     restore(s) {
       agents.restore(clone(s.agents).map(([t, id, v]) => [t, id, { ...v, movedAt: v.movedAt ?? v.firedAt, s: withFirstUse(v.s.map(nullToNan), v.ids.length) }]));
       restoreGroups(groups, s.groups);
-      pending.clear();
-      for (const p of clone(s.pending ?? [])) pending.set(agentKey(p.tenant_id, p.agent_id), p);
+      pending.restore(s.pending);
     },
   };
 }

@@ -10,8 +10,9 @@
 import type { AgentEvent } from '../contract/events.js';
 import type { Detection } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
-import { agentKey, peerGroupName } from './detector.js';
-import { NO_DETECTIONS, clone } from './agent-directory.js';
+import { peerGroupName } from './detector.js';
+import { NO_DETECTIONS } from './agent-directory.js';
+import { DueQueue } from './due-queue.js';
 
 export interface OrphanedAgentOptions {
   /** How long an agent may stay without a sponsor before it is reported (event time). */
@@ -39,18 +40,8 @@ const DEFAULTS: Required<OrphanedAgentOptions> = { graceMs: 2 * 60_000, maxPendi
 
 export function createOrphanedAgentDetector(options: OrphanedAgentOptions = {}): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
-  // Keyed by agentKey; insertion order is roughly due order (lifecycle events are rare, so one string key is fine).
-  const pending = new Map<string, Pending>();
-
-  function add(p: Pending): void {
-    const k = agentKey(p.tenant_id, p.agent_id);
-    pending.delete(k);
-    if (pending.size >= o.maxPending) {
-      const oldest = pending.keys().next().value as string;
-      pending.delete(oldest);
-    }
-    pending.set(k, p);
-  }
+  // A newer reason for the same agent replaces the older one (lifecycle events are rare: one string key per agent is fine).
+  const pending = new DueQueue<Pending>(o.maxPending);
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     if (e.type !== 'lifecycle') return NO_DETECTIONS;
@@ -60,15 +51,15 @@ export function createOrphanedAgentDetector(options: OrphanedAgentOptions = {}):
     switch (e.action) {
       case 'created':
         if (info.sponsors.length === 0)
-          add({ tenant_id: e.tenant_id, agent_id: e.agent_id, since: t, due: t + o.graceMs, reason: 'created_without_sponsor', event_id: e.event_id, actor: e.actor });
+          pending.replace({ tenant_id: e.tenant_id, agent_id: e.agent_id, since: t, due: t + o.graceMs, reason: 'created_without_sponsor', event_id: e.event_id, actor: e.actor });
         break;
       case 'sponsor_removed':
         if (info.sponsors.length === 0)
-          add({ tenant_id: e.tenant_id, agent_id: e.agent_id, since: t, due: t + o.graceMs, reason: 'last_sponsor_removed', event_id: e.event_id, actor: e.actor });
+          pending.replace({ tenant_id: e.tenant_id, agent_id: e.agent_id, since: t, due: t + o.graceMs, reason: 'last_sponsor_removed', event_id: e.event_id, actor: e.actor });
         break;
       case 'sponsor_added':
       case 'deleted':
-        pending.delete(agentKey(e.tenant_id, e.agent_id));
+        pending.delete(e.tenant_id, e.agent_id);
         break;
       default:
         break;
@@ -77,15 +68,11 @@ export function createOrphanedAgentDetector(options: OrphanedAgentOptions = {}):
   }
 
   function advance(watermark: number, ctx: DetectorContext): Detection[] {
-    if (pending.size === 0) return NO_DETECTIONS;
-    let out: Detection[] | null = null;
-    for (const [k, p] of pending) {
-      if (p.due > watermark) continue;
-      pending.delete(k);
+    return pending.takeDue(watermark, (p) => {
       const info = ctx.agent(p.tenant_id, p.agent_id);
-      if (!info || info.deleted || info.sponsors.length > 0) continue;
+      if (!info || info.deleted || info.sponsors.length > 0) return null;
       const minutes = Math.round((watermark - p.since) / 60_000);
-      (out ??= []).push({
+      return {
         detector: 'orphaned-agent',
         severity: 'low',
         tenant_id: p.tenant_id,
@@ -103,9 +90,8 @@ export function createOrphanedAgentDetector(options: OrphanedAgentOptions = {}):
           actor: p.actor,
         },
         event_ids: [p.event_id],
-      });
-    }
-    return out ?? NO_DETECTIONS;
+      };
+    });
   }
 
   return {
@@ -121,13 +107,12 @@ export function createOrphanedAgentDetector(options: OrphanedAgentOptions = {}):
     observe,
     advance,
     evict(before) {
-      for (const [k, p] of pending) if (p.due < before) pending.delete(k);
+      pending.evict(before);
     },
     size: () => pending.size,
-    snapshot: () => ({ pending: clone([...pending.values()]) }),
+    snapshot: () => ({ pending: pending.snapshot() }),
     restore(s) {
-      pending.clear();
-      for (const p of clone(s.pending)) pending.set(agentKey(p.tenant_id, p.agent_id), p);
+      pending.restore(s.pending);
     },
   };
 }

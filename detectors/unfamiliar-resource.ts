@@ -22,7 +22,8 @@
 import type { AgentEvent } from '../contract/events.js';
 import type { Detection } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
-import { agentKey, peerGroupName } from './detector.js';
+import { peerGroupName } from './detector.js';
+import { DueQueue } from './due-queue.js';
 import { classifyFailure } from './failed-access.js';
 import {
   NO_DETECTIONS,
@@ -30,7 +31,6 @@ import {
   GroupStore,
   type SlotState,
   blueprintOf,
-  clone,
   compactAdd,
   hashString,
   peerAdopt,
@@ -122,23 +122,15 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<AgentState>();
   const groups = new GroupStore<PeerGroup>();
-  /** Per agent, its single unfamiliar resource waiting for confirmation (by agentKey). */
-  const pending = new Map<string, Pending>();
+  /** Per agent, its single unfamiliar resource waiting for confirmation. */
+  const pending = new DueQueue<Pending>(MAX_PENDING);
 
-  /** Pending resources whose time has come: medium unless the blueprint followed, or the agent already went medium. */
   function advance(watermark: number): Detection[] {
-    if (pending.size === 0) return NO_DETECTIONS;
-    let out: Detection[] | null = null;
-    for (const [k, p] of pending) {
-      if (p.due > watermark) continue;
-      pending.delete(k);
-      const d = confirm(p);
-      if (d !== null) (out ??= []).push(d);
-    }
-    return out ?? NO_DETECTIONS;
+    return pending.takeDue(watermark, decide);
   }
 
-  function confirm(p: Pending): Detection | null {
+  /** A lone resource whose time has come: medium unless the blueprint took it up, or the agent already went medium. */
+  function decide(p: Pending): Detection | null {
     const g = p.blueprint_id === null ? undefined : groups.get(p.tenant_id, p.blueprint_id);
     // The blueprint took it up when another of its agents used it within the deployment window
     // (a rollout under way), or two others ever did, flagged or not (a rarely used resource of its
@@ -241,11 +233,8 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     a.burst++;
     const severity = a.burst >= o.burstResources ? 'medium' : 'low';
     if (severity === 'low' && !attempt && o.confirmMs > 0) {
-      const k = agentKey(e.tenant_id, e.agent_id);
       // Bounded: when that many agents wait at once (a whole tenant adopting an API), the rest stay low.
-      if (!pending.has(k) && pending.size < MAX_PENDING) {
-        pending.set(k, { tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: bp, agentHash, h, resource, time: t, due: t + o.confirmMs, event_id: e.event_id });
-      }
+      pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: bp, agentHash, h, resource, time: t, due: t + o.confirmMs, event_id: e.event_id });
     }
     const peer = peerGroupName(bp);
     const basis = agentReady ? (peerReady ? 'its own and its blueprint peers\'' : 'its own') : 'its blueprint peers\'';
@@ -301,15 +290,14 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     evict(before) {
       agents.evict(before);
       groups.evict(before);
-      for (const [k, p] of pending) if (p.due < before) pending.delete(k);
+      pending.evict(before);
     },
     size: () => agents.size + groups.size + pending.size,
-    snapshot: () => ({ agents: agents.snapshot(), groups: snapshotGroups(groups), pending: clone([...pending.values()]) }),
+    snapshot: () => ({ agents: agents.snapshot(), groups: snapshotGroups(groups), pending: pending.snapshot() }),
     restore(s) {
       agents.restore(s.agents);
       restoreGroups(groups, s.groups);
-      pending.clear();
-      for (const p of clone(s.pending ?? [])) pending.set(agentKey(p.tenant_id, p.agent_id), p);
+      pending.restore(s.pending);
     },
   };
 }

@@ -18,7 +18,8 @@
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { agentKey, peerGroupName } from './detector.js';
+import { peerGroupName } from './detector.js';
+import { DueQueue } from './due-queue.js';
 import {
   NO_DETECTIONS,
   AgentStore,
@@ -26,7 +27,6 @@ import {
   TenantMap,
   type SlotState,
   blueprintOf,
-  clone,
   compactAddAll,
   hashIgnoringDigits,
   hashInt,
@@ -184,57 +184,55 @@ export function createUnfamiliarSigninPropertiesDetector(
   const hashes = [0, 0, 0, 0, 0];
   /** The hashes new to the agent, in property order (scratch). */
   const added = [0, 0, 0, 0, 0];
-  const pending = new Map<string, Pending>();
+  const pending = new DueQueue<Pending>();
 
   function describe(names: string[], values: (string | number | null)[]): string {
     return names.map((n, i) => `${n.replace('_', ' ')} ${typeof values[i] === 'string' ? JSON.stringify(values[i]) : String(values[i])}`).join(', ');
   }
 
-  function advance(watermark: number): Detection[] {
-    if (pending.size === 0) return NO_DETECTIONS;
-    let out: Detection[] | null = null;
-    for (const [k, p] of pending) {
-      if (p.due > watermark) continue;
-      pending.delete(k);
-      const g = groups.get(p.tenant_id, p.blueprint_id);
-      let weight = 0;
-      const names: string[] = [];
-      const values: (string | number | null)[] = [];
-      const followed: string[] = [];
-      for (let i = 0; i < p.names.length; i++) {
-        let deployed = false;
-        if (g && p.names[i] !== 'credential_id') {
-          deployed = peerFamiliar(g, p.hashes[i]!, p.agentHash, p.time, o.deploymentWindowMs, o.deploymentAgents);
-        }
-        if (deployed) followed.push(p.names[i]!);
-        else {
-          weight += p.weights[i]!;
-          names.push(p.names[i]!);
-          values.push(p.values[i]!);
-        }
+  /** A medium finding whose confirmation time came: medium unless the blueprint adopted enough of its values meanwhile. */
+  function decide(p: Pending): Detection | null {
+    const g = groups.get(p.tenant_id, p.blueprint_id);
+    let weight = 0;
+    const names: string[] = [];
+    const values: (string | number | null)[] = [];
+    const followed: string[] = [];
+    for (let i = 0; i < p.names.length; i++) {
+      let deployed = false;
+      if (g && p.names[i] !== 'credential_id') {
+        deployed = peerFamiliar(g, p.hashes[i]!, p.agentHash, p.time, o.deploymentWindowMs, o.deploymentAgents);
       }
-      if (weight < o.mediumWeight) continue;
-      const observed: Record<string, string | number | null> = {};
-      names.forEach((n, i) => (observed[n] = values[i]!));
-      (out ??= []).push({
-        detector: 'unfamiliar-signin-properties',
-        severity: 'medium',
-        tenant_id: p.tenant_id,
-        agent_id: p.agent_id,
-        time: p.due,
-        summary: `Agent ${p.agent_id} signed in with ${describe(names, values)}, new to it and adopted by no other agent of blueprint ${p.blueprint_id} within ${Math.round(o.confirmMs / 60_000)} min (not a deployment)`,
-        evidence: {
-          observed,
-          baseline: { adopted_by_peers: followed },
-          threshold: { medium_weight: o.mediumWeight, deployment_agents: o.deploymentAgents, confirm_s: o.confirmMs / 1000 },
-          peer_group: peerGroupName(p.blueprint_id),
-          new_properties: names,
-          weight,
-        },
-        event_ids: [p.event_id],
-      });
+      if (deployed) followed.push(p.names[i]!);
+      else {
+        weight += p.weights[i]!;
+        names.push(p.names[i]!);
+        values.push(p.values[i]!);
+      }
     }
-    return out ?? NO_DETECTIONS;
+    if (weight < o.mediumWeight) return null;
+    const observed: Record<string, string | number | null> = {};
+    names.forEach((n, i) => (observed[n] = values[i]!));
+    return {
+      detector: 'unfamiliar-signin-properties',
+      severity: 'medium',
+      tenant_id: p.tenant_id,
+      agent_id: p.agent_id,
+      time: p.due,
+      summary: `Agent ${p.agent_id} signed in with ${describe(names, values)}, new to it and adopted by no other agent of blueprint ${p.blueprint_id} within ${Math.round(o.confirmMs / 60_000)} min (not a deployment)`,
+      evidence: {
+        observed,
+        baseline: { adopted_by_peers: followed },
+        threshold: { medium_weight: o.mediumWeight, deployment_agents: o.deploymentAgents, confirm_s: o.confirmMs / 1000 },
+        peer_group: peerGroupName(p.blueprint_id),
+        new_properties: names,
+        weight,
+      },
+      event_ids: [p.event_id],
+    };
+  }
+
+  function advance(watermark: number): Detection[] {
+    return pending.takeDue(watermark, decide);
   }
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
@@ -336,8 +334,7 @@ export function createUnfamiliarSigninPropertiesDetector(
     }
     const peer = peerGroupName(bp);
     if (confirm && bp !== null) {
-      const k = agentKey(e.tenant_id, e.agent_id);
-      if (!pending.has(k)) {
+      if (!pending.has(e.tenant_id, e.agent_id)) {
         const ps: number[] = [];
         const weights: number[] = [];
         for (let p = 0; p < 5; p++) {
@@ -345,7 +342,7 @@ export function createUnfamiliarSigninPropertiesDetector(
           ps.push(hashes[p]!);
           weights.push((tenantKnown & (1 << p)) !== 0 ? WEIGHT[PROPS[p]!] * o.tenantFamiliarWeight : WEIGHT[PROPS[p]!]);
         }
-        pending.set(k, {
+        pending.add({
           tenant_id: e.tenant_id,
           agent_id: e.agent_id,
           blueprint_id: bp,
@@ -406,21 +403,20 @@ export function createUnfamiliarSigninPropertiesDetector(
       agents.evict(before);
       groups.evict(before);
       tenants.evict(before);
-      for (const [k, p] of pending) if (p.due < before) pending.delete(k);
+      pending.evict(before);
     },
     size: () => agents.size + groups.size + tenants.size + pending.size,
     snapshot: () => ({
       agents: agents.snapshot(),
       groups: snapshotGroups(groups),
       tenants: snapshotGroups(tenants),
-      pending: clone([...pending.values()]),
+      pending: pending.snapshot(),
     }),
     restore(s) {
       agents.restore(s.agents);
       restoreGroups(groups, s.groups);
       restoreGroups(tenants, s.tenants);
-      pending.clear();
-      for (const p of clone(s.pending ?? [])) pending.set(agentKey(p.tenant_id, p.agent_id), p);
+      pending.restore(s.pending);
     },
   };
 }
