@@ -26,11 +26,14 @@
 //
 // Deployments differ in how a token's use leaves: dual-stack hosts get tokens
 // over IPv6 and call over IPv4, a firewall's SNAT pool spans several prefixes.
-// So each blueprint learns its use networks: the networks its agents use
-// tokens from (other than where they were issued) during its first 30 minutes
-// and 20 token uses, and later any network 3 distinct agents use within 30
-// minutes (a deployment; the first two were reported). A use from one of
-// them is no replay. An attacker's network is neither.
+// So each blueprint learns its use networks during its first 30 minutes and
+// 20 token uses: a network of the other address family than an issuing
+// address, or in its /16 or /48, at once; any other network once a second
+// agent of the blueprint uses it too, so a use from it waits 2 minutes to be
+// judged (the first token use a blueprint shows may be the thief's). Later,
+// any network 3 distinct agents use within 30 minutes is learned (a
+// deployment; the first two were reported). A use from a learned network is
+// no replay. An attacker's network is neither.
 
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
 import {
@@ -42,6 +45,7 @@ import {
   hashString,
   peerAdopt,
   peerFamiliar,
+  peerVerdictCode,
   restoreGroups,
   setAtMs,
   snapshotGroups,
@@ -51,6 +55,7 @@ import {
   type PeerGroupSnapshot,
 } from './agent-directory.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { DueQueue } from './due-queue.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface TokenReplayOptions {
@@ -142,6 +147,22 @@ interface QueuedUse extends PendingUse {
   bp: string | null;
 }
 
+/** A use of a known token from a network that fit nothing while its group learned, waiting to be judged. */
+interface DeferredUse {
+  tenant_id: string;
+  agent_id: string;
+  due: number;
+  use: NetworkEvent;
+  slot: Slot;
+  tokenId: string;
+}
+
+/** Where a token was used from, for its group (see useNetwork). */
+const KNOWN = 0;
+const UNSURE = 1;
+const FOREIGN = 2;
+type UseNetwork = typeof KNOWN | typeof UNSURE | typeof FOREIGN;
+
 const NO_SLOTS: Slot[] = [];
 const NO_PENDING: PendingUse[] = [];
 
@@ -170,7 +191,7 @@ export const tokenReplayMeta: DetectorMeta = {
     'An access token issued to an agent is used from a network address other than the one it was issued to ' +
     '(outside the /24 or /64 of every address the agent recently obtained tokens at, and off the networks its blueprint uses tokens from), ' +
     'a sign of a stolen token being replayed. A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
-    'in its first 30 minutes and 20 token uses, and later from 3 agents adopting one within 30 minutes.',
+    'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on), and later from 3 agents adopting one within 30 minutes.',
 };
 
 export function createTokenReplayDetector(options: TokenReplayOptions = {}): Detector {
@@ -193,18 +214,48 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
   }
 
   /**
-   * True when `ip` is on a use network of the agent's group: learned now while
-   * the group is learning, or used by enough agents recently (a deployment).
-   * Records this agent's use either way (clean when it is no replay).
+   * Whether `ip` is on a use network of the agent's group: KNOWN when used by
+   * enough agents recently (a deployment), or while the group learns when it
+   * fits a deployment (see fitsIssuing) or another agent of the group uses it
+   * too; otherwise, while the group learns, UNSURE (judged a little later,
+   * once other agents have had time to show it is theirs, see `deferred`),
+   * and after it, FOREIGN. The first token use a blueprint shows may be the
+   * thief's. Records this agent's use either way (clean when it is no replay).
    */
-  function egressKnown(ctx: DetectorContext, tenant: string, agent: string, bp: string | null, ip: string, t: number): boolean {
+  function useNetwork(ctx: DetectorContext, tenant: string, agent: string, bp: string | null, ip: string, t: number, s: AgentTokens): UseNetwork {
     const g = touchPeerGroup(groups, ctx, tenant, peerGroupId(bp, agent), t);
-    const h = hashString((o.sameSubnet ? subnetOf(ip) : null) ?? ip);
+    const h = networkHash(ip);
     const ah = hashString(agent) | 1;
     const learning = t - g.first < o.egressLearnMs || g.events < o.egressLearnUses;
-    const known = learning || peerFamiliar(g, h, ah, t, o.egressAdoptSpanMs, o.egressAdoptAgents);
+    const shared = learning && (fitsIssuing(s, ip) || peerVerdictCode(g, h, ah, t, o.egressAdoptSpanMs) >>> 1 >= 2);
+    const known = shared || peerFamiliar(g, h, ah, t, o.egressAdoptSpanMs, o.egressAdoptAgents);
     peerAdopt(g, h, ah, t, known, MAX_USE_NETWORKS);
-    return known;
+    return known ? KNOWN : learning ? UNSURE : FOREIGN;
+  }
+
+  function networkHash(ip: string): number {
+    return hashString((o.sameSubnet ? subnetOf(ip) : null) ?? ip);
+  }
+
+  /** Uses of a known token from a network that fit nothing while the group learned: decided `pendingMs` later. */
+  const deferred = new DueQueue<DeferredUse>(o.maxQueue);
+
+  /** A deferred use whose time came: a replay unless another agent of the group has used that network meanwhile. */
+  function decideDeferred(q: DeferredUse, watermark: number, ctx: DetectorContext): Detection | null {
+    const e = q.use;
+    const s = agents.map.get(e.tenant_id, e.agent_id);
+    if (!s) return null;
+    const g = groups.get(e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id));
+    const h = networkHash(e.ip);
+    const ah = hashString(e.agent_id) | 1;
+    if (g && (peerVerdictCode(g, h, ah, e.time, o.egressAdoptSpanMs) >>> 1 >= 2 || peerFamiliar(g, h, ah, e.time, o.egressAdoptSpanMs, o.egressAdoptAgents))) return null;
+    // The agent's slot of the token now (a restored snapshot holds a copy of it).
+    let slot = q.slot;
+    for (const x of s.slots) if (x.h1 === slot.h1 && x.h2 === slot.h2) slot = x;
+    if (slot.fired) return null;
+    const d = detection(e, s, slot, { ip: e.ip, t: e.time, id: e.event_id, host: e.dest_host }, q.tokenId, ctx);
+    d.time = Math.max(e.time, watermark);
+    return d;
   }
 
   function fresh(e: TokenEvent | NetworkEvent): AgentTokens {
@@ -215,6 +266,20 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
 
   /** Unknown-token uses from foreign addresses of agents whose tokens we know, in arrival order. */
   let queue: QueuedUse[] = [];
+
+  /** True when `ip` is of the other address family than one of the agent's issuing addresses, or in the /16 or /48 of one. */
+  function fitsIssuing(s: AgentTokens, ip: string): boolean {
+    const slots = s.slots;
+    if (slots.length === 0) return false;
+    const v6 = isIpv6(ip);
+    const wide = wideNetworkOf(ip);
+    for (let i = 0; i < slots.length; i++) {
+      const other = slots[i]!.ip;
+      if (isIpv6(other) !== v6) return true;
+      if (wide !== null && wideNetworkOf(other) === wide) return true;
+    }
+    return false;
+  }
 
   /** True when `ip` is an address (or in the subnet of one) the agent was issued a token at. */
   function knownAddress(s: AgentTokens, ip: string): boolean {
@@ -271,7 +336,8 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     s.pend = pend.length === 1 ? null : pend.slice(0, i).concat(pend.slice(i + 1));
     if (s.slots.length === 0 || knownAddress(s, q.ip)) return null;
     if (s.fu !== null && s.fu.includes(q.h1)) return null;
-    if (egressKnown(ctx, q.tenant, q.agent, q.bp, q.ip, q.t)) return null;
+    // Decided 2 minutes on already: a network other agents did not take up by now is foreign.
+    if (useNetwork(ctx, q.tenant, q.agent, q.bp, q.ip, q.t, s) === KNOWN) return null;
     s.fu = s.fu === null ? [q.h1] : s.fu.slice(-3).concat(q.h1);
     const ips: string[] = [];
     for (const x of s.slots) if (!ips.includes(x.ip)) ips.push(x.ip);
@@ -339,7 +405,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         pend.splice(i, 1); // too old to be a use of a token issued now
       } else if (p.h1 === h1 && p.h2 === h2) {
         pend.splice(i, 1);
-        if (!slot.fired && !knownAddress(s, p.ip) && !egressKnown(ctx, e.tenant_id, e.agent_id, e.blueprint_id, p.ip, p.t)) {
+        if (!slot.fired && !knownAddress(s, p.ip) && useNetwork(ctx, e.tenant_id, e.agent_id, e.blueprint_id, p.ip, p.t, s) !== KNOWN) {
           out = [detection(e, s, slot, p, e.token_id, ctx)];
         }
       }
@@ -364,7 +430,12 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         const sec = Math.floor(e.time / 1000);
         if (sec > slot.u) slot.u = sec;
         if (slot.ip === e.ip || slot.fired || knownAddress(s, e.ip)) return NO_DETECTIONS;
-        if (egressKnown(ctx, e.tenant_id, e.agent_id, e.blueprint_id, e.ip, e.time)) return NO_DETECTIONS;
+        const net = useNetwork(ctx, e.tenant_id, e.agent_id, e.blueprint_id, e.ip, e.time, s);
+        if (net === KNOWN) return NO_DETECTIONS;
+        if (net === UNSURE) {
+          deferred.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.pendingMs, use: e, slot, tokenId });
+          return NO_DETECTIONS;
+        }
         return [detection(e, s, slot, { ip: e.ip, t: e.time, id: e.event_id, host: e.dest_host }, tokenId, ctx)];
       }
       // Unknown token from an address the agent gets tokens at: whatever the token, no replay.
@@ -406,8 +477,8 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       return NO_DETECTIONS;
     },
     advance(watermark: number, ctx: DetectorContext): Detection[] {
-      if (queue.length === 0 || queue[0]!.t + o.pendingMs > watermark) return NO_DETECTIONS;
-      let out: Detection[] = NO_DETECTIONS;
+      let out = deferred.takeDue(watermark, (q) => decideDeferred(q, watermark, ctx));
+      if (queue.length === 0 || queue[0]!.t + o.pendingMs > watermark) return out;
       let n = 0;
       while (n < queue.length && queue[n]!.t + o.pendingMs <= watermark) {
         const d = verdict(queue[n]!, watermark, ctx);
@@ -424,20 +495,28 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       agents.evict(before);
       groups.evict(before);
       if (queue.length > 0) queue = queue.filter((q) => q.t >= before);
+      deferred.evict(before);
     },
     size(): number {
-      return agents.size + groups.size + queue.length;
+      return agents.size + groups.size + queue.length + deferred.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, agents: agents.map.snapshot(), queue, useNetworks: snapshotGroups(groups) });
+      return clone({ version: 1, agents: agents.map.snapshot(), queue, useNetworks: snapshotGroups(groups), deferred: deferred.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentTokens][]; queue: QueuedUse[]; useNetworks?: [string, string, PeerGroupSnapshot][] };
+      const s = clone(snapshot) as {
+        version: number;
+        agents: [string, string, AgentTokens][];
+        queue: QueuedUse[];
+        useNetworks?: [string, string, PeerGroupSnapshot][];
+        deferred?: DeferredUse[];
+      };
       if (s?.version !== 1) throw new Error('token-replay: unsupported snapshot');
       agents.restore(s.agents.map(([t, a, v]) => [t, a, v.slots.length === 0 ? { ...v, slots: NO_SLOTS } : v]), false);
       // Queued uses and groups from before use networks were learned: no blueprint known, no networks learned yet.
       queue = s.queue.map((q) => (q.bp === undefined ? { ...q, bp: null } : q));
       restoreGroups(groups, s.useNetworks ?? []);
+      deferred.restore(s.deferred);
     },
   };
 }
@@ -447,15 +526,30 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
  * string; IPv4-mapped IPv6 addresses count as IPv4. Null when unparseable.
  */
 export function subnetOf(ip: string): string | null {
+  return prefixOf(ip, false);
+}
+
+/** The /16 (IPv4) or /48 (IPv6) of an address: the range a cloud region, NAT pool or firewall spans. */
+export function wideNetworkOf(ip: string): string | null {
+  return prefixOf(ip, true);
+}
+
+/** True for an IPv6 address (IPv4-mapped ones count as IPv4). */
+function isIpv6(ip: string): boolean {
+  return ip.indexOf(':') >= 0 && !(ip.length > 7 && ip.slice(0, 7).toLowerCase() === '::ffff:' && ip.indexOf('.') > 0);
+}
+
+/** The /24 or /64 of an address, or with `wide` the /16 or /48; null when it does not parse. */
+function prefixOf(ip: string, wide: boolean): string | null {
   let s = ip;
   const zone = s.indexOf('%');
   if (zone >= 0) s = s.slice(0, zone);
   if (s.indexOf(':') < 0) {
-    const dot = s.lastIndexOf('.');
+    const dot = wide ? s.lastIndexOf('.', s.lastIndexOf('.') - 1) : s.lastIndexOf('.');
     return dot > 0 ? s.slice(0, dot) : null;
   }
   const lower = s.toLowerCase();
-  if (lower.startsWith('::ffff:') && lower.indexOf('.') > 0) return subnetOf(lower.slice(7));
+  if (lower.startsWith('::ffff:') && lower.indexOf('.') > 0) return prefixOf(lower.slice(7), wide);
   const dbl = lower.indexOf('::');
   let groups: string[];
   if (dbl >= 0) {
@@ -471,11 +565,12 @@ export function subnetOf(ip: string): string | null {
     groups = lower.split(':');
   }
   if (groups.length < 4) return null;
+  const n = wide ? 3 : 4;
   const out: string[] = [];
-  for (let i = 0; i < 4; i++) {
-    const n = parseInt(groups[i]!, 16);
-    if (!Number.isFinite(n)) return null;
-    out.push(n.toString(16));
+  for (let i = 0; i < n; i++) {
+    const x = parseInt(groups[i]!, 16);
+    if (!Number.isFinite(x)) return null;
+    out.push(x.toString(16));
   }
-  return out.join(':') + '::/64';
+  return out.join(':') + (wide ? '::/48' : '::/64');
 }

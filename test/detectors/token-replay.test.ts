@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createTokenReplayDetector, subnetOf, type TokenReplayOptions } from '../../detectors/token-replay.js';
+import { createTokenReplayDetector, subnetOf, wideNetworkOf, type TokenReplayOptions } from '../../detectors/token-replay.js';
 import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore, token } from './helpers/context.js';
 
 beforeEach(() => resetIds());
@@ -231,6 +231,7 @@ describe('token-replay', () => {
       const ctx = fakeContext();
       const dualStack = fleet((a) => `2001:db8:10::${a}`, (a) => `20.1.2.${a}`);
       expect(feed(d, ctx, dualStack)).toEqual([]);
+      expect(advanceTo(d, ctx, T0 + 50 * MIN)).toEqual([]);
       const later = fleet((a) => `2001:db8:10::${a}`, (a) => `20.1.2.${a + 10}`, T0 + HOUR, 20);
       expect(feed(d, ctx, later)).toEqual([]);
       const out = feed(d, ctx, [
@@ -245,6 +246,8 @@ describe('token-replay', () => {
       const ctx = fakeContext();
       const snat = (a: number, i: number) => ((a + i) % 2 === 0 ? `20.1.2.${(a * 7 + i) % 250}` : `52.9.9.${(a * 11 + i) % 250}`);
       expect(feed(d, ctx, fleet(snat, (a, i) => snat(a, i + 1)))).toEqual([]);
+      // Its two prefixes are unrelated (other /16s), but every agent of the blueprint uses both: learned.
+      expect(advanceTo(d, ctx, T0 + 50 * MIN)).toEqual([]);
       expect(feed(d, ctx, fleet(snat, (a, i) => snat(a, i + 1), T0 + HOUR))).toEqual([]);
       const out = feed(d, ctx, [
         token({ agent_id: 'w3', token_id: 'stolen', ip: '20.1.2.9', time: T0 + 2 * HOUR }),
@@ -266,13 +269,54 @@ describe('token-replay', () => {
       expect(feed(d, ctx, moved).map((x) => x.agent_id)).toEqual(['w1', 'w2']);
     });
 
-    it('does not judge a blueprint while it learns (its first 30 minutes and 20 token uses)', () => {
+    it('while a blueprint learns, judges a use from a network that fits nothing 2 minutes later, unless another agent uses it too', () => {
+      // The first token use the blueprint ever shows is the thief's: learning must not take it in.
       const d = createTokenReplayDetector();
-      const out = feed(d, fakeContext(), [
+      const ctx = fakeContext();
+      expect(
+        feed(d, ctx, [
+          token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0, event_id: 'k' }),
+          network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + MIN, event_id: 'n' }),
+          network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + 2 * MIN }),
+        ]),
+      ).toEqual([]);
+      expect(advanceTo(d, ctx, T0 + 2 * MIN)).toEqual([]);
+      const out = advanceTo(d, ctx, T0 + 3 * MIN);
+      expect(out.map((x) => [x.severity, x.event_ids, x.time])).toEqual([['high', ['k', 'n'], T0 + 3 * MIN]]);
+      expect(advanceTo(d, ctx, T0 + 10 * MIN)).toEqual([]);
+      // A second agent of the blueprint using the same network within the 2 minutes makes it the blueprint's.
+      const d2 = createTokenReplayDetector();
+      const ctx2 = fakeContext();
+      feed(d2, ctx2, [
         token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
         network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + MIN }),
+        token({ agent_id: 'a2', token_id: 'tok-B', ip: '20.1.2.4', time: T0 + MIN }),
+        network({ agent_id: 'a2', token_id: 'tok-B', ip: '185.220.101.9', time: T0 + 2 * MIN }),
       ]);
-      expect(out).toEqual([]);
+      expect(advanceTo(d2, ctx2, T0 + 10 * MIN)).toEqual([]);
+    });
+
+    it('while a blueprint learns, takes a use over the other address family, or from the /16 of the issuing address, as its egress', () => {
+      for (const ip of ['2001:db8:77::5', '20.1.200.7']) {
+        const d = createTokenReplayDetector();
+        const ctx = fakeContext();
+        feed(d, ctx, [token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }), network({ token_id: 'tok-A', ip, time: T0 + MIN })]);
+        expect(advanceTo(d, ctx, T0 + 10 * MIN), ip).toEqual([]);
+      }
+      expect(wideNetworkOf('20.1.200.7')).toBe('20.1');
+      expect(wideNetworkOf('2001:db8:77:1::5')).toBe('2001:db8:77::/48');
+      expect(wideNetworkOf('::ffff:20.1.2.3')).toBe('20.1');
+    });
+
+    it('carries a deferred use over a snapshot', () => {
+      const events = [
+        token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
+        network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + MIN }),
+        network({ agent_id: 'a2', token_id: null, ip: '20.1.2.4', time: T0 + 4 * MIN }),
+      ];
+      const { uninterrupted, restored } = runWithRestore(() => createTokenReplayDetector(), events, 2);
+      expect(uninterrupted.map((x) => x.severity)).toEqual(['high']);
+      expect(restored).toEqual(uninterrupted);
     });
   });
 });
