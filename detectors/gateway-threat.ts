@@ -5,8 +5,9 @@
 // Severities:
 // - threat malware / threat_intel, or a malicious category (malicious,
 //   command and control, botnet, malware...: see categories.ts) → high;
-// - phishing → medium; prompt_injection allowed through → medium;
-//   prompt_injection blocked → low;
+// - phishing → medium; prompt_injection → medium, blocked or not (like
+//   Defender for AI's blocked jailbreak attempt: the agent reads content an
+//   attacker wrote for it, and the next injection may not be caught);
 // - a destination new to the peer group (blueprint) within 10 min after a
 //   prompt injection (blocked or not) → high (medium if the gateway blocked
 //   the new connection); within 30 min → medium (low if blocked): an injected
@@ -97,7 +98,7 @@ export const gatewayThreatMeta: DetectorMeta = {
   mitre: { id: 'T1071', name: 'Application Layer Protocol' },
   description:
     'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or a hostile destination category (malicious, command and control, botnet... in any vendor spelling; high), ' +
-    'phishing or an allowed prompt injection (medium), a blocked prompt injection (low), or a destination never contacted by ' +
+    'phishing or a prompt injection, blocked or not (medium), or a destination never contacted by ' +
     "the agent's blueprint reached within 10 minutes after a prompt injection (high; medium within 30 minutes).",
 };
 
@@ -218,7 +219,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
         break;
       case 'prompt_injection': {
         d = blocked
-          ? fire(a, Kind.InjectionBlocked, e, 'low', `Gateway blocked a prompt injection to agent ${e.agent_id} from ${e.dest_host}`, evidence('gateway verdict prompt_injection (blocked)'), [e.event_id])
+          ? fire(a, Kind.InjectionBlocked, e, 'medium', `Gateway blocked a prompt injection to agent ${e.agent_id} from ${e.dest_host}`, evidence('gateway verdict prompt_injection (blocked)'), [e.event_id])
           : fire(a, Kind.InjectionAllowed, e, 'medium', `A prompt injection from ${e.dest_host} reached agent ${e.agent_id} (not blocked)`, evidence('gateway verdict prompt_injection (allowed)'), [e.event_id]);
         if (t > a.pi) {
           a.pi = t;

@@ -48,7 +48,8 @@ describe('gateway-threat', () => {
       ['c', 'high'],
       ['p', 'medium'],
       ['ia', 'medium'],
-      ['ib', 'low'],
+      // Blocked or not, an injection aimed at the agent is medium (as Defender for AI rates a blocked jailbreak attempt).
+      ['ib', 'medium'],
     ]);
     expect(out[0]).toMatchObject({ detector: 'gateway-threat', event_ids: ['n-mal'], tenant_id: 't1' });
     expect(out[0]!.evidence.observed).toMatchObject({ threat: 'malware', dest_host: 'evil.example' });
@@ -71,7 +72,7 @@ describe('gateway-threat', () => {
       network({ agent_id: 'a2', time: T2 + 10 * SEC, dest_host: HOSTS[0]! }), // known: nothing
       network({ agent_id: 'a2', time: T2 + 3 * MIN, dest_host: 'paste.attacker.example', event_id: 'n-new' }),
     ]);
-    expect(out.map((x) => x.severity)).toEqual(['low', 'high']);
+    expect(out.map((x) => x.severity)).toEqual(['medium', 'high']);
     expect(out[1]!.event_ids).toEqual(['n-pi', 'n-new']);
     expect(out[1]!.evidence.observed).toMatchObject({ dest_host: 'paste.attacker.example' });
     expect(out[1]!.evidence.peer_group).toBe('blueprint:bp1');
@@ -87,7 +88,8 @@ describe('gateway-threat', () => {
       network({ agent_id: 'a2', time: T2 + 2 * MIN, dest_host: 'api.openai.com' }),
       network({ agent_id: 'a2', time: T2 + 31 * MIN, dest_host: 'later.example' }),
     ]);
-    expect(out.map((x) => x.severity)).toEqual(['low']);
+    // The injection itself only.
+    expect(out.map((x) => x.severity)).toEqual(['medium']);
   });
 
   it('is one severity lower for a new destination 10 to 30 minutes after the injection', () => {
@@ -101,9 +103,9 @@ describe('gateway-threat', () => {
       network({ agent_id: 'a4', time: T2 + 25 * MIN, dest_host: 'hook2.attacker.example', action: 'blocked' }),
     ]);
     expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
-      ['a2', 'low'],
       ['a2', 'medium'],
-      ['a4', 'low'],
+      ['a2', 'medium'],
+      ['a4', 'medium'],
       ['a4', 'low'],
     ]);
     expect(out[1]!.event_ids[1]).toBe('n-late');
@@ -130,7 +132,7 @@ describe('gateway-threat', () => {
       network({ time: T0 + MIN, threat: 'prompt_injection', action: 'blocked', dest_host: 'docs.example' }),
       network({ time: T0 + 2 * MIN, dest_host: 'b.example' }),
     ]);
-    expect(out.map((x) => x.severity)).toEqual(['low']);
+    expect(out.map((x) => x.severity)).toEqual(['medium']);
   });
 
   it('fires each kind at most once per agent per cooldown', () => {
