@@ -8,7 +8,8 @@
 // - Learning: nothing fires until the agent has its own baseline (enough
 //   accesses over enough time) or, for a brand-new agent, its blueprint has one.
 // - Attempts refused authorization (consent, not assigned...) at unfamiliar
-//   resources count too (they teach nothing).
+//   resources count too (they teach nothing), as do failures whose code
+//   names no cause or that carry none.
 // - One unfamiliar resource is low at once, and medium 5 minutes later unless
 //   the blueprint took it up: another agent used it within 30 minutes, or
 //   two others ever did. The first movers of a new API are followed by their
@@ -164,9 +165,11 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     let attempt = false;
     if (e.type === 'signin') {
       if (e.result !== 'success') {
-        // An attempt refused authorization at an unfamiliar resource still counts (once),
-        // but teaches nothing; authentication and transient failures say nothing about the resource.
-        if (classifyFailure(e.error_code) !== 'resource') return NO_DETECTIONS;
+        // An attempt refused at an unfamiliar resource still counts (once), but teaches nothing:
+        // refused authorization, or a failure whose code names no cause (or that has none).
+        // Authentication, expiry and transient failures say nothing about the resource.
+        const cls = classifyFailure(e.error_code);
+        if (cls !== 'resource' && cls !== 'other') return NO_DETECTIONS;
         attempt = true;
       }
       resource = e.resource;
@@ -282,7 +285,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       title: 'Access to a resource unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 5 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did); a second unfamiliar resource within 30 minutes (slow discovery included) is medium at once. Refused attempts count, as low.',
+        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 5 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did); a second unfamiliar resource within 30 minutes (slow discovery included) is medium at once. Refused attempts, and failures whose code names no cause, count too.',
       mitre: { id: 'T1526', name: 'Cloud Service Discovery' },
     },
     observe,

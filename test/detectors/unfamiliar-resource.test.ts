@@ -72,6 +72,27 @@ describe('unfamiliar-resource', () => {
     expect(detections[0]!.summary).toContain('refused');
   });
 
+  it('counts a failure whose code names no cause (or that has none) at an unfamiliar resource, but not an authentication failure', () => {
+    const probe = (agent: string, i: number, error_code: string | null) =>
+      signin({ agent_id: agent, time: END + i * 20_000, resource: `https://probe-${i}.example.com`, result: 'failure', error_code });
+    const events = [
+      ...warmup({ agents: AGENTS }),
+      ...[0, 1, 2].map((i) => probe('a1', i, null)),
+      ...[0, 1, 2].map((i) => probe('a2', i, 'AADSTS12345')),
+      ...[0, 1, 2].map((i) => probe('a3', i, 'AADSTS7000215')), // wrong secret: says nothing about the resource
+    ];
+    const { detections } = run([createUnfamiliarResourceDetector()], events);
+    // One finding per resource: low, then medium for each further one within 30 minutes.
+    expect(detections.map((d) => [d.agent_id, d.severity])).toEqual([
+      ['a1', 'low'],
+      ['a1', 'medium'],
+      ['a1', 'medium'],
+      ['a2', 'low'],
+      ['a2', 'medium'],
+      ['a2', 'medium'],
+    ]);
+  });
+
   it('raises to medium on a second unfamiliar resource within minutes, once per resource', () => {
     const events = [...warmup({ agents: AGENTS })];
     for (let i = 0; i < 3; i++) events.push(token({ agent_id: 'a1', time: END + i * MIN, resource: `https://probe-${i}.example.com` }));
