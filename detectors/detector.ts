@@ -56,6 +56,12 @@ export interface Detector<Snapshot = unknown> {
    * findings that depend on the passage of event time (e.g. orphaned agents).
    */
   advance?(watermark: number, ctx: DetectorContext): Detection[];
+  /**
+   * End of a replay's input: decides the findings that wait for event time to
+   * pass (confirmation windows, grace periods) as if the stream had gone
+   * quiet, each dated when it was due. Never called on a live stream.
+   */
+  settle?(ctx: DetectorContext): Detection[];
   /** Forgets per-key state whose last activity is before `before` (event time). */
   evict(before: number): void;
   /** Number of keys (agents, blueprints, tokens...) this detector holds, for memory accounting. */

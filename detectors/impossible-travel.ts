@@ -411,6 +411,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
     },
     observe,
     advance,
+    settle: () => pending.takeDue(Infinity, decide),
     evict(before) {
       agents.evict(before);
       groups.evict(before);

@@ -67,31 +67,34 @@ export function createOrphanedAgentDetector(options: OrphanedAgentOptions = {}):
     return NO_DETECTIONS;
   }
 
+  /** An agent whose grace period ended: reported unless it got a sponsor or was deleted meanwhile. */
+  function decide(p: Pending, ctx: DetectorContext): Detection | null {
+    const info = ctx.agent(p.tenant_id, p.agent_id);
+    if (!info || info.deleted || info.sponsors.length > 0) return null;
+    const minutes = Math.round((p.due - p.since) / 60_000);
+    return {
+      detector: 'orphaned-agent',
+      severity: 'low',
+      tenant_id: p.tenant_id,
+      agent_id: p.agent_id,
+      time: p.due,
+      summary:
+        p.reason === 'created_without_sponsor'
+          ? `Agent ${p.agent_id} was created by ${p.actor} without a sponsor and still has none after ${minutes} min`
+          : `Agent ${p.agent_id} has had no sponsor for ${minutes} min since ${p.actor} removed its last one`,
+      evidence: {
+        observed: { sponsors: 0, reason: p.reason, since: new Date(p.since).toISOString() },
+        baseline: 'every agent has at least one sponsor',
+        threshold: { grace_s: o.graceMs / 1000 },
+        peer_group: peerGroupName(info.blueprint_id),
+        actor: p.actor,
+      },
+      event_ids: [p.event_id],
+    };
+  }
+
   function advance(watermark: number, ctx: DetectorContext): Detection[] {
-    return pending.takeDue(watermark, (p) => {
-      const info = ctx.agent(p.tenant_id, p.agent_id);
-      if (!info || info.deleted || info.sponsors.length > 0) return null;
-      const minutes = Math.round((watermark - p.since) / 60_000);
-      return {
-        detector: 'orphaned-agent',
-        severity: 'low',
-        tenant_id: p.tenant_id,
-        agent_id: p.agent_id,
-        time: p.due,
-        summary:
-          p.reason === 'created_without_sponsor'
-            ? `Agent ${p.agent_id} was created by ${p.actor} without a sponsor and still has none after ${minutes} min`
-            : `Agent ${p.agent_id} has had no sponsor for ${minutes} min since ${p.actor} removed its last one`,
-        evidence: {
-          observed: { sponsors: 0, reason: p.reason, since: new Date(p.since).toISOString() },
-          baseline: 'every agent has at least one sponsor',
-          threshold: { grace_s: o.graceMs / 1000 },
-          peer_group: peerGroupName(info.blueprint_id),
-          actor: p.actor,
-        },
-        event_ids: [p.event_id],
-      };
-    });
+    return pending.takeDue(watermark, (p) => decide(p, ctx));
   }
 
   return {
@@ -106,6 +109,7 @@ export function createOrphanedAgentDetector(options: OrphanedAgentOptions = {}):
     },
     observe,
     advance,
+    settle: (ctx) => pending.takeDue(Infinity, (p) => decide(p, ctx)),
     evict(before) {
       pending.evict(before);
     },

@@ -188,6 +188,23 @@ export class DetectionPipeline {
     return out;
   }
 
+  /**
+   * End of a replay (after `flush`): what waits for event time to pass (a
+   * medium waiting to see whether the blueprint follows the agent, an
+   * orphan's grace period, a token use waiting for its late token event) is
+   * decided as if the stream had gone quiet, dated when it was due. An
+   * input that ends minutes after an attack still reports it; a live stream
+   * never ends, and never settles.
+   */
+  settle(out: PipelineOutput = { detections: [], riskChanges: [] }): PipelineOutput {
+    for (const d of this.list) {
+      if (!d.settle) continue;
+      const ds = d.settle(this.ctx);
+      if (ds.length !== 0) this.ingest(ds, out);
+    }
+    return out;
+  }
+
   applyAdminAction(action: AdminAction): RiskChange {
     const change = this.engine.applyAdminAction(action);
     this.counters.riskChanges++;

@@ -115,6 +115,7 @@ export async function replay(
     await write(false);
   }
   pipeline.flush(out);
+  pipeline.settle(out);
   emit();
   await write(true);
   return result;

@@ -387,36 +387,41 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     return out;
   }
 
+  /** New non-privileged scopes whose adoption window closed by `watermark`: reported unless the blueprint adopted them. */
+  function decidePending(watermark: number): Detection[] {
+    if (pending.length === 0) return NO_DETECTIONS;
+    let out: Detection[] = NO_DETECTIONS;
+    const keep: Pending[] = [];
+    for (const p of pending) {
+      if (p.t + o.adoptWindowMs > watermark) {
+        keep.push(p);
+        continue;
+      }
+      const g = groups.get(p.tenant, p.group);
+      const entry = g?.s.get(p.h);
+      if (!g || !entry || entry.e) continue; // deployment (or forgotten)
+      // Sensitive and alone: no other agent of the blueprint took the scope up (a slow rollout
+      // at night has a second adopter within minutes, an attacker's grant does not).
+      const sensitive = o.isSensitive(p.scope) && (entry.ag?.length ?? 1) <= 1;
+      // Dated when the adoption window closed (not when the watermark got there: a sparse stream would date it late).
+      const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', sensitive ? 'medium' : 'low', false, p.t + o.adoptWindowMs, p.id, p.resource);
+      if (sensitive) d.summary = d.summary.replace(`scope ${p.scope}`, `sensitive scope ${p.scope}`);
+      if (out === NO_DETECTIONS) out = [d];
+      else out.push(d);
+    }
+    pending = keep;
+    return out;
+  }
+
   return {
     types: ['token'] as const,
     meta: scopeEscalationMeta,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
       return e.type === 'token' ? onToken(e, ctx) : NO_DETECTIONS;
     },
-    advance(watermark: number, _ctx: DetectorContext): Detection[] {
-      if (pending.length === 0) return NO_DETECTIONS;
-      let out: Detection[] = NO_DETECTIONS;
-      const keep: Pending[] = [];
-      for (const p of pending) {
-        if (p.t + o.adoptWindowMs > watermark) {
-          keep.push(p);
-          continue;
-        }
-        const g = groups.get(p.tenant, p.group);
-        const entry = g?.s.get(p.h);
-        if (!g || !entry || entry.e) continue; // deployment (or forgotten)
-        // Sensitive and alone: no other agent of the blueprint took the scope up (a slow rollout
-        // at night has a second adopter within minutes, an attacker's grant does not).
-        const sensitive = o.isSensitive(p.scope) && (entry.ag?.length ?? 1) <= 1;
-        // Dated when the adoption window closed (not when the watermark got there: a sparse stream would date it late).
-        const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', sensitive ? 'medium' : 'low', false, p.t + o.adoptWindowMs, p.id, p.resource);
-        if (sensitive) d.summary = d.summary.replace(`scope ${p.scope}`, `sensitive scope ${p.scope}`);
-        if (out === NO_DETECTIONS) out = [d];
-        else out.push(d);
-      }
-      pending = keep;
-      return out;
-    },
+    advance: (watermark: number): Detection[] => decidePending(watermark),
+    // End of a replay: every new scope still waiting is decided (dated when its adoption window closed).
+    settle: (): Detection[] => decidePending(Infinity),
     evict(before: number): void {
       groups.evict(before);
       if (pending.length > 0) pending = pending.filter((p) => p.t >= before);

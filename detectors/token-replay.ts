@@ -491,6 +491,17 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       queue = queue.slice(n);
       return out;
     },
+    // End of a replay: every use waiting for its late token event, or for other agents to take its
+    // network up, is decided as if the stream had gone quiet, dated when it was due.
+    settle(ctx: DetectorContext): Detection[] {
+      const out: Detection[] = deferred.takeDue(Infinity, (q) => decideDeferred(q, q.due, ctx)).slice();
+      for (const q of queue) {
+        const d = verdict(q, q.t + o.pendingMs, ctx);
+        if (d !== null) out.push(d);
+      }
+      queue = [];
+      return out.length === 0 ? NO_DETECTIONS : out;
+    },
     evict(before: number): void {
       agents.evict(before);
       groups.evict(before);

@@ -290,6 +290,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     },
     observe,
     advance,
+    settle: () => pending.takeDue(Infinity, decide),
     evict(before) {
       agents.evict(before);
       groups.evict(before);

@@ -399,6 +399,7 @@ export function createUnfamiliarSigninPropertiesDetector(
     },
     observe,
     advance,
+    settle: () => pending.takeDue(Infinity, decide),
     evict(before) {
       agents.evict(before);
       groups.evict(before);

@@ -6,7 +6,7 @@ import { createCatalogue, DETECTOR_IDS } from '../../detectors/catalogue.js';
 import { createRiskyUserSigninDetector } from '../../detectors/risky-user-signin.js';
 import { createImpossibleTravelDetector } from '../../detectors/impossible-travel.js';
 import type { Detection } from '../../detectors/types.js';
-import { MIN, SEC, T0, lifecycle, mixedStream, network, resetIds, signin, userRisk, warmup } from './core-helpers.js';
+import { MIN, SEC, T0, lifecycle, mixedStream, network, resetIds, signin, token, userRisk, warmup } from './core-helpers.js';
 
 beforeEach(() => resetIds());
 
@@ -167,5 +167,49 @@ describe('DetectionPipeline', () => {
     expect(JSON.stringify(inParts)).toBe(JSON.stringify(p.snapshot()));
     // After the directory, after the users and engine, after each detector.
     expect(pauses).toBe(2 + p.detectors.length);
+  });
+
+  it('settles what every detector keeps waiting at the end of a replay, and flush alone does not', () => {
+    const agents = ['a1', 'a2', 'a3', 'a4'];
+    const events: AgentEvent[] = [...warmup({ agents, durationMs: 40 * MIN })];
+    // Token traffic: every agent gets a token each minute and calls with it from its own address.
+    for (let m = 0; m < 40; m++) {
+      for (const a of agents) {
+        events.push(token({ agent_id: a, token_id: `w-${a}-${m}`, scopes: ['User.Read'], ip: '20.0.0.1', time: T0 + m * MIN + SEC }));
+        events.push(network({ agent_id: a, token_id: `w-${a}-${m}`, ip: '20.0.0.1', time: T0 + m * MIN + 2 * SEC }));
+      }
+    }
+    const end = T0 + 41 * MIN;
+    events.push(
+      // unfamiliar-resource: one resource nobody in the blueprint used (confirmed 5 min on);
+      token({ agent_id: 'a1', token_id: 'kv', resource: 'https://keyvault-prod.vault.azure.net', scopes: ['User.Read'], ip: '20.0.0.1', time: end }),
+      // scope-escalation: a sensitive scope the blueprint never used (judged 10 min on);
+      token({ agent_id: 'a2', token_id: 'mail', scopes: ['User.Read', 'Mail.ReadWrite'], ip: '20.0.0.1', time: end }),
+      // token-replay: a token we never saw, from a foreign address (waits 2 min for its token event);
+      network({ agent_id: 'a3', token_id: 'unknown', ip: '185.220.101.7', time: end + SEC }),
+      // orphaned-agent: created without a sponsor (2 min of grace).
+      lifecycle({ agent_id: 'orphan', action: 'created', sponsor_id: null, time: end + 2 * SEC }),
+    );
+    const flushed = new DetectionPipeline();
+    const a = flushed.processBatch(events);
+    flushed.flush(a);
+    const settled = new DetectionPipeline();
+    const b = settled.processBatch(events);
+    settled.flush(b);
+    const before = b.detections.length;
+    settled.settle(b);
+    expect(a.detections.length).toBe(before);
+    const late = b.detections.slice(before).map((d) => [d.detector, d.agent_id, d.severity, d.time - end]);
+    expect(late).toEqual(
+      expect.arrayContaining([
+        ['unfamiliar-resource', 'a1', 'medium', 5 * MIN],
+        ['scope-escalation', 'a2', 'medium', 10 * MIN],
+        ['token-replay', 'a3', 'high', 2 * MIN + SEC],
+        ['orphaned-agent', 'orphan', 'low', 2 * MIN + 2 * SEC],
+      ]),
+    );
+    expect(late).toHaveLength(4);
+    // Settling twice decides nothing more.
+    expect(settled.settle().detections).toEqual([]);
   });
 });

@@ -2,7 +2,8 @@ import { Readable, Writable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { toJsonRecord } from '../../contract/validate.js';
 import { replay } from '../../detectors/replay.js';
-import { mixedStream, resetIds, signin, T0 } from './core-helpers.js';
+import { DetectionPipeline } from '../../detectors/pipeline.js';
+import { MIN, mixedStream, resetIds, signin, T0, warmup } from './core-helpers.js';
 
 beforeEach(() => resetIds());
 
@@ -54,6 +55,32 @@ describe('replay', () => {
     expect(cause).toBeGreaterThanOrEqual(0);
     expect(cause).toBeLessThan(firstChange);
     expect(err.text).toBe('');
+  });
+
+  it('decides at the end of the input what waits for event time, dated when it was due', async () => {
+    // A warmed-up blueprint; the input ends with one agent signing in from a new network and
+    // country, whose medium waits 3 minutes to see whether the blueprint follows.
+    const events = [
+      ...warmup({ agents: ['a1', 'a2', 'a3', 'a4'], durationMs: 40 * MIN }),
+      signin({ agent_id: 'a1', credential_id: 'cred-a1', time: T0 + 41 * MIN, ip: '95.173.130.9', asn: 12389, country: 'RU', lat: 55.75, lon: 37.6 }),
+    ];
+    const out = new Collect();
+    await replay(ndjson(events.map((e) => JSON.stringify(toJsonRecord(e)))), out, new Collect());
+    const changes = out.text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; agent_id: string; level: string; time: string })
+      .filter((r) => r.kind === 'risk_change' && r.agent_id === 'a1');
+    // Reported low at the sign-in, medium when the confirmation was due, 3 min on.
+    expect(changes.map((c) => [c.level, Date.parse(c.time) - T0])).toEqual([
+      ['low', 41 * MIN],
+      ['medium', 44 * MIN],
+    ]);
+    // Without the settle at the end, a pipeline fed the same input stops at low.
+    const p = new DetectionPipeline();
+    const flushed = p.processBatch(events);
+    p.flush(flushed);
+    expect(flushed.riskChanges.filter((c) => c.agent_id === 'a1').map((c) => c.level)).toEqual(['low']);
   });
 
   it('gives byte-identical output for the same input', async () => {
