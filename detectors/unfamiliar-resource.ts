@@ -10,7 +10,7 @@
 // - Attempts refused authorization (consent, not assigned...) at unfamiliar
 //   resources count too (they teach nothing), as do failures whose code
 //   names no cause or that carry none.
-// - One unfamiliar resource is low at once, and medium 5 minutes later unless
+// - One unfamiliar resource is low at once, and medium 10 minutes later unless
 //   the blueprint took it up: another agent used it within 30 minutes, or
 //   two others ever did. The first movers of a new API are followed by their
 //   peers within minutes, a rarely used resource of the blueprint's long tail
@@ -116,7 +116,7 @@ const DEFAULTS: Required<UnfamiliarResourceOptions> = {
   deploymentWindowMs: 30 * 60_000,
   burstResources: 2,
   burstWindowMs: 30 * 60_000,
-  confirmMs: 5 * 60_000,
+  confirmMs: 10 * 60_000,
 };
 
 export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOptions = {}): Detector<Snapshot> {
@@ -285,7 +285,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       title: 'Access to a resource unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 5 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did); a second unfamiliar resource within 30 minutes (slow discovery included) is medium at once. Refused attempts, and failures whose code names no cause, count too.',
+        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 10 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did); a second unfamiliar resource within 30 minutes (slow discovery included) is medium at once. Refused attempts, and failures whose code names no cause, count too.',
       mitre: { id: 'T1526', name: 'Cloud Service Discovery' },
     },
     observe,

@@ -207,7 +207,7 @@ describe('restarts on Kafka', { timeout: 120_000 }, () => {
     expect(rs.detectionState).toEqual({ restored: true, agents: 1, positions: 1, sought: 1, skipping: 0 });
     await consumed(rs, 1, VAULT.length);
     // The vault accesses were read again (not stored again) and taught the state: the later one is
-    // familiar. The one detection is the first access confirmed (medium) 5 minutes on, which the
+    // familiar. The one detection is the first access confirmed (medium) 10 minutes on, which the
     // crashed run never reached: no other agent of the blueprint took the vault up.
     expect(rs.runner.stats.detections).toBe(1);
     // The admin action after the checkpoint is not in the stream: it was applied again.

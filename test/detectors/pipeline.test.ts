@@ -181,7 +181,7 @@ describe('DetectionPipeline', () => {
     }
     const end = T0 + 41 * MIN;
     events.push(
-      // unfamiliar-resource: one resource nobody in the blueprint used (confirmed 5 min on);
+      // unfamiliar-resource: one resource nobody in the blueprint used (confirmed 10 min on);
       token({ agent_id: 'a1', token_id: 'kv', resource: 'https://keyvault-prod.vault.azure.net', scopes: ['User.Read'], ip: '20.0.0.1', time: end }),
       // scope-escalation: a sensitive scope the blueprint never used (judged 10 min on);
       token({ agent_id: 'a2', token_id: 'mail', scopes: ['User.Read', 'Mail.ReadWrite'], ip: '20.0.0.1', time: end }),
@@ -202,7 +202,7 @@ describe('DetectionPipeline', () => {
     const late = b.detections.slice(before).map((d) => [d.detector, d.agent_id, d.severity, d.time - end]);
     expect(late).toEqual(
       expect.arrayContaining([
-        ['unfamiliar-resource', 'a1', 'medium', 5 * MIN],
+        ['unfamiliar-resource', 'a1', 'medium', 10 * MIN],
         ['scope-escalation', 'a2', 'medium', 10 * MIN],
         ['token-replay', 'a3', 'high', 2 * MIN + SEC],
         ['orphaned-agent', 'orphan', 'low', 2 * MIN + 2 * SEC],

@@ -111,22 +111,22 @@ describe('unfamiliar-resource', () => {
     expect(run([createUnfamiliarResourceDetector({ confirmMs: 0 })], apart).detections.map((d) => d.severity)).toEqual(['low', 'low']);
   });
 
-  describe('a single unfamiliar resource, confirmed after 5 minutes', () => {
+  describe('a single unfamiliar resource, confirmed after 10 minutes', () => {
     /** Later activity of a peer on a familiar resource: moves the watermark on. */
     const later = (at: number) => signin({ agent_id: 'a4', time: at, resource: 'https://graph.microsoft.com' });
 
-    it('is medium 5 minutes after the access when no other agent of the blueprint takes the resource up', () => {
-      const events = [...warmup({ agents: AGENTS }), token({ agent_id: 'a1', time: END, resource: 'https://keyvault-prod.vault.azure.net', event_id: 'kv' }), later(END + 8 * MIN)];
+    it('is medium 10 minutes after the access when no other agent of the blueprint takes the resource up', () => {
+      const events = [...warmup({ agents: AGENTS }), token({ agent_id: 'a1', time: END, resource: 'https://keyvault-prod.vault.azure.net', event_id: 'kv' }), later(END + 12 * MIN)];
       const { detections, pipeline } = run([createUnfamiliarResourceDetector()], events);
       expect(detections.map((d) => [d.severity, d.time - END])).toEqual([
         ['low', 0],
-        ['medium', 5 * MIN],
+        ['medium', 10 * MIN],
       ]);
       expect(detections[1]!.event_ids).toEqual(['kv']);
-      expect(detections[1]!.summary).toContain('no other agent of the blueprint took it up within 5 min');
+      expect(detections[1]!.summary).toContain('no other agent of the blueprint took it up within 10 min');
       expect(pipeline.level('t1', 'a1')).toBe('medium');
       // Until the watermark reaches the confirmation time it stays low.
-      const early = run([createUnfamiliarResourceDetector()], [...warmup({ agents: AGENTS }), token({ agent_id: 'a1', time: END, resource: 'https://keyvault-prod.vault.azure.net' }), later(END + 4 * MIN)]);
+      const early = run([createUnfamiliarResourceDetector()], [...warmup({ agents: AGENTS }), token({ agent_id: 'a1', time: END, resource: 'https://keyvault-prod.vault.azure.net' }), later(END + 9 * MIN)]);
       expect(early.detections.map((d) => d.severity)).toEqual(['low']);
     });
 
@@ -164,7 +164,7 @@ describe('unfamiliar-resource', () => {
     });
 
     it('carries a waiting confirmation over a snapshot', () => {
-      const events = [...warmup({ agents: AGENTS }), token({ agent_id: 'a1', time: END, resource: 'https://keyvault-prod.vault.azure.net' }), later(END + 2 * MIN), later(END + 8 * MIN)];
+      const events = [...warmup({ agents: AGENTS }), token({ agent_id: 'a1', time: END, resource: 'https://keyvault-prod.vault.azure.net' }), later(END + 2 * MIN), later(END + 12 * MIN)];
       const { uninterrupted, restored } = snapshotRoundTrip(createUnfamiliarResourceDetector, events, events.length - 2);
       expect(uninterrupted.map((d) => d.severity)).toEqual(['medium']);
       expect(restored).toEqual(uninterrupted);
