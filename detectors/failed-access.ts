@@ -12,17 +12,17 @@
 // Per agent, in a 5-minute window (started by the first failure):
 // - invalid-credential burst (≥ 5): medium — credential stuffing / a stolen
 //   identifier used with guessed secrets;
-// - unauthorized-resource burst (≥ 5 failures, or ≥ 3 distinct resources):
-//   low, medium when ≥ 4 distinct resources are probed (enumeration; 6
-//   hosts for blocked calls);
-//   A blocked token request (the resource or scopes are not the agent's to
-//   have) and a call the gateway blocked by policy (no threat verdict: those
-//   are gateway-threat's) are refusals too, with the token's resource or the
-//   call's destination host as the resource. Probing means resources that
-//   are news: a resource refused to the agent in an earlier window, or to 3
-//   agents of its blueprint within the hour (a policy that blocks a whole
-//   deployment's telemetry host, a scope nobody consented), counts towards
-//   the burst but not towards the distinct resources;
+// - refused access (≥ 5 refusals with a new resource among them, or ≥ 3
+//   distinct new resources): low, medium when ≥ 4 distinct new resources are
+//   probed (enumeration; 6 hosts for blocked calls). Refusals are sign-ins
+//   denied for the resource (unauthorized codes), token requests the token
+//   server blocked (the token's resource) and calls the gateway blocked by
+//   policy (the destination host; threat verdicts are gateway-threat's).
+//   A resource is not new when it was refused to the agent in an earlier
+//   window, or to 3 agents of its blueprint within the hour (a policy that
+//   blocks a deployment's telemetry host, a scope nobody consented): it
+//   counts towards the burst only, and a burst of nothing new is learned as
+//   the agent's usual level;
 // - other failures: low at ≥ 10;
 // - slow guessing (about one invalid-credential failure every 4 minutes or
 //   faster, sustained): medium when their count, decayed with a 30-minute
