@@ -23,10 +23,12 @@
 // file_sharing / uncategorized / malicious destinations. Cumulative: the bytes
 // of the last two windows (≤10 min) to destinations not familiar fire at
 // max(100 MB, 5 × baseline sum), or, counting only risky categories, at
-// max(50 MB, 4 × baseline risky sum). Slow: the same sums over the current
+// max(20 MB, 4 × baseline risky sum) (high from 50 MB): a blueprint that never
+// sends to file sharing has no risky baseline, and a few tens of MB there in
+// minutes is unprecedented for it. Slow: the same sums over the current
 // and the previous half-hour (30-60 min) fire at max(200 MB, 3 × the highest
 // such sum of the agent and its blueprint), or counting risky categories
-// only at max(100 MB, 3 × baseline): a trickle of a few MB a minute stays
+// only at max(50 MB, 3 × baseline) (high from 100 MB): a trickle of a few MB a minute stays
 // under every 10-min threshold (and teaches the 10-min baselines), and a new
 // destination becomes familiar after an hour, so the hour is judged with
 // baselines of its own, fed one half-hour late like the windows'. Agents and blueprints without
@@ -73,11 +75,15 @@ export interface ExfiltrationOptions {
   windowMs?: number;
   minWindowBytes?: number;
   minWindowBytesRisky?: number;
+  /** A risky-destination window sum is high severity from this many bytes (medium below). */
+  highWindowBytesRisky?: number;
   windowMultiple?: number;
   windowMultipleRisky?: number;
   /** Slow: floors and multiple of the baseline for the sums of the current and previous half-hour. */
   minSlowBytes?: number;
   minSlowBytesRisky?: number;
+  /** A risky-destination hour sum is high severity from this many bytes (medium below). */
+  highSlowBytesRisky?: number;
   slowMultiple?: number;
   /** Completed windows and history an agent needs before its own window baseline counts. */
   minAgentWindows?: number;
@@ -104,11 +110,13 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   minGroupWindows: 30,
   windowMs: 5 * 60_000,
   minWindowBytes: 100 * MB,
-  minWindowBytesRisky: 50 * MB,
+  minWindowBytesRisky: 20 * MB,
+  highWindowBytesRisky: 50 * MB,
   windowMultiple: 5,
   windowMultipleRisky: 4,
   minSlowBytes: 200 * MB,
-  minSlowBytesRisky: 100 * MB,
+  minSlowBytesRisky: 50 * MB,
+  highSlowBytesRisky: 100 * MB,
   slowMultiple: 3,
   minAgentWindows: 6,
   minAgentHistoryMs: 60 * 60_000,
@@ -187,6 +195,8 @@ interface AgentEx extends MsState {
   /** Last fire time (seconds): single transfer, cumulative, slow. */
   ft: number;
   fc: number;
+  /** Whether the last cumulative fire was high (1) or medium (0): a medium escalates once within the cooldown. */
+  fv: number;
   fs: number;
 }
 
@@ -224,7 +234,7 @@ export const exfiltrationMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
-    'summed over 10 minutes, or trickled over an hour to destinations new to its blueprint: 200 MB, 100 MB to risky ones), with lower thresholds towards file-sharing, uncategorized and malicious destinations; without any baseline, 1 GB to such destinations in one transfer or within 10 minutes.',
+    'summed over 10 minutes to destinations new to its blueprint: 100 MB, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing, uncategorized and malicious destinations; without any baseline, 1 GB to such destinations in one transfer or within 10 minutes.',
 };
 
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
@@ -379,12 +389,15 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     if (!overAll && !overRisky) return undefined;
     s.xw = wi;
     const sec = Math.floor(e.time / 1000);
-    if (Math.abs(sec - s.fc) * 1000 < o.cooldownMs) return null;
+    const high = overRisky && rtot >= o.highWindowBytesRisky;
+    // In the cooldown, only a medium growing into a high fires again.
+    if (Math.abs(sec - s.fc) * 1000 < o.cooldownMs && (s.fv === 1 || !high)) return null;
     s.fc = sec;
+    s.fv = high ? 1 : 0;
     const isRiskyKind = overRisky;
     return make(
       e,
-      isRiskyKind ? 'high' : 'medium',
+      high ? 'high' : 'medium',
       isRiskyKind
         ? `Agent ${e.agent_id} sent ${fmtBytes(rtot)} to file-sharing/uncategorized destinations within ${(2 * o.windowMs) / 60_000} min (baseline ${fmtBytes(rbase)})`
         : `Agent ${e.agent_id} sent ${fmtBytes(tot)} to destinations new to its blueprint within ${(2 * o.windowMs) / 60_000} min (baseline ${fmtBytes(base)})`,
@@ -453,7 +466,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     s.fs = sec;
     return make(
       e,
-      overRisky ? 'high' : 'medium',
+      overRisky && rtot >= o.highSlowBytesRisky ? 'high' : 'medium',
       overRisky
         ? `Agent ${e.agent_id} trickled ${fmtBytes(rtot)} to file-sharing/uncategorized destinations within the hour, under every 10-min threshold (baseline ${fmtBytes(rbase)} per hour)`
         : `Agent ${e.agent_id} trickled ${fmtBytes(tot)} to destinations new to its blueprint within the hour, under every 10-min threshold (baseline ${fmtBytes(base)} per hour)`,
@@ -640,6 +653,7 @@ function newAgentState(g: string, t: number, windowMs: number): AgentEx {
     pq: 0,
     ft: NEVER,
     fc: NEVER,
+    fv: 0,
     fs: NEVER,
   };
 }

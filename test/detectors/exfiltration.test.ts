@@ -95,10 +95,13 @@ describe('exfiltration', () => {
     const burst: NetworkEvent[] = [];
     for (let i = 0; i < 12; i++) burst.push(network({ agent_id: 'a3', time: T3 + i * 20 * SEC, bytes_out: 6_000_000, category: 'file_sharing', dest_host: 'share.example' }));
     const out = feed(d, ctx, burst);
-    expect(out).toHaveLength(1);
-    expect(out[0]!.evidence.kind).toBe('window');
-    expect(out[0]!.severity).toBe('high');
-    const risky = (out[0]!.evidence.observed as { window_risky_bytes_out: number }).window_risky_bytes_out;
+    // Medium from 20 MB (the fourth), high once past 50 MB (the ninth), then quiet for the cooldown.
+    expect(out.map((x) => [x.evidence.kind, x.severity])).toEqual([
+      ['window', 'medium'],
+      ['window', 'high'],
+    ]);
+    expect(out[0]!.time).toBe(T3 + 3 * 20 * SEC);
+    const risky = (out[1]!.evidence.observed as { window_risky_bytes_out: number }).window_risky_bytes_out;
     expect(risky).toBeGreaterThan(53_900_000); // nine transfers of 6 MB (counted in KiB)
     expect(risky).toBeLessThanOrEqual(54_000_000);
   });
@@ -111,7 +114,10 @@ describe('exfiltration', () => {
       const burst: NetworkEvent[] = [];
       for (let i = 0; i < 12; i++) burst.push(network({ agent_id: 'a3', time: T3 + i * 20 * SEC, bytes_out: 6_000_000, category, dest_host: 'share.example' }));
       const out = feed(d, ctx, burst);
-      expect(out.map((x) => [x.evidence.kind, x.severity]), category).toEqual([['window', 'high']]);
+      expect(out.map((x) => [x.evidence.kind, x.severity]), category).toEqual([
+        ['window', 'medium'],
+        ['window', 'high'],
+      ]);
     }
   });
 
@@ -200,8 +206,12 @@ describe('exfiltration', () => {
     ];
     for (let i = 0; i < 5; i++) events.push(network({ agent_id: 'a4', time: base - (i + 1) * 10 * SEC, bytes_out: 9_000_000, category: 'file_sharing', dest_host: 'share.example' }));
     const out = feed(d, ctx, events);
-    expect(out).toHaveLength(1);
-    expect(out[0]!.evidence.kind).toBe('window');
+    // 27 MB with the third transfer (two of them late), 54 MB with the sixth.
+    expect(out.map((x) => [x.evidence.kind, x.severity])).toEqual([
+      ['window', 'medium'],
+      ['window', 'high'],
+    ]);
+    expect((out[0]!.evidence.observed as { window_risky_bytes_out: number }).window_risky_bytes_out).toBeGreaterThan(26_900_000);
   });
 
   it('buckets bytes on a log2 scale', () => {
@@ -227,7 +237,7 @@ describe('exfiltration', () => {
     for (let i = 0; i < 12; i++) events.push(network({ agent_id: 'a3', time: T3 + i * 20 * SEC, bytes_out: 6_000_000, category: 'file_sharing', dest_host: 'share.example' }));
     events.push(network({ agent_id: 'a2', time: T3 + 5 * MIN, bytes_out: 400_000_000, category: 'uncategorized' }));
     const { uninterrupted, restored } = runWithRestore(() => createExfiltrationDetector(), events, events.length - 10);
-    expect(uninterrupted).toHaveLength(2);
+    expect(uninterrupted).toHaveLength(3);
     expect(restored).toEqual(uninterrupted);
   });
 
@@ -251,16 +261,41 @@ describe('exfiltration', () => {
     return out;
   }
 
+  it('catches a few tens of MB to a file-sharing site the blueprint never uses within minutes (medium), and more as high', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    // 9 MB every 2 min: each transfer under the 10 MB single-transfer floor, 27 MB by the third.
+    const out = feed(d, ctx, trickle(9, 2 * MIN, 20 * MIN, 'file_sharing', 'gofile.example'));
+    expect(out.map((x) => [x.evidence.kind, x.severity])).toEqual([['window', 'medium']]);
+    expect(out[0]!.evidence.threshold).toBe(20_000_000);
+    expect(out[0]!.time - T3).toBeLessThanOrEqual(6 * MIN);
+    // 12 MB a minute: past 50 MB within five minutes, high.
+    const e = createExfiltrationDetector();
+    const ctx2 = fakeContext();
+    feed(e, ctx2, traffic(AGENTS, T0, T3));
+    const fast = feed(e, ctx2, trickle(12, MIN, 10 * MIN, 'file_sharing', 'gofile.example'));
+    expect(fast.map((x) => [x.evidence.kind, x.severity])).toEqual([
+      ['window', 'medium'],
+      ['window', 'high'],
+    ]);
+    expect(fast[1]!.time - fast[0]!.time).toBeLessThanOrEqual(3 * MIN);
+  });
+
   it('catches a slow trickle to a file-sharing site that stays under every 10-minute threshold (high)', () => {
     const d = createExfiltrationDetector();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
-    // 9 MB every 2 min: 45 MB per 10 min (the 10-min floor is 50 MB), 270 MB per hour.
-    const out = feed(d, ctx, trickle(9, 2 * MIN, 40 * MIN, 'file_sharing', 'gofile.example'));
-    expect(out.map((x) => [x.evidence.kind, x.severity])).toEqual([['slow', 'high']]);
-    expect(out[0]!.evidence.threshold).toBe(100_000_000);
-    expect((out[0]!.evidence.observed as { slow_risky_bytes_out: number }).slow_risky_bytes_out).toBeGreaterThanOrEqual(100_000_000);
-    expect(out[0]!.time - T3).toBeLessThanOrEqual(25 * MIN);
+    // 3.8 MB every 2 min: 19 MB per 10 min (the 10-min floor is 20 MB), 114 MB per hour.
+    const out = feed(d, ctx, trickle(3.8, 2 * MIN, HOUR, 'file_sharing', 'gofile.example'));
+    // Medium past 50 MB, high past 100 MB (a medium grows into a high once).
+    expect(out.map((x) => [x.evidence.kind, x.severity])).toEqual([
+      ['slow', 'medium'],
+      ['slow', 'high'],
+    ]);
+    expect(out.map((x) => x.evidence.threshold)).toEqual([50_000_000, 50_000_000]);
+    expect((out[1]!.evidence.observed as { slow_risky_bytes_out: number }).slow_risky_bytes_out).toBeGreaterThanOrEqual(100_000_000);
+    expect(out[0]!.time - T3).toBeLessThanOrEqual(30 * MIN);
     expect(out[0]!.summary).toContain('trickled');
   });
 
@@ -284,24 +319,24 @@ describe('exfiltration', () => {
     const ctx = fakeContext();
     feed(d, ctx, events);
     expect(feed(d, ctx, trickle(9, 2 * MIN, HOUR, 'file_sharing', 'box.contoso.example'))).toEqual([]);
-    // 3 MB every 2 min: 90 MB per hour to a new file-sharing site, under the 100 MB floor.
+    // 1.5 MB every 2 min: 45 MB per hour to a new file-sharing site, under the 50 MB floor.
     const e = createExfiltrationDetector();
     const ctx2 = fakeContext();
     feed(e, ctx2, traffic(AGENTS, T0, T3));
-    expect(feed(e, ctx2, trickle(3, 2 * MIN, HOUR, 'file_sharing', 'gofile.example'))).toEqual([]);
+    expect(feed(e, ctx2, trickle(1.5, 2 * MIN, HOUR, 'file_sharing', 'gofile.example'))).toEqual([]);
   });
 
   it('restores an agent state written before the slow sums existed', () => {
-    const events = [...traffic(AGENTS, T0, T3), ...trickle(9, 2 * MIN, 40 * MIN, 'file_sharing', 'gofile.example')];
+    const events = [...traffic(AGENTS, T0, T3), ...trickle(1.5, MIN, 60 * MIN, 'file_sharing', 'gofile.example')];
     const d = createExfiltrationDetector();
     const ctx = fakeContext();
-    feed(d, ctx, events.slice(0, -20));
+    expect(feed(d, ctx, events.slice(0, -40))).toEqual([]);
     const snap = JSON.parse(JSON.stringify(d.snapshot())) as { agents: [string, string, Record<string, unknown>][] };
     for (const [, , v] of snap.agents) for (const k of ['hw', 'h0', 'h1', 'q0', 'q1', 'fs']) delete v[k];
     const r = createExfiltrationDetector();
     r.restore(snap);
     // The sums start again at the restore: the trickle is still caught, later.
-    const out = feed(r, ctx, events.slice(-20));
+    const out = feed(r, ctx, events.slice(-40));
     expect(out.map((x) => x.evidence.kind)).toEqual(['slow']);
   });
 });
