@@ -13,7 +13,11 @@
 //   of the tenant already use (another blueprint's network) weighs half.
 // - Medium is confirmed after 3 minutes of event time: reported low at once,
 //   then medium unless other agents of the blueprint adopted the same values
-//   meanwhile (the first movers of a region move are not attacks).
+//   meanwhile (the first movers of a region move are not attacks). When one
+//   other agent has followed by then, but not yet the several that make a
+//   deployment, the decision waits until 10 minutes after the sign-in: a
+//   staggered rollout moves an agent every few minutes, while a thief's new
+//   place is followed by no one.
 
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
@@ -35,6 +39,7 @@ import {
   peerGroup,
   touchPeerGroup,
   peerFamiliar,
+  peerVerdictCode,
   sec,
   restoreGroups,
   snapshotGroups,
@@ -74,6 +79,12 @@ export interface UnfamiliarSigninPropertiesOptions {
    * 0 reports medium at once.
    */
   confirmMs?: number;
+  /**
+   * When another agent of the blueprint adopted one of the new values by the
+   * confirmation time (a rollout under way?), the decision waits until this
+   * long after the sign-in instead.
+   */
+  followMs?: number;
 }
 
 const PROPS = ['country', 'asn', 'user_agent', 'credential_type', 'credential_id'] as const;
@@ -115,6 +126,7 @@ const DEFAULTS: Required<UnfamiliarSigninPropertiesOptions> = {
   tenantFamiliarAgents: 3,
   tenantFamiliarWeight: 0.5,
   confirmMs: 3 * 60_000,
+  followMs: 10 * 60_000,
 };
 
 /** A sign-in whose new properties would make it medium, waiting to see whether the blueprint follows. */
@@ -130,6 +142,8 @@ interface Pending {
   values: (string | number | null)[];
   hashes: number[];
   weights: number[];
+  /** The decision was put off to `followMs` after the sign-in (another agent followed). */
+  extended?: boolean;
 }
 
 function valueOf(e: SigninEvent, p: number): string | number | null {
@@ -197,10 +211,13 @@ export function createUnfamiliarSigninPropertiesDetector(
     const names: string[] = [];
     const values: (string | number | null)[] = [];
     const followed: string[] = [];
+    let following = false;
     for (let i = 0; i < p.names.length; i++) {
       let deployed = false;
       if (g && p.names[i] !== 'credential_id') {
-        deployed = peerFamiliar(g, p.hashes[i]!, p.agentHash, p.time, o.deploymentWindowMs, o.deploymentAgents);
+        const code = peerVerdictCode(g, p.hashes[i]!, p.agentHash, p.time, o.deploymentWindowMs);
+        deployed = (code & 1) !== 0 || code >>> 1 >= o.deploymentAgents;
+        if (!deployed && code >>> 1 >= 2) following = true;
       }
       if (deployed) followed.push(p.names[i]!);
       else {
@@ -210,6 +227,12 @@ export function createUnfamiliarSigninPropertiesDetector(
       }
     }
     if (weight < o.mediumWeight) return null;
+    if (following && !p.extended && o.followMs > o.confirmMs) {
+      p.extended = true;
+      p.due = p.time + o.followMs;
+      pending.add(p);
+      return null;
+    }
     const observed: Record<string, string | number | null> = {};
     names.forEach((n, i) => (observed[n] = values[i]!));
     return {
@@ -218,11 +241,11 @@ export function createUnfamiliarSigninPropertiesDetector(
       tenant_id: p.tenant_id,
       agent_id: p.agent_id,
       time: p.due,
-      summary: `Agent ${p.agent_id} signed in with ${describe(names, values)}, new to it and adopted by no other agent of blueprint ${p.blueprint_id} within ${Math.round(o.confirmMs / 60_000)} min (not a deployment)`,
+      summary: `Agent ${p.agent_id} signed in with ${describe(names, values)}, new to it and adopted by ${p.extended ? 'too few other agents' : 'no other agent'} of blueprint ${p.blueprint_id} within ${Math.round((p.due - p.time) / 60_000)} min (not a deployment)`,
       evidence: {
         observed,
         baseline: { adopted_by_peers: followed },
-        threshold: { medium_weight: o.mediumWeight, deployment_agents: o.deploymentAgents, confirm_s: o.confirmMs / 1000 },
+        threshold: { medium_weight: o.mediumWeight, deployment_agents: o.deploymentAgents, confirm_s: (p.due - p.time) / 1000 },
         peer_group: peerGroupName(p.blueprint_id),
         new_properties: names,
         weight,
@@ -394,7 +417,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow); values used elsewhere in the tenant weigh half.',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then); values used elsewhere in the tenant weigh half.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,

@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../contract/events.js';
 import { createUnfamiliarSigninPropertiesDetector } from '../../detectors/unfamiliar-signin-properties.js';
 import { MIN, T0, lifecycle, resetIds, run, signin, snapshotRoundTrip, warmup } from './core-helpers.js';
 
@@ -43,6 +44,28 @@ describe('unfamiliar-signin-properties', () => {
       ['a1', 'low'],
       ['a2', 'low'],
     ]);
+  });
+
+  it('waits for a staggered rollout: one follower by the confirmation time puts the decision off to 10 minutes', () => {
+    // Agents move one every 4 minutes: by a1's confirmation (3 min) only a2 has followed.
+    const move = (a: string, at: number) => signin({ agent_id: a, credential_id: `cred-${a}`, time: at, country: 'BE', asn: 396982, lat: 50.4, lon: 3.8 });
+    const stay = (agents: string[], from: number) => warmup({ agents, start: from, durationMs: 12 * MIN });
+    const byTime = (events: AgentEvent[]) => events.sort((x, y) => x.time - y.time);
+    const rollout = byTime([...warmup({ agents: AGENTS }), move('a1', END), move('a2', END + 2 * MIN), move('a3', END + 6 * MIN), ...stay(['a4'], END)]);
+    const rolled = run(det(), rollout).detections;
+    expect(rolled.map((d) => [d.agent_id, d.severity])).toEqual([
+      ['a1', 'low'],
+      ['a2', 'low'],
+    ]);
+    // The same first two moves, and no third agent within 10 minutes: medium, dated 10 minutes after the sign-in.
+    const stalled = byTime([...warmup({ agents: AGENTS }), move('a1', END), move('a2', END + 2 * MIN), ...stay(['a3', 'a4'], END)]);
+    const found = run(det(), stalled).detections.filter((d) => d.agent_id === 'a1');
+    expect(found.map((d) => [d.severity, d.time - END])).toEqual([
+      ['low', 0],
+      ['medium', 10 * MIN],
+    ]);
+    expect(found[1]!.summary).toContain('too few other agents');
+    expect(found[1]!.evidence.threshold).toMatchObject({ confirm_s: 600 });
   });
 
   it('fires low for a single new property, once', () => {
