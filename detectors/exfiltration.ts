@@ -195,8 +195,9 @@ interface AgentEx extends MsState {
   /** Last fire time (seconds): single transfer, cumulative, slow. */
   ft: number;
   fc: number;
-  /** Whether the last cumulative fire was high (1) or medium (0): a medium escalates once within the cooldown. */
+  /** Whether the last cumulative / slow fire was high (1) or medium (0): a medium grows into a high once within the cooldown. */
   fv: number;
+  sv: number;
   fs: number;
 }
 
@@ -319,6 +320,15 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     return bucketUpper(BUCKETS - 1);
   }
 
+  /**
+   * Whether a fire at `sec` falls in the cooldown of the last one of its kind
+   * (at `last`, high when `lastHigh` is 1): only a medium growing into a high
+   * fires again within it.
+   */
+  function cooling(sec: number, last: number, lastHigh: number, high: boolean): boolean {
+    return Math.abs(sec - last) * 1000 < o.cooldownMs && (lastHigh === 1 || !high);
+  }
+
   function make(e: NetworkEvent, severity: Severity, summary: string, evidence: Detection['evidence'], ids: string[]): Detection {
     return { detector: exfiltrationMeta.id, severity, tenant_id: e.tenant_id, agent_id: e.agent_id, time: e.time, summary, evidence, event_ids: ids };
   }
@@ -390,8 +400,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     s.xw = wi;
     const sec = Math.floor(e.time / 1000);
     const high = overRisky && rtot >= o.highWindowBytesRisky;
-    // In the cooldown, only a medium growing into a high fires again.
-    if (Math.abs(sec - s.fc) * 1000 < o.cooldownMs && (s.fv === 1 || !high)) return null;
+    if (cooling(sec, s.fc, s.fv, high)) return null;
     s.fc = sec;
     s.fv = high ? 1 : 0;
     const isRiskyKind = overRisky;
@@ -462,11 +471,13 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     const overRisky = rtot >= rthr;
     if (!overRisky && tot < thr) return undefined;
     const sec = Math.floor(e.time / 1000);
-    if (Math.abs(sec - s.fs) * 1000 < o.cooldownMs) return null;
+    const high = overRisky && rtot >= o.highSlowBytesRisky;
+    if (cooling(sec, s.fs, s.sv, high)) return null;
     s.fs = sec;
+    s.sv = high ? 1 : 0;
     return make(
       e,
-      overRisky && rtot >= o.highSlowBytesRisky ? 'high' : 'medium',
+      high ? 'high' : 'medium',
       overRisky
         ? `Agent ${e.agent_id} trickled ${fmtBytes(rtot)} to file-sharing/uncategorized destinations within the hour, under every 10-min threshold (baseline ${fmtBytes(rbase)} per hour)`
         : `Agent ${e.agent_id} trickled ${fmtBytes(tot)} to destinations new to its blueprint within the hour, under every 10-min threshold (baseline ${fmtBytes(base)} per hour)`,
@@ -654,6 +665,7 @@ function newAgentState(g: string, t: number, windowMs: number): AgentEx {
     ft: NEVER,
     fc: NEVER,
     fv: 0,
+    sv: 0,
     fs: NEVER,
   };
 }

@@ -294,6 +294,7 @@ describe('exfiltration', () => {
       ['slow', 'high'],
     ]);
     expect(out.map((x) => x.evidence.threshold)).toEqual([50_000_000, 50_000_000]);
+    expect(out[1]!.time - out[0]!.time).toBeLessThan(30 * MIN); // within the cooldown
     expect((out[1]!.evidence.observed as { slow_risky_bytes_out: number }).slow_risky_bytes_out).toBeGreaterThanOrEqual(100_000_000);
     expect(out[0]!.time - T3).toBeLessThanOrEqual(30 * MIN);
     expect(out[0]!.summary).toContain('trickled');
