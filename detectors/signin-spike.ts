@@ -12,8 +12,8 @@
 // - Learning: no alert until the agent has 30 minutes of history or its
 //   blueprint has enough samples (for this hour, else all hours together);
 //   never below absolute minimums.
-// - Low above max(12, 5 × mean, 1.5 × peak, peer p95); medium above
-//   max(15, 10 × mean, 2 × peak, 1.5 × peer p95). An agent without its own
+// - Low above max(12, 4 × mean, 1.5 × peak, peer p95); medium above
+//   max(15, 6 × mean, 2 × peak, 1.5 × peer p95). An agent without its own
 //   baseline yet: low above max(12, 2.5 × peer p95), medium above
 //   max(15, 4 × peer p95).
 // - Sustained: a rate over the low threshold for 30 minutes (no closed window
@@ -120,8 +120,8 @@ const DEFAULTS: Required<SigninSpikeOptions> = {
   windowMs: 10 * 60_000,
   minLow: 12,
   minMedium: 15,
-  meanFactorLow: 5,
-  meanFactorMedium: 10,
+  meanFactorLow: 4,
+  meanFactorMedium: 6,
   peakFactorLow: 1.5,
   peakFactorMedium: 2,
   peerFactorLow: 1,
@@ -325,7 +325,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       title: 'Sign-in rate spike',
       severity: 'medium',
       description:
-        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal. Low above max(12, 5× mean, 1.5× peak, peers); medium above max(15, 10× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers.",
+        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal. Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers.",
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,

@@ -29,13 +29,22 @@ describe('signin-spike', () => {
     const d = detections[0]!;
     expect(d.detector).toBe('signin-spike');
     expect(d.agent_id).toBe('a1');
-    // Own mean 4 per 10 min: low at 5×, medium at 10×.
-    expect(d.evidence.threshold).toEqual({ low: 20, medium: 40, sustained_s: 1800 });
-    expect((d.evidence.observed as { signins: number }).signins).toBeGreaterThanOrEqual(20);
+    // Own mean 4 per 10 min: low at 4×, medium at 6×.
+    expect(d.evidence.threshold).toEqual({ low: 16, medium: 24, sustained_s: 1800 });
+    expect((d.evidence.observed as { signins: number }).signins).toBeGreaterThanOrEqual(16);
     expect(d.evidence.baseline).toMatchObject({ agent_mean: 4, hour_utc: 10, peer_quantile: 4 });
     expect(d.evidence.peer_group).toBe('blueprint:bp1');
     expect(d.event_ids).toHaveLength(1);
-    expect(d.summary).toMatch(/signed in 2\d times in 10 min, 5× its usual 4\.0/);
+    expect(d.summary).toMatch(/signed in 1\d times in 10 min, 4× its usual 4\.0/);
+  });
+
+  it('raises six times the usual rate to medium at once, and four times to low', () => {
+    // Own mean 4 per 10 min: 26 sign-ins in 5 min is medium; 18 is low.
+    const six = run([createSigninSpikeDetector()], [...steady(AGENTS, 2), ...burst('a1', 26, END, 5 * MIN)]).detections;
+    expect(six.map((d) => d.severity)).toEqual(['low', 'medium']);
+    expect(six[1]!.time - END).toBeLessThan(5 * MIN);
+    const four = run([createSigninSpikeDetector()], [...steady(AGENTS, 2), ...burst('a1', 18, END, 5 * MIN)]).detections;
+    expect(four.map((d) => d.severity)).toEqual(['low']);
   });
 
   it('compares a minutes-old agent with its blueprint peers', () => {
@@ -58,7 +67,7 @@ describe('signin-spike', () => {
   });
 
   it('raises a rate a few times the usual one to medium once it has lasted 30 minutes, not a shorter one', () => {
-    // Own mean 4 per 10 min: low at 20, medium at 40. a1 signs in 23 times per 10 min for 40 min, a2 for 25 min.
+    // Own mean 4 per 10 min: low at 16, medium at 24. a1 signs in 23 times per 10 min for 40 min, a2 for 25 min.
     const steadyFor = (agent: string, minutes: number) => burst(agent, Math.round(2.3 * minutes), END, minutes * MIN);
     const events = [...steady(AGENTS, 2), ...steadyFor('a1', 40), ...steadyFor('a2', 25)].sort((x, y) => x.time - y.time);
     const { detections } = run([createSigninSpikeDetector()], events);
@@ -81,7 +90,7 @@ describe('signin-spike', () => {
   });
 
   it('counts late events of the previous window in the sliding estimate', () => {
-    const events = [...steady(AGENTS, 2), signin({ agent_id: 'a1', time: END + 10 * MIN + 30 * SEC }), ...burst('a1', 30, END + 9 * MIN, 30 * SEC)];
+    const events = [...steady(AGENTS, 2), signin({ agent_id: 'a1', time: END + 10 * MIN + 30 * SEC }), ...burst('a1', 20, END + 9 * MIN, 30 * SEC)];
     const r = run([createSigninSpikeDetector()], events);
     expect(r.detections).toHaveLength(0); // late events alone do not fire
     const next = r.pipeline.process(signin({ agent_id: 'a1', time: END + 11 * MIN }));
