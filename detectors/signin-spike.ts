@@ -21,6 +21,10 @@
 //   working at a few times the usual rate does not. The threshold is the one
 //   the rate first crossed: the windows of the episode raise the learned peak
 //   (capped at the threshold), which must not hide the episode's own rate.
+// - Blueprint-wide: when at least 2 other agents of the blueprint were over
+//   their own low thresholds within the last 10 minutes too, the whole
+//   blueprint changed its rate at once (a release that stops caching tokens,
+//   a load surge): a deployment, not an attack. It stays low.
 // The count slides over the last 10 minutes in five 2-minute sub-windows, so a
 // burst straddling a window boundary is not split.
 // Thresholds are computed once per window; per event the cost is a counter.
@@ -30,7 +34,7 @@ import type { AgentEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
 import { peerGroupName } from './detector.js';
-import { AgentStore, GroupStore, NO_DETECTIONS, blueprintOf, clone, sec, type SlotState, type Timed } from './agent-directory.js';
+import { AgentStore, GroupStore, NO_DETECTIONS, blueprintOf, clone, hashString, sec, type SlotState, type Timed } from './agent-directory.js';
 
 export interface SigninSpikeOptions {
   windowMs?: number;
@@ -63,6 +67,12 @@ export interface SigninSpikeOptions {
   peerQuantile?: number;
   /** A rate over the low threshold this long is medium. */
   sustainMs?: number;
+  /**
+   * Other agents of the blueprint over their low thresholds within `wideMs`
+   * that make a spike blueprint-wide (low at most).
+   */
+  wideAgents?: number;
+  wideMs?: number;
 }
 
 interface AgentState extends SlotState {
@@ -95,11 +105,16 @@ interface AgentState extends SlotState {
   since: number;
   /** The low threshold when that began. */
   sinceLow: number;
+  /** 1 when the current episode was found blueprint-wide (it stays low to its end). */
+  wide: number;
 }
 
 interface GroupState extends Timed {
   /** Per UTC hour: recent active-window counts (ring). */
   samples: number[][];
+  /** Agents (hashes) recently over their low thresholds, and when (seconds), oldest first; at most HOT entries. */
+  hotAgents?: number[];
+  hotTimes?: number[];
   /** Per hour: cached quantile (-1 = none yet). */
   q: number[];
   dirty: number[];
@@ -115,6 +130,8 @@ const NO_THRESHOLD = 1 << 30;
 const REFRESH = 8;
 /** Sub-windows of the sliding count. */
 const SUBS = 5;
+/** Agents remembered per blueprint as recently over their low thresholds. */
+const HOT = 16;
 
 const DEFAULTS: Required<SigninSpikeOptions> = {
   windowMs: 10 * 60_000,
@@ -136,6 +153,8 @@ const DEFAULTS: Required<SigninSpikeOptions> = {
   peerLearnSamples: 8,
   peerQuantile: 0.95,
   sustainMs: 30 * 60_000,
+  wideAgents: 2,
+  wideMs: 10 * 60_000,
 };
 
 export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Detector<Snapshot> {
@@ -160,6 +179,31 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     if (values !== scratch) for (let i = 0; i < n; i++) scratch[i] = values[i]!;
     const sorted = scratch.subarray(0, n).sort();
     return quantileSorted(sorted as unknown as number[], o.peerQuantile);
+  }
+
+  /**
+   * Records that agent `ah` is over its low threshold at `ts` (seconds) and
+   * returns how many other agents of the group were within the last wideMs.
+   */
+  function markHot(g: GroupState, ah: number, ts: number): number {
+    const agentsHot = (g.hotAgents ??= []);
+    const times = (g.hotTimes ??= []);
+    let others = 0;
+    let own = -1;
+    for (let i = 0; i < agentsHot.length; i++) {
+      if (agentsHot[i] === ah) own = i;
+      else if (ts - times[i]! <= o.wideMs / 1000) others++;
+    }
+    if (own >= 0) {
+      agentsHot.splice(own, 1);
+      times.splice(own, 1);
+    } else if (agentsHot.length >= HOT) {
+      agentsHot.shift();
+      times.shift();
+    }
+    agentsHot.push(ah);
+    times.push(ts);
+    return others;
   }
 
   function peerBaseline(g: GroupState | undefined, hour: number): number {
@@ -210,7 +254,10 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     }
     if (a.count < a.low) a.fired = 0;
     // A quiet window ends a sustained rate (3/4 of the threshold: a window a little under it does not).
-    if (a.count * 4 < a.sinceLow * 3 || gap > 1) a.since = 0;
+    if (a.count * 4 < a.sinceLow * 3 || gap > 1) {
+      a.since = 0;
+      a.wide = 0;
+    }
     a.bucket = newBucket;
     a.count = 0;
   }
@@ -255,7 +302,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     }
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!a) {
-      a = { at: sec(t), e: 0, first: sec(t), bucket: b, count: 0, r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, sub: Math.floor(t / subMs), meanK: 0, peakK: 0, windows: 0, low: NO_THRESHOLD, medium: NO_THRESHOLD, fired: 0, since: 0, sinceLow: 0 };
+      a = { at: sec(t), e: 0, first: sec(t), bucket: b, count: 0, r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, sub: Math.floor(t / subMs), meanK: 0, peakK: 0, windows: 0, low: NO_THRESHOLD, medium: NO_THRESHOLD, fired: 0, since: 0, sinceLow: 0, wide: 0 };
       agents.set(ctx, e.tenant_id, e.agent_id, a);
       thresholds(a, g, t);
     } else if (b > a.bucket) {
@@ -283,7 +330,13 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       a.sinceLow = a.low;
     }
     const sustained = ts - a.since >= o.sustainMs / 1000;
-    const level = sliding >= a.medium || sustained ? 2 : sliding >= a.low ? 1 : 0;
+    let level = sliding >= a.medium || sustained ? 2 : sliding >= a.low ? 1 : 0;
+    // Over the low threshold, or still in an episode that began over it: hot.
+    const others = g ? markHot(g, hashString(e.agent_id), ts) : 0;
+    // Once blueprint-wide, the whole episode is: the others' episodes may end first.
+    if (others >= o.wideAgents) a.wide = 1;
+    const wide = a.wide === 1;
+    if (wide && level === 2) level = 1;
     if (level <= a.fired) return NO_DETECTIONS;
     a.fired = level;
     const severity: Severity = level === 2 ? 'medium' : 'low';
@@ -301,16 +354,16 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
         tenant_id: e.tenant_id,
         agent_id: e.agent_id,
         time: t,
-        summary: `Agent ${e.agent_id} signed in ${count} times in ${minutes} min${base > 0 ? `, ${(count / base).toFixed(0)}× its ${agentReady ? 'usual' : "peers'"} ${base.toFixed(1)}` : ''}${sliding < a.medium && sustained ? ` (over the low threshold ${a.sinceLow} for ${Math.round((ts - a.since) / 60)} min: sustained` : ` (${severity} threshold ${threshold}`}, UTC hour ${hourOf(b)})`,
+        summary: `Agent ${e.agent_id} signed in ${count} times in ${minutes} min${base > 0 ? `, ${(count / base).toFixed(0)}× its ${agentReady ? 'usual' : "peers'"} ${base.toFixed(1)}` : ''}${sliding < a.medium && sustained ? ` (over the low threshold ${a.sinceLow} for ${Math.round((ts - a.since) / 60)} min: sustained` : ` (${severity} threshold ${threshold}`}, UTC hour ${hourOf(b)})${wide ? '; other agents of its blueprint rose with it (a blueprint-wide change, not medium)' : ''}`,
         evidence: {
-          observed: { signins: count, window_s: o.windowMs / 1000, over_low_s: ts - a.since },
+          observed: { signins: count, window_s: o.windowMs / 1000, over_low_s: ts - a.since, peers_over_low: others },
           baseline: {
             agent_mean: agentReady ? round2(mean) : null,
             agent_peak: agentReady ? round2(a.peakK / 1000) : null,
             peer_quantile: peer < 0 ? null : round2(peer),
             hour_utc: hourOf(b),
           },
-          threshold: { low: a.low, medium: a.medium, sustained_s: o.sustainMs / 1000 },
+          threshold: { low: a.low, medium: a.medium, sustained_s: o.sustainMs / 1000, blueprint_wide_agents: o.wideAgents },
           peer_group: peerGroupName(bp),
         },
         event_ids: [e.event_id],
@@ -325,7 +378,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       title: 'Sign-in rate spike',
       severity: 'medium',
       description:
-        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal. Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers.",
+        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal. Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers. A rise that 2 other agents of the blueprint share within 10 minutes is blueprint-wide and stays low.",
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,
@@ -337,7 +390,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     snapshot: () => ({ agents: agents.snapshot(), groups: clone(groups.snapshot()) }),
     restore(s) {
       // `since` and `sinceLow` are absent from older snapshots (appended last: the same field order).
-      agents.restore(s.agents.map(([t, id, a]) => [t, id, { ...a, since: a.since ?? 0, sinceLow: a.sinceLow ?? 0 }]));
+      agents.restore(s.agents.map(([t, id, a]) => [t, id, { ...a, since: a.since ?? 0, sinceLow: a.sinceLow ?? 0, wide: a.wide ?? 0 }]));
       groups.restore(clone(s.groups));
     },
   };

@@ -30,7 +30,7 @@ describe('signin-spike', () => {
     expect(d.detector).toBe('signin-spike');
     expect(d.agent_id).toBe('a1');
     // Own mean 4 per 10 min: low at 4×, medium at 6×.
-    expect(d.evidence.threshold).toEqual({ low: 16, medium: 24, sustained_s: 1800 });
+    expect(d.evidence.threshold).toEqual({ low: 16, medium: 24, sustained_s: 1800, blueprint_wide_agents: 2 });
     expect((d.evidence.observed as { signins: number }).signins).toBeGreaterThanOrEqual(16);
     expect(d.evidence.baseline).toMatchObject({ agent_mean: 4, hour_utc: 10, peer_quantile: 4 });
     expect(d.evidence.peer_group).toBe('blueprint:bp1');
@@ -47,6 +47,20 @@ describe('signin-spike', () => {
     expect(four.map((d) => d.severity)).toEqual(['low']);
   });
 
+  it('keeps a rate change the whole blueprint makes at once low, however long it lasts; two agents are not the blueprint', () => {
+    // Every agent of bp1 goes from 4 to 30 sign-ins per 10 min for 40 min (a release that stops caching tokens).
+    const faster = (agents: string[]) => agents.flatMap((a, i) => burst(a, 120, END + i * 20 * SEC, 40 * MIN));
+    const wide = run([createSigninSpikeDetector()], [...steady(AGENTS, 2), ...faster(AGENTS)].sort((x, y) => x.time - y.time)).detections;
+    expect(new Set(wide.map((d) => d.severity))).toEqual(new Set(['low']));
+    expect(new Set(wide.map((d) => d.agent_id))).toEqual(new Set(AGENTS));
+    const last = wide[wide.length - 1]!;
+    expect((last.evidence.observed as { peers_over_low: number }).peers_over_low).toBeGreaterThanOrEqual(2);
+    expect(last.summary).toContain('blueprint-wide change');
+    // The same surge on two agents of the blueprint only: each is its own spike.
+    const two = run([createSigninSpikeDetector()], [...steady(AGENTS, 2), ...faster(['a1', 'a2'])].sort((x, y) => x.time - y.time)).detections;
+    expect([...new Set(two.filter((d) => d.severity === 'medium').map((d) => d.agent_id))].sort()).toEqual(['a1', 'a2']);
+  });
+
   it('compares a minutes-old agent with its blueprint peers', () => {
     const events = [...steady(AGENTS, 2), ...burst('brand-new', 40, END, 3 * MIN)];
     const { detections } = run([createSigninSpikeDetector()], events);
@@ -54,7 +68,7 @@ describe('signin-spike', () => {
       ['brand-new', 'low'],
       ['brand-new', 'medium'],
     ]);
-    expect(detections[0]!.evidence.threshold).toEqual({ low: 12, medium: 16, sustained_s: 1800 });
+    expect(detections[0]!.evidence.threshold).toEqual({ low: 12, medium: 16, sustained_s: 1800, blueprint_wide_agents: 2 });
   });
 
   it('learns regular batch bursts (30 sign-ins every 15 min) as normal', () => {
