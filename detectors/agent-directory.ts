@@ -383,8 +383,10 @@ export function restorePeerGroup(s: PeerGroupSnapshot): PeerGroup {
 
 const NO_STRINGS: string[] = [];
 const NO_CREDENTIALS: AgentInfo['credentials_added'] = [];
+const NO_PERMISSIONS: AgentInfo['permissions_granted'] = [];
 const MAX_SPONSORS = 8;
 const MAX_CREDENTIALS = 4;
+const MAX_PERMISSIONS = 8;
 
 /**
  * Maintains AgentInfo for every agent from its events. Arrays start as shared
@@ -622,6 +624,7 @@ export class AgentDirectory {
         created_seen: false,
         sponsors: NO_STRINGS,
         credentials_added: NO_CREDENTIALS,
+        permissions_granted: NO_PERMISSIONS,
         deleted: false,
         disabled: false,
         at: t,
@@ -684,6 +687,19 @@ export class AgentDirectory {
           a.credentials_added = list;
           break;
         }
+        case 'permission_granted': {
+          const list = a.permissions_granted === NO_PERMISSIONS ? [] : a.permissions_granted;
+          if (list.length >= MAX_PERMISSIONS) list.shift();
+          list.push({ permission: e.permission, actor: e.actor, time: t });
+          a.permissions_granted = list;
+          break;
+        }
+        case 'permission_revoked': {
+          if (a.permissions_granted.length === 0) break;
+          const left = a.permissions_granted.filter((p) => p.permission !== e.permission);
+          a.permissions_granted = left.length ? left : NO_PERMISSIONS;
+          break;
+        }
         default:
           break;
       }
@@ -716,10 +732,11 @@ export class AgentDirectory {
         created_seen: v.created_seen,
         sponsors: v.sponsors,
         credentials_added: v.credentials_added,
+        permissions_granted: v.permissions_granted,
         deleted: v.deleted,
         disabled: v.disabled,
       };
-      out.push({ ...info, sponsors: [...v.sponsors], credentials_added: v.credentials_added.map((c) => ({ ...c })) });
+      out.push({ ...info, sponsors: [...v.sponsors], credentials_added: v.credentials_added.map((c) => ({ ...c })), permissions_granted: v.permissions_granted.map((p) => ({ ...p })) });
     }
     return out;
   }
@@ -735,6 +752,8 @@ export class AgentDirectory {
         ...r,
         sponsors: r.sponsors.length ? [...r.sponsors] : NO_STRINGS,
         credentials_added: r.credentials_added.length ? r.credentials_added.map((c) => ({ ...c })) : NO_CREDENTIALS,
+        // Absent from snapshots taken before permissions were tracked.
+        permissions_granted: r.permissions_granted?.length ? r.permissions_granted.map((p) => ({ ...p })) : NO_PERMISSIONS,
         at: r.last_seen,
         s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined,
         grp: undefined,

@@ -23,6 +23,8 @@ export interface AgentInfo {
   sponsors: string[];
   /** Credentials added by lifecycle events: id, actor, time. Bounded. */
   credentials_added: { credential_id: string | null; actor: string; time: number }[];
+  /** Permissions granted by lifecycle events: permission, actor, time. Bounded. */
+  permissions_granted: { permission: string | null; actor: string; time: number }[];
   deleted: boolean;
   disabled: boolean;
 }
@@ -111,4 +113,13 @@ export function formatDuration(ms: number): string {
   if (ms < 3600_000) return `${Math.round(ms / 60_000)} min`;
   if (ms < 48 * 3600_000) return `${(ms / 3600_000).toFixed(1)} h`;
   return `${(ms / 86_400_000).toFixed(1)} days`;
+}
+
+/**
+ * Whether `actor` may change the agent (add a credential, grant a
+ * permission): one of its sponsors, or, when no sponsor is known, anyone but
+ * the agent itself.
+ */
+export function isSanctionedActor(info: AgentInfo, actor: string): boolean {
+  return info.sponsors.length > 0 ? info.sponsors.includes(actor) : actor !== info.agent_id;
 }

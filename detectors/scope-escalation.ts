@@ -23,11 +23,16 @@
 // - `adoptAgents` distinct agents adopting the same scope within `adoptSpanMs`
 //   (1 h) is a deployment: the scope becomes established and stops firing
 //   (the first adopters were already reported: a gap for privileged scopes).
+// - a scope granted to the agent by its sponsor (a lifecycle
+//   permission_granted whose actor is a sponsor, or, for a non-privileged
+//   scope, anyone but the agent itself when it has no known sponsor) within
+//   the last 7 days is a sanctioned change: low, so that it stays on the
+//   record without raising the agent; a grant by anyone else changes nothing.
 // Each agent fires at most once per (scope, decision).
 
 import type { AgentEvent, TokenEvent } from '../contract/events.js';
 import { GroupStore, NO_DETECTIONS, clone, hashString, type Timed } from './agent-directory.js';
-import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { isSanctionedActor, peerGroupId, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface ScopeEscalationOptions {
@@ -45,6 +50,8 @@ export interface ScopeEscalationOptions {
   adoptSpanMs?: number;
   /** A new non-privileged scope is reported after this delay unless it became a deployment (ms). */
   adoptWindowMs?: number;
+  /** A scope granted to the agent by its sponsor this recently (lifecycle permission_granted) is sanctioned: low (ms). */
+  grantWindowMs?: number;
   maxScopesPerGroup?: number;
   maxPending?: number;
   maxGroups?: number;
@@ -58,6 +65,7 @@ const DEFAULTS: Required<ScopeEscalationOptions> = {
   learnMaxEvents: 50,
   adoptAgents: 3,
   adoptSpanMs: 60 * 60_000,
+  grantWindowMs: 7 * 24 * 3600_000,
   adoptWindowMs: 10 * 60_000,
   maxScopesPerGroup: 256,
   maxPending: 4096,
@@ -166,6 +174,17 @@ interface Pending {
   t: number;
   id: string;
   resource: string;
+  /** The sponsor's grant of this scope, when the agent had one (sanctioned: low). */
+  grant?: Grant | null;
+}
+
+/** A lifecycle grant of a permission to the agent. */
+type Grant = AgentInfo['permissions_granted'][number];
+
+/** The last part of a scope or permission (`https://graph.microsoft.com/Mail.Send` → `mail.send`), for matching the two. */
+function permissionName(s: string): string {
+  const slash = s.lastIndexOf('/');
+  return (slash >= 0 ? s.slice(slash + 1) : s).toLowerCase();
 }
 
 const BLOCKED_SEED = 0x3c6ef372;
@@ -184,13 +203,30 @@ export const scopeEscalationMeta: DetectorMeta = {
     '(Directory.*, RoleManagement.*, AppRoleAssignment.*, Application.ReadWrite.All...) fire at once (high when granted, ' +
     'medium when blocked); other new scopes, reported after 10 minutes unless several agents of the blueprint adopt them together (a deployment), ' +
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
-    'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token.',
+    'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
+    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low.",
 };
 
 export function createScopeEscalationDetector(options: ScopeEscalationOptions = {}): Detector {
   const o: Required<ScopeEscalationOptions> = { ...DEFAULTS, ...options };
   const groups = new GroupStore<Group>(o.maxGroups);
   let pending: Pending[] = [];
+
+  /**
+   * The sponsor's recent grant of `scope` to the agent (lifecycle
+   * permission_granted), if any. A privileged scope needs a known sponsor's
+   * grant: without one, nobody vouches for a tier-0 permission.
+   */
+  function sanctionedGrant(info: AgentInfo | undefined, scope: string, privileged: boolean, t: number): Grant | null {
+    if (!info || info.permissions_granted.length === 0) return null;
+    const name = permissionName(scope);
+    for (const p of info.permissions_granted) {
+      if (p.permission === null || t - p.time > o.grantWindowMs || p.time > t + 60_000) continue;
+      if (permissionName(p.permission) !== name) continue;
+      if (privileged ? info.sponsors.includes(p.actor) : isSanctionedActor(info, p.actor)) return p;
+    }
+    return null;
+  }
 
   function learned(g: Group, t: number): boolean {
     return (t - g.f >= o.learnMs && g.n >= o.learnMinEvents) || g.n >= o.learnMaxEvents;
@@ -226,6 +262,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     time: number,
     eventId: string,
     resource: string,
+    grant: Grant | null = null,
   ): Detection {
     const bpName = g.bp ?? '(none)';
     return {
@@ -236,9 +273,10 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       time,
       summary:
         `Agent ${agent} ${decision === 'granted' ? 'obtained' : 'requested (blocked)'} ` +
-        `${privileged ? 'privileged ' : ''}scope ${scope} on ${resource}, never used by its blueprint ${bpName}`,
+        `${privileged ? 'privileged ' : ''}scope ${scope} on ${resource}, never used by its blueprint ${bpName}` +
+        (grant ? `; granted by its sponsor ${grant.actor} at ${new Date(grant.time).toISOString()} (a sanctioned change)` : ''),
       evidence: {
-        observed: { scope, decision, resource, privileged },
+        observed: { scope, decision, resource, privileged, ...(grant ? { granted_by: { actor: grant.actor, time: grant.time } } : {}) },
         baseline: {
           established_scopes: established(g),
           group_token_events: g.n,
@@ -373,15 +411,16 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       }
       ag.push(agentHash);
       at.push(t);
+      const grant = granted ? sanctionedGrant(ctx.agent(e.tenant_id, e.agent_id), scope, privileged, t) : null;
       if (privileged) {
         const d = detection(
-          e.tenant_id, e.agent_id, g, cur, scope, e.decision, granted ? 'high' : 'medium', true, t, e.event_id, e.resource,
+          e.tenant_id, e.agent_id, g, cur, scope, e.decision, grant ? 'low' : granted ? 'high' : 'medium', true, t, e.event_id, e.resource, grant,
         );
         if (out === NO_DETECTIONS) out = [d];
         else out.push(d);
       } else {
         if (pending.length >= o.maxPending) pending.shift();
-        pending.push({ tenant: e.tenant_id, agent: e.agent_id, group: gid, bp: e.blueprint_id, scope, h, t, id: e.event_id, resource: e.resource });
+        pending.push({ tenant: e.tenant_id, agent: e.agent_id, group: gid, bp: e.blueprint_id, scope, h, t, id: e.event_id, resource: e.resource, grant });
       }
     }
     return out;
@@ -403,8 +442,9 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       // Sensitive and alone: no other agent of the blueprint took the scope up (a slow rollout
       // at night has a second adopter within minutes, an attacker's grant does not).
       const sensitive = o.isSensitive(p.scope) && (entry.ag?.length ?? 1) <= 1;
+      const grant = p.grant ?? null;
       // Dated when the adoption window closed (not when the watermark got there: a sparse stream would date it late).
-      const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', sensitive ? 'medium' : 'low', false, p.t + o.adoptWindowMs, p.id, p.resource);
+      const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', sensitive && !grant ? 'medium' : 'low', false, p.t + o.adoptWindowMs, p.id, p.resource, grant);
       if (sensitive) d.summary = d.summary.replace(`scope ${p.scope}`, `sensitive scope ${p.scope}`);
       if (out === NO_DETECTIONS) out = [d];
       else out.push(d);

@@ -22,7 +22,7 @@
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { peerGroupName } from './detector.js';
+import { isSanctionedActor, peerGroupName } from './detector.js';
 import { DueQueue } from './due-queue.js';
 import {
   NO_DETECTIONS,
@@ -182,7 +182,7 @@ function isRotation(info: AgentInfo | undefined, credentialId: string, at: numbe
   for (const c of info.credentials_added) {
     if (c.credential_id !== credentialId) continue;
     if (at - c.time > windowMs) continue;
-    if (info.sponsors.length > 0 ? info.sponsors.includes(c.actor) : c.actor !== info.agent_id) return true;
+    if (isSanctionedActor(info, c.actor)) return true;
   }
   return false;
 }

@@ -60,6 +60,22 @@ describe('agent directory and shared state', () => {
     expect(copy.snapshot()).toEqual(d.snapshot());
   });
 
+  it('keeps the permissions granted to an agent until revoked, through snapshots, older ones included', () => {
+    const d = new AgentDirectory();
+    d.observe(lifecycle({ action: 'permission_granted', permission: 'Mail.Send', actor: 's1', time: T0 }));
+    d.observe(lifecycle({ action: 'permission_granted', permission: 'Files.Read.All', actor: 's1', time: T0 + 1 }));
+    d.observe(lifecycle({ action: 'permission_revoked', permission: 'Mail.Send', actor: 's1', time: T0 + 2 }));
+    expect(d.get('t1', 'a1')!.permissions_granted).toEqual([{ permission: 'Files.Read.All', actor: 's1', time: T0 + 1 }]);
+    const copy = new AgentDirectory();
+    copy.restore(JSON.parse(JSON.stringify(d.snapshot())));
+    expect(copy.get('t1', 'a1')!.permissions_granted).toEqual([{ permission: 'Files.Read.All', actor: 's1', time: T0 + 1 }]);
+    // A snapshot taken before permissions were tracked has none.
+    const old = d.snapshot().map(({ permissions_granted: _dropped, ...rest }) => rest);
+    const restored = new AgentDirectory();
+    restored.restore(old as never);
+    expect(restored.get('t1', 'a1')!.permissions_granted).toEqual([]);
+  });
+
   it('attaches per-agent state to the directory record, and forgets it on eviction and restore', () => {
     interface S extends SlotState {
       n: number;

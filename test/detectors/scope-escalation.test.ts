@@ -85,6 +85,33 @@ describe('scope-escalation', () => {
     expect(out[1]!.event_ids).toEqual(['tk-a2']);
   });
 
+  it('keeps a scope the sponsor granted the agent (lifecycle) low; a grant by anyone else changes nothing', () => {
+    const grant = (agent: string, permission: string, actor: string, sponsors: string[]) => ({ agent_id: agent, sponsors, permissions_granted: [{ permission, actor, time: T1 - 5 * MIN }] });
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, warmup());
+    ctx.setAgent(grant('a1', 'https://graph.microsoft.com/Mail.Send', 'sponsor-1', ['sponsor-1']));
+    ctx.setAgent(grant('a2', 'Directory.ReadWrite.All', 'sponsor-2', ['sponsor-2']));
+    ctx.setAgent(grant('a3', 'Directory.ReadWrite.All', 'someone-else', ['sponsor-3']));
+    // No sponsor known: another principal's grant vouches for an ordinary scope, not for a tier-0 one.
+    ctx.setAgent(grant('a4', 'Mail.Send', 'admin-9', []));
+    ctx.setAgent({ agent_id: 'a5', sponsors: [], permissions_granted: [{ permission: 'RoleManagement.ReadWrite.Directory', actor: 'admin-9', time: T1 - 5 * MIN }] });
+    const now = feed(d, ctx, [
+      token({ agent_id: 'a1', scopes: ['Mail.Send'], time: T1 }),
+      token({ agent_id: 'a2', scopes: ['Directory.ReadWrite.All'], time: T1 }),
+      token({ agent_id: 'a3', scopes: ['Directory.ReadWrite.All'], time: T1 + SEC }),
+      token({ agent_id: 'a4', scopes: ['Mail.Send'], time: T1 + SEC }),
+      token({ agent_id: 'a5', scopes: ['RoleManagement.ReadWrite.Directory'], time: T1 + SEC }),
+    ]);
+    const later = advanceTo(d, ctx, T1 + 20 * MIN);
+    const by = Object.fromEntries([...now, ...later].map((x) => [x.agent_id, x.severity]));
+    expect(by).toEqual({ a1: 'low', a2: 'low', a3: 'high', a4: 'low', a5: 'high' });
+    const a2 = now.find((x) => x.agent_id === 'a2')!;
+    expect(a2.summary).toContain('granted by its sponsor sponsor-2');
+    expect(a2.evidence.observed).toMatchObject({ granted_by: { actor: 'sponsor-2', time: T1 - 5 * MIN } });
+    expect(now.find((x) => x.agent_id === 'a3')!.evidence.observed).not.toHaveProperty('granted_by');
+  });
+
   it('reports a new non-privileged scope of one agent as low after the adoption window', () => {
     const d = createScopeEscalationDetector({ adoptWindowMs: 10 * MIN });
     const ctx = fakeContext();

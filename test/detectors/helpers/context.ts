@@ -35,6 +35,7 @@ export function agentInfo(o: Partial<AgentInfo> = {}): AgentInfo {
     created_seen: false,
     sponsors: [],
     credentials_added: [],
+    permissions_granted: [],
     deleted: false,
     disabled: false,
     ...o,
