@@ -388,6 +388,14 @@ const MAX_SPONSORS = 8;
 const MAX_CREDENTIALS = 4;
 const MAX_PERMISSIONS = 8;
 
+/** `list` with `item` appended (a fresh array in place of the shared empty one), the oldest dropped beyond `max`. */
+function appendBounded<T>(list: T[], empty: T[], item: T, max: number): T[] {
+  const out = list === empty ? [] : list;
+  if (out.length >= max) out.shift();
+  out.push(item);
+  return out;
+}
+
 /**
  * Maintains AgentInfo for every agent from its events. Arrays start as shared
  * empty arrays and are copied on first write, so the common agent (no sponsor
@@ -680,20 +688,12 @@ export class AgentDirectory {
         case 'sponsor_removed':
           removeSponsor(a, e.sponsor_id);
           break;
-        case 'credential_added': {
-          const list = a.credentials_added === NO_CREDENTIALS ? [] : a.credentials_added;
-          if (list.length >= MAX_CREDENTIALS) list.shift();
-          list.push({ credential_id: e.credential_id, actor: e.actor, time: t });
-          a.credentials_added = list;
+        case 'credential_added':
+          a.credentials_added = appendBounded(a.credentials_added, NO_CREDENTIALS, { credential_id: e.credential_id, actor: e.actor, time: t }, MAX_CREDENTIALS);
           break;
-        }
-        case 'permission_granted': {
-          const list = a.permissions_granted === NO_PERMISSIONS ? [] : a.permissions_granted;
-          if (list.length >= MAX_PERMISSIONS) list.shift();
-          list.push({ permission: e.permission, actor: e.actor, time: t });
-          a.permissions_granted = list;
+        case 'permission_granted':
+          a.permissions_granted = appendBounded(a.permissions_granted, NO_PERMISSIONS, { permission: e.permission, actor: e.actor, time: t }, MAX_PERMISSIONS);
           break;
-        }
         case 'permission_revoked': {
           if (a.permissions_granted.length === 0) break;
           const left = a.permissions_granted.filter((p) => p.permission !== e.permission);
