@@ -274,7 +274,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       summary:
         `Agent ${agent} ${decision === 'granted' ? 'obtained' : 'requested (blocked)'} ` +
         `${privileged ? 'privileged ' : ''}scope ${scope} on ${resource}, never used by its blueprint ${bpName}` +
-        (grant ? `; granted by its sponsor ${grant.actor} at ${new Date(grant.time).toISOString()} (a sanctioned change)` : ''),
+        (grant ? `; granted to it by ${grant.actor} at ${new Date(grant.time).toISOString()} (a sanctioned change)` : ''),
       evidence: {
         observed: { scope, decision, resource, privileged, ...(grant ? { granted_by: { actor: grant.actor, time: grant.time } } : {}) },
         baseline: {

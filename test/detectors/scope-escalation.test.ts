@@ -107,7 +107,7 @@ describe('scope-escalation', () => {
     const by = Object.fromEntries([...now, ...later].map((x) => [x.agent_id, x.severity]));
     expect(by).toEqual({ a1: 'low', a2: 'low', a3: 'high', a4: 'low', a5: 'high' });
     const a2 = now.find((x) => x.agent_id === 'a2')!;
-    expect(a2.summary).toContain('granted by its sponsor sponsor-2');
+    expect(a2.summary).toContain('granted to it by sponsor-2');
     expect(a2.evidence.observed).toMatchObject({ granted_by: { actor: 'sponsor-2', time: T1 - 5 * MIN } });
     expect(now.find((x) => x.agent_id === 'a3')!.evidence.observed).not.toHaveProperty('granted_by');
   });
