@@ -17,7 +17,9 @@
 //   other agent has followed by then, but not yet the several that make a
 //   deployment, the decision waits until 10 minutes after the sign-in: a
 //   staggered rollout moves an agent every few minutes, while a thief's new
-//   place is followed by no one.
+//   place is followed by no one. It waits too when fewer than 3 sign-ins of
+//   other agents of the blueprint came in meanwhile: a quiet blueprint has
+//   not yet shown whether it follows.
 
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
@@ -85,6 +87,13 @@ export interface UnfamiliarSigninPropertiesOptions {
    * long after the sign-in instead.
    */
   followMs?: number;
+  /**
+   * Sign-ins by the blueprint (any agent) after the agent's that the
+   * confirmation wants to have seen: in a quieter blueprint the others may not
+   * have signed in since, followers included, and the decision waits until
+   * `followMs` too.
+   */
+  witnessSignins?: number;
 }
 
 const PROPS = ['country', 'asn', 'user_agent', 'credential_type', 'credential_id'] as const;
@@ -127,6 +136,7 @@ const DEFAULTS: Required<UnfamiliarSigninPropertiesOptions> = {
   tenantFamiliarWeight: 0.5,
   confirmMs: 3 * 60_000,
   followMs: 10 * 60_000,
+  witnessSignins: 3,
 };
 
 /** A sign-in whose new properties would make it medium, waiting to see whether the blueprint follows. */
@@ -142,8 +152,55 @@ interface Pending {
   values: (string | number | null)[];
   hashes: number[];
   weights: number[];
-  /** The decision was put off to `followMs` after the sign-in (another agent followed). */
+  /** The decision was put off to `followMs` after the sign-in (another agent followed, or the blueprint was quiet). */
   extended?: boolean;
+}
+
+/** Sign-ins up to this long after the confirmation time are in when it is decided (the pipeline's allowed lateness). */
+const LATENESS_MS = 60_000;
+
+/** Successful sign-ins of a blueprint remembered (time and agent state), to tell a quiet blueprint from one that did not follow. */
+const WITNESSES = 8;
+
+/** A peer group with a ring of its latest successful sign-ins (transient: not in snapshots). */
+interface WitnessedGroup extends PeerGroup {
+  wt?: number[];
+  wa?: (AgentState | null)[];
+  /** Next slot of the ring; sign-ins recorded (at most WITNESSES). */
+  wi?: number;
+  wn?: number;
+}
+
+function witness(g: WitnessedGroup, t: number, a: AgentState): void {
+  if (g.wt === undefined) {
+    g.wt = new Array<number>(WITNESSES).fill(0);
+    g.wa = new Array<AgentState | null>(WITNESSES).fill(null);
+    g.wi = 0;
+    g.wn = 0;
+  }
+  const i = g.wi!;
+  g.wt[i] = t;
+  g.wa![i] = a;
+  g.wi = (i + 1) % WITNESSES;
+  if (g.wn! < WITNESSES) g.wn!++;
+}
+
+/**
+ * Whether fewer than `needed` sign-ins of other agents of the group fell in
+ * (from, to] — the blueprint was too quiet to show that it did not follow.
+ * When the ring has already moved past `from` (a busy blueprint), it was not.
+ */
+function quietBetween(g: WitnessedGroup, own: AgentState | undefined, from: number, to: number, needed: number): boolean {
+  const n = g.wn ?? 0;
+  let others = 0;
+  let oldest = Infinity;
+  for (let i = 0; i < n; i++) {
+    const ti = g.wt![i]!;
+    if (ti < oldest) oldest = ti;
+    if (ti > from && ti <= to && g.wa![i] !== own) others++;
+  }
+  if (n === WITNESSES && oldest > from) return false;
+  return others < needed;
 }
 
 function valueOf(e: SigninEvent, p: number): string | number | null {
@@ -227,7 +284,8 @@ export function createUnfamiliarSigninPropertiesDetector(
       }
     }
     if (weight < o.mediumWeight) return null;
-    if (following && !p.extended && o.followMs > o.confirmMs) {
+    const quiet = g !== undefined && !p.extended && quietBetween(g, agents.map.get(p.tenant_id, p.agent_id), p.time, p.due + LATENESS_MS, o.witnessSignins);
+    if ((following || quiet) && !p.extended && o.followMs > o.confirmMs) {
       p.extended = true;
       p.due = p.time + o.followMs;
       pending.add(p);
@@ -275,6 +333,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       agents.set(ctx, e.tenant_id, e.agent_id, a);
       if (g) g.agents++;
     }
+    if (g) witness(g, t, a);
     const seenBefore = a.n;
     a.n++;
     if (ts > a.at) a.at = ts;
@@ -417,7 +476,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then); values used elsewhere in the tenant weigh half.',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet); values used elsewhere in the tenant weigh half.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,

@@ -68,6 +68,22 @@ describe('unfamiliar-signin-properties', () => {
     expect(found[1]!.evidence.threshold).toMatchObject({ confirm_s: 600 });
   });
 
+  it('waits longer in a quiet blueprint: with fewer than 3 sign-ins of others since, the decision is due 10 minutes on', () => {
+    const moved = signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, country: 'RU', asn: 64500, ip: '198.51.100.4' });
+    // Two sign-ins of others within 3 minutes: too few to show the blueprint did not follow.
+    const quiet = [...warmup({ agents: AGENTS }), moved, ...warmup({ agents: ['a2', 'a3'], start: END + MIN, durationMs: MIN }), ...warmup({ agents: ['a4'], start: END + 12 * MIN, durationMs: MIN })];
+    expect(run(det(), quiet).detections.map((d) => [d.severity, d.time - END])).toEqual([
+      ['low', 0],
+      ['medium', 10 * MIN],
+    ]);
+    // Three: decided at 3 minutes.
+    const busy = [...warmup({ agents: AGENTS }), moved, ...warmup({ agents: ['a2', 'a3', 'a4'], start: END + MIN, durationMs: MIN }), ...warmup({ agents: ['a4'], start: END + 12 * MIN, durationMs: MIN })];
+    expect(run(det(), busy).detections.map((d) => [d.severity, d.time - END])).toEqual([
+      ['low', 0],
+      ['medium', 3 * MIN],
+    ]);
+  });
+
   it('fires low for a single new property, once', () => {
     const events = [
       ...warmup({ agents: AGENTS }),
