@@ -29,6 +29,9 @@ export interface AgentInfo {
   disabled: boolean;
 }
 
+/** How late (event time) an event may arrive and still be in order: the contract's 60 s. */
+export const ALLOWED_LATENESS_MS = 60_000;
+
 /** Read-only view of shared state that detectors may consult. */
 export interface DetectorContext {
   /** The agent this event belongs to, after the pipeline has updated it with this event. Null for user_risk events. */

@@ -14,7 +14,7 @@ import type { Detector, DetectorContext } from './detector.js';
 import { AgentDirectory, TenantMap, type AgentRecord, type SlotContext, type Timed } from './agent-directory.js';
 import { RiskEngine, type AgentRisk, type EngineOptions, type EngineSnapshot } from './engine.js';
 import { createCatalogue } from './catalogue.js';
-import { identityKey, type AgentInfo } from './detector.js';
+import { ALLOWED_LATENESS_MS, identityKey, type AgentInfo } from './detector.js';
 
 export interface PipelineOptions {
   /** Detectors to run; default: the full catalogue. */
@@ -78,7 +78,7 @@ interface UserRiskEntry extends Timed {
 }
 
 const DEFAULTS = {
-  allowedLatenessMs: 60_000,
+  allowedLatenessMs: ALLOWED_LATENESS_MS,
   advanceStepMs: 10_000,
   decayStepMs: 60_000,
   evictEveryMs: 60 * 60_000,

@@ -24,7 +24,7 @@
 
 import type { AgentEvent, LifecycleEvent } from '../contract/events.js';
 import { AgentStore, NO_DETECTIONS, TenantMap, clone, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
-import { formatDuration, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { ALLOWED_LATENESS_MS, formatDuration, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface RevokedAgentActivityOptions {
@@ -36,7 +36,7 @@ export interface RevokedAgentActivityOptions {
 }
 
 const DEFAULTS: Required<RevokedAgentActivityOptions> = {
-  allowedLatenessMs: 60_000,
+  allowedLatenessMs: ALLOWED_LATENESS_MS,
   retainMs: 30 * 24 * 3600_000,
   maxAgents: 2_000_000,
 };

@@ -24,7 +24,7 @@
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { isSanctionedActor, peerGroupName } from './detector.js';
+import { ALLOWED_LATENESS_MS, isSanctionedActor, peerGroupName } from './detector.js';
 import { DueQueue } from './due-queue.js';
 import {
   NO_DETECTIONS,
@@ -156,9 +156,6 @@ interface Pending {
   extended?: boolean;
 }
 
-/** Sign-ins up to this long after the confirmation time are in when it is decided (the pipeline's allowed lateness). */
-const LATENESS_MS = 60_000;
-
 /** Successful sign-ins of a blueprint remembered (time and agent state), to tell a quiet blueprint from one that did not follow. */
 const WITNESSES = 8;
 
@@ -284,7 +281,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       }
     }
     if (weight < o.mediumWeight) return null;
-    const quiet = g !== undefined && !p.extended && quietBetween(g, agents.map.get(p.tenant_id, p.agent_id), p.time, p.due + LATENESS_MS, o.witnessSignins);
+    const quiet = g !== undefined && !p.extended && quietBetween(g, agents.map.get(p.tenant_id, p.agent_id), p.time, p.due + ALLOWED_LATENESS_MS, o.witnessSignins);
     if ((following || quiet) && !p.extended && o.followMs > o.confirmMs) {
       p.extended = true;
       p.due = p.time + o.followMs;
