@@ -12,6 +12,10 @@
 //   --seeds 1,2,3       seeds (default 1,2,3; --large: 1)
 //   --large             a bigger fleet over 48 h (6 tenants x 8 blueprints x 50 agents, 20 attacks per scenario)
 //   --hours N           event-time duration (default 30; --large 48)
+//   --tenants N, --blueprints N, --agents N, --attacks N
+//                       fleet shape: tenants, blueprints per tenant, agents per
+//                       blueprint, attacks per scenario (defaults: the generator's,
+//                       or --large's); small fleets test thin peer groups
 //   --scenarios a,b     only these scenario ids
 //   --cli               run `riskstream replay` as a child process instead of importing replay()
 //   --no-fail           exit 0 even when a target fails
@@ -53,6 +57,10 @@ const { values } = parseArgs({
     seeds: { type: 'string' },
     large: { type: 'boolean', default: false },
     hours: { type: 'string' },
+    tenants: { type: 'string' },
+    blueprints: { type: 'string' },
+    agents: { type: 'string' },
+    attacks: { type: 'string' },
     scenarios: { type: 'string' },
     cli: { type: 'boolean', default: false },
     'no-fail': { type: 'boolean', default: false },
@@ -71,9 +79,22 @@ const outDir = path.resolve(ROOT, values.out ?? '.cache/eval');
 const missesShown = Number(values.misses ?? 3);
 mkdirSync(outDir, { recursive: true });
 
+function positiveInt(raw: string, what: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${what}: a positive integer expected, got ${raw}`);
+  return n;
+}
+
 function datasetOptions(seed: number): DatasetOptions {
   const base: DatasetOptions = { seed, start: START, durationMs: hours * 3_600_000 };
   if (large) Object.assign(base, { tenants: 6, blueprintsPerTenant: 8, agentsPerBlueprint: 50, attacksPerScenario: 20 });
+  const shape: [keyof DatasetOptions, string | undefined][] = [
+    ['tenants', values.tenants],
+    ['blueprintsPerTenant', values.blueprints],
+    ['agentsPerBlueprint', values.agents],
+    ['attacksPerScenario', values.attacks],
+  ];
+  for (const [field, raw] of shape) if (raw !== undefined) Object.assign(base, { [field]: positiveInt(raw, field) });
   if (values.scenarios) base.scenarios = values.scenarios.split(',').map((s) => s.trim());
   return base;
 }
@@ -262,7 +283,7 @@ async function main(): Promise<number> {
     JSON.stringify(
       {
         generated_by: 'bench/eval.ts',
-        config: { seeds, hours, large, start: new Date(START).toISOString(), window_after_ms: WINDOW_AFTER_MS, scenarios: values.scenarios ?? null },
+        config: { seeds, hours, large, start: new Date(START).toISOString(), window_after_ms: WINDOW_AFTER_MS, scenarios: values.scenarios ?? null, fleet: datasetOptions(seeds[0] ?? 1) },
         thresholds: TARGETS,
         seeds: perSeed,
         ...summary,
