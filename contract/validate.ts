@@ -35,7 +35,10 @@ interface FieldRule {
   check?: (value: never) => string | undefined;
 }
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+// RFC 3339 (section 5.6): 'T' or, as its note allows, a space between date and
+// time; either case for 'T' and 'Z'; an offset is required (a time without
+// one is ambiguous).
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
 const COUNTRY = /^[A-Z]{2}$/;
 // The largest integer an Avro long carries through avsc without precision loss.
 const MAX_INT = 9_007_199_254_740_990;
@@ -109,6 +112,7 @@ for (const t of EVENT_TYPES) if (AVRO_SCHEMA_VERSIONS[t].length === 0) throw new
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return typeof value === 'string' ? JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value) : typeof value;
 }
 

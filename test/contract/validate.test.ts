@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT_TYPES } from '../../contract/events.js';
 import { fieldNames, parseJsonEvent, toJsonRecord, ValidationError } from '../../contract/validate.js';
-import { ALL_SAMPLES, signin, token } from '../store/samples.js';
+import { ALL_SAMPLES, network, signin, token } from '../store/samples.js';
 
 function rejection(input: unknown): ValidationError {
   try {
@@ -33,6 +33,21 @@ describe('parseJsonEvent', () => {
       level: 'high',
     });
     expect(e).toEqual({ type: 'user_risk', event_id: 'u1', time: Date.UTC(2026, 2, 1, 9, 0, 0, 250), tenant_id: 't', user_id: 'alice', level: 'high', reason: null });
+  });
+
+  it('reads the RFC 3339 forms a producer may write: a space for T, lower case, more fractional digits', () => {
+    const at = (time: string) => parseJsonEvent({ ...toJsonRecord(signin), time }).time;
+    const expected = Date.UTC(2026, 2, 1, 10, 0, 0, 123);
+    expect(at('2026-03-01 10:00:00.123Z')).toBe(expected);
+    expect(at('2026-03-01t10:00:00.123z')).toBe(expected);
+    expect(at('2026-03-01T10:00:00.123456Z')).toBe(expected);
+    expect(at('2026-03-01T11:00:00.123+01:00')).toBe(expected);
+  });
+
+  it('shows the offending number in the reason', () => {
+    const err = rejection({ ...toJsonRecord(network), bytes_out: 10.5 });
+    expect(err.field).toBe('bytes_out');
+    expect(err.message).toBe('bytes_out: must be an integer, got 10.5');
   });
 
   it('names the missing required field', () => {
