@@ -22,7 +22,9 @@
 // has 30 agent-windows): minimum 100 MB and 8× normally, 10 MB and 4× to
 // file_sharing / uncategorized / malicious destinations. Cumulative: the bytes
 // of the last two windows (≤10 min) to destinations not familiar fire at
-// max(100 MB, 5 × baseline sum), or, counting only risky categories, at
+// max(100 MB, 5 × baseline sum) — or at max(50 MB, 20 × baseline sum) when
+// that is lower: a blueprint that never sent more than a few MB in ten minutes
+// to new destinations has no precedent for 50 MB — or, counting only risky categories, at
 // max(20 MB, 4 × baseline risky sum) (high from 50 MB): a blueprint that never
 // sends to file sharing has no risky baseline, and a few tens of MB there in
 // minutes is unprecedented for it. Slow: the same sums over the current
@@ -82,6 +84,18 @@ export interface ExfiltrationOptions {
   /** Slow: floors and multiple of the baseline for the sums of the current and previous half-hour. */
   minSlowBytes?: number;
   minSlowBytesRisky?: number;
+  /**
+   * Unprecedented volume: the 10-min sum to destinations new to the
+   * blueprint also fires at max(minWindowBytesQuiet, quietMultiple ×
+   * baseline) when that is below the usual threshold. A blueprint whose
+   * agents never sent more than a few MB in ten minutes to new destinations
+   * (most send all their bulk to destinations they know) has no precedent
+   * for 50 MB to a storage account no peer uses, whatever its category.
+   * (Not for the hour sums: their baselines fill half an hour late, so a
+   * young blueprint's would be empty when it starts being judged.)
+   */
+  minWindowBytesQuiet?: number;
+  quietMultiple?: number;
   /** A risky-destination hour sum is high severity from this many bytes (medium below). */
   highSlowBytesRisky?: number;
   slowMultiple?: number;
@@ -115,6 +129,8 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   windowMultiple: 5,
   windowMultipleRisky: 4,
   minSlowBytes: 200 * MB,
+  minWindowBytesQuiet: 50 * MB,
+  quietMultiple: 20,
   minSlowBytesRisky: 50 * MB,
   highSlowBytesRisky: 100 * MB,
   slowMultiple: 3,
@@ -235,7 +251,7 @@ export const exfiltrationMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
-    'summed over 10 minutes to destinations new to its blueprint: 100 MB, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing, uncategorized and malicious destinations; without any baseline, 1 GB to such destinations in one transfer or within 10 minutes.',
+    'summed over 10 minutes to destinations new to its blueprint: 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing, uncategorized and malicious destinations; without any baseline, 1 GB to such destinations in one transfer or within 10 minutes.',
 };
 
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
@@ -375,6 +391,9 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     );
   }
 
+  /** The lowest 10-min sum that can fire (the quiet floor when lower): below it no check is needed. */
+  const windowGate = Math.min(o.minWindowBytes, o.minWindowBytesQuiet);
+
   function checkWindow(e: NetworkEvent, s: AgentEx, wi: number): Detection | null | undefined {
     const tot = (s.c0 + s.c1) * KIB;
     const rtot = (s.r0 + s.r1) * KIB;
@@ -392,7 +411,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     if (!judged && rtot < o.absoluteBytesRisky) return undefined;
     const base = judged ? Math.max(agentOk ? s.wm : 0, groupOk ? g!.wm : 0) * KIB : 0;
     const rbase = judged ? Math.max(agentOk ? s.rm : 0, groupOk ? g!.rm : 0) * KIB : 0;
-    const thr = judged ? Math.max(o.minWindowBytes, o.windowMultiple * base) : Infinity;
+    const thr = judged ? Math.min(Math.max(o.minWindowBytes, o.windowMultiple * base), Math.max(o.minWindowBytesQuiet, o.quietMultiple * base)) : Infinity;
     const rthr = judged ? Math.max(o.minWindowBytesRisky, o.windowMultipleRisky * rbase) : o.absoluteBytesRisky;
     const overAll = tot >= thr;
     const overRisky = rtot >= rthr;
@@ -551,7 +570,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       s.c1 += kib;
       s.r1 += rkib;
     }
-    if (wi >= s.w - 1 && ((s.c0 + s.c1) * KIB >= o.minWindowBytes || (s.r0 + s.r1) * KIB >= o.minWindowBytesRisky)) {
+    if (wi >= s.w - 1 && ((s.c0 + s.c1) * KIB >= windowGate || (s.r0 + s.r1) * KIB >= o.minWindowBytesRisky)) {
       const d = checkWindow(e, s, wi);
       if (d !== undefined) {
         if (d !== null) out = [d];

@@ -50,7 +50,8 @@ describe('exfiltration', () => {
     const d = createExfiltrationDetector();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
-    expect(feed(d, ctx, [network({ agent_id: 'a1', time: T3, bytes_out: 60_000_000, category: 'storage', dest_host: 'blob-7f3a.example' })])).toEqual([]);
+    // 40 MB: under the single-transfer floor (100 MB) and the quiet agent's 10-minute floor (50 MB).
+    expect(feed(d, ctx, [network({ agent_id: 'a1', time: T3, bytes_out: 40_000_000, category: 'storage', dest_host: 'blob-7f3a.example' })])).toEqual([]);
     const out = feed(d, ctx, [network({ agent_id: 'a1', time: T3 + MIN, bytes_out: 2_000_000_000, category: 'storage', dest_host: 'blob-7f3a.example' })]);
     expect(out).toHaveLength(1);
     expect(out[0]!.severity).toBe('medium');
@@ -86,6 +87,33 @@ describe('exfiltration', () => {
     expect(out[0]).toMatchObject({ severity: 'medium' });
     expect(out[0]!.evidence.kind).toBe('window');
     expect(out[0]!.summary).toContain('new to its blueprint');
+  });
+
+  it('fires on 50 MB within ten minutes to a storage account new to the blueprint from a quiet agent (20x its baseline)', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    const out = feed(d, ctx, trickle(45, 5 * MIN, 10 * MIN, 'storage', 'xfer8812.blob.example', T3));
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ severity: 'medium', time: T3 + 5 * MIN });
+    expect(out[0]!.evidence.kind).toBe('window');
+    expect(out[0]!.evidence.threshold).toBe(50_000_000);
+    expect(out[0]!.summary).toContain('new to its blueprint');
+  });
+
+  it('keeps the 100 MB floor for a blueprint that already sends several MB in ten minutes to new destinations', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    // a crawler: ~1.5 MB a minute per agent, each to a host no one used before (sums of 10-40 MB
+    // per ten minutes to new destinations, so 20x that is far above 100 MB)
+    const r = seededRandom(3);
+    const crawl = traffic(AGENTS, T0, T3).map((e, i) => ({ ...e, bytes_out: lognormal(r, 1_500_000, 0.5), dest_host: `site-${i}.example` }));
+    expect(feed(d, ctx, crawl)).toEqual([]);
+    // 90 MB within ten minutes: what a quiet agent is flagged for
+    expect(feed(d, ctx, trickle(45, 5 * MIN, 10 * MIN, 'storage', 'xfer8812.blob.example', T3))).toEqual([]);
+    const out = feed(d, ctx, trickle(90, MIN, 3 * MIN, 'storage', 'xfer8812.blob.example', T3 + 11 * MIN));
+    expect(out.map((x) => x.evidence.kind)).toEqual(['window']);
+    expect(out[0]!.evidence.threshold).toBeGreaterThanOrEqual(100_000_000);
   });
 
   it('fires on many medium uploads to file sharing within ten minutes', () => {
@@ -304,11 +332,12 @@ describe('exfiltration', () => {
     const d = createExfiltrationDetector();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
-    // 45 MB every 5 min (90 MB per 10 min, the floor is 100 MB), starting 10 min before a half-hour boundary.
+    // 24 MB every 5 min (48 MB per 10 min, under even a quiet blueprint's 50 MB floor), starting 10 min
+    // before a half-hour boundary: the hour sum passes 200 MB within the hour.
     const start = Math.ceil(T3 / (30 * MIN)) * 30 * MIN - 10 * MIN;
-    const out = feed(d, ctx, trickle(45, 5 * MIN, 40 * MIN, 'storage', 'exfil7.blob.example', start));
+    const out = feed(d, ctx, trickle(24, 5 * MIN, 60 * MIN, 'storage', 'exfil7.blob.example', start));
     expect(out.map((x) => [x.evidence.kind, x.severity])).toEqual([['slow', 'medium']]);
-    expect(out[0]!.time - start).toBeLessThanOrEqual(25 * MIN);
+    expect(out[0]!.time - start).toBeLessThanOrEqual(50 * MIN);
     expect(out[0]!.time).toBeGreaterThan(start + 10 * MIN); // the sum spans both half-hours
   });
 
