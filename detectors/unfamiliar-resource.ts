@@ -15,7 +15,11 @@
 //   two others ever did. The first movers of a new API are followed by their
 //   peers within minutes, a rarely used resource of the blueprint's long tail
 //   has had several users; a compromised agent reaching for Key Vault is
-//   alone. A second unfamiliar resource within 30 minutes
+//   alone. Confirmation needs a settled baseline: 40 accesses by the
+//   blueprint (or by the agent itself); a quiet blueprint that has made a
+//   few dozen has not yet shown every resource it uses (an API used only in
+//   office hours, first seen at 9:00), and its lone new resource stays low.
+//   A second unfamiliar resource within 30 minutes
 //   (reaching for several new resources: discovery, lateral movement, also
 //   when paced a resource every ten minutes or so) is medium at once.
 //   Refused attempts stay low on their own (failed-access judges refusals).
@@ -68,6 +72,14 @@ export interface UnfamiliarResourceOptions {
    * (event time) unless the blueprint adopted it meanwhile; 0 keeps it low.
    */
   confirmMs?: number;
+  /**
+   * A lone resource is confirmed (medium) only when the baseline it is new to
+   * rests on at least this many accesses, the blueprint's or the agent's own:
+   * a quiet blueprint that has made a few dozen accesses has not yet shown
+   * every resource it uses (a morning-only API first seen at 9:00). Below
+   * that it stays low; a second unfamiliar resource is still medium.
+   */
+  confirmMinAccesses?: number;
 }
 
 /** A single unfamiliar resource waiting to see whether the blueprint follows. */
@@ -117,6 +129,7 @@ const DEFAULTS: Required<UnfamiliarResourceOptions> = {
   burstResources: 2,
   burstWindowMs: 30 * 60_000,
   confirmMs: 10 * 60_000,
+  confirmMinAccesses: 40,
 };
 
 export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOptions = {}): Detector<Snapshot> {
@@ -235,7 +248,8 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     }
     a.burst++;
     const severity = a.burst >= o.burstResources ? 'medium' : 'low';
-    if (severity === 'low' && !attempt && o.confirmMs > 0) {
+    const settled = (g !== undefined && g.events >= o.confirmMinAccesses) || seenBefore >= o.confirmMinAccesses;
+    if (severity === 'low' && !attempt && o.confirmMs > 0 && settled) {
       // Bounded: when that many agents wait at once (a whole tenant adopting an API), the rest stay low.
       pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: bp, agentHash, h, resource, time: t, due: t + o.confirmMs, event_id: e.event_id });
     }
@@ -285,7 +299,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       title: 'Access to a resource unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 10 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did); a second unfamiliar resource within 30 minutes (slow discovery included) is medium at once. Refused attempts, and failures whose code names no cause, count too.',
+        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 10 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did), once the blueprint (or the agent) has made 40 accesses; a second unfamiliar resource within 30 minutes (slow discovery included) is medium at once. Refused attempts, and failures whose code names no cause, count too.',
       mitre: { id: 'T1526', name: 'Cloud Service Discovery' },
     },
     observe,

@@ -130,6 +130,18 @@ describe('unfamiliar-resource', () => {
       expect(early.detections.map((d) => d.severity)).toEqual(['low']);
     });
 
+    it('stays low while the blueprint baseline rests on fewer than 40 accesses (a quiet blueprint has not shown every resource yet)', () => {
+      const kv = 'https://keyvault-prod.vault.azure.net';
+      // 4 agents, one access each every 5 min for 40 min: 32 accesses (the peer baseline is ready at 20)
+      const quiet = warmup({ agents: AGENTS, everyMs: 5 * MIN });
+      const low = run([createUnfamiliarResourceDetector()], [...quiet, token({ agent_id: 'a1', time: END, resource: kv }), later(END + 12 * MIN)]);
+      expect(low.detections.map((d) => d.severity)).toEqual(['low']);
+      // 8 more accesses make 40: the same lone resource is confirmed
+      const more = warmup({ agents: AGENTS, everyMs: 5 * MIN, start: END, durationMs: 10 * MIN });
+      const medium = run([createUnfamiliarResourceDetector()], [...quiet, ...more, token({ agent_id: 'a1', time: END + 10 * MIN, resource: kv }), later(END + 22 * MIN)]);
+      expect(medium.detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+    });
+
     it('is not confirmed when the blueprint adopts the resource within the window (a new API rolled out)', () => {
       const rollout = ['a1', 'a2', 'a3'].map((agent, i) => token({ agent_id: agent, time: END + i * 90_000, resource: 'https://search-new.example.com' }));
       const { detections } = run([createUnfamiliarResourceDetector()], [...warmup({ agents: AGENTS }), ...rollout, later(END + 20 * MIN)]);
