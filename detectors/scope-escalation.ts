@@ -4,7 +4,7 @@
 // Baseline: per peer group (the blueprint within its tenant; an agent without
 // blueprint is its own group) the set of scopes its agents were granted, as
 // 64-bit-ish hashes. A group learns everything it sees during its learning
-// period (30 min and 5 token events, or 50 token events), then judges; a
+// period (30 min and 20 token events, or 50 token events), then judges; a
 // privileged scope is learned only once `adoptAgents` (3) of its agents used
 // it (one agent's tier-0 grant is not the blueprint's pattern): the agents
 // that used it while learning got a low finding, later ones are judged.
