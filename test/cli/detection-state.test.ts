@@ -35,8 +35,12 @@ function signin(time: number, resource: string): SigninEvent {
   };
 }
 
-/** 30 sign-ins to one resource over 45 minutes: enough history for the agent's own baseline. */
-const WARMUP: AgentEvent[] = Array.from({ length: 30 }, (_, i) => signin(T0 + i * 90_000, 'https://graph.microsoft.com'));
+/**
+ * 45 sign-ins to one resource over 45 minutes: enough history for the agent's
+ * own baseline, and enough accesses (40) for a lone new resource to be
+ * confirmed medium 10 minutes on.
+ */
+const WARMUP: AgentEvent[] = Array.from({ length: 45 }, (_, i) => signin(T0 + i * MIN, 'https://graph.microsoft.com'));
 const UNFAMILIAR = signin(T0 + 50 * MIN, 'https://vault.azure.net');
 
 describe('the state file', () => {
