@@ -88,13 +88,13 @@ function positiveInt(raw: string, what: string): number {
 function datasetOptions(seed: number): DatasetOptions {
   const base: DatasetOptions = { seed, start: START, durationMs: hours * 3_600_000 };
   if (large) Object.assign(base, { tenants: 6, blueprintsPerTenant: 8, agentsPerBlueprint: 50, attacksPerScenario: 20 });
-  const shape: [keyof DatasetOptions, string | undefined][] = [
-    ['tenants', values.tenants],
-    ['blueprintsPerTenant', values.blueprints],
-    ['agentsPerBlueprint', values.agents],
-    ['attacksPerScenario', values.attacks],
+  const shape: [keyof DatasetOptions, string, string | undefined][] = [
+    ['tenants', '--tenants', values.tenants],
+    ['blueprintsPerTenant', '--blueprints', values.blueprints],
+    ['agentsPerBlueprint', '--agents', values.agents],
+    ['attacksPerScenario', '--attacks', values.attacks],
   ];
-  for (const [field, raw] of shape) if (raw !== undefined) Object.assign(base, { [field]: positiveInt(raw, field) });
+  for (const [field, flag, raw] of shape) if (raw !== undefined) Object.assign(base, { [field]: positiveInt(raw, flag) });
   if (values.scenarios) base.scenarios = values.scenarios.split(',').map((s) => s.trim());
   return base;
 }

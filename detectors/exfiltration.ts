@@ -81,9 +81,6 @@ export interface ExfiltrationOptions {
   highWindowBytesRisky?: number;
   windowMultiple?: number;
   windowMultipleRisky?: number;
-  /** Slow: floors and multiple of the baseline for the sums of the current and previous half-hour. */
-  minSlowBytes?: number;
-  minSlowBytesRisky?: number;
   /**
    * Unprecedented volume: the 10-min sum to destinations new to the
    * blueprint also fires at max(minWindowBytesQuiet, quietMultiple ×
@@ -96,6 +93,9 @@ export interface ExfiltrationOptions {
    */
   minWindowBytesQuiet?: number;
   quietMultiple?: number;
+  /** Slow: floors and multiple of the baseline for the sums of the current and previous half-hour. */
+  minSlowBytes?: number;
+  minSlowBytesRisky?: number;
   /** A risky-destination hour sum is high severity from this many bytes (medium below). */
   highSlowBytesRisky?: number;
   slowMultiple?: number;
@@ -128,9 +128,9 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   highWindowBytesRisky: 50 * MB,
   windowMultiple: 5,
   windowMultipleRisky: 4,
-  minSlowBytes: 200 * MB,
   minWindowBytesQuiet: 50 * MB,
   quietMultiple: 20,
+  minSlowBytes: 200 * MB,
   minSlowBytesRisky: 50 * MB,
   highSlowBytesRisky: 100 * MB,
   slowMultiple: 3,
