@@ -11,11 +11,17 @@
 //   signed in again.
 // - Optionally (lookbackMs), when a user's risk rises, agents that acted for
 //   that user recently are reported at once.
+// - An agent user account (flow agent_user) acts as a user of its own: the
+//   user risk of that account (its user_id, or the agent's id when user_id
+//   is absent) is the agent's own. It is reported on the account's next
+//   sign-in or token, and at once when the verdict lands on an account seen
+//   acting as itself: no later act is needed to inherit a risk that is its
+//   own.
 // - Low-risk users never trigger. When the user's risk is remediated
 //   (none/low) the episode ends; the risk engine drops the inherited risk
 //   (evidence.user_id tells it which user the agent inherits from).
 
-import type { AgentEvent, RiskLevel } from '../contract/events.js';
+import type { AgentEvent, RiskLevel, SigninEvent, TokenEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
 import { identityKey, peerGroupName } from './detector.js';
@@ -33,6 +39,8 @@ export interface RiskyUserSigninOptions {
 }
 
 interface UserState extends Timed {
+  /** The agent that signs in as this user account (an agent user account, flow agent_user), when one was seen. */
+  account?: string;
   agents: string[];
   times: number[];
   eventIds: string[];
@@ -63,6 +71,17 @@ const DEFAULTS: Required<RiskyUserSigninOptions> = { lookbackMs: 0, agentsPerUse
 /** Tokens remembered per user. */
 const TOKENS_PER_USER = 16;
 const RANK: Record<RiskLevel, number> = { none: 0, low: 1, medium: 2, high: 3 };
+
+/**
+ * The user an act is for: the delegating user, or, for an agent user account
+ * acting as itself (flow agent_user) without a user id, its own account.
+ */
+function actingUser(e: SigninEvent | TokenEvent): string | null {
+  if (e.user_id !== null) return e.user_id;
+  return e.flow === 'agent_user' ? e.agent_id : null;
+}
+
+
 
 export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = {}): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
@@ -101,7 +120,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
     const u = users.get(e.tenant_id, identityKey(w.user));
     if (rank < 2 || u === undefined || !markNotified(u, e.agent_id, rank)) return NO_DETECTIONS;
     const how = `kept using token ${e.token_id} (to ${e.dest_host}), obtained`;
-    return [notify(e.tenant_id, e.agent_id, w.user, level, e.time, how, [w.issuedBy, e.event_id], blueprintOf(e, ctx))];
+    return [notify(e.tenant_id, e.agent_id, w.user, level, e.time, how, [w.issuedBy, e.event_id], blueprintOf(e, ctx), u.account === e.agent_id)];
   }
 
   function notify(
@@ -113,6 +132,8 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
     how: string,
     ids: string[],
     bp: string | null,
+    /** The agent is the user account itself (an agent user account), not acting for someone. */
+    own: boolean,
   ): Detection {
     const severity: Severity = level === 'high' ? 'high' : 'medium';
     return {
@@ -121,7 +142,9 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
       tenant_id: tenant,
       agent_id: agent,
       time,
-      summary: `Agent ${agent} ${how} on behalf of user ${user}, whose risk is ${level}`,
+      summary: own
+        ? `Agent user account ${agent} ${how}, and its own user risk is ${level}`
+        : `Agent ${agent} ${how} on behalf of user ${user}, whose risk is ${level}`,
       evidence: {
         observed: { user_id: user, user_risk: level },
         baseline: 'delegated access only for users at risk none or low',
@@ -164,15 +187,17 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
         u.notifiedLevel = [];
         return NO_DETECTIONS;
       }
-      if (o.lookbackMs <= 0) return NO_DETECTIONS;
       let out: Detection[] | null = null;
       for (let i = 0; i < u.agents.length; i++) {
-        if (e.time - u.times[i]! > o.lookbackMs) continue;
         const agent = u.agents[i]!;
+        // The account's own risk is the agent's at once; agents acting for a user, when they act again
+        // (or, with lookbackMs, if they acted recently).
+        const own = u.account === agent;
+        if (!own && (o.lookbackMs <= 0 || e.time - u.times[i]! > o.lookbackMs)) continue;
         if (!markNotified(u, agent, rank)) continue;
         const bp = ctx.agent(e.tenant_id, agent)?.blueprint_id ?? null;
         (out ??= []).push(
-          notify(e.tenant_id, agent, e.user_id, level, e.time, 'recently acted', [u.eventIds[i]!, e.event_id], bp),
+          notify(e.tenant_id, agent, e.user_id, level, e.time, own ? `was flagged (${e.reason ?? 'no reason given'})` : 'recently acted', [u.eventIds[i]!, e.event_id], bp, own),
         );
       }
       return out ?? NO_DETECTIONS;
@@ -182,11 +207,11 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
     let how: string;
     if (e.type === 'signin') {
       if (e.result !== 'success' || e.flow === 'client_credentials') return NO_DETECTIONS;
-      user = e.user_id;
+      user = actingUser(e);
       how = `signed in to ${e.resource}`;
     } else if (e.type === 'token') {
       if (e.decision !== 'granted') return NO_DETECTIONS;
-      user = e.user_id;
+      user = actingUser(e);
       how = `obtained a token for ${e.resource}`;
     } else return NO_DETECTIONS;
     if (user === null) return NO_DETECTIONS;
@@ -199,6 +224,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
       users.set(e.tenant_id, key, u);
     }
     if (t > u.at) u.at = t;
+    if (e.flow === 'agent_user') u.account = e.agent_id;
     const i = u.agents.indexOf(e.agent_id);
     if (i >= 0) {
       if (t >= u.times[i]!) {
@@ -220,7 +246,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
     const level = ctx.userRisk(e.tenant_id, user);
     const rank = RANK[level];
     if (rank < 2 || !markNotified(u, e.agent_id, rank)) return NO_DETECTIONS;
-    return [notify(e.tenant_id, e.agent_id, user, level, t, how, [e.event_id], blueprintOf(e, ctx))];
+    return [notify(e.tenant_id, e.agent_id, user, level, t, how, [e.event_id], blueprintOf(e, ctx), u.account === e.agent_id)];
   }
 
   return {
@@ -230,7 +256,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
       title: 'Delegated access for a risky user',
       severity: 'medium',
       description:
-        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), or keeps using a token it obtained for the user before the risk rose, once per agent and risk episode. The agent inherits the risk while it lasts and drops it when the user is remediated.',
+        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), or keeps using a token it obtained for the user before the risk rose, once per agent and risk episode. The agent inherits the risk while it lasts and drops it when the user is remediated. An agent user account acting as itself has the user risk of its own account, from the moment the verdict lands.',
       mitre: { id: 'T1078', name: 'Valid Accounts' },
     },
     observe,

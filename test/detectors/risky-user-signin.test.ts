@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createRiskyUserSigninDetector } from '../../detectors/risky-user-signin.js';
-import { MIN, T0, network, resetIds, run, signin, snapshotRoundTrip, token, userRisk } from './core-helpers.js';
+import { MIN, T0, more, network, resetIds, run, signin, snapshotRoundTrip, token, userRisk } from './core-helpers.js';
 
 beforeEach(() => resetIds());
 
@@ -123,6 +123,51 @@ describe('risky-user-signin', () => {
       'high->none@3',
       'none->medium@6',
     ]);
+  });
+
+  describe('an agent user account, acting as itself', () => {
+    const asItself = (o: Parameters<typeof signin>[0] = {}) => signin({ agent_type: 'agent_user', flow: 'agent_user', user_id: null, ...o });
+
+    it('takes the user risk of its own account at once when the verdict lands, and drops it on remediation', () => {
+      const { detections, pipeline } = run([createRiskyUserSigninDetector()], [
+        asItself({ time: T0, event_id: 'si-1' }),
+        userRisk({ user_id: 'A1', level: 'high', reason: 'leaked credentials', time: T0 + MIN, event_id: 'ur-1' }),
+      ]);
+      expect(detections).toHaveLength(1);
+      expect(detections[0]).toMatchObject({ agent_id: 'a1', severity: 'high', time: T0 + MIN, event_ids: ['si-1', 'ur-1'] });
+      expect(detections[0]!.evidence.user_id).toBe('A1');
+      expect(detections[0]!.summary).toBe('Agent user account a1 was flagged (leaked credentials), and its own user risk is high');
+      expect(pipeline.level('t1', 'a1')).toBe('high');
+      const after = more({ pipeline, detections: [], riskChanges: [] }, [userRisk({ user_id: 'a1', level: 'none', time: T0 + 2 * MIN })]);
+      expect(after.riskChanges.at(-1)).toMatchObject({ agent_id: 'a1', level: 'none' });
+    });
+
+    it('knows the account by its own user id too (a user object of its own)', () => {
+      const { detections } = run([createRiskyUserSigninDetector()], [
+        asItself({ user_id: 'acct-1', time: T0 }),
+        userRisk({ user_id: 'acct-1', level: 'medium', reason: 'anomalous token', time: T0 + MIN }),
+      ]);
+      expect(detections.map((d) => [d.agent_id, d.severity, d.time])).toEqual([['a1', 'medium', T0 + MIN]]);
+      expect(detections[0]!.summary).toBe('Agent user account a1 was flagged (anomalous token), and its own user risk is medium');
+    });
+
+    it('is reported on its next sign-in when the verdict came first', () => {
+      const { detections } = run([createRiskyUserSigninDetector()], [
+        userRisk({ user_id: 'a1', level: 'medium', time: T0 }),
+        token({ flow: 'agent_user', user_id: null, time: T0 + MIN, event_id: 'tk-1' }),
+      ]);
+      expect(detections.map((d) => [d.severity, d.event_ids])).toEqual([['medium', ['tk-1']]]);
+      expect(detections[0]!.summary).toContain('Agent user account a1 obtained a token');
+    });
+
+    it('is not confused with an app-only agent whose id a risky user shares', () => {
+      const { detections } = run([createRiskyUserSigninDetector()], [
+        signin({ time: T0 }),
+        userRisk({ user_id: 'a1', level: 'high', time: T0 + MIN }),
+        signin({ time: T0 + 2 * MIN }),
+      ]);
+      expect(detections).toEqual([]);
+    });
   });
 
   it('keeps tenants apart: a risky user in one tenant says nothing about the same user id in another', () => {
