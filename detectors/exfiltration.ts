@@ -15,7 +15,9 @@
 // account...) are normal heavy-tail traffic. A bulk destination is familiar to
 // an agent once another agent of its blueprint used it, or an hour after the
 // blueprint first did (so an agent's own fresh exfiltration target never
-// becomes familiar during the exfiltration).
+// becomes familiar during the exfiltration). An agent that fired within the
+// cooldown teaches no destination: a thief's drop site must not become
+// familiar to the blueprint's next victim.
 // Single transfer fires when bytes_out ≥ max(minimum, multiple × baseline)
 // (× 8 towards a familiar destination), baseline = the higher of the agent's
 // high-water mark (once it has 20 transfers) and the blueprint's p99 (once it
@@ -341,6 +343,16 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
    * (at `last`, high when `lastHigh` is 1): only a medium growing into a high
    * fires again within it.
    */
+  /**
+   * The agent fired within the cooldown: its transfers teach its blueprint no
+   * bulk destination (the destination may be the thief's, and would then be
+   * familiar to every other agent of the blueprint, a second victim included).
+   */
+  function suspect(s: AgentEx, sec: number): boolean {
+    const c = o.cooldownMs / 1000;
+    return sec - s.ft < c || sec - s.fc < c || sec - s.fs < c;
+  }
+
   function cooling(sec: number, last: number, lastHigh: number, high: boolean): boolean {
     return Math.abs(sec - last) * 1000 < o.cooldownMs && (lastHigh === 1 || !high);
   }
@@ -597,7 +609,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       }
     }
 
-    if (bulk) learnDestination(g!, dh, ah, t);
+    if (bulk && !suspect(s, Math.floor(t / 1000))) learnDestination(g!, dh, ah, t);
 
     // Baselines: the agent's high-water mark and the peer group's per-agent-window maxima.
     const b = bucketOf(bytes);

@@ -116,6 +116,23 @@ describe('exfiltration', () => {
     expect(out[0]!.evidence.threshold).toBeGreaterThanOrEqual(100_000_000);
   });
 
+  it('learns no bulk destination from an agent that just fired: a second victim of the blueprint exfiltrating there later is caught too', () => {
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    const first = feed(d, ctx, [
+      network({ agent_id: 'a2', time: T3, bytes_out: 300_000_000, category: 'file_sharing', dest_host: 'drop.example' }),
+      network({ agent_id: 'a2', time: T3 + MIN, bytes_out: 8_000_000, category: 'file_sharing', dest_host: 'drop.example' }),
+    ]);
+    expect(first.map((x) => [x.agent_id, x.severity])).toEqual([['a2', 'high']]);
+    feed(d, ctx, traffic(AGENTS, T3 + 2 * MIN, T3 + 3 * HOUR, 2));
+    const chunks: NetworkEvent[] = [];
+    for (let i = 0; i < 6; i++) chunks.push(network({ agent_id: 'a3', time: T3 + 3 * HOUR + i * 30 * SEC, bytes_out: 15_000_000, category: 'file_sharing', dest_host: 'drop.example' }));
+    const second = feed(d, ctx, chunks);
+    expect(second.map((x) => x.agent_id)).toEqual(['a3']);
+    expect(second[0]!.evidence.observed).toMatchObject({ dest_host: 'drop.example', familiar_destination: false });
+  });
+
   it('fires on many medium uploads to file sharing within ten minutes', () => {
     const d = createExfiltrationDetector();
     const ctx = fakeContext();
