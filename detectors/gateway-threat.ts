@@ -13,7 +13,10 @@
 //   the new connection); within 30 min → medium (low if blocked): an injected
 //   instruction can sit in an agent's context until a later task acts on it.
 //   Handles lateness: if the new destination arrives before the (late)
-//   injection event, the injection completes it.
+//   injection event, the injection completes it. A destination first reached
+//   by an agent within 30 min of its injection is not learned as the
+//   blueprint's: the campaign's next victim among its agents, sending to the
+//   same collector, is judged the same way.
 // Each kind fires at most once per agent per 10 min (cooldown).
 //
 // State: per peer group a capped map of destination-host hashes → last seen
@@ -189,6 +192,9 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       a.nhost = e.dest_host;
       a.nblocked = e.action === 'blocked';
       if (a.pi !== NEVER && t >= a.pi && t - a.pi <= o.lateArmMs) {
+        // Contacted by an agent just injected: not a destination of the blueprint (were it learned, the
+        // campaign's next victim among its agents would reach the same host unnoticed).
+        g.d.delete(hh);
         const d = newDestDetection(a, e, g);
         return d ? [d] : NO_DETECTIONS;
       }
@@ -238,6 +244,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     }
     // A late injection event completes a new destination seen just after it.
     if (threat === 'prompt_injection' && a.nt !== NEVER && a.nt >= t && a.nt - t <= o.lateArmMs && a.nhost !== e.dest_host && a.pi === t) {
+      g.d.delete(hashString(a.nhost));
       const n = newDestDetection(a, e, g);
       if (n) out.push(n);
     }

@@ -78,6 +78,23 @@ describe('gateway-threat', () => {
     expect(out[1]!.evidence.peer_group).toBe('blueprint:bp1');
   });
 
+  it('learns no destination from an agent just injected: the campaign next victim in the blueprint reaching the same host is high too', () => {
+    const d = createGatewayThreatDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    const victim = (agent: string, at: number) => [
+      network({ agent_id: agent, time: at, threat: 'prompt_injection', action: 'allowed', dest_host: 'docs.example' }),
+      network({ agent_id: agent, time: at + 2 * MIN, dest_host: 'collect.attacker.example' }),
+    ];
+    const out = feed(d, ctx, [...victim('a2', T2), ...victim('a3', T2 + HOUR)]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a2', 'medium'],
+      ['a2', 'high'],
+      ['a3', 'medium'],
+      ['a3', 'high'],
+    ]);
+  });
+
   it('does not correlate after the arming window, nor with a destination the blueprint knows', () => {
     const d = createGatewayThreatDetector();
     const ctx = fakeContext();
