@@ -18,7 +18,8 @@
 //   meanwhile `adoptAgents` (3) distinct agents of the group adopted it:
 //   medium for a sensitive scope (tenant-wide `*.All`, any write, send or
 //   full control, mailboxes: the data an attacker is after) that no other
-//   agent of the group took up, low otherwise;
+//   agent of the group took up within the hour (nor two others ever: the
+//   blueprint's rare scope), low otherwise;
 //   blocked requests for non-privileged scopes are ignored (misconfiguration);
 // - `adoptAgents` distinct agents adopting the same scope within `adoptSpanMs`
 //   (1 h) is a deployment: the scope becomes established and stops firing
@@ -426,6 +427,19 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     return out;
   }
 
+  /** Whether no other adopter of a not-yet-established scope is within `adoptSpanMs` of `t`, and fewer than two ever were. */
+  function aloneWith(entry: ScopeEntry, agentHash: number, t: number): boolean {
+    const ag = entry.ag ?? [];
+    const at = entry.at ?? [];
+    let others = 0;
+    for (let j = 0; j < ag.length; j++) {
+      if (ag[j] === agentHash) continue;
+      if (Math.abs(t - at[j]!) <= o.adoptSpanMs) return false;
+      others++;
+    }
+    return others < 2;
+  }
+
   /** New non-privileged scopes whose adoption window closed by `watermark`: reported unless the blueprint adopted them. */
   function decidePending(watermark: number): Detection[] {
     if (pending.length === 0) return NO_DETECTIONS;
@@ -439,9 +453,11 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       const g = groups.get(p.tenant, p.group);
       const entry = g?.s.get(p.h);
       if (!g || !entry || entry.e) continue; // deployment (or forgotten)
-      // Sensitive and alone: no other agent of the blueprint took the scope up (a slow rollout
-      // at night has a second adopter within minutes, an attacker's grant does not).
-      const sensitive = o.isSensitive(p.scope) && (entry.ag?.length ?? 1) <= 1;
+      // Sensitive and alone: no other agent of the blueprint took the scope up within the hour (a
+      // slow rollout at night has a second adopter within minutes, an attacker's grant does not),
+      // nor two others ever (the blueprint's rare scope). One other agent hours ago vouches for
+      // nothing: its use was reported too, and may have been the same attacker's.
+      const sensitive = o.isSensitive(p.scope) && aloneWith(entry, hashString(p.agent) | 1, p.t);
       const grant = p.grant ?? null;
       // Dated when the adoption window closed (not when the watermark got there: a sparse stream would date it late).
       const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', sensitive && !grant ? 'medium' : 'low', false, p.t + o.adoptWindowMs, p.id, p.resource, grant);

@@ -155,6 +155,23 @@ describe('scope-escalation', () => {
     ]);
   });
 
+  it('takes one other adopter hours before as no vouching for a sensitive scope, two as the blueprint rare scope', () => {
+    const d = createScopeEscalationDetector({ adoptWindowMs: 10 * MIN });
+    const ctx = fakeContext();
+    const events = warmup();
+    // the blueprint keeps working for hours with its usual scopes
+    for (let m = 60; m < 6 * 60; m += 5) for (const a of ['a1', 'a2', 'a3', 'a4']) events.push(token({ agent_id: a, scopes: ['User.Read', 'Mail.Read'], time: T0 + m * MIN }));
+    const send = (agent_id: string, at: number) => token({ agent_id, scopes: ['User.Read', 'Mail.Send'], time: at + 7 * SEC });
+    events.push(send('a1', T1), send('a2', T1 + 2.5 * HOUR), send('a3', T1 + 4 * HOUR));
+    events.sort((x, y) => x.time - y.time);
+    const out = [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + 5 * HOUR)];
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'medium'],
+      ['a2', 'medium'],
+      ['a3', 'low'],
+    ]);
+  });
+
   it('keeps a sparse blueprint learning until it has seen 20 token requests, not just 30 minutes', () => {
     // One agent, a token every 8 minutes for its usual resource, then (after 40 minutes) for its other one.
     const sparse = Array.from({ length: 6 }, (_, i) => token({ agent_id: 'solo', blueprint_id: 'bp-sparse', scopes: ['User.Read'], time: T0 + i * 8 * MIN }));
