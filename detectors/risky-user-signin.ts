@@ -81,8 +81,6 @@ function actingUser(e: SigninEvent | TokenEvent): string | null {
   return e.flow === 'agent_user' ? e.agent_id : null;
 }
 
-
-
 export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = {}): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
   const users = new TenantMap<UserState>();
