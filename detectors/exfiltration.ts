@@ -42,7 +42,7 @@
 // Values over a threshold never enter the baselines. Cooldown 30 min per kind.
 // Only allowed transfers count (a blocked one sent nothing).
 
-import { categoryKey, isMaliciousCategory } from './categories.js';
+import { categoryKey, isFileSharingCategory, isMaliciousCategory } from './categories.js';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
@@ -259,6 +259,8 @@ export const exfiltrationMeta: DetectorMeta = {
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
   const o: Required<ExfiltrationOptions> = { ...DEFAULTS, ...options };
   const risky = new Set(o.riskyCategories.map(categoryKey));
+  // 'file_sharing' stands for every vendor's name of it (online storage and backup, file transfer...).
+  const fileSharingRisky = risky.has('file_sharing');
   const agents = new AgentStore<AgentEx>(o.maxAgents, true);
   const groups = new GroupStore<GroupEx>(o.maxAgents);
   /** The context of the event being observed (for group lookups). */
@@ -544,7 +546,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (t > atMs(s)) setAtMs(s, t);
       if (t < s.f * 1000) s.f = Math.floor(t / 1000);
     }
-    const isRisky = risky.has(categoryKey(e.category)) || isMaliciousCategory(e.category);
+    const isRisky = risky.has(categoryKey(e.category)) || isMaliciousCategory(e.category) || (fileSharingRisky && isFileSharingCategory(e.category));
     const wi = Math.floor(t / o.windowMs);
     if (wi > s.w) roll(e.tenant_id, s, wi, t);
 

@@ -40,7 +40,7 @@ import type { AgentEvent, NetworkEvent, SigninEvent, TokenEvent } from '../contr
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
 import { peerGroupId, peerGroupName } from './detector.js';
-import { isMaliciousCategory } from './categories.js';
+import { isMaliciousCategory, isPhishingCategory } from './categories.js';
 import {
   AgentStore,
   GroupStore,
@@ -104,8 +104,9 @@ export type FailureClass = 'transient' | 'credential' | 'expired' | 'resource' |
 
 // An expired secret (AADSTS7000222) is the legitimate holder failing with an
 // old credential, not someone guessing: it counts with other failures and never
-// towards a spray.
-const EXPIRED_CODES = new Set(['AADSTS7000222', 'AADSTS700082', 'AADSTS7000112']);
+// towards a spray. So does a client assertion outside its validity window
+// (AADSTS700024): the holder's clock has drifted, which no guess produces.
+const EXPIRED_CODES = new Set(['AADSTS7000222', 'AADSTS700082', 'AADSTS7000112', 'AADSTS700024']);
 
 const CREDENTIAL_CODES = new Set([
   'AADSTS7000215',
@@ -118,7 +119,6 @@ const CREDENTIAL_CODES = new Set([
   'AADSTS70002',
   'AADSTS700212',
   'AADSTS700213',
-  'AADSTS700024',
   'AADSTS700016',
   'AADSTS50126',
   'AADSTS700211',
@@ -538,7 +538,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     if (e.type === 'token') return e.decision === 'blocked' ? observeRefusal(e, ctx) : NO_DETECTIONS;
     // Threat verdicts (and hostile categories) on blocked calls are gateway-threat's.
-    if (e.type === 'network') return e.action === 'blocked' && e.threat === 'none' && !isMaliciousCategory(e.category) ? observeRefusal(e, ctx) : NO_DETECTIONS;
+    if (e.type === 'network') return e.action === 'blocked' && e.threat === 'none' && !isMaliciousCategory(e.category) && !isPhishingCategory(e.category) ? observeRefusal(e, ctx) : NO_DETECTIONS;
     if (e.type !== 'signin') return NO_DETECTIONS;
     if (e.result === 'success') return sprays.size === 0 ? NO_DETECTIONS : observeSpraySuccess(e);
     const kind = classifyFailure(e.error_code);

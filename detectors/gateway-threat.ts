@@ -24,7 +24,7 @@
 // for agents with a recent injection, novelty or threat (a few numbers).
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
-import { isMaliciousCategory } from './categories.js';
+import { isMaliciousCategory, isPhishingCategory } from './categories.js';
 import { GroupStore, NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
@@ -181,7 +181,8 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       g.d.set(hh, t);
     } else if (t - seen > 60_000) g.d.set(hh, t); // last-seen to the minute: spares a map write per event
 
-    const threat = e.threat;
+    // A gateway that gives phishing only as the destination's category means the phishing verdict.
+    const threat = e.threat === 'none' && isPhishingCategory(e.category) ? 'phishing' : e.threat;
     const malicious = isMaliciousCategory(e.category);
     if (threat === 'none' && !malicious) {
       // Novelty (only once the group has learned its destinations).
@@ -205,7 +206,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     const blocked = e.action === 'blocked';
     const peer = peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`;
     const evidence = (what: string): Detection['evidence'] => ({
-      observed: { threat, category: e.category, action: e.action, dest_host: e.dest_host, dest_ip: e.dest_ip, file_type: e.file_type },
+      observed: { threat: e.threat, category: e.category, action: e.action, dest_host: e.dest_host, dest_ip: e.dest_ip, file_type: e.file_type },
       baseline: null,
       threshold: what,
       peer_group: peer,
@@ -221,7 +222,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
         d = fire(a, Kind.ThreatIntel, e, 'high', `Agent ${e.agent_id} contacted ${e.dest_host}, listed by threat intelligence (${verb})`, evidence('gateway verdict threat_intel'), [e.event_id]);
         break;
       case 'phishing':
-        d = fire(a, Kind.Phishing, e, 'medium', `Agent ${e.agent_id} reached phishing destination ${e.dest_host} (${verb})`, evidence('gateway verdict phishing'), [e.event_id]);
+        d = fire(a, Kind.Phishing, e, 'medium', `Agent ${e.agent_id} reached phishing destination ${e.dest_host} (${verb})`, evidence(e.threat === 'phishing' ? 'gateway verdict phishing' : `destination category ${e.category}`), [e.event_id]);
         break;
       case 'prompt_injection': {
         d = blocked

@@ -14,6 +14,8 @@ describe('failed-access', () => {
     expect(classifyFailure('AADSTS7000215')).toBe('credential');
     expect(classifyFailure('AADSTS700027')).toBe('credential');
     expect(classifyFailure('AADSTS7000222')).toBe('expired');
+    // A client assertion outside its validity window: the holder's clock, not a guess.
+    expect(classifyFailure('AADSTS700024')).toBe('expired');
     expect(classifyFailure('AADSTS500011')).toBe('resource');
     expect(classifyFailure('AADSTS65001')).toBe('resource');
     expect(classifyFailure('AADSTS50105')).toBe('resource');

@@ -32,6 +32,28 @@ describe('gateway-threat', () => {
     expect(out[0]!.summary).toContain('command_and_control');
   });
 
+  it('reads the vendor names of hostile categories (high) and of phishing (medium, as the phishing verdict)', () => {
+    const d = createGatewayThreatDetector();
+    const out = feed(d, fakeContext(), [
+      network({ agent_id: 'w', category: 'Malicious Websites', dest_host: 'evil1.example' }),
+      network({ agent_id: 'b', category: 'Botnet Callback', dest_host: 'evil2.example', action: 'blocked' }),
+      network({ agent_id: 's', category: 'Spyware/Adware', dest_host: 'evil3.example' }),
+      network({ agent_id: 'p', category: 'Phishing & Fraud', dest_host: 'login-micr0soft.example', event_id: 'n-ph' }),
+      network({ agent_id: 'ok', category: 'Web Search/Portals', dest_host: 'search.example' }),
+    ]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['w', 'high'],
+      ['b', 'high'],
+      ['s', 'high'],
+      ['p', 'medium'],
+    ]);
+    const phishing = out[3]!;
+    expect(phishing.summary).toContain('phishing destination login-micr0soft.example');
+    expect(phishing.evidence.observed).toMatchObject({ threat: 'none', category: 'Phishing & Fraud' });
+    expect(phishing.evidence.threshold).toBe('destination category Phishing & Fraud');
+    expect(phishing.event_ids).toEqual(['n-ph']);
+  });
+
   it('maps gateway verdicts to severities', () => {
     const d = createGatewayThreatDetector();
     const out = feed(d, fakeContext(), [
