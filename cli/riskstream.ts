@@ -112,7 +112,9 @@ async function cmdReplay(args: string[]): Promise<number> {
   const result = await replay(input, output, process.stderr);
   if (output !== process.stdout) await new Promise<void>((resolve, reject) => output.end((err?: Error | null) => (err ? reject(err) : resolve())));
   process.stderr.write(
-    `replayed ${result.events} events: ${result.detections} detections, ${result.riskChanges} risk changes, ${result.bad} bad lines skipped\n`,
+    `replayed ${result.events} events: ${result.detections} detections, ${result.riskChanges} risk changes, ${result.bad} bad lines skipped` +
+      (result.duplicates > 0 ? `, ${result.duplicates} redelivered events judged once` : '') +
+      '\n',
   );
   return 0;
 }

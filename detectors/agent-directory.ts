@@ -418,6 +418,37 @@ export interface AgentRecord extends AgentInfo, Timed {
   s11: unknown;
   /** The group record of (tenant_id, blueprint_id), once a GroupStore asked for it; reset when blueprint_id changes. */
   grp: GroupRecord | undefined;
+  /**
+   * The agent's latest REDELIVERY_RING event ids, newest first, as pairs of
+   * 30-bit hashes (small integers: stored in the record itself, no object
+   * per id); 0 pairs are empty. See AgentDirectory.redelivered.
+   */
+  r0: number;
+  r1: number;
+  r2: number;
+  r3: number;
+  r4: number;
+  r5: number;
+  r6: number;
+  r7: number;
+}
+
+/** How many of an agent's latest event ids its record remembers to tell a redelivery. */
+export const REDELIVERY_RING = 4;
+
+// Two 30-bit hashes of an event id (results in ID_X/ID_Y: no allocation); never both 0.
+let ID_X = 0;
+let ID_Y = 0;
+function hashEventId(id: string): void {
+  let a = 0x811c9dc5 | 0;
+  let b = 0x2f1b3c5d | 0;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 13);
+  }
+  ID_X = (a ^ (a >>> 30)) & 0x3fffffff;
+  ID_Y = ((b ^ (b >>> 30)) & 0x3fffffff) | 1;
 }
 
 /**
@@ -540,6 +571,16 @@ export class AgentDirectory {
 
   /** Replace an event's agent_id/tenant_id/blueprint_id with the directory's identical string instances (faster lookups downstream). */
   intern = true;
+  /** Tell redeliveries (see `redelivered`). */
+  dedupe = true;
+  /**
+   * Set by `observe`: the event's id is one of the agent's latest
+   * REDELIVERY_RING event ids, so it is a redelivery of an event already
+   * seen (at-least-once producers send an event again, with its id), and
+   * `observe` changed nothing. An id delivered again after more of the
+   * agent's events than that is not recognised here.
+   */
+  redelivered = false;
   /** One instance of each tenant and blueprint id (few, shared by many agents). */
   private readonly strings = new Map<string, string>();
 
@@ -621,6 +662,26 @@ export class AgentDirectory {
     }
     const t = e.time;
     let a = this.agents.get(e.tenant_id, e.agent_id);
+    this.redelivered = false;
+    if (this.dedupe) {
+      hashEventId(e.event_id);
+      if (a !== undefined) {
+        const x = ID_X;
+        const y = ID_Y;
+        if ((a.r1 === y && a.r0 === x) || (a.r3 === y && a.r2 === x) || (a.r5 === y && a.r4 === x) || (a.r7 === y && a.r6 === x)) {
+          this.redelivered = true;
+          return a;
+        }
+        a.r6 = a.r4;
+        a.r7 = a.r5;
+        a.r4 = a.r2;
+        a.r5 = a.r3;
+        a.r2 = a.r0;
+        a.r3 = a.r1;
+        a.r0 = x;
+        a.r1 = y;
+      }
+    }
     if (!a) {
       this.prevKnown = false;
       a = {
@@ -638,6 +699,7 @@ export class AgentDirectory {
         at: t,
         s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined,
         grp: undefined,
+        r0: this.dedupe ? ID_X : 0, r1: this.dedupe ? ID_Y : 0, r2: 0, r3: 0, r4: 0, r5: 0, r6: 0, r7: 0,
       };
       if (this.agents.set(e.tenant_id, e.agent_id, a) === DROPPED) this.release(this.agents.droppedValue!);
     } else {
@@ -757,6 +819,7 @@ export class AgentDirectory {
         at: r.last_seen,
         s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined,
         grp: undefined,
+        r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, r5: 0, r6: 0, r7: 0,
       });
     }
   }

@@ -33,6 +33,11 @@ export interface PipelineOptions {
   engine?: EngineOptions | RiskEngine;
   /** Cap on agents in the directory. */
   maxAgents?: number;
+  /**
+   * Skip an event whose event_id is one of its agent's latest few (a
+   * redelivery by an at-least-once producer); default true.
+   */
+  dedupe?: boolean;
 }
 
 export interface PipelineOutput {
@@ -42,6 +47,8 @@ export interface PipelineOutput {
 
 export interface PipelineStats {
   events: number;
+  /** Events skipped as redeliveries of one seen before (same tenant_id and event_id). */
+  duplicateEvents: number;
   /** Events older than the watermark when they arrived (later than the allowed lateness). */
   lateEvents: number;
   detections: number;
@@ -65,7 +72,7 @@ export interface PipelineSnapshot {
   nextAdvance: number;
   nextDecay: number;
   nextEvict: number;
-  counters: { events: number; lateEvents: number; detections: number; riskChanges: number };
+  counters: { events: number; lateEvents: number; detections: number; riskChanges: number; duplicateEvents?: number };
   directory: AgentInfo[];
   users: [string, string, UserRiskEntry][];
   engine: EngineSnapshot;
@@ -108,7 +115,7 @@ export class DetectionPipeline {
   private nextAdvance = -Infinity;
   private nextDecay = -Infinity;
   private nextEvict = -Infinity;
-  private counters = { events: 0, lateEvents: 0, detections: 0, riskChanges: 0 };
+  private counters = { events: 0, lateEvents: 0, detections: 0, riskChanges: 0, duplicateEvents: 0 };
 
   constructor(options: PipelineOptions = {}) {
     this.o = {
@@ -133,6 +140,7 @@ export class DetectionPipeline {
     this.lifecycleList = forType('lifecycle');
     this.engine = options.engine instanceof RiskEngine ? options.engine : new RiskEngine(options.engine ?? {});
     this.directory = new AgentDirectory(this.o.maxAgents);
+    this.directory.dedupe = options.dedupe ?? true;
     const directory = this.directory;
     const engine = this.engine;
     this.ctx = {
@@ -249,6 +257,11 @@ export class DetectionPipeline {
     return this.wm;
   }
 
+  /** Events skipped so far as redeliveries. */
+  get duplicateEvents(): number {
+    return this.counters.duplicateEvents;
+  }
+
   stats(): PipelineStats {
     const keysPerDetector: Record<string, number> = {};
     for (const d of this.list) keysPerDetector[d.meta.id] = d.size();
@@ -320,7 +333,7 @@ export class DetectionPipeline {
     this.nextAdvance = num(s.nextAdvance);
     this.nextDecay = num(s.nextDecay);
     this.nextEvict = num(s.nextEvict);
-    this.counters = { ...s.counters };
+    this.counters = { ...s.counters, duplicateEvents: s.counters.duplicateEvents ?? 0 };
     this.directory.restore(s.directory);
     this.curTenant = this.curAgent = null;
     this.curRecord = undefined;
@@ -336,6 +349,16 @@ export class DetectionPipeline {
 
   private step(e: AgentEvent, out: PipelineOutput): void {
     const t = e.time;
+    let rec: AgentRecord | undefined;
+    if (e.type !== 'user_risk') {
+      rec = this.directory.observe(e);
+      // A redelivered event changes nothing: not the watermark, not a count, not a baseline.
+      // (A user-risk event is a level at a time: setting it twice is setting it once.)
+      if (this.directory.redelivered) {
+        this.counters.duplicateEvents++;
+        return;
+      }
+    }
     this.counters.events++;
     if (t > this.maxTime) {
       this.maxTime = t;
@@ -359,7 +382,6 @@ export class DetectionPipeline {
         u.at = t;
       }
     } else {
-      const rec = this.directory.observe(e);
       this.curRecord = rec;
       this.curTenant = e.tenant_id;
       this.curAgent = e.agent_id;

@@ -16,6 +16,8 @@ export interface ReplayResult {
   events: number;
   /** Lines skipped as unparseable or invalid. */
   bad: number;
+  /** Valid events skipped as redeliveries (an event_id of the tenant seen before). */
+  duplicates: number;
   detections: number;
   riskChanges: number;
 }
@@ -57,6 +59,8 @@ const FLUSH_BYTES = 64 * 1024;
  * DetectionPipeline and writes one NDJSON line per detection and per risk
  * change to `output` (each event's detections before the changes they cause).
  * Bad lines are reported on `errors` (`line N: field: reason`) and skipped.
+ * An event redelivered (its tenant's event_id seen before) is counted in
+ * `events` and `duplicates` and judged once.
  */
 export async function replay(
   input: NodeJS.ReadableStream,
@@ -65,7 +69,7 @@ export async function replay(
   options: PipelineOptions = {},
 ): Promise<ReplayResult> {
   const pipeline = new DetectionPipeline(options);
-  const result: ReplayResult = { lines: 0, events: 0, bad: 0, detections: 0, riskChanges: 0 };
+  const result: ReplayResult = { lines: 0, events: 0, bad: 0, duplicates: 0, detections: 0, riskChanges: 0 };
   const out: PipelineOutput = { detections: [], riskChanges: [] };
   let buffer = '';
 
@@ -118,5 +122,6 @@ export async function replay(
   pipeline.settle(out);
   emit();
   await write(true);
+  result.duplicates = pipeline.duplicateEvents;
   return result;
 }

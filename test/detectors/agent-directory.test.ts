@@ -60,6 +60,31 @@ describe('agent directory and shared state', () => {
     expect(copy.snapshot()).toEqual(d.snapshot());
   });
 
+  it('tells a redelivery among the agent latest 4 event ids, and changes nothing for it', () => {
+    const d = new AgentDirectory();
+    const events = [1, 2, 3, 4, 5].map((i) => signin({ agent_id: 'a1', event_id: `e${i}`, time: T0 + i * 1000 }));
+    for (const e of events) {
+      d.observe(e);
+      expect(d.redelivered).toBe(false);
+    }
+    d.observe(signin({ agent_id: 'a1', event_id: 'e2', time: T0 + 2000 }));
+    expect(d.redelivered).toBe(true);
+    expect(d.get('t1', 'a1')!.last_seen).toBe(T0 + 5000);
+    expect(d.previousLastSeen('t1', 'a1')).toBe(T0 + 4000);
+    // Five events back is beyond what the record remembers: taken as new.
+    d.observe(signin({ agent_id: 'a1', event_id: 'e1', time: T0 + 1000 }));
+    expect(d.redelivered).toBe(false);
+    // Another agent's event with the same id is its own event.
+    d.observe(signin({ agent_id: 'a2', event_id: 'e5', time: T0 + 5000 }));
+    expect(d.redelivered).toBe(false);
+    // Deduplication off: the same id is observed again.
+    const plain = new AgentDirectory();
+    plain.dedupe = false;
+    plain.observe(events[0]!);
+    plain.observe(events[0]!);
+    expect(plain.redelivered).toBe(false);
+  });
+
   it('keeps the permissions granted to an agent until revoked, through snapshots, older ones included', () => {
     const d = new AgentDirectory();
     d.observe(lifecycle({ action: 'permission_granted', permission: 'Mail.Send', actor: 's1', time: T0 }));

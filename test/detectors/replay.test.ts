@@ -95,6 +95,24 @@ describe('replay', () => {
     expect(b.bytes.equals(a.bytes)).toBe(true);
   });
 
+  it('judges a redelivered event once and counts it: the output is that of the input delivered once', async () => {
+    const input = lines();
+    // A producer retrying sends ten events again, each right after the next one.
+    const redelivered: string[] = [];
+    for (let i = 0; i < input.length; i++) {
+      redelivered.push(input[i]!);
+      if (i >= 11 && i <= 29 && i % 2 === 1) redelivered.push(input[i - 1]!);
+    }
+    const once = new Collect();
+    const twice = new Collect();
+    const r1 = await replay(ndjson(input), once, new Collect());
+    const r2 = await replay(ndjson(redelivered), twice, new Collect());
+    expect(r1.duplicates).toBe(0);
+    expect(r2).toMatchObject({ events: r1.events + 10, duplicates: 10, bad: 0 });
+    expect(once.bytes.length).toBeGreaterThan(1000);
+    expect(twice.bytes.equals(once.bytes)).toBe(true);
+  });
+
   it('reports bad lines with their number and the offending field, and skips them', async () => {
     const good = JSON.stringify(toJsonRecord(signin({ time: T0 })));
     const badCountry = JSON.stringify({ ...toJsonRecord(signin({ time: T0 })), country: 'USA' });
