@@ -25,6 +25,7 @@
 //   Refused attempts stay low on their own (failed-access judges refusals).
 
 import type { AgentEvent } from '../contract/events.js';
+import { resourceHash } from './resources.js';
 import type { Detection } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
 import { peerGroupName } from './detector.js';
@@ -211,7 +212,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     if (ts > a.at) a.at = ts;
     if (ts < a.first) a.first = ts;
 
-    const h = hashString(resource);
+    const h = resourceHash(resource);
     if (a.known.indexOf(h) >= 0) return NO_DETECTIONS;
     const triedBefore = a.tried !== null && a.tried.indexOf(h) >= 0;
     if (attempt && triedBefore) return NO_DETECTIONS;

@@ -32,6 +32,21 @@ describe('unfamiliar-resource', () => {
     expect(run([createUnfamiliarResourceDetector()], events).detections).toHaveLength(0);
   });
 
+  it('knows a resource in any of its spellings: case, trailing slash, application id, api:// and the id', () => {
+    const events = [
+      ...warmup({ agents: AGENTS, resources: ['https://graph.microsoft.com', 'https://vault.azure.net', 'api://1b4f816e-5eaf-48b9-8613-7923830595ad'] }),
+      signin({ agent_id: 'a1', time: END, resource: '00000003-0000-0000-c000-000000000000' }),
+      token({ agent_id: 'a2', time: END + 1000, resource: 'https://Graph.Microsoft.com/' }),
+      signin({ agent_id: 'a3', time: END + 2000, resource: 'CFA8B339-82A2-471A-A3C9-0FC0BE7A4093' }),
+      token({ agent_id: 'a4', time: END + 3000, resource: '1b4f816e-5eaf-48b9-8613-7923830595ad' }),
+      // A resource that is new in every spelling still fires.
+      token({ agent_id: 'a1', time: END + 4000, resource: 'https://Evil.Example.com/', event_id: 'new' }),
+    ];
+    const { detections } = run([createUnfamiliarResourceDetector()], events);
+    expect(detections.map((d) => [d.agent_id, d.event_ids])).toEqual([['a1', ['new']]]);
+    expect(detections[0]!.evidence.observed).toMatchObject({ resource: 'https://Evil.Example.com/' });
+  });
+
   it('judges a brand-new agent against its blueprint: a resource unknown to the peers fires', () => {
     const events = [...warmup({ agents: AGENTS }), signin({ agent_id: 'new-agent', time: END, resource: 'https://evil.example.com' })];
     const { detections } = run([createUnfamiliarResourceDetector()], events);

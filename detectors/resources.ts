@@ -1,0 +1,48 @@
+// Resources (token audiences) as sources write them. One audience has several
+// spellings: its URI in any case, with or without a trailing slash, its
+// application id (a GUID), or `api://` and the application id. Detectors that
+// learn which resources an agent and its blueprint use compare them through
+// `resourceHash`, so a canary writing Graph as its application id is not an
+// agent reaching a new resource.
+
+import { hashString } from './agent-directory.js';
+
+/** Application ids of Microsoft first-party resources, by the URI their tokens are usually requested for. */
+const FIRST_PARTY: Record<string, string> = {
+  '00000003-0000-0000-c000-000000000000': 'https://graph.microsoft.com',
+  '00000002-0000-0000-c000-000000000000': 'https://graph.windows.net',
+  '797f4846-ba00-4fd7-ba43-dac1f8f63013': 'https://management.azure.com',
+  'cfa8b339-82a2-471a-a3c9-0fc0be7a4093': 'https://vault.azure.net',
+  'e406a681-f3d4-42a8-90b6-c2b029497af1': 'https://storage.azure.com',
+  '022907d3-0f1b-48f7-badc-1ba6abab6d66': 'https://database.windows.net',
+  '00000002-0000-0ff1-ce00-000000000000': 'https://outlook.office365.com',
+};
+
+/** Other URIs of the same first-party resources. */
+const SYNONYMS: Record<string, string> = {
+  'https://management.core.windows.net': 'https://management.azure.com',
+  'https://outlook.office.com': 'https://outlook.office365.com',
+};
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The comparison form of a resource: lower case, no trailing slash, `api://<guid>` as the guid, first-party application ids as their URI. */
+export function canonicalResource(resource: string): string {
+  let r = resource.trim().toLowerCase();
+  while (r.length > 1 && r.endsWith('/')) r = r.slice(0, -1);
+  if (r.startsWith('api://') && GUID.test(r.slice(6))) r = r.slice(6);
+  return FIRST_PARTY[r] ?? SYNONYMS[r] ?? r;
+}
+
+const hashes = new Map<string, number>();
+const MAX_REMEMBERED = 65_536;
+
+/** hashString of the canonical form, remembered per spelling (sources use few: a lookup instead of a hash per event). */
+export function resourceHash(resource: string): number {
+  let h = hashes.get(resource);
+  if (h === undefined) {
+    h = hashString(canonicalResource(resource));
+    if (hashes.size < MAX_REMEMBERED) hashes.set(resource, h);
+  }
+  return h;
+}

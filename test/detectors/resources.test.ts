@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { hashString } from '../../detectors/agent-directory.js';
+import { canonicalResource, resourceHash } from '../../detectors/resources.js';
+
+describe('resources', () => {
+  it('writes one audience in one form whatever its spelling', () => {
+    expect(canonicalResource('https://Graph.Microsoft.com/')).toBe('https://graph.microsoft.com');
+    expect(canonicalResource(' https://graph.microsoft.com// ')).toBe('https://graph.microsoft.com');
+    expect(canonicalResource('00000003-0000-0000-C000-000000000000')).toBe('https://graph.microsoft.com');
+    expect(canonicalResource('797f4846-ba00-4fd7-ba43-dac1f8f63013')).toBe('https://management.azure.com');
+    expect(canonicalResource('https://management.core.windows.net/')).toBe('https://management.azure.com');
+    expect(canonicalResource('api://1B4F816E-5EAF-48B9-8613-7923830595AD')).toBe('1b4f816e-5eaf-48b9-8613-7923830595ad');
+  });
+
+  it('keeps distinct audiences distinct', () => {
+    expect(canonicalResource('api://ticketing')).toBe('api://ticketing');
+    expect(canonicalResource('https://graph.microsoft.com/beta')).toBe('https://graph.microsoft.com/beta');
+    expect(canonicalResource('/')).toBe('/');
+    expect(resourceHash('https://vault.azure.net')).not.toBe(resourceHash('https://storage.azure.com'));
+    expect(resourceHash('https://Vault.Azure.net/')).toBe(hashString('https://vault.azure.net'));
+  });
+});
