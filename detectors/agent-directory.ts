@@ -37,6 +37,23 @@ export function hashIgnoringDigits(s: string, seed = 0x811c9dc5): number {
   return h | 0;
 }
 
+/** Results of hash2 (read right after the call). */
+export let H1 = 0;
+export let H2 = 0;
+
+/** Two independent 32-bit hashes of a string (FNV-1a with two seeds, one pass), into H1 and H2: 64 bits, no allocation. */
+export function hash2(str: string): void {
+  let a = 0x811c9dc5 | 0;
+  let b = 0x2f1b3c5d | 0;
+  for (let i = 0; i < str.length; i++) {
+    const c = str.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 13);
+  }
+  H1 = a | 0;
+  H2 = b | 0;
+}
+
 // ---------------------------------------------------------------------------
 // TenantMap
 
@@ -440,15 +457,9 @@ export const REDELIVERY_RING = 4;
 let ID_X = 0;
 let ID_Y = 0;
 function hashEventId(id: string): void {
-  let a = 0x811c9dc5 | 0;
-  let b = 0x2f1b3c5d | 0;
-  for (let i = 0; i < id.length; i++) {
-    const c = id.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 13);
-  }
-  ID_X = (a ^ (a >>> 30)) & 0x3fffffff;
-  ID_Y = ((b ^ (b >>> 30)) & 0x3fffffff) | 1;
+  hash2(id);
+  ID_X = (H1 ^ (H1 >>> 30)) & 0x3fffffff;
+  ID_Y = ((H2 ^ (H2 >>> 30)) & 0x3fffffff) | 1;
 }
 
 /**

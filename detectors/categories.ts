@@ -29,7 +29,7 @@ const MALICIOUS = new Set([
 ]);
 
 /** What a category means, computed once per spelling (a gateway uses few: the map stays small). */
-interface CategoryInfo {
+export interface CategoryInfo {
   key: string;
   malicious: boolean;
   phishing: boolean;
@@ -38,7 +38,8 @@ interface CategoryInfo {
 const infos = new Map<string, CategoryInfo>();
 const MAX_REMEMBERED = 4096;
 
-function infoOf(category: string): CategoryInfo {
+/** What `category` means (one lookup for all of it). */
+export function categoryInfo(category: string): CategoryInfo {
   let info = infos.get(category);
   if (info === undefined) {
     const key = category
@@ -54,12 +55,12 @@ function infoOf(category: string): CategoryInfo {
 
 /** The comparison form of a category: lower case, runs of spaces, hyphens and ampersands as one underscore. */
 export function categoryKey(category: string): string {
-  return infoOf(category).key;
+  return categoryInfo(category).key;
 }
 
 /** True when the category says the destination is hostile (malware, command and control, botnet, phishing...). */
 export function isMaliciousCategory(category: string): boolean {
-  return infoOf(category).malicious;
+  return categoryInfo(category).malicious;
 }
 
 /**
@@ -71,7 +72,7 @@ const PHISHING = new Set(['phishing', 'phishing_and_fraud', 'phishing_and_other_
 
 /** True when the category names a phishing or fraud destination. */
 export function isPhishingCategory(category: string): boolean {
-  return infoOf(category).phishing;
+  return categoryInfo(category).phishing;
 }
 
 /** Categories of online storage and file transfer, where stolen data is dropped. */
@@ -92,7 +93,7 @@ const FILE_SHARING = new Set([
 
 /** True when the category is one of online storage or file sharing, as vendors name it (not a company's own cloud `storage`). */
 export function isFileSharingCategory(category: string): boolean {
-  return infoOf(category).fileSharing;
+  return categoryInfo(category).fileSharing;
 }
 
 /** Whether a category key, or any part of a joined one ("spyware/adware"), is in `set`. */

@@ -42,7 +42,7 @@
 // Values over a threshold never enter the baselines. Cooldown 30 min per kind.
 // Only allowed transfers count (a blocked one sent nothing).
 
-import { categoryKey, isFileSharingCategory, isMaliciousCategory } from './categories.js';
+import { categoryInfo, categoryKey } from './categories.js';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
@@ -546,7 +546,8 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (t > atMs(s)) setAtMs(s, t);
       if (t < s.f * 1000) s.f = Math.floor(t / 1000);
     }
-    const isRisky = risky.has(categoryKey(e.category)) || isMaliciousCategory(e.category) || (fileSharingRisky && isFileSharingCategory(e.category));
+    const cat = categoryInfo(e.category);
+    const isRisky = risky.has(cat.key) || cat.malicious || (fileSharingRisky && cat.fileSharing);
     const wi = Math.floor(t / o.windowMs);
     if (wi > s.w) roll(e.tenant_id, s, wi, t);
 

@@ -42,6 +42,9 @@ import {
   NO_DETECTIONS,
   atMs,
   clone,
+  H1,
+  H2,
+  hash2,
   hashString,
   peerAdopt,
   peerFamiliar,
@@ -166,21 +169,6 @@ type UseNetwork = typeof KNOWN | typeof UNSURE | typeof FOREIGN;
 const NO_SLOTS: Slot[] = [];
 const NO_PENDING: PendingUse[] = [];
 
-// Two 32-bit FNV-1a hashes of a string with different seeds, in one pass
-// (results in H1/H2: no allocation).
-let H1 = 0;
-let H2 = 0;
-function hash2(str: string): void {
-  let a = 0x811c9dc5 | 0;
-  let b = 0x2f1b3c5d | 0;
-  for (let i = 0; i < str.length; i++) {
-    const c = str.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 13);
-  }
-  H1 = a | 0;
-  H2 = b | 0;
-}
 
 export const tokenReplayMeta: DetectorMeta = {
   id: 'token-replay',
