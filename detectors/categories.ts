@@ -28,6 +28,29 @@ const MALICIOUS = new Set([
   'compromised_sites',
 ]);
 
+/**
+ * Categories of phishing and fraud pages: as serious as the gateway's
+ * `phishing` verdict (which some gateways only give as a category), not
+ * a hostile server the agent talks to.
+ */
+const PHISHING = new Set(['phishing', 'phishing_and_fraud', 'phishing_and_other_frauds', 'phishing_sites', 'fraud']);
+
+/** Categories of online storage and file transfer, where stolen data is dropped. */
+const FILE_SHARING = new Set([
+  'file_sharing',
+  'file_transfer',
+  'file_storage',
+  'file_storage_and_sharing',
+  'file_sharing_and_storage',
+  'online_storage',
+  'online_storage_and_backup',
+  'personal_storage',
+  'personal_network_storage_and_backup',
+  'cloud_storage',
+  'peer_to_peer',
+  'p2p',
+]);
+
 /** What a category means, computed once per spelling (a gateway uses few: the map stays small). */
 export interface CategoryInfo {
   key: string;
@@ -58,38 +81,15 @@ export function categoryKey(category: string): string {
   return categoryInfo(category).key;
 }
 
-/** True when the category says the destination is hostile (malware, command and control, botnet, phishing...). */
+/** True when the category says the destination is hostile (malware, command and control, botnet...). */
 export function isMaliciousCategory(category: string): boolean {
   return categoryInfo(category).malicious;
 }
-
-/**
- * Categories of phishing and fraud pages: as serious as the gateway's
- * `phishing` verdict (which some gateways only give as a category), not
- * a hostile server the agent talks to.
- */
-const PHISHING = new Set(['phishing', 'phishing_and_fraud', 'phishing_and_other_frauds', 'phishing_sites', 'fraud']);
 
 /** True when the category names a phishing or fraud destination. */
 export function isPhishingCategory(category: string): boolean {
   return categoryInfo(category).phishing;
 }
-
-/** Categories of online storage and file transfer, where stolen data is dropped. */
-const FILE_SHARING = new Set([
-  'file_sharing',
-  'file_transfer',
-  'file_storage',
-  'file_storage_and_sharing',
-  'file_sharing_and_storage',
-  'online_storage',
-  'online_storage_and_backup',
-  'personal_storage',
-  'personal_network_storage_and_backup',
-  'cloud_storage',
-  'peer_to_peer',
-  'p2p',
-]);
 
 /** True when the category is one of online storage or file sharing, as vendors name it (not a company's own cloud `storage`). */
 export function isFileSharingCategory(category: string): boolean {
