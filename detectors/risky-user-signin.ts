@@ -254,7 +254,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
       title: 'Delegated access for a risky user',
       severity: 'medium',
       description:
-        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), or keeps using a token it obtained for the user before the risk rose, once per agent and risk episode. The agent inherits the risk while it lasts and drops it when the user is remediated. An agent user account acting as itself has the user risk of its own account, from the moment the verdict lands.',
+        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), or keeps using a token it obtained for the user before the risk rose, once per agent and risk episode. The agent inherits the risk while it lasts and drops it when the user is remediated. An agent user account acting as itself (flow `agent_user`) has the user risk of its own account, from the moment the verdict lands.',
       mitre: { id: 'T1078', name: 'Valid Accounts' },
     },
     observe,
