@@ -10,6 +10,15 @@
 //
 // Rule: a network event carrying a token of the agent fires (high) when its
 // source IP is not "near" any address the agent was recently issued tokens at.
+// The agent's issuing networks of the last 24 h are kept apart from its token
+// slots (4 networks: /24 and /16 hashes, last issue): a host now issued
+// tokens over IPv6 still calls from its IPv4 address, a host restarted on
+// another subnet of its own /16 keeps using its cached tokens. After the
+// blueprint has learned (below), a use from a network that fits nothing is
+// reported 45 s later (`foreignConfirmMs`) unless a token is issued near it
+// meanwhile, to the agent or to 2 other agents of its blueprint: a NAT
+// gateway that gained a second public address issues tokens there too, a
+// thief's host never does.
 // "Near" = equal, or in the same /24 (IPv4) or /64 (IPv6) when `sameSubnet` is
 // on (default). Why the subnet tolerance: cloud egress goes through NAT/SNAT
 // pools that hand out adjacent public addresses, so the token request and a
@@ -31,9 +40,11 @@
 // address, or in its /16 or /48, at once; any other network once a second
 // agent of the blueprint uses it too, so a use from it waits 2 minutes to be
 // judged (the first token use a blueprint shows may be the thief's). Later,
-// any network 3 distinct agents use within 30 minutes is learned (a
-// deployment; the first two were reported). A use from a learned network is
-// no replay. An attacker's network is neither.
+// any network 3 distinct agents use within 30 minutes is a deployment (the
+// first two were reported), for each agent that left its old network: one
+// still calling from where it gets its tokens within 10 minutes of the use is
+// reported (a thief replaying tokens of several agents from one host). A use
+// from a learned network is no replay. An attacker's network is neither.
 
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
 import {
@@ -87,6 +98,21 @@ export interface TokenReplayOptions {
   egressLearnUses?: number;
   egressAdoptAgents?: number;
   egressAdoptSpanMs?: number;
+  /**
+   * After its group has learned, a use from a network the agent's group does
+   * not use is judged this long later (event time): long enough for the
+   * agent, or two other agents of its blueprint, to be issued a token there
+   * (a NAT gateway's second address), ms.
+   */
+  foreignConfirmMs?: number;
+  /** Issuing networks an agent is remembered for (its /24 and /16), and for how long, ms. */
+  issuingHistoryMs?: number;
+  /**
+   * After its group has learned, how long an agent whose token is used from a
+   * network several agents took up at once is watched for calls from where it
+   * gets its tokens (see decideDeferred), ms.
+   */
+  moveConfirmMs?: number;
 }
 
 const DEFAULTS: Required<TokenReplayOptions> = {
@@ -102,7 +128,23 @@ const DEFAULTS: Required<TokenReplayOptions> = {
   egressLearnUses: 20,
   egressAdoptAgents: 3,
   egressAdoptSpanMs: 30 * 60_000,
+  foreignConfirmMs: 45_000,
+  issuingHistoryMs: 24 * 3_600_000,
+  moveConfirmMs: 10 * 60_000,
 };
+
+/** Issuing networks remembered per agent. */
+const MAX_ISSUING_NETWORKS = 4;
+/** Distinct other agents of a blueprint issued tokens at a network that make it the blueprint's egress. */
+const GROUP_ISSUERS = 2;
+/** Salt that keeps a group's issuing networks apart from its use networks in the peer registry. */
+const ISSUED = 0x5bd1e995;
+/** An agent's issuance at a network it already holds is re-recorded for its group at most this often, s. */
+const REISSUE_S = 3600;
+/** A call from home this long after a token's use elsewhere shows the agent did not move, s. */
+const CONCURRENT_S = 10;
+/** How often a use waiting on its agent's move is looked at again (event time), ms. */
+const RECHECK_MS = 30_000;
 
 /** Use networks remembered per peer group (the least recently adopted go first when full). */
 const MAX_USE_NETWORKS = 96;
@@ -141,6 +183,19 @@ interface AgentTokens extends MsState {
   pend: PendingUse[] | null;
   /** Hashes (h1) of unknown tokens already reported, null when none. */
   fu: number[] | null;
+  /**
+   * Networks the agent was issued tokens at, whatever became of the tokens:
+   * flat triples [hash of the /24 or /64, hash of the /16 or /48, last issue
+   * (epoch s)], at most MAX_ISSUING_NETWORKS, null when none. They outlive the
+   * token slots: a host that now gets its tokens over IPv6 still calls from
+   * its IPv4 address, a host moved within its network keeps its cached tokens.
+   */
+  nets: number[] | null;
+  /** The address of the last issuance recorded in `nets`, and its triple's index (skips rehashing it). */
+  nip: string;
+  ni: number;
+  /** Last call with a token from an address the agent gets tokens at (epoch s). */
+  hu: number;
 }
 
 /** A pending use waiting for its verdict (see `advance`), with its agent. */
@@ -158,13 +213,17 @@ interface DeferredUse {
   use: NetworkEvent;
   slot: Slot;
   tokenId: string;
+  /** Deferred after the group learned (foreignConfirmMs): only issuances can clear it, not other agents' uses. */
+  confirm?: boolean;
 }
 
 /** Where a token was used from, for its group (see useNetwork). */
 const KNOWN = 0;
 const UNSURE = 1;
 const FOREIGN = 2;
-type UseNetwork = typeof KNOWN | typeof UNSURE | typeof FOREIGN;
+/** After the group learned: a network several agents took up at once (a deployment, or a thief replaying several agents' tokens). */
+const ADOPTED = 3;
+type UseNetwork = typeof KNOWN | typeof UNSURE | typeof FOREIGN | typeof ADOPTED;
 
 const NO_SLOTS: Slot[] = [];
 const NO_PENDING: PendingUse[] = [];
@@ -177,9 +236,11 @@ export const tokenReplayMeta: DetectorMeta = {
   mitre: { id: 'T1550.001', name: 'Use Alternate Authentication Material: Application Access Token' },
   description:
     'An access token issued to an agent is used from a network address other than the one it was issued to ' +
-    '(outside the /24 or /64 of every address the agent recently obtained tokens at, and off the networks its blueprint uses tokens from), ' +
-    'a sign of a stolen token being replayed. A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
-    'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on), and later from 3 agents adopting one within 30 minutes.',
+    '(outside the /24 or /64 of every address the agent obtained tokens at in the last 24 hours, outside the /16 or /48 of those, and off the networks its blueprint uses tokens from), ' +
+    'a sign of a stolen token being replayed. It is reported 45 s after the use unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address). ' +
+    'A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
+    'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
+    'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host).',
 };
 
 export function createTokenReplayDetector(options: TokenReplayOptions = {}): Detector {
@@ -215,20 +276,91 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     const h = networkHash(ip);
     const ah = hashString(agent) | 1;
     const learning = t - g.first < o.egressLearnMs || g.events < o.egressLearnUses;
-    const shared = learning && (fitsIssuing(s, ip) || peerVerdictCode(g, h, ah, t, o.egressAdoptSpanMs) >>> 1 >= 2);
-    const known = shared || peerFamiliar(g, h, ah, t, o.egressAdoptSpanMs, o.egressAdoptAgents);
+    const code = peerVerdictCode(g, h, ah, t, o.egressAdoptSpanMs);
+    const shared = learning && (fitsIssuing(s, ip) || code >>> 1 >= 2);
+    const adopted = code >>> 1 >= o.egressAdoptAgents;
+    const known = shared || (code & 1) !== 0 || (learning && adopted) || issuedNear(g, s, ip, h, ah, t);
     peerAdopt(g, h, ah, t, known, MAX_USE_NETWORKS);
-    return known ? KNOWN : learning ? UNSURE : FOREIGN;
+    return known ? KNOWN : learning ? UNSURE : adopted ? ADOPTED : FOREIGN;
+  }
+
+  /**
+   * True when tokens were issued near `ip` (network hash `h`) within the
+   * issuing history: to the agent itself in that /16 or /48 (its own hosting
+   * range: a host moved to another subnet of it keeps its cached tokens), or
+   * to GROUP_ISSUERS other agents of its blueprint in that /24 or /64 (the
+   * blueprint's egress: a NAT gateway with a second public address). A thief
+   * replays from his own network, where no token of the blueprint is issued.
+   */
+  function issuedNear(g: PeerGroup, s: AgentTokens, ip: string, h: number, ah: number, t: number): boolean {
+    const nets = s.nets;
+    if (nets !== null && o.sameSubnet) {
+      const wide = hashString(wideNetworkOf(ip) ?? ip);
+      const span = o.issuingHistoryMs / 1000;
+      for (let i = 0; i < nets.length; i += 3) if (nets[i + 1] === wide && Math.abs(nets[i + 2]! - t / 1000) <= span) return true;
+    }
+    return peerVerdictCode(g, h ^ ISSUED, ah, t, o.issuingHistoryMs) >>> 1 > GROUP_ISSUERS;
+  }
+
+  /** Records that the agent was issued a token at `ip` at `t`: in its issuing networks, and its group's. */
+  function recordIssuance(ctx: DetectorContext, e: TokenEvent, s: AgentTokens): void {
+    const sec = Math.floor(e.time / 1000);
+    let nets = s.nets;
+    if (nets !== null && e.ip === s.nip) {
+      const last = nets[s.ni + 2]!;
+      if (sec > last) nets[s.ni + 2] = sec;
+      if (sec - last < REISSUE_S) return;
+    }
+    const h = networkHash(e.ip);
+    let i = 0;
+    if (nets === null) {
+      nets = s.nets = [h, hashString(wideNetworkOf(e.ip) ?? e.ip), sec];
+    } else {
+      while (i < nets.length && nets[i] !== h) i += 3;
+      if (i < nets.length) {
+        if (sec > nets[i + 2]!) nets[i + 2] = sec;
+      } else if (nets.length < 3 * MAX_ISSUING_NETWORKS) {
+        nets.push(h, hashString(wideNetworkOf(e.ip) ?? e.ip), sec);
+      } else {
+        i = 0; // full: the least recently issued at goes
+        for (let j = 3; j < nets.length; j += 3) if (nets[j + 2]! < nets[i + 2]!) i = j;
+        nets[i] = h;
+        nets[i + 1] = hashString(wideNetworkOf(e.ip) ?? e.ip);
+        nets[i + 2] = sec;
+      }
+    }
+    s.nip = e.ip;
+    s.ni = i;
+    const g = touchPeerGroup(groups, ctx, e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id), e.time);
+    peerAdopt(g, h ^ ISSUED, hashString(e.agent_id) | 1, e.time, true, MAX_USE_NETWORKS);
+  }
+
+  /** A use a late token event completes: judged at once (it already waited for its token). */
+  function isForeign(net: UseNetwork): boolean {
+    return net === UNSURE || net === FOREIGN;
   }
 
   function networkHash(ip: string): number {
     return hashString((o.sameSubnet ? subnetOf(ip) : null) ?? ip);
   }
 
-  /** Uses of a known token from a network that fit nothing while the group learned: decided `pendingMs` later. */
+  /**
+   * Uses of a known token from a network that fit nothing: while the group
+   * learned, decided `pendingMs` later; after, `foreignConfirmMs` later.
+   */
   const deferred = new DueQueue<DeferredUse>(o.maxQueue);
 
-  /** A deferred use whose time came: a replay unless another agent of the group has used that network meanwhile. */
+  /**
+   * A deferred use whose time came. No replay when a token has been issued
+   * near its network since (see issuedNear), or, while the group learned,
+   * when another agent of the group uses the network too. After the group
+   * learned, a network egressAdoptAgents agents took up at once is a
+   * deployment only if the agent left its old one: an agent still calling
+   * from where it gets its tokens while its token is used elsewhere is being
+   * replayed (a thief replaying several agents' tokens from one host looks
+   * like a deployment otherwise). That is watched for moveConfirmMs; a replay
+   * is reported as soon as the agent calls from home again.
+   */
   function decideDeferred(q: DeferredUse, watermark: number, ctx: DetectorContext): Detection | null {
     const e = q.use;
     const s = agents.map.get(e.tenant_id, e.agent_id);
@@ -236,7 +368,21 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     const g = groups.get(e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id));
     const h = networkHash(e.ip);
     const ah = hashString(e.agent_id) | 1;
-    if (g && (peerVerdictCode(g, h, ah, e.time, o.egressAdoptSpanMs) >>> 1 >= 2 || peerFamiliar(g, h, ah, e.time, o.egressAdoptSpanMs, o.egressAdoptAgents))) return null;
+    if (knownAddress(s, e.ip, e.time) || (g && issuedNear(g, s, e.ip, h, ah, e.time))) return null;
+    const code = g ? peerVerdictCode(g, h, ah, e.time, o.egressAdoptSpanMs) : 2;
+    if (!q.confirm) {
+      if (code >>> 1 >= 2 || (code & 1) !== 0) return null;
+    } else if ((code & 1) !== 0) {
+      return null; // another agent's use of it was judged clean meanwhile
+    } else if (code >>> 1 >= o.egressAdoptAgents && s.hu < Math.floor(e.time / 1000) + CONCURRENT_S) {
+      if (watermark < e.time + o.moveConfirmMs) {
+        // Looked at again shortly (until moveConfirmMs): a call from home ends the wait.
+        deferred.add({ ...q, due: Math.min(e.time + o.moveConfirmMs, watermark + RECHECK_MS) });
+        return null;
+      }
+      peerAdopt(g!, h, ah, e.time, true, MAX_USE_NETWORKS); // the agent moved with its blueprint
+      return null;
+    }
     // The agent's slot of the token now (a restored snapshot holds a copy of it).
     let slot = q.slot;
     for (const x of s.slots) if (x.h1 === slot.h1 && x.h2 === slot.h2) slot = x;
@@ -247,7 +393,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
   }
 
   function fresh(e: TokenEvent | NetworkEvent): AgentTokens {
-    const s: AgentTokens = { at: 0, am: 0, e: 0, slots: NO_SLOTS, pend: null, fu: null };
+    const s: AgentTokens = { at: 0, am: 0, e: 0, slots: NO_SLOTS, pend: null, fu: null, nets: null, nip: '', ni: 0, hu: 0 };
     setAtMs(s, e.time);
     return s;
   }
@@ -269,14 +415,24 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     return false;
   }
 
-  /** True when `ip` is an address (or in the subnet of one) the agent was issued a token at. */
-  function knownAddress(s: AgentTokens, ip: string): boolean {
+  /**
+   * True when `ip` is an address (or in the subnet of one) the agent holds a
+   * token of, or was issued tokens at within the issuing history of `t`.
+   */
+  function knownAddress(s: AgentTokens, ip: string, t: number): boolean {
     const slots = s.slots;
     for (let i = 0; i < slots.length; i++) if (slots[i]!.ip === ip) return true;
-    if (!o.sameSubnet || slots.length === 0) return false;
+    const nets = s.nets;
+    if (!o.sameSubnet || (slots.length === 0 && nets === null)) return false;
     const net = subnetOf(ip);
     if (net === null) return false;
     for (let i = 0; i < slots.length; i++) if (subnetOf(slots[i]!.ip) === net) return true;
+    if (nets !== null) {
+      const h = hashString(net);
+      const span = o.issuingHistoryMs / 1000;
+      // Issued there within the history before the use, or since (a decision taken later).
+      for (let i = 0; i < nets.length; i += 3) if (nets[i] === h && Math.abs(nets[i + 2]! - t / 1000) <= span) return true;
+    }
     return false;
   }
 
@@ -322,10 +478,11 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     while (i < pend.length && !(pend[i]!.h1 === q.h1 && pend[i]!.h2 === q.h2 && pend[i]!.ip === q.ip && pend[i]!.t === q.t)) i++;
     if (i === pend.length) return null; // matched by its token event (or dropped)
     s.pend = pend.length === 1 ? null : pend.slice(0, i).concat(pend.slice(i + 1));
-    if (s.slots.length === 0 || knownAddress(s, q.ip)) return null;
+    if (s.slots.length === 0 || knownAddress(s, q.ip, q.t)) return null;
     if (s.fu !== null && s.fu.includes(q.h1)) return null;
     // Decided 2 minutes on already: a network other agents did not take up by now is foreign.
-    if (useNetwork(ctx, q.tenant, q.agent, q.bp, q.ip, q.t, s) === KNOWN) return null;
+    const net = useNetwork(ctx, q.tenant, q.agent, q.bp, q.ip, q.t, s);
+    if (net === KNOWN || net === ADOPTED) return null;
     s.fu = s.fu === null ? [q.h1] : s.fu.slice(-3).concat(q.h1);
     const ips: string[] = [];
     for (const x of s.slots) if (!ips.includes(x.ip)) ips.push(x.ip);
@@ -383,6 +540,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     for (let i = 0; i < slots.length; i++) if (i !== victim && slots[i]!.ex >= nowS) next[n++] = slots[i]!;
     next[n] = slot;
     s.slots = next;
+    recordIssuance(ctx, e, s);
 
     const pend = s.pend;
     if (pend === null) return NO_DETECTIONS;
@@ -393,7 +551,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         pend.splice(i, 1); // too old to be a use of a token issued now
       } else if (p.h1 === h1 && p.h2 === h2) {
         pend.splice(i, 1);
-        if (!slot.fired && !knownAddress(s, p.ip) && useNetwork(ctx, e.tenant_id, e.agent_id, e.blueprint_id, p.ip, p.t, s) !== KNOWN) {
+        if (!slot.fired && !knownAddress(s, p.ip, p.t) && isForeign(useNetwork(ctx, e.tenant_id, e.agent_id, e.blueprint_id, p.ip, p.t, s))) {
           out = [detection(e, s, slot, p, e.token_id, ctx)];
         }
       }
@@ -417,17 +575,25 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         if (slot.h1 !== h1 || slot.h2 !== h2) continue;
         const sec = Math.floor(e.time / 1000);
         if (sec > slot.u) slot.u = sec;
-        if (slot.ip === e.ip || slot.fired || knownAddress(s, e.ip)) return NO_DETECTIONS;
-        const net = useNetwork(ctx, e.tenant_id, e.agent_id, e.blueprint_id, e.ip, e.time, s);
-        if (net === KNOWN) return NO_DETECTIONS;
-        if (net === UNSURE) {
-          deferred.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.pendingMs, use: e, slot, tokenId });
+        if (slot.ip === e.ip || knownAddress(s, e.ip, e.time)) {
+          if (sec > s.hu) s.hu = sec;
           return NO_DETECTIONS;
         }
-        return [detection(e, s, slot, { ip: e.ip, t: e.time, id: e.event_id, host: e.dest_host }, tokenId, ctx)];
+        if (slot.fired) return NO_DETECTIONS;
+        const net = useNetwork(ctx, e.tenant_id, e.agent_id, e.blueprint_id, e.ip, e.time, s);
+        if (net === KNOWN) return NO_DETECTIONS;
+        // Judged a little later either way: while the group learns, whether its agents take the
+        // network up; after, whether a token is issued there (see decideDeferred).
+        const confirm = net !== UNSURE;
+        deferred.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + (confirm ? o.foreignConfirmMs : o.pendingMs), use: e, slot, tokenId, confirm });
+        return NO_DETECTIONS;
       }
       // Unknown token from an address the agent gets tokens at: whatever the token, no replay.
-      if (knownAddress(s, e.ip)) return NO_DETECTIONS;
+      if (knownAddress(s, e.ip, e.time)) {
+        const sec = Math.floor(e.time / 1000);
+        if (sec > s.hu) s.hu = sec;
+        return NO_DETECTIONS;
+      }
     }
     // Token not known (yet): keep the use briefly, in case its token event is late.
     if (!s) {
@@ -511,7 +677,11 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         deferred?: DeferredUse[];
       };
       if (s?.version !== 1) throw new Error('token-replay: unsupported snapshot');
-      agents.restore(s.agents.map(([t, a, v]) => [t, a, v.slots.length === 0 ? { ...v, slots: NO_SLOTS } : v]), false);
+      // Agents from before issuing networks were kept: none known yet.
+      agents.restore(
+        s.agents.map(([t, a, v]) => [t, a, { ...v, slots: v.slots.length === 0 ? NO_SLOTS : v.slots, nets: v.nets ?? null, nip: v.nip ?? '', ni: v.ni ?? 0, hu: v.hu ?? 0 }]),
+        false,
+      );
       // Queued uses and groups from before use networks were learned: no blueprint known, no networks learned yet.
       queue = s.queue.map((q) => (q.bp === undefined ? { ...q, bp: null } : q));
       restoreGroups(groups, s.useNetworks ?? []);

@@ -8,16 +8,22 @@ beforeEach(() => resetIds());
 const replay = (o: TokenReplayOptions = {}) => createTokenReplayDetector({ egressLearnMs: 0, egressLearnUses: 0, ...o });
 
 describe('token-replay', () => {
-  it('fires (high) when a token is used from an address other than the one it was issued to', () => {
+  it('fires (high) 45 s after a token is used from an address other than the one it was issued to', () => {
     const d = replay();
     const ctx = fakeContext();
+    const use = T0 + 5 * MIN;
     const out = feed(d, ctx, [
       token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0, event_id: 'k1' }),
       network({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 10 * SEC }),
-      network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + 5 * MIN, event_id: 'n-bad', dest_host: 'graph.microsoft.com' }),
+      network({ token_id: 'tok-A', ip: '185.220.101.7', time: use, event_id: 'n-bad', dest_host: 'graph.microsoft.com' }),
     ]);
-    expect(out).toHaveLength(1);
-    const det = out[0]!;
+    // Not at once: a token issued there meanwhile (the agent's new address, its NAT's) would explain it.
+    expect(out).toEqual([]);
+    expect(advanceTo(d, ctx, use + 44 * SEC)).toEqual([]);
+    const confirmed = advanceTo(d, ctx, use + 45 * SEC);
+    expect(confirmed).toHaveLength(1);
+    const det = confirmed[0]!;
+    expect(det.time).toBe(use + 45 * SEC);
     expect(det.detector).toBe('token-replay');
     expect(det.severity).toBe('high');
     expect(det.agent_id).toBe('a1');
@@ -91,11 +97,9 @@ describe('token-replay', () => {
 
   it('is strict about the address when the subnet tolerance is off', () => {
     const d = replay({ sameSubnet: false });
-    const out = feed(d, fakeContext(), [
-      token({ token_id: 'tok-A', ip: '20.1.2.3' }),
-      network({ token_id: 'tok-A', ip: '20.1.2.200', time: T0 + MIN }),
-    ]);
-    expect(out).toHaveLength(1);
+    const ctx = fakeContext();
+    feed(d, ctx, [token({ token_id: 'tok-A', ip: '20.1.2.3' }), network({ token_id: 'tok-A', ip: '20.1.2.200', time: T0 + MIN })]);
+    expect(advanceTo(d, ctx, T0 + 2 * MIN)).toHaveLength(1);
   });
 
   it('ignores blocked token requests', () => {
@@ -139,7 +143,9 @@ describe('token-replay', () => {
       network({ tenant_id: 't1', token_id: 'tok-A', ip: '20.1.2.3', time: T0 + MIN }),
     ]);
     expect(out).toEqual([]);
-    const out2 = feed(d, fakeContext(), [network({ tenant_id: 't2', token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 2 * MIN })]);
+    const ctx = fakeContext();
+    feed(d, ctx, [network({ tenant_id: 't2', token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 2 * MIN })]);
+    const out2 = advanceTo(d, ctx, T0 + 3 * MIN);
     expect(out2).toHaveLength(1);
     expect(out2[0]!.tenant_id).toBe('t2');
   });
@@ -156,7 +162,8 @@ describe('token-replay', () => {
       network({ token_id: 'long', ip: '185.220.101.7', time: T0 + 3 * MIN }),
     ];
     const ctx = fakeContext();
-    const out = feed(d, ctx, events);
+    expect(feed(d, ctx, events)).toEqual([]);
+    const out = advanceTo(d, ctx, T0 + 3 * MIN + 45 * SEC);
     expect(out.map((x) => x.evidence.token_id)).toEqual(['long']);
     expect(d.size()).toBe(3); // the agent, its blueprint's use networks, the queued use of the forgotten token
     // the forgotten token's replay is still reported, as an unknown token, once its token event cannot come
@@ -167,12 +174,14 @@ describe('token-replay', () => {
 
   it('forgets tokens some minutes after they expire', () => {
     const d = replay({ expiryGraceMs: 10 * MIN });
-    const out = feed(d, fakeContext(), [
+    const ctx = fakeContext();
+    feed(d, ctx, [
       token({ token_id: 'short', ip: '20.1.2.3', lifetime_s: 600, time: T0 }),
       token({ token_id: 'next', ip: '20.1.2.3', lifetime_s: 3600, time: T0 + 30 * MIN }), // drops `short`
       network({ token_id: 'short', ip: '185.220.101.7', time: T0 + 31 * MIN }),
       network({ token_id: 'next', ip: '185.220.101.7', time: T0 + 31 * MIN }),
     ]);
+    const out = advanceTo(d, ctx, T0 + 32 * MIN);
     expect(out.map((x) => x.evidence.token_id)).toEqual(['next']);
   });
 
@@ -180,12 +189,13 @@ describe('token-replay', () => {
     const d = replay();
     const ctx = fakeContext();
     feed(d, ctx, [token({ agent_id: 'a1', time: T0 }), token({ agent_id: 'a2', token_id: 'tok-2', time: T0 + 2 * HOUR })]);
-    expect(d.size()).toBe(2);
+    expect(d.size()).toBe(3); // two agents, their blueprint's networks
     d.evict(T0 + HOUR);
-    expect(d.size()).toBe(1);
+    expect(d.size()).toBe(2);
     // a1's token is forgotten: its replay is no longer recognised.
     expect(feed(d, ctx, [network({ agent_id: 'a1', token_id: 'tok-1', ip: '1.1.1.1', time: T0 + 2 * HOUR })])).toEqual([]);
-    expect(feed(d, ctx, [network({ agent_id: 'a2', token_id: 'tok-2', ip: '1.1.1.1', time: T0 + 2 * HOUR })])).toHaveLength(1);
+    feed(d, ctx, [network({ agent_id: 'a2', token_id: 'tok-2', ip: '1.1.1.1', time: T0 + 2 * HOUR })]);
+    expect(advanceTo(d, ctx, T0 + 2 * HOUR + MIN)).toHaveLength(1);
   });
 
   it('gives the same detections after a snapshot/restore', () => {
@@ -197,6 +207,7 @@ describe('token-replay', () => {
       token({ token_id: 'tok-C', ip: '20.1.2.3', time: T0 + 20 * SEC }),
       network({ agent_id: 'a2', token_id: 'tok-B', ip: '20.1.9.9', time: T0 + 2 * MIN }),
       network({ agent_id: 'a2', token_id: 'tok-B', ip: '8.8.8.8', time: T0 + 3 * MIN }),
+      network({ agent_id: 'a3', token_id: null, ip: '20.1.2.4', time: T0 + 6 * MIN }), // moves the watermark on
     ];
     const { uninterrupted, restored } = runWithRestore(() => replay(), events, 3);
     expect(uninterrupted).toHaveLength(3);
@@ -210,6 +221,96 @@ describe('token-replay', () => {
     expect(subnetOf('2001:db8:1:2::5')).not.toBe(subnetOf('2001:db8:1:3::5'));
     expect(subnetOf('::1')).toBe('0:0:0:0::/64');
     expect(subnetOf('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+  });
+
+  describe('where tokens were issued, beyond the tokens held', () => {
+    it('keeps the networks an agent was issued tokens at for a day: a host now issued tokens over IPv6 still calls from its IPv4 address', () => {
+      const d = replay();
+      const ctx = fakeContext();
+      const events = [token({ token_id: 'v4', ip: '20.1.2.3', time: T0 })];
+      // Eight tokens over IPv6 push the IPv4-issued one out of the agent's six slots.
+      for (let i = 0; i < 8; i++) events.push(token({ token_id: `v6-${i}`, ip: '2001:db8:10::3', time: T0 + (i + 1) * MIN }));
+      events.push(network({ token_id: 'v6-7', ip: '20.1.2.3', time: T0 + 10 * MIN }));
+      expect(feed(d, ctx, events)).toEqual([]);
+      expect(advanceTo(d, ctx, T0 + 20 * MIN)).toEqual([]);
+      // From anywhere else it is still a replay.
+      feed(d, ctx, [network({ token_id: 'v6-6', ip: '45.9.8.7', time: T0 + 21 * MIN })]);
+      expect(advanceTo(d, ctx, T0 + 22 * MIN).map((x) => x.evidence.token_id)).toEqual(['v6-6']);
+    });
+
+    it('forgets an issuing network a day after its last token', () => {
+      const d = replay();
+      const ctx = fakeContext();
+      const later = T0 + 25 * HOUR;
+      feed(d, ctx, [
+        token({ token_id: 'v4', ip: '20.1.2.3', time: T0 }),
+        token({ token_id: 'v6', ip: '2001:db8:10::3', time: later }),
+        network({ token_id: 'v6', ip: '20.1.2.3', time: later + MIN }),
+      ]);
+      expect(advanceTo(d, ctx, later + 2 * MIN)).toHaveLength(1);
+    });
+
+    it('takes a use from another subnet of the agent own /16 as its host moved (cached tokens), not as a replay', () => {
+      const d = replay();
+      const ctx = fakeContext();
+      feed(d, ctx, [
+        token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
+        network({ token_id: 'tok-A', ip: '20.1.77.5', time: T0 + MIN }), // restarted on another node pool of its network
+        network({ token_id: 'tok-A', ip: '20.9.77.5', time: T0 + 2 * MIN }), // another /16: a replay
+      ]);
+      const out = advanceTo(d, ctx, T0 + 5 * MIN);
+      expect(out.map((x) => x.evidence.observed)).toEqual([expect.objectContaining({ use_ip: '20.9.77.5' })]);
+    });
+
+    /** Four agents of one blueprint getting tokens at home (20.1.2.x) every 5 minutes and calling from there. */
+    function home(from = T0, until = T0 + 30 * MIN) {
+      const out = [];
+      for (let t = from; t < until; t += 5 * MIN) {
+        for (let a = 1; a <= 4; a++) {
+          const id = `h-${a}-${t}`;
+          out.push(token({ agent_id: `w${a}`, token_id: id, ip: `20.1.2.${a}`, time: t + a * SEC }));
+          out.push(network({ agent_id: `w${a}`, token_id: id, ip: `20.1.2.${a}`, time: t + 30 * SEC + a * SEC }));
+        }
+      }
+      return out;
+    }
+
+    it('takes the second address of a NAT gateway as the agent network once it or two other agents of its blueprint are issued tokens there', () => {
+      const t = T0 + HOUR;
+      const run = (issuedAtB: [agent: string, ip: string][]) => {
+        const d = replay();
+        const ctx = fakeContext();
+        feed(d, ctx, home());
+        feed(d, ctx, [
+          token({ agent_id: 'w1', token_id: 'nat', ip: '60.1.1.1', time: t }),
+          network({ agent_id: 'w1', token_id: 'nat', ip: '70.2.2.2', time: t + 5 * SEC }),
+          ...issuedAtB.map(([agent, ip], i) => token({ agent_id: agent, token_id: `b-${i}`, ip, time: t + (10 + 10 * i) * SEC })),
+        ]);
+        return advanceTo(d, ctx, t + 5 * MIN).map((x) => x.agent_id);
+      };
+      expect(run([['w2', '70.2.2.9'], ['w3', '70.2.2.2']])).toEqual([]);
+      expect(run([['w1', '70.2.2.2']])).toEqual([]);
+      // One other agent is not enough (a thief holding one agent credential could make it so), nor is a token after the window.
+      expect(run([['w2', '70.2.2.2']])).toEqual(['w1']);
+      expect(run([['w2', '70.2.2.9'], ['w3', '60.1.1.1'], ['w4', '60.1.1.1'], ['w3', '60.1.1.1'], ['w2', '70.2.2.2']])).toEqual(['w1']);
+    });
+
+    it('reports every agent whose token a thief replays from one host, although several agents then use that network', () => {
+      const d = replay();
+      const ctx = fakeContext();
+      const t = T0 + 30 * MIN;
+      const events = home(T0, t);
+      for (let a = 1; a <= 4; a++) {
+        events.push(token({ agent_id: `w${a}`, token_id: `dumped-${a}`, ip: `20.1.2.${a}`, time: t + a * SEC }));
+        events.push(network({ agent_id: `w${a}`, token_id: `dumped-${a}`, ip: '95.216.77.10', time: t + 2 * MIN + a * 20 * SEC }));
+      }
+      // The agents go on calling from home meanwhile: they did not move.
+      events.push(...home(t + 3 * MIN, t + 20 * MIN));
+      events.sort((a, b) => a.time - b.time);
+      const out = feed(d, ctx, events).concat(advanceTo(d, ctx, t + 30 * MIN));
+      expect(out.map((x) => x.agent_id).sort()).toEqual(['w1', 'w2', 'w3', 'w4']);
+      expect(Math.max(...out.map((x) => x.time))).toBeLessThan(t + 10 * MIN);
+    });
   });
 
   describe('use networks of a blueprint', () => {
@@ -238,7 +339,9 @@ describe('token-replay', () => {
         token({ agent_id: 'w2', token_id: 'stolen', ip: '2001:db8:10::2', time: T0 + 2 * HOUR }),
         network({ agent_id: 'w2', token_id: 'stolen', ip: '185.220.101.7', time: T0 + 2 * HOUR + 5 * MIN }),
       ]);
-      expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['w2', 'high']]);
+      expect(out).toEqual([]);
+      const confirmed = advanceTo(d, ctx, T0 + 2 * HOUR + 6 * MIN);
+      expect(confirmed.map((x) => [x.agent_id, x.severity])).toEqual([['w2', 'high']]);
     });
 
     it('learns a firewall whose source NAT spans two prefixes', () => {
@@ -253,7 +356,8 @@ describe('token-replay', () => {
         token({ agent_id: 'w3', token_id: 'stolen', ip: '20.1.2.9', time: T0 + 2 * HOUR }),
         network({ agent_id: 'w3', token_id: 'stolen', ip: '45.9.8.7', time: T0 + 2 * HOUR + MIN }),
       ]);
-      expect(out).toHaveLength(1);
+      expect(out).toEqual([]);
+      expect(advanceTo(d, ctx, T0 + 2 * HOUR + 2 * MIN)).toHaveLength(1);
     });
 
     it('takes a network three agents start using within 30 minutes as a new egress (the first two are reported)', () => {
