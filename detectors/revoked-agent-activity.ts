@@ -16,6 +16,12 @@
 // disabled agent's work. 'enabled' lifts a disable, 'created' a delete. Each
 // kind fires once per revocation.
 //
+// Audit logs come from another feed than sign-ins, late and with their own
+// clock: a re-enable can arrive after the first sign-in it allowed. So an act
+// is decided once the watermark has passed it by `skewMs` (10 s): every
+// lifecycle event up to then has arrived, and a lift stamped no later than
+// `skewMs` after the act explains it.
+//
 // State: per agent the latest expiry of the tokens it was granted (one small
 // integer in an object attached to the agent's directory record); per
 // disabled or deleted agent a small record, kept for `retainMs` (30 days)
@@ -25,11 +31,14 @@
 import type { AgentEvent, LifecycleEvent } from '../contract/events.js';
 import { AgentStore, NO_DETECTIONS, TenantMap, clone, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
 import { ALLOWED_LATENESS_MS, formatDuration, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { DueQueue } from './due-queue.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface RevokedAgentActivityOptions {
   /** Events may arrive this late: activity up to this long after the revocation is not judged, ms. */
   allowedLatenessMs?: number;
+  /** Clock difference tolerated between the audit log and the activity logs: a lift this long after an act explains it, ms. */
+  skewMs?: number;
   /** Revocation records are kept this long after the revocation, ms. */
   retainMs?: number;
   maxAgents?: number;
@@ -37,6 +46,7 @@ export interface RevokedAgentActivityOptions {
 
 const DEFAULTS: Required<RevokedAgentActivityOptions> = {
   allowedLatenessMs: ALLOWED_LATENESS_MS,
+  skewMs: 10_000,
   retainMs: 30 * 24 * 3600_000,
   maxAgents: 2_000_000,
 };
@@ -56,6 +66,20 @@ interface Revocation extends Timed {
   /** Already reported: a sign-in or granted token, a network event. */
   firedAuth: boolean;
   firedUse: boolean;
+  /** When the revocation was lifted (enabled, created again), ms; 0 while it stands. */
+  lifted?: number;
+}
+
+/** An act of a revoked agent waiting for the audit log to catch up (see skewMs). */
+interface PendingAct {
+  tenant_id: string;
+  agent_id: string;
+  due: number;
+  time: number;
+  auth: boolean;
+  type: string;
+  what: string;
+  eventId: string;
 }
 
 export const revokedAgentActivityMeta: DetectorMeta = {
@@ -65,7 +89,8 @@ export const revokedAgentActivityMeta: DetectorMeta = {
   mitre: { id: 'T1550.001', name: 'Use Alternate Authentication Material: Application Access Token' },
   description:
     'An agent that was disabled or deleted signs in successfully or is granted a token more than 60 s later (the identity provider should refuse it), ' +
-    'or makes network calls after every token it held at the revocation has expired (medium). Calls within the lifetime of tokens already issued are the normal tail.',
+    'or makes network calls after every token it held at the revocation has expired (medium). Calls within the lifetime of tokens already issued are the normal tail. ' +
+    'An act is decided 10 s after it in event time, once the audit log has caught up: a re-enable delivered late, or stamped up to 10 s after the act (another clock), explains it.',
 };
 
 export function createRevokedAgentActivityDetector(options: RevokedAgentActivityOptions = {}): Detector {
@@ -82,7 +107,8 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
         const held = tokens.get(ctx, e.tenant_id, e.agent_id);
         const prior = revoked.get(e.tenant_id, e.agent_id);
         // A delete after a disable keeps the first revocation (the earlier time is the stricter one).
-        if (prior !== undefined && prior.at <= e.time) return;
+        if (prior !== undefined && !prior.lifted && prior.at <= e.time) return;
+        if (prior !== undefined && prior.lifted && prior.lifted > e.time) return; // lifted after: an older revocation
         revoked.set(e.tenant_id, e.agent_id, {
           at: e.time,
           action: e.action,
@@ -94,14 +120,15 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
         });
         return;
       }
+      // A lift is kept (not the record deleted): acts waiting for their verdict compare their time to it.
       case 'enabled': {
         const r = revoked.get(e.tenant_id, e.agent_id);
-        if (r !== undefined && r.action === 'disabled' && e.time >= r.at) revoked.delete(e.tenant_id, e.agent_id);
+        if (r !== undefined && r.action === 'disabled' && e.time >= r.at && !r.lifted) r.lifted = e.time;
         return;
       }
       case 'created': {
         const r = revoked.get(e.tenant_id, e.agent_id);
-        if (r !== undefined && e.time >= r.at) revoked.delete(e.tenant_id, e.agent_id);
+        if (r !== undefined && e.time >= r.at && !r.lifted) r.lifted = e.time;
         return;
       }
       default:
@@ -120,41 +147,61 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
     }
   }
 
-  function judge(e: AgentEvent & { agent_id: string }, r: Revocation, ctx: DetectorContext): Detection[] {
+  /**
+   * Acts of revoked agents waiting for the audit log: sign-ins and tokens, and
+   * calls (each kind fires once per revocation; one waiting act per agent and
+   * kind, the first stands).
+   */
+  const pendingAuth = new DueQueue<PendingAct>();
+  const pendingUse = new DueQueue<PendingAct>();
+
+  /** True when the act at `t` is explained by a lift of the revocation stamped no later than skewMs after it. */
+  function liftedBy(r: Revocation, t: number): boolean {
+    return r.lifted !== undefined && r.lifted > 0 && r.lifted <= t + o.skewMs;
+  }
+
+  /** An act of a revoked agent: waits for its verdict (see `decide`) when it is past the tail the revocation allows. */
+  function judge(e: AgentEvent & { agent_id: string }, r: Revocation): void {
     const auth = e.type === 'signin' || e.type === 'token';
-    if (auth ? r.firedAuth : r.firedUse) return NO_DETECTIONS;
-    const after = e.time - r.at;
-    if (after <= o.allowedLatenessMs) return NO_DETECTIONS;
-    if (!auth && e.time <= r.tokensUntil + o.allowedLatenessMs) return NO_DETECTIONS;
-    if (auth) r.firedAuth = true;
-    else r.firedUse = true;
+    if (auth ? r.firedAuth : r.firedUse) return;
+    if (liftedBy(r, e.time)) return;
+    if (e.time - r.at <= o.allowedLatenessMs) return;
+    if (!auth && e.time <= r.tokensUntil + o.allowedLatenessMs) return;
     const what =
       e.type === 'signin'
         ? `signed in successfully to ${e.resource}`
         : e.type === 'token'
           ? `was granted a token for ${e.resource}`
           : `called ${e.type === 'network' ? e.dest_host : ''}${e.type === 'network' && e.token_id !== null ? ` with token ${e.token_id}` : ''}`;
+    (auth ? pendingAuth : pendingUse).add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.skewMs, time: e.time, auth, type: e.type, what, eventId: e.event_id });
+  }
+
+  /** An act whose audit log has caught up: reported unless the revocation was lifted by then (or it was reported meanwhile). */
+  function decide(p: PendingAct, watermark: number, ctx: DetectorContext): Detection | null {
+    const r = revoked.get(p.tenant_id, p.agent_id);
+    if (r === undefined || liftedBy(r, p.time) || (p.auth ? r.firedAuth : r.firedUse)) return null;
+    if (p.auth) r.firedAuth = true;
+    else r.firedUse = true;
+    const after = p.time - r.at;
     const expiry = r.tokensUntil > 0 ? new Date(r.tokensUntil).toISOString() : null;
-    const info = ctx.agent(e.tenant_id, e.agent_id);
-    return [
-      {
-        detector: revokedAgentActivityMeta.id,
-        severity: 'medium',
-        tenant_id: e.tenant_id,
-        agent_id: e.agent_id,
-        time: e.time,
-        summary:
-          `Agent ${e.agent_id} ${what} ${formatDuration(after)} after it was ${r.action} by ${r.actor}` +
-          (auth ? ': the identity provider should have refused it' : expiry ? `, after the last token it held expired (${expiry})` : ', holding no token known to have been issued before'),
-        evidence: {
-          observed: { event_type: e.type, seconds_after_revocation: Math.round(after / 1000) },
-          baseline: { revoked: r.action, revoked_at: new Date(r.at).toISOString(), revoked_by: r.actor, tokens_valid_until: expiry },
-          threshold: auth ? `no sign-in or token later than ${o.allowedLatenessMs / 1000} s after a revocation` : 'no call after the tokens held at the revocation expired',
-          peer_group: peerGroupName(info?.blueprint_id ?? null),
-        },
-        event_ids: [r.eventId, e.event_id],
+    const info = ctx.agent(p.tenant_id, p.agent_id);
+    return {
+      detector: revokedAgentActivityMeta.id,
+      severity: 'medium',
+      tenant_id: p.tenant_id,
+      agent_id: p.agent_id,
+      time: Math.max(p.time, Math.min(watermark, p.due)),
+      summary:
+        `Agent ${p.agent_id} ${p.what} ${formatDuration(after)} after it was ${r.action} by ${r.actor}` +
+        (p.auth ? ': the identity provider should have refused it' : expiry ? `, after the last token it held expired (${expiry})` : ', holding no token known to have been issued before'),
+      evidence: {
+        observed: { event_type: p.type, seconds_after_revocation: Math.round(after / 1000) },
+        baseline: { revoked: r.action, revoked_at: new Date(r.at).toISOString(), revoked_by: r.actor, tokens_valid_until: expiry },
+        threshold: p.auth ? `no sign-in or token later than ${o.allowedLatenessMs / 1000} s after a revocation` : 'no call after the tokens held at the revocation expired',
+        peer_group: peerGroupName(info?.blueprint_id ?? null),
       },
-    ];
+      event_ids: [r.eventId, p.eventId],
+    };
   }
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
@@ -176,29 +223,43 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
     const rec = ctx.agent(e.tenant_id, e.agent_id);
     if (rec !== undefined && !rec.disabled && !rec.deleted && rec.first_seen < e.time) return NO_DETECTIONS;
     const r = revoked.get(e.tenant_id, e.agent_id);
-    return r === undefined ? NO_DETECTIONS : judge(e, r, ctx);
+    if (r !== undefined) judge(e, r);
+    return NO_DETECTIONS;
   }
 
   return {
     types: ['signin', 'token', 'network', 'lifecycle'] as const,
     meta: revokedAgentActivityMeta,
     observe,
+    advance(watermark, ctx) {
+      const auth = pendingAuth.takeDue(watermark, (p) => decide(p, watermark, ctx));
+      const use = pendingUse.takeDue(watermark, (p) => decide(p, watermark, ctx));
+      return use.length === 0 ? auth : auth.concat(use);
+    },
+    // End of a replay: every act is decided with what has arrived, dated when it was due.
+    settle(ctx) {
+      return pendingAuth.takeDue(Infinity, (p) => decide(p, p.due, ctx)).concat(pendingUse.takeDue(Infinity, (p) => decide(p, p.due, ctx)));
+    },
     evict(before: number): void {
       tokens.evict(before);
       revoked.evict(Math.min(before, clock.newest - o.retainMs));
+      pendingAuth.evict(before);
+      pendingUse.evict(before);
     },
     size(): number {
-      return tokens.size + revoked.size;
+      return tokens.size + revoked.size + pendingAuth.size + pendingUse.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, newest: clock.newest, tokens: tokens.map.snapshot(), revoked: revoked.snapshot() });
+      return clone({ version: 1, newest: clock.newest, tokens: tokens.map.snapshot(), revoked: revoked.snapshot(), pending: [...pendingAuth.snapshot(), ...pendingUse.snapshot()] });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; newest: number; tokens: [string, string, Tokens][]; revoked: [string, string, Revocation][] };
+      const s = clone(snapshot) as { version: number; newest: number; tokens: [string, string, Tokens][]; revoked: [string, string, Revocation][]; pending?: PendingAct[] };
       if (s?.version !== 1) throw new Error('revoked-agent-activity: unsupported snapshot');
       clock.newest = s.newest;
       tokens.restore(s.tokens);
       revoked.restore(s.revoked);
+      pendingAuth.restore((s.pending ?? []).filter((p) => p.auth));
+      pendingUse.restore((s.pending ?? []).filter((p) => !p.auth));
     },
   };
 }

@@ -6,6 +6,13 @@ beforeEach(() => resetIds());
 
 const det = () => [createRevokedAgentActivityDetector()];
 
+/** A replay to its end: flushed, and what waits for the audit log decided as the stream goes quiet. */
+function replayed(events: Parameters<typeof run>[1]) {
+  const r = run(det(), events);
+  r.pipeline.settle({ detections: r.detections, riskChanges: r.riskChanges });
+  return r;
+}
+
 /** The agent works: a sign-in, a one-hour token, a call. */
 function work(agent: string, t: number, tokenId = `tok-${agent}-${t}`) {
   return [
@@ -17,7 +24,7 @@ function work(agent: string, t: number, tokenId = `tok-${agent}-${t}`) {
 
 describe('revoked-agent-activity', () => {
   it('fires medium for a successful sign-in or a granted token after the agent was disabled', () => {
-    const { detections, pipeline } = run(det(), [
+    const { detections, pipeline } = replayed([
       ...work('a1', T0),
       lifecycle({ agent_id: 'a1', action: 'disabled', actor: 'secops@contoso.com', time: T0 + 10 * MIN, event_id: 'off' }),
       signin({ agent_id: 'a1', time: T0 + 10 * MIN + 30 * SEC }), // within the lateness: in flight
@@ -34,7 +41,7 @@ describe('revoked-agent-activity', () => {
   });
 
   it('lets calls go on while the tokens held at the revocation are valid, and fires for a call after they expired', () => {
-    const { detections } = run(det(), [
+    const { detections } = replayed([
       ...work('a1', T0, 'tok-1'),
       lifecycle({ agent_id: 'a1', action: 'deleted', time: T0 + 10 * MIN, event_id: 'gone' }),
       network({ agent_id: 'a1', token_id: 'tok-1', time: T0 + 50 * MIN }), // the one-hour token is still valid
@@ -46,7 +53,7 @@ describe('revoked-agent-activity', () => {
   });
 
   it('does not fire for failed sign-ins or blocked tokens after a revocation, nor after the agent was enabled or created again', () => {
-    const { detections } = run(det(), [
+    const { detections } = replayed([
       ...work('a1', T0),
       ...work('a2', T0),
       lifecycle({ agent_id: 'a1', action: 'disabled', time: T0 + 10 * MIN }),
@@ -61,8 +68,37 @@ describe('revoked-agent-activity', () => {
     expect(detections).toEqual([]);
   });
 
+  it('waits for a re-enable that the audit log delivers late, or stamps a few seconds after the sign-in it allowed', () => {
+    const { detections } = replayed([
+      ...work('a1', T0),
+      ...work('a2', T0),
+      lifecycle({ agent_id: 'a1', action: 'disabled', time: T0 + 10 * MIN }),
+      lifecycle({ agent_id: 'a2', action: 'disabled', time: T0 + 10 * MIN }),
+      // a1: re-enabled at +40 min; the record arrives 50 s late, after the agent's first sign-in.
+      signin({ agent_id: 'a1', time: T0 + 40 * MIN + 5 * SEC }),
+      // a2: its sign-in is stamped 3 s before the re-enable (the audit log's clock is ahead).
+      signin({ agent_id: 'a2', time: T0 + 41 * MIN - 3 * SEC }),
+      lifecycle({ agent_id: 'a2', action: 'enabled', time: T0 + 41 * MIN }),
+      lifecycle({ agent_id: 'a1', action: 'enabled', time: T0 + 40 * MIN }),
+      ...work('a3', T0 + 45 * MIN),
+    ]);
+    expect(detections).toEqual([]);
+  });
+
+  it('reports a sign-in that a re-enable only follows later, dated once the audit log has caught up', () => {
+    const { detections } = replayed([
+      ...work('a1', T0),
+      lifecycle({ agent_id: 'a1', action: 'disabled', time: T0 + 10 * MIN }),
+      signin({ agent_id: 'a1', time: T0 + 30 * MIN, event_id: 'sneak' }),
+      // the re-enable arrives before the verdict is due, but is stamped 20 s after the sign-in
+      lifecycle({ agent_id: 'a1', action: 'enabled', time: T0 + 30 * MIN + 20 * SEC }),
+      ...work('a3', T0 + 35 * MIN),
+    ]);
+    expect(detections.map((d) => [d.event_ids[1], d.time])).toEqual([['sneak', T0 + 30 * MIN + 10 * SEC]]);
+  });
+
   it('remembers a revocation for weeks, although the pipeline forgets idle agents after days', () => {
-    const { detections } = run(det(), [
+    const { detections } = replayed([
       ...work('a1', T0),
       lifecycle({ agent_id: 'a1', action: 'disabled', time: T0 + HOUR }),
       ...work('a9', T0 + 10 * DAY), // moves event time on: idle state is evicted
@@ -73,7 +109,7 @@ describe('revoked-agent-activity', () => {
   });
 
   it('keeps tenants apart', () => {
-    const { detections } = run(det(), [
+    const { detections } = replayed([
       ...work('a1', T0),
       lifecycle({ tenant_id: 't2', agent_id: 'a1', action: 'disabled', time: T0 + MIN }),
       ...work('a1', T0 + 30 * MIN),
@@ -88,7 +124,9 @@ describe('revoked-agent-activity', () => {
       network({ agent_id: 'a1', token_id: 'tok-1', time: T0 + 20 * MIN }),
       signin({ agent_id: 'a1', time: T0 + 30 * MIN }),
       network({ agent_id: 'a1', token_id: 'tok-1', time: T0 + 2 * HOUR }),
+      ...work('a2', T0 + 2 * HOUR + 5 * MIN), // moves the watermark past the last act
     ];
+    // Split after the sign-in: it waits for the audit log across the snapshot.
     const { uninterrupted, restored } = snapshotRoundTrip(createRevokedAgentActivityDetector, events, 5);
     expect(uninterrupted.map((d) => d.event_ids.length)).toEqual([2, 2]);
     expect(restored).toEqual(uninterrupted);
