@@ -9,6 +9,10 @@
 //   the user's behalf are watched, and an agent that uses one afterwards (a
 //   network event carrying its token id) inherits the risk, as if it had
 //   signed in again.
+// - The verdict comes from another feed than the sign-ins and may arrive up
+//   to the allowed lateness after acts stamped later than itself: when it
+//   lands, agents whose latest act for the user is stamped at or after it are
+//   reported then, dated at that act.
 // - Optionally (lookbackMs), when a user's risk rises, agents that acted for
 //   that user recently are reported at once.
 // - An agent user account (flow agent_user) acts as a user of its own: the
@@ -24,7 +28,7 @@
 import type { AgentEvent, RiskLevel, SigninEvent, TokenEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
-import { identityKey, peerGroupName } from './detector.js';
+import { formatDuration, identityKey, peerGroupName } from './detector.js';
 import { NO_DETECTIONS, TenantMap, blueprintOf, clone, type Timed } from './agent-directory.js';
 
 export interface RiskyUserSigninOptions {
@@ -189,14 +193,19 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
       for (let i = 0; i < u.agents.length; i++) {
         const agent = u.agents[i]!;
         // The account's own risk is the agent's at once; agents acting for a user, when they act again
-        // (or, with lookbackMs, if they acted recently).
+        // (or, with lookbackMs, if they acted recently). A verdict from another feed may arrive after
+        // acts stamped later than itself (up to the allowed lateness): those acted for a risky user.
         const own = u.account === agent;
-        if (!own && (o.lookbackMs <= 0 || e.time - u.times[i]! > o.lookbackMs)) continue;
+        const actedAfter = u.times[i]! >= e.time;
+        if (!own && !actedAfter && (o.lookbackMs <= 0 || e.time - u.times[i]! > o.lookbackMs)) continue;
         if (!markNotified(u, agent, rank)) continue;
         const bp = ctx.agent(e.tenant_id, agent)?.blueprint_id ?? null;
-        (out ??= []).push(
-          notify(e.tenant_id, agent, e.user_id, level, e.time, own ? `was flagged (${e.reason ?? 'no reason given'})` : 'recently acted', [u.eventIds[i]!, e.event_id], bp, own),
-        );
+        const how = own
+          ? `was flagged (${e.reason ?? 'no reason given'})`
+          : actedAfter
+            ? `acted ${formatDuration(u.times[i]! - e.time)} after the user's risk rose (the verdict arrived late)`
+            : 'recently acted';
+        (out ??= []).push(notify(e.tenant_id, agent, e.user_id, level, actedAfter && !own ? u.times[i]! : e.time, how, [u.eventIds[i]!, e.event_id], bp, own));
       }
       return out ?? NO_DETECTIONS;
     }
@@ -254,7 +263,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
       title: 'Delegated access for a risky user',
       severity: 'medium',
       description:
-        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), or keeps using a token it obtained for the user before the risk rose, once per agent and risk episode. The agent inherits the risk while it lasts and drops it when the user is remediated. An agent user account acting as itself (flow `agent_user`) has the user risk of its own account, from the moment the verdict lands.',
+        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), or keeps using a token it obtained for the user before the risk rose, once per agent and risk episode. A verdict that arrives after on-behalf-of acts stamped later than itself (another feed, up to the allowed lateness) reaches those agents when it lands. The agent inherits the risk while it lasts and drops it when the user is remediated. An agent user account acting as itself (flow `agent_user`) has the user risk of its own account, from the moment the verdict lands.',
       mitre: { id: 'T1078', name: 'Valid Accounts' },
     },
     observe,

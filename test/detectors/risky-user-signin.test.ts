@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createRiskyUserSigninDetector } from '../../detectors/risky-user-signin.js';
-import { MIN, T0, more, network, resetIds, run, signin, snapshotRoundTrip, token, userRisk } from './core-helpers.js';
+import { MIN, SEC, T0, more, network, resetIds, run, signin, snapshotRoundTrip, token, userRisk } from './core-helpers.js';
 
 beforeEach(() => resetIds());
 
@@ -42,6 +42,20 @@ describe('risky-user-signin', () => {
       signin({ time: T0 + MIN }),
     ]);
     expect(detections).toHaveLength(0);
+  });
+
+  it('reports agents that acted for the user after the risk rose when the verdict arrives late (another feed)', () => {
+    const { detections, pipeline } = run([createRiskyUserSigninDetector()], [
+      obo({ agent_id: 'before', time: T0 - 2 * MIN }), // acted before the risk rose: not inherited (lookback is off)
+      obo({ agent_id: 'a1', time: T0 + 5 * SEC, event_id: 'obo-early' }),
+      token({ agent_id: 'a1', flow: 'on_behalf_of', user_id: 'u1', time: T0 + 8 * SEC }),
+      userRisk({ level: 'high', time: T0, event_id: 'verdict' }), // stamped T0, arrives 45 s late
+      network({ time: T0 + 45 * SEC }),
+    ]);
+    expect(detections.map((d) => [d.agent_id, d.severity, d.time, d.event_ids])).toEqual([['a1', 'high', T0 + 8 * SEC, [expect.any(String), 'verdict']]]);
+    expect(detections[0]!.summary).toContain('after the user');
+    expect(pipeline.level('t1', 'a1')).toBe('high');
+    expect(pipeline.level('t1', 'before')).toBe('none');
   });
 
   it('optionally reports agents that recently acted for the user when the user becomes risky', () => {
