@@ -703,6 +703,7 @@ export class AgentDirectory {
         last_seen: t,
         created_seen: false,
         sponsors: NO_STRINGS,
+        self_sponsored: NO_STRINGS,
         credentials_added: NO_CREDENTIALS,
         permissions_granted: NO_PERMISSIONS,
         deleted: false,
@@ -756,7 +757,7 @@ export class AgentDirectory {
           a.disabled = false;
           break;
         case 'sponsor_added':
-          if (e.sponsor_id !== null) addSponsor(a, e.sponsor_id);
+          if (e.sponsor_id !== null) appointSponsor(a, e.sponsor_id, e.actor);
           break;
         case 'sponsor_removed':
           removeSponsor(a, e.sponsor_id);
@@ -804,12 +805,13 @@ export class AgentDirectory {
         last_seen: v.last_seen,
         created_seen: v.created_seen,
         sponsors: v.sponsors,
+        self_sponsored: v.self_sponsored,
         credentials_added: v.credentials_added,
         permissions_granted: v.permissions_granted,
         deleted: v.deleted,
         disabled: v.disabled,
       };
-      out.push({ ...info, sponsors: [...v.sponsors], credentials_added: v.credentials_added.map((c) => ({ ...c })), permissions_granted: v.permissions_granted.map((p) => ({ ...p })) });
+      out.push({ ...info, sponsors: [...v.sponsors], self_sponsored: [...v.self_sponsored], credentials_added: v.credentials_added.map((c) => ({ ...c })), permissions_granted: v.permissions_granted.map((p) => ({ ...p })) });
     }
     return out;
   }
@@ -824,6 +826,8 @@ export class AgentDirectory {
       this.agents.set(r.tenant_id, r.agent_id, {
         ...r,
         sponsors: r.sponsors.length ? [...r.sponsors] : NO_STRINGS,
+        // Absent from snapshots taken before self-appointed sponsors were told apart.
+        self_sponsored: r.self_sponsored?.length ? [...r.self_sponsored] : NO_STRINGS,
         credentials_added: r.credentials_added.length ? r.credentials_added.map((c) => ({ ...c })) : NO_CREDENTIALS,
         // Absent from snapshots taken before permissions were tracked.
         permissions_granted: r.permissions_granted?.length ? r.permissions_granted.map((p) => ({ ...p })) : NO_PERMISSIONS,
@@ -851,7 +855,32 @@ function sponsorIndex(a: AgentInfo, sponsor: string): number {
 function removeSponsor(a: AgentInfo, sponsor: string | null): void {
   const i = sponsor === null ? (a.sponsors.length === 1 ? 0 : -1) : sponsorIndex(a, sponsor);
   if (i < 0) return;
+  const gone = a.sponsors[i]!;
   a.sponsors = a.sponsors.length === 1 ? NO_STRINGS : a.sponsors.filter((_, j) => j !== i);
+  if (a.self_sponsored.length > 0) unmarkSelfSponsored(a, gone);
+}
+
+/**
+ * A sponsor appointed by `actor`. One who appoints himself while the agent
+ * has other sponsors is listed but marked self-appointed (he vouches for
+ * nothing: the way to launder a grant or a credential through sponsorship);
+ * appointed by someone else, he is a sponsor like any other.
+ */
+function appointSponsor(a: AgentInfo, sponsor: string, actor: string): void {
+  const self = identityKey(actor) === identityKey(sponsor);
+  const i = sponsorIndex(a, sponsor);
+  if (i >= 0) {
+    if (!self && a.self_sponsored.length > 0) unmarkSelfSponsored(a, a.sponsors[i]!);
+    return;
+  }
+  const others = a.sponsors.length > 0;
+  addSponsor(a, sponsor);
+  if (self && others) a.self_sponsored = a.self_sponsored === NO_STRINGS ? [sponsor] : a.self_sponsored.concat(sponsor).slice(-MAX_SPONSORS);
+}
+
+function unmarkSelfSponsored(a: AgentInfo, sponsor: string): void {
+  const j = a.self_sponsored.indexOf(sponsor);
+  if (j >= 0) a.self_sponsored = a.self_sponsored.length === 1 ? NO_STRINGS : a.self_sponsored.filter((_, k) => k !== j);
 }
 
 function addSponsor(a: AgentInfo, sponsor: string): void {

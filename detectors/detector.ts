@@ -21,6 +21,12 @@ export interface AgentInfo {
   /** True when a lifecycle `created` event was seen for it. */
   created_seen: boolean;
   sponsors: string[];
+  /**
+   * Sponsors who appointed themselves (lifecycle sponsor_added with the
+   * sponsor as actor) while the agent had other sponsors: listed among
+   * `sponsors`, but they vouch for nothing until someone else appoints them.
+   */
+  self_sponsored: string[];
   /** Credentials added by lifecycle events: id, actor, time. Bounded. */
   credentials_added: { credential_id: string | null; actor: string; time: number }[];
   /** Permissions granted by lifecycle events: permission, actor, time. Bounded. */
@@ -120,9 +126,14 @@ export function formatDuration(ms: number): string {
 
 /**
  * Whether `actor` may change the agent (add a credential, grant a
- * permission): one of its sponsors, or, when no sponsor is known, anyone but
- * the agent itself.
+ * permission): one of its sponsors who did not appoint himself, or, when no
+ * sponsor is known, anyone but the agent itself.
  */
 export function isSanctionedActor(info: AgentInfo, actor: string): boolean {
-  return info.sponsors.length > 0 ? info.sponsors.includes(actor) : actor !== info.agent_id;
+  return info.sponsors.length > 0 ? isVouchingSponsor(info, actor) : actor !== info.agent_id;
+}
+
+/** True when `actor` is a sponsor of the agent appointed by someone else (see AgentInfo.self_sponsored). */
+export function isVouchingSponsor(info: AgentInfo, actor: string): boolean {
+  return info.sponsors.includes(actor) && (info.self_sponsored.length === 0 || !info.self_sponsored.includes(actor));
 }

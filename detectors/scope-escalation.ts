@@ -33,7 +33,7 @@
 
 import type { AgentEvent, TokenEvent } from '../contract/events.js';
 import { GroupStore, NO_DETECTIONS, clone, hashString, type Timed } from './agent-directory.js';
-import { isSanctionedActor, peerGroupId, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
+import { isSanctionedActor, isVouchingSponsor, peerGroupId, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface ScopeEscalationOptions {
@@ -205,7 +205,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     'medium when blocked); other new scopes, reported after 10 minutes unless several agents of the blueprint adopt them together (a deployment), ' +
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
-    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low.",
+    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others).",
 };
 
 export function createScopeEscalationDetector(options: ScopeEscalationOptions = {}): Detector {
@@ -224,7 +224,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     for (const p of info.permissions_granted) {
       if (p.permission === null || t - p.time > o.grantWindowMs || p.time > t + 60_000) continue;
       if (permissionName(p.permission) !== name) continue;
-      if (privileged ? info.sponsors.includes(p.actor) : isSanctionedActor(info, p.actor)) return p;
+      if (privileged ? isVouchingSponsor(info, p.actor) : isSanctionedActor(info, p.actor)) return p;
     }
     return null;
   }

@@ -11,6 +11,7 @@ import {
   sec,
   type SlotState,
 } from '../../detectors/agent-directory.js';
+import { isSanctionedActor, isVouchingSponsor } from '../../detectors/detector.js';
 import { DetectionPipeline } from '../../detectors/pipeline.js';
 import { lifecycle, signin, T0 } from './core-helpers.js';
 
@@ -58,6 +59,24 @@ describe('agent directory and shared state', () => {
     const copy = new AgentDirectory();
     copy.restore(JSON.parse(JSON.stringify(d.snapshot())));
     expect(copy.snapshot()).toEqual(d.snapshot());
+  });
+
+  it('marks a sponsor who appointed himself while the agent had others, until someone else appoints him', () => {
+    const d = new AgentDirectory();
+    d.observe(lifecycle({ action: 'created', sponsor_id: 's1', actor: 'admin', time: T0 }));
+    d.observe(lifecycle({ action: 'sponsor_added', sponsor_id: 'mallory', actor: 'Mallory', time: T0 + 1 }));
+    const info = () => d.get('t1', 'a1')!;
+    expect(info()).toMatchObject({ sponsors: ['s1', 'mallory'], self_sponsored: ['mallory'] });
+    expect([isSanctionedActor(info(), 's1'), isSanctionedActor(info(), 'mallory'), isVouchingSponsor(info(), 'mallory')]).toEqual([true, false, false]);
+    const copy = new AgentDirectory();
+    copy.restore(JSON.parse(JSON.stringify(d.snapshot())));
+    expect(copy.get('t1', 'a1')!.self_sponsored).toEqual(['mallory']);
+    d.observe(lifecycle({ action: 'sponsor_added', sponsor_id: 'mallory', actor: 's1', time: T0 + 2 }));
+    expect(info().self_sponsored).toEqual([]);
+    expect(isSanctionedActor(info(), 'mallory')).toBe(true);
+    // The first sponsor of an agent that has none may appoint himself: nobody else vouches either.
+    d.observe(lifecycle({ agent_id: 'a2', action: 'sponsor_added', sponsor_id: 'bob', actor: 'bob', time: T0 }));
+    expect(d.get('t1', 'a2')).toMatchObject({ sponsors: ['bob'], self_sponsored: [] });
   });
 
   it('tells a redelivery among the agent latest 4 event ids, and changes nothing for it', () => {

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { TokenEvent } from '../../contract/events.js';
 import { createScopeEscalationDetector, isPrivilegedScope, isSensitiveScope, scopeList } from '../../detectors/scope-escalation.js';
-import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, resetIds, runWithRestore, token } from './helpers/context.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, resetIds, runWithRestore, token } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
@@ -110,6 +110,26 @@ describe('scope-escalation', () => {
     expect(a2.summary).toContain('granted to it by sponsor-2');
     expect(a2.evidence.observed).toMatchObject({ granted_by: { actor: 'sponsor-2', time: T1 - 5 * MIN } });
     expect(now.find((x) => x.agent_id === 'a3')!.evidence.observed).not.toHaveProperty('granted_by');
+  });
+
+  it('takes no grant as sanctioned from a sponsor who appointed himself', () => {
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, warmup());
+    const out = feed(d, ctx, [
+      lifecycle({ agent_id: 'a1', action: 'created', sponsor_id: 'alice', actor: 'admin', time: T1 - 10 * MIN }),
+      lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'mallory', actor: 'mallory', time: T1 - 4 * MIN }),
+      lifecycle({ agent_id: 'a1', action: 'permission_granted', permission: 'RoleManagement.ReadWrite.Directory', actor: 'mallory', time: T1 - 3 * MIN }),
+      token({ agent_id: 'a1', scopes: ['RoleManagement.ReadWrite.Directory'], time: T1 }),
+      // alice, appointed by an admin, still vouches for hers
+      lifecycle({ agent_id: 'a2', action: 'created', sponsor_id: 'alice', actor: 'admin', time: T1 - 10 * MIN }),
+      lifecycle({ agent_id: 'a2', action: 'permission_granted', permission: 'RoleManagement.ReadWrite.Directory', actor: 'alice', time: T1 - 3 * MIN }),
+      token({ agent_id: 'a2', scopes: ['RoleManagement.ReadWrite.Directory'], time: T1 }),
+    ]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'high'],
+      ['a2', 'low'],
+    ]);
   });
 
   it('reports a new non-privileged scope of one agent as low after the adoption window', () => {

@@ -34,6 +34,7 @@ export function agentInfo(o: Partial<AgentInfo> = {}): AgentInfo {
     last_seen: T0,
     created_seen: false,
     sponsors: [],
+    self_sponsored: [],
     credentials_added: [],
     permissions_granted: [],
     deleted: false,
