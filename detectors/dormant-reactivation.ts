@@ -33,7 +33,7 @@
 
 import type { AgentEvent, LifecycleEvent, SigninEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
-import { identityKey, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
+import { identityKey, isVouchingSponsor, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface DormantReactivationOptions {
@@ -90,6 +90,8 @@ interface CredentialAdd {
   t: number;
   actor: string;
   id: string | null;
+  /** The actor was a sponsor when he added it (a sponsor who hands over later still rotated it sanctioned). */
+  v?: boolean;
 }
 
 /** The agent's last activity (also used for eviction), to the millisecond: atMs (MsState). */
@@ -116,7 +118,8 @@ export const dormantReactivationMeta: DetectorMeta = {
   mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
   description:
     'An agent silent for 30 days or more acts again: low on its own, medium when a credential was added within the week before by someone ' +
-    'other than its sponsors or when it signs in from an ASN/country new to it, high when both. After 7 to 30 days of silence, one of those facts is low and both medium.',
+    'other than its sponsors (at the time it was added; a sponsor who appointed himself does not count) or when it signs in from an ASN/country new to it and to its blueprint, high when both. ' +
+    'After 7 to 30 days of silence, one of those facts is low and both medium.',
 };
 
 function countryCode(c: string | null): number {
@@ -144,45 +147,53 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     return bp ?? ctx.agent(tenant, agentId)?.blueprint_id ?? null;
   }
 
-  /** Why the sign-in's place is new, or null (known, or no history to judge by). */
+  /**
+   * Why the sign-in's place is new, or null (known, or no history to judge
+   * by). New means new to the agent and to its blueprint: a dormant agent
+   * waking up where its blueprint has moved meanwhile is not somewhere new.
+   */
   function newPlace(s: Dormant, e: SigninEvent, ctx: DetectorContext): string | null {
     const asn = e.asn;
     const cc = countryCode(e.country);
-    let asns = s.asn;
-    let ccs = s.cc;
-    let whose = 'agent';
-    if (asns.length === 0 && ccs.length === 0) {
-      const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id, ctx);
-      const g = gid === null ? undefined : groups.find(ctx, e.tenant_id, gid);
-      if (!g) return null;
-      asns = g.asn;
-      ccs = g.cc;
-      whose = 'blueprint';
-    }
+    const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id, ctx);
+    const g = gid === null ? undefined : groups.find(ctx, e.tenant_id, gid);
+    const own = s.asn.length > 0 || s.cc.length > 0;
+    if (!own && !g) return null;
+    const whose = own ? (g ? 'agent and blueprint' : 'agent') : 'blueprint';
+    const asns = own ? s.asn : g!.asn;
+    const ccs = own ? s.cc : g!.cc;
     const why: string[] = [];
-    if (cc >= 0 && ccs.length > 0 && ccs.indexOf(cc) < 0) why.push(`country ${e.country} not in ${whose} history [${ccs.map(codeCountry).join(', ')}]`);
-    if (asn !== null && asns.length > 0 && asns.indexOf(asn) < 0) why.push(`ASN ${asn} not in ${whose} history [${asns.join(', ')}]`);
+    if (cc >= 0 && ccs.length > 0 && ccs.indexOf(cc) < 0 && (!g || g.cc.indexOf(cc) < 0)) {
+      why.push(`country ${e.country} not in ${whose} history [${(g && own ? union(ccs, g.cc) : ccs).map(codeCountry).join(', ')}]`);
+    }
+    if (asn !== null && asns.length > 0 && asns.indexOf(asn) < 0 && (!g || g.asn.indexOf(asn) < 0)) {
+      why.push(`ASN ${asn} not in ${whose} history [${(g && own ? union(asns, g.asn) : asns).join(', ')}]`);
+    }
     return why.length ? why.join('; ') : null;
   }
 
   /** A credential added during the silence, shortly before the wake-up, by a non-sponsor; null when none. */
   function nonSponsorCredential(ep: Episode, s: Dormant, info: AgentInfo | undefined): string | null {
-    const sponsors = info?.sponsors ?? [];
+    // Self-appointed sponsors vouch for nothing (AgentInfo.self_sponsored).
+    const sponsors = info === undefined ? [] : info.self_sponsored.length === 0 ? info.sponsors : info.sponsors.filter((x) => !info.self_sponsored.includes(x));
     const check = (time: number, actor: string, id: string | null): string | null => {
       if (time <= ep.prev || time < ep.t - o.credentialWindowMs || time > ep.t + o.episodeMs) return null;
       const actorKey = identityKey(actor);
-      if (sponsors.some((x) => identityKey(x) === actorKey) || s.sp.includes(hashString(actorKey))) return null;
+      // The detector's own record of sponsors outlives the directory's (which forgets an agent idle
+      // for days and then knows only the sponsors appointed since): it decides when it has any.
+      if (s.sp.length > 0 ? s.sp.includes(hashString(actorKey)) : sponsors.some((x) => identityKey(x) === actorKey)) return null;
       const who = sponsors.length || s.sp.length ? 'not a sponsor' : 'agent has no known sponsor';
       return `credential ${id ?? '(unknown)'} added by ${actor} at ${new Date(time).toISOString()}, ${who}`;
     };
     if (s.cr !== null) {
       for (const c of s.cr) {
-        const why = check(c.t, c.actor, c.id);
+        const why = c.v === true ? null : check(c.t, c.actor, c.id);
         if (why !== null) return why;
       }
     }
     if (info) {
       for (const c of info.credentials_added) {
+        if (s.cr !== null && s.cr.some((x) => x.v === true && x.t === c.time && x.actor === c.actor)) continue; // vouched for when added
         const why = check(c.time, c.actor, c.credential_id);
         if (why !== null) return why;
       }
@@ -230,13 +241,14 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     };
   }
 
-  function learnPlace(s: Dormant, e: SigninEvent, ctx: DetectorContext): void {
+  function learnPlace(s: Dormant, e: SigninEvent, ctx: DetectorContext, shared: boolean): void {
     const cc = countryCode(e.country);
     const newAsn = e.asn !== null && s.asn.indexOf(e.asn) < 0;
     const newCc = cc >= 0 && s.cc.indexOf(cc) < 0;
     if (!newAsn && !newCc) return;
     if (newAsn) s.asn = withCapped(s.asn, e.asn!, o.maxPlaces);
     if (newCc) s.cc = withCapped(s.cc, cc, o.maxPlaces);
+    if (!shared) return;
     const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id, ctx);
     if (gid === null) return;
     let g = groups.find(ctx, e.tenant_id, gid);
@@ -269,7 +281,11 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
       case 'sponsor_added':
         if (e.sponsor_id !== null) {
           const s = record(e, ctx);
-          s.sp = withCapped(s.sp, hashString(identityKey(e.sponsor_id)), o.maxPlaces);
+          const h = hashString(identityKey(e.sponsor_id));
+          // One who appoints himself sponsor while the agent has others vouches for nothing (see AgentInfo.self_sponsored).
+          const others = (s.sp.length > 0 && !s.sp.includes(h)) || ctx.agent(e.tenant_id, e.agent_id)?.self_sponsored.includes(e.sponsor_id) === true;
+          const self = e.action === 'sponsor_added' && identityKey(e.actor) === identityKey(e.sponsor_id) && others;
+          if (!self) s.sp = withCapped(s.sp, h, o.maxPlaces);
         }
         return NO_DETECTIONS;
       case 'sponsor_removed': {
@@ -282,7 +298,10 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
       }
       case 'credential_added': {
         const s = record(e, ctx);
-        const add: CredentialAdd = { t: e.time, actor: e.actor, id: e.credential_id };
+        const info = ctx.agent(e.tenant_id, e.agent_id);
+        const actorKey = identityKey(e.actor);
+        const vouched = s.sp.length > 0 ? s.sp.includes(hashString(actorKey)) : info !== undefined && isVouchingSponsor(info, e.actor);
+        const add: CredentialAdd = { t: e.time, actor: e.actor, id: e.credential_id, v: vouched };
         s.cr = s.cr === null ? [add] : [s.cr[s.cr.length - 1]!, add];
         // A late credential event can raise an open episode.
         const ep = s.ep;
@@ -317,7 +336,8 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
       } else if (t > ep.t + o.episodeMs) s.ep = null;
     }
     if (t > last) setAtMs(s, t);
-    if (signin) learnPlace(s, signin, ctx);
+    // A place new to a waking agent is not its blueprint's: another dormant agent woken from there is no less suspect.
+    if (signin) learnPlace(s, signin, ctx, !(s.ep !== null && s.ep.place !== null && Math.abs(t - s.ep.t) <= o.episodeMs));
     return out;
   }
 
@@ -360,4 +380,11 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
       groups.restore(s.groups);
     },
   };
+}
+
+/** The members of `a`, then those of `b` not in `a`. */
+function union(a: readonly number[], b: readonly number[]): number[] {
+  const out = a.slice();
+  for (const x of b) if (out.indexOf(x) < 0) out.push(x);
+  return out;
 }

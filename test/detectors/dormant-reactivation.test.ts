@@ -122,6 +122,39 @@ describe('dormant-reactivation', () => {
     expect(out.map((x) => x.severity)).toEqual(['low']);
   });
 
+  it('counts a credential from a sponsor who appointed himself as a non-sponsor one, and one rotated by a sponsor who handed over since as sanctioned', () => {
+    const d = createDormantReactivationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, [...youth('a1'), ...youth('a2')]);
+    ctx.directory.evict(WAKE - 10 * DAY); // idle for weeks: the directory forgot both agents
+    const out = feed(d, ctx, [
+      lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'mallory@contoso.com', actor: 'mallory@contoso.com', time: WAKE - 6 * MIN }),
+      lifecycle({ agent_id: 'a1', action: 'credential_added', actor: 'mallory@contoso.com', credential_id: 'c-m', time: WAKE - 5 * MIN }),
+      signin({ agent_id: 'a1', time: WAKE, asn: 8075, country: 'US' }),
+      lifecycle({ agent_id: 'a2', action: 'credential_added', actor: 'alice@contoso.com', credential_id: 'c-a', time: WAKE - 4 * DAY }),
+      lifecycle({ agent_id: 'a2', action: 'sponsor_added', sponsor_id: 'bob@contoso.com', actor: 'alice@contoso.com', time: WAKE - 2 * DAY }),
+      lifecycle({ agent_id: 'a2', action: 'sponsor_removed', sponsor_id: 'alice@contoso.com', actor: 'alice@contoso.com', time: WAKE - 2 * DAY + MIN }),
+      signin({ agent_id: 'a2', time: WAKE, asn: 8075, country: 'US' }),
+    ]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'medium'],
+      ['a2', 'low'],
+    ]);
+    expect(out[0]!.summary).toContain('mallory@contoso.com');
+  });
+
+  it('takes a wake-up where the agent blueprint has moved meanwhile as no new place', () => {
+    const d = createDormantReactivationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, [...youth('a1'), ...youth('a2')]);
+    // a2 keeps working, from AWS (AS14618) since the blueprint moved there
+    const moved = [];
+    for (let t = LAST + DAY; t < WAKE; t += 6 * HOUR) moved.push(signin({ agent_id: 'a2', time: t, asn: 14618, country: 'US' }));
+    feed(d, ctx, moved);
+    const out = feed(d, ctx, [signin({ agent_id: 'a1', time: WAKE, asn: 14618, country: 'US' })]);
+    expect(out.map((x) => [x.agent_id, x.severity, x.evidence.observed])).toEqual([['a1', 'low', expect.objectContaining({ new_place: null })]]);
+  });
+
   it('knows the sponsor whatever the case its id is written in', () => {
     for (const forget of [false, true]) {
       const d = createDormantReactivationDetector();
