@@ -39,7 +39,7 @@
 import type { AgentEvent, NetworkEvent, SigninEvent, TokenEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
-import { peerGroupId, peerGroupName } from './detector.js';
+import { ALLOWED_LATENESS_MS, peerGroupId, peerGroupName } from './detector.js';
 import { isMaliciousCategory, isPhishingCategory } from './categories.js';
 import {
   AgentStore,
@@ -94,6 +94,12 @@ export interface FailedAccessOptions {
   /** A resource refused to this many agents of a blueprint within peerRefusalSpanMs is a routine refusal, not probing. */
   peerRefusalAgents?: number;
   peerRefusalSpanMs?: number;
+  /**
+   * An invalid-credential failure presenting a credential added to the agent
+   * (lifecycle credential_added) at most this long before is the new
+   * credential not yet replicated, not a guess: an other failure, ms.
+   */
+  replicationLagMs?: number;
 }
 
 /** Habitual refusals remembered per agent, and refused resources per blueprint. */
@@ -228,6 +234,7 @@ const DEFAULTS: Required<FailedAccessOptions> = {
   slowHalfLifeMs: 30 * 60_000,
   slowCredentialFailures: 10,
   slowPeakFactor: 2,
+  replicationLagMs: 15 * 60_000,
 };
 
 const MAX_IDS = 5;
@@ -535,14 +542,30 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     return d === null ? NO_DETECTIONS : [d];
   }
 
+  /**
+   * True when the failing sign-in presents a credential added to the agent
+   * within replicationLagMs before it (or up to the allowed lateness after:
+   * the audit feed may lag): a rotation whose new secret or certificate the
+   * directory has not replicated everywhere yet.
+   */
+  function justAdded(e: SigninEvent, ctx: DetectorContext): boolean {
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    if (info === undefined) return false;
+    for (const c of info.credentials_added) {
+      if (c.credential_id === e.credential_id && e.time - c.time <= o.replicationLagMs && c.time - e.time <= ALLOWED_LATENESS_MS) return true;
+    }
+    return false;
+  }
+
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     if (e.type === 'token') return e.decision === 'blocked' ? observeRefusal(e, ctx) : NO_DETECTIONS;
     // Threat verdicts (and hostile categories) on blocked calls are gateway-threat's.
     if (e.type === 'network') return e.action === 'blocked' && e.threat === 'none' && !isMaliciousCategory(e.category) && !isPhishingCategory(e.category) ? observeRefusal(e, ctx) : NO_DETECTIONS;
     if (e.type !== 'signin') return NO_DETECTIONS;
     if (e.result === 'success') return sprays.size === 0 ? NO_DETECTIONS : observeSpraySuccess(e);
-    const kind = classifyFailure(e.error_code);
+    let kind = classifyFailure(e.error_code);
     if (kind === 'transient') return NO_DETECTIONS;
+    if (kind === 'credential' && e.credential_id !== null && justAdded(e, ctx)) kind = 'other';
     const t = e.time;
     let out: Detection[] | null = null;
 
@@ -614,7 +637,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       title: 'Burst of failed access',
       severity: 'medium',
       description:
-        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing. Credential failures from one source (an IP, or an IPv6 /48) across many agents of a tenant (5 within 10 minutes, or 6 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
+        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated). Credential failures from one source (an IP, or an IPv6 /48) across many agents of a tenant (5 within 10 minutes, or 6 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,

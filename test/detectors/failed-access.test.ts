@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../contract/events.js';
 import { classifyFailure, createFailedAccessDetector, normaliseErrorCode, spraySource } from '../../detectors/failed-access.js';
-import { HOUR, MIN, SEC, T0, network, resetIds, run, signin, snapshotRoundTrip, token } from './core-helpers.js';
+import { HOUR, MIN, SEC, T0, lifecycle, network, resetIds, run, signin, snapshotRoundTrip, token } from './core-helpers.js';
 
 beforeEach(() => resetIds());
 
@@ -108,6 +108,26 @@ describe('failed-access', () => {
     expect(success[0]!.event_ids).toContain('win');
     // Each target reaches at least low in the engine.
     for (let i = 0; i < 7; i++) expect(pipeline.level('t1', `victim-${i}`)).not.toBe('none');
+  });
+
+  it('takes failures presenting a credential added minutes before as the rotation not yet replicated, not as guessing or a spray', () => {
+    const rotation = (agent: string, start: number, credential: string | null): AgentEvent[] => [
+      lifecycle({ agent_id: agent, action: 'credential_added', credential_id: 'new-secret', time: start }),
+      ...failures(3, { agent_id: agent, error_code: 'AADSTS7000215', ip: '20.50.7.251', credential_id: credential }, start + 15 * SEC, 25 * SEC),
+    ];
+    const events: AgentEvent[] = [];
+    // Eight pods behind one NAT address restart with the new secret 20 s apart.
+    for (let i = 0; i < 8; i++) events.push(...rotation(`pod-${i}`, T0 + i * 20 * SEC, 'new-secret'));
+    for (let i = 0; i < 8; i++) events.push(signin({ agent_id: `pod-${i}`, ip: '20.50.7.251', credential_id: 'new-secret', time: T0 + 5 * MIN + i * SEC }));
+    const byTime = (list: AgentEvent[]) => list.sort((a, b) => a.time - b.time);
+    expect(run([createFailedAccessDetector()], byTime(events)).detections).toEqual([]);
+    // The same failures naming no credential, or the new one long after it was added: a spray.
+    const blind: AgentEvent[] = [];
+    for (let i = 0; i < 8; i++) blind.push(...rotation(`pod-${i}`, T0 + i * 20 * SEC, null));
+    expect(run([createFailedAccessDetector()], byTime(blind)).detections.map((d) => d.severity)).toContain('low');
+    const stale: AgentEvent[] = [];
+    for (let i = 0; i < 8; i++) stale.push(...rotation(`pod-${i}`, T0 + i * 20 * SEC, 'new-secret').map((e) => (e.type === 'signin' ? { ...e, time: e.time + HOUR } : e)));
+    expect(run([createFailedAccessDetector()], byTime(stale)).detections.map((d) => d.severity)).toContain('low');
   });
 
   it('does not take failures in another tenant from the same IP as part of the spray', () => {
