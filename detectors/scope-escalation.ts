@@ -28,12 +28,15 @@
 //   permission_granted whose actor is a sponsor, or, for a non-privileged
 //   scope, anyone but the agent itself when it has no known sponsor) within
 //   the last 7 days is a sanctioned change: low, so that it stays on the
-//   record without raising the agent; a grant by anyone else changes nothing.
+//   record without raising the agent; so is a privileged permission one
+//   actor granted to `adoptAgents` agents of the blueprint within
+//   `adoptSpanMs` (an administrator's consent for the blueprint: lifecycle
+//   events are watched for it); a grant by anyone else changes nothing.
 // Each agent fires at most once per (scope, decision).
 
-import type { AgentEvent, TokenEvent } from '../contract/events.js';
+import type { AgentEvent, LifecycleEvent, TokenEvent } from '../contract/events.js';
 import { GroupStore, NO_DETECTIONS, clone, hashString, type Timed } from './agent-directory.js';
-import { isSanctionedActor, isVouchingSponsor, peerGroupId, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
+import { identityKey, isSanctionedActor, isVouchingSponsor, peerGroupId, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface ScopeEscalationOptions {
@@ -163,7 +166,18 @@ interface Group extends Timed {
   s: Map<number, ScopeEntry>;
   /** (agent, privileged scope) pairs already reported while the group was learning (hashes), null when none. */
   lr?: number[] | null;
+  /**
+   * Recent grants to the group's agents (lifecycle permission_granted): flat
+   * quadruples [permission hash, actor hash, agent hash, time (s)], the last
+   * MAX_GROUP_GRANTS; null when none.
+   */
+  gr?: number[] | null;
 }
+
+/** Grants remembered per group. */
+const MAX_GROUP_GRANTS = 64;
+/** A group created by a grant before any token: its first token sets its learning start. */
+const NO_TOKEN_YET = Number.MAX_SAFE_INTEGER;
 
 interface Pending {
   tenant: string;
@@ -205,7 +219,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     'medium when blocked); other new scopes, reported after 10 minutes unless several agents of the blueprint adopt them together (a deployment), ' +
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
-    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others).",
+    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others); so is a privileged permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint).",
 };
 
 export function createScopeEscalationDetector(options: ScopeEscalationOptions = {}): Detector {
@@ -218,15 +232,48 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
    * permission_granted), if any. A privileged scope needs a known sponsor's
    * grant: without one, nobody vouches for a tier-0 permission.
    */
-  function sanctionedGrant(info: AgentInfo | undefined, scope: string, privileged: boolean, t: number): Grant | null {
+  function sanctionedGrant(info: AgentInfo | undefined, g: Group, scope: string, privileged: boolean, t: number): Grant | null {
     if (!info || info.permissions_granted.length === 0) return null;
     const name = permissionName(scope);
     for (const p of info.permissions_granted) {
       if (p.permission === null || t - p.time > o.grantWindowMs || p.time > t + 60_000) continue;
       if (permissionName(p.permission) !== name) continue;
-      if (privileged ? isVouchingSponsor(info, p.actor) : isSanctionedActor(info, p.actor)) return p;
+      if (privileged ? isVouchingSponsor(info, p.actor) || (p.actor !== info.agent_id && grantedToBlueprint(g, name, p.actor, p.time)) : isSanctionedActor(info, p.actor)) return p;
     }
     return null;
+  }
+
+  /**
+   * True when `actor` granted `permission` to adoptAgents agents of the group
+   * within adoptSpanMs of `t`: an administrator consenting for the whole
+   * blueprint, a change as deliberate as a sponsor's grant to one agent.
+   */
+  function grantedToBlueprint(g: Group, permission: string, actor: string, t: number): boolean {
+    const gr = g.gr;
+    if (!gr) return false;
+    const ph = hashString(permission);
+    const xh = hashString(identityKey(actor));
+    const seen: number[] = [];
+    for (let i = 0; i < gr.length; i += 4) {
+      if (gr[i] !== ph || gr[i + 1] !== xh || Math.abs(gr[i + 3]! * 1000 - t) > o.adoptSpanMs || seen.includes(gr[i + 2]!)) continue;
+      seen.push(gr[i + 2]!);
+      if (seen.length >= o.adoptAgents) return true;
+    }
+    return false;
+  }
+
+  /** A lifecycle permission_granted: remembered for the agent's group (see grantedToBlueprint). */
+  function onGrant(e: LifecycleEvent, ctx: DetectorContext): void {
+    if (e.permission === null) return;
+    const gid = peerGroupId(e.blueprint_id ?? ctx.agent(e.tenant_id, e.agent_id)?.blueprint_id ?? null, e.agent_id);
+    let g = groups.find(ctx, e.tenant_id, gid);
+    if (!g) {
+      g = { at: e.time, bp: e.blueprint_id, f: NO_TOKEN_YET, n: 0, s: new Map() };
+      groups.set(e.tenant_id, gid, g);
+    } else if (e.time > g.at) g.at = e.time;
+    const gr = g.gr ?? (g.gr = []);
+    if (gr.length >= 4 * MAX_GROUP_GRANTS) gr.splice(0, 4);
+    gr.push(hashString(permissionName(e.permission)), hashString(identityKey(e.actor)), hashString(e.agent_id), Math.floor(e.time / 1000));
   }
 
   function learned(g: Group, t: number): boolean {
@@ -412,7 +459,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       }
       ag.push(agentHash);
       at.push(t);
-      const grant = granted ? sanctionedGrant(ctx.agent(e.tenant_id, e.agent_id), scope, privileged, t) : null;
+      const grant = granted ? sanctionedGrant(ctx.agent(e.tenant_id, e.agent_id), g, scope, privileged, t) : null;
       if (privileged) {
         const d = detection(
           e.tenant_id, e.agent_id, g, cur, scope, e.decision, grant ? 'low' : granted ? 'high' : 'medium', true, t, e.event_id, e.resource, grant,
@@ -470,10 +517,12 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
   }
 
   return {
-    types: ['token'] as const,
+    types: ['token', 'lifecycle'] as const,
     meta: scopeEscalationMeta,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
-      return e.type === 'token' ? onToken(e, ctx) : NO_DETECTIONS;
+      if (e.type === 'token') return onToken(e, ctx);
+      if (e.type === 'lifecycle' && e.action === 'permission_granted') onGrant(e, ctx);
+      return NO_DETECTIONS;
     },
     advance: (watermark: number): Detection[] => decidePending(watermark),
     // End of a replay: every new scope still waiting is decided (dated when its adoption window closed).
