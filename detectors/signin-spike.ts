@@ -110,6 +110,8 @@ interface AgentState extends SlotState {
 }
 
 interface GroupState extends Timed {
+  /** Agents of the blueprint met (counted when their state is created: approximate, never decreases). */
+  n?: number;
   /** Per UTC hour: recent active-window counts (ring). */
   samples: number[][];
   /** Agents (hashes) recently over their low thresholds, and when (seconds), oldest first; at most HOT entries. */
@@ -304,6 +306,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     if (!a) {
       a = { at: sec(t), e: 0, first: sec(t), bucket: b, count: 0, r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, sub: Math.floor(t / subMs), meanK: 0, peakK: 0, windows: 0, low: NO_THRESHOLD, medium: NO_THRESHOLD, fired: 0, since: 0, sinceLow: 0, wide: 0 };
       agents.set(ctx, e.tenant_id, e.agent_id, a);
+      if (g) g.n = (g.n ?? 0) + 1;
       thresholds(a, g, t);
     } else if (b > a.bucket) {
       close(a, g, b);
@@ -333,8 +336,10 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     let level = sliding >= a.medium || sustained ? 2 : sliding >= a.low ? 1 : 0;
     // Over the low threshold, or still in an episode that began over it: hot.
     const others = g ? markHot(g, hashString(e.agent_id), ts) : 0;
-    // Once blueprint-wide, the whole episode is: the others' episodes may end first.
-    if (others >= o.wideAgents) a.wide = 1;
+    // Once blueprint-wide, the whole episode is: the others' episodes may end first. A blueprint
+    // of two agents is blueprint-wide when both rise (a one-agent blueprint never is).
+    const wideAgents = g ? Math.min(o.wideAgents, Math.max(1, (g.n ?? 0) - 1)) : o.wideAgents;
+    if (g && others >= wideAgents) a.wide = 1;
     const wide = a.wide === 1;
     if (wide && level === 2) level = 1;
     if (level <= a.fired) return NO_DETECTIONS;
@@ -363,7 +368,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
             peer_quantile: peer < 0 ? null : round2(peer),
             hour_utc: hourOf(b),
           },
-          threshold: { low: a.low, medium: a.medium, sustained_s: o.sustainMs / 1000, blueprint_wide_agents: o.wideAgents },
+          threshold: { low: a.low, medium: a.medium, sustained_s: o.sustainMs / 1000, blueprint_wide_agents: wideAgents },
           peer_group: peerGroupName(bp),
         },
         event_ids: [e.event_id],
@@ -378,7 +383,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       title: 'Sign-in rate spike',
       severity: 'medium',
       description:
-        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal. Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers. A rise that 2 other agents of the blueprint share within 10 minutes is blueprint-wide and stays low.",
+        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal. Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low.",
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,

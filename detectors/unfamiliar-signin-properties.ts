@@ -258,6 +258,15 @@ export function createUnfamiliarSigninPropertiesDetector(
     return names.map((n, i) => `${n.replace('_', ' ')} ${typeof values[i] === 'string' ? JSON.stringify(values[i]) : String(values[i])}`).join(', ');
   }
 
+  /**
+   * Agents adopting one value within the deployment window that make it a
+   * deployment: deploymentAgents, or every agent of a smaller blueprint (both
+   * agents of a two-agent one failing over together), never one alone.
+   */
+  function quorum(g: PeerGroup): number {
+    return Math.max(2, Math.min(o.deploymentAgents, g.agents));
+  }
+
   /** A medium finding whose confirmation time came: medium unless the blueprint adopted enough of its values meanwhile. */
   function decide(p: Pending): Detection | null {
     const g = groups.get(p.tenant_id, p.blueprint_id);
@@ -270,7 +279,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       let deployed = false;
       if (g && p.names[i] !== 'credential_id') {
         const code = peerVerdictCode(g, p.hashes[i]!, p.agentHash, p.time, o.deploymentWindowMs);
-        deployed = (code & 1) !== 0 || code >>> 1 >= o.deploymentAgents;
+        deployed = (code & 1) !== 0 || code >>> 1 >= quorum(g);
         if (!deployed && code >>> 1 >= 2) following = true;
       }
       if (deployed) followed.push(p.names[i]!);
@@ -300,7 +309,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       evidence: {
         observed,
         baseline: { adopted_by_peers: followed },
-        threshold: { medium_weight: o.mediumWeight, deployment_agents: o.deploymentAgents, confirm_s: (p.due - p.time) / 1000 },
+        threshold: { medium_weight: o.mediumWeight, deployment_agents: g ? quorum(g) : o.deploymentAgents, confirm_s: (p.due - p.time) / 1000 },
         peer_group: peerGroupName(p.blueprint_id),
         new_properties: names,
         weight,
@@ -370,7 +379,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       const h = hashes[p]!;
       let familiar = false;
       if (g) {
-        familiar = peerFamiliar(g, h, agentHash, t, o.deploymentWindowMs, o.deploymentAgents);
+        familiar = peerFamiliar(g, h, agentHash, t, o.deploymentWindowMs, quorum(g));
       }
       if (rotation && (p === CID || p === CTYPE)) familiar = true;
       // A credential id is usually the agent's own: its peers cannot vouch for
@@ -453,7 +462,7 @@ export function createUnfamiliarSigninPropertiesDetector(
             peer_agents: g?.agents ?? 0,
             peer_baseline_ready: peerReady,
           },
-          threshold: { low_weight: o.lowWeight, medium_weight: o.mediumWeight, deployment_agents: o.deploymentAgents },
+          threshold: { low_weight: o.lowWeight, medium_weight: o.mediumWeight, deployment_agents: g ? quorum(g) : o.deploymentAgents },
           peer_group: peer,
           new_properties: names,
           known_elsewhere_in_tenant: names.filter((n) => (tenantKnown & (1 << PROPS.indexOf(n as Prop))) !== 0),
@@ -473,7 +482,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet); values used elsewhere in the tenant weigh half.',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet); values used elsewhere in the tenant weigh half.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,

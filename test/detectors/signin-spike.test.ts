@@ -61,6 +61,16 @@ describe('signin-spike', () => {
     expect([...new Set(two.filter((d) => d.severity === 'medium').map((d) => d.agent_id))].sort()).toEqual(['a1', 'a2']);
   });
 
+  it('takes both agents of a two-agent blueprint rising together as blueprint-wide; a one-agent blueprint rising is a spike', () => {
+    const faster = (agents: string[], bp: string) => agents.flatMap((a, i) => burst(a, 120, END + i * 20 * SEC, 40 * MIN, bp));
+    const pair = run([createSigninSpikeDetector()], [...steady(['p1', 'p2'], 2, undefined, 'pair'), ...faster(['p1', 'p2'], 'pair')].sort((x, y) => x.time - y.time)).detections;
+    expect(new Set(pair.map((d) => d.agent_id))).toEqual(new Set(['p1', 'p2']));
+    expect(new Set(pair.map((d) => d.severity))).toEqual(new Set(['low']));
+    expect(pair[pair.length - 1]!.evidence.threshold).toMatchObject({ blueprint_wide_agents: 1 });
+    const solo = run([createSigninSpikeDetector()], [...steady(['s1'], 2, undefined, 'solo'), ...faster(['s1'], 'solo')].sort((x, y) => x.time - y.time)).detections;
+    expect(solo.map((d) => d.severity)).toContain('medium');
+  });
+
   it('compares a minutes-old agent with its blueprint peers', () => {
     const events = [...steady(AGENTS, 2), ...burst('brand-new', 40, END, 3 * MIN)];
     const { detections } = run([createSigninSpikeDetector()], events);

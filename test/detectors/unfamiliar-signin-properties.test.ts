@@ -46,6 +46,24 @@ describe('unfamiliar-signin-properties', () => {
     ]);
   });
 
+  it('takes a two-agent blueprint failing over together as a deployment, not the first of them as an intruder', () => {
+    const PAIR = ['p1', 'p2'];
+    const move = (agents: string[]) => {
+      const events = [...warmup({ agents: PAIR, bp: 'pair' })];
+      agents.forEach((a, i) =>
+        events.push(signin({ agent_id: a, blueprint_id: 'pair', credential_id: `cred-${a}`, time: END + i * 50_000, country: 'IE', asn: 16509, user_agent: 'python-requests/2.31.0' })),
+      );
+      events.push(...warmup({ agents, bp: 'pair', start: END + 2 * MIN, durationMs: 10 * MIN, extra: { country: 'IE', asn: 16509, user_agent: 'python-requests/2.31.0' } }));
+      return run(det(), events).detections.map((d) => [d.agent_id, d.severity]);
+    };
+    expect(move(PAIR)).toEqual([['p1', 'low']]);
+    // One of the two alone is not the blueprint.
+    expect(move(['p1'])).toEqual([
+      ['p1', 'low'],
+      ['p1', 'medium'],
+    ]);
+  });
+
   it('waits for a staggered rollout: one follower by the confirmation time puts the decision off to 10 minutes', () => {
     // Agents move one every 4 minutes: by a1's confirmation (3 min) only a2 has followed.
     const move = (a: string, at: number) => signin({ agent_id: a, credential_id: `cred-${a}`, time: at, country: 'BE', asn: 396982, lat: 50.4, lon: 3.8 });
