@@ -28,7 +28,7 @@
 //   permission_granted whose actor is a sponsor, or, for a non-privileged
 //   scope, anyone but the agent itself when it has no known sponsor) within
 //   the last 7 days is a sanctioned change: low, so that it stays on the
-//   record without raising the agent; so is a privileged permission one
+//   record without raising the agent; so is a permission one
 //   actor granted to `adoptAgents` agents of the blueprint within
 //   `adoptSpanMs` (an administrator's consent for the blueprint: lifecycle
 //   events are watched for it); a grant by anyone else changes nothing.
@@ -219,7 +219,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     'medium when blocked); other new scopes, reported after 10 minutes unless several agents of the blueprint adopt them together (a deployment), ' +
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
-    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others); so is a privileged permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint).",
+    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint).",
 };
 
 export function createScopeEscalationDetector(options: ScopeEscalationOptions = {}): Detector {
@@ -238,7 +238,8 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     for (const p of info.permissions_granted) {
       if (p.permission === null || t - p.time > o.grantWindowMs || p.time > t + 60_000) continue;
       if (permissionName(p.permission) !== name) continue;
-      if (privileged ? isVouchingSponsor(info, p.actor) || (p.actor !== info.agent_id && grantedToBlueprint(g, name, p.actor, p.time)) : isSanctionedActor(info, p.actor)) return p;
+      if (privileged ? isVouchingSponsor(info, p.actor) : isSanctionedActor(info, p.actor)) return p;
+      if (p.actor !== info.agent_id && grantedToBlueprint(g, name, p.actor, p.time)) return p;
     }
     return null;
   }

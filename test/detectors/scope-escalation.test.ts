@@ -132,17 +132,22 @@ describe('scope-escalation', () => {
     ]);
   });
 
-  it('takes a tier-0 permission an administrator granted to the whole blueprint as sanctioned, not one granted to one or two agents', () => {
-    const run = (agents: string[]) => {
+  it('takes a permission an administrator granted to the whole blueprint as sanctioned, not one granted to one or two agents', () => {
+    const run = (agents: string[], permission = 'Directory.Read.All') => {
       const d = createScopeEscalationDetector();
       const ctx = fakeContext();
       feed(d, ctx, warmup());
-      const events: (ReturnType<typeof lifecycle> | ReturnType<typeof token>)[] = agents.map((a, i) => lifecycle({ agent_id: a, action: 'permission_granted', permission: 'Directory.Read.All', actor: 'tenant-admin', time: T1 - 5 * MIN + i * SEC }));
-      events.push(token({ agent_id: 'a1', scopes: ['Directory.Read.All'], time: T1 }));
-      return feed(d, ctx, events).map((x) => [x.agent_id, x.severity, x.evidence.observed]);
+      // a1 has a sponsor (who grants nothing): only the administrator's consent can vouch.
+      const events: (ReturnType<typeof lifecycle> | ReturnType<typeof token>)[] = [lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: T1 - 30 * MIN })];
+      agents.forEach((a, i) => events.push(lifecycle({ agent_id: a, action: 'permission_granted', permission, actor: 'tenant-admin', time: T1 - 5 * MIN + i * SEC })));
+      events.push(token({ agent_id: 'a1', scopes: [permission], time: T1 }));
+      return [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + 20 * MIN)].map((x) => [x.agent_id, x.severity, x.evidence.observed]);
     };
     expect(run(['a1', 'a2', 'a3'])).toEqual([['a1', 'low', expect.objectContaining({ granted_by: { actor: 'tenant-admin', time: T1 - 5 * MIN } })]]);
     expect(run(['a1', 'a2'])).toEqual([['a1', 'high', expect.not.objectContaining({ granted_by: expect.anything() })]]);
+    // A sensitive scope used first by one canary agent, consented for the blueprint: low, not medium.
+    expect(run(['a1', 'a2', 'a3'], 'Sites.Read.All')).toEqual([['a1', 'low', expect.objectContaining({ granted_by: { actor: 'tenant-admin', time: T1 - 5 * MIN } })]]);
+    expect(run(['a1'], 'Sites.Read.All')).toEqual([['a1', 'medium', expect.not.objectContaining({ granted_by: expect.anything() })]]);
   });
 
   it('reports a new non-privileged scope of one agent as low after the adoption window', () => {
