@@ -227,7 +227,7 @@ describe('token-replay', () => {
     it('keeps the networks an agent was issued tokens at for a day: a host now issued tokens over IPv6 still calls from its IPv4 address', () => {
       const d = replay();
       const ctx = fakeContext();
-      const events = [token({ token_id: 'v4', ip: '20.1.2.3', time: T0 })];
+      const events: (ReturnType<typeof token> | ReturnType<typeof network>)[] = [token({ token_id: 'v4', ip: '20.1.2.3', time: T0 })];
       // Eight tokens over IPv6 push the IPv4-issued one out of the agent's six slots.
       for (let i = 0; i < 8; i++) events.push(token({ token_id: `v6-${i}`, ip: '2001:db8:10::3', time: T0 + (i + 1) * MIN }));
       events.push(network({ token_id: 'v6-7', ip: '20.1.2.3', time: T0 + 10 * MIN }));
