@@ -107,7 +107,17 @@ interface AgentState extends SlotState {
   sinceLow: number;
   /** 1 when the current episode was found blueprint-wide (it stays low to its end). */
   wide: number;
+  /**
+   * The agent's own rate at each UTC hour on earlier days, kept once a window
+   * of it went over the low threshold (null until then: most agents never
+   * do): per hour, [max of earlier days (decayed), max today, today], so a
+   * nightly job at 02:00 is judged against the agent's previous nights.
+   */
+  hp?: number[] | null;
 }
+
+/** Daily decay of an hour's remembered rate (a job that stopped is forgotten within a few weeks). */
+const HOUR_PEAK_DAILY_DECAY = 0.8;
 
 interface GroupState extends Timed {
   /** Agents of the blueprint met (counted when their state is created: approximate, never decreases). */
@@ -254,6 +264,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
         g.dirty[h]!++;
       }
     }
+    if (a.count >= a.low && a.low !== NO_THRESHOLD) rememberHour(a, a.bucket, a.count);
     if (a.count < a.low) a.fired = 0;
     // A quiet window ends a sustained rate (3/4 of the threshold: a window a little under it does not).
     if (a.count * 4 < a.sinceLow * 3 || gap > 1) {
@@ -262,6 +273,34 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     }
     a.bucket = newBucket;
     a.count = 0;
+  }
+
+  /** Records a window over the low threshold at its UTC hour (uncapped: the agent's own habit at that hour). */
+  function rememberHour(a: AgentState, bucket: number, count: number): void {
+    const i = 3 * hourOf(bucket);
+    const day = dayOf(bucket);
+    const hp = a.hp ?? (a.hp = new Array<number>(72).fill(0));
+    if (hp[i + 2]! !== day) {
+      hp[i] = Math.max(hp[i]! * Math.pow(HOUR_PEAK_DAILY_DECAY, Math.max(0, day - hp[i + 2]!)), hp[i + 1]!);
+      hp[i + 1] = 0;
+      hp[i + 2] = day;
+    }
+    if (count > hp[i + 1]!) hp[i + 1] = count;
+  }
+
+  /** The agent's highest window at this bucket's UTC hour on earlier days; 0 when none is known. */
+  function earlierDays(a: AgentState, bucket: number): number {
+    const hp = a.hp;
+    if (!hp) return 0;
+    const i = 3 * hourOf(bucket);
+    const day = dayOf(bucket);
+    const gap = day - hp[i + 2]!;
+    if (gap <= 0) return hp[i]!; // today's windows are not yet an earlier day's
+    return Math.max(hp[i]!, hp[i + 1]!) * Math.pow(HOUR_PEAK_DAILY_DECAY, gap - 1);
+  }
+
+  function dayOf(bucket: number): number {
+    return Math.floor((bucket * o.windowMs) / 86_400_000);
   }
 
   function thresholds(a: AgentState, g: GroupState | undefined, t: number): void {
@@ -277,8 +316,10 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     if (agentReady) {
       const mean = a.meanK / 1000;
       const peak = a.peakK / 1000;
-      low = Math.max(low, o.meanFactorLow * mean, o.peakFactorLow * peak);
-      medium = Math.max(medium, o.meanFactorMedium * mean, o.peakFactorMedium * peak);
+      // A rate the agent had at this hour on earlier days is its habit (a nightly job), not a spike.
+      const habit = earlierDays(a, a.bucket);
+      low = Math.max(low, o.meanFactorLow * mean, o.peakFactorLow * peak, o.peakFactorLow * habit);
+      medium = Math.max(medium, o.meanFactorMedium * mean, o.peakFactorMedium * peak, o.peakFactorMedium * habit);
     }
     if (peer >= 0) {
       low = Math.max(low, (agentReady ? o.peerFactorLow : o.newPeerFactorLow) * peer);
@@ -383,7 +424,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       title: 'Sign-in rate spike',
       severity: 'medium',
       description:
-        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal. Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low.",
+        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low.",
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,

@@ -71,6 +71,21 @@ describe('signin-spike', () => {
     expect(solo.map((d) => d.severity)).toContain('medium');
   });
 
+  it('learns a nightly job: a burst at the hour the agent had it on earlier days is its habit, one at another hour is still a spike', () => {
+    const DAY = 24 * 3600_000;
+    // Three days of steady traffic; every night at 02:00 a1 signs in 30 times per 10 min for 40 min.
+    const events = steady(AGENTS, 72);
+    const night = (d: number, hour = 2) => burst('a1', 120, T0 + d * DAY + hour * 3600_000 - (T0 % DAY), 40 * MIN);
+    events.push(...night(1), ...night(2));
+    const habit = run([createSigninSpikeDetector()], events.sort((x, y) => x.time - y.time)).detections;
+    const nightOf = (t: number) => Math.floor(t / DAY) - Math.floor(T0 / DAY); // calendar day after T0's
+    expect([...new Set(habit.map((d) => nightOf(d.time)))]).toEqual([1]); // the first night only
+    expect(habit.map((d) => d.severity)).toContain('medium');
+    // The same burst at 14:00 on day 2 is no habit of that hour.
+    const other = run([createSigninSpikeDetector()], [...steady(AGENTS, 72), ...night(1), ...night(2, 14)].sort((x, y) => x.time - y.time)).detections;
+    expect(other.filter((d) => nightOf(d.time) === 2).map((d) => d.severity)).toContain('medium');
+  });
+
   it('compares a minutes-old agent with its blueprint peers', () => {
     const events = [...steady(AGENTS, 2), ...burst('brand-new', 40, END, 3 * MIN)];
     const { detections } = run([createSigninSpikeDetector()], events);
