@@ -34,6 +34,7 @@ import type { AgentEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
 import { peerGroupName } from './detector.js';
+import { classifyFailure, type FailureClass } from './failed-access.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, blueprintOf, clone, hashString, sec, type SlotState, type Timed } from './agent-directory.js';
 
 export interface SigninSpikeOptions {
@@ -139,6 +140,8 @@ interface Snapshot {
 
 /** No threshold yet (learning); a small integer so it stays unboxed and JSON-safe. */
 const NO_THRESHOLD = 1 << 30;
+/** Failures that are a legitimate client retrying, not counted as sign-ins. */
+const RETRIES: ReadonlySet<FailureClass> = new Set<FailureClass>(['expired', 'transient']);
 const REFRESH = 8;
 /** Sub-windows of the sliding count. */
 const SUBS = 5;
@@ -331,6 +334,9 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     if (e.type !== 'signin') return NO_DETECTIONS;
+    // The holder's retries of a stale credential or a drifted clock, and the provider's own hiccups,
+    // are no one signing in more: failed-access judges them.
+    if (e.result !== 'success' && RETRIES.has(classifyFailure(e.error_code))) return NO_DETECTIONS;
     const t = e.time;
     const b = Math.floor(t / o.windowMs);
     const bp = blueprintOf(e, ctx);
@@ -424,7 +430,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       title: 'Sign-in rate spike',
       severity: 'medium',
       description:
-        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low.",
+        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers. Failures of a client retrying an expired credential or a drifted clock, and transient failures, are not counted. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low.",
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,

@@ -86,6 +86,16 @@ describe('signin-spike', () => {
     expect(other.filter((d) => nightOf(d.time) === 2).map((d) => d.severity)).toContain('medium');
   });
 
+  it('does not count a client retrying a stale credential or a drifted clock, nor transient failures; invalid credentials count', () => {
+    const retries = (code: string) =>
+      Array.from({ length: 60 }, (_, i) => signin({ agent_id: 'a1', blueprint_id: 'bp1', result: 'failure', error_code: code, time: END + i * 10 * SEC }));
+    const spikes = (code: string) => run([createSigninSpikeDetector()], [...steady(AGENTS, 2), ...retries(code)].sort((x, y) => x.time - y.time)).detections;
+    expect(spikes('AADSTS700024')).toEqual([]); // client assertion outside its validity window
+    expect(spikes('AADSTS7000222')).toEqual([]); // expired secret
+    expect(spikes('AADSTS90033')).toEqual([]); // transient
+    expect(spikes('AADSTS7000215').map((d) => d.severity)).toContain('medium'); // invalid secret: guessing
+  });
+
   it('compares a minutes-old agent with its blueprint peers', () => {
     const events = [...steady(AGENTS, 2), ...burst('brand-new', 40, END, 3 * MIN)];
     const { detections } = run([createSigninSpikeDetector()], events);
