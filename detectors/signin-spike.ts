@@ -389,6 +389,9 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     if (g && others >= wideAgents) a.wide = 1;
     const wide = a.wide === 1;
     if (wide && level === 2) level = 1;
+    // Another agent of the blueprint rising too, short of blueprint-wide: maybe the first movers of a
+    // blueprint-wide change. Low until more follow (wide) or its rise is over wideMs ago (medium then).
+    else if (level === 2 && !sustained && others > 0) level = 1;
     if (level <= a.fired) return NO_DETECTIONS;
     a.fired = level;
     const severity: Severity = level === 2 ? 'medium' : 'low';
@@ -430,7 +433,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       title: 'Sign-in rate spike',
       severity: 'medium',
       description:
-        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers. Failures of a client retrying an expired credential or a drifted clock, and transient failures, are not counted. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low.",
+        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers. Failures of a client retrying an expired credential or a drifted clock, and transient failures, are not counted. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low; while one other agent rises with it, a spike stays low until more follow or that rise is 10 minutes old.",
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,

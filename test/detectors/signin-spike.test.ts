@@ -96,6 +96,19 @@ describe('signin-spike', () => {
     expect(spikes('AADSTS7000215').map((d) => d.severity)).toContain('medium'); // invalid secret: guessing
   });
 
+  it('holds a spike at low while one other agent of the blueprint rises too (maybe the first movers of a change), then raises it once that rise is over 10 min old', () => {
+    const events = [...steady(AGENTS, 2), ...burst('a2', 40, END, 4 * MIN), ...burst('a1', 120, END + 30 * SEC, 25 * MIN)].sort((x, y) => x.time - y.time);
+    const a1 = run([createSigninSpikeDetector()], events).detections.filter((d) => d.agent_id === 'a1');
+    const firstMedium = a1.find((d) => d.severity === 'medium');
+    expect(a1[0]!.severity).toBe('low');
+    expect(firstMedium).toBeDefined();
+    expect(firstMedium!.time - END).toBeGreaterThan(10 * MIN);
+    expect(firstMedium!.time - END).toBeLessThan(15 * MIN);
+    // Alone, the same rise is medium within minutes.
+    const alone = run([createSigninSpikeDetector()], [...steady(AGENTS, 2), ...burst('a1', 120, END + 30 * SEC, 25 * MIN)].sort((x, y) => x.time - y.time)).detections;
+    expect(alone.find((d) => d.severity === 'medium')!.time - END).toBeLessThan(6 * MIN);
+  });
+
   it('compares a minutes-old agent with its blueprint peers', () => {
     const events = [...steady(AGENTS, 2), ...burst('brand-new', 40, END, 3 * MIN)];
     const { detections } = run([createSigninSpikeDetector()], events);
