@@ -30,7 +30,10 @@
 // Thresholds rise with the agent's own decaying failure peak, so an agent that
 // habitually fails does not fire on its usual noise.
 //
-// Per tenant and source (an IPv4 address, an IPv6 /48): credential failures
+// Per tenant and source (an IPv4 address, an IPv6 /48; or, for a failure from
+// an ASN none of the tenant's successful sign-ins came from in the tenant's
+// first 30 minutes and since, that ASN: a sprayer rotating through a proxy
+// pool's addresses, one guess per address): credential failures
 // across ≥ 5 distinct agents within 10 minutes, or ≥ 6 within an hour (a slow
 // spray), is a password spray: every target gets a low detection (including
 // later ones), and a target that then signs in successfully from that source
@@ -94,6 +97,14 @@ export interface FailedAccessOptions {
   /** A resource refused to this many agents of a blueprint within peerRefusalSpanMs is a routine refusal, not probing. */
   peerRefusalAgents?: number;
   peerRefusalSpanMs?: number;
+  /**
+   * A tenant's successful sign-ins are watched this long before a network
+   * (ASN) none of them came from counts as unfamiliar, ms. Credential
+   * failures from unfamiliar networks are counted as one spray source per
+   * ASN: a sprayer rotating through a proxy pool's addresses stays in a few
+   * networks no agent of the tenant works from.
+   */
+  networkLearnMs?: number;
   /**
    * An invalid-credential failure presenting a credential added to the agent
    * (lifecycle credential_added) at most this long before is the new
@@ -206,9 +217,17 @@ interface SprayState extends Timed {
   succeeded: string[];
 }
 
+/** The networks (ASNs) a tenant's agents sign in from successfully, and since when they are watched. */
+interface TenantNetworks {
+  since: number;
+  asns: Set<number>;
+}
+
 interface Snapshot {
   agents: [string, string, AgentState][];
   sprays: [string, string, SprayState][];
+  /** Absent in snapshots from before sprays were also keyed by unfamiliar networks. */
+  networks?: [string, number, number[]][];
   /** Absent in snapshots from before refusals were shared with peers. */
   refusals?: [string, string, PeerGroupSnapshot][];
 }
@@ -235,7 +254,11 @@ const DEFAULTS: Required<FailedAccessOptions> = {
   slowCredentialFailures: 10,
   slowPeakFactor: 2,
   replicationLagMs: 15 * 60_000,
+  networkLearnMs: 30 * 60_000,
 };
+
+/** ASNs remembered per tenant. */
+const MAX_TENANT_ASNS = 4096;
 
 const MAX_IDS = 5;
 
@@ -291,6 +314,43 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<AgentState>();
   const sprays = new TenantMap<SprayState>();
+  /** Per tenant, the ASNs its agents signed in from successfully (see networkLearnMs). */
+  const networks = new Map<string, TenantNetworks>();
+  let lastTenant = '';
+  let lastNetworks: TenantNetworks | undefined;
+
+  function networksOf(tenant: string): TenantNetworks | undefined {
+    if (tenant !== lastTenant) {
+      lastTenant = tenant;
+      lastNetworks = networks.get(tenant);
+    }
+    return lastNetworks;
+  }
+
+  /** A successful sign-in: its ASN is one the tenant's agents work from. */
+  function learnNetwork(e: SigninEvent): void {
+    if (e.asn === null) return;
+    let n = networksOf(e.tenant_id);
+    if (n === undefined) {
+      n = { since: e.time, asns: new Set() };
+      networks.set(e.tenant_id, n);
+      lastNetworks = n;
+    } else if (e.time < n.since) n.since = e.time;
+    if (!n.asns.has(e.asn) && n.asns.size < MAX_TENANT_ASNS) n.asns.add(e.asn);
+  }
+
+  /**
+   * The spray source of a credential failure: its network (`AS<n>`) when no
+   * agent of the tenant signs in from that ASN (once the tenant has been
+   * watched networkLearnMs), else its address (an IPv6 /48).
+   */
+  function sourceOf(e: SigninEvent): string {
+    if (e.asn !== null) {
+      const n = networksOf(e.tenant_id);
+      if (n !== undefined && e.time - n.since >= o.networkLearnMs && !n.asns.has(e.asn)) return `AS${e.asn}`;
+    }
+    return spraySource(e.ip);
+  }
   /** Per peer group: the resources refused to its agents, with recent adopters (routine refusals). */
   const refusals = new GroupStore<PeerGroup>();
 
@@ -377,8 +437,12 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   }
 
   function observeSpraySuccess(e: SigninEvent): Detection[] {
-    const source = spraySource(e.ip);
-    const s = sprays.get(e.tenant_id, source);
+    let source = spraySource(e.ip);
+    let s = sprays.get(e.tenant_id, source);
+    if ((!s || !s.fired) && e.asn !== null) {
+      source = `AS${e.asn}`;
+      s = sprays.get(e.tenant_id, source);
+    }
     if (!s || !s.fired || e.time - s.last > o.spraySuccessMs) return NO_DETECTIONS;
     if (s.agents.indexOf(e.agent_id) < 0 || s.succeeded.indexOf(e.agent_id) >= 0) return NO_DETECTIONS;
     s.succeeded.push(e.agent_id);
@@ -412,7 +476,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
    */
   function observeSpray(e: SigninEvent, out: Detection[]): void {
     const t = e.time;
-    const source = spraySource(e.ip);
+    const source = sourceOf(e);
     let s = sprays.get(e.tenant_id, source);
     if (!s || t - s.last > o.slowSprayWindowMs) {
       s = { at: t, last: t, agents: [], times: [], ids: [], fired: false, succeeded: [] };
@@ -450,7 +514,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
           e,
           target,
           'low',
-          `Agent ${target} is one of ${s.agents.length} agents of the tenant hit by credential failures from ${source === e.ip ? e.ip : `network ${source}`} within ${spanMin} min (credential spray)`,
+          `Agent ${target} is one of ${s.agents.length} agents of the tenant hit by credential failures from ${source === e.ip ? e.ip : source.startsWith('AS') ? `network ${source}, which no agent of the tenant signs in from` : `network ${source}`} within ${spanMin} min (credential spray)`,
           {
             observed: { ip: e.ip, source, distinct_agents: s.agents.length, span_s: Math.round((t - s.times[0]!) / 1000) },
             baseline: 'credential failures from one source against one agent',
@@ -562,7 +626,10 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     // Threat verdicts (and hostile categories) on blocked calls are gateway-threat's.
     if (e.type === 'network') return e.action === 'blocked' && e.threat === 'none' && !isMaliciousCategory(e.category) && !isPhishingCategory(e.category) ? observeRefusal(e, ctx) : NO_DETECTIONS;
     if (e.type !== 'signin') return NO_DETECTIONS;
-    if (e.result === 'success') return sprays.size === 0 ? NO_DETECTIONS : observeSpraySuccess(e);
+    if (e.result === 'success') {
+      learnNetwork(e);
+      return sprays.size === 0 ? NO_DETECTIONS : observeSpraySuccess(e);
+    }
     let kind = classifyFailure(e.error_code);
     if (kind === 'transient') return NO_DETECTIONS;
     if (kind === 'credential' && e.credential_id !== null && justAdded(e, ctx)) kind = 'other';
@@ -637,7 +704,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       title: 'Burst of failed access',
       severity: 'medium',
       description:
-        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated). Credential failures from one source (an IP, or an IPv6 /48) across many agents of a tenant (5 within 10 minutes, or 6 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
+        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated). Credential failures from one source (an IP, an IPv6 /48, or an ASN from which no agent of the tenant signs in successfully: a sprayer rotating through a proxy pool) across many agents of a tenant (5 within 10 minutes, or 6 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,
@@ -647,7 +714,12 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       refusals.evict(before);
     },
     size: () => agents.size + sprays.size + refusals.size,
-    snapshot: () => ({ agents: agents.snapshot(), sprays: clone(sprays.snapshot()), refusals: snapshotGroups(refusals) }),
+    snapshot: () => ({
+      agents: agents.snapshot(),
+      sprays: clone(sprays.snapshot()),
+      refusals: snapshotGroups(refusals),
+      networks: [...networks].map(([t, n]): [string, number, number[]] => [t, n.since, [...n.asns]]),
+    }),
     restore(s) {
       // Agents from snapshots before the slow tier start its count at zero.
       // Rebuilt in the order new agents are made (one object shape); older
@@ -678,6 +750,10 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
         ]),
       );
       restoreGroups(refusals, s.refusals ?? []);
+      networks.clear();
+      lastTenant = '';
+      lastNetworks = undefined;
+      for (const [t, since, asns] of s.networks ?? []) networks.set(t, { since, asns: new Set(asns) });
       // Snapshots from before the slow-spray window have no target times: their targets count from their last failure.
       sprays.restore(clone(s.sprays).map(([t, k, v]) => [t, k, v.times ? v : { ...v, times: v.agents.map(() => v.last) }]));
     },

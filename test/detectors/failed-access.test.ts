@@ -130,6 +130,22 @@ describe('failed-access', () => {
     expect(run([createFailedAccessDetector()], byTime(stale)).detections.map((d) => d.severity)).toContain('low');
   });
 
+  it('counts a spray rotating through a proxy pool (every guess from a new address) by its network, when no agent of the tenant works from it', () => {
+    // 40 minutes of the tenant's agents signing in from Azure (AS8075).
+    const home: AgentEvent[] = [];
+    for (let t = T0; t < T0 + 40 * MIN; t += MIN) for (let i = 0; i < 8; i++) home.push(signin({ agent_id: `victim-${i}`, ip: `20.42.10.${i + 1}`, asn: 8075, time: t }));
+    const guesses = (asn: number): AgentEvent[] =>
+      Array.from({ length: 8 }, (_, i) => signin({ agent_id: `victim-${i}`, result: 'failure', error_code: 'AADSTS7000215', ip: `73.${i * 7}.${i * 13}.${i + 2}`, asn, time: T0 + 41 * MIN + i * 40 * SEC }));
+    const residential = run([createFailedAccessDetector()], [...home, ...guesses(7922)]).detections;
+    expect(new Set(residential.map((d) => d.agent_id)).size).toBe(8);
+    expect(residential.every((d) => d.severity === 'low')).toBe(true);
+    expect(residential[0]!.summary).toContain('AS7922, which no agent of the tenant signs in from');
+    // The same addresses in the network the tenant's agents work from: each is one failure of one agent.
+    expect(run([createFailedAccessDetector()], [...home, ...guesses(8075)]).detections).toEqual([]);
+    // Before the tenant's networks are known (its first 30 minutes), nor.
+    expect(run([createFailedAccessDetector()], [...home.filter((e) => e.time < T0 + 10 * MIN), ...guesses(7922).map((e) => ({ ...e, time: e.time - 31 * MIN }))]).detections).toEqual([]);
+  });
+
   it('does not take failures in another tenant from the same IP as part of the spray', () => {
     const events: AgentEvent[] = [];
     for (let i = 0; i < 4; i++) {
