@@ -30,6 +30,11 @@ export class DueQueue<P extends DueItem> {
     return this.items.has(agentKey(tenant, agent));
   }
 
+  /** The agent's waiting finding, if any (its fields may be changed in place, its due time too). */
+  get(tenant: string, agent: string): P | undefined {
+    return this.items.get(agentKey(tenant, agent));
+  }
+
   /** Adds `p` unless its agent already waits (the first finding stands) or the queue is full; true when added. */
   add(p: P): boolean {
     const k = agentKey(p.tenant_id, p.agent_id);

@@ -21,7 +21,9 @@
 //   office hours, first seen at 9:00), and its lone new resource stays low.
 //   A second unfamiliar resource within 30 minutes
 //   (reaching for several new resources: discovery, lateral movement, also
-//   when paced a resource every ten minutes or so) is medium at once.
+//   when paced a resource every ten minutes or so) is medium 3 minutes on
+//   unless the blueprint took both up meanwhile (a release that adds two
+//   dependencies, rolled out pod by pod); a third is medium at once.
 //   Refused attempts stay low on their own (failed-access judges refusals).
 
 import type { AgentEvent } from '../contract/events.js';
@@ -81,6 +83,13 @@ export interface UnfamiliarResourceOptions {
    * that it stays low; a second unfamiliar resource is still medium.
    */
   confirmMinAccesses?: number;
+  /**
+   * A second unfamiliar resource soon after a first one waiting for
+   * confirmation is medium this long after it unless the blueprint took both
+   * up meanwhile (a release that adds two dependencies, rolled out pod by
+   * pod); a third is medium at once (discovery), ms. 0: medium at once.
+   */
+  burstConfirmMs?: number;
 }
 
 /** A single unfamiliar resource waiting to see whether the blueprint follows. */
@@ -94,6 +103,10 @@ interface Pending {
   time: number;
   due: number;
   event_id: string;
+  /** A second unfamiliar resource of the same burst, waiting with the first (see burstConfirmMs). */
+  h2?: number;
+  resource2?: string;
+  event2?: string;
 }
 
 /** Confirmations waiting, all agents together. */
@@ -131,6 +144,7 @@ const DEFAULTS: Required<UnfamiliarResourceOptions> = {
   burstWindowMs: 30 * 60_000,
   confirmMs: 10 * 60_000,
   confirmMinAccesses: 40,
+  burstConfirmMs: 3 * 60_000,
 };
 
 export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOptions = {}): Detector<Snapshot> {
@@ -151,10 +165,32 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     // (a rollout under way), or two others ever did, flagged or not (a rarely used resource of its
     // long tail). One other agent hours ago vouches for nothing: it may have been an incident too.
     const adopters = g?.values.get(p.h)?.adopters ?? 1;
-    const recent = g ? peerVerdictCode(g, p.h, p.agentHash, p.time, o.deploymentWindowMs) >>> 1 : 1;
-    if (recent >= 2 || adopters >= 3) return null;
-    // A second unfamiliar resource in the same burst already made it medium.
+    const takenUp = (h: number) => {
+      const recent = g ? peerVerdictCode(g, h, p.agentHash, p.time, o.deploymentWindowMs) >>> 1 : 1;
+      return recent >= 2 || (g?.values.get(h)?.adopters ?? 1) >= 3;
+    };
     const a = agents.map.get(p.tenant_id, p.agent_id);
+    if (p.h2 !== undefined) {
+      // Two resources: a rollout when the blueprint took both up; a third one already made it medium.
+      if ((takenUp(p.h) && takenUp(p.h2)) || (a && a.burst > o.burstResources)) return null;
+      return {
+        detector: 'unfamiliar-resource',
+        severity: 'medium',
+        tenant_id: p.tenant_id,
+        agent_id: p.agent_id,
+        time: p.due,
+        summary: `Agent ${p.agent_id} accessed ${p.resource} and ${p.resource2}, resources new to it and to ${p.blueprint_id ? `its blueprint ${p.blueprint_id}` : 'any peer'}, and the blueprint did not take both up within ${Math.round((p.due - p.time) / 60_000)} min (not a rollout)`,
+        evidence: {
+          observed: { resources: [p.resource, p.resource2], result: 'granted', first_access: new Date(p.time).toISOString(), unfamiliar_in_burst: 2 },
+          baseline: { agents_of_blueprint_using_it: adopters },
+          threshold: { burst_for_medium: o.burstResources, deployment_agents: o.deploymentAgents, deployment_window_s: o.deploymentWindowMs / 1000, confirm_s: o.burstConfirmMs / 1000 },
+          peer_group: peerGroupName(p.blueprint_id),
+        },
+        event_ids: [p.event_id, p.event2!],
+      };
+    }
+    if (takenUp(p.h)) return null;
+    // A second unfamiliar resource in the same burst already made it medium.
     if (a && a.burst >= o.burstResources && a.burstStart <= sec(p.time)) return null;
     const minutes = Math.round(o.confirmMs / 60_000);
     return {
@@ -248,7 +284,18 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       a.burst = 0;
     }
     a.burst++;
-    const severity = a.burst >= o.burstResources ? 'medium' : 'low';
+    let severity: 'low' | 'medium' = a.burst >= o.burstResources ? 'medium' : 'low';
+    if (severity === 'medium' && a.burst === o.burstResources && !attempt && o.burstConfirmMs > 0) {
+      // The second of a burst while the first waits: both wait a little for the blueprint to follow.
+      const p = pending.get(e.tenant_id, e.agent_id);
+      if (p !== undefined && p.h2 === undefined && p.h !== h && t - p.time <= o.burstWindowMs) {
+        p.h2 = h;
+        p.resource2 = resource;
+        p.event2 = e.event_id;
+        p.due = Math.min(p.due, t + o.burstConfirmMs);
+        severity = 'low';
+      }
+    }
     const settled = (g !== undefined && g.events >= o.confirmMinAccesses) || seenBefore >= o.confirmMinAccesses;
     if (severity === 'low' && !attempt && o.confirmMs > 0 && settled) {
       // Bounded: when that many agents wait at once (a whole tenant adopting an API), the rest stay low.
@@ -259,7 +306,8 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     const verb = attempt ? `tried to access ${resource} (refused: ${e.type === 'signin' ? e.error_code ?? 'no code' : ''})` : `accessed ${resource}`;
     const summary =
       a.burst >= o.burstResources
-        ? `Agent ${e.agent_id} ${verb}: ${a.burst} unfamiliar resources within ${Math.round(o.burstWindowMs / 60_000)} min, none used by ${bp ? `blueprint ${bp}'s` : 'its'} peers`
+        ? `Agent ${e.agent_id} ${verb}: ${a.burst} unfamiliar resources within ${Math.round(o.burstWindowMs / 60_000)} min, none used by ${bp ? `blueprint ${bp}'s` : 'its'} peers` +
+          (severity === 'low' ? `; medium in ${Math.round(o.burstConfirmMs / 60_000)} min unless the blueprint takes both up` : '')
         : `Agent ${e.agent_id} ${verb}, a resource new to it and unused by ${bp ? `its blueprint ${bp}'s peers` : 'any peer'} (judged on ${basis} history)`;
     return [
       {
@@ -300,7 +348,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       title: 'Access to a resource unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 10 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did), once the blueprint (or the agent) has made 40 accesses; a second unfamiliar resource within 30 minutes (slow discovery included) is medium at once. Refused attempts, and failures whose code names no cause, count too. A resource is compared in one form: lower case, no trailing slash, `api://<id>` as the id, and Microsoft first-party application ids (Graph, ARM, Key Vault, Storage, SQL, Exchange) as their URIs.',
+        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 10 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did), once the blueprint (or the agent) has made 40 accesses; a second unfamiliar resource within 30 minutes (slow discovery included) is medium 3 minutes later unless the blueprint took both up (a release adding two dependencies), a third at once. Refused attempts, and failures whose code names no cause, count too. A resource is compared in one form: lower case, no trailing slash, `api://<id>` as the id, and Microsoft first-party application ids (Graph, ARM, Key Vault, Storage, SQL, Exchange) as their URIs.',
       mitre: { id: 'T1526', name: 'Cloud Service Discovery' },
     },
     observe,

@@ -44,6 +44,17 @@ describe('DueQueue', () => {
     expect(q.size).toBe(0);
   });
 
+  it('gives an agent waiting finding to change in place, its due time too', () => {
+    const q = new DueQueue<Item>();
+    q.add(item('a', 500, 1));
+    expect(q.get('t2', 'a')).toBeUndefined();
+    const p = q.get('t1', 'a')!;
+    p.due = 200;
+    p.n = 7;
+    expect(q.takeDue(199, detect)).toEqual([]);
+    expect(q.takeDue(200, detect).map((d) => d.summary)).toEqual(['7']);
+  });
+
   it('is bounded: add refuses when full, replace drops the oldest', () => {
     const q = new DueQueue<Item>(2);
     q.add(item('a', 1));

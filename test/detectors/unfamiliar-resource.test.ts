@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createUnfamiliarResourceDetector } from '../../detectors/unfamiliar-resource.js';
-import { HOUR, MIN, T0, resetIds, run, signin, snapshotRoundTrip, token, warmup } from './core-helpers.js';
+import { HOUR, MIN, SEC, T0, resetIds, run, signin, snapshotRoundTrip, token, warmup } from './core-helpers.js';
 
 beforeEach(() => resetIds());
 
@@ -108,18 +108,41 @@ describe('unfamiliar-resource', () => {
     ]);
   });
 
-  it('raises to medium on a second unfamiliar resource within minutes, once per resource', () => {
+  it('raises two unfamiliar resources within minutes to medium 3 minutes after the second unless the blueprint takes both up; a third at once', () => {
+    const probes = (n: number) => {
+      const events = [...warmup({ agents: AGENTS })];
+      for (let i = 0; i < n; i++) events.push(token({ agent_id: 'a1', time: END + i * MIN, resource: `https://probe-${i}.example.com`, event_id: `p${i}` }));
+      events.push(token({ agent_id: 'a1', time: END + 4 * MIN, resource: 'https://probe-0.example.com' }));
+      events.push(signin({ agent_id: 'a4', time: END + 6 * MIN, resource: 'https://graph.microsoft.com' })); // moves the watermark on
+      return run([createUnfamiliarResourceDetector()], events).detections;
+    };
+    const two = probes(2);
+    expect(two.map((d) => [d.severity, d.time - END])).toEqual([
+      ['low', 0],
+      ['low', MIN],
+      ['medium', 4 * MIN],
+    ]);
+    expect(two[2]!.event_ids).toEqual(['p0', 'p1']);
+    expect(two[2]!.summary).toContain('did not take both up within 4 min');
+    // A third is discovery: medium at once, and the pair adds no second medium.
+    expect(probes(3).map((d) => d.severity)).toEqual(['low', 'low', 'medium']);
+  });
+
+  it('takes two new dependencies a release adds to every agent of the blueprint, pod by pod, as a rollout', () => {
     const events = [...warmup({ agents: AGENTS })];
-    for (let i = 0; i < 3; i++) events.push(token({ agent_id: 'a1', time: END + i * MIN, resource: `https://probe-${i}.example.com` }));
-    events.push(token({ agent_id: 'a1', time: END + 4 * MIN, resource: 'https://probe-0.example.com' }));
+    AGENTS.forEach((a, i) => {
+      events.push(token({ agent_id: a, time: END + i * 20 * SEC, resource: 'https://vault.example.com' }));
+      events.push(token({ agent_id: a, time: END + i * 20 * SEC + 5 * SEC, resource: 'https://sql.example.com' }));
+    });
+    events.push(signin({ agent_id: 'a4', time: END + 15 * MIN, resource: 'https://graph.microsoft.com' }));
     const { detections } = run([createUnfamiliarResourceDetector()], events);
-    expect(detections.map((d) => d.severity)).toEqual(['low', 'medium', 'medium']);
+    expect(detections.filter((d) => d.severity !== 'low')).toEqual([]);
   });
 
   it('raises to medium on slow discovery (a new resource every 11 minutes), not on two 40 minutes apart', () => {
     const slow = [...warmup({ agents: AGENTS })];
     for (let i = 0; i < 3; i++) slow.push(token({ agent_id: 'a1', time: END + i * 11 * MIN, resource: `https://probe-${i}.example.com` }));
-    expect(run([createUnfamiliarResourceDetector()], slow).detections.map((d) => d.severity)).toEqual(['low', 'medium', 'medium']);
+    expect(run([createUnfamiliarResourceDetector()], slow).detections.map((d) => d.severity)).toEqual(['low', 'low', 'medium', 'medium']);
     // Two 40 minutes apart are no burst: each stays low (confirmation off here; it is tested below).
     const apart = [...warmup({ agents: AGENTS })];
     for (let i = 0; i < 2; i++) apart.push(token({ agent_id: 'a1', time: END + i * 40 * MIN, resource: `https://probe-${i}.example.com` }));
@@ -187,7 +210,7 @@ describe('unfamiliar-resource', () => {
         token({ agent_id: 'a1', time: END, resource: 'https://keyvault-prod.vault.azure.net' }),
         token({ agent_id: 'a1', time: END + 2 * MIN, resource: 'https://arm-prod.example.com' }),
       ];
-      expect(run([createUnfamiliarResourceDetector()], [...warmup({ agents: AGENTS }), ...burst, later(END + 10 * MIN)]).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+      expect(run([createUnfamiliarResourceDetector()], [...warmup({ agents: AGENTS }), ...burst, later(END + 10 * MIN)]).detections.map((d) => d.severity)).toEqual(['low', 'low', 'medium']);
     });
 
     it('carries a waiting confirmation over a snapshot', () => {
