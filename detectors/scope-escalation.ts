@@ -197,7 +197,7 @@ interface Pending {
 type Grant = AgentInfo['permissions_granted'][number];
 
 /** The last part of a scope or permission (`https://graph.microsoft.com/Mail.Send` → `mail.send`), for matching the two. */
-function permissionName(s: string): string {
+export function permissionName(s: string): string {
   const slash = s.lastIndexOf('/');
   return (slash >= 0 ? s.slice(slash + 1) : s).toLowerCase();
 }

@@ -25,14 +25,19 @@
 //   unless the blueprint took both up meanwhile (a release that adds two
 //   dependencies, rolled out pod by pod); a third is medium at once.
 //   Refused attempts stay low on their own (failed-access judges refusals).
+// - A token for the new resource carrying a permission the agent's sponsor
+//   granted it within 7 days (lifecycle permission_granted; anyone but the
+//   agent when it has no sponsor) makes it a sanctioned change: it stays low
+//   (the orchestrator given a new worker API to call).
 
-import type { AgentEvent } from '../contract/events.js';
+import type { AgentEvent, TokenEvent } from '../contract/events.js';
 import { resourceHash } from './resources.js';
 import type { Detection } from './types.js';
-import type { Detector, DetectorContext } from './detector.js';
-import { peerGroupName } from './detector.js';
+import type { AgentInfo, Detector, DetectorContext } from './detector.js';
+import { ALLOWED_LATENESS_MS, isSanctionedActor, peerGroupName } from './detector.js';
 import { DueQueue } from './due-queue.js';
 import { classifyFailure } from './failed-access.js';
+import { permissionName } from './scope-escalation.js';
 import {
   NO_DETECTIONS,
   AgentStore,
@@ -121,7 +126,12 @@ interface AgentState extends SlotState {
   /** Seconds (see `sec`), like `at` and `first`. */
   burstStart: number;
   burst: number;
+  /** Hash of the resource waiting for confirmation (see `pending`), 0 when none. */
+  pw: number;
 }
+
+/** How long a permission grant sanctions the resource the agent then uses it on, ms. */
+const GRANT_WINDOW_MS = 7 * 24 * 3600_000;
 
 interface Snapshot {
   agents: [string, string, AgentState][];
@@ -210,6 +220,22 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     };
   }
 
+  /**
+   * A permission among the token's scopes granted to the agent (lifecycle
+   * permission_granted) within GRANT_WINDOW_MS by a sanctioned actor (its
+   * sponsor, or anyone but itself when it has none); null when none.
+   */
+  function grantedScope(e: TokenEvent, ctx: DetectorContext): AgentInfo['permissions_granted'][number] | null {
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    if (info === undefined || info.permissions_granted.length === 0 || e.scopes.length === 0) return null;
+    for (const p of info.permissions_granted) {
+      if (p.permission === null || e.time - p.time > GRANT_WINDOW_MS || p.time > e.time + ALLOWED_LATENESS_MS) continue;
+      const name = permissionName(p.permission);
+      if (e.scopes.some((s) => permissionName(s) === name) && isSanctionedActor(info, p.actor)) return p;
+    }
+    return null;
+  }
+
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     let resource: string;
     let attempt = false;
@@ -239,7 +265,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     }
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!a) {
-      a = { at: ts, e: 0, first: ts, n: 0, known: [], tried: null, burstStart: 0, burst: 0 };
+      a = { at: ts, e: 0, first: ts, n: 0, known: [], tried: null, burstStart: 0, burst: 0, pw: 0 };
       agents.set(ctx, e.tenant_id, e.agent_id, a);
       if (g) g.agents++;
     }
@@ -249,7 +275,15 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     if (ts < a.first) a.first = ts;
 
     const h = resourceHash(resource);
-    if (a.known.indexOf(h) >= 0) return NO_DETECTIONS;
+    if (a.known.indexOf(h) >= 0) {
+      // A token for the resource waiting for confirmation, carrying a permission the agent's sponsor
+      // granted it: the new resource is the sanctioned change (low stays, no medium).
+      if (a.pw === h && e.type === 'token' && grantedScope(e, ctx) !== null) {
+        pending.delete(e.tenant_id, e.agent_id);
+        a.pw = 0;
+      }
+      return NO_DETECTIONS;
+    }
     const triedBefore = a.tried !== null && a.tried.indexOf(h) >= 0;
     if (attempt && triedBefore) return NO_DETECTIONS;
 
@@ -296,10 +330,11 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
         severity = 'low';
       }
     }
-    const settled = (g !== undefined && g.events >= o.confirmMinAccesses) || seenBefore >= o.confirmMinAccesses;
-    if (severity === 'low' && !attempt && o.confirmMs > 0 && settled) {
+    const settledBaseline = (g !== undefined && g.events >= o.confirmMinAccesses) || seenBefore >= o.confirmMinAccesses;
+    const grant = e.type === 'token' ? grantedScope(e, ctx) : null;
+    if (severity === 'low' && !attempt && o.confirmMs > 0 && settledBaseline && grant === null) {
       // Bounded: when that many agents wait at once (a whole tenant adopting an API), the rest stay low.
-      pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: bp, agentHash, h, resource, time: t, due: t + o.confirmMs, event_id: e.event_id });
+      if (pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: bp, agentHash, h, resource, time: t, due: t + o.confirmMs, event_id: e.event_id })) a.pw = h;
     }
     const peer = peerGroupName(bp);
     const basis = agentReady ? (peerReady ? 'its own and its blueprint peers\'' : 'its own') : 'its blueprint peers\'';
@@ -308,7 +343,8 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       a.burst >= o.burstResources
         ? `Agent ${e.agent_id} ${verb}: ${a.burst} unfamiliar resources within ${Math.round(o.burstWindowMs / 60_000)} min, none used by ${bp ? `blueprint ${bp}'s` : 'its'} peers` +
           (severity === 'low' ? `; medium in ${Math.round(o.burstConfirmMs / 60_000)} min unless the blueprint takes both up` : '')
-        : `Agent ${e.agent_id} ${verb}, a resource new to it and unused by ${bp ? `its blueprint ${bp}'s peers` : 'any peer'} (judged on ${basis} history)`;
+        : `Agent ${e.agent_id} ${verb}, a resource new to it and unused by ${bp ? `its blueprint ${bp}'s peers` : 'any peer'} (judged on ${basis} history)` +
+          (grant !== null ? `, with ${grant.permission} granted to it by ${grant.actor} (a sanctioned change)` : '');
     return [
       {
         detector: 'unfamiliar-resource',
@@ -348,7 +384,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       title: 'Access to a resource unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 10 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did), once the blueprint (or the agent) has made 40 accesses; a second unfamiliar resource within 30 minutes (slow discovery included) is medium 3 minutes later unless the blueprint took both up (a release adding two dependencies), a third at once. Refused attempts, and failures whose code names no cause, count too. A resource is compared in one form: lower case, no trailing slash, `api://<id>` as the id, and Microsoft first-party application ids (Graph, ARM, Key Vault, Storage, SQL, Exchange) as their URIs.',
+        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 10 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did), once the blueprint (or the agent) has made 40 accesses; a second unfamiliar resource within 30 minutes (slow discovery included) is medium 3 minutes later unless the blueprint took both up (a release adding two dependencies), a third at once. A resource on which the agent uses a permission its sponsor granted it within 7 days (lifecycle permission_granted) is a sanctioned change: low. Refused attempts, and failures whose code names no cause, count too. A resource is compared in one form: lower case, no trailing slash, `api://<id>` as the id, and Microsoft first-party application ids (Graph, ARM, Key Vault, Storage, SQL, Exchange) as their URIs.',
       mitre: { id: 'T1526', name: 'Cloud Service Discovery' },
     },
     observe,

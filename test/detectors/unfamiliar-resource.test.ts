@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createUnfamiliarResourceDetector } from '../../detectors/unfamiliar-resource.js';
-import { HOUR, MIN, SEC, T0, resetIds, run, signin, snapshotRoundTrip, token, warmup } from './core-helpers.js';
+import { HOUR, MIN, SEC, T0, lifecycle, resetIds, run, signin, snapshotRoundTrip, token, warmup } from './core-helpers.js';
 
 beforeEach(() => resetIds());
 
@@ -211,6 +211,19 @@ describe('unfamiliar-resource', () => {
         token({ agent_id: 'a1', time: END + 2 * MIN, resource: 'https://arm-prod.example.com' }),
       ];
       expect(run([createUnfamiliarResourceDetector()], [...warmup({ agents: AGENTS }), ...burst, later(END + 10 * MIN)]).detections.map((d) => d.severity)).toEqual(['low', 'low', 'medium']);
+    });
+
+    it('keeps a new resource low when the agent uses on it a permission its sponsor just granted (a sanctioned change), not one granted by someone else', () => {
+      const grantThenUse = (actor: string) => [
+        ...warmup({ agents: AGENTS }),
+        lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: END - 20 * MIN }),
+        lifecycle({ agent_id: 'a1', action: 'permission_granted', permission: 'Tasks.Execute', actor, time: END - 5 * MIN }),
+        signin({ agent_id: 'a1', time: END, resource: 'api://research' }),
+        token({ agent_id: 'a1', time: END + SEC, resource: 'api://research', scopes: ['api://research/Tasks.Execute'] }),
+        later(END + 12 * MIN),
+      ];
+      expect(run([createUnfamiliarResourceDetector()], grantThenUse('alice')).detections.map((d) => d.severity)).toEqual(['low']);
+      expect(run([createUnfamiliarResourceDetector()], grantThenUse('mallory')).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
     });
 
     it('carries a waiting confirmation over a snapshot', () => {
