@@ -61,6 +61,7 @@ import {
   peerFamiliar,
   peerVerdictCode,
   restoreGroups,
+  sec,
   setAtMs,
   snapshotGroups,
   touchPeerGroup,
@@ -137,8 +138,10 @@ const DEFAULTS: Required<TokenReplayOptions> = {
 const MAX_ISSUING_NETWORKS = 4;
 /** Distinct other agents of a blueprint issued tokens at a network that make it the blueprint's egress. */
 const GROUP_ISSUERS = 2;
-/** Salt that keeps a group's issuing networks apart from its use networks in the peer registry. */
-const ISSUED = 0x5bd1e995;
+/** Issuances remembered per group (its agents' networks, re-recorded at most hourly per agent and network). */
+const MAX_GROUP_ISSUANCES = 128;
+/** Hashes kept as 30-bit small integers (stored unboxed in arrays and objects). */
+const SMALL = 0x3fffffff;
 /** An agent's issuance at a network it already holds is re-recorded for its group at most this often, s. */
 const REISSUE_S = 3600;
 /** A call from home this long after a token's use elsewhere shows the agent did not move, s. */
@@ -194,8 +197,14 @@ interface AgentTokens extends MsState {
   /** The address of the last issuance recorded in `nets`, and its triple's index (skips rehashing it). */
   nip: string;
   ni: number;
-  /** Last call with a token from an address the agent gets tokens at (epoch s). */
+  /** Last call with a token from an address the agent gets tokens at (see `sec`). */
   hu: number;
+}
+
+/** A peer group of token-replay: its use networks, and its agents' recent issuances (see recordIssuance). */
+interface ReplayGroup extends PeerGroup {
+  /** Flat triples [network hash, agent hash, time (see `sec`)], oldest first; absent until the first. */
+  iss?: number[];
 }
 
 /** A pending use waiting for its verdict (see `advance`), with its agent. */
@@ -253,7 +262,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
    * (counted up to egressLearnUses); a network learned, or used without being
    * reported, is clean; recent adopters tell a deployment.
    */
-  const groups = new GroupStore<PeerGroup>(1_000_000);
+  const groups = new GroupStore<ReplayGroup>(1_000_000);
 
   /** The group of a network event's agent, counting the event when it carries a token. */
   function touchGroup(e: NetworkEvent, ctx: DetectorContext): void {
@@ -292,47 +301,62 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
    * blueprint's egress: a NAT gateway with a second public address). A thief
    * replays from his own network, where no token of the blueprint is issued.
    */
-  function issuedNear(g: PeerGroup, s: AgentTokens, ip: string, h: number, ah: number, t: number): boolean {
+  function issuedNear(g: ReplayGroup, s: AgentTokens, ip: string, h: number, ah: number, t: number): boolean {
     const nets = s.nets;
+    const now = sec(t);
+    const span = o.issuingHistoryMs / 1000;
     if (nets !== null && o.sameSubnet) {
-      const wide = hashString(wideNetworkOf(ip) ?? ip);
-      const span = o.issuingHistoryMs / 1000;
-      for (let i = 0; i < nets.length; i += 3) if (nets[i + 1] === wide && Math.abs(nets[i + 2]! - t / 1000) <= span) return true;
+      const wide = smallHash(wideNetworkOf(ip) ?? ip);
+      for (let i = 0; i < nets.length; i += 3) if (nets[i + 1] === wide && Math.abs(nets[i + 2]! - now) <= span) return true;
     }
-    return peerVerdictCode(g, h ^ ISSUED, ah, t, o.issuingHistoryMs) >>> 1 > GROUP_ISSUERS;
+    // Distinct other agents of the group issued tokens in that network within the history.
+    const iss = g.iss;
+    if (!iss) return false;
+    const net = h & SMALL;
+    const self = ah & SMALL;
+    const others: number[] = [];
+    for (let i = 0; i < iss.length; i += 3) {
+      if (iss[i] !== net || iss[i + 1] === self || Math.abs(iss[i + 2]! - now) > span || others.includes(iss[i + 1]!)) continue;
+      others.push(iss[i + 1]!);
+      if (others.length >= GROUP_ISSUERS) return true;
+    }
+    return false;
   }
 
   /** Records that the agent was issued a token at `ip` at `t`: in its issuing networks, and its group's. */
   function recordIssuance(ctx: DetectorContext, e: TokenEvent, s: AgentTokens): void {
-    const sec = Math.floor(e.time / 1000);
+    const now = sec(e.time);
     let nets = s.nets;
     if (nets !== null && e.ip === s.nip) {
       const last = nets[s.ni + 2]!;
-      if (sec > last) nets[s.ni + 2] = sec;
-      if (sec - last < REISSUE_S) return;
+      if (now > last) nets[s.ni + 2] = now;
+      if (now - last < REISSUE_S) return;
     }
-    const h = networkHash(e.ip);
+    const h = networkHash(e.ip) & SMALL;
     let i = 0;
     if (nets === null) {
-      nets = s.nets = [h, hashString(wideNetworkOf(e.ip) ?? e.ip), sec];
+      nets = s.nets = [h, smallHash(wideNetworkOf(e.ip) ?? e.ip), now];
     } else {
       while (i < nets.length && nets[i] !== h) i += 3;
       if (i < nets.length) {
-        if (sec > nets[i + 2]!) nets[i + 2] = sec;
+        if (now > nets[i + 2]!) nets[i + 2] = now;
       } else if (nets.length < 3 * MAX_ISSUING_NETWORKS) {
-        nets.push(h, hashString(wideNetworkOf(e.ip) ?? e.ip), sec);
+        nets.push(h, smallHash(wideNetworkOf(e.ip) ?? e.ip), now);
       } else {
         i = 0; // full: the least recently issued at goes
         for (let j = 3; j < nets.length; j += 3) if (nets[j + 2]! < nets[i + 2]!) i = j;
         nets[i] = h;
-        nets[i + 1] = hashString(wideNetworkOf(e.ip) ?? e.ip);
-        nets[i + 2] = sec;
+        nets[i + 1] = smallHash(wideNetworkOf(e.ip) ?? e.ip);
+        nets[i + 2] = now;
       }
     }
     s.nip = e.ip;
     s.ni = i;
-    const g = touchPeerGroup(groups, ctx, e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id), e.time);
-    peerAdopt(g, h ^ ISSUED, hashString(e.agent_id) | 1, e.time, true, MAX_USE_NETWORKS);
+    // The group's ring of recent issuances (the oldest go first when full).
+    const g: ReplayGroup = touchPeerGroup(groups, ctx, e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id), e.time);
+    const iss = g.iss ?? (g.iss = []);
+    if (iss.length >= 3 * MAX_GROUP_ISSUANCES) iss.splice(0, 3);
+    iss.push(h, (hashString(e.agent_id) | 1) & SMALL, now);
   }
 
   /** A use a late token event completes: judged at once (it already waited for its token). */
@@ -374,7 +398,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       if (code >>> 1 >= 2 || (code & 1) !== 0) return null;
     } else if ((code & 1) !== 0) {
       return null; // another agent's use of it was judged clean meanwhile
-    } else if (code >>> 1 >= o.egressAdoptAgents && s.hu < Math.floor(e.time / 1000) + CONCURRENT_S) {
+    } else if (code >>> 1 >= o.egressAdoptAgents && s.hu < sec(e.time) + CONCURRENT_S) {
       if (watermark < e.time + o.moveConfirmMs) {
         // Looked at again shortly (until moveConfirmMs): a call from home ends the wait.
         deferred.add({ ...q, due: Math.min(e.time + o.moveConfirmMs, watermark + RECHECK_MS) });
@@ -428,10 +452,11 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     if (net === null) return false;
     for (let i = 0; i < slots.length; i++) if (subnetOf(slots[i]!.ip) === net) return true;
     if (nets !== null) {
-      const h = hashString(net);
+      const h = hashString(net) & SMALL;
       const span = o.issuingHistoryMs / 1000;
+      const now = sec(t);
       // Issued there within the history before the use, or since (a decision taken later).
-      for (let i = 0; i < nets.length; i += 3) if (nets[i] === h && Math.abs(nets[i + 2]! - t / 1000) <= span) return true;
+      for (let i = 0; i < nets.length; i += 3) if (nets[i] === h && Math.abs(nets[i + 2]! - now) <= span) return true;
     }
     return false;
   }
@@ -573,10 +598,11 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       for (let i = 0; i < slots.length; i++) {
         const slot = slots[i]!;
         if (slot.h1 !== h1 || slot.h2 !== h2) continue;
-        const sec = Math.floor(e.time / 1000);
-        if (sec > slot.u) slot.u = sec;
+        const useS = Math.floor(e.time / 1000);
+        if (useS > slot.u) slot.u = useS;
         if (slot.ip === e.ip || knownAddress(s, e.ip, e.time)) {
-          if (sec > s.hu) s.hu = sec;
+          const now = sec(e.time);
+          if (now > s.hu) s.hu = now;
           return NO_DETECTIONS;
         }
         if (slot.fired) return NO_DETECTIONS;
@@ -590,8 +616,8 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       }
       // Unknown token from an address the agent gets tokens at: whatever the token, no replay.
       if (knownAddress(s, e.ip, e.time)) {
-        const sec = Math.floor(e.time / 1000);
-        if (sec > s.hu) s.hu = sec;
+        const now = sec(e.time);
+        if (now > s.hu) s.hu = now;
         return NO_DETECTIONS;
       }
     }
@@ -666,7 +692,9 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       return agents.size + groups.size + queue.length + deferred.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, agents: agents.map.snapshot(), queue, useNetworks: snapshotGroups(groups), deferred: deferred.snapshot() });
+      const issuance: [string, string, number[]][] = [];
+      for (const [t, id, g] of groups.entries()) if (g.iss) issuance.push([t, id, g.iss]);
+      return clone({ version: 1, agents: agents.map.snapshot(), queue, useNetworks: snapshotGroups(groups), issuance, deferred: deferred.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -674,6 +702,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         agents: [string, string, AgentTokens][];
         queue: QueuedUse[];
         useNetworks?: [string, string, PeerGroupSnapshot][];
+        issuance?: [string, string, number[]][];
         deferred?: DeferredUse[];
       };
       if (s?.version !== 1) throw new Error('token-replay: unsupported snapshot');
@@ -685,6 +714,11 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       // Queued uses and groups from before use networks were learned: no blueprint known, no networks learned yet.
       queue = s.queue.map((q) => (q.bp === undefined ? { ...q, bp: null } : q));
       restoreGroups(groups, s.useNetworks ?? []);
+      // Issuances of groups (absent from snapshots taken before they were kept).
+      for (const [t, id, iss] of s.issuance ?? []) {
+        const g = groups.get(t, id);
+        if (g) g.iss = iss;
+      }
       deferred.restore(s.deferred);
     },
   };
@@ -742,4 +776,9 @@ function prefixOf(ip: string, wide: boolean): string | null {
     out.push(x.toString(16));
   }
   return out.join(':') + (wide ? '::/48' : '::/64');
+}
+
+/** A 30-bit hash of a string (a small integer: stored unboxed). */
+function smallHash(s: string): number {
+  return hashString(s) & SMALL;
 }

@@ -295,6 +295,22 @@ describe('token-replay', () => {
       expect(run([['w2', '70.2.2.9'], ['w3', '60.1.1.1'], ['w4', '60.1.1.1'], ['w3', '60.1.1.1'], ['w2', '70.2.2.2']])).toEqual(['w1']);
     });
 
+    it('keeps the blueprint issuances over a snapshot', () => {
+      const t = T0 + HOUR;
+      const events = [
+        ...home(),
+        token({ agent_id: 'w2', token_id: 'b-2', ip: '70.2.2.9', time: t - 30 * SEC }),
+        token({ agent_id: 'w3', token_id: 'b-3', ip: '70.2.2.2', time: t - 20 * SEC }),
+        token({ agent_id: 'w1', token_id: 'nat', ip: '60.1.1.1', time: t }),
+        network({ agent_id: 'w1', token_id: 'nat', ip: '70.2.2.2', time: t + 5 * SEC }),
+        network({ agent_id: 'w4', token_id: null, ip: '20.1.2.4', time: t + 5 * MIN }), // moves the watermark on
+      ];
+      const { uninterrupted, restored, snapshotJson } = runWithRestore(() => replay(), events, events.length - 3);
+      expect(uninterrupted).toEqual([]);
+      expect(restored).toEqual([]);
+      expect(snapshotJson).toContain('issuance');
+    });
+
     it('reports every agent whose token a thief replays from one host, although several agents then use that network', () => {
       const d = replay();
       const ctx = fakeContext();
