@@ -963,6 +963,12 @@ export interface SlotOwner {
  * 2020 (see `sec`), not milliseconds: a small integer is stored unboxed,
  * where an epoch-ms double costs a separate heap number per field per agent.
  * `e` is the store's epoch when attached.
+ *
+ * Write a state's object literal with `e` first, not `at`: V8 shares a
+ * field's representation among the object shapes that grew from the same
+ * first properties, so a literal of as many properties that starts with an
+ * epoch-ms `at` (a peer group, a spray) would make this `at` a boxed double
+ * too, for every agent.
  */
 export interface SlotState extends Timed {
   e: number;
@@ -972,7 +978,9 @@ const SEC_EPOCH_MS = Date.UTC(2020, 0, 1);
 
 /** Event time (epoch ms) as whole seconds since 2020-01-01: a small integer, unboxed in objects (good until 2054). */
 export function sec(ms: number): number {
-  return Math.floor((ms - SEC_EPOCH_MS) / 1000);
+  // `| 0`: typed as a 32-bit integer, the result is stored as a small integer, never boxed (a field
+  // once given a boxed double stays a double field for every object of its shape).
+  return Math.floor((ms - SEC_EPOCH_MS) / 1000) | 0;
 }
 
 /** The epoch ms of `sec` seconds (the start of that second). */
@@ -993,7 +1001,8 @@ export interface MsState extends SlotState {
 export function setAtMs(s: MsState, ms: number): void {
   const a = sec(ms);
   s.at = a;
-  s.am = ms - (SEC_EPOCH_MS + a * 1000);
+  // `| 0`: a difference of doubles is a double to V8, stored boxed unless typed as an integer.
+  s.am = (ms - (SEC_EPOCH_MS + a * 1000)) | 0;
 }
 
 export function atMs(s: MsState): number {

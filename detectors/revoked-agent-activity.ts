@@ -139,7 +139,7 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
   function learnToken(e: AgentEvent & { type: 'token' }, ctx: DetectorContext): void {
     const x = sec(e.time + e.lifetime_s * 1000);
     const s = tokens.get(ctx, e.tenant_id, e.agent_id);
-    if (s === undefined) tokens.set(ctx, e.tenant_id, e.agent_id, { at: sec(e.time), e: 0, x });
+    if (s === undefined) tokens.set(ctx, e.tenant_id, e.agent_id, { e: 0, at: sec(e.time), x });
     else {
       if (x > s.x) s.x = x;
       const at = sec(e.time);

@@ -126,7 +126,7 @@ interface AgentState extends SlotState {
   /** Seconds (see `sec`), like `at` and `first`. */
   burstStart: number;
   burst: number;
-  /** Hash of the resource waiting for confirmation (see `pending`), 0 when none. */
+  /** Hash of the resource waiting for confirmation (see `pending`; 30 bits: a small integer), 0 when none. */
   pw: number;
 }
 
@@ -265,7 +265,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     }
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!a) {
-      a = { at: ts, e: 0, first: ts, n: 0, known: [], tried: null, burstStart: 0, burst: 0, pw: 0 };
+      a = { e: 0, at: ts, first: ts, n: 0, known: [], tried: null, burstStart: 0, burst: 0, pw: 0 };
       agents.set(ctx, e.tenant_id, e.agent_id, a);
       if (g) g.agents++;
     }
@@ -278,7 +278,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     if (a.known.indexOf(h) >= 0) {
       // A token for the resource waiting for confirmation, carrying a permission the agent's sponsor
       // granted it: the new resource is the sanctioned change (low stays, no medium).
-      if (a.pw === h && e.type === 'token' && grantedScope(e, ctx) !== null) {
+      if (a.pw === (h & 0x3fffffff) && e.type === 'token' && grantedScope(e, ctx) !== null) {
         pending.delete(e.tenant_id, e.agent_id);
         a.pw = 0;
       }
@@ -334,7 +334,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     const grant = e.type === 'token' ? grantedScope(e, ctx) : null;
     if (severity === 'low' && !attempt && o.confirmMs > 0 && settledBaseline && grant === null) {
       // Bounded: when that many agents wait at once (a whole tenant adopting an API), the rest stay low.
-      if (pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: bp, agentHash, h, resource, time: t, due: t + o.confirmMs, event_id: e.event_id })) a.pw = h;
+      if (pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: bp, agentHash, h, resource, time: t, due: t + o.confirmMs, event_id: e.event_id })) a.pw = h & 0x3fffffff;
     }
     const peer = peerGroupName(bp);
     const basis = agentReady ? (peerReady ? 'its own and its blueprint peers\'' : 'its own') : 'its blueprint peers\'';

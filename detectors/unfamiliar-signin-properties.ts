@@ -335,7 +335,7 @@ export function createUnfamiliarSigninPropertiesDetector(
     }
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!a) {
-      a = { at: ts, e: 0, first: ts, n: 0, known: [] };
+      a = { e: 0, at: ts, first: ts, n: 0, known: [] };
       agents.set(ctx, e.tenant_id, e.agent_id, a);
       if (g) g.agents++;
     }
