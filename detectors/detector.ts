@@ -133,6 +133,28 @@ export function isSanctionedActor(info: AgentInfo, actor: string): boolean {
   return info.sponsors.length > 0 ? isVouchingSponsor(info, actor) : actor !== info.agent_id;
 }
 
+/** A lifecycle grant of a permission to an agent. */
+export type Grant = AgentInfo['permissions_granted'][number];
+
+/** The last part of a scope or permission (`https://graph.microsoft.com/Mail.Send` → `mail.send`), for matching the two. */
+export function permissionName(s: string): string {
+  const slash = s.lastIndexOf('/');
+  return (slash >= 0 ? s.slice(slash + 1) : s).toLowerCase();
+}
+
+/**
+ * The agent's grant (lifecycle permission_granted) of a permission named
+ * `name` (see permissionName) within `windowMs` before `t` (or up to the
+ * allowed lateness after it) that `vouched` accepts; null when none.
+ */
+export function grantOf(info: AgentInfo, name: string, t: number, windowMs: number, vouched: (g: Grant) => boolean): Grant | null {
+  for (const g of info.permissions_granted) {
+    if (g.permission === null || t - g.time > windowMs || g.time > t + ALLOWED_LATENESS_MS) continue;
+    if (permissionName(g.permission) === name && vouched(g)) return g;
+  }
+  return null;
+}
+
 /** True when `actor` is a sponsor of the agent appointed by someone else (see AgentInfo.self_sponsored). */
 export function isVouchingSponsor(info: AgentInfo, actor: string): boolean {
   return info.sponsors.includes(actor) && (info.self_sponsored.length === 0 || !info.self_sponsored.includes(actor));

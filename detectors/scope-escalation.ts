@@ -36,7 +36,7 @@
 
 import type { AgentEvent, LifecycleEvent, TokenEvent } from '../contract/events.js';
 import { GroupStore, NO_DETECTIONS, clone, hashString, type Timed } from './agent-directory.js';
-import { identityKey, isSanctionedActor, isVouchingSponsor, peerGroupId, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
+import { grantOf, identityKey, isSanctionedActor, isVouchingSponsor, permissionName, peerGroupId, type Grant, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface ScopeEscalationOptions {
@@ -193,14 +193,6 @@ interface Pending {
   grant?: Grant | null;
 }
 
-/** A lifecycle grant of a permission to the agent. */
-type Grant = AgentInfo['permissions_granted'][number];
-
-/** The last part of a scope or permission (`https://graph.microsoft.com/Mail.Send` → `mail.send`), for matching the two. */
-export function permissionName(s: string): string {
-  const slash = s.lastIndexOf('/');
-  return (slash >= 0 ? s.slice(slash + 1) : s).toLowerCase();
-}
 
 const BLOCKED_SEED = 0x3c6ef372;
 /** Adopters remembered per not-yet-established scope (for per-agent dedupe and deployment counting). */
@@ -235,13 +227,9 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
   function sanctionedGrant(info: AgentInfo | undefined, g: Group, scope: string, privileged: boolean, t: number): Grant | null {
     if (!info || info.permissions_granted.length === 0) return null;
     const name = permissionName(scope);
-    for (const p of info.permissions_granted) {
-      if (p.permission === null || t - p.time > o.grantWindowMs || p.time > t + 60_000) continue;
-      if (permissionName(p.permission) !== name) continue;
-      if (privileged ? isVouchingSponsor(info, p.actor) : isSanctionedActor(info, p.actor)) return p;
-      if (p.actor !== info.agent_id && grantedToBlueprint(g, name, p.actor, p.time)) return p;
-    }
-    return null;
+    return grantOf(info, name, t, o.grantWindowMs, (p) =>
+      (privileged ? isVouchingSponsor(info, p.actor) : isSanctionedActor(info, p.actor)) || (p.actor !== info.agent_id && grantedToBlueprint(g, name, p.actor, p.time)),
+    );
   }
 
   /**

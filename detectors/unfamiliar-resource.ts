@@ -33,11 +33,10 @@
 import type { AgentEvent, TokenEvent } from '../contract/events.js';
 import { resourceHash } from './resources.js';
 import type { Detection } from './types.js';
-import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { ALLOWED_LATENESS_MS, isSanctionedActor, peerGroupName } from './detector.js';
+import type { Detector, DetectorContext, Grant } from './detector.js';
+import { grantOf, isSanctionedActor, peerGroupName, permissionName } from './detector.js';
 import { DueQueue } from './due-queue.js';
 import { classifyFailure } from './failed-access.js';
-import { permissionName } from './scope-escalation.js';
 import {
   NO_DETECTIONS,
   AgentStore,
@@ -183,40 +182,48 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     if (p.h2 !== undefined) {
       // Two resources: a rollout when the blueprint took both up; a third one already made it medium.
       if ((takenUp(p.h) && takenUp(p.h2)) || (a && a.burst > o.burstResources)) return null;
-      return {
-        detector: 'unfamiliar-resource',
-        severity: 'medium',
-        tenant_id: p.tenant_id,
-        agent_id: p.agent_id,
-        time: p.due,
-        summary: `Agent ${p.agent_id} accessed ${p.resource} and ${p.resource2}, resources new to it and to ${p.blueprint_id ? `its blueprint ${p.blueprint_id}` : 'any peer'}, and the blueprint did not take both up within ${Math.round((p.due - p.time) / 60_000)} min (not a rollout)`,
-        evidence: {
-          observed: { resources: [p.resource, p.resource2], result: 'granted', first_access: new Date(p.time).toISOString(), unfamiliar_in_burst: 2 },
-          baseline: { agents_of_blueprint_using_it: adopters },
-          threshold: { burst_for_medium: o.burstResources, deployment_agents: o.deploymentAgents, deployment_window_s: o.deploymentWindowMs / 1000, confirm_s: o.burstConfirmMs / 1000 },
-          peer_group: peerGroupName(p.blueprint_id),
-        },
-        event_ids: [p.event_id, p.event2!],
-      };
+      return confirmed(
+        p,
+        `Agent ${p.agent_id} accessed ${p.resource} and ${p.resource2}, resources new to it and to ${newTo(p)}, and the blueprint did not take both up within ${Math.round((p.due - p.time) / 60_000)} min (not a rollout)`,
+        { resources: [p.resource, p.resource2], result: 'granted', first_access: new Date(p.time).toISOString(), unfamiliar_in_burst: 2 },
+        adopters,
+        { burst_for_medium: o.burstResources, confirm_s: o.burstConfirmMs / 1000 },
+        [p.event_id, p.event2!],
+      );
     }
     if (takenUp(p.h)) return null;
     // A second unfamiliar resource in the same burst already made it medium.
     if (a && a.burst >= o.burstResources && a.burstStart <= sec(p.time)) return null;
-    const minutes = Math.round(o.confirmMs / 60_000);
+    return confirmed(
+      p,
+      `Agent ${p.agent_id} accessed ${p.resource}, a resource new to it and to ${newTo(p)}, and no other agent of the blueprint took it up within ${Math.round(o.confirmMs / 60_000)} min (not a deployment)`,
+      { resource: p.resource, result: 'granted', first_access: new Date(p.time).toISOString() },
+      adopters,
+      { confirm_s: o.confirmMs / 1000 },
+      [p.event_id],
+    );
+  }
+
+  function newTo(p: Pending): string {
+    return p.blueprint_id ? `its blueprint ${p.blueprint_id}` : 'any peer';
+  }
+
+  /** The medium of a waiting finding whose blueprint did not follow. */
+  function confirmed(p: Pending, summary: string, observed: Record<string, unknown>, adopters: number, threshold: Record<string, number>, eventIds: string[]): Detection {
     return {
       detector: 'unfamiliar-resource',
       severity: 'medium',
       tenant_id: p.tenant_id,
       agent_id: p.agent_id,
       time: p.due,
-      summary: `Agent ${p.agent_id} accessed ${p.resource}, a resource new to it and to ${p.blueprint_id ? `its blueprint ${p.blueprint_id}` : 'any peer'}, and no other agent of the blueprint took it up within ${minutes} min (not a deployment)`,
+      summary,
       evidence: {
-        observed: { resource: p.resource, result: 'granted', first_access: new Date(p.time).toISOString() },
+        observed,
         baseline: { agents_of_blueprint_using_it: adopters },
-        threshold: { deployment_agents: o.deploymentAgents, deployment_window_s: o.deploymentWindowMs / 1000, confirm_s: o.confirmMs / 1000 },
+        threshold: { deployment_agents: o.deploymentAgents, deployment_window_s: o.deploymentWindowMs / 1000, ...threshold },
         peer_group: peerGroupName(p.blueprint_id),
       },
-      event_ids: [p.event_id],
+      event_ids: eventIds,
     };
   }
 
@@ -225,13 +232,12 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
    * permission_granted) within GRANT_WINDOW_MS by a sanctioned actor (its
    * sponsor, or anyone but itself when it has none); null when none.
    */
-  function grantedScope(e: TokenEvent, ctx: DetectorContext): AgentInfo['permissions_granted'][number] | null {
+  function grantedScope(e: TokenEvent, ctx: DetectorContext): Grant | null {
     const info = ctx.agent(e.tenant_id, e.agent_id);
-    if (info === undefined || info.permissions_granted.length === 0 || e.scopes.length === 0) return null;
-    for (const p of info.permissions_granted) {
-      if (p.permission === null || e.time - p.time > GRANT_WINDOW_MS || p.time > e.time + ALLOWED_LATENESS_MS) continue;
-      const name = permissionName(p.permission);
-      if (e.scopes.some((s) => permissionName(s) === name) && isSanctionedActor(info, p.actor)) return p;
+    if (info === undefined || info.permissions_granted.length === 0) return null;
+    for (const scope of e.scopes) {
+      const g = grantOf(info, permissionName(scope), e.time, GRANT_WINDOW_MS, (p) => isSanctionedActor(info, p.actor));
+      if (g !== null) return g;
     }
     return null;
   }
