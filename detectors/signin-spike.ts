@@ -8,7 +8,9 @@
 //   are part of what is normal once seen.
 // - Peer baseline: per blueprint and UTC hour of day, the 95th percentile of
 //   the agents' active-window counts (a bounded sample), so an agent minutes
-//   old is compared with its peers at that time of day.
+//   old is compared with its peers at that time of day; and the 95th
+//   percentile of the windows its agents had in their first 30 minutes (the
+//   last 64), when higher: new agents are compared with new agents too.
 // - Learning: no alert until the agent has 30 minutes of history or its
 //   blueprint has enough samples (for this hour, else all hours together);
 //   never below absolute minimums.
@@ -130,6 +132,15 @@ interface GroupState extends Timed {
   hotTimes?: number[];
   /** Per hour: cached quantile (-1 = none yet). */
   q: number[];
+  /**
+   * Windows of the blueprint's agents in their learning period (the first
+   * minutes of an ephemeral agent, which does its work in a burst), the last
+   * YOUNG_SAMPLES; their quantile (-1 = none yet) and samples since it was
+   * computed. Absent until the first (and in older snapshots).
+   */
+  yg?: number[];
+  yq?: number;
+  yd?: number;
   dirty: number[];
 }
 
@@ -143,6 +154,9 @@ const NO_THRESHOLD = 1 << 30;
 /** Failures that are a legitimate client retrying, not counted as sign-ins. */
 const RETRIES: ReadonlySet<FailureClass> = new Set<FailureClass>(['expired', 'transient']);
 const REFRESH = 8;
+/** Learning-period windows kept per blueprint, and needed before they are used. */
+const YOUNG_SAMPLES = 64;
+const YOUNG_LEARN_SAMPLES = 8;
 /** Sub-windows of the sliding count. */
 const SUBS = 5;
 /** Agents remembered per blueprint as recently over their low thresholds. */
@@ -246,6 +260,17 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     return q;
   }
 
+  /** The quantile of the blueprint's learning-period windows; -1 while it has too few. */
+  function youngBaseline(g: GroupState): number {
+    const yg = g.yg;
+    if (!yg || yg.length < YOUNG_LEARN_SAMPLES) return -1;
+    if (g.yq === undefined || g.yq < 0 || (g.yd ?? 0) >= REFRESH) {
+      g.yq = quantileOf(yg, yg.length);
+      g.yd = 0;
+    }
+    return g.yq;
+  }
+
   function close(a: AgentState, g: GroupState | undefined, newBucket: number): void {
     const gap = newBucket - a.bucket;
     // What is learned of an anomalous window is capped, so an attack does not become the baseline.
@@ -265,6 +290,13 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
         if (s.length >= o.peerSamples) s.shift();
         s.push(learned);
         g.dirty[h]!++;
+        // A window of the agent's learning period: what new agents of the blueprint do.
+        if (sec((a.bucket + 1) * o.windowMs) - a.first < o.agentLearnMs / 1000) {
+          const yg = (g.yg ??= []);
+          if (yg.length >= YOUNG_SAMPLES) yg.shift();
+          yg.push(learned);
+          g.yd = (g.yd ?? 0) + 1;
+        }
       }
     }
     if (a.count >= a.low && a.low !== NO_THRESHOLD) rememberHour(a, a.bucket, a.count);
@@ -325,8 +357,11 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       medium = Math.max(medium, o.meanFactorMedium * mean, o.peakFactorMedium * peak, o.peakFactorMedium * habit);
     }
     if (peer >= 0) {
-      low = Math.max(low, (agentReady ? o.peerFactorLow : o.newPeerFactorLow) * peer);
-      medium = Math.max(medium, (agentReady ? o.peerFactorMedium : o.newPeerFactorMedium) * peer);
+      // An agent without a history of its own is compared with its peers at this hour and, when
+      // higher, with what new agents of its blueprint do in their first minutes.
+      const base = agentReady ? peer : Math.max(peer, youngBaseline(g!));
+      low = Math.max(low, (agentReady ? o.peerFactorLow : o.newPeerFactorLow) * base);
+      medium = Math.max(medium, (agentReady ? o.peerFactorMedium : o.newPeerFactorMedium) * base);
     }
     a.low = Math.ceil(low);
     a.medium = Math.ceil(Math.max(medium, low));
@@ -395,8 +430,10 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     if (level <= a.fired) return NO_DETECTIONS;
     a.fired = level;
     const severity: Severity = level === 2 ? 'medium' : 'low';
-    const peer = g ? peerBaseline(g, hourOf(b)) : -1;
+    const hourPeer = g ? peerBaseline(g, hourOf(b)) : -1;
     const agentReady = a.windows >= o.agentLearnWindows && ts - a.first >= o.agentLearnMs / 1000;
+    const young = g && !agentReady ? youngBaseline(g) : -1;
+    const peer = Math.max(hourPeer, young);
     const threshold = level === 2 ? a.medium : a.low;
     const mean = a.meanK / 1000;
     const base = agentReady && mean > 0 ? mean : peer > 0 ? peer : 0;
@@ -415,7 +452,8 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
           baseline: {
             agent_mean: agentReady ? round2(mean) : null,
             agent_peak: agentReady ? round2(a.peakK / 1000) : null,
-            peer_quantile: peer < 0 ? null : round2(peer),
+            peer_quantile: hourPeer < 0 ? null : round2(hourPeer),
+            new_agents_quantile: young < 0 ? null : round2(young),
             hour_utc: hourOf(b),
           },
           threshold: { low: a.low, medium: a.medium, sustained_s: o.sustainMs / 1000, blueprint_wide_agents: wideAgents },
@@ -433,7 +471,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       title: 'Sign-in rate spike',
       severity: 'medium',
       description:
-        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers. Failures of a client retrying an expired credential or a drifted clock, and transient failures, are not counted. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low; while one other agent rises with it, a spike stays low until more follow or that rise is 10 minutes old.",
+        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers (the blueprint's agents at that hour, or what its new agents do in their first 30 minutes when more: ephemeral agents work in a burst). Failures of a client retrying an expired credential or a drifted clock, and transient failures, are not counted. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low; while one other agent rises with it, a spike stays low until more follow or that rise is 10 minutes old.",
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../contract/events.js';
 import { createSigninSpikeDetector } from '../../detectors/signin-spike.js';
-import { MIN, SEC, T0, resetIds, run, signin, snapshotRoundTrip } from './core-helpers.js';
+import { HOUR, MIN, SEC, T0, resetIds, run, signin, snapshotRoundTrip } from './core-helpers.js';
 
 beforeEach(() => resetIds());
 
@@ -117,6 +117,19 @@ describe('signin-spike', () => {
       ['brand-new', 'medium'],
     ]);
     expect(detections[0]!.evidence.threshold).toEqual({ low: 12, medium: 16, sustained_s: 1800, blueprint_wide_agents: 2 });
+  });
+
+  it('compares a minutes-old agent also with what new agents of its blueprint do in their first minutes (ephemeral agents work in a burst)', () => {
+    // Each ephemeral agent of bp1 lives 15 minutes and signs in 14 times in its first 10.
+    const ephemeral = (n: number, from: number) =>
+      Array.from({ length: n }, (_, i) => [...burst(`eph-${from}-${i}`, 14, from + i * 12 * MIN, 10 * MIN), ...burst(`eph-${from}-${i}`, 2, from + i * 12 * MIN + 10 * MIN, 4 * MIN)]).flat();
+    // The newcomer comes at an hour the ephemeral agents were not active (its hour's peers are the steady agents).
+    const newcomer = burst('newcomer', 16, END + 4 * HOUR + 30 * MIN, 10 * MIN);
+    const withPeers = [...steady(AGENTS, 8), ...ephemeral(12, END), ...newcomer].sort((x, y) => x.time - y.time);
+    expect(run([createSigninSpikeDetector()], withPeers).detections.filter((d) => d.agent_id === 'newcomer')).toEqual([]);
+    // Without ephemeral peers, 16 sign-ins in its first 10 minutes is a spike for a new agent.
+    const alone = [...steady(AGENTS, 8), ...newcomer].sort((x, y) => x.time - y.time);
+    expect(run([createSigninSpikeDetector()], alone).detections.filter((d) => d.agent_id === 'newcomer').map((d) => d.severity)).toContain('medium');
   });
 
   it('learns regular batch bursts (30 sign-ins every 15 min) as normal', () => {
