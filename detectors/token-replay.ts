@@ -306,7 +306,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     const now = sec(t);
     const span = o.issuingHistoryMs / 1000;
     if (nets !== null && o.sameSubnet) {
-      const wide = smallHash(wideNetworkOf(ip) ?? ip);
+      const wide = wideHash(ip);
       for (let i = 0; i < nets.length; i += 3) if (nets[i + 1] === wide && Math.abs(nets[i + 2]! - now) <= span) return true;
     }
     // Distinct other agents of the group issued tokens in that network within the history.
@@ -335,18 +335,18 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     const h = networkHash(e.ip) & SMALL;
     let i = 0;
     if (nets === null) {
-      nets = s.nets = [h, smallHash(wideNetworkOf(e.ip) ?? e.ip), now];
+      nets = s.nets = [h, wideHash(e.ip), now];
     } else {
       while (i < nets.length && nets[i] !== h) i += 3;
       if (i < nets.length) {
         if (now > nets[i + 2]!) nets[i + 2] = now;
       } else if (nets.length < 3 * MAX_ISSUING_NETWORKS) {
-        nets.push(h, smallHash(wideNetworkOf(e.ip) ?? e.ip), now);
+        nets.push(h, wideHash(e.ip), now);
       } else {
         i = 0; // full: the least recently issued at goes
         for (let j = 3; j < nets.length; j += 3) if (nets[j + 2]! < nets[i + 2]!) i = j;
         nets[i] = h;
-        nets[i + 1] = smallHash(wideNetworkOf(e.ip) ?? e.ip);
+        nets[i + 1] = wideHash(e.ip);
         nets[i + 2] = now;
       }
     }
@@ -778,7 +778,7 @@ function prefixOf(ip: string, wide: boolean): string | null {
   return out.join(':') + (wide ? '::/48' : '::/64');
 }
 
-/** A 30-bit hash of a string (a small integer: stored unboxed). */
-function smallHash(s: string): number {
-  return hashString(s) & SMALL;
+/** A 30-bit hash (a small integer: stored unboxed) of the /16 or /48 of an address. */
+function wideHash(ip: string): number {
+  return hashString(wideNetworkOf(ip) ?? ip) & SMALL;
 }
