@@ -420,6 +420,8 @@ function appendBounded<T>(list: T[], empty: T[], item: T, max: number): T[] {
  */
 /** The directory's record of an agent: its AgentInfo plus slots where detectors attach their per-agent state. */
 export interface AgentRecord extends AgentInfo, Timed {
+  signin_ip: string | null;
+  signin_ip_prev: string | null;
   // Fixed fields rather than an array: one object per agent to touch, not two.
   s0: unknown;
   s1: unknown;
@@ -708,6 +710,8 @@ export class AgentDirectory {
         permissions_granted: NO_PERMISSIONS,
         deleted: false,
         disabled: false,
+        signin_ip: e.type === 'signin' && e.result === 'success' ? e.ip : null,
+        signin_ip_prev: null,
         at: t,
         s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined,
         grp: undefined,
@@ -731,6 +735,10 @@ export class AgentDirectory {
       if (a.blueprint_id === null && e.blueprint_id !== null) {
         a.blueprint_id = this.canonical(e.blueprint_id);
         a.grp = undefined;
+      }
+      if (e.type === 'signin' && e.result === 'success' && e.ip !== a.signin_ip) {
+        a.signin_ip_prev = a.signin_ip;
+        a.signin_ip = e.ip;
       }
     }
     this.prevTenant = e.tenant_id;
@@ -810,6 +818,8 @@ export class AgentDirectory {
         permissions_granted: v.permissions_granted,
         deleted: v.deleted,
         disabled: v.disabled,
+        signin_ip: v.signin_ip,
+        signin_ip_prev: v.signin_ip_prev,
       };
       out.push({ ...info, sponsors: [...v.sponsors], self_sponsored: [...v.self_sponsored], credentials_added: v.credentials_added.map((c) => ({ ...c })), permissions_granted: v.permissions_granted.map((p) => ({ ...p })) });
     }
@@ -831,6 +841,8 @@ export class AgentDirectory {
         credentials_added: r.credentials_added.length ? r.credentials_added.map((c) => ({ ...c })) : NO_CREDENTIALS,
         // Absent from snapshots taken before permissions were tracked.
         permissions_granted: r.permissions_granted?.length ? r.permissions_granted.map((p) => ({ ...p })) : NO_PERMISSIONS,
+        signin_ip: r.signin_ip ?? null,
+        signin_ip_prev: r.signin_ip_prev ?? null,
         at: r.last_seen,
         s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined,
         grp: undefined,

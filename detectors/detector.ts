@@ -33,6 +33,13 @@ export interface AgentInfo {
   permissions_granted: { permission: string | null; actor: string; time: number }[];
   deleted: boolean;
   disabled: boolean;
+  /**
+   * The address of the agent's latest successful sign-in, and the distinct
+   * one before it (null until seen): where the agent is known to hold its
+   * credential. Absent from snapshots taken before they were kept.
+   */
+  signin_ip?: string | null;
+  signin_ip_prev?: string | null;
 }
 
 /** How late (event time) an event may arrive and still be in order: the contract's 60 s. */

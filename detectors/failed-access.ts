@@ -11,7 +11,10 @@
 //
 // Per agent, in a 5-minute window (started by the first failure):
 // - invalid-credential burst (≥ 5): medium — credential stuffing / a stolen
-//   identifier used with guessed secrets;
+//   identifier used with guessed secrets; low when the failures come from the
+//   subnet (/24, IPv6 /48) of one of the agent's two latest successful
+//   sign-ins: its own host presenting a wrong or stale credential (a secret
+//   ID pasted for its value), which also never counts as slow guessing;
 // - refused access (≥ 5 refusals with a new resource among them, or ≥ 3
 //   distinct new resources): low, medium when ≥ 4 distinct new resources are
 //   probed (enumeration; 6 hosts for blocked calls). Refusals are sign-ins
@@ -196,7 +199,9 @@ interface AgentState extends SlotState {
   /** Resources refused to the agent in earlier windows (hashes, oldest first): its habitual refusals, not probing. */
   known: number[];
   ids: string[];
-  /** Bit per kind already reported in this window: 1 cred, 2 res low, 4 res medium, 8 other. */
+  /** Invalid-credential failures of this window from the agent's own network (see atHome). */
+  home: number;
+  /** Bit per kind already reported in this window: 1 cred, 2 res low, 4 res medium, 8 other, 16 cred at home. */
   fired: number;
   peak: number;
   peakAt: number;
@@ -282,6 +287,16 @@ export function spraySource(ip: string): string {
 
 const prefixes = new Map<string, string>();
 const MAX_PREFIXES = 4096;
+
+/** True when two addresses share a /24 (IPv4) or a /48 (IPv6). */
+export function sameSubnet(a: string, b: string): boolean {
+  if (a === b) return true;
+  const v6 = a.indexOf(':') >= 0;
+  if (v6 !== b.indexOf(':') >= 0) return false;
+  if (v6) return spraySource(a) === spraySource(b);
+  const i = a.lastIndexOf('.');
+  return i > 0 && i === b.lastIndexOf('.') && a.slice(0, i) === b.slice(0, i);
+}
 
 /** The /48 of an IPv6 address in canonical form (`2001:db8:1::/48`); null when it does not parse. */
 function ipv6Prefix48(ip: string): string | null {
@@ -415,13 +430,14 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   }
 
   function closeWindow(a: AgentState, t: number): void {
-    const total = a.cred + a.res + a.other;
+    const total = a.cred + a.home + a.res + a.other;
     const p = decayedPeak(a, t);
     // A window that fired is not learned as normal, except a burst of refusals with nothing new in it (a habit).
     a.peak = a.fired === 0 || (a.fired === 2 && a.novel < o.resourceDistinct) ? Math.max(p, total) : p;
     a.peakAt = t;
     a.start = t;
     a.cred = 0;
+    a.home = 0;
     a.res = 0;
     a.other = 0;
     for (let i = 0; i < a.resources.length; i++) {
@@ -533,7 +549,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     const t = e.time;
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!a) {
-      a = { at: sec(t), e: 0, start: t, cred: 0, res: 0, other: 0, resources: [], novel: 0, known: [], ids: [], fired: 0, peak: 0, peakAt: t, slow: 0, slowAt: t, slowFired: false };
+      a = { at: sec(t), e: 0, start: t, cred: 0, home: 0, res: 0, other: 0, resources: [], novel: 0, known: [], ids: [], fired: 0, peak: 0, peakAt: t, slow: 0, slowAt: t, slowFired: false };
       agents.set(ctx, e.tenant_id, e.agent_id, a);
     } else if (t - a.start > o.windowMs) {
       closeWindow(a, t);
@@ -621,6 +637,22 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     return false;
   }
 
+  /**
+   * The failure comes from the subnet of one of the agent's two latest
+   * successful sign-in addresses: the agent's own host presenting a wrong or
+   * stale credential (a secret ID pasted for its value, a replica left on a
+   * removed secret). Guessing needs no access to that host, and whoever has
+   * it holds the credential already.
+   */
+  function atHome(e: SigninEvent, ctx: DetectorContext): string | null {
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    if (info === undefined) return null;
+    const a = info.signin_ip ?? null;
+    if (a !== null && sameSubnet(e.ip, a)) return a;
+    const b = info.signin_ip_prev ?? null;
+    return b !== null && sameSubnet(e.ip, b) ? b : null;
+  }
+
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     if (e.type === 'token') return e.decision === 'blocked' ? observeRefusal(e, ctx) : NO_DETECTIONS;
     // Threat verdicts (and hostile categories) on blocked calls are gateway-threat's.
@@ -646,7 +678,30 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     const peer = peerGroupName(blueprintOf(e, ctx));
     const windowMin = o.windowMs / 60_000;
 
-    if (kind === 'credential') {
+    const home = kind === 'credential' ? atHome(e, ctx) : null;
+    if (home !== null) {
+      // Not guessing: low, and not counted towards slow guessing.
+      a.home++;
+      const thr = Math.max(o.credentialBurst, usual);
+      if (a.home >= thr && (a.fired & 16) === 0) {
+        a.fired |= 16;
+        (out ??= []).push(
+          detection(
+            e,
+            e.agent_id,
+            'low',
+            `Agent ${e.agent_id} had ${a.home} invalid-credential sign-in failures in ${windowMin} min from ${e.ip}, the network it signs in from successfully: its own host is presenting a wrong or stale credential (last ${e.error_code ?? 'no code'})`,
+            {
+              observed: { credential_failures: a.home, error_code: e.error_code, ip: e.ip },
+              baseline: { usual_failures_per_window: Math.round(decayedPeak(a, t) * 100) / 100, successful_signin_ip: home },
+              threshold: thr,
+              peer_group: peer,
+            },
+            [...a.ids],
+          ),
+        );
+      }
+    } else if (kind === 'credential') {
       a.cred++;
       const slowDetection = observeSlowGuessing(a, e, peer);
       if (slowDetection !== null) (out ??= []).push(slowDetection);
@@ -704,7 +759,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       title: 'Burst of failed access',
       severity: 'medium',
       description:
-        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated). Credential failures from one source (an IP, an IPv6 /48, or an ASN from which no agent of the tenant signs in successfully: a sprayer rotating through a proxy pool) across many agents of a tenant (5 within 10 minutes, or 6 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
+        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life; low when they come from the subnet of one of the agent\'s two latest successful sign-in addresses: its own host presenting a wrong or stale credential), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated). Credential failures from one source (an IP, an IPv6 /48, or an ASN from which no agent of the tenant signs in successfully: a sprayer rotating through a proxy pool) across many agents of a tenant (5 within 10 minutes, or 6 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,
@@ -734,6 +789,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
             e: v.e,
             start: v.start,
             cred: v.cred,
+            home: v.home ?? 0,
             res: v.res,
             other: v.other,
             resources: v.resources,

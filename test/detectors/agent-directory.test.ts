@@ -37,6 +37,23 @@ describe('agent directory and shared state', () => {
     expect([...capped.entries()].map(([, id]) => id)).toEqual(['y', 'z']);
   });
 
+  it('remembers the addresses of the latest two successful sign-ins, distinct, across a snapshot', () => {
+    const d = new AgentDirectory();
+    d.observe(signin({ agent_id: 'a1', ip: '20.0.0.1', time: T0 }));
+    d.observe(signin({ agent_id: 'a1', ip: '198.51.100.7', result: 'failure', error_code: 'AADSTS7000215', time: T0 + 1000 }));
+    d.observe(signin({ agent_id: 'a1', ip: '20.0.0.1', time: T0 + 2000 }));
+    expect(d.get('t1', 'a1')).toMatchObject({ signin_ip: '20.0.0.1', signin_ip_prev: null });
+    d.observe(signin({ agent_id: 'a1', ip: '20.0.0.2', time: T0 + 3000 }));
+    expect(d.get('t1', 'a1')).toMatchObject({ signin_ip: '20.0.0.2', signin_ip_prev: '20.0.0.1' });
+    const restored = new AgentDirectory();
+    restored.restore(JSON.parse(JSON.stringify(d.snapshot())));
+    expect(restored.get('t1', 'a1')).toMatchObject({ signin_ip: '20.0.0.2', signin_ip_prev: '20.0.0.1' });
+    // A snapshot from before the addresses were kept restores with none.
+    const old = d.snapshot().map(({ signin_ip: _a, signin_ip_prev: _b, ...rest }) => rest);
+    restored.restore(old);
+    expect(restored.get('t1', 'a1')).toMatchObject({ signin_ip: null, signin_ip_prev: null });
+  });
+
   it('tells peers using a value from a deployment of it', () => {
     const g = peerGroup(T0);
     peerAdopt(g, 7, 1, T0, false, 16);

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../contract/events.js';
-import { classifyFailure, createFailedAccessDetector, normaliseErrorCode, spraySource } from '../../detectors/failed-access.js';
+import { classifyFailure, createFailedAccessDetector, normaliseErrorCode, sameSubnet, spraySource } from '../../detectors/failed-access.js';
 import { HOUR, MIN, SEC, T0, lifecycle, network, resetIds, run, signin, snapshotRoundTrip, token } from './core-helpers.js';
 
 beforeEach(() => resetIds());
@@ -205,6 +205,41 @@ describe('failed-access', () => {
     expect(d.time).toBeLessThan(T0 + 15 * MIN);
     // One failure every 6 minutes for three hours stays below it.
     expect(run([createFailedAccessDetector()], failures(30, { error_code: 'AADSTS7000215' }, T0, 6 * MIN)).detections).toEqual([]);
+  });
+
+  it('takes invalid-credential failures from where the agent signs in successfully as its own host misconfigured: low, never guessing', () => {
+    // The agent works from 20.0.0.1, then a release ships the secret ID instead of its value: a retry every minute for 2 h.
+    const works = [0, 1, 2].map((i) => signin({ time: T0 + i * MIN }));
+    const broken = failures(120, { error_code: 'AADSTS7000215', ip: '20.0.0.1' }, T0 + 5 * MIN, MIN);
+    const { detections } = run([createFailedAccessDetector()], [...works, ...broken]);
+    expect(detections.length).toBeGreaterThan(0);
+    expect(detections.every((d) => d.severity === 'low')).toBe(true);
+    expect(detections[0]!.summary).toContain('the network it signs in from successfully');
+    expect(detections[0]!.evidence.baseline).toMatchObject({ successful_signin_ip: '20.0.0.1' });
+    // Another replica of the same deployment (same /24) counts as home too.
+    const replica = run([createFailedAccessDetector()], [...works, ...failures(8, { error_code: 'AADSTS7000215', ip: '20.0.0.77' }, T0 + 5 * MIN, 10 * SEC)]);
+    expect(replica.detections.map((d) => d.severity)).toEqual(['low']);
+  });
+
+  it('still reports guessing (medium) from another network while the agent keeps working from home', () => {
+    const works = [0, 1, 2].map((i) => signin({ time: T0 + i * MIN }));
+    // Same ASN and country, another /24: a VM of the attacker in the same cloud.
+    const guesses = failures(6, { error_code: 'AADSTS7000215', ip: '20.0.9.1' }, T0 + 5 * MIN);
+    const homeToo = failures(4, { error_code: 'AADSTS7000215', ip: '20.0.0.1' }, T0 + 5 * MIN + 5 * SEC);
+    const { detections } = run([createFailedAccessDetector()], [...works, ...[...guesses, ...homeToo].sort((a, b) => a.time - b.time)]);
+    expect(detections.map((d) => d.severity)).toEqual(['medium']);
+    expect(detections[0]!.evidence.observed).toMatchObject({ credential_failures: 5, ip: '20.0.9.1' });
+    // Without a successful sign-in seen first, no address is home.
+    expect(run([createFailedAccessDetector()], failures(6, { error_code: 'AADSTS7000215', ip: '20.0.0.1' })).detections.map((d) => d.severity)).toEqual(['medium']);
+  });
+
+  it('tells subnets apart: one /24 for IPv4, one /48 for IPv6', () => {
+    expect(sameSubnet('20.0.0.1', '20.0.0.200')).toBe(true);
+    expect(sameSubnet('20.0.0.1', '20.0.1.1')).toBe(false);
+    expect(sameSubnet('120.0.0.1', '20.0.0.1')).toBe(false);
+    expect(sameSubnet('2001:db8:1:2::1', '2001:db8:1:ffff::9')).toBe(true);
+    expect(sameSubnet('2001:db8:1::1', '2001:db8:2::1')).toBe(false);
+    expect(sameSubnet('2001:db8:1::1', '20.0.0.1')).toBe(false);
   });
 
   describe('access refused after sign-in: blocked token requests and calls the gateway blocked', () => {
