@@ -130,6 +130,12 @@ interface GroupState extends Timed {
   /** Agents (hashes) recently over their low thresholds, and when (seconds), oldest first; at most HOT entries. */
   hotAgents?: number[];
   hotTimes?: number[];
+  /**
+   * Agents (hashes) recently at WARM_MEAN_FACTOR times their mean rate or
+   * more (elevated, maybe not over their thresholds), and when; like hotAgents.
+   */
+  warmAgents?: number[];
+  warmTimes?: number[];
   /** Per hour: cached quantile (-1 = none yet). */
   q: number[];
   /**
@@ -159,6 +165,8 @@ const YOUNG_SAMPLES = 64;
 const YOUNG_LEARN_SAMPLES = 8;
 /** Sub-windows of the sliding count. */
 const SUBS = 5;
+/** An agent at this many times its mean rate (and at least minLow) is elevated: warm. */
+const WARM_MEAN_FACTOR = 3;
 /** Agents remembered per blueprint as recently over their low thresholds. */
 const HOT = 16;
 
@@ -215,8 +223,15 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
    * returns how many other agents of the group were within the last wideMs.
    */
   function markHot(g: GroupState, ah: number, ts: number): number {
-    const agentsHot = (g.hotAgents ??= []);
-    const times = (g.hotTimes ??= []);
+    return mark((g.hotAgents ??= []), (g.hotTimes ??= []), ah, ts);
+  }
+
+  /** Like markHot, for elevated agents (see warmAgents). */
+  function markWarm(g: GroupState, ah: number, ts: number): number {
+    return mark((g.warmAgents ??= []), (g.warmTimes ??= []), ah, ts);
+  }
+
+  function mark(agentsHot: number[], times: number[], ah: number, ts: number): number {
     let others = 0;
     let own = -1;
     for (let i = 0; i < agentsHot.length; i++) {
@@ -409,19 +424,26 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     a.count++;
     const sliding = a.r0 + a.r1 + a.r2 + a.r3 + a.r4;
     const episode = a.since !== 0 && sliding >= a.sinceLow;
-    if (sliding < a.low && !episode) return NO_DETECTIONS;
+    if (sliding < a.low && !episode) {
+      if (g && sliding >= o.minLow && sliding * 1000 >= WARM_MEAN_FACTOR * a.meanK && a.meanK > 0) markWarm(g, hashString(e.agent_id), ts);
+      return NO_DETECTIONS;
+    }
     if (a.since === 0) {
       a.since = ts;
       a.sinceLow = a.low;
     }
+    // Over the low threshold, or still in an episode that began over it: hot.
+    const ah = g ? hashString(e.agent_id) : 0;
+    const others = g ? markHot(g, ah, ts) : 0;
+    const warmOthers = g ? markWarm(g, ah, ts) : 0;
     const sustained = ts - a.since >= o.sustainMs / 1000;
     let level = sliding >= a.medium || sustained ? 2 : sliding >= a.low ? 1 : 0;
-    // Over the low threshold, or still in an episode that began over it: hot.
-    const others = g ? markHot(g, hashString(e.agent_id), ts) : 0;
     // Once blueprint-wide, the whole episode is: the others' episodes may end first. A blueprint
-    // of two agents is blueprint-wide when both rise (a one-agent blueprint never is).
+    // of two agents is blueprint-wide when both rise (a one-agent blueprint never is); there the
+    // other agent counts once elevated (WARM_MEAN_FACTOR × its mean), even short of its own
+    // threshold: it is the only peer there is, and its rise is the blueprint's workload rising.
     const wideAgents = g ? Math.min(o.wideAgents, Math.max(1, (g.n ?? 0) - 1)) : o.wideAgents;
-    if (g && others >= wideAgents) a.wide = 1;
+    if (g && (others >= wideAgents || (wideAgents < o.wideAgents && warmOthers >= wideAgents))) a.wide = 1;
     const wide = a.wide === 1;
     if (wide && level === 2) level = 1;
     // Another agent of the blueprint rising too, short of blueprint-wide: maybe the first movers of a

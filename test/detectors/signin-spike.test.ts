@@ -71,6 +71,17 @@ describe('signin-spike', () => {
     expect(solo.map((d) => d.severity)).toContain('medium');
   });
 
+  it('in a two-agent blueprint, takes the other agent elevated short of its own threshold as the blueprint rising: a sustained rate stays low', () => {
+    // Month-end close: p1 at 23 per 10 min for 40 min (over its low threshold 16), p2 at 14 (3.5x its usual 4, under 16).
+    const rate = (agent: string, perWindow: number) => burst(agent, Math.round((perWindow * 40) / 10), END, 40 * MIN, 'pair');
+    const both = run([createSigninSpikeDetector()], [...steady(['p1', 'p2'], 2, undefined, 'pair'), ...rate('p1', 23), ...rate('p2', 14)].sort((x, y) => x.time - y.time)).detections;
+    expect(both.length).toBeGreaterThan(0);
+    expect(new Set(both.map((d) => `${d.agent_id}:${d.severity}`))).toEqual(new Set(['p1:low']));
+    // p2 at its usual rate: p1 keeps its rate alone, medium once sustained.
+    const alone = run([createSigninSpikeDetector()], [...steady(['p1', 'p2'], 2, undefined, 'pair'), ...steady(['p2'], 1).map((e) => ({ ...e, blueprint_id: 'pair', time: e.time + 2 * HOUR })), ...rate('p1', 23)].sort((x, y) => x.time - y.time)).detections;
+    expect(alone.map((d) => [d.agent_id, d.severity])).toEqual([['p1', 'low'], ['p1', 'medium']]);
+  });
+
   it('learns a nightly job: a burst at the hour the agent had it on earlier days is its habit, one at another hour is still a spike', () => {
     const DAY = 24 * 3600_000;
     // Three days of steady traffic; every night at 02:00 a1 signs in 30 times per 10 min for 40 min.
