@@ -26,6 +26,10 @@ const MALICIOUS = new Set([
   'cryptojacking',
   'compromised',
   'compromised_sites',
+  'ransomware',
+  'exploit_kits',
+  'keyloggers',
+  'keyloggers_and_monitoring',
 ]);
 
 /**

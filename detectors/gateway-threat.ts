@@ -100,7 +100,7 @@ export const gatewayThreatMeta: DetectorMeta = {
   severity: 'high',
   mitre: { id: 'T1071', name: 'Application Layer Protocol' },
   description:
-    'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or a hostile destination category (malicious, command and control, botnet, malicious websites, spyware/adware... in any vendor spelling, each part of a joined category; high), ' +
+    'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or a hostile destination category (malicious, command and control, botnet, malicious websites, spyware/adware, ransomware, exploit kits... in any vendor spelling, each part of a joined category; high), ' +
     'phishing (the verdict, or a phishing or fraud category) or a prompt injection, blocked or not (medium), or a destination never contacted by ' +
     "the agent's blueprint reached within 10 minutes after a prompt injection (high; medium within 30 minutes).",
 };

@@ -10,7 +10,7 @@ describe('categories', () => {
   });
 
   it('knows hostile categories, and only those', () => {
-    for (const c of ['malicious', 'Malware', 'command_and_control', 'C2', 'botnets', 'Spyware', 'cryptojacking', 'Compromised Sites']) expect(isMaliciousCategory(c), c).toBe(true);
+    for (const c of ['malicious', 'Malware', 'command_and_control', 'C2', 'botnets', 'Spyware', 'cryptojacking', 'Compromised Sites', 'Ransomware', 'exploit-kits', 'Keyloggers & Monitoring']) expect(isMaliciousCategory(c), c).toBe(true);
     for (const c of ['api', 'llm_provider', 'file_sharing', 'uncategorized', 'storage', 'agent', 'phishing', '']) expect(isMaliciousCategory(c), c).toBe(false);
   });
 
