@@ -214,7 +214,7 @@ describe('DetectionPipeline', () => {
   });
 
   it('judges a redelivered event once: three failures delivered twice are three, not a burst of six', () => {
-    const failures = [0, 1, 2].map((i) => signin({ agent_id: 'a1', result: 'failure', error_code: 'AADSTS7000215', time: T0 + 45 * MIN + i * 20 * SEC }));
+    const failures = [0, 1, 2].map((i) => signin({ agent_id: 'a1', result: 'failure', error_code: 'AADSTS7000215', ip: '203.0.113.9', time: T0 + 45 * MIN + i * 20 * SEC }));
     // At-least-once delivery: each record comes again a little later, with its event_id.
     const delivered: AgentEvent[] = [...warmup({ agents: ['a1', 'a2', 'a3', 'a4'], durationMs: 45 * MIN }), ...failures, ...failures.map((e) => ({ ...e }))];
     const p = new DetectionPipeline();
