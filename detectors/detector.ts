@@ -136,8 +136,22 @@ export function formatDuration(ms: number): string {
  * permission): one of its sponsors who did not appoint himself, or, when no
  * sponsor is known, anyone but the agent itself.
  */
-export function isSanctionedActor(info: AgentInfo, actor: string): boolean {
+export function isSanctionedActor(info: AgentInfo, actor: string, ctx?: UserRiskView): boolean {
+  if (ctx !== undefined && isRiskyActor(ctx, info.tenant_id, actor)) return false;
   return info.sponsors.length > 0 ? isVouchingSponsor(info, actor) : actor !== info.agent_id;
+}
+
+/** The part of the context that tells a user's current risk. */
+export type UserRiskView = Pick<DetectorContext, 'userRisk'>;
+
+/**
+ * True when the actor of a change is a user whose own risk is medium or
+ * high right now (Identity Protection's verdict on the administrator): a
+ * possibly compromised account's grants and credentials vouch for nothing.
+ */
+export function isRiskyActor(ctx: UserRiskView, tenantId: string, actor: string): boolean {
+  const level = ctx.userRisk(tenantId, actor);
+  return level === 'medium' || level === 'high';
 }
 
 /** A lifecycle grant of a permission to an agent. */
@@ -163,6 +177,7 @@ export function grantOf(info: AgentInfo, name: string, t: number, windowMs: numb
 }
 
 /** True when `actor` is a sponsor of the agent appointed by someone else (see AgentInfo.self_sponsored). */
-export function isVouchingSponsor(info: AgentInfo, actor: string): boolean {
+export function isVouchingSponsor(info: AgentInfo, actor: string, ctx?: UserRiskView): boolean {
+  if (ctx !== undefined && isRiskyActor(ctx, info.tenant_id, actor)) return false;
   return info.sponsors.includes(actor) && (info.self_sponsored.length === 0 || !info.self_sponsored.includes(actor));
 }

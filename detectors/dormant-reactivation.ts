@@ -33,7 +33,7 @@
 
 import type { AgentEvent, LifecycleEvent, SigninEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
-import { identityKey, isVouchingSponsor, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
+import { identityKey, isRiskyActor, isVouchingSponsor, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface DormantReactivationOptions {
@@ -300,7 +300,8 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
         const s = record(e, ctx);
         const info = ctx.agent(e.tenant_id, e.agent_id);
         const actorKey = identityKey(e.actor);
-        const vouched = s.sp.length > 0 ? s.sp.includes(hashString(actorKey)) : info !== undefined && isVouchingSponsor(info, e.actor);
+        // A sponsor whose own user risk is medium or high vouches for nothing (his account may be the attacker's).
+        const vouched = (s.sp.length > 0 ? s.sp.includes(hashString(actorKey)) : info !== undefined && isVouchingSponsor(info, e.actor)) && !isRiskyActor(ctx, e.tenant_id, e.actor);
         const add: CredentialAdd = { t: e.time, actor: e.actor, id: e.credential_id, v: vouched };
         s.cr = s.cr === null ? [add] : [s.cr[s.cr.length - 1]!, add];
         // A late credential event can raise an open episode.

@@ -14,7 +14,10 @@
 //   (forged, or obtained where the revocation does not reach).
 // Activity within the lifetime of the tokens held is the normal tail of a
 // disabled agent's work. 'enabled' lifts a disable, 'created' a delete. Each
-// kind fires once per revocation.
+// kind fires once per revocation. A re-enable within an hour by someone who
+// is neither who disabled the agent nor its sponsor, or by a user at medium
+// or high user risk, lifts nothing: an attacker whose admin account survived
+// the response undoes the containment.
 //
 // Audit logs come from another feed than sign-ins, late and with their own
 // clock: a re-enable can arrive after the first sign-in it allowed. So an act
@@ -30,7 +33,7 @@
 
 import type { AgentEvent, LifecycleEvent } from '../contract/events.js';
 import { AgentStore, NO_DETECTIONS, TenantMap, clone, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
-import { ALLOWED_LATENESS_MS, formatDuration, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { ALLOWED_LATENESS_MS, formatDuration, identityKey, isRiskyActor, isVouchingSponsor, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { DueQueue } from './due-queue.js';
 import type { Detection, DetectorMeta } from './types.js';
 
@@ -41,13 +44,24 @@ export interface RevokedAgentActivityOptions {
   skewMs?: number;
   /** Revocation records are kept this long after the revocation, ms. */
   retainMs?: number;
+  /**
+   * A re-enable within this long of a disable by someone who is neither who
+   * disabled the agent nor its sponsor (or by a user at medium or high user
+   * risk, at any time) does not lift the disable: containment reversed by a
+   * third party, the attacker's move when his admin account survived, ms.
+   */
+  contestMs?: number;
   maxAgents?: number;
 }
+
+/** After a contested re-enable, acts are looked up in the revocation map (not spared by the directory's flags) this long, ms. */
+const CONTEST_WATCH_MS = 24 * 3600_000;
 
 const DEFAULTS: Required<RevokedAgentActivityOptions> = {
   allowedLatenessMs: ALLOWED_LATENESS_MS,
   skewMs: 10_000,
   retainMs: 30 * 24 * 3600_000,
+  contestMs: 60 * 60_000,
   maxAgents: 2_000_000,
 };
 
@@ -68,6 +82,12 @@ interface Revocation extends Timed {
   firedUse: boolean;
   /** When the revocation was lifted (enabled, created again), ms; 0 while it stands. */
   lifted?: number;
+  /**
+   * A re-enable that does not lift the disable (see contestMs): when, and by
+   * whom. Absent when there was none.
+   */
+  contested?: number;
+  contestedBy?: string;
 }
 
 /** An act of a revoked agent waiting for the audit log to catch up (see skewMs). */
@@ -90,7 +110,8 @@ export const revokedAgentActivityMeta: DetectorMeta = {
   description:
     'An agent that was disabled or deleted signs in successfully or is granted a token more than 60 s later (the identity provider should refuse it), ' +
     'or makes network calls after every token it held at the revocation has expired (medium). Calls within the lifetime of tokens already issued are the normal tail. ' +
-    'An act is decided 10 s after it in event time, once the audit log has caught up: a re-enable delivered late, or stamped up to 10 s after the act (another clock), explains it.',
+    'An act is decided 10 s after it in event time, once the audit log has caught up: a re-enable delivered late, or stamped up to 10 s after the act (another clock), explains it. ' +
+    'A re-enable within an hour of the disable by someone who is neither who disabled the agent nor its sponsor, or at any time by a user whose own user risk is medium or high, lifts nothing: containment reversed by a third party.',
 };
 
 export function createRevokedAgentActivityDetector(options: RevokedAgentActivityOptions = {}): Detector {
@@ -98,7 +119,7 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
   const tokens = new AgentStore<Tokens>(o.maxAgents);
   const revoked = new TenantMap<Revocation>(o.maxAgents);
   /** Newest event time seen (a field: a double in a closure variable would box a new heap number per event). */
-  const clock = { newest: Number.MIN_SAFE_INTEGER };
+  const clock = { newest: Number.MIN_SAFE_INTEGER, contestedUntil: Number.MIN_SAFE_INTEGER };
 
   function onLifecycle(e: LifecycleEvent, ctx: DetectorContext): void {
     switch (e.action) {
@@ -123,7 +144,15 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
       // A lift is kept (not the record deleted): acts waiting for their verdict compare their time to it.
       case 'enabled': {
         const r = revoked.get(e.tenant_id, e.agent_id);
-        if (r !== undefined && r.action === 'disabled' && e.time >= r.at && !r.lifted) r.lifted = e.time;
+        if (r === undefined || r.action !== 'disabled' || e.time < r.at || r.lifted) return;
+        const info = ctx.agent(e.tenant_id, e.agent_id);
+        const thirdParty = identityKey(e.actor) !== identityKey(r.actor) && !(info !== undefined && isVouchingSponsor(info, e.actor));
+        if (isRiskyActor(ctx, e.tenant_id, e.actor) || (thirdParty && e.time - r.at <= o.contestMs)) {
+          r.contested = e.time;
+          r.contestedBy = e.actor;
+          // The directory now says enabled: its flag no longer spares the lookup (see observe).
+          clock.contestedUntil = Math.max(clock.contestedUntil, e.time + CONTEST_WATCH_MS);
+        } else r.lifted = e.time;
         return;
       }
       case 'created': {
@@ -193,10 +222,17 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
       time: Math.max(p.time, Math.min(watermark, p.due)),
       summary:
         `Agent ${p.agent_id} ${p.what} ${formatDuration(after)} after it was ${r.action} by ${r.actor}` +
+        (r.contested !== undefined && r.contested <= p.time + o.skewMs ? ` and re-enabled by ${r.contestedBy} ${formatDuration(r.contested - r.at)} later (neither who disabled it nor its sponsor, or a risky user)` : '') +
         (p.auth ? ': the identity provider should have refused it' : expiry ? `, after the last token it held expired (${expiry})` : ', holding no token known to have been issued before'),
       evidence: {
         observed: { event_type: p.type, seconds_after_revocation: Math.round(after / 1000) },
-        baseline: { revoked: r.action, revoked_at: new Date(r.at).toISOString(), revoked_by: r.actor, tokens_valid_until: expiry },
+        baseline: {
+          revoked: r.action,
+          revoked_at: new Date(r.at).toISOString(),
+          revoked_by: r.actor,
+          tokens_valid_until: expiry,
+          ...(r.contested !== undefined ? { reenabled_at: new Date(r.contested).toISOString(), reenabled_by: r.contestedBy } : {}),
+        },
         threshold: p.auth ? `no sign-in or token later than ${o.allowedLatenessMs / 1000} s after a revocation` : 'no call after the tokens held at the revocation expired',
         peer_group: peerGroupName(info?.blueprint_id ?? null),
       },
@@ -221,7 +257,7 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
     // The directory's flags spare a lookup for the agents that were never revoked. Its
     // record of an agent idle for days may be new (flags cleared): then the map decides.
     const rec = ctx.agent(e.tenant_id, e.agent_id);
-    if (rec !== undefined && !rec.disabled && !rec.deleted && rec.first_seen < e.time) return NO_DETECTIONS;
+    if (rec !== undefined && !rec.disabled && !rec.deleted && rec.first_seen < e.time && e.time > clock.contestedUntil) return NO_DETECTIONS;
     const r = revoked.get(e.tenant_id, e.agent_id);
     if (r !== undefined) judge(e, r);
     return NO_DETECTIONS;
@@ -250,12 +286,13 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
       return tokens.size + revoked.size + pendingAuth.size + pendingUse.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, newest: clock.newest, tokens: tokens.map.snapshot(), revoked: revoked.snapshot(), pending: [...pendingAuth.snapshot(), ...pendingUse.snapshot()] });
+      return clone({ version: 1, newest: clock.newest, contestedUntil: clock.contestedUntil, tokens: tokens.map.snapshot(), revoked: revoked.snapshot(), pending: [...pendingAuth.snapshot(), ...pendingUse.snapshot()] });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; newest: number; tokens: [string, string, Tokens][]; revoked: [string, string, Revocation][]; pending?: PendingAct[] };
+      const s = clone(snapshot) as { version: number; newest: number; contestedUntil?: number; tokens: [string, string, Tokens][]; revoked: [string, string, Revocation][]; pending?: PendingAct[] };
       if (s?.version !== 1) throw new Error('revoked-agent-activity: unsupported snapshot');
       clock.newest = s.newest;
+      clock.contestedUntil = s.contestedUntil ?? Number.MIN_SAFE_INTEGER;
       tokens.restore(s.tokens);
       revoked.restore(s.revoked);
       pendingAuth.restore((s.pending ?? []).filter((p) => p.auth));

@@ -36,7 +36,7 @@
 
 import type { AgentEvent, LifecycleEvent, TokenEvent } from '../contract/events.js';
 import { GroupStore, NO_DETECTIONS, clone, hashString, type Timed } from './agent-directory.js';
-import { grantOf, identityKey, isSanctionedActor, isVouchingSponsor, permissionName, peerGroupId, type Grant, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
+import { grantOf, identityKey, isRiskyActor, isSanctionedActor, isVouchingSponsor, permissionName, peerGroupId, type Grant, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface ScopeEscalationOptions {
@@ -211,7 +211,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     'medium when blocked); other new scopes, reported after 10 minutes unless several agents of the blueprint adopt them together (a deployment), ' +
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
-    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint).",
+    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise).",
 };
 
 export function createScopeEscalationDetector(options: ScopeEscalationOptions = {}): Detector {
@@ -224,12 +224,24 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
    * permission_granted), if any. A privileged scope needs a known sponsor's
    * grant: without one, nobody vouches for a tier-0 permission.
    */
-  function sanctionedGrant(info: AgentInfo | undefined, g: Group, scope: string, privileged: boolean, t: number): Grant | null {
+  function sanctionedGrant(info: AgentInfo | undefined, g: Group, scope: string, privileged: boolean, t: number, ctx: DetectorContext): Grant | null {
     if (!info || info.permissions_granted.length === 0) return null;
     const name = permissionName(scope);
-    return grantOf(info, name, t, o.grantWindowMs, (p) =>
-      (privileged ? isVouchingSponsor(info, p.actor) : isSanctionedActor(info, p.actor)) || (p.actor !== info.agent_id && grantedToBlueprint(g, name, p.actor, p.time)),
+    return grantOf(
+      info,
+      name,
+      t,
+      o.grantWindowMs,
+      (p) =>
+        (privileged ? isVouchingSponsor(info, p.actor, ctx) : isSanctionedActor(info, p.actor, ctx)) ||
+        (p.actor !== info.agent_id && !isRiskyActor(ctx, info.tenant_id, p.actor) && grantedToBlueprint(g, name, p.actor, p.time)),
     );
+  }
+
+  /** The agent's recent grant of `scope` by a user whose own user risk is medium or high; null when none. */
+  function riskyGrant(info: AgentInfo | undefined, scope: string, t: number, ctx: DetectorContext): Grant | null {
+    if (!info || info.permissions_granted.length === 0) return null;
+    return grantOf(info, permissionName(scope), t, o.grantWindowMs, (p) => isRiskyActor(ctx, info.tenant_id, p.actor));
   }
 
   /**
@@ -435,6 +447,23 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       const ag = cur.ag ?? (cur.ag = []);
       const at = cur.at ?? (cur.at = []);
       if (ag.includes(agentHash)) continue; // this agent already counted (and reported)
+      // Granted by a user at medium or high user risk: no deployment (the attacker grants to several
+      // agents at once as easily as to one), judged at once as if nobody had granted it.
+      const tainted = granted ? riskyGrant(ctx.agent(e.tenant_id, e.agent_id), scope, t, ctx) : null;
+      if (tainted !== null) {
+        if (ag.length >= MAX_ADOPTERS) {
+          ag.shift();
+          at.shift();
+        }
+        ag.push(agentHash);
+        at.push(t);
+        const d = detection(e.tenant_id, e.agent_id, g, cur, scope, e.decision, privileged ? 'high' : o.isSensitive(scope) ? 'medium' : 'low', privileged, t, e.event_id, e.resource);
+        d.summary += `; granted to it by ${tainted.actor}, whose user risk is ${ctx.userRisk(e.tenant_id, tainted.actor)}`;
+        (d.evidence.observed as Record<string, unknown>).granted_by_risky_user = { actor: tainted.actor, time: tainted.time, user_risk: ctx.userRisk(e.tenant_id, tainted.actor) };
+        if (out === NO_DETECTIONS) out = [d];
+        else out.push(d);
+        continue;
+      }
       let recent = 1;
       for (let j = 0; j < at.length; j++) if (Math.abs(t - at[j]!) <= o.adoptSpanMs) recent++;
       if (recent >= o.adoptAgents) {
@@ -448,7 +477,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       }
       ag.push(agentHash);
       at.push(t);
-      const grant = granted ? sanctionedGrant(ctx.agent(e.tenant_id, e.agent_id), g, scope, privileged, t) : null;
+      const grant = granted ? sanctionedGrant(ctx.agent(e.tenant_id, e.agent_id), g, scope, privileged, t, ctx) : null;
       if (privileged) {
         const d = detection(
           e.tenant_id, e.agent_id, g, cur, scope, e.decision, grant ? 'low' : granted ? 'high' : 'medium', true, t, e.event_id, e.resource, grant,

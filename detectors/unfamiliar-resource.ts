@@ -236,7 +236,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     const info = ctx.agent(e.tenant_id, e.agent_id);
     if (info === undefined || info.permissions_granted.length === 0) return null;
     for (const scope of e.scopes) {
-      const g = grantOf(info, permissionName(scope), e.time, GRANT_WINDOW_MS, (p) => isSanctionedActor(info, p.actor));
+      const g = grantOf(info, permissionName(scope), e.time, GRANT_WINDOW_MS, (p) => isSanctionedActor(info, p.actor, ctx));
       if (g !== null) return g;
     }
     return null;

@@ -24,7 +24,7 @@
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { ALLOWED_LATENESS_MS, isSanctionedActor, peerGroupName } from './detector.js';
+import { ALLOWED_LATENESS_MS, isSanctionedActor, peerGroupName, type UserRiskView } from './detector.js';
 import { DueQueue } from './due-queue.js';
 import {
   NO_DETECTIONS,
@@ -231,12 +231,12 @@ function propHash(e: SigninEvent, p: number): number {
 }
 
 /** True when the credential was recently added by someone who may rotate it (a sponsor, or an admin other than the agent). */
-function isRotation(info: AgentInfo | undefined, credentialId: string, at: number, windowMs: number): boolean {
+function isRotation(info: AgentInfo | undefined, credentialId: string, at: number, windowMs: number, ctx: UserRiskView): boolean {
   if (!info) return false;
   for (const c of info.credentials_added) {
     if (c.credential_id !== credentialId) continue;
     if (at - c.time > windowMs) continue;
-    if (isSanctionedActor(info, c.actor)) return true;
+    if (isSanctionedActor(info, c.actor, ctx)) return true;
   }
   return false;
 }
@@ -361,7 +361,7 @@ export function createUnfamiliarSigninPropertiesDetector(
     const judging = agentReady || peerReady;
     const rotation =
       (unknown & (1 << CID)) !== 0 && e.credential_id !== null
-        ? isRotation(ctx.agent(e.tenant_id, e.agent_id), e.credential_id, t, o.rotationWindowMs)
+        ? isRotation(ctx.agent(e.tenant_id, e.agent_id), e.credential_id, t, o.rotationWindowMs, ctx)
         : false;
 
     let tg = tenants.get(e.tenant_id, TENANT_GROUP);

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createRevokedAgentActivityDetector } from '../../detectors/revoked-agent-activity.js';
-import { DAY, HOUR, MIN, SEC, T0, lifecycle, network, resetIds, run, signin, snapshotRoundTrip, token } from './core-helpers.js';
+import { DAY, HOUR, MIN, SEC, T0, lifecycle, network, resetIds, run, signin, snapshotRoundTrip, token, userRisk } from './core-helpers.js';
 
 beforeEach(() => resetIds());
 
@@ -66,6 +66,40 @@ describe('revoked-agent-activity', () => {
       ...work('a2', T0 + 3 * HOUR),
     ]);
     expect(detections).toEqual([]);
+  });
+
+  it('does not let a third party undo a disable within the hour: the re-enabled agent acting is medium', () => {
+    const contained = (reenabler: string, after: number) =>
+      replayed([
+        lifecycle({ agent_id: 'a1', action: 'created', actor: 'owner@contoso.com', sponsor_id: 'owner@contoso.com', time: T0 - HOUR }),
+        ...work('a1', T0),
+        lifecycle({ agent_id: 'a1', action: 'disabled', actor: 'secops@contoso.com', time: T0 + 10 * MIN }),
+        lifecycle({ agent_id: 'a1', action: 'enabled', actor: reenabler, time: T0 + 10 * MIN + after }),
+        ...work('a1', T0 + 10 * MIN + after + 3 * MIN),
+      ]).detections;
+    // Neither who disabled it nor its sponsor, 40 s after the SOC's disable.
+    const reversed = contained('mallory@contoso.com', 40 * SEC);
+    expect(reversed.map((d) => [d.agent_id, d.severity])).toEqual([['a1', 'medium']]);
+    expect(reversed[0]!.summary).toContain('re-enabled by mallory@contoso.com 40 s later');
+    expect(reversed[0]!.evidence.baseline).toMatchObject({ revoked_by: 'secops@contoso.com', reenabled_by: 'mallory@contoso.com' });
+    // The sponsor, or who disabled it, lifts it; so does anyone after the hour.
+    expect(contained('owner@contoso.com', 40 * SEC)).toEqual([]);
+    expect(contained('SecOps@contoso.com', 40 * SEC)).toEqual([]);
+    expect(contained('mallory@contoso.com', 2 * HOUR)).toEqual([]);
+  });
+
+  it('does not let a user at medium or high user risk lift a disable, whoever he is', () => {
+    const { detections } = replayed([
+      lifecycle({ agent_id: 'a1', action: 'created', actor: 'owner@contoso.com', sponsor_id: 'owner@contoso.com', time: T0 - HOUR }),
+      ...work('a1', T0),
+      lifecycle({ agent_id: 'a1', action: 'disabled', actor: 'secops@contoso.com', time: T0 + 10 * MIN }),
+      userRisk({ user_id: 'owner@contoso.com', level: 'high', time: T0 + 11 * MIN }),
+      lifecycle({ agent_id: 'a1', action: 'enabled', actor: 'owner@contoso.com', time: T0 + 3 * HOUR }),
+      ...work('a1', T0 + 3 * HOUR + MIN),
+    ]);
+    // The sign-in and token, and the calls once the tokens held at the disable have expired.
+    expect(detections.map((d) => d.severity)).toEqual(['medium', 'medium']);
+    for (const d of detections) expect(d.summary).toContain('re-enabled by owner@contoso.com');
   });
 
   it('waits for a re-enable that the audit log delivers late, or stamps a few seconds after the sign-in it allowed', () => {

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { TokenEvent } from '../../contract/events.js';
 import { createScopeEscalationDetector, isPrivilegedScope, isSensitiveScope, scopeList } from '../../detectors/scope-escalation.js';
-import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, resetIds, runWithRestore, token } from './helpers/context.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, resetIds, runWithRestore, token, userRisk } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
@@ -148,6 +148,48 @@ describe('scope-escalation', () => {
     // A sensitive scope used first by one canary agent, consented for the blueprint: low, not medium.
     expect(run(['a1', 'a2', 'a3'], 'Sites.Read.All')).toEqual([['a1', 'low', expect.objectContaining({ granted_by: { actor: 'tenant-admin', time: T1 - 5 * MIN } })]]);
     expect(run(['a1'], 'Sites.Read.All')).toEqual([['a1', 'medium', expect.not.objectContaining({ granted_by: expect.anything() })]]);
+  });
+
+  it('takes no grant as sanctioned from an administrator or sponsor whose own user risk is medium or high', () => {
+    const run = (risk: 'none' | 'low' | 'high', actor: string, agents: string[]) => {
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, warmup());
+      const events: (ReturnType<typeof lifecycle> | ReturnType<typeof token> | ReturnType<typeof userRisk>)[] = [
+        lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: T1 - 30 * MIN }),
+        // Identity Protection's verdict on the granting account, 20 minutes before its grants.
+        userRisk({ user_id: actor, level: risk, time: T1 - 25 * MIN }),
+      ];
+      agents.forEach((a, i) => events.push(lifecycle({ agent_id: a, action: 'permission_granted', permission: 'Mail.ReadWrite', actor, time: T1 - 5 * MIN + i * SEC })));
+      events.push(token({ agent_id: 'a1', scopes: ['Mail.ReadWrite'], time: T1 }));
+      return [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + 20 * MIN)].map((x) => x.severity);
+    };
+    // Consent for the blueprint, by an administrator at high risk: the sensitive scope is judged as ungranted.
+    expect(run('none', 'tenant-admin', ['a1', 'a2', 'a3'])).toEqual(['low']);
+    expect(run('low', 'tenant-admin', ['a1', 'a2', 'a3'])).toEqual(['low']);
+    expect(run('high', 'tenant-admin', ['a1', 'a2', 'a3'])).toEqual(['medium']);
+    // The agent's own sponsor at high risk vouches for nothing either.
+    expect(run('none', 'alice', ['a1'])).toEqual(['low']);
+    expect(run('high', 'alice', ['a1'])).toEqual(['medium']);
+  });
+
+  it('takes no deployment from agents that use a scope a user at high risk granted them: each is judged at once', () => {
+    const run = (risk: 'none' | 'high') => {
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, warmup());
+      const events: (ReturnType<typeof lifecycle> | ReturnType<typeof token> | ReturnType<typeof userRisk>)[] = [userRisk({ user_id: 'tenant-admin', level: risk, time: T1 - 25 * MIN })];
+      for (const [i, a] of ['a1', 'a2', 'a3'].entries()) events.push(lifecycle({ agent_id: a, action: 'permission_granted', permission: 'Mail.ReadWrite', actor: 'tenant-admin', time: T1 - 5 * MIN + i * SEC }));
+      for (const [i, a] of ['a1', 'a2', 'a3'].entries()) events.push(token({ agent_id: a, scopes: ['Mail.ReadWrite'], time: T1 + i * 10 * SEC }));
+      return [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + 20 * MIN)];
+    };
+    // Three agents taking the scope up together is a deployment...
+    expect(run('none')).toEqual([]);
+    // ...unless the grants came from a user at high risk.
+    const tainted = run('high');
+    expect(tainted.map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'medium'], ['a2', 'medium'], ['a3', 'medium']]);
+    expect(tainted[0]!.summary).toContain('granted to it by tenant-admin, whose user risk is high');
+    expect(tainted[0]!.evidence.observed).toMatchObject({ granted_by_risky_user: { actor: 'tenant-admin', user_risk: 'high' } });
   });
 
   it('reports a new non-privileged scope of one agent as low after the adoption window', () => {
