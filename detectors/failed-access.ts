@@ -46,6 +46,7 @@ import type { AgentEvent, NetworkEvent, SigninEvent, TokenEvent } from '../contr
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
 import { ALLOWED_LATENESS_MS, peerGroupId, peerGroupName } from './detector.js';
+import { ipv6Site, sameSubnet } from './addresses.js';
 import { isMaliciousCategory, isPhishingCategory } from './categories.js';
 import {
   AgentStore,
@@ -274,55 +275,7 @@ const MAX_IDS = 5;
  * address) for every guess.
  */
 export function spraySource(ip: string): string {
-  if (ip.indexOf(':') < 0) return ip;
-  // Every successful sign-in asks (is it from a spraying source?): remember recent answers.
-  let net = prefixes.get(ip);
-  if (net === undefined) {
-    net = ipv6Prefix48(ip) ?? ip;
-    if (prefixes.size >= MAX_PREFIXES) prefixes.clear();
-    prefixes.set(ip, net);
-  }
-  return net;
-}
-
-const prefixes = new Map<string, string>();
-const MAX_PREFIXES = 4096;
-
-/** True when two addresses share a /24 (IPv4) or a /48 (IPv6). */
-export function sameSubnet(a: string, b: string): boolean {
-  if (a === b) return true;
-  const v6 = a.indexOf(':') >= 0;
-  if (v6 !== b.indexOf(':') >= 0) return false;
-  if (v6) return spraySource(a) === spraySource(b);
-  const i = a.lastIndexOf('.');
-  return i > 0 && i === b.lastIndexOf('.') && a.slice(0, i) === b.slice(0, i);
-}
-
-/** The /48 of an IPv6 address in canonical form (`2001:db8:1::/48`); null when it does not parse. */
-function ipv6Prefix48(ip: string): string | null {
-  let s = ip.toLowerCase();
-  const zone = s.indexOf('%');
-  if (zone >= 0) s = s.slice(0, zone);
-  if (s.indexOf('.') >= 0) return null; // embedded IPv4 (mapped, translated): counted as the address
-  const dbl = s.indexOf('::');
-  const part = (x: string) => (x === '' ? [] : x.split(':'));
-  let groups: string[];
-  if (dbl >= 0) {
-    const head = part(s.slice(0, dbl));
-    const tail = part(s.slice(dbl + 2));
-    const missing = 8 - head.length - tail.length;
-    if (missing < 1) return null;
-    groups = head.concat(new Array<string>(missing).fill('0'), tail);
-  } else {
-    groups = part(s);
-  }
-  if (groups.length !== 8) return null;
-  const out: string[] = [];
-  for (let i = 0; i < 3; i++) {
-    if (!/^[0-9a-f]{1,4}$/.test(groups[i]!)) return null;
-    out.push(parseInt(groups[i]!, 16).toString(16));
-  }
-  return `${out.join(':')}::/48`;
+  return ip.indexOf(':') < 0 ? ip : ipv6Site(ip);
 }
 
 export function createFailedAccessDetector(options: FailedAccessOptions = {}): Detector<Snapshot> {

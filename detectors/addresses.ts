@@ -1,0 +1,59 @@
+// IP address helpers shared by detectors: which network an address belongs
+// to, for telling an agent's own place (its host, its NAT, its site) from
+// somewhere else.
+
+const sites = new Map<string, string>();
+const MAX_SITES = 4096;
+
+/**
+ * The /48 of an IPv6 address in canonical form (`2001:db8:1::/48`): one site
+ * or cloud customer, which can take a fresh /64 (or address) at will. The
+ * address itself when it does not parse (or embeds an IPv4 address). Recent
+ * answers are remembered: hot paths ask for the same few addresses.
+ */
+export function ipv6Site(ip: string): string {
+  let net = sites.get(ip);
+  if (net === undefined) {
+    net = ipv6Prefix48(ip) ?? ip;
+    if (sites.size >= MAX_SITES) sites.clear();
+    sites.set(ip, net);
+  }
+  return net;
+}
+
+/** True when two addresses share a /24 (IPv4) or a /48 (IPv6). */
+export function sameSubnet(a: string, b: string): boolean {
+  if (a === b) return true;
+  const v6 = a.indexOf(':') >= 0;
+  if (v6 !== b.indexOf(':') >= 0) return false;
+  if (v6) return ipv6Site(a) === ipv6Site(b);
+  const i = a.lastIndexOf('.');
+  return i > 0 && i === b.lastIndexOf('.') && a.slice(0, i) === b.slice(0, i);
+}
+
+/** The /48 of an IPv6 address in canonical form (`2001:db8:1::/48`); null when it does not parse. */
+function ipv6Prefix48(ip: string): string | null {
+  let s = ip.toLowerCase();
+  const zone = s.indexOf('%');
+  if (zone >= 0) s = s.slice(0, zone);
+  if (s.indexOf('.') >= 0) return null; // embedded IPv4 (mapped, translated): counted as the address
+  const dbl = s.indexOf('::');
+  const part = (x: string) => (x === '' ? [] : x.split(':'));
+  let groups: string[];
+  if (dbl >= 0) {
+    const head = part(s.slice(0, dbl));
+    const tail = part(s.slice(dbl + 2));
+    const missing = 8 - head.length - tail.length;
+    if (missing < 1) return null;
+    groups = head.concat(new Array<string>(missing).fill('0'), tail);
+  } else {
+    groups = part(s);
+  }
+  if (groups.length !== 8) return null;
+  const out: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    if (!/^[0-9a-f]{1,4}$/.test(groups[i]!)) return null;
+    out.push(parseInt(groups[i]!, 16).toString(16));
+  }
+  return `${out.join(':')}::/48`;
+}
