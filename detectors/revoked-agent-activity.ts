@@ -13,7 +13,12 @@
 //   expired (plus the lateness) is medium: a token that outlives its identity
 //   (forged, or obtained where the revocation does not reach).
 // Activity within the lifetime of the tokens held is the normal tail of a
-// disabled agent's work. 'enabled' lifts a disable, 'created' a delete. Each
+// disabled agent's work, and so is a sign-in or token within 3 minutes of the
+// revocation from the subnet where the agent last signed in successfully
+// before it: the identity provider honours the identity until the change
+// has replicated (an ephemeral agent's shutdown hook flushing its results
+// 65-100 s after its controller deleted it).
+// 'enabled' lifts a disable, 'created' a delete. Each
 // kind fires once per revocation. A re-enable within an hour by someone who
 // is neither who disabled the agent nor its sponsor, or by a user at medium
 // or high user risk, lifts nothing: an attacker whose admin account survived
@@ -35,6 +40,7 @@ import type { AgentEvent, LifecycleEvent } from '../contract/events.js';
 import { AgentStore, NO_DETECTIONS, TenantMap, clone, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
 import { ALLOWED_LATENESS_MS, formatDuration, identityKey, isRiskyActor, isVouchingSponsor, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { DueQueue } from './due-queue.js';
+import { sameSubnet } from './addresses.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface RevokedAgentActivityOptions {
@@ -51,6 +57,13 @@ export interface RevokedAgentActivityOptions {
    * third party, the attacker's move when his admin account survived, ms.
    */
   contestMs?: number;
+  /**
+   * A sign-in or token within this long of the revocation, from the subnet
+   * where the agent last signed in successfully before it, is the provider
+   * still honouring the identity while the change replicates (an ephemeral
+   * agent's shutdown hook flushing its results), not judged, ms.
+   */
+  replicationMs?: number;
   maxAgents?: number;
 }
 
@@ -62,6 +75,7 @@ const DEFAULTS: Required<RevokedAgentActivityOptions> = {
   skewMs: 10_000,
   retainMs: 30 * 24 * 3600_000,
   contestMs: 60 * 60_000,
+  replicationMs: 3 * 60_000,
   maxAgents: 2_000_000,
 };
 
@@ -77,6 +91,8 @@ interface Revocation extends Timed {
   eventId: string;
   /** Latest expiry (ms) of the tokens the agent held when revoked; 0 when none known. */
   tokensUntil: number;
+  /** Address of the agent's latest successful sign-in before the revocation (see replicationMs); absent when unknown. */
+  home?: string | null;
   /** Already reported: a sign-in or granted token, a network event. */
   firedAuth: boolean;
   firedUse: boolean;
@@ -110,6 +126,7 @@ export const revokedAgentActivityMeta: DetectorMeta = {
   description:
     'An agent that was disabled or deleted signs in successfully or is granted a token more than 60 s later (the identity provider should refuse it), ' +
     'or makes network calls after every token it held at the revocation has expired (medium). Calls within the lifetime of tokens already issued are the normal tail. ' +
+    'A sign-in or token within 3 min of the revocation from the subnet where the agent last signed in successfully is the change still replicating (an ephemeral agent\'s shutdown flush), not judged. ' +
     'An act is decided 10 s after it in event time, once the audit log has caught up: a re-enable delivered late, or stamped up to 10 s after the act (another clock), explains it. ' +
     'A re-enable within an hour of the disable by someone who is neither who disabled the agent nor its sponsor, or at any time by a user whose own user risk is medium or high, lifts nothing: containment reversed by a third party.',
 };
@@ -136,6 +153,7 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
           actor: e.actor,
           eventId: e.event_id,
           tokensUntil: held === undefined ? 0 : msOfSec(held.x),
+          home: ctx.agent(e.tenant_id, e.agent_id)?.signin_ip ?? null,
           firedAuth: false,
           firedUse: false,
         });
@@ -195,6 +213,7 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
     if (auth ? r.firedAuth : r.firedUse) return;
     if (liftedBy(r, e.time)) return;
     if (e.time - r.at <= o.allowedLatenessMs) return;
+    if (auth && e.time - r.at <= o.replicationMs && r.home && sameSubnet((e as { ip: string }).ip, r.home)) return;
     if (!auth && e.time <= r.tokensUntil + o.allowedLatenessMs) return;
     const what =
       e.type === 'signin'

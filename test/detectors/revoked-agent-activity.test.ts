@@ -68,6 +68,21 @@ describe('revoked-agent-activity', () => {
     expect(detections).toEqual([]);
   });
 
+  it('takes a sign-in from the agent own subnet within 3 min of its delete as the delete still replicating, not elsewhere or later', () => {
+    const shutdown = (after: number, ip: string) =>
+      replayed([
+        ...work('e1', T0), // from 20.0.0.1
+        lifecycle({ agent_id: 'e1', action: 'deleted', actor: 'autoscaler', time: T0 + 5 * MIN }),
+        signin({ agent_id: 'e1', ip, time: T0 + 5 * MIN + after }),
+        token({ agent_id: 'e1', ip, time: T0 + 5 * MIN + after + SEC }),
+      ]).detections.map((d) => d.severity);
+    // The shutdown hook flushes results 80 s after the autoscaler deleted the agent.
+    expect(shutdown(80 * SEC, '20.0.0.1')).toEqual([]);
+    expect(shutdown(80 * SEC, '20.0.0.9')).toEqual([]);
+    expect(shutdown(80 * SEC, '198.51.100.4')).toEqual(['medium']);
+    expect(shutdown(4 * MIN, '20.0.0.1')).toEqual(['medium']);
+  });
+
   it('does not let a third party undo a disable within the hour: the re-enabled agent acting is medium', () => {
     const contained = (reenabler: string, after: number) =>
       replayed([
