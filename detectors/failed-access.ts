@@ -606,6 +606,35 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     return b !== null && sameSubnet(e.ip, b) ? b : null;
   }
 
+  /**
+   * The window's burst of `count` invalid-credential failures, once per
+   * window: medium, or low when they come from the agent's own network
+   * (`home`, see atHome), each kind with its own bit.
+   */
+  function credentialBurst(a: AgentState, e: SigninEvent, count: number, usual: number, peer: string | null, home: string | null): Detection | null {
+    const thr = Math.max(o.credentialBurst, usual);
+    const bit = home === null ? 1 : 16;
+    if (count < thr || (a.fired & bit) !== 0) return null;
+    a.fired |= bit;
+    const windowMin = o.windowMs / 60_000;
+    const last = `last ${e.error_code ?? 'no code'}`;
+    return detection(
+      e,
+      e.agent_id,
+      home === null ? 'medium' : 'low',
+      home === null
+        ? `Agent ${e.agent_id} had ${count} invalid-credential sign-in failures in ${windowMin} min (${last} from ${e.ip})`
+        : `Agent ${e.agent_id} had ${count} invalid-credential sign-in failures in ${windowMin} min from ${e.ip}, the network it signs in from successfully: its own host is presenting a wrong or stale credential (${last})`,
+      {
+        observed: { credential_failures: count, error_code: e.error_code, ip: e.ip },
+        baseline: { usual_failures_per_window: Math.round(decayedPeak(a, e.time) * 100) / 100, ...(home === null ? {} : { successful_signin_ip: home }) },
+        threshold: thr,
+        peer_group: peer,
+      },
+      [...a.ids],
+    );
+  }
+
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     if (e.type === 'token') return e.decision === 'blocked' ? observeRefusal(e, ctx) : NO_DETECTIONS;
     // Threat verdicts (and hostile categories) on blocked calls are gateway-threat's.
@@ -635,48 +664,14 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     if (home !== null) {
       // Not guessing: low, and not counted towards slow guessing.
       a.home++;
-      const thr = Math.max(o.credentialBurst, usual);
-      if (a.home >= thr && (a.fired & 16) === 0) {
-        a.fired |= 16;
-        (out ??= []).push(
-          detection(
-            e,
-            e.agent_id,
-            'low',
-            `Agent ${e.agent_id} had ${a.home} invalid-credential sign-in failures in ${windowMin} min from ${e.ip}, the network it signs in from successfully: its own host is presenting a wrong or stale credential (last ${e.error_code ?? 'no code'})`,
-            {
-              observed: { credential_failures: a.home, error_code: e.error_code, ip: e.ip },
-              baseline: { usual_failures_per_window: Math.round(decayedPeak(a, t) * 100) / 100, successful_signin_ip: home },
-              threshold: thr,
-              peer_group: peer,
-            },
-            [...a.ids],
-          ),
-        );
-      }
+      const d = credentialBurst(a, e, a.home, usual, peer, home);
+      if (d !== null) (out ??= []).push(d);
     } else if (kind === 'credential') {
       a.cred++;
       const slowDetection = observeSlowGuessing(a, e, peer);
       if (slowDetection !== null) (out ??= []).push(slowDetection);
-      const thr = Math.max(o.credentialBurst, usual);
-      if (a.cred >= thr && (a.fired & 1) === 0) {
-        a.fired |= 1;
-        (out ??= []).push(
-          detection(
-            e,
-            e.agent_id,
-            'medium',
-            `Agent ${e.agent_id} had ${a.cred} invalid-credential sign-in failures in ${windowMin} min (last ${e.error_code ?? 'no code'} from ${e.ip})`,
-            {
-              observed: { credential_failures: a.cred, error_code: e.error_code, ip: e.ip },
-              baseline: { usual_failures_per_window: Math.round(decayedPeak(a, t) * 100) / 100 },
-              threshold: thr,
-              peer_group: peer,
-            },
-            [...a.ids],
-          ),
-        );
-      }
+      const d = credentialBurst(a, e, a.cred, usual, peer, null);
+      if (d !== null) (out ??= []).push(d);
     } else if (kind === 'resource') {
       const d = refused(a, e, e.resource, e.error_code ?? 'no code', usual, peer, ctx);
       if (d !== null) (out ??= []).push(d);

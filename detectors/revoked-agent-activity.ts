@@ -213,7 +213,7 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
     if (auth ? r.firedAuth : r.firedUse) return;
     if (liftedBy(r, e.time)) return;
     if (e.time - r.at <= o.allowedLatenessMs) return;
-    if (auth && e.time - r.at <= o.replicationMs && r.home && sameSubnet((e as { ip: string }).ip, r.home)) return;
+    if ((e.type === 'signin' || e.type === 'token') && e.time - r.at <= o.replicationMs && r.home && sameSubnet(e.ip, r.home)) return;
     if (!auth && e.time <= r.tokensUntil + o.allowedLatenessMs) return;
     const what =
       e.type === 'signin'
