@@ -458,8 +458,9 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         ag.push(agentHash);
         at.push(t);
         const d = detection(e.tenant_id, e.agent_id, g, cur, scope, e.decision, privileged ? 'high' : o.isSensitive(scope) ? 'medium' : 'low', privileged, t, e.event_id, e.resource);
-        d.summary += `; granted to it by ${tainted.actor}, whose user risk is ${ctx.userRisk(e.tenant_id, tainted.actor)}`;
-        (d.evidence.observed as Record<string, unknown>).granted_by_risky_user = { actor: tainted.actor, time: tainted.time, user_risk: ctx.userRisk(e.tenant_id, tainted.actor) };
+        const risk = ctx.userRisk(e.tenant_id, tainted.actor);
+        d.summary += `; granted to it by ${tainted.actor}, whose user risk is ${risk}`;
+        (d.evidence.observed as Record<string, unknown>).granted_by_risky_user = { actor: tainted.actor, time: tainted.time, user_risk: risk };
         if (out === NO_DETECTIONS) out = [d];
         else out.push(d);
         continue;

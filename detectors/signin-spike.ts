@@ -226,6 +226,15 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     return mark((g.hotAgents ??= []), (g.hotTimes ??= []), ah, ts);
   }
 
+  /**
+   * Fewer agents than the blueprint-wide quorum besides any one of them: the
+   * only groups where an elevated agent counts (warm marks are kept for them
+   * alone; a group never shrinks, so none is missed).
+   */
+  function smallGroup(g: GroupState): boolean {
+    return (g.n ?? 0) - 1 < o.wideAgents;
+  }
+
   /** Like markHot, for elevated agents (see warmAgents). */
   function markWarm(g: GroupState, ah: number, ts: number): number {
     return mark((g.warmAgents ??= []), (g.warmTimes ??= []), ah, ts);
@@ -425,7 +434,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     const sliding = a.r0 + a.r1 + a.r2 + a.r3 + a.r4;
     const episode = a.since !== 0 && sliding >= a.sinceLow;
     if (sliding < a.low && !episode) {
-      if (g && sliding >= o.minLow && sliding * 1000 >= WARM_MEAN_FACTOR * a.meanK && a.meanK > 0) markWarm(g, hashString(e.agent_id), ts);
+      if (g && smallGroup(g) && sliding >= o.minLow && sliding * 1000 >= WARM_MEAN_FACTOR * a.meanK && a.meanK > 0) markWarm(g, hashString(e.agent_id), ts);
       return NO_DETECTIONS;
     }
     if (a.since === 0) {
@@ -435,7 +444,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     // Over the low threshold, or still in an episode that began over it: hot.
     const ah = g ? hashString(e.agent_id) : 0;
     const others = g ? markHot(g, ah, ts) : 0;
-    const warmOthers = g ? markWarm(g, ah, ts) : 0;
+    const warmOthers = g && smallGroup(g) ? markWarm(g, ah, ts) : 0;
     const sustained = ts - a.since >= o.sustainMs / 1000;
     let level = sliding >= a.medium || sustained ? 2 : sliding >= a.low ? 1 : 0;
     // Once blueprint-wide, the whole episode is: the others' episodes may end first. A blueprint
@@ -443,7 +452,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     // other agent counts once elevated (WARM_MEAN_FACTOR × its mean), even short of its own
     // threshold: it is the only peer there is, and its rise is the blueprint's workload rising.
     const wideAgents = g ? Math.min(o.wideAgents, Math.max(1, (g.n ?? 0) - 1)) : o.wideAgents;
-    if (g && (others >= wideAgents || (wideAgents < o.wideAgents && warmOthers >= wideAgents))) a.wide = 1;
+    if (g && (others >= wideAgents || warmOthers >= wideAgents)) a.wide = 1;
     const wide = a.wide === 1;
     if (wide && level === 2) level = 1;
     // Another agent of the blueprint rising too, short of blueprint-wide: maybe the first movers of a
