@@ -38,7 +38,10 @@
 // first 30 minutes and since, that ASN: a sprayer rotating through a proxy
 // pool's addresses, one guess per address): credential failures
 // across ≥ 5 distinct agents within 10 minutes, or ≥ 6 within an hour (a slow
-// spray), is a password spray: every target gets a low detection (including
+// spray), or, from such an unfamiliar ASN, ≥ 4 within 6 hours with at most 3
+// guesses per target on average (a paced spray: tools throttle to one guess
+// every 10-20 minutes; a deployment with a broken secret retries each agent
+// over and over), is a password spray: every target gets a low detection (including
 // later ones), and a target that then signs in successfully from that source
 // gets a medium one.
 
@@ -86,6 +89,17 @@ export interface FailedAccessOptions {
   /** A slow spray: this many distinct agents within slowSprayWindowMs (one guess every few minutes). */
   slowSprayWindowMs?: number;
   slowSprayAgents?: number;
+  /**
+   * A paced spray from a network no agent of the tenant signs in from (an
+   * ASN source, see networkLearnMs): this many distinct agents within
+   * pacedSprayWindowMs, each tried at most pacedSprayGuesses times on
+   * average. Spray tools throttle to one guess every 10-20 minutes to stay
+   * under lockout and alert thresholds; a few guesses per target is what
+   * tells them from a deployment retrying a broken secret all day.
+   */
+  pacedSprayWindowMs?: number;
+  pacedSprayAgents?: number;
+  pacedSprayGuesses?: number;
   /** Targets remembered per spraying IP. */
   sprayCap?: number;
   /** A success from a spraying IP this long after its last failure counts as a spray success. */
@@ -217,6 +231,8 @@ interface SprayState extends Timed {
   agents: string[];
   /** Time of each target's first failure from this source (same order as agents). */
   times: number[];
+  /** Credential failures of each target from this source (same order; absent in older snapshots). */
+  guesses: number[];
   ids: string[];
   fired: boolean;
   /** Targets already told about a successful sign-in from this IP. */
@@ -252,6 +268,9 @@ const DEFAULTS: Required<FailedAccessOptions> = {
   sprayAgents: 5,
   slowSprayWindowMs: 60 * 60_000,
   slowSprayAgents: 6,
+  pacedSprayWindowMs: 6 * 3_600_000,
+  pacedSprayAgents: 4,
+  pacedSprayGuesses: 3,
   sprayCap: 64,
   peerRefusalAgents: 3,
   peerRefusalSpanMs: 60 * 60_000,
@@ -434,7 +453,28 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   }
 
   function sprayThreshold(): Record<string, number> {
-    return { distinct_agents: o.sprayAgents, window_s: o.sprayWindowMs / 1000, slow_distinct_agents: o.slowSprayAgents, slow_window_s: o.slowSprayWindowMs / 1000 };
+    return {
+      distinct_agents: o.sprayAgents,
+      window_s: o.sprayWindowMs / 1000,
+      slow_distinct_agents: o.slowSprayAgents,
+      slow_window_s: o.slowSprayWindowMs / 1000,
+      paced_distinct_agents: o.pacedSprayAgents,
+      paced_window_s: o.pacedSprayWindowMs / 1000,
+      paced_max_guesses_per_agent: o.pacedSprayGuesses,
+    };
+  }
+
+  /**
+   * A paced spray (from a foreign network): pacedSprayAgents targets within
+   * the window, tried a few times each on average (a deployment retrying a
+   * broken secret tries each agent over and over).
+   */
+  function pacedSpray(s: SprayState): boolean {
+    const n = s.agents.length;
+    if (n < o.pacedSprayAgents) return false;
+    let guesses = 0;
+    for (let i = 0; i < n; i++) guesses += s.guesses[i]!;
+    return guesses <= o.pacedSprayGuesses * n;
   }
 
   /**
@@ -446,32 +486,45 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   function observeSpray(e: SigninEvent, out: Detection[]): void {
     const t = e.time;
     const source = sourceOf(e);
+    // A source in a network none of the tenant's agents works from is watched longer (a paced spray).
+    const foreign = source.startsWith('AS');
+    const windowMs = foreign ? Math.max(o.pacedSprayWindowMs, o.slowSprayWindowMs) : o.slowSprayWindowMs;
     let s = sprays.get(e.tenant_id, source);
-    if (!s || t - s.last > o.slowSprayWindowMs) {
-      s = { at: t, last: t, agents: [], times: [], ids: [], fired: false, succeeded: [] };
+    if (!s || t - s.last > windowMs) {
+      s = { at: t, last: t, agents: [], times: [], guesses: [], ids: [], fired: false, succeeded: [] };
       sprays.set(e.tenant_id, source, s);
     }
     if (t > s.at) s.at = t;
     if (t > s.last) s.last = t;
-    if (s.agents.indexOf(e.agent_id) >= 0) return;
+    const known = s.agents.indexOf(e.agent_id);
+    if (known >= 0) {
+      s.guesses[known]!++;
+      return;
+    }
     if (!s.fired) {
-      // Targets older than the slow window no longer count towards this spray.
+      // Targets older than the window no longer count towards this spray.
       let drop = 0;
-      while (drop < s.times.length && s.times[drop]! < t - o.slowSprayWindowMs) drop++;
+      while (drop < s.times.length && s.times[drop]! < t - windowMs) drop++;
       if (drop > 0) {
         s.agents.splice(0, drop);
         s.times.splice(0, drop);
+        s.guesses.splice(0, drop);
         s.ids.splice(0, drop);
       }
     }
     if (s.agents.length >= o.sprayCap) return;
     s.agents.push(e.agent_id);
     s.times.push(t);
+    s.guesses.push(1);
     s.ids.push(e.event_id);
     if (!s.fired) {
       let recent = 0;
-      for (let i = s.times.length - 1; i >= 0 && s.times[i]! >= t - o.sprayWindowMs; i--) recent++;
-      if (recent < o.sprayAgents && s.agents.length < o.slowSprayAgents) return;
+      let hour = 0;
+      for (let i = s.times.length - 1; i >= 0 && s.times[i]! >= t - o.slowSprayWindowMs; i--) {
+        hour++;
+        if (s.times[i]! >= t - o.sprayWindowMs) recent++;
+      }
+      if (recent < o.sprayAgents && hour < o.slowSprayAgents && !(foreign && pacedSpray(s))) return;
     }
     const from = s.fired ? s.agents.length - 1 : 0;
     s.fired = true;
@@ -707,7 +760,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       title: 'Burst of failed access',
       severity: 'medium',
       description:
-        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life; low when they come from the subnet of one of the agent\'s two latest successful sign-in addresses: its own host presenting a wrong or stale credential), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated). Credential failures from one source (an IP, an IPv6 /48, or an ASN from which no agent of the tenant signs in successfully: a sprayer rotating through a proxy pool) across many agents of a tenant (5 within 10 minutes, or 6 within an hour: a spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
+        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life; low when they come from the subnet of one of the agent\'s two latest successful sign-in addresses: its own host presenting a wrong or stale credential), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated). Credential failures from one source (an IP, an IPv6 /48, or an ASN from which no agent of the tenant signs in successfully: a sprayer rotating through a proxy pool) across many agents of a tenant (5 within 10 minutes, or 6 within an hour; from such an ASN also 4 within 6 hours tried at most 3 times each on average, a paced spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,
@@ -759,7 +812,10 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       lastNetworks = undefined;
       for (const [t, since, asns] of s.networks ?? []) networks.set(t, { since, asns: new Set(asns) });
       // Snapshots from before the slow-spray window have no target times: their targets count from their last failure.
-      sprays.restore(clone(s.sprays).map(([t, k, v]) => [t, k, v.times ? v : { ...v, times: v.agents.map(() => v.last) }]));
+      // Snapshots from before paced sprays have no guess counts: one guess per target.
+      sprays.restore(
+        clone(s.sprays).map(([t, k, v]) => [t, k, { ...v, times: v.times ?? v.agents.map(() => v.last), guesses: v.guesses ?? v.agents.map(() => 1) }]),
+      );
     },
   };
 }

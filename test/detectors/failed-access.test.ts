@@ -195,6 +195,47 @@ describe('failed-access', () => {
     expect(run([createFailedAccessDetector()], slow(12, 13 * MIN)).detections).toHaveLength(0);
   });
 
+  describe('a paced spray from a network no agent of the tenant works from', () => {
+    // 40 minutes of the tenant's agents signing in from Azure (AS8075).
+    const home: AgentEvent[] = [];
+    for (let t = T0; t < T0 + 40 * MIN; t += MIN) for (let i = 0; i < 10; i++) home.push(signin({ agent_id: `victim-${i}`, ip: `20.42.10.${i + 1}`, asn: 8075, time: t }));
+    const start = T0 + 41 * MIN;
+    const paced = (asn: number, targets: number, every: number, tries = 1): AgentEvent[] =>
+      Array.from({ length: targets * tries }, (_, k) =>
+        signin({ agent_id: `victim-${k % targets}`, result: 'failure', error_code: 'AADSTS7000215', ip: '95.216.14.7', asn, time: start + k * every }),
+      );
+    const sprayLows = (events: AgentEvent[]) => run([createFailedAccessDetector()], [...home, ...events]).detections.filter((d) => d.summary.includes('credential spray'));
+
+    it('reports one guess every 13 minutes once 4 agents are hit within 6 hours, then each later target', () => {
+      const lows = sprayLows(paced(24940, 10, 13 * MIN));
+      expect(lows.map((d) => d.agent_id).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `victim-${i}`).sort());
+      expect(lows.every((d) => d.severity === 'low')).toBe(true);
+      // The first four when the fourth is hit (39 minutes after the first), each later one at its guess.
+      expect(Math.min(...lows.map((d) => d.time))).toBe(start + 3 * 13 * MIN);
+      expect(lows.find((d) => d.agent_id === 'victim-9')!.time).toBe(start + 9 * 13 * MIN);
+      expect(lows[0]!.evidence.threshold).toMatchObject({ paced_distinct_agents: 4, paced_window_s: 6 * 3600 });
+    });
+
+    it('does not take a deployment retrying a broken secret on each agent over and over for a spray', () => {
+      // Agent after agent rolled out with the broken secret, 40 minutes apart, each retrying every 2 minutes.
+      const retrying = Array.from({ length: 5 }, (_, k) =>
+        Array.from({ length: 15 }, (_, j) =>
+          signin({ agent_id: `victim-${k}`, result: 'failure', error_code: 'AADSTS7000215', ip: '95.216.14.7', asn: 24940, time: start + k * 40 * MIN + j * 2 * MIN }),
+        ),
+      ).flat();
+      expect(sprayLows(retrying)).toEqual([]);
+      // The same first failures, one try each: a spray.
+      expect(sprayLows(retrying.filter((e) => (e.time - start) % (40 * MIN) === 0)).length).toBe(5);
+      // Three agents are not enough, nor are 4 spread over more than 6 hours.
+      expect(sprayLows(paced(24940, 3, 13 * MIN))).toEqual([]);
+      expect(sprayLows(paced(24940, 4, 2.1 * HOUR))).toEqual([]);
+    });
+
+    it('keeps the hourly rule for a source in a network the tenant works from', () => {
+      expect(sprayLows(paced(8075, 10, 13 * MIN))).toEqual([]);
+    });
+  });
+
   it('catches slow guessing: an invalid-credential failure every 76 s for half an hour (never 5 in one window)', () => {
     const slow = failures(24, { error_code: 'AADSTS7000215', ip: '203.0.113.9' }, T0, 76 * SEC);
     const { detections } = run([createFailedAccessDetector()], slow);
