@@ -39,6 +39,45 @@ const MALICIOUS = new Set([
  */
 const PHISHING = new Set(['phishing', 'phishing_and_fraud', 'phishing_and_other_frauds', 'phishing_sites', 'fraud']);
 
+/**
+ * Categories that carry no verdict on the destination but are where fresh
+ * attacker infrastructure sits before any threat feed lists it: domains
+ * registered days ago, dynamic DNS names, anonymizing proxies, parked and
+ * grayware hosts. A gateway gives these instead of a threat verdict.
+ */
+const SUSPICIOUS = new Set([
+  'newly_registered_domain',
+  'newly_registered_domains',
+  'newly_registered_websites',
+  'newly_observed_domain',
+  'newly_observed_domains',
+  'new_domains',
+  'dynamic_dns',
+  'dynamic_dns_hosts',
+  'dynamic_dns_sites',
+  'dynamic_dns_providers',
+  'dynamic_dns_and_hosting',
+  'ddns',
+  'proxy_avoidance_and_anonymizers',
+  'proxy_avoidance',
+  'anonymizer',
+  'anonymizers',
+  'anonymizing_proxies',
+  'anonymizing_utilities',
+  'open_proxies',
+  'tor',
+  'tor_sites',
+  'grayware',
+  'potentially_unwanted_software',
+  'potentially_unwanted_applications',
+  'parked',
+  'parked_domains',
+  'high_risk',
+  'high_risk_sites_and_locations',
+  'suspicious',
+  'suspicious_destinations',
+]);
+
 /** Categories of online storage and file transfer, where stolen data is dropped. */
 const FILE_SHARING = new Set([
   'file_sharing',
@@ -61,6 +100,8 @@ export interface CategoryInfo {
   malicious: boolean;
   phishing: boolean;
   fileSharing: boolean;
+  /** Where fresh attacker infrastructure sits (see SUSPICIOUS), not a verdict. */
+  suspicious: boolean;
 }
 const infos = new Map<string, CategoryInfo>();
 const MAX_REMEMBERED = 4096;
@@ -74,7 +115,7 @@ export function categoryInfo(category: string): CategoryInfo {
       .toLowerCase()
       .replace(/\s*&\s*/g, '_and_')
       .replace(/[\s-]+/g, '_');
-    info = { key, malicious: keyIn(MALICIOUS, key), phishing: keyIn(PHISHING, key), fileSharing: keyIn(FILE_SHARING, key) };
+    info = { key, malicious: keyIn(MALICIOUS, key), phishing: keyIn(PHISHING, key), fileSharing: keyIn(FILE_SHARING, key), suspicious: keyIn(SUSPICIOUS, key) };
     if (infos.size < MAX_REMEMBERED) infos.set(category, info);
   }
   return info;
@@ -93,6 +134,11 @@ export function isMaliciousCategory(category: string): boolean {
 /** True when the category names a phishing or fraud destination. */
 export function isPhishingCategory(category: string): boolean {
   return categoryInfo(category).phishing;
+}
+
+/** True when the category is one where fresh attacker infrastructure sits: newly registered, dynamic DNS, anonymizer, grayware, parked. */
+export function isSuspiciousCategory(category: string): boolean {
+  return categoryInfo(category).suspicious;
 }
 
 /** True when the category is one of online storage or file sharing, as vendors name it (not a company's own cloud `storage`). */

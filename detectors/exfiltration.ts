@@ -253,7 +253,7 @@ export const exfiltrationMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
-    'summed over 10 minutes to destinations new to its blueprint: 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized and malicious destinations; without any baseline, 1 GB to such destinations in one transfer or within 10 minutes.',
+    'summed over 10 minutes to destinations new to its blueprint: 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes.',
 };
 
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
@@ -547,7 +547,8 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (t < s.f * 1000) s.f = Math.floor(t / 1000);
     }
     const cat = categoryInfo(e.category);
-    const isRisky = risky.has(cat.key) || cat.malicious || (fileSharingRisky && cat.fileSharing);
+    // Anonymizers, dynamic DNS and newly registered hosts are where a thief drops data without a verdict on them.
+    const isRisky = risky.has(cat.key) || cat.malicious || cat.suspicious || (fileSharingRisky && cat.fileSharing);
     const wi = Math.floor(t / o.windowMs);
     if (wi > s.w) roll(e.tenant_id, s, wi, t);
 

@@ -16,7 +16,14 @@
 //   injection event, the injection completes it. A destination first reached
 //   by an agent within 30 min of its injection is not learned as the
 //   blueprint's: the campaign's next victim among its agents, sending to the
-//   same collector, is judged the same way.
+//   same collector, is judged the same way;
+// - a host in a suspicious category (newly registered, dynamic DNS,
+//   anonymizer, grayware, parked: no verdict, but where fresh attacker
+//   infrastructure sits before any threat feed lists it) that the blueprint
+//   does not use → low at the first call, medium when the agent keeps
+//   calling it (5 calls at least 45 s apart: an implant's beacon, not a page
+//   load). Such a host is not learned by being called: it becomes the
+//   blueprint's once 3 of its agents call it (a deployment's dependency).
 // Each kind fires at most once per agent per 10 min (cooldown).
 //
 // State: per peer group a capped map of destination-host hashes → last seen
@@ -24,7 +31,7 @@
 // for agents with a recent injection, novelty or threat (a few numbers).
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
-import { isMaliciousCategory, isPhishingCategory } from './categories.js';
+import { categoryInfo } from './categories.js';
 import { GroupStore, NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
@@ -41,6 +48,18 @@ export interface GatewayThreatOptions {
   learnMinEvents?: number;
   /** Destinations remembered per peer group. */
   maxDestinations?: number;
+  /**
+   * Calls to a host in a suspicious category (newly registered, dynamic DNS,
+   * anonymizer, grayware, parked: see categories.ts) new to the blueprint:
+   * low at the first, medium once beaconContacts of them, each at least
+   * beaconSpacingMs after the last counted one, came from the agent while it
+   * kept calling (a gap over beaconGapMs starts over). The host becomes the
+   * blueprint's own once suspiciousAdoptAgents of its agents call it.
+   */
+  beaconContacts?: number;
+  beaconSpacingMs?: number;
+  beaconGapMs?: number;
+  suspiciousAdoptAgents?: number;
   maxAgents?: number;
 }
 
@@ -51,8 +70,15 @@ const DEFAULTS: Required<GatewayThreatOptions> = {
   learnMs: 60 * 60_000,
   learnMinEvents: 50,
   maxDestinations: 1024,
+  beaconContacts: 5,
+  beaconSpacingMs: 45_000,
+  beaconGapMs: 30 * 60_000,
+  suspiciousAdoptAgents: 3,
   maxAgents: 2_000_000,
 };
+
+/** Callers remembered per peer group of hosts in suspicious categories (host, agent hash pairs). */
+const MAX_SUSPICIOUS_CALLERS = 48;
 
 const NEVER = Number.MIN_SAFE_INTEGER;
 
@@ -65,9 +91,11 @@ const Kind = {
   ThreatIntel: 4,
   Malicious: 5,
   NewDestAfterInjection: 6,
+  SuspiciousHost: 7,
+  Beacon: 8,
 } as const;
 type Kind = (typeof Kind)[keyof typeof Kind];
-const KINDS = 7;
+const KINDS = 9;
 
 interface GroupDest extends Timed {
   bp: string | null;
@@ -76,6 +104,8 @@ interface GroupDest extends Timed {
   n: number;
   /** Destination host hash → last seen. */
   d: Map<number, number>;
+  /** Calls to suspicious-category hosts not (yet) the group's: flat [host hash, agent hash] pairs, oldest first; absent until one. */
+  sa?: number[];
 }
 
 interface AgentThreat extends Timed {
@@ -90,6 +120,18 @@ interface AgentThreat extends Timed {
   nblocked: boolean;
   /** Last fire time per kind. */
   fired: number[];
+  /**
+   * The suspicious-category host the agent is watched calling (hash, 0 when
+   * none), its name and category, the first call and its event id, the last
+   * counted call and the counted calls (see beaconSpacingMs).
+   */
+  sh: number;
+  shost: string;
+  scat: string;
+  sf: number;
+  sid: string;
+  sl: number;
+  sc: number;
 }
 
 type GroupRow = Omit<GroupDest, 'd'> & { d: [number, number][] };
@@ -102,7 +144,9 @@ export const gatewayThreatMeta: DetectorMeta = {
   description:
     'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or a hostile destination category (malicious, command and control, botnet, malicious websites, spyware/adware, ransomware, exploit kits... in any vendor spelling, each part of a joined category; high), ' +
     'phishing (the verdict, or a phishing or fraud category) or a prompt injection, blocked or not (medium), or a destination never contacted by ' +
-    "the agent's blueprint reached within 10 minutes after a prompt injection (high; medium within 30 minutes).",
+    "the agent's blueprint reached within 10 minutes after a prompt injection (high; medium within 30 minutes). " +
+    'A host in a suspicious category (newly registered or observed domain, dynamic DNS, anonymizer or proxy avoidance, Tor, grayware, parked), where fresh attacker infrastructure sits before any feed lists it, ' +
+    'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon).',
 };
 
 export function createGatewayThreatDetector(options: GatewayThreatOptions = {}): Detector {
@@ -113,7 +157,24 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
   function agentState(e: NetworkEvent): AgentThreat {
     let a = agents.get(e.tenant_id, e.agent_id);
     if (!a) {
-      a = { at: e.time, pi: NEVER, pid: '', phost: '', nt: NEVER, nid: '', nhost: '', nblocked: false, fired: new Array<number>(KINDS).fill(NEVER) };
+      a = {
+        at: e.time,
+        pi: NEVER,
+        pid: '',
+        phost: '',
+        nt: NEVER,
+        nid: '',
+        nhost: '',
+        nblocked: false,
+        fired: new Array<number>(KINDS).fill(NEVER),
+        sh: 0,
+        shost: '',
+        scat: '',
+        sf: NEVER,
+        sid: '',
+        sl: NEVER,
+        sc: 0,
+      };
       agents.set(e.tenant_id, e.agent_id, a);
     } else if (e.time > a.at) a.at = e.time;
     return a;
@@ -162,6 +223,108 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     );
   }
 
+  /** A destination new to the group: recorded for the agent, and judged when it comes soon after a prompt injection. */
+  function noveltyAfterInjection(e: NetworkEvent, g: GroupDest, hh: number): Detection | null {
+    const t = e.time;
+    const a = agentState(e);
+    a.nt = t;
+    a.nid = e.event_id;
+    a.nhost = e.dest_host;
+    a.nblocked = e.action === 'blocked';
+    if (a.pi === NEVER || t < a.pi || t - a.pi > o.lateArmMs) return null;
+    // Contacted by an agent just injected: not a destination of the blueprint (were it learned, the
+    // campaign's next victim among its agents would reach the same host unnoticed).
+    g.d.delete(hh);
+    return newDestDetection(a, e, g);
+  }
+
+  /**
+   * True when suspiciousAdoptAgents agents of the group (this one included)
+   * call the suspicious host `hh`: a deployment's dependency, not one
+   * agent's implant. Records this agent's call either way.
+   */
+  function adoptedByGroup(g: GroupDest, hh: number, ah: number): boolean {
+    const sa = g.sa ?? (g.sa = []);
+    let callers = 0;
+    let known = false;
+    for (let i = 0; i < sa.length; i += 2) {
+      if (sa[i] !== hh) continue;
+      callers++;
+      if (sa[i + 1] === ah) known = true;
+    }
+    if (!known) {
+      if (sa.length >= 2 * MAX_SUSPICIOUS_CALLERS) sa.splice(0, 2);
+      sa.push(hh, ah);
+      callers++;
+    }
+    return callers >= o.suspiciousAdoptAgents;
+  }
+
+  /**
+   * A call to a host in a suspicious category that the agent's blueprint
+   * does not use: low at the first call, medium when the agent keeps calling
+   * it (beaconing: beaconContacts calls spaced beaconSpacingMs apart).
+   */
+  function onSuspiciousHost(e: NetworkEvent, g: GroupDest, hh: number): Detection | null {
+    const t = e.time;
+    if (adoptedByGroup(g, hh, hashString(e.agent_id) | 1)) {
+      g.d.set(hh, t); // learned as the blueprint's
+      return null;
+    }
+    const a = agentState(e);
+    const peer = peerGroupName(g.bp ?? e.blueprint_id) ?? `agent:${e.agent_id}`;
+    if (a.sh !== hh) {
+      // Watch the new host unless another one is being watched and still called.
+      if (a.sh !== 0 && t - a.sl <= o.beaconGapMs) return null;
+      a.sh = hh;
+      a.shost = e.dest_host;
+      a.scat = e.category;
+      a.sf = t;
+      a.sid = e.event_id;
+      a.sl = t;
+      a.sc = 1;
+      return fire(
+        a,
+        Kind.SuspiciousHost,
+        e,
+        'low',
+        `Agent ${e.agent_id} called ${e.dest_host}, a host in category ${e.category} that its blueprint does not use (${e.action})`,
+        {
+          observed: { dest_host: e.dest_host, category: e.category, action: e.action, dest_ip: e.dest_ip },
+          baseline: { known_destinations: g.d.size },
+          threshold: `a host in a suspicious category (newly registered, dynamic DNS, anonymizer, grayware...) not called by ${o.suspiciousAdoptAgents} agents of the blueprint`,
+          peer_group: peer,
+        },
+        [e.event_id],
+      );
+    }
+    if (t - a.sl > o.beaconGapMs) {
+      a.sf = t;
+      a.sid = e.event_id;
+      a.sl = t;
+      a.sc = 1;
+      return null;
+    }
+    if (t - a.sl < o.beaconSpacingMs) return null; // the same burst (or a late call)
+    a.sl = t;
+    a.sc++;
+    if (a.sc < o.beaconContacts) return null;
+    return fire(
+      a,
+      Kind.Beacon,
+      e,
+      'medium',
+      `Agent ${e.agent_id} keeps calling ${e.dest_host} (category ${a.scat}), a host its blueprint does not use: ${a.sc} calls over ${Math.round((t - a.sf) / 60_000)} min (beaconing)`,
+      {
+        observed: { dest_host: e.dest_host, category: a.scat, calls: a.sc, first_call: a.sf, span_s: Math.round((t - a.sf) / 1000), action: e.action },
+        baseline: { known_destinations: g.d.size },
+        threshold: `${o.beaconContacts} calls at least ${o.beaconSpacingMs / 1000} s apart to a host in a suspicious category not called by ${o.suspiciousAdoptAgents} agents of the blueprint`,
+        peer_group: peer,
+      },
+      [a.sid, e.event_id],
+    );
+  }
+
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     const t = e.time;
     const gid = peerGroupId(e.blueprint_id, e.agent_id);
@@ -176,30 +339,31 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     g.n++;
     const hh = hashString(e.dest_host);
     const seen = g.d.get(hh);
+    const cat = categoryInfo(e.category);
+    // A gateway that gives phishing only as the destination's category means the phishing verdict.
+    const threat = e.threat === 'none' && cat.phishing ? 'phishing' : e.threat;
+    const malicious = cat.malicious;
+    // A suspicious-category host is not learned as the blueprint's by being called (see onSuspiciousHost).
+    const suspicious = seen === undefined && cat.suspicious && threat === 'none' && !malicious;
     if (seen === undefined) {
-      if (g.d.size >= o.maxDestinations) prune(g);
-      g.d.set(hh, t);
+      if (!suspicious) {
+        if (g.d.size >= o.maxDestinations) prune(g);
+        g.d.set(hh, t);
+      }
     } else if (t - seen > 60_000) g.d.set(hh, t); // last-seen to the minute: spares a map write per event
 
-    // A gateway that gives phishing only as the destination's category means the phishing verdict.
-    const threat = e.threat === 'none' && isPhishingCategory(e.category) ? 'phishing' : e.threat;
-    const malicious = isMaliciousCategory(e.category);
+    if (suspicious) {
+      const d = onSuspiciousHost(e, g, hh);
+      // A host the group now uses (adopted) is no novelty; otherwise it is judged as one below too.
+      if (g.d.has(hh)) return d ? [d] : NO_DETECTIONS;
+      const n = t - g.f < o.learnMs || g.n < o.learnMinEvents ? null : noveltyAfterInjection(e, g, hh);
+      return d && n ? [d, n] : d ? [d] : n ? [n] : NO_DETECTIONS;
+    }
     if (threat === 'none' && !malicious) {
       // Novelty (only once the group has learned its destinations).
       if (seen !== undefined || t - g.f < o.learnMs || g.n < o.learnMinEvents) return NO_DETECTIONS;
-      const a = agentState(e);
-      a.nt = t;
-      a.nid = e.event_id;
-      a.nhost = e.dest_host;
-      a.nblocked = e.action === 'blocked';
-      if (a.pi !== NEVER && t >= a.pi && t - a.pi <= o.lateArmMs) {
-        // Contacted by an agent just injected: not a destination of the blueprint (were it learned, the
-        // campaign's next victim among its agents would reach the same host unnoticed).
-        g.d.delete(hh);
-        const d = newDestDetection(a, e, g);
-        return d ? [d] : NO_DETECTIONS;
-      }
-      return NO_DETECTIONS;
+      const d = noveltyAfterInjection(e, g, hh);
+      return d ? [d] : NO_DETECTIONS;
     }
 
     const a = agentState(e);
@@ -267,14 +431,31 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     },
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
-      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, d: [...g.d] }]);
+      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, d: [...g.d], ...(g.sa ? { sa: g.sa } : {}) }]);
       return clone({ version: 1, groups: rows, agents: agents.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as { version: number; groups: [string, string, GroupRow][]; agents: [string, string, AgentThreat][] };
       if (s?.version !== 1) throw new Error('gateway-threat: unsupported snapshot');
       groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, d: new Map(g.d) }]));
-      agents.restore(s.agents);
+      // Agents from snapshots before suspicious hosts were watched: no host watched, and room for the new kinds.
+      agents.restore(
+        s.agents.map(([t, id, a]): [string, string, AgentThreat] => [
+          t,
+          id,
+          {
+            ...a,
+            fired: a.fired.length >= KINDS ? a.fired : [...a.fired, ...new Array<number>(KINDS - a.fired.length).fill(NEVER)],
+            sh: a.sh ?? 0,
+            shost: a.shost ?? '',
+            scat: a.scat ?? '',
+            sf: a.sf ?? NEVER,
+            sid: a.sid ?? '',
+            sl: a.sl ?? NEVER,
+            sc: a.sc ?? 0,
+          },
+        ]),
+      );
     },
   };
 }

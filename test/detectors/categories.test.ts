@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { categoryKey, isFileSharingCategory, isMaliciousCategory, isPhishingCategory } from '../../detectors/categories.js';
+import { categoryKey, isFileSharingCategory, isMaliciousCategory, isPhishingCategory, isSuspiciousCategory } from '../../detectors/categories.js';
 
 describe('categories', () => {
   it('compares categories in one form whatever the spelling', () => {
@@ -26,5 +26,11 @@ describe('categories', () => {
       expect(isFileSharingCategory(c), c).toBe(true);
     // A company's own cloud storage is not a drop site by its category.
     for (const c of ['storage', 'api', 'uncategorized']) expect(isFileSharingCategory(c), c).toBe(false);
+  });
+
+  it('tells categories where fresh attacker infrastructure sits, and not verdicts or ordinary ones', () => {
+    for (const c of ['Newly Registered Domains', 'newly-registered-domain', 'Newly Observed Domain', 'Dynamic DNS', 'dynamic-dns', 'Proxy Avoidance and Anonymizers', 'Anonymizer', 'grayware', 'Parked Domains', 'Tor'])
+      expect(isSuspiciousCategory(c), c).toBe(true);
+    for (const c of ['malicious', 'phishing', 'file_sharing', 'uncategorized', 'api', 'llm_provider', 'Web Search/Portals']) expect(isSuspiciousCategory(c), c).toBe(false);
   });
 });

@@ -151,8 +151,8 @@ describe('exfiltration', () => {
     expect(risky).toBeLessThanOrEqual(54_000_000);
   });
 
-  it('reads risky categories in any vendor name (online storage and backup), and takes hostile ones (command and control) as risky', () => {
-    for (const category of ['File Sharing', 'Command-and-Control', 'online-storage-and-backup', 'Botnet Callback']) {
+  it('reads risky categories in any vendor name (online storage and backup), and takes hostile and suspicious ones (command and control, anonymizers) as risky', () => {
+    for (const category of ['File Sharing', 'Command-and-Control', 'online-storage-and-backup', 'Botnet Callback', 'Proxy Avoidance and Anonymizers', 'Newly Registered Domains']) {
       const d = createExfiltrationDetector();
       const ctx = fakeContext();
       feed(d, ctx, traffic(AGENTS, T0, T3));

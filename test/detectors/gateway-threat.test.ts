@@ -187,6 +187,61 @@ describe('gateway-threat', () => {
     expect(out.map((x) => x.time)).toEqual([T0, T0 + 2 * MIN, T0 + 11 * MIN, T0 + 11 * MIN]);
   });
 
+  describe('hosts in suspicious categories (newly registered, dynamic DNS, anonymizers, grayware)', () => {
+    const beacon = (agent: string, host: string, category: string, n: number, every: number, start = T2): NetworkEvent[] =>
+      Array.from({ length: n }, (_, k) => network({ agent_id: agent, time: start + k * every, dest_host: host, category, bytes_out: 1_200 }));
+
+    it('gives low at the first call and medium when the agent keeps calling (a beacon), whatever the vendor spelling', () => {
+      const cases: [string, string][] = [
+        ['a1', 'Newly Registered Domains'],
+        ['a2', 'dynamic-dns'],
+        ['a3', 'Proxy Avoidance and Anonymizers'],
+        ['a4', 'grayware'],
+      ];
+      const events = [...history(), ...cases.flatMap(([a, c], i) => beacon(a, `h${i}.example`, c, 12, MIN, T2 + i * 5 * SEC))].sort((x, y) => x.time - y.time);
+      const out = feed(createGatewayThreatDetector(), fakeContext(), events);
+      for (const [a, c] of cases) {
+        const mine = out.filter((d) => d.agent_id === a);
+        expect(mine.map((d) => d.severity), c).toEqual(['low', 'medium']);
+        // The fifth call a minute apart: four minutes after the first.
+        expect(mine[1]!.time - mine[0]!.time).toBe(4 * MIN);
+        expect(mine[1]!.evidence.observed).toMatchObject({ calls: 5, category: c });
+        expect(mine[1]!.summary).toContain('beaconing');
+      }
+    });
+
+    it('takes a burst of calls (a page and its assets) as one call, and a beacon that stops early as low', () => {
+      const burst = beacon('a1', 'fresh.example', 'newly_registered_domain', 30, 2 * SEC);
+      const short = beacon('a2', 'tunnel.example', 'anonymizer', 4, MIN);
+      const out = feed(createGatewayThreatDetector(), fakeContext(), [...history(), ...[...burst, ...short].sort((x, y) => x.time - y.time)]);
+      expect(out.map((d) => [d.agent_id, d.severity])).toEqual([
+        ['a1', 'low'],
+        ['a2', 'low'],
+      ]);
+    });
+
+    it('learns the host as the blueprint own once three of its agents call it (a deployment dependency), and never a host it already used', () => {
+      const fleet = ['a1', 'a2', 'a3'].flatMap((a, i) => beacon(a, 'updates.vendor-cdn.example', 'newly registered domains', 12, MIN, T2 + i * 10 * SEC));
+      const out = feed(createGatewayThreatDetector(), fakeContext(), [...history(), ...fleet.sort((x, y) => x.time - y.time)]);
+      // The first two callers are told about the first call, the third makes it the blueprint's.
+      expect(out.map((d) => [d.agent_id, d.severity])).toEqual([
+        ['a1', 'low'],
+        ['a2', 'low'],
+      ]);
+      // A host of the blueprint's history that a gateway now puts in a suspicious category.
+      const recategorised = beacon('a1', HOSTS[0]!, 'dynamic_dns', 12, MIN);
+      expect(feed(createGatewayThreatDetector(), fakeContext(), [...history(), ...recategorised])).toEqual([]);
+    });
+
+    it('keeps the beacon across a snapshot and restore', () => {
+      const events = [...history(), ...beacon('a1', 'upd7731.duckdns.example', 'Dynamic DNS', 8, MIN)];
+      // Split after the third call: the medium after the restore needs the calls counted before it.
+      const { uninterrupted, restored } = runWithRestore(() => createGatewayThreatDetector(), events, events.length - 5);
+      expect(uninterrupted.map((x) => x.severity)).toEqual(['medium']);
+      expect(restored).toEqual(uninterrupted);
+    });
+  });
+
   it('evicts idle state', () => {
     const d = createGatewayThreatDetector();
     const ctx = fakeContext();
