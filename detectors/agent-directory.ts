@@ -422,6 +422,7 @@ function appendBounded<T>(list: T[], empty: T[], item: T, max: number): T[] {
 export interface AgentRecord extends AgentInfo, Timed {
   signin_ip: string | null;
   signin_ip_prev: string | null;
+  orphaned: boolean;
   // Fixed fields rather than an array: one object per agent to touch, not two.
   s0: unknown;
   s1: unknown;
@@ -712,6 +713,7 @@ export class AgentDirectory {
         disabled: false,
         signin_ip: e.type === 'signin' && e.result === 'success' ? e.ip : null,
         signin_ip_prev: null,
+        orphaned: false,
         at: t,
         s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined,
         grp: undefined,
@@ -753,7 +755,10 @@ export class AgentDirectory {
             a.blueprint_id = this.canonical(e.blueprint_id);
             a.grp = undefined;
           }
-          if (e.sponsor_id !== null) addSponsor(a, e.sponsor_id);
+          if (e.sponsor_id !== null) {
+            addSponsor(a, e.sponsor_id);
+            a.orphaned = false;
+          }
           break;
         case 'deleted':
           a.deleted = true;
@@ -820,6 +825,7 @@ export class AgentDirectory {
         disabled: v.disabled,
         signin_ip: v.signin_ip,
         signin_ip_prev: v.signin_ip_prev,
+        orphaned: v.orphaned,
       };
       out.push({ ...info, sponsors: [...v.sponsors], self_sponsored: [...v.self_sponsored], credentials_added: v.credentials_added.map((c) => ({ ...c })), permissions_granted: v.permissions_granted.map((p) => ({ ...p })) });
     }
@@ -843,6 +849,8 @@ export class AgentDirectory {
         permissions_granted: r.permissions_granted?.length ? r.permissions_granted.map((p) => ({ ...p })) : NO_PERMISSIONS,
         signin_ip: r.signin_ip ?? null,
         signin_ip_prev: r.signin_ip_prev ?? null,
+        // Absent from snapshots taken before orphans were told apart.
+        orphaned: r.orphaned ?? false,
         at: r.last_seen,
         s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined,
         grp: undefined,
@@ -862,30 +870,39 @@ function sponsorIndex(a: AgentInfo, sponsor: string): number {
 /**
  * A sponsor removed. An event that does not say which one (sponsor_id null)
  * removes the agent's only sponsor, the only one it can have been; with
- * several, which one left is unknown and the list stays.
+ * several, which one left is unknown and the list stays. An agent left with
+ * no known sponsor is orphaned.
  */
 function removeSponsor(a: AgentInfo, sponsor: string | null): void {
   const i = sponsor === null ? (a.sponsors.length === 1 ? 0 : -1) : sponsorIndex(a, sponsor);
-  if (i < 0) return;
+  if (i < 0) {
+    // A sponsor the directory never saw appointed (before the stream began), and none known: as orphaned-agent, the last one.
+    if (a.sponsors.length === 0) a.orphaned = true;
+    return;
+  }
   const gone = a.sponsors[i]!;
   a.sponsors = a.sponsors.length === 1 ? NO_STRINGS : a.sponsors.filter((_, j) => j !== i);
   if (a.self_sponsored.length > 0) unmarkSelfSponsored(a, gone);
+  if (a.sponsors.length === 0) a.orphaned = true;
 }
 
 /**
  * A sponsor appointed by `actor`. One who appoints himself while the agent
- * has other sponsors is listed but marked self-appointed (he vouches for
- * nothing: the way to launder a grant or a credential through sponsorship);
- * appointed by someone else, he is a sponsor like any other.
+ * has other sponsors, or after it lost its last one (an ownerless agent
+ * "adopted"), is listed but marked self-appointed (he vouches for nothing:
+ * the way to launder a grant or a credential through sponsorship);
+ * appointed by someone else, he is a sponsor like any other, and the agent
+ * is no longer orphaned.
  */
 function appointSponsor(a: AgentInfo, sponsor: string, actor: string): void {
   const self = identityKey(actor) === identityKey(sponsor);
+  if (!self) a.orphaned = false;
   const i = sponsorIndex(a, sponsor);
   if (i >= 0) {
     if (!self && a.self_sponsored.length > 0) unmarkSelfSponsored(a, a.sponsors[i]!);
     return;
   }
-  const others = a.sponsors.length > 0;
+  const others = a.sponsors.length > 0 || a.orphaned === true;
   addSponsor(a, sponsor);
   if (self && others) a.self_sponsored = a.self_sponsored === NO_STRINGS ? [sponsor] : a.self_sponsored.concat(sponsor).slice(-MAX_SPONSORS);
 }

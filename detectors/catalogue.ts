@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–14). A fresh set
+// The catalogue: every detector of the product, in id order (1–15). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -18,6 +18,7 @@ import { createAgentPropagationDetector } from './agent-propagation.js';
 import { createDormantReactivationDetector } from './dormant-reactivation.js';
 import { createOrphanedAgentDetector } from './orphaned-agent.js';
 import { createRevokedAgentActivityDetector } from './revoked-agent-activity.js';
+import { createBackdoorCredentialDetector } from './backdoor-credential.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -35,6 +36,7 @@ export const DETECTOR_IDS = [
   'dormant-reactivation',
   'orphaned-agent',
   'revoked-agent-activity',
+  'backdoor-credential',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -56,6 +58,7 @@ export function createCatalogue(): Detector[] {
     createDormantReactivationDetector(),
     createOrphanedAgentDetector(),
     createRevokedAgentActivityDetector(),
+    createBackdoorCredentialDetector(),
   ] as Detector[];
 }
 

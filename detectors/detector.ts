@@ -22,6 +22,13 @@ export interface AgentInfo {
   created_seen: boolean;
   sponsors: string[];
   /**
+   * True when the agent lost its last sponsor (lifecycle sponsor_removed)
+   * and no one has appointed a sponsor for it since (a sponsor appointing
+   * himself does not count): nobody vouches for changes to it. Absent from
+   * snapshots taken before it was kept (false).
+   */
+  orphaned?: boolean;
+  /**
    * Sponsors who appointed themselves (lifecycle sponsor_added with the
    * sponsor as actor) while the agent had other sponsors: listed among
    * `sponsors`, but they vouch for nothing until someone else appoints them.
@@ -134,11 +141,15 @@ export function formatDuration(ms: number): string {
 /**
  * Whether `actor` may change the agent (add a credential, grant a
  * permission): one of its sponsors who did not appoint himself, or, when no
- * sponsor is known, anyone but the agent itself.
+ * sponsor is known, anyone but the agent itself, unless the agent is known
+ * to have lost its last sponsor (orphaned: an ownerless agent is how an
+ * attacker with an administrator role persists unnoticed, and nobody is left
+ * to vouch for a change to it).
  */
 export function isSanctionedActor(info: AgentInfo, actor: string, ctx?: UserRiskView): boolean {
   if (ctx !== undefined && isRiskyActor(ctx, info.tenant_id, actor)) return false;
-  return info.sponsors.length > 0 ? isVouchingSponsor(info, actor) : actor !== info.agent_id;
+  if (info.sponsors.length > 0) return isVouchingSponsor(info, actor);
+  return info.orphaned !== true && actor !== info.agent_id;
 }
 
 /** The part of the context that tells a user's current risk. */

@@ -96,6 +96,34 @@ describe('agent directory and shared state', () => {
     expect(d.get('t1', 'a2')).toMatchObject({ sponsors: ['bob'], self_sponsored: [] });
   });
 
+  it('knows an agent that lost its last sponsor as orphaned: nobody vouches for it, a sponsor who adopts himself neither, until someone else appoints one', () => {
+    const d = new AgentDirectory();
+    const info = () => d.get('t1', 'a1')!;
+    d.observe(lifecycle({ action: 'created', sponsor_id: 's1', actor: 'admin', time: T0 }));
+    expect(info().orphaned).toBe(false);
+    expect(isSanctionedActor(info(), 'it-admin')).toBe(false); // has a sponsor, who is not it-admin
+    d.observe(lifecycle({ action: 'sponsor_removed', sponsor_id: 's1', actor: 'hr-workflow', time: T0 + 1 }));
+    expect(info()).toMatchObject({ sponsors: [], orphaned: true });
+    // Without any sponsor known, anyone but the agent vouches; for an orphan, no one.
+    expect(isSanctionedActor(info(), 'it-admin')).toBe(false);
+    d.observe(lifecycle({ agent_id: 'a3', action: 'credential_added', actor: 'x', time: T0 }));
+    expect(isSanctionedActor(d.get('t1', 'a3')!, 'it-admin')).toBe(true);
+    // Adopted by a sponsor appointing himself: listed, vouching for nothing.
+    d.observe(lifecycle({ action: 'sponsor_added', sponsor_id: 'mallory', actor: 'mallory', time: T0 + 2 }));
+    expect(info()).toMatchObject({ sponsors: ['mallory'], self_sponsored: ['mallory'], orphaned: true });
+    expect([isSanctionedActor(info(), 'mallory'), isSanctionedActor(info(), 'it-admin')]).toEqual([false, false]);
+    const copy = new AgentDirectory();
+    copy.restore(JSON.parse(JSON.stringify(d.snapshot())));
+    expect(copy.get('t1', 'a1')!.orphaned).toBe(true);
+    // Appointed by someone else: a sponsor like any other, and the agent is owned again.
+    d.observe(lifecycle({ action: 'sponsor_added', sponsor_id: 'm2', actor: 'it-admin', time: T0 + 3 }));
+    expect(info().orphaned).toBe(false);
+    expect(isSanctionedActor(info(), 'm2')).toBe(true);
+    // The removal of a sponsor never seen appointed, from an agent with none known, orphans it (as orphaned-agent reports it).
+    d.observe(lifecycle({ agent_id: 'a4', action: 'sponsor_removed', sponsor_id: 'old', actor: 'hr-workflow', time: T0 }));
+    expect(d.get('t1', 'a4')!.orphaned).toBe(true);
+  });
+
   it('tells a redelivery among the agent latest 4 event ids, and changes nothing for it', () => {
     const d = new AgentDirectory();
     const events = [1, 2, 3, 4, 5].map((i) => signin({ agent_id: 'a1', event_id: `e${i}`, time: T0 + i * 1000 }));

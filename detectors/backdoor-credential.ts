@@ -1,0 +1,228 @@
+// Detector 15 — backdoor-credential: a credential added to an agent by
+// someone who does not vouch for it, used from another network while the
+// agent's own credential stays in use.
+//
+// The classic persistence on an application identity (T1098.001): an
+// attacker with an administrator role adds a secret or certificate of his own
+// to an agent and signs in with it from his host. The agent keeps working
+// with its own credential from its own host, so two credentials are in use
+// at once from two networks. Each sign-in on its own looks ordinary: same
+// cloud, same country, the SDK's user agent copied, the credential added
+// through the directory like any rotation. What no rotation does is run the
+// old and the new credential side by side from different places:
+// - a rotation replaces the credential where the agent runs (both from the
+//   same /24 or /48 while the new one rolls out);
+// - a migration moves the agent: the old credential stops where it was.
+//
+// Vouching (see isSanctionedActor): a credential added by one of the agent's
+// sponsors appointed by someone else is theirs to add. For an agent known to
+// have lost its last sponsor (orphaned) nobody vouches, and a sponsor who
+// appointed himself on such an agent vouches for nothing either (see the
+// directory): both are how an ownerless agent is taken over. A user at
+// medium or high user risk vouches for nothing.
+//
+// Rule: a successful sign-in with a credential added within the last 7 days
+// by an actor who does not vouch for it, from outside the /24 (IPv6 /48) of
+// the latest use of another credential of the agent; that other credential,
+// in use before, is used again after the added one's first use and within
+// 90 minutes of its latest use → medium, once per added credential. (An
+// agent caching its tokens signs in about once an hour: its own credential's
+// next sign-in may come that late.)
+//
+// State: only for agents with a credential added by an actor who does not
+// vouch for it within the last 7 days (rare): the latest use of up to 4
+// credentials. Every other sign-in costs one array length check.
+
+import type { AgentEvent, SigninEvent } from '../contract/events.js';
+import type { Detection, DetectorMeta } from './types.js';
+import type { AgentInfo, Detector, DetectorContext } from './detector.js';
+import { isSanctionedActor, peerGroupName } from './detector.js';
+import { sameSubnet } from './addresses.js';
+import { AgentStore, NO_DETECTIONS, sec, type SlotState } from './agent-directory.js';
+
+export interface BackdoorCredentialOptions {
+  /** A credential added this long ago or less is watched, ms. */
+  addedWithinMs?: number;
+  /** The agent's other credential used within this long of the added one's latest use: both in use, ms. */
+  concurrentMs?: number;
+  maxAgents?: number;
+}
+
+const DEFAULTS: Required<BackdoorCredentialOptions> = {
+  addedWithinMs: 7 * 24 * 3_600_000,
+  concurrentMs: 90 * 60_000,
+  maxAgents: 2_000_000,
+};
+
+/** Credentials remembered per watched agent. */
+const MAX_CREDENTIALS = 4;
+
+/** The latest use of one credential of a watched agent. */
+interface CredentialUse {
+  credential_id: string;
+  ip: string;
+  /** First and latest successful sign-in with it (epoch ms), and the latest's event id. */
+  first: number;
+  last: number;
+  event_id: string;
+  firstEventId: string;
+  /** Who added it, when it was added by an actor who does not vouch for it (else null). */
+  addedBy: string | null;
+  addedAt: number;
+  fired: boolean;
+}
+
+interface WatchState extends SlotState {
+  uses: CredentialUse[];
+}
+
+interface Snapshot {
+  agents: [string, string, WatchState][];
+}
+
+export const backdoorCredentialMeta: DetectorMeta = {
+  id: 'backdoor-credential',
+  title: "Added credential used beside the agent's own",
+  severity: 'medium',
+  mitre: { id: 'T1098.001', name: 'Account Manipulation: Additional Cloud Credentials' },
+  description:
+    'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
+    "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium). " +
+    'A rotation replaces the credential where the agent runs, a migration moves the agent; an attacker\'s added secret or certificate runs beside the agent\'s own, from his host.',
+};
+
+export function createBackdoorCredentialDetector(options: BackdoorCredentialOptions = {}): Detector<Snapshot> {
+  const o = { ...DEFAULTS, ...options };
+  const agents = new AgentStore<WatchState>(o.maxAgents);
+
+  /** The latest addition of `credentialId` within the watch window by an actor who does not vouch for it, or null. */
+  function unvouchedAddition(info: AgentInfo, credentialId: string, t: number, ctx: DetectorContext): AgentInfo['credentials_added'][number] | null {
+    let found: AgentInfo['credentials_added'][number] | null = null;
+    for (const c of info.credentials_added) {
+      if (c.credential_id !== credentialId || t - c.time > o.addedWithinMs) continue;
+      if (isSanctionedActor(info, c.actor, ctx)) return null; // (also) added by someone who vouches for it
+      if (found === null || c.time > found.time) found = c;
+    }
+    return found;
+  }
+
+  /** True when the agent has a credential added within the window by an actor who does not vouch for it. */
+  function watched(info: AgentInfo, t: number, ctx: DetectorContext): boolean {
+    for (const c of info.credentials_added) {
+      if (c.credential_id !== null && t - c.time <= o.addedWithinMs && unvouchedAddition(info, c.credential_id, t, ctx) !== null) return true;
+    }
+    return false;
+  }
+
+  function record(w: WatchState, e: SigninEvent, info: AgentInfo, ctx: DetectorContext): CredentialUse {
+    const t = e.time;
+    const cid = e.credential_id!;
+    for (const u of w.uses) {
+      if (u.credential_id !== cid) continue;
+      if (t >= u.last) {
+        u.last = t;
+        u.ip = e.ip;
+        u.event_id = e.event_id;
+      }
+      if (t < u.first) {
+        u.first = t;
+        u.firstEventId = e.event_id;
+      }
+      return u;
+    }
+    const added = unvouchedAddition(info, cid, t, ctx);
+    const use: CredentialUse = {
+      credential_id: cid,
+      ip: e.ip,
+      first: t,
+      last: t,
+      event_id: e.event_id,
+      firstEventId: e.event_id,
+      addedBy: added === null ? null : added.actor,
+      addedAt: added === null ? 0 : added.time,
+      fired: false,
+    };
+    if (w.uses.length >= MAX_CREDENTIALS) {
+      // The least recently used goes (never one still waiting to be judged if avoidable).
+      let victim = 0;
+      for (let i = 1; i < w.uses.length; i++) if (w.uses[i]!.last < w.uses[victim]!.last) victim = i;
+      w.uses.splice(victim, 1);
+    }
+    w.uses.push(use);
+    return use;
+  }
+
+  /**
+   * The other credential `added` runs beside: in use before the added one's
+   * first use, used again after it, within concurrentMs of its latest use,
+   * from another subnet. Null when none.
+   */
+  function besideOwn(w: WatchState, added: CredentialUse): CredentialUse | null {
+    for (const own of w.uses) {
+      if (own === added || own.addedBy !== null) continue;
+      if (own.first >= added.first || own.last <= added.first) continue;
+      if (Math.abs(own.last - added.last) > o.concurrentMs) continue;
+      if (sameSubnet(own.ip, added.ip)) continue;
+      return own;
+    }
+    return null;
+  }
+
+  function detection(e: SigninEvent, added: CredentialUse, own: CredentialUse, info: AgentInfo): Detection {
+    added.fired = true;
+    const orphan = info.sponsors.length === 0 && info.orphaned === true;
+    return {
+      detector: backdoorCredentialMeta.id,
+      severity: 'medium',
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary:
+        `Credential ${added.credential_id} added to agent ${e.agent_id} by ${added.addedBy}${orphan ? ' (the agent has no sponsor)' : ', who does not vouch for it,'} ` +
+        `is used from ${added.ip} while the agent's own credential ${own.credential_id} stays in use from ${own.ip}`,
+      evidence: {
+        observed: { credential_id: added.credential_id, ip: added.ip, first_use: added.first, last_use: added.last, added_by: added.addedBy, added_at: added.addedAt },
+        baseline: { credential_id: own.credential_id, ip: own.ip, first_use: own.first, last_use: own.last, sponsors: info.sponsors.length, orphaned: orphan },
+        threshold: `a credential added within ${o.addedWithinMs / 86_400_000} days by an actor who does not vouch for it, used outside the /24 (IPv6 /48) of another credential of the agent that is used again after its first use, within ${o.concurrentMs / 60_000} min`,
+        peer_group: peerGroupName(info.blueprint_id),
+      },
+      event_ids: [added.firstEventId, added.event_id, own.event_id],
+    };
+  }
+
+  function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+    if (e.type !== 'signin' || e.result !== 'success' || e.credential_id === null) return NO_DETECTIONS;
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    if (info === undefined) return NO_DETECTIONS;
+    let w = agents.get(ctx, e.tenant_id, e.agent_id);
+    if (w === undefined) {
+      // Most agents: no credential added lately, nothing to watch.
+      if (info.credentials_added.length === 0 || !watched(info, e.time, ctx)) return NO_DETECTIONS;
+      w = { at: sec(e.time), e: 0, uses: [] };
+      agents.set(ctx, e.tenant_id, e.agent_id, w);
+    } else if (sec(e.time) > w.at) w.at = sec(e.time);
+    const use = record(w, e, info, ctx);
+    // This use may show an added credential beside the agent's own (either being the one just used).
+    for (const added of w.uses) {
+      if (added.addedBy === null || added.fired) continue;
+      if (added !== use && use.addedBy !== null) continue;
+      const own = besideOwn(w, added);
+      if (own !== null) return [detection(e, added, own, info)];
+    }
+    return NO_DETECTIONS;
+  }
+
+  return {
+    meta: backdoorCredentialMeta,
+    types: ['signin'] as const,
+    observe,
+    evict(before) {
+      agents.evict(before);
+    },
+    size: () => agents.size,
+    snapshot: () => ({ agents: agents.snapshot() }),
+    restore(s) {
+      agents.restore(s.agents);
+    },
+  };
+}

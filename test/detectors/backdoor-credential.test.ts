@@ -1,0 +1,96 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../contract/events.js';
+import { createBackdoorCredentialDetector } from '../../detectors/backdoor-credential.js';
+import { DAY, MIN, SEC, T0, fakeContext, feed, lifecycle, resetIds, runWithRestore, signin } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+const HOME = '20.42.10.7';
+const ELSEWHERE = '20.42.77.19'; // same cloud, same region, another /24: the attacker's VM
+
+/** The agent created with sponsor s1 and working with its own credential from HOME every 2 minutes for `minutes`. */
+function working(minutes: number, start = T0): AgentEvent[] {
+  const out: AgentEvent[] = [lifecycle({ action: 'created', sponsor_id: 's1', actor: 'admin', time: start - DAY })];
+  for (let m = 0; m < minutes; m += 2) out.push(signin({ credential_id: 'c-own', ip: HOME, time: start + m * MIN }));
+  return out;
+}
+
+/** `actor` adds credential c-new at T0 + 10 min; it is used from `ip` every 3 minutes from T0 + 15 min for `uses` sign-ins. */
+function backdoor(actor: string, ip = ELSEWHERE, uses = 4, addedAt = T0 + 10 * MIN): AgentEvent[] {
+  const out: AgentEvent[] = [lifecycle({ action: 'credential_added', credential_id: 'c-new', actor, time: addedAt })];
+  for (let k = 0; k < uses; k++) out.push(signin({ credential_id: 'c-new', ip, time: T0 + 15 * MIN + k * 3 * MIN + 30 * SEC }));
+  return out;
+}
+
+const byTime = (events: AgentEvent[]) => [...events].sort((a, b) => a.time - b.time);
+const run = (events: AgentEvent[], ctx = fakeContext()) => feed(createBackdoorCredentialDetector(), ctx, byTime(events));
+
+describe('backdoor-credential', () => {
+  it('fires (medium) once when a credential added by a non-sponsor runs from another subnet beside the agent own credential', () => {
+    const out = run([...working(40), ...backdoor('mallory')]);
+    expect(out).toHaveLength(1);
+    const d = out[0]!;
+    expect(d.severity).toBe('medium');
+    // The agent's own credential is used again at T0 + 16 min, after the added one's first use at 15.5 min.
+    expect(d.time).toBe(T0 + 16 * MIN);
+    expect(d.evidence.observed).toMatchObject({ credential_id: 'c-new', ip: ELSEWHERE, added_by: 'mallory' });
+    expect(d.evidence.baseline).toMatchObject({ credential_id: 'c-own', ip: HOME, orphaned: false });
+    expect(d.summary).toContain('who does not vouch for it');
+    expect(d.event_ids).toHaveLength(3);
+  });
+
+  it('does not fire on a credential added by the agent sponsor, a rotation in place, or a migration', () => {
+    // The sponsor's own credential, same use: his to add.
+    expect(run([...working(40), ...backdoor('s1')])).toEqual([]);
+    // A non-sponsor's rotation rolled out where the agent runs (same /24), old and new side by side.
+    expect(run([...working(40), ...backdoor('platform-automation', '20.42.10.99')])).toEqual([]);
+    // A migration: the new credential at the new place, the old one no longer used after it.
+    expect(run([...working(15), ...backdoor('platform-automation')])).toEqual([]);
+  });
+
+  it('does not fire on a credential added more than 7 days before, nor when the own credential was last used over 90 minutes apart', () => {
+    expect(run([...working(40), ...backdoor('mallory', ELSEWHERE, 4, T0 - 8 * DAY)])).toEqual([]);
+    // The own credential resumes 100 minutes after the added one's only use; 60 minutes after (a cached token's lifetime) is still beside it.
+    const resumes = (after: number) => [...working(14), signin({ credential_id: 'c-own', ip: HOME, time: T0 + 15 * MIN + 30 * SEC + after })];
+    expect(run([...resumes(100 * MIN), ...backdoor('mallory', ELSEWHERE, 1)])).toEqual([]);
+    expect(run([...resumes(60 * MIN), ...backdoor('mallory', ELSEWHERE, 1)]).map((d) => d.severity)).toEqual(['medium']);
+  });
+
+  it('trusts nobody for an orphaned agent, not even a sponsor who appointed himself', () => {
+    const orphaned = [...working(40), lifecycle({ action: 'sponsor_removed', sponsor_id: 's1', actor: 'hr-workflow', time: T0 - 12 * 60 * MIN })];
+    const byAdmin = run([...orphaned, ...backdoor('it-admin')]);
+    expect(byAdmin.map((d) => d.severity)).toEqual(['medium']);
+    expect(byAdmin[0]!.summary).toContain('the agent has no sponsor');
+    const adopted = [...orphaned, lifecycle({ action: 'sponsor_added', sponsor_id: 'mallory', actor: 'mallory', time: T0 + 5 * MIN })];
+    expect(run([...adopted, ...backdoor('mallory')]).map((d) => d.severity)).toEqual(['medium']);
+    // Once someone else appoints a sponsor, that sponsor's credential is his to add.
+    const owned = [...orphaned, lifecycle({ action: 'sponsor_added', sponsor_id: 'm2', actor: 'it-admin', time: T0 + 5 * MIN })];
+    expect(run([...owned, ...backdoor('m2')])).toEqual([]);
+  });
+
+  it('takes a sponsor at high user risk as vouching for nothing', () => {
+    const ctx = fakeContext();
+    ctx.setUserRisk('t1', 's1', 'high');
+    expect(run([...working(40), ...backdoor('s1')], ctx).map((d) => d.severity)).toEqual(['medium']);
+  });
+
+  it('completes the finding when the added credential use arrives after a later use of the own credential (out of order)', () => {
+    const events = byTime([...working(40), ...backdoor('mallory', ELSEWHERE, 1)]);
+    // The added credential's only use (T0 + 15.5 min) arrives 50 s late, after the own credential's use at T0 + 16 min.
+    const i = events.findIndex((e) => e.type === 'signin' && e.credential_id === 'c-new');
+    const [late] = events.splice(i, 1);
+    const j = events.findIndex((e) => e.time > T0 + 16 * MIN);
+    events.splice(j, 0, late!);
+    const out = feed(createBackdoorCredentialDetector(), fakeContext(), events);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.time).toBe(T0 + 15 * MIN + 30 * SEC);
+  });
+
+  it('keeps its watch across a snapshot and restore', () => {
+    const events = byTime([...working(40), ...backdoor('mallory')]);
+    const split = events.findIndex((e) => e.time > T0 + 15 * MIN + 30 * SEC);
+    const { uninterrupted, restored } = runWithRestore(() => createBackdoorCredentialDetector(), events, split);
+    expect(uninterrupted.map((d) => d.severity)).toEqual(['medium']);
+    expect(restored).toEqual(uninterrupted);
+  });
+});
