@@ -143,7 +143,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       fired: false,
     };
     if (w.uses.length >= MAX_CREDENTIALS) {
-      // The least recently used goes (never one still waiting to be judged if avoidable).
+      // The least recently used goes.
       let victim = 0;
       for (let i = 1; i < w.uses.length; i++) if (w.uses[i]!.last < w.uses[victim]!.last) victim = i;
       w.uses.splice(victim, 1);
