@@ -109,7 +109,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   /** True when the agent has a credential added within the window by an actor who does not vouch for it. */
   function watched(info: AgentInfo, t: number, ctx: DetectorContext): boolean {
     for (const c of info.credentials_added) {
-      if (c.credential_id !== null && t - c.time <= o.addedWithinMs && unvouchedAddition(info, c.credential_id, t, ctx) !== null) return true;
+      if (c.credential_id !== null && unvouchedAddition(info, c.credential_id, t, ctx) !== null) return true;
     }
     return false;
   }

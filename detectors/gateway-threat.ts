@@ -260,6 +260,14 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     return callers >= o.suspiciousAdoptAgents;
   }
 
+  /** Counting of the agent's calls to its watched host starts (again) with `e`. */
+  function firstCall(a: AgentThreat, e: NetworkEvent): void {
+    a.sf = e.time;
+    a.sid = e.event_id;
+    a.sl = e.time;
+    a.sc = 1;
+  }
+
   /**
    * A call to a host in a suspicious category that the agent's blueprint
    * does not use: low at the first call, medium when the agent keeps calling
@@ -279,10 +287,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       a.sh = hh;
       a.shost = e.dest_host;
       a.scat = e.category;
-      a.sf = t;
-      a.sid = e.event_id;
-      a.sl = t;
-      a.sc = 1;
+      firstCall(a, e);
       return fire(
         a,
         Kind.SuspiciousHost,
@@ -299,10 +304,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       );
     }
     if (t - a.sl > o.beaconGapMs) {
-      a.sf = t;
-      a.sid = e.event_id;
-      a.sl = t;
-      a.sc = 1;
+      firstCall(a, e); // a pause: counting starts over
       return null;
     }
     if (t - a.sl < o.beaconSpacingMs) return null; // the same burst (or a late call)
