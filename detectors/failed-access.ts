@@ -4,7 +4,8 @@
 //
 // Error codes are classified: invalid credentials (AADSTS7000215 invalid
 // secret, AADSTS700027 invalid assertion, invalid_client...), expired
-// credentials (AADSTS7000222: counted as other failures), unauthorized resource (AADSTS500011, AADSTS65001,
+// credentials (AADSTS7000222: counted as other failures, as invalid credentials
+// from a network foreign to the tenant), unauthorized resource (AADSTS500011, AADSTS65001,
 // AADSTS50105, AADSTS90094, access_denied...), transient (AADSTS50196,
 // AADSTS90033, temporarily_unavailable, timeouts, throttling) and other.
 // Transient failures never count.
@@ -139,7 +140,10 @@ export type FailureClass = 'transient' | 'credential' | 'expired' | 'resource' |
 
 // An expired secret (AADSTS7000222) is the legitimate holder failing with an
 // old credential, not someone guessing: it counts with other failures and never
-// towards a spray. So does a client assertion outside its validity window
+// towards a spray — unless it comes from a network none of the tenant's agents
+// signs in from (see foreignNetwork): the holder runs where the agent runs, and
+// an expired secret tried from elsewhere is one taken from a dump or an old
+// config, so it counts as an invalid credential. So does a client assertion outside its validity window
 // (AADSTS700024): the holder's clock has drifted, which no guess produces.
 const EXPIRED_CODES = new Set(['AADSTS7000222', 'AADSTS700082', 'AADSTS7000112', 'AADSTS700024']);
 
@@ -326,17 +330,20 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     if (!n.asns.has(e.asn) && n.asns.size < MAX_TENANT_ASNS) n.asns.add(e.asn);
   }
 
+  /** The sign-in comes from an ASN none of the tenant's agents signs in from successfully (once the tenant has been watched networkLearnMs). */
+  function foreignNetwork(e: SigninEvent): boolean {
+    if (e.asn === null) return false;
+    const n = networksOf(e.tenant_id);
+    return n !== undefined && e.time - n.since >= o.networkLearnMs && !n.asns.has(e.asn);
+  }
+
   /**
    * The spray source of a credential failure: its network (`AS<n>`) when no
    * agent of the tenant signs in from that ASN (once the tenant has been
    * watched networkLearnMs), else its address (an IPv6 /48).
    */
   function sourceOf(e: SigninEvent): string {
-    if (e.asn !== null) {
-      const n = networksOf(e.tenant_id);
-      if (n !== undefined && e.time - n.since >= o.networkLearnMs && !n.asns.has(e.asn)) return `AS${e.asn}`;
-    }
-    return spraySource(e.ip);
+    return foreignNetwork(e) ? `AS${e.asn!}` : spraySource(e.ip);
   }
   /** Per peer group: the resources refused to its agents, with recent adopters (routine refusals). */
   const refusals = new GroupStore<PeerGroup>();
@@ -700,6 +707,9 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     let kind = classifyFailure(e.error_code);
     if (kind === 'transient') return NO_DETECTIONS;
     if (kind === 'credential' && e.credential_id !== null && justAdded(e, ctx)) kind = 'other';
+    // An expired credential presented from a network none of the tenant's agents works from is
+    // not the holder's stale configuration: it is an old secret from a dump, tried by someone else.
+    else if (kind === 'expired' && foreignNetwork(e)) kind = 'credential';
     const t = e.time;
     let out: Detection[] | null = null;
 

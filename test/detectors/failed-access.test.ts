@@ -234,6 +234,20 @@ describe('failed-access', () => {
     it('keeps the hourly rule for a source in a network the tenant works from', () => {
       expect(sprayLows(paced(8075, 10, 13 * MIN))).toEqual([]);
     });
+
+    it('takes expired secrets tried from a foreign network for stolen ones (medium), and from the tenant network for the holder (low)', () => {
+      // 20 sign-ins in 6 minutes with an expired secret of victim-0: from a VPS (AS16276), then from Azure.
+      const stuffing = (asn: number, ip: string): AgentEvent[] =>
+        Array.from({ length: 20 }, (_, k) => signin({ agent_id: 'victim-0', result: 'failure', error_code: 'AADSTS7000222', ip, asn, time: start + k * 18 * SEC }));
+      const foreign = run([createFailedAccessDetector()], [...home, ...stuffing(16276, '51.75.140.9')]).detections;
+      expect(foreign.map((d) => d.severity)).toContain('medium');
+      expect(foreign.find((d) => d.severity === 'medium')!.summary).toContain('invalid-credential');
+      const holder = run([createFailedAccessDetector()], [...home, ...stuffing(8075, '20.42.99.4')]).detections;
+      expect(holder.map((d) => d.severity)).toEqual(['low']);
+      // Before the tenant's networks are learned, nothing is foreign.
+      const early = run([createFailedAccessDetector()], stuffing(16276, '51.75.140.9')).detections;
+      expect(early.map((d) => d.severity)).toEqual(['low']);
+    });
   });
 
   it('catches slow guessing: an invalid-credential failure every 76 s for half an hour (never 5 in one window)', () => {
