@@ -13,7 +13,8 @@
 // The agent's issuing networks of the last 24 h are kept apart from its token
 // slots (4 networks: /24 and /16 hashes, last issue): a host now issued
 // tokens over IPv6 still calls from its IPv4 address, a host restarted on
-// another subnet of its own /16 keeps using its cached tokens. After the
+// another subnet of its own /16 keeps using its cached tokens (not once the
+// agent is deleted or disabled: its work ends where it ran). After the
 // blueprint has learned (below), a use from a network that fits nothing is
 // reported 45 s later (`foreignConfirmMs`) unless a token is issued near it
 // meanwhile, to the agent or to 2 other agents of its blueprint: a NAT
@@ -288,7 +289,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     const code = peerVerdictCode(g, h, ah, t, o.egressAdoptSpanMs);
     const shared = learning && (fitsIssuing(s, ip) || code >>> 1 >= 2);
     const adopted = code >>> 1 >= o.egressAdoptAgents;
-    const known = shared || (code & 1) !== 0 || (learning && adopted) || issuedNear(g, s, ip, h, ah, t);
+    const known = shared || (code & 1) !== 0 || (learning && adopted) || issuedNear(g, s, ip, h, ah, t, revokedAgent(ctx, tenant, agent));
     peerAdopt(g, h, ah, t, known, MAX_USE_NETWORKS);
     return known ? KNOWN : learning ? UNSURE : adopted ? ADOPTED : FOREIGN;
   }
@@ -300,12 +301,17 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
    * to GROUP_ISSUERS other agents of its blueprint in that /24 or /64 (the
    * blueprint's egress: a NAT gateway with a second public address). A thief
    * replays from his own network, where no token of the blueprint is issued.
+   * The agent's own /16 or /48 does not count once it is `revoked` (deleted or
+   * disabled): a host moves and keeps its cached tokens while its identity
+   * lives; a deleted agent's work ends where it ran, so its token turning up
+   * on another subnet is someone else holding it (a token printed in a CI
+   * log, replayed from a VM rented in the same cloud region).
    */
-  function issuedNear(g: ReplayGroup, s: AgentTokens, ip: string, h: number, ah: number, t: number): boolean {
+  function issuedNear(g: ReplayGroup, s: AgentTokens, ip: string, h: number, ah: number, t: number, revoked: boolean): boolean {
     const nets = s.nets;
     const now = sec(t);
     const span = o.issuingHistoryMs / 1000;
-    if (nets !== null && o.sameSubnet) {
+    if (nets !== null && o.sameSubnet && !revoked) {
       const wide = wideHash(ip);
       for (let i = 0; i < nets.length; i += 3) if (nets[i + 1] === wide && Math.abs(nets[i + 2]! - now) <= span) return true;
     }
@@ -321,6 +327,12 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       if (others.length >= GROUP_ISSUERS) return true;
     }
     return false;
+  }
+
+  /** The agent is deleted or disabled (see issuedNear). */
+  function revokedAgent(ctx: DetectorContext, tenant: string, agent: string): boolean {
+    const info = ctx.agent(tenant, agent);
+    return info !== undefined && (info.deleted || info.disabled);
   }
 
   /** Records that the agent was issued a token at `ip` at `t`: in its issuing networks, and its group's. */
@@ -392,7 +404,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     const g = groups.get(e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id));
     const h = networkHash(e.ip);
     const ah = hashString(e.agent_id) | 1;
-    if (knownAddress(s, e.ip, e.time) || (g && issuedNear(g, s, e.ip, h, ah, e.time))) return null;
+    if (knownAddress(s, e.ip, e.time) || (g && issuedNear(g, s, e.ip, h, ah, e.time, revokedAgent(ctx, e.tenant_id, e.agent_id)))) return null;
     const code = g ? peerVerdictCode(g, h, ah, e.time, o.egressAdoptSpanMs) : 2;
     if (!q.confirm) {
       if (code >>> 1 >= 2 || (code & 1) !== 0) return null;
@@ -472,16 +484,18 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     slot.fired = true;
     const others: string[] = [];
     for (const x of s.slots) if (x.ip !== slot.ip && !others.includes(x.ip)) others.push(x.ip);
-    const bp = e.blueprint_id ?? ctx.agent(e.tenant_id, e.agent_id)?.blueprint_id ?? null;
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    const bp = e.blueprint_id ?? info?.blueprint_id ?? null;
+    const revoked = info?.deleted ? 'deleted' : info?.disabled ? 'disabled' : null;
     return {
       detector: tokenReplayMeta.id,
       severity: 'high',
       tenant_id: e.tenant_id,
       agent_id: e.agent_id,
       time: e.time,
-      summary: `Token ${tokenId} of agent ${e.agent_id} issued to ${slot.ip} was used from ${use.ip} (to ${use.host})`,
+      summary: `Token ${tokenId} of agent ${e.agent_id} issued to ${slot.ip} was used from ${use.ip} (to ${use.host})${revoked === null ? '' : `, after the agent was ${revoked}`}`,
       evidence: {
-        observed: { use_ip: use.ip, use_time: use.t, dest_host: use.host },
+        observed: { use_ip: use.ip, use_time: use.t, dest_host: use.host, ...(revoked === null ? {} : { agent_state: revoked }) },
         baseline: { issued_ip: slot.ip, other_issuing_ips: others },
         threshold: o.sameSubnet
           ? 'use address within the /24 (IPv4) or /64 (IPv6) of an address the agent was issued tokens at'

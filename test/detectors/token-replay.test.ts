@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createTokenReplayDetector, subnetOf, wideNetworkOf, type TokenReplayOptions } from '../../detectors/token-replay.js';
-import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore, token } from './helpers/context.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, network, resetIds, runWithRestore, token } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
@@ -260,6 +260,28 @@ describe('token-replay', () => {
       ]);
       const out = advanceTo(d, ctx, T0 + 5 * MIN);
       expect(out.map((x) => x.evidence.observed)).toEqual([expect.objectContaining({ use_ip: '20.9.77.5' })]);
+    });
+
+    it('no longer takes another subnet of the own /16 for the host once the agent is deleted: a leaked token replayed nearby', () => {
+      const run = (action: 'deleted' | 'disabled' | null) => {
+        const d = replay();
+        const ctx = fakeContext();
+        feed(d, ctx, [
+          token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
+          network({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 30 * SEC }),
+          ...(action === null ? [] : [lifecycle({ action, actor: 'ci-controller', time: T0 + MIN })]),
+          // The job's shutdown flush from its own host, then the token from a VM elsewhere in the region's /16.
+          network({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 2 * MIN }),
+          network({ token_id: 'tok-A', ip: '20.1.77.5', time: T0 + 3 * MIN }),
+        ]);
+        return advanceTo(d, ctx, T0 + 6 * MIN);
+      };
+      expect(run(null)).toEqual([]);
+      for (const action of ['deleted', 'disabled'] as const) {
+        const out = run(action);
+        expect(out.map((x) => x.evidence.observed)).toEqual([expect.objectContaining({ use_ip: '20.1.77.5' })]);
+        expect(out[0]!.summary).toContain(`after the agent was ${action}`);
+      }
     });
 
     /** Four agents of one blueprint getting tokens at home (20.1.2.x) every 5 minutes and calling from there. */
