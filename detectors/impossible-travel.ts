@@ -13,7 +13,9 @@
 //   at least 500 km apart and the newer of the two was first used by the
 //   agent within the last 24 h, and 30 min or more after the older one (an
 //   agent that has always alternated, or has from its first minutes, is
-//   dual-homed, not news). Medium: the two places are in use at once, whatever the distance
+//   dual-homed, not news) or with another client (user agent, version digits
+//   aside: a dual-homed deployment runs one build in both places, a thief
+//   who found the secret minutes after the first deploy runs his own tools). Medium: the two places are in use at once, whatever the distance
 //   (an attacker renting a server in the agent's own country or cloud).
 // - Travel: a jump between places ≥ 500 km apart faster than 1000 km/h, from
 //   different networks (a cloud provider moving a workload between its own
@@ -41,6 +43,7 @@ import {
   blueprintOf,
   clone,
   hashInt,
+  hashIgnoringDigits,
   hashString,
   peerAdopt,
   touchPeerGroup,
@@ -92,8 +95,12 @@ interface Pending {
   event_ids: string[];
 }
 
-/** Stride of a sighting in AgentState.s: last use, lat, lon, asn (-1 = unknown), credential hash, ip hash, first use. */
-const STRIDE = 7;
+/**
+ * Stride of a sighting in AgentState.s: last use, lat, lon, asn (-1 =
+ * unknown), credential hash, ip hash, first use, client (hash of the user
+ * agent without its version digits, 0 = none).
+ */
+const STRIDE = 8;
 
 interface AgentState extends SlotState {
   s: number[];
@@ -179,15 +186,18 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
   }
 
   /**
-   * Whether two networks of the agent, first used at `a` and `b`, are news at
-   * `t`: the newer one first used within newPlaceMs, and placeGapMs or more
-   * after the older one (else the agent has long used both, or has from its
-   * first minutes: dual-homed).
+   * Whether two networks of the agent, first used at `a` and `b` by clients
+   * `ca` and `cb`, are news at `t`: the newer one first used within
+   * newPlaceMs, and placeGapMs or more after the older one (else the agent
+   * has long used both, or has from its first minutes: dual-homed) unless
+   * the two networks present different clients. A dual-homed deployment runs
+   * one build in both places; a secret leaked minutes after the agent was
+   * created is used with the thief's own tooling.
    */
-  function isNews(a: number, b: number, t: number): boolean {
+  function isNews(a: number, b: number, t: number, ca: number, cb: number): boolean {
     const newer = a > b ? a : b;
     const older = a > b ? b : a;
-    return t - newer <= o.newPlaceMs && newer - older >= o.placeGapMs;
+    return t - newer <= o.newPlaceMs && (newer - older >= o.placeGapMs || (ca !== 0 && cb !== 0 && ca !== cb));
   }
 
   /**
@@ -196,7 +206,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
    * being another network or far away; the newer of the two first used
    * recently and not a place the blueprint uses. Returns k, or -1.
    */
-  function interleaved(s: number[], same: number, cred: number, asn: number, lat: number, lon: number, t: number, g: PeerGroup | undefined, agentHash: number): number {
+  function interleaved(s: number[], same: number, cred: number, asn: number, lat: number, lon: number, client: number, t: number, g: PeerGroup | undefined, agentHash: number): number {
     const prev = s[same]!;
     if (Math.abs(t - prev) > o.interleaveMs) return -1;
     for (let k = 0; k < s.length; k += STRIDE) {
@@ -205,7 +215,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
       const kAsn = s[k + 3]!;
       const otherNetwork = asn >= 0 && kAsn >= 0 && kAsn !== asn;
       if (!otherNetwork && !(Number.isFinite(lat) && !Number.isNaN(s[k + 1]!) && haversineKm(lat, lon, s[k + 1]!, s[k + 2]!) >= o.minDistanceKm)) continue;
-      if (!isNews(s[k + 6]!, s[same + 6]!, t)) continue;
+      if (!isNews(s[k + 6]!, s[same + 6]!, t, s[k + 7]!, client)) continue;
       const newer = s[k + 6]! > s[same + 6]! ? k : same;
       const place = placeOf(s, newer);
       if (place !== 0 && familiarToPeers(g, place, agentHash, t)) continue;
@@ -224,6 +234,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
     const asn = e.asn ?? -1;
     const cred = e.credential_id === null ? 0 : hashString(e.credential_id);
     const ip = hashString(e.ip);
+    const client = e.user_agent === null ? 0 : hashIgnoringDigits(e.user_agent) | 1;
 
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!a) {
@@ -279,12 +290,12 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
     let kind: 'concurrent' | 'interleaved' | 'travel' | null = null;
     let hit = -1;
     // Concurrent use of two networks the agent has long used, or from its start, is dual-homing.
-    if (concurrent >= 0 && !isNews(same >= 0 ? s[same + 6]! : t, s[concurrent + 6]!, t)) concurrent = -1;
+    if (concurrent >= 0 && !isNews(same >= 0 ? s[same + 6]! : t, s[concurrent + 6]!, t, client, s[concurrent + 7]!)) concurrent = -1;
     if (!mediumQuiet && concurrent >= 0) {
       kind = 'concurrent';
       hit = concurrent;
     } else if (!mediumQuiet && same >= 0 && s.length > STRIDE) {
-      hit = interleaved(s, same, cred, asn, lat, lon, t, g, agentHash);
+      hit = interleaved(s, same, cred, asn, lat, lon, client, t, g, agentHash);
       if (hit >= 0) kind = 'interleaved';
     }
     // Two places the agent has used for longer than newPlaceMs are its own: no travel between them.
@@ -376,6 +387,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
       if (t >= s[same]!) {
         s[same] = t;
         s[same + 5] = ip;
+        s[same + 7] = client;
         a.ids[same / STRIDE] = e.event_id;
       }
       if (t < s[same + 6]!) s[same + 6] = t;
@@ -384,7 +396,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
       const n = s.length;
       const next: number[] = new Array<number>(n + STRIDE);
       for (let j = 0; j < n; j++) next[j] = s[j]!;
-      writeSighting(next, n, t, lat, lon, asn, cred, ip);
+      writeSighting(next, n, t, lat, lon, asn, cred, ip, client);
       a.s = next;
       const ids = a.ids;
       const nextIds: string[] = new Array<string>(ids.length + 1);
@@ -394,7 +406,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
     } else {
       let oldest = 0;
       for (let j = STRIDE; j < s.length; j += STRIDE) if (s[j]! < s[oldest]!) oldest = j;
-      writeSighting(s, oldest, t, lat, lon, asn, cred, ip);
+      writeSighting(s, oldest, t, lat, lon, asn, cred, ip, client);
       a.ids[oldest / STRIDE] = e.event_id;
     }
     return out;
@@ -406,7 +418,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
       title: 'Impossible travel or concurrent use of a credential',
       severity: 'medium',
       description:
-        'One credential of an agent is in use from two places at once: from two networks within seconds, or alternating between two networks (A, then B, then A again within 30 min; different ASNs or 500 km apart) where one of them is new to the agent (medium, confirmed after 3 min unless the blueprint moves there). A one-way jump of 500 km or more faster than 1000 km/h between networks is low: it cannot be told from a redeployment until the old place is used again. Places the blueprint\'s peers already use, and blueprint-wide moves, are not evidence. Out-of-order events (±60 s) are compared by absolute time difference.',
+        'One credential of an agent is in use from two places at once: from two networks within seconds, or alternating between two networks (A, then B, then A again within 30 min; different ASNs or 500 km apart) where one of them is new to the agent, or both are but present different clients (medium, confirmed after 3 min unless the blueprint moves there). A one-way jump of 500 km or more faster than 1000 km/h between networks is low: it cannot be told from a redeployment until the old place is used again. Places the blueprint\'s peers already use, and blueprint-wide moves, are not evidence. Out-of-order events (±60 s) are compared by absolute time difference.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,
@@ -424,7 +436,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
       pending: pending.snapshot(),
     }),
     restore(s) {
-      agents.restore(clone(s.agents).map(([t, id, v]) => [t, id, { ...v, movedAt: v.movedAt ?? v.firedAt, s: withFirstUse(v.s.map(nullToNan), v.ids.length) }]));
+      agents.restore(clone(s.agents).map(([t, id, v]) => [t, id, { ...v, movedAt: v.movedAt ?? v.firedAt, s: upgradeSightings(v.s.map(nullToNan), v.ids.length) }]));
       restoreGroups(groups, s.groups);
       pending.restore(s.pending);
     },
@@ -432,7 +444,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
 }
 
 /** Writes a new sighting at offset j (first and last use both t). */
-function writeSighting(s: number[], j: number, t: number, lat: number, lon: number, asn: number, cred: number, ip: number): void {
+function writeSighting(s: number[], j: number, t: number, lat: number, lon: number, asn: number, cred: number, ip: number, client: number): void {
   s[j] = t;
   s[j + 1] = lat;
   s[j + 2] = lon;
@@ -440,14 +452,23 @@ function writeSighting(s: number[], j: number, t: number, lat: number, lon: numb
   s[j + 4] = cred;
   s[j + 5] = ip;
   s[j + 6] = t;
+  s[j + 7] = client;
 }
 
-/** Sightings of a snapshot taken before first use was kept (6 numbers each): first use taken as last use. */
-function withFirstUse(s: number[], sightings: number): number[] {
+/**
+ * Sightings of a snapshot taken with fewer numbers each: before first use
+ * was kept (6; first use taken as last use), before the client was kept (7;
+ * client unknown).
+ */
+function upgradeSightings(s: number[], sightings: number): number[] {
   if (sightings === 0 || s.length === sightings * STRIDE) return s;
   const old = s.length / sightings;
   const out: number[] = [];
-  for (let j = 0; j < s.length; j += old) out.push(...s.slice(j, j + old), s[j]!);
+  for (let j = 0; j < s.length; j += old) {
+    out.push(...s.slice(j, j + old));
+    if (old < 7) out.push(s[j]!);
+    out.push(0);
+  }
   return out;
 }
 

@@ -105,6 +105,18 @@ describe('impossible-travel', () => {
     expect(run(det(), near).detections).toHaveLength(0);
   });
 
+  it('takes a second network in an agent first minutes for news when it presents another client (a secret leaked on its first deploy)', () => {
+    // The agent from Virginia every 2 minutes from birth; from its 4th minute its secret from Moscow with python-requests.
+    const events = [];
+    for (let i = 0; i < 10; i++) events.push(signin({ ...VIRGINIA, time: T0 + i * 2 * MIN }));
+    const thief = (ua: string) => [0, 3, 6].map((k) => signin({ ...MOSCOW, user_agent: ua, time: T0 + 4 * MIN + k * MIN + 30 * SEC }));
+    const leaked = run(det(), [...events, ...thief('python-requests/2.31.0')].sort((a, b) => a.time - b.time)).detections;
+    expect(leaked.map((d) => [d.severity, d.evidence.pattern])).toContainEqual(['medium', 'interleaved']);
+    // The same alternation with the agent own client (version digits aside) is a dual-homed deployment.
+    const dualHomed = run(det(), [...events, ...thief('azsdk-js-identity/1.2.1')].sort((a, b) => a.time - b.time)).detections;
+    expect(dualHomed.map((d) => d.severity)).not.toContain('medium');
+  });
+
   it('does not confirm interleaved use when blueprint peers run in both places (a blue/green cut-over)', () => {
     const events = [];
     for (let i = 0; i < 4; i++) events.push(signin({ ...VIRGINIA, agent_id: `g${i}`, credential_id: `c${i}`, time: T0 - HOUR + i * SEC }));
@@ -215,15 +227,18 @@ describe('impossible-travel', () => {
     expect(restored).toEqual(uninterrupted);
   });
 
-  it('restores a snapshot written before first use was kept (six numbers per sighting)', () => {
-    // Without first use, a restored place counts as first used at its last use.
+  it.each([
+    [6, 'before first use was kept'],
+    [7, 'before the client was kept'],
+  ])('restores a snapshot of %i numbers per sighting (%s)', (kept) => {
+    // Without first use, a restored place counts as first used at its last use; without a client, as unknown.
     const head = [signin({ ...VIRGINIA, time: T0 - 40 * MIN }), signin({ ...MOSCOW, time: T0 - 5 * MIN })];
     const a = run(det(), head, {}, false).pipeline;
     const snap = JSON.parse(JSON.stringify(a.snapshot()));
     const state = snap.detectors['impossible-travel'];
     for (const row of state.agents) {
       const v = row[2];
-      v.s = v.s.filter((_: unknown, i: number) => i % 7 !== 6);
+      v.s = v.s.filter((_: unknown, i: number) => i % 8 < kept);
       // The old detector kept one fire time for every finding.
       v.firedAt = v.movedAt;
       delete v.movedAt;
