@@ -15,7 +15,13 @@
 // account...) are normal heavy-tail traffic. A bulk destination is familiar to
 // an agent once another agent of its blueprint used it, or an hour after the
 // blueprint first did (so an agent's own fresh exfiltration target never
-// becomes familiar during the exfiltration). An agent that fired within the
+// becomes familiar during the exfiltration). A destination the blueprint
+// works with is familiar too, whatever the sizes sent there: one 2 of its
+// agents call, first called at least an hour before (its search service,
+// its model endpoint, Graph): documents sent there are the heavy tail of its
+// work. Not for risky categories (file sharing, uncategorized,
+// suspicious...): only the blueprint's own bulk uploads make a drop site
+// familiar. An agent that fired within the
 // cooldown teaches no destination: a thief's drop site must not become
 // familiar to the blueprint's next victim.
 // Single transfer fires when bytes_out ≥ max(minimum, multiple × baseline)
@@ -219,6 +225,17 @@ interface AgentEx extends MsState {
   fs: number;
 }
 
+/** A destination the peer group's agents call (any size): first and last call (seconds), the first caller's hash, distinct callers (1 or 2: enough). */
+interface KnownDest {
+  f: number;
+  l: number;
+  a: number;
+  n: number;
+}
+
+/** Destinations remembered per peer group as called. */
+const MAX_KNOWN_DESTINATIONS = 512;
+
 /** A destination the peer group sends bulk data to. */
 interface BulkDest {
   /** First and last seen, seconds; hash of the first agent seen sending bulk data there. */
@@ -234,6 +251,8 @@ interface GroupEx extends Timed {
   h: number[];
   /** Destination host hash → bulk-upload history. */
   d: Map<number, BulkDest>;
+  /** Destination host → calls of any size (the blueprint's working destinations, see `established`). */
+  k: Map<string, KnownDest>;
   /** Agent-windows counted. */
   nw: number;
   /** Highest completed two-window sums of any agent, KiB (all / risky). */
@@ -244,7 +263,7 @@ interface GroupEx extends Timed {
   qm: number;
 }
 
-type GroupRow = Omit<GroupEx, 'd'> & { d: [number, BulkDest][] };
+type GroupRow = Omit<GroupEx, 'd' | 'k'> & { d: [number, BulkDest][]; k?: [string, KnownDest][] };
 
 export const exfiltrationMeta: DetectorMeta = {
   id: 'exfiltration',
@@ -253,7 +272,7 @@ export const exfiltrationMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
-    'summed over 10 minutes to destinations new to its blueprint: 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes.',
+    'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes.',
 };
 
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
@@ -269,7 +288,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   function group(tenant: string, gid: string, t: number): GroupEx {
     let g = groups.find(cx, tenant, gid);
     if (!g) {
-      g = { at: t, f: Math.floor(t / 1000), h: new Array<number>(BUCKETS).fill(0), d: new Map(), nw: 0, wm: 0, rm: 0, hm: 0, qm: 0 };
+      g = { at: t, f: Math.floor(t / 1000), h: new Array<number>(BUCKETS).fill(0), d: new Map(), k: new Map(), nw: 0, wm: 0, rm: 0, hm: 0, qm: 0 };
       groups.set(tenant, gid, g);
     } else if (t > g.at) g.at = t;
     return g;
@@ -326,6 +345,38 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       for (const [k, v] of g.d) if (v.l <= cut) g.d.delete(k);
     }
     g.d.set(dh, { f: sec, l: sec, a: ah });
+  }
+
+  /**
+   * Records a call of the agent (hash `ah`, computed when needed) to
+   * `host`, and tells whether the host is one of the blueprint's working
+   * destinations: called by 2 of its agents, the first call at least
+   * familiarAfterMs ago. Bulk data to the blueprint's own search service,
+   * model endpoint or Graph is the heavy tail of its work, not a drop site:
+   * a thief's host has no history of calls from the blueprint's agents.
+   * Agents under suspicion (see `suspect`) teach nothing.
+   */
+  function established(g: GroupEx, host: string, agentId: string, t: number, teach: boolean): boolean {
+    const sec = Math.floor(t / 1000);
+    const k = g.k.get(host);
+    if (k === undefined) {
+      if (!teach) return false;
+      if (g.k.size >= MAX_KNOWN_DESTINATIONS) {
+        // Drop the least recently called eighth.
+        const lasts: number[] = [];
+        for (const v of g.k.values()) lasts.push(v.l);
+        lasts.sort((x, y) => x - y);
+        const cut = lasts[Math.max(0, (lasts.length >> 3) - 1)]!;
+        for (const [h, v] of g.k) if (v.l <= cut) g.k.delete(h);
+      }
+      g.k.set(host, { f: sec, l: sec, a: hashString(agentId), n: 1 });
+      return false;
+    }
+    if (teach) {
+      if (sec > k.l) k.l = sec;
+      if (k.n < 2 && k.a !== hashString(agentId)) k.n = 2;
+    }
+    return k.n >= 2 && t - k.f * 1000 >= o.familiarAfterMs;
   }
 
   function groupQuantileUpper(g: GroupEx): number {
@@ -565,6 +616,11 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       const d = g.d.get(dh);
       familiar = d !== undefined && (d.a !== ah || t - d.f * 1000 >= o.familiarAfterMs);
     }
+    // Risky categories become familiar only through bulk uploads of the blueprint (above).
+    if (!isRisky) {
+      g ??= group(e.tenant_id, s.g, t);
+      if (established(g, e.dest_host, e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) familiar = true;
+    }
 
     let out: Detection[] = NO_DETECTIONS;
     if (bytes >= (isRisky ? o.minBytesRisky : o.minBytes)) {
@@ -648,7 +704,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     },
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
-      for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d] }]);
+      for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d], k: [...g.k] }]);
       return clone({ version: 1, agents: agents.map.snapshot(), groups: rows });
     },
     restore(snapshot: unknown): void {
@@ -659,7 +715,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         s.agents.map(([t, id, v]) => [t, id, Object.assign(newAgentState(v.g, 0, o.windowMs), v)]),
         false,
       );
-      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, hm: g.hm ?? 0, qm: g.qm ?? 0, d: new Map(g.d) }]));
+      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, hm: g.hm ?? 0, qm: g.qm ?? 0, d: new Map(g.d), k: new Map(g.k ?? []) }]));
     },
   };
 }

@@ -101,6 +101,33 @@ describe('exfiltration', () => {
     expect(out[0]!.summary).toContain('new to its blueprint');
   });
 
+  it('does not sum bulk data to a destination the blueprint works with (its agents call it), but does to one only the agent called, or a risky one', () => {
+    // Every agent queries the blueprint's search service with small requests for 3 hours; a4 alone also calls a model host.
+    const events = traffic(AGENTS, T0, T3);
+    for (let t = T0; t < T3; t += 5 * MIN) {
+      for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 3 * SEC, bytes_out: 2_000, category: 'api', dest_host: 'search.contoso.example' }));
+      events.push(network({ agent_id: 'a4', time: t + 7 * SEC, bytes_out: 3_000, category: 'llm_provider', dest_host: 'solo-llm.example' }));
+    }
+    events.sort((x, y) => x.time - y.time);
+    const upload = (host: string, category: string) => {
+      const d = createExfiltrationDetector();
+      const ctx = fakeContext();
+      expect(feed(d, ctx, events)).toEqual([]);
+      // 60 MB in 6 uploads over 10 minutes (documents sent to the blueprint's model endpoint, a mail-out through Graph).
+      return feed(d, ctx, Array.from({ length: 6 }, (_, i) => network({ agent_id: 'a4', time: T3 + i * 100 * SEC, bytes_out: 10_000_000, category, dest_host: host })));
+    };
+    expect(upload('search.contoso.example', 'api')).toEqual([]);
+    expect(upload('solo-llm.example', 'llm_provider').map((x) => x.severity)).toEqual(['medium']);
+    expect(upload('fresh-llm.example', 'llm_provider').map((x) => x.severity)).toEqual(['medium']);
+    // A risky category is familiar only through the blueprint's bulk uploads, not its calls.
+    const risky = events.map((e) => (e.agent_id === 'a1' || e.agent_id === 'a3' ? { ...e, dest_host: 'share.example', category: 'file_sharing', bytes_out: 3_000 } : e));
+    const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, risky);
+    const out = feed(d, ctx, Array.from({ length: 6 }, (_, i) => network({ agent_id: 'a2', time: T3 + i * 100 * SEC, bytes_out: 10_000_000, category: 'file_sharing', dest_host: 'share.example' })));
+    expect(out.map((x) => x.severity)).toContain('high');
+  });
+
   it('keeps the 100 MB floor for a blueprint that already sends several MB in ten minutes to new destinations', () => {
     const d = createExfiltrationDetector();
     const ctx = fakeContext();
