@@ -23,7 +23,11 @@
 // suspicious...): only the blueprint's own bulk uploads make a drop site
 // familiar. An agent that fired within the
 // cooldown teaches no destination: a thief's drop site must not become
-// familiar to the blueprint's next victim.
+// familiar to the blueprint's next victim. Except to the agent itself on a
+// schedule: the same agent sending bulk data again to a destination it was
+// flagged for, 11 hours to 8 days later (a twice-daily partner upload, a
+// nightly backup), is running a job the first detection put before an
+// analyst; it is familiar from then on.
 // Single transfer fires when bytes_out ≥ max(minimum, multiple × baseline)
 // (× 8 towards a familiar destination), baseline = the higher of the agent's
 // high-water mark (once it has 20 transfers) and the blueprint's p99 (once it
@@ -236,6 +240,23 @@ interface KnownDest {
 /** Destinations remembered per peer group as called. */
 const MAX_KNOWN_DESTINATIONS = 512;
 
+/** A bulk destination an agent of the group was flagged sending to: the agent's hash and the time (seconds). */
+interface FlaggedDest {
+  a: number;
+  t: number;
+}
+
+/** Flagged destinations remembered per peer group. */
+const MAX_FLAGGED_DESTINATIONS = 64;
+/**
+ * The same agent sending bulk data to a destination it was flagged for this
+ * long after (and within RECURRENCE_MAX_S): a scheduled job (twice daily,
+ * nightly, weekly), which the first detection already put before an
+ * analyst: familiar from then on. Seconds.
+ */
+const RECURRENCE_MIN_S = 11 * 3600;
+const RECURRENCE_MAX_S = 8 * 24 * 3600;
+
 /** A destination the peer group sends bulk data to. */
 interface BulkDest {
   /** First and last seen, seconds; hash of the first agent seen sending bulk data there. */
@@ -253,6 +274,8 @@ interface GroupEx extends Timed {
   d: Map<number, BulkDest>;
   /** Destination host → calls of any size (the blueprint's working destinations, see `established`). */
   k: Map<string, KnownDest>;
+  /** Destination host hash → the agent last flagged sending bulk data there (see RECURRENCE_MIN_S). */
+  x: Map<number, FlaggedDest>;
   /** Agent-windows counted. */
   nw: number;
   /** Highest completed two-window sums of any agent, KiB (all / risky). */
@@ -263,7 +286,7 @@ interface GroupEx extends Timed {
   qm: number;
 }
 
-type GroupRow = Omit<GroupEx, 'd' | 'k'> & { d: [number, BulkDest][]; k?: [string, KnownDest][] };
+type GroupRow = Omit<GroupEx, 'd' | 'k' | 'x'> & { d: [number, BulkDest][]; k?: [string, KnownDest][]; x?: [number, FlaggedDest][] };
 
 export const exfiltrationMeta: DetectorMeta = {
   id: 'exfiltration',
@@ -288,7 +311,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   function group(tenant: string, gid: string, t: number): GroupEx {
     let g = groups.find(cx, tenant, gid);
     if (!g) {
-      g = { at: t, f: Math.floor(t / 1000), h: new Array<number>(BUCKETS).fill(0), d: new Map(), k: new Map(), nw: 0, wm: 0, rm: 0, hm: 0, qm: 0 };
+      g = { at: t, f: Math.floor(t / 1000), h: new Array<number>(BUCKETS).fill(0), d: new Map(), k: new Map(), x: new Map(), nw: 0, wm: 0, rm: 0, hm: 0, qm: 0 };
       groups.set(tenant, gid, g);
     } else if (t > g.at) g.at = t;
     return g;
@@ -377,6 +400,28 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (k.n < 2 && k.a !== hashString(agentId)) k.n = 2;
     }
     return k.n >= 2 && t - k.f * 1000 >= o.familiarAfterMs;
+  }
+
+  /** Remembers that agent `ah` was flagged sending bulk data to `dh` (the first time: a recurrence is measured from it). */
+  function flagged(g: GroupEx, dh: number, ah: number, t: number): void {
+    const sec = Math.floor(t / 1000);
+    const f = g.x.get(dh);
+    if (f !== undefined && f.a === ah && sec - f.t <= RECURRENCE_MAX_S) return;
+    if (g.x.size >= MAX_FLAGGED_DESTINATIONS && f === undefined) {
+      let oldest = -1;
+      let oldestT = Infinity;
+      for (const [k, v] of g.x) if (v.t < oldestT) (oldest = k), (oldestT = v.t);
+      g.x.delete(oldest);
+    }
+    g.x.set(dh, { a: ah, t: sec });
+  }
+
+  /** The agent repeats, on a schedule, a bulk transfer it was flagged for (see RECURRENCE_MIN_S). */
+  function recurring(g: GroupEx, dh: number, ah: number, t: number): boolean {
+    const f = g.x.get(dh);
+    if (f === undefined || f.a !== ah) return false;
+    const gap = Math.floor(t / 1000) - f.t;
+    return gap >= RECURRENCE_MIN_S && gap <= RECURRENCE_MAX_S;
   }
 
   function groupQuantileUpper(g: GroupEx): number {
@@ -615,6 +660,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       ah = hashString(e.agent_id);
       const d = g.d.get(dh);
       familiar = d !== undefined && (d.a !== ah || t - d.f * 1000 >= o.familiarAfterMs);
+      if (!familiar && g.x.size !== 0 && recurring(g, dh, ah, t)) familiar = true;
     }
     // Risky categories become familiar only through bulk uploads of the blueprint (above).
     if (!isRisky) {
@@ -625,7 +671,10 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     let out: Detection[] = NO_DETECTIONS;
     if (bytes >= (isRisky ? o.minBytesRisky : o.minBytes)) {
       const d = checkTransfer(e, s, isRisky, familiar);
-      if (d !== undefined) return d === null ? NO_DETECTIONS : [d]; // an anomaly never enters the baselines
+      if (d !== undefined) {
+        if (d !== null) flagged(g ?? group(e.tenant_id, s.g, t), dh || hashString(e.dest_host), ah || hashString(e.agent_id), t);
+        return d === null ? NO_DETECTIONS : [d]; // an anomaly never enters the baselines
+      }
     }
     if (bytes <= 0) return out;
 
@@ -646,6 +695,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       const d = checkWindow(e, s, wi);
       if (d !== undefined) {
         if (d !== null) out = [d];
+        if (d !== null && bulk) flagged(g!, dh, ah, t);
         return out; // over the window threshold: keep this transfer out of the baselines
       }
     }
@@ -663,6 +713,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         const d = checkSlow(e, s);
         if (d !== undefined) {
           if (d !== null) out = [d];
+          if (d !== null && bulk) flagged(g!, dh, ah, t);
           s.xw = wi; // an anomalous window: kept out of the baselines
           return out;
         }
@@ -704,7 +755,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     },
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
-      for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d], k: [...g.k] }]);
+      for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d], k: [...g.k], x: [...g.x] }]);
       return clone({ version: 1, agents: agents.map.snapshot(), groups: rows });
     },
     restore(snapshot: unknown): void {
@@ -715,7 +766,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         s.agents.map(([t, id, v]) => [t, id, Object.assign(newAgentState(v.g, 0, o.windowMs), v)]),
         false,
       );
-      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, hm: g.hm ?? 0, qm: g.qm ?? 0, d: new Map(g.d), k: new Map(g.k ?? []) }]));
+      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, hm: g.hm ?? 0, qm: g.qm ?? 0, d: new Map(g.d), k: new Map(g.k ?? []), x: new Map(g.x ?? []) }]));
     },
   };
 }

@@ -128,6 +128,26 @@ describe('exfiltration', () => {
     expect(out.map((x) => x.severity)).toContain('high');
   });
 
+  it('takes an upload the agent was flagged for, repeated on a schedule (12 h or a day later), for a job; not a repeat within hours, nor by another agent', () => {
+    const upload = (agent: string, at: number) => network({ agent_id: agent, time: at, bytes_out: 30_000_000, category: 'file_transfer', dest_host: 'sftp.partner.example' });
+    const run = (repeats: [string, number][]) => {
+      const d = createExfiltrationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, traffic(AGENTS, T0, T3));
+      const first = feed(d, ctx, [upload('a1', T3)]);
+      expect(first.map((x) => x.severity)).toEqual(['high']); // 30 MB to a file-transfer host it never used
+      return repeats.map(([agent, at]) => {
+        feed(d, ctx, traffic(AGENTS, ctx.watermark() + 2 * MIN, at - MIN, 7));
+        return feed(d, ctx, [upload(agent, at)]).length;
+      });
+    };
+    // Twice daily, then daily: a job the first detection put before an analyst.
+    expect(run([['a1', T3 + 12 * HOUR], ['a1', T3 + 36 * HOUR]])).toEqual([0, 0]);
+    // Again within hours: still reported; by another agent of the blueprint: reported.
+    expect(run([['a1', T3 + 3 * HOUR]])).toEqual([1]);
+    expect(run([['a2', T3 + 12 * HOUR]])).toEqual([1]);
+  });
+
   it('keeps the 100 MB floor for a blueprint that already sends several MB in ten minutes to new destinations', () => {
     const d = createExfiltrationDetector();
     const ctx = fakeContext();
