@@ -57,3 +57,22 @@ function ipv6Prefix48(ip: string): string | null {
   }
   return `${out.join(':')}::/48`;
 }
+
+/**
+ * True for an address of a private network: IPv4 10/8, 172.16/12,
+ * 192.168/16, shared address space 100.64/10, link-local 169.254/16; IPv6
+ * unique local fc00::/7 and link-local fe80::/10. A gateway that sees such
+ * a source sees traffic from inside the organisation's own network (a
+ * private endpoint, an internal proxy), not from the internet.
+ */
+export function isPrivateAddress(ip: string): boolean {
+  if (ip.indexOf(':') >= 0) return /^(f[cd][0-9a-f]{0,2}|fe[89ab][0-9a-f]):/i.test(ip);
+  const a = ip.indexOf('.');
+  if (a <= 0) return false;
+  const first = Number(ip.slice(0, a));
+  if (first === 10) return true;
+  const b = ip.indexOf('.', a + 1);
+  if (b < 0) return false;
+  const second = Number(ip.slice(a + 1, b));
+  return (first === 172 && second >= 16 && second <= 31) || (first === 192 && second === 168) || (first === 100 && second >= 64 && second <= 127) || (first === 169 && second === 254);
+}

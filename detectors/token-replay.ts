@@ -46,6 +46,12 @@
 // still calling from where it gets its tokens within 10 minutes of the use is
 // reported (a thief replaying tokens of several agents from one host). A use
 // from a learned network is no replay. An attacker's network is neither.
+// A use from a private address (RFC 1918, shared or link-local space, IPv6
+// unique-local) of a token issued at a public one is traffic from inside the
+// organisation (a private endpoint for its storage or vault, while other
+// calls still leave through the NAT): such a network is one /16 (a VNet),
+// and the use is judged 10 minutes later, no replay if another agent of the
+// blueprint uses that private network by then.
 
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
 import {
@@ -72,6 +78,7 @@ import {
 } from './agent-directory.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { DueQueue } from './due-queue.js';
+import { isPrivateAddress } from './addresses.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface TokenReplayOptions {
@@ -115,6 +122,13 @@ export interface TokenReplayOptions {
    * gets its tokens (see decideDeferred), ms.
    */
   moveConfirmMs?: number;
+  /**
+   * A use from a private address (see isPrivateAddress: a private endpoint,
+   * an internal proxy) of a token issued at a public one is judged this long
+   * later: no replay if another agent of the blueprint uses that private
+   * network meanwhile, ms.
+   */
+  privateConfirmMs?: number;
 }
 
 const DEFAULTS: Required<TokenReplayOptions> = {
@@ -133,6 +147,7 @@ const DEFAULTS: Required<TokenReplayOptions> = {
   foreignConfirmMs: 45_000,
   issuingHistoryMs: 24 * 3_600_000,
   moveConfirmMs: 10 * 60_000,
+  privateConfirmMs: 10 * 60_000,
 };
 
 /** Issuing networks remembered per agent. */
@@ -225,6 +240,8 @@ interface DeferredUse {
   tokenId: string;
   /** Deferred after the group learned (foreignConfirmMs): only issuances can clear it, not other agents' uses. */
   confirm?: boolean;
+  /** From a private address (privateConfirmMs): cleared by another agent of the group using that private network. */
+  internal?: boolean;
 }
 
 /** Where a token was used from, for its group (see useNetwork). */
@@ -250,7 +267,8 @@ export const tokenReplayMeta: DetectorMeta = {
     'a sign of a stolen token being replayed. It is reported 45 s after the use unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address). ' +
     'A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
-    'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host).',
+    'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
+    'A use from a private address (a private endpoint) is judged 10 minutes later: no replay once another agent of the blueprint uses that private network.',
 };
 
 export function createTokenReplayDetector(options: TokenReplayOptions = {}): Detector {
@@ -377,6 +395,8 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
   }
 
   function networkHash(ip: string): number {
+    // A private network is one site's (a VNet spans a /16): its hosts are one network, not many /24s.
+    if (o.sameSubnet && isPrivateAddress(ip)) return hashString(wideNetworkOf(ip) ?? ip);
     return hashString((o.sameSubnet ? subnetOf(ip) : null) ?? ip);
   }
 
@@ -406,7 +426,14 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     const ah = hashString(e.agent_id) | 1;
     if (knownAddress(s, e.ip, e.time) || (g && issuedNear(g, s, e.ip, h, ah, e.time, revokedAgent(ctx, e.tenant_id, e.agent_id)))) return null;
     const code = g ? peerVerdictCode(g, h, ah, e.time, o.egressAdoptSpanMs) : 2;
-    if (!q.confirm) {
+    if (q.internal) {
+      // Private endpoints carry part of a deployment's traffic (its storage, its vault) while
+      // the rest still leaves from where it gets its tokens: whether the agent moved says nothing.
+      if (code >>> 1 >= 2 || (code & 1) !== 0) {
+        if (g) peerAdopt(g, h, ah, e.time, true, MAX_USE_NETWORKS);
+        return null;
+      }
+    } else if (!q.confirm) {
       if (code >>> 1 >= 2 || (code & 1) !== 0) return null;
     } else if ((code & 1) !== 0) {
       return null; // another agent's use of it was judged clean meanwhile
@@ -625,7 +652,10 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         // Judged a little later either way: while the group learns, whether its agents take the
         // network up; after, whether a token is issued there (see decideDeferred).
         const confirm = net !== UNSURE;
-        deferred.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + (confirm ? o.foreignConfirmMs : o.pendingMs), use: e, slot, tokenId, confirm });
+        // A use from inside the organisation's network waits longer: for the blueprint's other agents to show it is theirs.
+        const internal = isPrivateAddress(e.ip) && !isPrivateAddress(slot.ip);
+        const wait = internal ? o.privateConfirmMs : confirm ? o.foreignConfirmMs : o.pendingMs;
+        deferred.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + wait, use: e, slot, tokenId, confirm, internal });
         return NO_DETECTIONS;
       }
       // Unknown token from an address the agent gets tokens at: whatever the token, no replay.

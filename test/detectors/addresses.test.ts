@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ipv6Site, sameSubnet } from '../../detectors/addresses.js';
+import { ipv6Site, isPrivateAddress, sameSubnet } from '../../detectors/addresses.js';
 
 describe('addresses', () => {
   it('tells subnets apart: one /24 for IPv4, one /48 for IPv6', () => {
@@ -16,5 +16,11 @@ describe('addresses', () => {
     expect(ipv6Site('2001::1:2:3:4:5:6')).toBe('2001:0:1::/48');
     expect(ipv6Site('::ffff:198.51.100.7')).toBe('::ffff:198.51.100.7');
     expect(ipv6Site('not:an:address')).toBe('not:an:address');
+  });
+  it('tells private network addresses from public ones', () => {
+    for (const ip of ['10.20.1.129', '172.16.0.4', '172.31.255.1', '192.168.1.10', '100.64.3.2', '169.254.169.254', 'fd12:3456:789a::1', 'fc00::5', 'FE80::1ff:fe23:4567:890a'])
+      expect(isPrivateAddress(ip), ip).toBe(true);
+    for (const ip of ['20.42.10.7', '172.32.0.1', '172.15.9.9', '192.169.0.1', '100.128.0.1', '11.0.0.1', '2603:1030:20c:19::4f', 'fe00::1', '::ffff:10.0.0.1', 'not-an-ip'])
+      expect(isPrivateAddress(ip), ip).toBe(false);
   });
 });

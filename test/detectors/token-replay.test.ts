@@ -317,6 +317,28 @@ describe('token-replay', () => {
       expect(run([['w2', '70.2.2.9'], ['w3', '60.1.1.1'], ['w4', '60.1.1.1'], ['w3', '60.1.1.1'], ['w2', '70.2.2.2']])).toEqual(['w1']);
     });
 
+    it('takes a private endpoint the blueprint agents start using, while still calling other hosts from home, as no replay; one agent alone there is reported', () => {
+      const t = T0 + 30 * MIN;
+      const run = (movers: number) => {
+        const d = replay();
+        const ctx = fakeContext();
+        const events = home(T0, t + 20 * MIN);
+        // Storage traffic moves to a private endpoint: the tokens are still issued at the public NAT addresses.
+        for (let a = 1; a <= movers; a++) {
+          events.push(token({ agent_id: `w${a}`, token_id: `pe-${a}`, ip: `20.1.2.${a}`, time: t + a * 2 * MIN }));
+          events.push(network({ agent_id: `w${a}`, token_id: `pe-${a}`, ip: `10.20.${a}.${100 + a}`, dest_host: 'contosodata.privatelink.blob.core.windows.net', time: t + a * 2 * MIN + 20 * SEC }));
+        }
+        events.sort((a, b) => a.time - b.time);
+        return feed(d, ctx, events).concat(advanceTo(d, ctx, t + 30 * MIN));
+      };
+      expect(run(4)).toEqual([]);
+      expect(run(2)).toEqual([]);
+      const alone = run(1);
+      expect(alone.map((x) => x.agent_id)).toEqual(['w1']);
+      // Judged once the blueprint had 10 minutes to show the private network is its own.
+      expect(alone[0]!.time).toBeGreaterThanOrEqual(t + 2 * MIN + 20 * SEC + 10 * MIN);
+    });
+
     it('keeps the blueprint issuances over a snapshot', () => {
       const t = T0 + HOUR;
       const events = [
