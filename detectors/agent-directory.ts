@@ -37,6 +37,25 @@ export function hashIgnoringDigits(s: string, seed = 0x811c9dc5): number {
   return h | 0;
 }
 
+const clientHashes = new Map<string, number>();
+const MAX_CLIENT_HASHES = 8192;
+
+/**
+ * hashIgnoringDigits of a user agent, remembered: a fleet presents a few
+ * hundred distinct user agents, each a long string hashed on every sign-in
+ * by more than one detector otherwise (the map's own lookup reuses the
+ * string's cached hash).
+ */
+export function clientHash(ua: string): number {
+  let h = clientHashes.get(ua);
+  if (h === undefined) {
+    h = hashIgnoringDigits(ua);
+    if (clientHashes.size >= MAX_CLIENT_HASHES) clientHashes.clear();
+    clientHashes.set(ua, h);
+  }
+  return h;
+}
+
 /** Results of hash2 (read right after the call). */
 export let H1 = 0;
 export let H2 = 0;

@@ -43,7 +43,7 @@ import {
   blueprintOf,
   clone,
   hashInt,
-  hashIgnoringDigits,
+  clientHash,
   hashString,
   peerAdopt,
   touchPeerGroup,
@@ -234,7 +234,7 @@ export function createImpossibleTravelDetector(options: ImpossibleTravelOptions 
     const asn = e.asn ?? -1;
     const cred = e.credential_id === null ? 0 : hashString(e.credential_id);
     const ip = hashString(e.ip);
-    const client = e.user_agent === null ? 0 : hashIgnoringDigits(e.user_agent) | 1;
+    const client = e.user_agent === null ? 0 : clientHash(e.user_agent) | 1;
 
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
     if (!a) {

@@ -46,6 +46,12 @@
 // still calling from where it gets its tokens within 10 minutes of the use is
 // reported (a thief replaying tokens of several agents from one host). A use
 // from a learned network is no replay. An attacker's network is neither.
+// A token presented by another agent of the tenant than the one it was
+// issued to (an on-behalf-of token forwarded in an agent-to-agent task and
+// used by a compromised worker) is reported wherever it is used from: high
+// for the presenter, medium for the owner. Every granted token is indexed by
+// its hash until it expires (about 100 bytes each); a use whose token event
+// is late is looked at again once that event can no longer come.
 // A use from a private address (RFC 1918, shared or link-local space, IPv6
 // unique-local) of a token issued at a public one is traffic from inside the
 // organisation (a private endpoint for its storage or vault, while other
@@ -193,6 +199,9 @@ interface Slot {
   ev: string;
   /** Already fired for this token. */
   fired: boolean;
+  /** The tenant and agent it was issued to (the event's own strings, shared: see `owners`). */
+  tn: string;
+  ag: string;
 }
 
 /** Last activity to the millisecond (MsState). */
@@ -222,6 +231,11 @@ interface ReplayGroup extends PeerGroup {
   /** Flat triples [network hash, agent hash, time (see `sec`)], oldest first; absent until the first. */
   iss?: number[];
 }
+
+/** Granted tokens indexed at most (the oldest dropped beyond). */
+const MAX_OWNERS = 1_000_000;
+/** How often expired tokens are swept from the owner index (event time), ms. */
+const OWNER_SWEEP_MS = 10 * 60_000;
 
 /** A pending use waiting for its verdict (see `advance`), with its agent. */
 interface QueuedUse extends PendingUse {
@@ -268,7 +282,8 @@ export const tokenReplayMeta: DetectorMeta = {
     'A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
     'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
-    'A use from a private address (a private endpoint) is judged 10 minutes later: no replay once another agent of the blueprint uses that private network.',
+    'A use from a private address (a private endpoint) is judged 10 minutes later: no replay once another agent of the blueprint uses that private network. ' +
+    'A token presented by another agent of the tenant than its owner is reported wherever it is used from: high for the presenter, medium for the owner.',
 };
 
 export function createTokenReplayDetector(options: TokenReplayOptions = {}): Detector {
@@ -464,6 +479,94 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
   /** Unknown-token uses from foreign addresses of agents whose tokens we know, in arrival order. */
   let queue: QueuedUse[] = [];
 
+  /**
+   * Every granted token of the tenants, by its first hash, until it expires:
+   * a token presented by an agent it was not issued to (an on-behalf-of token
+   * forwarded in an agent-to-agent task and used by a compromised worker)
+   * comes from an address that may well be the presenter's own.
+   */
+  const owners = new Map<number, Slot>();
+  let nextOwnerSweep = -Infinity;
+  /** Owners' detections found by `verdict` (which returns the presenter's), for `advance` to add. */
+  let crossFound: Detection[] = [];
+  /**
+   * Uses of unknown tokens from an address the agent gets tokens at (no
+   * replay), in arrival order, kept until their token event can no longer
+   * come: then a token issued to another agent is still caught.
+   */
+  let homeQueue: QueuedUse[] = [];
+
+  /** The home uses whose token event can no longer come: presented by another agent than the owner? */
+  function decideHomeUses(watermark: number, ctx: DetectorContext, out: Detection[]): void {
+    let n = 0;
+    while (n < homeQueue.length && homeQueue[n]!.t + o.pendingMs <= watermark) {
+      const q = homeQueue[n]!;
+      n++;
+      // Dated when decided (at the end of a replay: when it was due).
+      const found = crossAgent(q.tenant, q.agent, q.bp, q.h1, q.h2, q, null, watermark === Infinity ? q.t + o.pendingMs : watermark, ctx);
+      for (const d of found) out.push(d);
+    }
+    if (n > 0) homeQueue = homeQueue.slice(n);
+  }
+
+  /** Indexes a granted token by its first hash (the slot itself: no object of its own). */
+  function indexOwner(slot: Slot): void {
+    if (owners.size >= MAX_OWNERS) owners.delete(owners.keys().next().value as number);
+    owners.set(slot.h1, slot);
+  }
+
+  /** Forgets tokens expired (with the grace) before the watermark. */
+  function sweepOwners(watermark: number): void {
+    if (watermark < nextOwnerSweep) return;
+    nextOwnerSweep = watermark + OWNER_SWEEP_MS;
+    const before = Math.floor((watermark - o.expiryGraceMs) / 1000);
+    for (const [h, w] of owners) if (w.ex < before) owners.delete(h);
+  }
+
+  /**
+   * The token (h1, h2) presented by agent `agent` of `tenant` was issued to
+   * another agent of the tenant: high for the presenter, medium for the
+   * owner, whose token is out of its hands. Once per token (as a replay).
+   */
+  function crossAgent(tenant: string, agent: string, bp: string | null, h1: number, h2: number, use: { ip: string; t: number; id: string; host: string }, tokenId: string | null, time: number, ctx: DetectorContext): Detection[] {
+    const w = owners.get(h1);
+    if (w === undefined || w.h2 !== h2 || w.tn !== tenant || w.ag === agent || w.fired) return NO_DETECTIONS;
+    w.fired = true;
+    const owner = w.ag;
+    const name = tokenId ?? 'a token';
+    const issued = ` (issued at ${w.ip})`;
+    const evidence = (observed: Record<string, unknown>): Detection['evidence'] => ({
+      observed,
+      baseline: { owner_agent_id: owner, issued_ip: w.ip, expires_at: w.ex * 1000 },
+      threshold: 'a token is presented only by the agent it was issued to',
+      peer_group: peerGroupName(bp),
+      ...(tokenId === null ? {} : { token_id: tokenId }),
+    });
+    const ids = [w.ev, use.id];
+    return [
+      {
+        detector: tokenReplayMeta.id,
+        severity: 'high',
+        tenant_id: tenant,
+        agent_id: agent,
+        time,
+        summary: `Agent ${agent} presented ${name}, issued to agent ${owner}${issued}, from ${use.ip} (to ${use.host})`,
+        evidence: evidence({ presenter_agent_id: agent, use_ip: use.ip, use_time: use.t, dest_host: use.host }),
+        event_ids: ids,
+      },
+      {
+        detector: tokenReplayMeta.id,
+        severity: 'medium',
+        tenant_id: tenant,
+        agent_id: owner,
+        time,
+        summary: `${tokenId === null ? 'A token' : `Token ${tokenId}`} of agent ${owner}${issued} was presented by another agent, ${agent}, from ${use.ip} (to ${use.host})`,
+        evidence: evidence({ presenter_agent_id: agent, use_ip: use.ip, use_time: use.t, dest_host: use.host }),
+        event_ids: ids,
+      },
+    ];
+  }
+
   /** True when `ip` is of the other address family than one of the agent's issuing addresses, or in the /16 or /48 of one. */
   function fitsIssuing(s: AgentTokens, ip: string): boolean {
     const slots = s.slots;
@@ -544,6 +647,12 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     while (i < pend.length && !(pend[i]!.h1 === q.h1 && pend[i]!.h2 === q.h2 && pend[i]!.ip === q.ip && pend[i]!.t === q.t)) i++;
     if (i === pend.length) return null; // matched by its token event (or dropped)
     s.pend = pend.length === 1 ? null : pend.slice(0, i).concat(pend.slice(i + 1));
+    // Its token event came late, but for another agent.
+    const cross = owners.size === 0 ? NO_DETECTIONS : crossAgent(q.tenant, q.agent, q.bp, q.h1, q.h2, q, null, Math.max(q.t, watermark), ctx);
+    if (cross.length !== 0) {
+      crossFound.push(...cross.slice(1));
+      return cross[0]!;
+    }
     if (s.slots.length === 0 || knownAddress(s, q.ip, q.t)) return null;
     if (s.fu !== null && s.fu.includes(q.h1)) return null;
     // Decided 2 minutes on already: a network other agents did not take up by now is foreign.
@@ -600,13 +709,14 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     let ip = e.ip;
     for (let i = 0; i < slots.length; i++) if (i !== victim && slots[i]!.ex >= nowS && slots[i]!.ip === ip) ip = slots[i]!.ip;
     const sec = Math.floor(e.time / 1000);
-    const slot: Slot = { h1, h2, ip, ex: sec + lifetimeS, u: sec, ev: e.event_id, fired: false };
+    const slot: Slot = { h1, h2, ip, ex: sec + lifetimeS, u: sec, ev: e.event_id, fired: false, tn: e.tenant_id, ag: e.agent_id };
     const next = new Array<Slot>(kept + 1);
     let n = 0;
     for (let i = 0; i < slots.length; i++) if (i !== victim && slots[i]!.ex >= nowS) next[n++] = slots[i]!;
     next[n] = slot;
     s.slots = next;
     recordIssuance(ctx, e, s);
+    indexOwner(slot);
 
     const pend = s.pend;
     if (pend === null) return NO_DETECTIONS;
@@ -658,10 +768,23 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         deferred.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + wait, use: e, slot, tokenId, confirm, internal });
         return NO_DETECTIONS;
       }
-      // Unknown token from an address the agent gets tokens at: whatever the token, no replay.
+    }
+    // Not a token of the agent's: another agent's, wherever it is presented from?
+    if (owners.size !== 0) {
+      const cross = crossAgent(e.tenant_id, e.agent_id, e.blueprint_id, h1, h2, { ip: e.ip, t: e.time, id: e.event_id, host: e.dest_host }, tokenId, e.time, ctx);
+      if (cross.length !== 0) return cross;
+      // Another agent's token, reported already: its later uses are the same finding.
+      const w = owners.get(h1);
+      if (w !== undefined && w.fired && w.h2 === h2 && w.tn === e.tenant_id && w.ag !== e.agent_id) return NO_DETECTIONS;
+    }
+    if (s) {
+      // Unknown token from an address the agent gets tokens at: whatever the token, no replay;
+      // unless its token event, late, shows it is another agent's (looked at when it can no longer come).
       if (knownAddress(s, e.ip, e.time)) {
         const now = sec(e.time);
         if (now > s.hu) s.hu = now;
+        if (homeQueue.length >= o.maxQueue) homeQueue.shift();
+        homeQueue.push({ h1, h2, ip: e.ip, t: e.time, id: e.event_id, host: e.dest_host, tenant: e.tenant_id, agent: e.agent_id, bp: e.blueprint_id });
         return NO_DETECTIONS;
       }
     }
@@ -701,18 +824,25 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       return NO_DETECTIONS;
     },
     advance(watermark: number, ctx: DetectorContext): Detection[] {
+      if (owners.size !== 0) sweepOwners(watermark);
       let out = deferred.takeDue(watermark, (q) => decideDeferred(q, watermark, ctx));
-      if (queue.length === 0 || queue[0]!.t + o.pendingMs > watermark) return out;
-      let n = 0;
-      while (n < queue.length && queue[n]!.t + o.pendingMs <= watermark) {
-        const d = verdict(queue[n]!, watermark, ctx);
-        if (d !== null) {
-          if (out === NO_DETECTIONS) out = [d];
-          else out.push(d);
+      if (queue.length !== 0 && queue[0]!.t + o.pendingMs <= watermark) {
+        let n = 0;
+        while (n < queue.length && queue[n]!.t + o.pendingMs <= watermark) {
+          const d = verdict(queue[n]!, watermark, ctx);
+          if (d !== null) {
+            if (out === NO_DETECTIONS) out = [d];
+            else out.push(d);
+          }
+          n++;
         }
-        n++;
+        queue = queue.slice(n);
       }
-      queue = queue.slice(n);
+      if (homeQueue.length !== 0 && homeQueue[0]!.t + o.pendingMs <= watermark) decideHomeUses(watermark, ctx, crossFound);
+      if (crossFound.length !== 0) {
+        out = out === NO_DETECTIONS ? crossFound : out.concat(crossFound);
+        crossFound = [];
+      }
       return out;
     },
     // End of a replay: every use waiting for its late token event, or for other agents to take its
@@ -724,21 +854,27 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         if (d !== null) out.push(d);
       }
       queue = [];
+      decideHomeUses(Infinity, ctx, out);
+      out.push(...crossFound);
+      crossFound = [];
       return out.length === 0 ? NO_DETECTIONS : out;
     },
     evict(before: number): void {
       agents.evict(before);
       groups.evict(before);
       if (queue.length > 0) queue = queue.filter((q) => q.t >= before);
+      if (homeQueue.length > 0) homeQueue = homeQueue.filter((q) => q.t >= before);
+      // Tokens expired before the horizon (the sweep in `advance` forgets them sooner, as the watermark moves).
+      for (const [h, w] of owners) if (w.ex * 1000 < before) owners.delete(h);
       deferred.evict(before);
     },
     size(): number {
-      return agents.size + groups.size + queue.length + deferred.size;
+      return agents.size + groups.size + queue.length + deferred.size + owners.size + homeQueue.length;
     },
     snapshot(): unknown {
       const issuance: [string, string, number[]][] = [];
       for (const [t, id, g] of groups.entries()) if (g.iss) issuance.push([t, id, g.iss]);
-      return clone({ version: 1, agents: agents.map.snapshot(), queue, useNetworks: snapshotGroups(groups), issuance, deferred: deferred.snapshot() });
+      return clone({ version: 1, agents: agents.map.snapshot(), queue, useNetworks: snapshotGroups(groups), issuance, deferred: deferred.snapshot(), homeQueue });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -748,6 +884,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         useNetworks?: [string, string, PeerGroupSnapshot][];
         issuance?: [string, string, number[]][];
         deferred?: DeferredUse[];
+        homeQueue?: QueuedUse[];
       };
       if (s?.version !== 1) throw new Error('token-replay: unsupported snapshot');
       // Agents from before issuing networks were kept: none known yet.
@@ -764,6 +901,18 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         if (g) g.iss = iss;
       }
       deferred.restore(s.deferred);
+      // The owner index is the agents' token slots (their tenant and agent set again: absent in older snapshots).
+      owners.clear();
+      for (const [t, a, v] of agents.map.entries()) {
+        for (const slot of v.slots) {
+          slot.tn = t;
+          slot.ag = a;
+          indexOwner(slot);
+        }
+      }
+      nextOwnerSweep = -Infinity;
+      crossFound = [];
+      homeQueue = s.homeQueue ?? [];
     },
   };
 }

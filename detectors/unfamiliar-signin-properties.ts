@@ -34,7 +34,7 @@ import {
   type SlotState,
   blueprintOf,
   compactAddAll,
-  hashIgnoringDigits,
+  clientHash,
   hashInt,
   hashString,
   peerAdopt,
@@ -222,7 +222,7 @@ function propHash(e: SigninEvent, p: number): number {
     case ASN:
       return e.asn === null ? 0 : tagHash(hashInt(e.asn), p);
     case UA:
-      return e.user_agent === null ? 0 : tagHash(hashIgnoringDigits(e.user_agent), p);
+      return e.user_agent === null ? 0 : tagHash(clientHash(e.user_agent), p);
     case CTYPE:
       return e.credential_type === null ? 0 : tagHash(hashString(e.credential_type), p);
     default:

@@ -165,11 +165,12 @@ describe('token-replay', () => {
     expect(feed(d, ctx, events)).toEqual([]);
     const out = advanceTo(d, ctx, T0 + 3 * MIN + 45 * SEC);
     expect(out.map((x) => x.evidence.token_id)).toEqual(['long']);
-    expect(d.size()).toBe(3); // the agent, its blueprint's use networks, the queued use of the forgotten token
+    // The agent, its blueprint's use networks, the queued use of the forgotten token, the owners of the 3 tokens.
+    expect(d.size()).toBe(6);
     // the forgotten token's replay is still reported, as an unknown token, once its token event cannot come
     const late = advanceTo(d, ctx, T0 + 10 * MIN);
     expect(late.map((x) => x.evidence.baseline)).toEqual([{ issuing_ips: ['20.1.2.3'], token_known: false }]);
-    expect(d.size()).toBe(2);
+    expect(d.size()).toBe(5);
   });
 
   it('forgets tokens some minutes after they expire', () => {
@@ -189,9 +190,10 @@ describe('token-replay', () => {
     const d = replay();
     const ctx = fakeContext();
     feed(d, ctx, [token({ agent_id: 'a1', time: T0 }), token({ agent_id: 'a2', token_id: 'tok-2', time: T0 + 2 * HOUR })]);
-    expect(d.size()).toBe(3); // two agents, their blueprint's networks
+    // Two agents, their blueprint's networks, the owner of a2's token (a1's expired an hour before a2's came).
+    expect(d.size()).toBe(4);
     d.evict(T0 + HOUR);
-    expect(d.size()).toBe(2);
+    expect(d.size()).toBe(3);
     // a1's token is forgotten: its replay is no longer recognised.
     expect(feed(d, ctx, [network({ agent_id: 'a1', token_id: 'tok-1', ip: '1.1.1.1', time: T0 + 2 * HOUR })])).toEqual([]);
     feed(d, ctx, [network({ agent_id: 'a2', token_id: 'tok-2', ip: '1.1.1.1', time: T0 + 2 * HOUR })]);
@@ -221,6 +223,61 @@ describe('token-replay', () => {
     expect(subnetOf('2001:db8:1:2::5')).not.toBe(subnetOf('2001:db8:1:3::5'));
     expect(subnetOf('::1')).toBe('0:0:0:0::/64');
     expect(subnetOf('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+  });
+
+  describe('a token presented by another agent than its owner', () => {
+    const base = () => [
+      token({ agent_id: 'worker', token_id: 'own', ip: '20.42.10.5', time: T0 }),
+      network({ agent_id: 'worker', token_id: 'own', ip: '20.42.10.5', time: T0 + 10 * SEC }),
+    ];
+
+    it('reports the presenter (high) and the owner (medium) once, however near the presenter own address the use is', () => {
+      const d = replay();
+      const ctx = fakeContext();
+      const out = feed(d, ctx, [
+        ...base(),
+        token({ agent_id: 'copilot', token_id: 'obo-mail', ip: '20.50.7.10', time: T0 + MIN, event_id: 'issued' }),
+        network({ agent_id: 'copilot', token_id: 'obo-mail', ip: '20.50.7.10', time: T0 + MIN + 5 * SEC }),
+        // Forwarded in an agent-to-agent task; the compromised worker downloads mail with it from its own egress.
+        network({ agent_id: 'worker', token_id: 'obo-mail', ip: '20.42.10.5', time: T0 + 2 * MIN, event_id: 'presented' }),
+        network({ agent_id: 'worker', token_id: 'obo-mail', ip: '20.42.10.5', time: T0 + 3 * MIN }),
+      ]).concat(advanceTo(d, ctx, T0 + 10 * MIN));
+      expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+        ['worker', 'high'],
+        ['copilot', 'medium'],
+      ]);
+      expect(out[0]!.summary).toContain('issued to agent copilot');
+      expect(out[0]!.event_ids).toEqual(['issued', 'presented']);
+      expect(out[1]!.evidence.observed).toMatchObject({ presenter_agent_id: 'worker' });
+    });
+
+    it('catches it when the owner token event arrives after the use, and not across tenants', () => {
+      const late = (tenant: string) => {
+        const d = replay();
+        const ctx = fakeContext();
+        return feed(d, ctx, [
+          ...base(),
+          network({ agent_id: 'worker', token_id: 'obo-mail', ip: '20.42.10.5', time: T0 + 2 * MIN }),
+          token({ tenant_id: tenant, agent_id: 'copilot', token_id: 'obo-mail', ip: '20.50.7.10', time: T0 + 2 * MIN - 40 * SEC }),
+        ]).concat(advanceTo(d, ctx, T0 + 10 * MIN));
+      };
+      expect(late('t1').map((x) => [x.agent_id, x.severity])).toEqual([
+        ['worker', 'high'],
+        ['copilot', 'medium'],
+      ]);
+      expect(late('t2')).toEqual([]);
+    });
+
+    it('keeps the token owners over a snapshot', () => {
+      const events = [
+        ...base(),
+        token({ agent_id: 'copilot', token_id: 'obo-mail', ip: '20.50.7.10', time: T0 + MIN }),
+        network({ agent_id: 'worker', token_id: 'obo-mail', ip: '20.42.10.5', time: T0 + 2 * MIN }),
+      ];
+      const { uninterrupted, restored } = runWithRestore(() => replay(), events, events.length - 1);
+      expect(restored.map((x) => x.agent_id)).toEqual(['worker', 'copilot']);
+      expect(restored).toEqual(uninterrupted);
+    });
   });
 
   describe('where tokens were issued, beyond the tokens held', () => {
