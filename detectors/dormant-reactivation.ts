@@ -17,7 +17,9 @@
 // A shorter silence (7 to 30 days) is no finding on its own, but it outlasts
 // every other detector's memory (idle state is forgotten after 3 days), so
 // nothing else judges the wake-up: there a non-sponsor credential or a new
-// place is low, and both together medium.
+// place is low, and both together medium; so is a wake-up from a country
+// neither the agent nor its blueprint ever used (a workload does not change
+// countries in its sleep; a blueprint that moves teaches it the country).
 // The wake-up opens a 10-minute episode: later (or late-arriving) sign-ins and
 // credential events of the episode can raise the severity (one more detection
 // each time it rises), never lower it.
@@ -83,6 +85,8 @@ interface Episode {
   /** Facts found so far. */
   place: string | null;
   cred: string | null;
+  /** The new place is a country neither the agent nor its blueprint ever used (absent in older snapshots). */
+  pc?: boolean;
 }
 
 /** A credential added to the agent (lifecycle). */
@@ -119,7 +123,7 @@ export const dormantReactivationMeta: DetectorMeta = {
   description:
     'An agent silent for 30 days or more acts again: low on its own, medium when a credential was added within the week before by someone ' +
     'other than its sponsors (at the time it was added; a sponsor who appointed himself does not count) or when it signs in from an ASN/country new to it and to its blueprint, high when both. ' +
-    'After 7 to 30 days of silence, one of those facts is low and both medium.',
+    'After 7 to 30 days of silence, one of those facts is low and both medium, as is a country new to the agent and its blueprint.',
 };
 
 function countryCode(c: string | null): number {
@@ -152,7 +156,11 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
    * by). New means new to the agent and to its blueprint: a dormant agent
    * waking up where its blueprint has moved meanwhile is not somewhere new.
    */
+  /** Set by newPlace: the place it found new is a country neither the agent nor its blueprint used. */
+  let newCountry = false;
+
   function newPlace(s: Dormant, e: SigninEvent, ctx: DetectorContext): string | null {
+    newCountry = false;
     const asn = e.asn;
     const cc = countryCode(e.country);
     const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id, ctx);
@@ -164,6 +172,7 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     const ccs = own ? s.cc : g!.cc;
     const why: string[] = [];
     if (cc >= 0 && ccs.length > 0 && ccs.indexOf(cc) < 0 && (!g || g.cc.indexOf(cc) < 0)) {
+      newCountry = true;
       why.push(`country ${e.country} not in ${whose} history [${(g && own ? union(ccs, g.cc) : ccs).map(codeCountry).join(', ')}]`);
     }
     if (asn !== null && asns.length > 0 && asns.indexOf(asn) < 0 && (!g || g.asn.indexOf(asn) < 0)) {
@@ -207,8 +216,11 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     if (ep.cred === null) ep.cred = nonSponsorCredential(ep, s, info);
     const n = (ep.cred !== null ? 1 : 0) + (ep.place !== null ? 1 : 0);
     const short = ep.t - ep.prev < o.dormantMs;
-    // A short silence is one severity lower, and nothing without a fact.
-    const rank = short ? n : n + 1;
+    // A short silence is one severity lower, and nothing without a fact; except a wake-up from a
+    // country neither the agent nor its blueprint ever used: the silence outlasted every other
+    // detector's memory, and a workload does not change countries in its sleep unless its
+    // blueprint moves (which teaches the blueprint the country).
+    const rank = short ? n + (ep.pc === true ? 1 : 0) : n + 1;
     if (rank <= ep.s) return null;
     const severity: Severity = rank >= 3 ? 'high' : rank === 2 ? 'medium' : 'low';
     ep.s = rank;
@@ -325,13 +337,19 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
       // Wake-up: a new episode.
       const ep: Episode = { t, prev: last, id: e.event_id, s: 0, place: null, cred: null };
       s.ep = ep;
-      if (signin) ep.place = newPlace(s, signin, ctx);
+      if (signin) {
+        ep.place = newPlace(s, signin, ctx);
+        if (newCountry) ep.pc = true;
+      }
       const d = evaluate(e, s, ep, ctx);
       if (d) out = [d];
     } else if (s.ep !== null) {
       const ep = s.ep;
       if (Math.abs(t - ep.t) <= o.episodeMs) {
-        if (signin && ep.place === null) ep.place = newPlace(s, signin, ctx);
+        if (signin && ep.place === null) {
+          ep.place = newPlace(s, signin, ctx);
+          if (newCountry) ep.pc = true;
+        }
         const d = evaluate(e, s, ep, ctx);
         if (d) out = [d];
       } else if (t > ep.t + o.episodeMs) s.ep = null;

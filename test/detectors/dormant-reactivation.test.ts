@@ -72,22 +72,24 @@ describe('dormant-reactivation', () => {
     ]);
   });
 
-  it('after 7 to 30 days of silence reports a new place or a non-sponsor credential one severity lower, and a plain wake-up not at all', () => {
+  it('after 7 to 30 days of silence reports a new place or a non-sponsor credential one severity lower (a new country as medium), and a plain wake-up not at all', () => {
     const d = createDormantReactivationDetector();
     const ctx = fakeContext();
-    feed(d, ctx, [...youth('a1'), ...youth('a2'), ...youth('a3'), ...youth('a4')]);
+    feed(d, ctx, [...youth('a1'), ...youth('a2'), ...youth('a3'), ...youth('a4'), ...youth('a5')]);
     const at = LAST + 25 * DAY;
     const out = feed(d, ctx, [
       signin({ agent_id: 'a1', time: at, asn: 8075, country: 'US' }), // plain: nothing
-      signin({ agent_id: 'a2', time: at, asn: 12389, country: 'RU' }), // new place: low
+      signin({ agent_id: 'a2', time: at, asn: 14618, country: 'US' }), // new network, same country: low
       lifecycle({ agent_id: 'a3', action: 'credential_added', actor: 'mallory@contoso.com', credential_id: 'cred-y', time: at - 2 * MIN }),
-      signin({ agent_id: 'a3', time: at, asn: 12389, country: 'RU', credential_id: 'cred-y', event_id: 's-a3' }), // both: medium
+      signin({ agent_id: 'a3', time: at, asn: 14618, country: 'US', credential_id: 'cred-y', event_id: 's-a3' }), // both: medium
       lifecycle({ agent_id: 'a4', action: 'credential_added', actor: 'mallory@contoso.com', time: LAST + 6 * DAY - 2 * MIN }),
       signin({ agent_id: 'a4', time: LAST + 6 * DAY, asn: 12389, country: 'RU' }), // 6 days: not dormant
+      signin({ agent_id: 'a5', time: at, asn: 8075, country: 'JP' }), // a country the agent and its blueprint never used: medium
     ]);
     expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
       ['a2', 'low'],
       ['a3', 'medium'],
+      ['a5', 'medium'],
     ]);
     expect(out[1]!.evidence.threshold).toContain('7 days');
     expect(out[1]!.summary).toContain('mallory@contoso.com');
