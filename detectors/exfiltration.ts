@@ -51,6 +51,10 @@
 // the blueprint is an hour old (before that every destination looks new).
 // Values over a threshold never enter the baselines. Cooldown 30 min per kind.
 // Only allowed transfers count (a blocked one sent nothing).
+// DNS tunnelling (data smuggled in queries, a few hundred bytes a flow, under
+// every byte threshold): 100 DNS flows (port 53 or 853) within the 10-minute
+// window to name servers the blueprint does not use (called by 2 of its
+// agents for an hour, whatever the category) is medium.
 
 import { categoryInfo, categoryKey } from './categories.js';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
@@ -116,6 +120,13 @@ export interface ExfiltrationOptions {
   minAgentHistoryMs?: number;
   cooldownMs?: number;
   maxAgents?: number;
+  /**
+   * DNS tunnelling: this many DNS flows (port 53 or 853) within the 10-minute
+   * window to name servers the blueprint does not use. Data smuggled in
+   * queries is a few hundred bytes a flow, under every byte threshold; the
+   * number of flows to a resolver nobody in the blueprint uses gives it away.
+   */
+  dnsFlows?: number;
 }
 
 const MB = 1_000_000;
@@ -150,6 +161,7 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   minAgentHistoryMs: 60 * 60_000,
   cooldownMs: 30 * 60_000,
   maxAgents: 2_000_000,
+  dnsFlows: 100,
 };
 
 const BUCKETS = 32;
@@ -227,6 +239,10 @@ interface AgentEx extends MsState {
   fv: number;
   sv: number;
   fs: number;
+  /** DNS flows (port 53 or 853) to destinations its blueprint does not use, in the current and previous window; last DNS fire (seconds). */
+  d0: number;
+  d1: number;
+  fd: number;
 }
 
 /** A destination the peer group's agents call (any size): first and last call (seconds), the first caller's hash, distinct callers (1 or 2: enough). */
@@ -295,7 +311,8 @@ export const exfiltrationMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
-    'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes.',
+    'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
+    'DNS tunnelling: 100 DNS flows within 10 minutes to a name server the blueprint does not use is medium.',
 };
 
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
@@ -341,10 +358,13 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     if (wi === s.w + 1) {
       s.c1 = s.c0;
       s.r1 = s.r0;
+      s.d1 = s.d0;
     } else {
       s.c1 = 0;
       s.r1 = 0;
+      s.d1 = 0;
     }
+    s.d0 = 0;
     s.c0 = 0;
     s.r0 = 0;
     s.w = wi;
@@ -628,6 +648,42 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     );
   }
 
+  /**
+   * Counts a DNS flow to a name server the blueprint does not use (whatever
+   * its category: a resolver its agents all use is theirs); fires once the
+   * 10-minute window holds dnsFlows of them (DNS tunnelling), once per cooldown.
+   */
+  function checkDns(e: NetworkEvent, s: AgentEx, wi: number, familiar: boolean, isRisky: boolean): Detection | null {
+    const t = e.time;
+    if (familiar) return null;
+    if (isRisky) {
+      const g = group(e.tenant_id, s.g, t);
+      if (established(g, e.dest_host, e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) return null;
+    }
+    if (wi === s.w) s.d0++;
+    else if (wi === s.w - 1) s.d1++;
+    else return null;
+    const flows = s.d0 + s.d1;
+    if (flows < o.dnsFlows) return null;
+    const sec = Math.floor(t / 1000);
+    if (Math.abs(sec - s.fd) * 1000 < o.cooldownMs) return null;
+    s.fd = sec;
+    return make(
+      e,
+      'medium',
+      `Agent ${e.agent_id} made ${flows} DNS flows to ${e.dest_host}${e.dest_ip ? ` (${e.dest_ip})` : ''} on port ${e.dest_port} within ${(2 * o.windowMs) / 60_000} min, a name server its blueprint does not use (DNS tunnelling)`,
+      {
+        observed: { dns_flows: flows, dest_host: e.dest_host, dest_ip: e.dest_ip, dest_port: e.dest_port, category: e.category },
+        baseline: 'DNS to the name servers the blueprint\'s agents use',
+        threshold: o.dnsFlows,
+        peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
+        kind: 'dns',
+        window_ms: 2 * o.windowMs,
+      },
+      [e.event_id],
+    );
+  }
+
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     if (e.action !== 'allowed') return NO_DETECTIONS;
     cx = ctx;
@@ -666,6 +722,10 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     if (!isRisky) {
       g ??= group(e.tenant_id, s.g, t);
       if (established(g, e.dest_host, e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) familiar = true;
+    }
+    if (e.dest_port === 53 || e.dest_port === 853) {
+      const d = checkDns(e, s, wi, familiar, isRisky);
+      if (d !== null) return [d];
     }
 
     let out: Detection[] = NO_DETECTIONS;
@@ -809,6 +869,9 @@ function newAgentState(g: string, t: number, windowMs: number): AgentEx {
     fv: 0,
     sv: 0,
     fs: NEVER,
+    d0: 0,
+    d1: 0,
+    fd: NEVER,
   };
 }
 
