@@ -19,7 +19,9 @@
 //   staggered rollout moves an agent every few minutes, while a thief's new
 //   place is followed by no one. It waits too when fewer than 3 sign-ins of
 //   other agents of the blueprint came in meanwhile: a quiet blueprint has
-//   not yet shown whether it follows.
+//   not yet shown whether it follows; but not when the sign-in presents a
+//   credential added within the week by no one who vouches for it (see
+//   isUnvouched): no rollout sanctioned that credential.
 
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
@@ -154,6 +156,8 @@ interface Pending {
   weights: number[];
   /** The decision was put off to `followMs` after the sign-in (another agent followed, or the blueprint was quiet). */
   extended?: boolean;
+  /** The sign-in presented a credential added within the rotation window by no one who vouches for it (see isUnvouched). */
+  unvouched?: boolean;
 }
 
 /** Successful sign-ins of a blueprint remembered (time and agent state), to tell a quiet blueprint from one that did not follow. */
@@ -241,6 +245,22 @@ function isRotation(info: AgentInfo | undefined, credentialId: string, at: numbe
   return false;
 }
 
+/**
+ * True when the credential was added within the window, and only by actors who
+ * do not vouch for it (not a sponsor, not an admin other than the agent): no
+ * rollout sanctioned it, so a quiet blueprint is no reason to wait longer.
+ */
+function isUnvouched(info: AgentInfo | undefined, credentialId: string, at: number, windowMs: number, ctx: UserRiskView): boolean {
+  if (!info) return false;
+  let added = false;
+  for (const c of info.credentials_added) {
+    if (c.credential_id !== credentialId || at - c.time > windowMs) continue;
+    if (isSanctionedActor(info, c.actor, ctx)) return false;
+    added = true;
+  }
+  return added;
+}
+
 export function createUnfamiliarSigninPropertiesDetector(
   options: UnfamiliarSigninPropertiesOptions = {},
 ): Detector<Snapshot> {
@@ -291,7 +311,8 @@ export function createUnfamiliarSigninPropertiesDetector(
     }
     if (weight < o.mediumWeight) return null;
     const quiet = g !== undefined && !p.extended && quietBetween(g, agents.map.get(p.tenant_id, p.agent_id), p.time, p.due + ALLOWED_LATENESS_MS, o.witnessSignins);
-    if ((following || quiet) && !p.extended && o.followMs > o.confirmMs) {
+    // A quiet blueprint may yet follow a rollout; a credential no one vouched for is no rollout.
+    if ((following || (quiet && p.unvouched !== true)) && !p.extended && o.followMs > o.confirmMs) {
       p.extended = true;
       p.due = p.time + o.followMs;
       pending.add(p);
@@ -442,6 +463,7 @@ export function createUnfamiliarSigninPropertiesDetector(
           values: names.map((n) => observed[n]!),
           hashes: ps,
           weights,
+          ...(e.credential_id !== null && isUnvouched(ctx.agent(e.tenant_id, e.agent_id), e.credential_id, t, o.rotationWindowMs, ctx) ? { unvouched: true } : {}),
         });
       }
     }
@@ -482,7 +504,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet); values used elsewhere in the tenant weigh half.',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it); values used elsewhere in the tenant weigh half.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,

@@ -94,6 +94,19 @@ describe('unfamiliar-signin-properties', () => {
       ['low', 0],
       ['medium', 10 * MIN],
     ]);
+    // The same quiet blueprint, but the credential was added minutes before by someone who does not vouch for it: no rollout to wait for.
+    const backdoor = [
+      ...warmup({ agents: AGENTS }),
+      lifecycle({ agent_id: 'a1', action: 'sponsor_added', actor: 'admin@contoso.com', sponsor_id: 'alice@contoso.com', time: END - 10 * MIN }),
+      lifecycle({ agent_id: 'a1', action: 'credential_added', actor: 'ci-runner-spn', credential_id: 'fic-new', time: END - 5 * MIN }),
+      { ...moved, credential_id: 'fic-new' },
+      ...warmup({ agents: ['a2', 'a3'], start: END + MIN, durationMs: MIN }),
+      ...warmup({ agents: ['a4'], start: END + 12 * MIN, durationMs: MIN }),
+    ];
+    expect(run(det(), backdoor).detections.map((d) => [d.severity, d.time - END])).toEqual([
+      ['low', 0],
+      ['medium', 3 * MIN],
+    ]);
     // Three: decided at 3 minutes.
     const busy = [...warmup({ agents: AGENTS }), moved, ...warmup({ agents: ['a2', 'a3', 'a4'], start: END + MIN, durationMs: MIN }), ...warmup({ agents: ['a4'], start: END + 12 * MIN, durationMs: MIN })];
     expect(run(det(), busy).detections.map((d) => [d.severity, d.time - END])).toEqual([
