@@ -331,8 +331,9 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
    * True when tokens were issued near `ip` (network hash `h`) within the
    * issuing history: to the agent itself in that /16 or /48 (its own hosting
    * range: a host moved to another subnet of it keeps its cached tokens), or
-   * to GROUP_ISSUERS other agents of its blueprint in that /24 or /64 (the
-   * blueprint's egress: a NAT gateway with a second public address). A thief
+   * to GROUP_ISSUERS other agents of its blueprint in that /24 or IPv6 /48
+   * (the blueprint's egress: a NAT gateway with a second public address, the
+   * site of dual-stack hosts that each have a /64 of it). A thief
    * replays from his own network, where no token of the blueprint is issued.
    * The agent's own /16 or /48 does not count once it is `revoked` (deleted or
    * disabled): a host moves and keeps its cached tokens while its identity
@@ -351,7 +352,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     // Distinct other agents of the group issued tokens in that network within the history.
     const iss = g.iss;
     if (!iss) return false;
-    const net = h & SMALL;
+    const net = groupNetHash(ip, h);
     const self = ah & SMALL;
     const others: number[] = [];
     for (let i = 0; i < iss.length; i += 3) {
@@ -401,7 +402,17 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     const g: ReplayGroup = touchPeerGroup(groups, ctx, e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id), e.time);
     const iss = g.iss ?? (g.iss = []);
     if (iss.length >= 3 * MAX_GROUP_ISSUANCES) iss.splice(0, 3);
-    iss.push(h, (hashString(e.agent_id) | 1) & SMALL, now);
+    iss.push(groupNetHash(e.ip, h), (hashString(e.agent_id) | 1) & SMALL, now);
+  }
+
+  /**
+   * The network of an issuance among a blueprint's: the /24 of an IPv4
+   * address (`h`, its networkHash), the /48 of an IPv6 one. Dual-stack hosts
+   * each get a /64 of their site's /48: agents of one blueprint share no /64
+   * but do share the /48, and a thief's IPv6 host is not in it.
+   */
+  function groupNetHash(ip: string, h: number): number {
+    return isIpv6(ip) && !isPrivateAddress(ip) ? wideHash(ip) : h & SMALL;
   }
 
   /** A use a late token event completes: judged at once (it already waited for its token). */

@@ -396,6 +396,25 @@ describe('token-replay', () => {
       expect(alone[0]!.time).toBeGreaterThanOrEqual(t + 2 * MIN + 20 * SEC + 10 * MIN);
     });
 
+    it('takes the IPv6 site where other agents of the blueprint get tokens, each in its own /64, for the blueprint egress; another site is a replay', () => {
+      const t = T0 + 30 * MIN;
+      const run = (useIp: string) => {
+        const d = replay();
+        const ctx = fakeContext();
+        const events = home(T0, t + 10 * MIN);
+        // Dual-stack node pools: w2 and w3 are issued tokens over IPv6, each from its own /64 of the site's /48.
+        events.push(token({ agent_id: 'w2', token_id: 'v6-2', ip: '2603:1030:20c:12::5', time: t }));
+        events.push(token({ agent_id: 'w3', token_id: 'v6-3', ip: '2603:1030:20c:13::9', time: t + 20 * SEC }));
+        // w1 still holds a token issued over IPv4; Happy Eyeballs sends its call over IPv6, from its own /64.
+        events.push(token({ agent_id: 'w1', token_id: 'v4-1', ip: '20.1.2.1', time: t + MIN }));
+        events.push(network({ agent_id: 'w1', token_id: 'v4-1', ip: useIp, time: t + 2 * MIN }));
+        events.sort((a, b) => a.time - b.time);
+        return feed(d, ctx, events).concat(advanceTo(d, ctx, t + 20 * MIN)).map((x) => x.agent_id);
+      };
+      expect(run('2603:1030:20c:11::7')).toEqual([]);
+      expect(run('2a01:4f8:c0c:11::7')).toEqual(['w1']);
+    });
+
     it('keeps the blueprint issuances over a snapshot', () => {
       const t = T0 + HOUR;
       const events = [
