@@ -219,6 +219,18 @@ function valueOf(e: SigninEvent, p: number): string | number | null {
   }
 }
 
+/**
+ * The weight of property p when new: its WEIGHT, except a credential type
+ * that is a client secret, where the agent and its blueprint used stronger
+ * credentials (certificates, federated, managed identities), which weighs as
+ * much as a new network (and is not halved when other blueprints of the
+ * tenant use secrets): a secret is what an insider takes home, not what a
+ * deployment moves to.
+ */
+function propWeight(p: number, e: SigninEvent): number {
+  return p === CTYPE && e.credential_type === 'client_secret' ? 1 : WEIGHT[PROPS[p]!];
+}
+
 function propHash(e: SigninEvent, p: number): number {
   switch (p) {
     case COUNTRY:
@@ -402,16 +414,19 @@ export function createUnfamiliarSigninPropertiesDetector(
       if (g) {
         familiar = peerFamiliar(g, h, agentHash, t, o.deploymentWindowMs, quorum(g));
       }
-      if (rotation && (p === CID || p === CTYPE)) familiar = true;
+      // A rotation explains a new credential, and a new type of it, except a client secret where the
+      // agent used something stronger: a secret is what an insider takes home, not what a rotation moves to.
+      if (rotation && (p === CID || (p === CTYPE && e.credential_type !== 'client_secret'))) familiar = true;
       // A credential id is usually the agent's own: its peers cannot vouch for
       // it, so it is judged on the agent's own history only.
       if (!familiar && (p === CID ? agentReady : judging)) {
         novel |= 1 << p;
-        const tv = p === CID ? undefined : tg.values.get(h);
+        // Another blueprint's secrets do not make this one's switch to a secret familiar.
+        const tv = p === CID || (p === CTYPE && e.credential_type === 'client_secret') ? undefined : tg.values.get(h);
         if (tv !== undefined && tv.clean >= o.tenantFamiliarAgents) {
           tenantKnown |= 1 << p;
-          weight += WEIGHT[PROPS[p]!] * o.tenantFamiliarWeight;
-        } else weight += WEIGHT[PROPS[p]!];
+          weight += propWeight(p, e) * o.tenantFamiliarWeight;
+        } else weight += propWeight(p, e);
       }
     }
     const fire = weight >= o.lowWeight;
@@ -449,7 +464,7 @@ export function createUnfamiliarSigninPropertiesDetector(
         for (let p = 0; p < 5; p++) {
           if ((novel & (1 << p)) === 0) continue;
           ps.push(hashes[p]!);
-          weights.push((tenantKnown & (1 << p)) !== 0 ? WEIGHT[PROPS[p]!] * o.tenantFamiliarWeight : WEIGHT[PROPS[p]!]);
+          weights.push((tenantKnown & (1 << p)) !== 0 ? propWeight(p, e) * o.tenantFamiliarWeight : propWeight(p, e));
         }
         pending.add({
           tenant_id: e.tenant_id,

@@ -148,6 +148,21 @@ describe('unfamiliar-signin-properties', () => {
     ];
     expect(run(det(), rotated).detections).toHaveLength(0);
 
+    // The sponsor adds a client secret to an agent that used federated credentials, and it is used from a new network:
+    // the new credential is explained, the downgrade to a secret is not (with the network: medium).
+    const downgrade = (asn: number) => [
+      lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', time: T0 }),
+      ...warmup({ agents: AGENTS }),
+      lifecycle({ agent_id: 'a1', action: 'credential_added', actor: 'alice', credential_id: 'cred-secret', time: END }),
+      signin({ agent_id: 'a1', credential_id: 'cred-secret', credential_type: 'client_secret', asn, time: END + MIN }),
+      ...warmup({ agents: ['a2', 'a3', 'a4'], start: END + 2 * MIN, durationMs: 12 * MIN }),
+    ];
+    expect(run(det(), downgrade(8075)).detections.map((d) => [d.severity, d.evidence.new_properties])).toEqual([['low', ['credential_type']]]);
+    expect(run(det(), downgrade(16509)).detections.map((d) => [d.severity, d.evidence.new_properties])).toEqual([
+      ['low', ['asn', 'credential_type']],
+      ['medium', ['asn', 'credential_type']],
+    ]);
+
     const selfAdded = [
       lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', time: T0 }),
       ...warmup({ agents: AGENTS }),
