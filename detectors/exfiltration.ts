@@ -53,8 +53,8 @@
 // Only allowed transfers count (a blocked one sent nothing).
 // DNS tunnelling (data smuggled in queries, a few hundred bytes a flow, under
 // every byte threshold): 100 DNS flows (port 53 or 853) within the 10-minute
-// window to name servers the blueprint does not use (called by 2 of its
-// agents for an hour, whatever the category) is medium.
+// window to name servers (by address) the blueprint does not use (queried by
+// 2 of its agents for an hour, whatever the category) is medium.
 
 import { categoryInfo, categoryKey } from './categories.js';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
@@ -649,17 +649,17 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   }
 
   /**
-   * Counts a DNS flow to a name server the blueprint does not use (whatever
-   * its category: a resolver its agents all use is theirs); fires once the
-   * 10-minute window holds dnsFlows of them (DNS tunnelling), once per cooldown.
+   * Counts a DNS flow to a name server the blueprint does not use, whatever
+   * its category; fires once the 10-minute window holds dnsFlows of them (DNS
+   * tunnelling), once per cooldown. The name server is the address queried
+   * (dest_ip; dest_host when there is none): a gateway may name a DNS flow by
+   * the name looked up, and lookups of ever-new names through the
+   * blueprint's own resolver (hash-reputation queries) are its own traffic.
    */
-  function checkDns(e: NetworkEvent, s: AgentEx, wi: number, familiar: boolean, isRisky: boolean): Detection | null {
+  function checkDns(e: NetworkEvent, s: AgentEx, wi: number): Detection | null {
     const t = e.time;
-    if (familiar) return null;
-    if (isRisky) {
-      const g = group(e.tenant_id, s.g, t);
-      if (established(g, e.dest_host, e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) return null;
-    }
+    const g = group(e.tenant_id, s.g, t);
+    if (established(g, e.dest_ip ?? e.dest_host, e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) return null;
     if (wi === s.w) s.d0++;
     else if (wi === s.w - 1) s.d1++;
     else return null;
@@ -724,7 +724,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (established(g, e.dest_host, e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) familiar = true;
     }
     if (e.dest_port === 53 || e.dest_port === 853) {
-      const d = checkDns(e, s, wi, familiar, isRisky);
+      const d = checkDns(e, s, wi);
       if (d !== null) return [d];
     }
 

@@ -27,12 +27,17 @@
 //   their own low thresholds within the last 10 minutes too, the whole
 //   blueprint changed its rate at once (a release that stops caching tokens,
 //   a load surge): a deployment, not an attack. It stays low.
+// - Not counted: failures of the holder retrying (an expired secret, a
+//   drifted clock), the provider's transient errors, and invalid credentials
+//   presented from the subnet of the agent's latest successful sign-ins (its
+//   own replicas retrying a broken certificate): failed-access judges those.
 // The count slides over the last 10 minutes in five 2-minute sub-windows, so a
 // burst straddling a window boundary is not split.
 // Thresholds are computed once per window; per event the cost is a counter.
 
 import { quantileSorted } from 'simple-statistics';
-import type { AgentEvent } from '../contract/events.js';
+import type { AgentEvent, SigninEvent } from '../contract/events.js';
+import { sameSubnet } from './addresses.js';
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
 import { peerGroupName } from './detector.js';
@@ -391,11 +396,25 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     a.medium = Math.ceil(Math.max(medium, low));
   }
 
+  /** The sign-in comes from the subnet of one of the agent's two latest successful sign-in addresses. */
+  function fromOwnHost(e: SigninEvent, ctx: DetectorContext): boolean {
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    if (info === undefined) return false;
+    const a = info.signin_ip ?? null;
+    const b = info.signin_ip_prev ?? null;
+    return (a !== null && sameSubnet(e.ip, a)) || (b !== null && sameSubnet(e.ip, b));
+  }
+
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     if (e.type !== 'signin') return NO_DETECTIONS;
     // The holder's retries of a stale credential or a drifted clock, and the provider's own hiccups,
     // are no one signing in more: failed-access judges them.
-    if (e.result !== 'success' && RETRIES.has(classifyFailure(e.error_code))) return NO_DETECTIONS;
+    if (e.result !== 'success') {
+      const kind = classifyFailure(e.error_code);
+      if (RETRIES.has(kind)) return NO_DETECTIONS;
+      // So is its own host retrying a wrong credential (a broken certificate, a chaos test): failed-access judges that too.
+      if (kind === 'credential' && fromOwnHost(e, ctx)) return NO_DETECTIONS;
+    }
     const t = e.time;
     const b = Math.floor(t / o.windowMs);
     const bp = blueprintOf(e, ctx);

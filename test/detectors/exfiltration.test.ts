@@ -151,21 +151,25 @@ describe('exfiltration', () => {
   it('catches DNS tunnelling: a hundred DNS flows within ten minutes to a name server the blueprint does not use, not to its own resolver', () => {
     // Every agent resolves through the blueprint's resolver, a few queries a minute.
     const events = traffic(AGENTS, T0, T3);
-    for (let t = T0; t < T3; t += MIN) for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 5 * SEC, dest_host: 'dns.contoso.example', dest_port: 53, category: 'uncategorized', bytes_out: 80, bytes_in: 120 }));
+    for (let t = T0; t < T3; t += MIN) for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 5 * SEC, dest_host: 'dns.contoso.example', dest_ip: '168.63.129.16', dest_port: 53, category: 'uncategorized', bytes_out: 80, bytes_in: 120 }));
     events.sort((x, y) => x.time - y.time);
-    const run = (host: string, count: number) => {
+    const run = (host: (i: number) => string, ip: string | null, count: number) => {
       const d = createExfiltrationDetector();
       const ctx = fakeContext();
       expect(feed(d, ctx, events)).toEqual([]);
       // One query a second, 200-260 bytes each: far under every byte threshold.
-      return feed(d, ctx, Array.from({ length: count }, (_, i) => network({ agent_id: 'a3', time: T3 + i * SEC, dest_host: host, dest_port: 53, category: 'uncategorized', bytes_out: 200 + (i % 60), bytes_in: 100 })));
+      return feed(d, ctx, Array.from({ length: count }, (_, i) => network({ agent_id: 'a3', time: T3 + i * SEC, dest_host: host(i), dest_ip: ip, dest_port: 53, category: 'uncategorized', bytes_out: 200 + (i % 60), bytes_in: 100 })));
     };
-    const tunnel = run('ns1.cdn-telemetry-sync.example', 600);
+    const tunnel = run(() => 'ns1.cdn-telemetry-sync.example', '45.142.214.19', 600);
     expect(tunnel.map((x) => [x.severity, x.evidence.kind])).toEqual([['medium', 'dns']]);
     expect(tunnel[0]!.time).toBe(T3 + 99 * SEC);
     expect(tunnel[0]!.summary).toContain('DNS tunnelling');
-    expect(run('dns.contoso.example', 600)).toEqual([]);
-    expect(run('ns1.cdn-telemetry-sync.example', 90)).toEqual([]);
+    // A gateway that names the flow by the name server only (no address): the same.
+    expect(run(() => 'ns1.cdn-telemetry-sync.example', null, 600).map((x) => x.evidence.kind)).toEqual(['dns']);
+    expect(run(() => 'dns.contoso.example', '168.63.129.16', 600)).toEqual([]);
+    expect(run(() => 'ns1.cdn-telemetry-sync.example', '45.142.214.19', 90)).toEqual([]);
+    // Hash-reputation lookups through the blueprint's resolver, a new name each time (flows named by the name looked up): its own traffic.
+    expect(run((i) => `${(i * 2654435761).toString(16)}.malware.hash.cymru.example`, '168.63.129.16', 600)).toEqual([]);
   });
 
   it('keeps the 100 MB floor for a blueprint that already sends several MB in ten minutes to new destinations', () => {
