@@ -20,6 +20,9 @@
 // place is low, and both together medium; so is a wake-up from a country
 // neither the agent nor its blueprint ever used (a workload does not change
 // countries in its sleep; a blueprint that moves teaches it the country).
+// A silence within 25 % of the agent's previous one (a quarterly
+// certification bot, a monthly close job) is its schedule: judged like a
+// short silence, a plain wake-up on schedule is no finding.
 // The wake-up opens a 10-minute episode: later (or late-arriving) sign-ins and
 // credential events of the episode can raise the severity (one more detection
 // each time it rises), never lower it.
@@ -87,6 +90,8 @@ interface Episode {
   cred: string | null;
   /** The new place is a country neither the agent nor its blueprint ever used (absent in older snapshots). */
   pc?: boolean;
+  /** The silence matched the previous one (the agent's schedule, see PERIOD_TOLERANCE). */
+  per?: boolean;
 }
 
 /** A credential added to the agent (lifecycle). */
@@ -108,7 +113,16 @@ interface Dormant extends MsState {
   /** Latest credentials added (at most 2), null when none. */
   cr: CredentialAdd[] | null;
   ep: Episode | null;
+  /** The silence before the previous wake-up, ms (absent until one: see PERIOD_TOLERANCE). */
+  ps?: number;
 }
+
+/**
+ * A wake-up after a silence within this fraction of the previous one is the
+ * agent's schedule (a quarterly certification bot, a monthly close job): it
+ * is judged like a short silence (a plain wake-up is no finding).
+ */
+const PERIOD_TOLERANCE = 0.25;
 
 interface GroupPlaces extends Timed {
   asn: number[];
@@ -123,7 +137,7 @@ export const dormantReactivationMeta: DetectorMeta = {
   description:
     'An agent silent for 30 days or more acts again: low on its own, medium when a credential was added within the week before by someone ' +
     'other than its sponsors (at the time it was added; a sponsor who appointed himself does not count) or when it signs in from an ASN/country new to it and to its blueprint, high when both. ' +
-    'After 7 to 30 days of silence, one of those facts is low and both medium, as is a country new to the agent and its blueprint.',
+    'After 7 to 30 days of silence, or a silence within 25 % of the agent\'s previous one (its schedule: a quarterly job), one of those facts is low and both medium, as is a country new to the agent and its blueprint.',
 };
 
 function countryCode(c: string | null): number {
@@ -220,7 +234,7 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     // country neither the agent nor its blueprint ever used: the silence outlasted every other
     // detector's memory, and a workload does not change countries in its sleep unless its
     // blueprint moves (which teaches the blueprint the country).
-    const rank = short ? n + (ep.pc === true ? 1 : 0) : n + 1;
+    const rank = short || ep.per === true ? n + (ep.pc === true ? 1 : 0) : n + 1;
     if (rank <= ep.s) return null;
     const severity: Severity = rank >= 3 ? 'high' : rank === 2 ? 'medium' : 'low';
     ep.s = rank;
@@ -246,7 +260,9 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
         },
         threshold: short
           ? `silence ≥ ${o.shortDormantMs / DAY} days with a non-sponsor credential or a new place (≥ ${o.dormantMs / DAY} days on its own)`
-          : `silence ≥ ${o.dormantMs / DAY} days`,
+          : ep.per === true
+            ? `silence ≥ ${o.dormantMs / DAY} days on the agent's schedule (within ${PERIOD_TOLERANCE * 100} % of its previous silence): with a non-sponsor credential or a new place`
+            : `silence ≥ ${o.dormantMs / DAY} days`,
         peer_group: peerGroupName(bp),
       },
       event_ids: e.event_id === ep.id ? [ep.id] : [ep.id, e.event_id],
@@ -336,6 +352,9 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     if (t - last >= o.shortDormantMs) {
       // Wake-up: a new episode.
       const ep: Episode = { t, prev: last, id: e.event_id, s: 0, place: null, cred: null };
+      const silence = t - last;
+      if (s.ps !== undefined && Math.abs(silence - s.ps) <= PERIOD_TOLERANCE * s.ps) ep.per = true;
+      s.ps = silence;
       s.ep = ep;
       if (signin) {
         ep.place = newPlace(s, signin, ctx);

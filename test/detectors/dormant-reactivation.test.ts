@@ -95,6 +95,20 @@ describe('dormant-reactivation', () => {
     expect(out[1]!.summary).toContain('mallory@contoso.com');
   });
 
+  it('takes a wake-up after a silence like the previous one for the agent schedule (a quarterly job): no finding unless something else is new', () => {
+    const run = (second: number, country = 'US') => {
+      const d = createDormantReactivationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, youth());
+      const first = feed(d, ctx, [signin({ time: WAKE, asn: 8075, country: 'US' }), network({ time: WAKE + MIN })]);
+      expect(first.map((x) => x.severity)).toEqual(['low']); // the first quarterly run: 40 days of silence
+      return feed(d, ctx, [signin({ time: WAKE + MIN + second, asn: 8075, country })]).map((x) => x.severity);
+    };
+    expect(run(44 * DAY)).toEqual([]); // 44 days: within 25 % of the previous 40
+    expect(run(80 * DAY)).toEqual(['low']); // off its schedule
+    expect(run(44 * DAY, 'JP')).toEqual(['medium']); // on schedule, from a country it never used
+  });
+
   it('counts a non-sponsor credential added up to a week before the wake-up, not one added earlier', () => {
     const d = createDormantReactivationDetector();
     const ctx = fakeContext();
