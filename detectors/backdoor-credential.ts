@@ -24,7 +24,9 @@
 // Rule: a successful sign-in with a credential added within the last 7 days
 // by an actor who does not vouch for it, from outside the /24 (IPv6 /48) of
 // the latest use of another credential of the agent; that other credential,
-// in use before, is used again after the added one's first use and within
+// in use before (seen before, or not added to the agent since: the watch may
+// begin with the thief's first sign-in, seconds after the addition), is used
+// again after the added one's first use and within
 // 90 minutes of its latest use → medium, once per added credential. (An
 // agent caching its tokens signs in about once an hour: its own credential's
 // next sign-in may come that late.)
@@ -106,6 +108,12 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     return found;
   }
 
+  /** True when the credential was added to the agent at `since` or later (a newer credential, not the agent's own of before). */
+  function addedSince(info: AgentInfo, credentialId: string, since: number): boolean {
+    for (const c of info.credentials_added) if (c.credential_id === credentialId && c.time >= since) return true;
+    return false;
+  }
+
   /** True when the agent has a credential added within the window by an actor who does not vouch for it. */
   function watched(info: AgentInfo, t: number, ctx: DetectorContext): boolean {
     for (const c of info.credentials_added) {
@@ -154,13 +162,16 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
 
   /**
    * The other credential `added` runs beside: in use before the added one's
-   * first use, used again after it, within concurrentMs of its latest use,
-   * from another subnet. Null when none.
+   * first use (seen then, or not added to the agent since the added one was:
+   * the watch may begin with the thief's first sign-in), used again after
+   * it, within concurrentMs of its latest use, from another subnet. Null
+   * when none.
    */
-  function besideOwn(w: WatchState, added: CredentialUse): CredentialUse | null {
+  function besideOwn(w: WatchState, added: CredentialUse, info: AgentInfo): CredentialUse | null {
     for (const own of w.uses) {
       if (own === added || own.addedBy !== null) continue;
-      if (own.first >= added.first || own.last <= added.first) continue;
+      if (own.last <= added.first) continue;
+      if (own.first >= added.first && addedSince(info, own.credential_id, added.addedAt)) continue;
       if (Math.abs(own.last - added.last) > o.concurrentMs) continue;
       if (sameSubnet(own.ip, added.ip)) continue;
       return own;
@@ -206,7 +217,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     for (const added of w.uses) {
       if (added.addedBy === null || added.fired) continue;
       if (added !== use && use.addedBy !== null) continue;
-      const own = besideOwn(w, added);
+      const own = besideOwn(w, added, info);
       if (own !== null) return [detection(e, added, own, info)];
     }
     return NO_DETECTIONS;

@@ -56,6 +56,22 @@ describe('backdoor-credential', () => {
     expect(run([...resumes(60 * MIN), ...backdoor('mallory', ELSEWHERE, 1)]).map((d) => d.severity)).toEqual(['medium']);
   });
 
+  it('fires when the thief signs in with the added credential before the agent next signs in with its own (the watch begins with the thief)', () => {
+    // The agent signs in every 2 minutes (T0, T0 + 2 min...); the credential is added at T0 + 10 min + 10 s, used 20 s later.
+    const events = [...working(40), ...backdoor('mallory', ELSEWHERE, 4, T0 + 10 * MIN + 10 * SEC)].map((e) =>
+      e.type === 'signin' && e.credential_id === 'c-new' ? { ...e, time: e.time - 5 * MIN } : e,
+    );
+    const out = run(events);
+    expect(out.map((d) => [d.severity, d.time])).toEqual([['medium', T0 + 12 * MIN]]);
+    // But not beside a credential added after it (a sponsor's rotation rolled out where the agent runs): not the agent's own of before.
+    const rotated = [
+      ...byTime(events).filter((e) => !(e.type === 'signin' && e.credential_id === 'c-own' && e.time > T0 + 10 * MIN)),
+      lifecycle({ action: 'credential_added', credential_id: 'c-rot', actor: 's1', time: T0 + 10 * MIN + 20 * SEC }),
+      signin({ credential_id: 'c-rot', ip: HOME, time: T0 + 12 * MIN }),
+    ];
+    expect(run(rotated)).toEqual([]);
+  });
+
   it('trusts nobody for an orphaned agent, not even a sponsor who appointed himself', () => {
     const orphaned = [...working(40), lifecycle({ action: 'sponsor_removed', sponsor_id: 's1', actor: 'hr-workflow', time: T0 - 12 * 60 * MIN })];
     const byAdmin = run([...orphaned, ...backdoor('it-admin')]);
