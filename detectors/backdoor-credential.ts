@@ -38,7 +38,7 @@
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { isSanctionedActor, peerGroupName } from './detector.js';
+import { peerGroupName, unvouchedAddition } from './detector.js';
 import { sameSubnet } from './addresses.js';
 import { AgentStore, NO_DETECTIONS, sec, type SlotState } from './agent-directory.js';
 
@@ -97,17 +97,6 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<WatchState>(o.maxAgents);
 
-  /** The latest addition of `credentialId` within the watch window by an actor who does not vouch for it, or null. */
-  function unvouchedAddition(info: AgentInfo, credentialId: string, t: number, ctx: DetectorContext): AgentInfo['credentials_added'][number] | null {
-    let found: AgentInfo['credentials_added'][number] | null = null;
-    for (const c of info.credentials_added) {
-      if (c.credential_id !== credentialId || t - c.time > o.addedWithinMs) continue;
-      if (isSanctionedActor(info, c.actor, ctx)) return null; // (also) added by someone who vouches for it
-      if (found === null || c.time > found.time) found = c;
-    }
-    return found;
-  }
-
   /** True when the credential was added to the agent at `since` or later (a newer credential, not the agent's own of before). */
   function addedSince(info: AgentInfo, credentialId: string, since: number): boolean {
     for (const c of info.credentials_added) if (c.credential_id === credentialId && c.time >= since) return true;
@@ -117,7 +106,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   /** True when the agent has a credential added within the window by an actor who does not vouch for it. */
   function watched(info: AgentInfo, t: number, ctx: DetectorContext): boolean {
     for (const c of info.credentials_added) {
-      if (c.credential_id !== null && unvouchedAddition(info, c.credential_id, t, ctx) !== null) return true;
+      if (c.credential_id !== null && unvouchedAddition(info, c.credential_id, t, o.addedWithinMs, ctx) !== null) return true;
     }
     return false;
   }
@@ -138,7 +127,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       }
       return u;
     }
-    const added = unvouchedAddition(info, cid, t, ctx);
+    const added = unvouchedAddition(info, cid, t, o.addedWithinMs, ctx);
     const use: CredentialUse = {
       credential_id: cid,
       ip: e.ip,

@@ -8,6 +8,7 @@
 
 import type { AgentEvent, EventType, RiskLevel } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
+import { sameSubnet } from './addresses.js';
 
 /** What the pipeline knows about one agent, maintained from lifecycle and sign-in events. */
 export interface AgentInfo {
@@ -150,6 +151,34 @@ export function isSanctionedActor(info: AgentInfo, actor: string, ctx?: UserRisk
   if (ctx !== undefined && isRiskyActor(ctx, info.tenant_id, actor)) return false;
   if (info.sponsors.length > 0) return isVouchingSponsor(info, actor);
   return info.orphaned !== true && actor !== info.agent_id;
+}
+
+/**
+ * The latest addition of `credentialId` to the agent within `windowMs`
+ * before `at`, when no one who added it then vouches for it (see
+ * isSanctionedActor); null when it was not added lately, or a sponsor did.
+ */
+export function unvouchedAddition(info: AgentInfo, credentialId: string, at: number, windowMs: number, ctx?: UserRiskView): AgentInfo['credentials_added'][number] | null {
+  let found: AgentInfo['credentials_added'][number] | null = null;
+  for (const c of info.credentials_added) {
+    if (c.credential_id !== credentialId || at - c.time > windowMs) continue;
+    if (isSanctionedActor(info, c.actor, ctx)) return null; // (also) added by someone who vouches for it
+    if (found === null || c.time > found.time) found = c;
+  }
+  return found;
+}
+
+/**
+ * The address of one of the agent's two latest successful sign-ins whose
+ * subnet (/24, IPv6 /48) `ip` is in, or null: a request from there comes
+ * from the agent's own host (its replicas, its NAT).
+ */
+export function ownSigninAddress(info: AgentInfo | undefined, ip: string): string | null {
+  if (info === undefined) return null;
+  const a = info.signin_ip ?? null;
+  if (a !== null && sameSubnet(ip, a)) return a;
+  const b = info.signin_ip_prev ?? null;
+  return b !== null && sameSubnet(ip, b) ? b : null;
 }
 
 /** The part of the context that tells a user's current risk. */

@@ -49,8 +49,8 @@
 import type { AgentEvent, NetworkEvent, SigninEvent, TokenEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
-import { ALLOWED_LATENESS_MS, peerGroupId, peerGroupName } from './detector.js';
-import { ipv6Site, sameSubnet } from './addresses.js';
+import { ALLOWED_LATENESS_MS, ownSigninAddress, peerGroupId, peerGroupName } from './detector.js';
+import { ipv6Site } from './addresses.js';
 import { isMaliciousCategory, isPhishingCategory } from './categories.js';
 import {
   AgentStore,
@@ -658,12 +658,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
    * it holds the credential already.
    */
   function atHome(e: SigninEvent, ctx: DetectorContext): string | null {
-    const info = ctx.agent(e.tenant_id, e.agent_id);
-    if (info === undefined) return null;
-    const a = info.signin_ip ?? null;
-    if (a !== null && sameSubnet(e.ip, a)) return a;
-    const b = info.signin_ip_prev ?? null;
-    return b !== null && sameSubnet(e.ip, b) ? b : null;
+    return ownSigninAddress(ctx.agent(e.tenant_id, e.agent_id), e.ip);
   }
 
   /**

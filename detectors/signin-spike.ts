@@ -36,11 +36,10 @@
 // Thresholds are computed once per window; per event the cost is a counter.
 
 import { quantileSorted } from 'simple-statistics';
-import type { AgentEvent, SigninEvent } from '../contract/events.js';
-import { sameSubnet } from './addresses.js';
+import type { AgentEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
-import { peerGroupName } from './detector.js';
+import { ownSigninAddress, peerGroupName } from './detector.js';
 import { classifyFailure, type FailureClass } from './failed-access.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, blueprintOf, clone, hashString, sec, type SlotState, type Timed } from './agent-directory.js';
 
@@ -396,15 +395,6 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     a.medium = Math.ceil(Math.max(medium, low));
   }
 
-  /** The sign-in comes from the subnet of one of the agent's two latest successful sign-in addresses. */
-  function fromOwnHost(e: SigninEvent, ctx: DetectorContext): boolean {
-    const info = ctx.agent(e.tenant_id, e.agent_id);
-    if (info === undefined) return false;
-    const a = info.signin_ip ?? null;
-    const b = info.signin_ip_prev ?? null;
-    return (a !== null && sameSubnet(e.ip, a)) || (b !== null && sameSubnet(e.ip, b));
-  }
-
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     if (e.type !== 'signin') return NO_DETECTIONS;
     // The holder's retries of a stale credential or a drifted clock, and the provider's own hiccups,
@@ -413,7 +403,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       const kind = classifyFailure(e.error_code);
       if (RETRIES.has(kind)) return NO_DETECTIONS;
       // So is its own host retrying a wrong credential (a broken certificate, a chaos test): failed-access judges that too.
-      if (kind === 'credential' && fromOwnHost(e, ctx)) return NO_DETECTIONS;
+      if (kind === 'credential' && ownSigninAddress(ctx.agent(e.tenant_id, e.agent_id), e.ip) !== null) return NO_DETECTIONS;
     }
     const t = e.time;
     const b = Math.floor(t / o.windowMs);

@@ -21,12 +21,12 @@
 //   other agents of the blueprint came in meanwhile: a quiet blueprint has
 //   not yet shown whether it follows; but not when the sign-in presents a
 //   credential added within the week by no one who vouches for it (see
-//   isUnvouched): no rollout sanctioned that credential.
+//   unvouchedAddition): no rollout sanctioned that credential.
 
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { ALLOWED_LATENESS_MS, isSanctionedActor, peerGroupName, type UserRiskView } from './detector.js';
+import { ALLOWED_LATENESS_MS, isSanctionedActor, peerGroupName, unvouchedAddition, type UserRiskView } from './detector.js';
 import { DueQueue } from './due-queue.js';
 import {
   NO_DETECTIONS,
@@ -156,7 +156,7 @@ interface Pending {
   weights: number[];
   /** The decision was put off to `followMs` after the sign-in (another agent followed, or the blueprint was quiet). */
   extended?: boolean;
-  /** The sign-in presented a credential added within the rotation window by no one who vouches for it (see isUnvouched). */
+  /** The sign-in presented a credential added within the rotation window by no one who vouches for it (see unvouchedAddition). */
   unvouched?: boolean;
 }
 
@@ -257,26 +257,16 @@ function isRotation(info: AgentInfo | undefined, credentialId: string, at: numbe
   return false;
 }
 
-/**
- * True when the credential was added within the window, and only by actors who
- * do not vouch for it (not a sponsor, not an admin other than the agent): no
- * rollout sanctioned it, so a quiet blueprint is no reason to wait longer.
- */
-function isUnvouched(info: AgentInfo | undefined, credentialId: string, at: number, windowMs: number, ctx: UserRiskView): boolean {
-  if (!info) return false;
-  let added = false;
-  for (const c of info.credentials_added) {
-    if (c.credential_id !== credentialId || at - c.time > windowMs) continue;
-    if (isSanctionedActor(info, c.actor, ctx)) return false;
-    added = true;
-  }
-  return added;
-}
-
 export function createUnfamiliarSigninPropertiesDetector(
   options: UnfamiliarSigninPropertiesOptions = {},
 ): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
+
+  /** The credential was added within the rotation window by no one who vouches for it: no rollout sanctioned it. */
+  function unvouchedCredential(info: AgentInfo | undefined, credentialId: string, at: number, ctx: UserRiskView): boolean {
+    return info !== undefined && unvouchedAddition(info, credentialId, at, o.rotationWindowMs, ctx) !== null;
+  }
+
   const agents = new AgentStore<AgentState>();
   const groups = new GroupStore<PeerGroup>();
   /** One peer group per tenant (key TENANT_GROUP): values used anywhere in the tenant. */
@@ -478,7 +468,7 @@ export function createUnfamiliarSigninPropertiesDetector(
           values: names.map((n) => observed[n]!),
           hashes: ps,
           weights,
-          ...(e.credential_id !== null && isUnvouched(ctx.agent(e.tenant_id, e.agent_id), e.credential_id, t, o.rotationWindowMs, ctx) ? { unvouched: true } : {}),
+          ...(e.credential_id !== null && unvouchedCredential(ctx.agent(e.tenant_id, e.agent_id), e.credential_id, t, ctx) ? { unvouched: true } : {}),
         });
       }
     }
