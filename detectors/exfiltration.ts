@@ -51,6 +51,11 @@
 // the blueprint is an hour old (before that every destination looks new).
 // Values over a threshold never enter the baselines. Cooldown 30 min per kind.
 // Only allowed transfers count (a blocked one sent nothing).
+// A medium window or hour sum is reported 3 minutes later, unless 3 agents of
+// the blueprint (this one included) send bulk data to its destination within
+// 10 minutes by then: a blueprint-wide cut-over (a new log sink, a tenant
+// migration's storage account) is a deployment, a thief's drop site is the
+// victim's alone. A high one is reported at once.
 // DNS tunnelling (data smuggled in queries, a few hundred bytes a flow, under
 // every byte threshold): 100 DNS flows (port 53 or 853) within the 10-minute
 // window to name servers (by address) the blueprint does not use (queried by
@@ -60,6 +65,7 @@ import { categoryInfo, categoryKey } from './categories.js';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { DueQueue, type DueItem } from './due-queue.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface ExfiltrationOptions {
@@ -127,6 +133,16 @@ export interface ExfiltrationOptions {
    * number of flows to a resolver nobody in the blueprint uses gives it away.
    */
   dnsFlows?: number;
+  /**
+   * A medium window or hour sum is confirmed this long after (event time),
+   * unless deploymentAgents agents of the blueprint (this one included) send
+   * bulk data to its destination within deploymentWindowMs by then: a
+   * blueprint-wide cut-over (a new log sink, a tenant migration's storage) is
+   * a deployment, a thief's drop site is the victim's alone. 0 = at once.
+   */
+  confirmMs?: number;
+  deploymentAgents?: number;
+  deploymentWindowMs?: number;
 }
 
 const MB = 1_000_000;
@@ -162,6 +178,9 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   cooldownMs: 30 * 60_000,
   maxAgents: 2_000_000,
   dnsFlows: 100,
+  confirmMs: 3 * 60_000,
+  deploymentAgents: 3,
+  deploymentWindowMs: 10 * 60_000,
 };
 
 const BUCKETS = 32;
@@ -292,6 +311,11 @@ interface GroupEx extends Timed {
   k: Map<string, KnownDest>;
   /** Destination host hash → the agent last flagged sending bulk data there (see RECURRENCE_MIN_S). */
   x: Map<number, FlaggedDest>;
+  /**
+   * Destination host hash → its latest bulk senders, flat [agent hash, time (s)]
+   * pairs, newest last (see `confirmMs`); absent until the first.
+   */
+  ad?: Map<number, number[]>;
   /** Agent-windows counted. */
   nw: number;
   /** Highest completed two-window sums of any agent, KiB (all / risky). */
@@ -302,7 +326,20 @@ interface GroupEx extends Timed {
   qm: number;
 }
 
-type GroupRow = Omit<GroupEx, 'd' | 'k' | 'x'> & { d: [number, BulkDest][]; k?: [string, KnownDest][]; x?: [number, FlaggedDest][] };
+type GroupRow = Omit<GroupEx, 'd' | 'k' | 'x' | 'ad'> & { d: [number, BulkDest][]; k?: [string, KnownDest][]; x?: [number, FlaggedDest][]; ad?: [number, number[]][] };
+
+/** A medium window or hour sum waiting to see whether the blueprint takes its destination up (see `confirmMs`). */
+interface PendingSum extends DueItem {
+  gid: string;
+  dh: number;
+  ah: number;
+  /** When it was found (epoch ms). */
+  t: number;
+  d: Detection;
+}
+
+/** Bulk senders remembered per destination (pairs). */
+const ADOPTERS = 6;
 
 export const exfiltrationMeta: DetectorMeta = {
   id: 'exfiltration',
@@ -312,6 +349,7 @@ export const exfiltrationMeta: DetectorMeta = {
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
+    'A medium sum is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over). ' +
     'DNS tunnelling: 100 DNS flows within 10 minutes to a name server the blueprint does not use is medium.',
 };
 
@@ -420,6 +458,63 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (k.n < 2 && k.a !== hashString(agentId)) k.n = 2;
     }
     return k.n >= 2 && t - k.f * 1000 >= o.familiarAfterMs;
+  }
+
+  /** Records agent `ah` sending bulk data to `dh` at `t` (for telling a blueprint-wide cut-over, see `confirmMs`). */
+  function noteBulk(g: GroupEx, dh: number, ah: number, t: number): void {
+    const sec = Math.floor(t / 1000);
+    const ad = g.ad ?? (g.ad = new Map());
+    let list = ad.get(dh);
+    if (list === undefined) {
+      if (ad.size >= o.maxBulkDestinations) ad.delete(ad.keys().next().value as number);
+      ad.set(dh, (list = [ah, sec]));
+      return;
+    }
+    for (let i = 0; i < list.length; i += 2) {
+      if (list[i] === ah) {
+        if (sec > list[i + 1]!) list[i + 1] = sec;
+        return;
+      }
+    }
+    if (list.length >= 2 * ADOPTERS) list.splice(0, 2);
+    list.push(ah, sec);
+  }
+
+  /** Other agents of the group that sent bulk data to `dh` within deploymentWindowMs of `t`. */
+  function otherSenders(g: GroupEx | undefined, dh: number, ah: number, t: number): number {
+    const list = g?.ad?.get(dh);
+    if (list === undefined) return 0;
+    const sec = Math.floor(t / 1000);
+    const span = o.deploymentWindowMs / 1000;
+    let n = 0;
+    for (let i = 0; i < list.length; i += 2) if (list[i] !== ah && Math.abs(list[i + 1]! - sec) <= span) n++;
+    return n;
+  }
+
+  const pending = new DueQueue<PendingSum>(16_384);
+
+  /** A waiting medium sum whose time came: reported unless the blueprint took its destination up meanwhile. */
+  function decide(p: PendingSum): Detection | null {
+    const g = groups.get(p.tenant_id, p.gid);
+    const others = otherSenders(g, p.dh, p.ah, p.t);
+    if (others + 1 >= o.deploymentAgents) return null;
+    const minutes = Math.round(o.confirmMs / 60_000);
+    return {
+      ...p.d,
+      time: p.due,
+      summary: `${p.d.summary}; no other agent of its blueprint took the destination up within ${minutes} min`,
+      evidence: { ...p.d.evidence, confirmation: { confirm_s: o.confirmMs / 1000, other_senders: others, deployment_agents: o.deploymentAgents } },
+    };
+  }
+
+  /**
+   * Holds a medium sum to a bulk destination for confirmMs (see `confirmMs`);
+   * returns the detections to report now. A high sum is reported at once.
+   */
+  function confirmLater(d: Detection, e: NetworkEvent, s: AgentEx, dh: number, ah: number): Detection[] {
+    if (d.severity !== 'medium' || o.confirmMs <= 0) return [d];
+    pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.confirmMs, gid: s.g, dh, ah, t: e.time, d });
+    return NO_DETECTIONS;
   }
 
   /** Remembers that agent `ah` was flagged sending bulk data to `dh` (the first time: a recurrence is measured from it). */
@@ -717,6 +812,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       const d = g.d.get(dh);
       familiar = d !== undefined && (d.a !== ah || t - d.f * 1000 >= o.familiarAfterMs);
       if (!familiar && g.x.size !== 0 && recurring(g, dh, ah, t)) familiar = true;
+      noteBulk(g, dh, ah, t);
     }
     // Risky categories become familiar only through bulk uploads of the blueprint (above).
     if (!isRisky) {
@@ -754,7 +850,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     if (wi >= s.w - 1 && ((s.c0 + s.c1) * KIB >= windowGate || (s.r0 + s.r1) * KIB >= o.minWindowBytesRisky)) {
       const d = checkWindow(e, s, wi);
       if (d !== undefined) {
-        if (d !== null) out = [d];
+        if (d !== null) out = bulk ? confirmLater(d, e, s, dh, ah) : [d];
         if (d !== null && bulk) flagged(g!, dh, ah, t);
         return out; // over the window threshold: keep this transfer out of the baselines
       }
@@ -772,7 +868,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if ((s.h0 + s.h1) * KIB >= o.minSlowBytes || (s.q0 + s.q1) * KIB >= o.minSlowBytesRisky) {
         const d = checkSlow(e, s);
         if (d !== undefined) {
-          if (d !== null) out = [d];
+          if (d !== null) out = bulk ? confirmLater(d, e, s, dh, ah) : [d];
           if (d !== null && bulk) flagged(g!, dh, ah, t);
           s.xw = wi; // an anomalous window: kept out of the baselines
           return out;
@@ -806,27 +902,32 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
       return e.type === 'network' ? onNetwork(e, ctx) : NO_DETECTIONS;
     },
+    advance: (watermark: number): Detection[] => pending.takeDue(watermark, decide),
+    // End of a replay: what waits for the blueprint to follow is decided as if the stream had gone quiet.
+    settle: (): Detection[] => pending.takeDue(Infinity, decide),
     evict(before: number): void {
       agents.evict(before);
       groups.evict(before);
+      pending.evict(before);
     },
     size(): number {
-      return agents.size + groups.size;
+      return agents.size + groups.size + pending.size;
     },
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
-      for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d], k: [...g.k], x: [...g.x] }]);
-      return clone({ version: 1, agents: agents.map.snapshot(), groups: rows });
+      for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d], k: [...g.k], x: [...g.x], ad: g.ad ? [...g.ad] : [] }]);
+      return clone({ version: 1, agents: agents.map.snapshot(), groups: rows, pending: pending.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][] };
+      const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][]; pending?: PendingSum[] };
       if (s?.version !== 1) throw new Error('exfiltration: unsupported snapshot');
       // Rows of older snapshots lack newer fields: laid over a fresh state, they get their defaults.
       agents.restore(
         s.agents.map(([t, id, v]) => [t, id, Object.assign(newAgentState(v.g, 0, o.windowMs), v)]),
         false,
       );
-      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, hm: g.hm ?? 0, qm: g.qm ?? 0, d: new Map(g.d), k: new Map(g.k ?? []), x: new Map(g.x ?? []) }]));
+      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, hm: g.hm ?? 0, qm: g.qm ?? 0, d: new Map(g.d), k: new Map(g.k ?? []), x: new Map(g.x ?? []), ad: new Map(g.ad ?? []) }]));
+      pending.restore(s.pending);
     },
   };
 }

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkEvent } from '../../contract/events.js';
 import { bucketOf, bucketUpper, createExfiltrationDetector } from '../../detectors/exfiltration.js';
-import { DAY, HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+import { DAY, HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
 import { seededRandom } from '../../publish/util.js';
 
 beforeEach(() => resetIds());
@@ -26,12 +26,18 @@ function traffic(agents: string[], from: number, to: number, seed = 1, sigma = 1
   return out;
 }
 
+/**
+ * The detector with medium window and hour sums reported at once: these tests
+ * are about the thresholds; the blueprint-follow confirmation has its own.
+ */
+const exfil = (o: Parameters<typeof createExfiltrationDetector>[0] = {}) => createExfiltrationDetector({ confirmMs: 0, ...o });
+
 const AGENTS = ['a1', 'a2', 'a3', 'a4'];
 const T3 = T0 + 3 * HOUR;
 
 describe('exfiltration', () => {
   it('fires high for one huge upload to a file-sharing destination', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     expect(feed(d, ctx, traffic(AGENTS, T0, T3))).toEqual([]);
     const out = feed(d, ctx, [
@@ -47,7 +53,7 @@ describe('exfiltration', () => {
   });
 
   it('fires for a huge transfer to an ordinary destination, with a higher floor', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
     // 40 MB: under the single-transfer floor (100 MB) and the quiet agent's 10-minute floor (50 MB).
@@ -59,7 +65,7 @@ describe('exfiltration', () => {
   });
 
   it('tolerates heavy uploads to a destination the blueprint regularly uploads to, not to a new one', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     const events = traffic(AGENTS, T0, T3);
     const r = seededRandom(5);
@@ -77,7 +83,7 @@ describe('exfiltration', () => {
   });
 
   it('fires on many medium chunks to a new storage destination within ten minutes', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
     const chunks: NetworkEvent[] = [];
@@ -90,7 +96,7 @@ describe('exfiltration', () => {
   });
 
   it('fires on 50 MB within ten minutes to a storage account new to the blueprint from a quiet agent (20x its baseline)', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
     const out = feed(d, ctx, trickle(45, 5 * MIN, 10 * MIN, 'storage', 'xfer8812.blob.example', T3));
@@ -110,7 +116,7 @@ describe('exfiltration', () => {
     }
     events.sort((x, y) => x.time - y.time);
     const upload = (host: string, category: string) => {
-      const d = createExfiltrationDetector();
+      const d = exfil();
       const ctx = fakeContext();
       expect(feed(d, ctx, events)).toEqual([]);
       // 60 MB in 6 uploads over 10 minutes (documents sent to the blueprint's model endpoint, a mail-out through Graph).
@@ -121,7 +127,7 @@ describe('exfiltration', () => {
     expect(upload('fresh-llm.example', 'llm_provider').map((x) => x.severity)).toEqual(['medium']);
     // A risky category is familiar only through the blueprint's bulk uploads, not its calls.
     const risky = events.map((e) => (e.agent_id === 'a1' || e.agent_id === 'a3' ? { ...e, dest_host: 'share.example', category: 'file_sharing', bytes_out: 3_000 } : e));
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, risky);
     const out = feed(d, ctx, Array.from({ length: 6 }, (_, i) => network({ agent_id: 'a2', time: T3 + i * 100 * SEC, bytes_out: 10_000_000, category: 'file_sharing', dest_host: 'share.example' })));
@@ -131,7 +137,7 @@ describe('exfiltration', () => {
   it('takes an upload the agent was flagged for, repeated on a schedule (12 h or a day later), for a job; not a repeat within hours, nor by another agent', () => {
     const upload = (agent: string, at: number) => network({ agent_id: agent, time: at, bytes_out: 30_000_000, category: 'file_transfer', dest_host: 'sftp.partner.example' });
     const run = (repeats: [string, number][]) => {
-      const d = createExfiltrationDetector();
+      const d = exfil();
       const ctx = fakeContext();
       feed(d, ctx, traffic(AGENTS, T0, T3));
       const first = feed(d, ctx, [upload('a1', T3)]);
@@ -154,7 +160,7 @@ describe('exfiltration', () => {
     for (let t = T0; t < T3; t += MIN) for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 5 * SEC, dest_host: 'dns.contoso.example', dest_ip: '168.63.129.16', dest_port: 53, category: 'uncategorized', bytes_out: 80, bytes_in: 120 }));
     events.sort((x, y) => x.time - y.time);
     const run = (host: (i: number) => string, ip: string | null, count: number) => {
-      const d = createExfiltrationDetector();
+      const d = exfil();
       const ctx = fakeContext();
       expect(feed(d, ctx, events)).toEqual([]);
       // One query a second, 200-260 bytes each: far under every byte threshold.
@@ -172,8 +178,35 @@ describe('exfiltration', () => {
     expect(run((i) => `${(i * 2654435761).toString(16)}.malware.hash.cymru.example`, '168.63.129.16', 600)).toEqual([]);
   });
 
-  it('keeps the 100 MB floor for a blueprint that already sends several MB in ten minutes to new destinations', () => {
+  it('confirms a medium sum 3 minutes later unless the blueprint takes its destination up (a cut-over to a new log sink), and reports a high one at once', () => {
+    const upload = (agent: string, start: number, mb: number, host = 'splunk.example') =>
+      Array.from({ length: 6 }, (_, i) => network({ agent_id: agent, time: start + i * 50 * SEC, bytes_out: mb * 1_000_000, category: 'storage', dest_host: host }));
+    const run = (movers: string[]) => {
+      const d = createExfiltrationDetector();
+      const ctx = fakeContext();
+      const events = traffic(AGENTS, T0, T3);
+      movers.forEach((a, k) => events.push(...upload(a, T3 + k * 40 * SEC, 10)));
+      events.push(...traffic(AGENTS, T3 + 10 * MIN, T3 + 20 * MIN, 3));
+      events.sort((x, y) => x.time - y.time);
+      return feed(d, ctx, events).concat(advanceTo(d, ctx, T3 + 30 * MIN));
+    };
+    // One agent alone: 60 MB to a storage account no peer uses, confirmed 3 minutes after the sum crossed 50 MB.
+    const alone = run(['a1']);
+    expect(alone.map((x) => [x.agent_id, x.severity, x.evidence.kind])).toEqual([['a1', 'medium', 'window']]);
+    expect(alone[0]!.time).toBe(T3 + 5 * 50 * SEC + 3 * MIN); // the sixth upload crossed the threshold
+    expect(alone[0]!.summary).toContain('no other agent of its blueprint took the destination up');
+    // Three agents switching their bulk traffic to it within minutes: a deployment.
+    expect(run(['a1', 'a2', 'a3'])).toEqual([]);
+    // A high sum (to file sharing) does not wait.
     const d = createExfiltrationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    const high = feed(d, ctx, upload('a1', T3, 12, 'gofile.example').map((e) => ({ ...e, category: 'file_sharing' })));
+    expect(high.map((x) => x.severity)).toContain('high');
+  });
+
+  it('keeps the 100 MB floor for a blueprint that already sends several MB in ten minutes to new destinations', () => {
+    const d = exfil();
     const ctx = fakeContext();
     // a crawler: ~1.5 MB a minute per agent, each to a host no one used before (sums of 10-40 MB
     // per ten minutes to new destinations, so 20x that is far above 100 MB)
@@ -188,7 +221,7 @@ describe('exfiltration', () => {
   });
 
   it('learns no bulk destination from an agent that just fired: a second victim of the blueprint exfiltrating there later is caught too', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
     const first = feed(d, ctx, [
@@ -205,7 +238,7 @@ describe('exfiltration', () => {
   });
 
   it('fires on many medium uploads to file sharing within ten minutes', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
     const burst: NetworkEvent[] = [];
@@ -224,7 +257,7 @@ describe('exfiltration', () => {
 
   it('reads risky categories in any vendor name (online storage and backup), and takes hostile and suspicious ones (command and control, anonymizers) as risky', () => {
     for (const category of ['File Sharing', 'Command-and-Control', 'online-storage-and-backup', 'Botnet Callback', 'Proxy Avoidance and Anonymizers', 'Newly Registered Domains']) {
-      const d = createExfiltrationDetector();
+      const d = exfil();
       const ctx = fakeContext();
       feed(d, ctx, traffic(AGENTS, T0, T3));
       const burst: NetworkEvent[] = [];
@@ -238,7 +271,7 @@ describe('exfiltration', () => {
   });
 
   it('catches a slow upload spread over several windows (its first windows do not raise the bar)', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
     const start = Math.ceil(T3 / (5 * MIN)) * 5 * MIN;
@@ -251,7 +284,7 @@ describe('exfiltration', () => {
   });
 
   it('does not sum uploads to a file-sharing service the blueprint regularly uses', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     const events = traffic(AGENTS, T0, T3);
     for (let t = T0; t < T3; t += 20 * MIN) events.push(network({ agent_id: 'a1', time: t, bytes_out: 2_000_000, category: 'file_sharing', dest_host: 'box.contoso.example' }));
@@ -263,7 +296,7 @@ describe('exfiltration', () => {
   });
 
   it('judges a brand-new agent against its blueprint', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
     const fresh = feed(d, ctx, [network({ agent_id: 'fresh', time: T3, bytes_out: 40_000, category: 'api' })]);
@@ -274,7 +307,7 @@ describe('exfiltration', () => {
   });
 
   it('stays quiet on two days of heavy-tailed traffic with hourly batch bursts', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     const events = traffic([...AGENTS, 'a5', 'a6'], T0, T0 + 2 * DAY, 7, 2);
     // a batch agent: every hour, 30 uploads of ~25 MB to storage in two minutes
@@ -290,7 +323,7 @@ describe('exfiltration', () => {
   });
 
   it('does not fire without a baseline, except for a giant upload to a risky destination', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     expect(feed(d, ctx, [network({ time: T0, bytes_out: 500_000_000, category: 'storage' })])).toEqual([]);
     const out = feed(d, ctx, [network({ time: T0 + MIN, bytes_out: 3_000_000_000, category: 'file_sharing' })]);
@@ -312,7 +345,7 @@ describe('exfiltration', () => {
   });
 
   it('counts late events in the previous window', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
     const base = Math.ceil(T3 / (5 * MIN)) * 5 * MIN; // a window boundary
@@ -340,7 +373,7 @@ describe('exfiltration', () => {
   });
 
   it('evicts idle agents and groups', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, [network({ agent_id: 'a1', time: T0 }), network({ agent_id: 'a2', blueprint_id: 'bp2', time: T0 + 2 * HOUR })]);
     expect(d.size()).toBe(4);
@@ -352,7 +385,7 @@ describe('exfiltration', () => {
     const events: NetworkEvent[] = [...traffic(AGENTS, T0, T3)];
     for (let i = 0; i < 12; i++) events.push(network({ agent_id: 'a3', time: T3 + i * 20 * SEC, bytes_out: 6_000_000, category: 'file_sharing', dest_host: 'share.example' }));
     events.push(network({ agent_id: 'a2', time: T3 + 5 * MIN, bytes_out: 400_000_000, category: 'uncategorized' }));
-    const { uninterrupted, restored } = runWithRestore(() => createExfiltrationDetector(), events, events.length - 10);
+    const { uninterrupted, restored } = runWithRestore(() => exfil(), events, events.length - 10);
     expect(uninterrupted).toHaveLength(3);
     expect(restored).toEqual(uninterrupted);
   });
@@ -362,12 +395,12 @@ describe('exfiltration', () => {
     const history: NetworkEvent[] = [];
     for (let i = 0; i < 40; i += 4) history.push(lone(i, { bytes_out: 20_000, dest_host: 'api.contoso.com' })); // 10 transfers: no baseline of its own
     const upload = (each: number) => [0, 1, 2].map((k) => lone(40 + k, { bytes_out: each, category: 'file_sharing', dest_host: 'mega.example' }));
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const out = feed(d, fakeContext(), [...history, ...upload(900_000_000)]);
     expect(out.map((x) => [x.evidence.kind, x.severity])).toEqual([['window', 'high']]);
     expect(out[0]!.evidence.threshold).toBe(1_000_000_000);
     // 900 MB in all is under the floor: without a baseline, nothing is judged.
-    expect(feed(createExfiltrationDetector(), fakeContext(), [...history, ...upload(300_000_000)])).toEqual([]);
+    expect(feed(exfil(), fakeContext(), [...history, ...upload(300_000_000)])).toEqual([]);
   });
 
   /** `mb` MB every `everyMs` to `dest` from a4 after the warm-up, for `durationMs`. */
@@ -378,7 +411,7 @@ describe('exfiltration', () => {
   }
 
   it('catches a few tens of MB to a file-sharing site the blueprint never uses within minutes (medium), and more as high', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
     // 9 MB every 2 min: each transfer under the 10 MB single-transfer floor, 27 MB by the third.
@@ -387,7 +420,7 @@ describe('exfiltration', () => {
     expect(out[0]!.evidence.threshold).toBe(20_000_000);
     expect(out[0]!.time - T3).toBeLessThanOrEqual(6 * MIN);
     // 12 MB a minute: past 50 MB within five minutes, high.
-    const e = createExfiltrationDetector();
+    const e = exfil();
     const ctx2 = fakeContext();
     feed(e, ctx2, traffic(AGENTS, T0, T3));
     const fast = feed(e, ctx2, trickle(12, MIN, 10 * MIN, 'file_sharing', 'gofile.example'));
@@ -399,7 +432,7 @@ describe('exfiltration', () => {
   });
 
   it('catches a slow trickle to a file-sharing site that stays under every 10-minute threshold (high)', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
     // 3.8 MB every 2 min: 19 MB per 10 min (the 10-min floor is 20 MB), 114 MB per hour.
@@ -417,7 +450,7 @@ describe('exfiltration', () => {
   });
 
   it('catches a slow trickle to a storage account new to the blueprint (medium), across a half-hour boundary', () => {
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
     // 24 MB every 5 min (48 MB per 10 min, under even a quiet blueprint's 50 MB floor), starting 10 min
@@ -433,12 +466,12 @@ describe('exfiltration', () => {
     const events = traffic(AGENTS, T0, T3);
     for (let t = T0; t < T3; t += 20 * MIN) events.push(network({ agent_id: 'a1', time: t, bytes_out: 2_000_000, category: 'file_sharing', dest_host: 'box.contoso.example' }));
     events.sort((x, y) => x.time - y.time);
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, events);
     expect(feed(d, ctx, trickle(9, 2 * MIN, HOUR, 'file_sharing', 'box.contoso.example'))).toEqual([]);
     // 1.5 MB every 2 min: 45 MB per hour to a new file-sharing site, under the 50 MB floor.
-    const e = createExfiltrationDetector();
+    const e = exfil();
     const ctx2 = fakeContext();
     feed(e, ctx2, traffic(AGENTS, T0, T3));
     expect(feed(e, ctx2, trickle(1.5, 2 * MIN, HOUR, 'file_sharing', 'gofile.example'))).toEqual([]);
@@ -446,12 +479,12 @@ describe('exfiltration', () => {
 
   it('restores an agent state written before the slow sums existed', () => {
     const events = [...traffic(AGENTS, T0, T3), ...trickle(1.5, MIN, 60 * MIN, 'file_sharing', 'gofile.example')];
-    const d = createExfiltrationDetector();
+    const d = exfil();
     const ctx = fakeContext();
     expect(feed(d, ctx, events.slice(0, -40))).toEqual([]);
     const snap = JSON.parse(JSON.stringify(d.snapshot())) as { agents: [string, string, Record<string, unknown>][] };
     for (const [, , v] of snap.agents) for (const k of ['hw', 'h0', 'h1', 'q0', 'q1', 'fs']) delete v[k];
-    const r = createExfiltrationDetector();
+    const r = exfil();
     r.restore(snap);
     // The sums start again at the restore: the trickle is still caught, later.
     const out = feed(r, ctx, events.slice(-40));
