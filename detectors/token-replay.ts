@@ -234,8 +234,113 @@ interface ReplayGroup extends PeerGroup {
 
 /** Granted tokens indexed at most (the oldest dropped beyond). */
 const MAX_OWNERS = 1_000_000;
-/** How often expired tokens are swept from the owner index (event time), ms. */
-const OWNER_SWEEP_MS = 10 * 60_000;
+/** Tokens living longer than this (managed identities' day-long tokens) are indexed apart, s. */
+const LONG_LIFETIME_S = 2 * 3600;
+
+/**
+ * Granted tokens by their first hash, until they expire (see `owners`): two
+ * maps, one for tokens of up to LONG_LIFETIME_S and one for longer ones, so
+ * that each holds tokens of similar lifetimes in about the order they expire
+ * and a sweep stops at the first live one (a full scan of every live token
+ * at each step would cost more than the index).
+ */
+class TokenOwners {
+  private readonly short = new OwnerQueue();
+  private readonly long = new OwnerQueue();
+
+  get size(): number {
+    return this.short.map.size + this.long.map.size;
+  }
+
+  get(h1: number): Slot | undefined {
+    return this.short.map.get(h1) ?? this.long.map.get(h1);
+  }
+
+  add(slot: Slot, lifetimeS: number): void {
+    if (this.size >= MAX_OWNERS) (this.short.map.size >= this.long.map.size ? this.short : this.long).dropOldest();
+    (lifetimeS > LONG_LIFETIME_S ? this.long : this.short).add(slot);
+  }
+
+  /** Forgets tokens expired before `before` (epoch s) from the front of each queue. */
+  sweep(before: number): void {
+    this.short.sweep(before);
+    this.long.sweep(before);
+  }
+
+  /** Forgets every token expired before `before` (epoch s): a full scan, for the periodic eviction. */
+  evict(before: number): void {
+    this.short.evict(before);
+    this.long.evict(before);
+  }
+
+  clear(): void {
+    this.short.clear();
+    this.long.clear();
+  }
+}
+
+/**
+ * Tokens by first hash, and in the order they were indexed (an array with a
+ * head: iterating a Map from its front after many deletions walks every
+ * deleted entry again).
+ */
+class OwnerQueue {
+  readonly map = new Map<number, Slot>();
+  private order: Slot[] = [];
+  private head = 0;
+
+  add(slot: Slot): void {
+    this.map.set(slot.h1, slot);
+    this.order.push(slot);
+  }
+
+  private forget(slot: Slot): void {
+    if (this.map.get(slot.h1) === slot) this.map.delete(slot.h1);
+  }
+
+  dropOldest(): void {
+    while (this.head < this.order.length) {
+      const slot = this.order[this.head++]!;
+      if (this.map.get(slot.h1) === slot) {
+        this.map.delete(slot.h1);
+        break;
+      }
+    }
+    this.compact();
+  }
+
+  sweep(before: number): void {
+    const order = this.order;
+    let head = this.head;
+    while (head < order.length && order[head]!.ex < before) this.forget(order[head++]!);
+    this.head = head;
+    this.compact();
+  }
+
+  evict(before: number): void {
+    const kept: Slot[] = [];
+    for (let i = this.head; i < this.order.length; i++) {
+      const slot = this.order[i]!;
+      if (slot.ex < before) this.forget(slot);
+      else if (this.map.get(slot.h1) === slot) kept.push(slot);
+    }
+    this.order = kept;
+    this.head = 0;
+  }
+
+  private compact(): void {
+    if (this.head > 4096 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.order = [];
+    this.head = 0;
+  }
+}
 
 /** A pending use waiting for its verdict (see `advance`), with its agent. */
 interface QueuedUse extends PendingUse {
@@ -496,8 +601,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
    * forwarded in an agent-to-agent task and used by a compromised worker)
    * comes from an address that may well be the presenter's own.
    */
-  const owners = new Map<number, Slot>();
-  let nextOwnerSweep = -Infinity;
+  const owners = new TokenOwners();
   /** Owners' detections found by `verdict` (which returns the presenter's), for `advance` to add. */
   let crossFound: Detection[] = [];
   /**
@@ -520,18 +624,9 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     if (n > 0) homeQueue = homeQueue.slice(n);
   }
 
-  /** Indexes a granted token by its first hash (the slot itself: no object of its own). */
-  function indexOwner(slot: Slot): void {
-    if (owners.size >= MAX_OWNERS) owners.delete(owners.keys().next().value as number);
-    owners.set(slot.h1, slot);
-  }
-
   /** Forgets tokens expired (with the grace) before the watermark. */
   function sweepOwners(watermark: number): void {
-    if (watermark < nextOwnerSweep) return;
-    nextOwnerSweep = watermark + OWNER_SWEEP_MS;
-    const before = Math.floor((watermark - o.expiryGraceMs) / 1000);
-    for (const [h, w] of owners) if (w.ex < before) owners.delete(h);
+    owners.sweep(Math.floor((watermark - o.expiryGraceMs) / 1000));
   }
 
   /**
@@ -727,7 +822,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     next[n] = slot;
     s.slots = next;
     recordIssuance(ctx, e, s);
-    indexOwner(slot);
+    owners.add(slot, lifetimeS);
 
     const pend = s.pend;
     if (pend === null) return NO_DETECTIONS;
@@ -876,7 +971,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       if (queue.length > 0) queue = queue.filter((q) => q.t >= before);
       if (homeQueue.length > 0) homeQueue = homeQueue.filter((q) => q.t >= before);
       // Tokens expired before the horizon (the sweep in `advance` forgets them sooner, as the watermark moves).
-      for (const [h, w] of owners) if (w.ex * 1000 < before) owners.delete(h);
+      owners.evict(Math.floor(before / 1000));
       deferred.evict(before);
     },
     size(): number {
@@ -918,10 +1013,9 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         for (const slot of v.slots) {
           slot.tn = t;
           slot.ag = a;
-          indexOwner(slot);
+          owners.add(slot, slot.ex - slot.u);
         }
       }
-      nextOwnerSweep = -Infinity;
       crossFound = [];
       homeQueue = s.homeQueue ?? [];
     },
