@@ -218,7 +218,7 @@ interface AgentState extends SlotState {
   /** Resources refused to the agent in earlier windows (hashes, oldest first): its habitual refusals, not probing. */
   known: number[];
   ids: string[];
-  /** Invalid-credential failures of this window from the agent's own network (see atHome). */
+  /** Invalid-credential failures of this window from the agent's own network (see ownSigninAddress). */
   home: number;
   /** Bit per kind already reported in this window: 1 cred, 2 res low, 4 res medium, 8 other, 16 cred at home. */
   fired: number;
@@ -650,21 +650,11 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     return false;
   }
 
-  /**
-   * The failure comes from the subnet of one of the agent's two latest
-   * successful sign-in addresses: the agent's own host presenting a wrong or
-   * stale credential (a secret ID pasted for its value, a replica left on a
-   * removed secret). Guessing needs no access to that host, and whoever has
-   * it holds the credential already.
-   */
-  function atHome(e: SigninEvent, ctx: DetectorContext): string | null {
-    return ownSigninAddress(ctx.agent(e.tenant_id, e.agent_id), e.ip);
-  }
 
   /**
    * The window's burst of `count` invalid-credential failures, once per
    * window: medium, or low when they come from the agent's own network
-   * (`home`, see atHome), each kind with its own bit.
+   * (`home`, see ownSigninAddress), each kind with its own bit.
    */
   function credentialBurst(a: AgentState, e: SigninEvent, count: number, usual: number, peer: string | null, home: string | null): Detection | null {
     const thr = Math.max(o.credentialBurst, usual);
@@ -718,7 +708,10 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     const peer = peerGroupName(blueprintOf(e, ctx));
     const windowMin = o.windowMs / 60_000;
 
-    const home = kind === 'credential' ? atHome(e, ctx) : null;
+    // From the subnet of one of the agent's two latest successful sign-ins: its own host presenting a
+    // wrong or stale credential (a secret ID pasted for its value, a replica left on a removed secret).
+    // Guessing needs no access to that host, and whoever has it holds the credential already.
+    const home = kind === 'credential' ? ownSigninAddress(ctx.agent(e.tenant_id, e.agent_id), e.ip) : null;
     if (home !== null) {
       // Not guessing: low, and not counted towards slow guessing.
       a.home++;

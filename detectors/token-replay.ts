@@ -71,7 +71,6 @@ import {
   hash2,
   hashString,
   peerAdopt,
-  peerFamiliar,
   peerVerdictCode,
   restoreGroups,
   sec,
@@ -612,13 +611,13 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
   let homeQueue: QueuedUse[] = [];
 
   /** The home uses whose token event can no longer come: presented by another agent than the owner? */
-  function decideHomeUses(watermark: number, ctx: DetectorContext, out: Detection[]): void {
+  function decideHomeUses(watermark: number, out: Detection[]): void {
     let n = 0;
     while (n < homeQueue.length && homeQueue[n]!.t + o.pendingMs <= watermark) {
       const q = homeQueue[n]!;
       n++;
       // Dated when decided (at the end of a replay: when it was due).
-      const found = crossAgent(q.tenant, q.agent, q.bp, q.h1, q.h2, q, null, watermark === Infinity ? q.t + o.pendingMs : watermark, ctx);
+      const found = crossAgent(q.tenant, q.agent, q.bp, q.h1, q.h2, q, null, watermark === Infinity ? q.t + o.pendingMs : watermark);
       for (const d of found) out.push(d);
     }
     if (n > 0) homeQueue = homeQueue.slice(n);
@@ -634,7 +633,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
    * another agent of the tenant: high for the presenter, medium for the
    * owner, whose token is out of its hands. Once per token (as a replay).
    */
-  function crossAgent(tenant: string, agent: string, bp: string | null, h1: number, h2: number, use: { ip: string; t: number; id: string; host: string }, tokenId: string | null, time: number, ctx: DetectorContext): Detection[] {
+  function crossAgent(tenant: string, agent: string, bp: string | null, h1: number, h2: number, use: { ip: string; t: number; id: string; host: string }, tokenId: string | null, time: number): Detection[] {
     const w = owners.get(h1);
     if (w === undefined || w.h2 !== h2 || w.tn !== tenant || w.ag === agent || w.fired) return NO_DETECTIONS;
     w.fired = true;
@@ -754,7 +753,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     if (i === pend.length) return null; // matched by its token event (or dropped)
     s.pend = pend.length === 1 ? null : pend.slice(0, i).concat(pend.slice(i + 1));
     // Its token event came late, but for another agent.
-    const cross = owners.size === 0 ? NO_DETECTIONS : crossAgent(q.tenant, q.agent, q.bp, q.h1, q.h2, q, null, Math.max(q.t, watermark), ctx);
+    const cross = owners.size === 0 ? NO_DETECTIONS : crossAgent(q.tenant, q.agent, q.bp, q.h1, q.h2, q, null, Math.max(q.t, watermark));
     if (cross.length !== 0) {
       crossFound.push(...cross.slice(1));
       return cross[0]!;
@@ -877,7 +876,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     }
     // Not a token of the agent's: another agent's, wherever it is presented from?
     if (owners.size !== 0) {
-      const cross = crossAgent(e.tenant_id, e.agent_id, e.blueprint_id, h1, h2, { ip: e.ip, t: e.time, id: e.event_id, host: e.dest_host }, tokenId, e.time, ctx);
+      const cross = crossAgent(e.tenant_id, e.agent_id, e.blueprint_id, h1, h2, { ip: e.ip, t: e.time, id: e.event_id, host: e.dest_host }, tokenId, e.time);
       if (cross.length !== 0) return cross;
       // Another agent's token, reported already: its later uses are the same finding.
       const w = owners.get(h1);
@@ -944,7 +943,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         }
         queue = queue.slice(n);
       }
-      if (homeQueue.length !== 0 && homeQueue[0]!.t + o.pendingMs <= watermark) decideHomeUses(watermark, ctx, crossFound);
+      if (homeQueue.length !== 0 && homeQueue[0]!.t + o.pendingMs <= watermark) decideHomeUses(watermark, crossFound);
       if (crossFound.length !== 0) {
         out = out === NO_DETECTIONS ? crossFound : out.concat(crossFound);
         crossFound = [];
@@ -960,7 +959,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         if (d !== null) out.push(d);
       }
       queue = [];
-      decideHomeUses(Infinity, ctx, out);
+      decideHomeUses(Infinity, out);
       out.push(...crossFound);
       crossFound = [];
       return out.length === 0 ? NO_DETECTIONS : out;
