@@ -5,7 +5,7 @@
 // peer-value registry that tells an agent's new value from its blueprint's.
 
 import type { AgentEvent } from '../contract/events.js';
-import { identityKey, type AgentInfo, type DetectorContext } from './detector.js';
+import { identityKey, type AgentInfo, type CredentialSighting, type DetectorContext } from './detector.js';
 import type { Detection } from './types.js';
 
 // ---------------------------------------------------------------------------
@@ -425,6 +425,35 @@ const MAX_CREDENTIALS = 4;
 const MAX_PERMISSIONS = 8;
 
 /** `list` with `item` appended (a fresh array in place of the shared empty one), the oldest dropped beyond `max`. */
+/**
+ * Records a successful sign-in with `credentialId`: the latest use of the
+ * credential in use, and of the one before it when the credential changes
+ * (a new object only then; a repeated use updates the sighting in place).
+ */
+function noteCredentialUse(a: AgentRecord, credentialId: string, t: number, ip: string, eventId: string): void {
+  const cur = a.signin_cred;
+  if (cur !== null && cur.credential_id === credentialId) {
+    if (t >= cur.time) {
+      cur.time = t;
+      cur.ip = ip;
+      cur.event_id = eventId;
+    }
+    return;
+  }
+  const prev = a.signin_cred_prev;
+  if (prev !== null && prev.credential_id === credentialId && t < (cur === null ? t : cur.time)) {
+    // A late sign-in with the credential before: the order of the two stays.
+    if (t >= prev.time) {
+      prev.time = t;
+      prev.ip = ip;
+      prev.event_id = eventId;
+    }
+    return;
+  }
+  a.signin_cred_prev = cur;
+  a.signin_cred = { credential_id: credentialId, time: t, ip, event_id: eventId };
+}
+
 function appendBounded<T>(list: T[], empty: T[], item: T, max: number): T[] {
   const out = list === empty ? [] : list;
   if (out.length >= max) out.shift();
@@ -441,6 +470,8 @@ function appendBounded<T>(list: T[], empty: T[], item: T, max: number): T[] {
 export interface AgentRecord extends AgentInfo, Timed {
   signin_ip: string | null;
   signin_ip_prev: string | null;
+  signin_cred: CredentialSighting | null;
+  signin_cred_prev: CredentialSighting | null;
   orphaned: boolean;
   // Fixed fields rather than an array: one object per agent to touch, not two.
   s0: unknown;
@@ -732,6 +763,8 @@ export class AgentDirectory {
         disabled: false,
         signin_ip: e.type === 'signin' && e.result === 'success' ? e.ip : null,
         signin_ip_prev: null,
+        signin_cred: e.type === 'signin' && e.result === 'success' && e.credential_id !== null ? { credential_id: e.credential_id, time: t, ip: e.ip, event_id: e.event_id } : null,
+        signin_cred_prev: null,
         orphaned: false,
         at: t,
         s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined,
@@ -757,9 +790,12 @@ export class AgentDirectory {
         a.blueprint_id = this.canonical(e.blueprint_id);
         a.grp = undefined;
       }
-      if (e.type === 'signin' && e.result === 'success' && e.ip !== a.signin_ip) {
-        a.signin_ip_prev = a.signin_ip;
-        a.signin_ip = e.ip;
+      if (e.type === 'signin' && e.result === 'success') {
+        if (e.ip !== a.signin_ip) {
+          a.signin_ip_prev = a.signin_ip;
+          a.signin_ip = e.ip;
+        }
+        if (e.credential_id !== null) noteCredentialUse(a, e.credential_id, t, e.ip, e.event_id);
       }
     }
     this.prevTenant = e.tenant_id;
@@ -844,6 +880,8 @@ export class AgentDirectory {
         disabled: v.disabled,
         signin_ip: v.signin_ip,
         signin_ip_prev: v.signin_ip_prev,
+        signin_cred: v.signin_cred === null ? null : { ...v.signin_cred },
+        signin_cred_prev: v.signin_cred_prev === null ? null : { ...v.signin_cred_prev },
         orphaned: v.orphaned,
       };
       out.push({ ...info, sponsors: [...v.sponsors], self_sponsored: [...v.self_sponsored], credentials_added: v.credentials_added.map((c) => ({ ...c })), permissions_granted: v.permissions_granted.map((p) => ({ ...p })) });
@@ -868,6 +906,8 @@ export class AgentDirectory {
         permissions_granted: r.permissions_granted?.length ? r.permissions_granted.map((p) => ({ ...p })) : NO_PERMISSIONS,
         signin_ip: r.signin_ip ?? null,
         signin_ip_prev: r.signin_ip_prev ?? null,
+        signin_cred: r.signin_cred ? { ...r.signin_cred } : null,
+        signin_cred_prev: r.signin_cred_prev ? { ...r.signin_cred_prev } : null,
         // Absent from snapshots taken before orphans were told apart.
         orphaned: r.orphaned ?? false,
         at: r.last_seen,

@@ -25,7 +25,9 @@
 // by an actor who does not vouch for it, from outside the /24 (IPv6 /48) of
 // the latest use of another credential of the agent; that other credential,
 // in use before (seen before, or not added to the agent since: the watch may
-// begin with the thief's first sign-in, seconds after the addition), is used
+// begin with the thief's first sign-in, seconds after the addition, or after
+// it when the addition is delivered late: the directory's sighting of the
+// credential used before tells the uses the watch missed), is used
 // again after the added one's first use and within
 // 90 minutes of its latest use → medium, once per added credential. (An
 // agent caching its tokens signs in about once an hour: its own credential's
@@ -150,6 +152,32 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   }
 
   /**
+   * A watch begins at the first sign-in after an addition is known; the
+   * addition may have been delivered late (the audit log lags the sign-in
+   * log), after the added credential's first use, or the agent's own
+   * credential may have been used just before. The directory's sighting of
+   * the credential used before this one is that use: without it, an own
+   * credential used between the thief's first sign-in and the late
+   * addition would only count at its next use, up to an hour later.
+   */
+  function seedPrevious(w: WatchState, e: SigninEvent, info: AgentInfo, ctx: DetectorContext): void {
+    const prev = info.signin_cred_prev ?? null;
+    if (prev === null || prev.credential_id === e.credential_id || Math.abs(e.time - prev.time) > o.concurrentMs) return;
+    const added = unvouchedAddition(info, prev.credential_id, prev.time, o.addedWithinMs, ctx);
+    w.uses.push({
+      credential_id: prev.credential_id,
+      ip: prev.ip,
+      first: prev.time,
+      last: prev.time,
+      event_id: prev.event_id,
+      firstEventId: prev.event_id,
+      addedBy: added === null ? null : added.actor,
+      addedAt: added === null ? 0 : added.time,
+      fired: false,
+    });
+  }
+
+  /**
    * The other credential `added` runs beside: in use before the added one's
    * first use (seen then, or not added to the agent since the added one was:
    * the watch may begin with the thief's first sign-in), used again after
@@ -200,6 +228,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       if (info.credentials_added.length === 0 || !watched(info, e.time, ctx)) return NO_DETECTIONS;
       w = { at: sec(e.time), e: 0, uses: [] };
       agents.set(ctx, e.tenant_id, e.agent_id, w);
+      seedPrevious(w, e, info, ctx);
     } else if (sec(e.time) > w.at) w.at = sec(e.time);
     const use = record(w, e, info, ctx);
     // This use may show an added credential beside the agent's own (either being the one just used).

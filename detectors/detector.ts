@@ -48,6 +48,23 @@ export interface AgentInfo {
    */
   signin_ip?: string | null;
   signin_ip_prev?: string | null;
+  /**
+   * The credential of the agent's latest successful sign-in (its latest use:
+   * time, address, event), and the latest use of the credential in use before
+   * it (null until seen): lets a watch that begins late (a credential's
+   * addition delivered after its first use) know the uses it missed. Absent
+   * from snapshots taken before they were kept.
+   */
+  signin_cred?: CredentialSighting | null;
+  signin_cred_prev?: CredentialSighting | null;
+}
+
+/** The latest successful sign-in of an agent with one credential. */
+export interface CredentialSighting {
+  credential_id: string;
+  time: number;
+  ip: string;
+  event_id: string;
 }
 
 /** How late (event time) an event may arrive and still be in order: the contract's 60 s. */

@@ -54,6 +54,27 @@ describe('agent directory and shared state', () => {
     expect(restored.get('t1', 'a1')).toMatchObject({ signin_ip: null, signin_ip_prev: null });
   });
 
+  it('remembers the latest use of the credential in use and of the one before it, late sign-ins included, across a snapshot', () => {
+    const d = new AgentDirectory();
+    const use = (credential_id: string, time: number, ip = '20.0.0.1') => d.observe(signin({ agent_id: 'a1', credential_id, ip, time }));
+    use('c-own', T0);
+    use('c-own', T0 + 60_000);
+    expect(d.get('t1', 'a1')).toMatchObject({ signin_cred: { credential_id: 'c-own', time: T0 + 60_000 }, signin_cred_prev: null });
+    use('c-new', T0 + 120_000, '20.9.9.9');
+    // A late sign-in with the own credential, stamped before the switch, updates the one before.
+    use('c-own', T0 + 90_000);
+    expect(d.get('t1', 'a1')).toMatchObject({
+      signin_cred: { credential_id: 'c-new', time: T0 + 120_000, ip: '20.9.9.9' },
+      signin_cred_prev: { credential_id: 'c-own', time: T0 + 90_000, ip: '20.0.0.1' },
+    });
+    // Failures are no use.
+    d.observe(signin({ agent_id: 'a1', credential_id: 'c-guess', result: 'failure', error_code: 'AADSTS7000215', time: T0 + 130_000 }));
+    expect(d.get('t1', 'a1')!.signin_cred!.credential_id).toBe('c-new');
+    const restored = new AgentDirectory();
+    restored.restore(JSON.parse(JSON.stringify(d.snapshot())));
+    expect(restored.get('t1', 'a1')).toMatchObject({ signin_cred: { credential_id: 'c-new' }, signin_cred_prev: { credential_id: 'c-own' } });
+  });
+
   it('tells peers using a value from a deployment of it', () => {
     const g = peerGroup(T0);
     peerAdopt(g, 7, 1, T0, false, 16);

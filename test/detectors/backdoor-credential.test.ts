@@ -102,6 +102,26 @@ describe('backdoor-credential', () => {
     expect(out[0]!.time).toBe(T0 + 15 * MIN + 30 * SEC);
   });
 
+  it('fires when the addition arrives late, after the thief first use, and the own credential is used between them', () => {
+    // Arrival order: the thief's first sign-in (T0 + 10 min + 20 s), the addition stamped T0 + 10 min (58 s late),
+    // the agent's own sign-in at T0 + 11 min, then the thief's next sign-in at T0 + 12 min.
+    const events: AgentEvent[] = [
+      ...working(10),
+      signin({ credential_id: 'c-new', ip: ELSEWHERE, time: T0 + 10 * MIN + 20 * SEC }),
+      lifecycle({ action: 'credential_added', credential_id: 'c-new', actor: 'mallory', time: T0 + 10 * MIN }),
+      signin({ credential_id: 'c-own', ip: HOME, time: T0 + 11 * MIN }),
+      signin({ credential_id: 'c-new', ip: ELSEWHERE, time: T0 + 12 * MIN }),
+      signin({ credential_id: 'c-own', ip: HOME, time: T0 + 40 * MIN }),
+    ];
+    const out = feed(createBackdoorCredentialDetector(), fakeContext(), events);
+    // Found at the own credential's use right after (not at its next use, half an hour later).
+    expect(out.map((d) => [d.severity, d.time])).toEqual([['medium', T0 + 11 * MIN]]);
+    expect(out[0]!.evidence.observed).toMatchObject({ credential_id: 'c-new', first_use: T0 + 10 * MIN + 20 * SEC, added_by: 'mallory' });
+    // A migration whose addition arrives late is still none: the own credential is not used after the new one.
+    const migration = events.filter((e) => !(e.type === 'signin' && e.credential_id === 'c-own' && e.time > T0 + 10 * MIN));
+    expect(feed(createBackdoorCredentialDetector(), fakeContext(), migration)).toEqual([]);
+  });
+
   it('keeps its watch across a snapshot and restore', () => {
     const events = byTime([...working(40), ...backdoor('mallory')]);
     const split = events.findIndex((e) => e.time > T0 + 15 * MIN + 30 * SEC);
