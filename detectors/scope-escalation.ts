@@ -32,7 +32,13 @@
 //   actor granted to `adoptAgents` agents of the blueprint within
 //   `adoptSpanMs` (an administrator's consent for the blueprint: lifecycle
 //   events are watched for it); a grant by anyone else changes nothing.
-// Each agent fires at most once per (scope, decision).
+// - an application permission (a client-credentials token) is not the
+//   delegated scope of the same name: Mail.Read on behalf of a user reads
+//   that user's mailbox, as an application permission every mailbox. The
+//   two are learned apart, and an application permission whose delegated
+//   form the blueprint uses (its users' data, now everyone's) is sensitive
+//   whatever its name: an on-behalf-of copilot switched to app-only.
+// Each agent fires at most once per (scope, decision, flow kind).
 
 import type { AgentEvent, LifecycleEvent, TokenEvent } from '../contract/events.js';
 import { GroupStore, NO_DETECTIONS, clone, hashString, type Timed } from './agent-directory.js';
@@ -162,8 +168,14 @@ interface Group extends Timed {
   /** First token event time and token events seen. */
   f: number;
   n: number;
-  /** Scope hash (granted) or blocked-scope hash → entry. */
+  /** Scope key (see scopeKey: granted or blocked, delegated or application) → entry. */
   s: Map<number, ScopeEntry>;
+  /**
+   * Restored from a snapshot taken before application permissions were told
+   * from delegated scopes: an application permission the group has not
+   * established yet is looked up under its delegated key too.
+   */
+  v1?: boolean;
   /** (agent, privileged scope) pairs already reported while the group was learning (hashes), null when none. */
   lr?: number[] | null;
   /**
@@ -191,10 +203,39 @@ interface Pending {
   resource: string;
   /** The sponsor's grant of this scope, when the agent had one (sanctioned: low). */
   grant?: Grant | null;
+  /** Obtained as an application permission (client credentials: app-only). */
+  app?: boolean;
 }
 
 
 const BLOCKED_SEED = 0x3c6ef372;
+const APP_SEED = 0x5be0cd19;
+const APP_BLOCKED_SEED = 0x1f83d9ab;
+
+/**
+ * The key of a scope in a group: granted or blocked, and delegated (on
+ * behalf of a user, or an agent user acting as itself) or an application
+ * permission (client credentials). The same name is two permissions: Mail.Read
+ * delegated reads the signed-in user's mailbox, as an application permission
+ * every mailbox of the tenant. A blueprint whose copilots read their users'
+ * mail has not shown that its agents read everyone's.
+ */
+function scopeKey(scope: string, granted: boolean, app: boolean): number {
+  return app ? hashString(scope, granted ? APP_SEED : APP_BLOCKED_SEED) : granted ? hashString(scope) : hashString(scope, BLOCKED_SEED);
+}
+
+/** Scope names that mean no data of their own: `.default` (whatever was consented) and the impersonation scope of an API. */
+const NO_DATA_SCOPE = /(?:^|\/)(?:\.default|user_impersonation)$/i;
+
+/**
+ * An application permission is tenant-wide by nature (not limited to a
+ * signed-in user's data): one whose delegated form the blueprint uses
+ * (Calendars.Read, Notes.Read...) is that data widened to every user, unless
+ * the scope names no data.
+ */
+export function namesData(scope: string): boolean {
+  return !NO_DATA_SCOPE.test(scope);
+}
 /** Adopters remembered per not-yet-established scope (for per-agent dedupe and deployment counting). */
 const MAX_ADOPTERS = 8;
 /** (agent, scope) pairs remembered per group as reported while it learns. */
@@ -210,6 +251,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     '(Directory.*, RoleManagement.*, AppRoleAssignment.*, Application.ReadWrite.All...) fire at once (high when granted, ' +
     'medium when blocked); other new scopes, reported after 10 minutes unless several agents of the blueprint adopt them together (a deployment), ' +
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
+    "An application permission (client credentials) is not the delegated scope of the same name: the two are learned apart, and the application form of a delegated scope the blueprint uses (its users' data widened to every user: an on-behalf-of copilot switched to app-only) is sensitive. " +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
     "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise).",
 };
@@ -385,6 +427,32 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     at.push(t);
   }
 
+  /**
+   * Sensitive when new to a blueprint: by name, or as the application
+   * permission of a delegated scope the blueprint uses (its users' data, now
+   * everyone's: see namesData).
+   */
+  function sensitiveFor(g: Group, scope: string, app: boolean): boolean {
+    if (o.isSensitive(scope)) return true;
+    if (!app || !namesData(scope)) return false;
+    const delegated = g.s.get(scopeKey(scope, true, false));
+    return delegated !== undefined && delegated.e;
+  }
+
+  /**
+   * For a group restored from a snapshot that did not tell application
+   * permissions apart: the scope's delegated entry stands for it (what the
+   * group established then, it had seen under either flow), copied under the
+   * application key so the lookup happens once.
+   */
+  function legacyEntry(g: Group, h: number, scope: string, granted: boolean): ScopeEntry | undefined {
+    const old = g.s.get(scopeKey(scope, granted, false));
+    if (old === undefined || !old.e) return undefined;
+    const entry: ScopeEntry = { f: old.f, l: old.l, e: true, ag: null, at: null };
+    addEntry(g, h, entry);
+    return entry;
+  }
+
   function onToken(e: TokenEvent, ctx: DetectorContext): Detection[] {
     const t = e.time;
     const gid = peerGroupId(e.blueprint_id, e.agent_id);
@@ -398,14 +466,16 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     }
     g.n++;
     const granted = e.decision === 'granted';
+    const app = e.flow === 'client_credentials';
     const isLearning = !learned(g, t);
     const scopes = scopeList(e.scopes);
     let out: Detection[] = NO_DETECTIONS;
     let agentHash = 0;
     for (let i = 0; i < scopes.length; i++) {
       const scope = scopes[i]!;
-      const h = granted ? hashString(scope) : hashString(scope, BLOCKED_SEED);
-      const entry = g.s.get(h);
+      const h = scopeKey(scope, granted, app);
+      let entry = g.s.get(h);
+      if (entry === undefined && app && g.v1 === true) entry = legacyEntry(g, h, scope, granted);
       if (entry !== undefined && entry.e) {
         if (t > entry.l) entry.l = t;
         continue;
@@ -432,7 +502,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       }
       if (!granted) {
         // A blocked request for a scope the group is granted is no escalation.
-        const ok = g.s.get(hashString(scope));
+        const ok = g.s.get(scopeKey(scope, true, app));
         if (ok !== undefined && ok.e) continue;
       }
       const privileged = o.isPrivileged(scope);
@@ -457,7 +527,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         }
         ag.push(agentHash);
         at.push(t);
-        const d = detection(e.tenant_id, e.agent_id, g, cur, scope, e.decision, privileged ? 'high' : o.isSensitive(scope) ? 'medium' : 'low', privileged, t, e.event_id, e.resource);
+        const d = detection(e.tenant_id, e.agent_id, g, cur, scope, e.decision, privileged ? 'high' : sensitiveFor(g, scope, app) ? 'medium' : 'low', privileged, t, e.event_id, e.resource);
         const risk = ctx.userRisk(e.tenant_id, tainted.actor);
         d.summary += `; granted to it by ${tainted.actor}, whose user risk is ${risk}`;
         (d.evidence.observed as Record<string, unknown>).granted_by_risky_user = { actor: tainted.actor, time: tainted.time, user_risk: risk };
@@ -487,7 +557,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         else out.push(d);
       } else {
         if (pending.length >= o.maxPending) pending.shift();
-        pending.push({ tenant: e.tenant_id, agent: e.agent_id, group: gid, bp: e.blueprint_id, scope, h, t, id: e.event_id, resource: e.resource, grant });
+        pending.push({ tenant: e.tenant_id, agent: e.agent_id, group: gid, bp: e.blueprint_id, scope, h, t, id: e.event_id, resource: e.resource, grant, ...(app ? { app } : {}) });
       }
     }
     return out;
@@ -523,10 +593,15 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       // slow rollout at night has a second adopter within minutes, an attacker's grant does not),
       // nor two others ever (the blueprint's rare scope). One other agent hours ago vouches for
       // nothing: its use was reported too, and may have been the same attacker's.
-      const sensitive = o.isSensitive(p.scope) && aloneWith(entry, hashString(p.agent) | 1, p.t);
+      const app = p.app === true;
+      const sensitive = sensitiveFor(g, p.scope, app) && aloneWith(entry, hashString(p.agent) | 1, p.t);
       const grant = p.grant ?? null;
       // Dated when the adoption window closed (not when the watermark got there: a sparse stream would date it late).
       const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', sensitive && !grant ? 'medium' : 'low', false, p.t + o.adoptWindowMs, p.id, p.resource, grant);
+      if (app) {
+        d.summary = d.summary.replace(`scope ${p.scope}`, `scope ${p.scope} as an application permission (app-only: every user's data, not a signed-in user's)`);
+        (d.evidence.observed as Record<string, unknown>).flow = 'client_credentials';
+      }
       if (sensitive) d.summary = d.summary.replace(`scope ${p.scope}`, `sensitive scope ${p.scope}`);
       if (out === NO_DETECTIONS) out = [d];
       else out.push(d);
@@ -555,8 +630,8 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     },
     snapshot(): unknown {
       const rows: [string, string, Omit<Group, 's'> & { s: [number, ScopeEntry][] }][] = [];
-      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, s: [...g.s] }]);
-      return clone({ version: 1, groups: rows, pending });
+      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, s: [...g.s], ...(g.v1 ? { v1: true } : {}) }]);
+      return clone({ version: 2, groups: rows, pending });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -564,8 +639,10 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         groups: [string, string, Omit<Group, 's'> & { s: [number, ScopeEntry][] }][];
         pending: Pending[];
       };
-      if (s?.version !== 1) throw new Error('scope-escalation: unsupported snapshot');
-      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, s: new Map(g.s) }]));
+      if (s?.version !== 1 && s?.version !== 2) throw new Error('scope-escalation: unsupported snapshot');
+      // Version 1 keyed application permissions as delegated scopes (see legacyEntry).
+      const v1 = s.version === 1;
+      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, s: new Map(g.s), ...(v1 ? { v1: true } : {}) }]));
       pending = s.pending;
     },
   };

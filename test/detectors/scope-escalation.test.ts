@@ -369,6 +369,51 @@ describe('scope-escalation', () => {
     expect(advanceTo(d, ctx, T1 + HOUR)).toEqual([]);
   });
 
+  it('tells an application permission from the delegated scope of the same name: a copilot reading every mailbox is new', () => {
+    const obo = (agent: string, scopes: string[], time: number, flow: TokenEvent['flow'] = 'on_behalf_of') =>
+      token({ agent_id: agent, flow, user_id: flow === 'on_behalf_of' ? 'u1' : null, scopes, time });
+    const warm: TokenEvent[] = [];
+    for (let m = 0; m < 60; m += 5) for (const a of ['a1', 'a2', 'a3', 'a4']) warm.push(obo(a, ['User.Read', 'Mail.Read', 'Notes.Read', 'user_impersonation'], T0 + m * MIN));
+    const run = (events: TokenEvent[]) => {
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, warm);
+      return [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + HOUR)];
+    };
+    // The same scopes on behalf of a user: the blueprint's.
+    expect(run([obo('a2', ['Mail.Read'], T1)])).toEqual([]);
+    // Mail.Read as an application permission (client credentials): every mailbox. Medium when its window closes.
+    const mail = run([obo('a2', ['Mail.Read'], T1, 'client_credentials')]);
+    expect(mail.map((x) => [x.severity, x.time])).toEqual([['medium', T1 + 10 * MIN]]);
+    expect(mail[0]!.summary).toContain('as an application permission');
+    expect(mail[0]!.evidence.observed).toMatchObject({ scope: 'Mail.Read', flow: 'client_credentials' });
+    // Notes.Read is not sensitive by name, but its application form widens the blueprint's delegated one to every user.
+    expect(run([obo('a2', ['Notes.Read'], T1, 'client_credentials')]).map((x) => x.severity)).toEqual(['medium']);
+    // A new application permission the blueprint has no delegated form of is judged by its name (low); one naming no data stays low.
+    expect(run([obo('a2', ['Tasks.Read'], T1, 'client_credentials')]).map((x) => x.severity)).toEqual(['low']);
+    expect(run([obo('a2', ['user_impersonation'], T1, 'client_credentials')]).map((x) => x.severity)).toEqual(['low']);
+  });
+
+  it('learns both forms of a scope from a blueprint whose agents use both flows, and reads old snapshots without new findings', () => {
+    const both: TokenEvent[] = [];
+    for (let m = 0; m < 60; m += 5) {
+      for (const a of ['a1', 'a2']) both.push(token({ agent_id: a, flow: 'on_behalf_of', user_id: 'u1', scopes: ['Mail.Read'], time: T0 + m * MIN }));
+      for (const a of ['a3', 'a4']) both.push(token({ agent_id: a, flow: 'client_credentials', scopes: ['Mail.Read'], time: T0 + m * MIN }));
+    }
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, both);
+    expect([...feed(d, ctx, [token({ agent_id: 'a1', flow: 'client_credentials', scopes: ['Mail.Read'], time: T1 })]), ...advanceTo(d, ctx, T1 + HOUR)]).toEqual([]);
+    // A snapshot of version 1 (application permissions keyed as delegated scopes): what the group established stands for both forms.
+    const oboOnly = createScopeEscalationDetector();
+    const ctx2 = fakeContext();
+    feed(oboOnly, ctx2, both.filter((e) => e.flow === 'on_behalf_of'));
+    const v1 = { ...(oboOnly.snapshot() as object), version: 1 };
+    const restored = createScopeEscalationDetector();
+    restored.restore(v1);
+    expect([...feed(restored, ctx2, [token({ agent_id: 'a1', flow: 'client_credentials', scopes: ['Mail.Read'], time: T1 })]), ...advanceTo(restored, ctx2, T1 + HOUR)]).toEqual([]);
+  });
+
   it('gives the same detections after a snapshot/restore', () => {
     const events = [
       ...warmup(),
