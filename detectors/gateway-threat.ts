@@ -24,6 +24,13 @@
 //   calling it (5 calls at least 45 s apart: an implant's beacon, not a page
 //   load). Such a host is not learned by being called: it becomes the
 //   blueprint's once 3 of its agents call it (a deployment's dependency).
+// - a script or executable (file_type ps1, sh, exe, dll...) downloaded from
+//   an uncategorized or suspicious-category host the blueprint never used →
+//   low (ingress tool transfer: what an injected or hijacked agent fetches
+//   before it runs it), and it arms the agent like an injection, one
+//   severity lower: a destination new to the blueprint within 10 min →
+//   medium, within 30 min → low (the fetched script's callback: its first
+//   beacon to a host no feed has categorized yet);
 // Each kind fires at most once per agent per 10 min (cooldown).
 //
 // State: per peer group a capped map of destination-host hashes → last seen
@@ -93,9 +100,28 @@ const Kind = {
   NewDestAfterInjection: 6,
   SuspiciousHost: 7,
   Beacon: 8,
+  ToolDownload: 9,
+  NewDestAfterToolDownload: 10,
 } as const;
 type Kind = (typeof Kind)[keyof typeof Kind];
-const KINDS = 9;
+const KINDS = 11;
+
+/**
+ * File types that run: scripts and executables (as a gateway names a
+ * download's type, by extension). What an agent's own work downloads from a
+ * host nobody has categorized is data (json, csv, pdf...), not code.
+ */
+const RUNNABLE = new Set([
+  'ps1', 'psm1', 'psd1', 'bat', 'cmd', 'vbs', 'vbe', 'wsf', 'hta', 'sh', 'bash', 'zsh', 'py', 'pl',
+  'exe', 'dll', 'msi', 'scr', 'com', 'cpl', 'lnk', 'elf', 'so', 'dylib', 'bin', 'jar', 'apk', 'deb', 'rpm', 'dmg', 'pkg',
+]);
+
+/** True when a download's file type is a script or an executable (see RUNNABLE); any case, with or without a dot. */
+export function isRunnableFileType(fileType: string | null): boolean {
+  if (fileType === null) return false;
+  const t = fileType.trim().toLowerCase();
+  return RUNNABLE.has(t.startsWith('.') ? t.slice(1) : t);
+}
 
 interface GroupDest extends Timed {
   bp: string | null;
@@ -118,6 +144,10 @@ interface AgentThreat extends Timed {
   nid: string;
   nhost: string;
   nblocked: boolean;
+  /** Latest runnable download from an unvetted host new to the group: time, event id, host (NEVER when none). */
+  ti?: number;
+  tid?: string;
+  thost?: string;
   /** Last fire time per kind. */
   fired: number[];
   /**
@@ -145,6 +175,7 @@ export const gatewayThreatMeta: DetectorMeta = {
     'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or a hostile destination category (malicious, command and control, botnet, malicious websites, spyware/adware, ransomware, exploit kits... in any vendor spelling, each part of a joined category; high), ' +
     'phishing (the verdict, or a phishing or fraud category) or a prompt injection, blocked or not (medium), or a destination never contacted by ' +
     "the agent's blueprint reached within 10 minutes after a prompt injection (high; medium within 30 minutes). " +
+    'A script or executable downloaded from an uncategorized or suspicious-category host the blueprint never used is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home. ' +
     'A host in a suspicious category (newly registered or observed domain, dynamic DNS, anonymizer or proxy avoidance, Tor, grayware, parked), where fresh attacker infrastructure sits before any feed lists it, ' +
     'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon).',
 };
@@ -231,11 +262,75 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     a.nid = e.event_id;
     a.nhost = e.dest_host;
     a.nblocked = e.action === 'blocked';
-    if (a.pi === NEVER || t < a.pi || t - a.pi > o.lateArmMs) return null;
+    if (a.pi === NEVER || t < a.pi || t - a.pi > o.lateArmMs) return afterToolDownload(a, e, g, hh);
     // Contacted by an agent just injected: not a destination of the blueprint (were it learned, the
     // campaign's next victim among its agents would reach the same host unnoticed).
     g.d.delete(hh);
     return newDestDetection(a, e, g);
+  }
+
+  /** A destination new to the group soon after the agent downloaded a runnable file from an unvetted new host. */
+  function afterToolDownload(a: AgentThreat, e: NetworkEvent, g: GroupDest, hh: number): Detection | null {
+    const ti = a.ti ?? NEVER;
+    const t = e.time;
+    if (ti === NEVER || t < ti || t - ti > o.lateArmMs || e.dest_host === a.thost) return null;
+    g.d.delete(hh); // the callback's host is not learned as the blueprint's
+    const soon = t - ti <= o.armMs;
+    return fire(
+      a,
+      Kind.NewDestAfterToolDownload,
+      e,
+      soon ? 'medium' : 'low',
+      `Agent ${e.agent_id} contacted ${e.dest_host}, a destination its blueprint never used, ${Math.round((t - ti) / 1000)} s after downloading a script or executable from ${a.thost}`,
+      {
+        observed: { dest_host: e.dest_host, category: e.category, time: t, action: e.action },
+        baseline: { download_time: ti, download_host: a.thost, known_destinations: g.d.size },
+        threshold: `destination unknown to the peer group within ${o.armMs / 60_000} min (medium) or ${o.lateArmMs / 60_000} min (low) after a runnable download from an unvetted host new to it`,
+        peer_group: peerGroupName(g.bp ?? e.blueprint_id) ?? `agent:${e.agent_id}`,
+      },
+      [a.tid ?? '', e.event_id],
+    );
+  }
+
+  /**
+   * A download event delivered late, after the agent's latest new
+   * destination: that destination, reached within lateArmMs after the
+   * download, is its callback (as a late injection completes its finding).
+   */
+  function lateCallback(e: NetworkEvent, g: GroupDest): Detection | null {
+    const a = agentState(e);
+    if (a.nt === NEVER || a.nt < e.time || a.nt - e.time > o.lateArmMs || a.nhost === e.dest_host || a.ti !== e.time) return null;
+    // The callback as it was seen (its category was not kept).
+    const cb: NetworkEvent = { ...e, dest_host: a.nhost, time: a.nt, event_id: a.nid, category: 'unknown', file_type: null, action: a.nblocked ? 'blocked' : 'allowed' };
+    return afterToolDownload(a, cb, g, hashString(a.nhost));
+  }
+
+  /**
+   * A script or executable downloaded from an uncategorized or
+   * suspicious-category host new to the group (once it has learned its
+   * destinations): low, and the agent is armed (see afterToolDownload).
+   */
+  function onToolDownload(e: NetworkEvent, g: GroupDest): Detection | null {
+    const a = agentState(e);
+    if (a.ti === undefined || a.ti === NEVER || e.time > a.ti) {
+      a.ti = e.time;
+      a.tid = e.event_id;
+      a.thost = e.dest_host;
+    }
+    return fire(
+      a,
+      Kind.ToolDownload,
+      e,
+      'low',
+      `Agent ${e.agent_id} downloaded a ${e.file_type} file from ${e.dest_host} (category ${e.category}), a host its blueprint never used`,
+      {
+        observed: { dest_host: e.dest_host, category: e.category, file_type: e.file_type, bytes_in: e.bytes_in, action: e.action },
+        baseline: { known_destinations: g.d.size },
+        threshold: 'a script or executable from an uncategorized or suspicious-category host new to the peer group',
+        peer_group: peerGroupName(g.bp ?? e.blueprint_id) ?? `agent:${e.agent_id}`,
+      },
+      [e.event_id],
+    );
   }
 
   /**
@@ -347,6 +442,10 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     const malicious = cat.malicious;
     // A suspicious-category host is not learned as the blueprint's by being called (see onSuspiciousHost).
     const suspicious = seen === undefined && cat.suspicious && threat === 'none' && !malicious;
+    // A runnable file from a host nobody vetted, new to the blueprint (see onToolDownload).
+    const tool =
+      seen === undefined && e.file_type !== null && threat === 'none' && !malicious && e.action === 'allowed' && e.bytes_in > 0 &&
+      (cat.suspicious || cat.key === 'uncategorized') && isRunnableFileType(e.file_type) && t - g.f >= o.learnMs && g.n >= o.learnMinEvents;
     if (seen === undefined) {
       if (!suspicious) {
         if (g.d.size >= o.maxDestinations) prune(g);
@@ -354,6 +453,20 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       }
     } else if (t - seen > 60_000) g.d.set(hh, t); // last-seen to the minute: spares a map write per event
 
+    if (tool) {
+      const found: Detection[] = [];
+      const d = onToolDownload(e, g);
+      if (d) found.push(d);
+      // Before the download is recorded as the agent's latest new destination: the one it may have armed.
+      const late = lateCallback(e, g);
+      if (late) found.push(late);
+      // A new destination itself (after an injection: the injection's finding).
+      const n = noveltyAfterInjection(e, g, hh);
+      if (n) found.push(n);
+      const b = suspicious ? onSuspiciousHost(e, g, hh) : null;
+      if (b) found.push(b);
+      return found.length ? found : NO_DETECTIONS;
+    }
     if (suspicious) {
       const d = onSuspiciousHost(e, g, hh);
       // A host the group now uses (adopted) is no novelty; otherwise it is judged as one below too.

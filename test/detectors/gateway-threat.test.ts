@@ -242,6 +242,49 @@ describe('gateway-threat', () => {
     });
   });
 
+  it('reports a script fetched from an uncategorized host new to the blueprint (low), and a new destination right after it as its callback (medium)', () => {
+    const d = createGatewayThreatDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    const fetch = network({ agent_id: 'a1', time: T2, dest_host: 'raw.gitcdn-mirror.net', category: 'uncategorized', file_type: 'ps1', bytes_in: 14_200, event_id: 'n-fetch' });
+    const beacons = [1, 3, 5].map((m) => network({ agent_id: 'a1', time: T2 + m * MIN, dest_host: 'edge-sync.cdn-telemetry.net', category: 'uncategorized', bytes_out: 600, bytes_in: 200, event_id: `n-b${m}` }));
+    const out = feed(d, ctx, [fetch, ...beacons]);
+    expect(out.map((x) => [x.severity, x.time, x.event_ids])).toEqual([
+      ['low', T2, ['n-fetch']],
+      ['medium', T2 + MIN, ['n-fetch', 'n-b1']],
+    ]);
+    expect(out[0]!.summary).toContain('ps1');
+    expect(out[1]!.evidence.baseline).toMatchObject({ download_host: 'raw.gitcdn-mirror.net' });
+    // 10 to 30 minutes after: low.
+    const d2 = createGatewayThreatDetector();
+    const ctx2 = fakeContext();
+    feed(d2, ctx2, history());
+    const later = feed(d2, ctx2, [fetch, network({ agent_id: 'a1', time: T2 + 20 * MIN, dest_host: 'edge-sync.cdn-telemetry.net', category: 'uncategorized' })]);
+    expect(later.map((x) => x.severity)).toEqual(['low', 'low']);
+  });
+
+  it('does not take data files, categorized hosts or hosts the blueprint uses as a tool download; completes the callback when the download arrives late', () => {
+    const run = (events: NetworkEvent[]) => {
+      const d = createGatewayThreatDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, history());
+      return feed(d, ctx, events);
+    };
+    const next = network({ agent_id: 'a1', time: T2 + MIN, dest_host: 'new-host.example', category: 'uncategorized' });
+    // A data file, from a new uncategorized host.
+    expect(run([network({ agent_id: 'a1', time: T2, dest_host: 'dl.example', category: 'uncategorized', file_type: 'csv', bytes_in: 9000 }), next])).toEqual([]);
+    // A script from a categorized host (a code repository, a vendor's API).
+    expect(run([network({ agent_id: 'a1', time: T2, dest_host: 'raw.githubusercontent.com', category: 'code_repository', file_type: 'sh', bytes_in: 9000 }), next])).toEqual([]);
+    // A script from a host the blueprint uses.
+    expect(run([network({ agent_id: 'a1', time: T2, dest_host: 'store.contoso.com', category: 'uncategorized', file_type: 'sh', bytes_in: 9000 }), next])).toEqual([]);
+    // The download event 50 s late, after the callback it armed.
+    const late = run([next, network({ agent_id: 'a1', time: T2 + 10 * SEC, dest_host: 'dl.example', category: 'uncategorized', file_type: '.EXE', bytes_in: 90_000 })]);
+    expect(late.map((x) => [x.severity, x.evidence.observed])).toEqual([
+      ['low', expect.objectContaining({ dest_host: 'dl.example', file_type: '.EXE' })],
+      ['medium', expect.objectContaining({ dest_host: 'new-host.example' })],
+    ]);
+  });
+
   it('evicts idle state', () => {
     const d = createGatewayThreatDetector();
     const ctx = fakeContext();
