@@ -58,12 +58,6 @@
 // calls still leave through the NAT): such a network is one /16 (a VNet),
 // and the use is judged 10 minutes later, no replay if another agent of the
 // blueprint uses that private network by then.
-// A call the gateway attributes to the agent without a token id (a token
-// stolen with its id stripped from the log, a leaked API key) is judged by
-// its address like a token use, once it is known where the agent gets its
-// tokens: from a network that fits none of its issuing networks, its latest
-// sign-in addresses or its blueprint's use networks, and no token issued
-// near it within 45 s, it is medium, once per agent and network.
 
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
 import {
@@ -87,8 +81,8 @@ import {
   type PeerGroup,
   type PeerGroupSnapshot,
 } from './agent-directory.js';
-import { ownSigninAddress, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
-import { DueQueue, type DueItem } from './due-queue.js';
+import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { DueQueue } from './due-queue.js';
 import { isPrivateAddress } from './addresses.js';
 import type { Detection, DetectorMeta } from './types.js';
 
@@ -368,18 +362,6 @@ interface DeferredUse {
   internal?: boolean;
 }
 
-/** A call without a token from a network that fits nothing of the agent's, waiting to be judged (see onTokenless). */
-interface TokenlessUse extends DueItem {
-  bp: string | null;
-  ip: string;
-  t: number;
-  id: string;
-  host: string;
-}
-
-/** Tags the network hash of a reported tokenless call in `fu` (apart from token hashes). */
-const TOKENLESS_TAG = 0x2545f491;
-
 /** Where a token was used from, for its group (see useNetwork). */
 const KNOWN = 0;
 const UNSURE = 1;
@@ -405,8 +387,7 @@ export const tokenReplayMeta: DetectorMeta = {
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
     'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
     'A use from a private address (a private endpoint) is judged 10 minutes later: no replay once another agent of the blueprint uses that private network. ' +
-    'A token presented by another agent of the tenant than its owner is reported wherever it is used from: high for the presenter, medium for the owner. ' +
-    'Calls without a token id are judged by their address the same way: from a network that fits none of the agent\'s issuing or latest sign-in networks nor its blueprint\'s, medium (once per agent and network).',
+    'A token presented by another agent of the tenant than its owner is reported wherever it is used from: high for the presenter, medium for the owner.',
 };
 
 export function createTokenReplayDetector(options: TokenReplayOptions = {}): Detector {
@@ -554,8 +535,6 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
    * learned, decided `pendingMs` later; after, `foreignConfirmMs` later.
    */
   const deferred = new DueQueue<DeferredUse>(o.maxQueue);
-  /** Tokenless calls from networks that fit nothing of the agent's (see onTokenless), one per agent. */
-  const tokenless = new DueQueue<TokenlessUse>(o.maxQueue);
 
   /**
    * A deferred use whose time came. No replay when a token has been issued
@@ -862,72 +841,9 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     return out;
   }
 
-  /**
-   * Calls the gateway attributes to the agent without a token id (an API key,
-   * a log without the token's id): the address is judged as a token use would
-   * be, once it is known where the agent gets its tokens. A network that fits
-   * none of its issuing networks, its latest sign-in addresses or its
-   * blueprint's use networks is decided `foreignConfirmMs` later (2 minutes
-   * while the blueprint learns): no finding if a token is issued near it
-   * meanwhile, or another agent of the blueprint uses it without being
-   * reported, or 3 take it up (a deployment). Otherwise medium, once per
-   * agent and network: the agent's traffic comes from somewhere it never
-   * authenticated, with whatever its calls carry (a token stolen with its
-   * id stripped from the log, a leaked key).
-   */
-  function onTokenless(e: NetworkEvent, ctx: DetectorContext): Detection[] {
-    const s = agents.get(ctx, e.tenant_id, e.agent_id);
-    if (s === undefined || (s.slots.length === 0 && s.nets === null) || knownAddress(s, e.ip, e.time)) return NO_DETECTIONS;
-    if (ownSigninAddress(ctx.agent(e.tenant_id, e.agent_id), e.ip) !== null || tokenless.has(e.tenant_id, e.agent_id)) return NO_DETECTIONS;
-    if (s.fu !== null && s.fu.includes(tokenlessTag(e.ip))) return NO_DETECTIONS;
-    const net = useNetwork(ctx, e.tenant_id, e.agent_id, e.blueprint_id, e.ip, e.time, s);
-    if (net === KNOWN) return NO_DETECTIONS;
-    const wait = net === UNSURE ? o.pendingMs : o.foreignConfirmMs;
-    tokenless.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + wait, bp: e.blueprint_id, ip: e.ip, t: e.time, id: e.event_id, host: e.dest_host });
-    return NO_DETECTIONS;
-  }
-
-  function tokenlessTag(ip: string): number {
-    return (networkHash(ip) ^ TOKENLESS_TAG) & SMALL;
-  }
-
-  /** A tokenless call's time came (see onTokenless). */
-  function decideTokenless(q: TokenlessUse, watermark: number, ctx: DetectorContext): Detection | null {
-    const s = agents.map.get(q.tenant_id, q.agent_id);
-    if (!s || knownAddress(s, q.ip, q.t)) return null;
-    const info = ctx.agent(q.tenant_id, q.agent_id);
-    if (ownSigninAddress(info, q.ip) !== null) return null;
-    const g = groups.get(q.tenant_id, peerGroupId(q.bp, q.agent_id));
-    const h = networkHash(q.ip);
-    const ah = hashString(q.agent_id) | 1;
-    if (g && issuedNear(g, s, q.ip, h, ah, q.t, revokedAgent(ctx, q.tenant_id, q.agent_id))) return null;
-    const code = g ? peerVerdictCode(g, h, ah, q.t, o.egressAdoptSpanMs) : 2;
-    if ((code & 1) !== 0 || code >>> 1 >= o.egressAdoptAgents) return null;
-    const tag = tokenlessTag(q.ip);
-    s.fu = s.fu === null ? [tag] : s.fu.slice(-3).concat(tag);
-    const ips: string[] = [];
-    for (const x of s.slots) if (!ips.includes(x.ip)) ips.push(x.ip);
-    if (info?.signin_ip && !ips.includes(info.signin_ip)) ips.push(info.signin_ip);
-    return {
-      detector: tokenReplayMeta.id,
-      severity: 'medium',
-      tenant_id: q.tenant_id,
-      agent_id: q.agent_id,
-      time: Math.max(q.t, watermark),
-      summary: `Agent ${q.agent_id} called ${q.host} from ${q.ip} without presenting a token, from a network where neither it nor its blueprint gets tokens (it does at ${ips.join(', ') || 'other networks'})`,
-      evidence: {
-        observed: { use_ip: q.ip, use_time: q.t, dest_host: q.host, token_id: null },
-        baseline: { issuing_ips: ips },
-        threshold: `a call's address near an address the agent gets tokens or signs in at, or on a network its blueprint uses (a token issued near it within ${o.foreignConfirmMs / 1000} s; ${o.egressAdoptAgents} agents = deployment)`,
-        peer_group: peerGroupName(info?.blueprint_id ?? q.bp),
-      },
-      event_ids: [q.id],
-    };
-  }
-
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     const tokenId = e.token_id;
-    if (tokenId === null) return onTokenless(e, ctx);
+    if (tokenId === null) return NO_DETECTIONS;
     touchGroup(e, ctx);
     let s = agents.get(ctx, e.tenant_id, e.agent_id);
     hash2(tokenId);
@@ -1015,10 +931,6 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     advance(watermark: number, ctx: DetectorContext): Detection[] {
       if (owners.size !== 0) sweepOwners(watermark);
       let out = deferred.takeDue(watermark, (q) => decideDeferred(q, watermark, ctx));
-      if (tokenless.size !== 0) {
-        const found = tokenless.takeDue(watermark, (q) => decideTokenless(q, watermark, ctx));
-        if (found.length !== 0) out = out.length === 0 ? found : out.concat(found);
-      }
       if (queue.length !== 0 && queue[0]!.t + o.pendingMs <= watermark) {
         let n = 0;
         while (n < queue.length && queue[n]!.t + o.pendingMs <= watermark) {
@@ -1042,7 +954,6 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     // network up, is decided as if the stream had gone quiet, dated when it was due.
     settle(ctx: DetectorContext): Detection[] {
       const out: Detection[] = deferred.takeDue(Infinity, (q) => decideDeferred(q, q.due, ctx)).slice();
-      out.push(...tokenless.takeDue(Infinity, (q) => decideTokenless(q, q.due, ctx)));
       for (const q of queue) {
         const d = verdict(q, q.t + o.pendingMs, ctx);
         if (d !== null) out.push(d);
@@ -1061,15 +972,14 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       // Tokens expired before the horizon (the sweep in `advance` forgets them sooner, as the watermark moves).
       owners.evict(Math.floor(before / 1000));
       deferred.evict(before);
-      tokenless.evict(before);
     },
     size(): number {
-      return agents.size + groups.size + queue.length + deferred.size + owners.size + homeQueue.length + tokenless.size;
+      return agents.size + groups.size + queue.length + deferred.size + owners.size + homeQueue.length;
     },
     snapshot(): unknown {
       const issuance: [string, string, number[]][] = [];
       for (const [t, id, g] of groups.entries()) if (g.iss) issuance.push([t, id, g.iss]);
-      return clone({ version: 1, agents: agents.map.snapshot(), queue, useNetworks: snapshotGroups(groups), issuance, deferred: deferred.snapshot(), homeQueue, tokenless: tokenless.snapshot() });
+      return clone({ version: 1, agents: agents.map.snapshot(), queue, useNetworks: snapshotGroups(groups), issuance, deferred: deferred.snapshot(), homeQueue });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -1079,7 +989,6 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         useNetworks?: [string, string, PeerGroupSnapshot][];
         issuance?: [string, string, number[]][];
         deferred?: DeferredUse[];
-        tokenless?: TokenlessUse[];
         homeQueue?: QueuedUse[];
       };
       if (s?.version !== 1) throw new Error('token-replay: unsupported snapshot');
@@ -1097,7 +1006,6 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         if (g) g.iss = iss;
       }
       deferred.restore(s.deferred);
-      tokenless.restore(s.tokenless);
       // The owner index is the agents' token slots (their tenant and agent set again: absent in older snapshots).
       owners.clear();
       for (const [t, a, v] of agents.map.entries()) {

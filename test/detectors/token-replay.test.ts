@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createTokenReplayDetector, subnetOf, wideNetworkOf, type TokenReplayOptions } from '../../detectors/token-replay.js';
-import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, network, resetIds, runWithRestore, signin, token } from './helpers/context.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, network, resetIds, runWithRestore, token } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
@@ -56,47 +56,11 @@ describe('token-replay', () => {
       network({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 2 * MIN }),
       network({ token_id: 'tok-A', ip: '20.1.2.200', time: T0 + 3 * MIN }), // same NAT pool /24
       network({ token_id: 'tok-A', ip: '52.7.7.7', time: T0 + 4 * MIN }), // the agent's other egress address
-      network({ token_id: null, ip: '20.1.2.77', time: T0 + 5 * MIN }), // no token, the agent's own subnet
+      network({ token_id: null, ip: '99.9.9.9', time: T0 + 5 * MIN }), // no token
       network({ token_id: 'tok-C', ip: '20.1.2.9', time: T0 + 6 * MIN }), // unknown token, the agent's own subnet
     ]);
     expect(out).toEqual([]);
     expect(advanceTo(d, ctx, T0 + HOUR)).toEqual([]);
-  });
-
-  it('reports calls without a token from a network the agent never got tokens or signed in at (medium, 45 s later, once per network)', () => {
-    const d = replay();
-    const ctx = fakeContext();
-    const use = T0 + 5 * MIN;
-    const out = feed(d, ctx, [
-      token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
-      network({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 10 * SEC }),
-      network({ token_id: null, ip: '167.99.33.8', time: use, event_id: 'n-bad', dest_host: 'graph.microsoft.com' }),
-      network({ token_id: null, ip: '167.99.33.9', time: use + 10 * SEC }),
-    ]);
-    expect(out).toEqual([]);
-    expect(advanceTo(d, ctx, use + 44 * SEC)).toEqual([]);
-    const found = advanceTo(d, ctx, use + 45 * SEC);
-    expect(found.map((x) => [x.severity, x.time, x.event_ids])).toEqual([['medium', use + 45 * SEC, ['n-bad']]]);
-    expect(found[0]!.summary).toContain('without presenting a token');
-    expect(found[0]!.evidence.baseline).toMatchObject({ issuing_ips: ['20.1.2.3'] });
-    // The same network again: the same finding. Another network: a new one.
-    feed(d, ctx, [network({ token_id: null, ip: '167.99.33.20', time: use + 2 * MIN }), network({ token_id: null, ip: '45.9.8.7', time: use + 3 * MIN })]);
-    expect(advanceTo(d, ctx, use + 10 * MIN).map((x) => x.evidence.observed)).toEqual([expect.objectContaining({ use_ip: '45.9.8.7' })]);
-  });
-
-  it('does not report calls without a token from where the agent signs in, where it is issued a token soon after, or from an agent whose tokens it has not seen', () => {
-    const run = (events: Parameters<typeof feed>[2]) => {
-      const d = replay();
-      const ctx = fakeContext();
-      return [...feed(d, ctx, events), ...advanceTo(d, ctx, T0 + HOUR)];
-    };
-    const issued = token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 });
-    // Its latest sign-in address (a host that signs in there and calls an API with a key).
-    expect(run([issued, signin({ ip: '52.7.7.7', time: T0 + MIN }), network({ token_id: null, ip: '52.7.7.9', time: T0 + 2 * MIN })])).toEqual([]);
-    // A token issued near the address within the wait (the agent's NAT gained an address).
-    expect(run([issued, network({ token_id: null, ip: '52.7.7.9', time: T0 + 2 * MIN }), token({ token_id: 'tok-B', ip: '52.7.7.7', time: T0 + 2 * MIN + 20 * SEC })])).toEqual([]);
-    // No token of the agent seen: where it works is unknown.
-    expect(run([network({ token_id: null, ip: '167.99.33.8', time: T0 })])).toEqual([]);
   });
 
   it('reports an unknown token used from a foreign address once no token event explains it', () => {
@@ -240,7 +204,6 @@ describe('token-replay', () => {
     const events = [
       token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
       network({ token_id: 'tok-C', ip: '66.6.6.6', time: T0 + 40 * SEC }), // pending across the snapshot
-      network({ token_id: null, ip: '167.99.33.8', time: T0 + 45 * SEC }), // a tokenless call, pending across it too
       token({ agent_id: 'a2', token_id: 'tok-B', ip: '20.1.9.9', time: T0 + 10 * SEC }),
       network({ token_id: 'tok-A', ip: '185.220.101.7', time: T0 + MIN }),
       token({ token_id: 'tok-C', ip: '20.1.2.3', time: T0 + 20 * SEC }),
@@ -249,7 +212,7 @@ describe('token-replay', () => {
       network({ agent_id: 'a3', token_id: null, ip: '20.1.2.4', time: T0 + 6 * MIN }), // moves the watermark on
     ];
     const { uninterrupted, restored } = runWithRestore(() => replay(), events, 3);
-    expect(uninterrupted.map((x) => x.severity).sort()).toEqual(['high', 'high', 'high', 'medium']);
+    expect(uninterrupted).toHaveLength(3);
     expect(restored).toEqual(uninterrupted);
   });
 
