@@ -24,6 +24,11 @@
 //   calling it (5 calls at least 45 s apart: an implant's beacon, not a page
 //   load). Such a host is not learned by being called: it becomes the
 //   blueprint's once 3 of its agents call it (a deployment's dependency).
+//   An uncategorized host (no vendor has classified it) new to the
+//   blueprint after it has learned is watched the same way, without the low:
+//   medium when the agent keeps calling it regularly (8 calls at least 45 s
+//   apart, none more than 3 min after the last: a C2 loop, such as a
+//   trojanised SDK's, that no feed lists yet);
 // - a script or executable (file_type ps1, sh, exe, dll...) downloaded from
 //   an uncategorized or suspicious-category host the blueprint never used →
 //   low (ingress tool transfer: what an injected or hijacked agent fetches
@@ -67,6 +72,15 @@ export interface GatewayThreatOptions {
   beaconSpacingMs?: number;
   beaconGapMs?: number;
   suspiciousAdoptAgents?: number;
+  /**
+   * The same for an uncategorized host new to the blueprint (once it has
+   * learned): medium at uncategorizedBeaconContacts counted calls, each
+   * within uncategorizedBeaconGapMs of the last (a regular loop; a pause
+   * starts over), no low at the first call (new uncategorized hosts are
+   * common).
+   */
+  uncategorizedBeaconContacts?: number;
+  uncategorizedBeaconGapMs?: number;
   maxAgents?: number;
 }
 
@@ -81,6 +95,8 @@ const DEFAULTS: Required<GatewayThreatOptions> = {
   beaconSpacingMs: 45_000,
   beaconGapMs: 30 * 60_000,
   suspiciousAdoptAgents: 3,
+  uncategorizedBeaconContacts: 8,
+  uncategorizedBeaconGapMs: 3 * 60_000,
   maxAgents: 2_000_000,
 };
 
@@ -162,6 +178,8 @@ interface AgentThreat extends Timed {
   sid: string;
   sl: number;
   sc: number;
+  /** The watched host is in a suspicious category (else uncategorized; absent in old snapshots: suspicious). */
+  sus?: boolean;
 }
 
 type GroupRow = Omit<GroupDest, 'd'> & { d: [number, number][] };
@@ -177,7 +195,8 @@ export const gatewayThreatMeta: DetectorMeta = {
     "the agent's blueprint reached within 10 minutes after a prompt injection (high; medium within 30 minutes). " +
     'A script or executable downloaded from an uncategorized or suspicious-category host the blueprint never used is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home. ' +
     'A host in a suspicious category (newly registered or observed domain, dynamic DNS, anonymizer or proxy avoidance, Tor, grayware, parked), where fresh attacker infrastructure sits before any feed lists it, ' +
-    'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon).',
+    'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon); ' +
+    'an uncategorized host new to the blueprint that fewer than 3 of its agents call: medium when the agent calls it regularly (8 calls at least 45 s apart, each within 3 min of the last).',
 };
 
 export function createGatewayThreatDetector(options: GatewayThreatOptions = {}): Detector {
@@ -368,7 +387,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
    * does not use: low at the first call, medium when the agent keeps calling
    * it (beaconing: beaconContacts calls spaced beaconSpacingMs apart).
    */
-  function onSuspiciousHost(e: NetworkEvent, g: GroupDest, hh: number): Detection | null {
+  function onSuspiciousHost(e: NetworkEvent, g: GroupDest, hh: number, uncategorized: boolean): Detection | null {
     const t = e.time;
     if (adoptedByGroup(g, hh, hashString(e.agent_id) | 1)) {
       g.d.set(hh, t); // learned as the blueprint's
@@ -376,13 +395,19 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     }
     const a = agentState(e);
     const peer = peerGroupName(g.bp ?? e.blueprint_id) ?? `agent:${e.agent_id}`;
+    const gap = uncategorized ? o.uncategorizedBeaconGapMs : o.beaconGapMs;
     if (a.sh !== hh) {
-      // Watch the new host unless another one is being watched and still called.
-      if (a.sh !== 0 && t - a.sl <= o.beaconGapMs) return null;
+      // Watch the new host unless another one is being watched and still called (an uncategorized
+      // one only while it keeps its loop: a host in a suspicious category comes first).
+      const watchedSuspicious = a.sus !== false;
+      const watchedGap = watchedSuspicious ? o.beaconGapMs : o.uncategorizedBeaconGapMs;
+      if (a.sh !== 0 && t - a.sl <= watchedGap && (uncategorized || watchedSuspicious)) return null;
       a.sh = hh;
       a.shost = e.dest_host;
       a.scat = e.category;
+      a.sus = !uncategorized;
       firstCall(a, e);
+      if (uncategorized) return null;
       return fire(
         a,
         Kind.SuspiciousHost,
@@ -398,14 +423,14 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
         [e.event_id],
       );
     }
-    if (t - a.sl > o.beaconGapMs) {
+    if (t - a.sl > gap) {
       firstCall(a, e); // a pause: counting starts over
       return null;
     }
     if (t - a.sl < o.beaconSpacingMs) return null; // the same burst (or a late call)
     a.sl = t;
     a.sc++;
-    if (a.sc < o.beaconContacts) return null;
+    if (a.sc < (uncategorized ? o.uncategorizedBeaconContacts : o.beaconContacts)) return null;
     return fire(
       a,
       Kind.Beacon,
@@ -415,7 +440,9 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       {
         observed: { dest_host: e.dest_host, category: a.scat, calls: a.sc, first_call: a.sf, span_s: Math.round((t - a.sf) / 1000), action: e.action },
         baseline: { known_destinations: g.d.size },
-        threshold: `${o.beaconContacts} calls at least ${o.beaconSpacingMs / 1000} s apart to a host in a suspicious category not called by ${o.suspiciousAdoptAgents} agents of the blueprint`,
+        threshold: uncategorized
+          ? `${o.uncategorizedBeaconContacts} calls at least ${o.beaconSpacingMs / 1000} s apart, each within ${o.uncategorizedBeaconGapMs / 60_000} min of the last, to an uncategorized host new to the blueprint and not called by ${o.suspiciousAdoptAgents} of its agents`
+          : `${o.beaconContacts} calls at least ${o.beaconSpacingMs / 1000} s apart to a host in a suspicious category not called by ${o.suspiciousAdoptAgents} agents of the blueprint`,
         peer_group: peer,
       },
       [a.sid, e.event_id],
@@ -440,12 +467,15 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     // A gateway that gives phishing only as the destination's category means the phishing verdict.
     const threat = e.threat === 'none' && cat.phishing ? 'phishing' : e.threat;
     const malicious = cat.malicious;
-    // A suspicious-category host is not learned as the blueprint's by being called (see onSuspiciousHost).
-    const suspicious = seen === undefined && cat.suspicious && threat === 'none' && !malicious;
+    const learned = t - g.f >= o.learnMs && g.n >= o.learnMinEvents;
+    // A suspicious-category host is not learned as the blueprint's by being called (see onSuspiciousHost);
+    // nor, once the blueprint has learned its destinations, is an uncategorized one.
+    const uncategorized = cat.key === 'uncategorized' && !cat.suspicious && learned && e.action === 'allowed';
+    const suspicious = seen === undefined && (cat.suspicious || uncategorized) && threat === 'none' && !malicious;
     // A runnable file from a host nobody vetted, new to the blueprint (see onToolDownload).
     const tool =
       seen === undefined && e.file_type !== null && threat === 'none' && !malicious && e.action === 'allowed' && e.bytes_in > 0 &&
-      (cat.suspicious || cat.key === 'uncategorized') && isRunnableFileType(e.file_type) && t - g.f >= o.learnMs && g.n >= o.learnMinEvents;
+      (cat.suspicious || cat.key === 'uncategorized') && isRunnableFileType(e.file_type) && learned;
     if (seen === undefined) {
       if (!suspicious) {
         if (g.d.size >= o.maxDestinations) prune(g);
@@ -463,12 +493,12 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       // A new destination itself (after an injection: the injection's finding).
       const n = noveltyAfterInjection(e, g, hh);
       if (n) found.push(n);
-      const b = suspicious ? onSuspiciousHost(e, g, hh) : null;
+      const b = suspicious ? onSuspiciousHost(e, g, hh, uncategorized) : null;
       if (b) found.push(b);
       return found.length ? found : NO_DETECTIONS;
     }
     if (suspicious) {
-      const d = onSuspiciousHost(e, g, hh);
+      const d = onSuspiciousHost(e, g, hh, uncategorized);
       // A host the group now uses (adopted) is no novelty; otherwise it is judged as one below too.
       if (g.d.has(hh)) return d ? [d] : NO_DETECTIONS;
       const n = t - g.f < o.learnMs || g.n < o.learnMinEvents ? null : noveltyAfterInjection(e, g, hh);

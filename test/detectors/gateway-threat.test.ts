@@ -285,6 +285,30 @@ describe('gateway-threat', () => {
     ]);
   });
 
+  it('reports an agent that keeps calling an uncategorized host new to the blueprint regularly (medium at 8 calls), with no low at the first call', () => {
+    const run = (agents: string[], periodMs: number, calls = 10) => {
+      const d = createGatewayThreatDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, history());
+      const events: NetworkEvent[] = [];
+      for (let k = 0; k < calls; k++) {
+        for (const a of agents) events.push(network({ agent_id: a, time: T2 + k * periodMs, dest_host: 'cdn.go-telemetry-proxy.dev', category: 'uncategorized', bytes_out: 600, bytes_in: 200 }));
+      }
+      return feed(d, ctx, events.sort((x, y) => x.time - y.time));
+    };
+    // One agent beaconing every minute: medium at its 8th call.
+    const one = run(['a1'], MIN);
+    expect(one.map((x) => [x.agent_id, x.severity, x.time])).toEqual([['a1', 'medium', T2 + 7 * MIN]]);
+    expect(one[0]!.evidence.threshold).toContain('uncategorized host new to the blueprint');
+    // Two agents of the blueprint (a trojanised release reaching two): both.
+    expect(run(['a1', 'a2'], MIN).map((x) => x.agent_id)).toEqual(['a1', 'a2']);
+    // Three agents: the blueprint's new dependency (a deployment), nothing.
+    expect(run(['a1', 'a2', 'a3'], MIN)).toEqual([]);
+    // Calls 5 minutes apart are no loop to judge; nor are 7 calls.
+    expect(run(['a1'], 5 * MIN)).toEqual([]);
+    expect(run(['a1'], MIN, 7)).toEqual([]);
+  });
+
   it('evicts idle state', () => {
     const d = createGatewayThreatDetector();
     const ctx = fakeContext();
