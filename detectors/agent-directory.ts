@@ -472,6 +472,7 @@ export interface AgentRecord extends AgentInfo, Timed {
   signin_ip_prev: string | null;
   signin_cred: CredentialSighting | null;
   signin_cred_prev: CredentialSighting | null;
+  credentials_removed: AgentInfo['credentials_added'];
   orphaned: boolean;
   // Fixed fields rather than an array: one object per agent to touch, not two.
   s0: unknown;
@@ -758,6 +759,7 @@ export class AgentDirectory {
         sponsors: NO_STRINGS,
         self_sponsored: NO_STRINGS,
         credentials_added: NO_CREDENTIALS,
+        credentials_removed: NO_CREDENTIALS,
         permissions_granted: NO_PERMISSIONS,
         deleted: false,
         disabled: false,
@@ -833,6 +835,9 @@ export class AgentDirectory {
         case 'credential_added':
           a.credentials_added = appendBounded(a.credentials_added, NO_CREDENTIALS, { credential_id: e.credential_id, actor: e.actor, time: t }, MAX_CREDENTIALS);
           break;
+        case 'credential_removed':
+          a.credentials_removed = appendBounded(a.credentials_removed, NO_CREDENTIALS, { credential_id: e.credential_id, actor: e.actor, time: t }, MAX_CREDENTIALS);
+          break;
         case 'permission_granted':
           a.permissions_granted = appendBounded(a.permissions_granted, NO_PERMISSIONS, { permission: e.permission, actor: e.actor, time: t }, MAX_PERMISSIONS);
           break;
@@ -875,6 +880,7 @@ export class AgentDirectory {
         sponsors: v.sponsors,
         self_sponsored: v.self_sponsored,
         credentials_added: v.credentials_added,
+        credentials_removed: v.credentials_removed,
         permissions_granted: v.permissions_granted,
         deleted: v.deleted,
         disabled: v.disabled,
@@ -884,7 +890,7 @@ export class AgentDirectory {
         signin_cred_prev: v.signin_cred_prev === null ? null : { ...v.signin_cred_prev },
         orphaned: v.orphaned,
       };
-      out.push({ ...info, sponsors: [...v.sponsors], self_sponsored: [...v.self_sponsored], credentials_added: v.credentials_added.map((c) => ({ ...c })), permissions_granted: v.permissions_granted.map((p) => ({ ...p })) });
+      out.push({ ...info, sponsors: [...v.sponsors], self_sponsored: [...v.self_sponsored], credentials_added: v.credentials_added.map((c) => ({ ...c })), credentials_removed: v.credentials_removed.map((c) => ({ ...c })), permissions_granted: v.permissions_granted.map((p) => ({ ...p })) });
     }
     return out;
   }
@@ -902,6 +908,7 @@ export class AgentDirectory {
         // Absent from snapshots taken before self-appointed sponsors were told apart.
         self_sponsored: r.self_sponsored?.length ? [...r.self_sponsored] : NO_STRINGS,
         credentials_added: r.credentials_added.length ? r.credentials_added.map((c) => ({ ...c })) : NO_CREDENTIALS,
+        credentials_removed: r.credentials_removed?.length ? r.credentials_removed.map((c) => ({ ...c })) : NO_CREDENTIALS,
         // Absent from snapshots taken before permissions were tracked.
         permissions_granted: r.permissions_granted?.length ? r.permissions_granted.map((p) => ({ ...p })) : NO_PERMISSIONS,
         signin_ip: r.signin_ip ?? null,

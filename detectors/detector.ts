@@ -37,6 +37,11 @@ export interface AgentInfo {
   self_sponsored: string[];
   /** Credentials added by lifecycle events: id, actor, time. Bounded. */
   credentials_added: { credential_id: string | null; actor: string; time: number }[];
+  /**
+   * Credentials removed by lifecycle events (credential_removed): id, actor,
+   * time. Bounded. Absent from snapshots taken before they were kept.
+   */
+  credentials_removed?: { credential_id: string | null; actor: string; time: number }[];
   /** Permissions granted by lifecycle events: permission, actor, time. Bounded. */
   permissions_granted: { permission: string | null; actor: string; time: number }[];
   deleted: boolean;

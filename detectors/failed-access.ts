@@ -8,7 +8,10 @@
 // from a network foreign to the tenant), unauthorized resource (AADSTS500011, AADSTS65001,
 // AADSTS50105, AADSTS90094, access_denied...), transient (AADSTS50196,
 // AADSTS90033, temporarily_unavailable, timeouts, throttling) and other.
-// Transient failures never count.
+// Transient failures never count, nor do invalid-credential failures that
+// present a credential removed from the agent within the hour, from the
+// subnet of one of its latest successful sign-ins (replicas refreshing with a
+// secret an emergency rotation revoked, until they restart with the new one).
 //
 // Per agent, in a 5-minute window (started by the first failure):
 // - invalid-credential burst (≥ 5): medium — credential stuffing / a stolen
@@ -130,6 +133,12 @@ export interface FailedAccessOptions {
    * credential not yet replicated, not a guess: an other failure, ms.
    */
   replicationLagMs?: number;
+  /**
+   * A failure presenting a credential removed from the agent this long
+   * before, from its own subnet, is a replica not yet restarted with the new
+   * one: not counted at all (the rotation explains it), ms.
+   */
+  revokedStaleMs?: number;
 }
 
 /** Habitual refusals remembered per agent, and refused resources per blueprint. */
@@ -283,6 +292,7 @@ const DEFAULTS: Required<FailedAccessOptions> = {
   slowCredentialFailures: 10,
   slowPeakFactor: 2,
   replicationLagMs: 15 * 60_000,
+  revokedStaleMs: 60 * 60_000,
   networkLearnMs: 30 * 60_000,
 };
 
@@ -650,6 +660,24 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     return false;
   }
 
+  /**
+   * True when the failing sign-in presents a credential removed from the
+   * agent within revokedStaleMs before it (or up to the allowed lateness
+   * after), from the subnet of one of the agent's latest successful sign-in
+   * addresses: its own replicas still refreshing with a secret an emergency
+   * rotation revoked, until they restart with the new one. The same revoked
+   * secret tried from anywhere else is someone holding the leaked copy: still
+   * guessing.
+   */
+  function revokedAtHome(e: SigninEvent, ctx: DetectorContext): boolean {
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    const removed = info?.credentials_removed;
+    if (removed === undefined || removed.length === 0) return false;
+    for (const c of removed) {
+      if (c.credential_id === e.credential_id && e.time - c.time <= o.revokedStaleMs && c.time - e.time <= ALLOWED_LATENESS_MS) return ownSigninAddress(info, e.ip) !== null;
+    }
+    return false;
+  }
 
   /**
    * The window's burst of `count` invalid-credential failures, once per
@@ -691,6 +719,8 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     }
     let kind = classifyFailure(e.error_code);
     if (kind === 'transient') return NO_DETECTIONS;
+    // The agent's own replicas presenting the credential just removed: the rotation explains them.
+    if (kind === 'credential' && e.credential_id !== null && revokedAtHome(e, ctx)) return NO_DETECTIONS;
     if (kind === 'credential' && e.credential_id !== null && justAdded(e, ctx)) kind = 'other';
     // An expired credential presented from a network none of the tenant's agents works from is
     // not the holder's stale configuration: it is an old secret from a dump, tried by someone else.
@@ -758,7 +788,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       title: 'Burst of failed access',
       severity: 'medium',
       description:
-        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life; low when they come from the subnet of one of the agent\'s two latest successful sign-in addresses: its own host presenting a wrong or stale credential), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated). Credential failures from one source (an IP, an IPv6 /48, or an ASN from which no agent of the tenant signs in successfully: a sprayer rotating through a proxy pool) across many agents of a tenant (5 within 10 minutes, or 6 within an hour; from such an ASN also 4 within 6 hours tried at most 3 times each on average, a paced spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
+        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life; low when they come from the subnet of one of the agent\'s two latest successful sign-in addresses: its own host presenting a wrong or stale credential), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated); a failure presenting a credential removed from the agent within the hour before, from the subnet of one of its latest successful sign-in addresses (its replicas not yet restarted after an emergency rotation), does not count at all. Credential failures from one source (an IP, an IPv6 /48, or an ASN from which no agent of the tenant signs in successfully: a sprayer rotating through a proxy pool) across many agents of a tenant (5 within 10 minutes, or 6 within an hour; from such an ASN also 4 within 6 hours tried at most 3 times each on average, a paced spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,

@@ -130,6 +130,24 @@ describe('failed-access', () => {
     expect(run([createFailedAccessDetector()], byTime(stale)).detections.map((d) => d.severity)).toContain('low');
   });
 
+  it('takes failures presenting a credential just removed, from the agent own subnet, as replicas not yet restarted; from elsewhere as guessing', () => {
+    // The agent works from 20.50.7.x with its old secret; an emergency rotation removes it at T0 + 30 min.
+    const working: AgentEvent[] = [];
+    for (let m = 0; m < 30; m += 2) working.push(signin({ ip: '20.50.7.10', credential_id: 'old-secret', time: T0 + m * MIN }));
+    const rotation = [
+      lifecycle({ action: 'credential_removed', credential_id: 'old-secret', actor: 'secops', time: T0 + 30 * MIN }),
+      lifecycle({ action: 'credential_added', credential_id: 'new-secret', actor: 'secops', time: T0 + 30 * MIN + 20 * SEC }),
+    ];
+    // Its replicas keep refreshing with the revoked secret for 10 minutes (every 20 s), then restart with the new one.
+    const retries = (ip: string) => failures(30, { error_code: 'AADSTS7000215', ip, credential_id: 'old-secret' }, T0 + 31 * MIN, 20 * SEC);
+    const restarted = signin({ ip: '20.50.7.10', credential_id: 'new-secret', time: T0 + 42 * MIN });
+    expect(run([createFailedAccessDetector()], [...working, ...rotation, ...retries('20.50.7.11'), restarted]).detections).toEqual([]);
+    // Without the removal event: the own host presenting a wrong credential (low).
+    expect(run([createFailedAccessDetector()], [...working, rotation[1]!, ...retries('20.50.7.11'), restarted]).detections.map((d) => d.severity)).toContain('low');
+    // The revoked secret tried from another network: someone holding the leaked copy (medium).
+    expect(run([createFailedAccessDetector()], [...working, ...rotation, ...retries('185.220.101.7')]).detections.map((d) => d.severity)).toContain('medium');
+  });
+
   it('counts a spray rotating through a proxy pool (every guess from a new address) by its network, when no agent of the tenant works from it', () => {
     // 40 minutes of the tenant's agents signing in from Azure (AS8075).
     const home: AgentEvent[] = [];
