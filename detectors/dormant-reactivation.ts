@@ -12,8 +12,12 @@
 //   `credentialWindowMs` (7 days) before the wake-up, by someone who is not one of
 //   the agent's sponsors (AgentInfo.sponsors / credentials_added); OR the
 //   wake-up sign-in comes from a new place (an ASN or country absent from the
-//   agent's history, or from its blueprint's when the agent has none);
-// - high: both.
+//   agent's history, or from its blueprint's when the agent has none); OR it
+//   signs in with a client secret where it only ever used a certificate, a
+//   federated credential or a managed identity (neither has its blueprint):
+//   the credential an attacker creates, downgraded from the one the workload
+//   was built with, whoever added it (a phished sponsor adds it too);
+// - high: two of them.
 // A shorter silence (7 to 30 days) is no finding on its own, but it outlasts
 // every other detector's memory (idle state is forgotten after 3 days), so
 // nothing else judges the wake-up: there a non-sponsor credential or a new
@@ -92,6 +96,8 @@ interface Episode {
   pc?: boolean;
   /** The silence matched the previous one (the agent's schedule, see PERIOD_TOLERANCE). */
   per?: boolean;
+  /** A client secret where the agent only used stronger credentials (see downgrade); absent in older snapshots. */
+  dg?: string | null;
 }
 
 /** A credential added to the agent (lifecycle). */
@@ -115,7 +121,13 @@ interface Dormant extends MsState {
   ep: Episode | null;
   /** The silence before the previous wake-up, ms (absent until one: see PERIOD_TOLERANCE). */
   ps?: number;
+  /** Credential types of its successful sign-ins, as TYPE_BIT flags (absent until one). */
+  ct?: number;
 }
+
+/** Credential types as flags (see Dormant.ct). */
+const TYPE_BIT: Record<string, number> = { certificate: 1, client_secret: 2, federated: 4, managed_identity: 8 };
+const SECRET = 2;
 
 /**
  * A wake-up after a silence within this fraction of the previous one is the
@@ -127,6 +139,8 @@ const PERIOD_TOLERANCE = 0.25;
 interface GroupPlaces extends Timed {
   asn: number[];
   cc: number[];
+  /** Credential types its agents signed in with (TYPE_BIT flags; absent until one). */
+  ct?: number;
 }
 
 export const dormantReactivationMeta: DetectorMeta = {
@@ -136,7 +150,8 @@ export const dormantReactivationMeta: DetectorMeta = {
   mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
   description:
     'An agent silent for 30 days or more acts again: low on its own, medium when a credential was added within the week before by someone ' +
-    'other than its sponsors (at the time it was added; a sponsor who appointed himself does not count) or when it signs in from an ASN/country new to it and to its blueprint, high when both. ' +
+    'other than its sponsors (at the time it was added; a sponsor who appointed himself does not count), when it signs in from an ASN/country new to it and to its blueprint, ' +
+    'or when it signs in with a client secret where it and its blueprint only used certificates, federated credentials or managed identities (a downgrade, whoever added the secret); high when two of them. ' +
     'After 7 to 30 days of silence, or a silence within 25 % of the agent\'s previous one (its schedule: a quarterly job), one of those facts is low and both medium, as is a country new to the agent and its blueprint.',
 };
 
@@ -195,6 +210,37 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     return why.length ? why.join('; ') : null;
   }
 
+  /**
+   * Why the sign-in's credential is a downgrade, or null: a client secret
+   * where the agent signed in only with stronger credentials before, and no
+   * agent of its blueprint uses secrets.
+   */
+  function downgrade(s: Dormant, e: SigninEvent, ctx: DetectorContext): string | null {
+    const own = s.ct ?? 0;
+    if (e.credential_type !== 'client_secret' || own === 0 || (own & SECRET) !== 0) return null;
+    const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id, ctx);
+    const g = gid === null ? undefined : groups.find(ctx, e.tenant_id, gid);
+    if (g !== undefined && ((g.ct ?? 0) & SECRET) !== 0) return null;
+    const used = Object.keys(TYPE_BIT).filter((k) => (own & TYPE_BIT[k]!) !== 0);
+    return `a client secret (${e.credential_id ?? 'unknown id'}) where the agent signed in only with ${used.join(', ')}`;
+  }
+
+  /** Learns the sign-in's credential type for the agent (and, unless it is being judged, its blueprint). */
+  function learnType(s: Dormant, e: SigninEvent, ctx: DetectorContext, shared: boolean): void {
+    const bit = e.credential_type === null ? 0 : (TYPE_BIT[e.credential_type] ?? 0);
+    if (bit === 0 || ((s.ct ?? 0) & bit) !== 0) return;
+    s.ct = (s.ct ?? 0) | bit;
+    if (!shared) return;
+    const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id, ctx);
+    if (gid === null) return;
+    let g = groups.find(ctx, e.tenant_id, gid);
+    if (!g) {
+      g = { at: e.time, asn: [], cc: [] };
+      groups.set(e.tenant_id, gid, g);
+    }
+    g.ct = (g.ct ?? 0) | bit;
+  }
+
   /** A credential added during the silence, shortly before the wake-up, by a non-sponsor; null when none. */
   function nonSponsorCredential(ep: Episode, s: Dormant, info: AgentInfo | undefined): string | null {
     // Self-appointed sponsors vouch for nothing (AgentInfo.self_sponsored).
@@ -228,7 +274,7 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
   function evaluate(e: AgentEvent & { agent_id: string }, s: Dormant, ep: Episode, ctx: DetectorContext): Detection | null {
     const info = ctx.agent(e.tenant_id, e.agent_id);
     if (ep.cred === null) ep.cred = nonSponsorCredential(ep, s, info);
-    const n = (ep.cred !== null ? 1 : 0) + (ep.place !== null ? 1 : 0);
+    const n = (ep.cred !== null ? 1 : 0) + (ep.place !== null ? 1 : 0) + (ep.dg ? 1 : 0);
     const short = ep.t - ep.prev < o.dormantMs;
     // A short silence is one severity lower, and nothing without a fact; except a wake-up from a
     // country neither the agent nor its blueprint ever used: the silence outlasted every other
@@ -239,7 +285,7 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     const severity: Severity = rank >= 3 ? 'high' : rank === 2 ? 'medium' : 'low';
     ep.s = rank;
     const days = (ep.t - ep.prev) / DAY;
-    const facts = [ep.cred, ep.place].filter((x): x is string => x !== null);
+    const facts = [ep.cred, ep.place, ep.dg ?? null].filter((x): x is string => x !== null);
     const bp = info?.blueprint_id ?? ('blueprint_id' in e ? e.blueprint_id : null);
     return {
       detector: dormantReactivationMeta.id,
@@ -250,7 +296,7 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
       summary:
         `Agent ${e.agent_id} active again after ${days.toFixed(1)} days of silence` + (facts.length ? `: ${facts.join('; ')}` : ''),
       evidence: {
-        observed: { wake_time: ep.t, silence_days: Math.round(days * 10) / 10, new_place: ep.place, non_sponsor_credential: ep.cred },
+        observed: { wake_time: ep.t, silence_days: Math.round(days * 10) / 10, new_place: ep.place, non_sponsor_credential: ep.cred, credential_downgrade: ep.dg ?? null },
         baseline: {
           last_activity: ep.prev,
           known_asns: s.asn.slice(),
@@ -359,6 +405,7 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
       if (signin) {
         ep.place = newPlace(s, signin, ctx);
         if (newCountry) ep.pc = true;
+        ep.dg = downgrade(s, signin, ctx);
       }
       const d = evaluate(e, s, ep, ctx);
       if (d) out = [d];
@@ -369,13 +416,17 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
           ep.place = newPlace(s, signin, ctx);
           if (newCountry) ep.pc = true;
         }
+        if (signin && !ep.dg) ep.dg = downgrade(s, signin, ctx);
         const d = evaluate(e, s, ep, ctx);
         if (d) out = [d];
       } else if (t > ep.t + o.episodeMs) s.ep = null;
     }
     if (t > last) setAtMs(s, t);
     // A place new to a waking agent is not its blueprint's: another dormant agent woken from there is no less suspect.
-    if (signin) learnPlace(s, signin, ctx, !(s.ep !== null && s.ep.place !== null && Math.abs(t - s.ep.t) <= o.episodeMs));
+    if (signin) {
+      learnPlace(s, signin, ctx, !(s.ep !== null && s.ep.place !== null && Math.abs(t - s.ep.t) <= o.episodeMs));
+      learnType(s, signin, ctx, !(s.ep !== null && !!s.ep.dg && Math.abs(t - s.ep.t) <= o.episodeMs));
+    }
     return out;
   }
 

@@ -159,6 +159,27 @@ describe('dormant-reactivation', () => {
     expect(out[0]!.summary).toContain('mallory@contoso.com');
   });
 
+  it('takes a wake-up with a client secret where the agent only used certificates as a downgrade (medium), even when its sponsor added the secret', () => {
+    const certYouth = youth().map((e) => (e.type === 'signin' ? { ...e, credential_type: 'certificate' as const, credential_id: 'cert-1' } : e));
+    const run = (events: AgentEvent[], before: AgentEvent[] = certYouth) => {
+      const d = createDormantReactivationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, before);
+      return feed(d, ctx, events);
+    };
+    const sponsorAdds = lifecycle({ action: 'credential_added', actor: 'alice@contoso.com', credential_id: 'sec-1', time: WAKE - 3 * MIN });
+    const wake = signin({ time: WAKE, asn: 8075, country: 'US', credential_type: 'client_secret', credential_id: 'sec-1' });
+    const out = run([sponsorAdds, wake]);
+    expect(out.map((x) => x.severity)).toEqual(['medium']);
+    expect(out[0]!.evidence.observed).toMatchObject({ credential_downgrade: expect.stringContaining('certificate') });
+    // The same certificate as before: plain (low).
+    expect(run([{ ...wake, credential_type: 'certificate', credential_id: 'cert-1' }]).map((x) => x.severity)).toEqual(['low']);
+    // An agent that used secrets before, or whose blueprint's agents do: no downgrade.
+    expect(run([sponsorAdds, wake], youth().map((e) => (e.type === 'signin' ? { ...e, credential_type: 'client_secret' as const } : e))).map((x) => x.severity)).toEqual(['low']);
+    const peerSecrets = [...certYouth, signin({ agent_id: 'a2', time: LAST, credential_type: 'client_secret' })];
+    expect(run([sponsorAdds, wake], peerSecrets).map((x) => x.severity)).toEqual(['low']);
+  });
+
   it('takes a wake-up where the agent blueprint has moved meanwhile as no new place', () => {
     const d = createDormantReactivationDetector();
     const ctx = fakeContext();
