@@ -9,10 +9,33 @@
 // `lookbackMs` (15 min of event time) and re-checked as the watermark advances
 // (every `recheckMs`): a call made up to 15 minutes before the caller became
 // high-risk propagates too.
+//
+// Unfamiliar call edges: each caller blueprint learns which blueprints its
+// agents call (its first hour and 20 calls; later, a callee blueprint 3 of
+// its agents take up within 30 minutes is a rollout). A call to an agent of a
+// blueprint the caller's blueprint never called is low for the callee (an
+// instruction from an unusual source: the callee of an injected orchestrator
+// acts on it), and a caller reaching agents of 2 such blueprints within 10
+// minutes is medium: an agent steered into lateral movement tasks agents
+// outside its workflow, a new integration adds one callee blueprint.
 
 import type { AgentEvent, NetworkEvent, RiskLevel } from '../contract/events.js';
-import { NO_DETECTIONS, clone } from './agent-directory.js';
-import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import {
+  GroupStore,
+  NO_DETECTIONS,
+  TenantMap,
+  clone,
+  hashString,
+  peerAdopt,
+  peerVerdictCode,
+  restoreGroups,
+  snapshotGroups,
+  touchPeerGroup,
+  type PeerGroup,
+  type PeerGroupSnapshot,
+  type Timed,
+} from './agent-directory.js';
+import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface AgentPropagationOptions {
@@ -28,6 +51,15 @@ export interface AgentPropagationOptions {
   maxPending?: number;
   /** Pairs remembered as fired. */
   maxFired?: number;
+  /** A caller blueprint learns the blueprints its agents call for this long and this many calls. */
+  edgeLearnMs?: number;
+  edgeLearnCalls?: number;
+  /** This many of its agents calling a new callee blueprint within edgeAdoptSpanMs is a rollout. */
+  edgeAdoptAgents?: number;
+  edgeAdoptSpanMs?: number;
+  /** A caller reaching agents of this many new callee blueprints within edgeWindowMs is medium. */
+  edgeBlueprints?: number;
+  edgeWindowMs?: number;
 }
 
 const DEFAULTS: Required<AgentPropagationOptions> = {
@@ -37,7 +69,22 @@ const DEFAULTS: Required<AgentPropagationOptions> = {
   recheckMs: 10_000,
   maxPending: 16_384,
   maxFired: 65_536,
+  edgeLearnMs: 60 * 60_000,
+  edgeLearnCalls: 20,
+  edgeAdoptAgents: 3,
+  edgeAdoptSpanMs: 30 * 60_000,
+  edgeBlueprints: 2,
+  edgeWindowMs: 10 * 60_000,
 };
+
+/** Callee blueprints remembered per caller blueprint. */
+const MAX_CALLEE_BLUEPRINTS = 64;
+
+/** A caller's calls to blueprints new to its own (see onEdge): flat [callee blueprint hash, time] pairs, and when it last fired. */
+interface NewEdges extends Timed {
+  e: number[];
+  f: number;
+}
 
 interface Call {
   tenant: string;
@@ -51,12 +98,14 @@ interface Call {
 
 export const agentPropagationMeta: DetectorMeta = {
   id: 'agent-propagation',
-  title: 'Called by a high-risk agent',
+  title: 'Agent-to-agent propagation',
   severity: 'low',
   mitre: { id: 'T1021', name: 'Remote Services' },
   description:
     'An agent was called by an agent currently at high risk (or became so within 15 minutes of the call): it may be the ' +
-    'next step of a compromise. Low severity, raised once per caller/callee pair per hour.',
+    'next step of a compromise. Low severity, raised once per caller/callee pair per hour. ' +
+    "A call to an agent of a blueprint the caller's blueprint never called (once it has learned its callees: 1 hour and 20 calls; 3 of its agents taking a callee blueprint up within 30 minutes is a rollout) " +
+    'is low for the callee, and a caller reaching agents of 2 such blueprints within 10 minutes is medium (an agent steered into tasking agents outside its workflow).',
 };
 
 export function createAgentPropagationDetector(options: AgentPropagationOptions = {}): Detector {
@@ -67,6 +116,82 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
   /** Pair key → time it last fired. */
   let fired = new Map<string, number>();
   let lastCheck = Number.MIN_SAFE_INTEGER;
+  /** Per caller blueprint (peer group), the blueprints its agents call (see onEdge). */
+  const edges = new GroupStore<PeerGroup>(1_000_000);
+  /** Callers with recent calls to blueprints new to their own. */
+  const newEdges = new TenantMap<NewEdges>();
+
+  /**
+   * A call to an agent of another blueprint than the caller's own has ever
+   * called (see the header): low for the callee, medium for a caller reaching
+   * edgeBlueprints such blueprints within edgeWindowMs.
+   */
+  function onEdge(e: NetworkEvent, callee: string, ctx: DetectorContext): Detection[] {
+    const calleeBp = ctx.agent(e.tenant_id, callee)?.blueprint_id ?? null;
+    if (calleeBp === null) return NO_DETECTIONS; // an agent not seen yet: no blueprint to judge by
+    const t = e.time;
+    const g = touchPeerGroup(edges, ctx, e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id), t);
+    if (t < g.first) g.first = t;
+    if (g.events < o.edgeLearnCalls) g.events++;
+    const h = hashString(calleeBp);
+    const ah = hashString(e.agent_id) | 1;
+    const code = peerVerdictCode(g, h, ah, t, o.edgeAdoptSpanMs);
+    const learning = t - g.first < o.edgeLearnMs || g.events < o.edgeLearnCalls;
+    const known = learning || (code & 1) !== 0 || code >>> 1 >= o.edgeAdoptAgents;
+    peerAdopt(g, h, ah, t, known, MAX_CALLEE_BLUEPRINTS);
+    if (known) return NO_DETECTIONS;
+    const out: Detection[] = [];
+    const key = pairKey(e.tenant_id, e.agent_id, callee) + '\u0000edge';
+    const last = fired.get(key);
+    if (last === undefined || Math.abs(t - last) >= o.refireMs) {
+      markFired(key, t);
+      out.push({
+        detector: agentPropagationMeta.id,
+        severity: 'low',
+        tenant_id: e.tenant_id,
+        agent_id: callee,
+        time: t,
+        summary: `Agent ${callee} (blueprint ${calleeBp}) was called by agent ${e.agent_id}, whose blueprint ${e.blueprint_id ?? '(none)'} never called agents of that blueprint`,
+        evidence: {
+          observed: { caller: e.agent_id, caller_blueprint: e.blueprint_id, callee_blueprint: calleeBp, via_host: e.dest_host, bytes_out: e.bytes_out },
+          baseline: { callee_blueprints_known: g.values.size, caller_blueprint_calls: g.events },
+          threshold: `a callee blueprint not called by the caller's blueprint (${o.edgeAdoptAgents} of its agents within ${o.edgeAdoptSpanMs / 60_000} min = rollout)`,
+          peer_group: peerGroupName(calleeBp),
+        },
+        event_ids: [e.event_id],
+      });
+    }
+    // The caller: how many new callee blueprints lately?
+    let n = newEdges.get(e.tenant_id, e.agent_id);
+    if (n === undefined) {
+      n = { at: t, e: [], f: Number.MIN_SAFE_INTEGER };
+      newEdges.set(e.tenant_id, e.agent_id, n);
+    } else if (t > n.at) n.at = t;
+    const kept: number[] = [];
+    for (let i = 0; i < n.e.length; i += 2) if (Math.abs(t - n.e[i + 1]!) <= o.edgeWindowMs && n.e[i] !== h) kept.push(n.e[i]!, n.e[i + 1]!);
+    kept.push(h, t);
+    n.e = kept;
+    const distinct = kept.length / 2;
+    if (distinct >= o.edgeBlueprints && Math.abs(t - n.f) >= o.refireMs) {
+      n.f = t;
+      out.push({
+        detector: agentPropagationMeta.id,
+        severity: 'medium',
+        tenant_id: e.tenant_id,
+        agent_id: e.agent_id,
+        time: t,
+        summary: `Agent ${e.agent_id} called agents of ${distinct} blueprints its blueprint ${e.blueprint_id ?? '(none)'} never called within ${o.edgeWindowMs / 60_000} min (latest ${callee} of ${calleeBp})`,
+        evidence: {
+          observed: { new_callee_blueprints: distinct, latest_callee: callee, latest_callee_blueprint: calleeBp },
+          baseline: { callee_blueprints_known: g.values.size },
+          threshold: `${o.edgeBlueprints} callee blueprints new to the caller's blueprint within ${o.edgeWindowMs / 60_000} min`,
+          peer_group: peerGroupName(e.blueprint_id),
+        },
+        event_ids: [e.event_id],
+      });
+    }
+    return out;
+  }
 
   function pairKey(tenant: string, caller: string, callee: string): string {
     return `${tenant}\u0000${caller}\u0000${callee}`;
@@ -126,7 +251,9 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       if (e.type !== 'network') return NO_DETECTIONS;
       const callee = e.dest_agent_id;
       if (callee === null || callee === e.agent_id) return NO_DETECTIONS;
-      return onCall(e, callee, ctx);
+      const propagated = onCall(e, callee, ctx);
+      const edge = onEdge(e, callee, ctx);
+      return edge.length === 0 ? propagated : propagated.length === 0 ? edge : propagated.concat(edge);
     },
     advance(watermark: number, ctx: DetectorContext): Detection[] {
       if (pending.size === 0 || watermark - lastCheck < o.recheckMs) return NO_DETECTIONS;
@@ -152,19 +279,31 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     evict(before: number): void {
       for (const [k, c] of pending) if (c.t < before) pending.delete(k);
       for (const [k, t] of fired) if (t < before) fired.delete(k);
+      edges.evict(before);
+      newEdges.evict(before);
     },
     size(): number {
-      return pending.size + fired.size;
+      return pending.size + fired.size + edges.size + newEdges.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, pending: [...pending.values()], fired: [...fired], lastCheck });
+      return clone({ version: 1, pending: [...pending.values()], fired: [...fired], lastCheck, edges: snapshotGroups(edges), newEdges: newEdges.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; pending: Call[]; fired: [string, number][]; lastCheck: number };
+      const s = clone(snapshot) as {
+        version: number;
+        pending: Call[];
+        fired: [string, number][];
+        lastCheck: number;
+        edges?: [string, string, PeerGroupSnapshot][];
+        newEdges?: [string, string, NewEdges][];
+      };
       if (s?.version !== 1) throw new Error('agent-propagation: unsupported snapshot');
       pending = new Map(s.pending.map((c) => [pairKey(c.tenant, c.caller, c.callee), c]));
       fired = new Map(s.fired);
       lastCheck = s.lastCheck;
+      // Snapshots from before call edges were learned: every caller blueprint learns afresh.
+      restoreGroups(edges, s.edges ?? []);
+      newEdges.restore(s.newEdges ?? []);
     },
   };
 }

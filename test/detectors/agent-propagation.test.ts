@@ -95,6 +95,52 @@ describe('agent-propagation', () => {
     expect(d.size()).toBe(0);
   });
 
+  it('reports calls to agents of blueprints the caller blueprint never called: low for each callee, medium for a caller reaching two within 10 minutes', () => {
+    // Orchestrators o1..o3 (blueprint orch) call workers w1..w3 (blueprint workers) every 2 minutes for 2 hours.
+    const known: AgentEvent[] = [
+      ...['w1', 'w2', 'w3'].map((w) => lifecycle({ agent_id: w, blueprint_id: 'workers', time: T0 - HOUR })),
+      ...[['crm', 'crm-sync'], ['backup', 'backup-archiver'], ['helpdesk', 'it-helpdesk'], ['tr1', 'translator'], ['tr2', 'translator'], ['tr3', 'translator']].map(([a, bp]) =>
+        lifecycle({ agent_id: a!, blueprint_id: bp!, time: T0 - HOUR }),
+      ),
+    ];
+    for (let m = 0; m < 120; m += 2) for (const [i, o] of ['o1', 'o2', 'o3'].entries()) known.push(call(o, `w${i + 1}`, T0 + m * MIN, { blueprint_id: 'orch' }));
+    const T2 = T0 + 2 * HOUR;
+    const run = (events: AgentEvent[]) => {
+      const d = createAgentPropagationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, known);
+      return feed(d, ctx, events);
+    };
+    // An injected orchestrator tasks agents of three blueprints it never called, a minute apart.
+    const out = run([
+      call('o1', 'crm', T2, { blueprint_id: 'orch', event_id: 'c1' }),
+      call('o1', 'backup', T2 + MIN, { blueprint_id: 'orch', event_id: 'c2' }),
+      call('o1', 'helpdesk', T2 + 2 * MIN, { blueprint_id: 'orch', event_id: 'c3' }),
+    ]);
+    expect(out.map((x) => [x.agent_id, x.severity, x.time])).toEqual([
+      ['crm', 'low', T2],
+      ['backup', 'low', T2 + MIN],
+      ['o1', 'medium', T2 + MIN],
+      ['helpdesk', 'low', T2 + 2 * MIN],
+    ]);
+    expect(out[2]!.evidence.observed).toMatchObject({ new_callee_blueprints: 2 });
+    // Its usual workers, of any agent of their blueprint: nothing.
+    expect(run([call('o1', 'w2', T2, { blueprint_id: 'orch' }), call('o2', 'w3', T2, { blueprint_id: 'orch' })])).toEqual([]);
+    // A new worker blueprint rolled out to the orchestrators: lows for the first two callers' callees, then the blueprint's; no medium.
+    const rollout = run([
+      call('o1', 'tr1', T2, { blueprint_id: 'orch' }),
+      call('o2', 'tr2', T2 + 3 * MIN, { blueprint_id: 'orch' }),
+      call('o3', 'tr3', T2 + 6 * MIN, { blueprint_id: 'orch' }),
+      call('o1', 'tr3', T2 + 9 * MIN, { blueprint_id: 'orch' }),
+    ]);
+    expect(rollout.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['tr1', 'low'],
+      ['tr2', 'low'],
+    ]);
+    // A callee not seen yet (no blueprint to judge by): nothing.
+    expect(run([call('o1', 'stranger', T2, { blueprint_id: 'orch' })])).toEqual([]);
+  });
+
   it('gives the same detections after a snapshot/restore', () => {
     const events: AgentEvent[] = [call('evil', 'v1', T0), call('x', 'v2', T0 + 10 * SEC), call('evil', 'v1', T0 + 5 * MIN), call('x', 'v3', T0 + 6 * MIN)];
     const run = (restoreAt: number | null) => {
