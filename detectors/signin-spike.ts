@@ -29,8 +29,10 @@
 //   a load surge): a deployment, not an attack. It stays low.
 // - Not counted: failures of the holder retrying (an expired secret, a
 //   drifted clock), the provider's transient errors, and invalid credentials
-//   presented from the subnet of the agent's latest successful sign-ins (its
-//   own replicas retrying a broken certificate): failed-access judges those.
+//   or refusals for a resource presented from the subnet of the agent's
+//   latest successful sign-ins (its own replicas retrying a broken
+//   certificate, or an API a bad release points at): failed-access judges
+//   those.
 // The count slides over the last 10 minutes in five 2-minute sub-windows, so a
 // burst straddling a window boundary is not split.
 // Thresholds are computed once per window; per event the cost is a counter.
@@ -402,8 +404,9 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     if (e.result !== 'success') {
       const kind = classifyFailure(e.error_code);
       if (RETRIES.has(kind)) return NO_DETECTIONS;
-      // So is its own host retrying a wrong credential (a broken certificate, a chaos test): failed-access judges that too.
-      if (kind === 'credential' && ownSigninAddress(ctx.agent(e.tenant_id, e.agent_id), e.ip) !== null) return NO_DETECTIONS;
+      // So is its own host retrying a wrong credential (a broken certificate, a chaos test), or a resource
+      // it is refused (a release pointing at an API that does not exist): failed-access judges those too.
+      if ((kind === 'credential' || kind === 'resource') && ownSigninAddress(ctx.agent(e.tenant_id, e.agent_id), e.ip) !== null) return NO_DETECTIONS;
     }
     const t = e.time;
     const b = Math.floor(t / o.windowMs);
@@ -511,7 +514,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       title: 'Sign-in rate spike',
       severity: 'medium',
       description:
-        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers (the blueprint's agents at that hour, or what its new agents do in their first 30 minutes when more: ephemeral agents work in a burst). Failures of a client retrying an expired credential or a drifted clock, and transient failures, are not counted. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low; while one other agent rises with it, a spike stays low until more follow or that rise is 10 minutes old.",
+        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers (the blueprint's agents at that hour, or what its new agents do in their first 30 minutes when more: ephemeral agents work in a burst). Failures of a client retrying an expired credential or a drifted clock, transient failures, and invalid credentials or refused resources from the subnet of the agent's latest successful sign-ins (its own host retrying), are not counted. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low; while one other agent rises with it, a spike stays low until more follow or that rise is 10 minutes old.",
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,

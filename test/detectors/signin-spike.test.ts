@@ -97,7 +97,7 @@ describe('signin-spike', () => {
     expect(other.filter((d) => nightOf(d.time) === 2).map((d) => d.severity)).toContain('medium');
   });
 
-  it('does not count a client retrying a stale credential or a drifted clock, nor transient failures, nor its own host presenting a wrong credential; invalid credentials from elsewhere count', () => {
+  it('does not count a client retrying a stale credential or a drifted clock, nor transient failures, nor its own host presenting a wrong credential or retrying a refused resource; from elsewhere they count', () => {
     const retries = (code: string, ip = '203.0.113.9') =>
       Array.from({ length: 60 }, (_, i) => signin({ agent_id: 'a1', blueprint_id: 'bp1', result: 'failure', error_code: code, ip, time: END + i * 10 * SEC }));
     const spikes = (code: string, ip?: string) => run([createSigninSpikeDetector()], [...steady(AGENTS, 2), ...retries(code, ip)].sort((x, y) => x.time - y.time)).detections;
@@ -107,6 +107,9 @@ describe('signin-spike', () => {
     expect(spikes('AADSTS7000215').map((d) => d.severity)).toContain('medium'); // invalid secret: guessing
     // Its replicas retrying a broken certificate from its own subnet (a chaos test): failed-access's finding, not a spike.
     expect(spikes('AADSTS700027', '20.0.0.7')).toEqual([]);
+    // Nor a release pointing its own host at an API that does not exist (a refused resource, retried); from elsewhere it counts.
+    expect(spikes('AADSTS500011', '20.0.0.7')).toEqual([]);
+    expect(spikes('AADSTS500011').map((d) => d.severity)).toContain('medium');
   });
 
   it('holds a spike at low while one other agent of the blueprint rises too (maybe the first movers of a change), then raises it once that rise is over 10 min old', () => {
