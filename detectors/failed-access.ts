@@ -40,7 +40,9 @@
 // Per tenant and source (an IPv4 address, an IPv6 /48; or, for a failure from
 // an ASN none of the tenant's successful sign-ins came from in the tenant's
 // first 30 minutes and since, that ASN: a sprayer rotating through a proxy
-// pool's addresses, one guess per address): credential failures
+// pool's addresses, one guess per address; else, for an IPv4 /24 none of them
+// came from, that /24: a sprayer's VM rotating through its few addresses in
+// a cloud the tenant also uses): credential failures
 // across ≥ 5 distinct agents within 10 minutes, or ≥ 6 within an hour (a slow
 // spray), or, from such an unfamiliar ASN, ≥ 4 within 6 hours with at most 3
 // guesses per target on average (a paced spray: tools throttle to one guess
@@ -256,13 +258,40 @@ interface SprayState extends Timed {
 interface TenantNetworks {
   since: number;
   asns: Set<number>;
+  /** IPv4 /24s (see net24) its agents signed in from successfully (absent in older snapshots: none yet). */
+  nets: Set<number>;
+}
+
+/** /24s remembered per tenant. */
+const MAX_TENANT_NETS = 16_384;
+
+/**
+ * A number for the /24 of an IPv4 address (its first three octets), -1 for
+ * anything else (IPv6, malformed): no string built per sign-in.
+ */
+export function net24(ip: string): number {
+  let n = 0;
+  let octet = 0;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (++dots === 3) return n * 256 + octet;
+      n = n * 256 + octet;
+      octet = 0;
+    } else if (c >= 48 && c <= 57) {
+      octet = octet * 10 + (c - 48);
+      if (octet > 255) return -1;
+    } else return -1;
+  }
+  return -1;
 }
 
 interface Snapshot {
   agents: [string, string, AgentState][];
   sprays: [string, string, SprayState][];
   /** Absent in snapshots from before sprays were also keyed by unfamiliar networks. */
-  networks?: [string, number, number[]][];
+  networks?: [string, number, number[], number[]?][];
   /** Absent in snapshots from before refusals were shared with peers. */
   refusals?: [string, string, PeerGroupSnapshot][];
 }
@@ -301,9 +330,15 @@ const MAX_TENANT_ASNS = 4096;
 
 const MAX_IDS = 5;
 
+/** The spray source name of an IPv4 address's /24 (`a.b.c.0/24`). */
+function net24Name(ip: string): string {
+  return `${ip.slice(0, ip.lastIndexOf('.'))}.0/24`;
+}
+
 /**
  * The source a spray is counted by: an IPv4 address as it is (NAT puts many
- * innocent callers behind one /24), an IPv6 address by its /48, since one
+ * innocent callers behind one /24; a /24 none of the tenant's agents signs in
+ * from is counted whole, see foreign24), an IPv6 address by its /48, since one
  * site or cloud customer holds a whole /48 and can take a fresh /64 (or
  * address) for every guess.
  */
@@ -330,14 +365,28 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
 
   /** A successful sign-in: its ASN is one the tenant's agents work from. */
   function learnNetwork(e: SigninEvent): void {
-    if (e.asn === null) return;
     let n = networksOf(e.tenant_id);
     if (n === undefined) {
-      n = { since: e.time, asns: new Set() };
+      n = { since: e.time, asns: new Set(), nets: new Set() };
       networks.set(e.tenant_id, n);
       lastNetworks = n;
     } else if (e.time < n.since) n.since = e.time;
-    if (!n.asns.has(e.asn) && n.asns.size < MAX_TENANT_ASNS) n.asns.add(e.asn);
+    if (e.asn !== null && !n.asns.has(e.asn) && n.asns.size < MAX_TENANT_ASNS) n.asns.add(e.asn);
+    const net = net24(e.ip);
+    if (net >= 0 && n.nets.size < MAX_TENANT_NETS) n.nets.add(net);
+  }
+
+  /**
+   * The /24 of an IPv4 sign-in when none of the tenant's agents signs in
+   * from it successfully (once the tenant has been watched networkLearnMs),
+   * else -1: a sprayer's VM holds a few addresses of one /24 in a cloud the
+   * tenant also uses (so its ASN is no stranger) and rotates through them.
+   */
+  function foreign24(e: SigninEvent): number {
+    const n = networksOf(e.tenant_id);
+    if (n === undefined || e.time - n.since < o.networkLearnMs) return -1;
+    const net = net24(e.ip);
+    return net >= 0 && !n.nets.has(net) ? net : -1;
   }
 
   /** The sign-in comes from an ASN none of the tenant's agents signs in from successfully (once the tenant has been watched networkLearnMs). */
@@ -353,7 +402,9 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
    * watched networkLearnMs), else its address (an IPv6 /48).
    */
   function sourceOf(e: SigninEvent): string {
-    return foreignNetwork(e) ? `AS${e.asn!}` : spraySource(e.ip);
+    if (foreignNetwork(e)) return `AS${e.asn!}`;
+    const net = foreign24(e);
+    return net >= 0 ? net24Name(e.ip) : spraySource(e.ip);
   }
   /** Per peer group: the resources refused to its agents, with recent adopters (routine refusals). */
   const refusals = new GroupStore<PeerGroup>();
@@ -444,6 +495,10 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   function observeSpraySuccess(e: SigninEvent): Detection[] {
     let source = spraySource(e.ip);
     let s = sprays.get(e.tenant_id, source);
+    if ((!s || !s.fired) && net24(e.ip) >= 0) {
+      source = net24Name(e.ip);
+      s = sprays.get(e.tenant_id, source);
+    }
     if ((!s || !s.fired) && e.asn !== null) {
       source = `AS${e.asn}`;
       s = sprays.get(e.tenant_id, source);
@@ -788,7 +843,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       title: 'Burst of failed access',
       severity: 'medium',
       description:
-        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life; low when they come from the subnet of one of the agent\'s two latest successful sign-in addresses: its own host presenting a wrong or stale credential), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated); a failure presenting a credential removed from the agent within the hour before, from the subnet of one of its latest successful sign-in addresses (its replicas not yet restarted after an emergency rotation), does not count at all. Credential failures from one source (an IP, an IPv6 /48, or an ASN from which no agent of the tenant signs in successfully: a sprayer rotating through a proxy pool) across many agents of a tenant (5 within 10 minutes, or 6 within an hour; from such an ASN also 4 within 6 hours tried at most 3 times each on average, a paced spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
+        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life; low when they come from the subnet of one of the agent\'s two latest successful sign-in addresses: its own host presenting a wrong or stale credential), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated); a failure presenting a credential removed from the agent within the hour before, from the subnet of one of its latest successful sign-in addresses (its replicas not yet restarted after an emergency rotation), does not count at all. Credential failures from one source (an IP, an IPv6 /48, an IPv4 /24 from which no agent of the tenant signs in successfully: a sprayer\'s VM rotating through its addresses in a cloud the tenant also uses, or an ASN from which none does: a sprayer rotating through a proxy pool) across many agents of a tenant (5 within 10 minutes, or 6 within an hour; from such an ASN also 4 within 6 hours tried at most 3 times each on average, a paced spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,
@@ -802,7 +857,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       agents: agents.snapshot(),
       sprays: clone(sprays.snapshot()),
       refusals: snapshotGroups(refusals),
-      networks: [...networks].map(([t, n]): [string, number, number[]] => [t, n.since, [...n.asns]]),
+      networks: [...networks].map(([t, n]): [string, number, number[], number[]] => [t, n.since, [...n.asns], [...n.nets]]),
     }),
     restore(s) {
       // Agents from snapshots before the slow tier start its count at zero.
@@ -838,7 +893,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       networks.clear();
       lastTenant = '';
       lastNetworks = undefined;
-      for (const [t, since, asns] of s.networks ?? []) networks.set(t, { since, asns: new Set(asns) });
+      for (const [t, since, asns, nets] of s.networks ?? []) networks.set(t, { since, asns: new Set(asns), nets: new Set(nets ?? []) });
       // Snapshots from before the slow-spray window have no target times: their targets count from their last failure.
       // Snapshots from before paced sprays have no guess counts: one guess per target.
       sprays.restore(

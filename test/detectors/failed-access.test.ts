@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../contract/events.js';
-import { classifyFailure, createFailedAccessDetector, normaliseErrorCode, spraySource } from '../../detectors/failed-access.js';
+import { net24, classifyFailure, createFailedAccessDetector, normaliseErrorCode, spraySource } from '../../detectors/failed-access.js';
 import { HOUR, MIN, SEC, T0, lifecycle, network, resetIds, run, signin, snapshotRoundTrip, token } from './core-helpers.js';
 
 beforeEach(() => resetIds());
@@ -162,6 +162,29 @@ describe('failed-access', () => {
     expect(run([createFailedAccessDetector()], [...home, ...guesses(8075)]).detections).toEqual([]);
     // Before the tenant's networks are known (its first 30 minutes), nor.
     expect(run([createFailedAccessDetector()], [...home.filter((e) => e.time < T0 + 10 * MIN), ...guesses(7922).map((e) => ({ ...e, time: e.time - 31 * MIN }))]).detections).toEqual([]);
+  });
+
+  it('counts a spray rotating through addresses of one /24 in the tenant own cloud by the /24, when no agent of the tenant signs in from it', () => {
+    // 40 minutes of the tenant's agents signing in from Azure (AS8075), in 20.42.10.0/24.
+    const home: AgentEvent[] = [];
+    for (let t = T0; t < T0 + 40 * MIN; t += MIN) for (let i = 0; i < 8; i++) home.push(signin({ agent_id: `victim-${i}`, ip: `20.42.10.${i + 1}`, asn: 8075, time: t }));
+    // One guess per agent every 2 minutes, rotating through 3 addresses of the attacker's VM in the same cloud.
+    const guesses = (prefix: string): AgentEvent[] =>
+      Array.from({ length: 6 }, (_, i) => signin({ agent_id: `victim-${i}`, result: 'failure', error_code: 'AADSTS7000215', ip: `${prefix}.${10 + (i % 3)}`, asn: 8075, time: T0 + 41 * MIN + i * 2 * MIN }));
+    const win = (prefix: string) => signin({ agent_id: 'victim-5', ip: `${prefix}.12`, asn: 8075, time: T0 + 52 * MIN, event_id: 'win' });
+    const out = run([createFailedAccessDetector()], [...home, ...guesses('20.73.118'), win('20.73.118')]).detections;
+    expect(out.filter((d) => d.severity === 'low').map((d) => d.agent_id).sort()).toEqual([0, 1, 2, 3, 4, 5].map((i) => `victim-${i}`));
+    expect(out.filter((d) => d.severity === 'medium').map((d) => [d.agent_id, d.event_ids.includes('win')])).toEqual([['victim-5', true]]);
+    expect(out[0]!.evidence.observed).toMatchObject({ source: '20.73.118.0/24' });
+    // The same rotation inside the /24 the tenant's agents sign in from (their NAT): each address on its own, no spray.
+    expect(run([createFailedAccessDetector()], [...home, ...guesses('20.42.10'), win('20.42.10')]).detections).toEqual([]);
+  });
+
+  it('numbers the /24 of an IPv4 address, and nothing else', () => {
+    expect(net24('20.73.118.12')).toBe((20 * 256 + 73) * 256 + 118);
+    expect(net24('20.73.118.200')).toBe(net24('20.73.118.12'));
+    expect(net24('20.73.119.12')).not.toBe(net24('20.73.118.12'));
+    for (const bad of ['2001:db8::1', '1.2.3', '300.1.1.1', 'host.example', '']) expect(net24(bad)).toBe(-1);
   });
 
   it('does not take failures in another tenant from the same IP as part of the spray', () => {
