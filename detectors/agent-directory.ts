@@ -533,6 +533,8 @@ export interface GroupRecord extends Timed {
   g7: unknown;
   g8: unknown;
   g9: unknown;
+  g10: unknown;
+  g11: unknown;
   e0: number;
   e1: number;
   e2: number;
@@ -543,16 +545,18 @@ export interface GroupRecord extends Timed {
   e7: number;
   e8: number;
   e9: number;
+  e10: number;
+  e11: number;
 }
 
 /** Slots a group record has; more group stores than this fall back to map lookups. */
-export const GROUP_SLOTS = 10;
+export const GROUP_SLOTS = 12;
 
 function newGroupRecord(at: number): GroupRecord {
   return {
     at,
-    g0: undefined, g1: undefined, g2: undefined, g3: undefined, g4: undefined, g5: undefined, g6: undefined, g7: undefined, g8: undefined, g9: undefined,
-    e0: -1, e1: -1, e2: -1, e3: -1, e4: -1, e5: -1, e6: -1, e7: -1, e8: -1, e9: -1,
+    g0: undefined, g1: undefined, g2: undefined, g3: undefined, g4: undefined, g5: undefined, g6: undefined, g7: undefined, g8: undefined, g9: undefined, g10: undefined, g11: undefined,
+    e0: -1, e1: -1, e2: -1, e3: -1, e4: -1, e5: -1, e6: -1, e7: -1, e8: -1, e9: -1, e10: -1, e11: -1,
   };
 }
 
@@ -568,7 +572,9 @@ function groupSlotGet(r: GroupRecord, i: number, epoch: number): unknown {
     case 6: return r.e6 === epoch ? r.g6 : undefined;
     case 7: return r.e7 === epoch ? r.g7 : undefined;
     case 8: return r.e8 === epoch ? r.g8 : undefined;
-    default: return r.e9 === epoch ? r.g9 : undefined;
+    case 9: return r.e9 === epoch ? r.g9 : undefined;
+    case 10: return r.e10 === epoch ? r.g10 : undefined;
+    default: return r.e11 === epoch ? r.g11 : undefined;
   }
 }
 
@@ -583,7 +589,9 @@ function groupSlotSet(r: GroupRecord, i: number, v: unknown, epoch: number): voi
     case 6: r.g6 = v; r.e6 = epoch; break;
     case 7: r.g7 = v; r.e7 = epoch; break;
     case 8: r.g8 = v; r.e8 = epoch; break;
-    default: r.g9 = v; r.e9 = epoch; break;
+    case 9: r.g9 = v; r.e9 = epoch; break;
+    case 10: r.g10 = v; r.e10 = epoch; break;
+    default: r.g11 = v; r.e11 = epoch; break;
   }
 }
 

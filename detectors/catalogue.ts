@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–15). A fresh set
+// The catalogue: every detector of the product, in id order (1–16). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -19,6 +19,7 @@ import { createDormantReactivationDetector } from './dormant-reactivation.js';
 import { createOrphanedAgentDetector } from './orphaned-agent.js';
 import { createRevokedAgentActivityDetector } from './revoked-agent-activity.js';
 import { createBackdoorCredentialDetector } from './backdoor-credential.js';
+import { createBulkCollectionDetector } from './bulk-collection.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -37,6 +38,7 @@ export const DETECTOR_IDS = [
   'orphaned-agent',
   'revoked-agent-activity',
   'backdoor-credential',
+  'bulk-collection',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -59,6 +61,7 @@ export function createCatalogue(): Detector[] {
     createOrphanedAgentDetector(),
     createRevokedAgentActivityDetector(),
     createBackdoorCredentialDetector(),
+    createBulkCollectionDetector(),
   ] as Detector[];
 }
 

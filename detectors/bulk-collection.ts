@@ -1,0 +1,385 @@
+// Detector 16 — bulk-collection: an agent pulls far more data in than it and
+// its blueprint's agents ever do (TA0009 Collection: a stolen credential
+// dumping a mailbox, a CRM, a storage account through the agent's own APIs).
+//
+// The theft of data starts with reading it: a mail-triage agent that reads a
+// few kilobytes per message now downloads megabytes per call, a CRM sync that
+// fetches deltas now exports tables. Exfiltration judges what leaves; this
+// detector judges what comes in (network events' bytes_in), on the agent's own
+// resources, where every destination is familiar.
+//
+// Per agent, the bytes received over a sliding 10 minutes (five 2-minute
+// sub-windows, in KiB: small integers) are compared with:
+// - the agent's own decaying peak of that sum (half-life 3 days: last week's
+//   nightly export is still remembered, a one-off backfill fades);
+// - its blueprint's peak: the highest decayed peak of its agents (an agent
+//   minutes old is judged by its peers: a fleet that downloads models at
+//   start-up teaches that to its new agents).
+// Rule: at least 64 MiB within 10 minutes, 10× the agent's own peak (once it
+// has an hour of history and 20 calls) and 5× its blueprint's (once 3 of its
+// agents have peaks), or, for an agent still learning, 10× its blueprint's →
+// medium, confirmed 3 minutes later unless 2 other agents of the blueprint
+// also went over 10× their own peaks within 10 minutes (a blueprint-wide
+// backfill or re-index). Without any baseline, no finding. Once per agent per
+// hour. What an agent flagged pulls is not learned as its peak.
+//
+// State: per agent ~100 bytes (the sub-window sums, peak, learning counts);
+// per blueprint the peaks of its 32 most recent agents and a ring of recent
+// rises.
+
+import type { AgentEvent, NetworkEvent } from '../contract/events.js';
+import type { Detection, DetectorMeta } from './types.js';
+import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { AgentStore, GroupStore, NO_DETECTIONS, clone, hashString, sec, type SlotState, type Timed } from './agent-directory.js';
+import { DueQueue } from './due-queue.js';
+
+export interface BulkCollectionOptions {
+  /** The sliding window, ms (five sub-windows). */
+  windowMs?: number;
+  /** Least volume received within the window that can be a finding, bytes. */
+  minBytes?: number;
+  /** Multiple of the agent's own peak, and of its blueprint's. */
+  agentFactor?: number;
+  peerFactor?: number;
+  /** Multiple of the blueprint's peak for an agent still learning. */
+  youngPeerFactor?: number;
+  /** Half-life of a peak, ms. */
+  peakHalfLifeMs?: number;
+  /** An agent's own baseline: this much history and this many calls. */
+  learnMs?: number;
+  learnCalls?: number;
+  /** Agents with peaks a blueprint needs for its baseline. */
+  peerAgents?: number;
+  /** A finding waits this long for the blueprint's other agents to rise too, ms. */
+  confirmMs?: number;
+  /** Other agents rising over riseFactor × their own peaks within riseWindowMs make it blueprint-wide. */
+  wideAgents?: number;
+  riseFactor?: number;
+  riseWindowMs?: number;
+  /** One finding per agent per this, ms. */
+  refireMs?: number;
+  maxAgents?: number;
+}
+
+const DEFAULTS: Required<BulkCollectionOptions> = {
+  windowMs: 10 * 60_000,
+  minBytes: 64 * 1024 * 1024,
+  agentFactor: 10,
+  peerFactor: 5,
+  youngPeerFactor: 10,
+  peakHalfLifeMs: 3 * 24 * 3_600_000,
+  learnMs: 60 * 60_000,
+  learnCalls: 20,
+  peerAgents: 3,
+  confirmMs: 3 * 60_000,
+  wideAgents: 2,
+  riseFactor: 10,
+  riseWindowMs: 10 * 60_000,
+  refireMs: 60 * 60_000,
+  maxAgents: 2_000_000,
+};
+
+const SUBS = 5;
+/** Agents whose peaks a blueprint remembers (the most recently updated). */
+const GROUP_PEAKS = 32;
+/** Recent rises a blueprint remembers. */
+const GROUP_RISES = 16;
+/** A sliding sum becomes the agent's peak this long after it was seen, s (see promote). */
+const PROMOTE_S = 3600;
+/** Below this (KiB in 10 minutes) a rise is no rise: an idle agent's first real call. */
+const MIN_RISE_KIB = 16 * 1024;
+
+/** Per agent. Volumes in KiB, times in seconds (see `sec`): small integers, stored unboxed. */
+interface AgentIntake extends SlotState {
+  /** Sub-window sums (ring) and the index of the newest sub-window. */
+  r0: number;
+  r1: number;
+  r2: number;
+  r3: number;
+  r4: number;
+  sub: number;
+  /** Decayed peak of the sliding sum, as of `pk`: of windows at least an hour old (see promote). */
+  peak: number;
+  pk: number;
+  /** The highest sliding sum since `ca` (this hour), and in the hour before: each becomes the peak an hour after its own. */
+  cand: number;
+  pv: number;
+  ca: number;
+  /** First call and calls counted (up to learnCalls). */
+  first: number;
+  n: number;
+  /** Last finding (or pending one), 0 when none. */
+  fired: number;
+}
+
+interface IntakeGroup extends Timed {
+  /** Flat [agent hash, decayed peak KiB, as of (s)] triples, the most recently updated last. */
+  pk: number[];
+  /** Flat [agent hash, time (s)] pairs of recent rises. */
+  rs: number[];
+}
+
+interface Pending {
+  tenant_id: string;
+  agent_id: string;
+  due: number;
+  bp: string | null;
+  t: number;
+  kib: number;
+  own: number;
+  peers: number;
+  host: string;
+  ids: string[];
+}
+
+export const bulkCollectionMeta: DetectorMeta = {
+  id: 'bulk-collection',
+  title: 'Bulk data collection',
+  severity: 'medium',
+  mitre: { id: 'T1530', name: 'Data from Cloud Storage' },
+  description:
+    'An agent receives far more data than it and its blueprint ever do: at least 64 MiB within 10 minutes, 10× its own peak (decaying, half-life 3 days, of windows at least an hour old; once it has an hour of history) and 5× the highest peak of its blueprint\'s agents, ' +
+    'or, for an agent still learning, 10× its blueprint\'s (medium): a stolen credential dumping a mailbox, a CRM or a storage account through the agent\'s own APIs. ' +
+    'Confirmed 3 minutes later unless 2 other agents of the blueprint rise over 10× their own peaks within 10 minutes (a blueprint-wide backfill). What a flagged agent pulls is not learned.',
+};
+
+export function createBulkCollectionDetector(options: BulkCollectionOptions = {}): Detector {
+  const o: Required<BulkCollectionOptions> = { ...DEFAULTS, ...options };
+  const agents = new AgentStore<AgentIntake>(o.maxAgents);
+  const groups = new GroupStore<IntakeGroup>(1_000_000);
+  const pending = new DueQueue<Pending>(65_536);
+  const subS = o.windowMs / SUBS / 1000;
+  const halfLifeS = o.peakHalfLifeMs / 1000;
+  const minKiB = Math.round(o.minBytes / 1024);
+
+  function decayed(peak: number, since: number, now: number): number {
+    return now > since ? peak * Math.pow(0.5, (now - since) / halfLifeS) : peak;
+  }
+
+  /** The blueprint's peak: the highest decayed peak of its agents other than `ah`, and how many it knows. */
+  let peerCount = 0;
+  function peerPeak(g: IntakeGroup, ah: number, now: number): number {
+    let best = 0;
+    peerCount = 0;
+    const pk = g.pk;
+    for (let i = 0; i < pk.length; i += 3) {
+      if (pk[i] === ah) continue;
+      peerCount++;
+      const v = decayed(pk[i + 1]!, pk[i + 2]!, now);
+      if (v > best) best = v;
+    }
+    return best;
+  }
+
+  function recordPeak(g: IntakeGroup, ah: number, peak: number, now: number): void {
+    const pk = g.pk;
+    for (let i = 0; i < pk.length; i += 3) {
+      if (pk[i] !== ah) continue;
+      pk[i + 1] = peak;
+      pk[i + 2] = now;
+      return;
+    }
+    if (pk.length >= 3 * GROUP_PEAKS) {
+      // The least recently updated goes.
+      let victim = 0;
+      for (let i = 3; i < pk.length; i += 3) if (pk[i + 2]! < pk[victim + 2]!) victim = i;
+      pk.splice(victim, 3);
+    }
+    pk.push(ah, peak, now);
+  }
+
+  /** Other agents of the group that rose over riseFactor × their own peaks within riseWindowMs of `now`. */
+  function otherRises(g: IntakeGroup, ah: number, now: number): number {
+    const rs = g.rs;
+    const seen: number[] = [];
+    for (let i = 0; i < rs.length; i += 2) {
+      if (rs[i] === ah || Math.abs(rs[i + 1]! - now) > o.riseWindowMs / 1000 || seen.includes(rs[i]!)) continue;
+      seen.push(rs[i]!);
+    }
+    return seen.length;
+  }
+
+  function markRise(g: IntakeGroup, ah: number, now: number): void {
+    const rs = g.rs;
+    for (let i = 0; i < rs.length; i += 2) {
+      if (rs[i] === ah) {
+        rs[i + 1] = now;
+        return;
+      }
+    }
+    if (rs.length >= 2 * GROUP_RISES) rs.splice(0, 2);
+    rs.push(ah, now);
+  }
+
+  function sliding(a: AgentIntake): number {
+    return a.r0 + a.r1 + a.r2 + a.r3 + a.r4;
+  }
+
+  function add(a: AgentIntake, sb: number, kib: number): void {
+    switch (sb % SUBS) {
+      case 0: a.r0 += kib; break;
+      case 1: a.r1 += kib; break;
+      case 2: a.r2 += kib; break;
+      case 3: a.r3 += kib; break;
+      default: a.r4 += kib; break;
+    }
+  }
+
+  function clearSub(a: AgentIntake, i: number): void {
+    switch (i) {
+      case 0: a.r0 = 0; break;
+      case 1: a.r1 = 0; break;
+      case 2: a.r2 = 0; break;
+      case 3: a.r3 = 0; break;
+      default: a.r4 = 0; break;
+    }
+  }
+
+  function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
+    const now = sec(e.time);
+    let a = agents.get(ctx, e.tenant_id, e.agent_id);
+    if (a === undefined) {
+      a = { e: 0, at: now, r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, sub: Math.floor(now / subS), peak: 0, pk: now, cand: 0, pv: 0, ca: now, first: now, n: 0, fired: 0 };
+      agents.set(ctx, e.tenant_id, e.agent_id, a);
+    } else if (now > a.at) a.at = now;
+    if (now < a.first) a.first = now;
+    if (a.n < o.learnCalls) a.n++;
+    const kib = Math.round(e.bytes_in / 1024);
+    // Slide: sub-windows older than the window are emptied (a late event lands in its own, if still in the window).
+    const sb = Math.floor(now / subS);
+    if (sb > a.sub) {
+      const shift = Math.min(sb - a.sub, SUBS);
+      for (let i = 1; i <= shift; i++) clearSub(a, (a.sub + i) % SUBS);
+      a.sub = sb;
+    }
+    if (kib === 0 || sb <= a.sub - SUBS) return NO_DETECTIONS;
+    add(a, sb, kib);
+    const sum = sliding(a);
+    const own = decayed(a.peak, a.pk, now);
+    const bp = e.blueprint_id ?? ctx.agent(e.tenant_id, e.agent_id)?.blueprint_id ?? null;
+    const g = bp === null ? undefined : touchGroup(ctx, e.tenant_id, bp, e.time);
+    const ah = hashString(e.agent_id) | 1;
+    const flagged = a.fired !== 0 && now - a.fired < o.refireMs / 1000;
+    // A rise over its own peak is shown to the blueprint (a blueprint-wide backfill is several).
+    if (g !== undefined && sum >= MIN_RISE_KIB && sum >= o.riseFactor * own) markRise(g, ah, now);
+    if (sum >= minKiB && !flagged) {
+      const peers = g === undefined ? 0 : peerPeak(g, ah, now);
+      const peersKnown = g !== undefined && peerCount >= o.peerAgents;
+      const ownReady = a.n >= o.learnCalls && now - a.first >= o.learnMs / 1000;
+      const over = ownReady
+        ? sum >= o.agentFactor * own && (!peersKnown || sum >= o.peerFactor * peers)
+        : peersKnown && sum >= o.youngPeerFactor * peers;
+      if (over) {
+        a.fired = now;
+        pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.confirmMs, bp, t: e.time, kib: sum, own: Math.round(own), peers: peersKnown ? Math.round(peers) : -1, host: e.dest_host, ids: [e.event_id] });
+        return NO_DETECTIONS;
+      }
+    }
+    // Learned as the agent's (and its blueprint's) own an hour later, unless it is being judged:
+    // against its latest minutes, a rise that builds up call by call would never be a rise.
+    if (!flagged) {
+      if (now - a.ca >= PROMOTE_S) promote(a, g, ah, now);
+      if (sum > a.cand) a.cand = sum;
+    } else {
+      const p = pending.get(e.tenant_id, e.agent_id);
+      if (p !== undefined && sum > p.kib) {
+        p.kib = sum;
+        if (p.ids.length < 4) p.ids.push(e.event_id);
+      }
+    }
+    return NO_DETECTIONS;
+  }
+
+  /**
+   * A new hour: the highest sum of the hour before last becomes the peak
+   * (when higher), this hour's waits an hour more. So the baseline never
+   * holds the minutes being judged.
+   */
+  function promote(a: AgentIntake, g: IntakeGroup | undefined, ah: number, now: number): void {
+    const own = decayed(a.peak, a.pk, now);
+    if (a.pv > own) {
+      a.peak = a.pv;
+      a.pk = now;
+      if (g !== undefined) recordPeak(g, ah, a.pv, now);
+    }
+    a.pv = now - a.ca < 2 * PROMOTE_S ? a.cand : 0;
+    a.cand = 0;
+    a.ca = now;
+  }
+
+  function touchGroup(ctx: DetectorContext, tenant: string, bp: string, t: number): IntakeGroup {
+    let g = groups.find(ctx, tenant, bp);
+    if (g === undefined) {
+      g = { at: t, pk: [], rs: [] };
+      groups.set(tenant, bp, g);
+    } else if (t > g.at) g.at = t;
+    return g;
+  }
+
+  /** A finding's confirmation window closed: medium unless the blueprint rose with it. */
+  function decide(p: Pending, time: number): Detection | null {
+    const g = p.bp === null ? undefined : groups.get(p.tenant_id, p.bp);
+    if (g !== undefined && otherRises(g, hashString(p.agent_id) | 1, sec(p.t)) >= o.wideAgents) {
+      // Blueprint-wide: learned as the agent's peak (its peers learn theirs as they go).
+      const a = agents.map.get(p.tenant_id, p.agent_id);
+      if (a !== undefined) {
+        a.fired = 0;
+        if (p.kib > a.cand) a.cand = p.kib;
+      }
+      return null;
+    }
+    const mib = (kib: number) => Math.round(kib / 1024);
+    return {
+      detector: bulkCollectionMeta.id,
+      severity: 'medium',
+      tenant_id: p.tenant_id,
+      agent_id: p.agent_id,
+      time,
+      summary:
+        `Agent ${p.agent_id} received ${mib(p.kib)} MiB within ${o.windowMs / 60_000} min (latest from ${p.host}), ` +
+        (p.own > 0 || p.peers < 0 ? `${Math.round(p.kib / Math.max(p.own, 1))}× its own peak of ${mib(p.own)} MiB` : 'its first hour') +
+        (p.peers >= 0 ? `; its blueprint's agents peak at ${mib(p.peers)} MiB` : ''),
+      evidence: {
+        observed: { bytes_in: p.kib * 1024, window_s: o.windowMs / 1000, latest_host: p.host, first_over: p.t },
+        baseline: { agent_peak_bytes: p.own * 1024, blueprint_peak_bytes: p.peers < 0 ? null : p.peers * 1024 },
+        threshold: `at least ${mib(minKiB)} MiB, ${o.agentFactor}× the agent's peak and ${o.peerFactor}× its blueprint's (${o.youngPeerFactor}× the blueprint's for an agent still learning); not ${o.wideAgents} other agents of the blueprint rising with it within ${o.confirmMs / 60_000} min`,
+        peer_group: peerGroupName(p.bp),
+      },
+      event_ids: p.ids.slice(),
+    };
+  }
+
+  return {
+    meta: bulkCollectionMeta,
+    types: ['network'] as const,
+    observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      return e.type === 'network' ? onNetwork(e, ctx) : NO_DETECTIONS;
+    },
+    advance(watermark: number): Detection[] {
+      // Dated when due (a sparse stream's watermark may get there late).
+      return pending.size === 0 ? NO_DETECTIONS : pending.takeDue(watermark, (p) => decide(p, p.due));
+    },
+    // End of a replay: findings still waiting are decided, dated when due.
+    settle(): Detection[] {
+      return pending.size === 0 ? NO_DETECTIONS : pending.takeDue(Infinity, (p) => decide(p, p.due));
+    },
+    evict(before: number): void {
+      agents.evict(before);
+      groups.evict(before);
+      pending.evict(before);
+    },
+    size(): number {
+      return agents.size + groups.size + pending.size;
+    },
+    snapshot(): unknown {
+      return clone({ version: 1, agents: agents.map.snapshot(), groups: groups.snapshot(), pending: pending.snapshot() });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { version: number; agents: [string, string, AgentIntake][]; groups: [string, string, IntakeGroup][]; pending: Pending[] };
+      if (s?.version !== 1) throw new Error('bulk-collection: unsupported snapshot');
+      agents.restore(s.agents, false);
+      groups.restore(s.groups);
+      pending.restore(s.pending);
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../contract/events.js';
+import { createBulkCollectionDetector } from '../../detectors/bulk-collection.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+const KB = 1024;
+const MB = 1024 * KB;
+
+/** Three hours of agents a1..a4 of bp1 reading ~20 KB per call from Graph every minute, with a 3 MB attachment now and then. */
+function history(agents = ['a1', 'a2', 'a3', 'a4']): AgentEvent[] {
+  const out: AgentEvent[] = [];
+  for (let m = 0; m < 180; m++) {
+    for (const [i, a] of agents.entries()) {
+      out.push(network({ agent_id: a, time: T0 + m * MIN + i * SEC, dest_host: 'graph.microsoft.com', bytes_in: m % 37 === i ? 3 * MB : 20 * KB }));
+    }
+  }
+  return out;
+}
+
+const T3 = T0 + 3 * HOUR;
+
+/** `calls` reads of `size` bytes by `agent`, one every `every` ms from `start`. */
+function pulls(agent: string, start: number, calls: number, size: number, every = 20 * SEC): AgentEvent[] {
+  return Array.from({ length: calls }, (_, k) => network({ agent_id: agent, time: start + k * every, dest_host: 'graph.microsoft.com', bytes_in: size, event_id: `pull-${agent}-${k}` }));
+}
+
+/** The history (with `past` mixed in, in time order), then `events`; the detections of `events` and after. */
+const run = (events: AgentEvent[], past: AgentEvent[] = [], until = T3 + HOUR) => {
+  const d = createBulkCollectionDetector();
+  const ctx = fakeContext();
+  feed(d, ctx, [...history(), ...past].sort((x, y) => x.time - y.time));
+  return [...feed(d, ctx, events), ...advanceTo(d, ctx, until)];
+};
+
+describe('bulk-collection', () => {
+  it('reports an agent pulling far more than it and its blueprint ever do (medium, confirmed 3 minutes later)', () => {
+    // A mailbox dump: 24 reads of 4 MB within 8 minutes (96 MB), where the agent peaked at ~3 MB.
+    const out = run(pulls('a2', T3, 24, 4 * MB));
+    expect(out).toHaveLength(1);
+    const d = out[0]!;
+    expect(d).toMatchObject({ detector: 'bulk-collection', severity: 'medium', agent_id: 'a2' });
+    // Over 64 MB at the 16th read (T3 + 5 min), confirmed 3 minutes later.
+    expect(d.time).toBe(T3 + 15 * 20 * SEC + 3 * MIN);
+    expect((d.evidence.observed as { bytes_in: number }).bytes_in).toBeGreaterThanOrEqual(64 * MB);
+    expect((d.evidence.baseline as { agent_peak_bytes: number }).agent_peak_bytes).toBeLessThan(4 * MB);
+    expect(d.summary).toContain('graph.microsoft.com');
+    expect(d.event_ids[0]).toBe('pull-a2-15');
+  });
+
+  it('does not report volumes under 64 MB, an agent whose own peak is high, or a rise the blueprint shares', () => {
+    // 60 MB: under the floor.
+    expect(run(pulls('a2', T3, 15, 4 * MB))).toEqual([]);
+    // An agent that exports 40 MB every few hours (its own peak): 80 MB is 2× that.
+    const exporter: AgentEvent[] = [];
+    for (let h = 0; h < 3; h++) exporter.push(...pulls('a3', T0 + h * HOUR + 30 * MIN, 10, 4 * MB));
+    expect(run(pulls('a3', T3, 20, 4 * MB), exporter)).toEqual([]);
+    // A blueprint-wide backfill: three agents pull at once.
+    expect(run([...pulls('a1', T3, 24, 4 * MB), ...pulls('a2', T3 + 5 * SEC, 24, 4 * MB), ...pulls('a4', T3 + 10 * SEC, 24, 4 * MB)].sort((x, y) => x.time - y.time))).toEqual([]);
+  });
+
+  it('judges a minutes-old agent by its blueprint peers, and an agent with no baseline not at all', () => {
+    // A new agent of bp1 pulling 100 MB: 10× what its peers ever pulled.
+    expect(run(pulls('fresh', T3, 25, 4 * MB)).map((x) => [x.agent_id, x.severity])).toEqual([['fresh', 'medium']]);
+    // A new agent of a blueprint nobody knows: no baseline, no finding.
+    const d = createBulkCollectionDetector();
+    const ctx = fakeContext();
+    const alone = pulls('lonely', T0, 25, 4 * MB).map((e) => ({ ...e, blueprint_id: 'bp-new' }));
+    expect([...feed(d, ctx, alone), ...advanceTo(d, ctx, T0 + HOUR)]).toEqual([]);
+  });
+
+  it('learns what an agent pulls only an hour later, so a pull that builds up call by call is still a rise', () => {
+    // An attachment-sized read (2.5 MB) every 20 s for 12 minutes: the sliding sum grows past 64 MB without a jump.
+    expect(run(pulls('a1', T3, 36, 2.5 * MB)).map((x) => x.severity)).toEqual(['medium']);
+  });
+
+  it('gives the same detections after a snapshot/restore', () => {
+    const events = [...history(), ...pulls('a2', T3, 24, 4 * MB), network({ agent_id: 'a1', time: T3 + 20 * MIN })];
+    const split = events.length - 10;
+    const { uninterrupted, restored } = runWithRestore(() => createBulkCollectionDetector(), events, split);
+    expect(uninterrupted.map((x) => x.severity)).toEqual(['medium']);
+    expect(restored).toEqual(uninterrupted);
+  });
+});
