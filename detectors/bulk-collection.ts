@@ -171,6 +171,13 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     return best;
   }
 
+  /** The decayed peak the group holds for agent `ah` (0 when none). */
+  function peerPeakOf(g: IntakeGroup, ah: number, now: number): number {
+    const pk = g.pk;
+    for (let i = 0; i < pk.length; i += 3) if (pk[i] === ah) return decayed(pk[i + 1]!, pk[i + 2]!, now);
+    return 0;
+  }
+
   function recordPeak(g: IntakeGroup, ah: number, peak: number, now: number): void {
     const pk = g.pk;
     for (let i = 0; i < pk.length; i += 3) {
@@ -320,12 +327,15 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
   function decide(p: Pending, time: number): Detection | null {
     const g = p.bp === null ? undefined : groups.get(p.tenant_id, p.bp);
     if (g !== undefined && otherRises(g, hashString(p.agent_id) | 1, sec(p.t)) >= o.wideAgents) {
-      // Blueprint-wide: learned as the agent's peak (its peers learn theirs as they go).
+      // Blueprint-wide: the blueprint's at once (its agents that start the same backfill later are
+      // judged against it), the agent's own an hour on, as any volume.
       const a = agents.map.get(p.tenant_id, p.agent_id);
       if (a !== undefined) {
         a.fired = 0;
         if (p.kib > a.cand) a.cand = p.kib;
       }
+      const ah = hashString(p.agent_id) | 1;
+      if (p.kib > peerPeakOf(g, ah, sec(p.t))) recordPeak(g, ah, p.kib, sec(p.t));
       return null;
     }
     const mib = (kib: number) => Math.round(kib / 1024);

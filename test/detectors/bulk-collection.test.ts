@@ -57,7 +57,10 @@ describe('bulk-collection', () => {
     for (let h = 0; h < 3; h++) exporter.push(...pulls('a3', T0 + h * HOUR + 30 * MIN, 10, 4 * MB));
     expect(run(pulls('a3', T3, 20, 4 * MB), exporter)).toEqual([]);
     // A blueprint-wide backfill: three agents pull at once.
-    expect(run([...pulls('a1', T3, 24, 4 * MB), ...pulls('a2', T3 + 5 * SEC, 24, 4 * MB), ...pulls('a4', T3 + 10 * SEC, 24, 4 * MB)].sort((x, y) => x.time - y.time))).toEqual([]);
+    const backfill = [...pulls('a1', T3, 24, 4 * MB), ...pulls('a2', T3 + 5 * SEC, 24, 4 * MB), ...pulls('a4', T3 + 10 * SEC, 24, 4 * MB)];
+    expect(run(backfill.sort((x, y) => x.time - y.time))).toEqual([]);
+    // ...which the blueprint then knows: its last agent running the same backfill half an hour later is no news.
+    expect(run([...backfill, ...pulls('a3', T3 + 30 * MIN, 24, 4 * MB)].sort((x, y) => x.time - y.time))).toEqual([]);
   });
 
   it('judges a minutes-old agent by its blueprint peers, and an agent with no baseline not at all', () => {
