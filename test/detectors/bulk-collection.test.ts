@@ -35,12 +35,12 @@ const run = (events: AgentEvent[], past: AgentEvent[] = [], until = T3 + HOUR) =
 };
 
 describe('bulk-collection', () => {
-  it('reports an agent pulling far more than it and its blueprint ever do (medium, confirmed 3 minutes later)', () => {
+  it('reports an agent pulling far more than it and its blueprint ever do (low, confirmed 3 minutes later)', () => {
     // A mailbox dump: 24 reads of 4 MB within 8 minutes (96 MB), where the agent peaked at ~3 MB.
     const out = run(pulls('a2', T3, 24, 4 * MB));
     expect(out).toHaveLength(1);
     const d = out[0]!;
-    expect(d).toMatchObject({ detector: 'bulk-collection', severity: 'medium', agent_id: 'a2' });
+    expect(d).toMatchObject({ detector: 'bulk-collection', severity: 'low', agent_id: 'a2' });
     // Over 64 MB at the 16th read (T3 + 5 min), confirmed 3 minutes later.
     expect(d.time).toBe(T3 + 15 * 20 * SEC + 3 * MIN);
     expect((d.evidence.observed as { bytes_in: number }).bytes_in).toBeGreaterThanOrEqual(64 * MB);
@@ -65,7 +65,7 @@ describe('bulk-collection', () => {
 
   it('judges a minutes-old agent by its blueprint peers, and an agent with no baseline not at all', () => {
     // A new agent of bp1 pulling 100 MB: 10× what its peers ever pulled.
-    expect(run(pulls('fresh', T3, 25, 4 * MB)).map((x) => [x.agent_id, x.severity])).toEqual([['fresh', 'medium']]);
+    expect(run(pulls('fresh', T3, 25, 4 * MB)).map((x) => [x.agent_id, x.severity])).toEqual([['fresh', 'low']]);
     // A new agent of a blueprint nobody knows: no baseline, no finding.
     const d = createBulkCollectionDetector();
     const ctx = fakeContext();
@@ -75,14 +75,14 @@ describe('bulk-collection', () => {
 
   it('learns what an agent pulls only an hour later, so a pull that builds up call by call is still a rise', () => {
     // An attachment-sized read (2.5 MB) every 20 s for 12 minutes: the sliding sum grows past 64 MB without a jump.
-    expect(run(pulls('a1', T3, 36, 2.5 * MB)).map((x) => x.severity)).toEqual(['medium']);
+    expect(run(pulls('a1', T3, 36, 2.5 * MB)).map((x) => x.severity)).toEqual(['low']);
   });
 
   it('gives the same detections after a snapshot/restore', () => {
     const events = [...history(), ...pulls('a2', T3, 24, 4 * MB), network({ agent_id: 'a1', time: T3 + 20 * MIN })];
     const split = events.length - 10;
     const { uninterrupted, restored } = runWithRestore(() => createBulkCollectionDetector(), events, split);
-    expect(uninterrupted.map((x) => x.severity)).toEqual(['medium']);
+    expect(uninterrupted.map((x) => x.severity)).toEqual(['low']);
     expect(restored).toEqual(uninterrupted);
   });
 });
