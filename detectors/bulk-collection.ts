@@ -268,11 +268,18 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     if (kib === 0 || sb <= a.sub - SUBS) return NO_DETECTIONS;
     add(a, sb, kib);
     const sum = sliding(a);
+    const flagged = a.fired !== 0 && now - a.fired < o.refireMs / 1000;
+    // Most calls: a small sum, nothing to judge or show; only this hour's candidate moves (the
+    // blueprint is looked up when an hour turns).
+    if (sum < MIN_RISE_KIB && !flagged) {
+      if (now - a.ca >= PROMOTE_S) promoteOf(e, a, now, ctx);
+      if (sum > a.cand) a.cand = sum;
+      return NO_DETECTIONS;
+    }
     const own = decayed(a.peak, a.pk, now);
     const bp = e.blueprint_id ?? ctx.agent(e.tenant_id, e.agent_id)?.blueprint_id ?? null;
     const g = bp === null ? undefined : touchGroup(ctx, e.tenant_id, bp, e.time);
     const ah = hashString(e.agent_id) | 1;
-    const flagged = a.fired !== 0 && now - a.fired < o.refireMs / 1000;
     // A rise over its own peak is shown to the blueprint (a blueprint-wide backfill is several).
     if (g !== undefined && sum >= MIN_RISE_KIB && sum >= o.riseFactor * own) markRise(g, ah, now);
     if (sum >= minKiB && !flagged) {
@@ -301,6 +308,12 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
       }
     }
     return NO_DETECTIONS;
+  }
+
+  /** promote, with the agent's blueprint looked up. */
+  function promoteOf(e: NetworkEvent, a: AgentIntake, now: number, ctx: DetectorContext): void {
+    const bp = e.blueprint_id ?? ctx.agent(e.tenant_id, e.agent_id)?.blueprint_id ?? null;
+    promote(a, bp === null ? undefined : touchGroup(ctx, e.tenant_id, bp, e.time), hashString(e.agent_id) | 1, now);
   }
 
   /**
