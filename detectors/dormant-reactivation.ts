@@ -339,7 +339,8 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     if (!s) {
       // First sight: silence is measured from the directory's last sight, else from now.
       const prev = ctx.previousLastSeen(e.tenant_id, e.agent_id);
-      s = { at: 0, am: 0, e: 0, asn: EMPTY, cc: EMPTY, sp: EMPTY, cr: null, ep: null };
+      // Every field in the literal: one added later would give each record a separate property array.
+      s = { at: 0, am: 0, e: 0, asn: EMPTY, cc: EMPTY, sp: EMPTY, cr: null, ep: null, ct: 0 };
       setAtMs(s, prev !== undefined && prev < e.time ? prev : e.time);
       agents.set(ctx, e.tenant_id, e.agent_id, s);
     }

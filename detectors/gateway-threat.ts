@@ -224,6 +224,10 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
         sid: '',
         sl: NEVER,
         sc: 0,
+        sus: true,
+        ti: NEVER,
+        tid: '',
+        thost: '',
       };
       agents.set(e.tenant_id, e.agent_id, a);
     } else if (e.time > a.at) a.at = e.time;
