@@ -38,6 +38,7 @@ import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, clone, hashString, sec, type SlotState, type Timed } from './agent-directory.js';
 import { DueQueue } from './due-queue.js';
+import { RING_SUBS, ringAdd, ringSlide, ringSum, type SubWindowRing } from './sub-window-ring.js';
 
 export interface BulkCollectionOptions {
   /** The sliding window, ms (five sub-windows). */
@@ -85,7 +86,6 @@ const DEFAULTS: Required<BulkCollectionOptions> = {
   maxAgents: 2_000_000,
 };
 
-const SUBS = 5;
 /** Agents whose peaks a blueprint remembers (the most recently updated). */
 const GROUP_PEAKS = 32;
 /** Recent rises a blueprint remembers. */
@@ -96,14 +96,8 @@ const PROMOTE_S = 3600;
 const MIN_RISE_KIB = 16 * 1024;
 
 /** Per agent. Volumes in KiB, times in seconds (see `sec`): small integers, stored unboxed. */
-interface AgentIntake extends SlotState {
-  /** Sub-window sums (ring) and the index of the newest sub-window. */
-  r0: number;
-  r1: number;
-  r2: number;
-  r3: number;
-  r4: number;
-  sub: number;
+/** Per agent; its ring (SubWindowRing) holds the KiB received per sub-window. */
+interface AgentIntake extends SlotState, SubWindowRing {
   /** Decayed peak of the sliding sum, as of `pk`: of windows at least an hour old (see promote). */
   peak: number;
   pk: number;
@@ -154,7 +148,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
   const agents = new AgentStore<AgentIntake>(o.maxAgents);
   const groups = new GroupStore<IntakeGroup>(1_000_000);
   const pending = new DueQueue<Pending>(65_536);
-  const subS = o.windowMs / SUBS / 1000;
+  const subS = o.windowMs / RING_SUBS / 1000;
   const halfLifeS = o.peakHalfLifeMs / 1000;
   const minKiB = Math.round(o.minBytes / 1024);
 
@@ -224,30 +218,6 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     rs.push(ah, now);
   }
 
-  function sliding(a: AgentIntake): number {
-    return a.r0 + a.r1 + a.r2 + a.r3 + a.r4;
-  }
-
-  function add(a: AgentIntake, sb: number, kib: number): void {
-    switch (sb % SUBS) {
-      case 0: a.r0 += kib; break;
-      case 1: a.r1 += kib; break;
-      case 2: a.r2 += kib; break;
-      case 3: a.r3 += kib; break;
-      default: a.r4 += kib; break;
-    }
-  }
-
-  function clearSub(a: AgentIntake, i: number): void {
-    switch (i) {
-      case 0: a.r0 = 0; break;
-      case 1: a.r1 = 0; break;
-      case 2: a.r2 = 0; break;
-      case 3: a.r3 = 0; break;
-      default: a.r4 = 0; break;
-    }
-  }
-
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     const now = sec(e.time);
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
@@ -260,14 +230,9 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     const kib = Math.round(e.bytes_in / 1024);
     // Slide: sub-windows older than the window are emptied (a late event lands in its own, if still in the window).
     const sb = Math.floor(now / subS);
-    if (sb > a.sub) {
-      const shift = Math.min(sb - a.sub, SUBS);
-      for (let i = 1; i <= shift; i++) clearSub(a, (a.sub + i) % SUBS);
-      a.sub = sb;
-    }
-    if (kib === 0 || sb <= a.sub - SUBS) return NO_DETECTIONS;
-    add(a, sb, kib);
-    const sum = sliding(a);
+    ringSlide(a, sb);
+    if (kib === 0 || !ringAdd(a, sb, kib)) return NO_DETECTIONS;
+    const sum = ringSum(a);
     const flagged = a.fired !== 0 && now - a.fired < o.refireMs / 1000;
     // Most calls: a small sum, nothing to judge or show; only this hour's candidate moves (the
     // blueprint is looked up when an hour turns).

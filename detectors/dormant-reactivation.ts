@@ -231,14 +231,20 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     if (bit === 0 || ((s.ct ?? 0) & bit) !== 0) return;
     s.ct = (s.ct ?? 0) | bit;
     if (!shared) return;
+    const g = touchGroup(e, ctx);
+    if (g !== undefined) g.ct = (g.ct ?? 0) | bit;
+  }
+
+  /** The places of the sign-in's blueprint, created when absent, its last activity moved up; undefined without a blueprint. */
+  function touchGroup(e: SigninEvent, ctx: DetectorContext): GroupPlaces | undefined {
     const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id, ctx);
-    if (gid === null) return;
+    if (gid === null) return undefined;
     let g = groups.find(ctx, e.tenant_id, gid);
     if (!g) {
-      g = { at: e.time, asn: [], cc: [] };
+      g = { at: e.time, asn: [], cc: [], ct: 0 };
       groups.set(e.tenant_id, gid, g);
-    }
-    g.ct = (g.ct ?? 0) | bit;
+    } else if (e.time > g.at) g.at = e.time;
+    return g;
   }
 
   /** A credential added during the silence, shortly before the wake-up, by a non-sponsor; null when none. */
@@ -323,13 +329,8 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     if (newAsn) s.asn = withCapped(s.asn, e.asn!, o.maxPlaces);
     if (newCc) s.cc = withCapped(s.cc, cc, o.maxPlaces);
     if (!shared) return;
-    const gid = groupId(e.tenant_id, e.agent_id, e.blueprint_id, ctx);
-    if (gid === null) return;
-    let g = groups.find(ctx, e.tenant_id, gid);
-    if (!g) {
-      g = { at: e.time, asn: [], cc: [] };
-      groups.set(e.tenant_id, gid, g);
-    } else if (e.time > g.at) g.at = e.time;
+    const g = touchGroup(e, ctx);
+    if (g === undefined) return;
     if (newAsn) g.asn = withCapped(g.asn, e.asn!, o.maxGroupPlaces);
     if (newCc) g.cc = withCapped(g.cc, cc, o.maxGroupPlaces);
   }

@@ -44,6 +44,7 @@ import type { Detector, DetectorContext } from './detector.js';
 import { ownSigninAddress, peerGroupName } from './detector.js';
 import { classifyFailure, type FailureClass } from './failed-access.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, blueprintOf, clone, hashString, sec, type SlotState, type Timed } from './agent-directory.js';
+import { RING_SUBS, ringAdd, ringSlide, ringSum, type SubWindowRing } from './sub-window-ring.js';
 
 export interface SigninSpikeOptions {
   windowMs?: number;
@@ -84,22 +85,11 @@ export interface SigninSpikeOptions {
   wideMs?: number;
 }
 
-interface AgentState extends SlotState {
+/** Per agent; its ring (SubWindowRing) holds the sign-ins per sub-window (windowMs / RING_SUBS each): the sliding count is their sum. */
+interface AgentState extends SlotState, SubWindowRing {
   first: number;
   bucket: number;
   count: number;
-  /**
-   * Sign-ins per sub-window (windowMs / SUBS each), a ring of SUBS counters
-   * r0..r4 (fields, not an array: one object to touch per sign-in): the
-   * sliding count is their sum.
-   */
-  r0: number;
-  r1: number;
-  r2: number;
-  r3: number;
-  r4: number;
-  /** Index (time / sub-window) of the latest sub-window in the ring. */
-  sub: number;
   /** Mean sign-ins per window × 1000 (an integer: no boxed double per agent). */
   meanK: number;
   /** Decayed peak of closed windows × 1000, as of bucket `bucket`. */
@@ -169,8 +159,6 @@ const REFRESH = 8;
 /** Learning-period windows kept per blueprint, and needed before they are used. */
 const YOUNG_SAMPLES = 64;
 const YOUNG_LEARN_SAMPLES = 8;
-/** Sub-windows of the sliding count. */
-const SUBS = 5;
 /** An agent at this many times its mean rate (and at least minLow) is elevated: warm. */
 const WARM_MEAN_FACTOR = 3;
 /** Agents remembered per blueprint as recently over their low thresholds. */
@@ -206,7 +194,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
   const groups = new GroupStore<GroupState>();
   const decayPerWindow = Math.pow(0.5, o.windowMs / o.peakHalfLifeMs);
   const keepPerWindow = 1 - o.meanAlpha;
-  const subMs = o.windowMs / SUBS;
+  const subMs = o.windowMs / RING_SUBS;
 
   function hourOf(bucket: number): number {
     return Math.floor((bucket * o.windowMs) / 3600_000) % 24;
@@ -432,18 +420,14 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     }
     // Sliding count over the last windowMs, in sub-windows (late events land in theirs).
     const sb = Math.floor(t / subMs);
-    if (sb > a.sub) {
-      const shift = Math.min(sb - a.sub, SUBS);
-      for (let i = 1; i <= shift; i++) ringSet(a, (a.sub + i) % SUBS, 0);
-      a.sub = sb;
-    }
-    if (sb > a.sub - SUBS) ringAdd(a, sb % SUBS);
+    ringSlide(a, sb);
+    ringAdd(a, sb, 1);
     if (b < a.bucket) return NO_DETECTIONS; // late event of a closed window: counted above only
     const ts = sec(t);
     if (ts > a.at) a.at = ts;
     if (ts < a.first) a.first = ts;
     a.count++;
-    const sliding = a.r0 + a.r1 + a.r2 + a.r3 + a.r4;
+    const sliding = ringSum(a);
     const episode = a.since !== 0 && sliding >= a.sinceLow;
     if (sliding < a.low && !episode) {
       if (g && smallGroup(g) && sliding >= o.minLow && sliding * 1000 >= WARM_MEAN_FACTOR * a.meanK && a.meanK > 0) markWarm(g, hashString(e.agent_id), ts);
@@ -530,29 +514,6 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       groups.restore(clone(s.groups));
     },
   };
-}
-
-/** Sets counter `i` of the ring (0..SUBS-1; any other index is no counter, as it was no array element). */
-function ringSet(a: AgentState, i: number, v: number): void {
-  switch (i) {
-    case 0: a.r0 = v; break;
-    case 1: a.r1 = v; break;
-    case 2: a.r2 = v; break;
-    case 3: a.r3 = v; break;
-    case 4: a.r4 = v; break;
-    default: break;
-  }
-}
-
-function ringAdd(a: AgentState, i: number): void {
-  switch (i) {
-    case 0: a.r0++; break;
-    case 1: a.r1++; break;
-    case 2: a.r2++; break;
-    case 3: a.r3++; break;
-    case 4: a.r4++; break;
-    default: break;
-  }
 }
 
 function round2(x: number): number {
