@@ -161,9 +161,9 @@ interface AgentThreat extends Timed {
   nhost: string;
   nblocked: boolean;
   /** Latest runnable download from an unvetted host new to the group: time, event id, host (NEVER when none). */
-  ti?: number;
-  tid?: string;
-  thost?: string;
+  ti: number;
+  tid: string;
+  thost: string;
   /** Last fire time per kind. */
   fired: number[];
   /**
@@ -178,8 +178,8 @@ interface AgentThreat extends Timed {
   sid: string;
   sl: number;
   sc: number;
-  /** The watched host is in a suspicious category (else uncategorized; absent in old snapshots: suspicious). */
-  sus?: boolean;
+  /** The watched host is in a suspicious category (else uncategorized). */
+  sus: boolean;
 }
 
 type GroupRow = Omit<GroupDest, 'd'> & { d: [number, number][] };
@@ -294,7 +294,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
 
   /** A destination new to the group soon after the agent downloaded a runnable file from an unvetted new host. */
   function afterToolDownload(a: AgentThreat, e: NetworkEvent, g: GroupDest, hh: number): Detection | null {
-    const ti = a.ti ?? NEVER;
+    const ti = a.ti;
     const t = e.time;
     if (ti === NEVER || t < ti || t - ti > o.lateArmMs || e.dest_host === a.thost) return null;
     g.d.delete(hh); // the callback's host is not learned as the blueprint's
@@ -311,7 +311,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
         threshold: `destination unknown to the peer group within ${o.armMs / 60_000} min (medium) or ${o.lateArmMs / 60_000} min (low) after a runnable download from an unvetted host new to it`,
         peer_group: peerGroupName(g.bp ?? e.blueprint_id) ?? `agent:${e.agent_id}`,
       },
-      [a.tid ?? '', e.event_id],
+      [a.tid, e.event_id],
     );
   }
 
@@ -335,7 +335,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
    */
   function onToolDownload(e: NetworkEvent, g: GroupDest): Detection | null {
     const a = agentState(e);
-    if (a.ti === undefined || a.ti === NEVER || e.time > a.ti) {
+    if (a.ti === NEVER || e.time > a.ti) {
       a.ti = e.time;
       a.tid = e.event_id;
       a.thost = e.dest_host;
@@ -403,7 +403,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     if (a.sh !== hh) {
       // Watch the new host unless another one is being watched and still called (an uncategorized
       // one only while it keeps its loop: a host in a suspicious category comes first).
-      const watchedSuspicious = a.sus !== false;
+      const watchedSuspicious = a.sus;
       const watchedGap = watchedSuspicious ? o.beaconGapMs : o.uncategorizedBeaconGapMs;
       if (a.sh !== 0 && t - a.sl <= watchedGap && (uncategorized || watchedSuspicious)) return null;
       a.sh = hh;
@@ -602,6 +602,10 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
             sid: a.sid ?? '',
             sl: a.sl ?? NEVER,
             sc: a.sc ?? 0,
+            sus: a.sus ?? true,
+            ti: a.ti ?? NEVER,
+            tid: a.tid ?? '',
+            thost: a.thost ?? '',
           },
         ]),
       );
