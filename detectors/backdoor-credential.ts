@@ -129,18 +129,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       }
       return u;
     }
-    const added = unvouchedAddition(info, cid, t, o.addedWithinMs, ctx);
-    const use: CredentialUse = {
-      credential_id: cid,
-      ip: e.ip,
-      first: t,
-      last: t,
-      event_id: e.event_id,
-      firstEventId: e.event_id,
-      addedBy: added === null ? null : added.actor,
-      addedAt: added === null ? 0 : added.time,
-      fired: false,
-    };
+    const use = firstUse(cid, e.ip, t, e.event_id, info, ctx);
     if (w.uses.length >= MAX_CREDENTIALS) {
       // The least recently used goes.
       let victim = 0;
@@ -163,18 +152,23 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   function seedPrevious(w: WatchState, e: SigninEvent, info: AgentInfo, ctx: DetectorContext): void {
     const prev = info.signin_cred_prev ?? null;
     if (prev === null || prev.credential_id === e.credential_id || Math.abs(e.time - prev.time) > o.concurrentMs) return;
-    const added = unvouchedAddition(info, prev.credential_id, prev.time, o.addedWithinMs, ctx);
-    w.uses.push({
-      credential_id: prev.credential_id,
-      ip: prev.ip,
-      first: prev.time,
-      last: prev.time,
-      event_id: prev.event_id,
-      firstEventId: prev.event_id,
+    w.uses.push(firstUse(prev.credential_id, prev.ip, prev.time, prev.event_id, info, ctx));
+  }
+
+  /** A credential's first use seen, with who added it when that was someone who does not vouch for it. */
+  function firstUse(cid: string, ip: string, t: number, eventId: string, info: AgentInfo, ctx: DetectorContext): CredentialUse {
+    const added = unvouchedAddition(info, cid, t, o.addedWithinMs, ctx);
+    return {
+      credential_id: cid,
+      ip,
+      first: t,
+      last: t,
+      event_id: eventId,
+      firstEventId: eventId,
       addedBy: added === null ? null : added.actor,
       addedAt: added === null ? 0 : added.time,
       fired: false,
-    });
+    };
   }
 
   /**

@@ -310,7 +310,8 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
   /** A finding's confirmation window closed: medium unless the blueprint rose with it. */
   function decide(p: Pending, time: number): Detection | null {
     const g = p.bp === null ? undefined : groups.get(p.tenant_id, p.bp);
-    if (g !== undefined && otherRises(g, hashString(p.agent_id) | 1, sec(p.t)) >= o.wideAgents) {
+    const ah = hashString(p.agent_id) | 1;
+    if (g !== undefined && otherRises(g, ah, sec(p.t)) >= o.wideAgents) {
       // Blueprint-wide: the blueprint's at once (its agents that start the same backfill later are
       // judged against it), the agent's own an hour on, as any volume.
       const a = agents.map.get(p.tenant_id, p.agent_id);
@@ -318,7 +319,6 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
         a.fired = 0;
         if (p.kib > a.cand) a.cand = p.kib;
       }
-      const ah = hashString(p.agent_id) | 1;
       if (p.kib > peerPeakOf(g, ah, sec(p.t))) recordPeak(g, ah, p.kib, sec(p.t));
       return null;
     }
