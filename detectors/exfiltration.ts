@@ -51,17 +51,20 @@
 // the blueprint is an hour old (before that every destination looks new).
 // Values over a threshold never enter the baselines. Cooldown 30 min per kind.
 // Only allowed transfers count (a blocked one sent nothing).
-// A medium window or hour sum is reported 3 minutes later, unless 3 agents of
-// the blueprint (this one included) send bulk data to its destination within
-// 10 minutes by then: a blueprint-wide cut-over (a new log sink, a tenant
-// migration's storage account) is a deployment, a thief's drop site is the
-// victim's alone. A high one is reported at once.
+// A finding on bulk data (a transfer, a window or an hour sum, medium or
+// high) is reported 3 minutes later, unless 3 agents of the blueprint (this
+// one included) send bulk data to its destination within 10 minutes by then:
+// a blueprint-wide cut-over (a new log sink, a tenant migration's storage
+// account, a quarter-end export to a data lake, a new partner's SFTP host
+// taking every agent's initial sync) is a deployment, a thief's drop site is
+// the victim's alone. Towards a destination with a verdict against it
+// (malicious, suspicious) it is reported at once: no deployment goes there.
 // DNS tunnelling (data smuggled in queries, a few hundred bytes a flow, under
 // every byte threshold): 100 DNS flows (port 53 or 853) within the 10-minute
 // window to name servers (by address) the blueprint does not use (queried by
 // 2 of its agents for an hour, whatever the category) is medium.
 
-import { categoryInfo, categoryKey } from './categories.js';
+import { categoryInfo, categoryKey, type CategoryInfo } from './categories.js';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
@@ -134,7 +137,9 @@ export interface ExfiltrationOptions {
    */
   dnsFlows?: number;
   /**
-   * A medium window or hour sum is confirmed this long after (event time),
+   * A finding on bulk data (a transfer, a window or an hour sum) is
+   * confirmed this long after (event time), except towards a malicious or
+   * suspicious destination,
    * unless deploymentAgents agents of the blueprint (this one included) send
    * bulk data to its destination within deploymentWindowMs by then: a
    * blueprint-wide cut-over (a new log sink, a tenant migration's storage) is
@@ -328,7 +333,7 @@ interface GroupEx extends Timed {
 
 type GroupRow = Omit<GroupEx, 'd' | 'k' | 'x' | 'ad'> & { d: [number, BulkDest][]; k?: [string, KnownDest][]; x?: [number, FlaggedDest][]; ad?: [number, number[]][] };
 
-/** A medium window or hour sum waiting to see whether the blueprint takes its destination up (see `confirmMs`). */
+/** A finding on bulk data waiting to see whether the blueprint takes its destination up (see `confirmMs`). */
 interface PendingSum extends DueItem {
   gid: string;
   dh: number;
@@ -349,7 +354,7 @@ export const exfiltrationMeta: DetectorMeta = {
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
-    'A medium sum is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over). ' +
+    'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
     'DNS tunnelling: 100 DNS flows within 10 minutes to a name server the blueprint does not use is medium.',
 };
 
@@ -493,7 +498,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
 
   const pending = new DueQueue<PendingSum>(16_384);
 
-  /** A waiting medium sum whose time came: reported unless the blueprint took its destination up meanwhile. */
+  /** A waiting finding whose time came: reported unless the blueprint took its destination up meanwhile. */
   function decide(p: PendingSum): Detection | null {
     const g = groups.get(p.tenant_id, p.gid);
     const others = otherSenders(g, p.dh, p.ah, p.t);
@@ -508,11 +513,13 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   }
 
   /**
-   * Holds a medium sum to a bulk destination for confirmMs (see `confirmMs`);
-   * returns the detections to report now. A high sum is reported at once.
+   * Holds a finding on bulk data sent to a destination for confirmMs (see
+   * `confirmMs`); returns the detections to report now. A destination with a
+   * verdict against it (malicious, or an anonymizer, dynamic DNS, a newly
+   * registered domain) is reported at once: no deployment goes there.
    */
-  function confirmLater(d: Detection, e: NetworkEvent, s: AgentEx, dh: number, ah: number): Detection[] {
-    if (d.severity !== 'medium' || o.confirmMs <= 0) return [d];
+  function confirmLater(d: Detection, e: NetworkEvent, s: AgentEx, dh: number, ah: number, cat: CategoryInfo): Detection[] {
+    if (o.confirmMs <= 0 || cat.malicious || cat.suspicious) return [d];
     pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.confirmMs, gid: s.g, dh, ah, t: e.time, d });
     return NO_DETECTIONS;
   }
@@ -828,8 +835,10 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     if (bytes >= (isRisky ? o.minBytesRisky : o.minBytes)) {
       const d = checkTransfer(e, s, isRisky, familiar);
       if (d !== undefined) {
-        if (d !== null) flagged(g ?? group(e.tenant_id, s.g, t), dh || hashString(e.dest_host), ah || hashString(e.agent_id), t);
-        return d === null ? NO_DETECTIONS : [d]; // an anomaly never enters the baselines
+        // An anomaly never enters the baselines.
+        if (d === null) return NO_DETECTIONS;
+        flagged(g ?? group(e.tenant_id, s.g, t), dh || hashString(e.dest_host), ah || hashString(e.agent_id), t);
+        return bulk ? confirmLater(d, e, s, dh, ah, cat) : [d];
       }
     }
     if (bytes <= 0) return out;
@@ -850,7 +859,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     if (wi >= s.w - 1 && ((s.c0 + s.c1) * KIB >= windowGate || (s.r0 + s.r1) * KIB >= o.minWindowBytesRisky)) {
       const d = checkWindow(e, s, wi);
       if (d !== undefined) {
-        if (d !== null) out = bulk ? confirmLater(d, e, s, dh, ah) : [d];
+        if (d !== null) out = bulk ? confirmLater(d, e, s, dh, ah, cat) : [d];
         if (d !== null && bulk) flagged(g!, dh, ah, t);
         return out; // over the window threshold: keep this transfer out of the baselines
       }
@@ -868,7 +877,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if ((s.h0 + s.h1) * KIB >= o.minSlowBytes || (s.q0 + s.q1) * KIB >= o.minSlowBytesRisky) {
         const d = checkSlow(e, s);
         if (d !== undefined) {
-          if (d !== null) out = bulk ? confirmLater(d, e, s, dh, ah) : [d];
+          if (d !== null) out = bulk ? confirmLater(d, e, s, dh, ah, cat) : [d];
           if (d !== null && bulk) flagged(g!, dh, ah, t);
           s.xw = wi; // an anomalous window: kept out of the baselines
           return out;

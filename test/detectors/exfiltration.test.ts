@@ -178,7 +178,7 @@ describe('exfiltration', () => {
     expect(run((i) => `${(i * 2654435761).toString(16)}.malware.hash.cymru.example`, '168.63.129.16', 600)).toEqual([]);
   });
 
-  it('confirms a medium sum 3 minutes later unless the blueprint takes its destination up (a cut-over to a new log sink), and reports a high one at once', () => {
+  it('confirms a medium sum 3 minutes later unless the blueprint takes its destination up (a cut-over to a new log sink)', () => {
     const upload = (agent: string, start: number, mb: number, host = 'splunk.example') =>
       Array.from({ length: 6 }, (_, i) => network({ agent_id: agent, time: start + i * 50 * SEC, bytes_out: mb * 1_000_000, category: 'storage', dest_host: host }));
     const run = (movers: string[]) => {
@@ -197,12 +197,46 @@ describe('exfiltration', () => {
     expect(alone[0]!.summary).toContain('no other agent of its blueprint took the destination up');
     // Three agents switching their bulk traffic to it within minutes: a deployment.
     expect(run(['a1', 'a2', 'a3'])).toEqual([]);
-    // A high sum (to file sharing) does not wait.
-    const d = createExfiltrationDetector();
-    const ctx = fakeContext();
-    feed(d, ctx, traffic(AGENTS, T0, T3));
-    const high = feed(d, ctx, upload('a1', T3, 12, 'gofile.example').map((e) => ({ ...e, category: 'file_sharing' })));
-    expect(high.map((x) => x.severity)).toContain('high');
+  });
+
+  it('confirms single transfers and high sums the same way: a blueprint-wide export or a partner initial sync is a deployment, one agent is reported 3 minutes late at its severity', () => {
+    // Each agent's first transfer to the destination: a quarter-end export (storage) or a new partner's SFTP host (uncategorized).
+    const run = (movers: string[], category: string, host: string, mb: number) => {
+      const d = createExfiltrationDetector();
+      const ctx = fakeContext();
+      const events = traffic(AGENTS, T0, T3);
+      movers.forEach((a, k) => events.push(network({ agent_id: a, time: T3 + k * 50 * SEC, bytes_out: mb * 1_000_000, category, dest_host: host })));
+      events.push(...traffic(AGENTS, T3 + 10 * MIN, T3 + 20 * MIN, 3));
+      events.sort((x, y) => x.time - y.time);
+      return feed(d, ctx, events).concat(advanceTo(d, ctx, T3 + 30 * MIN));
+    };
+    const lake = run(['a1'], 'storage', 'finlake.blob.example', 300);
+    expect(lake.map((x) => [x.agent_id, x.severity, x.evidence.kind, x.time])).toEqual([['a1', 'medium', 'transfer', T3 + 3 * MIN]]);
+    expect(run(['a1', 'a2', 'a3'], 'storage', 'finlake.blob.example', 300)).toEqual([]);
+    const sync = run(['a2'], 'uncategorized', 'sftp.partner.example', 150);
+    expect(sync.map((x) => [x.agent_id, x.severity, x.time])).toEqual([['a2', 'high', T3 + 3 * MIN]]);
+    expect(sync[0]!.evidence).toMatchObject({ kind: 'transfer', confirmation: { other_senders: 0, deployment_agents: 3 } });
+    expect(run(['a2', 'a3', 'a4'], 'uncategorized', 'sftp.partner.example', 150)).toEqual([]);
+    // Two agents are not a blueprint: both are reported.
+    expect(run(['a2', 'a3'], 'uncategorized', 'sftp.partner.example', 150).map((x) => x.agent_id)).toEqual(['a2', 'a3']);
+  });
+
+  it('reports bulk data to a malicious or suspicious destination at once, however many agents send it there', () => {
+    for (const category of ['malicious', 'newly_registered_domains', 'anonymizer']) {
+      const d = createExfiltrationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, traffic(AGENTS, T0, T3));
+      const out = feed(
+        d,
+        ctx,
+        ['a1', 'a2', 'a3'].map((a, k) => network({ agent_id: a, time: T3 + k * 20 * SEC, bytes_out: 150_000_000, category, dest_host: 'drop-zone.example' })),
+      );
+      expect(out.map((x) => [x.agent_id, x.severity, x.time])).toEqual([
+        ['a1', 'high', T3],
+        ['a2', 'high', T3 + 20 * SEC],
+        ['a3', 'high', T3 + 40 * SEC],
+      ]);
+    }
   });
 
   it('keeps the 100 MB floor for a blueprint that already sends several MB in ten minutes to new destinations', () => {
@@ -332,7 +366,7 @@ describe('exfiltration', () => {
   });
 
   it('ignores blocked transfers and respects the cooldown; the anomaly stays out of the baseline', () => {
-    const d = createExfiltrationDetector({ cooldownMs: 30 * MIN });
+    const d = exfil({ cooldownMs: 30 * MIN });
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
     const out = feed(d, ctx, [
