@@ -50,6 +50,15 @@
 // over and over), is a password spray: every target gets a low detection (including
 // later ones), and a target that then signs in successfully from that source
 // gets a medium one.
+// Per tenant, every credential failure from an ASN none of its agents signs
+// in from is also counted together: a distributed spray through residential
+// proxies uses a new address and network for nearly every guess, so no
+// source above ever sees more than one or two. 5 distinct agents within 30
+// minutes, from at least 3 such networks, tried at most 3 times each on
+// average, is a spray too: every target gets a low detection (once,
+// whichever count fires first). (Not the foreign /24s of the tenant's own
+// ASNs: a cloud's outbound addresses spread over many /24s, and a
+// deployment of agents with a wrong secret would look distributed.)
 
 import type { AgentEvent, NetworkEvent, SigninEvent, TokenEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
@@ -106,6 +115,16 @@ export interface FailedAccessOptions {
   pacedSprayWindowMs?: number;
   pacedSprayAgents?: number;
   pacedSprayGuesses?: number;
+  /**
+   * A distributed spray: credential failures from networks (ASNs) none of
+   * the tenant's agents signs in from (see sourceOf), counted together per
+   * tenant: this many distinct agents within
+   * distributedSprayWindowMs, from at least distributedSprayNetworks such
+   * networks, each tried at most pacedSprayGuesses times on average.
+   */
+  distributedSprayWindowMs?: number;
+  distributedSprayAgents?: number;
+  distributedSprayNetworks?: number;
   /** Targets remembered per spraying IP. */
   sprayCap?: number;
   /** A success from a spraying IP this long after its last failure counts as a spray success. */
@@ -252,7 +271,15 @@ interface SprayState extends Timed {
   fired: boolean;
   /** Targets already told about a successful sign-in from this IP. */
   succeeded: string[];
+  /** The distributed count only (see DISTRIBUTED): each target's source (same order as agents). */
+  srcs?: string[];
 }
+
+/**
+ * Key of a tenant's distributed-spray count among its spray sources (no
+ * address, /48, /24 or ASN name starts with `*`).
+ */
+const DISTRIBUTED = '*foreign networks';
 
 /** The networks (ASNs) a tenant's agents sign in from successfully, and since when they are watched. */
 interface TenantNetworks {
@@ -313,6 +340,9 @@ const DEFAULTS: Required<FailedAccessOptions> = {
   pacedSprayWindowMs: 6 * 3_600_000,
   pacedSprayAgents: 4,
   pacedSprayGuesses: 3,
+  distributedSprayWindowMs: 30 * 60_000,
+  distributedSprayAgents: 5,
+  distributedSprayNetworks: 3,
   sprayCap: 64,
   peerRefusalAgents: 3,
   peerRefusalSpanMs: 60 * 60_000,
@@ -542,8 +572,12 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
    * broken secret tries each agent over and over).
    */
   function pacedSpray(s: SprayState): boolean {
+    return s.agents.length >= o.pacedSprayAgents && fewGuesses(s);
+  }
+
+  /** At most pacedSprayGuesses guesses per target on average. */
+  function fewGuesses(s: SprayState): boolean {
     const n = s.agents.length;
-    if (n < o.pacedSprayAgents) return false;
     let guesses = 0;
     for (let i = 0; i < n; i++) guesses += s.guesses[i]!;
     return guesses <= o.pacedSprayGuesses * n;
@@ -558,6 +592,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   function observeSpray(e: SigninEvent, out: Detection[]): void {
     const t = e.time;
     const source = sourceOf(e);
+    if (source.startsWith('AS')) observeDistributedSpray(e, source, out);
     // A source in a network none of the tenant's agents works from is watched longer (a paced spray).
     const foreign = source.startsWith('AS');
     const windowMs = foreign ? Math.max(o.pacedSprayWindowMs, o.slowSprayWindowMs) : o.slowSprayWindowMs;
@@ -603,6 +638,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     const spanMin = Math.max(1, Math.round((t - s.times[0]!) / 60_000));
     for (let i = from; i < s.agents.length; i++) {
       const target = s.agents[i]!;
+      if (reportedAsDistributed(e.tenant_id, target)) continue;
       out.push(
         detection(
           e,
@@ -613,6 +649,75 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
             observed: { ip: e.ip, source, distinct_agents: s.agents.length, span_s: Math.round((t - s.times[0]!) / 1000) },
             baseline: 'credential failures from one source against one agent',
             threshold: sprayThreshold(),
+            peer_group: null,
+            ip: e.ip,
+          },
+          i === s.agents.length - 1 ? [s.ids[i]!] : [s.ids[i]!, e.event_id],
+        ),
+      );
+    }
+  }
+
+  /** True when the tenant's distributed count fired with `agent` among its targets. */
+  function reportedAsDistributed(tenant: string, agent: string): boolean {
+    const d = sprays.get(tenant, DISTRIBUTED);
+    return d !== undefined && d.fired && d.agents.indexOf(agent) >= 0;
+  }
+
+  /**
+   * A credential failure from an ASN none of the tenant's agents signs in
+   * from (`source`), counted with every other such failure of the tenant: distributedSprayAgents distinct agents within the window,
+   * from distributedSprayNetworks networks, a few guesses each.
+   */
+  function observeDistributedSpray(e: SigninEvent, source: string, out: Detection[]): void {
+    const t = e.time;
+    const windowMs = o.distributedSprayWindowMs;
+    let s = sprays.get(e.tenant_id, DISTRIBUTED);
+    if (!s || t - s.last > windowMs) {
+      s = { at: t, last: t, agents: [], times: [], guesses: [], ids: [], fired: false, succeeded: [], srcs: [] };
+      sprays.set(e.tenant_id, DISTRIBUTED, s);
+    }
+    const srcs = (s.srcs ??= s.agents.map(() => ''));
+    if (t > s.at) s.at = t;
+    if (t > s.last) s.last = t;
+    const known = s.agents.indexOf(e.agent_id);
+    if (known >= 0) {
+      s.guesses[known]!++;
+      return;
+    }
+    if (!s.fired) {
+      let drop = 0;
+      while (drop < s.times.length && s.times[drop]! < t - windowMs) drop++;
+      if (drop > 0) {
+        for (const list of [s.agents, s.times, s.guesses, s.ids, srcs] as unknown[][]) list.splice(0, drop);
+      }
+    }
+    if (s.agents.length >= o.sprayCap) return;
+    s.agents.push(e.agent_id);
+    s.times.push(t);
+    s.guesses.push(1);
+    s.ids.push(e.event_id);
+    srcs.push(source);
+    const networksSeen = new Set(srcs).size;
+    if (!s.fired && (s.agents.length < o.distributedSprayAgents || networksSeen < o.distributedSprayNetworks || !fewGuesses(s))) return;
+    const from = s.fired ? s.agents.length - 1 : 0;
+    s.fired = true;
+    const spanMin = Math.max(1, Math.round((t - s.times[0]!) / 60_000));
+    for (let i = from; i < s.agents.length; i++) {
+      const target = s.agents[i]!;
+      // Already reported as a target of its own source's spray.
+      const own = sprays.get(e.tenant_id, srcs[i]!);
+      if (own !== undefined && own.fired && own.agents.indexOf(target) >= 0) continue;
+      out.push(
+        detection(
+          e,
+          target,
+          'low',
+          `Agent ${target} is one of ${s.agents.length} agents of the tenant hit by credential failures within ${spanMin} min from ${networksSeen} networks (ASNs), none of which any agent of the tenant signs in from (distributed credential spray)`,
+          {
+            observed: { ip: e.ip, source: srcs[i], distinct_agents: s.agents.length, distinct_networks: networksSeen, span_s: Math.round((t - s.times[0]!) / 1000) },
+            baseline: 'credential failures from networks the tenant\'s agents work from',
+            threshold: { distinct_agents: o.distributedSprayAgents, distinct_networks: o.distributedSprayNetworks, window_s: windowMs / 1000, max_guesses_per_agent: o.pacedSprayGuesses },
             peer_group: null,
             ip: e.ip,
           },
@@ -843,7 +948,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       title: 'Burst of failed access',
       severity: 'medium',
       description:
-        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life; low when they come from the subnet of one of the agent\'s two latest successful sign-in addresses: its own host presenting a wrong or stale credential), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated); a failure presenting a credential removed from the agent within the hour before, from the subnet of one of its latest successful sign-in addresses (its replicas not yet restarted after an emergency rotation), does not count at all. Credential failures from one source (an IP, an IPv6 /48, an IPv4 /24 from which no agent of the tenant signs in successfully: a sprayer\'s VM rotating through its addresses in a cloud the tenant also uses, or an ASN from which none does: a sprayer rotating through a proxy pool) across many agents of a tenant (5 within 10 minutes, or 6 within an hour; from such an ASN also 4 within 6 hours tried at most 3 times each on average, a paced spray) give each target a low detection, and a later success from that source a medium one. Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
+        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life; low when they come from the subnet of one of the agent\'s two latest successful sign-in addresses: its own host presenting a wrong or stale credential), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated); a failure presenting a credential removed from the agent within the hour before, from the subnet of one of its latest successful sign-in addresses (its replicas not yet restarted after an emergency rotation), does not count at all. Credential failures from one source (an IP, an IPv6 /48, an IPv4 /24 from which no agent of the tenant signs in successfully: a sprayer\'s VM rotating through its addresses in a cloud the tenant also uses, or an ASN from which none does: a sprayer rotating through a proxy pool) across many agents of a tenant (5 within 10 minutes, or 6 within an hour; from such an ASN also 4 within 6 hours tried at most 3 times each on average, a paced spray) give each target a low detection, and a later success from that source a medium one; so do credential failures from such ASNs counted together across the tenant (5 agents within 30 minutes from at least 3 of them, tried at most 3 times each on average: a distributed spray through residential proxies, one network per guess). Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,

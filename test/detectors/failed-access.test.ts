@@ -272,6 +272,53 @@ describe('failed-access', () => {
       expect(sprayLows(paced(24940, 4, 2.1 * HOUR))).toEqual([]);
     });
 
+    it('counts a distributed spray (a new residential network for nearly every guess) across the tenant: 5 agents within 30 minutes from 3 or more networks', () => {
+      // 8 targets, 13 guesses 40-120 s apart, each from another address in one of 10 residential ASNs.
+      const asns = [3320, 3209, 7922, 2516, 28573, 7713, 45899, 20115, 2516, 701];
+      const order = [0, 1, 2, 3, 4, 5, 6, 7, 2, 5, 0, 7, 3];
+      const gaps = [40, 95, 120, 61, 77, 110, 45, 88, 102, 53, 67, 119];
+      const distributed = (targets: number[], networks: number[], gapS: number[] = gaps): AgentEvent[] => {
+        let t = start;
+        return targets.map((v, k) => {
+          const e = signin({ agent_id: `victim-${v}`, result: 'failure', error_code: 'AADSTS7000215', ip: `${80 + k}.${17 * k + 3}.${(29 * k) % 250}.${k + 9}`, asn: networks[k % networks.length]!, time: t });
+          t += (gapS[k % gapS.length] ?? 60) * SEC;
+          return e;
+        });
+      };
+      const lows = sprayLows(distributed(order, asns));
+      // Each target once, the first five when the fifth is hit, each later one at its first guess.
+      expect(lows.map((d) => d.agent_id).sort()).toEqual(Array.from({ length: 8 }, (_, i) => `victim-${i}`));
+      expect(lows.every((d) => d.severity === 'low')).toBe(true);
+      const fifth = start + (40 + 95 + 120 + 61) * SEC;
+      expect(Math.min(...lows.map((d) => d.time))).toBe(fifth);
+      expect(lows.find((d) => d.agent_id === 'victim-5')!.time).toBe(fifth + 77 * SEC);
+      expect(lows[0]!.summary).toContain('distributed credential spray');
+      expect(lows[0]!.evidence.observed).toMatchObject({ distinct_agents: 5, distinct_networks: 5 });
+      // Four agents are not enough, nor are guesses from the networks the tenant's agents work from (their own hosts misconfigured).
+      expect(sprayLows(distributed([0, 1, 2, 3], asns))).toEqual([]);
+      expect(sprayLows(distributed(order, [8075]).map((e, k) => (e.type === 'signin' ? { ...e, ip: `20.42.10.${k + 30}` } : e)))).toEqual([]);
+      // Nor five agents from two networks, nor five spread over more than 30 minutes.
+      expect(sprayLows(distributed([0, 1, 2, 3, 4], [3320, 7922]))).toEqual([]);
+      expect(sprayLows(distributed([0, 1, 2, 3, 4], asns, [8 * 60]))).toEqual([]);
+    });
+
+    it('does not take broken deployments in foreign networks retrying over and over for a distributed spray, and reports a target of both counts once', () => {
+      const asns = [3320, 3209, 7922, 2516, 28573, 7713];
+      // Six agents run by contractors from their own networks, each retrying a wrong secret every minute.
+      const retrying = Array.from({ length: 6 }, (_, k) =>
+        Array.from({ length: 8 }, (_, j) => signin({ agent_id: `victim-${k}`, result: 'failure', error_code: 'AADSTS7000215', ip: `81.${k}.7.9`, asn: asns[k]!, time: start + k * 2 * MIN + j * MIN })),
+      )
+        .flat()
+        .sort((a, b) => a.time - b.time);
+      expect(sprayLows(retrying)).toEqual([]);
+      // A proxy pool's ASN taking most guesses (its own spray) plus three other networks: one low per target.
+      const mixed = Array.from({ length: 9 }, (_, k) =>
+        signin({ agent_id: `victim-${k}`, result: 'failure', error_code: 'AADSTS7000215', ip: `73.${k}.${3 * k}.${k + 2}`, asn: k < 6 ? 7922 : asns[k - 5]!, time: start + k * 40 * SEC }),
+      );
+      const lows = sprayLows(mixed);
+      expect(lows.map((d) => d.agent_id).sort()).toEqual(Array.from({ length: 9 }, (_, i) => `victim-${i}`));
+    });
+
     it('keeps the hourly rule for a source in a network the tenant works from', () => {
       expect(sprayLows(paced(8075, 10, 13 * MIN))).toEqual([]);
     });
