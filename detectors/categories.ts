@@ -94,6 +94,15 @@ const FILE_SHARING = new Set([
   'p2p',
 ]);
 
+/**
+ * Content delivery networks: they serve whatever their customers publish
+ * (any npm or GitHub file through jsDelivr, any CloudFront distribution), so
+ * the category vouches for no content and hides the origin behind the CDN's
+ * own names. An attacker's implant and command server sit there as easily
+ * as a vendor's assets.
+ */
+const CDN = new Set(['cdn', 'cdns', 'content_delivery', 'content_delivery_network', 'content_delivery_networks', 'content_server', 'content_servers']);
+
 /** What a category means, computed once per spelling (a gateway uses few: the map stays small). */
 export interface CategoryInfo {
   key: string;
@@ -102,6 +111,8 @@ export interface CategoryInfo {
   fileSharing: boolean;
   /** Where fresh attacker infrastructure sits (see SUSPICIOUS), not a verdict. */
   suspicious: boolean;
+  /** A content delivery network (see CDN): anyone's content. */
+  cdn: boolean;
 }
 const infos = new Map<string, CategoryInfo>();
 const MAX_REMEMBERED = 4096;
@@ -115,7 +126,7 @@ export function categoryInfo(category: string): CategoryInfo {
       .toLowerCase()
       .replace(/\s*&\s*/g, '_and_')
       .replace(/[\s-]+/g, '_');
-    info = { key, malicious: keyIn(MALICIOUS, key), phishing: keyIn(PHISHING, key), fileSharing: keyIn(FILE_SHARING, key), suspicious: keyIn(SUSPICIOUS, key) };
+    info = { key, malicious: keyIn(MALICIOUS, key), phishing: keyIn(PHISHING, key), fileSharing: keyIn(FILE_SHARING, key), suspicious: keyIn(SUSPICIOUS, key), cdn: keyIn(CDN, key) };
     if (infos.size < MAX_REMEMBERED) infos.set(category, info);
   }
   return info;

@@ -30,7 +30,8 @@
 //   apart, none more than 3 min after the last: a C2 loop, such as a
 //   trojanised SDK's, that no feed lists yet);
 // - a script or executable (file_type ps1, sh, exe, dll...) downloaded from
-//   an uncategorized or suspicious-category host the blueprint never used →
+//   an uncategorized, suspicious-category or CDN host (a CDN serves anyone's
+//   files: an implant from jsDelivr) the blueprint never used →
 //   low (ingress tool transfer: what an injected or hijacked agent fetches
 //   before it runs it), and it arms the agent like an injection, one
 //   severity lower: a destination new to the blueprint within 10 min →
@@ -193,7 +194,7 @@ export const gatewayThreatMeta: DetectorMeta = {
     'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or a hostile destination category (malicious, command and control, botnet, malicious websites, spyware/adware, ransomware, exploit kits... in any vendor spelling, each part of a joined category; high), ' +
     'phishing (the verdict, or a phishing or fraud category) or a prompt injection, blocked or not (medium), or a destination never contacted by ' +
     "the agent's blueprint reached within 10 minutes after a prompt injection (high; medium within 30 minutes). " +
-    'A script or executable downloaded from an uncategorized or suspicious-category host the blueprint never used is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home. ' +
+    'A script or executable downloaded from an uncategorized, suspicious-category or content-delivery (anyone\'s files) host the blueprint never used is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home. ' +
     'A host in a suspicious category (newly registered or observed domain, dynamic DNS, anonymizer or proxy avoidance, Tor, grayware, parked), where fresh attacker infrastructure sits before any feed lists it, ' +
     'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon); ' +
     'an uncategorized host new to the blueprint that fewer than 3 of its agents call: medium when the agent calls it regularly (8 calls at least 45 s apart, each within 3 min of the last).',
@@ -329,8 +330,8 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
   }
 
   /**
-   * A script or executable downloaded from an uncategorized or
-   * suspicious-category host new to the group (once it has learned its
+   * A script or executable downloaded from an uncategorized,
+   * suspicious-category or CDN host new to the group (once it has learned its
    * destinations): low, and the agent is armed (see afterToolDownload).
    */
   function onToolDownload(e: NetworkEvent, g: GroupDest): Detection | null {
@@ -349,7 +350,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       {
         observed: { dest_host: e.dest_host, category: e.category, file_type: e.file_type, bytes_in: e.bytes_in, action: e.action },
         baseline: { known_destinations: g.d.size },
-        threshold: 'a script or executable from an uncategorized or suspicious-category host new to the peer group',
+        threshold: 'a script or executable from an uncategorized, suspicious-category or CDN host new to the peer group',
         peer_group: peerGroupName(g.bp ?? e.blueprint_id) ?? `agent:${e.agent_id}`,
       },
       [e.event_id],
@@ -479,7 +480,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     // A runnable file from a host nobody vetted, new to the blueprint (see onToolDownload).
     const tool =
       seen === undefined && e.file_type !== null && threat === 'none' && !malicious && e.action === 'allowed' && e.bytes_in > 0 &&
-      (cat.suspicious || cat.key === 'uncategorized') && isRunnableFileType(e.file_type) && learned;
+      (cat.suspicious || cat.cdn || cat.key === 'uncategorized') && isRunnableFileType(e.file_type) && learned;
     if (seen === undefined) {
       if (!suspicious) {
         if (g.d.size >= o.maxDestinations) prune(g);

@@ -263,6 +263,23 @@ describe('gateway-threat', () => {
     expect(later.map((x) => x.severity)).toEqual(['low', 'low']);
   });
 
+  it('takes an executable fetched from a CDN host new to the blueprint for a tool download (a CDN serves anyone files), and the CDN-fronted host it then calls for its callback', () => {
+    const run = (events: NetworkEvent[]) => {
+      const d = createGatewayThreatDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, history());
+      return feed(d, ctx, events);
+    };
+    const implant = network({ agent_id: 'a1', time: T2, dest_host: 'cdn.jsdelivr.net', category: 'cdn', file_type: 'elf', bytes_in: 4_200_000, event_id: 'n-elf' });
+    const c2 = network({ agent_id: 'a1', time: T2 + 30 * SEC, dest_host: 'd3k81x0x4k2fz8.cloudfront.net', category: 'Content Delivery Networks', bytes_out: 500, bytes_in: 300, event_id: 'n-c2' });
+    expect(run([implant, c2]).map((x) => [x.severity, x.event_ids])).toEqual([
+      ['low', ['n-elf']],
+      ['medium', ['n-elf', 'n-c2']],
+    ]);
+    // A stylesheet or a JSON file from the same CDN is content, not code.
+    expect(run([{ ...implant, file_type: 'json' }, c2])).toEqual([]);
+  });
+
   it('does not take data files, categorized hosts or hosts the blueprint uses as a tool download; completes the callback when the download arrives late', () => {
     const run = (events: NetworkEvent[]) => {
       const d = createGatewayThreatDetector();
