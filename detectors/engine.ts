@@ -4,8 +4,11 @@
 // Scoring, in short:
 // - every detection becomes a contribution worth its severity's weight
 //   (low 0.28, medium 0.6, high 0.85); one contribution per detector (a repeat
-//   refreshes it and adds a small bonus, capped at weight + 0.1, so a repeated
-//   low signal never climbs to medium on its own);
+//   refreshes it and adds a small bonus, capped at weight + 0.02: a detector
+//   firing again on the same activity is not independent evidence, so a
+//   repeated low signal never climbs to medium on its own, nor with one other
+//   low: a quarter-end surge's sustained sign-in spike and the API it calls
+//   once a quarter stay low, like any two lows);
 // - contributions decay exponentially in event time (half-life 12 h);
 //   contributions inherited from a risky user (detector `risky-user-signin`)
 //   do not decay: they follow the user's current level and vanish when the
@@ -128,7 +131,7 @@ const DEFAULTS = {
   halfLifeMs: 12 * 3600_000,
   minHoldMs: 10 * 60_000,
   repeatBonus: 0.04,
-  repeatCap: 0.1,
+  repeatCap: 0.02,
   maxReasons: 5,
   inheritDetector: 'risky-user-signin',
   maxAgents: 2_000_000,

@@ -52,6 +52,18 @@ describe('risk engine', () => {
     expect(e.get('t1', 'a1')!.score).toBeLessThan(0.5);
   });
 
+  it('keeps a repeated low signal and one other low at low: a detector firing again is not independent evidence', () => {
+    // A sustained sign-in spike reported twice, then a resource new to the agent.
+    const e = new RiskEngine();
+    e.ingest(det('signin-spike', 'low'));
+    e.ingest(det('signin-spike', 'low', T0 + 30 * MIN));
+    expect(e.ingest(det('unfamiliar-resource', 'low', T0 + 31 * MIN))).toBeNull();
+    expect(e.level('t1', 'a1')).toBe('low');
+    expect(e.get('t1', 'a1')!.score).toBeLessThan(0.5);
+    // A third, independent low still makes medium.
+    expect(e.ingest(det('unfamiliar-signin-properties', 'low', T0 + 32 * MIN))!.level).toBe('medium');
+  });
+
   it('decays risk in event time and lowers the level step by step', () => {
     const e = new RiskEngine();
     e.ingest(det('impossible-travel', 'medium'));
