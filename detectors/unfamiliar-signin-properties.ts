@@ -22,11 +22,16 @@
 //   not yet shown whether it follows; but not when the sign-in presents a
 //   credential added within the week by no one who vouches for it (see
 //   unvouchedAddition): no rollout sanctioned that credential.
+// - A credential one of the agent's sponsors (appointed by someone else, at
+//   no medium or high user risk) added within the last 24 hours, presented
+//   from a new place with a new client, is that sponsor running the agent
+//   (an on-call engineer debugging it from a laptop with a temporary
+//   secret): low, on the record, never medium by itself.
 
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { ALLOWED_LATENESS_MS, isSanctionedActor, peerGroupName, unvouchedAddition, type UserRiskView } from './detector.js';
+import { ALLOWED_LATENESS_MS, formatDuration, isSanctionedActor, isVouchingSponsor, peerGroupName, unvouchedAddition, type UserRiskView } from './detector.js';
 import { DueQueue } from './due-queue.js';
 import {
   NO_DETECTIONS,
@@ -66,6 +71,8 @@ export interface UnfamiliarSigninPropertiesOptions {
   deploymentWindowMs?: number;
   /** A credential added this recently by a sponsor/admin is rotation when first used. */
   rotationWindowMs?: number;
+  /** New properties with a credential one of the agent's sponsors added this recently are low at most, ms. */
+  sponsorCredentialMs?: number;
   /** Summed weight of new properties for low / medium. */
   lowWeight?: number;
   mediumWeight?: number;
@@ -132,6 +139,7 @@ const DEFAULTS: Required<UnfamiliarSigninPropertiesOptions> = {
   deploymentAgents: 3,
   deploymentWindowMs: 30 * 60_000,
   rotationWindowMs: 7 * 24 * 3600_000,
+  sponsorCredentialMs: 24 * 3600_000,
   lowWeight: 1,
   mediumWeight: 2,
   tenantFamiliarAgents: 3,
@@ -244,6 +252,17 @@ function propHash(e: SigninEvent, p: number): number {
     default:
       return e.credential_id === null ? 0 : tagHash(hashString(e.credential_id), p);
   }
+}
+
+/** The latest addition of the credential within `windowMs` before `at` by one of the agent's vouching sponsors (see isVouchingSponsor), or null. */
+function sponsorAddition(info: AgentInfo | undefined, credentialId: string, at: number, windowMs: number, ctx: UserRiskView): AgentInfo['credentials_added'][number] | null {
+  if (!info || info.sponsors.length === 0) return null;
+  let found: AgentInfo['credentials_added'][number] | null = null;
+  for (const c of info.credentials_added) {
+    if (c.credential_id !== credentialId || at - c.time > windowMs || c.time > at + ALLOWED_LATENESS_MS) continue;
+    if (isVouchingSponsor(info, c.actor, ctx) && (found === null || c.time > found.time)) found = c;
+  }
+  return found;
 }
 
 /** True when the credential was recently added by someone who may rotate it (a sponsor, or an admin other than the agent). */
@@ -432,7 +451,10 @@ export function createUnfamiliarSigninPropertiesDetector(
     }
     if (!fire) return NO_DETECTIONS;
 
-    const wantsMedium = weight >= o.mediumWeight;
+    // The sponsor running the agent with a credential he just added: on the record, not medium by itself.
+    const bySponsor =
+      weight >= o.mediumWeight && e.credential_id !== null ? sponsorAddition(ctx.agent(e.tenant_id, e.agent_id), e.credential_id, t, o.sponsorCredentialMs, ctx) : null;
+    const wantsMedium = weight >= o.mediumWeight && bySponsor === null;
     const confirm = wantsMedium && bp !== null && o.confirmMs > 0;
     const severity: Severity = wantsMedium && !confirm ? 'medium' : 'low';
     const observed: Record<string, string | number | null> = {};
@@ -479,7 +501,7 @@ export function createUnfamiliarSigninPropertiesDetector(
         tenant_id: e.tenant_id,
         agent_id: e.agent_id,
         time: t,
-        summary: `Agent ${e.agent_id} signed in with ${names.length} new propert${names.length === 1 ? 'y' : 'ies'}: ${parts.join(', ')} (unseen for the agent${bp ? ` and blueprint ${bp}` : ''})${confirm ? `; medium unless its peers follow within ${Math.round(o.confirmMs / 60_000)} min` : ''}`,
+        summary: `Agent ${e.agent_id} signed in with ${names.length} new propert${names.length === 1 ? 'y' : 'ies'}: ${parts.join(', ')} (unseen for the agent${bp ? ` and blueprint ${bp}` : ''})${confirm ? `; medium unless its peers follow within ${Math.round(o.confirmMs / 60_000)} min` : ''}${bySponsor !== null ? `; the credential was added by its sponsor ${bySponsor.actor} ${formatDuration(Math.max(0, t - bySponsor.time))} before (low)` : ''}`,
         evidence: {
           observed,
           baseline: {
@@ -496,6 +518,7 @@ export function createUnfamiliarSigninPropertiesDetector(
           weight,
           ip: e.ip,
           confirmation: confirm ? 'pending' : null,
+          ...(bySponsor !== null ? { sponsor_credential: { added_by: bySponsor.actor, added_at: bySponsor.time } } : {}),
         },
         event_ids: [e.event_id],
       },
@@ -509,7 +532,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it); values used elsewhere in the tenant weigh half.',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop); values used elsewhere in the tenant weigh half.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,

@@ -149,7 +149,8 @@ describe('unfamiliar-signin-properties', () => {
     expect(run(det(), rotated).detections).toHaveLength(0);
 
     // The sponsor adds a client secret to an agent that used federated credentials, and it is used from a new network:
-    // the new credential is explained, the downgrade to a secret is not (with the network: medium).
+    // the new credential is explained, the downgrade to a secret is not; with the network it stays low, the sponsor
+    // running the agent from elsewhere (an on-call engineer's laptop) vouching for both.
     const downgrade = (asn: number) => [
       lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', time: T0 }),
       ...warmup({ agents: AGENTS }),
@@ -158,10 +159,7 @@ describe('unfamiliar-signin-properties', () => {
       ...warmup({ agents: ['a2', 'a3', 'a4'], start: END + 2 * MIN, durationMs: 12 * MIN }),
     ];
     expect(run(det(), downgrade(8075)).detections.map((d) => [d.severity, d.evidence.new_properties])).toEqual([['low', ['credential_type']]]);
-    expect(run(det(), downgrade(16509)).detections.map((d) => [d.severity, d.evidence.new_properties])).toEqual([
-      ['low', ['asn', 'credential_type']],
-      ['medium', ['asn', 'credential_type']],
-    ]);
+    expect(run(det(), downgrade(16509)).detections.map((d) => [d.severity, d.evidence.new_properties])).toEqual([['low', ['asn', 'credential_type']]]);
 
     const selfAdded = [
       lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', time: T0 }),
@@ -172,6 +170,28 @@ describe('unfamiliar-signin-properties', () => {
     const { detections } = run(det(), selfAdded);
     expect(detections).toHaveLength(1);
     expect(detections[0]!.evidence.new_properties).toEqual(['credential_id']);
+  });
+
+  it('keeps new properties low when the credential was added by a sponsor within the day (on-call debugging from a laptop), not by an administrator, a self-appointed or a risky sponsor, nor days before', () => {
+    const laptop = (actor: string, addedAt: number, extra: AgentEvent[] = []) => [
+      lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: T0 }),
+      ...warmup({ agents: AGENTS }),
+      ...extra,
+      lifecycle({ agent_id: 'a1', action: 'credential_added', actor, credential_id: 'tmp-secret', time: addedAt }),
+      signin({ agent_id: 'a1', credential_id: 'tmp-secret', credential_type: 'client_secret', asn: 3320, user_agent: 'azsdk-python-identity/1.17.1 (macOS-14.6.1-arm64)', ip: '91.64.7.12', time: END + 3 * MIN }),
+      ...warmup({ agents: ['a2', 'a3', 'a4'], start: END + 4 * MIN, durationMs: 12 * MIN }),
+    ];
+    const bySponsor = run(det(), laptop('alice', END)).detections;
+    expect(bySponsor.map((d) => d.severity)).toEqual(['low']);
+    expect(bySponsor[0]!.evidence.new_properties).toEqual(['asn', 'user_agent', 'credential_type']);
+    expect(bySponsor[0]!.summary).toContain('added by its sponsor alice');
+    expect(bySponsor[0]!.evidence.sponsor_credential).toEqual({ added_by: 'alice', added_at: END });
+    // Added by an administrator who is not a sponsor, or by the sponsor two days before: medium.
+    expect(run(det(), laptop('bob-admin', END)).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+    expect(run(det(), laptop('alice', END - 2 * 24 * 60 * MIN)).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+    // A sponsor at high user risk vouches for nothing.
+    const risky = laptop('alice', END, [{ type: 'user_risk', event_id: 'ur-1', time: END - MIN, tenant_id: 't1', user_id: 'alice', level: 'high', reason: null }]);
+    expect(run(det(), risky).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
   });
 
   it('judges a minutes-old agent by its blueprint, but not on its own credential', () => {
