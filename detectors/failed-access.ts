@@ -658,6 +658,13 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     }
   }
 
+  /** Number of distinct strings in a short list (no Set built: the list holds at most sprayCap). */
+  function distinctCount(list: string[]): number {
+    let n = 0;
+    for (let i = 0; i < list.length; i++) if (list.indexOf(list[i]!) === i) n++;
+    return n;
+  }
+
   /** True when the tenant's distributed count fired with `agent` among its targets. */
   function reportedAsDistributed(tenant: string, agent: string): boolean {
     const d = sprays.get(tenant, DISTRIBUTED);
@@ -698,8 +705,9 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     s.guesses.push(1);
     s.ids.push(e.event_id);
     srcs.push(source);
-    const networksSeen = new Set(srcs).size;
-    if (!s.fired && (s.agents.length < o.distributedSprayAgents || networksSeen < o.distributedSprayNetworks || !fewGuesses(s))) return;
+    if (!s.fired && (s.agents.length < o.distributedSprayAgents || !fewGuesses(s))) return;
+    const networksSeen = distinctCount(srcs);
+    if (!s.fired && networksSeen < o.distributedSprayNetworks) return;
     const from = s.fired ? s.agents.length - 1 : 0;
     s.fired = true;
     const spanMin = Math.max(1, Math.round((t - s.times[0]!) / 60_000));
