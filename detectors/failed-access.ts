@@ -592,38 +592,13 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   function observeSpray(e: SigninEvent, out: Detection[]): void {
     const t = e.time;
     const source = sourceOf(e);
-    if (source.startsWith('AS')) observeDistributedSpray(e, source, out);
-    // A source in a network none of the tenant's agents works from is watched longer (a paced spray).
+    // A source in a network none of the tenant's agents works from is watched longer (a paced spray),
+    // and counted with the tenant's other such failures (a distributed spray).
     const foreign = source.startsWith('AS');
+    if (foreign) observeDistributedSpray(e, source, out);
     const windowMs = foreign ? Math.max(o.pacedSprayWindowMs, o.slowSprayWindowMs) : o.slowSprayWindowMs;
-    let s = sprays.get(e.tenant_id, source);
-    if (!s || t - s.last > windowMs) {
-      s = { at: t, last: t, agents: [], times: [], guesses: [], ids: [], fired: false, succeeded: [] };
-      sprays.set(e.tenant_id, source, s);
-    }
-    if (t > s.at) s.at = t;
-    if (t > s.last) s.last = t;
-    const known = s.agents.indexOf(e.agent_id);
-    if (known >= 0) {
-      s.guesses[known]!++;
-      return;
-    }
-    if (!s.fired) {
-      // Targets older than the window no longer count towards this spray.
-      let drop = 0;
-      while (drop < s.times.length && s.times[drop]! < t - windowMs) drop++;
-      if (drop > 0) {
-        s.agents.splice(0, drop);
-        s.times.splice(0, drop);
-        s.guesses.splice(0, drop);
-        s.ids.splice(0, drop);
-      }
-    }
-    if (s.agents.length >= o.sprayCap) return;
-    s.agents.push(e.agent_id);
-    s.times.push(t);
-    s.guesses.push(1);
-    s.ids.push(e.event_id);
+    const s = sprayTarget(e, source, windowMs, null);
+    if (s === null) return;
     if (!s.fired) {
       let recent = 0;
       let hour = 0;
@@ -658,6 +633,50 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
     }
   }
 
+  /**
+   * Counts the failure of `e` towards the spray count `key` of its tenant
+   * (a new count once the last failure is older than the window): a guess
+   * more for a known target (null), or a new target, with `src` (its
+   * source, for the distributed count), unless the count is full (null).
+   * Targets older than the window drop out of a count that has not fired.
+   * Returns the count when the target is new.
+   */
+  function sprayTarget(e: SigninEvent, key: string, windowMs: number, src: string | null): SprayState | null {
+    const t = e.time;
+    let s = sprays.get(e.tenant_id, key);
+    if (!s || t - s.last > windowMs) {
+      s = { at: t, last: t, agents: [], times: [], guesses: [], ids: [], fired: false, succeeded: [] };
+      sprays.set(e.tenant_id, key, s);
+    }
+    if (t > s.at) s.at = t;
+    if (t > s.last) s.last = t;
+    const known = s.agents.indexOf(e.agent_id);
+    if (known >= 0) {
+      s.guesses[known]!++;
+      return null;
+    }
+    const srcs = src === null ? null : (s.srcs ??= s.agents.map(() => ''));
+    if (!s.fired) {
+      // Targets older than the window no longer count towards this spray.
+      let drop = 0;
+      while (drop < s.times.length && s.times[drop]! < t - windowMs) drop++;
+      if (drop > 0) {
+        s.agents.splice(0, drop);
+        s.times.splice(0, drop);
+        s.guesses.splice(0, drop);
+        s.ids.splice(0, drop);
+        srcs?.splice(0, drop);
+      }
+    }
+    if (s.agents.length >= o.sprayCap) return null;
+    s.agents.push(e.agent_id);
+    s.times.push(t);
+    s.guesses.push(1);
+    s.ids.push(e.event_id);
+    srcs?.push(src!);
+    return s;
+  }
+
   /** Number of distinct strings in a short list (no Set built: the list holds at most sprayCap). */
   function distinctCount(list: string[]): number {
     let n = 0;
@@ -679,32 +698,9 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
   function observeDistributedSpray(e: SigninEvent, source: string, out: Detection[]): void {
     const t = e.time;
     const windowMs = o.distributedSprayWindowMs;
-    let s = sprays.get(e.tenant_id, DISTRIBUTED);
-    if (!s || t - s.last > windowMs) {
-      s = { at: t, last: t, agents: [], times: [], guesses: [], ids: [], fired: false, succeeded: [], srcs: [] };
-      sprays.set(e.tenant_id, DISTRIBUTED, s);
-    }
-    const srcs = (s.srcs ??= s.agents.map(() => ''));
-    if (t > s.at) s.at = t;
-    if (t > s.last) s.last = t;
-    const known = s.agents.indexOf(e.agent_id);
-    if (known >= 0) {
-      s.guesses[known]!++;
-      return;
-    }
-    if (!s.fired) {
-      let drop = 0;
-      while (drop < s.times.length && s.times[drop]! < t - windowMs) drop++;
-      if (drop > 0) {
-        for (const list of [s.agents, s.times, s.guesses, s.ids, srcs] as unknown[][]) list.splice(0, drop);
-      }
-    }
-    if (s.agents.length >= o.sprayCap) return;
-    s.agents.push(e.agent_id);
-    s.times.push(t);
-    s.guesses.push(1);
-    s.ids.push(e.event_id);
-    srcs.push(source);
+    const s = sprayTarget(e, DISTRIBUTED, windowMs, source);
+    if (s === null) return;
+    const srcs = s.srcs!;
     if (!s.fired && (s.agents.length < o.distributedSprayAgents || !fewGuesses(s))) return;
     const networksSeen = distinctCount(srcs);
     if (!s.fired && networksSeen < o.distributedSprayNetworks) return;
