@@ -19,6 +19,14 @@ function history(tenant = 't1'): NetworkEvent[] {
 
 const T2 = T0 + 2 * HOUR;
 
+/** A fresh detector fed the blueprint's learned history, then `events`: what `events` raise. */
+function afterHistory(events: NetworkEvent[]) {
+  const d = createGatewayThreatDetector();
+  const ctx = fakeContext();
+  feed(d, ctx, history());
+  return feed(d, ctx, events);
+}
+
 describe('gateway-threat', () => {
   it('takes a vendor name for a hostile category (command-and-control, C2, Botnets...) as malicious', () => {
     const d = createGatewayThreatDetector();
@@ -264,38 +272,26 @@ describe('gateway-threat', () => {
   });
 
   it('takes an executable fetched from a CDN host new to the blueprint for a tool download (a CDN serves anyone files), and the CDN-fronted host it then calls for its callback', () => {
-    const run = (events: NetworkEvent[]) => {
-      const d = createGatewayThreatDetector();
-      const ctx = fakeContext();
-      feed(d, ctx, history());
-      return feed(d, ctx, events);
-    };
     const implant = network({ agent_id: 'a1', time: T2, dest_host: 'cdn.jsdelivr.net', category: 'cdn', file_type: 'elf', bytes_in: 4_200_000, event_id: 'n-elf' });
     const c2 = network({ agent_id: 'a1', time: T2 + 30 * SEC, dest_host: 'd3k81x0x4k2fz8.cloudfront.net', category: 'Content Delivery Networks', bytes_out: 500, bytes_in: 300, event_id: 'n-c2' });
-    expect(run([implant, c2]).map((x) => [x.severity, x.event_ids])).toEqual([
+    expect(afterHistory([implant, c2]).map((x) => [x.severity, x.event_ids])).toEqual([
       ['low', ['n-elf']],
       ['medium', ['n-elf', 'n-c2']],
     ]);
     // A stylesheet or a JSON file from the same CDN is content, not code.
-    expect(run([{ ...implant, file_type: 'json' }, c2])).toEqual([]);
+    expect(afterHistory([{ ...implant, file_type: 'json' }, c2])).toEqual([]);
   });
 
   it('does not take data files, categorized hosts or hosts the blueprint uses as a tool download; completes the callback when the download arrives late', () => {
-    const run = (events: NetworkEvent[]) => {
-      const d = createGatewayThreatDetector();
-      const ctx = fakeContext();
-      feed(d, ctx, history());
-      return feed(d, ctx, events);
-    };
     const next = network({ agent_id: 'a1', time: T2 + MIN, dest_host: 'new-host.example', category: 'uncategorized' });
     // A data file, from a new uncategorized host.
-    expect(run([network({ agent_id: 'a1', time: T2, dest_host: 'dl.example', category: 'uncategorized', file_type: 'csv', bytes_in: 9000 }), next])).toEqual([]);
+    expect(afterHistory([network({ agent_id: 'a1', time: T2, dest_host: 'dl.example', category: 'uncategorized', file_type: 'csv', bytes_in: 9000 }), next])).toEqual([]);
     // A script from a categorized host (a code repository, a vendor's API).
-    expect(run([network({ agent_id: 'a1', time: T2, dest_host: 'raw.githubusercontent.com', category: 'code_repository', file_type: 'sh', bytes_in: 9000 }), next])).toEqual([]);
+    expect(afterHistory([network({ agent_id: 'a1', time: T2, dest_host: 'raw.githubusercontent.com', category: 'code_repository', file_type: 'sh', bytes_in: 9000 }), next])).toEqual([]);
     // A script from a host the blueprint uses.
-    expect(run([network({ agent_id: 'a1', time: T2, dest_host: 'store.contoso.com', category: 'uncategorized', file_type: 'sh', bytes_in: 9000 }), next])).toEqual([]);
+    expect(afterHistory([network({ agent_id: 'a1', time: T2, dest_host: 'store.contoso.com', category: 'uncategorized', file_type: 'sh', bytes_in: 9000 }), next])).toEqual([]);
     // The download event 50 s late, after the callback it armed.
-    const late = run([next, network({ agent_id: 'a1', time: T2 + 10 * SEC, dest_host: 'dl.example', category: 'uncategorized', file_type: '.EXE', bytes_in: 90_000 })]);
+    const late = afterHistory([next, network({ agent_id: 'a1', time: T2 + 10 * SEC, dest_host: 'dl.example', category: 'uncategorized', file_type: '.EXE', bytes_in: 90_000 })]);
     expect(late.map((x) => [x.severity, x.evidence.observed])).toEqual([
       ['low', expect.objectContaining({ dest_host: 'dl.example', file_type: '.EXE' })],
       ['medium', expect.objectContaining({ dest_host: 'new-host.example' })],
