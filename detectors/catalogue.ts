@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–16). A fresh set
+// The catalogue: every detector of the product, in id order (1–17). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -20,6 +20,7 @@ import { createOrphanedAgentDetector } from './orphaned-agent.js';
 import { createRevokedAgentActivityDetector } from './revoked-agent-activity.js';
 import { createBackdoorCredentialDetector } from './backdoor-credential.js';
 import { createBulkCollectionDetector } from './bulk-collection.js';
+import { createLookalikeDestinationDetector } from './lookalike-destination.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -39,6 +40,7 @@ export const DETECTOR_IDS = [
   'revoked-agent-activity',
   'backdoor-credential',
   'bulk-collection',
+  'lookalike-destination',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -62,6 +64,7 @@ export function createCatalogue(): Detector[] {
     createRevokedAgentActivityDetector(),
     createBackdoorCredentialDetector(),
     createBulkCollectionDetector(),
+    createLookalikeDestinationDetector(),
   ] as Detector[];
 }
 

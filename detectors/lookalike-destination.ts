@@ -1,0 +1,412 @@
+// Detector 17 — lookalike-destination: an agent contacts a host made to look
+// like one its tenant's agents already use (T1583.001 Acquire Infrastructure:
+// Domains): `contos0backup.blob.core.windows.net` beside
+// `contosobackup.blob.core.windows.net`, `api.open-ai.com` beside
+// `api.openai.com`, `githib.com` beside `github.com`.
+//
+// Software does not mistype a host. When an agent reaches a near-copy of a
+// destination its tenant knows, the name came from somewhere an attacker
+// could write: a poisoned configuration or dependency, an instruction
+// injected into a document or an issue the agent read, a tool description
+// of a rogue MCP server. Typosquats are how such a redirect hides among the
+// agent's usual destinations, and a slow drip of data to one stays under
+// every volume threshold: so the name itself is the evidence.
+//
+// Per tenant, the destinations its agents use are learned; a destination is
+// established once 2 agents used it, or one agent over 2 hours. A host new
+// to the tenant is compared with the established ones (and again when more
+// become established) and is a look-alike when it has their shape (the same
+// labels but one) and that one label is:
+// - the same under homoglyphs (0/o, 1/l/i, 5/s, 3/e, rn/m, vv/w, cl/d), in a
+//   label of at least 4 characters;
+// - one edit away (a character changed, added, dropped, or two swapped),
+//   in a label (or, in hyphenated labels differing in one word, that word)
+//   of at least 5 characters; two edits in one of at least 10;
+// - or a top-level domain mistyped (`.co`, `.cm`, `.om`, `.con` for `.com`).
+// Not a look-alike: labels that differ only in digits (numbered instances:
+// `worker-1`, `worker-2`), in one short hyphen-separated word (`-eu`/`-us`,
+// `api`/`app`, `v1`/`v2`), or in region and environment words
+// (`eastus`/`westus`, `dev`/`prod`): a fleet's own naming schemes.
+// A look-alike is never established, so every agent that reaches it is
+// judged. Each contact of an agent: low (once per host per day); data sent
+// to look-alikes, at least 64 KiB within 24 hours (a document, a mailbox
+// page): medium (the agent is leaking). Calls to other agents (dest_agent_id) are not judged.
+//
+// State: per tenant its destinations (at most 4096, the least recently used
+// forgotten first), a few numbers each; per agent that reached a look-alike,
+// its sums.
+
+import type { AgentEvent, NetworkEvent } from '../contract/events.js';
+import type { Detection, DetectorMeta } from './types.js';
+import { formatDuration, type Detector } from './detector.js';
+import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+
+export interface LookalikeDestinationOptions {
+  /** A destination used by one agent this long (first to last use) is established, ms. */
+  establishMs?: number;
+  /** Distinct agents that make a destination established. */
+  establishAgents?: number;
+  /** Destinations remembered per tenant. */
+  maxHostsPerTenant?: number;
+  /** Bytes sent to look-alikes within `windowMs` that make medium. */
+  leakBytes?: number;
+  windowMs?: number;
+  maxAgents?: number;
+}
+
+const DEFAULTS: Required<LookalikeDestinationOptions> = {
+  establishMs: 2 * 3_600_000,
+  establishAgents: 2,
+  maxHostsPerTenant: 4096,
+  leakBytes: 64 * 1024,
+  windowMs: 24 * 3_600_000,
+  maxAgents: 1_000_000,
+};
+
+/** One destination of a tenant. */
+interface HostEntry {
+  first: number;
+  last: number;
+  /** Hashes of the first two agents that used it (0 = none yet). */
+  a1: number;
+  a2: number;
+  /** Label count and top-level label: what a host must share to be compared with it. */
+  labels: number;
+  established: boolean;
+  /** Established destinations compared with (an index into the tenant's list, see `checkedGen`). */
+  checked: number;
+  checkedGen: number;
+  /** The established destination it imitates, and how; null when none. */
+  imitates: string | null;
+  edit: string;
+}
+
+interface TenantHosts extends Timed {
+  hosts: Map<string, HostEntry>;
+  /** Established destinations in the order they became so (appended; rebuilt on pruning, which bumps `gen`). */
+  established: string[];
+  gen: number;
+}
+
+/** Per agent that reached a look-alike. */
+interface AgentLeak extends Timed {
+  /** Bytes sent to look-alikes since `since` (the window restarts when it has passed). */
+  bytes: number;
+  since: number;
+  /** Last low per host (host → time) and the last medium. */
+  lows: Record<string, number>;
+  medium: number;
+  ids: string[];
+}
+
+export const lookalikeDestinationMeta: DetectorMeta = {
+  id: 'lookalike-destination',
+  title: 'Contact with a look-alike of a known destination',
+  severity: 'medium',
+  mitre: { id: 'T1583.001', name: 'Acquire Infrastructure: Domains' },
+  description:
+    'An agent reaches a host new to its tenant that imitates one the tenant\'s agents use (established: 2 agents, or one over 2 hours): the same labels but one, and that one the same under homoglyphs (0/o, 1/l/i, rn/m...), one edit away in a label of at least 5 characters (two in one of at least 10), or a mistyped top-level domain (.co for .com). ' +
+    'Software does not mistype a host: the name came from a poisoned configuration, an injected instruction or a rogue tool. Low on each agent\'s contact; medium once it sends at least 64 KiB to look-alikes within 24 hours. ' +
+    'Labels that differ only in digits, in one short hyphen-separated word (-eu/-us, v1/v2) or in region and environment words (eastus/westus, dev/prod) are a fleet\'s naming scheme, not a look-alike; calls to other agents are not judged.',
+};
+
+// ---------------------------------------------------------------------------
+// Similarity of host names (pure; exported for tests)
+
+/** Characters that pass for one another in a host name, mapped to one form (multi-character forms first). */
+const HOMOGLYPH_PAIRS: [RegExp, string][] = [
+  [/rn/g, 'm'],
+  [/vv/g, 'w'],
+  [/cl/g, 'd'],
+  [/0/g, 'o'],
+  [/[1i]/g, 'l'],
+  [/5/g, 's'],
+  [/3/g, 'e'],
+];
+
+function homoglyphForm(label: string): string {
+  let s = label;
+  for (const [re, to] of HOMOGLYPH_PAIRS) s = s.replace(re, to);
+  return s;
+}
+
+/** Words of region and environment names that fleets vary in host names. */
+const NAMING_WORDS = /east|west|north|south|central|europe|asia|japan|india|brazil|canada|australia|korea|france|germany|uk|us|eu|ap|dev|test|prod|stag(?:e|ing)|qa|uat|canary|blue|green|primary|secondary|internal|staging/g;
+
+const TLD_TYPOS: Record<string, readonly string[]> = {
+  com: ['co', 'cm', 'om', 'con', 'comm', 'cpm'],
+  net: ['ne', 'nt', 'et', 'nett'],
+  org: ['or', 'og', 'rg', 'orgg'],
+};
+
+/** Optimal string alignment distance of a and b, or 3 when it is more than 2 (all that matters here). */
+export function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  const n = a.length;
+  const m = b.length;
+  let prev2: number[] = new Array<number>(m + 1).fill(0);
+  let prev: number[] = Array.from({ length: m + 1 }, (_, j) => j);
+  let cur: number[] = new Array<number>(m + 1).fill(0);
+  for (let i = 1; i <= n; i++) {
+    cur[0] = i;
+    let rowMin = cur[0];
+    for (let j = 1; j <= m; j++) {
+      const cost = a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1;
+      let v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a.charCodeAt(i - 1) === b.charCodeAt(j - 2) && a.charCodeAt(i - 2) === b.charCodeAt(j - 1)) v = Math.min(v, prev2[j - 2]! + 1);
+      cur[j] = v;
+      if (v < rowMin) rowMin = v;
+    }
+    if (rowMin > 2) return 3;
+    [prev2, prev, cur] = [prev, cur, prev2];
+  }
+  return Math.min(prev[m]!, 3);
+}
+
+/** How a label differs from another by one edit (for the summary). */
+function editKind(a: string, b: string): string {
+  if (a.length === b.length + 1) return 'a character added';
+  if (a.length + 1 === b.length) return 'a character dropped';
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return i + 1 < a.length && a[i] === b[i + 1] && a[i + 1] === b[i] ? 'two characters swapped' : 'a character changed';
+}
+
+/**
+ * The one hyphen-separated word in which labels a and b differ, as
+ * [a's, b's], or null when they have different word counts or differ in
+ * more than one word (then the labels are compared whole).
+ */
+function differingWord(a: string, b: string): [string, string] | null {
+  const wa = a.split('-');
+  const wb = b.split('-');
+  if (wa.length !== wb.length || wa.length < 2) return null;
+  let diff = -1;
+  for (let i = 0; i < wa.length; i++) {
+    if (wa[i] === wb[i]) continue;
+    if (diff >= 0) return null;
+    diff = i;
+  }
+  return diff < 0 ? null : [wa[diff]!, wb[diff]!];
+}
+
+/**
+ * How the label `a` of a new host imitates the label `b` of a known one
+ * (`last`: they are top-level domains), or null when it does not.
+ */
+export function labelImitation(a: string, b: string, last: boolean): string | null {
+  if (a === b) return null;
+  if (last) return TLD_TYPOS[b]?.includes(a) ? `.${a} for .${b}` : null;
+  if (a.replace(/\d+/g, '') === b.replace(/\d+/g, '')) return null; // numbered instances
+  if (Math.min(a.length, b.length) >= 4 && homoglyphForm(a) === homoglyphForm(b)) return 'look-alike characters';
+  if (a.replace(NAMING_WORDS, '*') === b.replace(NAMING_WORDS, '*')) return null; // regions, environments
+  // A typo is within a word: `mcp-gitlab` is not two edits from `mcp-github` but another word,
+  // and a short word swapped (`-eu`/`-us`, `api`/`app`, `v1`/`v2`) is a sibling.
+  const word = differingWord(a, b);
+  const x = word === null ? a : word[0];
+  const y = word === null ? b : word[1];
+  const shortest = Math.min(x.length, y.length);
+  const d = shortest >= 5 ? editDistance(x, y) : 3;
+  if (d === 1) return editKind(x, y);
+  if (d === 2 && shortest >= 10) return 'two characters changed';
+  return null;
+}
+
+/** How host `a` (new) imitates host `b` (known), both lower case, or null. */
+export function hostImitation(a: string, b: string): string | null {
+  if (a === b || Math.abs(a.length - b.length) > 2) return null;
+  const la = a.split('.');
+  const lb = b.split('.');
+  if (la.length !== lb.length || la.length < 2) return null;
+  let diff = -1;
+  for (let i = 0; i < la.length; i++) {
+    if (la[i] === lb[i]) continue;
+    if (diff >= 0) return null; // more than one label differs: another name, not a copy
+    diff = i;
+  }
+  return diff < 0 ? null : labelImitation(la[diff]!, lb[diff]!, diff === la.length - 1);
+}
+
+function normalHost(h: string): string {
+  const s = h.toLowerCase();
+  return s.endsWith('.') ? s.slice(0, -1) : s;
+}
+
+function labelCount(h: string): number {
+  let n = 1;
+  for (let i = 0; i < h.length; i++) if (h.charCodeAt(i) === 46) n++;
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+
+export function createLookalikeDestinationDetector(options: LookalikeDestinationOptions = {}): Detector {
+  const o: Required<LookalikeDestinationOptions> = { ...DEFAULTS, ...options };
+  const tenants = new Map<string, TenantHosts>();
+  const leaks = new TenantMap<AgentLeak>(o.maxAgents);
+
+  function tenantOf(id: string, t: number): TenantHosts {
+    let th = tenants.get(id);
+    if (th === undefined) {
+      th = { at: t, hosts: new Map(), established: [], gen: 0 };
+      tenants.set(id, th);
+    } else if (t > th.at) th.at = t;
+    return th;
+  }
+
+  /** Forgets the least recently used half of a full tenant's destinations (established ones included). */
+  function prune(th: TenantHosts): void {
+    const lasts: number[] = [];
+    for (const h of th.hosts.values()) lasts.push(h.last);
+    lasts.sort((x, y) => x - y);
+    const cut = lasts[Math.floor(lasts.length / 2)]!;
+    for (const [name, h] of th.hosts) if (h.last <= cut) th.hosts.delete(name);
+    rebuild(th);
+  }
+
+  function rebuild(th: TenantHosts): void {
+    th.established = [];
+    for (const [name, h] of th.hosts) if (h.established) th.established.push(name);
+    th.gen++;
+  }
+
+  /** Compares a host with the established destinations it has not been compared with yet. */
+  function judge(th: TenantHosts, name: string, h: HostEntry): void {
+    const from = h.checkedGen === th.gen ? h.checked : 0;
+    const list = th.established;
+    for (let i = from; i < list.length && h.imitates === null; i++) {
+      const known = list[i]!;
+      if (Math.abs(known.length - name.length) > 2) continue;
+      const k = th.hosts.get(known);
+      if (k === undefined || k.labels !== h.labels) continue;
+      const edit = hostImitation(name, known);
+      if (edit !== null) {
+        h.imitates = known;
+        h.edit = edit;
+      }
+    }
+    h.checked = list.length;
+    h.checkedGen = th.gen;
+  }
+
+  function onNetwork(e: NetworkEvent): Detection[] {
+    if (e.dest_agent_id != null) return NO_DETECTIONS;
+    const th = tenantOf(e.tenant_id, e.time);
+    const raw = e.dest_host;
+    let h = th.hosts.get(raw);
+    let name = raw;
+    if (h === undefined) {
+      name = normalHost(raw);
+      h = name === raw ? undefined : th.hosts.get(name);
+      if (h === undefined) {
+        if (th.hosts.size >= o.maxHostsPerTenant) prune(th);
+        h = { first: e.time, last: e.time, a1: 0, a2: 0, labels: labelCount(name), established: false, checked: 0, checkedGen: th.gen, imitates: null, edit: '' };
+        th.hosts.set(name, h);
+      }
+    }
+    if (e.time > h.last) h.last = e.time;
+    if (e.time < h.first) h.first = e.time;
+    if (h.established) return NO_DETECTIONS;
+    // Not (yet) established: who uses it, and whether it imitates one that is.
+    const ah = hashString(e.agent_id) | 1;
+    if (h.a1 === 0) h.a1 = ah;
+    else if (h.a1 !== ah && h.a2 === 0) h.a2 = ah;
+    if (h.checkedGen !== th.gen || h.checked < th.established.length) judge(th, name, h);
+    if (h.imitates !== null) return contact(e, name, h);
+    const agents = (h.a1 !== 0 ? 1 : 0) + (h.a2 !== 0 ? 1 : 0);
+    if (agents >= o.establishAgents || h.last - h.first >= o.establishMs) {
+      h.established = true;
+      th.established.push(name);
+    }
+    return NO_DETECTIONS;
+  }
+
+  /** An agent reached a look-alike: low per host per day, medium once it has sent enough to look-alikes. */
+  function contact(e: NetworkEvent, name: string, h: HostEntry): Detection[] {
+    let a = leaks.get(e.tenant_id, e.agent_id);
+    if (a === undefined) {
+      a = { at: e.time, bytes: 0, since: e.time, lows: {}, medium: 0, ids: [] };
+      leaks.set(e.tenant_id, e.agent_id, a);
+    } else if (e.time > a.at) a.at = e.time;
+    if (e.time - a.since > o.windowMs) {
+      a.bytes = 0;
+      a.since = e.time;
+      a.ids = [];
+    }
+    if (e.action === 'allowed') a.bytes += e.bytes_out;
+    if (a.ids.length < 8) a.ids.push(e.event_id);
+    const out: Detection[] = [];
+    const lastLow = a.lows[name];
+    if (lastLow === undefined || e.time - lastLow >= o.windowMs) {
+      a.lows[name] = e.time;
+      out.push(detection(e, name, h, 'low', a));
+    }
+    if (a.bytes >= o.leakBytes && (a.medium === 0 || e.time - a.medium >= o.windowMs)) {
+      a.medium = e.time;
+      out.push(detection(e, name, h, 'medium', a));
+    }
+    return out.length === 0 ? NO_DETECTIONS : out;
+  }
+
+  function detection(e: NetworkEvent, name: string, h: HostEntry, severity: 'low' | 'medium', a: AgentLeak): Detection {
+    const sent = a.bytes >= 1024 * 1024 ? `${(a.bytes / 1024 / 1024).toFixed(1)} MiB` : `${Math.round(a.bytes / 1024)} KiB`;
+    return {
+      detector: lookalikeDestinationMeta.id,
+      severity,
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary:
+        `Agent ${e.agent_id} reached ${name}, a look-alike of ${h.imitates} (${h.edit}) which the tenant's agents use` +
+        (severity === 'medium' ? `, and has sent ${sent} to look-alikes within ${formatDuration(e.time - a.since)}` : ''),
+      evidence: {
+        observed: { host: name, category: e.category, action: e.action, bytes_out: e.bytes_out, bytes_to_lookalikes: a.bytes, since: a.since },
+        baseline: { imitated_host: h.imitates, difference: h.edit },
+        threshold: `a host new to the tenant one label off an established destination (homoglyphs, one edit in a label of 5+ characters, two in 10+, a mistyped top-level domain); medium at ${Math.round(o.leakBytes / 1024)} KiB sent to look-alikes within ${formatDuration(o.windowMs)}`,
+        peer_group: `tenant:${e.tenant_id}`,
+      },
+      event_ids: severity === 'medium' ? a.ids.slice() : [e.event_id],
+    };
+  }
+
+  return {
+    meta: lookalikeDestinationMeta,
+    types: ['network'] as const,
+    observe(e: AgentEvent): Detection[] {
+      return e.type === 'network' ? onNetwork(e) : NO_DETECTIONS;
+    },
+    evict(before: number): void {
+      for (const [id, th] of tenants) {
+        let removed = false;
+        for (const [name, h] of th.hosts) {
+          if (h.last < before) {
+            th.hosts.delete(name);
+            removed = true;
+          }
+        }
+        if (th.hosts.size === 0) tenants.delete(id);
+        else if (removed) rebuild(th);
+      }
+      leaks.evict(before);
+    },
+    size(): number {
+      let n = leaks.size;
+      for (const th of tenants.values()) n += th.hosts.size;
+      return n;
+    },
+    snapshot(): unknown {
+      return clone({ version: 1, tenants: [...tenants].map(([id, th]) => [id, th.at, [...th.hosts]]), leaks: leaks.snapshot() });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { version: number; tenants: [string, number, [string, HostEntry][]][]; leaks: [string, string, AgentLeak][] };
+      if (s?.version !== 1) throw new Error('lookalike-destination: unsupported snapshot');
+      tenants.clear();
+      for (const [id, at, hosts] of s.tenants) {
+        const th: TenantHosts = { at, hosts: new Map(hosts), established: [], gen: 0 };
+        rebuild(th);
+        tenants.set(id, th);
+      }
+      leaks.restore(s.leaks);
+    },
+  };
+}

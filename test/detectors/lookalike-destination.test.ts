@@ -1,0 +1,133 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../contract/events.js';
+import { createLookalikeDestinationDetector, editDistance, hostImitation } from '../../detectors/lookalike-destination.js';
+import { HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+const KB = 1024;
+
+/** Three hours of agents a1..a4 using the tenant's storage account, Graph and an LLM, each every 2 minutes. */
+function history(): AgentEvent[] {
+  const hosts = ['contosobackup.blob.core.windows.net', 'graph.microsoft.com', 'api.openai.com', 'worker-1.agents.contoso.com', 'crm-eastus.contoso.com', 'api-eu.contoso.com'];
+  const out: AgentEvent[] = [];
+  for (let m = 0; m < 180; m += 2) {
+    for (const [i, a] of ['a1', 'a2', 'a3', 'a4'].entries()) {
+      out.push(network({ agent_id: a, time: T0 + m * MIN + i * SEC, dest_host: hosts[(m / 2 + i) % hosts.length]!, bytes_out: 4 * KB }));
+    }
+  }
+  return out;
+}
+
+const T3 = T0 + 3 * HOUR;
+
+const run = (events: AgentEvent[]) => {
+  const d = createLookalikeDestinationDetector();
+  const ctx = fakeContext();
+  feed(d, ctx, history());
+  return feed(d, ctx, events);
+};
+
+describe('lookalike-destination: host names', () => {
+  it('tells a typosquat of a known host from another host of the same fleet', () => {
+    expect(hostImitation('contos0backup.blob.core.windows.net', 'contosobackup.blob.core.windows.net')).toBe('look-alike characters');
+    expect(hostImitation('rnicrosoft.com', 'microsoft.com')).toBe('look-alike characters');
+    expect(hostImitation('api.open-ai.com', 'api.openai.com')).toBe('a character added');
+    expect(hostImitation('githb.com', 'github.com')).toBe('a character dropped');
+    expect(hostImitation('gihtub.com', 'github.com')).toBe('two characters swapped');
+    expect(hostImitation('contosobackuq.blob.core.windows.net', 'contosobackup.blob.core.windows.net')).toBe('a character changed');
+    expect(hostImitation('api.openai.co', 'api.openai.com')).toBe('.co for .com');
+    // Numbered instances, short words, regions and environments: a fleet's naming scheme.
+    expect(hostImitation('worker-2.agents.contoso.com', 'worker-1.agents.contoso.com')).toBeNull();
+    expect(hostImitation('api-us.contoso.com', 'api-eu.contoso.com')).toBeNull();
+    expect(hostImitation('crm-westus.contoso.com', 'crm-eastus.contoso.com')).toBeNull();
+    expect(hostImitation('billing-dev.contoso.com', 'billing-qa.contoso.com')).toBeNull();
+    // Another name altogether, two labels changed, or an edit in a short label.
+    expect(hostImitation('search.contoso.com', 'graph.contoso.com')).toBeNull();
+    expect(hostImitation('api.openai.net', 'api.openai.com')).toBeNull();
+    expect(hostImitation('crm.contoso.com', 'cms.contoso.com')).toBeNull();
+    expect(hostImitation('graph.microsoft.us', 'graph.microsoft.com')).toBeNull();
+    // Another word within a hyphenated label; a typo within one of its words is still caught.
+    expect(hostImitation('mcp-gitlab.contoso.com', 'mcp-github.contoso.com')).toBeNull();
+    expect(hostImitation('mcp-githuub.contoso.com', 'mcp-github.contoso.com')).toBe('a character added');
+  });
+
+  it('measures edits up to two and stops there', () => {
+    expect(editDistance('github', 'github')).toBe(0);
+    expect(editDistance('github', 'gihtub')).toBe(1);
+    expect(editDistance('github', 'gthbu')).toBe(2);
+    expect(editDistance('github', 'gitlab')).toBe(2);
+    expect(editDistance('github', 'bitbucket')).toBe(3);
+    expect(editDistance('a', 'abcdef')).toBe(3);
+  });
+});
+
+describe('lookalike-destination', () => {
+  it('reports each contact with a look-alike of an established destination (low), and medium once data goes there', () => {
+    const drip = Array.from({ length: 6 }, (_, k) =>
+      network({ agent_id: 'a2', time: T3 + k * 10 * MIN, dest_host: 'contos0backup.blob.core.windows.net', category: 'storage', bytes_out: 60 * KB, event_id: `drip-${k}` }),
+    );
+    const out = run(drip);
+    expect(out.map((d) => d.severity)).toEqual(['low', 'medium']);
+    expect(out[0]).toMatchObject({ detector: 'lookalike-destination', agent_id: 'a2', time: T3, event_ids: ['drip-0'] });
+    expect(out[0]!.evidence.baseline).toEqual({ imitated_host: 'contosobackup.blob.core.windows.net', difference: 'look-alike characters' });
+    // 64 KiB reached at the 2nd transfer (120 KiB).
+    expect(out[1]!.time).toBe(T3 + 10 * MIN);
+    expect(out[1]!.event_ids).toEqual(['drip-0', 'drip-1']);
+    expect(out[1]!.summary).toContain('120 KiB');
+  });
+
+  it('judges every agent that reaches the look-alike, however many do (it is never learned)', () => {
+    const rollout = ['a1', 'a2', 'a3', 'a4'].map((a, i) => network({ agent_id: a, time: T3 + i * MIN, dest_host: 'api.open-ai.com', bytes_out: 2 * KB }));
+    const out = run([...rollout, ...rollout.map((e) => ({ ...e, event_id: `${e.event_id}-again`, time: e.time + 3 * HOUR }))]);
+    expect(out.map((d) => [d.agent_id, d.severity])).toEqual([['a1', 'low'], ['a2', 'low'], ['a3', 'low'], ['a4', 'low']]);
+  });
+
+  it('leaves new hosts of the fleet alone: numbered instances, other regions, unrelated names, agent calls', () => {
+    const out = run([
+      network({ agent_id: 'a1', time: T3, dest_host: 'worker-7.agents.contoso.com', bytes_out: 900 * KB }),
+      network({ agent_id: 'a1', time: T3 + MIN, dest_host: 'crm-westus.contoso.com', bytes_out: 900 * KB }),
+      network({ agent_id: 'a1', time: T3 + 2 * MIN, dest_host: 'api-us.contoso.com', bytes_out: 900 * KB }),
+      network({ agent_id: 'a1', time: T3 + 3 * MIN, dest_host: 'files.fabrikam.com', bytes_out: 900 * KB }),
+      network({ agent_id: 'a1', time: T3 + 4 * MIN, dest_host: 'graph.microsoft.com', bytes_out: 900 * KB }),
+      network({ agent_id: 'a1', time: T3 + 5 * MIN, dest_host: 'w0rker-1.agents.contoso.com', dest_agent_id: 'worker-1', category: 'agent' }),
+    ]);
+    expect(out).toEqual([]);
+  });
+
+  it('does not compare with a destination before it is established (one agent for under 2 hours)', () => {
+    const d = createLookalikeDestinationDetector();
+    const ctx = fakeContext();
+    const fresh = [
+      network({ agent_id: 'a1', time: T0, dest_host: 'northwindfiles.example.com' }),
+      network({ agent_id: 'a1', time: T0 + 30 * MIN, dest_host: 'northwlndfiles.example.com' }),
+    ];
+    expect(feed(d, ctx, fresh)).toEqual([]);
+    // Established later (a second agent), the earlier host is compared again when next used.
+    feed(d, ctx, [network({ agent_id: 'a2', time: T0 + 40 * MIN, dest_host: 'northwindfiles.example.com' })]);
+    const later = feed(d, ctx, [network({ agent_id: 'a3', time: T0 + 50 * MIN, dest_host: 'northwlndfiles.example.com' })]);
+    expect(later.map((x) => [x.agent_id, x.severity])).toEqual([['a3', 'low']]);
+  });
+
+  it('compares host names in one form (case, trailing dot) and survives snapshot and restore', () => {
+    expect(run([network({ agent_id: 'a3', time: T3, dest_host: 'API.OPENAI.CO.' })]).map((d) => d.evidence.baseline)).toEqual([
+      { imitated_host: 'api.openai.com', difference: '.co for .com' },
+    ]);
+    const events = [
+      ...history(),
+      ...Array.from({ length: 6 }, (_, k) => network({ agent_id: 'a2', time: T3 + k * 10 * MIN, dest_host: 'contos0backup.blob.core.windows.net', bytes_out: 60 * KB })),
+    ];
+    const { uninterrupted, restored } = runWithRestore(() => createLookalikeDestinationDetector(), events, events.length - 5);
+    expect(uninterrupted.map((d) => d.severity)).toEqual(['medium']);
+    expect(restored).toEqual(uninterrupted);
+  });
+
+  it('forgets destinations idle past the horizon, and keeps each tenant to its cap', () => {
+    const d = createLookalikeDestinationDetector({ maxHostsPerTenant: 8 });
+    const ctx = fakeContext();
+    feed(d, ctx, Array.from({ length: 20 }, (_, k) => network({ agent_id: 'a1', time: T0 + k * SEC, dest_host: `h${k}.example.com` })));
+    expect(d.size()).toBeLessThanOrEqual(8);
+    d.evict(T0 + HOUR);
+    expect(d.size()).toBe(0);
+  });
+});
