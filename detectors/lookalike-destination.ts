@@ -22,7 +22,9 @@
 // - one edit away (a character changed, added, dropped, or two swapped),
 //   in a label (or, in hyphenated labels differing in one word, that word)
 //   of at least 5 characters; two edits in one of at least 10;
-// - or a top-level domain mistyped (`.co`, `.cm`, `.om`, `.con` for `.com`).
+// - or a top-level domain mistyped (`.co`, `.cm`, `.om`, `.con` for `.com`);
+// or when two of its labels are merged into one (`mcp-tailspin.com` for
+// `mcp.tailspin.com`: another registrable domain, anyone's to register).
 // Not a look-alike: labels that differ only in digits (numbered instances:
 // `worker-1`, `worker-2`), in one short hyphen-separated word (`-eu`/`-us`,
 // `api`/`app`, `v1`/`v2`), or in region and environment words
@@ -105,7 +107,7 @@ export const lookalikeDestinationMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1583.001', name: 'Acquire Infrastructure: Domains' },
   description:
-    'An agent reaches a host new to its tenant that imitates one the tenant\'s agents use (established: 2 agents, or one over 2 hours): the same labels but one, and that one the same under homoglyphs (0/o, 1/l/i, rn/m...), one edit away in a label of at least 5 characters (two in one of at least 10), or a mistyped top-level domain (.co for .com). ' +
+    'An agent reaches a host new to its tenant that imitates one the tenant\'s agents use (established: 2 agents, or one over 2 hours): the same labels but one, and that one the same under homoglyphs (0/o, 1/l/i, rn/m...), one edit away in a label of at least 5 characters (two in one of at least 10), or a mistyped top-level domain (.co for .com); or two of its labels merged into one (mcp-tailspin.com for mcp.tailspin.com). ' +
     'Software does not mistype a host: the name came from a poisoned configuration, an injected instruction or a rogue tool. Low on each agent\'s contact; medium once it sends at least 64 KiB to look-alikes within 24 hours. ' +
     'Labels that differ only in digits, in one short hyphen-separated word (-eu/-us, v1/v2) or in region and environment words (eastus/westus, dev/prod) are a fleet\'s naming scheme, not a look-alike; calls to other agents are not judged.',
 };
@@ -212,11 +214,34 @@ export function labelImitation(a: string, b: string, last: boolean): string | nu
   return null;
 }
 
+/**
+ * How `a` merges two labels of `b` into one (`mcp-tailspin.com` for
+ * `mcp.tailspin.com`: the dot turned into a hyphen, or dropped), or null.
+ * The merged host is another registrable domain, anyone's to register.
+ */
+function mergedLabels(a: string, b: string): string | null {
+  if (a.length === b.length) {
+    let diff = -1;
+    for (let i = 0; i < a.length; i++) {
+      if (a[i] === b[i]) continue;
+      if (diff >= 0) return null;
+      diff = i;
+    }
+    return diff > 0 && b[diff] === '.' && a[diff] === '-' ? 'a dot turned into a hyphen' : null;
+  }
+  if (a.length + 1 !== b.length) return null;
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return i > 0 && b[i] === '.' && a.slice(i) === b.slice(i + 1) ? 'a dot dropped' : null;
+}
+
 /** How host `a` (new) imitates host `b` (known), both lower case, or null. */
 export function hostImitation(a: string, b: string): string | null {
   if (a === b || Math.abs(a.length - b.length) > 2) return null;
   const la = a.split('.');
   const lb = b.split('.');
+  // Two labels merged into one: at least the merged label and a domain left of it (not `com`).
+  if (la.length + 1 === lb.length && la.length >= 2) return mergedLabels(a, b);
   if (la.length !== lb.length || la.length < 2) return null;
   let diff = -1;
   for (let i = 0; i < la.length; i++) {
@@ -278,7 +303,7 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
       const known = list[i]!;
       if (Math.abs(known.length - name.length) > 2) continue;
       const k = th.hosts.get(known);
-      if (k === undefined || k.labels !== h.labels) continue;
+      if (k === undefined || (k.labels !== h.labels && k.labels !== h.labels + 1)) continue;
       const edit = hostImitation(name, known);
       if (edit !== null) {
         h.imitates = known;

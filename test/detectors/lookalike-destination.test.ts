@@ -37,6 +37,11 @@ describe('lookalike-destination: host names', () => {
     expect(hostImitation('gihtub.com', 'github.com')).toBe('two characters swapped');
     expect(hostImitation('contosobackuq.blob.core.windows.net', 'contosobackup.blob.core.windows.net')).toBe('a character changed');
     expect(hostImitation('api.openai.co', 'api.openai.com')).toBe('.co for .com');
+    expect(hostImitation('mcp-tailspin.com', 'mcp.tailspin.com')).toBe('a dot turned into a hyphen');
+    expect(hostImitation('mcptailspin.com', 'mcp.tailspin.com')).toBe('a dot dropped');
+    // A subdomain of the same domain is the owner's, not a look-alike.
+    expect(hostImitation('mcp2.tailspin.com', 'mcp.tailspin.com')).toBeNull();
+    expect(hostImitation('tailspin.com', 'mcp.tailspin.com')).toBeNull();
     // Numbered instances, short words, regions and environments: a fleet's naming scheme.
     expect(hostImitation('worker-2.agents.contoso.com', 'worker-1.agents.contoso.com')).toBeNull();
     expect(hostImitation('api-us.contoso.com', 'api-eu.contoso.com')).toBeNull();
