@@ -17,7 +17,13 @@
 // instruction from an unusual source: the callee of an injected orchestrator
 // acts on it), and a caller reaching agents of 2 such blueprints within 10
 // minutes is medium: an agent steered into lateral movement tasks agents
-// outside its workflow, a new integration adds one callee blueprint.
+// outside its workflow, a new integration adds one callee blueprint. A
+// blueprint whose first call to an agent comes from an agent known for a day
+// has learned that it calls none (quiet): one of its agents calling an agent
+// now and then is not telling (a copilot handing a question to a specialist),
+// but reaching two blueprints' agents within 10 minutes is medium, and the
+// callees from the second on are low (an app agent steered into tasking
+// agents).
 
 import type { AgentEvent, NetworkEvent, RiskLevel } from '../contract/events.js';
 import {
@@ -60,6 +66,11 @@ export interface AgentPropagationOptions {
   /** A caller reaching agents of this many new callee blueprints within edgeWindowMs is medium. */
   edgeBlueprints?: number;
   edgeWindowMs?: number;
+  /**
+   * A blueprint's first call to an agent, made by an agent known for this
+   * long, finds the blueprint's learning done (it calls no agents), ms.
+   */
+  quietCallerMs?: number;
 }
 
 const DEFAULTS: Required<AgentPropagationOptions> = {
@@ -75,6 +86,7 @@ const DEFAULTS: Required<AgentPropagationOptions> = {
   edgeAdoptSpanMs: 30 * 60_000,
   edgeBlueprints: 2,
   edgeWindowMs: 10 * 60_000,
+  quietCallerMs: 24 * 3_600_000,
 };
 
 /** Callee blueprints remembered per caller blueprint. */
@@ -104,7 +116,7 @@ export const agentPropagationMeta: DetectorMeta = {
   description:
     'An agent was called by an agent currently at high risk (or became so within 15 minutes of the call): it may be the ' +
     'next step of a compromise. Low severity, raised once per caller/callee pair per hour. ' +
-    "A call to an agent of a blueprint the caller's blueprint never called (once it has learned its callees: 1 hour and 20 calls; 3 of its agents taking a callee blueprint up within 30 minutes is a rollout) " +
+    "A call to an agent of a blueprint the caller's blueprint never called (once it has learned its callees: 1 hour and 20 calls, or at once when its first call to any agent comes from an agent known for a day, and then the callee is low only once the caller reaches a second new blueprint; 3 of its agents taking a callee blueprint up within 30 minutes is a rollout) " +
     'is low for the callee, and a caller reaching agents of 2 such blueprints within 10 minutes is medium (an agent steered into tasking agents outside its workflow).',
 };
 
@@ -130,7 +142,19 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     const calleeBp = ctx.agent(e.tenant_id, callee)?.blueprint_id ?? null;
     if (calleeBp === null) return NO_DETECTIONS; // an agent not seen yet: no blueprint to judge by
     const t = e.time;
-    const g = touchPeerGroup(edges, ctx, e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id), t);
+    const groupId = peerGroupId(e.blueprint_id, e.agent_id);
+    const fresh = edges.find(ctx, e.tenant_id, groupId) === undefined;
+    const g = touchPeerGroup(edges, ctx, e.tenant_id, groupId, t);
+    if (fresh) {
+      // The blueprint's first call to an agent. From an agent known for a day, that is not the
+      // start of learning but something learned: its blueprint calls no agents (an app agent
+      // steered into tasking agents). From a younger one, the blueprint learns its callees.
+      const caller = ctx.agent(e.tenant_id, e.agent_id);
+      if (caller !== undefined && t - caller.first_seen >= o.quietCallerMs) {
+        g.first = t - o.edgeLearnMs;
+        g.events = o.edgeLearnCalls - 1;
+      }
+    }
     if (t < g.first) g.first = t;
     if (g.events < o.edgeLearnCalls) g.events++;
     const h = hashString(calleeBp);
@@ -138,12 +162,32 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     const code = peerVerdictCode(g, h, ah, t, o.edgeAdoptSpanMs);
     const learning = t - g.first < o.edgeLearnMs || g.events < o.edgeLearnCalls;
     const known = learning || (code & 1) !== 0 || code >>> 1 >= o.edgeAdoptAgents;
-    peerAdopt(g, h, ah, t, known, MAX_CALLEE_BLUEPRINTS);
-    if (known) return NO_DETECTIONS;
+    if (known) {
+      peerAdopt(g, h, ah, t, true, MAX_CALLEE_BLUEPRINTS);
+      return NO_DETECTIONS;
+    }
+    // Quiet: the blueprint calls no agents cleanly (it learned that it calls none, see the header).
+    let quiet = true;
+    for (const v of g.values.values()) if (v.clean > 0) quiet = false;
+    peerAdopt(g, h, ah, t, false, MAX_CALLEE_BLUEPRINTS);
     const out: Detection[] = [];
+    // The caller: how many new callee blueprints lately?
+    let n = newEdges.get(e.tenant_id, e.agent_id);
+    if (n === undefined) {
+      n = { at: t, e: [], f: Number.MIN_SAFE_INTEGER };
+      newEdges.set(e.tenant_id, e.agent_id, n);
+    } else if (t > n.at) n.at = t;
+    const kept: number[] = [];
+    for (let i = 0; i < n.e.length; i += 2) if (Math.abs(t - n.e[i + 1]!) <= o.edgeWindowMs && n.e[i] !== h) kept.push(n.e[i]!, n.e[i + 1]!);
+    kept.push(h, t);
+    n.e = kept;
+    const distinct = kept.length / 2;
     const key = pairKey(e.tenant_id, e.agent_id, callee) + '\u0000edge';
     const last = fired.get(key);
-    if (last === undefined || Math.abs(t - last) >= o.refireMs) {
+    // A blueprint that calls no agents at all (quiet, see the header) calling one now and then
+    // (a copilot handing a user's question to a specialist) is not telling; reaching a second
+    // blueprint's agents within minutes is.
+    if ((!quiet || distinct >= o.edgeBlueprints) && (last === undefined || Math.abs(t - last) >= o.refireMs)) {
       markFired(key, t);
       out.push({
         detector: agentPropagationMeta.id,
@@ -161,17 +205,6 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
         event_ids: [e.event_id],
       });
     }
-    // The caller: how many new callee blueprints lately?
-    let n = newEdges.get(e.tenant_id, e.agent_id);
-    if (n === undefined) {
-      n = { at: t, e: [], f: Number.MIN_SAFE_INTEGER };
-      newEdges.set(e.tenant_id, e.agent_id, n);
-    } else if (t > n.at) n.at = t;
-    const kept: number[] = [];
-    for (let i = 0; i < n.e.length; i += 2) if (Math.abs(t - n.e[i + 1]!) <= o.edgeWindowMs && n.e[i] !== h) kept.push(n.e[i]!, n.e[i + 1]!);
-    kept.push(h, t);
-    n.e = kept;
-    const distinct = kept.length / 2;
     if (distinct >= o.edgeBlueprints && Math.abs(t - n.f) >= o.refireMs) {
       n.f = t;
       out.push({

@@ -141,6 +141,41 @@ describe('agent-propagation', () => {
     expect(run([call('o1', 'stranger', T2, { blueprint_id: 'orch' })])).toEqual([]);
   });
 
+  it('judges the first agent calls of a blueprint that never called agents: two blueprints from an agent known for a day, not one, nor from a new agent', () => {
+    const setup: AgentEvent[] = [
+      ...[['crm', 'crm-sync'], ['backup', 'backup-archiver'], ['pay', 'payments']].map(([a, bp]) => lifecycle({ agent_id: a!, blueprint_id: bp!, time: T0 - HOUR })),
+      // The app agent works for a day without calling any agent.
+      ...Array.from({ length: 25 }, (_, h) => network({ agent_id: 'app1', blueprint_id: 'app', dest_host: 'graph.microsoft.com', time: T0 + h * HOUR })),
+    ];
+    const T1 = T0 + 25 * HOUR;
+    const run = (events: AgentEvent[]) => {
+      const d = createAgentPropagationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, setup);
+      return feed(d, ctx, events);
+    };
+    const pivot = run([
+      call('app1', 'crm', T1, { blueprint_id: 'app' }),
+      call('app1', 'backup', T1 + MIN, { blueprint_id: 'app' }),
+      call('app1', 'pay', T1 + 2 * MIN, { blueprint_id: 'app' }),
+    ]);
+    // The first call alone is not telling (a copilot handing a question to a specialist); the second blueprint is.
+    expect(pivot.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['backup', 'low'],
+      ['app1', 'medium'],
+      ['pay', 'low'],
+    ]);
+    // An agent created an hour ago calling the same agents: its blueprint is learning its callees.
+    const young = run([
+      lifecycle({ agent_id: 'app2', blueprint_id: 'app', time: T1 - HOUR }),
+      call('app2', 'crm', T1, { blueprint_id: 'app' }),
+      call('app2', 'backup', T1 + MIN, { blueprint_id: 'app' }),
+    ]);
+    expect(young).toEqual([]);
+    // One occasional call: nothing.
+    expect(run([call('app1', 'crm', T1, { blueprint_id: 'app' })])).toEqual([]);
+  });
+
   it('gives the same detections after a snapshot/restore', () => {
     const events: AgentEvent[] = [call('evil', 'v1', T0), call('x', 'v2', T0 + 10 * SEC), call('evil', 'v1', T0 + 5 * MIN), call('x', 'v3', T0 + 6 * MIN)];
     const run = (restoreAt: number | null) => {
