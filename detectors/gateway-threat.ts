@@ -5,7 +5,8 @@
 // Severities:
 // - threat malware / threat_intel, or a malicious category (malicious,
 //   command and control, botnet, malware...: see categories.ts) → high;
-// - phishing → medium; prompt_injection → medium, blocked or not (like
+// - phishing → medium (low when the gateway blocked it: a mail-triage agent
+//   fetching a reported link, stopped); prompt_injection → medium, blocked or not (like
 //   Defender for AI's blocked jailbreak attempt: the agent reads content an
 //   attacker wrote for it, and the next injection may not be caught);
 // - a destination new to the peer group (blueprint) within 10 min after a
@@ -192,7 +193,7 @@ export const gatewayThreatMeta: DetectorMeta = {
   mitre: { id: 'T1071', name: 'Application Layer Protocol' },
   description:
     'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or a hostile destination category (malicious, command and control, botnet, malicious websites, spyware/adware, ransomware, exploit kits... in any vendor spelling, each part of a joined category; high), ' +
-    'phishing (the verdict, or a phishing or fraud category) or a prompt injection, blocked or not (medium), or a destination never contacted by ' +
+    'phishing (the verdict, or a phishing or fraud category; medium, low when the gateway blocked it: a mail-triage agent fetching a reported link) or a prompt injection, blocked or not (medium), or a destination never contacted by ' +
     "the agent's blueprint reached within 10 minutes after a prompt injection (high; medium within 30 minutes). " +
     'A script or executable downloaded from an uncategorized, suspicious-category or content-delivery (anyone\'s files) host the blueprint never used is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home. ' +
     'A host in a suspicious category (newly registered or observed domain, dynamic DNS, anonymizer or proxy avoidance, Tor, grayware, parked), where fresh attacker infrastructure sits before any feed lists it, ' +
@@ -536,7 +537,9 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
         d = fire(a, Kind.ThreatIntel, e, 'high', `Agent ${e.agent_id} contacted ${e.dest_host}, listed by threat intelligence (${verb})`, evidence('gateway verdict threat_intel'), [e.event_id]);
         break;
       case 'phishing':
-        d = fire(a, Kind.Phishing, e, 'medium', `Agent ${e.agent_id} reached phishing destination ${e.dest_host} (${verb})`, evidence(e.threat === 'phishing' ? 'gateway verdict phishing' : `destination category ${e.category}`), [e.event_id]);
+        // Blocked: low. Agents that triage mail or crawl the web fetch reported phishing links by
+        // their work, and the gateway stopped it; a page that loaded is medium.
+        d = fire(a, Kind.Phishing, e, blocked ? 'low' : 'medium', `Agent ${e.agent_id} reached phishing destination ${e.dest_host} (${verb})`, evidence(e.threat === 'phishing' ? 'gateway verdict phishing' : `destination category ${e.category}`), [e.event_id]);
         break;
       case 'prompt_injection': {
         d = blocked

@@ -69,6 +69,7 @@ describe('gateway-threat', () => {
       network({ agent_id: 't', threat: 'threat_intel', dest_host: 'c2.example' }),
       network({ agent_id: 'c', category: 'malicious', dest_host: 'bad.example', action: 'blocked' }),
       network({ agent_id: 'p', threat: 'phishing', dest_host: 'login-micr0soft.example' }),
+      network({ agent_id: 'pb', threat: 'phishing', action: 'blocked', dest_host: 'login-micr0soft.example' }),
       network({ agent_id: 'ia', threat: 'prompt_injection', dest_host: 'wiki.example' }),
       network({ agent_id: 'ib', threat: 'prompt_injection', action: 'blocked', dest_host: 'wiki.example' }),
     ]);
@@ -77,6 +78,7 @@ describe('gateway-threat', () => {
       ['t', 'high'],
       ['c', 'high'],
       ['p', 'medium'],
+      ['pb', 'low'],
       ['ia', 'medium'],
       // Blocked or not, an injection aimed at the agent is medium (as Defender for AI rates a blocked jailbreak attempt).
       ['ib', 'medium'],
