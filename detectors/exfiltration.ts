@@ -29,7 +29,8 @@
 // nightly backup), is running a job the first detection put before an
 // analyst; it is familiar from then on.
 // Single transfer fires when bytes_out ≥ max(minimum, multiple × baseline)
-// (× 8 towards a familiar destination), baseline = the higher of the agent's
+// (× 8 towards a familiar destination, and low there unless it is a drop
+// site: the data stays with the organisation), baseline = the higher of the agent's
 // high-water mark (once it has 20 transfers) and the blueprint's p99 (once it
 // has 30 agent-windows): minimum 100 MB and 8× normally, 10 MB and 4× to
 // file_sharing / uncategorized / malicious destinations. Cumulative: the bytes
@@ -354,6 +355,7 @@ export const exfiltrationMeta: DetectorMeta = {
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
+    'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation. ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
     'DNS tunnelling: 100 DNS flows within 10 minutes to a name server the blueprint does not use is medium.',
 };
@@ -600,7 +602,10 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     const sec = Math.floor(e.time / 1000);
     if (Math.abs(sec - s.ft) * 1000 < o.cooldownMs) return null;
     s.ft = sec;
-    const severity: Severity = base === 0 || familiar ? 'medium' : isRisky || bytes >= 10 * threshold ? 'high' : 'medium';
+    // Towards a familiar destination that is not a drop site (the blueprint's own storage account,
+    // a service it works with), the data stays with the organisation: an outlier of the heavy
+    // tail (a monthly full backup, a re-index), low; towards a familiar file-sharing site, medium.
+    const severity: Severity = familiar && !isRisky ? 'low' : base === 0 || familiar ? 'medium' : isRisky || bytes >= 10 * threshold ? 'high' : 'medium';
     return make(
       e,
       severity,

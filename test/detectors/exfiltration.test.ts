@@ -32,6 +32,13 @@ function traffic(agents: string[], from: number, to: number, seed = 1, sigma = 1
  */
 const exfil = (o: Parameters<typeof createExfiltrationDetector>[0] = {}) => createExfiltrationDetector({ confirmMs: 0, ...o });
 
+/** A detector fed `events` (with a fresh context each call, see feed). */
+function exfilAfter(events: NetworkEvent[]) {
+  const d = exfil();
+  feed(d, fakeContext(), events);
+  return d;
+}
+
 const AGENTS = ['a1', 'a2', 'a3', 'a4'];
 const T3 = T0 + 3 * HOUR;
 
@@ -76,6 +83,9 @@ describe('exfiltration', () => {
     expect(feed(d, ctx, events)).toEqual([]);
     // 1.5 GB to the usual backup account: a heavy tail, not exfiltration
     expect(feed(d, ctx, [network({ agent_id: 'a2', time: T3, bytes_out: 1_500_000_000, category: 'storage', dest_host: 'backup.contoso.example' })])).toEqual([]);
+    // 30 GB there (a monthly full backup): an outlier worth a look, but the data stays with the organisation: low.
+    const full = feed(exfilAfter(events), fakeContext(), [network({ agent_id: 'a3', time: T3, bytes_out: 30_000_000_000, category: 'storage', dest_host: 'backup.contoso.example' })]);
+    expect(full.map((x) => [x.severity, (x.evidence.observed as { familiar_destination: boolean }).familiar_destination])).toEqual([['low', true]]);
     // the same to a storage account the blueprint never used
     const out = feed(d, ctx, [network({ agent_id: 'a2', time: T3 + MIN, bytes_out: 1_500_000_000, category: 'storage', dest_host: 'x7f3abackup.blob.example' })]);
     expect(out).toHaveLength(1);
