@@ -35,8 +35,8 @@ import {
   peerAdopt,
   peerVerdictCode,
   restoreGroups,
+  peerGroup,
   snapshotGroups,
-  touchPeerGroup,
   type PeerGroup,
   type PeerGroupSnapshot,
   type Timed,
@@ -143,9 +143,12 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     if (calleeBp === null) return NO_DETECTIONS; // an agent not seen yet: no blueprint to judge by
     const t = e.time;
     const groupId = peerGroupId(e.blueprint_id, e.agent_id);
-    const fresh = edges.find(ctx, e.tenant_id, groupId) === undefined;
-    const g = touchPeerGroup(edges, ctx, e.tenant_id, groupId, t);
-    if (fresh) {
+    let g = edges.find(ctx, e.tenant_id, groupId);
+    if (g !== undefined) {
+      if (t > g.at) g.at = t;
+    } else {
+      g = peerGroup(t);
+      edges.set(e.tenant_id, groupId, g);
       // The blueprint's first call to an agent. From an agent known for a day, that is not the
       // start of learning but something learned: its blueprint calls no agents (an app agent
       // steered into tasking agents). From a younger one, the blueprint learns its callees.
