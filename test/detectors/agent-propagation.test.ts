@@ -10,6 +10,14 @@ function call(caller: string, callee: string, time: number, o: Partial<Parameter
   return network({ agent_id: caller, dest_agent_id: callee, dest_host: `${callee}.agents.contoso.com`, category: 'agent', time, ...o });
 }
 
+/** The detections of `events` by a fresh detector that has seen `history` first. */
+function detectAfter(history: AgentEvent[], events: AgentEvent[]) {
+  const d = createAgentPropagationDetector();
+  const ctx = fakeContext();
+  feed(d, ctx, history);
+  return feed(d, ctx, events);
+}
+
 describe('agent-propagation', () => {
   it('fires low for the called agent when the caller is at high risk', () => {
     const d = createAgentPropagationDetector();
@@ -105,12 +113,7 @@ describe('agent-propagation', () => {
     ];
     for (let m = 0; m < 120; m += 2) for (const [i, o] of ['o1', 'o2', 'o3'].entries()) known.push(call(o, `w${i + 1}`, T0 + m * MIN, { blueprint_id: 'orch' }));
     const T2 = T0 + 2 * HOUR;
-    const run = (events: AgentEvent[]) => {
-      const d = createAgentPropagationDetector();
-      const ctx = fakeContext();
-      feed(d, ctx, known);
-      return feed(d, ctx, events);
-    };
+    const run = (events: AgentEvent[]) => detectAfter(known, events);
     // An injected orchestrator tasks agents of three blueprints it never called, a minute apart.
     const out = run([
       call('o1', 'crm', T2, { blueprint_id: 'orch', event_id: 'c1' }),
@@ -148,12 +151,7 @@ describe('agent-propagation', () => {
       ...Array.from({ length: 25 }, (_, h) => network({ agent_id: 'app1', blueprint_id: 'app', dest_host: 'graph.microsoft.com', time: T0 + h * HOUR })),
     ];
     const T1 = T0 + 25 * HOUR;
-    const run = (events: AgentEvent[]) => {
-      const d = createAgentPropagationDetector();
-      const ctx = fakeContext();
-      feed(d, ctx, setup);
-      return feed(d, ctx, events);
-    };
+    const run = (events: AgentEvent[]) => detectAfter(setup, events);
     const pivot = run([
       call('app1', 'crm', T1, { blueprint_id: 'app' }),
       call('app1', 'backup', T1 + MIN, { blueprint_id: 'app' }),
