@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–17). A fresh set
+// The catalogue: every detector of the product, in id order (1–18). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -21,6 +21,7 @@ import { createRevokedAgentActivityDetector } from './revoked-agent-activity.js'
 import { createBackdoorCredentialDetector } from './backdoor-credential.js';
 import { createBulkCollectionDetector } from './bulk-collection.js';
 import { createLookalikeDestinationDetector } from './lookalike-destination.js';
+import { createAbusedWebServiceDetector } from './abused-web-service.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -41,6 +42,7 @@ export const DETECTOR_IDS = [
   'backdoor-credential',
   'bulk-collection',
   'lookalike-destination',
+  'abused-web-service',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -65,6 +67,7 @@ export function createCatalogue(): Detector[] {
     createBackdoorCredentialDetector(),
     createBulkCollectionDetector(),
     createLookalikeDestinationDetector(),
+    createAbusedWebServiceDetector(),
   ] as Detector[];
 }
 

@@ -1,0 +1,362 @@
+// Detector 18 — abused-web-service: an agent sends data to, or keeps a channel
+// open with, a free web service that attackers use as a drop box or a command
+// channel, one its blueprint does not use (T1567 Exfiltration Over Web
+// Service; T1102 Web Service).
+//
+// A gateway puts `api.telegram.org` under messaging, `webhook.site` under
+// technology, an ngrok tunnel under whatever the tunnelled host looks like:
+// no category says "stolen data goes here", and 18 MB dripped to a Telegram
+// bot in 2 MB posts stays under every volume threshold of exfiltration. Yet
+// these services are the attacker's favourites for the same reason they are
+// strangers to an enterprise agent: anyone can open a bot, a paste, a request
+// bin or a tunnel in a minute, without an account the victim could trace.
+// Elastic's "Connection to Commonly Abused Web Services" rule keeps such a
+// list for processes; this is the same list for agent identities:
+// - messaging bot APIs (Telegram, Discord webhooks);
+// - paste sites (pastebin, paste.ee, rentry, 0x0.st...);
+// - anonymous file drops (transfer.sh, file.io, gofile, catbox...);
+// - request catchers and out-of-band interaction servers (webhook.site,
+//   requestbin, pipedream, interactsh's oast.*, Burp Collaborator);
+// - reverse tunnels (ngrok, trycloudflare, localtunnel, serveo, dev tunnels).
+// Mainstream file sharing (Box, Dropbox, WeTransfer) is not listed: companies
+// use it, and its category already lowers exfiltration's thresholds.
+//
+// A service is familiar to a blueprint once 3 of its agents used it, or its
+// agents over 7 days (a notification bot posting to a Discord webhook, a
+// blueprint that publishes to a paste service): then nothing is reported.
+// Otherwise, per agent: each contact is low (once per service per day; a
+// blocked one too: something told the agent to go there); data sent to such
+// services, at least 1 MiB within an hour, is medium (a leak, beyond a chat
+// message); so are 30 allowed requests within an hour (a command channel:
+// a bot polled for orders, a tunnel carrying a session). An agent at medium
+// teaches its blueprint nothing. Calls to other agents are not judged.
+//
+// State: per peer group that used a listed service, a few numbers per
+// service; per agent that reached one, its sums. Nothing for anyone else:
+// the per-event cost is one map lookup of the destination host.
+
+import type { AgentEvent, NetworkEvent } from '../contract/events.js';
+import type { Detection, DetectorMeta } from './types.js';
+import { formatDuration, peerGroupId, peerGroupName, type Detector } from './detector.js';
+import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+
+export interface AbusedWebServiceOptions {
+  /** Distinct agents of a peer group whose use makes a service familiar to it. */
+  familiarAgents?: number;
+  /** A peer group using a service this long (first to last use) is familiar with it, ms. */
+  familiarAfterMs?: number;
+  /** Bytes sent to unfamiliar listed services within `windowMs` that make medium. */
+  leakBytes?: number;
+  /** Allowed requests to unfamiliar listed services within `windowMs` that make medium. */
+  channelRequests?: number;
+  windowMs?: number;
+  /** A contact is reported low at most once per service per agent in this long, ms. */
+  lowEveryMs?: number;
+  maxAgents?: number;
+}
+
+const DEFAULTS: Required<AbusedWebServiceOptions> = {
+  familiarAgents: 3,
+  familiarAfterMs: 7 * 24 * 3_600_000,
+  leakBytes: 1024 * 1024,
+  channelRequests: 30,
+  windowMs: 3_600_000,
+  lowEveryMs: 24 * 3_600_000,
+  maxAgents: 1_000_000,
+};
+
+export type AbusedServiceKind = 'messaging bot API' | 'paste site' | 'anonymous file drop' | 'request catcher' | 'reverse tunnel';
+
+/** A listed service: its domain and what it is. */
+export interface AbusedService {
+  domain: string;
+  kind: AbusedServiceKind;
+}
+
+/** Domains (and every host under them) of the services on the list. */
+const SERVICES: Record<AbusedServiceKind, readonly string[]> = {
+  'messaging bot API': ['telegram.org', 'discord.com', 'discordapp.com'],
+  'paste site': [
+    'pastebin.com',
+    'paste.ee',
+    'hastebin.com',
+    'ghostbin.com',
+    'rentry.co',
+    'rentry.org',
+    'paste.rs',
+    'dpaste.org',
+    'dpaste.com',
+    'controlc.com',
+    'justpaste.it',
+    'privatebin.net',
+    'termbin.com',
+    'ix.io',
+    'sprunge.us',
+    '0x0.st',
+  ],
+  'anonymous file drop': [
+    'transfer.sh',
+    'file.io',
+    'gofile.io',
+    'anonfiles.com',
+    'bashupload.com',
+    'temp.sh',
+    'tmpfiles.org',
+    'catbox.moe',
+    'uguu.se',
+    'filebin.net',
+    'oshi.at',
+    'keep.sh',
+    'pixeldrain.com',
+    'easyupload.io',
+  ],
+  'request catcher': [
+    'webhook.site',
+    'requestbin.com',
+    'requestbin.net',
+    'pipedream.net',
+    'requestcatcher.com',
+    'beeceptor.com',
+    'hookbin.com',
+    'interact.sh',
+    'oast.pro',
+    'oast.live',
+    'oast.site',
+    'oast.online',
+    'oast.fun',
+    'oast.me',
+    'oastify.com',
+    'burpcollaborator.net',
+    'dnslog.cn',
+    'ceye.io',
+  ],
+  'reverse tunnel': [
+    'ngrok.io',
+    'ngrok.app',
+    'ngrok.dev',
+    'ngrok-free.app',
+    'ngrok-free.dev',
+    'trycloudflare.com',
+    'loca.lt',
+    'localtunnel.me',
+    'serveo.net',
+    'serveousercontent.com',
+    'localhost.run',
+    'lhr.life',
+    'pagekite.me',
+    'bore.pub',
+    'tunnelto.dev',
+    'loclx.io',
+    'pinggy.io',
+    'pinggy.link',
+    'devtunnels.ms',
+    'localtonet.com',
+  ],
+};
+
+const BY_DOMAIN = new Map<string, AbusedService>();
+for (const [kind, domains] of Object.entries(SERVICES) as [AbusedServiceKind, readonly string[]][]) {
+  for (const domain of domains) BY_DOMAIN.set(domain, { domain, kind });
+}
+
+/** The listed service `host` belongs to (the host or a domain above it is listed), or null. Case and a final dot do not matter. */
+export function abusedService(host: string): AbusedService | null {
+  let h = host.toLowerCase();
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  for (;;) {
+    const s = BY_DOMAIN.get(h);
+    if (s !== undefined) return s;
+    const dot = h.indexOf('.');
+    // Stop at the last label: a top-level domain is never listed.
+    if (dot < 0 || h.indexOf('.', dot + 1) < 0) return null;
+    h = h.slice(dot + 1);
+  }
+}
+
+/** abusedService per host as the gateway wrote it, remembered (a fleet reaches a few thousand hosts; each is looked up once). */
+const seenHosts = new Map<string, AbusedService | null>();
+const MAX_SEEN_HOSTS = 16_384;
+
+function serviceOf(host: string): AbusedService | null {
+  let s = seenHosts.get(host);
+  if (s === undefined) {
+    s = abusedService(host);
+    if (seenHosts.size >= MAX_SEEN_HOSTS) seenHosts.clear();
+    seenHosts.set(host, s);
+  }
+  return s;
+}
+
+/** A peer group's use of one listed service. */
+interface GroupUse {
+  first: number;
+  last: number;
+  /** Hashes of distinct agents that used it (at most familiarAgents). */
+  agents: number[];
+}
+
+interface GroupServices extends Timed {
+  services: Record<string, GroupUse>;
+}
+
+/** Per agent that reached an unfamiliar listed service. */
+interface AgentUse extends Timed {
+  /** Allowed bytes and requests since `since` (the window restarts once it has passed). */
+  bytes: number;
+  requests: number;
+  since: number;
+  /** Last low per service domain, and the last medium (0: none). */
+  lows: Record<string, number>;
+  medium: number;
+  /** Services the agent was at medium for: it teaches its group none of them. */
+  flagged: string[];
+  ids: string[];
+}
+
+export const abusedWebServiceMeta: DetectorMeta = {
+  id: 'abused-web-service',
+  title: 'Data or a channel to a commonly abused web service',
+  severity: 'medium',
+  mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
+  description:
+    'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
+    'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or makes 30 requests to them within an hour (a bot polled for orders, a tunnel carrying a session). Mainstream file sharing (Box, Dropbox) is not listed.',
+};
+
+export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions = {}): Detector {
+  const o: Required<AbusedWebServiceOptions> = { ...DEFAULTS, ...options };
+  const groups = new TenantMap<GroupServices>(o.maxAgents);
+  const agents = new TenantMap<AgentUse>(o.maxAgents);
+
+  /** Records the group's use of the service; true when the group is familiar with it. */
+  function groupUse(e: NetworkEvent, service: AbusedService, agentHash: number, teaches: boolean): boolean {
+    const gid = peerGroupId(e.blueprint_id, e.agent_id);
+    let g = groups.get(e.tenant_id, gid);
+    if (g === undefined) {
+      g = { at: e.time, services: {} };
+      groups.set(e.tenant_id, gid, g);
+    } else if (e.time > g.at) g.at = e.time;
+    let u = g.services[service.domain];
+    if (u === undefined) {
+      if (!teaches) return false;
+      u = { first: e.time, last: e.time, agents: [] };
+      g.services[service.domain] = u;
+    }
+    const familiar = isFamiliar(u);
+    if (teaches) {
+      if (e.time < u.first) u.first = e.time;
+      if (e.time > u.last) u.last = e.time;
+      if (u.agents.length < o.familiarAgents && !u.agents.includes(agentHash)) u.agents.push(agentHash);
+    }
+    // Familiar before this event: an agent's own first use never vouches for itself.
+    return familiar;
+  }
+
+  function isFamiliar(u: GroupUse): boolean {
+    return u.agents.length >= o.familiarAgents || u.last - u.first >= o.familiarAfterMs;
+  }
+
+  function onNetwork(e: NetworkEvent): Detection[] {
+    if (e.dest_agent_id != null) return NO_DETECTIONS;
+    const service = serviceOf(e.dest_host);
+    if (service === null) return NO_DETECTIONS;
+    const a = agents.get(e.tenant_id, e.agent_id);
+    const flagged = a !== undefined && a.flagged.includes(service.domain);
+    const agentHash = hashString(e.agent_id);
+    if (groupUse(e, service, agentHash, !flagged)) return NO_DETECTIONS;
+    const out = contact(e, service, a);
+    if (!flagged && out.length > 0 && out[out.length - 1]!.severity === 'medium') unteach(e, service, agentHash);
+    return out;
+  }
+
+  /** An agent at medium for a service vouches for no one: its earlier uses stop counting towards its group's familiarity. */
+  function unteach(e: NetworkEvent, service: AbusedService, agentHash: number): void {
+    const u = groups.get(e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id))?.services[service.domain];
+    if (u === undefined) return;
+    const i = u.agents.indexOf(agentHash);
+    if (i >= 0) u.agents.splice(i, 1);
+  }
+
+  function contact(e: NetworkEvent, service: AbusedService, known: AgentUse | undefined): Detection[] {
+    let a = known;
+    if (a === undefined) {
+      a = { at: e.time, bytes: 0, requests: 0, since: e.time, lows: {}, medium: 0, flagged: [], ids: [] };
+      agents.set(e.tenant_id, e.agent_id, a);
+    } else if (e.time > a.at) a.at = e.time;
+    if (e.time - a.since > o.windowMs) {
+      a.bytes = 0;
+      a.requests = 0;
+      a.since = e.time;
+      a.ids = [];
+    }
+    if (e.action === 'allowed') {
+      a.bytes += e.bytes_out;
+      a.requests++;
+    }
+    if (a.ids.length < 8) a.ids.push(e.event_id);
+    const out: Detection[] = [];
+    const lastLow = a.lows[service.domain];
+    if (lastLow === undefined || e.time - lastLow >= o.lowEveryMs) {
+      a.lows[service.domain] = e.time;
+      out.push(detection(e, service, 'low', a));
+    }
+    const leak = a.bytes >= o.leakBytes;
+    if ((leak || a.requests >= o.channelRequests) && (a.medium === 0 || e.time - a.medium >= o.windowMs)) {
+      a.medium = e.time;
+      if (!a.flagged.includes(service.domain) && a.flagged.length < 8) a.flagged.push(service.domain);
+      out.push(detection(e, service, 'medium', a));
+    }
+    return out.length === 0 ? NO_DETECTIONS : out;
+  }
+
+  function detection(e: NetworkEvent, service: AbusedService, severity: 'low' | 'medium', a: AgentUse): Detection {
+    const sent = a.bytes >= 1024 * 1024 ? `${(a.bytes / 1024 / 1024).toFixed(1)} MiB` : `${Math.round(a.bytes / 1024)} KiB`;
+    const what = `${e.dest_host} (${service.kind} ${service.domain}), which its blueprint does not use`;
+    const span = formatDuration(Math.max(0, e.time - a.since));
+    const summary =
+      severity === 'low'
+        ? `Agent ${e.agent_id} ${e.action === 'allowed' ? 'reached' : 'tried to reach'} ${what}`
+        : a.bytes >= o.leakBytes
+          ? `Agent ${e.agent_id} sent ${sent} to ${what}, within ${span}`
+          : `Agent ${e.agent_id} made ${a.requests} requests to ${what}, within ${span}: a command channel`;
+    return {
+      detector: abusedWebServiceMeta.id,
+      severity,
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary,
+      evidence: {
+        observed: { host: e.dest_host, service: service.domain, kind: service.kind, category: e.category, action: e.action, bytes_out: e.bytes_out, bytes_to_services: a.bytes, requests_to_services: a.requests, since: a.since },
+        baseline: { blueprint_uses_service: false },
+        threshold: `a listed service the blueprint does not use (familiar: ${o.familiarAgents} of its agents, or its agents over ${formatDuration(o.familiarAfterMs)}); medium at ${Math.round(o.leakBytes / 1024)} KiB sent or ${o.channelRequests} requests within ${formatDuration(o.windowMs)}`,
+        peer_group: peerGroupName(e.blueprint_id),
+      },
+      event_ids: severity === 'medium' ? a.ids.slice() : [e.event_id],
+    };
+  }
+
+  return {
+    meta: abusedWebServiceMeta,
+    types: ['network'] as const,
+    observe(e: AgentEvent): Detection[] {
+      return e.type === 'network' ? onNetwork(e) : NO_DETECTIONS;
+    },
+    evict(before: number): void {
+      groups.evict(before);
+      agents.evict(before);
+    },
+    size(): number {
+      return groups.size + agents.size;
+    },
+    snapshot(): unknown {
+      return clone({ version: 1, groups: groups.snapshot(), agents: agents.snapshot() });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { version: number; groups: [string, string, GroupServices][]; agents: [string, string, AgentUse][] };
+      if (s?.version !== 1) throw new Error('abused-web-service: unsupported snapshot');
+      groups.restore(s.groups);
+      agents.restore(s.agents);
+    },
+  };
+}

@@ -1,0 +1,116 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../contract/events.js';
+import { abusedService, createAbusedWebServiceDetector } from '../../detectors/abused-web-service.js';
+import { DAY, HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+const KB = 1024;
+const MB = 1024 * KB;
+
+/** Posts of `bytes` every `everyMs` by one agent to one host. */
+function posts(agent: string, host: string, n: number, bytes: number, everyMs: number, from = T0, extra: Partial<AgentEvent> = {}): AgentEvent[] {
+  return Array.from({ length: n }, (_, k) => network({ agent_id: agent, time: from + k * everyMs, dest_host: host, category: 'messaging', bytes_out: bytes, ...extra } as never));
+}
+
+const run = (events: AgentEvent[]) => feed(createAbusedWebServiceDetector(), fakeContext(), events);
+
+describe('abused-web-service: the list', () => {
+  it('knows a listed service by its domain or any host under it, in any case', () => {
+    expect(abusedService('api.telegram.org')).toEqual({ domain: 'telegram.org', kind: 'messaging bot API' });
+    expect(abusedService('API.Telegram.ORG.')).toEqual({ domain: 'telegram.org', kind: 'messaging bot API' });
+    expect(abusedService('webhook.site')?.kind).toBe('request catcher');
+    expect(abusedService('c7f3k2.oast.fun')?.kind).toBe('request catcher');
+    expect(abusedService('6a1b-20-1-2-3.ngrok-free.app')?.kind).toBe('reverse tunnel');
+    expect(abusedService('cold-river-42.trycloudflare.com')?.kind).toBe('reverse tunnel');
+    expect(abusedService('files.catbox.moe')?.kind).toBe('anonymous file drop');
+    expect(abusedService('0x0.st')?.kind).toBe('paste site');
+  });
+
+  it('does not take a look-alike or a host merely containing a listed name for the service', () => {
+    expect(abusedService('telegram.org.example.com')).toBeNull();
+    expect(abusedService('notwebhook.site')).toBeNull();
+    expect(abusedService('pastebin-clone.example.com')).toBeNull();
+    expect(abusedService('upload.box.com')).toBeNull();
+    expect(abusedService('graph.microsoft.com')).toBeNull();
+    expect(abusedService('org')).toBeNull();
+    expect(abusedService('')).toBeNull();
+  });
+});
+
+describe('abused-web-service', () => {
+  it('reports data dripped to a bot API its blueprint does not use: low on contact, medium at 1 MiB within the hour', () => {
+    const out = run(posts('a1', 'api.telegram.org', 8, 400 * KB, 100 * SEC));
+    expect(out.map((d) => d.severity)).toEqual(['low', 'medium']);
+    expect(out[0]).toMatchObject({ detector: 'abused-web-service', agent_id: 'a1', time: T0 });
+    // 1 MiB reached with the 3rd post (1.2 MiB).
+    expect(out[1]!.time).toBe(T0 + 200 * SEC);
+    expect(out[1]!.event_ids).toHaveLength(3);
+    expect(out[1]!.summary).toContain('sent 1.2 MiB to api.telegram.org (messaging bot API telegram.org)');
+    expect(out[1]!.evidence.peer_group).toBe('blueprint:bp1');
+  });
+
+  it('reports a command channel: 30 small requests within the hour to a tunnel', () => {
+    const out = run(posts('a1', 'quiet-owl-17.trycloudflare.com', 40, 600, MIN));
+    expect(out.map((d) => [d.severity, d.time])).toEqual([
+      ['low', T0],
+      ['medium', T0 + 29 * MIN],
+    ]);
+    expect(out[1]!.summary).toContain('made 30 requests');
+  });
+
+  it('keeps a few chat messages and blocked attempts at low', () => {
+    const chat = posts('a1', 'discord.com', 5, 3 * KB, 10 * MIN);
+    const blocked = posts('a2', 'transfer.sh', 40, 5 * MB, MIN, T0, { action: 'blocked' } as never);
+    const out = run([...chat, ...blocked].sort((x, y) => x.time - y.time));
+    expect(out.map((d) => [d.agent_id, d.severity])).toEqual([
+      ['a1', 'low'],
+      ['a2', 'low'],
+    ]);
+    expect(out[1]!.summary).toContain('tried to reach transfer.sh');
+  });
+
+  it('stays quiet for a service the blueprint uses: 3 of its agents, or its agents over 7 days', () => {
+    const d = createAbusedWebServiceDetector();
+    const ctx = fakeContext();
+    // Three agents of bp1 post alerts to a Discord webhook: each first contact is low, then it is familiar.
+    const rollout = ['a1', 'a2', 'a3'].map((a, i) => network({ agent_id: a, time: T0 + i * MIN, dest_host: 'discord.com', bytes_out: 2 * KB }));
+    expect(feed(d, ctx, rollout).map((x) => x.severity)).toEqual(['low', 'low', 'low']);
+    expect(feed(d, ctx, posts('a4', 'discord.com', 10, 400 * KB, MIN, T0 + HOUR))).toEqual([]);
+    // Another blueprint has not learned it.
+    expect(feed(d, ctx, [network({ agent_id: 'b1', blueprint_id: 'bp2', time: T0 + 2 * HOUR, dest_host: 'discord.com' })]).map((x) => x.severity)).toEqual(['low']);
+    // One agent posting daily for a week makes it familiar to its blueprint too.
+    const e = createAbusedWebServiceDetector();
+    const ctx2 = fakeContext();
+    const daily = posts('c1', 'api.telegram.org', 10, 2 * KB, DAY, T0, { blueprint_id: 'bp3' } as never);
+    const lows = feed(e, ctx2, daily);
+    expect(lows.map((x) => x.severity)).toEqual(Array(8).fill('low'));
+    expect(lows.at(-1)!.time).toBe(T0 + 7 * DAY);
+  });
+
+  it('lets no agent at medium vouch for the service, so compromised agents of one blueprint do not make it familiar', () => {
+    const three = ['a1', 'a2', 'a3'].flatMap((a, i) => posts(a, 'webhook.site', 3, 600 * KB, MIN, T0 + i * 10 * MIN));
+    const out = run([...three, ...posts('a4', 'webhook.site', 3, 600 * KB, MIN, T0 + HOUR)]);
+    expect(out.filter((d) => d.severity === 'medium').map((d) => d.agent_id)).toEqual(['a1', 'a2', 'a3', 'a4']);
+  });
+
+  it('ignores calls to other agents and hosts not on the list', () => {
+    const out = run([
+      ...posts('a1', 'upload.box.com', 10, 50 * MB, MIN),
+      network({ agent_id: 'a1', time: T0 + HOUR, dest_host: 'api.telegram.org', dest_agent_id: 'a9', category: 'agent', bytes_out: 5 * MB }),
+    ]);
+    expect(out).toEqual([]);
+  });
+
+  it('survives snapshot and restore, and forgets idle agents and groups', () => {
+    const events = posts('a1', 'paste.ee', 6, 300 * KB, 2 * MIN);
+    const { uninterrupted, restored } = runWithRestore(() => createAbusedWebServiceDetector(), events, 2);
+    expect(uninterrupted.map((d) => d.severity)).toEqual(['medium']);
+    expect(restored).toEqual(uninterrupted);
+    const d = createAbusedWebServiceDetector();
+    feed(d, fakeContext(), events);
+    expect(d.size()).toBe(2);
+    d.evict(T0 + HOUR);
+    expect(d.size()).toBe(0);
+  });
+});
