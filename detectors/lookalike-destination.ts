@@ -21,7 +21,7 @@
 //   label of at least 4 characters;
 // - one edit away (a character changed, added, dropped, or two swapped),
 //   in a label (or, in hyphenated labels differing in one word, that word)
-//   of at least 5 characters; two edits in one of at least 10;
+//   of at least 5 characters (the known one; the copy may be 4); two edits in one of at least 10;
 // - or a top-level domain mistyped (`.co`, `.cm`, `.om`, `.con` for `.com`);
 // or when two of its labels are merged into one (`mcp-tailspin.com` for
 // `mcp.tailspin.com`: another registrable domain, anyone's to register).
@@ -208,7 +208,8 @@ export function labelImitation(a: string, b: string, last: boolean): string | nu
   const x = word === null ? a : word[0];
   const y = word === null ? b : word[1];
   const shortest = Math.min(x.length, y.length);
-  const d = shortest >= 5 ? editDistance(x, y) : 3;
+  // A letter dropped from a 5-letter word leaves 4 (`lana` for `lamna`): the known word's length counts.
+  const d = y.length >= 5 && shortest >= 4 ? editDistance(x, y) : 3;
   if (d === 1) return editKind(x, y);
   if (d === 2 && shortest >= 10) return 'two characters changed';
   return null;

@@ -34,6 +34,9 @@ describe('lookalike-destination: host names', () => {
     expect(hostImitation('rnicrosoft.com', 'microsoft.com')).toBe('look-alike characters');
     expect(hostImitation('api.open-ai.com', 'api.openai.com')).toBe('a character added');
     expect(hostImitation('githb.com', 'github.com')).toBe('a character dropped');
+    expect(hostImitation('crm-api.lana.com', 'crm-api.lamna.com')).toBe('a character dropped');
+    expect(hostImitation('crm-api.lamnna.com', 'crm-api.lamna.com')).toBe('a character added');
+    expect(hostImitation('crm-api.lamn.com', 'crm-api.lam.com')).toBeNull();
     expect(hostImitation('gihtub.com', 'github.com')).toBe('two characters swapped');
     expect(hostImitation('contosobackuq.blob.core.windows.net', 'contosobackup.blob.core.windows.net')).toBe('a character changed');
     expect(hostImitation('api.openai.co', 'api.openai.com')).toBe('.co for .com');
