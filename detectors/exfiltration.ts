@@ -138,6 +138,15 @@ export interface ExfiltrationOptions {
    */
   dnsFlows?: number;
   /**
+   * Bulk to a familiar drop site (a file-sharing host the blueprint uploads
+   * to): the 10-minute sum fires at max(familiarDropBytes, familiarDropMultiple ×
+   * the highest such sum of the agent and of its blueprint). Window sums leave
+   * familiar destinations out, so gigabytes chunked to the agent's usual Box
+   * host (an account the attacker swapped in, the same service) would pass.
+   */
+  familiarDropBytes?: number;
+  familiarDropMultiple?: number;
+  /**
    * A finding on bulk data (a transfer, a window or an hour sum) is
    * confirmed this long after (event time), except towards a malicious or
    * suspicious destination,
@@ -184,6 +193,8 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   cooldownMs: 30 * 60_000,
   maxAgents: 2_000_000,
   dnsFlows: 100,
+  familiarDropBytes: 1000 * MB,
+  familiarDropMultiple: 10,
   confirmMs: 3 * 60_000,
   deploymentAgents: 3,
   deploymentWindowMs: 10 * 60_000,
@@ -268,6 +279,15 @@ interface AgentEx extends MsState {
   d0: number;
   d1: number;
   fd: number;
+  /**
+   * KiB out to familiar drop sites (file sharing the blueprint uses) in the
+   * current and previous window; the last completed pair, waiting to enter
+   * the baseline; the highest completed pair.
+   */
+  k0: number;
+  k1: number;
+  pk: number;
+  km: number;
 }
 
 /** A destination the peer group's agents call (any size): first and last call (seconds), the first caller's hash, distinct callers (1 or 2: enough). */
@@ -330,6 +350,8 @@ interface GroupEx extends Timed {
   /** Highest completed half-hour pair sums of any agent, KiB (all / risky). */
   hm: number;
   qm: number;
+  /** Highest completed two-window sum of any agent to familiar drop sites, KiB. */
+  km: number;
 }
 
 type GroupRow = Omit<GroupEx, 'd' | 'k' | 'x' | 'ad'> & { d: [number, BulkDest][]; k?: [string, KnownDest][]; x?: [number, FlaggedDest][]; ad?: [number, number[]][] };
@@ -373,7 +395,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   function group(tenant: string, gid: string, t: number): GroupEx {
     let g = groups.find(cx, tenant, gid);
     if (!g) {
-      g = { at: t, f: Math.floor(t / 1000), h: new Array<number>(BUCKETS).fill(0), d: new Map(), k: new Map(), x: new Map(), nw: 0, wm: 0, rm: 0, hm: 0, qm: 0 };
+      g = { at: t, f: Math.floor(t / 1000), h: new Array<number>(BUCKETS).fill(0), d: new Map(), k: new Map(), x: new Map(), nw: 0, wm: 0, rm: 0, hm: 0, qm: 0, km: 0 };
       groups.set(tenant, gid, g);
     } else if (t > g.at) g.at = t;
     return g;
@@ -386,7 +408,8 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     // exfiltration must not raise the bar before the sum crosses it.
     const pair = s.pp;
     const rpair = s.pr;
-    if ((pair > 0 || rpair > 0) && (s.xw < s.pw - 1 || s.xw > s.pw + 1)) {
+    const kpair = s.pk;
+    if ((pair > 0 || rpair > 0 || kpair > 0) && (s.xw < s.pw - 1 || s.xw > s.pw + 1)) {
       const g = group(tenant, s.g, t);
       // During the group's cold start every destination is new: such sums would inflate the baselines.
       if (t - g.f * 1000 >= o.familiarAfterMs) {
@@ -396,20 +419,26 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         if (pair > g.wm) g.wm = pair;
         if (rpair > g.rm) g.rm = rpair;
       }
+      if (kpair > s.km) s.km = kpair;
+      if (kpair > g.km) g.km = kpair;
     }
     s.pp = s.c0 + s.c1;
     s.pr = s.r0 + s.r1;
+    s.pk = s.k0 + s.k1;
     s.pw = s.w;
     if (wi === s.w + 1) {
       s.c1 = s.c0;
       s.r1 = s.r0;
       s.d1 = s.d0;
+      s.k1 = s.k0;
     } else {
       s.c1 = 0;
       s.r1 = 0;
       s.d1 = 0;
+      s.k1 = 0;
     }
     s.d0 = 0;
+    s.k0 = 0;
     s.c0 = 0;
     s.r0 = 0;
     s.w = wi;
@@ -686,6 +715,42 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   }
 
   /**
+   * Bulk chunked to a familiar drop site: the 10-minute sum to file-sharing
+   * hosts the blueprint uploads to, against the highest such sum of the
+   * agent and of its blueprint (its regular syncs there).
+   */
+  function checkFamiliarDrop(e: NetworkEvent, s: AgentEx): Detection | null | undefined {
+    const tot = (s.k0 + s.k1) * KIB;
+    const g = groups.find(cx, e.tenant_id, s.g);
+    const agentOk = s.nw >= o.minAgentWindows && e.time - s.f * 1000 >= o.minAgentHistoryMs;
+    const groupOk = g !== undefined && g.nw >= o.minGroupWindows;
+    if (!agentOk && !groupOk) return undefined;
+    const agentBase = agentOk ? s.km * KIB : 0;
+    const groupBase = groupOk ? g.km * KIB : 0;
+    const base = Math.max(agentBase, groupBase);
+    const thr = Math.max(o.familiarDropBytes, o.familiarDropMultiple * base);
+    if (tot < thr) return undefined;
+    const sec = Math.floor(e.time / 1000);
+    if (cooling(sec, s.fc, s.fv, false)) return null;
+    s.fc = sec;
+    s.fv = 0;
+    return make(
+      e,
+      'medium',
+      `Agent ${e.agent_id} sent ${fmtBytes(tot)} to ${e.dest_host} (${e.category}), a file-sharing destination its blueprint uses, within ${(2 * o.windowMs) / 60_000} min (its blueprint's most there: ${fmtBytes(base)})`,
+      {
+        observed: { window_familiar_drop_bytes_out: tot, last_dest_host: e.dest_host, last_category: e.category, familiar_destination: true },
+        baseline: { agent_max_window_familiar_drop_bytes: agentOk ? agentBase : null, group_max_window_familiar_drop_bytes: groupOk ? groupBase : null, group_agent_windows: g?.nw ?? 0 },
+        threshold: thr,
+        peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
+        kind: 'window',
+        window_ms: 2 * o.windowMs,
+      },
+      [e.event_id],
+    );
+  }
+
+  /**
    * Moves the agent's half-hour sums on to half-hour `hi`. The pair completed
    * at the previous roll enters the hour baselines now, unless the slow check
    * fired since it began (a trickle must not raise its own bar).
@@ -848,6 +913,21 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     }
     if (bytes <= 0) return out;
 
+    if (familiar && isRisky) {
+      const fkib = Math.floor(bytes / KIB);
+      if (wi === s.w) s.k0 += fkib;
+      else if (wi === s.w - 1) s.k1 += fkib;
+      if (wi >= s.w - 1 && (s.k0 + s.k1) * KIB >= o.familiarDropBytes) {
+        const d = checkFamiliarDrop(e, s);
+        if (d !== undefined) {
+          s.xw = wi; // an anomalous window: kept out of the baselines
+          if (d === null) return NO_DETECTIONS;
+          flagged(g!, dh, ah, t);
+          return confirmLater(d, e, s, dh, ah, cat);
+        }
+      }
+    }
+
     // Window sums in KiB of bytes to destinations not familiar to the group (all,
     // and risky categories): regular bulk uploads to familiar destinations, even a
     // file-sharing service the blueprint uses, do not count. Late events land in
@@ -940,7 +1020,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         s.agents.map(([t, id, v]) => [t, id, Object.assign(newAgentState(v.g, 0, o.windowMs), v)]),
         false,
       );
-      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, hm: g.hm ?? 0, qm: g.qm ?? 0, d: new Map(g.d), k: new Map(g.k ?? []), x: new Map(g.x ?? []), ad: new Map(g.ad ?? []) }]));
+      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, hm: g.hm ?? 0, qm: g.qm ?? 0, km: g.km ?? 0, d: new Map(g.d), k: new Map(g.k ?? []), x: new Map(g.x ?? []), ad: new Map(g.ad ?? []) }]));
       pending.restore(s.pending);
     },
   };
@@ -987,6 +1067,10 @@ function newAgentState(g: string, t: number, windowMs: number): AgentEx {
     d0: 0,
     d1: 0,
     fd: NEVER,
+    k0: 0,
+    k1: 0,
+    pk: 0,
+    km: 0,
   };
 }
 

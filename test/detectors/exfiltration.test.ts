@@ -339,6 +339,45 @@ describe('exfiltration', () => {
     expect(feed(d, ctx, burst)).toEqual([]);
   });
 
+  it('catches gigabytes chunked to the file-sharing host the blueprint uses (medium), not its usual heavy tail there', () => {
+    const d = exfil();
+    const ctx = fakeContext();
+    const events = traffic(AGENTS, T0, T3);
+    // Every agent uploads files of 2-60 MB to the blueprint's Box host every 10 minutes.
+    const sizes = [2, 5, 10, 20, 40, 60];
+    for (let t = T0, k = 0; t < T3; t += 10 * MIN, k++) {
+      for (const [i, a] of AGENTS.entries()) events.push(network({ agent_id: a, time: t + i * SEC, bytes_out: sizes[(k + i) % sizes.length]! * 1_000_000, category: 'file_sharing', dest_host: 'upload.box.example' }));
+    }
+    events.sort((x, y) => x.time - y.time);
+    feed(d, ctx, events);
+    const start = Math.ceil(T3 / (5 * MIN)) * 5 * MIN;
+    // The heavy tail: 12 x 40 MB within minutes, about 500 MB.
+    const tail = Array.from({ length: 12 }, (_, i) => network({ agent_id: 'a1', time: start + i * 20 * SEC, bytes_out: 40_000_000, category: 'file_sharing', dest_host: 'upload.box.example' }));
+    expect(feed(d, ctx, tail)).toEqual([]);
+    // 12 x 220 MB, 40 s apart: 2.6 GB to the same familiar host.
+    const later = start + 2 * HOUR;
+    const chunks = Array.from({ length: 12 }, (_, i) => network({ agent_id: 'a2', time: later + i * 40 * SEC, bytes_out: 220_000_000, category: 'file_sharing', dest_host: 'upload.box.example', event_id: `chunk-${i}` }));
+    const out = feed(d, ctx, chunks);
+    expect(out.map((x) => [x.severity, x.evidence.kind])).toEqual([['medium', 'window']]);
+    expect(out[0]!.summary).toContain('a file-sharing destination its blueprint uses');
+    expect((out[0]!.evidence.observed as { window_familiar_drop_bytes_out: number }).window_familiar_drop_bytes_out).toBeGreaterThanOrEqual(1e9);
+    expect(out[0]!.time).toBeLessThan(later + 10 * MIN);
+  });
+
+  it('judges chunks to a familiar file-sharing host against the blueprint\'s own syncs there: a blueprint that syncs 300 MB at a time may send gigabytes', () => {
+    const d = exfil();
+    const ctx = fakeContext();
+    const events = traffic(AGENTS, T0, T3);
+    for (let t = T0; t < T3; t += 10 * MIN) {
+      for (const [i, a] of AGENTS.entries()) for (let k = 0; k < 6; k++) events.push(network({ agent_id: a, time: t + i * SEC + k * 10 * SEC, bytes_out: 50_000_000, category: 'file_sharing', dest_host: 'upload.box.example' }));
+    }
+    events.sort((x, y) => x.time - y.time);
+    expect(feed(d, ctx, events)).toEqual([]);
+    const later = Math.ceil(T3 / (5 * MIN)) * 5 * MIN;
+    const chunks = Array.from({ length: 12 }, (_, i) => network({ agent_id: 'a2', time: later + i * 40 * SEC, bytes_out: 220_000_000, category: 'file_sharing', dest_host: 'upload.box.example' }));
+    expect(feed(d, ctx, chunks)).toEqual([]);
+  });
+
   it('judges a brand-new agent against its blueprint', () => {
     const d = exfil();
     const ctx = fakeContext();
