@@ -17,6 +17,13 @@
 // - levels: low ≥ 0.15, medium ≥ 0.5, high ≥ 0.8. So one medium/high signal
 //   reaches medium/high at once, one low signal reaches low, two lows stay low
 //   (0.48) and three independent lows reach medium (0.63);
+// - corroboration: two lows that tell one story are worth more than two
+//   unrelated ones. Access from somewhere the agent never works (unfamiliar
+//   sign-in properties, impossible travel) and, within the hour, data moved
+//   unusually (bulk collection, exfiltration, a drop box, a look-alike) is a
+//   stolen credential being used: the pair counts as if a third signal
+//   (worth 0.1) backed it, so two such lows reach medium (0.53). A sign-in
+//   spike and a new API (a quarter-end surge) tell no such story and stay low;
 // - hysteresis: a level is entered as soon as its threshold is crossed, but left
 //   only when the score falls below 0.8 × that threshold and the level has been
 //   held for at least 10 minutes (explicit remediation skips the hold);
@@ -50,6 +57,15 @@ export interface EngineOptions {
   maxReasons?: number;
   /** Detector whose detections (with evidence.user_id) are inherited user risk. */
   inheritDetector?: string;
+  /**
+   * Detectors of access from an unusual place and of unusual data movement:
+   * one of each within `corroborationWindowMs` (event time) adds
+   * `corroborationBonus` as a further contribution (see the header).
+   */
+  accessDetectors?: readonly string[];
+  dataDetectors?: readonly string[];
+  corroborationWindowMs?: number;
+  corroborationBonus?: number;
   maxAgents?: number;
 }
 
@@ -134,6 +150,10 @@ const DEFAULTS = {
   repeatCap: 0.02,
   maxReasons: 5,
   inheritDetector: 'risky-user-signin',
+  accessDetectors: ['unfamiliar-signin-properties', 'impossible-travel'] as readonly string[],
+  dataDetectors: ['bulk-collection', 'exfiltration', 'abused-web-service', 'lookalike-destination'] as readonly string[],
+  corroborationWindowMs: 3600_000,
+  corroborationBonus: 0.1,
   maxAgents: 2_000_000,
 };
 
@@ -455,7 +475,20 @@ export class RiskEngine {
       else keep *= 1 - v;
     }
     if (pruned) s.contribs = s.contribs.filter((c) => this.decayed(c, now) >= PRUNE_BELOW);
+    if (s.contribs.length >= 2 && this.corroborated(s)) keep *= 1 - this.o.corroborationBonus;
     return 1 - keep;
+  }
+
+  /** An access contribution and a data contribution within the corroboration window of each other. */
+  private corroborated(s: AgentRiskState): boolean {
+    const { accessDetectors, dataDetectors, corroborationWindowMs } = this.o;
+    for (const a of s.contribs) {
+      if (!accessDetectors.includes(a.detector)) continue;
+      for (const d of s.contribs) {
+        if (dataDetectors.includes(d.detector) && Math.abs(a.at - d.at) <= corroborationWindowMs) return true;
+      }
+    }
+    return false;
   }
 
   private reasons(s: AgentRiskState, now: number, note: RiskReason | null = null): RiskReason[] {

@@ -45,6 +45,24 @@ describe('risk engine', () => {
     expect(c.reasons.map((r) => r.detector).sort()).toEqual(['orphaned-agent', 'unfamiliar-resource', 'unfamiliar-signin-properties']);
   });
 
+  it('raises two lows that tell one story to medium: access from a new place and unusual data movement within the hour', () => {
+    const e = new RiskEngine();
+    expect(e.ingest(det('unfamiliar-signin-properties', 'low'))!.level).toBe('low');
+    const c = e.ingest(det('bulk-collection', 'low', T0 + 40 * MIN))!;
+    expect(c.level).toBe('medium');
+    expect(c.score).toBeCloseTo(1 - (1 - 0.28 * 0.5 ** (40 / 720)) * 0.72 * 0.9, 6);
+    expect(c.reasons.map((r) => r.detector).sort()).toEqual(['bulk-collection', 'unfamiliar-signin-properties']);
+    // Unrelated lows (a surge and a new API), or the same pair hours apart, stay low.
+    const f = new RiskEngine();
+    f.ingest(det('signin-spike', 'low'));
+    expect(f.ingest(det('unfamiliar-resource', 'low', T0 + MIN))).toBeNull();
+    expect(f.level('t1', 'a1')).toBe('low');
+    const g = new RiskEngine();
+    g.ingest(det('impossible-travel', 'low'));
+    expect(g.ingest(det('exfiltration', 'low', T0 + 3 * HOUR))).toBeNull();
+    expect(g.level('t1', 'a1')).toBe('low');
+  });
+
   it('never lets one repeated low signal climb to medium on its own', () => {
     const e = new RiskEngine();
     for (let i = 0; i < 50; i++) e.ingest(det('failed-access', 'low', T0 + i * MIN));
