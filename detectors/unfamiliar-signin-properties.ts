@@ -26,13 +26,19 @@
 //   no medium or high user risk) added within the last 24 hours, presented
 //   from a new place with a new client, is that sponsor running the agent
 //   (an on-call engineer debugging it from a laptop with a temporary
-//   secret): low, on the record, never medium by itself.
+//   secret): low, on the record, never medium by itself. Not when that
+//   sponsor added credentials to 4 or more agents within 10 minutes of it
+//   (see CredentialSprees): that is no one debugging one agent, but a
+//   rotation service or an administrator account planting credentials
+//   across the fleet, and a credential from it used from a new place with a
+//   new client is judged like any other.
 
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
 import { ALLOWED_LATENESS_MS, formatDuration, isSanctionedActor, isVouchingSponsor, peerGroupName, unvouchedAddition, type UserRiskView } from './detector.js';
 import { DueQueue } from './due-queue.js';
+import { CredentialSprees, type CredentialSpreesSnapshot } from './credential-sprees.js';
 import {
   NO_DETECTIONS,
   AgentStore,
@@ -73,6 +79,12 @@ export interface UnfamiliarSigninPropertiesOptions {
   rotationWindowMs?: number;
   /** New properties with a credential one of the agent's sponsors added this recently are low at most, ms. */
   sponsorCredentialMs?: number;
+  /**
+   * Unless that sponsor added credentials to this many agents within
+   * spreeWindowMs of it (a spree: no one debugging one agent).
+   */
+  spreeAgents?: number;
+  spreeWindowMs?: number;
   /** Summed weight of new properties for low / medium. */
   lowWeight?: number;
   mediumWeight?: number;
@@ -126,6 +138,8 @@ interface Snapshot {
   groups: [string, string, PeerGroupSnapshot][];
   tenants: [string, string, PeerGroupSnapshot][];
   pending: Pending[];
+  /** Absent from snapshots taken before it was kept. */
+  sprees?: CredentialSpreesSnapshot;
 }
 
 const DEFAULTS: Required<UnfamiliarSigninPropertiesOptions> = {
@@ -140,6 +154,8 @@ const DEFAULTS: Required<UnfamiliarSigninPropertiesOptions> = {
   deploymentWindowMs: 30 * 60_000,
   rotationWindowMs: 7 * 24 * 3600_000,
   sponsorCredentialMs: 24 * 3600_000,
+  spreeAgents: 4,
+  spreeWindowMs: 10 * 60_000,
   lowWeight: 1,
   mediumWeight: 2,
   tenantFamiliarAgents: 3,
@@ -294,6 +310,7 @@ export function createUnfamiliarSigninPropertiesDetector(
   /** The hashes new to the agent, in property order (scratch). */
   const added = [0, 0, 0, 0, 0];
   const pending = new DueQueue<Pending>();
+  const sprees = new CredentialSprees();
 
   function describe(names: string[], values: (string | number | null)[]): string {
     return names.map((n, i) => `${n.replace('_', ' ')} ${typeof values[i] === 'string' ? JSON.stringify(values[i]) : String(values[i])}`).join(', ');
@@ -365,6 +382,10 @@ export function createUnfamiliarSigninPropertiesDetector(
   }
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+    if (e.type === 'lifecycle') {
+      sprees.note(e);
+      return NO_DETECTIONS;
+    }
     if (e.type !== 'signin' || e.result !== 'success') return NO_DETECTIONS;
     const t = e.time;
     const ts = sec(t);
@@ -452,8 +473,10 @@ export function createUnfamiliarSigninPropertiesDetector(
     if (!fire) return NO_DETECTIONS;
 
     // The sponsor running the agent with a credential he just added: on the record, not medium by itself.
-    const bySponsor =
+    let bySponsor =
       weight >= o.mediumWeight && e.credential_id !== null ? sponsorAddition(ctx.agent(e.tenant_id, e.agent_id), e.credential_id, t, o.sponsorCredentialMs, ctx) : null;
+    const spree = bySponsor === null ? 0 : sprees.agentsAround(e.tenant_id, bySponsor.actor, bySponsor.time, o.spreeWindowMs);
+    if (spree >= o.spreeAgents) bySponsor = null;
     const wantsMedium = weight >= o.mediumWeight && bySponsor === null;
     const confirm = wantsMedium && bp !== null && o.confirmMs > 0;
     const severity: Severity = wantsMedium && !confirm ? 'medium' : 'low';
@@ -526,13 +549,13 @@ export function createUnfamiliarSigninPropertiesDetector(
   }
 
   return {
-    types: ['signin'] as const,
+    types: ['signin', 'lifecycle'] as const,
     meta: {
       id: 'unfamiliar-signin-properties',
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop); values used elsewhere in the tenant weigh half.',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,
@@ -543,19 +566,22 @@ export function createUnfamiliarSigninPropertiesDetector(
       groups.evict(before);
       tenants.evict(before);
       pending.evict(before);
+      sprees.evict(before);
     },
-    size: () => agents.size + groups.size + tenants.size + pending.size,
+    size: () => agents.size + groups.size + tenants.size + pending.size + sprees.size,
     snapshot: () => ({
       agents: agents.snapshot(),
       groups: snapshotGroups(groups),
       tenants: snapshotGroups(tenants),
       pending: pending.snapshot(),
+      sprees: sprees.snapshot(),
     }),
     restore(s) {
       agents.restore(s.agents);
       restoreGroups(groups, s.groups);
       restoreGroups(tenants, s.tenants);
       pending.restore(s.pending);
+      sprees.restore(s.sprees);
     },
   };
 }

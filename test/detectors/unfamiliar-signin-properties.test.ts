@@ -194,6 +194,21 @@ describe('unfamiliar-signin-properties', () => {
     expect(run(det(), risky).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
   });
 
+  it('judges a sponsor\'s credential like any other when the sponsor added credentials to 4 or more agents within 10 minutes (a spree, not one agent debugged)', () => {
+    const spree = (targets: number) => [
+      lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: T0 }),
+      ...warmup({ agents: AGENTS }),
+      ...Array.from({ length: targets }, (_, i) => lifecycle({ agent_id: `other-${i}`, blueprint_id: 'bp9', action: 'credential_added', actor: 'Alice', credential_id: `s-${i}`, time: END - 4 * MIN + i * 30_000 })),
+      lifecycle({ agent_id: 'a1', action: 'credential_added', actor: 'alice', credential_id: 'tmp-secret', time: END }),
+      signin({ agent_id: 'a1', credential_id: 'tmp-secret', credential_type: 'client_secret', asn: 24940, country: 'FI', user_agent: 'msal-python/1.28.0', ip: '95.216.7.12', time: END + 3 * MIN }),
+      ...warmup({ agents: ['a2', 'a3', 'a4'], start: END + 4 * MIN, durationMs: 12 * MIN }),
+    ];
+    // Alice added credentials to a1 and 3 more agents within minutes: a spree (case aside, one actor).
+    expect(run(det(), spree(3)).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+    // One more agent besides a1 is still a sponsor at work on her agents.
+    expect(run(det(), spree(1)).detections.map((d) => d.severity)).toEqual(['low']);
+  });
+
   it('judges a minutes-old agent by its blueprint, but not on its own credential', () => {
     const events = [
       ...warmup({ agents: AGENTS }),
