@@ -38,6 +38,20 @@
 //   severity lower: a destination new to the blueprint within 10 min →
 //   medium, within 30 min → low (the fetched script's callback: its first
 //   beacon to a host no feed has categorized yet);
+// - a verdict on content the whole blueprint reads: a prompt injection (blocked
+//   or not), or blocked malware or threat intelligence, from a host the
+//   blueprint already used (its own Graph content, its update store) is
+//   reported low at once and at its full severity 10 minutes later, unless
+//   3 of the blueprint's agents (this one included) got the same verdict
+//   from that host within 2 hours by then: an awareness page quoting
+//   injection examples, a signature false positive on the fleet's own
+//   package. Then it stays low, as for every later agent: a shared verdict
+//   on a familiar source is the content's, not a sign that one agent is
+//   compromised (and what an injection makes an agent do next is judged
+//   above, at full severity);
+// - a verdict on a published anti-malware test host (EICAR, AMTSO, Google
+//   Safe Browsing's test pages, WICAR) is low: a security team checking that
+//   the gateway works, or a scanner, never an attack.
 // Each kind fires at most once per agent per 10 min (cooldown).
 //
 // State: per peer group a capped map of destination-host hashes → last seen
@@ -49,6 +63,7 @@ import { categoryInfo } from './categories.js';
 import { GroupStore, NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
+import { DueQueue, type DueItem } from './due-queue.js';
 
 export interface GatewayThreatOptions {
   /** How long after a prompt injection a new destination is highly suspicious, ms. */
@@ -83,6 +98,14 @@ export interface GatewayThreatOptions {
    */
   uncategorizedBeaconContacts?: number;
   uncategorizedBeaconGapMs?: number;
+  /**
+   * A verdict on a host the blueprint used (see the header) waits this long
+   * for sharedVerdictAgents of its agents to get the same verdict from that
+   * host within sharedVerdictWindowMs, ms.
+   */
+  sharedVerdictConfirmMs?: number;
+  sharedVerdictAgents?: number;
+  sharedVerdictWindowMs?: number;
   maxAgents?: number;
 }
 
@@ -99,8 +122,33 @@ const DEFAULTS: Required<GatewayThreatOptions> = {
   suspiciousAdoptAgents: 3,
   uncategorizedBeaconContacts: 8,
   uncategorizedBeaconGapMs: 3 * 60_000,
+  sharedVerdictConfirmMs: 10 * 60_000,
+  sharedVerdictAgents: 3,
+  sharedVerdictWindowMs: 2 * 3_600_000,
   maxAgents: 2_000_000,
 };
+
+/** Verdicts on familiar hosts remembered per peer group (host, kind, agent hash, time in s). */
+const MAX_SHARED_VERDICTS = 64;
+/** Hosts first met with a verdict remembered per peer group. */
+const MAX_VERDICT_HOSTS = 32;
+
+/** Domains of published anti-malware and safe-browsing test files (every host under them). */
+const TEST_FILE_DOMAINS = ['eicar.org', 'amtso.org', 'testsafebrowsing.appspot.com', 'wicar.org'];
+
+/** True when `host` serves published security test files (see TEST_FILE_DOMAINS). */
+export function isSecurityTestHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  return TEST_FILE_DOMAINS.some((d) => h === d || h.endsWith(`.${d}`));
+}
+
+/** A full-severity verdict waiting to see whether the blueprint shares it (see sharedVerdictConfirmMs). */
+interface PendingVerdict extends DueItem {
+  gid: string;
+  hh: number;
+  kind: number;
+  d: Detection;
+}
 
 /** Callers remembered per peer group of hosts in suspicious categories (host, agent hash pairs). */
 const MAX_SUSPICIOUS_CALLERS = 48;
@@ -150,6 +198,10 @@ interface GroupDest extends Timed {
   d: Map<number, number>;
   /** Calls to suspicious-category hosts not (yet) the group's: flat [host hash, agent hash] pairs, oldest first; absent until one. */
   sa?: number[];
+  /** Verdicts on hosts the group used: flat [host hash, kind, agent hash, time (s)], oldest first; absent until one. */
+  sv?: number[];
+  /** Hosts the group first met with a verdict (not its own content, however often called since), oldest first; absent until one. */
+  vh?: number[];
 }
 
 interface AgentThreat extends Timed {
@@ -198,13 +250,60 @@ export const gatewayThreatMeta: DetectorMeta = {
     'A script or executable downloaded from an uncategorized, suspicious-category or content-delivery (anyone\'s files) host the blueprint never used is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home. ' +
     'A host in a suspicious category (newly registered or observed domain, dynamic DNS, anonymizer or proxy avoidance, Tor, grayware, parked), where fresh attacker infrastructure sits before any feed lists it, ' +
     'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon); ' +
-    'an uncategorized host new to the blueprint that fewer than 3 of its agents call: medium when the agent calls it regularly (8 calls at least 45 s apart, each within 3 min of the last).',
+    'an uncategorized host new to the blueprint that fewer than 3 of its agents call: medium when the agent calls it regularly (8 calls at least 45 s apart, each within 3 min of the last). ' +
+    'A prompt injection, or blocked malware or threat intelligence, from a host the blueprint already used is low at once and at full severity 10 minutes later, unless 3 of its agents got the same verdict from that host within 2 hours (its own content flagged: an awareness page quoting injections, a signature false positive on its update package); a verdict on a published anti-malware test host (EICAR, AMTSO, Safe Browsing test pages) is low.',
 };
 
 export function createGatewayThreatDetector(options: GatewayThreatOptions = {}): Detector {
   const o: Required<GatewayThreatOptions> = { ...DEFAULTS, ...options };
   const groups = new GroupStore<GroupDest>(o.maxAgents);
   const agents = new TenantMap<AgentThreat>(o.maxAgents);
+  const pending = new DueQueue<PendingVerdict>(16_384);
+
+  /**
+   * Records the agent's verdict of `kind` from host `hh` (familiar to the
+   * group); returns the distinct agents of the group with that verdict from
+   * it within sharedVerdictWindowMs, this one included.
+   */
+  function shareVerdict(g: GroupDest, hh: number, kind: number, ah: number, t: number): number {
+    const sv = g.sv ?? (g.sv = []);
+    const now = Math.floor(t / 1000);
+    if (sv.length >= 4 * MAX_SHARED_VERDICTS) sv.splice(0, 4);
+    sv.push(hh, kind, ah, now);
+    return sharedAgents(sv, hh, kind, now);
+  }
+
+  function sharedAgents(sv: number[], hh: number, kind: number, now: number): number {
+    const span = o.sharedVerdictWindowMs / 1000;
+    const seen: number[] = [];
+    for (let i = 0; i < sv.length; i += 4) {
+      if (sv[i] === hh && sv[i + 1] === kind && Math.abs(sv[i + 3]! - now) <= span && !seen.includes(sv[i + 2]!)) seen.push(sv[i + 2]!);
+    }
+    return seen.length;
+  }
+
+  /** A waiting verdict whose time came: at full severity unless the blueprint shares it by now. */
+  function decideVerdict(p: PendingVerdict): Detection | null {
+    const g = groups.get(p.tenant_id, p.gid);
+    if (g?.sv !== undefined && sharedAgents(g.sv, p.hh, p.kind, Math.floor(p.d.time / 1000)) >= o.sharedVerdictAgents) return null;
+    return { ...p.d, time: p.due };
+  }
+
+  /**
+   * A verdict of `kind` at `severity` on a host the group already used:
+   * low at once; the full severity after sharedVerdictConfirmMs unless the
+   * blueprint shares it (low for good once it does).
+   */
+  function familiarVerdict(a: AgentThreat, kind: Kind, e: NetworkEvent, g: GroupDest, gid: string, hh: number, severity: Severity, summary: string, evidence: Detection['evidence']): Detection | null {
+    const shared = shareVerdict(g, hh, kind, hashString(e.agent_id) | 1, e.time);
+    if (shared >= o.sharedVerdictAgents) {
+      pending.delete(e.tenant_id, e.agent_id);
+      return fire(a, kind, e, 'low', `${summary}: the same verdict for ${shared} agents of its blueprint from a host it uses (shared content)`, evidence, [e.event_id]);
+    }
+    const d = fire(a, kind, e, 'low', `${summary}; ${severity} unless other agents of its blueprint get the same verdict from this host it uses within ${o.sharedVerdictConfirmMs / 60_000} min`, evidence, [e.event_id]);
+    if (d !== null) pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.sharedVerdictConfirmMs, gid, hh, kind, d: { ...d, severity, summary } });
+    return d;
+  }
 
   function agentState(e: NetworkEvent): AgentThreat {
     let a = agents.get(e.tenant_id, e.agent_id);
@@ -529,22 +628,35 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     const out: Detection[] = [];
     let d: Detection | null = null;
     const verb = blocked ? 'blocked' : 'allowed';
+    // A host the blueprint used before this event (see familiarVerdict); a published test-file host (low).
+    const familiar = seen !== undefined && learned && (g.vh === undefined || !g.vh.includes(hh));
+    if (seen === undefined) {
+      const vh = g.vh ?? (g.vh = []);
+      if (vh.length >= MAX_VERDICT_HOSTS) vh.shift();
+      vh.push(hh);
+    }
+    const testHost = threat !== 'prompt_injection' && isSecurityTestHost(e.dest_host);
+    const verdict = (kind: Kind, severity: Severity, summary: string, what: string, shareable: boolean): Detection | null => {
+      if (testHost) return fire(a, kind, e, 'low', `${summary}: a published anti-malware test host (a gateway check or a scanner)`, evidence(what), [e.event_id]);
+      if (shareable && familiar) return familiarVerdict(a, kind, e, g!, gid, hh, severity, summary, evidence(what));
+      return fire(a, kind, e, severity, summary, evidence(what), [e.event_id]);
+    };
     switch (threat) {
       case 'malware':
-        d = fire(a, Kind.Malware, e, 'high', `Gateway found malware in traffic of agent ${e.agent_id} with ${e.dest_host} (${verb})`, evidence('gateway verdict malware'), [e.event_id]);
+        d = verdict(Kind.Malware, 'high', `Gateway found malware in traffic of agent ${e.agent_id} with ${e.dest_host} (${verb})`, 'gateway verdict malware', blocked);
         break;
       case 'threat_intel':
-        d = fire(a, Kind.ThreatIntel, e, 'high', `Agent ${e.agent_id} contacted ${e.dest_host}, listed by threat intelligence (${verb})`, evidence('gateway verdict threat_intel'), [e.event_id]);
+        d = verdict(Kind.ThreatIntel, 'high', `Agent ${e.agent_id} contacted ${e.dest_host}, listed by threat intelligence (${verb})`, 'gateway verdict threat_intel', blocked);
         break;
       case 'phishing':
         // Blocked: low. Agents that triage mail or crawl the web fetch reported phishing links by
         // their work, and the gateway stopped it; a page that loaded is medium.
-        d = fire(a, Kind.Phishing, e, blocked ? 'low' : 'medium', `Agent ${e.agent_id} reached phishing destination ${e.dest_host} (${verb})`, evidence(e.threat === 'phishing' ? 'gateway verdict phishing' : `destination category ${e.category}`), [e.event_id]);
+        d = verdict(Kind.Phishing, blocked ? 'low' : 'medium', `Agent ${e.agent_id} reached phishing destination ${e.dest_host} (${verb})`, e.threat === 'phishing' ? 'gateway verdict phishing' : `destination category ${e.category}`, false);
         break;
       case 'prompt_injection': {
         d = blocked
-          ? fire(a, Kind.InjectionBlocked, e, 'medium', `Gateway blocked a prompt injection to agent ${e.agent_id} from ${e.dest_host}`, evidence('gateway verdict prompt_injection (blocked)'), [e.event_id])
-          : fire(a, Kind.InjectionAllowed, e, 'medium', `A prompt injection from ${e.dest_host} reached agent ${e.agent_id} (not blocked)`, evidence('gateway verdict prompt_injection (allowed)'), [e.event_id]);
+          ? verdict(Kind.InjectionBlocked, 'medium', `Gateway blocked a prompt injection to agent ${e.agent_id} from ${e.dest_host}`, 'gateway verdict prompt_injection (blocked)', true)
+          : verdict(Kind.InjectionAllowed, 'medium', `A prompt injection from ${e.dest_host} reached agent ${e.agent_id} (not blocked)`, 'gateway verdict prompt_injection (allowed)', true);
         if (t > a.pi) {
           a.pi = t;
           a.pid = e.event_id;
@@ -557,7 +669,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     }
     if (d) out.push(d);
     if (malicious && threat !== 'malware' && threat !== 'threat_intel') {
-      const m = fire(a, Kind.Malicious, e, 'high', `Agent ${e.agent_id} contacted malicious destination ${e.dest_host} (category ${e.category}, ${verb})`, evidence(`destination category ${e.category}`), [e.event_id]);
+      const m = verdict(Kind.Malicious, 'high', `Agent ${e.agent_id} contacted malicious destination ${e.dest_host} (category ${e.category}, ${verb})`, `destination category ${e.category}`, false);
       if (m) out.push(m);
     }
     // A late injection event completes a new destination seen just after it.
@@ -575,22 +687,26 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
       return e.type === 'network' ? onNetwork(e, ctx) : NO_DETECTIONS;
     },
+    advance: (watermark: number): Detection[] => pending.takeDue(watermark, decideVerdict),
+    settle: (): Detection[] => pending.takeDue(Infinity, decideVerdict),
     evict(before: number): void {
       groups.evict(before);
       agents.evict(before);
+      pending.evict(before);
     },
     size(): number {
-      return groups.size + agents.size;
+      return groups.size + agents.size + pending.size;
     },
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
-      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, d: [...g.d], ...(g.sa ? { sa: g.sa } : {}) }]);
-      return clone({ version: 1, groups: rows, agents: agents.snapshot() });
+      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, d: [...g.d], ...(g.sa ? { sa: g.sa } : {}), ...(g.sv ? { sv: g.sv } : {}), ...(g.vh ? { vh: g.vh } : {}) }]);
+      return clone({ version: 1, groups: rows, agents: agents.snapshot(), pending: pending.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; groups: [string, string, GroupRow][]; agents: [string, string, AgentThreat][] };
+      const s = clone(snapshot) as { version: number; groups: [string, string, GroupRow][]; agents: [string, string, AgentThreat][]; pending?: PendingVerdict[] };
       if (s?.version !== 1) throw new Error('gateway-threat: unsupported snapshot');
       groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, d: new Map(g.d) }]));
+      pending.restore(s.pending);
       // Agents from snapshots before suspicious hosts were watched: no host watched, and room for the new kinds.
       agents.restore(
         s.agents.map(([t, id, a]): [string, string, AgentThreat] => [

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkEvent } from '../../contract/events.js';
-import { createGatewayThreatDetector } from '../../detectors/gateway-threat.js';
-import { HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+import { createGatewayThreatDetector, isSecurityTestHost } from '../../detectors/gateway-threat.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
@@ -343,6 +343,59 @@ describe('gateway-threat', () => {
     ];
     const { uninterrupted, restored } = runWithRestore(() => createGatewayThreatDetector(), events, events.length - 3);
     expect(uninterrupted.map((x) => x.severity)).toEqual(['high', 'high']);
+    expect(restored).toEqual(uninterrupted);
+  });
+
+  it('holds a verdict on a host the blueprint uses at low for 10 minutes: full severity for one agent, low when 3 of its agents share it (its own content flagged)', () => {
+    const d = createGatewayThreatDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    // One agent: low at once, medium 10 minutes later.
+    const one = feed(d, ctx, [network({ agent_id: 'a1', time: T2, threat: 'prompt_injection', action: 'allowed', dest_host: 'graph.microsoft.com', event_id: 'inj-1' })]);
+    expect(one.map((x) => x.severity)).toEqual(['low']);
+    expect(one[0]!.summary).toContain('medium unless other agents of its blueprint get the same verdict');
+    expect(advanceTo(d, ctx, T2 + 9 * MIN)).toEqual([]);
+    const confirmed = advanceTo(d, ctx, T2 + 10 * MIN);
+    expect(confirmed.map((x) => [x.agent_id, x.severity, x.time, x.event_ids])).toEqual([['a1', 'medium', T2 + 10 * MIN, ['inj-1']]]);
+    expect(confirmed[0]!.summary).toBe('A prompt injection from graph.microsoft.com reached agent a1 (not blocked)');
+    // The blueprint's awareness page flagged for three agents within the hour: low for all, no medium.
+    const e = createGatewayThreatDetector();
+    const ctx2 = fakeContext();
+    feed(e, ctx2, history());
+    const page = ['a1', 'a2', 'a3'].map((a, i) => network({ agent_id: a, time: T2 + i * 4 * MIN, threat: 'prompt_injection', action: 'allowed', dest_host: 'graph.microsoft.com' }));
+    const shared = feed(e, ctx2, page);
+    expect(shared.map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'low'], ['a2', 'low'], ['a3', 'low']]);
+    expect(shared[2]!.summary).toContain('the same verdict for 3 agents of its blueprint');
+    expect(advanceTo(e, ctx2, T2 + HOUR)).toEqual([]);
+  });
+
+  it('keeps full severity at once for allowed malware from a host the blueprint uses, and for verdicts on hosts first met with a verdict', () => {
+    const out = afterHistory([
+      network({ agent_id: 'a1', time: T2, threat: 'malware', action: 'allowed', dest_host: 'store.contoso.com' }),
+      network({ agent_id: 'a2', time: T2 + MIN, threat: 'prompt_injection', action: 'blocked', dest_host: 'forum.example' }),
+      network({ agent_id: 'a3', time: T2 + 2 * MIN, threat: 'prompt_injection', action: 'blocked', dest_host: 'forum.example' }),
+    ]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'high'], ['a2', 'medium'], ['a3', 'medium']]);
+  });
+
+  it('takes blocked malware on the fleet own update store for every agent as shared (a signature false positive), and test-file hosts as low', () => {
+    const update = ['a1', 'a2', 'a3'].map((a, i) => network({ agent_id: a, time: T2 + i * MIN, threat: 'malware', action: 'blocked', dest_host: 'store.contoso.com', file_type: 'gz' }));
+    const eicar = network({ agent_id: 'a1', time: T2 + 20 * MIN, threat: 'malware', action: 'blocked', dest_host: 'secure.eicar.org', file_type: 'com' });
+    const d = createGatewayThreatDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    const out = [...feed(d, ctx, [...update, eicar]), ...advanceTo(d, ctx, T2 + HOUR)];
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'low'], ['a2', 'low'], ['a3', 'low'], ['a1', 'low']]);
+    expect(out[3]!.summary).toContain('published anti-malware test host');
+    expect(isSecurityTestHost('www.AMTSO.org')).toBe(true);
+    expect(isSecurityTestHost('testsafebrowsing.appspot.com')).toBe(true);
+    expect(isSecurityTestHost('eicar.org.evil.example')).toBe(false);
+  });
+
+  it('keeps a waiting verdict across a snapshot and restore', () => {
+    const events = [...history(), network({ agent_id: 'a1', time: T2, threat: 'prompt_injection', action: 'blocked', dest_host: 'api.openai.com' }), network({ agent_id: 'a2', time: T2 + 11 * MIN, dest_host: 'api.contoso.com' })];
+    const { uninterrupted, restored } = runWithRestore(() => createGatewayThreatDetector(), events, events.length - 1);
+    expect(uninterrupted.map((x) => x.severity)).toEqual(['medium']);
     expect(restored).toEqual(uninterrupted);
   });
 });
