@@ -10,7 +10,9 @@
 // - low: plain reactivation;
 // - medium: a credential was added during the silence, at most
 //   `credentialWindowMs` (7 days) before the wake-up, by someone who is not one of
-//   the agent's sponsors (AgentInfo.sponsors / credentials_added); OR the
+//   the agent's sponsors (AgentInfo.sponsors / credentials_added) nor its owner
+//   of record (who added one of its credentials before the silence: the admin
+//   who set it up, the principal that renews it each quarter); OR the
 //   wake-up sign-in comes from a new place (an ASN or country absent from the
 //   agent's history, or from its blueprint's when the agent has none); OR it
 //   signs in with a client secret where it only ever used a certificate, a
@@ -150,7 +152,7 @@ export const dormantReactivationMeta: DetectorMeta = {
   mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
   description:
     'An agent silent for 30 days or more acts again: low on its own, medium when a credential was added within the week before by someone ' +
-    'other than its sponsors (at the time it was added; a sponsor who appointed himself does not count), when it signs in from an ASN/country new to it and to its blueprint, ' +
+    'other than its sponsors (at the time it was added; a sponsor who appointed himself does not count) and its owner of record (who added one of its credentials before the silence), when it signs in from an ASN/country new to it and to its blueprint, ' +
     'or when it signs in with a client secret where it and its blueprint only used certificates, federated credentials or managed identities (a downgrade, whoever added the secret); high when two of them. ' +
     'After 7 to 30 days of silence, or a silence within 25 % of the agent\'s previous one (its schedule: a quarterly job), one of those facts is low and both medium, as is a country new to the agent and its blueprint.',
 };
@@ -247,8 +249,16 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
     return g;
   }
 
-  /** A credential added during the silence, shortly before the wake-up, by a non-sponsor; null when none. */
+  /**
+   * A credential added during the silence, shortly before the wake-up, by a
+   * non-sponsor who is not the agent's owner of record either (the actor who
+   * added one of its credentials before the silence: the admin who set it
+   * up, the rotation principal renewing it each quarter); null when none.
+   */
   function nonSponsorCredential(ep: Episode, s: Dormant, info: AgentInfo | undefined): string | null {
+    const addedBefore = (actorKey: string, before: number): boolean =>
+      (s.cr !== null && s.cr.some((c) => c.t <= before && identityKey(c.actor) === actorKey)) ||
+      (info !== undefined && info.credentials_added.some((c) => c.time <= before && identityKey(c.actor) === actorKey));
     // Self-appointed sponsors vouch for nothing (AgentInfo.self_sponsored).
     const sponsors = info === undefined ? [] : info.self_sponsored.length === 0 ? info.sponsors : info.sponsors.filter((x) => !info.self_sponsored.includes(x));
     const check = (time: number, actor: string, id: string | null): string | null => {
@@ -257,6 +267,8 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
       // The detector's own record of sponsors outlives the directory's (which forgets an agent idle
       // for days and then knows only the sponsors appointed since): it decides when it has any.
       if (s.sp.length > 0 ? s.sp.includes(hashString(actorKey)) : sponsors.some((x) => identityKey(x) === actorKey)) return null;
+      // The agent's owner of record: who added its credential before the silence renews it after.
+      if (addedBefore(actorKey, ep.prev)) return null;
       const who = sponsors.length || s.sp.length ? 'not a sponsor' : 'agent has no known sponsor';
       return `credential ${id ?? '(unknown)'} added by ${actor} at ${new Date(time).toISOString()}, ${who}`;
     };

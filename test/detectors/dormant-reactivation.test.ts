@@ -125,6 +125,20 @@ describe('dormant-reactivation', () => {
     ]);
   });
 
+  it('stays low when the credential is renewed by the agent owner of record (who added its credential before the silence), not by anyone else', () => {
+    const wake = (actor: string) => {
+      const d = createDormantReactivationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, [lifecycle({ action: 'credential_added', actor: 'ops-admin@contoso.com', credential_id: 'cred-1', time: T0 + MIN }), ...youth()]);
+      return feed(d, ctx, [
+        lifecycle({ action: 'credential_added', actor, credential_id: 'cred-2', time: WAKE - 3 * MIN }),
+        signin({ time: WAKE, asn: 8075, country: 'US', credential_id: 'cred-2' }),
+      ]).map((x) => x.severity);
+    };
+    expect(wake('OPS-admin@contoso.com')).toEqual(['low']);
+    expect(wake('mallory@contoso.com')).toEqual(['medium']);
+  });
+
   it('stays low when the sponsor rotated the credential', () => {
     const d = createDormantReactivationDetector();
     const ctx = fakeContext();
