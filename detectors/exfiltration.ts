@@ -64,12 +64,16 @@
 // every byte threshold): 100 DNS flows (port 53 or 853) within the 10-minute
 // window to name servers (by address) the blueprint does not use (queried by
 // 2 of its agents for an hour, whatever the category) is medium.
+// Data smuggled in host names over HTTPS (see name-tunnel.ts): 40 distinct
+// encoded-looking names (a first label of 30+ letters and digits, or 20+ with
+// 3 digits) under one domain within 10 minutes is medium.
 
 import { categoryInfo, categoryKey, type CategoryInfo } from './categories.js';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
-import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { formatDuration, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { DueQueue, type DueItem } from './due-queue.js';
+import { NameTunnelWatch } from './name-tunnel.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface ExfiltrationOptions {
@@ -146,6 +150,8 @@ export interface ExfiltrationOptions {
    */
   familiarDropBytes?: number;
   familiarDropMultiple?: number;
+  /** Distinct encoded-looking host names under one domain within two windows that make a name tunnel (see name-tunnel.ts). */
+  tunnelNames?: number;
   /**
    * A finding on bulk data (a transfer, a window or an hour sum) is
    * confirmed this long after (event time), except towards a malicious or
@@ -195,6 +201,7 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   dnsFlows: 100,
   familiarDropBytes: 1000 * MB,
   familiarDropMultiple: 10,
+  tunnelNames: 40,
   confirmMs: 3 * 60_000,
   deploymentAgents: 3,
   deploymentWindowMs: 10 * 60_000,
@@ -377,9 +384,9 @@ export const exfiltrationMeta: DetectorMeta = {
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
-    'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation. ' +
+    'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
-    'DNS tunnelling: 100 DNS flows within 10 minutes to a name server the blueprint does not use is medium.',
+    'DNS tunnelling: 100 DNS flows within 10 minutes to a name server the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes (data smuggled in names).',
 };
 
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
@@ -528,6 +535,27 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   }
 
   const pending = new DueQueue<PendingSum>(16_384);
+  const tunnels = new NameTunnelWatch(2 * o.windowMs, o.tunnelNames);
+
+  /** The agent's allowed call to an encoded-looking host name: a name tunnel once enough distinct names pile up under one domain. */
+  function checkNameTunnel(e: NetworkEvent): Detection | null {
+    const hit = tunnels.observe(e);
+    if (hit === null) return null;
+    return make(
+      e,
+      'medium',
+      `Agent ${e.agent_id} called ${hit.names} distinct encoded-looking host names under ${hit.domain} within ${formatDuration(e.time - hit.since)} (data smuggled in names: a tunnel)`,
+      {
+        observed: { distinct_names: hit.names, domain: hit.domain, last_host: e.dest_host, dest_ip: e.dest_ip, category: e.category, since: hit.since },
+        baseline: 'host names chosen by people or products, not random labels of 20-30+ characters',
+        threshold: o.tunnelNames,
+        peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
+        kind: 'name-tunnel',
+        window_ms: 2 * o.windowMs,
+      },
+      [...hit.ids, e.event_id].slice(-8),
+    );
+  }
 
   /** A waiting finding whose time came: reported unless the blueprint took its destination up meanwhile. */
   function decide(p: PendingSum): Detection | null {
@@ -994,7 +1022,11 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     types: ['network'] as const,
     meta: exfiltrationMeta,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
-      return e.type === 'network' ? onNetwork(e, ctx) : NO_DETECTIONS;
+      if (e.type !== 'network') return NO_DETECTIONS;
+      const out = onNetwork(e, ctx);
+      if (e.action !== 'allowed' || e.dest_agent_id !== null) return out;
+      const tunnel = checkNameTunnel(e);
+      return tunnel === null ? out : out.length === 0 ? [tunnel] : [...out, tunnel];
     },
     advance: (watermark: number): Detection[] => pending.takeDue(watermark, decide),
     // End of a replay: what waits for the blueprint to follow is decided as if the stream had gone quiet.
@@ -1003,17 +1035,18 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       agents.evict(before);
       groups.evict(before);
       pending.evict(before);
+      tunnels.evict(before);
     },
     size(): number {
-      return agents.size + groups.size + pending.size;
+      return agents.size + groups.size + pending.size + tunnels.size;
     },
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
       for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d], k: [...g.k], x: [...g.x], ad: g.ad ? [...g.ad] : [] }]);
-      return clone({ version: 1, agents: agents.map.snapshot(), groups: rows, pending: pending.snapshot() });
+      return clone({ version: 1, agents: agents.map.snapshot(), groups: rows, pending: pending.snapshot(), tunnels: tunnels.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][]; pending?: PendingSum[] };
+      const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][]; pending?: PendingSum[]; tunnels?: ReturnType<NameTunnelWatch['snapshot']> };
       if (s?.version !== 1) throw new Error('exfiltration: unsupported snapshot');
       // Rows of older snapshots lack newer fields: laid over a fresh state, they get their defaults.
       agents.restore(
@@ -1022,6 +1055,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       );
       groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, hm: g.hm ?? 0, qm: g.qm ?? 0, km: g.km ?? 0, d: new Map(g.d), k: new Map(g.k ?? []), x: new Map(g.x ?? []), ad: new Map(g.ad ?? []) }]));
       pending.restore(s.pending);
+      tunnels.restore(s.tunnels);
     },
   };
 }

@@ -378,6 +378,20 @@ describe('exfiltration', () => {
     expect(feed(d, ctx, chunks)).toEqual([]);
   });
 
+  it('catches data smuggled in host names: 40 distinct encoded names under one new domain within ten minutes (medium), not a fleet of named storage accounts', () => {
+    const d = exfil();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    const hex = (k: number) => (0x10000000 + k * 7919).toString(16).repeat(4);
+    const tunnel = Array.from({ length: 45 }, (_, k) => network({ agent_id: 'a1', time: T3 + k * 4 * SEC, dest_host: `${hex(k)}.t.cdn-sync1a2.net`, category: 'uncategorized', bytes_out: 220, bytes_in: 120 }));
+    const out = feed(d, ctx, tunnel);
+    expect(out.map((x) => [x.severity, x.evidence.kind])).toEqual([['medium', 'name-tunnel']]);
+    expect(out[0]!.time).toBe(T3 + 39 * 4 * SEC);
+    expect(out[0]!.summary).toContain('40 distinct encoded-looking host names under cdn-sync1a2.net');
+    const accounts = Array.from({ length: 60 }, (_, k) => network({ agent_id: 'a2', time: T3 + k * 4 * SEC, dest_host: `contosoinventory${k}.blob.core.windows.net`, category: 'storage', bytes_out: 220 }));
+    expect(feed(d, ctx, accounts)).toEqual([]);
+  });
+
   it('judges a brand-new agent against its blueprint', () => {
     const d = exfil();
     const ctx = fakeContext();
