@@ -12,7 +12,8 @@
 // - contributions decay exponentially in event time (half-life 12 h);
 //   contributions inherited from a risky user (detector `risky-user-signin`)
 //   do not decay: they follow the user's current level and vanish when the
-//   user's risk is remediated (level none/low);
+//   user's risk is remediated (level none/low); they count once, as the
+//   riskiest user's (two users at medium make the agent medium, not high);
 // - the score is the noisy-OR of the contributions: 1 − Π(1 − cᵢ);
 // - levels: low ≥ 0.15, medium ≥ 0.5, high ≥ 0.8. So one medium/high signal
 //   reaches medium/high at once, one low signal reaches low, two lows stay low
@@ -469,11 +470,16 @@ export class RiskEngine {
   private score(s: AgentRiskState, now: number): number {
     let keep = 1;
     let pruned = false;
+    // Risk inherited from users counts once, as the riskiest user's: an agent acting for two users
+    // at medium risk inherits medium, not high (neither user's compromise says the agent is).
+    let inherited = 0;
     for (const c of s.contribs) {
       const v = this.decayed(c, now);
       if (v < PRUNE_BELOW) pruned = true;
+      else if (c.user !== null) inherited = Math.max(inherited, v);
       else keep *= 1 - v;
     }
+    keep *= 1 - inherited;
     if (pruned) s.contribs = s.contribs.filter((c) => this.decayed(c, now) >= PRUNE_BELOW);
     if (s.contribs.length >= 2 && this.corroborated(s)) keep *= 1 - this.o.corroborationBonus;
     return 1 - keep;

@@ -163,6 +163,20 @@ describe('risk engine', () => {
     expect(e.userRiskChanged('t1', 'u1', 'none', T0 + 75 * HOUR)).toEqual([]);
   });
 
+  it('inherits the riskiest user only: an agent acting for two users at medium risk is medium, one at high risk high', () => {
+    const e = new RiskEngine();
+    const inherit = (user: string, sev: Severity, time = T0) =>
+      e.ingest(det('risky-user-signin', sev, time, { evidence: { observed: {}, baseline: 0, threshold: 0, peer_group: null, user_id: user } }));
+    expect(inherit('u1', 'medium')!.level).toBe('medium');
+    expect(inherit('u2', 'medium', T0 + MIN)).toBeNull();
+    expect(e.get('t1', 'a1')!.score).toBeCloseTo(0.6, 6);
+    expect(inherit('u3', 'high', T0 + 2 * MIN)!.level).toBe('high');
+    // The agent's own findings still add up with what it inherits.
+    const f = new RiskEngine();
+    f.ingest(det('risky-user-signin', 'medium', T0, { evidence: { observed: {}, baseline: 0, threshold: 0, peer_group: null, user_id: 'u1' } }));
+    expect(f.ingest(det('unfamiliar-signin-properties', 'medium', T0 + MIN))!.level).toBe('high');
+  });
+
   it('keeps only the remaining risk after remediation when the agent has other reasons', () => {
     const e = new RiskEngine();
     e.ingest(det('risky-user-signin', 'high', T0, { evidence: { observed: {}, baseline: 0, threshold: 0, peer_group: null, user_id: 'u1' } }));
