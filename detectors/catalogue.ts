@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–18). A fresh set
+// The catalogue: every detector of the product, in id order (1–19). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -22,6 +22,7 @@ import { createBackdoorCredentialDetector } from './backdoor-credential.js';
 import { createBulkCollectionDetector } from './bulk-collection.js';
 import { createLookalikeDestinationDetector } from './lookalike-destination.js';
 import { createAbusedWebServiceDetector } from './abused-web-service.js';
+import { createSecretEnumerationDetector } from './secret-enumeration.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -43,6 +44,7 @@ export const DETECTOR_IDS = [
   'bulk-collection',
   'lookalike-destination',
   'abused-web-service',
+  'secret-enumeration',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -68,6 +70,7 @@ export function createCatalogue(): Detector[] {
     createBulkCollectionDetector(),
     createLookalikeDestinationDetector(),
     createAbusedWebServiceDetector(),
+    createSecretEnumerationDetector(),
   ] as Detector[];
 }
 

@@ -1,0 +1,122 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../contract/events.js';
+import { createSecretEnumerationDetector, isSecretStoreHost } from '../../detectors/secret-enumeration.js';
+import { HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+const KV = 'contoso-kv.vault.azure.net';
+
+/** `n` reads of the vault by `agent`, evenly over `spanMs` from `from`. */
+function reads(agent: string, n: number, from: number, spanMs: number, extra: Partial<AgentEvent> = {}): AgentEvent[] {
+  return Array.from({ length: n }, (_, k) => network({ agent_id: agent, time: from + Math.floor((k * spanMs) / n), dest_host: KV, ...extra } as never));
+}
+
+/** Three hours of agents a1..a3 reading a few secrets every 20 minutes (up to 6 at start-up), and calling other hosts. */
+function history(): AgentEvent[] {
+  const out: AgentEvent[] = [];
+  for (const a of ['a1', 'a2', 'a3']) out.push(...reads(a, 6, T0, 30 * SEC));
+  for (let t = T0 + 20 * MIN; t < T0 + 3 * HOUR; t += 20 * MIN) for (const a of ['a1', 'a2', 'a3']) out.push(...reads(a, 2, t, 10 * SEC), network({ agent_id: a, time: t + MIN, dest_host: 'graph.microsoft.com' }));
+  return out.sort((x, y) => x.time - y.time);
+}
+
+const T3 = T0 + 3 * HOUR;
+
+describe('secret-enumeration', () => {
+  it('knows secret stores by host', () => {
+    expect(isSecretStoreHost('contoso-kv.vault.azure.net')).toBe(true);
+    expect(isSecretStoreHost('contoso-hsm.managedhsm.azure.net')).toBe(true);
+    expect(isSecretStoreHost('secretsmanager.eu-west-1.amazonaws.com')).toBe(true);
+    expect(isSecretStoreHost('ssm.us-east-1.amazonaws.com')).toBe(true);
+    expect(isSecretStoreHost('secretmanager.googleapis.com')).toBe(true);
+    expect(isSecretStoreHost('vault.corp.contoso.com')).toBe(true);
+    expect(isSecretStoreHost('vault.azure.net.evil.example')).toBe(true); // a HashiCorp Vault named vault.<domain>
+    expect(isSecretStoreHost('kv.vault.azure.net.evil.example')).toBe(false);
+    expect(isSecretStoreHost('vaultapp.contoso.com')).toBe(false);
+    expect(isSecretStoreHost('s3.us-east-1.amazonaws.com')).toBe(false);
+    expect(isSecretStoreHost('graph.microsoft.com')).toBe(false);
+  });
+
+  it('fires medium when an agent reads its vault hundreds of times in minutes from its own host', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    expect(feed(d, ctx, history())).toEqual([]);
+    const out = feed(d, ctx, reads('a2', 220, T3, 4 * MIN));
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a2', 'medium']]);
+    // The peak is 6 (start-up, decayed a little over 3 hours): 10x is about 60 calls.
+    const threshold = out[0]!.evidence.threshold as number;
+    expect(threshold).toBeGreaterThanOrEqual(57);
+    expect(threshold).toBeLessThanOrEqual(60);
+    const calls = (out[0]!.evidence.observed as { calls: number }).calls;
+    expect(calls - threshold).toBeGreaterThanOrEqual(0);
+    expect(calls - threshold).toBeLessThanOrEqual(1);
+    expect(out[0]!.summary).toContain(`called the secrets store contoso-kv.vault.azure.net ${calls} times within 10 min`);
+    expect(out[0]!.event_ids).toHaveLength(8);
+  });
+
+  it('stays quiet for reads within the agent or blueprint usual peaks, and for blocked calls', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    expect(feed(d, ctx, [...reads('a1', 40, T3, 2 * MIN), ...reads('a3', 300, T3 + 20 * MIN, 2 * MIN, { action: 'blocked' })])).toEqual([]);
+  });
+
+  it('takes 3 agents of the blueprint bursting together for a rollout (low from the third), and a new blueprint without history only from 200 calls', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    const rollout = ['a1', 'a2', 'a3'].flatMap((a, i) => reads(a, 80, T3 + i * 20 * SEC, MIN)).sort((x, y) => x.time - y.time);
+    expect(feed(d, ctx, rollout).map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'medium'], ['a2', 'medium'], ['a3', 'low']]);
+    const e = createSecretEnumerationDetector();
+    expect(feed(e, fakeContext(), reads('n1', 150, T0, 3 * MIN, { blueprint_id: 'new-bp' }))).toEqual([]);
+    expect(feed(createSecretEnumerationDetector(), fakeContext(), reads('n1', 250, T0, 3 * MIN, { blueprint_id: 'new-bp' })).map((x) => x.evidence.threshold)).toEqual([200]);
+  });
+
+  it('does not let a burst raise its own bar: a second dump within the hour after the refire time still fires', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    const slow = reads('a1', 45, T3, 10 * MIN); // 45 in 10 min: under the 60 threshold, a candidate for the hour
+    expect(feed(d, ctx, slow)).toEqual([]);
+    expect(feed(d, ctx, reads('a1', 120, T3 + 12 * MIN, 3 * MIN)).map((x) => x.severity)).toEqual(['medium']);
+  });
+
+  it('survives snapshot and restore, and forgets idle agents', () => {
+    const events = [...history(), ...reads('a2', 220, T3, 4 * MIN)];
+    const { uninterrupted, restored } = runWithRestore(() => createSecretEnumerationDetector(), events, events.length - 200);
+    expect(uninterrupted.map((x) => x.severity)).toEqual(['medium']);
+    expect(restored).toEqual(uninterrupted);
+    const d = createSecretEnumerationDetector();
+    feed(d, fakeContext(), history());
+    expect(d.size()).toBe(4);
+    d.evict(T3 + HOUR);
+    expect(d.size()).toBe(0);
+  });
+});
+
+describe('secret-enumeration peaks', () => {
+  it('never learns a dump as the peak, even when the agent next calls hours later', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    expect(feed(d, ctx, reads('a1', 300, T3, 4 * MIN)).map((x) => x.severity)).toEqual(['medium']);
+    // a1 idle for 3 hours, then its usual reads; then another agent of the blueprint dumps the vault.
+    feed(d, ctx, reads('a1', 2, T3 + 3 * HOUR, 10 * SEC));
+    feed(d, ctx, reads('a1', 2, T3 + 5 * HOUR, 10 * SEC));
+    expect(feed(d, ctx, reads('a3', 200, T3 + 6 * HOUR, 4 * MIN)).map((x) => [x.agent_id, x.severity])).toEqual([['a3', 'medium']]);
+  });
+});
+
+describe('secret-enumeration candidates', () => {
+  it('does not learn the part of a dump read before it crossed the threshold', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    // 45 reads at the end of one sub-window, then the rest: the slide samples 45 before the dump fires.
+    const start = Math.ceil(T3 / (2 * MIN)) * 2 * MIN - 30 * SEC;
+    expect(feed(d, ctx, reads('a1', 300, start, 3 * MIN)).map((x) => x.severity)).toEqual(['medium']);
+    feed(d, ctx, reads('a1', 2, start + 3 * HOUR, 10 * SEC));
+    feed(d, ctx, reads('a1', 2, start + 5 * HOUR, 10 * SEC));
+    expect(feed(d, ctx, reads('a2', 150, start + 6 * HOUR, 4 * MIN)).map((x) => [x.agent_id, x.severity])).toEqual([['a2', 'medium']]);
+  });
+});
