@@ -22,7 +22,10 @@
 // kind fires once per revocation. A re-enable within an hour by someone who
 // is neither who disabled the agent nor its sponsor, or by a user at medium
 // or high user risk, lifts nothing: an attacker whose admin account survived
-// the response undoes the containment.
+// the response undoes the containment. Nor does a re-enable within a day by
+// a principal the tenant's audit log never showed acting on an agent (no
+// lifecycle action, never appointed a sponsor): no one the organisation
+// knows as an administrator of its agents.
 //
 // Audit logs come from another feed than sign-ins, late and with their own
 // clock: a re-enable can arrive after the first sign-in it allowed. So an act
@@ -37,7 +40,7 @@
 // long after the revocation.
 
 import type { AgentEvent, LifecycleEvent } from '../contract/events.js';
-import { AgentStore, NO_DETECTIONS, TenantMap, clone, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
+import { AgentStore, NO_DETECTIONS, TenantMap, clone, hashString, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
 import { ALLOWED_LATENESS_MS, formatDuration, identityKey, isRiskyActor, isVouchingSponsor, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { DueQueue } from './due-queue.js';
 import { sameSubnet } from './addresses.js';
@@ -57,6 +60,8 @@ export interface RevokedAgentActivityOptions {
    * third party, the attacker's move when his admin account survived, ms.
    */
   contestMs?: number;
+  /** A re-enable within this long by a principal never seen acting on the tenant's agents lifts nothing either, ms. */
+  strangerContestMs?: number;
   /**
    * A sign-in or token within this long of the revocation, from the subnet
    * where the agent last signed in successfully before it, is the provider
@@ -75,6 +80,7 @@ const DEFAULTS: Required<RevokedAgentActivityOptions> = {
   skewMs: 10_000,
   retainMs: 30 * 24 * 3600_000,
   contestMs: 60 * 60_000,
+  strangerContestMs: 24 * 3600_000,
   replicationMs: 3 * 60_000,
   maxAgents: 2_000_000,
 };
@@ -128,17 +134,44 @@ export const revokedAgentActivityMeta: DetectorMeta = {
     'or makes network calls after every token it held at the revocation has expired (medium). Calls within the lifetime of tokens already issued are the normal tail. ' +
     'A sign-in or token within 3 min of the revocation from the subnet where the agent last signed in successfully is the change still replicating (an ephemeral agent\'s shutdown flush), not judged. ' +
     'An act is decided 10 s after it in event time, once the audit log has caught up: a re-enable delivered late, or stamped up to 10 s after the act (another clock), explains it. ' +
-    'A re-enable within an hour of the disable by someone who is neither who disabled the agent nor its sponsor, or at any time by a user whose own user risk is medium or high, lifts nothing: containment reversed by a third party.',
+    'A re-enable within an hour of the disable by someone who is neither who disabled the agent nor its sponsor, within a day by a principal never seen acting on the tenant\'s agents, or at any time by a user whose own user risk is medium or high, lifts nothing: containment reversed by a third party.',
 };
 
 export function createRevokedAgentActivityDetector(options: RevokedAgentActivityOptions = {}): Detector {
   const o: Required<RevokedAgentActivityOptions> = { ...DEFAULTS, ...options };
   const tokens = new AgentStore<Tokens>(o.maxAgents);
   const revoked = new TenantMap<Revocation>(o.maxAgents);
+  /** Per tenant (id ''), hashes of the principals seen acting on its agents or appointed sponsors, the latest 512. */
+  const principals = new TenantMap<{ at: number; h: number[] }>(1_000_000);
+
+  function knownPrincipal(tenant: string, who: string): boolean {
+    return principals.get(tenant, '')?.h.includes(hashString(identityKey(who))) ?? false;
+  }
+
+  function notePrincipal(tenant: string, who: string | null, t: number): void {
+    if (who === null || who === '') return;
+    let p = principals.get(tenant, '');
+    if (p === undefined) {
+      p = { at: t, h: [] };
+      principals.set(tenant, '', p);
+    } else if (t > p.at) p.at = t;
+    const h = hashString(identityKey(who));
+    if (p.h.includes(h)) return;
+    if (p.h.length >= 512) p.h.shift();
+    p.h.push(h);
+  }
+
   /** Newest event time seen (a field: a double in a closure variable would box a new heap number per event). */
   const clock = { newest: Number.MIN_SAFE_INTEGER, contestedUntil: Number.MIN_SAFE_INTEGER };
 
   function onLifecycle(e: LifecycleEvent, ctx: DetectorContext): void {
+    judgeLifecycle(e, ctx);
+    // After the judgement: a stranger's own re-enable does not make him known.
+    notePrincipal(e.tenant_id, e.actor, e.time);
+    if (e.action === 'sponsor_added') notePrincipal(e.tenant_id, e.sponsor_id, e.time);
+  }
+
+  function judgeLifecycle(e: LifecycleEvent, ctx: DetectorContext): void {
     switch (e.action) {
       case 'disabled':
       case 'deleted': {
@@ -165,7 +198,8 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
         if (r === undefined || r.action !== 'disabled' || e.time < r.at || r.lifted) return;
         const info = ctx.agent(e.tenant_id, e.agent_id);
         const thirdParty = identityKey(e.actor) !== identityKey(r.actor) && !(info !== undefined && isVouchingSponsor(info, e.actor));
-        if (isRiskyActor(ctx, e.tenant_id, e.actor) || (thirdParty && e.time - r.at <= o.contestMs)) {
+        const stranger = thirdParty && e.time - r.at <= o.strangerContestMs && !knownPrincipal(e.tenant_id, e.actor);
+        if (isRiskyActor(ctx, e.tenant_id, e.actor) || (thirdParty && e.time - r.at <= o.contestMs) || stranger) {
           r.contested = e.time;
           r.contestedBy = e.actor;
           // The directory now says enabled: its flag no longer spares the lookup (see observe).
@@ -298,22 +332,24 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
     evict(before: number): void {
       tokens.evict(before);
       revoked.evict(Math.min(before, clock.newest - o.retainMs));
+      principals.evict(Math.min(before, clock.newest - o.retainMs));
       pendingAuth.evict(before);
       pendingUse.evict(before);
     },
     size(): number {
-      return tokens.size + revoked.size + pendingAuth.size + pendingUse.size;
+      return tokens.size + revoked.size + pendingAuth.size + pendingUse.size + principals.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, newest: clock.newest, contestedUntil: clock.contestedUntil, tokens: tokens.map.snapshot(), revoked: revoked.snapshot(), pending: [...pendingAuth.snapshot(), ...pendingUse.snapshot()] });
+      return clone({ version: 1, newest: clock.newest, contestedUntil: clock.contestedUntil, tokens: tokens.map.snapshot(), revoked: revoked.snapshot(), pending: [...pendingAuth.snapshot(), ...pendingUse.snapshot()], principals: principals.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; newest: number; contestedUntil?: number; tokens: [string, string, Tokens][]; revoked: [string, string, Revocation][]; pending?: PendingAct[] };
+      const s = clone(snapshot) as { version: number; newest: number; contestedUntil?: number; tokens: [string, string, Tokens][]; revoked: [string, string, Revocation][]; pending?: PendingAct[]; principals?: [string, string, { at: number; h: number[] }][] };
       if (s?.version !== 1) throw new Error('revoked-agent-activity: unsupported snapshot');
       clock.newest = s.newest;
       clock.contestedUntil = s.contestedUntil ?? Number.MIN_SAFE_INTEGER;
       tokens.restore(s.tokens);
       revoked.restore(s.revoked);
+      principals.restore(s.principals ?? []);
       pendingAuth.restore((s.pending ?? []).filter((p) => p.auth));
       pendingUse.restore((s.pending ?? []).filter((p) => !p.auth));
     },

@@ -84,8 +84,10 @@ describe('revoked-agent-activity', () => {
   });
 
   it('does not let a third party undo a disable within the hour: the re-enabled agent acting is medium', () => {
-    const contained = (reenabler: string, after: number) =>
+    const contained = (reenabler: string, after: number, known = true) =>
       replayed([
+        // The re-enabler is an administrator the tenant knows (he created another agent), unless `known` is false.
+        ...(known ? [lifecycle({ agent_id: 'a9', action: 'created', actor: reenabler, sponsor_id: 'owner@contoso.com', time: T0 - 2 * HOUR })] : []),
         lifecycle({ agent_id: 'a1', action: 'created', actor: 'owner@contoso.com', sponsor_id: 'owner@contoso.com', time: T0 - HOUR }),
         ...work('a1', T0),
         lifecycle({ agent_id: 'a1', action: 'disabled', actor: 'secops@contoso.com', time: T0 + 10 * MIN }),
@@ -101,6 +103,9 @@ describe('revoked-agent-activity', () => {
     expect(contained('owner@contoso.com', 40 * SEC)).toEqual([]);
     expect(contained('SecOps@contoso.com', 40 * SEC)).toEqual([]);
     expect(contained('mallory@contoso.com', 2 * HOUR)).toEqual([]);
+    // A principal never seen acting on the tenant's agents undoes nothing within the day.
+    expect(contained('svc-unknown@contoso.com', 3 * HOUR, false).map((d) => d.severity)).toEqual(['medium', 'medium']);
+    expect(contained('svc-unknown@contoso.com', 25 * HOUR, false)).toEqual([]);
   });
 
   it('does not let a user at medium or high user risk lift a disable, whoever he is', () => {
