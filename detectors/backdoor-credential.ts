@@ -33,28 +33,43 @@
 // agent caching its tokens signs in about once an hour: its own credential's
 // next sign-in may come that late.)
 //
+// A spree: one actor adding credentials to 4 or more agents within 10
+// minutes is low on each of them (the fourth addition reports the first
+// four, each later one its own agent): an administrator account planting
+// credentials across the fleet before it uses any, which no single agent's
+// view shows. An actor whose sprees began 12 hours or more before is a
+// rotation principal renewing credentials on its schedule: nothing.
+//
 // State: only for agents with a credential added by an actor who does not
 // vouch for it within the last 7 days (rare): the latest use of up to 4
 // credentials. Every other sign-in costs one array length check.
 
-import type { AgentEvent, SigninEvent } from '../contract/events.js';
+import type { AgentEvent, LifecycleEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
 import { peerGroupName, unvouchedAddition } from './detector.js';
 import { sameSubnet } from './addresses.js';
-import { AgentStore, NO_DETECTIONS, sec, type SlotState } from './agent-directory.js';
+import { AgentStore, NO_DETECTIONS, TenantMap, sec, type SlotState } from './agent-directory.js';
+import { CredentialSprees, type CredentialSpreesSnapshot } from './credential-sprees.js';
 
 export interface BackdoorCredentialOptions {
   /** A credential added this long ago or less is watched, ms. */
   addedWithinMs?: number;
   /** The agent's other credential used within this long of the added one's latest use: both in use, ms. */
   concurrentMs?: number;
+  /** A spree: credentials added by one actor to this many agents within spreeWindowMs; a rotation principal went on sprees rotatorAfterMs before. */
+  spreeAgents?: number;
+  spreeWindowMs?: number;
+  rotatorAfterMs?: number;
   maxAgents?: number;
 }
 
 const DEFAULTS: Required<BackdoorCredentialOptions> = {
   addedWithinMs: 7 * 24 * 3_600_000,
   concurrentMs: 90 * 60_000,
+  spreeAgents: 4,
+  spreeWindowMs: 10 * 60_000,
+  rotatorAfterMs: 12 * 3_600_000,
   maxAgents: 2_000_000,
 };
 
@@ -82,6 +97,10 @@ interface WatchState extends SlotState {
 
 interface Snapshot {
   agents: [string, string, WatchState][];
+  /** Absent from snapshots taken before it was kept. */
+  sprees?: CredentialSpreesSnapshot;
+  /** Agents already reported for a spree (tenant, agent), absent likewise. */
+  spreeReported?: [string, string, { at: number }][];
 }
 
 export const backdoorCredentialMeta: DetectorMeta = {
@@ -92,12 +111,45 @@ export const backdoorCredentialMeta: DetectorMeta = {
   description:
     'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
     "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium). " +
+    'One actor adding credentials to 4 or more agents within 10 minutes is low on each (credentials planted across the fleet), unless his sprees began 12 hours or more before (a rotation principal). ' +
     'A rotation replaces the credential where the agent runs, a migration moves the agent; an attacker\'s added secret or certificate runs beside the agent\'s own, from his host.',
 };
 
 export function createBackdoorCredentialDetector(options: BackdoorCredentialOptions = {}): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<WatchState>(o.maxAgents);
+  const sprees = new CredentialSprees();
+  /** Agents reported for a spree (once per agent while it is remembered). */
+  const spreeReported = new TenantMap<{ at: number }>(o.maxAgents);
+
+  /** A credential added: one more agent in its actor's spree? Low for each agent of a spree not yet reported. */
+  function onCredentialAdded(e: LifecycleEvent): Detection[] {
+    sprees.note(e);
+    const spree = sprees.spree(e.tenant_id, e.actor, e.time, o.spreeWindowMs, o.spreeAgents, o.rotatorAfterMs);
+    if (spree === null || spree.repeated) return NO_DETECTIONS;
+    const out: Detection[] = [];
+    for (const agentId of spree.agentIds) {
+      if (agentId === '' || spreeReported.get(e.tenant_id, agentId) !== undefined) continue;
+      spreeReported.set(e.tenant_id, agentId, { at: e.time });
+      out.push({
+        detector: backdoorCredentialMeta.id,
+        severity: 'low',
+        tenant_id: e.tenant_id,
+        agent_id: agentId,
+        time: e.time,
+        summary: `${e.actor} added credentials to ${spree.agentIds.length} agents within ${o.spreeWindowMs / 60_000} min, this one among them (credentials planted across the fleet?)`,
+        evidence: {
+          observed: { actor: e.actor, agents: spree.agentIds.length, window_ms: o.spreeWindowMs },
+          baseline: 'one person adds a credential to one agent; a rotation principal renews them on a schedule (sprees 12 h or more apart)',
+          threshold: o.spreeAgents,
+          peer_group: null,
+          spree_agents: spree.agentIds.slice(0, 16),
+        },
+        event_ids: [e.event_id],
+      });
+    }
+    return out.length === 0 ? NO_DETECTIONS : out;
+  }
 
   /** True when the credential was added to the agent at `since` or later (a newer credential, not the agent's own of before). */
   function addedSince(info: AgentInfo, credentialId: string, since: number): boolean {
@@ -213,6 +265,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   }
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+    if (e.type === 'lifecycle') return e.action === 'credential_added' ? onCredentialAdded(e) : NO_DETECTIONS;
     if (e.type !== 'signin' || e.result !== 'success' || e.credential_id === null) return NO_DETECTIONS;
     const info = ctx.agent(e.tenant_id, e.agent_id);
     if (info === undefined) return NO_DETECTIONS;
@@ -237,15 +290,19 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
 
   return {
     meta: backdoorCredentialMeta,
-    types: ['signin'] as const,
+    types: ['signin', 'lifecycle'] as const,
     observe,
     evict(before) {
       agents.evict(before);
+      sprees.evict(before);
+      spreeReported.evict(before);
     },
-    size: () => agents.size,
-    snapshot: () => ({ agents: agents.snapshot() }),
+    size: () => agents.size + sprees.size + spreeReported.size,
+    snapshot: () => ({ agents: agents.snapshot(), sprees: sprees.snapshot(), spreeReported: spreeReported.snapshot().map(([t, a, v]) => [t, a, { ...v }]) }),
     restore(s) {
       agents.restore(s.agents);
+      sprees.restore(s.sprees);
+      spreeReported.restore((s.spreeReported ?? []).map(([t, a, v]) => [t, a, { ...v }]));
     },
   };
 }

@@ -15,9 +15,19 @@ import { identityKey } from './detector.js';
 const KEPT = 16;
 
 interface ActorAdditions extends Timed {
-  /** Agent hash and time of each addition, oldest first. */
+  /** Agent hash, agent id and time of each addition, oldest first. */
   agents: number[];
+  ids?: string[];
   times: number[];
+  /** When the actor's first spree (as far as kept) was seen (see `spree`); absent when none. */
+  spreeAt?: number;
+}
+
+/** A spree: the agents an actor added credentials to within the window, and whether he went on sprees before (a rotation principal). */
+export interface Spree {
+  agentIds: string[];
+  /** The actor went on a spree at least `rotatorAfterMs` before this one: a rotation principal at work. */
+  repeated: boolean;
 }
 
 export type CredentialSpreesSnapshot = [string, string, ActorAdditions][];
@@ -34,12 +44,38 @@ export class CredentialSprees {
       a = { at: e.time, agents: [], times: [] };
       this.actors.set(e.tenant_id, key, a);
     } else if (e.time > a.at) a.at = e.time;
+    const ids = a.ids ?? (a.ids = a.agents.map(() => ''));
     if (a.agents.length >= KEPT) {
       a.agents.shift();
+      ids.shift();
       a.times.shift();
     }
     a.agents.push(hashString(e.agent_id));
+    ids.push(e.agent_id);
     a.times.push(e.time);
+  }
+
+  /**
+   * The agents `actor` added credentials to within `windowMs` before `at`,
+   * when there are at least `minAgents` (else null); and whether he went on
+   * a spree `rotatorAfterMs` or more before (see Spree.repeated). Call it
+   * after `note` for the addition at `at`.
+   */
+  spree(tenant: string, actor: string, at: number, windowMs: number, minAgents: number, rotatorAfterMs: number): Spree | null {
+    const a = this.actors.get(tenant, identityKey(actor));
+    if (a === undefined) return null;
+    const seen: number[] = [];
+    const agentIds: string[] = [];
+    for (let i = 0; i < a.agents.length; i++) {
+      if (a.times[i]! > at || at - a.times[i]! > windowMs || seen.includes(a.agents[i]!)) continue;
+      seen.push(a.agents[i]!);
+      agentIds.push(a.ids?.[i] ?? '');
+    }
+    if (seen.length < minAgents) return null;
+    const first = a.spreeAt ?? 0;
+    const repeated = first !== 0 && at - first >= rotatorAfterMs;
+    if (first === 0) a.spreeAt = at;
+    return { agentIds, repeated };
   }
 
   /** Distinct agents `actor` added credentials to within `windowMs` either side of `at`. */
@@ -62,10 +98,10 @@ export class CredentialSprees {
   }
 
   snapshot(): CredentialSpreesSnapshot {
-    return this.actors.snapshot().map(([t, k, v]) => [t, k, { at: v.at, agents: v.agents.slice(), times: v.times.slice() }]);
+    return this.actors.snapshot().map(([t, k, v]) => [t, k, { ...v, agents: v.agents.slice(), ids: v.ids?.slice(), times: v.times.slice() }]);
   }
 
   restore(rows: CredentialSpreesSnapshot | undefined): void {
-    this.actors.restore((rows ?? []).map(([t, k, v]) => [t, k, { at: v.at, agents: v.agents.slice(), times: v.times.slice() }]));
+    this.actors.restore((rows ?? []).map(([t, k, v]) => [t, k, { ...v, agents: v.agents.slice(), ids: v.ids?.slice(), times: v.times.slice() }]));
   }
 }

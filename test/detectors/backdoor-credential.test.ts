@@ -130,3 +130,31 @@ describe('backdoor-credential', () => {
     expect(restored).toEqual(uninterrupted);
   });
 });
+
+describe('backdoor-credential sprees', () => {
+  const add = (agent: string, actor: string, time: number) => lifecycle({ agent_id: agent, action: 'credential_added', actor, credential_id: `cred-${agent}-${time}`, time });
+
+  it('reports each agent of a credential spree low: one actor adding credentials to 4 or more agents within 10 minutes', () => {
+    const spree = ['x1', 'x2', 'x3', 'x4', 'x5'].map((a, i) => add(a, 'admin7@contoso.com', T0 + i * MIN));
+    const out = run(spree);
+    expect(out.map((d) => [d.agent_id, d.severity])).toEqual([['x1', 'low'], ['x2', 'low'], ['x3', 'low'], ['x4', 'low'], ['x5', 'low']]);
+    expect(out.slice(0, 4).every((d) => d.time === T0 + 3 * MIN)).toBe(true);
+    expect(out[0]!.summary).toContain('admin7@contoso.com added credentials to 4 agents within 10 min');
+    // Three agents, or four spread over an hour, are no spree.
+    expect(run(spree.slice(0, 3))).toEqual([]);
+    expect(run(['x1', 'x2', 'x3', 'x4'].map((a, i) => add(a, 'admin7@contoso.com', T0 + i * 20 * MIN)))).toEqual([]);
+  });
+
+  it('takes an actor whose sprees began 12 hours or more before for a rotation principal', () => {
+    const d = createBackdoorCredentialDetector();
+    const ctx = fakeContext();
+    const first = feed(d, ctx, ['x1', 'x2', 'x3', 'x4'].map((a, i) => add(a, 'rotator', T0 + i * SEC)));
+    expect(first).toHaveLength(4);
+    expect(feed(d, ctx, ['y1', 'y2', 'y3', 'y4'].map((a, i) => add(a, 'rotator', T0 + 13 * 60 * MIN + i * SEC)))).toEqual([]);
+    // Its snapshot keeps what it knows.
+    const events = ['z1', 'z2', 'z3', 'z4', 'z5'].map((a, i) => add(a, 'admin7', T0 + i * MIN));
+    const { uninterrupted, restored } = runWithRestore(() => createBackdoorCredentialDetector(), events, 2);
+    expect(uninterrupted.map((x) => x.agent_id)).toEqual(['z1', 'z2', 'z3', 'z4', 'z5']);
+    expect(restored).toEqual(uninterrupted);
+  });
+});

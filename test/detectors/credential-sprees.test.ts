@@ -28,4 +28,15 @@ describe('credential sprees', () => {
     s.evict(T0 + 60 * MIN);
     expect(s.size).toBe(0);
   });
+
+  it('tells a spree, its agents, and whether the actor went on sprees 12 hours before', () => {
+    const s = new CredentialSprees();
+    const spree = (t: number, prefix: string) => {
+      for (let i = 0; i < 4; i++) s.note(lifecycle({ agent_id: `${prefix}${i}`, action: 'credential_added', actor: 'rotator', time: t + i * 1000 }));
+      return s.spree('t1', 'rotator', t + 3000, 10 * MIN, 4, 12 * 60 * MIN);
+    };
+    expect(spree(T0, 'a')).toEqual({ agentIds: ['a0', 'a1', 'a2', 'a3'], repeated: false });
+    expect(s.spree('t1', 'rotator', T0 + 3000, 10 * MIN, 5, 12 * 60 * MIN)).toBeNull();
+    expect(spree(T0 + 13 * 60 * MIN, 'b')).toEqual({ agentIds: ['b0', 'b1', 'b2', 'b3'], repeated: true });
+  });
 });
