@@ -20,9 +20,10 @@
 //   (0.48) and three independent lows reach medium (0.63);
 // - corroboration: two lows that tell one story are worth more than two
 //   unrelated ones. Access from somewhere the agent never works (unfamiliar
-//   sign-in properties, impossible travel) and, within the hour, data moved
-//   unusually (bulk collection, exfiltration, a drop box, a look-alike) is a
-//   stolen credential being used: the pair counts as if a third signal
+//   sign-in properties, impossible travel), or a call from a compromised
+//   agent (agent propagation), and, within the hour, data or secrets moved
+//   unusually (bulk collection, exfiltration, a drop box, a look-alike, a
+//   secrets store read in bulk) is someone else using the agent: the pair counts as if a third signal
 //   (worth 0.1) backed it, so two such lows reach medium (0.53). A sign-in
 //   spike and a new API (a quarter-end surge) tell no such story and stay low;
 // - hysteresis: a level is entered as soon as its threshold is crossed, but left
@@ -151,8 +152,8 @@ const DEFAULTS = {
   repeatCap: 0.02,
   maxReasons: 5,
   inheritDetector: 'risky-user-signin',
-  accessDetectors: ['unfamiliar-signin-properties', 'impossible-travel'] as readonly string[],
-  dataDetectors: ['bulk-collection', 'exfiltration', 'abused-web-service', 'lookalike-destination'] as readonly string[],
+  accessDetectors: ['unfamiliar-signin-properties', 'impossible-travel', 'agent-propagation'] as readonly string[],
+  dataDetectors: ['bulk-collection', 'exfiltration', 'abused-web-service', 'lookalike-destination', 'secret-enumeration'] as readonly string[],
   corroborationWindowMs: 3600_000,
   corroborationBonus: 0.1,
   maxAgents: 2_000_000,

@@ -17,7 +17,9 @@
 // bar); per blueprint, the highest peak of its agents.
 // Rule: at least 50 calls within 10 minutes and 10× the higher of the agent's
 // peak (once it has called secret stores for an hour) and its blueprint's →
-// medium; without any baseline (a new blueprint), 200 calls. When 2 other
+// medium; without any baseline (a new blueprint), 200 calls. From 20 calls
+// and 10× the peak, under the medium floor: low (a smaller vault read whole;
+// with another finding the agent rises). When 2 other
 // agents of the blueprint went over their thresholds within 10 minutes, it is
 // a rollout (every pod reading its secrets at start-up): low. Once per agent
 // per hour; windows of an agent that fired in the last hour do not raise its
@@ -35,8 +37,9 @@ import { RING_SUBS, ringAdd, ringSlide, ringSum, type SubWindowRing } from './su
 export interface SecretEnumerationOptions {
   /** The sliding window, ms (five sub-windows). */
   windowMs?: number;
-  /** Least calls within the window that can be a finding. */
+  /** Least calls within the window that can be a finding (medium), and a low one. */
   minCalls?: number;
+  lowCalls?: number;
   /** Multiple of the higher of the agent's and its blueprint's peak. */
   factor?: number;
   /** Calls within the window that fire without any baseline. */
@@ -56,6 +59,7 @@ export interface SecretEnumerationOptions {
 const DEFAULTS: Required<SecretEnumerationOptions> = {
   windowMs: 10 * 60_000,
   minCalls: 50,
+  lowCalls: 20,
   factor: 10,
   noBaselineCalls: 200,
   peakHalfLifeMs: 3 * 24 * 3_600_000,
@@ -76,9 +80,10 @@ interface SecretReader extends Timed, SubWindowRing {
   cand: number;
   pv: number;
   ca: number;
-  /** First call to a secret store (s); last finding (s, 0 when none). */
+  /** First call to a secret store (s); last finding (s, 0 when none); last low finding (s, 0 when none; absent in older snapshots). */
   first: number;
   fired: number;
+  lf?: number;
   ids: string[];
 }
 
@@ -120,7 +125,7 @@ export const secretEnumerationMeta: DetectorMeta = {
   mitre: { id: 'T1555.006', name: 'Credentials from Password Stores: Cloud Secrets Management Stores' },
   description:
     'An agent calls a secrets store (Azure Key Vault or Managed HSM, AWS Secrets Manager or Parameter Store, Google Secret Manager, a HashiCorp Vault) at least 50 times within 10 minutes and 10× the most it or its blueprint\'s agents ever did in 10 minutes (peaks decay with a half-life of 3 days; without any baseline, 200 calls): code running in the agent\'s runtime dumping every secret with the agent\'s own token, from its own host. ' +
-    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up). Once per agent per hour.',
+    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up), and low from 20 calls at 10× the peak under the medium floor. Once per agent per hour.',
 };
 
 export function createSecretEnumerationDetector(options: SecretEnumerationOptions = {}): Detector {
@@ -194,13 +199,18 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
     if (a.ids.length >= 8) a.ids.shift();
     a.ids.push(e.event_id);
     const calls = ringSum(a);
-    if (calls < o.minCalls) return NO_DETECTIONS;
+    if (calls < o.lowCalls) return NO_DETECTIONS;
     if (a.fired !== 0 && now - a.fired < o.refireMs / 1000) return NO_DETECTIONS;
     const own = now - a.first >= o.learnMs / 1000 ? decayed(a.peak, a.pt, now) : 0;
     const peers = decayed(g.peak, g.pt, now);
     const base = Math.max(own, peers);
     const threshold = base > 0 ? Math.max(o.minCalls, o.factor * base) : o.noBaselineCalls;
-    if (calls < threshold) return NO_DETECTIONS;
+    if (calls < threshold) {
+      // Under the medium floor but 10x the peak: low, once an hour (evidence; with another finding the agent rises).
+      if (base === 0 || calls < o.factor * base || (a.lf !== undefined && a.lf !== 0 && now - a.lf < o.refireMs / 1000)) return NO_DETECTIONS;
+      a.lf = now;
+      return [finding(e, a, 'low', calls, base, own, peers, Math.max(o.lowCalls, o.factor * base), 0)];
+    }
     a.fired = now;
     // The dump's first minutes may already be this hour's candidate (sampled before it crossed the
     // threshold), or the last hour's when it began before the hour: neither becomes a peak.
@@ -214,26 +224,28 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
     if (g.bursts.length >= 32) g.bursts.splice(0, 2);
     g.bursts.push(ah, now);
     const rollout = others >= o.rolloutAgents;
-    return [
-      {
-        detector: secretEnumerationMeta.id,
-        severity: rollout ? 'low' : 'medium',
-        tenant_id: e.tenant_id,
-        agent_id: e.agent_id,
-        time: e.time,
-        summary:
-          `Agent ${e.agent_id} called the secrets store ${e.dest_host} ${calls} times within ${o.windowMs / 60_000} min` +
-          (base > 0 ? `, ${Math.round(calls / base)}× the most it or its blueprint did before (${Math.round(base)})` : ', with no history of its blueprint') +
-          (rollout ? `; ${others} other agents of its blueprint did the same (a rollout)` : ''),
-        evidence: {
-          observed: { calls, window_ms: o.windowMs, dest_host: e.dest_host },
-          baseline: { agent_peak_calls: own > 0 ? Math.round(own) : null, blueprint_peak_calls: peers > 0 ? Math.round(peers) : null, other_agents_bursting: others },
-          threshold: Math.round(threshold),
-          peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
-        },
-        event_ids: a.ids.slice(),
+    return [finding(e, a, rollout ? 'low' : 'medium', calls, base, own, peers, threshold, others)];
+  }
+
+  function finding(e: NetworkEvent, a: SecretReader, severity: 'low' | 'medium', calls: number, base: number, own: number, peers: number, threshold: number, others: number): Detection {
+    return {
+      detector: secretEnumerationMeta.id,
+      severity,
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary:
+        `Agent ${e.agent_id} called the secrets store ${e.dest_host} ${calls} times within ${o.windowMs / 60_000} min` +
+        (base > 0 ? `, ${Math.round(calls / base)}× the most it or its blueprint did before (${Math.round(base)})` : ', with no history of its blueprint') +
+        (others >= o.rolloutAgents ? `; ${others} other agents of its blueprint did the same (a rollout)` : ''),
+      evidence: {
+        observed: { calls, window_ms: o.windowMs, dest_host: e.dest_host },
+        baseline: { agent_peak_calls: own > 0 ? Math.round(own) : null, blueprint_peak_calls: peers > 0 ? Math.round(peers) : null, other_agents_bursting: others },
+        threshold: Math.round(threshold),
+        peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
       },
-    ];
+      event_ids: a.ids.slice(),
+    };
   }
 
   return {

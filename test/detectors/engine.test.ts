@@ -57,6 +57,10 @@ describe('risk engine', () => {
     f.ingest(det('signin-spike', 'low'));
     expect(f.ingest(det('unfamiliar-resource', 'low', T0 + MIN))).toBeNull();
     expect(f.level('t1', 'a1')).toBe('low');
+    // Reached by a compromised agent, then its secrets store read in bulk: medium too.
+    const h = new RiskEngine();
+    h.ingest(det('agent-propagation', 'low'));
+    expect(h.ingest(det('secret-enumeration', 'low', T0 + 5 * MIN))!.level).toBe('medium');
     const g = new RiskEngine();
     g.ingest(det('impossible-travel', 'low'));
     expect(g.ingest(det('exfiltration', 'low', T0 + 3 * HOUR))).toBeNull();

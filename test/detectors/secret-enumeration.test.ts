@@ -120,3 +120,16 @@ describe('secret-enumeration candidates', () => {
     expect(feed(d, ctx, reads('a2', 150, start + 6 * HOUR, 4 * MIN)).map((x) => [x.agent_id, x.severity])).toEqual([['a2', 'medium']]);
   });
 });
+
+describe('secret-enumeration lows', () => {
+  it('reports a smaller read of the whole vault (20+ calls, 10x the peak, under the medium floor) as low, once an hour', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    // Agents that read one or two secrets every 20 minutes.
+    const quiet: AgentEvent[] = [];
+    for (let t = T0; t < T3; t += 20 * MIN) for (const a of ['a1', 'a2', 'a3']) quiet.push(...reads(a, 2, t, 10 * SEC));
+    feed(d, ctx, quiet.sort((x, y) => x.time - y.time));
+    const out = feed(d, ctx, [...reads('a1', 45, T3, 3 * MIN), ...reads('a1', 45, T3 + 20 * MIN, 3 * MIN)]);
+    expect(out.map((x) => [x.severity, x.evidence.threshold])).toEqual([['low', 20]]);
+  });
+});
