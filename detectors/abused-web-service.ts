@@ -33,12 +33,13 @@
 //
 // State: per peer group that used a listed service, a few numbers per
 // service; per agent that reached one, its sums. Nothing for anyone else:
-// the per-event cost is one map lookup of the destination host.
+// the per-event cost is one map lookup of the destination host (memoByHost).
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { formatDuration, peerGroupId, peerGroupName, type Detector } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+import { memoByHost } from './host-memo.js';
 
 export interface AbusedWebServiceOptions {
   /** Distinct agents of a peer group whose use makes a service familiar to it. */
@@ -173,19 +174,8 @@ export function abusedService(host: string): AbusedService | null {
   }
 }
 
-/** abusedService per host as the gateway wrote it, remembered (a fleet reaches a few thousand hosts; each is looked up once). */
-const seenHosts = new Map<string, AbusedService | null>();
-const MAX_SEEN_HOSTS = 16_384;
-
-function serviceOf(host: string): AbusedService | null {
-  let s = seenHosts.get(host);
-  if (s === undefined) {
-    s = abusedService(host);
-    if (seenHosts.size >= MAX_SEEN_HOSTS) seenHosts.clear();
-    seenHosts.set(host, s);
-  }
-  return s;
-}
+/** abusedService per host as the gateway wrote it, remembered. */
+const serviceOf = memoByHost(abusedService);
 
 /** A peer group's use of one listed service. */
 interface GroupUse {

@@ -33,6 +33,7 @@ import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
 import { RING_SUBS, ringAdd, ringSlide, ringSum, type SubWindowRing } from './sub-window-ring.js';
+import { memoByHost } from './host-memo.js';
 
 export interface SecretEnumerationOptions {
   /** The sliding window, ms (five sub-windows). */
@@ -106,17 +107,8 @@ export function isSecretStoreHost(host: string): boolean {
   return AWS_SECRET_SERVICES.test(h) || (h.startsWith('vault.') && h.split('.').length >= 3);
 }
 
-const seenHosts = new Map<string, boolean>();
-
-function secretStore(host: string): boolean {
-  let v = seenHosts.get(host);
-  if (v === undefined) {
-    v = isSecretStoreHost(host);
-    if (seenHosts.size >= 16_384) seenHosts.clear();
-    seenHosts.set(host, v);
-  }
-  return v;
-}
+/** isSecretStoreHost per host string, remembered. */
+const secretStore = memoByHost(isSecretStoreHost);
 
 export const secretEnumerationMeta: DetectorMeta = {
   id: 'secret-enumeration',
