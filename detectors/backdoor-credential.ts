@@ -34,11 +34,14 @@
 // next sign-in may come that late.)
 //
 // A spree: one actor adding credentials to 4 or more agents within 10
-// minutes is low on each of them (the fourth addition reports the first
-// four, each later one its own agent): an administrator account planting
-// credentials across the fleet before it uses any, which no single agent's
-// view shows. An actor whose sprees began 12 hours or more before is a
-// rotation principal renewing credentials on its schedule: nothing.
+// minutes: an administrator account planting credentials across the fleet
+// before it uses any, which no single agent's view shows. Each agent of it is
+// judged 10 minutes after its addition: low, unless the agent has signed in
+// with the actor's new credential from the subnet it signed in from before
+// (a rotation: an administrator renewing expired secrets fleet-wide, put
+// to use where the agents run). An actor whose sprees began 12 hours or more
+// before is a rotation principal renewing credentials on its schedule:
+// nothing.
 //
 // State: only for agents with a credential added by an actor who does not
 // vouch for it within the last 7 days (rare): the latest use of up to 4
@@ -47,10 +50,11 @@
 import type { AgentEvent, LifecycleEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { peerGroupName, unvouchedAddition } from './detector.js';
+import { identityKey, peerGroupName, unvouchedAddition } from './detector.js';
 import { sameSubnet } from './addresses.js';
 import { AgentStore, NO_DETECTIONS, TenantMap, sec, type SlotState } from './agent-directory.js';
 import { CredentialSprees, type CredentialSpreesSnapshot } from './credential-sprees.js';
+import { DueQueue } from './due-queue.js';
 
 export interface BackdoorCredentialOptions {
   /** A credential added this long ago or less is watched, ms. */
@@ -61,6 +65,8 @@ export interface BackdoorCredentialOptions {
   spreeAgents?: number;
   spreeWindowMs?: number;
   rotatorAfterMs?: number;
+  /** Each agent of a spree is judged this long after its addition (see the header), ms. */
+  spreeConfirmMs?: number;
   maxAgents?: number;
 }
 
@@ -70,6 +76,7 @@ const DEFAULTS: Required<BackdoorCredentialOptions> = {
   spreeAgents: 4,
   spreeWindowMs: 10 * 60_000,
   rotatorAfterMs: 12 * 3_600_000,
+  spreeConfirmMs: 10 * 60_000,
   maxAgents: 2_000_000,
 };
 
@@ -101,6 +108,19 @@ interface Snapshot {
   sprees?: CredentialSpreesSnapshot;
   /** Agents already reported for a spree (tenant, agent), absent likewise. */
   spreeReported?: [string, string, { at: number }][];
+  /** Spree findings waiting for their agent to show a rotation, absent likewise. */
+  spreePending?: PendingSpree[];
+}
+
+/** A spree finding waiting to see whether its agent puts the new credential to use where it runs. */
+interface PendingSpree {
+  tenant_id: string;
+  agent_id: string;
+  due: number;
+  actor: string;
+  /** When the spree was seen (the agent's addition at or before it). */
+  since: number;
+  d: Detection;
 }
 
 export const backdoorCredentialMeta: DetectorMeta = {
@@ -111,7 +131,7 @@ export const backdoorCredentialMeta: DetectorMeta = {
   description:
     'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
     "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium). " +
-    'One actor adding credentials to 4 or more agents within 10 minutes is low on each (credentials planted across the fleet), unless his sprees began 12 hours or more before (a rotation principal). ' +
+    'One actor adding credentials to 4 or more agents within 10 minutes is low on each, 10 minutes later (credentials planted across the fleet), unless the agent signed in with the new credential from the subnet it signed in from before (a rotation in place) or the actor\'s sprees began 12 hours or more before (a rotation principal). ' +
     'A rotation replaces the credential where the agent runs, a migration moves the agent; an attacker\'s added secret or certificate runs beside the agent\'s own, from his host.',
 };
 
@@ -121,17 +141,33 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   const sprees = new CredentialSprees();
   /** Agents reported for a spree (once per agent while it is remembered). */
   const spreeReported = new TenantMap<{ at: number }>(o.maxAgents);
+  const spreePending = new DueQueue<PendingSpree>(65_536);
+
+  /**
+   * A spree finding whose time came: none when the agent signed in since
+   * with a credential the actor added, from the subnet of its sign-in
+   * before (a rotation in place); else low, dated when due.
+   */
+  function decideSpree(p: PendingSpree, ctx: DetectorContext): Detection | null {
+    const info = ctx.agent(p.tenant_id, p.agent_id);
+    const cur = info?.signin_cred ?? null;
+    const prev = info?.signin_cred_prev ?? null;
+    if (info !== undefined && cur !== null && prev !== null && cur.time >= p.since - o.spreeWindowMs && sameSubnet(cur.ip, prev.ip)) {
+      const actor = identityKey(p.actor);
+      if (info.credentials_added.some((c) => c.credential_id === cur.credential_id && identityKey(c.actor) === actor)) return null;
+    }
+    return { ...p.d, time: p.due };
+  }
 
   /** A credential added: one more agent in its actor's spree? Low for each agent of a spree not yet reported. */
   function onCredentialAdded(e: LifecycleEvent): Detection[] {
     sprees.note(e);
     const spree = sprees.spree(e.tenant_id, e.actor, e.time, o.spreeWindowMs, o.spreeAgents, o.rotatorAfterMs);
     if (spree === null || spree.repeated) return NO_DETECTIONS;
-    const out: Detection[] = [];
     for (const agentId of spree.agentIds) {
       if (agentId === '' || spreeReported.get(e.tenant_id, agentId) !== undefined) continue;
       spreeReported.set(e.tenant_id, agentId, { at: e.time });
-      out.push({
+      const d: Detection = {
         detector: backdoorCredentialMeta.id,
         severity: 'low',
         tenant_id: e.tenant_id,
@@ -146,9 +182,10 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
           spree_agents: spree.agentIds.slice(0, 16),
         },
         event_ids: [e.event_id],
-      });
+      };
+      spreePending.add({ tenant_id: e.tenant_id, agent_id: agentId, due: e.time + o.spreeConfirmMs, actor: e.actor, since: e.time, d });
     }
-    return out.length === 0 ? NO_DETECTIONS : out;
+    return NO_DETECTIONS;
   }
 
   /** True when the credential was added to the agent at `since` or later (a newer credential, not the agent's own of before). */
@@ -292,17 +329,21 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     meta: backdoorCredentialMeta,
     types: ['signin', 'lifecycle'] as const,
     observe,
+    advance: (watermark, ctx) => spreePending.takeDue(watermark, (p) => decideSpree(p, ctx)),
+    settle: (ctx) => spreePending.takeDue(Infinity, (p) => decideSpree(p, ctx)),
     evict(before) {
       agents.evict(before);
       sprees.evict(before);
       spreeReported.evict(before);
+      spreePending.evict(before);
     },
-    size: () => agents.size + sprees.size + spreeReported.size,
-    snapshot: () => ({ agents: agents.snapshot(), sprees: sprees.snapshot(), spreeReported: spreeReported.snapshot().map(([t, a, v]) => [t, a, { ...v }]) }),
+    size: () => agents.size + sprees.size + spreeReported.size + spreePending.size,
+    snapshot: () => ({ agents: agents.snapshot(), sprees: sprees.snapshot(), spreeReported: spreeReported.snapshot().map(([t, a, v]) => [t, a, { ...v }]), spreePending: spreePending.snapshot() }),
     restore(s) {
       agents.restore(s.agents);
       sprees.restore(s.sprees);
       spreeReported.restore((s.spreeReported ?? []).map(([t, a, v]) => [t, a, { ...v }]));
+      spreePending.restore(s.spreePending);
     },
   };
 }

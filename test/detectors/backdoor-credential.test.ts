@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../contract/events.js';
 import { createBackdoorCredentialDetector } from '../../detectors/backdoor-credential.js';
-import { DAY, MIN, SEC, T0, fakeContext, feed, lifecycle, resetIds, runWithRestore, signin } from './helpers/context.js';
+import { DAY, HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, resetIds, runWithRestore, signin } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
@@ -133,27 +133,40 @@ describe('backdoor-credential', () => {
 
 describe('backdoor-credential sprees', () => {
   const add = (agent: string, actor: string, time: number) => lifecycle({ agent_id: agent, action: 'credential_added', actor, credential_id: `cred-${agent}-${time}`, time });
+  /** The detector fed `events`, then the watermark moved to `until`. */
+  const after = (events: AgentEvent[], until: number, d = createBackdoorCredentialDetector(), ctx = fakeContext()) => [...feed(d, ctx, byTime(events)), ...advanceTo(d, ctx, until)];
 
-  it('reports each agent of a credential spree low: one actor adding credentials to 4 or more agents within 10 minutes', () => {
+  it('reports each agent of a credential spree low 10 minutes on: one actor adding credentials to 4 or more agents within 10 minutes', () => {
     const spree = ['x1', 'x2', 'x3', 'x4', 'x5'].map((a, i) => add(a, 'admin7@contoso.com', T0 + i * MIN));
-    const out = run(spree);
+    expect(after(spree, T0 + 12 * MIN)).toEqual([]);
+    const out = after(spree, T0 + 20 * MIN);
     expect(out.map((d) => [d.agent_id, d.severity])).toEqual([['x1', 'low'], ['x2', 'low'], ['x3', 'low'], ['x4', 'low'], ['x5', 'low']]);
-    expect(out.slice(0, 4).every((d) => d.time === T0 + 3 * MIN)).toBe(true);
+    expect(out[0]!.time).toBe(T0 + 13 * MIN);
     expect(out[0]!.summary).toContain('admin7@contoso.com added credentials to 4 agents within 10 min');
     // Three agents, or four spread over an hour, are no spree.
-    expect(run(spree.slice(0, 3))).toEqual([]);
-    expect(run(['x1', 'x2', 'x3', 'x4'].map((a, i) => add(a, 'admin7@contoso.com', T0 + i * 20 * MIN)))).toEqual([]);
+    expect(after(spree.slice(0, 3), T0 + 2 * 60 * MIN)).toEqual([]);
+    expect(after(['x1', 'x2', 'x3', 'x4'].map((a, i) => add(a, 'admin7@contoso.com', T0 + i * 20 * MIN)), T0 + 3 * 60 * MIN)).toEqual([]);
+  });
+
+  it('drops an agent that puts the new credential to use where it runs (a rotation in place), not one using it elsewhere', () => {
+    const home = (agent: string, cred: string, ip: string, t: number) => signin({ agent_id: agent, credential_id: cred, ip, time: t });
+    const events = [
+      ...['x1', 'x2', 'x3', 'x4'].map((a) => home(a, `old-${a}`, '20.42.10.7', T0 - 10 * MIN)),
+      ...['x1', 'x2', 'x3', 'x4'].map((a, i) => add(a, 'admin7@contoso.com', T0 + i * MIN)),
+      home('x1', `cred-x1-${T0}`, '20.42.10.9', T0 + 6 * MIN),
+      home('x2', `cred-x2-${T0 + MIN}`, '95.216.7.12', T0 + 7 * MIN),
+    ];
+    expect(after(events, T0 + 40 * MIN).map((d) => d.agent_id)).toEqual(['x2', 'x3', 'x4']);
   });
 
   it('takes an actor whose sprees began 12 hours or more before for a rotation principal', () => {
     const d = createBackdoorCredentialDetector();
     const ctx = fakeContext();
-    const first = feed(d, ctx, ['x1', 'x2', 'x3', 'x4'].map((a, i) => add(a, 'rotator', T0 + i * SEC)));
-    expect(first).toHaveLength(4);
-    expect(feed(d, ctx, ['y1', 'y2', 'y3', 'y4'].map((a, i) => add(a, 'rotator', T0 + 13 * 60 * MIN + i * SEC)))).toEqual([]);
-    // Its snapshot keeps what it knows.
-    const events = ['z1', 'z2', 'z3', 'z4', 'z5'].map((a, i) => add(a, 'admin7', T0 + i * MIN));
-    const { uninterrupted, restored } = runWithRestore(() => createBackdoorCredentialDetector(), events, 2);
+    expect(after(['x1', 'x2', 'x3', 'x4'].map((a, i) => add(a, 'rotator', T0 + i * SEC)), T0 + HOUR, d, ctx)).toHaveLength(4);
+    expect(after(['y1', 'y2', 'y3', 'y4'].map((a, i) => add(a, 'rotator', T0 + 13 * HOUR + i * SEC)), T0 + 14 * HOUR, d, ctx)).toEqual([]);
+    // Its snapshot keeps what it knows, the findings waiting included.
+    const events = [...['z1', 'z2', 'z3', 'z4', 'z5'].map((a, i) => add(a, 'admin7', T0 + i * MIN)), signin({ agent_id: 'w', time: T0 + HOUR })];
+    const { uninterrupted, restored } = runWithRestore(() => createBackdoorCredentialDetector(), events, 5);
     expect(uninterrupted.map((x) => x.agent_id)).toEqual(['z1', 'z2', 'z3', 'z4', 'z5']);
     expect(restored).toEqual(uninterrupted);
   });
