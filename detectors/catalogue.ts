@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–19). A fresh set
+// The catalogue: every detector of the product, in id order (1–20). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -23,6 +23,7 @@ import { createBulkCollectionDetector } from './bulk-collection.js';
 import { createLookalikeDestinationDetector } from './lookalike-destination.js';
 import { createAbusedWebServiceDetector } from './abused-web-service.js';
 import { createSecretEnumerationDetector } from './secret-enumeration.js';
+import { createAnonymousNetworkDetector } from './anonymous-network.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -45,6 +46,7 @@ export const DETECTOR_IDS = [
   'lookalike-destination',
   'abused-web-service',
   'secret-enumeration',
+  'anonymous-network',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -71,6 +73,7 @@ export function createCatalogue(): Detector[] {
     createLookalikeDestinationDetector(),
     createAbusedWebServiceDetector(),
     createSecretEnumerationDetector(),
+    createAnonymousNetworkDetector(),
   ] as Detector[];
 }
 
