@@ -15,10 +15,12 @@
 // count it had at least an hour ago (its peak, decaying with a half-life of
 // 3 days: a weekly rotation job is remembered; a burst does not raise its own
 // bar); per blueprint, the highest peak of its agents.
-// Rule: at least 50 calls within 10 minutes and 10× the higher of the agent's
-// peak (once it has called secret stores for an hour) and its blueprint's →
-// medium; without any baseline (a new blueprint), 200 calls. From 20 calls
-// and 10× the peak, under the medium floor: low (a smaller vault read whole;
+// Rule: at least 50 calls within 10 minutes, 10× the agent's own peak and 5×
+// its blueprint's (once it has called secret stores for an hour; before that
+// 10× its blueprint's) → medium; without any baseline (a new blueprint), 200
+// calls. The blueprint's peak is its busiest agent's: at 10× one busy peer
+// would hide a dump by every quiet one. From 20 calls over that bar, under
+// the medium floor: low (a smaller vault read whole;
 // with another finding the agent rises). When 2 other
 // agents of the blueprint went over their thresholds within 10 minutes, it is
 // a rollout (every pod reading its secrets at start-up): low. Once per agent
@@ -41,8 +43,10 @@ export interface SecretEnumerationOptions {
   /** Least calls within the window that can be a finding (medium), and a low one. */
   minCalls?: number;
   lowCalls?: number;
-  /** Multiple of the higher of the agent's and its blueprint's peak. */
+  /** Multiple of the agent's own peak (of its blueprint's for an agent without history)... */
   factor?: number;
+  /** ...and of its blueprint's peak for an agent with its own history. */
+  peerFactor?: number;
   /** Calls within the window that fire without any baseline. */
   noBaselineCalls?: number;
   /** Half-life of a peak, ms. */
@@ -62,6 +66,7 @@ const DEFAULTS: Required<SecretEnumerationOptions> = {
   minCalls: 50,
   lowCalls: 20,
   factor: 10,
+  peerFactor: 5,
   noBaselineCalls: 200,
   peakHalfLifeMs: 3 * 24 * 3_600_000,
   learnMs: 60 * 60_000,
@@ -116,8 +121,8 @@ export const secretEnumerationMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1555.006', name: 'Credentials from Password Stores: Cloud Secrets Management Stores' },
   description:
-    'An agent calls a secrets store (Azure Key Vault or Managed HSM, AWS Secrets Manager or Parameter Store, Google Secret Manager, a HashiCorp Vault) at least 50 times within 10 minutes and 10× the most it or its blueprint\'s agents ever did in 10 minutes (peaks decay with a half-life of 3 days; without any baseline, 200 calls): code running in the agent\'s runtime dumping every secret with the agent\'s own token, from its own host. ' +
-    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up), and low from 20 calls at 10× the peak under the medium floor. Once per agent per hour.',
+    'An agent calls a secrets store (Azure Key Vault or Managed HSM, AWS Secrets Manager or Parameter Store, Google Secret Manager, a HashiCorp Vault) at least 50 times within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× for an agent calling them for less than an hour; peaks decay with a half-life of 3 days; without any baseline, 200 calls): code running in the agent\'s runtime dumping every secret with the agent\'s own token, from its own host. ' +
+    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up), and low from 20 calls over those multiples under the medium floor. Once per agent per hour.',
 };
 
 export function createSecretEnumerationDetector(options: SecretEnumerationOptions = {}): Detector {
@@ -193,15 +198,19 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
     const calls = ringSum(a);
     if (calls < o.lowCalls) return NO_DETECTIONS;
     if (a.fired !== 0 && now - a.fired < o.refireMs / 1000) return NO_DETECTIONS;
-    const own = now - a.first >= o.learnMs / 1000 ? decayed(a.peak, a.pt, now) : 0;
+    const known = now - a.first >= o.learnMs / 1000;
+    const own = known ? decayed(a.peak, a.pt, now) : 0;
     const peers = decayed(g.peak, g.pt, now);
     const base = Math.max(own, peers);
-    const threshold = base > 0 ? Math.max(o.minCalls, o.factor * base) : o.noBaselineCalls;
+    // An agent with its own history: 10x its own peak and 5x its blueprint's (the peak of its busiest
+    // agent: one busy peer must not hide a dump by a quiet one); a new agent: 10x its blueprint's.
+    const bar = known ? Math.max(o.factor * own, o.peerFactor * peers) : o.factor * peers;
+    const threshold = base > 0 ? Math.max(o.minCalls, bar) : o.noBaselineCalls;
     if (calls < threshold) {
-      // Under the medium floor but 10x the peak: low, once an hour (evidence; with another finding the agent rises).
-      if (base === 0 || calls < o.factor * base || (a.lf !== undefined && a.lf !== 0 && now - a.lf < o.refireMs / 1000)) return NO_DETECTIONS;
+      // Under the medium floor but over the bar: low, once an hour (evidence; with another finding the agent rises).
+      if (base === 0 || calls < bar || (a.lf !== undefined && a.lf !== 0 && now - a.lf < o.refireMs / 1000)) return NO_DETECTIONS;
       a.lf = now;
-      return [finding(e, a, 'low', calls, base, own, peers, Math.max(o.lowCalls, o.factor * base), 0)];
+      return [finding(e, a, 'low', calls, base, own, peers, Math.max(o.lowCalls, bar), 0)];
     }
     a.fired = now;
     // The dump's first minutes may already be this hour's candidate (sampled before it crossed the
@@ -228,7 +237,7 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
       time: e.time,
       summary:
         `Agent ${e.agent_id} called the secrets store ${e.dest_host} ${calls} times within ${o.windowMs / 60_000} min` +
-        (base > 0 ? `, ${Math.round(calls / base)}× the most it or its blueprint did before (${Math.round(base)})` : ', with no history of its blueprint') +
+        (base === 0 ? ', with no history of its blueprint' : own > 0 ? `, ${Math.round(calls / own)}× the most it did before (${Math.round(own)}), ${peers > 0 ? `${Math.round(calls / peers)}× its blueprint\'s busiest agent (${Math.round(peers)})` : 'its blueprint none'}` : `, ${Math.round(calls / base)}× the most its blueprint did before (${Math.round(base)})`) +
         (others >= o.rolloutAgents ? `; ${others} other agents of its blueprint did the same (a rollout)` : ''),
       evidence: {
         observed: { calls, window_ms: o.windowMs, dest_host: e.dest_host },

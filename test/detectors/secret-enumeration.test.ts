@@ -54,6 +54,24 @@ describe('secret-enumeration', () => {
     expect(out[0]!.event_ids).toHaveLength(8);
   });
 
+  it('judges an agent with its own history against 5x its blueprint busiest agent, not 10x (one busy peer does not hide a dump by a quiet one)', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    // a3 reads 30 secrets in 5 minutes early on: an hour later the blueprint's peak is 30.
+    const busy = reads('a3', 30, T0 + 25 * MIN, 5 * MIN);
+    expect(feed(d, ctx, [...history(), ...busy].sort((x, y) => x.time - y.time))).toEqual([]);
+    // a2 (own peak 6) reads 180 in 4 minutes: over 10x its own (60) and 5x the blueprint's (~160), under 10x the blueprint's (~320).
+    const out = feed(d, ctx, reads('a2', 180, T3, 4 * MIN));
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a2', 'medium']]);
+    const threshold = out[0]!.evidence.threshold as number;
+    expect(threshold).toBeGreaterThanOrEqual(150);
+    expect(threshold).toBeLessThanOrEqual(160);
+    expect(out[0]!.summary).toMatch(/× the most it did before \(6\), 5× its blueprint's busiest agent \(\d+\)$/);
+    // A new agent of the blueprint is still held to 10x the blueprint's peak: 180 reads are not enough.
+    const fresh = feed(d, ctx, reads('a9', 180, T3 + 2 * HOUR, 4 * MIN));
+    expect(fresh.filter((x) => x.severity === 'medium')).toEqual([]);
+  });
+
   it('stays quiet for reads within the agent or blueprint usual peaks, and for blocked calls', () => {
     const d = createSecretEnumerationDetector();
     const ctx = fakeContext();
