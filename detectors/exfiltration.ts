@@ -37,7 +37,9 @@
 // of the last two windows (≤10 min) to destinations not familiar fire at
 // max(100 MB, 5 × baseline sum) — or at max(50 MB, 20 × baseline sum) when
 // that is lower: a blueprint that never sent more than a few MB in ten minutes
-// to new destinations has no precedent for 50 MB — or, counting only risky categories, at
+// to new destinations has no precedent for 50 MB — or, counting only risky
+// categories and agent endpoints outside the tenant (category agent without a
+// dest_agent_id: a third party's agent handed the context), at
 // max(20 MB, 4 × baseline risky sum) (high from 50 MB): a blueprint that never
 // sends to file sharing has no risky baseline, and a few tens of MB there in
 // minutes is unprecedented for it. Slow: the same sums over the current
@@ -383,7 +385,7 @@ export const exfiltrationMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
-    'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
+    'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
     'DNS tunnelling: 100 DNS flows within 10 minutes to a name server the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes (data smuggled in names).',
@@ -721,7 +723,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       e,
       high ? 'high' : 'medium',
       isRiskyKind
-        ? `Agent ${e.agent_id} sent ${fmtBytes(rtot)} to file-sharing/uncategorized destinations within ${(2 * o.windowMs) / 60_000} min (baseline ${fmtBytes(rbase)})`
+        ? `Agent ${e.agent_id} sent ${fmtBytes(rtot)} to risky destinations new to its blueprint (file sharing, uncategorized, suspicious, external agents; last ${e.dest_host}) within ${(2 * o.windowMs) / 60_000} min (baseline ${fmtBytes(rbase)})`
         : `Agent ${e.agent_id} sent ${fmtBytes(tot)} to destinations new to its blueprint within ${(2 * o.windowMs) / 60_000} min (baseline ${fmtBytes(base)})`,
       {
         observed: { window_new_dest_bytes_out: tot, window_risky_bytes_out: rtot, last_dest_host: e.dest_host, last_category: e.category },
@@ -828,7 +830,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       e,
       high ? 'high' : 'medium',
       overRisky
-        ? `Agent ${e.agent_id} trickled ${fmtBytes(rtot)} to file-sharing/uncategorized destinations within the hour, under every 10-min threshold (baseline ${fmtBytes(rbase)} per hour)`
+        ? `Agent ${e.agent_id} trickled ${fmtBytes(rtot)} to risky destinations new to its blueprint (file sharing, uncategorized, suspicious, external agents; last ${e.dest_host}) within the hour, under every 10-min threshold (baseline ${fmtBytes(rbase)} per hour)`
         : `Agent ${e.agent_id} trickled ${fmtBytes(tot)} to destinations new to its blueprint within the hour, under every 10-min threshold (baseline ${fmtBytes(base)} per hour)`,
       {
         observed: { slow_new_dest_bytes_out: tot, slow_risky_bytes_out: rtot, last_dest_host: e.dest_host, last_category: e.category },
@@ -961,7 +963,10 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     // file-sharing service the blueprint uses, do not count. Late events land in
     // the previous window, older ones are dropped.
     const kib = familiar ? 0 : Math.floor(bytes / KIB);
-    const rkib = isRisky ? kib : 0;
+    // An agent endpoint outside the tenant (no dest_agent_id: an A2A call to a third party's agent)
+    // new to the blueprint weighs as a risky destination in the sums: context handed to an agent
+    // nobody vetted. It still becomes familiar the usual way (2 agents calling it for an hour).
+    const rkib = isRisky || (cat.key === 'agent' && e.dest_agent_id === null) ? kib : 0;
     if (wi === s.w) {
       s.c0 += kib;
       s.r0 += rkib;

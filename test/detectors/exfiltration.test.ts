@@ -528,6 +528,31 @@ describe('exfiltration', () => {
     expect(fast[1]!.time - fast[0]!.time).toBeLessThanOrEqual(3 * MIN);
   });
 
+  it('sums context handed to an agent endpoint outside the tenant (category agent, no dest_agent_id) like a risky destination; not calls to the tenant\'s own agents or an external agent the blueprint works with', () => {
+    const external = (agent: string, t: number, extra: Partial<NetworkEvent> = {}) =>
+      network({ agent_id: agent, time: t, bytes_out: 4_000_000, category: 'agent', dest_host: 'a2a.insight.agents.example', ...extra });
+    const calls = (extra: Partial<NetworkEvent> = {}) => Array.from({ length: 10 }, (_, i) => external('a2', T3 + i * 45 * SEC, extra));
+    // 40 MB in 10 calls over 7 minutes to an external agent no one of the blueprint calls: medium.
+    const d = exfil();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    const out = feed(d, ctx, calls());
+    expect(out.map((x) => [x.evidence.kind, x.severity])).toEqual([['window', 'medium']]);
+    expect(out[0]!.summary).toContain('external agents; last a2a.insight.agents.example');
+    // The same volume to one of the tenant's agents (dest_agent_id set) is agent-to-agent traffic, not a destination.
+    const d2 = exfil();
+    const ctx2 = fakeContext();
+    feed(d2, ctx2, traffic(AGENTS, T0, T3));
+    expect(feed(d2, ctx2, calls({ dest_agent_id: 'worker-7' }))).toEqual([]);
+    // An external agent two agents of the blueprint have called for hours (a partner's agent it works with): familiar.
+    const d3 = exfil();
+    const ctx3 = fakeContext();
+    const partner: NetworkEvent[] = [];
+    for (let t = T0; t < T3; t += 20 * MIN) partner.push(external('a1', t, { bytes_out: 30_000 }), external('a3', t + MIN, { bytes_out: 30_000 }));
+    feed(d3, ctx3, [...traffic(AGENTS, T0, T3), ...partner].sort((x, y) => x.time - y.time));
+    expect(feed(d3, ctx3, calls())).toEqual([]);
+  });
+
   it('catches a slow trickle to a file-sharing site that stays under every 10-minute threshold (high)', () => {
     const d = exfil();
     const ctx = fakeContext();
