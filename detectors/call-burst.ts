@@ -1,0 +1,257 @@
+// A burst of one kind of call by one agent, far above its own and its
+// blueprint's usual peaks: the counting core shared by the detectors that
+// judge a call rate (secret-enumeration: reads of a secrets store;
+// mass-send: requests that carry data out to an API).
+//
+// Per agent that made such a call: the calls over a sliding window (five
+// sub-windows), and the highest completed window count it had at least an
+// hour ago (its peak, decaying with a half-life: last week's rotation job is
+// remembered; a burst does not raise its own bar); per blueprint, the highest
+// peak of its agents and its latest bursts.
+// Verdict: at least `minCalls` within the window, `factor`× the agent's own
+// peak (and its latest windows that ended before this one began, not yet
+// promoted) and `peerFactor`× its blueprint's (once it has made such calls for
+// `learnMs`, or this burst is its first and it has been active that long
+// when the detector says so; before that `factor`× its blueprint's) → medium; without any baseline (a young
+// agent of a blueprint whose agents never did it), `noBaselineCalls`. The blueprint's peak is its busiest agent's:
+// at `factor`× one busy peer would hide a burst by every quiet one. From
+// `lowCalls` over that bar, under the medium floor: low. When `rolloutAgents`
+// other agents of the blueprint went over their bars within the rollout
+// window, it is a rollout (every pod doing the same at start-up): low. Once
+// per agent per `refireMs` (lows too); windows of an agent that fired within
+// that long do not raise its peak.
+
+import type { NetworkEvent } from '../contract/events.js';
+import { peerGroupId } from './detector.js';
+import { TenantMap, hashString, type Timed } from './agent-directory.js';
+import { RING_SUBS, ringAdd, ringSlide, ringSum, type SubWindowRing } from './sub-window-ring.js';
+
+export interface CallBurstOptions {
+  /** The sliding window, ms (five sub-windows). */
+  windowMs: number;
+  /** Least calls within the window that can be a finding (medium), and a low one. */
+  minCalls: number;
+  lowCalls: number;
+  /** Multiple of the agent's own peak (of its blueprint's for an agent without history)... */
+  factor: number;
+  /** ...and of its blueprint's peak for an agent with its own history. */
+  peerFactor: number;
+  /** Calls within the window that fire without any baseline. */
+  noBaselineCalls: number;
+  /** Half-life of a peak, ms. */
+  peakHalfLifeMs: number;
+  /** The agent's own peak counts once it has made such calls this long, ms. */
+  learnMs: number;
+  /** Other agents of the blueprint over their bars within this long make a rollout, and how many. */
+  rolloutWindowMs: number;
+  rolloutAgents: number;
+  /** One finding per agent per this, ms. */
+  refireMs: number;
+  maxAgents: number;
+}
+
+/** Per agent that made such calls; its ring holds the calls per sub-window. Times in seconds. */
+export interface BurstAgent extends Timed, SubWindowRing {
+  g: string;
+  /** Peak: the highest sliding count at least an hour old (decayed as of `pt`). */
+  peak: number;
+  pt: number;
+  /** The highest sliding count in hour `ca`, and in the hour before it: each becomes the peak an hour later (a burst does not raise its own bar). */
+  cand: number;
+  pv: number;
+  ca: number;
+  /** The newest sub-window of the window `cand` and `pv` were counted over (absent in older snapshots). */
+  cs?: number;
+  ps?: number;
+  /** First call (s); last finding (s, 0 when none); last low finding (s, 0 when none; absent in older snapshots). */
+  first: number;
+  fired: number;
+  lf?: number;
+  /** The latest calls' event ids (up to 8). */
+  ids: string[];
+}
+
+export interface BurstGroup extends Timed {
+  /** Highest agent peak, decayed as of `pt` (s). */
+  peak: number;
+  pt: number;
+  /** Flat [agent hash, time (s)] of recent bursts. */
+  bursts: number[];
+}
+
+/** A burst found: what it is compared with. */
+export interface BurstVerdict {
+  severity: 'low' | 'medium';
+  calls: number;
+  /** The higher of `own` and `peers` (0: none, see `known`). */
+  base: number;
+  /** The agent's own history counts (with a base of 0: an agent active for the learning time that never did this before). */
+  known: boolean;
+  /** The agent's own peak (0 while it learns), its blueprint's. */
+  own: number;
+  peers: number;
+  threshold: number;
+  /** Other agents of the blueprint that burst within the rollout window. */
+  others: number;
+  rollout: boolean;
+  /** The event ids behind it (a copy). */
+  ids: string[];
+}
+
+export interface CallBurstSnapshot {
+  agents: [string, string, BurstAgent][];
+  groups: [string, string, BurstGroup][];
+}
+
+export class CallBurstWatch {
+  private readonly agents: TenantMap<BurstAgent>;
+  private readonly groups: TenantMap<BurstGroup>;
+  private readonly subS: number;
+  private readonly halfLifeS: number;
+
+  constructor(private readonly o: CallBurstOptions) {
+    this.agents = new TenantMap<BurstAgent>(o.maxAgents);
+    this.groups = new TenantMap<BurstGroup>(o.maxAgents);
+    this.subS = o.windowMs / RING_SUBS / 1000;
+    this.halfLifeS = o.peakHalfLifeMs / 1000;
+  }
+
+  private decayed(v: number, since: number, now: number): number {
+    return now > since ? v * Math.pow(0.5, (now - since) / this.halfLifeS) : v;
+  }
+
+  private groupOf(e: NetworkEvent, gid: string): BurstGroup {
+    let g = this.groups.get(e.tenant_id, gid);
+    if (g === undefined) {
+      g = { at: e.time, peak: 0, pt: Math.floor(e.time / 1000), bursts: [] };
+      this.groups.set(e.tenant_id, gid, g);
+    } else if (e.time > g.at) g.at = e.time;
+    return g;
+  }
+
+  private promote(a: BurstAgent, g: BurstGroup, v: number, now: number): void {
+    if (v <= 0) return;
+    if (v > this.decayed(a.peak, a.pt, now)) {
+      a.peak = v;
+      a.pt = now;
+    }
+    if (v > this.decayed(g.peak, g.pt, now)) {
+      g.peak = v;
+      g.pt = now;
+    }
+  }
+
+  /**
+   * Before the ring slides on: its sum (the sliding count as of the last
+   * call) is a candidate for the hour, unless the agent fired lately; the
+   * candidates of an hour become the peak an hour after it.
+   */
+  private slide(a: BurstAgent, g: BurstGroup, sb: number, now: number): void {
+    if (sb <= a.sub) return;
+    const hour = Math.floor(now / 3600);
+    if (hour > a.ca) {
+      this.promote(a, g, a.pv, now);
+      if (hour === a.ca + 1) {
+        a.pv = a.cand;
+        a.ps = a.cs;
+      } else {
+        this.promote(a, g, a.cand, now);
+        a.pv = 0;
+      }
+      a.cand = 0;
+      a.ca = hour;
+    }
+    // The sum as of the ring's newest sub-window (the agent may have been idle since): not a
+    // candidate when the agent had fired within the hour before it.
+    const sum = ringSum(a);
+    if (sum > a.cand && (a.fired === 0 || a.sub * this.subS - a.fired >= this.o.refireMs / 1000)) {
+      a.cand = sum;
+      a.cs = a.sub;
+    }
+    ringSlide(a, sb);
+  }
+
+  /**
+   * Counts one call of the kind watched; a verdict when it makes a burst,
+   * else null. `activeSince` (ms), when given, is when the agent was first
+   * seen at all: an agent active for the learning time whose first such
+   * calls are this burst never did this (a baseline of none, not no
+   * baseline).
+   */
+  observe(e: NetworkEvent, activeSince = Infinity): BurstVerdict | null {
+    const o = this.o;
+    const now = Math.floor(e.time / 1000);
+    const sb = Math.floor(now / this.subS);
+    const gid = peerGroupId(e.blueprint_id, e.agent_id);
+    const g = this.groupOf(e, gid);
+    let a = this.agents.get(e.tenant_id, e.agent_id);
+    if (a === undefined) {
+      a = { at: e.time, g: gid, r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, sub: sb, peak: 0, pt: now, cand: 0, pv: 0, ca: Math.floor(now / 3600), first: now, fired: 0, ids: [] };
+      this.agents.set(e.tenant_id, e.agent_id, a);
+    } else if (e.time > a.at) a.at = e.time;
+    this.slide(a, g, sb, now);
+    if (!ringAdd(a, sb, 1)) return null;
+    if (a.ids.length >= 8) a.ids.shift();
+    a.ids.push(e.event_id);
+    const calls = ringSum(a);
+    if (calls < o.lowCalls) return null;
+    const refireS = o.refireMs / 1000;
+    if (a.fired !== 0 && now - a.fired < refireS) return null;
+    const learnS = o.learnMs / 1000;
+    // Active for the learning time (when the caller knows): a peak of none is a baseline too. Its
+    // first such calls are this burst: it never did this.
+    const active = now - Math.floor(activeSince / 1000) >= learnS;
+    const known = (active && now - a.first < o.windowMs / 1000) || now - a.first >= learnS;
+    // Its own peak, and the candidates not yet promoted whose windows ended before this window began
+    // (a job that ran an hour ago counts now, not in two hours; the start of this burst does not).
+    const early = sb - RING_SUBS;
+    const pending = Math.max((a.cs ?? Infinity) <= early ? a.cand : 0, (a.ps ?? Infinity) <= early ? a.pv : 0);
+    const own = known ? Math.max(this.decayed(a.peak, a.pt, now), pending) : 0;
+    const peers = this.decayed(g.peak, g.pt, now);
+    const base = Math.max(own, peers);
+    const baselined = base > 0 || (active && known);
+    // An agent with its own history: factor x its own peak and peerFactor x its blueprint's (the
+    // peak of its busiest agent: one busy peer must not hide a burst by a quiet one); a new agent:
+    // factor x its blueprint's.
+    const bar = known ? Math.max(o.factor * own, o.peerFactor * peers) : o.factor * peers;
+    const threshold = baselined ? Math.max(o.minCalls, bar) : o.noBaselineCalls;
+    if (calls < threshold) {
+      // Under the medium floor but over the bar: low, once per refire time (evidence; with another finding the agent rises).
+      if (!baselined || calls < bar || (a.lf !== undefined && a.lf !== 0 && now - a.lf < refireS)) return null;
+      a.lf = now;
+      return { severity: 'low', calls, base, known, own, peers, threshold: Math.max(o.lowCalls, bar), others: 0, rollout: false, ids: a.ids.slice() };
+    }
+    a.fired = now;
+    // The burst's first minutes may already be this hour's candidate (sampled before it crossed the
+    // threshold), or the last hour's when it began before the hour: neither becomes a peak.
+    a.cand = 0;
+    if (now - a.ca * 3600 < o.windowMs / 1000) a.pv = 0;
+    // A rollout: other agents of the blueprint bursting too within the window.
+    const ah = hashString(e.agent_id);
+    const span = o.rolloutWindowMs / 1000;
+    let others = 0;
+    for (let i = 0; i < g.bursts.length; i += 2) if (g.bursts[i] !== ah && now - g.bursts[i + 1]! <= span) others++;
+    if (g.bursts.length >= 32) g.bursts.splice(0, 2);
+    g.bursts.push(ah, now);
+    const rollout = others >= o.rolloutAgents;
+    return { severity: rollout ? 'low' : 'medium', calls, base, known, own, peers, threshold, others, rollout, ids: a.ids.slice() };
+  }
+
+  evict(before: number): void {
+    this.agents.evict(before);
+    this.groups.evict(before);
+  }
+
+  get size(): number {
+    return this.agents.size + this.groups.size;
+  }
+
+  snapshot(): CallBurstSnapshot {
+    return { agents: this.agents.snapshot(), groups: this.groups.snapshot() };
+  }
+
+  restore(s: CallBurstSnapshot): void {
+    this.agents.restore(s.agents);
+    this.groups.restore(s.groups);
+  }
+}
