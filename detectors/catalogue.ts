@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–20). A fresh set
+// The catalogue: every detector of the product, in id order (1–21). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -24,6 +24,7 @@ import { createLookalikeDestinationDetector } from './lookalike-destination.js';
 import { createAbusedWebServiceDetector } from './abused-web-service.js';
 import { createSecretEnumerationDetector } from './secret-enumeration.js';
 import { createAnonymousNetworkDetector } from './anonymous-network.js';
+import { createMassSendDetector } from './mass-send.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -47,6 +48,7 @@ export const DETECTOR_IDS = [
   'abused-web-service',
   'secret-enumeration',
   'anonymous-network',
+  'mass-send',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -74,6 +76,7 @@ export function createCatalogue(): Detector[] {
     createAbusedWebServiceDetector(),
     createSecretEnumerationDetector(),
     createAnonymousNetworkDetector(),
+    createMassSendDetector(),
   ] as Detector[];
 }
 

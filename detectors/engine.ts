@@ -153,7 +153,7 @@ const DEFAULTS = {
   maxReasons: 5,
   inheritDetector: 'risky-user-signin',
   accessDetectors: ['unfamiliar-signin-properties', 'impossible-travel', 'anonymous-network', 'agent-propagation'] as readonly string[],
-  dataDetectors: ['bulk-collection', 'exfiltration', 'abused-web-service', 'lookalike-destination', 'secret-enumeration'] as readonly string[],
+  dataDetectors: ['bulk-collection', 'exfiltration', 'abused-web-service', 'lookalike-destination', 'secret-enumeration', 'mass-send'] as readonly string[],
   corroborationWindowMs: 3600_000,
   corroborationBonus: 0.1,
   maxAgents: 2_000_000,

@@ -1,0 +1,141 @@
+// Detector 21 — mass-send: an agent sends data out through an API far more
+// often than it and its blueprint ever do — mail with attachments through
+// Graph, messages to a chat API, records posted to a SaaS (T1534 Internal
+// Spearphishing; the same count catches bulk writes and uploads through an
+// API).
+//
+// A hijacked copilot (an injected instruction in a document it was asked to
+// read) sends a hundred mails with an attachment on behalf of its user, from
+// its own host, with its own token, to an API it calls every day: every
+// property is familiar, the bytes per call are modest, and reads stay low.
+// What is not familiar is how many calls carry data out. Most API calls are
+// reads: a request of a few KiB, a larger answer. A send carries a body of
+// at least 8 KiB and at least twice what comes back.
+//
+// A send: an allowed call to an API-like destination (not to one of the
+// tenant's agents, a secrets store, a storage or file-sharing service, a
+// model provider, DNS — storage and file sharing are exfiltration's, model
+// prompts are the agent's daily work and batches of them are what users ask
+// for) with bytes_out ≥ 8 KiB and ≥ 2× bytes_in.
+// Rule (CallBurstWatch, call-burst.ts): at least 50 sends within 10 minutes,
+// 10× the agent's own peak and 5× its blueprint's (once it has sent, or been
+// active at all, for an hour: an agent that never sends has a peak of none;
+// before that 10× its blueprint's) → medium; without any baseline (a young
+// agent of a blueprint that never sends), 200.
+// From 25 sends over that bar, under the medium floor: low. A rollout (2
+// other agents of the blueprint bursting within 10 minutes: a campaign the
+// whole blueprint runs, a month-end mailing) is low. Once per agent per hour.
+//
+// State: only for agents that send (a few numbers each); per blueprint a
+// peak and its latest bursts.
+
+import type { AgentEvent, NetworkEvent } from '../contract/events.js';
+import type { Detection, DetectorMeta } from './types.js';
+import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { NO_DETECTIONS, clone } from './agent-directory.js';
+import { CallBurstWatch, type BurstVerdict, type CallBurstOptions, type CallBurstSnapshot } from './call-burst.js';
+import { categoryInfo } from './categories.js';
+import { isSecretStoreHost } from './secret-enumeration.js';
+import { memoByHost } from './host-memo.js';
+
+export interface MassSendOptions extends Partial<CallBurstOptions> {
+  /** Least bytes out of a send, and its least ratio of bytes out to bytes in. */
+  minSendBytes?: number;
+  minOutInRatio?: number;
+}
+
+const DEFAULTS: CallBurstOptions & Required<Pick<MassSendOptions, 'minSendBytes' | 'minOutInRatio'>> = {
+  windowMs: 10 * 60_000,
+  minCalls: 50,
+  lowCalls: 25,
+  factor: 10,
+  peerFactor: 5,
+  noBaselineCalls: 200,
+  peakHalfLifeMs: 3 * 24 * 3_600_000,
+  learnMs: 60 * 60_000,
+  rolloutWindowMs: 10 * 60_000,
+  rolloutAgents: 2,
+  refireMs: 60 * 60_000,
+  maxAgents: 1_000_000,
+  minSendBytes: 8 * 1024,
+  minOutInRatio: 2,
+};
+
+/** Categories whose uploads are not sends: storage and file sharing (exfiltration's), model providers (prompts). */
+const NOT_SENDS = new Set(['storage', 'object_storage', 'cloud_storage', 'llm_provider', 'generative_ai', 'ai_ml', 'cdn', 'agent']);
+
+const secretStore = memoByHost(isSecretStoreHost);
+
+/** True when the category is one whose uploads are sends (an API, a SaaS, a messaging service...). */
+export function isSendCategory(category: string): boolean {
+  const c = categoryInfo(category);
+  return !c.fileSharing && !c.cdn && !NOT_SENDS.has(c.key);
+}
+
+export const massSendMeta: DetectorMeta = {
+  id: 'mass-send',
+  title: 'Mass sending through an API',
+  severity: 'medium',
+  mitre: { id: 'T1534', name: 'Internal Spearphishing' },
+  description:
+    'An agent makes at least 50 calls that carry data out (a body of 8 KiB or more and at least twice the answer: mail with attachments, chat messages, records posted) to API destinations within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× the blueprint\'s for an agent active for less than an hour; 200 when its blueprint never sent either): a hijacked agent mailing or posting on behalf of its users, from its own host with its own token. ' +
+    'Storage and file-sharing uploads (exfiltration judges those), model prompts, secrets stores and calls to the tenant\'s agents are not counted. Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a campaign of the whole blueprint), and low from 25 sends over those multiples under the medium floor. Once per agent per hour.',
+};
+
+export function createMassSendDetector(options: MassSendOptions = {}): Detector {
+  const o = { ...DEFAULTS, ...options };
+  const watch = new CallBurstWatch(o);
+
+  function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
+    if (e.bytes_out < o.minSendBytes || e.bytes_out < o.minOutInRatio * e.bytes_in) return NO_DETECTIONS;
+    if (e.dest_agent_id != null || e.action !== 'allowed' || e.dest_port === 53 || e.dest_port === 853) return NO_DETECTIONS;
+    if (!isSendCategory(e.category) || secretStore(e.dest_host)) return NO_DETECTIONS;
+    // An agent active for an hour that never sent has a baseline of none.
+    const v = watch.observe(e, ctx.agent(e.tenant_id, e.agent_id)?.first_seen);
+    return v === null ? NO_DETECTIONS : [finding(e, v)];
+  }
+
+  function finding(e: NetworkEvent, v: BurstVerdict): Detection {
+    const { calls, base, own, peers, others } = v;
+    return {
+      detector: massSendMeta.id,
+      severity: v.severity,
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary:
+        `Agent ${e.agent_id} made ${calls} calls carrying data out within ${o.windowMs / 60_000} min (latest to ${e.dest_host})` +
+        (base === 0 ? (v.known ? ', where it and its blueprint never sent more than a few' : ', with no history of its blueprint') : own > 0 ? `, ${Math.round(calls / own)}× the most it did before (${Math.round(own)})${peers > 0 ? `, ${Math.round(calls / peers)}× its blueprint's busiest agent (${Math.round(peers)})` : ''}` : `, ${Math.round(calls / base)}× the most its blueprint did before (${Math.round(base)})`) +
+        (v.rollout ? `; ${others} other agents of its blueprint did the same (a campaign)` : ''),
+      evidence: {
+        observed: { sends: calls, window_ms: o.windowMs, dest_host: e.dest_host, category: e.category, bytes_out: e.bytes_out, bytes_in: e.bytes_in },
+        baseline: { agent_peak_sends: own > 0 ? Math.round(own) : null, blueprint_peak_sends: peers > 0 ? Math.round(peers) : null, other_agents_bursting: others },
+        threshold: Math.round(v.threshold),
+        peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
+      },
+      event_ids: v.ids,
+    };
+  }
+
+  return {
+    meta: massSendMeta,
+    types: ['network'] as const,
+    observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      return e.type === 'network' ? onNetwork(e, ctx) : NO_DETECTIONS;
+    },
+    evict(before: number): void {
+      watch.evict(before);
+    },
+    size(): number {
+      return watch.size;
+    },
+    snapshot(): unknown {
+      return clone({ version: 1, ...watch.snapshot() });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { version: number } & CallBurstSnapshot;
+      if (s?.version !== 1) throw new Error('mass-send: unsupported snapshot');
+      watch.restore(s);
+    },
+  };
+}

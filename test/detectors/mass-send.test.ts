@@ -1,0 +1,114 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent, NetworkEvent } from '../../contract/events.js';
+import { createMassSendDetector, isSendCategory } from '../../detectors/mass-send.js';
+import { HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+const GRAPH = { dest_host: 'graph.microsoft.com', category: 'api' };
+
+/** `n` mails with an attachment sent by `agent` through Graph, evenly over `spanMs` from `from`. */
+function mails(agent: string, n: number, from: number, spanMs: number, extra: Partial<NetworkEvent> = {}): AgentEvent[] {
+  return Array.from({ length: n }, (_, k) => network({ agent_id: agent, time: from + Math.floor((k * spanMs) / n), ...GRAPH, bytes_out: 120_000, bytes_in: 600, ...extra }));
+}
+
+/** Three hours of agents a1..a3 reading Graph every 2 minutes and sending a mail or two every 20 minutes. */
+function history(): AgentEvent[] {
+  const out: AgentEvent[] = [];
+  for (let t = T0; t < T0 + 3 * HOUR; t += 2 * MIN) for (const a of ['a1', 'a2', 'a3']) out.push(network({ agent_id: a, time: t, ...GRAPH, bytes_out: 1800, bytes_in: 40_000 }));
+  for (let t = T0; t < T0 + 3 * HOUR; t += 20 * MIN) for (const a of ['a1', 'a2', 'a3']) out.push(...mails(a, 2, t + 30 * SEC, 20 * SEC));
+  return out.sort((x, y) => x.time - y.time);
+}
+
+const T3 = T0 + 3 * HOUR;
+
+describe('mass-send', () => {
+  it('fires medium when a copilot sends a hundred mails with attachments in minutes through the Graph it uses every day', () => {
+    const d = createMassSendDetector();
+    const ctx = fakeContext();
+    expect(feed(d, ctx, history())).toEqual([]);
+    const out = feed(d, ctx, mails('a2', 110, T3, 9 * MIN));
+    // Low from 25 sends (over 10x its peak of 2, under the floor), medium from the 50-send floor.
+    expect(out.map((x) => [x.agent_id, x.severity, (x.evidence.observed as { sends: number }).sends, x.evidence.threshold])).toEqual([
+      ['a2', 'low', 25, 25],
+      ['a2', 'medium', 50, 50],
+    ]);
+    expect(out[1]!.evidence.observed).toMatchObject({ dest_host: 'graph.microsoft.com', bytes_out: 120_000 });
+    expect(out[1]!.summary).toBe('Agent a2 made 50 calls carrying data out within 10 min (latest to graph.microsoft.com), 25× the most it did before (2), 25× its blueprint\'s busiest agent (2)');
+    expect(out[1]!.event_ids).toHaveLength(8);
+  });
+
+  it('takes an agent active for hours that never sent as a baseline of none: 50 sends are medium; a young agent of a blueprint that never sent needs 200', () => {
+    const reads: AgentEvent[] = [];
+    for (let t = T0; t < T3; t += 2 * MIN) reads.push(network({ agent_id: 'a1', time: t, ...GRAPH, bytes_out: 1800, bytes_in: 40_000 }));
+    const d = createMassSendDetector();
+    const ctx = fakeContext();
+    expect(feed(d, ctx, reads)).toEqual([]);
+    const out = feed(d, ctx, mails('a1', 60, T3, 5 * MIN));
+    expect(out.map((x) => x.severity)).toEqual(['low', 'medium']);
+    expect(out[1]!.summary).toContain('where it and its blueprint never sent more than a few');
+    // An agent first seen minutes ago, in a blueprint where no agent ever sent: 60 are not enough.
+    expect(feed(d, ctx, [network({ agent_id: 'n1', blueprint_id: 'bp-new', time: T3 + HOUR }), ...mails('n1', 60, T3 + HOUR + MIN, 5 * MIN, { blueprint_id: 'bp-new' })])).toEqual([]);
+  });
+
+  it('does not count reads, uploads to storage or file sharing, model prompts, secrets or calls to other agents', () => {
+    const d = createMassSendDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    const quiet = [
+      ...mails('a1', 110, T3, 9 * MIN, { bytes_out: 2000, bytes_in: 80_000 }), // reads: a big answer to a small request
+      ...mails('a1', 110, T3 + HOUR, 9 * MIN, { bytes_out: 50_000, bytes_in: 30_000 }), // under twice the answer
+      ...mails('a1', 110, T3 + 2 * HOUR, 9 * MIN, { bytes_out: 6000, bytes_in: 100 }), // under 8 KiB
+      ...mails('a2', 110, T3, 9 * MIN, { dest_host: 'contosodata.blob.core.windows.net', category: 'storage' }),
+      ...mails('a2', 110, T3 + HOUR, 9 * MIN, { dest_host: 'upload.box.com', category: 'Online Storage and Backup' }),
+      ...mails('a3', 110, T3, 9 * MIN, { dest_host: 'contoso-aoai.openai.azure.com', category: 'llm_provider' }),
+      ...mails('a3', 110, T3 + HOUR, 9 * MIN, { dest_host: 'contoso-kv.vault.azure.net' }),
+      ...mails('a3', 110, T3 + 2 * HOUR, 9 * MIN, { dest_agent_id: 'worker-1', category: 'agent', dest_host: 'worker.agents.contoso.com' }),
+      ...mails('a3', 110, T3 + 3 * HOUR, 9 * MIN, { action: 'blocked' }),
+    ].sort((x, y) => x.time - y.time);
+    expect(feed(d, ctx, quiet)).toEqual([]);
+    expect(isSendCategory('api')).toBe(true);
+    expect(isSendCategory('Business and Economy')).toBe(true);
+    expect(isSendCategory('file_sharing')).toBe(false);
+    expect(isSendCategory('LLM provider')).toBe(false);
+  });
+
+  it('takes 3 agents of the blueprint sending together for a campaign (low from the third)', () => {
+    const d = createMassSendDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    const out = feed(d, ctx, [...mails('a1', 80, T3, 6 * MIN), ...mails('a2', 80, T3 + 10 * SEC, 6 * MIN), ...mails('a3', 80, T3 + 20 * SEC, 6 * MIN)].sort((x, y) => x.time - y.time));
+    const mediums = out.filter((x) => x.evidence.threshold === 50);
+    expect(mediums.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'medium'],
+      ['a2', 'medium'],
+      ['a3', 'low'],
+    ]);
+    expect(mediums[2]!.summary).toContain('2 other agents of its blueprint did the same (a campaign)');
+  });
+
+  it('learns an agent that sends in bulk every hour (a mailing job) from its own history, and its peers from their busiest', () => {
+    const d = createMassSendDetector();
+    const ctx = fakeContext();
+    // a1 sends 60 mails at the top of every hour for 4 hours.
+    const job: AgentEvent[] = [];
+    for (let h = 0; h < 4; h++) job.push(...mails('a1', 60, T0 + h * HOUR, 5 * MIN));
+    const first = feed(d, ctx, job);
+    // Its first run has no baseline at all (under 200): quiet; later runs are within its own peak.
+    expect(first).toEqual([]);
+    // a2, a new agent of the blueprint, sending 100 is within 10x the blueprint's peak (60).
+    expect(feed(d, ctx, mails('a2', 100, T0 + 5 * HOUR, 5 * MIN))).toEqual([]);
+  });
+
+  it('survives snapshot and restore, and forgets idle agents', () => {
+    const events = [...history(), ...mails('a2', 110, T3, 9 * MIN)];
+    const { uninterrupted, restored } = runWithRestore(() => createMassSendDetector(), events, events.length - 100);
+    expect(uninterrupted.map((x) => x.severity)).toEqual(['low', 'medium']);
+    expect(restored).toEqual(uninterrupted);
+    const d = createMassSendDetector();
+    feed(d, fakeContext(), events);
+    expect(d.size()).toBe(4); // three agents, one blueprint
+    d.evict(T3 + HOUR);
+    expect(d.size()).toBe(0);
+  });
+});
