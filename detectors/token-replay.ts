@@ -57,7 +57,9 @@
 // organisation (a private endpoint for its storage or vault, while other
 // calls still leave through the NAT): such a network is one /16 (a VNet),
 // and the use is judged 10 minutes later, no replay if another agent of the
-// blueprint uses that private network by then.
+// blueprint uses that private network by then, else low: no internet replayer
+// has such an address (a small blueprint's first agent behind a new private
+// endpoint; at worst a neighbour inside the network).
 
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
 import {
@@ -386,7 +388,7 @@ export const tokenReplayMeta: DetectorMeta = {
     'A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
     'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
-    'A use from a private address (a private endpoint) is judged 10 minutes later: no replay once another agent of the blueprint uses that private network. ' +
+    'A use from a private address (a private endpoint) is judged 10 minutes later: no replay once another agent of the blueprint uses that private network, else low (no internet replayer has such an address). ' +
     'A token presented by another agent of the tenant than its owner is reported wherever it is used from: high for the presenter, medium for the owner.',
 };
 
@@ -582,6 +584,12 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     if (slot.fired) return null;
     const d = detection(e, s, slot, { ip: e.ip, t: e.time, id: e.event_id, host: e.dest_host }, q.tokenId, ctx);
     d.time = Math.max(e.time, watermark);
+    if (q.internal) {
+      // No internet replayer has an address of the organisation's own network: a private endpoint one
+      // agent alone reaches (the first of its small blueprint to move), or a neighbour inside it. Low.
+      d.severity = 'low';
+      d.summary += ' (a private address, inside the organisation\'s network: low unless more follows)';
+    }
     return d;
   }
 

@@ -374,7 +374,7 @@ describe('token-replay', () => {
       expect(run([['w2', '70.2.2.9'], ['w3', '60.1.1.1'], ['w4', '60.1.1.1'], ['w3', '60.1.1.1'], ['w2', '70.2.2.2']])).toEqual(['w1']);
     });
 
-    it('takes a private endpoint the blueprint agents start using, while still calling other hosts from home, as no replay; one agent alone there is reported', () => {
+    it('takes a private endpoint the blueprint agents start using, while still calling other hosts from home, as no replay; one agent alone there is reported low', () => {
       const t = T0 + 30 * MIN;
       const run = (movers: number) => {
         const d = replay();
@@ -391,7 +391,8 @@ describe('token-replay', () => {
       expect(run(4)).toEqual([]);
       expect(run(2)).toEqual([]);
       const alone = run(1);
-      expect(alone.map((x) => x.agent_id)).toEqual(['w1']);
+      expect(alone.map((x) => [x.agent_id, x.severity])).toEqual([['w1', 'low']]);
+      expect(alone[0]!.summary).toContain('a private address, inside the organisation\'s network');
       // Judged once the blueprint had 10 minutes to show the private network is its own.
       expect(alone[0]!.time).toBeGreaterThanOrEqual(t + 2 * MIN + 20 * SEC + 10 * MIN);
     });
