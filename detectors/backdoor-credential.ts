@@ -33,6 +33,13 @@
 // agent caching its tokens signs in about once an hour: its own credential's
 // next sign-in may come that late.)
 //
+// A swap: the actor adds his credential and removes the agent's; the agent's
+// workload, still running where it ran, keeps presenting its credential and
+// is rejected (invalid or expired credential). Those rejected attempts count
+// as the own credential in use: the added one used from another subnet
+// within 90 minutes of them is medium too. A migration stops the old
+// workload; a rotation puts the new credential to use where the agent runs.
+//
 // A spree: one actor adding credentials to 4 or more agents within 10
 // minutes: an administrator account planting credentials across the fleet
 // before it uses any, which no single agent's view shows. Each agent of it is
@@ -55,6 +62,7 @@ import { sameSubnet } from './addresses.js';
 import { AgentStore, NO_DETECTIONS, TenantMap, sec, type SlotState } from './agent-directory.js';
 import { CredentialSprees, type CredentialSpreesSnapshot } from './credential-sprees.js';
 import { DueQueue } from './due-queue.js';
+import { classifyFailure } from './failed-access.js';
 
 export interface BackdoorCredentialOptions {
   /** A credential added this long ago or less is watched, ms. */
@@ -96,6 +104,8 @@ interface CredentialUse {
   addedBy: string | null;
   addedAt: number;
   fired: boolean;
+  /** The latest use was a failed attempt with a rejected credential (the agent's workload locked out where it runs); absent: false. */
+  locked?: boolean;
 }
 
 interface WatchState extends SlotState {
@@ -130,7 +140,7 @@ export const backdoorCredentialMeta: DetectorMeta = {
   mitre: { id: 'T1098.001', name: 'Account Manipulation: Additional Cloud Credentials' },
   description:
     'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
-    "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium). " +
+    "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium), or presented and rejected as invalid or expired there (a swap: the actor removed the agent's credential and its workload is locked out). " +
     'One actor adding credentials to 4 or more agents within 10 minutes is low on each, 10 minutes later (credentials planted across the fleet), unless the agent signed in with the new credential from the subnet it signed in from before (a rotation in place) or the actor\'s sprees began 12 hours or more before (a rotation principal). ' +
     'A rotation replaces the credential where the agent runs, a migration moves the agent; an attacker\'s added secret or certificate runs beside the agent\'s own, from his host.',
 };
@@ -211,6 +221,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
         u.last = t;
         u.ip = e.ip;
         u.event_id = e.event_id;
+        u.locked = e.result !== 'success';
       }
       if (t < u.first) {
         u.first = t;
@@ -219,6 +230,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       return u;
     }
     const use = firstUse(cid, e.ip, t, e.event_id, info, ctx);
+    if (e.result !== 'success') use.locked = true;
     if (w.uses.length >= MAX_CREDENTIALS) {
       // The least recently used goes.
       let victim = 0;
@@ -290,10 +302,12 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       time: e.time,
       summary:
         `Credential ${added.credential_id} added to agent ${e.agent_id} by ${added.addedBy}${orphan ? ' (the agent has no sponsor)' : ', who does not vouch for it,'} ` +
-        `is used from ${added.ip} while the agent's own credential ${own.credential_id} stays in use from ${own.ip}`,
+        (own.locked === true
+          ? `is used from ${added.ip} while the agent's own workload keeps presenting its credential ${own.credential_id}, now rejected, from ${own.ip} (locked out of its own identity)`
+          : `is used from ${added.ip} while the agent's own credential ${own.credential_id} stays in use from ${own.ip}`),
       evidence: {
         observed: { credential_id: added.credential_id, ip: added.ip, first_use: added.first, last_use: added.last, added_by: added.addedBy, added_at: added.addedAt },
-        baseline: { credential_id: own.credential_id, ip: own.ip, first_use: own.first, last_use: own.last, sponsors: info.sponsors.length, orphaned: orphan },
+        baseline: { credential_id: own.credential_id, ip: own.ip, first_use: own.first, last_use: own.last, last_use_rejected: own.locked === true, sponsors: info.sponsors.length, orphaned: orphan },
         threshold: `a credential added within ${o.addedWithinMs / 86_400_000} days by an actor who does not vouch for it, used outside the /24 (IPv6 /48) of another credential of the agent that is used again after its first use, within ${o.concurrentMs / 60_000} min`,
         peer_group: peerGroupName(info.blueprint_id),
       },
@@ -301,9 +315,56 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     };
   }
 
+  /**
+   * A sign-in rejected for its credential (invalid or expired secret,
+   * mis-signed assertion) by a watched agent: its own workload presenting
+   * its own credential where it runs — after a swap (the actor adds his
+   * credential and removes the agent's), locked out of its identity. It
+   * counts as the own credential still in use: the added one used from
+   * elsewhere meanwhile runs beside it. The thief failing with his own
+   * added credential counts for nothing.
+   */
+  function onRejected(e: SigninEvent, ctx: DetectorContext): Detection[] {
+    const kind = classifyFailure(e.error_code);
+    if (kind !== 'credential' && kind !== 'expired') return NO_DETECTIONS;
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    if (info === undefined || info.credentials_added.length === 0) return NO_DETECTIONS;
+    let w = agents.get(ctx, e.tenant_id, e.agent_id);
+    if (w === undefined && !watched(info, e.time, ctx)) return NO_DETECTIONS;
+    // The credential it presents: named, else the agent's own it last signed in with (not one an
+    // actor who does not vouch for it added: the thief's successes are the latest sign-ins by then).
+    let cid = e.credential_id;
+    if (cid === null) {
+      for (const c of [info.signin_cred ?? null, info.signin_cred_prev ?? null]) {
+        if (c !== null && unvouchedAddition(info, c.credential_id, e.time, o.addedWithinMs, ctx) === null) {
+          cid = c.credential_id;
+          break;
+        }
+      }
+      if (cid === null && w !== undefined) {
+        let latest: CredentialUse | null = null;
+        for (const u of w.uses) if (u.addedBy === null && (latest === null || u.last > latest.last)) latest = u;
+        cid = latest?.credential_id ?? null;
+      }
+      if (cid === null) return NO_DETECTIONS;
+    } else if (unvouchedAddition(info, cid, e.time, o.addedWithinMs, ctx) !== null) return NO_DETECTIONS;
+    if (w === undefined) {
+      w = { at: sec(e.time), e: 0, uses: [] };
+      agents.set(ctx, e.tenant_id, e.agent_id, w);
+    } else if (sec(e.time) > w.at) w.at = sec(e.time);
+    const own = record(w, e.credential_id === cid ? e : { ...e, credential_id: cid }, info, ctx);
+    for (const added of w.uses) {
+      if (added.addedBy === null || added.fired || added === own) continue;
+      if (besideOwn(w, added, info) === own) return [detection(e, added, own, info)];
+    }
+    return NO_DETECTIONS;
+  }
+
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     if (e.type === 'lifecycle') return e.action === 'credential_added' ? onCredentialAdded(e) : NO_DETECTIONS;
-    if (e.type !== 'signin' || e.result !== 'success' || e.credential_id === null) return NO_DETECTIONS;
+    if (e.type !== 'signin') return NO_DETECTIONS;
+    if (e.result !== 'success') return onRejected(e, ctx);
+    if (e.credential_id === null) return NO_DETECTIONS;
     const info = ctx.agent(e.tenant_id, e.agent_id);
     if (info === undefined) return NO_DETECTIONS;
     let w = agents.get(ctx, e.tenant_id, e.agent_id);

@@ -48,6 +48,30 @@ describe('backdoor-credential', () => {
     expect(run([...working(15), ...backdoor('platform-automation')])).toEqual([]);
   });
 
+  it('fires on a swap: the added credential used elsewhere while the agent own workload, its credential removed, keeps being rejected at home; not a migration or a rotation in place', () => {
+    /** The agent works until T0 + 10 min; mallory adds c-new at 10 min and removes c-own at 11 min; from then on its sign-ins at home fail every `every` minutes until `until`. */
+    const swap = (ip: string, failures: boolean, every = 2, until = 40) => {
+      const out: AgentEvent[] = [...working(10), lifecycle({ action: 'credential_removed', credential_id: 'c-own', actor: 'mallory', time: T0 + 11 * MIN })];
+      if (failures) for (let m = 12; m < until; m += every) out.push(signin({ credential_id: null, ip: HOME, time: T0 + m * MIN, result: 'failure', error_code: 'AADSTS7000215' }));
+      return [...out, ...backdoor('mallory', ip)];
+    };
+    const out = run(swap(ELSEWHERE, true));
+    expect(out.map((d) => [d.severity, d.time])).toEqual([['medium', T0 + 16 * MIN]]);
+    expect(out[0]!.summary).toContain('keeps presenting its credential c-own, now rejected, from 20.42.10.7 (locked out of its own identity)');
+    expect(out[0]!.evidence.baseline).toMatchObject({ credential_id: 'c-own', last_use_rejected: true });
+    // Rejections every 30 minutes (an hourly token cache): caught at the next one after the thief's first use.
+    expect(run(swap(ELSEWHERE, true, 30, 50)).map((d) => d.time)).toEqual([T0 + 42 * MIN]);
+    // A migration: the old workload stopped, nothing presented at home after the swap.
+    expect(run(swap(ELSEWHERE, false))).toEqual([]);
+    // A rotation: the new credential used where the agent runs while stragglers are still rejected there.
+    expect(run(swap('20.42.10.99', true))).toEqual([]);
+    // The sponsor swapping the credential is his to do.
+    expect(run([...swap(ELSEWHERE, true).filter((e) => e.type !== 'lifecycle' || e.action === 'created'), lifecycle({ action: 'credential_added', credential_id: 'c-new', actor: 's1', time: T0 + 10 * MIN })])).toEqual([]);
+    // The thief failing with his own added credential is no use of the agent's.
+    const thiefFails = [...working(10), lifecycle({ action: 'credential_added', credential_id: 'c-new', actor: 'mallory', time: T0 + 10 * MIN }), signin({ credential_id: 'c-new', ip: ELSEWHERE, time: T0 + 12 * MIN }), signin({ credential_id: 'c-new', ip: HOME, time: T0 + 14 * MIN, result: 'failure', error_code: 'AADSTS7000215' })];
+    expect(run(thiefFails)).toEqual([]);
+  });
+
   it('does not fire on a credential added more than 7 days before, nor when the own credential was last used over 90 minutes apart', () => {
     expect(run([...working(40), ...backdoor('mallory', ELSEWHERE, 4, T0 - 8 * DAY)])).toEqual([]);
     // The own credential resumes 100 minutes after the added one's only use; 60 minutes after (a cached token's lifetime) is still beside it.
