@@ -62,6 +62,12 @@
 // taking every agent's initial sync) is a deployment, a thief's drop site is
 // the victim's alone. Towards a destination with a verdict against it
 // (malicious, suspicious) it is reported at once: no deployment goes there.
+// Chunked to a destination the blueprint works with (not a drop site, not
+// storage: its APIs, its model endpoint, Graph): the 10-minute sum fires at
+// max(32 MB, 20× the most the agent or its blueprint sent to such
+// destinations in 10 minutes) — data smuggled out in model prompts or API
+// posts of MBs where the blueprint sends kB (confirmed like the bulk sums: 3
+// agents of the blueprint doing it is a rollout, say of long-context prompts).
 // DNS tunnelling (data smuggled in queries, a few hundred bytes a flow, under
 // every byte threshold): 100 DNS flows (port 53 or 853) within the 10-minute
 // window to name servers (by address) the blueprint does not use (queried by
@@ -152,6 +158,16 @@ export interface ExfiltrationOptions {
    */
   familiarDropBytes?: number;
   familiarDropMultiple?: number;
+  /**
+   * Bulk to familiar destinations that are not drop sites nor storage (its
+   * APIs, its model endpoints, Graph): the 10-minute sum fires at
+   * max(familiarSurgeBytes, familiarSurgeMultiple × the highest such sum of
+   * the agent and of its blueprint). Single transfers there are judged ×8 and
+   * window sums leave them out, so data smuggled in model prompts or posted
+   * through the agent's own API calls, chunk by chunk, would pass.
+   */
+  familiarSurgeBytes?: number;
+  familiarSurgeMultiple?: number;
   /** Distinct encoded-looking host names under one domain within two windows that make a name tunnel (see name-tunnel.ts). */
   tunnelNames?: number;
   /**
@@ -203,6 +219,8 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   dnsFlows: 100,
   familiarDropBytes: 1000 * MB,
   familiarDropMultiple: 10,
+  familiarSurgeBytes: 32 * MB,
+  familiarSurgeMultiple: 20,
   tunnelNames: 40,
   confirmMs: 3 * 60_000,
   deploymentAgents: 3,
@@ -297,6 +315,11 @@ interface AgentEx extends MsState {
   k1: number;
   pk: number;
   km: number;
+  /** The same for familiar destinations that are neither drop sites nor storage (see familiarSurgeBytes). */
+  s0: number;
+  s1: number;
+  ps: number;
+  sm: number;
 }
 
 /** A destination the peer group's agents call (any size): first and last call (seconds), the first caller's hash, distinct callers (1 or 2: enough). */
@@ -306,6 +329,9 @@ interface KnownDest {
   a: number;
   n: number;
 }
+
+/** Storage categories: uploads to the blueprint's own storage are its backups and exports (no familiar-surge sums). */
+const STORAGE_CATEGORIES = new Set(['storage', 'object_storage', 'cloud_storage', 'backup', 'online_backup', 'data_lake']);
 
 /** Destinations remembered per peer group as called. */
 const MAX_KNOWN_DESTINATIONS = 512;
@@ -361,6 +387,8 @@ interface GroupEx extends Timed {
   qm: number;
   /** Highest completed two-window sum of any agent to familiar drop sites, KiB. */
   km: number;
+  /** Highest completed familiar-surge pair of its agents (KiB); absent in older snapshots. */
+  sm?: number;
 }
 
 type GroupRow = Omit<GroupEx, 'd' | 'k' | 'x' | 'ad'> & { d: [number, BulkDest][]; k?: [string, KnownDest][]; x?: [number, FlaggedDest][]; ad?: [number, number[]][] };
@@ -386,7 +414,7 @@ export const exfiltrationMeta: DetectorMeta = {
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
-    'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes). ' +
+    'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
     'DNS tunnelling: 100 DNS flows within 10 minutes to a name server the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes (data smuggled in names).',
 };
@@ -404,7 +432,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   function group(tenant: string, gid: string, t: number): GroupEx {
     let g = groups.find(cx, tenant, gid);
     if (!g) {
-      g = { at: t, f: Math.floor(t / 1000), h: new Array<number>(BUCKETS).fill(0), d: new Map(), k: new Map(), x: new Map(), nw: 0, wm: 0, rm: 0, hm: 0, qm: 0, km: 0 };
+      g = { at: t, f: Math.floor(t / 1000), h: new Array<number>(BUCKETS).fill(0), d: new Map(), k: new Map(), x: new Map(), nw: 0, wm: 0, rm: 0, hm: 0, qm: 0, km: 0, sm: 0 };
       groups.set(tenant, gid, g);
     } else if (t > g.at) g.at = t;
     return g;
@@ -418,7 +446,8 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     const pair = s.pp;
     const rpair = s.pr;
     const kpair = s.pk;
-    if ((pair > 0 || rpair > 0 || kpair > 0) && (s.xw < s.pw - 1 || s.xw > s.pw + 1)) {
+    const spair = s.ps;
+    if ((pair > 0 || rpair > 0 || kpair > 0 || spair > 0) && (s.xw < s.pw - 1 || s.xw > s.pw + 1)) {
       const g = group(tenant, s.g, t);
       // During the group's cold start every destination is new: such sums would inflate the baselines.
       if (t - g.f * 1000 >= o.familiarAfterMs) {
@@ -430,24 +459,30 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       }
       if (kpair > s.km) s.km = kpair;
       if (kpair > g.km) g.km = kpair;
+      if (spair > s.sm) s.sm = spair;
+      if (spair > (g.sm ?? 0)) g.sm = spair;
     }
     s.pp = s.c0 + s.c1;
     s.pr = s.r0 + s.r1;
     s.pk = s.k0 + s.k1;
+    s.ps = s.s0 + s.s1;
     s.pw = s.w;
     if (wi === s.w + 1) {
       s.c1 = s.c0;
       s.r1 = s.r0;
       s.d1 = s.d0;
       s.k1 = s.k0;
+      s.s1 = s.s0;
     } else {
       s.c1 = 0;
       s.r1 = 0;
       s.d1 = 0;
       s.k1 = 0;
+      s.s1 = 0;
     }
     s.d0 = 0;
     s.k0 = 0;
+    s.s0 = 0;
     s.c0 = 0;
     s.r0 = 0;
     s.w = wi;
@@ -781,6 +816,42 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   }
 
   /**
+   * Bulk chunked to destinations the blueprint works with (not drop sites,
+   * not storage): the 10-minute sum against the highest such sum of the
+   * agent and of its blueprint. Documents posted to its search service or
+   * prompts to its model endpoint are its work; twenty times the most it
+   * or any agent of its blueprint ever sent there in ten minutes is not.
+   */
+  function checkFamiliarSurge(e: NetworkEvent, s: AgentEx): Detection | null | undefined {
+    const tot = (s.s0 + s.s1) * KIB;
+    // No history gate: a familiar destination is one the blueprint has worked with for an hour already.
+    const g = groups.find(cx, e.tenant_id, s.g);
+    const agentBase = s.sm * KIB;
+    const groupBase = (g?.sm ?? 0) * KIB;
+    const base = Math.max(agentBase, groupBase);
+    const thr = Math.max(o.familiarSurgeBytes, o.familiarSurgeMultiple * base);
+    if (tot < thr) return undefined;
+    const sec = Math.floor(e.time / 1000);
+    if (cooling(sec, s.fc, s.fv, false)) return null;
+    s.fc = sec;
+    s.fv = 0;
+    return make(
+      e,
+      'medium',
+      `Agent ${e.agent_id} sent ${fmtBytes(tot)} to destinations its blueprint works with (latest ${e.dest_host}, ${e.category}) within ${(2 * o.windowMs) / 60_000} min, ${base > 0 ? `${Math.round(tot / base)}× the most it or its blueprint sent there in 10 min (${fmtBytes(base)})` : 'where it and its blueprint never sent more than a few kB'}`,
+      {
+        observed: { window_familiar_bytes_out: tot, last_dest_host: e.dest_host, last_category: e.category, familiar_destination: true },
+        baseline: { agent_max_window_familiar_bytes: agentBase, group_max_window_familiar_bytes: groupBase },
+        threshold: thr,
+        peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
+        kind: 'window',
+        window_ms: 2 * o.windowMs,
+      },
+      [e.event_id],
+    );
+  }
+
+  /**
    * Moves the agent's half-hour sums on to half-hour `hi`. The pair completed
    * at the previous roll enters the hour baselines now, unless the slow check
    * fired since it began (a trickle must not raise its own bar).
@@ -958,6 +1029,20 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       }
     }
 
+    if (familiar && !isRisky && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key)) {
+      const skib = Math.floor(bytes / KIB);
+      if (wi === s.w) s.s0 += skib;
+      else if (wi === s.w - 1) s.s1 += skib;
+      if (wi >= s.w - 1 && (s.s0 + s.s1) * KIB >= o.familiarSurgeBytes) {
+        const d = checkFamiliarSurge(e, s);
+        if (d !== undefined) {
+          s.xw = wi; // an anomalous window: kept out of the baselines
+          if (d === null) return NO_DETECTIONS;
+          return confirmLater(d, e, s, dh || hashString(e.dest_host), ah || hashString(e.agent_id), cat);
+        }
+      }
+    }
+
     // Window sums in KiB of bytes to destinations not familiar to the group (all,
     // and risky categories): regular bulk uploads to familiar destinations, even a
     // file-sharing service the blueprint uses, do not count. Late events land in
@@ -1058,7 +1143,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         s.agents.map(([t, id, v]) => [t, id, Object.assign(newAgentState(v.g, 0, o.windowMs), v)]),
         false,
       );
-      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, hm: g.hm ?? 0, qm: g.qm ?? 0, km: g.km ?? 0, d: new Map(g.d), k: new Map(g.k ?? []), x: new Map(g.x ?? []), ad: new Map(g.ad ?? []) }]));
+      groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, hm: g.hm ?? 0, qm: g.qm ?? 0, km: g.km ?? 0, sm: g.sm ?? 0, d: new Map(g.d), k: new Map(g.k ?? []), x: new Map(g.x ?? []), ad: new Map(g.ad ?? []) }]));
       pending.restore(s.pending);
       tunnels.restore(s.tunnels);
     },
@@ -1110,6 +1195,10 @@ function newAgentState(g: string, t: number, windowMs: number): AgentEx {
     k1: 0,
     pk: 0,
     km: 0,
+    s0: 0,
+    s1: 0,
+    ps: 0,
+    sm: 0,
   };
 }
 

@@ -553,6 +553,43 @@ describe('exfiltration', () => {
     expect(feed(d3, ctx3, calls())).toEqual([]);
   });
 
+  it('catches tens of MB smuggled to a destination the blueprint works with (model prompts of MBs), not its heavy tail there, storage uploads, or a canary of its agents', () => {
+    const LLM = { dest_host: 'api.openai.com', category: 'llm_provider' };
+    /** Prompts of ~10 KB from every agent every 2 minutes: the model endpoint is the blueprint's. */
+    const usual: NetworkEvent[] = [];
+    for (let t = T0; t < T3; t += 2 * MIN) for (const a of AGENTS) usual.push(network({ agent_id: a, time: t + 7 * SEC, ...LLM, bytes_out: 10_000, bytes_in: 3000 }));
+    const history = [...traffic(AGENTS, T0, T3, 1, 0.8), ...usual].sort((x, y) => x.time - y.time);
+    const prompts = (agent: string, mb: number, n: number, start = T3, extra: Partial<NetworkEvent> = {}) =>
+      Array.from({ length: n }, (_, i) => network({ agent_id: agent, time: start + i * MIN, ...LLM, bytes_out: mb * 1_000_000, bytes_in: 4000, ...extra }));
+    // 8 prompts of 6 MB within 8 minutes: 48 MB where the blueprint sent at most ~100 kB in ten minutes.
+    const d = exfil();
+    const ctx = fakeContext();
+    feed(d, ctx, history);
+    const out = feed(d, ctx, prompts('a2', 6, 8));
+    expect(out.map((x) => [x.severity, x.evidence.kind])).toEqual([['medium', 'window']]);
+    expect(out[0]!.evidence.threshold).toBe(32_000_000);
+    expect(out[0]!.summary).toContain('to destinations its blueprint works with (latest api.openai.com, llm_provider)');
+    // Under the 32 MB floor: nothing.
+    const d2 = exfil();
+    const ctx2 = fakeContext();
+    feed(d2, ctx2, history);
+    expect(feed(d2, ctx2, prompts('a2', 3, 8))).toEqual([]);
+    // The same volume to the blueprint's own storage account (its backups and exports): nothing.
+    const d3 = exfil();
+    const ctx3 = fakeContext();
+    const storage = { dest_host: 'contosodata.blob.core.windows.net', category: 'storage' };
+    const own: NetworkEvent[] = [];
+    for (let t = T0; t < T3; t += 10 * MIN) for (const a of AGENTS) own.push(network({ agent_id: a, time: t + 11 * SEC, ...storage, bytes_out: 30_000 }));
+    feed(d3, ctx3, [...history, ...own].sort((x, y) => x.time - y.time));
+    expect(feed(d3, ctx3, prompts('a2', 6, 8, T3, storage))).toEqual([]);
+    // Three agents of the blueprint start sending MB-sized prompts together (a long-context rollout): a deployment.
+    const d4 = exfil({ confirmMs: 3 * MIN });
+    const ctx4 = fakeContext();
+    feed(d4, ctx4, history);
+    const canary = [...prompts('a1', 6, 8), ...prompts('a2', 6, 8, T3 + 10 * SEC), ...prompts('a3', 6, 8, T3 + 20 * SEC)].sort((x, y) => x.time - y.time);
+    expect([...feed(d4, ctx4, canary), ...advanceTo(d4, ctx4, T3 + 30 * MIN)]).toEqual([]);
+  });
+
   it('catches a slow trickle to a file-sharing site that stays under every 10-minute threshold (high)', () => {
     const d = exfil();
     const ctx = fakeContext();
