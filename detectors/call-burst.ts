@@ -48,6 +48,13 @@ export interface CallBurstOptions {
   /** One finding per agent per this, ms. */
   refireMs: number;
   maxAgents: number;
+  /**
+   * When over 0: an agent gets its record (ring, peaks) only once it makes
+   * this many such calls within one window; until then a number in a map
+   * counts them (a few bytes instead of a record for every agent that ever
+   * makes such a call). Peaks under it are not learned.
+   */
+  stageCalls?: number;
 }
 
 /** Per agent that made such calls; its ring holds the calls per sub-window. Times in seconds. */
@@ -67,7 +74,7 @@ export interface BurstAgent extends Timed, SubWindowRing {
   first: number;
   fired: number;
   lf?: number;
-  /** The latest calls' event ids (up to 8). */
+  /** The latest calls' event ids (up to 8), once the window holds half the least finding's calls. */
   ids: string[];
 }
 
@@ -98,16 +105,27 @@ export interface BurstVerdict {
   ids: string[];
 }
 
+/** The ids of an agent far from a burst: none kept (shared, never written). */
+const NO_IDS: string[] = [];
+
 export interface CallBurstSnapshot {
   agents: [string, string, BurstAgent][];
   groups: [string, string, BurstGroup][];
+  /** Staged agents: [tenant, agent, window index × STAGE_SCALE + calls]; absent in older snapshots. */
+  staged?: [string, string, number][];
 }
+
+/** A staged agent's value: its window index times this, plus its calls in that window (< this). */
+const STAGE_SCALE = 64;
 
 export class CallBurstWatch {
   private readonly agents: TenantMap<BurstAgent>;
   private readonly groups: TenantMap<BurstGroup>;
   private readonly subS: number;
   private readonly halfLifeS: number;
+  /** Agents counted before they get a record (see stageCalls): tenant → agent → window × STAGE_SCALE + calls. */
+  private readonly staged = new Map<string, Map<string, number>>();
+  private stagedCount = 0;
 
   constructor(private readonly o: CallBurstOptions) {
     this.agents = new TenantMap<BurstAgent>(o.maxAgents);
@@ -185,15 +203,27 @@ export class CallBurstWatch {
     const gid = peerGroupId(e.blueprint_id, e.agent_id);
     const g = this.groupOf(e, gid);
     let a = this.agents.get(e.tenant_id, e.agent_id);
+    let earlier = 0;
     if (a === undefined) {
-      a = { at: e.time, g: gid, r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, sub: sb, peak: 0, pt: now, cand: 0, pv: 0, ca: Math.floor(now / 3600), first: now, fired: 0, ids: [] };
+      if ((o.stageCalls ?? 0) > 0) {
+        earlier = this.stage(e);
+        if (earlier < 0) return null;
+      }
+      a = { at: e.time, g: gid, r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, sub: sb, peak: 0, pt: now, cand: 0, pv: 0, ca: Math.floor(now / 3600), first: now, fired: 0, ids: NO_IDS };
       this.agents.set(e.tenant_id, e.agent_id, a);
+      // The staged calls came within the window: counted in its newest sub-window.
+      if (earlier > 0) ringAdd(a, sb, earlier);
     } else if (e.time > a.at) a.at = e.time;
     this.slide(a, g, sb, now);
     if (!ringAdd(a, sb, 1)) return null;
-    if (a.ids.length >= 8) a.ids.shift();
-    a.ids.push(e.event_id);
     const calls = ringSum(a);
+    // The latest calls' ids, kept only once the window holds half the least finding's calls: most
+    // agents never get there, and ids are strings the state would retain.
+    if (calls * 2 >= o.lowCalls) {
+      if (a.ids === NO_IDS) a.ids = [];
+      else if (a.ids.length >= 8) a.ids.shift();
+      a.ids.push(e.event_id);
+    } else if (a.ids !== NO_IDS) a.ids = NO_IDS;
     if (calls < o.lowCalls) return null;
     const refireS = o.refireMs / 1000;
     if (a.fired !== 0 && now - a.fired < refireS) return null;
@@ -237,21 +267,73 @@ export class CallBurstWatch {
     return { severity: rollout ? 'low' : 'medium', calls, base, known, own, peers, threshold, others, rollout, ids: a.ids.slice() };
   }
 
+  /**
+   * Counts a call of an agent without a record: -1 while it stays under
+   * stageCalls within its window, else the calls counted before this one
+   * (the agent gets its record now).
+   */
+  private stage(e: NetworkEvent): number {
+    const wi = Math.floor(e.time / this.o.windowMs);
+    let m = this.staged.get(e.tenant_id);
+    if (m === undefined) {
+      m = new Map();
+      this.staged.set(e.tenant_id, m);
+    }
+    const v = m.get(e.agent_id);
+    const vw = v === undefined ? -1 : Math.floor(v / STAGE_SCALE);
+    // A late call of the window before still counts with the current one.
+    const n = v !== undefined && vw >= wi - 1 ? (v % STAGE_SCALE) + 1 : 1;
+    if (n < (this.o.stageCalls ?? 0)) {
+      if (v === undefined) this.stagedCount++;
+      m.set(e.agent_id, Math.max(wi, vw) * STAGE_SCALE + Math.min(n, STAGE_SCALE - 1));
+      return -1;
+    }
+    if (v !== undefined) {
+      m.delete(e.agent_id);
+      this.stagedCount--;
+      if (m.size === 0) this.staged.delete(e.tenant_id);
+    }
+    return n - 1;
+  }
+
   evict(before: number): void {
     this.agents.evict(before);
     this.groups.evict(before);
+    const wi = Math.floor(before / this.o.windowMs);
+    for (const [tenant, m] of this.staged) {
+      m.forEach((v, agent) => {
+        if (Math.floor(v / STAGE_SCALE) < wi) {
+          m.delete(agent);
+          this.stagedCount--;
+        }
+      });
+      if (m.size === 0) this.staged.delete(tenant);
+    }
   }
 
   get size(): number {
-    return this.agents.size + this.groups.size;
+    return this.agents.size + this.groups.size + this.stagedCount;
   }
 
   snapshot(): CallBurstSnapshot {
-    return { agents: this.agents.snapshot(), groups: this.groups.snapshot() };
+    const staged: [string, string, number][] = [];
+    for (const [tenant, m] of this.staged) for (const [agent, v] of m) staged.push([tenant, agent, v]);
+    return { agents: this.agents.snapshot(), groups: this.groups.snapshot(), staged };
   }
 
   restore(s: CallBurstSnapshot): void {
-    this.agents.restore(s.agents);
+    this.agents.restore(s.agents.map(([t, id, a]) => [t, id, a.ids.length === 0 ? { ...a, ids: NO_IDS } : a]));
     this.groups.restore(s.groups);
+    this.staged.clear();
+    this.stagedCount = 0;
+    for (const [tenant, agent, v] of s.staged ?? []) {
+      let m = this.staged.get(tenant);
+      if (m === undefined) {
+        m = new Map();
+        this.staged.set(tenant, m);
+      }
+      if (!m.has(agent)) this.stagedCount++;
+      m.set(agent, v);
+    }
   }
 }

@@ -26,7 +26,8 @@
 // other agents of the blueprint bursting within 10 minutes: a campaign the
 // whole blueprint runs, a month-end mailing) is low. Once per agent per hour.
 //
-// State: only for agents that send (a few numbers each); per blueprint a
+// State: a number per agent that sends, a record (its window, peaks) only
+// for agents that once sent 8 or more within 10 minutes; per blueprint a
 // peak and its latest bursts.
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
@@ -57,6 +58,7 @@ const DEFAULTS: CallBurstOptions & Required<Pick<MassSendOptions, 'minSendBytes'
   rolloutAgents: 2,
   refireMs: 60 * 60_000,
   maxAgents: 1_000_000,
+  stageCalls: 8,
   minSendBytes: 8 * 1024,
   minOutInRatio: 2,
 };

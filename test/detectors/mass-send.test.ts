@@ -34,7 +34,8 @@ describe('mass-send', () => {
       ['a2', 'medium', 50, 50],
     ]);
     expect(out[1]!.evidence.observed).toMatchObject({ dest_host: 'graph.microsoft.com', bytes_out: 120_000 });
-    expect(out[1]!.summary).toBe('Agent a2 made 50 calls carrying data out within 10 min (latest to graph.microsoft.com), 25× the most it did before (2), 25× its blueprint\'s busiest agent (2)');
+    // Its two mails every 20 minutes never made it a record (under 8 within 10 minutes): a peak of none.
+    expect(out[1]!.summary).toBe('Agent a2 made 50 calls carrying data out within 10 min (latest to graph.microsoft.com), where it and its blueprint never sent more than a few');
     expect(out[1]!.event_ids).toHaveLength(8);
   });
 
@@ -107,8 +108,33 @@ describe('mass-send', () => {
     expect(restored).toEqual(uninterrupted);
     const d = createMassSendDetector();
     feed(d, fakeContext(), events);
-    expect(d.size()).toBe(4); // three agents, one blueprint
+    // a1 and a3 (2 mails at a time) are counted by a number each, a2 has its record, and the blueprint.
+    expect(d.size()).toBe(4);
     d.evict(T3 + HOUR);
     expect(d.size()).toBe(0);
+  });
+
+  it('keeps a record only for agents that once send 8 within 10 minutes, and learns their peaks from then on', () => {
+    const d = createMassSendDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, [...history(), ...mails('a1', 7, T3, 5 * MIN)]);
+    const snap = d.snapshot() as { agents: unknown[]; staged: unknown[] };
+    expect(snap.agents).toEqual([]);
+    expect(snap.staged).toHaveLength(3);
+    // a1 sends 40 every hour for 3 hours: its record (from its 8th send) learns 40; later 150 is within 10x, 420 is not.
+    const after = (n: number) => {
+      const d2 = createMassSendDetector();
+      const ctx2 = fakeContext();
+      const job: AgentEvent[] = [];
+      for (let h = 1; h <= 3; h++) job.push(...mails('a1', 40, T3 + h * HOUR, 5 * MIN));
+      feed(d2, ctx2, [...history(), ...job]);
+      return feed(d2, ctx2, mails('a1', n, T3 + 5 * HOUR, 9 * MIN)).filter((x) => x.severity === 'medium');
+    };
+    expect(after(150)).toEqual([]);
+    const caught = after(420);
+    expect(caught).toHaveLength(1);
+    // 10x its peak of 40 (decayed a little with its 3-day half-life).
+    expect(caught[0]!.evidence.threshold).toBeGreaterThanOrEqual(395);
+    expect(caught[0]!.evidence.threshold).toBeLessThanOrEqual(400);
   });
 });
