@@ -76,3 +76,56 @@ export function isPrivateAddress(ip: string): boolean {
   const second = Number(ip.slice(a + 1, b));
   return (first === 172 && second >= 16 && second <= 31) || (first === 192 && second === 168) || (first === 100 && second >= 64 && second <= 127) || (first === 169 && second === 254);
 }
+
+/**
+ * IPv4 egress ranges of cloud security service edges (secure web gateways
+ * that companies route their workloads' traffic through): Zscaler
+ * (165.225.0.0/17, 136.226.0.0/16, 147.161.128.0/17, 185.46.212.0/22,
+ * 104.129.192.0/20), Netskope (163.116.128.0/17), Cisco Umbrella
+ * (146.112.0.0/16), Cloudflare WARP and Gateway (104.28.0.0/16). As
+ * [network, prefix length], the network as an unsigned 32-bit integer.
+ */
+const SECURITY_EDGE_RANGES: readonly [number, number][] = (
+  [
+    ['165.225.0.0', 17],
+    ['136.226.0.0', 16],
+    ['147.161.128.0', 17],
+    ['185.46.212.0', 22],
+    ['104.129.192.0', 20],
+    ['163.116.128.0', 17],
+    ['146.112.0.0', 16],
+    ['104.28.0.0', 16],
+  ] as const
+).map(([net, len]) => [ipv4ToInt(net)!, len]);
+
+/** An IPv4 address as an unsigned 32-bit integer, or null when it is not one. */
+function ipv4ToInt(ip: string): number | null {
+  const parts = ip.split('.');
+  if (parts.length !== 4) return null;
+  let n = 0;
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p)) return null;
+    const v = Number(p);
+    if (v > 255) return null;
+    n = n * 256 + v;
+  }
+  return n;
+}
+
+/**
+ * True for an egress address of a cloud security service edge (see
+ * SECURITY_EDGE_RANGES): traffic the organisation itself steers through
+ * its web gateway, shared with the gateway's other customers.
+ */
+export function isSecurityEdgeAddress(ip: string): boolean {
+  const first = ip.charCodeAt(0);
+  // Every listed range starts with 1: a cheap rejection for most addresses.
+  if (first !== 49 || ip.indexOf(':') >= 0) return false;
+  const n = ipv4ToInt(ip);
+  if (n === null) return false;
+  for (const [net, len] of SECURITY_EDGE_RANGES) {
+    const size = 2 ** (32 - len);
+    if (n >= net && n < net + size) return true;
+  }
+  return false;
+}

@@ -59,7 +59,10 @@
 // and the use is judged 10 minutes later, no replay if another agent of the
 // blueprint uses that private network by then, else low: no internet replayer
 // has such an address (a small blueprint's first agent behind a new private
-// endpoint; at worst a neighbour inside the network).
+// endpoint; at worst a neighbour inside the network). So is a use from the
+// egress of a cloud security edge (Zscaler, Netskope, Umbrella, Cloudflare
+// Gateway: see isSecurityEdgeAddress): the company steering its workloads
+// through its web gateway, the first agent moved before its peers.
 
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
 import {
@@ -85,7 +88,7 @@ import {
 } from './agent-directory.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { DueQueue } from './due-queue.js';
-import { isPrivateAddress } from './addresses.js';
+import { isPrivateAddress, isSecurityEdgeAddress } from './addresses.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface TokenReplayOptions {
@@ -388,7 +391,7 @@ export const tokenReplayMeta: DetectorMeta = {
     'A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
     'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
-    'A use from a private address (a private endpoint) is judged 10 minutes later: no replay once another agent of the blueprint uses that private network, else low (no internet replayer has such an address). ' +
+    'A use from a private address (a private endpoint) or from the egress of a cloud security edge (the company\'s web gateway: Zscaler, Netskope, Umbrella, Cloudflare Gateway) is judged 10 minutes later: no replay once another agent of the blueprint uses that network, else low (no internet replayer has such an address). ' +
     'A token presented by another agent of the tenant than its owner is reported wherever it is used from: high for the presenter, medium for the owner.',
 };
 
@@ -586,9 +589,12 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     d.time = Math.max(e.time, watermark);
     if (q.internal) {
       // No internet replayer has an address of the organisation's own network: a private endpoint one
-      // agent alone reaches (the first of its small blueprint to move), or a neighbour inside it. Low.
+      // agent alone reaches (the first of its small blueprint to move), or a neighbour inside it; nor,
+      // as a rule, of its security edge (the first agent steered through the company's web gateway). Low.
       d.severity = 'low';
-      d.summary += ' (a private address, inside the organisation\'s network: low unless more follows)';
+      d.summary += isPrivateAddress(e.ip)
+        ? ' (a private address, inside the organisation\'s network: low unless more follows)'
+        : ' (an egress address of a cloud security edge, the organisation\'s web gateway: low unless more follows)';
     }
     return d;
   }
@@ -876,7 +882,8 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         // network up; after, whether a token is issued there (see decideDeferred).
         const confirm = net !== UNSURE;
         // A use from inside the organisation's network waits longer: for the blueprint's other agents to show it is theirs.
-        const internal = isPrivateAddress(e.ip) && !isPrivateAddress(slot.ip);
+        // So does a use through the organisation's cloud security edge (its web gateway's egress).
+        const internal = (isPrivateAddress(e.ip) && !isPrivateAddress(slot.ip)) || (isSecurityEdgeAddress(e.ip) && !isSecurityEdgeAddress(slot.ip));
         const wait = internal ? o.privateConfirmMs : confirm ? o.foreignConfirmMs : o.pendingMs;
         deferred.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + wait, use: e, slot, tokenId, confirm, internal });
         return NO_DETECTIONS;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ipv6Site, isPrivateAddress, sameSubnet } from '../../detectors/addresses.js';
+import { ipv6Site, isPrivateAddress, isSecurityEdgeAddress, sameSubnet } from '../../detectors/addresses.js';
 
 describe('addresses', () => {
   it('tells subnets apart: one /24 for IPv4, one /48 for IPv6', () => {
@@ -22,5 +22,11 @@ describe('addresses', () => {
       expect(isPrivateAddress(ip), ip).toBe(true);
     for (const ip of ['20.42.10.7', '172.32.0.1', '172.15.9.9', '192.169.0.1', '100.128.0.1', '11.0.0.1', '2603:1030:20c:19::4f', 'fe00::1', '::ffff:10.0.0.1', 'not-an-ip'])
       expect(isPrivateAddress(ip), ip).toBe(false);
+  });
+  it('knows the egress ranges of cloud security edges (Zscaler, Netskope, Umbrella, Cloudflare Gateway)', () => {
+    for (const ip of ['165.225.80.21', '165.225.127.255', '136.226.5.9', '147.161.200.1', '185.46.215.3', '104.129.200.8', '163.116.130.4', '146.112.61.106', '104.28.14.9'])
+      expect(isSecurityEdgeAddress(ip), ip).toBe(true);
+    for (const ip of ['165.225.128.1', '147.161.127.255', '185.46.216.1', '104.129.208.1', '20.42.10.7', '10.0.0.1', '2606:4700::1', '1.1.1.1', 'not-an-ip', '165.225.80'])
+      expect(isSecurityEdgeAddress(ip), ip).toBe(false);
   });
 });

@@ -397,6 +397,24 @@ describe('token-replay', () => {
       expect(alone[0]!.time).toBeGreaterThanOrEqual(t + 2 * MIN + 20 * SEC + 10 * MIN);
     });
 
+    it('reports a token used from a cloud security edge egress (the company web gateway), alone and not cleared by its blueprint, low; from a hosting provider, high', () => {
+      const t = T0 + 30 * MIN;
+      const run = (useIp: string) => {
+        const d = replay();
+        const ctx = fakeContext();
+        const events = home(T0, t + 20 * MIN);
+        events.push(token({ agent_id: 'w1', token_id: 'sse-1', ip: '20.1.2.1', time: t }));
+        events.push(network({ agent_id: 'w1', token_id: 'sse-1', ip: useIp, dest_host: 'graph.microsoft.com', time: t + 20 * SEC }));
+        events.sort((a, b) => a.time - b.time);
+        return feed(d, ctx, events).concat(advanceTo(d, ctx, t + 30 * MIN));
+      };
+      const edge = run('165.225.80.21');
+      expect(edge.map((x) => [x.agent_id, x.severity])).toEqual([['w1', 'low']]);
+      expect(edge[0]!.summary).toContain('an egress address of a cloud security edge');
+      expect(edge[0]!.time).toBeGreaterThanOrEqual(t + 20 * SEC + 10 * MIN);
+      expect(run('159.65.10.10').map((x) => [x.agent_id, x.severity])).toEqual([['w1', 'high']]);
+    });
+
     it('takes the IPv6 site where other agents of the blueprint get tokens, each in its own /64, for the blueprint egress; another site is a replay', () => {
       const t = T0 + 30 * MIN;
       const run = (useIp: string) => {
