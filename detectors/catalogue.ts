@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–21). A fresh set
+// The catalogue: every detector of the product, in id order (1–22). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -25,6 +25,7 @@ import { createAbusedWebServiceDetector } from './abused-web-service.js';
 import { createSecretEnumerationDetector } from './secret-enumeration.js';
 import { createAnonymousNetworkDetector } from './anonymous-network.js';
 import { createMassSendDetector } from './mass-send.js';
+import { createForeignWorkloadNetworkDetector } from './foreign-workload-network.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -49,6 +50,7 @@ export const DETECTOR_IDS = [
   'secret-enumeration',
   'anonymous-network',
   'mass-send',
+  'foreign-workload-network',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -77,6 +79,7 @@ export function createCatalogue(): Detector[] {
     createSecretEnumerationDetector(),
     createAnonymousNetworkDetector(),
     createMassSendDetector(),
+    createForeignWorkloadNetworkDetector(),
   ] as Detector[];
 }
 

@@ -152,7 +152,7 @@ const DEFAULTS = {
   repeatCap: 0.02,
   maxReasons: 5,
   inheritDetector: 'risky-user-signin',
-  accessDetectors: ['unfamiliar-signin-properties', 'impossible-travel', 'anonymous-network', 'agent-propagation'] as readonly string[],
+  accessDetectors: ['unfamiliar-signin-properties', 'impossible-travel', 'anonymous-network', 'foreign-workload-network', 'agent-propagation'] as readonly string[],
   dataDetectors: ['bulk-collection', 'exfiltration', 'abused-web-service', 'lookalike-destination', 'secret-enumeration', 'mass-send'] as readonly string[],
   corroborationWindowMs: 3600_000,
   corroborationBonus: 0.1,

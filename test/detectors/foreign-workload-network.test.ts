@@ -1,0 +1,81 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../contract/events.js';
+import { createForeignWorkloadNetworkDetector } from '../../detectors/foreign-workload-network.js';
+import { HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore, signin } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+const HOME = '20.42.10.7'; // bp1's egress
+const DEVOPS = '20.96.59.200'; // bp-devops's egress: same cloud, same region
+
+/** Two hours of bp1 agents a1, a2 signing in from HOME and bp-devops agents d1, d2 from DEVOPS, every 10 minutes. */
+function history(): AgentEvent[] {
+  const out: AgentEvent[] = [];
+  for (let t = T0; t < T0 + 2 * HOUR; t += 10 * MIN) {
+    for (const a of ['a1', 'a2']) out.push(signin({ agent_id: a, ip: HOME, time: t }));
+    for (const d of ['d1', 'd2']) out.push(signin({ agent_id: d, blueprint_id: 'bp-devops', ip: DEVOPS.replace(/\d+$/, d === 'd1' ? '200' : '201'), time: t + SEC }));
+  }
+  return out;
+}
+
+const T2 = T0 + 2 * HOUR;
+const run = (events: AgentEvent[]) => {
+  const d = createForeignWorkloadNetworkDetector();
+  const ctx = fakeContext();
+  feed(d, ctx, history());
+  return feed(d, ctx, events);
+};
+
+describe('foreign-workload-network', () => {
+  it('fires medium when an agent credential signs in from another blueprint network while the agent keeps signing in at home', () => {
+    const out = run([signin({ agent_id: 'a1', ip: DEVOPS, time: T2 + MIN }), signin({ agent_id: 'a1', ip: HOME, time: T2 + 12 * MIN })]);
+    expect(out.map((x) => [x.agent_id, x.severity, x.time])).toEqual([['a1', 'medium', T2 + 12 * MIN]]);
+    expect(out[0]!.summary).toContain(`signed in from ${DEVOPS}, in the network of blueprint:bp-devops of its tenant`);
+    expect(out[0]!.evidence.observed).toMatchObject({ foreign_ip: DEVOPS, back_home_ip: HOME });
+    expect(out[0]!.event_ids).toHaveLength(2);
+  });
+
+  it('takes a call from home a minute or more after the foreign sign-in as the agent still at home, not one in flight', () => {
+    const call = (t: number) => network({ agent_id: 'a1', ip: HOME, time: t });
+    expect(run([signin({ agent_id: 'a1', ip: DEVOPS, time: T2 + MIN }), call(T2 + MIN + 20 * SEC)])).toEqual([]);
+    expect(run([signin({ agent_id: 'a1', ip: DEVOPS, time: T2 + MIN }), call(T2 + 4 * MIN)]).map((x) => x.time)).toEqual([T2 + 4 * MIN]);
+  });
+
+  it('stays quiet for a move (never home again within the hour), a move of the blueprint into the shared network, or a network no other blueprint uses', () => {
+    // Moved: home again only after the hour.
+    expect(run([signin({ agent_id: 'a1', ip: DEVOPS, time: T2 + MIN }), signin({ agent_id: 'a1', ip: HOME, time: T2 + 70 * MIN })])).toEqual([]);
+    // The blueprint moving into the devops cluster: a2 follows a1 there before a1 is seen at home again.
+    expect(
+      run([signin({ agent_id: 'a1', ip: DEVOPS, time: T2 + MIN }), signin({ agent_id: 'a2', ip: '20.96.59.202', time: T2 + 3 * MIN }), signin({ agent_id: 'a1', ip: HOME, time: T2 + 12 * MIN })]),
+    ).toEqual([]);
+    // A network nobody in the tenant signs in from (another detector's business: a new place).
+    expect(run([signin({ agent_id: 'a1', ip: '20.77.1.1', time: T2 + MIN }), signin({ agent_id: 'a1', ip: HOME, time: T2 + 12 * MIN })])).toEqual([]);
+    // Another tenant's devops network is not this tenant's workload.
+    expect(run([signin({ agent_id: 'a1', tenant_id: 't2', ip: HOME, time: T2 }), signin({ agent_id: 'a1', tenant_id: 't2', ip: DEVOPS, time: T2 + MIN }), signin({ agent_id: 'a1', tenant_id: 't2', ip: HOME, time: T2 + 12 * MIN })])).toEqual([]);
+    // Private addresses (a VNet's, shared by every blueprint in it) are not judged.
+    const priv: AgentEvent[] = [signin({ agent_id: 'd1', blueprint_id: 'bp-devops', ip: '10.1.2.3', time: T2 }), signin({ agent_id: 'a1', ip: '10.1.2.9', time: T2 + MIN }), signin({ agent_id: 'a1', ip: HOME, time: T2 + 12 * MIN })];
+    expect(run(priv)).toEqual([]);
+  });
+
+  it('fires once per agent per day', () => {
+    const twice = [
+      signin({ agent_id: 'a1', ip: DEVOPS, time: T2 + MIN }),
+      signin({ agent_id: 'a1', ip: HOME, time: T2 + 12 * MIN }),
+      signin({ agent_id: 'a1', ip: '20.96.59.210', time: T2 + 2 * HOUR }),
+      signin({ agent_id: 'a1', ip: HOME, time: T2 + 2 * HOUR + 10 * MIN }),
+    ];
+    expect(run(twice)).toHaveLength(1);
+  });
+
+  it('gives the same findings after a snapshot and restore, and forgets idle state', () => {
+    const events = [...history(), signin({ agent_id: 'a1', ip: DEVOPS, time: T2 + MIN }), signin({ agent_id: 'a1', ip: HOME, time: T2 + 12 * MIN })];
+    const { uninterrupted, restored } = runWithRestore(() => createForeignWorkloadNetworkDetector(), events, events.length - 1);
+    expect(uninterrupted).toHaveLength(1);
+    expect(restored).toEqual(uninterrupted);
+    const d = createForeignWorkloadNetworkDetector();
+    feed(d, fakeContext(), events);
+    expect(d.size()).toBeGreaterThan(0);
+    d.evict(T2 + 2 * 24 * HOUR);
+    expect(d.size()).toBe(0);
+  });
+});
