@@ -27,8 +27,7 @@ import type { AgentEvent, NetworkEvent, SigninEvent } from '../contract/events.j
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
-import { isPrivateAddress, sameSubnet } from './addresses.js';
-import { subnetOf } from './token-replay.js';
+import { isPrivateAddress, sameSubnet, subnetOf } from './addresses.js';
 
 export interface ForeignWorkloadNetworkOptions {
   /** Another blueprint's use of a network counts this long, ms. */

@@ -88,7 +88,7 @@ import {
 } from './agent-directory.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { DueQueue } from './due-queue.js';
-import { isPrivateAddress, isSecurityEdgeAddress } from './addresses.js';
+import { isIpv6, isPrivateAddress, isSecurityEdgeAddress, subnetOf, wideNetworkOf } from './addresses.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface TokenReplayOptions {
@@ -1034,60 +1034,6 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       homeQueue = s.homeQueue ?? [];
     },
   };
-}
-
-/**
- * The /24 of an IPv4 address or the /64 of an IPv6 address, as a canonical
- * string; IPv4-mapped IPv6 addresses count as IPv4. Null when unparseable.
- */
-export function subnetOf(ip: string): string | null {
-  return prefixOf(ip, false);
-}
-
-/** The /16 (IPv4) or /48 (IPv6) of an address: the range a cloud region, NAT pool or firewall spans. */
-export function wideNetworkOf(ip: string): string | null {
-  return prefixOf(ip, true);
-}
-
-/** True for an IPv6 address (IPv4-mapped ones count as IPv4). */
-function isIpv6(ip: string): boolean {
-  return ip.indexOf(':') >= 0 && !(ip.length > 7 && ip.slice(0, 7).toLowerCase() === '::ffff:' && ip.indexOf('.') > 0);
-}
-
-/** The /24 or /64 of an address, or with `wide` the /16 or /48; null when it does not parse. */
-function prefixOf(ip: string, wide: boolean): string | null {
-  let s = ip;
-  const zone = s.indexOf('%');
-  if (zone >= 0) s = s.slice(0, zone);
-  if (s.indexOf(':') < 0) {
-    const dot = wide ? s.lastIndexOf('.', s.lastIndexOf('.') - 1) : s.lastIndexOf('.');
-    return dot > 0 ? s.slice(0, dot) : null;
-  }
-  const lower = s.toLowerCase();
-  if (lower.startsWith('::ffff:') && lower.indexOf('.') > 0) return prefixOf(lower.slice(7), wide);
-  const dbl = lower.indexOf('::');
-  let groups: string[];
-  if (dbl >= 0) {
-    const head = lower.slice(0, dbl);
-    const tail = lower.slice(dbl + 2);
-    const h = head === '' ? [] : head.split(':');
-    const t = tail === '' ? [] : tail.split(':');
-    const tailLen = t.length + (t.length > 0 && t[t.length - 1]!.includes('.') ? 1 : 0);
-    const missing = 8 - h.length - tailLen;
-    if (missing < 0) return null;
-    groups = h.concat(new Array<string>(missing).fill('0'), t);
-  } else {
-    groups = lower.split(':');
-  }
-  if (groups.length < 4) return null;
-  const n = wide ? 3 : 4;
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const x = parseInt(groups[i]!, 16);
-    if (!Number.isFinite(x)) return null;
-    out.push(x.toString(16));
-  }
-  return out.join(':') + (wide ? '::/48' : '::/64');
 }
 
 /** A 30-bit hash (a small integer: stored unboxed) of the /16 or /48 of an address. */

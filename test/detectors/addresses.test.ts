@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ipv6Site, isPrivateAddress, isSecurityEdgeAddress, sameSubnet } from '../../detectors/addresses.js';
+import { ipv6Site, isIpv6, isPrivateAddress, isSecurityEdgeAddress, sameSubnet, subnetOf, wideNetworkOf } from '../../detectors/addresses.js';
 
 describe('addresses', () => {
   it('tells subnets apart: one /24 for IPv4, one /48 for IPv6', () => {
@@ -22,6 +22,20 @@ describe('addresses', () => {
       expect(isPrivateAddress(ip), ip).toBe(true);
     for (const ip of ['20.42.10.7', '172.32.0.1', '172.15.9.9', '192.169.0.1', '100.128.0.1', '11.0.0.1', '2603:1030:20c:19::4f', 'fe00::1', '::ffff:10.0.0.1', 'not-an-ip'])
       expect(isPrivateAddress(ip), ip).toBe(false);
+  });
+  it('computes /24 and /64 subnets, and /16 and /48 networks', () => {
+    expect(subnetOf('20.1.2.3')).toBe('20.1.2');
+    expect(subnetOf('::ffff:20.1.2.3')).toBe('20.1.2');
+    expect(subnetOf('2001:db8:1:2::5')).toBe(subnetOf('2001:0db8:0001:0002:ffff::1'));
+    expect(subnetOf('2001:db8:1:2::5')).not.toBe(subnetOf('2001:db8:1:3::5'));
+    expect(subnetOf('::1')).toBe('0:0:0:0::/64');
+    expect(subnetOf('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(wideNetworkOf('20.1.200.7')).toBe('20.1');
+    expect(wideNetworkOf('2001:db8:77:1::5')).toBe('2001:db8:77::/48');
+    expect(wideNetworkOf('::ffff:20.1.2.3')).toBe('20.1');
+    expect(isIpv6('2001:db8::1')).toBe(true);
+    expect(isIpv6('::ffff:20.1.2.3')).toBe(false);
+    expect(isIpv6('20.1.2.3')).toBe(false);
   });
   it('knows the egress ranges of cloud security edges (Zscaler, Netskope, Umbrella, Cloudflare Gateway)', () => {
     for (const ip of ['165.225.80.21', '165.225.127.255', '136.226.5.9', '147.161.200.1', '185.46.215.3', '104.129.200.8', '163.116.130.4', '146.112.61.106', '104.28.14.9'])
