@@ -21,9 +21,10 @@
 // per agent per `refireMs` (lows too); windows of an agent that fired within
 // that long do not raise its peak.
 
-import type { NetworkEvent } from '../contract/events.js';
-import { peerGroupId } from './detector.js';
-import { TenantMap, hashString, type Timed } from './agent-directory.js';
+import type { AgentEvent, NetworkEvent } from '../contract/events.js';
+import type { Detection, DetectorMeta } from './types.js';
+import { peerGroupId, type Detector, type DetectorContext } from './detector.js';
+import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
 import { RING_SUBS, ringAdd, ringSlide, ringSum, type SubWindowRing } from './sub-window-ring.js';
 
 export interface CallBurstOptions {
@@ -336,4 +337,44 @@ export class CallBurstWatch {
       m.set(agent, v);
     }
   }
+}
+
+/**
+ * A detector around a CallBurstWatch: `judge` turns its network events into
+ * findings; eviction, size and snapshots are the watch's.
+ */
+export function callBurstDetector(meta: DetectorMeta, watch: CallBurstWatch, judge: (e: NetworkEvent, ctx: DetectorContext) => Detection[]): Detector {
+  return {
+    meta,
+    types: ['network'] as const,
+    observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      return e.type === 'network' ? judge(e, ctx) : NO_DETECTIONS;
+    },
+    evict(before: number): void {
+      watch.evict(before);
+    },
+    size(): number {
+      return watch.size;
+    },
+    snapshot(): unknown {
+      return clone({ version: 1, ...watch.snapshot() });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { version: number } & CallBurstSnapshot;
+      if (s?.version !== 1) throw new Error(`${meta.id}: unsupported snapshot`);
+      watch.restore(s);
+    },
+  };
+}
+
+/**
+ * How a burst compares with its baselines, for a finding's summary: `never`
+ * when the agent (active for the learning time) and its blueprint never did
+ * this.
+ */
+export function burstComparison(v: BurstVerdict, never: string): string {
+  const { calls, base, own, peers } = v;
+  if (base === 0) return v.known ? never : ', with no history of its blueprint';
+  if (own === 0) return `, ${Math.round(calls / base)}× the most its blueprint did before (${Math.round(base)})`;
+  return `, ${Math.round(calls / own)}× the most it did before (${Math.round(own)})` + (peers > 0 ? `, ${Math.round(calls / peers)}× its blueprint's busiest agent (${Math.round(peers)})` : '');
 }

@@ -30,11 +30,11 @@
 // for agents that once sent 8 or more within 10 minutes; per blueprint a
 // peak and its latest bursts.
 
-import type { AgentEvent, NetworkEvent } from '../contract/events.js';
+import type { NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
-import { NO_DETECTIONS, clone } from './agent-directory.js';
-import { CallBurstWatch, type BurstVerdict, type CallBurstOptions, type CallBurstSnapshot } from './call-burst.js';
+import { NO_DETECTIONS } from './agent-directory.js';
+import { CallBurstWatch, burstComparison, callBurstDetector, type BurstVerdict, type CallBurstOptions } from './call-burst.js';
 import { categoryInfo } from './categories.js';
 import { isSecretStoreHost } from './secret-enumeration.js';
 import { memoByHost } from './host-memo.js';
@@ -98,7 +98,7 @@ export function createMassSendDetector(options: MassSendOptions = {}): Detector 
   }
 
   function finding(e: NetworkEvent, v: BurstVerdict): Detection {
-    const { calls, base, own, peers, others } = v;
+    const { calls, own, peers, others } = v;
     return {
       detector: massSendMeta.id,
       severity: v.severity,
@@ -107,7 +107,7 @@ export function createMassSendDetector(options: MassSendOptions = {}): Detector 
       time: e.time,
       summary:
         `Agent ${e.agent_id} made ${calls} calls carrying data out within ${o.windowMs / 60_000} min (latest to ${e.dest_host})` +
-        (base === 0 ? (v.known ? ', where it and its blueprint never sent more than a few' : ', with no history of its blueprint') : own > 0 ? `, ${Math.round(calls / own)}× the most it did before (${Math.round(own)})${peers > 0 ? `, ${Math.round(calls / peers)}× its blueprint's busiest agent (${Math.round(peers)})` : ''}` : `, ${Math.round(calls / base)}× the most its blueprint did before (${Math.round(base)})`) +
+        burstComparison(v, ', where it and its blueprint never sent more than a few') +
         (v.rollout ? `; ${others} other agents of its blueprint did the same (a campaign)` : ''),
       evidence: {
         observed: { sends: calls, window_ms: o.windowMs, dest_host: e.dest_host, category: e.category, bytes_out: e.bytes_out, bytes_in: e.bytes_in },
@@ -119,25 +119,5 @@ export function createMassSendDetector(options: MassSendOptions = {}): Detector 
     };
   }
 
-  return {
-    meta: massSendMeta,
-    types: ['network'] as const,
-    observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
-      return e.type === 'network' ? onNetwork(e, ctx) : NO_DETECTIONS;
-    },
-    evict(before: number): void {
-      watch.evict(before);
-    },
-    size(): number {
-      return watch.size;
-    },
-    snapshot(): unknown {
-      return clone({ version: 1, ...watch.snapshot() });
-    },
-    restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number } & CallBurstSnapshot;
-      if (s?.version !== 1) throw new Error('mass-send: unsupported snapshot');
-      watch.restore(s);
-    },
-  };
+  return callBurstDetector(massSendMeta, watch, onNetwork);
 }

@@ -32,11 +32,11 @@
 // State: only for agents that call secret stores (a few numbers each); per
 // blueprint a peak and its latest bursts.
 
-import type { AgentEvent, NetworkEvent } from '../contract/events.js';
+import type { NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupName, type Detector } from './detector.js';
-import { NO_DETECTIONS, clone } from './agent-directory.js';
-import { CallBurstWatch, type BurstVerdict, type CallBurstOptions, type CallBurstSnapshot } from './call-burst.js';
+import { NO_DETECTIONS } from './agent-directory.js';
+import { CallBurstWatch, burstComparison, callBurstDetector, type BurstVerdict, type CallBurstOptions } from './call-burst.js';
 import { memoByHost } from './host-memo.js';
 
 /** See CallBurstOptions (call-burst.ts); every field optional. */
@@ -92,7 +92,7 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
   }
 
   function finding(e: NetworkEvent, v: BurstVerdict): Detection {
-    const { calls, base, own, peers, others } = v;
+    const { calls, own, peers, others } = v;
     return {
       detector: secretEnumerationMeta.id,
       severity: v.severity,
@@ -101,7 +101,7 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
       time: e.time,
       summary:
         `Agent ${e.agent_id} called the secrets store ${e.dest_host} ${calls} times within ${o.windowMs / 60_000} min` +
-        (base === 0 ? ', with no history of its blueprint' : own > 0 ? `, ${Math.round(calls / own)}× the most it did before (${Math.round(own)}), ${peers > 0 ? `${Math.round(calls / peers)}× its blueprint\'s busiest agent (${Math.round(peers)})` : 'its blueprint none'}` : `, ${Math.round(calls / base)}× the most its blueprint did before (${Math.round(base)})`) +
+        burstComparison(v, ', with no history of its blueprint') +
         (v.rollout ? `; ${others} other agents of its blueprint did the same (a rollout)` : ''),
       evidence: {
         observed: { calls, window_ms: o.windowMs, dest_host: e.dest_host },
@@ -113,25 +113,5 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
     };
   }
 
-  return {
-    meta: secretEnumerationMeta,
-    types: ['network'] as const,
-    observe(e: AgentEvent): Detection[] {
-      return e.type === 'network' ? onNetwork(e) : NO_DETECTIONS;
-    },
-    evict(before: number): void {
-      watch.evict(before);
-    },
-    size(): number {
-      return watch.size;
-    },
-    snapshot(): unknown {
-      return clone({ version: 1, ...watch.snapshot() });
-    },
-    restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number } & CallBurstSnapshot;
-      if (s?.version !== 1) throw new Error('secret-enumeration: unsupported snapshot');
-      watch.restore(s);
-    },
-  };
+  return callBurstDetector(secretEnumerationMeta, watch, onNetwork);
 }
