@@ -793,26 +793,11 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     const agentBase = agentOk ? s.km * KIB : 0;
     const groupBase = groupOk ? g.km * KIB : 0;
     const base = Math.max(agentBase, groupBase);
-    const thr = Math.max(o.familiarDropBytes, o.familiarDropMultiple * base);
-    if (tot < thr) return undefined;
-    const sec = Math.floor(e.time / 1000);
-    if (cooling(sec, s.fc, s.fv, false)) return null;
-    s.fc = sec;
-    s.fv = 0;
-    return make(
-      e,
-      'medium',
+    return familiarSum(e, s, tot, Math.max(o.familiarDropBytes, o.familiarDropMultiple * base), () => [
       `Agent ${e.agent_id} sent ${fmtBytes(tot)} to ${e.dest_host} (${e.category}), a file-sharing destination its blueprint uses, within ${(2 * o.windowMs) / 60_000} min (its blueprint's most there: ${fmtBytes(base)})`,
-      {
-        observed: { window_familiar_drop_bytes_out: tot, last_dest_host: e.dest_host, last_category: e.category, familiar_destination: true },
-        baseline: { agent_max_window_familiar_drop_bytes: agentOk ? agentBase : null, group_max_window_familiar_drop_bytes: groupOk ? groupBase : null, group_agent_windows: g?.nw ?? 0 },
-        threshold: thr,
-        peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
-        kind: 'window',
-        window_ms: 2 * o.windowMs,
-      },
-      [e.event_id],
-    );
+      { window_familiar_drop_bytes_out: tot, last_dest_host: e.dest_host, last_category: e.category, familiar_destination: true },
+      { agent_max_window_familiar_drop_bytes: agentOk ? agentBase : null, group_max_window_familiar_drop_bytes: groupOk ? groupBase : null, group_agent_windows: g?.nw ?? 0 },
+    ]);
   }
 
   /**
@@ -829,19 +814,28 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     const agentBase = s.sm * KIB;
     const groupBase = (g?.sm ?? 0) * KIB;
     const base = Math.max(agentBase, groupBase);
-    const thr = Math.max(o.familiarSurgeBytes, o.familiarSurgeMultiple * base);
+    return familiarSum(e, s, tot, Math.max(o.familiarSurgeBytes, o.familiarSurgeMultiple * base), () => [
+      `Agent ${e.agent_id} sent ${fmtBytes(tot)} to destinations its blueprint works with (latest ${e.dest_host}, ${e.category}) within ${(2 * o.windowMs) / 60_000} min, ${base > 0 ? `${Math.round(tot / base)}× the most it or its blueprint sent there in 10 min (${fmtBytes(base)})` : 'where it and its blueprint never sent more than a few kB'}`,
+      { window_familiar_bytes_out: tot, last_dest_host: e.dest_host, last_category: e.category, familiar_destination: true },
+      { agent_max_window_familiar_bytes: agentBase, group_max_window_familiar_bytes: groupBase },
+    ]);
+  }
+
+  /** A 10-minute sum to familiar destinations over its threshold: medium (once per cooldown), described by `describe`. */
+  function familiarSum(e: NetworkEvent, s: AgentEx, tot: number, thr: number, describe: () => [string, Record<string, unknown>, Record<string, unknown>]): Detection | null | undefined {
     if (tot < thr) return undefined;
     const sec = Math.floor(e.time / 1000);
     if (cooling(sec, s.fc, s.fv, false)) return null;
     s.fc = sec;
     s.fv = 0;
+    const [summary, observed, baseline] = describe();
     return make(
       e,
       'medium',
-      `Agent ${e.agent_id} sent ${fmtBytes(tot)} to destinations its blueprint works with (latest ${e.dest_host}, ${e.category}) within ${(2 * o.windowMs) / 60_000} min, ${base > 0 ? `${Math.round(tot / base)}× the most it or its blueprint sent there in 10 min (${fmtBytes(base)})` : 'where it and its blueprint never sent more than a few kB'}`,
+      summary,
       {
-        observed: { window_familiar_bytes_out: tot, last_dest_host: e.dest_host, last_category: e.category, familiar_destination: true },
-        baseline: { agent_max_window_familiar_bytes: agentBase, group_max_window_familiar_bytes: groupBase },
+        observed,
+        baseline,
         threshold: thr,
         peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
         kind: 'window',
