@@ -23,7 +23,7 @@
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
-import { peerGroupId, type Detector, type DetectorContext } from './detector.js';
+import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
 import { RING_SUBS, ringAdd, ringSlide, ringSum, type SubWindowRing } from './sub-window-ring.js';
 
@@ -367,12 +367,46 @@ export function callBurstDetector(meta: DetectorMeta, watch: CallBurstWatch, jud
   };
 }
 
-/**
- * How a burst compares with its baselines, for a finding's summary: `never`
- * when the agent (active for the learning time) and its blueprint never did
- * this.
- */
-export function burstComparison(v: BurstVerdict, never: string): string {
+/** How a finding of a CallBurstWatch detector describes its burst. */
+export interface BurstFindingText {
+  /** The summary up to the comparison: who made how many of what, within how long. */
+  headline: string;
+  /** Said instead of a comparison when the agent (active for the learning time) and its blueprint never did this. */
+  never: string;
+  /** What a rollout of the whole blueprint is called here ("a rollout", "a campaign"). */
+  rollout: string;
+  /** The evidence's observed values. */
+  observed: Record<string, unknown>;
+  /** The noun of the baseline keys: `agent_peak_${noun}`, `blueprint_peak_${noun}`. */
+  noun: string;
+}
+
+/** The finding of a CallBurstWatch verdict: summary (how the burst compares with its baselines) and evidence. */
+export function burstFinding(meta: DetectorMeta, e: NetworkEvent, v: BurstVerdict, text: BurstFindingText): Detection {
+  const { own, peers, others } = v;
+  return {
+    detector: meta.id,
+    severity: v.severity,
+    tenant_id: e.tenant_id,
+    agent_id: e.agent_id,
+    time: e.time,
+    summary: text.headline + burstComparison(v, text.never) + (v.rollout ? `; ${others} other agents of its blueprint did the same (${text.rollout})` : ''),
+    evidence: {
+      observed: text.observed,
+      baseline: {
+        [`agent_peak_${text.noun}`]: own > 0 ? Math.round(own) : null,
+        [`blueprint_peak_${text.noun}`]: peers > 0 ? Math.round(peers) : null,
+        other_agents_bursting: others,
+      },
+      threshold: Math.round(v.threshold),
+      peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
+    },
+    event_ids: v.ids,
+  };
+}
+
+/** How a burst compares with its baselines, for a finding's summary. */
+function burstComparison(v: BurstVerdict, never: string): string {
   const { calls, base, own, peers } = v;
   if (base === 0) return v.known ? never : ', with no history of its blueprint';
   if (own === 0) return `, ${Math.round(calls / base)}× the most its blueprint did before (${Math.round(base)})`;

@@ -32,9 +32,9 @@
 
 import type { NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
-import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import type { Detector, DetectorContext } from './detector.js';
 import { NO_DETECTIONS } from './agent-directory.js';
-import { CallBurstWatch, burstComparison, callBurstDetector, type BurstVerdict, type CallBurstOptions } from './call-burst.js';
+import { CallBurstWatch, burstFinding, callBurstDetector, type BurstVerdict, type CallBurstOptions } from './call-burst.js';
 import { categoryInfo } from './categories.js';
 import { isSecretStoreHost } from './secret-enumeration.js';
 import { memoByHost } from './host-memo.js';
@@ -98,25 +98,13 @@ export function createMassSendDetector(options: MassSendOptions = {}): Detector 
   }
 
   function finding(e: NetworkEvent, v: BurstVerdict): Detection {
-    const { calls, own, peers, others } = v;
-    return {
-      detector: massSendMeta.id,
-      severity: v.severity,
-      tenant_id: e.tenant_id,
-      agent_id: e.agent_id,
-      time: e.time,
-      summary:
-        `Agent ${e.agent_id} made ${calls} calls carrying data out within ${o.windowMs / 60_000} min (latest to ${e.dest_host})` +
-        burstComparison(v, ', where it and its blueprint never sent more than a few') +
-        (v.rollout ? `; ${others} other agents of its blueprint did the same (a campaign)` : ''),
-      evidence: {
-        observed: { sends: calls, window_ms: o.windowMs, dest_host: e.dest_host, category: e.category, bytes_out: e.bytes_out, bytes_in: e.bytes_in },
-        baseline: { agent_peak_sends: own > 0 ? Math.round(own) : null, blueprint_peak_sends: peers > 0 ? Math.round(peers) : null, other_agents_bursting: others },
-        threshold: Math.round(v.threshold),
-        peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
-      },
-      event_ids: v.ids,
-    };
+    return burstFinding(massSendMeta, e, v, {
+      headline: `Agent ${e.agent_id} made ${v.calls} calls carrying data out within ${o.windowMs / 60_000} min (latest to ${e.dest_host})`,
+      never: ', where it and its blueprint never sent more than a few',
+      rollout: 'a campaign',
+      observed: { sends: v.calls, window_ms: o.windowMs, dest_host: e.dest_host, category: e.category, bytes_out: e.bytes_out, bytes_in: e.bytes_in },
+      noun: 'sends',
+    });
   }
 
   return callBurstDetector(massSendMeta, watch, onNetwork);

@@ -34,9 +34,9 @@
 
 import type { NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
-import { peerGroupName, type Detector } from './detector.js';
+import type { Detector } from './detector.js';
 import { NO_DETECTIONS } from './agent-directory.js';
-import { CallBurstWatch, burstComparison, callBurstDetector, type BurstVerdict, type CallBurstOptions } from './call-burst.js';
+import { CallBurstWatch, burstFinding, callBurstDetector, type BurstVerdict, type CallBurstOptions } from './call-burst.js';
 import { memoByHost } from './host-memo.js';
 
 /** See CallBurstOptions (call-burst.ts); every field optional. */
@@ -92,25 +92,13 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
   }
 
   function finding(e: NetworkEvent, v: BurstVerdict): Detection {
-    const { calls, own, peers, others } = v;
-    return {
-      detector: secretEnumerationMeta.id,
-      severity: v.severity,
-      tenant_id: e.tenant_id,
-      agent_id: e.agent_id,
-      time: e.time,
-      summary:
-        `Agent ${e.agent_id} called the secrets store ${e.dest_host} ${calls} times within ${o.windowMs / 60_000} min` +
-        burstComparison(v, ', with no history of its blueprint') +
-        (v.rollout ? `; ${others} other agents of its blueprint did the same (a rollout)` : ''),
-      evidence: {
-        observed: { calls, window_ms: o.windowMs, dest_host: e.dest_host },
-        baseline: { agent_peak_calls: own > 0 ? Math.round(own) : null, blueprint_peak_calls: peers > 0 ? Math.round(peers) : null, other_agents_bursting: others },
-        threshold: Math.round(v.threshold),
-        peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
-      },
-      event_ids: v.ids,
-    };
+    return burstFinding(secretEnumerationMeta, e, v, {
+      headline: `Agent ${e.agent_id} called the secrets store ${e.dest_host} ${v.calls} times within ${o.windowMs / 60_000} min`,
+      never: ', with no history of its blueprint',
+      rollout: 'a rollout',
+      observed: { calls: v.calls, window_ms: o.windowMs, dest_host: e.dest_host },
+      noun: 'calls',
+    });
   }
 
   return callBurstDetector(secretEnumerationMeta, watch, onNetwork);
