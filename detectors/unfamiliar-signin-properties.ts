@@ -10,7 +10,10 @@
 // - User agents are compared without digits: a version bump is not a new client.
 // - Weighted by how many properties are new at once: one is low; two or more
 //   (e.g. a new network and country together) are medium. A value other agents
-//   of the tenant already use (another blueprint's network) weighs half.
+//   of the tenant already use (another blueprint's network) weighs half; a
+//   country does not when the network is new to the whole tenant (the
+//   tenant's workloads in that country run elsewhere: a VPS there is not
+//   one of them).
 // - Medium is confirmed after 3 minutes of event time: reported low at once,
 //   then medium unless other agents of the blueprint adopted the same values
 //   meanwhile (the first movers of a region move are not attacks). When one
@@ -459,6 +462,13 @@ export function createUnfamiliarSigninPropertiesDetector(
         } else weight += propWeight(p, e);
       }
     }
+    // A country other workloads of the tenant run in says nothing of a network none of them uses:
+    // with the network new to the whole tenant, the country weighs in full.
+    const foreignNetwork = (novel & (1 << ASN)) !== 0 && (tenantKnown & (1 << ASN)) === 0;
+    if (foreignNetwork && (tenantKnown & (1 << COUNTRY)) !== 0) {
+      tenantKnown &= ~(1 << COUNTRY);
+      weight += propWeight(COUNTRY, e) * (1 - o.tenantFamiliarWeight);
+    }
     const fire = weight >= o.lowWeight;
     let k = 0;
     for (let p = 0; p < 5; p++) if ((unknown & (1 << p)) !== 0) added[k++] = hashes[p]!;
@@ -555,7 +565,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half.',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant).',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,

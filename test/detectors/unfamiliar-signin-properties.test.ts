@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { AgentEvent } from '../../contract/events.js';
+import type { AgentEvent, SigninEvent } from '../../contract/events.js';
 import { createUnfamiliarSigninPropertiesDetector } from '../../detectors/unfamiliar-signin-properties.js';
 import { MIN, T0, lifecycle, resetIds, run, signin, snapshotRoundTrip, warmup } from './core-helpers.js';
 
@@ -113,6 +113,27 @@ describe('unfamiliar-signin-properties', () => {
       ['low', 0],
       ['medium', 3 * MIN],
     ]);
+  });
+
+  it('weighs a country other blueprints of the tenant use half, but in full from a network new to the whole tenant', () => {
+    const AU = { country: 'AU', asn: 8075, lat: -33.9, lon: 151.2 };
+    const US = { country: 'US', asn: 16509, lat: 39.0, lon: -77.5 };
+    const signinFrom = (place: Partial<SigninEvent>) => {
+      const events = [...warmup({ agents: AGENTS, extra: AU }), ...warmup({ agents: ['b1', 'b2', 'b3'], bp: 'bp2', extra: US })];
+      events.push(signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, ip: '104.248.196.135', ...place }));
+      events.push(...warmup({ agents: ['a2', 'a3'], start: END + MIN, durationMs: 5 * MIN, extra: AU }));
+      return run(det(), events).detections.filter((d) => d.agent_id === 'a1');
+    };
+    // The tenant's US network (another blueprint's): each value half, low.
+    const tenantPlace = signinFrom({ ...US });
+    expect(tenantPlace.map((d) => d.severity)).toEqual(['low']);
+    expect(tenantPlace[0]!.evidence.weight).toBe(1);
+    expect(tenantPlace[0]!.evidence.known_elsewhere_in_tenant).toEqual(['country', 'asn']);
+    // A VPS in the US that no workload of the tenant uses: the country is no excuse, medium.
+    const vps = signinFrom({ ...US, asn: 14061, lat: 40.7, lon: -74.0 });
+    expect(vps.map((d) => d.severity)).toEqual(['low', 'medium']);
+    expect(vps[0]!.evidence.weight).toBe(2);
+    expect(vps[0]!.evidence.known_elsewhere_in_tenant).toEqual([]);
   });
 
   it('fires low for a single new property, once', () => {
