@@ -19,7 +19,11 @@
 // hour, or calls from it a minute or more after the foreign sign-in (it never
 // left: a move stops the old host's traffic), and no other agent of its
 // blueprint took the foreign network up meanwhile (a move into a shared
-// cluster), it is medium. Once per agent per day.
+// cluster), it is medium. Once per agent per day. The blueprint's own use of
+// a network counts only once one of its sign-ins from there was not itself
+// held as foreign, and a flagged agent does not vouch for it (its further
+// sessions from there teach nothing for a day): a thief who took two
+// credentials from one host is caught on both.
 //
 // State: the networks per tenant; per agent only while such a sign-in is held.
 
@@ -52,12 +56,19 @@ const DEFAULTS: Required<ForeignWorkloadNetworkOptions> = {
   maxAgents: 1_000_000,
 };
 
-/** A blueprint signing in from a network: its id, when last (s), and the hashes of its first two agents there (0: none yet). */
+/**
+ * A blueprint signing in from a network: its id, when last (s), and the
+ * hashes of its first two agents there (0: none yet). `s` is 1 while every
+ * sign-in of the blueprint from there was itself foreign (held): a thief's
+ * sessions from another workload's host do not make its network the
+ * blueprint's own (the next credential stolen there would pass).
+ */
 interface Owner {
   b: string;
   t: number;
   a1: number;
   a2: number;
+  s?: 1;
 }
 
 /** Owners kept per network. */
@@ -83,7 +94,7 @@ export const foreignWorkloadNetworkMeta: DetectorMeta = {
   mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
   description:
     'An agent signs in from a public /24 (IPv6 /64) that other blueprints of its tenant signed in from within the day and its own blueprint never did, while it keeps working from its own network (a sign-in from there within the hour, or a call a minute or more after): its credential, read from another workload\'s host (a config file, a mounted secret, a CI variable), used from there while the agent keeps working at home. ' +
-    'Medium, unless another agent of its blueprint took that network up meanwhile (a move into a shared cluster). Once per agent per day.',
+    'Medium, unless another agent of its blueprint took that network up meanwhile (a move into a shared cluster; an agent flagged there vouches for nothing: a second credential used from the same host is caught too). Once per agent per day.',
 };
 
 export function createForeignWorkloadNetworkDetector(options: ForeignWorkloadNetworkOptions = {}): Detector {
@@ -100,8 +111,8 @@ export function createForeignWorkloadNetworkDetector(options: ForeignWorkloadNet
     return m;
   }
 
-  /** Records the blueprint's (and agent's) use of the network. */
-  function learn(m: Map<string, Owner[]>, net: string, bp: string, ah: number, now: number): void {
+  /** Records the blueprint's (and agent's) use of the network; `suspect` when the sign-in is itself held as foreign. */
+  function learn(m: Map<string, Owner[]>, net: string, bp: string, ah: number, now: number, suspect: boolean): void {
     let owners = m.get(net);
     if (owners === undefined) {
       if (m.size >= o.maxNetworks) {
@@ -112,13 +123,15 @@ export function createForeignWorkloadNetworkDetector(options: ForeignWorkloadNet
           if (--drop <= 0) break;
         }
       }
-      m.set(net, [{ b: bp, t: now, a1: ah, a2: 0 }]);
+      m.set(net, [owner(bp, now, ah, suspect)]);
       return;
     }
     for (const w of owners) {
       if (w.b !== bp) continue;
       if (now > w.t) w.t = now;
-      if (w.a1 !== ah && w.a2 === 0) w.a2 = ah;
+      if (w.a1 === 0) w.a1 = ah;
+      else if (w.a1 !== ah && w.a2 === 0) w.a2 = ah;
+      if (!suspect) delete w.s;
       return;
     }
     if (owners.length >= MAX_OWNERS) {
@@ -126,15 +139,35 @@ export function createForeignWorkloadNetworkDetector(options: ForeignWorkloadNet
       for (let i = 1; i < owners.length; i++) if (owners[i]!.t < owners[oldest]!.t) oldest = i;
       owners.splice(oldest, 1);
     }
-    owners.push({ b: bp, t: now, a1: ah, a2: 0 });
+    owners.push(owner(bp, now, ah, suspect));
   }
 
-  /** Another blueprint that signed in from the network within the day, when the agent's blueprint never did; else null. */
+  function owner(b: string, t: number, a1: number, suspect: boolean): Owner {
+    return suspect ? { b, t, a1, a2: 0, s: 1 } : { b, t, a1, a2: 0 };
+  }
+
+  /** A flagged agent no longer vouches for the network: its blueprint's use of it is the thief's. */
+  function forget(tenant: string, net: string, bp: string, ah: number): void {
+    const owners = nets.get(tenant)?.get(net);
+    const i = owners === undefined ? -1 : owners.findIndex((w) => w.b === bp);
+    if (i < 0) return;
+    const w = owners![i]!;
+    if (w.a1 === ah) {
+      w.a1 = w.a2;
+      w.a2 = 0;
+    } else if (w.a2 === ah) w.a2 = 0;
+    if (w.s === 1 && w.a1 === 0) owners!.splice(i, 1);
+  }
+
+  /** Another blueprint that signed in from the network within the day, when the agent's blueprint never did (but held); else null. */
   function foreignOwner(owners: Owner[] | undefined, bp: string, now: number): Owner | null {
     if (owners === undefined) return null;
     let other: Owner | null = null;
     for (const w of owners) {
-      if (w.b === bp) return null;
+      if (w.b === bp) {
+        if (w.s === 1) continue;
+        return null;
+      }
       if (other === null && now - w.t <= o.ownerTtlMs / 1000) other = w;
     }
     return other;
@@ -149,10 +182,17 @@ export function createForeignWorkloadNetworkDetector(options: ForeignWorkloadNet
     const ah = hashString(e.agent_id);
     const m = ownersOf(e.tenant_id);
     const other = foreignOwner(m.get(net), bp, now);
-    learn(m, net, bp, ah, now);
+    const h = held.get(e.tenant_id, e.agent_id);
+    const info = other === null ? undefined : ctx.agent(e.tenant_id, e.agent_id);
+    const home = info === undefined ? null : info.signin_ip === e.ip ? (info.signin_ip_prev ?? null) : (info.signin_ip ?? null);
+    // Foreign: the agent came from elsewhere, or is held there already (the thief's further sessions).
+    const onHold = h !== undefined && h.id !== '' && h.net === net && e.time - h.t <= o.returnWithinMs;
+    const foreign = other !== null && ((home !== null && !sameSubnet(home, e.ip)) || onHold);
+    // An agent flagged for this network teaches nothing more about it (for a day).
+    const flagged = h !== undefined && h.net === net && h.fired !== 0 && e.time - h.fired < o.refireMs;
+    if (!flagged) learn(m, net, bp, ah, now, foreign);
 
     // Back home after a held foreign sign-in?
-    const h = held.get(e.tenant_id, e.agent_id);
     const out: Detection[] = [];
     if (h !== undefined) {
       const d = backHome(e, h, bp);
@@ -160,10 +200,7 @@ export function createForeignWorkloadNetworkDetector(options: ForeignWorkloadNet
     }
 
     // A foreign network: other blueprints signed in from it within the day, the agent's never.
-    if (other === null) return out;
-    const info = ctx.agent(e.tenant_id, e.agent_id);
-    const home = info === undefined ? null : info.signin_ip === e.ip ? (info.signin_ip_prev ?? null) : (info.signin_ip ?? null);
-    if (home === null || sameSubnet(home, e.ip)) return out;
+    if (other === null || home === null || sameSubnet(home, e.ip)) return out;
     if (h !== undefined) {
       if (h.fired !== 0 && e.time - h.fired < o.refireMs) return out;
       Object.assign(h, { at: e.time, net, ip: e.ip, t: e.time, id: e.event_id, other: other.b, home });
@@ -181,7 +218,10 @@ export function createForeignWorkloadNetworkDetector(options: ForeignWorkloadNet
     if (h.id === '' || e.time < h.t + (e.type === 'network' ? o.settleMs : 0) || e.time - h.t > o.returnWithinMs || !sameSubnet(e.ip, h.home)) return null;
     const mine = nets.get(e.tenant_id)?.get(h.net)?.find((w) => w.b === bp);
     const d = mine === undefined || mine.a2 === 0 ? finding(e, h) : null;
-    if (d !== null) h.fired = e.time;
+    if (d !== null) {
+      h.fired = e.time;
+      forget(e.tenant_id, h.net, bp, hashString(e.agent_id));
+    }
     h.id = '';
     return d;
   }

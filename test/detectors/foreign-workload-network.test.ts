@@ -57,6 +57,22 @@ describe('foreign-workload-network', () => {
     expect(run(priv)).toEqual([]);
   });
 
+  it('fires for a second credential stolen on the same host: a flagged agent\'s sessions there do not make the network its blueprint\'s', () => {
+    const out = run([
+      signin({ agent_id: 'a1', ip: DEVOPS, time: T2 + MIN }),
+      signin({ agent_id: 'a1', ip: HOME, time: T2 + 3 * MIN }),
+      // The thief goes on with a1's credential, then uses a2's from the same host.
+      signin({ agent_id: 'a1', ip: DEVOPS, time: T2 + 4 * MIN }),
+      signin({ agent_id: 'a2', ip: DEVOPS, time: T2 + 5 * MIN }),
+      signin({ agent_id: 'a1', ip: DEVOPS, time: T2 + 6 * MIN }),
+      signin({ agent_id: 'a2', ip: HOME, time: T2 + 12 * MIN }),
+    ]);
+    expect(out.map((x) => [x.agent_id, x.time])).toEqual([
+      ['a1', T2 + 3 * MIN],
+      ['a2', T2 + 12 * MIN],
+    ]);
+  });
+
   it('fires once per agent per day', () => {
     const twice = [
       signin({ agent_id: 'a1', ip: DEVOPS, time: T2 + MIN }),
