@@ -25,6 +25,13 @@
 // - or a top-level domain mistyped (`.co`, `.cm`, `.om`, `.con` for `.com`);
 // or when two of its labels are merged into one (`mcp-tailspin.com` for
 // `mcp.tailspin.com`: another registrable domain, anyone's to register).
+// A host that differs only below a registrable domain of the tenant's own
+// (one it runs 3 established destinations under, not a cloud's or a SaaS's
+// shared namespace, see domains.ts) can only have been created by the
+// tenant (or by someone who holds its DNS): `ticket.contoso.com` beside
+// `tickets.contoso.com` is a rename when 3 agents take it up within 5
+// minutes of its first contact (every caller switching to the new name);
+// contacts with it wait those 5 minutes before they are reported.
 // Not a look-alike: labels that differ only in digits (numbered instances:
 // `worker-1`, `worker-2`), in one short hyphen-separated word (`-eu`/`-us`,
 // `api`/`app`, `v1`/`v2`), or in region and environment words
@@ -42,6 +49,8 @@ import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { formatDuration, type Detector } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+import { sameOwnedDomain } from './domains.js';
+import { DueQueue, type DueItem } from './due-queue.js';
 
 export interface LookalikeDestinationOptions {
   /** A destination used by one agent this long (first to last use) is established, ms. */
@@ -53,6 +62,11 @@ export interface LookalikeDestinationOptions {
   /** Bytes sent to look-alikes within `windowMs` that make medium. */
   leakBytes?: number;
   windowMs?: number;
+  /** Established destinations under a registrable domain that make it the tenant's own. */
+  ownDomainHosts?: number;
+  /** Agents that make a host one label off another of the tenant's own domain a rename, within this long of its first contact, ms. */
+  ownDomainAgents?: number;
+  confirmMs?: number;
   maxAgents?: number;
 }
 
@@ -62,6 +76,9 @@ const DEFAULTS: Required<LookalikeDestinationOptions> = {
   maxHostsPerTenant: 4096,
   leakBytes: 64 * 1024,
   windowMs: 24 * 3_600_000,
+  ownDomainHosts: 3,
+  ownDomainAgents: 3,
+  confirmMs: 5 * 60_000,
   maxAgents: 1_000_000,
 };
 
@@ -81,6 +98,20 @@ interface HostEntry {
   /** The established destination it imitates, and how; null when none. */
   imitates: string | null;
   edit: string;
+  /**
+   * It imitates a host of a domain of the tenant's own (see ownSibling): a
+   * rename when `ownDomainAgents` agents take it up within `confirmMs` of
+   * its first contact; contacts wait that long to be reported. Hash of a
+   * third agent (0 = none yet).
+   */
+  own?: boolean;
+  a3?: number;
+}
+
+/** A contact with a look-alike under the tenant's own domain, waiting to see whether it is a rename. */
+interface HeldContact extends DueItem {
+  host: string;
+  detection: Detection;
 }
 
 interface TenantHosts extends Timed {
@@ -109,7 +140,7 @@ export const lookalikeDestinationMeta: DetectorMeta = {
   description:
     'An agent reaches a host new to its tenant that imitates one the tenant\'s agents use (established: 2 agents, or one over 2 hours): the same labels but one, and that one the same under homoglyphs (0/o, 1/l/i, rn/m...), one edit away in a label of at least 5 characters (two in one of at least 10), or a mistyped top-level domain (.co for .com); or two of its labels merged into one (mcp-tailspin.com for mcp.tailspin.com). ' +
     'Software does not mistype a host: the name came from a poisoned configuration, an injected instruction or a rogue tool. Low on each agent\'s contact; medium once it sends at least 64 KiB to look-alikes within 24 hours. ' +
-    'Labels that differ only in digits, in one short hyphen-separated word (-eu/-us, v1/v2) or in region and environment words (eastus/westus, dev/prod) are a fleet\'s naming scheme, not a look-alike; calls to other agents are not judged.',
+    'Labels that differ only in digits, in one short hyphen-separated word (-eu/-us, v1/v2) or in region and environment words (eastus/westus, dev/prod) are a fleet\'s naming scheme, not a look-alike; calls to other agents are not judged. A host one label off another under a domain of the tenant\'s own (3 of its established destinations are under it, and it is no cloud\'s or SaaS\'s shared namespace: ticket.contoso.com beside tickets.contoso.com) is a rename when 3 agents take it up within 5 minutes of its first contact; contacts with it are reported after those 5 minutes.',
 };
 
 // ---------------------------------------------------------------------------
@@ -270,6 +301,7 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
   const o: Required<LookalikeDestinationOptions> = { ...DEFAULTS, ...options };
   const tenants = new Map<string, TenantHosts>();
   const leaks = new TenantMap<AgentLeak>(o.maxAgents);
+  const held = new DueQueue<HeldContact>(o.maxAgents);
 
   function tenantOf(id: string, t: number): TenantHosts {
     let th = tenants.get(id);
@@ -309,10 +341,27 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
       if (edit !== null) {
         h.imitates = known;
         h.edit = edit;
+        if (ownSibling(th, name, known)) h.own = true;
       }
     }
     h.checked = list.length;
     h.checkedGen = th.gen;
+  }
+
+  /**
+   * True when `name` and `known` differ only below a registrable domain of
+   * the tenant's own: not a cloud's or a SaaS's shared namespace, and one it
+   * runs at least `ownDomainHosts` established destinations under (its
+   * services' names: a renamed host, not a squat; only the owner of that
+   * domain can create names in it).
+   */
+  function ownSibling(th: TenantHosts, name: string, known: string): boolean {
+    const domain = sameOwnedDomain(name, known);
+    if (domain === null) return false;
+    const suffix = `.${domain}`;
+    let n = 0;
+    for (const k of th.established) if (k.endsWith(suffix) && ++n >= o.ownDomainHosts) return true;
+    return false;
   }
 
   function onNetwork(e: NetworkEvent): Detection[] {
@@ -337,14 +386,39 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
     const ah = hashString(e.agent_id) | 1;
     if (h.a1 === 0) h.a1 = ah;
     else if (h.a1 !== ah && h.a2 === 0) h.a2 = ah;
+    else if (h.a1 !== ah && h.a2 !== ah && !h.a3) h.a3 = ah;
     if (h.checkedGen !== th.gen || h.checked < th.established.length) judge(th, name, h);
-    if (h.imitates !== null) return contact(e, name, h);
-    const agents = (h.a1 !== 0 ? 1 : 0) + (h.a2 !== 0 ? 1 : 0);
-    if (agents >= o.establishAgents || h.last - h.first >= o.establishMs) {
-      h.established = true;
-      th.established.push(name);
+    if (h.imitates !== null) {
+      if (h.own === true && isRename(h, e.time)) {
+        establish(th, name, h);
+        return NO_DETECTIONS;
+      }
+      return contact(e, name, h);
     }
+    const agents = (h.a1 !== 0 ? 1 : 0) + (h.a2 !== 0 ? 1 : 0);
+    if (agents >= o.establishAgents || h.last - h.first >= o.establishMs) establish(th, name, h);
     return NO_DETECTIONS;
+  }
+
+  function establish(th: TenantHosts, name: string, h: HostEntry): void {
+    h.established = true;
+    th.established.push(name);
+  }
+
+  /** A host of the tenant's own domain that `ownDomainAgents` agents took up within `confirmMs` of its first contact. */
+  function isRename(h: HostEntry, now: number): boolean {
+    return (h.a3 ?? 0) !== 0 && now - h.first <= o.confirmMs;
+  }
+
+  /** A held contact, due: reported unless its host turned out to be a rename. */
+  function decide(p: HeldContact): Detection | null {
+    const h = tenants.get(p.tenant_id)?.hosts.get(p.host);
+    if (h !== undefined && h.established) return null;
+    return {
+      ...p.detection,
+      time: p.due,
+      summary: `${p.detection.summary}; no other agents took it up within ${formatDuration(o.confirmMs)} (not a rename)`,
+    };
   }
 
   /** An agent reached a look-alike: low per host per day, medium once it has sent enough to look-alikes. */
@@ -371,7 +445,13 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
       a.medium = e.time;
       out.push(detection(e, name, h, 'medium', a));
     }
-    return out.length === 0 ? NO_DETECTIONS : out;
+    if (out.length === 0 || h.own !== true || e.time - h.first > o.confirmMs) return out.length === 0 ? NO_DETECTIONS : out;
+    // Under the tenant's own domain, while a rename may still be under way: the strongest finding waits.
+    const strongest = out[out.length - 1]!;
+    const waiting = held.get(e.tenant_id, e.agent_id);
+    if (waiting === undefined) held.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: h.first + o.confirmMs, host: name, detection: strongest });
+    else if (strongest.severity === 'medium') waiting.detection = strongest;
+    return NO_DETECTIONS;
   }
 
   function detection(e: NetworkEvent, name: string, h: HostEntry, severity: 'low' | 'medium', a: AgentLeak): Detection {
@@ -401,7 +481,10 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
     observe(e: AgentEvent): Detection[] {
       return e.type === 'network' ? onNetwork(e) : NO_DETECTIONS;
     },
+    advance: (watermark: number) => held.takeDue(watermark, decide),
+    settle: () => held.takeDue(Infinity, decide),
     evict(before: number): void {
+      held.evict(before);
       for (const [id, th] of tenants) {
         let removed = false;
         for (const [name, h] of th.hosts) {
@@ -416,15 +499,15 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
       leaks.evict(before);
     },
     size(): number {
-      let n = leaks.size;
+      let n = leaks.size + held.size;
       for (const th of tenants.values()) n += th.hosts.size;
       return n;
     },
     snapshot(): unknown {
-      return clone({ version: 1, tenants: [...tenants].map(([id, th]) => [id, th.at, [...th.hosts]]), leaks: leaks.snapshot() });
+      return clone({ version: 1, tenants: [...tenants].map(([id, th]) => [id, th.at, [...th.hosts]]), leaks: leaks.snapshot(), held: held.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; tenants: [string, number, [string, HostEntry][]][]; leaks: [string, string, AgentLeak][] };
+      const s = clone(snapshot) as { version: number; tenants: [string, number, [string, HostEntry][]][]; leaks: [string, string, AgentLeak][]; held?: HeldContact[] };
       if (s?.version !== 1) throw new Error('lookalike-destination: unsupported snapshot');
       tenants.clear();
       for (const [id, at, hosts] of s.tenants) {
@@ -433,6 +516,7 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
         tenants.set(id, th);
       }
       leaks.restore(s.leaks);
+      held.restore(s.held);
     },
   };
 }

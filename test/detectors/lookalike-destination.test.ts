@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../contract/events.js';
 import { createLookalikeDestinationDetector, editDistance, hostImitation } from '../../detectors/lookalike-destination.js';
-import { HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
@@ -101,6 +101,42 @@ describe('lookalike-destination', () => {
       network({ agent_id: 'a1', time: T3 + 5 * MIN, dest_host: 'w0rker-1.agents.contoso.com', dest_agent_id: 'worker-1', category: 'agent' }),
     ]);
     expect(out).toEqual([]);
+  });
+
+  it('holds a host one label off another of the tenant\'s own domain for 5 minutes: a rename when 3 agents take it up, else reported then', () => {
+    // Established by two agents each, an hour before.
+    const known = ['tickets.contoso.com', 'tickets.fabrikam.com', 'contoso-aoai.openai.azure.com', 'management.azure.com', 'eastus.api.azure.com'];
+    const establish = known.flatMap((host, i) => ['a1', 'a2'].map((a, j) => network({ agent_id: a, time: T3 + i * MIN + j * SEC, dest_host: host })));
+    const at = T3 + HOUR;
+    const runAll = (events: AgentEvent[]) => {
+      const d = createLookalikeDestinationDetector();
+      const ctx = fakeContext();
+      const out = [...feed(d, ctx, history()), ...feed(d, ctx, [...establish, ...events])];
+      return [...out, ...advanceTo(d, ctx, at + HOUR)];
+    };
+    const toTicket = (agent: string, t: number, bytes = 900 * KB) => network({ agent_id: agent, time: t, dest_host: 'ticket.contoso.com', bytes_out: bytes });
+    // contoso.com (4 established hosts, 3 from the history) is the tenant's: every caller switching is a rename.
+    expect(runAll([toTicket('a3', at), toTicket('a4', at + MIN), toTicket('a1', at + 3 * MIN), toTicket('a3', at + 20 * MIN)])).toEqual([]);
+    // One agent alone there: reported when the 5 minutes are over, medium (it sent 900 KiB).
+    const alone = runAll([toTicket('a3', at), toTicket('a3', at + MIN, 2 * KB)]);
+    expect(alone.map((d) => [d.agent_id, d.severity, d.time])).toEqual([['a3', 'medium', at + 5 * MIN]]);
+    expect(alone[0]!.summary).toContain('not a rename');
+    // A third agent after the 5 minutes does not make it a rename (it is judged at once, the first two when due).
+    expect(runAll([toTicket('a3', at), toTicket('a4', at + MIN), toTicket('a1', at + 7 * MIN)]).map((d) => [d.agent_id, d.severity, d.time])).toEqual([
+      ['a1', 'low', at + 7 * MIN],
+      ['a1', 'medium', at + 7 * MIN],
+      ['a3', 'medium', at + 5 * MIN],
+      ['a4', 'medium', at + 5 * MIN],
+    ]);
+    // fabrikam.com: one host the tenant calls, not its domain; azure.com: every customer names hosts there. Reported at once.
+    const others = runAll([
+      network({ agent_id: 'a3', time: at, dest_host: 'ticket.fabrikam.com', bytes_out: 2 * KB }),
+      network({ agent_id: 'a4', time: at + MIN, dest_host: 'c0ntoso-aoai.openai.azure.com', bytes_out: 2 * KB }),
+    ]);
+    expect(others.map((d) => [d.agent_id, d.severity, d.time])).toEqual([
+      ['a3', 'low', at],
+      ['a4', 'low', at + MIN],
+    ]);
   });
 
   it('does not compare with a destination before it is established (one agent for under 2 hours)', () => {

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { SHARED_NAMESPACES, registrableDomain, sameOwnedDomain } from '../../detectors/domains.js';
+
+describe('domains', () => {
+  it('finds the registrable domain by the Public Suffix List, private suffixes included', () => {
+    expect(registrableDomain('tickets.contoso.com')).toBe('contoso.com');
+    expect(registrableDomain('api.contoso.co.uk')).toBe('contoso.co.uk');
+    expect(registrableDomain('contosobackup.blob.core.windows.net')).toBe('contosobackup.blob.core.windows.net');
+    expect(registrableDomain('x.github.io')).toBe('x.github.io');
+    expect(registrableDomain('co.uk')).toBeNull();
+  });
+
+  it('names the domain two hosts share when only its owner creates names in it', () => {
+    expect(sameOwnedDomain('ticket.contoso.com', 'tickets.contoso.com')).toBe('contoso.com');
+    expect(sameOwnedDomain('ticket.eu.contoso.co.uk', 'tickets.eu.contoso.co.uk')).toBe('contoso.co.uk');
+    // Another registrable domain: anyone's to register.
+    expect(sameOwnedDomain('tickets.c0ntoso.com', 'tickets.contoso.com')).toBeNull();
+    expect(sameOwnedDomain('api.open-ai.com', 'api.openai.com')).toBeNull();
+    // A suffix of the list (storage accounts) or a shared namespace: every customer names hosts there.
+    expect(sameOwnedDomain('contos0backup.blob.core.windows.net', 'contosobackup.blob.core.windows.net')).toBeNull();
+    expect(sameOwnedDomain('l1tware-aoai.openai.azure.com', 'litware-aoai.openai.azure.com')).toBeNull();
+    expect(sameOwnedDomain('c0ntoso.sharepoint.com', 'contoso.sharepoint.com')).toBeNull();
+    expect(SHARED_NAMESPACES.has('atlassian.net')).toBe(true);
+  });
+});
