@@ -13,9 +13,10 @@
 // Where the data goes matters as much as how much: big uploads to a
 // destination the blueprint's agents regularly upload to (its own storage
 // account...) are normal heavy-tail traffic. A bulk destination is familiar to
-// an agent once another agent of its blueprint used it, or an hour after the
-// blueprint first did (so an agent's own fresh exfiltration target never
-// becomes familiar during the exfiltration). A destination the blueprint
+// an agent once another agent of its blueprint used it 15 minutes before
+// without being flagged for it, or an hour after the blueprint first did (so
+// an agent's own fresh exfiltration target never becomes familiar during the
+// exfiltration, nor does a drop site two agents started on minutes apart). A destination the blueprint
 // works with is familiar too, whatever the sizes sent there: one 2 of its
 // agents call, first called at least an hour before (its search service,
 // its model endpoint, Graph): documents sent there are the heavy tail of its
@@ -96,9 +97,11 @@ export interface ExfiltrationOptions {
   bulkBytes?: number;
   /**
    * A bulk destination is familiar to an agent once another agent of its group
-   * sent bulk data there, or this long after the group first did, ms.
+   * sent bulk data there `peerFamiliarAfterMs` before (and was not flagged
+   * for it), or `familiarAfterMs` after the group first did, ms.
    */
   familiarAfterMs?: number;
+  peerFamiliarAfterMs?: number;
   /** Thresholds are multiplied by this towards a familiar bulk destination. */
   familiarFactor?: number;
   /** Bulk destinations remembered per peer group. */
@@ -194,6 +197,7 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   multipleRisky: 4,
   bulkBytes: 256 * 1024,
   familiarAfterMs: 60 * 60_000,
+  peerFamiliarAfterMs: 15 * 60_000,
   familiarFactor: 8,
   maxBulkDestinations: 256,
   absoluteBytesRisky: 1000 * MB,
@@ -982,7 +986,8 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       dh = hashString(e.dest_host);
       ah = hashString(e.agent_id);
       const d = g.d.get(dh);
-      familiar = d !== undefined && (d.a !== ah || t - d.f * 1000 >= o.familiarAfterMs);
+      const age = d === undefined ? -1 : t - d.f * 1000;
+      familiar = d !== undefined && (age >= o.familiarAfterMs || (d.a !== ah && age >= o.peerFamiliarAfterMs && g.x.get(dh)?.a !== d.a));
       if (!familiar && g.x.size !== 0 && recurring(g, dh, ah, t)) familiar = true;
       noteBulk(g, dh, ah, t);
     }

@@ -281,6 +281,30 @@ describe('exfiltration', () => {
     expect(second[0]!.evidence.observed).toMatchObject({ dest_host: 'drop.example', familiar_destination: false });
   });
 
+  it('does not take a drop site another agent of the blueprint started on minutes before as familiar: two agents splitting one dump are both caught', () => {
+    const split = (lagMs: number) => {
+      const d = exfil();
+      const ctx = fakeContext();
+      feed(d, ctx, traffic(AGENTS, T0, T3));
+      const chunks: NetworkEvent[] = [];
+      for (let i = 0; i < 8; i++) {
+        chunks.push(network({ agent_id: 'a1', time: T3 + i * 70 * SEC, bytes_out: 12_000_000, category: 'storage', dest_host: 'stg9f94prod.blob.example' }));
+        chunks.push(network({ agent_id: 'a2', time: T3 + lagMs + i * 70 * SEC, bytes_out: 12_000_000, category: 'storage', dest_host: 'stg9f94prod.blob.example' }));
+      }
+      chunks.sort((x, y) => x.time - y.time);
+      return feed(d, ctx, chunks).map((x) => x.agent_id);
+    };
+    expect(split(2 * MIN)).toEqual(['a1', 'a2']);
+    // An agent that used it 20 minutes before without being flagged vouches for it (a partner's new drop box, a job).
+    const d = exfil();
+    const ctx = fakeContext();
+    feed(d, ctx, traffic(AGENTS, T0, T3));
+    expect(feed(d, ctx, [network({ agent_id: 'a1', time: T3, bytes_out: 2_000_000, category: 'storage', dest_host: 'partner-drop.blob.example' })])).toEqual([]);
+    const later: NetworkEvent[] = [];
+    for (let i = 0; i < 8; i++) later.push(network({ agent_id: 'a2', time: T3 + 20 * MIN + i * 70 * SEC, bytes_out: 12_000_000, category: 'storage', dest_host: 'partner-drop.blob.example' }));
+    expect(feed(d, ctx, later)).toEqual([]);
+  });
+
   it('fires on many medium uploads to file sharing within ten minutes', () => {
     const d = exfil();
     const ctx = fakeContext();
