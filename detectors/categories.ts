@@ -103,6 +103,9 @@ const FILE_SHARING = new Set([
  */
 const CDN = new Set(['cdn', 'cdns', 'content_delivery', 'content_delivery_network', 'content_delivery_networks', 'content_server', 'content_servers']);
 
+/** Model providers (an agent's prompts and its model's answers). */
+const MODEL_PROVIDER = new Set(['llm_provider', 'generative_ai', 'ai_ml', 'artificial_intelligence', 'ai', 'llm']);
+
 /** What a category means, computed once per spelling (a gateway uses few: the map stays small). */
 export interface CategoryInfo {
   key: string;
@@ -113,6 +116,8 @@ export interface CategoryInfo {
   suspicious: boolean;
   /** A content delivery network (see CDN): anyone's content. */
   cdn: boolean;
+  /** A model provider (see MODEL_PROVIDER). */
+  modelProvider: boolean;
 }
 const infos = new Map<string, CategoryInfo>();
 const MAX_REMEMBERED = 4096;
@@ -126,7 +131,7 @@ export function categoryInfo(category: string): CategoryInfo {
       .toLowerCase()
       .replace(/\s*&\s*/g, '_and_')
       .replace(/[\s-]+/g, '_');
-    info = { key, malicious: keyIn(MALICIOUS, key), phishing: keyIn(PHISHING, key), fileSharing: keyIn(FILE_SHARING, key), suspicious: keyIn(SUSPICIOUS, key), cdn: keyIn(CDN, key) };
+    info = { key, malicious: keyIn(MALICIOUS, key), phishing: keyIn(PHISHING, key), fileSharing: keyIn(FILE_SHARING, key), suspicious: keyIn(SUSPICIOUS, key), cdn: keyIn(CDN, key), modelProvider: keyIn(MODEL_PROVIDER, key) };
     if (infos.size < MAX_REMEMBERED) infos.set(category, info);
   }
   return info;

@@ -69,6 +69,9 @@
 // destinations in 10 minutes) — data smuggled out in model prompts or API
 // posts of MBs where the blueprint sends kB (confirmed like the bulk sums: 3
 // agents of the blueprint doing it is a rollout, say of long-context prompts).
+// Not to a model endpoint reached with the agent's own token: a resource of
+// its tenant (a fine-tuning upload of hundreds of MB to its Azure OpenAI
+// resource), where a shared provider fed with someone else's key takes none.
 // DNS tunnelling (data smuggled in queries, a few hundred bytes a flow, under
 // every byte threshold): 100 DNS flows (port 53 or 853) within the 10-minute
 // window to name servers (by address) the blueprint does not use (queried by
@@ -1028,7 +1031,9 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       }
     }
 
-    if (familiar && !isRisky && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key)) {
+    // Nor to a model endpoint that takes the agent's own token: a resource of its tenant (a fine-tuning upload to
+    // its Azure OpenAI resource), not a shared provider fed under someone else's key.
+    if (familiar && !isRisky && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key) && !(cat.modelProvider && e.token_id !== null)) {
       const skib = Math.floor(bytes / KIB);
       if (wi === s.w) s.s0 += skib;
       else if (wi === s.w - 1) s.s1 += skib;

@@ -64,14 +64,14 @@ const DEFAULTS: CallBurstOptions & Required<Pick<MassSendOptions, 'minSendBytes'
 };
 
 /** Categories whose uploads are not sends: storage and file sharing (exfiltration's), model providers (prompts). */
-const NOT_SENDS = new Set(['storage', 'object_storage', 'cloud_storage', 'llm_provider', 'generative_ai', 'ai_ml', 'cdn', 'agent']);
+const NOT_SENDS = new Set(['storage', 'object_storage', 'cloud_storage', 'cdn', 'agent']);
 
 const secretStore = memoByHost(isSecretStoreHost);
 
 /** True when the category is one whose uploads are sends (an API, a SaaS, a messaging service...). */
 export function isSendCategory(category: string): boolean {
   const c = categoryInfo(category);
-  return !c.fileSharing && !c.cdn && !NOT_SENDS.has(c.key);
+  return !c.fileSharing && !c.cdn && !c.modelProvider && !NOT_SENDS.has(c.key);
 }
 
 export const massSendMeta: DetectorMeta = {

@@ -577,7 +577,7 @@ describe('exfiltration', () => {
     expect(feed(d3, ctx3, calls())).toEqual([]);
   });
 
-  it('catches tens of MB smuggled to a destination the blueprint works with (model prompts of MBs), not its heavy tail there, storage uploads, or a canary of its agents', () => {
+  it('catches tens of MB smuggled to a destination the blueprint works with (model prompts of MBs), not its heavy tail there, storage uploads, uploads to a model resource of its tenant (with its token), or a canary of its agents', () => {
     const LLM = { dest_host: 'api.openai.com', category: 'llm_provider' };
     /** Prompts of ~10 KB from every agent every 2 minutes: the model endpoint is the blueprint's. */
     const usual: NetworkEvent[] = [];
@@ -606,6 +606,11 @@ describe('exfiltration', () => {
     for (let t = T0; t < T3; t += 10 * MIN) for (const a of AGENTS) own.push(network({ agent_id: a, time: t + 11 * SEC, ...storage, bytes_out: 30_000 }));
     feed(d3, ctx3, [...history, ...own].sort((x, y) => x.time - y.time));
     expect(feed(d3, ctx3, prompts('a2', 6, 8, T3, storage))).toEqual([]);
+    // The same volume to the model endpoint with the agent's own token (its tenant's resource: a fine-tuning upload): nothing.
+    const d5 = exfil();
+    const ctx5 = fakeContext();
+    feed(d5, ctx5, history);
+    expect(feed(d5, ctx5, prompts('a2', 6, 8, T3, { token_id: 'tok-aoai' }))).toEqual([]);
     // Three agents of the blueprint start sending MB-sized prompts together (a long-context rollout): a deployment.
     const d4 = exfil({ confirmMs: 3 * MIN });
     const ctx4 = fakeContext();
