@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { categoryKey, isFileSharingCategory, isMaliciousCategory, isPhishingCategory, isSuspiciousCategory } from '../../detectors/categories.js';
+import { categoryInfo, categoryKey, isFileSharingCategory, isMaliciousCategory, isPhishingCategory, isSuspiciousCategory } from '../../detectors/categories.js';
 
 describe('categories', () => {
   it('compares categories in one form whatever the spelling', () => {
@@ -17,6 +17,11 @@ describe('categories', () => {
   it('knows the hostile names of other vendors, and each part of a joined category', () => {
     for (const c of ['Malicious Websites', 'Botnet Callback', 'Malicious Content', 'Spyware/Adware', 'adware / Spyware']) expect(isMaliciousCategory(c), c).toBe(true);
     for (const c of ['Web Search/Portals', 'news/media', '/', 'Phishing & Fraud']) expect(isMaliciousCategory(c), c).toBe(false);
+  });
+
+  it('tells model providers in any vendor spelling', () => {
+    for (const c of ['llm_provider', 'Generative AI', 'AI/ML', 'Artificial Intelligence']) expect(categoryInfo(c).modelProvider, c).toBe(true);
+    for (const c of ['api', 'storage', 'agent', 'search_engines']) expect(categoryInfo(c).modelProvider, c).toBe(false);
   });
 
   it('tells phishing and file-sharing categories in any vendor spelling', () => {
