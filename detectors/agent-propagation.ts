@@ -10,6 +10,12 @@
 // (every `recheckMs`): a call made up to 15 minutes before the caller became
 // high-risk propagates too.
 //
+// Injected callers: an agent that took in content with a prompt-injection
+// verdict the gateway let through (threat prompt_injection, allowed) carries
+// the instruction in its context for the rest of its task; its calls to
+// other agents within the hour pass it on (a prompt worm): the callee is low,
+// whatever the caller's own level.
+//
 // Unfamiliar call edges: each caller blueprint learns which blueprints its
 // agents call (its first hour and 20 calls; later, a callee blueprint 3 of
 // its agents take up within 30 minutes is a rollout). A call to an agent of a
@@ -41,7 +47,7 @@ import {
   type PeerGroupSnapshot,
   type Timed,
 } from './agent-directory.js';
-import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { formatDuration, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface AgentPropagationOptions {
@@ -71,6 +77,8 @@ export interface AgentPropagationOptions {
    * long, finds the blueprint's learning done (it calls no agents), ms.
    */
   quietCallerMs?: number;
+  /** Calls made this long after an allowed prompt-injection verdict on the caller propagate it, ms. */
+  injectionCarryMs?: number;
 }
 
 const DEFAULTS: Required<AgentPropagationOptions> = {
@@ -87,7 +95,14 @@ const DEFAULTS: Required<AgentPropagationOptions> = {
   edgeBlueprints: 2,
   edgeWindowMs: 10 * 60_000,
   quietCallerMs: 24 * 3_600_000,
+  injectionCarryMs: 60 * 60_000,
 };
+
+/** An agent that took in an allowed prompt injection: when (ms) and the verdict's event. */
+interface Injected extends Timed {
+  t: number;
+  id: string;
+}
 
 /** Callee blueprints remembered per caller blueprint. */
 const MAX_CALLEE_BLUEPRINTS = 64;
@@ -114,7 +129,7 @@ export const agentPropagationMeta: DetectorMeta = {
   severity: 'low',
   mitre: { id: 'T1021', name: 'Remote Services' },
   description:
-    'An agent was called by an agent currently at high risk (or became so within 15 minutes of the call): it may be the ' +
+    'An agent was called by an agent currently at high risk (or became so within 15 minutes of the call), or by one that took in content with a prompt-injection verdict the gateway let through within the hour (a prompt worm passing the instruction on): it may be the ' +
     'next step of a compromise. Low severity, raised once per caller/callee pair per hour. ' +
     "A call to an agent of a blueprint the caller's blueprint never called (once it has learned its callees: 1 hour and 20 calls, or at once when its first call to any agent comes from an agent known for a day, and then the callee is low only once the caller reaches a second new blueprint; 3 of its agents taking a callee blueprint up within 30 minutes is a rollout) " +
     'is low for the callee, and a caller reaching agents of 2 such blueprints within 10 minutes is medium (an agent steered into tasking agents outside its workflow).',
@@ -128,6 +143,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
   /** Pair key → time it last fired. */
   let fired = new Map<string, number>();
   let lastCheck = Number.MIN_SAFE_INTEGER;
+  const injected = new TenantMap<Injected>();
   /** Per caller blueprint (peer group), the blueprints its agents call (see onEdge). */
   const edges = new GroupStore<PeerGroup>(1_000_000);
   /** Callers with recent calls to blueprints new to their own. */
@@ -233,7 +249,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     return `${tenant}\u0000${caller}\u0000${callee}`;
   }
 
-  function detection(c: Call, level: RiskLevel, time: number, ctx: DetectorContext): Detection {
+  function detection(c: Call, level: RiskLevel, time: number, ctx: DetectorContext, injection?: Injected): Detection {
     const calleeBp = ctx.agent(c.tenant, c.callee)?.blueprint_id ?? null;
     return {
       detector: agentPropagationMeta.id,
@@ -241,16 +257,27 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       tenant_id: c.tenant,
       agent_id: c.callee,
       time,
-      summary: `Agent ${c.callee} was called by agent ${c.caller}, which is at ${level} risk`,
+      summary:
+        injection === undefined
+          ? `Agent ${c.callee} was called by agent ${c.caller}, which is at ${level} risk`
+          : `Agent ${c.callee} was called by agent ${c.caller} ${formatDuration(c.t - injection.t)} after that agent took in content the gateway flagged as a prompt injection (and let through)`,
       evidence: {
-        observed: { caller: c.caller, caller_risk: level, call_time: c.t, via_host: c.host },
+        observed: { caller: c.caller, caller_risk: level, call_time: c.t, via_host: c.host, ...(injection ? { caller_injected_at: injection.t } : {}) },
         baseline: { callee_risk: ctx.agentRisk(c.tenant, c.callee) },
-        threshold: `caller risk in [${[...levels].join(', ')}]`,
+        threshold:
+          injection === undefined ? `caller risk in [${[...levels].join(', ')}]` : `a prompt injection let through to the caller within ${formatDuration(o.injectionCarryMs)} before the call`,
         peer_group: peerGroupName(calleeBp),
         caller_blueprint: c.bp,
       },
-      event_ids: [c.id],
+      event_ids: injection === undefined ? [c.id] : [injection.id, c.id],
     };
+  }
+
+  /** The caller's allowed prompt injection the call may carry on, if any. */
+  function carriedInjection(e: NetworkEvent): Injected | undefined {
+    if (injected.size === 0) return undefined;
+    const inj = injected.get(e.tenant_id, e.agent_id);
+    return inj !== undefined && e.time >= inj.t && e.time - inj.t <= o.injectionCarryMs ? inj : undefined;
   }
 
   function markFired(key: string, time: number): void {
@@ -265,10 +292,11 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     if (last !== undefined && Math.abs(e.time - last) < o.refireMs) return NO_DETECTIONS;
     const call: Call = { tenant: e.tenant_id, caller: e.agent_id, callee, bp: e.blueprint_id, t: e.time, id: e.event_id, host: e.dest_host };
     const level = ctx.agentRisk(e.tenant_id, e.agent_id);
-    if (levels.has(level)) {
+    const injection = levels.has(level) ? undefined : carriedInjection(e);
+    if (levels.has(level) || injection !== undefined) {
       pending.delete(key);
       markFired(key, e.time);
-      return [detection(call, level, e.time, ctx)];
+      return [detection(call, level, e.time, ctx, injection)];
     }
     const prev = pending.get(key);
     if (prev !== undefined) {
@@ -285,6 +313,11 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     meta: agentPropagationMeta,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
       if (e.type !== 'network') return NO_DETECTIONS;
+      if (e.threat === 'prompt_injection' && e.action === 'allowed') {
+        const inj = injected.get(e.tenant_id, e.agent_id);
+        if (inj === undefined) injected.set(e.tenant_id, e.agent_id, { at: e.time, t: e.time, id: e.event_id });
+        else if (e.time > inj.t) Object.assign(inj, { at: e.time, t: e.time, id: e.event_id });
+      }
       const callee = e.dest_agent_id;
       if (callee === null || callee === e.agent_id) return NO_DETECTIONS;
       const propagated = onCall(e, callee, ctx);
@@ -317,12 +350,13 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       for (const [k, t] of fired) if (t < before) fired.delete(k);
       edges.evict(before);
       newEdges.evict(before);
+      injected.evict(before);
     },
     size(): number {
-      return pending.size + fired.size + edges.size + newEdges.size;
+      return pending.size + fired.size + edges.size + newEdges.size + injected.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, pending: [...pending.values()], fired: [...fired], lastCheck, edges: snapshotGroups(edges), newEdges: newEdges.snapshot() });
+      return clone({ version: 1, pending: [...pending.values()], fired: [...fired], lastCheck, edges: snapshotGroups(edges), newEdges: newEdges.snapshot(), injected: injected.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -332,6 +366,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
         lastCheck: number;
         edges?: [string, string, PeerGroupSnapshot][];
         newEdges?: [string, string, NewEdges][];
+        injected?: [string, string, Injected][];
       };
       if (s?.version !== 1) throw new Error('agent-propagation: unsupported snapshot');
       pending = new Map(s.pending.map((c) => [pairKey(c.tenant, c.caller, c.callee), c]));
@@ -340,6 +375,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       // Snapshots from before call edges were learned: every caller blueprint learns afresh.
       restoreGroups(edges, s.edges ?? []);
       newEdges.restore(s.newEdges ?? []);
+      injected.restore(s.injected ?? []);
     },
   };
 }

@@ -54,6 +54,21 @@ describe('agent-propagation', () => {
     expect(feed(d, ctx, [call('med', 'victim', T0)])).toHaveLength(1);
   });
 
+  it('passes on a prompt injection the gateway let through: the caller\'s calls within the hour are low for each callee, whatever its level; not a blocked one, nor hours later', () => {
+    const injection = (action: 'allowed' | 'blocked', time: number) =>
+      network({ agent_id: 'orch', time, dest_host: 'docs.research.example', category: 'uncategorized', threat: 'prompt_injection', action, event_id: `inj-${action}` });
+    const worm = [injection('allowed', T0), call('orch', 'w1', T0 + MIN, { event_id: 'c1' }), call('orch', 'w2', T0 + 2 * MIN), call('orch', 'w3', T0 + 2 * HOUR)];
+    const out = detectAfter([], worm);
+    expect(out.map((x) => [x.agent_id, x.severity, x.time])).toEqual([
+      ['w1', 'low', T0 + MIN],
+      ['w2', 'low', T0 + 2 * MIN],
+    ]);
+    expect(out[0]!.event_ids).toEqual(['inj-allowed', 'c1']);
+    expect(out[0]!.summary).toContain('prompt injection');
+    expect(out[0]!.evidence.observed).toMatchObject({ caller: 'orch', caller_risk: 'none', caller_injected_at: T0 });
+    expect(detectAfter([], [injection('blocked', T0), call('orch', 'w1', T0 + MIN)])).toEqual([]);
+  });
+
   it('fires at most once per caller/callee pair per hour', () => {
     const d = createAgentPropagationDetector();
     const ctx = fakeContext();
