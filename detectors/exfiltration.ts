@@ -76,7 +76,7 @@
 // every byte threshold): 100 DNS flows (port 53 or 853) within the 10-minute
 // window to name servers (by address) the blueprint does not use (queried by
 // 2 of its agents for an hour, whatever the category) is medium.
-// Data smuggled in host names over HTTPS (see name-tunnel.ts): 40 distinct
+// Data smuggled in host names (see name-tunnel.ts; DNS queries count twice): 40 distinct
 // encoded-looking names (a first label of 30+ letters and digits, or 20+ with
 // 3 digits) under one domain within 10 minutes is medium.
 
@@ -423,7 +423,7 @@ export const exfiltrationMeta: DetectorMeta = {
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
-    'DNS tunnelling: 100 DNS flows within 10 minutes to a name server the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes (data smuggled in names).',
+    'DNS tunnelling: 100 DNS flows within 10 minutes to a name server the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
 };
 
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
@@ -588,9 +588,9 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     return make(
       e,
       'medium',
-      `Agent ${e.agent_id} called ${hit.names} distinct encoded-looking host names under ${hit.domain} within ${formatDuration(e.time - hit.since)} (data smuggled in names: a tunnel)`,
+      `Agent ${e.agent_id} called ${hit.names} distinct encoded-looking host names under ${hit.domain}${hit.dns > 0 ? ` (${hit.dns} of them in DNS queries)` : ''} within ${formatDuration(e.time - hit.since)} (data smuggled in names: a tunnel)`,
       {
-        observed: { distinct_names: hit.names, domain: hit.domain, last_host: e.dest_host, dest_ip: e.dest_ip, category: e.category, since: hit.since },
+        observed: { distinct_names: hit.names, dns_names: hit.dns, domain: hit.domain, last_host: e.dest_host, dest_ip: e.dest_ip, category: e.category, since: hit.since },
         baseline: 'host names chosen by people or products, not random labels of 20-30+ characters',
         threshold: o.tunnelNames,
         peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,

@@ -4,6 +4,9 @@
 // Each request carries a few hundred bytes, under every volume threshold,
 // and each host is new, so no destination baseline ever learns it. What
 // gives it away is the number of distinct encoded names under one domain.
+// A name queried straight from a name server (a DNS flow, port 53 or 853) is
+// the classic tunnel and counts twice: a slow one (a query every 20 s) is
+// caught at half the names of one over HTTPS.
 //
 // Per agent (state only for agents that called an encoded-looking name): the
 // domain being watched, the distinct encoded names seen under it in the
@@ -48,6 +51,8 @@ interface Watch extends Timed {
   dom: string;
   since: number;
   names: number;
+  /** Of those, the names queried in DNS flows (absent in older snapshots). */
+  dns?: number;
   /** Hashes of the latest names (a name called again is not counted twice). */
   recent: number[];
   /** Event ids of the first names (evidence). */
@@ -59,11 +64,13 @@ const RECENT = 8;
 export interface NameTunnelHit {
   domain: string;
   names: number;
+  /** Of the names, those queried in DNS flows (each counts twice towards the threshold). */
+  dns: number;
   since: number;
   ids: string[];
 }
 
-/** Counts distinct encoded-looking names per agent and domain within a window. */
+/** Counts distinct encoded-looking names per agent and domain within a window (DNS queries twice). */
 export class NameTunnelWatch {
   private readonly agents = new TenantMap<Watch>(1_000_000);
 
@@ -88,6 +95,7 @@ export class NameTunnelWatch {
       w.dom = dom;
       w.since = e.time;
       w.names = 0;
+      w.dns = 0;
       w.recent = [];
       w.ids = [];
     }
@@ -95,11 +103,13 @@ export class NameTunnelWatch {
     if (w.recent.length >= RECENT) w.recent.shift();
     w.recent.push(nh);
     w.names++;
+    if (e.dest_port === 53 || e.dest_port === 853) w.dns = (w.dns ?? 0) + 1;
     if (w.ids.length < 8) w.ids.push(e.event_id);
-    if (w.names < this.names) return null;
-    const hit = { domain: w.dom, names: w.names, since: w.since, ids: w.ids.slice() };
+    if (w.names + (w.dns ?? 0) < this.names) return null;
+    const hit = { domain: w.dom, names: w.names, dns: w.dns ?? 0, since: w.since, ids: w.ids.slice() };
     w.since = e.time;
     w.names = 0;
+    w.dns = 0;
     w.ids = [];
     return hit;
   }

@@ -402,7 +402,7 @@ describe('exfiltration', () => {
     expect(feed(d, ctx, chunks)).toEqual([]);
   });
 
-  it('catches data smuggled in host names: 40 distinct encoded names under one new domain within ten minutes (medium), not a fleet of named storage accounts', () => {
+  it('catches data smuggled in host names: 40 distinct encoded names under one new domain within ten minutes (medium), 20 in DNS queries, not a fleet of named storage accounts', () => {
     const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
@@ -414,6 +414,16 @@ describe('exfiltration', () => {
     expect(out[0]!.summary).toContain('40 distinct encoded-looking host names under cdn-sync1a2.net');
     const accounts = Array.from({ length: 60 }, (_, k) => network({ agent_id: 'a2', time: T3 + k * 4 * SEC, dest_host: `contosoinventory${k}.blob.core.windows.net`, category: 'storage', bytes_out: 220 }));
     expect(feed(d, ctx, accounts)).toEqual([]);
+    // Queried straight from a name server (port 53), a slow tunnel counts each name twice: 20 within ten minutes.
+    const slow = Array.from({ length: 25 }, (_, k) =>
+      network({ agent_id: 'a3', time: T3 + k * 25 * SEC, dest_host: `${hex(k + 100)}.t.sync-4f1a.net`, dest_port: 53, category: 'uncategorized', bytes_out: 200, bytes_in: 300 }),
+    );
+    const dns = feed(d, ctx, slow);
+    expect(dns.map((x) => [x.agent_id, x.time])).toEqual([['a3', T3 + 19 * 25 * SEC]]);
+    expect(dns[0]!.summary).toContain('20 distinct encoded-looking host names under sync-4f1a.net (20 of them in DNS queries)');
+    // The same 25 names over HTTPS stay under the 40.
+    const https = slow.map((x) => ({ ...x, event_id: `${x.event_id}-https`, agent_id: 'a4', dest_port: 443 }));
+    expect(feed(d, ctx, https)).toEqual([]);
   });
 
   it('judges a brand-new agent against its blueprint', () => {
