@@ -25,6 +25,7 @@ import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+import { DueQueue, type DueItem } from './due-queue.js';
 import { RING_SUBS, ringAdd, ringSlide, ringSum, type SubWindowRing } from './sub-window-ring.js';
 
 export interface CallBurstOptions {
@@ -56,6 +57,13 @@ export interface CallBurstOptions {
    * makes such a call). Peaks under it are not learned.
    */
   stageCalls?: number;
+  /**
+   * When over 0: a medium finding waits this long (event time) and is a
+   * rollout (low) when `rolloutAgents` other agents of the blueprint burst
+   * within the rollout window of it, before or after: the first agents of a
+   * blueprint-wide job are not reported as attacks before the rest start.
+   */
+  confirmMs?: number;
 }
 
 /** Per agent that made such calls; its ring holds the calls per sub-window. Times in seconds. */
@@ -127,6 +135,11 @@ export class CallBurstWatch {
   /** Agents counted before they get a record (see stageCalls): tenant → agent → window × STAGE_SCALE + calls. */
   private readonly staged = new Map<string, Map<string, number>>();
   private stagedCount = 0;
+
+  /** Other agents bursting within the rollout window that make a burst a rollout. */
+  get rolloutAgents(): number {
+    return this.o.rolloutAgents;
+  }
 
   constructor(private readonly o: CallBurstOptions) {
     this.agents = new TenantMap<BurstAgent>(o.maxAgents);
@@ -312,6 +325,18 @@ export class CallBurstWatch {
     }
   }
 
+  /** Other agents of the event's blueprint that burst within the rollout window of `t` (ms), before or after it. */
+  othersAround(e: NetworkEvent, t: number): number {
+    const g = this.groups.get(e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id));
+    if (g === undefined) return 0;
+    const ah = hashString(e.agent_id);
+    const now = Math.floor(t / 1000);
+    const span = this.o.rolloutWindowMs / 1000;
+    let others = 0;
+    for (let i = 0; i < g.bursts.length; i += 2) if (g.bursts[i] !== ah && Math.abs(now - g.bursts[i + 1]!) <= span) others++;
+    return others;
+  }
+
   get size(): number {
     return this.agents.size + this.groups.size + this.stagedCount;
   }
@@ -339,30 +364,64 @@ export class CallBurstWatch {
   }
 }
 
+/** What a detector around a CallBurstWatch does with its network events. */
+export interface CallBurstJudge {
+  /** The watch's verdict on the event: null when it is not a call of the kind watched, or makes no burst. */
+  verdict(e: NetworkEvent, ctx: DetectorContext): BurstVerdict | null;
+  /** The finding of a verdict. */
+  finding(e: NetworkEvent, v: BurstVerdict): Detection;
+}
+
+/** A medium burst waiting `confirmMs` to see whether the blueprint follows (see CallBurstOptions.confirmMs). */
+interface HeldBurst extends DueItem {
+  e: NetworkEvent;
+  v: BurstVerdict;
+}
+
 /**
- * A detector around a CallBurstWatch: `judge` turns its network events into
- * findings; eviction, size and snapshots are the watch's.
+ * A detector around a CallBurstWatch: `judge` tells its verdicts and builds
+ * their findings; a medium one waits `confirmMs` when set (a rollout is
+ * low); eviction, size and snapshots are the watch's and the queue's.
  */
-export function callBurstDetector(meta: DetectorMeta, watch: CallBurstWatch, judge: (e: NetworkEvent, ctx: DetectorContext) => Detection[]): Detector {
+export function callBurstDetector(meta: DetectorMeta, watch: CallBurstWatch, judge: CallBurstJudge, confirmMs = 0): Detector {
+  const held = new DueQueue<HeldBurst>(100_000);
+
+  function decide(p: HeldBurst): Detection {
+    const others = watch.othersAround(p.e, p.e.time);
+    const v = others >= watch.rolloutAgents ? { ...p.v, others, rollout: true, severity: 'low' as const } : p.v;
+    return { ...judge.finding(p.e, v), time: p.due };
+  }
+
   return {
     meta,
     types: ['network'] as const,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
-      return e.type === 'network' ? judge(e, ctx) : NO_DETECTIONS;
+      if (e.type !== 'network') return NO_DETECTIONS;
+      const v = judge.verdict(e, ctx);
+      if (v === null) return NO_DETECTIONS;
+      if (v.severity === 'medium' && confirmMs > 0) {
+        held.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + confirmMs, e, v });
+        return NO_DETECTIONS;
+      }
+      return [judge.finding(e, v)];
     },
+    advance: (watermark: number) => held.takeDue(watermark, decide),
+    settle: () => held.takeDue(Infinity, decide),
     evict(before: number): void {
       watch.evict(before);
+      held.evict(before);
     },
     size(): number {
-      return watch.size;
+      return watch.size + held.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, ...watch.snapshot() });
+      return clone({ version: 1, ...watch.snapshot(), held: held.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number } & CallBurstSnapshot;
+      const s = clone(snapshot) as { version: number; held?: HeldBurst[] } & CallBurstSnapshot;
       if (s?.version !== 1) throw new Error(`${meta.id}: unsupported snapshot`);
       watch.restore(s);
+      held.restore(s.held);
     },
   };
 }

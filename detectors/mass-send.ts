@@ -24,7 +24,9 @@
 // agent of a blueprint that never sends), 200.
 // From 25 sends over that bar, under the medium floor: low. A rollout (2
 // other agents of the blueprint bursting within 10 minutes: a campaign the
-// whole blueprint runs, a month-end mailing) is low. Once per agent per hour.
+// whole blueprint runs, a month-end mailing) is low; a medium waits 3 minutes
+// to see whether the rest of the blueprint follows (a scheduled mailing
+// starts every agent at once). Once per agent per hour.
 //
 // State: a number per agent that sends, a record (its window, peaks) only
 // for agents that once sent 8 or more within 10 minutes; per blueprint a
@@ -33,7 +35,6 @@
 import type { NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
-import { NO_DETECTIONS } from './agent-directory.js';
 import { CallBurstWatch, burstFinding, callBurstDetector, type BurstVerdict, type CallBurstOptions } from './call-burst.js';
 import { categoryInfo } from './categories.js';
 import { isSecretStoreHost } from './secret-enumeration.js';
@@ -59,6 +60,7 @@ const DEFAULTS: CallBurstOptions & Required<Pick<MassSendOptions, 'minSendBytes'
   refireMs: 60 * 60_000,
   maxAgents: 1_000_000,
   stageCalls: 8,
+  confirmMs: 3 * 60_000,
   minSendBytes: 8 * 1024,
   minOutInRatio: 2,
 };
@@ -81,20 +83,19 @@ export const massSendMeta: DetectorMeta = {
   mitre: { id: 'T1534', name: 'Internal Spearphishing' },
   description:
     'An agent makes at least 50 calls that carry data out (a body of 8 KiB or more and at least twice the answer: mail with attachments, chat messages, records posted) to API destinations within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× the blueprint\'s for an agent active for less than an hour; 200 when its blueprint never sent either): a hijacked agent mailing or posting on behalf of its users, from its own host with its own token. ' +
-    'Storage and file-sharing uploads (exfiltration judges those), model prompts, secrets stores and calls to the tenant\'s agents are not counted. Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a campaign of the whole blueprint), and low from 25 sends over those multiples under the medium floor. Once per agent per hour.',
+    'Storage and file-sharing uploads (exfiltration judges those), model prompts, secrets stores and calls to the tenant\'s agents are not counted. Medium, reported after 3 minutes; low when 2 other agents of the blueprint did the same within 10 minutes of it, before or after (a campaign of the whole blueprint: its first senders are not reported as attacks before the rest start), and low from 25 sends over those multiples under the medium floor. Once per agent per hour.',
 };
 
 export function createMassSendDetector(options: MassSendOptions = {}): Detector {
   const o = { ...DEFAULTS, ...options };
   const watch = new CallBurstWatch(o);
 
-  function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
-    if (e.bytes_out < o.minSendBytes || e.bytes_out < o.minOutInRatio * e.bytes_in) return NO_DETECTIONS;
-    if (e.dest_agent_id != null || e.action !== 'allowed' || e.dest_port === 53 || e.dest_port === 853) return NO_DETECTIONS;
-    if (!isSendCategory(e.category) || secretStore(e.dest_host)) return NO_DETECTIONS;
+  function verdict(e: NetworkEvent, ctx: DetectorContext): BurstVerdict | null {
+    if (e.bytes_out < o.minSendBytes || e.bytes_out < o.minOutInRatio * e.bytes_in) return null;
+    if (e.dest_agent_id != null || e.action !== 'allowed' || e.dest_port === 53 || e.dest_port === 853) return null;
+    if (!isSendCategory(e.category) || secretStore(e.dest_host)) return null;
     // An agent active for an hour that never sent has a baseline of none.
-    const v = watch.observe(e, ctx.agent(e.tenant_id, e.agent_id)?.first_seen);
-    return v === null ? NO_DETECTIONS : [finding(e, v)];
+    return watch.observe(e, ctx.agent(e.tenant_id, e.agent_id)?.first_seen);
   }
 
   function finding(e: NetworkEvent, v: BurstVerdict): Detection {
@@ -107,5 +108,5 @@ export function createMassSendDetector(options: MassSendOptions = {}): Detector 
     });
   }
 
-  return callBurstDetector(massSendMeta, watch, onNetwork);
+  return callBurstDetector(massSendMeta, watch, { verdict, finding }, o.confirmMs);
 }

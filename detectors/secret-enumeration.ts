@@ -35,7 +35,6 @@
 import type { NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import type { Detector } from './detector.js';
-import { NO_DETECTIONS } from './agent-directory.js';
 import { CallBurstWatch, burstFinding, callBurstDetector, type BurstVerdict, type CallBurstOptions } from './call-burst.js';
 import { memoByHost } from './host-memo.js';
 
@@ -85,10 +84,9 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
   const o: CallBurstOptions = { ...DEFAULTS, ...options };
   const watch = new CallBurstWatch(o);
 
-  function onNetwork(e: NetworkEvent): Detection[] {
-    if (e.dest_agent_id != null || e.action !== 'allowed' || !secretStore(e.dest_host)) return NO_DETECTIONS;
-    const v = watch.observe(e);
-    return v === null ? NO_DETECTIONS : [finding(e, v)];
+  function verdict(e: NetworkEvent): BurstVerdict | null {
+    if (e.dest_agent_id != null || e.action !== 'allowed' || !secretStore(e.dest_host)) return null;
+    return watch.observe(e);
   }
 
   function finding(e: NetworkEvent, v: BurstVerdict): Detection {
@@ -101,5 +99,5 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
     });
   }
 
-  return callBurstDetector(secretEnumerationMeta, watch, onNetwork);
+  return callBurstDetector(secretEnumerationMeta, watch, { verdict, finding });
 }

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent, NetworkEvent } from '../../contract/events.js';
 import { createMassSendDetector, isSendCategory } from '../../detectors/mass-send.js';
-import { HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
@@ -45,7 +45,7 @@ describe('mass-send', () => {
     const d = createMassSendDetector();
     const ctx = fakeContext();
     expect(feed(d, ctx, reads)).toEqual([]);
-    const out = feed(d, ctx, mails('a1', 60, T3, 5 * MIN));
+    const out = [...feed(d, ctx, mails('a1', 60, T3, 5 * MIN)), ...advanceTo(d, ctx, T3 + 20 * MIN)];
     expect(out.map((x) => x.severity)).toEqual(['low', 'medium']);
     expect(out[1]!.summary).toContain('where it and its blueprint never sent more than a few');
     // An agent first seen minutes ago, in a blueprint where no agent ever sent: 60 are not enough.
@@ -74,18 +74,29 @@ describe('mass-send', () => {
     expect(isSendCategory('LLM provider')).toBe(false);
   });
 
-  it('takes 3 agents of the blueprint sending together for a campaign (low from the third)', () => {
-    const d = createMassSendDetector();
-    const ctx = fakeContext();
-    feed(d, ctx, history());
-    const out = feed(d, ctx, [...mails('a1', 80, T3, 6 * MIN), ...mails('a2', 80, T3 + 10 * SEC, 6 * MIN), ...mails('a3', 80, T3 + 20 * SEC, 6 * MIN)].sort((x, y) => x.time - y.time));
-    const mediums = out.filter((x) => x.evidence.threshold === 50);
-    expect(mediums.map((x) => [x.agent_id, x.severity])).toEqual([
+  it('takes 3 agents of the blueprint sending together for a campaign: each low, the first two once they waited 3 minutes for the rest', () => {
+    const campaign = (starts: number[]) => {
+      const d = createMassSendDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, history());
+      const sends = ['a1', 'a2', 'a3'].flatMap((a, i) => (starts[i] === undefined ? [] : mails(a, 80, T3 + starts[i]!, 6 * MIN)));
+      const out = [...feed(d, ctx, sends.sort((x, y) => x.time - y.time)), ...advanceTo(d, ctx, T3 + HOUR)];
+      return out.filter((x) => x.evidence.threshold === 50);
+    };
+    const together = campaign([0, 10 * SEC, 20 * SEC]);
+    expect(together.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a3', 'low'],
+      ['a1', 'low'],
+      ['a2', 'low'],
+    ]);
+    expect(together.every((x) => x.summary.includes('2 other agents of its blueprint did the same (a campaign)'))).toBe(true);
+    // Two agents are no campaign: medium, 3 minutes after each crossed the floor.
+    const two = campaign([0, 10 * SEC]);
+    expect(two.map((x) => [x.agent_id, x.severity])).toEqual([
       ['a1', 'medium'],
       ['a2', 'medium'],
-      ['a3', 'low'],
     ]);
-    expect(mediums[2]!.summary).toContain('2 other agents of its blueprint did the same (a campaign)');
+    expect(two[0]!.time - T3).toBeGreaterThanOrEqual(3 * MIN);
   });
 
   it('learns an agent that sends in bulk every hour (a mailing job) from its own history, and its peers from their busiest', () => {
@@ -128,7 +139,7 @@ describe('mass-send', () => {
       const job: AgentEvent[] = [];
       for (let h = 1; h <= 3; h++) job.push(...mails('a1', 40, T3 + h * HOUR, 5 * MIN));
       feed(d2, ctx2, [...history(), ...job]);
-      return feed(d2, ctx2, mails('a1', n, T3 + 5 * HOUR, 9 * MIN)).filter((x) => x.severity === 'medium');
+      return [...feed(d2, ctx2, mails('a1', n, T3 + 5 * HOUR, 9 * MIN)), ...advanceTo(d2, ctx2, T3 + 7 * HOUR)].filter((x) => x.severity === 'medium');
     };
     expect(after(150)).toEqual([]);
     const caught = after(420);
