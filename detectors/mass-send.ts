@@ -17,7 +17,7 @@
 // model provider, DNS — storage and file sharing are exfiltration's, model
 // prompts are the agent's daily work and batches of them are what users ask
 // for) with bytes_out ≥ 8 KiB and ≥ 2× bytes_in.
-// Rule (CallBurstWatch, call-burst.ts): at least 50 sends within 10 minutes,
+// Rule (CallBurstWatch, call-burst.ts): at least 40 sends within 10 minutes,
 // 10× the agent's own peak and 5× its blueprint's (once it has sent, or been
 // active at all, for an hour: an agent that never sends has a peak of none;
 // before that 10× its blueprint's) → medium; without any baseline (a young
@@ -48,7 +48,7 @@ export interface MassSendOptions extends Partial<CallBurstOptions> {
 
 const DEFAULTS: CallBurstOptions & Required<Pick<MassSendOptions, 'minSendBytes' | 'minOutInRatio'>> = {
   windowMs: 10 * 60_000,
-  minCalls: 50,
+  minCalls: 40,
   lowCalls: 25,
   factor: 10,
   peerFactor: 5,
@@ -82,7 +82,7 @@ export const massSendMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1534', name: 'Internal Spearphishing' },
   description:
-    'An agent makes at least 50 calls that carry data out (a body of 8 KiB or more and at least twice the answer: mail with attachments, chat messages, records posted) to API destinations within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× the blueprint\'s for an agent active for less than an hour; 200 when its blueprint never sent either): a hijacked agent mailing or posting on behalf of its users, from its own host with its own token. ' +
+    'An agent makes at least 40 calls that carry data out (a body of 8 KiB or more and at least twice the answer: mail with attachments, chat messages, records posted) to API destinations within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× the blueprint\'s for an agent active for less than an hour; 200 when its blueprint never sent either): a hijacked agent mailing or posting on behalf of its users, from its own host with its own token. ' +
     'Storage and file-sharing uploads (exfiltration judges those), model prompts, secrets stores and calls to the tenant\'s agents are not counted. Medium, reported after 3 minutes; low when 2 other agents of the blueprint did the same within 10 minutes of it, before or after (a campaign of the whole blueprint: its first senders are not reported as attacks before the rest start), and low from 25 sends over those multiples under the medium floor. Once per agent per hour.',
 };
 

@@ -28,18 +28,18 @@ describe('mass-send', () => {
     const ctx = fakeContext();
     expect(feed(d, ctx, history())).toEqual([]);
     const out = feed(d, ctx, mails('a2', 110, T3, 9 * MIN));
-    // Low from 25 sends (over 10x its peak of 2, under the floor), medium from the 50-send floor.
+    // Low from 25 sends (over 10x its peak of 2, under the floor), medium from the 40-send floor.
     expect(out.map((x) => [x.agent_id, x.severity, (x.evidence.observed as { sends: number }).sends, x.evidence.threshold])).toEqual([
       ['a2', 'low', 25, 25],
-      ['a2', 'medium', 50, 50],
+      ['a2', 'medium', 40, 40],
     ]);
     expect(out[1]!.evidence.observed).toMatchObject({ dest_host: 'graph.microsoft.com', bytes_out: 120_000 });
     // Its two mails every 20 minutes never made it a record (under 8 within 10 minutes): a peak of none.
-    expect(out[1]!.summary).toBe('Agent a2 made 50 calls carrying data out within 10 min (latest to graph.microsoft.com), where it and its blueprint never sent more than a few');
+    expect(out[1]!.summary).toBe('Agent a2 made 40 calls carrying data out within 10 min (latest to graph.microsoft.com), where it and its blueprint never sent more than a few');
     expect(out[1]!.event_ids).toHaveLength(8);
   });
 
-  it('takes an agent active for hours that never sent as a baseline of none: 50 sends are medium; a young agent of a blueprint that never sent needs 200', () => {
+  it('takes an agent active for hours that never sent as a baseline of none: 40 sends are medium; a young agent of a blueprint that never sent needs 200', () => {
     const reads: AgentEvent[] = [];
     for (let t = T0; t < T3; t += 2 * MIN) reads.push(network({ agent_id: 'a1', time: t, ...GRAPH, bytes_out: 1800, bytes_in: 40_000 }));
     const d = createMassSendDetector();
@@ -81,7 +81,7 @@ describe('mass-send', () => {
       feed(d, ctx, history());
       const sends = ['a1', 'a2', 'a3'].flatMap((a, i) => (starts[i] === undefined ? [] : mails(a, 80, T3 + starts[i]!, 6 * MIN)));
       const out = [...feed(d, ctx, sends.sort((x, y) => x.time - y.time)), ...advanceTo(d, ctx, T3 + HOUR)];
-      return out.filter((x) => x.evidence.threshold === 50);
+      return out.filter((x) => x.evidence.threshold === 40);
     };
     const together = campaign([0, 10 * SEC, 20 * SEC]);
     expect(together.map((x) => [x.agent_id, x.severity])).toEqual([
@@ -132,20 +132,20 @@ describe('mass-send', () => {
     const snap = d.snapshot() as { agents: unknown[]; staged: unknown[] };
     expect(snap.agents).toEqual([]);
     expect(snap.staged).toHaveLength(3);
-    // a1 sends 40 every hour for 3 hours: its record (from its 8th send) learns 40; later 150 is within 10x, 420 is not.
+    // a1 sends 35 every hour for 3 hours (under the floor): its record (from its 8th send) learns 35; later 150 is within 10x, 420 is not.
     const after = (n: number) => {
       const d2 = createMassSendDetector();
       const ctx2 = fakeContext();
       const job: AgentEvent[] = [];
-      for (let h = 1; h <= 3; h++) job.push(...mails('a1', 40, T3 + h * HOUR, 5 * MIN));
+      for (let h = 1; h <= 3; h++) job.push(...mails('a1', 35, T3 + h * HOUR, 5 * MIN));
       feed(d2, ctx2, [...history(), ...job]);
       return [...feed(d2, ctx2, mails('a1', n, T3 + 5 * HOUR, 9 * MIN)), ...advanceTo(d2, ctx2, T3 + 7 * HOUR)].filter((x) => x.severity === 'medium');
     };
     expect(after(150)).toEqual([]);
     const caught = after(420);
     expect(caught).toHaveLength(1);
-    // 10x its peak of 40 (decayed a little with its 3-day half-life).
-    expect(caught[0]!.evidence.threshold).toBeGreaterThanOrEqual(395);
-    expect(caught[0]!.evidence.threshold).toBeLessThanOrEqual(400);
+    // 10x its peak of 35 (decayed a little with its 3-day half-life).
+    expect(caught[0]!.evidence.threshold).toBeGreaterThanOrEqual(345);
+    expect(caught[0]!.evidence.threshold).toBeLessThanOrEqual(350);
   });
 });
