@@ -15,17 +15,7 @@
 
 import type { NetworkEvent } from '../contract/events.js';
 import { TenantMap, hashString, type Timed } from './agent-directory.js';
-
-/** Second-level labels under which registrable domains sit one level deeper (co.uk, com.au...). */
-const SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'ac', 'edu', 'ne', 'or']);
-
-/** The registrable domain of a host (its last two labels, three under co.uk-like suffixes), lower case. */
-export function registrableDomain(host: string): string {
-  const labels = host.toLowerCase().replace(/\.$/, '').split('.');
-  if (labels.length <= 2) return labels.join('.');
-  const n = labels.length >= 3 && labels[labels.length - 1]!.length === 2 && SECOND_LEVEL.has(labels[labels.length - 2]!) ? 3 : 2;
-  return labels.slice(-n).join('.');
-}
+import { registrableDomain } from './domains.js';
 
 /**
  * True when the first label of `host` looks like encoded data rather than a
@@ -82,7 +72,7 @@ export class NameTunnelWatch {
   /** Records the call; returns the domain's count once it reaches the threshold (then the window starts over). */
   observe(e: NetworkEvent): NameTunnelHit | null {
     if (!looksEncoded(e.dest_host)) return null;
-    const dom = registrableDomain(e.dest_host);
+    const dom = registrableDomain(e.dest_host) ?? e.dest_host.toLowerCase();
     const dh = hashString(dom);
     const nh = hashString(e.dest_host);
     let w = this.agents.get(e.tenant_id, e.agent_id);

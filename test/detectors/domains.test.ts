@@ -8,6 +8,9 @@ describe('domains', () => {
     expect(registrableDomain('contosobackup.blob.core.windows.net')).toBe('contosobackup.blob.core.windows.net');
     expect(registrableDomain('x.github.io')).toBe('x.github.io');
     expect(registrableDomain('co.uk')).toBeNull();
+    // Case and a trailing dot do not matter; an address has none.
+    expect(registrableDomain('4f1c.x7.t.CDN-sync1a2.net.')).toBe('cdn-sync1a2.net');
+    expect(registrableDomain('10.1.2.3')).toBeNull();
   });
 
   it('names the domain two hosts share when only its owner creates names in it', () => {
