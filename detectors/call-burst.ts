@@ -141,6 +141,11 @@ export class CallBurstWatch {
     return this.o.rolloutAgents;
   }
 
+  /** How long a medium burst waits for the rest of its blueprint (0: reported at once). */
+  get confirmMs(): number {
+    return this.o.confirmMs ?? 0;
+  }
+
   constructor(private readonly o: CallBurstOptions) {
     this.agents = new TenantMap<BurstAgent>(o.maxAgents);
     this.groups = new TenantMap<BurstGroup>(o.maxAgents);
@@ -378,13 +383,18 @@ interface HeldBurst extends DueItem {
   v: BurstVerdict;
 }
 
+/** Medium bursts that wait at most (beyond it a burst is reported at once). */
+const MAX_HELD_BURSTS = 100_000;
+
 /**
  * A detector around a CallBurstWatch: `judge` tells its verdicts and builds
- * their findings; a medium one waits `confirmMs` when set (a rollout is
- * low); eviction, size and snapshots are the watch's and the queue's.
+ * their findings; a medium one waits the watch's `confirmMs` when set (a
+ * rollout is low); eviction, size and snapshots are the watch's and the
+ * queue's.
  */
-export function callBurstDetector(meta: DetectorMeta, watch: CallBurstWatch, judge: CallBurstJudge, confirmMs = 0): Detector {
-  const held = new DueQueue<HeldBurst>(100_000);
+export function callBurstDetector(meta: DetectorMeta, watch: CallBurstWatch, judge: CallBurstJudge): Detector {
+  const held = new DueQueue<HeldBurst>(MAX_HELD_BURSTS);
+  const confirmMs = watch.confirmMs;
 
   function decide(p: HeldBurst): Detection {
     const others = watch.othersAround(p.e, p.e.time);
@@ -399,8 +409,7 @@ export function callBurstDetector(meta: DetectorMeta, watch: CallBurstWatch, jud
       if (e.type !== 'network') return NO_DETECTIONS;
       const v = judge.verdict(e, ctx);
       if (v === null) return NO_DETECTIONS;
-      if (v.severity === 'medium' && confirmMs > 0) {
-        held.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + confirmMs, e, v });
+      if (v.severity === 'medium' && confirmMs > 0 && (held.has(e.tenant_id, e.agent_id) || held.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + confirmMs, e, v }))) {
         return NO_DETECTIONS;
       }
       return [judge.finding(e, v)];

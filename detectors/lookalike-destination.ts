@@ -449,9 +449,12 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
     // Under the tenant's own domain, while a rename may still be under way: the strongest finding waits.
     const strongest = out[out.length - 1]!;
     const waiting = held.get(e.tenant_id, e.agent_id);
-    if (waiting === undefined) held.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: h.first + o.confirmMs, host: name, detection: strongest });
-    else if (strongest.severity === 'medium') waiting.detection = strongest;
-    return NO_DETECTIONS;
+    if (waiting !== undefined) {
+      if (strongest.severity === 'medium') waiting.detection = strongest;
+      return NO_DETECTIONS;
+    }
+    // A full queue reports at once rather than lose the finding.
+    return held.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: h.first + o.confirmMs, host: name, detection: strongest }) ? NO_DETECTIONS : out;
   }
 
   function detection(e: NetworkEvent, name: string, h: HostEntry, severity: 'low' | 'medium', a: AgentLeak): Detection {

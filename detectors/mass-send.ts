@@ -108,5 +108,5 @@ export function createMassSendDetector(options: MassSendOptions = {}): Detector 
     });
   }
 
-  return callBurstDetector(massSendMeta, watch, { verdict, finding }, o.confirmMs);
+  return callBurstDetector(massSendMeta, watch, { verdict, finding });
 }
