@@ -178,6 +178,16 @@ const RECHECK_MS = 30_000;
 /** Use networks remembered per peer group (the least recently adopted go first when full). */
 const MAX_USE_NETWORKS = 96;
 
+/**
+ * A pending use is kept this many `pendingMs` after its time: its verdict in
+ * `advance` comes once the WATERMARK (event time less the allowed lateness,
+ * moved in steps) is `pendingMs` past it, later than the newest event time
+ * is. Dropped at `pendingMs` of event time, the use of a hoarded token by an
+ * agent that requests tokens every few seconds was gone, unjudged, before
+ * its verdict.
+ */
+const PENDING_KEEP = 3;
+
 /** A use of a token not (yet) known, from an address the agent has no token for, waiting for its token event. */
 interface PendingUse {
   /** Token id hashes. */
@@ -842,9 +852,10 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     let out: Detection[] = NO_DETECTIONS;
     for (let i = pend.length - 1; i >= 0; i--) {
       const p = pend[i]!;
-      if (p.t < e.time - o.pendingMs) {
-        pend.splice(i, 1); // too old to be a use of a token issued now
-      } else if (p.h1 === h1 && p.h2 === h2) {
+      if (p.t < e.time - PENDING_KEEP * o.pendingMs) {
+        pend.splice(i, 1); // judged by now (see PENDING_KEEP)
+      } else if (p.t >= e.time - o.pendingMs && p.h1 === h1 && p.h2 === h2) {
+        // (a use older than pendingMs is not one of a token issued now: it waits for its verdict)
         pend.splice(i, 1);
         if (!slot.fired && !knownAddress(s, p.ip, p.t) && isForeign(useNetwork(ctx, e.tenant_id, e.agent_id, e.blueprint_id, p.ip, p.t, s))) {
           out = [detection(e, s, slot, p, e.token_id, ctx)];
@@ -918,7 +929,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       const p = pend[i]!;
       if (p.h1 === h1 && p.h2 === h2 && p.ip === e.ip) return NO_DETECTIONS;
     }
-    const horizon = e.time - o.pendingMs;
+    const horizon = e.time - PENDING_KEEP * o.pendingMs;
     let stale = 0;
     for (let i = 0; i < pend.length; i++) if (pend[i]!.t < horizon) stale++;
     if (stale > 0) pend = pend.filter((p) => p.t >= horizon);

@@ -82,6 +82,22 @@ describe('token-replay', () => {
     expect(advanceTo(d, ctx, T0 + 10 * MIN)).toEqual([]);
   });
 
+
+  it('reports an unknown token used from a foreign address by an agent that keeps requesting tokens, whose token events run past the pending window before the verdict', () => {
+    // A hoarded token replayed while the agent goes on getting a token every 10 s at home: the
+    // verdict comes when the watermark (a minute behind) is 2 minutes past the use, by which time
+    // the agent's newest token events are more than 2 minutes past it.
+    const d = replay({ pendingMs: 2 * MIN });
+    const ctx = fakeContext();
+    const use = T0 + MIN;
+    const events = [network({ token_id: 'tok-hoarded', ip: '3.91.187.206', time: use, event_id: 'n-replay' })];
+    for (let t = T0; t <= T0 + 4 * MIN; t += 10 * SEC) events.push(token({ token_id: `tok-${t}`, ip: '20.1.2.3', time: t }));
+    events.sort((a, b) => a.time - b.time);
+    const found = feed(d, ctx, events); // the feed moves the watermark a minute behind the events
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ severity: 'high', event_ids: ['n-replay'] });
+    expect(found[0]!.evidence.baseline).toMatchObject({ token_known: false });
+  });
   it('does not report unknown tokens of an agent whose tokens it has not seen, or explained by a late token event', () => {
     const d = replay();
     const ctx = fakeContext();
