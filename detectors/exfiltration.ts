@@ -36,9 +36,11 @@
 // has 30 agent-windows): minimum 100 MB and 8× normally, 10 MB and 4× to
 // file_sharing / uncategorized / malicious destinations. Cumulative: the bytes
 // of the last two windows (≤10 min) to destinations not familiar fire at
-// max(100 MB, 5 × baseline sum) — or at max(50 MB, 20 × baseline sum) when
-// that is lower: a blueprint that never sent more than a few MB in ten minutes
-// to new destinations has no precedent for 50 MB — or, counting only risky
+// max(100 MB, 5 × baseline sum) — or at max(10 MB, 20 × baseline sum) when
+// that is lower: a blueprint that never sent more than a few hundred kB in ten
+// minutes to new destinations has no precedent for 10 MB (documents posted
+// to a SaaS API keyed by the attacker — Notion, a Logic Apps trigger — in
+// MB posts, under every per-transfer bar) — or, counting only risky
 // categories and agent endpoints outside the tenant (category agent without a
 // dest_agent_id: a third party's agent handed the context), at
 // max(20 MB, 4 × baseline risky sum) (high from 50 MB): a blueprint that never
@@ -131,7 +133,9 @@ export interface ExfiltrationOptions {
    * baseline) when that is below the usual threshold. A blueprint whose
    * agents never sent more than a few MB in ten minutes to new destinations
    * (most send all their bulk to destinations they know) has no precedent
-   * for 50 MB to a storage account no peer uses, whatever its category.
+   * for 10 MB to a storage account or a web API no peer uses, whatever its
+   * category. (It was 50 MB: documents posted in MB chunks to a SaaS API
+   * the attacker holds the key of stayed under it.)
    * (Not for the hour sums: their baselines fill half an hour late, so a
    * young blueprint's would be empty when it starts being judged.)
    */
@@ -213,7 +217,7 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   highWindowBytesRisky: 50 * MB,
   windowMultiple: 5,
   windowMultipleRisky: 4,
-  minWindowBytesQuiet: 50 * MB,
+  minWindowBytesQuiet: 10 * MB,
   quietMultiple: 20,
   minSlowBytes: 200 * MB,
   minSlowBytesRisky: 50 * MB,
@@ -420,7 +424,7 @@ export const exfiltrationMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
-    'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 50 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
+    'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
     'DNS tunnelling: 100 DNS flows within 10 minutes to a name server the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',

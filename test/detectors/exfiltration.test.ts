@@ -30,7 +30,14 @@ function traffic(agents: string[], from: number, to: number, seed = 1, sigma = 1
  * The detector with medium window and hour sums reported at once: these tests
  * are about the thresholds; the blueprint-follow confirmation has its own.
  */
-const exfil = (o: Parameters<typeof createExfiltrationDetector>[0] = {}) => createExfiltrationDetector({ confirmMs: 0, ...o });
+const exfil = (o: Parameters<typeof createExfiltrationDetector>[0] = {}) => createExfiltrationDetector({ confirmMs: 0, minWindowBytesQuiet: QUIET_FLOOR_OF_THESE_TESTS, ...o });
+
+/**
+ * The quiet agent's 10-minute floor these tests' volumes were chosen around
+ * (they are about the other rules: single transfers, risky destinations, the
+ * slow sums, lateness); the default, lower floor has its own tests.
+ */
+const QUIET_FLOOR_OF_THESE_TESTS = 50_000_000;
 
 /** A detector fed `events` (with a fresh context each call, see feed). */
 function exfilAfter(events: NetworkEvent[]) {
@@ -63,7 +70,7 @@ describe('exfiltration', () => {
     const d = exfil();
     const ctx = fakeContext();
     feed(d, ctx, traffic(AGENTS, T0, T3));
-    // 40 MB: under the single-transfer floor (100 MB) and the quiet agent's 10-minute floor (50 MB).
+    // 40 MB: under the single-transfer floor (100 MB) and the quiet agent's 10-minute floor (50 MB in these tests).
     expect(feed(d, ctx, [network({ agent_id: 'a1', time: T3, bytes_out: 40_000_000, category: 'storage', dest_host: 'blob-7f3a.example' })])).toEqual([]);
     const out = feed(d, ctx, [network({ agent_id: 'a1', time: T3 + MIN, bytes_out: 2_000_000_000, category: 'storage', dest_host: 'blob-7f3a.example' })]);
     expect(out).toHaveLength(1);
@@ -115,6 +122,42 @@ describe('exfiltration', () => {
     expect(out[0]!.evidence.kind).toBe('window');
     expect(out[0]!.evidence.threshold).toBe(50_000_000);
     expect(out[0]!.summary).toContain('new to its blueprint');
+  });
+
+  it('by default fires on a dozen MB within ten minutes to a web service new to the blueprint from a quiet agent (documents posted to an attacker-keyed SaaS API)', () => {
+    // The default quiet floor (10 MB): 20x the blueprint's most in 10 min to new destinations (~0.75 MB) is higher here, ~15 MB; 25 MB is sent.
+    const d = createExfiltrationDetector({ confirmMs: 0 });
+    const ctx = fakeContext();
+    expect(feed(d, ctx, traffic(AGENTS, T0, T3))).toEqual([]);
+    const posts: NetworkEvent[] = [];
+    for (let i = 0; i < 10; i++) posts.push(network({ agent_id: 'a2', time: T3 + i * MIN, bytes_out: 2_500_000, bytes_in: 1_200, category: 'productivity', dest_host: 'api.notion.example' }));
+    const out = feed(d, ctx, posts);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ severity: 'medium', agent_id: 'a2' });
+    expect(out[0]!.evidence.kind).toBe('window');
+    const thr = out[0]!.evidence.threshold as number;
+    expect(thr).toBeGreaterThanOrEqual(10_000_000);
+    expect(thr).toBeLessThan(20_000_000);
+    expect(out[0]!.evidence.observed).toMatchObject({ last_dest_host: 'api.notion.example' });
+  });
+
+  it('by default stays quiet on a few MB to a new web service, and keeps 20x the baseline for a blueprint that sends MBs to new destinations', () => {
+    const quiet = createExfiltrationDetector({ confirmMs: 0 });
+    const ctx = fakeContext();
+    feed(quiet, ctx, traffic(AGENTS, T0, T3));
+    const few: NetworkEvent[] = [];
+    for (let i = 0; i < 4; i++) few.push(network({ agent_id: 'a2', time: T3 + i * 2 * MIN, bytes_out: 1_800_000, category: 'productivity', dest_host: 'api.notion.example' }));
+    expect(feed(quiet, ctx, few)).toEqual([]);
+    // A blueprint whose agents each send ~1.5 MB a minute to ever-new hosts: 15 MB in 10 minutes is its routine.
+    const busy = createExfiltrationDetector({ confirmMs: 0 });
+    const bctx = fakeContext();
+    const routine: NetworkEvent[] = [];
+    for (let t = T0; t < T3; t += MIN) for (const a of AGENTS) routine.push(network({ agent_id: a, time: t + 7 * SEC, bytes_out: 1_500_000, category: 'api', dest_host: `h${t}-${a}.example` }));
+    routine.sort((x, y) => x.time - y.time);
+    expect(feed(busy, bctx, routine)).toEqual([]);
+    const same: NetworkEvent[] = [];
+    for (let i = 0; i < 10; i++) same.push(network({ agent_id: 'a2', time: T3 + i * MIN, bytes_out: 2_500_000, category: 'productivity', dest_host: 'api.notion.example' }));
+    expect(feed(busy, bctx, same)).toEqual([]);
   });
 
   it('does not sum bulk data to a destination the blueprint works with (its agents call it), but does to one only the agent called, or a risky one', () => {
@@ -192,7 +235,7 @@ describe('exfiltration', () => {
     const upload = (agent: string, start: number, mb: number, host = 'splunk.example') =>
       Array.from({ length: 6 }, (_, i) => network({ agent_id: agent, time: start + i * 50 * SEC, bytes_out: mb * 1_000_000, category: 'storage', dest_host: host }));
     const run = (movers: string[]) => {
-      const d = createExfiltrationDetector();
+      const d = createExfiltrationDetector({ minWindowBytesQuiet: QUIET_FLOOR_OF_THESE_TESTS });
       const ctx = fakeContext();
       const events = traffic(AGENTS, T0, T3);
       movers.forEach((a, k) => events.push(...upload(a, T3 + k * 40 * SEC, 10)));
