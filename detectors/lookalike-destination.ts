@@ -23,6 +23,10 @@
 //   in a label (or, in hyphenated labels differing in one word, that word)
 //   of at least 5 characters (the known one; the copy may be 4); two edits in one of at least 10;
 // - or a top-level domain mistyped (`.co`, `.cm`, `.om`, `.con` for `.com`);
+// or when it is an internationalized name (labels in punycode, `xn--` on the
+// wire) that reads as one of them on screen: letters of another script that
+// render as Latin ones (`tailspіn.com` with a Cyrillic і), accents dropped,
+// compared as that Latin host (a homograph attack);
 // or when two of its labels are merged into one (`mcp-tailspin.com` for
 // `mcp.tailspin.com`: another registrable domain, anyone's to register).
 // A host that differs only below a registrable domain of the tenant's own
@@ -45,6 +49,7 @@
 // forgotten first), a few numbers each; per agent that reached a look-alike,
 // its sums.
 
+import { domainToUnicode } from 'node:url';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { formatDuration, type Detector } from './detector.js';
@@ -106,6 +111,8 @@ interface HostEntry {
    */
   own?: boolean;
   a3?: number;
+  /** An internationalized (xn--) name: the Latin host it reads as (see latinSkeleton), compared in its place. */
+  sk?: string;
 }
 
 /** A contact with a look-alike under the tenant's own domain, waiting to see whether it is a rename. */
@@ -138,7 +145,7 @@ export const lookalikeDestinationMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1583.001', name: 'Acquire Infrastructure: Domains' },
   description:
-    'An agent reaches a host new to its tenant that imitates one the tenant\'s agents use (established: 2 agents, or one over 2 hours): the same labels but one, and that one the same under homoglyphs (0/o, 1/l/i, rn/m...), one edit away in a label of at least 5 characters (two in one of at least 10), or a mistyped top-level domain (.co for .com); or two of its labels merged into one (mcp-tailspin.com for mcp.tailspin.com). ' +
+    'An agent reaches a host new to its tenant that imitates one the tenant\'s agents use (established: 2 agents, or one over 2 hours): the same labels but one, and that one the same under homoglyphs (0/o, 1/l/i, rn/m...), one edit away in a label of at least 5 characters (two in one of at least 10), or a mistyped top-level domain (.co for .com); or two of its labels merged into one (mcp-tailspin.com for mcp.tailspin.com); or an internationalized (xn--) name that reads as it on screen (a Cyrillic і for an i). ' +
     'Software does not mistype a host: the name came from a poisoned configuration, an injected instruction or a rogue tool. Low on each agent\'s contact; medium once it sends at least 64 KiB to look-alikes within 24 hours. ' +
     'Labels that differ only in digits, in one short hyphen-separated word (-eu/-us, v1/v2) or in region and environment words (eastus/westus, dev/prod) are a fleet\'s naming scheme, not a look-alike; calls to other agents are not judged. A host one label off another under a domain of the tenant\'s own (3 of its established destinations are under it, and it is no cloud\'s or SaaS\'s shared namespace: ticket.contoso.com beside tickets.contoso.com) is a rename when 3 agents take it up within 5 minutes of its first contact; contacts with it are reported after those 5 minutes.',
 };
@@ -284,6 +291,51 @@ export function hostImitation(a: string, b: string): string | null {
   return diff < 0 ? null : labelImitation(la[diff]!, lb[diff]!, diff === la.length - 1);
 }
 
+/**
+ * Letters of other scripts that render as Latin ones in a host name
+ * (Unicode's confusables for the Latin alphabet, Cyrillic and Greek):
+ * `tailspіn.com` with a Cyrillic і is `xn--tailspn-...` on the wire.
+ */
+const CONFUSABLE_LATIN: Readonly<Record<string, string>> = {
+  '\u0430': 'a', '\u0432': 'b', '\u0435': 'e', '\u0451': 'e', '\u043a': 'k', '\u043e': 'o', '\u0440': 'p', '\u0441': 'c', '\u0443': 'y', '\u0445': 'x',
+  '\u0455': 's', '\u0456': 'i', '\u0457': 'i', '\u0458': 'j', '\u04bb': 'h', '\u04cf': 'l', '\u0501': 'd', '\u051b': 'q', '\u051d': 'w', '\u0261': 'g',
+  '\u03b1': 'a', '\u03b5': 'e', '\u03b9': 'i', '\u03ba': 'k', '\u03bd': 'v', '\u03bf': 'o', '\u03c1': 'p', '\u03c4': 't', '\u03c5': 'u', '\u03c7': 'x',
+  '\u0131': 'i', '\u0269': 'i', '\u01c0': 'l',
+};
+
+/**
+ * The Latin host an internationalized name (labels in punycode, `xn--`)
+ * reads as: decoded, accents dropped, confusable letters of other scripts
+ * replaced by the Latin ones they render as; with its Unicode form. Null
+ * when it is not such a name or has a letter that passes for no Latin one
+ * (a name in another script, not a copy of a Latin one).
+ */
+export function latinSkeleton(host: string): { latin: string; unicode: string } | null {
+  if (!host.includes('xn--')) return null;
+  const unicode = domainToUnicode(host);
+  if (unicode === '' || unicode === host) return null;
+  let latin = '';
+  for (const ch of unicode.normalize('NFD')) {
+    const c = ch.charCodeAt(0);
+    if (c < 128) latin += ch;
+    else if (c >= 0x300 && c <= 0x36f) continue; // combining accents: é reads as e
+    else {
+      const m = CONFUSABLE_LATIN[ch];
+      if (m === undefined) return null;
+      latin += m;
+    }
+  }
+  return latin === host ? null : { latin, unicode };
+}
+
+/** How the internationalized host `name`, reading as `latin`, imitates the known host `b`, or null. */
+function internationalImitation(name: string, latin: string, b: string): string | null {
+  const shown = `${domainToUnicode(name)} on screen`;
+  if (latin === b) return `letters of another script that read as Latin ones: ${shown}`;
+  const edit = hostImitation(latin, b);
+  return edit === null ? null : `letters of another script and ${edit}: ${shown}`;
+}
+
 function normalHost(h: string): string {
   const s = h.toLowerCase();
   return s.endsWith('.') ? s.slice(0, -1) : s;
@@ -332,12 +384,14 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
   function judge(th: TenantHosts, name: string, h: HostEntry): void {
     const from = h.checkedGen === th.gen ? h.checked : 0;
     const list = th.established;
+    // An internationalized name is compared as the Latin host it reads as.
+    const shown = h.sk ?? name;
     for (let i = from; i < list.length && h.imitates === null; i++) {
       const known = list[i]!;
-      if (Math.abs(known.length - name.length) > 2) continue;
+      if (Math.abs(known.length - shown.length) > 2) continue;
       const k = th.hosts.get(known);
       if (k === undefined || (k.labels !== h.labels && k.labels !== h.labels + 1)) continue;
-      const edit = hostImitation(name, known);
+      const edit = h.sk === undefined ? hostImitation(name, known) : internationalImitation(name, h.sk, known);
       if (edit !== null) {
         h.imitates = known;
         h.edit = edit;
@@ -376,6 +430,8 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
       if (h === undefined) {
         if (th.hosts.size >= o.maxHostsPerTenant) prune(th);
         h = { first: e.time, last: e.time, a1: 0, a2: 0, labels: labelCount(name), established: false, checked: 0, checkedGen: th.gen, imitates: null, edit: '' };
+        const idn = latinSkeleton(name);
+        if (idn !== null) h.sk = idn.latin;
         th.hosts.set(name, h);
       }
     }

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../contract/events.js';
-import { createLookalikeDestinationDetector, editDistance, hostImitation } from '../../detectors/lookalike-destination.js';
+import { domainToASCII } from 'node:url';
+import { createLookalikeDestinationDetector, editDistance, hostImitation, latinSkeleton } from '../../detectors/lookalike-destination.js';
 import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
 
 beforeEach(() => resetIds());
@@ -60,6 +61,19 @@ describe('lookalike-destination: host names', () => {
     expect(hostImitation('mcp-githuub.contoso.com', 'mcp-github.contoso.com')).toBe('a character added');
   });
 
+  it('reads an internationalized name as the Latin host it shows on screen', () => {
+    // Cyrillic і (U+0456) and о (U+043E), Greek ο (U+03BF): punycode on the wire.
+    const cyrillicI = domainToASCII('mcp.tailsp\u0456n.com');
+    expect(cyrillicI.startsWith('mcp.xn--')).toBe(true);
+    expect(latinSkeleton(cyrillicI)).toEqual({ latin: 'mcp.tailspin.com', unicode: 'mcp.tailsp\u0456n.com' });
+    expect(latinSkeleton(domainToASCII('api.\u043epenai.com'))?.latin).toBe('api.openai.com');
+    expect(latinSkeleton(domainToASCII('graph.micr\u03bfsoft.com'))?.latin).toBe('graph.microsoft.com');
+    expect(latinSkeleton(domainToASCII('caf\u00e9.contoso.com'))?.latin).toBe('cafe.contoso.com'); // accents dropped
+    // Not a copy of a Latin name: another script's own name, or no punycode at all.
+    expect(latinSkeleton(domainToASCII('\u4f8b\u3048.jp'))).toBeNull();
+    expect(latinSkeleton('api.openai.com')).toBeNull();
+  });
+
   it('measures edits up to two and stops there', () => {
     expect(editDistance('github', 'github')).toBe(0);
     expect(editDistance('github', 'gihtub')).toBe(1);
@@ -83,6 +97,17 @@ describe('lookalike-destination', () => {
     expect(out[1]!.time).toBe(T3 + 10 * MIN);
     expect(out[1]!.event_ids).toEqual(['drip-0', 'drip-1']);
     expect(out[1]!.summary).toContain('120 KiB');
+  });
+
+  it('catches an internationalized look-alike (a letter of another script) of an established destination, and leaves other internationalized names alone', () => {
+    const homograph = domainToASCII('api.\u043epenai.com'); // a Cyrillic о
+    const posts = Array.from({ length: 2 }, (_, k) => network({ agent_id: 'a3', time: T3 + k * MIN, dest_host: homograph, bytes_out: 40 * KB, event_id: `idn-${k}` }));
+    const own = network({ agent_id: 'a1', time: T3, dest_host: domainToASCII('b\u00fccher.example.de'), bytes_out: 80 * KB });
+    const out = run([own, ...posts]);
+    expect(out.map((d) => [d.agent_id, d.severity])).toEqual([['a3', 'low'], ['a3', 'medium']]);
+    expect(out[0]!.evidence.baseline).toMatchObject({ imitated_host: 'api.openai.com' });
+    expect(out[0]!.summary).toContain(homograph);
+    expect(out[0]!.summary).toContain('api.\u043epenai.com on screen');
   });
 
   it('judges every agent that reaches the look-alike, however many do (it is never learned)', () => {
