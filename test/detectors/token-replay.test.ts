@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createTokenReplayDetector, type TokenReplayOptions } from '../../detectors/token-replay.js';
+import type { AgentEvent } from '../../contract/events.js';
 import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, network, resetIds, runWithRestore, token } from './helpers/context.js';
 
 beforeEach(() => resetIds());
@@ -90,7 +91,7 @@ describe('token-replay', () => {
     const d = replay({ pendingMs: 2 * MIN });
     const ctx = fakeContext();
     const use = T0 + MIN;
-    const events = [network({ token_id: 'tok-hoarded', ip: '3.91.187.206', time: use, event_id: 'n-replay' })];
+    const events: AgentEvent[] = [network({ token_id: 'tok-hoarded', ip: '3.91.187.206', time: use, event_id: 'n-replay' })];
     for (let t = T0; t <= T0 + 4 * MIN; t += 10 * SEC) events.push(token({ token_id: `tok-${t}`, ip: '20.1.2.3', time: t }));
     events.sort((a, b) => a.time - b.time);
     const found = feed(d, ctx, events); // the feed moves the watermark a minute behind the events
