@@ -60,7 +60,7 @@ import type { AgentInfo, Detector, DetectorContext } from './detector.js';
 import { identityKey, peerGroupName, unvouchedAddition } from './detector.js';
 import { sameSubnet } from './addresses.js';
 import { AgentStore, NO_DETECTIONS, TenantMap, sec, type SlotState } from './agent-directory.js';
-import { CredentialSprees, type CredentialSpreesSnapshot } from './credential-sprees.js';
+import { ActorSprees, type ActorSpreesSnapshot } from './actor-sprees.js';
 import { DueQueue } from './due-queue.js';
 import { classifyFailure } from './failed-access.js';
 
@@ -115,7 +115,7 @@ interface WatchState extends SlotState {
 interface Snapshot {
   agents: [string, string, WatchState][];
   /** Absent from snapshots taken before it was kept. */
-  sprees?: CredentialSpreesSnapshot;
+  sprees?: ActorSpreesSnapshot;
   /** Agents already reported for a spree (tenant, agent), absent likewise. */
   spreeReported?: [string, string, { at: number }][];
   /** Spree findings waiting for their agent to show a rotation, absent likewise. */
@@ -148,7 +148,7 @@ export const backdoorCredentialMeta: DetectorMeta = {
 export function createBackdoorCredentialDetector(options: BackdoorCredentialOptions = {}): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<WatchState>(o.maxAgents);
-  const sprees = new CredentialSprees();
+  const sprees = new ActorSprees();
   /** Agents reported for a spree (once per agent while it is remembered). */
   const spreeReported = new TenantMap<{ at: number }>(o.maxAgents);
   const spreePending = new DueQueue<PendingSpree>(65_536);

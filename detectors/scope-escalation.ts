@@ -38,10 +38,20 @@
 //   two are learned apart, and an application permission whose delegated
 //   form the blueprint uses (its users' data, now everyone's) is sensitive
 //   whatever its name: an on-behalf-of copilot switched to app-only.
+// - a grant spree: one actor granting sensitive or privileged permissions
+//   to `spreeAgents` (5) agents of `spreeGroups` (3) blueprints or more
+//   within `spreeWindowMs` (10 min), sponsoring none of them: an
+//   administrator account seeding access across the fleet (consent for one
+//   blueprint is one blueprint; an owner grants his own agents). Low for each
+//   agent at once (granted, not yet used), and a scope that actor granted is
+//   judged at once when used, like a risky user's grant (high privileged,
+//   medium sensitive). An actor whose sprees began 12 hours or more before
+//   is a provisioning principal on its schedule: nothing.
 // Each agent fires at most once per (scope, decision, flow kind).
 
 import type { AgentEvent, LifecycleEvent, TokenEvent } from '../contract/events.js';
-import { GroupStore, NO_DETECTIONS, clone, hashString, type Timed } from './agent-directory.js';
+import { ActorSprees, type ActorSpreesSnapshot } from './actor-sprees.js';
+import { GroupStore, NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
 import { grantOf, identityKey, isRiskyActor, isSanctionedActor, isVouchingSponsor, permissionName, peerGroupId, type Grant, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
@@ -62,6 +72,12 @@ export interface ScopeEscalationOptions {
   adoptWindowMs?: number;
   /** A scope granted to the agent by its sponsor this recently (lifecycle permission_granted) is sanctioned: low (ms). */
   grantWindowMs?: number;
+  /** A grant spree: sensitive or privileged permissions granted by one actor to this many agents of `spreeGroups` blueprints within `spreeWindowMs`. */
+  spreeAgents?: number;
+  spreeGroups?: number;
+  spreeWindowMs?: number;
+  /** An actor whose grant sprees began this long before is a provisioning principal (ms). */
+  rotatorAfterMs?: number;
   maxScopesPerGroup?: number;
   maxPending?: number;
   maxGroups?: number;
@@ -77,6 +93,10 @@ const DEFAULTS: Required<ScopeEscalationOptions> = {
   adoptSpanMs: 60 * 60_000,
   grantWindowMs: 7 * 24 * 3600_000,
   adoptWindowMs: 10 * 60_000,
+  spreeAgents: 5,
+  spreeGroups: 3,
+  spreeWindowMs: 10 * 60_000,
+  rotatorAfterMs: 12 * 3_600_000,
   maxScopesPerGroup: 256,
   maxPending: 4096,
   maxGroups: 1_000_000,
@@ -205,6 +225,16 @@ interface Pending {
   grant?: Grant | null;
   /** Obtained as an application permission (client credentials: app-only). */
   app?: boolean;
+  /** Who granted the scope to the agent lately when no one who vouches did (a grant spree's actor is judged at once). */
+  by?: string;
+}
+
+/** An actor seen on a grant spree: when, over how many agents and blueprints. */
+interface SpreeActor extends Timed {
+  /** When the spree was first seen. */
+  since: number;
+  agents: number;
+  groups: number;
 }
 
 
@@ -253,13 +283,20 @@ export const scopeEscalationMeta: DetectorMeta = {
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
     "An application permission (client credentials) is not the delegated scope of the same name: the two are learned apart, and the application form of a delegated scope the blueprint uses (its users' data widened to every user: an on-behalf-of copilot switched to app-only) is sensitive. " +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
-    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise).",
+    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). " +
+    'A grant spree (one actor granting sensitive or privileged permissions to 5 or more agents of 3 or more blueprints within 10 minutes, sponsoring none of them, and not on such sprees 12 hours or more before) is low for each agent at once, and a scope that actor granted is judged at once when used, like a risky user\'s grant.',
 };
 
 export function createScopeEscalationDetector(options: ScopeEscalationOptions = {}): Detector {
   const o: Required<ScopeEscalationOptions> = { ...DEFAULTS, ...options };
   const groups = new GroupStore<Group>(o.maxGroups);
   let pending: Pending[] = [];
+  /** Grants of sensitive or privileged permissions, per actor (see the grant spree in the header). */
+  const grantSprees = new ActorSprees('permission_granted', (e) => e.permission !== null && (o.isSensitive(e.permission) || o.isPrivileged(e.permission)));
+  /** Actors seen on a grant spree, per tenant. */
+  const spreeActors = new TenantMap<SpreeActor>(1_000_000);
+  /** Agents already reported for a grant spree, per tenant. */
+  const spreeReported = new TenantMap<Timed>(o.maxGroups);
 
   /**
    * The sponsor's recent grant of `scope` to the agent (lifecycle
@@ -305,10 +342,89 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     return false;
   }
 
-  /** A lifecycle permission_granted: remembered for the agent's group (see grantedToBlueprint). */
-  function onGrant(e: LifecycleEvent, ctx: DetectorContext): void {
-    if (e.permission === null) return;
-    const gid = peerGroupId(e.blueprint_id ?? ctx.agent(e.tenant_id, e.agent_id)?.blueprint_id ?? null, e.agent_id);
+  /**
+   * The agent's recent grant of `scope` by an actor seen on a grant spree;
+   * null when none, or when a sponsor who vouches for the agent granted it
+   * too.
+   */
+  function spreeGrant(info: AgentInfo | undefined, scope: string, t: number, ctx: DetectorContext): Grant | null {
+    if (!info || info.permissions_granted.length === 0 || spreeActors.size === 0) return null;
+    const name = permissionName(scope);
+    const g = grantOf(info, name, t, o.grantWindowMs, (p) => spreeActors.get(info.tenant_id, identityKey(p.actor)) !== undefined);
+    if (g === null || grantOf(info, name, t, o.grantWindowMs, (p) => isVouchingSponsor(info, p.actor, ctx)) !== null) return null;
+    return g;
+  }
+
+  /** The agent's recent grant of `scope` by anyone, when no sponsor who vouches for the agent granted it; null otherwise. */
+  function unvouchedGrant(info: AgentInfo, scope: string, t: number, ctx: DetectorContext): Grant | null {
+    if (info.permissions_granted.length === 0) return null;
+    const name = permissionName(scope);
+    if (grantOf(info, name, t, o.grantWindowMs, (p) => isVouchingSponsor(info, p.actor, ctx)) !== null) return null;
+    return grantOf(info, name, t, o.grantWindowMs, () => true);
+  }
+
+  /** Says in a detection that its scope was granted by an actor on a grant spree. */
+  function spreeTaint(d: Detection, grant: Grant, tenant: string): void {
+    const s = spreeActors.get(tenant, identityKey(grant.actor));
+    d.summary += `; granted to it by ${grant.actor}, who granted sensitive permissions to ${s?.agents ?? o.spreeAgents} agents of ${s?.groups ?? o.spreeGroups} blueprints within ${o.spreeWindowMs / 60_000} min`;
+    (d.evidence.observed as Record<string, unknown>).granted_in_spree = { actor: grant.actor, time: grant.time, agents: s?.agents, blueprints: s?.groups };
+  }
+
+  /**
+   * A grant of a sensitive or privileged permission: one more agent in its
+   * actor's spree? Low for each agent of a spree not yet reported, and the
+   * actor is remembered (his grants are judged at once when used).
+   */
+  function onSpreeGrant(e: LifecycleEvent, bp: string | null, ctx: DetectorContext): Detection[] {
+    grantSprees.note(e, bp);
+    const spree = grantSprees.spree(e.tenant_id, e.actor, e.time, o.spreeWindowMs, o.spreeAgents, o.rotatorAfterMs);
+    if (spree === null || spree.repeated || spree.groups < o.spreeGroups) return NO_DETECTIONS;
+    // An owner granting his own agents a new permission is no stranger to them.
+    for (const id of spree.agentIds) {
+      const info = ctx.agent(e.tenant_id, id);
+      if (info !== undefined && isVouchingSponsor(info, e.actor)) return NO_DETECTIONS;
+    }
+    const actorKey = identityKey(e.actor);
+    const known = spreeActors.get(e.tenant_id, actorKey);
+    if (known === undefined) spreeActors.set(e.tenant_id, actorKey, { at: e.time, since: e.time, agents: spree.agentIds.length, groups: spree.groups });
+    else {
+      if (e.time > known.at) known.at = e.time;
+      known.agents = Math.max(known.agents, spree.agentIds.length);
+      known.groups = Math.max(known.groups, spree.groups);
+    }
+    let out: Detection[] = NO_DETECTIONS;
+    for (const id of spree.agentIds) {
+      if (id === '' || spreeReported.get(e.tenant_id, id) !== undefined) continue;
+      spreeReported.set(e.tenant_id, id, { at: e.time });
+      const d: Detection = {
+        detector: scopeEscalationMeta.id,
+        severity: 'low',
+        tenant_id: e.tenant_id,
+        agent_id: id,
+        time: e.time,
+        summary:
+          `${e.actor}, a sponsor of none of them, granted sensitive permissions to ${spree.agentIds.length} agents of ${spree.groups} blueprints ` +
+          `within ${o.spreeWindowMs / 60_000} min, this one among them (access seeded across the fleet?)`,
+        evidence: {
+          observed: { actor: e.actor, agents: spree.agentIds.length, blueprints: spree.groups, window_ms: o.spreeWindowMs, last_permission: e.permission },
+          baseline: "a sponsor grants his own agents; an administrator consents for one blueprint; a provisioning principal grants on a schedule (sprees 12 h or more apart)",
+          threshold: `${o.spreeAgents} agents of ${o.spreeGroups} blueprints within ${o.spreeWindowMs / 60_000} min`,
+          peer_group: null,
+          spree_agents: spree.agentIds.slice(0, 16),
+        },
+        event_ids: [e.event_id],
+      };
+      if (out === NO_DETECTIONS) out = [d];
+      else out.push(d);
+    }
+    return out;
+  }
+
+  /** A lifecycle permission_granted: remembered for the agent's group (see grantedToBlueprint) and its actor's spree. */
+  function onGrant(e: LifecycleEvent, ctx: DetectorContext): Detection[] {
+    if (e.permission === null) return NO_DETECTIONS;
+    const bp = e.blueprint_id ?? ctx.agent(e.tenant_id, e.agent_id)?.blueprint_id ?? null;
+    const gid = peerGroupId(bp, e.agent_id);
     let g = groups.find(ctx, e.tenant_id, gid);
     if (!g) {
       g = { at: e.time, bp: e.blueprint_id, f: NO_TOKEN_YET, n: 0, s: new Map() };
@@ -317,6 +433,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     const gr = g.gr ?? (g.gr = []);
     if (gr.length >= 4 * MAX_GROUP_GRANTS) gr.splice(0, 4);
     gr.push(hashString(permissionName(e.permission)), hashString(identityKey(e.actor)), hashString(e.agent_id), Math.floor(e.time / 1000));
+    return onSpreeGrant(e, bp, ctx);
   }
 
   function learned(g: Group, t: number): boolean {
@@ -519,7 +636,10 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       if (ag.includes(agentHash)) continue; // this agent already counted (and reported)
       // Granted by a user at medium or high user risk: no deployment (the attacker grants to several
       // agents at once as easily as to one), judged at once as if nobody had granted it.
-      const tainted = granted ? riskyGrant(ctx.agent(e.tenant_id, e.agent_id), scope, t, ctx) : null;
+      // So is a grant by an actor seen on a grant spree.
+      const info = granted ? ctx.agent(e.tenant_id, e.agent_id) : undefined;
+      const risky = granted ? riskyGrant(info, scope, t, ctx) : null;
+      const tainted = risky ?? (granted ? spreeGrant(info, scope, t, ctx) : null);
       if (tainted !== null) {
         if (ag.length >= MAX_ADOPTERS) {
           ag.shift();
@@ -528,9 +648,11 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         ag.push(agentHash);
         at.push(t);
         const d = detection(e.tenant_id, e.agent_id, g, cur, scope, e.decision, privileged ? 'high' : sensitiveFor(g, scope, app) ? 'medium' : 'low', privileged, t, e.event_id, e.resource);
-        const risk = ctx.userRisk(e.tenant_id, tainted.actor);
-        d.summary += `; granted to it by ${tainted.actor}, whose user risk is ${risk}`;
-        (d.evidence.observed as Record<string, unknown>).granted_by_risky_user = { actor: tainted.actor, time: tainted.time, user_risk: risk };
+        if (risky !== null) {
+          const risk = ctx.userRisk(e.tenant_id, tainted.actor);
+          d.summary += `; granted to it by ${tainted.actor}, whose user risk is ${risk}`;
+          (d.evidence.observed as Record<string, unknown>).granted_by_risky_user = { actor: tainted.actor, time: tainted.time, user_risk: risk };
+        } else spreeTaint(d, tainted, e.tenant_id);
         if (out === NO_DETECTIONS) out = [d];
         else out.push(d);
         continue;
@@ -548,7 +670,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       }
       ag.push(agentHash);
       at.push(t);
-      const grant = granted ? sanctionedGrant(ctx.agent(e.tenant_id, e.agent_id), g, scope, privileged, t, ctx) : null;
+      const grant = granted ? sanctionedGrant(info, g, scope, privileged, t, ctx) : null;
       if (privileged) {
         const d = detection(
           e.tenant_id, e.agent_id, g, cur, scope, e.decision, grant ? 'low' : granted ? 'high' : 'medium', true, t, e.event_id, e.resource, grant,
@@ -557,7 +679,9 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         else out.push(d);
       } else {
         if (pending.length >= o.maxPending) pending.shift();
-        pending.push({ tenant: e.tenant_id, agent: e.agent_id, group: gid, bp: e.blueprint_id, scope, h, t, id: e.event_id, resource: e.resource, grant, ...(app ? { app } : {}) });
+        // Who granted it, when no sponsor who vouches did: the grant spree that actor is on may come to light before the window closes.
+        const by = info !== undefined ? unvouchedGrant(info, scope, t, ctx)?.actor : undefined;
+        pending.push({ tenant: e.tenant_id, agent: e.agent_id, group: gid, bp: e.blueprint_id, scope, h, t, id: e.event_id, resource: e.resource, grant, ...(app ? { app } : {}), ...(by !== undefined ? { by } : {}) });
       }
     }
     return out;
@@ -582,12 +706,21 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     let out: Detection[] = NO_DETECTIONS;
     const keep: Pending[] = [];
     for (const p of pending) {
-      if (p.t + o.adoptWindowMs > watermark) {
+      // Granted by an actor on a grant spree: judged at once (see the header), not after the adoption window.
+      const spree = p.by !== undefined ? spreeActors.get(p.tenant, identityKey(p.by)) : undefined;
+      if (spree === undefined && p.t + o.adoptWindowMs > watermark) {
         keep.push(p);
         continue;
       }
       const g = groups.get(p.tenant, p.group);
       const entry = g?.s.get(p.h);
+      if (spree !== undefined && g && entry) {
+        const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', sensitiveFor(g, p.scope, p.app === true) ? 'medium' : 'low', false, Math.max(p.t, spree.since), p.id, p.resource);
+        spreeTaint(d, { actor: p.by!, time: spree.since, permission: p.scope }, p.tenant);
+        if (out === NO_DETECTIONS) out = [d];
+        else out.push(d);
+        continue;
+      }
       if (!g || !entry || entry.e) continue; // deployment (or forgotten)
       // Sensitive and alone: no other agent of the blueprint took the scope up within the hour (a
       // slow rollout at night has a second adopter within minutes, an attacker's grant does not),
@@ -615,7 +748,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     meta: scopeEscalationMeta,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
       if (e.type === 'token') return onToken(e, ctx);
-      if (e.type === 'lifecycle' && e.action === 'permission_granted') onGrant(e, ctx);
+      if (e.type === 'lifecycle' && e.action === 'permission_granted') return onGrant(e, ctx);
       return NO_DETECTIONS;
     },
     advance: (watermark: number): Detection[] => decidePending(watermark),
@@ -624,26 +757,36 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     evict(before: number): void {
       groups.evict(before);
       if (pending.length > 0) pending = pending.filter((p) => p.t >= before);
+      grantSprees.evict(before);
+      spreeActors.evict(before);
+      spreeReported.evict(before);
     },
     size(): number {
-      return groups.size + pending.length;
+      return groups.size + pending.length + grantSprees.size + spreeActors.size + spreeReported.size;
     },
     snapshot(): unknown {
       const rows: [string, string, Omit<Group, 's'> & { s: [number, ScopeEntry][] }][] = [];
       for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, s: [...g.s], ...(g.v1 ? { v1: true } : {}) }]);
-      return clone({ version: 2, groups: rows, pending });
+      return clone({ version: 2, groups: rows, pending, sprees: grantSprees.snapshot(), spreeActors: spreeActors.snapshot(), spreeReported: spreeReported.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
         version: number;
         groups: [string, string, Omit<Group, 's'> & { s: [number, ScopeEntry][] }][];
         pending: Pending[];
+        /** Absent in snapshots taken before grant sprees were watched. */
+        sprees?: ActorSpreesSnapshot;
+        spreeActors?: [string, string, SpreeActor][];
+        spreeReported?: [string, string, Timed][];
       };
       if (s?.version !== 1 && s?.version !== 2) throw new Error('scope-escalation: unsupported snapshot');
       // Version 1 keyed application permissions as delegated scopes (see legacyEntry).
       const v1 = s.version === 1;
       groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, s: new Map(g.s), ...(v1 ? { v1: true } : {}) }]));
       pending = s.pending;
+      grantSprees.restore(s.sprees);
+      spreeActors.restore(s.spreeActors ?? []);
+      spreeReported.restore(s.spreeReported ?? []);
     },
   };
 }

@@ -31,7 +31,7 @@
 //   (an on-call engineer debugging it from a laptop with a temporary
 //   secret): low, on the record, never medium by itself. Not when that
 //   sponsor added credentials to 4 or more agents within 10 minutes of it
-//   (see CredentialSprees): that is no one debugging one agent, but a
+//   (see ActorSprees): that is no one debugging one agent, but a
 //   rotation service or an administrator account planting credentials
 //   across the fleet, and a credential from it used from a new place with a
 //   new client is judged like any other.
@@ -41,7 +41,7 @@ import type { Detection, Severity } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
 import { ALLOWED_LATENESS_MS, formatDuration, isSanctionedActor, isVouchingSponsor, peerGroupName, unvouchedAddition, type UserRiskView } from './detector.js';
 import { DueQueue } from './due-queue.js';
-import { CredentialSprees, type CredentialSpreesSnapshot } from './credential-sprees.js';
+import { ActorSprees, type ActorSpreesSnapshot } from './actor-sprees.js';
 import {
   NO_DETECTIONS,
   AgentStore,
@@ -142,7 +142,7 @@ interface Snapshot {
   tenants: [string, string, PeerGroupSnapshot][];
   pending: Pending[];
   /** Absent from snapshots taken before it was kept. */
-  sprees?: CredentialSpreesSnapshot;
+  sprees?: ActorSpreesSnapshot;
 }
 
 const DEFAULTS: Required<UnfamiliarSigninPropertiesOptions> = {
@@ -313,7 +313,7 @@ export function createUnfamiliarSigninPropertiesDetector(
   /** The hashes new to the agent, in property order (scratch). */
   const added = [0, 0, 0, 0, 0];
   const pending = new DueQueue<Pending>();
-  const sprees = new CredentialSprees();
+  const sprees = new ActorSprees();
 
   function describe(names: string[], values: (string | number | null)[]): string {
     return names.map((n, i) => `${n.replace('_', ' ')} ${typeof values[i] === 'string' ? JSON.stringify(values[i]) : String(values[i])}`).join(', ');

@@ -192,6 +192,101 @@ describe('scope-escalation', () => {
     expect(tainted[0]!.evidence.observed).toMatchObject({ granted_by_risky_user: { actor: 'tenant-admin', user_risk: 'high' } });
   });
 
+  describe('grant sprees', () => {
+    type Ev = ReturnType<typeof lifecycle> | ReturnType<typeof token>;
+    /** Warm-up of bp1 (a1..a4), then `actor` grants `permission` to each [agent, blueprint] 20 s apart from T1. */
+    function grants(targets: [string, string][], actor = 'priv-admin', permission = 'Mail.ReadWrite', from = T1): Ev[] {
+      return targets.map(([agent, bp], i) => lifecycle({ agent_id: agent, blueprint_id: bp, action: 'permission_granted', permission, actor, time: from + i * 20 * SEC, event_id: `g-${agent}-${from}` }));
+    }
+    const SIX: [string, string][] = [
+      ['a1', 'bp1'],
+      ['b1', 'bp2'],
+      ['c1', 'bp3'],
+      ['a2', 'bp1'],
+      ['b2', 'bp2'],
+      ['c2', 'bp3'],
+    ];
+
+    it('reports each agent of one actor\'s sensitive grants to 5 agents of 3 blueprints in minutes low at once, and its use of the scope medium at once', () => {
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, warmup());
+      const found = feed(d, ctx, grants(SIX));
+      // Seen at the fifth grant (the first five reported then), the sixth at its own.
+      expect(found.map((x) => [x.agent_id, x.severity, x.time])).toEqual([
+        ['a1', 'low', T1 + 80 * SEC],
+        ['b1', 'low', T1 + 80 * SEC],
+        ['c1', 'low', T1 + 80 * SEC],
+        ['a2', 'low', T1 + 80 * SEC],
+        ['b2', 'low', T1 + 80 * SEC],
+        ['c2', 'low', T1 + 100 * SEC],
+      ]);
+      expect(found[0]!.summary).toContain('priv-admin, a sponsor of none of them, granted sensitive permissions to 5 agents of 3 blueprints within 10 min');
+      expect(found[0]!.evidence.observed).toMatchObject({ actor: 'priv-admin', agents: 5, blueprints: 3 });
+      expect(found[0]!.event_ids).toEqual(['g-b2-' + T1]);
+      // a1 then uses its new mailbox permission: judged at once, not after the adoption window.
+      const use = feed(d, ctx, [token({ agent_id: 'a1', scopes: ['User.Read', 'Mail.Read', 'Mail.ReadWrite'], time: T1 + 3 * MIN, event_id: 'k-use' })]);
+      expect(use).toHaveLength(1);
+      expect(use[0]).toMatchObject({ agent_id: 'a1', severity: 'medium', time: T1 + 3 * MIN, event_ids: ['k-use'] });
+      expect(use[0]!.summary).toContain('granted to it by priv-admin, who granted sensitive permissions to 6 agents of 3 blueprints');
+      expect(use[0]!.evidence.observed).toMatchObject({ granted_in_spree: { actor: 'priv-admin', time: T1, agents: 6, blueprints: 3 } });
+      expect(advanceTo(d, ctx, T1 + HOUR)).toEqual([]);
+    });
+
+    it('judges a scope used before its grant spree came to light when it does, not after the adoption window', () => {
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, warmup());
+      const events: Ev[] = grants(SIX);
+      events.splice(1, 0, token({ agent_id: 'a1', scopes: ['User.Read', 'Mail.ReadWrite'], time: T1 + 10 * SEC, event_id: 'k-early' }));
+      const found = [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + 3 * MIN)];
+      const medium = found.filter((x) => x.severity === 'medium');
+      expect(medium.map((x) => [x.agent_id, x.time, x.event_ids])).toEqual([['a1', T1 + 80 * SEC, ['k-early']]]);
+      expect(medium[0]!.evidence.observed).toMatchObject({ granted_in_spree: { actor: 'priv-admin' } });
+      expect(found.filter((x) => x.severity === 'low')).toHaveLength(6);
+      expect(advanceTo(d, ctx, T1 + HOUR)).toEqual([]);
+    });
+
+    it('sees no spree in consent for one or two blueprints, in ordinary permissions, in fewer agents, or in a sponsor granting his own agents', () => {
+      const run = (targets: [string, string][], permission = 'Mail.ReadWrite', sponsorOf?: string) => {
+        const d = createScopeEscalationDetector();
+        const ctx = fakeContext();
+        feed(d, ctx, warmup());
+        if (sponsorOf) ctx.setAgent({ agent_id: sponsorOf, blueprint_id: 'bp2', sponsors: ['priv-admin'] });
+        return [...feed(d, ctx, grants(targets, 'priv-admin', permission)), ...advanceTo(d, ctx, T1 + 5 * MIN)];
+      };
+      expect(run(SIX)).toHaveLength(6); // the spree itself, as a control
+      expect(run(SIX.map(([a]) => [a, 'bp1']))).toEqual([]); // one blueprint: consent for it
+      expect(run(SIX.map(([a, bp]) => [a, bp === 'bp3' ? 'bp2' : bp]))).toEqual([]); // two blueprints
+      expect(run(SIX.slice(0, 4))).toEqual([]); // four agents
+      expect(run(SIX, 'Tasks.Read')).toEqual([]); // nothing sensitive
+      expect(run(SIX, 'Mail.ReadWrite', 'b1')).toEqual([]); // the owner of one of them
+      // Spread over more than 10 minutes.
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, warmup());
+      const slow = SIX.flatMap(([a, bp], i) => grants([[a, bp]], 'priv-admin', 'Mail.ReadWrite', T1 + i * 3 * MIN));
+      expect([...feed(d, ctx, slow), ...advanceTo(d, ctx, T1 + HOUR)]).toEqual([]);
+    });
+
+    it('takes an actor whose sprees began 12 hours or more before as a provisioning principal', () => {
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, warmup());
+      expect(feed(d, ctx, grants(SIX, 'provisioner', 'Files.ReadWrite.All'))).toHaveLength(6);
+      const next = SIX.map(([a, bp]): [string, string] => [`${a}-next`, bp]);
+      expect(feed(d, ctx, grants(next, 'provisioner', 'Files.ReadWrite.All', T1 + 13 * HOUR))).toEqual([]);
+    });
+
+    it('gives the same detections after a snapshot/restore in the middle of a spree', () => {
+      const events: Ev[] = [...warmup(), ...grants(SIX), token({ agent_id: 'a1', scopes: ['User.Read', 'Mail.ReadWrite'], time: T1 + 3 * MIN })];
+      const split = events.length - 4;
+      const { uninterrupted, restored } = runWithRestore(() => createScopeEscalationDetector(), events, split);
+      expect(uninterrupted.map((x) => x.severity)).toEqual(['low', 'low', 'low', 'low', 'low', 'low', 'medium']);
+      expect(restored).toEqual(uninterrupted);
+    });
+  });
+
   it('reports a new non-privileged scope of one agent as low after the adoption window', () => {
     const d = createScopeEscalationDetector({ adoptWindowMs: 10 * MIN });
     const ctx = fakeContext();
