@@ -75,7 +75,8 @@
 // its tenant (a fine-tuning upload of hundreds of MB to its Azure OpenAI
 // resource), where a shared provider fed with someone else's key takes none.
 // DNS tunnelling (data smuggled in queries, a few hundred bytes a flow, under
-// every byte threshold): 100 DNS flows (port 53 or 853) within the 10-minute
+// every byte threshold): 100 DNS flows (port 53 or 853, or HTTPS to a public
+// DoH resolver: see dns-flows.ts) within the 10-minute
 // window to name servers (by address) the blueprint does not use (queried by
 // 2 of its agents for an hour, whatever the category) is medium.
 // Data smuggled in host names (see name-tunnel.ts; DNS queries count twice): 40 distinct
@@ -86,6 +87,7 @@ import { categoryInfo, categoryKey, type CategoryInfo } from './categories.js';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { formatDuration, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { isDnsFlow } from './dns-flows.js';
 import { DueQueue, type DueItem } from './due-queue.js';
 import { NameTunnelWatch } from './name-tunnel.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
@@ -153,7 +155,7 @@ export interface ExfiltrationOptions {
   cooldownMs?: number;
   maxAgents?: number;
   /**
-   * DNS tunnelling: this many DNS flows (port 53 or 853) within the 10-minute
+   * DNS tunnelling: this many DNS flows (port 53 or 853, or HTTPS to a public DoH resolver) within the 10-minute
    * window to name servers the blueprint does not use. Data smuggled in
    * queries is a few hundred bytes a flow, under every byte threshold; the
    * number of flows to a resolver nobody in the blueprint uses gives it away.
@@ -313,7 +315,7 @@ interface AgentEx extends MsState {
   fv: number;
   sv: number;
   fs: number;
-  /** DNS flows (port 53 or 853) to destinations its blueprint does not use, in the current and previous window; last DNS fire (seconds). */
+  /** DNS flows (see isDnsFlow) to destinations its blueprint does not use, in the current and previous window; last DNS fire (seconds). */
   d0: number;
   d1: number;
   fd: number;
@@ -427,7 +429,7 @@ export const exfiltrationMeta: DetectorMeta = {
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
-    'DNS tunnelling: 100 DNS flows within 10 minutes to a name server the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
+    'DNS tunnelling: 100 DNS flows (port 53 or 853, or HTTPS to a public DNS-over-HTTPS resolver such as dns.google or cloudflare-dns.com) within 10 minutes to a name server the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
 };
 
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
@@ -933,11 +935,14 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
    * (dest_ip; dest_host when there is none): a gateway may name a DNS flow by
    * the name looked up, and lookups of ever-new names through the
    * blueprint's own resolver (hash-reputation queries) are its own traffic.
+   * A DoH resolver is its host name: its address may be a CDN's, shared
+   * with every site behind it.
    */
   function checkDns(e: NetworkEvent, s: AgentEx, wi: number): Detection | null {
     const t = e.time;
     const g = group(e.tenant_id, s.g, t);
-    if (established(g, e.dest_ip ?? e.dest_host, e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) return null;
+    const doh = e.dest_port === 443;
+    if (established(g, doh ? e.dest_host : (e.dest_ip ?? e.dest_host), e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) return null;
     if (wi === s.w) s.d0++;
     else if (wi === s.w - 1) s.d1++;
     else return null;
@@ -949,9 +954,9 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     return make(
       e,
       'medium',
-      `Agent ${e.agent_id} made ${flows} DNS flows to ${e.dest_host}${e.dest_ip ? ` (${e.dest_ip})` : ''} on port ${e.dest_port} within ${(2 * o.windowMs) / 60_000} min, a name server its blueprint does not use (DNS tunnelling)`,
+      `Agent ${e.agent_id} made ${flows} DNS flows to ${e.dest_host}${e.dest_ip ? ` (${e.dest_ip})` : ''} on port ${e.dest_port}${doh ? ' (DNS over HTTPS)' : ''} within ${(2 * o.windowMs) / 60_000} min, a name server its blueprint does not use (DNS tunnelling)`,
       {
-        observed: { dns_flows: flows, dest_host: e.dest_host, dest_ip: e.dest_ip, dest_port: e.dest_port, category: e.category },
+        observed: { dns_flows: flows, dest_host: e.dest_host, dest_ip: e.dest_ip, dest_port: e.dest_port, category: e.category, ...(doh ? { dns_over_https: true } : {}) },
         baseline: 'DNS to the name servers the blueprint\'s agents use',
         threshold: o.dnsFlows,
         peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
@@ -1003,7 +1008,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       g ??= group(e.tenant_id, s.g, t);
       if (established(g, e.dest_host, e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) familiar = true;
     }
-    if (e.dest_port === 53 || e.dest_port === 853) {
+    if (isDnsFlow(e)) {
       const d = checkDns(e, s, wi);
       if (d !== null) return [d];
     }

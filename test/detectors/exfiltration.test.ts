@@ -231,6 +231,32 @@ describe('exfiltration', () => {
     expect(run((i) => `${(i * 2654435761).toString(16)}.malware.hash.cymru.example`, '168.63.129.16', 600)).toEqual([]);
   });
 
+  it('counts HTTPS posts to a public DNS-over-HTTPS resolver as DNS flows: a tunnel through dns.google, not calls to an ordinary API or the blueprint\'s own DoH resolver', () => {
+    const events = traffic(AGENTS, T0, T3);
+    // The blueprint resolves through Cloudflare's DoH endpoint (its address shared by a CDN) all along.
+    for (let t = T0; t < T3; t += MIN) for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 5 * SEC, dest_host: 'cloudflare-dns.com', dest_ip: '104.16.249.249', dest_port: 443, category: 'technology', bytes_out: 300, bytes_in: 400 }));
+    events.sort((x, y) => x.time - y.time);
+    const run = (host: string, ip: string, port = 443) => {
+      const d = exfil();
+      const ctx = fakeContext();
+      expect(feed(d, ctx, events)).toEqual([]);
+      // Two small posts every three seconds for ten minutes: 200 in all, 600-1400 bytes each.
+      return feed(d, ctx, Array.from({ length: 200 }, (_, i) => network({ agent_id: 'a3', time: T3 + i * 1500, dest_host: host, dest_ip: ip, dest_port: port, category: 'technology', bytes_out: 600 + ((i * 37) % 800), bytes_in: 300 })));
+    };
+    const tunnel = run('dns.google', '8.8.4.4');
+    expect(tunnel.map((x) => [x.severity, x.evidence.kind])).toEqual([['medium', 'dns']]);
+    expect(tunnel[0]!.time).toBe(T3 + 99 * 1500);
+    expect(tunnel[0]!.summary).toContain('on port 443 (DNS over HTTPS)');
+    expect(tunnel[0]!.evidence.observed).toMatchObject({ dest_host: 'dns.google', dns_over_https: true });
+    // Cloudflare's filtered variant of the same service is a DoH endpoint too, though not the blueprint's resolver.
+    expect(run('security.cloudflare-dns.com', '104.16.249.249').map((x) => x.evidence.kind)).toEqual(['dns']);
+    // The blueprint's own DoH resolver, and the same posts to an API that is no resolver: not DNS.
+    expect(run('cloudflare-dns.com', '104.16.249.249')).toEqual([]);
+    expect(run('api.telemetry-sync.example', '45.142.214.19')).toEqual([]);
+    // A resolver's name on another port (its web site over plain HTTP): not DNS either.
+    expect(run('dns.google', '8.8.4.4', 80)).toEqual([]);
+  });
+
   it('confirms a medium sum 3 minutes later unless the blueprint takes its destination up (a cut-over to a new log sink)', () => {
     const upload = (agent: string, start: number, mb: number, host = 'splunk.example') =>
       Array.from({ length: 6 }, (_, i) => network({ agent_id: agent, time: start + i * 50 * SEC, bytes_out: mb * 1_000_000, category: 'storage', dest_host: host }));

@@ -1,0 +1,64 @@
+// Which network flows are DNS: classic DNS (port 53), DNS over TLS (853), and
+// DNS over HTTPS (443) to a public DoH resolver. A tunnel through a DoH
+// resolver looks like any HTTPS call to a "technology" host at the gateway
+// (the names queried are inside the TLS session), so the resolver's own name
+// is all there is to tell it by: hundreds of small posts to dns.google from
+// an agent that resolves names through its platform's resolver are queries
+// carrying data, as they would be on port 53.
+
+/** Public DNS-over-HTTPS endpoints (the resolver's host; the path is not seen). */
+const DOH_HOSTS = new Set([
+  'dns.google',
+  'dns.google.com',
+  'cloudflare-dns.com',
+  'one.one.one.one',
+  'dns.quad9.net',
+  'dns9.quad9.net',
+  'dns10.quad9.net',
+  'dns11.quad9.net',
+  'dns12.quad9.net',
+  'doh.opendns.com',
+  'doh.familyshield.opendns.com',
+  'dns.adguard.com',
+  'dns.adguard-dns.com',
+  'unfiltered.adguard-dns.com',
+  'family.adguard-dns.com',
+  'dns.nextdns.io',
+  'doh.cleanbrowsing.org',
+  'doh.mullvad.net',
+  'dns.mullvad.net',
+  'adblock.dns.mullvad.net',
+  'doh.dns.sb',
+  'dns.sb',
+  'freedns.controld.com',
+  'dns.controld.com',
+  'ordns.he.net',
+  'dns.alidns.com',
+  'doh.pub',
+  'doh.360.cn',
+  'dns.twnic.tw',
+  'doh.libredns.gr',
+  'dns.switch.ch',
+  'dns0.eu',
+  'zero.dns0.eu',
+  'dns.digitale-gesellschaft.ch',
+  'doh.applied-privacy.net',
+]);
+
+/** Domains whose every host is a DoH endpoint (Cloudflare's filtered variants: security., family., mozilla.). */
+const DOH_DOMAINS = ['.cloudflare-dns.com'];
+
+/** True for a public DNS-over-HTTPS resolver's host name (any case, a trailing dot ignored). */
+export function isDohResolver(host: string): boolean {
+  let h = host.toLowerCase();
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  if (DOH_HOSTS.has(h)) return true;
+  for (const d of DOH_DOMAINS) if (h.endsWith(d)) return true;
+  return false;
+}
+
+/** True for a DNS flow: port 53 or 853, or HTTPS (443) to a public DoH resolver. */
+export function isDnsFlow(e: { dest_port: number; dest_host: string }): boolean {
+  if (e.dest_port === 53 || e.dest_port === 853) return true;
+  return e.dest_port === 443 && isDohResolver(e.dest_host);
+}
