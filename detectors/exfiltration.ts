@@ -79,6 +79,10 @@
 // DoH resolver: see dns-flows.ts) within the 10-minute
 // window to name servers (by address) the blueprint does not use (queried by
 // 2 of its agents for an hour, whatever the category) is medium.
+// Blocked attempts: 8 uploads carrying a file (file_type) to file-sharing,
+// storage, uncategorized or risky destinations the blueprint does not work
+// with, blocked by the gateway within 10 minutes, to 2 distinct hosts or
+// more, is medium: the DLP stopped the data, not the thief.
 // Data smuggled in host names (see name-tunnel.ts; DNS queries count twice): 40 distinct
 // encoded-looking names (a first label of 30+ letters and digits, or 20+ with
 // 3 digits) under one domain within 10 minutes is medium.
@@ -162,6 +166,16 @@ export interface ExfiltrationOptions {
    */
   dnsFlows?: number;
   /**
+   * Blocked attempts: this many uploads carrying a file (file_type) to
+   * file-sharing, storage, uncategorized or risky destinations the blueprint
+   * does not use, blocked by the gateway within 10 minutes, to at least
+   * `blockedUploadHosts` distinct hosts: an exfiltration the DLP stopped.
+   */
+  blockedUploads?: number;
+  blockedUploadHosts?: number;
+  /** Smaller blocked posts carry no file worth counting (bytes). */
+  blockedUploadMinBytes?: number;
+  /**
    * Bulk to a familiar drop site (a file-sharing host the blueprint uploads
    * to): the 10-minute sum fires at max(familiarDropBytes, familiarDropMultiple ×
    * the highest such sum of the agent and of its blueprint). Window sums leave
@@ -230,6 +244,9 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   cooldownMs: 30 * 60_000,
   maxAgents: 2_000_000,
   dnsFlows: 100,
+  blockedUploads: 8,
+  blockedUploadHosts: 2,
+  blockedUploadMinBytes: 10_000,
   familiarDropBytes: 1000 * MB,
   familiarDropMultiple: 10,
   familiarSurgeBytes: 32 * MB,
@@ -319,6 +336,9 @@ interface AgentEx extends MsState {
   d0: number;
   d1: number;
   fd: number;
+  /** Blocked file uploads to destinations new to the blueprint (see blockedUploads): flat [second, host hash] pairs, the last 10 minutes; last fire (seconds). Absent until the first. */
+  bu?: number[];
+  fb?: number;
   /**
    * KiB out to familiar drop sites (file sharing the blueprint uses) in the
    * current and previous window; the last completed pair, waiting to enter
@@ -429,6 +449,7 @@ export const exfiltrationMeta: DetectorMeta = {
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
+    'Blocked attempts: 8 uploads carrying a file to 2 or more file-sharing, storage, uncategorized or risky destinations the blueprint does not use, all blocked by the gateway within 10 minutes, are medium (an exfiltration the DLP stopped). ' +
     'DNS tunnelling: 100 DNS flows (port 53 or 853, or HTTPS to a public DNS-over-HTTPS resolver such as dns.google or cloudflare-dns.com) within 10 minutes to a name server the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
 };
 
@@ -967,8 +988,60 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     );
   }
 
+  /**
+   * A call the gateway blocked: counted when it was an upload carrying a
+   * file (file_type) to a file-sharing, storage, uncategorized or risky
+   * destination the blueprint does not work with; blockedUploads of them to
+   * blockedUploadHosts distinct hosts within 10 minutes is medium: data the
+   * agent tried to take out, stopped by the DLP. Nothing left, but an agent
+   * retrying across several drop sites is not a policy its blueprint runs
+   * into (that one is its everyday destination, blocked for every agent).
+   */
+  function onBlocked(e: NetworkEvent, ctx: DetectorContext): Detection[] {
+    if (e.file_type === null || e.bytes_out < o.blockedUploadMinBytes || e.threat !== 'none' || e.dest_agent_id !== null) return NO_DETECTIONS;
+    const cat = categoryInfo(e.category);
+    if (!(risky.has(cat.key) || cat.malicious || cat.suspicious || cat.fileSharing || cat.key === 'storage')) return NO_DETECTIONS;
+    cx = ctx;
+    const t = e.time;
+    const s = agents.get(ctx, e.tenant_id, e.agent_id);
+    // An agent never seen sending anything: no blueprint to hold the destination against yet.
+    if (!s) return NO_DETECTIONS;
+    if (established(group(e.tenant_id, s.g, t), e.dest_host, e.agent_id, t, false)) return NO_DETECTIONS;
+    const sec = Math.floor(t / 1000);
+    const span = (2 * o.windowMs) / 1000;
+    const bu = (s.bu ??= []);
+    let k = 0;
+    while (k < bu.length && sec - bu[k]! > span) k += 2;
+    if (k > 0) bu.splice(0, k);
+    if (bu.length >= 64) bu.splice(0, 2);
+    bu.push(sec, hashString(e.dest_host));
+    const attempts = bu.length / 2;
+    if (attempts < o.blockedUploads) return NO_DETECTIONS;
+    const hosts: number[] = [];
+    for (let i = 1; i < bu.length; i += 2) if (!hosts.includes(bu[i]!)) hosts.push(bu[i]!);
+    if (hosts.length < o.blockedUploadHosts) return NO_DETECTIONS;
+    if (s.fb !== undefined && Math.abs(sec - s.fb) * 1000 < o.cooldownMs) return NO_DETECTIONS;
+    s.fb = sec;
+    return [
+      make(
+        e,
+        'medium',
+        `Agent ${e.agent_id} tried ${attempts} uploads of files to ${hosts.length} destinations its blueprint does not use within ${(2 * o.windowMs) / 60_000} min, all blocked by the gateway (last ${e.file_type} to ${e.dest_host}, ${e.category}): an exfiltration attempt the DLP stopped`,
+        {
+          observed: { blocked_uploads: attempts, distinct_hosts: hosts.length, last_host: e.dest_host, category: e.category, file_type: e.file_type, bytes_out: e.bytes_out },
+          baseline: 'uploads the gateway blocks on the blueprint\'s own destinations are its policy; none to drop sites it never used',
+          threshold: { blocked_uploads: o.blockedUploads, distinct_hosts: o.blockedUploadHosts },
+          peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
+          kind: 'blocked',
+          window_ms: 2 * o.windowMs,
+        },
+        [e.event_id],
+      ),
+    ];
+  }
+
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
-    if (e.action !== 'allowed') return NO_DETECTIONS;
+    if (e.action !== 'allowed') return e.action === 'blocked' ? onBlocked(e, ctx) : NO_DETECTIONS;
     cx = ctx;
     const t = e.time;
     const bytes = e.bytes_out;

@@ -231,6 +231,41 @@ describe('exfiltration', () => {
     expect(run((i) => `${(i * 2654435761).toString(16)}.malware.hash.cymru.example`, '168.63.129.16', 600)).toEqual([]);
   });
 
+  it('reports an exfiltration the DLP stopped: 8+ blocked file uploads within 10 minutes to 2+ drop sites the blueprint does not use, not its own blocked destinations', () => {
+    const events = traffic(AGENTS, T0, T3);
+    // The blueprint sends its reports to a partner's file-sharing host all along.
+    for (let t = T0; t < T3; t += 10 * MIN) for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 7 * SEC, dest_host: 'partner.box.example', category: 'file_sharing', bytes_out: 2_000_000, file_type: 'pdf' }));
+    events.sort((x, y) => x.time - y.time);
+    const DROPS = ['content.dropboxapi.example', 'wetransfer.example', 'drive.googleapis.example'];
+    const run = (count: number, host: (i: number) => string, o: Partial<NetworkEvent> = {}) => {
+      const d = exfil();
+      const ctx = fakeContext();
+      expect(feed(d, ctx, events)).toEqual([]);
+      return feed(d, ctx, Array.from({ length: count }, (_, i) => network({ agent_id: 'a3', time: T3 + i * 15 * SEC, event_id: `b-${i}`, dest_host: host(i), category: 'file_sharing', action: 'blocked', bytes_out: 40_000, bytes_in: 0, file_type: 'xlsx', ...o })));
+    };
+    const stopped = run(18, (i) => DROPS[Math.floor(i / 6)]!);
+    expect(stopped.map((x) => [x.severity, x.evidence.kind, x.event_ids])).toEqual([['medium', 'blocked', ['b-7']]]);
+    expect(stopped[0]!.time).toBe(T3 + 7 * 15 * SEC);
+    expect(stopped[0]!.summary).toContain('tried 8 uploads of files to 2 destinations its blueprint does not use');
+    expect(stopped[0]!.evidence.observed).toMatchObject({ blocked_uploads: 8, distinct_hosts: 2, file_type: 'xlsx' });
+    // Rotating among them from the first: the same, once.
+    expect(run(18, (i) => DROPS[i % 3]!).length).toBe(1);
+    // Spread over more than 10 minutes (one every 2 minutes): never 8 at once.
+    const slow = exfil();
+    const ctx = fakeContext();
+    feed(slow, ctx, events);
+    expect(feed(slow, ctx, Array.from({ length: 18 }, (_, i) => network({ agent_id: 'a3', time: T3 + i * 2 * MIN, dest_host: DROPS[i % 3]!, category: 'file_sharing', action: 'blocked', bytes_out: 40_000, file_type: 'xlsx' })))).toEqual([]);
+    // Seven; one drop site only; the blueprint's own partner host (a new DLP rule); no file; tiny posts; an API: nothing.
+    expect(run(7, (i) => DROPS[i % 3]!)).toEqual([]);
+    expect(run(18, () => DROPS[0]!)).toEqual([]);
+    expect(run(18, () => 'partner.box.example')).toEqual([]);
+    expect(run(18, (i) => DROPS[i % 3]!, { file_type: null })).toEqual([]);
+    expect(run(18, (i) => DROPS[i % 3]!, { bytes_out: 2_000 })).toEqual([]);
+    expect(run(18, (i) => `api${i % 3}.example`, { category: 'api' })).toEqual([]);
+    // Allowed uploads of the same size are no attempt stopped (and far under every volume threshold).
+    expect(run(18, (i) => DROPS[i % 3]!, { action: 'allowed' })).toEqual([]);
+  });
+
   it('counts HTTPS posts to a public DNS-over-HTTPS resolver as DNS flows: a tunnel through dns.google, not calls to an ordinary API or the blueprint\'s own DoH resolver', () => {
     const events = traffic(AGENTS, T0, T3);
     // The blueprint resolves through Cloudflare's DoH endpoint (its address shared by a CDN) all along.
