@@ -35,11 +35,22 @@
 //   rotation service or an administrator account planting credentials
 //   across the fleet, and a credential from it used from a new place with a
 //   new client is judged like any other.
+// - An unaudited credential: a new credential id that no addition record
+//   (credential_added) names, presented from another subnet than the
+//   credential the agent used before it, which was in use within the hour,
+//   weighs one more (the new id and this: medium, confirmed like the rest).
+//   A rotation is recorded and moves the agent to the new credential where
+//   it runs; a certificate put on the app object past the audit feed (by
+//   another compromised principal) runs beside the agent's own, from the
+//   thief's host. An addition record that arrives late, before the
+//   confirmation, takes the extra weight back. A managed identity's
+//   credentials rotate unrecorded: never.
 
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { ALLOWED_LATENESS_MS, formatDuration, isSanctionedActor, isVouchingSponsor, peerGroupName, unvouchedAddition, type UserRiskView } from './detector.js';
+import { ALLOWED_LATENESS_MS, formatDuration, isSanctionedActor, isVouchingSponsor, peerGroupName, unvouchedAddition, type CredentialSighting, type UserRiskView } from './detector.js';
+import { sameSubnet } from './addresses.js';
 import { DueQueue } from './due-queue.js';
 import { ActorSprees, type ActorSpreesSnapshot } from './actor-sprees.js';
 import {
@@ -118,6 +129,14 @@ export interface UnfamiliarSigninPropertiesOptions {
    * `followMs` too.
    */
   witnessSignins?: number;
+  /**
+   * An unaudited credential: a new credential id no addition record
+   * (credential_added) explains, presented from another subnet than the
+   * credential the agent used before it, which was in use within this
+   * window (ms): weighs `unauditedWeight` more.
+   */
+  unauditedConcurrentMs?: number;
+  unauditedWeight?: number;
 }
 
 const PROPS = ['country', 'asn', 'user_agent', 'credential_type', 'credential_id'] as const;
@@ -166,6 +185,8 @@ const DEFAULTS: Required<UnfamiliarSigninPropertiesOptions> = {
   confirmMs: 3 * 60_000,
   followMs: 10 * 60_000,
   witnessSignins: 3,
+  unauditedConcurrentMs: 60 * 60_000,
+  unauditedWeight: 1,
 };
 
 /** A sign-in whose new properties would make it medium, waiting to see whether the blueprint follows. */
@@ -185,7 +206,12 @@ interface Pending {
   extended?: boolean;
   /** The sign-in presented a credential added within the rotation window by no one who vouches for it (see unvouchedAddition). */
   unvouched?: boolean;
+  /** The unaudited credential weighed in (see unauditedConcurrentMs): its id, until a late addition record explains it. */
+  unaudited?: string;
 }
+
+/** The pseudo-property an unaudited credential adds to a finding. */
+const UNAUDITED = 'unaudited_credential';
 
 /** Successful sign-ins of a blueprint remembered (time and agent state), to tell a quiet blueprint from one that did not follow. */
 const WITNESSES = 8;
@@ -305,6 +331,24 @@ export function createUnfamiliarSigninPropertiesDetector(
     return info !== undefined && unvouchedAddition(info, credentialId, at, o.rotationWindowMs, ctx) !== null;
   }
 
+  /**
+   * The agent's use of the credential it presented before, when the new one
+   * (`e`'s, new to the agent) is unaudited: no addition record names it,
+   * and it comes from another subnet while that credential was in use
+   * within unauditedConcurrentMs. A rotation is recorded and moves the agent
+   * to the new credential where it runs; a credential planted past the
+   * audit feed (on the app object by another compromised principal) runs
+   * beside the agent's own, from the thief's host. A managed identity's
+   * credentials rotate without a record: never.
+   */
+  function unauditedBeside(info: AgentInfo | undefined, e: SigninEvent): CredentialSighting | null {
+    if (info === undefined || e.credential_id === null || e.credential_type === 'managed_identity') return null;
+    for (const c of info.credentials_added) if (c.credential_id === e.credential_id) return null;
+    const prev = info.signin_cred_prev ?? null;
+    if (prev === null || prev.credential_id === e.credential_id || e.time - prev.time > o.unauditedConcurrentMs || sameSubnet(prev.ip, e.ip)) return null;
+    return prev;
+  }
+
   const agents = new AgentStore<AgentState>();
   const groups = new GroupStore<PeerGroup>();
   /** One peer group per tenant (key TENANT_GROUP): values used anywhere in the tenant. */
@@ -338,7 +382,7 @@ export function createUnfamiliarSigninPropertiesDetector(
     let following = false;
     for (let i = 0; i < p.names.length; i++) {
       let deployed = false;
-      if (g && p.names[i] !== 'credential_id') {
+      if (g && p.names[i] !== 'credential_id' && p.names[i] !== UNAUDITED) {
         const code = peerVerdictCode(g, p.hashes[i]!, p.agentHash, p.time, o.deploymentWindowMs);
         deployed = (code & 1) !== 0 || code >>> 1 >= quorum(g);
         if (!deployed && code >>> 1 >= 2) following = true;
@@ -380,6 +424,26 @@ export function createUnfamiliarSigninPropertiesDetector(
     };
   }
 
+  /**
+   * An addition record that came after the credential's first use (the
+   * audit feed lags the sign-in log): the pending finding's unaudited
+   * weight goes, and the credential is judged by who added it.
+   */
+  function explainLate(tenant: string, agent: string, credentialId: string, ctx: DetectorContext): void {
+    const p = pending.get(tenant, agent);
+    if (p === undefined || p.unaudited !== credentialId) return;
+    const i = p.names.indexOf(UNAUDITED);
+    if (i >= 0) {
+      p.names.splice(i, 1);
+      p.values.splice(i, 1);
+      p.hashes.splice(i, 1);
+      p.weights.splice(i, 1);
+    }
+    delete p.unaudited;
+    if (unvouchedCredential(ctx.agent(tenant, agent), credentialId, p.time, ctx)) p.unvouched = true;
+    else delete p.unvouched;
+  }
+
   function advance(watermark: number): Detection[] {
     return pending.takeDue(watermark, decide);
   }
@@ -387,6 +451,7 @@ export function createUnfamiliarSigninPropertiesDetector(
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     if (e.type === 'lifecycle') {
       sprees.note(e);
+      if (e.action === 'credential_added' && e.credential_id !== null) explainLate(e.tenant_id, e.agent_id, e.credential_id, ctx);
       return NO_DETECTIONS;
     }
     if (e.type !== 'signin' || e.result !== 'success') return NO_DETECTIONS;
@@ -469,6 +534,8 @@ export function createUnfamiliarSigninPropertiesDetector(
       tenantKnown &= ~(1 << COUNTRY);
       weight += propWeight(COUNTRY, e) * (1 - o.tenantFamiliarWeight);
     }
+    const beside = (novel & (1 << CID)) !== 0 ? unauditedBeside(ctx.agent(e.tenant_id, e.agent_id), e) : null;
+    if (beside !== null) weight += o.unauditedWeight;
     const fire = weight >= o.lowWeight;
     let k = 0;
     for (let p = 0; p < 5; p++) if ((unknown & (1 << p)) !== 0) added[k++] = hashes[p]!;
@@ -501,6 +568,13 @@ export function createUnfamiliarSigninPropertiesDetector(
       names.push(name);
       parts.push(`${name.replace('_', ' ')} ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
     }
+    let besideText: string | null = null;
+    if (beside !== null) {
+      besideText = `no addition record, beside credential ${beside.credential_id} used from ${beside.ip} ${formatDuration(Math.max(0, t - beside.time))} before`;
+      observed[UNAUDITED] = besideText;
+      names.push(UNAUDITED);
+      parts.push(`an unaudited credential (${besideText})`);
+    }
     const peer = peerGroupName(bp);
     if (confirm && bp !== null) {
       if (!pending.has(e.tenant_id, e.agent_id)) {
@@ -510,6 +584,10 @@ export function createUnfamiliarSigninPropertiesDetector(
           if ((novel & (1 << p)) === 0) continue;
           ps.push(hashes[p]!);
           weights.push((tenantKnown & (1 << p)) !== 0 ? propWeight(p, e) * o.tenantFamiliarWeight : propWeight(p, e));
+        }
+        if (beside !== null) {
+          ps.push(0);
+          weights.push(o.unauditedWeight);
         }
         pending.add({
           tenant_id: e.tenant_id,
@@ -523,7 +601,9 @@ export function createUnfamiliarSigninPropertiesDetector(
           values: names.map((n) => observed[n]!),
           hashes: ps,
           weights,
-          ...(e.credential_id !== null && unvouchedCredential(ctx.agent(e.tenant_id, e.agent_id), e.credential_id, t, ctx) ? { unvouched: true } : {}),
+          // An unaudited credential is no rollout's either (see decide), until a late record says who added it.
+          ...((e.credential_id !== null && unvouchedCredential(ctx.agent(e.tenant_id, e.agent_id), e.credential_id, t, ctx)) || beside !== null ? { unvouched: true } : {}),
+          ...(beside !== null ? { unaudited: e.credential_id! } : {}),
         });
       }
     }
@@ -565,7 +645,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant).',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant). A new credential that no addition record explains, presented from another subnet than the credential the agent used within the hour before it (not a managed identity), weighs one more: a credential planted past the audit feed, running beside the agent\'s own.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,

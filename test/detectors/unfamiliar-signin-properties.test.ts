@@ -3,6 +3,8 @@ import type { AgentEvent, SigninEvent } from '../../contract/events.js';
 import { createUnfamiliarSigninPropertiesDetector } from '../../detectors/unfamiliar-signin-properties.js';
 import { MIN, T0, lifecycle, resetIds, run, signin, snapshotRoundTrip, warmup } from './core-helpers.js';
 
+const HOUR = 60 * MIN;
+
 beforeEach(() => resetIds());
 
 const AGENTS = ['a1', 'a2', 'a3', 'a4'];
@@ -228,6 +230,46 @@ describe('unfamiliar-signin-properties', () => {
     expect(run(det(), spree(3)).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
     // One more agent besides a1 is still a sponsor at work on her agents.
     expect(run(det(), spree(1)).detections.map((d) => d.severity)).toEqual(['low']);
+  });
+
+  it('weighs a new credential no addition record explains, used from another subnet beside the agent\'s own, one more: medium after the confirmation', () => {
+    const planted = (o: { ip?: string; at?: number; credential_type?: SigninEvent['credential_type']; before?: AgentEvent[]; after?: AgentEvent[] } = {}) => {
+      const at = o.at ?? END + 30_000;
+      const events: AgentEvent[] = [
+        ...warmup({ agents: AGENTS }),
+        ...(o.before ?? []),
+        // Same network, country and client as the agent's own: only the credential is new, from a VM in another /24.
+        signin({ agent_id: 'a1', credential_id: 'cred-planted', credential_type: o.credential_type ?? 'federated', ip: o.ip ?? '20.40.7.9', time: at, event_id: 'planted' }),
+        ...(o.after ?? []),
+        // The agent goes on with its own credential at home.
+        ...warmup({ agents: AGENTS, start: at + MIN, durationMs: 6 * MIN }),
+      ];
+      events.sort((x, y) => x.time - y.time);
+      return run(det(), events).detections;
+    };
+    const found = planted();
+    expect(found.map((d) => [d.severity, d.time - END])).toEqual([
+      ['low', 30_000],
+      ['medium', 30_000 + 3 * MIN],
+    ]);
+    expect(found[0]!.evidence.new_properties).toEqual(['credential_id', 'unaudited_credential']);
+    expect(found[0]!.evidence.weight).toBe(2);
+    expect(found[0]!.summary).toContain('an unaudited credential (no addition record, beside credential cred-a1 used from 20.0.0.1');
+    expect(found[1]!.event_ids).toEqual(['planted']);
+    expect(found[1]!.evidence.new_properties).toEqual(['credential_id', 'unaudited_credential']);
+    const severities = (d: typeof found) => d.map((x) => x.severity);
+    // From the agent's own subnet (a rotation in place whose record the feed lacks): low.
+    expect(severities(planted({ ip: '20.0.0.77' }))).toEqual(['low']);
+    // Its own credential last used two hours before: nothing runs beside it.
+    expect(severities(planted({ at: END + 2 * HOUR }))).toEqual(['low']);
+    // Recorded: an administrator's addition to an agent without sponsor is a rotation; a late record takes the extra weight back.
+    expect(planted({ before: [lifecycle({ agent_id: 'a1', action: 'credential_added', actor: 'admin-1', credential_id: 'cred-planted', time: END })] })).toEqual([]);
+    expect(severities(planted({ after: [lifecycle({ agent_id: 'a1', action: 'credential_added', actor: 'admin-1', credential_id: 'cred-planted', time: END + 80_000 })] }))).toEqual(['low']);
+    // A late record by the agent itself: recorded, so no longer unaudited here (an unvouched addition used beside the
+    // agent's own credential is backdoor-credential's to judge).
+    expect(severities(planted({ after: [lifecycle({ agent_id: 'a1', action: 'credential_added', actor: 'a1', credential_id: 'cred-planted', time: END + 80_000 })] }))).toEqual(['low']);
+    // A managed identity's certificates rotate unrecorded.
+    expect(planted({ credential_type: 'managed_identity' }).map((d) => [d.severity, d.evidence.new_properties])).toEqual([['low', ['credential_type', 'credential_id']]]);
   });
 
   it('judges a minutes-old agent by its blueprint, but not on its own credential', () => {
