@@ -30,6 +30,14 @@
 // but reaching two blueprints' agents within 10 minutes is medium, and the
 // callees from the second on are low (an app agent steered into tasking
 // agents).
+//
+// Calls from a foreign address: each caller learns the subnets (/24, IPv6
+// /48) its calls to agents leave from. A call from a subnet it has not
+// called from for an hour, by a caller that has (its calls learned), is the
+// caller's identity at work somewhere else: a thief driving the tenant's
+// agents with a stolen orchestrator credential from his VPS. Such a call
+// propagates from a caller at medium risk too (or that gets there within
+// 15 minutes), not only high.
 
 import type { AgentEvent, NetworkEvent, RiskLevel } from '../contract/events.js';
 import {
@@ -48,6 +56,7 @@ import {
   type Timed,
 } from './agent-directory.js';
 import { formatDuration, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { ipv6Site } from './addresses.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface AgentPropagationOptions {
@@ -79,6 +88,10 @@ export interface AgentPropagationOptions {
   quietCallerMs?: number;
   /** Calls made this long after an allowed prompt-injection verdict on the caller propagate it, ms. */
   injectionCarryMs?: number;
+  /** A call source subnet is the caller's own once it has called from it this long before, ms (see the header). */
+  sourceLearnMs?: number;
+  /** Caller risk levels that propagate through calls from a foreign address (default ['medium', 'high']). */
+  foreignCallerLevels?: RiskLevel[];
 }
 
 const DEFAULTS: Required<AgentPropagationOptions> = {
@@ -96,7 +109,24 @@ const DEFAULTS: Required<AgentPropagationOptions> = {
   edgeWindowMs: 10 * 60_000,
   quietCallerMs: 24 * 3_600_000,
   injectionCarryMs: 60 * 60_000,
+  sourceLearnMs: 60 * 60_000,
+  foreignCallerLevels: ['medium', 'high'],
 };
+
+/** Call source subnets remembered per caller. */
+const MAX_SOURCES = 8;
+
+/** The subnets a caller's calls leave from: flat [subnet hash, first call (s)] pairs, oldest first. */
+interface CallSources extends Timed {
+  s: number[];
+}
+
+/** The /24 (IPv6: /48) of an address, hashed. */
+function sourceSubnet(ip: string): number {
+  if (ip.indexOf(':') >= 0) return hashString(ipv6Site(ip));
+  const i = ip.lastIndexOf('.');
+  return hashString(i > 0 ? ip.slice(0, i) : ip);
+}
 
 /** An agent that took in an allowed prompt injection: when (ms) and the verdict's event. */
 interface Injected extends Timed {
@@ -121,6 +151,8 @@ interface Call {
   t: number;
   id: string;
   host: string;
+  /** Made from a subnet foreign to the caller's calls (see the header); absent otherwise. */
+  f?: 1;
 }
 
 export const agentPropagationMeta: DetectorMeta = {
@@ -132,12 +164,45 @@ export const agentPropagationMeta: DetectorMeta = {
     'An agent was called by an agent currently at high risk (or became so within 15 minutes of the call), or by one that took in content with a prompt-injection verdict the gateway let through within the hour (a prompt worm passing the instruction on): it may be the ' +
     'next step of a compromise. Low severity, raised once per caller/callee pair per hour. ' +
     "A call to an agent of a blueprint the caller's blueprint never called (once it has learned its callees: 1 hour and 20 calls, or at once when its first call to any agent comes from an agent known for a day, and then the callee is low only once the caller reaches a second new blueprint; 3 of its agents taking a callee blueprint up within 30 minutes is a rollout) " +
-    'is low for the callee, and a caller reaching agents of 2 such blueprints within 10 minutes is medium (an agent steered into tasking agents outside its workflow).',
+    'is low for the callee, and a caller reaching agents of 2 such blueprints within 10 minutes is medium (an agent steered into tasking agents outside its workflow). ' +
+    'A call from a subnet the caller\'s calls have not left from for an hour (its identity at work elsewhere: a stolen orchestrator credential driving agents from a VPS) propagates from a caller at medium risk too.',
 };
 
 export function createAgentPropagationDetector(options: AgentPropagationOptions = {}): Detector {
   const o: Required<AgentPropagationOptions> = { ...DEFAULTS, ...options };
   const levels = new Set<RiskLevel>(o.callerLevels);
+  const foreignLevels = new Set<RiskLevel>([...o.callerLevels, ...o.foreignCallerLevels]);
+  /** Per caller, the subnets its calls leave from (see the header). */
+  const sources = new TenantMap<CallSources>();
+
+  /**
+   * Records the call's source subnet for its caller; true when the caller
+   * has called from a subnet for sourceLearnMs, but not from this one (or
+   * only lately).
+   */
+  function foreignSource(e: NetworkEvent): boolean {
+    const sec = Math.floor(e.time / 1000);
+    const h = sourceSubnet(e.ip);
+    let c = sources.get(e.tenant_id, e.agent_id);
+    if (c === undefined) {
+      c = { at: e.time, s: [] };
+      sources.set(e.tenant_id, e.agent_id, c);
+    } else if (e.time > c.at) c.at = e.time;
+    const learn = o.sourceLearnMs / 1000;
+    let learned = false;
+    let first = -1;
+    for (let i = 0; i < c.s.length; i += 2) {
+      if (sec - c.s[i + 1]! >= learn) learned = true;
+      if (c.s[i] === h) first = c.s[i + 1]!;
+    }
+    if (first < 0) {
+      if (c.s.length >= 2 * MAX_SOURCES) c.s.splice(0, 2);
+      c.s.push(h, sec);
+    } else if (sec < first) {
+      for (let i = 0; i < c.s.length; i += 2) if (c.s[i] === h) c.s[i + 1] = sec;
+    }
+    return learned && (first < 0 || sec - first < learn);
+  }
   /** Recent calls by pair key, in arrival order. */
   let pending = new Map<string, Call>();
   /** Pair key → time it last fired. */
@@ -259,13 +324,13 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       time,
       summary:
         injection === undefined
-          ? `Agent ${c.callee} was called by agent ${c.caller}, which is at ${level} risk`
+          ? `Agent ${c.callee} was called by agent ${c.caller}, which is at ${level} risk${c.f === 1 ? ', from an address that agent\'s calls do not leave from (its identity at work elsewhere)' : ''}`
           : `Agent ${c.callee} was called by agent ${c.caller} ${formatDuration(c.t - injection.t)} after that agent took in content the gateway flagged as a prompt injection (and let through)`,
       evidence: {
-        observed: { caller: c.caller, caller_risk: level, call_time: c.t, via_host: c.host, ...(injection ? { caller_injected_at: injection.t } : {}) },
+        observed: { caller: c.caller, caller_risk: level, call_time: c.t, via_host: c.host, ...(c.f === 1 ? { foreign_source: true } : {}), ...(injection ? { caller_injected_at: injection.t } : {}) },
         baseline: { callee_risk: ctx.agentRisk(c.tenant, c.callee) },
         threshold:
-          injection === undefined ? `caller risk in [${[...levels].join(', ')}]` : `a prompt injection let through to the caller within ${formatDuration(o.injectionCarryMs)} before the call`,
+          injection === undefined ? `caller risk in [${[...(c.f === 1 ? foreignLevels : levels)].join(', ')}]${c.f === 1 ? ' for a call from a foreign address' : ''}` : `a prompt injection let through to the caller within ${formatDuration(o.injectionCarryMs)} before the call`,
         peer_group: peerGroupName(calleeBp),
         caller_blueprint: c.bp,
       },
@@ -287,13 +352,16 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
   }
 
   function onCall(e: NetworkEvent, callee: string, ctx: DetectorContext): Detection[] {
+    const foreign = foreignSource(e);
     const key = pairKey(e.tenant_id, e.agent_id, callee);
     const last = fired.get(key);
     if (last !== undefined && Math.abs(e.time - last) < o.refireMs) return NO_DETECTIONS;
     const call: Call = { tenant: e.tenant_id, caller: e.agent_id, callee, bp: e.blueprint_id, t: e.time, id: e.event_id, host: e.dest_host };
+    if (foreign) call.f = 1;
     const level = ctx.agentRisk(e.tenant_id, e.agent_id);
-    const injection = levels.has(level) ? undefined : carriedInjection(e);
-    if (levels.has(level) || injection !== undefined) {
+    const propagates = (foreign ? foreignLevels : levels).has(level);
+    const injection = propagates ? undefined : carriedInjection(e);
+    if (propagates || injection !== undefined) {
       pending.delete(key);
       markFired(key, e.time);
       return [detection(call, level, e.time, ctx, injection)];
@@ -302,6 +370,12 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     if (prev !== undefined) {
       if (e.time <= prev.t) return NO_DETECTIONS;
       pending.delete(key);
+      // A later call from home does not make the pair's foreign call forgotten.
+      if (prev.f === 1 && !foreign) {
+        call.f = 1;
+        call.t = prev.t;
+        call.id = prev.id;
+      }
     }
     pending.set(key, call);
     if (pending.size > o.maxPending) pending.delete(pending.keys().next().value as string);
@@ -335,7 +409,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
           return;
         }
         const level = ctx.agentRisk(c.tenant, c.caller);
-        if (!levels.has(level)) return;
+        if (!(c.f === 1 ? foreignLevels : levels).has(level)) return;
         pending.delete(key);
         const time = Math.max(c.t, watermark);
         markFired(key, time);
@@ -351,12 +425,13 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       edges.evict(before);
       newEdges.evict(before);
       injected.evict(before);
+      sources.evict(before);
     },
     size(): number {
-      return pending.size + fired.size + edges.size + newEdges.size + injected.size;
+      return pending.size + fired.size + edges.size + newEdges.size + injected.size + sources.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, pending: [...pending.values()], fired: [...fired], lastCheck, edges: snapshotGroups(edges), newEdges: newEdges.snapshot(), injected: injected.snapshot() });
+      return clone({ version: 1, pending: [...pending.values()], fired: [...fired], lastCheck, edges: snapshotGroups(edges), newEdges: newEdges.snapshot(), injected: injected.snapshot(), sources: sources.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -367,6 +442,8 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
         edges?: [string, string, PeerGroupSnapshot][];
         newEdges?: [string, string, NewEdges][];
         injected?: [string, string, Injected][];
+        /** Absent from snapshots taken before call sources were learned. */
+        sources?: [string, string, CallSources][];
       };
       if (s?.version !== 1) throw new Error('agent-propagation: unsupported snapshot');
       pending = new Map(s.pending.map((c) => [pairKey(c.tenant, c.caller, c.callee), c]));
@@ -376,6 +453,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       restoreGroups(edges, s.edges ?? []);
       newEdges.restore(s.newEdges ?? []);
       injected.restore(s.injected ?? []);
+      sources.restore(s.sources ?? []);
     },
   };
 }

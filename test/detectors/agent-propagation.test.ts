@@ -86,6 +86,40 @@ describe('agent-propagation', () => {
     ]);
   });
 
+  it('propagates from a caller at medium risk the calls it makes from an address its calls do not leave from: its identity at work elsewhere', () => {
+    // The orchestrator calls its workers from home (20.0.0.x) every 5 minutes for two hours.
+    const home: AgentEvent[] = [];
+    for (let t = T0 - 2 * HOUR; t < T0; t += 5 * MIN) for (const w of ['w1', 'w2', 'w3']) home.push(call('orch', w, t, { ip: '20.0.0.9' }));
+    const run = (events: AgentEvent[], risk: 'medium' | 'high' | 'low', history = home) => {
+      const d = createAgentPropagationDetector();
+      const ctx = fakeContext();
+      expect(feed(d, ctx, history)).toEqual([]);
+      ctx.setAgentRisk('t1', 'orch', risk);
+      return [...feed(d, ctx, events), ...advanceTo(d, ctx, T0 + 20 * MIN)];
+    };
+    const vps = (w: string, t: number, id?: string) => call('orch', w, t, { ip: '167.99.40.17', ...(id ? { event_id: id } : {}) });
+    const stolen = run([vps('w1', T0, 'c-1'), vps('w2', T0 + MIN), call('orch', 'w3', T0 + 2 * MIN, { ip: '20.0.0.9' })], 'medium');
+    // The calls from the VPS propagate; the one from home does not (the orchestrator at medium only).
+    expect(stolen.map((x) => [x.agent_id, x.severity, x.event_ids])).toEqual([
+      ['w1', 'low', ['c-1']],
+      ['w2', 'low', [expect.any(String)]],
+    ]);
+    expect(stolen[0]!.summary).toContain('at medium risk, from an address that agent\'s calls do not leave from');
+    expect(stolen[0]!.evidence.observed).toMatchObject({ foreign_source: true, caller_risk: 'medium' });
+    // A caller at low risk: nothing; from the home /24 (another address in it): nothing.
+    expect(run([vps('w1', T0)], 'low')).toEqual([]);
+    expect(run([call('orch', 'w1', T0, { ip: '20.0.0.77' })], 'medium')).toEqual([]);
+    // A caller whose calls are not learned yet (calling for less than an hour) has no foreign address.
+    expect(run([vps('w1', T0)], 'medium', home.filter((e) => e.time >= T0 - 30 * MIN))).toEqual([]);
+    // The caller reaching medium minutes after the call: the foreign call propagates then, a later call from home does not hide it.
+    const d = createAgentPropagationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, home);
+    expect(feed(d, ctx, [vps('w1', T0, 'c-early'), call('orch', 'w1', T0 + MIN, { ip: '20.0.0.9' })])).toEqual([]);
+    ctx.setAgentRisk('t1', 'orch', 'medium');
+    expect(advanceTo(d, ctx, T0 + 3 * MIN).map((x) => [x.agent_id, x.event_ids])).toEqual([['w1', ['c-early']]]);
+  });
+
   it('propagates calls made shortly before the caller became high-risk', () => {
     const d = createAgentPropagationDetector({ lookbackMs: 15 * MIN });
     const ctx = fakeContext();
@@ -111,9 +145,10 @@ describe('agent-propagation', () => {
     const ctx = fakeContext();
     ctx.setAgentRisk('t1', 'evil', 'high');
     feed(d, ctx, [call('evil', 'v1', T0), call('clean', 'v2', T0 + 2 * HOUR)]);
-    expect(d.size()).toBe(2);
+    // A fired pair, a pending call, and the two callers' call sources.
+    expect(d.size()).toBe(4);
     d.evict(T0 + HOUR);
-    expect(d.size()).toBe(1);
+    expect(d.size()).toBe(2);
     d.evict(T0 + 3 * HOUR);
     expect(d.size()).toBe(0);
   });
