@@ -40,7 +40,8 @@
 //   whatever its name: an on-behalf-of copilot switched to app-only.
 // - a grant spree: one actor granting sensitive or privileged permissions
 //   to `spreeAgents` (5) agents of `spreeGroups` (3) blueprints or more
-//   within `spreeWindowMs` (10 min), sponsoring none of them: an
+//   within `spreeWindowMs` (10 min) that it does not sponsor (its own
+//   agents neither count nor are reported): an
 //   administrator account seeding access across the fleet (consent for one
 //   blueprint is one blueprint; an owner grants his own agents). Low for each
 //   agent at once (granted, not yet used), and a scope that actor granted is
@@ -284,7 +285,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     "An application permission (client credentials) is not the delegated scope of the same name: the two are learned apart, and the application form of a delegated scope the blueprint uses (its users' data widened to every user: an on-behalf-of copilot switched to app-only) is sensitive. " +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
     "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). " +
-    'A grant spree (one actor granting sensitive or privileged permissions to 5 or more agents of 3 or more blueprints within 10 minutes, sponsoring none of them, and not on such sprees 12 hours or more before) is low for each agent at once, and a scope that actor granted is judged at once when used, like a risky user\'s grant.',
+    'A grant spree (one actor granting sensitive or privileged permissions to 5 or more agents of 3 or more blueprints within 10 minutes, counting only agents it does not sponsor, and not on such sprees 12 hours or more before) is low for each agent at once, and a scope that actor granted is judged at once when used, like a risky user\'s grant.',
 };
 
 export function createScopeEscalationDetector(options: ScopeEscalationOptions = {}): Detector {
@@ -379,21 +380,28 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     grantSprees.note(e, bp);
     const spree = grantSprees.spree(e.tenant_id, e.actor, e.time, o.spreeWindowMs, o.spreeAgents, o.rotatorAfterMs);
     if (spree === null || spree.repeated || spree.groups < o.spreeGroups) return NO_DETECTIONS;
-    // An owner granting his own agents a new permission is no stranger to them.
+    // Granting his own agents a new permission is a sponsor's change: only the agents the actor
+    // does not sponsor count (an administrator who sponsors one of them is a stranger to the rest).
+    const strangers: string[] = [];
+    const strangerGroups: string[] = [];
     for (const id of spree.agentIds) {
       const info = ctx.agent(e.tenant_id, id);
-      if (info !== undefined && isVouchingSponsor(info, e.actor)) return NO_DETECTIONS;
+      if (info !== undefined && isVouchingSponsor(info, e.actor)) continue;
+      strangers.push(id);
+      const gid = peerGroupId(info?.blueprint_id ?? null, id);
+      if (!strangerGroups.includes(gid)) strangerGroups.push(gid);
     }
+    if (strangers.length < o.spreeAgents || strangerGroups.length < o.spreeGroups) return NO_DETECTIONS;
     const actorKey = identityKey(e.actor);
     const known = spreeActors.get(e.tenant_id, actorKey);
-    if (known === undefined) spreeActors.set(e.tenant_id, actorKey, { at: e.time, since: e.time, agents: spree.agentIds.length, groups: spree.groups });
+    if (known === undefined) spreeActors.set(e.tenant_id, actorKey, { at: e.time, since: e.time, agents: strangers.length, groups: strangerGroups.length });
     else {
       if (e.time > known.at) known.at = e.time;
-      known.agents = Math.max(known.agents, spree.agentIds.length);
-      known.groups = Math.max(known.groups, spree.groups);
+      known.agents = Math.max(known.agents, strangers.length);
+      known.groups = Math.max(known.groups, strangerGroups.length);
     }
     let out: Detection[] = NO_DETECTIONS;
-    for (const id of spree.agentIds) {
+    for (const id of strangers) {
       if (id === '' || spreeReported.get(e.tenant_id, id) !== undefined) continue;
       spreeReported.set(e.tenant_id, id, { at: e.time });
       const d: Detection = {
@@ -403,14 +411,14 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         agent_id: id,
         time: e.time,
         summary:
-          `${e.actor}, a sponsor of none of them, granted sensitive permissions to ${spree.agentIds.length} agents of ${spree.groups} blueprints ` +
+          `${e.actor}, a sponsor of none of them, granted sensitive permissions to ${strangers.length} agents of ${strangerGroups.length} blueprints ` +
           `within ${o.spreeWindowMs / 60_000} min, this one among them (access seeded across the fleet?)`,
         evidence: {
-          observed: { actor: e.actor, agents: spree.agentIds.length, blueprints: spree.groups, window_ms: o.spreeWindowMs, last_permission: e.permission },
+          observed: { actor: e.actor, agents: strangers.length, blueprints: strangerGroups.length, window_ms: o.spreeWindowMs, last_permission: e.permission },
           baseline: "a sponsor grants his own agents; an administrator consents for one blueprint; a provisioning principal grants on a schedule (sprees 12 h or more apart)",
           threshold: `${o.spreeAgents} agents of ${o.spreeGroups} blueprints within ${o.spreeWindowMs / 60_000} min`,
           peer_group: null,
-          spree_agents: spree.agentIds.slice(0, 16),
+          spree_agents: strangers.slice(0, 16),
         },
         event_ids: [e.event_id],
       };

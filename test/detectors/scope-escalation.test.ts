@@ -248,11 +248,11 @@ describe('scope-escalation', () => {
     });
 
     it('sees no spree in consent for one or two blueprints, in ordinary permissions, in fewer agents, or in a sponsor granting his own agents', () => {
-      const run = (targets: [string, string][], permission = 'Mail.ReadWrite', sponsorOf?: string) => {
+      const run = (targets: [string, string][], permission = 'Mail.ReadWrite', ...sponsorOf: [string, string][]) => {
         const d = createScopeEscalationDetector();
         const ctx = fakeContext();
         feed(d, ctx, warmup());
-        if (sponsorOf) ctx.setAgent({ agent_id: sponsorOf, blueprint_id: 'bp2', sponsors: ['priv-admin'] });
+        for (const [agent, bp] of sponsorOf) ctx.setAgent({ agent_id: agent, blueprint_id: bp, sponsors: ['priv-admin'] });
         return [...feed(d, ctx, grants(targets, 'priv-admin', permission)), ...advanceTo(d, ctx, T1 + 5 * MIN)];
       };
       expect(run(SIX)).toHaveLength(6); // the spree itself, as a control
@@ -260,7 +260,10 @@ describe('scope-escalation', () => {
       expect(run(SIX.map(([a, bp]) => [a, bp === 'bp3' ? 'bp2' : bp]))).toEqual([]); // two blueprints
       expect(run(SIX.slice(0, 4))).toEqual([]); // four agents
       expect(run(SIX, 'Tasks.Read')).toEqual([]); // nothing sensitive
-      expect(run(SIX, 'Mail.ReadWrite', 'b1')).toEqual([]); // the owner of one of them
+      // The sponsor of one of them is a stranger to the other five: their spree, not his own agent's.
+      expect(run(SIX, 'Mail.ReadWrite', ['b1', 'bp2']).map((x) => x.agent_id)).toEqual(['a1', 'c1', 'a2', 'b2', 'c2']);
+      // Of two of them: four strangers left, no spree.
+      expect(run(SIX, 'Mail.ReadWrite', ['b1', 'bp2'], ['c1', 'bp3'])).toEqual([]);
       // Spread over more than 10 minutes.
       const d = createScopeEscalationDetector();
       const ctx = fakeContext();
