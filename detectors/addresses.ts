@@ -21,6 +21,16 @@ export function ipv6Site(ip: string): string {
   return net;
 }
 
+/**
+ * The network `sameSubnet` compares addresses by, as a key: the /24 of an
+ * IPv4 address (`20.0.0`), the /48 of an IPv6 one (see ipv6Site).
+ */
+export function subnetKey(ip: string): string {
+  if (ip.indexOf(':') >= 0) return ipv6Site(ip);
+  const i = ip.lastIndexOf('.');
+  return i > 0 ? ip.slice(0, i) : ip;
+}
+
 /** True when two addresses share a /24 (IPv4) or a /48 (IPv6). */
 export function sameSubnet(a: string, b: string): boolean {
   if (a === b) return true;

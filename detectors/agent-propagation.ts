@@ -56,7 +56,7 @@ import {
   type Timed,
 } from './agent-directory.js';
 import { formatDuration, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
-import { ipv6Site } from './addresses.js';
+import { subnetKey } from './addresses.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface AgentPropagationOptions {
@@ -121,12 +121,6 @@ interface CallSources extends Timed {
   s: number[];
 }
 
-/** The /24 (IPv6: /48) of an address, hashed. */
-function sourceSubnet(ip: string): number {
-  if (ip.indexOf(':') >= 0) return hashString(ipv6Site(ip));
-  const i = ip.lastIndexOf('.');
-  return hashString(i > 0 ? ip.slice(0, i) : ip);
-}
 
 /** An agent that took in an allowed prompt injection: when (ms) and the verdict's event. */
 interface Injected extends Timed {
@@ -182,7 +176,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
    */
   function foreignSource(e: NetworkEvent): boolean {
     const sec = Math.floor(e.time / 1000);
-    const h = sourceSubnet(e.ip);
+    const h = hashString(subnetKey(e.ip));
     let c = sources.get(e.tenant_id, e.agent_id);
     if (c === undefined) {
       c = { at: e.time, s: [] };

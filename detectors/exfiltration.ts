@@ -458,6 +458,11 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   const risky = new Set(o.riskyCategories.map(categoryKey));
   // 'file_sharing' stands for every vendor's name of it (online storage and backup, file transfer...).
   const fileSharingRisky = risky.has('file_sharing');
+
+  /** A risky destination category: listed, malicious, suspicious (anonymizers, dynamic DNS...) or file sharing when listed. */
+  function isRiskyCategory(cat: CategoryInfo): boolean {
+    return risky.has(cat.key) || cat.malicious || cat.suspicious || (fileSharingRisky && cat.fileSharing);
+  }
   const agents = new AgentStore<AgentEx>(o.maxAgents, true);
   const groups = new GroupStore<GroupEx>(o.maxAgents);
   /** The context of the event being observed (for group lookups). */
@@ -1000,7 +1005,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   function onBlocked(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     if (e.file_type === null || e.bytes_out < o.blockedUploadMinBytes || e.threat !== 'none' || e.dest_agent_id !== null) return NO_DETECTIONS;
     const cat = categoryInfo(e.category);
-    if (!(risky.has(cat.key) || cat.malicious || cat.suspicious || cat.fileSharing || cat.key === 'storage')) return NO_DETECTIONS;
+    if (!(isRiskyCategory(cat) || cat.fileSharing || cat.key === 'storage')) return NO_DETECTIONS;
     cx = ctx;
     const t = e.time;
     const s = agents.get(ctx, e.tenant_id, e.agent_id);
@@ -1056,7 +1061,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     }
     const cat = categoryInfo(e.category);
     // Anonymizers, dynamic DNS and newly registered hosts are where a thief drops data without a verdict on them.
-    const isRisky = risky.has(cat.key) || cat.malicious || cat.suspicious || (fileSharingRisky && cat.fileSharing);
+    const isRisky = isRiskyCategory(cat);
     const wi = Math.floor(t / o.windowMs);
     if (wi > s.w) roll(e.tenant_id, s, wi, t);
 

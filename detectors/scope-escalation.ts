@@ -349,19 +349,19 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
    * too.
    */
   function spreeGrant(info: AgentInfo | undefined, scope: string, t: number, ctx: DetectorContext): Grant | null {
-    if (!info || info.permissions_granted.length === 0 || spreeActors.size === 0) return null;
-    const name = permissionName(scope);
-    const g = grantOf(info, name, t, o.grantWindowMs, (p) => spreeActors.get(info.tenant_id, identityKey(p.actor)) !== undefined);
-    if (g === null || grantOf(info, name, t, o.grantWindowMs, (p) => isVouchingSponsor(info, p.actor, ctx)) !== null) return null;
-    return g;
+    if (!info || spreeActors.size === 0) return null;
+    return unvouchedGrant(info, scope, t, ctx, (p) => spreeActors.get(info.tenant_id, identityKey(p.actor)) !== undefined);
   }
 
-  /** The agent's recent grant of `scope` by anyone, when no sponsor who vouches for the agent granted it; null otherwise. */
-  function unvouchedGrant(info: AgentInfo, scope: string, t: number, ctx: DetectorContext): Grant | null {
+  /**
+   * The agent's recent grant of `scope` that `by` accepts (any, by default),
+   * when no sponsor who vouches for the agent granted it; null otherwise.
+   */
+  function unvouchedGrant(info: AgentInfo, scope: string, t: number, ctx: DetectorContext, by: (g: Grant) => boolean = () => true): Grant | null {
     if (info.permissions_granted.length === 0) return null;
     const name = permissionName(scope);
     if (grantOf(info, name, t, o.grantWindowMs, (p) => isVouchingSponsor(info, p.actor, ctx)) !== null) return null;
-    return grantOf(info, name, t, o.grantWindowMs, () => true);
+    return grantOf(info, name, t, o.grantWindowMs, by);
   }
 
   /** Says in a detection that its scope was granted by an actor on a grant spree. */

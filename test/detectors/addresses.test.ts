@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ipv6Site, isIpv6, isPrivateAddress, isSecurityEdgeAddress, sameSubnet, subnetOf, wideNetworkOf } from '../../detectors/addresses.js';
+import { ipv6Site, isIpv6, isPrivateAddress, isSecurityEdgeAddress, sameSubnet, subnetKey, subnetOf, wideNetworkOf } from '../../detectors/addresses.js';
 
 describe('addresses', () => {
   it('tells subnets apart: one /24 for IPv4, one /48 for IPv6', () => {
@@ -9,6 +9,13 @@ describe('addresses', () => {
     expect(sameSubnet('2001:db8:1:2::1', '2001:db8:1:ffff::9')).toBe(true);
     expect(sameSubnet('2001:db8:1::1', '2001:db8:2::1')).toBe(false);
     expect(sameSubnet('2001:db8:1::1', '20.0.0.1')).toBe(false);
+  });
+
+  it('keys an address by the network sameSubnet compares: equal keys exactly for addresses in one subnet', () => {
+    expect(subnetKey('20.0.0.1')).toBe('20.0.0');
+    expect(subnetKey('2001:DB8:1:2::1')).toBe('2001:db8:1::/48');
+    const ips = ['20.0.0.1', '20.0.0.200', '20.0.1.1', '120.0.0.1', '2001:db8:1:2::1', '2001:db8:1:ffff::9', '2001:db8:2::1'];
+    for (const a of ips) for (const b of ips) expect(subnetKey(a) === subnetKey(b), `${a} ${b}`).toBe(sameSubnet(a, b));
   });
 
   it('names the /48 of an IPv6 address canonically, and keeps what does not parse as it is', () => {
