@@ -39,6 +39,20 @@ export interface Spree {
 
 export type ActorSpreesSnapshot = [string, string, ActorAdditions][];
 
+/**
+ * The agents of a spree not reported yet (ids known), marked reported at
+ * `at`: each agent of a spree is reported once while `reported` remembers it.
+ */
+export function unreported(reported: TenantMap<Timed>, tenant: string, agentIds: string[], at: number): string[] {
+  const out: string[] = [];
+  for (const id of agentIds) {
+    if (id === '' || reported.get(tenant, id) !== undefined) continue;
+    reported.set(tenant, id, { at });
+    out.push(id);
+  }
+  return out;
+}
+
 export class ActorSprees {
   private readonly actors = new TenantMap<ActorAdditions>(1_000_000);
 

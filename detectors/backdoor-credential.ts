@@ -60,7 +60,7 @@ import type { AgentInfo, Detector, DetectorContext } from './detector.js';
 import { identityKey, peerGroupName, unvouchedAddition } from './detector.js';
 import { sameSubnet } from './addresses.js';
 import { AgentStore, NO_DETECTIONS, TenantMap, sec, type SlotState } from './agent-directory.js';
-import { ActorSprees, type ActorSpreesSnapshot } from './actor-sprees.js';
+import { ActorSprees, unreported, type ActorSpreesSnapshot } from './actor-sprees.js';
 import { DueQueue } from './due-queue.js';
 import { classifyFailure } from './failed-access.js';
 
@@ -174,9 +174,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     sprees.note(e);
     const spree = sprees.spree(e.tenant_id, e.actor, e.time, o.spreeWindowMs, o.spreeAgents, o.rotatorAfterMs);
     if (spree === null || spree.repeated) return NO_DETECTIONS;
-    for (const agentId of spree.agentIds) {
-      if (agentId === '' || spreeReported.get(e.tenant_id, agentId) !== undefined) continue;
-      spreeReported.set(e.tenant_id, agentId, { at: e.time });
+    for (const agentId of unreported(spreeReported, e.tenant_id, spree.agentIds, e.time)) {
       const d: Detection = {
         detector: backdoorCredentialMeta.id,
         severity: 'low',

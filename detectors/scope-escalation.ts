@@ -51,7 +51,7 @@
 // Each agent fires at most once per (scope, decision, flow kind).
 
 import type { AgentEvent, LifecycleEvent, TokenEvent } from '../contract/events.js';
-import { ActorSprees, type ActorSpreesSnapshot } from './actor-sprees.js';
+import { ActorSprees, unreported, type ActorSpreesSnapshot } from './actor-sprees.js';
 import { GroupStore, NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
 import { grantOf, identityKey, isRiskyActor, isSanctionedActor, isVouchingSponsor, permissionName, peerGroupId, type Grant, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
@@ -401,9 +401,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       known.groups = Math.max(known.groups, strangerGroups.length);
     }
     let out: Detection[] = NO_DETECTIONS;
-    for (const id of strangers) {
-      if (id === '' || spreeReported.get(e.tenant_id, id) !== undefined) continue;
-      spreeReported.set(e.tenant_id, id, { at: e.time });
+    for (const id of unreported(spreeReported, e.tenant_id, strangers, e.time)) {
       const d: Detection = {
         detector: scopeEscalationMeta.id,
         severity: 'low',
