@@ -17,7 +17,10 @@
 // at `factor`× one busy peer would hide a burst by every quiet one. From
 // `lowCalls` over that bar, under the medium floor: low. When `rolloutAgents`
 // other agents of the blueprint went over their bars within the rollout
-// window, it is a rollout (every pod doing the same at start-up): low. Once
+// window, it is a rollout (every pod doing the same at start-up): low; and
+// when `wideAgents` other agents of it went over their bars (low or medium)
+// within it (a whole blueprint misbehaving at once: a bad configuration
+// pushed to every pod, each rising a little, the quickest over the floor). Once
 // per agent per `refireMs` (lows too); windows of an agent that fired within
 // that long do not raise its peak.
 
@@ -64,6 +67,11 @@ export interface CallBurstOptions {
    * blueprint-wide job are not reported as attacks before the rest start.
    */
   confirmMs?: number;
+  /**
+   * When over 0: this many other agents of the blueprint over their bars
+   * (a low finding or a burst) within the rollout window make a rollout too.
+   */
+  wideAgents?: number;
 }
 
 /** Per agent that made such calls; its ring holds the calls per sub-window. Times in seconds. */
@@ -91,7 +99,7 @@ export interface BurstGroup extends Timed {
   /** Highest agent peak, decayed as of `pt` (s). */
   peak: number;
   pt: number;
-  /** Flat [agent hash, time (s)] of recent bursts. */
+  /** Flat [agent hash, time (s)] of recent bursts; a negative time (-s) is a low finding (over the bar, under the floor). */
   bursts: number[];
 }
 
@@ -126,6 +134,48 @@ export interface CallBurstSnapshot {
 
 /** A staged agent's value: its window index times this, plus its calls in that window (< this). */
 const STAGE_SCALE = 64;
+
+/** Latest entries kept per blueprint (pairs). */
+const MAX_BURSTS = 16;
+
+function pushBurst(g: BurstGroup, agentHash: number, time: number): void {
+  if (g.bursts.length >= MAX_BURSTS * 2) g.bursts.splice(0, 2);
+  g.bursts.push(agentHash, time);
+}
+
+/**
+ * Distinct other agents with a burst within `span` (s) of `now` (before it,
+ * or either side when `around`), and distinct other agents with a burst or a
+ * low finding then.
+ */
+function othersOf(g: BurstGroup, self: number, now: number, span: number, around: boolean): { others: number; wide: number } {
+  const b = g.bursts;
+  let others = 0;
+  let wide = 0;
+  for (let i = 0; i < b.length; i += 2) {
+    const h = b[i]!;
+    if (h === self) continue;
+    const raw = b[i + 1]!;
+    const t = raw < 0 ? -raw : raw;
+    const d = now - t;
+    if (d > span || (around && d < -span)) continue;
+    // Counted once per agent: its earlier entries within the window were counted already.
+    let seenBurst = false;
+    let seenAny = false;
+    for (let j = 0; j < i; j += 2) {
+      if (b[j] !== h) continue;
+      const rj = b[j + 1]!;
+      const tj = rj < 0 ? -rj : rj;
+      const dj = now - tj;
+      if (dj > span || (around && dj < -span)) continue;
+      seenAny = true;
+      if (rj >= 0) seenBurst = true;
+    }
+    if (!seenAny) wide++;
+    if (raw >= 0 && !seenBurst) others++;
+  }
+  return { others, wide };
+}
 
 export class CallBurstWatch {
   private readonly agents: TenantMap<BurstAgent>;
@@ -268,6 +318,7 @@ export class CallBurstWatch {
       // Under the medium floor but over the bar: low, once per refire time (evidence; with another finding the agent rises).
       if (!baselined || calls < bar || (a.lf !== undefined && a.lf !== 0 && now - a.lf < refireS)) return null;
       a.lf = now;
+      if ((o.wideAgents ?? 0) > 0) pushBurst(g, hashString(e.agent_id), -now);
       return { severity: 'low', calls, base, known, own, peers, threshold: Math.max(o.lowCalls, bar), others: 0, rollout: false, ids: a.ids.slice() };
     }
     a.fired = now;
@@ -277,13 +328,10 @@ export class CallBurstWatch {
     if (now - a.ca * 3600 < o.windowMs / 1000) a.pv = 0;
     // A rollout: other agents of the blueprint bursting too within the window.
     const ah = hashString(e.agent_id);
-    const span = o.rolloutWindowMs / 1000;
-    let others = 0;
-    for (let i = 0; i < g.bursts.length; i += 2) if (g.bursts[i] !== ah && now - g.bursts[i + 1]! <= span) others++;
-    if (g.bursts.length >= 32) g.bursts.splice(0, 2);
-    g.bursts.push(ah, now);
-    const rollout = others >= o.rolloutAgents;
-    return { severity: rollout ? 'low' : 'medium', calls, base, known, own, peers, threshold, others, rollout, ids: a.ids.slice() };
+    const { others, wide } = othersOf(g, ah, now, o.rolloutWindowMs / 1000, false);
+    pushBurst(g, ah, now);
+    const rollout = this.isRollout(others, wide);
+    return { severity: rollout ? 'low' : 'medium', calls, base, known, own, peers, threshold, others: rollout ? Math.max(others, wide) : others, rollout, ids: a.ids.slice() };
   }
 
   /**
@@ -330,16 +378,21 @@ export class CallBurstWatch {
     }
   }
 
-  /** Other agents of the event's blueprint that burst within the rollout window of `t` (ms), before or after it. */
-  othersAround(e: NetworkEvent, t: number): number {
+  /**
+   * Other agents of the event's blueprint that burst within the rollout
+   * window of `t` (ms), before or after it, and (`wide`) the other agents
+   * over their bars then, bursts and low findings alike.
+   */
+  othersAround(e: NetworkEvent, t: number): { others: number; wide: number } {
     const g = this.groups.get(e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id));
-    if (g === undefined) return 0;
-    const ah = hashString(e.agent_id);
-    const now = Math.floor(t / 1000);
-    const span = this.o.rolloutWindowMs / 1000;
-    let others = 0;
-    for (let i = 0; i < g.bursts.length; i += 2) if (g.bursts[i] !== ah && Math.abs(now - g.bursts[i + 1]!) <= span) others++;
-    return others;
+    if (g === undefined) return { others: 0, wide: 0 };
+    return othersOf(g, hashString(e.agent_id), Math.floor(t / 1000), this.o.rolloutWindowMs / 1000, true);
+  }
+
+  /** A rollout: `rolloutAgents` others bursting, or `wideAgents` others over their bars. */
+  isRollout(others: number, wide: number): boolean {
+    const w = this.o.wideAgents ?? 0;
+    return others >= this.o.rolloutAgents || (w > 0 && wide >= w);
   }
 
   get size(): number {
@@ -397,8 +450,8 @@ export function callBurstDetector(meta: DetectorMeta, watch: CallBurstWatch, jud
   const confirmMs = watch.confirmMs;
 
   function decide(p: HeldBurst): Detection {
-    const others = watch.othersAround(p.e, p.e.time);
-    const v = others >= watch.rolloutAgents ? { ...p.v, others, rollout: true, severity: 'low' as const } : p.v;
+    const { others, wide } = watch.othersAround(p.e, p.e.time);
+    const v = watch.isRollout(others, wide) ? { ...p.v, others: Math.max(others, wide), rollout: true, severity: 'low' as const } : p.v;
     return { ...judge.finding(p.e, v), time: p.due };
   }
 

@@ -23,7 +23,11 @@
 // the medium floor: low (a smaller vault read whole;
 // with another finding the agent rises). When 2 other
 // agents of the blueprint went over their thresholds within 10 minutes, it is
-// a rollout (every pod reading its secrets at start-up): low. Once per agent
+// a rollout (every pod reading its secrets at start-up): low; and when 4
+// other agents of it went over their bars (low or medium) within 10 minutes:
+// the whole blueprint misbehaving at once (a secret cache misconfigured to
+// re-read on every request, every pod hammering the vault a little, the
+// quickest over the floor first). Once per agent
 // per hour; windows of an agent that fired in the last hour do not raise its
 // peak.
 //
@@ -54,6 +58,7 @@ const DEFAULTS: CallBurstOptions = {
   rolloutAgents: 2,
   refireMs: 60 * 60_000,
   maxAgents: 1_000_000,
+  wideAgents: 4,
 };
 
 /** Hosts of cloud secret stores, by suffix; and a self-hosted HashiCorp Vault named `vault.<domain>`. */
@@ -77,7 +82,7 @@ export const secretEnumerationMeta: DetectorMeta = {
   mitre: { id: 'T1555.006', name: 'Credentials from Password Stores: Cloud Secrets Management Stores' },
   description:
     'An agent calls a secrets store (Azure Key Vault or Managed HSM, AWS Secrets Manager or Parameter Store, Google Secret Manager, a HashiCorp Vault) at least 50 times within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× for an agent calling them for less than an hour; peaks decay with a half-life of 3 days; without any baseline, 200 calls): code running in the agent\'s runtime dumping every secret with the agent\'s own token, from its own host. ' +
-    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up), and low from 20 calls over those multiples under the medium floor. Once per agent per hour.',
+    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up) or 4 others went over their own bars (a bad configuration pushed to the whole blueprint), and low from 20 calls over those multiples under the medium floor. Once per agent per hour.',
 };
 
 export function createSecretEnumerationDetector(options: SecretEnumerationOptions = {}): Detector {

@@ -1,7 +1,9 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../contract/events.js';
 import { createSecretEnumerationDetector, isSecretStoreHost } from '../../detectors/secret-enumeration.js';
-import { HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+import type { Detection } from '../../detectors/types.js';
+import type { Detector } from '../../detectors/detector.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore, type FakeContext } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
@@ -22,6 +24,11 @@ function history(): AgentEvent[] {
 
 const T3 = T0 + 3 * HOUR;
 
+/** Feeds `events`, then lets event time pass 5 minutes beyond the last (whatever waits for the watermark is decided). */
+function settle(d: Detector, ctx: FakeContext, events: AgentEvent[]): Detection[] {
+  return [...feed(d, ctx, events), ...advanceTo(d, ctx, events[events.length - 1]!.time + 5 * MIN)];
+}
+
 describe('secret-enumeration', () => {
   it('knows secret stores by host', () => {
     expect(isSecretStoreHost('contoso-kv.vault.azure.net')).toBe(true);
@@ -41,7 +48,7 @@ describe('secret-enumeration', () => {
     const d = createSecretEnumerationDetector();
     const ctx = fakeContext();
     expect(feed(d, ctx, history())).toEqual([]);
-    const out = feed(d, ctx, reads('a2', 220, T3, 4 * MIN));
+    const out = settle(d, ctx, reads('a2', 220, T3, 4 * MIN));
     expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a2', 'medium']]);
     // The peak is 6 (start-up, decayed a little over 3 hours): 10x is about 60 calls.
     const threshold = out[0]!.evidence.threshold as number;
@@ -61,14 +68,14 @@ describe('secret-enumeration', () => {
     const busy = reads('a3', 30, T0 + 25 * MIN, 5 * MIN);
     expect(feed(d, ctx, [...history(), ...busy].sort((x, y) => x.time - y.time))).toEqual([]);
     // a2 (own peak 6) reads 180 in 4 minutes: over 10x its own (60) and 5x the blueprint's (~160), under 10x the blueprint's (~320).
-    const out = feed(d, ctx, reads('a2', 180, T3, 4 * MIN));
+    const out = settle(d, ctx, reads('a2', 180, T3, 4 * MIN));
     expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a2', 'medium']]);
     const threshold = out[0]!.evidence.threshold as number;
     expect(threshold).toBeGreaterThanOrEqual(150);
     expect(threshold).toBeLessThanOrEqual(160);
     expect(out[0]!.summary).toMatch(/× the most it did before \(6\), 5× its blueprint's busiest agent \(\d+\)$/);
     // A new agent of the blueprint is still held to 10x the blueprint's peak: 180 reads are not enough.
-    const fresh = feed(d, ctx, reads('a9', 180, T3 + 2 * HOUR, 4 * MIN));
+    const fresh = settle(d, ctx, reads('a9', 180, T3 + 2 * HOUR, 4 * MIN));
     expect(fresh.filter((x) => x.severity === 'medium')).toEqual([]);
   });
 
@@ -84,10 +91,12 @@ describe('secret-enumeration', () => {
     const ctx = fakeContext();
     feed(d, ctx, history());
     const rollout = ['a1', 'a2', 'a3'].flatMap((a, i) => reads(a, 80, T3 + i * 20 * SEC, MIN)).sort((x, y) => x.time - y.time);
-    expect(feed(d, ctx, rollout).map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'medium'], ['a2', 'medium'], ['a3', 'low']]);
+    const out = settle(d, ctx, rollout);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'medium'], ['a2', 'medium'], ['a3', 'low']]);
+    expect(out[2]!.summary).toContain('2 other agents of its blueprint did the same (a rollout)');
     const e = createSecretEnumerationDetector();
     expect(feed(e, fakeContext(), reads('n1', 150, T0, 3 * MIN, { blueprint_id: 'new-bp' }))).toEqual([]);
-    expect(feed(createSecretEnumerationDetector(), fakeContext(), reads('n1', 250, T0, 3 * MIN, { blueprint_id: 'new-bp' })).map((x) => x.evidence.threshold)).toEqual([200]);
+    expect(settle(createSecretEnumerationDetector(), fakeContext(), reads('n1', 250, T0, 3 * MIN, { blueprint_id: 'new-bp' })).map((x) => x.evidence.threshold)).toEqual([200]);
   });
 
   it('does not let a burst raise its own bar: a second dump within the hour after the refire time still fires', () => {
@@ -96,11 +105,11 @@ describe('secret-enumeration', () => {
     feed(d, ctx, history());
     const slow = reads('a1', 45, T3, 10 * MIN); // 45 in 10 min: under the 60 threshold, a candidate for the hour
     expect(feed(d, ctx, slow)).toEqual([]);
-    expect(feed(d, ctx, reads('a1', 120, T3 + 12 * MIN, 3 * MIN)).map((x) => x.severity)).toEqual(['medium']);
+    expect(settle(d, ctx, reads('a1', 120, T3 + 12 * MIN, 3 * MIN)).map((x) => x.severity)).toEqual(['medium']);
   });
 
   it('survives snapshot and restore, and forgets idle agents', () => {
-    const events = [...history(), ...reads('a2', 220, T3, 4 * MIN)];
+    const events = [...history(), ...reads('a2', 220, T3, 4 * MIN), network({ agent_id: 'a1', time: T3 + 10 * MIN, dest_host: 'graph.microsoft.com' })];
     const { uninterrupted, restored } = runWithRestore(() => createSecretEnumerationDetector(), events, events.length - 200);
     expect(uninterrupted.map((x) => x.severity)).toEqual(['medium']);
     expect(restored).toEqual(uninterrupted);
@@ -117,11 +126,11 @@ describe('secret-enumeration peaks', () => {
     const d = createSecretEnumerationDetector();
     const ctx = fakeContext();
     feed(d, ctx, history());
-    expect(feed(d, ctx, reads('a1', 300, T3, 4 * MIN)).map((x) => x.severity)).toEqual(['medium']);
+    expect(settle(d, ctx, reads('a1', 300, T3, 4 * MIN)).map((x) => x.severity)).toEqual(['medium']);
     // a1 idle for 3 hours, then its usual reads; then another agent of the blueprint dumps the vault.
     feed(d, ctx, reads('a1', 2, T3 + 3 * HOUR, 10 * SEC));
     feed(d, ctx, reads('a1', 2, T3 + 5 * HOUR, 10 * SEC));
-    expect(feed(d, ctx, reads('a3', 200, T3 + 6 * HOUR, 4 * MIN)).map((x) => [x.agent_id, x.severity])).toEqual([['a3', 'medium']]);
+    expect(settle(d, ctx, reads('a3', 200, T3 + 6 * HOUR, 4 * MIN)).map((x) => [x.agent_id, x.severity])).toEqual([['a3', 'medium']]);
   });
 });
 
@@ -132,10 +141,10 @@ describe('secret-enumeration candidates', () => {
     feed(d, ctx, history());
     // 45 reads at the end of one sub-window, then the rest: the slide samples 45 before the dump fires.
     const start = Math.ceil(T3 / (2 * MIN)) * 2 * MIN - 30 * SEC;
-    expect(feed(d, ctx, reads('a1', 300, start, 3 * MIN)).map((x) => x.severity)).toEqual(['medium']);
+    expect(settle(d, ctx, reads('a1', 300, start, 3 * MIN)).map((x) => x.severity)).toEqual(['medium']);
     feed(d, ctx, reads('a1', 2, start + 3 * HOUR, 10 * SEC));
     feed(d, ctx, reads('a1', 2, start + 5 * HOUR, 10 * SEC));
-    expect(feed(d, ctx, reads('a2', 150, start + 6 * HOUR, 4 * MIN)).map((x) => [x.agent_id, x.severity])).toEqual([['a2', 'medium']]);
+    expect(settle(d, ctx, reads('a2', 150, start + 6 * HOUR, 4 * MIN)).map((x) => [x.agent_id, x.severity])).toEqual([['a2', 'medium']]);
   });
 });
 
@@ -149,5 +158,48 @@ describe('secret-enumeration lows', () => {
     feed(d, ctx, quiet.sort((x, y) => x.time - y.time));
     const out = feed(d, ctx, [...reads('a1', 45, T3, 3 * MIN), ...reads('a1', 45, T3 + 20 * MIN, 3 * MIN)]);
     expect(out.map((x) => [x.severity, x.evidence.threshold])).toEqual([['low', 20]]);
+  });
+});
+
+describe('secret-enumeration whole-blueprint misbehaviour', () => {
+  /** Agents a1..a6 reading one or two secrets every 20 minutes for 3 hours (peaks of 2: bars of 20). */
+  function quietFleet(): AgentEvent[] {
+    const quiet: AgentEvent[] = [];
+    for (let t = T0; t < T3; t += 20 * MIN) for (const a of ['a1', 'a2', 'a3', 'a4', 'a5', 'a6']) quiet.push(...reads(a, 2, t, 10 * SEC));
+    return quiet.sort((x, y) => x.time - y.time);
+  }
+
+  it('takes 4 other agents of the blueprint over their bars (low) within 10 min for a rollout: a bad configuration hammering the vault from every pod', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, quietFleet());
+    // a2..a5 read 30 times in 4 minutes each (over their bars of 20, under the floor of 50); a1 80 times in 8 (over 50 after 5 minutes).
+    const loop = [...['a2', 'a3', 'a4', 'a5'].flatMap((a, i) => reads(a, 30, T3 + i * 15 * SEC, 4 * MIN)), ...reads('a1', 80, T3, 8 * MIN)].sort((x, y) => x.time - y.time);
+    const out = settle(d, ctx, loop);
+    expect(out.filter((x) => x.severity === 'medium')).toEqual([]);
+    // a1 is low twice: over its bar on the way up, then its burst, made a rollout.
+    expect([...new Set(out.map((x) => x.agent_id))].sort()).toEqual(['a1', 'a2', 'a3', 'a4', 'a5']);
+    expect(out.filter((x) => x.agent_id === 'a1')[1]!.summary).toContain('4 other agents of its blueprint did the same (a rollout)');
+  });
+
+  it('keeps a burst medium when only 3 other agents go over their bars', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, quietFleet());
+    const loop = [...['a2', 'a3', 'a4'].flatMap((a, i) => reads(a, 30, T3 + i * 15 * SEC, 4 * MIN)), ...reads('a1', 80, T3, 8 * MIN)].sort((x, y) => x.time - y.time);
+    const out = settle(d, ctx, loop);
+    expect(out.filter((x) => x.severity === 'medium').map((x) => x.agent_id)).toEqual(['a1']);
+    // a1 is low on its way up (over its bar, under the floor) before its burst.
+    expect(out.filter((x) => x.severity === 'low').map((x) => x.agent_id).sort()).toEqual(['a1', 'a2', 'a3', 'a4']);
+  });
+
+  it('counts an agent with a low finding and then a burst once', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, quietFleet());
+    // a2 goes low, then over the floor (its low and its burst are one agent); a3..a4 low: 3 others, not 4.
+    const loop = [...reads('a2', 30, T3, 3 * MIN), ...reads('a2', 60, T3 + 4 * MIN, 2 * MIN), ...['a3', 'a4'].flatMap((a, i) => reads(a, 30, T3 + i * 15 * SEC, 4 * MIN)), ...reads('a1', 80, T3 + 2 * MIN, 8 * MIN)].sort((x, y) => x.time - y.time);
+    const out = settle(d, ctx, loop);
+    expect(out.filter((x) => x.severity === 'medium').map((x) => x.agent_id).sort()).toEqual(['a1', 'a2']);
   });
 });
