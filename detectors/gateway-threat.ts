@@ -29,7 +29,11 @@
 //   blueprint after it has learned is watched the same way, without the low:
 //   medium when the agent keeps calling it regularly (8 calls at least 45 s
 //   apart, none more than 3 min after the last: a C2 loop, such as a
-//   trojanised SDK's, that no feed lists yet);
+//   trojanised SDK's, that no feed lists yet). So is an app on a public
+//   web-app hosting platform (`x.azurewebsites.net`, `x.herokuapp.com`,
+//   `x.vercel.app`, `x.workers.dev`...): anyone stands one up on a free tier
+//   in minutes, and the gateway's category for it is the platform's
+//   ("business", "technology"), not the app's: C2 on trusted PaaS;
 // - a script or executable (file_type ps1, sh, exe, dll...) downloaded from
 //   an uncategorized, suspicious-category or CDN host (a CDN serves anyone's
 //   files: an implant from jsDelivr) the blueprint never used →
@@ -64,6 +68,53 @@ import { GroupStore, NO_DETECTIONS, TenantMap, clone, hashString, type Timed } f
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 import { DueQueue, type DueItem } from './due-queue.js';
+import { memoByHost } from './host-memo.js';
+
+/**
+ * Public web-app hosting platforms: every customer's app is a name under the
+ * platform's domain, created in minutes on a free tier, and classified by
+ * gateways as the platform is (see isSharedAppHost).
+ */
+const APP_HOSTING_DOMAINS = [
+  'azurewebsites.net',
+  'azurestaticapps.net',
+  'azurecontainerapps.io',
+  'herokuapp.com',
+  'vercel.app',
+  'netlify.app',
+  'pages.dev',
+  'workers.dev',
+  'web.app',
+  'firebaseapp.com',
+  'appspot.com',
+  'run.app',
+  'github.io',
+  'glitch.me',
+  'onrender.com',
+  'fly.dev',
+  'replit.app',
+  'repl.co',
+  'up.railway.app',
+  'deno.dev',
+  'surge.sh',
+  'amplifyapp.com',
+  'ondigitalocean.app',
+];
+
+/**
+ * True when `host` is an app on a public web-app hosting platform (a name
+ * under one of its domains, not the platform's own host): whoever runs it,
+ * its category is the platform's, so it is judged as an uncategorized host.
+ */
+export function isSharedAppHost(host: string): boolean {
+  let h = host.toLowerCase();
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  for (const d of APP_HOSTING_DOMAINS) if (h.length > d.length + 1 && h.endsWith(d) && h.charCodeAt(h.length - d.length - 1) === 46) return true;
+  return false;
+}
+
+/** isSharedAppHost per host string, remembered. */
+const sharedAppHost = memoByHost(isSharedAppHost);
 
 export interface GatewayThreatOptions {
   /** How long after a prompt injection a new destination is highly suspicious, ms. */
@@ -250,7 +301,7 @@ export const gatewayThreatMeta: DetectorMeta = {
     'A script or executable downloaded from an uncategorized, suspicious-category or content-delivery (anyone\'s files) host the blueprint never used is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home. ' +
     'A host in a suspicious category (newly registered or observed domain, dynamic DNS, anonymizer or proxy avoidance, Tor, grayware, parked), where fresh attacker infrastructure sits before any feed lists it, ' +
     'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon); ' +
-    'an uncategorized host new to the blueprint that fewer than 3 of its agents call: medium when the agent calls it regularly (8 calls at least 45 s apart, each within 3 min of the last). ' +
+    'an uncategorized host, or an app on a public web-app hosting platform (azurewebsites.net, herokuapp.com, vercel.app, workers.dev...: the category is the platform\'s), new to the blueprint that fewer than 3 of its agents call: medium when the agent calls it regularly (8 calls at least 45 s apart, each within 3 min of the last). ' +
     'A prompt injection, or blocked malware or threat intelligence, from a host the blueprint already used is low at once and at full severity 10 minutes later, unless 3 of its agents got the same verdict from that host within 2 hours (its own content flagged: an awareness page quoting injections, a signature false positive on its update package); a verdict on a published anti-malware test host (EICAR, AMTSO, Safe Browsing test pages) is low.',
 };
 
@@ -546,7 +597,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
         observed: { dest_host: e.dest_host, category: a.scat, calls: a.sc, first_call: a.sf, span_s: Math.round((t - a.sf) / 1000), action: e.action },
         baseline: { known_destinations: g.d.size },
         threshold: uncategorized
-          ? `${o.uncategorizedBeaconContacts} calls at least ${o.beaconSpacingMs / 1000} s apart, each within ${o.uncategorizedBeaconGapMs / 60_000} min of the last, to an uncategorized host new to the blueprint and not called by ${o.suspiciousAdoptAgents} of its agents`
+          ? `${o.uncategorizedBeaconContacts} calls at least ${o.beaconSpacingMs / 1000} s apart, each within ${o.uncategorizedBeaconGapMs / 60_000} min of the last, to an uncategorized host (or an app on a public hosting platform) new to the blueprint and not called by ${o.suspiciousAdoptAgents} of its agents`
           : `${o.beaconContacts} calls at least ${o.beaconSpacingMs / 1000} s apart to a host in a suspicious category not called by ${o.suspiciousAdoptAgents} agents of the blueprint`,
         peer_group: peer,
       },
@@ -575,7 +626,9 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     const learned = t - g.f >= o.learnMs && g.n >= o.learnMinEvents;
     // A suspicious-category host is not learned as the blueprint's by being called (see onSuspiciousHost);
     // nor, once the blueprint has learned its destinations, is an uncategorized one.
-    const uncategorized = cat.key === 'uncategorized' && !cat.suspicious && learned && e.action === 'allowed';
+    // An app on a public hosting platform new to the blueprint is judged so too (see isSharedAppHost).
+    const uncategorized =
+      !cat.suspicious && learned && e.action === 'allowed' && (cat.key === 'uncategorized' || (seen === undefined && sharedAppHost(e.dest_host)));
     const suspicious = seen === undefined && (cat.suspicious || uncategorized) && threat === 'none' && !malicious;
     // A runnable file from a host nobody vetted, new to the blueprint (see onToolDownload).
     const tool =

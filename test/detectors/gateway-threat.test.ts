@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkEvent } from '../../contract/events.js';
-import { createGatewayThreatDetector, isSecurityTestHost } from '../../detectors/gateway-threat.js';
+import { createGatewayThreatDetector, isSecurityTestHost, isSharedAppHost } from '../../detectors/gateway-threat.js';
 import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
 
 beforeEach(() => resetIds());
@@ -314,7 +314,7 @@ describe('gateway-threat', () => {
     // One agent beaconing every minute: medium at its 8th call.
     const one = run(['a1'], MIN);
     expect(one.map((x) => [x.agent_id, x.severity, x.time])).toEqual([['a1', 'medium', T2 + 7 * MIN]]);
-    expect(one[0]!.evidence.threshold).toContain('uncategorized host new to the blueprint');
+    expect(one[0]!.evidence.threshold).toContain('uncategorized host (or an app on a public hosting platform) new to the blueprint');
     // Two agents of the blueprint (a trojanised release reaching two): both.
     expect(run(['a1', 'a2'], MIN).map((x) => x.agent_id)).toEqual(['a1', 'a2']);
     // Three agents: the blueprint's new dependency (a deployment), nothing.
@@ -322,6 +322,30 @@ describe('gateway-threat', () => {
     // Calls 5 minutes apart are no loop to judge; nor are 7 calls.
     expect(run(['a1'], 5 * MIN)).toEqual([]);
     expect(run(['a1'], MIN, 7)).toEqual([]);
+  });
+
+  it('judges an app on a public web-app hosting platform as an uncategorized host, whatever the gateway\'s category: a beacon to an attacker\'s azurewebsites.net app is medium', () => {
+    expect(isSharedAppHost('contoso-relay-9f2a.azurewebsites.net')).toBe(true);
+    expect(isSharedAppHost('Ops-Hooks.Vercel.App.')).toBe(true);
+    expect(isSharedAppHost('azurewebsites.net')).toBe(false); // the platform itself
+    expect(isSharedAppHost('notazurewebsites.net')).toBe(false);
+    expect(isSharedAppHost('graph.microsoft.com')).toBe(false);
+    const run = (host: string, category: string, known = false) => {
+      const d = createGatewayThreatDetector();
+      const ctx = fakeContext();
+      const past = history();
+      // The blueprint's own app, called from the start.
+      if (known) past.push(network({ agent_id: 'a2', time: T0 + MIN, dest_host: host, category }));
+      feed(d, ctx, past.sort((x, y) => x.time - y.time));
+      const polls = Array.from({ length: 10 }, (_, k) => network({ agent_id: 'a1', time: T2 + k * MIN, dest_host: host, category, bytes_out: 600, bytes_in: 900 }));
+      return feed(d, ctx, polls);
+    };
+    const c2 = run('agent-sync-1c4e.azurewebsites.net', 'business');
+    expect(c2.map((x) => [x.agent_id, x.severity, x.time])).toEqual([['a1', 'medium', T2 + 7 * MIN]]);
+    expect(c2[0]!.summary).toContain('(category business)');
+    // The blueprint's own app there, known before: nothing. A categorized host elsewhere: nothing.
+    expect(run('agent-sync-1c4e.azurewebsites.net', 'business', true)).toEqual([]);
+    expect(run('status.partner-portal.com', 'business')).toEqual([]);
   });
 
   it('evicts idle state', () => {
