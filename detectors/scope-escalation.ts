@@ -151,7 +151,7 @@ export function isPrivilegedScope(scope: string): boolean {
  * an agent wants next; a blueprint that never used one gaining it is worth
  * more than a low.
  */
-const SENSITIVE = /(?:\.All$|ReadWrite|\.Send|FullControl|\.Manage|^Mail\.)/i;
+const SENSITIVE = /(?:\.All$|ReadWrite|\.Write(?:\.|$)|\.Send|FullControl|\.Manage|^Mail\.)/i;
 
 /** A sensitive scope (see SENSITIVE); a resource prefix (`https://…/`) is ignored. */
 export function isSensitiveScope(scope: string): boolean {

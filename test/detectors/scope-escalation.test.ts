@@ -304,7 +304,7 @@ describe('scope-escalation', () => {
   });
 
   it('reports a new sensitive scope (tenant-wide, write, send, mailbox) as medium after the adoption window', () => {
-    expect(['Files.Read.All', 'User.ReadWrite.All', 'Mail.Read', 'Mail.Send', 'Sites.FullControl.All', 'https://graph.microsoft.com/Files.ReadWrite'].every(isSensitiveScope)).toBe(true);
+    expect(['Files.Read.All', 'User.ReadWrite.All', 'Mail.Read', 'Mail.Send', 'Sites.FullControl.All', 'https://graph.microsoft.com/Files.ReadWrite', 'Payments.Write', 'api://billing/Vendors.Write.Own'].every(isSensitiveScope)).toBe(true);
     expect(['User.Read', 'Calendars.Read', 'offline_access', '.default', 'user_impersonation'].some(isSensitiveScope)).toBe(false);
     const d = createScopeEscalationDetector({ adoptWindowMs: 10 * MIN });
     const ctx = fakeContext();
