@@ -31,6 +31,13 @@
 // callees from the second on are low (an app agent steered into tasking
 // agents).
 //
+// Discovery: an agent of a quiet blueprint contacting 8 or more distinct
+// agents within 10 minutes (fetching their agent cards one after another) is
+// medium: an app agent steered into mapping the tenant's agents, whoever's
+// blueprint they are, its own included. A copilot handing a question to a
+// specialist calls one or two. The agents it then sends a task to (a call
+// carrying 64 KiB or more within 30 minutes) are low.
+//
 // Calls from a foreign address: each caller learns the subnets (/24, IPv6
 // /48) its calls to agents leave from. A call from a subnet it has not
 // called from for an hour, by a caller that has (its calls learned), is the
@@ -92,6 +99,11 @@ export interface AgentPropagationOptions {
   sourceLearnMs?: number;
   /** Caller risk levels that propagate through calls from a foreign address (default ['medium', 'high']). */
   foreignCallerLevels?: RiskLevel[];
+  /** A caller of a quiet blueprint contacting this many distinct agents within edgeWindowMs is medium (discovery). */
+  discoveryAgents?: number;
+  /** After a discovery, calls carrying this many bytes within discoveryTaskMs are tasks: low for the callee. */
+  discoveryTaskBytes?: number;
+  discoveryTaskMs?: number;
 }
 
 const DEFAULTS: Required<AgentPropagationOptions> = {
@@ -111,6 +123,9 @@ const DEFAULTS: Required<AgentPropagationOptions> = {
   injectionCarryMs: 60 * 60_000,
   sourceLearnMs: 60 * 60_000,
   foreignCallerLevels: ['medium', 'high'],
+  discoveryAgents: 8,
+  discoveryTaskBytes: 64 * 1024,
+  discoveryTaskMs: 30 * 60_000,
 };
 
 /** Call source subnets remembered per caller. */
@@ -135,7 +150,13 @@ const MAX_CALLEE_BLUEPRINTS = 64;
 interface NewEdges extends Timed {
   e: number[];
   f: number;
+  /** Of a quiet blueprint's caller: flat [callee agent hash, time] pairs within the window, and its latest discovery (see the header). */
+  a?: number[];
+  d?: number;
 }
+
+/** Callee agents remembered per quiet caller (enough for discoveryAgents). */
+const MAX_DISCOVERY_CALLEES = 32;
 
 interface Call {
   tenant: string;
@@ -283,6 +304,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
         event_ids: [e.event_id],
       });
     }
+    if (quiet) discovery(e, callee, calleeBp, n, out);
     if (distinct >= o.edgeBlueprints && Math.abs(t - n.f) >= o.refireMs) {
       n.f = t;
       out.push({
@@ -302,6 +324,64 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       });
     }
     return out;
+  }
+
+  /**
+   * A quiet blueprint's caller: medium once it contacted discoveryAgents
+   * distinct agents within edgeWindowMs; after that, a callee it sends a
+   * task to (discoveryTaskBytes) within discoveryTaskMs is low.
+   */
+  function discovery(e: NetworkEvent, callee: string, calleeBp: string, n: NewEdges, out: Detection[]): void {
+    const t = e.time;
+    const ch = hashString(callee);
+    // The callees within the window, this one last (the newest MAX_DISCOVERY_CALLEES).
+    const prev = n.a ?? [];
+    const a: number[] = [];
+    for (let i = Math.max(0, prev.length - 2 * (MAX_DISCOVERY_CALLEES - 1)); i < prev.length; i += 2) {
+      if (Math.abs(t - prev[i + 1]!) <= o.edgeWindowMs && prev[i] !== ch) a.push(prev[i]!, prev[i + 1]!);
+    }
+    a.push(ch, t);
+    n.a = a;
+    const callees = a.length / 2;
+    if (callees >= o.discoveryAgents && (n.d === undefined || Math.abs(t - n.d) >= o.refireMs)) {
+      n.d = t;
+      out.push({
+        detector: agentPropagationMeta.id,
+        severity: 'medium',
+        tenant_id: e.tenant_id,
+        agent_id: e.agent_id,
+        time: t,
+        summary: `Agent ${e.agent_id}, of a blueprint (${e.blueprint_id ?? '(none)'}) that calls no agents, contacted ${callees} distinct agents within ${o.edgeWindowMs / 60_000} min (latest ${callee}): discovery of the tenant's agents`,
+        evidence: {
+          observed: { distinct_callees: callees, latest_callee: callee, latest_callee_blueprint: calleeBp, via_host: e.dest_host },
+          baseline: { caller_blueprint_calls_agents: false },
+          threshold: `${o.discoveryAgents} distinct agents within ${o.edgeWindowMs / 60_000} min by an agent of a blueprint that calls none`,
+          peer_group: peerGroupName(e.blueprint_id),
+        },
+        event_ids: [e.event_id],
+      });
+      return;
+    }
+    if (n.d === undefined || t < n.d || t - n.d > o.discoveryTaskMs || e.bytes_out < o.discoveryTaskBytes) return;
+    const key = pairKey(e.tenant_id, e.agent_id, callee) + '\u0000task';
+    const last = fired.get(key);
+    if (last !== undefined && Math.abs(t - last) < o.refireMs) return;
+    markFired(key, t);
+    out.push({
+      detector: agentPropagationMeta.id,
+      severity: 'low',
+      tenant_id: e.tenant_id,
+      agent_id: callee,
+      time: t,
+      summary: `Agent ${callee} was sent a task (${Math.round(e.bytes_out / 1024)} KiB) by agent ${e.agent_id} ${formatDuration(t - n.d)} after that agent's discovery of the tenant's agents`,
+      evidence: {
+        observed: { caller: e.agent_id, bytes_out: e.bytes_out, via_host: e.dest_host, discovery_at: n.d },
+        baseline: null,
+        threshold: `a call carrying ${o.discoveryTaskBytes / 1024} KiB or more within ${formatDuration(o.discoveryTaskMs)} after the caller contacted ${o.discoveryAgents} agents`,
+        peer_group: peerGroupName(calleeBp),
+      },
+      event_ids: [e.event_id],
+    });
   }
 
   function pairKey(tenant: string, caller: string, callee: string): string {

@@ -224,6 +224,33 @@ describe('agent-propagation', () => {
     expect(run([call('app1', 'crm', T1, { blueprint_id: 'app' })])).toEqual([]);
   });
 
+  it('reports an agent of a blueprint that calls no agents contacting 8 distinct agents within 10 min as discovery (medium), and the agents it then tasks as low', () => {
+    const peers = Array.from({ length: 10 }, (_, i) => `ca${i}`);
+    const setup: AgentEvent[] = [
+      // Its own blueprint's agents, and a day of the app agent calling no agent.
+      ...peers.map((a) => lifecycle({ agent_id: a, blueprint_id: 'contract-analyst', time: T0 - HOUR })),
+      ...Array.from({ length: 25 }, (_, h) => network({ agent_id: 'ca-x', blueprint_id: 'contract-analyst', dest_host: 'graph.microsoft.com', time: T0 + h * HOUR })),
+    ];
+    const T1 = T0 + 25 * HOUR;
+    const card = (callee: string, k: number) => call('ca-x', callee, T1 + k * 8 * SEC, { blueprint_id: 'contract-analyst', bytes_out: 500, bytes_in: 2000 });
+    const cards = peers.slice(0, 8).map(card);
+    const task = (callee: string, at: number, bytes: number) => call('ca-x', callee, at, { blueprint_id: 'contract-analyst', bytes_out: bytes, bytes_in: 8000 });
+    const out = detectAfter(setup, [...cards, task('ca2', T1 + 3 * MIN, 400_000), task('ca5', T1 + 4 * MIN, 2_000), task('ca6', T1 + 50 * MIN, 400_000)]);
+    expect(out.map((x) => [x.agent_id, x.severity, x.time])).toEqual([
+      ['ca-x', 'medium', T1 + 7 * 8 * SEC],
+      ['ca2', 'low', T1 + 3 * MIN], // tasked within 30 min; ca5 got a small call, ca6 a task too late
+    ]);
+    expect(out[0]!.summary).toContain('contacted 8 distinct agents within 10 min');
+    // Seven agents, or eight over more than 10 minutes: nothing.
+    expect(detectAfter(setup, peers.slice(0, 7).map(card))).toEqual([]);
+    expect(detectAfter(setup, peers.slice(0, 8).map((a, k) => call('ca-x', a, T1 + k * 2 * MIN, { blueprint_id: 'contract-analyst' })))).toEqual([]);
+    // A task before any discovery is no one's business here.
+    expect(detectAfter(setup, [task('ca2', T1, 400_000)])).toEqual([]);
+    // A blueprint still learning its callees (a young agent's first calls): nothing.
+    const young = [lifecycle({ agent_id: 'new1', blueprint_id: 'orchestrator', time: T1 - 10 * MIN }), ...peers.slice(0, 8).map((a, k) => call('new1', a, T1 + k * 8 * SEC, { blueprint_id: 'orchestrator' }))];
+    expect(detectAfter(setup, young)).toEqual([]);
+  });
+
   it('gives the same detections after a snapshot/restore', () => {
     const events: AgentEvent[] = [call('evil', 'v1', T0), call('x', 'v2', T0 + 10 * SEC), call('evil', 'v1', T0 + 5 * MIN), call('x', 'v3', T0 + 6 * MIN)];
     const run = (restoreAt: number | null) => {
