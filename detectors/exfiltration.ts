@@ -431,6 +431,8 @@ interface PendingSum extends DueItem {
   gid: string;
   dh: number;
   ah: number;
+  /** The destination host (absent in older snapshots). */
+  host?: string;
   /** When it was found (epoch ms). */
   t: number;
   d: Detection;
@@ -637,7 +639,10 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   function decide(p: PendingSum): Detection | null {
     const g = groups.get(p.tenant_id, p.gid);
     const others = otherSenders(g, p.dh, p.ah, p.t);
-    if (others + 1 >= o.deploymentAgents) return null;
+    if (others + 1 >= o.deploymentAgents) {
+      if (g !== undefined) adoptDeployment(g, p);
+      return null;
+    }
     const minutes = Math.round(o.confirmMs / 60_000);
     return {
       ...p.d,
@@ -648,6 +653,44 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   }
 
   /**
+   * A window or half-hour sum over its threshold: held for confirmation (and
+   * the agent flagged for the destination) when the transfer that topped it up
+   * is bulk data, or when other agents of the blueprint lately sent bulk data
+   * to its destination (a cut-over under way, topped up by one of its small
+   * calls: a poll, a status check); else reported at once.
+   */
+  function holdSum(d: Detection, e: NetworkEvent, s: AgentEx, g: GroupEx | undefined, bulk: boolean, dh: number, ah: number, cat: CategoryInfo): Detection[] {
+    if (!bulk) {
+      dh = hashString(e.dest_host);
+      ah = hashString(e.agent_id);
+      if (otherSenders(g, dh, ah, e.time) === 0) return [d];
+      g ??= group(e.tenant_id, s.g, e.time);
+    }
+    flagged(g!, dh, ah, e.time);
+    return confirmLater(d, e, s, dh, ah, cat);
+  }
+
+  /**
+   * A blueprint-wide cut-over's destination is the blueprint's from now on
+   * (as if it had used it for familiarAfterMs): its agents, each of them
+   * held back as "flagged" while it was judged, would otherwise teach it
+   * nothing and be judged again on it once their cooldowns end.
+   */
+  function adoptDeployment(g: GroupEx, p: PendingSum): void {
+    const sec = Math.floor(p.t / 1000);
+    const since = sec - Math.ceil(o.familiarAfterMs / 1000);
+    const d = g.d.get(p.dh);
+    if (d !== undefined && d.f > since) d.f = since;
+    if (p.host === undefined) return;
+    const k = g.k.get(p.host);
+    if (k !== undefined) {
+      k.n = 2;
+      if (k.f > since) k.f = since;
+      if (sec > k.l) k.l = sec;
+    } else if (g.k.size < MAX_KNOWN_DESTINATIONS) g.k.set(p.host, { f: since, l: sec, a: p.ah, n: 2 });
+  }
+
+  /**
    * Holds a finding on bulk data sent to a destination for confirmMs (see
    * `confirmMs`); returns the detections to report now. A destination with a
    * verdict against it (malicious, or an anonymizer, dynamic DNS, a newly
@@ -655,7 +698,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
    */
   function confirmLater(d: Detection, e: NetworkEvent, s: AgentEx, dh: number, ah: number, cat: CategoryInfo): Detection[] {
     if (o.confirmMs <= 0 || cat.malicious || cat.suspicious) return [d];
-    pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.confirmMs, gid: s.g, dh, ah, t: e.time, d });
+    pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.confirmMs, gid: s.g, dh, ah, t: e.time, d, host: e.dest_host });
     return NO_DETECTIONS;
   }
 
@@ -1153,8 +1196,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     if (wi >= s.w - 1 && ((s.c0 + s.c1) * KIB >= windowGate || (s.r0 + s.r1) * KIB >= o.minWindowBytesRisky)) {
       const d = checkWindow(e, s, wi);
       if (d !== undefined) {
-        if (d !== null) out = bulk ? confirmLater(d, e, s, dh, ah, cat) : [d];
-        if (d !== null && bulk) flagged(g!, dh, ah, t);
+        if (d !== null) out = holdSum(d, e, s, g, bulk, dh, ah, cat);
         return out; // over the window threshold: keep this transfer out of the baselines
       }
     }
@@ -1171,8 +1213,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if ((s.h0 + s.h1) * KIB >= o.minSlowBytes || (s.q0 + s.q1) * KIB >= o.minSlowBytesRisky) {
         const d = checkSlow(e, s);
         if (d !== undefined) {
-          if (d !== null) out = bulk ? confirmLater(d, e, s, dh, ah, cat) : [d];
-          if (d !== null && bulk) flagged(g!, dh, ah, t);
+          if (d !== null) out = holdSum(d, e, s, g, bulk, dh, ah, cat);
           s.xw = wi; // an anomalous window: kept out of the baselines
           return out;
         }

@@ -24,9 +24,12 @@
 // agent of a blueprint that never sends), 200.
 // From 25 sends over that bar, under the medium floor: low. A rollout (2
 // other agents of the blueprint bursting within 10 minutes: a campaign the
-// whole blueprint runs, a month-end mailing) is low; a medium waits 3 minutes
-// to see whether the rest of the blueprint follows (a scheduled mailing
-// starts every agent at once). Once per agent per hour.
+// whole blueprint runs, a month-end mailing) is low, and so is a burst while 4
+// other agents of the blueprint went over their own bars (low or medium)
+// within 10 minutes (a batch the whole blueprint runs, most agents sending a
+// little less); a medium waits 3 minutes to see whether the rest of the
+// blueprint follows (a scheduled mailing starts every agent at once). Once
+// per agent per hour.
 //
 // State: a number per agent that sends, a record (its window, peaks) only
 // for agents that once sent 8 or more within 10 minutes; per blueprint a
@@ -61,6 +64,7 @@ const DEFAULTS: CallBurstOptions & Required<Pick<MassSendOptions, 'minSendBytes'
   maxAgents: 1_000_000,
   stageCalls: 8,
   confirmMs: 3 * 60_000,
+  wideAgents: 4,
   minSendBytes: 8 * 1024,
   minOutInRatio: 2,
 };
@@ -83,7 +87,7 @@ export const massSendMeta: DetectorMeta = {
   mitre: { id: 'T1534', name: 'Internal Spearphishing' },
   description:
     'An agent makes at least 40 calls that carry data out (a body of 8 KiB or more and at least twice the answer: mail with attachments, chat messages, records posted) to API destinations within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× the blueprint\'s for an agent active for less than an hour; 200 when its blueprint never sent either): a hijacked agent mailing or posting on behalf of its users, from its own host with its own token. ' +
-    'Storage and file-sharing uploads (exfiltration judges those), model prompts, secrets stores and calls to the tenant\'s agents are not counted. Medium, reported after 3 minutes; low when 2 other agents of the blueprint did the same within 10 minutes of it, before or after (a campaign of the whole blueprint: its first senders are not reported as attacks before the rest start), and low from 25 sends over those multiples under the medium floor. Once per agent per hour.',
+    'Storage and file-sharing uploads (exfiltration judges those), model prompts, secrets stores and calls to the tenant\'s agents are not counted. Medium, reported after 3 minutes; low when 2 other agents of the blueprint did the same within 10 minutes of it, before or after (a campaign of the whole blueprint: its first senders are not reported as attacks before the rest start), or 4 others went over their own bars then (a batch the whole blueprint runs), and low from 25 sends over those multiples under the medium floor. Once per agent per hour.',
 };
 
 export function createMassSendDetector(options: MassSendOptions = {}): Detector {

@@ -313,6 +313,29 @@ describe('exfiltration', () => {
     expect(run(['a1', 'a2', 'a3'])).toEqual([]);
   });
 
+  it('takes a cut-over\'s destination as the blueprint\'s once it is recognised: a batch that runs past the cooldown, topped up by small polls, is never reported', () => {
+    // Each mover posts 10 MB to the new host every 50 s for 45 minutes, and polls it (2 kB) after each post.
+    const batch = (agent: string, start: number) =>
+      Array.from({ length: 54 }, (_, i) => [
+        network({ agent_id: agent, time: start + i * 50 * SEC, bytes_out: 10_000_000, category: 'api', dest_host: 'contoso-docintel.example' }),
+        network({ agent_id: agent, time: start + i * 50 * SEC + 5 * SEC, bytes_out: 2_000, bytes_in: 60_000, category: 'api', dest_host: 'contoso-docintel.example' }),
+      ]).flat();
+    const run = (movers: string[]) => {
+      const d = createExfiltrationDetector({ minWindowBytesQuiet: QUIET_FLOOR_OF_THESE_TESTS });
+      const ctx = fakeContext();
+      const events = traffic(AGENTS, T0, T3);
+      movers.forEach((a, k) => events.push(...batch(a, T3 + k * 20 * SEC)));
+      events.push(...traffic(AGENTS, T3 + 10 * MIN, T3 + 60 * MIN, 3));
+      events.sort((x, y) => x.time - y.time);
+      return feed(d, ctx, events).concat(advanceTo(d, ctx, T3 + 70 * MIN));
+    };
+    expect(run(['a1', 'a2', 'a3'])).toEqual([]);
+    // One agent doing it alone is reported, once per cooldown.
+    const alone = run(['a1']);
+    expect(alone.length).toBeGreaterThanOrEqual(1);
+    expect(alone.every((x) => x.agent_id === 'a1' && x.severity !== 'low')).toBe(true);
+  });
+
   it('confirms single transfers and high sums the same way: a blueprint-wide export or a partner initial sync is a deployment, one agent is reported 3 minutes late at its severity', () => {
     // Each agent's first transfer to the destination: a quarter-end export (storage) or a new partner's SFTP host (uncategorized).
     const run = (movers: string[], category: string, host: string, mb: number) => {

@@ -52,6 +52,24 @@ describe('mass-send', () => {
     expect(feed(d, ctx, [network({ agent_id: 'n1', blueprint_id: 'bp-new', time: T3 + HOUR }), ...mails('n1', 60, T3 + HOUR + MIN, 5 * MIN, { blueprint_id: 'bp-new' })])).toEqual([]);
   });
 
+  it('takes a burst while 4 other agents of the blueprint go over their own bars as a batch of the whole blueprint (low), not 3', () => {
+    const agents = ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'];
+    const quiet: AgentEvent[] = [];
+    for (let t = T0; t < T3; t += 2 * MIN) for (const a of agents) quiet.push(network({ agent_id: a, time: t, ...GRAPH, bytes_out: 1800, bytes_in: 40_000 }));
+    const run = (others: string[]) => {
+      const d = createMassSendDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, quiet);
+      // The others send 30 each in 6 minutes (over their bars of 25, under the floor of 40); a1, 60 in 9 (over 40 at about 6 minutes).
+      const batch = [...others.flatMap((a, i) => mails(a, 30, T3 + i * 10 * SEC, 6 * MIN)), ...mails('a1', 60, T3, 9 * MIN)].sort((x, y) => x.time - y.time);
+      return [...feed(d, ctx, batch), ...advanceTo(d, ctx, T3 + 20 * MIN)];
+    };
+    const wide = run(['a2', 'a3', 'a4', 'a5']);
+    expect(wide.filter((x) => x.severity === 'medium')).toEqual([]);
+    expect(wide.filter((x) => x.agent_id === 'a1').map((x) => x.severity)).toEqual(['low', 'low']);
+    expect(run(['a2', 'a3', 'a4']).filter((x) => x.severity === 'medium').map((x) => x.agent_id)).toEqual(['a1']);
+  });
+
   it('does not count reads, uploads to storage or file sharing, model prompts, secrets or calls to other agents', () => {
     const d = createMassSendDetector();
     const ctx = fakeContext();
