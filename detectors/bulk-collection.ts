@@ -28,6 +28,14 @@
 // (a new network, a new credential) the risk engine raises the agent; on
 // its own it is evidence for the analyst. (As medium it flagged 6 of 305
 // benign look-alikes of black-box rounds 5 and 6 for one attack caught.)
+// Medium when the pull itself says more than its volume, from the call that
+// crossed the threshold through the confirmation minutes:
+// - a sweep: bulk data (1 MiB or more a call) from 4 or more distinct hosts
+//   (the agent's keys or role reaching every storage account of the
+//   subscription, one after another; a job reads its one or two stores);
+// - a directory or file-share dump: most of it over LDAP, the global
+//   catalog, SMB or NFS (389, 636, 3268-3269, 445, 139, 2049): an agent that
+//   talks HTTPS APIs pulling the domain's objects or SYSVOL.
 //
 // State: per agent ~100 bytes (the sub-window sums, peak, learning counts);
 // per blueprint the peaks of its 32 most recent agents and a ring of recent
@@ -130,6 +138,27 @@ interface Pending {
   peers: number;
   host: string;
   ids: string[];
+  /** From the crossing call on: distinct hosts of bulk calls (hashes, up to SWEEP_HOSTS), KiB seen, KiB over directory or file-share ports. */
+  hs?: number[];
+  seen?: number;
+  dir?: number;
+}
+
+/** Distinct hosts of bulk calls that make a sweep, and the least call that counts (KiB). */
+const SWEEP_HOSTS = 4;
+const SWEEP_CALL_KIB = 1024;
+/** LDAP, LDAPS, global catalog, SMB, NetBIOS session, NFS. */
+const DIRECTORY_PORTS = new Set([389, 636, 3268, 3269, 445, 139, 2049]);
+
+/** Counts a call of the agent's pending finding (see the header: sweeps and directory dumps). */
+function notePull(p: Pending, e: NetworkEvent, kib: number): void {
+  p.seen = (p.seen ?? 0) + kib;
+  if (DIRECTORY_PORTS.has(e.dest_port)) p.dir = (p.dir ?? 0) + kib;
+  if (kib < SWEEP_CALL_KIB) return;
+  const hs = p.hs ?? (p.hs = []);
+  if (hs.length >= SWEEP_HOSTS) return;
+  const h = hashString(e.dest_host);
+  if (!hs.includes(h)) hs.push(h);
 }
 
 export const bulkCollectionMeta: DetectorMeta = {
@@ -140,7 +169,8 @@ export const bulkCollectionMeta: DetectorMeta = {
   description:
     'An agent receives far more data than it and its blueprint ever do: at least 64 MiB within 10 minutes, 10× its own peak (decaying, half-life 3 days, of windows at least an hour old; once it has an hour of history) and 5× the highest peak of its blueprint\'s agents, ' +
     'or, for an agent still learning, 10× its blueprint\'s (low: with another finding, such as a new network or credential, the agent rises; agents are also asked to read a lot): a stolen credential dumping a mailbox, a CRM or a storage account through the agent\'s own APIs. ' +
-    'Confirmed 3 minutes later unless 2 other agents of the blueprint rise over 10× their own peaks within 10 minutes (a blueprint-wide backfill). What a flagged agent pulls is not learned.',
+    'Confirmed 3 minutes later unless 2 other agents of the blueprint rise over 10× their own peaks within 10 minutes (a blueprint-wide backfill). What a flagged agent pulls is not learned. ' +
+    'Medium when, from the call that crossed the threshold through those 3 minutes, it pulled bulk data (1 MiB a call) from 4 or more distinct hosts (a sweep of the subscription\'s storage accounts) or most of it over LDAP, the global catalog, SMB or NFS (a directory or SYSVOL dump by an agent of HTTPS APIs).',
 };
 
 export function createBulkCollectionDetector(options: BulkCollectionOptions = {}): Detector {
@@ -256,7 +286,9 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
         : peersKnown && sum >= o.youngPeerFactor * peers;
       if (over) {
         a.fired = now;
-        pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.confirmMs, bp, t: e.time, kib: sum, own: Math.round(own), peers: peersKnown ? Math.round(peers) : -1, host: e.dest_host, ids: [e.event_id] });
+        const p: Pending = { tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.confirmMs, bp, t: e.time, kib: sum, own: Math.round(own), peers: peersKnown ? Math.round(peers) : -1, host: e.dest_host, ids: [e.event_id] };
+        notePull(p, e, kib);
+        pending.add(p);
         return NO_DETECTIONS;
       }
     }
@@ -267,9 +299,12 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
       if (sum > a.cand) a.cand = sum;
     } else {
       const p = pending.get(e.tenant_id, e.agent_id);
-      if (p !== undefined && sum > p.kib) {
-        p.kib = sum;
-        if (p.ids.length < 4) p.ids.push(e.event_id);
+      if (p !== undefined) {
+        notePull(p, e, kib);
+        if (sum > p.kib) {
+          p.kib = sum;
+          if (p.ids.length < 4) p.ids.push(e.event_id);
+        }
       }
     }
     return NO_DETECTIONS;
@@ -323,18 +358,26 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
       return null;
     }
     const mib = (kib: number) => Math.round(kib / 1024);
+    const sweep = (p.hs?.length ?? 0) >= SWEEP_HOSTS;
+    const directory = (p.dir ?? 0) * 2 > (p.seen ?? 0);
+    const how = sweep
+      ? `; a sweep: bulk data from ${SWEEP_HOSTS} or more hosts one after another`
+      : directory
+        ? '; most of it over directory or file-share protocols (LDAP, SMB, NFS)'
+        : '';
     return {
       detector: bulkCollectionMeta.id,
-      severity: 'low',
+      severity: sweep || directory ? 'medium' : 'low',
       tenant_id: p.tenant_id,
       agent_id: p.agent_id,
       time,
       summary:
         `Agent ${p.agent_id} received ${mib(p.kib)} MiB within ${o.windowMs / 60_000} min (latest from ${p.host}), ` +
         (p.own > 0 || p.peers < 0 ? `${Math.round(p.kib / Math.max(p.own, 1))}× its own peak of ${mib(p.own)} MiB` : 'its first hour') +
-        (p.peers >= 0 ? `; its blueprint's agents peak at ${mib(p.peers)} MiB` : ''),
+        (p.peers >= 0 ? `; its blueprint's agents peak at ${mib(p.peers)} MiB` : '') +
+        how,
       evidence: {
-        observed: { bytes_in: p.kib * 1024, window_s: o.windowMs / 1000, latest_host: p.host, first_over: p.t },
+        observed: { bytes_in: p.kib * 1024, window_s: o.windowMs / 1000, latest_host: p.host, first_over: p.t, bulk_hosts: p.hs?.length ?? 0, directory_bytes: (p.dir ?? 0) * 1024 },
         baseline: { agent_peak_bytes: p.own * 1024, blueprint_peak_bytes: p.peers < 0 ? null : p.peers * 1024 },
         threshold: `at least ${mib(minKiB)} MiB, ${o.agentFactor}× the agent's peak and ${o.peerFactor}× its blueprint's (${o.youngPeerFactor}× the blueprint's for an agent still learning); not ${o.wideAgents} other agents of the blueprint rising with it within ${o.confirmMs / 60_000} min`,
         peer_group: peerGroupName(p.bp),

@@ -49,6 +49,25 @@ describe('bulk-collection', () => {
     expect(d.event_ids[0]).toBe('pull-a2-15');
   });
 
+  it('reports a sweep (bulk data from 4 or more hosts) or a pull mostly over directory or file-share protocols as medium', () => {
+    // Storage accounts read with their keys one after another: 2 pulls of 12 MB from each of 8 accounts, 20 s apart.
+    const sweep = Array.from({ length: 16 }, (_, k) => network({ agent_id: 'a2', time: T3 + k * 20 * SEC, dest_host: `contoso${['logs', 'hr', 'fin', 'ml', 'crm', 'bak', 'legal', 'pay'][k >> 1]}.blob.core.windows.net`, category: 'storage', token_id: null, bytes_in: 12 * MB }));
+    const out = run(sweep);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a2', 'medium']]);
+    expect(out[0]!.summary).toContain('a sweep: bulk data from 4 or more hosts');
+    expect(out[0]!.evidence.observed).toMatchObject({ bulk_hosts: 4 });
+    // The same volume from two hosts: low.
+    const two = sweep.map((e, k) => ({ ...e, dest_host: k % 2 === 0 ? 'contosologs.blob.core.windows.net' : 'contosohr.blob.core.windows.net' }) as AgentEvent);
+    expect(run(two).map((x) => x.severity)).toEqual(['low']);
+    // A domain controller's directory over LDAPS, then SYSVOL over SMB: medium.
+    const ldap = Array.from({ length: 12 }, (_, k) => network({ agent_id: 'a2', time: T3 + k * 30 * SEC, dest_host: 'dc01.corp.contoso.com', dest_ip: '10.40.0.10', dest_port: k < 10 ? 636 : 445, category: 'uncategorized', bytes_in: 9 * MB }));
+    const dump = run(ldap);
+    expect(dump.map((x) => x.severity)).toEqual(['medium']);
+    expect(dump[0]!.summary).toContain('over directory or file-share protocols');
+    // The same pulls over HTTPS: low.
+    expect(run(ldap.map((e) => ({ ...e, dest_port: 443 }) as AgentEvent)).map((x) => x.severity)).toEqual(['low']);
+  });
+
   it('does not report volumes under 64 MB, an agent whose own peak is high, or a rise the blueprint shares', () => {
     // 60 MB: under the floor.
     expect(run(pulls('a2', T3, 15, 4 * MB))).toEqual([]);
