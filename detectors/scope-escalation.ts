@@ -110,8 +110,9 @@ const DEFAULTS: Required<ScopeEscalationOptions> = {
  * credentials to an app), domains, tenant-wide policies (conditional access,
  * authentication methods, permission grants...), users' authentication
  * methods, the organisation, entitlement management, identity-risk writes
- * (dismissing risk hides a compromise) and device management writes (scripts
- * run on managed devices).
+ * (dismissing risk hides a compromise), device management writes (scripts
+ * run on managed devices), and Exchange Online's full_access_as_app (every
+ * mailbox through EWS) and Exchange.ManageAsApp.
  */
 const PRIVILEGED = new RegExp(
   '^(?:' +
@@ -133,6 +134,9 @@ const PRIVILEGED = new RegExp(
       'EntitlementManagement\\.ReadWrite\\.All$',
       'IdentityRisk[A-Za-z]*\\.ReadWrite',
       'DeviceManagement[A-Za-z]*\\.ReadWrite',
+      // Exchange Online: every mailbox through EWS (Midnight Blizzard's grant), Exchange administration as the app.
+      'full_access_as_app$',
+      'Exchange\\.ManageAsApp$',
     ].join('|') +
     ')',
   'i',

@@ -423,6 +423,7 @@ describe('scope-escalation', () => {
     expect(isPrivilegedScope('Application.Read.All')).toBe(false);
     expect(isPrivilegedScope('User.Read')).toBe(false);
     expect(isPrivilegedScope('Mail.Send')).toBe(false);
+    expect(isPrivilegedScope('EWS.AccessAsUser.All')).toBe(false); // a signed-in user's own mailbox (sensitive, not privileged)
   });
 
   it('recognises the rest of the tenant-takeover class, not only the best-known names', () => {
@@ -438,6 +439,9 @@ describe('scope-escalation', () => {
       'IdentityRiskyUser.ReadWrite.All',
       'DeviceManagementConfiguration.ReadWrite.All',
       'PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup',
+      'full_access_as_app',
+      'https://outlook.office365.com/full_access_as_app',
+      'Exchange.ManageAsApp',
     ]) {
       expect(isPrivilegedScope(s), s).toBe(true);
     }
