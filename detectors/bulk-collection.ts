@@ -28,16 +28,18 @@
 // (a new network, a new credential) the risk engine raises the agent; on
 // its own it is evidence for the analyst. (As medium it flagged 6 of 305
 // benign look-alikes of black-box rounds 5 and 6 for one attack caught.)
-// Medium when the pull itself says more than its volume, from the call that
-// crossed the threshold through the confirmation minutes:
+// Medium when the pull itself says more than its volume:
 // - a sweep: bulk data (1 MiB or more a call) from 4 or more distinct hosts
-//   (the agent's keys or role reaching every storage account of the
-//   subscription, one after another; a job reads its one or two stores);
-// - a directory or file-share dump: most of it over LDAP, the global
+//   within 10 minutes, seen by the end of the confirmation minutes (the agent's
+//   keys or role reaching every storage account of the subscription, one
+//   after another; a job reads its one or two stores);
+// - a directory or file-share dump: most of it, from the call that crossed
+//   the threshold through the confirmation minutes, over LDAP, the global
 //   catalog, SMB or NFS (389, 636, 3268-3269, 445, 139, 2049): an agent that
 //   talks HTTPS APIs pulling the domain's objects or SYSVOL.
 //
-// State: per agent ~100 bytes (the sub-window sums, peak, learning counts);
+// State: per agent ~100 bytes (the sub-window sums, peak, learning counts;
+// for an agent that once pulled 16 MiB in 10 minutes, its latest 4 bulk hosts);
 // per blueprint the peaks of its 32 most recent agents and a ring of recent
 // rises.
 
@@ -118,6 +120,9 @@ interface AgentIntake extends SlotState, SubWindowRing {
   n: number;
   /** Last finding (or pending one), 0 when none. */
   fired: number;
+  /** While it pulls 16 MiB or more in 10 minutes: the latest distinct hosts of its bulk calls, flat [host hash, time (s)], and when they last made a sweep (see the header). */
+  bh?: number[];
+  sw?: number;
 }
 
 interface IntakeGroup extends Timed {
@@ -138,8 +143,7 @@ interface Pending {
   peers: number;
   host: string;
   ids: string[];
-  /** From the crossing call on: distinct hosts of bulk calls (hashes, up to SWEEP_HOSTS), KiB seen, KiB over directory or file-share ports. */
-  hs?: number[];
+  /** From the crossing call on: KiB seen, and KiB over directory or file-share ports. */
   seen?: number;
   dir?: number;
 }
@@ -150,15 +154,30 @@ const SWEEP_CALL_KIB = 1024;
 /** LDAP, LDAPS, global catalog, SMB, NetBIOS session, NFS. */
 const DIRECTORY_PORTS = new Set([389, 636, 3268, 3269, 445, 139, 2049]);
 
-/** Counts a call of the agent's pending finding (see the header: sweeps and directory dumps). */
+/** Counts a call of the agent's pending finding (see the header: directory dumps). */
 function notePull(p: Pending, e: NetworkEvent, kib: number): void {
   p.seen = (p.seen ?? 0) + kib;
   if (DIRECTORY_PORTS.has(e.dest_port)) p.dir = (p.dir ?? 0) + kib;
-  if (kib < SWEEP_CALL_KIB) return;
-  const hs = p.hs ?? (p.hs = []);
-  if (hs.length >= SWEEP_HOSTS) return;
-  const h = hashString(e.dest_host);
-  if (!hs.includes(h)) hs.push(h);
+}
+
+/**
+ * Remembers the host of one of the agent's bulk calls (the latest
+ * SWEEP_HOSTS distinct ones); when they all fall within `windowS` of `now`,
+ * the agent is sweeping (sw).
+ */
+function noteBulkHost(a: AgentIntake, host: string, now: number, windowS: number): void {
+  const h = hashString(host);
+  const bh = a.bh ?? (a.bh = []);
+  for (let i = 0; i < bh.length; i += 2) {
+    if (bh[i] !== h) continue;
+    bh[i + 1] = now;
+    return;
+  }
+  if (bh.length >= 2 * SWEEP_HOSTS) bh.splice(0, 2);
+  bh.push(h, now);
+  if (bh.length < 2 * SWEEP_HOSTS) return;
+  for (let i = 1; i < bh.length; i += 2) if (now - bh[i]! > windowS) return;
+  a.sw = now;
 }
 
 export const bulkCollectionMeta: DetectorMeta = {
@@ -170,7 +189,7 @@ export const bulkCollectionMeta: DetectorMeta = {
     'An agent receives far more data than it and its blueprint ever do: at least 64 MiB within 10 minutes, 10× its own peak (decaying, half-life 3 days, of windows at least an hour old; once it has an hour of history) and 5× the highest peak of its blueprint\'s agents, ' +
     'or, for an agent still learning, 10× its blueprint\'s (low: with another finding, such as a new network or credential, the agent rises; agents are also asked to read a lot): a stolen credential dumping a mailbox, a CRM or a storage account through the agent\'s own APIs. ' +
     'Confirmed 3 minutes later unless 2 other agents of the blueprint rise over 10× their own peaks within 10 minutes (a blueprint-wide backfill). What a flagged agent pulls is not learned. ' +
-    'Medium when, from the call that crossed the threshold through those 3 minutes, it pulled bulk data (1 MiB a call) from 4 or more distinct hosts (a sweep of the subscription\'s storage accounts) or most of it over LDAP, the global catalog, SMB or NFS (a directory or SYSVOL dump by an agent of HTTPS APIs).',
+    'Medium when it pulled bulk data (1 MiB a call) from 4 or more distinct hosts within the window through those 3 minutes (a sweep of the subscription\'s storage accounts), or most of it, from the call that crossed the threshold on, over LDAP, the global catalog, SMB or NFS (a directory or SYSVOL dump by an agent of HTTPS APIs).',
 };
 
 export function createBulkCollectionDetector(options: BulkCollectionOptions = {}): Detector {
@@ -271,6 +290,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
       if (sum > a.cand) a.cand = sum;
       return NO_DETECTIONS;
     }
+    if (kib >= SWEEP_CALL_KIB) noteBulkHost(a, e.dest_host, now, o.windowMs / 1000);
     const own = decayed(a.peak, a.pk, now);
     const bp = e.blueprint_id ?? ctx.agent(e.tenant_id, e.agent_id)?.blueprint_id ?? null;
     const g = bp === null ? undefined : touchGroup(ctx, e.tenant_id, bp, e.time);
@@ -358,7 +378,10 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
       return null;
     }
     const mib = (kib: number) => Math.round(kib / 1024);
-    const sweep = (p.hs?.length ?? 0) >= SWEEP_HOSTS;
+    // A sweep seen from the window before the crossing until now (the confirmation minutes, and the
+    // calls that came in while event time got past them).
+    const sw = agents.map.get(p.tenant_id, p.agent_id)?.sw;
+    const sweep = sw !== undefined && sw >= sec(p.t) - o.windowMs / 1000;
     const directory = (p.dir ?? 0) * 2 > (p.seen ?? 0);
     const how = sweep
       ? `; a sweep: bulk data from ${SWEEP_HOSTS} or more hosts one after another`
@@ -377,7 +400,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
         (p.peers >= 0 ? `; its blueprint's agents peak at ${mib(p.peers)} MiB` : '') +
         how,
       evidence: {
-        observed: { bytes_in: p.kib * 1024, window_s: o.windowMs / 1000, latest_host: p.host, first_over: p.t, bulk_hosts: p.hs?.length ?? 0, directory_bytes: (p.dir ?? 0) * 1024 },
+        observed: { bytes_in: p.kib * 1024, window_s: o.windowMs / 1000, latest_host: p.host, first_over: p.t, sweep: sweep, directory_bytes: (p.dir ?? 0) * 1024 },
         baseline: { agent_peak_bytes: p.own * 1024, blueprint_peak_bytes: p.peers < 0 ? null : p.peers * 1024 },
         threshold: `at least ${mib(minKiB)} MiB, ${o.agentFactor}× the agent's peak and ${o.peerFactor}× its blueprint's (${o.youngPeerFactor}× the blueprint's for an agent still learning); not ${o.wideAgents} other agents of the blueprint rising with it within ${o.confirmMs / 60_000} min`,
         peer_group: peerGroupName(p.bp),

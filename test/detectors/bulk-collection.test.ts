@@ -55,7 +55,7 @@ describe('bulk-collection', () => {
     const out = run(sweep);
     expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a2', 'medium']]);
     expect(out[0]!.summary).toContain('a sweep: bulk data from 4 or more hosts');
-    expect(out[0]!.evidence.observed).toMatchObject({ bulk_hosts: 4 });
+    expect(out[0]!.evidence.observed).toMatchObject({ sweep: true });
     // The same volume from two hosts: low.
     const two = sweep.map((e, k) => ({ ...e, dest_host: k % 2 === 0 ? 'contosologs.blob.core.windows.net' : 'contosohr.blob.core.windows.net' }) as AgentEvent);
     expect(run(two).map((x) => x.severity)).toEqual(['low']);
