@@ -50,6 +50,14 @@
 // before is a rotation principal renewing credentials on its schedule:
 // nothing.
 //
+// A wipe: one actor removing credentials from 4 or more agents within 10
+// minutes that it does not sponsor, none of them given a credential in the
+// day before (no rotation: nothing replaced what was removed), is low on each
+// at once: an administrator account locking the fleet out (sabotage,
+// extortion; T1531 Account Access Removal), the agents' next sign-ins failing.
+// A rotation principal (sprees 12 hours or more apart) removes old
+// credentials on its schedule: nothing.
+//
 // State: only for agents with a credential added by an actor who does not
 // vouch for it within the last 7 days (rare): the latest use of up to 4
 // credentials. Every other sign-in costs one array length check.
@@ -88,6 +96,9 @@ const DEFAULTS: Required<BackdoorCredentialOptions> = {
   maxAgents: 2_000_000,
 };
 
+/** A credential added this long before a removal replaced it (a rotation), ms. */
+const REPLACEMENT_MS = 24 * 3_600_000;
+
 /** Credentials remembered per watched agent. */
 const MAX_CREDENTIALS = 4;
 
@@ -120,6 +131,9 @@ interface Snapshot {
   spreeReported?: [string, string, { at: number }][];
   /** Spree findings waiting for their agent to show a rotation, absent likewise. */
   spreePending?: PendingSpree[];
+  /** Credential removals per actor, and the agents reported for a wipe; absent likewise. */
+  wipes?: ActorSpreesSnapshot;
+  wipeReported?: [string, string, { at: number }][];
 }
 
 /** A spree finding waiting to see whether its agent puts the new credential to use where it runs. */
@@ -142,7 +156,8 @@ export const backdoorCredentialMeta: DetectorMeta = {
     'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
     "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium), or presented and rejected as invalid or expired there (a swap: the actor removed the agent's credential and its workload is locked out). " +
     'One actor adding credentials to 4 or more agents within 10 minutes is low on each, 10 minutes later (credentials planted across the fleet), unless the agent signed in with the new credential from the subnet it signed in from before (a rotation in place) or the actor\'s sprees began 12 hours or more before (a rotation principal). ' +
-    'A rotation replaces the credential where the agent runs, a migration moves the agent; an attacker\'s added secret or certificate runs beside the agent\'s own, from his host.',
+    'A rotation replaces the credential where the agent runs, a migration moves the agent; an attacker\'s added secret or certificate runs beside the agent\'s own, from his host. ' +
+    'One actor removing credentials from 4 or more agents it does not sponsor within 10 minutes, none of them given a credential in the day before, is low on each (the fleet locked out: sabotage), unless its sprees began 12 hours or more before.',
 };
 
 export function createBackdoorCredentialDetector(options: BackdoorCredentialOptions = {}): Detector<Snapshot> {
@@ -152,6 +167,47 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   /** Agents reported for a spree (once per agent while it is remembered). */
   const spreeReported = new TenantMap<{ at: number }>(o.maxAgents);
   const spreePending = new DueQueue<PendingSpree>(65_536);
+  /** Credential removals per actor (wipes), and the agents reported for one. */
+  const wipes = new ActorSprees('credential_removed');
+  const wipeReported = new TenantMap<{ at: number }>(o.maxAgents);
+
+  /** A credential removed: one more agent in its actor's wipe? Low at once for each agent of it that got no replacement. */
+  function onCredentialRemoved(e: LifecycleEvent, ctx: DetectorContext): Detection[] {
+    wipes.note(e);
+    const wipe = wipes.spree(e.tenant_id, e.actor, e.time, o.spreeWindowMs, o.spreeAgents, o.rotatorAfterMs);
+    if (wipe === null || wipe.repeated) return NO_DETECTIONS;
+    const actor = identityKey(e.actor);
+    // Agents the actor sponsors, or that got a credential in the day before (a rotation: removal after
+    // replacement), do not count.
+    const wiped = wipe.agentIds.filter((id) => {
+      const info = id === '' ? undefined : ctx.agent(e.tenant_id, id);
+      if (info === undefined) return false;
+      if (info.sponsors.some((sp) => identityKey(sp) === actor)) return false;
+      return !info.credentials_added.some((c) => c.time <= e.time && e.time - c.time <= REPLACEMENT_MS);
+    });
+    if (wiped.length < o.spreeAgents) return NO_DETECTIONS;
+    const out: Detection[] = [];
+    for (const agentId of unreported(wipeReported, e.tenant_id, wiped, e.time)) {
+      out.push({
+        detector: backdoorCredentialMeta.id,
+        severity: 'low',
+        tenant_id: e.tenant_id,
+        agent_id: agentId,
+        time: e.time,
+        summary: `${e.actor}, a sponsor of none of them, removed credentials from ${wiped.length} agents within ${o.spreeWindowMs / 60_000} min, this one among them, replacing none (the agents locked out: sabotage?)`,
+        evidence: {
+          observed: { actor: e.actor, agents: wiped.length, window_ms: o.spreeWindowMs, action: 'credential_removed' },
+          baseline: 'a rotation removes a credential after adding its replacement; a rotation principal works on a schedule (sprees 12 h or more apart)',
+          threshold: o.spreeAgents,
+          peer_group: null,
+          spree_agents: wiped.slice(0, 16),
+          mitre: 'T1531 Account Access Removal',
+        },
+        event_ids: [e.event_id],
+      });
+    }
+    return out;
+  }
 
   /**
    * A spree finding whose time came: none when the agent signed in since
@@ -359,7 +415,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   }
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
-    if (e.type === 'lifecycle') return e.action === 'credential_added' ? onCredentialAdded(e) : NO_DETECTIONS;
+    if (e.type === 'lifecycle') return e.action === 'credential_added' ? onCredentialAdded(e) : e.action === 'credential_removed' ? onCredentialRemoved(e, ctx) : NO_DETECTIONS;
     if (e.type !== 'signin') return NO_DETECTIONS;
     if (e.result !== 'success') return onRejected(e, ctx);
     if (e.credential_id === null) return NO_DETECTIONS;
@@ -395,14 +451,25 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       sprees.evict(before);
       spreeReported.evict(before);
       spreePending.evict(before);
+      wipes.evict(before);
+      wipeReported.evict(before);
     },
-    size: () => agents.size + sprees.size + spreeReported.size + spreePending.size,
-    snapshot: () => ({ agents: agents.snapshot(), sprees: sprees.snapshot(), spreeReported: spreeReported.snapshot().map(([t, a, v]) => [t, a, { ...v }]), spreePending: spreePending.snapshot() }),
+    size: () => agents.size + sprees.size + spreeReported.size + spreePending.size + wipes.size + wipeReported.size,
+    snapshot: () => ({
+      agents: agents.snapshot(),
+      sprees: sprees.snapshot(),
+      spreeReported: spreeReported.snapshot().map(([t, a, v]) => [t, a, { ...v }]),
+      spreePending: spreePending.snapshot(),
+      wipes: wipes.snapshot(),
+      wipeReported: wipeReported.snapshot().map(([t, a, v]) => [t, a, { ...v }]),
+    }),
     restore(s) {
       agents.restore(s.agents);
       sprees.restore(s.sprees);
       spreeReported.restore((s.spreeReported ?? []).map(([t, a, v]) => [t, a, { ...v }]));
       spreePending.restore(s.spreePending);
+      wipes.restore(s.wipes);
+      wipeReported.restore((s.wipeReported ?? []).map(([t, a, v]) => [t, a, { ...v }]));
     },
   };
 }

@@ -195,3 +195,52 @@ describe('backdoor-credential sprees', () => {
     expect(restored).toEqual(uninterrupted);
   });
 });
+
+describe('backdoor-credential wipes', () => {
+  const created = (agent: string, sponsor: string) => lifecycle({ agent_id: agent, action: 'created', actor: 'provisioner', sponsor_id: sponsor, time: T0 - DAY });
+  const remove = (agent: string, actor: string, time: number) => lifecycle({ agent_id: agent, action: 'credential_removed', actor, credential_id: `cred-${agent}`, time });
+  const add = (agent: string, actor: string, time: number) => lifecycle({ agent_id: agent, action: 'credential_added', actor, credential_id: `new-${agent}`, time });
+  const AGENTS = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6'];
+  /** Their creation by a provisioner, with their sponsor (built per test: event ids restart in each). */
+  const fleetOf = () => AGENTS.map((a) => created(a, 'owner@contoso.com'));
+
+  it('reports each agent of one actor\'s credential removals from 4+ agents it does not sponsor within 10 min, none replaced, low at once', () => {
+    const fleet = fleetOf();
+    const wipe = AGENTS.map((a, i) => remove(a, 'app-admin@contoso.com', T0 + i * 20 * SEC));
+    const out = run([...fleet, ...wipe]);
+    expect(out.map((d) => [d.agent_id, d.severity, d.time])).toEqual([
+      ['w1', 'low', T0 + 60 * SEC],
+      ['w2', 'low', T0 + 60 * SEC],
+      ['w3', 'low', T0 + 60 * SEC],
+      ['w4', 'low', T0 + 60 * SEC],
+      ['w5', 'low', T0 + 80 * SEC],
+      ['w6', 'low', T0 + 100 * SEC],
+    ]);
+    expect(out[0]!.summary).toContain('app-admin@contoso.com, a sponsor of none of them, removed credentials from 4 agents within 10 min');
+    expect(out[0]!.evidence).toMatchObject({ mitre: 'T1531 Account Access Removal' });
+  });
+
+  it('takes no removal for a wipe when it follows a replacement, comes from the agents\' sponsor, touches 3 agents, or comes from a rotation principal', () => {
+    const fleet = fleetOf();
+    // A rotation: new credentials added in the day before (one agent at a time: no spree of additions), the old ones removed now.
+    expect(run([...fleet, ...AGENTS.map((a, i) => add(a, 'app-admin@contoso.com', T0 - 2 * HOUR - i * 30 * MIN)), ...AGENTS.map((a, i) => remove(a, 'app-admin@contoso.com', T0 + i * 20 * SEC))])).toEqual([]);
+    // Their sponsor cleaning up; three agents.
+    expect(run([...fleet, ...AGENTS.map((a, i) => remove(a, 'owner@contoso.com', T0 + i * 20 * SEC))])).toEqual([]);
+    expect(run([...fleet, ...AGENTS.slice(0, 3).map((a, i) => remove(a, 'app-admin@contoso.com', T0 + i * 20 * SEC))])).toEqual([]);
+    // An actor whose removal sprees began 12 hours or more before: nothing the second time.
+    const d = createBackdoorCredentialDetector();
+    const ctx = fakeContext();
+    const first = feed(d, ctx, byTime([...fleet, ...AGENTS.slice(0, 4).map((a, i) => remove(a, 'rotator', T0 + i * SEC))]));
+    expect(first).toHaveLength(4);
+    const others = ['v1', 'v2', 'v3', 'v4'];
+    expect(feed(d, ctx, byTime([...others.map((a) => created(a, 'owner@contoso.com')), ...others.map((a, i) => remove(a, 'rotator', T0 + 13 * HOUR + i * SEC))]))).toEqual([]);
+  });
+
+  it('keeps its wipes in its snapshot', () => {
+    const fleet = fleetOf();
+    const events = byTime([...fleet, ...AGENTS.map((a, i) => remove(a, 'app-admin@contoso.com', T0 + i * 20 * SEC))]);
+    const { uninterrupted, restored } = runWithRestore(() => createBackdoorCredentialDetector(), events, events.length - 3);
+    expect(uninterrupted.map((x) => x.agent_id)).toEqual(['w1', 'w2', 'w3', 'w4', 'w5', 'w6']);
+    expect(restored).toEqual(uninterrupted);
+  });
+});
