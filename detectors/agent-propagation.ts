@@ -158,6 +158,19 @@ interface NewEdges extends Timed {
 /** Callee agents remembered per quiet caller (enough for discoveryAgents). */
 const MAX_DISCOVERY_CALLEES = 32;
 
+/**
+ * Flat [hash, time] pairs: those of `prev` within `windowMs` of `t` other
+ * than `h` (of the newest `keep` - 1 pairs), then [h, t].
+ */
+function withinWindow(prev: number[], h: number, t: number, windowMs: number, keep: number): number[] {
+  const out: number[] = [];
+  for (let i = Math.max(0, prev.length - 2 * (keep - 1)); i < prev.length; i += 2) {
+    if (Math.abs(t - prev[i + 1]!) <= windowMs && prev[i] !== h) out.push(prev[i]!, prev[i + 1]!);
+  }
+  out.push(h, t);
+  return out;
+}
+
 interface Call {
   tenant: string;
   caller: string;
@@ -276,17 +289,13 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       n = { at: t, e: [], f: Number.MIN_SAFE_INTEGER };
       newEdges.set(e.tenant_id, e.agent_id, n);
     } else if (t > n.at) n.at = t;
-    const kept: number[] = [];
-    for (let i = 0; i < n.e.length; i += 2) if (Math.abs(t - n.e[i + 1]!) <= o.edgeWindowMs && n.e[i] !== h) kept.push(n.e[i]!, n.e[i + 1]!);
-    kept.push(h, t);
-    n.e = kept;
-    const distinct = kept.length / 2;
+    n.e = withinWindow(n.e, h, t, o.edgeWindowMs, Infinity);
+    const distinct = n.e.length / 2;
     const key = pairKey(e.tenant_id, e.agent_id, callee) + '\u0000edge';
-    const last = fired.get(key);
     // A blueprint that calls no agents at all (quiet, see the header) calling one now and then
     // (a copilot handing a user's question to a specialist) is not telling; reaching a second
     // blueprint's agents within minutes is.
-    if ((!quiet || distinct >= o.edgeBlueprints) && (last === undefined || Math.abs(t - last) >= o.refireMs)) {
+    if ((!quiet || distinct >= o.edgeBlueprints) && !firedLately(key, t)) {
       markFired(key, t);
       out.push({
         detector: agentPropagationMeta.id,
@@ -333,16 +342,8 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
    */
   function discovery(e: NetworkEvent, callee: string, calleeBp: string, n: NewEdges, out: Detection[]): void {
     const t = e.time;
-    const ch = hashString(callee);
-    // The callees within the window, this one last (the newest MAX_DISCOVERY_CALLEES).
-    const prev = n.a ?? [];
-    const a: number[] = [];
-    for (let i = Math.max(0, prev.length - 2 * (MAX_DISCOVERY_CALLEES - 1)); i < prev.length; i += 2) {
-      if (Math.abs(t - prev[i + 1]!) <= o.edgeWindowMs && prev[i] !== ch) a.push(prev[i]!, prev[i + 1]!);
-    }
-    a.push(ch, t);
-    n.a = a;
-    const callees = a.length / 2;
+    n.a = withinWindow(n.a ?? [], hashString(callee), t, o.edgeWindowMs, MAX_DISCOVERY_CALLEES);
+    const callees = n.a.length / 2;
     if (callees >= o.discoveryAgents && (n.d === undefined || Math.abs(t - n.d) >= o.refireMs)) {
       n.d = t;
       out.push({
@@ -364,8 +365,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     }
     if (n.d === undefined || t < n.d || t - n.d > o.discoveryTaskMs || e.bytes_out < o.discoveryTaskBytes) return;
     const key = pairKey(e.tenant_id, e.agent_id, callee) + '\u0000task';
-    const last = fired.get(key);
-    if (last !== undefined && Math.abs(t - last) < o.refireMs) return;
+    if (firedLately(key, t)) return;
     markFired(key, t);
     out.push({
       detector: agentPropagationMeta.id,
@@ -419,6 +419,12 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     return inj !== undefined && e.time >= inj.t && e.time - inj.t <= o.injectionCarryMs ? inj : undefined;
   }
 
+  /** The key fired within refireMs of `t`. */
+  function firedLately(key: string, t: number): boolean {
+    const last = fired.get(key);
+    return last !== undefined && Math.abs(t - last) < o.refireMs;
+  }
+
   function markFired(key: string, time: number): void {
     fired.delete(key);
     fired.set(key, time);
@@ -428,8 +434,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
   function onCall(e: NetworkEvent, callee: string, ctx: DetectorContext): Detection[] {
     const foreign = foreignSource(e);
     const key = pairKey(e.tenant_id, e.agent_id, callee);
-    const last = fired.get(key);
-    if (last !== undefined && Math.abs(e.time - last) < o.refireMs) return NO_DETECTIONS;
+    if (firedLately(key, e.time)) return NO_DETECTIONS;
     const call: Call = { tenant: e.tenant_id, caller: e.agent_id, callee, bp: e.blueprint_id, t: e.time, id: e.event_id, host: e.dest_host };
     if (foreign) call.f = 1;
     const level = ctx.agentRisk(e.tenant_id, e.agent_id);
