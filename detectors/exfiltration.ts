@@ -65,6 +65,11 @@
 // taking every agent's initial sync) is a deployment, a thief's drop site is
 // the victim's alone. Towards a destination with a verdict against it
 // (malicious, suspicious) it is reported at once: no deployment goes there.
+// A destination found to be such a cut-over is the blueprint's from then on
+// (its agents, held as flagged while judged, would teach it nothing and be
+// judged again once their cooldowns end), and a sum topped up by a small
+// call (a poll) is held too while other agents of the blueprint send bulk
+// data to its destination.
 // Chunked to a destination the blueprint works with (not a drop site, not
 // storage: its APIs, its model endpoint, Graph): the 10-minute sum fires at
 // max(32 MB, 20× the most the agent or its blueprint sent to such
