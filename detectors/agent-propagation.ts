@@ -297,21 +297,14 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     // blueprint's agents within minutes is.
     if ((!quiet || distinct >= o.edgeBlueprints) && !firedLately(key, t)) {
       markFired(key, t);
-      out.push({
-        detector: agentPropagationMeta.id,
-        severity: 'low',
-        tenant_id: e.tenant_id,
-        agent_id: callee,
-        time: t,
-        summary: `Agent ${callee} (blueprint ${calleeBp}) was called by agent ${e.agent_id}, whose blueprint ${e.blueprint_id ?? '(none)'} never called agents of that blueprint`,
-        evidence: {
+      out.push(
+        calleeLow(e, callee, `Agent ${callee} (blueprint ${calleeBp}) was called by agent ${e.agent_id}, whose blueprint ${e.blueprint_id ?? '(none)'} never called agents of that blueprint`, {
           observed: { caller: e.agent_id, caller_blueprint: e.blueprint_id, callee_blueprint: calleeBp, via_host: e.dest_host, bytes_out: e.bytes_out },
           baseline: { callee_blueprints_known: g.values.size, caller_blueprint_calls: g.events },
           threshold: `a callee blueprint not called by the caller's blueprint (${o.edgeAdoptAgents} of its agents within ${o.edgeAdoptSpanMs / 60_000} min = rollout)`,
           peer_group: peerGroupName(calleeBp),
-        },
-        event_ids: [e.event_id],
-      });
+        }),
+      );
     }
     if (quiet) discovery(e, callee, calleeBp, n, out);
     if (distinct >= o.edgeBlueprints && Math.abs(t - n.f) >= o.refireMs) {
@@ -367,21 +360,14 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     const key = pairKey(e.tenant_id, e.agent_id, callee) + '\u0000task';
     if (firedLately(key, t)) return;
     markFired(key, t);
-    out.push({
-      detector: agentPropagationMeta.id,
-      severity: 'low',
-      tenant_id: e.tenant_id,
-      agent_id: callee,
-      time: t,
-      summary: `Agent ${callee} was sent a task (${Math.round(e.bytes_out / 1024)} KiB) by agent ${e.agent_id} ${formatDuration(t - n.d)} after that agent's discovery of the tenant's agents`,
-      evidence: {
+    out.push(
+      calleeLow(e, callee, `Agent ${callee} was sent a task (${Math.round(e.bytes_out / 1024)} KiB) by agent ${e.agent_id} ${formatDuration(t - n.d)} after that agent's discovery of the tenant's agents`, {
         observed: { caller: e.agent_id, bytes_out: e.bytes_out, via_host: e.dest_host, discovery_at: n.d },
         baseline: null,
         threshold: `a call carrying ${o.discoveryTaskBytes / 1024} KiB or more within ${formatDuration(o.discoveryTaskMs)} after the caller contacted ${o.discoveryAgents} agents`,
         peer_group: peerGroupName(calleeBp),
-      },
-      event_ids: [e.event_id],
-    });
+      }),
+    );
   }
 
   function pairKey(tenant: string, caller: string, callee: string): string {
@@ -417,6 +403,11 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     if (injected.size === 0) return undefined;
     const inj = injected.get(e.tenant_id, e.agent_id);
     return inj !== undefined && e.time >= inj.t && e.time - inj.t <= o.injectionCarryMs ? inj : undefined;
+  }
+
+  /** A low finding for the callee of call `e`, dated at the call. */
+  function calleeLow(e: NetworkEvent, callee: string, summary: string, evidence: Detection['evidence']): Detection {
+    return { detector: agentPropagationMeta.id, severity: 'low', tenant_id: e.tenant_id, agent_id: callee, time: e.time, summary, evidence, event_ids: [e.event_id] };
   }
 
   /** The key fired within refireMs of `t`. */
