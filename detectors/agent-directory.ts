@@ -470,6 +470,7 @@ function appendBounded<T>(list: T[], empty: T[], item: T, max: number): T[] {
 export interface AgentRecord extends AgentInfo, Timed {
   signin_ip: string | null;
   signin_ip_prev: string | null;
+  signin_ip_since: number;
   signin_cred: CredentialSighting | null;
   signin_cred_prev: CredentialSighting | null;
   credentials_removed: AgentInfo['credentials_added'];
@@ -773,6 +774,7 @@ export class AgentDirectory {
         disabled: false,
         signin_ip: e.type === 'signin' && e.result === 'success' ? e.ip : null,
         signin_ip_prev: null,
+        signin_ip_since: e.type === 'signin' && e.result === 'success' ? t : 0,
         signin_cred: e.type === 'signin' && e.result === 'success' && e.credential_id !== null ? { credential_id: e.credential_id, time: t, ip: e.ip, event_id: e.event_id } : null,
         signin_cred_prev: null,
         orphaned: false,
@@ -804,6 +806,7 @@ export class AgentDirectory {
         if (e.ip !== a.signin_ip) {
           a.signin_ip_prev = a.signin_ip;
           a.signin_ip = e.ip;
+          a.signin_ip_since = t;
         }
         if (e.credential_id !== null) noteCredentialUse(a, e.credential_id, t, e.ip, e.event_id);
       }
@@ -894,6 +897,7 @@ export class AgentDirectory {
         disabled: v.disabled,
         signin_ip: v.signin_ip,
         signin_ip_prev: v.signin_ip_prev,
+        signin_ip_since: v.signin_ip_since,
         signin_cred: v.signin_cred === null ? null : { ...v.signin_cred },
         signin_cred_prev: v.signin_cred_prev === null ? null : { ...v.signin_cred_prev },
         orphaned: v.orphaned,
@@ -921,6 +925,7 @@ export class AgentDirectory {
         permissions_granted: r.permissions_granted?.length ? r.permissions_granted.map((p) => ({ ...p })) : NO_PERMISSIONS,
         signin_ip: r.signin_ip ?? null,
         signin_ip_prev: r.signin_ip_prev ?? null,
+        signin_ip_since: r.signin_ip_since ?? 0,
         signin_cred: r.signin_cred ? { ...r.signin_cred } : null,
         signin_cred_prev: r.signin_cred_prev ? { ...r.signin_cred_prev } : null,
         // Absent from snapshots taken before orphans were told apart.

@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–22). A fresh set
+// The catalogue: every detector of the product, in id order (1–23). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -26,6 +26,7 @@ import { createSecretEnumerationDetector } from './secret-enumeration.js';
 import { createAnonymousNetworkDetector } from './anonymous-network.js';
 import { createMassSendDetector } from './mass-send.js';
 import { createForeignWorkloadNetworkDetector } from './foreign-workload-network.js';
+import { createTokenWithoutSigninDetector } from './token-without-signin.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -51,6 +52,7 @@ export const DETECTOR_IDS = [
   'anonymous-network',
   'mass-send',
   'foreign-workload-network',
+  'token-without-signin',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -80,6 +82,7 @@ export function createCatalogue(): Detector[] {
     createAnonymousNetworkDetector(),
     createMassSendDetector(),
     createForeignWorkloadNetworkDetector(),
+    createTokenWithoutSigninDetector(),
   ] as Detector[];
 }
 

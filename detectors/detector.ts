@@ -54,6 +54,12 @@ export interface AgentInfo {
   signin_ip?: string | null;
   signin_ip_prev?: string | null;
   /**
+   * When the agent's sign-ins moved to `signin_ip` (event time of the first
+   * successful sign-in from there since the address before it; 0 unknown).
+   * Absent from snapshots taken before it was kept.
+   */
+  signin_ip_since?: number;
+  /**
    * The credential of the agent's latest successful sign-in (its latest use:
    * time, address, event), and the latest use of the credential in use before
    * it (null until seen): lets a watch that begins late (a credential's
