@@ -35,6 +35,10 @@
 //   rotation service or an administrator account planting credentials
 //   across the fleet, and a credential from it used from a new place with a
 //   new client is judged like any other.
+// - A new user agent of offensive tooling (roadtx, ROADrecon, GraphRunner,
+//   AADInternals, TokenTactics, AzureHound...: see isOffensiveClient) weighs
+//   one more and is medium at once, even before the baselines have learned:
+//   no deployment moves to it, and no sponsor debugs an agent with it.
 // - An unaudited credential: a new credential id that no addition record
 //   (credential_added) names, presented from another subnet than the
 //   credential the agent used before it, which was in use within the hour,
@@ -137,6 +141,8 @@ export interface UnfamiliarSigninPropertiesOptions {
    */
   unauditedConcurrentMs?: number;
   unauditedWeight?: number;
+  /** A new user agent of offensive tooling (see isOffensiveClient) weighs this much more, and is medium at once. */
+  offensiveClientWeight?: number;
 }
 
 const PROPS = ['country', 'asn', 'user_agent', 'credential_type', 'credential_id'] as const;
@@ -187,7 +193,23 @@ const DEFAULTS: Required<UnfamiliarSigninPropertiesOptions> = {
   witnessSignins: 3,
   unauditedConcurrentMs: 60 * 60_000,
   unauditedWeight: 1,
+  offensiveClientWeight: 1,
 };
+
+/**
+ * Clients of offensive tooling against Entra ID and Microsoft 365 (token
+ * theft and replay, directory reconnaissance, password spraying, Graph
+ * post-exploitation) and of generic attack tools, by the names their user
+ * agents carry by default. A workload's own code never presents them; an
+ * intruder on the agent's host running them with its credential does
+ * (ROADtools and AADInternals in Entra intrusions, GraphRunner after them).
+ */
+const OFFENSIVE_CLIENT =
+  /(?:^|[^a-z0-9])(?:roadtx|roadrecon|roadtools|roadlib|graphrunner|aadinternals|tokentactics(?:v2)?|azurehound|microburst|powerzure|graphspy|o365spray|msolspray|teamfiltration|trevorspray|spray365|mfasweep|evilginx2?|stormspotter|impacket|sqlmap|nuclei|masscan|nmap)(?:$|[^a-z0-9])/i;
+
+export function isOffensiveClient(userAgent: string): boolean {
+  return OFFENSIVE_CLIENT.test(userAgent);
+}
 
 /** A sign-in whose new properties would make it medium, waiting to see whether the blueprint follows. */
 interface Pending {
@@ -534,6 +556,15 @@ export function createUnfamiliarSigninPropertiesDetector(
       tenantKnown &= ~(1 << COUNTRY);
       weight += propWeight(COUNTRY, e) * (1 - o.tenantFamiliarWeight);
     }
+    // A client of offensive tooling is never a deployment's, nor a baseline still learning.
+    const offensive = (unknown & (1 << UA)) !== 0 && e.user_agent !== null && isOffensiveClient(e.user_agent);
+    if (offensive) {
+      if ((novel & (1 << UA)) === 0) weight += propWeight(UA, e);
+      else if ((tenantKnown & (1 << UA)) !== 0) weight += propWeight(UA, e) * (1 - o.tenantFamiliarWeight);
+      novel |= 1 << UA;
+      tenantKnown &= ~(1 << UA);
+      weight += o.offensiveClientWeight;
+    }
     const beside = (novel & (1 << CID)) !== 0 ? unauditedBeside(ctx.agent(e.tenant_id, e.agent_id), e) : null;
     if (beside !== null) weight += o.unauditedWeight;
     const fire = weight >= o.lowWeight;
@@ -551,11 +582,11 @@ export function createUnfamiliarSigninPropertiesDetector(
 
     // The sponsor running the agent with a credential he just added: on the record, not medium by itself.
     let bySponsor =
-      weight >= o.mediumWeight && e.credential_id !== null ? sponsorAddition(ctx.agent(e.tenant_id, e.agent_id), e.credential_id, t, o.sponsorCredentialMs, ctx) : null;
+      weight >= o.mediumWeight && e.credential_id !== null && !offensive ? sponsorAddition(ctx.agent(e.tenant_id, e.agent_id), e.credential_id, t, o.sponsorCredentialMs, ctx) : null;
     const spree = bySponsor === null ? 0 : sprees.agentsAround(e.tenant_id, bySponsor.actor, bySponsor.time, o.spreeWindowMs);
     if (spree >= o.spreeAgents) bySponsor = null;
     const wantsMedium = weight >= o.mediumWeight && bySponsor === null;
-    const confirm = wantsMedium && bp !== null && o.confirmMs > 0;
+    const confirm = wantsMedium && bp !== null && o.confirmMs > 0 && !offensive;
     const severity: Severity = wantsMedium && !confirm ? 'medium' : 'low';
     const observed: Record<string, string | number | null> = {};
     const names: string[] = [];
@@ -566,7 +597,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       const value = valueOf(e, p);
       observed[name] = value;
       names.push(name);
-      parts.push(`${name.replace('_', ' ')} ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+      parts.push(`${name.replace('_', ' ')} ${typeof value === 'string' ? JSON.stringify(value) : String(value)}${p === UA && offensive ? ' (offensive tooling)' : ''}`);
     }
     let besideText: string | null = null;
     if (beside !== null) {
@@ -631,6 +662,7 @@ export function createUnfamiliarSigninPropertiesDetector(
           weight,
           ip: e.ip,
           confirmation: confirm ? 'pending' : null,
+          ...(offensive ? { offensive_client: e.user_agent } : {}),
           ...(bySponsor !== null ? { sponsor_credential: { added_by: bySponsor.actor, added_at: bySponsor.time } } : {}),
         },
         event_ids: [e.event_id],
@@ -645,7 +677,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant). A new credential that no addition record explains, presented from another subnet than the credential the agent used within the hour before it (not a managed identity), weighs one more: a credential planted past the audit feed, running beside the agent\'s own.',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant). A new credential that no addition record explains, presented from another subnet than the credential the agent used within the hour before it (not a managed identity), weighs one more: a credential planted past the audit feed, running beside the agent\'s own. A new user agent of offensive tooling (roadtx, ROADrecon, GraphRunner, AADInternals, TokenTactics, AzureHound...) is medium at once.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,

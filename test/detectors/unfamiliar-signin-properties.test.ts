@@ -148,6 +148,20 @@ describe('unfamiliar-signin-properties', () => {
     expect(detections.map((d) => [d.severity, d.evidence.new_properties])).toEqual([['low', ['country']]]);
   });
 
+  it('makes a new client of offensive tooling medium at once, even from the agent\'s own host and in a learning blueprint, but not a name that merely contains one', () => {
+    const roadtx = [...warmup({ agents: AGENTS }), signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, user_agent: 'roadtx/1.9.2 (ROADtools)' })];
+    const { detections } = run(det(), roadtx);
+    expect(detections.map((d) => [d.severity, d.evidence.new_properties, d.evidence.weight])).toEqual([['medium', ['user_agent'], 2]]);
+    expect(detections[0]!.summary).toContain('(offensive tooling)');
+    expect(detections[0]!.evidence.offensive_client).toBe('roadtx/1.9.2 (ROADtools)');
+    // A blueprint still learning judges nothing else, but GraphRunner is no baseline's.
+    const learning = [signin({ agent_id: 'x', blueprint_id: 'fresh-bp', time: T0 }), signin({ agent_id: 'x', blueprint_id: 'fresh-bp', time: T0 + MIN, user_agent: 'Mozilla/5.0 GraphRunner' })];
+    expect(run(det(), learning).detections.map((d) => d.severity)).toEqual(['medium']);
+    // "roadtxt-sync" and "nmapper" are not the tools.
+    const lookalike = [...warmup({ agents: AGENTS }), signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, user_agent: 'roadtxt-sync/2.0 nmapper' })];
+    expect(run(det(), lookalike).detections.map((d) => d.severity)).toEqual(['low']);
+  });
+
   it('ignores client version bumps', () => {
     const events = [...warmup({ agents: AGENTS }), signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, user_agent: 'azsdk-js-identity/1.3.7' })];
     expect(run(det(), events).detections).toHaveLength(0);
