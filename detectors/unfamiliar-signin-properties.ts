@@ -50,11 +50,11 @@
 //   confirmation, takes the extra weight back. A managed identity's
 //   credentials rotate unrecorded: never.
 
-import type { AgentEvent, SigninEvent } from '../contract/events.js';
+import type { AgentEvent, NetworkEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
 import { ALLOWED_LATENESS_MS, formatDuration, isSanctionedActor, isVouchingSponsor, peerGroupName, unvouchedAddition, type CredentialSighting, type UserRiskView } from './detector.js';
-import { sameSubnet } from './addresses.js';
+import { isPrivateAddress, sameSubnet } from './addresses.js';
 import { DueQueue } from './due-queue.js';
 import { ActorSprees, type ActorSpreesSnapshot } from './actor-sprees.js';
 import {
@@ -141,6 +141,14 @@ export interface UnfamiliarSigninPropertiesOptions {
    */
   unauditedConcurrentMs?: number;
   unauditedWeight?: number;
+  /**
+   * An agent that took up a network its blueprint adopted within the
+   * deployment window and signs in from its previous network again within
+   * this long did not move with it: low, ms.
+   */
+  returnWithinMs?: number;
+  /** A call from the previous network counts this long after the sign-in elsewhere, ms. */
+  settleMs?: number;
   /** A new user agent of offensive tooling (see isOffensiveClient) weighs this much more, and is medium at once. */
   offensiveClientWeight?: number;
 }
@@ -168,6 +176,8 @@ interface Snapshot {
   pending: Pending[];
   /** Absent from snapshots taken before it was kept. */
   sprees?: ActorSpreesSnapshot;
+  /** Absent from snapshots taken before moves were watched. */
+  moved?: [string, string, Moved][];
 }
 
 const DEFAULTS: Required<UnfamiliarSigninPropertiesOptions> = {
@@ -194,6 +204,8 @@ const DEFAULTS: Required<UnfamiliarSigninPropertiesOptions> = {
   unauditedConcurrentMs: 60 * 60_000,
   unauditedWeight: 1,
   offensiveClientWeight: 1,
+  returnWithinMs: 60 * 60_000,
+  settleMs: 60_000,
 };
 
 /**
@@ -230,6 +242,17 @@ interface Pending {
   unvouched?: boolean;
   /** The unaudited credential weighed in (see unauditedConcurrentMs): its id, until a late addition record explains it. */
   unaudited?: string;
+}
+
+/** An agent watched after taking up a network with its blueprint (see watchMove). */
+interface Moved extends Timed {
+  home: string;
+  ip: string;
+  t: number;
+  id: string;
+  asn: number | null;
+  adopters: number;
+  bp: string | null;
 }
 
 /** The pseudo-property an unaudited credential adds to a finding. */
@@ -466,6 +489,58 @@ export function createUnfamiliarSigninPropertiesDetector(
     else delete p.unvouched;
   }
 
+  /**
+   * Agents that took up a network several agents of their blueprint adopted
+   * within minutes (a deployment, so not judged), watched for a sign-in
+   * from their previous network: a blueprint that moves leaves it; one host
+   * signing in as several agents with their (or their blueprint's shared)
+   * credential leaves the agents where they are.
+   */
+  const moved = new TenantMap<Moved>();
+
+  function watchMove(e: SigninEvent, ctx: DetectorContext, adopters: number, bp: string | null): void {
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    const home = info === undefined ? null : info.signin_ip === e.ip ? (info.signin_ip_prev ?? null) : (info.signin_ip ?? null);
+    if (home === null || sameSubnet(home, e.ip) || isPrivateAddress(e.ip)) return;
+    const w = moved.get(e.tenant_id, e.agent_id);
+    if (w !== undefined && e.time - w.t <= o.returnWithinMs) return;
+    moved.set(e.tenant_id, e.agent_id, { at: e.time, home, ip: e.ip, t: e.time, id: e.event_id, asn: e.asn, adopters, bp });
+  }
+
+  /**
+   * A watched agent signing in from its previous network again within
+   * returnWithinMs, or calling from there a minute or more after (calls in
+   * flight before a move do not count): it never moved (low).
+   */
+  function backHome(e: SigninEvent | NetworkEvent): Detection | null {
+    const w = moved.get(e.tenant_id, e.agent_id);
+    if (w === undefined || e.time <= w.t + (e.type === 'network' ? o.settleMs : 0)) return null;
+    if (e.time - w.t > o.returnWithinMs) {
+      moved.delete(e.tenant_id, e.agent_id);
+      return null;
+    }
+    if (!sameSubnet(e.ip, w.home)) return null;
+    moved.delete(e.tenant_id, e.agent_id);
+    return {
+      detector: 'unfamiliar-signin-properties',
+      severity: 'low',
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary:
+        `Agent ${e.agent_id} signed in from ${w.ip} (ASN ${String(w.asn)}), a network ${w.adopters} agents of blueprint ${w.bp ?? '?'} took up within minutes, ` +
+        `and ${e.type === 'network' ? `called ${e.dest_host} from its own network ${e.ip}` : `signed in again from its own network ${e.ip}`} ${formatDuration(e.time - w.t)} later: it did not move with them (one host signing in as several agents?)`,
+      evidence: {
+        observed: { ip: w.ip, asn: w.asn, back_home_ip: e.ip, back_after_s: Math.round((e.time - w.t) / 1000) },
+        baseline: { previous_ip: w.home, agents_adopting_network: w.adopters },
+        threshold: { return_within_s: o.returnWithinMs / 1000 },
+        peer_group: peerGroupName(w.bp),
+        new_properties: ['asn'],
+      },
+      event_ids: [w.id, e.event_id],
+    };
+  }
+
   function advance(watermark: number): Detection[] {
     return pending.takeDue(watermark, decide);
   }
@@ -476,7 +551,13 @@ export function createUnfamiliarSigninPropertiesDetector(
       if (e.action === 'credential_added' && e.credential_id !== null) explainLate(e.tenant_id, e.agent_id, e.credential_id, ctx);
       return NO_DETECTIONS;
     }
+    if (e.type === 'network') {
+      const back = moved.size === 0 ? null : backHome(e);
+      return back === null ? NO_DETECTIONS : [back];
+    }
     if (e.type !== 'signin' || e.result !== 'success') return NO_DETECTIONS;
+    const back = moved.size === 0 ? null : backHome(e);
+    if (back !== null) return [back];
     const t = e.time;
     const ts = sec(t);
     const bp = blueprintOf(e, ctx);
@@ -527,6 +608,7 @@ export function createUnfamiliarSigninPropertiesDetector(
     let weight = 0;
     let novel = 0;
     let tenantKnown = 0;
+    let movedWith = 0;
     for (let p = 0; p < 5; p++) {
       if ((unknown & (1 << p)) === 0) continue;
       const h = hashes[p]!;
@@ -537,6 +619,11 @@ export function createUnfamiliarSigninPropertiesDetector(
       // A rotation explains a new credential, and a new type of it, except a client secret where the
       // agent used something stronger: a secret is what an insider takes home, not what a rotation moves to.
       if (rotation && (p === CID || (p === CTYPE && e.credential_type !== 'client_secret'))) familiar = true;
+      // A network familiar only because agents of the blueprint took it up within the deployment window.
+      if (p === ASN && familiar && judging && g) {
+        const v = g.values.get(h);
+        if (v !== undefined && t - v.first <= o.deploymentWindowMs) movedWith = v.adopters;
+      }
       // A credential id is usually the agent's own: its peers cannot vouch for
       // it, so it is judged on the agent's own history only.
       if (!familiar && (p === CID ? agentReady : judging)) {
@@ -578,6 +665,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       if (g) peerAdopt(g, h, agentHash, t, clean, o.peerCap);
       if (p !== CID) peerAdopt(tg, h, agentHash, t, clean, o.peerCap * 2);
     }
+    if (movedWith > 0 && !fire) watchMove(e, ctx, movedWith, bp);
     if (!fire) return NO_DETECTIONS;
 
     // The sponsor running the agent with a credential he just added: on the record, not medium by itself.
@@ -671,7 +759,7 @@ export function createUnfamiliarSigninPropertiesDetector(
   }
 
   return {
-    types: ['signin', 'lifecycle'] as const,
+    types: ['signin', 'lifecycle', 'network'] as const,
     meta: {
       id: 'unfamiliar-signin-properties',
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
@@ -689,14 +777,16 @@ export function createUnfamiliarSigninPropertiesDetector(
       tenants.evict(before);
       pending.evict(before);
       sprees.evict(before);
+      moved.evict(before);
     },
-    size: () => agents.size + groups.size + tenants.size + pending.size + sprees.size,
+    size: () => agents.size + groups.size + tenants.size + pending.size + sprees.size + moved.size,
     snapshot: () => ({
       agents: agents.snapshot(),
       groups: snapshotGroups(groups),
       tenants: snapshotGroups(tenants),
       pending: pending.snapshot(),
       sprees: sprees.snapshot(),
+      moved: moved.snapshot(),
     }),
     restore(s) {
       agents.restore(s.agents);
@@ -704,6 +794,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       restoreGroups(tenants, s.tenants);
       pending.restore(s.pending);
       sprees.restore(s.sprees);
+      moved.restore(s.moved ?? []);
     },
   };
 }

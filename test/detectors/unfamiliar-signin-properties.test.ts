@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent, SigninEvent } from '../../contract/events.js';
 import { createUnfamiliarSigninPropertiesDetector } from '../../detectors/unfamiliar-signin-properties.js';
-import { MIN, T0, lifecycle, resetIds, run, signin, snapshotRoundTrip, warmup } from './core-helpers.js';
+import { MIN, T0, lifecycle, network, resetIds, run, signin, snapshotRoundTrip, warmup } from './core-helpers.js';
 
 const HOUR = 60 * MIN;
 
@@ -46,6 +46,29 @@ describe('unfamiliar-signin-properties', () => {
       ['a1', 'low'],
       ['a2', 'low'],
     ]);
+  });
+
+  it('reports the agents a "deployment" took to a new network that are still working from their own (one host signing in as several agents): low, once each', () => {
+    const VPS = { ip: '198.51.100.7', asn: 64500 };
+    const events: AgentEvent[] = [...warmup({ agents: AGENTS })];
+    AGENTS.forEach((a, i) => events.push(signin({ agent_id: a, credential_id: `cred-${a}`, time: END + i * 50_000, ...VPS })));
+    const home = (a: string, t: number) => network({ agent_id: a, time: t });
+    events.push(
+      home('a3', END + 100_000 + 30_000), // in flight at the foreign sign-in: not yet
+      home('a3', END + 100_000 + 3 * MIN),
+      home('a3', END + 100_000 + 4 * MIN),
+      signin({ agent_id: 'a4', credential_id: 'cred-a4', time: END + 150_000 + 20 * MIN }),
+    );
+    const { detections } = run(det(), events);
+    expect(detections.map((d) => [d.agent_id, d.severity, d.time - END])).toEqual([
+      ['a1', 'low', 0],
+      ['a2', 'low', 50_000],
+      ['a3', 'low', 100_000 + 3 * MIN],
+      ['a4', 'low', 150_000 + 20 * MIN],
+    ]);
+    expect(detections[2]!.summary).toContain('did not move with them');
+    expect(detections[2]!.evidence.observed).toMatchObject({ ip: VPS.ip, asn: VPS.asn, back_home_ip: '20.0.0.1' });
+    expect(detections[3]!.event_ids).toHaveLength(2);
   });
 
   it('takes a two-agent blueprint failing over together as a deployment, not the first of them as an intruder', () => {
