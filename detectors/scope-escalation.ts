@@ -157,10 +157,18 @@ export function isPrivilegedScope(scope: string): boolean {
  */
 const SENSITIVE = /(?:\.All$|ReadWrite|\.Write(?:\.|$)|\.Send|FullControl|\.Manage|^Mail\.)/i;
 
+/**
+ * Tenant-wide reads of the service's own health and announcements (the
+ * message center): operational status every monitoring agent reads, no
+ * one's data.
+ */
+const OPERATIONAL_READ = /^(?:ServiceHealth|ServiceMessage)\.Read\.All$/i;
+
 /** A sensitive scope (see SENSITIVE); a resource prefix (`https://…/`) is ignored. */
 export function isSensitiveScope(scope: string): boolean {
   const slash = scope.lastIndexOf('/');
-  return SENSITIVE.test(slash >= 0 ? scope.slice(slash + 1) : scope);
+  const name = slash >= 0 ? scope.slice(slash + 1) : scope;
+  return SENSITIVE.test(name) && !OPERATIONAL_READ.test(name);
 }
 
 /**

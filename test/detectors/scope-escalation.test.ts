@@ -306,6 +306,9 @@ describe('scope-escalation', () => {
   it('reports a new sensitive scope (tenant-wide, write, send, mailbox) as medium after the adoption window', () => {
     expect(['Files.Read.All', 'User.ReadWrite.All', 'Mail.Read', 'Mail.Send', 'Sites.FullControl.All', 'https://graph.microsoft.com/Files.ReadWrite', 'Payments.Write', 'api://billing/Vendors.Write.Own'].every(isSensitiveScope)).toBe(true);
     expect(['User.Read', 'Calendars.Read', 'offline_access', '.default', 'user_impersonation'].some(isSensitiveScope)).toBe(false);
+    // The service's own health and message center, tenant-wide but no one's data; writing them is another matter.
+    expect(['ServiceHealth.Read.All', 'https://graph.microsoft.com/ServiceMessage.Read.All'].some(isSensitiveScope)).toBe(false);
+    expect(['ServiceMessageViewpoint.Write', 'ServiceHealth.ReadWrite.All'].every(isSensitiveScope)).toBe(true);
     const d = createScopeEscalationDetector({ adoptWindowMs: 10 * MIN });
     const ctx = fakeContext();
     feed(d, ctx, warmup());
