@@ -36,7 +36,10 @@
 // - a directory or file-share dump: most of it, from the call that crossed
 //   the threshold through the confirmation minutes, over LDAP, the global
 //   catalog, SMB or NFS (389, 636, 3268-3269, 445, 139, 2049): an agent that
-//   talks HTTPS APIs pulling the domain's objects or SYSVOL.
+//   talks HTTPS APIs pulling the domain's objects or SYSVOL; unless it sends
+//   as much out (80 %, in uploads of 1 MiB or more elsewhere) over the same
+//   minutes: a system-state backup writing each chunk to its store as it
+//   reads it is a copy job, and what leaves is exfiltration's to judge.
 //
 // State: per agent ~100 bytes (the sub-window sums, peak, learning counts;
 // for an agent that once pulled 16 MiB in 10 minutes, its latest 4 bulk hosts);
@@ -146,7 +149,13 @@ interface Pending {
   /** From the crossing call on: KiB seen, and KiB over directory or file-share ports. */
   seen?: number;
   dir?: number;
+  /** From the crossing call on: KiB sent elsewhere than those ports, in calls of MIRROR_CALL_KIB or more. */
+  out?: number;
 }
+
+/** The least upload that counts towards mirroring a pull (KiB), and the share of it that makes a copy job. */
+const MIRROR_CALL_KIB = 1024;
+const MIRROR_SHARE = 0.8;
 
 /** Distinct hosts of bulk calls that make a sweep, and the least call that counts (KiB). */
 const SWEEP_HOSTS = 4;
@@ -277,6 +286,11 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     if (now < a.first) a.first = now;
     if (a.n < o.learnCalls) a.n++;
     const kib = Math.round(e.bytes_in / 1024);
+    // An upload while a pull is judged: a dump mirrored to storage as it is read is a copy job (see decide).
+    if (a.fired !== 0 && e.bytes_out >= MIRROR_CALL_KIB * 1024 && !DIRECTORY_PORTS.has(e.dest_port)) {
+      const p = pending.get(e.tenant_id, e.agent_id);
+      if (p !== undefined) p.out = (p.out ?? 0) + Math.round(e.bytes_out / 1024);
+    }
     // Slide: sub-windows older than the window are emptied (a late event lands in its own, if still in the window).
     const sb = Math.floor(now / subS);
     ringSlide(a, sb);
@@ -382,7 +396,10 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     // calls that came in while event time got past them).
     const sw = agents.map.get(p.tenant_id, p.agent_id)?.sw;
     const sweep = sw !== undefined && sw >= sec(p.t) - o.windowMs / 1000;
-    const directory = (p.dir ?? 0) * 2 > (p.seen ?? 0);
+    // A dump written out as it is read, as much as was read (a domain controller's system state
+    // copied to the backup store chunk by chunk), is a copy job: what leaves is exfiltration's to judge.
+    const mirrored = (p.out ?? 0) >= MIRROR_SHARE * (p.dir ?? 0);
+    const directory = (p.dir ?? 0) * 2 > (p.seen ?? 0) && !mirrored;
     const how = sweep
       ? `; a sweep: bulk data from ${SWEEP_HOSTS} or more hosts one after another`
       : directory
@@ -400,7 +417,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
         (p.peers >= 0 ? `; its blueprint's agents peak at ${mib(p.peers)} MiB` : '') +
         how,
       evidence: {
-        observed: { bytes_in: p.kib * 1024, window_s: o.windowMs / 1000, latest_host: p.host, first_over: p.t, sweep: sweep, directory_bytes: (p.dir ?? 0) * 1024 },
+        observed: { bytes_in: p.kib * 1024, window_s: o.windowMs / 1000, latest_host: p.host, first_over: p.t, sweep: sweep, directory_bytes: (p.dir ?? 0) * 1024, uploaded_bytes: (p.out ?? 0) * 1024 },
         baseline: { agent_peak_bytes: p.own * 1024, blueprint_peak_bytes: p.peers < 0 ? null : p.peers * 1024 },
         threshold: `at least ${mib(minKiB)} MiB, ${o.agentFactor}× the agent's peak and ${o.peerFactor}× its blueprint's (${o.youngPeerFactor}× the blueprint's for an agent still learning); not ${o.wideAgents} other agents of the blueprint rising with it within ${o.confirmMs / 60_000} min`,
         peer_group: peerGroupName(p.bp),

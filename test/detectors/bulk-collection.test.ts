@@ -66,6 +66,13 @@ describe('bulk-collection', () => {
     expect(dump[0]!.summary).toContain('over directory or file-share protocols');
     // The same pulls over HTTPS: low.
     expect(run(ldap.map((e) => ({ ...e, dest_port: 443 }) as AgentEvent)).map((x) => x.severity)).toEqual(['low']);
+    // Each chunk written to the backup store seconds after it is read (a system-state backup): low.
+    const upload = (e: AgentEvent) => network({ agent_id: 'a2', time: e.time + 5 * SEC, dest_host: 'contosobackup.blob.core.windows.net', category: 'storage', bytes_out: 9 * MB, bytes_in: 2_000 });
+    const backup = run(ldap.flatMap((e) => [e, upload(e)]));
+    expect(backup.map((x) => x.severity)).toEqual(['low']);
+    expect((backup[0]!.evidence.observed as { uploaded_bytes: number }).uploaded_bytes).toBeGreaterThanOrEqual(4 * 9 * MB);
+    // Half of it written out: still a dump.
+    expect(run(ldap.flatMap((e, k) => (k % 2 === 0 ? [e, upload(e)] : [e]))).map((x) => x.severity)).toEqual(['medium']);
   });
 
   it('does not report volumes under 64 MB, an agent whose own peak is high, or a rise the blueprint shares', () => {
