@@ -774,7 +774,7 @@ export class AgentDirectory {
         disabled: false,
         signin_ip: e.type === 'signin' && e.result === 'success' ? e.ip : null,
         signin_ip_prev: null,
-        signin_ip_since: e.type === 'signin' && e.result === 'success' ? t : 0,
+        signin_ip_since: e.type === 'signin' && e.result === 'success' ? sec(t) : 0,
         signin_cred: e.type === 'signin' && e.result === 'success' && e.credential_id !== null ? { credential_id: e.credential_id, time: t, ip: e.ip, event_id: e.event_id } : null,
         signin_cred_prev: null,
         orphaned: false,
@@ -806,7 +806,7 @@ export class AgentDirectory {
         if (e.ip !== a.signin_ip) {
           a.signin_ip_prev = a.signin_ip;
           a.signin_ip = e.ip;
-          a.signin_ip_since = t;
+          a.signin_ip_since = sec(t);
         }
         if (e.credential_id !== null) noteCredentialUse(a, e.credential_id, t, e.ip, e.event_id);
       }

@@ -54,9 +54,11 @@ export interface AgentInfo {
   signin_ip?: string | null;
   signin_ip_prev?: string | null;
   /**
-   * When the agent's sign-ins moved to `signin_ip` (event time of the first
-   * successful sign-in from there since the address before it; 0 unknown).
-   * Absent from snapshots taken before it was kept.
+   * When the agent's sign-ins moved to `signin_ip`: the event time of the
+   * first successful sign-in from there since the address before it, in
+   * `sec()` units (whole seconds since 2020, a small integer: stored unboxed
+   * in every agent's record); 0 unknown. Absent from snapshots taken before
+   * it was kept.
    */
   signin_ip_since?: number;
   /**

@@ -25,7 +25,7 @@
 // own network and web gateway) are not judged. Once per agent per day.
 //
 // State: per blueprint, a ring of the networks its agents moved their
-// sign-ins to and of tokens issued away from sign-ins (the latest 64: the
+// sign-ins to and of tokens issued away from sign-ins (the latest 32: the
 // network, the agent, the time, the kind); per agent only while a token
 // waits, and for a day after a finding. Nothing for an agent whose tokens
 // come from where it signs in: the directory knows its sign-in addresses.
@@ -33,7 +33,7 @@
 import type { AgentEvent, SigninEvent, TokenEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { ALLOWED_LATENESS_MS, peerGroupId, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
-import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+import { NO_DETECTIONS, TenantMap, clone, hashString, sec, type Timed } from './agent-directory.js';
 import { isIpv6, isPrivateAddress, isSecurityEdgeAddress, subnetOf, wideNetworkOf } from './addresses.js';
 import { DueQueue } from './due-queue.js';
 
@@ -56,7 +56,7 @@ const DEFAULTS: Required<TokenWithoutSigninOptions> = {
   refireMs: 24 * 3_600_000,
   strayPeers: 2,
   strayWindowMs: 30 * 60_000,
-  ringSize: 64,
+  ringSize: 32,
   maxAgents: 1_000_000,
 };
 
@@ -143,7 +143,7 @@ export function createTokenWithoutSigninDetector(options: TokenWithoutSigninOpti
   function onSignin(e: SigninEvent, ctx: DetectorContext): void {
     if (e.result !== 'success') return;
     const info = ctx.agent(e.tenant_id, e.agent_id);
-    if (info === undefined || info.signin_ip !== e.ip || info.signin_ip_since !== e.time) return;
+    if (info === undefined || info.signin_ip !== e.ip || info.signin_ip_since !== sec(e.time)) return;
     const prev = info.signin_ip_prev ?? null;
     if (prev !== null && ringNet(prev) === ringNet(e.ip)) return;
     remember(e.tenant_id, peerGroupId(e.blueprint_id ?? info.blueprint_id, e.agent_id), ringNet(e.ip), hashString(e.agent_id), e.time, SIGNIN);
