@@ -178,28 +178,33 @@ export function createTokenWithoutSigninDetector(options: TokenWithoutSigninOpti
     });
   }
 
-  /** Why the token is no stray after all, or null. */
-  function explained(w: Waiting, info: AgentInfo | undefined): string | null {
-    if (info !== undefined && (sameWide(w.ip, info.signin_ip) || sameWide(w.ip, info.signin_ip_prev))) return 'the agent signed in from there';
+  /**
+   * The token is no stray after all: the agent signed in from its /16 (late,
+   * or just after), or from its /24 before; another agent of the blueprint
+   * signs in from there; or strayPeers others were issued tokens there
+   * without a sign-in within strayWindowMs of it.
+   */
+  function explained(w: Waiting, info: AgentInfo | undefined): boolean {
+    if (info !== undefined && (sameWide(w.ip, info.signin_ip) || sameWide(w.ip, info.signin_ip_prev))) return true;
     const g = rings.get(w.tenant_id, w.group);
-    if (g === undefined) return null;
+    if (g === undefined) return false;
     const net = ringNet(w.ip);
     const self = hashString(w.agent_id);
     const strays: number[] = [];
     const r = g.r;
     for (let i = 0; i < r.length; i += 4) {
       if (r[i] !== net) continue;
+      // A sign-in from there, the agent's own or another's, vouches for the network.
+      if (r[i + 3] === SIGNIN) return true;
       const agent = r[i + 1]!;
-      const kind = r[i + 3]!;
-      if (kind === SIGNIN) return agent === self ? 'the agent signed in from there before' : 'another agent of its blueprint signs in from there';
       if (agent !== self && Math.abs(r[i + 2]! - w.t) <= o.strayWindowMs && !strays.includes(agent)) strays.push(agent);
     }
-    return strays.length >= o.strayPeers ? 'other agents of its blueprint were issued tokens there too' : null;
+    return strays.length >= o.strayPeers;
   }
 
   function decide(w: Waiting, ctx: DetectorContext): Detection | null {
     const info = ctx.agent(w.tenant_id, w.agent_id);
-    if (explained(w, info) !== null) return null;
+    if (explained(w, info)) return null;
     fired.set(w.tenant_id, w.agent_id, { at: w.due, t: w.due });
     const homes = w.home_prev === null ? w.home : `${w.home} and ${w.home_prev}`;
     return {
