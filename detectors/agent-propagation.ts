@@ -309,21 +309,18 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     if (quiet) discovery(e, callee, calleeBp, n, out);
     if (distinct >= o.edgeBlueprints && Math.abs(t - n.f) >= o.refireMs) {
       n.f = t;
-      out.push({
-        detector: agentPropagationMeta.id,
-        severity: 'medium',
-        tenant_id: e.tenant_id,
-        agent_id: e.agent_id,
-        time: t,
-        summary: `Agent ${e.agent_id} called agents of ${distinct} blueprints its blueprint ${e.blueprint_id ?? '(none)'} never called within ${o.edgeWindowMs / 60_000} min (latest ${callee} of ${calleeBp})`,
-        evidence: {
-          observed: { new_callee_blueprints: distinct, latest_callee: callee, latest_callee_blueprint: calleeBp },
-          baseline: { callee_blueprints_known: g.values.size },
-          threshold: `${o.edgeBlueprints} callee blueprints new to the caller's blueprint within ${o.edgeWindowMs / 60_000} min`,
-          peer_group: peerGroupName(e.blueprint_id),
-        },
-        event_ids: [e.event_id],
-      });
+      out.push(
+        callerMedium(
+          e,
+          `Agent ${e.agent_id} called agents of ${distinct} blueprints its blueprint ${e.blueprint_id ?? '(none)'} never called within ${o.edgeWindowMs / 60_000} min (latest ${callee} of ${calleeBp})`,
+          {
+            observed: { new_callee_blueprints: distinct, latest_callee: callee, latest_callee_blueprint: calleeBp },
+            baseline: { callee_blueprints_known: g.values.size },
+            threshold: `${o.edgeBlueprints} callee blueprints new to the caller's blueprint within ${o.edgeWindowMs / 60_000} min`,
+            peer_group: peerGroupName(e.blueprint_id),
+          },
+        ),
+      );
     }
     return out;
   }
@@ -339,21 +336,18 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     const callees = n.a.length / 2;
     if (callees >= o.discoveryAgents && (n.d === undefined || Math.abs(t - n.d) >= o.refireMs)) {
       n.d = t;
-      out.push({
-        detector: agentPropagationMeta.id,
-        severity: 'medium',
-        tenant_id: e.tenant_id,
-        agent_id: e.agent_id,
-        time: t,
-        summary: `Agent ${e.agent_id}, of a blueprint (${e.blueprint_id ?? '(none)'}) that calls no agents, contacted ${callees} distinct agents within ${o.edgeWindowMs / 60_000} min (latest ${callee}): discovery of the tenant's agents`,
-        evidence: {
-          observed: { distinct_callees: callees, latest_callee: callee, latest_callee_blueprint: calleeBp, via_host: e.dest_host },
-          baseline: { caller_blueprint_calls_agents: false },
-          threshold: `${o.discoveryAgents} distinct agents within ${o.edgeWindowMs / 60_000} min by an agent of a blueprint that calls none`,
-          peer_group: peerGroupName(e.blueprint_id),
-        },
-        event_ids: [e.event_id],
-      });
+      out.push(
+        callerMedium(
+          e,
+          `Agent ${e.agent_id}, of a blueprint (${e.blueprint_id ?? '(none)'}) that calls no agents, contacted ${callees} distinct agents within ${o.edgeWindowMs / 60_000} min (latest ${callee}): discovery of the tenant's agents`,
+          {
+            observed: { distinct_callees: callees, latest_callee: callee, latest_callee_blueprint: calleeBp, via_host: e.dest_host },
+            baseline: { caller_blueprint_calls_agents: false },
+            threshold: `${o.discoveryAgents} distinct agents within ${o.edgeWindowMs / 60_000} min by an agent of a blueprint that calls none`,
+            peer_group: peerGroupName(e.blueprint_id),
+          },
+        ),
+      );
       return;
     }
     if (n.d === undefined || t < n.d || t - n.d > o.discoveryTaskMs || e.bytes_out < o.discoveryTaskBytes) return;
@@ -406,6 +400,11 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
   }
 
   /** A low finding for the callee of call `e`, dated at the call. */
+  /** Medium for the calling agent itself (calls into unfamiliar blueprints, discovery). */
+  function callerMedium(e: NetworkEvent, summary: string, evidence: Detection['evidence']): Detection {
+    return { detector: agentPropagationMeta.id, severity: 'medium', tenant_id: e.tenant_id, agent_id: e.agent_id, time: e.time, summary, evidence, event_ids: [e.event_id] };
+  }
+
   function calleeLow(e: NetworkEvent, callee: string, summary: string, evidence: Detection['evidence']): Detection {
     return { detector: agentPropagationMeta.id, severity: 'low', tenant_id: e.tenant_id, agent_id: callee, time: e.time, summary, evidence, event_ids: [e.event_id] };
   }
