@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–23). A fresh set
+// The catalogue: every detector of the product, in id order (1–24). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -27,6 +27,7 @@ import { createAnonymousNetworkDetector } from './anonymous-network.js';
 import { createMassSendDetector } from './mass-send.js';
 import { createForeignWorkloadNetworkDetector } from './foreign-workload-network.js';
 import { createTokenWithoutSigninDetector } from './token-without-signin.js';
+import { createCloudMetadataAccessDetector } from './cloud-metadata-access.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -53,6 +54,7 @@ export const DETECTOR_IDS = [
   'mass-send',
   'foreign-workload-network',
   'token-without-signin',
+  'cloud-metadata-access',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -83,6 +85,7 @@ export function createCatalogue(): Detector[] {
     createMassSendDetector(),
     createForeignWorkloadNetworkDetector(),
     createTokenWithoutSigninDetector(),
+    createCloudMetadataAccessDetector(),
   ] as Detector[];
 }
 
