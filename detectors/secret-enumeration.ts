@@ -31,19 +31,63 @@
 // per hour; windows of an agent that fired in the last hour do not raise its
 // peak.
 //
+// Harvest, then ship: a worm or implant that read the secrets sends them
+// out next (a new repository pushed to, packages published with the stolen
+// registry token, a paste). A reported read that is no rollout opens a
+// 15-minute watch on the agent's uploads (flows of 64 KiB or more out, 4×
+// what came back, to anything but a secrets store or a private address):
+// 1 MiB of them is medium, even when the read itself was only low, unless
+// the blueprint burst with it.
+//
 // The counting is CallBurstWatch's (call-burst.ts), shared with mass-send.
 //
 // State: only for agents that call secret stores (a few numbers each); per
-// blueprint a peak and its latest bursts.
+// blueprint a peak and its latest bursts; per reported agent its uploads for
+// 15 minutes.
 
-import type { NetworkEvent } from '../contract/events.js';
+import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
-import type { Detector } from './detector.js';
+import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { CallBurstWatch, burstFinding, callBurstDetector, type BurstVerdict, type CallBurstOptions } from './call-burst.js';
+import { NO_DETECTIONS, TenantMap, clone, type Timed } from './agent-directory.js';
+import { isPrivateAddress } from './addresses.js';
 import { memoByHost } from './host-memo.js';
 
-/** See CallBurstOptions (call-burst.ts); every field optional. */
-export type SecretEnumerationOptions = Partial<CallBurstOptions>;
+/** See CallBurstOptions (call-burst.ts) and ShipOptions; every field optional. */
+export type SecretEnumerationOptions = Partial<CallBurstOptions> & ShipOptions;
+
+/** The harvest-then-ship rule: what the agent sends out after a finding. */
+export interface ShipOptions {
+  /** How long after a finding the agent's uploads are summed, ms. */
+  shipWindowMs?: number;
+  /** An upload: at least this many bytes out, and `uploadRatio` times what came back. */
+  uploadBytes?: number;
+  uploadRatio?: number;
+  /** Bytes uploaded within the window that make it medium. */
+  shipBytes?: number;
+}
+
+const SHIP_DEFAULTS: Required<ShipOptions> = {
+  shipWindowMs: 15 * 60_000,
+  uploadBytes: 64 * 1024,
+  uploadRatio: 4,
+  shipBytes: 1024 * 1024,
+};
+
+/** An agent whose secrets read was reported: its uploads since. */
+interface Shipping extends Timed {
+  /** The finding's time (ms) and severity. */
+  t: number;
+  medium: boolean;
+  calls: number;
+  store: string;
+  out: number;
+  hosts: string[];
+  ids: string[];
+  done: boolean;
+}
+const MAX_SHIP_HOSTS = 8;
+const MAX_SHIP_IDS = 16;
 
 const DEFAULTS: CallBurstOptions = {
   windowMs: 10 * 60_000,
@@ -82,12 +126,15 @@ export const secretEnumerationMeta: DetectorMeta = {
   mitre: { id: 'T1555.006', name: 'Credentials from Password Stores: Cloud Secrets Management Stores' },
   description:
     'An agent calls a secrets store (Azure Key Vault or Managed HSM, AWS Secrets Manager or Parameter Store, Google Secret Manager, a HashiCorp Vault) at least 50 times within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× for an agent calling them for less than an hour; peaks decay with a half-life of 3 days; without any baseline, 200 calls): code running in the agent\'s runtime dumping every secret with the agent\'s own token, from its own host. ' +
-    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up) or 4 others went over their own bars (a bad configuration pushed to the whole blueprint), and low from 20 calls over those multiples under the medium floor. Once per agent per hour.',
+    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up) or 4 others went over their own bars (a bad configuration pushed to the whole blueprint), and low from 20 calls over those multiples under the medium floor. Once per agent per hour. ' +
+    'A reported read, not a rollout, followed within 15 minutes by 1 MiB of uploads (flows of 64 KiB or more out, 4× what came back) to anything but a secrets store or a private address is medium: secrets harvested, then shipped.',
 };
 
 export function createSecretEnumerationDetector(options: SecretEnumerationOptions = {}): Detector {
   const o: CallBurstOptions = { ...DEFAULTS, ...options };
+  const ship: Required<ShipOptions> = { ...SHIP_DEFAULTS, ...options };
   const watch = new CallBurstWatch(o);
+  const shipping = new TenantMap<Shipping>(o.maxAgents);
 
   function verdict(e: NetworkEvent): BurstVerdict | null {
     if (e.dest_agent_id != null || e.action !== 'allowed' || !secretStore(e.dest_host)) return null;
@@ -95,6 +142,7 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
   }
 
   function finding(e: NetworkEvent, v: BurstVerdict): Detection {
+    watchShipping(e, v);
     return burstFinding(secretEnumerationMeta, e, v, {
       headline: `Agent ${e.agent_id} called the secrets store ${e.dest_host} ${v.calls} times within ${o.windowMs / 60_000} min`,
       never: ', with no history of its blueprint',
@@ -104,5 +152,79 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
     });
   }
 
-  return callBurstDetector(secretEnumerationMeta, watch, { verdict, finding });
+  const burst = callBurstDetector(secretEnumerationMeta, watch, { verdict, finding });
+
+  /** A finding that is not a rollout starts the watch on what the agent sends out next. */
+  function watchShipping(e: NetworkEvent, v: BurstVerdict): void {
+    if (v.rollout) return;
+    const prev = shipping.get(e.tenant_id, e.agent_id);
+    if (prev !== undefined && !prev.done && e.time - prev.t < ship.shipWindowMs) return;
+    shipping.set(e.tenant_id, e.agent_id, { at: e.time, t: e.time, medium: v.severity === 'medium', calls: v.calls, store: e.dest_host, out: 0, hosts: [], ids: [], done: false });
+  }
+
+  /** An upload by a watched agent; the finding once the uploads reach shipBytes. */
+  function onUpload(e: NetworkEvent): Detection | null {
+    const w = shipping.get(e.tenant_id, e.agent_id);
+    if (w === undefined || w.done || e.time < w.t || e.time - w.t > ship.shipWindowMs) return null;
+    if (e.bytes_out < ship.uploadBytes || e.bytes_out < ship.uploadRatio * e.bytes_in) return null;
+    if (e.action !== 'allowed' || e.dest_agent_id != null || secretStore(e.dest_host) || isPrivateAddress(e.dest_ip ?? e.dest_host)) return null;
+    w.at = e.time;
+    w.out += e.bytes_out;
+    if (!w.hosts.includes(e.dest_host) && w.hosts.length < MAX_SHIP_HOSTS) w.hosts.push(e.dest_host);
+    if (w.ids.length < MAX_SHIP_IDS) w.ids.push(e.event_id);
+    if (w.out < ship.shipBytes) return null;
+    w.done = true;
+    // Its blueprint bursting with it since (a configuration reading secrets everywhere) makes it no harvest.
+    const { others, wide } = watch.othersAround(e, w.t);
+    if (watch.isRollout(others, wide)) return null;
+    const mib = (w.out / 1048576).toFixed(1);
+    return {
+      detector: secretEnumerationMeta.id,
+      severity: 'medium',
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary:
+        `Agent ${e.agent_id} sent ${mib} MiB out to ${w.hosts.join(', ')} within ${Math.round((e.time - w.t) / 60_000)} min of reading the secrets store ${w.store} ${w.calls} times: ` +
+        'secrets harvested, then shipped (a worm or implant pushing its loot)',
+      evidence: {
+        observed: { uploaded_bytes: w.out, hosts: w.hosts.slice(), secret_store: w.store, secret_calls: w.calls },
+        baseline: { reported_read_at: new Date(w.t).toISOString(), reported_read_severity: w.medium ? 'medium' : 'low' },
+        threshold: `${ship.shipBytes} bytes in uploads (${ship.uploadBytes}+ bytes out, ${ship.uploadRatio}x what came back) within ${ship.shipWindowMs / 60_000} min of a reported read`,
+        peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
+      },
+      event_ids: w.ids.slice(),
+    };
+  }
+
+  return {
+    ...burst,
+    observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      const ds = burst.observe(e, ctx);
+      if (shipping.size === 0 || e.type !== 'network') return ds;
+      const d = onUpload(e);
+      return d === null ? ds : ds.length === 0 ? [d] : [...ds, d];
+    },
+    evict(before: number): void {
+      burst.evict(before);
+      shipping.evict(before);
+    },
+    size(): number {
+      return burst.size() + shipping.size;
+    },
+    snapshot(): unknown {
+      return clone({ burst: burst.snapshot(), shipping: shipping.snapshot() });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { burst?: unknown; shipping?: [string, string, Shipping][]; version?: number };
+      // Snapshots from before the shipping watch are the burst detector's own.
+      if (s?.burst === undefined) {
+        burst.restore(s);
+        shipping.restore([]);
+        return;
+      }
+      burst.restore(s.burst);
+      shipping.restore(s.shipping ?? []);
+    },
+  };
 }

@@ -161,6 +161,62 @@ describe('secret-enumeration lows', () => {
   });
 });
 
+describe('secret-enumeration: harvest, then ship', () => {
+  /** Agents reading one or two secrets every 20 minutes for 3 hours. */
+  function quiet(agents = ['a1', 'a2', 'a3']): AgentEvent[] {
+    const q: AgentEvent[] = [];
+    for (let t = T0; t < T3; t += 20 * MIN) for (const a of agents) q.push(...reads(a, 2, t, 10 * SEC));
+    return q.sort((x, y) => x.time - y.time);
+  }
+  const upload = (agent: string, t: number, o: Partial<AgentEvent> = {}) =>
+    network({ agent_id: agent, time: t, dest_host: 'api.github.com', category: 'technology', bytes_out: 450_000, bytes_in: 2_000, ...o } as never);
+
+  it('raises a low read to medium when the agent uploads 1 MiB within 15 minutes of it', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, quiet());
+    const out = settle(d, ctx, [...reads('a1', 30, T3, 2 * MIN), upload('a1', T3 + 3 * MIN), upload('a1', T3 + 4 * MIN, { dest_host: 'registry.npmjs.org' }), upload('a1', T3 + 5 * MIN)]);
+    expect(out.map((x) => x.severity)).toEqual(['low', 'medium']);
+    expect(out[1]!.time).toBe(T3 + 5 * MIN);
+    expect(out[1]!.summary).toContain('sent 1.3 MiB out to api.github.com, registry.npmjs.org within 4 min of reading the secrets store contoso-kv.vault.azure.net 20 times');
+    expect(out[1]!.evidence.observed).toMatchObject({ uploaded_bytes: 1_350_000, hosts: ['api.github.com', 'registry.npmjs.org'] });
+    expect(out[1]!.event_ids).toHaveLength(3);
+  });
+
+  it('ignores uploads without a reported read, after the window, downloads, and uploads to a secrets store or a private address', () => {
+    const run = (events: AgentEvent[]) => {
+      resetIds();
+      const d = createSecretEnumerationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, quiet());
+      return settle(d, ctx, events).map((x) => x.severity);
+    };
+    expect(run([1, 2, 3].map((i) => upload('a1', T3 + i * MIN)))).toEqual([]);
+    expect(run([...reads('a1', 30, T3, 2 * MIN), ...[16, 17, 18].map((i) => upload('a1', T3 + i * MIN))])).toEqual(['low']);
+    expect(run([...reads('a1', 30, T3, 2 * MIN), ...[3, 4, 5].map((i) => upload('a1', T3 + i * MIN, { bytes_in: 200_000 }))])).toEqual(['low']);
+    expect(run([...reads('a1', 30, T3, 2 * MIN), ...[3, 4, 5].map((i) => upload('a1', T3 + i * MIN, { dest_host: KV }))])).toEqual(['low']);
+    expect(run([...reads('a1', 30, T3, 2 * MIN), ...[3, 4, 5].map((i) => upload('a1', T3 + i * MIN, { dest_host: 'backup.internal', dest_ip: '10.1.2.3' }))])).toEqual(['low']);
+  });
+
+  it('does not raise an agent whose blueprint burst with it (a configuration pushed everywhere)', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    const agents = ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'];
+    feed(d, ctx, quiet(agents));
+    const loop = ['a1', 'a2', 'a3', 'a4', 'a5'].flatMap((a, i) => reads(a, 30, T3 + i * 15 * SEC, 4 * MIN));
+    const out = settle(d, ctx, [...loop, upload('a1', T3 + 6 * MIN, { bytes_out: 2_000_000 })].sort((x, y) => x.time - y.time));
+    expect(out.filter((x) => x.severity === 'medium')).toEqual([]);
+  });
+
+  it('keeps the watch across a snapshot and restore', () => {
+    const events = [...quiet(), ...reads('a1', 30, T3, 2 * MIN), upload('a1', T3 + 3 * MIN), upload('a1', T3 + 4 * MIN), upload('a1', T3 + 5 * MIN)];
+    const { uninterrupted, restored } = runWithRestore(createSecretEnumerationDetector, events, events.length - 2);
+    // The low came before the snapshot; the medium after it.
+    expect(uninterrupted.map((x) => x.severity)).toEqual(['medium']);
+    expect(restored).toEqual(uninterrupted);
+  });
+});
+
 describe('secret-enumeration whole-blueprint misbehaviour', () => {
   /** Agents a1..a6 reading one or two secrets every 20 minutes for 3 hours (peaks of 2: bars of 20). */
   function quietFleet(): AgentEvent[] {
