@@ -39,7 +39,12 @@
 //   talks HTTPS APIs pulling the domain's objects or SYSVOL; unless it sends
 //   as much out (80 %, in uploads of 1 MiB or more elsewhere) over the same
 //   minutes: a system-state backup writing each chunk to its store as it
-//   reads it is a copy job, and what leaves is exfiltration's to judge.
+//   reads it is a copy job, and what leaves is exfiltration's to judge;
+// - an in-place rewrite: 5 or more objects of 1 MiB or more written back to
+//   the host they were read from, each at its size or up to 64 KiB more,
+//   making half of the pull or more: encryption in place (cloud ransomware
+//   with the agent's own token); a copy goes elsewhere, a compaction or a
+//   transcoding changes the sizes.
 //
 // State: per agent ~100 bytes (the sub-window sums, peak, learning counts;
 // for an agent that once pulled 16 MiB in 10 minutes, its latest 4 bulk hosts);
@@ -151,6 +156,11 @@ interface Pending {
   dir?: number;
   /** From the crossing call on: KiB sent elsewhere than those ports, in calls of MIRROR_CALL_KIB or more. */
   out?: number;
+  /** The latest reads of MIRROR_CALL_KIB or more not yet written back: flat [host hash, bytes]. */
+  rd?: number[];
+  /** Writes of exactly what was read, back to the host it came from: count and KiB. */
+  pairs?: number;
+  paired?: number;
 }
 
 /** The least upload that counts towards mirroring a pull (KiB), and the share of it that makes a copy job. */
@@ -163,10 +173,38 @@ const SWEEP_CALL_KIB = 1024;
 /** LDAP, LDAPS, global catalog, SMB, NetBIOS session, NFS. */
 const DIRECTORY_PORTS = new Set([389, 636, 3268, 3269, 445, 139, 2049]);
 
-/** Counts a call of the agent's pending finding (see the header: directory dumps). */
+/** Reads kept for pairing with their write-back, and how much larger the write may be (an encryption header), bytes. */
+const REWRITE_READS = 8;
+const REWRITE_SLACK_BYTES = 65_536;
+/** Pairs, and the share of the pull written back in pairs, that make an in-place rewrite. */
+const REWRITE_PAIRS = 5;
+const REWRITE_SHARE = 0.5;
+
+/** Counts a call of the agent's pending finding (see the header: directory dumps, in-place rewrites). */
 function notePull(p: Pending, e: NetworkEvent, kib: number): void {
   p.seen = (p.seen ?? 0) + kib;
   if (DIRECTORY_PORTS.has(e.dest_port)) p.dir = (p.dir ?? 0) + kib;
+  if (e.bytes_in >= MIRROR_CALL_KIB * 1024) {
+    const rd = (p.rd ??= []);
+    if (rd.length >= 2 * REWRITE_READS) rd.splice(0, 2);
+    rd.push(hashString(e.dest_host), e.bytes_in);
+  }
+}
+
+/** An upload while a pull is judged: the write-back of one of its reads (same host, the same size or a little more)? */
+function notePairedWrite(p: Pending, e: NetworkEvent): void {
+  const rd = p.rd;
+  if (rd === undefined || rd.length === 0) return;
+  const host = hashString(e.dest_host);
+  for (let i = 0; i < rd.length; i += 2) {
+    const read = rd[i + 1]!;
+    if (rd[i] === host && e.bytes_out >= read && e.bytes_out <= read + REWRITE_SLACK_BYTES) {
+      rd.splice(i, 2);
+      p.pairs = (p.pairs ?? 0) + 1;
+      p.paired = (p.paired ?? 0) + Math.round(read / 1024);
+      return;
+    }
+  }
 }
 
 /**
@@ -198,7 +236,7 @@ export const bulkCollectionMeta: DetectorMeta = {
     'An agent receives far more data than it and its blueprint ever do: at least 64 MiB within 10 minutes, 10× its own peak (decaying, half-life 3 days, of windows at least an hour old; once it has an hour of history) and 5× the highest peak of its blueprint\'s agents, ' +
     'or, for an agent still learning, 10× its blueprint\'s (low: with another finding, such as a new network or credential, the agent rises; agents are also asked to read a lot): a stolen credential dumping a mailbox, a CRM or a storage account through the agent\'s own APIs. ' +
     'Confirmed 3 minutes later unless 2 other agents of the blueprint rise over 10× their own peaks within 10 minutes (a blueprint-wide backfill). What a flagged agent pulls is not learned. ' +
-    'Medium when it pulled bulk data (1 MiB a call) from 4 or more distinct hosts within the window through those 3 minutes (a sweep of the subscription\'s storage accounts), or most of it, from the call that crossed the threshold on, over LDAP, the global catalog, SMB or NFS (a directory or SYSVOL dump by an agent of HTTPS APIs).',
+    'Medium when it pulled bulk data (1 MiB a call) from 4 or more distinct hosts within the window through those 3 minutes (a sweep of the subscription\'s storage accounts), or most of it, from the call that crossed the threshold on, over LDAP, the global catalog, SMB or NFS (a directory or SYSVOL dump by an agent of HTTPS APIs), or when 5 or more objects of 1 MiB or more, half the pull or more, are written back to the host they came from at their size or up to 64 KiB more (rewritten in place: ransomware encrypting a store with the agent\'s own token).',
 };
 
 export function createBulkCollectionDetector(options: BulkCollectionOptions = {}): Detector {
@@ -289,7 +327,10 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     // An upload while a pull is judged: a dump mirrored to storage as it is read is a copy job (see decide).
     if (a.fired !== 0 && e.bytes_out >= MIRROR_CALL_KIB * 1024 && !DIRECTORY_PORTS.has(e.dest_port)) {
       const p = pending.get(e.tenant_id, e.agent_id);
-      if (p !== undefined) p.out = (p.out ?? 0) + Math.round(e.bytes_out / 1024);
+      if (p !== undefined) {
+        p.out = (p.out ?? 0) + Math.round(e.bytes_out / 1024);
+        notePairedWrite(p, e);
+      }
     }
     // Slide: sub-windows older than the window are emptied (a late event lands in its own, if still in the window).
     const sb = Math.floor(now / subS);
@@ -400,14 +441,20 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     // copied to the backup store chunk by chunk), is a copy job: what leaves is exfiltration's to judge.
     const mirrored = (p.out ?? 0) >= MIRROR_SHARE * (p.dir ?? 0);
     const directory = (p.dir ?? 0) * 2 > (p.seen ?? 0) && !mirrored;
+    // Each object written back where it was read, at its size or a few bytes more, seconds later:
+    // encryption in place (ransomware with the agent's own token). A copy goes elsewhere; a
+    // compaction or a transcoding changes the sizes.
+    const rewrite = (p.pairs ?? 0) >= REWRITE_PAIRS && (p.paired ?? 0) >= REWRITE_SHARE * (p.seen ?? 0);
     const how = sweep
       ? `; a sweep: bulk data from ${SWEEP_HOSTS} or more hosts one after another`
       : directory
         ? '; most of it over directory or file-share protocols (LDAP, SMB, NFS)'
-        : '';
+        : rewrite
+          ? `; ${p.pairs} objects written back to where they were read at the same size, seconds later (rewritten in place, as ransomware encrypts a store)`
+          : '';
     return {
       detector: bulkCollectionMeta.id,
-      severity: sweep || directory ? 'medium' : 'low',
+      severity: sweep || directory || rewrite ? 'medium' : 'low',
       tenant_id: p.tenant_id,
       agent_id: p.agent_id,
       time,
@@ -417,7 +464,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
         (p.peers >= 0 ? `; its blueprint's agents peak at ${mib(p.peers)} MiB` : '') +
         how,
       evidence: {
-        observed: { bytes_in: p.kib * 1024, window_s: o.windowMs / 1000, latest_host: p.host, first_over: p.t, sweep: sweep, directory_bytes: (p.dir ?? 0) * 1024, uploaded_bytes: (p.out ?? 0) * 1024 },
+        observed: { bytes_in: p.kib * 1024, window_s: o.windowMs / 1000, latest_host: p.host, first_over: p.t, sweep: sweep, directory_bytes: (p.dir ?? 0) * 1024, uploaded_bytes: (p.out ?? 0) * 1024, rewritten_in_place: p.pairs ?? 0, rewritten_bytes: (p.paired ?? 0) * 1024 },
         baseline: { agent_peak_bytes: p.own * 1024, blueprint_peak_bytes: p.peers < 0 ? null : p.peers * 1024 },
         threshold: `at least ${mib(minKiB)} MiB, ${o.agentFactor}× the agent's peak and ${o.peerFactor}× its blueprint's (${o.youngPeerFactor}× the blueprint's for an agent still learning); not ${o.wideAgents} other agents of the blueprint rising with it within ${o.confirmMs / 60_000} min`,
         peer_group: peerGroupName(p.bp),

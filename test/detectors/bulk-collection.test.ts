@@ -75,6 +75,24 @@ describe('bulk-collection', () => {
     expect(run(ldap.flatMap((e, k) => (k % 2 === 0 ? [e, upload(e)] : [e]))).map((x) => x.severity)).toEqual(['medium']);
   });
 
+  it('reports objects written back where they were read, at their size or a few bytes more, as medium (an in-place rewrite)', () => {
+    const ST = 'contosodata.blob.core.windows.net';
+    const sizes = Array.from({ length: 40 }, (_, k) => 2 * MB + ((k * 7919) % 10) * MB);
+    const read = (k: number, t: number) => network({ agent_id: 'a2', time: t, dest_host: ST, category: 'storage', bytes_out: 1_000, bytes_in: sizes[k]! });
+    const write = (k: number, t: number, extra: number, host = ST) => network({ agent_id: 'a2', time: t, dest_host: host, category: 'storage', bytes_out: sizes[k]! + extra, bytes_in: 300 });
+    const pairs = (extra: number, host = ST) => sizes.flatMap((_, k) => [read(k, T3 + k * 6 * SEC), write(k, T3 + k * 6 * SEC + 2 * SEC, extra, host)]);
+    const out = run(pairs(28));
+    expect(out.map((x) => x.severity)).toEqual(['medium']);
+    expect(out[0]!.summary).toContain('objects written back to where they were read at the same size');
+    expect((out[0]!.evidence.observed as { rewritten_in_place: number }).rewritten_in_place).toBeGreaterThanOrEqual(5);
+    // Copied to another host (a backup), or written back smaller (compacted, transcoded): low.
+    expect(run(pairs(28, 'contosobackup.blob.core.windows.net')).map((x) => x.severity)).toEqual(['low']);
+    expect(run(pairs(-300_000)).map((x) => x.severity)).toEqual(['low']);
+    // Only a few objects rewritten among the reads: low.
+    const few = sizes.flatMap((_, k) => (k % 10 === 0 ? [read(k, T3 + k * 6 * SEC), write(k, T3 + k * 6 * SEC + 2 * SEC, 28)] : [read(k, T3 + k * 6 * SEC)]));
+    expect(run(few).map((x) => x.severity)).toEqual(['low']);
+  });
+
   it('does not report volumes under 64 MB, an agent whose own peak is high, or a rise the blueprint shares', () => {
     // 60 MB: under the floor.
     expect(run(pulls('a2', T3, 15, 4 * MB))).toEqual([]);
