@@ -43,7 +43,9 @@
 // A look-alike is never established, so every agent that reaches it is
 // judged. Each contact of an agent: low (once per host per day); data sent
 // to look-alikes, at least 64 KiB within 24 hours (a document, a mailbox
-// page): medium (the agent is leaking). Calls to other agents (dest_agent_id) are not judged.
+// page), or a bearer token presented to one (a client pointed at the copy
+// of its API hands it the token with every request): medium (the agent is
+// leaking). Calls to other agents (dest_agent_id) are not judged.
 //
 // State: per tenant its destinations (at most 4096, the least recently used
 // forgotten first), a few numbers each; per agent that reached a look-alike,
@@ -146,7 +148,7 @@ export const lookalikeDestinationMeta: DetectorMeta = {
   mitre: { id: 'T1583.001', name: 'Acquire Infrastructure: Domains' },
   description:
     'An agent reaches a host new to its tenant that imitates one the tenant\'s agents use (established: 2 agents, or one over 2 hours): the same labels but one, and that one the same under homoglyphs (0/o, 1/l/i, rn/m...), one edit away in a label of at least 5 characters (two in one of at least 10), or a mistyped top-level domain (.co for .com); or two of its labels merged into one (mcp-tailspin.com for mcp.tailspin.com); or an internationalized (xn--) name that reads as it on screen (a Cyrillic і for an i). ' +
-    'Software does not mistype a host: the name came from a poisoned configuration, an injected instruction or a rogue tool. Low on each agent\'s contact; medium once it sends at least 64 KiB to look-alikes within 24 hours. ' +
+    'Software does not mistype a host: the name came from a poisoned configuration, an injected instruction or a rogue tool. Low on each agent\'s contact; medium once it sends at least 64 KiB to look-alikes within 24 hours, or presents a bearer token to one. ' +
     'Labels that differ only in digits, in one short hyphen-separated word (-eu/-us, v1/v2) or in region and environment words (eastus/westus, dev/prod) are a fleet\'s naming scheme, not a look-alike; calls to other agents are not judged. A host one label off another under a domain of the tenant\'s own (3 of its established destinations are under it, and it is no cloud\'s or SaaS\'s shared namespace: ticket.contoso.com beside tickets.contoso.com) is a rename when 3 agents take it up within 5 minutes of its first contact; contacts with it are reported after those 5 minutes.',
 };
 
@@ -497,9 +499,11 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
       a.lows[name] = e.time;
       out.push(detection(e, name, h, 'low', a));
     }
-    if (a.bytes >= o.leakBytes && (a.medium === 0 || e.time - a.medium >= o.windowMs)) {
+    // A bearer token presented to it is the attacker's to use, whatever the volume.
+    const token = e.action === 'allowed' && e.token_id !== null;
+    if ((a.bytes >= o.leakBytes || token) && (a.medium === 0 || e.time - a.medium >= o.windowMs)) {
       a.medium = e.time;
-      out.push(detection(e, name, h, 'medium', a));
+      out.push(detection(e, name, h, 'medium', a, token && a.bytes < o.leakBytes));
     }
     if (out.length === 0 || h.own !== true || e.time - h.first > o.confirmMs) return out.length === 0 ? NO_DETECTIONS : out;
     // Under the tenant's own domain, while a rename may still be under way: the strongest finding waits.
@@ -513,7 +517,7 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
     return held.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: h.first + o.confirmMs, host: name, detection: strongest }) ? NO_DETECTIONS : out;
   }
 
-  function detection(e: NetworkEvent, name: string, h: HostEntry, severity: 'low' | 'medium', a: AgentLeak): Detection {
+  function detection(e: NetworkEvent, name: string, h: HostEntry, severity: 'low' | 'medium', a: AgentLeak, tokenOnly = false): Detection {
     const sent = a.bytes >= 1024 * 1024 ? `${(a.bytes / 1024 / 1024).toFixed(1)} MiB` : `${Math.round(a.bytes / 1024)} KiB`;
     return {
       detector: lookalikeDestinationMeta.id,
@@ -523,11 +527,15 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
       time: e.time,
       summary:
         `Agent ${e.agent_id} reached ${name}, a look-alike of ${h.imitates} (${h.edit}) which the tenant's agents use` +
-        (severity === 'medium' ? `, and has sent ${sent} to look-alikes within ${formatDuration(e.time - a.since)}` : ''),
+        (severity !== 'medium'
+          ? ''
+          : tokenOnly
+            ? ', and presented its bearer token to it (the token is the look-alike owner\'s to use)'
+            : `, and has sent ${sent} to look-alikes within ${formatDuration(e.time - a.since)}`),
       evidence: {
-        observed: { host: name, category: e.category, action: e.action, bytes_out: e.bytes_out, bytes_to_lookalikes: a.bytes, since: a.since },
+        observed: { host: name, category: e.category, action: e.action, bytes_out: e.bytes_out, bytes_to_lookalikes: a.bytes, since: a.since, token_presented: e.token_id !== null },
         baseline: { imitated_host: h.imitates, difference: h.edit },
-        threshold: `a host new to the tenant one label off an established destination (homoglyphs, one edit in a label of 5+ characters, two in 10+, a mistyped top-level domain); medium at ${Math.round(o.leakBytes / 1024)} KiB sent to look-alikes within ${formatDuration(o.windowMs)}`,
+        threshold: `a host new to the tenant one label off an established destination (homoglyphs, one edit in a label of 5+ characters, two in 10+, a mistyped top-level domain); medium at ${Math.round(o.leakBytes / 1024)} KiB sent to look-alikes within ${formatDuration(o.windowMs)}, or a bearer token presented to one`,
         peer_group: `tenant:${e.tenant_id}`,
       },
       event_ids: severity === 'medium' ? a.ids.slice() : [e.event_id],

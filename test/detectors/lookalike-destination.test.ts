@@ -99,6 +99,20 @@ describe('lookalike-destination', () => {
     expect(out[1]!.summary).toContain('120 KiB');
   });
 
+  it('is medium at once when the agent presents a bearer token to a look-alike, however little it sends', () => {
+    const calls = [0, 1].map((k) => network({ agent_id: 'a2', time: T3 + k * 3 * MIN, dest_host: 'crm-eastus.contoso.co', category: 'uncategorized', bytes_out: 2 * KB, token_id: 'tok-crm' }));
+    const out = run(calls);
+    expect(out.map((d) => d.severity)).toEqual(['low', 'medium']);
+    expect(out[1]!.time).toBe(T3);
+    expect(out[1]!.summary).toContain('presented its bearer token to it');
+    expect(out[1]!.evidence.observed).toMatchObject({ token_presented: true });
+    // Without a token, the same calls stay low; a blocked call hands nothing over.
+    resetIds();
+    expect(run(calls.map((e) => ({ ...e, token_id: null }) as AgentEvent)).map((d) => d.severity)).toEqual(['low']);
+    resetIds();
+    expect(run(calls.map((e) => ({ ...e, action: 'blocked' }) as AgentEvent)).map((d) => d.severity)).toEqual(['low']);
+  });
+
   it('catches an internationalized look-alike (a letter of another script) of an established destination, and leaves other internationalized names alone', () => {
     const homograph = domainToASCII('api.\u043epenai.com'); // a Cyrillic о
     const posts = Array.from({ length: 2 }, (_, k) => network({ agent_id: 'a3', time: T3 + k * MIN, dest_host: homograph, bytes_out: 40 * KB, event_id: `idn-${k}` }));
