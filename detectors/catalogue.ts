@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–24). A fresh set
+// The catalogue: every detector of the product, in id order (1–25). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -28,6 +28,7 @@ import { createMassSendDetector } from './mass-send.js';
 import { createForeignWorkloadNetworkDetector } from './foreign-workload-network.js';
 import { createTokenWithoutSigninDetector } from './token-without-signin.js';
 import { createCloudMetadataAccessDetector } from './cloud-metadata-access.js';
+import { createCredentialFileUploadDetector } from './credential-file-upload.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -55,6 +56,7 @@ export const DETECTOR_IDS = [
   'foreign-workload-network',
   'token-without-signin',
   'cloud-metadata-access',
+  'credential-file-upload',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -86,6 +88,7 @@ export function createCatalogue(): Detector[] {
     createForeignWorkloadNetworkDetector(),
     createTokenWithoutSigninDetector(),
     createCloudMetadataAccessDetector(),
+    createCredentialFileUploadDetector(),
   ] as Detector[];
 }
 
