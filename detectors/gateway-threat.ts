@@ -52,7 +52,10 @@
 //   package. Then it stays low, as for every later agent: a shared verdict
 //   on a familiar source is the content's, not a sign that one agent is
 //   compromised (and what an injection makes an agent do next is judged
-//   above, at full severity);
+//   above, at full severity). So is a wave across the tenant: the same
+//   verdict kind on hosts their blueprints use for 5 agents of 2 or more
+//   blueprints within 2 hours is the gateway's inspection changing (a new
+//   prompt-shield model switched on in detect mode), not content each read;
 // - a verdict on a published anti-malware test host (EICAR, AMTSO, Google
 //   Safe Browsing's test pages, WICAR) is low: a security team checking that
 //   the gateway works, or a scanner, never an attack.
@@ -157,6 +160,14 @@ export interface GatewayThreatOptions {
   sharedVerdictConfirmMs?: number;
   sharedVerdictAgents?: number;
   sharedVerdictWindowMs?: number;
+  /**
+   * The same verdict kind on hosts their blueprints use, for this many agents
+   * of this many blueprints of a tenant within sharedVerdictWindowMs: the
+   * gateway's inspection changed (a new model, a policy switched on), not
+   * content each of them read.
+   */
+  tenantVerdictAgents?: number;
+  tenantVerdictBlueprints?: number;
   maxAgents?: number;
 }
 
@@ -176,6 +187,8 @@ const DEFAULTS: Required<GatewayThreatOptions> = {
   sharedVerdictConfirmMs: 10 * 60_000,
   sharedVerdictAgents: 3,
   sharedVerdictWindowMs: 2 * 3_600_000,
+  tenantVerdictAgents: 5,
+  tenantVerdictBlueprints: 2,
   maxAgents: 2_000_000,
 };
 
@@ -302,7 +315,7 @@ export const gatewayThreatMeta: DetectorMeta = {
     'A host in a suspicious category (newly registered or observed domain, dynamic DNS, anonymizer or proxy avoidance, Tor, grayware, parked), where fresh attacker infrastructure sits before any feed lists it, ' +
     'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon); ' +
     'an uncategorized host, or an app on a public web-app hosting platform (azurewebsites.net, herokuapp.com, vercel.app, workers.dev...: the category is the platform\'s), new to the blueprint that fewer than 3 of its agents call: medium when the agent calls it regularly (8 calls at least 45 s apart, each within 3 min of the last). ' +
-    'A prompt injection, or blocked malware or threat intelligence, from a host the blueprint already used is low at once and at full severity 10 minutes later, unless 3 of its agents got the same verdict from that host within 2 hours (its own content flagged: an awareness page quoting injections, a signature false positive on its update package); a verdict on a published anti-malware test host (EICAR, AMTSO, Safe Browsing test pages) is low.',
+    'A prompt injection, or blocked malware or threat intelligence, from a host the blueprint already used is low at once and at full severity 10 minutes later, unless 3 of its agents got the same verdict from that host within 2 hours (its own content flagged: an awareness page quoting injections, a signature false positive on its update package), or 5 agents of 2 or more of the tenant\'s blueprints got that kind of verdict on hosts they use (the gateway\'s inspection changed); a verdict on a published anti-malware test host (EICAR, AMTSO, Safe Browsing test pages) is low.',
 };
 
 export function createGatewayThreatDetector(options: GatewayThreatOptions = {}): Detector {
@@ -310,6 +323,30 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
   const groups = new GroupStore<GroupDest>(o.maxAgents);
   const agents = new TenantMap<AgentThreat>(o.maxAgents);
   const pending = new DueQueue<PendingVerdict>(16_384);
+  /** Per tenant, verdicts on hosts the blueprints used: flat [kind, agent hash, blueprint hash, time (s)], oldest first. */
+  const tenantVerdicts = new Map<string, number[]>();
+
+  function shareTenantVerdict(tenant: string, kind: number, ah: number, gid: string, t: number): void {
+    let tv = tenantVerdicts.get(tenant);
+    if (tv === undefined) tenantVerdicts.set(tenant, (tv = []));
+    if (tv.length >= 4 * MAX_SHARED_VERDICTS) tv.splice(0, 4);
+    tv.push(kind, ah, hashString(gid), Math.floor(t / 1000));
+  }
+
+  /** Whether tenantVerdictAgents agents of tenantVerdictBlueprints blueprints got verdicts of `kind` on their hosts around `now`. */
+  function tenantWave(tenant: string, kind: number, now: number): boolean {
+    const tv = tenantVerdicts.get(tenant);
+    if (tv === undefined) return false;
+    const span = o.sharedVerdictWindowMs / 1000;
+    const agentsSeen: number[] = [];
+    const blueprintsSeen: number[] = [];
+    for (let i = 0; i < tv.length; i += 4) {
+      if (tv[i] !== kind || Math.abs(tv[i + 3]! - now) > span) continue;
+      if (!agentsSeen.includes(tv[i + 1]!)) agentsSeen.push(tv[i + 1]!);
+      if (!blueprintsSeen.includes(tv[i + 2]!)) blueprintsSeen.push(tv[i + 2]!);
+    }
+    return agentsSeen.length >= o.tenantVerdictAgents && blueprintsSeen.length >= o.tenantVerdictBlueprints;
+  }
 
   /**
    * Records the agent's verdict of `kind` from host `hh` (familiar to the
@@ -336,7 +373,10 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
   /** A waiting verdict whose time came: at full severity unless the blueprint shares it by now. */
   function decideVerdict(p: PendingVerdict): Detection | null {
     const g = groups.get(p.tenant_id, p.gid);
-    if (g?.sv !== undefined && sharedAgents(g.sv, p.hh, p.kind, Math.floor(p.d.time / 1000)) >= o.sharedVerdictAgents) return null;
+    const now = Math.floor(p.d.time / 1000);
+    if (g?.sv !== undefined && sharedAgents(g.sv, p.hh, p.kind, now) >= o.sharedVerdictAgents) return null;
+    // The same verdicts across the tenant's blueprints, on their own hosts: the inspection changed.
+    if (tenantWave(p.tenant_id, p.kind, now)) return null;
     return { ...p.d, time: p.due };
   }
 
@@ -347,6 +387,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
    */
   function familiarVerdict(a: AgentThreat, kind: Kind, e: NetworkEvent, g: GroupDest, gid: string, hh: number, severity: Severity, summary: string, evidence: Detection['evidence']): Detection | null {
     const shared = shareVerdict(g, hh, kind, hashString(e.agent_id) | 1, e.time);
+    shareTenantVerdict(e.tenant_id, kind, hashString(e.agent_id) | 1, gid, e.time);
     if (shared >= o.sharedVerdictAgents) {
       pending.delete(e.tenant_id, e.agent_id);
       return fire(a, kind, e, 'low', `${summary}: the same verdict for ${shared} agents of its blueprint from a host it uses (shared content)`, evidence, [e.event_id]);
@@ -746,6 +787,9 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       groups.evict(before);
       agents.evict(before);
       pending.evict(before);
+      // A tenant whose latest verdict is older than the horizon is forgotten.
+      const cut = Math.floor(before / 1000);
+      for (const [t, tv] of tenantVerdicts) if (tv.length === 0 || tv[tv.length - 1]! < cut) tenantVerdicts.delete(t);
     },
     size(): number {
       return groups.size + agents.size + pending.size;
@@ -753,13 +797,15 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
       for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, d: [...g.d], ...(g.sa ? { sa: g.sa } : {}), ...(g.sv ? { sv: g.sv } : {}), ...(g.vh ? { vh: g.vh } : {}) }]);
-      return clone({ version: 1, groups: rows, agents: agents.snapshot(), pending: pending.snapshot() });
+      return clone({ version: 1, groups: rows, agents: agents.snapshot(), pending: pending.snapshot(), tenantVerdicts: [...tenantVerdicts] });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; groups: [string, string, GroupRow][]; agents: [string, string, AgentThreat][]; pending?: PendingVerdict[] };
+      const s = clone(snapshot) as { version: number; groups: [string, string, GroupRow][]; agents: [string, string, AgentThreat][]; pending?: PendingVerdict[]; tenantVerdicts?: [string, number[]][] };
       if (s?.version !== 1) throw new Error('gateway-threat: unsupported snapshot');
       groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, d: new Map(g.d) }]));
       pending.restore(s.pending);
+      tenantVerdicts.clear();
+      for (const [t, tv] of s.tenantVerdicts ?? []) tenantVerdicts.set(t, tv);
       // Agents from snapshots before suspicious hosts were watched: no host watched, and room for the new kinds.
       agents.restore(
         s.agents.map(([t, id, a]): [string, string, AgentThreat] => [

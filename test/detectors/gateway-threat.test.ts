@@ -416,6 +416,25 @@ describe('gateway-threat', () => {
     expect(isSecurityTestHost('eicar.org.evil.example')).toBe(false);
   });
 
+  it('takes the same verdict kind for 5 agents of 2+ blueprints on hosts they use as the gateway\'s inspection changing (low), and 4 as four findings', () => {
+    const fleet: [string, string][] = [['a1', 'bp1'], ['a2', 'bp1'], ['b1', 'bp2'], ['b2', 'bp2'], ['c1', 'bp3']];
+    const past: NetworkEvent[] = [];
+    let i = 0;
+    for (let t = T0; t < T2; t += MIN) for (const [a, bp] of fleet) past.push(network({ agent_id: a, blueprint_id: bp, time: t, dest_host: HOSTS[i++ % HOSTS.length]! }));
+    const wave = (n: number) =>
+      fleet.slice(0, n).map(([a, bp], k) => network({ agent_id: a, blueprint_id: bp, time: T2 + k * 2 * MIN, threat: 'prompt_injection', dest_host: k % 2 ? 'api.openai.com' : 'api.contoso.com' }));
+    const run = (events: NetworkEvent[]) => {
+      const d = createGatewayThreatDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, past);
+      return [...feed(d, ctx, events), ...advanceTo(d, ctx, T2 + HOUR)];
+    };
+    expect(run(wave(5)).map((x) => x.severity)).toEqual(['low', 'low', 'low', 'low', 'low']);
+    resetIds();
+    const four = run(wave(4));
+    expect(four.filter((x) => x.severity === 'medium').map((x) => x.agent_id)).toEqual(['a1', 'a2', 'b1', 'b2']);
+  });
+
   it('keeps a waiting verdict across a snapshot and restore', () => {
     const events = [...history(), network({ agent_id: 'a1', time: T2, threat: 'prompt_injection', action: 'blocked', dest_host: 'api.openai.com' }), network({ agent_id: 'a2', time: T2 + 11 * MIN, dest_host: 'api.contoso.com' })];
     const { uninterrupted, restored } = runWithRestore(() => createGatewayThreatDetector(), events, events.length - 1);
