@@ -39,6 +39,12 @@
 // 1 MiB of them is medium, even when the read itself was only low, unless
 // the blueprint burst with it.
 //
+// A burst whose calls were each followed within 2 seconds by an upload (8
+// KiB or more out), for half of the agent's calls of the window or more, is
+// low: envelope encryption wraps a fresh data key in the vault for every
+// object it writes, a call then a write, one for one; a dump reads without
+// writing. No harvest watch follows it.
+//
 // The counting is CallBurstWatch's (call-burst.ts), shared with mass-send.
 //
 // State: only for agents that call secret stores (a few numbers each); per
@@ -47,9 +53,9 @@
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
-import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { agentKey, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { CallBurstWatch, burstFinding, callBurstDetector, type BurstVerdict, type CallBurstOptions } from './call-burst.js';
-import { NO_DETECTIONS, TenantMap, clone, type Timed } from './agent-directory.js';
+import { NO_DETECTIONS, TenantMap, clone, sec, type Timed } from './agent-directory.js';
 import { isPrivateAddress } from './addresses.js';
 import { memoByHost } from './host-memo.js';
 
@@ -73,6 +79,28 @@ const SHIP_DEFAULTS: Required<ShipOptions> = {
   uploadRatio: 4,
   shipBytes: 1024 * 1024,
 };
+
+/**
+ * An agent's calls to secrets stores in its current window (from `w`, s),
+ * and how many an upload followed within PAIR_WITHIN_MS (`last`: the
+ * latest call, ms; `pend`: calls up to it, each within PAIR_WITHIN_MS of the
+ * next, not yet paired). Envelope encryption asks the
+ * vault to wrap a fresh data key for every object it writes: a call, then
+ * an upload, one for one. A dump reads without writing.
+ */
+interface Pairing {
+  w: number;
+  calls: number;
+  paired: number;
+  last: number;
+  pend: number;
+  /** The window just before this one: its calls and paired calls. */
+  pc: number;
+  pp: number;
+}
+const PAIR_WITHIN_MS = 2_000;
+const PAIR_UPLOAD_BYTES = 8 * 1024;
+const PAIR_SHARE = 0.5;
 
 /** An agent whose secrets read was reported: its uploads since. */
 interface Shipping extends Timed {
@@ -126,7 +154,7 @@ export const secretEnumerationMeta: DetectorMeta = {
   mitre: { id: 'T1555.006', name: 'Credentials from Password Stores: Cloud Secrets Management Stores' },
   description:
     'An agent calls a secrets store (Azure Key Vault or Managed HSM, AWS Secrets Manager or Parameter Store, Google Secret Manager, a HashiCorp Vault) at least 50 times within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× for an agent calling them for less than an hour; peaks decay with a half-life of 3 days; without any baseline, 200 calls): code running in the agent\'s runtime dumping every secret with the agent\'s own token, from its own host. ' +
-    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up) or 4 others went over their own bars (a bad configuration pushed to the whole blueprint), and low from 20 calls over those multiples under the medium floor. Once per agent per hour. ' +
+    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up) or 4 others went over their own bars (a bad configuration pushed to the whole blueprint), and low from 20 calls over those multiples under the medium floor. Once per agent per hour. Low too when half or more of its calls were each followed within 2 seconds by an upload of 8 KiB or more (envelope encryption: a data key wrapped per object written). ' +
     'A reported read, not a rollout, followed within 15 minutes by 1 MiB of uploads (flows of 64 KiB or more out, 4× what came back) to anything but a secrets store or a private address is medium: secrets harvested, then shipped.',
 };
 
@@ -135,16 +163,66 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
   const ship: Required<ShipOptions> = { ...SHIP_DEFAULTS, ...options };
   const watch = new CallBurstWatch(o);
   const shipping = new TenantMap<Shipping>(o.maxAgents);
+  /** Per agent calling a secrets store in the current window: its calls and those an upload followed (see Pairing). */
+  const pairing = new Map<string, Pairing>();
+  const windowS = o.windowMs / 1000;
+  let nextPrune = 0;
+
+  /** A call to a secrets store: counted in the agent's window, waiting for an upload to pair with it. */
+  function notePairable(e: NetworkEvent): void {
+    const k = agentKey(e.tenant_id, e.agent_id);
+    const now = sec(e.time);
+    let p = pairing.get(k);
+    if (p === undefined) {
+      p = { w: now, calls: 0, paired: 0, last: 0, pend: 0, pc: 0, pp: 0 };
+      pairing.set(k, p);
+    } else if (now - p.w >= windowS) {
+      // The window before is kept while it is the one just ended: a burst is judged over both.
+      const adjacent = now - p.w < 2 * windowS;
+      p.pc = adjacent ? p.calls : 0;
+      p.pp = adjacent ? p.paired : 0;
+      p.w = now;
+      p.calls = 0;
+      p.paired = 0;
+    }
+    p.calls++;
+    // Calls close together (two keys for one object, or two objects at once) wait together.
+    p.pend = e.time - p.last <= PAIR_WITHIN_MS ? p.pend + 1 : 1;
+    p.last = e.time;
+  }
+
+  /** An upload right after the agent's latest call to a secrets store pairs with it. */
+  function notePairing(e: NetworkEvent): void {
+    if (e.bytes_out < PAIR_UPLOAD_BYTES || e.bytes_out <= e.bytes_in) return;
+    const p = pairing.get(agentKey(e.tenant_id, e.agent_id));
+    if (p === undefined || p.pend === 0 || e.time < p.last || e.time - p.last > PAIR_WITHIN_MS) return;
+    p.paired++;
+    p.pend--;
+  }
+
+  /** Whether most of the agent's calls this window were each followed by an upload: a key wrapped per object written. */
+  function envelopes(e: NetworkEvent): { calls: number; paired: number } | null {
+    const p = pairing.get(agentKey(e.tenant_id, e.agent_id));
+    if (p === undefined) return null;
+    const calls = p.calls + p.pc;
+    const paired = p.paired + p.pp;
+    return calls >= o.lowCalls && paired >= PAIR_SHARE * calls ? { calls, paired } : null;
+  }
 
   function verdict(e: NetworkEvent): BurstVerdict | null {
     if (e.dest_agent_id != null || e.action !== 'allowed' || !secretStore(e.dest_host)) return null;
+    notePairable(e);
     return watch.observe(e);
   }
 
-  function finding(e: NetworkEvent, v: BurstVerdict): Detection {
-    watchShipping(e, v);
+  function finding(e: NetworkEvent, burst: BurstVerdict): Detection {
+    const env = envelopes(e);
+    // Each call paired with a write of an object: an envelope-encryption pipeline, not a dump.
+    const v: BurstVerdict = env === null ? burst : { ...burst, severity: 'low' };
+    if (env === null) watchShipping(e, v);
+    const paired = env === null ? '' : `, ${env.paired} of ${env.calls} calls each followed within ${PAIR_WITHIN_MS / 1000} s by an upload (a data key wrapped per object written)`;
     return burstFinding(secretEnumerationMeta, e, v, {
-      headline: `Agent ${e.agent_id} called the secrets store ${e.dest_host} ${v.calls} times within ${o.windowMs / 60_000} min`,
+      headline: `Agent ${e.agent_id} called the secrets store ${e.dest_host} ${v.calls} times within ${o.windowMs / 60_000} min${paired}`,
       never: ', with no history of its blueprint',
       rollout: 'a rollout',
       observed: { calls: v.calls, window_ms: o.windowMs, dest_host: e.dest_host },
@@ -200,6 +278,15 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
   return {
     ...burst,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      if (e.type === 'network' && pairing.size > 0) {
+        notePairing(e);
+        // Windows that ended are dropped now and then: the map holds only agents calling a store lately.
+        if (e.time >= nextPrune) {
+          nextPrune = e.time + o.windowMs;
+          const cut = sec(e.time) - windowS;
+          for (const [k, p] of pairing) if (p.w < cut - windowS) pairing.delete(k);
+        }
+      }
       const ds = burst.observe(e, ctx);
       if (shipping.size === 0 || e.type !== 'network') return ds;
       const d = onUpload(e);
@@ -213,10 +300,11 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
       return burst.size() + shipping.size;
     },
     snapshot(): unknown {
-      return clone({ burst: burst.snapshot(), shipping: shipping.snapshot() });
+      return clone({ burst: burst.snapshot(), shipping: shipping.snapshot(), pairing: [...pairing] });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { burst?: unknown; shipping?: [string, string, Shipping][]; version?: number };
+      const s = clone(snapshot) as { burst?: unknown; shipping?: [string, string, Shipping][]; pairing?: [string, Pairing][]; version?: number };
+      pairing.clear();
       // Snapshots from before the shipping watch are the burst detector's own.
       if (s?.burst === undefined) {
         burst.restore(s);
@@ -225,6 +313,7 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
       }
       burst.restore(s.burst);
       shipping.restore(s.shipping ?? []);
+      for (const [k, p] of s.pairing ?? []) pairing.set(k, p);
     },
   };
 }

@@ -208,6 +208,25 @@ describe('secret-enumeration: harvest, then ship', () => {
     expect(out.filter((x) => x.severity === 'medium')).toEqual([]);
   });
 
+  it('takes a burst whose calls are each followed by an upload for envelope encryption (low, no watch), and a dump among uploads for a dump', () => {
+    const run = (events: AgentEvent[]) => {
+      resetIds();
+      const d = createSecretEnumerationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, quiet());
+      return settle(d, ctx, events.sort((x, y) => x.time - y.time));
+    };
+    // 80 key wraps in 4 minutes, each followed 400 ms later by a 60 KB object to the agent's storage.
+    const wraps = reads('a1', 80, T3, 4 * MIN);
+    const objects = wraps.map((w) => upload('a1', w.time + 400, { dest_host: 'contosodata.blob.core.windows.net', category: 'storage', bytes_out: 60_000 }));
+    const out = run([...wraps, ...objects]);
+    expect(out.map((x) => x.severity)).toEqual(['low', 'low']);
+    expect(out[1]!.summary).toContain('each followed within 2 s by an upload (a data key wrapped per object written)');
+    // The same reads with an upload after every fifth only: a dump (medium), then shipped.
+    const sparse = run([...reads('a1', 80, T3, 4 * MIN), ...objects.filter((_, k) => k % 5 === 0)]);
+    expect(sparse.filter((x) => x.severity === 'medium').length).toBeGreaterThanOrEqual(1);
+  });
+
   it('keeps the watch across a snapshot and restore', () => {
     const events = [...quiet(), ...reads('a1', 30, T3, 2 * MIN), upload('a1', T3 + 3 * MIN), upload('a1', T3 + 4 * MIN), upload('a1', T3 + 5 * MIN)];
     const { uninterrupted, restored } = runWithRestore(createSecretEnumerationDetector, events, events.length - 2);
