@@ -31,6 +31,13 @@
 // per hour; windows of an agent that fired in the last hour do not raise its
 // peak.
 //
+// A store nobody in the tenant called before (after its first hour of store
+// calls), called 20 times within 10 minutes by one agent, is medium at any
+// peak: access to another vault taken (a Key Vault Contributor rewriting an
+// access policy to grant itself get and list), then read. Unless 2 other
+// agents call it within 10 minutes (the tenant's new vault, adopted); a
+// store is no longer new a day after its first call.
+//
 // Harvest, then ship: a worm or implant that read the secrets sends them
 // out next (a new repository pushed to, packages published with the stolen
 // registry token, a paste). A reported read that is no rollout opens a
@@ -55,7 +62,7 @@ import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { agentKey, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { CallBurstWatch, burstFinding, callBurstDetector, type BurstVerdict, type CallBurstOptions } from './call-burst.js';
-import { NO_DETECTIONS, TenantMap, clone, sec, type Timed } from './agent-directory.js';
+import { NO_DETECTIONS, TenantMap, clone, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
 import { isPrivateAddress } from './addresses.js';
 import { memoByHost } from './host-memo.js';
 
@@ -99,6 +106,21 @@ interface Pairing {
   pp: number;
 }
 const PAIR_WITHIN_MS = 2_000;
+
+/**
+ * A secrets store new to the tenant: when it was first called (s), whether
+ * it is still new, and its callers: flat [agent hash, first call of the
+ * window (s), calls, reported (1)].
+ */
+interface UnknownStore {
+  first: number;
+  fresh: boolean;
+  callers: number[];
+}
+const UNKNOWN_STORE_CALLS = 20;
+const UNKNOWN_STORE_DAYS_S = 24 * 3600;
+const MAX_STORES_PER_TENANT = 256;
+const MAX_STORE_CALLERS = 8;
 const PAIR_UPLOAD_BYTES = 8 * 1024;
 const PAIR_SHARE = 0.5;
 
@@ -154,7 +176,7 @@ export const secretEnumerationMeta: DetectorMeta = {
   mitre: { id: 'T1555.006', name: 'Credentials from Password Stores: Cloud Secrets Management Stores' },
   description:
     'An agent calls a secrets store (Azure Key Vault or Managed HSM, AWS Secrets Manager or Parameter Store, Google Secret Manager, a HashiCorp Vault) at least 50 times within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× for an agent calling them for less than an hour; peaks decay with a half-life of 3 days; without any baseline, 200 calls): code running in the agent\'s runtime dumping every secret with the agent\'s own token, from its own host. ' +
-    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up) or 4 others went over their own bars (a bad configuration pushed to the whole blueprint), and low from 20 calls over those multiples under the medium floor. Once per agent per hour. Low too when half or more of its calls were each followed within 2 seconds by an upload of 8 KiB or more (envelope encryption: a data key wrapped per object written). ' +
+    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up) or 4 others went over their own bars (a bad configuration pushed to the whole blueprint), and low from 20 calls over those multiples under the medium floor. Once per agent per hour. Medium too for 20 calls within 10 minutes to a store no agent of the tenant called before (within a day of its first call; not when 2 other agents call it within 10 minutes). Low too when half or more of its calls were each followed within 2 seconds by an upload of 8 KiB or more (envelope encryption: a data key wrapped per object written). ' +
     'A reported read, not a rollout, followed within 15 minutes by 1 MiB of uploads (flows of 64 KiB or more out, 4× what came back) to anything but a secrets store or a private address is medium: secrets harvested, then shipped.',
 };
 
@@ -212,7 +234,78 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
   function verdict(e: NetworkEvent): BurstVerdict | null {
     if (e.dest_agent_id != null || e.action !== 'allowed' || !secretStore(e.dest_host)) return null;
     notePairable(e);
+    unknownFinding = noteUnknownStore(e);
     return watch.observe(e);
+  }
+
+  /** Per tenant: when it first called a secrets store, and the stores it called (see UnknownStore). */
+  const stores = new Map<string, { since: number; hosts: Map<number, UnknownStore> }>();
+  /** A finding of noteUnknownStore for the event being observed. */
+  let unknownFinding: Detection | null = null;
+
+  /**
+   * A call to a secrets store no agent of the tenant called before (once the
+   * tenant has called stores for learnMs): the agent's calls to it within the
+   * window are counted; UNKNOWN_STORE_CALLS of them are medium unless
+   * rolloutAgents other agents called it within the rollout window (a new
+   * store adopted). A store is no longer new a day after its first call.
+   */
+  function noteUnknownStore(e: NetworkEvent): Detection | null {
+    const now = sec(e.time);
+    let tv = stores.get(e.tenant_id);
+    if (tv === undefined) stores.set(e.tenant_id, (tv = { since: now, hosts: new Map() }));
+    const hh = hashString(e.dest_host);
+    let h = tv.hosts.get(hh);
+    if (h === undefined) {
+      if (tv.hosts.size >= MAX_STORES_PER_TENANT) tv.hosts.delete(tv.hosts.keys().next().value as number);
+      h = { first: now, fresh: now - tv.since >= o.learnMs / 1000, callers: [] };
+      tv.hosts.set(hh, h);
+    }
+    if (!h.fresh) return null;
+    if (now - h.first >= UNKNOWN_STORE_DAYS_S) {
+      h.fresh = false;
+      h.callers = [];
+      return null;
+    }
+    const ah = hashString(e.agent_id) | 1;
+    const c = h.callers;
+    let i = 0;
+    while (i < c.length && c[i] !== ah) i += 4;
+    if (i >= c.length) {
+      if (c.length >= 4 * MAX_STORE_CALLERS) return null;
+      c.push(ah, now, 0, 0);
+    } else if (now - c[i + 1]! >= windowS && c[i + 3] === 0) {
+      c[i + 1] = now;
+      c[i + 2] = 0;
+    }
+    c[i + 2]!++;
+    if (c[i + 2] !== UNKNOWN_STORE_CALLS || c[i + 3] !== 0) return null;
+    let others = 0;
+    for (let j = 0; j < c.length; j += 4) if (j !== i && Math.abs(c[j + 1]! - now) <= o.rolloutWindowMs / 1000) others++;
+    if (others >= o.rolloutAgents) {
+      // Several agents taking up a new store together: the tenant's new vault.
+      h.fresh = false;
+      h.callers = [];
+      return null;
+    }
+    c[i + 3] = 1;
+    return {
+      detector: secretEnumerationMeta.id,
+      severity: 'medium',
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary:
+        `Agent ${e.agent_id} called the secrets store ${e.dest_host} ${UNKNOWN_STORE_CALLS} times within ${o.windowMs / 60_000} min, ` +
+        `a store no agent of its tenant called before ${Math.round((now - h.first) / 60)} min ago: access to another vault taken (an access policy or role added to itself), then read`,
+      evidence: {
+        observed: { calls: UNKNOWN_STORE_CALLS, window_ms: o.windowMs, dest_host: e.dest_host },
+        baseline: { tenant_store_first_call: msOfSec(h.first), other_agents_calling: others },
+        threshold: `${UNKNOWN_STORE_CALLS} calls within ${o.windowMs / 60_000} min to a store new to the tenant (after ${o.learnMs / 60_000} min of its store calls), fewer than ${o.rolloutAgents} other agents calling it`,
+        peer_group: `tenant:${e.tenant_id}`,
+      },
+      event_ids: [e.event_id],
+    };
   }
 
   function finding(e: NetworkEvent, burst: BurstVerdict): Detection {
@@ -287,7 +380,9 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
           for (const [k, p] of pairing) if (p.w < cut - windowS) pairing.delete(k);
         }
       }
-      const ds = burst.observe(e, ctx);
+      unknownFinding = null;
+      let ds = burst.observe(e, ctx);
+      if (unknownFinding !== null) ds = ds.length === 0 ? [unknownFinding] : [...ds, unknownFinding];
       if (shipping.size === 0 || e.type !== 'network') return ds;
       const d = onUpload(e);
       return d === null ? ds : ds.length === 0 ? [d] : [...ds, d];
@@ -300,11 +395,13 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
       return burst.size() + shipping.size;
     },
     snapshot(): unknown {
-      return clone({ burst: burst.snapshot(), shipping: shipping.snapshot(), pairing: [...pairing] });
+      return clone({ burst: burst.snapshot(), shipping: shipping.snapshot(), pairing: [...pairing], stores: [...stores].map(([t, v]) => [t, v.since, [...v.hosts]]) });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { burst?: unknown; shipping?: [string, string, Shipping][]; pairing?: [string, Pairing][]; version?: number };
+      const s = clone(snapshot) as { burst?: unknown; shipping?: [string, string, Shipping][]; pairing?: [string, Pairing][]; stores?: [string, number, [number, UnknownStore][]][]; version?: number };
       pairing.clear();
+      stores.clear();
+      for (const [t, since, hosts] of s?.stores ?? []) stores.set(t, { since, hosts: new Map(hosts) });
       // Snapshots from before the shipping watch are the burst detector's own.
       if (s?.burst === undefined) {
         burst.restore(s);

@@ -236,6 +236,31 @@ describe('secret-enumeration: harvest, then ship', () => {
   });
 });
 
+describe('secret-enumeration: a store new to the tenant', () => {
+  const NEW = 'contoso-prod-kv.vault.azure.net';
+  const run = (events: AgentEvent[]) => {
+    resetIds();
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    return settle(d, ctx, events.sort((x, y) => x.time - y.time));
+  };
+
+  it('is medium when one agent calls a store no agent of the tenant called before 20 times within 10 minutes', () => {
+    const out = run(reads('a1', 25, T3, 3 * MIN, { dest_host: NEW }));
+    const found = out.filter((x) => x.summary.includes('no agent of its tenant called before'));
+    expect(found.map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'medium']]);
+    expect(found[0]!.evidence.observed).toMatchObject({ calls: 20, dest_host: NEW });
+  });
+
+  it('stays quiet for the tenant\'s stores, for a few calls, and for a new store several agents take up together', () => {
+    expect(run(reads('a1', 25, T3, 3 * MIN)).filter((x) => x.summary.includes('no agent of its tenant'))).toEqual([]);
+    expect(run(reads('a1', 12, T3, 3 * MIN, { dest_host: NEW }))).toEqual([]);
+    const adopted = ['a1', 'a2', 'a3'].flatMap((a, i) => reads(a, 25, T3 + i * 30 * SEC, 3 * MIN, { dest_host: NEW }));
+    expect(run(adopted).filter((x) => x.summary.includes('no agent of its tenant'))).toEqual([]);
+  });
+});
+
 describe('secret-enumeration whole-blueprint misbehaviour', () => {
   /** Agents a1..a6 reading one or two secrets every 20 minutes for 3 hours (peaks of 2: bars of 20). */
   function quietFleet(): AgentEvent[] {
