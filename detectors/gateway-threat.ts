@@ -196,6 +196,8 @@ const DEFAULTS: Required<GatewayThreatOptions> = {
 const MAX_SHARED_VERDICTS = 64;
 /** Hosts first met with a verdict remembered per peer group. */
 const MAX_VERDICT_HOSTS = 32;
+/** Reported agents remembered per peer group. */
+const MAX_REPORTED_CALLERS = 16;
 
 /** Domains of published anti-malware and safe-browsing test files (every host under them). */
 const TEST_FILE_DOMAINS = ['eicar.org', 'amtso.org', 'testsafebrowsing.appspot.com', 'wicar.org'];
@@ -266,6 +268,8 @@ interface GroupDest extends Timed {
   sv?: number[];
   /** Hosts the group first met with a verdict (not its own content, however often called since), oldest first; absent until one. */
   vh?: number[];
+  /** Agents reported medium for a callback or a beacon (hashes), oldest first: not counted as a host's adopters; absent until one. */
+  ra?: number[];
 }
 
 interface AgentThreat extends Timed {
@@ -492,7 +496,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     if (ti === NEVER || t < ti || t - ti > o.lateArmMs || e.dest_host === a.thost) return null;
     g.d.delete(hh); // the callback's host is not learned as the blueprint's
     const soon = t - ti <= o.armMs;
-    return fire(
+    return reported(g, e, fire(
       a,
       Kind.NewDestAfterToolDownload,
       e,
@@ -505,7 +509,24 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
         peer_group: peerGroupName(g.bp ?? e.blueprint_id) ?? `agent:${e.agent_id}`,
       },
       [a.tid, e.event_id],
-    );
+    ));
+  }
+
+  /**
+   * A medium finding on what an agent fetched or calls: the agent no longer
+   * counts among a host's callers that make it the blueprint's (adopted), so
+   * the same implant reaching the blueprint's next agents is judged as on the
+   * first (a poisoned release rolled out agent by agent).
+   */
+  function reported(g: GroupDest | undefined, e: NetworkEvent, d: Detection | null): Detection | null {
+    if (d === null || d.severity === 'low' || g === undefined) return d;
+    const ra = g.ra ?? (g.ra = []);
+    const ah = hashString(e.agent_id) | 1;
+    if (!ra.includes(ah)) {
+      if (ra.length >= MAX_REPORTED_CALLERS) ra.shift();
+      ra.push(ah);
+    }
+    return d;
   }
 
   /**
@@ -558,15 +579,17 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     const sa = g.sa ?? (g.sa = []);
     let callers = 0;
     let known = false;
+    const ra = g.ra;
     for (let i = 0; i < sa.length; i += 2) {
       if (sa[i] !== hh) continue;
-      callers++;
       if (sa[i + 1] === ah) known = true;
+      // A caller reported for what it fetched or calls vouches for nothing.
+      if (ra === undefined || !ra.includes(sa[i + 1]!)) callers++;
     }
     if (!known) {
       if (sa.length >= 2 * MAX_SUSPICIOUS_CALLERS) sa.splice(0, 2);
       sa.push(hh, ah);
-      callers++;
+      if (ra === undefined || !ra.includes(ah)) callers++;
     }
     return callers >= o.suspiciousAdoptAgents;
   }
@@ -628,7 +651,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     a.sl = t;
     a.sc++;
     if (a.sc < (uncategorized ? o.uncategorizedBeaconContacts : o.beaconContacts)) return null;
-    return fire(
+    return reported(g, e, fire(
       a,
       Kind.Beacon,
       e,
@@ -643,7 +666,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
         peer_group: peer,
       },
       [a.sid, e.event_id],
-    );
+    ));
   }
 
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
@@ -796,7 +819,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     },
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
-      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, d: [...g.d], ...(g.sa ? { sa: g.sa } : {}), ...(g.sv ? { sv: g.sv } : {}), ...(g.vh ? { vh: g.vh } : {}) }]);
+      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, d: [...g.d], ...(g.sa ? { sa: g.sa } : {}), ...(g.sv ? { sv: g.sv } : {}), ...(g.vh ? { vh: g.vh } : {}), ...(g.ra ? { ra: g.ra } : {}) }]);
       return clone({ version: 1, groups: rows, agents: agents.snapshot(), pending: pending.snapshot(), tenantVerdicts: [...tenantVerdicts] });
     },
     restore(snapshot: unknown): void {

@@ -273,6 +273,19 @@ describe('gateway-threat', () => {
     expect(later.map((x) => x.severity)).toEqual(['low', 'low']);
   });
 
+  it('judges every agent a poisoned release reaches one after another: agents reported for the implant do not make its hosts the blueprint\'s', () => {
+    // a1..a3 each fetch the same binary and then keep calling the same pool, 3 minutes apart.
+    const rollout = ['a1', 'a2', 'a3'].flatMap((a, i) => {
+      const t = T2 + i * 3 * MIN;
+      return [
+        network({ agent_id: a, time: t, dest_host: 'connect.miner-dl.net', category: 'uncategorized', file_type: 'elf', bytes_in: 7_000_000 }),
+        ...[5, 50, 95].map((s) => network({ agent_id: a, time: t + s * SEC, dest_host: 'pool.hashgrid.top', category: 'uncategorized', bytes_out: 600, bytes_in: 600 })),
+      ];
+    });
+    const out = afterHistory(rollout.sort((x, y) => x.time - y.time));
+    expect(out.filter((x) => x.severity === 'medium').map((x) => x.agent_id)).toEqual(['a1', 'a2', 'a3']);
+  });
+
   it('takes an executable fetched from a CDN host new to the blueprint for a tool download (a CDN serves anyone files), and the CDN-fronted host it then calls for its callback', () => {
     const implant = network({ agent_id: 'a1', time: T2, dest_host: 'cdn.jsdelivr.net', category: 'cdn', file_type: 'elf', bytes_in: 4_200_000, event_id: 'n-elf' });
     const c2 = network({ agent_id: 'a1', time: T2 + 30 * SEC, dest_host: 'd3k81x0x4k2fz8.cloudfront.net', category: 'Content Delivery Networks', bytes_out: 500, bytes_in: 300, event_id: 'n-c2' });
