@@ -36,7 +36,9 @@
 //   ("business", "technology"), not the app's: C2 on trusted PaaS;
 // - a script or executable (file_type ps1, sh, exe, dll...) downloaded from
 //   an uncategorized, suspicious-category or CDN host (a CDN serves anyone's
-//   files: an implant from jsDelivr) the blueprint never used →
+//   files: an implant from jsDelivr) the blueprint never used, or a package
+//   (whl, gem, nupkg, npm tgz...) from a public language registry it never
+//   used (installing runs its hooks: a hallucinated package name) →
 //   low (ingress tool transfer: what an injected or hijacked agent fetches
 //   before it runs it), and it arms the agent like an injection, one
 //   severity lower: a destination new to the blueprint within 10 min →
@@ -248,6 +250,25 @@ const RUNNABLE = new Set([
   'exe', 'dll', 'msi', 'scr', 'com', 'cpl', 'lnk', 'elf', 'so', 'dylib', 'bin', 'jar', 'apk', 'deb', 'rpm', 'dmg', 'pkg',
 ]);
 
+/**
+ * Packages of language registries: installing one runs its hooks (setup.py,
+ * postinstall scripts). From a public registry the blueprint never used
+ * (a hallucinated or typosquatted name installed by an agent's tool chain),
+ * a package is code fetched like a script.
+ */
+const PACKAGES = new Set(['whl', 'egg', 'gem', 'nupkg', 'crate', 'tgz']);
+const PACKAGE_REGISTRIES = new Set([
+  'pypi.org', 'files.pythonhosted.org', 'registry.npmjs.org', 'registry.yarnpkg.com', 'rubygems.org', 'index.rubygems.org',
+  'api.nuget.org', 'globalcdn.nuget.org', 'crates.io', 'static.crates.io', 'repo.packagist.org',
+]);
+
+/** True when a download is a package of a public language registry (see PACKAGES). */
+export function isRegistryPackage(host: string, fileType: string | null): boolean {
+  if (fileType === null) return false;
+  const t = fileType.trim().toLowerCase();
+  return PACKAGES.has(t.startsWith('.') ? t.slice(1) : t) && PACKAGE_REGISTRIES.has(host.toLowerCase());
+}
+
 /** True when a download's file type is a script or an executable (see RUNNABLE); any case, with or without a dot. */
 export function isRunnableFileType(fileType: string | null): boolean {
   if (fileType === null) return false;
@@ -315,7 +336,7 @@ export const gatewayThreatMeta: DetectorMeta = {
     'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or a hostile destination category (malicious, command and control, botnet, malicious websites, spyware/adware, ransomware, exploit kits... in any vendor spelling, each part of a joined category; high), ' +
     'phishing (the verdict, or a phishing or fraud category; medium, low when the gateway blocked it: a mail-triage agent fetching a reported link) or a prompt injection, blocked or not (medium), or a destination never contacted by ' +
     "the agent's blueprint reached within 10 minutes after a prompt injection (high; medium within 30 minutes). " +
-    'A script or executable downloaded from an uncategorized, suspicious-category or content-delivery (anyone\'s files) host the blueprint never used is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home. ' +
+    'A script or executable downloaded from an uncategorized, suspicious-category or content-delivery (anyone\'s files) host the blueprint never used, or a package from a public language registry it never used (install hooks run), is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home. ' +
     'A host in a suspicious category (newly registered or observed domain, dynamic DNS, anonymizer or proxy avoidance, Tor, grayware, parked), where fresh attacker infrastructure sits before any feed lists it, ' +
     'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon); ' +
     'an uncategorized host, or an app on a public web-app hosting platform (azurewebsites.net, herokuapp.com, vercel.app, workers.dev...: the category is the platform\'s), new to the blueprint that fewer than 3 of its agents call: medium when the agent calls it regularly (8 calls at least 45 s apart, each within 3 min of the last). ' +
@@ -696,8 +717,8 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     const suspicious = seen === undefined && (cat.suspicious || uncategorized) && threat === 'none' && !malicious;
     // A runnable file from a host nobody vetted, new to the blueprint (see onToolDownload).
     const tool =
-      seen === undefined && e.file_type !== null && threat === 'none' && !malicious && e.action === 'allowed' && e.bytes_in > 0 &&
-      (cat.suspicious || cat.cdn || cat.key === 'uncategorized') && isRunnableFileType(e.file_type) && learned;
+      seen === undefined && e.file_type !== null && threat === 'none' && !malicious && e.action === 'allowed' && e.bytes_in > 0 && learned &&
+      (((cat.suspicious || cat.cdn || cat.key === 'uncategorized') && isRunnableFileType(e.file_type)) || isRegistryPackage(e.dest_host, e.file_type));
     if (seen === undefined) {
       if (!suspicious) {
         if (g.d.size >= o.maxDestinations) prune(g);

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkEvent } from '../../contract/events.js';
-import { createGatewayThreatDetector, isSecurityTestHost, isSharedAppHost } from '../../detectors/gateway-threat.js';
+import { createGatewayThreatDetector, isRegistryPackage, isSecurityTestHost, isSharedAppHost } from '../../detectors/gateway-threat.js';
 import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
 
 beforeEach(() => resetIds());
@@ -284,6 +284,19 @@ describe('gateway-threat', () => {
     });
     const out = afterHistory(rollout.sort((x, y) => x.time - y.time));
     expect(out.filter((x) => x.severity === 'medium').map((x) => x.agent_id)).toEqual(['a1', 'a2', 'a3']);
+  });
+
+  it('takes a package from a public registry the blueprint never used for a tool download (its install hooks run), and the host it then calls for its callback', () => {
+    const wheel = network({ agent_id: 'a1', time: T2, dest_host: 'files.pythonhosted.org', category: 'technology', file_type: 'whl', bytes_in: 120_000, event_id: 'n-whl' });
+    const post = network({ agent_id: 'a1', time: T2 + 8 * SEC, dest_host: 'ingest.pypi-stats.click', category: 'uncategorized', bytes_out: 4_000, bytes_in: 200, event_id: 'n-post' });
+    expect(afterHistory([wheel, post]).map((x) => [x.severity, x.event_ids])).toEqual([
+      ['low', ['n-whl']],
+      ['medium', ['n-whl', 'n-post']],
+    ]);
+    expect(isRegistryPackage('registry.npmjs.org', 'TGZ')).toBe(true);
+    // A wheel from elsewhere on a categorized host, or a registry's page, is not a package install.
+    expect(isRegistryPackage('downloads.example.com', 'whl')).toBe(false);
+    expect(isRegistryPackage('pypi.org', 'html')).toBe(false);
   });
 
   it('takes an executable fetched from a CDN host new to the blueprint for a tool download (a CDN serves anyone files), and the CDN-fronted host it then calls for its callback', () => {
