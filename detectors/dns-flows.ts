@@ -62,3 +62,33 @@ export function isDnsFlow(e: { dest_port: number; dest_host: string }): boolean 
   if (e.dest_port === 53 || e.dest_port === 853) return true;
   return e.dest_port === 443 && isDohResolver(e.dest_host);
 }
+
+/**
+ * Image proxies that fetch any URL they are given (GitHub's Camo, Jetpack's
+ * Photon, weserv, DuckDuckGo's and Discord's external-content proxies). An
+ * agent made to render a sequence of images through one (CamoLeak, 2025: a
+ * pre-signed Camo URL per character of a stolen secret) sends data in the
+ * order of its requests, each a few hundred bytes with a 1x1 pixel back:
+ * a tunnel over a host every policy allows, counted like DNS flows.
+ */
+const IMAGE_PROXIES = new Set([
+  'camo.githubusercontent.com',
+  'images.weserv.nl',
+  'wsrv.nl',
+  'i0.wp.com',
+  'i1.wp.com',
+  'i2.wp.com',
+  'i3.wp.com',
+  'external-content.duckduckgo.com',
+  'proxy.duckduckgo.com',
+  'images-ext-1.discordapp.net',
+  'images-ext-2.discordapp.net',
+]);
+
+/** True for an image proxy that fetches any URL (see IMAGE_PROXIES; any case, a trailing dot ignored). */
+export function isImageProxy(host: string): boolean {
+  let h = host.toLowerCase();
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  return IMAGE_PROXIES.has(h);
+}
+

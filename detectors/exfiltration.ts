@@ -81,7 +81,8 @@
 // resource), where a shared provider fed with someone else's key takes none.
 // DNS tunnelling (data smuggled in queries, a few hundred bytes a flow, under
 // every byte threshold): 100 DNS flows (port 53 or 853, or HTTPS to a public
-// DoH resolver: see dns-flows.ts) within the 10-minute
+// DoH resolver or to an image proxy that fetches any URL, such as GitHub's
+// Camo: data sent in the order of pixel fetches; see dns-flows.ts) within the 10-minute
 // window to name servers (by address) the blueprint does not use (queried by
 // 2 of its agents for an hour, whatever the category) is medium.
 // Blocked attempts: 8 uploads carrying a file (file_type) to file-sharing,
@@ -96,7 +97,11 @@ import { categoryInfo, categoryKey, type CategoryInfo } from './categories.js';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { formatDuration, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
-import { isDnsFlow } from './dns-flows.js';
+import { isDohResolver, isImageProxy } from './dns-flows.js';
+import { memoByHost } from './host-memo.js';
+
+/** What a host on port 443 carries for the tunnel rule: 1 a DNS-over-HTTPS resolver, 2 an image proxy, 0 neither (remembered per host). */
+const requestChannel = memoByHost((h: string): number => (isDohResolver(h) ? 1 : isImageProxy(h) ? 2 : 0));
 import { DueQueue, type DueItem } from './due-queue.js';
 import { NameTunnelWatch } from './name-tunnel.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
@@ -457,7 +462,7 @@ export const exfiltrationMeta: DetectorMeta = {
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
     'Blocked attempts: 8 uploads carrying a file to 2 or more file-sharing, storage, uncategorized or risky destinations the blueprint does not use, all blocked by the gateway within 10 minutes, are medium (an exfiltration the DLP stopped). ' +
-    'DNS tunnelling: 100 DNS flows (port 53 or 853, or HTTPS to a public DNS-over-HTTPS resolver such as dns.google or cloudflare-dns.com) within 10 minutes to a name server the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
+    'DNS tunnelling: 100 DNS flows (port 53 or 853, or HTTPS to a public DNS-over-HTTPS resolver such as dns.google or cloudflare-dns.com, or to an image proxy that fetches any URL, such as GitHub\'s Camo) within 10 minutes to a name server or proxy the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
 };
 
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
@@ -1025,12 +1030,15 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     const sec = Math.floor(t / 1000);
     if (Math.abs(sec - s.fd) * 1000 < o.cooldownMs) return null;
     s.fd = sec;
+    const proxy = doh && requestChannel(e.dest_host) === 2;
     return make(
       e,
       'medium',
-      `Agent ${e.agent_id} made ${flows} DNS flows to ${e.dest_host}${e.dest_ip ? ` (${e.dest_ip})` : ''} on port ${e.dest_port}${doh ? ' (DNS over HTTPS)' : ''} within ${(2 * o.windowMs) / 60_000} min, a name server its blueprint does not use (DNS tunnelling)`,
+      proxy
+        ? `Agent ${e.agent_id} made ${flows} requests to the image proxy ${e.dest_host} within ${(2 * o.windowMs) / 60_000} min, which its blueprint does not use: data sent in the order of image fetches (a pixel tunnel through a host every policy allows)`
+        : `Agent ${e.agent_id} made ${flows} DNS flows to ${e.dest_host}${e.dest_ip ? ` (${e.dest_ip})` : ''} on port ${e.dest_port}${doh ? ' (DNS over HTTPS)' : ''} within ${(2 * o.windowMs) / 60_000} min, a name server its blueprint does not use (DNS tunnelling)`,
       {
-        observed: { dns_flows: flows, dest_host: e.dest_host, dest_ip: e.dest_ip, dest_port: e.dest_port, category: e.category, ...(doh ? { dns_over_https: true } : {}) },
+        observed: { dns_flows: flows, dest_host: e.dest_host, dest_ip: e.dest_ip, dest_port: e.dest_port, category: e.category, ...(proxy ? { image_proxy: true } : doh ? { dns_over_https: true } : {}) },
         baseline: 'DNS to the name servers the blueprint\'s agents use',
         threshold: o.dnsFlows,
         peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
@@ -1134,7 +1142,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       g ??= group(e.tenant_id, s.g, t);
       if (established(g, e.dest_host, e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) familiar = true;
     }
-    if (isDnsFlow(e)) {
+    if (e.dest_port === 53 || e.dest_port === 853 || (e.dest_port === 443 && requestChannel(e.dest_host) !== 0)) {
       const d = checkDns(e, s, wi);
       if (d !== null) return [d];
     }

@@ -290,6 +290,11 @@ describe('exfiltration', () => {
     expect(run('api.telemetry-sync.example', '45.142.214.19')).toEqual([]);
     // A resolver's name on another port (its web site over plain HTTP): not DNS either.
     expect(run('dns.google', '8.8.4.4', 80)).toEqual([]);
+    // An image proxy that fetches any URL, fed a URL per character (CamoLeak): counted the same way.
+    const pixels = run('camo.githubusercontent.com', '185.199.110.133');
+    expect(pixels.map((x) => [x.severity, x.evidence.kind])).toEqual([['medium', 'dns']]);
+    expect(pixels[0]!.summary).toContain('requests to the image proxy camo.githubusercontent.com');
+    expect(pixels[0]!.evidence.observed).toMatchObject({ image_proxy: true });
   });
 
   it('confirms a medium sum 3 minutes later unless the blueprint takes its destination up (a cut-over to a new log sink)', () => {
