@@ -289,23 +289,23 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
       return null;
     }
     c[i + 3] = 1;
-    return {
-      detector: secretEnumerationMeta.id,
-      severity: 'medium',
-      tenant_id: e.tenant_id,
-      agent_id: e.agent_id,
-      time: e.time,
-      summary:
-        `Agent ${e.agent_id} called the secrets store ${e.dest_host} ${UNKNOWN_STORE_CALLS} times within ${o.windowMs / 60_000} min, ` +
+    return mediumFinding(
+      e,
+      `Agent ${e.agent_id} called the secrets store ${e.dest_host} ${UNKNOWN_STORE_CALLS} times within ${o.windowMs / 60_000} min, ` +
         `a store no agent of its tenant called before ${Math.round((now - h.first) / 60)} min ago: access to another vault taken (an access policy or role added to itself), then read`,
-      evidence: {
+      {
         observed: { calls: UNKNOWN_STORE_CALLS, window_ms: o.windowMs, dest_host: e.dest_host },
         baseline: { tenant_store_first_call: msOfSec(h.first), other_agents_calling: others },
         threshold: `${UNKNOWN_STORE_CALLS} calls within ${o.windowMs / 60_000} min to a store new to the tenant (after ${o.learnMs / 60_000} min of its store calls), fewer than ${o.rolloutAgents} other agents calling it`,
         peer_group: `tenant:${e.tenant_id}`,
       },
-      event_ids: [e.event_id],
-    };
+      [e.event_id],
+    );
+  }
+
+  /** A medium finding of this detector's own rules (a new store, harvest then ship) on `e`'s agent at its time. */
+  function mediumFinding(e: NetworkEvent, summary: string, evidence: Detection['evidence'], eventIds: string[]): Detection {
+    return { detector: secretEnumerationMeta.id, severity: 'medium', tenant_id: e.tenant_id, agent_id: e.agent_id, time: e.time, summary, evidence, event_ids: eventIds };
   }
 
   function finding(e: NetworkEvent, burst: BurstVerdict): Detection {
@@ -349,23 +349,18 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
     const { others, wide } = watch.othersAround(e, w.t);
     if (watch.isRollout(others, wide)) return null;
     const mib = (w.out / 1048576).toFixed(1);
-    return {
-      detector: secretEnumerationMeta.id,
-      severity: 'medium',
-      tenant_id: e.tenant_id,
-      agent_id: e.agent_id,
-      time: e.time,
-      summary:
-        `Agent ${e.agent_id} sent ${mib} MiB out to ${w.hosts.join(', ')} within ${Math.round((e.time - w.t) / 60_000)} min of reading the secrets store ${w.store} ${w.calls} times: ` +
+    return mediumFinding(
+      e,
+      `Agent ${e.agent_id} sent ${mib} MiB out to ${w.hosts.join(', ')} within ${Math.round((e.time - w.t) / 60_000)} min of reading the secrets store ${w.store} ${w.calls} times: ` +
         'secrets harvested, then shipped (a worm or implant pushing its loot)',
-      evidence: {
+      {
         observed: { uploaded_bytes: w.out, hosts: w.hosts.slice(), secret_store: w.store, secret_calls: w.calls },
         baseline: { reported_read_at: new Date(w.t).toISOString(), reported_read_severity: w.medium ? 'medium' : 'low' },
         threshold: `${ship.shipBytes} bytes in uploads (${ship.uploadBytes}+ bytes out, ${ship.uploadRatio}x what came back) within ${ship.shipWindowMs / 60_000} min of a reported read`,
         peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
       },
-      event_ids: w.ids.slice(),
-    };
+      w.ids.slice(),
+    );
   }
 
   return {
