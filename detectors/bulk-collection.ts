@@ -44,7 +44,9 @@
 //   the host they were read from, each at its size or up to 64 KiB more,
 //   making half of the pull or more: encryption in place (cloud ransomware
 //   with the agent's own token); a copy goes elsewhere, a compaction or a
-//   transcoding changes the sizes.
+//   transcoding changes the sizes. Such a rewrite is medium whatever the
+//   agent's peak once 10 objects (32 MiB) went back within 10 minutes: an
+//   agent whose usual pulls are large never crosses 10x its peak doing it.
 //
 // State: per agent ~100 bytes (the sub-window sums, peak, learning counts;
 // for an agent that once pulled 16 MiB in 10 minutes, its latest 4 bulk hosts);
@@ -54,7 +56,7 @@
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
-import { AgentStore, GroupStore, NO_DETECTIONS, clone, hashString, sec, type SlotState, type Timed } from './agent-directory.js';
+import { AgentStore, GroupStore, NO_DETECTIONS, clone, hashString, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
 import { DueQueue } from './due-queue.js';
 import { RING_SUBS, ringAdd, ringSlide, ringSum, type SubWindowRing } from './sub-window-ring.js';
 
@@ -131,6 +133,17 @@ interface AgentIntake extends SlotState, SubWindowRing {
   /** While it pulls 16 MiB or more in 10 minutes: the latest distinct hosts of its bulk calls, flat [host hash, time (s)], and when they last made a sweep (see the header). */
   bh?: number[];
   sw?: number;
+  /**
+   * While it pulls 16 MiB or more in 10 minutes: its latest reads of 1 MiB or
+   * more not yet written back, flat [host hash, bytes]; the writes of exactly
+   * those back to where they came from (count, KiB, first one's time (s));
+   * the last such finding (s). See rewrites.
+   */
+  rw?: number[];
+  rn?: number;
+  rk?: number;
+  rt?: number;
+  rf?: number;
 }
 
 interface IntakeGroup extends Timed {
@@ -179,6 +192,9 @@ const REWRITE_SLACK_BYTES = 65_536;
 /** Pairs, and the share of the pull written back in pairs, that make an in-place rewrite. */
 const REWRITE_PAIRS = 5;
 const REWRITE_SHARE = 0.5;
+/** An in-place rewrite judged whatever the peak: this many objects, this many MiB in all. */
+const REWRITE_RUN = 10;
+const REWRITE_RUN_MIB = 32;
 
 /** Counts a call of the agent's pending finding (see the header: directory dumps, in-place rewrites). */
 function notePull(p: Pending, e: NetworkEvent, kib: number): void {
@@ -236,7 +252,7 @@ export const bulkCollectionMeta: DetectorMeta = {
     'An agent receives far more data than it and its blueprint ever do: at least 64 MiB within 10 minutes, 10× its own peak (decaying, half-life 3 days, of windows at least an hour old; once it has an hour of history) and 5× the highest peak of its blueprint\'s agents, ' +
     'or, for an agent still learning, 10× its blueprint\'s (low: with another finding, such as a new network or credential, the agent rises; agents are also asked to read a lot): a stolen credential dumping a mailbox, a CRM or a storage account through the agent\'s own APIs. ' +
     'Confirmed 3 minutes later unless 2 other agents of the blueprint rise over 10× their own peaks within 10 minutes (a blueprint-wide backfill). What a flagged agent pulls is not learned. ' +
-    'Medium when it pulled bulk data (1 MiB a call) from 4 or more distinct hosts within the window through those 3 minutes (a sweep of the subscription\'s storage accounts), or most of it, from the call that crossed the threshold on, over LDAP, the global catalog, SMB or NFS (a directory or SYSVOL dump by an agent of HTTPS APIs), or when 5 or more objects of 1 MiB or more, half the pull or more, are written back to the host they came from at their size or up to 64 KiB more (rewritten in place: ransomware encrypting a store with the agent\'s own token).',
+    'Medium when it pulled bulk data (1 MiB a call) from 4 or more distinct hosts within the window through those 3 minutes (a sweep of the subscription\'s storage accounts), or most of it, from the call that crossed the threshold on, over LDAP, the global catalog, SMB or NFS (a directory or SYSVOL dump by an agent of HTTPS APIs), or when 5 or more objects of 1 MiB or more, half the pull or more, are written back to the host they came from at their size or up to 64 KiB more (rewritten in place: ransomware encrypting a store with the agent\'s own token); such a rewrite is medium whatever the agent\'s peak once 10 objects (32 MiB) went back within 10 minutes.',
 };
 
 export function createBulkCollectionDetector(options: BulkCollectionOptions = {}): Detector {
@@ -332,6 +348,12 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
         notePairedWrite(p, e);
       }
     }
+    // A write of what it just read, back where it came from (see rewrites): judged whatever its peak
+    // (while a pull of it is judged, that finding says so instead).
+    if (a.rw !== undefined && e.bytes_out >= MIRROR_CALL_KIB * 1024 && !pending.has(e.tenant_id, e.agent_id)) {
+      const d = rewrites(a, e, now);
+      if (d !== null) return [d];
+    }
     // Slide: sub-windows older than the window are emptied (a late event lands in its own, if still in the window).
     const sb = Math.floor(now / subS);
     ringSlide(a, sb);
@@ -345,7 +367,12 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
       if (sum > a.cand) a.cand = sum;
       return NO_DETECTIONS;
     }
-    if (kib >= SWEEP_CALL_KIB) noteBulkHost(a, e.dest_host, now, o.windowMs / 1000);
+    if (kib >= SWEEP_CALL_KIB) {
+      noteBulkHost(a, e.dest_host, now, o.windowMs / 1000);
+      const rw = a.rw ?? (a.rw = []);
+      if (rw.length >= 2 * REWRITE_READS) rw.splice(0, 2);
+      rw.push(hashString(e.dest_host), e.bytes_in);
+    }
     const own = decayed(a.peak, a.pk, now);
     const bp = e.blueprint_id ?? ctx.agent(e.tenant_id, e.agent_id)?.blueprint_id ?? null;
     const g = bp === null ? undefined : touchGroup(ctx, e.tenant_id, bp, e.time);
@@ -383,6 +410,52 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
       }
     }
     return NO_DETECTIONS;
+  }
+
+  /**
+   * An in-place rewrite, whatever the agent's peak: REWRITE_RUN objects of 1
+   * MiB or more written back to the host they were read from, each at its
+   * size or up to REWRITE_SLACK_BYTES more, adding up to REWRITE_RUN_MIB,
+   * within the window: medium, once an hour. Ransomware encrypts a store
+   * object by object with the agent's own token; an agent whose usual pulls
+   * are large would never cross 10× its peak doing it.
+   */
+  function rewrites(a: AgentIntake, e: NetworkEvent, now: number): Detection | null {
+    const rw = a.rw!;
+    const host = hashString(e.dest_host);
+    let i = 0;
+    while (i < rw.length && !(rw[i] === host && e.bytes_out >= rw[i + 1]! && e.bytes_out <= rw[i + 1]! + REWRITE_SLACK_BYTES)) i += 2;
+    if (i >= rw.length) return null;
+    const read = rw[i + 1]!;
+    rw.splice(i, 2);
+    if (a.rt === undefined || now - a.rt > o.windowMs / 1000) {
+      a.rt = now;
+      a.rn = 0;
+      a.rk = 0;
+    }
+    a.rn = (a.rn ?? 0) + 1;
+    a.rk = (a.rk ?? 0) + Math.round(read / 1024);
+    if (a.rn < REWRITE_RUN || a.rk < REWRITE_RUN_MIB * 1024) return null;
+    if (a.rf !== undefined && now - a.rf < o.refireMs / 1000) return null;
+    a.rf = now;
+    const mib = Math.round(a.rk / 1024);
+    return {
+      detector: bulkCollectionMeta.id,
+      severity: 'medium',
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary:
+        `Agent ${e.agent_id} wrote ${a.rn} objects (${mib} MiB) back to ${e.dest_host} within ${Math.max(1, Math.round((now - a.rt) / 60))} min, each at the size it had just been read or a few bytes more: ` +
+        'rewritten in place, as ransomware encrypts a store with the agent\'s own token',
+      evidence: {
+        observed: { rewritten_in_place: a.rn, rewritten_bytes: a.rk * 1024, host: e.dest_host, since: msOfSec(a.rt) },
+        baseline: 'a copy goes elsewhere; a compaction or a transcoding changes the sizes',
+        threshold: `${REWRITE_RUN} objects of 1 MiB or more, ${REWRITE_RUN_MIB} MiB in all, written back to their host at their size (up to ${REWRITE_SLACK_BYTES} bytes more) within ${o.windowMs / 60_000} min`,
+        peer_group: peerGroupName(e.blueprint_id),
+      },
+      event_ids: [e.event_id],
+    };
   }
 
   /** promote, with the agent's blueprint looked up. */

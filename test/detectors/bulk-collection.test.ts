@@ -93,6 +93,25 @@ describe('bulk-collection', () => {
     expect(run(few).map((x) => x.severity)).toEqual(['low']);
   });
 
+  it('reports an in-place rewrite whatever the agent\'s peak: 10 objects, 32 MiB, written back where they were read at their size', () => {
+    const ST = 'contosodata.blob.core.windows.net';
+    // a2 pulls 150 MB in big reads every half hour: 10x its peak is out of reach.
+    const big: AgentEvent[] = [];
+    for (let t = T0; t < T3; t += 30 * MIN) for (let k = 0; k < 10; k++) big.push(network({ agent_id: 'a2', time: t + k * 10 * SEC, dest_host: ST, category: 'storage', bytes_in: 15 * MB }));
+    const sizes = Array.from({ length: 14 }, (_, k) => 3 * MB + ((k * 7919) % 9) * MB);
+    const pair = (k: number, extra: number, host = ST) => [
+      network({ agent_id: 'a2', time: T3 + k * 8 * SEC, dest_host: ST, category: 'storage', bytes_out: 900, bytes_in: sizes[k]! }),
+      network({ agent_id: 'a2', time: T3 + k * 8 * SEC + 2 * SEC, dest_host: host, category: 'storage', bytes_out: sizes[k]! + extra, bytes_in: 300, event_id: `w-${k}` }),
+    ];
+    const out = run(sizes.flatMap((_, k) => pair(k, 16)), big);
+    expect(out.map((x) => x.severity)).toEqual(['medium']);
+    expect(out[0]!.summary).toContain('wrote 10 objects');
+    expect(out[0]!.event_ids).toEqual(['w-9']);
+    // Written elsewhere (a copy), or smaller (compacted): nothing.
+    expect(run(sizes.flatMap((_, k) => pair(k, 16, 'contosobackup.blob.core.windows.net')), big)).toEqual([]);
+    expect(run(sizes.flatMap((_, k) => pair(k, -500_000)), big)).toEqual([]);
+  });
+
   it('does not report volumes under 64 MB, an agent whose own peak is high, or a rise the blueprint shares', () => {
     // 60 MB: under the floor.
     expect(run(pulls('a2', T3, 15, 4 * MB))).toEqual([]);
