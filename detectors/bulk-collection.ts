@@ -200,27 +200,39 @@ const REWRITE_RUN_MIB = 32;
 function notePull(p: Pending, e: NetworkEvent, kib: number): void {
   p.seen = (p.seen ?? 0) + kib;
   if (DIRECTORY_PORTS.has(e.dest_port)) p.dir = (p.dir ?? 0) + kib;
-  if (e.bytes_in >= MIRROR_CALL_KIB * 1024) {
-    const rd = (p.rd ??= []);
-    if (rd.length >= 2 * REWRITE_READS) rd.splice(0, 2);
-    rd.push(hashString(e.dest_host), e.bytes_in);
+  if (e.bytes_in >= MIRROR_CALL_KIB * 1024) noteRead((p.rd ??= []), e);
+}
+
+/** Keeps a read of 1 MiB or more for pairing with its write-back: flat [host hash, bytes], the latest REWRITE_READS. */
+function noteRead(reads: number[], e: NetworkEvent): void {
+  if (reads.length >= 2 * REWRITE_READS) reads.splice(0, 2);
+  reads.push(hashString(e.dest_host), e.bytes_in);
+}
+
+/**
+ * The read that `e` writes back, taken out of `reads`: one from the host `e`
+ * writes to, of its size or up to REWRITE_SLACK_BYTES less. Its bytes, or 0
+ * when there is none.
+ */
+function takeWrittenBack(reads: number[], e: NetworkEvent): number {
+  const host = hashString(e.dest_host);
+  for (let i = 0; i < reads.length; i += 2) {
+    const read = reads[i + 1]!;
+    if (reads[i] === host && e.bytes_out >= read && e.bytes_out <= read + REWRITE_SLACK_BYTES) {
+      reads.splice(i, 2);
+      return read;
+    }
   }
+  return 0;
 }
 
 /** An upload while a pull is judged: the write-back of one of its reads (same host, the same size or a little more)? */
 function notePairedWrite(p: Pending, e: NetworkEvent): void {
-  const rd = p.rd;
-  if (rd === undefined || rd.length === 0) return;
-  const host = hashString(e.dest_host);
-  for (let i = 0; i < rd.length; i += 2) {
-    const read = rd[i + 1]!;
-    if (rd[i] === host && e.bytes_out >= read && e.bytes_out <= read + REWRITE_SLACK_BYTES) {
-      rd.splice(i, 2);
-      p.pairs = (p.pairs ?? 0) + 1;
-      p.paired = (p.paired ?? 0) + Math.round(read / 1024);
-      return;
-    }
-  }
+  if (p.rd === undefined) return;
+  const read = takeWrittenBack(p.rd, e);
+  if (read === 0) return;
+  p.pairs = (p.pairs ?? 0) + 1;
+  p.paired = (p.paired ?? 0) + Math.round(read / 1024);
 }
 
 /**
@@ -369,9 +381,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     }
     if (kib >= SWEEP_CALL_KIB) {
       noteBulkHost(a, e.dest_host, now, o.windowMs / 1000);
-      const rw = a.rw ?? (a.rw = []);
-      if (rw.length >= 2 * REWRITE_READS) rw.splice(0, 2);
-      rw.push(hashString(e.dest_host), e.bytes_in);
+      noteRead((a.rw ??= []), e);
     }
     const own = decayed(a.peak, a.pk, now);
     const bp = e.blueprint_id ?? ctx.agent(e.tenant_id, e.agent_id)?.blueprint_id ?? null;
@@ -421,13 +431,8 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
    * are large would never cross 10× its peak doing it.
    */
   function rewrites(a: AgentIntake, e: NetworkEvent, now: number): Detection | null {
-    const rw = a.rw!;
-    const host = hashString(e.dest_host);
-    let i = 0;
-    while (i < rw.length && !(rw[i] === host && e.bytes_out >= rw[i + 1]! && e.bytes_out <= rw[i + 1]! + REWRITE_SLACK_BYTES)) i += 2;
-    if (i >= rw.length) return null;
-    const read = rw[i + 1]!;
-    rw.splice(i, 2);
+    const read = takeWrittenBack(a.rw!, e);
+    if (read === 0) return null;
     if (a.rt === undefined || now - a.rt > o.windowMs / 1000) {
       a.rt = now;
       a.rn = 0;
