@@ -60,7 +60,7 @@
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
-import { agentKey, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { CallBurstWatch, burstFinding, callBurstDetector, type BurstVerdict, type CallBurstOptions } from './call-burst.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
 import { isPrivateAddress } from './addresses.js';
@@ -95,7 +95,8 @@ const SHIP_DEFAULTS: Required<ShipOptions> = {
  * vault to wrap a fresh data key for every object it writes: a call, then
  * an upload, one for one. A dump reads without writing.
  */
-interface Pairing {
+interface Pairing extends Timed {
+  /** `at`: when the current window began, ms (idle windows are evicted by it). */
   w: number;
   calls: number;
   paired: number;
@@ -186,24 +187,24 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
   const watch = new CallBurstWatch(o);
   const shipping = new TenantMap<Shipping>(o.maxAgents);
   /** Per agent calling a secrets store in the current window: its calls and those an upload followed (see Pairing). */
-  const pairing = new Map<string, Pairing>();
+  const pairing = new TenantMap<Pairing>(o.maxAgents);
   const windowS = o.windowMs / 1000;
   let nextPrune = 0;
 
   /** A call to a secrets store: counted in the agent's window, waiting for an upload to pair with it. */
   function notePairable(e: NetworkEvent): void {
-    const k = agentKey(e.tenant_id, e.agent_id);
     const now = sec(e.time);
-    let p = pairing.get(k);
+    let p = pairing.get(e.tenant_id, e.agent_id);
     if (p === undefined) {
-      p = { w: now, calls: 0, paired: 0, last: 0, pend: 0, pc: 0, pp: 0 };
-      pairing.set(k, p);
+      p = { at: e.time, w: now, calls: 0, paired: 0, last: 0, pend: 0, pc: 0, pp: 0 };
+      pairing.set(e.tenant_id, e.agent_id, p);
     } else if (now - p.w >= windowS) {
       // The window before is kept while it is the one just ended: a burst is judged over both.
       const adjacent = now - p.w < 2 * windowS;
       p.pc = adjacent ? p.calls : 0;
       p.pp = adjacent ? p.paired : 0;
       p.w = now;
+      p.at = e.time;
       p.calls = 0;
       p.paired = 0;
     }
@@ -216,7 +217,7 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
   /** An upload right after the agent's latest call to a secrets store pairs with it. */
   function notePairing(e: NetworkEvent): void {
     if (e.bytes_out < PAIR_UPLOAD_BYTES || e.bytes_out <= e.bytes_in) return;
-    const p = pairing.get(agentKey(e.tenant_id, e.agent_id));
+    const p = pairing.get(e.tenant_id, e.agent_id);
     if (p === undefined || p.pend === 0 || e.time < p.last || e.time - p.last > PAIR_WITHIN_MS) return;
     p.paired++;
     p.pend--;
@@ -224,7 +225,7 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
 
   /** Whether most of the agent's calls this window were each followed by an upload: a key wrapped per object written. */
   function envelopes(e: NetworkEvent): { calls: number; paired: number } | null {
-    const p = pairing.get(agentKey(e.tenant_id, e.agent_id));
+    const p = pairing.get(e.tenant_id, e.agent_id);
     if (p === undefined) return null;
     const calls = p.calls + p.pc;
     const paired = p.paired + p.pp;
@@ -371,8 +372,7 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
         // Windows that ended are dropped now and then: the map holds only agents calling a store lately.
         if (e.time >= nextPrune) {
           nextPrune = e.time + o.windowMs;
-          const cut = sec(e.time) - windowS;
-          for (const [k, p] of pairing) if (p.w < cut - windowS) pairing.delete(k);
+          pairing.evict(e.time - 2 * o.windowMs);
         }
       }
       unknownFinding = null;
@@ -390,11 +390,11 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
       return burst.size() + shipping.size;
     },
     snapshot(): unknown {
-      return clone({ burst: burst.snapshot(), shipping: shipping.snapshot(), pairing: [...pairing], stores: [...stores].map(([t, v]) => [t, v.since, [...v.hosts]]) });
+      return clone({ burst: burst.snapshot(), shipping: shipping.snapshot(), pairing: pairing.snapshot(), stores: [...stores].map(([t, v]) => [t, v.since, [...v.hosts]]) });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { burst?: unknown; shipping?: [string, string, Shipping][]; pairing?: [string, Pairing][]; stores?: [string, number, [number, UnknownStore][]][]; version?: number };
-      pairing.clear();
+      const s = clone(snapshot) as { burst?: unknown; shipping?: [string, string, Shipping][]; pairing?: [string, string, Pairing][]; stores?: [string, number, [number, UnknownStore][]][]; version?: number };
+      pairing.restore(s?.pairing ?? []);
       stores.clear();
       for (const [t, since, hosts] of s?.stores ?? []) stores.set(t, { since, hosts: new Map(hosts) });
       // Snapshots from before the shipping watch are the burst detector's own.
@@ -405,7 +405,6 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
       }
       burst.restore(s.burst);
       shipping.restore(s.shipping ?? []);
-      for (const [k, p] of s.pairing ?? []) pairing.set(k, p);
     },
   };
 }
