@@ -6,6 +6,8 @@
 // an agent that resolves names through its platform's resolver are queries
 // carrying data, as they would be on port 53.
 
+import { memoByHost } from './host-memo.js';
+
 /** Public DNS-over-HTTPS endpoints (the resolver's host; the path is not seen). */
 const DOH_HOSTS = new Set([
   'dns.google',
@@ -59,8 +61,28 @@ export function isDohResolver(host: string): boolean {
 
 /** True for a DNS flow: port 53 or 853, or HTTPS (443) to a public DoH resolver. */
 export function isDnsFlow(e: { dest_port: number; dest_host: string }): boolean {
-  if (e.dest_port === 53 || e.dest_port === 853) return true;
-  return e.dest_port === 443 && isDohResolver(e.dest_host);
+  const c = requestChannelOf(e);
+  return c === RequestChannel.Dns || c === RequestChannel.Doh;
+}
+
+/** The channels whose requests carry data a few hundred bytes at a time (see requestChannelOf). */
+export enum RequestChannel {
+  None = 0,
+  /** Port 53 or 853. */
+  Dns = 1,
+  /** HTTPS to a public DNS-over-HTTPS resolver. */
+  Doh = 2,
+  /** HTTPS to an image proxy that fetches any URL (see IMAGE_PROXIES). */
+  ImageProxy = 3,
+}
+
+/** A host's HTTPS channel, remembered per host string (every network event asks). */
+const httpsChannel = memoByHost((h: string): RequestChannel => (isDohResolver(h) ? RequestChannel.Doh : isImageProxy(h) ? RequestChannel.ImageProxy : RequestChannel.None));
+
+/** Which request channel a flow is: DNS, DNS over HTTPS, an image proxy, or none. */
+export function requestChannelOf(e: { dest_port: number; dest_host: string }): RequestChannel {
+  if (e.dest_port === 53 || e.dest_port === 853) return RequestChannel.Dns;
+  return e.dest_port === 443 ? httpsChannel(e.dest_host) : RequestChannel.None;
 }
 
 /**

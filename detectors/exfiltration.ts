@@ -97,11 +97,7 @@ import { categoryInfo, categoryKey, type CategoryInfo } from './categories.js';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { formatDuration, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
-import { isDohResolver, isImageProxy } from './dns-flows.js';
-import { memoByHost } from './host-memo.js';
-
-/** What a host on port 443 carries for the tunnel rule: 1 a DNS-over-HTTPS resolver, 2 an image proxy, 0 neither (remembered per host). */
-const requestChannel = memoByHost((h: string): number => (isDohResolver(h) ? 1 : isImageProxy(h) ? 2 : 0));
+import { RequestChannel, requestChannelOf } from './dns-flows.js';
 import { DueQueue, type DueItem } from './due-queue.js';
 import { NameTunnelWatch } from './name-tunnel.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
@@ -342,7 +338,7 @@ interface AgentEx extends MsState {
   fv: number;
   sv: number;
   fs: number;
-  /** DNS flows (see isDnsFlow) to destinations its blueprint does not use, in the current and previous window; last DNS fire (seconds). */
+  /** DNS flows (see requestChannelOf) to destinations its blueprint does not use, in the current and previous window; last DNS fire (seconds). */
   d0: number;
   d1: number;
   fd: number;
@@ -1017,10 +1013,10 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
    * A DoH resolver is its host name: its address may be a CDN's, shared
    * with every site behind it.
    */
-  function checkDns(e: NetworkEvent, s: AgentEx, wi: number): Detection | null {
+  function checkDns(e: NetworkEvent, s: AgentEx, wi: number, channel: RequestChannel): Detection | null {
     const t = e.time;
     const g = group(e.tenant_id, s.g, t);
-    const doh = e.dest_port === 443;
+    const doh = channel !== RequestChannel.Dns;
     if (established(g, doh ? e.dest_host : (e.dest_ip ?? e.dest_host), e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) return null;
     if (wi === s.w) s.d0++;
     else if (wi === s.w - 1) s.d1++;
@@ -1030,7 +1026,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     const sec = Math.floor(t / 1000);
     if (Math.abs(sec - s.fd) * 1000 < o.cooldownMs) return null;
     s.fd = sec;
-    const proxy = doh && requestChannel(e.dest_host) === 2;
+    const proxy = channel === RequestChannel.ImageProxy;
     return make(
       e,
       'medium',
@@ -1142,8 +1138,9 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       g ??= group(e.tenant_id, s.g, t);
       if (established(g, e.dest_host, e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) familiar = true;
     }
-    if (e.dest_port === 53 || e.dest_port === 853 || (e.dest_port === 443 && requestChannel(e.dest_host) !== 0)) {
-      const d = checkDns(e, s, wi);
+    const channel = requestChannelOf(e);
+    if (channel !== RequestChannel.None) {
+      const d = checkDns(e, s, wi, channel);
       if (d !== null) return [d];
     }
 
