@@ -502,7 +502,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     if (g !== undefined && otherRises(g, ah, sec(p.t)) >= o.wideAgents) {
       // Blueprint-wide: the blueprint's at once (its agents that start the same backfill later are
       // judged against it), the agent's own an hour on, as any volume.
-      const a = agents.map.get(p.tenant_id, p.agent_id);
+      const a = agents.peek(p.tenant_id, p.agent_id);
       if (a !== undefined) {
         a.fired = 0;
         if (p.kib > a.cand) a.cand = p.kib;
@@ -513,7 +513,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     const mib = (kib: number) => Math.round(kib / 1024);
     // A sweep seen from the window before the crossing until now (the confirmation minutes, and the
     // calls that came in while event time got past them).
-    const sw = agents.map.get(p.tenant_id, p.agent_id)?.sw;
+    const sw = agents.peek(p.tenant_id, p.agent_id)?.sw;
     const sweep = sw !== undefined && sw >= sec(p.t) - o.windowMs / 1000;
     // A dump written out as it is read, as much as was read (a domain controller's system state
     // copied to the backup store chunk by chunk), is a copy job: what leaves is exfiltration's to judge.
@@ -574,7 +574,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
       return agents.size + groups.size + pending.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, agents: agents.map.snapshot(), groups: groups.snapshot(), pending: pending.snapshot() });
+      return clone({ version: 1, agents: agents.rows(), groups: groups.snapshot(), pending: pending.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as { version: number; agents: [string, string, AgentIntake][]; groups: [string, string, IntakeGroup][]; pending: Pending[] };

@@ -472,7 +472,7 @@ export function createDormantReactivationDetector(options: DormantReactivationOp
       return agents.size + groups.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, newest: clock.newest, agents: agents.map.snapshot(), groups: groups.snapshot() });
+      return clone({ version: 1, newest: clock.newest, agents: agents.rows(), groups: groups.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as { version: number; newest: number; agents: [string, string, Dormant][]; groups: [string, string, GroupPlaces][] };

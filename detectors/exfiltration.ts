@@ -1275,7 +1275,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
       for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d], k: [...g.k], x: [...g.x], ad: g.ad ? [...g.ad] : [] }]);
-      return clone({ version: 1, agents: agents.map.snapshot(), groups: rows, pending: pending.snapshot(), tunnels: tunnels.snapshot() });
+      return clone({ version: 1, agents: agents.rows(), groups: rows, pending: pending.snapshot(), tunnels: tunnels.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][]; pending?: PendingSum[]; tunnels?: ReturnType<NameTunnelWatch['snapshot']> };

@@ -150,6 +150,7 @@ export class DetectionPipeline {
       agentRisk: (t, a) => engine.level(t, a),
       watermark: () => this.wm,
       slot: (owner) => directory.slotOf(owner),
+      forEachRecord: (fn) => directory.forEachRecord(fn),
       groupSlot: (owner) => directory.groupSlotOf(owner),
       current: () => this.curRecord,
       groupRecord: (r) => directory.groupRecordOf(r),

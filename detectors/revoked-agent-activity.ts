@@ -340,7 +340,7 @@ export function createRevokedAgentActivityDetector(options: RevokedAgentActivity
       return tokens.size + revoked.size + pendingAuth.size + pendingUse.size + principals.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, newest: clock.newest, contestedUntil: clock.contestedUntil, tokens: tokens.map.snapshot(), revoked: revoked.snapshot(), pending: [...pendingAuth.snapshot(), ...pendingUse.snapshot()], principals: principals.snapshot() });
+      return clone({ version: 1, newest: clock.newest, contestedUntil: clock.contestedUntil, tokens: tokens.rows(), revoked: revoked.snapshot(), pending: [...pendingAuth.snapshot(), ...pendingUse.snapshot()], principals: principals.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as { version: number; newest: number; contestedUntil?: number; tokens: [string, string, Tokens][]; revoked: [string, string, Revocation][]; pending?: PendingAct[]; principals?: [string, string, { at: number; h: number[] }][] };

@@ -564,7 +564,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
    */
   function decideDeferred(q: DeferredUse, watermark: number, ctx: DetectorContext): Detection | null {
     const e = q.use;
-    const s = agents.map.get(e.tenant_id, e.agent_id);
+    const s = agents.peek(e.tenant_id, e.agent_id);
     if (!s) return null;
     const g = groups.get(e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id));
     const h = networkHash(e.ip);
@@ -769,7 +769,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
 
   /** A queued unknown-token use whose token event never came: a replay unless explained meanwhile. */
   function verdict(q: QueuedUse, watermark: number, ctx: DetectorContext): Detection | null {
-    const s = agents.map.get(q.tenant, q.agent);
+    const s = agents.peek(q.tenant, q.agent);
     const pend = s?.pend;
     if (!s || !pend) return null;
     let i = 0;
@@ -1005,7 +1005,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     snapshot(): unknown {
       const issuance: [string, string, number[]][] = [];
       for (const [t, id, g] of groups.entries()) if (g.iss) issuance.push([t, id, g.iss]);
-      return clone({ version: 1, agents: agents.map.snapshot(), queue, useNetworks: snapshotGroups(groups), issuance, deferred: deferred.snapshot(), homeQueue });
+      return clone({ version: 1, agents: agents.rows(), queue, useNetworks: snapshotGroups(groups), issuance, deferred: deferred.snapshot(), homeQueue });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -1034,7 +1034,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       deferred.restore(s.deferred);
       // The owner index is the agents' token slots (their tenant and agent set again: absent in older snapshots).
       owners.clear();
-      for (const [t, a, v] of agents.map.entries()) {
+      for (const [t, a, v] of agents.rows()) {
         for (const slot of v.slots) {
           slot.tn = t;
           slot.ag = a;

@@ -178,7 +178,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       const recent = g ? peerVerdictCode(g, h, p.agentHash, p.time, o.deploymentWindowMs) >>> 1 : 1;
       return recent >= 2 || (g?.values.get(h)?.adopters ?? 1) >= 3;
     };
-    const a = agents.map.get(p.tenant_id, p.agent_id);
+    const a = agents.peek(p.tenant_id, p.agent_id);
     if (p.h2 !== undefined) {
       // Two resources: a rollout when the blueprint took both up; a third one already made it medium.
       if ((takenUp(p.h) && takenUp(p.h2)) || (a && a.burst > o.burstResources)) return null;

@@ -446,7 +446,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       }
     }
     if (weight < o.mediumWeight) return null;
-    const quiet = g !== undefined && !p.extended && quietBetween(g, agents.map.get(p.tenant_id, p.agent_id), p.time, p.due + ALLOWED_LATENESS_MS, o.witnessSignins);
+    const quiet = g !== undefined && !p.extended && quietBetween(g, agents.peek(p.tenant_id, p.agent_id), p.time, p.due + ALLOWED_LATENESS_MS, o.witnessSignins);
     // A quiet blueprint may yet follow a rollout; a credential no one vouched for is no rollout.
     if ((following || (quiet && p.unvouched !== true)) && !p.extended && o.followMs > o.confirmMs) {
       p.extended = true;

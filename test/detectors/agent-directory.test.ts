@@ -197,8 +197,8 @@ describe('agent directory and shared state', () => {
     expect(store.get(ctx, 't1', 'a1')).toBeUndefined();
     store.set(ctx, 't1', 'a1', { at: sec(T0), e: 0, n: 1 });
     expect(store.get(ctx, 't1', 'a1')!.n).toBe(1);
-    // The same state through the map (another context) and through the slot.
-    expect(store.map.get('t1', 'a1')!.n).toBe(1);
+    // The same state outside of the agent's events.
+    expect(store.peek('t1', 'a1')!.n).toBe(1);
     store.evict(T0 + 1000);
     expect(store.get(ctx, 't1', 'a1')).toBeUndefined();
     store.set(ctx, 't1', 'a1', { at: sec(T0) + 2, e: 0, n: 2 });

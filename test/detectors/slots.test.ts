@@ -69,18 +69,47 @@ describe('AgentStore', () => {
     expect(store.get(ctx, 't1', 'a1')).toBeUndefined();
   });
 
-  it('applies its own size cap like a map (oldest inserted dropped first)', () => {
+  it('caps the states kept without a directory record like a map (oldest inserted dropped first); attached ones are capped by the directory', () => {
     const p = new DetectionPipeline({ detectors: [] });
     const ctx = p.context;
     const store = new AgentStore<S>(2);
-    for (const a of ['a1', 'a2', 'a3']) {
-      p.process(signin({ agent_id: a, time: T0 }));
-      store.set(ctx, 't1', a, { at: sec(T0), e: 0, n: 1 });
-    }
-    expect(store.size).toBe(2);
+    p.process(signin({ agent_id: 'a0', time: T0 }));
+    store.set(ctx, 't1', 'a0', { at: sec(T0), e: 0, n: 0 });
+    // Agents the directory never saw (the targets of calls, say).
+    for (const a of ['a1', 'a2', 'a3']) store.set(ctx, 't1', a, { at: sec(T0), e: 0, n: 1 });
+    expect(store.size).toBe(3);
     expect(store.get(ctx, 't1', 'a1')).toBeUndefined();
+    expect(store.get(ctx, 't1', 'a0')?.n).toBe(0);
     expect(store.get(ctx, 't1', 'a2')).toBeDefined();
-    expect(store.snapshot().map(([, id]) => id)).toEqual(['a2', 'a3']);
+    expect(store.snapshot().map(([, id]) => id)).toEqual(['a0', 'a2', 'a3']);
+  });
+
+  it('hands the states of a forgotten record to the loose ones, and takes them back when the agent returns', () => {
+    const { p, ctx, store } = setup({ idleHorizonMs: HOUR, evictEveryMs: 10 * MIN });
+    p.process(signin({ agent_id: 'a1', time: T0 }));
+    store.set(ctx, 't1', 'a1', { at: sec(T0), e: 0, n: 1 });
+    expect(store.size).toBe(1);
+    for (let m = 1; m <= 90; m += 10) p.process(signin({ agent_id: 'a2', time: T0 + m * MIN }));
+    expect(p.directory.get('t1', 'a1')).toBeUndefined();
+    expect(store.size).toBe(1);
+    expect(store.peek('t1', 'a1')?.n).toBe(1);
+    expect(store.rows().map(([, id]) => id)).toEqual(['a1']);
+    // Evicted while loose: gone for good.
+    expect(store.evict(T0 + 1000)).toBe(1);
+    expect(store.size).toBe(0);
+    p.process(signin({ agent_id: 'a1', time: T0 + 2 * HOUR }));
+    expect(store.get(ctx, 't1', 'a1')).toBeUndefined();
+  });
+
+  it('keeps its states when the directory is restored, and finds them through the new records', () => {
+    const { p, ctx, store } = setup();
+    p.process(signin({ agent_id: 'a1', time: T0 }));
+    store.set(ctx, 't1', 'a1', { at: sec(T0), e: 0, n: 4 });
+    p.directory.restore(p.directory.snapshot());
+    expect(store.size).toBe(1);
+    p.process(signin({ agent_id: 'a1', time: T0 + 1000 }));
+    expect(store.get(ctx, 't1', 'a1')?.n).toBe(4);
+    expect(store.size).toBe(1);
   });
 
   it('evicts states kept to the millisecond exactly at the millisecond', () => {
