@@ -86,7 +86,8 @@ export class ActorSprees {
   }
 
   /**
-   * The agents `actor` acted on within `windowMs` before `at`,
+   * The agents `actor` acted on within `windowMs` before `at` (or before
+   * the latest action kept, when one delivered earlier is later than `at`),
    * when there are at least `minAgents` (else null); and whether he went on
    * a spree `rotatorAfterMs` or more before (see Spree.repeated). Call it
    * after `note` for the addition at `at`.
@@ -97,8 +98,12 @@ export class ActorSprees {
     const seen: number[] = [];
     const agentIds: string[] = [];
     const groups: number[] = [];
+    // The window ends at the latest action kept, not at this one: an action delivered after a later one
+    // (out of order, within the allowed lateness) must not drop that later one from the count.
+    let end = at;
+    for (let i = 0; i < a.times.length; i++) if (a.times[i]! > end) end = a.times[i]!;
     for (let i = 0; i < a.agents.length; i++) {
-      if (a.times[i]! > at || at - a.times[i]! > windowMs || seen.includes(a.agents[i]!)) continue;
+      if (end - a.times[i]! > windowMs || seen.includes(a.agents[i]!)) continue;
       seen.push(a.agents[i]!);
       agentIds.push(a.ids?.[i] ?? '');
       // An action kept before groups were (a restored snapshot) counts as a group of its own.

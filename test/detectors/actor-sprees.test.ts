@@ -40,6 +40,17 @@ describe('actor sprees', () => {
     expect(spree(T0 + 13 * 60 * MIN, 'b')).toEqual({ agentIds: ['b0', 'b1', 'b2', 'b3'], groups: 1, repeated: true });
   });
 
+  it('counts an action delivered after a later one (out of order) together with it', () => {
+    const s = new ActorSprees();
+    const add = (agent: string, t: number) => s.note(lifecycle({ agent_id: agent, action: 'credential_added', actor: 'admin', time: t }));
+    for (let i = 0; i < 3; i++) add(`a${i}`, T0 + i * MIN);
+    // The fifth action by event time arrives before the fourth.
+    add('a4', T0 + 3 * MIN + 400);
+    expect(s.spree('t1', 'admin', T0 + 3 * MIN + 400, 10 * MIN, 5, 12 * 60 * MIN)).toBeNull();
+    add('a3', T0 + 3 * MIN);
+    expect(s.spree('t1', 'admin', T0 + 3 * MIN, 10 * MIN, 5, 12 * 60 * MIN)?.agentIds).toEqual(['a0', 'a1', 'a2', 'a4', 'a3']);
+  });
+
   it('counts another lifecycle action when told, only the events it admits, and the blueprints of the agents', () => {
     const s = new ActorSprees('permission_granted', (e) => e.permission !== 'User.Read');
     const grant = (agent: string, bp: string | null, permission: string, i: number) =>
