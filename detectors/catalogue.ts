@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–25). A fresh set
+// The catalogue: every detector of the product, in id order (1–26). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -29,6 +29,7 @@ import { createForeignWorkloadNetworkDetector } from './foreign-workload-network
 import { createTokenWithoutSigninDetector } from './token-without-signin.js';
 import { createCloudMetadataAccessDetector } from './cloud-metadata-access.js';
 import { createCredentialFileUploadDetector } from './credential-file-upload.js';
+import { createMirroredUploadDetector } from './mirrored-upload.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -57,6 +58,7 @@ export const DETECTOR_IDS = [
   'token-without-signin',
   'cloud-metadata-access',
   'credential-file-upload',
+  'mirrored-upload',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -89,6 +91,7 @@ export function createCatalogue(): Detector[] {
     createTokenWithoutSigninDetector(),
     createCloudMetadataAccessDetector(),
     createCredentialFileUploadDetector(),
+    createMirroredUploadDetector(),
   ] as Detector[];
 }
 
