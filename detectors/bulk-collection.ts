@@ -45,8 +45,12 @@
 //   making half of the pull or more: encryption in place (cloud ransomware
 //   with the agent's own token); a copy goes elsewhere, a compaction or a
 //   transcoding changes the sizes. Such a rewrite is medium whatever the
-//   agent's peak once 10 objects (32 MiB) went back within 10 minutes: an
-//   agent whose usual pulls are large never crosses 10x its peak doing it.
+//   agent's peak once 10 objects (32 MiB) went back within 10 minutes (an
+//   agent whose usual pulls are large never crosses 10x its peak doing it),
+//   5 minutes later unless another agent of the blueprint rose or did the
+//   same within 10 minutes of it: a release rewriting every agent's
+//   documents (sensitivity labels stamped in, metadata embedded), not one
+//   agent's store encrypted.
 //
 // State: per agent ~100 bytes (the sub-window sums, peak, learning counts;
 // for an agent that once pulled 16 MiB in 10 minutes, its latest 4 bulk hosts);
@@ -153,6 +157,15 @@ interface IntakeGroup extends Timed {
   rs: number[];
 }
 
+/** An in-place rewrite found whatever the peak, held for REWRITE_HOLD_MS (see decideRewrite). */
+interface HeldRewrite {
+  tenant_id: string;
+  agent_id: string;
+  due: number;
+  bp: string;
+  d: Detection;
+}
+
 interface Pending {
   tenant_id: string;
   agent_id: string;
@@ -192,6 +205,8 @@ const REWRITE_SLACK_BYTES = 65_536;
 /** Pairs, and the share of the pull written back in pairs, that make an in-place rewrite. */
 const REWRITE_PAIRS = 5;
 const REWRITE_SHARE = 0.5;
+/** An in-place rewrite judged whatever the peak waits this long for the blueprint's other agents, ms (see rewrites). */
+const REWRITE_HOLD_MS = 5 * 60_000;
 /** An in-place rewrite judged whatever the peak: this many objects, this many MiB in all. */
 const REWRITE_RUN = 10;
 const REWRITE_RUN_MIB = 32;
@@ -264,7 +279,7 @@ export const bulkCollectionMeta: DetectorMeta = {
     'An agent receives far more data than it and its blueprint ever do: at least 64 MiB within 10 minutes, 10× its own peak (decaying, half-life 3 days, of windows at least an hour old; once it has an hour of history) and 5× the highest peak of its blueprint\'s agents, ' +
     'or, for an agent still learning, 10× its blueprint\'s (low: with another finding, such as a new network or credential, the agent rises; agents are also asked to read a lot): a stolen credential dumping a mailbox, a CRM or a storage account through the agent\'s own APIs. ' +
     'Confirmed 3 minutes later unless 2 other agents of the blueprint rise over 10× their own peaks within 10 minutes (a blueprint-wide backfill). What a flagged agent pulls is not learned. ' +
-    'Medium when it pulled bulk data (1 MiB a call) from 4 or more distinct hosts within the window through those 3 minutes (a sweep of the subscription\'s storage accounts), or most of it, from the call that crossed the threshold on, over LDAP, the global catalog, SMB or NFS (a directory or SYSVOL dump by an agent of HTTPS APIs), or when 5 or more objects of 1 MiB or more, half the pull or more, are written back to the host they came from at their size or up to 64 KiB more (rewritten in place: ransomware encrypting a store with the agent\'s own token); such a rewrite is medium whatever the agent\'s peak once 10 objects (32 MiB) went back within 10 minutes.',
+    'Medium when it pulled bulk data (1 MiB a call) from 4 or more distinct hosts within the window through those 3 minutes (a sweep of the subscription\'s storage accounts), or most of it, from the call that crossed the threshold on, over LDAP, the global catalog, SMB or NFS (a directory or SYSVOL dump by an agent of HTTPS APIs), or when 5 or more objects of 1 MiB or more, half the pull or more, are written back to the host they came from at their size or up to 64 KiB more (rewritten in place: ransomware encrypting a store with the agent\'s own token); such a rewrite is medium whatever the agent\'s peak once 10 objects (32 MiB) went back within 10 minutes, 5 minutes later unless another agent of the blueprint rose or did the same within 10 minutes of it (a release rewriting every agent\'s documents: sensitivity labels stamped in).',
 };
 
 export function createBulkCollectionDetector(options: BulkCollectionOptions = {}): Detector {
@@ -272,6 +287,8 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
   const agents = new AgentStore<AgentIntake>(o.maxAgents);
   const groups = new GroupStore<IntakeGroup>(1_000_000);
   const pending = new DueQueue<Pending>(65_536);
+  /** In-place rewrites found whatever the peak, waiting for the blueprint's other agents (see rewrites). */
+  const heldRewrites = new DueQueue<HeldRewrite>(65_536);
   const subS = o.windowMs / RING_SUBS / 1000;
   const halfLifeS = o.peakHalfLifeMs / 1000;
   const minKiB = Math.round(o.minBytes / 1024);
@@ -364,7 +381,14 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     // (while a pull of it is judged, that finding says so instead).
     if (a.rw !== undefined && e.bytes_out >= MIRROR_CALL_KIB * 1024 && !pending.has(e.tenant_id, e.agent_id)) {
       const d = rewrites(a, e, now);
-      if (d !== null) return [d];
+      if (d !== null) {
+        // Shown to the blueprint as a rise, and held: its other agents doing the same within minutes is a release.
+        const bp = e.blueprint_id ?? ctx.agent(e.tenant_id, e.agent_id)?.blueprint_id ?? null;
+        if (bp === null) return [d];
+        markRise(touchGroup(ctx, e.tenant_id, bp, e.time), hashString(e.agent_id) | 1, now);
+        heldRewrites.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + REWRITE_HOLD_MS, bp, d });
+        return NO_DETECTIONS;
+      }
     }
     // Slide: sub-windows older than the window are emptied (a late event lands in its own, if still in the window).
     const sb = Math.floor(now / subS);
@@ -495,6 +519,20 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     return g;
   }
 
+  /**
+   * A held in-place rewrite: medium unless another agent of the blueprint rose
+   * or rewrote in place within the rise window of it (a release rewriting every
+   * agent's documents: labels stamped, metadata embedded). One is enough, as
+   * the hold is short: ransomware run from two agents of one blueprint at
+   * once is the rarer case.
+   */
+  function decideRewrite(h: HeldRewrite): Detection | null {
+    const g = groups.get(h.tenant_id, h.bp);
+    const others = g === undefined ? 0 : otherRises(g, hashString(h.agent_id) | 1, sec(h.d.time));
+    if (others >= 1) return null;
+    return { ...h.d, time: h.due, summary: `${h.d.summary}; no other agent of its blueprint did the same within ${o.riseWindowMs / 60_000} min` };
+  }
+
   /** A finding's confirmation window closed: medium unless the blueprint rose with it. */
   function decide(p: Pending, time: number): Detection | null {
     const g = p.bp === null ? undefined : groups.get(p.tenant_id, p.bp);
@@ -559,29 +597,36 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     },
     advance(watermark: number): Detection[] {
       // Dated when due (a sparse stream's watermark may get there late).
-      return pending.size === 0 ? NO_DETECTIONS : pending.takeDue(watermark, (p) => decide(p, p.due));
+      const out = pending.size === 0 ? NO_DETECTIONS : pending.takeDue(watermark, (p) => decide(p, p.due));
+      if (heldRewrites.size === 0) return out;
+      const held = heldRewrites.takeDue(watermark, decideRewrite);
+      return held.length === 0 ? out : out.length === 0 ? held : [...out, ...held];
     },
     // End of a replay: findings still waiting are decided, dated when due.
     settle(): Detection[] {
-      return pending.size === 0 ? NO_DETECTIONS : pending.takeDue(Infinity, (p) => decide(p, p.due));
+      const out = pending.size === 0 ? NO_DETECTIONS : pending.takeDue(Infinity, (p) => decide(p, p.due));
+      const held = heldRewrites.size === 0 ? NO_DETECTIONS : heldRewrites.takeDue(Infinity, decideRewrite);
+      return held.length === 0 ? out : [...out, ...held];
     },
     evict(before: number): void {
       agents.evict(before);
       groups.evict(before);
       pending.evict(before);
+      heldRewrites.evict(before);
     },
     size(): number {
-      return agents.size + groups.size + pending.size;
+      return agents.size + groups.size + pending.size + heldRewrites.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, agents: agents.rows(), groups: groups.snapshot(), pending: pending.snapshot() });
+      return clone({ version: 1, agents: agents.rows(), groups: groups.snapshot(), pending: pending.snapshot(), held: heldRewrites.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentIntake][]; groups: [string, string, IntakeGroup][]; pending: Pending[] };
+      const s = clone(snapshot) as { version: number; agents: [string, string, AgentIntake][]; groups: [string, string, IntakeGroup][]; pending: Pending[]; held?: HeldRewrite[] };
       if (s?.version !== 1) throw new Error('bulk-collection: unsupported snapshot');
       agents.restore(s.agents, false);
       groups.restore(s.groups);
       pending.restore(s.pending);
+      heldRewrites.restore(s.held ?? []);
     },
   };
 }

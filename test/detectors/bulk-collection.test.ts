@@ -106,7 +106,15 @@ describe('bulk-collection', () => {
     const out = run(sizes.flatMap((_, k) => pair(k, 16)), big);
     expect(out.map((x) => x.severity)).toEqual(['medium']);
     expect(out[0]!.summary).toContain('wrote 10 objects');
+    expect(out[0]!.summary).toContain('no other agent of its blueprint did the same');
     expect(out[0]!.event_ids).toEqual(['w-9']);
+    // Held 5 minutes from the tenth write.
+    expect(out[0]!.time).toBe(T3 + 9 * 8 * SEC + 2 * SEC + 5 * MIN);
+    // Agents of the blueprint doing the same at one release, minutes apart (labels stamped into every document): nothing.
+    const release = ['a2', 'a3'].flatMap((agent, i) =>
+      sizes.flatMap((_, k) => pair(k, 400)).map((e) => ({ ...e, agent_id: agent, time: e.time + i * 4 * MIN, event_id: `${agent}-${e.event_id}` })),
+    );
+    expect(run(release.sort((x, y) => x.time - y.time), big)).toEqual([]);
     // Written elsewhere (a copy), or smaller (compacted): nothing.
     expect(run(sizes.flatMap((_, k) => pair(k, 16, 'contosobackup.blob.core.windows.net')), big)).toEqual([]);
     expect(run(sizes.flatMap((_, k) => pair(k, -500_000)), big)).toEqual([]);
