@@ -79,10 +79,47 @@ export enum RequestChannel {
 /** A host's HTTPS channel, remembered per host string (every network event asks). */
 const httpsChannel = memoByHost((h: string): RequestChannel => (isDohResolver(h) ? RequestChannel.Doh : isImageProxy(h) ? RequestChannel.ImageProxy : RequestChannel.None));
 
+/** A DNS flow's channel, remembered per host string: a reputation service's query zone is no tunnel (see isReputationZone). */
+const dnsChannel = memoByHost((h: string): RequestChannel => (isReputationZone(h) ? RequestChannel.None : RequestChannel.Dns));
+
 /** Which request channel a flow is: DNS, DNS over HTTPS, an image proxy, or none. */
 export function requestChannelOf(e: { dest_port: number; dest_host: string }): RequestChannel {
-  if (e.dest_port === 53 || e.dest_port === 853) return RequestChannel.Dns;
+  if (e.dest_port === 53 || e.dest_port === 853) return dnsChannel(e.dest_host);
   return e.dest_port === 443 ? httpsChannel(e.dest_host) : RequestChannel.None;
+}
+
+/**
+ * Query zones of DNS blocklists and reputation services (Spamhaus ZEN, DBL
+ * and its Data Query Service, SpamCop, Barracuda, SORBS, SURBL, URIBL, the
+ * CBL, Mailspike, DNSWL, Abusix, Team Cymru's malware hash registry): a mail
+ * or security tool asks one small query per address, domain or hash it
+ * checks, by design hundreds a minute to a zone its blueprint never used
+ * before the release that added the check. Their operators' zones, not
+ * names anyone can register under: a query there carries the checked value
+ * to the service, nothing to an attacker.
+ */
+const REPUTATION_ZONES = [
+  'spamhaus.org',
+  'spamhaus.net',
+  'spamcop.net',
+  'barracudacentral.org',
+  'sorbs.net',
+  'surbl.org',
+  'uribl.com',
+  'abuseat.org',
+  'mailspike.net',
+  'dnswl.org',
+  'abusix.zone',
+  'spameatingmonkey.net',
+  'cymru.com',
+];
+
+/** True for a host in a DNS blocklist or reputation service's zone (see REPUTATION_ZONES; any case, a trailing dot ignored). */
+export function isReputationZone(host: string): boolean {
+  let h = host.toLowerCase();
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  for (const z of REPUTATION_ZONES) if (h === z || (h.endsWith(z) && h.charCodeAt(h.length - z.length - 1) === 46)) return true;
+  return false;
 }
 
 /**

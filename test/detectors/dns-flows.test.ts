@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isDnsFlow, isDohResolver } from '../../detectors/dns-flows.js';
+import { RequestChannel, isDnsFlow, isDohResolver, isReputationZone, requestChannelOf } from '../../detectors/dns-flows.js';
 
 describe('dns flows', () => {
   it('knows public DNS-over-HTTPS resolvers by host, in any case, with a trailing dot, and every host of a DoH-only domain', () => {
@@ -16,5 +16,16 @@ describe('dns flows', () => {
     expect(isDnsFlow({ dest_port: 443, dest_host: 'dns.google' })).toBe(true);
     expect(isDnsFlow({ dest_port: 443, dest_host: 'graph.microsoft.com' })).toBe(false);
     expect(isDnsFlow({ dest_port: 80, dest_host: 'dns.google' })).toBe(false);
+  });
+
+  it('takes queries to DNS blocklists and reputation services for no tunnel, and only their own zones', () => {
+    for (const h of ['zen.dq.spamhaus.net', 'DBL.Spamhaus.org.', 'bl.spamcop.net', 'b.barracudacentral.org', 'multi.surbl.org', 'hash.cymru.com']) {
+      expect(isReputationZone(h), h).toBe(true);
+      expect(requestChannelOf({ dest_port: 53, dest_host: h }), h).toBe(RequestChannel.None);
+    }
+    for (const h of ['spamhaus.net.evil.example', 'notspamhaus.net', 'ns1.spamhaus-lookup.xyz']) {
+      expect(isReputationZone(h), h).toBe(false);
+      expect(requestChannelOf({ dest_port: 53, dest_host: h }), h).toBe(RequestChannel.Dns);
+    }
   });
 });
