@@ -157,7 +157,9 @@ export interface FailedAccessOptions {
   /**
    * A failure presenting a credential removed from the agent this long
    * before, from its own subnet, is a replica not yet restarted with the new
-   * one: not counted at all (the rotation explains it), ms.
+   * one, or one restarted from a stale copy of its configuration (a GitOps
+   * repository reapplying the secret rotated out yesterday): not counted at
+   * all (the rotation explains it), ms.
    */
   revokedStaleMs?: number;
 }
@@ -351,7 +353,7 @@ const DEFAULTS: Required<FailedAccessOptions> = {
   slowCredentialFailures: 10,
   slowPeakFactor: 2,
   replicationLagMs: 15 * 60_000,
-  revokedStaleMs: 60 * 60_000,
+  revokedStaleMs: 7 * 24 * 3_600_000,
   networkLearnMs: 30 * 60_000,
 };
 
@@ -831,7 +833,9 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
    * addresses: its own replicas still refreshing with a secret an emergency
    * rotation revoked, until they restart with the new one. The same revoked
    * secret tried from anywhere else is someone holding the leaked copy: still
-   * guessing.
+   * guessing. Days later too: a configuration restored from before the
+   * rotation brings the old secret back on the agent's own hosts, and whoever
+   * is on those hosts has no use for a secret that no longer works.
    */
   function revokedAtHome(e: SigninEvent, ctx: DetectorContext): boolean {
     const info = ctx.agent(e.tenant_id, e.agent_id);
@@ -952,7 +956,7 @@ export function createFailedAccessDetector(options: FailedAccessOptions = {}): D
       title: 'Burst of failed access',
       severity: 'medium',
       description:
-        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life; low when they come from the subnet of one of the agent\'s two latest successful sign-in addresses: its own host presenting a wrong or stale credential), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated); a failure presenting a credential removed from the agent within the hour before, from the subnet of one of its latest successful sign-in addresses (its replicas not yet restarted after an emergency rotation), does not count at all. Credential failures from one source (an IP, an IPv6 /48, an IPv4 /24 from which no agent of the tenant signs in successfully: a sprayer\'s VM rotating through its addresses in a cloud the tenant also uses, or an ASN from which none does: a sprayer rotating through a proxy pool) across many agents of a tenant (5 within 10 minutes, or 6 within an hour; from such an ASN also 4 within 6 hours tried at most 3 times each on average, a paced spray) give each target a low detection, and a later success from that source a medium one; so do credential failures from such ASNs counted together across the tenant (5 agents within 30 minutes from at least 3 of them, tried at most 3 times each on average: a distributed spray through residential proxies, one network per guess). Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
+        'Bursts of sign-in failures with invalid credentials (medium; also when slow guessing keeps them coming, about 10 within a 30-minute half-life; low when they come from the subnet of one of the agent\'s two latest successful sign-in addresses: its own host presenting a wrong or stale credential), to resources the agent may not use, including token requests the token server blocked and calls the gateway blocked by policy (low; medium when several resources are probed), or of other kinds (low), above the agent\'s usual failure level; transient failures never count, and an expired credential or a client assertion outside its validity window (AADSTS700024, a drifted clock) counts as an other failure, never as guessing, as does a failure presenting a credential added to the agent within the 15 minutes before (a rotation not yet replicated); a failure presenting a credential removed from the agent within the 7 days before, from the subnet of one of its latest successful sign-in addresses (its replicas not yet restarted after an emergency rotation, or restarted from a configuration older than the rotation), does not count at all. Credential failures from one source (an IP, an IPv6 /48, an IPv4 /24 from which no agent of the tenant signs in successfully: a sprayer\'s VM rotating through its addresses in a cloud the tenant also uses, or an ASN from which none does: a sprayer rotating through a proxy pool) across many agents of a tenant (5 within 10 minutes, or 6 within an hour; from such an ASN also 4 within 6 hours tried at most 3 times each on average, a paced spray) give each target a low detection, and a later success from that source a medium one; so do credential failures from such ASNs counted together across the tenant (5 agents within 30 minutes from at least 3 of them, tried at most 3 times each on average: a distributed spray through residential proxies, one network per guess). Error codes are read in any form (AADSTS7000215, 7000215, or a description starting with the code).',
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,
