@@ -35,23 +35,32 @@ import { isPrivateAddress } from './addresses.js';
 import { isSecretStoreHost } from './secret-enumeration.js';
 import { memoByHost } from './host-memo.js';
 
-/** File types that hold credentials, by extension, and whether one alone is medium. */
-export const CREDENTIAL_FILE_TYPES: ReadonlyMap<string, { what: string; alone: boolean }> = new Map([
-  ['kdbx', { what: 'a KeePass password database', alone: true }],
-  ['kdb', { what: 'a KeePass password database', alone: true }],
-  ['psafe3', { what: 'a Password Safe database', alone: true }],
-  ['ppk', { what: 'a PuTTY private key', alone: true }],
-  ['jks', { what: 'a Java keystore', alone: true }],
-  ['keystore', { what: 'a keystore', alone: true }],
-  ['pfx', { what: 'a certificate with its private key (PKCS#12)', alone: true }],
-  ['p12', { what: 'a certificate with its private key (PKCS#12)', alone: true }],
-  ['key', { what: 'a private key', alone: false }],
-  ['pem', { what: 'a PEM key or certificate', alone: false }],
-  ['ovpn', { what: 'a VPN profile with its keys', alone: false }],
-  ['env', { what: 'an environment file', alone: false }],
-  ['tfstate', { what: 'a Terraform state file', alone: false }],
-  ['publishsettings', { what: 'an Azure publish profile', alone: true }],
-  ['rdg', { what: 'a Remote Desktop connection file with saved credentials', alone: false }],
+const KIB = 1024;
+const NO_LIMIT = Number.MAX_SAFE_INTEGER;
+
+/**
+ * File types that hold credentials, by extension, whether one alone is
+ * medium, and the largest such a file is: keys, certificates and profiles
+ * are a few KiB, and an extension shared with bigger files (`.key`, a
+ * Keynote deck of megabytes) is not a key past that size. Password
+ * databases and state files have no such bound (attachments, large estates).
+ */
+export const CREDENTIAL_FILE_TYPES: ReadonlyMap<string, { what: string; alone: boolean; maxBytes: number }> = new Map([
+  ['kdbx', { what: 'a KeePass password database', alone: true, maxBytes: NO_LIMIT }],
+  ['kdb', { what: 'a KeePass password database', alone: true, maxBytes: NO_LIMIT }],
+  ['psafe3', { what: 'a Password Safe database', alone: true, maxBytes: NO_LIMIT }],
+  ['ppk', { what: 'a PuTTY private key', alone: true, maxBytes: 64 * KIB }],
+  ['jks', { what: 'a Java keystore', alone: true, maxBytes: 4096 * KIB }],
+  ['keystore', { what: 'a keystore', alone: true, maxBytes: 4096 * KIB }],
+  ['pfx', { what: 'a certificate with its private key (PKCS#12)', alone: true, maxBytes: 256 * KIB }],
+  ['p12', { what: 'a certificate with its private key (PKCS#12)', alone: true, maxBytes: 256 * KIB }],
+  ['key', { what: 'a private key', alone: false, maxBytes: 64 * KIB }],
+  ['pem', { what: 'a PEM key or certificate', alone: false, maxBytes: 512 * KIB }],
+  ['ovpn', { what: 'a VPN profile with its keys', alone: false, maxBytes: 256 * KIB }],
+  ['env', { what: 'an environment file', alone: false, maxBytes: 4096 * KIB }],
+  ['tfstate', { what: 'a Terraform state file', alone: false, maxBytes: NO_LIMIT }],
+  ['publishsettings', { what: 'an Azure publish profile', alone: true, maxBytes: 256 * KIB }],
+  ['rdg', { what: 'a Remote Desktop connection file with saved credentials', alone: false, maxBytes: 4096 * KIB }],
 ]);
 
 /**
@@ -67,12 +76,13 @@ export function installsCredentials(host: string): boolean {
   return CERTIFICATE_PLANES.test(h) || isSecretStoreHost(h);
 }
 
-/** The credential file type of a transfer (lower case, without a dot), or null. */
-export function credentialFileType(fileType: string | null): string | null {
+/** The credential file type of a transfer of `bytes` (lower case, without a dot), or null (not such a type, or too big to be one). */
+export function credentialFileType(fileType: string | null, bytes = 0): string | null {
   if (fileType === null) return null;
   let t = fileType.trim().toLowerCase();
   if (t.startsWith('.')) t = t.slice(1);
-  return CREDENTIAL_FILE_TYPES.has(t) ? t : null;
+  const known = CREDENTIAL_FILE_TYPES.get(t);
+  return known !== undefined && bytes <= known.maxBytes ? t : null;
 }
 
 export interface CredentialFileUploadOptions {
@@ -126,7 +136,7 @@ export const credentialFileUploadMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1552.004', name: 'Unsecured Credentials: Private Keys' },
   description:
-    'An agent uploads files whose type is a credential store (private keys and PKCS#12 bundles, KeePass and Password Safe databases, PuTTY keys, Java keystores, VPN profiles, environment and Terraform state files, publish profiles) to a public destination that is neither a secrets store nor a cloud\'s certificate plane: code in its runtime collecting credential files and sending them through a channel the agent uses every day, where host, category and volume are its own. ' +
+    'An agent uploads files whose type is a credential store (private keys and PKCS#12 bundles, KeePass and Password Safe databases, PuTTY keys, Java keystores, VPN profiles, environment and Terraform state files, publish profiles; a key, certificate or profile no bigger than such files are: a 6 MB `.key` is a Keynote deck) to a public destination that is neither a secrets store nor a cloud\'s certificate plane: code in its runtime collecting credential files and sending them through a channel the agent uses every day, where host, category and volume are its own. ' +
     "Low for one; medium from the second within 15 minutes, or at once for a password database, a PuTTY key, a keystore or a PKCS#12 bundle. Nothing when the blueprint sends that type to that destination routinely (2 uploads, the first an hour or more before: a certificate deployment job). Once per agent per hour (low), per day (medium).",
 };
 
@@ -161,7 +171,7 @@ export function createCredentialFileUploadDetector(options: CredentialFileUpload
   }
 
   function onNetwork(e: NetworkEvent): Detection[] {
-    const type = credentialFileType(e.file_type);
+    const type = credentialFileType(e.file_type, e.bytes_out);
     if (type === null) return NO_DETECTIONS;
     if (e.bytes_out < o.minBytes || e.bytes_out <= e.bytes_in || e.dest_agent_id !== null) return NO_DETECTIONS;
     if (isPrivateAddress(e.dest_ip ?? e.dest_host) || installs(e.dest_host)) return NO_DETECTIONS;

@@ -29,6 +29,10 @@ describe('credential-file-upload', () => {
     expect(credentialFileType('pdf')).toBeNull();
     expect(credentialFileType('crt')).toBeNull(); // a certificate alone is public
     expect(credentialFileType(null)).toBeNull();
+    // Sized like one: a 6 MB .key is a Keynote deck, not a private key; a password database has no bound.
+    expect(credentialFileType('key', 3_000)).toBe('key');
+    expect(credentialFileType('key', 6_000_000)).toBeNull();
+    expect(credentialFileType('kdbx', 40_000_000)).toBe('kdbx');
     expect(installsCredentials('contoso-kv.vault.azure.net')).toBe(true);
     expect(installsCredentials('management.azure.com')).toBe(true);
     expect(installsCredentials('acm.eu-west-1.amazonaws.com')).toBe(true);
@@ -53,7 +57,8 @@ describe('credential-file-upload', () => {
     }
   });
 
-  it('ignores downloads, tiny transfers, private destinations, secrets stores and certificate planes, and two uploads far apart', () => {
+  it('ignores downloads, tiny transfers, files too big for their type, private destinations, secrets stores and certificate planes, and two uploads far apart', () => {
+    expect(run([up({ file_type: 'key', bytes_out: 12_000_000 }), up({ time: T0 + MIN, file_type: 'key', bytes_out: 30_000_000 })])).toEqual([]);
     expect(run([up({ bytes_in: 50_000 }), up({ time: T0 + MIN, bytes_out: 100 })])).toEqual([]);
     expect(run([up({ dest_host: 'files.corp.local', dest_ip: '10.0.0.8', file_type: 'pfx' })])).toEqual([]);
     expect(run([up({ dest_host: 'contoso-kv.vault.azure.net', file_type: 'pfx' }), up({ time: T0 + MIN, dest_host: 'management.azure.com', file_type: 'pfx' })])).toEqual([]);
