@@ -22,7 +22,8 @@
 // that endpoint an hour or more before without being reported for it (its
 // habit: an attacker's first use was reported), the endpoint is its
 // blueprint's (3 or more of its agents used it, the first 6 hours or more
-// before), or 2 other agents of the blueprint reached it within 30 minutes
+// before, or 8 of them however recently: a release that added a metadata
+// call to every start, whose later lone starts are routine), or 2 other agents of the blueprint reached it within 30 minutes
 // (a runtime rolling out). Contacts the gateway blocked are low: an attempt
 // that got nothing. Azure's DNS resolver shares WireServer's address: port
 // 53 is not a contact. Once per agent per day.
@@ -138,6 +139,8 @@ export interface CloudMetadataAccessOptions {
   /** An endpoint is the blueprint's once this many of its agents used it, the first this long ago, ms. */
   blueprintAgents?: number;
   establishedMs?: number;
+  /** Agents of the blueprint (unreported) whose use makes the endpoint the blueprint's however recent. */
+  adoptedAgents?: number;
   /** The agent's own habit once it used the endpoint this long ago without being reported for it, ms. */
   habitMs?: number;
   /** One finding per agent per this, ms. */
@@ -154,6 +157,7 @@ const DEFAULTS: Required<CloudMetadataAccessOptions> = {
   peerWindowMs: 30 * 60_000,
   blueprintAgents: 3,
   establishedMs: 6 * 3_600_000,
+  adoptedAgents: 8,
   habitMs: 3_600_000,
   refireMs: 24 * 3_600_000,
   recentUses: 16,
@@ -202,7 +206,7 @@ export const cloudMetadataAccessMeta: DetectorMeta = {
   mitre: { id: 'T1552.005', name: 'Unsecured Credentials: Cloud Instance Metadata API' },
   description:
     "An agent's traffic reaches a cloud instance metadata service (169.254.169.254), a container credential endpoint (ECS, EKS Pod Identity) or Azure's WireServer (168.63.129.16, except its DNS port): a request forged through the agent's tools to take the managed identity's tokens or the VM's extension secrets. " +
-    "Medium after 2 minutes, unless the agent used that endpoint an hour or more before without being reported for it, the endpoint is its blueprint's (3 or more of its agents, the first 6 hours or more before), or 2 other agents of the blueprint reached it within 30 minutes (a runtime that reads the metadata service). Low when the gateway blocked every contact. Once per agent per day.",
+    "Medium after 2 minutes, unless the agent used that endpoint an hour or more before without being reported for it, the endpoint is its blueprint's (3 or more of its agents, the first 6 hours or more before, or 8 of its agents: a release that added a metadata call to every start), or 2 other agents of the blueprint reached it within 30 minutes (a runtime that reads the metadata service). Low when the gateway blocked every contact. Once per agent per day.",
 };
 
 export function createCloudMetadataAccessDetector(options: CloudMetadataAccessOptions = {}): Detector {
@@ -350,7 +354,9 @@ export function createCloudMetadataAccessDetector(options: CloudMetadataAccessOp
     for (let i = 0; i < g.r.length; i += 3) {
       if (g.r[i] === w.endpoint && g.r[i + 1] !== me && Math.abs(g.r[i + 2]! - t) <= peerWindowS) peers++;
     }
-    return { routine: others >= o.blueprintAgents && t - first >= establishedS, peers, agents: others };
+    // The blueprint's: used by blueprintAgents of its agents since establishedMs, or by adoptedAgents
+    // whenever (a release that added a metadata call to every start: its later, lone starts are routine).
+    return { routine: others >= o.adoptedAgents || (others >= o.blueprintAgents && t - first >= establishedS), peers, agents: others };
   }
 
   function decide(w: Waiting): Detection | null {
@@ -392,7 +398,7 @@ export function createCloudMetadataAccessDetector(options: CloudMetadataAccessOp
           source_ip: w.ip,
         },
         baseline: { blueprint_agents_using_it: agents, blueprint_agents_within_window: peers },
-        threshold: `not the agent's habit (an unreported use ${Math.round(o.habitMs / 60_000)} min before), not its blueprint's (${o.blueprintAgents} agents, the first ${Math.round(o.establishedMs / 3_600_000)} h before), fewer than ${o.peers} other agents of the blueprint within ${Math.round(o.peerWindowMs / 60_000)} min`,
+        threshold: `not the agent's habit (an unreported use ${Math.round(o.habitMs / 60_000)} min before), not its blueprint's (${o.blueprintAgents} agents, the first ${Math.round(o.establishedMs / 3_600_000)} h before, or ${o.adoptedAgents} agents), fewer than ${o.peers} other agents of the blueprint within ${Math.round(o.peerWindowMs / 60_000)} min`,
         peer_group: peerGroupName(w.blueprint_id) ?? `agent:${w.agent_id}`,
       },
       event_ids: w.event_ids.slice(),

@@ -104,6 +104,15 @@ describe('cloud-metadata-access', () => {
     expect(run([meta({ agent_id: 'a4', time: T1 })], T1 + HOUR, [...history(), ...recent]).map((x) => x.agent_id)).toEqual(['a4']);
   });
 
+  it('takes a release that added a metadata call to every start (8 agents) for the blueprint\'s, however recent', () => {
+    const release = Array.from({ length: 8 }, (_, i) => meta({ agent_id: `r${i}`, time: T1 - 2 * HOUR + i * MIN }));
+    // A lone start an hour and a half later, after a lull.
+    expect(run([meta({ agent_id: 'r9', time: T1 })], T1 + HOUR, [...history(), ...release])).toEqual([]);
+    // Seven are not enough.
+    resetIds();
+    expect(run([meta({ agent_id: 'r9', time: T1 })], T1 + HOUR, [...history(), ...release.slice(1)]).map((x) => x.agent_id)).toEqual(['r9']);
+  });
+
   it('reports an agent once a day, and ignores ordinary destinations', () => {
     const again = [meta(), meta({ time: T1 + 30 * MIN }), meta({ time: T1 + 25 * HOUR })];
     const out = run(again, T1 + 26 * HOUR);
