@@ -34,7 +34,8 @@
 //   `x.vercel.app`, `x.workers.dev`...): anyone stands one up on a free tier
 //   in minutes, and the gateway's category for it is the platform's
 //   ("business", "technology"), not the app's: C2 on trusted PaaS;
-// - a script or executable (file_type ps1, sh, exe, dll...) downloaded from
+// - a script or executable (file_type ps1, sh, exe, dll, an editor or browser
+//   extension, a disk image...) downloaded (more in than out) from
 //   an uncategorized, suspicious-category or CDN host (a CDN serves anyone's
 //   files: an implant from jsDelivr) the blueprint never used, or a package
 //   (whl, gem, nupkg, npm tgz...) from a public language registry it never
@@ -246,20 +247,27 @@ const KINDS = 11;
  * host nobody has categorized is data (json, csv, pdf...), not code.
  */
 const RUNNABLE = new Set([
-  'ps1', 'psm1', 'psd1', 'bat', 'cmd', 'vbs', 'vbe', 'wsf', 'hta', 'sh', 'bash', 'zsh', 'py', 'pl',
-  'exe', 'dll', 'msi', 'scr', 'com', 'cpl', 'lnk', 'elf', 'so', 'dylib', 'bin', 'jar', 'apk', 'deb', 'rpm', 'dmg', 'pkg',
+  'ps1', 'psm1', 'psd1', 'bat', 'cmd', 'vbs', 'vbe', 'wsf', 'hta', 'sh', 'bash', 'zsh', 'py', 'pl', 'jse', 'scpt', 'command', 'reg',
+  'exe', 'dll', 'msi', 'msp', 'scr', 'com', 'cpl', 'lnk', 'elf', 'so', 'dylib', 'bin', 'run', 'appimage', 'jar', 'apk', 'deb', 'rpm', 'dmg', 'pkg',
+  // Packages that install and run: Windows app packages, editor and browser extensions.
+  'msix', 'appx', 'vsix', 'crx', 'xpi',
+  // Disk images that carry an executable past the mark of the web.
+  'iso', 'img', 'vhd', 'vhdx',
 ]);
 
 /**
- * Packages of language registries: installing one runs its hooks (setup.py,
- * postinstall scripts). From a public registry the blueprint never used
- * (a hallucinated or typosquatted name installed by an agent's tool chain),
- * a package is code fetched like a script.
+ * Packages of language registries and extension marketplaces: installing one
+ * runs its hooks (setup.py, postinstall scripts) or its activation code (an
+ * editor extension: GlassWorm, 2025, spread through Open VSX updates). From
+ * a public registry the blueprint never used (a hallucinated or typosquatted
+ * name installed by an agent's tool chain, an auto-updated extension), a
+ * package is code fetched like a script.
  */
-const PACKAGES = new Set(['whl', 'egg', 'gem', 'nupkg', 'crate', 'tgz']);
+const PACKAGES = new Set(['whl', 'egg', 'gem', 'nupkg', 'crate', 'tgz', 'vsix', 'crx', 'xpi']);
 const PACKAGE_REGISTRIES = new Set([
   'pypi.org', 'files.pythonhosted.org', 'registry.npmjs.org', 'registry.yarnpkg.com', 'rubygems.org', 'index.rubygems.org',
   'api.nuget.org', 'globalcdn.nuget.org', 'crates.io', 'static.crates.io', 'repo.packagist.org',
+  'open-vsx.org', 'marketplace.visualstudio.com', 'addons.mozilla.org', 'clients2.google.com', 'clients2.googleusercontent.com',
 ]);
 
 /** True when a download is a package of a public language registry (see PACKAGES). */
@@ -717,7 +725,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     const suspicious = seen === undefined && (cat.suspicious || uncategorized) && threat === 'none' && !malicious;
     // A runnable file from a host nobody vetted, new to the blueprint (see onToolDownload).
     const tool =
-      seen === undefined && e.file_type !== null && threat === 'none' && !malicious && e.action === 'allowed' && e.bytes_in > 0 && learned &&
+      seen === undefined && e.file_type !== null && threat === 'none' && !malicious && e.action === 'allowed' && e.bytes_in > e.bytes_out && learned &&
       (((cat.suspicious || cat.cdn || cat.key === 'uncategorized') && isRunnableFileType(e.file_type)) || isRegistryPackage(e.dest_host, e.file_type));
     if (seen === undefined) {
       if (!suspicious) {

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkEvent } from '../../contract/events.js';
-import { createGatewayThreatDetector, isRegistryPackage, isSecurityTestHost, isSharedAppHost } from '../../detectors/gateway-threat.js';
+import { createGatewayThreatDetector, isRegistryPackage, isRunnableFileType, isSecurityTestHost, isSharedAppHost } from '../../detectors/gateway-threat.js';
 import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
 
 beforeEach(() => resetIds());
@@ -294,6 +294,7 @@ describe('gateway-threat', () => {
       ['medium', ['n-whl', 'n-post']],
     ]);
     expect(isRegistryPackage('registry.npmjs.org', 'TGZ')).toBe(true);
+    expect(isRegistryPackage('open-vsx.org', 'vsix')).toBe(true);
     // A wheel from elsewhere on a categorized host, or a registry's page, is not a package install.
     expect(isRegistryPackage('downloads.example.com', 'whl')).toBe(false);
     expect(isRegistryPackage('pypi.org', 'html')).toBe(false);
@@ -318,6 +319,11 @@ describe('gateway-threat', () => {
     expect(afterHistory([network({ agent_id: 'a1', time: T2, dest_host: 'raw.githubusercontent.com', category: 'code_repository', file_type: 'sh', bytes_in: 9000 }), next])).toEqual([]);
     // A script from a host the blueprint uses.
     expect(afterHistory([network({ agent_id: 'a1', time: T2, dest_host: 'store.contoso.com', category: 'uncategorized', file_type: 'sh', bytes_in: 9000 }), next])).toEqual([]);
+    // A script sent out (more out than in) is an upload, not a download.
+    expect(afterHistory([network({ agent_id: 'a1', time: T2, dest_host: 'dl.example', category: 'uncategorized', file_type: 'sh', bytes_out: 30_000, bytes_in: 400 }), next])).toEqual([]);
+    // An editor extension or a disk image runs like an executable.
+    for (const t of ['vsix', 'ISO', '.crx']) expect(isRunnableFileType(t), t).toBe(true);
+    expect(isRunnableFileType('docx')).toBe(false);
     // The download event 50 s late, after the callback it armed.
     const late = afterHistory([next, network({ agent_id: 'a1', time: T2 + 10 * SEC, dest_host: 'dl.example', category: 'uncategorized', file_type: '.EXE', bytes_in: 90_000 })]);
     expect(late.map((x) => [x.severity, x.evidence.observed])).toEqual([
