@@ -25,13 +25,16 @@
 //   (1 h) is a deployment: the scope becomes established and stops firing
 //   (the first adopters were already reported: a gap for privileged scopes).
 // - a scope granted to the agent by its sponsor (a lifecycle
-//   permission_granted whose actor is a sponsor, or, for a non-privileged
-//   scope, anyone but the agent itself when it has no known sponsor) within
+//   permission_granted whose actor is a sponsor, or, for a scope neither
+//   privileged nor sensitive, anyone but the agent itself when it has no
+//   known sponsor) within
 //   the last 7 days is a sanctioned change: low, so that it stays on the
 //   record without raising the agent; so is a permission one
 //   actor granted to `adoptAgents` agents of the blueprint within
 //   `adoptSpanMs` (an administrator's consent for the blueprint: lifecycle
-//   events are watched for it); a grant by anyone else changes nothing.
+//   events are watched for it); a grant of a sensitive scope by anyone
+//   else makes its use judged at once, not after the adoption window (a
+//   rollout comes with its consent or its sponsors' grants).
 // - an application permission (a client-credentials token) is not the
 //   delegated scope of the same name: Mail.Read on behalf of a user reads
 //   that user's mailbox, as an application permission every mailbox. The
@@ -240,6 +243,12 @@ interface Pending {
   app?: boolean;
   /** Who granted the scope to the agent lately when no one who vouches did (a grant spree's actor is judged at once). */
   by?: string;
+  /**
+   * A sensitive scope granted to the agent by someone who does not vouch for
+   * it, with no consent for the blueprint: judged at once, not after the
+   * adoption window (a rollout comes with its consent or its sponsors' grants).
+   */
+  now?: boolean;
 }
 
 /** An actor seen on a grant spree: when, over how many agents and blueprints. */
@@ -296,7 +305,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
     "An application permission (client credentials) is not the delegated scope of the same name: the two are learned apart, and the application form of a delegated scope the blueprint uses (its users' data widened to every user: an on-behalf-of copilot switched to app-only) is sensitive. " +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
-    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). " +
+    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A sensitive scope granted by anyone else is judged when used, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). " +
     'A grant spree (one actor granting sensitive or privileged permissions to 5 or more agents of 3 or more blueprints within 10 minutes, counting only agents it does not sponsor, and not on such sprees 12 hours or more before) is low for each agent at once, and a scope that actor granted is judged at once when used, like a risky user\'s grant.',
 };
 
@@ -313,10 +322,11 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
 
   /**
    * The sponsor's recent grant of `scope` to the agent (lifecycle
-   * permission_granted), if any. A privileged scope needs a known sponsor's
-   * grant: without one, nobody vouches for a tier-0 permission.
+   * permission_granted), if any. A privileged or sensitive scope (`strict`)
+   * needs a known sponsor's grant: without one, nobody vouches for a tier-0
+   * permission or another's mailbox.
    */
-  function sanctionedGrant(info: AgentInfo | undefined, g: Group, scope: string, privileged: boolean, t: number, ctx: DetectorContext): Grant | null {
+  function sanctionedGrant(info: AgentInfo | undefined, g: Group, scope: string, strict: boolean, t: number, ctx: DetectorContext): Grant | null {
     if (!info || info.permissions_granted.length === 0) return null;
     const name = permissionName(scope);
     return grantOf(
@@ -325,7 +335,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       t,
       o.grantWindowMs,
       (p) =>
-        (privileged ? isVouchingSponsor(info, p.actor, ctx) : isSanctionedActor(info, p.actor, ctx)) ||
+        (strict ? isVouchingSponsor(info, p.actor, ctx) : isSanctionedActor(info, p.actor, ctx)) ||
         (p.actor !== info.agent_id && !isRiskyActor(ctx, info.tenant_id, p.actor) && grantedToBlueprint(g, name, p.actor, p.time)),
     );
   }
@@ -688,7 +698,9 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       }
       ag.push(agentHash);
       at.push(t);
-      const grant = granted ? sanctionedGrant(info, g, scope, privileged, t, ctx) : null;
+      // A privileged or sensitive scope needs a known sponsor's grant (or the blueprint's consent): an agent
+      // with no known sponsor is not anyone's to hand a mailbox or a tier-0 role.
+      const grant = granted ? sanctionedGrant(info, g, scope, privileged || sensitiveFor(g, scope, app), t, ctx) : null;
       if (privileged) {
         const d = detection(
           e.tenant_id, e.agent_id, g, cur, scope, e.decision, grant ? 'low' : granted ? 'high' : 'medium', true, t, e.event_id, e.resource, grant,
@@ -699,7 +711,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         if (pending.length >= o.maxPending) pending.shift();
         // Who granted it, when no sponsor who vouches did: the grant spree that actor is on may come to light before the window closes.
         const by = info !== undefined ? unvouchedGrant(info, scope, t, ctx)?.actor : undefined;
-        pending.push({ tenant: e.tenant_id, agent: e.agent_id, group: gid, bp: e.blueprint_id, scope, h, t, id: e.event_id, resource: e.resource, grant, ...(app ? { app } : {}), ...(by !== undefined ? { by } : {}) });
+        pending.push({ tenant: e.tenant_id, agent: e.agent_id, group: gid, bp: e.blueprint_id, scope, h, t, id: e.event_id, resource: e.resource, grant, ...(app ? { app } : {}), ...(by !== undefined ? { by } : {}), ...(by !== undefined && grant === null && sensitiveFor(g, scope, app) ? { now: true } : {}) });
       }
     }
     return out;
@@ -726,7 +738,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     for (const p of pending) {
       // Granted by an actor on a grant spree: judged at once (see the header), not after the adoption window.
       const spree = p.by !== undefined ? spreeActors.get(p.tenant, identityKey(p.by)) : undefined;
-      if (spree === undefined && p.t + o.adoptWindowMs > watermark) {
+      if (spree === undefined && p.now !== true && p.t + o.adoptWindowMs > watermark) {
         keep.push(p);
         continue;
       }
@@ -748,7 +760,11 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       const sensitive = sensitiveFor(g, p.scope, app) && aloneWith(entry, hashString(p.agent) | 1, p.t);
       const grant = p.grant ?? null;
       // Dated when the adoption window closed (not when the watermark got there: a sparse stream would date it late).
-      const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', sensitive && !grant ? 'medium' : 'low', false, p.t + o.adoptWindowMs, p.id, p.resource, grant);
+      const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', sensitive && !grant ? 'medium' : 'low', false, p.now === true ? p.t : p.t + o.adoptWindowMs, p.id, p.resource, grant);
+      if (p.now === true && p.by !== undefined) {
+        d.summary += `; granted to it by ${p.by}, who is not a sponsor of the agent`;
+        (d.evidence.observed as Record<string, unknown>).granted_by_non_sponsor = p.by;
+      }
       if (app) {
         d.summary = d.summary.replace(`scope ${p.scope}`, `scope ${p.scope} as an application permission (app-only: every user's data, not a signed-in user's)`);
         (d.evidence.observed as Record<string, unknown>).flow = 'client_credentials';

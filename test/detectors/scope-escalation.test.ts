@@ -150,6 +150,20 @@ describe('scope-escalation', () => {
     expect(run(['a1'], 'Sites.Read.All')).toEqual([['a1', 'medium', expect.not.objectContaining({ granted_by: expect.anything() })]]);
   });
 
+  it('takes no grant of a sensitive scope to an agent with no known sponsor as sanctioned, and judges its use at once', () => {
+    const run = (permission: string) => {
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, warmup());
+      const events = [lifecycle({ agent_id: 'a1', action: 'permission_granted', permission, actor: 'exchange-admin', time: T1 - 4 * MIN }), token({ agent_id: 'a1', scopes: [permission], time: T1 })];
+      return [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + 20 * MIN)].map((x) => [x.severity, x.time, x.evidence.observed]);
+    };
+    // Another's mailbox: medium when used, not 10 minutes later.
+    expect(run('Mail.ReadWrite')).toEqual([['medium', T1, expect.objectContaining({ granted_by_non_sponsor: 'exchange-admin' })]]);
+    // An ordinary scope granted by anyone but itself, with no sponsor to ask: a sanctioned change.
+    expect(run('Tasks.Read').map(([sev]) => sev)).toEqual(['low']);
+  });
+
   it('takes no grant as sanctioned from an administrator or sponsor whose own user risk is medium or high', () => {
     const run = (risk: 'none' | 'low' | 'high', actor: string, agents: string[]) => {
       const d = createScopeEscalationDetector();
@@ -233,7 +247,7 @@ describe('scope-escalation', () => {
       expect(advanceTo(d, ctx, T1 + HOUR)).toEqual([]);
     });
 
-    it('judges a scope used before its grant spree came to light when it does, not after the adoption window', () => {
+    it('judges a sensitive scope used before its grant spree came to light at once: its grant is by no sponsor', () => {
       const d = createScopeEscalationDetector();
       const ctx = fakeContext();
       feed(d, ctx, warmup());
@@ -241,8 +255,8 @@ describe('scope-escalation', () => {
       events.splice(1, 0, token({ agent_id: 'a1', scopes: ['User.Read', 'Mail.ReadWrite'], time: T1 + 10 * SEC, event_id: 'k-early' }));
       const found = [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + 3 * MIN)];
       const medium = found.filter((x) => x.severity === 'medium');
-      expect(medium.map((x) => [x.agent_id, x.time, x.event_ids])).toEqual([['a1', T1 + 80 * SEC, ['k-early']]]);
-      expect(medium[0]!.evidence.observed).toMatchObject({ granted_in_spree: { actor: 'priv-admin' } });
+      expect(medium.map((x) => [x.agent_id, x.time, x.event_ids])).toEqual([['a1', T1 + 10 * SEC, ['k-early']]]);
+      expect(medium[0]!.evidence.observed).toMatchObject({ granted_by_non_sponsor: 'priv-admin' });
       expect(found.filter((x) => x.severity === 'low')).toHaveLength(6);
       expect(advanceTo(d, ctx, T1 + HOUR)).toEqual([]);
     });
