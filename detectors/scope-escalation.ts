@@ -33,8 +33,9 @@
 //   actor granted to `adoptAgents` agents of the blueprint within
 //   `adoptSpanMs` (an administrator's consent for the blueprint: lifecycle
 //   events are watched for it); a grant of a sensitive scope by anyone
-//   else makes its use judged at once, not after the adoption window (a
-//   rollout comes with its consent or its sponsors' grants).
+//   else, to that agent alone (no other agent of the blueprint got it from
+//   them within the hour, nor by 2 minutes after the use), makes its use
+//   judged then, not after the adoption window.
 // - an application permission (a client-credentials token) is not the
 //   delegated scope of the same name: Mail.Read on behalf of a user reads
 //   that user's mailbox, as an application permission every mailbox. The
@@ -51,12 +52,18 @@
 //   judged at once when used, like a risky user's grant (high privileged,
 //   medium sensitive). An actor whose sprees began 12 hours or more before
 //   is a provisioning principal on its schedule: nothing.
+// - a permission taken from the agent (lifecycle permission_revoked) by
+//   someone who neither sponsors it nor granted it, followed within the day
+//   by a refused token request for that permission: medium, once (defences
+//   impaired: a security agent cut off from the mail it triages before a
+//   phishing wave; at the least, an agent broken by someone else's change).
+//   An entitlement's expiry is revoked by its granter: nothing.
 // Each agent fires at most once per (scope, decision, flow kind).
 
 import type { AgentEvent, LifecycleEvent, TokenEvent } from '../contract/events.js';
 import { ActorSprees, unreported, type ActorSpreesSnapshot } from './actor-sprees.js';
 import { GroupStore, NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
-import { grantOf, identityKey, isRiskyActor, isSanctionedActor, isVouchingSponsor, permissionName, peerGroupId, type Grant, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
+import { ALLOWED_LATENESS_MS, grantOf, identityKey, isRiskyActor, isSanctionedActor, isVouchingSponsor, permissionName, peerGroupId, type Grant, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 
 export interface ScopeEscalationOptions {
@@ -244,12 +251,32 @@ interface Pending {
   /** Who granted the scope to the agent lately when no one who vouches did (a grant spree's actor is judged at once). */
   by?: string;
   /**
-   * A sensitive scope granted to the agent by someone who does not vouch for
-   * it, with no consent for the blueprint: judged at once, not after the
-   * adoption window (a rollout comes with its consent or its sponsors' grants).
+   * A sensitive scope granted to the agent alone by someone who does not
+   * vouch for it (no other agent of the blueprint got it from them within
+   * the hour), with no consent for the blueprint: judged 2 minutes after its
+   * use (LONE_GRANT_HOLD_MS), not after the adoption window.
    */
   now?: boolean;
 }
+
+/**
+ * A permission taken from an agent by someone who neither sponsors it nor
+ * granted it: the permission (see permissionName), by whom, when (ms), the
+ * event's id, and whether a refusal of it was reported.
+ */
+interface Revocation extends Timed {
+  p: string;
+  actor: string;
+  t: number;
+  id: string;
+  fired: boolean;
+}
+
+/** A sensitive scope granted to one agent by someone who does not vouch for it is judged this long after its use, ms (other agents' grants by then are a rollout). */
+const LONE_GRANT_HOLD_MS = 2 * 60_000;
+
+/** How long after a revocation a refused request for the permission is judged, ms. */
+const REVOCATION_WATCH_MS = 24 * 3_600_000;
 
 /** An actor seen on a grant spree: when, over how many agents and blueprints. */
 interface SpreeActor extends Timed {
@@ -305,7 +332,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
     "An application permission (client credentials) is not the delegated scope of the same name: the two are learned apart, and the application form of a delegated scope the blueprint uses (its users' data widened to every user: an on-behalf-of copilot switched to app-only) is sensitive. " +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
-    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A sensitive scope granted by anyone else is judged when used, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). " +
+    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired). " +
     'A grant spree (one actor granting sensitive or privileged permissions to 5 or more agents of 3 or more blueprints within 10 minutes, counting only agents it does not sponsor, and not on such sprees 12 hours or more before) is low for each agent at once, and a scope that actor granted is judged at once when used, like a risky user\'s grant.',
 };
 
@@ -319,6 +346,8 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
   const spreeActors = new TenantMap<SpreeActor>(1_000_000);
   /** Agents already reported for a grant spree, per tenant. */
   const spreeReported = new TenantMap<Timed>(o.maxGroups);
+  /** Per agent, the latest revocation of a permission by someone who neither sponsors it nor granted it (see onRevoke). */
+  const revocations = new TenantMap<Revocation>(o.maxGroups);
 
   /**
    * The sponsor's recent grant of `scope` to the agent (lifecycle
@@ -362,6 +391,17 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       seen.push(gr[i + 2]!);
       if (seen.length >= o.adoptAgents) return true;
     }
+    return false;
+  }
+
+  /** Whether `actor` granted `scope` to another agent of the group within adoptSpanMs of `t` (a rollout under way: the adoption window is waited). */
+  function grantedToOthers(g: Group, scope: string, actor: string, agent: string, t: number): boolean {
+    const gr = g.gr;
+    if (!gr) return false;
+    const ph = hashString(permissionName(scope));
+    const xh = hashString(identityKey(actor));
+    const ah = hashString(agent);
+    for (let i = 0; i < gr.length; i += 4) if (gr[i] === ph && gr[i + 1] === xh && gr[i + 2] !== ah && Math.abs(gr[i + 3]! * 1000 - t) <= o.adoptSpanMs) return true;
     return false;
   }
 
@@ -599,6 +639,68 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
   }
 
   function onToken(e: TokenEvent, ctx: DetectorContext): Detection[] {
+    if (e.decision === 'blocked' && revocations.size !== 0) {
+      const cut = refusedAfterRevocation(e);
+      if (cut !== null) return [cut, ...onTokenScopes(e, ctx)];
+    }
+    return onTokenScopes(e, ctx);
+  }
+
+  /**
+   * A permission taken from the agent by someone who neither sponsors it nor
+   * granted it (an entitlement's expiry is its granter's), recorded for the
+   * refusals that follow (see refusedAfterRevocation).
+   */
+  function onRevoke(e: LifecycleEvent, ctx: DetectorContext): Detection[] {
+    if (e.permission === null || e.actor === e.agent_id) return NO_DETECTIONS;
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    if (info !== undefined && isVouchingSponsor(info, e.actor, ctx)) return NO_DETECTIONS;
+    const name = permissionName(e.permission);
+    const g = groups.get(e.tenant_id, peerGroupId(e.blueprint_id ?? info?.blueprint_id ?? null, e.agent_id));
+    if (g?.gr) {
+      const ph = hashString(name);
+      const xh = hashString(identityKey(e.actor));
+      const ah = hashString(e.agent_id);
+      for (let i = 0; i < g.gr.length; i += 4) if (g.gr[i] === ph && g.gr[i + 1] === xh && g.gr[i + 2] === ah) return NO_DETECTIONS;
+    }
+    revocations.set(e.tenant_id, e.agent_id, { at: e.time, p: name, actor: e.actor, t: e.time, id: e.event_id, fired: false });
+    return NO_DETECTIONS;
+  }
+
+  /**
+   * A refused token request for a permission someone who neither sponsors
+   * the agent nor granted the permission took from it within the day: the
+   * agent still needs what was taken, and whoever took it is not the one who
+   * runs it. Medium, once: an agent cut off from the permissions it works
+   * with (a security agent blinded before the attack it would catch), or at
+   * the least an agent broken by someone else's change.
+   */
+  function refusedAfterRevocation(e: TokenEvent): Detection | null {
+    const r = revocations.get(e.tenant_id, e.agent_id);
+    if (r === undefined || r.fired || e.time - r.t > REVOCATION_WATCH_MS || r.t - e.time > ALLOWED_LATENESS_MS) return null;
+    let asked = false;
+    for (const s of e.scopes) if (permissionName(s) === r.p) asked = true;
+    if (!asked) return null;
+    r.fired = true;
+    if (e.time > r.at) r.at = e.time;
+    return {
+      detector: scopeEscalationMeta.id,
+      severity: 'medium',
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary: `Agent ${e.agent_id}'s token request for ${r.p} was refused after ${r.actor}, who is not its sponsor and did not grant it, revoked that permission at ${new Date(r.t).toISOString()}: an agent cut off from a permission it works with (defences impaired, or broken by someone else's change)`,
+      evidence: {
+        observed: { revoked_permission: r.p, revoked_by: r.actor, revoked_at: r.t, refused_scopes: e.scopes.slice(), resource: e.resource },
+        baseline: 'permissions are taken from an agent by its sponsors, or expire with their grant',
+        threshold: `a refused request for the permission within ${REVOCATION_WATCH_MS / 3_600_000} h of its revocation by a non-sponsor who did not grant it`,
+        peer_group: peerGroupName(e.blueprint_id),
+      },
+      event_ids: [r.id, e.event_id],
+    };
+  }
+
+  function onTokenScopes(e: TokenEvent, ctx: DetectorContext): Detection[] {
     const t = e.time;
     const gid = peerGroupId(e.blueprint_id, e.agent_id);
     let g = groups.find(ctx, e.tenant_id, gid);
@@ -711,7 +813,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         if (pending.length >= o.maxPending) pending.shift();
         // Who granted it, when no sponsor who vouches did: the grant spree that actor is on may come to light before the window closes.
         const by = info !== undefined ? unvouchedGrant(info, scope, t, ctx)?.actor : undefined;
-        pending.push({ tenant: e.tenant_id, agent: e.agent_id, group: gid, bp: e.blueprint_id, scope, h, t, id: e.event_id, resource: e.resource, grant, ...(app ? { app } : {}), ...(by !== undefined ? { by } : {}), ...(by !== undefined && grant === null && sensitiveFor(g, scope, app) ? { now: true } : {}) });
+        pending.push({ tenant: e.tenant_id, agent: e.agent_id, group: gid, bp: e.blueprint_id, scope, h, t, id: e.event_id, resource: e.resource, grant, ...(app ? { app } : {}), ...(by !== undefined ? { by } : {}), ...(by !== undefined && grant === null && sensitiveFor(g, scope, app) && !grantedToOthers(g, scope, by, e.agent_id, t) ? { now: true } : {}) });
       }
     }
     return out;
@@ -738,9 +840,20 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     for (const p of pending) {
       // Granted by an actor on a grant spree: judged at once (see the header), not after the adoption window.
       const spree = p.by !== undefined ? spreeActors.get(p.tenant, identityKey(p.by)) : undefined;
-      if (spree === undefined && p.now !== true && p.t + o.adoptWindowMs > watermark) {
+      if (spree === undefined && p.t + (p.now === true ? LONE_GRANT_HOLD_MS : o.adoptWindowMs) > watermark) {
         keep.push(p);
         continue;
+      }
+      if (spree === undefined && p.now === true) {
+        // Granted to other agents of the blueprint by then: a rollout under way, the adoption window is waited.
+        const g0 = groups.get(p.tenant, p.group);
+        if (g0 !== undefined && grantedToOthers(g0, p.scope, p.by!, p.agent, p.t)) {
+          p.now = false;
+          if (p.t + o.adoptWindowMs > watermark) {
+            keep.push(p);
+            continue;
+          }
+        }
       }
       const g = groups.get(p.tenant, p.group);
       const entry = g?.s.get(p.h);
@@ -760,7 +873,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       const sensitive = sensitiveFor(g, p.scope, app) && aloneWith(entry, hashString(p.agent) | 1, p.t);
       const grant = p.grant ?? null;
       // Dated when the adoption window closed (not when the watermark got there: a sparse stream would date it late).
-      const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', sensitive && !grant ? 'medium' : 'low', false, p.now === true ? p.t : p.t + o.adoptWindowMs, p.id, p.resource, grant);
+      const d = detection(p.tenant, p.agent, g, entry, p.scope, 'granted', sensitive && !grant ? 'medium' : 'low', false, p.now === true ? p.t + LONE_GRANT_HOLD_MS : p.t + o.adoptWindowMs, p.id, p.resource, grant);
       if (p.now === true && p.by !== undefined) {
         d.summary += `; granted to it by ${p.by}, who is not a sponsor of the agent`;
         (d.evidence.observed as Record<string, unknown>).granted_by_non_sponsor = p.by;
@@ -783,6 +896,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
       if (e.type === 'token') return onToken(e, ctx);
       if (e.type === 'lifecycle' && e.action === 'permission_granted') return onGrant(e, ctx);
+      if (e.type === 'lifecycle' && e.action === 'permission_revoked') return onRevoke(e, ctx);
       return NO_DETECTIONS;
     },
     advance: (watermark: number): Detection[] => decidePending(watermark),
@@ -794,14 +908,15 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       grantSprees.evict(before);
       spreeActors.evict(before);
       spreeReported.evict(before);
+      revocations.evict(before);
     },
     size(): number {
-      return groups.size + pending.length + grantSprees.size + spreeActors.size + spreeReported.size;
+      return groups.size + pending.length + grantSprees.size + spreeActors.size + spreeReported.size + revocations.size;
     },
     snapshot(): unknown {
       const rows: [string, string, Omit<Group, 's'> & { s: [number, ScopeEntry][] }][] = [];
-      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, s: [...g.s], ...(g.v1 ? { v1: true } : {}) }]);
-      return clone({ version: 2, groups: rows, pending, sprees: grantSprees.snapshot(), spreeActors: spreeActors.snapshot(), spreeReported: spreeReported.snapshot() });
+      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, s: [...g.s], ...(g.v1 ? { v1: true } : {}), ...(g.gr ? { gr: g.gr } : {}), ...(g.lr ? { lr: g.lr } : {}) }]);
+      return clone({ version: 2, groups: rows, pending, sprees: grantSprees.snapshot(), spreeActors: spreeActors.snapshot(), spreeReported: spreeReported.snapshot(), revocations: revocations.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -812,6 +927,8 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         sprees?: ActorSpreesSnapshot;
         spreeActors?: [string, string, SpreeActor][];
         spreeReported?: [string, string, Timed][];
+        /** Absent in snapshots taken before revocations were watched. */
+        revocations?: [string, string, Revocation][];
       };
       if (s?.version !== 1 && s?.version !== 2) throw new Error('scope-escalation: unsupported snapshot');
       // Version 1 keyed application permissions as delegated scopes (see legacyEntry).
@@ -821,6 +938,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       grantSprees.restore(s.sprees);
       spreeActors.restore(s.spreeActors ?? []);
       spreeReported.restore(s.spreeReported ?? []);
+      revocations.restore(s.revocations ?? []);
     },
   };
 }

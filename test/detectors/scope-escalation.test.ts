@@ -158,10 +158,45 @@ describe('scope-escalation', () => {
       const events = [lifecycle({ agent_id: 'a1', action: 'permission_granted', permission, actor: 'exchange-admin', time: T1 - 4 * MIN }), token({ agent_id: 'a1', scopes: [permission], time: T1 })];
       return [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + 20 * MIN)].map((x) => [x.severity, x.time, x.evidence.observed]);
     };
-    // Another's mailbox: medium when used, not 10 minutes later.
-    expect(run('Mail.ReadWrite')).toEqual([['medium', T1, expect.objectContaining({ granted_by_non_sponsor: 'exchange-admin' })]]);
+    // Another's mailbox: medium 2 minutes after its use, not 10.
+    expect(run('Mail.ReadWrite')).toEqual([['medium', T1 + 2 * MIN, expect.objectContaining({ granted_by_non_sponsor: 'exchange-admin' })]]);
     // An ordinary scope granted by anyone but itself, with no sponsor to ask: a sanctioned change.
     expect(run('Tasks.Read').map(([sev]) => sev)).toEqual(['low']);
+    // The same admin granting it to two agents of the blueprint (an access package): the adoption window is waited, and two adopters are no lone agent.
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, warmup());
+    const pkg = ['a1', 'a2'].flatMap((a, i) => [
+      lifecycle({ agent_id: a, action: 'permission_granted', permission: 'Sites.Read.All', actor: 'entitlement-mgmt', time: T1 - 4 * MIN + i * SEC }),
+      token({ agent_id: a, scopes: ['Sites.Read.All'], time: T1 + i * 2 * MIN }),
+    ]);
+    expect([...feed(d, ctx, pkg), ...advanceTo(d, ctx, T1 + 20 * MIN)].map((x) => x.severity)).toEqual(['low', 'low']);
+  });
+
+  it('reports an agent refused a permission it works with after someone who neither sponsors it nor granted it revoked it', () => {
+    const run = (revoker: string, extra: ReturnType<typeof lifecycle>[] = []) => {
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, warmup());
+      const events = [
+        lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: T0 }),
+        ...extra,
+        lifecycle({ agent_id: 'a1', action: 'permission_revoked', permission: 'https://graph.microsoft.com/Mail.Read', actor: revoker, time: T1, event_id: 'rv' }),
+        token({ agent_id: 'a1', scopes: ['User.Read'], time: T1 + 2 * MIN }),
+        token({ agent_id: 'a1', scopes: ['User.Read', 'Mail.Read'], decision: 'blocked', time: T1 + 5 * MIN, event_id: 'tk-refused' }),
+        token({ agent_id: 'a1', scopes: ['User.Read', 'Mail.Read'], decision: 'blocked', time: T1 + 10 * MIN }),
+      ];
+      return [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + HOUR)];
+    };
+    const out = run('helpdesk-admin');
+    expect(out.map((x) => [x.agent_id, x.severity, x.time, x.event_ids])).toEqual([['a1', 'medium', T1 + 5 * MIN, ['rv', 'tk-refused']]]);
+    expect(out[0]!.summary).toContain('helpdesk-admin, who is not its sponsor and did not grant it, revoked that permission');
+    // Its sponsor took it away: nothing.
+    resetIds();
+    expect(run('alice')).toEqual([]);
+    // An entitlement expiring: its granter takes it back.
+    resetIds();
+    expect(run('entitlement-mgmt', [lifecycle({ agent_id: 'a1', action: 'permission_granted', permission: 'Mail.Read', actor: 'entitlement-mgmt', time: T0 + 5 * MIN })])).toEqual([]);
   });
 
   it('takes no grant as sanctioned from an administrator or sponsor whose own user risk is medium or high', () => {
@@ -247,7 +282,7 @@ describe('scope-escalation', () => {
       expect(advanceTo(d, ctx, T1 + HOUR)).toEqual([]);
     });
 
-    it('judges a sensitive scope used before its grant spree came to light at once: its grant is by no sponsor', () => {
+    it('judges a scope used before its grant spree came to light when it does, not after the adoption window', () => {
       const d = createScopeEscalationDetector();
       const ctx = fakeContext();
       feed(d, ctx, warmup());
@@ -255,8 +290,8 @@ describe('scope-escalation', () => {
       events.splice(1, 0, token({ agent_id: 'a1', scopes: ['User.Read', 'Mail.ReadWrite'], time: T1 + 10 * SEC, event_id: 'k-early' }));
       const found = [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + 3 * MIN)];
       const medium = found.filter((x) => x.severity === 'medium');
-      expect(medium.map((x) => [x.agent_id, x.time, x.event_ids])).toEqual([['a1', T1 + 10 * SEC, ['k-early']]]);
-      expect(medium[0]!.evidence.observed).toMatchObject({ granted_by_non_sponsor: 'priv-admin' });
+      expect(medium.map((x) => [x.agent_id, x.time, x.event_ids])).toEqual([['a1', T1 + 80 * SEC, ['k-early']]]);
+      expect(medium[0]!.evidence.observed).toMatchObject({ granted_in_spree: { actor: 'priv-admin' } });
       expect(found.filter((x) => x.severity === 'low')).toHaveLength(6);
       expect(advanceTo(d, ctx, T1 + HOUR)).toEqual([]);
     });
