@@ -536,6 +536,8 @@ export interface GroupRecord extends Timed {
   g9: unknown;
   g10: unknown;
   g11: unknown;
+  g12: unknown;
+  g13: unknown;
   e0: number;
   e1: number;
   e2: number;
@@ -548,16 +550,18 @@ export interface GroupRecord extends Timed {
   e9: number;
   e10: number;
   e11: number;
+  e12: number;
+  e13: number;
 }
 
 /** Slots a group record has; more group stores than this fall back to map lookups. */
-export const GROUP_SLOTS = 12;
+export const GROUP_SLOTS = 14;
 
 function newGroupRecord(at: number): GroupRecord {
   return {
     at,
-    g0: undefined, g1: undefined, g2: undefined, g3: undefined, g4: undefined, g5: undefined, g6: undefined, g7: undefined, g8: undefined, g9: undefined, g10: undefined, g11: undefined,
-    e0: -1, e1: -1, e2: -1, e3: -1, e4: -1, e5: -1, e6: -1, e7: -1, e8: -1, e9: -1, e10: -1, e11: -1,
+    g0: undefined, g1: undefined, g2: undefined, g3: undefined, g4: undefined, g5: undefined, g6: undefined, g7: undefined, g8: undefined, g9: undefined, g10: undefined, g11: undefined, g12: undefined, g13: undefined,
+    e0: -1, e1: -1, e2: -1, e3: -1, e4: -1, e5: -1, e6: -1, e7: -1, e8: -1, e9: -1, e10: -1, e11: -1, e12: -1, e13: -1,
   };
 }
 
@@ -575,7 +579,9 @@ function groupSlotGet(r: GroupRecord, i: number, epoch: number): unknown {
     case 8: return r.e8 === epoch ? r.g8 : undefined;
     case 9: return r.e9 === epoch ? r.g9 : undefined;
     case 10: return r.e10 === epoch ? r.g10 : undefined;
-    default: return r.e11 === epoch ? r.g11 : undefined;
+    case 11: return r.e11 === epoch ? r.g11 : undefined;
+    case 12: return r.e12 === epoch ? r.g12 : undefined;
+    default: return r.e13 === epoch ? r.g13 : undefined;
   }
 }
 
@@ -592,7 +598,9 @@ function groupSlotSet(r: GroupRecord, i: number, v: unknown, epoch: number): voi
     case 8: r.g8 = v; r.e8 = epoch; break;
     case 9: r.g9 = v; r.e9 = epoch; break;
     case 10: r.g10 = v; r.e10 = epoch; break;
-    default: r.g11 = v; r.e11 = epoch; break;
+    case 11: r.g11 = v; r.e11 = epoch; break;
+    case 12: r.g12 = v; r.e12 = epoch; break;
+    default: r.g13 = v; r.e13 = epoch; break;
   }
 }
 
