@@ -759,6 +759,18 @@ describe('exfiltration', () => {
     feed(d4, ctx4, history);
     const canary = [...prompts('a1', 6, 8), ...prompts('a2', 6, 8, T3 + 10 * SEC), ...prompts('a3', 6, 8, T3 + 20 * SEC)].sort((x, y) => x.time - y.time);
     expect([...feed(d4, ctx4, canary), ...advanceTo(d4, ctx4, T3 + 30 * MIN)]).toEqual([]);
+    // The same agent's surge there again the next day (a data-subject export, yesterday's reported): a job, not news.
+    const d6 = exfil();
+    const ctx6 = fakeContext();
+    feed(d6, ctx6, history);
+    const first = [...feed(d6, ctx6, prompts('a2', 6, 8)), ...advanceTo(d6, ctx6, T3 + 30 * MIN)];
+    expect(first.map((x) => x.severity)).toEqual(['medium']);
+    const nextDay: NetworkEvent[] = [];
+    for (let t = T3 + 30 * MIN; t < T3 + 20 * HOUR; t += 10 * MIN) for (const a of AGENTS) nextDay.push(network({ agent_id: a, time: t + 7 * SEC, ...LLM, bytes_out: 10_000, bytes_in: 3000 }));
+    feed(d6, ctx6, nextDay);
+    expect([...feed(d6, ctx6, prompts('a2', 6, 8, T3 + 20 * HOUR)), ...advanceTo(d6, ctx6, T3 + 21 * HOUR)]).toEqual([]);
+    // Another agent's surge there is still news.
+    expect([...feed(d6, ctx6, prompts('a3', 6, 8, T3 + 20 * HOUR + 30 * MIN)), ...advanceTo(d6, ctx6, T3 + 22 * HOUR)].map((x) => [x.agent_id, x.severity])).toEqual([['a3', 'medium']]);
   });
 
   it('catches a slow trickle to a file-sharing site that stays under every 10-minute threshold (high)', () => {
