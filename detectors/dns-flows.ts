@@ -50,10 +50,15 @@ const DOH_HOSTS = new Set([
 /** Domains whose every host is a DoH endpoint (Cloudflare's filtered variants: security., family., mozilla.). */
 const DOH_DOMAINS = ['.cloudflare-dns.com'];
 
+/** A host name in the form the lists here use: lower case, without a trailing dot. */
+function bareHost(host: string): string {
+  const h = host.toLowerCase();
+  return h.endsWith('.') ? h.slice(0, -1) : h;
+}
+
 /** True for a public DNS-over-HTTPS resolver's host name (any case, a trailing dot ignored). */
 export function isDohResolver(host: string): boolean {
-  let h = host.toLowerCase();
-  if (h.endsWith('.')) h = h.slice(0, -1);
+  const h = bareHost(host);
   if (DOH_HOSTS.has(h)) return true;
   for (const d of DOH_DOMAINS) if (h.endsWith(d)) return true;
   return false;
@@ -116,8 +121,7 @@ const REPUTATION_ZONES = [
 
 /** True for a host in a DNS blocklist or reputation service's zone (see REPUTATION_ZONES; any case, a trailing dot ignored). */
 export function isReputationZone(host: string): boolean {
-  let h = host.toLowerCase();
-  if (h.endsWith('.')) h = h.slice(0, -1);
+  const h = bareHost(host);
   for (const z of REPUTATION_ZONES) if (h === z || (h.endsWith(z) && h.charCodeAt(h.length - z.length - 1) === 46)) return true;
   return false;
 }
@@ -146,8 +150,7 @@ const IMAGE_PROXIES = new Set([
 
 /** True for an image proxy that fetches any URL (see IMAGE_PROXIES; any case, a trailing dot ignored). */
 export function isImageProxy(host: string): boolean {
-  let h = host.toLowerCase();
-  if (h.endsWith('.')) h = h.slice(0, -1);
+  const h = bareHost(host);
   return IMAGE_PROXIES.has(h);
 }
 
