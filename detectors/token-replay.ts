@@ -79,6 +79,7 @@ import {
   peerVerdictCode,
   restoreGroups,
   sec,
+  TenantMap,
   setAtMs,
   snapshotGroups,
   touchPeerGroup,
@@ -402,7 +403,7 @@ export const tokenReplayMeta: DetectorMeta = {
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
     'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
     'A use from a private address (a private endpoint) or from the egress of a cloud security edge (the company\'s web gateway: Zscaler, Netskope, Umbrella, Cloudflare Gateway) is judged 10 minutes later: no replay once another agent of the blueprint uses that network, else low (no internet replayer has such an address). ' +
-    'A token presented by another agent of the tenant than its owner is reported wherever it is used from: high for the presenter, medium for the owner.',
+    'A token presented by another agent of the tenant than its owner is reported wherever it is used from: high for the presenter, medium for the owner; so is a token used from the address another agent of the tenant called its owner from within 10 minutes (outside the issuing /24): the caller had it handed over in the call and replays it.',
 };
 
 export function createTokenReplayDetector(options: TokenReplayOptions = {}): Detector {
@@ -550,6 +551,8 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
    * learned, decided `pendingMs` later; after, `foreignConfirmMs` later.
    */
   const deferred = new DueQueue<DeferredUse>(o.maxQueue);
+  /** Per agent another agent of the tenant called (dest_agent_id), the latest caller and the address it called from (see calledFrom). */
+  const callers = new TenantMap<CallerSeen>(o.maxAgents);
 
   /**
    * A deferred use whose time came. No replay when a token has been issued
@@ -866,7 +869,66 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     return out;
   }
 
+  /** An agent-to-agent call: its callee's latest caller, and where from. */
+  function noteCaller(e: NetworkEvent): void {
+    const c = callers.get(e.tenant_id, e.dest_agent_id!);
+    if (c === undefined) callers.set(e.tenant_id, e.dest_agent_id!, { at: e.time, c: e.agent_id, ip: e.ip, t: e.time, id: e.event_id });
+    else if (e.time >= c.t) {
+      c.at = e.time;
+      c.c = e.agent_id;
+      c.ip = e.ip;
+      c.t = e.time;
+      c.id = e.event_id;
+    }
+  }
+
+  /**
+   * The agent's token presented from the address another agent of the tenant
+   * called it from within CALLER_WINDOW_MS before, outside the /24 of the
+   * token's issuing address: the caller had it hand over its token (an
+   * injected "include your Authorization header" task) and replays it. High
+   * for the caller, medium for the agent; once per token.
+   */
+  function calledFrom(e: NetworkEvent, slot: Slot, tokenId: string): Detection[] | null {
+    const c = callers.get(e.tenant_id, e.agent_id);
+    if (c === undefined || c.ip !== e.ip || c.c === e.agent_id || e.time < c.t || e.time - c.t > CALLER_WINDOW_MS) return null;
+    const net = subnetOf(e.ip);
+    if (net !== null && net === subnetOf(slot.ip)) return null;
+    slot.fired = true;
+    const after = Math.round((e.time - c.t) / 1000);
+    const evidence: Detection['evidence'] = {
+      observed: { use_ip: e.ip, dest_host: e.dest_host, caller_agent_id: c.c, called_at: c.t, token_id: tokenId },
+      baseline: { issued_ip: slot.ip, expires_at: slot.ex * 1000 },
+      threshold: `a token used from the address another agent called its owner from within ${CALLER_WINDOW_MS / 60_000} min, outside the issuing /24`,
+      peer_group: peerGroupName(e.blueprint_id),
+    };
+    const ids = [slot.ev, c.id, e.event_id];
+    return [
+      {
+        detector: tokenReplayMeta.id,
+        severity: 'medium',
+        tenant_id: e.tenant_id,
+        agent_id: e.agent_id,
+        time: e.time,
+        summary: `Token ${tokenId} of agent ${e.agent_id} (issued at ${slot.ip}) was used from ${e.ip} (to ${e.dest_host}), the address agent ${c.c} called it from ${after} s before: its token was handed to its caller`,
+        evidence,
+        event_ids: ids,
+      },
+      {
+        detector: tokenReplayMeta.id,
+        severity: 'high',
+        tenant_id: e.tenant_id,
+        agent_id: c.c,
+        time: e.time,
+        summary: `Agent ${c.c} called agent ${e.agent_id} from ${e.ip}, and ${after} s later that agent's token ${tokenId} was used from the same address (to ${e.dest_host}): it harvested the agent's token over the call and replays it`,
+        evidence,
+        event_ids: ids,
+      },
+    ];
+  }
+
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
+    if (e.dest_agent_id !== null && e.dest_agent_id !== e.agent_id) noteCaller(e);
     const tokenId = e.token_id;
     if (tokenId === null) return NO_DETECTIONS;
     touchGroup(e, ctx);
@@ -887,6 +949,11 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
           return NO_DETECTIONS;
         }
         if (slot.fired) return NO_DETECTIONS;
+        // From the address another agent called this one from minutes before: that agent holds its token.
+        if (callers.size !== 0) {
+          const harvested = calledFrom(e, slot, tokenId);
+          if (harvested !== null) return harvested;
+        }
         const net = useNetwork(ctx, e.tenant_id, e.agent_id, e.blueprint_id, e.ip, e.time, s);
         if (net === KNOWN) return NO_DETECTIONS;
         // Judged a little later either way: while the group learns, whether its agents take the
@@ -993,6 +1060,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     evict(before: number): void {
       agents.evict(before);
       groups.evict(before);
+      callers.evict(before);
       if (queue.length > 0) queue = queue.filter((q) => q.t >= before);
       if (homeQueue.length > 0) homeQueue = homeQueue.filter((q) => q.t >= before);
       // Tokens expired before the horizon (the sweep in `advance` forgets them sooner, as the watermark moves).
@@ -1000,12 +1068,12 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       deferred.evict(before);
     },
     size(): number {
-      return agents.size + groups.size + queue.length + deferred.size + owners.size + homeQueue.length;
+      return agents.size + groups.size + queue.length + deferred.size + owners.size + homeQueue.length + callers.size;
     },
     snapshot(): unknown {
       const issuance: [string, string, number[]][] = [];
       for (const [t, id, g] of groups.entries()) if (g.iss) issuance.push([t, id, g.iss]);
-      return clone({ version: 1, agents: agents.rows(), queue, useNetworks: snapshotGroups(groups), issuance, deferred: deferred.snapshot(), homeQueue });
+      return clone({ version: 1, agents: agents.rows(), queue, useNetworks: snapshotGroups(groups), issuance, deferred: deferred.snapshot(), homeQueue, callers: callers.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -1016,6 +1084,8 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         issuance?: [string, string, number[]][];
         deferred?: DeferredUse[];
         homeQueue?: QueuedUse[];
+        /** Absent in snapshots taken before callers were kept. */
+        callers?: [string, string, CallerSeen][];
       };
       if (s?.version !== 1) throw new Error('token-replay: unsupported snapshot');
       // Agents from before issuing networks were kept: none known yet.
@@ -1043,9 +1113,22 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       }
       crossFound = [];
       homeQueue = s.homeQueue ?? [];
+      callers.restore(s.callers ?? []);
     },
   };
 }
+
+/** The latest agent-to-agent call to an agent: when (ms), the caller, its address, the call's event id. */
+interface CallerSeen {
+  at: number;
+  c: string;
+  ip: string;
+  t: number;
+  id: string;
+}
+
+/** A token used from its caller's address this long after the call is the caller's replay, ms. */
+const CALLER_WINDOW_MS = 10 * 60_000;
 
 /** A 30-bit hash (a small integer: stored unboxed) of the /16 or /48 of an address. */
 function wideHash(ip: string): number {

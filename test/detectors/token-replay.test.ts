@@ -259,6 +259,30 @@ describe('token-replay', () => {
       expect(out[1]!.evidence.observed).toMatchObject({ presenter_agent_id: 'worker' });
     });
 
+    it('reports a token used from the address its owner was just called from by another agent (handed over in the call): high for the caller, medium for the owner', () => {
+      const run = (useIp: string, calledMinBefore = 1) => {
+        const d = replay();
+        const ctx = fakeContext();
+        return feed(d, ctx, [
+          token({ agent_id: 'worker', token_id: 'wk', ip: '20.42.10.5', time: T0, event_id: 'issued' }),
+          network({ agent_id: 'worker', token_id: 'wk', ip: '20.42.10.5', time: T0 + 10 * SEC }),
+          // The orchestrator tasks the worker from its own egress, in the same /16.
+          network({ agent_id: 'orch', ip: '20.42.77.9', dest_host: 'worker.agents.contoso.com', category: 'agent', dest_agent_id: 'worker', time: T0 + 5 * MIN - calledMinBefore * MIN, event_id: 'call' }),
+          network({ agent_id: 'worker', token_id: 'wk', ip: useIp, time: T0 + 5 * MIN, bytes_in: 4_000_000, event_id: 'replayed' }),
+        ]).concat(advanceTo(d, ctx, T0 + 20 * MIN));
+      };
+      const out = run('20.42.77.9');
+      expect(out.map((x) => [x.agent_id, x.severity, x.time])).toEqual([
+        ['worker', 'medium', T0 + 5 * MIN],
+        ['orch', 'high', T0 + 5 * MIN],
+      ]);
+      expect(out[0]!.event_ids).toEqual(['issued', 'call', 'replayed']);
+      expect(out[1]!.summary).toContain('harvested the agent\'s token');
+      // From the issuing /24 (a sibling of the worker's own NAT), or a call 20 minutes before: not this.
+      expect(run('20.42.10.77')).toEqual([]);
+      expect(run('20.42.77.9', 20).map((x) => x.agent_id)).not.toContain('orch');
+    });
+
     it('catches it when the owner token event arrives after the use, and not across tenants', () => {
       const late = (tenant: string) => {
         const d = replay();
