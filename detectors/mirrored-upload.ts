@@ -266,7 +266,8 @@ export function createMirroredUploadDetector(options: MirroredUploadOptions = {}
   function noteCopy(e: NetworkEvent, s: Sends, h: number, host: string, id: string, sink: boolean, original: string, now: number, ah: number): Detection[] {
     let x = s.x;
     if (x === null || (x.h !== h && x.c < 2)) {
-      x = s.x = { h, host, c: 0, n: h === hostHash(e.dest_host) ? 1 : 0, f: now, orig: [], ids: [] };
+      // The copy itself is the first send to its host counted (this request, or the last one when it came first).
+      x = s.x = { h, host, c: 0, n: 1, f: now, orig: [], ids: [] };
     } else if (x.h !== h) return NO_DETECTIONS;
     x.c++;
     if (x.orig.length < 4 && !x.orig.includes(original)) x.orig.push(original);
