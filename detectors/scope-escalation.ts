@@ -332,7 +332,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
     "An application permission (client credentials) is not the delegated scope of the same name: the two are learned apart, and the application form of a delegated scope the blueprint uses (its users' data widened to every user: an on-behalf-of copilot switched to app-only) is sensitive. " +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
-    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired). " +
+    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request of the agent's own (not on behalf of a user, who may take back his consent) refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired). " +
     'A grant spree (one actor granting sensitive or privileged permissions to 5 or more agents of 3 or more blueprints within 10 minutes, counting only agents it does not sponsor, and not on such sprees 12 hours or more before) is low for each agent at once, and a scope that actor granted is judged at once when used, like a risky user\'s grant.',
 };
 
@@ -668,14 +668,17 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
   }
 
   /**
-   * A refused token request for a permission someone who neither sponsors
-   * the agent nor granted the permission took from it within the day: the
+   * A refused token request (not on behalf of a user: users take back their
+   * own consent) for a permission someone who neither sponsors the agent nor
+   * granted the permission took from it within the day: the
    * agent still needs what was taken, and whoever took it is not the one who
    * runs it. Medium, once: an agent cut off from the permissions it works
    * with (a security agent blinded before the attack it would catch), or at
    * the least an agent broken by someone else's change.
    */
   function refusedAfterRevocation(e: TokenEvent): Detection | null {
+    // A user's own consent taken back refuses that user's delegated tokens: a privacy review, not the agent's loss.
+    if (e.flow === 'on_behalf_of') return null;
     const r = revocations.get(e.tenant_id, e.agent_id);
     if (r === undefined || r.fired || e.time - r.t > REVOCATION_WATCH_MS || r.t - e.time > ALLOWED_LATENESS_MS) return null;
     let asked = false;

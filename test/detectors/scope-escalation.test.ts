@@ -197,6 +197,16 @@ describe('scope-escalation', () => {
     // An entitlement expiring: its granter takes it back.
     resetIds();
     expect(run('entitlement-mgmt', [lifecycle({ agent_id: 'a1', action: 'permission_granted', permission: 'Mail.Read', actor: 'entitlement-mgmt', time: T0 + 5 * MIN })])).toEqual([]);
+    // A user taking back his own consent: his delegated requests are refused, nothing more.
+    resetIds();
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, warmup());
+    const consent = [
+      lifecycle({ agent_id: 'a1', action: 'permission_revoked', permission: 'Mail.Read', actor: 'user-7', time: T1 }),
+      token({ agent_id: 'a1', flow: 'on_behalf_of', user_id: 'user-7', scopes: ['User.Read', 'Mail.Read'], decision: 'blocked', time: T1 + 5 * MIN }),
+    ];
+    expect([...feed(d, ctx, consent), ...advanceTo(d, ctx, T1 + HOUR)]).toEqual([]);
   });
 
   it('takes no grant as sanctioned from an administrator or sponsor whose own user risk is medium or high', () => {
