@@ -57,7 +57,9 @@
 //   by a refused token request for that permission: medium, once (defences
 //   impaired: a security agent cut off from the mail it triages before a
 //   phishing wave; at the least, an agent broken by someone else's change).
-//   An entitlement's expiry is revoked by its granter: nothing.
+//   An entitlement's expiry is revoked by its granter, an access review's
+//   clean-up takes permissions from 3 or more agents within the half hour,
+//   and users take back their own consent: nothing.
 // Each agent fires at most once per (scope, decision, flow kind).
 
 import type { AgentEvent, LifecycleEvent, TokenEvent } from '../contract/events.js';
@@ -275,6 +277,10 @@ interface Revocation extends Timed {
 /** A sensitive scope granted to one agent by someone who does not vouch for it is judged this long after its use, ms (other agents' grants by then are a rollout). */
 const LONE_GRANT_HOLD_MS = 2 * 60_000;
 
+/** One actor revoking permissions from this many agents within REVOCATION_SPREE_MS either side is cleaning up (an access review). */
+const REVOCATION_SPREE_AGENTS = 3;
+const REVOCATION_SPREE_MS = 30 * 60_000;
+
 /** How long after a revocation a refused request for the permission is judged, ms. */
 const REVOCATION_WATCH_MS = 24 * 3_600_000;
 
@@ -332,7 +338,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
     "An application permission (client credentials) is not the delegated scope of the same name: the two are learned apart, and the application form of a delegated scope the blueprint uses (its users' data widened to every user: an on-behalf-of copilot switched to app-only) is sensitive. " +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
-    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request of the agent's own (not on behalf of a user, who may take back his consent) refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired). " +
+    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request of the agent's own (not on behalf of a user, who may take back his consent) refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired), unless that actor revoked permissions from 3 or more agents within half an hour (an access review's clean-up). " +
     'A grant spree (one actor granting sensitive or privileged permissions to 5 or more agents of 3 or more blueprints within 10 minutes, counting only agents it does not sponsor, and not on such sprees 12 hours or more before) is low for each agent at once, and a scope that actor granted is judged at once when used, like a risky user\'s grant.',
 };
 
@@ -348,6 +354,8 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
   const spreeReported = new TenantMap<Timed>(o.maxGroups);
   /** Per agent, the latest revocation of a permission by someone who neither sponsors it nor granted it (see onRevoke). */
   const revocations = new TenantMap<Revocation>(o.maxGroups);
+  /** Who revoked permissions from how many agents lately: an access review's clean-up takes them from many at once. */
+  const revokeSprees = new ActorSprees('permission_revoked');
 
   /**
    * The sponsor's recent grant of `scope` to the agent (lifecycle
@@ -653,6 +661,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
    */
   function onRevoke(e: LifecycleEvent, ctx: DetectorContext): Detection[] {
     if (e.permission === null || e.actor === e.agent_id) return NO_DETECTIONS;
+    revokeSprees.note(e);
     const info = ctx.agent(e.tenant_id, e.agent_id);
     if (info !== undefined && isVouchingSponsor(info, e.actor, ctx)) return NO_DETECTIONS;
     const name = permissionName(e.permission);
@@ -684,6 +693,8 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     let asked = false;
     for (const s of e.scopes) if (permissionName(s) === r.p) asked = true;
     if (!asked) return null;
+    // Taken from 3 or more agents by that actor within the half hour: an access review's clean-up.
+    if (revokeSprees.agentsAround(e.tenant_id, r.actor, r.t, REVOCATION_SPREE_MS) >= REVOCATION_SPREE_AGENTS) return null;
     r.fired = true;
     if (e.time > r.at) r.at = e.time;
     return {
@@ -912,14 +923,15 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       spreeActors.evict(before);
       spreeReported.evict(before);
       revocations.evict(before);
+      revokeSprees.evict(before);
     },
     size(): number {
-      return groups.size + pending.length + grantSprees.size + spreeActors.size + spreeReported.size + revocations.size;
+      return groups.size + pending.length + grantSprees.size + spreeActors.size + spreeReported.size + revocations.size + revokeSprees.size;
     },
     snapshot(): unknown {
       const rows: [string, string, Omit<Group, 's'> & { s: [number, ScopeEntry][] }][] = [];
       for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, s: [...g.s], ...(g.v1 ? { v1: true } : {}), ...(g.gr ? { gr: g.gr } : {}), ...(g.lr ? { lr: g.lr } : {}) }]);
-      return clone({ version: 2, groups: rows, pending, sprees: grantSprees.snapshot(), spreeActors: spreeActors.snapshot(), spreeReported: spreeReported.snapshot(), revocations: revocations.snapshot() });
+      return clone({ version: 2, groups: rows, pending, sprees: grantSprees.snapshot(), spreeActors: spreeActors.snapshot(), spreeReported: spreeReported.snapshot(), revocations: revocations.snapshot(), revokeSprees: revokeSprees.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -932,6 +944,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         spreeReported?: [string, string, Timed][];
         /** Absent in snapshots taken before revocations were watched. */
         revocations?: [string, string, Revocation][];
+        revokeSprees?: ActorSpreesSnapshot;
       };
       if (s?.version !== 1 && s?.version !== 2) throw new Error('scope-escalation: unsupported snapshot');
       // Version 1 keyed application permissions as delegated scopes (see legacyEntry).
@@ -942,6 +955,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       spreeActors.restore(s.spreeActors ?? []);
       spreeReported.restore(s.spreeReported ?? []);
       revocations.restore(s.revocations ?? []);
+      revokeSprees.restore(s.revokeSprees);
     },
   };
 }

@@ -197,6 +197,10 @@ describe('scope-escalation', () => {
     // An entitlement expiring: its granter takes it back.
     resetIds();
     expect(run('entitlement-mgmt', [lifecycle({ agent_id: 'a1', action: 'permission_granted', permission: 'Mail.Read', actor: 'entitlement-mgmt', time: T0 + 5 * MIN })])).toEqual([]);
+    // An access review's clean-up: the same admin takes it from three agents of the blueprint within minutes.
+    resetIds();
+    const cleanup = ['a2', 'a3'].map((a, i) => lifecycle({ agent_id: a, action: 'permission_revoked', permission: 'Mail.Read', actor: 'helpdesk-admin', time: T1 + (i + 1) * MIN }));
+    expect(run('helpdesk-admin', cleanup)).toEqual([]);
     // A user taking back his own consent: his delegated requests are refused, nothing more.
     resetIds();
     const d = createScopeEscalationDetector();
