@@ -21,21 +21,25 @@
 // what it is sent: not judged. Not a finding
 // when the blueprint sends that type to that destination routinely: 2
 // uploads of it by the blueprint, the first an hour or more before (a
-// certificate deployment job publishing its bundles). Once per agent per
-// hour for the low, per day for the medium.
+// certificate deployment job publishing its bundles), nor a PEM within 15
+// minutes of a credential one of the agent's sponsors added (the rotation
+// publishing its new public certificate where it is pinned). Once per agent
+// per hour for the low, per day for the medium.
 //
 // State: per blueprint that sent credential files, its latest 16 (type,
 // destination) pairs; per agent that sent one, a few numbers.
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
-import { peerGroupId, peerGroupName, type Detector } from './detector.js';
+import { ALLOWED_LATENESS_MS, isVouchingSponsor, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, sec, type Timed } from './agent-directory.js';
 import { isPrivateAddress } from './addresses.js';
 import { isSecretStoreHost } from './secret-enumeration.js';
 import { memoByHost } from './host-memo.js';
 
 const KIB = 1024;
+/** A PEM sent this long after a sponsor added a credential to the agent is its new certificate published, ms. */
+const ROTATION_PUBLISH_MS = 15 * 60_000;
 const NO_LIMIT = Number.MAX_SAFE_INTEGER;
 
 /**
@@ -137,7 +141,7 @@ export const credentialFileUploadMeta: DetectorMeta = {
   mitre: { id: 'T1552.004', name: 'Unsecured Credentials: Private Keys' },
   description:
     'An agent uploads files whose type is a credential store (private keys and PKCS#12 bundles, KeePass and Password Safe databases, PuTTY keys, Java keystores, VPN profiles, environment and Terraform state files, publish profiles; a key, certificate or profile no bigger than such files are: a 6 MB `.key` is a Keynote deck) to a public destination that is neither a secrets store nor a cloud\'s certificate plane: code in its runtime collecting credential files and sending them through a channel the agent uses every day, where host, category and volume are its own. ' +
-    "Low for one; medium from the second within 15 minutes, or at once for a password database, a PuTTY key, a keystore or a PKCS#12 bundle. Nothing when the blueprint sends that type to that destination routinely (2 uploads, the first an hour or more before: a certificate deployment job). Once per agent per hour (low), per day (medium).",
+    "Low for one; medium from the second within 15 minutes, or at once for a password database, a PuTTY key, a keystore or a PKCS#12 bundle. Nothing when the blueprint sends that type to that destination routinely (2 uploads, the first an hour or more before: a certificate deployment job), nor for a PEM within 15 minutes of a credential one of the agent's sponsors added (its new certificate published where it is pinned). Once per agent per hour (low), per day (medium).",
 };
 
 export function createCredentialFileUploadDetector(options: CredentialFileUploadOptions = {}): Detector {
@@ -170,11 +174,12 @@ export function createCredentialFileUploadDetector(options: CredentialFileUpload
     return false;
   }
 
-  function onNetwork(e: NetworkEvent): Detection[] {
+  function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     const type = credentialFileType(e.file_type, e.bytes_out);
     if (type === null) return NO_DETECTIONS;
     if (e.bytes_out < o.minBytes || e.bytes_out <= e.bytes_in || e.dest_agent_id !== null) return NO_DETECTIONS;
     if (isPrivateAddress(e.dest_ip ?? e.dest_host) || installs(e.dest_host)) return NO_DETECTIONS;
+    if (type === 'pem' && rotating(e, ctx)) return NO_DETECTIONS;
     if (routineThenCount(e, type)) return NO_DETECTIONS;
     const now = sec(e.time);
     let a = agents.get(e.tenant_id, e.agent_id);
@@ -204,6 +209,20 @@ export function createCredentialFileUploadDetector(options: CredentialFileUpload
     return [finding(e, a, 'low')];
   }
 
+  /**
+   * A credential one of the agent's sponsors added within ROTATION_PUBLISH_MS
+   * before: a PEM sent now is the new certificate published where it is
+   * pinned (a public certificate travels as PEM too), not a key taken.
+   */
+  function rotating(e: NetworkEvent, ctx: DetectorContext): boolean {
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    if (info === undefined) return false;
+    for (const c of info.credentials_added) {
+      if (e.time - c.time <= ROTATION_PUBLISH_MS && c.time - e.time <= ALLOWED_LATENESS_MS && isVouchingSponsor(info, c.actor, ctx)) return true;
+    }
+    return false;
+  }
+
   function finding(e: NetworkEvent, a: UploadAgent, severity: 'low' | 'medium'): Detection {
     const kinds = a.types.map((t) => `.${t} (${CREDENTIAL_FILE_TYPES.get(t)!.what})`).join(', ');
     return {
@@ -228,8 +247,8 @@ export function createCredentialFileUploadDetector(options: CredentialFileUpload
   return {
     meta: credentialFileUploadMeta,
     types: ['network'] as const,
-    observe(e: AgentEvent): Detection[] {
-      return e.type === 'network' && e.file_type !== null ? onNetwork(e) : NO_DETECTIONS;
+    observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      return e.type === 'network' && e.file_type !== null ? onNetwork(e, ctx) : NO_DETECTIONS;
     },
     evict(before: number): void {
       groups.evict(before);

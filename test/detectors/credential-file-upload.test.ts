@@ -65,6 +65,21 @@ describe('credential-file-upload', () => {
     expect(run([up(), up({ time: T0 + 20 * MIN })]).map((x) => x.severity)).toEqual(['low']);
   });
 
+  it('takes a PEM sent within 15 minutes of a credential its sponsor added for the new certificate published, not a key taken', () => {
+    const rotation = (actor: string, pemAfter: number) => {
+      const d = createCredentialFileUploadDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, history());
+      ctx.setAgent({ agent_id: 'a1', sponsors: ['alice'], credentials_added: [{ credential_id: 'cert-2', actor, time: T0 }] });
+      const pem = (t: number) => up({ time: t, dest_host: 'billing.example.com', category: 'api', file_type: 'pem', bytes_out: 1_800 });
+      return feed(d, ctx, [pem(T0 + pemAfter), pem(T0 + pemAfter + MIN)]).map((x) => x.severity);
+    };
+    expect(rotation('alice', 2 * MIN)).toEqual([]);
+    // Long after, or a credential added by someone else: judged.
+    expect(rotation('alice', 30 * MIN)).toEqual(['low', 'medium']);
+    expect(rotation('mallory', 2 * MIN)).toEqual(['low', 'medium']);
+  });
+
   it('learns a blueprint that sends a type to a destination routinely (2 uploads, the first an hour before)', () => {
     const d = createCredentialFileUploadDetector();
     const ctx = fakeContext();
