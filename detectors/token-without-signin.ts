@@ -21,6 +21,12 @@
 //   two others were issued tokens there without a sign-in too (a blueprint
 //   moving while its sign-in feed lags: a thief holding one agent's token
 //   has no claim on another's network).
+// - the agent called a token broker (Azure API Management's credential
+//   manager, `*.azure-api.net`; Power Platform's connector gateway,
+//   `*.azure-apim.net`) within `brokerLeadMs` before the token: the broker
+//   keeps the agent's refresh tokens and redeems them from its own egress
+//   when the agent asks it to. A thief redeeming a stolen refresh token from
+//   his own host cannot make the agent ask at that second.
 // Private addresses and the egress of cloud security edges (the company's
 // own network and web gateway) are not judged. Once per agent per day.
 //
@@ -29,13 +35,22 @@
 // network, the agent, the time, the kind); per agent only while a token
 // waits, and for a day after a finding. Nothing for an agent whose tokens
 // come from where it signs in: the directory knows its sign-in addresses.
+// Per agent that calls a token broker, the time of its latest call.
 
-import type { AgentEvent, SigninEvent, TokenEvent } from '../contract/events.js';
+import type { AgentEvent, NetworkEvent, SigninEvent, TokenEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { ALLOWED_LATENESS_MS, peerGroupId, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, sec, type Timed } from './agent-directory.js';
 import { isIpv6, isPrivateAddress, isSecurityEdgeAddress, subnetOf, wideNetworkOf } from './addresses.js';
 import { DueQueue } from './due-queue.js';
+import { memoByHost } from './host-memo.js';
+
+/** Hosts of services that hold an agent's refresh tokens and redeem them for it: API Management's credential manager, Power Platform connectors. */
+const TOKEN_BROKER_SUFFIXES = ['.azure-api.net', '.azure-apim.net'];
+const isTokenBroker = memoByHost((host: string): boolean => {
+  const h = host.toLowerCase();
+  return TOKEN_BROKER_SUFFIXES.some((s) => h.endsWith(s));
+});
 
 export interface TokenWithoutSigninOptions {
   /** A token is judged this long after it was issued (event time): its sign-in may be late, ms. */
@@ -48,6 +63,8 @@ export interface TokenWithoutSigninOptions {
   strayWindowMs?: number;
   /** Entries of a blueprint's ring. */
   ringSize?: number;
+  /** A call to a token broker this long before a token (or up to 2 s after it: clocks) explains it, ms. */
+  brokerLeadMs?: number;
   maxAgents?: number;
 }
 
@@ -57,6 +74,7 @@ const DEFAULTS: Required<TokenWithoutSigninOptions> = {
   strayPeers: 2,
   strayWindowMs: 30 * 60_000,
   ringSize: 32,
+  brokerLeadMs: 5_000,
   maxAgents: 1_000_000,
 };
 
@@ -92,6 +110,9 @@ interface Fired extends Timed {
   t: number;
 }
 
+/** An agent's latest call to a token broker (`at`, ms). */
+type BrokerCall = Timed;
+
 export const tokenWithoutSigninMeta: DetectorMeta = {
   id: 'token-without-signin',
   title: 'Token issued where the agent does not sign in',
@@ -99,7 +120,7 @@ export const tokenWithoutSigninMeta: DetectorMeta = {
   mitre: { id: 'T1550.001', name: 'Use Alternate Authentication Material: Application Access Token' },
   description:
     'A token granted to an agent at a public network outside the /16 (IPv6 /48) of its latest sign-in addresses, with no sign-in of the agent from there within 2 minutes: a refresh token or credential redeemed by someone else (a stolen on-behalf-of refresh token replayed from a VPS). ' +
-    'Medium, unless the agent signed in from that /24 before (an agent working from several regions), another agent of its blueprint signs in from it, or two others were issued tokens there without a sign-in too (a blueprint moving while its sign-in feed lags). Private addresses and security-edge egress are not judged. Once per agent per day.',
+    'Medium, unless the agent signed in from that /24 before (an agent working from several regions), another agent of its blueprint signs in from it, or two others were issued tokens there without a sign-in too (a blueprint moving while its sign-in feed lags), or the agent called a token broker (API Management\'s credential manager, *.azure-api.net; Power Platform connectors, *.azure-apim.net) within 5 s before: the broker redeems its refresh tokens for it. Private addresses and security-edge egress are not judged. Once per agent per day.',
 };
 
 /** The network an entry of the ring is about: the /24 of an IPv4 address, the /48 of an IPv6 one. */
@@ -120,6 +141,20 @@ export function createTokenWithoutSigninDetector(options: TokenWithoutSigninOpti
   const rings = new TenantMap<NetRing>(o.maxAgents);
   const waiting = new DueQueue<Waiting>(o.maxAgents);
   const fired = new TenantMap<Fired>(o.maxAgents);
+  const brokerCalls = new TenantMap<BrokerCall>(o.maxAgents);
+
+  function onNetwork(e: NetworkEvent): void {
+    if (!isTokenBroker(e.dest_host)) return;
+    const b = brokerCalls.get(e.tenant_id, e.agent_id);
+    if (b === undefined) brokerCalls.set(e.tenant_id, e.agent_id, { at: e.time });
+    else if (e.time > b.at) b.at = e.time;
+  }
+
+  /** The agent asked a token broker for it: the latest broker call up to brokerLeadMs before the token (2 s after, for clock skew). */
+  function brokered(w: Waiting): boolean {
+    const b = brokerCalls.get(w.tenant_id, w.agent_id);
+    return b !== undefined && b.at >= w.t - o.brokerLeadMs && b.at <= w.t + 2_000;
+  }
 
   function remember(tenant: string, group: string, net: number, agent: number, t: number, kind: number): void {
     let g = rings.get(tenant, group);
@@ -204,7 +239,7 @@ export function createTokenWithoutSigninDetector(options: TokenWithoutSigninOpti
 
   function decide(w: Waiting, ctx: DetectorContext): Detection | null {
     const info = ctx.agent(w.tenant_id, w.agent_id);
-    if (explained(w, info)) return null;
+    if (explained(w, info) || brokered(w)) return null;
     fired.set(w.tenant_id, w.agent_id, { at: w.due, t: w.due });
     const homes = w.home_prev === null ? w.home : `${w.home} and ${w.home_prev}`;
     return {
@@ -228,9 +263,10 @@ export function createTokenWithoutSigninDetector(options: TokenWithoutSigninOpti
 
   return {
     meta: tokenWithoutSigninMeta,
-    types: ['signin', 'token'] as const,
+    types: ['signin', 'token', 'network'] as const,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
-      if (e.type === 'token') onToken(e, ctx);
+      if (e.type === 'network') onNetwork(e);
+      else if (e.type === 'token') onToken(e, ctx);
       else if (e.type === 'signin') onSignin(e, ctx);
       return NO_DETECTIONS;
     },
@@ -244,19 +280,21 @@ export function createTokenWithoutSigninDetector(options: TokenWithoutSigninOpti
       rings.evict(before);
       waiting.evict(before);
       fired.evict(before);
+      brokerCalls.evict(before);
     },
     size(): number {
-      return rings.size + waiting.size + fired.size;
+      return rings.size + waiting.size + fired.size + brokerCalls.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, rings: rings.snapshot(), waiting: waiting.snapshot(), fired: fired.snapshot() });
+      return clone({ version: 1, rings: rings.snapshot(), waiting: waiting.snapshot(), fired: fired.snapshot(), brokerCalls: brokerCalls.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; rings: [string, string, NetRing][]; waiting: Waiting[]; fired: [string, string, Fired][] };
+      const s = clone(snapshot) as { version: number; rings: [string, string, NetRing][]; waiting: Waiting[]; fired: [string, string, Fired][]; brokerCalls?: [string, string, BrokerCall][] };
       if (s?.version !== 1) throw new Error('token-without-signin: unsupported snapshot');
       rings.restore(s.rings);
       waiting.restore(s.waiting);
       fired.restore(s.fired);
+      brokerCalls.restore(s.brokerCalls ?? []);
     },
   };
 }

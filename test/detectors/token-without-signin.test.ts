@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../contract/events.js';
 import { createTokenWithoutSigninDetector } from '../../detectors/token-without-signin.js';
-import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, resetIds, runWithRestore, signin, token } from './helpers/context.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore, signin, token } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
@@ -81,9 +81,23 @@ describe('token-without-signin', () => {
     expect(out.map((x) => x.time)).toEqual([T1 + 3 * MIN, T1 + 26 * HOUR + 2 * MIN]);
   });
 
+  it('takes a token issued elsewhere just after the agent called its token broker (API Management\'s credential manager) as the broker\'s refresh, and one without the call as theft', () => {
+    const apim = (time: number, host = 'contoso-apim.azure-api.net') => network({ agent_id: 'a1', ip: HOME, dest_host: host, dest_ip: '20.81.4.4', category: 'api', bytes_out: 1_200, bytes_in: 3_000, time });
+    // The agent asks its APIM for a token 400 ms before Entra issues one to APIM's egress.
+    expect(run([apim(T1 + MIN - 400), obo({ ip: '13.47.166.49' })])).toEqual([]);
+    // Power Platform's connector gateway does the same.
+    expect(run([apim(T1 + MIN - 1_500, 'europe-002.azure-apim.net'), obo({ ip: '13.47.166.49' })])).toEqual([]);
+    // A broker call 30 s before is not this token's: the redemption is someone else's.
+    expect(run([apim(T1 + MIN - 30 * SEC), obo({ ip: '13.47.166.49' })]).map((x) => x.agent_id)).toEqual(['a1']);
+    // Another agent's broker call vouches for nothing; nor does a call to an ordinary API.
+    expect(run([network({ agent_id: 'a2', ip: HOME, dest_host: 'contoso-apim.azure-api.net', time: T1 + MIN - 400 }), obo({ ip: '13.47.166.49' })]).map((x) => x.agent_id)).toEqual(['a1']);
+    expect(run([apim(T1 + MIN - 400, 'api.contoso-azure-api.net.example.com'), obo({ ip: '13.47.166.49' })]).map((x) => x.agent_id)).toEqual(['a1']);
+  });
+
   it('keeps waiting tokens and the blueprint ring across a snapshot and restore', () => {
-    const events = [...history(), obo(), token({ agent_id: 'a2', ip: '52.10.20.31', time: T1 + 2 * MIN, token_id: 'm2' }), signin({ agent_id: 'a3', ip: HOME, time: T1 + 10 * MIN })];
-    const { uninterrupted, restored } = runWithRestore(createTokenWithoutSigninDetector, events, events.length - 2);
+    const broker = network({ agent_id: 'a3', ip: HOME, dest_host: 'contoso-apim.azure-api.net', time: T1 + 2 * MIN });
+    const events = [...history(), obo(), broker, token({ agent_id: 'a2', ip: '52.10.20.31', time: T1 + 2 * MIN, token_id: 'm2' }), token({ agent_id: 'a3', ip: '13.47.166.49', time: T1 + 2 * MIN + 300, token_id: 'b3' }), signin({ agent_id: 'a3', ip: HOME, time: T1 + 10 * MIN })];
+    const { uninterrupted, restored } = runWithRestore(createTokenWithoutSigninDetector, events, events.length - 3);
     expect(uninterrupted.map((x) => x.agent_id)).toEqual(['a1', 'a2']);
     expect(restored).toEqual(uninterrupted);
   });
