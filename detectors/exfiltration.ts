@@ -29,6 +29,10 @@
 // flagged for, 11 hours to 8 days later (a twice-daily partner upload, a
 // nightly backup), is running a job the first detection put before an
 // analyst; it is familiar from then on.
+// An upload presenting a token to an Azure Storage account, by an agent whose
+// sponsor granted it a storage data role within the day, goes to the
+// tenant's own account (Entra-authorized storage takes only its tenant's
+// tokens; a thief's drop account takes a SAS): familiar.
 // Single transfer fires when bytes_out ≥ max(minimum, multiple × baseline)
 // (× 8 towards a familiar destination, and low there unless it is a drop
 // site: the data stays with the organisation), baseline = the higher of the agent's
@@ -96,7 +100,9 @@
 import { categoryInfo, categoryKey, type CategoryInfo } from './categories.js';
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
-import { formatDuration, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { ALLOWED_LATENESS_MS, formatDuration, isSanctionedActor, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { memoByHost } from './host-memo.js';
+import { roleResource } from './resources.js';
 import { RequestChannel, requestChannelOf } from './dns-flows.js';
 import { DueQueue, type DueItem } from './due-queue.js';
 import { NameTunnelWatch } from './name-tunnel.js';
@@ -371,6 +377,33 @@ interface KnownDest {
 
 /** Storage categories: uploads to the blueprint's own storage are its backups and exports (no familiar-surge sums). */
 const STORAGE_CATEGORIES = new Set(['storage', 'object_storage', 'cloud_storage', 'backup', 'online_backup', 'data_lake']);
+
+/** Azure Storage data endpoints (blob, Data Lake, files, queues, tables) of any account. */
+const AZURE_STORAGE_HOST = /\.(blob|dfs|file|queue|table)\.core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/;
+const isAzureStorageHost = memoByHost((host: string): boolean => AZURE_STORAGE_HOST.test(host.toLowerCase()));
+
+/** How long a storage role granted to an agent makes its token-authorized uploads to Azure Storage the tenant's own, ms. */
+const STORAGE_GRANT_MS = 24 * 3_600_000;
+const STORAGE_RESOURCE = 'https://storage.azure.com';
+
+/**
+ * An upload to an Azure Storage account that presents a token (Entra
+ * authorization: an account accepts only its own tenant's tokens, where a
+ * thief's drop account takes a SAS) from an agent that a sanctioned actor
+ * (its sponsor) granted a storage data role within the day: the tenant's
+ * own account, opened to the agent for this job (a migration's export to
+ * the tenant's backup account). The data stays with the organisation.
+ */
+function grantedTenantStorage(e: NetworkEvent, ctx: DetectorContext): boolean {
+  if (e.token_id === null || !isAzureStorageHost(e.dest_host)) return false;
+  const info = ctx.agent(e.tenant_id, e.agent_id);
+  if (info === undefined || info.permissions_granted.length === 0) return false;
+  for (const g of info.permissions_granted) {
+    if (g.permission === null || e.time - g.time > STORAGE_GRANT_MS || g.time > e.time + ALLOWED_LATENESS_MS) continue;
+    if (roleResource(g.permission) === STORAGE_RESOURCE && isSanctionedActor(info, g.actor, ctx)) return true;
+  }
+  return false;
+}
 
 /** Destinations remembered per peer group as called. */
 const MAX_KNOWN_DESTINATIONS = 512;
@@ -1133,6 +1166,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (!familiar && g.x.size !== 0 && recurring(g, dh, ah, t)) familiar = true;
       noteBulk(g, dh, ah, t);
     }
+    if (bulk && !familiar && !isRisky && grantedTenantStorage(e, ctx)) familiar = true;
     // Risky categories become familiar only through bulk uploads of the blueprint (above).
     if (!isRisky) {
       g ??= group(e.tenant_id, s.g, t);

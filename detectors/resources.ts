@@ -46,3 +46,28 @@ export function resourceHash(resource: string): number {
   }
   return h;
 }
+
+/**
+ * Azure built-in data-plane roles, by the resource whose tokens they are used
+ * with. Such a role is granted as an RBAC assignment (lifecycle
+ * permission_granted names it: "Storage Blob Data Contributor"), never appears
+ * among a token's scopes (a storage token's is user_impersonation), yet it is
+ * what makes the resource the agent's to use.
+ */
+const ROLE_RESOURCES: [RegExp, string][] = [
+  [/^storage (account|blob|queue|table|file)\b/, 'https://storage.azure.com'],
+  [/^key vault\b/, 'https://vault.azure.net'],
+  [/^(azure )?sql\b|^sql (db|server|managed instance)\b/, 'https://database.windows.net'],
+  [/^azure service bus\b/, 'https://servicebus.azure.net'],
+  [/^azure event hubs\b/, 'https://eventhubs.azure.net'],
+  [/^(cosmos db|documentdb)\b/, 'https://cosmos.azure.com'],
+  [/^(cognitive services|azure ai)\b/, 'https://cognitiveservices.azure.com'],
+  [/^search (index|service)\b/, 'https://search.azure.com'],
+];
+
+/** The resource (canonical URI) an Azure data-plane role granted by name is used with, or null for anything else. */
+export function roleResource(permission: string): string | null {
+  const p = permission.trim().toLowerCase();
+  for (const [re, resource] of ROLE_RESOURCES) if (re.test(p)) return resource;
+  return null;
+}

@@ -27,14 +27,16 @@
 //   Refused attempts stay low on their own (failed-access judges refusals).
 // - A token for the new resource carrying a permission the agent's sponsor
 //   granted it within 7 days (lifecycle permission_granted; anyone but the
-//   agent when it has no sponsor) makes it a sanctioned change: it stays low
-//   (the orchestrator given a new worker API to call).
+//   agent when it has no sponsor), or an Azure data-plane role for the
+//   resource (Storage Blob Data Contributor for storage: a role is no scope),
+//   makes it a sanctioned change: it stays low (the orchestrator given a new
+//   worker API to call, a migration agent given the backup account).
 
 import type { AgentEvent, TokenEvent } from '../contract/events.js';
-import { resourceHash } from './resources.js';
+import { canonicalResource, resourceHash, roleResource } from './resources.js';
 import type { Detection } from './types.js';
 import type { Detector, DetectorContext, Grant } from './detector.js';
-import { grantOf, isSanctionedActor, peerGroupName, permissionName } from './detector.js';
+import { ALLOWED_LATENESS_MS, grantOf, isSanctionedActor, peerGroupName, permissionName } from './detector.js';
 import { DueQueue } from './due-queue.js';
 import { classifyFailure } from './failed-access.js';
 import {
@@ -228,16 +230,24 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
   }
 
   /**
-   * A permission among the token's scopes granted to the agent (lifecycle
+   * A permission among the token's scopes, or an Azure data-plane role for
+   * the token's resource ("Storage Blob Data Contributor" for a storage
+   * token: roles are no scopes), granted to the agent (lifecycle
    * permission_granted) within GRANT_WINDOW_MS by a sanctioned actor (its
    * sponsor, or anyone but itself when it has none); null when none.
    */
   function grantedScope(e: TokenEvent, ctx: DetectorContext): Grant | null {
     const info = ctx.agent(e.tenant_id, e.agent_id);
     if (info === undefined || info.permissions_granted.length === 0) return null;
+    const vouched = (p: Grant): boolean => isSanctionedActor(info, p.actor, ctx);
     for (const scope of e.scopes) {
-      const g = grantOf(info, permissionName(scope), e.time, GRANT_WINDOW_MS, (p) => isSanctionedActor(info, p.actor, ctx));
+      const g = grantOf(info, permissionName(scope), e.time, GRANT_WINDOW_MS, vouched);
       if (g !== null) return g;
+    }
+    const resource = canonicalResource(e.resource);
+    for (const g of info.permissions_granted) {
+      if (g.permission === null || e.time - g.time > GRANT_WINDOW_MS || g.time > e.time + ALLOWED_LATENESS_MS) continue;
+      if (roleResource(g.permission) === resource && vouched(g)) return g;
     }
     return null;
   }

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkEvent } from '../../contract/events.js';
 import { bucketOf, bucketUpper, createExfiltrationDetector } from '../../detectors/exfiltration.js';
-import { DAY, HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+import { DAY, HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, network, resetIds, runWithRestore } from './helpers/context.js';
 import { seededRandom } from '../../publish/util.js';
 
 beforeEach(() => resetIds());
@@ -110,6 +110,27 @@ describe('exfiltration', () => {
     expect(out[0]).toMatchObject({ severity: 'medium' });
     expect(out[0]!.evidence.kind).toBe('window');
     expect(out[0]!.summary).toContain('new to its blueprint');
+  });
+
+  it('takes token-authorized uploads to an Azure Storage account, after the sponsor granted the agent a storage data role, as the tenant\'s own account; not without the token, the role or the sponsor', () => {
+    const upload = (o: { token?: boolean; actor?: string; permission?: string }) => {
+      const d = exfil();
+      const ctx = fakeContext();
+      const out = feed(d, ctx, traffic(AGENTS, T0, T3));
+      out.push(
+        ...feed(d, ctx, [
+          lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: T3 - 2 * HOUR }),
+          lifecycle({ agent_id: 'a1', action: 'permission_granted', permission: o.permission ?? 'Storage Blob Data Contributor', actor: o.actor ?? 'alice', time: T3 - 30 * MIN }),
+        ]),
+      );
+      const blocks: NetworkEvent[] = [];
+      for (let i = 0; i < 6; i++) blocks.push(network({ agent_id: 'a1', time: T3 + i * 40 * SEC, bytes_out: 104_857_600, category: 'storage', dest_host: 'contososqlbackup.blob.core.windows.net', token_id: o.token === false ? null : 'st-1' }));
+      return out.concat(feed(d, ctx, blocks), advanceTo(d, ctx, T3 + 20 * MIN)).filter((x) => x.severity !== 'low');
+    };
+    expect(upload({})).toEqual([]);
+    expect(upload({ token: false }).length).toBeGreaterThan(0);
+    expect(upload({ actor: 'mallory' }).length).toBeGreaterThan(0);
+    expect(upload({ permission: 'Key Vault Secrets User' }).length).toBeGreaterThan(0);
   });
 
   it('fires on 50 MB within ten minutes to a storage account new to the blueprint from a quiet agent (20x its baseline)', () => {

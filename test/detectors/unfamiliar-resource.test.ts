@@ -226,6 +226,18 @@ describe('unfamiliar-resource', () => {
       expect(run([createUnfamiliarResourceDetector()], grantThenUse('mallory')).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
     });
 
+    it('takes an Azure data-plane role its sponsor granted (Storage Blob Data Contributor) as sanctioning the storage resource, not another service\'s role', () => {
+      const grantThenUse = (permission: string) => [
+        ...warmup({ agents: AGENTS }),
+        lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: END - 60 * MIN }),
+        lifecycle({ agent_id: 'a1', action: 'permission_granted', permission, actor: 'alice', time: END - 30 * MIN }),
+        token({ agent_id: 'a1', time: END, resource: 'https://storage.azure.com/', scopes: ['https://storage.azure.com/user_impersonation'] }),
+        later(END + 12 * MIN),
+      ];
+      expect(run([createUnfamiliarResourceDetector()], grantThenUse('Storage Blob Data Contributor')).detections.map((d) => d.severity)).toEqual(['low']);
+      expect(run([createUnfamiliarResourceDetector()], grantThenUse('Key Vault Secrets User')).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+    });
+
     it('carries a waiting confirmation over a snapshot', () => {
       const events = [...warmup({ agents: AGENTS }), token({ agent_id: 'a1', time: END, resource: 'https://keyvault-prod.vault.azure.net' }), later(END + 2 * MIN), later(END + 12 * MIN)];
       const { uninterrupted, restored } = snapshotRoundTrip(createUnfamiliarResourceDetector, events, events.length - 2);
