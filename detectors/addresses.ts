@@ -108,6 +108,52 @@ const SECURITY_EDGE_RANGES: readonly [number, number][] = (
   ] as const
 ).map(([net, len]) => [ipv4ToInt(net)!, len]);
 
+/**
+ * IPv4 ranges Microsoft dedicates to Microsoft 365 (the "Optimize" endpoint
+ * sets of its published list, endpoints.office.com): Exchange Online
+ * (13.107.6.152/31, 13.107.18.10/31, 13.107.128.0/22, 23.103.160.0/20,
+ * 40.96.0.0/13, 40.104.0.0/15, 52.96.0.0/14, 131.253.33.215/32,
+ * 132.245.0.0/16, 150.171.32.0/22, 204.79.197.215/32), SharePoint and
+ * OneDrive (13.107.136.0/22, 40.108.128.0/17, 52.104.0.0/14,
+ * 104.146.128.0/17, 150.171.40.0/22) and Teams media relays (13.107.64.0/18,
+ * 52.112.0.0/14, 52.122.0.0/15). No customer can hold an address in them
+ * (unlike Azure's general ranges), so a call to one is Microsoft 365, whatever
+ * category a gateway gives an address without a host name.
+ */
+const MICROSOFT_365_RANGES: readonly [number, number][] = (
+  [
+    ['13.107.6.152', 31],
+    ['13.107.18.10', 31],
+    ['13.107.128.0', 22],
+    ['23.103.160.0', 20],
+    ['40.96.0.0', 13],
+    ['40.104.0.0', 15],
+    ['52.96.0.0', 14],
+    ['131.253.33.215', 32],
+    ['132.245.0.0', 16],
+    ['150.171.32.0', 22],
+    ['204.79.197.215', 32],
+    ['13.107.136.0', 22],
+    ['40.108.128.0', 17],
+    ['52.104.0.0', 14],
+    ['104.146.128.0', 17],
+    ['150.171.40.0', 22],
+    ['13.107.64.0', 18],
+    ['52.112.0.0', 14],
+    ['52.122.0.0', 15],
+  ] as const
+).map(([net, len]) => [ipv4ToInt(net)!, len]);
+
+/** True for an address in Microsoft 365's dedicated ranges (see MICROSOFT_365_RANGES). */
+export function isMicrosoft365Address(ip: string): boolean {
+  const n = ipv4ToInt(ip);
+  if (n === null) return false;
+  for (const [net, len] of MICROSOFT_365_RANGES) {
+    if (n >= net && n < net + 2 ** (32 - len)) return true;
+  }
+  return false;
+}
+
 /** An IPv4 address as an unsigned 32-bit integer, or null when it is not one. */
 function ipv4ToInt(ip: string): number | null {
   const parts = ip.split('.');

@@ -75,6 +75,10 @@ import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from 
 import type { Detection, DetectorMeta, Severity } from './types.js';
 import { DueQueue, type DueItem } from './due-queue.js';
 import { memoByHost } from './host-memo.js';
+import { isMicrosoft365Address } from './addresses.js';
+
+/** The host is an address of Microsoft 365's own ranges (see isMicrosoft365Address). */
+const microsoft365Host = memoByHost(isMicrosoft365Address);
 
 /**
  * Public web-app hosting platforms: every customer's app is a name under the
@@ -720,8 +724,13 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     // A suspicious-category host is not learned as the blueprint's by being called (see onSuspiciousHost);
     // nor, once the blueprint has learned its destinations, is an uncategorized one.
     // An app on a public hosting platform new to the blueprint is judged so too (see isSharedAppHost).
+    // An address of Microsoft 365's own ranges (a Teams media relay has no host name) is no stranger.
     const uncategorized =
-      !cat.suspicious && learned && e.action === 'allowed' && (cat.key === 'uncategorized' || (seen === undefined && sharedAppHost(e.dest_host)));
+      !cat.suspicious &&
+      learned &&
+      e.action === 'allowed' &&
+      ((cat.key === 'uncategorized' && !microsoft365Host(e.dest_host) && (e.dest_ip === null || !isMicrosoft365Address(e.dest_ip))) ||
+        (seen === undefined && sharedAppHost(e.dest_host)));
     const suspicious = seen === undefined && (cat.suspicious || uncategorized) && threat === 'none' && !malicious;
     // A runnable file from a host nobody vetted, new to the blueprint (see onToolDownload).
     const tool =

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkEvent } from '../../contract/events.js';
+import { isMicrosoft365Address } from '../../detectors/addresses.js';
 import { createGatewayThreatDetector, isRegistryPackage, isRunnableFileType, isSecurityTestHost, isSharedAppHost } from '../../detectors/gateway-threat.js';
 import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
 
@@ -354,6 +355,28 @@ describe('gateway-threat', () => {
     // Calls 5 minutes apart are no loop to judge; nor are 7 calls.
     expect(run(['a1'], 5 * MIN)).toEqual([]);
     expect(run(['a1'], MIN, 7)).toEqual([]);
+  });
+
+  it('takes an address of Microsoft 365\'s own ranges (a Teams media relay, no host name) as no stranger: a meeting\'s per-minute media flows are no beacon; an address next to the range is', () => {
+    const run = (ip: string, asHost: boolean) => {
+      const d = createGatewayThreatDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, history());
+      const flows = Array.from({ length: 12 }, (_, k) =>
+        network({ agent_id: 'a1', time: T2 + k * MIN, dest_host: asHost ? ip : 'relay.media.example', dest_ip: ip, dest_port: 3478, category: 'uncategorized', bytes_out: 30_000, bytes_in: 500_000 }),
+      );
+      return feed(d, ctx, flows);
+    };
+    expect(isMicrosoft365Address('52.112.149.51')).toBe(true);
+    expect(isMicrosoft365Address('52.115.255.254')).toBe(true);
+    expect(isMicrosoft365Address('13.107.136.9')).toBe(true);
+    expect(isMicrosoft365Address('52.116.0.1')).toBe(false);
+    expect(isMicrosoft365Address('not-an-ip')).toBe(false);
+    expect(run('52.112.149.51', true)).toEqual([]);
+    // An uncategorized name resolving into the range is Microsoft 365's too.
+    expect(run('52.113.194.20', false)).toEqual([]);
+    // Just outside it (52.116.0.0 is Azure's general space, where anyone can rent an address).
+    expect(run('52.116.4.20', true).map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'medium']]);
   });
 
   it('judges an app on a public web-app hosting platform as an uncategorized host, whatever the gateway\'s category: a beacon to an attacker\'s azurewebsites.net app is medium', () => {
