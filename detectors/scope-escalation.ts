@@ -32,7 +32,10 @@
 //   record without raising the agent; so is a permission one
 //   actor granted to `adoptAgents` agents of the blueprint within
 //   `adoptSpanMs` (an administrator's consent for the blueprint: lifecycle
-//   events are watched for it); a grant of a sensitive scope by anyone
+//   events are watched for it), and a delegated scope (not privileged) of an
+//   on-behalf-of token granted by the token's own user (incremental consent:
+//   she lets the copilot write her calendar, and the token reaches her data
+//   only); a grant of a sensitive scope by anyone
 //   else, to that agent alone (no other agent of the blueprint got it from
 //   them within the hour, nor by 2 minutes after the use), makes its use
 //   judged then, not after the adoption window.
@@ -338,7 +341,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
     "An application permission (client credentials) is not the delegated scope of the same name: the two are learned apart, and the application form of a delegated scope the blueprint uses (its users' data widened to every user: an on-behalf-of copilot switched to app-only) is sensitive. " +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
-    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request of the agent's own (not on behalf of a user, who may take back his consent) refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired), unless that actor revoked permissions from 3 or more agents within half an hour (an access review's clean-up). " +
+    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint), and a delegated scope (not privileged) of an on-behalf-of token that the token\'s own user granted (incremental consent: her data only). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request of the agent's own (not on behalf of a user, who may take back his consent) refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired), unless that actor revoked permissions from 3 or more agents within half an hour (an access review's clean-up). " +
     'A grant spree (one actor granting sensitive or privileged permissions to 5 or more agents of 3 or more blueprints within 10 minutes, counting only agents it does not sponsor, and not on such sprees 12 hours or more before) is low for each agent at once, and a scope that actor granted is judged at once when used, like a risky user\'s grant.',
 };
 
@@ -363,9 +366,10 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
    * needs a known sponsor's grant: without one, nobody vouches for a tier-0
    * permission or another's mailbox.
    */
-  function sanctionedGrant(info: AgentInfo | undefined, g: Group, scope: string, strict: boolean, t: number, ctx: DetectorContext): Grant | null {
+  function sanctionedGrant(info: AgentInfo | undefined, g: Group, scope: string, strict: boolean, t: number, ctx: DetectorContext, consenter: string | null = null): Grant | null {
     if (!info || info.permissions_granted.length === 0) return null;
     const name = permissionName(scope);
+    const self = consenter === null ? null : identityKey(consenter);
     return grantOf(
       info,
       name,
@@ -373,7 +377,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       o.grantWindowMs,
       (p) =>
         (strict ? isVouchingSponsor(info, p.actor, ctx) : isSanctionedActor(info, p.actor, ctx)) ||
-        (p.actor !== info.agent_id && !isRiskyActor(ctx, info.tenant_id, p.actor) && grantedToBlueprint(g, name, p.actor, p.time)),
+        (p.actor !== info.agent_id && !isRiskyActor(ctx, info.tenant_id, p.actor) && (grantedToBlueprint(g, name, p.actor, p.time) || (self !== null && identityKey(p.actor) === self))),
     );
   }
 
@@ -816,7 +820,9 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       at.push(t);
       // A privileged or sensitive scope needs a known sponsor's grant (or the blueprint's consent): an agent
       // with no known sponsor is not anyone's to hand a mailbox or a tier-0 role.
-      const grant = granted ? sanctionedGrant(info, g, scope, privileged || sensitiveFor(g, scope, app), t, ctx) : null;
+      // A delegated scope the token's own user consented to (incremental consent) reaches only that user's data.
+      const consenter = !privileged && !app && e.flow === 'on_behalf_of' ? e.user_id : null;
+      const grant = granted ? sanctionedGrant(info, g, scope, privileged || sensitiveFor(g, scope, app), t, ctx, consenter) : null;
       if (privileged) {
         const d = detection(
           e.tenant_id, e.agent_id, g, cur, scope, e.decision, grant ? 'low' : granted ? 'high' : 'medium', true, t, e.event_id, e.resource, grant,

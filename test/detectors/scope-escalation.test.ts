@@ -173,6 +173,29 @@ describe('scope-escalation', () => {
     expect([...feed(d, ctx, pkg), ...advanceTo(d, ctx, T1 + 20 * MIN)].map((x) => x.severity)).toEqual(['low', 'low']);
   });
 
+  it('takes a delegated scope the token\'s own user consented to as sanctioned (incremental consent), not her grant used for another user or as an application permission', () => {
+    const run = (o: { user?: string | null; actor?: string; risky?: boolean }) => {
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, warmup());
+      const events = [
+        lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: T1 - HOUR }),
+        ...(o.risky ? [userRisk({ user_id: 'ea-maria', level: 'high', time: T1 - 3 * MIN })] : []),
+        lifecycle({ agent_id: 'a1', action: 'permission_granted', permission: 'Calendars.ReadWrite', actor: o.actor ?? 'ea-maria', time: T1 - MIN }),
+        o.user === null
+          ? token({ agent_id: 'a1', scopes: ['Calendars.ReadWrite'], time: T1 })
+          : token({ agent_id: 'a1', flow: 'on_behalf_of', user_id: o.user ?? 'ea-maria', scopes: ['Calendars.ReadWrite'], time: T1 }),
+      ];
+      return [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + 20 * MIN)].map((x) => x.severity);
+    };
+    expect(run({})).toEqual(['low']);
+    // The consent is hers: a token for another user is not covered by it, nor is the application permission.
+    expect(run({ user: 'bob' })).toEqual(['medium']);
+    expect(run({ user: null })).toEqual(['medium']);
+    // A user at high risk consenting vouches for nothing.
+    expect(run({ risky: true })).toContain('medium');
+  });
+
   it('reports an agent refused a permission it works with after someone who neither sponsors it nor granted it revoked it', () => {
     const run = (revoker: string, extra: ReturnType<typeof lifecycle>[] = []) => {
       const d = createScopeEscalationDetector();
