@@ -30,6 +30,7 @@ import { createTokenWithoutSigninDetector } from './token-without-signin.js';
 import { createCloudMetadataAccessDetector } from './cloud-metadata-access.js';
 import { createCredentialFileUploadDetector } from './credential-file-upload.js';
 import { createMirroredUploadDetector } from './mirrored-upload.js';
+import { createForcedAuthenticationDetector } from './forced-authentication.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -59,6 +60,7 @@ export const DETECTOR_IDS = [
   'cloud-metadata-access',
   'credential-file-upload',
   'mirrored-upload',
+  'forced-authentication',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -92,6 +94,7 @@ export function createCatalogue(): Detector[] {
     createCloudMetadataAccessDetector(),
     createCredentialFileUploadDetector(),
     createMirroredUploadDetector(),
+    createForcedAuthenticationDetector(),
   ] as Detector[];
 }
 
