@@ -22,11 +22,13 @@
 // within it (a whole blueprint misbehaving at once: a bad configuration
 // pushed to every pod, each rising a little, the quickest over the floor). Once
 // per agent per `refireMs` (lows too); windows of an agent that fired within
-// that long do not raise its peak.
+// that long do not raise its peak. When `recurAfterMs` is set, a burst
+// `recurAfterMs` to `recurWithinMs` after the agent's previous one is a
+// recurring job: low.
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
-import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { formatDuration, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
 import { DueQueue, type DueItem } from './due-queue.js';
 import { RING_SUBS, ringAdd, ringSlide, ringSum, type SubWindowRing } from './sub-window-ring.js';
@@ -72,6 +74,13 @@ export interface CallBurstOptions {
    * (a low finding or a burst) within the rollout window make a rollout too.
    */
   wideAgents?: number;
+  /**
+   * When over 0: a burst by an agent that burst (medium) between
+   * `recurAfterMs` and `recurWithinMs` before is a recurring job (low): the
+   * daily sweep an analyst saw reported yesterday, not a new attack.
+   */
+  recurAfterMs?: number;
+  recurWithinMs?: number;
 }
 
 /** Per agent that made such calls; its ring holds the calls per sub-window. Times in seconds. */
@@ -118,6 +127,8 @@ export interface BurstVerdict {
   /** Other agents of the blueprint that burst within the rollout window. */
   others: number;
   rollout: boolean;
+  /** The agent's previous burst (s ago) when this one recurs after it (see recurAfterMs); 0 otherwise. */
+  recurs: number;
   /** The event ids behind it (a copy). */
   ids: string[];
 }
@@ -314,12 +325,14 @@ export class CallBurstWatch {
     // factor x its blueprint's.
     const bar = known ? Math.max(o.factor * own, o.peerFactor * peers) : o.factor * peers;
     const threshold = baselined ? Math.max(o.minCalls, bar) : o.noBaselineCalls;
+    const since = a.fired === 0 ? 0 : now - a.fired;
+    const recurs = (o.recurAfterMs ?? 0) > 0 && since >= (o.recurAfterMs ?? 0) / 1000 && since <= (o.recurWithinMs ?? 0) / 1000 ? since : 0;
     if (calls < threshold) {
       // Under the medium floor but over the bar: low, once per refire time (evidence; with another finding the agent rises).
       if (!baselined || calls < bar || (a.lf !== undefined && a.lf !== 0 && now - a.lf < refireS)) return null;
       a.lf = now;
       if ((o.wideAgents ?? 0) > 0) pushBurst(g, hashString(e.agent_id), -now);
-      return { severity: 'low', calls, base, known, own, peers, threshold: Math.max(o.lowCalls, bar), others: 0, rollout: false, ids: a.ids.slice() };
+      return { severity: 'low', calls, base, known, own, peers, threshold: Math.max(o.lowCalls, bar), others: 0, rollout: false, recurs, ids: a.ids.slice() };
     }
     a.fired = now;
     // The burst's first minutes may already be this hour's candidate (sampled before it crossed the
@@ -331,7 +344,9 @@ export class CallBurstWatch {
     const { others, wide } = othersOf(g, ah, now, o.rolloutWindowMs / 1000, false);
     pushBurst(g, ah, now);
     const rollout = this.isRollout(others, wide);
-    return { severity: rollout ? 'low' : 'medium', calls, base, known, own, peers, threshold, others: rollout ? Math.max(others, wide) : others, rollout, ids: a.ids.slice() };
+    // A recurring job already reported low on its way up this hour: once is enough.
+    if (recurs > 0 && a.lf !== undefined && a.lf !== 0 && now - a.lf < refireS) return null;
+    return { severity: rollout || recurs > 0 ? 'low' : 'medium', calls, base, known, own, peers, threshold, others: rollout ? Math.max(others, wide) : others, rollout, recurs, ids: a.ids.slice() };
   }
 
   /**
@@ -511,13 +526,18 @@ export function burstFinding(meta: DetectorMeta, e: NetworkEvent, v: BurstVerdic
     tenant_id: e.tenant_id,
     agent_id: e.agent_id,
     time: e.time,
-    summary: text.headline + burstComparison(v, text.never) + (v.rollout ? `; ${others} other agents of its blueprint did the same (${text.rollout})` : ''),
+    summary:
+      text.headline +
+      burstComparison(v, text.never) +
+      (v.rollout ? `; ${others} other agents of its blueprint did the same (${text.rollout})` : '') +
+      (v.recurs > 0 ? `; it did the same ${formatDuration(v.recurs * 1000)} before (reported then): a recurring job` : ''),
     evidence: {
       observed: text.observed,
       baseline: {
         [`agent_peak_${text.noun}`]: own > 0 ? Math.round(own) : null,
         [`blueprint_peak_${text.noun}`]: peers > 0 ? Math.round(peers) : null,
         other_agents_bursting: others,
+        ...(v.recurs > 0 ? { previous_burst_s_ago: v.recurs } : {}),
       },
       threshold: Math.round(v.threshold),
       peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,

@@ -29,7 +29,9 @@
 // re-read on every request, every pod hammering the vault a little, the
 // quickest over the floor first). Once per agent
 // per hour; windows of an agent that fired in the last hour do not raise its
-// peak.
+// peak. A burst 11 hours to 8 days after the agent's previous reported one
+// is a recurring job (low): the daily certificate-expiry sweep reported
+// yesterday never entered the agent's peak, and an analyst has seen it.
 //
 // A store nobody in the tenant called before (after its first hour of store
 // calls), called 20 times within 10 minutes by one agent, is medium at any
@@ -151,6 +153,8 @@ const DEFAULTS: CallBurstOptions = {
   learnMs: 60 * 60_000,
   rolloutWindowMs: 10 * 60_000,
   rolloutAgents: 2,
+  recurAfterMs: 11 * 3_600_000,
+  recurWithinMs: 8 * 24 * 3_600_000,
   refireMs: 60 * 60_000,
   maxAgents: 1_000_000,
   wideAgents: 4,
@@ -177,7 +181,7 @@ export const secretEnumerationMeta: DetectorMeta = {
   mitre: { id: 'T1555.006', name: 'Credentials from Password Stores: Cloud Secrets Management Stores' },
   description:
     'An agent calls a secrets store (Azure Key Vault or Managed HSM, AWS Secrets Manager or Parameter Store, Google Secret Manager, a HashiCorp Vault) at least 50 times within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× for an agent calling them for less than an hour; peaks decay with a half-life of 3 days; without any baseline, 200 calls): code running in the agent\'s runtime dumping every secret with the agent\'s own token, from its own host. ' +
-    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up) or 4 others went over their own bars (a bad configuration pushed to the whole blueprint), and low from 20 calls over those multiples under the medium floor. Once per agent per hour. Medium too for 20 calls within 10 minutes to a store no agent of the tenant called before (within a day of its first call; not when 2 other agents call it within 10 minutes). Low too when half or more of its calls were each followed within 2 seconds by an upload of 8 KiB or more (envelope encryption: a data key wrapped per object written). ' +
+    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up) or 4 others went over their own bars (a bad configuration pushed to the whole blueprint), and low from 20 calls over those multiples under the medium floor, or when the agent burst (reported medium) 11 hours to 8 days before (a recurring job: a daily sweep). Once per agent per hour. Medium too for 20 calls within 10 minutes to a store no agent of the tenant called before (within a day of its first call; not when 2 other agents call it within 10 minutes). Low too when half or more of its calls were each followed within 2 seconds by an upload of 8 KiB or more (envelope encryption: a data key wrapped per object written). ' +
     'A reported read, not a rollout, followed within 15 minutes by 1 MiB of uploads (flows of 64 KiB or more out, 4× what came back) to anything but a secrets store or a private address is medium: secrets harvested, then shipped.',
 };
 

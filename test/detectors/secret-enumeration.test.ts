@@ -108,6 +108,30 @@ describe('secret-enumeration', () => {
     expect(settle(d, ctx, reads('a1', 120, T3 + 12 * MIN, 3 * MIN)).map((x) => x.severity)).toEqual(['medium']);
   });
 
+  it('takes the same agent\'s burst 11 hours to 8 days after its reported one as a recurring job (low), not one within hours nor another agent\'s', () => {
+    const after = (gap: number, agent = 'a2') => {
+      const d = createSecretEnumerationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, history());
+      const first = settle(d, ctx, reads('a2', 220, T3, 4 * MIN));
+      // The agents keep their usual reads meanwhile.
+      for (let t = T3 + 30 * MIN; t < T3 + gap; t += 2 * HOUR) for (const a of ['a1', 'a2', 'a3']) feed(d, ctx, reads(a, 2, t, 10 * SEC));
+      return [...first, ...settle(d, ctx, reads(agent, 220, T3 + gap, 4 * MIN))];
+    };
+    const daily = after(24 * HOUR);
+    expect(daily.map((x) => [x.agent_id, x.severity])).toEqual([['a2', 'medium'], ['a2', 'low']]);
+    expect(daily[1]!.summary).toContain('it did the same 24.0 h before (reported then): a recurring job');
+    const ago = (daily[1]!.evidence.baseline as { previous_burst_s_ago: number }).previous_burst_s_ago;
+    expect(Math.abs(ago - 24 * 3600)).toBeLessThanOrEqual(5 * 60);
+    expect(after(3 * HOUR).map((x) => x.severity)).toEqual(['medium', 'medium']);
+    // Nine days on, the peak has decayed (a smaller read is low on its way up), and the burst is medium again.
+    const late = after(9 * 24 * HOUR);
+    expect(late.at(-1)!.severity).toBe('medium');
+    expect(late.some((x) => x.summary.includes('recurring job'))).toBe(false);
+    // Another agent's burst the next day is its own: medium (after a low on its way up, its peak decayed).
+    expect(after(24 * HOUR, 'a3').map((x) => [x.agent_id, x.severity]).at(-1)).toEqual(['a3', 'medium']);
+  });
+
   it('survives snapshot and restore, and forgets idle agents', () => {
     const events = [...history(), ...reads('a2', 220, T3, 4 * MIN), network({ agent_id: 'a1', time: T3 + 10 * MIN, dest_host: 'graph.microsoft.com' })];
     const { uninterrupted, restored } = runWithRestore(() => createSecretEnumerationDetector(), events, events.length - 200);
