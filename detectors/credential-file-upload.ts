@@ -18,7 +18,10 @@
 // (kdbx, kdb, psafe3), an SSH private key (ppk) or a key store (jks,
 // keystore, p12, pfx: a private key with its certificate). A secrets store
 // or a cloud's certificate plane (ARM, ACM, Certificate Manager) installs
-// what it is sent: not judged. Not a finding
+// what it is sent: not judged; nor is an upload to an Azure Storage account
+// that presents a token (Entra-authorized storage takes only its own
+// tenant's tokens: the file stays in the tenant, as when a backup of a file
+// share copies the keys and certificates kept there). Not a finding
 // when the blueprint sends that type to that destination routinely: 2
 // uploads of it by the blueprint, the first an hour or more before (a
 // certificate deployment job publishing its bundles), nor a PEM within 15
@@ -35,6 +38,7 @@ import { ALLOWED_LATENESS_MS, isVouchingSponsor, peerGroupId, peerGroupName, typ
 import { NO_DETECTIONS, TenantMap, clone, hashString, sec, type Timed } from './agent-directory.js';
 import { isPrivateAddress } from './addresses.js';
 import { isSecretStoreHost } from './secret-enumeration.js';
+import { isAzureStorageHost } from './exfiltration.js';
 import { memoByHost } from './host-memo.js';
 
 const KIB = 1024;
@@ -140,7 +144,7 @@ export const credentialFileUploadMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1552.004', name: 'Unsecured Credentials: Private Keys' },
   description:
-    'An agent uploads files whose type is a credential store (private keys and PKCS#12 bundles, KeePass and Password Safe databases, PuTTY keys, Java keystores, VPN profiles, environment and Terraform state files, publish profiles; a key, certificate or profile no bigger than such files are: a 6 MB `.key` is a Keynote deck) to a public destination that is neither a secrets store nor a cloud\'s certificate plane: code in its runtime collecting credential files and sending them through a channel the agent uses every day, where host, category and volume are its own. ' +
+    'An agent uploads files whose type is a credential store (private keys and PKCS#12 bundles, KeePass and Password Safe databases, PuTTY keys, Java keystores, VPN profiles, environment and Terraform state files, publish profiles; a key, certificate or profile no bigger than such files are: a 6 MB `.key` is a Keynote deck) to a public destination that is neither a secrets store, a cloud\'s certificate plane, nor an Azure Storage account written with an Entra token (the tenant\'s own): code in its runtime collecting credential files and sending them through a channel the agent uses every day, where host, category and volume are its own. ' +
     "Low for one; medium from the second within 15 minutes, or at once for a password database, a PuTTY key, a keystore or a PKCS#12 bundle. Nothing when the blueprint sends that type to that destination routinely (2 uploads, the first an hour or more before: a certificate deployment job), nor for a PEM within 15 minutes of a credential one of the agent's sponsors added (its new certificate published where it is pinned). Once per agent per hour (low), per day (medium).",
 };
 
@@ -179,6 +183,9 @@ export function createCredentialFileUploadDetector(options: CredentialFileUpload
     if (type === null) return NO_DETECTIONS;
     if (e.bytes_out < o.minBytes || e.bytes_out <= e.bytes_in || e.dest_agent_id !== null) return NO_DETECTIONS;
     if (isPrivateAddress(e.dest_ip ?? e.dest_host) || installs(e.dest_host)) return NO_DETECTIONS;
+    // Into an Azure Storage account with an Entra token: the tenant's own account (it takes no other
+    // tenant's token; a thief's takes a SAS). A backup of a share copies its keys and certificates too.
+    if (e.token_id !== null && isAzureStorageHost(e.dest_host)) return NO_DETECTIONS;
     if (type === 'pem' && rotating(e, ctx)) return NO_DETECTIONS;
     if (routineThenCount(e, type)) return NO_DETECTIONS;
     const now = sec(e.time);

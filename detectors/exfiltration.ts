@@ -380,7 +380,7 @@ const STORAGE_CATEGORIES = new Set(['storage', 'object_storage', 'cloud_storage'
 
 /** Azure Storage data endpoints (blob, Data Lake, files, queues, tables) of any account. */
 const AZURE_STORAGE_HOST = /\.(blob|dfs|file|queue|table)\.core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/;
-const isAzureStorageHost = memoByHost((host: string): boolean => AZURE_STORAGE_HOST.test(host.toLowerCase()));
+export const isAzureStorageHost = memoByHost((host: string): boolean => AZURE_STORAGE_HOST.test(host.toLowerCase()));
 
 /** How long a storage role granted to an agent makes its token-authorized uploads to Azure Storage the tenant's own, ms. */
 const STORAGE_GRANT_MS = 24 * 3_600_000;

@@ -65,6 +65,15 @@ describe('credential-file-upload', () => {
     expect(run([up(), up({ time: T0 + 20 * MIN })]).map((x) => x.severity)).toEqual(['low']);
   });
 
+  it('takes keys and keystores written to an Azure Storage account with an Entra token as staying in the tenant (a share\'s backup), not with a SAS or to another host', () => {
+    const blob = 'northwinddata.blob.core.windows.net';
+    const backup = [up({ dest_host: blob, category: 'storage', file_type: 'pfx', token_id: 'st-1' }), up({ time: T0 + MIN, dest_host: blob, category: 'storage', file_type: 'kdbx', token_id: 'st-1' })];
+    expect(run(backup)).toEqual([]);
+    // Without a token (a SAS: anyone's account), and to a file-sharing host with a token, they are sent out.
+    expect(run(backup.map((e) => ({ ...e, token_id: null }))).map((x) => x.severity)).toEqual(['medium']);
+    expect(run([up({ file_type: 'pfx', token_id: 'box-token' })]).map((x) => x.severity)).toEqual(['medium']);
+  });
+
   it('takes a PEM sent within 15 minutes of a credential its sponsor added for the new certificate published, not a key taken', () => {
     const rotation = (actor: string, pemAfter: number) => {
       const d = createCredentialFileUploadDetector();
