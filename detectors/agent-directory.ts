@@ -202,6 +202,11 @@ export class TenantMap<V extends Timed> {
     for (const m of this.tenants.values()) m.forEach(fn);
   }
 
+  /** Calls `fn` for every value of one tenant. */
+  forEachIn(tenant: string, fn: (value: V) => void): void {
+    this.tenants.get(tenant)?.forEach(fn);
+  }
+
   snapshot(): [string, string, V][] {
     const rows: [string, string, V][] = [];
     for (const [tenant, m] of this.tenants) for (const [id, v] of m) rows.push([tenant, id, v]);

@@ -21,6 +21,14 @@
 //   sign-in or token, and at once when the verdict lands on an account seen
 //   acting as itself: no later act is needed to inherit a risk that is its
 //   own.
+// - Risk fan-in: when 3 or more users an agent acted for within the day are
+//   flagged medium or high within an hour, the agent is how they were
+//   reached (a lure it was steered to send, a tool server phishing them
+//   through it): medium for the agent itself, whoever it acts for next. Not
+//   when they are under half of the users flagged in the tenant in that hour
+//   (a phishing wave reaching everyone), nor for an agent serving half or
+//   more of the tenant's users (every wave reaches its users). Once per agent
+//   per 6 hours.
 // - Low-risk users never trigger. When the user's risk is remediated
 //   (none/low) the episode ends; the risk engine drops the inherited risk
 //   (evidence.user_id tells it which user the agent inherits from).
@@ -69,9 +77,34 @@ interface WatchedToken extends Timed {
 interface Snapshot {
   users: [string, string, UserState][];
   watched?: [string, string, WatchedToken][];
+  /** Absent in snapshots from before the risk fan-in. */
+  flagged?: [string, Flagged][];
+  fanIns?: [string, string, FanIn][];
 }
 
 const DEFAULTS: Required<RiskyUserSigninOptions> = { lookbackMs: 0, agentsPerUser: 16 };
+
+/** Risk fan-in: users flagged within this long of each other... */
+const FANIN_WINDOW_MS = 60 * 60_000;
+/** ...that the agent acted for within this long before... */
+const FANIN_SERVED_MS = 24 * 3_600_000;
+/** ...this many of them; once per agent per FANIN_REFIRE_MS. */
+const FANIN_USERS = 3;
+const FANIN_REFIRE_MS = 6 * 3_600_000;
+/** Medium or high verdicts remembered per tenant. */
+const FLAGGED_CAP = 256;
+
+/** A tenant's latest medium or high verdicts: user key, time, event id; oldest first. */
+interface Flagged {
+  users: string[];
+  times: number[];
+  ids: string[];
+}
+
+/** When an agent was last reported for a risk fan-in. */
+interface FanIn extends Timed {
+  t: number;
+}
 /** Tokens remembered per user. */
 const TOKENS_PER_USER = 16;
 const RANK: Record<RiskLevel, number> = { none: 0, low: 1, medium: 2, high: 3 };
@@ -90,6 +123,95 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
   const users = new TenantMap<UserState>();
   /** (tenant, token id) → a token of a user whose risk rose while it was valid. */
   const watched = new TenantMap<WatchedToken>();
+  const flagged = new Map<string, Flagged>();
+  const fanIns = new TenantMap<FanIn>();
+
+  /** Records a medium or high verdict on `key` in its tenant's list. */
+  function noteFlagged(tenant: string, key: string, t: number, id: string): void {
+    let f = flagged.get(tenant);
+    if (f === undefined) {
+      f = { users: [], times: [], ids: [] };
+      flagged.set(tenant, f);
+    }
+    const i = f.users.indexOf(key);
+    if (i >= 0) {
+      f.users.splice(i, 1);
+      f.times.splice(i, 1);
+      f.ids.splice(i, 1);
+    }
+    if (f.users.length >= FLAGGED_CAP) {
+      f.users.shift();
+      f.times.shift();
+      f.ids.shift();
+    }
+    f.users.push(key);
+    f.times.push(t);
+    f.ids.push(id);
+  }
+
+  /** Whether the user state shows `agent` acting for the user within FANIN_SERVED_MS before `t` (or after it). */
+  function served(u: UserState | undefined, agent: string, t: number): boolean {
+    if (u === undefined) return false;
+    const i = u.agents.indexOf(agent);
+    return i >= 0 && t - u.times[i]! <= FANIN_SERVED_MS;
+  }
+
+  /**
+   * Risk fan-in (see the header): the agents the newly flagged user was
+   * served by, each judged over the tenant's verdicts within the hour.
+   */
+  function fanIn(tenant: string, u: UserState, t: number, ctx: DetectorContext): Detection[] | null {
+    const f = flagged.get(tenant);
+    if (f === undefined) return null;
+    let out: Detection[] | null = null;
+    for (let j = 0; j < u.agents.length; j++) {
+      const agent = u.agents[j]!;
+      if (t - u.times[j]! > FANIN_SERVED_MS || u.account === agent) continue;
+      const prev = fanIns.get(tenant, agent);
+      if (prev !== undefined && t - prev.t < FANIN_REFIRE_MS) continue;
+      const mine: string[] = [];
+      const ids: string[] = [];
+      let all = 0;
+      for (let i = 0; i < f.users.length; i++) {
+        if (Math.abs(f.times[i]! - t) > FANIN_WINDOW_MS) continue;
+        all++;
+        if (served(users.get(tenant, f.users[i]!), agent, f.times[i]!)) {
+          mine.push(f.users[i]!);
+          ids.push(f.ids[i]!);
+        }
+      }
+      if (mine.length < FANIN_USERS || mine.length * 2 < all) continue;
+      // The agent's share of the tenant's users (acted for within the day): an agent serving most of
+      // them sees its users in every wave.
+      let population = 0;
+      let its = 0;
+      users.forEachIn(tenant, (v) => {
+        if (t - v.at > FANIN_SERVED_MS) return;
+        population++;
+        if (served(v, agent, t)) its++;
+      });
+      if (its * 2 >= population) continue;
+      fanIns.set(tenant, agent, { at: t, t });
+      (out ??= []).push({
+        detector: 'risky-user-signin',
+        severity: 'medium',
+        tenant_id: tenant,
+        agent_id: agent,
+        time: t,
+        summary:
+          `${mine.length} users agent ${agent} acted for within the day were flagged at medium or high risk within ${formatDuration(FANIN_WINDOW_MS)} (${mine.slice(0, 5).join(', ')}${mine.length > 5 ? ', ...' : ''}), ` +
+          `${mine.length} of the ${all} users flagged in the tenant then, where it serves ${its} of ${population}: the agent is how they were reached`,
+        evidence: {
+          observed: { flagged_users_served: mine.length, users: mine.slice(0, 16), tenant_users_flagged: all },
+          baseline: { users_served: its, tenant_users_active: population },
+          threshold: `${FANIN_USERS} of its users flagged within ${formatDuration(FANIN_WINDOW_MS)}, half or more of the tenant's flagged users, an agent serving under half of the tenant's users`,
+          peer_group: peerGroupName(ctx.agent(tenant, agent)?.blueprint_id ?? null),
+        },
+        event_ids: ids.slice(0, 16),
+      });
+    }
+    return out;
+  }
 
   /** Starts (rank ≥ 2) or stops watching the user's unexpired tokens. */
   function watchTokens(tenant: string, u: UserState, user: string, rank: number, t: number): void {
@@ -179,10 +301,12 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
     if (e.type === 'network') return watched.size === 0 || e.token_id === null ? NO_DETECTIONS : onTokenUse(e, ctx);
     if (e.type === 'user_risk') {
       const level = ctx.userRisk(e.tenant_id, e.user_id);
-      const u = users.get(e.tenant_id, identityKey(e.user_id));
+      const key = identityKey(e.user_id);
+      const rank = RANK[level];
+      if (RANK[e.level] >= 2) noteFlagged(e.tenant_id, key, e.time, e.event_id);
+      const u = users.get(e.tenant_id, key);
       if (!u) return NO_DETECTIONS;
       if (e.time > u.at) u.at = e.time;
-      const rank = RANK[level];
       watchTokens(e.tenant_id, u, e.user_id, rank, e.time);
       if (rank < 2) {
         u.notified = [];
@@ -206,6 +330,10 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
             ? `acted ${formatDuration(u.times[i]! - e.time)} after the user's risk rose (the verdict arrived late)`
             : 'recently acted';
         (out ??= []).push(notify(e.tenant_id, agent, e.user_id, level, actedAfter && !own ? u.times[i]! : e.time, how, [u.eventIds[i]!, e.event_id], bp, own));
+      }
+      if (RANK[e.level] >= 2) {
+        const fan = fanIn(e.tenant_id, u, e.time, ctx);
+        if (fan !== null) (out ??= []).push(...fan);
       }
       return out ?? NO_DETECTIONS;
     }
@@ -263,20 +391,34 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
       title: 'Delegated access for a risky user',
       severity: 'medium',
       description:
-        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), or keeps using a token it obtained for the user before the risk rose, once per agent and risk episode. A verdict that arrives after on-behalf-of acts stamped later than itself (another feed, up to the allowed lateness) reaches those agents when it lands. The agent inherits the risk while it lasts and drops it when the user is remediated. An agent user account acting as itself (flow `agent_user`) has the user risk of its own account, from the moment the verdict lands.',
+        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), or keeps using a token it obtained for the user before the risk rose, once per agent and risk episode. Risk fan-in: 3 or more users the agent acted for within the day flagged medium or high within an hour, half or more of the users flagged in the tenant then, for an agent serving under half of the tenant\'s users, is medium for the agent itself (it is how they were reached: a lure it sent, a tool phishing through it), once per 6 hours. A verdict that arrives after on-behalf-of acts stamped later than itself (another feed, up to the allowed lateness) reaches those agents when it lands. The agent inherits the risk while it lasts and drops it when the user is remediated. An agent user account acting as itself (flow `agent_user`) has the user risk of its own account, from the moment the verdict lands.',
       mitre: { id: 'T1078', name: 'Valid Accounts' },
     },
     observe,
     evict(before) {
       users.evict(before);
       watched.evict(before);
+      fanIns.evict(before);
+      for (const [tenant, f] of flagged) {
+        let n = 0;
+        while (n < f.times.length && f.times[n]! < before) n++;
+        if (n === f.times.length) flagged.delete(tenant);
+        else if (n > 0) {
+          f.users.splice(0, n);
+          f.times.splice(0, n);
+          f.ids.splice(0, n);
+        }
+      }
     },
-    size: () => users.size + watched.size,
-    snapshot: () => ({ users: clone(users.snapshot()), watched: clone(watched.snapshot()) }),
+    size: () => users.size + watched.size + fanIns.size + flagged.size,
+    snapshot: () => ({ users: clone(users.snapshot()), watched: clone(watched.snapshot()), flagged: clone([...flagged]), fanIns: clone(fanIns.snapshot()) }),
     restore(s) {
       // Users of older snapshots have no token lists.
       users.restore(clone(s.users).map(([t, k, u]) => [t, k, { ...u, tokenNext: u.tokenNext ?? 0, tokens: u.tokens ?? [], tokenAgents: u.tokenAgents ?? [], tokenExp: u.tokenExp ?? [], tokenEvents: u.tokenEvents ?? [] }]));
       watched.restore(clone(s.watched ?? []));
+      flagged.clear();
+      for (const [tenant, f] of clone(s.flagged ?? [])) flagged.set(tenant, f);
+      fanIns.restore(clone(s.fanIns ?? []));
     },
   };
 }
