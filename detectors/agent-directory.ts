@@ -661,6 +661,12 @@ export class AgentDirectory {
   /** Tell redeliveries (see `redelivered`). */
   dedupe = true;
   /**
+   * Whether an actor (a user or an agent of the tenant) is at medium or high
+   * risk now: a sponsor it appoints vouches for nothing (set by the pipeline,
+   * which knows the risk levels; never, when unset).
+   */
+  riskyActor: ((tenant: string, actor: string) => boolean) | null = null;
+  /**
    * Set by `observe`: the event's id is one of the agent's latest
    * REDELIVERY_RING event ids, so it is a redelivery of an event already
    * seen (at-least-once producers send an event again, with its id), and
@@ -851,7 +857,7 @@ export class AgentDirectory {
           a.disabled = false;
           break;
         case 'sponsor_added':
-          if (e.sponsor_id !== null) appointSponsor(a, e.sponsor_id, e.actor);
+          if (e.sponsor_id !== null) appointSponsor(a, e.sponsor_id, e.actor, this.riskyActor !== null && this.riskyActor(e.tenant_id, e.actor));
           break;
         case 'sponsor_removed':
           removeSponsor(a, e.sponsor_id);
@@ -988,21 +994,24 @@ function removeSponsor(a: AgentInfo, sponsor: string | null): void {
  * A sponsor appointed by `actor`. One who appoints himself while the agent
  * has other sponsors, or after it lost its last one (an ownerless agent
  * "adopted"), is listed but marked self-appointed (he vouches for nothing:
- * the way to launder a grant or a credential through sponsorship);
- * appointed by someone else, he is a sponsor like any other, and the agent
- * is no longer orphaned.
+ * the way to launder a grant or a credential through sponsorship); so is one
+ * appointed by an actor at medium or high risk (`riskyActor`: a hijacked
+ * helpdesk agent handing an agent to the attacker's account). Appointed by
+ * someone else, he is a sponsor like any other, and the agent is no longer
+ * orphaned.
  */
-function appointSponsor(a: AgentInfo, sponsor: string, actor: string): void {
+function appointSponsor(a: AgentInfo, sponsor: string, actor: string, riskyActor = false): void {
   const self = identityKey(actor) === identityKey(sponsor);
-  if (!self) a.orphaned = false;
+  const vouched = !self && !riskyActor;
+  if (vouched) a.orphaned = false;
   const i = sponsorIndex(a, sponsor);
   if (i >= 0) {
-    if (!self && a.self_sponsored.length > 0) unmarkSelfSponsored(a, a.sponsors[i]!);
+    if (vouched && a.self_sponsored.length > 0) unmarkSelfSponsored(a, a.sponsors[i]!);
     return;
   }
   const others = a.sponsors.length > 0 || a.orphaned === true;
   addSponsor(a, sponsor);
-  if (self && others) a.self_sponsored = a.self_sponsored === NO_STRINGS ? [sponsor] : a.self_sponsored.concat(sponsor).slice(-MAX_SPONSORS);
+  if ((self && others) || riskyActor) a.self_sponsored = a.self_sponsored === NO_STRINGS ? [sponsor] : a.self_sponsored.concat(sponsor).slice(-MAX_SPONSORS);
 }
 
 function unmarkSelfSponsored(a: AgentInfo, sponsor: string): void {

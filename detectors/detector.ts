@@ -31,8 +31,10 @@ export interface AgentInfo {
   orphaned?: boolean;
   /**
    * Sponsors who appointed themselves (lifecycle sponsor_added with the
-   * sponsor as actor) while the agent had other sponsors: listed among
-   * `sponsors`, but they vouch for nothing until someone else appoints them.
+   * sponsor as actor) while the agent had other sponsors, or who were
+   * appointed by an actor at medium or high risk (a user, or an agent of the
+   * tenant): listed among `sponsors`, but they vouch for nothing until
+   * someone else appoints them.
    */
   self_sponsored: string[];
   /** Credentials added by lifecycle events: id, actor, time. Bounded. */

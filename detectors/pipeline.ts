@@ -143,6 +143,13 @@ export class DetectionPipeline {
     this.directory.dedupe = options.dedupe ?? true;
     const directory = this.directory;
     const engine = this.engine;
+    // A sponsor appointed by an actor at risk (a user, or an agent of the tenant the engine rates) vouches for nothing.
+    directory.riskyActor = (t, actor) => {
+      const user = this.userRisk(t, actor);
+      if (user === 'medium' || user === 'high') return true;
+      const agent = engine.level(t, actor);
+      return agent === 'medium' || agent === 'high';
+    };
     this.ctx = {
       agent: (t, a) => (a === this.curAgent && t === this.curTenant ? this.curRecord : directory.get(t, a)),
       previousLastSeen: (t, a) => directory.previousLastSeen(t, a),

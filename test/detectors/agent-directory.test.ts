@@ -117,6 +117,23 @@ describe('agent directory and shared state', () => {
     expect(d.get('t1', 'a2')).toMatchObject({ sponsors: ['bob'], self_sponsored: [] });
   });
 
+  it('marks a sponsor appointed by an actor at risk (riskyActor) as vouching for nothing, until someone else appoints him', () => {
+    const d = new AgentDirectory();
+    d.riskyActor = (_t, actor) => actor === 'helpdesk-agent';
+    const info = () => d.get('t1', 'a1')!;
+    d.observe(lifecycle({ action: 'created', sponsor_id: 's1', actor: 'admin', time: T0 }));
+    d.observe(lifecycle({ action: 'sponsor_added', sponsor_id: 'synced-guest', actor: 'helpdesk-agent', time: T0 + 1 }));
+    d.observe(lifecycle({ action: 'sponsor_removed', sponsor_id: 's1', actor: 'helpdesk-agent', time: T0 + 2 }));
+    expect(info()).toMatchObject({ sponsors: ['synced-guest'], self_sponsored: ['synced-guest'] });
+    expect(isVouchingSponsor(info(), 'synced-guest')).toBe(false);
+    // Appointed again by someone not at risk, he vouches.
+    d.observe(lifecycle({ action: 'sponsor_added', sponsor_id: 'synced-guest', actor: 'it-admin', time: T0 + 3 }));
+    expect(isVouchingSponsor(info(), 'synced-guest')).toBe(true);
+    // An actor not at risk appoints a sponsor who vouches at once.
+    d.observe(lifecycle({ agent_id: 'a2', action: 'sponsor_added', sponsor_id: 'bob', actor: 'it-admin', time: T0 }));
+    expect(isVouchingSponsor(d.get('t1', 'a2')!, 'bob')).toBe(true);
+  });
+
   it('knows an agent that lost its last sponsor as orphaned: nobody vouches for it, a sponsor who adopts himself neither, until someone else appoints one', () => {
     const d = new AgentDirectory();
     const info = () => d.get('t1', 'a1')!;

@@ -88,6 +88,15 @@ describe('DetectionPipeline', () => {
     expect(p.stats().lateEvents).toBe(1);
   });
 
+  it('tells the directory who is at risk: a sponsor appointed by a user at high risk vouches for nothing', () => {
+    const p = new DetectionPipeline({ detectors: [] });
+    p.process(lifecycle({ agent_id: 'a1', action: 'created', sponsor_id: 'alice', actor: 'admin', time: T0 }));
+    p.process(userRisk({ user_id: 'helpdesk', level: 'high', time: T0 + SEC }));
+    p.process(lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'mallory', actor: 'helpdesk', time: T0 + 2 * SEC }));
+    p.process(lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'carol', actor: 'admin', time: T0 + 3 * SEC }));
+    expect(p.context.agent('t1', 'a1')).toMatchObject({ sponsors: ['alice', 'mallory', 'carol'], self_sponsored: ['mallory'] });
+  });
+
   it('tracks user risk (latest by event time) for detectors, and drops inherited risk on remediation', () => {
     const p = new DetectionPipeline({ detectors: [createRiskyUserSigninDetector()] });
     p.process(userRisk({ level: 'high', time: T0 }));
