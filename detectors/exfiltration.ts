@@ -29,10 +29,11 @@
 // flagged for, 11 hours to 8 days later (a twice-daily partner upload, a
 // nightly backup), is running a job the first detection put before an
 // analyst; it is familiar from then on.
-// An upload presenting a token to an Azure Storage account, by an agent whose
-// sponsor granted it a storage data role within the day, goes to the
-// tenant's own account (Entra-authorized storage takes only its tenant's
-// tokens; a thief's drop account takes a SAS): familiar.
+// An upload to an Azure Storage account presenting one of the storage tokens
+// the tenant last granted the agent (or any token, by an agent whose sponsor
+// granted it a storage data role within the day) goes to the tenant's own
+// account (Entra-authorized storage takes only its tenant's tokens; a
+// thief's drop account takes a SAS): familiar.
 // Single transfer fires when bytes_out ≥ max(minimum, multiple × baseline)
 // (× 8 towards a familiar destination, and low there unless it is a drop
 // site: the data stays with the organisation), baseline = the higher of the agent's
@@ -98,11 +99,11 @@
 // 3 digits) under one domain within 10 minutes is medium.
 
 import { categoryInfo, categoryKey, type CategoryInfo } from './categories.js';
-import type { AgentEvent, NetworkEvent } from '../contract/events.js';
+import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { ALLOWED_LATENESS_MS, formatDuration, isSanctionedActor, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { memoByHost } from './host-memo.js';
-import { roleResource } from './resources.js';
+import { resourceHash, roleResource } from './resources.js';
 import { RequestChannel, requestChannelOf } from './dns-flows.js';
 import { DueQueue, type DueItem } from './due-queue.js';
 import { NameTunnelWatch } from './name-tunnel.js';
@@ -365,6 +366,8 @@ interface AgentEx extends MsState {
   s1: number;
   ps: number;
   sm: number;
+  /** Hashes of the latest storage tokens (resource https://storage.azure.com) the tenant granted the agent, up to MAX_STORAGE_TOKENS; absent until the first. */
+  st?: number[];
 }
 
 /** A destination the peer group's agents call (any size): first and last call (seconds), the first caller's hash, distinct callers (1 or 2: enough). */
@@ -385,17 +388,23 @@ export const isAzureStorageHost = memoByHost((host: string): boolean => AZURE_ST
 /** How long a storage role granted to an agent makes its token-authorized uploads to Azure Storage the tenant's own, ms. */
 const STORAGE_GRANT_MS = 24 * 3_600_000;
 const STORAGE_RESOURCE = 'https://storage.azure.com';
+const STORAGE_RESOURCE_HASH = resourceHash(STORAGE_RESOURCE);
+/** Storage tokens remembered per agent (an agent refreshes hourly; a job may hold an older one). */
+const MAX_STORAGE_TOKENS = 4;
 
 /**
  * An upload to an Azure Storage account that presents a token (Entra
  * authorization: an account accepts only its own tenant's tokens, where a
- * thief's drop account takes a SAS) from an agent that a sanctioned actor
- * (its sponsor) granted a storage data role within the day: the tenant's
- * own account, opened to the agent for this job (a migration's export to
- * the tenant's backup account). The data stays with the organisation.
+ * thief's drop account takes a SAS) goes to an account of the tenant: when
+ * the token is the one of the storage tokens the tenant last granted the agent, or when
+ * a sanctioned actor (its sponsor) granted the agent a storage data role
+ * within the day (its token may predate what the detector holds). The data
+ * stays with the organisation: a restore drill into an isolated account of
+ * the tenant, a migration's export to the tenant's backup account.
  */
-function grantedTenantStorage(e: NetworkEvent, ctx: DetectorContext): boolean {
+function tenantStorage(e: NetworkEvent, s: AgentEx, ctx: DetectorContext): boolean {
   if (e.token_id === null || !isAzureStorageHost(e.dest_host)) return false;
+  if (s.st !== undefined && s.st.includes(hashString(e.token_id))) return true;
   const info = ctx.agent(e.tenant_id, e.agent_id);
   if (info === undefined || info.permissions_granted.length === 0) return false;
   for (const g of info.permissions_granted) {
@@ -1130,6 +1139,23 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     ];
   }
 
+  /** A storage token the tenant granted the agent: uploads presenting it go to the tenant's own accounts (see tenantStorage). */
+  function onToken(e: TokenEvent, ctx: DetectorContext): void {
+    if (e.decision !== 'granted' || resourceHash(e.resource) !== STORAGE_RESOURCE_HASH) return;
+    let s = agents.get(ctx, e.tenant_id, e.agent_id);
+    if (!s) {
+      s = newAgentState(peerGroupId(e.blueprint_id, e.agent_id), e.time, o.windowMs);
+      setAtMs(s, e.time);
+      agents.set(ctx, e.tenant_id, e.agent_id, s);
+    }
+    const h = hashString(e.token_id);
+    if (s.st === undefined) s.st = [h];
+    else if (!s.st.includes(h)) {
+      if (s.st.length >= MAX_STORAGE_TOKENS) s.st.shift();
+      s.st.push(h);
+    }
+  }
+
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     if (e.action !== 'allowed') return e.action === 'blocked' ? onBlocked(e, ctx) : NO_DETECTIONS;
     cx = ctx;
@@ -1166,7 +1192,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (!familiar && g.x.size !== 0 && recurring(g, dh, ah, t)) familiar = true;
       noteBulk(g, dh, ah, t);
     }
-    if (bulk && !familiar && !isRisky && grantedTenantStorage(e, ctx)) familiar = true;
+    if (bulk && !familiar && !isRisky && tenantStorage(e, s, ctx)) familiar = true;
     // Risky categories become familiar only through bulk uploads of the blueprint (above).
     if (!isRisky) {
       g ??= group(e.tenant_id, s.g, t);
@@ -1292,9 +1318,13 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   }
 
   return {
-    types: ['network'] as const,
+    types: ['network', 'token'] as const,
     meta: exfiltrationMeta,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      if (e.type === 'token') {
+        onToken(e, ctx);
+        return NO_DETECTIONS;
+      }
       if (e.type !== 'network') return NO_DETECTIONS;
       const out = onNetwork(e, ctx);
       if (e.action !== 'allowed' || e.dest_agent_id !== null) return out;

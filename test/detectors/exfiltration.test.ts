@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkEvent } from '../../contract/events.js';
 import { bucketOf, bucketUpper, createExfiltrationDetector } from '../../detectors/exfiltration.js';
-import { DAY, HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, network, resetIds, runWithRestore } from './helpers/context.js';
+import { DAY, HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, network, resetIds, runWithRestore, token } from './helpers/context.js';
 import { seededRandom } from '../../publish/util.js';
 
 beforeEach(() => resetIds());
@@ -131,6 +131,20 @@ describe('exfiltration', () => {
     expect(upload({ token: false }).length).toBeGreaterThan(0);
     expect(upload({ actor: 'mallory' }).length).toBeGreaterThan(0);
     expect(upload({ permission: 'Key Vault Secrets User' }).length).toBeGreaterThan(0);
+  });
+
+  it('takes uploads to a new Azure Storage account presenting the storage token the tenant granted the agent as the tenant\'s own account (a restore drill), not a token it was never granted', () => {
+    const drill = (tokenId: string) => {
+      const d = exfil();
+      const ctx = fakeContext();
+      const out = feed(d, ctx, traffic(AGENTS, T0, T3));
+      out.push(...feed(d, ctx, [token({ agent_id: 'a1', time: T3 - 5 * MIN, resource: 'https://storage.azure.com/', scopes: ['user_impersonation'], token_id: 'st-granted' })]));
+      const blobs: NetworkEvent[] = [];
+      for (let i = 0; i < 6; i++) blobs.push(network({ agent_id: 'a1', time: T3 + i * 40 * SEC, bytes_out: 300_000_000, category: 'storage', dest_host: 'contosorestoretest26q4.blob.core.windows.net', token_id: tokenId }));
+      return out.concat(feed(d, ctx, blobs), advanceTo(d, ctx, T3 + 20 * MIN)).filter((x) => x.severity !== 'low');
+    };
+    expect(drill('st-granted')).toEqual([]);
+    expect(drill('foreign-tenant-token').length).toBeGreaterThan(0);
   });
 
   it('fires on 50 MB within ten minutes to a storage account new to the blueprint from a quiet agent (20x its baseline)', () => {
