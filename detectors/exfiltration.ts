@@ -29,8 +29,8 @@
 // flagged for, 11 hours to 8 days later (a twice-daily partner upload, a
 // nightly backup), is running a job the first detection put before an
 // analyst; it is familiar from then on.
-// An upload to an Azure Storage account presenting one of the storage tokens
-// the tenant last granted the agent (or any token, by an agent whose sponsor
+// An upload to an Azure Storage account presenting one of the two storage
+// tokens the tenant last granted the agent (or any token, by an agent whose sponsor
 // granted it a storage data role within the day) goes to the tenant's own
 // account (Entra-authorized storage takes only its tenant's tokens; a
 // thief's drop account takes a SAS): familiar.
@@ -366,8 +366,9 @@ interface AgentEx extends MsState {
   s1: number;
   ps: number;
   sm: number;
-  /** Hashes of the latest storage tokens (resource https://storage.azure.com) the tenant granted the agent, up to MAX_STORAGE_TOKENS; absent until the first. */
-  st?: number[];
+  /** Hashes of the latest two storage tokens (resource https://storage.azure.com) the tenant granted the agent; 0 none (absent in older snapshots). */
+  st?: number;
+  sp?: number;
 }
 
 /** A destination the peer group's agents call (any size): first and last call (seconds), the first caller's hash, distinct callers (1 or 2: enough). */
@@ -389,14 +390,12 @@ export const isAzureStorageHost = memoByHost((host: string): boolean => AZURE_ST
 const STORAGE_GRANT_MS = 24 * 3_600_000;
 const STORAGE_RESOURCE = 'https://storage.azure.com';
 const STORAGE_RESOURCE_HASH = resourceHash(STORAGE_RESOURCE);
-/** Storage tokens remembered per agent (an agent refreshes hourly; a job may hold an older one). */
-const MAX_STORAGE_TOKENS = 4;
 
 /**
  * An upload to an Azure Storage account that presents a token (Entra
  * authorization: an account accepts only its own tenant's tokens, where a
  * thief's drop account takes a SAS) goes to an account of the tenant: when
- * the token is the one of the storage tokens the tenant last granted the agent, or when
+ * the token is the one of the two storage tokens the tenant last granted the agent, or when
  * a sanctioned actor (its sponsor) granted the agent a storage data role
  * within the day (its token may predate what the detector holds). The data
  * stays with the organisation: a restore drill into an isolated account of
@@ -404,7 +403,10 @@ const MAX_STORAGE_TOKENS = 4;
  */
 function tenantStorage(e: NetworkEvent, s: AgentEx, ctx: DetectorContext): boolean {
   if (e.token_id === null || !isAzureStorageHost(e.dest_host)) return false;
-  if (s.st !== undefined && s.st.includes(hashString(e.token_id))) return true;
+  if (s.st) {
+    const h = hashString(e.token_id);
+    if (h === s.st || h === s.sp) return true;
+  }
   const info = ctx.agent(e.tenant_id, e.agent_id);
   if (info === undefined || info.permissions_granted.length === 0) return false;
   for (const g of info.permissions_granted) {
@@ -1149,10 +1151,9 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       agents.set(ctx, e.tenant_id, e.agent_id, s);
     }
     const h = hashString(e.token_id);
-    if (s.st === undefined) s.st = [h];
-    else if (!s.st.includes(h)) {
-      if (s.st.length >= MAX_STORAGE_TOKENS) s.st.shift();
-      s.st.push(h);
+    if (h !== s.st) {
+      s.sp = s.st ?? 0;
+      s.st = h;
     }
   }
 
@@ -1412,6 +1413,8 @@ function newAgentState(g: string, t: number, windowMs: number): AgentEx {
     s1: 0,
     ps: 0,
     sm: 0,
+    st: 0,
+    sp: 0,
   };
 }
 
