@@ -24,8 +24,10 @@
 // - Risk fan-in: when 3 or more users an agent acted for within the day are
 //   flagged medium or high within an hour, the agent is how they were
 //   reached (a lure it was steered to send, a tool server phishing them
-//   through it): medium for the agent itself, whoever it acts for next. Not
-//   when they are under half of the users flagged in the tenant in that hour
+//   through it): medium for the agent itself, whoever it acts for next,
+//   judged 5 minutes after the third verdict. Not when they are under half of
+//   the users flagged in the tenant in that hour (and those 5 minutes), or
+//   under twice the agent's share of the tenant's users
 //   (a phishing wave reaching everyone), nor for an agent serving half or
 //   more of the tenant's users (every wave reaches its users). Once per agent
 //   per 6 hours.
@@ -38,6 +40,7 @@ import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
 import { formatDuration, identityKey, peerGroupName } from './detector.js';
 import { NO_DETECTIONS, TenantMap, blueprintOf, clone, type Timed } from './agent-directory.js';
+import { DueQueue, type DueItem } from './due-queue.js';
 
 export interface RiskyUserSigninOptions {
   /**
@@ -80,6 +83,7 @@ interface Snapshot {
   /** Absent in snapshots from before the risk fan-in. */
   flagged?: [string, Flagged][];
   fanIns?: [string, string, FanIn][];
+  fanPending?: PendingFanIn[];
 }
 
 const DEFAULTS: Required<RiskyUserSigninOptions> = { lookbackMs: 0, agentsPerUser: 16 };
@@ -91,6 +95,8 @@ const FANIN_SERVED_MS = 24 * 3_600_000;
 /** ...this many of them; once per agent per FANIN_REFIRE_MS. */
 const FANIN_USERS = 3;
 const FANIN_REFIRE_MS = 6 * 3_600_000;
+/** A fan-in is judged this long after its third verdict: a wave reaching the tenant's other users shows by then. */
+const FANIN_HOLD_MS = 5 * 60_000;
 /** Medium or high verdicts remembered per tenant. */
 const FLAGGED_CAP = 256;
 
@@ -103,6 +109,11 @@ interface Flagged {
 
 /** When an agent was last reported for a risk fan-in. */
 interface FanIn extends Timed {
+  t: number;
+}
+
+/** A fan-in waiting for its verdict: the third verdict's time `t`. */
+interface PendingFanIn extends DueItem {
   t: number;
 }
 /** Tokens remembered per user. */
@@ -125,6 +136,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
   const watched = new TenantMap<WatchedToken>();
   const flagged = new Map<string, Flagged>();
   const fanIns = new TenantMap<FanIn>();
+  const fanPending = new DueQueue<PendingFanIn>(65_536);
 
   /** Records a medium or high verdict on `key` in its tenant's list. */
   function noteFlagged(tenant: string, key: string, t: number, id: string): void {
@@ -157,60 +169,77 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
   }
 
   /**
-   * Risk fan-in (see the header): the agents the newly flagged user was
-   * served by, each judged over the tenant's verdicts within the hour.
+   * Risk fan-in (see the header): each agent the newly flagged user was
+   * served by with 3 or more of its users flagged within the hour waits
+   * FANIN_HOLD_MS, to see whether the verdicts are a wave reaching the
+   * tenant's other users too.
    */
-  function fanIn(tenant: string, u: UserState, t: number, ctx: DetectorContext): Detection[] | null {
+  function fanIn(tenant: string, u: UserState, t: number): void {
     const f = flagged.get(tenant);
-    if (f === undefined) return null;
-    let out: Detection[] | null = null;
+    if (f === undefined) return;
     for (let j = 0; j < u.agents.length; j++) {
       const agent = u.agents[j]!;
-      if (t - u.times[j]! > FANIN_SERVED_MS || u.account === agent) continue;
+      if (t - u.times[j]! > FANIN_SERVED_MS || u.account === agent || fanPending.has(tenant, agent)) continue;
       const prev = fanIns.get(tenant, agent);
       if (prev !== undefined && t - prev.t < FANIN_REFIRE_MS) continue;
-      const mine: string[] = [];
-      const ids: string[] = [];
-      let all = 0;
-      for (let i = 0; i < f.users.length; i++) {
-        if (Math.abs(f.times[i]! - t) > FANIN_WINDOW_MS) continue;
-        all++;
-        if (served(users.get(tenant, f.users[i]!), agent, f.times[i]!)) {
-          mine.push(f.users[i]!);
-          ids.push(f.ids[i]!);
-        }
-      }
-      if (mine.length < FANIN_USERS || mine.length * 2 < all) continue;
-      // The agent's share of the tenant's users (acted for within the day): an agent serving most of
-      // them sees its users in every wave.
-      let population = 0;
-      let its = 0;
-      users.forEachIn(tenant, (v) => {
-        if (t - v.at > FANIN_SERVED_MS) return;
-        population++;
-        if (served(v, agent, t)) its++;
-      });
-      if (its * 2 >= population) continue;
-      fanIns.set(tenant, agent, { at: t, t });
-      (out ??= []).push({
-        detector: 'risky-user-signin',
-        severity: 'medium',
-        tenant_id: tenant,
-        agent_id: agent,
-        time: t,
-        summary:
-          `${mine.length} users agent ${agent} acted for within the day were flagged at medium or high risk within ${formatDuration(FANIN_WINDOW_MS)} (${mine.slice(0, 5).join(', ')}${mine.length > 5 ? ', ...' : ''}), ` +
-          `${mine.length} of the ${all} users flagged in the tenant then, where it serves ${its} of ${population}: the agent is how they were reached`,
-        evidence: {
-          observed: { flagged_users_served: mine.length, users: mine.slice(0, 16), tenant_users_flagged: all },
-          baseline: { users_served: its, tenant_users_active: population },
-          threshold: `${FANIN_USERS} of its users flagged within ${formatDuration(FANIN_WINDOW_MS)}, half or more of the tenant's flagged users, an agent serving under half of the tenant's users`,
-          peer_group: peerGroupName(ctx.agent(tenant, agent)?.blueprint_id ?? null),
-        },
-        event_ids: ids.slice(0, 16),
-      });
+      if (countFlagged(tenant, f, agent, t - FANIN_WINDOW_MS, t).mine.length >= FANIN_USERS) fanPending.add({ tenant_id: tenant, agent_id: agent, t, due: t + FANIN_HOLD_MS });
     }
-    return out;
+  }
+
+  /** The tenant's users flagged within [from, to], and those of them the agent acted for within the day before their verdict. */
+  function countFlagged(tenant: string, f: Flagged, agent: string, from: number, to: number): { mine: string[]; ids: string[]; all: number } {
+    const mine: string[] = [];
+    const ids: string[] = [];
+    let all = 0;
+    for (let i = 0; i < f.users.length; i++) {
+      const ft = f.times[i]!;
+      if (ft < from || ft > to) continue;
+      all++;
+      if (served(users.get(tenant, f.users[i]!), agent, ft)) {
+        mine.push(f.users[i]!);
+        ids.push(f.ids[i]!);
+      }
+    }
+    return { mine, ids, all };
+  }
+
+  function decideFanIn(p: PendingFanIn, ctx: DetectorContext): Detection | null {
+    const f = flagged.get(p.tenant_id);
+    if (f === undefined) return null;
+    const prev = fanIns.get(p.tenant_id, p.agent_id);
+    if (prev !== undefined && p.t - prev.t < FANIN_REFIRE_MS) return null;
+    const { mine, ids, all } = countFlagged(p.tenant_id, f, p.agent_id, p.t - FANIN_WINDOW_MS, p.due);
+    if (mine.length < FANIN_USERS || mine.length * 2 < all) return null;
+    // The agent's share of the tenant's users (acted for within the day): an agent serving most of
+    // them sees its users in every wave.
+    let population = 0;
+    let its = 0;
+    users.forEachIn(p.tenant_id, (v) => {
+      if (p.t - v.at > FANIN_SERVED_MS) return;
+      population++;
+      if (served(v, p.agent_id, p.t)) its++;
+    });
+    // Its users must stand out among the flagged: half of them at least, and twice its share of the tenant's users.
+    if (its * 2 >= population || mine.length < all * Math.max(0.5, (2 * its) / population)) return null;
+    fanIns.set(p.tenant_id, p.agent_id, { at: p.due, t: p.t });
+    const agent = p.agent_id;
+    return {
+      detector: 'risky-user-signin',
+      severity: 'medium',
+      tenant_id: p.tenant_id,
+      agent_id: agent,
+      time: p.due,
+      summary:
+        `${mine.length} users agent ${agent} acted for within the day were flagged at medium or high risk within ${formatDuration(FANIN_WINDOW_MS)} (${mine.slice(0, 5).join(', ')}${mine.length > 5 ? ', ...' : ''}), ` +
+        `${mine.length} of the ${all} users flagged in the tenant then, where it serves ${its} of ${population}: the agent is how they were reached`,
+      evidence: {
+        observed: { flagged_users_served: mine.length, users: mine.slice(0, 16), tenant_users_flagged: all },
+        baseline: { users_served: its, tenant_users_active: population },
+        threshold: `${FANIN_USERS} of its users flagged within ${formatDuration(FANIN_WINDOW_MS)}, half or more of the tenant's flagged users and twice its share of the tenant's users (judged ${formatDuration(FANIN_HOLD_MS)} later), an agent serving under half of them`,
+        peer_group: peerGroupName(ctx.agent(p.tenant_id, agent)?.blueprint_id ?? null),
+      },
+      event_ids: ids.slice(0, 16),
+    };
   }
 
   /** Starts (rank ≥ 2) or stops watching the user's unexpired tokens. */
@@ -331,10 +360,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
             : 'recently acted';
         (out ??= []).push(notify(e.tenant_id, agent, e.user_id, level, actedAfter && !own ? u.times[i]! : e.time, how, [u.eventIds[i]!, e.event_id], bp, own));
       }
-      if (RANK[e.level] >= 2) {
-        const fan = fanIn(e.tenant_id, u, e.time, ctx);
-        if (fan !== null) (out ??= []).push(...fan);
-      }
+      if (RANK[e.level] >= 2) fanIn(e.tenant_id, u, e.time);
       return out ?? NO_DETECTIONS;
     }
 
@@ -391,14 +417,17 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
       title: 'Delegated access for a risky user',
       severity: 'medium',
       description:
-        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), or keeps using a token it obtained for the user before the risk rose, once per agent and risk episode. Risk fan-in: 3 or more users the agent acted for within the day flagged medium or high within an hour, half or more of the users flagged in the tenant then, for an agent serving under half of the tenant\'s users, is medium for the agent itself (it is how they were reached: a lure it sent, a tool phishing through it), once per 6 hours. A verdict that arrives after on-behalf-of acts stamped later than itself (another feed, up to the allowed lateness) reaches those agents when it lands. The agent inherits the risk while it lasts and drops it when the user is remediated. An agent user account acting as itself (flow `agent_user`) has the user risk of its own account, from the moment the verdict lands.',
+        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), or keeps using a token it obtained for the user before the risk rose, once per agent and risk episode. Risk fan-in: 3 or more users the agent acted for within the day flagged medium or high within an hour, half or more of the users flagged in the tenant then and twice the agent\'s share of its users, for an agent serving under half of the tenant\'s users, is medium for the agent itself (it is how they were reached: a lure it sent, a tool phishing through it), judged 5 minutes after the third verdict, once per 6 hours. A verdict that arrives after on-behalf-of acts stamped later than itself (another feed, up to the allowed lateness) reaches those agents when it lands. The agent inherits the risk while it lasts and drops it when the user is remediated. An agent user account acting as itself (flow `agent_user`) has the user risk of its own account, from the moment the verdict lands.',
       mitre: { id: 'T1078', name: 'Valid Accounts' },
     },
     observe,
+    advance: (watermark: number, ctx: DetectorContext) => fanPending.takeDue(watermark, (p) => decideFanIn(p, ctx)),
+    settle: (ctx: DetectorContext) => fanPending.takeDue(Infinity, (p) => decideFanIn(p, ctx)),
     evict(before) {
       users.evict(before);
       watched.evict(before);
       fanIns.evict(before);
+      fanPending.evict(before);
       for (const [tenant, f] of flagged) {
         let n = 0;
         while (n < f.times.length && f.times[n]! < before) n++;
@@ -410,8 +439,8 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
         }
       }
     },
-    size: () => users.size + watched.size + fanIns.size + flagged.size,
-    snapshot: () => ({ users: clone(users.snapshot()), watched: clone(watched.snapshot()), flagged: clone([...flagged]), fanIns: clone(fanIns.snapshot()) }),
+    size: () => users.size + watched.size + fanIns.size + flagged.size + fanPending.size,
+    snapshot: () => ({ users: clone(users.snapshot()), watched: clone(watched.snapshot()), flagged: clone([...flagged]), fanIns: clone(fanIns.snapshot()), fanPending: clone(fanPending.snapshot()) }),
     restore(s) {
       // Users of older snapshots have no token lists.
       users.restore(clone(s.users).map(([t, k, u]) => [t, k, { ...u, tokenNext: u.tokenNext ?? 0, tokens: u.tokens ?? [], tokenAgents: u.tokenAgents ?? [], tokenExp: u.tokenExp ?? [], tokenEvents: u.tokenEvents ?? [] }]));
@@ -419,6 +448,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
       flagged.clear();
       for (const [tenant, f] of clone(s.flagged ?? [])) flagged.set(tenant, f);
       fanIns.restore(clone(s.fanIns ?? []));
+      fanPending.restore(clone(s.fanPending ?? []));
     },
   };
 }

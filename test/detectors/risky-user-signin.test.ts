@@ -115,8 +115,8 @@ describe('risky-user-signin', () => {
       network({ token_id: 'tok-1', time: T0 + 3 * MIN }),
     ]);
     expect(detections).toEqual([]);
-    // One user, no watched token left.
-    expect(pipeline.stats().keysPerDetector['risky-user-signin']).toBe(1);
+    // One user and the tenant's list of flagged users (for the risk fan-in); no watched token left.
+    expect(pipeline.stats().keysPerDetector['risky-user-signin']).toBe(2);
   });
 
   it('starts a new episode after remediation; the engine follows an escalation', () => {
@@ -211,5 +211,63 @@ describe('risky-user-signin', () => {
     expect(riskChanges.map((c) => c.level)).toEqual(['high', 'none']);
     expect(pipeline.level('t1', 'a1')).toBe('none');
     expect(pipeline.userRisk('t1', guid)).toBe('none');
+  });
+});
+
+describe('risky-user-signin: risk fan-in on an agent\'s users', () => {
+  /** The copilot a1 serves u1..u6, another agent a2 serves u7..u20 (the tenant's other users), in the hour before T0. */
+  function served(): ReturnType<typeof obo>[] {
+    const out: ReturnType<typeof obo>[] = [];
+    for (let i = 1; i <= 20; i++) out.push(obo({ agent_id: i <= 6 ? 'a1' : 'a2', user_id: `u${i}`, time: T0 - 60 * MIN + i * MIN }));
+    return out;
+  }
+  /** An unrelated event that moves event time (and the watermark) on. */
+  const tick = (time: number) => network({ agent_id: 'a9', time });
+  const fanIns = (ds: { summary: string; agent_id: string; severity: string; time: number }[]) => ds.filter((d) => d.summary.includes('acted for within the day were flagged'));
+
+  it('raises the agent itself to medium when 3 of its users are flagged within an hour, with the users in evidence', () => {
+    const { detections, pipeline } = run([createRiskyUserSigninDetector()], [
+      ...served(),
+      userRisk({ user_id: 'u2', level: 'medium', time: T0 + 5 * MIN }),
+      userRisk({ user_id: 'u4', level: 'high', time: T0 + 20 * MIN }),
+      userRisk({ user_id: 'u5', level: 'medium', time: T0 + 40 * MIN, event_id: 'ur-5' }),
+      tick(T0 + 60 * MIN),
+    ]);
+    const f = fanIns(detections);
+    expect(f.map((d) => [d.agent_id, d.severity, d.time])).toEqual([['a1', 'medium', T0 + 45 * MIN]]);
+    expect(f[0]!.summary).toContain('3 users agent a1 acted for');
+    expect((f[0] as { evidence: { observed: unknown; user_id?: string } }).evidence.observed).toMatchObject({ flagged_users_served: 3, users: ['u2', 'u4', 'u5'], tenant_users_flagged: 3 });
+    // The agent's own finding (no user_id in evidence): it stays when the users are remediated.
+    expect((f[0] as { evidence: { user_id?: string } }).evidence.user_id).toBeUndefined();
+    expect(pipeline.level('t1', 'a1')).toBe('medium');
+  });
+
+  it('stays quiet for two users, for three flagged over more than an hour, and for a wave in which the agent\'s users are a minority', () => {
+    const two = run([createRiskyUserSigninDetector()], [...served(), userRisk({ user_id: 'u2', level: 'medium', time: T0 }), userRisk({ user_id: 'u4', level: 'medium', time: T0 + 10 * MIN }), tick(T0 + 60 * MIN)]);
+    expect(fanIns(two.detections)).toEqual([]);
+    const slow = run([createRiskyUserSigninDetector()], [...served(), ...['u2', 'u4', 'u5'].map((u, i) => userRisk({ user_id: u, level: 'medium', time: T0 + i * 70 * MIN })), tick(T0 + 200 * MIN)]);
+    expect(fanIns(slow.detections)).toEqual([]);
+    // A tenant-wide phishing wave: 3 of a1's users (it serves 6 of 20) among 6 flagged within 15 minutes.
+    const wave = ['u8', 'u2', 'u9', 'u4', 'u10', 'u5'].map((u, i) => userRisk({ user_id: u, level: 'medium', time: T0 + i * 3 * MIN }));
+    expect(fanIns(run([createRiskyUserSigninDetector()], [...served(), ...wave, tick(T0 + 60 * MIN)]).detections)).toEqual([]);
+    // The wave showing only after the hold: its first three verdicts are a1's users, the next 6 minutes later.
+    const late = ['u2', 'u4', 'u5', 'u8', 'u9', 'u10', 'u11'].map((u, i) => userRisk({ user_id: u, level: 'medium', time: T0 + (i < 3 ? i : i + 3) * MIN }));
+    expect(fanIns(run([createRiskyUserSigninDetector()], [...served(), ...late, tick(T0 + 60 * MIN)]).detections).map((d) => d.agent_id)).toEqual(['a1']);
+  });
+
+  it('does not judge an agent that serves half or more of the tenant\'s users (every wave reaches them), and reports an agent once in 6 hours', () => {
+    const everyone: ReturnType<typeof obo>[] = [];
+    for (let i = 1; i <= 6; i++) everyone.push(obo({ agent_id: 'a1', user_id: `u${i}`, time: T0 - 30 * MIN + i * MIN }));
+    const flagged = ['u1', 'u2', 'u3'].map((u, i) => userRisk({ user_id: u, level: 'medium', time: T0 + i * MIN }));
+    expect(fanIns(run([createRiskyUserSigninDetector()], [...everyone, ...flagged, tick(T0 + 60 * MIN)]).detections)).toEqual([]);
+    const again = ['u2', 'u4', 'u5', 'u6', 'u3', 'u1'].map((u, i) => userRisk({ user_id: u, level: 'medium', time: T0 + i * 10 * MIN }));
+    expect(fanIns(run([createRiskyUserSigninDetector()], [...served(), ...again, tick(T0 + 120 * MIN)]).detections).map((d) => d.time)).toEqual([T0 + 25 * MIN]);
+  });
+
+  it('keeps the tenant\'s flagged users across a snapshot and restore', () => {
+    const events = [...served(), userRisk({ user_id: 'u2', level: 'medium', time: T0 }), userRisk({ user_id: 'u4', level: 'high', time: T0 + 10 * MIN }), userRisk({ user_id: 'u5', level: 'medium', time: T0 + 20 * MIN }), tick(T0 + 60 * MIN)];
+    const { uninterrupted, restored } = snapshotRoundTrip(createRiskyUserSigninDetector, events, events.length - 1);
+    expect(fanIns(uninterrupted).map((d) => d.agent_id)).toEqual(['a1']);
+    expect(restored).toEqual(uninterrupted);
   });
 });
