@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createRiskyUserSigninDetector } from '../../detectors/risky-user-signin.js';
+import type { Detection } from '../../detectors/types.js';
 import { MIN, SEC, T0, more, network, resetIds, run, signin, snapshotRoundTrip, token, userRisk } from './core-helpers.js';
 
 beforeEach(() => resetIds());
@@ -223,7 +224,7 @@ describe('risky-user-signin: risk fan-in on an agent\'s users', () => {
   }
   /** An unrelated event that moves event time (and the watermark) on. */
   const tick = (time: number) => network({ agent_id: 'a9', time });
-  const fanIns = (ds: { summary: string; agent_id: string; severity: string; time: number }[]) => ds.filter((d) => d.summary.includes('acted for within the day were flagged'));
+  const fanIns = (ds: Detection[]) => ds.filter((d) => d.summary.includes('acted for within the day were flagged'));
 
   it('raises the agent itself to medium when 3 of its users are flagged within an hour, with the users in evidence', () => {
     const { detections, pipeline } = run([createRiskyUserSigninDetector()], [
@@ -236,9 +237,9 @@ describe('risky-user-signin: risk fan-in on an agent\'s users', () => {
     const f = fanIns(detections);
     expect(f.map((d) => [d.agent_id, d.severity, d.time])).toEqual([['a1', 'medium', T0 + 45 * MIN]]);
     expect(f[0]!.summary).toContain('3 users agent a1 acted for');
-    expect((f[0] as { evidence: { observed: unknown; user_id?: string } }).evidence.observed).toMatchObject({ flagged_users_served: 3, users: ['u2', 'u4', 'u5'], tenant_users_flagged: 3 });
+    expect(f[0]!.evidence.observed).toMatchObject({ flagged_users_served: 3, users: ['u2', 'u4', 'u5'], tenant_users_flagged: 3 });
     // The agent's own finding (no user_id in evidence): it stays when the users are remediated.
-    expect((f[0] as { evidence: { user_id?: string } }).evidence.user_id).toBeUndefined();
+    expect(f[0]!.evidence.user_id).toBeUndefined();
     expect(pipeline.level('t1', 'a1')).toBe('medium');
   });
 
