@@ -153,7 +153,7 @@ export const backdoorCredentialMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1098.001', name: 'Account Manipulation: Additional Cloud Credentials' },
   description:
-    'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
+    'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else, who was not at medium or high risk then; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
     "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium), or presented and rejected as invalid or expired there (a swap: the actor removed the agent's credential and its workload is locked out). " +
     'One actor adding credentials to 4 or more agents within 10 minutes is low on each, 10 minutes later (credentials planted across the fleet), unless the agent signed in with the new credential from the subnet it signed in from before (a rotation in place) or the actor\'s sprees began 12 hours or more before (a rotation principal). ' +
     'A rotation replaces the credential where the agent runs, a migration moves the agent; an attacker\'s added secret or certificate runs beside the agent\'s own, from his host. ' +
