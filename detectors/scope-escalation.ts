@@ -62,7 +62,8 @@
 //   phishing wave; at the least, an agent broken by someone else's change).
 //   An entitlement's expiry is revoked by its granter, an access review's
 //   clean-up takes permissions from 3 or more agents within the half hour,
-//   and users take back their own consent: nothing.
+//   users take back their own consent, and responders cut an agent already
+//   at risk (a blocked injection in what it read) off its data: nothing.
 // Each agent fires at most once per (scope, decision, flow kind).
 
 import type { AgentEvent, LifecycleEvent, TokenEvent } from '../contract/events.js';
@@ -341,7 +342,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes) and low otherwise. ' +
     "An application permission (client credentials) is not the delegated scope of the same name: the two are learned apart, and the application form of a delegated scope the blueprint uses (its users' data widened to every user: an on-behalf-of copilot switched to app-only) is sensitive. " +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
-    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint), and a delegated scope (not privileged) of an on-behalf-of token that the token\'s own user granted (incremental consent: her data only). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request of the agent's own (not on behalf of a user, who may take back his consent) refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired), unless that actor revoked permissions from 3 or more agents within half an hour (an access review's clean-up). " +
+    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint), and a delegated scope (not privileged) of an on-behalf-of token that the token\'s own user granted (incremental consent: her data only). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request of the agent's own (not on behalf of a user, who may take back his consent) refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired), unless that actor revoked permissions from 3 or more agents within half an hour (an access review's clean-up) or the agent was at risk (low or above) when they were revoked (responders containing an agent exposed to an injection). " +
     'A grant spree (one actor granting sensitive or privileged permissions to 5 or more agents of 3 or more blueprints within 10 minutes, counting only agents it does not sponsor, and not on such sprees 12 hours or more before) is low for each agent at once, and a scope that actor granted is judged at once when used, like a risky user\'s grant.',
 };
 
@@ -668,6 +669,9 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     revokeSprees.note(e);
     const info = ctx.agent(e.tenant_id, e.agent_id);
     if (info !== undefined && isVouchingSponsor(info, e.actor, ctx)) return NO_DETECTIONS;
+    // An agent already under suspicion (at low risk or above: a blocked prompt injection in what it read)
+    // losing its permissions is being contained by the responders, not blinded by an attacker.
+    if (ctx.agentRisk(e.tenant_id, e.agent_id) !== 'none') return NO_DETECTIONS;
     const name = permissionName(e.permission);
     const g = groups.get(e.tenant_id, peerGroupId(e.blueprint_id ?? info?.blueprint_id ?? null, e.agent_id));
     if (g?.gr) {

@@ -197,10 +197,11 @@ describe('scope-escalation', () => {
   });
 
   it('reports an agent refused a permission it works with after someone who neither sponsors it nor granted it revoked it', () => {
-    const run = (revoker: string, extra: ReturnType<typeof lifecycle>[] = []) => {
+    const run = (revoker: string, extra: ReturnType<typeof lifecycle>[] = [], atRisk = false) => {
       const d = createScopeEscalationDetector();
       const ctx = fakeContext();
       feed(d, ctx, warmup());
+      if (atRisk) ctx.setAgentRisk('t1', 'a1', 'low');
       const events = [
         lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: T0 }),
         ...extra,
@@ -224,6 +225,9 @@ describe('scope-escalation', () => {
     resetIds();
     const cleanup = ['a2', 'a3'].map((a, i) => lifecycle({ agent_id: a, action: 'permission_revoked', permission: 'Mail.Read', actor: 'helpdesk-admin', time: T1 + (i + 1) * MIN }));
     expect(run('helpdesk-admin', cleanup)).toEqual([]);
+    // Responders containing an agent already at risk (a blocked prompt injection in what it read).
+    resetIds();
+    expect(run('soc-analyst', [], true)).toEqual([]);
     // A user taking back his own consent: his delegated requests are refused, nothing more.
     resetIds();
     const d = createScopeEscalationDetector();
