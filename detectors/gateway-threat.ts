@@ -62,6 +62,13 @@
 // - a verdict on a published anti-malware test host (EICAR, AMTSO, Google
 //   Safe Browsing's test pages, WICAR) is low: a security team checking that
 //   the gateway works, or a scanner, never an attack.
+// - DNS rebinding: the host an agent last reached as new to its blueprint,
+//   first at a public address, reached at a private one within 10 minutes
+//   (an attacker's name server switching its answer so the agent's browser
+//   or HTTP tool reaches an internal service, an MCP server on the VNet, as
+//   "the same site") → medium. Not for cloud service names answering
+//   privately through private endpoints (windows.net, azure.com,
+//   amazonaws.com, googleapis.com...) or internal suffixes.
 // Each kind fires at most once per agent per 10 min (cooldown).
 //
 // State: per peer group a capped map of destination-host hashes → last seen
@@ -71,11 +78,11 @@
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import { categoryInfo } from './categories.js';
 import { GroupStore, NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
-import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { formatDuration, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 import { DueQueue, type DueItem } from './due-queue.js';
 import { memoByHost } from './host-memo.js';
-import { isMicrosoft365Address } from './addresses.js';
+import { isMicrosoft365Address, isPrivateAddress } from './addresses.js';
 
 /** The host is an address of Microsoft 365's own ranges (see isMicrosoft365Address). */
 const microsoft365Host = memoByHost(isMicrosoft365Address);
@@ -241,9 +248,25 @@ const Kind = {
   Beacon: 8,
   ToolDownload: 9,
   NewDestAfterToolDownload: 10,
+  Rebinding: 11,
 } as const;
 type Kind = (typeof Kind)[keyof typeof Kind];
-const KINDS = 11;
+const KINDS = 12;
+
+/** A host new to the blueprint reached at a private address this soon after its public one is rebinding, ms. */
+const REBIND_MS = 10 * 60_000;
+
+/**
+ * Cloud service domains whose names resolve to a private endpoint inside the
+ * tenant's network and to a public address outside it (Azure Private Link,
+ * AWS PrivateLink and VPC endpoints, Google Private Service Connect): a name
+ * answering both ways there is the company's split DNS, not a rebinding.
+ */
+const SPLIT_DNS_SUFFIXES = ['.windows.net', '.azure.com', '.azure.net', '.azurecr.io', '.azure-api.net', '.azurewebsites.net', '.amazonaws.com', '.googleapis.com', '.microsoft.com', '.office.com', '.office365.com', '.internal', '.local', '.corp', '.lan', '.intranet', '.home.arpa'];
+const splitDnsHost = memoByHost((host: string): boolean => {
+  const h = host.toLowerCase();
+  return SPLIT_DNS_SUFFIXES.some((x) => h.endsWith(x));
+});
 
 /**
  * File types that run: scripts and executables (as a gateway names a
@@ -335,6 +358,8 @@ interface AgentThreat extends Timed {
   sc: number;
   /** The watched host is in a suspicious category (else uncategorized). */
   sus: boolean;
+  /** The latest new destination (`nhost`) was first reached at a public address (absent in older snapshots). */
+  npub?: boolean;
 }
 
 type GroupRow = Omit<GroupDest, 'd'> & { d: [number, number][] };
@@ -352,7 +377,8 @@ export const gatewayThreatMeta: DetectorMeta = {
     'A host in a suspicious category (newly registered or observed domain, dynamic DNS, anonymizer or proxy avoidance, Tor, grayware, parked), where fresh attacker infrastructure sits before any feed lists it, ' +
     'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon); ' +
     'an uncategorized host, or an app on a public web-app hosting platform (azurewebsites.net, herokuapp.com, vercel.app, workers.dev...: the category is the platform\'s), new to the blueprint that fewer than 3 of its agents call: medium when the agent calls it regularly (8 calls at least 45 s apart, each within 3 min of the last). ' +
-    'A prompt injection, or blocked malware or threat intelligence, from a host the blueprint already used is low at once and at full severity 10 minutes later, unless 3 of its agents got the same verdict from that host within 2 hours (its own content flagged: an awareness page quoting injections, a signature false positive on its update package), or 5 agents of 2 or more of the tenant\'s blueprints got that kind of verdict on hosts they use (the gateway\'s inspection changed); a verdict on a published anti-malware test host (EICAR, AMTSO, Safe Browsing test pages) is low.',
+    'A prompt injection, or blocked malware or threat intelligence, from a host the blueprint already used is low at once and at full severity 10 minutes later, unless 3 of its agents got the same verdict from that host within 2 hours (its own content flagged: an awareness page quoting injections, a signature false positive on its update package), or 5 agents of 2 or more of the tenant\'s blueprints got that kind of verdict on hosts they use (the gateway\'s inspection changed); a verdict on a published anti-malware test host (EICAR, AMTSO, Safe Browsing test pages) is low. ' +
+    'A host new to the blueprint reached at a public address, then at a private one within 10 minutes, is DNS rebinding into the internal network: medium (not cloud service names with private endpoints).',
 };
 
 export function createGatewayThreatDetector(options: GatewayThreatOptions = {}): Detector {
@@ -511,6 +537,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
   function noveltyAfterInjection(e: NetworkEvent, g: GroupDest, hh: number): Detection | null {
     const t = e.time;
     const a = agentState(e);
+    if (a.nhost !== e.dest_host) a.npub = e.dest_ip !== null && e.dest_ip !== e.dest_host && !isPrivateAddress(e.dest_ip);
     a.nt = t;
     a.nid = e.event_id;
     a.nhost = e.dest_host;
@@ -702,7 +729,42 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     ));
   }
 
+  /**
+   * DNS rebinding: the host the agent last reached as new to its blueprint,
+   * first at a public address, now answering with a private one within
+   * minutes. An attacker's name server switches its short-lived answer to an
+   * address inside the network, and the agent's browser or HTTP tool, still
+   * "talking to the same site", reaches an internal service (an MCP server
+   * on the VNet trusting its network) for the attacker's script. Cloud
+   * service names answer privately inside (private endpoints): not judged.
+   */
+  function rebinding(e: NetworkEvent): Detection | null {
+    const a = agents.get(e.tenant_id, e.agent_id);
+    if (a === undefined || a.nhost !== e.dest_host || a.npub !== true || e.time - a.nt > REBIND_MS || e.time < a.nt || splitDnsHost(e.dest_host)) return null;
+    return fire(
+      a,
+      Kind.Rebinding,
+      e,
+      'medium',
+      `Agent ${e.agent_id} reached ${e.dest_host} at the private address ${e.dest_ip}:${e.dest_port}, ${formatDuration(e.time - a.nt)} after reaching it, new to its blueprint, at a public address: DNS rebinding into the internal network`,
+      {
+        observed: { dest_host: e.dest_host, private_ip: e.dest_ip, dest_port: e.dest_port, first_seen_public: new Date(a.nt).toISOString() },
+        baseline: null,
+        threshold: `a host new to the blueprint answering with a private address within ${REBIND_MS / 60_000} min of a public one (not a cloud service's private endpoint)`,
+        peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
+      },
+      [a.nid, e.event_id],
+    );
+  }
+
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
+    // Rebinding is judged before this event makes the host the agent's latest new destination.
+    const rebound = e.dest_ip !== null && e.dest_ip !== e.dest_host && isPrivateAddress(e.dest_ip) ? rebinding(e) : null;
+    const out = judge(e, ctx);
+    return rebound === null ? out : out.length === 0 ? [rebound] : [rebound, ...out];
+  }
+
+  function judge(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     const t = e.time;
     const gid = peerGroupId(e.blueprint_id, e.agent_id);
     let g = groups.find(ctx, e.tenant_id, gid);

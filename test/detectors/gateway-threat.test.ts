@@ -357,6 +357,20 @@ describe('gateway-threat', () => {
     expect(run(['a1'], MIN, 7)).toEqual([]);
   });
 
+  it('reports DNS rebinding: a host new to the blueprint reached at a public address, then at a private one within minutes (medium); not a cloud service\'s private endpoint, the reverse order, or much later', () => {
+    const at = (host: string, ip: string, time: number, port = 443) => network({ agent_id: 'a1', time, dest_host: host, dest_ip: ip, dest_port: port, category: 'uncategorized', bytes_out: 700, bytes_in: 9_000 });
+    const host = 'preview.cdn-rebind.example';
+    const out = afterHistory([at(host, '203.0.113.7', T2), at(host, '10.20.0.15', T2 + 8 * SEC, 8080)]);
+    expect(out.map((x) => [x.agent_id, x.severity, x.time])).toEqual([['a1', 'medium', T2 + 8 * SEC]]);
+    expect(out[0]!.summary).toContain(`reached ${host} at the private address 10.20.0.15:8080`);
+    expect(out[0]!.summary).toContain('DNS rebinding');
+    // A storage account moved behind its private endpoint answers privately inside the network.
+    expect(afterHistory([at('contosodata.blob.core.windows.net', '20.60.1.4', T2), at('contosodata.blob.core.windows.net', '10.20.0.9', T2 + 8 * SEC)])).toEqual([]);
+    // Private first, public next; or the private answer half an hour later.
+    expect(afterHistory([at(host, '10.20.0.15', T2), at(host, '203.0.113.7', T2 + 8 * SEC)])).toEqual([]);
+    expect(afterHistory([at(host, '203.0.113.7', T2), at(host, '10.20.0.15', T2 + 30 * MIN)])).toEqual([]);
+  });
+
   it('takes an address of Microsoft 365\'s own ranges (a Teams media relay, no host name) as no stranger: a meeting\'s per-minute media flows are no beacon; an address next to the range is', () => {
     const run = (ip: string, asHost: boolean) => {
       const d = createGatewayThreatDetector();
