@@ -768,13 +768,25 @@ describe('exfiltration', () => {
     feed(d, ctx, history);
     const out = feed(d, ctx, prompts('a2', 6, 8));
     expect(out.map((x) => [x.severity, x.evidence.kind])).toEqual([['medium', 'window']]);
-    expect(out[0]!.evidence.threshold).toBe(32_000_000);
+    // A shared model provider reached without the tenant's token (the key decides whose account it lands in): a 16 MB floor.
+    expect(out[0]!.evidence.threshold).toBe(16_000_000);
     expect(out[0]!.summary).toContain('to destinations its blueprint works with (latest api.openai.com, llm_provider)');
-    // Under the 32 MB floor: nothing.
+    // Under the 16 MB floor: nothing.
     const d2 = exfil();
     const ctx2 = fakeContext();
     feed(d2, ctx2, history);
-    expect(feed(d2, ctx2, prompts('a2', 3, 8))).toEqual([]);
+    expect(feed(d2, ctx2, prompts('a2', 1.5, 8))).toEqual([]);
+    // 24 MB to another service the blueprint works with (an API, not a model provider) stays under its 32 MB floor.
+    const API = { dest_host: 'api.partner.example', category: 'api' };
+    const apiUsual = usual.map((e) => ({ ...e, ...API, event_id: `${e.event_id}-api` }));
+    const d7 = exfil();
+    const ctx7 = fakeContext();
+    feed(d7, ctx7, [...history, ...apiUsual].sort((x, y) => x.time - y.time));
+    expect(feed(d7, ctx7, prompts('a2', 3, 8, T3, API))).toEqual([]);
+    const d8 = exfil();
+    const ctx8 = fakeContext();
+    feed(d8, ctx8, [...history, ...apiUsual].sort((x, y) => x.time - y.time));
+    expect(feed(d8, ctx8, prompts('a2', 6, 8, T3, API)).map((x) => x.evidence.threshold)).toEqual([32_000_000]);
     // The same volume to the blueprint's own storage account (its backups and exports): nothing.
     const d3 = exfil();
     const ctx3 = fakeContext();
