@@ -78,9 +78,10 @@
 // Chunked to a destination the blueprint works with (not a drop site, not
 // storage: its APIs, its model endpoint, Graph): the 10-minute sum fires at
 // max(32 MB, 20× the most the agent or its blueprint sent to such
-// destinations in 10 minutes; 16 MB when a model provider reached without
-// the tenant's token tops it up: files uploaded to its files API under a key
-// planted in a document land in the attacker's account) — data smuggled out in model prompts or API
+// destinations in 10 minutes; 16 MB when a request of 1 MB or more to a
+// model provider reached without the tenant's token tops it up: files
+// uploaded to its files API under a key planted in a document land in the
+// attacker's account) — data smuggled out in model prompts or API
 // posts of MBs where the blueprint sends kB (confirmed like the bulk sums: 3
 // agents of the blueprint doing it is a rollout, say of long-context prompts).
 // Not to a model endpoint reached with the agent's own token: a resource of
@@ -210,8 +211,8 @@ export interface ExfiltrationOptions {
   familiarSurgeBytes?: number;
   familiarSurgeMultiple?: number;
   /**
-   * The floor when the sum is topped up by a request to a model provider
-   * reached without the tenant's token (a shared provider: whose account
+   * The floor when the sum is topped up by a request of 1 MB or more to a
+   * model provider reached without the tenant's token (a shared provider: whose account
    * the data lands in, the key decides): documents uploaded to its files
    * API with a key planted in a document go to the attacker's account.
    */
@@ -392,6 +393,16 @@ interface KnownDest {
 /** Storage categories: uploads to the blueprint's own storage are its backups and exports (no familiar-surge sums). */
 const STORAGE_CATEGORIES = new Set(['storage', 'object_storage', 'cloud_storage', 'backup', 'online_backup', 'data_lake']);
 
+/**
+ * A request of 1 MB or more to a model provider without the tenant's token:
+ * a file uploaded to a shared provider under some account's key (no prompt
+ * is that big), whose sum with the agent's other sends to familiar
+ * destinations is judged against the model floor (familiarSurgeBytesModel).
+ */
+function modelUpload(e: NetworkEvent, cat: CategoryInfo): boolean {
+  return cat.modelProvider && e.token_id === null && e.bytes_out >= MB;
+}
+
 /** Azure Storage data endpoints (blob, Data Lake, files, queues, tables) of any account. */
 const AZURE_STORAGE_HOST = /\.(blob|dfs|file|queue|table)\.core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/;
 export const isAzureStorageHost = memoByHost((host: string): boolean => AZURE_STORAGE_HOST.test(host.toLowerCase()));
@@ -509,7 +520,7 @@ export const exfiltrationMeta: DetectorMeta = {
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
-    'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key). ' +
+    'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
     'Blocked attempts: 8 uploads carrying a file to 2 or more file-sharing, storage, uncategorized or risky destinations the blueprint does not use, all blocked by the gateway within 10 minutes, are medium (an exfiltration the DLP stopped). ' +
     'DNS tunnelling: 100 DNS flows (port 53 or 853, or HTTPS to a public DNS-over-HTTPS resolver such as dns.google or cloudflare-dns.com, or to an image proxy that fetches any URL, such as GitHub\'s Camo) within 10 minutes to a name server or proxy the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
@@ -956,7 +967,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     const agentBase = s.sm * KIB;
     const groupBase = (g?.sm ?? 0) * KIB;
     const base = Math.max(agentBase, groupBase);
-    const floor = categoryInfo(e.category).modelProvider ? o.familiarSurgeBytesModel : o.familiarSurgeBytes;
+    const floor = modelUpload(e, categoryInfo(e.category)) ? o.familiarSurgeBytesModel : o.familiarSurgeBytes;
     return familiarSum(e, s, tot, Math.max(floor, o.familiarSurgeMultiple * base), () => [
       `Agent ${e.agent_id} sent ${fmtBytes(tot)} to destinations its blueprint works with (latest ${e.dest_host}, ${e.category}) within ${(2 * o.windowMs) / 60_000} min, ${base > 0 ? `${Math.round(tot / base)}× the most it or its blueprint sent there in 10 min (${fmtBytes(base)})` : 'where it and its blueprint never sent more than a few kB'}`,
       { window_familiar_bytes_out: tot, last_dest_host: e.dest_host, last_category: e.category, familiar_destination: true },
@@ -1249,7 +1260,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       const skib = Math.floor(bytes / KIB);
       if (wi === s.w) s.s0 += skib;
       else if (wi === s.w - 1) s.s1 += skib;
-      if (wi >= s.w - 1 && (s.s0 + s.s1) * KIB >= (cat.modelProvider ? o.familiarSurgeBytesModel : o.familiarSurgeBytes)) {
+      if (wi >= s.w - 1 && (s.s0 + s.s1) * KIB >= (modelUpload(e, cat) ? o.familiarSurgeBytesModel : o.familiarSurgeBytes)) {
         const d = checkFamiliarSurge(e, s);
         if (d !== undefined) {
           s.xw = wi; // an anomalous window: kept out of the baselines

@@ -783,6 +783,8 @@ describe('exfiltration', () => {
     const ctx7 = fakeContext();
     feed(d7, ctx7, [...history, ...apiUsual].sort((x, y) => x.time - y.time));
     expect(feed(d7, ctx7, prompts('a2', 3, 8, T3, API))).toEqual([]);
+    // An ordinary prompt after those 24 MB does not bring the model floor: only a request of 1 MB or more to the provider does.
+    expect(feed(d7, ctx7, [network({ agent_id: 'a2', time: T3 + 8 * MIN, ...LLM, bytes_out: 12_000, bytes_in: 3000 })])).toEqual([]);
     const d8 = exfil();
     const ctx8 = fakeContext();
     feed(d8, ctx8, [...history, ...apiUsual].sort((x, y) => x.time - y.time));
