@@ -104,9 +104,9 @@
 import { categoryInfo, categoryKey, type CategoryInfo } from './categories.js';
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
-import { ALLOWED_LATENESS_MS, formatDuration, isSanctionedActor, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { formatDuration, isSanctionedActor, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { memoByHost } from './host-memo.js';
-import { resourceHash, roleResource } from './resources.js';
+import { resourceHash, roleGrantOf } from './resources.js';
 import { RequestChannel, requestChannelOf } from './dns-flows.js';
 import { DueQueue, type DueItem } from './due-queue.js';
 import { NameTunnelWatch } from './name-tunnel.js';
@@ -430,11 +430,7 @@ function tenantStorage(e: NetworkEvent, s: AgentEx, ctx: DetectorContext): boole
   }
   const info = ctx.agent(e.tenant_id, e.agent_id);
   if (info === undefined || info.permissions_granted.length === 0) return false;
-  for (const g of info.permissions_granted) {
-    if (g.permission === null || e.time - g.time > STORAGE_GRANT_MS || g.time > e.time + ALLOWED_LATENESS_MS) continue;
-    if (roleResource(g.permission) === STORAGE_RESOURCE && isSanctionedActor(info, g.actor, ctx)) return true;
-  }
-  return false;
+  return roleGrantOf(info, STORAGE_RESOURCE, e.time, STORAGE_GRANT_MS, (g) => isSanctionedActor(info, g.actor, ctx)) !== null;
 }
 
 /** Destinations remembered per peer group as called. */

@@ -6,6 +6,7 @@
 // agent reaching a new resource.
 
 import { hashString } from './agent-directory.js';
+import { ALLOWED_LATENESS_MS, type AgentInfo, type Grant } from './detector.js';
 
 /** Application ids of Microsoft first-party resources, by the URI their tokens are usually requested for. */
 const FIRST_PARTY: Record<string, string> = {
@@ -69,5 +70,19 @@ const ROLE_RESOURCES: [RegExp, string][] = [
 export function roleResource(permission: string): string | null {
   const p = permission.trim().toLowerCase();
   for (const [re, resource] of ROLE_RESOURCES) if (re.test(p)) return resource;
+  return null;
+}
+
+/**
+ * The agent's grant (lifecycle permission_granted) of an Azure data-plane
+ * role for `resource` (canonical URI, see roleResource) within `windowMs`
+ * before `t` (or up to the allowed lateness after it) that `vouched`
+ * accepts; null when none.
+ */
+export function roleGrantOf(info: AgentInfo, resource: string, t: number, windowMs: number, vouched: (g: Grant) => boolean): Grant | null {
+  for (const g of info.permissions_granted) {
+    if (g.permission === null || t - g.time > windowMs || g.time > t + ALLOWED_LATENESS_MS) continue;
+    if (roleResource(g.permission) === resource && vouched(g)) return g;
+  }
   return null;
 }

@@ -33,10 +33,10 @@
 //   worker API to call, a migration agent given the backup account).
 
 import type { AgentEvent, TokenEvent } from '../contract/events.js';
-import { canonicalResource, resourceHash, roleResource } from './resources.js';
+import { canonicalResource, resourceHash, roleGrantOf } from './resources.js';
 import type { Detection } from './types.js';
 import type { Detector, DetectorContext, Grant } from './detector.js';
-import { ALLOWED_LATENESS_MS, grantOf, isSanctionedActor, peerGroupName, permissionName } from './detector.js';
+import { grantOf, isSanctionedActor, peerGroupName, permissionName } from './detector.js';
 import { DueQueue } from './due-queue.js';
 import { classifyFailure } from './failed-access.js';
 import {
@@ -244,12 +244,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       const g = grantOf(info, permissionName(scope), e.time, GRANT_WINDOW_MS, vouched);
       if (g !== null) return g;
     }
-    const resource = canonicalResource(e.resource);
-    for (const g of info.permissions_granted) {
-      if (g.permission === null || e.time - g.time > GRANT_WINDOW_MS || g.time > e.time + ALLOWED_LATENESS_MS) continue;
-      if (roleResource(g.permission) === resource && vouched(g)) return g;
-    }
-    return null;
+    return roleGrantOf(info, canonicalResource(e.resource), e.time, GRANT_WINDOW_MS, vouched);
   }
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
