@@ -239,3 +239,16 @@ function prefixOf(ip: string, wide: boolean): string | null {
   }
   return out.join(':') + (wide ? '::/48' : '::/64');
 }
+
+const IPV4_LITERAL = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
+/** A public address: IPv4 or IPv6, not private, loopback, link-local, unspecified or multicast. */
+export function isPublicAddress(ip: string): boolean {
+  if (IPV4_LITERAL.test(ip)) {
+    const first = Number(ip.slice(0, ip.indexOf('.')));
+    return first !== 0 && first !== 127 && first < 224 && !isPrivateAddress(ip);
+  }
+  if (ip.indexOf(':') < 0) return false;
+  const v6 = ip.toLowerCase();
+  return v6 !== '::' && v6 !== '::1' && !v6.startsWith('ff') && !isPrivateAddress(v6);
+}

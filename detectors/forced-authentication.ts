@@ -35,8 +35,8 @@ import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 import { peerGroupId, peerGroupName, type Detector } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
-import { isPrivateAddress } from './addresses.js';
-import { DueQueue } from './due-queue.js';
+import { isPublicAddress } from './addresses.js';
+import { DueQueue, type DueItem } from './due-queue.js';
 import { memoByHost } from './host-memo.js';
 
 export interface ForcedAuthenticationOptions {
@@ -84,16 +84,13 @@ const MAX_GROUP_PAIRS = 32;
 const MAX_IDS = 8;
 
 /** An allowed SMB connection waiting for its verdict. */
-interface PendingSmb {
-  tenant_id: string;
-  agent_id: string;
+interface PendingSmb extends DueItem {
   group: string;
   blueprint_id: string | null;
   target: string;
   port: number;
   bytes_out: number;
   t: number;
-  due: number;
 }
 
 export const forcedAuthenticationMeta: DetectorMeta = {
@@ -105,19 +102,6 @@ export const forcedAuthenticationMeta: DetectorMeta = {
     "An agent's runtime connects over SMB (ports 445, 139) to a public address that is not an Azure Files endpoint, or over HTTP (80) to an address it just tried over SMB (Windows' WebDAV fallback): a document naming a UNC path (a remote template, a .library-ms or .url file) made Windows send the account's NTLM response to an attacker's listener. " +
     'Medium for an allowed connection, 2 minutes later unless 3 agents of the blueprint reach that address over SMB (its own file server); low for a blocked one; medium for the WebDAV fallback within 2 minutes of an SMB attempt. Once per agent per hour for each severity.',
 };
-
-const IPV4 = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
-
-/** A public address: IPv4 or IPv6, not private, loopback, link-local, unspecified or multicast. */
-function isPublicAddress(ip: string): boolean {
-  if (IPV4.test(ip)) {
-    const first = Number(ip.slice(0, ip.indexOf('.')));
-    return first !== 0 && first !== 127 && first < 224 && !isPrivateAddress(ip);
-  }
-  if (ip.indexOf(':') < 0) return false;
-  const v6 = ip.toLowerCase();
-  return v6 !== '::' && v6 !== '::1' && !v6.startsWith('ff') && !isPrivateAddress(v6);
-}
 
 /**
  * The address an SMB connection went to when it is on the internet: dest_ip,
