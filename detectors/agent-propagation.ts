@@ -236,6 +236,13 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
   /** Pair key → time it last fired. */
   let fired = new Map<string, number>();
   let lastCheck = Number.MIN_SAFE_INTEGER;
+  /**
+   * The engine's level-change count at the last full look at the pending
+   * calls (see advance), and whether a kept call has since taken a foreign
+   * flag it was not judged with.
+   */
+  let lastChanges = -1;
+  let reflagged = false;
   const injected = new TenantMap<Injected>();
   /** Per caller blueprint (peer group), the blueprints its agents call (see onEdge). */
   const edges = new GroupStore<PeerGroup>(1_000_000);
@@ -441,6 +448,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       pending.delete(key);
       // A later call from home does not make the pair's foreign call forgotten.
       if (prev.f === 1 && !foreign) {
+        reflagged = true;
         call.f = 1;
         call.t = prev.t;
         call.id = prev.id;
@@ -470,6 +478,18 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     advance(watermark: number, ctx: DetectorContext): Detection[] {
       if (pending.size === 0 || watermark - lastCheck < o.recheckMs) return NO_DETECTIONS;
       lastCheck = watermark;
+      // Each call was judged when it came, at its caller's level then: with no level moved since the last
+      // look (a fleet's calls far outnumber its level changes), only the calls past the look-back go, oldest first.
+      const changes = ctx.riskChangeCount?.() ?? -1;
+      if (changes >= 0 && changes === lastChanges && !reflagged) {
+        for (const [key, c] of pending) {
+          if (c.t >= watermark - o.lookbackMs) break;
+          pending.delete(key);
+        }
+        return NO_DETECTIONS;
+      }
+      lastChanges = changes;
+      reflagged = false;
       let out: Detection[] = NO_DETECTIONS;
       // forEach: no entry array per pending call (this runs every few seconds of event time).
       pending.forEach((c, key) => {
@@ -518,6 +538,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       pending = new Map(s.pending.map((c) => [pairKey(c.tenant, c.caller, c.callee), c]));
       fired = new Map(s.fired);
       lastCheck = s.lastCheck;
+      lastChanges = -1;
       // Snapshots from before call edges were learned: every caller blueprint learns afresh.
       restoreGroups(edges, s.edges ?? []);
       newEdges.restore(s.newEdges ?? []);

@@ -95,6 +95,12 @@ export interface DetectorContext {
   userRisk(tenantId: string, userId: string): RiskLevel;
   /** Current risk level of an agent according to the risk engine. */
   agentRisk(tenantId: string, agentId: string): RiskLevel;
+  /**
+   * How many times the risk engine has changed an agent's level so far: the
+   * same count as at an earlier look means no level has moved since. Absent
+   * when unknown (then every look must ask agentRisk again).
+   */
+  riskChangeCount?(): number;
   /** Highest event time seen so far minus the allowed lateness (60 s): a time before which nothing more is expected. */
   watermark(): number;
 }

@@ -155,6 +155,7 @@ export class DetectionPipeline {
       previousLastSeen: (t, a) => directory.previousLastSeen(t, a),
       userRisk: (t, u) => this.userRisk(t, u),
       agentRisk: (t, a) => engine.level(t, a),
+      riskChangeCount: () => engine.changeCount,
       watermark: () => this.wm,
       slot: (owner) => directory.slotOf(owner),
       forEachRecord: (fn) => directory.forEachRecord(fn),
