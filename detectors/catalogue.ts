@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–26). A fresh set
+// The catalogue: every detector of the product, in id order (1–28). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -31,6 +31,7 @@ import { createCloudMetadataAccessDetector } from './cloud-metadata-access.js';
 import { createCredentialFileUploadDetector } from './credential-file-upload.js';
 import { createMirroredUploadDetector } from './mirrored-upload.js';
 import { createForcedAuthenticationDetector } from './forced-authentication.js';
+import { createCryptominingDetector } from './cryptomining.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -61,6 +62,7 @@ export const DETECTOR_IDS = [
   'credential-file-upload',
   'mirrored-upload',
   'forced-authentication',
+  'cryptomining',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -95,6 +97,7 @@ export function createCatalogue(): Detector[] {
     createCredentialFileUploadDetector(),
     createMirroredUploadDetector(),
     createForcedAuthenticationDetector(),
+    createCryptominingDetector(),
   ] as Detector[];
 }
 
