@@ -93,6 +93,15 @@
 // Camo: data sent in the order of pixel fetches; see dns-flows.ts) within the 10-minute
 // window to name servers (by address) the blueprint does not use (queried by
 // 2 of its agents for an hour, whatever the category) is medium.
+// Secrets, then shipped: within 15 minutes after the agent called a secrets
+// store (Key Vault, Secrets Manager...), requests of 32 KiB or more to a
+// destination its blueprint works with, each 16× the largest request any of
+// its agents sent there (log2 buckets), summing to 128 KiB, are medium: a
+// poisoned MCP tool telling the agent to pass secrets in a parameter, a worm
+// publishing a vault dump to the code host the agent uses every day. Not to
+// storage, model providers (prompts carry context), CDNs or private
+// addresses; the requests of those 15 minutes never raise the blueprint's
+// largest (the first, smaller ones of a shipment would hide the rest).
 // Blocked attempts: 8 uploads carrying a file (file_type) to file-sharing,
 // storage, uncategorized or risky destinations the blueprint does not work
 // with, blocked by the gateway within 10 minutes, to 2 distinct hosts or
@@ -106,6 +115,8 @@ import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js
 import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { formatDuration, isSanctionedActor, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { memoByHost } from './host-memo.js';
+import { isSecretStoreHost } from './secret-enumeration.js';
+import { isPrivateAddress } from './addresses.js';
 import { resourceHash, roleGrantOf } from './resources.js';
 import { RequestChannel, requestChannelOf } from './dns-flows.js';
 import { DueQueue, type DueItem } from './due-queue.js';
@@ -217,6 +228,16 @@ export interface ExfiltrationOptions {
    * API with a key planted in a document go to the attacker's account.
    */
   familiarSurgeBytesModel?: number;
+  /**
+   * Secrets, then shipped (see the header): within shipWindowMs after the
+   * agent called a secrets store, requests of at least shipMinBytes to a
+   * destination its blueprint works with, each 2^shipBuckets times the
+   * largest its blueprint's agents ever sent there, summing to shipBytes.
+   */
+  shipWindowMs?: number;
+  shipMinBytes?: number;
+  shipBuckets?: number;
+  shipBytes?: number;
   /** Distinct encoded-looking host names under one domain within two windows that make a name tunnel (see name-tunnel.ts). */
   tunnelNames?: number;
   /**
@@ -275,6 +296,10 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   familiarSurgeBytes: 32 * MB,
   familiarSurgeMultiple: 20,
   familiarSurgeBytesModel: 16 * MB,
+  shipWindowMs: 15 * 60_000,
+  shipMinBytes: 32 * 1024,
+  shipBuckets: 4,
+  shipBytes: 128 * 1024,
   tunnelNames: 40,
   confirmMs: 3 * 60_000,
   deploymentAgents: 3,
@@ -377,6 +402,11 @@ interface AgentEx extends MsState {
   s1: number;
   ps: number;
   sm: number;
+  /** The agent's latest call to a secrets store (seconds, NEVER none); KiB shipped since (see shipped). */
+  sr: number;
+  sk: number;
+  /** Last secrets-then-ship finding (seconds); absent until the first. */
+  fx?: number;
   /** Hashes of the latest two storage tokens (resource https://storage.azure.com) the tenant granted the agent; 0 none (absent in older snapshots). */
   st?: number;
   sp?: number;
@@ -388,6 +418,8 @@ interface KnownDest {
   l: number;
   a: number;
   n: number;
+  /** Highest log2 bucket of bytes out in one request there by its agents (see bucketOf); absent in older snapshots. */
+  b?: number;
 }
 
 /** Storage categories: uploads to the blueprint's own storage are its backups and exports (no familiar-surge sums). */
@@ -402,6 +434,8 @@ const STORAGE_CATEGORIES = new Set(['storage', 'object_storage', 'cloud_storage'
 function modelUpload(e: NetworkEvent, cat: CategoryInfo): boolean {
   return cat.modelProvider && e.token_id === null && e.bytes_out >= MB;
 }
+
+const secretStoreHost = memoByHost(isSecretStoreHost);
 
 /** Azure Storage data endpoints (blob, Data Lake, files, queues, tables) of any account. */
 const AZURE_STORAGE_HOST = /\.(blob|dfs|file|queue|table)\.core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/;
@@ -517,6 +551,7 @@ export const exfiltrationMeta: DetectorMeta = {
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key). ' +
+    'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
     'Blocked attempts: 8 uploads carrying a file to 2 or more file-sharing, storage, uncategorized or risky destinations the blueprint does not use, all blocked by the gateway within 10 minutes, are medium (an exfiltration the DLP stopped). ' +
     'DNS tunnelling: 100 DNS flows (port 53 or 853, or HTTPS to a public DNS-over-HTTPS resolver such as dns.google or cloudflare-dns.com, or to an image proxy that fetches any URL, such as GitHub\'s Camo) within 10 minutes to a name server or proxy the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
@@ -628,6 +663,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   function established(g: GroupEx, host: string, agentId: string, t: number, teach: boolean): boolean {
     const sec = Math.floor(t / 1000);
     const k = g.k.get(host);
+    knownDest = k;
     if (k === undefined) {
       if (!teach) return false;
       if (g.k.size >= MAX_KNOWN_DESTINATIONS) {
@@ -638,7 +674,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         const cut = lasts[Math.max(0, (lasts.length >> 3) - 1)]!;
         for (const [h, v] of g.k) if (v.l <= cut) g.k.delete(h);
       }
-      g.k.set(host, { f: sec, l: sec, a: hashString(agentId), n: 1 });
+      g.k.set(host, (knownDest = { f: sec, l: sec, a: hashString(agentId), n: 1 }));
       return false;
     }
     if (teach) {
@@ -646,6 +682,46 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (k.n < 2 && k.a !== hashString(agentId)) k.n = 2;
     }
     return k.n >= 2 && t - k.f * 1000 >= o.familiarAfterMs;
+  }
+
+  /** The destination record `established` last looked at (undefined when it has none). */
+  let knownDest: KnownDest | undefined;
+
+  /**
+   * Secrets, then shipped: the agent called a secrets store within
+   * shipWindowMs before, and sends a destination its blueprint works with
+   * (`k`, established) a request 2^shipBuckets times the largest any of its
+   * agents sent there (an MCP tool call carrying secrets in a parameter, a
+   * worm publishing a vault dump to the code host it uses every day): the
+   * KiB of such requests since the secrets call, medium at shipBytes.
+   * Returns a detection, null (a shipment under the bar or in cooldown), or
+   * undefined (no shipment: the request may teach the destination's size).
+   */
+  function shipped(e: NetworkEvent, s: AgentEx, k: KnownDest, cat: CategoryInfo, sec: number): Detection | null | undefined {
+    const bytes = e.bytes_out;
+    if (bytes < o.shipMinBytes || k.b === undefined || sec < s.sr || (sec - s.sr) * 1000 > o.shipWindowMs) return undefined;
+    if (bucketOf(bytes) < k.b + o.shipBuckets) return undefined;
+    // Not where the data stays with the organisation or is meant to be large: its storage, a model's prompt context, a CDN.
+    if (cat.modelProvider || cat.cdn || STORAGE_CATEGORIES.has(cat.key) || secretStoreHost(e.dest_host) || isPrivateAddress(e.dest_ip ?? e.dest_host)) return undefined;
+    s.sk += Math.floor(bytes / KIB);
+    if (s.sk * KIB < o.shipBytes) return null;
+    if (s.fx !== undefined && (sec - s.fx) * 1000 < o.cooldownMs) return null;
+    s.fx = sec;
+    const largest = bucketUpper(k.b);
+    return make(
+      e,
+      'medium',
+      `Agent ${e.agent_id} called a secrets store ${formatDuration((sec - s.sr) * 1000)} before sending ${e.dest_host} (${e.category}) ${fmtBytes(s.sk * KIB)} in requests of up to ${fmtBytes(bytes)}, where its blueprint's agents never sent more than ${fmtBytes(largest)} at once: secrets read, then shipped to a destination it works with`,
+      {
+        observed: { dest_host: e.dest_host, category: e.category, bytes_out: bytes, shipped_bytes: s.sk * KIB, secrets_store_call: s.sr * 1000 },
+        baseline: { blueprint_largest_request_bytes: largest },
+        threshold: `${fmtBytes(o.shipBytes)} in requests of ${fmtBytes(o.shipMinBytes)} or more, each ${2 ** o.shipBuckets}× the blueprint's largest there, within ${o.shipWindowMs / 60_000} min after a secrets-store call`,
+        peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
+        kind: 'secrets-shipped',
+        window_ms: o.shipWindowMs,
+      },
+      [e.event_id],
+    );
   }
 
   /** Records agent `ah` sending bulk data to `dh` at `t` (for telling a blueprint-wide cut-over, see `confirmMs`). */
@@ -1189,6 +1265,11 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (t > atMs(s)) setAtMs(s, t);
       if (t < s.f * 1000) s.f = Math.floor(t / 1000);
     }
+    if (secretStoreHost(e.dest_host)) {
+      const sec = Math.floor(t / 1000);
+      if ((sec - s.sr) * 1000 > o.shipWindowMs) s.sk = 0;
+      if (sec > s.sr) s.sr = sec;
+    }
     const cat = categoryInfo(e.category);
     // Anonymizers, dynamic DNS and newly registered hosts are where a thief drops data without a verdict on them.
     const isRisky = isRiskyCategory(cat);
@@ -1215,7 +1296,26 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     // Risky categories become familiar only through bulk uploads of the blueprint (above).
     if (!isRisky) {
       g ??= group(e.tenant_id, s.g, t);
-      if (established(g, e.dest_host, e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) familiar = true;
+      const sec = Math.floor(t / 1000);
+      let teach = !suspect(s, sec);
+      if (established(g, e.dest_host, e.agent_id, t, teach)) {
+        familiar = true;
+        const d = s.sr > NEVER ? shipped(e, s, knownDest!, cat, sec) : undefined;
+        if (d !== undefined) {
+          if (d !== null) {
+            flagged(g, dh || hashString(e.dest_host), ah || hashString(e.agent_id), t);
+            return [d];
+          }
+          teach = false; // a shipment never teaches the destination's sizes
+        }
+      }
+      // Nor does a large request soon after a secrets call: the first, smaller ones of a shipment would raise the bar for the rest.
+      if (bytes >= o.shipMinBytes && sec >= s.sr && (sec - s.sr) * 1000 <= o.shipWindowMs) teach = false;
+      const k = knownDest;
+      if (teach && k !== undefined) {
+        const b = bucketOf(bytes);
+        if (k.b === undefined || b > k.b) k.b = b;
+      }
     }
     const channel = requestChannelOf(e);
     if (channel !== RequestChannel.None) {
@@ -1433,6 +1533,8 @@ function newAgentState(g: string, t: number, windowMs: number): AgentEx {
     sm: 0,
     st: 0,
     sp: 0,
+    sr: NEVER,
+    sk: 0,
   };
 }
 

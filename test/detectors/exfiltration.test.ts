@@ -222,6 +222,38 @@ describe('exfiltration', () => {
     expect(out.map((x) => x.severity)).toContain('high');
   });
 
+  it('catches secrets read, then shipped to a destination the blueprint works with in requests 16x its largest there (a poisoned MCP tool, a worm publishing a vault dump); not without the secrets call, long after it, nor requests the blueprint already makes', () => {
+    // Every agent calls the blueprint's MCP server (2-8 kB requests) and reads its vault now and then, for 3 hours.
+    const r = seededRandom(7);
+    const events = traffic(AGENTS, T0, T3);
+    for (let t = T0; t < T3; t += 5 * MIN) {
+      for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 3 * SEC, bytes_out: 2_000 + Math.floor(r() * 6_000), bytes_in: 20_000, category: 'mcp_server', dest_host: 'mcp.tools.example' }));
+      for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 4 * SEC, bytes_out: 2_000 + Math.floor(r() * 6_000), bytes_in: 300, category: 'storage', dest_host: 'contoso.blob.core.windows.net' }));
+      if (t % HOUR === 0) events.push(network({ agent_id: 'a1', time: t + 5 * SEC, bytes_out: 600, bytes_in: 2_000, category: 'api', dest_host: 'contoso-kv.vault.azure.net' }));
+    }
+    events.sort((x, y) => x.time - y.time);
+    const vault = (t: number) => Array.from({ length: 5 }, (_, i) => network({ agent_id: 'a4', time: t + i * 2 * SEC, bytes_out: 500, bytes_in: 2_000, category: 'api', dest_host: 'contoso-kv.vault.azure.net' }));
+    // The first, smaller request (90 kB, 11x) does not count, nor raise the bar for the next ones.
+    const calls = (t: number, host = 'mcp.tools.example', category = 'mcp_server') =>
+      [90_000, 200_000, 230_000].map((b, i) => network({ agent_id: 'a4', time: t + (i + 1) * 40 * SEC, bytes_out: b, bytes_in: 1_500, category, dest_host: host, event_id: `ship-${i}` }));
+    const run = (extra: NetworkEvent[]) => {
+      const d = exfil();
+      const ctx = fakeContext();
+      expect(feed(d, ctx, events)).toEqual([]);
+      return feed(d, ctx, extra);
+    };
+    const out = run([...vault(T3), ...calls(T3 + 20 * SEC)]);
+    expect(out.map((x) => [x.agent_id, x.severity, x.evidence.kind])).toEqual([['a4', 'medium', 'secrets-shipped']]);
+    expect(out[0]!.event_ids).toEqual(['ship-1']);
+    expect(out[0]!.summary).toContain('called a secrets store');
+    expect(out[0]!.evidence.baseline).toEqual({ blueprint_largest_request_bytes: bucketUpper(bucketOf(8_000)) });
+    // Without the secrets call, or 20 minutes after it: the request sizes alone say nothing.
+    expect(run(calls(T3))).toEqual([]);
+    expect(run([...vault(T3), ...calls(T3 + 20 * MIN)])).toEqual([]);
+    // To its storage or a model endpoint, the data stays with the organisation or is a prompt's context.
+    expect(run([...vault(T3), ...calls(T3 + 20 * SEC, 'contoso.blob.core.windows.net', 'storage')])).toEqual([]);
+  });
+
   it('takes an upload the agent was flagged for, repeated on a schedule (12 h or a day later), for a job; not a repeat within hours, nor by another agent', () => {
     const upload = (agent: string, at: number) => network({ agent_id: agent, time: at, bytes_out: 30_000_000, category: 'file_transfer', dest_host: 'sftp.partner.example' });
     const run = (repeats: [string, number][]) => {
