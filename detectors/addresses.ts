@@ -187,6 +187,18 @@ export function isSecurityEdgeAddress(ip: string): boolean {
 }
 
 /**
+ * Autonomous systems of the same security service edges (Zscaler 53813 and
+ * 62044, Netskope 55256, Cisco Umbrella 36692): a sign-in's ASN names the
+ * edge where its address may be one of ranges added since.
+ */
+const SECURITY_EDGE_ASNS = new Set([53813, 62044, 55256, 36692]);
+
+/** True when a sign-in's address or ASN is a security service edge's egress (see isSecurityEdgeAddress). */
+export function isSecurityEdgeSignin(ip: string, asn: number | null | undefined): boolean {
+  return (asn != null && SECURITY_EDGE_ASNS.has(asn)) || isSecurityEdgeAddress(ip);
+}
+
+/**
  * The /24 of an IPv4 address or the /64 of an IPv6 address, as a canonical
  * string; IPv4-mapped IPv6 addresses count as IPv4. Null when unparseable.
  */

@@ -25,13 +25,18 @@
 // sessions from there teach nothing for a day): a thief who took two
 // credentials from one host is caught on both.
 //
+// Not from a security service edge's egress (Zscaler, Netskope, Cisco
+// Umbrella, Cloudflare Gateway: by address or ASN): every site and workload
+// the company steers through its web gateway leaves from the same few
+// addresses, shared with the gateway's other customers.
+//
 // State: the networks per tenant; per agent only while such a sign-in is held.
 
 import type { AgentEvent, NetworkEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
-import { isPrivateAddress, sameSubnet, subnetOf } from './addresses.js';
+import { isPrivateAddress, isSecurityEdgeSignin, sameSubnet, subnetOf } from './addresses.js';
 
 export interface ForeignWorkloadNetworkOptions {
   /** Another blueprint's use of a network counts this long, ms. */
@@ -94,6 +99,7 @@ export const foreignWorkloadNetworkMeta: DetectorMeta = {
   mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
   description:
     'An agent signs in from a public /24 (IPv6 /64) that other blueprints of its tenant signed in from within the day and its own blueprint never did, while it keeps working from its own network (a sign-in from there within the hour, or a call a minute or more after): its credential, read from another workload\'s host (a config file, a mounted secret, a CI variable), used from there while the agent keeps working at home. ' +
+    'Not from a security service edge\'s egress (Zscaler, Netskope, Cisco Umbrella, Cloudflare Gateway), shared by every workload steered through it. ' +
     'Medium, unless another agent of its blueprint took that network up meanwhile (a move into a shared cluster; an agent flagged there vouches for nothing: a second credential used from the same host is caught too). Once per agent per day.',
 };
 
@@ -174,7 +180,8 @@ export function createForeignWorkloadNetworkDetector(options: ForeignWorkloadNet
   }
 
   function onSignin(e: SigninEvent, ctx: DetectorContext): Detection[] {
-    if (e.result !== 'success' || isPrivateAddress(e.ip)) return NO_DETECTIONS;
+    // A security service edge's egress (Zscaler, Netskope...) is shared by every site and workload the company steers through it: no one's own.
+    if (e.result !== 'success' || isPrivateAddress(e.ip) || isSecurityEdgeSignin(e.ip, e.asn)) return NO_DETECTIONS;
     const net = subnetOf(e.ip);
     if (net === null) return NO_DETECTIONS;
     const now = Math.floor(e.time / 1000);

@@ -57,6 +57,19 @@ describe('foreign-workload-network', () => {
     expect(run(priv)).toEqual([]);
   });
 
+  it('does not judge sign-ins from a security service edge\'s egress (by address or by ASN), which every workload steered through the company\'s web gateway shares', () => {
+    // The devops blueprint leaves through Zscaler first; a1 is cut over to it while still signing in at home.
+    const sse = (agent: string, ip: string, t: number, asn: number | null) => signin({ agent_id: agent, blueprint_id: agent === 'd1' ? 'bp-devops' : 'bp1', ip, asn, time: t });
+    for (const [ip, asn] of [
+      ['165.225.40.12', null],
+      ['165.201.77.9', 53813],
+    ] as const) {
+      expect(run([sse('d1', ip, T2, asn), sse('a1', ip, T2 + MIN, asn), signin({ agent_id: 'a1', ip: HOME, time: T2 + 12 * MIN })]), ip).toEqual([]);
+    }
+    // The same address under an ordinary ASN is a workload's network like any other.
+    expect(run([sse('d1', '165.201.77.9', T2, 8075), sse('a1', '165.201.77.9', T2 + MIN, 8075), signin({ agent_id: 'a1', ip: HOME, time: T2 + 12 * MIN })]).map((x) => x.agent_id)).toEqual(['a1']);
+  });
+
   it('fires for a second credential stolen on the same host: a flagged agent\'s sessions there do not make the network its blueprint\'s', () => {
     const out = run([
       signin({ agent_id: 'a1', ip: DEVOPS, time: T2 + MIN }),
