@@ -31,6 +31,12 @@
 //   resource (Storage Blob Data Contributor for storage: a role is no scope),
 //   makes it a sanctioned change: it stays low (the orchestrator given a new
 //   worker API to call, a migration agent given the backup account).
+// - A resource new to the whole tenant that another of its blueprints took
+//   up too within the deployment window (30 minutes) of its first use in the
+//   tenant is an API being rolled out: a canary wave of a new internal MCP
+//   server reaches one agent of each blueprint, fewer than the blueprint's
+//   own deployment rule asks for. It stays low. A thief reaching a resource
+//   the tenant already uses, or its own app's audience alone, is no rollout.
 
 import type { AgentEvent, TokenEvent } from '../contract/events.js';
 import { canonicalResource, resourceHash, roleGrantOf } from './resources.js';
@@ -139,6 +145,81 @@ interface Snapshot {
   groups: [string, string, PeerGroupSnapshot][];
   /** Absent in snapshots from before single resources were confirmed. */
   pending?: Pending[];
+  /** Absent in snapshots from before tenant rollouts were recognised. */
+  tenantFirsts?: [string, [number, number[]][]][];
+}
+
+/** Blueprints remembered per resource of a tenant (see TenantFirsts). */
+const MAX_FIRST_BLUEPRINTS = 8;
+/** Resources remembered per tenant (the oldest first use dropped beyond). */
+const MAX_TENANT_RESOURCES = 4096;
+
+/**
+ * Per tenant, per resource hash: the last time an agent first used it
+ * (seconds), then when each blueprint first used it, flat [blueprint hash,
+ * second] pairs in order (at most MAX_FIRST_BLUEPRINTS). Fed from agents'
+ * first use of a resource (a blueprint's first use is one), so a lookup per
+ * resource new to an agent, never per access; a resource the tenant keeps
+ * using stays, with its old first uses (it never looks new again).
+ */
+class TenantFirsts {
+  readonly tenants = new Map<string, Map<number, number[]>>();
+
+  note(tenant: string, h: number, bp: number, ts: number): void {
+    let m = this.tenants.get(tenant);
+    if (m === undefined) this.tenants.set(tenant, (m = new Map()));
+    const list = m.get(h);
+    if (list === undefined) {
+      if (m.size >= MAX_TENANT_RESOURCES) m.delete(m.keys().next().value as number);
+      m.set(h, [ts, bp, ts]);
+      return;
+    }
+    if (ts > list[0]!) list[0] = ts;
+    for (let i = 1; i < list.length; i += 2) {
+      if (list[i] !== bp) continue;
+      if (ts < list[i + 1]!) list[i + 1] = ts;
+      return;
+    }
+    if (list.length < 1 + 2 * MAX_FIRST_BLUEPRINTS) list.push(bp, ts);
+  }
+
+  /**
+   * True when the resource was new to the tenant within `spanS` before `ts`
+   * (its first use by any blueprint) and a blueprint other than `bp` also
+   * first used it within `spanS` of that first use.
+   */
+  rollout(tenant: string, h: number, bp: number, ts: number, spanS: number): boolean {
+    const list = this.tenants.get(tenant)?.get(h);
+    if (list === undefined) return false;
+    let first = Infinity;
+    for (let i = 2; i < list.length; i += 2) if (list[i]! < first) first = list[i]!;
+    if (ts - first > spanS) return false;
+    for (let i = 1; i < list.length; i += 2) if (list[i] !== bp && list[i + 1]! - first <= spanS) return true;
+    return false;
+  }
+
+  /** Forgets resources no agent first used since `before` (s). */
+  evict(before: number): void {
+    for (const [tenant, m] of this.tenants) {
+      for (const [h, list] of m) if (list[0]! < before) m.delete(h);
+      if (m.size === 0) this.tenants.delete(tenant);
+    }
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const m of this.tenants.values()) n += m.size;
+    return n;
+  }
+
+  snapshot(): [string, [number, number[]][]][] {
+    return [...this.tenants].map(([t, m]) => [t, [...m].map(([h, l]) => [h, l.slice()] as [number, number[]])]);
+  }
+
+  restore(rows: [string, [number, number[]][]][] | undefined): void {
+    this.tenants.clear();
+    for (const [t, list] of rows ?? []) this.tenants.set(t, new Map(list.map(([h, l]) => [h, l.slice()])));
+  }
 }
 
 const DEFAULTS: Required<UnfamiliarResourceOptions> = {
@@ -164,6 +245,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
   const groups = new GroupStore<PeerGroup>();
   /** Per agent, its single unfamiliar resource waiting for confirmation. */
   const pending = new DueQueue<Pending>(MAX_PENDING);
+  const firsts = new TenantFirsts();
 
   function advance(watermark: number): Detection[] {
     return pending.takeDue(watermark, decide);
@@ -194,6 +276,8 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       );
     }
     if (takenUp(p.h)) return null;
+    // A resource new to the tenant that another blueprint took up at the same time: a tenant-wide rollout's canary.
+    if (p.blueprint_id !== null && firsts.rollout(p.tenant_id, p.h, hashString(p.blueprint_id), sec(p.time), o.deploymentWindowMs / 1000)) return null;
     // A second unfamiliar resource in the same burst already made it medium.
     if (a && a.burst >= o.burstResources && a.burstStart <= sec(p.time)) return null;
     return confirmed(
@@ -298,7 +382,8 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     const triedBefore = a.tried !== null && a.tried.indexOf(h) >= 0;
     if (attempt && triedBefore) return NO_DETECTIONS;
 
-    // New to the agent: is it familiar to its peers?
+    // New to the agent: is it familiar to its peers? (And the tenant's record of its blueprints' first uses.)
+    if (bp !== null && !attempt) firsts.note(e.tenant_id, h, hashString(bp), ts);
     const agentHash = hashString(e.agent_id);
     let peersUse = false;
     let recentAdopters = 1;
@@ -395,7 +480,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       title: 'Access to a resource unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 10 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did), once the blueprint (or the agent) has made 40 accesses; a second unfamiliar resource within 30 minutes (slow discovery included) is medium 3 minutes later unless the blueprint took both up (a release adding two dependencies), a third at once. A resource on which the agent uses a permission its sponsor granted it within 7 days (lifecycle permission_granted) is a sanctioned change: low. Refused attempts, and failures whose code names no cause, count too. A resource is compared in one form: lower case, no trailing slash, `api://<id>` as the id, and Microsoft first-party application ids (Graph, ARM, Key Vault, Storage, SQL, Exchange) as their URIs.',
+        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 10 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did), once the blueprint (or the agent) has made 40 accesses; a second unfamiliar resource within 30 minutes (slow discovery included) is medium 3 minutes later unless the blueprint took both up (a release adding two dependencies), a third at once. A resource on which the agent uses a permission its sponsor granted it within 7 days (lifecycle permission_granted) is a sanctioned change: low; so is a resource new to the whole tenant that another of its blueprints took up within 30 minutes of its first use there (the canary of a tenant-wide rollout). Refused attempts, and failures whose code names no cause, count too. A resource is compared in one form: lower case, no trailing slash, `api://<id>` as the id, and Microsoft first-party application ids (Graph, ARM, Key Vault, Storage, SQL, Exchange) as their URIs.',
       mitre: { id: 'T1526', name: 'Cloud Service Discovery' },
     },
     observe,
@@ -405,13 +490,15 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       agents.evict(before);
       groups.evict(before);
       pending.evict(before);
+      firsts.evict(sec(before));
     },
-    size: () => agents.size + groups.size + pending.size,
-    snapshot: () => ({ agents: agents.snapshot(), groups: snapshotGroups(groups), pending: pending.snapshot() }),
+    size: () => agents.size + groups.size + pending.size + firsts.size,
+    snapshot: () => ({ agents: agents.snapshot(), groups: snapshotGroups(groups), pending: pending.snapshot(), tenantFirsts: firsts.snapshot() }),
     restore(s) {
       agents.restore(s.agents);
       restoreGroups(groups, s.groups);
       pending.restore(s.pending);
+      firsts.restore(s.tenantFirsts);
     },
   };
 }

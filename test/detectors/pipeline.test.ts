@@ -133,7 +133,8 @@ describe('DetectionPipeline', () => {
     p.processBatch(warmup({ agents: ['old1', 'old2'], durationMs: 2 * MIN }));
     p.processBatch(warmup({ agents: ['new1'], start: T0 + 3 * 3600_000, durationMs: 2 * MIN }));
     expect(p.stats().trackedAgents).toBe(1);
-    expect(p.stats().keysPerDetector['unfamiliar-resource']).toBeLessThanOrEqual(2);
+    // new1 and its blueprint, and the tenant's two resources new1 used (old1 and old2 are gone).
+    expect(p.stats().keysPerDetector['unfamiliar-resource']).toBeLessThanOrEqual(4);
   });
 
   it('is deterministic and batch processing equals event-by-event processing', () => {

@@ -190,6 +190,24 @@ describe('unfamiliar-resource', () => {
       ]);
     });
 
+    it('keeps a canary low when the resource is new to the tenant and another blueprint took it up too (a tenant-wide rollout), not a resource the tenant already used, nor one agent alone', () => {
+      const mcp = 'api://contoso-mcp';
+      const kv = 'https://keyvault-prod.vault.azure.net';
+      const other = warmup({ bp: 'bp2', agents: ['b1', 'b2', 'b3'], resources: ['https://graph.microsoft.com', 'https://storage.azure.com'] });
+      const use = (agent: string, bp: string, at: number, resource = mcp) => token({ agent_id: agent, blueprint_id: bp, time: at, resource });
+      const levels = (events: ReturnType<typeof token>[], background = [...warmup({ agents: AGENTS }), ...other]) =>
+        run([createUnfamiliarResourceDetector()], [...background, ...events, later(END + 30 * MIN)]).detections.filter((d) => d.agent_id === 'a1').map((d) => d.severity);
+      // One agent of each blueprint in the first wave, minutes apart: the canary of a tenant-wide rollout.
+      expect(levels([use('a1', 'bp1', END), use('b1', 'bp2', END + 4 * MIN)])).toEqual(['low']);
+      // The same resource reached by a1 alone: confirmed.
+      expect(levels([use('a1', 'bp1', END)])).toEqual(['low', 'medium']);
+      // Another blueprint of the tenant used it from the start: a worker reaching the devops vault is no rollout.
+      const devops = warmup({ bp: 'bp2', agents: ['b1', 'b2', 'b3'], resources: ['https://graph.microsoft.com', kv] });
+      expect(levels([use('a1', 'bp1', END, kv)], [...warmup({ agents: AGENTS }), ...devops])).toEqual(['low', 'medium']);
+      // The other blueprint's first use came more than 30 minutes after the tenant's first: two incidents, not one rollout.
+      expect(levels([use('b1', 'bp2', END - 35 * MIN + 30 * SEC), use('a1', 'bp1', END)])).toEqual(['low', 'medium']);
+    });
+
     it('takes a resource of the blueprint long tail as its own: one other user hours ago vouches for nothing, two do', () => {
       const kv = 'https://keyvault-prod.vault.azure.net';
       const use = (agent: string, at: number) => token({ agent_id: agent, time: at, resource: kv });
