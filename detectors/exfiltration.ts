@@ -102,6 +102,13 @@
 // storage, model providers (prompts carry context), CDNs or private
 // addresses; the requests of those 15 minutes never raise the blueprint's
 // largest (the first, smaller ones of a shipment would hide the rest).
+// Prompts to a relay: 6 prompt-sized requests (8 KiB or more, more out than
+// in) within 10 minutes to one model provider host that is neither a major
+// provider's own API (OpenAI, Anthropic, Google, Bedrock, Azure OpenAI...)
+// nor one the blueprint works with are medium, confirmed like a bulk
+// finding (3 agents of the blueprint moving there is a provider switch): the
+// agent's model client pointed at an attacker's OpenAI-compatible relay by
+// a poisoned configuration, every prompt and the mail in it read there.
 // Blocked attempts: 8 uploads carrying a file (file_type) to file-sharing,
 // storage, uncategorized or risky destinations the blueprint does not work
 // with, blocked by the gateway within 10 minutes, to 2 distinct hosts or
@@ -112,7 +119,7 @@
 
 import { categoryInfo, categoryKey, type CategoryInfo } from './categories.js';
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
-import { AgentStore, GroupStore, NO_DETECTIONS, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
+import { AgentStore, GroupStore, NO_DETECTIONS, TenantMap, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { formatDuration, isSanctionedActor, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { memoByHost } from './host-memo.js';
 import { isSecretStoreHost } from './secret-enumeration.js';
@@ -238,6 +245,13 @@ export interface ExfiltrationOptions {
   shipMinBytes?: number;
   shipBuckets?: number;
   shipBytes?: number;
+  /**
+   * Prompts to a relay: relayPrompts requests of relayPromptBytes or more
+   * (more out than in) within two windows to model providers that are not a
+   * major provider's own API and that the blueprint does not work with.
+   */
+  relayPrompts?: number;
+  relayPromptBytes?: number;
   /** Distinct encoded-looking host names under one domain within two windows that make a name tunnel (see name-tunnel.ts). */
   tunnelNames?: number;
   /**
@@ -300,6 +314,8 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   shipMinBytes: 32 * 1024,
   shipBuckets: 4,
   shipBytes: 128 * 1024,
+  relayPrompts: 6,
+  relayPromptBytes: 8 * 1024,
   tunnelNames: 40,
   confirmMs: 3 * 60_000,
   deploymentAgents: 3,
@@ -437,6 +453,24 @@ function modelUpload(e: NetworkEvent, cat: CategoryInfo): boolean {
 
 const secretStoreHost = memoByHost(isSecretStoreHost);
 
+/**
+ * The model providers' own API hosts (OpenAI, Anthropic, Google, Amazon
+ * Bedrock, Azure OpenAI and AI Foundry, Mistral, Cohere, Groq, Together,
+ * DeepSeek, xAI, Perplexity, Fireworks, OpenRouter): a fallback to one of
+ * them is a router's, an unknown host answering the same API is a relay.
+ */
+const MAJOR_MODEL_HOSTS = /(^|\.)(api\.openai\.com|api\.anthropic\.com|generativelanguage\.googleapis\.com|aiplatform\.googleapis\.com|bedrock-runtime\.[a-z0-9-]+\.amazonaws\.com|openai\.azure\.com|services\.ai\.azure\.com|cognitiveservices\.azure\.com|inference\.ai\.azure\.com|models\.ai\.azure\.com|api\.mistral\.ai|api\.cohere\.(ai|com)|api\.groq\.com|api\.together\.(xyz|ai)|api\.deepseek\.com|api\.x\.ai|api\.perplexity\.ai|api\.fireworks\.ai|openrouter\.ai)\.?$/;
+const isMajorModelHost = memoByHost((host: string): boolean => MAJOR_MODEL_HOSTS.test(host.toLowerCase()));
+
+/** An agent's prompts to a relay (see relayPrompts): how many within the window, since when (ms), their event ids; last finding (ms, 0 none). */
+interface RelayAgent extends Timed {
+  n: number;
+  t0: number;
+  host: string;
+  ids: string[];
+  fired: number;
+}
+
 /** Azure Storage data endpoints (blob, Data Lake, files, queues, tables) of any account. */
 const AZURE_STORAGE_HOST = /\.(blob|dfs|file|queue|table)\.core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/;
 export const isAzureStorageHost = memoByHost((host: string): boolean => AZURE_STORAGE_HOST.test(host.toLowerCase()));
@@ -552,6 +586,7 @@ export const exfiltrationMeta: DetectorMeta = {
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key). ' +
     'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump). ' +
+    'Six prompt-sized requests (8 KiB or more, more out than in) within 10 minutes to one model provider host that is no major provider\'s own API and not one the blueprint works with are medium: its model client pointed at a relay. ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
     'Blocked attempts: 8 uploads carrying a file to 2 or more file-sharing, storage, uncategorized or risky destinations the blueprint does not use, all blocked by the gateway within 10 minutes, are medium (an exfiltration the DLP stopped). ' +
     'DNS tunnelling: 100 DNS flows (port 53 or 853, or HTTPS to a public DNS-over-HTTPS resolver such as dns.google or cloudflare-dns.com, or to an image proxy that fetches any URL, such as GitHub\'s Camo) within 10 minutes to a name server or proxy the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
@@ -756,6 +791,50 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   }
 
   const pending = new DueQueue<PendingSum>(16_384);
+  const relays = new TenantMap<RelayAgent>(o.maxAgents);
+
+  /**
+   * Prompts to a relay: an agent sends prompt-sized requests (relayPromptBytes
+   * or more, more out than in) to a model provider that is neither a major
+   * provider's own API nor one its blueprint works with: its LLM client's base
+   * URL pointed at an attacker's OpenAI-compatible relay (a poisoned .env, a
+   * swapped config), every prompt and the documents in it going there.
+   * relayPrompts of them within two windows are medium (confirmed like a bulk
+   * finding: 3 agents of the blueprint moving to the host is a provider switch).
+   */
+  function relayPromptsOf(e: NetworkEvent, s: AgentEx): Detection | null {
+    const t = e.time;
+    let r = relays.get(e.tenant_id, e.agent_id);
+    if (r === undefined) {
+      r = { at: t, n: 0, t0: t, host: e.dest_host, ids: [], fired: 0 };
+      relays.set(e.tenant_id, e.agent_id, r);
+    } else if (t > r.at) r.at = t;
+    // Counted per host: a relay is one host (an agent posting to many new model hosts is some crawler's business).
+    if (t - r.t0 > 2 * o.windowMs || t < r.t0 || r.host !== e.dest_host) {
+      r.n = 0;
+      r.t0 = t;
+      r.ids = [];
+      r.host = e.dest_host;
+    }
+    r.n++;
+    if (r.ids.length < 8) r.ids.push(e.event_id);
+    if (r.n < o.relayPrompts || (r.fired !== 0 && t - r.fired < o.cooldownMs)) return null;
+    r.fired = t;
+    return make(
+      e,
+      'medium',
+      `Agent ${e.agent_id} sent ${r.n} prompts (latest ${fmtBytes(e.bytes_out)} out) within ${formatDuration(t - r.t0)} to ${e.dest_host} (${e.category}), a model provider its blueprint does not work with and no major provider's own API: its model client pointed at a relay that reads every prompt`,
+      {
+        observed: { dest_host: e.dest_host, dest_ip: e.dest_ip, category: e.category, prompts: r.n, bytes_out: e.bytes_out, bytes_in: e.bytes_in, token: e.token_id !== null },
+        baseline: 'the model endpoints its blueprint works with (called by 2 of its agents for an hour) and the major providers\' APIs',
+        threshold: `${o.relayPrompts} requests of ${fmtBytes(o.relayPromptBytes)} or more, more out than in, within ${(2 * o.windowMs) / 60_000} min`,
+        peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
+        kind: 'relay-prompts',
+        window_ms: 2 * o.windowMs,
+      },
+      r.ids.slice(),
+    );
+  }
   const tunnels = new NameTunnelWatch(2 * o.windowMs, o.tunnelNames);
 
   /** The agent's allowed call to an encoded-looking host name: a name tunnel once enough distinct names pile up under one domain. */
@@ -1350,6 +1429,16 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       }
     }
 
+    // Prompts to a model provider the blueprint does not work with, that is no major provider's own API: a relay.
+    if (cat.modelProvider && !familiar && bytes >= o.relayPromptBytes && bytes >= e.bytes_in && !isMajorModelHost(e.dest_host)) {
+      const rg = g ?? group(e.tenant_id, s.g, t);
+      const rdh = dh || hashString(e.dest_host);
+      const rah = ah || hashString(e.agent_id);
+      noteBulk(rg, rdh, rah, t); // its senders tell a blueprint's provider switch (see decide)
+      const d = relayPromptsOf(e, s);
+      if (d !== null) return confirmLater(d, e, s, rdh, rah, cat);
+    }
+
     // Nor to a model endpoint that takes the agent's own token: a resource of its tenant (a fine-tuning upload to
     // its Azure OpenAI resource), not a shared provider fed under someone else's key.
     if (familiar && !isRisky && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key) && !(cat.modelProvider && e.token_id !== null)) {
@@ -1458,17 +1547,18 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       groups.evict(before);
       pending.evict(before);
       tunnels.evict(before);
+      relays.evict(before);
     },
     size(): number {
-      return agents.size + groups.size + pending.size + tunnels.size;
+      return agents.size + groups.size + pending.size + tunnels.size + relays.size;
     },
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
       for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d], k: [...g.k], x: [...g.x], ad: g.ad ? [...g.ad] : [] }]);
-      return clone({ version: 1, agents: agents.rows(), groups: rows, pending: pending.snapshot(), tunnels: tunnels.snapshot() });
+      return clone({ version: 1, agents: agents.rows(), groups: rows, pending: pending.snapshot(), tunnels: tunnels.snapshot(), relays: relays.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][]; pending?: PendingSum[]; tunnels?: ReturnType<NameTunnelWatch['snapshot']> };
+      const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][]; pending?: PendingSum[]; tunnels?: ReturnType<NameTunnelWatch['snapshot']>; relays?: [string, string, RelayAgent][] };
       if (s?.version !== 1) throw new Error('exfiltration: unsupported snapshot');
       // Rows of older snapshots lack newer fields: laid over a fresh state, they get their defaults.
       agents.restore(
@@ -1478,6 +1568,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       groups.restore(s.groups.map(([t, id, g]) => [t, id, { ...g, hm: g.hm ?? 0, qm: g.qm ?? 0, km: g.km ?? 0, sm: g.sm ?? 0, d: new Map(g.d), k: new Map(g.k ?? []), x: new Map(g.x ?? []), ad: new Map(g.ad ?? []) }]));
       pending.restore(s.pending);
       tunnels.restore(s.tunnels);
+      relays.restore(s.relays ?? []);
     },
   };
 }

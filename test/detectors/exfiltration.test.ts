@@ -254,6 +254,34 @@ describe('exfiltration', () => {
     expect(run([...vault(T3), ...calls(T3 + 20 * SEC, 'contoso.blob.core.windows.net', 'storage')])).toEqual([]);
   });
 
+  it('catches prompts sent to a relay (a model provider the blueprint does not work with, no major provider\'s API): 6 within 10 minutes, confirmed unless the blueprint moves there', () => {
+    // Every agent sends prompts to the tenant's Azure OpenAI resource for 3 hours.
+    const events = traffic(AGENTS, T0, T3);
+    for (let t = T0; t < T3; t += 5 * MIN) for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 3 * SEC, bytes_out: 30_000, bytes_in: 3_000, category: 'llm_provider', dest_host: 'contoso-aoai.openai.azure.com', token_id: `tok-${a}` }));
+    events.sort((x, y) => x.time - y.time);
+    const prompts = (agent: string, host: string, from: number, n = 6, out = 40_000, inb = 3_000) =>
+      Array.from({ length: n }, (_, i) => network({ agent_id: agent, time: from + i * 60 * SEC, bytes_out: out, bytes_in: inb, category: 'llm_provider', dest_host: host, event_id: `${agent}-p${i}` }));
+    const run = (extra: NetworkEvent[]) => {
+      const d = createExfiltrationDetector({ minWindowBytesQuiet: QUIET_FLOOR_OF_THESE_TESTS });
+      const ctx = fakeContext();
+      expect(feed(d, ctx, events)).toEqual([]);
+      const out = feed(d, ctx, extra);
+      return out.concat(advanceTo(d, ctx, T3 + HOUR));
+    };
+    const out = run(prompts('a2', 'api.gptrelay.cc', T3));
+    expect(out.map((x) => [x.agent_id, x.severity, x.evidence.kind, x.time])).toEqual([['a2', 'medium', 'relay-prompts', T3 + 5 * MIN + 3 * MIN]]);
+    expect(out[0]!.summary).toContain('6 prompts');
+    expect(out[0]!.event_ids).toHaveLength(6);
+    // Five are not enough; nor are small requests, answers larger than the prompts, or a major provider's own API (a router's fallback).
+    expect(run(prompts('a2', 'api.gptrelay.cc', T3, 5))).toEqual([]);
+    expect(run(prompts('a2', 'api.gptrelay.cc', T3, 8, 4_000))).toEqual([]);
+    expect(run(prompts('a2', 'api.gptrelay.cc', T3, 8, 20_000, 60_000))).toEqual([]);
+    expect(run(prompts('a2', 'api.openai.com', T3, 8))).toEqual([]);
+    expect(run(prompts('a2', 'bedrock-runtime.eu-central-1.amazonaws.com', T3, 8))).toEqual([]);
+    // The blueprint switching provider: three agents move there within minutes.
+    expect(run([...prompts('a1', 'llm.newvendor.example', T3), ...prompts('a2', 'llm.newvendor.example', T3 + 20 * SEC), ...prompts('a3', 'llm.newvendor.example', T3 + 40 * SEC)].sort((x, y) => x.time - y.time))).toEqual([]);
+  });
+
   it('takes an upload the agent was flagged for, repeated on a schedule (12 h or a day later), for a job; not a repeat within hours, nor by another agent', () => {
     const upload = (agent: string, at: number) => network({ agent_id: agent, time: at, bytes_out: 30_000_000, category: 'file_transfer', dest_host: 'sftp.partner.example' });
     const run = (repeats: [string, number][]) => {
