@@ -109,6 +109,12 @@
 // finding (3 agents of the blueprint moving there is a provider switch): the
 // agent's model client pointed at an attacker's OpenAI-compatible relay by
 // a poisoned configuration, every prompt and the mail in it read there.
+// Image requests carrying data: 15 image fetches (file_type png, gif...)
+// within 10 minutes to one host the blueprint does not work with, each
+// sending 1.5 KiB or more and twice what came back, are medium (confirmed
+// the same way): an image fetch sends a URL and gets pixels, these send
+// kilobytes of URL and get a tracking pixel, as the markdown images of a
+// prompt-injected assistant's answer do when rendered (EchoLeak).
 // Blocked attempts: 8 uploads carrying a file (file_type) to file-sharing,
 // storage, uncategorized or risky destinations the blueprint does not work
 // with, blocked by the gateway within 10 minutes, to 2 distinct hosts or
@@ -252,6 +258,13 @@ export interface ExfiltrationOptions {
    */
   relayPrompts?: number;
   relayPromptBytes?: number;
+  /**
+   * Image requests carrying data: imageBeacons image fetches of
+   * imageBeaconBytes or more out, twice what came back, within two windows
+   * to one host the blueprint does not work with.
+   */
+  imageBeacons?: number;
+  imageBeaconBytes?: number;
   /** Distinct encoded-looking host names under one domain within two windows that make a name tunnel (see name-tunnel.ts). */
   tunnelNames?: number;
   /**
@@ -316,6 +329,8 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   shipBytes: 128 * 1024,
   relayPrompts: 6,
   relayPromptBytes: 8 * 1024,
+  imageBeacons: 15,
+  imageBeaconBytes: 1536,
   tunnelNames: 40,
   confirmMs: 3 * 60_000,
   deploymentAgents: 3,
@@ -460,10 +475,14 @@ const secretStoreHost = memoByHost(isSecretStoreHost);
  * them is a router's, an unknown host answering the same API is a relay.
  */
 const MAJOR_MODEL_HOSTS = /(^|\.)(api\.openai\.com|api\.anthropic\.com|generativelanguage\.googleapis\.com|aiplatform\.googleapis\.com|bedrock-runtime\.[a-z0-9-]+\.amazonaws\.com|openai\.azure\.com|services\.ai\.azure\.com|cognitiveservices\.azure\.com|inference\.ai\.azure\.com|models\.ai\.azure\.com|api\.mistral\.ai|api\.cohere\.(ai|com)|api\.groq\.com|api\.together\.(xyz|ai)|api\.deepseek\.com|api\.x\.ai|api\.perplexity\.ai|api\.fireworks\.ai|openrouter\.ai)\.?$/;
+/** Image file types as gateways write them (extension or MIME subtype). */
+const IMAGE_TYPES = new Set(['png', 'gif', 'jpg', 'jpeg', 'webp', 'svg', 'svg+xml', 'ico', 'bmp', 'avif', 'image', 'image/png', 'image/gif', 'image/jpeg', 'image/webp', 'image/svg+xml']);
+const isImageType = memoByHost((fileType: string): boolean => IMAGE_TYPES.has(fileType.toLowerCase().replace(/^\./, '')));
+
 const isMajorModelHost = memoByHost((host: string): boolean => MAJOR_MODEL_HOSTS.test(host.toLowerCase()));
 
-/** An agent's prompts to a relay (see relayPrompts): how many within the window, since when (ms), their event ids; last finding (ms, 0 none). */
-interface RelayAgent extends Timed {
+/** An agent's requests of one kind to one host (see hostBurst): how many within two windows, since when (ms), their event ids; last finding (ms, 0 none). */
+interface HostBurst extends Timed {
   n: number;
   t0: number;
   host: string;
@@ -587,6 +606,7 @@ export const exfiltrationMeta: DetectorMeta = {
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key). ' +
     'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump). ' +
     'Six prompt-sized requests (8 KiB or more, more out than in) within 10 minutes to one model provider host that is no major provider\'s own API and not one the blueprint works with are medium: its model client pointed at a relay. ' +
+    'Fifteen image fetches within 10 minutes to one host the blueprint does not work with, each sending 1.5 KiB or more and twice what came back, are medium: data carried out in image URLs (markdown images of an injected answer, EchoLeak). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
     'Blocked attempts: 8 uploads carrying a file to 2 or more file-sharing, storage, uncategorized or risky destinations the blueprint does not use, all blocked by the gateway within 10 minutes, are medium (an exfiltration the DLP stopped). ' +
     'DNS tunnelling: 100 DNS flows (port 53 or 853, or HTTPS to a public DNS-over-HTTPS resolver such as dns.google or cloudflare-dns.com, or to an image proxy that fetches any URL, such as GitHub\'s Camo) within 10 minutes to a name server or proxy the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
@@ -791,7 +811,50 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   }
 
   const pending = new DueQueue<PendingSum>(16_384);
-  const relays = new TenantMap<RelayAgent>(o.maxAgents);
+  const relays = new TenantMap<HostBurst>(o.maxAgents);
+  const beacons = new TenantMap<HostBurst>(o.maxAgents);
+
+  /**
+   * Counts the agent's request in its burst to one host (two windows; a
+   * request to another host starts over: each rule here is about one host).
+   * Returns the burst when it reaches `limit` outside the cooldown, else null.
+   */
+  function hostBurst(map: TenantMap<HostBurst>, e: NetworkEvent, limit: number): HostBurst | null {
+    const t = e.time;
+    let r = map.get(e.tenant_id, e.agent_id);
+    if (r === undefined) {
+      r = { at: t, n: 0, t0: t, host: e.dest_host, ids: [], fired: 0 };
+      map.set(e.tenant_id, e.agent_id, r);
+    } else if (t > r.at) r.at = t;
+    if (t - r.t0 > 2 * o.windowMs || t < r.t0 || r.host !== e.dest_host) {
+      r.n = 0;
+      r.t0 = t;
+      r.ids = [];
+      r.host = e.dest_host;
+    }
+    r.n++;
+    if (r.ids.length < 8) r.ids.push(e.event_id);
+    if (r.n < limit || (r.fired !== 0 && t - r.fired < o.cooldownMs)) return null;
+    r.fired = t;
+    return r;
+  }
+
+  function burstFinding(e: NetworkEvent, s: AgentEx, r: HostBurst, kind: string, summary: string, baseline: string, threshold: string): Detection {
+    return make(
+      e,
+      'medium',
+      summary,
+      {
+        observed: { dest_host: e.dest_host, dest_ip: e.dest_ip, category: e.category, file_type: e.file_type, requests: r.n, bytes_out: e.bytes_out, bytes_in: e.bytes_in, token: e.token_id !== null },
+        baseline,
+        threshold,
+        peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
+        kind,
+        window_ms: 2 * o.windowMs,
+      },
+      r.ids.slice(),
+    );
+  }
 
   /**
    * Prompts to a relay: an agent sends prompt-sized requests (relayPromptBytes
@@ -803,38 +866,44 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
    * finding: 3 agents of the blueprint moving to the host is a provider switch).
    */
   function relayPromptsOf(e: NetworkEvent, s: AgentEx): Detection | null {
-    const t = e.time;
-    let r = relays.get(e.tenant_id, e.agent_id);
-    if (r === undefined) {
-      r = { at: t, n: 0, t0: t, host: e.dest_host, ids: [], fired: 0 };
-      relays.set(e.tenant_id, e.agent_id, r);
-    } else if (t > r.at) r.at = t;
-    // Counted per host: a relay is one host (an agent posting to many new model hosts is some crawler's business).
-    if (t - r.t0 > 2 * o.windowMs || t < r.t0 || r.host !== e.dest_host) {
-      r.n = 0;
-      r.t0 = t;
-      r.ids = [];
-      r.host = e.dest_host;
-    }
-    r.n++;
-    if (r.ids.length < 8) r.ids.push(e.event_id);
-    if (r.n < o.relayPrompts || (r.fired !== 0 && t - r.fired < o.cooldownMs)) return null;
-    r.fired = t;
-    return make(
+    const r = hostBurst(relays, e, o.relayPrompts);
+    if (r === null) return null;
+    return burstFinding(
       e,
-      'medium',
-      `Agent ${e.agent_id} sent ${r.n} prompts (latest ${fmtBytes(e.bytes_out)} out) within ${formatDuration(t - r.t0)} to ${e.dest_host} (${e.category}), a model provider its blueprint does not work with and no major provider's own API: its model client pointed at a relay that reads every prompt`,
-      {
-        observed: { dest_host: e.dest_host, dest_ip: e.dest_ip, category: e.category, prompts: r.n, bytes_out: e.bytes_out, bytes_in: e.bytes_in, token: e.token_id !== null },
-        baseline: 'the model endpoints its blueprint works with (called by 2 of its agents for an hour) and the major providers\' APIs',
-        threshold: `${o.relayPrompts} requests of ${fmtBytes(o.relayPromptBytes)} or more, more out than in, within ${(2 * o.windowMs) / 60_000} min`,
-        peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
-        kind: 'relay-prompts',
-        window_ms: 2 * o.windowMs,
-      },
-      r.ids.slice(),
+      s,
+      r,
+      'relay-prompts',
+      `Agent ${e.agent_id} sent ${r.n} prompts (latest ${fmtBytes(e.bytes_out)} out) within ${formatDuration(e.time - r.t0)} to ${e.dest_host} (${e.category}), a model provider its blueprint does not work with and no major provider's own API: its model client pointed at a relay that reads every prompt`,
+      "the model endpoints its blueprint works with (called by 2 of its agents for an hour) and the major providers' APIs",
+      `${o.relayPrompts} requests of ${fmtBytes(o.relayPromptBytes)} or more, more out than in, within ${(2 * o.windowMs) / 60_000} min`,
     );
   }
+
+  /**
+   * Image requests carrying data: fetches of images (file_type png, gif...)
+   * sending more than they get back (imageBeaconBytes or more out, twice
+   * what came in) to one host the blueprint does not work with. An image
+   * fetch sends a URL and gets pixels; these send kilobytes in their URLs and
+   * get a tracking pixel back: markdown images the agent's answer embeds,
+   * rendered by a client or a link preview, their URLs carrying the mailbox
+   * (EchoLeak, CVE-2025-32711, and the markdown-image exfiltration of
+   * prompt-injected assistants). imageBeacons of them within two windows are
+   * medium, confirmed like a bulk finding.
+   */
+  function imageBeaconsOf(e: NetworkEvent, s: AgentEx): Detection | null {
+    const r = hostBurst(beacons, e, o.imageBeacons);
+    if (r === null) return null;
+    return burstFinding(
+      e,
+      s,
+      r,
+      'image-beacons',
+      `Agent ${e.agent_id} fetched ${r.n} images (${e.file_type}) within ${formatDuration(e.time - r.t0)} from ${e.dest_host} (${e.category}), a host its blueprint does not work with, each sending more than it got back (latest ${fmtBytes(e.bytes_out)} out, ${fmtBytes(e.bytes_in)} in): data carried out in image URLs`,
+      'image fetches send a URL and get the image: less out than in',
+      `${o.imageBeacons} image requests of ${fmtBytes(o.imageBeaconBytes)} or more out, twice what came back, within ${(2 * o.windowMs) / 60_000} min`,
+    );
+  }
+
   const tunnels = new NameTunnelWatch(2 * o.windowMs, o.tunnelNames);
 
   /** The agent's allowed call to an encoded-looking host name: a name tunnel once enough distinct names pile up under one domain. */
@@ -1438,6 +1507,15 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       const d = relayPromptsOf(e, s);
       if (d !== null) return confirmLater(d, e, s, rdh, rah, cat);
     }
+    // Image fetches sending more than they get back, to a host the blueprint does not work with: data in image URLs.
+    if (!familiar && bytes >= o.imageBeaconBytes && bytes >= 2 * e.bytes_in && e.file_type !== null && isImageType(e.file_type)) {
+      const bg = g ?? group(e.tenant_id, s.g, t);
+      const bdh = dh || hashString(e.dest_host);
+      const bah = ah || hashString(e.agent_id);
+      noteBulk(bg, bdh, bah, t);
+      const d = imageBeaconsOf(e, s);
+      if (d !== null) return confirmLater(d, e, s, bdh, bah, cat);
+    }
 
     // Nor to a model endpoint that takes the agent's own token: a resource of its tenant (a fine-tuning upload to
     // its Azure OpenAI resource), not a shared provider fed under someone else's key.
@@ -1548,17 +1626,18 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       pending.evict(before);
       tunnels.evict(before);
       relays.evict(before);
+      beacons.evict(before);
     },
     size(): number {
-      return agents.size + groups.size + pending.size + tunnels.size + relays.size;
+      return agents.size + groups.size + pending.size + tunnels.size + relays.size + beacons.size;
     },
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
       for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d], k: [...g.k], x: [...g.x], ad: g.ad ? [...g.ad] : [] }]);
-      return clone({ version: 1, agents: agents.rows(), groups: rows, pending: pending.snapshot(), tunnels: tunnels.snapshot(), relays: relays.snapshot() });
+      return clone({ version: 1, agents: agents.rows(), groups: rows, pending: pending.snapshot(), tunnels: tunnels.snapshot(), relays: relays.snapshot(), beacons: beacons.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][]; pending?: PendingSum[]; tunnels?: ReturnType<NameTunnelWatch['snapshot']>; relays?: [string, string, RelayAgent][] };
+      const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][]; pending?: PendingSum[]; tunnels?: ReturnType<NameTunnelWatch['snapshot']>; relays?: [string, string, HostBurst][]; beacons?: [string, string, HostBurst][] };
       if (s?.version !== 1) throw new Error('exfiltration: unsupported snapshot');
       // Rows of older snapshots lack newer fields: laid over a fresh state, they get their defaults.
       agents.restore(
@@ -1569,6 +1648,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       pending.restore(s.pending);
       tunnels.restore(s.tunnels);
       relays.restore(s.relays ?? []);
+      beacons.restore(s.beacons ?? []);
     },
   };
 }

@@ -282,6 +282,28 @@ describe('exfiltration', () => {
     expect(run([...prompts('a1', 'llm.newvendor.example', T3), ...prompts('a2', 'llm.newvendor.example', T3 + 20 * SEC), ...prompts('a3', 'llm.newvendor.example', T3 + 40 * SEC)].sort((x, y) => x.time - y.time))).toEqual([]);
   });
 
+  it('catches data carried out in image URLs: 15 image fetches within 10 minutes to one new host, each sending twice what came back; not real image fetches, nor the blueprint\'s own image host', () => {
+    // Every agent fetches thumbnails from the blueprint's CDN-less image host for 3 hours.
+    const events = traffic(AGENTS, T0, T3);
+    for (let t = T0; t < T3; t += 5 * MIN) for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 3 * SEC, bytes_out: 2_000, bytes_in: 600, category: 'business', dest_host: 'thumbs.contoso.example', file_type: 'png' }));
+    events.sort((x, y) => x.time - y.time);
+    const images = (host: string, n: number, out: number, inb: number, fileType: string | null = 'png') =>
+      Array.from({ length: n }, (_, i) => network({ agent_id: 'a3', time: T3 + i * 20 * SEC, bytes_out: out, bytes_in: inb, category: 'business', dest_host: host, file_type: fileType, event_id: `img-${i}` }));
+    const run = (extra: NetworkEvent[]) => {
+      const d = createExfiltrationDetector({ minWindowBytesQuiet: QUIET_FLOOR_OF_THESE_TESTS });
+      const ctx = fakeContext();
+      expect(feed(d, ctx, events)).toEqual([]);
+      return feed(d, ctx, extra).concat(advanceTo(d, ctx, T3 + HOUR));
+    };
+    const out = run(images('eu-api.asm.skype.com', 20, 3_000, 300));
+    expect(out.map((x) => [x.agent_id, x.severity, x.evidence.kind])).toEqual([['a3', 'medium', 'image-beacons']]);
+    expect(out[0]!.summary).toContain('15 images (png)');
+    expect(run(images('eu-api.asm.skype.com', 14, 3_000, 300))).toEqual([]);
+    expect(run(images('images.example.net', 30, 1_200, 45_000))).toEqual([]);
+    expect(run(images('eu-api.asm.skype.com', 30, 3_000, 300, 'json'))).toEqual([]);
+    expect(run(images('thumbs.contoso.example', 30, 3_000, 300))).toEqual([]);
+  });
+
   it('takes an upload the agent was flagged for, repeated on a schedule (12 h or a day later), for a job; not a repeat within hours, nor by another agent', () => {
     const upload = (agent: string, at: number) => network({ agent_id: agent, time: at, bytes_out: 30_000_000, category: 'file_transfer', dest_host: 'sftp.partner.example' });
     const run = (repeats: [string, number][]) => {
