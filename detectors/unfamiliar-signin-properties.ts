@@ -55,6 +55,11 @@
 //   thief's host. An addition record that arrives late, before the
 //   confirmation, takes the extra weight back. A managed identity's
 //   credentials rotate unrecorded: never.
+// - A new network that is a consumer broadband or mobile ISP (see
+//   CONSUMER_ASNS) weighs double for a workload signing in with client
+//   credentials (medium, confirmed like the rest): no cloud workload runs in
+//   a home; a stolen secret sent through a residential proxy to look local
+//   does. Carriers that also host data centres are not listed.
 
 import type { AgentEvent, NetworkEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
@@ -331,7 +336,34 @@ function valueOf(e: SigninEvent, p: number): string | number | null {
  * tenant use secrets): a secret is what an insider takes home, not what a
  * deployment moves to.
  */
+/**
+ * Consumer broadband and mobile networks (cable and mobile ISPs whose
+ * addresses are homes and phones, not data centres): Comcast 7922, Charter
+ * Spectrum 20115 11426 11427 12271 20001 10796 33363 11351 7843, Cox 22773,
+ * Frontier 5650, Mediacom 30036, Altice Optimum 6128, WOW 12083, T-Mobile US
+ * 21928, Verizon Wireless 6167 22394, AT&T Mobility 20057, Virgin Media 5089,
+ * Sky 5607, TalkTalk 13285, Ziggo 33915, Free 12322, SFR 15557, Bouygues 5410,
+ * Vodafone Kabel 3209, Rogers 812, Shaw 6327. Carriers that also run data
+ * centres and corporate lines (AT&T 7018, Verizon 701, Deutsche Telekom 3320)
+ * are not listed: a company's own site may sit there.
+ */
+const CONSUMER_ASNS = new Set([
+  7922, 20115, 11426, 11427, 12271, 20001, 10796, 33363, 11351, 7843, 22773, 5650, 30036, 6128, 12083, 21928, 6167, 22394, 20057, 5089, 5607, 13285, 33915, 12322, 15557, 5410, 3209, 812,
+  6327,
+]);
+
+/**
+ * A workload's sign-in (client credentials, not an agent user account) from
+ * a consumer network: no cloud workload runs in a home; a residential proxy
+ * does (the stolen secret sent through it to look local).
+ */
+function consumerNetworkWorkload(e: SigninEvent): boolean {
+  return e.asn !== null && e.flow === 'client_credentials' && e.agent_type !== 'agent_user' && CONSUMER_ASNS.has(e.asn);
+}
+
+/** A property's weight; a new network that is a consumer one for a workload weighs double (see consumerNetworkWorkload). */
 function propWeight(p: number, e: SigninEvent): number {
+  if (p === ASN) return consumerNetworkWorkload(e) ? 2 * WEIGHT.asn : WEIGHT.asn;
   return p === CTYPE && e.credential_type === 'client_secret' ? 1 : WEIGHT[PROPS[p]!];
 }
 
@@ -771,7 +803,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant). A new credential that no addition record explains, presented from another subnet than the credential the agent used within the hour before it (not a managed identity), weighs one more: a credential planted past the audit feed, running beside the agent\'s own. A new user agent of offensive tooling (roadtx, ROADrecon, GraphRunner, AADInternals, TokenTactics, AzureHound...) is medium at once. An agent a deployment took to a new network that signs in or calls from its own network again within the hour did not move with it (one host signing in as several agents): low.',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant). A new credential that no addition record explains, presented from another subnet than the credential the agent used within the hour before it (not a managed identity), weighs one more: a credential planted past the audit feed, running beside the agent\'s own. A new user agent of offensive tooling (roadtx, ROADrecon, GraphRunner, AADInternals, TokenTactics, AzureHound...) is medium at once. A new network that is a consumer broadband or mobile ISP (Comcast, Spectrum, Cox, T-Mobile, Virgin Media...) weighs double for a workload signing in with client credentials: no cloud workload runs in a home, a residential proxy does. An agent a deployment took to a new network that signs in or calls from its own network again within the hour did not move with it (one host signing in as several agents): low.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,

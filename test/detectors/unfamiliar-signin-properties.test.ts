@@ -171,6 +171,24 @@ describe('unfamiliar-signin-properties', () => {
     expect(detections.map((d) => [d.severity, d.evidence.new_properties])).toEqual([['low', ['country']]]);
   });
 
+  it('weighs a new consumer broadband network double for a workload signing in with client credentials (a residential proxy), not for an agent user account, nor a carrier that also hosts data centres', () => {
+    const from = (asn: number, o: Partial<SigninEvent> = {}) => [
+      ...warmup({ agents: AGENTS }),
+      signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, asn, ip: '73.165.92.18', event_id: 'home', ...o }),
+      ...warmup({ agents: ['a2', 'a3'], start: END + MIN, durationMs: 5 * MIN }),
+    ];
+    // Comcast: only the network is new, and it is medium after the confirmation.
+    const comcast = run(det(), from(7922)).detections;
+    expect(comcast.map((d) => [d.severity, d.time - END])).toEqual([
+      ['low', 0],
+      ['medium', 3 * MIN],
+    ]);
+    expect(comcast[0]!.evidence.weight).toBe(2);
+    // Verizon (701) runs corporate lines too; an agent user account may sign in where a person is.
+    expect(run(det(), from(701)).detections.map((d) => d.severity)).toEqual(['low']);
+    expect(run(det(), from(7922, { agent_type: 'agent_user', flow: 'agent_user' })).detections.map((d) => d.severity)).toEqual(['low']);
+  });
+
   it('makes a new client of offensive tooling medium at once, even from the agent\'s own host and in a learning blueprint, but not a name that merely contains one', () => {
     const roadtx = [...warmup({ agents: AGENTS }), signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, user_agent: 'roadtx/1.9.2 (ROADtools)' })];
     const { detections } = run(det(), roadtx);
