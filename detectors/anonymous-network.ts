@@ -20,6 +20,17 @@
 // sign-in from one is low (a spray through Tor; failed-access judges the
 // volume). Once per agent and ASN per day (failures: per hour).
 //
+// An agent that has only ever signed in from that one address (native to
+// it: a laptop agent whose only egress is the company's business VPN) and
+// was not created within the hour (it ran before the stream began, or was
+// idle since its creation: its history is unknown) is held an hour instead:
+// no finding when by then 3 native agents of its blueprint signed in from
+// that network, or 2 in a blueprint none of whose agents signed in from
+// anywhere else (the blueprint's home, whatever its owner's business); from
+// then on the network is the blueprint's. A stolen credential is used
+// from the thief's network after the agent's own sign-ins elsewhere: never
+// native.
+//
 // The list is of networks whose business is anonymity, by ASN: Tor exit
 // operators, commercial VPN providers and the privacy hosts most of their
 // exits sit on. General clouds and hosting (Azure, AWS, OVH, Hetzner,
@@ -30,8 +41,9 @@
 
 import type { AgentEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
-import { peerGroupId, peerGroupName, type Detector } from './detector.js';
+import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
+import { DueQueue, type DueItem } from './due-queue.js';
 
 export type AnonymizerKind = 'tor' | 'vpn' | 'privacy-hosting';
 
@@ -73,6 +85,8 @@ export interface AnonymousNetworkOptions {
   /** A network is the blueprint's once this many of its agents used it, the first this long ago. */
   blueprintAgents?: number;
   establishedMs?: number;
+  /** A native agent's sign-in is held this long for its blueprint's other native agents (see the header), ms; 0: never held. */
+  nativeHoldMs?: number;
   /** One finding per agent and ASN per this (successes), and per this (failures), ms. */
   refireMs?: number;
   failureRefireMs?: number;
@@ -83,6 +97,7 @@ const DEFAULTS: Required<AnonymousNetworkOptions> = {
   networks: ANONYMIZING_NETWORKS,
   blueprintAgents: 3,
   establishedMs: 24 * 3_600_000,
+  nativeHoldMs: 60 * 60_000,
   refireMs: 24 * 3_600_000,
   failureRefireMs: 3_600_000,
   maxAgents: 1_000_000,
@@ -99,6 +114,17 @@ interface AnonGroup extends Timed {
   u: number[];
   /** Per entry of `u`, the hashes of the agents that used it (capped). */
   who: number[][];
+  /** Per entry of `u`, how many of its agents were native to it (see the header); absent in older snapshots. */
+  nat?: number[];
+  /** The latest successful sign-in of its agents from a network that is no anonymizer (s); absent when none since the record began. */
+  el?: number;
+}
+
+/** A native agent's sign-in held for its blueprint's other native agents. */
+interface HeldNative extends DueItem {
+  gid: string;
+  asn: number;
+  d: Detection;
 }
 const G_STRIDE = 3;
 const MAX_WHO = 8;
@@ -110,7 +136,7 @@ export const anonymousNetworkMeta: DetectorMeta = {
   mitre: { id: 'T1090.003', name: 'Proxy: Multi-hop Proxy' },
   description:
     'An agent signs in successfully from a Tor exit, a commercial VPN or a privacy host that carries mostly Tor and VPN exits (by the ASN\'s holder), which its blueprint does not run on: a stolen credential used through an anonymizer, often in the agent\'s own country with its user agent copied, so that only the network is new. ' +
-    'Medium; nothing when the network is the blueprint\'s (3 or more of its agents used it, the first a day or more ago) or the agent\'s own (it used it a day or more ago). A failed sign-in from one is low. Once per agent and network per day (failures per hour).',
+    'Medium; nothing when the network is the blueprint\'s (3 or more of its agents used it, the first a day or more ago, or 3 of its agents (2 when the blueprint signs in from nowhere else) ran there from their first sign-in: its home, a business VPN) or the agent\'s own (it used it a day or more ago); an agent that has only ever signed in from there, not created within the hour, is held an hour for the others. A failed sign-in from one is low. Once per agent and network per day (failures per hour).',
 };
 
 export function createAnonymousNetworkDetector(options: AnonymousNetworkOptions = {}): Detector {
@@ -119,11 +145,37 @@ export function createAnonymousNetworkDetector(options: AnonymousNetworkOptions 
   const agents = new TenantMap<AnonAgent>(o.maxAgents);
   const groups = new TenantMap<AnonGroup>(o.maxAgents);
   const establishedS = o.establishedMs / 1000;
+  const nativeHoldS = o.nativeHoldMs / 1000;
+  const held = new DueQueue<HeldNative>(o.maxAgents);
 
-  function onSignin(e: SigninEvent): Detection[] {
-    if (e.asn === null) return NO_DETECTIONS;
-    const net = byAsn.get(e.asn);
-    if (net === undefined) return NO_DETECTIONS;
+  /** Native agents of the group on the ASN at entry `gi` of `u`. */
+  function nativesAt(g: AnonGroup, gi: number): number {
+    return g.nat?.[gi / G_STRIDE] ?? 0;
+  }
+
+  /** A held native sign-in: nothing when 3 native agents of its blueprint are on the network by now. */
+  function decide(p: HeldNative): Detection | null {
+    const g = groups.get(p.tenant_id, p.gid);
+    if (g !== undefined) {
+      let gi = g.u.indexOf(p.asn);
+      while (gi >= 0 && gi % G_STRIDE !== 0) gi = g.u.indexOf(p.asn, gi + 1);
+      const natives = gi >= 0 ? nativesAt(g, gi) : 0;
+      // Its home: 3 agents native to it, or 2 in a blueprint that has signed in from nowhere else since.
+      if (natives >= o.blueprintAgents || (natives >= 2 && g.el === undefined)) return null;
+    }
+    return { ...p.d, time: p.due, summary: `${p.d.summary}; not its blueprint's home: fewer than ${o.blueprintAgents} of its agents ran there from their start within ${o.nativeHoldMs / 60_000} min (2 when it signs in from nowhere else)` };
+  }
+
+  function onSignin(e: SigninEvent, ctx: DetectorContext): Detection[] {
+    const net = e.asn === null ? undefined : byAsn.get(e.asn);
+    if (net === undefined || e.asn === null) {
+      // A blueprint on an anonymizer that also signs in from elsewhere: not a fleet whose only egress is there.
+      if (e.result === 'success' && groups.size !== 0) {
+        const og = groups.get(e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id));
+        if (og !== undefined) og.el = Math.floor(e.time / 1000);
+      }
+      return NO_DETECTIONS;
+    }
     const now = Math.floor(e.time / 1000);
     const gid = peerGroupId(e.blueprint_id, e.agent_id);
     let g = groups.get(e.tenant_id, gid);
@@ -152,21 +204,36 @@ export function createAnonymousNetworkDetector(options: AnonymousNetworkOptions 
       ai = a.u.length;
       a.u.push(e.asn, success ? now : 0, 0, 0);
     } else if (success && a.u[ai + 1] === 0) a.u[ai + 1] = now;
+    // Native: every successful sign-in of the agent so far came from this one address.
+    const info = success ? ctx.agent(e.tenant_id, e.agent_id) : undefined;
+    const native = info !== undefined && info.signin_ip === e.ip && (info.signin_ip_prev ?? null) === null;
+    // Held unless the agent was created within the hold (a new agent signing in through an anonymizer from its
+    // start is reported at once): one met with no history (running before the stream began, or idle since its creation).
+    const hold = native && o.nativeHoldMs > 0 && !(info!.created_seen && e.time - info!.first_seen < o.nativeHoldMs);
     if (success) {
       const ah = hashString(e.agent_id);
       if (gi < 0) {
         g.u.push(e.asn, now, 1);
         g.who.push([ah]);
+        const nat = g.nat ?? (g.nat = []);
+        while (nat.length < g.who.length - 1) nat.push(0);
+        nat.push(native ? 1 : 0);
       } else {
         const who = g.who[gi / G_STRIDE]!;
         if (!who.includes(ah)) {
           g.u[gi + 2] = bpAgents + 1;
           if (who.length < MAX_WHO) who.push(ah);
+          if (native) {
+            const nat = g.nat ?? (g.nat = []);
+            while (nat.length < g.who.length) nat.push(0);
+            nat[gi / G_STRIDE]!++;
+          }
         }
       }
     }
 
-    const blueprints = bpAgents >= o.blueprintAgents && now - bpFirst >= establishedS;
+    const home = o.nativeHoldMs > 0 && gi >= 0 && nativesAt(g, gi) >= o.blueprintAgents && now - bpFirst >= nativeHoldS;
+    const blueprints = home || (bpAgents >= o.blueprintAgents && now - bpFirst >= establishedS);
     const owns = ownFirst !== 0 && now - ownFirst >= establishedS;
     if (blueprints || owns) return NO_DETECTIONS;
     const slot = success ? ai + 2 : ai + 3;
@@ -174,7 +241,12 @@ export function createAnonymousNetworkDetector(options: AnonymousNetworkOptions 
     const refire = (success ? o.refireMs : o.failureRefireMs) / 1000;
     if (last !== 0 && now - last < refire) return NO_DETECTIONS;
     a.u[slot] = now;
-    return [finding(e, net, success ? 'medium' : 'low', bpAgents, gi >= 0 ? bpFirst : null)];
+    const d = finding(e, net, success ? 'medium' : 'low', bpAgents, gi >= 0 ? bpFirst : null);
+    if (hold) {
+      held.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.nativeHoldMs, gid, asn: e.asn, d });
+      return NO_DETECTIONS;
+    }
+    return [d];
   }
 
   function finding(e: SigninEvent, net: AnonymizingNetwork, severity: 'low' | 'medium', bpAgents: number, bpFirst: number | null): Detection {
@@ -201,24 +273,32 @@ export function createAnonymousNetworkDetector(options: AnonymousNetworkOptions 
   return {
     meta: anonymousNetworkMeta,
     types: ['signin'] as const,
-    observe(e: AgentEvent): Detection[] {
-      return e.type === 'signin' ? onSignin(e) : NO_DETECTIONS;
+    observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      return e.type === 'signin' ? onSignin(e, ctx) : NO_DETECTIONS;
+    },
+    advance(watermark: number): Detection[] {
+      return held.takeDue(watermark, decide);
+    },
+    settle(): Detection[] {
+      return held.takeDue(Infinity, decide);
     },
     evict(before: number): void {
       agents.evict(before);
       groups.evict(before);
+      held.evict(before);
     },
     size(): number {
-      return agents.size + groups.size;
+      return agents.size + groups.size + held.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, agents: agents.snapshot(), groups: groups.snapshot() });
+      return clone({ version: 1, agents: agents.snapshot(), groups: groups.snapshot(), held: held.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AnonAgent][]; groups: [string, string, AnonGroup][] };
+      const s = clone(snapshot) as { version: number; agents: [string, string, AnonAgent][]; groups: [string, string, AnonGroup][]; held?: HeldNative[] };
       if (s?.version !== 1) throw new Error('anonymous-network: unsupported snapshot');
       agents.restore(s.agents);
       groups.restore(s.groups);
+      held.restore(s.held ?? []);
     },
   };
 }
