@@ -17,10 +17,15 @@
 // 3 from anywhere. So:
 // - an allowed connection on port 445 or 139 to a public address (by its
 //   dest_ip, or the host when it is an address) that is not an Azure Files
-//   endpoint → medium (the response left), judged `holdMs` later, unless by
+//   endpoint, carrying `minAuthBytes` or more out (an SMB negotiation and an
+//   NTLM authentication are several hundred bytes; a port scanner's probe,
+//   tens, leaks nothing) → medium (the response left), judged `holdMs` later, unless by
 //   then `fileServerAgents` agents of the blueprint reached it over SMB (the
 //   blueprint's own file server on a public address: a deployment, not a
 //   lure, which reaches one agent);
+//   (Nor when the agent reached 4 distinct SMB targets, public or private,
+//   within 10 minutes by then: a vulnerability scanner sweeping the estate,
+//   where a UNC path names one listener.)
 // - a blocked one → low (the firewall stopped it, but something made the
 //   agent try);
 // - a request on port 80 to an address the agent tried over SMB within
@@ -40,6 +45,11 @@ import { DueQueue, type DueItem } from './due-queue.js';
 import { memoByHost } from './host-memo.js';
 
 export interface ForcedAuthenticationOptions {
+  /** An allowed SMB connection sending fewer bytes than this carried no authentication (a scanner's probe). */
+  minAuthBytes?: number;
+  /** An agent that reached this many distinct SMB targets within sweepWindowMs is sweeping (a scanner), not leaking to one listener. */
+  sweepTargets?: number;
+  sweepWindowMs?: number;
   /** An allowed SMB connection is judged this long after it (other agents of the blueprint may follow), ms. */
   holdMs?: number;
   /** Agents of the blueprint reaching one SMB target that make it the blueprint's file server. */
@@ -52,6 +62,9 @@ export interface ForcedAuthenticationOptions {
 }
 
 const DEFAULTS: Required<ForcedAuthenticationOptions> = {
+  minAuthBytes: 300,
+  sweepTargets: 4,
+  sweepWindowMs: 10 * 60_000,
   holdMs: 2 * 60_000,
   fileServerAgents: 3,
   webdavFallbackMs: 2 * 60_000,
@@ -74,7 +87,11 @@ interface SmbAgent extends Timed {
   ids: string[];
   low: number;
   medium: number;
+  /** Its latest SMB targets (public or private), flat [address hash, second], oldest first; absent until the second. */
+  sw?: number[];
 }
+/** SMB targets remembered per agent for telling a sweep. */
+const MAX_SWEEP = 16;
 
 /** Per blueprint: flat [target hash, agent hash], oldest first. */
 interface SmbGroup extends Timed {
@@ -99,7 +116,7 @@ export const forcedAuthenticationMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1187', name: 'Forced Authentication' },
   description:
-    "An agent's runtime connects over SMB (ports 445, 139) to a public address that is not an Azure Files endpoint, or over HTTP (80) to an address it just tried over SMB (Windows' WebDAV fallback): a document naming a UNC path (a remote template, a .library-ms or .url file) made Windows send the account's NTLM response to an attacker's listener. " +
+    "An agent's runtime connects over SMB (ports 445, 139) to a public address that is not an Azure Files endpoint, sending 300 bytes or more (a scanner's probe sends tens) and not one of 4 or more SMB hosts it reached within 10 minutes (a scanner's sweep), or over HTTP (80) to an address it just tried over SMB (Windows' WebDAV fallback): a document naming a UNC path (a remote template, a .library-ms or .url file) made Windows send the account's NTLM response to an attacker's listener. " +
     'Medium for an allowed connection, 2 minutes later unless 3 agents of the blueprint reach that address over SMB (its own file server); low for a blocked one; medium for the WebDAV fallback within 2 minutes of an SMB attempt. Once per agent per hour for each severity.',
 };
 
@@ -152,16 +169,52 @@ export function createForcedAuthenticationDetector(options: ForcedAuthentication
     return n;
   }
 
-  function onSmb(e: NetworkEvent): Detection[] {
-    if (isAzureFiles(e.dest_host)) return NO_DETECTIONS;
-    const target = publicTarget(e);
-    if (target === null) return NO_DETECTIONS;
-    const group = peerGroupId(e.blueprint_id, e.agent_id);
+  /** Records an SMB target of the agent (any address) in its sweep ring; returns the agent's record, made when absent. */
+  function noteSweep(e: NetworkEvent, target: string): SmbAgent {
     let a = agents.get(e.tenant_id, e.agent_id);
     if (a === undefined) {
       a = { at: e.time, target, t: e.time, ids: [], low: 0, medium: 0 };
       agents.set(e.tenant_id, e.agent_id, a);
+    }
+    const h = hashString(target);
+    const now = Math.floor(e.time / 1000);
+    const sw = a.sw ?? (a.sw = []);
+    for (let i = 0; i < sw.length; i += 2) {
+      if (sw[i] !== h) continue;
+      if (now > sw[i + 1]!) sw[i + 1] = now;
+      return a;
+    }
+    if (sw.length >= 2 * MAX_SWEEP) sw.splice(0, 2);
+    sw.push(h, now);
+    return a;
+  }
+
+  /** Distinct SMB targets the agent reached within sweepWindowMs before `t` (or since). */
+  function sweepSize(a: SmbAgent | undefined, t: number): number {
+    if (a?.sw === undefined) return 0;
+    const from = Math.floor((t - o.sweepWindowMs) / 1000);
+    let n = 0;
+    for (let i = 1; i < a.sw.length; i += 2) if (a.sw[i]! >= from) n++;
+    return n;
+  }
+
+  function onSmb(e: NetworkEvent): Detection[] {
+    if (isAzureFiles(e.dest_host)) return NO_DETECTIONS;
+    const target = publicTarget(e);
+    if (target === null) {
+      // A private SMB target: only remembered for an agent already on record (a sweep, see decide).
+      if (e.action === 'allowed' && agents.size !== 0) {
+        const known = agents.get(e.tenant_id, e.agent_id);
+        if (known !== undefined) noteSweep(e, e.dest_ip ?? e.dest_host);
+      }
+      return NO_DETECTIONS;
+    }
+    const group = peerGroupId(e.blueprint_id, e.agent_id);
+    let a = agents.get(e.tenant_id, e.agent_id);
+    if (a === undefined) {
+      a = noteSweep(e, target);
     } else {
+      noteSweep(e, target);
       if (e.time > a.at) a.at = e.time;
       if (a.target !== target) a.ids = [];
       if (e.time >= a.t || a.target !== target) {
@@ -176,6 +229,8 @@ export function createForcedAuthenticationDetector(options: ForcedAuthentication
       return [finding(e.tenant_id, e.agent_id, e.blueprint_id, 'low', target, e.dest_port, e.bytes_out, e.time, a.ids, 'blocked')];
     }
     if (noteGroup(e.tenant_id, group, target, e.agent_id, e.time) >= o.fileServerAgents) return NO_DETECTIONS;
+    // Too little out to have carried a negotiation and an authentication: a probe (a vulnerability scanner's).
+    if (e.bytes_out < o.minAuthBytes) return NO_DETECTIONS;
     pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, group, blueprint_id: e.blueprint_id, target, port: e.dest_port, bytes_out: e.bytes_out, t: e.time, due: e.time + o.holdMs });
     return NO_DETECTIONS;
   }
@@ -194,6 +249,8 @@ export function createForcedAuthenticationDetector(options: ForcedAuthentication
   function decide(p: PendingSmb): Detection | null {
     if (agentsReaching(p.tenant_id, p.group, p.target) >= o.fileServerAgents) return null;
     const a = agents.get(p.tenant_id, p.agent_id);
+    // An agent sweeping many SMB hosts (a vulnerability scanner) is not handing one listener its response.
+    if (sweepSize(a, p.due) >= o.sweepTargets) return null;
     if (a !== undefined) {
       if (a.medium !== 0 && p.t - a.medium < o.refireMs) return null;
       a.medium = p.t;

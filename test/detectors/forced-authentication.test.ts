@@ -40,18 +40,31 @@ describe('forced-authentication', () => {
     expect(run([blocked, { ...webdav, time: T0 + 10 * MIN }]).map((x) => x.severity)).toEqual(['low']);
   });
 
-  it('stays quiet for SMB to private addresses, Azure Files shares, names without an address, and other ports', () => {
+  it('stays quiet for SMB to private addresses, Azure Files shares, names without an address, other ports, and probes too small to carry an authentication', () => {
     expect(run([smb(T0, { dest_host: 'dc01.corp.litware.com', dest_ip: '10.16.0.10' })])).toEqual([]);
     expect(run([smb(T0, { dest_host: 'litwarefiles.file.core.windows.net', dest_ip: '20.60.132.8' })])).toEqual([]);
     expect(run([smb(T0, { dest_host: 'fs01.corp.example', dest_ip: null })])).toEqual([]);
     expect(run([smb(T0, { dest_ip: '127.0.0.1', dest_host: '127.0.0.1' })])).toEqual([]);
     expect(run([smb(T0, { dest_port: 443 })])).toEqual([]);
+    // A vulnerability scanner's probe of the organisation's own address: tens of bytes, no authentication in it.
+    expect(run([smb(T0, { bytes_out: 120, bytes_in: 60 }), smb(T0 + MIN, { bytes_out: 64, bytes_in: 0 })])).toEqual([]);
+    expect(run([smb(T0, { bytes_out: 420 })]).map((x) => x.severity)).toEqual(['medium']);
   });
 
   it('takes a public address 3 agents of the blueprint reach over SMB within the hold as its file server, not one or two', () => {
     const fleet = (agents: string[]) => agents.map((a, i) => smb(T0 + i * 20 * SEC, { agent_id: a }));
     expect(run(fleet(['a1', 'a2', 'a3']))).toEqual([]);
     expect(run(fleet(['a1', 'a2'])).map((x) => x.agent_id)).toEqual(['a1', 'a2']);
+  });
+
+  it('takes an agent reaching 4 distinct SMB hosts within 10 minutes, public or private, for a scanner sweeping the estate, not a leak to one listener', () => {
+    const dmz = (i: number, t: number) => smb(t, { dest_host: `20.42.44.${100 + i}`, dest_ip: `20.42.44.${100 + i}`, bytes_out: 5_000 });
+    expect(run([dmz(0, T0), dmz(1, T0 + 20 * SEC), dmz(2, T0 + 40 * SEC), dmz(3, T0 + 60 * SEC)])).toEqual([]);
+    // Its private hosts count too, once the agent is on record.
+    const internal = (i: number, t: number) => smb(t, { dest_host: `10.20.6.${i}`, dest_ip: `10.20.6.${i}`, bytes_out: 900 });
+    expect(run([dmz(0, T0), internal(1, T0 + 10 * SEC), internal(2, T0 + 20 * SEC), internal(3, T0 + 30 * SEC)])).toEqual([]);
+    // Three hosts are no sweep.
+    expect(run([dmz(0, T0), dmz(1, T0 + 20 * SEC), dmz(2, T0 + 40 * SEC)]).map((x) => x.severity)).toEqual(['medium']);
   });
 
   it('reports an agent once an hour per severity', () => {
