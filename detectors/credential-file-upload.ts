@@ -26,8 +26,9 @@
 // uploads of it by the blueprint, the first an hour or more before (a
 // certificate deployment job publishing its bundles), nor a PEM within 15
 // minutes of a credential one of the agent's sponsors added (the rotation
-// publishing its new public certificate where it is pinned). Once per agent
-// per hour for the low, per day for the medium.
+// publishing its new public certificate where it is pinned). An upload the
+// gateway blocked sent nothing: low at most (something still collected the
+// file). Once per agent per hour for the low, per day for the medium.
 //
 // State: per blueprint that sent credential files, its latest 16 (type,
 // destination) pairs; per agent that sent one, a few numbers.
@@ -145,7 +146,7 @@ export const credentialFileUploadMeta: DetectorMeta = {
   mitre: { id: 'T1552.004', name: 'Unsecured Credentials: Private Keys' },
   description:
     'An agent uploads files whose type is a credential store (private keys and PKCS#12 bundles, KeePass and Password Safe databases, PuTTY keys, Java keystores, VPN profiles, environment and Terraform state files, publish profiles; a key, certificate or profile no bigger than such files are: a 6 MB `.key` is a Keynote deck) to a public destination that is neither a secrets store, a cloud\'s certificate plane, nor an Azure Storage account written with an Entra token (the tenant\'s own): code in its runtime collecting credential files and sending them through a channel the agent uses every day, where host, category and volume are its own. ' +
-    "Low for one; medium from the second within 15 minutes, or at once for a password database, a PuTTY key, a keystore or a PKCS#12 bundle. Nothing when the blueprint sends that type to that destination routinely (2 uploads, the first an hour or more before: a certificate deployment job), nor for a PEM within 15 minutes of a credential one of the agent's sponsors added (its new certificate published where it is pinned). Once per agent per hour (low), per day (medium).",
+    "Low for one; medium from the second within 15 minutes, or at once for a password database, a PuTTY key, a keystore or a PKCS#12 bundle. Nothing when the blueprint sends that type to that destination routinely (2 uploads, the first an hour or more before: a certificate deployment job), nor for a PEM within 15 minutes of a credential one of the agent's sponsors added (its new certificate published where it is pinned). An upload the gateway blocked is low at most (nothing left). Once per agent per hour (low), per day (medium).",
 };
 
 export function createCredentialFileUploadDetector(options: CredentialFileUploadOptions = {}): Detector {
@@ -187,6 +188,8 @@ export function createCredentialFileUploadDetector(options: CredentialFileUpload
     // tenant's token; a thief's takes a SAS). A backup of a share copies its keys and certificates too.
     if (e.token_id !== null && isAzureStorageHost(e.dest_host)) return NO_DETECTIONS;
     if (type === 'pem' && rotating(e, ctx)) return NO_DETECTIONS;
+    // Stopped by the gateway (its DLP): nothing left; the attempt is low at most, and teaches no routine.
+    if (e.action !== 'allowed') return e.action === 'blocked' ? onBlocked(e, type) : NO_DETECTIONS;
     if (routineThenCount(e, type)) return NO_DETECTIONS;
     const now = sec(e.time);
     let a = agents.get(e.tenant_id, e.agent_id);
@@ -214,6 +217,36 @@ export function createCredentialFileUploadDetector(options: CredentialFileUpload
     if (a.low !== 0 && now - a.low < o.lowRefireMs / 1000) return NO_DETECTIONS;
     a.low = now;
     return [finding(e, a, 'low')];
+  }
+
+  /** A credential file upload the gateway blocked: low, once per agent per hour (the same slot as the low of sent files). */
+  function onBlocked(e: NetworkEvent, type: string): Detection[] {
+    const now = sec(e.time);
+    let a = agents.get(e.tenant_id, e.agent_id);
+    if (a === undefined) {
+      a = { at: e.time, since: now, n: 0, types: [], hosts: [], ids: [], low: 0, medium: 0 };
+      agents.set(e.tenant_id, e.agent_id, a);
+    } else if (e.time > a.at) a.at = e.time;
+    if (a.low !== 0 && now - a.low < o.lowRefireMs / 1000) return NO_DETECTIONS;
+    a.low = now;
+    const what = CREDENTIAL_FILE_TYPES.get(type)!.what;
+    return [
+      {
+        detector: credentialFileUploadMeta.id,
+        severity: 'low',
+        tenant_id: e.tenant_id,
+        agent_id: e.agent_id,
+        time: e.time,
+        summary: `Agent ${e.agent_id} tried to send a credential file (.${type}, ${what}) to ${e.dest_host}, blocked by the gateway: nothing left, but something in its runtime collected it`,
+        evidence: {
+          observed: { file_types: [type], hosts: [e.dest_host], latest_bytes_out: e.bytes_out, action: e.action },
+          baseline: { blueprint_routine: false },
+          threshold: 'a blocked upload of a credential file: low at most',
+          peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
+        },
+        event_ids: [e.event_id],
+      },
+    ];
   }
 
   /**

@@ -57,6 +57,16 @@ describe('credential-file-upload', () => {
     }
   });
 
+  it('keeps uploads the gateway blocked low (nothing left), once an hour, whatever their type and number', () => {
+    const blocked = (t: number, type: string) => up({ time: t, action: 'blocked', file_type: type });
+    const out = run([blocked(T0, 'pem'), blocked(T0 + MIN, 'env'), blocked(T0 + 2 * MIN, 'kdbx'), blocked(T0 + 61 * MIN, 'pfx')]);
+    expect(out.map((x) => [x.severity, x.time - T0])).toEqual([
+      ['low', 0],
+      ['low', 61 * MIN],
+    ]);
+    expect(out[0]!.summary).toContain('blocked by the gateway');
+  });
+
   it('ignores downloads, tiny transfers, files too big for their type, private destinations, secrets stores and certificate planes, and two uploads far apart', () => {
     expect(run([up({ file_type: 'key', bytes_out: 12_000_000 }), up({ time: T0 + MIN, file_type: 'key', bytes_out: 30_000_000 })])).toEqual([]);
     expect(run([up({ bytes_in: 50_000 }), up({ time: T0 + MIN, bytes_out: 100 })])).toEqual([]);
