@@ -88,7 +88,8 @@
 // its tenant (a fine-tuning upload of hundreds of MB to its Azure OpenAI
 // resource), where a shared provider fed with someone else's key takes none.
 // DNS tunnelling (data smuggled in queries, a few hundred bytes a flow, under
-// every byte threshold): 100 DNS flows (port 53 or 853, or HTTPS to a public
+// every byte threshold; not to the platform's own resolver or a private one,
+// every workload's default, which only a name tunnel's names give away): 100 DNS flows (port 53 or 853, or HTTPS to a public
 // DoH resolver or to an image proxy that fetches any URL, such as GitHub's
 // Camo: data sent in the order of pixel fetches; see dns-flows.ts) within the 10-minute
 // window to name servers (by address) the blueprint does not use (queried by
@@ -469,6 +470,17 @@ function modelUpload(e: NetworkEvent, cat: CategoryInfo): boolean {
 const secretStoreHost = memoByHost(isSecretStoreHost);
 
 /**
+ * Cloud platforms' own recursive resolvers, by address: Azure's virtual
+ * public IP (168.63.129.16), AWS's VPC resolver at its link-local address
+ * (169.254.169.253, fd00:ec2::253) and Google Cloud's metadata server
+ * (169.254.169.254), which answers DNS.
+ */
+const PLATFORM_RESOLVERS = new Set(['168.63.129.16', '169.254.169.253', 'fd00:ec2::253', '169.254.169.254']);
+function isPlatformResolver(address: string): boolean {
+  return PLATFORM_RESOLVERS.has(address.toLowerCase());
+}
+
+/**
  * The model providers' own API hosts (OpenAI, Anthropic, Google, Amazon
  * Bedrock, Azure OpenAI and AI Foundry, Mistral, Cohere, Groq, Together,
  * DeepSeek, xAI, Perplexity, Fireworks, OpenRouter): a fallback to one of
@@ -609,7 +621,7 @@ export const exfiltrationMeta: DetectorMeta = {
     'Fifteen image fetches within 10 minutes to one host the blueprint does not work with, each sending 1.5 KiB or more and twice what came back, are medium: data carried out in image URLs (markdown images of an injected answer, EchoLeak). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
     'Blocked attempts: 8 uploads carrying a file to 2 or more file-sharing, storage, uncategorized or risky destinations the blueprint does not use, all blocked by the gateway within 10 minutes, are medium (an exfiltration the DLP stopped). ' +
-    'DNS tunnelling: 100 DNS flows (port 53 or 853, or HTTPS to a public DNS-over-HTTPS resolver such as dns.google or cloudflare-dns.com, or to an image proxy that fetches any URL, such as GitHub\'s Camo) within 10 minutes to a name server or proxy the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
+    'DNS tunnelling (not through the platform\'s own resolver or a private one): 100 DNS flows (port 53 or 853, or HTTPS to a public DNS-over-HTTPS resolver such as dns.google or cloudflare-dns.com, or to an image proxy that fetches any URL, such as GitHub\'s Camo) within 10 minutes to a name server or proxy the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
 };
 
 export function createExfiltrationDetector(options: ExfiltrationOptions = {}): Detector {
@@ -1303,7 +1315,11 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     const t = e.time;
     const g = group(e.tenant_id, s.g, t);
     const doh = channel !== RequestChannel.Dns;
-    if (established(g, doh ? e.dest_host : (e.dest_ip ?? e.dest_host), e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) return null;
+    const server = doh ? e.dest_host : (e.dest_ip ?? e.dest_host);
+    // The platform's own resolver (Azure's 168.63.129.16, a VPC's link-local one) or one inside the network (a
+    // cluster's CoreDNS) is every workload's default: a blueprint starting to query it is no new name server.
+    if (!doh && (isPlatformResolver(server) || isPrivateAddress(server))) return null;
+    if (established(g, server, e.agent_id, t, !suspect(s, Math.floor(t / 1000)))) return null;
     if (wi === s.w) s.d0++;
     else if (wi === s.w - 1) s.d1++;
     else return null;

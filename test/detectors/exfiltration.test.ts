@@ -348,6 +348,19 @@ describe('exfiltration', () => {
     expect(run((i) => `${(i * 2654435761).toString(16)}.malware.hash.cymru.example`, '168.63.129.16', 600)).toEqual([]);
   });
 
+  it('does not count DNS flows to the platform\'s own resolver or a private one, even for a blueprint that never queried it before (a Kubernetes ndots storm)', () => {
+    const storm = (ip: string) => {
+      const d = exfil();
+      const ctx = fakeContext();
+      expect(feed(d, ctx, traffic(AGENTS, T0, T3))).toEqual([]);
+      return feed(d, ctx, Array.from({ length: 400 }, (_, i) => network({ agent_id: AGENTS[i % 4]!, time: T3 + i * 500, dest_host: ip, dest_ip: ip, dest_port: 53, category: 'infrastructure', bytes_out: 90 + (i % 20), bytes_in: 200 })));
+    };
+    expect(storm('168.63.129.16')).toEqual([]);
+    expect(storm('169.254.169.253')).toEqual([]);
+    expect(storm('10.0.0.10')).toEqual([]);
+    expect(storm('45.142.214.19').map((x) => x.evidence.kind)).toEqual(['dns', 'dns', 'dns', 'dns']);
+  });
+
   it('reports an exfiltration the DLP stopped: 8+ blocked file uploads within 10 minutes to 2+ drop sites the blueprint does not use, not its own blocked destinations', () => {
     const events = traffic(AGENTS, T0, T3);
     // The blueprint sends its reports to a partner's file-sharing host all along.
