@@ -6,6 +6,7 @@
 // agent reaching a new resource.
 
 import { hashString } from './agent-directory.js';
+import { memoByHost } from './host-memo.js';
 import { ALLOWED_LATENESS_MS, type AgentInfo, type Grant } from './detector.js';
 
 /** Application ids of Microsoft first-party resources, by the URI their tokens are usually requested for. */
@@ -85,4 +86,53 @@ export function roleGrantOf(info: AgentInfo, resource: string, t: number, window
     if (roleResource(g.permission) === resource && vouched(g)) return g;
   }
   return null;
+}
+
+/**
+ * The hosts that take tokens of each Microsoft first-party resource (public
+ * and sovereign clouds), by the resource's canonical URI. A token of one of
+ * them presented anywhere else was handed to a third party: the audience says
+ * where a token is for, and no other service can use it but a thief.
+ */
+const AUDIENCE_HOSTS: [string, RegExp][] = [
+  ['https://graph.microsoft.com', /^(graph\.microsoft\.com|graph\.microsoft\.us|dod-graph\.microsoft\.us|microsoftgraph\.chinacloudapi\.cn)$/],
+  ['https://graph.windows.net', /^graph\.(windows\.net|microsoftazure\.de|chinacloudapi\.cn)$/],
+  ['https://management.azure.com', /^([a-z0-9-]+\.)?management\.(azure\.com|core\.windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/],
+  ['https://vault.azure.net', /\.(vault\.azure\.net|vault\.usgovcloudapi\.net|vault\.azure\.cn|managedhsm\.azure\.net)$/],
+  ['https://storage.azure.com', /\.(blob|dfs|file|queue|table)\.core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/],
+  ['https://database.windows.net', /\.(database\.windows\.net|database\.usgovcloudapi\.net|database\.chinacloudapi\.cn)$/],
+  ['https://outlook.office365.com', /^(outlook\.office365\.com|outlook\.office\.com|substrate\.office\.com|[a-z0-9-]+\.outlook\.com)$/],
+];
+
+/** Index into AUDIENCE_HOSTS + 1 of a resource's canonical URI (0: not one whose hosts are known), remembered. */
+const audiences = new Map<string, number>();
+
+/** A small code for a first-party resource whose token-taking hosts are known (see audienceAccepts); 0 for any other. */
+export function audienceCode(resource: string): number {
+  let c = audiences.get(resource);
+  if (c === undefined) {
+    const r = canonicalResource(resource);
+    c = AUDIENCE_HOSTS.findIndex(([uri]) => uri === r) + 1;
+    if (audiences.size < MAX_REMEMBERED) audiences.set(resource, c);
+  }
+  return c;
+}
+
+/** The resource's canonical URI for an audience code (see audienceCode). */
+export function audienceUri(code: number): string {
+  return AUDIENCE_HOSTS[code - 1]?.[0] ?? '';
+}
+
+/** Per host, the audience codes it takes tokens of, as bits (code c at bit c - 1), remembered. */
+const acceptedBy = memoByHost((host: string): number => {
+  let h = host.toLowerCase();
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  let mask = 0;
+  for (let i = 0; i < AUDIENCE_HOSTS.length; i++) if (AUDIENCE_HOSTS[i]![1].test(h)) mask |= 1 << i;
+  return mask;
+});
+
+/** Whether `host` takes tokens of the resource with audience code `code` (any host when the code is 0). */
+export function audienceAccepts(code: number, host: string): boolean {
+  return code === 0 || ((acceptedBy(host) >>> (code - 1)) & 1) === 1;
 }

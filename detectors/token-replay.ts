@@ -63,6 +63,13 @@
 // egress of a cloud security edge (Zscaler, Netskope, Umbrella, Cloudflare
 // Gateway: see isSecurityEdgeAddress): the company steering its workloads
 // through its web gateway, the first agent moved before its peers.
+// Token passthrough: a token of the agent for a Microsoft first-party
+// resource whose hosts are known (Graph, ARM, Key Vault, Storage, SQL,
+// Exchange: see audienceCode) presented to a public host that is not that
+// resource's is medium at once, once per token: the token handed to a third
+// party that can use it as the agent (an MCP server asking for "your
+// Microsoft 365 session", the token passthrough the MCP specification
+// forbids; an injected tool call posting the Authorization header out).
 
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
 import {
@@ -91,6 +98,7 @@ import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from 
 import { DueQueue } from './due-queue.js';
 import { isIpv6, isPrivateAddress, isSecurityEdgeAddress, subnetOf, wideNetworkOf } from './addresses.js';
 import type { Detection, DetectorMeta } from './types.js';
+import { audienceAccepts, audienceCode, audienceUri } from './resources.js';
 
 export interface TokenReplayOptions {
   /** Tokens remembered per agent; the least recently used (or issued) is replaced when full. */
@@ -217,6 +225,8 @@ interface Slot {
   /** The tenant and agent it was issued to (the event's own strings, shared: see `owners`). */
   tn: string;
   ag: string;
+  /** Its audience's code when a Microsoft first-party resource whose hosts are known (see audienceCode), else 0; absent in older snapshots. */
+  r?: number;
 }
 
 /** Last activity to the millisecond (MsState). */
@@ -398,7 +408,7 @@ export const tokenReplayMeta: DetectorMeta = {
   description:
     'An access token issued to an agent is used from a network address other than the one it was issued to ' +
     '(outside the /24 or /64 of every address the agent obtained tokens at in the last 24 hours, outside the /16 or /48 of those, and off the networks its blueprint uses tokens from), ' +
-    'a sign of a stolen token being replayed. It is reported 45 s after the use unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address). ' +
+    'a sign of a stolen token being replayed; and a token for a Microsoft first-party resource (Graph, ARM, Key Vault, Storage, SQL, Exchange) presented to a host that is not that resource\'s (medium, once per token: handed to a third party, such as an MCP server asking for the agent\'s Microsoft 365 session). It is reported 45 s after the use unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address). ' +
     'A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
     'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
@@ -841,7 +851,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     let ip = e.ip;
     for (let i = 0; i < slots.length; i++) if (i !== victim && slots[i]!.ex >= nowS && slots[i]!.ip === ip) ip = slots[i]!.ip;
     const sec = Math.floor(e.time / 1000);
-    const slot: Slot = { h1, h2, ip, ex: sec + lifetimeS, u: sec, ev: e.event_id, fired: false, tn: e.tenant_id, ag: e.agent_id };
+    const slot: Slot = { h1, h2, ip, ex: sec + lifetimeS, u: sec, ev: e.event_id, fired: false, tn: e.tenant_id, ag: e.agent_id, r: audienceCode(e.resource) };
     const next = new Array<Slot>(kept + 1);
     let n = 0;
     for (let i = 0; i < slots.length; i++) if (i !== victim && slots[i]!.ex >= nowS) next[n++] = slots[i]!;
@@ -927,6 +937,33 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     ];
   }
 
+  /**
+   * The agent's token for a Microsoft first-party resource (Graph, ARM, Key
+   * Vault, Storage, SQL, Exchange) presented to a host that is not that
+   * resource's: handed to a third party, which can use it as the agent (an
+   * MCP server asking for "your Microsoft 365 session", token passthrough
+   * the MCP specification forbids; an injected tool call posting the
+   * Authorization header out). Medium, once per token.
+   */
+  function passedThrough(e: NetworkEvent, slot: Slot, tokenId: string): Detection {
+    const audience = audienceUri(slot.r!);
+    return {
+      detector: tokenReplayMeta.id,
+      severity: 'medium',
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary: `Agent ${e.agent_id} presented its token ${tokenId} for ${audience} to ${e.dest_host} (${e.category}), a host that is not ${audience}'s: the token handed to a third party, which can use it as the agent`,
+      evidence: {
+        observed: { token_id: tokenId, audience, dest_host: e.dest_host, dest_ip: e.dest_ip, category: e.category, use_ip: e.ip },
+        baseline: { issued_ip: slot.ip, expires_at: slot.ex * 1000 },
+        threshold: `a token for ${audience} is taken only by ${audience}'s own hosts`,
+        peer_group: peerGroupName(e.blueprint_id),
+      },
+      event_ids: [slot.ev, e.event_id],
+    };
+  }
+
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     if (e.dest_agent_id !== null && e.dest_agent_id !== e.agent_id) noteCaller(e);
     const tokenId = e.token_id;
@@ -943,6 +980,11 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         if (slot.h1 !== h1 || slot.h2 !== h2) continue;
         const useS = Math.floor(e.time / 1000);
         if (useS > slot.u) slot.u = useS;
+        // Its token presented to a host its audience is not (a Graph token sent to a third party's MCP server).
+        if (slot.r && !slot.fired && e.action === 'allowed' && !audienceAccepts(slot.r, e.dest_host) && !isPrivateAddress(e.dest_ip ?? e.dest_host)) {
+          slot.fired = true;
+          return [passedThrough(e, slot, tokenId)];
+        }
         if (slot.ip === e.ip || knownAddress(s, e.ip, e.time)) {
           const now = sec(e.time);
           if (now > s.hu) s.hu = now;

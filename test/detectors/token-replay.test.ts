@@ -1,9 +1,16 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createTokenReplayDetector, type TokenReplayOptions } from '../../detectors/token-replay.js';
 import type { AgentEvent } from '../../contract/events.js';
-import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, network, resetIds, runWithRestore, token } from './helpers/context.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, network, resetIds, runWithRestore, token as anyToken } from './helpers/context.js';
 
 beforeEach(() => resetIds());
+
+/**
+ * Tokens of these tests are for the blueprint's own API (called at the
+ * helpers' api.example.com): a first-party audience presented elsewhere is
+ * the passthrough rule's, tested on its own below.
+ */
+const token = (o: Parameters<typeof anyToken>[0] = {}) => anyToken({ resource: 'api://bp1-backend', ...o });
 
 /** The per-agent rule, with the blueprint's learning of its use networks off (tested on its own below). */
 const replay = (o: TokenReplayOptions = {}) => createTokenReplayDetector({ egressLearnMs: 0, egressLearnUses: 0, ...o });
@@ -606,5 +613,29 @@ describe('token-replay', () => {
       expect(uninterrupted.map((x) => x.severity)).toEqual(['high']);
       expect(restored).toEqual(uninterrupted);
     });
+  });
+
+  it('reports a token for a Microsoft first-party resource presented to a host that is not that resource\'s (a Graph token handed to a third-party MCP server), medium once per token; not at its own hosts, nor a custom API\'s token anywhere', () => {
+    const run = (resource: string, host: string, ip: string | null = '104.21.33.7') => {
+      const d = replay();
+      const ctx = fakeContext();
+      return feed(d, ctx, [
+        anyToken({ token_id: 'tok-G', resource, time: T0, event_id: 'k-g' }),
+        network({ token_id: 'tok-G', time: T0 + 2 * MIN, dest_host: host, dest_ip: ip, category: 'mcp_server', event_id: 'n-mcp' }),
+        network({ token_id: 'tok-G', time: T0 + 4 * MIN, dest_host: host, dest_ip: ip, category: 'mcp_server' }),
+      ]);
+    };
+    const out = run('https://graph.microsoft.com', 'mcp.docuflow-ai.com');
+    expect(out.map((x) => [x.agent_id, x.severity, x.time])).toEqual([['a1', 'medium', T0 + 2 * MIN]]);
+    expect(out[0]!.summary).toContain('for https://graph.microsoft.com to mcp.docuflow-ai.com');
+    expect(out[0]!.event_ids).toEqual(['k-g', 'n-mcp']);
+    // Graph's application id is Graph; a storage token at a blob endpoint and a vault token at a vault are at home.
+    expect(run('00000003-0000-0000-c000-000000000000', 'mcp.docuflow-ai.com')).toHaveLength(1);
+    expect(run('https://storage.azure.com', 'contosodata.blob.core.windows.net')).toEqual([]);
+    expect(run('https://vault.azure.net', 'contoso-kv.vault.azure.net')).toEqual([]);
+    expect(run('https://graph.microsoft.com', 'GRAPH.microsoft.com.')).toEqual([]);
+    // A custom API's audience says nothing of its hosts; an internal proxy's private address is the organisation's own.
+    expect(run('api://bp1-backend', 'mcp.docuflow-ai.com')).toEqual([]);
+    expect(run('https://graph.microsoft.com', 'graph-proxy.corp.example', '10.4.0.9')).toEqual([]);
   });
 });
