@@ -40,6 +40,10 @@
 // within 90 minutes of them is medium too. A migration stops the old
 // workload; a rotation puts the new credential to use where the agent runs.
 //
+// The actor, when it is another agent of the tenant (an agent with owner
+// rights over others, Application.ReadWrite.OwnedBy: the Midnight Blizzard
+// pivot), is medium too: its rights were the intruder's way in.
+//
 // A spree: one actor adding credentials to 4 or more agents within 10
 // minutes: an administrator account planting credentials across the fleet
 // before it uses any, which no single agent's view shows. Each agent of it is
@@ -155,6 +159,7 @@ export const backdoorCredentialMeta: DetectorMeta = {
   description:
     'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else, who was not at medium or high risk then; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
     "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium), or presented and rejected as invalid or expired there (a swap: the actor removed the agent's credential and its workload is locked out). " +
+    'When the actor is another agent of the tenant (owner rights over other agents), it is medium too. ' +
     'One actor adding credentials to 4 or more agents within 10 minutes is low on each, 10 minutes later (credentials planted across the fleet), unless the agent signed in with the new credential from the subnet it signed in from before (a rotation in place) or the actor\'s sprees began 12 hours or more before (a rotation principal). ' +
     'A rotation replaces the credential where the agent runs, a migration moves the agent; an attacker\'s added secret or certificate runs beside the agent\'s own, from his host. ' +
     'One actor removing credentials from 4 or more agents it does not sponsor within 10 minutes, none of them given a credential in the day before, is low on each (the fleet locked out: sabotage), unless its sprees began 12 hours or more before.',
@@ -345,6 +350,27 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     return null;
   }
 
+  /**
+   * The finding, and one for the actor when the actor is another agent of the
+   * tenant (its id is in the directory): an agent with owner rights over
+   * others (Application.ReadWrite.OwnedBy, an app owner) that mints a
+   * credential then used beside the target's own is itself taken over, its
+   * rights the intruder's way into the next agent. Medium for both.
+   */
+  function withActor(d: Detection, added: CredentialUse, ctx: DetectorContext): Detection[] {
+    const actor = added.addedBy;
+    if (actor === null || actor === d.agent_id || ctx.agent(d.tenant_id, actor) === undefined) return [d];
+    return [
+      d,
+      {
+        ...d,
+        agent_id: actor,
+        summary: `Agent ${actor} added credential ${added.credential_id} to agent ${d.agent_id}, which is then used from ${added.ip} beside that agent's own credential: its owner rights over other agents are an intruder's way into them`,
+        evidence: { ...d.evidence, observed: { ...(d.evidence.observed as Record<string, unknown>), target_agent_id: d.agent_id } },
+      },
+    ];
+  }
+
   function detection(e: SigninEvent, added: CredentialUse, own: CredentialUse, info: AgentInfo): Detection {
     added.fired = true;
     const orphan = info.sponsors.length === 0 && info.orphaned === true;
@@ -409,7 +435,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     const own = record(w, e.credential_id === cid ? e : { ...e, credential_id: cid }, info, ctx);
     for (const added of w.uses) {
       if (added.addedBy === null || added.fired || added === own) continue;
-      if (besideOwn(w, added, info) === own) return [detection(e, added, own, info)];
+      if (besideOwn(w, added, info) === own) return withActor(detection(e, added, own, info), added, ctx);
     }
     return NO_DETECTIONS;
   }
@@ -435,7 +461,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       if (added.addedBy === null || added.fired) continue;
       if (added !== use && use.addedBy !== null) continue;
       const own = besideOwn(w, added, info);
-      if (own !== null) return [detection(e, added, own, info)];
+      if (own !== null) return withActor(detection(e, added, own, info), added, ctx);
     }
     return NO_DETECTIONS;
   }

@@ -39,6 +39,20 @@ describe('backdoor-credential', () => {
     expect(d.event_ids).toHaveLength(3);
   });
 
+  it('also reports the actor when it is another agent of the tenant (owner rights over the target abused), not a person', () => {
+    // The devops agent d1 is known to the directory (it signed in); it adds a password to a1.
+    const devops = signin({ agent_id: 'd1', blueprint_id: 'bp-devops', credential_id: 'c-d1', ip: '20.96.59.200', time: T0 + 5 * MIN });
+    const out = run([...working(40), devops, ...backdoor('d1')]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'medium'],
+      ['d1', 'medium'],
+    ]);
+    expect(out[1]!.summary).toContain('Agent d1 added credential c-new to agent a1');
+    expect(out[1]!.evidence.observed).toMatchObject({ target_agent_id: 'a1' });
+    // A person (not in the directory) is named in the finding but gets none.
+    expect(run([...working(40), ...backdoor('mallory@contoso.com')]).map((x) => x.agent_id)).toEqual(['a1']);
+  });
+
   it('does not fire on a credential added by the agent sponsor, a rotation in place, or a migration', () => {
     // The sponsor's own credential, same use: his to add.
     expect(run([...working(40), ...backdoor('s1')])).toEqual([]);
