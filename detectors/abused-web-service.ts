@@ -28,7 +28,9 @@
 // blocked one too: something told the agent to go there); data sent to such
 // services, at least 1 MiB within an hour, is medium (a leak, beyond a chat
 // message); so are 30 allowed requests within an hour (a command channel:
-// a bot polled for orders, a tunnel carrying a session). An agent at medium
+// a bot polled for orders), 10 to a reverse tunnel (every request through
+// one is the session it carries: a command channel polled every minute is
+// medium within ten). An agent at medium
 // teaches its blueprint nothing. Calls to other agents are not judged.
 //
 // State: per peer group that used a listed service, a few numbers per
@@ -50,6 +52,8 @@ export interface AbusedWebServiceOptions {
   leakBytes?: number;
   /** Allowed requests to unfamiliar listed services within `windowMs` that make medium. */
   channelRequests?: number;
+  /** The same for a reverse tunnel: its every request is the session it carries. */
+  tunnelRequests?: number;
   windowMs?: number;
   /** A contact is reported low at most once per service per agent in this long, ms. */
   lowEveryMs?: number;
@@ -61,6 +65,7 @@ const DEFAULTS: Required<AbusedWebServiceOptions> = {
   familiarAfterMs: 7 * 24 * 3_600_000,
   leakBytes: 1024 * 1024,
   channelRequests: 30,
+  tunnelRequests: 10,
   windowMs: 3_600_000,
   lowEveryMs: 24 * 3_600_000,
   maxAgents: 1_000_000,
@@ -210,7 +215,7 @@ export const abusedWebServiceMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
-    'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or makes 30 requests to them within an hour (a bot polled for orders, a tunnel carrying a session). Mainstream file sharing (Box, Dropbox) is not listed.',
+    'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries). Mainstream file sharing (Box, Dropbox) is not listed.',
 };
 
 export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions = {}): Detector {
@@ -291,7 +296,8 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
       out.push(detection(e, service, 'low', a));
     }
     const leak = a.bytes >= o.leakBytes;
-    if ((leak || a.requests >= o.channelRequests) && (a.medium === 0 || e.time - a.medium >= o.windowMs)) {
+    const channel = service.kind === 'reverse tunnel' ? o.tunnelRequests : o.channelRequests;
+    if ((leak || a.requests >= channel) && (a.medium === 0 || e.time - a.medium >= o.windowMs)) {
       a.medium = e.time;
       if (!a.flagged.includes(service.domain) && a.flagged.length < 8) a.flagged.push(service.domain);
       out.push(detection(e, service, 'medium', a));
@@ -319,7 +325,7 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
       evidence: {
         observed: { host: e.dest_host, service: service.domain, kind: service.kind, category: e.category, action: e.action, bytes_out: e.bytes_out, bytes_to_services: a.bytes, requests_to_services: a.requests, since: a.since },
         baseline: { blueprint_uses_service: false },
-        threshold: `a listed service the blueprint does not use (familiar: ${o.familiarAgents} of its agents, or its agents over ${formatDuration(o.familiarAfterMs)}); medium at ${Math.round(o.leakBytes / 1024)} KiB sent or ${o.channelRequests} requests within ${formatDuration(o.windowMs)}`,
+        threshold: `a listed service the blueprint does not use (familiar: ${o.familiarAgents} of its agents, or its agents over ${formatDuration(o.familiarAfterMs)}); medium at ${Math.round(o.leakBytes / 1024)} KiB sent or ${service.kind === 'reverse tunnel' ? o.tunnelRequests : o.channelRequests} requests within ${formatDuration(o.windowMs)}`,
         peer_group: peerGroupName(e.blueprint_id),
       },
       event_ids: severity === 'medium' ? a.ids.slice() : [e.event_id],

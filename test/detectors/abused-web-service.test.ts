@@ -50,13 +50,20 @@ describe('abused-web-service', () => {
     expect(out[1]!.evidence.peer_group).toBe('blueprint:bp1');
   });
 
-  it('reports a command channel: 30 small requests within the hour to a tunnel', () => {
-    const out = run(posts('a1', 'quiet-owl-17.trycloudflare.com', 40, 600, MIN));
-    expect(out.map((d) => [d.severity, d.time])).toEqual([
+  it('reports a command channel: 30 small requests within the hour to a bot API, 10 through a reverse tunnel', () => {
+    const bot = run(posts('a1', 'api.telegram.org', 40, 600, MIN));
+    expect(bot.map((d) => [d.severity, d.time])).toEqual([
       ['low', T0],
       ['medium', T0 + 29 * MIN],
     ]);
-    expect(out[1]!.summary).toContain('made 30 requests');
+    expect(bot[1]!.summary).toContain('made 30 requests');
+    const tunnel = run(posts('a1', 'quiet-owl-17.trycloudflare.com', 40, 600, MIN));
+    expect(tunnel.map((d) => [d.severity, d.time])).toEqual([
+      ['low', T0],
+      ['medium', T0 + 9 * MIN],
+    ]);
+    expect(tunnel[1]!.summary).toContain('made 10 requests');
+    expect(run(posts('a1', 'x7k2-8443.use1.devtunnels.ms', 9, 600, MIN)).map((d) => d.severity)).toEqual(['low']);
   });
 
   it('keeps a few chat messages and blocked attempts at low', () => {
