@@ -123,16 +123,25 @@ export function audienceUri(code: number): string {
   return AUDIENCE_HOSTS[code - 1]?.[0] ?? '';
 }
 
-/** Per host, the audience codes it takes tokens of, as bits (code c at bit c - 1), remembered. */
+/**
+ * Microsoft's own service domains: a token presented there stays with
+ * Microsoft, whatever its audience (a Graph download redirected to
+ * SharePoint carrying the header along). Not the domains customers host
+ * their own apps under (azurewebsites.net, azure-api.net, cloudapp.net).
+ */
+const MICROSOFT_SERVICE = /(^|\.)(microsoft\.com|microsoft\.us|sharepoint\.com|sharepoint\.us|sharepoint-df\.com|office\.com|office\.net|office365\.com|office365\.us|microsoftonline\.com|microsoftonline\.us|microsoft365\.com|cloud\.microsoft|live\.com|outlook\.com|onmicrosoft\.com|windows\.net|azure\.com|azure\.net|azure\.us|chinacloudapi\.cn|usgovcloudapi\.net)$/;
+
+/** Per host, the audience codes it takes tokens of, as bits (code c at bit c - 1; all bits for a Microsoft service host), remembered. */
 const acceptedBy = memoByHost((host: string): number => {
   let h = host.toLowerCase();
   if (h.endsWith('.')) h = h.slice(0, -1);
+  if (MICROSOFT_SERVICE.test(h)) return -1;
   let mask = 0;
   for (let i = 0; i < AUDIENCE_HOSTS.length; i++) if (AUDIENCE_HOSTS[i]![1].test(h)) mask |= 1 << i;
   return mask;
 });
 
-/** Whether `host` takes tokens of the resource with audience code `code` (any host when the code is 0). */
+/** Whether `host` takes tokens of the resource with audience code `code` (any host when the code is 0; any Microsoft service host). */
 export function audienceAccepts(code: number, host: string): boolean {
   return code === 0 || ((acceptedBy(host) >>> (code - 1)) & 1) === 1;
 }

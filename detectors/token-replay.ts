@@ -65,8 +65,9 @@
 // through its web gateway, the first agent moved before its peers.
 // Token passthrough: a token of the agent for a Microsoft first-party
 // resource whose hosts are known (Graph, ARM, Key Vault, Storage, SQL,
-// Exchange: see audienceCode) presented to a public host that is not that
-// resource's is medium at once, once per token: the token handed to a third
+// Exchange: see audienceCode) presented to a public host that is neither
+// that resource's nor any Microsoft service's (a Graph download redirected
+// to SharePoint stays with Microsoft) is medium at once, once per token: the token handed to a third
 // party that can use it as the agent (an MCP server asking for "your
 // Microsoft 365 session", the token passthrough the MCP specification
 // forbids; an injected tool call posting the Authorization header out).
@@ -408,7 +409,7 @@ export const tokenReplayMeta: DetectorMeta = {
   description:
     'An access token issued to an agent is used from a network address other than the one it was issued to ' +
     '(outside the /24 or /64 of every address the agent obtained tokens at in the last 24 hours, outside the /16 or /48 of those, and off the networks its blueprint uses tokens from), ' +
-    'a sign of a stolen token being replayed; and a token for a Microsoft first-party resource (Graph, ARM, Key Vault, Storage, SQL, Exchange) presented to a host that is not that resource\'s (medium, once per token: handed to a third party, such as an MCP server asking for the agent\'s Microsoft 365 session). It is reported 45 s after the use unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address). ' +
+    'a sign of a stolen token being replayed; and a token for a Microsoft first-party resource (Graph, ARM, Key Vault, Storage, SQL, Exchange) presented to a host outside Microsoft\'s services (medium, once per token: handed to a third party, such as an MCP server asking for the agent\'s Microsoft 365 session). It is reported 45 s after the use unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address). ' +
     'A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
     'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
@@ -939,8 +940,8 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
 
   /**
    * The agent's token for a Microsoft first-party resource (Graph, ARM, Key
-   * Vault, Storage, SQL, Exchange) presented to a host that is not that
-   * resource's: handed to a third party, which can use it as the agent (an
+   * Vault, Storage, SQL, Exchange) presented to a host outside Microsoft's
+   * services: handed to a third party, which can use it as the agent (an
    * MCP server asking for "your Microsoft 365 session", token passthrough
    * the MCP specification forbids; an injected tool call posting the
    * Authorization header out). Medium, once per token.
@@ -953,11 +954,11 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       tenant_id: e.tenant_id,
       agent_id: e.agent_id,
       time: e.time,
-      summary: `Agent ${e.agent_id} presented its token ${tokenId} for ${audience} to ${e.dest_host} (${e.category}), a host that is not ${audience}'s: the token handed to a third party, which can use it as the agent`,
+      summary: `Agent ${e.agent_id} presented its token ${tokenId} for ${audience} to ${e.dest_host} (${e.category}), a host outside Microsoft's services: the token handed to a third party, which can use it as the agent`,
       evidence: {
         observed: { token_id: tokenId, audience, dest_host: e.dest_host, dest_ip: e.dest_ip, category: e.category, use_ip: e.ip },
         baseline: { issued_ip: slot.ip, expires_at: slot.ex * 1000 },
-        threshold: `a token for ${audience} is taken only by ${audience}'s own hosts`,
+        threshold: `a token for ${audience} is taken only by ${audience}'s own hosts, and presented nowhere outside Microsoft's services`,
         peer_group: peerGroupName(e.blueprint_id),
       },
       event_ids: [slot.ev, e.event_id],
@@ -980,7 +981,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         if (slot.h1 !== h1 || slot.h2 !== h2) continue;
         const useS = Math.floor(e.time / 1000);
         if (useS > slot.u) slot.u = useS;
-        // Its token presented to a host its audience is not (a Graph token sent to a third party's MCP server).
+        // Its token presented outside Microsoft's services (a Graph token sent to a third party's MCP server).
         if (slot.r && !slot.fired && e.action === 'allowed' && !audienceAccepts(slot.r, e.dest_host) && !isPrivateAddress(e.dest_ip ?? e.dest_host)) {
           slot.fired = true;
           return [passedThrough(e, slot, tokenId)];

@@ -634,6 +634,9 @@ describe('token-replay', () => {
     expect(run('https://storage.azure.com', 'contosodata.blob.core.windows.net')).toEqual([]);
     expect(run('https://vault.azure.net', 'contoso-kv.vault.azure.net')).toEqual([]);
     expect(run('https://graph.microsoft.com', 'GRAPH.microsoft.com.')).toEqual([]);
+    // A Graph download redirected to SharePoint stays with Microsoft; a customer's own app on Azure does not.
+    expect(run('https://graph.microsoft.com', 'contoso.sharepoint.com')).toEqual([]);
+    expect(run('https://graph.microsoft.com', 'notes-sync.azurewebsites.net')).toHaveLength(1);
     // A custom API's audience says nothing of its hosts; an internal proxy's private address is the organisation's own.
     expect(run('api://bp1-backend', 'mcp.docuflow-ai.com')).toEqual([]);
     expect(run('https://graph.microsoft.com', 'graph-proxy.corp.example', '10.4.0.9')).toEqual([]);
