@@ -26,7 +26,11 @@
 // - Blueprint-wide: when at least 2 other agents of the blueprint were over
 //   their own low thresholds within the last 10 minutes too, the whole
 //   blueprint changed its rate at once (a release that stops caching tokens,
-//   a load surge): a deployment, not an attack. It stays low.
+//   a load surge): a deployment, not an attack. It stays low. The first
+//   mover of such a change is tens of seconds ahead of the rest: in a
+//   blueprint of 3 or more agents, a rise to medium that no other agent
+//   shares yet is low, and medium 2 minutes after the rise began unless one
+//   has risen by then.
 // - Not counted: failures of the holder retrying (an expired secret, a
 //   drifted clock), the provider's transient errors, and invalid credentials
 //   or refusals for a resource presented from the subnet of the agent's
@@ -43,7 +47,8 @@ import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
 import { ownSigninAddress, peerGroupName } from './detector.js';
 import { classifyFailure, type FailureClass } from './failed-access.js';
-import { AgentStore, GroupStore, NO_DETECTIONS, blueprintOf, clone, hashString, sec, type SlotState, type Timed } from './agent-directory.js';
+import { AgentStore, GroupStore, NO_DETECTIONS, blueprintOf, clone, hashString, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
+import { DueQueue, type DueItem } from './due-queue.js';
 import { RING_SUBS, ringAdd, ringSlide, ringSum, type SubWindowRing } from './sub-window-ring.js';
 
 export interface SigninSpikeOptions {
@@ -83,6 +88,13 @@ export interface SigninSpikeOptions {
    */
   wideAgents?: number;
   wideMs?: number;
+  /**
+   * A rise to medium that no other agent of a blueprint of 3 or more shares
+   * yet is medium this long after it began, unless one has risen by then
+   * (the first mover of a blueprint-wide change is tens of seconds ahead of
+   * the rest), ms; 0: medium at once.
+   */
+  firstMoverMs?: number;
 }
 
 /** Per agent; its ring (SubWindowRing) holds the sign-ins per sub-window (windowMs / RING_SUBS each): the sliding count is their sum. */
@@ -149,6 +161,15 @@ interface GroupState extends Timed {
 interface Snapshot {
   agents: [string, string, AgentState][];
   groups: [string, string, GroupState][];
+  /** Absent in snapshots from before first movers were held. */
+  movers?: FirstMover[];
+}
+
+/** A first mover's medium waiting for the blueprint's other agents to rise with it (see firstMoverMs). */
+interface FirstMover extends DueItem {
+  bp: string;
+  ah: number;
+  d: Detection;
 }
 
 /** No threshold yet (learning); a small integer so it stays unboxed and JSON-safe. */
@@ -186,12 +207,14 @@ const DEFAULTS: Required<SigninSpikeOptions> = {
   sustainMs: 30 * 60_000,
   wideAgents: 2,
   wideMs: 10 * 60_000,
+  firstMoverMs: 2 * 60_000,
 };
 
 export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<AgentState>();
   const groups = new GroupStore<GroupState>();
+  const movers = new DueQueue<FirstMover>(65_536);
   const decayPerWindow = Math.pow(0.5, o.windowMs / o.peakHalfLifeMs);
   const keepPerWindow = 1 - o.meanAlpha;
   const subMs = o.windowMs / RING_SUBS;
@@ -454,26 +477,33 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     // Another agent of the blueprint rising too, short of blueprint-wide: maybe the first movers of a
     // blueprint-wide change. Low until more follow (wide) or its rise is over wideMs ago (medium then).
     else if (level === 2 && !sustained && others > 0) level = 1;
-    if (level <= a.fired) return NO_DETECTIONS;
-    a.fired = level;
-    const severity: Severity = level === 2 ? 'medium' : 'low';
+    // Alone so far, in a blueprint that could rise with it: low until firstMoverMs after its rise began (see decideMover).
+    let mover = false;
+    if (level === 2 && !sustained && !wide && o.firstMoverMs > 0 && g !== undefined && (g.n ?? 0) > o.wideAgents && ts - a.since < o.firstMoverMs / 1000) {
+      level = 1;
+      mover = !movers.has(e.tenant_id, e.agent_id);
+    }
+    if (level <= a.fired && !mover) return NO_DETECTIONS;
+    const firedBefore = a.fired;
+    if (level > a.fired) a.fired = level;
     const hourPeer = g ? peerBaseline(g, hourOf(b)) : -1;
     const agentReady = a.windows >= o.agentLearnWindows && ts - a.first >= o.agentLearnMs / 1000;
     const young = g && !agentReady ? youngBaseline(g) : -1;
     const peer = Math.max(hourPeer, young);
-    const threshold = level === 2 ? a.medium : a.low;
     const mean = a.meanK / 1000;
     const base = agentReady && mean > 0 ? mean : peer > 0 ? peer : 0;
     const count = Math.round(sliding);
     const minutes = o.windowMs / 60_000;
-    return [
-      {
+    const spike = (lv: number, time: number, held: boolean): Detection => {
+      const severity: Severity = lv === 2 ? 'medium' : 'low';
+      const threshold = lv === 2 ? a.medium : a.low;
+      return {
         detector: 'signin-spike',
         severity,
         tenant_id: e.tenant_id,
         agent_id: e.agent_id,
-        time: t,
-        summary: `Agent ${e.agent_id} signed in ${count} times in ${minutes} min${base > 0 ? `, ${(count / base).toFixed(0)}× its ${agentReady ? 'usual' : "peers'"} ${base.toFixed(1)}` : ''}${sliding < a.medium && sustained ? ` (over the low threshold ${a.sinceLow} for ${Math.round((ts - a.since) / 60)} min: sustained` : ` (${severity} threshold ${threshold}`}, UTC hour ${hourOf(b)})${wide ? '; other agents of its blueprint rose with it (a blueprint-wide change, not medium)' : ''}`,
+        time,
+        summary: `Agent ${e.agent_id} signed in ${count} times in ${minutes} min${base > 0 ? `, ${(count / base).toFixed(0)}× its ${agentReady ? 'usual' : "peers'"} ${base.toFixed(1)}` : ''}${sliding < a.medium && sustained ? ` (over the low threshold ${a.sinceLow} for ${Math.round((ts - a.since) / 60)} min: sustained` : ` (${severity} threshold ${threshold}`}, UTC hour ${hourOf(b)})${wide ? '; other agents of its blueprint rose with it (a blueprint-wide change, not medium)' : ''}${held ? `; no other agent of its blueprint rose with it within ${o.firstMoverMs / 60_000} min` : ''}`,
         evidence: {
           observed: { signins: count, window_s: o.windowMs / 1000, over_low_s: ts - a.since, peers_over_low: others },
           baseline: {
@@ -487,8 +517,27 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
           peer_group: peerGroupName(bp),
         },
         event_ids: [e.event_id],
-      },
-    ];
+      };
+    };
+    if (mover) {
+      movers.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: msOfSec(a.since) + o.firstMoverMs, bp: bp!, ah: hashString(e.agent_id), d: spike(2, msOfSec(a.since) + o.firstMoverMs, true) });
+      return firedBefore >= 1 ? NO_DETECTIONS : [spike(1, t, false)];
+    }
+    return [spike(level, t, false)];
+  }
+
+  /** A held first mover: medium unless another agent of its blueprint rose within wideMs by now, or it already went medium. */
+  function decideMover(p: FirstMover): Detection | null {
+    const a = agents.peek(p.tenant_id, p.agent_id);
+    if (a !== undefined && a.fired >= 2) return null;
+    const g = groups.get(p.tenant_id, p.bp);
+    const now = sec(p.due);
+    let others = 0;
+    const hot = g?.hotAgents ?? [];
+    for (let i = 0; i < hot.length; i++) if (hot[i] !== p.ah && now - g!.hotTimes![i]! <= o.wideMs / 1000) others++;
+    if (others > 0) return null;
+    if (a !== undefined) a.fired = 2;
+    return p.d;
   }
 
   return {
@@ -498,17 +547,21 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       title: 'Sign-in rate spike',
       severity: 'medium',
       description:
-        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers (the blueprint's agents at that hour, or what its new agents do in their first 30 minutes when more: ephemeral agents work in a burst). Failures of a client retrying an expired credential or a drifted clock, transient failures, and invalid credentials or refused resources from the subnet of the agent's latest successful sign-ins (its own host retrying), are not counted. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low; while one other agent rises with it, a spike stays low until more follow or that rise is 10 minutes old.",
+        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers (the blueprint's agents at that hour, or what its new agents do in their first 30 minutes when more: ephemeral agents work in a burst). Failures of a client retrying an expired credential or a drifted clock, transient failures, and invalid credentials or refused resources from the subnet of the agent's latest successful sign-ins (its own host retrying), are not counted. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low; while one other agent rises with it, a spike stays low until more follow or that rise is 10 minutes old. In a blueprint of 3 or more agents, a rise no other agent shares yet is medium 2 minutes after it began unless one rises by then (the first mover of a blueprint-wide change is tens of seconds ahead of the rest).",
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,
+    advance: (watermark) => movers.takeDue(watermark, decideMover),
+    settle: () => movers.takeDue(Infinity, decideMover),
     evict(before) {
       agents.evict(before);
       groups.evict(before);
+      movers.evict(before);
     },
-    size: () => agents.size + groups.size,
-    snapshot: () => ({ agents: agents.snapshot(), groups: clone(groups.snapshot()) }),
+    size: () => agents.size + groups.size + movers.size,
+    snapshot: () => ({ agents: agents.snapshot(), groups: clone(groups.snapshot()), movers: movers.snapshot() }),
     restore(s) {
+      movers.restore(s.movers);
       // `since` and `sinceLow` are absent from older snapshots (appended last: the same field order).
       agents.restore(s.agents.map(([t, id, a]) => [t, id, { ...a, since: a.since ?? 0, sinceLow: a.sinceLow ?? 0, wide: a.wide ?? 0 }]));
       groups.restore(clone(s.groups));

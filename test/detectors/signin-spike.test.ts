@@ -23,7 +23,8 @@ const END = T0 + 2 * 3600_000;
 
 describe('signin-spike', () => {
   it('fires low then medium when an agent signs in far above its own and its peers\' baseline', () => {
-    const events = [...steady(AGENTS, 2), ...burst('a1', 60, END, 2 * MIN)];
+    // (A peer's sign-in 5 minutes on moves event time past the first mover's hold.)
+    const events = [...steady(AGENTS, 2), ...burst('a1', 60, END, 2 * MIN), signin({ agent_id: 'a4', time: END + 5 * MIN })];
     const { detections } = run([createSigninSpikeDetector()], events);
     expect(detections.map((d) => d.severity)).toEqual(['low', 'medium']);
     const d = detections[0]!;
@@ -45,6 +46,18 @@ describe('signin-spike', () => {
     expect(six[1]!.time - END).toBeLessThan(5 * MIN);
     const four = run([createSigninSpikeDetector()], [...steady(AGENTS, 2), ...burst('a1', 18, END, 5 * MIN)]).detections;
     expect(four.map((d) => d.severity)).toEqual(['low']);
+  });
+
+  it('holds the medium of a first mover 2 minutes after its rise began: none when another agent of the blueprint rises meanwhile (a blueprint-wide change tens of seconds behind it)', () => {
+    // a1 alone: low at once, medium 2 minutes after its rise began (dated then).
+    const alone = run([createSigninSpikeDetector()], [...steady(AGENTS, 2), ...burst('a1', 40, END, 100 * SEC), signin({ agent_id: 'a4', time: END + 6 * MIN })]).detections;
+    expect(alone.map((d) => d.severity)).toEqual(['low', 'medium']);
+    expect(alone[1]!.time - alone[0]!.time).toBe(2 * MIN);
+    expect(alone[1]!.summary).toContain('no other agent of its blueprint rose with it within 2 min');
+    // a2 and a3 rise 40 and 60 seconds behind it: the blueprint's change, low for all.
+    const together = ['a1', 'a2', 'a3'].flatMap((a, i) => burst(a, 40, END + i * 20 * SEC, 4 * MIN));
+    const wide = run([createSigninSpikeDetector()], [...steady(AGENTS, 2), ...together, signin({ agent_id: 'a4', time: END + 6 * MIN })].sort((x, y) => x.time - y.time)).detections;
+    expect(wide.filter((d) => d.severity === 'medium')).toEqual([]);
   });
 
   it('keeps a rate change the whole blueprint makes at once low, however long it lasts; two agents are not the blueprint', () => {
