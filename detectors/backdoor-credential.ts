@@ -50,7 +50,9 @@
 // judged 10 minutes after its addition: low, unless the agent has signed in
 // with the actor's new credential from the subnet it signed in from before
 // (a rotation: an administrator renewing expired secrets fleet-wide, put
-// to use where the agents run). An actor whose sprees began 12 hours or more
+// to use where the agents run), or the agent was created within the hour
+// before and the actor is its sponsor (provisioning: a sponsor standing up
+// several agents gives each its first credential). An actor whose sprees began 12 hours or more
 // before is a rotation principal renewing credentials on its schedule:
 // nothing.
 //
@@ -69,12 +71,15 @@
 import type { AgentEvent, LifecycleEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { identityKey, peerGroupName, unvouchedAddition } from './detector.js';
+import { identityKey, isVouchingSponsor, peerGroupName, unvouchedAddition } from './detector.js';
 import { sameSubnet } from './addresses.js';
 import { AgentStore, NO_DETECTIONS, TenantMap, sec, type SlotState } from './agent-directory.js';
 import { ActorSprees, unreported, type ActorSpreesSnapshot } from './actor-sprees.js';
 import { DueQueue } from './due-queue.js';
 import { classifyFailure } from './failed-access.js';
+
+/** A credential its sponsor adds to an agent within this long of the agent's creation is its provisioning, ms. */
+const PROVISIONING_MS = 60 * 60_000;
 
 export interface BackdoorCredentialOptions {
   /** A credential added this long ago or less is watched, ms. */
@@ -160,7 +165,7 @@ export const backdoorCredentialMeta: DetectorMeta = {
     'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else, who was not at medium or high risk then; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
     "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium), or presented and rejected as invalid or expired there (a swap: the actor removed the agent's credential and its workload is locked out). " +
     'When the actor is another agent of the tenant (owner rights over other agents), it is medium too. ' +
-    'One actor adding credentials to 4 or more agents within 10 minutes is low on each, 10 minutes later (credentials planted across the fleet), unless the agent signed in with the new credential from the subnet it signed in from before (a rotation in place) or the actor\'s sprees began 12 hours or more before (a rotation principal). ' +
+    'One actor adding credentials to 4 or more agents within 10 minutes is low on each, 10 minutes later (credentials planted across the fleet), unless the agent signed in with the new credential from the subnet it signed in from before (a rotation in place), its sponsor added it within the hour of the agent\'s creation (provisioning) or the actor\'s sprees began 12 hours or more before (a rotation principal). ' +
     'A rotation replaces the credential where the agent runs, a migration moves the agent; an attacker\'s added secret or certificate runs beside the agent\'s own, from his host. ' +
     'One actor removing credentials from 4 or more agents it does not sponsor within 10 minutes, none of them given a credential in the day before, is low on each (the fleet locked out: sabotage), unless its sprees began 12 hours or more before.',
 };
@@ -221,6 +226,9 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
    */
   function decideSpree(p: PendingSpree, ctx: DetectorContext): Detection | null {
     const info = ctx.agent(p.tenant_id, p.agent_id);
+    // A new agent's first credential, added by its sponsor within the hour of its creation: provisioning, not planting
+    // (a sponsor standing up several agents at once gives each its credential).
+    if (info !== undefined && info.created_seen && p.since - info.first_seen <= PROVISIONING_MS && isVouchingSponsor(info, p.actor, ctx)) return null;
     const cur = info?.signin_cred ?? null;
     const prev = info?.signin_cred_prev ?? null;
     if (info !== undefined && cur !== null && prev !== null && cur.time >= p.since - o.spreeWindowMs && sameSubnet(cur.ip, prev.ip)) {

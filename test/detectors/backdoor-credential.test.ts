@@ -197,6 +197,18 @@ describe('backdoor-credential sprees', () => {
     expect(after(events, T0 + 40 * MIN).map((d) => d.agent_id)).toEqual(['x2', 'x3', 'x4']);
   });
 
+  it('drops an agent its sponsor created within the hour and gives its first credential (provisioning), not an older agent nor another actor\'s new agent', () => {
+    const created = (agent: string, sponsor: string, actor: string, t: number) => lifecycle({ agent_id: agent, action: 'created', sponsor_id: sponsor, actor, time: t });
+    const sponsor = 'ops-lead@contoso.com';
+    const events = [
+      ...['x1', 'x2', 'x3'].map((a, i) => created(a, sponsor, sponsor, T0 - 30 * MIN + i * MIN)),
+      created('x4', sponsor, sponsor, T0 - 3 * 60 * MIN),
+      created('x5', 'someone-else@contoso.com', 'someone-else@contoso.com', T0 - 20 * MIN),
+      ...['x1', 'x2', 'x3', 'x4', 'x5'].map((a, i) => add(a, sponsor, T0 + i * MIN)),
+    ];
+    expect(after(events, T0 + 40 * MIN).map((d) => d.agent_id)).toEqual(['x4', 'x5']);
+  });
+
   it('takes an actor whose sprees began 12 hours or more before for a rotation principal', () => {
     const d = createBackdoorCredentialDetector();
     const ctx = fakeContext();
