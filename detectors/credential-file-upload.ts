@@ -179,6 +179,16 @@ export function createCredentialFileUploadDetector(options: CredentialFileUpload
     return false;
   }
 
+  /** The agent's record (made when absent), its last activity moved up to the event. */
+  function agentOf(e: NetworkEvent, now: number): UploadAgent {
+    let a = agents.get(e.tenant_id, e.agent_id);
+    if (a === undefined) {
+      a = { at: e.time, since: now, n: 0, types: [], hosts: [], ids: [], low: 0, medium: 0 };
+      agents.set(e.tenant_id, e.agent_id, a);
+    } else if (e.time > a.at) a.at = e.time;
+    return a;
+  }
+
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     const type = credentialFileType(e.file_type, e.bytes_out);
     if (type === null) return NO_DETECTIONS;
@@ -192,11 +202,7 @@ export function createCredentialFileUploadDetector(options: CredentialFileUpload
     if (e.action !== 'allowed') return e.action === 'blocked' ? onBlocked(e, type) : NO_DETECTIONS;
     if (routineThenCount(e, type)) return NO_DETECTIONS;
     const now = sec(e.time);
-    let a = agents.get(e.tenant_id, e.agent_id);
-    if (a === undefined) {
-      a = { at: e.time, since: now, n: 0, types: [], hosts: [], ids: [], low: 0, medium: 0 };
-      agents.set(e.tenant_id, e.agent_id, a);
-    } else if (e.time > a.at) a.at = e.time;
+    const a = agentOf(e, now);
     if (now - a.since > o.windowMs / 1000) {
       a.since = now;
       a.n = 0;
@@ -222,11 +228,7 @@ export function createCredentialFileUploadDetector(options: CredentialFileUpload
   /** A credential file upload the gateway blocked: low, once per agent per hour (the same slot as the low of sent files). */
   function onBlocked(e: NetworkEvent, type: string): Detection[] {
     const now = sec(e.time);
-    let a = agents.get(e.tenant_id, e.agent_id);
-    if (a === undefined) {
-      a = { at: e.time, since: now, n: 0, types: [], hosts: [], ids: [], low: 0, medium: 0 };
-      agents.set(e.tenant_id, e.agent_id, a);
-    } else if (e.time > a.at) a.at = e.time;
+    const a = agentOf(e, now);
     if (a.low !== 0 && now - a.low < o.lowRefireMs / 1000) return NO_DETECTIONS;
     a.low = now;
     const what = CREDENTIAL_FILE_TYPES.get(type)!.what;
