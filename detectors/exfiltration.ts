@@ -106,7 +106,9 @@
 // Prompts to a relay: 6 prompt-sized requests (8 KiB or more, more out than
 // in) within 10 minutes to one model provider host that is neither a major
 // provider's own API (OpenAI, Anthropic, Google, Bedrock, Azure OpenAI...)
-// nor one the blueprint works with are medium, confirmed like a bulk
+// nor one the blueprint works with, or such tool calls to an MCP server the
+// blueprint does not work with (4 times what comes back: a poisoned tool
+// asking for the mailbox as a hidden argument), are medium, confirmed like a bulk
 // finding (3 agents of the blueprint moving there is a provider switch): the
 // agent's model client pointed at an attacker's OpenAI-compatible relay by
 // a poisoned configuration, every prompt and the mail in it read there.
@@ -491,6 +493,9 @@ const MAJOR_MODEL_HOSTS = /(^|\.)(api\.openai\.com|api\.anthropic\.com|generativ
 const IMAGE_TYPES = new Set(['png', 'gif', 'jpg', 'jpeg', 'webp', 'svg', 'svg+xml', 'ico', 'bmp', 'avif', 'image', 'image/png', 'image/gif', 'image/jpeg', 'image/webp', 'image/svg+xml']);
 const isImageType = memoByHost((fileType: string): boolean => IMAGE_TYPES.has(fileType.toLowerCase().replace(/^\./, '')));
 
+/** Categories of MCP servers (tool servers an agent calls with arguments). */
+const MCP_CATEGORIES = new Set(['mcp_server', 'mcp', 'ai_tools', 'model_context_protocol']);
+
 const isMajorModelHost = memoByHost((host: string): boolean => MAJOR_MODEL_HOSTS.test(host.toLowerCase()));
 
 /** An agent's requests of one kind to one host (see hostBurst): how many within two windows, since when (ms), their event ids; last finding (ms, 0 none). */
@@ -617,7 +622,7 @@ export const exfiltrationMeta: DetectorMeta = {
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key). ' +
     'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump). ' +
-    'Six prompt-sized requests (8 KiB or more, more out than in) within 10 minutes to one model provider host that is no major provider\'s own API and not one the blueprint works with are medium: its model client pointed at a relay. ' +
+    'Six prompt-sized requests (8 KiB or more, more out than in) within 10 minutes to one model provider host that is no major provider\'s own API and not one the blueprint works with are medium: its model client pointed at a relay; so are six such tool calls to an MCP server the blueprint does not work with, 4 times what came back (data passed as tool arguments). ' +
     'Fifteen image fetches within 10 minutes to one host the blueprint does not work with, each sending 1.5 KiB or more and twice what came back, are medium: data carried out in image URLs (markdown images of an injected answer, EchoLeak). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
     'Blocked attempts: 8 uploads carrying a file to 2 or more file-sharing, storage, uncategorized or risky destinations the blueprint does not use, all blocked by the gateway within 10 minutes, are medium (an exfiltration the DLP stopped). ' +
@@ -885,7 +890,9 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       s,
       r,
       'relay-prompts',
-      `Agent ${e.agent_id} sent ${r.n} prompts (latest ${fmtBytes(e.bytes_out)} out) within ${formatDuration(e.time - r.t0)} to ${e.dest_host} (${e.category}), a model provider its blueprint does not work with and no major provider's own API: its model client pointed at a relay that reads every prompt`,
+      MCP_CATEGORIES.has(categoryKey(e.category))
+        ? `Agent ${e.agent_id} sent ${r.n} tool calls (latest ${fmtBytes(e.bytes_out)} out, ${fmtBytes(e.bytes_in)} back) within ${formatDuration(e.time - r.t0)} to ${e.dest_host} (${e.category}), an MCP server its blueprint does not work with: data passed as tool arguments (a poisoned tool asking for it)`
+        : `Agent ${e.agent_id} sent ${r.n} prompts (latest ${fmtBytes(e.bytes_out)} out) within ${formatDuration(e.time - r.t0)} to ${e.dest_host} (${e.category}), a model provider its blueprint does not work with and no major provider's own API: its model client pointed at a relay that reads every prompt`,
       "the model endpoints its blueprint works with (called by 2 of its agents for an hour) and the major providers' APIs",
       `${o.relayPrompts} requests of ${fmtBytes(o.relayPromptBytes)} or more, more out than in, within ${(2 * o.windowMs) / 60_000} min`,
     );
@@ -1515,7 +1522,10 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     }
 
     // Prompts to a model provider the blueprint does not work with, that is no major provider's own API: a relay.
-    if (cat.modelProvider && !familiar && bytes >= o.relayPromptBytes && bytes >= e.bytes_in && !isMajorModelHost(e.dest_host)) {
+    // So are tool calls carrying data to an MCP server the blueprint does not work with (4 times what comes back: a
+    // poisoned tool's description asking for the mailbox as a hidden argument).
+    const mcp = !cat.modelProvider && MCP_CATEGORIES.has(cat.key);
+    if ((cat.modelProvider || mcp) && !familiar && bytes >= o.relayPromptBytes && bytes >= (mcp ? 4 : 1) * e.bytes_in && (mcp || !isMajorModelHost(e.dest_host))) {
       const rg = g ?? group(e.tenant_id, s.g, t);
       const rdh = dh || hashString(e.dest_host);
       const rah = ah || hashString(e.agent_id);

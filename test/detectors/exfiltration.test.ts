@@ -278,6 +278,11 @@ describe('exfiltration', () => {
     expect(run(prompts('a2', 'api.gptrelay.cc', T3, 8, 20_000, 60_000))).toEqual([]);
     expect(run(prompts('a2', 'api.openai.com', T3, 8))).toEqual([]);
     expect(run(prompts('a2', 'bedrock-runtime.eu-central-1.amazonaws.com', T3, 8))).toEqual([]);
+    // Tool calls carrying data to an MCP server the blueprint does not work with: 4 times what came back.
+    const tools = run(prompts('a2', 'mcp.toolhub-cloud.dev', T3, 6, 90_000, 900).map((e) => ({ ...e, category: 'mcp_server' })));
+    expect(tools.map((x) => [x.severity, x.evidence.kind])).toEqual([['medium', 'relay-prompts']]);
+    expect(tools[0]!.summary).toContain('6 tool calls');
+    expect(run(prompts('a2', 'mcp.toolhub-cloud.dev', T3, 8, 20_000, 9_000).map((e) => ({ ...e, category: 'mcp_server' })))).toEqual([]);
     // The blueprint switching provider: three agents move there within minutes.
     expect(run([...prompts('a1', 'llm.newvendor.example', T3), ...prompts('a2', 'llm.newvendor.example', T3 + 20 * SEC), ...prompts('a3', 'llm.newvendor.example', T3 + 40 * SEC)].sort((x, y) => x.time - y.time))).toEqual([]);
   });
