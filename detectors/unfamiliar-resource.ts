@@ -30,7 +30,8 @@
 //   agent when it has no sponsor), or an Azure data-plane role for the
 //   resource (Storage Blob Data Contributor for storage: a role is no scope),
 //   makes it a sanctioned change: it stays low (the orchestrator given a new
-//   worker API to call, a migration agent given the backup account).
+//   worker API to call, a migration agent given the backup account), and it
+//   starts no burst: the next new resource is judged as a first one.
 // - A resource new to the whole tenant that another of its blueprints took
 //   up too within the deployment window (30 minutes) of its first use in the
 //   tenant is an API being rolled out: a canary wave of a new internal MCP
@@ -376,6 +377,8 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       if (a.pw === (h & 0x3fffffff) && e.type === 'token' && grantedScope(e, ctx) !== null) {
         pending.delete(e.tenant_id, e.agent_id);
         a.pw = 0;
+        // Nor does it count in a burst (its sign-in did): the next new resource is a first one.
+        if (a.burst > 0) a.burst--;
       }
       return NO_DETECTIONS;
     }
@@ -413,8 +416,10 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       a.burstStart = ts;
       a.burst = 0;
     }
-    a.burst++;
-    let severity: 'low' | 'medium' = a.burst >= o.burstResources ? 'medium' : 'low';
+    // A resource its sponsor's grant sanctions is the change made, not one reached for: it starts no burst.
+    const grant = e.type === 'token' ? grantedScope(e, ctx) : null;
+    if (grant === null) a.burst++;
+    let severity: 'low' | 'medium' = grant === null && a.burst >= o.burstResources ? 'medium' : 'low';
     if (severity === 'medium' && a.burst === o.burstResources && !attempt && o.burstConfirmMs > 0) {
       // The second of a burst while the first waits: both wait a little for the blueprint to follow.
       const p = pending.get(e.tenant_id, e.agent_id);
@@ -427,7 +432,6 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       }
     }
     const settledBaseline = (g !== undefined && g.events >= o.confirmMinAccesses) || seenBefore >= o.confirmMinAccesses;
-    const grant = e.type === 'token' ? grantedScope(e, ctx) : null;
     if (severity === 'low' && !attempt && o.confirmMs > 0 && settledBaseline && grant === null) {
       // Bounded: when that many agents wait at once (a whole tenant adopting an API), the rest stay low.
       if (pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: bp, agentHash, h, resource, time: t, due: t + o.confirmMs, event_id: e.event_id })) a.pw = h & 0x3fffffff;
@@ -480,7 +484,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       title: 'Access to a resource unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 10 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did), once the blueprint (or the agent) has made 40 accesses; a second unfamiliar resource within 30 minutes (slow discovery included) is medium 3 minutes later unless the blueprint took both up (a release adding two dependencies), a third at once. A resource on which the agent uses a permission its sponsor granted it within 7 days (lifecycle permission_granted) is a sanctioned change: low; so is a resource new to the whole tenant that another of its blueprints took up within 30 minutes of its first use there (the canary of a tenant-wide rollout). Refused attempts, and failures whose code names no cause, count too. A resource is compared in one form: lower case, no trailing slash, `api://<id>` as the id, and Microsoft first-party application ids (Graph, ARM, Key Vault, Storage, SQL, Exchange) as their URIs.',
+        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 10 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did), once the blueprint (or the agent) has made 40 accesses; a second unfamiliar resource within 30 minutes (slow discovery included) is medium 3 minutes later unless the blueprint took both up (a release adding two dependencies), a third at once. A resource on which the agent uses a permission its sponsor granted it within 7 days (lifecycle permission_granted) is a sanctioned change: low, and no start of a burst; so is a resource new to the whole tenant that another of its blueprints took up within 30 minutes of its first use there (the canary of a tenant-wide rollout). Refused attempts, and failures whose code names no cause, count too. A resource is compared in one form: lower case, no trailing slash, `api://<id>` as the id, and Microsoft first-party application ids (Graph, ARM, Key Vault, Storage, SQL, Exchange) as their URIs.',
       mitre: { id: 'T1526', name: 'Cloud Service Discovery' },
     },
     observe,

@@ -242,6 +242,15 @@ describe('unfamiliar-resource', () => {
       ];
       expect(run([createUnfamiliarResourceDetector()], grantThenUse('alice')).detections.map((d) => d.severity)).toEqual(['low']);
       expect(run([createUnfamiliarResourceDetector()], grantThenUse('mallory')).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+      // The sanctioned resource starts no burst: a second new resource a minute on waits for the blueprint like a first one,
+      // and the blueprint taking it up (a month-end close rolled out) leaves it low.
+      const withStorage = [
+        ...grantThenUse('alice').slice(0, -1),
+        token({ agent_id: 'a1', time: END + MIN, resource: 'https://storage.azure.com' }),
+        token({ agent_id: 'a2', time: END + 2 * MIN, resource: 'https://storage.azure.com' }),
+        later(END + 15 * MIN),
+      ];
+      expect(run([createUnfamiliarResourceDetector()], withStorage).detections.filter((d) => d.agent_id === 'a1').map((d) => d.severity)).toEqual(['low', 'low']);
     });
 
     it('takes an Azure data-plane role its sponsor granted (Storage Blob Data Contributor) as sanctioning the storage resource, not another service\'s role', () => {
