@@ -21,15 +21,19 @@
 //   sign-in or token, and at once when the verdict lands on an account seen
 //   acting as itself: no later act is needed to inherit a risk that is its
 //   own.
-// - Risk fan-in: when 3 or more users an agent acted for within the day are
-//   flagged medium or high within an hour, the agent is how they were
+// - Risk fan-in: when 3 or more users an agent acted for within the day
+//   before their verdict (a user's first verdict of the day: raised from
+//   medium to high, it was flagged at the first) are flagged medium or high
+//   within an hour, the agent is how they were
 //   reached (a lure it was steered to send, a tool server phishing them
 //   through it): medium for the agent itself, whoever it acts for next,
 //   judged 5 minutes after the third verdict. Not when they are under half of
 //   the users flagged in the tenant in that hour (and those 5 minutes), or
 //   under twice the agent's share of the tenant's users
 //   (a phishing wave reaching everyone), nor for an agent serving half or
-//   more of the tenant's users (every wave reaches its users). Once per agent
+//   more of the tenant's users (every wave reaches its users), nor for the
+//   users it first acted for after their verdict (the self-service reset the
+//   security team sends phished users to did not reach them). Once per agent
 //   per 6 hours.
 // - Low-risk users never trigger. When the user's risk is remediated
 //   (none/low) the episode ends; the risk engine drops the inherited risk
@@ -38,7 +42,7 @@
 import type { AgentEvent, RiskLevel, SigninEvent, TokenEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
-import { formatDuration, identityKey, peerGroupName } from './detector.js';
+import { ALLOWED_LATENESS_MS, formatDuration, identityKey, peerGroupName } from './detector.js';
 import { NO_DETECTIONS, TenantMap, blueprintOf, clone, type Timed } from './agent-directory.js';
 import { DueQueue, type DueItem } from './due-queue.js';
 
@@ -58,6 +62,11 @@ interface UserState extends Timed {
   account?: string;
   agents: string[];
   times: number[];
+  /**
+   * Per agent, the start of its current run of service (its first act for the user after a day without one):
+   * whether it acted for the user before a verdict, not only after (see servedBefore). Absent in older snapshots.
+   */
+  firsts?: number[];
   eventIds: string[];
   /** Agents notified in the current episode, and the level they were notified at (2 medium, 3 high). */
   notified: string[];
@@ -100,7 +109,7 @@ const FANIN_HOLD_MS = 5 * 60_000;
 /** Medium or high verdicts remembered per tenant. */
 const FLAGGED_CAP = 256;
 
-/** A tenant's latest medium or high verdicts: user key, time, event id; oldest first. */
+/** A tenant's latest medium or high verdicts, one per user (its first within the day): user key, time, event id; oldest first. */
 interface Flagged {
   users: string[];
   times: number[];
@@ -147,6 +156,8 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
     }
     const i = f.users.indexOf(key);
     if (i >= 0) {
+      // Raised again within the day (medium to high): flagged when first flagged (see servedBefore).
+      if (t - f.times[i]! <= FANIN_SERVED_MS && t >= f.times[i]!) return;
       f.users.splice(i, 1);
       f.times.splice(i, 1);
       f.ids.splice(i, 1);
@@ -166,6 +177,20 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
     if (u === undefined) return false;
     const i = u.agents.indexOf(agent);
     return i >= 0 && t - u.times[i]! <= FANIN_SERVED_MS;
+  }
+
+  /**
+   * The agent acted for the user within the day before a verdict at `t`
+   * (up to the allowed lateness after it): its service began before the
+   * verdict. An agent the user turned to after being flagged (the
+   * self-service reset the security team sends phished users to) did not
+   * reach them.
+   */
+  function servedBefore(u: UserState | undefined, agent: string, t: number): boolean {
+    if (u === undefined) return false;
+    const i = u.agents.indexOf(agent);
+    if (i < 0 || t - u.times[i]! > FANIN_SERVED_MS) return false;
+    return (u.firsts?.[i] ?? u.times[i]!) <= t + ALLOWED_LATENESS_MS;
   }
 
   /**
@@ -195,7 +220,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
       const ft = f.times[i]!;
       if (ft < from || ft > to) continue;
       all++;
-      if (served(users.get(tenant, f.users[i]!), agent, ft)) {
+      if (servedBefore(users.get(tenant, f.users[i]!), agent, ft)) {
         mine.push(f.users[i]!);
         ids.push(f.ids[i]!);
       }
@@ -387,7 +412,10 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
     if (t > u.at) u.at = t;
     if (e.flow === 'agent_user') u.account = e.agent_id;
     const i = u.agents.indexOf(e.agent_id);
+    const firsts = u.firsts ?? (u.firsts = u.times.slice());
     if (i >= 0) {
+      if (t - u.times[i]! > FANIN_SERVED_MS) firsts[i] = t; // a new run of service
+      else if (t < firsts[i]!) firsts[i] = t;
       if (t >= u.times[i]!) {
         u.times[i] = t;
         u.eventIds[i] = e.event_id;
@@ -397,10 +425,12 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
         u.agents.shift();
         u.times.shift();
         u.eventIds.shift();
+        firsts.shift();
       }
       u.agents.push(e.agent_id);
       u.times.push(t);
       u.eventIds.push(e.event_id);
+      firsts.push(t);
     }
 
     if (e.type === 'token') rememberToken(u, e);
@@ -417,7 +447,7 @@ export function createRiskyUserSigninDetector(options: RiskyUserSigninOptions = 
       title: 'Delegated access for a risky user',
       severity: 'medium',
       description:
-        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), or keeps using a token it obtained for the user before the risk rose, once per agent and risk episode. Risk fan-in: 3 or more users the agent acted for within the day flagged medium or high within an hour, half or more of the users flagged in the tenant then and twice the agent\'s share of its users, for an agent serving under half of the tenant\'s users, is medium for the agent itself (it is how they were reached: a lure it sent, a tool phishing through it), judged 5 minutes after the third verdict, once per 6 hours. A verdict that arrives after on-behalf-of acts stamped later than itself (another feed, up to the allowed lateness) reaches those agents when it lands. The agent inherits the risk while it lasts and drops it when the user is remediated. An agent user account acting as itself (flow `agent_user`) has the user risk of its own account, from the moment the verdict lands.',
+        'An agent signs in or obtains a token on behalf of a user whose current user risk is medium or high (severity follows the user), or keeps using a token it obtained for the user before the risk rose, once per agent and risk episode. Risk fan-in: 3 or more users the agent acted for within the day before their first verdict (not a self-service reset they were sent to once flagged) flagged medium or high within an hour, half or more of the users flagged in the tenant then and twice the agent\'s share of its users, for an agent serving under half of the tenant\'s users, is medium for the agent itself (it is how they were reached: a lure it sent, a tool phishing through it), judged 5 minutes after the third verdict, once per 6 hours. A verdict that arrives after on-behalf-of acts stamped later than itself (another feed, up to the allowed lateness) reaches those agents when it lands. The agent inherits the risk while it lasts and drops it when the user is remediated. An agent user account acting as itself (flow `agent_user`) has the user risk of its own account, from the moment the verdict lands.',
       mitre: { id: 'T1078', name: 'Valid Accounts' },
     },
     observe,

@@ -256,6 +256,18 @@ describe('risky-user-signin: risk fan-in on an agent\'s users', () => {
     expect(fanIns(run([createRiskyUserSigninDetector()], [...served(), ...late, tick(T0 + 60 * MIN)]).detections).map((d) => d.agent_id)).toEqual(['a1']);
   });
 
+  it('does not count users the agent first acted for after their verdict (the self-service reset phished users are sent to)', () => {
+    // a3 is the IT self-service copilot: it acts for u2, u4 and u5 only once each was flagged.
+    // (Each verdict raised again after the reset began: the later verdicts find a3 among the users' agents.)
+    const resets = ['u2', 'u4', 'u5'].flatMap((u, i) => [
+      userRisk({ user_id: u, level: 'medium', time: T0 + i * 10 * MIN }),
+      obo({ agent_id: 'a3', user_id: u, time: T0 + i * 10 * MIN + 2 * MIN }),
+      userRisk({ user_id: u, level: 'high', time: T0 + i * 10 * MIN + 4 * MIN }),
+    ]);
+    const out = fanIns(run([createRiskyUserSigninDetector()], [...served(), ...resets, tick(T0 + 60 * MIN)]).detections);
+    expect(out.map((d) => d.agent_id)).toEqual(['a1']);
+  });
+
   it('does not judge an agent that serves half or more of the tenant\'s users (every wave reaches them), and reports an agent once in 6 hours', () => {
     const everyone: ReturnType<typeof obo>[] = [];
     for (let i = 1; i <= 6; i++) everyone.push(obo({ agent_id: 'a1', user_id: `u${i}`, time: T0 - 30 * MIN + i * MIN }));
