@@ -12,7 +12,8 @@
 // bin or a tunnel in a minute, without an account the victim could trace.
 // Elastic's "Connection to Commonly Abused Web Services" rule keeps such a
 // list for processes; this is the same list for agent identities:
-// - messaging bot APIs (Telegram, Discord webhooks);
+// - messaging bot APIs (Telegram, Discord and Slack incoming webhooks: any
+//   workspace's webhook URL takes posts, the attacker's too);
 // - paste sites (pastebin, paste.ee, rentry, 0x0.st...);
 // - anonymous file drops (transfer.sh, file.io, gofile, catbox...);
 // - request catchers and out-of-band interaction servers (webhook.site,
@@ -26,8 +27,9 @@
 // blueprint that publishes to a paste service): then nothing is reported.
 // Otherwise, per agent: each contact is low (once per service per day; a
 // blocked one too: something told the agent to go there); data sent to such
-// services, at least 1 MiB within an hour, is medium (a leak, beyond a chat
-// message); so are 30 allowed requests within an hour (a command channel:
+// services, at least 1 MiB within an hour, or 3 posts of documents (16 KiB
+// or more out each, 4 times what came back: no chat message is that big),
+// is medium (a leak, beyond a chat message); so are 30 allowed requests within an hour (a command channel:
 // a bot polled for orders), 10 to a reverse tunnel (every request through
 // one is the session it carries: a command channel polled every minute is
 // medium within ten). An agent at medium
@@ -50,6 +52,13 @@ export interface AbusedWebServiceOptions {
   familiarAfterMs?: number;
   /** Bytes sent to unfamiliar listed services within `windowMs` that make medium. */
   leakBytes?: number;
+  /**
+   * Posts of documents (documentPostBytes or more out, 4 times what came
+   * back: no chat message is that big) to unfamiliar listed services within
+   * `windowMs` that make medium, under the leak's byte sum.
+   */
+  documentPosts?: number;
+  documentPostBytes?: number;
   /** Allowed requests to unfamiliar listed services within `windowMs` that make medium. */
   channelRequests?: number;
   /** The same for a reverse tunnel: its every request is the session it carries. */
@@ -64,6 +73,8 @@ const DEFAULTS: Required<AbusedWebServiceOptions> = {
   familiarAgents: 3,
   familiarAfterMs: 7 * 24 * 3_600_000,
   leakBytes: 1024 * 1024,
+  documentPosts: 3,
+  documentPostBytes: 16 * 1024,
   channelRequests: 30,
   tunnelRequests: 10,
   windowMs: 3_600_000,
@@ -81,7 +92,7 @@ export interface AbusedService {
 
 /** Domains (and every host under them) of the services on the list. */
 const SERVICES: Record<AbusedServiceKind, readonly string[]> = {
-  'messaging bot API': ['telegram.org', 'discord.com', 'discordapp.com'],
+  'messaging bot API': ['telegram.org', 'discord.com', 'discordapp.com', 'hooks.slack.com'],
   'paste site': [
     'pastebin.com',
     'paste.ee',
@@ -199,6 +210,8 @@ interface AgentUse extends Timed {
   /** Allowed bytes and requests since `since` (the window restarts once it has passed). */
   bytes: number;
   requests: number;
+  /** Of those, posts carrying documents (see documentPost); absent in older snapshots. */
+  posts?: number;
   since: number;
   /** Last low per service domain, and the last medium (0: none). */
   lows: Record<string, number>;
@@ -214,8 +227,8 @@ export const abusedWebServiceMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
-    'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
-    'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries). Mainstream file sharing (Box, Dropbox) is not listed.',
+    'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, Slack incoming webhooks, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
+    'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or 3 posts of 16 KiB or more (documents, not chat messages), or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries). Mainstream file sharing (Box, Dropbox) is not listed.',
 };
 
 export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions = {}): Detector {
@@ -281,12 +294,14 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
     if (e.time - a.since > o.windowMs) {
       a.bytes = 0;
       a.requests = 0;
+      a.posts = 0;
       a.since = e.time;
       a.ids = [];
     }
     if (e.action === 'allowed') {
       a.bytes += e.bytes_out;
       a.requests++;
+      if (e.bytes_out >= o.documentPostBytes && e.bytes_out >= 4 * e.bytes_in) a.posts = (a.posts ?? 0) + 1;
     }
     if (a.ids.length < 8) a.ids.push(e.event_id);
     const out: Detection[] = [];
@@ -295,7 +310,7 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
       a.lows[service.domain] = e.time;
       out.push(detection(e, service, 'low', a));
     }
-    const leak = a.bytes >= o.leakBytes;
+    const leak = a.bytes >= o.leakBytes || (a.posts ?? 0) >= o.documentPosts;
     const channel = service.kind === 'reverse tunnel' ? o.tunnelRequests : o.channelRequests;
     if ((leak || a.requests >= channel) && (a.medium === 0 || e.time - a.medium >= o.windowMs)) {
       a.medium = e.time;
@@ -314,7 +329,9 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
         ? `Agent ${e.agent_id} ${e.action === 'allowed' ? 'reached' : 'tried to reach'} ${what}`
         : a.bytes >= o.leakBytes
           ? `Agent ${e.agent_id} sent ${sent} to ${what}, within ${span}`
-          : `Agent ${e.agent_id} made ${a.requests} requests to ${what}, within ${span}: a command channel`;
+          : (a.posts ?? 0) >= o.documentPosts
+            ? `Agent ${e.agent_id} posted ${a.posts} documents (${sent} in all, latest ${Math.round(e.bytes_out / 1024)} KiB) to ${what}, within ${span}: no chat message is that big`
+            : `Agent ${e.agent_id} made ${a.requests} requests to ${what}, within ${span}: a command channel`;
     return {
       detector: abusedWebServiceMeta.id,
       severity,
@@ -323,9 +340,9 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
       time: e.time,
       summary,
       evidence: {
-        observed: { host: e.dest_host, service: service.domain, kind: service.kind, category: e.category, action: e.action, bytes_out: e.bytes_out, bytes_to_services: a.bytes, requests_to_services: a.requests, since: a.since },
+        observed: { host: e.dest_host, service: service.domain, kind: service.kind, category: e.category, action: e.action, bytes_out: e.bytes_out, bytes_to_services: a.bytes, requests_to_services: a.requests, document_posts: a.posts ?? 0, since: a.since },
         baseline: { blueprint_uses_service: false },
-        threshold: `a listed service the blueprint does not use (familiar: ${o.familiarAgents} of its agents, or its agents over ${formatDuration(o.familiarAfterMs)}); medium at ${Math.round(o.leakBytes / 1024)} KiB sent or ${service.kind === 'reverse tunnel' ? o.tunnelRequests : o.channelRequests} requests within ${formatDuration(o.windowMs)}`,
+        threshold: `a listed service the blueprint does not use (familiar: ${o.familiarAgents} of its agents, or its agents over ${formatDuration(o.familiarAfterMs)}); medium at ${Math.round(o.leakBytes / 1024)} KiB sent, ${o.documentPosts} posts of ${Math.round(o.documentPostBytes / 1024)} KiB or more, or ${service.kind === 'reverse tunnel' ? o.tunnelRequests : o.channelRequests} requests within ${formatDuration(o.windowMs)}`,
         peer_group: peerGroupName(e.blueprint_id),
       },
       event_ids: severity === 'medium' ? a.ids.slice() : [e.event_id],

@@ -25,6 +25,9 @@ describe('abused-web-service: the list', () => {
     expect(abusedService('cold-river-42.trycloudflare.com')?.kind).toBe('reverse tunnel');
     expect(abusedService('files.catbox.moe')?.kind).toBe('anonymous file drop');
     expect(abusedService('0x0.st')?.kind).toBe('paste site');
+    // Slack's incoming webhooks, not the workspace app.
+    expect(abusedService('hooks.slack.com')?.kind).toBe('messaging bot API');
+    expect(abusedService('contoso.slack.com')).toBeNull();
   });
 
   it('does not take a look-alike or a host merely containing a listed name for the service', () => {
@@ -64,6 +67,17 @@ describe('abused-web-service', () => {
     ]);
     expect(tunnel[1]!.summary).toContain('made 10 requests');
     expect(run(posts('a1', 'x7k2-8443.use1.devtunnels.ms', 9, 600, MIN)).map((d) => d.severity)).toEqual(['low']);
+  });
+
+  it('reports 3 document-sized posts (16 KiB or more, 4 times what came back) within the hour medium, under the 1 MiB leak: mail bodies posted to a Slack webhook', () => {
+    const out = run(posts('a1', 'hooks.slack.com', 5, 60_000, 2 * MIN));
+    expect(out.map((d) => [d.severity, d.time])).toEqual([
+      ['low', T0],
+      ['medium', T0 + 4 * MIN],
+    ]);
+    expect(out[1]!.summary).toContain('posted 3 documents');
+    // Chat-sized messages stay low.
+    expect(run(posts('a1', 'hooks.slack.com', 8, 3_000, 2 * MIN)).map((d) => d.severity)).toEqual(['low']);
   });
 
   it('keeps a few chat messages and blocked attempts at low', () => {
