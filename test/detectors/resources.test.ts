@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hashString } from '../../detectors/agent-directory.js';
-import { canonicalResource, resourceHash } from '../../detectors/resources.js';
+import { audienceAccepts, audienceCode, audienceUri, canonicalResource, resourceHash } from '../../detectors/resources.js';
 
 describe('resources', () => {
   it('writes one audience in one form whatever its spelling', () => {
@@ -18,5 +18,21 @@ describe('resources', () => {
     expect(canonicalResource('/')).toBe('/');
     expect(resourceHash('https://vault.azure.net')).not.toBe(resourceHash('https://storage.azure.com'));
     expect(resourceHash('https://Vault.Azure.net/')).toBe(hashString('https://vault.azure.net'));
+  });
+
+  it('knows which hosts take tokens of the Microsoft first-party audiences, and takes any Microsoft service host for them; no other audience is judged', () => {
+    const graph = audienceCode('00000003-0000-0000-c000-000000000000');
+    expect(graph).toBeGreaterThan(0);
+    expect(audienceUri(graph)).toBe('https://graph.microsoft.com');
+    expect(audienceAccepts(graph, 'graph.microsoft.com')).toBe(true);
+    expect(audienceAccepts(graph, 'Graph.Microsoft.us.')).toBe(true);
+    expect(audienceAccepts(graph, 'contoso.sharepoint.com')).toBe(true);
+    expect(audienceAccepts(graph, 'mcp.docuflow-ai.com')).toBe(false);
+    expect(audienceAccepts(graph, 'notes.azurewebsites.net')).toBe(false);
+    const vault = audienceCode('https://vault.azure.net/');
+    expect(audienceAccepts(vault, 'contoso-kv.vault.azure.net')).toBe(true);
+    expect(audienceAccepts(vault, 'kv-exfil.example.net')).toBe(false);
+    expect(audienceCode('api://ticketing')).toBe(0);
+    expect(audienceAccepts(0, 'anywhere.example')).toBe(true);
   });
 });
