@@ -16,6 +16,13 @@
 // other agents within the hour pass it on (a prompt worm): the callee is low,
 // whatever the caller's own level.
 //
+// Agents outside the tenant (a network call of category agent without a
+// dest_agent_id) are learned the same way, each host a blueprint of its
+// own: a partner's agent the orchestrators never talked to counts as one
+// new callee blueprint, so turns from it followed by a task to an internal
+// agent of another new blueprint is medium for the caller (A2A session
+// smuggling).
+//
 // Unfamiliar call edges: each caller blueprint learns which blueprints its
 // agents call (its first hour and 20 calls; later, a callee blueprint 3 of
 // its agents take up within 30 minutes is a rollout). A call to an agent of a
@@ -64,6 +71,7 @@ import {
 } from './agent-directory.js';
 import { formatDuration, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { subnetKey } from './addresses.js';
+import { categoryKey } from './categories.js';
 import type { Detection, DetectorMeta } from './types.js';
 
 export interface AgentPropagationOptions {
@@ -192,9 +200,18 @@ export const agentPropagationMeta: DetectorMeta = {
     'An agent was called by an agent currently at high risk (or became so within 15 minutes of the call), or by one that took in content with a prompt-injection verdict the gateway let through within the hour (a prompt worm passing the instruction on): it may be the ' +
     'next step of a compromise. Low severity, raised once per caller/callee pair per hour. ' +
     "A call to an agent of a blueprint the caller's blueprint never called (once it has learned its callees: 1 hour and 20 calls, or at once when its first call to any agent comes from an agent known for a day, and then the callee is low only once the caller reaches a second new blueprint; 3 of its agents taking a callee blueprint up within 30 minutes is a rollout) " +
-    'is low for the callee, and a caller reaching agents of 2 such blueprints within 10 minutes is medium (an agent steered into tasking agents outside its workflow). ' +
+    'is low for the callee, and a caller reaching agents of 2 such blueprints within 10 minutes is medium (an agent steered into tasking agents outside its workflow); an agent outside the tenant its blueprint never talked to counts as one (A2A session smuggling). ' +
     'A call from a subnet the caller\'s calls have not left from for an hour (its identity at work elsewhere: a stolen orchestrator credential driving agents from a VPS) propagates from a caller at medium risk too.',
 };
+
+/**
+ * Prefix of the pseudo-blueprint an agent endpoint outside the tenant stands
+ * for (its host): a caller's blueprint learns its outside agents like its
+ * callee blueprints, and a new one counts among the new edges of a caller
+ * (A2A session smuggling: turns injected by a partner's agent, then an
+ * internal agent tasked that the caller never called).
+ */
+const EXTERNAL = '\u0002';
 
 export function createAgentPropagationDetector(options: AgentPropagationOptions = {}): Detector {
   const o: Required<AgentPropagationOptions> = { ...DEFAULTS, ...options };
@@ -254,8 +271,9 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
    * called (see the header): low for the callee, medium for a caller reaching
    * edgeBlueprints such blueprints within edgeWindowMs.
    */
-  function onEdge(e: NetworkEvent, callee: string, ctx: DetectorContext): Detection[] {
-    const calleeBp = ctx.agent(e.tenant_id, callee)?.blueprint_id ?? null;
+  function onEdge(e: NetworkEvent, callee: string | null, ctx: DetectorContext): Detection[] {
+    // An agent endpoint outside the tenant (no dest_agent_id) stands for a blueprint of its own: its host.
+    const calleeBp = callee === null ? `${EXTERNAL}${e.dest_host.toLowerCase()}` : (ctx.agent(e.tenant_id, callee)?.blueprint_id ?? null);
     if (calleeBp === null) return NO_DETECTIONS; // an agent not seen yet: no blueprint to judge by
     const t = e.time;
     const groupId = peerGroupId(e.blueprint_id, e.agent_id);
@@ -298,11 +316,11 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     } else if (t > n.at) n.at = t;
     n.e = withinWindow(n.e, h, t, o.edgeWindowMs, Infinity);
     const distinct = n.e.length / 2;
-    const key = pairKey(e.tenant_id, e.agent_id, callee) + '\u0000edge';
     // A blueprint that calls no agents at all (quiet, see the header) calling one now and then
     // (a copilot handing a user's question to a specialist) is not telling; reaching a second
-    // blueprint's agents within minutes is.
-    if ((!quiet || distinct >= o.edgeBlueprints) && !firedLately(key, t)) {
+    // blueprint's agents within minutes is. (An outside agent has no callee here to warn.)
+    const key = callee === null ? '' : pairKey(e.tenant_id, e.agent_id, callee) + '\u0000edge';
+    if (callee !== null && (!quiet || distinct >= o.edgeBlueprints) && !firedLately(key, t)) {
       markFired(key, t);
       out.push(
         calleeLow(e, callee, `Agent ${callee} (blueprint ${calleeBp}) was called by agent ${e.agent_id}, whose blueprint ${e.blueprint_id ?? '(none)'} never called agents of that blueprint`, {
@@ -313,15 +331,15 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
         }),
       );
     }
-    if (quiet) discovery(e, callee, calleeBp, n, out);
+    if (quiet && callee !== null) discovery(e, callee, calleeBp, n, out);
     if (distinct >= o.edgeBlueprints && Math.abs(t - n.f) >= o.refireMs) {
       n.f = t;
       out.push(
         callerMedium(
           e,
-          `Agent ${e.agent_id} called agents of ${distinct} blueprints its blueprint ${e.blueprint_id ?? '(none)'} never called within ${o.edgeWindowMs / 60_000} min (latest ${callee} of ${calleeBp})`,
+          `Agent ${e.agent_id} called agents of ${distinct} blueprints its blueprint ${e.blueprint_id ?? '(none)'} never called within ${o.edgeWindowMs / 60_000} min (latest ${callee === null ? `the outside agent at ${e.dest_host}` : `${callee} of ${calleeBp}`})`,
           {
-            observed: { new_callee_blueprints: distinct, latest_callee: callee, latest_callee_blueprint: calleeBp },
+            observed: { new_callee_blueprints: distinct, latest_callee: callee ?? e.dest_host, latest_callee_blueprint: callee === null ? 'outside the tenant' : calleeBp },
             baseline: { callee_blueprints_known: g.values.size },
             threshold: `${o.edgeBlueprints} callee blueprints new to the caller's blueprint within ${o.edgeWindowMs / 60_000} min`,
             peer_group: peerGroupName(e.blueprint_id),
@@ -470,7 +488,9 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
         else if (e.time > inj.t) Object.assign(inj, { at: e.time, t: e.time, id: e.event_id });
       }
       const callee = e.dest_agent_id;
-      if (callee === null || callee === e.agent_id) return NO_DETECTIONS;
+      // An agent endpoint outside the tenant (category agent, no dest_agent_id): an edge of its own (see EXTERNAL).
+      if (callee === null) return e.action === 'allowed' && categoryKey(e.category) === 'agent' ? onEdge(e, null, ctx) : NO_DETECTIONS;
+      if (callee === e.agent_id) return NO_DETECTIONS;
       const propagated = onCall(e, callee, ctx);
       const edge = onEdge(e, callee, ctx);
       return edge.length === 0 ? propagated : propagated.length === 0 ? edge : propagated.concat(edge);

@@ -192,6 +192,21 @@ describe('agent-propagation', () => {
     ]);
     // A callee not seen yet (no blueprint to judge by): nothing.
     expect(run([call('o1', 'stranger', T2, { blueprint_id: 'orch' })])).toEqual([]);
+    // An agent outside the tenant (category agent, no dest_agent_id) the blueprint never talked to counts as one new edge:
+    // turns from a partner's agent, then an internal agent tasked that the orchestrator never called (A2A session smuggling).
+    const outside = (t: number, host = 'a2a.supplierhub.io') =>
+      network({ agent_id: 'o1', blueprint_id: 'orch', time: t, dest_host: host, category: 'agent', dest_agent_id: null, bytes_out: 6_000, bytes_in: 12_000 });
+    const smuggled = run([outside(T2), outside(T2 + 20 * SEC), call('o1', 'crm', T2 + 2 * MIN, { blueprint_id: 'orch' })]);
+    expect(smuggled.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['crm', 'low'],
+      ['o1', 'medium'],
+    ]);
+    expect(smuggled[1]!.summary).toContain('2 blueprints');
+    // The outside agent alone, or a partner agent the orchestrators have talked to all along, is no new edge.
+    expect(run([outside(T2), outside(T2 + MIN)])).toEqual([]);
+    const partner: AgentEvent[] = [];
+    for (let m = 0; m < 120; m += 5) for (const o of ['o1', 'o2']) partner.push(network({ agent_id: o, blueprint_id: 'orch', time: T0 + m * MIN, dest_host: 'agent.partner-logistics.com', category: 'agent', dest_agent_id: null }));
+    expect(detectAfter([...known, ...partner].sort((x, y) => x.time - y.time), [outside(T2, 'agent.partner-logistics.com'), call('o1', 'crm', T2 + 2 * MIN, { blueprint_id: 'orch' })]).map((x) => [x.agent_id, x.severity])).toEqual([['crm', 'low']]);
   });
 
   it('judges the first agent calls of a blueprint that never called agents: two blueprints from an agent known for a day, not one, nor from a new agent', () => {
