@@ -493,6 +493,7 @@ export interface AgentRecord extends AgentInfo, Timed {
   s9: unknown;
   s10: unknown;
   s11: unknown;
+  s12: unknown;
   /** The group record of (tenant_id, blueprint_id), once a GroupStore asked for it; reset when blueprint_id changes. */
   grp: GroupRecord | undefined;
   /**
@@ -610,7 +611,7 @@ function groupSlotSet(r: GroupRecord, i: number, v: unknown, epoch: number): voi
 }
 
 /** Slots a record has; more detectors than this fall back to map lookups. */
-export const RECORD_SLOTS = 12;
+export const RECORD_SLOTS = 13;
 
 /** Reads slot `i` of a record (a switch: every access is a monomorphic field load, no closure call). */
 function slotGet(r: AgentRecord, i: number): unknown {
@@ -626,7 +627,8 @@ function slotGet(r: AgentRecord, i: number): unknown {
     case 8: return r.s8;
     case 9: return r.s9;
     case 10: return r.s10;
-    default: return r.s11;
+    case 11: return r.s11;
+    default: return r.s12;
   }
 }
 
@@ -643,7 +645,8 @@ function slotSet(r: AgentRecord, i: number, v: unknown): void {
     case 8: r.s8 = v; break;
     case 9: r.s9 = v; break;
     case 10: r.s10 = v; break;
-    default: r.s11 = v; break;
+    case 11: r.s11 = v; break;
+    default: r.s12 = v; break;
   }
 }
 
@@ -798,7 +801,7 @@ export class AgentDirectory {
         signin_cred_prev: null,
         orphaned: false,
         at: t,
-        s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined,
+        s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined, s12: undefined,
         grp: undefined,
         r0: this.dedupe ? ID_X : 0, r1: this.dedupe ? ID_Y : 0, r2: 0, r3: 0, r4: 0, r5: 0, r6: 0, r7: 0,
       };
@@ -956,7 +959,7 @@ export class AgentDirectory {
         // Absent from snapshots taken before orphans were told apart.
         orphaned: r.orphaned ?? false,
         at: r.last_seen,
-        s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined,
+        s0: undefined, s1: undefined, s2: undefined, s3: undefined, s4: undefined, s5: undefined, s6: undefined, s7: undefined, s8: undefined, s9: undefined, s10: undefined, s11: undefined, s12: undefined,
         grp: undefined,
         r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, r5: 0, r6: 0, r7: 0,
       });

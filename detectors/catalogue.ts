@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–28). A fresh set
+// The catalogue: every detector of the product, in id order (1–29). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -32,6 +32,7 @@ import { createCredentialFileUploadDetector } from './credential-file-upload.js'
 import { createMirroredUploadDetector } from './mirrored-upload.js';
 import { createForcedAuthenticationDetector } from './forced-authentication.js';
 import { createCryptominingDetector } from './cryptomining.js';
+import { createSessionHarvestDetector } from './session-harvest.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -63,6 +64,7 @@ export const DETECTOR_IDS = [
   'mirrored-upload',
   'forced-authentication',
   'cryptomining',
+  'session-harvest',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -98,6 +100,7 @@ export function createCatalogue(): Detector[] {
     createMirroredUploadDetector(),
     createForcedAuthenticationDetector(),
     createCryptominingDetector(),
+    createSessionHarvestDetector(),
   ] as Detector[];
 }
 

@@ -1,0 +1,341 @@
+// Detector 29 — session-harvest: one token of an agent makes far more calls
+// than a session of its blueprint ever does (T1213 Data from Information
+// Repositories).
+//
+// An agent that works for a user (on behalf of them) or for a job makes a
+// handful of calls with each token: a copilot answers a question with two or
+// three Graph calls, an HR helper pulls the one record it was asked about.
+// A harvest goes through the same agent, the same token and the same API:
+// an insider scripting the copilot to page through every worker record, an
+// injected ticket sending the agent on a Microsoft Search spree for
+// "password" and "vpn", a stolen session enumerating a CRM. Nothing in it is
+// new (resource, network, scopes are the agent's own) and each call is
+// small: bulk-collection's volume bars and exfiltration never see it. What
+// is new is how many calls one session makes.
+//
+// Per agent, the calls made with each of its two latest tokens over a
+// window of 10 minutes from the token's first call in it (a token used
+// longer starts a new window). Per blueprint, what its sessions made: a
+// histogram of the windows' call counts (exact up to 16) and the largest
+// one, decaying with a half-life of 3 days.
+// Rule: once the blueprint has learned 50 windows, a window reaching
+// max(30 calls, 6× the blueprint's 95th percentile, 1.5× its largest) is
+// medium 3 minutes later, unless 2 other agents of the blueprint crossed
+// their bar within 10 minutes of it (a release that pages through results
+// differently on every agent): then low. Once per agent per hour; a window
+// that crossed the bar is not learned.
+//
+// State: per agent that presents tokens, the two tokens' counts (seven small
+// integers and two ids); per blueprint a histogram of 20 counters and its
+// latest rises.
+
+import type { AgentEvent, NetworkEvent } from '../contract/events.js';
+import type { Detection, DetectorMeta } from './types.js';
+import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { AgentStore, GroupStore, NO_DETECTIONS, clone, hashString, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
+import { DueQueue, type DueItem } from './due-queue.js';
+
+export interface SessionHarvestOptions {
+  /** A token's calls are counted over this long from its first call in the window, ms. */
+  windowMs?: number;
+  /** Fewest calls in one window that can be a finding. */
+  minCalls?: number;
+  /** Multiple of the blueprint's 95th percentile of a window's calls, and of its largest (decayed). */
+  percentileFactor?: number;
+  maxFactor?: number;
+  /** Windows a blueprint learns before its bar counts. */
+  learnWindows?: number;
+  /** Half-life of the blueprint's largest window, ms. */
+  maxHalfLifeMs?: number;
+  /** A finding waits this long for the blueprint's other agents, ms; `wideAgents` of them crossing within `wideWindowMs` make it blueprint-wide (low). */
+  confirmMs?: number;
+  wideAgents?: number;
+  wideWindowMs?: number;
+  /** One finding per agent per this, ms. */
+  refireMs?: number;
+  maxAgents?: number;
+}
+
+const DEFAULTS: Required<SessionHarvestOptions> = {
+  windowMs: 10 * 60_000,
+  minCalls: 30,
+  percentileFactor: 6,
+  maxFactor: 1.5,
+  learnWindows: 50,
+  maxHalfLifeMs: 3 * 24 * 3_600_000,
+  confirmMs: 3 * 60_000,
+  wideAgents: 2,
+  wideWindowMs: 10 * 60_000,
+  refireMs: 3_600_000,
+  maxAgents: 2_000_000,
+};
+
+/** Hashes kept as 30-bit small integers (unboxed in objects). */
+const SMALL = 0x3fffffff;
+/** Histogram buckets: calls 1..16 exactly, then 17-32, 33-64, 65-128, 129 and more. */
+const EXACT = 16;
+const BUCKETS = EXACT + 4;
+/** The largest count each bucket stands for (the 95th percentile is read as its bucket's bound). */
+const BUCKET_BOUND = [...Array.from({ length: EXACT }, (_, i) => i + 1), 32, 64, 128, 256];
+/** A histogram whose total reaches this is halved (recent sessions weigh most). */
+const HIST_HALVE_AT = 4096;
+/** Rises a blueprint remembers. */
+const MAX_RISES = 8;
+/** Event ids kept per finding. */
+const MAX_IDS = 6;
+
+function bucketOf(calls: number): number {
+  if (calls <= EXACT) return calls - 1;
+  if (calls <= 32) return EXACT;
+  if (calls <= 64) return EXACT + 1;
+  if (calls <= 128) return EXACT + 2;
+  return EXACT + 3;
+}
+
+/** Per agent: its two latest tokens being counted (slot 0 and 1). Times in seconds (see `sec`). */
+interface Sessions extends SlotState {
+  /** Token hash, calls in the window, window start, and 1 once the window crossed its bar. */
+  h0: number;
+  c0: number;
+  w0: number;
+  k0: number;
+  h1: number;
+  c1: number;
+  w1: number;
+  k1: number;
+  /** The window's first call (its event id), for the evidence. */
+  i0: string;
+  i1: string;
+  /** Last finding (s), 0 none. */
+  fired: number;
+}
+
+/** Per blueprint: what its sessions made. */
+interface SessionNorm extends Timed {
+  /** Windows per call count (see bucketOf), halved now and then. */
+  hist: number[];
+  /** Windows learned (not halved). */
+  n: number;
+  /** The largest window learned, decayed as of `mt` (s). */
+  max: number;
+  mt: number;
+  /** The bar in force (0 while learning): recomputed as windows are learned. */
+  bar: number;
+  p95: number;
+  /** Latest rises: flat [agent hash, time (s)]. */
+  rises: number[];
+}
+
+interface PendingHarvest extends DueItem {
+  gid: string;
+  ah: number;
+  at: number;
+  d: Detection;
+}
+
+export const sessionHarvestMeta: DetectorMeta = {
+  id: 'session-harvest',
+  title: 'One session far busier than its blueprint\'s',
+  severity: 'medium',
+  mitre: { id: 'T1213', name: 'Data from Information Repositories' },
+  description:
+    "One token of an agent makes far more calls than a session of its blueprint ever does: within 10 minutes of its first call, max(30, 6x the blueprint's 95th percentile of calls per token and window, 1.5x its largest window, decaying over 3 days), once the blueprint learned 50 windows. " +
+    'Medium after 3 minutes, low when 2 other agents of the blueprint crossed their bars within 10 minutes (a release paging through results differently everywhere). ' +
+    'This is a harvest through the agent\'s own session: an insider scripting a copilot to pull every record, an injected task searching the user\'s files for secrets, a stolen token enumerating an API, with nothing new but the number of calls. Once per agent an hour.',
+};
+
+export function createSessionHarvestDetector(options: SessionHarvestOptions = {}): Detector {
+  const o: Required<SessionHarvestOptions> = { ...DEFAULTS, ...options };
+  const agents = new AgentStore<Sessions>(o.maxAgents);
+  const groups = new GroupStore<SessionNorm>(o.maxAgents);
+  const pending = new DueQueue<PendingHarvest>(16_384);
+  const windowS = o.windowMs / 1000;
+  const halfLifeS = o.maxHalfLifeMs / 1000;
+
+  function group(ctx: DetectorContext, e: NetworkEvent): SessionNorm {
+    const gid = peerGroupId(e.blueprint_id, e.agent_id);
+    let g = groups.find(ctx, e.tenant_id, gid);
+    if (g === undefined) {
+      g = { at: e.time, hist: new Array<number>(BUCKETS).fill(0), n: 0, max: 0, mt: 0, bar: 0, p95: 0, rises: [] };
+      groups.set(e.tenant_id, gid, g);
+    } else if (e.time > g.at) g.at = e.time;
+    return g;
+  }
+
+  function decayedMax(g: SessionNorm, now: number): number {
+    return g.max * Math.pow(0.5, Math.max(0, now - g.mt) / halfLifeS);
+  }
+
+  /** Learns a finished window of `calls`, and sets the blueprint's bar. */
+  function learn(g: SessionNorm, calls: number, now: number): void {
+    const hist = g.hist;
+    hist[bucketOf(calls)]!++;
+    if (g.n < 1_000_000) g.n++;
+    const max = decayedMax(g, now);
+    if (calls >= max) {
+      g.max = calls;
+      g.mt = now;
+    }
+    let total = 0;
+    for (let i = 0; i < BUCKETS; i++) total += hist[i]!;
+    if (total >= HIST_HALVE_AT) {
+      total = 0;
+      for (let i = 0; i < BUCKETS; i++) total += hist[i] = hist[i]! >> 1;
+    }
+    if (g.n < o.learnWindows) return;
+    let cum = 0;
+    let p95 = BUCKET_BOUND[BUCKETS - 1]!;
+    for (let i = 0; i < BUCKETS; i++) {
+      cum += hist[i]!;
+      if (cum >= 0.95 * total) {
+        p95 = BUCKET_BOUND[i]!;
+        break;
+      }
+    }
+    g.p95 = p95;
+    g.bar = Math.max(o.minCalls, o.percentileFactor * p95, Math.ceil(o.maxFactor * Math.max(g.max, decayedMax(g, now))));
+  }
+
+  /** The blueprint's bar as of `now` (its largest window decays meanwhile), 0 while it learns. */
+  function barOf(g: SessionNorm, now: number): number {
+    if (g.bar === 0) return 0;
+    return Math.max(o.minCalls, o.percentileFactor * g.p95, Math.ceil(o.maxFactor * decayedMax(g, now)));
+  }
+
+  function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
+    const now = sec(e.time);
+    const h = hashString(e.token_id!) & SMALL;
+    let s = agents.get(ctx, e.tenant_id, e.agent_id);
+    if (s === undefined) {
+      s = { e: 0, at: now, h0: h, c0: 1, w0: now, k0: 0, h1: 0, c1: 0, w1: 0, k1: 0, i0: e.event_id, i1: '', fired: 0 };
+      agents.set(ctx, e.tenant_id, e.agent_id, s);
+      return NO_DETECTIONS;
+    }
+    if (now > s.at) s.at = now;
+    let calls: number;
+    if (s.h0 === h) {
+      if (now - s.w0 >= windowS) {
+        if (s.k0 === 0) learn(group(ctx, e), s.c0, now);
+        s.c0 = 0;
+        s.w0 = now;
+        s.k0 = 0;
+        s.i0 = e.event_id;
+      }
+      calls = ++s.c0;
+      if (calls < o.minCalls || s.k0 !== 0) return NO_DETECTIONS;
+      return judge(e, ctx, s, 0, calls, now);
+    }
+    if (s.h1 === h) {
+      if (now - s.w1 >= windowS) {
+        if (s.k1 === 0) learn(group(ctx, e), s.c1, now);
+        s.c1 = 0;
+        s.w1 = now;
+        s.k1 = 0;
+        s.i1 = e.event_id;
+      }
+      calls = ++s.c1;
+      if (calls < o.minCalls || s.k1 !== 0) return NO_DETECTIONS;
+      return judge(e, ctx, s, 1, calls, now);
+    }
+    // A third token: it takes the place of the one whose window ended, else of the one with fewer calls.
+    const ended0 = now - s.w0 >= windowS;
+    const ended1 = now - s.w1 >= windowS;
+    const into0 = ended0 !== ended1 ? ended0 : s.c0 <= s.c1;
+    if (into0) {
+      if (s.c0 > 0 && s.k0 === 0) learn(group(ctx, e), s.c0, now);
+      s.h0 = h;
+      s.c0 = 1;
+      s.w0 = now;
+      s.k0 = 0;
+      s.i0 = e.event_id;
+    } else {
+      if (s.c1 > 0 && s.k1 === 0) learn(group(ctx, e), s.c1, now);
+      s.h1 = h;
+      s.c1 = 1;
+      s.w1 = now;
+      s.k1 = 0;
+      s.i1 = e.event_id;
+    }
+    return NO_DETECTIONS;
+  }
+
+  function judge(e: NetworkEvent, ctx: DetectorContext, s: Sessions, slot: 0 | 1, calls: number, now: number): Detection[] {
+    const g = group(ctx, e);
+    const bar = barOf(g, now);
+    if (bar === 0 || calls < bar) return NO_DETECTIONS;
+    if (slot === 0) s.k0 = 1;
+    else s.k1 = 1;
+    const ah = hashString(e.agent_id) & SMALL;
+    if (g.rises.length >= 2 * MAX_RISES) g.rises.splice(0, 2);
+    g.rises.push(ah, now);
+    if (s.fired !== 0 && now - s.fired < o.refireMs / 1000) return NO_DETECTIONS;
+    s.fired = now;
+    const start = slot === 0 ? s.w0 : s.w1;
+    const first = slot === 0 ? s.i0 : s.i1;
+    const d: Detection = {
+      detector: sessionHarvestMeta.id,
+      severity: 'medium',
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary:
+        `Agent ${e.agent_id} made ${calls} calls with token ${e.token_id} in ${Math.max(1, Math.round((now - start) / 60))} min (last to ${e.dest_host}), ` +
+        `where a session of its blueprint makes ${g.p95} at the 95th percentile: a harvest through its own session`,
+      evidence: {
+        observed: { token_id: e.token_id, calls, since: msOfSec(start), dest_host: e.dest_host, window_min: o.windowMs / 60_000 },
+        baseline: { p95_calls_per_window: g.p95, largest_window: Math.round(decayedMax(g, now)), windows_learned: g.n },
+        threshold: `max(${o.minCalls}, ${o.percentileFactor}x the 95th percentile, ${o.maxFactor}x the largest window) = ${bar} calls with one token within ${o.windowMs / 60_000} min; medium unless ${o.wideAgents} other agents of the blueprint cross their bars within ${o.wideWindowMs / 60_000} min`,
+        peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
+      },
+      event_ids: [first, e.event_id].slice(0, MAX_IDS),
+    };
+    if (o.confirmMs <= 0) return [d];
+    pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.confirmMs, gid: peerGroupId(e.blueprint_id, e.agent_id), ah, at: now, d });
+    return NO_DETECTIONS;
+  }
+
+  function decide(p: PendingHarvest): Detection {
+    const rises = groups.get(p.tenant_id, p.gid)?.rises ?? [];
+    const others = new Set<number>();
+    for (let i = 0; i < rises.length; i += 2) {
+      if (rises[i] !== p.ah && Math.abs(rises[i + 1]! - p.at) <= o.wideWindowMs / 1000) others.add(rises[i]!);
+    }
+    if (others.size >= o.wideAgents) {
+      return {
+        ...p.d,
+        time: p.due,
+        severity: 'low',
+        summary: `${p.d.summary}; ${others.size} other agents of its blueprint did the same within ${o.wideWindowMs / 60_000} min, a blueprint-wide change`,
+      };
+    }
+    return { ...p.d, time: p.due };
+  }
+
+  return {
+    meta: sessionHarvestMeta,
+    types: ['network'] as const,
+    observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
+      return e.type === 'network' && e.token_id !== null ? onNetwork(e, ctx) : NO_DETECTIONS;
+    },
+    advance: (watermark: number): Detection[] => pending.takeDue(watermark, decide),
+    settle: (): Detection[] => pending.takeDue(Infinity, decide),
+    evict(before: number): void {
+      agents.evict(before);
+      groups.evict(before);
+      pending.evict(before);
+    },
+    size(): number {
+      return agents.size + groups.size + pending.size;
+    },
+    snapshot(): unknown {
+      return clone({ version: 1, agents: agents.rows(), groups: groups.snapshot(), pending: pending.snapshot() });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { version: number; agents: [string, string, Sessions][]; groups: [string, string, SessionNorm][]; pending: PendingHarvest[] };
+      if (s?.version !== 1) throw new Error('session-harvest: unsupported snapshot');
+      agents.restore(s.agents, false);
+      groups.restore(s.groups);
+      pending.restore(s.pending);
+    },
+  };
+}

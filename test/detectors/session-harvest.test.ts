@@ -1,0 +1,113 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent, NetworkEvent } from '../../contract/events.js';
+import { createSessionHarvestDetector } from '../../detectors/session-harvest.js';
+import type { Detection } from '../../detectors/types.js';
+import { MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+const HR = 'wd5-services1.myworkday.com';
+
+const call = (agent: string, t: number, token: string, o: Partial<NetworkEvent> = {}) =>
+  network({ agent_id: agent, time: t, dest_host: HR, category: 'api', token_id: token, bytes_out: 1500, bytes_in: 40_000, ...o });
+
+/**
+ * The blueprint's usual sessions for two hours: four agents, each a new token
+ * every 5 minutes used 1 to 3 times (`extra` more calls on every 25th one).
+ */
+function history(extra = 0): AgentEvent[] {
+  const out: AgentEvent[] = [];
+  let k = 0;
+  for (let t = T0 - 2 * 60 * MIN; t < T0; t += 5 * MIN) {
+    for (let a = 1; a <= 4; a++) {
+      const token = `hist-${a}-${t}`;
+      const n = 1 + (k++ % 3) + (k % 25 === 0 ? extra : 0);
+      for (let i = 0; i < n; i++) out.push(call(`a${a}`, t + a * SEC + i * 20 * SEC, token));
+    }
+  }
+  return out;
+}
+
+/** `n` calls by `agent` with one token, every `gapS` seconds from `start`. */
+function harvest(agent: string, n: number, start = T0, gapS = 8, token = `tok-${agent}`): AgentEvent[] {
+  return Array.from({ length: n }, (_, i) => call(agent, start + i * gapS * SEC, token, { event_id: `${agent}-h${i}` }));
+}
+
+/** Runs the history, then `events`, then a late quiet call so that held findings are decided. */
+function run(events: AgentEvent[], detector = createSessionHarvestDetector(), past = history()): Detection[] {
+  const ctx = fakeContext();
+  expect(feed(detector, ctx, past)).toEqual([]);
+  const last = events.reduce((m, e) => Math.max(m, e.time), T0);
+  return feed(detector, ctx, [...events, call('a9', last + 10 * MIN, 'late')]);
+}
+
+describe('session-harvest', () => {
+  it('is medium 3 minutes after one token of an agent makes 30 calls where its blueprint\'s sessions make 3', () => {
+    const out = run(harvest('a1', 60));
+    expect(out.map((d) => [d.severity, d.agent_id, d.time])).toEqual([['medium', 'a1', T0 + 29 * 8 * SEC + 3 * MIN]]);
+    expect(out[0]!.summary).toContain('made 30 calls with token tok-a1');
+    expect(out[0]!.evidence.observed).toMatchObject({ token_id: 'tok-a1', calls: 30, dest_host: HR });
+    expect(out[0]!.evidence.baseline).toMatchObject({ p95_calls_per_window: 3, largest_window: 3 });
+    expect(out[0]!.evidence.threshold).toContain('= 30 calls');
+    expect(out[0]!.event_ids).toEqual(['a1-h0', 'a1-h29']);
+  });
+
+  it('is nothing for 29 calls in a window, nor for 60 calls spread over windows of 10 minutes', () => {
+    expect(run(harvest('a1', 29))).toEqual([]);
+    resetIds();
+    // One call every 25 s: 24 within each window of 10 minutes.
+    expect(run(harvest('a1', 60, T0, 25))).toEqual([]);
+  });
+
+  it('judges by the blueprint: where sessions of 20 calls are usual, 30 calls are not a harvest, 45 are', () => {
+    // Every 25th session makes 20 more calls: the largest window is 23 (bar 1.5x = 35).
+    expect(run(harvest('a1', 34), createSessionHarvestDetector(), history(20))).toEqual([]);
+    resetIds();
+    const out = run(harvest('a1', 45), createSessionHarvestDetector(), history(20));
+    expect(out.map((d) => d.severity)).toEqual(['medium']);
+    expect(out[0]!.evidence.observed).toMatchObject({ calls: 35 });
+  });
+
+  it('is nothing while the blueprint has learned fewer than 50 windows', () => {
+    const ctx = fakeContext();
+    const det = createSessionHarvestDetector();
+    // 40 sessions learned (the 41st token ends the 40th).
+    const few = history().filter((e) => (e as NetworkEvent).token_id!.startsWith('hist-1-') || (e as NetworkEvent).token_id!.startsWith('hist-2-'));
+    const tokens = new Set(few.map((e) => (e as NetworkEvent).token_id));
+    expect(tokens.size).toBeLessThan(50);
+    feed(det, ctx, few);
+    expect(feed(det, ctx, [...harvest('a1', 60), call('a9', T0 + 20 * MIN, 'late')])).toEqual([]);
+  });
+
+  it('is low when two other agents of the blueprint cross their bars within 10 minutes (a release paging differently)', () => {
+    const events = [...harvest('a1', 40), ...harvest('a2', 40, T0 + 2 * MIN), ...harvest('a3', 40, T0 + 4 * MIN)].sort((x, y) => x.time - y.time);
+    const out = run(events);
+    expect(out.map((d) => [d.agent_id, d.severity])).toEqual([
+      ['a1', 'low'],
+      ['a2', 'low'],
+      ['a3', 'low'],
+    ]);
+    expect(out[0]!.summary).toContain('2 other agents of its blueprint did the same');
+  });
+
+  it('counts a harvesting token while other tokens of the agent come and go, and reports once an hour', () => {
+    const events = harvest('a1', 40);
+    // Another user's session every 30 s meanwhile, each a new token.
+    for (let i = 0; i < 10; i++) events.push(call('a1', T0 + i * 30 * SEC + 3 * SEC, `other-${i}`));
+    // A second harvest 20 minutes later, within the hour.
+    events.push(...harvest('a1', 40, T0 + 20 * MIN, 8, 'tok-a1-second'));
+    const out = run(events.sort((x, y) => x.time - y.time));
+    expect(out.map((d) => [d.agent_id, d.severity])).toEqual([['a1', 'medium']]);
+  });
+
+  it('keeps its state across a snapshot and restore', () => {
+    const events = [...history(), ...harvest('a1', 60), call('a9', T0 + 20 * MIN, 'late')];
+    for (const split of [100, events.length - 40, events.length - 2]) {
+      resetIds();
+      const { uninterrupted, restored } = runWithRestore(createSessionHarvestDetector, events, split);
+      expect(restored).toEqual(uninterrupted);
+    }
+    const { uninterrupted } = runWithRestore(createSessionHarvestDetector, events, 100);
+    expect(uninterrupted.map((d) => d.severity)).toEqual(['medium']);
+  });
+});
