@@ -18,14 +18,17 @@
 // longer starts a new window). Per blueprint, what its sessions made: a
 // histogram of the windows' call counts (exact up to 16) and the largest
 // one, decaying with a half-life of 3 days.
-// Rule: once the blueprint has learned 50 windows, a window reaching
+// Rule: once the blueprint has learned 50 windows (from 3 of its agents,
+// over 2 hours at least; a window counts once it ended or its token sat
+// unused for 2 minutes, not when an agent alternating between tokens cuts
+// it short), a window reaching
 // max(30 calls, 6× the blueprint's 95th percentile, 1.5× its largest) is
 // medium 3 minutes later, unless 2 other agents of the blueprint crossed
 // their bar within 10 minutes of it (a release that pages through results
 // differently on every agent): then low. Once per agent per hour; a window
 // that crossed the bar is not learned.
 //
-// State: per agent that presents tokens, the two tokens' counts (seven small
+// State: per agent that presents tokens, the two tokens' counts (eleven small
 // integers and two ids); per blueprint a histogram of 20 counters and its
 // latest rises.
 
@@ -43,8 +46,10 @@ export interface SessionHarvestOptions {
   /** Multiple of the blueprint's 95th percentile of a window's calls, and of its largest (decayed). */
   percentileFactor?: number;
   maxFactor?: number;
-  /** Windows a blueprint learns before its bar counts. */
+  /** Windows a blueprint learns, from at least `learnAgents` of its agents over at least `learnMs`, before its bar counts. */
   learnWindows?: number;
+  learnAgents?: number;
+  learnMs?: number;
   /** Half-life of the blueprint's largest window, ms. */
   maxHalfLifeMs?: number;
   /** A finding waits this long for the blueprint's other agents, ms; `wideAgents` of them crossing within `wideWindowMs` make it blueprint-wide (low). */
@@ -62,6 +67,8 @@ const DEFAULTS: Required<SessionHarvestOptions> = {
   percentileFactor: 6,
   maxFactor: 1.5,
   learnWindows: 50,
+  learnAgents: 3,
+  learnMs: 2 * 3_600_000,
   maxHalfLifeMs: 3 * 24 * 3_600_000,
   confirmMs: 3 * 60_000,
   wideAgents: 2,
@@ -94,14 +101,16 @@ function bucketOf(calls: number): number {
 
 /** Per agent: its two latest tokens being counted (slot 0 and 1). Times in seconds (see `sec`). */
 interface Sessions extends SlotState {
-  /** Token hash, calls in the window, window start, and 1 once the window crossed its bar. */
+  /** Token hash, calls in the window, window start, last call, and 1 once the window crossed its bar. */
   h0: number;
   c0: number;
   w0: number;
+  l0: number;
   k0: number;
   h1: number;
   c1: number;
   w1: number;
+  l1: number;
   k1: number;
   /** The window's first call (its event id), for the evidence. */
   i0: string;
@@ -114,8 +123,10 @@ interface Sessions extends SlotState {
 interface SessionNorm extends Timed {
   /** Windows per call count (see bucketOf), halved now and then. */
   hist: number[];
-  /** Windows learned (not halved). */
+  /** Windows learned (not halved), the first's time (s), and the first agents (hashes, up to learnAgents) they came from. */
   n: number;
+  f: number;
+  ag: number[];
   /** The largest window learned, decayed as of `mt` (s). */
   max: number;
   mt: number;
@@ -139,7 +150,7 @@ export const sessionHarvestMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1213', name: 'Data from Information Repositories' },
   description:
-    "One token of an agent makes far more calls than a session of its blueprint ever does: within 10 minutes of its first call, max(30, 6x the blueprint's 95th percentile of calls per token and window, 1.5x its largest window, decaying over 3 days), once the blueprint learned 50 windows. " +
+    "One token of an agent makes far more calls than a session of its blueprint ever does: within 10 minutes of its first call, max(30, 6x the blueprint's 95th percentile of calls per token and window, 1.5x its largest window, decaying over 3 days), once the blueprint learned 50 windows from 3 of its agents over 2 hours. " +
     'Medium after 3 minutes, low when 2 other agents of the blueprint crossed their bars within 10 minutes (a release paging through results differently everywhere). ' +
     'This is a harvest through the agent\'s own session: an insider scripting a copilot to pull every record, an injected task searching the user\'s files for secrets, a stolen token enumerating an API, with nothing new but the number of calls. Once per agent an hour.',
 };
@@ -151,12 +162,16 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
   const pending = new DueQueue<PendingHarvest>(16_384);
   const windowS = o.windowMs / 1000;
   const halfLifeS = o.maxHalfLifeMs / 1000;
+  const learnS = o.learnMs / 1000;
+  /** A token unused this long has finished its session, s. */
+  const idleS = 120;
+  const agentHash = (e: NetworkEvent) => hashString(e.agent_id) & SMALL;
 
   function group(ctx: DetectorContext, e: NetworkEvent): SessionNorm {
     const gid = peerGroupId(e.blueprint_id, e.agent_id);
     let g = groups.find(ctx, e.tenant_id, gid);
     if (g === undefined) {
-      g = { at: e.time, hist: new Array<number>(BUCKETS).fill(0), n: 0, max: 0, mt: 0, bar: 0, p95: 0, rises: [] };
+      g = { at: e.time, hist: new Array<number>(BUCKETS).fill(0), n: 0, f: 0, ag: [], max: 0, mt: 0, bar: 0, p95: 0, rises: [] };
       groups.set(e.tenant_id, gid, g);
     } else if (e.time > g.at) g.at = e.time;
     return g;
@@ -166,11 +181,13 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
     return g.max * Math.pow(0.5, Math.max(0, now - g.mt) / halfLifeS);
   }
 
-  /** Learns a finished window of `calls`, and sets the blueprint's bar. */
-  function learn(g: SessionNorm, calls: number, now: number): void {
+  /** Learns a finished window of `calls` by agent `ah`, and sets the blueprint's bar. */
+  function learn(g: SessionNorm, calls: number, now: number, ah: number): void {
     const hist = g.hist;
     hist[bucketOf(calls)]!++;
+    if (g.n === 0) g.f = now;
     if (g.n < 1_000_000) g.n++;
+    if (g.ag.length < o.learnAgents && !g.ag.includes(ah)) g.ag.push(ah);
     const max = decayedMax(g, now);
     if (calls >= max) {
       g.max = calls;
@@ -182,7 +199,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       total = 0;
       for (let i = 0; i < BUCKETS; i++) total += hist[i] = hist[i]! >> 1;
     }
-    if (g.n < o.learnWindows) return;
+    if (g.n < o.learnWindows || g.ag.length < o.learnAgents || now - g.f < learnS) return;
     let cum = 0;
     let p95 = BUCKET_BOUND[BUCKETS - 1]!;
     for (let i = 0; i < BUCKETS; i++) {
@@ -207,7 +224,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
     const h = hashString(e.token_id!) & SMALL;
     let s = agents.get(ctx, e.tenant_id, e.agent_id);
     if (s === undefined) {
-      s = { e: 0, at: now, h0: h, c0: 1, w0: now, k0: 0, h1: 0, c1: 0, w1: 0, k1: 0, i0: e.event_id, i1: '', fired: 0 };
+      s = { e: 0, at: now, h0: h, c0: 1, w0: now, l0: now, k0: 0, h1: 0, c1: 0, w1: 0, l1: 0, k1: 0, i0: e.event_id, i1: '', fired: 0 };
       agents.set(ctx, e.tenant_id, e.agent_id, s);
       return NO_DETECTIONS;
     }
@@ -215,44 +232,50 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
     let calls: number;
     if (s.h0 === h) {
       if (now - s.w0 >= windowS) {
-        if (s.k0 === 0) learn(group(ctx, e), s.c0, now);
+        if (s.k0 === 0) learn(group(ctx, e), s.c0, now, agentHash(e));
         s.c0 = 0;
         s.w0 = now;
         s.k0 = 0;
         s.i0 = e.event_id;
       }
+      s.l0 = now;
       calls = ++s.c0;
       if (calls < o.minCalls || s.k0 !== 0) return NO_DETECTIONS;
       return judge(e, ctx, s, 0, calls, now);
     }
     if (s.h1 === h) {
       if (now - s.w1 >= windowS) {
-        if (s.k1 === 0) learn(group(ctx, e), s.c1, now);
+        if (s.k1 === 0) learn(group(ctx, e), s.c1, now, agentHash(e));
         s.c1 = 0;
         s.w1 = now;
         s.k1 = 0;
         s.i1 = e.event_id;
       }
+      s.l1 = now;
       calls = ++s.c1;
       if (calls < o.minCalls || s.k1 !== 0) return NO_DETECTIONS;
       return judge(e, ctx, s, 1, calls, now);
     }
-    // A third token: it takes the place of the one whose window ended, else of the one with fewer calls.
-    const ended0 = now - s.w0 >= windowS;
-    const ended1 = now - s.w1 >= windowS;
-    const into0 = ended0 !== ended1 ? ended0 : s.c0 <= s.c1;
+    // A third token: it takes the place of the one whose window is over (the least recently used of two), else of the one with fewer calls.
+    // A window is learned when it is over: ended, or its token idle for idleS (a session done);
+    // not the counts of tokens an agent alternates between, cut short.
+    const ended0 = now - s.w0 >= windowS || now - s.l0 >= idleS;
+    const ended1 = now - s.w1 >= windowS || now - s.l1 >= idleS;
+    const into0 = ended0 !== ended1 ? ended0 : ended0 ? s.l0 <= s.l1 : s.c0 <= s.c1;
     if (into0) {
-      if (s.c0 > 0 && s.k0 === 0) learn(group(ctx, e), s.c0, now);
+      if (ended0 && s.c0 > 0 && s.k0 === 0) learn(group(ctx, e), s.c0, now, agentHash(e));
       s.h0 = h;
       s.c0 = 1;
       s.w0 = now;
+      s.l0 = now;
       s.k0 = 0;
       s.i0 = e.event_id;
     } else {
-      if (s.c1 > 0 && s.k1 === 0) learn(group(ctx, e), s.c1, now);
+      if (ended1 && s.c1 > 0 && s.k1 === 0) learn(group(ctx, e), s.c1, now, agentHash(e));
       s.h1 = h;
       s.c1 = 1;
       s.w1 = now;
+      s.l1 = now;
       s.k1 = 0;
       s.i1 = e.event_id;
     }
@@ -265,7 +288,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
     if (bar === 0 || calls < bar) return NO_DETECTIONS;
     if (slot === 0) s.k0 = 1;
     else s.k1 = 1;
-    const ah = hashString(e.agent_id) & SMALL;
+    const ah = agentHash(e);
     if (g.rises.length >= 2 * MAX_RISES) g.rises.splice(0, 2);
     g.rises.push(ah, now);
     if (s.fired !== 0 && now - s.fired < o.refireMs / 1000) return NO_DETECTIONS;
