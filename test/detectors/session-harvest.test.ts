@@ -70,7 +70,7 @@ describe('session-harvest', () => {
 
   it('is nothing while the blueprint has learned fewer than 50 windows, from fewer than 3 agents, or for less than 2 hours', () => {
     const tokenOf = (e: AgentEvent) => (e as NetworkEvent).token_id!;
-    const only = (agents: string[]) => history().filter((e) => agents.includes(e.agent_id));
+    const only = (agents: string[]) => history().filter((e) => agents.includes((e as NetworkEvent).agent_id));
     const recent = history().filter((e) => e.time >= T0 - 90 * MIN);
     for (const [past, why] of [
       [only(['a1']), '36 windows'],
