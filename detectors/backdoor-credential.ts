@@ -19,7 +19,12 @@
 // have lost its last sponsor (orphaned) nobody vouches, and a sponsor who
 // appointed himself on such an agent vouches for nothing either (see the
 // directory): both are how an ownerless agent is taken over. A user at
-// medium or high user risk vouches for nothing.
+// medium or high user risk vouches for nothing. Nor does a sponsor for a
+// credential it adds within the hour after its appointment (sponsor_added):
+// a compromised administrator appointing an account of the attacker's as a
+// sponsor, so that the credential it then adds looks vouched for (a sponsor
+// taking over an agent rotates it where the agent runs, which this rule never
+// reports).
 //
 // Rule: a successful sign-in with a credential added within the last 7 days
 // by an actor who does not vouch for it, from outside the /24 (IPv6 /48) of
@@ -77,6 +82,9 @@ import { AgentStore, NO_DETECTIONS, TenantMap, sec, type SlotState } from './age
 import { ActorSprees, unreported, type ActorSpreesSnapshot } from './actor-sprees.js';
 import { DueQueue } from './due-queue.js';
 import { classifyFailure } from './failed-access.js';
+
+/** A credential its sponsor adds within this long of its appointment (sponsor_added) is not vouched for, ms. */
+const FRESH_SPONSOR_MS = 60 * 60_000;
 
 /** A credential its sponsor adds to an agent within this long of the agent's creation is its provisioning, ms. */
 const PROVISIONING_MS = 60 * 60_000;
@@ -143,6 +151,8 @@ interface Snapshot {
   /** Credential removals per actor, and the agents reported for a wipe; absent likewise. */
   wipes?: ActorSpreesSnapshot;
   wipeReported?: [string, string, { at: number }][];
+  /** Each agent's latest sponsor appointment (sponsor key, time as at); absent likewise. */
+  appointed?: [string, string, { at: number; s: string }][];
 }
 
 /** A spree finding waiting to see whether its agent puts the new credential to use where it runs. */
@@ -162,7 +172,7 @@ export const backdoorCredentialMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1098.001', name: 'Account Manipulation: Additional Cloud Credentials' },
   description:
-    'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else, who was not at medium or high risk then; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
+    'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else, who was not at medium or high risk then, more than an hour before adding it; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
     "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium), or presented and rejected as invalid or expired there (a swap: the actor removed the agent's credential and its workload is locked out). " +
     'When the actor is another agent of the tenant (owner rights over other agents), it is medium too. ' +
     'One actor adding credentials to 4 or more agents within 10 minutes is low on each, 10 minutes later (credentials planted across the fleet), unless the agent signed in with the new credential from the subnet it signed in from before (a rotation in place), its sponsor added it within the hour of the agent\'s creation (provisioning) or the actor\'s sprees began 12 hours or more before (a rotation principal). ' +
@@ -180,6 +190,34 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   /** Credential removals per actor (wipes), and the agents reported for one. */
   const wipes = new ActorSprees('credential_removed');
   const wipeReported = new TenantMap<{ at: number }>(o.maxAgents);
+  /** Each agent's latest sponsor appointment: the sponsor (identityKey) and when (ms, as `at`). */
+  const appointed = new TenantMap<{ at: number; s: string }>(o.maxAgents);
+
+  /**
+   * The latest addition of `cid` within the window before `t` by someone who
+   * does not vouch for it (see unvouchedAddition), or by a sponsor appointed
+   * within FRESH_SPONSOR_MS before adding it; null when none.
+   */
+  function unvouched(info: AgentInfo, cid: string, t: number, ctx: DetectorContext): AgentInfo['credentials_added'][number] | null {
+    const found = unvouchedAddition(info, cid, t, o.addedWithinMs, ctx);
+    if (found !== null) return found;
+    const ap = appointed.get(info.tenant_id, info.agent_id);
+    if (ap === undefined) return null;
+    let fresh: AgentInfo['credentials_added'][number] | null = null;
+    for (const c of info.credentials_added) {
+      if (c.credential_id !== cid || t - c.time > o.addedWithinMs) continue;
+      if (identityKey(c.actor) !== ap.s || c.time < ap.at || c.time - ap.at > FRESH_SPONSOR_MS) return null; // (also) added by a sponsor of longer standing
+      if (fresh === null || c.time > fresh.time) fresh = c;
+    }
+    return fresh;
+  }
+
+  /** When the credential's adder was appointed sponsor within FRESH_SPONSOR_MS before adding it: that appointment's time, else null. */
+  function freshSponsorSince(info: AgentInfo, added: CredentialUse): number | null {
+    const ap = appointed.get(info.tenant_id, info.agent_id);
+    if (ap === undefined || added.addedBy === null || identityKey(added.addedBy) !== ap.s || added.addedAt < ap.at || added.addedAt - ap.at > FRESH_SPONSOR_MS) return null;
+    return ap.at;
+  }
 
   /** A credential removed: one more agent in its actor's wipe? Low at once for each agent of it that got no replacement. */
   function onCredentialRemoved(e: LifecycleEvent, ctx: DetectorContext): Detection[] {
@@ -274,7 +312,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   /** True when the agent has a credential added within the window by an actor who does not vouch for it. */
   function watched(info: AgentInfo, t: number, ctx: DetectorContext): boolean {
     for (const c of info.credentials_added) {
-      if (c.credential_id !== null && unvouchedAddition(info, c.credential_id, t, o.addedWithinMs, ctx) !== null) return true;
+      if (c.credential_id !== null && unvouched(info, c.credential_id, t, ctx) !== null) return true;
     }
     return false;
   }
@@ -325,7 +363,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
 
   /** A credential's first use seen, with who added it when that was someone who does not vouch for it. */
   function firstUse(cid: string, ip: string, t: number, eventId: string, info: AgentInfo, ctx: DetectorContext): CredentialUse {
-    const added = unvouchedAddition(info, cid, t, o.addedWithinMs, ctx);
+    const added = unvouched(info, cid, t, ctx);
     return {
       credential_id: cid,
       ip,
@@ -382,6 +420,13 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   function detection(e: SigninEvent, added: CredentialUse, own: CredentialUse, info: AgentInfo): Detection {
     added.fired = true;
     const orphan = info.sponsors.length === 0 && info.orphaned === true;
+    const appointedAt = freshSponsorSince(info, added);
+    const who =
+      appointedAt !== null
+        ? `, appointed its sponsor ${Math.max(0, Math.round((added.addedAt - appointedAt) / 60_000))} min before (a sponsor that new vouches for nothing),`
+        : orphan
+          ? ' (the agent has no sponsor)'
+          : ', who does not vouch for it,';
     return {
       detector: backdoorCredentialMeta.id,
       severity: 'medium',
@@ -389,12 +434,12 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       agent_id: e.agent_id,
       time: e.time,
       summary:
-        `Credential ${added.credential_id} added to agent ${e.agent_id} by ${added.addedBy}${orphan ? ' (the agent has no sponsor)' : ', who does not vouch for it,'} ` +
+        `Credential ${added.credential_id} added to agent ${e.agent_id} by ${added.addedBy}${who} ` +
         (own.locked === true
           ? `is used from ${added.ip} while the agent's own workload keeps presenting its credential ${own.credential_id}, now rejected, from ${own.ip} (locked out of its own identity)`
           : `is used from ${added.ip} while the agent's own credential ${own.credential_id} stays in use from ${own.ip}`),
       evidence: {
-        observed: { credential_id: added.credential_id, ip: added.ip, first_use: added.first, last_use: added.last, added_by: added.addedBy, added_at: added.addedAt },
+        observed: { credential_id: added.credential_id, ip: added.ip, first_use: added.first, last_use: added.last, added_by: added.addedBy, added_at: added.addedAt, ...(appointedAt !== null ? { adder_appointed_sponsor_at: appointedAt } : {}) },
         baseline: { credential_id: own.credential_id, ip: own.ip, first_use: own.first, last_use: own.last, last_use_rejected: own.locked === true, sponsors: info.sponsors.length, orphaned: orphan },
         threshold: `a credential added within ${o.addedWithinMs / 86_400_000} days by an actor who does not vouch for it, used outside the /24 (IPv6 /48) of another credential of the agent that is used again after its first use, within ${o.concurrentMs / 60_000} min`,
         peer_group: peerGroupName(info.blueprint_id),
@@ -424,7 +469,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     let cid = e.credential_id;
     if (cid === null) {
       for (const c of [info.signin_cred ?? null, info.signin_cred_prev ?? null]) {
-        if (c !== null && unvouchedAddition(info, c.credential_id, e.time, o.addedWithinMs, ctx) === null) {
+        if (c !== null && unvouched(info, c.credential_id, e.time, ctx) === null) {
           cid = c.credential_id;
           break;
         }
@@ -435,7 +480,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
         cid = latest?.credential_id ?? null;
       }
       if (cid === null) return NO_DETECTIONS;
-    } else if (unvouchedAddition(info, cid, e.time, o.addedWithinMs, ctx) !== null) return NO_DETECTIONS;
+    } else if (unvouched(info, cid, e.time, ctx) !== null) return NO_DETECTIONS;
     if (w === undefined) {
       w = { at: sec(e.time), e: 0, uses: [] };
       agents.set(ctx, e.tenant_id, e.agent_id, w);
@@ -449,7 +494,14 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   }
 
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
-    if (e.type === 'lifecycle') return e.action === 'credential_added' ? onCredentialAdded(e) : e.action === 'credential_removed' ? onCredentialRemoved(e, ctx) : NO_DETECTIONS;
+    if (e.type === 'lifecycle') {
+      if (e.action === 'sponsor_added' && e.sponsor_id !== null) {
+        const prev = appointed.get(e.tenant_id, e.agent_id);
+        if (prev === undefined || e.time >= prev.at) appointed.set(e.tenant_id, e.agent_id, { at: e.time, s: identityKey(e.sponsor_id) });
+        return NO_DETECTIONS;
+      }
+      return e.action === 'credential_added' ? onCredentialAdded(e) : e.action === 'credential_removed' ? onCredentialRemoved(e, ctx) : NO_DETECTIONS;
+    }
     if (e.type !== 'signin') return NO_DETECTIONS;
     if (e.result !== 'success') return onRejected(e, ctx);
     if (e.credential_id === null) return NO_DETECTIONS;
@@ -487,8 +539,9 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       spreePending.evict(before);
       wipes.evict(before);
       wipeReported.evict(before);
+      appointed.evict(before);
     },
-    size: () => agents.size + sprees.size + spreeReported.size + spreePending.size + wipes.size + wipeReported.size,
+    size: () => agents.size + sprees.size + spreeReported.size + spreePending.size + wipes.size + wipeReported.size + appointed.size,
     snapshot: () => ({
       agents: agents.snapshot(),
       sprees: sprees.snapshot(),
@@ -496,6 +549,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       spreePending: spreePending.snapshot(),
       wipes: wipes.snapshot(),
       wipeReported: wipeReported.snapshot().map(([t, a, v]) => [t, a, { ...v }]),
+      appointed: appointed.snapshot().map(([t, a, v]) => [t, a, { ...v }]),
     }),
     restore(s) {
       agents.restore(s.agents);
@@ -504,6 +558,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       spreePending.restore(s.spreePending);
       wipes.restore(s.wipes);
       wipeReported.restore((s.wipeReported ?? []).map(([t, a, v]) => [t, a, { ...v }]));
+      appointed.restore((s.appointed ?? []).map(([t, a, v]) => [t, a, { ...v }]));
     },
   };
 }

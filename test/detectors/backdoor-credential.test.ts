@@ -62,6 +62,20 @@ describe('backdoor-credential', () => {
     expect(run([...working(15), ...backdoor('platform-automation')])).toEqual([]);
   });
 
+  it('fires on a credential added by a sponsor appointed within the hour before (a sponsorship laundered by a compromised administrator); not one of longer standing', () => {
+    const appoint = (at: number) => lifecycle({ action: 'sponsor_added', sponsor_id: 'guest-7', actor: 'admin', time: at });
+    const out = run([...working(40), appoint(T0 + 4 * MIN), ...backdoor('guest-7')]);
+    expect(out.map((d) => [d.severity, d.time])).toEqual([['medium', T0 + 16 * MIN]]);
+    expect(out[0]!.summary).toContain('by guest-7, appointed its sponsor 6 min before (a sponsor that new vouches for nothing)');
+    expect(out[0]!.evidence.observed).toMatchObject({ added_by: 'guest-7', adder_appointed_sponsor_at: T0 + 4 * MIN });
+    // Appointed 2 hours before adding it: a sponsor like any other.
+    expect(run([...working(40), appoint(T0 - 110 * MIN), ...backdoor('guest-7')])).toEqual([]);
+    // A new sponsor rotating the credential where the agent runs: no finding.
+    expect(run([...working(40), appoint(T0 + 4 * MIN), ...backdoor('guest-7', '20.42.10.99')])).toEqual([]);
+    // Another sponsor appointed meanwhile does not make the adder's addition unvouched.
+    expect(run([...working(40), appoint(T0 + 4 * MIN), ...backdoor('s1')])).toEqual([]);
+  });
+
   it('fires on a swap: the added credential used elsewhere while the agent own workload, its credential removed, keeps being rejected at home; not a migration or a rotation in place', () => {
     /** The agent works until T0 + 10 min; mallory adds c-new at 10 min and removes c-own at 11 min; from then on its sign-ins at home fail every `every` minutes until `until`. */
     const swap = (ip: string, failures: boolean, every = 2, until = 40) => {
@@ -117,8 +131,8 @@ describe('backdoor-credential', () => {
     expect(byAdmin[0]!.summary).toContain('the agent has no sponsor');
     const adopted = [...orphaned, lifecycle({ action: 'sponsor_added', sponsor_id: 'mallory', actor: 'mallory', time: T0 + 5 * MIN })];
     expect(run([...adopted, ...backdoor('mallory')]).map((d) => d.severity)).toEqual(['medium']);
-    // Once someone else appoints a sponsor, that sponsor's credential is his to add.
-    const owned = [...orphaned, lifecycle({ action: 'sponsor_added', sponsor_id: 'm2', actor: 'it-admin', time: T0 + 5 * MIN })];
+    // Once someone else appoints a sponsor (more than an hour before: see the laundered sponsorship), that sponsor's credential is his to add.
+    const owned = [...orphaned, lifecycle({ action: 'sponsor_added', sponsor_id: 'm2', actor: 'it-admin', time: T0 - 110 * MIN })];
     expect(run([...owned, ...backdoor('m2')])).toEqual([]);
   });
 
