@@ -33,7 +33,11 @@
 //   web-app hosting platform (`x.azurewebsites.net`, `x.herokuapp.com`,
 //   `x.vercel.app`, `x.workers.dev`...): anyone stands one up on a free tier
 //   in minutes, and the gateway's category for it is the platform's
-//   ("business", "technology"), not the app's: C2 on trusted PaaS;
+//   ("business", "technology"), not the app's: C2 on trusted PaaS. So is a
+//   storage account or bucket (`x.queue.core.windows.net`,
+//   `x.s3.amazonaws.com`) new to the blueprint called without a token (with
+//   a key or a SAS, not the agent's identity): a queue in someone's storage
+//   polled for tasks is C2 on trusted cloud storage;
 // - a script or executable (file_type ps1, sh, exe, dll, an editor or browser
 //   extension, a disk image...) downloaded (more in than out) from
 //   an uncategorized, suspicious-category or CDN host (a CDN serves anyone's
@@ -132,6 +136,20 @@ export function isSharedAppHost(host: string): boolean {
 
 /** isSharedAppHost per host string, remembered. */
 const sharedAppHost = memoByHost(isSharedAppHost);
+
+/** A storage account's or bucket's own endpoint: `acct.queue.core.windows.net`, `bucket.s3.eu-west-1.amazonaws.com`, `acct.r2.cloudflarestorage.com`. */
+const STORAGE_ACCOUNT_HOST = /^[a-z0-9][a-z0-9.-]*\.(?:(?:blob|queue|table|file|dfs)\.core\.windows\.net|s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com|r2\.cloudflarestorage\.com)\.?$/;
+
+/**
+ * True when `host` is a storage account's (or bucket's) endpoint: anyone
+ * opens one in minutes, beside the tenant's own, and the gateway's category
+ * for it is the cloud's ("storage"), whoever owns it.
+ */
+export function isStorageAccountHost(host: string): boolean {
+  return STORAGE_ACCOUNT_HOST.test(host.toLowerCase());
+}
+
+const storageAccountHost = memoByHost(isStorageAccountHost);
 
 export interface GatewayThreatOptions {
   /** How long after a prompt injection a new destination is highly suspicious, ms. */
@@ -785,14 +803,16 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     const learned = t - g.f >= o.learnMs && g.n >= o.learnMinEvents;
     // A suspicious-category host is not learned as the blueprint's by being called (see onSuspiciousHost);
     // nor, once the blueprint has learned its destinations, is an uncategorized one.
-    // An app on a public hosting platform new to the blueprint is judged so too (see isSharedAppHost).
+    // An app on a public hosting platform new to the blueprint is judged so too (see isSharedAppHost),
+    // and so is a storage account new to it called without a token (a key or SAS, not the agent's
+    // identity: the tenant's own storage takes its Entra tokens; a queue polled for tasks is C2).
     // An address of Microsoft 365's own ranges (a Teams media relay has no host name) is no stranger.
     const uncategorized =
       !cat.suspicious &&
       learned &&
       e.action === 'allowed' &&
       ((cat.key === 'uncategorized' && !microsoft365Host(e.dest_host) && (e.dest_ip === null || !isMicrosoft365Address(e.dest_ip))) ||
-        (seen === undefined && sharedAppHost(e.dest_host)));
+        (seen === undefined && (sharedAppHost(e.dest_host) || (e.token_id === null && storageAccountHost(e.dest_host)))));
     const suspicious = seen === undefined && (cat.suspicious || uncategorized) && threat === 'none' && !malicious;
     // A runnable file from a host nobody vetted, new to the blueprint (see onToolDownload).
     const tool =

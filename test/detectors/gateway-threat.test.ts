@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkEvent } from '../../contract/events.js';
 import { isMicrosoft365Address } from '../../detectors/addresses.js';
-import { createGatewayThreatDetector, isRegistryPackage, isRunnableFileType, isSecurityTestHost, isSharedAppHost } from '../../detectors/gateway-threat.js';
+import { createGatewayThreatDetector, isRegistryPackage, isRunnableFileType, isSecurityTestHost, isSharedAppHost, isStorageAccountHost } from '../../detectors/gateway-threat.js';
 import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
 
 beforeEach(() => resetIds());
@@ -415,6 +415,29 @@ describe('gateway-threat', () => {
     // The blueprint's own app there, known before: nothing. A categorized host elsewhere: nothing.
     expect(run('agent-sync-1c4e.azurewebsites.net', 'business', true)).toEqual([]);
     expect(run('status.partner-portal.com', 'business')).toEqual([]);
+  });
+
+  it('judges a storage account new to the blueprint called without a token as an uncategorized host: a queue in someone\'s storage polled for tasks is medium', () => {
+    expect(isStorageAccountHost('mzeopnja52.queue.core.windows.net')).toBe(true);
+    expect(isStorageAccountHost('Backup.Blob.Core.Windows.Net.')).toBe(true);
+    expect(isStorageAccountHost('drop-bucket.s3.eu-west-1.amazonaws.com')).toBe(true);
+    expect(isStorageAccountHost('blob.core.windows.net')).toBe(false); // the service itself
+    expect(isStorageAccountHost('x.servicebus.windows.net')).toBe(false);
+    const run = (host: string, token: string | null, known = false) => {
+      const d = createGatewayThreatDetector();
+      const ctx = fakeContext();
+      const past = history();
+      if (known) past.push(network({ agent_id: 'a2', time: T0 + MIN, dest_host: host, category: 'storage' }));
+      feed(d, ctx, past.sort((x, y) => x.time - y.time));
+      const polls = Array.from({ length: 10 }, (_, k) => network({ agent_id: 'a1', time: T2 + k * MIN, dest_host: host, category: 'storage', token_id: token, bytes_out: 600, bytes_in: 900 }));
+      return feed(d, ctx, polls);
+    };
+    const c2 = run('mzeopnja52.queue.core.windows.net', null);
+    expect(c2.map((x) => [x.agent_id, x.severity, x.time])).toEqual([['a1', 'medium', T2 + 7 * MIN]]);
+    expect(c2[0]!.summary).toContain('(category storage)');
+    // With the agent's token (its identity: the tenant's storage), or a queue the blueprint used before: nothing.
+    expect(run('mzeopnja52.queue.core.windows.net', 'tok-1')).toEqual([]);
+    expect(run('mzeopnja52.queue.core.windows.net', null, true)).toEqual([]);
   });
 
   it('evicts idle state', () => {
