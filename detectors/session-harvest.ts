@@ -28,26 +28,40 @@
 // differently on every agent): then low. Once per agent per hour; a window
 // that crossed the bar is not learned.
 //
+// Calls without a token to a query tool (web search, an MCP server,
+// translation: what an agent sends free text to with an API key) are
+// counted the same way per host, against the blueprint's own norm for them
+// (learned from 10 windows; at least 60 calls, a research task runs dozens
+// of searches): an injected copilot smuggling a mailbox out in search
+// queries sends a few KB per call, hundreds of calls, to a host its
+// blueprint uses every day.
+//
 // State: per agent that presents tokens, the two tokens' counts (eleven small
 // integers and two ids); per blueprint a histogram of 20 counters and its
-// latest rises.
+// latest rises, and a second histogram once its agents call a query tool.
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, clone, hashString, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
 import { DueQueue, type DueItem } from './due-queue.js';
+import { categoryKey } from './categories.js';
+import { isDnsFlow } from './dns-flows.js';
+import { memoByHost } from './host-memo.js';
 
 export interface SessionHarvestOptions {
   /** A token's calls are counted over this long from its first call in the window, ms. */
   windowMs?: number;
-  /** Fewest calls in one window that can be a finding. */
+  /** Fewest calls in one window that can be a finding; for calls without a token to a query tool (a research task runs dozens of searches). */
   minCalls?: number;
+  minQueryCalls?: number;
   /** Multiple of the blueprint's 95th percentile of a window's calls, and of its largest (decayed). */
   percentileFactor?: number;
   maxFactor?: number;
   /** Windows a blueprint learns, from at least `learnAgents` of its agents over at least `learnMs`, before its bar counts. */
   learnWindows?: number;
+  /** The same for calls without a token to a query tool (fewer: an agent queries its tools now and then). */
+  learnQueryWindows?: number;
   learnAgents?: number;
   learnMs?: number;
   /** Half-life of the blueprint's largest window, ms. */
@@ -64,9 +78,11 @@ export interface SessionHarvestOptions {
 const DEFAULTS: Required<SessionHarvestOptions> = {
   windowMs: 10 * 60_000,
   minCalls: 30,
+  minQueryCalls: 60,
   percentileFactor: 6,
   maxFactor: 1.5,
   learnWindows: 50,
+  learnQueryWindows: 10,
   learnAgents: 3,
   learnMs: 2 * 3_600_000,
   maxHalfLifeMs: 3 * 24 * 3_600_000,
@@ -88,6 +104,18 @@ const BUCKET_BOUND = [...Array.from({ length: EXACT }, (_, i) => i + 1), 32, 64,
 const HIST_HALVE_AT = 4096;
 /** Rises a blueprint remembers. */
 const MAX_RISES = 8;
+/** Session flags: the window crossed its bar; the session is a host's (calls without a token). */
+const CROSSED = 1;
+const HOST_KEYED = 2;
+/**
+ * Categories of the tools an agent sends free text to with an API key (no
+ * token): web search, MCP servers, translation. Their calls are counted per
+ * host: a search API queried hundreds of times in minutes carries data out
+ * in its query strings (what each call sends is small, under every volume
+ * bar), to a third party that logs it.
+ */
+const QUERY_TOOL_CATEGORIES = new Set(['search_engine', 'search_engines', 'search_engines_and_portals', 'web_search', 'search', 'mcp_server', 'translation', 'translators']);
+
 /** Event ids kept per finding. */
 const MAX_IDS = 6;
 
@@ -101,7 +129,11 @@ function bucketOf(calls: number): number {
 
 /** Per agent: its two latest tokens being counted (slot 0 and 1). Times in seconds (see `sec`). */
 interface Sessions extends SlotState {
-  /** Token hash, calls in the window, window start, last call, and 1 once the window crossed its bar. */
+  /**
+   * Session key (a token's hash, or a query tool's host hash for calls
+   * without a token), calls in the window, window start, last call, and
+   * flags: 1 once the window crossed its bar, 2 for a host-keyed session.
+   */
   h0: number;
   c0: number;
   w0: number;
@@ -119,8 +151,8 @@ interface Sessions extends SlotState {
   fired: number;
 }
 
-/** Per blueprint: what its sessions made. */
-interface SessionNorm extends Timed {
+/** What one kind of session of a blueprint made. */
+interface Norm {
   /** Windows per call count (see bucketOf), halved now and then. */
   hist: number[];
   /** Windows learned (not halved), the first's time (s), and the first agents (hashes, up to learnAgents) they came from. */
@@ -133,6 +165,14 @@ interface SessionNorm extends Timed {
   /** The bar in force (0 while learning): recomputed as windows are learned. */
   bar: number;
   p95: number;
+  /** The fewest calls that can be a finding for this kind of session. */
+  min: number;
+}
+
+/** Per blueprint: what its token sessions made, and its calls without a token to a query tool (null until one ends). */
+interface SessionNorm extends Timed {
+  t: Norm;
+  q: Norm | null;
   /** Latest rises: flat [agent hash, time (s)]. */
   rises: number[];
 }
@@ -152,7 +192,8 @@ export const sessionHarvestMeta: DetectorMeta = {
   description:
     "One token of an agent makes far more calls than a session of its blueprint ever does: within 10 minutes of its first call, max(30, 6x the blueprint's 95th percentile of calls per token and window, 1.5x its largest window, decaying over 3 days), once the blueprint learned 50 windows from 3 of its agents over 2 hours. " +
     'Medium after 3 minutes, low when 2 other agents of the blueprint crossed their bars within 10 minutes (a release paging through results differently everywhere). ' +
-    'This is a harvest through the agent\'s own session: an insider scripting a copilot to pull every record, an injected task searching the user\'s files for secrets, a stolen token enumerating an API, with nothing new but the number of calls. Once per agent an hour.',
+    'This is a harvest through the agent\'s own session: an insider scripting a copilot to pull every record, an injected task searching the user\'s files for secrets, a stolen token enumerating an API, with nothing new but the number of calls. ' +
+    'Calls without a token to a query tool (web search, MCP server, translation) are counted per host against the blueprint\'s own norm for them (at least 60 calls; learned from 10 windows): data smuggled out in search queries. Once per agent an hour.',
 };
 
 export function createSessionHarvestDetector(options: SessionHarvestOptions = {}): Detector {
@@ -166,23 +207,36 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
   /** A token unused this long has finished its session, s. */
   const idleS = 120;
   const agentHash = (e: NetworkEvent) => hashString(e.agent_id) & SMALL;
+  const queryTool = memoByHost((category) => QUERY_TOOL_CATEGORIES.has(categoryKey(category)));
+  /** A host's session key (salted apart from token hashes). */
+  const hostKey = memoByHost((host) => hashString(host, 0x5bd1e995) & SMALL);
 
   function group(ctx: DetectorContext, e: NetworkEvent): SessionNorm {
     const gid = peerGroupId(e.blueprint_id, e.agent_id);
     let g = groups.find(ctx, e.tenant_id, gid);
     if (g === undefined) {
-      g = { at: e.time, hist: new Array<number>(BUCKETS).fill(0), n: 0, f: 0, ag: [], max: 0, mt: 0, bar: 0, p95: 0, rises: [] };
+      g = { at: e.time, t: newNorm(o.minCalls), q: null, rises: [] };
       groups.set(e.tenant_id, gid, g);
     } else if (e.time > g.at) g.at = e.time;
     return g;
   }
 
-  function decayedMax(g: SessionNorm, now: number): number {
+  function newNorm(min: number): Norm {
+    return { hist: new Array<number>(BUCKETS).fill(0), n: 0, f: 0, ag: [], max: 0, mt: 0, bar: 0, p95: 0, min };
+  }
+
+  /** The norm of a session's kind (flags `k`), created for host-keyed sessions on first use. */
+  function normOf(g: SessionNorm, k: number): Norm {
+    if ((k & HOST_KEYED) === 0) return g.t;
+    return (g.q ??= newNorm(o.minQueryCalls));
+  }
+
+  function decayedMax(g: Norm, now: number): number {
     return g.max * Math.pow(0.5, Math.max(0, now - g.mt) / halfLifeS);
   }
 
   /** Learns a finished window of `calls` by agent `ah`, and sets the blueprint's bar. */
-  function learn(g: SessionNorm, calls: number, now: number, ah: number): void {
+  function learn(g: Norm, calls: number, now: number, ah: number, windows: number): void {
     const hist = g.hist;
     hist[bucketOf(calls)]!++;
     if (g.n === 0) g.f = now;
@@ -199,7 +253,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       total = 0;
       for (let i = 0; i < BUCKETS; i++) total += hist[i] = hist[i]! >> 1;
     }
-    if (g.n < o.learnWindows || g.ag.length < o.learnAgents || now - g.f < learnS) return;
+    if (g.n < windows || g.ag.length < o.learnAgents || now - g.f < learnS) return;
     let cum = 0;
     let p95 = BUCKET_BOUND[BUCKETS - 1]!;
     for (let i = 0; i < BUCKETS; i++) {
@@ -210,21 +264,21 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       }
     }
     g.p95 = p95;
-    g.bar = Math.max(o.minCalls, o.percentileFactor * p95, Math.ceil(o.maxFactor * Math.max(g.max, decayedMax(g, now))));
+    g.bar = Math.max(g.min, o.percentileFactor * p95, Math.ceil(o.maxFactor * Math.max(g.max, decayedMax(g, now))));
   }
 
   /** The blueprint's bar as of `now` (its largest window decays meanwhile), 0 while it learns. */
-  function barOf(g: SessionNorm, now: number): number {
+  function barOf(g: Norm, now: number): number {
     if (g.bar === 0) return 0;
-    return Math.max(o.minCalls, o.percentileFactor * g.p95, Math.ceil(o.maxFactor * decayedMax(g, now)));
+    return Math.max(g.min, o.percentileFactor * g.p95, Math.ceil(o.maxFactor * decayedMax(g, now)));
   }
 
-  function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
+  /** A call in session `h` (a token's hash, or a host's when `kind` is HOST_KEYED). */
+  function onNetwork(e: NetworkEvent, ctx: DetectorContext, h: number, kind: number): Detection[] {
     const now = sec(e.time);
-    const h = hashString(e.token_id!) & SMALL;
     let s = agents.get(ctx, e.tenant_id, e.agent_id);
     if (s === undefined) {
-      s = { e: 0, at: now, h0: h, c0: 1, w0: now, l0: now, k0: 0, h1: 0, c1: 0, w1: 0, l1: 0, k1: 0, i0: e.event_id, i1: '', fired: 0 };
+      s = { e: 0, at: now, h0: h, c0: 1, w0: now, l0: now, k0: kind, h1: 0, c1: 0, w1: 0, l1: 0, k1: 0, i0: e.event_id, i1: '', fired: 0 };
       agents.set(ctx, e.tenant_id, e.agent_id, s);
       return NO_DETECTIONS;
     }
@@ -232,28 +286,28 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
     let calls: number;
     if (s.h0 === h) {
       if (now - s.w0 >= windowS) {
-        if (s.k0 === 0) learn(group(ctx, e), s.c0, now, agentHash(e));
+        if ((s.k0 & CROSSED) === 0) learn(normOf(group(ctx, e), s.k0), s.c0, now, agentHash(e), (s.k0 & HOST_KEYED) !== 0 ? o.learnQueryWindows : o.learnWindows);
         s.c0 = 0;
         s.w0 = now;
-        s.k0 = 0;
+        s.k0 &= HOST_KEYED;
         s.i0 = e.event_id;
       }
       s.l0 = now;
       calls = ++s.c0;
-      if (calls < o.minCalls || s.k0 !== 0) return NO_DETECTIONS;
+      if (calls < o.minCalls || (s.k0 & CROSSED) !== 0 || ((s.k0 & HOST_KEYED) !== 0 && calls < o.minQueryCalls)) return NO_DETECTIONS;
       return judge(e, ctx, s, 0, calls, now);
     }
     if (s.h1 === h) {
       if (now - s.w1 >= windowS) {
-        if (s.k1 === 0) learn(group(ctx, e), s.c1, now, agentHash(e));
+        if ((s.k1 & CROSSED) === 0) learn(normOf(group(ctx, e), s.k1), s.c1, now, agentHash(e), (s.k1 & HOST_KEYED) !== 0 ? o.learnQueryWindows : o.learnWindows);
         s.c1 = 0;
         s.w1 = now;
-        s.k1 = 0;
+        s.k1 &= HOST_KEYED;
         s.i1 = e.event_id;
       }
       s.l1 = now;
       calls = ++s.c1;
-      if (calls < o.minCalls || s.k1 !== 0) return NO_DETECTIONS;
+      if (calls < o.minCalls || (s.k1 & CROSSED) !== 0 || ((s.k1 & HOST_KEYED) !== 0 && calls < o.minQueryCalls)) return NO_DETECTIONS;
       return judge(e, ctx, s, 1, calls, now);
     }
     // A third token: it takes the place of the one whose window is over (the least recently used of two), else of the one with fewer calls.
@@ -263,34 +317,36 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
     const ended1 = now - s.w1 >= windowS || now - s.l1 >= idleS;
     const into0 = ended0 !== ended1 ? ended0 : ended0 ? s.l0 <= s.l1 : s.c0 <= s.c1;
     if (into0) {
-      if (ended0 && s.c0 > 0 && s.k0 === 0) learn(group(ctx, e), s.c0, now, agentHash(e));
+      if (ended0 && s.c0 > 0 && (s.k0 & CROSSED) === 0) learn(normOf(group(ctx, e), s.k0), s.c0, now, agentHash(e), (s.k0 & HOST_KEYED) !== 0 ? o.learnQueryWindows : o.learnWindows);
       s.h0 = h;
       s.c0 = 1;
       s.w0 = now;
       s.l0 = now;
-      s.k0 = 0;
+      s.k0 = kind;
       s.i0 = e.event_id;
     } else {
-      if (ended1 && s.c1 > 0 && s.k1 === 0) learn(group(ctx, e), s.c1, now, agentHash(e));
+      if (ended1 && s.c1 > 0 && (s.k1 & CROSSED) === 0) learn(normOf(group(ctx, e), s.k1), s.c1, now, agentHash(e), (s.k1 & HOST_KEYED) !== 0 ? o.learnQueryWindows : o.learnWindows);
       s.h1 = h;
       s.c1 = 1;
       s.w1 = now;
       s.l1 = now;
-      s.k1 = 0;
+      s.k1 = kind;
       s.i1 = e.event_id;
     }
     return NO_DETECTIONS;
   }
 
   function judge(e: NetworkEvent, ctx: DetectorContext, s: Sessions, slot: 0 | 1, calls: number, now: number): Detection[] {
-    const g = group(ctx, e);
+    const grp = group(ctx, e);
+    const byHost = ((slot === 0 ? s.k0 : s.k1) & HOST_KEYED) !== 0;
+    const g = normOf(grp, byHost ? HOST_KEYED : 0);
     const bar = barOf(g, now);
     if (bar === 0 || calls < bar) return NO_DETECTIONS;
-    if (slot === 0) s.k0 = 1;
-    else s.k1 = 1;
+    if (slot === 0) s.k0 |= CROSSED;
+    else s.k1 |= CROSSED;
     const ah = agentHash(e);
-    if (g.rises.length >= 2 * MAX_RISES) g.rises.splice(0, 2);
-    g.rises.push(ah, now);
+    if (grp.rises.length >= 2 * MAX_RISES) grp.rises.splice(0, 2);
+    grp.rises.push(ah, now);
     if (s.fired !== 0 && now - s.fired < o.refireMs / 1000) return NO_DETECTIONS;
     s.fired = now;
     const start = slot === 0 ? s.w0 : s.w1;
@@ -301,13 +357,15 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       tenant_id: e.tenant_id,
       agent_id: e.agent_id,
       time: e.time,
-      summary:
-        `Agent ${e.agent_id} made ${calls} calls with token ${e.token_id} in ${Math.max(1, Math.round((now - start) / 60))} min (last to ${e.dest_host}), ` +
-        `where a session of its blueprint makes ${g.p95} at the 95th percentile: a harvest through its own session`,
+      summary: byHost
+        ? `Agent ${e.agent_id} made ${calls} calls without a token to ${e.dest_host} (${e.category}) in ${Math.max(1, Math.round((now - start) / 60))} min, ` +
+          `where its blueprint's agents make ${g.p95} there in 10 minutes at the 95th percentile: data carried out in queries to a tool it uses`
+        : `Agent ${e.agent_id} made ${calls} calls with token ${e.token_id} in ${Math.max(1, Math.round((now - start) / 60))} min (last to ${e.dest_host}), ` +
+          `where a session of its blueprint makes ${g.p95} at the 95th percentile: a harvest through its own session`,
       evidence: {
-        observed: { token_id: e.token_id, calls, since: msOfSec(start), dest_host: e.dest_host, window_min: o.windowMs / 60_000 },
+        observed: { token_id: e.token_id, calls, since: msOfSec(start), dest_host: e.dest_host, category: e.category, window_min: o.windowMs / 60_000 },
         baseline: { p95_calls_per_window: g.p95, largest_window: Math.round(decayedMax(g, now)), windows_learned: g.n },
-        threshold: `max(${o.minCalls}, ${o.percentileFactor}x the 95th percentile, ${o.maxFactor}x the largest window) = ${bar} calls with one token within ${o.windowMs / 60_000} min; medium unless ${o.wideAgents} other agents of the blueprint cross their bars within ${o.wideWindowMs / 60_000} min`,
+        threshold: `max(${g.min}, ${o.percentileFactor}x the 95th percentile, ${o.maxFactor}x the largest window) = ${bar} calls ${byHost ? 'without a token to one query tool' : 'with one token'} within ${o.windowMs / 60_000} min; medium unless ${o.wideAgents} other agents of the blueprint cross their bars within ${o.wideWindowMs / 60_000} min`,
         peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
       },
       event_ids: [first, e.event_id].slice(0, MAX_IDS),
@@ -338,7 +396,10 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
     meta: sessionHarvestMeta,
     types: ['network'] as const,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
-      return e.type === 'network' && e.token_id !== null ? onNetwork(e, ctx) : NO_DETECTIONS;
+      if (e.type !== 'network') return NO_DETECTIONS;
+      if (e.token_id !== null) return onNetwork(e, ctx, hashString(e.token_id) & SMALL, 0);
+      if (e.action !== 'allowed' || e.dest_agent_id !== null || !queryTool(e.category) || isDnsFlow(e)) return NO_DETECTIONS;
+      return onNetwork(e, ctx, hostKey(e.dest_host), HOST_KEYED);
     },
     advance: (watermark: number): Detection[] => pending.takeDue(watermark, decide),
     settle: (): Detection[] => pending.takeDue(Infinity, decide),
@@ -351,11 +412,11 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       return agents.size + groups.size + pending.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, agents: agents.rows(), groups: groups.snapshot(), pending: pending.snapshot() });
+      return clone({ version: 2, agents: agents.rows(), groups: groups.snapshot(), pending: pending.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as { version: number; agents: [string, string, Sessions][]; groups: [string, string, SessionNorm][]; pending: PendingHarvest[] };
-      if (s?.version !== 1) throw new Error('session-harvest: unsupported snapshot');
+      if (s?.version !== 2) throw new Error('session-harvest: unsupported snapshot');
       agents.restore(s.agents, false);
       groups.restore(s.groups);
       pending.restore(s.pending);

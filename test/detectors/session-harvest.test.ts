@@ -118,6 +118,38 @@ describe('session-harvest', () => {
     expect(out.map((d) => [d.agent_id, d.severity])).toEqual([['a1', 'medium']]);
   });
 
+  describe('calls without a token to a query tool', () => {
+    const BING = 'api.bing.microsoft.com';
+    const search = (agent: string, t: number, o: Partial<NetworkEvent> = {}) =>
+      network({ agent_id: agent, time: t, dest_host: BING, category: 'search_engine', token_id: null, bytes_out: 600, bytes_in: 25_000, ...o });
+    /** The blueprint's sessions, and each agent searching 1 to 3 times every 20 minutes. */
+    function searching(): AgentEvent[] {
+      const out = history();
+      let k = 0;
+      for (let t = T0 - 3 * 60 * MIN; t < T0; t += 20 * MIN) for (let a = 1; a <= 4; a++) for (let i = 0, n = 1 + (k++ % 3); i < n; i++) out.push(search(`a${a}`, t + a * 7 * SEC + i * 15 * SEC));
+      return out.sort((x, y) => x.time - y.time);
+    }
+    const spree = (n: number, o: Partial<NetworkEvent> = {}) => Array.from({ length: n }, (_, i) => search('a1', T0 + i * 3 * SEC, { bytes_out: 3_000, event_id: `q${i}`, ...o }));
+
+    it('is medium when an agent queries its search tool 60 times in minutes, where its blueprint\'s agents query it 3 times', () => {
+      const out = run(spree(200), createSessionHarvestDetector(), searching());
+      expect(out.map((d) => [d.severity, d.agent_id, d.time])).toEqual([['medium', 'a1', T0 + 59 * 3 * SEC + 3 * MIN]]);
+      expect(out[0]!.summary).toContain(`made 60 calls without a token to ${BING} (search_engine)`);
+      expect(out[0]!.evidence.observed).toMatchObject({ token_id: null, calls: 60, category: 'search_engine' });
+      expect(out[0]!.evidence.baseline).toMatchObject({ p95_calls_per_window: 3 });
+      expect(out[0]!.event_ids).toEqual(['q0', 'q59']);
+    });
+
+    it('is nothing under 60 queries, for an API called with a key that is no query tool, or for blocked queries', () => {
+      expect(run(spree(59), createSessionHarvestDetector(), searching())).toEqual([]);
+      resetIds();
+      const api = (e: AgentEvent) => (e.type === 'network' && e.dest_host === BING ? { ...e, dest_host: 'api.partner.example', category: 'api' } : e);
+      expect(run(spree(200).map(api), createSessionHarvestDetector(), searching().map(api))).toEqual([]);
+      resetIds();
+      expect(run(spree(200, { action: 'blocked' }), createSessionHarvestDetector(), searching())).toEqual([]);
+    });
+  });
+
   it('keeps its state across a snapshot and restore', () => {
     const events = [...history(), ...harvest('a1', 60), call('a9', T0 + 20 * MIN, 'late')];
     for (const split of [100, events.length - 40, events.length - 2]) {
