@@ -48,7 +48,11 @@
 //   before it runs it), and it arms the agent like an injection, one
 //   severity lower: a destination new to the blueprint within 10 min →
 //   medium, within 30 min → low (the fetched script's callback: its first
-//   beacon to a host no feed has categorized yet);
+//   beacon to a host no feed has categorized yet); after a registry
+//   package, medium only for a host no feed has judged (uncategorized, a
+//   suspicious category, an app on a hosting platform, a storage account) or
+//   one that takes files: a code interpreter's pip install followed by a
+//   query to a statistics office's API is the analysis it was asked for;
 // - a verdict on content the whole blueprint reads: a prompt injection (blocked
 //   or not), or blocked malware or threat intelligence, from a host the
 //   blueprint already used (its own Graph content, its update store) is
@@ -573,7 +577,15 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     const t = e.time;
     if (ti === NEVER || t < ti || t - ti > o.lateArmMs || e.dest_host === a.thost) return null;
     g.d.delete(hh); // the callback's host is not learned as the blueprint's
-    const soon = t - ti <= o.armMs;
+    // After a package from a public registry (installed by the agent's tool chain, as a code
+    // interpreter does), a host the gateway has a verdict for (government, news, business) is
+    // what the installed code was asked to query: low. A hook's callback goes to a host no feed
+    // has judged yet (uncategorized, newly registered, an app on a hosting platform, someone's
+    // storage), or to one that takes files.
+    const fromRegistry = PACKAGE_REGISTRIES.has(a.thost.toLowerCase());
+    const cat = categoryInfo(e.category);
+    const callbackHost = cat.key === 'uncategorized' || cat.key === 'unknown' || cat.suspicious || cat.fileSharing || cat.malicious || sharedAppHost(e.dest_host) || storageAccountHost(e.dest_host);
+    const soon = t - ti <= o.armMs && (!fromRegistry || callbackHost);
     return reported(g, e, fire(
       a,
       Kind.NewDestAfterToolDownload,

@@ -299,6 +299,17 @@ describe('gateway-threat', () => {
     // A wheel from elsewhere on a categorized host, or a registry's page, is not a package install.
     expect(isRegistryPackage('downloads.example.com', 'whl')).toBe(false);
     expect(isRegistryPackage('pypi.org', 'html')).toBe(false);
+    // After the package, a host the gateway has a verdict for (a statistics office's API a code interpreter queries): low.
+    resetIds();
+    const query = network({ agent_id: 'a1', time: T2 + 8 * SEC, dest_host: 'api.census.gov', category: 'Government', bytes_out: 900, bytes_in: 30_000, event_id: 'n-gov' });
+    expect(afterHistory([wheel, query]).map((x) => [x.severity, x.event_ids])).toEqual([
+      ['low', ['n-whl']],
+      ['low', ['n-whl', 'n-gov']],
+    ]);
+    // After a script from an uncategorized host, the same query stays medium.
+    resetIds();
+    const script = network({ agent_id: 'a1', time: T2, dest_host: 'get.tools-dl.click', category: 'uncategorized', file_type: 'sh', bytes_in: 9_000, event_id: 'n-sh' });
+    expect(afterHistory([script, query]).map((x) => x.severity)).toEqual(['low', 'medium']);
   });
 
   it('takes an executable fetched from a CDN host new to the blueprint for a tool download (a CDN serves anyone files), and the CDN-fronted host it then calls for its callback', () => {
