@@ -30,7 +30,11 @@
 // instruction from an unusual source: the callee of an injected orchestrator
 // acts on it), and a caller reaching agents of 2 such blueprints within 10
 // minutes is medium: an agent steered into lateral movement tasks agents
-// outside its workflow, a new integration adds one callee blueprint. A
+// outside its workflow, a new integration adds one callee blueprint. The
+// medium waits 5 minutes: when by then 2 other agents of the caller's
+// blueprint called agents of those blueprints too, leaving fewer than 2 new
+// to it, the caller was the first of a release (a framework upgrade that
+// delegates to new specialists on every orchestrator). A
 // blueprint whose first call to an agent comes from an agent known for a day
 // has learned that it calls none (quiet): one of its agents calling an agent
 // now and then is not telling (a copilot handing a question to a specialist),
@@ -61,6 +65,7 @@ import {
   clone,
   hashString,
   peerAdopt,
+  peerFamiliarToOthers,
   peerVerdictCode,
   restoreGroups,
   peerGroup,
@@ -70,6 +75,7 @@ import {
   type Timed,
 } from './agent-directory.js';
 import { formatDuration, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
+import { DueQueue, type DueItem } from './due-queue.js';
 import { subnetKey } from './addresses.js';
 import { categoryKey } from './categories.js';
 import type { Detection, DetectorMeta } from './types.js';
@@ -93,6 +99,12 @@ export interface AgentPropagationOptions {
   /** This many of its agents calling a new callee blueprint within edgeAdoptSpanMs is a rollout. */
   edgeAdoptAgents?: number;
   edgeAdoptSpanMs?: number;
+  /**
+   * A caller's medium for new callee blueprints waits this long, ms: when by
+   * then other agents of its blueprint took them up (edgeAdoptAgents within
+   * edgeAdoptSpanMs, this one included), it was the first of a release.
+   */
+  edgeConfirmMs?: number;
   /** A caller reaching agents of this many new callee blueprints within edgeWindowMs is medium. */
   edgeBlueprints?: number;
   edgeWindowMs?: number;
@@ -126,6 +138,7 @@ const DEFAULTS: Required<AgentPropagationOptions> = {
   edgeAdoptAgents: 3,
   edgeAdoptSpanMs: 30 * 60_000,
   edgeBlueprints: 2,
+  edgeConfirmMs: 5 * 60_000,
   edgeWindowMs: 10 * 60_000,
   quietCallerMs: 24 * 3_600_000,
   injectionCarryMs: 60 * 60_000,
@@ -161,6 +174,14 @@ interface NewEdges extends Timed {
   /** Of a quiet blueprint's caller: flat [callee agent hash, time] pairs within the window, and its latest discovery (see the header). */
   a?: number[];
   d?: number;
+}
+
+/** A caller's medium for new callee blueprints, held (see edgeConfirmMs): its blueprint, the callee blueprints' hashes, the caller's hash. */
+interface HeldEdges extends DueItem {
+  gid: string;
+  hs: number[];
+  ah: number;
+  d: Detection;
 }
 
 /** Callee agents remembered per quiet caller (enough for discoveryAgents). */
@@ -200,7 +221,7 @@ export const agentPropagationMeta: DetectorMeta = {
     'An agent was called by an agent currently at high risk (or became so within 15 minutes of the call), or by one that took in content with a prompt-injection verdict the gateway let through within the hour (a prompt worm passing the instruction on): it may be the ' +
     'next step of a compromise. Low severity, raised once per caller/callee pair per hour. ' +
     "A call to an agent of a blueprint the caller's blueprint never called (once it has learned its callees: 1 hour and 20 calls, or at once when its first call to any agent comes from an agent known for a day, and then the callee is low only once the caller reaches a second new blueprint; 3 of its agents taking a callee blueprint up within 30 minutes is a rollout) " +
-    'is low for the callee, and a caller reaching agents of 2 such blueprints within 10 minutes is medium (an agent steered into tasking agents outside its workflow); an agent outside the tenant its blueprint never talked to counts as one (A2A session smuggling). ' +
+    'is low for the callee, and a caller reaching agents of 2 such blueprints within 10 minutes is medium 5 minutes later unless 2 other agents of its blueprint took them up meanwhile (an agent steered into tasking agents outside its workflow, not the first of a release); an agent outside the tenant its blueprint never talked to counts as one (A2A session smuggling). ' +
     'A call from a subnet the caller\'s calls have not left from for an hour (its identity at work elsewhere: a stolen orchestrator credential driving agents from a VPS) propagates from a caller at medium risk too.',
 };
 
@@ -265,6 +286,17 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
   const edges = new GroupStore<PeerGroup>(1_000_000);
   /** Callers with recent calls to blueprints new to their own. */
   const newEdges = new TenantMap<NewEdges>();
+  /** Callers' mediums for new callee blueprints, waiting for the rest of their blueprint (see edgeConfirmMs). */
+  const edgeHold = new DueQueue<HeldEdges>(16_384);
+
+  /** A held caller medium: reported unless its blueprint took up enough of the new callee blueprints meanwhile. */
+  function decideEdges(p: HeldEdges): Detection | null {
+    const g = edges.get(p.tenant_id, p.gid);
+    let unfamiliar = 0;
+    for (const h of p.hs) if (g === undefined || !peerFamiliarToOthers(g, h, p.ah, p.due, o.edgeAdoptSpanMs, o.edgeAdoptAgents)) unfamiliar++;
+    if (unfamiliar < o.edgeBlueprints) return null; // the first of a release its blueprint's agents followed
+    return { ...p.d, time: p.due };
+  }
 
   /**
    * A call to an agent of another blueprint than the caller's own has ever
@@ -334,18 +366,23 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     if (quiet && callee !== null) discovery(e, callee, calleeBp, n, out);
     if (distinct >= o.edgeBlueprints && Math.abs(t - n.f) >= o.refireMs) {
       n.f = t;
-      out.push(
+      const d =
         callerMedium(
           e,
           `Agent ${e.agent_id} called agents of ${distinct} blueprints its blueprint ${e.blueprint_id ?? '(none)'} never called within ${o.edgeWindowMs / 60_000} min (latest ${callee === null ? `the outside agent at ${e.dest_host}` : `${callee} of ${calleeBp}`})`,
           {
             observed: { new_callee_blueprints: distinct, latest_callee: callee ?? e.dest_host, latest_callee_blueprint: callee === null ? 'outside the tenant' : calleeBp },
             baseline: { callee_blueprints_known: g.values.size },
-            threshold: `${o.edgeBlueprints} callee blueprints new to the caller's blueprint within ${o.edgeWindowMs / 60_000} min`,
+            threshold: `${o.edgeBlueprints} callee blueprints new to the caller's blueprint within ${o.edgeWindowMs / 60_000} min, not taken up by ${o.edgeAdoptAgents - 1} other agents of it within ${o.edgeConfirmMs / 60_000} min`,
             peer_group: peerGroupName(e.blueprint_id),
           },
-        ),
-      );
+        );
+      if (o.edgeConfirmMs <= 0) out.push(d);
+      else {
+        const hs: number[] = [];
+        for (let i = 0; i < n.e.length; i += 2) hs.push(n.e[i]!);
+        edgeHold.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: t + o.edgeConfirmMs, gid: groupId, hs, ah, d });
+      }
     }
     return out;
   }
@@ -477,6 +514,41 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     return NO_DETECTIONS;
   }
 
+  /** Pending calls re-judged by their callers' levels (see the header). */
+  function advanceCalls(watermark: number, ctx: DetectorContext): Detection[] {
+    if (pending.size === 0 || watermark - lastCheck < o.recheckMs) return NO_DETECTIONS;
+    lastCheck = watermark;
+    // Each call was judged when it came, at its caller's level then: with no level moved since the last
+    // look (a fleet's calls far outnumber its level changes), only the calls past the look-back go, oldest first.
+    const changes = ctx.riskChangeCount?.() ?? -1;
+    if (changes >= 0 && changes === lastChanges && !reflagged) {
+      for (const [key, c] of pending) {
+        if (c.t >= watermark - o.lookbackMs) break;
+        pending.delete(key);
+      }
+      return NO_DETECTIONS;
+    }
+    lastChanges = changes;
+    reflagged = false;
+    let out: Detection[] = NO_DETECTIONS;
+    // forEach: no entry array per pending call (this runs every few seconds of event time).
+    pending.forEach((c, key) => {
+      if (c.t < watermark - o.lookbackMs) {
+        pending.delete(key);
+        return;
+      }
+      const level = ctx.agentRisk(c.tenant, c.caller);
+      if (!(c.f === 1 ? foreignLevels : levels).has(level)) return;
+      pending.delete(key);
+      const time = Math.max(c.t, watermark);
+      markFired(key, time);
+      const d = detection(c, level, time, ctx);
+      if (out === NO_DETECTIONS) out = [d];
+      else out.push(d);
+    });
+    return out;
+  }
+
   return {
     types: ['network'] as const,
     meta: agentPropagationMeta,
@@ -496,37 +568,12 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       return edge.length === 0 ? propagated : propagated.length === 0 ? edge : propagated.concat(edge);
     },
     advance(watermark: number, ctx: DetectorContext): Detection[] {
-      if (pending.size === 0 || watermark - lastCheck < o.recheckMs) return NO_DETECTIONS;
-      lastCheck = watermark;
-      // Each call was judged when it came, at its caller's level then: with no level moved since the last
-      // look (a fleet's calls far outnumber its level changes), only the calls past the look-back go, oldest first.
-      const changes = ctx.riskChangeCount?.() ?? -1;
-      if (changes >= 0 && changes === lastChanges && !reflagged) {
-        for (const [key, c] of pending) {
-          if (c.t >= watermark - o.lookbackMs) break;
-          pending.delete(key);
-        }
-        return NO_DETECTIONS;
-      }
-      lastChanges = changes;
-      reflagged = false;
-      let out: Detection[] = NO_DETECTIONS;
-      // forEach: no entry array per pending call (this runs every few seconds of event time).
-      pending.forEach((c, key) => {
-        if (c.t < watermark - o.lookbackMs) {
-          pending.delete(key);
-          return;
-        }
-        const level = ctx.agentRisk(c.tenant, c.caller);
-        if (!(c.f === 1 ? foreignLevels : levels).has(level)) return;
-        pending.delete(key);
-        const time = Math.max(c.t, watermark);
-        markFired(key, time);
-        const d = detection(c, level, time, ctx);
-        if (out === NO_DETECTIONS) out = [d];
-        else out.push(d);
-      });
-      return out;
+      const held = edgeHold.size === 0 ? NO_DETECTIONS : edgeHold.takeDue(watermark, decideEdges);
+      const calls = advanceCalls(watermark, ctx);
+      return held.length === 0 ? calls : calls.length === 0 ? held : held.concat(calls);
+    },
+    settle(): Detection[] {
+      return edgeHold.takeDue(Infinity, decideEdges);
     },
     evict(before: number): void {
       for (const [k, c] of pending) if (c.t < before) pending.delete(k);
@@ -535,12 +582,13 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       newEdges.evict(before);
       injected.evict(before);
       sources.evict(before);
+      edgeHold.evict(before);
     },
     size(): number {
-      return pending.size + fired.size + edges.size + newEdges.size + injected.size + sources.size;
+      return pending.size + fired.size + edges.size + newEdges.size + injected.size + sources.size + edgeHold.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, pending: [...pending.values()], fired: [...fired], lastCheck, edges: snapshotGroups(edges), newEdges: newEdges.snapshot(), injected: injected.snapshot(), sources: sources.snapshot() });
+      return clone({ version: 1, pending: [...pending.values()], fired: [...fired], lastCheck, edges: snapshotGroups(edges), newEdges: newEdges.snapshot(), injected: injected.snapshot(), sources: sources.snapshot(), edgeHold: edgeHold.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -553,6 +601,8 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
         injected?: [string, string, Injected][];
         /** Absent from snapshots taken before call sources were learned. */
         sources?: [string, string, CallSources][];
+        /** Absent from snapshots taken before callers' mediums were held. */
+        edgeHold?: HeldEdges[];
       };
       if (s?.version !== 1) throw new Error('agent-propagation: unsupported snapshot');
       pending = new Map(s.pending.map((c) => [pairKey(c.tenant, c.caller, c.callee), c]));
@@ -564,6 +614,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       newEdges.restore(s.newEdges ?? []);
       injected.restore(s.injected ?? []);
       sources.restore(s.sources ?? []);
+      edgeHold.restore(s.edgeHold ?? []);
     },
   };
 }

@@ -18,6 +18,12 @@ function detectAfter(history: AgentEvent[], events: AgentEvent[]) {
   return feed(d, ctx, events);
 }
 
+/** detectAfter, then a quiet event 10 minutes after the last: held findings are decided. */
+function settledAfter(history: AgentEvent[], events: AgentEvent[]) {
+  const last = events.reduce((m, e) => Math.max(m, e.time), 0);
+  return detectAfter(history, [...events, network({ agent_id: 'zz-quiet', blueprint_id: 'elsewhere', time: last + 10 * MIN, dest_host: 'quiet.example.com' })]);
+}
+
 describe('agent-propagation', () => {
   it('fires low for the called agent when the caller is at high risk', () => {
     const d = createAgentPropagationDetector();
@@ -163,8 +169,9 @@ describe('agent-propagation', () => {
     ];
     for (let m = 0; m < 120; m += 2) for (const [i, o] of ['o1', 'o2', 'o3'].entries()) known.push(call(o, `w${i + 1}`, T0 + m * MIN, { blueprint_id: 'orch' }));
     const T2 = T0 + 2 * HOUR;
-    const run = (events: AgentEvent[]) => detectAfter(known, events);
-    // An injected orchestrator tasks agents of three blueprints it never called, a minute apart.
+    const run = (events: AgentEvent[]) => settledAfter(known, events);
+    // An injected orchestrator tasks agents of three blueprints it never called, a minute apart:
+    // medium 5 minutes after the second, its blueprint's other agents not following.
     const out = run([
       call('o1', 'crm', T2, { blueprint_id: 'orch', event_id: 'c1' }),
       call('o1', 'backup', T2 + MIN, { blueprint_id: 'orch', event_id: 'c2' }),
@@ -173,10 +180,28 @@ describe('agent-propagation', () => {
     expect(out.map((x) => [x.agent_id, x.severity, x.time])).toEqual([
       ['crm', 'low', T2],
       ['backup', 'low', T2 + MIN],
-      ['o1', 'medium', T2 + MIN],
       ['helpdesk', 'low', T2 + 2 * MIN],
+      ['o1', 'medium', T2 + 6 * MIN],
     ]);
-    expect(out[2]!.evidence.observed).toMatchObject({ new_callee_blueprints: 2 });
+    expect(out[3]!.evidence.observed).toMatchObject({ new_callee_blueprints: 2 });
+    // A release: the other orchestrators call the same two blueprints within the 5 minutes (3 agents in all): no medium.
+    const release = run([
+      call('o1', 'crm', T2, { blueprint_id: 'orch' }),
+      call('o1', 'backup', T2 + MIN, { blueprint_id: 'orch' }),
+      call('o2', 'crm', T2 + 2 * MIN, { blueprint_id: 'orch' }),
+      call('o3', 'crm', T2 + 3 * MIN, { blueprint_id: 'orch' }),
+      call('o2', 'backup', T2 + 3 * MIN, { blueprint_id: 'orch' }),
+      call('o3', 'backup', T2 + 4 * MIN, { blueprint_id: 'orch' }),
+    ]);
+    expect(release.filter((x) => x.severity !== 'low')).toEqual([]);
+    // One of the two taken up by the others meanwhile: one blueprint left new to it, and medium needs two.
+    const half = run([
+      call('o1', 'crm', T2, { blueprint_id: 'orch' }),
+      call('o1', 'backup', T2 + MIN, { blueprint_id: 'orch' }),
+      call('o2', 'crm', T2 + 2 * MIN, { blueprint_id: 'orch' }),
+      call('o3', 'crm', T2 + 3 * MIN, { blueprint_id: 'orch' }),
+    ]);
+    expect(half.filter((x) => x.severity !== 'low')).toEqual([]);
     // Its usual workers, of any agent of their blueprint: nothing.
     expect(run([call('o1', 'w2', T2, { blueprint_id: 'orch' }), call('o2', 'w3', T2, { blueprint_id: 'orch' })])).toEqual([]);
     // A new worker blueprint rolled out to the orchestrators: lows for the first two callers' callees, then the blueprint's; no medium.
@@ -206,7 +231,7 @@ describe('agent-propagation', () => {
     expect(run([outside(T2), outside(T2 + MIN)])).toEqual([]);
     const partner: AgentEvent[] = [];
     for (let m = 0; m < 120; m += 5) for (const o of ['o1', 'o2']) partner.push(network({ agent_id: o, blueprint_id: 'orch', time: T0 + m * MIN, dest_host: 'agent.partner-logistics.com', category: 'agent', dest_agent_id: null }));
-    expect(detectAfter([...known, ...partner].sort((x, y) => x.time - y.time), [outside(T2, 'agent.partner-logistics.com'), call('o1', 'crm', T2 + 2 * MIN, { blueprint_id: 'orch' })]).map((x) => [x.agent_id, x.severity])).toEqual([['crm', 'low']]);
+    expect(settledAfter([...known, ...partner].sort((x, y) => x.time - y.time), [outside(T2, 'agent.partner-logistics.com'), call('o1', 'crm', T2 + 2 * MIN, { blueprint_id: 'orch' })]).map((x) => [x.agent_id, x.severity])).toEqual([['crm', 'low']]);
   });
 
   it('judges the first agent calls of a blueprint that never called agents: two blueprints from an agent known for a day, not one, nor from a new agent', () => {
@@ -216,7 +241,7 @@ describe('agent-propagation', () => {
       ...Array.from({ length: 25 }, (_, h) => network({ agent_id: 'app1', blueprint_id: 'app', dest_host: 'graph.microsoft.com', time: T0 + h * HOUR })),
     ];
     const T1 = T0 + 25 * HOUR;
-    const run = (events: AgentEvent[]) => detectAfter(setup, events);
+    const run = (events: AgentEvent[]) => settledAfter(setup, events);
     const pivot = run([
       call('app1', 'crm', T1, { blueprint_id: 'app' }),
       call('app1', 'backup', T1 + MIN, { blueprint_id: 'app' }),
@@ -225,8 +250,8 @@ describe('agent-propagation', () => {
     // The first call alone is not telling (a copilot handing a question to a specialist); the second blueprint is.
     expect(pivot.map((x) => [x.agent_id, x.severity])).toEqual([
       ['backup', 'low'],
-      ['app1', 'medium'],
       ['pay', 'low'],
+      ['app1', 'medium'],
     ]);
     // An agent created an hour ago calling the same agents: its blueprint is learning its callees.
     const young = run([
