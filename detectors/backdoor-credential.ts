@@ -24,7 +24,9 @@
 // a compromised administrator appointing an account of the attacker's as a
 // sponsor, so that the credential it then adds looks vouched for (a sponsor
 // taking over an agent rotates it where the agent runs, which this rule never
-// reports).
+// reports). Its credential used from outside the /24 of the agent's own
+// credential's latest use (within 90 minutes) is medium at once, without
+// waiting for the own credential's next use.
 //
 // Rule: a successful sign-in with a credential added within the last 7 days
 // by an actor who does not vouch for it, from outside the /24 (IPv6 /48) of
@@ -417,6 +419,27 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     ];
   }
 
+  /**
+   * The use of a credential added by a sponsor appointed within the hour
+   * before (see FRESH_SPONSOR_MS), from outside the /24 (IPv6 /48) of the
+   * agent's own credential's latest use: medium at once. A laundered
+   * sponsorship has one purpose; the agent's own credential, cached for an
+   * hour, may not sign in again before the intruder is done.
+   */
+  function freshSponsorUse(e: SigninEvent, added: CredentialUse, w: WatchState, info: AgentInfo): Detection | null {
+    const since = freshSponsorSince(info, added);
+    if (since === null) return null;
+    let own: CredentialUse | null = null;
+    for (const u of w.uses) if (u.addedBy === null && u !== added && (own === null || u.last > own.last)) own = u;
+    if (own === null || sameSubnet(added.ip, own.ip) || added.first - own.last > o.concurrentMs) return null;
+    const d = detection(e, added, own, info);
+    d.summary =
+      `Credential ${added.credential_id} added to agent ${e.agent_id} by ${added.addedBy}, appointed its sponsor ${Math.max(0, Math.round((added.addedAt - since) / 60_000))} min before (a sponsor that new vouches for nothing), ` +
+      `is used from ${added.ip}, away from where the agent's own credential ${own.credential_id} was last used (${own.ip}, ${Math.round((added.first - own.last) / 60_000)} min before)`;
+    d.evidence.threshold = `a credential added by a sponsor appointed under ${FRESH_SPONSOR_MS / 60_000} min before, used outside the /24 (IPv6 /48) of the agent's own credential's latest use within ${o.concurrentMs / 60_000} min`;
+    return d;
+  }
+
   function detection(e: SigninEvent, added: CredentialUse, own: CredentialUse, info: AgentInfo): Detection {
     added.fired = true;
     const orphan = info.sponsors.length === 0 && info.orphaned === true;
@@ -516,6 +539,11 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       seedPrevious(w, e, info, ctx);
     } else if (sec(e.time) > w.at) w.at = sec(e.time);
     const use = record(w, e, info, ctx);
+    // A fresh sponsor's credential used away from where the agent's own runs: no need to wait for the own one's next use.
+    if (use.addedBy !== null && !use.fired) {
+      const laundered = freshSponsorUse(e, use, w, info);
+      if (laundered !== null) return withActor(laundered, use, ctx);
+    }
     // This use may show an added credential beside the agent's own (either being the one just used).
     for (const added of w.uses) {
       if (added.addedBy === null || added.fired) continue;

@@ -64,9 +64,13 @@ describe('backdoor-credential', () => {
 
   it('fires on a credential added by a sponsor appointed within the hour before (a sponsorship laundered by a compromised administrator); not one of longer standing', () => {
     const appoint = (at: number) => lifecycle({ action: 'sponsor_added', sponsor_id: 'guest-7', actor: 'admin', time: at });
+    // Medium at the added credential's first use away from the agent's own (T0 + 15.5 min), not at the own one's next use.
     const out = run([...working(40), appoint(T0 + 4 * MIN), ...backdoor('guest-7')]);
-    expect(out.map((d) => [d.severity, d.time])).toEqual([['medium', T0 + 16 * MIN]]);
-    expect(out[0]!.summary).toContain('by guest-7, appointed its sponsor 6 min before (a sponsor that new vouches for nothing)');
+    expect(out.map((d) => [d.severity, d.time])).toEqual([['medium', T0 + 15 * MIN + 30 * SEC]]);
+    expect(out[0]!.summary).toContain('by guest-7, appointed its sponsor 6 min before (a sponsor that new vouches for nothing), is used from 20.42.77.19, away from where the agent');
+    // The agent's own credential signing in hourly (a token cache): its last use before the addition is where it runs.
+    const hourly = [lifecycle({ action: 'created', sponsor_id: 's1', actor: 'admin', time: T0 - DAY }), signin({ credential_id: 'c-own', ip: HOME, time: T0 - 20 * MIN })];
+    expect(run([...hourly, appoint(T0 + 4 * MIN), ...backdoor('guest-7')]).map((d) => [d.severity, d.time])).toEqual([['medium', T0 + 15 * MIN + 30 * SEC]]);
     expect(out[0]!.evidence.observed).toMatchObject({ added_by: 'guest-7', adder_appointed_sponsor_at: T0 + 4 * MIN });
     // Appointed 2 hours before adding it: a sponsor like any other.
     expect(run([...working(40), appoint(T0 - 110 * MIN), ...backdoor('guest-7')])).toEqual([]);
