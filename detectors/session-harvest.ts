@@ -18,15 +18,18 @@
 // longer starts a new window). Per blueprint, what its sessions made: a
 // histogram of the windows' call counts (exact up to 16) and the largest
 // one, decaying with a half-life of 3 days.
-// Rule: once the blueprint has learned 50 windows (from 3 of its agents,
+// Rule: once the blueprint has learned 20 windows (from 3 of its agents,
 // over 2 hours at least; a window counts once it ended or its token sat
 // unused for 2 minutes, not when an agent alternating between tokens cuts
 // it short), a window reaching
 // max(30 calls, 6× the blueprint's 95th percentile, 1.5× its largest) is
-// medium 3 minutes later, unless 2 other agents of the blueprint crossed
-// their bar within 10 minutes of it (a release that pages through results
-// differently on every agent): then low. Once per agent per hour; a window
-// that crossed the bar is not learned.
+// medium 3 minutes later, unless another agent of the blueprint crossed
+// its bar within 10 minutes of it (a scheduled report run by the blueprint's
+// agents together, a release that pages through results differently on every
+// agent): then low. An insider or an intruder drives one agent. Once per
+// agent per hour; a window that crossed the bar is not learned. Calls to a
+// model provider are prompts, not reads of a repository (an agent loop calls
+// its model with one cached token at every step): not counted.
 //
 // Calls without a token to a query tool (web search, an MCP server,
 // translation: what an agent sends free text to with an API key) are
@@ -45,7 +48,7 @@ import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, clone, hashString, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
 import { DueQueue, type DueItem } from './due-queue.js';
-import { categoryKey } from './categories.js';
+import { categoryInfo, categoryKey } from './categories.js';
 import { isDnsFlow } from './dns-flows.js';
 import { memoByHost } from './host-memo.js';
 
@@ -81,13 +84,13 @@ const DEFAULTS: Required<SessionHarvestOptions> = {
   minQueryCalls: 60,
   percentileFactor: 6,
   maxFactor: 1.5,
-  learnWindows: 50,
+  learnWindows: 20,
   learnQueryWindows: 10,
   learnAgents: 3,
   learnMs: 2 * 3_600_000,
   maxHalfLifeMs: 3 * 24 * 3_600_000,
   confirmMs: 3 * 60_000,
-  wideAgents: 2,
+  wideAgents: 1,
   wideWindowMs: 10 * 60_000,
   refireMs: 3_600_000,
   maxAgents: 2_000_000,
@@ -114,6 +117,10 @@ const HOST_KEYED = 2;
  * in its query strings (what each call sends is small, under every volume
  * bar), to a third party that logs it.
  */
+/** Kinds of destination (see kindOf). */
+const OTHER = 0;
+const QUERY_TOOL = 1;
+const MODEL = 2;
 const QUERY_TOOL_CATEGORIES = new Set(['search_engine', 'search_engines', 'search_engines_and_portals', 'web_search', 'search', 'mcp_server', 'translation', 'translators']);
 
 /** Event ids kept per finding. */
@@ -190,8 +197,8 @@ export const sessionHarvestMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1213', name: 'Data from Information Repositories' },
   description:
-    "One token of an agent makes far more calls than a session of its blueprint ever does: within 10 minutes of its first call, max(30, 6x the blueprint's 95th percentile of calls per token and window, 1.5x its largest window, decaying over 3 days), once the blueprint learned 50 windows from 3 of its agents over 2 hours. " +
-    'Medium after 3 minutes, low when 2 other agents of the blueprint crossed their bars within 10 minutes (a release paging through results differently everywhere). ' +
+    "One token of an agent makes far more calls than a session of its blueprint ever does: within 10 minutes of its first call, max(30, 6x the blueprint's 95th percentile of calls per token and window, 1.5x its largest window, decaying over 3 days), once the blueprint learned 20 windows from 3 of its agents over 2 hours. " +
+    'Medium after 3 minutes, low when another agent of the blueprint crossed its bar within 10 minutes (a scheduled report or a release paging through results on every agent). Calls to a model provider are prompts, not reads: not counted. ' +
     'This is a harvest through the agent\'s own session: an insider scripting a copilot to pull every record, an injected task searching the user\'s files for secrets, a stolen token enumerating an API, with nothing new but the number of calls. ' +
     'Calls without a token to a query tool (web search, MCP server, translation) are counted per host against the blueprint\'s own norm for them (at least 60 calls; learned from 10 windows): data smuggled out in search queries. Once per agent an hour.',
 };
@@ -207,7 +214,8 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
   /** A token unused this long has finished its session, s. */
   const idleS = 120;
   const agentHash = (e: NetworkEvent) => hashString(e.agent_id) & SMALL;
-  const queryTool = memoByHost((category) => QUERY_TOOL_CATEGORIES.has(categoryKey(category)));
+  /** What a destination's category makes its calls: a model's prompts (not counted), a query tool's, or any other. */
+  const kindOf = memoByHost((category) => (categoryInfo(category).modelProvider ? MODEL : QUERY_TOOL_CATEGORIES.has(categoryKey(category)) ? QUERY_TOOL : OTHER));
   /** A host's session key (salted apart from token hashes). */
   const hostKey = memoByHost((host) => hashString(host, 0x5bd1e995) & SMALL);
 
@@ -365,7 +373,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       evidence: {
         observed: { token_id: e.token_id, calls, since: msOfSec(start), dest_host: e.dest_host, category: e.category, window_min: o.windowMs / 60_000 },
         baseline: { p95_calls_per_window: g.p95, largest_window: Math.round(decayedMax(g, now)), windows_learned: g.n },
-        threshold: `max(${g.min}, ${o.percentileFactor}x the 95th percentile, ${o.maxFactor}x the largest window) = ${bar} calls ${byHost ? 'without a token to one query tool' : 'with one token'} within ${o.windowMs / 60_000} min; medium unless ${o.wideAgents} other agents of the blueprint cross their bars within ${o.wideWindowMs / 60_000} min`,
+        threshold: `max(${g.min}, ${o.percentileFactor}x the 95th percentile, ${o.maxFactor}x the largest window) = ${bar} calls ${byHost ? 'without a token to one query tool' : 'with one token'} within ${o.windowMs / 60_000} min; medium unless ${o.wideAgents} other agent(s) of the blueprint cross their bars within ${o.wideWindowMs / 60_000} min`,
         peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
       },
       event_ids: [first, e.event_id].slice(0, MAX_IDS),
@@ -386,7 +394,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
         ...p.d,
         time: p.due,
         severity: 'low',
-        summary: `${p.d.summary}; ${others.size} other agents of its blueprint did the same within ${o.wideWindowMs / 60_000} min, a blueprint-wide change`,
+        summary: `${p.d.summary}; ${others.size} other agent${others.size === 1 ? '' : 's'} of its blueprint did the same within ${o.wideWindowMs / 60_000} min, a blueprint-wide change`,
       };
     }
     return { ...p.d, time: p.due };
@@ -397,8 +405,10 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
     types: ['network'] as const,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
       if (e.type !== 'network') return NO_DETECTIONS;
+      const kind = kindOf(e.category);
+      if (kind === MODEL) return NO_DETECTIONS;
       if (e.token_id !== null) return onNetwork(e, ctx, hashString(e.token_id) & SMALL, 0);
-      if (e.action !== 'allowed' || e.dest_agent_id !== null || !queryTool(e.category) || isDnsFlow(e)) return NO_DETECTIONS;
+      if (kind !== QUERY_TOOL || e.action !== 'allowed' || e.dest_agent_id !== null || isDnsFlow(e)) return NO_DETECTIONS;
       return onNetwork(e, ctx, hostKey(e.dest_host), HOST_KEYED);
     },
     advance: (watermark: number): Detection[] => pending.takeDue(watermark, decide),
