@@ -19,7 +19,10 @@
 // reported 45 s later (`foreignConfirmMs`) unless a token is issued near it
 // meanwhile, to the agent or to 2 other agents of its blueprint: a NAT
 // gateway that gained a second public address issues tokens there too, a
-// thief's host never does.
+// thief's host never does. From the /8 of the issuing address (IPv4: most
+// likely the same provider's space, a NAT gateway's second prefix or the
+// paired region of a failover) it waits 5 minutes: time for the
+// deployment's agents to get tokens there.
 // "Near" = equal, or in the same /24 (IPv4) or /64 (IPv6) when `sameSubnet` is
 // on (default). Why the subnet tolerance: cloud egress goes through NAT/SNAT
 // pools that hand out adjacent public addresses, so the token request and a
@@ -134,6 +137,13 @@ export interface TokenReplayOptions {
    * (a NAT gateway's second address), ms.
    */
   foreignConfirmMs?: number;
+  /**
+   * The same for a use from the /8 of the token's issuing address (IPv4): the
+   * same provider's space, as often as not (a NAT gateway's second public
+   * prefix, the paired region of a failover), where the deployment's agents
+   * are issued tokens within minutes; a thief's host never is, ms.
+   */
+  sameBlockConfirmMs?: number;
   /** Issuing networks an agent is remembered for (its /24 and /16), and for how long, ms. */
   issuingHistoryMs?: number;
   /**
@@ -165,10 +175,18 @@ const DEFAULTS: Required<TokenReplayOptions> = {
   egressAdoptAgents: 3,
   egressAdoptSpanMs: 30 * 60_000,
   foreignConfirmMs: 45_000,
+  sameBlockConfirmMs: 5 * 60_000,
   issuingHistoryMs: 24 * 3_600_000,
   moveConfirmMs: 10 * 60_000,
   privateConfirmMs: 10 * 60_000,
 };
+
+/** Whether two IPv4 addresses share their first octet (a /8: likely one provider's space); false for IPv6. */
+function sameBlock(a: string, b: string): boolean {
+  const i = a.indexOf('.');
+  if (i <= 0 || a.indexOf(':') >= 0 || b.indexOf(':') >= 0) return false;
+  return b.length > i && b.charCodeAt(i) === 46 && a.startsWith(b.slice(0, i));
+}
 
 /** Issuing networks remembered per agent. */
 const MAX_ISSUING_NETWORKS = 4;
@@ -409,7 +427,7 @@ export const tokenReplayMeta: DetectorMeta = {
   description:
     'An access token issued to an agent is used from a network address other than the one it was issued to ' +
     '(outside the /24 or /64 of every address the agent obtained tokens at in the last 24 hours, outside the /16 or /48 of those, and off the networks its blueprint uses tokens from), ' +
-    'a sign of a stolen token being replayed; and a token for a Microsoft first-party resource (Graph, ARM, Key Vault, Storage, SQL, Exchange) presented to a host outside Microsoft\'s services (medium, once per token: handed to a third party, such as an MCP server asking for the agent\'s Microsoft 365 session). It is reported 45 s after the use unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address). ' +
+    'a sign of a stolen token being replayed; and a token for a Microsoft first-party resource (Graph, ARM, Key Vault, Storage, SQL, Exchange) presented to a host outside Microsoft\'s services (medium, once per token: handed to a third party, such as an MCP server asking for the agent\'s Microsoft 365 session). It is reported 45 s after the use (5 minutes from the /8 of the issuing address: likely the same provider's space, a NAT gateway's second prefix or a failover's paired region) unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address). ' +
     'A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
     'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
@@ -1005,7 +1023,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         // A use from inside the organisation's network waits longer: for the blueprint's other agents to show it is theirs.
         // So does a use through the organisation's cloud security edge (its web gateway's egress).
         const internal = (isPrivateAddress(e.ip) && !isPrivateAddress(slot.ip)) || (isSecurityEdgeAddress(e.ip) && !isSecurityEdgeAddress(slot.ip));
-        const wait = internal ? o.privateConfirmMs : confirm ? o.foreignConfirmMs : o.pendingMs;
+        const wait = internal ? o.privateConfirmMs : confirm ? (sameBlock(e.ip, slot.ip) ? o.sameBlockConfirmMs : o.foreignConfirmMs) : o.pendingMs;
         deferred.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + wait, use: e, slot, tokenId, confirm, internal });
         return NO_DETECTIONS;
       }

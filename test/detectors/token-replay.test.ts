@@ -123,7 +123,8 @@ describe('token-replay', () => {
     const d = replay({ sameSubnet: false });
     const ctx = fakeContext();
     feed(d, ctx, [token({ token_id: 'tok-A', ip: '20.1.2.3' }), network({ token_id: 'tok-A', ip: '20.1.2.200', time: T0 + MIN })]);
-    expect(advanceTo(d, ctx, T0 + 2 * MIN)).toHaveLength(1);
+    // (From the issuing address's /8: judged 5 minutes later.)
+    expect(advanceTo(d, ctx, T0 + 7 * MIN)).toHaveLength(1);
   });
 
   it('ignores blocked token requests', () => {
@@ -354,7 +355,7 @@ describe('token-replay', () => {
         network({ token_id: 'tok-A', ip: '20.1.77.5', time: T0 + MIN }), // restarted on another node pool of its network
         network({ token_id: 'tok-A', ip: '20.9.77.5', time: T0 + 2 * MIN }), // another /16: a replay
       ]);
-      const out = advanceTo(d, ctx, T0 + 5 * MIN);
+      const out = advanceTo(d, ctx, T0 + 8 * MIN);
       expect(out.map((x) => x.evidence.observed)).toEqual([expect.objectContaining({ use_ip: '20.9.77.5' })]);
     });
 
@@ -370,7 +371,7 @@ describe('token-replay', () => {
           network({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 + 2 * MIN }),
           network({ token_id: 'tok-A', ip: '20.1.77.5', time: T0 + 3 * MIN }),
         ]);
-        return advanceTo(d, ctx, T0 + 6 * MIN);
+        return advanceTo(d, ctx, T0 + 9 * MIN);
       };
       expect(run(null)).toEqual([]);
       for (const action of ['deleted', 'disabled'] as const) {
@@ -411,6 +412,35 @@ describe('token-replay', () => {
       // One other agent is not enough (a thief holding one agent credential could make it so), nor is a token after the window.
       expect(run([['w2', '70.2.2.2']])).toEqual(['w1']);
       expect(run([['w2', '70.2.2.9'], ['w3', '60.1.1.1'], ['w4', '60.1.1.1'], ['w3', '60.1.1.1'], ['w2', '70.2.2.2']])).toEqual(['w1']);
+    });
+
+    it('waits 5 minutes for a use from the /8 of the issuing address (a NAT gateway\'s second prefix, a paired region): cleared when tokens are issued there meanwhile, else high then', () => {
+      const t = T0 + HOUR;
+      const run = (issuedAtB: [agent: string, ip: string, after: number][], use = '20.99.224.19') => {
+        const d = replay();
+        const ctx = fakeContext();
+        feed(d, ctx, home());
+        const events = [
+          token({ agent_id: 'w1', token_id: 'nat', ip: '20.1.2.1', time: t }),
+          network({ agent_id: 'w1', token_id: 'nat', ip: use, time: t + 5 * SEC }),
+          ...issuedAtB.map(([agent, ip, after], i) => token({ agent_id: agent, token_id: `b-${i}`, ip, time: t + after })),
+        ];
+        // The fleet's other traffic moves event time on, every 10 s.
+        for (let k = 1; k <= 60; k++) events.push(network({ agent_id: 'w4', token_id: null, ip: '20.1.2.4', time: t + k * 10 * SEC }));
+        events.sort((x, y) => x.time - y.time);
+        return feed(d, ctx, events).map((x) => [x.agent_id, x.severity, x.time - t] as const);
+      };
+      // Two other agents issued tokens in the new prefix 2 and 4 minutes later (the sign-ins follow the cached tokens): no replay.
+      expect(run([['w2', '20.99.224.7', 2 * MIN], ['w3', '20.99.224.19', 4 * MIN]])).toEqual([]);
+      // Nobody is: high, 5 minutes after the use (as event time reaches it).
+      const alone = run([]);
+      expect(alone.map(([a, sev]) => [a, sev])).toEqual([['w1', 'high']]);
+      expect(alone[0]![2]).toBeGreaterThanOrEqual(5 * SEC + 5 * MIN);
+      expect(alone[0]![2]).toBeLessThan(5 * SEC + 6 * MIN);
+      // Another /8 (a hosting provider's): 45 s, and tokens issued there minutes later come too late.
+      const hosting = run([['w2', '159.65.3.7', 2 * MIN], ['w3', '159.65.3.19', 4 * MIN]], '159.65.3.19');
+      expect(hosting.map(([a, sev]) => [a, sev])).toEqual([['w1', 'high']]);
+      expect(hosting[0]![2]).toBeLessThan(2 * MIN);
     });
 
     it('takes a private endpoint the blueprint agents start using, while still calling other hosts from home, as no replay; one agent alone there is reported low', () => {
