@@ -496,6 +496,18 @@ const isImageType = memoByHost((fileType: string): boolean => IMAGE_TYPES.has(fi
 /** Categories of MCP servers (tool servers an agent calls with arguments). */
 const MCP_CATEGORIES = new Set(['mcp_server', 'mcp', 'ai_tools', 'model_context_protocol']);
 
+/** Domains of Azure AI services' per-resource endpoints (`<resource>.cognitiveservices.azure.com`...). */
+const AZURE_AI_SERVICE_DOMAINS = ['.cognitiveservices.azure.com', '.openai.azure.com', '.search.windows.net', '.services.ai.azure.com'];
+
+/** True when `host` is an Azure AI service resource's endpoint (Document Intelligence, Language, OpenAI, AI Search...). */
+export function isAzureAiServiceHost(host: string): boolean {
+  const h = host.toLowerCase();
+  for (const d of AZURE_AI_SERVICE_DOMAINS) if (h.length > d.length && h.endsWith(d)) return true;
+  return false;
+}
+
+const azureAiServiceHost = memoByHost(isAzureAiServiceHost);
+
 const isMajorModelHost = memoByHost((host: string): boolean => MAJOR_MODEL_HOSTS.test(host.toLowerCase()));
 
 /** An agent's requests of one kind to one host (see hostBurst): how many within two windows, since when (ms), their event ids; last finding (ms, 0 none). */
@@ -1543,9 +1555,11 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (d !== null) return confirmLater(d, e, s, bdh, bah, cat);
     }
 
-    // Nor to a model endpoint that takes the agent's own token: a resource of its tenant (a fine-tuning upload to
-    // its Azure OpenAI resource), not a shared provider fed under someone else's key.
-    if (familiar && !isRisky && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key) && !(cat.modelProvider && e.token_id !== null)) {
+    // Nor to a model endpoint or an Azure AI service that takes the agent's own token: a resource of its tenant
+    // (a fine-tuning upload to its Azure OpenAI resource, invoices sent to its Document Intelligence resource: an
+    // Entra token is taken only by a resource that granted the agent a role), not a shared provider fed under
+    // someone else's key.
+    if (familiar && !isRisky && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key) && !((cat.modelProvider || azureAiServiceHost(e.dest_host)) && e.token_id !== null)) {
       const skib = Math.floor(bytes / KIB);
       if (wi === s.w) s.s0 += skib;
       else if (wi === s.w - 1) s.s1 += skib;

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkEvent } from '../../contract/events.js';
-import { bucketOf, bucketUpper, createExfiltrationDetector } from '../../detectors/exfiltration.js';
+import { bucketOf, bucketUpper, createExfiltrationDetector, isAzureAiServiceHost } from '../../detectors/exfiltration.js';
 import { DAY, HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, network, resetIds, runWithRestore, token } from './helpers/context.js';
 import { seededRandom } from '../../publish/util.js';
 
@@ -902,6 +902,20 @@ describe('exfiltration', () => {
     const ctx5 = fakeContext();
     feed(d5, ctx5, history);
     expect(feed(d5, ctx5, prompts('a2', 6, 8, T3, { token_id: 'tok-aoai' }))).toEqual([]);
+    // So to an Azure AI service resource of the tenant the agent's API calls go to (its Document Intelligence), with its token;
+    // without a token (a key: anyone's resource), the surge stands.
+    const DOCINTEL = { dest_host: 'contoso-docintel.cognitiveservices.azure.com', category: 'api' };
+    const docUsual = usual.map((e) => ({ ...e, ...DOCINTEL, event_id: `${e.event_id}-doc` }));
+    const d9 = exfil();
+    const ctx9 = fakeContext();
+    feed(d9, ctx9, [...history, ...docUsual].sort((x, y) => x.time - y.time));
+    expect(feed(d9, ctx9, prompts('a2', 6, 8, T3, { ...DOCINTEL, token_id: 'tok-doc' }))).toEqual([]);
+    const d10 = exfil();
+    const ctx10 = fakeContext();
+    feed(d10, ctx10, [...history, ...docUsual].sort((x, y) => x.time - y.time));
+    expect(feed(d10, ctx10, prompts('a2', 6, 8, T3, DOCINTEL)).map((x) => x.evidence.threshold)).toEqual([32_000_000]);
+    expect(isAzureAiServiceHost('Contoso-DocIntel.CognitiveServices.Azure.com')).toBe(true);
+    expect(isAzureAiServiceHost('cognitiveservices.azure.com.evil.example')).toBe(false);
     // Three agents of the blueprint start sending MB-sized prompts together (a long-context rollout): a deployment.
     const d4 = exfil({ confirmMs: 3 * MIN });
     const ctx4 = fakeContext();
