@@ -18,7 +18,12 @@
 // - anonymous file drops (transfer.sh, file.io, gofile, catbox...);
 // - request catchers and out-of-band interaction servers (webhook.site,
 //   requestbin, pipedream, interactsh's oast.*, Burp Collaborator);
-// - reverse tunnels (ngrok, trycloudflare, localtunnel, serveo, dev tunnels).
+// - reverse tunnels (ngrok, trycloudflare, localtunnel, serveo, dev tunnels);
+// - SMS gateways (Twilio, Vonage, MessageBird, Sinch...): texts sent out of
+//   the organisation, one-time codes and reset links read from a mailbox
+//   relayed to a phone;
+// - backend-as-a-service projects (Supabase, Firebase Realtime Database,
+//   Appwrite...): anyone's database behind a REST API, opened in a minute.
 // Mainstream file sharing (Box, Dropbox, WeTransfer) is not listed: companies
 // use it, and its category already lowers exfiltration's thresholds.
 //
@@ -32,7 +37,7 @@
 // is medium (a leak, beyond a chat message); so are 30 allowed requests within an hour (a command channel:
 // a bot polled for orders), 10 to a reverse tunnel (every request through
 // one is the session it carries: a command channel polled every minute is
-// medium within ten). An agent at medium
+// medium within ten) or to an SMS gateway (ten texts out). An agent at medium
 // teaches its blueprint nothing. Calls to other agents are not judged.
 //
 // State: per peer group that used a listed service, a few numbers per
@@ -82,7 +87,7 @@ const DEFAULTS: Required<AbusedWebServiceOptions> = {
   maxAgents: 1_000_000,
 };
 
-export type AbusedServiceKind = 'messaging bot API' | 'paste site' | 'anonymous file drop' | 'request catcher' | 'reverse tunnel';
+export type AbusedServiceKind = 'messaging bot API' | 'paste site' | 'anonymous file drop' | 'request catcher' | 'reverse tunnel' | 'SMS gateway' | 'backend-as-a-service project';
 
 /** A listed service: its domain and what it is. */
 export interface AbusedService {
@@ -147,6 +152,10 @@ const SERVICES: Record<AbusedServiceKind, readonly string[]> = {
     'dnslog.cn',
     'ceye.io',
   ],
+  // Texts sent out of the organisation: one-time codes and reset links read from a mailbox, relayed to a phone.
+  'SMS gateway': ['api.twilio.com', 'rest.nexmo.com', 'api.nexmo.com', 'api.vonage.com', 'rest.messagebird.com', 'sms.api.sinch.com', 'api.telnyx.com', 'api.plivo.com', 'textbelt.com', 'api.clicksend.com'],
+  // Anyone's project database behind a REST API, opened in a minute: a drop box with an enterprise-looking name.
+  'backend-as-a-service project': ['supabase.co', 'supabase.in', 'firebaseio.com', 'cloud.appwrite.io', 'pockethost.io', 'nhost.run'],
   'reverse tunnel': [
     'ngrok.io',
     'ngrok.app',
@@ -227,8 +236,8 @@ export const abusedWebServiceMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
-    'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, Slack incoming webhooks, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
-    'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or 3 posts of 16 KiB or more (documents, not chat messages), or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries). Mainstream file sharing (Box, Dropbox) is not listed.',
+    'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, Slack incoming webhooks, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok, SMS gateways such as Twilio, backend-as-a-service projects such as Supabase), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
+    'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or 3 posts of 16 KiB or more (documents, not chat messages), or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries) or to an SMS gateway (texts out: codes and links relayed to a phone). Mainstream file sharing (Box, Dropbox) is not listed.',
 };
 
 export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions = {}): Detector {
@@ -311,7 +320,7 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
       out.push(detection(e, service, 'low', a));
     }
     const leak = a.bytes >= o.leakBytes || (a.posts ?? 0) >= o.documentPosts;
-    const channel = service.kind === 'reverse tunnel' ? o.tunnelRequests : o.channelRequests;
+    const channel = service.kind === 'reverse tunnel' || service.kind === 'SMS gateway' ? o.tunnelRequests : o.channelRequests;
     if ((leak || a.requests >= channel) && (a.medium === 0 || e.time - a.medium >= o.windowMs)) {
       a.medium = e.time;
       if (!a.flagged.includes(service.domain) && a.flagged.length < 8) a.flagged.push(service.domain);
@@ -331,7 +340,9 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
           ? `Agent ${e.agent_id} sent ${sent} to ${what}, within ${span}`
           : (a.posts ?? 0) >= o.documentPosts
             ? `Agent ${e.agent_id} posted ${a.posts} documents (${sent} in all, latest ${Math.round(e.bytes_out / 1024)} KiB) to ${what}, within ${span}: no chat message is that big`
-            : `Agent ${e.agent_id} made ${a.requests} requests to ${what}, within ${span}: a command channel`;
+            : service.kind === 'SMS gateway'
+              ? `Agent ${e.agent_id} sent ${a.requests} requests to ${what}, within ${span}: texts sent out of the organisation (codes and links read from its mail relayed to a phone)`
+              : `Agent ${e.agent_id} made ${a.requests} requests to ${what}, within ${span}: a command channel`;
     return {
       detector: abusedWebServiceMeta.id,
       severity,
@@ -342,7 +353,7 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
       evidence: {
         observed: { host: e.dest_host, service: service.domain, kind: service.kind, category: e.category, action: e.action, bytes_out: e.bytes_out, bytes_to_services: a.bytes, requests_to_services: a.requests, document_posts: a.posts ?? 0, since: a.since },
         baseline: { blueprint_uses_service: false },
-        threshold: `a listed service the blueprint does not use (familiar: ${o.familiarAgents} of its agents, or its agents over ${formatDuration(o.familiarAfterMs)}); medium at ${Math.round(o.leakBytes / 1024)} KiB sent, ${o.documentPosts} posts of ${Math.round(o.documentPostBytes / 1024)} KiB or more, or ${service.kind === 'reverse tunnel' ? o.tunnelRequests : o.channelRequests} requests within ${formatDuration(o.windowMs)}`,
+        threshold: `a listed service the blueprint does not use (familiar: ${o.familiarAgents} of its agents, or its agents over ${formatDuration(o.familiarAfterMs)}); medium at ${Math.round(o.leakBytes / 1024)} KiB sent, ${o.documentPosts} posts of ${Math.round(o.documentPostBytes / 1024)} KiB or more, or ${service.kind === 'reverse tunnel' || service.kind === 'SMS gateway' ? o.tunnelRequests : o.channelRequests} requests within ${formatDuration(o.windowMs)}`,
         peer_group: peerGroupName(e.blueprint_id),
       },
       event_ids: severity === 'medium' ? a.ids.slice() : [e.event_id],

@@ -28,6 +28,9 @@ describe('abused-web-service: the list', () => {
     // Slack's incoming webhooks, not the workspace app.
     expect(abusedService('hooks.slack.com')?.kind).toBe('messaging bot API');
     expect(abusedService('contoso.slack.com')).toBeNull();
+    expect(abusedService('api.twilio.com')?.kind).toBe('SMS gateway');
+    expect(abusedService('kqzxvbnmlpwoeirutyal.supabase.co')?.kind).toBe('backend-as-a-service project');
+    expect(abusedService('drop-42-default-rtdb.firebaseio.com')?.kind).toBe('backend-as-a-service project');
   });
 
   it('does not take a look-alike or a host merely containing a listed name for the service', () => {
@@ -67,6 +70,22 @@ describe('abused-web-service', () => {
     ]);
     expect(tunnel[1]!.summary).toContain('made 10 requests');
     expect(run(posts('a1', 'x7k2-8443.use1.devtunnels.ms', 9, 600, MIN)).map((d) => d.severity)).toEqual(['low']);
+  });
+
+  it('reports texts sent out through an SMS gateway its blueprint does not use: medium at the 10th (codes read from mail relayed to a phone)', () => {
+    const sms = run(posts('a1', 'api.twilio.com', 20, 1_100, 40 * SEC));
+    expect(sms.map((d) => [d.severity, d.time])).toEqual([
+      ['low', T0],
+      ['medium', T0 + 9 * 40 * SEC],
+    ]);
+    expect(sms[1]!.summary).toContain('texts sent out of the organisation');
+    expect(run(posts('a1', 'api.twilio.com', 9, 1_100, 40 * SEC)).map((d) => d.severity)).toEqual(['low']);
+  });
+
+  it('reports mail dripped into a backend-as-a-service project its blueprint does not use at 1 MiB', () => {
+    const drop = run(posts('a1', 'kqzxvbnmlpwoeirutyal.supabase.co', 6, 300 * KB, 2 * MIN, T0, { category: 'technology' } as never));
+    expect(drop.map((d) => d.severity)).toEqual(['low', 'medium']);
+    expect(drop[1]!.summary).toContain('(backend-as-a-service project supabase.co)');
   });
 
   it('reports 3 document-sized posts (16 KiB or more, 4 times what came back) within the hour medium, under the 1 MiB leak: mail bodies posted to a Slack webhook', () => {
