@@ -20,13 +20,16 @@
 // appointed himself on such an agent vouches for nothing either (see the
 // directory): both are how an ownerless agent is taken over. A user at
 // medium or high user risk vouches for nothing. Nor does a sponsor for a
-// credential it adds within the hour after its appointment (sponsor_added):
+// credential it adds within the hour after its appointment (sponsor_added,
+// an hour or more after the agent appeared: not its owner set up with it):
 // a compromised administrator appointing an account of the attacker's as a
 // sponsor, so that the credential it then adds looks vouched for (a sponsor
 // taking over an agent rotates it where the agent runs, which this rule never
 // reports). Its credential used from outside the /24 of the agent's own
 // credential's latest use (within 90 minutes) is medium at once, without
-// waiting for the own credential's next use.
+// waiting for the own credential's next use; so is a credential an agent
+// added to itself (addPassword on its own identity: an injected tool call
+// keeping a way back in), whenever it is first used from elsewhere.
 //
 // Rule: a successful sign-in with a credential added within the last 7 days
 // by an actor who does not vouch for it, from outside the /24 (IPv6 /48) of
@@ -428,16 +431,24 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
    */
   function freshSponsorUse(e: SigninEvent, added: CredentialUse, w: WatchState, info: AgentInfo): Detection | null {
     const since = freshSponsorSince(info, added);
-    if (since === null) return null;
+    // Or added by the agent itself (addPassword on its own identity, an injected tool call), kept for later.
+    const self = since === null && added.addedBy !== null && identityKey(added.addedBy) === identityKey(e.agent_id);
+    if (since === null && !self) return null;
     let own: CredentialUse | null = null;
     for (const u of w.uses) if (u.addedBy === null && u !== added && (own === null || u.last > own.last)) own = u;
     if (own === null || sameSubnet(added.ip, own.ip) || added.first - own.last > o.concurrentMs) return null;
     const d = detection(e, added, own, info);
     d.summary =
-      `Credential ${added.credential_id} added to agent ${e.agent_id} by ${added.addedBy}, appointed its sponsor ${Math.max(0, Math.round((added.addedAt - since) / 60_000))} min before (a sponsor that new vouches for nothing), ` +
+      (since !== null
+        ? `Credential ${added.credential_id} added to agent ${e.agent_id} by ${added.addedBy}, appointed its sponsor ${Math.max(0, Math.round((added.addedAt - since) / 60_000))} min before (a sponsor that new vouches for nothing), `
+        : `Credential ${added.credential_id}, which agent ${e.agent_id} added to itself ${formatAgo(added.first - added.addedAt)} before, `) +
       `is used from ${added.ip}, away from where the agent's own credential ${own.credential_id} was last used (${own.ip}, ${Math.round((added.first - own.last) / 60_000)} min before)`;
-    d.evidence.threshold = `a credential added by a sponsor appointed under ${FRESH_SPONSOR_MS / 60_000} min before, used outside the /24 (IPv6 /48) of the agent's own credential's latest use within ${o.concurrentMs / 60_000} min`;
+    d.evidence.threshold = `a credential added by ${since !== null ? `a sponsor appointed under ${FRESH_SPONSOR_MS / 60_000} min before` : 'the agent itself'}, used outside the /24 (IPv6 /48) of the agent's own credential's latest use within ${o.concurrentMs / 60_000} min`;
     return d;
+  }
+
+  function formatAgo(ms: number): string {
+    return ms >= 3_600_000 ? `${(ms / 3_600_000).toFixed(1)} h` : `${Math.max(0, Math.round(ms / 60_000))} min`;
   }
 
   function detection(e: SigninEvent, added: CredentialUse, own: CredentialUse, info: AgentInfo): Detection {
@@ -519,6 +530,10 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     if (e.type === 'lifecycle') {
       if (e.action === 'sponsor_added' && e.sponsor_id !== null) {
+        // A sponsor appointed as the agent is set up (within the hour of its first sighting) is its owner from the start:
+        // what it adds then is provisioning.
+        const info = ctx.agent(e.tenant_id, e.agent_id);
+        if (info !== undefined && e.time - info.first_seen <= PROVISIONING_MS) return NO_DETECTIONS;
         const prev = appointed.get(e.tenant_id, e.agent_id);
         if (prev === undefined || e.time >= prev.at) appointed.set(e.tenant_id, e.agent_id, { at: e.time, s: identityKey(e.sponsor_id) });
         return NO_DETECTIONS;

@@ -80,6 +80,29 @@ describe('backdoor-credential', () => {
     expect(run([...working(40), appoint(T0 + 4 * MIN), ...backdoor('s1')])).toEqual([]);
   });
 
+  it('fires at its first use elsewhere on a credential the agent added to itself (addPassword on its own identity), hours after the addition', () => {
+    const selfAdded = [lifecycle({ action: 'credential_added', credential_id: 'c-self', actor: 'a1', time: T0 - 2 * HOUR })];
+    const hourly = [lifecycle({ action: 'created', sponsor_id: 's1', actor: 'admin', time: T0 - DAY }), signin({ credential_id: 'c-own', ip: HOME, time: T0 - 3 * HOUR }), signin({ credential_id: 'c-own', ip: HOME, time: T0 - 20 * MIN })];
+    const use = signin({ credential_id: 'c-self', ip: ELSEWHERE, time: T0 + 5 * MIN });
+    const out = run([...hourly, ...selfAdded, use]);
+    expect(out.map((d) => [d.severity, d.time])).toEqual([['medium', T0 + 5 * MIN]]);
+    expect(out[0]!.summary).toContain('which agent a1 added to itself 2.1 h before, is used from 20.42.77.19');
+    // Used where the agent runs (a self-rotation): nothing.
+    expect(run([...hourly, ...selfAdded, signin({ credential_id: 'c-self', ip: '20.42.10.99', time: T0 + 5 * MIN })])).toEqual([]);
+  });
+
+  it('takes a sponsor appointed as the agent is set up (within its first hour) as its owner: the credential it adds then is provisioning', () => {
+    // Created without a sponsor, its creator appointed 2 s later, who adds its certificate; the agent works from HOME, then a
+    // credential the creator adds the next day is used elsewhere beside it: no laundered sponsorship, nothing at once.
+    const setup: AgentEvent[] = [
+      lifecycle({ action: 'created', sponsor_id: null, actor: 'creator', time: T0 - DAY }),
+      lifecycle({ action: 'sponsor_added', sponsor_id: 'creator', actor: 'creator', time: T0 - DAY + 2 * SEC }),
+      lifecycle({ action: 'credential_added', credential_id: 'c-own', actor: 'creator', time: T0 - DAY + 20 * SEC }),
+    ];
+    for (let m = 0; m < 40; m += 2) setup.push(signin({ credential_id: 'c-own', ip: HOME, time: T0 + m * MIN }));
+    expect(run([...setup, ...backdoor('creator')])).toEqual([]);
+  });
+
   it('fires on a swap: the added credential used elsewhere while the agent own workload, its credential removed, keeps being rejected at home; not a migration or a rotation in place', () => {
     /** The agent works until T0 + 10 min; mallory adds c-new at 10 min and removes c-own at 11 min; from then on its sign-ins at home fail every `every` minutes until `until`. */
     const swap = (ip: string, failures: boolean, every = 2, until = 40) => {
