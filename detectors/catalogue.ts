@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–29). A fresh set
+// The catalogue: every detector of the product, in id order (1–30). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -33,6 +33,7 @@ import { createMirroredUploadDetector } from './mirrored-upload.js';
 import { createForcedAuthenticationDetector } from './forced-authentication.js';
 import { createCryptominingDetector } from './cryptomining.js';
 import { createSessionHarvestDetector } from './session-harvest.js';
+import { createKerberoastingDetector } from './kerberoasting.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -65,6 +66,7 @@ export const DETECTOR_IDS = [
   'forced-authentication',
   'cryptomining',
   'session-harvest',
+  'kerberoasting',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -101,6 +103,7 @@ export function createCatalogue(): Detector[] {
     createForcedAuthenticationDetector(),
     createCryptominingDetector(),
     createSessionHarvestDetector(),
+    createKerberoastingDetector(),
   ] as Detector[];
 }
 
