@@ -240,6 +240,11 @@ const DEFAULTS: Required<UnfamiliarResourceOptions> = {
   burstConfirmMs: 3 * 60_000,
 };
 
+/** A blueprint first seen this long before is new (see newInternalBlueprint), ms. */
+const NEW_BLUEPRINT_MS = 24 * 3_600_000;
+/** ...and first seen this long after the caller's blueprint, ms. */
+const NEW_AFTER_MS = 3_600_000;
+
 export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOptions = {}): Detector<Snapshot> {
   const o = { ...DEFAULTS, ...options };
   const agents = new AgentStore<AgentState>();
@@ -277,6 +282,10 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       );
     }
     if (takenUp(p.h)) return null;
+    // The API of an agent blueprint of the tenant that appeared within the day (api://<its id>): a new internal agent
+    // its first caller starts delegating to, the canary of a staged rollout (not the caller's own blueprint: a worker
+    // tasking its siblings over their own API is a worm's first move).
+    if (newInternalBlueprint(p)) return null;
     // A resource new to the tenant that another blueprint took up at the same time: a tenant-wide rollout's canary.
     if (p.blueprint_id !== null && firsts.rollout(p.tenant_id, p.h, hashString(p.blueprint_id), sec(p.time), o.deploymentWindowMs / 1000)) return null;
     // A second unfamiliar resource in the same burst already made it medium.
@@ -289,6 +298,22 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       { confirm_s: o.confirmMs / 1000 },
       [p.event_id],
     );
+  }
+
+  /**
+   * The resource is `api://<id>` of another blueprint of the tenant that
+   * appeared within NEW_BLUEPRINT_MS before, an hour or more after the
+   * caller's blueprint was first seen (new, not merely first seen when the
+   * stream began).
+   */
+  function newInternalBlueprint(p: Pending): boolean {
+    const r = p.resource;
+    if (!r.startsWith('api://') || p.blueprint_id === null) return false;
+    const id = r.slice(6).replace(/\/+$/, '');
+    if (id === '' || id === p.blueprint_id) return false;
+    const callee = groups.get(p.tenant_id, id);
+    const caller = groups.get(p.tenant_id, p.blueprint_id);
+    return callee !== undefined && caller !== undefined && p.time - callee.first <= NEW_BLUEPRINT_MS && callee.first - caller.first >= NEW_AFTER_MS;
   }
 
   function newTo(p: Pending): string {

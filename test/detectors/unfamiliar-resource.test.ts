@@ -208,6 +208,20 @@ describe('unfamiliar-resource', () => {
       expect(levels([use('b1', 'bp2', END - 35 * MIN + 30 * SEC), use('a1', 'bp1', END)])).toEqual(['low', 'medium']);
     });
 
+    it('keeps low a first call to the API of an agent blueprint of the tenant that appeared within the day (a new internal agent\'s canary), not of one there from the start', () => {
+      const levels = (bpStart: number) => {
+        // Blueprint "translator" (its id is its API's name) appears at bpStart, its agents signing in from then on.
+        const workers = warmup({ bp: 'c0ffee00-0000-4000-8000-000000000001', agents: ['w1', 'w2'], start: bpStart, durationMs: END - bpStart });
+        const call = token({ agent_id: 'a1', time: END, resource: 'api://c0ffee00-0000-4000-8000-000000000001' });
+        const history = [...warmup({ agents: AGENTS, start: T0 - 2 * HOUR, durationMs: 2 * HOUR + 40 * MIN }), ...workers].sort((x, y) => x.time - y.time);
+        return run([createUnfamiliarResourceDetector()], [...history, call, later(END + 12 * MIN)]).detections.filter((d) => d.agent_id === 'a1').map((d) => d.severity);
+      };
+      // Appeared 10 minutes before the call, 2.5 hours after the caller's blueprint was first seen: low.
+      expect(levels(END - 10 * MIN)).toEqual(['low']);
+      // There as long as the caller's blueprint: confirmed.
+      expect(levels(T0 - 2 * HOUR)).toEqual(['low', 'medium']);
+    });
+
     it('takes a resource of the blueprint long tail as its own: one other user hours ago vouches for nothing, two do', () => {
       const kv = 'https://keyvault-prod.vault.azure.net';
       const use = (agent: string, at: number) => token({ agent_id: agent, time: at, resource: kv });
