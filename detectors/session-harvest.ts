@@ -110,6 +110,10 @@ const MAX_RISES = 8;
 /** Session flags: the window crossed its bar; the session is a host's (calls without a token). */
 const CROSSED = 1;
 const HOST_KEYED = 2;
+/** Kinds of destination (see kindOf). */
+const OTHER = 0;
+const QUERY_TOOL = 1;
+const MODEL = 2;
 /**
  * Categories of the tools an agent sends free text to with an API key (no
  * token): web search, MCP servers, translation. Their calls are counted per
@@ -117,10 +121,6 @@ const HOST_KEYED = 2;
  * in its query strings (what each call sends is small, under every volume
  * bar), to a third party that logs it.
  */
-/** Kinds of destination (see kindOf). */
-const OTHER = 0;
-const QUERY_TOOL = 1;
-const MODEL = 2;
 const QUERY_TOOL_CATEGORIES = new Set(['search_engine', 'search_engines', 'search_engines_and_portals', 'web_search', 'search', 'mcp_server', 'translation', 'translators']);
 
 /** Event ids kept per finding. */
@@ -281,7 +281,18 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
     return Math.max(g.min, o.percentileFactor * g.p95, Math.ceil(o.maxFactor * decayedMax(g, now)));
   }
 
-  /** A call in session `h` (a token's hash, or a host's when `kind` is HOST_KEYED). */
+  /** Learns a session's window that is over (flags `k`: its kind). */
+  function learnWindow(ctx: DetectorContext, e: NetworkEvent, k: number, calls: number, now: number): void {
+    const host = (k & HOST_KEYED) !== 0;
+    learn(normOf(group(ctx, e), k), calls, now, agentHash(e), host ? o.learnQueryWindows : o.learnWindows);
+  }
+
+  /** Whether a session (flags `k`) at `calls` may be judged: enough calls for its kind, not judged in this window yet. */
+  function judgeable(k: number, calls: number): boolean {
+    return calls >= o.minCalls && (k & CROSSED) === 0 && ((k & HOST_KEYED) === 0 || calls >= o.minQueryCalls);
+  }
+
+  /** A call in session `h` (a token's hash, or a host's when `kind` is HOST_KEYED). The two slots are spelt out field by field: unboxed small integers, no per-call array. */
   function onNetwork(e: NetworkEvent, ctx: DetectorContext, h: number, kind: number): Detection[] {
     const now = sec(e.time);
     let s = agents.get(ctx, e.tenant_id, e.agent_id);
@@ -294,7 +305,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
     let calls: number;
     if (s.h0 === h) {
       if (now - s.w0 >= windowS) {
-        if ((s.k0 & CROSSED) === 0) learn(normOf(group(ctx, e), s.k0), s.c0, now, agentHash(e), (s.k0 & HOST_KEYED) !== 0 ? o.learnQueryWindows : o.learnWindows);
+        if ((s.k0 & CROSSED) === 0) learnWindow(ctx, e, s.k0, s.c0, now);
         s.c0 = 0;
         s.w0 = now;
         s.k0 &= HOST_KEYED;
@@ -302,12 +313,12 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       }
       s.l0 = now;
       calls = ++s.c0;
-      if (calls < o.minCalls || (s.k0 & CROSSED) !== 0 || ((s.k0 & HOST_KEYED) !== 0 && calls < o.minQueryCalls)) return NO_DETECTIONS;
+      if (!judgeable(s.k0, calls)) return NO_DETECTIONS;
       return judge(e, ctx, s, 0, calls, now);
     }
     if (s.h1 === h) {
       if (now - s.w1 >= windowS) {
-        if ((s.k1 & CROSSED) === 0) learn(normOf(group(ctx, e), s.k1), s.c1, now, agentHash(e), (s.k1 & HOST_KEYED) !== 0 ? o.learnQueryWindows : o.learnWindows);
+        if ((s.k1 & CROSSED) === 0) learnWindow(ctx, e, s.k1, s.c1, now);
         s.c1 = 0;
         s.w1 = now;
         s.k1 &= HOST_KEYED;
@@ -315,7 +326,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       }
       s.l1 = now;
       calls = ++s.c1;
-      if (calls < o.minCalls || (s.k1 & CROSSED) !== 0 || ((s.k1 & HOST_KEYED) !== 0 && calls < o.minQueryCalls)) return NO_DETECTIONS;
+      if (!judgeable(s.k1, calls)) return NO_DETECTIONS;
       return judge(e, ctx, s, 1, calls, now);
     }
     // A third token: it takes the place of the one whose window is over (the least recently used of two), else of the one with fewer calls.
@@ -325,7 +336,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
     const ended1 = now - s.w1 >= windowS || now - s.l1 >= idleS;
     const into0 = ended0 !== ended1 ? ended0 : ended0 ? s.l0 <= s.l1 : s.c0 <= s.c1;
     if (into0) {
-      if (ended0 && s.c0 > 0 && (s.k0 & CROSSED) === 0) learn(normOf(group(ctx, e), s.k0), s.c0, now, agentHash(e), (s.k0 & HOST_KEYED) !== 0 ? o.learnQueryWindows : o.learnWindows);
+      if (ended0 && s.c0 > 0 && (s.k0 & CROSSED) === 0) learnWindow(ctx, e, s.k0, s.c0, now);
       s.h0 = h;
       s.c0 = 1;
       s.w0 = now;
@@ -333,7 +344,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       s.k0 = kind;
       s.i0 = e.event_id;
     } else {
-      if (ended1 && s.c1 > 0 && (s.k1 & CROSSED) === 0) learn(normOf(group(ctx, e), s.k1), s.c1, now, agentHash(e), (s.k1 & HOST_KEYED) !== 0 ? o.learnQueryWindows : o.learnWindows);
+      if (ended1 && s.c1 > 0 && (s.k1 & CROSSED) === 0) learnWindow(ctx, e, s.k1, s.c1, now);
       s.h1 = h;
       s.c1 = 1;
       s.w1 = now;
