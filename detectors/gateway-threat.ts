@@ -90,6 +90,7 @@ import { formatDuration, peerGroupId, peerGroupName, type Detector, type Detecto
 import type { Detection, DetectorMeta, Severity } from './types.js';
 import { DueQueue, type DueItem } from './due-queue.js';
 import { memoByHost } from './host-memo.js';
+import { isAzureStorageHost } from './exfiltration.js';
 import { isMicrosoft365Address, isPrivateAddress } from './addresses.js';
 
 /** The host is an address of Microsoft 365's own ranges (see isMicrosoft365Address). */
@@ -141,8 +142,8 @@ export function isSharedAppHost(host: string): boolean {
 /** isSharedAppHost per host string, remembered. */
 const sharedAppHost = memoByHost(isSharedAppHost);
 
-/** A storage account's or bucket's own endpoint: `acct.queue.core.windows.net`, `bucket.s3.eu-west-1.amazonaws.com`, `acct.r2.cloudflarestorage.com`. */
-const STORAGE_ACCOUNT_HOST = /^[a-z0-9][a-z0-9.-]*\.(?:(?:blob|queue|table|file|dfs)\.core\.windows\.net|s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com|r2\.cloudflarestorage\.com)\.?$/;
+/** A bucket's own endpoint outside Azure: `bucket.s3.eu-west-1.amazonaws.com`, `acct.r2.cloudflarestorage.com` (Azure's: isAzureStorageHost). */
+const BUCKET_HOST = /^[a-z0-9][a-z0-9.-]*\.(?:s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com|r2\.cloudflarestorage\.com)\.?$/;
 
 /**
  * True when `host` is a storage account's (or bucket's) endpoint: anyone
@@ -150,7 +151,8 @@ const STORAGE_ACCOUNT_HOST = /^[a-z0-9][a-z0-9.-]*\.(?:(?:blob|queue|table|file|
  * for it is the cloud's ("storage"), whoever owns it.
  */
 export function isStorageAccountHost(host: string): boolean {
-  return STORAGE_ACCOUNT_HOST.test(host.toLowerCase());
+  const h = host.toLowerCase();
+  return isAzureStorageHost(h.endsWith('.') ? h.slice(0, -1) : h) || BUCKET_HOST.test(h);
 }
 
 const storageAccountHost = memoByHost(isStorageAccountHost);
