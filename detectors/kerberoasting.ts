@@ -61,8 +61,10 @@ const DEFAULTS: Required<KerberoastingOptions> = {
 };
 
 const KERBEROS_PORT = 88;
-/** LDAP, LDAPS and the global catalog (plain and TLS). */
-const LDAP_PORTS = new Set([389, 636, 3268, 3269]);
+/** LDAP, LDAPS and the global catalog (plain and TLS): compared, not looked up (every network event is asked). */
+function isLdapPort(port: number): boolean {
+  return port === 389 || port === 636 || port === 3268 || port === 3269;
+}
 /** Request times kept per agent (enough for the largest bar). */
 const MAX_TIMES = 256;
 /** Distinct controllers named in the evidence. */
@@ -185,7 +187,7 @@ export function createKerberoastingDetector(options: KerberoastingOptions = {}):
     observe(e: AgentEvent): Detection[] {
       if (e.type !== 'network') return NO_DETECTIONS;
       if (e.dest_port === KERBEROS_PORT) return onKerberos(e);
-      if (LDAP_PORTS.has(e.dest_port) && e.dest_agent_id === null) onLdap(e);
+      if (isLdapPort(e.dest_port) && e.dest_agent_id === null) onLdap(e);
       return NO_DETECTIONS;
     },
     evict(before: number): void {
