@@ -43,7 +43,10 @@
 //   an uncategorized, suspicious-category or CDN host (a CDN serves anyone's
 //   files: an implant from jsDelivr) the blueprint never used, or a package
 //   (whl, gem, nupkg, npm tgz...) from a public language registry it never
-//   used (installing runs its hooks: a hallucinated package name) →
+//   used (installing runs its hooks: a hallucinated package name), or a
+//   container image (1 MB+ of layers) from a public container registry it
+//   never used (ghcr.io, Docker Hub, Quay...: a poisoned image's entrypoint
+//   runs) →
 //   low (ingress tool transfer: what an injected or hijacked agent fetches
 //   before it runs it), and it arms the agent like an injection, one
 //   severity lower: a destination new to the blueprint within 10 min →
@@ -52,7 +55,10 @@
 //   package, medium only for a host no feed has judged (uncategorized, a
 //   suspicious category, an app on a hosting platform, a storage account) or
 //   one that takes files: a code interpreter's pip install followed by a
-//   query to a statistics office's API is the analysis it was asked for;
+//   query to a statistics office's API is the analysis it was asked for.
+//   The blueprint's other agents pulling from that registry within 30 min
+//   of its first pull are armed too (without the low): a poisoned release
+//   reaches all of them, and each calls home;
 // - a verdict on content the whole blueprint reads: a prompt injection (blocked
 //   or not), or blocked malware or threat intelligence, from a host the
 //   blueprint already used (its own Graph content, its update store) is
@@ -236,6 +242,8 @@ const MAX_SHARED_VERDICTS = 64;
 const MAX_VERDICT_HOSTS = 32;
 /** Reported agents remembered per peer group. */
 const MAX_REPORTED_CALLERS = 16;
+/** Registries a group first pulled code from, kept (see GroupDest.rp). */
+const MAX_FIRST_PULLS = 8;
 
 /** Domains of published anti-malware and safe-browsing test files (every host under them). */
 const TEST_FILE_DOMAINS = ['eicar.org', 'amtso.org', 'testsafebrowsing.appspot.com', 'wicar.org'];
@@ -321,6 +329,25 @@ const PACKAGE_REGISTRIES = new Set([
   'open-vsx.org', 'marketplace.visualstudio.com', 'addons.mozilla.org', 'clients2.google.com', 'clients2.googleusercontent.com',
 ]);
 
+/**
+ * Public container registries (and the blob hosts they redirect layer
+ * downloads to). A container image pulled from one the blueprint never used
+ * is code fetched like a package: a poisoned or typosquatted image runs
+ * whatever its entrypoint says. The tenant's own registry (*.azurecr.io) and
+ * Microsoft's curated one are not listed.
+ */
+const CONTAINER_REGISTRIES = new Set([
+  'ghcr.io', 'pkg-containers.githubusercontent.com', 'docker.io', 'index.docker.io', 'registry-1.docker.io', 'production.cloudflare.docker.com',
+  'quay.io', 'cdn.quay.io', 'cdn01.quay.io', 'cdn02.quay.io', 'cdn03.quay.io', 'public.ecr.aws', 'gcr.io', 'registry.gitlab.com',
+]);
+/** Bytes in from a container registry that make a pull of image layers, not a manifest or token lookup. */
+const IMAGE_PULL_MIN_BYTES = 1 << 20;
+
+/** True when a download is image layers from a public container registry (see CONTAINER_REGISTRIES). */
+export function isPublicImagePull(host: string, bytesIn: number): boolean {
+  return bytesIn >= IMAGE_PULL_MIN_BYTES && CONTAINER_REGISTRIES.has(host.toLowerCase());
+}
+
 /** True when a download is a package of a public language registry (see PACKAGES). */
 export function isRegistryPackage(host: string, fileType: string | null): boolean {
   if (fileType === null) return false;
@@ -350,6 +377,8 @@ interface GroupDest extends Timed {
   vh?: number[];
   /** Agents reported medium for a callback or a beacon (hashes), oldest first: not counted as a host's adopters; absent until one. */
   ra?: number[];
+  /** Public registries the group first pulled code from (see isPublicImagePull): flat [host hash, first pull (s)], oldest first; absent until one. */
+  rp?: number[];
 }
 
 interface AgentThreat extends Timed {
@@ -397,7 +426,7 @@ export const gatewayThreatMeta: DetectorMeta = {
     'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or a hostile destination category (malicious, command and control, botnet, malicious websites, spyware/adware, ransomware, exploit kits... in any vendor spelling, each part of a joined category; high), ' +
     'phishing (the verdict, or a phishing or fraud category; medium, low when the gateway blocked it: a mail-triage agent fetching a reported link) or a prompt injection, blocked or not (medium), or a destination never contacted by ' +
     "the agent's blueprint reached within 10 minutes after a prompt injection (high; medium within 30 minutes). " +
-    'A script or executable downloaded from an uncategorized, suspicious-category or content-delivery (anyone\'s files) host the blueprint never used, or a package from a public language registry it never used (install hooks run), is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home; after a registry package, medium only for a host no feed has judged or one that takes files (uncategorized, suspicious, a hosting platform\'s app, a storage account, file sharing), a categorized host being what the installed code was asked to query. ' +
+    'A script or executable downloaded from an uncategorized, suspicious-category or content-delivery (anyone\'s files) host the blueprint never used, or a package from a public language registry or a container image from a public container registry it never used (install hooks and entrypoints run), is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home (the blueprint\'s other agents pulling from that registry within 30 minutes of the first are armed alike: a poisoned release rolled out to all); after a registry package, medium only for a host no feed has judged or one that takes files (uncategorized, suspicious, a hosting platform\'s app, a storage account, file sharing), a categorized host being what the installed code was asked to query. ' +
     'A host in a suspicious category (newly registered or observed domain, dynamic DNS, anonymizer or proxy avoidance, Tor, grayware, parked), where fresh attacker infrastructure sits before any feed lists it, ' +
     'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon); ' +
     'an uncategorized host, an app on a public web-app hosting platform (azurewebsites.net, herokuapp.com, vercel.app, workers.dev...: the category is the platform\'s), or a storage account or bucket called without a token (a key or SAS: someone\'s queue polled for tasks), new to the blueprint that fewer than 3 of its agents call: medium when the agent calls it regularly (8 calls at least 45 s apart, each within 3 min of the last). ' +
@@ -584,7 +613,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     // what the installed code was asked to query: low. A hook's callback goes to a host no feed
     // has judged yet (uncategorized, newly registered, an app on a hosting platform, someone's
     // storage), or to one that takes files.
-    const fromRegistry = PACKAGE_REGISTRIES.has(a.thost.toLowerCase());
+    const fromRegistry = PACKAGE_REGISTRIES.has(a.thost.toLowerCase()) || CONTAINER_REGISTRIES.has(a.thost.toLowerCase());
     const cat = categoryInfo(e.category);
     const callbackHost = cat.key === 'uncategorized' || cat.key === 'unknown' || cat.suspicious || cat.fileSharing || cat.malicious || sharedAppHost(e.dest_host) || storageAccountHost(e.dest_host);
     const soon = t - ti <= o.armMs && (!fromRegistry || callbackHost);
@@ -634,6 +663,31 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     return afterToolDownload(a, cb, g, hashString(a.nhost));
   }
 
+  /** The agent fetched code (`e`): a destination new to the group soon after is judged as its callback (see afterToolDownload). */
+  function arm(a: AgentThreat, e: NetworkEvent): void {
+    if (a.ti === NEVER || e.time > a.ti) {
+      a.ti = e.time;
+      a.tid = e.event_id;
+      a.thost = e.dest_host;
+    }
+  }
+
+  /** Records the group's first pull of code from the public registry `hh`. */
+  function firstPull(g: GroupDest, hh: number, t: number): void {
+    const rp = g.rp ?? (g.rp = []);
+    if (rp.length >= 2 * MAX_FIRST_PULLS) rp.splice(0, 2);
+    rp.push(hh, Math.floor(t / 1000));
+  }
+
+  /** True when the group first pulled code from the registry `hh` within lateArmMs before `t`: a release still rolling out. */
+  function rolloutPull(g: GroupDest, hh: number, t: number): boolean {
+    const rp = g.rp;
+    if (rp === undefined) return false;
+    const now = Math.floor(t / 1000);
+    for (let i = rp.length - 2; i >= 0; i -= 2) if (rp[i] === hh) return now - rp[i + 1]! <= o.lateArmMs / 1000;
+    return false;
+  }
+
   /**
    * A script or executable downloaded from an uncategorized,
    * suspicious-category or CDN host new to the group (once it has learned its
@@ -641,17 +695,13 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
    */
   function onToolDownload(e: NetworkEvent, g: GroupDest): Detection | null {
     const a = agentState(e);
-    if (a.ti === NEVER || e.time > a.ti) {
-      a.ti = e.time;
-      a.tid = e.event_id;
-      a.thost = e.dest_host;
-    }
+    arm(a, e);
     return fire(
       a,
       Kind.ToolDownload,
       e,
       'low',
-      `Agent ${e.agent_id} downloaded a ${e.file_type} file from ${e.dest_host} (category ${e.category}), a host its blueprint never used`,
+      `Agent ${e.agent_id} downloaded ${e.file_type === null ? 'a container image' : `a ${e.file_type} file`} from ${e.dest_host} (category ${e.category}), a host its blueprint never used`,
       {
         observed: { dest_host: e.dest_host, category: e.category, file_type: e.file_type, bytes_in: e.bytes_in, action: e.action },
         baseline: { known_destinations: g.d.size },
@@ -828,16 +878,23 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       ((cat.key === 'uncategorized' && !microsoft365Host(e.dest_host) && (e.dest_ip === null || !isMicrosoft365Address(e.dest_ip))) ||
         (seen === undefined && (sharedAppHost(e.dest_host) || (e.token_id === null && storageAccountHost(e.dest_host)))));
     const suspicious = seen === undefined && (cat.suspicious || uncategorized) && threat === 'none' && !malicious;
-    // A runnable file from a host nobody vetted, new to the blueprint (see onToolDownload).
-    const tool =
-      seen === undefined && e.file_type !== null && threat === 'none' && !malicious && e.action === 'allowed' && e.bytes_in > e.bytes_out && learned &&
-      (((cat.suspicious || cat.cdn || cat.key === 'uncategorized') && isRunnableFileType(e.file_type)) || isRegistryPackage(e.dest_host, e.file_type));
+    // A runnable file from a host nobody vetted, or code from a public registry (a language package,
+    // container image layers), new to the blueprint (see onToolDownload).
+    const download = threat === 'none' && !malicious && e.action === 'allowed' && e.bytes_in > e.bytes_out && learned;
+    const registryPull = download && (isRegistryPackage(e.dest_host, e.file_type) || isPublicImagePull(e.dest_host, e.bytes_in));
+    const tool = seen === undefined && download && (registryPull || ((cat.suspicious || cat.cdn || cat.key === 'uncategorized') && isRunnableFileType(e.file_type)));
     if (seen === undefined) {
       if (!suspicious) {
         if (g.d.size >= o.maxDestinations) prune(g);
         g.d.set(hh, t);
       }
-    } else if (t - seen > 60_000) g.d.set(hh, t); // last-seen to the minute: spares a map write per event
+      if (tool && registryPull) firstPull(g, hh, t);
+    } else {
+      if (t - seen > 60_000) g.d.set(hh, t); // last-seen to the minute: spares a map write per event
+      // The same release reaching the blueprint's other agents: each is armed as the first was (a
+      // poisoned image rolled out to all of them calls home from each).
+      if (registryPull && rolloutPull(g, hh, t)) arm(agentState(e), e);
+    }
 
     if (tool) {
       const found: Detection[] = [];
@@ -953,7 +1010,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     },
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
-      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, d: [...g.d], ...(g.sa ? { sa: g.sa } : {}), ...(g.sv ? { sv: g.sv } : {}), ...(g.vh ? { vh: g.vh } : {}), ...(g.ra ? { ra: g.ra } : {}) }]);
+      for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, d: [...g.d], ...(g.sa ? { sa: g.sa } : {}), ...(g.sv ? { sv: g.sv } : {}), ...(g.vh ? { vh: g.vh } : {}), ...(g.ra ? { ra: g.ra } : {}), ...(g.rp ? { rp: g.rp } : {}) }]);
       return clone({ version: 1, groups: rows, agents: agents.snapshot(), pending: pending.snapshot(), tenantVerdicts: [...tenantVerdicts] });
     },
     restore(snapshot: unknown): void {

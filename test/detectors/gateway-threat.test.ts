@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkEvent } from '../../contract/events.js';
 import { isMicrosoft365Address } from '../../detectors/addresses.js';
-import { createGatewayThreatDetector, isRegistryPackage, isRunnableFileType, isSecurityTestHost, isSharedAppHost, isStorageAccountHost } from '../../detectors/gateway-threat.js';
+import { createGatewayThreatDetector, isPublicImagePull, isRegistryPackage, isRunnableFileType, isSecurityTestHost, isSharedAppHost, isStorageAccountHost } from '../../detectors/gateway-threat.js';
 import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
 
 beforeEach(() => resetIds());
@@ -310,6 +310,50 @@ describe('gateway-threat', () => {
     resetIds();
     const script = network({ agent_id: 'a1', time: T2, dest_host: 'get.tools-dl.click', category: 'uncategorized', file_type: 'sh', bytes_in: 9_000, event_id: 'n-sh' });
     expect(afterHistory([script, query]).map((x) => x.severity)).toEqual(['low', 'medium']);
+  });
+
+  it('arms every agent of a release pulled from a public container registry new to the blueprint, so each one calling a new uncategorized host home is medium', () => {
+    // A poisoned image rolled out: each agent pulls its layers from ghcr.io within minutes, then beacons to one new host.
+    const events: NetworkEvent[] = [];
+    ['a1', 'a2', 'a3'].forEach((a, i) => {
+      const t = T2 + i * 2 * MIN;
+      events.push(network({ agent_id: a, time: t, dest_host: 'ghcr.io', category: 'technology', bytes_out: 3_000, bytes_in: 60_000_000, event_id: `n-pull-${a}` }));
+      events.push(network({ agent_id: a, time: t + 40 * SEC, dest_host: 'otel-fz0uy.obsv-stack.net', category: 'uncategorized', bytes_out: 11_000, bytes_in: 200, event_id: `n-home-${a}` }));
+    });
+    const out = afterHistory(events.sort((x, y) => x.time - y.time));
+    // The first pull is low (a registry the blueprint never used); each agent's callback is medium.
+    expect(out.map((x) => [x.agent_id, x.severity, x.event_ids])).toEqual([
+      ['a1', 'low', ['n-pull-a1']],
+      ['a1', 'medium', ['n-pull-a1', 'n-home-a1']],
+      ['a2', 'medium', ['n-pull-a2', 'n-home-a2']],
+      ['a3', 'medium', ['n-pull-a3', 'n-home-a3']],
+    ]);
+    expect(out[0]!.summary).toContain('downloaded a container image from ghcr.io');
+    // After the pull, a new categorized host (the release's new SaaS API) is low, not medium.
+    resetIds();
+    const saas = events.map((e) => (e.dest_host.startsWith('otel') ? { ...e, dest_host: 'api.newvendor.com', category: 'business' } : e));
+    expect(afterHistory(saas).filter((x) => x.severity !== 'low')).toEqual([]);
+    // A manifest or token lookup (under 1 MB) is no image; the tenant's own registry is not public.
+    expect(isPublicImagePull('ghcr.io', 40_000)).toBe(false);
+    expect(isPublicImagePull('contoso.azurecr.io', 60_000_000)).toBe(false);
+    expect(isPublicImagePull('Production.Cloudflare.Docker.com', 60_000_000)).toBe(true);
+  });
+
+  it('does not arm agents pulling from a public container registry their blueprint first used long ago', () => {
+    const d = createGatewayThreatDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, history());
+    // The blueprint's routine pulls from Docker Hub begin at T2 (the first is the low).
+    const first = feed(d, ctx, [network({ agent_id: 'a1', time: T2, dest_host: 'registry-1.docker.io', category: 'technology', bytes_in: 30_000_000 })]);
+    expect(first.map((x) => x.severity)).toEqual(['low']);
+    // An hour later another agent pulls, then calls a host new to the blueprint: no callback.
+    const later = T2 + HOUR;
+    expect(
+      feed(d, ctx, [
+        network({ agent_id: 'a2', time: later, dest_host: 'registry-1.docker.io', category: 'technology', bytes_in: 30_000_000 }),
+        network({ agent_id: 'a2', time: later + 30 * SEC, dest_host: 'collector.new-host.example', category: 'uncategorized', bytes_out: 2_000 }),
+      ]),
+    ).toEqual([]);
   });
 
   it('takes an executable fetched from a CDN host new to the blueprint for a tool download (a CDN serves anyone files), and the CDN-fronted host it then calls for its callback', () => {
