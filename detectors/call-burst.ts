@@ -410,6 +410,11 @@ export class CallBurstWatch {
     return others >= this.o.rolloutAgents || (w > 0 && wide >= w);
   }
 
+  /** When the agent first made a call of the kind watched (s), or NaN when it is not tracked. */
+  firstCall(tenant: string, agent: string): number {
+    return this.agents.get(tenant, agent)?.first ?? NaN;
+  }
+
   get size(): number {
     return this.agents.size + this.groups.size + this.stagedCount;
   }

@@ -38,7 +38,11 @@
 // peak: access to another vault taken (a Key Vault Contributor rewriting an
 // access policy to grant itself get and list), then read. Unless 2 other
 // agents call it within 10 minutes (the tenant's new vault, adopted); a
-// store is no longer new a day after its first call.
+// store is no longer new a day after its first call. Read slower (one
+// secret every few minutes: under every burst), 10 calls a minute or more
+// apart within an hour are medium too when the agent is alone on the store,
+// was active an hour before it appeared and had used another store before
+// (its own): an established agent reaching into another team's vault.
 //
 // Harvest, then ship: a worm or implant that read the secrets sends them
 // out next (a new repository pushed to, packages published with the stolen
@@ -119,8 +123,14 @@ interface UnknownStore {
   first: number;
   fresh: boolean;
   callers: number[];
+  /** Paced reads of it: flat [agent hash, first counted call of the hour (s), counted calls, reported (1), last counted call (s)]; absent until one (see slowRead). */
+  slow?: number[];
 }
 const UNKNOWN_STORE_CALLS = 20;
+/** Calls, each SLOW_SPACING_S after the last counted, within SLOW_WINDOW_S to a store new to the tenant by an agent alone and established with stores (see slowRead). */
+const SLOW_STORE_CALLS = 10;
+const SLOW_WINDOW_S = 3600;
+const SLOW_SPACING_S = 60;
 const UNKNOWN_STORE_DAYS_S = 24 * 3600;
 const MAX_STORES_PER_TENANT = 256;
 const MAX_STORE_CALLERS = 8;
@@ -181,7 +191,7 @@ export const secretEnumerationMeta: DetectorMeta = {
   mitre: { id: 'T1555.006', name: 'Credentials from Password Stores: Cloud Secrets Management Stores' },
   description:
     'An agent calls a secrets store (Azure Key Vault or Managed HSM, AWS Secrets Manager or Parameter Store, Google Secret Manager, a HashiCorp Vault) at least 50 times within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× for an agent calling them for less than an hour; peaks decay with a half-life of 3 days; without any baseline, 200 calls): code running in the agent\'s runtime dumping every secret with the agent\'s own token, from its own host. ' +
-    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up) or 4 others went over their own bars (a bad configuration pushed to the whole blueprint), and low from 20 calls over those multiples under the medium floor, or when the agent burst (reported medium) 11 hours to 8 days before (a recurring job: a daily sweep). Once per agent per hour. Medium too for 20 calls within 10 minutes to a store no agent of the tenant called before (within a day of its first call; not when 2 other agents call it within 10 minutes). Low too when half or more of its calls were each followed within 2 seconds by an upload of 8 KiB or more (envelope encryption: a data key wrapped per object written). ' +
+    'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up) or 4 others went over their own bars (a bad configuration pushed to the whole blueprint), and low from 20 calls over those multiples under the medium floor, or when the agent burst (reported medium) 11 hours to 8 days before (a recurring job: a daily sweep). Once per agent per hour. Medium too for 20 calls within 10 minutes to a store no agent of the tenant called before (within a day of its first call; not when 2 other agents call it within 10 minutes), and for 10 calls to one, each a minute or more after the last counted, within an hour by an agent alone on it that was active an hour before the store appeared and used another store before it (another team\'s vault read a little at a time). Low too when half or more of its calls were each followed within 2 seconds by an upload of 8 KiB or more (envelope encryption: a data key wrapped per object written). ' +
     'A reported read, not a rollout, followed within 15 minutes by 1 MiB of uploads (flows of 64 KiB or more out, 4× what came back) to anything but a secrets store or a private address is medium: secrets harvested, then shipped.',
 };
 
@@ -236,10 +246,10 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
     return calls >= o.lowCalls && paired >= PAIR_SHARE * calls ? { calls, paired } : null;
   }
 
-  function verdict(e: NetworkEvent): BurstVerdict | null {
+  function verdict(e: NetworkEvent, ctx: DetectorContext): BurstVerdict | null {
     if (e.dest_agent_id != null || e.action !== 'allowed' || !secretStore(e.dest_host)) return null;
     notePairable(e);
-    unknownFinding = noteUnknownStore(e);
+    unknownFinding = noteUnknownStore(e, ctx);
     return watch.observe(e);
   }
 
@@ -255,7 +265,7 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
    * rolloutAgents other agents called it within the rollout window (a new
    * store adopted). A store is no longer new a day after its first call.
    */
-  function noteUnknownStore(e: NetworkEvent): Detection | null {
+  function noteUnknownStore(e: NetworkEvent, ctx: DetectorContext): Detection | null {
     const now = sec(e.time);
     let tv = stores.get(e.tenant_id);
     if (tv === undefined) stores.set(e.tenant_id, (tv = { since: now, hosts: new Map() }));
@@ -284,7 +294,8 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
       c[i + 2] = 0;
     }
     c[i + 2]!++;
-    if (c[i + 2] !== UNKNOWN_STORE_CALLS || c[i + 3] !== 0) return null;
+    if (c[i + 3] !== 0) return null;
+    if (c[i + 2] !== UNKNOWN_STORE_CALLS) return slowRead(e, ctx, h, c, i, now);
     let others = 0;
     for (let j = 0; j < c.length; j += 4) if (j !== i && Math.abs(c[j + 1]! - now) <= o.rolloutWindowMs / 1000) others++;
     if (others >= o.rolloutAgents) {
@@ -302,6 +313,55 @@ export function createSecretEnumerationDetector(options: SecretEnumerationOption
         observed: { calls: UNKNOWN_STORE_CALLS, window_ms: o.windowMs, dest_host: e.dest_host },
         baseline: { tenant_store_first_call: msOfSec(h.first), other_agents_calling: others },
         threshold: `${UNKNOWN_STORE_CALLS} calls within ${o.windowMs / 60_000} min to a store new to the tenant (after ${o.learnMs / 60_000} min of its store calls), fewer than ${o.rolloutAgents} other agents calling it`,
+        peer_group: `tenant:${e.tenant_id}`,
+      },
+      [e.event_id],
+    );
+  }
+
+  /**
+   * Reads of a store new to the tenant paced under the burst (one secret
+   * every few minutes for an hour: another team's vault read a little at a
+   * time) by an agent active for learnMs and using a secrets store (its own)
+   * before the store was first called, while no other agent calls it:
+   * SLOW_STORE_CALLS within SLOW_WINDOW_S, each SLOW_SPACING_S after the last
+   * counted one, are medium. Reads close together count once: an agent
+   * pointed at a new vault reads its secrets at start-up, then from its
+   * cache. The tenant's new vault is called by its new agents, or by several.
+   */
+  function slowRead(e: NetworkEvent, ctx: DetectorContext, h: UnknownStore, c: number[], i: number, now: number): Detection | null {
+    const s = h.slow ?? (h.slow = []);
+    const ah = c[i]!;
+    let j = 0;
+    while (j < s.length && s[j] !== ah) j += 5;
+    if (j >= s.length) {
+      if (s.length >= 5 * MAX_STORE_CALLERS) return null;
+      s.push(ah, now, 0, 0, now - SLOW_SPACING_S);
+    } else if (now - s[j + 1]! >= SLOW_WINDOW_S && s[j + 3] === 0) {
+      s[j + 1] = now;
+      s[j + 2] = 0;
+    }
+    if (now - s[j + 4]! < SLOW_SPACING_S) return null;
+    s[j + 4] = now;
+    s[j + 2]!++;
+    if (s[j + 2] !== SLOW_STORE_CALLS || s[j + 3] !== 0 || c.length > 4) return null;
+    // The watch keeps whole seconds since the epoch; the stores sec() of it.
+    const firstCall = watch.firstCall(e.tenant_id, e.agent_id);
+    if (Number.isNaN(firstCall)) return null;
+    const since = sec(firstCall * 1000);
+    const active = sec(ctx.agent(e.tenant_id, e.agent_id)?.first_seen ?? e.time);
+    if (since >= h.first || h.first - active < o.learnMs / 1000) return null;
+    s[j + 3] = 1;
+    c[i + 3] = 1;
+    const minutes = Math.max(1, Math.round((now - s[j + 1]!) / 60));
+    return mediumFinding(
+      e,
+      `Agent ${e.agent_id} called the secrets store ${e.dest_host} ${SLOW_STORE_CALLS} times a minute or more apart within ${minutes} min, alone, ` +
+        `a store no agent of its tenant called before ${Math.round((now - h.first) / 60)} min ago while the agent has used another since ${new Date(msOfSec(since)).toISOString()}: another vault read a little at a time`,
+      {
+        observed: { calls: SLOW_STORE_CALLS, window_ms: (now - s[j + 1]!) * 1000, dest_host: e.dest_host },
+        baseline: { tenant_store_first_call: msOfSec(h.first), agent_store_calls_since: msOfSec(since), other_agents_calling: 0 },
+        threshold: `${SLOW_STORE_CALLS} calls ${SLOW_SPACING_S} s or more apart within ${SLOW_WINDOW_S / 60} min to a store new to the tenant, by an agent active for ${o.learnMs / 60_000} min and calling another store before it, no other agent calling it`,
         peer_group: `tenant:${e.tenant_id}`,
       },
       [e.event_id],

@@ -285,6 +285,43 @@ describe('secret-enumeration: a store new to the tenant', () => {
   });
 });
 
+describe('secret-enumeration: a store new to the tenant read a little at a time', () => {
+  const NEW = 'contoso-hr-kv.vault.azure.net';
+  const slow = (found: Detection[]) => found.filter((x) => x.summary.includes('a little at a time'));
+  const run = (events: AgentEvent[], before: AgentEvent[] = history()) => {
+    resetIds();
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, before);
+    return settle(d, ctx, events.sort((x, y) => x.time - y.time));
+  };
+  /** One read of NEW by `agent` every 3 minutes, `n` of them from T3. */
+  const paced = (agent: string, n: number) => reads(agent, n, T3, n * 3 * MIN, { dest_host: NEW });
+
+  it('is medium when an established agent with its own vault reads a store new to the tenant once every few minutes, alone', () => {
+    const found = slow(run(paced('a1', 14)));
+    expect(found.map((x) => [x.agent_id, x.severity, x.time])).toEqual([['a1', 'medium', T3 + 9 * 3 * MIN]]);
+    expect(found[0]!.evidence.observed).toMatchObject({ calls: 10, dest_host: NEW });
+    expect(found[0]!.evidence.baseline).toMatchObject({ agent_store_calls_since: T0 });
+  });
+
+  it('counts reads close together once (a start-up reading the secrets), and stays quiet under 10 paced reads', () => {
+    // 19 reads within 2 minutes: the agent pointed at a new vault reads its secrets at start-up.
+    expect(slow(run(reads('a1', 19, T3, 2 * MIN, { dest_host: NEW })))).toEqual([]);
+    expect(slow(run(paced('a1', 9)))).toEqual([]);
+  });
+
+  it('stays quiet when another agent calls the store too, or the reader is new or never used a secrets store before', () => {
+    expect(slow(run([...paced('a1', 14), network({ agent_id: 'a2', time: T3 + 5 * MIN, dest_host: NEW })]))).toEqual([]);
+    // a9 was first seen 30 minutes before the store's first call (a new agent with its new vault).
+    const newcomer = [...history(), network({ agent_id: 'a9', time: T3 - 30 * MIN, dest_host: KV })];
+    expect(slow(run(paced('a9', 14), newcomer.sort((x, y) => x.time - y.time)))).toEqual([]);
+    // a8 has been active for hours but never called a secrets store: its first vault.
+    const firstVault = [...history(), network({ agent_id: 'a8', time: T0, dest_host: 'graph.microsoft.com' })];
+    expect(slow(run(paced('a8', 14), firstVault.sort((x, y) => x.time - y.time)))).toEqual([]);
+  });
+});
+
 describe('secret-enumeration whole-blueprint misbehaviour', () => {
   /** Agents a1..a6 reading one or two secrets every 20 minutes for 3 hours (peaks of 2: bars of 20). */
   function quietFleet(): AgentEvent[] {
