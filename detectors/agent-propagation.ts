@@ -49,6 +49,13 @@
 // specialist calls one or two. The agents it then sends a task to (a call
 // carrying 64 KiB or more within 30 minutes) are low.
 //
+// A new workflow: a call made while the caller's blueprint calls no agents
+// (quiet), or in the first hour after it began to, by an agent active for an
+// hour before that, propagates from a caller at medium risk too (or one
+// that gets there within 15 minutes): sibling workers that never tasked one
+// another now do (an A2A worm), and the source's own findings come minutes
+// after its calls.
+//
 // Calls from a foreign address: each caller learns the subnets (/24, IPv6
 // /48) its calls to agents leave from. A call from a subnet it has not
 // called from for an hour, by a caller that has (its calls learned), is the
@@ -210,6 +217,8 @@ interface Call {
   host: string;
   /** Made from a subnet foreign to the caller's calls (see the header); absent otherwise. */
   f?: 1;
+  /** Made as the caller's blueprint took up calling agents, or while it calls none (see newWorkflow); absent otherwise. */
+  u?: 1;
 }
 
 export const agentPropagationMeta: DetectorMeta = {
@@ -222,7 +231,7 @@ export const agentPropagationMeta: DetectorMeta = {
     'next step of a compromise. Low severity, raised once per caller/callee pair per hour. ' +
     "A call to an agent of a blueprint the caller's blueprint never called (once it has learned its callees: 1 hour and 20 calls, or at once when its first call to any agent comes from an agent known for a day, and then the callee is low only once the caller reaches a second new blueprint; 3 of its agents taking a callee blueprint up within 30 minutes is a rollout) " +
     'is low for the callee, and a caller reaching agents of 2 such blueprints within 10 minutes is medium 5 minutes later unless 2 other agents of its blueprint took them up meanwhile (an agent steered into tasking agents outside its workflow, not the first of a release); an agent outside the tenant its blueprint never talked to counts as one (A2A session smuggling). ' +
-    'A call from a subnet the caller\'s calls have not left from for an hour (its identity at work elsewhere: a stolen orchestrator credential driving agents from a VPS) propagates from a caller at medium risk too.',
+    'A call from a subnet the caller\'s calls have not left from for an hour (its identity at work elsewhere: a stolen orchestrator credential driving agents from a VPS), or one made while the caller\'s blueprint calls no agents or within the hour after it began to, the caller active for an hour before (a worm among sibling workers), propagates from a caller at medium risk too.',
 };
 
 /**
@@ -440,13 +449,15 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       time,
       summary:
         injection === undefined
-          ? `Agent ${c.callee} was called by agent ${c.caller}, which is at ${level} risk${c.f === 1 ? ', from an address that agent\'s calls do not leave from (its identity at work elsewhere)' : ''}`
+          ? `Agent ${c.callee} was called by agent ${c.caller}, which is at ${level} risk${c.f === 1 ? ', from an address that agent\'s calls do not leave from (its identity at work elsewhere)' : c.u === 1 ? ', as its blueprint, which did not call agents, began to' : ''}`
           : `Agent ${c.callee} was called by agent ${c.caller} ${formatDuration(c.t - injection.t)} after that agent took in content the gateway flagged as a prompt injection (and let through)`,
       evidence: {
-        observed: { caller: c.caller, caller_risk: level, call_time: c.t, via_host: c.host, ...(c.f === 1 ? { foreign_source: true } : {}), ...(injection ? { caller_injected_at: injection.t } : {}) },
+        observed: { caller: c.caller, caller_risk: level, call_time: c.t, via_host: c.host, ...(c.f === 1 ? { foreign_source: true } : {}), ...(c.u === 1 ? { new_workflow: true } : {}), ...(injection ? { caller_injected_at: injection.t } : {}) },
         baseline: { callee_risk: ctx.agentRisk(c.tenant, c.callee) },
         threshold:
-          injection === undefined ? `caller risk in [${[...(c.f === 1 ? foreignLevels : levels)].join(', ')}]${c.f === 1 ? ' for a call from a foreign address' : ''}` : `a prompt injection let through to the caller within ${formatDuration(o.injectionCarryMs)} before the call`,
+          injection === undefined
+            ? `caller risk in [${[...(c.f === 1 || c.u === 1 ? foreignLevels : levels)].join(', ')}]${c.f === 1 ? ' for a call from a foreign address' : c.u === 1 ? ' for a call of a blueprint taking up calling agents' : ''}`
+            : `a prompt injection let through to the caller within ${formatDuration(o.injectionCarryMs)} before the call`,
         peer_group: peerGroupName(calleeBp),
         caller_blueprint: c.bp,
       },
@@ -483,14 +494,37 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     if (fired.size > o.maxFired) fired.delete(fired.keys().next().value as string);
   }
 
+  /**
+   * True when the caller's blueprint calls no agents (quiet: nothing learned
+   * clean), or took up calling them within edgeLearnMs of `e` while the
+   * caller was active for edgeLearnMs before that: a blueprint that worked
+   * without tasking agents now does (an A2A worm among sibling workers, an
+   * injected app agent). Such a call propagates from a medium caller too.
+   */
+  function newWorkflow(e: NetworkEvent, callee: string, ctx: DetectorContext): boolean {
+    const g = edges.find(ctx, e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id));
+    // Calls to agents not seen yet teach the blueprint nothing (see onEdge): no telling whether it calls agents.
+    if (g === undefined && ctx.agent(e.tenant_id, callee)?.blueprint_id == null) return false;
+    if (g !== undefined) {
+      let quiet = true;
+      for (const v of g.values.values()) if (v.clean > 0) quiet = false;
+      if (quiet) return true;
+    }
+    const start = g === undefined ? e.time : g.first;
+    if (e.time - start >= o.edgeLearnMs) return false;
+    const caller = ctx.agent(e.tenant_id, e.agent_id);
+    return caller !== undefined && start - caller.first_seen >= o.edgeLearnMs;
+  }
+
   function onCall(e: NetworkEvent, callee: string, ctx: DetectorContext): Detection[] {
     const foreign = foreignSource(e);
     const key = pairKey(e.tenant_id, e.agent_id, callee);
     if (firedLately(key, e.time)) return NO_DETECTIONS;
     const call: Call = { tenant: e.tenant_id, caller: e.agent_id, callee, bp: e.blueprint_id, t: e.time, id: e.event_id, host: e.dest_host };
     if (foreign) call.f = 1;
+    if (newWorkflow(e, callee, ctx)) call.u = 1;
     const level = ctx.agentRisk(e.tenant_id, e.agent_id);
-    const propagates = (foreign ? foreignLevels : levels).has(level);
+    const propagates = (foreign || call.u === 1 ? foreignLevels : levels).has(level);
     const injection = propagates ? undefined : carriedInjection(e);
     if (propagates || injection !== undefined) {
       pending.delete(key);
@@ -501,6 +535,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     if (prev !== undefined) {
       if (e.time <= prev.t) return NO_DETECTIONS;
       pending.delete(key);
+      if (prev.u === 1) call.u = 1;
       // A later call from home does not make the pair's foreign call forgotten.
       if (prev.f === 1 && !foreign) {
         reflagged = true;
@@ -538,7 +573,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
         return;
       }
       const level = ctx.agentRisk(c.tenant, c.caller);
-      if (!(c.f === 1 ? foreignLevels : levels).has(level)) return;
+      if (!(c.f === 1 || c.u === 1 ? foreignLevels : levels).has(level)) return;
       pending.delete(key);
       const time = Math.max(c.t, watermark);
       markFired(key, time);

@@ -264,6 +264,38 @@ describe('agent-propagation', () => {
     expect(run([call('app1', 'crm', T1, { blueprint_id: 'app' })])).toEqual([]);
   });
 
+  it('propagates from a caller at medium risk the calls it made as its blueprint, working for hours without calling agents, began to (a worm among sibling workers)', () => {
+    const workers = ['w1', 'w2', 'w3', 'w4'];
+    // Four summarizer workers, three hours at work without calling any agent.
+    const setup: AgentEvent[] = [];
+    for (let t = T0; t < T0 + 3 * HOUR; t += 10 * MIN) for (const w of workers) setup.push(network({ agent_id: w, blueprint_id: 'summarizer', dest_host: 'api.openai.com', time: t }));
+    const T1 = T0 + 3 * HOUR;
+    const task = (callee: string, k: number) => call('w1', callee, T1 + k * MIN, { blueprint_id: 'summarizer', bytes_out: 45_000, event_id: `task-${callee}` });
+    const run = (history: AgentEvent[], risk: 'medium' | 'high') => {
+      const d = createAgentPropagationDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, history);
+      const during = feed(d, ctx, [task('w2', 0), task('w3', 1), task('w4', 2)]);
+      // The caller's own findings make it medium 8 minutes later: the calls it made are re-judged.
+      ctx.setAgentRisk('t1', 'w1', risk);
+      return [...during, ...advanceTo(d, ctx, T1 + 8 * MIN)];
+    };
+    const worm = run(setup, 'medium');
+    expect(worm.map((x) => [x.agent_id, x.severity, x.event_ids])).toEqual([
+      ['w2', 'low', ['task-w2']],
+      ['w3', 'low', ['task-w3']],
+      ['w4', 'low', ['task-w4']],
+    ]);
+    expect(worm[0]!.summary).toContain('at medium risk, as its blueprint, which did not call agents, began to');
+    expect(worm[0]!.evidence.observed).toMatchObject({ new_workflow: true, caller_risk: 'medium' });
+    // A blueprint whose agents call one another from their first hour (its workflow): a medium caller does not propagate.
+    const chatty = [...setup];
+    for (let t = T0; t < T0 + 3 * HOUR; t += 10 * MIN) chatty.push(call('w1', 'w2', t + SEC, { blueprint_id: 'summarizer' }), call('w3', 'w4', t + SEC, { blueprint_id: 'summarizer' }));
+    expect(run(chatty.sort((x, y) => x.time - y.time), 'medium')).toEqual([]);
+    // A new blueprint (its agents seen for 30 minutes) calling from the start is learning its workflow.
+    expect(run(setup.filter((e) => e.time >= T1 - 30 * MIN), 'medium')).toEqual([]);
+  });
+
   it('reports an agent of a blueprint that calls no agents contacting 8 distinct agents within 10 min as discovery (medium), and the agents it then tasks as low', () => {
     const peers = Array.from({ length: 10 }, (_, i) => `ca${i}`);
     const setup: AgentEvent[] = [
