@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–30). A fresh set
+// The catalogue: every detector of the product, in id order (1–31). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -34,6 +34,7 @@ import { createForcedAuthenticationDetector } from './forced-authentication.js';
 import { createCryptominingDetector } from './cryptomining.js';
 import { createSessionHarvestDetector } from './session-harvest.js';
 import { createKerberoastingDetector } from './kerberoasting.js';
+import { createPasswordSprayDetector } from './password-spray.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -67,6 +68,7 @@ export const DETECTOR_IDS = [
   'cryptomining',
   'session-harvest',
   'kerberoasting',
+  'password-spray',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -104,6 +106,7 @@ export function createCatalogue(): Detector[] {
     createCryptominingDetector(),
     createSessionHarvestDetector(),
     createKerberoastingDetector(),
+    createPasswordSprayDetector(),
   ] as Detector[];
 }
 
