@@ -176,6 +176,17 @@ describe('exfiltration', () => {
     expect(out[0]!.evidence.observed).toMatchObject({ last_dest_host: 'api.notion.example' });
   });
 
+  it('does not sum uploads to a government host new to the blueprint (a regulatory filing portal), in any vendor\'s spelling of the category', () => {
+    for (const category of ['government', 'Government & Legal', 'Government and Legal Organizations']) {
+      const d = createExfiltrationDetector({ confirmMs: 0 });
+      const ctx = fakeContext();
+      feed(d, ctx, traffic(AGENTS, T0, T3));
+      const filing: NetworkEvent[] = [];
+      for (let i = 0; i < 10; i++) filing.push(network({ agent_id: 'a2', time: T3 + i * MIN, bytes_out: 2_500_000, bytes_in: 1_200, category, dest_host: 'portal.mvp.bafin.de' }));
+      expect(feed(d, ctx, filing), category).toEqual([]);
+    }
+  });
+
   it('by default stays quiet on a few MB to a new web service, and keeps 20x the baseline for a blueprint that sends MBs to new destinations', () => {
     const quiet = createExfiltrationDetector({ confirmMs: 0 });
     const ctx = fakeContext();
