@@ -23,7 +23,11 @@
 //   the organisation, one-time codes and reset links read from a mailbox
 //   relayed to a phone;
 // - backend-as-a-service projects (Supabase, Firebase Realtime Database,
-//   Appwrite...): anyone's database behind a REST API, opened in a minute.
+//   Appwrite...): anyone's database behind a REST API, opened in a minute;
+// - another organisation's Teams incoming webhooks (`<org>.webhook.office.com`:
+//   the tenant's own is the first its agents post to): a connector of the
+//   attacker's own tenant takes cards of mail pasted in, under a Microsoft
+//   host the blueprint's posts to its own webhook make look familiar.
 // Mainstream file sharing (Box, Dropbox, WeTransfer) is not listed: companies
 // use it, and its category already lowers exfiltration's thresholds.
 //
@@ -87,7 +91,15 @@ const DEFAULTS: Required<AbusedWebServiceOptions> = {
   maxAgents: 1_000_000,
 };
 
-export type AbusedServiceKind = 'messaging bot API' | 'paste site' | 'anonymous file drop' | 'request catcher' | 'reverse tunnel' | 'SMS gateway' | 'backend-as-a-service project';
+export type AbusedServiceKind =
+  | 'messaging bot API'
+  | 'paste site'
+  | 'anonymous file drop'
+  | 'request catcher'
+  | 'reverse tunnel'
+  | 'SMS gateway'
+  | 'backend-as-a-service project'
+  | "another organisation's Teams webhook";
 
 /** A listed service: its domain and what it is. */
 export interface AbusedService {
@@ -96,7 +108,7 @@ export interface AbusedService {
 }
 
 /** Domains (and every host under them) of the services on the list. */
-const SERVICES: Record<AbusedServiceKind, readonly string[]> = {
+const SERVICES: Record<Exclude<AbusedServiceKind, "another organisation's Teams webhook">, readonly string[]> = {
   'messaging bot API': ['telegram.org', 'discord.com', 'discordapp.com', 'hooks.slack.com'],
   'paste site': [
     'pastebin.com',
@@ -185,10 +197,19 @@ for (const [kind, domains] of Object.entries(SERVICES) as [AbusedServiceKind, re
   for (const domain of domains) BY_DOMAIN.set(domain, { domain, kind });
 }
 
-/** The listed service `host` belongs to (the host or a domain above it is listed), or null. Case and a final dot do not matter. */
+/** Teams incoming webhooks: one host per organisation, `<org>.webhook.office.com`. */
+const ORG_WEBHOOK = /^[a-z0-9-]+\.webhook\.office\.com$/;
+
+/**
+ * The listed service `host` belongs to (the host or a domain above it is
+ * listed), or null. Case and a final dot do not matter. A Teams incoming
+ * webhook host is its organisation's: a service of its own (the detector
+ * tells the tenant's own organisation from another).
+ */
 export function abusedService(host: string): AbusedService | null {
   let h = host.toLowerCase();
   if (h.endsWith('.')) h = h.slice(0, -1);
+  if (ORG_WEBHOOK.test(h)) return { domain: h, kind: ORG_WEBHOOK_KIND };
   for (;;) {
     const s = BY_DOMAIN.get(h);
     if (s !== undefined) return s;
@@ -201,6 +222,8 @@ export function abusedService(host: string): AbusedService | null {
 
 /** abusedService per host as the gateway wrote it, remembered. */
 const serviceOf = memoByHost(abusedService);
+
+const ORG_WEBHOOK_KIND: AbusedServiceKind = "another organisation's Teams webhook";
 
 /** A peer group's use of one listed service. */
 interface GroupUse {
@@ -236,7 +259,7 @@ export const abusedWebServiceMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
-    'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, Slack incoming webhooks, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok, SMS gateways such as Twilio, backend-as-a-service projects such as Supabase), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
+    'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, Slack incoming webhooks, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok, SMS gateways such as Twilio, backend-as-a-service projects such as Supabase, another organisation\'s Teams incoming webhook: not the first `<org>.webhook.office.com` host the tenant\'s agents post to), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
     'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or 3 posts of 16 KiB or more (documents, not chat messages), or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries) or to an SMS gateway (texts out: codes and links relayed to a phone). Mainstream file sharing (Box, Dropbox) is not listed.',
 };
 
@@ -273,10 +296,27 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
     return u.agents.length >= o.familiarAgents || u.last - u.first >= o.familiarAfterMs;
   }
 
+  /**
+   * Per tenant, its own organisation's Teams webhook hosts: the first one its
+   * agents post to, and any a blueprint of it made familiar. Posts to another
+   * organisation's webhook are judged like any listed service.
+   */
+  const ownWebhooks = new Map<string, string[]>();
+
+  function ownWebhook(e: NetworkEvent, host: string): boolean {
+    const own = ownWebhooks.get(e.tenant_id);
+    if (own === undefined) {
+      ownWebhooks.set(e.tenant_id, [host]);
+      return true;
+    }
+    return own.includes(host);
+  }
+
   function onNetwork(e: NetworkEvent): Detection[] {
     if (e.dest_agent_id != null) return NO_DETECTIONS;
     const service = serviceOf(e.dest_host);
     if (service === null) return NO_DETECTIONS;
+    if (service.kind === ORG_WEBHOOK_KIND && ownWebhook(e, service.domain)) return NO_DETECTIONS;
     const a = agents.get(e.tenant_id, e.agent_id);
     const flagged = a !== undefined && a.flagged.includes(service.domain);
     const agentHash = hashString(e.agent_id);
@@ -374,13 +414,15 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
       return groups.size + agents.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, groups: groups.snapshot(), agents: agents.snapshot() });
+      return clone({ version: 1, groups: groups.snapshot(), agents: agents.snapshot(), ownWebhooks: [...ownWebhooks] });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; groups: [string, string, GroupServices][]; agents: [string, string, AgentUse][] };
+      const s = clone(snapshot) as { version: number; groups: [string, string, GroupServices][]; agents: [string, string, AgentUse][]; ownWebhooks?: [string, string[]][] };
       if (s?.version !== 1) throw new Error('abused-web-service: unsupported snapshot');
       groups.restore(s.groups);
       agents.restore(s.agents);
+      ownWebhooks.clear();
+      for (const [t, hosts] of s.ownWebhooks ?? []) ownWebhooks.set(t, hosts);
     },
   };
 }

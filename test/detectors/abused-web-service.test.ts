@@ -99,6 +99,22 @@ describe('abused-web-service', () => {
     expect(run(posts('a1', 'hooks.slack.com', 8, 3_000, 2 * MIN)).map((d) => d.severity)).toEqual(['low']);
   });
 
+  it('takes the first Teams webhook host the tenant\'s agents post to for its own organisation\'s, and reports document posts to another organisation\'s', () => {
+    expect(abusedService('Kanzlei-Berger.webhook.office.com')).toEqual({ domain: 'kanzlei-berger.webhook.office.com', kind: "another organisation's Teams webhook" });
+    expect(abusedService('outlook.office.com')).toBeNull();
+    // The mail agent posts a small card to its own organisation's webhook every 10 minutes all day.
+    const own = posts('a1', 'contoso.webhook.office.com', 40, 4_500, 10 * MIN, T0, { category: 'business' });
+    const foreign = posts('a1', 'kanzlei-berger.webhook.office.com', 4, 24 * KB, 40 * SEC, T0 + 7 * HOUR, { category: 'business', bytes_in: 300 });
+    const out = run([...own, ...foreign]);
+    expect(out.map((x) => [x.severity, x.time])).toEqual([
+      ['low', T0 + 7 * HOUR],
+      ['medium', T0 + 7 * HOUR + 80 * SEC],
+    ]);
+    expect(out[1]!.summary).toContain("kanzlei-berger.webhook.office.com (another organisation's Teams webhook");
+    // Another agent of the tenant posting to the own webhook: nothing.
+    expect(run([...own, ...posts('a2', 'contoso.webhook.office.com', 5, 24 * KB, MIN, T0 + 7 * HOUR, { blueprint_id: 'bp2', bytes_in: 300 })])).toEqual([]);
+  });
+
   it('keeps a few chat messages and blocked attempts at low', () => {
     const chat = posts('a1', 'discord.com', 5, 3 * KB, 10 * MIN);
     const blocked = posts('a2', 'transfer.sh', 40, 5 * MB, MIN, T0, { action: 'blocked' } as never);
