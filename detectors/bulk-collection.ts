@@ -36,7 +36,10 @@
 // - a directory or file-share dump: most of it, from the call that crossed
 //   the threshold through the confirmation minutes, over LDAP, the global
 //   catalog, SMB or NFS (389, 636, 3268-3269, 445, 139, 2049): an agent that
-//   talks HTTPS APIs pulling the domain's objects or SYSVOL; unless it sends
+//   talks HTTPS APIs pulling the domain's objects or SYSVOL; so is a pull
+//   from an RPC dynamic port (49152+) of a host whose endpoint mapper (135)
+//   the agent called within 10 minutes: from a domain controller, directory
+//   replication (a DCSync pulling every account's hashes); unless it sends
 //   as much out (80 %, in uploads of 1 MiB or more elsewhere) over the same
 //   minutes: a system-state backup writing each chunk to its store as it
 //   reads it is a copy job, and what leaves is exfiltration's to judge;
@@ -148,6 +151,9 @@ interface AgentIntake extends SlotState, SubWindowRing {
   rk?: number;
   rt?: number;
   rf?: number;
+  /** Its latest call to RPC's endpoint mapper (port 135): host hash, time (s); absent until one (see replicationCall). */
+  ep?: number;
+  et?: number;
 }
 
 interface IntakeGroup extends Timed {
@@ -211,10 +217,23 @@ const REWRITE_HOLD_MS = 5 * 60_000;
 const REWRITE_RUN = 10;
 const REWRITE_RUN_MIB = 32;
 
-/** Counts a call of the agent's pending finding (see the header: directory dumps, in-place rewrites). */
-function notePull(p: Pending, e: NetworkEvent, kib: number): void {
+/** An RPC dynamic port reached this soon after the same host's endpoint mapper is that service's (s). */
+const RPC_BIND_S = 10 * 60;
+
+/**
+ * True when `e` reaches an RPC dynamic port (49152 and up) of the host whose
+ * endpoint mapper (135) the agent called within RPC_BIND_S: the service it
+ * looked up there. From a domain controller, bulk data that way is directory
+ * replication (DRSUAPI GetNCChanges: a DCSync pulling every account's hashes).
+ */
+function replicationCall(a: AgentIntake, e: NetworkEvent, now: number): boolean {
+  return a.ep !== undefined && e.dest_port >= 49152 && now - a.et! <= RPC_BIND_S && hashString(e.dest_host) === a.ep;
+}
+
+/** Counts a call of the agent's pending finding (see the header: directory dumps, in-place rewrites); `replication`: see replicationCall. */
+function notePull(p: Pending, e: NetworkEvent, kib: number, replication: boolean): void {
   p.seen = (p.seen ?? 0) + kib;
-  if (DIRECTORY_PORTS.has(e.dest_port)) p.dir = (p.dir ?? 0) + kib;
+  if (replication || DIRECTORY_PORTS.has(e.dest_port)) p.dir = (p.dir ?? 0) + kib;
   if (e.bytes_in >= MIRROR_CALL_KIB * 1024) noteRead((p.rd ??= []), e);
 }
 
@@ -279,7 +298,7 @@ export const bulkCollectionMeta: DetectorMeta = {
     'An agent receives far more data than it and its blueprint ever do: at least 64 MiB within 10 minutes, 10× its own peak (decaying, half-life 3 days, of windows at least an hour old; once it has an hour of history) and 5× the highest peak of its blueprint\'s agents, ' +
     'or, for an agent still learning, 10× its blueprint\'s (low: with another finding, such as a new network or credential, the agent rises; agents are also asked to read a lot): a stolen credential dumping a mailbox, a CRM or a storage account through the agent\'s own APIs. ' +
     'Confirmed 3 minutes later unless 2 other agents of the blueprint rise over 10× their own peaks within 10 minutes (a blueprint-wide backfill). What a flagged agent pulls is not learned. ' +
-    'Medium when it pulled bulk data (1 MiB a call) from 4 or more distinct hosts within the window through those 3 minutes (a sweep of the subscription\'s storage accounts), or most of it, from the call that crossed the threshold on, over LDAP, the global catalog, SMB or NFS (a directory or SYSVOL dump by an agent of HTTPS APIs), or when 5 or more objects of 1 MiB or more, half the pull or more, are written back to the host they came from at their size or up to 64 KiB more (rewritten in place: ransomware encrypting a store with the agent\'s own token); such a rewrite is medium whatever the agent\'s peak once 10 objects (32 MiB) went back within 10 minutes, 5 minutes later unless another agent of the blueprint rose or did the same within 10 minutes of it (a release rewriting every agent\'s documents: sensitivity labels stamped in).',
+    'Medium when it pulled bulk data (1 MiB a call) from 4 or more distinct hosts within the window through those 3 minutes (a sweep of the subscription\'s storage accounts), or most of it, from the call that crossed the threshold on, over LDAP, the global catalog, SMB or NFS (a directory or SYSVOL dump by an agent of HTTPS APIs) or from an RPC dynamic port of a host whose endpoint mapper (135) it called within 10 minutes (directory replication: a DCSync), or when 5 or more objects of 1 MiB or more, half the pull or more, are written back to the host they came from at their size or up to 64 KiB more (rewritten in place: ransomware encrypting a store with the agent\'s own token); such a rewrite is medium whatever the agent\'s peak once 10 objects (32 MiB) went back within 10 minutes, 5 minutes later unless another agent of the blueprint rose or did the same within 10 minutes of it (a release rewriting every agent\'s documents: sensitivity labels stamped in).',
 };
 
 export function createBulkCollectionDetector(options: BulkCollectionOptions = {}): Detector {
@@ -368,6 +387,10 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     } else if (now > a.at) a.at = now;
     if (now < a.first) a.first = now;
     if (a.n < o.learnCalls) a.n++;
+    if (e.dest_port === 135) {
+      a.ep = hashString(e.dest_host);
+      a.et = now;
+    }
     const kib = Math.round(e.bytes_in / 1024);
     // An upload while a pull is judged: a dump mirrored to storage as it is read is a copy job (see decide).
     if (a.fired !== 0 && e.bytes_out >= MIRROR_CALL_KIB * 1024 && !DIRECTORY_PORTS.has(e.dest_port)) {
@@ -423,7 +446,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
       if (over) {
         a.fired = now;
         const p: Pending = { tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.confirmMs, bp, t: e.time, kib: sum, own: Math.round(own), peers: peersKnown ? Math.round(peers) : -1, host: e.dest_host, ids: [e.event_id] };
-        notePull(p, e, kib);
+        notePull(p, e, kib, replicationCall(a, e, now));
         pending.add(p);
         return NO_DETECTIONS;
       }
@@ -436,7 +459,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     } else {
       const p = pending.get(e.tenant_id, e.agent_id);
       if (p !== undefined) {
-        notePull(p, e, kib);
+        notePull(p, e, kib, replicationCall(a, e, now));
         if (sum > p.kib) {
           p.kib = sum;
           if (p.ids.length < 4) p.ids.push(e.event_id);
@@ -564,7 +587,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     const how = sweep
       ? `; a sweep: bulk data from ${SWEEP_HOSTS} or more hosts one after another`
       : directory
-        ? '; most of it over directory or file-share protocols (LDAP, SMB, NFS)'
+        ? '; most of it over directory or file-share protocols (LDAP, SMB, NFS, directory replication over RPC)'
         : rewrite
           ? `; ${p.pairs} objects written back to where they were read at the same size, seconds later (rewritten in place, as ransomware encrypts a store)`
           : '';

@@ -75,6 +75,20 @@ describe('bulk-collection', () => {
     expect(run(ldap.flatMap((e, k) => (k % 2 === 0 ? [e, upload(e)] : [e]))).map((x) => x.severity)).toEqual(['medium']);
   });
 
+  it('takes a pull from an RPC dynamic port of a host whose endpoint mapper the agent just called for directory replication (a DCSync): medium', () => {
+    const DC = { dest_host: 'dc02.corp.contoso.com', dest_ip: '10.40.0.11', category: 'internal' };
+    const mapper = network({ agent_id: 'a2', time: T3 - 20 * SEC, ...DC, dest_port: 135, bytes_out: 1_100, bytes_in: 900 });
+    const replication = Array.from({ length: 10 }, (_, k) => network({ agent_id: 'a2', time: T3 + k * 15 * SEC, ...DC, dest_port: 49667, bytes_out: 25_000, bytes_in: 20 * MB }));
+    const out = run([mapper, ...replication]);
+    expect(out.map((x) => x.severity)).toEqual(['medium']);
+    expect(out[0]!.summary).toContain('directory replication over RPC');
+    // The same pull from a high port without the endpoint mapper (a service on a fixed port), or after the mapper of another host: low.
+    expect(run(replication).map((x) => x.severity)).toEqual(['low']);
+    expect(run([{ ...mapper, dest_host: 'app01.corp.contoso.com' } as AgentEvent, ...replication]).map((x) => x.severity)).toEqual(['low']);
+    // The mapper called over 10 minutes before: low.
+    expect(run([{ ...mapper, time: T3 - 11 * MIN } as AgentEvent, ...replication]).map((x) => x.severity)).toEqual(['low']);
+  });
+
   it('reports objects written back where they were read, at their size or a few bytes more, as medium (an in-place rewrite)', () => {
     const ST = 'contosodata.blob.core.windows.net';
     const sizes = Array.from({ length: 40 }, (_, k) => 2 * MB + ((k * 7919) % 10) * MB);
