@@ -99,7 +99,9 @@
 // destination its blueprint works with, each 16× the largest request any of
 // its agents sent there (log2 buckets), summing to 128 KiB, are medium: a
 // poisoned MCP tool telling the agent to pass secrets in a parameter, a worm
-// publishing a vault dump to the code host the agent uses every day. Not to
+// publishing a vault dump to the code host the agent uses every day. Within
+// 15 minutes after a harvest (20 or more secrets-store calls within 10
+// minutes), 4× is enough: a vault read whole, then pasted into gists. Not to
 // storage, model providers (prompts carry context), CDNs or private
 // addresses; the requests of those 15 minutes never raise the blueprint's
 // largest (the first, smaller ones of a shipment would hide the rest).
@@ -254,6 +256,9 @@ export interface ExfiltrationOptions {
   shipMinBytes?: number;
   shipBuckets?: number;
   shipBytes?: number;
+  /** Within shipWindowMs after harvestCalls secrets-store calls within 10 minutes (a harvest), 2^harvestShipBuckets is enough. */
+  harvestCalls?: number;
+  harvestShipBuckets?: number;
   /**
    * Prompts to a relay: relayPrompts requests of relayPromptBytes or more
    * (more out than in) within two windows to model providers that are not a
@@ -330,6 +335,8 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   shipMinBytes: 32 * 1024,
   shipBuckets: 4,
   shipBytes: 128 * 1024,
+  harvestCalls: 20,
+  harvestShipBuckets: 2,
   relayPrompts: 6,
   relayPromptBytes: 8 * 1024,
   imageBeacons: 15,
@@ -439,6 +446,10 @@ interface AgentEx extends MsState {
   /** The agent's latest call to a secrets store (seconds, NEVER none); KiB shipped since (see shipped). */
   sr: number;
   sk: number;
+  /** Secrets-store calls counted since `sq` (seconds; counting restarts 10 minutes on), and when they last made a harvest (seconds); absent until one. */
+  sn?: number;
+  sq?: number;
+  sh?: number;
   /** Last secrets-then-ship finding (seconds); absent until the first. */
   fx?: number;
   /** Hashes of the latest two storage tokens (resource https://storage.azure.com) the tenant granted the agent; 0 none (absent in older snapshots). */
@@ -470,6 +481,8 @@ function modelUpload(e: NetworkEvent, cat: CategoryInfo): boolean {
 }
 
 const secretStoreHost = memoByHost(isSecretStoreHost);
+/** Secrets-store calls are counted over this span for a harvest (see ExfiltrationOptions.harvestCalls), s. */
+const HARVEST_SPAN_S = 600;
 
 /**
  * Cloud platforms' own recursive resolvers, by address: Azure's virtual
@@ -633,7 +646,7 @@ export const exfiltrationMeta: DetectorMeta = {
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call; nor a government host: a regulator\'s filing portal): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key). ' +
-    'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump). ' +
+    'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (4× after 20 such calls within 10 minutes: a vault read whole; 32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump). ' +
     'Six prompt-sized requests (8 KiB or more, more out than in) within 10 minutes to one model provider host that is no major provider\'s own API and not one the blueprint works with are medium: its model client pointed at a relay; so are six such tool calls to an MCP server the blueprint does not work with, 4 times what came back (data passed as tool arguments). ' +
     'Fifteen image fetches within 10 minutes to one host the blueprint does not work with, each sending 1.5 KiB or more and twice what came back, are medium: data carried out in image URLs (markdown images of an injected answer, EchoLeak). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
@@ -784,7 +797,8 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   function shipped(e: NetworkEvent, s: AgentEx, k: KnownDest, cat: CategoryInfo, sec: number): Detection | null | undefined {
     const bytes = e.bytes_out;
     if (bytes < o.shipMinBytes || k.b === undefined || sec < s.sr || (sec - s.sr) * 1000 > o.shipWindowMs) return undefined;
-    if (bucketOf(bytes) < k.b + o.shipBuckets) return undefined;
+    const harvest = s.sh !== undefined && sec >= s.sh && (sec - s.sh) * 1000 <= o.shipWindowMs;
+    if (bucketOf(bytes) < k.b + (harvest ? o.harvestShipBuckets : o.shipBuckets)) return undefined;
     // Not where the data stays with the organisation or is meant to be large: its storage, a model's prompt context, a CDN.
     if (cat.modelProvider || cat.cdn || STORAGE_CATEGORIES.has(cat.key) || secretStoreHost(e.dest_host) || isPrivateAddress(e.dest_ip ?? e.dest_host)) return undefined;
     s.sk += Math.floor(bytes / KIB);
@@ -799,7 +813,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       {
         observed: { dest_host: e.dest_host, category: e.category, bytes_out: bytes, shipped_bytes: s.sk * KIB, secrets_store_call: s.sr * 1000 },
         baseline: { blueprint_largest_request_bytes: largest },
-        threshold: `${fmtBytes(o.shipBytes)} in requests of ${fmtBytes(o.shipMinBytes)} or more, each ${2 ** o.shipBuckets}× the blueprint's largest there, within ${o.shipWindowMs / 60_000} min after a secrets-store call`,
+        threshold: `${fmtBytes(o.shipBytes)} in requests of ${fmtBytes(o.shipMinBytes)} or more, each ${2 ** (harvest ? o.harvestShipBuckets : o.shipBuckets)}× the blueprint's largest there, within ${o.shipWindowMs / 60_000} min after a secrets-store call${harvest ? ` (after ${o.harvestCalls} of them within ${HARVEST_SPAN_S / 60} min)` : ''}`,
         peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
         kind: 'secrets-shipped',
         window_ms: o.shipWindowMs,
@@ -1451,6 +1465,12 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     if (secretStoreHost(e.dest_host)) {
       const sec = Math.floor(t / 1000);
       if ((sec - s.sr) * 1000 > o.shipWindowMs) s.sk = 0;
+      if (s.sq === undefined || sec - s.sq >= HARVEST_SPAN_S || sec < s.sq) {
+        s.sq = sec;
+        s.sn = 0;
+      }
+      s.sn = (s.sn ?? 0) + 1;
+      if (s.sn >= o.harvestCalls) s.sh = sec;
       if (sec > s.sr) s.sr = sec;
     }
     const cat = categoryInfo(e.category);

@@ -263,6 +263,15 @@ describe('exfiltration', () => {
     expect(run([...vault(T3), ...calls(T3 + 20 * MIN)])).toEqual([]);
     // To its storage or a model endpoint, the data stays with the organisation or is a prompt's context.
     expect(run([...vault(T3), ...calls(T3 + 20 * SEC, 'contoso.blob.core.windows.net', 'storage')])).toEqual([]);
+    // Requests 4-8x the largest (32-64 kB): nothing after a few secrets calls; medium after a harvest of the vault (25 calls within a minute).
+    const gists = (t: number) => [40_000, 50_000, 45_000, 60_000].map((b, i) => network({ agent_id: 'a4', time: t + (i + 1) * 30 * SEC, bytes_out: b, bytes_in: 3_000, category: 'mcp_server', dest_host: 'mcp.tools.example', event_id: `gist-${i}` }));
+    expect(run([...vault(T3), ...gists(T3 + 20 * SEC)])).toEqual([]);
+    const harvest = Array.from({ length: 25 }, (_, i) => network({ agent_id: 'a4', time: T3 + i * 2 * SEC, bytes_out: 500, bytes_in: 2_000, category: 'api', dest_host: 'contoso-kv.vault.azure.net' }));
+    const shipped = run([...harvest, ...gists(T3 + MIN)]);
+    expect(shipped.map((x) => [x.agent_id, x.severity, x.evidence.kind, x.event_ids])).toEqual([['a4', 'medium', 'secrets-shipped', ['gist-2']]]);
+    expect(shipped[0]!.evidence.threshold).toContain('each 4× the blueprint\'s largest there');
+    // The same harvest, 20 minutes before the requests: nothing.
+    expect(run([...harvest, ...gists(T3 + 20 * MIN)])).toEqual([]);
   });
 
   it('catches prompts sent to a relay (a model provider the blueprint does not work with, no major provider\'s API): 6 within 10 minutes, confirmed unless the blueprint moves there', () => {
