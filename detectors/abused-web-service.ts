@@ -13,7 +13,12 @@
 // Elastic's "Connection to Commonly Abused Web Services" rule keeps such a
 // list for processes; this is the same list for agent identities:
 // - messaging bot APIs (Telegram, Discord and Slack incoming webhooks: any
-//   workspace's webhook URL takes posts, the attacker's too);
+//   workspace's webhook URL takes posts, the attacker's too; LINE and Viber,
+//   their equivalents in Asia and eastern Europe);
+// - push notification services (Firebase Cloud Messaging under anyone's
+//   server key, ntfy topics, Pushover): each post a message to a phone;
+// - remote access tools (AnyDesk, TeamViewer, ScreenConnect, RustDesk...):
+//   nobody sits at an agent's screen, and a session is a hands-on intruder;
 // - paste sites (pastebin, paste.ee, rentry, 0x0.st...);
 // - anonymous file drops (transfer.sh, file.io, gofile, catbox...);
 // - request catchers and out-of-band interaction servers (webhook.site,
@@ -41,7 +46,8 @@
 // is medium (a leak, beyond a chat message); so are 30 allowed requests within an hour (a command channel:
 // a bot polled for orders), 10 to a reverse tunnel (every request through
 // one is the session it carries: a command channel polled every minute is
-// medium within ten) or to an SMS gateway (ten texts out). An agent at medium
+// medium within ten), to an SMS gateway (ten texts out) or to a remote
+// access tool (a session). An agent at medium
 // teaches its blueprint nothing. Calls to other agents are not judged.
 //
 // State: per peer group that used a listed service, a few numbers per
@@ -99,6 +105,8 @@ export type AbusedServiceKind =
   | 'reverse tunnel'
   | 'SMS gateway'
   | 'backend-as-a-service project'
+  | 'push notification service'
+  | 'remote access tool'
   | "another organisation's Teams webhook";
 
 /** A listed service: its domain and what it is. */
@@ -109,7 +117,12 @@ export interface AbusedService {
 
 /** Domains (and every host under them) of the services on the list. */
 const SERVICES: Record<Exclude<AbusedServiceKind, "another organisation's Teams webhook">, readonly string[]> = {
-  'messaging bot API': ['telegram.org', 'discord.com', 'discordapp.com', 'hooks.slack.com'],
+  // LINE's and Viber's bot APIs are Telegram's in Japan, Taiwan, Thailand and eastern Europe.
+  'messaging bot API': ['telegram.org', 'discord.com', 'discordapp.com', 'hooks.slack.com', 'api.line.me', 'api-data.line.me', 'notify-api.line.me', 'chatapi.viber.com'],
+  // Anyone's push topic or app key: each post a message to the attacker's phone (ntfy's topics need no account at all).
+  'push notification service': ['fcm.googleapis.com', 'ntfy.sh', 'api.pushover.net', 'api.pushbullet.com'],
+  // Remote desktop and RMM tools: nobody sits at an agent's screen (T1219; a ransomware crew's first foothold).
+  'remote access tool': ['anydesk.com', 'teamviewer.com', 'screenconnect.com', 'rustdesk.com', 'splashtop.com', 'getscreen.me', 'remoteutilities.com', 'supremocontrol.com', 'ammyy.com', 'zohoassist.com'],
   'paste site': [
     'pastebin.com',
     'paste.ee',
@@ -225,6 +238,11 @@ const serviceOf = memoByHost(abusedService);
 
 const ORG_WEBHOOK_KIND: AbusedServiceKind = "another organisation's Teams webhook";
 
+/** Kinds whose every request is the session or the message itself (a tunnel, a remote desktop, a text): medium at tunnelRequests. */
+function sessionKind(kind: AbusedServiceKind): boolean {
+  return kind === 'reverse tunnel' || kind === 'SMS gateway' || kind === 'remote access tool';
+}
+
 /** A peer group's use of one listed service. */
 interface GroupUse {
   first: number;
@@ -259,8 +277,8 @@ export const abusedWebServiceMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
-    'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, Slack incoming webhooks, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok, SMS gateways such as Twilio, backend-as-a-service projects such as Supabase, another organisation\'s Teams incoming webhook: not the first `<org>.webhook.office.com` host the tenant\'s agents post to), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
-    'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or 3 posts of 16 KiB or more (documents, not chat messages), or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries) or to an SMS gateway (texts out: codes and links relayed to a phone). Mainstream file sharing (Box, Dropbox) is not listed.',
+    'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, Slack incoming webhooks, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok, SMS gateways such as Twilio, backend-as-a-service projects such as Supabase, push notification services (FCM, ntfy), remote access tools (AnyDesk, TeamViewer), another organisation\'s Teams incoming webhook: not the first `<org>.webhook.office.com` host the tenant\'s agents post to), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
+    'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or 3 posts of 16 KiB or more (documents, not chat messages), or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries), to an SMS gateway (texts out: codes and links relayed to a phone) or to a remote access tool (a hands-on session). Mainstream file sharing (Box, Dropbox) is not listed.',
 };
 
 export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions = {}): Detector {
@@ -360,7 +378,7 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
       out.push(detection(e, service, 'low', a));
     }
     const leak = a.bytes >= o.leakBytes || (a.posts ?? 0) >= o.documentPosts;
-    const channel = service.kind === 'reverse tunnel' || service.kind === 'SMS gateway' ? o.tunnelRequests : o.channelRequests;
+    const channel = sessionKind(service.kind) ? o.tunnelRequests : o.channelRequests;
     if ((leak || a.requests >= channel) && (a.medium === 0 || e.time - a.medium >= o.windowMs)) {
       a.medium = e.time;
       if (!a.flagged.includes(service.domain) && a.flagged.length < 8) a.flagged.push(service.domain);
@@ -382,7 +400,9 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
             ? `Agent ${e.agent_id} posted ${a.posts} documents (${sent} in all, latest ${Math.round(e.bytes_out / 1024)} KiB) to ${what}, within ${span}: no chat message is that big`
             : service.kind === 'SMS gateway'
               ? `Agent ${e.agent_id} sent ${a.requests} requests to ${what}, within ${span}: texts sent out of the organisation (codes and links read from its mail relayed to a phone)`
-              : `Agent ${e.agent_id} made ${a.requests} requests to ${what}, within ${span}: a command channel`;
+              : service.kind === 'remote access tool'
+                ? `Agent ${e.agent_id} made ${a.requests} requests to ${what}, within ${span}: a remote session on the agent's runtime`
+                : `Agent ${e.agent_id} made ${a.requests} requests to ${what}, within ${span}: a command channel`;
     return {
       detector: abusedWebServiceMeta.id,
       severity,
@@ -393,7 +413,7 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
       evidence: {
         observed: { host: e.dest_host, service: service.domain, kind: service.kind, category: e.category, action: e.action, bytes_out: e.bytes_out, bytes_to_services: a.bytes, requests_to_services: a.requests, document_posts: a.posts ?? 0, since: a.since },
         baseline: { blueprint_uses_service: false },
-        threshold: `a listed service the blueprint does not use (familiar: ${o.familiarAgents} of its agents, or its agents over ${formatDuration(o.familiarAfterMs)}); medium at ${Math.round(o.leakBytes / 1024)} KiB sent, ${o.documentPosts} posts of ${Math.round(o.documentPostBytes / 1024)} KiB or more, or ${service.kind === 'reverse tunnel' || service.kind === 'SMS gateway' ? o.tunnelRequests : o.channelRequests} requests within ${formatDuration(o.windowMs)}`,
+        threshold: `a listed service the blueprint does not use (familiar: ${o.familiarAgents} of its agents, or its agents over ${formatDuration(o.familiarAfterMs)}); medium at ${Math.round(o.leakBytes / 1024)} KiB sent, ${o.documentPosts} posts of ${Math.round(o.documentPostBytes / 1024)} KiB or more, or ${sessionKind(service.kind) ? o.tunnelRequests : o.channelRequests} requests within ${formatDuration(o.windowMs)}`,
         peer_group: peerGroupName(e.blueprint_id),
       },
       event_ids: severity === 'medium' ? a.ids.slice() : [e.event_id],

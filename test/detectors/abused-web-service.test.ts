@@ -31,6 +31,13 @@ describe('abused-web-service: the list', () => {
     expect(abusedService('api.twilio.com')?.kind).toBe('SMS gateway');
     expect(abusedService('kqzxvbnmlpwoeirutyal.supabase.co')?.kind).toBe('backend-as-a-service project');
     expect(abusedService('drop-42-default-rtdb.firebaseio.com')?.kind).toBe('backend-as-a-service project');
+    expect(abusedService('api-data.line.me')?.kind).toBe('messaging bot API');
+    expect(abusedService('fcm.googleapis.com')?.kind).toBe('push notification service');
+    expect(abusedService('ntfy.sh')?.kind).toBe('push notification service');
+    expect(abusedService('relay-3f9a2c.net.anydesk.com')).toEqual({ domain: 'anydesk.com', kind: 'remote access tool' });
+    // Google's other APIs and LINE's web pages are not listed.
+    expect(abusedService('www.googleapis.com')).toBeNull();
+    expect(abusedService('line.me')).toBeNull();
   });
 
   it('does not take a look-alike or a host merely containing a listed name for the service', () => {
@@ -80,6 +87,15 @@ describe('abused-web-service', () => {
     ]);
     expect(sms[1]!.summary).toContain('texts sent out of the organisation');
     expect(run(posts('a1', 'api.twilio.com', 9, 1_100, 40 * SEC)).map((d) => d.severity)).toEqual(['low']);
+  });
+
+  it('reports a remote access session its blueprint does not use: medium at the 10th request (a hands-on intruder on the agent\'s runtime)', () => {
+    const out = run(posts('a1', 'relay-3f9a2c.net.anydesk.com', 12, 2 * KB, 30 * SEC, T0, { category: 'remote_access', bytes_in: 6 * KB }));
+    expect(out.map((x) => [x.severity, x.time])).toEqual([
+      ['low', T0],
+      ['medium', T0 + 9 * 30 * SEC],
+    ]);
+    expect(out[1]!.summary).toContain('a remote session on the agent\'s runtime');
   });
 
   it('reports mail dripped into a backend-as-a-service project its blueprint does not use at 1 MiB', () => {
