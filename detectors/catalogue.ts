@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–31). A fresh set
+// The catalogue: every detector of the product, in id order (1–32). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -35,6 +35,7 @@ import { createCryptominingDetector } from './cryptomining.js';
 import { createSessionHarvestDetector } from './session-harvest.js';
 import { createKerberoastingDetector } from './kerberoasting.js';
 import { createPasswordSprayDetector } from './password-spray.js';
+import { createDomainGenerationDetector } from './domain-generation.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -69,6 +70,7 @@ export const DETECTOR_IDS = [
   'session-harvest',
   'kerberoasting',
   'password-spray',
+  'domain-generation',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -107,6 +109,7 @@ export function createCatalogue(): Detector[] {
     createSessionHarvestDetector(),
     createKerberoastingDetector(),
     createPasswordSprayDetector(),
+    createDomainGenerationDetector(),
   ] as Detector[];
 }
 
