@@ -176,6 +176,19 @@ describe('exfiltration', () => {
     expect(out[0]!.evidence.observed).toMatchObject({ last_dest_host: 'api.notion.example' });
   });
 
+  it('does not take bulk data copied to a private address (an internal file share) for exfiltration, and does to the same host at a public one', () => {
+    const copy = (ip: string) => Array.from({ length: 10 }, (_, i) => network({ agent_id: 'a2', time: T3 + i * MIN, bytes_out: 20_000_000, bytes_in: 1_200, category: 'internal', dest_host: 'eng-fs01.corp.example', dest_ip: ip, dest_port: 445 }));
+    const run = (events: NetworkEvent[]) => {
+      const d = createExfiltrationDetector({ confirmMs: 0 });
+      const ctx = fakeContext();
+      feed(d, ctx, traffic(AGENTS, T0, T3));
+      return feed(d, ctx, events);
+    };
+    expect(run(copy('10.60.4.20'))).toEqual([]);
+    expect(run(copy('fd00:60::20'))).toEqual([]);
+    expect(run(copy('203.0.113.20')).map((x) => x.severity)).toContain('medium');
+  });
+
   it('does not sum uploads to a government host new to the blueprint (a regulatory filing portal), in any vendor\'s spelling of the category', () => {
     for (const category of ['government', 'Government & Legal', 'Government and Legal Organizations']) {
       const d = createExfiltrationDetector({ confirmMs: 0 });
