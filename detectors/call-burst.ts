@@ -1,7 +1,8 @@
 // A burst of one kind of call by one agent, far above its own and its
 // blueprint's usual peaks: the counting core shared by the detectors that
 // judge a call rate (secret-enumeration: reads of a secrets store;
-// mass-send: requests that carry data out to an API).
+// mass-send: requests that carry data out to an API; password-spray:
+// requests to an identity provider).
 //
 // Per agent that made such a call: the calls over a sliding window (five
 // sub-windows), and the highest completed window count it had at least an
@@ -24,7 +25,10 @@
 // per agent per `refireMs` (lows too); windows of an agent that fired within
 // that long do not raise its peak. When `recurAfterMs` is set, a burst
 // `recurAfterMs` to `recurWithinMs` after the agent's previous one is a
-// recurring job: low.
+// recurring job: low. A burst at the refire time that follows, without a
+// pause, one found to be a rollout is the blueprint's job carried on by the
+// agent that runs longest: not reported again (its peak never learned the
+// job, so it would otherwise be a medium of its own).
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
@@ -100,6 +104,8 @@ export interface BurstAgent extends Timed, SubWindowRing {
   first: number;
   fired: number;
   lf?: number;
+  /** The finding time (s) of its latest burst found to be a rollout; absent until one (see observe: a rollout carried on). */
+  rb?: number;
   /** The latest calls' event ids (up to 8), once the window holds half the least finding's calls. */
   ids: string[];
 }
@@ -326,6 +332,9 @@ export class CallBurstWatch {
     const bar = known ? Math.max(o.factor * own, o.peerFactor * peers) : o.factor * peers;
     const threshold = baselined ? Math.max(o.minCalls, bar) : o.noBaselineCalls;
     const since = a.fired === 0 ? 0 : now - a.fired;
+    // Its last burst was a rollout and this one follows it without a pause (at the refire time, within a
+    // window): the blueprint's job carried on, by an agent that runs longer than its siblings.
+    const carried = a.rb !== undefined && a.rb === a.fired && since <= refireS + o.windowMs / 1000;
     const recurs = (o.recurAfterMs ?? 0) > 0 && since >= (o.recurAfterMs ?? 0) / 1000 && since <= (o.recurWithinMs ?? 0) / 1000 ? since : 0;
     if (calls < threshold) {
       // Under the medium floor but over the bar: low, once per refire time (evidence; with another finding the agent rises).
@@ -343,7 +352,10 @@ export class CallBurstWatch {
     const ah = hashString(e.agent_id);
     const { others, wide } = othersOf(g, ah, now, o.rolloutWindowMs / 1000, false);
     pushBurst(g, ah, now);
-    const rollout = this.isRollout(others, wide);
+    const rollout = carried || this.isRollout(others, wide);
+    if (rollout) a.rb = now;
+    // Carried on: reported an hour ago as the blueprint's job, and nothing new since.
+    if (carried) return null;
     // A recurring job already reported low on its way up this hour: once is enough.
     if (recurs > 0 && a.lf !== undefined && a.lf !== 0 && now - a.lf < refireS) return null;
     return { severity: rollout || recurs > 0 ? 'low' : 'medium', calls, base, known, own, peers, threshold, others: rollout ? Math.max(others, wide) : others, rollout, recurs, ids: a.ids.slice() };
@@ -405,6 +417,12 @@ export class CallBurstWatch {
   }
 
   /** A rollout: `rolloutAgents` others bursting, or `wideAgents` others over their bars. */
+  /** Records that the agent's latest burst (found at `e`'s time) turned out a rollout (a held finding, decided). */
+  markRollout(e: NetworkEvent): void {
+    const a = this.agents.get(e.tenant_id, e.agent_id);
+    if (a !== undefined && a.fired === Math.floor(e.time / 1000)) a.rb = a.fired;
+  }
+
   isRollout(others: number, wide: number): boolean {
     const w = this.o.wideAgents ?? 0;
     return others >= this.o.rolloutAgents || (w > 0 && wide >= w);
@@ -471,7 +489,9 @@ export function callBurstDetector(meta: DetectorMeta, watch: CallBurstWatch, jud
 
   function decide(p: HeldBurst): Detection {
     const { others, wide } = watch.othersAround(p.e, p.e.time);
-    const v = watch.isRollout(others, wide) ? { ...p.v, others: Math.max(others, wide), rollout: true, severity: 'low' as const } : p.v;
+    const rollout = p.v.rollout || watch.isRollout(others, wide);
+    if (rollout) watch.markRollout(p.e);
+    const v = rollout && !p.v.rollout ? { ...p.v, others: Math.max(others, wide), rollout: true, severity: 'low' as const } : p.v;
     return { ...judge.finding(p.e, v), time: p.due };
   }
 

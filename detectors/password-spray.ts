@@ -94,7 +94,7 @@ export const passwordSprayMeta: DetectorMeta = {
   mitre: { id: 'T1110.003', name: 'Brute Force: Password Spraying' },
   description:
     'An agent sends at least 60 requests to an identity provider\'s sign-in endpoints (Entra ID in any cloud, Seamless SSO autologon, Microsoft accounts, Okta, Auth0, OneLogin, Ping, Google, Cognito) within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× the blueprint\'s for an agent active for less than an hour; 200 when its blueprint never did either): code in its runtime spraying passwords of the tenant\'s people from an address the tenant trusts. ' +
-    'Medium, reported after 3 minutes; low when 2 other agents of the blueprint did the same within 10 minutes (a token cache flushed everywhere) or 4 others went over their own bars, when the agent\'s own sign-ins account for half the requests (a crash loop re-authenticating), and from 30 requests over those multiples under the medium floor. Once per agent per hour.',
+    'Medium, reported after 3 minutes; low when 2 other agents of the blueprint did the same within 10 minutes (a token cache flushed everywhere) or 4 others went over their own bars, when the agent\'s own sign-ins account for half the requests (a crash loop re-authenticating), and from 30 requests over those multiples under the medium floor. Once per agent per hour; an agent carrying its blueprint\'s burst on past the hour, without a pause, is not reported again.',
 };
 
 export function createPasswordSprayDetector(options: PasswordSprayOptions = {}): Detector {

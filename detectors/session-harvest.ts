@@ -46,7 +46,7 @@
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
-import { AgentStore, GroupStore, NO_DETECTIONS, clone, hashString, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
+import { AgentStore, TenantMap, GroupStore, NO_DETECTIONS, clone, hashString, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
 import { DueQueue, type DueItem } from './due-queue.js';
 import { categoryInfo, categoryKey } from './categories.js';
 import { isDnsFlow } from './dns-flows.js';
@@ -198,7 +198,7 @@ export const sessionHarvestMeta: DetectorMeta = {
   mitre: { id: 'T1213', name: 'Data from Information Repositories' },
   description:
     "One token of an agent makes far more calls than a session of its blueprint ever does: within 10 minutes of its first call, max(30, 6x the blueprint's 95th percentile of calls per token and window, 1.5x its largest window, decaying over 3 days), once the blueprint learned 20 windows from 3 of its agents over 2 hours. " +
-    'Medium after 3 minutes, low when another agent of the blueprint crossed its bar within 10 minutes (a scheduled report or a release paging through results on every agent). Calls to a model provider are prompts, not reads: not counted. ' +
+    'Medium after 3 minutes, low when another agent of the blueprint crossed its bar within 10 minutes (a scheduled report or a release paging through results on every agent); an agent carrying such a blueprint-wide job on past the hour, without a pause, is not reported again. Calls to a model provider are prompts, not reads: not counted. ' +
     'This is a harvest through the agent\'s own session: an insider scripting a copilot to pull every record, an injected task searching the user\'s files for secrets, a stolen token enumerating an API, with nothing new but the number of calls. ' +
     'Calls without a token to a query tool (web search, MCP server, translation) are counted per host against the blueprint\'s own norm for them (at least 60 calls; learned from 10 windows): data smuggled out in search queries. Once per agent an hour.',
 };
@@ -208,6 +208,8 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
   const agents = new AgentStore<Sessions>(o.maxAgents);
   const groups = new GroupStore<SessionNorm>(o.maxAgents);
   const pending = new DueQueue<PendingHarvest>(16_384);
+  /** Agents whose latest finding was blueprint-wide: its time (s). A burst carried on past the refire time stays low (see judge). */
+  const wideAt = new TenantMap<{ at: number; t: number }>(o.maxAgents);
   const windowS = o.windowMs / 1000;
   const halfLifeS = o.maxHalfLifeMs / 1000;
   const learnS = o.learnMs / 1000;
@@ -367,6 +369,10 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
     if (grp.rises.length >= 2 * MAX_RISES) grp.rises.splice(0, 2);
     grp.rises.push(ah, now);
     if (s.fired !== 0 && now - s.fired < o.refireMs / 1000) return NO_DETECTIONS;
+    // Its last finding was blueprint-wide and this one follows it without a pause (at the refire time,
+    // within a window): the blueprint's job carried on by an agent that runs longer than its siblings.
+    const wide = s.fired !== 0 ? wideAt.get(e.tenant_id, e.agent_id) : undefined;
+    const carried = wide !== undefined && wide.t === s.fired && now - s.fired <= (o.refireMs + o.windowMs) / 1000;
     s.fired = now;
     const start = slot === 0 ? s.w0 : s.w1;
     const first = slot === 0 ? s.i0 : s.i1;
@@ -389,6 +395,12 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       },
       event_ids: [first, e.event_id].slice(0, MAX_IDS),
     };
+    if (carried) {
+      // Reported an hour ago as the blueprint's job, and nothing new since.
+      wide.t = now;
+      wide.at = e.time;
+      return NO_DETECTIONS;
+    }
     if (o.confirmMs <= 0) return [d];
     pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.confirmMs, gid: peerGroupId(e.blueprint_id, e.agent_id), ah, at: now, d });
     return NO_DETECTIONS;
@@ -401,6 +413,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       if (rises[i] !== p.ah && Math.abs(rises[i + 1]! - p.at) <= o.wideWindowMs / 1000) others.add(rises[i]!);
     }
     if (others.size >= o.wideAgents) {
+      wideAt.set(p.tenant_id, p.agent_id, { at: p.due, t: p.at });
       return {
         ...p.d,
         time: p.due,
@@ -428,12 +441,13 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       agents.evict(before);
       groups.evict(before);
       pending.evict(before);
+      wideAt.evict(before);
     },
     size(): number {
-      return agents.size + groups.size + pending.size;
+      return agents.size + groups.size + pending.size + wideAt.size;
     },
     snapshot(): unknown {
-      return clone({ version: 2, agents: agents.rows(), groups: groups.snapshot(), pending: pending.snapshot() });
+      return clone({ version: 2, agents: agents.rows(), groups: groups.snapshot(), pending: pending.snapshot(), wideAt: wideAt.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as { version: number; agents: [string, string, Sessions][]; groups: [string, string, SessionNorm][]; pending: PendingHarvest[] };
@@ -441,6 +455,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       agents.restore(s.agents, false);
       groups.restore(s.groups);
       pending.restore(s.pending);
+      wideAt.restore((s as { wideAt?: [string, string, { at: number; t: number }][] }).wideAt ?? []);
     },
   };
 }

@@ -117,6 +117,26 @@ describe('mass-send', () => {
     expect(two[0]!.time - T3).toBeGreaterThanOrEqual(3 * MIN);
   });
 
+  it('keeps quiet about the agent that carries a campaign on past the hour its siblings stopped at, not about one that starts again alone later', () => {
+    const run = (a2Later: AgentEvent[]) => {
+      const d = createMassSendDetector();
+      const ctx = fakeContext();
+      feed(d, ctx, history());
+      // All three send 8 mails a minute; a1 and a3 stop after 60 minutes, a2 goes on 20 minutes more.
+      const sends = [...mails('a1', 480, T3, HOUR), ...mails('a2', 640, T3 + 10 * SEC, HOUR + 20 * MIN), ...mails('a3', 480, T3 + 20 * SEC, HOUR), ...a2Later];
+      return [...feed(d, ctx, sends.sort((x, y) => x.time - y.time)), ...advanceTo(d, ctx, T3 + 5 * HOUR)].filter((x) => x.evidence.threshold === 40 || x.severity === 'medium');
+    };
+    const carried = run([]);
+    expect(carried.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a3', 'low'],
+      ['a1', 'low'],
+      ['a2', 'low'],
+    ]);
+    // a2 alone, two hours after the campaign ended: medium.
+    const alone = run(mails('a2', 80, T3 + 3 * HOUR + 30 * MIN, 6 * MIN));
+    expect(alone.filter((x) => x.severity === 'medium').map((x) => x.agent_id)).toEqual(['a2']);
+  });
+
   it('learns an agent that sends in bulk every hour (a mailing job) from its own history, and its peers from their busiest', () => {
     const d = createMassSendDetector();
     const ctx = fakeContext();

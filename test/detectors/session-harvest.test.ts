@@ -117,6 +117,25 @@ describe('session-harvest', () => {
     ]);
   });
 
+  it('keeps quiet about an agent carrying a blueprint-wide job on past the hour, not about one harvesting again alone later', () => {
+    // a1 and a2 start together; a1 goes on with a new token every 10 minutes for 80 minutes.
+    const carried = [...harvest('a2', 40, T0 + 4 * MIN)];
+    for (let k = 0; k < 8; k++) carried.push(...harvest('a1', 40, T0 + k * 10 * MIN, 8, `tok-a1-${k}`));
+    const out = run(carried.sort((x, y) => x.time - y.time));
+    expect(out.map((d) => [d.agent_id, d.severity])).toEqual([
+      ['a1', 'low'],
+      ['a2', 'low'],
+    ]);
+    // a1 alone three hours later: medium.
+    resetIds();
+    const later = [...carried, ...harvest('a1', 40, T0 + 3 * 60 * MIN, 8, 'tok-a1-late')].sort((x, y) => x.time - y.time);
+    expect(run(later).map((d) => [d.agent_id, d.severity])).toEqual([
+      ['a1', 'low'],
+      ['a2', 'low'],
+      ['a1', 'medium'],
+    ]);
+  });
+
   it('does not count calls to a model provider: an agent loop prompting its model with one cached token at every step', () => {
     const prompts = harvest('a1', 60).map((e) => ({ ...e, dest_host: 'contoso-aoai.openai.azure.com', category: 'llm_provider' }));
     expect(run(prompts)).toEqual([]);
