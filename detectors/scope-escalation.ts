@@ -256,6 +256,8 @@ interface Pending {
   app?: boolean;
   /** Who granted the scope to the agent lately when no one who vouches did (a grant spree's actor is judged at once). */
   by?: string;
+  /** `by` is an agent of the tenant (see grantorFinding). */
+  byAgent?: boolean;
   /**
    * A sensitive scope granted to the agent alone by someone who does not
    * vouch for it (no other agent of the blueprint got it from them within
@@ -343,6 +345,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     "An application permission (client credentials) is not the delegated scope of the same name: the two are learned apart, and the application form of a delegated scope the blueprint uses (its users' data widened to every user: an on-behalf-of copilot switched to app-only) is sensitive. " +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
     "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint), and a delegated scope (not privileged) of an on-behalf-of token that the token\'s own user granted (incremental consent: her data only). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request of the agent's own (not on behalf of a user, who may take back his consent) refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired), unless that actor revoked permissions from 3 or more agents within half an hour (an access review's clean-up) or the agent was at risk (low or above) when they were revoked (responders containing an agent exposed to an injection). " +
+    'An agent of the tenant that granted another agent a privileged or sensitive permission none of its sponsors sanctioned is medium when that agent\'s use of it is reported (medium or high): its identity handed out the privilege. ' +
     'A grant spree (one actor granting sensitive or privileged permissions to 5 or more agents of 3 or more blueprints within 10 minutes, counting only agents it does not sponsor, and not on such sprees 12 hours or more before) is low for each agent at once, and a scope that actor granted is judged at once when used, like a risky user\'s grant.',
 };
 
@@ -350,6 +353,47 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
   const o: Required<ScopeEscalationOptions> = { ...DEFAULTS, ...options };
   const groups = new GroupStore<Group>(o.maxGroups);
   let pending: Pending[] = [];
+  /** Per tenant and granting agent: its last grantor finding (ms), once an hour (see grantorFinding). */
+  const grantors = new Map<string, number>();
+
+  /**
+   * An agent of the tenant granted another agent a privileged or sensitive
+   * permission none of the grantee's sponsors sanctioned, and the grantee's
+   * use of it was reported (high or medium): the granting agent is medium
+   * too. Its own identity (AppRoleAssignment.ReadWrite.All for its
+   * provisioning runs) was used to hand a compromised or colluding agent
+   * what it should not have: the actor of the escalation, not only its
+   * beneficiary. Once per granting agent an hour.
+   */
+  function grantorFinding(tenant: string, actor: string, grantee: string, scope: string, privileged: boolean, t: number, id: string): Detection | null {
+    const key = `${tenant}\u0000${actor}`;
+    const last = grantors.get(key);
+    if (last !== undefined && t - last < 3_600_000) return null;
+    if (grantors.size >= 100_000) grantors.delete(grantors.keys().next().value as string);
+    grantors.set(key, t);
+    return {
+      detector: scopeEscalationMeta.id,
+      severity: 'medium',
+      tenant_id: tenant,
+      agent_id: actor,
+      time: t,
+      summary: `Agent ${actor} granted agent ${grantee} the ${privileged ? 'privileged' : 'sensitive'} permission ${scope}, which no sponsor of ${grantee} sanctioned, and ${grantee}'s use of it was reported: an agent handing out privileges`,
+      evidence: {
+        observed: { granted_scope: scope, grantee, privileged },
+        baseline: 'permissions granted to an agent by its sponsors, or to its blueprint by an administrator',
+        threshold: 'a privileged or sensitive permission an agent granted another agent without a sponsor\'s sanction, reported at its use',
+        peer_group: `tenant:${tenant}`,
+      },
+      event_ids: [id],
+    };
+  }
+
+  /** The granting agent of an unsanctioned grant of `scope` to `info`'s agent, when an agent of the tenant (not the agent itself) granted it. */
+  function grantingAgent(info: AgentInfo | undefined, scope: string, t: number, ctx: DetectorContext): string | null {
+    if (info === undefined) return null;
+    const by = unvouchedGrant(info, scope, t, ctx)?.actor;
+    return by !== undefined && by !== info.agent_id && ctx.agent(info.tenant_id, by) !== undefined ? by : null;
+  }
   /** Grants of sensitive or privileged permissions, per actor (see the grant spree in the header). */
   const grantSprees = new ActorSprees('permission_granted', (e) => e.permission !== null && (o.isSensitive(e.permission) || o.isPrivileged(e.permission)));
   /** Actors seen on a grant spree, per tenant. */
@@ -833,11 +877,15 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         );
         if (out === NO_DETECTIONS) out = [d];
         else out.push(d);
+        const actor = !grant && granted ? grantingAgent(info, scope, t, ctx) : null;
+        const gd = actor === null ? null : grantorFinding(e.tenant_id, actor, e.agent_id, scope, true, t, e.event_id);
+        if (gd !== null) out.push(gd);
       } else {
         if (pending.length >= o.maxPending) pending.shift();
         // Who granted it, when no sponsor who vouches did: the grant spree that actor is on may come to light before the window closes.
         const by = info !== undefined ? unvouchedGrant(info, scope, t, ctx)?.actor : undefined;
-        pending.push({ tenant: e.tenant_id, agent: e.agent_id, group: gid, bp: e.blueprint_id, scope, h, t, id: e.event_id, resource: e.resource, grant, ...(app ? { app } : {}), ...(by !== undefined ? { by } : {}), ...(by !== undefined && grant === null && sensitiveFor(g, scope, app) && !grantedToOthers(g, scope, by, e.agent_id, t) ? { now: true } : {}) });
+        const byAgent = by !== undefined && by !== e.agent_id && ctx.agent(e.tenant_id, by) !== undefined;
+        pending.push({ tenant: e.tenant_id, agent: e.agent_id, group: gid, bp: e.blueprint_id, scope, h, t, id: e.event_id, resource: e.resource, grant, ...(app ? { app } : {}), ...(by !== undefined ? { by } : {}), ...(byAgent ? { byAgent } : {}), ...(by !== undefined && grant === null && sensitiveFor(g, scope, app) && !grantedToOthers(g, scope, by, e.agent_id, t) ? { now: true } : {}) });
       }
     }
     return out;
@@ -909,6 +957,8 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       if (sensitive) d.summary = d.summary.replace(`scope ${p.scope}`, `sensitive scope ${p.scope}`);
       if (out === NO_DETECTIONS) out = [d];
       else out.push(d);
+      const gd = d.severity === 'medium' && p.byAgent === true ? grantorFinding(p.tenant, p.by!, p.agent, p.scope, false, d.time, p.id) : null;
+      if (gd !== null) out.push(gd);
     }
     pending = keep;
     return out;
@@ -934,6 +984,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       spreeReported.evict(before);
       revocations.evict(before);
       revokeSprees.evict(before);
+      for (const [k, t] of grantors) if (t < before) grantors.delete(k);
     },
     size(): number {
       return groups.size + pending.length + grantSprees.size + spreeActors.size + spreeReported.size + revocations.size + revokeSprees.size;
@@ -941,7 +992,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     snapshot(): unknown {
       const rows: [string, string, Omit<Group, 's'> & { s: [number, ScopeEntry][] }][] = [];
       for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, s: [...g.s], ...(g.v1 ? { v1: true } : {}), ...(g.gr ? { gr: g.gr } : {}), ...(g.lr ? { lr: g.lr } : {}) }]);
-      return clone({ version: 2, groups: rows, pending, sprees: grantSprees.snapshot(), spreeActors: spreeActors.snapshot(), spreeReported: spreeReported.snapshot(), revocations: revocations.snapshot(), revokeSprees: revokeSprees.snapshot() });
+      return clone({ version: 2, groups: rows, pending, sprees: grantSprees.snapshot(), spreeActors: spreeActors.snapshot(), spreeReported: spreeReported.snapshot(), revocations: revocations.snapshot(), revokeSprees: revokeSprees.snapshot(), grantors: [...grantors] });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -955,6 +1006,8 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         /** Absent in snapshots taken before revocations were watched. */
         revocations?: [string, string, Revocation][];
         revokeSprees?: ActorSpreesSnapshot;
+        /** Absent in snapshots taken before granting agents were reported. */
+        grantors?: [string, number][];
       };
       if (s?.version !== 1 && s?.version !== 2) throw new Error('scope-escalation: unsupported snapshot');
       // Version 1 keyed application permissions as delegated scopes (see legacyEntry).
@@ -966,6 +1019,8 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       spreeReported.restore(s.spreeReported ?? []);
       revocations.restore(s.revocations ?? []);
       revokeSprees.restore(s.revokeSprees);
+      grantors.clear();
+      for (const [k, t] of s.grantors ?? []) grantors.set(k, t);
     },
   };
 }

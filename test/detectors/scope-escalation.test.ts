@@ -132,6 +132,35 @@ describe('scope-escalation', () => {
     ]);
   });
 
+  it('reports the agent that granted another agent a privileged or sensitive permission no sponsor sanctioned, once its use is reported', () => {
+    const run = (permission: string, actor: string, tokenTime = T1) => {
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      // The devops agent dv1 is an agent of the tenant (seen working); a1 has a sponsor who granted nothing.
+      feed(d, ctx, [...warmup(), token({ agent_id: 'dv1', blueprint_id: 'bp-devops', scopes: ['https://management.azure.com/.default'], time: T0 + 5 * MIN })]);
+      const events = [
+        lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: T1 - 30 * MIN }),
+        lifecycle({ agent_id: 'a1', action: 'permission_granted', permission, actor, time: T1 - 3 * MIN, event_id: 'grant-1' }),
+        token({ agent_id: 'a1', scopes: [permission], time: tokenTime, event_id: 'use-1' }),
+      ];
+      return [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + 20 * MIN)].map((x) => [x.agent_id, x.severity]);
+    };
+    // A tier-0 permission: the grantee high, the granting agent medium at once.
+    expect(run('RoleManagement.ReadWrite.Directory', 'dv1')).toEqual([
+      ['a1', 'high'],
+      ['dv1', 'medium'],
+    ]);
+    // Another's mailbox, granted to a1 alone: medium for both once its use is judged.
+    expect(run('Mail.ReadWrite', 'dv1')).toEqual([
+      ['a1', 'medium'],
+      ['dv1', 'medium'],
+    ]);
+    // Granted by a person (not an agent of the tenant): only the grantee.
+    expect(run('RoleManagement.ReadWrite.Directory', 'some-admin')).toEqual([['a1', 'high']]);
+    // Granted by its sponsor: low, and nothing for the sponsor.
+    expect(run('RoleManagement.ReadWrite.Directory', 'alice')).toEqual([['a1', 'low']]);
+  });
+
   it('takes a permission an administrator granted to the whole blueprint as sanctioned, not one granted to one or two agents', () => {
     const run = (agents: string[], permission = 'Directory.Read.All') => {
       const d = createScopeEscalationDetector();
