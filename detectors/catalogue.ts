@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–32). A fresh set
+// The catalogue: every detector of the product, in id order (1–33). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -36,6 +36,7 @@ import { createSessionHarvestDetector } from './session-harvest.js';
 import { createKerberoastingDetector } from './kerberoasting.js';
 import { createPasswordSprayDetector } from './password-spray.js';
 import { createDomainGenerationDetector } from './domain-generation.js';
+import { createClusterAdminAccessDetector } from './cluster-admin-access.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -71,6 +72,7 @@ export const DETECTOR_IDS = [
   'kerberoasting',
   'password-spray',
   'domain-generation',
+  'cluster-admin-access',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -110,6 +112,7 @@ export function createCatalogue(): Detector[] {
     createKerberoastingDetector(),
     createPasswordSprayDetector(),
     createDomainGenerationDetector(),
+    createClusterAdminAccessDetector(),
   ] as Detector[];
 }
 
