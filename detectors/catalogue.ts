@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–33). A fresh set
+// The catalogue: every detector of the product, in id order (1–34). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -37,6 +37,7 @@ import { createKerberoastingDetector } from './kerberoasting.js';
 import { createPasswordSprayDetector } from './password-spray.js';
 import { createDomainGenerationDetector } from './domain-generation.js';
 import { createClusterAdminAccessDetector } from './cluster-admin-access.js';
+import { createIndustrialProtocolDetector } from './industrial-protocol.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -73,6 +74,7 @@ export const DETECTOR_IDS = [
   'password-spray',
   'domain-generation',
   'cluster-admin-access',
+  'industrial-protocol',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -113,6 +115,7 @@ export function createCatalogue(): Detector[] {
     createPasswordSprayDetector(),
     createDomainGenerationDetector(),
     createClusterAdminAccessDetector(),
+    createIndustrialProtocolDetector(),
   ] as Detector[];
 }
 

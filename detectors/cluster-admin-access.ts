@@ -108,9 +108,23 @@ export function createClusterAdminAccessDetector(options: ClusterAdminAccessOpti
       g.s.push(s);
     }
     const known = s.a.length >= o.familiarAgents || s.l - s.f >= o.familiarAfterMs / 1000;
+    // Learning starts afresh with the first caller after none (see unteach): the hours since count for nothing.
+    if (s.a.length === 0) s.f = now;
     if (now > s.l) s.l = now;
     if (s.a.length < o.familiarAgents && !s.a.includes(ah)) s.a.push(ah);
     return known;
+  }
+
+  /**
+   * A reported agent's calls vouch for nothing: it leaves the server's
+   * callers, and a server left with none is learned afresh (the next agent
+   * of the blueprint driving it so is judged as the first was).
+   */
+  function unteach(e: NetworkEvent, h: number, ah: number, now: number): void {
+    const s = groups.get(e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id))?.s.find((x) => x.h === h);
+    if (s === undefined) return;
+    s.a = s.a.filter((x) => x !== ah);
+    if (s.a.length === 0) s.f = s.l = now;
   }
 
   function onCall(e: NetworkEvent): Detection[] {
@@ -139,6 +153,7 @@ export function createClusterAdminAccessDetector(options: ClusterAdminAccessOpti
     else a.ids[1] = e.event_id;
     if (t.length < o.calls || reported) return NO_DETECTIONS;
     a.fired = now;
+    unteach(e, h, ah, now);
     return [
       {
         detector: clusterAdminAccessMeta.id,

@@ -37,6 +37,13 @@ describe('cluster-admin-access', () => {
     expect(run([...calls('b1', 3, T0 - HOUR, 10 * SEC, { blueprint_id: 'bp-other' }), ...calls('b2', 3, T0 - HOUR, 10 * SEC, { blueprint_id: 'bp-other' }), ...calls('a1', 40, T0)]).map((x) => x.agent_id)).toEqual(['a1']);
   });
 
+  it('learns nothing from a reported agent: the next agent of its blueprint driving the cluster so hours later is medium too', () => {
+    expect(run([...calls('a1', 40, T0), ...calls('a2', 40, T0 + 2 * HOUR)]).map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'medium'],
+      ['a2', 'medium'],
+    ]);
+  });
+
   it('fires once an hour and survives a snapshot and restore', () => {
     expect(run([...calls('a1', 40, T0), ...calls('a1', 40, T0 + 30 * MIN)])).toHaveLength(1);
     const events = calls('a1', 40, T0);

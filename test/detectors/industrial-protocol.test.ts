@@ -1,0 +1,64 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../contract/events.js';
+import { createIndustrialProtocolDetector, industrialProtocol } from '../../detectors/industrial-protocol.js';
+import { HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+
+beforeEach(() => resetIds());
+
+/** Flows of `agent` to `hosts` (10.70.x.y) on `port`, one every `everyMs` from `from`. */
+function flows(agent: string, hosts: string[], from: number, port = 502, everyMs = 3 * SEC, extra: Partial<AgentEvent> = {}): AgentEvent[] {
+  return hosts.map((h, k) => network({ agent_id: agent, time: from + k * everyMs, dest_host: h, dest_ip: h, dest_port: port, category: 'internal', bytes_out: 40, bytes_in: 30, event_id: `ot-${agent}-${k}`, ...extra } as never));
+}
+
+const plcs = (n: number) => Array.from({ length: n }, (_, i) => `10.70.${1 + (i % 4)}.${10 + i}`);
+
+const run = (events: AgentEvent[]) => feed(createIndustrialProtocolDetector(), fakeContext(), events.sort((x, y) => x.time - y.time));
+
+describe('industrial-protocol', () => {
+  it('knows the industrial control ports', () => {
+    expect(industrialProtocol(502)).toBe('Modbus/TCP');
+    expect(industrialProtocol(102)).toBe('S7comm');
+    expect(industrialProtocol(44818)).toBe('EtherNet/IP');
+    for (const p of [443, 80, 53, 22, 445, 8443]) expect(industrialProtocol(p), String(p)).toBeUndefined();
+  });
+
+  it('is medium when an agent whose blueprint never speaks them reaches 5 controllers on industrial ports within 10 minutes', () => {
+    const out = run(flows('a1', plcs(30), T0));
+    expect(out.map((x) => [x.agent_id, x.severity, x.time])).toEqual([['a1', 'medium', T0 + 4 * 3 * SEC]]);
+    expect(out[0]!.summary).toContain('5 industrial control hosts');
+    expect(out[0]!.evidence.observed).toMatchObject({ distinct_hosts: 5, protocols: ['Modbus/TCP'] });
+  });
+
+  it('is medium for 20 flows to one or two controllers (commands sent), not for 4 hosts or fewer flows', () => {
+    const two = Array.from({ length: 24 }, (_, k) => (k % 2 === 0 ? '10.70.1.10' : '10.70.1.11'));
+    expect(run(flows('a1', two, T0, 102)).map((x) => [x.severity, (x.evidence.observed as { flows: number }).flows])).toEqual([['medium', 20]]);
+    expect(run(flows('a1', plcs(4), T0))).toEqual([]);
+    expect(run(flows('a1', two.slice(0, 19), T0))).toEqual([]);
+    // Spread over hours: no sweep.
+    expect(run(flows('a1', plcs(12), T0, 502, 20 * MIN))).toEqual([]);
+  });
+
+  it('stays quiet for a blueprint that speaks them (two of its agents, or for an hour), and reports once an hour', () => {
+    // Two telemetry agents of the blueprint poll their PLCs.
+    expect(run([...flows('t1', plcs(2), T0 - HOUR), ...flows('t2', plcs(2), T0 - HOUR + MIN), ...flows('a1', plcs(30), T0)])).toEqual([]);
+    // One agent polling for over an hour.
+    const poll = Array.from({ length: 8 }, (_, k) => flows('t1', ['10.70.1.10'], T0 - 2 * HOUR + k * 10 * MIN)).flat();
+    expect(run([...poll, ...flows('a1', plcs(30), T0)])).toEqual([]);
+    expect(run([...flows('a1', plcs(30), T0), ...flows('a1', plcs(30), T0 + 20 * MIN)])).toHaveLength(1);
+  });
+
+  it('learns nothing from a reported agent: the next agent of its blueprint sweeping hours later is medium too', () => {
+    const out = run([...flows('a1', plcs(30), T0), ...flows('a2', plcs(30), T0 + 2 * HOUR)]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'medium'],
+      ['a2', 'medium'],
+    ]);
+  });
+
+  it('survives a snapshot and restore', () => {
+    const events = flows('a1', plcs(30), T0);
+    const { uninterrupted, restored } = runWithRestore(() => createIndustrialProtocolDetector(), events, 2);
+    expect(uninterrupted).toHaveLength(1);
+    expect(restored).toEqual(uninterrupted);
+  });
+});
