@@ -35,6 +35,9 @@ describe('abused-web-service: the list', () => {
     expect(abusedService('fcm.googleapis.com')?.kind).toBe('push notification service');
     expect(abusedService('ntfy.sh')?.kind).toBe('push notification service');
     expect(abusedService('relay-3f9a2c.net.anydesk.com')).toEqual({ domain: 'anydesk.com', kind: 'remote access tool' });
+    expect(abusedService('docs.google.com')?.kind).toBe('form backend');
+    expect(abusedService('formspree.io')?.kind).toBe('form backend');
+    expect(abusedService('sheets.googleapis.com')).toBeNull();
     // Google's other APIs and LINE's web pages are not listed.
     expect(abusedService('www.googleapis.com')).toBeNull();
     expect(abusedService('line.me')).toBeNull();
@@ -96,6 +99,15 @@ describe('abused-web-service', () => {
       ['medium', T0 + 9 * 30 * SEC],
     ]);
     expect(out[1]!.summary).toContain('a remote session on the agent\'s runtime');
+  });
+
+  it('reports a directory submitted row by row to a form its blueprint does not use: medium at the 30th submission, though each answer is larger than the post', () => {
+    const out = run(posts('a1', 'docs.google.com', 40, 6 * KB, 8 * SEC, T0, { category: 'productivity', bytes_in: 90 * KB }));
+    expect(out.map((x) => [x.severity, x.time])).toEqual([
+      ['low', T0],
+      ['medium', T0 + 29 * 8 * SEC],
+    ]);
+    expect(out[1]!.summary).toContain('(form backend docs.google.com)');
   });
 
   it('reports mail dripped into a backend-as-a-service project its blueprint does not use at 1 MiB', () => {
