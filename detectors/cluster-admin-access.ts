@@ -26,8 +26,9 @@
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector } from './detector.js';
-import { NO_DETECTIONS, TenantMap, clone, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
+import { NO_DETECTIONS, TenantMap, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
 import { memoByHost } from './host-memo.js';
+import { agentAndGroupState } from './keyed-state.js';
 
 export interface ClusterAdminAccessOptions {
   /** Calls without a token to one API server within windowMs that make a finding. */
@@ -182,21 +183,6 @@ export function createClusterAdminAccessDetector(options: ClusterAdminAccessOpti
       if (e.type !== 'network' || e.token_id !== null || e.action !== 'allowed' || !apiServer(e.dest_host)) return NO_DETECTIONS;
       return onCall(e);
     },
-    evict(before: number): void {
-      agents.evict(before);
-      groups.evict(before);
-    },
-    size(): number {
-      return agents.size + groups.size;
-    },
-    snapshot(): unknown {
-      return clone({ version: 1, agents: agents.snapshot(), groups: groups.snapshot() });
-    },
-    restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentCalls][]; groups: [string, string, GroupServers][] };
-      if (s?.version !== 1) throw new Error('cluster-admin-access: unsupported snapshot');
-      agents.restore(s.agents);
-      groups.restore(s.groups);
-    },
+    ...agentAndGroupState('cluster-admin-access', agents, groups),
   };
 }

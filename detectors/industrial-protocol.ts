@@ -23,7 +23,8 @@
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector } from './detector.js';
-import { NO_DETECTIONS, TenantMap, clone, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
+import { agentAndGroupState } from './keyed-state.js';
+import { NO_DETECTIONS, TenantMap, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
 
 export interface IndustrialProtocolOptions {
   /** Distinct hosts, or flows, on industrial ports within windowMs that make a finding. */
@@ -194,21 +195,6 @@ export function createIndustrialProtocolDetector(options: IndustrialProtocolOpti
       const protocol = industrialProtocol(e.dest_port);
       return protocol === undefined ? NO_DETECTIONS : onFlow(e, protocol);
     },
-    evict(before: number): void {
-      agents.evict(before);
-      groups.evict(before);
-    },
-    size(): number {
-      return agents.size + groups.size;
-    },
-    snapshot(): unknown {
-      return clone({ version: 1, agents: agents.snapshot(), groups: groups.snapshot() });
-    },
-    restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentFlows][]; groups: [string, string, GroupSpeaks][] };
-      if (s?.version !== 1) throw new Error('industrial-protocol: unsupported snapshot');
-      agents.restore(s.agents);
-      groups.restore(s.groups);
-    },
+    ...agentAndGroupState('industrial-protocol', agents, groups),
   };
 }

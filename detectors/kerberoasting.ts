@@ -27,7 +27,8 @@
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector } from './detector.js';
-import { NO_DETECTIONS, TenantMap, clone, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
+import { agentAndGroupState } from './keyed-state.js';
+import { NO_DETECTIONS, TenantMap, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
 
 export interface KerberoastingOptions {
   /** Kerberos requests within windowMs that are a roast (after an LDAP query: ldapBurst), for a blueprint that does not speak Kerberos. */
@@ -190,21 +191,6 @@ export function createKerberoastingDetector(options: KerberoastingOptions = {}):
       if (isLdapPort(e.dest_port) && e.dest_agent_id === null) onLdap(e);
       return NO_DETECTIONS;
     },
-    evict(before: number): void {
-      agents.evict(before);
-      groups.evict(before);
-    },
-    size(): number {
-      return agents.size + groups.size;
-    },
-    snapshot(): unknown {
-      return clone({ version: 1, agents: agents.snapshot(), groups: groups.snapshot() });
-    },
-    restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentKerberos][]; groups: [string, string, GroupKerberos][] };
-      if (s?.version !== 1) throw new Error('kerberoasting: unsupported snapshot');
-      agents.restore(s.agents);
-      groups.restore(s.groups);
-    },
+    ...agentAndGroupState('kerberoasting', agents, groups),
   };
 }

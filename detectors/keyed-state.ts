@@ -1,0 +1,32 @@
+// The lifecycle of a detector whose whole state is two TenantMaps, one keyed
+// by agent and one by blueprint (peer group): eviction, size, and snapshots
+// of both (version 1). Detectors built that way (kerberoasting,
+// cluster-admin-access, industrial-protocol) spread it into their object.
+
+import type { Detector } from './detector.js';
+import { clone, type TenantMap, type Timed } from './agent-directory.js';
+
+export function agentAndGroupState<A extends Timed, G extends Timed>(
+  id: string,
+  agents: TenantMap<A>,
+  groups: TenantMap<G>,
+): Pick<Detector, 'evict' | 'size' | 'snapshot' | 'restore'> {
+  return {
+    evict(before: number): void {
+      agents.evict(before);
+      groups.evict(before);
+    },
+    size(): number {
+      return agents.size + groups.size;
+    },
+    snapshot(): unknown {
+      return clone({ version: 1, agents: agents.snapshot(), groups: groups.snapshot() });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { version: number; agents: [string, string, A][]; groups: [string, string, G][] };
+      if (s?.version !== 1) throw new Error(`${id}: unsupported snapshot`);
+      agents.restore(s.agents);
+      groups.restore(s.groups);
+    },
+  };
+}
