@@ -28,7 +28,8 @@
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 import { peerGroupName, type Detector } from './detector.js';
-import { NO_DETECTIONS, TenantMap, clone, type Timed } from './agent-directory.js';
+import { NO_DETECTIONS, TenantMap, type Timed } from './agent-directory.js';
+import { agentState } from './keyed-state.js';
 import { categoryKey } from './categories.js';
 import { memoByHost } from './host-memo.js';
 
@@ -186,19 +187,6 @@ export function createCryptominingDetector(options: CryptominingOptions = {}): D
       if (e.type !== 'network' || !isPool(e)) return NO_DETECTIONS;
       return onPool(e);
     },
-    evict(before: number): void {
-      agents.evict(before);
-    },
-    size(): number {
-      return agents.size;
-    },
-    snapshot(): unknown {
-      return clone({ version: 1, agents: agents.snapshot() });
-    },
-    restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, MinerAgent][] };
-      if (s?.version !== 1) throw new Error('cryptomining: unsupported snapshot');
-      agents.restore(s.agents);
-    },
+    ...agentState('cryptomining', agents),
   };
 }

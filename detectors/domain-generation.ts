@@ -26,7 +26,8 @@
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupName, type Detector } from './detector.js';
-import { NO_DETECTIONS, TenantMap, clone, hashString, sec, type Timed } from './agent-directory.js';
+import { NO_DETECTIONS, TenantMap, hashString, sec, type Timed } from './agent-directory.js';
+import { agentState } from './keyed-state.js';
 import { memoByHost } from './host-memo.js';
 
 export interface DomainGenerationOptions {
@@ -179,19 +180,6 @@ export function createDomainGenerationDetector(options: DomainGenerationOptions 
       const domain = generatedDomain(e.dest_host);
       return domain === null ? NO_DETECTIONS : onLookup(e, domain);
     },
-    evict(before: number): void {
-      agents.evict(before);
-    },
-    size(): number {
-      return agents.size;
-    },
-    snapshot(): unknown {
-      return clone({ version: 1, agents: agents.snapshot() });
-    },
-    restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentLookups][] };
-      if (s?.version !== 1) throw new Error('domain-generation: unsupported snapshot');
-      agents.restore(s.agents);
-    },
+    ...agentState('domain-generation', agents),
   };
 }

@@ -1,4 +1,5 @@
-// The lifecycle of a detector whose whole state is two TenantMaps, one keyed
+// The lifecycle of a detector whose whole state is TenantMaps: one keyed by
+// agent, or two, one keyed
 // by agent and one by blueprint (peer group): eviction, size, and snapshots
 // of both (version 1). Detectors built that way (kerberoasting,
 // cluster-admin-access, industrial-protocol) spread it into their object.
@@ -27,6 +28,26 @@ export function agentAndGroupState<A extends Timed, G extends Timed>(
       if (s?.version !== 1) throw new Error(`${id}: unsupported snapshot`);
       agents.restore(s.agents);
       groups.restore(s.groups);
+    },
+  };
+}
+
+/** The same for a detector whose whole state is one TenantMap keyed by agent (version 1 snapshots). */
+export function agentState<A extends Timed>(id: string, agents: TenantMap<A>): Pick<Detector, 'evict' | 'size' | 'snapshot' | 'restore'> {
+  return {
+    evict(before: number): void {
+      agents.evict(before);
+    },
+    size(): number {
+      return agents.size;
+    },
+    snapshot(): unknown {
+      return clone({ version: 1, agents: agents.snapshot() });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { version: number; agents: [string, string, A][] };
+      if (s?.version !== 1) throw new Error(`${id}: unsupported snapshot`);
+      agents.restore(s.agents);
     },
   };
 }
