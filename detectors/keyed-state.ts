@@ -1,8 +1,8 @@
-// The lifecycle of a detector whose whole state is TenantMaps: one keyed by
-// agent, or two, one keyed
-// by agent and one by blueprint (peer group): eviction, size, and snapshots
-// of both (version 1). Detectors built that way (kerberoasting,
-// cluster-admin-access, industrial-protocol) spread it into their object.
+// The lifecycle of a detector whose whole state is TenantMaps, one keyed by
+// agent (agentState: cryptomining, domain-generation) or that and one keyed
+// by blueprint (agentAndGroupState: kerberoasting, cluster-admin-access,
+// industrial-protocol): eviction, size, and version-1 snapshots. The
+// detector spreads it into its object.
 
 import type { Detector } from './detector.js';
 import { clone, type TenantMap, type Timed } from './agent-directory.js';
