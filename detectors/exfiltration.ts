@@ -509,17 +509,24 @@ const isImageType = memoByHost((fileType: string): boolean => IMAGE_TYPES.has(fi
 /** Categories of MCP servers (tool servers an agent calls with arguments). */
 const MCP_CATEGORIES = new Set(['mcp_server', 'mcp', 'ai_tools', 'model_context_protocol']);
 
-/** Domains of Azure AI services' per-resource endpoints (`<resource>.cognitiveservices.azure.com`...). */
-const AZURE_AI_SERVICE_DOMAINS = ['.cognitiveservices.azure.com', '.openai.azure.com', '.search.windows.net', '.services.ai.azure.com'];
+/**
+ * Domains of per-resource endpoints of Azure services that take Entra tokens
+ * and hold the tenant's data: AI services (`<resource>.cognitiveservices.azure.com`,
+ * Azure OpenAI, AI Search), Machine Learning workspaces, and Health Data
+ * Services (DICOM, FHIR: `<workspace>-<service>.dicom.azurehealthcareapis.com`).
+ */
+const AZURE_TENANT_SERVICE_DOMAINS = [
+  '.cognitiveservices.azure.com', '.openai.azure.com', '.search.windows.net', '.services.ai.azure.com', '.api.azureml.ms', '.azurehealthcareapis.com',
+];
 
-/** True when `host` is an Azure AI service resource's endpoint (Document Intelligence, Language, OpenAI, AI Search...). */
-export function isAzureAiServiceHost(host: string): boolean {
+/** True when `host` is such a resource's endpoint (see AZURE_TENANT_SERVICE_DOMAINS): with the agent's own token, its tenant's. */
+export function isAzureTenantServiceHost(host: string): boolean {
   const h = host.toLowerCase();
-  for (const d of AZURE_AI_SERVICE_DOMAINS) if (h.length > d.length && h.endsWith(d)) return true;
+  for (const d of AZURE_TENANT_SERVICE_DOMAINS) if (h.length > d.length && h.endsWith(d)) return true;
   return false;
 }
 
-const azureAiServiceHost = memoByHost(isAzureAiServiceHost);
+const azureTenantServiceHost = memoByHost(isAzureTenantServiceHost);
 
 const isMajorModelHost = memoByHost((host: string): boolean => MAJOR_MODEL_HOSTS.test(host.toLowerCase()));
 
@@ -644,7 +651,7 @@ export const exfiltrationMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
-    'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call; nor a government host: a regulator\'s filing portal; nor a private address: a copy to an internal share stays inside): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
+    'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call; nor a government host: a regulator\'s filing portal; nor a private address: a copy to an internal share stays inside; nor, with the agent\'s own token, an Azure AI, Machine Learning or health data service resource: the tenant\'s): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key). ' +
     'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (4× after 20 such calls within 10 minutes: a vault read whole; 32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump). ' +
     'Six prompt-sized requests (8 KiB or more, more out than in) within 10 minutes to one model provider host that is no major provider\'s own API and not one the blueprint works with are medium: its model client pointed at a relay; so are six such tool calls to an MCP server the blueprint does not work with, 4 times what came back (data passed as tool arguments). ' +
@@ -1496,6 +1503,8 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       noteBulk(g, dh, ah, t);
     }
     if (bulk && !familiar && !isRisky && tenantStorage(e, s, ctx)) familiar = true;
+    // So is an Azure AI, Machine Learning or health data service taking the agent's own token (see AZURE_TENANT_SERVICE_DOMAINS).
+    if (bulk && !familiar && !isRisky && e.token_id !== null && azureTenantServiceHost(e.dest_host)) familiar = true;
     // Bulk data to a private address stays inside the organisation's network (a copy to an engineering file
     // share, a private endpoint of its own storage): staging, not exfiltration; what leaves later is judged then.
     const inside = bulk && isPrivateAddress(e.dest_ip ?? e.dest_host);
@@ -1579,11 +1588,11 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (d !== null) return confirmLater(d, e, s, bdh, bah, cat);
     }
 
-    // Nor to a model endpoint or an Azure AI service that takes the agent's own token: a resource of its tenant
-    // (a fine-tuning upload to its Azure OpenAI resource, invoices sent to its Document Intelligence resource: an
-    // Entra token is taken only by a resource that granted the agent a role), not a shared provider fed under
-    // someone else's key.
-    if (familiar && !inside && !isRisky && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key) && !((cat.modelProvider || azureAiServiceHost(e.dest_host)) && e.token_id !== null)) {
+    // Nor to a model endpoint or an Azure AI, Machine Learning or health data service that takes the agent's own
+    // token: a resource of its tenant (a fine-tuning upload to its Azure OpenAI resource, invoices sent to its
+    // Document Intelligence resource, imaging studies migrated into its DICOM service: an Entra token is taken only
+    // by a resource that granted the agent a role), not a shared provider fed under someone else's key.
+    if (familiar && !inside && !isRisky && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key) && !((cat.modelProvider || azureTenantServiceHost(e.dest_host)) && e.token_id !== null)) {
       const skib = Math.floor(bytes / KIB);
       if (wi === s.w) s.s0 += skib;
       else if (wi === s.w - 1) s.s1 += skib;

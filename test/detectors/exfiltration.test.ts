@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { NetworkEvent } from '../../contract/events.js';
-import { bucketOf, bucketUpper, createExfiltrationDetector, isAzureAiServiceHost } from '../../detectors/exfiltration.js';
+import { bucketOf, bucketUpper, createExfiltrationDetector, isAzureTenantServiceHost } from '../../detectors/exfiltration.js';
 import { DAY, HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, network, resetIds, runWithRestore, token } from './helpers/context.js';
 import { seededRandom } from '../../publish/util.js';
 
@@ -145,6 +145,19 @@ describe('exfiltration', () => {
     };
     expect(drill('st-granted')).toEqual([]);
     expect(drill('foreign-tenant-token').length).toBeGreaterThan(0);
+  });
+
+  it('takes studies migrated with the agent\'s own token into an Azure health data service new to the blueprint (its DICOM service) as the tenant\'s, not the same upload under a key', () => {
+    const migrate = (tokenId: string | null) => {
+      const d = exfil();
+      const ctx = fakeContext();
+      feed(d, ctx, traffic(AGENTS, T0, T3));
+      const studies: NetworkEvent[] = [];
+      for (let i = 0; i < 6; i++) studies.push(network({ agent_id: 'a1', time: T3 + i * 40 * SEC, bytes_out: 300_000_000, bytes_in: 2_500, category: 'api', dest_host: 'contosows-pacs.dicom.azurehealthcareapis.com', file_type: 'dcm', token_id: tokenId }));
+      return [...feed(d, ctx, studies), ...advanceTo(d, ctx, T3 + 20 * MIN)].filter((x) => x.severity !== 'low');
+    };
+    expect(migrate('tok-dicom')).toEqual([]);
+    expect(migrate(null).length).toBeGreaterThan(0);
   });
 
   it('fires on 50 MB within ten minutes to a storage account new to the blueprint from a quiet agent (20x its baseline)', () => {
@@ -947,8 +960,9 @@ describe('exfiltration', () => {
     const ctx10 = fakeContext();
     feed(d10, ctx10, [...history, ...docUsual].sort((x, y) => x.time - y.time));
     expect(feed(d10, ctx10, prompts('a2', 6, 8, T3, DOCINTEL)).map((x) => x.evidence.threshold)).toEqual([32_000_000]);
-    expect(isAzureAiServiceHost('Contoso-DocIntel.CognitiveServices.Azure.com')).toBe(true);
-    expect(isAzureAiServiceHost('cognitiveservices.azure.com.evil.example')).toBe(false);
+    expect(isAzureTenantServiceHost('Contoso-DocIntel.CognitiveServices.Azure.com')).toBe(true);
+    expect(isAzureTenantServiceHost('contosows-pacs.dicom.azurehealthcareapis.com')).toBe(true);
+    expect(isAzureTenantServiceHost('cognitiveservices.azure.com.evil.example')).toBe(false);
     // Three agents of the blueprint start sending MB-sized prompts together (a long-context rollout): a deployment.
     const d4 = exfil({ confirmMs: 3 * MIN });
     const ctx4 = fakeContext();
