@@ -17,6 +17,8 @@
 //   their equivalents in Asia and eastern Europe);
 // - form backends (Google Forms on docs.google.com, Formspree, FormSubmit...):
 //   anyone's form takes anonymous submissions, row after row;
+// - public MQTT brokers (test.mosquitto.org, HiveMQ's and EMQX's public
+//   brokers): any topic, no account, subscribed to from anywhere;
 // - push notification services (Firebase Cloud Messaging under anyone's
 //   server key, ntfy topics, Pushover): each post a message to a phone;
 // - remote access tools (AnyDesk, TeamViewer, ScreenConnect, RustDesk...):
@@ -110,6 +112,7 @@ export type AbusedServiceKind =
   | 'push notification service'
   | 'remote access tool'
   | 'form backend'
+  | 'public message broker'
   | "another organisation's Teams webhook";
 
 /** A listed service: its domain and what it is. */
@@ -127,6 +130,8 @@ const SERVICES: Record<Exclude<AbusedServiceKind, "another organisation's Teams 
   // Anyone's form takes anonymous submissions: a directory pasted into a Google Form, posts to a form endpoint
   // (agents use Google's APIs on *.googleapis.com; docs.google.com is a browser's, and its forms' formResponse).
   'form backend': ['docs.google.com', 'formspree.io', 'formsubmit.co', 'getform.io', 'usebasin.com', 'submit.jotform.com', 'formcarry.com'],
+  // Public MQTT brokers: any topic, no account, subscribed to from anywhere (a command channel, a drop).
+  'public message broker': ['test.mosquitto.org', 'broker.hivemq.com', 'broker.emqx.io', 'mqtt.eclipseprojects.io', 'public.cloud.shiftr.io', 'broker.mqttdashboard.com'],
   // Remote desktop and RMM tools: nobody sits at an agent's screen (T1219; a ransomware crew's first foothold).
   'remote access tool': ['anydesk.com', 'teamviewer.com', 'screenconnect.com', 'rustdesk.com', 'splashtop.com', 'getscreen.me', 'remoteutilities.com', 'supremocontrol.com', 'ammyy.com', 'zohoassist.com'],
   'paste site': [
@@ -283,7 +288,7 @@ export const abusedWebServiceMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
-    'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, Slack incoming webhooks, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok, SMS gateways such as Twilio, backend-as-a-service projects such as Supabase, push notification services (FCM, ntfy), form backends (Google Forms, Formspree), remote access tools (AnyDesk, TeamViewer), another organisation\'s Teams incoming webhook: not the first `<org>.webhook.office.com` host the tenant\'s agents post to), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
+    'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, Slack incoming webhooks, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok, SMS gateways such as Twilio, backend-as-a-service projects such as Supabase, push notification services (FCM, ntfy), form backends (Google Forms, Formspree), public MQTT brokers (test.mosquitto.org), remote access tools (AnyDesk, TeamViewer), another organisation\'s Teams incoming webhook: not the first `<org>.webhook.office.com` host the tenant\'s agents post to), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
     'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or 3 posts of 16 KiB or more (documents, not chat messages), or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries), to an SMS gateway (texts out: codes and links relayed to a phone) or to a remote access tool (a hands-on session). Mainstream file sharing (Box, Dropbox) is not listed.',
 };
 

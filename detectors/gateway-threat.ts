@@ -41,7 +41,9 @@
 // - a script or executable (file_type ps1, sh, exe, dll, an editor or browser
 //   extension, a disk image...) downloaded (more in than out) from
 //   an uncategorized, suspicious-category or CDN host (a CDN serves anyone's
-//   files: an implant from jsDelivr) the blueprint never used, or a package
+//   files: an implant from jsDelivr) or an app on a public hosting platform
+//   (pages.dev, workers.dev...: a ClickFix page's payload) the blueprint
+//   never used, or a package
 //   (whl, gem, nupkg, npm tgz...) from a public language registry it never
 //   used (installing runs its hooks: a hallucinated package name), or a
 //   container image (1 MB+ of layers) from a public container registry it
@@ -426,7 +428,7 @@ export const gatewayThreatMeta: DetectorMeta = {
     'The network gateway flagged an agent\'s traffic: malware, threat intelligence match or a hostile destination category (malicious, command and control, botnet, malicious websites, spyware/adware, ransomware, exploit kits... in any vendor spelling, each part of a joined category; high), ' +
     'phishing (the verdict, or a phishing or fraud category; medium, low when the gateway blocked it: a mail-triage agent fetching a reported link) or a prompt injection, blocked or not (medium), or a destination never contacted by ' +
     "the agent's blueprint reached within 10 minutes after a prompt injection (high; medium within 30 minutes). " +
-    'A script or executable downloaded from an uncategorized, suspicious-category or content-delivery (anyone\'s files) host the blueprint never used, or a package from a public language registry or a container image from a public container registry it never used (install hooks and entrypoints run), is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home (the blueprint\'s other agents pulling from that registry within 30 minutes of the first are armed alike: a poisoned release rolled out to all); after a registry package, medium only for a host no feed has judged or one that takes files (uncategorized, suspicious, a hosting platform\'s app, a storage account, file sharing), a categorized host being what the installed code was asked to query. ' +
+    'A script or executable downloaded from an uncategorized, suspicious-category or content-delivery (anyone\'s files) host or an app on a public hosting platform the blueprint never used, or a package from a public language registry or a container image from a public container registry it never used (install hooks and entrypoints run), is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home (the blueprint\'s other agents pulling from that registry within 30 minutes of the first are armed alike: a poisoned release rolled out to all); after a registry package, medium only for a host no feed has judged or one that takes files (uncategorized, suspicious, a hosting platform\'s app, a storage account, file sharing), a categorized host being what the installed code was asked to query. ' +
     'A host in a suspicious category (newly registered or observed domain, dynamic DNS, anonymizer or proxy avoidance, Tor, grayware, parked), where fresh attacker infrastructure sits before any feed lists it, ' +
     'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon); ' +
     'an uncategorized host, an app on a public web-app hosting platform (azurewebsites.net, herokuapp.com, vercel.app, workers.dev...: the category is the platform\'s), or a storage account or bucket called without a token (a key or SAS: someone\'s queue polled for tasks), new to the blueprint that fewer than 3 of its agents call: medium when the agent calls it regularly (8 calls at least 45 s apart, each within 3 min of the last). ' +
@@ -882,7 +884,8 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     // container image layers), new to the blueprint (see onToolDownload).
     const download = threat === 'none' && !malicious && e.action === 'allowed' && e.bytes_in > e.bytes_out && learned;
     const registryPull = download && (isRegistryPackage(e.dest_host, e.file_type) || isPublicImagePull(e.dest_host, e.bytes_in));
-    const tool = seen === undefined && download && (registryPull || ((cat.suspicious || cat.cdn || cat.key === 'uncategorized') && isRunnableFileType(e.file_type)));
+    const tool =
+      seen === undefined && download && (registryPull || ((cat.suspicious || cat.cdn || cat.key === 'uncategorized' || sharedAppHost(e.dest_host)) && isRunnableFileType(e.file_type)));
     if (seen === undefined) {
       if (!suspicious) {
         if (g.d.size >= o.maxDestinations) prune(g);

@@ -38,6 +38,8 @@ describe('abused-web-service: the list', () => {
     expect(abusedService('docs.google.com')?.kind).toBe('form backend');
     expect(abusedService('formspree.io')?.kind).toBe('form backend');
     expect(abusedService('sheets.googleapis.com')).toBeNull();
+    expect(abusedService('test.mosquitto.org')?.kind).toBe('public message broker');
+    expect(abusedService('mosquitto.org')).toBeNull();
     // Google's other APIs and LINE's web pages are not listed.
     expect(abusedService('www.googleapis.com')).toBeNull();
     expect(abusedService('line.me')).toBeNull();

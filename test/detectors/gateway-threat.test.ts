@@ -356,6 +356,18 @@ describe('gateway-threat', () => {
     ).toEqual([]);
   });
 
+  it('takes a script fetched from an app on a public hosting platform new to the blueprint (a ClickFix page\'s payload) for a tool download, and the host it then calls for its callback', () => {
+    const hta = network({ agent_id: 'a1', time: T2, dest_host: 'pfxmrckh-verify.pages.dev', category: 'technology', file_type: 'hta', bytes_in: 52_000, event_id: 'n-hta' });
+    const post = network({ agent_id: 'a1', time: T2 + 60 * SEC, dest_host: 'sqjwmspk.click', category: 'business', bytes_out: 260_000, bytes_in: 270, event_id: 'n-steal' });
+    expect(afterHistory([hta, post]).map((x) => [x.severity, x.event_ids])).toEqual([
+      ['low', ['n-hta']],
+      ['medium', ['n-hta', 'n-steal']],
+    ]);
+    // A page (no runnable file type) from the same platform is content.
+    resetIds();
+    expect(afterHistory([{ ...hta, file_type: 'html' }, post])).toEqual([]);
+  });
+
   it('takes an executable fetched from a CDN host new to the blueprint for a tool download (a CDN serves anyone files), and the CDN-fronted host it then calls for its callback', () => {
     const implant = network({ agent_id: 'a1', time: T2, dest_host: 'cdn.jsdelivr.net', category: 'cdn', file_type: 'elf', bytes_in: 4_200_000, event_id: 'n-elf' });
     const c2 = network({ agent_id: 'a1', time: T2 + 30 * SEC, dest_host: 'd3k81x0x4k2fz8.cloudfront.net', category: 'Content Delivery Networks', bytes_out: 500, bytes_in: 300, event_id: 'n-c2' });
