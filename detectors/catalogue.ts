@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–34). A fresh set
+// The catalogue: every detector of the product, in id order (1–35). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -38,6 +38,7 @@ import { createPasswordSprayDetector } from './password-spray.js';
 import { createDomainGenerationDetector } from './domain-generation.js';
 import { createClusterAdminAccessDetector } from './cluster-admin-access.js';
 import { createIndustrialProtocolDetector } from './industrial-protocol.js';
+import { createFtpUploadDetector } from './ftp-upload.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -75,6 +76,7 @@ export const DETECTOR_IDS = [
   'domain-generation',
   'cluster-admin-access',
   'industrial-protocol',
+  'ftp-upload',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -116,6 +118,7 @@ export function createCatalogue(): Detector[] {
     createDomainGenerationDetector(),
     createClusterAdminAccessDetector(),
     createIndustrialProtocolDetector(),
+    createFtpUploadDetector(),
   ] as Detector[];
 }
 
