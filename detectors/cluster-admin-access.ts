@@ -28,7 +28,7 @@ import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector } from './detector.js';
 import { NO_DETECTIONS, TenantMap, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
 import { memoByHost } from './host-memo.js';
-import { agentAndGroupState } from './keyed-state.js';
+import { agentAndGroupState, noteHostUse, unteachHostUse, type GroupHosts } from './keyed-state.js';
 
 export interface ClusterAdminAccessOptions {
   /** Calls without a token to one API server within windowMs that make a finding. */
@@ -72,11 +72,6 @@ interface AgentCalls extends Timed {
   ids: string[];
 }
 
-/** Per blueprint: the servers its agents call without a token, flat [server hash, first call (s), agent hashes (up to familiarAgents)...] per entry. */
-interface GroupServers extends Timed {
-  s: { h: number; f: number; l: number; a: number[] }[];
-}
-const MAX_SERVERS = 16;
 
 export const clusterAdminAccessMeta: DetectorMeta = {
   id: 'cluster-admin-access',
@@ -91,42 +86,8 @@ export const clusterAdminAccessMeta: DetectorMeta = {
 export function createClusterAdminAccessDetector(options: ClusterAdminAccessOptions = {}): Detector {
   const o: Required<ClusterAdminAccessOptions> = { ...DEFAULTS, ...options };
   const agents = new TenantMap<AgentCalls>(o.maxAgents);
-  const groups = new TenantMap<GroupServers>(o.maxAgents);
+  const groups = new TenantMap<GroupHosts>(o.maxAgents);
   const windowS = o.windowMs / 1000;
-
-  /** Records the blueprint's call to server `h`; true when the blueprint called it so before (familiar). */
-  function familiar(e: NetworkEvent, h: number, ah: number, now: number): boolean {
-    const gid = peerGroupId(e.blueprint_id, e.agent_id);
-    let g = groups.get(e.tenant_id, gid);
-    if (g === undefined) {
-      g = { at: e.time, s: [] };
-      groups.set(e.tenant_id, gid, g);
-    } else if (e.time > g.at) g.at = e.time;
-    let s = g.s.find((x) => x.h === h);
-    if (s === undefined) {
-      if (g.s.length >= MAX_SERVERS) g.s.shift();
-      s = { h, f: now, l: now, a: [] };
-      g.s.push(s);
-    }
-    const known = s.a.length >= o.familiarAgents || s.l - s.f >= o.familiarAfterMs / 1000;
-    // Learning starts afresh with the first caller after none (see unteach): the hours since count for nothing.
-    if (s.a.length === 0) s.f = now;
-    if (now > s.l) s.l = now;
-    if (s.a.length < o.familiarAgents && !s.a.includes(ah)) s.a.push(ah);
-    return known;
-  }
-
-  /**
-   * A reported agent's calls vouch for nothing: it leaves the server's
-   * callers, and a server left with none is learned afresh (the next agent
-   * of the blueprint driving it so is judged as the first was).
-   */
-  function unteach(e: NetworkEvent, h: number, ah: number, now: number): void {
-    const s = groups.get(e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id))?.s.find((x) => x.h === h);
-    if (s === undefined) return;
-    s.a = s.a.filter((x) => x !== ah);
-    if (s.a.length === 0) s.f = s.l = now;
-  }
 
   function onCall(e: NetworkEvent): Detection[] {
     const now = sec(e.time);
@@ -144,7 +105,8 @@ export function createClusterAdminAccessDetector(options: ClusterAdminAccessOpti
     }
     // An agent reported for this server teaches its blueprint nothing about it.
     const reported = a.fired !== 0 && now - a.fired < o.refireMs / 1000;
-    if (!reported && familiar(e, h, ah, now)) return NO_DETECTIONS;
+    const gid = peerGroupId(e.blueprint_id, e.agent_id);
+    if (!reported && noteHostUse(groups, e.tenant_id, gid, h, ah, now, e.time, o.familiarAgents, o.familiarAfterMs / 1000)) return NO_DETECTIONS;
     const t = a.t;
     let old = 0;
     while (old < t.length && t[old]! <= now - windowS) old++;
@@ -154,7 +116,7 @@ export function createClusterAdminAccessDetector(options: ClusterAdminAccessOpti
     else a.ids[1] = e.event_id;
     if (t.length < o.calls || reported) return NO_DETECTIONS;
     a.fired = now;
-    unteach(e, h, ah, now);
+    unteachHostUse(groups, e.tenant_id, gid, h, ah, now);
     return [
       {
         detector: clusterAdminAccessMeta.id,

@@ -22,7 +22,7 @@ import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector } from './detector.js';
 import { NO_DETECTIONS, TenantMap, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
-import { agentAndGroupState } from './keyed-state.js';
+import { agentAndGroupState, noteHostUse, unteachHostUse, type GroupHosts } from './keyed-state.js';
 import { isPrivateAddress } from './addresses.js';
 
 export interface FtpUploadOptions {
@@ -61,11 +61,6 @@ interface AgentFtp extends Timed {
   ids: string[];
 }
 
-/** Per blueprint: the FTP hosts its agents use (hash, first and last use (s), agent hashes). */
-interface GroupFtp extends Timed {
-  s: { h: number; f: number; l: number; a: number[] }[];
-}
-const MAX_HOSTS = 16;
 
 export const ftpUploadMeta: DetectorMeta = {
   id: 'ftp-upload',
@@ -80,30 +75,8 @@ export const ftpUploadMeta: DetectorMeta = {
 export function createFtpUploadDetector(options: FtpUploadOptions = {}): Detector {
   const o: Required<FtpUploadOptions> = { ...DEFAULTS, ...options };
   const agents = new TenantMap<AgentFtp>(o.maxAgents);
-  const groups = new TenantMap<GroupFtp>(o.maxAgents);
+  const groups = new TenantMap<GroupHosts>(o.maxAgents);
   const windowS = o.windowMs / 1000;
-
-  /** Records the blueprint's FTP use of host `h`; true when the blueprint used FTP with it before (familiar). */
-  function familiar(e: NetworkEvent, h: number, now: number): boolean {
-    const gid = peerGroupId(e.blueprint_id, e.agent_id);
-    let g = groups.get(e.tenant_id, gid);
-    if (g === undefined) {
-      g = { at: e.time, s: [] };
-      groups.set(e.tenant_id, gid, g);
-    } else if (e.time > g.at) g.at = e.time;
-    let s = g.s.find((x) => x.h === h);
-    if (s === undefined) {
-      if (g.s.length >= MAX_HOSTS) g.s.shift();
-      s = { h, f: now, l: now, a: [] };
-      g.s.push(s);
-    }
-    const known = s.a.length >= o.familiarAgents || s.l - s.f >= o.familiarAfterMs / 1000;
-    if (s.a.length === 0) s.f = now;
-    if (now > s.l) s.l = now;
-    const ah = hashString(e.agent_id) | 1;
-    if (s.a.length < o.familiarAgents && !s.a.includes(ah)) s.a.push(ah);
-    return known;
-  }
 
   function onControl(e: NetworkEvent): void {
     const now = sec(e.time);
@@ -111,7 +84,7 @@ export function createFtpUploadDetector(options: FtpUploadOptions = {}): Detecto
     let a = agents.get(e.tenant_id, e.agent_id);
     const reported = a !== undefined && a.fired !== 0 && now - a.fired < o.refireMs / 1000;
     // A blueprint's own FTP partner (and an agent reported for it) starts no watch.
-    if (!reported && familiar(e, h, now)) return;
+    if (!reported && noteHostUse(groups, e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id), h, hashString(e.agent_id) | 1, now, e.time, o.familiarAgents, o.familiarAfterMs / 1000)) return;
     if (a === undefined) {
       a = { at: e.time, h, host: e.dest_host, t: now, out: 0, fired: 0, ids: [] };
       agents.set(e.tenant_id, e.agent_id, a);
@@ -133,6 +106,7 @@ export function createFtpUploadDetector(options: FtpUploadOptions = {}): Detecto
     if (a.ids.length < 4) a.ids.push(e.event_id);
     if (a.out < o.uploadBytes || (a.fired !== 0 && now - a.fired < o.refireMs / 1000)) return NO_DETECTIONS;
     a.fired = now;
+    unteachHostUse(groups, e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id), a.h, hashString(e.agent_id) | 1, now);
     return [
       {
         detector: ftpUploadMeta.id,

@@ -2,7 +2,9 @@
 // agent (agentState: cryptomining, domain-generation) or that and one keyed
 // by blueprint (agentAndGroupState: kerberoasting, cluster-admin-access,
 // industrial-protocol): eviction, size, and version-1 snapshots. The
-// detector spreads it into its object.
+// detector spreads it into its object. And the hosts a blueprint's agents
+// use in a watched way (noteHostUse: cluster-admin-access's API servers,
+// ftp-upload's FTP hosts), learned from its agents but not from one reported.
 
 import type { Detector } from './detector.js';
 import { clone, type TenantMap, type Timed } from './agent-directory.js';
@@ -50,4 +52,54 @@ export function agentState<A extends Timed>(id: string, agents: TenantMap<A>): P
       agents.restore(s.agents);
     },
   };
+}
+
+/** One host a blueprint's agents use in a way a detector watches: its hash, first and last use (s), the agents that used it (hashes, up to the bar). */
+export interface HostUse {
+  h: number;
+  f: number;
+  l: number;
+  a: number[];
+}
+
+/** Per blueprint, the hosts its agents use so (see noteHostUse). */
+export interface GroupHosts extends Timed {
+  s: HostUse[];
+}
+
+/** Hosts kept per blueprint (the oldest dropped first). */
+const MAX_GROUP_HOSTS = 16;
+
+/**
+ * Records that agent `ah` of group `gid` used host `h` at `now` (s; `time`
+ * in ms); true when the group used it so before: `agents` of its agents
+ * did, or its agents did for `afterS` seconds. Learning starts afresh with
+ * the first user after none (see unteachHostUse): the hours between count
+ * for nothing.
+ */
+export function noteHostUse(groups: TenantMap<GroupHosts>, tenant: string, gid: string, h: number, ah: number, now: number, time: number, agents: number, afterS: number): boolean {
+  let g = groups.get(tenant, gid);
+  if (g === undefined) {
+    g = { at: time, s: [] };
+    groups.set(tenant, gid, g);
+  } else if (time > g.at) g.at = time;
+  let s = g.s.find((x) => x.h === h);
+  if (s === undefined) {
+    if (g.s.length >= MAX_GROUP_HOSTS) g.s.shift();
+    s = { h, f: now, l: now, a: [] };
+    g.s.push(s);
+  }
+  const known = s.a.length >= agents || s.l - s.f >= afterS;
+  if (s.a.length === 0) s.f = now;
+  if (now > s.l) s.l = now;
+  if (s.a.length < agents && !s.a.includes(ah)) s.a.push(ah);
+  return known;
+}
+
+/** A reported agent's uses vouch for nothing: it leaves the host's users, and a host left with none is learned afresh. */
+export function unteachHostUse(groups: TenantMap<GroupHosts>, tenant: string, gid: string, h: number, ah: number, now: number): void {
+  const s = groups.get(tenant, gid)?.s.find((x) => x.h === h);
+  if (s === undefined) return;
+  s.a = s.a.filter((x) => x !== ah);
+  if (s.a.length === 0) s.f = s.l = now;
 }
