@@ -37,7 +37,7 @@ import type { AgentEvent, NetworkEvent, SigninEvent } from '../contract/events.j
 import type { Detection, DetectorMeta } from './types.js';
 import type { Detector, DetectorContext } from './detector.js';
 import { CallBurstWatch, burstFinding, callBurstDetector, type BurstVerdict, type CallBurstOptions } from './call-burst.js';
-import { NO_DETECTIONS, TenantMap, sec, type Timed } from './agent-directory.js';
+import { NO_DETECTIONS, TenantMap, clone, sec, type Timed } from './agent-directory.js';
 import { memoByHost } from './host-memo.js';
 
 export type PasswordSprayOptions = Partial<CallBurstOptions>;
@@ -166,7 +166,8 @@ export function createPasswordSprayDetector(options: PasswordSprayOptions = {}):
       return burst.size() + signins.size;
     },
     snapshot(): unknown {
-      return { burst: burst.snapshot(), signins: signins.snapshot() };
+      // Detached (as every detector's): a snapshot taken in parts is serialised after later events.
+      return clone({ burst: burst.snapshot(), signins: signins.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = snapshot as { burst: unknown; signins?: [string, string, OwnSignins][] };
