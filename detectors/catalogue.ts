@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–35). A fresh set
+// The catalogue: every detector of the product, in id order (1–37). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -39,6 +39,8 @@ import { createDomainGenerationDetector } from './domain-generation.js';
 import { createClusterAdminAccessDetector } from './cluster-admin-access.js';
 import { createIndustrialProtocolDetector } from './industrial-protocol.js';
 import { createFtpUploadDetector } from './ftp-upload.js';
+import { createMainframeAccessDetector } from './mainframe-access.js';
+import { createCloudCredentialPivotDetector } from './cloud-credential-pivot.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -77,6 +79,8 @@ export const DETECTOR_IDS = [
   'cluster-admin-access',
   'industrial-protocol',
   'ftp-upload',
+  'mainframe-access',
+  'cloud-credential-pivot',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -119,6 +123,8 @@ export function createCatalogue(): Detector[] {
     createClusterAdminAccessDetector(),
     createIndustrialProtocolDetector(),
     createFtpUploadDetector(),
+    createMainframeAccessDetector(),
+    createCloudCredentialPivotDetector(),
   ] as Detector[];
 }
 
