@@ -128,6 +128,23 @@ export class ActorSprees {
     return seen.length;
   }
 
+  /**
+   * Whether `actor` did the action to agent `agentId` (`self`), and to
+   * another agent of peer group `groupId` (`peers`), among the actions kept.
+   */
+  actedOn(tenant: string, actor: string, agentId: string, groupId: string): { self: boolean; peers: boolean } {
+    const a = this.actors.get(tenant, identityKey(actor));
+    const out = { self: false, peers: false };
+    if (a === undefined) return out;
+    const ah = hashString(agentId);
+    const gh = hashString(groupId);
+    for (let i = 0; i < a.agents.length; i++) {
+      if (a.agents[i] === ah) out.self = true;
+      else if (a.groups?.[i] === gh) out.peers = true;
+    }
+    return out;
+  }
+
   evict(before: number): void {
     this.actors.evict(before);
   }

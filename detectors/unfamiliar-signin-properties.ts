@@ -64,7 +64,7 @@
 import type { AgentEvent, NetworkEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { ALLOWED_LATENESS_MS, formatDuration, isSanctionedActor, isVouchingSponsor, peerGroupName, unvouchedAddition, type CredentialSighting, type UserRiskView } from './detector.js';
+import { ALLOWED_LATENESS_MS, formatDuration, isSanctionedActor, isVouchingSponsor, peerGroupId, peerGroupName, unvouchedAddition, type CredentialSighting, type UserRiskView } from './detector.js';
 import { isPrivateAddress, sameSubnet } from './addresses.js';
 import { DueQueue } from './due-queue.js';
 import { ActorSprees, type ActorSpreesSnapshot } from './actor-sprees.js';
@@ -187,6 +187,8 @@ interface Snapshot {
   pending: Pending[];
   /** Absent from snapshots taken before it was kept. */
   sprees?: ActorSpreesSnapshot;
+  /** Absent from snapshots taken before creators were kept. */
+  creations?: ActorSpreesSnapshot;
   /** Absent from snapshots taken before moves were watched. */
   moved?: [string, string, Moved][];
 }
@@ -441,6 +443,8 @@ export function createUnfamiliarSigninPropertiesDetector(
   const added = [0, 0, 0, 0, 0];
   const pending = new DueQueue<Pending>();
   const sprees = new ActorSprees();
+  // Who created which agents: a creator who never managed another agent of the blueprint vouches for nothing he just made.
+  const creations = new ActorSprees('created');
 
   function describe(names: string[], values: (string | number | null)[]): string {
     return names.map((n, i) => `${n.replace('_', ' ')} ${typeof values[i] === 'string' ? JSON.stringify(values[i]) : String(values[i])}`).join(', ');
@@ -579,6 +583,21 @@ export function createUnfamiliarSigninPropertiesDetector(
     };
   }
 
+  /**
+   * The sponsor `actor` who created the agent within `sponsorCredentialMs`
+   * before `t` and never created, nor added a credential to, another agent
+   * of its blueprint (among the latest actions kept per actor); null when he
+   * did, or did not create it.
+   */
+  function strangerCreator(tenant: string, agentId: string, bp: string, actor: string, t: number, ctx: DetectorContext): { actor: string; created: number } | null {
+    const info = ctx.agent(tenant, agentId);
+    if (info === undefined || !info.created_seen || t - info.first_seen > o.sponsorCredentialMs) return null;
+    const gid = peerGroupId(bp, agentId);
+    const made = creations.actedOn(tenant, actor, agentId, gid);
+    if (!made.self || made.peers || sprees.actedOn(tenant, actor, agentId, gid).peers) return null;
+    return { actor, created: info.first_seen };
+  }
+
   function advance(watermark: number): Detection[] {
     return pending.takeDue(watermark, decide);
   }
@@ -586,6 +605,7 @@ export function createUnfamiliarSigninPropertiesDetector(
   function observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
     if (e.type === 'lifecycle') {
       sprees.note(e);
+      creations.note(e);
       if (e.action === 'credential_added' && e.credential_id !== null) explainLate(e.tenant_id, e.agent_id, e.credential_id, ctx);
       return NO_DETECTIONS;
     }
@@ -711,6 +731,11 @@ export function createUnfamiliarSigninPropertiesDetector(
       weight >= o.mediumWeight && e.credential_id !== null && !offensive ? sponsorAddition(ctx.agent(e.tenant_id, e.agent_id), e.credential_id, t, o.sponsorCredentialMs, ctx) : null;
     const spree = bySponsor === null ? 0 : sprees.agentsAround(e.tenant_id, bySponsor.actor, bySponsor.time, o.spreeWindowMs);
     if (spree >= o.spreeAgents) bySponsor = null;
+    // An agent its sponsor created himself within the day, with no other agent of the blueprint ever made or
+    // credentialed by him (as far as kept): the swap of an impersonator (delete a worker, create its look-alike,
+    // sponsor it, give it a secret), not the sponsor of a known agent debugging it.
+    const stranger = bySponsor !== null && bp !== null ? strangerCreator(e.tenant_id, e.agent_id, bp, bySponsor.actor, t, ctx) : null;
+    if (stranger !== null) bySponsor = null;
     const wantsMedium = weight >= o.mediumWeight && bySponsor === null;
     const confirm = wantsMedium && bp !== null && o.confirmMs > 0 && !offensive;
     const severity: Severity = wantsMedium && !confirm ? 'medium' : 'low';
@@ -771,7 +796,7 @@ export function createUnfamiliarSigninPropertiesDetector(
         tenant_id: e.tenant_id,
         agent_id: e.agent_id,
         time: t,
-        summary: `Agent ${e.agent_id} signed in with ${names.length} new propert${names.length === 1 ? 'y' : 'ies'}: ${parts.join(', ')} (unseen for the agent${bp ? ` and blueprint ${bp}` : ''})${confirm ? `; medium unless its peers follow within ${Math.round(o.confirmMs / 60_000)} min` : ''}${bySponsor !== null ? `; the credential was added by its sponsor ${bySponsor.actor} ${formatDuration(Math.max(0, t - bySponsor.time))} before (low)` : ''}`,
+        summary: `Agent ${e.agent_id} signed in with ${names.length} new propert${names.length === 1 ? 'y' : 'ies'}: ${parts.join(', ')} (unseen for the agent${bp ? ` and blueprint ${bp}` : ''})${confirm ? `; medium unless its peers follow within ${Math.round(o.confirmMs / 60_000)} min` : ''}${bySponsor !== null ? `; the credential was added by its sponsor ${bySponsor.actor} ${formatDuration(Math.max(0, t - bySponsor.time))} before (low)` : ''}${stranger !== null ? `; its sponsor ${stranger.actor} created it ${formatDuration(Math.max(0, t - stranger.created))} before and never managed another agent of its blueprint: his credential vouches for nothing` : ''}`,
         evidence: {
           observed,
           baseline: {
@@ -790,6 +815,7 @@ export function createUnfamiliarSigninPropertiesDetector(
           confirmation: confirm ? 'pending' : null,
           ...(offensive ? { offensive_client: e.user_agent } : {}),
           ...(bySponsor !== null ? { sponsor_credential: { added_by: bySponsor.actor, added_at: bySponsor.time } } : {}),
+          ...(stranger !== null ? { stranger_creator: { actor: stranger.actor, created_at: stranger.created } } : {}),
         },
         event_ids: [e.event_id],
       },
@@ -815,15 +841,17 @@ export function createUnfamiliarSigninPropertiesDetector(
       tenants.evict(before);
       pending.evict(before);
       sprees.evict(before);
+      creations.evict(before);
       moved.evict(before);
     },
-    size: () => agents.size + groups.size + tenants.size + pending.size + sprees.size + moved.size,
+    size: () => agents.size + groups.size + tenants.size + pending.size + sprees.size + creations.size + moved.size,
     snapshot: () => ({
       agents: agents.snapshot(),
       groups: snapshotGroups(groups),
       tenants: snapshotGroups(tenants),
       pending: pending.snapshot(),
       sprees: sprees.snapshot(),
+      creations: creations.snapshot(),
       moved: moved.snapshot(),
     }),
     restore(s) {
@@ -832,6 +860,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       restoreGroups(tenants, s.tenants);
       pending.restore(s.pending);
       sprees.restore(s.sprees);
+      creations.restore(s.creations);
       moved.restore(s.moved ?? []);
     },
   };

@@ -272,6 +272,35 @@ describe('unfamiliar-signin-properties', () => {
     expect(run(det(), risky).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
   });
 
+  it('judges a credential like any other when its sponsor created the agent within the day and never managed another agent of its blueprint (an impersonator swapped in)', () => {
+    const swap = (creator: string, before: AgentEvent[] = [], createdAt = END - 5 * MIN) => [
+      ...warmup({ agents: AGENTS }),
+      ...before,
+      lifecycle({ agent_id: 'a4', action: 'deleted', actor: creator, time: createdAt - MIN }),
+      lifecycle({ agent_id: 'a5', action: 'created', actor: creator, time: createdAt }),
+      lifecycle({ agent_id: 'a5', action: 'sponsor_added', sponsor_id: creator, actor: creator, time: createdAt + 20_000 }),
+      lifecycle({ agent_id: 'a5', action: 'credential_added', actor: creator, credential_id: 'new-secret', time: END - 4 * MIN }),
+      signin({ agent_id: 'a5', credential_id: 'new-secret', credential_type: 'client_secret', asn: 20473, ip: '216.238.40.13', time: END, event_id: 'swap' }),
+      ...warmup({ agents: ['a1', 'a2', 'a3'], start: END + MIN, durationMs: 12 * MIN }),
+    ];
+    const out = run(det(), swap('mallory')).detections.filter((d) => d.agent_id === 'a5');
+    expect(out.map((d) => d.severity)).toEqual(['low', 'medium']);
+    expect(out[0]!.summary).toContain('its sponsor mallory created it 5 min before and never managed another agent of its blueprint');
+    expect(out[0]!.evidence.stranger_creator).toEqual({ actor: 'mallory', created_at: END - 5 * MIN });
+    expect(out[0]!.evidence.sponsor_credential).toBeUndefined();
+    // The blueprint's own provisioner, who created and credentialed its other agents: his new agent's debugging is low.
+    const known = [
+      lifecycle({ agent_id: 'a2', action: 'created', actor: 'provisioner', time: T0 - 10 * MIN }),
+      lifecycle({ agent_id: 'a3', action: 'credential_added', actor: 'provisioner', credential_id: 'c3', time: T0 - 9 * MIN }),
+    ];
+    expect(run(det(), swap('provisioner', known)).detections.filter((d) => d.agent_id === 'a5').map((d) => d.severity)).toEqual(['low']);
+    // One who made an agent of another blueprint is still a stranger to this one.
+    const elsewhere = [lifecycle({ agent_id: 'z1', blueprint_id: 'bp9', action: 'created', actor: 'mallory', time: T0 - 10 * MIN })];
+    expect(run(det(), swap('mallory', elsewhere)).detections.filter((d) => d.agent_id === 'a5').map((d) => d.severity)).toEqual(['low', 'medium']);
+    // Created two days before (the secret added today): the sponsor's own agent by now.
+    expect(run(det(), swap('mallory', [], END - 2 * 24 * HOUR)).detections.filter((d) => d.agent_id === 'a5').map((d) => d.severity)).toEqual(['low']);
+  });
+
   it('judges a sponsor\'s credential like any other when the sponsor added credentials to 4 or more agents within 10 minutes (a spree, not one agent debugged)', () => {
     const spree = (targets: number) => [
       lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: T0 }),
