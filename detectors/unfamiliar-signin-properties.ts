@@ -60,6 +60,16 @@
 //   credentials (medium, confirmed like the rest): no cloud workload runs in
 //   a home; a stolen secret sent through a residential proxy to look local
 //   does. Carriers that also host data centres are not listed.
+// - A workload alone on a network new to the tenant, nothing else new (low),
+//   is watched for the hour: working from its own network within 3 minutes
+//   after a use from the new one, and from the new one again within 3
+//   minutes after that, it has one credential in two places at once (a
+//   client assertion replayed, a key copied to a VPS in the same country
+//   with the SDK's user agent): medium. A move stops the old host; a
+//   failover to a backup line does not run both lines at once.
+// - A sponsor who created the agent within the day and never created or
+//   credentialed another agent of its blueprint vouches for nothing: the
+//   delete-and-recreate of an impersonator is not an engineer debugging.
 
 import type { AgentEvent, NetworkEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, Severity } from './types.js';
@@ -160,6 +170,13 @@ export interface UnfamiliarSigninPropertiesOptions {
   returnWithinMs?: number;
   /** A call from the previous network counts this long after the sign-in elsewhere, ms. */
   settleMs?: number;
+  /**
+   * An agent alone on a network new to it, its blueprint and the tenant
+   * (low) that works from its own network within this long after a use from
+   * the new one, and from the new one again within this long after that:
+   * one credential in two places at once, medium, ms.
+   */
+  interleaveMs?: number;
   /** A new user agent of offensive tooling (see isOffensiveClient) weighs this much more, and is medium at once. */
   offensiveClientWeight?: number;
 }
@@ -219,6 +236,7 @@ const DEFAULTS: Required<UnfamiliarSigninPropertiesOptions> = {
   offensiveClientWeight: 1,
   returnWithinMs: 60 * 60_000,
   settleMs: 60_000,
+  interleaveMs: 3 * 60_000,
 };
 
 /**
@@ -266,6 +284,11 @@ interface Moved extends Timed {
   asn: number | null;
   adopters: number;
   bp: string | null;
+  /** Watched alone (no deployment took it there; see watchSolo): the latest use from the new network, the first from home after it (ms) and its event. */
+  solo?: boolean;
+  lf?: number;
+  hb?: number;
+  hid?: string;
 }
 
 /** The pseudo-property an unaudited credential adds to a finding. */
@@ -550,17 +573,76 @@ export function createUnfamiliarSigninPropertiesDetector(
   }
 
   /**
+   * Watches an agent alone on a network new to it, its blueprint and the
+   * tenant (a low finding): see interleaved.
+   */
+  function watchSolo(e: SigninEvent, ctx: DetectorContext, bp: string | null): void {
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    const home = info === undefined ? null : info.signin_ip === e.ip ? (info.signin_ip_prev ?? null) : (info.signin_ip ?? null);
+    if (home === null || sameSubnet(home, e.ip) || isPrivateAddress(e.ip)) return;
+    const w = moved.get(e.tenant_id, e.agent_id);
+    if (w !== undefined && e.time - w.t <= o.returnWithinMs) return;
+    moved.set(e.tenant_id, e.agent_id, { at: e.time, home, ip: e.ip, t: e.time, id: e.event_id, asn: e.asn, adopters: 0, bp, solo: true, lf: e.time });
+  }
+
+  /**
+   * A solo watch (see watchSolo): the agent works from its own network
+   * within interleaveMs after a use from the new one (a minute or more after
+   * the sign-in there: calls in flight before a move do not count), and
+   * the new network is used again within interleaveMs after that. A move
+   * stops the old host, a failover to a backup line does not run both lines
+   * at once: the credential is in two places (medium).
+   */
+  function interleaved(e: SigninEvent | NetworkEvent, w: Moved): Detection | null {
+    if (sameSubnet(e.ip, w.ip)) {
+      if (w.hb !== undefined && e.time - w.hb <= o.interleaveMs && e.time >= w.hb) {
+        moved.delete(e.tenant_id, e.agent_id);
+        return {
+          detector: 'unfamiliar-signin-properties',
+          severity: 'medium',
+          tenant_id: e.tenant_id,
+          agent_id: e.agent_id,
+          time: e.time,
+          summary:
+            `Agent ${e.agent_id}'s credential signed in from ${w.ip} (ASN ${String(w.asn)}, new to the agent, its blueprint and the tenant) ${formatDuration(e.time - w.t)} ago, ` +
+            `and the agent worked from its own network ${w.home} ${formatDuration(w.hb - (w.lf ?? w.t))} after a use from there and ${formatDuration(e.time - w.hb)} before the next: ` +
+            'one credential in two places at once (a replayed assertion or a copied key), not a move',
+          evidence: {
+            observed: { ip: w.ip, asn: w.asn, home_ip: w.home, home_at: w.hb, foreign_again_at: e.time },
+            baseline: { previous_ip: w.home },
+            threshold: { interleave_within_s: o.interleaveMs / 1000, watch_s: o.returnWithinMs / 1000 },
+            peer_group: peerGroupName(w.bp),
+            new_properties: ['asn'],
+          },
+          event_ids: [w.id, w.hid ?? e.event_id, e.event_id],
+        };
+      }
+      if (w.lf === undefined || e.time > w.lf) w.lf = e.time;
+      return null;
+    }
+    if (!sameSubnet(e.ip, w.home) || e.time <= w.t + (e.type === 'network' ? o.settleMs : 0)) return null;
+    if (w.hb === undefined || e.time - w.hb > o.interleaveMs) {
+      if (e.time - (w.lf ?? w.t) <= o.interleaveMs) {
+        w.hb = e.time;
+        w.hid = e.event_id;
+      } else delete w.hb;
+    }
+    return null;
+  }
+
+  /**
    * A watched agent signing in from its previous network again within
    * returnWithinMs, or calling from there a minute or more after (calls in
    * flight before a move do not count): it never moved (low).
    */
   function backHome(e: SigninEvent | NetworkEvent): Detection | null {
     const w = moved.get(e.tenant_id, e.agent_id);
-    if (w === undefined || e.time <= w.t + (e.type === 'network' ? o.settleMs : 0)) return null;
+    if (w === undefined || (w.solo !== true && e.time <= w.t + (e.type === 'network' ? o.settleMs : 0))) return null;
     if (e.time - w.t > o.returnWithinMs) {
       moved.delete(e.tenant_id, e.agent_id);
       return null;
     }
+    if (w.solo === true) return interleaved(e, w);
     if (!sameSubnet(e.ip, w.home)) return null;
     moved.delete(e.tenant_id, e.agent_id);
     return {
@@ -739,6 +821,12 @@ export function createUnfamiliarSigninPropertiesDetector(
     const wantsMedium = weight >= o.mediumWeight && bySponsor === null;
     const confirm = wantsMedium && bp !== null && o.confirmMs > 0 && !offensive;
     const severity: Severity = wantsMedium && !confirm ? 'medium' : 'low';
+    // A workload alone on a network no one in the tenant uses, with nothing else new: watch whether it ever left home.
+    if (
+      severity === 'low' && !confirm && novel === 1 << ASN && (tenantKnown & (1 << ASN)) === 0 && bySponsor === null && stranger === null &&
+      e.flow === 'client_credentials' && movedWith === 0
+    )
+      watchSolo(e, ctx, bp);
     const observed: Record<string, string | number | null> = {};
     const names: string[] = [];
     const parts: string[] = [];
@@ -829,7 +917,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant). A new credential that no addition record explains, presented from another subnet than the credential the agent used within the hour before it (not a managed identity), weighs one more: a credential planted past the audit feed, running beside the agent\'s own. A new user agent of offensive tooling (roadtx, ROADrecon, GraphRunner, AADInternals, TokenTactics, AzureHound...) is medium at once. A new network that is a consumer broadband or mobile ISP (Comcast, Spectrum, Cox, T-Mobile, Virgin Media...) weighs double for a workload signing in with client credentials: no cloud workload runs in a home, a residential proxy does. An agent a deployment took to a new network that signs in or calls from its own network again within the hour did not move with it (one host signing in as several agents): low.',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant). A new credential that no addition record explains, presented from another subnet than the credential the agent used within the hour before it (not a managed identity), weighs one more: a credential planted past the audit feed, running beside the agent\'s own. A new user agent of offensive tooling (roadtx, ROADrecon, GraphRunner, AADInternals, TokenTactics, AzureHound...) is medium at once. A new network that is a consumer broadband or mobile ISP (Comcast, Spectrum, Cox, T-Mobile, Virgin Media...) weighs double for a workload signing in with client credentials: no cloud workload runs in a home, a residential proxy does. An agent a deployment took to a new network that signs in or calls from its own network again within the hour did not move with it (one host signing in as several agents): low. A workload alone on a network new to the tenant, with nothing else new (low), that works from its own network within 3 minutes after a use from the new one and from the new one again within 3 minutes after that, within the hour, has one credential in two places at once (a replayed assertion, a copied key): medium. A sponsor who created the agent within the day and never created or credentialed another agent of its blueprint vouches for nothing.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,

@@ -71,6 +71,32 @@ describe('unfamiliar-signin-properties', () => {
     expect(detections[3]!.event_ids).toHaveLength(2);
   });
 
+  it('is medium when an agent alone on a network new to the tenant goes on working from its own network between uses from the new one (one credential in two places)', () => {
+    const VPS = { ip: '64.176.65.15', asn: 20473 };
+    const foreign = (t: number) => signin({ agent_id: 'a1', credential_id: 'cred-a1', time: t, ...VPS });
+    const foreignCall = (t: number) => network({ agent_id: 'a1', time: t, ...VPS });
+    const home = (t: number) => network({ agent_id: 'a1', time: t });
+    const levels = (events: AgentEvent[]) =>
+      run(det(), [...warmup({ agents: AGENTS }), ...events, ...warmup({ agents: ['a2', 'a3'], start: END + MIN, durationMs: 20 * MIN })])
+        .detections.filter((d) => d.agent_id === 'a1')
+        .map((d) => [d.severity, d.time - END]);
+    // Replayed assertions from a VPS while the agent works at home: VPS, home 2 min later, VPS again a minute after.
+    const both = run(det(), [...warmup({ agents: AGENTS }), foreign(END), foreignCall(END + MIN), home(END + 2 * MIN), foreign(END + 3 * MIN)]).detections;
+    expect(both.map((d) => [d.severity, d.time - END])).toEqual([
+      ['low', 0],
+      ['medium', 3 * MIN],
+    ]);
+    expect(both[1]!.summary).toContain('one credential in two places at once');
+    expect(both[1]!.evidence.observed).toMatchObject({ ip: VPS.ip, asn: VPS.asn, home_ip: '20.0.0.1', home_at: END + 2 * MIN });
+    expect(both[1]!.event_ids).toHaveLength(3);
+    // A failover to a backup line and back: the new network, then home again for good.
+    expect(levels([foreign(END), foreign(END + MIN), home(END + 10 * MIN), home(END + 11 * MIN)])).toEqual([['low', 0]]);
+    // Home, then the new network only long after: no overlap.
+    expect(levels([foreign(END), home(END + 2 * MIN), foreign(END + 8 * MIN)])).toEqual([['low', 0]]);
+    // Calls in flight at home when the agent moved do not count.
+    expect(levels([foreign(END), home(END + 30_000), foreign(END + 2 * MIN)])).toEqual([['low', 0]]);
+  });
+
   it('takes a two-agent blueprint failing over together as a deployment, not the first of them as an intruder', () => {
     const PAIR = ['p1', 'p2'];
     const move = (agents: string[]) => {
