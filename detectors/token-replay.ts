@@ -22,7 +22,13 @@
 // thief's host never does. From the /8 of the issuing address (IPv4: most
 // likely the same provider's space, a NAT gateway's second prefix or the
 // paired region of a failover) it waits 5 minutes: time for the
-// deployment's agents to get tokens there.
+// deployment's agents to get tokens there. An agent whose token-less calls
+// leave from that network too, with no call from where it gets its tokens,
+// moved with its traffic (a route change: cached tokens now leave through
+// another egress): its use is held up to 20 minutes for a token issued there
+// (its next sign-in, a batch's next run), and reported at once when it calls
+// from home again (a thief replaying a token does not carry the agent's
+// other traffic with him).
 // "Near" = equal, or in the same /24 (IPv4) or /64 (IPv6) when `sameSubnet` is
 // on (default). Why the subnet tolerance: cloud egress goes through NAT/SNAT
 // pools that hand out adjacent public addresses, so the token request and a
@@ -97,6 +103,7 @@ import {
   type MsState,
   type PeerGroup,
   type PeerGroupSnapshot,
+  type Timed,
 } from './agent-directory.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { DueQueue } from './due-queue.js';
@@ -153,6 +160,14 @@ export interface TokenReplayOptions {
    */
   moveConfirmMs?: number;
   /**
+   * An agent alone on a network (no token issued near it, no other agent of
+   * its blueprint there) whose token-less calls leave from there too, and
+   * none from where it gets its tokens, is held this long for a token issued
+   * there (it moved: a route change, a batch between runs) or a call from
+   * home (a replay) before it is reported, ms.
+   */
+  moveAloneConfirmMs?: number;
+  /**
    * A use from a private address (see isPrivateAddress: a private endpoint,
    * an internal proxy) of a token issued at a public one is judged this long
    * later: no replay if another agent of the blueprint uses that private
@@ -178,6 +193,7 @@ const DEFAULTS: Required<TokenReplayOptions> = {
   sameBlockConfirmMs: 5 * 60_000,
   issuingHistoryMs: 24 * 3_600_000,
   moveConfirmMs: 10 * 60_000,
+  moveAloneConfirmMs: 20 * 60_000,
   privateConfirmMs: 10 * 60_000,
 };
 
@@ -393,6 +409,19 @@ interface QueuedUse extends PendingUse {
   bp: string | null;
 }
 
+/**
+ * An agent with a token use from a foreign network waiting to be judged (see
+ * movedAlone): that network's hash, the first such use and the latest
+ * token-less calls from it and from where the agent gets its tokens (see
+ * `sec`); `at` in ms, for eviction.
+ */
+interface MovingAgent extends Timed {
+  net: number;
+  since: number;
+  away: number;
+  home: number;
+}
+
 /** A use of a known token from a network that fit nothing while its group learned, waiting to be judged. */
 interface DeferredUse {
   tenant_id: string;
@@ -427,7 +456,7 @@ export const tokenReplayMeta: DetectorMeta = {
   description:
     'An access token issued to an agent is used from a network address other than the one it was issued to ' +
     '(outside the /24 or /64 of every address the agent obtained tokens at in the last 24 hours, outside the /16 or /48 of those, and off the networks its blueprint uses tokens from), ' +
-    'a sign of a stolen token being replayed; and a token for a Microsoft first-party resource (Graph, ARM, Key Vault, Storage, SQL, Exchange) presented to a host outside Microsoft\'s services (medium, once per token: handed to a third party, such as an MCP server asking for the agent\'s Microsoft 365 session). It is reported 45 s after the use (5 minutes from the /8 of the issuing address: likely the same provider\'s space, a NAT gateway\'s second prefix or a failover\'s paired region) unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address). ' +
+    'a sign of a stolen token being replayed; and a token for a Microsoft first-party resource (Graph, ARM, Key Vault, Storage, SQL, Exchange) presented to a host outside Microsoft\'s services (medium, once per token: handed to a third party, such as an MCP server asking for the agent\'s Microsoft 365 session). It is reported 45 s after the use (5 minutes from the /8 of the issuing address: likely the same provider\'s space, a NAT gateway\'s second prefix or a failover\'s paired region) unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address); an agent whose token-less calls leave from there too, and none from home, moved with its traffic (a route change): held up to 20 minutes for a token issued there, reported at once when it calls from home again. ' +
     'A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
     'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
@@ -582,6 +611,46 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
   const deferred = new DueQueue<DeferredUse>(o.maxQueue);
   /** Per agent another agent of the tenant called (dest_agent_id), the latest caller and the address it called from (see calledFrom). */
   const callers = new TenantMap<CallerSeen>(o.maxAgents);
+  /** Agents with a foreign use waiting (see movedAlone): where their token-less calls leave from meanwhile. */
+  const moving = new TenantMap<MovingAgent>(o.maxAgents);
+
+  /** A token-less call of an agent watched in `moving`: from the foreign network, or from home. */
+  function noteMoving(e: NetworkEvent): void {
+    const m = moving.get(e.tenant_id, e.agent_id);
+    if (m === undefined) return;
+    if (e.time > m.at) m.at = e.time;
+    const now = sec(e.time);
+    if (networkHash(e.ip) === m.net) {
+      if (now > m.away) m.away = now;
+      return;
+    }
+    const s = agents.peek(e.tenant_id, e.agent_id);
+    if (s !== undefined && knownAddress(s, e.ip, e.time) && now > m.home) m.home = now;
+  }
+
+  /** Starts watching where the agent's token-less calls leave from, after a foreign use at `t` from `ip`. */
+  function watchMoving(tenant: string, agent: string, ip: string, t: number): void {
+    const now = sec(t);
+    const net = networkHash(ip);
+    const m = moving.get(tenant, agent);
+    if (m !== undefined && m.net === net) return;
+    moving.set(tenant, agent, { at: t, net, since: now, away: 0, home: 0 });
+  }
+
+  /**
+   * The agent left with its traffic: since its token was used from the
+   * foreign network, its token-less calls leave from there too, and it made
+   * no call from where it gets its tokens (with or without a token). A thief
+   * replaying a token does not carry the agent's other traffic with him;
+   * an agent whose route changed (an ExpressRoute maintenance sending its
+   * egress through the hub firewall) does, with cached tokens, until it next
+   * signs in there.
+   */
+  function movedAlone(tenant: string, agent: string, s: AgentTokens, useS: number): boolean {
+    const m = moving.get(tenant, agent);
+    if (m === undefined || m.away < useS) return false;
+    return m.home < useS + CONCURRENT_S && s.hu < useS + CONCURRENT_S;
+  }
 
   /**
    * A deferred use whose time came. No replay when a token has been issued
@@ -601,7 +670,10 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     const g = groups.get(e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id));
     const h = networkHash(e.ip);
     const ah = hashString(e.agent_id) | 1;
-    if (knownAddress(s, e.ip, e.time) || (g && issuedNear(g, s, e.ip, h, ah, e.time, revokedAgent(ctx, e.tenant_id, e.agent_id)))) return null;
+    if (knownAddress(s, e.ip, e.time) || (g && issuedNear(g, s, e.ip, h, ah, e.time, revokedAgent(ctx, e.tenant_id, e.agent_id)))) {
+      if (moving.size !== 0) moving.delete(e.tenant_id, e.agent_id);
+      return null;
+    }
     const code = g ? peerVerdictCode(g, h, ah, e.time, o.egressAdoptSpanMs) : 2;
     if (q.internal) {
       // Private endpoints carry part of a deployment's traffic (its storage, its vault) while
@@ -623,10 +695,16 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       peerAdopt(g!, h, ah, e.time, true, MAX_USE_NETWORKS); // the agent moved with its blueprint
       return null;
     }
+    if (q.confirm && !q.internal && movedAlone(e.tenant_id, e.agent_id, s, sec(e.time)) && watermark < e.time + o.moveAloneConfirmMs) {
+      // Looked at again shortly: a token issued there (it moved) or a call from home (a replay) ends the wait.
+      deferred.add({ ...q, due: Math.min(e.time + o.moveAloneConfirmMs, watermark + RECHECK_MS) });
+      return null;
+    }
     // The agent's slot of the token now (a restored snapshot holds a copy of it).
     let slot = q.slot;
     for (const x of s.slots) if (x.h1 === slot.h1 && x.h2 === slot.h2) slot = x;
     if (slot.fired) return null;
+    if (moving.size !== 0) moving.delete(e.tenant_id, e.agent_id);
     const d = detection(e, s, slot, { ip: e.ip, t: e.time, id: e.event_id, host: e.dest_host }, q.tokenId, ctx);
     d.time = Math.max(e.time, watermark);
     if (q.internal) {
@@ -986,7 +1064,10 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
   function onNetwork(e: NetworkEvent, ctx: DetectorContext): Detection[] {
     if (e.dest_agent_id !== null && e.dest_agent_id !== e.agent_id) noteCaller(e);
     const tokenId = e.token_id;
-    if (tokenId === null) return NO_DETECTIONS;
+    if (tokenId === null) {
+      if (moving.size !== 0) noteMoving(e);
+      return NO_DETECTIONS;
+    }
     touchGroup(e, ctx);
     let s = agents.get(ctx, e.tenant_id, e.agent_id);
     hash2(tokenId);
@@ -1025,6 +1106,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         const internal = (isPrivateAddress(e.ip) && !isPrivateAddress(slot.ip)) || (isSecurityEdgeAddress(e.ip) && !isSecurityEdgeAddress(slot.ip));
         const wait = internal ? o.privateConfirmMs : confirm ? (sameBlock(e.ip, slot.ip) ? o.sameBlockConfirmMs : o.foreignConfirmMs) : o.pendingMs;
         deferred.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + wait, use: e, slot, tokenId, confirm, internal });
+        if (confirm && !internal) watchMoving(e.tenant_id, e.agent_id, e.ip, e.time);
         return NO_DETECTIONS;
       }
     }
@@ -1122,6 +1204,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       agents.evict(before);
       groups.evict(before);
       callers.evict(before);
+      moving.evict(before);
       if (queue.length > 0) queue = queue.filter((q) => q.t >= before);
       if (homeQueue.length > 0) homeQueue = homeQueue.filter((q) => q.t >= before);
       // Tokens expired before the horizon (the sweep in `advance` forgets them sooner, as the watermark moves).
@@ -1129,12 +1212,12 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       deferred.evict(before);
     },
     size(): number {
-      return agents.size + groups.size + queue.length + deferred.size + owners.size + homeQueue.length + callers.size;
+      return agents.size + groups.size + queue.length + deferred.size + owners.size + homeQueue.length + callers.size + moving.size;
     },
     snapshot(): unknown {
       const issuance: [string, string, number[]][] = [];
       for (const [t, id, g] of groups.entries()) if (g.iss) issuance.push([t, id, g.iss]);
-      return clone({ version: 1, agents: agents.rows(), queue, useNetworks: snapshotGroups(groups), issuance, deferred: deferred.snapshot(), homeQueue, callers: callers.snapshot() });
+      return clone({ version: 1, agents: agents.rows(), queue, useNetworks: snapshotGroups(groups), issuance, deferred: deferred.snapshot(), homeQueue, callers: callers.snapshot(), moving: moving.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -1147,6 +1230,8 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         homeQueue?: QueuedUse[];
         /** Absent in snapshots taken before callers were kept. */
         callers?: [string, string, CallerSeen][];
+        /** Absent in snapshots taken before moves were watched. */
+        moving?: [string, string, MovingAgent][];
       };
       if (s?.version !== 1) throw new Error('token-replay: unsupported snapshot');
       // Agents from before issuing networks were kept: none known yet.
@@ -1175,6 +1260,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       crossFound = [];
       homeQueue = s.homeQueue ?? [];
       callers.restore(s.callers ?? []);
+      moving.restore(s.moving ?? []);
     },
   };
 }

@@ -443,6 +443,40 @@ describe('token-replay', () => {
       expect(hosting[0]![2]).toBeLessThan(2 * MIN);
     });
 
+    it('holds a use from a network the agent\'s token-less traffic moved to as well (a route change), until a token is issued there; a call from home, or 20 minutes, make it a replay', () => {
+      const t = T0 + HOUR;
+      const HUB = '191.234.6.88';
+      const run = (o: { tokenless?: boolean; homeCallAfter?: number; issuedAfter?: number }) => {
+        const d = replay();
+        const ctx = fakeContext();
+        feed(d, ctx, home());
+        const events = [
+          token({ agent_id: 'w1', token_id: 'dc', ip: '20.1.2.1', time: t }),
+          network({ agent_id: 'w1', token_id: 'dc', ip: HUB, time: t + 10 * SEC }),
+        ];
+        // The agent's other calls (no token) leave through the hub from then on.
+        if (o.tokenless !== false) for (let k = 1; k <= 4; k++) events.push(network({ agent_id: 'w1', token_id: null, ip: HUB, dest_host: 'dict.pi.rsfn.net.br', time: t + 10 * SEC + k * 8 * SEC }));
+        if (o.homeCallAfter !== undefined) events.push(network({ agent_id: 'w1', token_id: null, ip: '20.1.2.1', dest_host: 'dict.pi.rsfn.net.br', time: t + o.homeCallAfter }));
+        if (o.issuedAfter !== undefined) events.push(token({ agent_id: 'w1', token_id: 'hub', ip: HUB, time: t + o.issuedAfter }));
+        // The fleet's other traffic moves event time on, every 10 s, for 30 minutes.
+        for (let k = 1; k <= 180; k++) events.push(network({ agent_id: 'w4', token_id: null, ip: '20.1.2.4', time: t + k * 10 * SEC }));
+        events.sort((x, y) => x.time - y.time);
+        return feed(d, ctx, events).map((x) => [x.agent_id, x.severity, x.time - t] as const);
+      };
+      // Its next sign-in, 12 minutes on (a batch between runs), is at the hub: it moved.
+      expect(run({ issuedAfter: 12 * MIN })).toEqual([]);
+      // It calls from home 3 minutes on: someone else holds its token (reported as the watermark moves, 60 s behind).
+      const replayed = run({ homeCallAfter: 3 * MIN, issuedAfter: 12 * MIN });
+      expect(replayed.map(([a, sev]) => [a, sev])).toEqual([['w1', 'high']]);
+      expect(replayed[0]![2]).toBeGreaterThanOrEqual(2 * MIN);
+      expect(replayed[0]![2]).toBeLessThan(4 * MIN);
+      // Without token-less calls from there, 45 s as ever; with them and nothing else, 20 minutes.
+      expect(run({ tokenless: false, issuedAfter: 12 * MIN }).map(([a, sev, at]) => [a, sev, at < 2 * MIN])).toEqual([['w1', 'high', true]]);
+      const silent = run({});
+      expect(silent.map(([a, sev]) => [a, sev])).toEqual([['w1', 'high']]);
+      expect(silent[0]![2]).toBeGreaterThanOrEqual(20 * MIN);
+    });
+
     it('takes a private endpoint the blueprint agents start using, while still calling other hosts from home, as no replay; one agent alone there is reported low', () => {
       const t = T0 + 30 * MIN;
       const run = (movers: number) => {
