@@ -589,12 +589,17 @@ const MAX_FLAGGED_DESTINATIONS = 64;
 const RECURRENCE_MIN_S = 11 * 3600;
 const RECURRENCE_MAX_S = 8 * 24 * 3600;
 
+/** A transfer up to this many times the largest its blueprint sent to the destination before has a precedent there (see the familiar surge). */
+const PRECEDENT_FACTOR = 4;
+
 /** A destination the peer group sends bulk data to. */
 interface BulkDest {
   /** First and last seen, seconds; hash of the first agent seen sending bulk data there. */
   f: number;
   l: number;
   a: number;
+  /** The largest transfer there by an agent under no suspicion while the destination was new to the blueprint, KiB; absent in older snapshots. */
+  m?: number;
 }
 
 interface GroupEx extends Timed {
@@ -736,12 +741,13 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     s.mx = -1;
   }
 
-  function learnDestination(g: GroupEx, dh: number, ah: number, t: number): void {
+  function learnDestination(g: GroupEx, dh: number, ah: number, t: number, kib: number): void {
     const sec = Math.floor(t / 1000);
     const d = g.d.get(dh);
     if (d !== undefined) {
       if (sec > d.l) d.l = sec;
       if (sec < d.f) d.f = sec;
+      if (kib > (d.m ?? 0)) d.m = kib;
       return;
     }
     if (g.d.size >= o.maxBulkDestinations) {
@@ -752,7 +758,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       const cut = lasts[Math.max(0, (lasts.length >> 3) - 1)]!;
       for (const [k, v] of g.d) if (v.l <= cut) g.d.delete(k);
     }
-    g.d.set(dh, { f: sec, l: sec, a: ah });
+    g.d.set(dh, { f: sec, l: sec, a: ah, m: kib });
   }
 
   /**
@@ -1594,6 +1600,14 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     // by a resource that granted the agent a role), not a shared provider fed under someone else's key.
     if (familiar && !inside && !isRisky && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key) && !((cat.modelProvider || azureTenantServiceHost(e.dest_host)) && e.token_id !== null)) {
       const skib = Math.floor(bytes / KIB);
+      // A transfer within 4× the largest its blueprint sent to that destination while it was new to it, an hour or more
+      // ago (an hourly partner file over SFTP since the stream began: the first ones counted as new-destination bytes,
+      // so no surge baseline saw them): the agent's own volume, learnt at once. Not where the bulk began within the
+      // hour: a thief's first chunks are no precedent for the rest.
+      if (bulk && skib > s.sm && g!.d.size !== 0) {
+        const d = g!.d.get(dh);
+        if (d !== undefined && skib <= PRECEDENT_FACTOR * (d.m ?? 0) && t - d.f * 1000 >= o.familiarAfterMs) s.sm = skib;
+      }
       if (wi === s.w) s.s0 += skib;
       else if (wi === s.w - 1) s.s1 += skib;
       if (wi >= s.w - 1 && (s.s0 + s.s1) * KIB >= (modelUpload(e, cat) ? o.familiarSurgeBytesModel : o.familiarSurgeBytes)) {
@@ -1658,7 +1672,8 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       }
     }
 
-    if (bulk && !suspect(s, Math.floor(t / 1000))) learnDestination(g!, dh, ah, t);
+    // The size is learnt only while the destination is new to the blueprint: what no surge baseline saw (see PRECEDENT_FACTOR).
+    if (bulk && !suspect(s, Math.floor(t / 1000))) learnDestination(g!, dh, ah, t, familiar ? 0 : Math.floor(bytes / KIB));
 
     // Baselines: the agent's high-water mark and the peer group's per-agent-window maxima.
     const b = bucketOf(bytes);

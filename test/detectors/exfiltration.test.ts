@@ -900,6 +900,31 @@ describe('exfiltration', () => {
     expect(feed(d3, ctx3, calls())).toEqual([]);
   });
 
+  it('takes files of the size its blueprint sent a destination while it was new, an hour before (an hourly partner file over SFTP since the stream began), as its work; not a far larger one, nor chunks summing to tens of MB', () => {
+    const SFTP = { dest_host: 'sftp.dch.example', dest_port: 22, category: 'business', blueprint_id: 'bp-roam' };
+    // Two roaming agents send their first hourly files within a minute, the host new to their blueprint.
+    const first = [
+      network({ agent_id: 'r2', time: T0 + 8 * MIN, ...SFTP, bytes_out: 24_800_000, bytes_in: 2_000 }),
+      network({ agent_id: 'r1', time: T0 + 9 * MIN, ...SFTP, bytes_out: 63_000_000, bytes_in: 2_000 }),
+    ];
+    // Their small calls to the partner's API every few minutes.
+    const calls: NetworkEvent[] = [];
+    for (let t = T0; t < T0 + 3 * HOUR; t += 5 * MIN) for (const a of ['r1', 'r2']) calls.push(network({ agent_id: a, time: t + 13 * SEC, dest_host: 'roaming-api.example', category: 'api', blueprint_id: 'bp-roam', bytes_out: 900, bytes_in: 9_000 }));
+    const next = (mb: number, n = 1) => Array.from({ length: n }, (_, k) => network({ agent_id: 'r1', time: T0 + 68 * MIN + k * 10 * SEC, ...SFTP, bytes_out: mb * 1_000_000, bytes_in: 2_000 }));
+    const run = (extra: NetworkEvent[]) => {
+      const d = exfil();
+      const ctx = fakeContext();
+      return feed(d, ctx, [...traffic(AGENTS, T0, T3), ...calls, ...first, ...extra].sort((x, y) => x.time - y.time)).filter((x) => x.agent_id.startsWith('r'));
+    };
+    // The next hour's file, 37.5 MB (over the 32 MB floor of a destination the blueprint works with, which the first
+    // files, sent while the host was new, never taught): its work.
+    expect(run(next(37.5))).toEqual([]);
+    // 300 MB in one file, nearly five times the largest there: a surge.
+    expect(run(next(300)).map((x) => [x.severity, x.evidence.kind])).toContainEqual(['medium', 'window']);
+    // 40 files of 1 MB within 7 minutes: each small, together 40 MB.
+    expect(run(next(1, 40)).map((x) => [x.severity, x.evidence.kind])).toEqual([['medium', 'window']]);
+  });
+
   it('catches tens of MB smuggled to a destination the blueprint works with (model prompts of MBs), not its heavy tail there, storage uploads, uploads to a model resource of its tenant (with its token), or a canary of its agents', () => {
     const LLM = { dest_host: 'api.openai.com', category: 'llm_provider' };
     /** Prompts of ~10 KB from every agent every 2 minutes: the model endpoint is the blueprint's. */
