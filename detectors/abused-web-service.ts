@@ -37,6 +37,11 @@
 //   the tenant's own is the first its agents post to): a connector of the
 //   attacker's own tenant takes cards of mail pasted in, under a Microsoft
 //   host the blueprint's posts to its own webhook make look familiar.
+// - WhatsApp's Business Cloud API (graph.facebook.com) and its resellers: a
+//   channel organisations use every day, so judged apart (see BUSINESS_KIND):
+//   familiar once another agent of the tenant used it, no low on contact, no
+//   count of messages; documents posted (statements to a thief's business
+//   number), or 4 MiB sent, where no one in the tenant uses it are medium.
 // Mainstream file sharing (Box, Dropbox, WeTransfer) is not listed: companies
 // use it, and its category already lowers exfiltration's thresholds.
 //
@@ -78,6 +83,8 @@ export interface AbusedWebServiceOptions {
    */
   documentPosts?: number;
   documentPostBytes?: number;
+  /** Bytes sent to an unfamiliar business messaging API (see BUSINESS_KIND) within `windowMs` that make medium. */
+  businessLeakBytes?: number;
   /** Allowed requests to unfamiliar listed services within `windowMs` that make medium. */
   channelRequests?: number;
   /** The same for a reverse tunnel: its every request is the session it carries. */
@@ -94,6 +101,7 @@ const DEFAULTS: Required<AbusedWebServiceOptions> = {
   leakBytes: 1024 * 1024,
   documentPosts: 3,
   documentPostBytes: 16 * 1024,
+  businessLeakBytes: 4 * 1024 * 1024,
   channelRequests: 30,
   tunnelRequests: 10,
   windowMs: 3_600_000,
@@ -113,6 +121,7 @@ export type AbusedServiceKind =
   | 'remote access tool'
   | 'form backend'
   | 'public message broker'
+  | 'business messaging API'
   | "another organisation's Teams webhook";
 
 /** A listed service: its domain and what it is. */
@@ -130,6 +139,9 @@ const SERVICES: Record<Exclude<AbusedServiceKind, "another organisation's Teams 
   // Anyone's form takes anonymous submissions: a directory pasted into a Google Form, posts to a form endpoint
   // (agents use Google's APIs on *.googleapis.com; docs.google.com is a browser's, and its forms' formResponse).
   'form backend': ['docs.google.com', 'formspree.io', 'formsubmit.co', 'getform.io', 'usebasin.com', 'submit.jotform.com', 'formcarry.com'],
+  // WhatsApp's Business Cloud API (Meta's Graph API host) and its resellers: a business channel in much of Africa,
+  // Latin America and South Asia, and anyone's business number takes the statements an agent posts as documents.
+  'business messaging API': ['graph.facebook.com', 'waba.360dialog.io', 'waba-v2.360dialog.io'],
   // Public MQTT brokers: any topic, no account, subscribed to from anywhere (a command channel, a drop).
   'public message broker': ['test.mosquitto.org', 'broker.hivemq.com', 'broker.emqx.io', 'mqtt.eclipseprojects.io', 'public.cloud.shiftr.io', 'broker.mqttdashboard.com'],
   // Remote desktop and RMM tools: nobody sits at an agent's screen (T1219; a ransomware crew's first foothold).
@@ -249,6 +261,18 @@ const serviceOf = memoByHost(abusedService);
 
 const ORG_WEBHOOK_KIND: AbusedServiceKind = "another organisation's Teams webhook";
 
+/**
+ * A business messaging API (WhatsApp's) is a channel organisations use every
+ * day: familiar to a blueprint once any other agent of its tenant used it (the
+ * organisation's own business account), no low on contact, no count of
+ * requests (a reminder campaign sends hundreds of messages); documents posted,
+ * or businessLeakBytes sent, where no one else in the tenant uses it, are medium.
+ */
+const BUSINESS_KIND: AbusedServiceKind = 'business messaging API';
+
+/** Per tenant, the agents seen using a business messaging API (see BUSINESS_KIND), under this group id. */
+const TENANT_USERS = '\u0000tenant';
+
 /** Kinds whose every request is the session or the message itself (a tunnel, a remote desktop, a text): medium at tunnelRequests. */
 function sessionKind(kind: AbusedServiceKind): boolean {
   return kind === 'reverse tunnel' || kind === 'SMS gateway' || kind === 'remote access tool';
@@ -289,7 +313,7 @@ export const abusedWebServiceMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, Slack incoming webhooks, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok, SMS gateways such as Twilio, backend-as-a-service projects such as Supabase, push notification services (FCM, ntfy), form backends (Google Forms, Formspree), public MQTT brokers (test.mosquitto.org), remote access tools (AnyDesk, TeamViewer), another organisation\'s Teams incoming webhook: not the first `<org>.webhook.office.com` host the tenant\'s agents post to), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
-    'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or 3 posts of 16 KiB or more (documents, not chat messages), or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries), to an SMS gateway (texts out: codes and links relayed to a phone) or to a remote access tool (a hands-on session). Mainstream file sharing (Box, Dropbox) is not listed.',
+    'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or 3 posts of 16 KiB or more (documents, not chat messages), or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries), to an SMS gateway (texts out: codes and links relayed to a phone) or to a remote access tool (a hands-on session). WhatsApp\'s Business Cloud API (graph.facebook.com) is a channel organisations use: familiar once another agent of the tenant used it, no low and no count of messages; 3 documents posted, or 4 MiB sent, where no one in the tenant uses it are medium. Mainstream file sharing (Box, Dropbox) is not listed.',
 };
 
 export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions = {}): Detector {
@@ -321,6 +345,27 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
     return familiar;
   }
 
+  /** Records the agent's use of a business messaging API for its tenant; true when another agent of the tenant used it before. */
+  function tenantUses(e: NetworkEvent, service: AbusedService, agentHash: number, teaches: boolean): boolean {
+    let g = groups.get(e.tenant_id, TENANT_USERS);
+    if (g === undefined) {
+      g = { at: e.time, services: {} };
+      groups.set(e.tenant_id, TENANT_USERS, g);
+    } else if (e.time > g.at) g.at = e.time;
+    let u = g.services[service.domain];
+    if (u === undefined) {
+      if (!teaches) return false;
+      u = { first: e.time, last: e.time, agents: [] };
+      g.services[service.domain] = u;
+    }
+    const known = u.agents.some((x) => x !== agentHash);
+    if (teaches) {
+      if (e.time > u.last) u.last = e.time;
+      if (u.agents.length < 2 && !u.agents.includes(agentHash)) u.agents.push(agentHash);
+    }
+    return known;
+  }
+
   function isFamiliar(u: GroupUse): boolean {
     return u.agents.length >= o.familiarAgents || u.last - u.first >= o.familiarAfterMs;
   }
@@ -350,6 +395,7 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
     const flagged = a !== undefined && a.flagged.includes(service.domain);
     const agentHash = hashString(e.agent_id);
     if (groupUse(e, service, agentHash, !flagged)) return NO_DETECTIONS;
+    if (service.kind === BUSINESS_KIND && tenantUses(e, service, agentHash, !flagged)) return NO_DETECTIONS;
     const out = contact(e, service, a);
     if (!flagged && out.length > 0 && out[out.length - 1]!.severity === 'medium') unteach(e, service, agentHash);
     return out;
@@ -357,10 +403,12 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
 
   /** An agent at medium for a service vouches for no one: its earlier uses stop counting towards its group's familiarity. */
   function unteach(e: NetworkEvent, service: AbusedService, agentHash: number): void {
-    const u = groups.get(e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id))?.services[service.domain];
-    if (u === undefined) return;
-    const i = u.agents.indexOf(agentHash);
-    if (i >= 0) u.agents.splice(i, 1);
+    for (const gid of service.kind === BUSINESS_KIND ? [peerGroupId(e.blueprint_id, e.agent_id), TENANT_USERS] : [peerGroupId(e.blueprint_id, e.agent_id)]) {
+      const u = groups.get(e.tenant_id, gid)?.services[service.domain];
+      if (u === undefined) continue;
+      const i = u.agents.indexOf(agentHash);
+      if (i >= 0) u.agents.splice(i, 1);
+    }
   }
 
   function contact(e: NetworkEvent, service: AbusedService, known: AgentUse | undefined): Detection[] {
@@ -383,13 +431,14 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
     }
     if (a.ids.length < 8) a.ids.push(e.event_id);
     const out: Detection[] = [];
+    const business = service.kind === BUSINESS_KIND;
     const lastLow = a.lows[service.domain];
-    if (lastLow === undefined || e.time - lastLow >= o.lowEveryMs) {
+    if (!business && (lastLow === undefined || e.time - lastLow >= o.lowEveryMs)) {
       a.lows[service.domain] = e.time;
       out.push(detection(e, service, 'low', a));
     }
-    const leak = a.bytes >= o.leakBytes || (a.posts ?? 0) >= o.documentPosts;
-    const channel = sessionKind(service.kind) ? o.tunnelRequests : o.channelRequests;
+    const leak = a.bytes >= (business ? o.businessLeakBytes : o.leakBytes) || (a.posts ?? 0) >= o.documentPosts;
+    const channel = business ? Infinity : sessionKind(service.kind) ? o.tunnelRequests : o.channelRequests;
     if ((leak || a.requests >= channel) && (a.medium === 0 || e.time - a.medium >= o.windowMs)) {
       a.medium = e.time;
       if (!a.flagged.includes(service.domain) && a.flagged.length < 8) a.flagged.push(service.domain);
@@ -400,12 +449,12 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
 
   function detection(e: NetworkEvent, service: AbusedService, severity: 'low' | 'medium', a: AgentUse): Detection {
     const sent = a.bytes >= 1024 * 1024 ? `${(a.bytes / 1024 / 1024).toFixed(1)} MiB` : `${Math.round(a.bytes / 1024)} KiB`;
-    const what = `${e.dest_host} (${service.kind} ${service.domain}), which its blueprint does not use`;
+    const what = `${e.dest_host} (${service.kind} ${service.domain}), which its blueprint does not use${service.kind === BUSINESS_KIND ? ' nor any other agent of its tenant' : ''}`;
     const span = formatDuration(Math.max(0, e.time - a.since));
     const summary =
       severity === 'low'
         ? `Agent ${e.agent_id} ${e.action === 'allowed' ? 'reached' : 'tried to reach'} ${what}`
-        : a.bytes >= o.leakBytes
+        : a.bytes >= (service.kind === BUSINESS_KIND ? o.businessLeakBytes : o.leakBytes)
           ? `Agent ${e.agent_id} sent ${sent} to ${what}, within ${span}`
           : (a.posts ?? 0) >= o.documentPosts
             ? `Agent ${e.agent_id} posted ${a.posts} documents (${sent} in all, latest ${Math.round(e.bytes_out / 1024)} KiB) to ${what}, within ${span}: no chat message is that big`

@@ -200,3 +200,40 @@ describe('abused-web-service', () => {
     expect(d.size()).toBe(0);
   });
 });
+
+describe('abused-web-service: business messaging APIs', () => {
+  const WA = 'graph.facebook.com';
+  const messages = (agent: string, n: number, from: number, extra: Partial<AgentEvent> = {}) => posts(agent, WA, n, 1_400, 20 * SEC, from, { category: 'social_networking', bytes_in: 600, ...extra });
+  const pdfs = (agent: string, n: number, from: number, extra: Partial<AgentEvent> = {}) =>
+    posts(agent, WA, n, 450 * KB, 90 * SEC, from, { category: 'social_networking', bytes_in: 300, file_type: 'pdf', ...extra });
+
+  it('knows WhatsApp\'s Business Cloud API and its resellers', () => {
+    expect(abusedService(WA)).toEqual({ domain: WA, kind: 'business messaging API' });
+    expect(abusedService('waba-v2.360dialog.io')?.kind).toBe('business messaging API');
+    expect(abusedService('www.facebook.com')).toBeNull();
+  });
+
+  it('is medium at the third document posted where no one in the tenant uses it (statements sent to a thief\'s business number), with no low on contact', () => {
+    const out = run(pdfs('a1', 14, T0));
+    expect(out.map((x) => [x.severity, x.time - T0])).toEqual([['medium', 2 * 90 * SEC]]);
+    expect(out[0]!.summary).toContain('posted 3 documents');
+    expect(out[0]!.summary).toContain('nor any other agent of its tenant');
+  });
+
+  it('takes messages as the organisation\'s channel: no count of requests, and documents are no news where another agent of the tenant already uses it', () => {
+    // A reminder campaign: 400 template messages in two hours from an agent new to it (under 4 MiB).
+    expect(run(messages('r1', 400, T0))).toEqual([]);
+    // The tenant's notification agent (another blueprint) uses it: the copilot's documents go to the organisation's account.
+    expect(run([...messages('n1', 3, T0 - HOUR, { blueprint_id: 'bp-notify' }), ...pdfs('a1', 14, T0)])).toEqual([]);
+    // Another tenant's use vouches for nothing.
+    expect(run([...messages('n1', 3, T0 - HOUR, { tenant_id: 't2' }), ...pdfs('a1', 14, T0)]).map((x) => x.severity)).toEqual(['medium']);
+  });
+
+  it('learns nothing from a reported agent: a second agent of the tenant posting documents later is medium too', () => {
+    const out = run([...pdfs('a1', 5, T0), ...pdfs('a2', 5, T0 + 2 * HOUR, { blueprint_id: 'bp2' })]);
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'medium'],
+      ['a2', 'medium'],
+    ]);
+  });
+});
