@@ -428,6 +428,9 @@ describe('scope-escalation', () => {
     // The service's own health and message center, tenant-wide but no one's data; writing them is another matter.
     expect(['ServiceHealth.Read.All', 'https://graph.microsoft.com/ServiceMessage.Read.All'].some(isSensitiveScope)).toBe(false);
     expect(['ServiceMessageViewpoint.Write', 'ServiceHealth.ReadWrite.All'].every(isSensitiveScope)).toBe(true);
+    // A business API's actions that move money or destroy records, as the API names them.
+    expect(['api://tausipay-payments/Transaction.Reverse', 'Pix.Payments.Initiate', 'B2C.Payout', 'Payments.Refund.Own', 'Records.Delete', 'Wire.Approve'].every(isSensitiveScope)).toBe(true);
+    expect(['Settlement.Read', 'C2B.Read', 'Transactions.Read', 'Reversals.Read', 'Screening.Run'].some(isSensitiveScope)).toBe(false);
     const d = createScopeEscalationDetector({ adoptWindowMs: 10 * MIN });
     const ctx = fakeContext();
     feed(d, ctx, warmup());
