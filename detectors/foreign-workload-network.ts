@@ -13,8 +13,10 @@
 // which blueprints sign in from each (the latest 4, with the first two of
 // their agents seen there; at most 8,192 networks per tenant, the oldest
 // first dropped). A successful sign-in from a public network that other
-// blueprints of the tenant signed in from within the day, and the agent's
-// blueprint never, while the agent's previous sign-in address is elsewhere,
+// blueprints of the tenant signed in from within the day (the first of them
+// 30 minutes or more before: a network the tenant's workloads took up
+// together minutes ago is a move, no one's established host), and the
+// agent's blueprint never, while the agent's previous sign-in address is elsewhere,
 // is held; if the agent signs in from that previous network again within an
 // hour, or calls from it a minute or more after the foreign sign-in (it never
 // left: a move stops the old host's traffic), and no other agent of its
@@ -25,6 +27,10 @@
 // sessions from there teach nothing for a day): a thief who took two
 // credentials from one host is caught on both.
 //
+// Not from a network more than 4 blueprints of the tenant signed in from
+// within the day: a NAT gateway a whole cloud region's workloads share is
+// no one workload's host (and the agent's own blueprint, dropped from the
+// 4 kept, would look a stranger there).
 // Not from a security service edge's egress (Zscaler, Netskope, Cisco
 // Umbrella, Cloudflare Gateway: by address or ASN): every site and workload
 // the company steers through its web gateway leaves from the same few
@@ -45,6 +51,13 @@ export interface ForeignWorkloadNetworkOptions {
   returnWithinMs?: number;
   /** ...a call from there counting this long after the foreign sign-in (calls in flight before a move do not), ms. */
   settleMs?: number;
+  /**
+   * The other blueprint must have signed in from the network this long
+   * already: one that took it up minutes before with the agent's own (a
+   * tenant moving its workloads to a new region's NAT at once) is no
+   * workload's established host, ms.
+   */
+  ownerSinceMs?: number;
   /** One finding per agent per this, ms. */
   refireMs?: number;
   /** Networks remembered per tenant. */
@@ -59,6 +72,7 @@ const DEFAULTS: Required<ForeignWorkloadNetworkOptions> = {
   refireMs: 24 * 3_600_000,
   maxNetworks: 8192,
   maxAgents: 1_000_000,
+  ownerSinceMs: 30 * 60_000,
 };
 
 /**
@@ -71,6 +85,8 @@ const DEFAULTS: Required<ForeignWorkloadNetworkOptions> = {
 interface Owner {
   b: string;
   t: number;
+  /** When first (s); absent in snapshots taken before it was kept (long since). */
+  f?: number;
   a1: number;
   a2: number;
   s?: 1;
@@ -78,6 +94,14 @@ interface Owner {
 
 /** Owners kept per network. */
 const MAX_OWNERS = 4;
+
+/**
+ * The owner entry of a network more blueprints sign in from than are kept
+ * (its `t`: when the latest one beyond them was seen): a NAT gateway a
+ * whole cloud region's workloads share, no one workload's host. A sign-in
+ * from there is from nowhere in particular: never foreign.
+ */
+const SHARED = '';
 
 /** A foreign sign-in held until the agent is back home (or the hour is over). */
 interface Held extends Timed {
@@ -98,8 +122,8 @@ export const foreignWorkloadNetworkMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
   description:
-    'An agent signs in from a public /24 (IPv6 /64) that other blueprints of its tenant signed in from within the day and its own blueprint never did, while it keeps working from its own network (a sign-in from there within the hour, or a call a minute or more after): its credential, read from another workload\'s host (a config file, a mounted secret, a CI variable), used from there while the agent keeps working at home. ' +
-    'Not from a security service edge\'s egress (Zscaler, Netskope, Cisco Umbrella, Cloudflare Gateway), shared by every workload steered through it. ' +
+    'An agent signs in from a public /24 (IPv6 /64) that other blueprints of its tenant signed in from within the day (and for 30 minutes or more: not one they took up with it) and its own blueprint never did, while it keeps working from its own network (a sign-in from there within the hour, or a call a minute or more after): its credential, read from another workload\'s host (a config file, a mounted secret, a CI variable), used from there while the agent keeps working at home. ' +
+    'Not from a network more than 4 blueprints of the tenant signed in from within the day (a NAT gateway a cloud region\'s workloads share), nor from a security service edge\'s egress (Zscaler, Netskope, Cisco Umbrella, Cloudflare Gateway), shared by every workload steered through it. ' +
     'Medium, unless another agent of its blueprint took that network up meanwhile (a move into a shared cluster; an agent flagged there vouches for nothing: a second credential used from the same host is caught too). Once per agent per day.',
 };
 
@@ -140,16 +164,32 @@ export function createForeignWorkloadNetworkDetector(options: ForeignWorkloadNet
       if (!suspect) delete w.s;
       return;
     }
-    if (owners.length >= MAX_OWNERS) {
-      let oldest = 0;
-      for (let i = 1; i < owners.length; i++) if (owners[i]!.t < owners[oldest]!.t) oldest = i;
+    let real = 0;
+    let oldest = -1;
+    let shared: Owner | undefined;
+    for (let i = 0; i < owners.length; i++) {
+      const w = owners[i]!;
+      if (w.b === SHARED) {
+        shared = w;
+        continue;
+      }
+      real++;
+      if (oldest < 0 || w.t < owners[oldest]!.t) oldest = i;
+    }
+    if (real >= MAX_OWNERS) {
+      // One blueprint more than kept (not one the thief's held sessions brought): a network many workloads share.
+      if (!suspect) {
+        if (shared !== undefined) {
+          if (now > shared.t) shared.t = now;
+        } else owners.push({ b: SHARED, t: now, a1: 0, a2: 0 });
+      }
       owners.splice(oldest, 1);
     }
     owners.push(owner(bp, now, ah, suspect));
   }
 
   function owner(b: string, t: number, a1: number, suspect: boolean): Owner {
-    return suspect ? { b, t, a1, a2: 0, s: 1 } : { b, t, a1, a2: 0 };
+    return suspect ? { b, t, f: t, a1, a2: 0, s: 1 } : { b, t, f: t, a1, a2: 0 };
   }
 
   /** A flagged agent no longer vouches for the network: its blueprint's use of it is the thief's. */
@@ -170,11 +210,15 @@ export function createForeignWorkloadNetworkDetector(options: ForeignWorkloadNet
     if (owners === undefined) return null;
     let other: Owner | null = null;
     for (const w of owners) {
+      if (w.b === SHARED) {
+        if (now - w.t <= o.ownerTtlMs / 1000) return null;
+        continue;
+      }
       if (w.b === bp) {
         if (w.s === 1) continue;
         return null;
       }
-      if (other === null && now - w.t <= o.ownerTtlMs / 1000) other = w;
+      if (other === null && now - w.t <= o.ownerTtlMs / 1000 && now - (w.f ?? 0) >= o.ownerSinceMs / 1000) other = w;
     }
     return other;
   }

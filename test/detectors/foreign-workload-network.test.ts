@@ -67,7 +67,21 @@ describe('foreign-workload-network', () => {
       expect(run([sse('d1', ip, T2, asn), sse('a1', ip, T2 + MIN, asn), signin({ agent_id: 'a1', ip: HOME, time: T2 + 12 * MIN })]), ip).toEqual([]);
     }
     // The same address under an ordinary ASN is a workload's network like any other.
-    expect(run([sse('d1', '165.201.77.9', T2, 8075), sse('a1', '165.201.77.9', T2 + MIN, 8075), signin({ agent_id: 'a1', ip: HOME, time: T2 + 12 * MIN })]).map((x) => x.agent_id)).toEqual(['a1']);
+    expect(run([sse('d1', '165.201.77.9', T2 - 40 * MIN, 8075), sse('a1', '165.201.77.9', T2 + MIN, 8075), signin({ agent_id: 'a1', ip: HOME, time: T2 + 12 * MIN })]).map((x) => x.agent_id)).toEqual(['a1']);
+  });
+
+  it('takes no network for another workload\'s host that its blueprint took up minutes before (workloads moved together), nor one more blueprints share than are kept (a region\'s NAT gateway)', () => {
+    const NEW = '102.133.27.162';
+    const at = (agent: string, bp: string, ip: string, t: number) => signin({ agent_id: agent, blueprint_id: bp, ip, time: t });
+    // The devops blueprint and a1 move to a new region's address within minutes; a1 goes back and forth (active-active).
+    expect(run([at('d1', 'bp-devops', NEW, T2), at('a1', 'bp1', NEW, T2 + 5 * MIN), at('a1', 'bp1', HOME, T2 + 8 * MIN)])).toEqual([]);
+    // The devops blueprint there for 40 minutes already: its host.
+    expect(run([at('d1', 'bp-devops', NEW, T2 - 40 * MIN), at('a1', 'bp1', NEW, T2 + 5 * MIN), at('a1', 'bp1', HOME, T2 + 8 * MIN)]).map((x) => x.agent_id)).toEqual(['a1']);
+    // Six blueprints sign in from one /24 all day: a NAT gateway no one owns, where bp1's own use fell out of the 4 kept.
+    const nat = '20.87.80.';
+    const shared: AgentEvent[] = [];
+    for (let k = 0; k < 6; k++) shared.push(at(`s${k}`, `bp-s${k}`, `${nat}${10 + k}`, T2 - 60 * MIN + k * MIN));
+    expect(run([...shared, at('a1', 'bp1', `${nat}77`, T2 + 5 * MIN), at('a1', 'bp1', HOME, T2 + 8 * MIN)])).toEqual([]);
   });
 
   it('fires for a second credential stolen on the same host: a flagged agent\'s sessions there do not make the network its blueprint\'s', () => {
