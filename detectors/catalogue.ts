@@ -1,4 +1,4 @@
-// The catalogue: every detector of the product, in id order (1–37). A fresh set
+// The catalogue: every detector of the product, in id order (1–38). A fresh set
 // of detector instances per call: detectors hold state, so each pipeline needs
 // its own.
 
@@ -41,6 +41,7 @@ import { createIndustrialProtocolDetector } from './industrial-protocol.js';
 import { createFtpUploadDetector } from './ftp-upload.js';
 import { createMainframeAccessDetector } from './mainframe-access.js';
 import { createCloudCredentialPivotDetector } from './cloud-credential-pivot.js';
+import { createLateralMovementDetector } from './lateral-movement.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -81,6 +82,7 @@ export const DETECTOR_IDS = [
   'ftp-upload',
   'mainframe-access',
   'cloud-credential-pivot',
+  'lateral-movement',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -125,6 +127,7 @@ export function createCatalogue(): Detector[] {
     createFtpUploadDetector(),
     createMainframeAccessDetector(),
     createCloudCredentialPivotDetector(),
+    createLateralMovementDetector(),
   ] as Detector[];
 }
 

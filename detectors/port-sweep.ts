@@ -42,6 +42,8 @@ export interface PortSweepFamily {
   meta: DetectorMeta;
   /** The protocol of a destination port, or undefined when the port is not the family's (asked for every network event). */
   protocolOf(port: number): string | undefined;
+  /** Whether a flow on one of the family's ports counts (all do when absent): SSH only to private addresses, say. */
+  admits?(e: NetworkEvent, protocol: string): boolean;
   /** Hosts of the family, for the finding: "industrial control host". */
   hostNoun: string;
   /** What the flows mean, ending the summary. */
@@ -162,7 +164,8 @@ export function createPortSweepDetector(family: PortSweepFamily, options: PortSw
     observe(e: AgentEvent): Detection[] {
       if (e.type !== 'network' || e.dest_agent_id !== null) return NO_DETECTIONS;
       const protocol = family.protocolOf(e.dest_port);
-      return protocol === undefined ? NO_DETECTIONS : onFlow(e, protocol);
+      if (protocol === undefined || (family.admits !== undefined && !family.admits(e, protocol))) return NO_DETECTIONS;
+      return onFlow(e, protocol);
     },
     ...agentAndGroupState(meta.id, agents, groups),
   };
