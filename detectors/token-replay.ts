@@ -22,8 +22,8 @@
 // thief's host never does. From the /8 of the issuing address (IPv4: most
 // likely the same provider's space, a NAT gateway's second prefix or the
 // paired region of a failover) it waits 5 minutes: time for the
-// deployment's agents to get tokens there. An agent whose token-less calls
-// leave from that network too, with no call from where it gets its tokens,
+// deployment's agents to get tokens there. An agent whose token-less calls,
+// or other cached tokens, leave from that network too, with no call from where it gets its tokens,
 // moved with its traffic (a route change: cached tokens now leave through
 // another egress): its use is held up to 20 minutes for a token issued there
 // (its next sign-in, a batch's next run), and reported at once when it calls
@@ -420,6 +420,8 @@ interface MovingAgent extends Timed {
   since: number;
   away: number;
   home: number;
+  /** The first token used from there (its first hash, see SMALL); absent in older snapshots. */
+  tk?: number;
 }
 
 /** A use of a known token from a network that fit nothing while its group learned, waiting to be judged. */
@@ -456,7 +458,7 @@ export const tokenReplayMeta: DetectorMeta = {
   description:
     'An access token issued to an agent is used from a network address other than the one it was issued to ' +
     '(outside the /24 or /64 of every address the agent obtained tokens at in the last 24 hours, outside the /16 or /48 of those, and off the networks its blueprint uses tokens from), ' +
-    'a sign of a stolen token being replayed; and a token for a Microsoft first-party resource (Graph, ARM, Key Vault, Storage, SQL, Exchange) presented to a host outside Microsoft\'s services (medium, once per token: handed to a third party, such as an MCP server asking for the agent\'s Microsoft 365 session). It is reported 45 s after the use (5 minutes from the /8 of the issuing address: likely the same provider\'s space, a NAT gateway\'s second prefix or a failover\'s paired region) unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address); an agent whose token-less calls leave from there too, and none from home, moved with its traffic (a route change): held up to 20 minutes for a token issued there, reported at once when it calls from home again. ' +
+    'a sign of a stolen token being replayed; and a token for a Microsoft first-party resource (Graph, ARM, Key Vault, Storage, SQL, Exchange) presented to a host outside Microsoft\'s services (medium, once per token: handed to a third party, such as an MCP server asking for the agent\'s Microsoft 365 session). It is reported 45 s after the use (5 minutes from the /8 of the issuing address: likely the same provider\'s space, a NAT gateway\'s second prefix or a failover\'s paired region) unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address); an agent whose token-less calls or other cached tokens leave from there too, and nothing from home, moved with its traffic (a route change): held up to 20 minutes for a token issued there, reported at once when it calls from home again. ' +
     'A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
     'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
@@ -629,17 +631,23 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
   }
 
   /** Starts watching where the agent's token-less calls leave from, after a foreign use at `t` from `ip`. */
-  function watchMoving(tenant: string, agent: string, ip: string, t: number): void {
+  function watchMoving(tenant: string, agent: string, ip: string, t: number, token: number): void {
     const now = sec(t);
     const net = networkHash(ip);
     const m = moving.get(tenant, agent);
-    if (m !== undefined && m.net === net) return;
-    moving.set(tenant, agent, { at: t, net, since: now, away: 0, home: 0 });
+    if (m !== undefined && m.net === net) {
+      // Another of its cached tokens used from there too: the agent's traffic moved, not one token.
+      if (token !== m.tk && now > m.away) m.away = now;
+      if (t > m.at) m.at = t;
+      return;
+    }
+    moving.set(tenant, agent, { at: t, net, since: now, away: 0, home: 0, tk: token });
   }
 
   /**
    * The agent left with its traffic: since its token was used from the
-   * foreign network, its token-less calls leave from there too, and it made
+   * foreign network, its token-less calls, or its other cached tokens, leave
+   * from there too (a thief holding one token replays that one), and it made
    * no call from where it gets its tokens (with or without a token). A thief
    * replaying a token does not carry the agent's other traffic with him;
    * an agent whose route changed (an ExpressRoute maintenance sending its
@@ -1106,7 +1114,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         const internal = (isPrivateAddress(e.ip) && !isPrivateAddress(slot.ip)) || (isSecurityEdgeAddress(e.ip) && !isSecurityEdgeAddress(slot.ip));
         const wait = internal ? o.privateConfirmMs : confirm ? (sameBlock(e.ip, slot.ip) ? o.sameBlockConfirmMs : o.foreignConfirmMs) : o.pendingMs;
         deferred.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + wait, use: e, slot, tokenId, confirm, internal });
-        if (confirm && !internal) watchMoving(e.tenant_id, e.agent_id, e.ip, e.time);
+        if (confirm && !internal) watchMoving(e.tenant_id, e.agent_id, e.ip, e.time, h1 & SMALL);
         return NO_DETECTIONS;
       }
     }

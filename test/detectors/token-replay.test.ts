@@ -470,6 +470,22 @@ describe('token-replay', () => {
       expect(replayed.map(([a, sev]) => [a, sev])).toEqual([['w1', 'high']]);
       expect(replayed[0]![2]).toBeGreaterThanOrEqual(2 * MIN);
       expect(replayed[0]![2]).toBeLessThan(4 * MIN);
+      // Its other cached token used from the hub too (no token-less call): its traffic moved, not one token.
+      const other = (() => {
+        const d = replay();
+        const ctx = fakeContext();
+        feed(d, ctx, home());
+        const events = [
+          token({ agent_id: 'w1', token_id: 'dc', ip: '20.1.2.1', time: t }),
+          token({ agent_id: 'w1', token_id: 'dc2', ip: '20.1.2.1', time: t + SEC }),
+          network({ agent_id: 'w1', token_id: 'dc', ip: HUB, time: t + 10 * SEC }),
+          network({ agent_id: 'w1', token_id: 'dc2', ip: HUB, time: t + 30 * SEC }),
+          token({ agent_id: 'w1', token_id: 'hub', ip: HUB, time: t + 12 * MIN }),
+        ];
+        for (let k = 1; k <= 180; k++) events.push(network({ agent_id: 'w4', token_id: null, ip: '20.1.2.4', time: t + k * 10 * SEC }));
+        return feed(d, ctx, events.sort((x, y) => x.time - y.time));
+      })();
+      expect(other).toEqual([]);
       // Without token-less calls from there, 45 s as ever; with them and nothing else, 20 minutes.
       expect(run({ tokenless: false, issuedAfter: 12 * MIN }).map(([a, sev, at]) => [a, sev, at < 2 * MIN])).toEqual([['w1', 'high', true]]);
       const silent = run({});
