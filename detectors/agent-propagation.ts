@@ -117,7 +117,10 @@ export interface AgentPropagationOptions {
   edgeWindowMs?: number;
   /**
    * A blueprint's first call to an agent, made by an agent known for this
-   * long, finds the blueprint's learning done (it calls no agents), ms.
+   * long while the detector has watched its tenant's traffic this long too
+   * (an agent created days before the stream began says nothing of what its
+   * blueprint calls), finds the blueprint's learning done (it calls no
+   * agents), ms.
    */
   quietCallerMs?: number;
   /** Calls made this long after an allowed prompt-injection verdict on the caller propagate it, ms. */
@@ -293,6 +296,9 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
   const injected = new TenantMap<Injected>();
   /** Per caller blueprint (peer group), the blueprints its agents call (see onEdge). */
   const edges = new GroupStore<PeerGroup>(1_000_000);
+  /** Per tenant, the earliest network event the detector saw of it (see quietCallerMs); the last tenant looked at, to skip the lookup. */
+  const watchedSince = new Map<string, number>();
+  let lastTenant = '';
   /** Callers with recent calls to blueprints new to their own. */
   const newEdges = new TenantMap<NewEdges>();
   /** Callers' mediums for new callee blueprints, waiting for the rest of their blueprint (see edgeConfirmMs). */
@@ -328,7 +334,8 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       // start of learning but something learned: its blueprint calls no agents (an app agent
       // steered into tasking agents). From a younger one, the blueprint learns its callees.
       const caller = ctx.agent(e.tenant_id, e.agent_id);
-      if (caller !== undefined && t - caller.first_seen >= o.quietCallerMs) {
+      const watched = watchedSince.get(e.tenant_id);
+      if (caller !== undefined && t - caller.first_seen >= o.quietCallerMs && watched !== undefined && t - watched >= o.quietCallerMs) {
         g.first = t - o.edgeLearnMs;
         g.events = o.edgeLearnCalls - 1;
       }
@@ -589,6 +596,11 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
     meta: agentPropagationMeta,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
       if (e.type !== 'network') return NO_DETECTIONS;
+      if (e.tenant_id !== lastTenant) {
+        lastTenant = e.tenant_id;
+        const w = watchedSince.get(e.tenant_id);
+        if (w === undefined || e.time < w) watchedSince.set(e.tenant_id, e.time);
+      }
       if (e.threat === 'prompt_injection' && e.action === 'allowed') {
         const inj = injected.get(e.tenant_id, e.agent_id);
         if (inj === undefined) injected.set(e.tenant_id, e.agent_id, { at: e.time, t: e.time, id: e.event_id });
@@ -623,7 +635,7 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       return pending.size + fired.size + edges.size + newEdges.size + injected.size + sources.size + edgeHold.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, pending: [...pending.values()], fired: [...fired], lastCheck, edges: snapshotGroups(edges), newEdges: newEdges.snapshot(), injected: injected.snapshot(), sources: sources.snapshot(), edgeHold: edgeHold.snapshot() });
+      return clone({ version: 1, pending: [...pending.values()], fired: [...fired], lastCheck, edges: snapshotGroups(edges), newEdges: newEdges.snapshot(), injected: injected.snapshot(), sources: sources.snapshot(), edgeHold: edgeHold.snapshot(), watched: [...watchedSince] });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -638,6 +650,8 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
         sources?: [string, string, CallSources][];
         /** Absent from snapshots taken before callers' mediums were held. */
         edgeHold?: HeldEdges[];
+        /** Absent from snapshots taken before the watch of each tenant was kept (no blueprint is taken for quiet until a day after). */
+        watched?: [string, number][];
       };
       if (s?.version !== 1) throw new Error('agent-propagation: unsupported snapshot');
       pending = new Map(s.pending.map((c) => [pairKey(c.tenant, c.caller, c.callee), c]));
@@ -650,6 +664,9 @@ export function createAgentPropagationDetector(options: AgentPropagationOptions 
       injected.restore(s.injected ?? []);
       sources.restore(s.sources ?? []);
       edgeHold.restore(s.edgeHold ?? []);
+      watchedSince.clear();
+      for (const [tenant, t] of s.watched ?? []) watchedSince.set(tenant, t);
+      lastTenant = '';
     },
   };
 }

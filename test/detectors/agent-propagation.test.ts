@@ -262,6 +262,12 @@ describe('agent-propagation', () => {
     expect(young).toEqual([]);
     // One occasional call: nothing.
     expect(run([call('app1', 'crm', T1, { blueprint_id: 'app' })])).toEqual([]);
+    // Agents created days before a stream that began an hour ago: nothing is known of what their blueprint calls yet.
+    const lateStart: AgentEvent[] = [
+      ...[['crm', 'crm-sync'], ['backup', 'backup-archiver'], ['app1', 'app']].map(([a, bp]) => lifecycle({ agent_id: a!, blueprint_id: bp!, time: T0 - 3 * 24 * HOUR })),
+      network({ agent_id: 'app1', blueprint_id: 'app', dest_host: 'graph.microsoft.com', time: T1 - HOUR }),
+    ];
+    expect(settledAfter(lateStart, [call('app1', 'crm', T1, { blueprint_id: 'app' }), call('app1', 'backup', T1 + MIN, { blueprint_id: 'app' })])).toEqual([]);
   });
 
   it('propagates from a caller at medium risk the calls it made as its blueprint, working for hours without calling agents, began to (a worm among sibling workers)', () => {
