@@ -33,7 +33,9 @@
 // tokens the tenant last granted the agent (or any token, by an agent whose sponsor
 // granted it a storage data role within the day) goes to the tenant's own
 // account (Entra-authorized storage takes only its tenant's tokens; a
-// thief's drop account takes a SAS): familiar.
+// thief's drop account takes a SAS): familiar. A finding held for its
+// confirmation is dropped when the token event of the storage token it
+// presented, delivered after the upload, shows it was one of those.
 // Single transfer fires when bytes_out ≥ max(minimum, multiple × baseline)
 // (× 8 towards a familiar destination, and low there unless it is a drop
 // site: the data stays with the organisation), baseline = the higher of the agent's
@@ -648,6 +650,12 @@ interface PendingSum extends DueItem {
   /** When it was found (epoch ms). */
   t: number;
   d: Detection;
+  /**
+   * The hash of the token presented to an Azure Storage account, when one
+   * was: its token event, delivered late, may yet show it is one the tenant
+   * granted the agent (its own account, see tenantStorage). Absent otherwise.
+   */
+  tk?: number;
 }
 
 /** Bulk senders remembered per destination (pairs). */
@@ -990,6 +998,11 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
 
   /** A waiting finding whose time came: reported unless the blueprint took its destination up meanwhile. */
   function decide(p: PendingSum): Detection | null {
+    // The token event of the storage token it presented, delivered after the upload, shows the tenant granted it: its own account.
+    if (p.tk !== undefined) {
+      const s = agents.peek(p.tenant_id, p.agent_id);
+      if (s !== undefined && (s.st === p.tk || s.sp === p.tk)) return null;
+    }
     const g = groups.get(p.tenant_id, p.gid);
     const others = otherSenders(g, p.dh, p.ah, p.t);
     if (others + 1 >= o.deploymentAgents) {
@@ -1051,7 +1064,9 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
    */
   function confirmLater(d: Detection, e: NetworkEvent, s: AgentEx, dh: number, ah: number, cat: CategoryInfo): Detection[] {
     if (o.confirmMs <= 0 || cat.malicious || cat.suspicious) return [d];
-    pending.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.confirmMs, gid: s.g, dh, ah, t: e.time, d, host: e.dest_host });
+    const p: PendingSum = { tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.confirmMs, gid: s.g, dh, ah, t: e.time, d, host: e.dest_host };
+    if (e.token_id !== null && isAzureStorageHost(e.dest_host)) p.tk = hashString(e.token_id);
+    pending.add(p);
     return NO_DETECTIONS;
   }
 

@@ -147,6 +147,20 @@ describe('exfiltration', () => {
     expect(drill('foreign-tenant-token').length).toBeGreaterThan(0);
   });
 
+  it('takes an upload to a storage account as the tenant\'s own when the token event of the storage token it presented arrives after it (delivered late, before the confirmation)', () => {
+    const copy = (late: boolean) => {
+      const d = exfil({ confirmMs: 3 * MIN });
+      const ctx = fakeContext();
+      feed(d, ctx, traffic(AGENTS, T0, T3));
+      const up = network({ agent_id: 'a1', time: T3, bytes_out: 289_000_000, bytes_in: 4_096, category: 'storage', dest_host: 'contosofiles.file.core.windows.net', token_id: 'st-late' });
+      const tok = token({ agent_id: 'a1', time: T3 - 4 * SEC, resource: 'https://storage.azure.com', scopes: ['https://storage.azure.com/.default'], token_id: 'st-late' });
+      const out = feed(d, ctx, late ? [up, tok] : [up]);
+      return [...out, ...advanceTo(d, ctx, T3 + 10 * MIN)].filter((x) => x.severity !== 'low');
+    };
+    expect(copy(true)).toEqual([]);
+    expect(copy(false).map((x) => x.severity)).toEqual(['medium']);
+  });
+
   it('takes studies migrated with the agent\'s own token into an Azure health data service new to the blueprint (its DICOM service) as the tenant\'s, not the same upload under a key', () => {
     const migrate = (tokenId: string | null) => {
       const d = exfil();
