@@ -321,20 +321,25 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
   const groups = new TenantMap<GroupServices>(o.maxAgents);
   const agents = new TenantMap<AgentUse>(o.maxAgents);
 
-  /** Records the group's use of the service; true when the group is familiar with it. */
-  function groupUse(e: NetworkEvent, service: AbusedService, agentHash: number, teaches: boolean): boolean {
-    const gid = peerGroupId(e.blueprint_id, e.agent_id);
+  /** The use record of `domain` by group `gid` (created with the group when `teaches`), undefined when there is none. */
+  function useRecord(e: NetworkEvent, gid: string, domain: string, teaches: boolean): GroupUse | undefined {
     let g = groups.get(e.tenant_id, gid);
     if (g === undefined) {
       g = { at: e.time, services: {} };
       groups.set(e.tenant_id, gid, g);
     } else if (e.time > g.at) g.at = e.time;
-    let u = g.services[service.domain];
-    if (u === undefined) {
-      if (!teaches) return false;
+    let u = g.services[domain];
+    if (u === undefined && teaches) {
       u = { first: e.time, last: e.time, agents: [] };
-      g.services[service.domain] = u;
+      g.services[domain] = u;
     }
+    return u;
+  }
+
+  /** Records the group's use of the service; true when the group is familiar with it. */
+  function groupUse(e: NetworkEvent, service: AbusedService, agentHash: number, teaches: boolean): boolean {
+    const u = useRecord(e, peerGroupId(e.blueprint_id, e.agent_id), service.domain, teaches);
+    if (u === undefined) return false;
     const familiar = isFamiliar(u);
     if (teaches) {
       if (e.time < u.first) u.first = e.time;
@@ -347,17 +352,8 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
 
   /** Records the agent's use of a business messaging API for its tenant; true when another agent of the tenant used it before. */
   function tenantUses(e: NetworkEvent, service: AbusedService, agentHash: number, teaches: boolean): boolean {
-    let g = groups.get(e.tenant_id, TENANT_USERS);
-    if (g === undefined) {
-      g = { at: e.time, services: {} };
-      groups.set(e.tenant_id, TENANT_USERS, g);
-    } else if (e.time > g.at) g.at = e.time;
-    let u = g.services[service.domain];
-    if (u === undefined) {
-      if (!teaches) return false;
-      u = { first: e.time, last: e.time, agents: [] };
-      g.services[service.domain] = u;
-    }
+    const u = useRecord(e, TENANT_USERS, service.domain, teaches);
+    if (u === undefined) return false;
     const known = u.agents.some((x) => x !== agentHash);
     if (teaches) {
       if (e.time > u.last) u.last = e.time;

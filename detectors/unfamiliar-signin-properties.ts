@@ -564,12 +564,21 @@ export function createUnfamiliarSigninPropertiesDetector(
   const moved = new TenantMap<Moved>();
 
   function watchMove(e: SigninEvent, ctx: DetectorContext, adopters: number, bp: string | null): void {
+    const home = homeToWatch(e, ctx);
+    if (home !== null) moved.set(e.tenant_id, e.agent_id, { at: e.time, home, ip: e.ip, t: e.time, id: e.event_id, asn: e.asn, adopters, bp });
+  }
+
+  /**
+   * The agent's previous sign-in address, when a sign-in from elsewhere (not
+   * its subnet, not a private address) is worth watching: null when not, or
+   * when a watch of it is already running.
+   */
+  function homeToWatch(e: SigninEvent, ctx: DetectorContext): string | null {
     const info = ctx.agent(e.tenant_id, e.agent_id);
     const home = info === undefined ? null : info.signin_ip === e.ip ? (info.signin_ip_prev ?? null) : (info.signin_ip ?? null);
-    if (home === null || sameSubnet(home, e.ip) || isPrivateAddress(e.ip)) return;
+    if (home === null || sameSubnet(home, e.ip) || isPrivateAddress(e.ip)) return null;
     const w = moved.get(e.tenant_id, e.agent_id);
-    if (w !== undefined && e.time - w.t <= o.returnWithinMs) return;
-    moved.set(e.tenant_id, e.agent_id, { at: e.time, home, ip: e.ip, t: e.time, id: e.event_id, asn: e.asn, adopters, bp });
+    return w !== undefined && e.time - w.t <= o.returnWithinMs ? null : home;
   }
 
   /**
@@ -577,12 +586,8 @@ export function createUnfamiliarSigninPropertiesDetector(
    * tenant (a low finding): see interleaved.
    */
   function watchSolo(e: SigninEvent, ctx: DetectorContext, bp: string | null): void {
-    const info = ctx.agent(e.tenant_id, e.agent_id);
-    const home = info === undefined ? null : info.signin_ip === e.ip ? (info.signin_ip_prev ?? null) : (info.signin_ip ?? null);
-    if (home === null || sameSubnet(home, e.ip) || isPrivateAddress(e.ip)) return;
-    const w = moved.get(e.tenant_id, e.agent_id);
-    if (w !== undefined && e.time - w.t <= o.returnWithinMs) return;
-    moved.set(e.tenant_id, e.agent_id, { at: e.time, home, ip: e.ip, t: e.time, id: e.event_id, asn: e.asn, adopters: 0, bp, solo: true, lf: e.time });
+    const home = homeToWatch(e, ctx);
+    if (home !== null) moved.set(e.tenant_id, e.agent_id, { at: e.time, home, ip: e.ip, t: e.time, id: e.event_id, asn: e.asn, adopters: 0, bp, solo: true, lf: e.time });
   }
 
   /**
