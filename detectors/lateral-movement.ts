@@ -12,9 +12,10 @@
 // configuration blueprint) speaks these protocols every day; one that never
 // did is not at work.
 //
-// - Remote administration (port-sweep.ts): flows to those ports (SSH only
-//   to private addresses: agents pull code over SSH from public forges)
-//   reaching 3 distinct hosts, or 12 flows, within 10 minutes, where the
+// - Remote administration (port-sweep.ts): flows of 32 KiB or more out to
+//   those ports (sessions carrying commands or files, not a scanner's
+//   probes; SSH only to private addresses: agents pull code over SSH from
+//   public forges) reaching 3 distinct hosts, or 12 flows, within 10 minutes, where the
 //   blueprint does not speak them (2 of its agents, or its agents for an
 //   hour) → medium, once per agent an hour.
 // - Tool transfer: a file of an executable or server-script type (exe, dll,
@@ -38,11 +39,13 @@ import { createPortSweepDetector, type PortSweepOptions } from './port-sweep.js'
 import { noteHostUse, type GroupHosts } from './keyed-state.js';
 
 export interface LateralMovementOptions extends PortSweepOptions {
+  /** Least bytes out of a remote administration flow that counts: a session carrying commands or files, not a probe. */
+  sessionBytes?: number;
   /** Least bytes out of a transferred tool. */
   toolBytes?: number;
 }
 
-const DEFAULTS = { hosts: 3, flows: 12, toolBytes: 1024 };
+const DEFAULTS = { hosts: 3, flows: 12, sessionBytes: 32 * 1024, toolBytes: 1024 };
 
 /** Ports of remote administration services, by name (for the finding). */
 const REMOTE_ADMIN_PORTS = new Map<number, string>([
@@ -85,12 +88,12 @@ export const lateralMovementMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1021', name: 'Remote Services' },
   description:
-    "An agent's flows to remote administration services (WinRM 5985/5986, RDP 3389, VNC 5900-5903, SSH 22 to private addresses) reach 3 distinct hosts, or number 12, within 10 minutes, where its blueprint does not speak them (2 of its agents, or its agents for an hour): its runtime used as a jump host. " +
+    "An agent's sessions (flows of 32 KiB or more out, not a scanner's probes) to remote administration services (WinRM 5985/5986, RDP 3389, VNC 5900-5903, SSH 22 to private addresses) reach 3 distinct hosts, or number 12, within 10 minutes, where its blueprint does not speak them (2 of its agents, or its agents for an hour): its runtime used as a jump host. " +
     'Or it sends a file that runs where it lands (exe, dll, msi, ps1, bat, vbs, hta; a jsp, aspx or php web shell; 1 KiB or more, more out than back) to a private address, where its blueprint does not (T1570 Lateral Tool Transfer: a payload into SYSVOL, a web shell onto an application server). Medium, once per agent an hour for each.',
 };
 
 export function createLateralMovementDetector(options: LateralMovementOptions = {}): Detector {
-  const { toolBytes, ...sweepOptions } = { ...DEFAULTS, ...options };
+  const { toolBytes, sessionBytes, ...sweepOptions } = { ...DEFAULTS, ...options };
   const refireS = (options.refireMs ?? 3_600_000) / 1000;
   const familiarAgents = options.familiarAgents ?? 2;
   const familiarAfterS = (options.familiarAfterMs ?? 3_600_000) / 1000;
@@ -99,8 +102,10 @@ export function createLateralMovementDetector(options: LateralMovementOptions = 
     {
       meta: lateralMovementMeta,
       protocolOf: remoteAdminProtocol,
-      // Agents clone and push code over SSH to public forges every day: SSH counts inside the network only.
-      admits: (e, protocol) => protocol !== 'SSH' || isPrivateAddress(e.dest_ip ?? e.dest_host),
+      // A session that carries commands or files, not a probe (a vulnerability scanner's handshakes, even its
+      // credentialed checks, stay under it); and agents clone and push code over SSH to public forges every day:
+      // SSH counts inside the network only.
+      admits: (e, protocol) => e.bytes_out >= sessionBytes && (protocol !== 'SSH' || isPrivateAddress(e.dest_ip ?? e.dest_host)),
       hostNoun: 'internal host',
       meaning: 'its runtime used as a jump host to administer other machines',
       baselineKey: 'blueprint_speaks_remote_administration',

@@ -42,6 +42,8 @@ describe('lateral-movement', () => {
     expect(run(flows('a1', pushes(['10.40.12.21'], 11), T0, 3389))).toEqual([]);
     expect(run(flows('a1', pushes(ews(2), 5), T0))).toEqual([]);
     expect(run(flows('a1', pushes(ews(6), 1), T0, 5985, 20 * MIN))).toEqual([]);
+    // A vulnerability scanner's probes and credentialed checks (a few KiB each) over SSH, RDP and WinRM: no session.
+    expect(run([...flows('a1', ews(8), T0, 22, 2 * SEC, { bytes_out: 150 }), ...flows('a1', ews(8), T0 + MIN, 5985, 2 * SEC, { bytes_out: 28_000 })])).toEqual([]);
   });
 
   it('counts SSH only inside the network (agents use public forges over SSH), and stays quiet for a blueprint that administers machines', () => {
