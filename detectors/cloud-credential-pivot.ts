@@ -65,7 +65,7 @@ const DEFAULTS: Required<CloudCredentialPivotOptions> = {
 
 interface CloudServices {
   name: string;
-  /** Control-plane services by the host's service label; the identity and secrets services first (IDENTITY_SERVICES of them). */
+  /** Control-plane services by the host's service label, the identity and secrets ones first (`identity` of them). */
   services: string[];
   identity: number;
 }

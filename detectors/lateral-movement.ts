@@ -35,7 +35,7 @@ import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, sec, type Timed } from './agent-directory.js';
 import { isPrivateAddress } from './addresses.js';
-import { createPortSweepDetector, type PortSweepOptions } from './port-sweep.js';
+import { PORT_SWEEP_DEFAULTS, createPortSweepDetector, type PortSweepOptions } from './port-sweep.js';
 import { noteHostUse, type GroupHosts } from './keyed-state.js';
 
 export interface LateralMovementOptions extends PortSweepOptions {
@@ -93,11 +93,12 @@ export const lateralMovementMeta: DetectorMeta = {
 };
 
 export function createLateralMovementDetector(options: LateralMovementOptions = {}): Detector {
-  const { toolBytes, sessionBytes, ...sweepOptions } = { ...DEFAULTS, ...options };
-  const refireS = (options.refireMs ?? 3_600_000) / 1000;
-  const familiarAgents = options.familiarAgents ?? 2;
-  const familiarAfterS = (options.familiarAfterMs ?? 3_600_000) / 1000;
-  const maxAgents = options.maxAgents ?? 1_000_000;
+  const { toolBytes, sessionBytes, ...sweepOptions } = { ...PORT_SWEEP_DEFAULTS, ...DEFAULTS, ...options };
+  // The tool rule learns and refires as the sweep does.
+  const refireS = sweepOptions.refireMs / 1000;
+  const familiarAgents = sweepOptions.familiarAgents;
+  const familiarAfterS = sweepOptions.familiarAfterMs / 1000;
+  const maxAgents = sweepOptions.maxAgents;
   const sweep = createPortSweepDetector(
     {
       meta: lateralMovementMeta,
