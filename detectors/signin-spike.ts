@@ -248,9 +248,6 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
    * only groups where an elevated agent counts (warm marks are kept for them
    * alone; a group never shrinks, so none is missed).
    */
-  function smallGroup(g: GroupState): boolean {
-    return (g.n ?? 0) - 1 < o.wideAgents;
-  }
 
   /** Like markHot, for elevated agents (see warmAgents). */
   function markWarm(g: GroupState, ah: number, ts: number): number {
@@ -453,7 +450,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     const sliding = ringSum(a);
     const episode = a.since !== 0 && sliding >= a.sinceLow;
     if (sliding < a.low && !episode) {
-      if (g && smallGroup(g) && sliding >= o.minLow && sliding * 1000 >= WARM_MEAN_FACTOR * a.meanK && a.meanK > 0) markWarm(g, hashString(e.agent_id), ts);
+      if (g && sliding >= o.minLow && sliding * 1000 >= WARM_MEAN_FACTOR * a.meanK && a.meanK > 0) markWarm(g, hashString(e.agent_id), ts);
       return NO_DETECTIONS;
     }
     if (a.since === 0) {
@@ -463,13 +460,14 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     // Over the low threshold, or still in an episode that began over it: hot.
     const ah = g ? hashString(e.agent_id) : 0;
     const others = g ? markHot(g, ah, ts) : 0;
-    const warmOthers = g && smallGroup(g) ? markWarm(g, ah, ts) : 0;
+    const warmOthers = g ? markWarm(g, ah, ts) : 0;
     const sustained = ts - a.since >= o.sustainMs / 1000;
     let level = sliding >= a.medium || sustained ? 2 : sliding >= a.low ? 1 : 0;
     // Once blueprint-wide, the whole episode is: the others' episodes may end first. A blueprint
-    // of two agents is blueprint-wide when both rise (a one-agent blueprint never is); there the
-    // other agent counts once elevated (WARM_MEAN_FACTOR × its mean), even short of its own
-    // threshold: it is the only peer there is, and its rise is the blueprint's workload rising.
+    // of two agents is blueprint-wide when both rise (a one-agent blueprint never is). Other agents
+    // count once elevated (WARM_MEAN_FACTOR × their mean), even short of their own thresholds: new
+    // staff onboarded to every copilot raise each a little, and the one that crosses its bar first
+    // is the blueprint's workload rising, not a spike of its own.
     const wideAgents = g ? Math.min(o.wideAgents, Math.max(1, (g.n ?? 0) - 1)) : o.wideAgents;
     if (g && (others >= wideAgents || warmOthers >= wideAgents)) a.wide = 1;
     const wide = a.wide === 1;
@@ -547,7 +545,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       title: 'Sign-in rate spike',
       severity: 'medium',
       description:
-        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers (the blueprint's agents at that hour, or what its new agents do in their first 30 minutes when more: ephemeral agents work in a burst). Failures of a client retrying an expired credential or a drifted clock, transient failures, and invalid credentials or refused resources from the subnet of the agent's latest successful sign-ins (its own host retrying), are not counted. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint) is blueprint-wide and stays low; while one other agent rises with it, a spike stays low until more follow or that rise is 10 minutes old. In a blueprint of 3 or more agents, a rise no other agent shares yet is medium 2 minutes after it began unless one rises by then (the first mover of a blueprint-wide change is tens of seconds ahead of the rest).",
+        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers (the blueprint's agents at that hour, or what its new agents do in their first 30 minutes when more: ephemeral agents work in a burst). Failures of a client retrying an expired credential or a drifted clock, transient failures, and invalid credentials or refused resources from the subnet of the agent's latest successful sign-ins (its own host retrying), are not counted. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint), over their own thresholds or elevated to 3× their mean, is blueprint-wide and stays low; while one other agent rises with it, a spike stays low until more follow or that rise is 10 minutes old. In a blueprint of 3 or more agents, a rise no other agent shares yet is medium 2 minutes after it began unless one rises by then (the first mover of a blueprint-wide change is tens of seconds ahead of the rest).",
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,

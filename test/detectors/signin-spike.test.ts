@@ -95,6 +95,18 @@ describe('signin-spike', () => {
     expect(alone.map((d) => [d.agent_id, d.severity])).toEqual([['p1', 'low'], ['p1', 'medium']]);
   });
 
+  it('in a larger blueprint, takes two other agents elevated short of their own thresholds as the blueprint rising (new staff onboarded to every copilot): a sustained rate stays low', () => {
+    const SIX = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
+    // c1 at 23 per 10 min for 40 min (over its low threshold 16), the others at 14 (3.5x their usual 4, under 16).
+    const rate = (agent: string, perWindow: number) => burst(agent, Math.round((perWindow * 40) / 10), END, 40 * MIN, 'copilot');
+    const rush = run([createSigninSpikeDetector()], [...steady(SIX, 2, undefined, 'copilot'), ...rate('c1', 23), ...SIX.slice(1).flatMap((a) => rate(a, 14))].sort((x, y) => x.time - y.time)).detections;
+    expect(rush.length).toBeGreaterThan(0);
+    expect(new Set(rush.map((d) => `${d.agent_id}:${d.severity}`))).toEqual(new Set(['c1:low']));
+    // One other agent elevated is not the blueprint: c1 is medium once its rate has lasted 30 minutes.
+    const one = run([createSigninSpikeDetector()], [...steady(SIX, 2, undefined, 'copilot'), ...rate('c1', 23), ...rate('c2', 14)].sort((x, y) => x.time - y.time)).detections;
+    expect(one.filter((d) => d.severity === 'medium').map((d) => d.agent_id)).toEqual(['c1']);
+  });
+
   it('learns a nightly job: a burst at the hour the agent had it on earlier days is its habit, one at another hour is still a spike', () => {
     const DAY = 24 * 3600_000;
     // Three days of steady traffic; every night at 02:00 a1 signs in 30 times per 10 min for 40 min.
