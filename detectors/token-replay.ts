@@ -28,7 +28,11 @@
 // another egress): its use is held up to 20 minutes for a token issued there
 // (its next sign-in, a batch's next run), and reported at once when it calls
 // from home again (a thief replaying a token does not carry the agent's
-// other traffic with him).
+// other traffic with him). So is a use from where one other agent of the
+// blueprint was issued a token (two clear it), while the agent makes no call
+// from home: a site failing over to its backup line, whose agents sign in
+// there one by one as their cached tokens run out; a thief's network is not
+// where the agent's siblings get their tokens.
 // "Near" = equal, or in the same /24 (IPv4) or /64 (IPv6) when `sameSubnet` is
 // on (default). Why the subnet tolerance: cloud egress goes through NAT/SNAT
 // pools that hand out adjacent public addresses, so the token request and a
@@ -458,7 +462,7 @@ export const tokenReplayMeta: DetectorMeta = {
   description:
     'An access token issued to an agent is used from a network address other than the one it was issued to ' +
     '(outside the /24 or /64 of every address the agent obtained tokens at in the last 24 hours, outside the /16 or /48 of those, and off the networks its blueprint uses tokens from), ' +
-    'a sign of a stolen token being replayed; and a token for a Microsoft first-party resource (Graph, ARM, Key Vault, Storage, SQL, Exchange) presented to a host outside Microsoft\'s services (medium, once per token: handed to a third party, such as an MCP server asking for the agent\'s Microsoft 365 session). It is reported 45 s after the use (5 minutes from the /8 of the issuing address: likely the same provider\'s space, a NAT gateway\'s second prefix or a failover\'s paired region) unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address); an agent whose token-less calls or other cached tokens leave from there too, and nothing from home, moved with its traffic (a route change): held up to 20 minutes for a token issued there, reported at once when it calls from home again. ' +
+    'a sign of a stolen token being replayed; and a token for a Microsoft first-party resource (Graph, ARM, Key Vault, Storage, SQL, Exchange) presented to a host outside Microsoft\'s services (medium, once per token: handed to a third party, such as an MCP server asking for the agent\'s Microsoft 365 session). It is reported 45 s after the use (5 minutes from the /8 of the issuing address: likely the same provider\'s space, a NAT gateway\'s second prefix or a failover\'s paired region) unless a token is issued near that address meanwhile, to the agent or to 2 other agents of its blueprint (a NAT gateway with a second address); an agent whose token-less calls or other cached tokens leave from there too, and nothing from home, moved with its traffic (a route change): held up to 20 minutes for a token issued there, reported at once when it calls from home again; so is one whose use comes from where another agent of its blueprint was just issued a token (a site failing over to its backup line, its agents signing in there as their cached tokens run out). ' +
     'A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
     'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
@@ -529,18 +533,39 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       const wide = wideHash(ip);
       for (let i = 0; i < nets.length; i += 3) if (nets[i + 1] === wide && Math.abs(nets[i + 2]! - now) <= span) return true;
     }
-    // Distinct other agents of the group issued tokens in that network within the history.
+    return othersIssuedNear(g, ip, h, ah, t, GROUP_ISSUERS) >= GROUP_ISSUERS;
+  }
+
+  /** Distinct other agents of the group issued tokens in that network within the history (counted up to `enough`). */
+  function othersIssuedNear(g: ReplayGroup, ip: string, h: number, ah: number, t: number, enough: number): number {
     const iss = g.iss;
-    if (!iss) return false;
+    if (!iss) return 0;
+    const now = sec(t);
+    const span = o.issuingHistoryMs / 1000;
     const net = groupNetHash(ip, h);
     const self = ah & SMALL;
     const others: number[] = [];
     for (let i = 0; i < iss.length; i += 3) {
       if (iss[i] !== net || iss[i + 1] === self || Math.abs(iss[i + 2]! - now) > span || others.includes(iss[i + 1]!)) continue;
       others.push(iss[i + 1]!);
-      if (others.length >= GROUP_ISSUERS) return true;
+      if (others.length >= enough) break;
     }
-    return false;
+    return others.length;
+  }
+
+  /**
+   * Another agent of the blueprint was issued a token in the network of the
+   * use (one: two clear it, see issuedNear), and the agent made no call from
+   * where it gets its tokens since: a site's egress failing over (a control
+   * centre's fibre cut, its router on the 4G backup), whose agents each sign
+   * in there when their cached tokens run out. A thief's network is not where
+   * the agent's siblings get their tokens.
+   */
+  function siblingMoved(g: ReplayGroup | undefined, tenant: string, agent: string, s: AgentTokens, ip: string, h: number, ah: number, t: number): boolean {
+    if (g === undefined || othersIssuedNear(g, ip, h, ah, t, 1) === 0) return false;
+    const useS = sec(t);
+    const m = moving.get(tenant, agent);
+    return (m === undefined || m.home < useS + CONCURRENT_S) && s.hu < useS + CONCURRENT_S;
   }
 
   /** The agent is deleted or disabled (see issuedNear). */
@@ -703,7 +728,12 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       peerAdopt(g!, h, ah, e.time, true, MAX_USE_NETWORKS); // the agent moved with its blueprint
       return null;
     }
-    if (q.confirm && !q.internal && movedAlone(e.tenant_id, e.agent_id, s, sec(e.time)) && watermark < e.time + o.moveAloneConfirmMs) {
+    if (
+      q.confirm &&
+      !q.internal &&
+      watermark < e.time + o.moveAloneConfirmMs &&
+      (movedAlone(e.tenant_id, e.agent_id, s, sec(e.time)) || siblingMoved(g, e.tenant_id, e.agent_id, s, e.ip, h, ah, e.time))
+    ) {
       // Looked at again shortly: a token issued there (it moved) or a call from home (a replay) ends the wait.
       deferred.add({ ...q, due: Math.min(e.time + o.moveAloneConfirmMs, watermark + RECHECK_MS) });
       return null;

@@ -396,7 +396,7 @@ describe('token-replay', () => {
 
     it('takes the second address of a NAT gateway as the agent network once it or two other agents of its blueprint are issued tokens there', () => {
       const t = T0 + HOUR;
-      const run = (issuedAtB: [agent: string, ip: string][]) => {
+      const run = (issuedAtB: [agent: string, ip: string][], until = 5 * MIN) => {
         const d = replay();
         const ctx = fakeContext();
         feed(d, ctx, home());
@@ -405,13 +405,48 @@ describe('token-replay', () => {
           network({ agent_id: 'w1', token_id: 'nat', ip: '70.2.2.2', time: t + 5 * SEC }),
           ...issuedAtB.map(([agent, ip], i) => token({ agent_id: agent, token_id: `b-${i}`, ip, time: t + (10 + 10 * i) * SEC })),
         ]);
-        return advanceTo(d, ctx, t + 5 * MIN).map((x) => x.agent_id);
+        return advanceTo(d, ctx, t + until).map((x) => x.agent_id);
       };
       expect(run([['w2', '70.2.2.9'], ['w3', '70.2.2.2']])).toEqual([]);
       expect(run([['w1', '70.2.2.2']])).toEqual([]);
-      // One other agent is not enough (a thief holding one agent credential could make it so), nor is a token after the window.
-      expect(run([['w2', '70.2.2.2']])).toEqual(['w1']);
-      expect(run([['w2', '70.2.2.9'], ['w3', '60.1.1.1'], ['w4', '60.1.1.1'], ['w3', '60.1.1.1'], ['w2', '70.2.2.2']])).toEqual(['w1']);
+      // One other agent does not clear it (a thief holding one agent credential could make it so): it is held
+      // for the agent's own token there (see the failover test), and reported after 20 minutes without one.
+      expect(run([['w2', '70.2.2.2']])).toEqual([]);
+      expect(run([['w2', '70.2.2.2']], 25 * MIN)).toEqual(['w1']);
+      // Tokens in other networks count for nothing: still one other agent there.
+      expect(run([['w2', '70.2.2.9'], ['w3', '60.1.1.1'], ['w4', '60.1.1.1'], ['w3', '60.1.1.1'], ['w2', '70.2.2.2']], 25 * MIN)).toEqual(['w1']);
+      expect(run([['w2', '70.2.2.9'], ['w3', '60.1.1.1'], ['w4', '60.1.1.1']], 25 * MIN)).toEqual(['w1']);
+    });
+
+    it('holds a use from the network where another agent of the blueprint just got its token (a site failing over to its backup line), until the agent signs in there; a call from home makes it a replay', () => {
+      const t = T0 + HOUR;
+      const LTE = '77.16.44.141';
+      const run = (o: { siblingAt?: string; homeCallAfter?: number; ownTokenAfter?: number }) => {
+        const d = replay();
+        const ctx = fakeContext();
+        feed(d, ctx, home());
+        const events = [token({ agent_id: 'w1', token_id: 'cached', ip: '20.1.2.1', time: t })];
+        // The fibre fails: the site's next sign-in (another agent's) comes from the 4G line, 8 minutes before w1's cached token is used there.
+        if (o.siblingAt !== undefined) events.push(token({ agent_id: 'w2', token_id: 'w2-lte', ip: o.siblingAt, time: t + 10 * MIN }));
+        events.push(network({ agent_id: 'w1', token_id: 'cached', ip: '77.16.44.137', time: t + 18 * MIN }));
+        if (o.homeCallAfter !== undefined) events.push(network({ agent_id: 'w1', token_id: null, ip: '20.1.2.1', time: t + 18 * MIN + o.homeCallAfter }));
+        if (o.ownTokenAfter !== undefined) events.push(token({ agent_id: 'w1', token_id: 'w1-lte', ip: '77.16.44.137', time: t + 18 * MIN + o.ownTokenAfter }));
+        // Another site's traffic moves event time on, every 10 s, for 50 minutes.
+        for (let k = 1; k <= 300; k++) events.push(network({ agent_id: 'w4', token_id: null, ip: '20.1.2.4', time: t + k * 10 * SEC }));
+        events.sort((x, y) => x.time - y.time);
+        return feed(d, ctx, events).map((x) => [x.agent_id, x.severity, x.time - t - 18 * MIN] as const);
+      };
+      // Its own sign-in there 8 minutes on: it moved with its site.
+      expect(run({ siblingAt: LTE, ownTokenAfter: 8 * MIN })).toEqual([]);
+      // It calls from home 3 minutes on: someone else holds its token.
+      const replayed = run({ siblingAt: LTE, homeCallAfter: 3 * MIN, ownTokenAfter: 8 * MIN });
+      expect(replayed.map(([a, sev]) => [a, sev])).toEqual([['w1', 'high']]);
+      expect(replayed[0]![2]).toBeLessThan(5 * MIN);
+      // No sibling there (or one in another network): 45 s as ever, however soon it signs in there.
+      for (const siblingAt of [undefined, '81.2.3.4']) {
+        const alone = run({ siblingAt, ownTokenAfter: 8 * MIN });
+        expect(alone.map(([a, sev, at]) => [a, sev, at < 2 * MIN])).toEqual([['w1', 'high', true]]);
+      }
     });
 
     it('waits 5 minutes for a use from the /8 of the issuing address (a NAT gateway\'s second prefix, a paired region): cleared when tokens are issued there meanwhile, else high then', () => {
