@@ -6,7 +6,8 @@
 // VPN that links a converged factory to the cloud) sweeps controllers on
 // Modbus/TCP (502), Siemens S7comm (102), EtherNet/IP (44818), DNP3
 // (20000), BACnet (47808), OPC UA (4840), IEC 60870-5-104 (2404) or
-// Profinet (34962-34964), then writes to a few: the IT-to-OT pivot of a
+// Profinet (34962-34964), or over plain HTTP to the web HMIs of hosts named
+// as the plant's (hmi-*, plc*, *.ot.*), then writes to a few: the IT-to-OT pivot of a
 // sabotage or ransomware crew. An agent that works with the plant speaks
 // these protocols every day (a telemetry blueprint polling its PLCs); one
 // that never did, and now reaches several controllers within minutes or
@@ -19,6 +20,7 @@
 // The engine (state, learning, the finding) is port-sweep.ts, shared with
 // mainframe-access. The per-event cost is a port check.
 
+import type { NetworkEvent } from '../contract/events.js';
 import type { Detector } from './detector.js';
 import type { DetectorMeta } from './types.js';
 import { createPortSweepDetector, type PortSweepOptions } from './port-sweep.js';
@@ -43,9 +45,33 @@ const INDUSTRIAL_PORTS = new Map<number, string>([
   [18245, 'GE SRTP'],
 ]);
 
-/** The industrial protocol of a destination port, or undefined (HTTPS, HTTP and DNS compared first: every network event is asked). */
+/** The plant's web HMIs and device pages: plain HTTP, named as the plant's (see otHostName). */
+export const HMI_WEB = 'HMI web (HTTP)';
+const HMI_WEB_PORTS = new Set([80, 8080, 8000, 8081, 8888]);
+
+/**
+ * The industrial protocol of a destination port, or undefined (HTTPS and DNS
+ * compared first: every network event is asked). Plain-HTTP ports are HMI_WEB,
+ * which counts only for a host named as the plant's (see industrialFlow).
+ */
 export function industrialProtocol(port: number): string | undefined {
-  return port === 443 || port === 80 || port === 53 ? undefined : INDUSTRIAL_PORTS.get(port);
+  if (port === 443 || port === 53) return undefined;
+  return HMI_WEB_PORTS.has(port) ? HMI_WEB : INDUSTRIAL_PORTS.get(port);
+}
+
+/**
+ * A host named as a plant device or its network: a label (or its start,
+ * before digits) hmi, scada, plc, rtu, dcs, or an ot or ics zone
+ * (hmi-gate-14.ot.example.no, plc03.site.example.com).
+ */
+const OT_HOST = /(?:^|[.\-_])(?:hmi|scada|plc|rtu|dcs|ot|ics)\d*(?=[.\-_]|$)/i;
+export function otHostName(host: string): boolean {
+  return OT_HOST.test(host);
+}
+
+/** Whether a flow on an industrial port counts: an HMI_WEB flow only to a host named as the plant's. */
+export function industrialFlow(e: NetworkEvent, protocol: string): boolean {
+  return protocol !== HMI_WEB || otHostName(e.dest_host);
 }
 
 export const industrialProtocolMeta: DetectorMeta = {
@@ -54,7 +80,7 @@ export const industrialProtocolMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T0846', name: 'Remote System Discovery (ATT&CK for ICS)' },
   description:
-    "An agent's flows to industrial control ports (Modbus/TCP 502, S7comm 102, EtherNet/IP 44818, DNP3 20000, BACnet 47808, OPC UA 4840, IEC 104 2404, Profinet...) reach 5 distinct hosts, or number 20, within 10 minutes, where its blueprint does not speak these protocols (2 of its agents, or its agents for an hour): an IT agent sweeping the plant's controllers and sending them commands, the pivot from IT into OT. " +
+    "An agent's flows to industrial control ports (Modbus/TCP 502, S7comm 102, EtherNet/IP 44818, DNP3 20000, BACnet 47808, OPC UA 4840, IEC 104 2404, Profinet...), or over plain HTTP to the web HMI of a host named as the plant's (hmi, scada, plc, rtu or dcs, or an ot or ics zone), reach 5 distinct hosts, or number 20, within 10 minutes, where its blueprint does not speak these protocols (2 of its agents, or its agents for an hour): an IT agent sweeping the plant's controllers and sending them commands, the pivot from IT into OT. " +
     'Medium, once per agent an hour.',
 };
 
@@ -63,6 +89,7 @@ export function createIndustrialProtocolDetector(options: IndustrialProtocolOpti
     {
       meta: industrialProtocolMeta,
       protocolOf: industrialProtocol,
+      admits: industrialFlow,
       hostNoun: 'industrial control host',
       meaning: "a sweep of the plant's controllers, or commands sent to them",
       baselineKey: 'blueprint_speaks_industrial_protocols',

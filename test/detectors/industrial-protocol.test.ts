@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../contract/events.js';
-import { createIndustrialProtocolDetector, industrialProtocol } from '../../detectors/industrial-protocol.js';
+import { HMI_WEB, createIndustrialProtocolDetector, industrialProtocol, otHostName } from '../../detectors/industrial-protocol.js';
 import { HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
 
 beforeEach(() => resetIds());
@@ -19,7 +19,26 @@ describe('industrial-protocol', () => {
     expect(industrialProtocol(502)).toBe('Modbus/TCP');
     expect(industrialProtocol(102)).toBe('S7comm');
     expect(industrialProtocol(44818)).toBe('EtherNet/IP');
-    for (const p of [443, 80, 53, 22, 445, 8443]) expect(industrialProtocol(p), String(p)).toBeUndefined();
+    for (const p of [443, 53, 22, 445, 8443]) expect(industrialProtocol(p), String(p)).toBeUndefined();
+    expect(industrialProtocol(8080)).toBe(HMI_WEB);
+    expect(industrialProtocol(80)).toBe(HMI_WEB);
+  });
+
+  it('knows hosts named as the plant\'s', () => {
+    for (const h of ['hmi-gate-14.ot.nordkraft.no', 'plc03.site.example.com', 'scada.example.com', 'line2-hmi.example.de', 'rtu-ss001.example.local', 'x.ics.example.com']) expect(otHostName(h), h).toBe(true);
+    for (const h of ['historian.nordkraft.no', 'bot.example.com', 'iot-hub.example.com', 'hmis.example.com', 'api.example.com', 'robot-ot1x.example.com']) expect(otHostName(h), h).toBe(false);
+  });
+
+  it('is medium for 20 plain-HTTP flows to a web HMI named as the plant\'s (a password guessed, set-points written), not to another web server on the same port', () => {
+    const hmi = Array.from({ length: 25 }, () => 'hmi-gate-14.ot.nordkraft.no');
+    const out = run(flows('a1', hmi, T0, 8080, 8 * SEC));
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'medium']]);
+    expect(out[0]!.evidence.observed).toMatchObject({ flows: 20, protocols: [HMI_WEB] });
+    const web = Array.from({ length: 25 }, () => 'intranet.nordkraft.no');
+    expect(run(flows('a1', web, T0, 8080, 8 * SEC))).toEqual([]);
+    // A blueprint that works with its HMIs every day is at work.
+    const daily = Array.from({ length: 8 }, (_, k) => flows('t1', ['hmi-gate-14.ot.nordkraft.no'], T0 - 2 * HOUR + k * 10 * MIN, 8080)).flat();
+    expect(run([...daily, ...flows('a1', hmi, T0, 8080, 8 * SEC)])).toEqual([]);
   });
 
   it('is medium when an agent whose blueprint never speaks them reaches 5 controllers on industrial ports within 10 minutes', () => {
