@@ -425,7 +425,7 @@ describe('token-replay', () => {
         const d = replay();
         const ctx = fakeContext();
         feed(d, ctx, home());
-        const events = [token({ agent_id: 'w1', token_id: 'cached', ip: '20.1.2.1', time: t })];
+        const events: AgentEvent[] = [token({ agent_id: 'w1', token_id: 'cached', ip: '20.1.2.1', time: t })];
         // The fibre fails: the site's next sign-in (another agent's) comes from the 4G line, 8 minutes before w1's cached token is used there.
         if (o.siblingAt !== undefined) events.push(token({ agent_id: 'w2', token_id: 'w2-lte', ip: o.siblingAt, time: t + 10 * MIN }));
         events.push(network({ agent_id: 'w1', token_id: 'cached', ip: '77.16.44.137', time: t + 18 * MIN }));
