@@ -35,7 +35,7 @@ import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
 import { DueQueue } from './due-queue.js';
-import { memoByHost } from './host-memo.js';
+import { memoByHostPrivately } from './host-memo.js';
 
 export interface MetadataEndpoint {
   /** An address or host name, lower case, as the gateway reports dest_ip or dest_host. */
@@ -219,7 +219,7 @@ export function createCloudMetadataAccessDetector(options: CloudMetadataAccessOp
   const habitS = o.habitMs / 1000;
   const peerWindowS = o.peerWindowMs / 1000;
 
-  const endpointOfHost = memoByHost((host: string): number => {
+  const endpointOfHost = memoByHostPrivately((host: string): number => {
     const k = byAddress.get(host);
     if (k !== undefined) return k;
     const alt = alternateSpelling(host);

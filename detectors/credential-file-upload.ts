@@ -149,11 +149,13 @@ export const credentialFileUploadMeta: DetectorMeta = {
     "Low for one; medium from the second within 15 minutes, or at once for a password database, a PuTTY key, a keystore or a PKCS#12 bundle. Nothing when the blueprint sends that type to that destination routinely (2 uploads, the first an hour or more before: a certificate deployment job), nor for a PEM within 15 minutes of a credential one of the agent's sponsors added (its new certificate published where it is pinned). An upload the gateway blocked is low at most (nothing left). Once per agent per hour (low), per day (medium).",
 };
 
+/** installsCredentials, remembered per host. */
+const installs = memoByHost(installsCredentials);
+
 export function createCredentialFileUploadDetector(options: CredentialFileUploadOptions = {}): Detector {
   const o: Required<CredentialFileUploadOptions> = { ...DEFAULTS, ...options };
   const groups = new TenantMap<UploadGroup>(o.maxAgents);
   const agents = new TenantMap<UploadAgent>(o.maxAgents);
-  const installs = memoByHost(installsCredentials);
   const routineAfterS = o.routineAfterMs / 1000;
 
   /** Whether the blueprint sends this type to this destination routinely (before this upload), then counts it. */

@@ -31,7 +31,7 @@ import { peerGroupName, type Detector } from './detector.js';
 import { NO_DETECTIONS, TenantMap, type Timed } from './agent-directory.js';
 import { agentState } from './keyed-state.js';
 import { categoryKey } from './categories.js';
-import { memoByHost } from './host-memo.js';
+import { memoByHost, memoByLabel } from './host-memo.js';
 
 export interface CryptominingOptions {
   /** Blocked attempts within `retryWindowMs` that show a miner running (medium). */
@@ -100,7 +100,7 @@ function poolHost(host: string): boolean {
   return false;
 }
 const isPoolHost = memoByHost(poolHost);
-const isCryptoCategory = memoByHost((category: string): boolean => CRYPTO_CATEGORIES.has(categoryKey(category)));
+const isCryptoCategory = memoByLabel((category: string): boolean => CRYPTO_CATEGORIES.has(categoryKey(category)));
 
 /** Per agent that reached a pool: its last findings (ms, 0 none) and its latest blocked attempts (ms, oldest first). */
 interface MinerAgent extends Timed {

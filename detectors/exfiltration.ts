@@ -138,7 +138,7 @@ import { categoryInfo, categoryKey, type CategoryInfo } from './categories.js';
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, TenantMap, atMs, clone, hashString, setAtMs, type MsState, type Timed } from './agent-directory.js';
 import { formatDuration, isSanctionedActor, peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
-import { memoByHost } from './host-memo.js';
+import { memoByHost, memoByLabel } from './host-memo.js';
 import { isSecretStoreHost } from './secret-enumeration.js';
 import { isPrivateAddress } from './addresses.js';
 import { resourceHash, roleGrantOf } from './resources.js';
@@ -510,7 +510,7 @@ function isPlatformResolver(address: string): boolean {
 const MAJOR_MODEL_HOSTS = /(^|\.)(api\.openai\.com|api\.anthropic\.com|generativelanguage\.googleapis\.com|aiplatform\.googleapis\.com|bedrock-runtime\.[a-z0-9-]+\.amazonaws\.com|openai\.azure\.com|services\.ai\.azure\.com|cognitiveservices\.azure\.com|inference\.ai\.azure\.com|models\.ai\.azure\.com|api\.mistral\.ai|api\.cohere\.(ai|com)|api\.groq\.com|api\.together\.(xyz|ai)|api\.deepseek\.com|api\.x\.ai|api\.perplexity\.ai|api\.fireworks\.ai|openrouter\.ai)\.?$/;
 /** Image file types as gateways write them (extension or MIME subtype). */
 const IMAGE_TYPES = new Set(['png', 'gif', 'jpg', 'jpeg', 'webp', 'svg', 'svg+xml', 'ico', 'bmp', 'avif', 'image', 'image/png', 'image/gif', 'image/jpeg', 'image/webp', 'image/svg+xml']);
-const isImageType = memoByHost((fileType: string): boolean => IMAGE_TYPES.has(fileType.toLowerCase().replace(/^\./, '')));
+const isImageType = memoByLabel((fileType: string): boolean => IMAGE_TYPES.has(fileType.toLowerCase().replace(/^\./, '')));
 
 /** Categories of MCP servers (tool servers an agent calls with arguments). */
 const MCP_CATEGORIES = new Set(['mcp_server', 'mcp', 'ai_tools', 'model_context_protocol']);

@@ -39,7 +39,7 @@ import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { AgentStore, GroupStore, NO_DETECTIONS, clone, hashString, msOfSec, sec, type SlotState, type Timed } from './agent-directory.js';
 import { DueQueue, type DueItem } from './due-queue.js';
-import { memoByHost } from './host-memo.js';
+import { memoByHost, memoByLabel } from './host-memo.js';
 import { isPrivateAddress } from './addresses.js';
 import { categoryKey } from './categories.js';
 
@@ -155,14 +155,15 @@ export const mirroredUploadMeta: DetectorMeta = {
     'This is a tool or package in the agent\'s runtime blind-copying what it sends (the postmark-mcp mail server, 2025): small, slow, under every volume bar. Not for model providers or other agents as the copy\'s destination, nor between hosts of one category. Once per agent a day.',
 };
 
+const hostHash = memoByHost((h) => hashString(h) & SMALL);
+const categoryHash = memoByLabel((c) => hashString(c) & SMALL);
+const isSink = memoByLabel((c) => SINK_CATEGORIES.has(categoryKey(c)));
+
 export function createMirroredUploadDetector(options: MirroredUploadOptions = {}): Detector {
   const o: Required<MirroredUploadOptions> = { ...DEFAULTS, ...options };
   const agents = new AgentStore<Sends>(o.maxAgents);
   const groups = new GroupStore<SendGroup>(o.maxAgents);
   const pending = new DueQueue<PendingMirror>(16_384);
-  const hostHash = memoByHost((h) => hashString(h) & SMALL);
-  const categoryHash = memoByHost((c) => hashString(c) & SMALL);
-  const isSink = memoByHost((c) => SINK_CATEGORIES.has(categoryKey(c)));
   const newForS = o.newForMs / 1000;
   const newerS = o.newerByMs / 1000;
 

@@ -50,7 +50,7 @@ import { AgentStore, TenantMap, GroupStore, NO_DETECTIONS, clone, hashString, ms
 import { DueQueue, type DueItem } from './due-queue.js';
 import { categoryInfo, categoryKey } from './categories.js';
 import { isDnsFlow } from './dns-flows.js';
-import { memoByHost } from './host-memo.js';
+import { memoByHost, memoByLabel } from './host-memo.js';
 
 export interface SessionHarvestOptions {
   /** A token's calls are counted over this long from its first call in the window, ms. */
@@ -203,6 +203,11 @@ export const sessionHarvestMeta: DetectorMeta = {
     'Calls without a token to a query tool (web search, MCP server, translation) are counted per host against the blueprint\'s own norm for them (at least 60 calls; learned from 10 windows): data smuggled out in search queries. Once per agent an hour.',
 };
 
+/** What a destination's category makes its calls: a model's prompts (not counted), a query tool's, or any other. */
+const kindOf = memoByLabel((category) => (categoryInfo(category).modelProvider ? MODEL : QUERY_TOOL_CATEGORIES.has(categoryKey(category)) ? QUERY_TOOL : OTHER));
+/** A host's session key (salted apart from token hashes). */
+const hostKey = memoByHost((host) => hashString(host, 0x5bd1e995) & SMALL);
+
 export function createSessionHarvestDetector(options: SessionHarvestOptions = {}): Detector {
   const o: Required<SessionHarvestOptions> = { ...DEFAULTS, ...options };
   const agents = new AgentStore<Sessions>(o.maxAgents);
@@ -216,10 +221,6 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
   /** A token unused this long has finished its session, s. */
   const idleS = 120;
   const agentHash = (e: NetworkEvent) => hashString(e.agent_id) & SMALL;
-  /** What a destination's category makes its calls: a model's prompts (not counted), a query tool's, or any other. */
-  const kindOf = memoByHost((category) => (categoryInfo(category).modelProvider ? MODEL : QUERY_TOOL_CATEGORIES.has(categoryKey(category)) ? QUERY_TOOL : OTHER));
-  /** A host's session key (salted apart from token hashes). */
-  const hostKey = memoByHost((host) => hashString(host, 0x5bd1e995) & SMALL);
 
   function group(ctx: DetectorContext, e: NetworkEvent): SessionNorm {
     const gid = peerGroupId(e.blueprint_id, e.agent_id);
