@@ -27,7 +27,7 @@ describe('addresses', () => {
   it('tells private network addresses from public ones', () => {
     for (const ip of ['10.20.1.129', '172.16.0.4', '172.31.255.1', '192.168.1.10', '100.64.3.2', '169.254.169.254', 'fd12:3456:789a::1', 'fc00::5', 'FE80::1ff:fe23:4567:890a'])
       expect(isPrivateAddress(ip), ip).toBe(true);
-    for (const ip of ['20.42.10.7', '172.32.0.1', '172.15.9.9', '192.169.0.1', '100.128.0.1', '11.0.0.1', '2603:1030:20c:19::4f', 'fe00::1', '::ffff:10.0.0.1', 'not-an-ip'])
+    for (const ip of ['20.42.10.7', '172.32.0.1', '172.15.9.9', '192.169.0.1', '100.128.0.1', '11.0.0.1', '2603:1030:20c:19::4f', 'fe00::1', '::ffff:10.0.0.1', 'not-an-ip', '1000.0.0.1', '192.168', '10x.example', 'storage.example', '17.16.0.1', '1.168.0.1'])
       expect(isPrivateAddress(ip), ip).toBe(false);
   });
   it('computes /24 and /64 subnets, and /16 and /48 networks', () => {
