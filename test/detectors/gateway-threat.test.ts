@@ -244,6 +244,17 @@ describe('gateway-threat', () => {
       expect(feed(createGatewayThreatDetector(), fakeContext(), [...history(), ...recategorised])).toEqual([]);
     });
 
+    it('does not count transfers of a megabyte or more as beacon calls (a dataset downloaded file after file from a new bucket)', () => {
+      const download = (agent: string, bytesIn: number) =>
+        Array.from({ length: 12 }, (_, k) => network({ agent_id: agent, time: T2 + k * MIN, dest_host: `${agent}.fresh.example`, category: 'newly_registered_domain', bytes_out: 900, bytes_in: bytesIn }));
+      const out = feed(createGatewayThreatDetector(), fakeContext(), [...history(), ...[...download('a1', 40_000_000), ...download('a2', 900)].sort((x, y) => x.time - y.time)]);
+      expect(out.map((d) => [d.agent_id, d.severity])).toEqual([
+        ['a1', 'low'],
+        ['a2', 'low'],
+        ['a2', 'medium'],
+      ]);
+    });
+
     it('keeps the beacon across a snapshot and restore', () => {
       const events = [...history(), ...beacon('a1', 'upd7731.duckdns.example', 'Dynamic DNS', 8, MIN)];
       // Split after the third call: the medium after the restore needs the calls counted before it.
