@@ -24,9 +24,10 @@
 // share copies the keys and certificates kept there). Not a finding
 // when the blueprint sends that type to that destination routinely: 2
 // uploads of it by the blueprint, the first an hour or more before (a
-// certificate deployment job publishing its bundles), nor a PEM within 15
-// minutes of a credential one of the agent's sponsors added (the rotation
-// publishing its new public certificate where it is pinned). An upload the
+// certificate deployment job publishing its bundles), nor a PEM within an
+// hour of a credential one of the agent's sponsors added (the rotation
+// publishing its new public certificate where it is pinned: to each AS2
+// trading partner or regulator's gateway in turn, within the hour). An upload the
 // gateway blocked sent nothing: low at most (something still collected the
 // file). Once per agent per hour for the low, per day for the medium.
 //
@@ -44,7 +45,7 @@ import { memoByHost } from './host-memo.js';
 
 const KIB = 1024;
 /** A PEM sent this long after a sponsor added a credential to the agent is its new certificate published, ms. */
-const ROTATION_PUBLISH_MS = 15 * 60_000;
+const ROTATION_PUBLISH_MS = 60 * 60_000;
 const NO_LIMIT = Number.MAX_SAFE_INTEGER;
 
 /**
@@ -146,7 +147,7 @@ export const credentialFileUploadMeta: DetectorMeta = {
   mitre: { id: 'T1552.004', name: 'Unsecured Credentials: Private Keys' },
   description:
     'An agent uploads files whose type is a credential store (private keys and PKCS#12 bundles, KeePass and Password Safe databases, PuTTY keys, Java keystores, VPN profiles, environment and Terraform state files, publish profiles; a key, certificate or profile no bigger than such files are: a 6 MB `.key` is a Keynote deck) to a public destination that is neither a secrets store, a cloud\'s certificate plane, nor an Azure Storage account written with an Entra token (the tenant\'s own): code in its runtime collecting credential files and sending them through a channel the agent uses every day, where host, category and volume are its own. ' +
-    "Low for one; medium from the second within 15 minutes, or at once for a password database, a PuTTY key, a keystore or a PKCS#12 bundle. Nothing when the blueprint sends that type to that destination routinely (2 uploads, the first an hour or more before: a certificate deployment job), nor for a PEM within 15 minutes of a credential one of the agent's sponsors added (its new certificate published where it is pinned). An upload the gateway blocked is low at most (nothing left). Once per agent per hour (low), per day (medium).",
+    "Low for one; medium from the second within 15 minutes, or at once for a password database, a PuTTY key, a keystore or a PKCS#12 bundle. Nothing when the blueprint sends that type to that destination routinely (2 uploads, the first an hour or more before: a certificate deployment job), nor for a PEM within an hour of a credential one of the agent's sponsors added (its new certificate published where it is pinned, to each trading partner in turn). An upload the gateway blocked is low at most (nothing left). Once per agent per hour (low), per day (medium).",
 };
 
 /** installsCredentials, remembered per host. */

@@ -84,7 +84,7 @@ describe('credential-file-upload', () => {
     expect(run([up({ file_type: 'pfx', token_id: 'box-token' })]).map((x) => x.severity)).toEqual(['medium']);
   });
 
-  it('takes a PEM sent within 15 minutes of a credential its sponsor added for the new certificate published, not a key taken', () => {
+  it('takes a PEM sent within an hour of a credential its sponsor added for the new certificate published (to each trading partner in turn), not a key taken', () => {
     const rotation = (actor: string, pemAfter: number) => {
       const d = createCredentialFileUploadDetector();
       const ctx = fakeContext();
@@ -94,8 +94,9 @@ describe('credential-file-upload', () => {
       return feed(d, ctx, [pem(T0 + pemAfter), pem(T0 + pemAfter + MIN)]).map((x) => x.severity);
     };
     expect(rotation('alice', 2 * MIN)).toEqual([]);
+    expect(rotation('alice', 50 * MIN)).toEqual([]);
     // Long after, or a credential added by someone else: judged.
-    expect(rotation('alice', 30 * MIN)).toEqual(['low', 'medium']);
+    expect(rotation('alice', 70 * MIN)).toEqual(['low', 'medium']);
     expect(rotation('mallory', 2 * MIN)).toEqual(['low', 'medium']);
   });
 
