@@ -125,7 +125,13 @@
 // sending 1.5 KiB or more and twice what came back, are medium (confirmed
 // the same way): an image fetch sends a URL and gets pixels, these send
 // kilobytes of URL and get a tracking pixel, as the markdown images of a
-// prompt-injected assistant's answer do when rendered (EchoLeak).
+// prompt-injected assistant's answer do when rendered (EchoLeak). Fewer
+// when the answers are pixels (256 bytes or less) and the requests carry
+// 1 KiB or more: 6 to a host the blueprint does not work with, 12 to one
+// it does (its image host's name re-registered by someone else), not to
+// analytics or advertising hosts (built to take pixels): a pixel's URL
+// names an event in a few hundred bytes, not kilobytes of the agent's
+// context after every model turn (a poisoned memory, SpAIware).
 // Blocked attempts: 8 uploads carrying a file (file_type) to file-sharing,
 // storage, uncategorized or risky destinations the blueprint does not work
 // with, blocked by the gateway within 10 minutes, to 2 distinct hosts or
@@ -279,6 +285,16 @@ export interface ExfiltrationOptions {
    */
   imageBeacons?: number;
   imageBeaconBytes?: number;
+  /**
+   * Tracking pixels carrying data: image requests of pixelBytes or more out
+   * answered with PIXEL_MAX_IN bytes or less (a 1×1 image), to one host not
+   * in an analytics or advertising category, within two windows:
+   * pixelBeacons to a host the blueprint does not work with,
+   * familiarPixelBeacons to one it does.
+   */
+  pixelBeacons?: number;
+  familiarPixelBeacons?: number;
+  pixelBytes?: number;
   /** Distinct encoded-looking host names under one domain within two windows that make a name tunnel (see name-tunnel.ts). */
   tunnelNames?: number;
   /**
@@ -347,6 +363,9 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   relayPromptBytes: 8 * 1024,
   imageBeacons: 15,
   imageBeaconBytes: 1536,
+  pixelBeacons: 6,
+  familiarPixelBeacons: 12,
+  pixelBytes: 1024,
   tunnelNames: 40,
   confirmMs: 3 * 60_000,
   deploymentAgents: 3,
@@ -510,6 +529,13 @@ function isPlatformResolver(address: string): boolean {
 const MAJOR_MODEL_HOSTS = /(^|\.)(api\.openai\.com|api\.anthropic\.com|generativelanguage\.googleapis\.com|aiplatform\.googleapis\.com|bedrock-runtime\.[a-z0-9-]+\.amazonaws\.com|openai\.azure\.com|services\.ai\.azure\.com|cognitiveservices\.azure\.com|inference\.ai\.azure\.com|models\.ai\.azure\.com|api\.mistral\.ai|api\.cohere\.(ai|com)|api\.groq\.com|api\.together\.(xyz|ai)|api\.deepseek\.com|api\.x\.ai|api\.perplexity\.ai|api\.fireworks\.ai|openrouter\.ai)\.?$/;
 /** Image file types as gateways write them (extension or MIME subtype). */
 const IMAGE_TYPES = new Set(['png', 'gif', 'jpg', 'jpeg', 'webp', 'svg', 'svg+xml', 'ico', 'bmp', 'avif', 'image', 'image/png', 'image/gif', 'image/jpeg', 'image/webp', 'image/svg+xml']);
+/** The most a tracking pixel's answer weighs (a 1×1 GIF is 43 bytes; with headers counted, a few hundred), bytes. */
+const PIXEL_MAX_IN = 256;
+
+/** Analytics and advertising hosts: built to take tracking pixels with long query strings. */
+const ANALYTICS_CATEGORY = /(?:^|_)(?:analytics|advertis\w*|ads|marketing|web_tracking|tracking)(?:_|$)/;
+const isAnalyticsCategory = memoByLabel((key: string): boolean => ANALYTICS_CATEGORY.test(key));
+
 const isImageType = memoByLabel((fileType: string): boolean => IMAGE_TYPES.has(fileType.toLowerCase().replace(/^\./, '')));
 
 /** Categories of MCP servers (tool servers an agent calls with arguments). */
@@ -672,7 +698,7 @@ export const exfiltrationMeta: DetectorMeta = {
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key; a transfer within 4× the largest the blueprint sent to that destination while it was new to it, an hour or more before, is its own volume: a partner file sent hourly since the stream began). ' +
     'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (4× after 20 such calls within 10 minutes: a vault read whole; 32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump). ' +
     'Six prompt-sized requests (8 KiB or more, more out than in) within 10 minutes to one model provider host that is no major provider\'s own API and not one the blueprint works with are medium: its model client pointed at a relay; so are six such tool calls to an MCP server the blueprint does not work with, 4 times what came back (data passed as tool arguments). ' +
-    'Fifteen image fetches within 10 minutes to one host the blueprint does not work with, each sending 1.5 KiB or more and twice what came back, are medium: data carried out in image URLs (markdown images of an injected answer, EchoLeak). ' +
+    'Fifteen image fetches within 10 minutes to one host the blueprint does not work with, each sending 1.5 KiB or more and twice what came back, are medium: data carried out in image URLs (markdown images of an injected answer, EchoLeak); so are 6 tracking pixels (1 KiB or more out, a 256-byte answer or less) to one such host, or 12 to an image host it works with, not an analytics or advertising host (a poisoned memory appending the agent\'s context to a pixel after every model turn; an image host\'s name re-registered). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
     'Blocked attempts: 8 uploads carrying a file to 2 or more file-sharing, storage, uncategorized or risky destinations the blueprint does not use, all blocked by the gateway within 10 minutes, are medium (an exfiltration the DLP stopped). ' +
     'DNS tunnelling (not through the platform\'s own resolver or a private one): 100 DNS flows (port 53 or 853, or HTTPS to a public DNS-over-HTTPS resolver such as dns.google or cloudflare-dns.com, or to an image proxy that fetches any URL, such as GitHub\'s Camo) within 10 minutes to a name server or proxy the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
@@ -881,6 +907,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   const pending = new DueQueue<PendingSum>(16_384);
   const relays = new TenantMap<HostBurst>(o.maxAgents);
   const beacons = new TenantMap<HostBurst>(o.maxAgents);
+  const pixels = new TenantMap<HostBurst>(o.maxAgents);
 
   /**
    * Counts the agent's request in its burst to one host (two windows; a
@@ -971,6 +998,32 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       `Agent ${e.agent_id} fetched ${r.n} images (${e.file_type}) within ${formatDuration(e.time - r.t0)} from ${e.dest_host} (${e.category}), a host its blueprint does not work with, each sending more than it got back (latest ${fmtBytes(e.bytes_out)} out, ${fmtBytes(e.bytes_in)} in): data carried out in image URLs`,
       'image fetches send a URL and get the image: less out than in',
       `${o.imageBeacons} image requests of ${fmtBytes(o.imageBeaconBytes)} or more out, twice what came back, within ${(2 * o.windowMs) / 60_000} min`,
+    );
+  }
+
+  /**
+   * Tracking pixels carrying data: image requests of pixelBytes or more whose
+   * answer is a pixel (PIXEL_MAX_IN bytes or less). A pixel's URL names an
+   * event, not a page of data; kilobytes of query string on every fetch, in
+   * step with the agent's conversations, are its context leaving (a
+   * poisoned memory appending member data to a pixel after every model turn;
+   * an expired CDN name re-registered, the blueprint's image requests now
+   * carrying data there). pixelBeacons of them to a host the blueprint does
+   * not work with, familiarPixelBeacons to one it does, within two windows,
+   * are medium, confirmed like a bulk finding.
+   */
+  function pixelBeaconsOf(e: NetworkEvent, s: AgentEx, familiar: boolean): Detection | null {
+    const limit = familiar ? o.familiarPixelBeacons : o.pixelBeacons;
+    const r = hostBurst(pixels, e, limit);
+    if (r === null) return null;
+    return burstFinding(
+      e,
+      s,
+      r,
+      'pixel-beacons',
+      `Agent ${e.agent_id} fetched ${r.n} tracking pixels (${e.file_type}) within ${formatDuration(e.time - r.t0)} from ${e.dest_host} (${e.category}), ${familiar ? 'a host its blueprint works with' : 'a host its blueprint does not work with'}, each request carrying kilobytes (latest ${fmtBytes(e.bytes_out)} out) for an answer of a pixel (${fmtBytes(e.bytes_in)}): data carried out in pixel URLs`,
+      'a pixel\'s URL names an event: a few hundred bytes',
+      `${limit} image requests of ${fmtBytes(o.pixelBytes)} or more out answered with ${PIXEL_MAX_IN} B or less within ${(2 * o.windowMs) / 60_000} min (${o.pixelBeacons} to a host the blueprint does not work with, ${o.familiarPixelBeacons} to one it does; not analytics or advertising hosts)`,
     );
   }
 
@@ -1603,6 +1656,15 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       const d = relayPromptsOf(e, s);
       if (d !== null) return confirmLater(d, e, s, rdh, rah, cat);
     }
+    // Tracking pixels carrying kilobytes each (not to analytics or advertising hosts, built to take them).
+    if (e.file_type !== null && bytes >= o.pixelBytes && e.bytes_in <= PIXEL_MAX_IN && isImageType(e.file_type) && !isAnalyticsCategory(cat.key)) {
+      const pg = g ?? group(e.tenant_id, s.g, t);
+      const pdh = dh || hashString(e.dest_host);
+      const pah = ah || hashString(e.agent_id);
+      noteBulk(pg, pdh, pah, t);
+      const d = pixelBeaconsOf(e, s, familiar);
+      if (d !== null) return confirmLater(d, e, s, pdh, pah, cat);
+    }
     // Image fetches sending more than they get back, to a host the blueprint does not work with: data in image URLs.
     if (!familiar && bytes >= o.imageBeaconBytes && bytes >= 2 * e.bytes_in && e.file_type !== null && isImageType(e.file_type)) {
       const bg = g ?? group(e.tenant_id, s.g, t);
@@ -1736,17 +1798,18 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       tunnels.evict(before);
       relays.evict(before);
       beacons.evict(before);
+      pixels.evict(before);
     },
     size(): number {
-      return agents.size + groups.size + pending.size + tunnels.size + relays.size + beacons.size;
+      return agents.size + groups.size + pending.size + tunnels.size + relays.size + beacons.size + pixels.size;
     },
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
       for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d], k: [...g.k], x: [...g.x], ad: g.ad ? [...g.ad] : [] }]);
-      return clone({ version: 1, agents: agents.rows(), groups: rows, pending: pending.snapshot(), tunnels: tunnels.snapshot(), relays: relays.snapshot(), beacons: beacons.snapshot() });
+      return clone({ version: 1, agents: agents.rows(), groups: rows, pending: pending.snapshot(), tunnels: tunnels.snapshot(), relays: relays.snapshot(), beacons: beacons.snapshot(), pixels: pixels.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][]; pending?: PendingSum[]; tunnels?: ReturnType<NameTunnelWatch['snapshot']>; relays?: [string, string, HostBurst][]; beacons?: [string, string, HostBurst][] };
+      const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][]; pending?: PendingSum[]; tunnels?: ReturnType<NameTunnelWatch['snapshot']>; relays?: [string, string, HostBurst][]; beacons?: [string, string, HostBurst][]; pixels?: [string, string, HostBurst][] };
       if (s?.version !== 1) throw new Error('exfiltration: unsupported snapshot');
       // Rows of older snapshots lack newer fields: laid over a fresh state, they get their defaults.
       agents.restore(
@@ -1758,6 +1821,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       tunnels.restore(s.tunnels);
       relays.restore(s.relays ?? []);
       beacons.restore(s.beacons ?? []);
+      pixels.restore(s.pixels ?? []);
     },
   };
 }

@@ -369,6 +369,32 @@ describe('exfiltration', () => {
     expect(run(images('thumbs.contoso.example', 30, 3_000, 300))).toEqual([]);
   });
 
+  it('catches data carried out in tracking-pixel URLs: 6 pixels of kilobytes each within 10 minutes to a new host, 12 to the blueprint\'s own image host; not small pixels, real images, or an analytics host', () => {
+    // Every agent fetches thumbnails from the blueprint's image host for 3 hours.
+    const events = traffic(AGENTS, T0, T3);
+    for (let t = T0; t < T3; t += 5 * MIN) for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 3 * SEC, bytes_out: 480, bytes_in: 35_000, category: 'business', dest_host: 'thumbs.contoso.example', file_type: 'png' }));
+    events.sort((x, y) => x.time - y.time);
+    const pixels = (host: string, n: number, out: number, inb = 43, category = 'uncategorized') =>
+      Array.from({ length: n }, (_, i) => network({ agent_id: 'a3', time: T3 + i * 40 * SEC, bytes_out: out, bytes_in: inb, category, dest_host: host, file_type: 'gif', event_id: `px-${i}` }));
+    const run = (extra: NetworkEvent[]) => {
+      const d = createExfiltrationDetector({ minWindowBytesQuiet: QUIET_FLOOR_OF_THESE_TESTS });
+      const ctx = fakeContext();
+      expect(feed(d, ctx, events)).toEqual([]);
+      return feed(d, ctx, extra).concat(advanceTo(d, ctx, T3 + HOUR));
+    };
+    const fresh = run(pixels('cdn.skyrewards-media.com', 8, 2_500));
+    expect(fresh.map((x) => [x.agent_id, x.severity, x.evidence.kind])).toEqual([['a3', 'medium', 'pixel-beacons']]);
+    expect((fresh[0]!.evidence.observed as { requests: number }).requests).toBe(6);
+    expect(run(pixels('cdn.skyrewards-media.com', 5, 2_500))).toEqual([]);
+    // The blueprint's own image host answering with pixels now (its name re-registered by someone else): 12.
+    expect(run(pixels('thumbs.contoso.example', 11, 4_000, 43, 'business'))).toEqual([]);
+    expect(run(pixels('thumbs.contoso.example', 14, 4_000, 43, 'business')).map((x) => x.evidence.kind)).toEqual(['pixel-beacons']);
+    // An open-tracking pixel names an event in a few hundred bytes; an image answers with kilobytes; analytics hosts take pixels by design.
+    expect(run(pixels('cdn.skyrewards-media.com', 14, 600))).toEqual([]);
+    expect(run(pixels('cdn.skyrewards-media.com', 14, 2_500, 9_000))).toEqual([]);
+    expect(run(pixels('px.ads-network.example', 14, 2_500, 43, 'Web Analytics'))).toEqual([]);
+  });
+
   it('takes an upload the agent was flagged for, repeated on a schedule (12 h or a day later), for a job; not a repeat within hours, nor by another agent', () => {
     const upload = (agent: string, at: number) => network({ agent_id: agent, time: at, bytes_out: 30_000_000, category: 'file_transfer', dest_host: 'sftp.partner.example' });
     const run = (repeats: [string, number][]) => {
