@@ -141,6 +141,22 @@ const acceptedBy = memoByHost((host: string): number => {
   return mask;
 });
 
+/** Per host, the audience codes of the first-party resources it is the host of (Graph for graph.microsoft.com), as bits (code c at bit c - 1; 0 for any other host), remembered. */
+export const hostAudiences = memoByHost((host: string): number => {
+  let h = host.toLowerCase();
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  let mask = 0;
+  for (let i = 0; i < AUDIENCE_HOSTS.length; i++) if (AUDIENCE_HOSTS[i]![1].test(h)) mask |= 1 << i;
+  return mask;
+});
+
+/** The resources' canonical URIs of a set of audience codes (as hostAudiences gives them), comma-separated. */
+export function audiencesNamed(mask: number): string {
+  const names: string[] = [];
+  for (let i = 0; i < AUDIENCE_HOSTS.length; i++) if ((mask >>> i) & 1) names.push(AUDIENCE_HOSTS[i]![0]);
+  return names.join(', ');
+}
+
 /** Whether `host` takes tokens of the resource with audience code `code` (any host when the code is 0; any Microsoft service host). */
 export function audienceAccepts(code: number, host: string): boolean {
   return code === 0 || ((acceptedBy(host) >>> (code - 1)) & 1) === 1;

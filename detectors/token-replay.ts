@@ -84,6 +84,14 @@
 // party that can use it as the agent (an MCP server asking for "your
 // Microsoft 365 session", the token passthrough the MCP specification
 // forbids; an injected tool call posting the Authorization header out).
+// Another tenant's tokens: an agent presenting, from where it gets its
+// tokens, tokens no agent of its tenant was issued (their token events
+// never came) at a Microsoft resource its blueprint never got a token for
+// (Graph, for a batch that never used it) works in another tenant: an
+// implant taking its commands from drafts in an attacker's mailbox and
+// leaving its results there. 5 such uses within 30 minutes are medium, once
+// the blueprint has been watched for an hour and longer than its agent's
+// tokens live (a token issued before the stream began is no stranger).
 
 import type { AgentEvent, NetworkEvent, TokenEvent } from '../contract/events.js';
 import {
@@ -113,7 +121,7 @@ import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from 
 import { DueQueue } from './due-queue.js';
 import { isIpv6, isPrivateAddress, isSecurityEdgeAddress, subnetOf, wideNetworkOf } from './addresses.js';
 import type { Detection, DetectorMeta } from './types.js';
-import { audienceAccepts, audienceCode, audienceUri } from './resources.js';
+import { audienceAccepts, audienceCode, audienceUri, audiencesNamed, hostAudiences } from './resources.js';
 
 export interface TokenReplayOptions {
   /** Tokens remembered per agent; the least recently used (or issued) is replaced when full. */
@@ -178,6 +186,17 @@ export interface TokenReplayOptions {
    * network meanwhile, ms.
    */
   privateConfirmMs?: number;
+  /**
+   * Uses of tokens no agent of the tenant was issued, from where the agent
+   * gets its tokens, at a Microsoft resource its blueprint never got a token
+   * for (see foreignTenantUse): foreignUses within foreignSpanMs are medium,
+   * once per agent per foreignRefireMs; judged once the blueprint has been
+   * watched foreignWarmupMs, and longer than its agent's tokens live, ms.
+   */
+  foreignUses?: number;
+  foreignSpanMs?: number;
+  foreignRefireMs?: number;
+  foreignWarmupMs?: number;
 }
 
 const DEFAULTS: Required<TokenReplayOptions> = {
@@ -199,6 +218,10 @@ const DEFAULTS: Required<TokenReplayOptions> = {
   moveConfirmMs: 10 * 60_000,
   moveAloneConfirmMs: 20 * 60_000,
   privateConfirmMs: 10 * 60_000,
+  foreignUses: 5,
+  foreignSpanMs: 30 * 60_000,
+  foreignRefireMs: 6 * 3_600_000,
+  foreignWarmupMs: 60 * 60_000,
 };
 
 /** Whether two IPv4 addresses share their first octet (a /8: likely one provider's space); false for IPv6. */
@@ -288,12 +311,27 @@ interface AgentTokens extends MsState {
   ni: number;
   /** Last call with a token from an address the agent gets tokens at (see `sec`). */
   hu: number;
+  /** Audience codes (see audienceCode) the agent was issued tokens for, as bits (code c at bit c - 1). */
+  au: number;
+  /** The longest lifetime of a token issued to the agent, s. */
+  lt: number;
 }
 
 /** A peer group of token-replay: its use networks, and its agents' recent issuances (see recordIssuance). */
 interface ReplayGroup extends PeerGroup {
   /** Flat triples [network hash, agent hash, time (see `sec`)], oldest first; absent until the first. */
   iss?: number[];
+  /** Audience codes its agents were issued tokens for, as bits (see AgentTokens.au); absent until the first. */
+  au?: number;
+}
+
+/** An agent's uses of tokens its tenant never issued, at a Microsoft resource its blueprint never got tokens for (see foreignTenantUse). */
+interface ForeignUses extends Timed {
+  n: number;
+  t0: number;
+  host: string;
+  ids: string[];
+  fired: number;
 }
 
 /** Granted tokens indexed at most (the oldest dropped beyond). */
@@ -467,7 +505,8 @@ export const tokenReplayMeta: DetectorMeta = {
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
     'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
     'A use from a private address (a private endpoint) or from the egress of a cloud security edge (the company\'s web gateway: Zscaler, Netskope, Umbrella, Cloudflare Gateway) is judged 10 minutes later: no replay once another agent of the blueprint uses that network, else low (no internet replayer has such an address). ' +
-    'A token presented by another agent of the tenant than its owner is reported wherever it is used from: high for the presenter, medium for the owner; so is a token used from the address another agent of the tenant called its owner from within 10 minutes (outside the issuing /24): the caller had it handed over in the call and replays it.',
+    'A token presented by another agent of the tenant than its owner is reported wherever it is used from: high for the presenter, medium for the owner; so is a token used from the address another agent of the tenant called its owner from within 10 minutes (outside the issuing /24): the caller had it handed over in the call and replays it. ' +
+    "Tokens no agent of the tenant was issued, presented from the agent's own address to a Microsoft resource its blueprint never got a token for (another tenant's: an implant working in an attacker's tenant, its commands in that tenant's mailbox), are medium at the fifth use within 30 minutes, once the blueprint has been watched an hour and longer than its agent's tokens live.",
 };
 
 export function createTokenReplayDetector(options: TokenReplayOptions = {}): Detector {
@@ -758,7 +797,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
   }
 
   function fresh(e: TokenEvent | NetworkEvent): AgentTokens {
-    const s: AgentTokens = { at: 0, am: 0, e: 0, slots: NO_SLOTS, pend: null, fu: null, nets: null, nip: '', ni: 0, hu: 0 };
+    const s: AgentTokens = { at: 0, am: 0, e: 0, slots: NO_SLOTS, pend: null, fu: null, nets: null, nip: '', ni: 0, hu: 0, au: 0, lt: 0 };
     setAtMs(s, e.time);
     return s;
   }
@@ -789,10 +828,68 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       const q = homeQueue[n]!;
       n++;
       // Dated when decided (at the end of a replay: when it was due).
-      const found = crossAgent(q.tenant, q.agent, q.bp, q.h1, q.h2, q, null, watermark === Infinity ? q.t + o.pendingMs : watermark);
+      const at = watermark === Infinity ? q.t + o.pendingMs : watermark;
+      const found = crossAgent(q.tenant, q.agent, q.bp, q.h1, q.h2, q, null, at);
       for (const d of found) out.push(d);
+      if (found.length === 0 && owners.get(q.h1) === undefined) {
+        const d = foreignTenantUse(q, at);
+        if (d !== null) out.push(d);
+      }
     }
     if (n > 0) homeQueue = homeQueue.slice(n);
+  }
+
+  /** Per agent, its latest uses of tokens its tenant never issued (see foreignTenantUse). */
+  const foreign = new TenantMap<ForeignUses>(o.maxAgents);
+
+  /**
+   * A use, from where the agent gets its tokens, of a token its tenant never
+   * issued (no agent of the tenant holds it, and its token event did not
+   * come), at a Microsoft resource (Graph, ARM, Key Vault, Storage, SQL,
+   * Exchange) its blueprint never got a token for: a token of another
+   * tenant. foreignUses of them within foreignSpanMs are medium: the agent
+   * working in an attacker's tenant (commands left as drafts in its mailbox,
+   * results uploaded there), which no issuance of its own tenant shows.
+   * Judged once the blueprint has been watched longer than its agent's
+   * tokens live (an hour at least): a token issued before the stream began
+   * is no stranger.
+   */
+  function foreignTenantUse(q: QueuedUse, at: number): Detection | null {
+    const mask = hostAudiences(q.host);
+    if (mask === 0) return null;
+    const s = agents.peek(q.tenant, q.agent);
+    const g = groups.get(q.tenant, peerGroupId(q.bp, q.agent));
+    if (s === undefined || g === undefined || ((g.au ?? 0) & mask) !== 0) return null;
+    if (q.t - g.first < Math.max(o.foreignWarmupMs, s.lt * 1000)) return null;
+    let f = foreign.get(q.tenant, q.agent);
+    if (f === undefined || q.t - f.t0 > o.foreignSpanMs || f.host !== q.host) {
+      const fired = f?.fired ?? 0;
+      f = { at: q.t, n: 0, t0: q.t, host: q.host, ids: [], fired };
+      foreign.set(q.tenant, q.agent, f);
+    }
+    if (q.t > f.at) f.at = q.t;
+    f.n++;
+    if (f.ids.length < 8) f.ids.push(q.id);
+    if (f.n < o.foreignUses || (f.fired !== 0 && q.t - f.fired < o.foreignRefireMs)) return null;
+    f.fired = q.t;
+    const aud = audiencesNamed(mask);
+    return {
+      detector: tokenReplayMeta.id,
+      severity: 'medium',
+      tenant_id: q.tenant,
+      agent_id: q.agent,
+      time: at,
+      summary:
+        `Agent ${q.agent} presented tokens its tenant never issued to ${q.host} ${f.n} times within ${Math.max(1, Math.round((q.t - f.t0) / 60_000))} min, from its own address, ` +
+        `where its blueprint never got a token for ${aud}: a token of another tenant (the agent working in an attacker's tenant)`,
+      evidence: {
+        observed: { dest_host: q.host, uses: f.n, since: f.t0, use_ip: q.ip },
+        baseline: { blueprint_audiences: audiencesNamed(g.au ?? 0), watched_since: g.first },
+        threshold: `${o.foreignUses} uses within ${o.foreignSpanMs / 60_000} min of tokens no agent of the tenant was issued, at a Microsoft resource the blueprint never got a token for`,
+        peer_group: peerGroupName(q.bp) ?? `agent:${q.agent}`,
+      },
+      event_ids: f.ids.slice(),
+    };
   }
 
   /** Forgets tokens expired (with the grace) before the watermark. */
@@ -994,6 +1091,14 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     s.slots = next;
     recordIssuance(ctx, e, s);
     owners.add(slot, lifetimeS);
+    if (lifetimeS > s.lt) s.lt = lifetimeS;
+    const code = slot.r ?? 0;
+    if (code !== 0 && (s.au & (1 << (code - 1))) === 0) {
+      // A resource new to the agent: its blueprint's too (rare: once per agent and resource).
+      s.au |= 1 << (code - 1);
+      const g: ReplayGroup = touchPeerGroup(groups, ctx, e.tenant_id, peerGroupId(e.blueprint_id, e.agent_id), e.time);
+      g.au = (g.au ?? 0) | s.au;
+    }
 
     const pend = s.pend;
     if (pend === null) return NO_DETECTIONS;
@@ -1243,6 +1348,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       groups.evict(before);
       callers.evict(before);
       moving.evict(before);
+      foreign.evict(before);
       if (queue.length > 0) queue = queue.filter((q) => q.t >= before);
       if (homeQueue.length > 0) homeQueue = homeQueue.filter((q) => q.t >= before);
       // Tokens expired before the horizon (the sweep in `advance` forgets them sooner, as the watermark moves).
@@ -1250,12 +1356,16 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       deferred.evict(before);
     },
     size(): number {
-      return agents.size + groups.size + queue.length + deferred.size + owners.size + homeQueue.length + callers.size + moving.size;
+      return agents.size + groups.size + queue.length + deferred.size + owners.size + homeQueue.length + callers.size + moving.size + foreign.size;
     },
     snapshot(): unknown {
       const issuance: [string, string, number[]][] = [];
-      for (const [t, id, g] of groups.entries()) if (g.iss) issuance.push([t, id, g.iss]);
-      return clone({ version: 1, agents: agents.rows(), queue, useNetworks: snapshotGroups(groups), issuance, deferred: deferred.snapshot(), homeQueue, callers: callers.snapshot(), moving: moving.snapshot() });
+      const audiences: [string, string, number][] = [];
+      for (const [t, id, g] of groups.entries()) {
+        if (g.iss) issuance.push([t, id, g.iss]);
+        if (g.au) audiences.push([t, id, g.au]);
+      }
+      return clone({ version: 1, agents: agents.rows(), queue, useNetworks: snapshotGroups(groups), issuance, audiences, deferred: deferred.snapshot(), homeQueue, callers: callers.snapshot(), moving: moving.snapshot(), foreign: foreign.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -1270,11 +1380,14 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         callers?: [string, string, CallerSeen][];
         /** Absent in snapshots taken before moves were watched. */
         moving?: [string, string, MovingAgent][];
+        /** Absent in snapshots taken before audiences and foreign-tenant tokens were kept. */
+        audiences?: [string, string, number][];
+        foreign?: [string, string, ForeignUses][];
       };
       if (s?.version !== 1) throw new Error('token-replay: unsupported snapshot');
       // Agents from before issuing networks were kept: none known yet.
       agents.restore(
-        s.agents.map(([t, a, v]) => [t, a, { ...v, slots: v.slots.length === 0 ? NO_SLOTS : v.slots, nets: v.nets ?? null, nip: v.nip ?? '', ni: v.ni ?? 0, hu: v.hu ?? 0 }]),
+        s.agents.map(([t, a, v]) => [t, a, { ...v, slots: v.slots.length === 0 ? NO_SLOTS : v.slots, nets: v.nets ?? null, nip: v.nip ?? '', ni: v.ni ?? 0, hu: v.hu ?? 0, au: v.au ?? 0, lt: v.lt ?? 0 }]),
         false,
       );
       // Queued uses and groups from before use networks were learned: no blueprint known, no networks learned yet.
@@ -1284,6 +1397,10 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       for (const [t, id, iss] of s.issuance ?? []) {
         const g = groups.get(t, id);
         if (g) g.iss = iss;
+      }
+      for (const [t, id, au] of s.audiences ?? []) {
+        const g = groups.get(t, id);
+        if (g) g.au = au;
       }
       deferred.restore(s.deferred);
       // The owner index is the agents' token slots (their tenant and agent set again: absent in older snapshots).
@@ -1299,6 +1416,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       homeQueue = s.homeQueue ?? [];
       callers.restore(s.callers ?? []);
       moving.restore(s.moving ?? []);
+      foreign.restore(s.foreign ?? []);
     },
   };
 }

@@ -756,4 +756,34 @@ describe('token-replay', () => {
     expect(run('api://bp1-backend', 'mcp.docuflow-ai.com')).toEqual([]);
     expect(run('https://graph.microsoft.com', 'graph-proxy.corp.example', '10.4.0.9')).toEqual([]);
   });
+
+  it('reports an agent presenting, from its own address, tokens its tenant never issued to a Microsoft resource its blueprint never got a token for (another tenant\'s): medium at the fifth use within 30 minutes', () => {
+    const run = (o: { ownGraph?: boolean; start?: number; uses?: number; lifetime?: number; host?: string }) => {
+      const d = replay();
+      const ctx = fakeContext();
+      const start = o.start ?? T0 + 2 * HOUR;
+      const events: AgentEvent[] = [];
+      // The batch agent's hourly tokens for its own API, called from home, since T0.
+      for (let t = T0; t < start + HOUR; t += HOUR) {
+        events.push(token({ token_id: `own-${t}`, ip: '20.45.70.25', time: t, lifetime_s: o.lifetime ?? 3600 }));
+        events.push(network({ token_id: `own-${t}`, ip: '20.45.70.25', time: t + 2 * SEC }));
+      }
+      if (o.ownGraph) events.push(anyToken({ agent_id: 'a2', token_id: 'g-own', resource: 'https://graph.microsoft.com', ip: '20.45.70.26', time: T0 + 10 * MIN }));
+      for (let k = 0; k < (o.uses ?? 6); k++)
+        events.push(network({ token_id: 'foreign-drafts', ip: '20.45.70.25', time: start + k * 70 * SEC, dest_host: o.host ?? 'graph.microsoft.com', event_id: `n-f${k}` }));
+      events.sort((x, y) => x.time - y.time);
+      return feed(d, ctx, events).concat(advanceTo(d, ctx, start + HOUR + 10 * MIN));
+    };
+    const out = run({});
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'medium']]);
+    expect(out[0]!.summary).toContain('never got a token for https://graph.microsoft.com');
+    expect(out[0]!.event_ids).toEqual(['n-f0', 'n-f1', 'n-f2', 'n-f3', 'n-f4']);
+    // Four uses; a blueprint that gets Graph tokens itself (its cached one, pushed out); a host that is no Microsoft resource's.
+    expect(run({ uses: 4 })).toEqual([]);
+    expect(run({ ownGraph: true })).toEqual([]);
+    expect(run({ host: 'api.example.com' })).toEqual([]);
+    // In its first hour, or before its agent's day-long tokens issued before the stream began have run out: not judged.
+    expect(run({ start: T0 + 30 * MIN })).toEqual([]);
+    expect(run({ lifetime: 24 * 3600 })).toEqual([]);
+  });
 });
