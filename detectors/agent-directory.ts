@@ -202,6 +202,11 @@ export class TenantMap<V extends Timed> {
     for (const m of this.tenants.values()) m.forEach(fn);
   }
 
+  /** Keys held for one tenant. */
+  sizeIn(tenant: string): number {
+    return this.tenants.get(tenant)?.size ?? 0;
+  }
+
   /** Calls `fn` for every value of one tenant. */
   forEachIn(tenant: string, fn: (value: V) => void): void {
     this.tenants.get(tenant)?.forEach(fn);

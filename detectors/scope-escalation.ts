@@ -64,6 +64,12 @@
 //   clean-up takes permissions from 3 or more agents within the half hour,
 //   users take back their own consent, and responders cut an agent already
 //   at risk (a blocked injection in what it read) off its data: nothing.
+// - a sensitive or privileged permission granted on a blueprint's principal
+//   (the record whose agent id is its blueprint's: every agent of the
+//   blueprint inherits it) by an actor the tenant's lifecycle events never
+//   showed (no agent created, sponsored, credentialed or granted by them)
+//   once 6 hours of them were watched: low, medium for a privileged one (a
+//   compromised administrator reaching a whole blueprint at once).
 // Each agent fires at most once per (scope, decision, flow kind).
 
 import type { AgentEvent, LifecycleEvent, TokenEvent } from '../contract/events.js';
@@ -98,6 +104,13 @@ export interface ScopeEscalationOptions {
   maxScopesPerGroup?: number;
   maxPending?: number;
   maxGroups?: number;
+  /**
+   * A sensitive or privileged permission granted on a blueprint's principal
+   * (inherited by every agent of the blueprint) by an actor never seen in
+   * the tenant's lifecycle events (see strangerOnBlueprint), once the tenant's
+   * have been watched this long (ms).
+   */
+  actorLearnMs?: number;
 }
 
 const DEFAULTS: Required<ScopeEscalationOptions> = {
@@ -117,7 +130,11 @@ const DEFAULTS: Required<ScopeEscalationOptions> = {
   maxScopesPerGroup: 256,
   maxPending: 4096,
   maxGroups: 1_000_000,
+  actorLearnMs: 6 * 3_600_000,
 };
+
+/** Actors remembered per tenant (see strangerOnBlueprint). */
+const MAX_ACTORS = 262_144;
 
 /**
  * Microsoft Graph permissions of the tenant-takeover class: directory and role
@@ -350,7 +367,8 @@ export const scopeEscalationMeta: DetectorMeta = {
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
     "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint), and a delegated scope (not privileged) of an on-behalf-of token that the token\'s own user granted (incremental consent: her data only). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request of the agent's own (not on behalf of a user, who may take back his consent) refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired), unless that actor revoked permissions from 3 or more agents within half an hour (an access review's clean-up) or the agent was at risk (low or above) when they were revoked (responders containing an agent exposed to an injection). " +
     'An agent of the tenant that granted another agent a privileged or sensitive permission none of its sponsors sanctioned is medium when that agent\'s use of it is reported (medium or high): its identity handed out the privilege. ' +
-    'A grant spree (one actor granting sensitive or privileged permissions to 5 or more agents of 3 or more blueprints within 10 minutes, counting only agents it does not sponsor, and not on such sprees 12 hours or more before) is low for each agent at once, and a scope that actor granted is judged at once when used, like a risky user\'s grant.',
+    'A grant spree (one actor granting sensitive or privileged permissions to 5 or more agents of 3 or more blueprints within 10 minutes, counting only agents it does not sponsor, and not on such sprees 12 hours or more before) is low for each agent at once, and a scope that actor granted is judged at once when used, like a risky user\'s grant. ' +
+    "A sensitive or privileged permission granted on a blueprint's principal (inherited by every agent of the blueprint) by an actor never seen in the tenant's lifecycle events (6 hours of them watched) is low, medium when privileged.",
 };
 
 export function createScopeEscalationDetector(options: ScopeEscalationOptions = {}): Detector {
@@ -968,14 +986,72 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     return out;
   }
 
+  /** Per tenant, the actors (and sponsors) of its lifecycle events, by identity key, with their latest (see strangerOnBlueprint). */
+  const actors = new TenantMap<Timed>(MAX_ACTORS);
+  /** Per tenant, its first lifecycle event (ms). */
+  const watchedSince = new TenantMap<Timed>(o.maxGroups);
+
+  function noteActors(e: LifecycleEvent): void {
+    if (watchedSince.get(e.tenant_id, '') === undefined) watchedSince.set(e.tenant_id, '', { at: e.time });
+    for (const who of [e.actor, e.sponsor_id]) {
+      if (who === null || who === '') continue;
+      const k = identityKey(who);
+      const a = actors.get(e.tenant_id, k);
+      if (a === undefined) actors.set(e.tenant_id, k, { at: e.time });
+      else if (e.time > a.at) a.at = e.time;
+    }
+  }
+
+  /**
+   * A sensitive or privileged permission granted on a blueprint's principal
+   * (its record's agent id is the blueprint's: every agent of the blueprint
+   * inherits what it is granted) by an actor the tenant's lifecycle events
+   * never showed (no agent created, sponsored, credentialed or granted by
+   * them), once they have been watched actorLearnMs: a compromised
+   * administrator's account reaching every agent of a blueprint at once.
+   * Low for a sensitive permission, medium for a privileged one; the agents'
+   * use of it is judged on its own.
+   */
+  function strangerOnBlueprint(e: LifecycleEvent): Detection | null {
+    if (e.permission === null || e.blueprint_id === null || e.agent_id !== e.blueprint_id) return null;
+    const privileged = o.isPrivileged(e.permission);
+    if (!privileged && !o.isSensitive(e.permission)) return null;
+    const since = watchedSince.get(e.tenant_id, '');
+    if (since === undefined || e.time - since.at < o.actorLearnMs) return null;
+    if (actors.get(e.tenant_id, identityKey(e.actor)) !== undefined) return null;
+    return {
+      detector: scopeEscalationMeta.id,
+      severity: privileged ? 'medium' : 'low',
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary:
+        `${privileged ? 'Privileged' : 'Sensitive'} permission ${e.permission} was granted on blueprint ${e.blueprint_id}'s principal, inherited by every agent of the blueprint, ` +
+        `by ${e.actor}, an actor never seen creating, sponsoring, credentialing or granting any agent of the tenant`,
+      evidence: {
+        observed: { permission: e.permission, actor: e.actor, privileged },
+        baseline: { tenant_actors_known: actors.sizeIn(e.tenant_id), watched_since: since.at },
+        threshold: `a sensitive or privileged permission on a blueprint principal by an actor absent from ${Math.round((e.time - since.at) / 3_600_000)} h of the tenant's lifecycle events`,
+        peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
+      },
+      event_ids: [e.event_id],
+    };
+  }
+
   return {
     types: ['token', 'lifecycle'] as const,
     meta: scopeEscalationMeta,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
       if (e.type === 'token') return onToken(e, ctx);
-      if (e.type === 'lifecycle' && e.action === 'permission_granted') return onGrant(e, ctx);
-      if (e.type === 'lifecycle' && e.action === 'permission_revoked') return onRevoke(e, ctx);
-      return NO_DETECTIONS;
+      if (e.type !== 'lifecycle') return NO_DETECTIONS;
+      let out = NO_DETECTIONS;
+      if (e.action === 'permission_granted') {
+        const stranger = strangerOnBlueprint(e);
+        out = onGrant(e, ctx);
+        if (stranger !== null) out = out.length === 0 ? [stranger] : [...out, stranger];
+      } else if (e.action === 'permission_revoked') out = onRevoke(e, ctx);
+      noteActors(e);
+      return out;
     },
     advance: (watermark: number): Detection[] => decidePending(watermark),
     // End of a replay: every new scope still waiting is decided (dated when its adoption window closed).
@@ -989,14 +1065,15 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       revocations.evict(before);
       revokeSprees.evict(before);
       for (const [k, t] of grantors) if (t < before) grantors.delete(k);
+      actors.evict(before);
     },
     size(): number {
-      return groups.size + pending.length + grantSprees.size + spreeActors.size + spreeReported.size + revocations.size + revokeSprees.size;
+      return groups.size + pending.length + grantSprees.size + spreeActors.size + spreeReported.size + revocations.size + revokeSprees.size + actors.size;
     },
     snapshot(): unknown {
       const rows: [string, string, Omit<Group, 's'> & { s: [number, ScopeEntry][] }][] = [];
       for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, s: [...g.s], ...(g.v1 ? { v1: true } : {}), ...(g.gr ? { gr: g.gr } : {}), ...(g.lr ? { lr: g.lr } : {}) }]);
-      return clone({ version: 2, groups: rows, pending, sprees: grantSprees.snapshot(), spreeActors: spreeActors.snapshot(), spreeReported: spreeReported.snapshot(), revocations: revocations.snapshot(), revokeSprees: revokeSprees.snapshot(), grantors: [...grantors] });
+      return clone({ version: 2, groups: rows, pending, sprees: grantSprees.snapshot(), spreeActors: spreeActors.snapshot(), spreeReported: spreeReported.snapshot(), revocations: revocations.snapshot(), revokeSprees: revokeSprees.snapshot(), grantors: [...grantors], actors: actors.snapshot(), watchedSince: watchedSince.snapshot() });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -1012,6 +1089,9 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         revokeSprees?: ActorSpreesSnapshot;
         /** Absent in snapshots taken before granting agents were reported. */
         grantors?: [string, number][];
+        /** Absent in snapshots taken before actors were remembered. */
+        actors?: [string, string, Timed][];
+        watchedSince?: [string, string, Timed][];
       };
       if (s?.version !== 1 && s?.version !== 2) throw new Error('scope-escalation: unsupported snapshot');
       // Version 1 keyed application permissions as delegated scopes (see legacyEntry).
@@ -1025,6 +1105,8 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       revokeSprees.restore(s.revokeSprees);
       grantors.clear();
       for (const [k, t] of s.grantors ?? []) grantors.set(k, t);
+      actors.restore(s.actors ?? []);
+      watchedSince.restore(s.watchedSince ?? []);
     },
   };
 }

@@ -654,4 +654,29 @@ describe('scope-escalation', () => {
     expect(uninterrupted.map((x) => x.severity).sort()).toEqual(['high', 'medium', 'medium']);
     expect(restored).toEqual(uninterrupted);
   });
+
+  it('reports a sensitive permission granted on a blueprint\'s principal by an actor the tenant\'s lifecycle never showed (low; medium for a privileged one), not by a known administrator, nor before 6 hours of history', () => {
+    const run = (actor: string, permission: string, at = T0 + 8 * HOUR) => {
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      const history = [
+        lifecycle({ agent_id: 'a1', action: 'created', actor: 'admin@contoso.com', sponsor_id: 'alice@contoso.com', time: T0 }),
+        lifecycle({ agent_id: 'a2', action: 'permission_granted', actor: 'alice@contoso.com', permission: 'Sites.Read.All', time: T0 + HOUR }),
+      ];
+      return feed(d, ctx, [...history, lifecycle({ agent_id: 'bp1', blueprint_id: 'bp1', action: 'permission_granted', actor, permission, time: at, event_id: 'grant-bp' })]);
+    };
+    const out = run('mallory@contoso.com', 'Files.Read.All');
+    expect(out.map((x) => [x.agent_id, x.severity, x.event_ids])).toEqual([['bp1', 'low', ['grant-bp']]]);
+    expect(out[0]!.summary).toContain('inherited by every agent of the blueprint');
+    expect(run('mallory@contoso.com', 'RoleManagement.ReadWrite.Directory').map((x) => x.severity)).toEqual(['medium']);
+    // The administrator, a sponsor, an ordinary permission, a grant to an agent rather than the blueprint, the first hours.
+    expect(run('admin@contoso.com', 'Files.Read.All')).toEqual([]);
+    expect(run('Alice@Contoso.com', 'Files.Read.All')).toEqual([]);
+    expect(run('mallory@contoso.com', 'Tickets.Read')).toEqual([]);
+    expect(run('mallory@contoso.com', 'Files.Read.All', T0 + 3 * HOUR)).toEqual([]);
+    const d = createScopeEscalationDetector();
+    const ctx = fakeContext();
+    feed(d, ctx, [lifecycle({ agent_id: 'a1', action: 'created', actor: 'admin@contoso.com', time: T0 })]);
+    expect(feed(d, ctx, [lifecycle({ agent_id: 'a1', action: 'permission_granted', actor: 'mallory@contoso.com', permission: 'Files.Read.All', time: T0 + 8 * HOUR })]).filter((x) => x.summary.includes('principal'))).toEqual([]);
+  });
 });
