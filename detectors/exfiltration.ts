@@ -111,6 +111,10 @@
 // storage, model providers (prompts carry context), CDNs or private
 // addresses; the requests of those 15 minutes never raise the blueprint's
 // largest (the first, smaller ones of a shipment would hide the rest).
+// So after 4 MiB received from MCP servers within 10 minutes (answers of
+// 16 KiB or more): data read through a tool, then written out (private
+// repositories read through a code host's MCP server, then pushed into a
+// public pull request through it: a toxic agent flow).
 // Prompts to a relay: 6 prompt-sized requests (8 KiB or more, more out than
 // in) within 10 minutes to one model provider host that is neither a major
 // provider's own API (OpenAI, Anthropic, Google, Bedrock, Azure OpenAI...)
@@ -272,6 +276,14 @@ export interface ExfiltrationOptions {
   harvestCalls?: number;
   harvestShipBuckets?: number;
   /**
+   * Read through a tool, then shipped: toolReadBytes or more received from
+   * MCP servers within toolReadWindowMs arms the same watch as a secrets-store
+   * call (private repositories read through a code host's MCP server, then
+   * written into a public pull request through it: a toxic agent flow).
+   */
+  toolReadBytes?: number;
+  toolReadWindowMs?: number;
+  /**
    * Prompts to a relay: relayPrompts requests of relayPromptBytes or more
    * (more out than in) within two windows to model providers that are not a
    * major provider's own API and that the blueprint does not work with.
@@ -357,6 +369,8 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   shipMinBytes: 32 * 1024,
   shipBuckets: 4,
   shipBytes: 128 * 1024,
+  toolReadBytes: 4 * 1024 * 1024,
+  toolReadWindowMs: 10 * 60_000,
   harvestCalls: 20,
   harvestShipBuckets: 2,
   relayPrompts: 6,
@@ -477,6 +491,10 @@ interface AgentEx extends MsState {
   sh?: number;
   /** Last secrets-then-ship finding (seconds); absent until the first. */
   fx?: number;
+  /** KiB received from MCP servers since `tq` (seconds), and when they last reached toolReadBytes (seconds; see shipped); absent until the first such call. */
+  tk?: number;
+  tq?: number;
+  tr?: number;
   /** Hashes of the latest two storage tokens (resource https://storage.azure.com) the tenant granted the agent; 0 none (absent in older snapshots). */
   st?: number;
   sp?: number;
@@ -540,6 +558,8 @@ const isImageType = memoByLabel((fileType: string): boolean => IMAGE_TYPES.has(f
 
 /** Categories of MCP servers (tool servers an agent calls with arguments). */
 const MCP_CATEGORIES = new Set(['mcp_server', 'mcp', 'ai_tools', 'model_context_protocol']);
+/** Tool calls answered with less are not counted towards a tool read (see noteToolRead), bytes. */
+const TOOL_READ_MIN_BYTES = 16 * 1024;
 
 /**
  * Domains of per-resource endpoints of Azure services that take Entra tokens
@@ -696,7 +716,7 @@ export const exfiltrationMeta: DetectorMeta = {
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call; nor a government host: a regulator\'s filing portal; nor a private address: a copy to an internal share stays inside; nor, with the agent\'s own token, an Azure AI, Machine Learning or health data service resource: the tenant\'s): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key; a transfer within 4× the largest the blueprint sent to that destination while it was new to it, an hour or more before, is its own volume: a partner file sent hourly since the stream began). ' +
-    'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (4× after 20 such calls within 10 minutes: a vault read whole; 32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump). ' +
+    'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (4× after 20 such calls within 10 minutes: a vault read whole; 32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump); so are such requests within 15 minutes after 4 MiB received from MCP servers within 10 minutes (private repositories read through a code host\'s tool, then written into a public pull request). ' +
     'Six prompt-sized requests (8 KiB or more, more out than in) within 10 minutes to one model provider host that is no major provider\'s own API and not one the blueprint works with are medium: its model client pointed at a relay; so are six such tool calls to an MCP server the blueprint does not work with, 4 times what came back (data passed as tool arguments). ' +
     'Fifteen image fetches within 10 minutes to one host the blueprint does not work with, each sending 1.5 KiB or more and twice what came back, are medium: data carried out in image URLs (markdown images of an injected answer, EchoLeak); so are 6 tracking pixels (1 KiB or more out, a 256-byte answer or less) to one such host, or 12 to an image host it works with, not an analytics or advertising host (a poisoned memory appending the agent\'s context to a pixel after every model turn; an image host\'s name re-registered). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
@@ -847,8 +867,11 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
    */
   function shipped(e: NetworkEvent, s: AgentEx, k: KnownDest, cat: CategoryInfo, sec: number): Detection | null | undefined {
     const bytes = e.bytes_out;
-    if (bytes < o.shipMinBytes || k.b === undefined || sec < s.sr || (sec - s.sr) * 1000 > o.shipWindowMs) return undefined;
-    const harvest = s.sh !== undefined && sec >= s.sh && (sec - s.sh) * 1000 <= o.shipWindowMs;
+    // The latest read that arms the watch: a secrets-store call, or a tool's worth of data (see noteToolRead).
+    const byTool = s.tr !== undefined && s.tr > s.sr;
+    const armed = byTool ? s.tr! : s.sr;
+    if (bytes < o.shipMinBytes || k.b === undefined || sec < armed || (sec - armed) * 1000 > o.shipWindowMs) return undefined;
+    const harvest = !byTool && s.sh !== undefined && sec >= s.sh && (sec - s.sh) * 1000 <= o.shipWindowMs;
     if (bucketOf(bytes) < k.b + (harvest ? o.harvestShipBuckets : o.shipBuckets)) return undefined;
     // Not where the data stays with the organisation or is meant to be large: its storage, a model's prompt context, a CDN.
     if (cat.modelProvider || cat.cdn || STORAGE_CATEGORIES.has(cat.key) || secretStoreHost(e.dest_host) || isPrivateAddress(e.dest_ip ?? e.dest_host)) return undefined;
@@ -857,6 +880,22 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     if (s.fx !== undefined && (sec - s.fx) * 1000 < o.cooldownMs) return null;
     s.fx = sec;
     const largest = bucketUpper(k.b);
+    if (byTool) {
+      return make(
+        e,
+        'medium',
+        `Agent ${e.agent_id} received ${fmtBytes((s.tk ?? 0) * KIB)} from MCP tool servers within ${o.toolReadWindowMs / 60_000} min, ${formatDuration((sec - armed) * 1000)} before sending ${e.dest_host} (${e.category}) ${fmtBytes(s.sk * KIB)} in requests of up to ${fmtBytes(bytes)}, where its blueprint's agents never sent more than ${fmtBytes(largest)} at once: data read through a tool, then written out (a toxic agent flow: private repositories into a public pull request)`,
+        {
+          observed: { dest_host: e.dest_host, category: e.category, bytes_out: bytes, shipped_bytes: s.sk * KIB, tool_read_bytes: (s.tk ?? 0) * KIB, tool_read_at: armed * 1000 },
+          baseline: { blueprint_largest_request_bytes: largest },
+          threshold: `${fmtBytes(o.shipBytes)} in requests of ${fmtBytes(o.shipMinBytes)} or more, each ${2 ** o.shipBuckets}× the blueprint's largest there, within ${o.shipWindowMs / 60_000} min after ${fmtBytes(o.toolReadBytes)} read from MCP servers within ${o.toolReadWindowMs / 60_000} min`,
+          peer_group: peerGroupName(e.blueprint_id ?? (s.g.charCodeAt(0) === 1 ? null : s.g)) ?? `agent:${e.agent_id}`,
+          kind: 'tool-read-shipped',
+          window_ms: o.shipWindowMs,
+        },
+        [e.event_id],
+      );
+    }
     return make(
       e,
       'medium',
@@ -871,6 +910,23 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       },
       [e.event_id],
     );
+  }
+
+  /**
+   * Data received from an MCP server: toolReadBytes within toolReadWindowMs
+   * arm the shipment watch (see shipped), as a secrets-store call does.
+   */
+  function noteToolRead(e: NetworkEvent, s: AgentEx): void {
+    const sec = Math.floor(e.time / 1000);
+    if (s.tq === undefined || sec < s.tq || (sec - s.tq) * 1000 > o.toolReadWindowMs) {
+      s.tq = sec;
+      s.tk = 0;
+    }
+    s.tk = (s.tk ?? 0) + Math.floor(e.bytes_in / KIB);
+    if (s.tk * KIB >= o.toolReadBytes && (s.tr === undefined || sec > s.tr)) {
+      if (s.tr === undefined || (sec - s.tr) * 1000 > o.shipWindowMs) s.sk = 0; // a new watch: nothing shipped yet
+      s.tr = sec;
+    }
   }
 
   /** Records agent `ah` sending bulk data to `dh` at `t` (for telling a blueprint-wide cut-over, see `confirmMs`). */
@@ -1558,6 +1614,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (s.sn >= o.harvestCalls) s.sh = sec;
       if (sec > s.sr) s.sr = sec;
     }
+    if (e.bytes_in >= TOOL_READ_MIN_BYTES && e.action === 'allowed' && MCP_CATEGORIES.has(categoryKey(e.category))) noteToolRead(e, s);
     const cat = categoryInfo(e.category);
     // Anonymizers, dynamic DNS and newly registered hosts are where a thief drops data without a verdict on them.
     const isRisky = isRiskyCategory(cat);
@@ -1594,7 +1651,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       let teach = !suspect(s, sec);
       if (established(g, e.dest_host, e.agent_id, t, teach)) {
         familiar = true;
-        const d = s.sr > NEVER ? shipped(e, s, knownDest!, cat, sec) : undefined;
+        const d = s.sr > NEVER || s.tr !== undefined ? shipped(e, s, knownDest!, cat, sec) : undefined;
         if (d !== undefined) {
           if (d !== null) {
             flagged(g, dh || hashString(e.dest_host), ah || hashString(e.agent_id), t);
@@ -1604,7 +1661,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         }
       }
       // Nor does a large request soon after a secrets call: the first, smaller ones of a shipment would raise the bar for the rest.
-      if (bytes >= o.shipMinBytes && sec >= s.sr && (sec - s.sr) * 1000 <= o.shipWindowMs) teach = false;
+      if (bytes >= o.shipMinBytes && ((sec >= s.sr && (sec - s.sr) * 1000 <= o.shipWindowMs) || (s.tr !== undefined && sec >= s.tr && (sec - s.tr) * 1000 <= o.shipWindowMs))) teach = false;
       const k = knownDest;
       if (teach && k !== undefined) {
         const b = bucketOf(bytes);

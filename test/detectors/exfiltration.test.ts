@@ -314,6 +314,30 @@ describe('exfiltration', () => {
     expect(run([...harvest, ...gists(T3 + 20 * MIN)])).toEqual([]);
   });
 
+  it('catches data read through a tool, then written out through the tool in requests 16x its largest there (private repositories read through a code host\'s MCP server, then pushed to a public pull request); not without the read, nor after a small one', () => {
+    // Every agent calls the blueprint's code-host MCP server (2-8 kB requests, 20 kB answers) for 3 hours.
+    const r = seededRandom(11);
+    const events = traffic(AGENTS, T0, T3);
+    for (let t = T0; t < T3; t += 5 * MIN) for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 3 * SEC, bytes_out: 2_000 + Math.floor(r() * 6_000), bytes_in: 20_000, category: 'mcp_server', dest_host: 'api.githubcopilot.com' }));
+    events.sort((x, y) => x.time - y.time);
+    const reads = (t: number, n: number) => Array.from({ length: n }, (_, i) => network({ agent_id: 'a4', time: t + i * 15 * SEC, bytes_out: 2_500, bytes_in: 300_000, category: 'mcp_server', dest_host: 'api.githubcopilot.com' }));
+    const writes = (t: number) => [400_000, 650_000, 300_000].map((b, i) => network({ agent_id: 'a4', time: t + (i + 1) * 40 * SEC, bytes_out: b, bytes_in: 2_000, category: 'mcp_server', dest_host: 'api.githubcopilot.com', event_id: `pr-${i}` }));
+    const run = (extra: NetworkEvent[]) => {
+      const d = exfil();
+      const ctx = fakeContext();
+      expect(feed(d, ctx, events)).toEqual([]);
+      return feed(d, ctx, extra.sort((x, y) => x.time - y.time));
+    };
+    // 20 files of 300 kB (6 MB) read within 5 minutes, then the pull request.
+    const out = run([...reads(T3, 20), ...writes(T3 + 6 * MIN)]);
+    expect(out.map((x) => [x.agent_id, x.severity, x.evidence.kind, x.event_ids])).toEqual([['a4', 'medium', 'tool-read-shipped', ['pr-0']]]);
+    expect(out[0]!.summary).toContain('data read through a tool, then written out');
+    // The writes alone, after 2 MB read, or 20 minutes after the read: nothing.
+    expect(run(writes(T3))).toEqual([]);
+    expect(run([...reads(T3, 7), ...writes(T3 + 3 * MIN)])).toEqual([]);
+    expect(run([...reads(T3, 20), ...writes(T3 + 25 * MIN)])).toEqual([]);
+  });
+
   it('catches prompts sent to a relay (a model provider the blueprint does not work with, no major provider\'s API): 6 within 10 minutes, confirmed unless the blueprint moves there', () => {
     // Every agent sends prompts to the tenant's Azure OpenAI resource for 3 hours.
     const events = traffic(AGENTS, T0, T3);
