@@ -244,14 +244,16 @@ describe('gateway-threat', () => {
       expect(feed(createGatewayThreatDetector(), fakeContext(), [...history(), ...recategorised])).toEqual([]);
     });
 
-    it('does not count transfers of a megabyte or more as beacon calls (a dataset downloaded file after file from a new bucket)', () => {
-      const download = (agent: string, bytesIn: number) =>
-        Array.from({ length: 12 }, (_, k) => network({ agent_id: agent, time: T2 + k * MIN, dest_host: `${agent}.fresh.example`, category: 'newly_registered_domain', bytes_out: 900, bytes_in: bytesIn }));
-      const out = feed(createGatewayThreatDetector(), fakeContext(), [...history(), ...[...download('a1', 40_000_000), ...download('a2', 900)].sort((x, y) => x.time - y.time)]);
+    it('does not count downloads of a megabyte or more as beacon calls (a dataset fetched file after file from a new bucket), but counts uploads (results pushed on a loop)', () => {
+      const calls = (agent: string, bytesOut: number, bytesIn: number) =>
+        Array.from({ length: 12 }, (_, k) => network({ agent_id: agent, time: T2 + k * MIN, dest_host: `${agent}.fresh.example`, category: 'newly_registered_domain', bytes_out: bytesOut, bytes_in: bytesIn }));
+      const out = feed(createGatewayThreatDetector(), fakeContext(), [...history(), ...[...calls('a1', 900, 40_000_000), ...calls('a2', 900, 900), ...calls('a3', 4_000_000, 300)].sort((x, y) => x.time - y.time)]);
       expect(out.map((d) => [d.agent_id, d.severity])).toEqual([
         ['a1', 'low'],
         ['a2', 'low'],
+        ['a3', 'low'],
         ['a2', 'medium'],
+        ['a3', 'medium'],
       ]);
     });
 
