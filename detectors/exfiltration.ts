@@ -115,6 +115,15 @@
 // 16 KiB or more): data read through a tool, then written out (private
 // repositories read through a code host's MCP server, then pushed into a
 // public pull request through it: a toxic agent flow).
+// Writes to a system the blueprint only reads: 10 requests within 10 minutes
+// to one destination it works with where its agents' largest request stayed
+// under 16 KiB (a chromatography data system, a historian it queries), each
+// 32 KiB or more, twice what came back and 8× that largest, are medium,
+// confirmed like a bulk finding (three of its agents starting to write there
+// is a release): results rewritten through the agent by an insider, with a
+// permission granted at set-up and never used (stored data manipulation),
+// or data pushed out through the system. Such writes never raise the
+// largest (the smaller ones of a burst would hide the rest).
 // Prompts to a relay: 6 prompt-sized requests (8 KiB or more, more out than
 // in) within 10 minutes to one model provider host that is neither a major
 // provider's own API (OpenAI, Anthropic, Google, Bedrock, Azure OpenAI...)
@@ -284,6 +293,15 @@ export interface ExfiltrationOptions {
   toolReadBytes?: number;
   toolReadWindowMs?: number;
   /**
+   * Writes to a system the blueprint only reads: `writes` requests within
+   * two windows to one destination it works with whose largest request from
+   * its agents was under 16 KiB, each of writeMinBytes or more, twice what
+   * came back and 2^writeBuckets times that largest (see writesOf).
+   */
+  writes?: number;
+  writeMinBytes?: number;
+  writeBuckets?: number;
+  /**
    * Prompts to a relay: relayPrompts requests of relayPromptBytes or more
    * (more out than in) within two windows to model providers that are not a
    * major provider's own API and that the blueprint does not work with.
@@ -371,6 +389,9 @@ const DEFAULTS: Required<ExfiltrationOptions> = {
   shipBytes: 128 * 1024,
   toolReadBytes: 4 * 1024 * 1024,
   toolReadWindowMs: 10 * 60_000,
+  writes: 10,
+  writeMinBytes: 32 * 1024,
+  writeBuckets: 3,
   harvestCalls: 20,
   harvestShipBuckets: 2,
   relayPrompts: 6,
@@ -558,6 +579,9 @@ const isImageType = memoByLabel((fileType: string): boolean => IMAGE_TYPES.has(f
 
 /** Categories of MCP servers (tool servers an agent calls with arguments). */
 const MCP_CATEGORIES = new Set(['mcp_server', 'mcp', 'ai_tools', 'model_context_protocol']);
+/** A destination whose largest request from the blueprint's agents stayed under twice this is one it only reads (see writesOf), bytes. */
+const READER_MAX_BYTES = 8 * 1024;
+const READER_MAX_BUCKET = bucketOf(READER_MAX_BYTES);
 /** Tool calls answered with less are not counted towards a tool read (see noteToolRead), bytes. */
 const TOOL_READ_MIN_BYTES = 16 * 1024;
 
@@ -717,6 +741,7 @@ export const exfiltrationMeta: DetectorMeta = {
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call; nor a government host: a regulator\'s filing portal; nor a private address: a copy to an internal share stays inside; nor, with the agent\'s own token, an Azure AI, Machine Learning or health data service resource: the tenant\'s): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key; a transfer within 4× the largest the blueprint sent to that destination while it was new to it, an hour or more before, is its own volume: a partner file sent hourly since the stream began). ' +
     'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (4× after 20 such calls within 10 minutes: a vault read whole; 32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump); so are such requests within 15 minutes after 4 MiB received from MCP servers within 10 minutes (private repositories read through a code host\'s tool, then written into a public pull request). ' +
+    'Ten requests within 10 minutes to a destination its blueprint works with but only reads (its agents\' largest request there under 16 KiB), each 32 KiB or more, twice the answer and 8× that largest, are medium, confirmed like bulk data: records written where the blueprint never writes (stored data manipulation), or data pushed out through it. ' +
     'Six prompt-sized requests (8 KiB or more, more out than in) within 10 minutes to one model provider host that is no major provider\'s own API and not one the blueprint works with are medium: its model client pointed at a relay; so are six such tool calls to an MCP server the blueprint does not work with, 4 times what came back (data passed as tool arguments). ' +
     'Fifteen image fetches within 10 minutes to one host the blueprint does not work with, each sending 1.5 KiB or more and twice what came back, are medium: data carried out in image URLs (markdown images of an injected answer, EchoLeak); so are 6 tracking pixels (1 KiB or more out, a 256-byte answer or less) to one such host, or 12 to an image host it works with, not an analytics or advertising host (a poisoned memory appending the agent\'s context to a pixel after every model turn; an image host\'s name re-registered). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
@@ -964,6 +989,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
   const relays = new TenantMap<HostBurst>(o.maxAgents);
   const beacons = new TenantMap<HostBurst>(o.maxAgents);
   const pixels = new TenantMap<HostBurst>(o.maxAgents);
+  const writes = new TenantMap<HostBurst>(o.maxAgents);
 
   /**
    * Counts the agent's request in its burst to one host (two windows; a
@@ -1080,6 +1106,31 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       `Agent ${e.agent_id} fetched ${r.n} tracking pixels (${e.file_type}) within ${formatDuration(e.time - r.t0)} from ${e.dest_host} (${e.category}), ${familiar ? 'a host its blueprint works with' : 'a host its blueprint does not work with'}, each request carrying kilobytes (latest ${fmtBytes(e.bytes_out)} out) for an answer of a pixel (${fmtBytes(e.bytes_in)}): data carried out in pixel URLs`,
       'a pixel\'s URL names an event: a few hundred bytes',
       `${limit} image requests of ${fmtBytes(o.pixelBytes)} or more out answered with ${PIXEL_MAX_IN} B or less within ${(2 * o.windowMs) / 60_000} min (${o.pixelBeacons} to a host the blueprint does not work with, ${o.familiarPixelBeacons} to one it does; not analytics or advertising hosts)`,
+    );
+  }
+
+  /**
+   * Writes to a system the blueprint only reads: requests of writeMinBytes or
+   * more (twice what came back) to a destination its blueprint works with
+   * where its agents never sent a request of 16 KiB (a chromatography data
+   * system, a historian, a ledger it queries), each 2^writeBuckets times the
+   * largest there. `writes` of them within two windows are medium, confirmed
+   * like a bulk finding (the blueprint's agents starting to write there
+   * together is a release): results rewritten by an insider driving the
+   * agent, records altered through a permission granted long ago and never
+   * used (stored data manipulation), or data pushed out through the system.
+   */
+  function writesOf(e: NetworkEvent, s: AgentEx, k: KnownDest): Detection | null {
+    const r = hostBurst(writes, e, o.writes);
+    if (r === null) return null;
+    return burstFinding(
+      e,
+      s,
+      r,
+      'writes-to-reader',
+      `Agent ${e.agent_id} sent ${r.n} write-sized requests within ${formatDuration(e.time - r.t0)} to ${e.dest_host} (${e.category}), a system its blueprint only reads (its largest request there: under ${fmtBytes(bucketUpper(k.b!))}; latest ${fmtBytes(e.bytes_out)} out, ${fmtBytes(e.bytes_in)} back): records written where it never writes (stored data manipulation), or data pushed out through it`,
+      `its agents' requests there never reached ${fmtBytes(bucketUpper(k.b!))}`,
+      `${o.writes} requests of ${fmtBytes(o.writeMinBytes)} or more, twice what came back and ${2 ** o.writeBuckets}× the blueprint's largest there, within ${(2 * o.windowMs) / 60_000} min, to a destination it works with where its largest request was under ${fmtBytes(2 * READER_MAX_BYTES)}`,
     );
   }
 
@@ -1659,6 +1710,22 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
           }
           teach = false; // a shipment never teaches the destination's sizes
         }
+        // Writes to a system the blueprint only reads (its largest request there under 16 KiB): none
+        // raises that largest (the smaller ones of a burst would hide the rest); those 8× it count.
+        const k = knownDest!;
+        const writeShaped =
+          k.b !== undefined && k.b <= READER_MAX_BUCKET && bytes >= o.writeMinBytes && bytes >= 2 * e.bytes_in && e.dest_agent_id === null &&
+          !cat.modelProvider && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key) && !secretStoreHost(e.dest_host);
+        if (writeShaped) {
+          teach = false;
+          if (bucketOf(bytes) >= k.b! + o.writeBuckets) {
+            const wdh = dh || hashString(e.dest_host);
+            const wah = ah || hashString(e.agent_id);
+            noteBulk(g, wdh, wah, t); // its writers tell a release (see decide)
+            const d = writesOf(e, s, k);
+            if (d !== null) return confirmLater(d, e, s, wdh, wah, cat);
+          }
+        }
       }
       // Nor does a large request soon after a secrets call: the first, smaller ones of a shipment would raise the bar for the rest.
       if (bytes >= o.shipMinBytes && ((sec >= s.sr && (sec - s.sr) * 1000 <= o.shipWindowMs) || (s.tr !== undefined && sec >= s.tr && (sec - s.tr) * 1000 <= o.shipWindowMs))) teach = false;
@@ -1856,17 +1923,18 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       relays.evict(before);
       beacons.evict(before);
       pixels.evict(before);
+      writes.evict(before);
     },
     size(): number {
-      return agents.size + groups.size + pending.size + tunnels.size + relays.size + beacons.size + pixels.size;
+      return agents.size + groups.size + pending.size + tunnels.size + relays.size + beacons.size + pixels.size + writes.size;
     },
     snapshot(): unknown {
       const rows: [string, string, GroupRow][] = [];
       for (const [t, id, g] of groups.entries()) rows.push([t, id, { ...g, d: [...g.d], k: [...g.k], x: [...g.x], ad: g.ad ? [...g.ad] : [] }]);
-      return clone({ version: 1, agents: agents.rows(), groups: rows, pending: pending.snapshot(), tunnels: tunnels.snapshot(), relays: relays.snapshot(), beacons: beacons.snapshot(), pixels: pixels.snapshot() });
+      return clone({ version: 1, agents: agents.rows(), groups: rows, pending: pending.snapshot(), tunnels: tunnels.snapshot(), relays: relays.snapshot(), beacons: beacons.snapshot(), pixels: pixels.snapshot(), writes: writes.snapshot() });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][]; pending?: PendingSum[]; tunnels?: ReturnType<NameTunnelWatch['snapshot']>; relays?: [string, string, HostBurst][]; beacons?: [string, string, HostBurst][]; pixels?: [string, string, HostBurst][] };
+      const s = clone(snapshot) as { version: number; agents: [string, string, AgentEx][]; groups: [string, string, GroupRow][]; pending?: PendingSum[]; tunnels?: ReturnType<NameTunnelWatch['snapshot']>; relays?: [string, string, HostBurst][]; beacons?: [string, string, HostBurst][]; pixels?: [string, string, HostBurst][]; writes?: [string, string, HostBurst][] };
       if (s?.version !== 1) throw new Error('exfiltration: unsupported snapshot');
       // Rows of older snapshots lack newer fields: laid over a fresh state, they get their defaults.
       agents.restore(
@@ -1879,6 +1947,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       relays.restore(s.relays ?? []);
       beacons.restore(s.beacons ?? []);
       pixels.restore(s.pixels ?? []);
+      writes.restore(s.writes ?? []);
     },
   };
 }

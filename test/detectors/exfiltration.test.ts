@@ -338,6 +338,35 @@ describe('exfiltration', () => {
     expect(run([...reads(T3, 20), ...writes(T3 + 25 * MIN)])).toEqual([]);
   });
 
+  it('catches writes to a system the blueprint only reads: 10 requests within 10 minutes, each 32 KiB or more and 8x its largest there (smaller writes neither count nor raise that largest); not 9, and not when three of its agents start writing there together', () => {
+    // Every agent queries the chromatography system inside the plant (4-9 kB requests: 8-16 kB is their largest bucket; 90 kB answers) for 3 hours.
+    const r = seededRandom(5);
+    const events = traffic(AGENTS, T0, T3);
+    for (let t = T0; t < T3; t += 5 * MIN)
+      for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 3 * SEC, bytes_out: 4_000 + Math.floor(r() * 5_000), bytes_in: 90_000, category: 'api', dest_host: 'cds.plant.example', dest_ip: '10.60.6.15' }));
+    events.push(network({ agent_id: 'a1', time: T3 - 10 * MIN, bytes_out: 9_000, bytes_in: 90_000, category: 'api', dest_host: 'cds.plant.example', dest_ip: '10.60.6.15' }));
+    events.sort((x, y) => x.time - y.time);
+    // Writes of 34-100 kB: the first three under 64 KiB (not 8x the largest), which must not raise the bar either.
+    const sizes = [34_000, 45_000, 60_000, 70_000, 90_000, 80_000, 75_000, 100_000, 66_000, 88_000, 72_000, 95_000, 69_000, 83_000];
+    const writesBy = (agent: string, t: number, host = 'cds.plant.example') =>
+      sizes.map((b, i) => network({ agent_id: agent, time: t + i * 25 * SEC, bytes_out: b, bytes_in: 3_000, category: 'api', dest_host: host, dest_ip: '10.60.6.15', event_id: `w-${agent}-${i}` }));
+    const run = (extra: NetworkEvent[]) => {
+      // Held 3 minutes for the rest of the blueprint (confirmMs as deployed).
+      const d = exfil({ confirmMs: 3 * MIN });
+      const ctx = fakeContext();
+      expect(feed(d, ctx, events)).toEqual([]);
+      return feed(d, ctx, extra.sort((x, y) => x.time - y.time)).concat(advanceTo(d, ctx, T3 + HOUR));
+    };
+    const out = run(writesBy('a4', T3));
+    expect(out.map((x) => [x.agent_id, x.severity, x.evidence.kind])).toEqual([['a4', 'medium', 'writes-to-reader']]);
+    expect((out[0]!.evidence.observed as { requests: number }).requests).toBe(10);
+    expect(out[0]!.event_ids[0]).toBe('w-a4-3');
+    expect(out[0]!.summary).toContain('a system its blueprint only reads');
+    // Nine writes of 64 KiB or more; three agents of the blueprint starting to write there at once (a release).
+    expect(run(writesBy('a4', T3).slice(0, 12))).toEqual([]);
+    expect(run([...writesBy('a2', T3), ...writesBy('a3', T3 + 10 * SEC), ...writesBy('a4', T3 + 20 * SEC)])).toEqual([]);
+  });
+
   it('catches prompts sent to a relay (a model provider the blueprint does not work with, no major provider\'s API): 6 within 10 minutes, confirmed unless the blueprint moves there', () => {
     // Every agent sends prompts to the tenant's Azure OpenAI resource for 3 hours.
     const events = traffic(AGENTS, T0, T3);
