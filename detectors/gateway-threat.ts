@@ -23,8 +23,8 @@
 //   infrastructure sits before any threat feed lists it) that the blueprint
 //   does not use → low at the first call, medium when the agent keeps
 //   calling it (5 calls at least 45 s apart: an implant's beacon, not a page
-//   load; a download of 1 MiB or more is not counted: a dataset fetched
-//   file after file is no beacon). Such a host is not learned by being called: it becomes the
+//   load; a download of 1 MiB or more from a storage service is not
+//   counted: a dataset fetched file after file is no beacon). Such a host is not learned by being called: it becomes the
 //   blueprint's once 3 of its agents call it (a deployment's dependency).
 //   An uncategorized host (no vendor has classified it) new to the
 //   blueprint after it has learned is watched the same way, without the low:
@@ -218,8 +218,9 @@ export interface GatewayThreatOptions {
   maxAgents?: number;
 }
 
-/** A call bringing in this much is a download, not a beacon's poll (see onSuspiciousHost). */
+/** A call bringing in this much from a storage service is a download, not a beacon's poll (see onSuspiciousHost). */
 const BEACON_MAX_BYTES = 1024 * 1024;
+const STORAGE_DOWNLOADS = new Set(['storage', 'object_storage', 'cloud_storage', 'data_lake']);
 
 const DEFAULTS: Required<GatewayThreatOptions> = {
   armMs: 10 * 60_000,
@@ -434,7 +435,7 @@ export const gatewayThreatMeta: DetectorMeta = {
     "the agent's blueprint reached within 10 minutes after a prompt injection (high; medium within 30 minutes). " +
     'A script or executable downloaded from an uncategorized, suspicious-category or content-delivery (anyone\'s files) host or an app on a public hosting platform the blueprint never used, or a package from a public language registry or a container image from a public container registry it never used (install hooks and entrypoints run), is low (ingress tool transfer), and a destination new to the blueprint within 10 minutes after it medium (low within 30 minutes): the fetched code calling home (the blueprint\'s other agents pulling from that registry within 30 minutes of the first are armed alike: a poisoned release rolled out to all); after a registry package, medium only for a host no feed has judged or one that takes files (uncategorized, suspicious, a hosting platform\'s app, a storage account, file sharing), a categorized host being what the installed code was asked to query. ' +
     'A host in a suspicious category (newly registered or observed domain, dynamic DNS, anonymizer or proxy avoidance, Tor, grayware, parked), where fresh attacker infrastructure sits before any feed lists it, ' +
-    'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon; a download of 1 MiB or more is not counted); ' +
+    'that fewer than 3 agents of the blueprint call: low at the first call, medium when the agent keeps calling it (5 calls at least 45 s apart, a beacon; a download of 1 MiB or more from a storage service is not counted); ' +
     'an uncategorized host, an app on a public web-app hosting platform (azurewebsites.net, herokuapp.com, vercel.app, workers.dev...: the category is the platform\'s), or a storage account or bucket called without a token (a key or SAS: someone\'s queue polled for tasks), new to the blueprint that fewer than 3 of its agents call: medium when the agent calls it regularly (8 calls at least 45 s apart, each within 3 min of the last). ' +
     'A prompt injection, or blocked malware or threat intelligence, from a host the blueprint already used is low at once and at full severity 10 minutes later, unless 3 of its agents got the same verdict from that host within 2 hours (its own content flagged: an awareness page quoting injections, a signature false positive on its update package), or 5 agents of 2 or more of the tenant\'s blueprints got that kind of verdict on hosts they use (the gateway\'s inspection changed); a verdict on a published anti-malware test host (EICAR, AMTSO, Safe Browsing test pages) is low. ' +
     'A host new to the blueprint reached at a public address, then at a private one within 10 minutes, is DNS rebinding into the internal network: medium (not cloud service names with private endpoints).',
@@ -796,10 +797,11 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       return null;
     }
     if (t - a.sl < o.beaconSpacingMs) return null; // the same burst (or a late call)
-    // A download of a megabyte or more (a dataset fetched file after file) is a job's pace, not a
-    // beacon's: beacons are small polls. It keeps the watch alive (bulk-collection judges downloads);
-    // uploads still count: results pushed to a new host on a loop are the drop's own beacon.
-    if (e.bytes_in >= BEACON_MAX_BYTES) {
+    // A download of a megabyte or more from a storage service (a dataset fetched file after file from a
+    // partner's bucket) is a job's pace, not a beacon's. It keeps the watch alive (bulk-collection judges
+    // downloads). Uploads still count (results pushed to a new host on a loop are the drop's own beacon),
+    // and so do downloads from anything else (table dumps pulled through a new gateway).
+    if (e.bytes_in >= BEACON_MAX_BYTES && STORAGE_DOWNLOADS.has(categoryInfo(e.category).key)) {
       a.sl = t;
       return null;
     }

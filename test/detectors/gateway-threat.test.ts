@@ -244,17 +244,17 @@ describe('gateway-threat', () => {
       expect(feed(createGatewayThreatDetector(), fakeContext(), [...history(), ...recategorised])).toEqual([]);
     });
 
-    it('does not count downloads of a megabyte or more as beacon calls (a dataset fetched file after file from a new bucket), but counts uploads (results pushed on a loop)', () => {
-      const calls = (agent: string, bytesOut: number, bytesIn: number) =>
-        Array.from({ length: 12 }, (_, k) => network({ agent_id: agent, time: T2 + k * MIN, dest_host: `${agent}.fresh.example`, category: 'newly_registered_domain', bytes_out: bytesOut, bytes_in: bytesIn }));
-      const out = feed(createGatewayThreatDetector(), fakeContext(), [...history(), ...[...calls('a1', 900, 40_000_000), ...calls('a2', 900, 900), ...calls('a3', 4_000_000, 300)].sort((x, y) => x.time - y.time)]);
-      expect(out.map((d) => [d.agent_id, d.severity])).toEqual([
-        ['a1', 'low'],
-        ['a2', 'low'],
-        ['a3', 'low'],
-        ['a2', 'medium'],
-        ['a3', 'medium'],
-      ]);
+    it('does not count downloads of a megabyte or more from a storage service as beacon calls (a dataset fetched file after file from a new bucket), but counts uploads (results pushed on a loop) and downloads from anything else (table dumps through a new gateway)', () => {
+      // Uncategorized hosts new to the blueprint: an S3 bucket (storage), an upload loop, a gateway pulled from.
+      const calls = (agent: string, host: string, category: string, bytesOut: number, bytesIn: number) =>
+        Array.from({ length: 12 }, (_, k) => network({ agent_id: agent, time: T2 + k * MIN, dest_host: host, category, bytes_out: bytesOut, bytes_in: bytesIn }));
+      const events = [
+        ...calls('a1', 'cro-transfer.s3.ap-south-1.amazonaws.com', 'storage', 900, 40_000_000),
+        ...calls('a2', 'sync-7f3a.workers.dev', 'uncategorized', 4_000_000, 300),
+        ...calls('a3', 'sapgw.plant.example', 'uncategorized', 900, 4_000_000),
+      ];
+      const out = feed(createGatewayThreatDetector(), fakeContext(), [...history(), ...events.sort((x, y) => x.time - y.time)]);
+      expect(out.filter((d) => d.severity === 'medium').map((d) => d.agent_id)).toEqual(['a2', 'a3']);
     });
 
     it('keeps the beacon across a snapshot and restore', () => {
