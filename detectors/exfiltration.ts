@@ -116,8 +116,10 @@
 // repositories read through a code host's MCP server, then pushed into a
 // public pull request through it: a toxic agent flow).
 // Writes to a system the blueprint only reads: 10 requests within 10 minutes
-// to one destination it works with where its agents' largest request stayed
-// under 16 KiB (a chromatography data system, a historian it queries), each
+// to one destination inside the organisation's network (a private address:
+// a SaaS API reads and writes on one host) that it works with, where its
+// agents' largest request stayed under 16 KiB (a chromatography data
+// system, a historian it queries), each
 // 32 KiB or more, twice what came back and 8× that largest, are medium,
 // confirmed like a bulk finding (three of its agents starting to write there
 // is a release): results rewritten through the agent by an insider, with a
@@ -741,7 +743,7 @@ export const exfiltrationMeta: DetectorMeta = {
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call; nor a government host: a regulator\'s filing portal; nor a private address: a copy to an internal share stays inside; nor, with the agent\'s own token, an Azure AI, Machine Learning or health data service resource: the tenant\'s): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key; a transfer within 4× the largest the blueprint sent to that destination while it was new to it, an hour or more before, is its own volume: a partner file sent hourly since the stream began). ' +
     'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (4× after 20 such calls within 10 minutes: a vault read whole; 32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump); so are such requests within 15 minutes after 4 MiB received from MCP servers within 10 minutes (private repositories read through a code host\'s tool, then written into a public pull request). ' +
-    'Ten requests within 10 minutes to a destination its blueprint works with but only reads (its agents\' largest request there under 16 KiB), each 32 KiB or more, twice the answer and 8× that largest, are medium, confirmed like bulk data: records written where the blueprint never writes (stored data manipulation), or data pushed out through it. ' +
+    'Ten requests within 10 minutes to a destination inside the network (a private address) its blueprint works with but only reads (its agents\' largest request there under 16 KiB), each 32 KiB or more, twice the answer and 8× that largest, are medium, confirmed like bulk data: records written where the blueprint never writes (stored data manipulation), or data pushed out through it. ' +
     'Six prompt-sized requests (8 KiB or more, more out than in) within 10 minutes to one model provider host that is no major provider\'s own API and not one the blueprint works with are medium: its model client pointed at a relay; so are six such tool calls to an MCP server the blueprint does not work with, 4 times what came back (data passed as tool arguments). ' +
     'Fifteen image fetches within 10 minutes to one host the blueprint does not work with, each sending 1.5 KiB or more and twice what came back, are medium: data carried out in image URLs (markdown images of an injected answer, EchoLeak); so are 6 tracking pixels (1 KiB or more out, a 256-byte answer or less) to one such host, or 12 to an image host it works with, not an analytics or advertising host (a poisoned memory appending the agent\'s context to a pixel after every model turn; an image host\'s name re-registered). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
@@ -1111,7 +1113,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
 
   /**
    * Writes to a system the blueprint only reads: requests of writeMinBytes or
-   * more (twice what came back) to a destination its blueprint works with
+   * more (twice what came back) to a private address its blueprint works with
    * where its agents never sent a request of 16 KiB (a chromatography data
    * system, a historian, a ledger it queries), each 2^writeBuckets times the
    * largest there. `writes` of them within two windows are medium, confirmed
@@ -1713,9 +1715,10 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         // Writes to a system the blueprint only reads (its largest request there under 16 KiB): none
         // raises that largest (the smaller ones of a burst would hide the rest); those 8× it count.
         const k = knownDest!;
+        // Only inside the organisation's network: a SaaS API reads and writes on one host (Graph's mail is read and sent there).
         const writeShaped =
           k.b !== undefined && k.b <= READER_MAX_BUCKET && bytes >= o.writeMinBytes && bytes >= 2 * e.bytes_in && e.dest_agent_id === null &&
-          !cat.modelProvider && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key) && !secretStoreHost(e.dest_host);
+          !cat.modelProvider && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key) && isPrivateAddress(e.dest_ip ?? e.dest_host) && !secretStoreHost(e.dest_host);
         if (writeShaped) {
           teach = false;
           if (bucketOf(bytes) >= k.b! + o.writeBuckets) {

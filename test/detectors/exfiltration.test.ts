@@ -338,7 +338,7 @@ describe('exfiltration', () => {
     expect(run([...reads(T3, 20), ...writes(T3 + 25 * MIN)])).toEqual([]);
   });
 
-  it('catches writes to a system the blueprint only reads: 10 requests within 10 minutes, each 32 KiB or more and 8x its largest there (smaller writes neither count nor raise that largest); not 9, and not when three of its agents start writing there together', () => {
+  it('catches writes to a system inside the network that the blueprint only reads: 10 requests within 10 minutes, each 32 KiB or more and 8x its largest there (smaller writes neither count nor raise that largest); not 9, not when three of its agents start writing there together, not at a public address', () => {
     // Every agent queries the chromatography system inside the plant (4-9 kB requests: 8-16 kB is their largest bucket; 90 kB answers) for 3 hours.
     const r = seededRandom(5);
     const events = traffic(AGENTS, T0, T3);
@@ -365,6 +365,8 @@ describe('exfiltration', () => {
     // Nine writes of 64 KiB or more; three agents of the blueprint starting to write there at once (a release).
     expect(run(writesBy('a4', T3).slice(0, 12))).toEqual([]);
     expect(run([...writesBy('a2', T3), ...writesBy('a3', T3 + 10 * SEC), ...writesBy('a4', T3 + 20 * SEC)])).toEqual([]);
+    // A SaaS API reads and writes on one public host (Graph's mail): not judged there.
+    expect(run(writesBy('a4', T3).map((e) => ({ ...e, dest_ip: '20.190.1.5' })))).toEqual([]);
   });
 
   it('catches prompts sent to a relay (a model provider the blueprint does not work with, no major provider\'s API): 6 within 10 minutes, confirmed unless the blueprint moves there', () => {
