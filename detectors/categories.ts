@@ -103,6 +103,9 @@ const FILE_SHARING = new Set([
  */
 const CDN = new Set(['cdn', 'cdns', 'content_delivery', 'content_delivery_network', 'content_delivery_networks', 'content_server', 'content_servers']);
 
+/** Storage services (object storage, backups, data lakes): an agent's own data at rest, its uploads and downloads by the file. */
+const STORAGE = new Set(['storage', 'object_storage', 'cloud_storage', 'backup', 'online_backup', 'data_lake']);
+
 /** Model providers (an agent's prompts and its model's answers). */
 const MODEL_PROVIDER = new Set(['llm_provider', 'generative_ai', 'ai_ml', 'artificial_intelligence', 'ai', 'llm']);
 
@@ -118,6 +121,8 @@ export interface CategoryInfo {
   cdn: boolean;
   /** A model provider (see MODEL_PROVIDER). */
   modelProvider: boolean;
+  /** A storage service (see STORAGE). */
+  storage: boolean;
 }
 const infos = new Map<string, CategoryInfo>();
 const MAX_REMEMBERED = 4096;
@@ -131,7 +136,7 @@ export function categoryInfo(category: string): CategoryInfo {
       .toLowerCase()
       .replace(/\s*&\s*/g, '_and_')
       .replace(/[\s-]+/g, '_');
-    info = { key, malicious: keyIn(MALICIOUS, key), phishing: keyIn(PHISHING, key), fileSharing: keyIn(FILE_SHARING, key), suspicious: keyIn(SUSPICIOUS, key), cdn: keyIn(CDN, key), modelProvider: keyIn(MODEL_PROVIDER, key) };
+    info = { key, malicious: keyIn(MALICIOUS, key), phishing: keyIn(PHISHING, key), fileSharing: keyIn(FILE_SHARING, key), suspicious: keyIn(SUSPICIOUS, key), cdn: keyIn(CDN, key), modelProvider: keyIn(MODEL_PROVIDER, key), storage: STORAGE.has(key) };
     if (infos.size < MAX_REMEMBERED) infos.set(category, info);
   }
   return info;

@@ -533,8 +533,6 @@ interface KnownDest {
   b?: number;
 }
 
-/** Storage categories: uploads to the blueprint's own storage are its backups and exports (no familiar-surge sums). */
-const STORAGE_CATEGORIES = new Set(['storage', 'object_storage', 'cloud_storage', 'backup', 'online_backup', 'data_lake']);
 
 /**
  * A request of 1 MB or more to a model provider without the tenant's token:
@@ -901,7 +899,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     const harvest = !byTool && s.sh !== undefined && sec >= s.sh && (sec - s.sh) * 1000 <= o.shipWindowMs;
     if (bucketOf(bytes) < k.b + (harvest ? o.harvestShipBuckets : o.shipBuckets)) return undefined;
     // Not where the data stays with the organisation or is meant to be large: its storage, a model's prompt context, a CDN.
-    if (cat.modelProvider || cat.cdn || STORAGE_CATEGORIES.has(cat.key) || secretStoreHost(e.dest_host) || isPrivateAddress(e.dest_ip ?? e.dest_host)) return undefined;
+    if (cat.modelProvider || cat.cdn || cat.storage || secretStoreHost(e.dest_host) || isPrivateAddress(e.dest_ip ?? e.dest_host)) return undefined;
     s.sk += Math.floor(bytes / KIB);
     if (s.sk * KIB < o.shipBytes) return null;
     if (s.fx !== undefined && (sec - s.fx) * 1000 < o.cooldownMs) return null;
@@ -1718,7 +1716,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         // Only inside the organisation's network: a SaaS API reads and writes on one host (Graph's mail is read and sent there).
         const writeShaped =
           k.b !== undefined && k.b <= READER_MAX_BUCKET && bytes >= o.writeMinBytes && bytes >= 2 * e.bytes_in && e.dest_agent_id === null &&
-          !cat.modelProvider && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key) && isPrivateAddress(e.dest_ip ?? e.dest_host) && !secretStoreHost(e.dest_host);
+          !cat.modelProvider && !cat.cdn && !cat.storage && isPrivateAddress(e.dest_ip ?? e.dest_host) && !secretStoreHost(e.dest_host);
         if (writeShaped) {
           teach = false;
           if (bucketOf(bytes) >= k.b! + o.writeBuckets) {
@@ -1806,7 +1804,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     // token: a resource of its tenant (a fine-tuning upload to its Azure OpenAI resource, invoices sent to its
     // Document Intelligence resource, imaging studies migrated into its DICOM service: an Entra token is taken only
     // by a resource that granted the agent a role), not a shared provider fed under someone else's key.
-    if (familiar && !inside && !isRisky && !cat.cdn && !STORAGE_CATEGORIES.has(cat.key) && !((cat.modelProvider || azureTenantServiceHost(e.dest_host)) && e.token_id !== null)) {
+    if (familiar && !inside && !isRisky && !cat.cdn && !cat.storage && !((cat.modelProvider || azureTenantServiceHost(e.dest_host)) && e.token_id !== null)) {
       const skib = Math.floor(bytes / KIB);
       // A transfer within 4× the largest its blueprint sent to that destination while it was new to it, an hour or more
       // ago (an hourly partner file over SFTP since the stream began: the first ones counted as new-destination bytes,

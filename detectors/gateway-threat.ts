@@ -220,7 +220,6 @@ export interface GatewayThreatOptions {
 
 /** A call bringing in this much from a storage service is a download, not a beacon's poll (see onSuspiciousHost). */
 const BEACON_MAX_BYTES = 1024 * 1024;
-const STORAGE_DOWNLOADS = new Set(['storage', 'object_storage', 'cloud_storage', 'data_lake']);
 
 const DEFAULTS: Required<GatewayThreatOptions> = {
   armMs: 10 * 60_000,
@@ -801,7 +800,7 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     // partner's bucket) is a job's pace, not a beacon's. It keeps the watch alive (bulk-collection judges
     // downloads). Uploads still count (results pushed to a new host on a loop are the drop's own beacon),
     // and so do downloads from anything else (table dumps pulled through a new gateway).
-    if (e.bytes_in >= BEACON_MAX_BYTES && STORAGE_DOWNLOADS.has(categoryInfo(e.category).key)) {
+    if (e.bytes_in >= BEACON_MAX_BYTES && categoryInfo(e.category).storage) {
       a.sl = t;
       return null;
     }
