@@ -989,10 +989,10 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
   /** Per tenant, the actors (and sponsors) of its lifecycle events, by identity key, with their latest (see strangerOnBlueprint). */
   const actors = new TenantMap<Timed>(MAX_ACTORS);
   /** Per tenant, its first lifecycle event (ms). */
-  const watchedSince = new TenantMap<Timed>(o.maxGroups);
+  const watchedSince = new Map<string, number>();
 
   function noteActors(e: LifecycleEvent): void {
-    if (watchedSince.get(e.tenant_id, '') === undefined) watchedSince.set(e.tenant_id, '', { at: e.time });
+    if (!watchedSince.has(e.tenant_id)) watchedSince.set(e.tenant_id, e.time);
     for (const who of [e.actor, e.sponsor_id]) {
       if (who === null || who === '') continue;
       const k = identityKey(who);
@@ -1016,8 +1016,8 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     if (e.permission === null || e.blueprint_id === null || e.agent_id !== e.blueprint_id) return null;
     const privileged = o.isPrivileged(e.permission);
     if (!privileged && !o.isSensitive(e.permission)) return null;
-    const since = watchedSince.get(e.tenant_id, '');
-    if (since === undefined || e.time - since.at < o.actorLearnMs) return null;
+    const since = watchedSince.get(e.tenant_id);
+    if (since === undefined || e.time - since < o.actorLearnMs) return null;
     if (actors.get(e.tenant_id, identityKey(e.actor)) !== undefined) return null;
     return {
       detector: scopeEscalationMeta.id,
@@ -1030,8 +1030,8 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         `by ${e.actor}, an actor never seen creating, sponsoring, credentialing or granting any agent of the tenant`,
       evidence: {
         observed: { permission: e.permission, actor: e.actor, privileged },
-        baseline: { tenant_actors_known: actors.sizeIn(e.tenant_id), watched_since: since.at },
-        threshold: `a sensitive or privileged permission on a blueprint principal by an actor absent from ${Math.round((e.time - since.at) / 3_600_000)} h of the tenant's lifecycle events`,
+        baseline: { tenant_actors_known: actors.sizeIn(e.tenant_id), watched_since: since },
+        threshold: `a sensitive or privileged permission on a blueprint principal by an actor absent from ${Math.round((e.time - since) / 3_600_000)} h of the tenant's lifecycle events`,
         peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
       },
       event_ids: [e.event_id],
@@ -1073,7 +1073,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     snapshot(): unknown {
       const rows: [string, string, Omit<Group, 's'> & { s: [number, ScopeEntry][] }][] = [];
       for (const [t, id, g] of groups.entries()) rows.push([t, id, { at: g.at, bp: g.bp, f: g.f, n: g.n, s: [...g.s], ...(g.v1 ? { v1: true } : {}), ...(g.gr ? { gr: g.gr } : {}), ...(g.lr ? { lr: g.lr } : {}) }]);
-      return clone({ version: 2, groups: rows, pending, sprees: grantSprees.snapshot(), spreeActors: spreeActors.snapshot(), spreeReported: spreeReported.snapshot(), revocations: revocations.snapshot(), revokeSprees: revokeSprees.snapshot(), grantors: [...grantors], actors: actors.snapshot(), watchedSince: watchedSince.snapshot() });
+      return clone({ version: 2, groups: rows, pending, sprees: grantSprees.snapshot(), spreeActors: spreeActors.snapshot(), spreeReported: spreeReported.snapshot(), revocations: revocations.snapshot(), revokeSprees: revokeSprees.snapshot(), grantors: [...grantors], actors: actors.snapshot(), watchedSince: [...watchedSince] });
     },
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as {
@@ -1091,7 +1091,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         grantors?: [string, number][];
         /** Absent in snapshots taken before actors were remembered. */
         actors?: [string, string, Timed][];
-        watchedSince?: [string, string, Timed][];
+        watchedSince?: [string, number][];
       };
       if (s?.version !== 1 && s?.version !== 2) throw new Error('scope-escalation: unsupported snapshot');
       // Version 1 keyed application permissions as delegated scopes (see legacyEntry).
@@ -1106,7 +1106,8 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       grantors.clear();
       for (const [k, t] of s.grantors ?? []) grantors.set(k, t);
       actors.restore(s.actors ?? []);
-      watchedSince.restore(s.watchedSince ?? []);
+      watchedSince.clear();
+      for (const [t, at] of s.watchedSince ?? []) watchedSince.set(t, at);
     },
   };
 }
