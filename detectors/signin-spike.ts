@@ -180,8 +180,15 @@ const REFRESH = 8;
 /** Learning-period windows kept per blueprint, and needed before they are used. */
 const YOUNG_SAMPLES = 64;
 const YOUNG_LEARN_SAMPLES = 8;
-/** An agent at this many times its mean rate (and at least minLow) is elevated: warm. */
+/**
+ * An agent at this many times its mean rate, and at WARM_MIN sign-ins per
+ * window or more, is elevated: warm. Below the absolute low bar on purpose:
+ * a surge that takes every agent of a blueprint to 4x (a market sell-off,
+ * a vessel's discharge) leaves most of them at 6-12 a window, and the one
+ * that crosses its own bar is riding it.
+ */
 const WARM_MEAN_FACTOR = 3;
+const WARM_MIN = 8;
 /** Agents remembered per blueprint as recently over their low thresholds. */
 const HOT = 16;
 
@@ -450,7 +457,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     const sliding = ringSum(a);
     const episode = a.since !== 0 && sliding >= a.sinceLow;
     if (sliding < a.low && !episode) {
-      if (g && sliding >= o.minLow && sliding * 1000 >= WARM_MEAN_FACTOR * a.meanK && a.meanK > 0) markWarm(g, hashString(e.agent_id), ts);
+      if (g && sliding >= WARM_MIN && sliding * 1000 >= WARM_MEAN_FACTOR * a.meanK && a.meanK > 0) markWarm(g, hashString(e.agent_id), ts);
       return NO_DETECTIONS;
     }
     if (a.since === 0) {
@@ -534,6 +541,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
     const hot = g?.hotAgents ?? [];
     for (let i = 0; i < hot.length; i++) if (hot[i] !== p.ah && now - g!.hotTimes![i]! <= o.wideMs / 1000) others++;
     if (others > 0) return null;
+
     if (a !== undefined) a.fired = 2;
     return p.d;
   }
@@ -545,7 +553,7 @@ export function createSigninSpikeDetector(options: SigninSpikeOptions = {}): Det
       title: 'Sign-in rate spike',
       severity: 'medium',
       description:
-        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers (the blueprint's agents at that hour, or what its new agents do in their first 30 minutes when more: ephemeral agents work in a burst). Failures of a client retrying an expired credential or a drifted clock, transient failures, and invalid credentials or refused resources from the subnet of the agent's latest successful sign-ins (its own host retrying), are not counted. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint), over their own thresholds or elevated to 3× their mean, is blueprint-wide and stays low; while one other agent rises with it, a spike stays low until more follow or that rise is 10 minutes old. In a blueprint of 3 or more agents, a rise no other agent shares yet is medium 2 minutes after it began unless one rises by then (the first mover of a blueprint-wide change is tens of seconds ahead of the rest).",
+        "An agent's sign-ins over a sliding 10-minute window far exceed its own mean and decaying peak and its blueprint peers' 95th percentile for that hour of day. Daily cycles and regular batch bursts are learned as normal, and so is a rate the agent itself had at the same UTC hour on earlier days (a nightly job; decaying by a fifth a day). Low above max(12, 4× mean, 1.5× peak, peers); medium above max(15, 6× mean, 2× peak, 1.5× peers), or above the low threshold for 30 minutes; a new agent needs 2.5× / 4× its peers (the blueprint's agents at that hour, or what its new agents do in their first 30 minutes when more: ephemeral agents work in a burst). Failures of a client retrying an expired credential or a drifted clock, transient failures, and invalid credentials or refused resources from the subnet of the agent's latest successful sign-ins (its own host retrying), are not counted. A rise that 2 other agents of the blueprint share within 10 minutes (the other agent of a two-agent blueprint), over their own thresholds or elevated to 3× their mean and 8 sign-ins or more, is blueprint-wide and stays low; while one other agent rises with it, a spike stays low until more follow or that rise is 10 minutes old. In a blueprint of 3 or more agents, a rise no other agent shares yet is medium 2 minutes after it began unless one rises by then (the first mover of a blueprint-wide change is tens of seconds ahead of the rest).",
       mitre: { id: 'T1110', name: 'Brute Force' },
     },
     observe,

@@ -107,6 +107,21 @@ describe('signin-spike', () => {
     expect(one.filter((d) => d.severity === 'medium').map((d) => d.agent_id)).toEqual(['c1']);
   });
 
+  it('takes other agents at 4x a low usual rate, short of the absolute low bar, as the blueprint surging (a market sell-off): the one over its bar stays low', () => {
+    const SIX = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
+    // Usual: 2 per 10 min each. A surge takes all six to 10 per 10 min (5x, under the low bar of 12) for 20 min;
+    // 10 minutes in, c1 gets 14 more within 5 minutes (24 a window: over its medium bar).
+    const rate = (agent: string, perWindow: number) => burst(agent, Math.round((perWindow * 20) / 10), END, 20 * MIN, 'copilot');
+    const quiet = steady(SIX, 2, 5 * MIN, 'copilot');
+    const extra = burst('c1', 14, END + 10 * MIN, 5 * MIN, 'copilot');
+    const surge = run([createSigninSpikeDetector()], [...quiet, ...extra, ...SIX.flatMap((a) => rate(a, 10))].sort((x, y) => x.time - y.time)).detections;
+    expect(surge.length).toBeGreaterThan(0);
+    expect(new Set(surge.map((d) => `${d.agent_id}:${d.severity}`))).toEqual(new Set(['c1:low']));
+    // The others at 6 (3x, but under 8 a window): not elevated enough to be a surge; c1 is medium.
+    const mild = run([createSigninSpikeDetector()], [...quiet, ...extra, ...rate('c1', 10), ...SIX.slice(1).flatMap((a) => rate(a, 6))].sort((x, y) => x.time - y.time)).detections;
+    expect(mild.filter((d) => d.severity === 'medium').map((d) => d.agent_id)).toEqual(['c1']);
+  });
+
   it('learns a nightly job: a burst at the hour the agent had it on earlier days is its habit, one at another hour is still a spike', () => {
     const DAY = 24 * 3600_000;
     // Three days of steady traffic; every night at 02:00 a1 signs in 30 times per 10 min for 40 min.
