@@ -24,7 +24,11 @@
 // analytics...) another agent of the blueprint sends to by then (a logging or
 // observability sink rolled out to the blueprint is not a shadow stream).
 // Anywhere else, the whole blueprint copying to one host is the bad update on
-// every agent that runs the tool: each of them is reported. Not for copies to model providers or other
+// every agent that runs the tool: each of them is reported, unless other
+// agents of the blueprint send their own work there (5 requests or more that
+// copy nothing, outnumbering every copy made there): a vendor switch with a
+// parallel run, each agent sending to both for a while, then to the new one
+// alone. Not for copies to model providers or other
 // agents (one prompt sent to two models, an agent handing work on), nor
 // between hosts of one category (dual writes to two storage accounts). Once
 // per agent a day.
@@ -90,6 +94,19 @@ const NOT_SHADOW = new Set(['llm_provider', 'agent']);
  * that runs it, not a rollout.
  */
 const SINK_CATEGORIES = new Set(['technology', 'information_technology', 'computers_and_internet', 'internet_services', 'monitoring', 'logging', 'analytics', 'api', 'software', 'saas', 'cloud_services', 'storage', 'web_hosting']);
+/** Indexes of a blueprint host's entry (see SendGroup). */
+const SOLO = 3;
+const SOLO_BY = 4;
+const SOLO_OTHERS = 5;
+const COPIES = 6;
+/**
+ * Requests of other agents of the blueprint to a copy's host, sent on their
+ * own (no copy of anything) and outnumbering every copy made there, that make
+ * the host one the blueprint is moving its work to: a vendor switch with a
+ * parallel run, where each agent sends to both for a while and then to the
+ * new one alone. A tool copying on every agent sends there only in copies.
+ */
+const ADOPTED_SOLO = 5;
 /** Hosts remembered per blueprint. */
 const MAX_GROUP_HOSTS = 512;
 /** Copies' event ids kept for the evidence. */
@@ -130,7 +147,13 @@ interface Shadow {
   ids: string[];
 }
 
-/** A blueprint's hosts: flat [host hash, first send (s), first sender hash, senders (1 or 2)]. */
+/**
+ * A blueprint's hosts: flat [first send (s), first sender hash, senders (1 or
+ * 2), and, while the host is new to the blueprint: requests there that were
+ * no copy by its first such sender (SOLO), that sender's hash (SOLO_BY),
+ * such requests by any other agent (SOLO_OTHERS), copies there by any agent
+ * (COPIES)], by host hash.
+ */
 interface SendGroup extends Timed {
   k: Map<number, number[]>;
 }
@@ -151,7 +174,7 @@ export const mirroredUploadMeta: DetectorMeta = {
   mitre: { id: 'T1020', name: 'Automated Exfiltration' },
   description:
     "An agent's sends are copied, one for one, to a destination new to its blueprint: a request of 4 KiB or more within 3 s of the agent's previous send to another host of another category, at its size plus a small envelope, to a host the blueprint's agents first sent to under 6 hours ago (and 30 minutes or more after the other). " +
-    'Three such copies to one host, at least two thirds of what the agent sends there, are medium after 3 minutes, unless the host is an IT service (technology, monitoring, analytics...) that another agent of the blueprint sends to by then (an observability sink rolled out); elsewhere the whole blueprint copying to one host is a bad tool update on each agent that runs it. ' +
+    'Three such copies to one host, at least two thirds of what the agent sends there, are medium after 3 minutes, unless the host is an IT service (technology, monitoring, analytics...) that another agent of the blueprint sends to by then (an observability sink rolled out); elsewhere the whole blueprint copying to one host is a bad tool update on each agent that runs it, unless other agents of the blueprint send their own work there (5 requests or more that copy nothing, more than all copies made there: a vendor switch with a parallel run). ' +
     'This is a tool or package in the agent\'s runtime blind-copying what it sends (the postmark-mcp mail server, 2025): small, slow, under every volume bar. Not for model providers or other agents as the copy\'s destination, nor between hosts of one category. Once per agent a day.',
 };
 
@@ -172,11 +195,27 @@ export function createMirroredUploadDetector(options: MirroredUploadOptions = {}
     const k = g.k.get(h);
     if (k === undefined) {
       if (g.k.size >= MAX_GROUP_HOSTS) g.k.delete(g.k.keys().next().value as number);
-      g.k.set(h, [now, ah, 1]);
+      g.k.set(h, [now, ah, 1, 0, 0, 0, 0]);
       return now;
     }
     if (k[2] === 1 && k[1] !== ah) k[2] = 2;
     return k[0]!;
+  }
+
+  /** Counts a request of agent `ah` to host `h`, new to the blueprint, as sent on its own (+1) or, found a copy after all, not (-1). */
+  function countSolo(g: SendGroup, h: number, ah: number, by: 1 | -1): void {
+    const k = g.k.get(h);
+    if (k === undefined || k.length <= COPIES) return; // an entry restored from an older snapshot
+    if (by === 1 && k[SOLO]! === 0 && k[SOLO_OTHERS]! === 0) k[SOLO_BY] = ah;
+    const i = k[SOLO_BY] === ah ? SOLO : SOLO_OTHERS;
+    if (by === 1 || k[i]! > 0) k[i] = k[i]! + by;
+  }
+
+  /** Whether agents of the blueprint other than `ah` send to host entry `k` on their own, more than anyone copies there (see ADOPTED_SOLO). */
+  function adoptedByOthers(k: number[] | undefined, ah: number): boolean {
+    if (k === undefined || k.length <= COPIES) return false;
+    const others = k[SOLO_OTHERS]! + (k[SOLO_BY] !== ah ? k[SOLO]! : 0);
+    return others >= ADOPTED_SOLO && others > k[COPIES]!;
   }
 
   /** Whether a request to a host first seen at `copyFirst` can copy one to a host first seen at `sentFirst`. */
@@ -207,7 +246,8 @@ export function createMirroredUploadDetector(options: MirroredUploadOptions = {}
     const ah = hashString(e.agent_id) & SMALL;
     const h = hostHash(e.dest_host);
     const c = categoryHash(e.category);
-    const first = firstSeenThenTeach(group(ctx, e), h, ah, now);
+    const g = group(ctx, e);
+    const first = firstSeenThenTeach(g, h, ah, now);
     // Whether a request there may be a copy, by its category: 0 no, 1 yes, 2 yes and to an IT service.
     const kind = NOT_SHADOW.has(e.category) ? 0 : isSink(e.category) ? 2 : 1;
     const bytes = Math.min(e.bytes_out, SMALL);
@@ -216,6 +256,7 @@ export function createMirroredUploadDetector(options: MirroredUploadOptions = {}
     if (s === undefined) {
       s = { e: 0, at: now, lh: h, lb: bytes, lt: tm, lc: c, lf: first, lk: kind, lhost: e.dest_host, lid: e.event_id, fired: 0, x: null };
       agents.set(ctx, e.tenant_id, e.agent_id, s);
+      if (now - first < newForS) countSolo(g, h, ah, 1);
       return NO_DETECTIONS;
     }
     if (now > s.at) s.at = now;
@@ -250,9 +291,14 @@ export function createMirroredUploadDetector(options: MirroredUploadOptions = {}
     }
     let out: Detection[] = NO_DETECTIONS;
     if (copyHost !== 0) {
+      const k = g.k.get(copyHost);
+      if (k !== undefined && k.length > COPIES) k[COPIES]!++;
+      // The copy came first: it was counted as sent on its own.
+      if (copyHost !== h && now - s.lf < newForS) countSolo(g, copyHost, ah, -1);
       out = noteCopy(e, s, copyHost, copyName, copyId, copySink, original, now, ah);
       if (copyHost === h) return out; // the original stays the last send
     }
+    if (now - first < newForS) countSolo(g, h, ah, 1);
     s.lh = h;
     s.lb = bytes;
     s.lt = tm;
@@ -301,6 +347,7 @@ export function createMirroredUploadDetector(options: MirroredUploadOptions = {}
   function decide(p: PendingMirror): Detection | null {
     const k = groups.get(p.tenant_id, p.gid)?.k.get(p.h);
     if (p.sink && k !== undefined && k[2]! >= 2) return null; // another agent of the blueprint sends to this IT service: a sink rolled out
+    if (adoptedByOthers(k, p.ah)) return null; // the blueprint's other agents send their work there: a destination it moves to
     // The agent's later sends there, not copies, show it calls that host for its own work.
     const x = agents.peek(p.tenant_id, p.agent_id)?.x;
     if (x !== undefined && x !== null && x.h === p.h && x.c < o.copyShare * x.n) return null;

@@ -82,6 +82,25 @@ describe('mirrored-upload', () => {
     ]);
   });
 
+  it('is nothing when other agents of the blueprint already send their own work to the new host (a vendor switch with a parallel run)', () => {
+    // a2 and a3 moved to the new vendor: their sends go there alone, 8 each, before a1's parallel run.
+    const moved: AgentEvent[] = [];
+    for (let k = 0; k < 8; k++) {
+      moved.push(copy(T0 - 20 * MIN + k * MIN, 30_000 + k * 100, { agent_id: 'a2', event_id: `m2-${k}` }));
+      moved.push(copy(T0 - 20 * MIN + k * MIN + 20 * SEC, 31_000 + k * 100, { agent_id: 'a3', event_id: `m3-${k}` }));
+    }
+    expect(run([...moved, ...mirrored(5)].sort((x, y) => x.time - y.time))).toEqual([]);
+    // Four sends of their own there are too few to tell a move: a1's copies are reported.
+    resetIds();
+    const out = run([...moved.slice(0, 4), ...mirrored(5)].sort((x, y) => x.time - y.time));
+    expect(out.map((d) => [d.agent_id, d.severity])).toEqual([['a1', 'medium']]);
+    // Sends there outnumbered by copies (every agent copying, a few copies missed by their pairing): reported.
+    resetIds();
+    const everywhere = [...mirrored(5), ...mirrored(5).map((e) => ({ ...e, agent_id: 'a2', event_id: `${e.event_id}-2`, time: e.time + 20 * SEC }))];
+    for (let k = 0; k < 7; k++) everywhere.push(copy(T0 + k * 2 * MIN + 90 * SEC, 20_000, { agent_id: 'a3', event_id: `x3-${k}` }));
+    expect(run(everywhere.sort((x, y) => x.time - y.time)).map((d) => d.agent_id)).toEqual(['a1', 'a2']);
+  });
+
   it('is nothing when the requests to the new host do not track the sends', () => {
     // Sizes of their own, or too late after the send.
     expect(run(mirrored(5, 800, 9_000))).toEqual([]);
