@@ -6,7 +6,7 @@
 //
 // tldts carries the Public Suffix List and parses host names without I/O.
 
-import { getDomain } from 'tldts';
+import { getDomain, parse } from 'tldts';
 
 /**
  * Domains of clouds and SaaS platforms under which every customer names its
@@ -60,6 +60,18 @@ export const SHARED_NAMESPACES: ReadonlySet<string> = new Set([
   'webex.com',
   'zoom.us',
 ]);
+
+/**
+ * Whether a host is named in a namespace no one can register on the internet:
+ * its suffix is on no public suffix list (`.local`, `.internal`, `.corp`,
+ * `.lan`...) or is the special-use `home.arpa`. Only the owner of the
+ * network's DNS creates such names.
+ */
+export function isInternalName(host: string): boolean {
+  const p = parse(host, { allowPrivateDomains: true });
+  if (p.isIp === true || p.publicSuffix === null) return false;
+  return (p.isIcann !== true && p.isPrivate !== true) || p.publicSuffix === 'home.arpa';
+}
 
 /** The registrable domain of a host (lower case), or null for an address or a bare suffix. */
 export function registrableDomain(host: string): string | null {

@@ -36,7 +36,9 @@
 // `tickets.contoso.com` is a rename when 3 agents take it up within 5
 // minutes of its first contact (every caller switching to the new name);
 // contacts with it wait those 5 minutes before they are reported.
-// Not a look-alike: labels that differ only in digits (numbered instances:
+// Not a look-alike: a host named in an internal namespace (`.local`,
+// `.internal`, `.corp`: on no public suffix list) or first reached at a
+// private address (no one outside the network can create it); labels that differ only in digits (numbered instances:
 // `worker-1`, `worker-2`), in one short hyphen-separated word (`-eu`/`-us`,
 // `api`/`app`, `v1`/`v2`), or in region and environment words
 // (`eastus`/`westus`, `dev`/`prod`): a fleet's own naming schemes.
@@ -56,7 +58,8 @@ import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { formatDuration, type Detector } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
-import { sameOwnedDomain } from './domains.js';
+import { isInternalName, sameOwnedDomain } from './domains.js';
+import { isPrivateAddress } from './addresses.js';
 import { DueQueue, type DueItem } from './due-queue.js';
 
 export interface LookalikeDestinationOptions {
@@ -115,6 +118,12 @@ interface HostEntry {
   a3?: number;
   /** An internationalized (xn--) name: the Latin host it reads as (see latinSkeleton), compared in its place. */
   sk?: string;
+  /**
+   * Named in an internal namespace (see isInternalName) or first reached at a
+   * private address: no one outside the network can create it, so it
+   * imitates nothing (SWIFT's saa01 and sag01 are two products' hosts).
+   */
+  int?: boolean;
 }
 
 /** A contact with a look-alike under the tenant's own domain, waiting to see whether it is a rename. */
@@ -149,7 +158,7 @@ export const lookalikeDestinationMeta: DetectorMeta = {
   description:
     'An agent reaches a host new to its tenant that imitates one the tenant\'s agents use (established: 2 agents, or one over 2 hours): the same labels but one, and that one the same under homoglyphs (0/o, 1/l/i, rn/m...), one edit away in a label of at least 5 characters (two in one of at least 10), or a mistyped top-level domain (.co for .com); or two of its labels merged into one (mcp-tailspin.com for mcp.tailspin.com); or an internationalized (xn--) name that reads as it on screen (a Cyrillic і for an i). ' +
     'Software does not mistype a host: the name came from a poisoned configuration, an injected instruction or a rogue tool. Low on each agent\'s contact; medium once it sends at least 64 KiB to look-alikes within 24 hours, or presents a bearer token to one. ' +
-    'Labels that differ only in digits, in one short hyphen-separated word (-eu/-us, v1/v2) or in region and environment words (eastus/westus, dev/prod) are a fleet\'s naming scheme, not a look-alike; calls to other agents are not judged. A host one label off another under a domain of the tenant\'s own (3 of its established destinations are under it, and it is no cloud\'s or SaaS\'s shared namespace: ticket.contoso.com beside tickets.contoso.com) is a rename when 3 agents take it up within 5 minutes of its first contact; contacts with it are reported after those 5 minutes.',
+    'Hosts named in an internal namespace (.local, .internal, .corp: on no public suffix list) or reached at a private address imitate nothing: no one outside the network can create them. Labels that differ only in digits, in one short hyphen-separated word (-eu/-us, v1/v2) or in region and environment words (eastus/westus, dev/prod) are a fleet\'s naming scheme, not a look-alike; calls to other agents are not judged. A host one label off another under a domain of the tenant\'s own (3 of its established destinations are under it, and it is no cloud\'s or SaaS\'s shared namespace: ticket.contoso.com beside tickets.contoso.com) is a rename when 3 agents take it up within 5 minutes of its first contact; contacts with it are reported after those 5 minutes.',
 };
 
 // ---------------------------------------------------------------------------
@@ -434,6 +443,7 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
         h = { first: e.time, last: e.time, a1: 0, a2: 0, labels: labelCount(name), established: false, checked: 0, checkedGen: th.gen, imitates: null, edit: '' };
         const idn = latinSkeleton(name);
         if (idn !== null) h.sk = idn.latin;
+        if (isInternalName(name) || (e.dest_ip !== null && isPrivateAddress(e.dest_ip))) h.int = true;
         th.hosts.set(name, h);
       }
     }
@@ -445,7 +455,7 @@ export function createLookalikeDestinationDetector(options: LookalikeDestination
     if (h.a1 === 0) h.a1 = ah;
     else if (h.a1 !== ah && h.a2 === 0) h.a2 = ah;
     else if (h.a1 !== ah && h.a2 !== ah && !h.a3) h.a3 = ah;
-    if (h.checkedGen !== th.gen || h.checked < th.established.length) judge(th, name, h);
+    if (h.int !== true && (h.checkedGen !== th.gen || h.checked < th.established.length)) judge(th, name, h);
     if (h.imitates !== null) {
       if (h.own === true && isRename(h, e.time)) {
         establish(th, name, h);

@@ -142,6 +142,25 @@ describe('lookalike-destination', () => {
     expect(out).toEqual([]);
   });
 
+  it('leaves hosts no one outside the network can create alone: internal namespaces and private addresses', () => {
+    const known = (host: string, ip: string | null): AgentEvent[] =>
+      [0, 1].map((i) => network({ agent_id: `a${i + 1}`, time: T3 - 30 * MIN + i * MIN, dest_host: host, dest_ip: ip, bytes_out: 4 * KB }));
+    const events = [...known('sagprod.swift.blp.local', '10.90.5.21'), ...known('portal.swiftbank.com', '198.51.100.7')];
+    // SWIFT's Alliance Access beside its Alliance Gateway: one letter apart, both named by the bank's own DNS.
+    events.push(network({ agent_id: 'a3', time: T3, dest_host: 'saaprod.swift.blp.local', dest_ip: '10.90.5.11', bytes_out: 900 * KB }));
+    events.push(network({ agent_id: 'a3', time: T3 + MIN, dest_host: 'sagpr0d.swift.blp.internal', dest_ip: null, bytes_out: 900 * KB }));
+    // A public name one letter off, first reached at a private address: the network's own.
+    events.push(network({ agent_id: 'a3', time: T3 + 2 * MIN, dest_host: 'portal.swiftbenk.com', dest_ip: '10.1.2.3', bytes_out: 900 * KB }));
+    expect(run(events)).toEqual([]);
+    // The same public name at a public address is a squat.
+    resetIds();
+    const squat = run([...events.slice(0, 4), network({ agent_id: 'a3', time: T3 + 2 * MIN, dest_host: 'portal.swiftbenk.com', dest_ip: '203.0.113.9', bytes_out: 900 * KB })]);
+    expect(squat.map((d) => [d.agent_id, d.severity])).toEqual([
+      ['a3', 'low'],
+      ['a3', 'medium'],
+    ]);
+  });
+
   it('holds a host one label off another of the tenant\'s own domain for 5 minutes: a rename when 3 agents take it up, else reported then', () => {
     // Established by two agents each, an hour before.
     const known = ['tickets.contoso.com', 'tickets.fabrikam.com', 'contoso-aoai.openai.azure.com', 'management.azure.com', 'eastus.api.azure.com'];
