@@ -132,6 +132,9 @@ interface AgentIntake extends SlotState, SubWindowRing {
   cand: number;
   pv: number;
   ca: number;
+  /** When `cand` and `pv` were reached (s): the end of their windows. */
+  ct: number;
+  pt: number;
   /** First call and calls counted (up to learnCalls). */
   first: number;
   n: number;
@@ -382,7 +385,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     const now = sec(e.time);
     let a = agents.get(ctx, e.tenant_id, e.agent_id);
     if (a === undefined) {
-      a = { e: 0, at: now, r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, sub: Math.floor(now / subS), peak: 0, pk: now, cand: 0, pv: 0, ca: now, first: now, n: 0, fired: 0 };
+      a = { e: 0, at: now, r0: 0, r1: 0, r2: 0, r3: 0, r4: 0, sub: Math.floor(now / subS), peak: 0, pk: now, cand: 0, pv: 0, ca: now, ct: 0, pt: 0, first: now, n: 0, fired: 0 };
       agents.set(ctx, e.tenant_id, e.agent_id, a);
     } else if (now > a.at) a.at = now;
     if (now < a.first) a.first = now;
@@ -423,14 +426,22 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     // blueprint is looked up when an hour turns).
     if (sum < MIN_RISE_KIB && !flagged) {
       if (now - a.ca >= PROMOTE_S) promoteOf(e, a, now, ctx);
-      if (sum > a.cand) a.cand = sum;
+      if (sum > a.cand) {
+        a.cand = sum;
+        a.ct = now;
+      }
       return NO_DETECTIONS;
     }
     if (kib >= SWEEP_CALL_KIB) {
       noteBulkHost(a, e.dest_host, now, o.windowMs / 1000);
       noteRead((a.rw ??= []), e);
     }
-    const own = decayed(a.peak, a.pk, now);
+    // The last full hour's highest sum (pv) counts too when its window ended a window or more
+    // before this one: it holds nothing of the pull judged now (a pull rising across the hour's
+    // turn is judged against the older peak alone), and an agent whose first hours were its
+    // routine has that routine as its baseline an hour sooner (a backup that reads its hosts
+    // every hour, first judged one hour in, on its second run).
+    const own = now - a.pt >= o.windowMs / 1000 ? Math.max(decayed(a.peak, a.pk, now), a.pv) : decayed(a.peak, a.pk, now);
     const bp = e.blueprint_id ?? ctx.agent(e.tenant_id, e.agent_id)?.blueprint_id ?? null;
     const g = bp === null ? undefined : touchGroup(ctx, e.tenant_id, bp, e.time);
     const ah = hashString(e.agent_id) | 1;
@@ -455,7 +466,10 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     // against its latest minutes, a rise that builds up call by call would never be a rise.
     if (!flagged) {
       if (now - a.ca >= PROMOTE_S) promote(a, g, ah, now);
-      if (sum > a.cand) a.cand = sum;
+      if (sum > a.cand) {
+        a.cand = sum;
+        a.ct = now;
+      }
     } else {
       const p = pending.get(e.tenant_id, e.agent_id);
       if (p !== undefined) {
@@ -529,6 +543,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
       if (g !== undefined) recordPeak(g, ah, a.pv, now);
     }
     a.pv = now - a.ca < 2 * PROMOTE_S ? a.cand : 0;
+    a.pt = a.ct;
     a.cand = 0;
     a.ca = now;
   }
@@ -646,6 +661,11 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     restore(snapshot: unknown): void {
       const s = clone(snapshot) as { version: number; agents: [string, string, AgentIntake][]; groups: [string, string, IntakeGroup][]; pending: Pending[]; held?: HeldRewrite[] };
       if (s?.version !== 1) throw new Error('bulk-collection: unsupported snapshot');
+      // Snapshots from before ct and pt: their pv is not used until it is next set.
+      for (const [, , a] of s.agents) {
+        a.ct ??= 0;
+        a.pt ??= Number.MAX_SAFE_INTEGER;
+      }
       agents.restore(s.agents, false);
       groups.restore(s.groups);
       pending.restore(s.pending);

@@ -121,9 +121,10 @@ describe('bulk-collection', () => {
     expect(out.map((x) => x.severity)).toEqual(['medium']);
     expect(out[0]!.summary).toContain('wrote 10 objects');
     expect(out[0]!.summary).toContain('no other agent of its blueprint did the same');
-    expect(out[0]!.event_ids).toEqual(['w-9']);
+    // The first two reads (14 MB together) are under the 16 MiB a read must come in to be remembered: counted from the third.
+    expect(out[0]!.event_ids).toEqual(['w-11']);
     // Held 5 minutes from the tenth write.
-    expect(out[0]!.time).toBe(T3 + 9 * 8 * SEC + 2 * SEC + 5 * MIN);
+    expect(out[0]!.time).toBe(T3 + 11 * 8 * SEC + 2 * SEC + 5 * MIN);
     // Agents of the blueprint doing the same at one release, minutes apart (labels stamped into every document): nothing.
     const release = ['a2', 'a3'].flatMap((agent, i) =>
       sizes.flatMap((_, k) => pair(k, 400)).map((e) => ({ ...e, agent_id: agent, time: e.time + i * 4 * MIN, event_id: `${agent}-${e.event_id}` })),
@@ -132,6 +133,19 @@ describe('bulk-collection', () => {
     // Written elsewhere (a copy), or smaller (compacted): nothing.
     expect(run(sizes.flatMap((_, k) => pair(k, 16, 'contosobackup.blob.core.windows.net')), big)).toEqual([]);
     expect(run(sizes.flatMap((_, k) => pair(k, -500_000)), big)).toEqual([]);
+  });
+
+  it('takes the last full hour\'s highest pull as an agent\'s baseline when it ended a window before: an hourly backup is not reported on its second run', () => {
+    // b1, of a blueprint of its own, first calls 70 minutes before T3 and reads 120 MB 5 minutes later (learning, no peers: nothing).
+    const backup = (start: number, tag: string) =>
+      Array.from({ length: 24 }, (_, k) => network({ agent_id: 'b1', blueprint_id: 'bk', time: start + k * 10 * SEC, dest_host: `esx0${k % 4}.dc.local`, bytes_in: 5 * MB, event_id: `${tag}-${k}` }));
+    const calls = (from: number, n: number) => Array.from({ length: n }, (_, k) => network({ agent_id: 'b1', blueprint_id: 'bk', time: from + k * MIN, dest_host: 'vcsa.dc.local', bytes_in: KB }));
+    const first = [...calls(T3 - 70 * MIN, 4), ...backup(T3 - 65 * MIN, 'r1'), ...calls(T3 - 60 * MIN, 51)];
+    // The next run, 65 minutes later: the hour that held the first turned at T3 - 10 min (its first call an hour on), a window ago.
+    expect(run([...backup(T3, 'r2'), ...calls(T3 + 5 * MIN, 3)], first)).toEqual([]);
+    // A pull rising across the hour's turn (60 MB of it in the hour before): judged on the older peak alone.
+    const before = [...calls(T3 - 70 * MIN, 4), ...calls(T3 - 60 * MIN, 48)];
+    expect(run(backup(T3 - 12 * MIN, 'r3'), before).map((d) => [d.agent_id, d.severity])).toEqual([['b1', 'medium']]);
   });
 
   it('does not report volumes under 64 MB, an agent whose own peak is high, or a rise the blueprint shares', () => {
