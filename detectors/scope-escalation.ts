@@ -190,9 +190,13 @@ export function isPrivilegedScope(scope: string): boolean {
  * destroy records, however the API names them (`Transaction.Reverse`,
  * `Pix.Payments.Initiate`, `B2C.Payout`, `Records.Delete`): app roles a
  * reconciler reading settlements never used, and the whole point of taking it.
+ * And those that change or erase a record of what happened, or who may act:
+ * `Declarations.Amend`, `Alerts.Close`, `Alerts.Dismiss`, `Demurrage.Waive`,
+ * `Release.Override`, `Roles.Assign` (a compliance alert closed, a customs
+ * declaration amended, a charge waived).
  */
 const SENSITIVE =
-  /(?:\.All$|ReadWrite|\.Write(?:\.|$)|\.Send|FullControl|\.Manage|^Mail\.|\.(?:Reverse|Refund|Payout|Disburse|Transfer|Withdraw|Initiate|Approve|Execute|Create|Update|Delete|Purge)(?:\.|$))/i;
+  /(?:\.All$|ReadWrite|\.Write(?:\.|$)|\.Send|FullControl|\.Manage|^Mail\.|\.(?:Reverse|Refund|Payout|Disburse|Transfer|Withdraw|Initiate|Approve|Execute|Create|Update|Delete|Purge|Amend|Modify|Edit|Cancel|Close|Dismiss|Suppress|Waive|Override|Release|Reissue|Unblock|Disable|Revoke|Reset|Assign|Grant)(?:\.|$))/i;
 
 /**
  * Tenant-wide reads of the service's own health and announcements (the
@@ -362,7 +366,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     "An agent obtains or requests permission scopes outside its blueprint's observed set: privileged scopes " +
     '(Directory.*, RoleManagement.*, AppRoleAssignment.*, Application.ReadWrite.All...) fire at once (high when granted, ' +
     'medium when blocked); other new scopes, reported after 10 minutes unless several agents of the blueprint adopt them together (a deployment), ' +
-    'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes, and a business API\'s actions that move money or destroy records: *.Reverse, *.Refund, *.Payout, *.Transfer, *.Initiate, *.Approve, *.Delete...) and low otherwise. ' +
+    'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes, and a business API\'s actions that move money or destroy records: *.Reverse, *.Refund, *.Payout, *.Transfer, *.Initiate, *.Approve, *.Delete...) or change or erase a record of what happened (*.Amend, *.Close, *.Dismiss, *.Waive, *.Override, *.Assign...), and low otherwise. ' +
     "An application permission (client credentials) is not the delegated scope of the same name: the two are learned apart, and the application form of a delegated scope the blueprint uses (its users' data widened to every user: an on-behalf-of copilot switched to app-only) is sensitive. " +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
     "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint), and a delegated scope (not privileged) of an on-behalf-of token that the token\'s own user granted (incremental consent: her data only). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request of the agent's own (not on behalf of a user, who may take back his consent) refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired), unless that actor revoked permissions from 3 or more agents within half an hour (an access review's clean-up) or the agent was at risk (low or above) when they were revoked (responders containing an agent exposed to an injection). " +

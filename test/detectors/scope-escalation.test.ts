@@ -431,6 +431,9 @@ describe('scope-escalation', () => {
     // A business API's actions that move money or destroy records, as the API names them.
     expect(['api://tausipay-payments/Transaction.Reverse', 'Pix.Payments.Initiate', 'B2C.Payout', 'Payments.Refund.Own', 'Records.Delete', 'Wire.Approve'].every(isSensitiveScope)).toBe(true);
     expect(['Settlement.Read', 'C2B.Read', 'Transactions.Read', 'Reversals.Read', 'Screening.Run'].some(isSensitiveScope)).toBe(false);
+    // Or change or erase a record of what happened, or who may act.
+    expect(['Alerts.Close', 'Declarations.Amend', 'Demurrage.Waive', 'Cases.Dismiss', 'api://tos/Release.Override', 'Roles.Assign'].every(isSensitiveScope)).toBe(true);
+    expect(['Alerts.Read', 'Declarations.Read', 'Closings.Read', 'Release.Status.Read'].some(isSensitiveScope)).toBe(false);
     const d = createScopeEscalationDetector({ adoptWindowMs: 10 * MIN });
     const ctx = fakeContext();
     feed(d, ctx, warmup());
