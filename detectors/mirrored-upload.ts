@@ -190,21 +190,21 @@ export function createMirroredUploadDetector(options: MirroredUploadOptions = {}
   const newForS = o.newForMs / 1000;
   const newerS = o.newerByMs / 1000;
 
-  /** When the blueprint's agents first sent to `h` (s), after recording this send by agent `ah`. */
-  function firstSeenThenTeach(g: SendGroup, h: number, ah: number, now: number): number {
-    const k = g.k.get(h);
+  /** The blueprint's entry for host `h` (see SendGroup; its first element: when its agents first sent there, s), after recording this send by agent `ah`. */
+  function hostEntryThenTeach(g: SendGroup, h: number, ah: number, now: number): number[] {
+    let k = g.k.get(h);
     if (k === undefined) {
       if (g.k.size >= MAX_GROUP_HOSTS) g.k.delete(g.k.keys().next().value as number);
-      g.k.set(h, [now, ah, 1, 0, 0, 0, 0]);
-      return now;
+      k = [now, ah, 1, 0, 0, 0, 0];
+      g.k.set(h, k);
+      return k;
     }
     if (k[2] === 1 && k[1] !== ah) k[2] = 2;
-    return k[0]!;
+    return k;
   }
 
-  /** Counts a request of agent `ah` to host `h`, new to the blueprint, as sent on its own (+1) or, found a copy after all, not (-1). */
-  function countSolo(g: SendGroup, h: number, ah: number, by: 1 | -1): void {
-    const k = g.k.get(h);
+  /** Counts a request of agent `ah` to the host of entry `k`, new to the blueprint, as sent on its own (+1) or, found a copy after all, not (-1). */
+  function countSolo(k: number[] | undefined, ah: number, by: 1 | -1): void {
     if (k === undefined || k.length <= COPIES) return; // an entry restored from an older snapshot
     if (by === 1 && k[SOLO]! === 0 && k[SOLO_OTHERS]! === 0) k[SOLO_BY] = ah;
     const i = k[SOLO_BY] === ah ? SOLO : SOLO_OTHERS;
@@ -247,7 +247,8 @@ export function createMirroredUploadDetector(options: MirroredUploadOptions = {}
     const h = hostHash(e.dest_host);
     const c = categoryHash(e.category);
     const g = group(ctx, e);
-    const first = firstSeenThenTeach(g, h, ah, now);
+    const entry = hostEntryThenTeach(g, h, ah, now);
+    const first = entry[0]!;
     // Whether a request there may be a copy, by its category: 0 no, 1 yes, 2 yes and to an IT service.
     const kind = NOT_SHADOW.has(e.category) ? 0 : isSink(e.category) ? 2 : 1;
     const bytes = Math.min(e.bytes_out, SMALL);
@@ -256,7 +257,7 @@ export function createMirroredUploadDetector(options: MirroredUploadOptions = {}
     if (s === undefined) {
       s = { e: 0, at: now, lh: h, lb: bytes, lt: tm, lc: c, lf: first, lk: kind, lhost: e.dest_host, lid: e.event_id, fired: 0, x: null };
       agents.set(ctx, e.tenant_id, e.agent_id, s);
-      if (now - first < newForS) countSolo(g, h, ah, 1);
+      if (now - first < newForS) countSolo(entry, ah, 1);
       return NO_DETECTIONS;
     }
     if (now > s.at) s.at = now;
@@ -294,11 +295,11 @@ export function createMirroredUploadDetector(options: MirroredUploadOptions = {}
       const k = g.k.get(copyHost);
       if (k !== undefined && k.length > COPIES) k[COPIES]!++;
       // The copy came first: it was counted as sent on its own.
-      if (copyHost !== h && now - s.lf < newForS) countSolo(g, copyHost, ah, -1);
+      if (copyHost !== h && now - s.lf < newForS) countSolo(k, ah, -1);
       out = noteCopy(e, s, copyHost, copyName, copyId, copySink, original, now, ah);
       if (copyHost === h) return out; // the original stays the last send
     }
-    if (now - first < newForS) countSolo(g, h, ah, 1);
+    if (now - first < newForS) countSolo(entry, ah, 1);
     s.lh = h;
     s.lb = bytes;
     s.lt = tm;
