@@ -26,6 +26,10 @@
 //   secrets store read in bulk) is someone else using the agent: the pair counts as if a third signal
 //   (worth 0.1) backed it, so two such lows reach medium (0.53). A sign-in
 //   spike and a new API (a quarter-end surge) tell no such story and stay low;
+// - one fact, counted once: lows of the resource detectors (unfamiliar-resource,
+//   failed-access, scope-escalation) about the same resource are one
+//   observation seen three ways (a new API, its refusals, its scopes): the
+//   largest counts, not all three;
 // - hysteresis: a level is entered as soon as its threshold is crossed, but left
 //   only when the score falls below 0.8 × that threshold and the level has been
 //   held for at least 10 minutes (explicit remediation skips the hold);
@@ -80,6 +84,8 @@ interface Contribution {
   at: number;
   /** Inherited from this user (does not decay; follows the user's level). */
   user: string | null;
+  /** A low about one resource (see resourceDetectors): the resource; absent otherwise (and in older snapshots). */
+  res?: string;
 }
 
 interface AgentRiskState extends Timed {
@@ -154,6 +160,15 @@ const DEFAULTS = {
   inheritDetector: 'risky-user-signin',
   accessDetectors: ['unfamiliar-signin-properties', 'impossible-travel', 'anonymous-network', 'foreign-workload-network', 'agent-propagation'] as readonly string[],
   dataDetectors: ['bulk-collection', 'exfiltration', 'abused-web-service', 'lookalike-destination', 'secret-enumeration', 'mass-send'] as readonly string[],
+  /**
+   * Detectors whose lows each describe one resource the agent reached
+   * (evidence.observed.resource): a new API, the refusals it met there, the
+   * scopes it was granted on it. Lows of theirs about the same resource are
+   * one fact seen three ways, counted once (the largest), not three
+   * independent signals that add up to medium: a release moving every agent
+   * to a new API ahead of its role assignments.
+   */
+  resourceDetectors: ['unfamiliar-resource', 'failed-access', 'scope-escalation'] as readonly string[],
   corroborationWindowMs: 3600_000,
   corroborationBonus: 0.1,
   maxAgents: 2_000_000,
@@ -241,8 +256,12 @@ export class RiskEngine {
       d.detector === this.o.inheritDetector && typeof d.evidence.user_id === 'string' ? identityKey(d.evidence.user_id) : null;
     let c: Contribution | undefined;
     for (const x of s.contribs) if (x.detector === d.detector && x.user === user) c = x;
+    const res = d.severity === 'low' && this.o.resourceDetectors.includes(d.detector) && typeof (d.evidence.observed as { resource?: unknown } | undefined)?.resource === 'string'
+      ? ((d.evidence.observed as { resource: string }).resource)
+      : undefined;
     if (!c) {
       c = { detector: d.detector, severity: d.severity, summary: d.summary, value: w, at: d.time, user };
+      if (res !== undefined) c.res = res;
       s.contribs.push(c);
       if (user !== null) this.link(d.tenant_id, user, s);
     } else if (user !== null) {
@@ -257,6 +276,9 @@ export class RiskEngine {
       if (SEV_RANK[d.severity] >= SEV_RANK[c.severity]) {
         c.severity = d.severity;
         c.summary = d.summary;
+        // The latest low's resource, or none once it is more than a low (or about something else).
+        if (res !== undefined) c.res = res;
+        else delete c.res;
       }
       c.at = Math.max(c.at, d.time);
     }
@@ -495,11 +517,27 @@ export class RiskEngine {
     // Risk inherited from users counts once, as the riskiest user's: an agent acting for two users
     // at medium risk inherits medium, not high (neither user's compromise says the agent is).
     let inherited = 0;
+    // Lows about one resource from several detectors count once, the largest (see resourceDetectors).
+    let sameResource: Contribution[] | null = null;
     for (const c of s.contribs) {
       const v = this.decayed(c, now);
       if (v < PRUNE_BELOW) pruned = true;
       else if (c.user !== null) inherited = Math.max(inherited, v);
+      else if (c.res !== undefined && c.severity === 'low') (sameResource ??= []).push(c);
       else keep *= 1 - v;
+    }
+    if (sameResource !== null) {
+      for (let i = 0; i < sameResource.length; i++) {
+        const c = sameResource[i]!;
+        let largest = true;
+        const v = this.decayed(c, now);
+        for (let j = 0; j < sameResource.length && largest; j++) {
+          if (j === i || sameResource[j]!.res !== c.res) continue;
+          const w = this.decayed(sameResource[j]!, now);
+          if (w > v || (w === v && j < i)) largest = false;
+        }
+        if (largest) keep *= 1 - v;
+      }
     }
     keep *= 1 - inherited;
     if (pruned) s.contribs = s.contribs.filter((c) => this.decayed(c, now) >= PRUNE_BELOW);

@@ -45,6 +45,24 @@ describe('risk engine', () => {
     expect(c.reasons.map((r) => r.detector).sort()).toEqual(['orphaned-agent', 'unfamiliar-resource', 'unfamiliar-signin-properties']);
   });
 
+  it('counts lows about one resource from the resource detectors once: a new API, its refusals and its granted scopes are one fact', () => {
+    const about = (resource: string) => ({ evidence: { observed: { resource }, baseline: 0, threshold: 1, peer_group: null } });
+    const e = new RiskEngine();
+    expect(e.ingest(det('unfamiliar-resource', 'low', T0, about('api://tos-v4')))!.level).toBe('low');
+    expect(e.ingest(det('failed-access', 'low', T0 + MIN, about('api://tos-v4')))).toBeNull();
+    expect(e.ingest(det('scope-escalation', 'low', T0 + 2 * MIN, about('api://tos-v4')))).toBeNull();
+    expect(e.level('t1', 'a1')).toBe('low');
+    expect(e.get('t1', 'a1')!.score).toBeCloseTo(0.28, 2);
+    // A low about another resource, or from another detector, is another signal: with the first, and a third, medium.
+    expect(e.ingest(det('scope-escalation', 'low', T0 + 3 * MIN, about('api://billing')))).toBeNull();
+    expect(e.ingest(det('orphaned-agent', 'low', T0 + 4 * MIN))!.level).toBe('medium');
+    // A medium about the same resource counts in full.
+    const m = new RiskEngine();
+    m.ingest(det('unfamiliar-resource', 'low', T0, about('api://tos-v4')));
+    expect(m.ingest(det('failed-access', 'medium', T0 + MIN, about('api://tos-v4')))!.level).toBe('medium');
+    expect(m.get('t1', 'a1')!.score).toBeGreaterThan(0.7);
+  });
+
   it('raises two lows that tell one story to medium: access from a new place and unusual data movement within the hour', () => {
     const e = new RiskEngine();
     expect(e.ingest(det('unfamiliar-signin-properties', 'low'))!.level).toBe('low');
