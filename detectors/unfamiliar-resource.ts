@@ -27,7 +27,10 @@
 //   Refused attempts stay low on their own (failed-access judges refusals).
 // - A token for the new resource carrying a permission the agent's sponsor
 //   granted it within 7 days (lifecycle permission_granted; anyone but the
-//   agent when it has no sponsor), or an Azure data-plane role for the
+//   agent when it has no sponsor; or an actor who granted it to 3 agents of
+//   the blueprint within the hour: an administrator consenting for the
+//   blueprint, whose agents then take the API up over the next hour, not
+//   within minutes of each other), or an Azure data-plane role for the
 //   resource (Storage Blob Data Contributor for storage: a role is no scope),
 //   makes it a sanctioned change: it stays low (the orchestrator given a new
 //   worker API to call, a migration agent given the backup account), and it
@@ -43,7 +46,8 @@ import type { AgentEvent, TokenEvent } from '../contract/events.js';
 import { canonicalResource, resourceHash, roleGrantOf } from './resources.js';
 import type { Detection } from './types.js';
 import type { Detector, DetectorContext, Grant } from './detector.js';
-import { grantOf, isSanctionedActor, peerGroupName, permissionName } from './detector.js';
+import { grantOf, isRiskyActor, isSanctionedActor, peerGroupName, permissionName } from './detector.js';
+import { BlueprintGrants } from './blueprint-grants.js';
 import { DueQueue } from './due-queue.js';
 import { classifyFailure } from './failed-access.js';
 import {
@@ -140,6 +144,9 @@ interface AgentState extends SlotState {
 
 /** How long a permission grant sanctions the resource the agent then uses it on, ms. */
 const GRANT_WINDOW_MS = 7 * 24 * 3600_000;
+/** One actor granting a permission to this many agents of a blueprint within CONSENT_SPAN_MS consents for the blueprint. */
+const CONSENT_AGENTS = 3;
+const CONSENT_SPAN_MS = 3_600_000;
 
 interface Snapshot {
   agents: [string, string, AgentState][];
@@ -148,6 +155,8 @@ interface Snapshot {
   pending?: Pending[];
   /** Absent in snapshots from before tenant rollouts were recognised. */
   tenantFirsts?: [string, [number, number[]][]][];
+  /** Absent in snapshots from before blueprint consents were recognised. */
+  grants?: [string, number[]][];
 }
 
 /** Blueprints remembered per resource of a tenant (see TenantFirsts). */
@@ -252,6 +261,7 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
   /** Per agent, its single unfamiliar resource waiting for confirmation. */
   const pending = new DueQueue<Pending>(MAX_PENDING);
   const firsts = new TenantFirsts();
+  const grants = new BlueprintGrants();
 
   function advance(watermark: number): Detection[] {
     return pending.takeDue(watermark, decide);
@@ -344,12 +354,18 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
    * the token's resource ("Storage Blob Data Contributor" for a storage
    * token: roles are no scopes), granted to the agent (lifecycle
    * permission_granted) within GRANT_WINDOW_MS by a sanctioned actor (its
-   * sponsor, or anyone but itself when it has none); null when none.
+   * sponsor, or anyone but itself when it has none), or by an actor who
+   * granted it to CONSENT_AGENTS agents of its blueprint within the hour (an
+   * administrator consenting for the blueprint, its agents taking the new
+   * API up over the following hour); null when none.
    */
   function grantedScope(e: TokenEvent, ctx: DetectorContext): Grant | null {
     const info = ctx.agent(e.tenant_id, e.agent_id);
     if (info === undefined || info.permissions_granted.length === 0) return null;
-    const vouched = (p: Grant): boolean => isSanctionedActor(info, p.actor, ctx);
+    const bp = info.blueprint_id;
+    const vouched = (p: Grant): boolean =>
+      isSanctionedActor(info, p.actor, ctx) ||
+      (bp !== null && p.permission !== null && p.actor !== info.agent_id && !isRiskyActor(ctx, info.tenant_id, p.actor) && grants.consented(info.tenant_id, bp, p.permission, p.actor, p.time, CONSENT_AGENTS, CONSENT_SPAN_MS));
     for (const scope of e.scopes) {
       const g = grantOf(info, permissionName(scope), e.time, GRANT_WINDOW_MS, vouched);
       if (g !== null) return g;
@@ -373,7 +389,13 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
     } else if (e.type === 'token') {
       if (e.decision !== 'granted') return NO_DETECTIONS;
       resource = e.resource;
-    } else return NO_DETECTIONS;
+    } else {
+      if (e.type === 'lifecycle' && e.action === 'permission_granted') {
+        const bp = blueprintOf(e, ctx);
+        if (bp !== null) grants.note(e, bp);
+      }
+      return NO_DETECTIONS;
+    }
 
     const t = e.time;
     const ts = sec(t);
@@ -503,13 +525,13 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
   }
 
   return {
-    types: ['signin', 'token'] as const,
+    types: ['signin', 'token', 'lifecycle'] as const,
     meta: {
       id: 'unfamiliar-resource',
       title: 'Access to a resource unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 10 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did), once the blueprint (or the agent) has made 40 accesses; a second unfamiliar resource within 30 minutes (slow discovery included) is medium 3 minutes later unless the blueprint took both up (a release adding two dependencies), a third at once. A resource on which the agent uses a permission its sponsor granted it within 7 days (lifecycle permission_granted) is a sanctioned change: low, and no start of a burst; so is a resource new to the whole tenant that another of its blueprints took up within 30 minutes of its first use there (the canary of a tenant-wide rollout). Refused attempts, and failures whose code names no cause, count too. A resource is compared in one form: lower case, no trailing slash, `api://<id>` as the id, and Microsoft first-party application ids (Graph, ARM, Key Vault, Storage, SQL, Exchange) as their URIs.',
+        'An agent signs in to or obtains a token for a resource that neither it nor the peers of its blueprint have used. Resources the blueprint already uses are familiar even for a new agent; a resource adopted by several agents of the blueprint at once is a deployment. One is low at once and medium 10 minutes later unless the blueprint took it up (another agent used it within 30 minutes, or two others ever did), once the blueprint (or the agent) has made 40 accesses; a second unfamiliar resource within 30 minutes (slow discovery included) is medium 3 minutes later unless the blueprint took both up (a release adding two dependencies), a third at once. A resource on which the agent uses a permission its sponsor granted it within 7 days (lifecycle permission_granted), or one an actor granted to 3 agents of its blueprint within an hour (an administrator consenting for the blueprint; remembered 3 days), is a sanctioned change: low, and no start of a burst; so is a resource new to the whole tenant that another of its blueprints took up within 30 minutes of its first use there (the canary of a tenant-wide rollout). Refused attempts, and failures whose code names no cause, count too. A resource is compared in one form: lower case, no trailing slash, `api://<id>` as the id, and Microsoft first-party application ids (Graph, ARM, Key Vault, Storage, SQL, Exchange) as their URIs.',
       mitre: { id: 'T1526', name: 'Cloud Service Discovery' },
     },
     observe,
@@ -520,14 +542,16 @@ export function createUnfamiliarResourceDetector(options: UnfamiliarResourceOpti
       groups.evict(before);
       pending.evict(before);
       firsts.evict(sec(before));
+      grants.evict(before);
     },
-    size: () => agents.size + groups.size + pending.size + firsts.size,
-    snapshot: () => ({ agents: agents.snapshot(), groups: snapshotGroups(groups), pending: pending.snapshot(), tenantFirsts: firsts.snapshot() }),
+    size: () => agents.size + groups.size + pending.size + firsts.size + grants.size,
+    snapshot: () => ({ agents: agents.snapshot(), groups: snapshotGroups(groups), pending: pending.snapshot(), tenantFirsts: firsts.snapshot(), grants: grants.snapshot() }),
     restore(s) {
       agents.restore(s.agents);
       restoreGroups(groups, s.groups);
       pending.restore(s.pending);
       firsts.restore(s.tenantFirsts);
+      grants.restore(s.grants);
     },
   };
 }

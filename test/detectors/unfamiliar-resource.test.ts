@@ -267,6 +267,26 @@ describe('unfamiliar-resource', () => {
       expect(run([createUnfamiliarResourceDetector()], withStorage).detections.filter((d) => d.agent_id === 'a1').map((d) => d.severity)).toEqual(['low', 'low']);
     });
 
+    it('keeps a new resource low when an administrator granted its permission to 3 agents of the blueprint within the hour (consent for the blueprint), not to fewer', () => {
+      const consentThenUse = (grantees: string[]) => [
+        ...warmup({ agents: AGENTS }),
+        lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: END - 90 * MIN }),
+        ...grantees.map((a, i) => lifecycle({ agent_id: a, action: 'permission_granted', permission: 'Mx.Send', actor: 'payments-admin', time: END - 30 * MIN + i * 2 * MIN })),
+        // a1 takes the new API up first; the others follow more than 10 minutes later.
+        signin({ agent_id: 'a1', time: END, resource: 'api://swift-mx' }),
+        token({ agent_id: 'a1', time: END + SEC, resource: 'api://swift-mx', scopes: ['api://swift-mx/Mx.Send'] }),
+        later(END + 12 * MIN),
+      ];
+      expect(run([createUnfamiliarResourceDetector()], consentThenUse(['a1', 'a2', 'a3'])).detections.map((d) => d.severity)).toEqual(['low']);
+      expect(run([createUnfamiliarResourceDetector()], consentThenUse(['a1', 'a2'])).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+      // Round trip through a snapshot keeps the consents.
+      const events = consentThenUse(['a1', 'a2', 'a3']);
+      const cut = events.findIndex((e) => e.type === 'signin' && e.resource === 'api://swift-mx');
+      const trip = snapshotRoundTrip(createUnfamiliarResourceDetector, events, cut);
+      expect(trip.restored.map((x) => x.severity)).toEqual(['low']);
+      expect(trip.restored).toEqual(trip.uninterrupted);
+    });
+
     it('takes an Azure data-plane role its sponsor granted (Storage Blob Data Contributor) as sanctioning the storage resource, not another service\'s role', () => {
       const grantThenUse = (permission: string) => [
         ...warmup({ agents: AGENTS }),
