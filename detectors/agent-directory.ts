@@ -892,7 +892,23 @@ export class AgentDirectory {
     return a;
   }
 
+  /** Owners whose attached states wait for the next `evict` (see SlotContext.deferSlotEviction). */
+  private readonly deferred: SlotOwner[] = [];
+
+  deferSlotEviction(owner: SlotOwner): void {
+    if (owner.expireIn !== undefined && !this.deferred.includes(owner)) this.deferred.push(owner);
+  }
+
   evict(before: number): number {
+    const deferred = this.deferred;
+    if (deferred.length > 0) {
+      // One pass over the records for every owner that deferred its eviction to it.
+      const n = deferred.length;
+      this.agents.forEachValue((r) => {
+        for (let k = 0; k < n; k++) deferred[k]!.expireIn!(r);
+      });
+      deferred.length = 0;
+    }
     this.groups.evict(before);
     return this.agents.evict(before, undefined, this.owners.length > 0 ? this.releaseRemoved : undefined);
   }
@@ -1094,12 +1110,21 @@ export interface SlotContext extends DetectorContext {
   groupSlot?(owner: object): number;
   current?(): AgentRecord | undefined;
   groupRecord?(r: AgentRecord): GroupRecord;
+  /**
+   * Defers the eviction of the states attached to records to the directory's
+   * own eviction, where one pass over the records serves every owner
+   * (`expireIn`) instead of a pass per owner; true when accepted (the
+   * pipeline is evicting: the directory's eviction follows the detectors').
+   */
+  deferSlotEviction?(owner: SlotOwner): boolean;
 }
 
 /** What owns a record slot hears from the directory. */
 export interface SlotOwner {
   /** A record left the directory (eviction, size cap, restore) while its slot held `value`. */
   released(value: unknown, tenant: string, agent: string): void;
+  /** Clears the owner's state in record `r` when it is idle past the cutoff it deferred (see SlotContext.deferSlotEviction). */
+  expireIn?(r: AgentRecord): void;
 }
 
 /**
@@ -1295,13 +1320,40 @@ export class AgentStore<V extends SlotState> implements SlotOwner {
     return this.msPrecision && (v as unknown as MsState).am < rb;
   }
 
-  /** Forgets states whose last activity (`at` in seconds, see `sec`; to the ms with `msPrecision`) is before `before` (epoch ms). */
+  /** The cutoff of a deferred eviction of the attached states (see expireIn). */
+  private pendSb = 0;
+  private pendRb = 0;
+
+  expireIn(r: AgentRecord): void {
+    const i = this.index;
+    if (i < 0) return;
+    const v = slotGet(r, i) as V | undefined;
+    if (v === undefined) return;
+    if (v.e !== this.epoch) slotSet(r, i, undefined); // attached before a restore: already gone
+    else if (this.expired(v, this.pendSb, this.pendRb)) {
+      slotSet(r, i, undefined);
+      this.attached--;
+    }
+  }
+
+  /**
+   * Forgets states whose last activity (`at` in seconds, see `sec`; to the ms
+   * with `msPrecision`) is before `before` (epoch ms). During the pipeline's
+   * eviction the attached ones go at the directory's eviction that follows
+   * (one pass over the records for all stores); the count returned is then
+   * the loose ones'.
+   */
   evict(before: number): number {
     const sb = sec(before);
     // atMs(v) < before ⟺ v.at < sb, or v.at === sb and v.am < the ms of `before` within its second.
     const rb = before - (SEC_EPOCH_MS + sb * 1000);
     let n = 0;
-    if (this.index >= 0 && this.boundCtx !== null) {
+    const defer = this.index >= 0 && this.boundCtx !== null ? (this.boundCtx as Partial<SlotContext>).deferSlotEviction : undefined;
+    this.pendSb = sb;
+    this.pendRb = rb;
+    if (defer !== undefined && this.attached > 0 && defer.call(this.boundCtx, this)) {
+      // Attached states go at the directory's eviction that follows.
+    } else if (this.index >= 0 && this.boundCtx !== null) {
       const i = this.index;
       (this.boundCtx as SlotContext).forEachRecord((r) => {
         const v = slotGet(r, i) as V | undefined;

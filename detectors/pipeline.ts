@@ -110,6 +110,8 @@ export class DetectionPipeline {
   private curTenant: string | null = null;
   private curAgent: string | null = null;
   private curRecord: AgentRecord | undefined = undefined;
+  /** While the detectors evict (see deferSlotEviction in the context). */
+  private evicting = false;
   private maxTime = -Infinity;
   private wm = -Infinity;
   private nextAdvance = -Infinity;
@@ -162,6 +164,11 @@ export class DetectionPipeline {
       groupSlot: (owner) => directory.groupSlotOf(owner),
       current: () => this.curRecord,
       groupRecord: (r) => directory.groupRecordOf(r),
+      deferSlotEviction: (owner) => {
+        if (!this.evicting) return false;
+        directory.deferSlotEviction(owner);
+        return true;
+      },
     };
   }
 
@@ -467,7 +474,13 @@ export class DetectionPipeline {
     }
     if (wm >= this.nextEvict) {
       const before = wm - this.o.idleHorizonMs;
-      for (const d of this.list) d.evict(before);
+      // The detectors' states attached to directory records go in the directory's one pass (see deferSlotEviction).
+      this.evicting = true;
+      try {
+        for (const d of this.list) d.evict(before);
+      } finally {
+        this.evicting = false;
+      }
       this.directory.evict(before);
       this.engine.evict(before);
       this.users.evict(before, (u) => u.level === 'medium' || u.level === 'high');

@@ -41,6 +41,44 @@ describe('AgentStore', () => {
     expect(store.size).toBe(1);
   });
 
+  it('evicts attached states in the pipeline\'s eviction, in one pass over the records for every store, each at its own cutoff', () => {
+    // Two detectors keep a state per agent, set at sign-ins only; one evicts at the idle horizon, the other an hour earlier.
+    const stores: AgentStore<S>[] = [];
+    const keeper = (id: string, extraMs: number): Detector => {
+      const store = new AgentStore<S>();
+      stores.push(store);
+      return {
+        meta: { id, title: id, severity: 'low', description: id },
+        types: ['signin'],
+        observe(e, ctx) {
+          if (e.type === 'signin') store.set(ctx, e.tenant_id, e.agent_id, { at: sec(e.time), e: 0, n: 1 });
+          return [];
+        },
+        evict: (before) => void store.evict(before + extraMs),
+        size: () => store.size,
+        snapshot: () => null,
+        restore: () => undefined,
+      };
+    };
+    const p = new DetectionPipeline({ detectors: [keeper('k1', 0), keeper('k2', HOUR)], idleHorizonMs: 2 * HOUR, evictEveryMs: 10 * MIN });
+    const ctx = p.context;
+    p.process(signin({ agent_id: 'a1', time: T0 }));
+    p.process(signin({ agent_id: 'a2', time: T0 + 90 * MIN }));
+    // a1 keeps its directory record alive with calls; a2 calls too. Neither signs in again.
+    for (let m = 1; m <= 200; m += 5) {
+      p.process(network({ agent_id: 'a1', time: T0 + m * MIN }));
+      p.process(network({ agent_id: 'a2', time: T0 + m * MIN }));
+    }
+    expect(p.directory.get('t1', 'a1')).toBeDefined();
+    // Watermark past T0 + 3h: k1 (cutoff T0 + 1h) forgot a1 and kept a2; k2 (cutoff T0 + 2h) forgot both.
+    expect(stores[0]!.get(ctx, 't1', 'a1')).toBeUndefined();
+    expect(stores[0]!.get(ctx, 't1', 'a2')?.n).toBe(1);
+    expect(stores[0]!.size).toBe(1);
+    expect(stores[1]!.get(ctx, 't1', 'a1')).toBeUndefined();
+    expect(stores[1]!.get(ctx, 't1', 'a2')).toBeUndefined();
+    expect(stores[1]!.size).toBe(0);
+  });
+
   it('survives the directory size cap dropping a record', () => {
     const { p, ctx, store } = setup({ maxAgents: 2 });
     for (const a of ['a1', 'a2', 'a3']) {
