@@ -69,7 +69,8 @@
 // unique-local) of a token issued at a public one is traffic from inside the
 // organisation (a private endpoint for its storage or vault, while other
 // calls still leave through the NAT): such a network is one /16 (a VNet),
-// and the use is judged 10 minutes later, no replay if another agent of the
+// and the use is judged 10 minutes later (whether its token event came
+// before it or late), no replay if another agent of the
 // blueprint uses that private network by then, else low: no internet replayer
 // has such an address (a small blueprint's first agent behind a new private
 // endpoint; at worst a neighbour inside the network). So is a use from the
@@ -659,7 +660,24 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     return isIpv6(ip) && !isPrivateAddress(ip) ? wideHash(ip) : h & SMALL;
   }
 
-  /** A use a late token event completes: judged at once (it already waited for its token). */
+  /**
+   * A use from inside the organisation of a token issued outside it: from a
+   * private address (a private endpoint, an internal host) or through its
+   * cloud security edge, of a token issued at a public address.
+   */
+  function internalUse(useIp: string, issuedIp: string): boolean {
+    return (isPrivateAddress(useIp) && !isPrivateAddress(issuedIp)) || (isSecurityEdgeAddress(useIp) && !isSecurityEdgeAddress(issuedIp));
+  }
+
+  /** The network event of a use that waited for its (late) token event, as far as a verdict needs it. */
+  function lateUse(e: TokenEvent, p: PendingUse): NetworkEvent {
+    return {
+      type: 'network', event_id: p.id, time: p.t, tenant_id: e.tenant_id, agent_id: e.agent_id, blueprint_id: e.blueprint_id, ip: p.ip, token_id: e.token_id,
+      dest_host: p.host, dest_ip: null, dest_port: 0, category: 'unknown', action: 'allowed', bytes_out: 0, bytes_in: 0, file_type: null, threat: 'none', dest_agent_id: null,
+    };
+  }
+
+  /** A use a late token event completes from outside the organisation: judged at once (it already waited for its token). */
   function isForeign(net: UseNetwork): boolean {
     return net === UNSURE || net === FOREIGN;
   }
@@ -1110,8 +1128,16 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
       } else if (p.t >= e.time - o.pendingMs && p.h1 === h1 && p.h2 === h2) {
         // (a use older than pendingMs is not one of a token issued now: it waits for its verdict)
         pend.splice(i, 1);
-        if (!slot.fired && !knownAddress(s, p.ip, p.t) && isForeign(useNetwork(ctx, e.tenant_id, e.agent_id, e.blueprint_id, p.ip, p.t, s))) {
-          out = [detection(e, s, slot, p, e.token_id, ctx)];
+        if (!slot.fired && !knownAddress(s, p.ip, p.t)) {
+          const net = useNetwork(ctx, e.tenant_id, e.agent_id, e.blueprint_id, p.ip, p.t, s);
+          if (!isForeign(net)) continue;
+          if (internalUse(p.ip, slot.ip)) {
+            // From inside the organisation's network: judged like a use whose token came first
+            // (privateConfirmMs after the use: the blueprint's other agents may show it is theirs).
+            deferred.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: Math.max(p.t + o.privateConfirmMs, e.time), use: lateUse(e, p), slot, tokenId: e.token_id, confirm: net !== UNSURE, internal: true });
+          } else {
+            out = [detection(e, s, slot, p, e.token_id, ctx)];
+          }
         }
       }
     }
@@ -1246,7 +1272,7 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
         const confirm = net !== UNSURE;
         // A use from inside the organisation's network waits longer: for the blueprint's other agents to show it is theirs.
         // So does a use through the organisation's cloud security edge (its web gateway's egress).
-        const internal = (isPrivateAddress(e.ip) && !isPrivateAddress(slot.ip)) || (isSecurityEdgeAddress(e.ip) && !isSecurityEdgeAddress(slot.ip));
+        const internal = internalUse(e.ip, slot.ip);
         const wait = internal ? o.privateConfirmMs : confirm ? (sameBlock(e.ip, slot.ip) ? o.sameBlockConfirmMs : o.foreignConfirmMs) : o.pendingMs;
         deferred.add({ tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + wait, use: e, slot, tokenId, confirm, internal });
         if (confirm && !internal) watchMoving(e.tenant_id, e.agent_id, e.ip, e.time, h1 & SMALL);

@@ -551,6 +551,34 @@ describe('token-replay', () => {
       expect(alone[0]!.time).toBeGreaterThanOrEqual(t + 2 * MIN + 20 * SEC + 10 * MIN);
     });
 
+    it('judges a private-address use that arrives before its token event like one that arrives after it: cleared by the blueprint, else low, never high at once', () => {
+      const t = T0 + 30 * MIN;
+      const run = (movers: number, useIp: (a: number) => string) => {
+        const d = replay();
+        const ctx = fakeContext();
+        const events = home(T0, t + 20 * MIN);
+        // Arrival order: each call reaches the detector before the token event it carries (issued 100 ms earlier, at the public NAT).
+        const late: AgentEvent[] = [];
+        for (let a = 1; a <= movers; a++) {
+          late.push(network({ agent_id: `w${a}`, token_id: `int-${a}`, ip: useIp(a), dest_host: 'planner.ops.contoso.internal', time: t + a * 2 * MIN + 100 }));
+          late.push(token({ agent_id: `w${a}`, token_id: `int-${a}`, ip: `20.1.2.${a}`, time: t + a * 2 * MIN }));
+        }
+        events.sort((a, b) => a.time - b.time);
+        const out = feed(d, ctx, events);
+        return out.concat(feed(d, ctx, late), advanceTo(d, ctx, t + 30 * MIN));
+      };
+      const internal = (a: number) => `10.12.8.${100 + a}`;
+      expect(run(3, internal)).toEqual([]);
+      const alone = run(1, internal);
+      expect(alone.map((x) => [x.agent_id, x.severity])).toEqual([['w1', 'low']]);
+      expect(alone[0]!.summary).toContain('a private address, inside the organisation\'s network');
+      expect(alone[0]!.time).toBeGreaterThanOrEqual(t + 2 * MIN + 10 * MIN);
+      // From a public address elsewhere, the late token event still completes a replay at once.
+      const foreign = run(1, () => '203.0.113.9');
+      expect(foreign.map((x) => [x.agent_id, x.severity])).toEqual([['w1', 'high']]);
+      expect(foreign[0]!.time).toBeLessThan(t + 3 * MIN);
+    });
+
     it('reports a token used from a cloud security edge egress (the company web gateway), alone and not cleared by its blueprint, low; from a hosting provider, high', () => {
       const t = T0 + 30 * MIN;
       const run = (useIp: string) => {
