@@ -40,8 +40,10 @@
 // `.internal`, `.corp`: on no public suffix list) or first reached at a
 // private address (no one outside the network can create it); labels that differ only in digits (numbered instances:
 // `worker-1`, `worker-2`), in one short hyphen-separated word (`-eu`/`-us`,
-// `api`/`app`, `v1`/`v2`), or in region and environment words
-// (`eastus`/`westus`, `dev`/`prod`): a fleet's own naming schemes.
+// `api`/`app`, `v1`/`v2`), in region and environment words
+// (`eastus`/`westus`, `dev`/`prod`), or in the short region codes that end
+// one name in two places (`backupae`/`backupase`, `logseus`/`logsweu`): a
+// fleet's own naming schemes.
 // A look-alike is never established, so every agent that reaches it is
 // judged. Each contact of an agent: low (once per host per day); data sent
 // to look-alikes, at least 64 KiB within 24 hours (a document, a mailbox
@@ -158,7 +160,7 @@ export const lookalikeDestinationMeta: DetectorMeta = {
   description:
     'An agent reaches a host new to its tenant that imitates one the tenant\'s agents use (established: 2 agents, or one over 2 hours): the same labels but one, and that one the same under homoglyphs (0/o, 1/l/i, rn/m...), one edit away in a label of at least 5 characters (two in one of at least 10), or a mistyped top-level domain (.co for .com); or two of its labels merged into one (mcp-tailspin.com for mcp.tailspin.com); or an internationalized (xn--) name that reads as it on screen (a Cyrillic і for an i). ' +
     'Software does not mistype a host: the name came from a poisoned configuration, an injected instruction or a rogue tool. Low on each agent\'s contact; medium once it sends at least 64 KiB to look-alikes within 24 hours, or presents a bearer token to one. ' +
-    'Hosts named in an internal namespace (.local, .internal, .corp: on no public suffix list) or reached at a private address imitate nothing: no one outside the network can create them. Labels that differ only in digits, in one short hyphen-separated word (-eu/-us, v1/v2) or in region and environment words (eastus/westus, dev/prod) are a fleet\'s naming scheme, not a look-alike; calls to other agents are not judged. A host one label off another under a domain of the tenant\'s own (3 of its established destinations are under it, and it is no cloud\'s or SaaS\'s shared namespace: ticket.contoso.com beside tickets.contoso.com) is a rename when 3 agents take it up within 5 minutes of its first contact; contacts with it are reported after those 5 minutes.',
+    'Hosts named in an internal namespace (.local, .internal, .corp: on no public suffix list) or reached at a private address imitate nothing: no one outside the network can create them. Labels that differ only in digits, in one short hyphen-separated word (-eu/-us, v1/v2) in region and environment words (eastus/westus, dev/prod) or in short region codes ending one name (backupae/backupase) are a fleet\'s naming scheme, not a look-alike; calls to other agents are not judged. A host one label off another under a domain of the tenant\'s own (3 of its established destinations are under it, and it is no cloud\'s or SaaS\'s shared namespace: ticket.contoso.com beside tickets.contoso.com) is a rename when 3 agents take it up within 5 minutes of its first contact; contacts with it are reported after those 5 minutes.',
 };
 
 // ---------------------------------------------------------------------------
@@ -183,6 +185,41 @@ function homoglyphForm(label: string): string {
 
 /** Words of region and environment names that fleets vary in host names. */
 const NAMING_WORDS = /east|west|north|south|central|europe|asia|japan|india|brazil|canada|australia|korea|france|germany|uk|us|eu|ap|dev|test|prod|stag(?:e|ing)|qa|uat|canary|blue|green|primary|secondary|internal|staging/g;
+
+/**
+ * Short region codes that cloud naming conventions end resource names with
+ * (Azure's: `eus2`, `weu`, `ae`/`ase`; AWS's: `use1`, `apse2`), and `dr` for
+ * a failover copy. Storage account names allow no hyphen, so the code is
+ * glued to the name: `kiobackupae` and `kiobackupase` are one backup in two
+ * regions, one character apart.
+ */
+const REGION_CODES = [
+  'eus', 'eus2', 'wus', 'wus2', 'wus3', 'cus', 'ncus', 'scus', 'wcus', 'use', 'usw', 'usc', 'cac', 'cae', 'brs', 'brse', 'mxc',
+  'weu', 'neu', 'uks', 'ukw', 'frc', 'frs', 'gwc', 'gn', 'swn', 'sww', 'sdc', 'sds', 'noe', 'now', 'itn', 'plc', 'chn', 'chw', 'spc',
+  'ae', 'ase', 'aue', 'ause', 'auc', 'auc2', 'ea', 'sea', 'jpe', 'jpw', 'krc', 'krs', 'inc', 'ins', 'inw', 'cin', 'sin',
+  'zan', 'zaw', 'uaen', 'uaec', 'qac', 'ilc',
+  'use1', 'use2', 'usw1', 'usw2', 'euw1', 'euw2', 'euw3', 'euc1', 'euc2', 'eun1', 'eus1', 'aps1', 'aps2', 'apse1', 'apse2', 'apse3', 'apne1', 'apne2', 'apne3', 'cac1', 'sae1', 'mes1', 'afs1',
+  'dr',
+];
+
+/** Stems of a label that ends with a region code (digits after it aside), stems of 4 characters or more. */
+function regionStems(label: string): string[] {
+  const l = label.replace(/\d+$/, '');
+  const out: string[] = [];
+  for (const c of REGION_CODES) {
+    const at = label.endsWith(c) ? label.length - c.length : l.length > 0 && l !== label && l.endsWith(c) ? l.length - c.length : -1;
+    if (at >= 4) out.push(label.slice(0, at));
+  }
+  return out;
+}
+
+/** Labels that are one name with two region codes (see REGION_CODES): siblings, not a copy. */
+function regionSiblings(a: string, b: string): boolean {
+  const sa = regionStems(a);
+  if (sa.length === 0) return false;
+  for (const x of regionStems(b)) if (sa.includes(x)) return true;
+  return false;
+}
 
 const TLD_TYPOS: Record<string, readonly string[]> = {
   com: ['co', 'cm', 'om', 'con', 'comm', 'cpm'],
@@ -251,6 +288,7 @@ export function labelImitation(a: string, b: string, last: boolean): string | nu
   if (a.replace(/\d+/g, '') === b.replace(/\d+/g, '')) return null; // numbered instances
   if (Math.min(a.length, b.length) >= 4 && homoglyphForm(a) === homoglyphForm(b)) return 'look-alike characters';
   if (a.replace(NAMING_WORDS, '*') === b.replace(NAMING_WORDS, '*')) return null; // regions, environments
+  if (regionSiblings(a, b)) return null; // `backupae`/`backupase`: one account per region
   // A typo is within a word: `mcp-gitlab` is not two edits from `mcp-github` but another word,
   // and a short word swapped (`-eu`/`-us`, `api`/`app`, `v1`/`v2`) is a sibling.
   const word = differingWord(a, b);

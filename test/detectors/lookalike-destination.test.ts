@@ -51,6 +51,14 @@ describe('lookalike-destination: host names', () => {
     expect(hostImitation('api-us.contoso.com', 'api-eu.contoso.com')).toBeNull();
     expect(hostImitation('crm-westus.contoso.com', 'crm-eastus.contoso.com')).toBeNull();
     expect(hostImitation('billing-dev.contoso.com', 'billing-qa.contoso.com')).toBeNull();
+    // Short region codes glued to a storage account's name: one backup per region.
+    expect(hostImitation('kiobackupase.blob.core.windows.net', 'kiobackupae.blob.core.windows.net')).toBeNull();
+    expect(hostImitation('contosologsweu.blob.core.windows.net', 'contosologsneu.blob.core.windows.net')).toBeNull();
+    expect(hostImitation('contosodata2use1.s3.amazonaws.com', 'contosodata2usw1.s3.amazonaws.com')).toBeNull();
+    // A typo of a region-coded name is still one, and so is a code glued to a name that had none.
+    expect(hostImitation('kiobackupaes.blob.core.windows.net', 'kiobackupase.blob.core.windows.net')).toBe('two characters swapped');
+    expect(hostImitation('kiobakupase.blob.core.windows.net', 'kiobackupase.blob.core.windows.net')).toBe('a character dropped');
+    expect(hostImitation('contosobackupe.blob.core.windows.net', 'contosobackup.blob.core.windows.net')).toBe('a character added');
     // Another name altogether, two labels changed, or an edit in a short label.
     expect(hostImitation('search.contoso.com', 'graph.contoso.com')).toBeNull();
     expect(hostImitation('api.openai.net', 'api.openai.com')).toBeNull();
