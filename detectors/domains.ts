@@ -87,3 +87,27 @@ export function sameOwnedDomain(a: string, b: string): string | null {
   if (domain === null || domain === b || SHARED_NAMESPACES.has(domain)) return null;
   return a.endsWith(`.${domain}`) ? domain : null;
 }
+
+/** Second-level labels under a country code that only its government registers (`ato.gov.au`, `sat.gob.mx`, `impots.gouv.fr`, `nta.go.jp`). */
+const GOVERNMENT_SECOND_LEVEL: ReadonlySet<string> = new Set(['gov', 'gob', 'gouv', 'govt', 'go', 'gv', 'mil']);
+/** Government domains outside such labels: Canada's, the Swiss federal administration's, Germany's federal one, the EU institutions'. */
+const GOVERNMENT_DOMAINS: ReadonlySet<string> = new Set(['gc.ca', 'canada.ca', 'admin.ch', 'bund.de', 'europa.eu']);
+
+/**
+ * Whether a host belongs to a government: under `.gov` or `.mil`, under a
+ * government second level of a country code (`.gov.uk`, `.gob.mx`,
+ * `.gouv.fr`, `.go.jp`, `.govt.nz`), or under a government's own domain
+ * (`admin.ch`, `europa.eu`). Those names are registered for agencies only:
+ * a regulator's filing portal, a tax authority's API, an agency's file
+ * exchange, never a drop an attacker can register.
+ */
+export function isGovernmentHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  const labels = h.split('.');
+  const n = labels.length;
+  if (n < 2) return false;
+  const tld = labels[n - 1]!;
+  if (tld === 'gov' || tld === 'mil') return true;
+  if (tld.length === 2 && n >= 3 && GOVERNMENT_SECOND_LEVEL.has(labels[n - 2]!)) return true;
+  return GOVERNMENT_DOMAINS.has(`${labels[n - 2]}.${tld}`);
+}

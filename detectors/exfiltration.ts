@@ -162,6 +162,7 @@ import { formatDuration, isSanctionedActor, peerGroupId, peerGroupName, type Det
 import { memoByHost, memoByLabel } from './host-memo.js';
 import { isSecretStoreHost } from './secret-enumeration.js';
 import { isPrivateAddress } from './addresses.js';
+import { isGovernmentHost } from './domains.js';
 import { resourceHash, roleGrantOf } from './resources.js';
 import { RequestChannel, requestChannelOf } from './dns-flows.js';
 import { DueQueue, type DueItem } from './due-queue.js';
@@ -544,6 +545,12 @@ function modelUpload(e: NetworkEvent, cat: CategoryInfo): boolean {
   return cat.modelProvider && e.token_id === null && e.bytes_out >= MB;
 }
 
+/** A government's host, by the gateway's category or by its name (see isGovernmentHost). */
+const governmentHost = memoByHost(isGovernmentHost);
+function isGovernment(e: NetworkEvent, cat: CategoryInfo): boolean {
+  return cat.key.startsWith('government') || governmentHost(e.dest_host);
+}
+
 const secretStoreHost = memoByHost(isSecretStoreHost);
 /** Secrets-store calls are counted over this span for a harvest (see ExfiltrationOptions.harvestCalls), s. */
 const HARVEST_SPAN_S = 600;
@@ -738,7 +745,7 @@ export const exfiltrationMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
-    'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call; nor a government host: a regulator\'s filing portal; nor a private address: a copy to an internal share stays inside; nor, with the agent\'s own token, an Azure AI, Machine Learning or health data service resource: the tenant\'s): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
+    'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call; nor a government host, by category or by name (.gov, .gov.uk, .gouv.fr, admin.ch...): a regulator\'s filing portal, an agency\'s file exchange, whose single transfers are low too; nor a private address: a copy to an internal share stays inside; nor, with the agent\'s own token, an Azure AI, Machine Learning or health data service resource: the tenant\'s): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key; a transfer within 4× the largest the blueprint sent to that destination while it was new to it, an hour or more before, is its own volume: a partner file sent hourly since the stream began). ' +
     'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (4× after 20 such calls within 10 minutes: a vault read whole; 32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump); so are such requests within 15 minutes after 4 MiB received from MCP servers within 10 minutes (private repositories read through a code host\'s tool, then written into a public pull request). ' +
     'Ten requests within 10 minutes to a destination inside the network (a private address) its blueprint works with but only reads (its agents\' largest request there under 16 KiB), each 32 KiB or more, twice the answer and 8× that largest, are medium, confirmed like bulk data: records written where the blueprint never writes (stored data manipulation), or data pushed out through it. ' +
@@ -1287,7 +1294,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     return { detector: exfiltrationMeta.id, severity, tenant_id: e.tenant_id, agent_id: e.agent_id, time: e.time, summary, evidence, event_ids: ids };
   }
 
-  function checkTransfer(e: NetworkEvent, s: AgentEx, isRisky: boolean, familiar: boolean): Detection | null | undefined {
+  function checkTransfer(e: NetworkEvent, s: AgentEx, isRisky: boolean, familiar: boolean, gov: boolean): Detection | null | undefined {
     // Returns a detection, null (exceeded but in cooldown), or undefined (normal).
     const bytes = e.bytes_out;
     const agentBase = s.n >= o.minAgentSamples ? bucketUpper(s.top) : 0;
@@ -1309,7 +1316,9 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     // Towards a familiar destination that is not a drop site (the blueprint's own storage account,
     // a service it works with), the data stays with the organisation: an outlier of the heavy
     // tail (a monthly full backup, a re-index), low; towards a familiar file-sharing site, medium.
-    const severity: Severity = familiar && !isRisky ? 'low' : base === 0 || familiar ? 'medium' : isRisky || bytes >= 10 * threshold ? 'high' : 'medium';
+    // Towards a government host (an agency's file exchange taking a compelled production, whatever
+    // the gateway's category for it), low: no attacker registers a name there.
+    const severity: Severity = (familiar && !isRisky) || gov ? 'low' : base === 0 || familiar ? 'medium' : isRisky || bytes >= 10 * threshold ? 'high' : 'medium';
     return make(
       e,
       severity,
@@ -1744,7 +1753,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
 
     let out: Detection[] = NO_DETECTIONS;
     if (bytes >= (isRisky ? o.minBytesRisky : o.minBytes)) {
-      const d = checkTransfer(e, s, isRisky, familiar);
+      const d = checkTransfer(e, s, isRisky, familiar, isGovernment(e, cat));
       if (d !== undefined) {
         // An anomaly never enters the baselines.
         if (d === null) return NO_DETECTIONS;
@@ -1839,7 +1848,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     // the previous window, older ones are dropped.
     // Nor do uploads to a government host (a regulator's filing portal, a tax authority's API): where
     // a quarterly return goes, and no drop an attacker can register.
-    const kib = familiar || cat.key.startsWith('government') ? 0 : Math.floor(bytes / KIB);
+    const kib = familiar || bytes < KIB || isGovernment(e, cat) ? 0 : Math.floor(bytes / KIB);
     // An agent endpoint outside the tenant (no dest_agent_id: an A2A call to a third party's agent)
     // new to the blueprint weighs as a risky destination in the sums: context handed to an agent
     // nobody vetted. It still becomes familiar the usual way (2 agents calling it for an hour).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SHARED_NAMESPACES, registrableDomain, sameOwnedDomain } from '../../detectors/domains.js';
+import { SHARED_NAMESPACES, isGovernmentHost, registrableDomain, sameOwnedDomain } from '../../detectors/domains.js';
 
 describe('domains', () => {
   it('finds the registrable domain by the Public Suffix List, private suffixes included', () => {
@@ -24,5 +24,13 @@ describe('domains', () => {
     expect(sameOwnedDomain('l1tware-aoai.openai.azure.com', 'litware-aoai.openai.azure.com')).toBeNull();
     expect(sameOwnedDomain('c0ntoso.sharepoint.com', 'contoso.sharepoint.com')).toBeNull();
     expect(SHARED_NAMESPACES.has('atlassian.net')).toBe(true);
+  });
+
+  it('knows a government host by the names only agencies register', () => {
+    for (const h of ['jefs.usdoj.gov', 'efile.IRS.GOV.', 'www.disa.mil', 'online.ato.gov.au', 'portal.sat.gob.mx', 'impots.gouv.fr', 'www.nta.go.jp', 'ird.govt.nz', 'sedex.admin.ch', 'ec.europa.eu', 'secure.cra-arc.gc.ca'])
+      expect(isGovernmentHost(h), h).toBe(true);
+    // Lookalikes of those labels anywhere else are anyone's: a .com, a lower label, a bare suffix.
+    for (const h of ['gov.example.com', 'irs-gov.com', 'go.com', 'gov.uk', 'upload.gov-files.net', 'admin.example.ch', 'localhost'])
+      expect(isGovernmentHost(h), h).toBe(false);
   });
 });

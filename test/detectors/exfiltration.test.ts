@@ -227,6 +227,21 @@ describe('exfiltration', () => {
     }
   });
 
+  it('takes a production sent to an agency\'s file exchange (a government name, whatever its category) as low, and the same upload elsewhere as medium or more', () => {
+    const run = (host: string) => {
+      const d = createExfiltrationDetector({ confirmMs: 0 });
+      const ctx = fakeContext();
+      feed(d, ctx, traffic(AGENTS, T0, T3));
+      const parts: NetworkEvent[] = [];
+      for (let i = 0; i < 4; i++) parts.push(network({ agent_id: 'a2', time: T3 + i * 5 * MIN, bytes_out: 1_800_000_000, bytes_in: 4_000, category: 'file_sharing', file_type: '7z', dest_host: host }));
+      return feed(d, ctx, parts).map((x) => x.severity);
+    };
+    const agency = run('jefs.usdoj.gov');
+    expect(agency.length).toBeGreaterThan(0);
+    expect(agency.every((s) => s === 'low')).toBe(true);
+    expect(run('jefs.usdoj-gov.com').some((s) => s === 'medium' || s === 'high')).toBe(true);
+  });
+
   it('by default stays quiet on a few MB to a new web service, and keeps 20x the baseline for a blueprint that sends MBs to new destinations', () => {
     const quiet = createExfiltrationDetector({ confirmMs: 0 });
     const ctx = fakeContext();
