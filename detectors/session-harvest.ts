@@ -24,9 +24,10 @@
 // it short), a window reaching
 // max(30 calls, 6× the blueprint's 95th percentile, 1.5× its largest) is
 // medium 3 minutes later, unless another agent of the blueprint crossed
-// its bar within 10 minutes of it (a scheduled report run by the blueprint's
-// agents together, a release that pages through results differently on every
-// agent): then low. An insider or an intruder drives one agent. Once per
+// its bar, or went past two thirds of it, within 10 minutes of
+// it (a scheduled report run by the blueprint's agents together, a release
+// that pages through results differently on every agent, a change pushed by
+// three agents whose windows are out of step): then low. An insider or an intruder drives one agent. Once per
 // agent per hour; a window that crossed the bar is not learned. Calls to a
 // model provider are prompts, not reads of a repository (an agent loop calls
 // its model with one cached token at every step): not counted.
@@ -107,9 +108,10 @@ const BUCKET_BOUND = [...Array.from({ length: EXACT }, (_, i) => i + 1), 32, 64,
 const HIST_HALVE_AT = 4096;
 /** Rises a blueprint remembers. */
 const MAX_RISES = 8;
-/** Session flags: the window crossed its bar; the session is a host's (calls without a token). */
+/** Session flags: the window crossed its bar; the session is a host's (calls without a token); the window went past two thirds of its bar (see judge). */
 const CROSSED = 1;
 const HOST_KEYED = 2;
+const NEAR_BAR = 4;
 /** Kinds of destination (see kindOf). */
 const OTHER = 0;
 const QUERY_TOOL = 1;
@@ -358,17 +360,34 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
     return NO_DETECTIONS;
   }
 
+  /** Notes that agent `ah` of the group rose at `now` (the latest MAX_RISES kept). */
+  function rise(grp: SessionNorm, ah: number, now: number): void {
+    if (grp.rises.length >= 2 * MAX_RISES) grp.rises.splice(0, 2);
+    grp.rises.push(ah, now);
+  }
+
   function judge(e: NetworkEvent, ctx: DetectorContext, s: Sessions, slot: 0 | 1, calls: number, now: number): Detection[] {
     const grp = group(ctx, e);
     const byHost = ((slot === 0 ? s.k0 : s.k1) & HOST_KEYED) !== 0;
     const g = normOf(grp, byHost ? HOST_KEYED : 0);
     const bar = barOf(g, now);
-    if (bar === 0 || calls < bar) return NO_DETECTIONS;
+    if (bar === 0) return NO_DETECTIONS;
+    const k = slot === 0 ? s.k0 : s.k1;
+    if (calls < bar) {
+      // Past two thirds of the bar (so past the largest window the blueprint learned), short of the bar: a
+      // rise all the same for its siblings' findings (three agents pushing one change through, their windows
+      // out of step, cross one by one: the first would be alone when its finding is decided).
+      if ((k & NEAR_BAR) === 0 && calls >= Math.max(o.minCalls, Math.ceil(bar / o.maxFactor))) {
+        if (slot === 0) s.k0 |= NEAR_BAR;
+        else s.k1 |= NEAR_BAR;
+        rise(grp, agentHash(e), now);
+      }
+      return NO_DETECTIONS;
+    }
     if (slot === 0) s.k0 |= CROSSED;
     else s.k1 |= CROSSED;
     const ah = agentHash(e);
-    if (grp.rises.length >= 2 * MAX_RISES) grp.rises.splice(0, 2);
-    grp.rises.push(ah, now);
+    if ((k & NEAR_BAR) === 0) rise(grp, ah, now);
     if (s.fired !== 0 && now - s.fired < o.refireMs / 1000) return NO_DETECTIONS;
     // Its last finding was blueprint-wide and this one follows it without a pause (at the refire time,
     // within a window): the blueprint's job carried on by an agent that runs longer than its siblings.
@@ -391,7 +410,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       evidence: {
         observed: { token_id: e.token_id, calls, since: msOfSec(start), dest_host: e.dest_host, category: e.category, window_min: o.windowMs / 60_000 },
         baseline: { p95_calls_per_window: g.p95, largest_window: Math.round(decayedMax(g, now)), windows_learned: g.n },
-        threshold: `max(${g.min}, ${o.percentileFactor}x the 95th percentile, ${o.maxFactor}x the largest window) = ${bar} calls ${byHost ? 'without a token to one query tool' : 'with one token'} within ${o.windowMs / 60_000} min; medium unless ${o.wideAgents} other agent(s) of the blueprint cross their bars within ${o.wideWindowMs / 60_000} min`,
+        threshold: `max(${g.min}, ${o.percentileFactor}x the 95th percentile, ${o.maxFactor}x the largest window) = ${bar} calls ${byHost ? 'without a token to one query tool' : 'with one token'} within ${o.windowMs / 60_000} min; medium unless ${o.wideAgents} other agent(s) of the blueprint cross their bars (or two thirds of them) within ${o.wideWindowMs / 60_000} min`,
         peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
       },
       event_ids: [first, e.event_id].slice(0, MAX_IDS),

@@ -117,6 +117,20 @@ describe('session-harvest', () => {
     ]);
   });
 
+  it('is low when another agent of the blueprint goes past two thirds of the bar meanwhile without crossing it yet (one change pushed by agents out of step)', () => {
+    // The blueprint's bar: 72 calls (6 times its 95th percentile of 12; its largest window is smaller).
+    const past = history(40);
+    const withSibling = (siblingCalls: number) => {
+      resetIds();
+      const events = [...harvest('a1', 90, T0, 6), ...harvest('a2', siblingCalls, T0 + 2 * MIN, 6)].sort((x, y) => x.time - y.time);
+      return run(events, createSessionHarvestDetector(), past).map((d) => [d.agent_id, d.severity]);
+    };
+    // a2 goes past 48 calls, short of the bar: a1's finding is the blueprint's job.
+    expect(withSibling(55)).toEqual([['a1', 'low']]);
+    // a2 stays under two thirds of the bar: a1 is alone.
+    expect(withSibling(30)).toEqual([['a1', 'medium']]);
+  });
+
   it('keeps quiet about an agent carrying a blueprint-wide job on past the hour, not about one harvesting again alone later', () => {
     // a1 and a2 start together; a1 goes on with a new token every 10 minutes for 80 minutes.
     const carried = [...harvest('a2', 40, T0 + 4 * MIN)];
