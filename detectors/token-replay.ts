@@ -1054,13 +1054,19 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     const ips: string[] = [];
     for (const x of s.slots) if (!ips.includes(x.ip)) ips.push(x.ip);
     const bp = ctx.agent(q.tenant, q.agent)?.blueprint_id ?? null;
+    // From inside the organisation while the agent gets its tokens outside it (a token issued before the
+    // stream began, used from the agent's own private address): low, as for a known token (see decideDeferred).
+    let internal = true;
+    for (const x of ips) if (!internalUse(q.ip, x)) internal = false;
     return {
       detector: tokenReplayMeta.id,
-      severity: 'high',
+      severity: internal ? 'low' : 'high',
       tenant_id: q.tenant,
       agent_id: q.agent,
       time: Math.max(q.t, watermark),
-      summary: `A token of agent ${q.agent} not issued at any of its addresses (${ips.join(', ')}) was used from ${q.ip} (to ${q.host})`,
+      summary:
+        `A token of agent ${q.agent} not issued at any of its addresses (${ips.join(', ')}) was used from ${q.ip} (to ${q.host})` +
+        (!internal ? '' : isPrivateAddress(q.ip) ? ' (a private address, inside the organisation\'s network: low unless more follows)' : ' (an egress address of a cloud security edge, the organisation\'s web gateway: low unless more follows)'),
       evidence: {
         observed: { use_ip: q.ip, use_time: q.t, dest_host: q.host },
         baseline: { issuing_ips: ips, token_known: false },

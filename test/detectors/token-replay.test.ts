@@ -91,6 +91,22 @@ describe('token-replay', () => {
   });
 
 
+  it('reports an unknown token used from the agent\'s own private address, while it gets its tokens at a public one, low (a token issued before the stream began)', () => {
+    const run = (useIp: string) => {
+      const d = replay({ pendingMs: 2 * MIN });
+      const ctx = fakeContext();
+      feed(d, ctx, [
+        token({ token_id: 'tok-A', ip: '20.1.2.3', time: T0 }),
+        network({ token_id: 'tok-before', ip: useIp, time: T0 + MIN, dest_host: 'planner.ops.contoso.internal' }),
+      ]);
+      return advanceTo(d, ctx, T0 + 5 * MIN);
+    };
+    const inside = run('10.20.8.30');
+    expect(inside.map((x) => x.severity)).toEqual(['low']);
+    expect(inside[0]!.summary).toContain('a private address, inside the organisation\'s network');
+    expect(run('185.220.101.7').map((x) => x.severity)).toEqual(['high']);
+  });
+
   it('reports an unknown token used from a foreign address by an agent that keeps requesting tokens, whose token events run past the pending window before the verdict', () => {
     // A hoarded token replayed while the agent goes on getting a token every 10 s at home: the
     // verdict comes when the watermark (a minute behind) is 2 minutes past the use, by which time
