@@ -200,7 +200,7 @@ export const sessionHarvestMeta: DetectorMeta = {
   mitre: { id: 'T1213', name: 'Data from Information Repositories' },
   description:
     "One token of an agent makes far more calls than a session of its blueprint ever does: within 10 minutes of its first call, max(30, 6x the blueprint's 95th percentile of calls per token and window, 1.5x its largest window, decaying over 3 days), once the blueprint learned 20 windows from 3 of its agents over 2 hours. " +
-    'Medium after 3 minutes, low when another agent of the blueprint crossed its bar within 10 minutes (a scheduled report or a release paging through results on every agent); an agent carrying such a blueprint-wide job on past the hour, without a pause, is not reported again. Calls to a model provider are prompts, not reads: not counted. ' +
+    'Medium after 3 minutes, low when another agent of the blueprint crossed its bar, or two thirds of it, within 10 minutes (a scheduled report, a release paging through results on every agent, a change pushed by agents out of step); an agent carrying such a blueprint-wide job on past the hour, without a pause, is not reported again. Calls to a model provider are prompts, not reads: not counted. ' +
     'This is a harvest through the agent\'s own session: an insider scripting a copilot to pull every record, an injected task searching the user\'s files for secrets, a stolen token enumerating an API, with nothing new but the number of calls. ' +
     'Calls without a token to a query tool (web search, MCP server, translation) are counted per host against the blueprint\'s own norm for them (at least 60 calls; learned from 10 windows): data smuggled out in search queries. Once per agent an hour.',
 };
