@@ -24,6 +24,9 @@
 // - `adoptAgents` distinct agents adopting the same scope within `adoptSpanMs`
 //   (1 h) is a deployment: the scope becomes established and stops firing
 //   (the first adopters were already reported: a gap for privileged scopes).
+//   Agents that used a privileged scope while the blueprint learned count
+//   whenever the next one comes: two helpdesk agents reading the directory
+//   from the blueprint's first half hour, the third doing so hours later.
 // - a scope granted to the agent by its sponsor (a lifecycle
 //   permission_granted whose actor is a sponsor, or, for a scope neither
 //   privileged nor sensitive, anyone but the agent itself when it has no
@@ -879,8 +882,11 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         else out.push(d);
         continue;
       }
+      // Adopters within the hour make a deployment; so do those that used it while the blueprint learned
+      // (counted from its first token event: `learned` also waits for events), whenever: the blueprint's
+      // own pattern from its start, which the last of its agents joins later.
       let recent = 1;
-      for (let j = 0; j < at.length; j++) if (Math.abs(t - at[j]!) <= o.adoptSpanMs) recent++;
+      for (let j = 0; j < at.length; j++) if (Math.abs(t - at[j]!) <= o.adoptSpanMs || at[j]! - g.f <= o.learnMs) recent++;
       if (recent >= o.adoptAgents) {
         cur.e = true; // deployment: the blueprint adopted it
         cur.ag = cur.at = null;

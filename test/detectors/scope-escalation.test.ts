@@ -85,6 +85,21 @@ describe('scope-escalation', () => {
     expect(out[1]!.event_ids).toEqual(['tk-a2']);
   });
 
+  it('learns a privileged scope two agents used while the blueprint learned once a third takes it up, however much later; one learning user is not enough', () => {
+    const run = (learners: string[]) => {
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      const early = learners.map((a, i) => token({ agent_id: a, scopes: ['User.Read', 'Directory.Read.All'], time: T0 + 5 * MIN + i * MIN }));
+      return feed(d, ctx, [...warmup(), ...early, token({ agent_id: 'a3', scopes: ['Directory.Read.All'], time: T1 + 5 * HOUR, event_id: 'tk-a3' })].sort((x, y) => x.time - y.time));
+    };
+    // The blueprint's first use reported low while it learns; the third agent, five hours on, follows its pattern.
+    expect(run(['a1', 'a2']).map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'low']]);
+    expect(run(['a1']).map((x) => [x.agent_id, x.severity])).toEqual([
+      ['a1', 'low'],
+      ['a3', 'high'],
+    ]);
+  });
+
   it('keeps a scope the sponsor granted the agent (lifecycle) low; a grant by anyone else changes nothing', () => {
     const grant = (agent: string, permission: string, actor: string, sponsors: string[]) => ({ agent_id: agent, sponsors, permissions_granted: [{ permission, actor, time: T1 - 5 * MIN }] });
     const d = createScopeEscalationDetector();
