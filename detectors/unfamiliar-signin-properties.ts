@@ -109,6 +109,9 @@ export interface UnfamiliarSigninPropertiesOptions {
   peerCap?: number;
   agentLearnEvents?: number;
   agentLearnMs?: number;
+  /** A quiet agent's baseline is ready after this many sign-ins over this long. */
+  quietAgentLearnEvents?: number;
+  quietAgentLearnMs?: number;
   peerLearnAgents?: number;
   peerLearnEvents?: number;
   peerLearnMs?: number;
@@ -215,6 +218,8 @@ const DEFAULTS: Required<UnfamiliarSigninPropertiesOptions> = {
   peerCap: 512,
   agentLearnEvents: 10,
   agentLearnMs: 10 * 60_000,
+  quietAgentLearnEvents: 5,
+  quietAgentLearnMs: 2 * 3_600_000,
   peerLearnAgents: 3,
   peerLearnEvents: 10,
   peerLearnMs: 30 * 60_000,
@@ -734,7 +739,11 @@ export function createUnfamiliarSigninPropertiesDetector(
     if (unknown === 0) return NO_DETECTIONS;
 
     const agentHash = hashString(e.agent_id);
-    const agentReady = seenBefore >= o.agentLearnEvents && ts - a.first >= o.agentLearnMs / 1000;
+    // A busy agent learns in minutes; a quiet one (a filer signing in a few times a day) over hours: the
+    // same few values on a handful of sign-ins spread over two hours are its settled pattern.
+    const agentReady =
+      (seenBefore >= o.agentLearnEvents && ts - a.first >= o.agentLearnMs / 1000) ||
+      (seenBefore >= o.quietAgentLearnEvents && ts - a.first >= o.quietAgentLearnMs / 1000);
     const peerReady =
       g !== undefined && g.agents >= o.peerLearnAgents && g.events >= o.peerLearnEvents && t - g.first >= o.peerLearnMs;
     const judging = agentReady || peerReady;

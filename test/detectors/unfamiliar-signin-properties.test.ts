@@ -393,6 +393,22 @@ describe('unfamiliar-signin-properties', () => {
     expect(detections[0]!.evidence.confirmation).toBe('pending');
   });
 
+  it('judges a quiet agent of a small blueprint once it has signed in 5 times over 2 hours: a hosting network and a new client are low, then medium', () => {
+    // Two filers signing in every 25 minutes: neither reaches 10 sign-ins, nor the blueprint 3 agents.
+    const quiet = (end: number) => warmup({ bp: 'filers', agents: ['f1', 'f2'], durationMs: end - T0, everyMs: 25 * MIN });
+    const attack = (at: number) => signin({ blueprint_id: 'filers', agent_id: 'f1', credential_id: 'cred-f1', time: at, asn: 14061, ip: '138.197.72.86', user_agent: 'azsdk-python-identity/1.17.1 Python/3.10.12' });
+    const later = warmup({ bp: 'filers', agents: ['f2'], start: T0 + 131 * MIN, durationMs: 15 * MIN, everyMs: 5 * MIN });
+    const settled = run(det(), [...quiet(T0 + 130 * MIN), attack(T0 + 130 * MIN), ...later]).detections;
+    expect(settled.map((d) => [d.agent_id, d.severity])).toEqual([
+      ['f1', 'low'],
+      ['f1', 'medium'],
+    ]);
+    expect(settled[0]!.evidence.new_properties).toEqual(['asn', 'user_agent']);
+    // Four sign-ins, or five within the first hour: still learning.
+    expect(run(det(), [...quiet(T0 + 80 * MIN), attack(T0 + 80 * MIN)]).detections).toEqual([]);
+    expect(run(det(), [...warmup({ bp: 'filers', agents: ['f1', 'f2'], durationMs: 50 * MIN, everyMs: 10 * MIN }), attack(T0 + 55 * MIN)]).detections).toEqual([]);
+  });
+
   it('stays silent while learning, and ignores failed sign-ins', () => {
     const events = [
       signin({ agent_id: 'x', blueprint_id: 'fresh-bp', time: T0 }),
