@@ -32,7 +32,10 @@
 //   the organisation, one-time codes and reset links read from a mailbox
 //   relayed to a phone;
 // - backend-as-a-service projects (Supabase, Firebase Realtime Database,
-//   Appwrite...): anyone's database behind a REST API, opened in a minute;
+//   Appwrite, an Airtable base...): anyone's database behind a REST API,
+//   opened in a minute;
+// - catch hooks of automation platforms (Zapier, Make, IFTTT, n8n cloud):
+//   anyone's workflow takes posts and forwards them where its owner likes;
 // - another organisation's Teams incoming webhooks (`<org>.webhook.office.com`:
 //   the tenant's own is the first its agents post to): a connector of the
 //   attacker's own tenant takes cards of mail pasted in, under a Microsoft
@@ -120,6 +123,7 @@ export type AbusedServiceKind =
   | 'push notification service'
   | 'remote access tool'
   | 'form backend'
+  | 'automation webhook'
   | 'public message broker'
   | 'business messaging API'
   | "another organisation's Teams webhook";
@@ -202,8 +206,12 @@ const SERVICES: Record<Exclude<AbusedServiceKind, "another organisation's Teams 
   ],
   // Texts sent out of the organisation: one-time codes and reset links read from a mailbox, relayed to a phone.
   'SMS gateway': ['api.twilio.com', 'rest.nexmo.com', 'api.nexmo.com', 'api.vonage.com', 'rest.messagebird.com', 'sms.api.sinch.com', 'api.telnyx.com', 'api.plivo.com', 'textbelt.com', 'api.clicksend.com'],
-  // Anyone's project database behind a REST API, opened in a minute: a drop box with an enterprise-looking name.
-  'backend-as-a-service project': ['supabase.co', 'supabase.in', 'firebaseio.com', 'cloud.appwrite.io', 'pockethost.io', 'nhost.run'],
+  // Anyone's project database behind a REST API, opened in a minute: a drop box with an enterprise-looking name
+  // (an Airtable base too: a spreadsheet anyone's token writes rows into).
+  'backend-as-a-service project': ['supabase.co', 'supabase.in', 'firebaseio.com', 'cloud.appwrite.io', 'pockethost.io', 'nhost.run', 'api.airtable.com'],
+  // Catch hooks of no-code automation platforms: anyone's Zap or scenario takes posts at a URL and forwards
+  // them wherever its owner likes (a sheet, a mailbox, a chat), without an account the victim could trace.
+  'automation webhook': ['hooks.zapier.com', 'hook.integromat.com', 'hook.eu1.make.com', 'hook.eu2.make.com', 'hook.us1.make.com', 'hook.us2.make.com', 'maker.ifttt.com', 'app.n8n.cloud'],
   'reverse tunnel': [
     'ngrok.io',
     'ngrok.app',
@@ -312,7 +320,7 @@ export const abusedWebServiceMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
-    'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, Slack incoming webhooks, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok, SMS gateways such as Twilio, backend-as-a-service projects such as Supabase, push notification services (FCM, ntfy), form backends (Google Forms, Formspree), public MQTT brokers (test.mosquitto.org), remote access tools (AnyDesk, TeamViewer), another organisation\'s Teams incoming webhook: not the first `<org>.webhook.office.com` host the tenant\'s agents post to), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
+    'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, Slack incoming webhooks, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok, SMS gateways such as Twilio, backend-as-a-service projects such as Supabase or an Airtable base, automation platforms\' catch hooks (Zapier, Make, IFTTT), push notification services (FCM, ntfy), form backends (Google Forms, Formspree), public MQTT brokers (test.mosquitto.org), remote access tools (AnyDesk, TeamViewer), another organisation\'s Teams incoming webhook: not the first `<org>.webhook.office.com` host the tenant\'s agents post to), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
     'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or 3 posts of 16 KiB or more (documents, not chat messages), or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries), to an SMS gateway (texts out: codes and links relayed to a phone) or to a remote access tool (a hands-on session). WhatsApp\'s Business Cloud API (graph.facebook.com) is a channel organisations use: familiar once another agent of the tenant used it, no low and no count of messages; 3 documents posted, or 4 MiB sent, where no one in the tenant uses it are medium. Mainstream file sharing (Box, Dropbox) is not listed.',
 };
 

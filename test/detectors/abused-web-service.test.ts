@@ -31,6 +31,14 @@ describe('abused-web-service: the list', () => {
     expect(abusedService('api.twilio.com')?.kind).toBe('SMS gateway');
     expect(abusedService('kqzxvbnmlpwoeirutyal.supabase.co')?.kind).toBe('backend-as-a-service project');
     expect(abusedService('drop-42-default-rtdb.firebaseio.com')?.kind).toBe('backend-as-a-service project');
+    expect(abusedService('api.airtable.com')?.kind).toBe('backend-as-a-service project');
+    expect(abusedService('hooks.zapier.com')?.kind).toBe('automation webhook');
+    expect(abusedService('hook.eu1.make.com')?.kind).toBe('automation webhook');
+    expect(abusedService('acme-ops.app.n8n.cloud')?.kind).toBe('automation webhook');
+    // The platforms' own sites and apps are not their catch hooks.
+    expect(abusedService('zapier.com')).toBeNull();
+    expect(abusedService('www.make.com')).toBeNull();
+    expect(abusedService('airtable.com')).toBeNull();
     expect(abusedService('api-data.line.me')?.kind).toBe('messaging bot API');
     expect(abusedService('fcm.googleapis.com')?.kind).toBe('push notification service');
     expect(abusedService('ntfy.sh')?.kind).toBe('push notification service');
@@ -127,6 +135,12 @@ describe('abused-web-service', () => {
     expect(out[1]!.summary).toContain('posted 3 documents');
     // Chat-sized messages stay low.
     expect(run(posts('a1', 'hooks.slack.com', 8, 3_000, 2 * MIN)).map((d) => d.severity)).toEqual(['low']);
+  });
+
+  it('reports records posted to an automation platform\'s catch hook its blueprint does not use: medium at the third document-sized post', () => {
+    const out = run(posts('a1', 'hooks.zapier.com', 5, 24_000, 2 * MIN, T0, { category: 'technology', bytes_in: 300 } as never));
+    expect(out.map((d) => d.severity)).toEqual(['low', 'medium']);
+    expect(out[1]!.summary).toContain('(automation webhook hooks.zapier.com)');
   });
 
   it('takes the first Teams webhook host the tenant\'s agents post to for its own organisation\'s, and reports document posts to another organisation\'s', () => {
