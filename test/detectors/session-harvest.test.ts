@@ -68,7 +68,7 @@ describe('session-harvest', () => {
     expect(out[0]!.evidence.observed).toMatchObject({ calls: 35 });
   });
 
-  it('is nothing while the blueprint has learned fewer than 20 windows, from fewer than 3 agents, or for less than 2 hours', () => {
+  it('is nothing while the blueprint has learned fewer than 20 windows, from fewer than 3 agents over less than 4 hours, or for less than 2 hours', () => {
     const tokenOf = (e: AgentEvent) => (e as NetworkEvent).token_id!;
     const only = (agents: string[]) => history().filter((e) => agents.includes((e as NetworkEvent).agent_id));
     const recent = history().filter((e) => e.time >= T0 - 90 * MIN);
@@ -86,6 +86,18 @@ describe('session-harvest', () => {
     }
     // The whole history: reported.
     expect(run(harvest('a1', 60)).map((d) => d.severity)).toEqual(['medium']);
+  });
+
+  it('judges a blueprint of one or two agents on their own sessions once it has watched them for 4 hours', () => {
+    // Two intake agents, a session of 1 to 4 calls every 10 minutes each, for 4.5 hours.
+    const pair: AgentEvent[] = [];
+    let k = 0;
+    for (let t = T0 - 270 * MIN; t < T0; t += 10 * MIN)
+      for (const a of ['a1', 'a2']) for (let i = 0; i <= k++ % 4; i++) pair.push(call(a, t + i * 30 * SEC, `pair-${a}-${t}`));
+    expect(run(harvest('a1', 60), createSessionHarvestDetector(), pair).map((d) => [d.agent_id, d.severity])).toEqual([['a1', 'medium']]);
+    // Watched for 3 hours only: not yet.
+    resetIds();
+    expect(run(harvest('a1', 60), createSessionHarvestDetector(), pair.filter((e) => e.time >= T0 - 180 * MIN))).toEqual([]);
   });
 
   it('does not learn the windows of tokens an agent alternates between, cut short when a third comes', () => {
