@@ -19,8 +19,8 @@
 // histogram of the windows' call counts (exact up to 16) and the largest
 // one, decaying with a half-life of 3 days.
 // Rule: once the blueprint has learned 20 windows (from 3 of its agents,
-// over 2 hours at least; from fewer, over 4 hours: a blueprint of one or two
-// agents is judged on their own sessions; a window counts once it ended or its token sat
+// over 2 hours at least; from fewer, over 4 hours and with a floor of 60
+// calls: a blueprint of one or two agents is judged on their own sessions; a window counts once it ended or its token sat
 // unused for 2 minutes, not when an agent alternating between tokens cuts
 // it short), a window reaching
 // max(30 calls, 6× the blueprint's 95th percentile, 1.5× its largest) is
@@ -200,7 +200,7 @@ export const sessionHarvestMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1213', name: 'Data from Information Repositories' },
   description:
-    "One token of an agent makes far more calls than a session of its blueprint ever does: within 10 minutes of its first call, max(30, 6x the blueprint's 95th percentile of calls per token and window, 1.5x its largest window, decaying over 3 days), once the blueprint learned 20 windows from 3 of its agents over 2 hours (from fewer, over 4 hours). " +
+    "One token of an agent makes far more calls than a session of its blueprint ever does: within 10 minutes of its first call, max(30, 6x the blueprint's 95th percentile of calls per token and window, 1.5x its largest window, decaying over 3 days), once the blueprint learned 20 windows from 3 of its agents over 2 hours (from fewer, over 4 hours and at 60 calls at least). " +
     'Medium after 3 minutes, low when another agent of the blueprint crossed its bar, or two thirds of it, within 10 minutes (a scheduled report, a release paging through results on every agent, a change pushed by agents out of step); an agent carrying such a blueprint-wide job on past the hour, without a pause, is not reported again. Calls to a model provider are prompts, not reads: not counted. ' +
     'This is a harvest through the agent\'s own session: an insider scripting a copilot to pull every record, an injected task searching the user\'s files for secrets, a stolen token enumerating an API, with nothing new but the number of calls. ' +
     'Calls without a token to a query tool (web search, MCP server, translation) are counted per host against the blueprint\'s own norm for them (at least 60 calls; learned from 10 windows): data smuggled out in search queries. Once per agent an hour.',
@@ -280,13 +280,22 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       }
     }
     g.p95 = p95;
-    g.bar = Math.max(g.min, o.percentileFactor * p95, Math.ceil(o.maxFactor * Math.max(g.max, decayedMax(g, now))));
+    g.bar = Math.max(floorOf(g), o.percentileFactor * p95, Math.ceil(o.maxFactor * Math.max(g.max, decayedMax(g, now))));
+  }
+
+  /**
+   * The fewest calls a finding needs: doubled for a blueprint whose sessions came from fewer than
+   * learnAgents agents (one or two agents' habits are a thinner norm: a conflicts check of a long
+   * creditor list is their job too, a dump of the whole database is not).
+   */
+  function floorOf(g: Norm): number {
+    return g.ag.length >= o.learnAgents ? g.min : 2 * g.min;
   }
 
   /** The blueprint's bar as of `now` (its largest window decays meanwhile), 0 while it learns. */
   function barOf(g: Norm, now: number): number {
     if (g.bar === 0) return 0;
-    return Math.max(g.min, o.percentileFactor * g.p95, Math.ceil(o.maxFactor * decayedMax(g, now)));
+    return Math.max(floorOf(g), o.percentileFactor * g.p95, Math.ceil(o.maxFactor * decayedMax(g, now)));
   }
 
   /** Learns a session's window that is over (flags `k`: its kind). */
@@ -413,7 +422,7 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       evidence: {
         observed: { token_id: e.token_id, calls, since: msOfSec(start), dest_host: e.dest_host, category: e.category, window_min: o.windowMs / 60_000 },
         baseline: { p95_calls_per_window: g.p95, largest_window: Math.round(decayedMax(g, now)), windows_learned: g.n },
-        threshold: `max(${g.min}, ${o.percentileFactor}x the 95th percentile, ${o.maxFactor}x the largest window) = ${bar} calls ${byHost ? 'without a token to one query tool' : 'with one token'} within ${o.windowMs / 60_000} min; medium unless ${o.wideAgents} other agent(s) of the blueprint cross their bars (or two thirds of them) within ${o.wideWindowMs / 60_000} min`,
+        threshold: `max(${floorOf(g)}, ${o.percentileFactor}x the 95th percentile, ${o.maxFactor}x the largest window) = ${bar} calls ${byHost ? 'without a token to one query tool' : 'with one token'} within ${o.windowMs / 60_000} min; medium unless ${o.wideAgents} other agent(s) of the blueprint cross their bars (or two thirds of them) within ${o.wideWindowMs / 60_000} min`,
         peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
       },
       event_ids: [first, e.event_id].slice(0, MAX_IDS),

@@ -88,13 +88,16 @@ describe('session-harvest', () => {
     expect(run(harvest('a1', 60)).map((d) => d.severity)).toEqual(['medium']);
   });
 
-  it('judges a blueprint of one or two agents on their own sessions once it has watched them for 4 hours', () => {
+  it('judges a blueprint of one or two agents on their own sessions once it has watched them for 4 hours, from 60 calls', () => {
     // Two intake agents, a session of 1 to 4 calls every 10 minutes each, for 4.5 hours.
     const pair: AgentEvent[] = [];
     let k = 0;
     for (let t = T0 - 270 * MIN; t < T0; t += 10 * MIN)
       for (const a of ['a1', 'a2']) for (let i = 0; i <= k++ % 4; i++) pair.push(call(a, t + i * 30 * SEC, `pair-${a}-${t}`));
     expect(run(harvest('a1', 60), createSessionHarvestDetector(), pair).map((d) => [d.agent_id, d.severity])).toEqual([['a1', 'medium']]);
+    // Under 60 calls, where 3 agents' norm would have called 30 a harvest: their own long job, not yet news.
+    resetIds();
+    expect(run(harvest('a1', 50), createSessionHarvestDetector(), pair)).toEqual([]);
     // Watched for 3 hours only: not yet.
     resetIds();
     expect(run(harvest('a1', 60), createSessionHarvestDetector(), pair.filter((e) => e.time >= T0 - 180 * MIN))).toEqual([]);
