@@ -20,16 +20,17 @@
 // one, decaying with a half-life of 3 days.
 // Rule: once the blueprint has learned 20 windows (from 3 of its agents,
 // over 2 hours at least; from fewer, over 4 hours and with a floor of 60
-// calls: a blueprint of one or two agents is judged on their own sessions; a window counts once it ended or its token sat
-// unused for 2 minutes, not when an agent alternating between tokens cuts
-// it short), a window reaching
+// calls: a blueprint of one or two agents is judged on their own sessions;
+// a window counts once it ended or its token sat unused for 2 minutes, not
+// when an agent alternating between tokens cuts it short), a window reaching
 // max(30 calls, 6× the blueprint's 95th percentile, 1.5× its largest) is
-// medium 3 minutes later, unless another agent of the blueprint crossed
-// its bar, or went past two thirds of it, within 10 minutes of
-// it (a scheduled report run by the blueprint's agents together, a release
-// that pages through results differently on every agent, a change pushed by
-// three agents whose windows are out of step): then low. An insider or an intruder drives one agent. Once per
-// agent per hour; a window that crossed the bar is not learned. Calls to a
+// medium 3 minutes later, unless another agent of the blueprint crossed its
+// bar, or went past two thirds of it, within 10 minutes of it (a scheduled
+// report run by the blueprint's agents together, a release that pages
+// through results differently on every agent, a change pushed by three
+// agents whose windows are out of step): then low. An insider or an intruder
+// drives one agent. Once per agent per hour; a window that crossed the bar
+// is not learned. Calls to a
 // model provider are prompts, not reads of a repository (an agent loop calls
 // its model with one cached token at every step): not counted.
 //
