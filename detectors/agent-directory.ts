@@ -1325,15 +1325,22 @@ export class AgentStore<V extends SlotState> implements SlotOwner {
   private pendRb = 0;
 
   expireIn(r: AgentRecord): void {
+    if (this.index >= 0) this.clearExpired(r, this.pendSb, this.pendRb);
+  }
+
+  /** Clears the state attached to `r` when stale (attached before a restore) or idle past the cutoffs; true when an idle one went. */
+  private clearExpired(r: AgentRecord, sb: number, rb: number): boolean {
     const i = this.index;
-    if (i < 0) return;
     const v = slotGet(r, i) as V | undefined;
-    if (v === undefined) return;
-    if (v.e !== this.epoch) slotSet(r, i, undefined); // attached before a restore: already gone
-    else if (this.expired(v, this.pendSb, this.pendRb)) {
-      slotSet(r, i, undefined);
-      this.attached--;
+    if (v === undefined) return false;
+    if (v.e !== this.epoch) {
+      slotSet(r, i, undefined); // attached before a restore: already gone
+      return false;
     }
+    if (!this.expired(v, sb, rb)) return false;
+    slotSet(r, i, undefined);
+    this.attached--;
+    return true;
   }
 
   /**
@@ -1351,19 +1358,11 @@ export class AgentStore<V extends SlotState> implements SlotOwner {
     const defer = this.index >= 0 && this.boundCtx !== null ? (this.boundCtx as Partial<SlotContext>).deferSlotEviction : undefined;
     this.pendSb = sb;
     this.pendRb = rb;
-    if (defer !== undefined && this.attached > 0 && defer.call(this.boundCtx, this)) {
-      // Attached states go at the directory's eviction that follows.
-    } else if (this.index >= 0 && this.boundCtx !== null) {
-      const i = this.index;
+    // Deferred, the attached states go at the directory's eviction that follows.
+    const deferred = defer !== undefined && this.attached > 0 && defer.call(this.boundCtx, this);
+    if (!deferred && this.index >= 0 && this.boundCtx !== null) {
       (this.boundCtx as SlotContext).forEachRecord((r) => {
-        const v = slotGet(r, i) as V | undefined;
-        if (v === undefined) return;
-        if (v.e !== this.epoch) slotSet(r, i, undefined); // attached before a restore: already gone
-        else if (this.expired(v, sb, rb)) {
-          slotSet(r, i, undefined);
-          this.attached--;
-          n++;
-        }
+        if (this.clearExpired(r, sb, rb)) n++;
       });
     }
     if (this.loose.size === 0) return n;
