@@ -55,6 +55,11 @@
 //   thief's host. An addition record that arrives late, before the
 //   confirmation, takes the extra weight back. A managed identity's
 //   credentials rotate unrecorded: never.
+// - A new client that is a bare HTTP client or shell (python-requests,
+//   curl, Go's net/http, axios, Postman, PowerShell: see RAW_HTTP_CLIENT)
+//   weighs double for a workload signing in with client credentials (medium,
+//   confirmed like the rest): a workload signs in through its identity SDK;
+//   a person who found its secret pastes it into a script.
 // - A new network that is a consumer broadband or mobile ISP (see
 //   CONSUMER_ASNS) weighs double for a workload signing in with client
 //   credentials (medium, confirmed like the rest): no cloud workload runs in
@@ -391,9 +396,26 @@ function consumerNetworkWorkload(e: SigninEvent): boolean {
   return e.asn !== null && e.flow === 'client_credentials' && e.agent_type !== 'agent_user' && CONSUMER_ASNS.has(e.asn);
 }
 
-/** A property's weight; a new network that is a consumer one for a workload weighs double (see consumerNetworkWorkload). */
+/**
+ * Bare HTTP clients and shells (python-requests, curl, wget, Go's net/http,
+ * axios, node-fetch, Postman, Insomnia, HTTPie, PowerShell): what a person
+ * holding a secret types it into. A workload signs in through its identity
+ * SDK (MSAL, azure-identity, azidentity), whose name its user agent carries.
+ */
+const RAW_HTTP_CLIENT = /(?:^|[\s(;])(?:python-requests|python-urllib\d?|curl|wget|go-http-client|axios|node-fetch|postmanruntime|insomnia|httpie|powershell|windowspowershell|libwww-perl)\//i;
+
+/** A workload's sign-in (client credentials, not an agent user account) with a bare HTTP client (see RAW_HTTP_CLIENT). */
+function rawClientWorkload(e: SigninEvent): boolean {
+  return e.user_agent !== null && e.flow === 'client_credentials' && e.agent_type !== 'agent_user' && RAW_HTTP_CLIENT.test(e.user_agent);
+}
+
+/**
+ * A property's weight; a new network that is a consumer one for a workload weighs double (see
+ * consumerNetworkWorkload), and so does a new client that is a bare HTTP client (see rawClientWorkload).
+ */
 function propWeight(p: number, e: SigninEvent): number {
   if (p === ASN) return consumerNetworkWorkload(e) ? 2 * WEIGHT.asn : WEIGHT.asn;
+  if (p === UA) return rawClientWorkload(e) ? 2 * WEIGHT.user_agent : WEIGHT.user_agent;
   return p === CTYPE && e.credential_type === 'client_secret' ? 1 : WEIGHT[PROPS[p]!];
 }
 
@@ -931,7 +953,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant). A new credential that no addition record explains, presented from another subnet than the credential the agent used within the hour before it (not a managed identity), weighs one more: a credential planted past the audit feed, running beside the agent\'s own. A new user agent of offensive tooling (roadtx, ROADrecon, GraphRunner, AADInternals, TokenTactics, AzureHound...) is medium at once. A new network that is a consumer broadband or mobile ISP (Comcast, Spectrum, Cox, T-Mobile, Virgin Media...) weighs double for a workload signing in with client credentials: no cloud workload runs in a home, a residential proxy does. An agent a deployment took to a new network that signs in or calls from its own network again within the hour did not move with it (one host signing in as several agents): low. A workload alone on a network new to the tenant, with nothing else new (low), that works from its own network within 3 minutes after a use from the new one and from the new one again within 3 minutes after that, within the hour, has one credential in two places at once (a replayed assertion, a copied key): medium. A sponsor who created the agent within the day and never created or credentialed another agent of its blueprint vouches for nothing.',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant). A new credential that no addition record explains, presented from another subnet than the credential the agent used within the hour before it (not a managed identity), weighs one more: a credential planted past the audit feed, running beside the agent\'s own. A new user agent of offensive tooling (roadtx, ROADrecon, GraphRunner, AADInternals, TokenTactics, AzureHound...) is medium at once. A new network that is a consumer broadband or mobile ISP (Comcast, Spectrum, Cox, T-Mobile, Virgin Media...) weighs double for a workload signing in with client credentials: no cloud workload runs in a home, a residential proxy does. So does a new client that is a bare HTTP client or shell (python-requests, curl, Go\'s net/http, axios, Postman, PowerShell): a workload signs in through its identity SDK, a person holding its secret through a script. An agent a deployment took to a new network that signs in or calls from its own network again within the hour did not move with it (one host signing in as several agents): low. A workload alone on a network new to the tenant, with nothing else new (low), that works from its own network within 3 minutes after a use from the new one and from the new one again within 3 minutes after that, within the hour, has one credential in two places at once (a replayed assertion, a copied key): medium. A sponsor who created the agent within the day and never created or credentialed another agent of its blueprint vouches for nothing.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,

@@ -27,7 +27,7 @@ describe('unfamiliar-signin-properties', () => {
     expect(first.evidence.confirmation).toBe('pending');
     expect(first.evidence.new_properties).toEqual(['country', 'asn', 'user_agent']);
     expect(first.evidence.observed).toEqual({ country: 'RU', asn: 64500, user_agent: 'python-requests/2.31.0' });
-    expect(first.evidence.weight).toBe(3);
+    expect(first.evidence.weight).toBe(4); // python-requests, a bare HTTP client, weighs double
     expect(first.evidence.peer_group).toBe('blueprint:bp1');
     expect(first.summary).toContain('country "RU"');
     expect(d.event_ids).toEqual(['bad']);
@@ -213,6 +213,26 @@ describe('unfamiliar-signin-properties', () => {
     // Verizon (701) runs corporate lines too; an agent user account may sign in where a person is.
     expect(run(det(), from(701)).detections.map((d) => d.severity)).toEqual(['low']);
     expect(run(det(), from(7922, { agent_type: 'agent_user', flow: 'agent_user' })).detections.map((d) => d.severity)).toEqual(['low']);
+  });
+
+  it('weighs a new bare HTTP client (python-requests, curl, PowerShell) double for a workload: a secret pasted into a script, not the agent\'s SDK; another SDK stays low', () => {
+    const client = (user_agent: string, o: Partial<SigninEvent> = {}) =>
+      run(det(), [
+        ...warmup({ agents: AGENTS }),
+        signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, user_agent, event_id: 'script', ...o }),
+        ...warmup({ agents: ['a2', 'a3'], start: END + MIN, durationMs: 5 * MIN }),
+      ]).detections;
+    const script = client('python-requests/2.31.0');
+    expect(script.map((d) => [d.severity, d.time - END])).toEqual([
+      ['low', 0],
+      ['medium', 3 * MIN],
+    ]);
+    expect(script[0]!.evidence.weight).toBe(2);
+    expect(client('Mozilla/5.0 (Windows NT; Windows NT 10.0; en-US) WindowsPowerShell/5.1.19041.4522').map((d) => d.severity)).toEqual(['low', 'medium']);
+    expect(client('curl/8.7.1').map((d) => d.severity)).toEqual(['low', 'medium']);
+    // An identity SDK the blueprint does not use, or an agent user account's client: one new property, low.
+    expect(client('azsdk-python-identity/1.17.1 Python/3.10.12').map((d) => d.severity)).toEqual(['low']);
+    expect(client('python-requests/2.31.0', { agent_type: 'agent_user', flow: 'agent_user' }).map((d) => d.severity)).toEqual(['low']);
   });
 
   it('makes a new client of offensive tooling medium at once, even from the agent\'s own host and in a learning blueprint, but not a name that merely contains one', () => {
