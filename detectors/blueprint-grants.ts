@@ -11,7 +11,31 @@ import { identityKey, permissionName } from './detector.js';
 /** Grants remembered per blueprint (the oldest dropped beyond). */
 const MAX_GRANTS = 64;
 
-/** Per (tenant, blueprint): flat [permission hash, actor hash, agent hash, time (s)], oldest first. */
+/**
+ * Appends a permission_granted event to a flat grant list [permission hash,
+ * actor hash, agent hash, time (s)], oldest first, dropping the oldest
+ * beyond `max` grants.
+ */
+export function pushGrant(gr: number[], e: LifecycleEvent, max: number): void {
+  if (e.permission === null) return;
+  if (gr.length >= 4 * max) gr.splice(0, 4);
+  gr.push(hashString(permissionName(e.permission)), hashString(identityKey(e.actor)), hashString(e.agent_id), Math.floor(e.time / 1000));
+}
+
+/** True when the grant list (see pushGrant) shows `actor` granting `permission` to `agents` or more agents within `spanMs` of `t`. */
+export function grantedToAgents(gr: readonly number[], permission: string, actor: string, t: number, agents: number, spanMs: number): boolean {
+  const ph = hashString(permissionName(permission));
+  const xh = hashString(identityKey(actor));
+  const seen: number[] = [];
+  for (let i = 0; i < gr.length; i += 4) {
+    if (gr[i] !== ph || gr[i + 1] !== xh || Math.abs(gr[i + 3]! * 1000 - t) > spanMs || seen.includes(gr[i + 2]!)) continue;
+    seen.push(gr[i + 2]!);
+    if (seen.length >= agents) return true;
+  }
+  return false;
+}
+
+/** Per (tenant, blueprint): a grant list (see pushGrant). */
 export class BlueprintGrants {
   private readonly groups = new Map<string, number[]>();
 
@@ -25,23 +49,13 @@ export class BlueprintGrants {
     const k = BlueprintGrants.key(e.tenant_id, blueprint);
     let gr = this.groups.get(k);
     if (gr === undefined) this.groups.set(k, (gr = []));
-    if (gr.length >= 4 * MAX_GRANTS) gr.splice(0, 4);
-    gr.push(hashString(permissionName(e.permission)), hashString(identityKey(e.actor)), hashString(e.agent_id), Math.floor(e.time / 1000));
+    pushGrant(gr, e, MAX_GRANTS);
   }
 
   /** True when `actor` granted `permission` to `agents` or more agents of the blueprint within `spanMs` of `t`. */
   consented(tenant: string, blueprint: string, permission: string, actor: string, t: number, agents: number, spanMs: number): boolean {
     const gr = this.groups.get(BlueprintGrants.key(tenant, blueprint));
-    if (gr === undefined) return false;
-    const ph = hashString(permissionName(permission));
-    const xh = hashString(identityKey(actor));
-    const seen: number[] = [];
-    for (let i = 0; i < gr.length; i += 4) {
-      if (gr[i] !== ph || gr[i + 1] !== xh || Math.abs(gr[i + 3]! * 1000 - t) > spanMs || seen.includes(gr[i + 2]!)) continue;
-      seen.push(gr[i + 2]!);
-      if (seen.length >= agents) return true;
-    }
-    return false;
+    return gr !== undefined && grantedToAgents(gr, permission, actor, t, agents, spanMs);
   }
 
   /** Forgets grants made before `before` (ms). */

@@ -77,6 +77,7 @@
 
 import type { AgentEvent, LifecycleEvent, TokenEvent } from '../contract/events.js';
 import { ActorSprees, unreported, type ActorSpreesSnapshot } from './actor-sprees.js';
+import { grantedToAgents, pushGrant } from './blueprint-grants.js';
 import { GroupStore, NO_DETECTIONS, TenantMap, clone, hashString, type Timed } from './agent-directory.js';
 import { ALLOWED_LATENESS_MS, grantOf, identityKey, isRiskyActor, isSanctionedActor, isVouchingSponsor, permissionName, peerGroupId, type Grant, peerGroupName, type AgentInfo, type Detector, type DetectorContext } from './detector.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
@@ -467,17 +468,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
    * blueprint, a change as deliberate as a sponsor's grant to one agent.
    */
   function grantedToBlueprint(g: Group, permission: string, actor: string, t: number): boolean {
-    const gr = g.gr;
-    if (!gr) return false;
-    const ph = hashString(permission);
-    const xh = hashString(identityKey(actor));
-    const seen: number[] = [];
-    for (let i = 0; i < gr.length; i += 4) {
-      if (gr[i] !== ph || gr[i + 1] !== xh || Math.abs(gr[i + 3]! * 1000 - t) > o.adoptSpanMs || seen.includes(gr[i + 2]!)) continue;
-      seen.push(gr[i + 2]!);
-      if (seen.length >= o.adoptAgents) return true;
-    }
-    return false;
+    return !!g.gr && grantedToAgents(g.gr, permission, actor, t, o.adoptAgents, o.adoptSpanMs);
   }
 
   /** Whether `actor` granted `scope` to another agent of the group within adoptSpanMs of `t` (a rollout under way: the adoption window is waited). */
@@ -584,9 +575,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       g = { at: e.time, bp: e.blueprint_id, f: NO_TOKEN_YET, n: 0, s: new Map() };
       groups.set(e.tenant_id, gid, g);
     } else if (e.time > g.at) g.at = e.time;
-    const gr = g.gr ?? (g.gr = []);
-    if (gr.length >= 4 * MAX_GROUP_GRANTS) gr.splice(0, 4);
-    gr.push(hashString(permissionName(e.permission)), hashString(identityKey(e.actor)), hashString(e.agent_id), Math.floor(e.time / 1000));
+    pushGrant(g.gr ?? (g.gr = []), e, MAX_GROUP_GRANTS);
     return onSpreeGrant(e, bp, ctx);
   }
 
