@@ -18,9 +18,9 @@
 // longer starts a new window). Per blueprint, what its sessions made: a
 // histogram of the windows' call counts (exact up to 16) and the largest
 // one, decaying with a half-life of 3 days.
-// Rule: once the blueprint has learned 20 windows (from 3 of its agents,
-// over 2 hours at least; from fewer, over 4 hours and with a floor of 60
-// calls: a blueprint of one or two agents is judged on their own sessions;
+// Rule: once the blueprint has learned 20 windows over 2 hours at least
+// (from fewer than 3 of its agents with a floor of 60 calls: a blueprint of
+// one or two agents is judged on their own sessions, a thinner norm;
 // a window counts once it ended or its token sat unused for 2 minutes, not
 // when an agent alternating between tokens cuts it short), a window reaching
 // max(30 calls, 6× the blueprint's 95th percentile, 1.5× its largest) is
@@ -64,7 +64,7 @@ export interface SessionHarvestOptions {
   /** Multiple of the blueprint's 95th percentile of a window's calls, and of its largest (decayed). */
   percentileFactor?: number;
   maxFactor?: number;
-  /** Windows a blueprint learns, from at least `learnAgents` of its agents over at least `learnMs`, before its bar counts. */
+  /** Windows a blueprint learns over at least `learnMs` before its bar counts; learned from fewer than `learnAgents` of its agents, the floor doubles. */
   learnWindows?: number;
   /** The same for calls without a token to a query tool (fewer: an agent queries its tools now and then). */
   learnQueryWindows?: number;
@@ -201,7 +201,7 @@ export const sessionHarvestMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1213', name: 'Data from Information Repositories' },
   description:
-    "One token of an agent makes far more calls than a session of its blueprint ever does: within 10 minutes of its first call, max(30, 6x the blueprint's 95th percentile of calls per token and window, 1.5x its largest window, decaying over 3 days), once the blueprint learned 20 windows from 3 of its agents over 2 hours (from fewer, over 4 hours and at 60 calls at least). " +
+    "One token of an agent makes far more calls than a session of its blueprint ever does: within 10 minutes of its first call, max(30, 6x the blueprint's 95th percentile of calls per token and window, 1.5x its largest window, decaying over 3 days), once the blueprint learned 20 windows over 2 hours (from fewer than 3 of its agents, at 60 calls at least). " +
     'Medium after 3 minutes, low when another agent of the blueprint crossed its bar, or two thirds of it, within 10 minutes (a scheduled report, a release paging through results on every agent, a change pushed by agents out of step); an agent carrying such a blueprint-wide job on past the hour, without a pause, is not reported again. Calls to a model provider are prompts, not reads: not counted. ' +
     'This is a harvest through the agent\'s own session: an insider scripting a copilot to pull every record, an injected task searching the user\'s files for secrets, a stolen token enumerating an API, with nothing new but the number of calls. ' +
     'Calls without a token to a query tool (web search, MCP server, translation) are counted per host against the blueprint\'s own norm for them (at least 60 calls; learned from 10 windows): data smuggled out in search queries. Once per agent an hour.',
@@ -268,9 +268,9 @@ export function createSessionHarvestDetector(options: SessionHarvestOptions = {}
       total = 0;
       for (let i = 0; i < BUCKETS; i++) total += hist[i] = hist[i]! >> 1;
     }
-    // From 3 agents over 2 hours; a blueprint of one or two agents (an intake agent, a pair of filers) over
-    // twice as long, or its sessions would never be judged.
-    if (g.n < windows || now - g.f < (g.ag.length >= o.learnAgents ? learnS : 2 * learnS)) return;
+    // Over 2 hours whatever the number of agents: a blueprint of one or two agents (an intake agent, a pair
+    // of filers) is judged on its own sessions, with a higher floor (floorOf) for that thinner norm.
+    if (g.n < windows || now - g.f < learnS) return;
     let cum = 0;
     let p95 = BUCKET_BOUND[BUCKETS - 1]!;
     for (let i = 0; i < BUCKETS; i++) {

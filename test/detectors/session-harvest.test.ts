@@ -68,15 +68,12 @@ describe('session-harvest', () => {
     expect(out[0]!.evidence.observed).toMatchObject({ calls: 35 });
   });
 
-  it('is nothing while the blueprint has learned fewer than 20 windows, from fewer than 3 agents over less than 4 hours, or for less than 2 hours', () => {
+  it('is nothing while the blueprint has learned fewer than 20 windows, or for less than 2 hours', () => {
     const tokenOf = (e: AgentEvent) => (e as NetworkEvent).token_id!;
-    const only = (agents: string[]) => history().filter((e) => agents.includes((e as NetworkEvent).agent_id));
     const recent = history().filter((e) => e.time >= T0 - 90 * MIN);
     // Every agent, over 3 hours, but a session an hour each: 12 windows.
     const sparse = history().filter((e) => (e.time - T0 + 6 * 60 * MIN) % (60 * MIN) < 5 * MIN);
     for (const [past, why] of [
-      [only(['a1']), '36 windows'],
-      [only(['a1', 'a2']), '72 windows of 2 agents'],
       [recent, '72 windows of 4 agents in 90 min'],
       [sparse, '12 windows of 4 agents over 3 hours'],
     ] as const) {
@@ -88,19 +85,29 @@ describe('session-harvest', () => {
     expect(run(harvest('a1', 60)).map((d) => d.severity)).toEqual(['medium']);
   });
 
-  it('judges a blueprint of one or two agents on their own sessions once it has watched them for 4 hours, from 60 calls', () => {
-    // Two intake agents, a session of 1 to 4 calls every 10 minutes each, for 4.5 hours.
+  it('judges a blueprint of one or two agents on their own sessions once it has watched them for 2 hours, from 60 calls', () => {
+    // Two intake agents, a session of 1 to 4 calls every 10 minutes each, for 2.5 hours.
     const pair: AgentEvent[] = [];
     let k = 0;
-    for (let t = T0 - 270 * MIN; t < T0; t += 10 * MIN)
+    for (let t = T0 - 150 * MIN; t < T0; t += 10 * MIN)
       for (const a of ['a1', 'a2']) for (let i = 0; i <= k++ % 4; i++) pair.push(call(a, t + i * 30 * SEC, `pair-${a}-${t}`));
     expect(run(harvest('a1', 60), createSessionHarvestDetector(), pair).map((d) => [d.agent_id, d.severity])).toEqual([['a1', 'medium']]);
     // Under 60 calls, where 3 agents' norm would have called 30 a harvest: their own long job, not yet news.
     resetIds();
     expect(run(harvest('a1', 50), createSessionHarvestDetector(), pair)).toEqual([]);
-    // Watched for 3 hours only: not yet.
+    // Watched for 90 minutes only: not yet.
     resetIds();
-    expect(run(harvest('a1', 60), createSessionHarvestDetector(), pair.filter((e) => e.time >= T0 - 180 * MIN))).toEqual([]);
+    expect(run(harvest('a1', 60), createSessionHarvestDetector(), pair.filter((e) => e.time >= T0 - 90 * MIN))).toEqual([]);
+    // One agent alone: judged on its own sessions once they are 20 windows (15 in 2.5 hours: not yet; 27 in 4.5).
+    const alone = (minutes: number): AgentEvent[] => {
+      const out: AgentEvent[] = [];
+      for (let t = T0 - minutes * MIN, j = 0; t < T0; t += 10 * MIN, j++) for (let i = 0; i <= j % 4; i++) out.push(call('a1', t + i * 30 * SEC, `alone-${t}`));
+      return out;
+    };
+    resetIds();
+    expect(run(harvest('a1', 60), createSessionHarvestDetector(), alone(150))).toEqual([]);
+    resetIds();
+    expect(run(harvest('a1', 60), createSessionHarvestDetector(), alone(270)).map((d) => d.severity)).toEqual(['medium']);
   });
 
   it('does not learn the windows of tokens an agent alternates between, cut short when a third comes', () => {
