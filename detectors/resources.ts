@@ -99,8 +99,10 @@ const AUDIENCE_HOSTS: [string, RegExp][] = [
   ['https://graph.windows.net', /^graph\.(windows\.net|microsoftazure\.de|chinacloudapi\.cn)$/],
   ['https://management.azure.com', /^([a-z0-9-]+\.)?management\.(azure\.com|core\.windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/],
   ['https://vault.azure.net', /\.(vault\.azure\.net|vault\.usgovcloudapi\.net|vault\.azure\.cn|managedhsm\.azure\.net)$/],
-  ['https://storage.azure.com', /\.(blob|dfs|file|queue|table)\.core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/],
-  ['https://database.windows.net', /\.(database\.windows\.net|database\.usgovcloudapi\.net|database\.chinacloudapi\.cn)$/],
+  // Storage accounts (and their Azure DNS zone endpoints, account.z01.blob.storage.azure.net); OneLake takes storage tokens too.
+  ['https://storage.azure.com', /\.(blob|dfs|file|queue|table)\.(core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)|storage\.azure\.net)$|^onelake\.(dfs|blob)\.fabric\.microsoft\.com$/],
+  // Azure SQL, and the SQL endpoints of Synapse and Fabric warehouses, which take the same tokens.
+  ['https://database.windows.net', /\.(database\.windows\.net|database\.usgovcloudapi\.net|database\.chinacloudapi\.cn|sql\.azuresynapse\.(net|usgovcloudapi\.net|azure\.cn)|(datawarehouse|database)\.fabric\.microsoft\.com)$/],
   ['https://outlook.office365.com', /^(outlook\.office365\.com|outlook\.office\.com|substrate\.office\.com|[a-z0-9-]+\.outlook\.com)$/],
 ];
 
@@ -126,10 +128,12 @@ export function audienceUri(code: number): string {
 /**
  * Microsoft's own service domains: a token presented there stays with
  * Microsoft, whatever its audience (a Graph download redirected to
- * SharePoint carrying the header along). Not the domains customers host
- * their own apps under (azurewebsites.net, azure-api.net, cloudapp.net).
+ * SharePoint carrying the header along), including the services whose hosts
+ * are named after the customer's resource (a Synapse workspace, a container
+ * registry, a Databricks workspace, an IoT hub). Not the domains customers
+ * host their own apps under (azurewebsites.net, azure-api.net, cloudapp.net).
  */
-const MICROSOFT_SERVICE = /(^|\.)(microsoft\.com|microsoft\.us|sharepoint\.com|sharepoint\.us|sharepoint-df\.com|office\.com|office\.net|office365\.com|office365\.us|microsoftonline\.com|microsoftonline\.us|microsoft365\.com|cloud\.microsoft|live\.com|outlook\.com|onmicrosoft\.com|windows\.net|azure\.com|azure\.net|azure\.us|chinacloudapi\.cn|usgovcloudapi\.net)$/;
+const MICROSOFT_SERVICE = /(^|\.)(microsoft\.com|microsoft\.us|sharepoint\.com|sharepoint\.us|sharepoint-df\.com|office\.com|office\.net|office365\.com|office365\.us|microsoftonline\.com|microsoftonline\.us|microsoft365\.com|cloud\.microsoft|live\.com|outlook\.com|onmicrosoft\.com|windows\.net|azure\.com|azure\.net|azure\.us|chinacloudapi\.cn|usgovcloudapi\.net|azure\.cn|azuresynapse\.net|azurecr\.io|azuredatabricks\.net|azure-devices\.net|loganalytics\.io|powerbi\.com|dynamics\.com|visualstudio\.com)$/;
 
 /** Per host, the audience codes it takes tokens of, as bits (code c at bit c - 1; all bits for a Microsoft service host), remembered. */
 const acceptedBy = memoByHost((host: string): number => {

@@ -34,5 +34,14 @@ describe('resources', () => {
     expect(audienceAccepts(vault, 'kv-exfil.example.net')).toBe(false);
     expect(audienceCode('api://ticketing')).toBe(0);
     expect(audienceAccepts(0, 'anywhere.example')).toBe(true);
+    // SQL tokens: Azure SQL, Synapse and Fabric SQL endpoints (Microsoft's, though named after the customer's workspace); not a look-alike.
+    const sql = audienceCode('https://database.windows.net/');
+    for (const h of ['cbg-dwh.database.windows.net', 'cbg-dwh-weu.sql.azuresynapse.net', 'cbg-dwh-weu-ondemand.sql.azuresynapse.net', 'x1.datawarehouse.fabric.microsoft.com'])
+      expect(audienceAccepts(sql, h), h).toBe(true);
+    expect(audienceAccepts(sql, 'cbg-dwh.sql.azuresynapse.net.evil.io')).toBe(false);
+    // Storage tokens: DNS-zone endpoints and OneLake.
+    const storage = audienceCode('https://storage.azure.com');
+    for (const h of ['acct.z21.blob.storage.azure.net', 'onelake.dfs.fabric.microsoft.com']) expect(audienceAccepts(storage, h), h).toBe(true);
+    expect(audienceAccepts(storage, 'acct.blob.core.windows.net.example.com')).toBe(false);
   });
 });
