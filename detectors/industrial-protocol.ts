@@ -5,8 +5,9 @@
 // An IT agent reaching into the plant network (through the ExpressRoute or
 // VPN that links a converged factory to the cloud) sweeps controllers on
 // Modbus/TCP (502), Siemens S7comm (102), EtherNet/IP (44818), DNP3
-// (20000), BACnet (47808), OPC UA (4840), IEC 60870-5-104 (2404) or
-// Profinet (34962-34964), or over plain HTTP to the web HMIs of hosts named
+// (20000), BACnet (47808), OPC UA (4840), IEC 60870-5-104 (2404),
+// Profinet (34962-34964) or a fab's SECS/GEM over HSMS (5000-5010, to a
+// private address), or over plain HTTP to the web HMIs of hosts named
 // as the plant's (hmi-*, plc*, *.ot.*), then writes to a few: the IT-to-OT pivot of a
 // sabotage or ransomware crew. An agent that works with the plant speaks
 // these protocols every day (a telemetry blueprint polling its PLCs); one
@@ -24,6 +25,8 @@ import type { NetworkEvent } from '../contract/events.js';
 import type { Detector } from './detector.js';
 import type { DetectorMeta } from './types.js';
 import { createPortSweepDetector, type PortSweepOptions } from './port-sweep.js';
+import { isPrivateAddress } from './addresses.js';
+import { isInternalName } from './domains.js';
 
 export type IndustrialProtocolOptions = PortSweepOptions;
 
@@ -45,6 +48,17 @@ const INDUSTRIAL_PORTS = new Map<number, string>([
   [18245, 'GE SRTP'],
 ]);
 
+/**
+ * SEMI E37 HSMS, the TCP transport of SECS/GEM between a fab's tools and
+ * their equipment automation servers: no assigned port, 5000-5010 by
+ * convention (5007 is MELSEC's). Those ports are also any web framework's
+ * default (Kestrel, Flask), so a flow on them counts only to a private
+ * address: tools sit on the fab's equipment network, never on the internet.
+ */
+export const HSMS = 'HSMS (SECS/GEM)';
+const HSMS_FIRST = 5000;
+const HSMS_LAST = 5010;
+
 /** The plant's web HMIs and device pages: plain HTTP, named as the plant's (see otHostName). */
 export const HMI_WEB = 'HMI web (HTTP)';
 const HMI_WEB_PORTS = new Set([80, 8080, 8000, 8081, 8888]);
@@ -56,7 +70,8 @@ const HMI_WEB_PORTS = new Set([80, 8080, 8000, 8081, 8888]);
  */
 export function industrialProtocol(port: number): string | undefined {
   if (port === 443 || port === 53) return undefined;
-  return HMI_WEB_PORTS.has(port) ? HMI_WEB : INDUSTRIAL_PORTS.get(port);
+  if (HMI_WEB_PORTS.has(port)) return HMI_WEB;
+  return INDUSTRIAL_PORTS.get(port) ?? (port >= HSMS_FIRST && port <= HSMS_LAST ? HSMS : undefined);
 }
 
 /**
@@ -69,9 +84,10 @@ export function otHostName(host: string): boolean {
   return OT_HOST.test(host);
 }
 
-/** Whether a flow on an industrial port counts: an HMI_WEB flow only to a host named as the plant's. */
+/** Whether a flow on an industrial port counts: an HMI_WEB flow only to a host named as the plant's, an HSMS one only to a private address. */
 export function industrialFlow(e: NetworkEvent, protocol: string): boolean {
-  return protocol !== HMI_WEB || otHostName(e.dest_host);
+  if (protocol === HMI_WEB) return otHostName(e.dest_host);
+  return protocol !== HSMS || (e.dest_ip !== null ? isPrivateAddress(e.dest_ip) : isInternalName(e.dest_host));
 }
 
 export const industrialProtocolMeta: DetectorMeta = {
@@ -80,7 +96,7 @@ export const industrialProtocolMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T0846', name: 'Remote System Discovery (ATT&CK for ICS)' },
   description:
-    "An agent's flows to industrial control ports (Modbus/TCP 502, S7comm 102, EtherNet/IP 44818, DNP3 20000, BACnet 47808, OPC UA 4840, IEC 104 2404, Profinet...), or over plain HTTP to the web HMI of a host named as the plant's (hmi, scada, plc, rtu or dcs, or an ot or ics zone), reach 5 distinct hosts, or number 20, within 10 minutes, where its blueprint does not speak these protocols (2 of its agents, or its agents for an hour): an IT agent sweeping the plant's controllers and sending them commands, the pivot from IT into OT. " +
+    "An agent's flows to industrial control ports (Modbus/TCP 502, S7comm 102, EtherNet/IP 44818, DNP3 20000, BACnet 47808, OPC UA 4840, IEC 104 2404, Profinet..., HSMS SECS/GEM 5000-5010 to a private address), or over plain HTTP to the web HMI of a host named as the plant's (hmi, scada, plc, rtu or dcs, or an ot or ics zone), reach 5 distinct hosts, or number 20, within 10 minutes, where its blueprint does not speak these protocols (2 of its agents, or its agents for an hour): an IT agent sweeping the plant's controllers and sending them commands, the pivot from IT into OT. " +
     'Medium, once per agent an hour.',
 };
 

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../contract/events.js';
-import { HMI_WEB, createIndustrialProtocolDetector, industrialProtocol, otHostName } from '../../detectors/industrial-protocol.js';
+import { HMI_WEB, HSMS, createIndustrialProtocolDetector, industrialProtocol, otHostName } from '../../detectors/industrial-protocol.js';
 import { HOUR, MIN, SEC, T0, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
 
 beforeEach(() => resetIds());
@@ -39,6 +39,23 @@ describe('industrial-protocol', () => {
     // A blueprint that works with its HMIs every day is at work.
     const daily = Array.from({ length: 8 }, (_, k) => flows('t1', ['hmi-gate-14.ot.nordkraft.no'], T0 - 2 * HOUR + k * 10 * MIN, 8080)).flat();
     expect(run([...daily, ...flows('a1', hmi, T0, 8080, 8 * SEC)])).toEqual([]);
+  });
+
+  it('is medium for SECS/GEM over HSMS (5000-5010) to 5 fab tools at private addresses, not to public web servers on those ports', () => {
+    expect([5000, 5003, 5010].map(industrialProtocol)).toEqual([HSMS, HSMS, HSMS]);
+    expect(industrialProtocol(5007)).toBe('MELSEC');
+    expect(industrialProtocol(5011)).toBeUndefined();
+    const tools = Array.from({ length: 7 }, (_, i) => `10.62.14.${21 + i}`);
+    const out = run(flows('a1', tools, T0, 5001));
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'medium']]);
+    expect(out[0]!.evidence.observed).toMatchObject({ distinct_hosts: 5, protocols: [HSMS] });
+    // A development server's default port on the internet (Kestrel, Flask): no tool.
+    const web = Array.from({ length: 7 }, (_, i) => `52.14.20.${10 + i}`);
+    expect(run(flows('a1', web, T0, 5000))).toEqual([]);
+    // Without an address: a host named in the internal namespace counts, a public name does not.
+    const named = (suffix: string) => flows('a1', tools, T0, 5001).map((e, i) => ({ ...e, dest_ip: null, dest_host: `etch${14 + i}${suffix}` }) as AgentEvent);
+    expect(run(named('.eq.fab.internal')).map((x) => x.severity)).toEqual(['medium']);
+    expect(run(named('.example.com'))).toEqual([]);
   });
 
   it('is medium when an agent whose blueprint never speaks them reaches 5 controllers on industrial ports within 10 minutes', () => {
