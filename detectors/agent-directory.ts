@@ -5,7 +5,7 @@
 // peer-value registry that tells an agent's new value from its blueprint's.
 
 import type { AgentEvent } from '../contract/events.js';
-import { identityKey, type AgentInfo, type CredentialSighting, type DetectorContext } from './detector.js';
+import { credentialSighting, identityKey, type AgentInfo, type CredentialSighting, type DetectorContext } from './detector.js';
 import type { Detection } from './types.js';
 
 // ---------------------------------------------------------------------------
@@ -440,7 +440,7 @@ const MAX_PERMISSIONS = 8;
  * credential in use, and of the one before it when the credential changes
  * (a new object only then; a repeated use updates the sighting in place).
  */
-function noteCredentialUse(a: AgentRecord, credentialId: string, t: number, ip: string, eventId: string): void {
+function noteCredentialUse(a: AgentRecord, credentialId: string, type: string | null, t: number, ip: string, eventId: string): void {
   const cur = a.signin_cred;
   if (cur !== null && cur.credential_id === credentialId) {
     if (t >= cur.time) {
@@ -461,7 +461,7 @@ function noteCredentialUse(a: AgentRecord, credentialId: string, t: number, ip: 
     return;
   }
   a.signin_cred_prev = cur;
-  a.signin_cred = { credential_id: credentialId, time: t, ip, event_id: eventId };
+  a.signin_cred = credentialSighting(credentialId, type, t, ip, eventId);
 }
 
 function appendBounded<T>(list: T[], empty: T[], item: T, max: number): T[] {
@@ -802,7 +802,7 @@ export class AgentDirectory {
         signin_ip: e.type === 'signin' && e.result === 'success' ? e.ip : null,
         signin_ip_prev: null,
         signin_ip_since: e.type === 'signin' && e.result === 'success' ? sec(t) : 0,
-        signin_cred: e.type === 'signin' && e.result === 'success' && e.credential_id !== null ? { credential_id: e.credential_id, time: t, ip: e.ip, event_id: e.event_id } : null,
+        signin_cred: e.type === 'signin' && e.result === 'success' && e.credential_id !== null ? credentialSighting(e.credential_id, e.credential_type, t, e.ip, e.event_id) : null,
         signin_cred_prev: null,
         orphaned: false,
         at: t,
@@ -835,7 +835,7 @@ export class AgentDirectory {
           a.signin_ip = e.ip;
           a.signin_ip_since = sec(t);
         }
-        if (e.credential_id !== null) noteCredentialUse(a, e.credential_id, t, e.ip, e.event_id);
+        if (e.credential_id !== null) noteCredentialUse(a, e.credential_id, e.credential_type, t, e.ip, e.event_id);
       }
     }
     this.prevTenant = e.tenant_id;

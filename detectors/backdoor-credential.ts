@@ -41,7 +41,11 @@
 // again after the added one's first use and within
 // 90 minutes of its latest use → medium, once per added credential. (An
 // agent caching its tokens signs in about once an hour: its own credential's
-// next sign-in may come that late.)
+// next sign-in may come that late.) A managed identity's own credential is
+// in use for a day after its latest sign-in without signing in again (the
+// platform hands it tokens that live a day, where it runs): a credential
+// added to it (a federated credential planted on a backup identity) used
+// from another subnet within that day is medium at its first use.
 //
 // A swap: the actor adds his credential and removes the agent's; the agent's
 // workload, still running where it ran, keeps presenting its credential and
@@ -118,6 +122,16 @@ const DEFAULTS: Required<BackdoorCredentialOptions> = {
   maxAgents: 2_000_000,
 };
 
+/**
+ * A managed identity's credential counts as in use this long after its
+ * latest sign-in, ms. The platform holds it where the agent runs and hands
+ * the agent tokens that live a day: the workload signs in about once a day
+ * and keeps working meanwhile, so no second sign-in shows it still there.
+ * Nobody rotates or moves it either: a credential added to a managed
+ * identity and used elsewhere runs beside it.
+ */
+const MANAGED_IN_USE_MS = 24 * 3_600_000;
+
 /** A credential added this long before a removal replaced it (a rotation), ms. */
 const REPLACEMENT_MS = 24 * 3_600_000;
 
@@ -139,6 +153,8 @@ interface CredentialUse {
   fired: boolean;
   /** The latest use was a failed attempt with a rejected credential (the agent's workload locked out where it runs); absent: false. */
   locked?: boolean;
+  /** A managed identity's credential (see MANAGED_IN_USE_MS); absent: false. */
+  managed?: true;
 }
 
 interface WatchState extends SlotState {
@@ -178,7 +194,7 @@ export const backdoorCredentialMeta: DetectorMeta = {
   mitre: { id: 'T1098.001', name: 'Account Manipulation: Additional Cloud Credentials' },
   description:
     'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else, who was not at medium or high risk then, more than an hour before adding it; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
-    "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium), or presented and rejected as invalid or expired there (a swap: the actor removed the agent's credential and its workload is locked out). " +
+    "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium), or a managed identity's, signed in within the day before (its tokens live a day: medium at the added one's first use), or presented and rejected as invalid or expired there (a swap: the actor removed the agent's credential and its workload is locked out). " +
     'When the actor is another agent of the tenant (owner rights over other agents), it is medium too. ' +
     'One actor adding credentials to 4 or more agents within 10 minutes is low on each, 10 minutes later (credentials planted across the fleet), unless the agent signed in with the new credential from the subnet it signed in from before (a rotation in place), its sponsor added it within the hour of the agent\'s creation (provisioning) or the actor\'s sprees began 12 hours or more before (a rotation principal). ' +
     'A rotation replaces the credential where the agent runs, a migration moves the agent; an attacker\'s added secret or certificate runs beside the agent\'s own, from his host. ' +
@@ -341,6 +357,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     }
     const use = firstUse(cid, e.ip, t, e.event_id, info, ctx);
     if (e.result !== 'success') use.locked = true;
+    if (e.credential_type === 'managed_identity') use.managed = true;
     if (w.uses.length >= MAX_CREDENTIALS) {
       // The least recently used goes.
       let victim = 0;
@@ -362,8 +379,10 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
    */
   function seedPrevious(w: WatchState, e: SigninEvent, info: AgentInfo, ctx: DetectorContext): void {
     const prev = info.signin_cred_prev ?? null;
-    if (prev === null || prev.credential_id === e.credential_id || Math.abs(e.time - prev.time) > o.concurrentMs) return;
-    w.uses.push(firstUse(prev.credential_id, prev.ip, prev.time, prev.event_id, info, ctx));
+    if (prev === null || prev.credential_id === e.credential_id || Math.abs(e.time - prev.time) > (prev.managed === true ? MANAGED_IN_USE_MS : o.concurrentMs)) return;
+    const use = firstUse(prev.credential_id, prev.ip, prev.time, prev.event_id, info, ctx);
+    if (prev.managed === true) use.managed = true;
+    w.uses.push(use);
   }
 
   /** A credential's first use seen, with who added it when that was someone who does not vouch for it. */
@@ -392,9 +411,14 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   function besideOwn(w: WatchState, added: CredentialUse, info: AgentInfo): CredentialUse | null {
     for (const own of w.uses) {
       if (own === added || own.addedBy !== null) continue;
-      if (own.last <= added.first) continue;
-      if (own.first >= added.first && addedSince(info, own.credential_id, added.addedAt)) continue;
-      if (Math.abs(own.last - added.last) > o.concurrentMs) continue;
+      if (own.managed === true) {
+        // In use without signing in again (see MANAGED_IN_USE_MS).
+        if (added.first - own.last > MANAGED_IN_USE_MS || added.first < own.first) continue;
+      } else {
+        if (own.last <= added.first) continue;
+        if (own.first >= added.first && addedSince(info, own.credential_id, added.addedAt)) continue;
+        if (Math.abs(own.last - added.last) > o.concurrentMs) continue;
+      }
       if (sameSubnet(own.ip, added.ip)) continue;
       return own;
     }

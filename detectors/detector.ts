@@ -80,6 +80,13 @@ export interface CredentialSighting {
   time: number;
   ip: string;
   event_id: string;
+  /** Set when the credential is a managed identity's: the platform holds it and its tokens live a day (absent otherwise: no field for the rest). */
+  managed?: true;
+}
+
+/** A sighting of credential `credentialId` (of type `type`) used at `t`, from `ip`. */
+export function credentialSighting(credentialId: string, type: string | null, t: number, ip: string, eventId: string): CredentialSighting {
+  return type === 'managed_identity' ? { credential_id: credentialId, time: t, ip, event_id: eventId, managed: true } : { credential_id: credentialId, time: t, ip, event_id: eventId };
 }
 
 /** How late (event time) an event may arrive and still be in order: the contract's 60 s. */

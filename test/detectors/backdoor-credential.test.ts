@@ -135,6 +135,27 @@ describe('backdoor-credential', () => {
     expect(run([...resumes(60 * MIN), ...backdoor('mallory', ELSEWHERE, 1)]).map((d) => d.severity)).toEqual(['medium']);
   });
 
+  it('fires at once on a credential added to a managed identity by a non-sponsor and used elsewhere within the day of its own sign-in (its token lives a day)', () => {
+    // A backup job on a managed identity: one sign-in (24 h token) at T0 - 7 h, working since without signing in again.
+    const managed = (before: number) => [
+      lifecycle({ action: 'created', sponsor_id: 's1', actor: 'admin', time: T0 - 3 * DAY }),
+      signin({ credential_id: 'mi-1', credential_type: 'managed_identity', ip: HOME, time: T0 - before }),
+    ];
+    const fic = (actor: string, ip = ELSEWHERE) => [
+      lifecycle({ action: 'credential_added', credential_id: 'fic-1', actor, time: T0 }),
+      signin({ credential_id: 'fic-1', credential_type: 'federated', ip, time: T0 + 4 * MIN }),
+    ];
+    const out = run([...managed(7 * HOUR), ...fic('mallory')]);
+    expect(out.map((d) => [d.severity, d.time])).toEqual([['medium', T0 + 4 * MIN]]);
+    expect(out[0]!.evidence.baseline).toMatchObject({ credential_id: 'mi-1', ip: HOME });
+    // Its sponsor's credential; one used where the identity runs; a managed identity last seen over a day before; an ordinary credential 7 hours before: nothing.
+    expect(run([...managed(7 * HOUR), ...fic('s1')])).toEqual([]);
+    expect(run([...managed(7 * HOUR), ...fic('mallory', '20.42.10.99')])).toEqual([]);
+    expect(run([...managed(25 * HOUR), ...fic('mallory')])).toEqual([]);
+    const secret = [lifecycle({ action: 'created', sponsor_id: 's1', actor: 'admin', time: T0 - 3 * DAY }), signin({ credential_id: 'c-own', ip: HOME, time: T0 - 7 * HOUR })];
+    expect(run([...secret, ...fic('mallory')])).toEqual([]);
+  });
+
   it('fires when the thief signs in with the added credential before the agent next signs in with its own (the watch begins with the thief)', () => {
     // The agent signs in every 2 minutes (T0, T0 + 2 min...); the credential is added at T0 + 10 min + 10 s, used 20 s later.
     const events = [...working(40), ...backdoor('mallory', ELSEWHERE, 4, T0 + 10 * MIN + 10 * SEC)].map((e) =>
