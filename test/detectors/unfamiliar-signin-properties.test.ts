@@ -316,6 +316,14 @@ describe('unfamiliar-signin-properties', () => {
     // A sponsor at high user risk vouches for nothing.
     const risky = laptop('alice', END, [{ type: 'user_risk', event_id: 'ur-1', time: END - MIN, tenant_id: 't1', user_id: 'alice', level: 'high', reason: null }]);
     expect(run(det(), risky).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
+    // The sponsor's credential put to use where the agent runs (its rotation) is the agent's own by then: a copy of it
+    // used from elsewhere is judged like any other.
+    const rolledOut = laptop('alice', END - 20 * MIN).flatMap((e) =>
+      e.type === 'signin' && e.credential_id === 'tmp-secret'
+        ? [signin({ agent_id: 'a1', credential_id: 'tmp-secret', time: END - 15 * MIN }), e]
+        : [e],
+    );
+    expect(run(det(), rolledOut).detections.map((d) => d.severity)).toEqual(['low', 'medium']);
   });
 
   it('judges a credential like any other when its sponsor created the agent within the day and never managed another agent of its blueprint (an impersonator swapped in)', () => {
