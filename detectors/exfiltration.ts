@@ -14,7 +14,9 @@
 // destination the blueprint's agents regularly upload to (its own storage
 // account...) are normal heavy-tail traffic. A bulk destination is familiar to
 // an agent once another agent of its blueprint used it 15 minutes before
-// without being flagged for it, or an hour after the blueprint first did (so
+// without being flagged for it (also for the agent that used it first: a
+// fleet's shared sink is the blueprint's once its peers use it too), or an
+// hour after the blueprint first did (so
 // an agent's own fresh exfiltration target never becomes familiar during the
 // exfiltration, nor does a drop site two agents started on minutes apart). A destination the blueprint
 // works with is familiar too, whatever the sizes sent there: one 2 of its
@@ -683,6 +685,9 @@ interface BulkDest {
   a: number;
   /** The largest transfer there by an agent under no suspicion while the destination was new to the blueprint, KiB; absent in older snapshots. */
   m?: number;
+  /** Hash of the second agent seen sending bulk data there, and its first time (s); absent until one does (and in older snapshots). */
+  b?: number;
+  o?: number;
 }
 
 interface GroupEx extends Timed {
@@ -838,6 +843,10 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       if (sec > d.l) d.l = sec;
       if (sec < d.f) d.f = sec;
       if (kib > (d.m ?? 0)) d.m = kib;
+      if (ah !== d.a && (d.b === undefined || (d.b === ah && sec < d.o!))) {
+        d.b = ah;
+        d.o = sec;
+      }
       return;
     }
     if (g.d.size >= o.maxBulkDestinations) {
@@ -849,6 +858,19 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       for (const [k, v] of g.d) if (v.l <= cut) g.d.delete(k);
     }
     g.d.set(dh, { f: sec, l: sec, a: ah, m: kib });
+  }
+
+  /**
+   * Whether another agent of the blueprint sent bulk data to the destination
+   * (`d`, hash `dh`) peerFamiliarAfterMs or more before `t` and was not
+   * flagged for it: the first agent seen there, or for that first agent
+   * itself the second (a fleet's shared sink is not new to the agent that
+   * happened to reach it first, once its peers have used it too).
+   */
+  function peerSent(g: GroupEx, d: BulkDest, dh: number, ah: number, t: number): boolean {
+    const other = d.a !== ah ? d.a : d.b;
+    const since = d.a !== ah ? d.f : d.o;
+    return other !== undefined && since !== undefined && t - since * 1000 >= o.peerFamiliarAfterMs && g.x.get(dh)?.a !== other;
   }
 
   /**
@@ -1692,8 +1714,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       dh = hashString(e.dest_host);
       ah = hashString(e.agent_id);
       const d = g.d.get(dh);
-      const age = d === undefined ? -1 : t - d.f * 1000;
-      familiar = d !== undefined && (age >= o.familiarAfterMs || (d.a !== ah && age >= o.peerFamiliarAfterMs && g.x.get(dh)?.a !== d.a));
+      familiar = d !== undefined && (t - d.f * 1000 >= o.familiarAfterMs || peerSent(g, d, dh, ah, t));
       if (!familiar && g.x.size !== 0 && recurring(g, dh, ah, t)) familiar = true;
       noteBulk(g, dh, ah, t);
     }

@@ -50,6 +50,20 @@ const AGENTS = ['a1', 'a2', 'a3', 'a4'];
 const T3 = T0 + 3 * HOUR;
 
 describe('exfiltration', () => {
+  it('takes a fleet\'s shared sink as the blueprint\'s for the agent that reached it first, once its peers have used it for 15 minutes', () => {
+    // Eight feed agents publish 7 MB to their Event Hub every 5 minutes from T0 + 4.5 min, a1 first (its clock runs
+    // 10 s fast at the 13th). When the blueprint's first hour ends (window sums count from then on), a1's call to its
+    // feed's API sums its publishes of the last 10 minutes, to a hub not yet an hour old.
+    const feeders = Array.from({ length: 8 }, (_, i) => `a${i + 1}`);
+    const events: NetworkEvent[] = [network({ agent_id: 'a1', time: T0 + 64 * MIN + 40 * SEC, bytes_out: 900, bytes_in: 30_000, dest_host: 'api.feed.example', category: 'api' })];
+    for (let k = 0; k < 14; k++)
+      feeders.forEach((a, i) =>
+        events.push(network({ agent_id: a, time: T0 + 4 * MIN + 30 * SEC + k * 5 * MIN + i * 20 * SEC - (k === 12 && i === 0 ? 10 * SEC : 0), bytes_out: 7_000_000, dest_host: 'odds.servicebus.windows.net', dest_port: 5671, category: 'api' })),
+      );
+    events.sort((x, y) => x.time - y.time);
+    expect(feed(createExfiltrationDetector({ confirmMs: 0 }), fakeContext(), events)).toEqual([]);
+  });
+
   it('fires high for one huge upload to a file-sharing destination', () => {
     const d = exfil();
     const ctx = fakeContext();
