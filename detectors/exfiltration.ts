@@ -118,8 +118,10 @@
 // repositories read through a code host's MCP server, then pushed into a
 // public pull request through it: a toxic agent flow).
 // Writes to a system the blueprint only reads: 10 requests within 10 minutes
-// to one destination inside the organisation's network (a private address:
-// a SaaS API reads and writes on one host) that it works with, where its
+// to destinations inside the organisation's network (a private address:
+// a SaaS API reads and writes on one host) that it works with (counted
+// across them: recipes rewritten in their store, then pushed to the tools'
+// servers, are one change), where its
 // agents' largest request stayed under 16 KiB (a chromatography data
 // system, a historian it queries), each
 // 32 KiB or more, twice what came back and 8× that largest, are medium,
@@ -622,6 +624,8 @@ interface HostBurst extends Timed {
   host: string;
   ids: string[];
   fired: number;
+  /** Set when a burst counted across hosts (see hostBurst's `anyHost`) reached more than its first; absent otherwise. */
+  many?: true;
 }
 
 /** Azure Storage data endpoints (blob, Data Lake, files, queues, tables) of any account. */
@@ -753,7 +757,7 @@ export const exfiltrationMeta: DetectorMeta = {
     'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call; nor a government host, by category or by name (.gov, .gov.uk, .gouv.fr, admin.ch...): a regulator\'s filing portal, an agency\'s file exchange, whose single transfers are low too; nor a private address: a copy to an internal share stays inside; nor, with the agent\'s own token, an Azure AI, Machine Learning or health data service resource: the tenant\'s): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key; a transfer within 4× the largest the blueprint sent to that destination while it was new to it, an hour or more before, is its own volume: a partner file sent hourly since the stream began). ' +
     'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (4× after 20 such calls within 10 minutes: a vault read whole; 32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump); so are such requests within 15 minutes after 4 MiB received from MCP servers within 10 minutes (private repositories read through a code host\'s tool, then written into a public pull request). ' +
-    'Ten requests within 10 minutes to a destination inside the network (a private address) its blueprint works with but only reads (its agents\' largest request there under 16 KiB), each 32 KiB or more, twice the answer and 8× that largest, are medium, confirmed like bulk data: records written where the blueprint never writes (stored data manipulation), or data pushed out through it. ' +
+    'Ten requests within 10 minutes to destinations inside the network (a private address) its blueprint works with but only reads, counted across them (its agents\' largest request there under 16 KiB), each 32 KiB or more, twice the answer and 8× that largest, are medium, confirmed like bulk data: records written where the blueprint never writes (stored data manipulation), or data pushed out through it. ' +
     'Six prompt-sized requests (8 KiB or more, more out than in) within 10 minutes to one model provider host that is no major provider\'s own API and not one the blueprint works with are medium: its model client pointed at a relay; so are six such tool calls to an MCP server the blueprint does not work with, 4 times what came back (data passed as tool arguments). ' +
     'Fifteen image fetches within 10 minutes to one host the blueprint does not work with, each sending 1.5 KiB or more and twice what came back, are medium: data carried out in image URLs (markdown images of an injected answer, EchoLeak); so are 6 tracking pixels (1 KiB or more out, a 256-byte answer or less) to one such host, or 12 to an image host it works with, not an analytics or advertising host (a poisoned memory appending the agent\'s context to a pixel after every model turn; an image host\'s name re-registered). ' +
     'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
@@ -1025,19 +1029,20 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
    * request to another host starts over: each rule here is about one host).
    * Returns the burst when it reaches `limit` outside the cooldown, else null.
    */
-  function hostBurst(map: TenantMap<HostBurst>, e: NetworkEvent, limit: number): HostBurst | null {
+  function hostBurst(map: TenantMap<HostBurst>, e: NetworkEvent, limit: number, anyHost = false): HostBurst | null {
     const t = e.time;
     let r = map.get(e.tenant_id, e.agent_id);
     if (r === undefined) {
       r = { at: t, n: 0, t0: t, host: e.dest_host, ids: [], fired: 0 };
       map.set(e.tenant_id, e.agent_id, r);
     } else if (t > r.at) r.at = t;
-    if (t - r.t0 > 2 * o.windowMs || t < r.t0 || r.host !== e.dest_host) {
+    if (t - r.t0 > 2 * o.windowMs || t < r.t0 || (r.host !== e.dest_host && !anyHost)) {
       r.n = 0;
       r.t0 = t;
       r.ids = [];
       r.host = e.dest_host;
-    }
+      delete r.many;
+    } else if (r.host !== e.dest_host) r.many = true;
     r.n++;
     if (r.ids.length < 8) r.ids.push(e.event_id);
     if (r.n < limit || (r.fired !== 0 && t - r.fired < o.cooldownMs)) return null;
@@ -1150,14 +1155,17 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
    * used (stored data manipulation), or data pushed out through the system.
    */
   function writesOf(e: NetworkEvent, s: AgentEx, k: KnownDest): Detection | null {
-    const r = hostBurst(writes, e, o.writes);
+    // Counted across such systems: writes spread over two systems the blueprint only reads (recipes rewritten in
+    // their store, then pushed to the tools' servers) are no less a change of the agent's part.
+    const r = hostBurst(writes, e, o.writes, true);
     if (r === null) return null;
+    const where = r.many === true ? `${r.host} and other systems its blueprint only reads, latest ${e.dest_host} (${e.category})` : `${e.dest_host} (${e.category}), a system its blueprint only reads`;
     return burstFinding(
       e,
       s,
       r,
       'writes-to-reader',
-      `Agent ${e.agent_id} sent ${r.n} write-sized requests within ${formatDuration(e.time - r.t0)} to ${e.dest_host} (${e.category}), a system its blueprint only reads (its largest request there: under ${fmtBytes(bucketUpper(k.b!))}; latest ${fmtBytes(e.bytes_out)} out, ${fmtBytes(e.bytes_in)} back): records written where it never writes (stored data manipulation), or data pushed out through it`,
+      `Agent ${e.agent_id} sent ${r.n} write-sized requests within ${formatDuration(e.time - r.t0)} to ${where} (its largest request there: under ${fmtBytes(bucketUpper(k.b!))}; latest ${fmtBytes(e.bytes_out)} out, ${fmtBytes(e.bytes_in)} back): records written where it never writes (stored data manipulation), or data pushed out through it`,
       `its agents' requests there never reached ${fmtBytes(bucketUpper(k.b!))}`,
       `${o.writes} requests of ${fmtBytes(o.writeMinBytes)} or more, twice what came back and ${2 ** o.writeBuckets}× the blueprint's largest there, within ${(2 * o.windowMs) / 60_000} min, to a destination it works with where its largest request was under ${fmtBytes(2 * READER_MAX_BYTES)}`,
     );

@@ -372,7 +372,10 @@ describe('exfiltration', () => {
     const r = seededRandom(5);
     const events = traffic(AGENTS, T0, T3);
     for (let t = T0; t < T3; t += 5 * MIN)
-      for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 3 * SEC, bytes_out: 4_000 + Math.floor(r() * 5_000), bytes_in: 90_000, category: 'api', dest_host: 'cds.plant.example', dest_ip: '10.60.6.15' }));
+      for (const a of AGENTS) {
+        events.push(network({ agent_id: a, time: t + 3 * SEC, bytes_out: 4_000 + Math.floor(r() * 5_000), bytes_in: 90_000, category: 'api', dest_host: 'cds.plant.example', dest_ip: '10.60.6.15' }));
+        events.push(network({ agent_id: a, time: t + 9 * SEC, bytes_out: 2_000, bytes_in: 40_000, category: 'api', dest_host: 'lims.plant.example', dest_ip: '10.60.6.30' }));
+      }
     events.push(network({ agent_id: 'a1', time: T3 - 10 * MIN, bytes_out: 9_000, bytes_in: 90_000, category: 'api', dest_host: 'cds.plant.example', dest_ip: '10.60.6.15' }));
     events.sort((x, y) => x.time - y.time);
     // Writes of 34-100 kB: the first three under 64 KiB (not 8x the largest), which must not raise the bar either.
@@ -396,6 +399,11 @@ describe('exfiltration', () => {
     expect(run([...writesBy('a2', T3), ...writesBy('a3', T3 + 10 * SEC), ...writesBy('a4', T3 + 20 * SEC)])).toEqual([]);
     // A SaaS API reads and writes on one public host (Graph's mail): not judged there.
     expect(run(writesBy('a4', T3).map((e) => ({ ...e, dest_ip: '20.190.1.5' })))).toEqual([]);
+    // Spread over two systems the blueprint only reads (results rewritten in the CDS, then in the LIMS): counted together.
+    const spread = writesBy('a4', T3).map((e, i) => (i < 7 ? e : ({ ...e, dest_host: 'lims.plant.example', dest_ip: '10.60.6.30' } as NetworkEvent)));
+    const both = run(spread);
+    expect(both.map((x) => [x.agent_id, x.severity, x.evidence.kind])).toEqual([['a4', 'medium', 'writes-to-reader']]);
+    expect(both[0]!.summary).toContain('cds.plant.example and other systems its blueprint only reads, latest lims.plant.example');
   });
 
   it('catches prompts sent to a relay (a model provider the blueprint does not work with, no major provider\'s API): 6 within 10 minutes, confirmed unless the blueprint moves there', () => {
