@@ -36,7 +36,10 @@
 // - a directory or file-share dump: most of it, from the call that crossed
 //   the threshold through the confirmation minutes, over LDAP, the global
 //   catalog, SMB or NFS (389, 636, 3268-3269, 445, 139, 2049): an agent that
-//   talks HTTPS APIs pulling the domain's objects or SYSVOL; so is a pull
+//   talks HTTPS APIs pulling the domain's objects or SYSVOL (SMB and NFS
+//   count only for an agent that did not read from a file share a window or
+//   more before: a design agent pulling more of its files from its NAS is
+//   its work grown large, low by its volume); so is a pull
 //   from an RPC dynamic port (49152+) of a host whose endpoint mapper (135)
 //   the agent called within 10 minutes: from a domain controller, directory
 //   replication (a DCSync pulling every account's hashes); unless it sends
@@ -157,6 +160,8 @@ interface AgentIntake extends SlotState, SubWindowRing {
   /** Its latest call to RPC's endpoint mapper (port 135): host hash, time (s); absent until one (see replicationCall). */
   ep?: number;
   et?: number;
+  /** Its first read from a file share (SMB, NFS) outside any finding, s: a window or more before a pull, files are its work (see notePull); absent until one. */
+  fs?: number;
 }
 
 interface IntakeGroup extends Timed {
@@ -207,6 +212,8 @@ const SWEEP_HOSTS = 4;
 const SWEEP_CALL_KIB = 1024;
 /** LDAP, LDAPS, global catalog, SMB, NetBIOS session, NFS. */
 const DIRECTORY_PORTS = new Set([389, 636, 3268, 3269, 445, 139, 2049]);
+/** Of those, the file shares' (SMB, NFS). */
+const FILE_SHARE_PORTS = new Set([445, 139, 2049]);
 
 /** Reads kept for pairing with their write-back, and how much larger the write may be (an encryption header), bytes. */
 const REWRITE_READS = 8;
@@ -233,10 +240,17 @@ function replicationCall(a: AgentIntake, e: NetworkEvent, now: number): boolean 
   return a.ep !== undefined && e.dest_port >= 49152 && now - a.et! <= RPC_BIND_S && hashString(e.dest_host) === a.ep;
 }
 
-/** Counts a call of the agent's pending finding (see the header: directory dumps, in-place rewrites); `replication`: see replicationCall. */
-function notePull(p: Pending, e: NetworkEvent, kib: number, replication: boolean): void {
+/**
+ * Counts a call of the agent's pending finding (see the header: directory
+ * dumps, in-place rewrites); `replication`: see replicationCall. A pull from
+ * a file share by an agent that reads files from shares in its daily work (a
+ * design agent on its NAS) is its work grown large, not a share dumped by an
+ * agent of HTTPS APIs: judged by its volume alone.
+ */
+function notePull(p: Pending, a: AgentIntake, e: NetworkEvent, kib: number, replication: boolean, windowS: number): void {
   p.seen = (p.seen ?? 0) + kib;
-  if (replication || DIRECTORY_PORTS.has(e.dest_port)) p.dir = (p.dir ?? 0) + kib;
+  const workShares = a.fs !== undefined && sec(p.t) - a.fs >= windowS;
+  if (replication || (DIRECTORY_PORTS.has(e.dest_port) && !(workShares && FILE_SHARE_PORTS.has(e.dest_port)))) p.dir = (p.dir ?? 0) + kib;
   if (e.bytes_in >= MIRROR_CALL_KIB * 1024) noteRead((p.rd ??= []), e);
 }
 
@@ -301,7 +315,7 @@ export const bulkCollectionMeta: DetectorMeta = {
     'An agent receives far more data than it and its blueprint ever do: at least 64 MiB within 10 minutes, 10× its own peak (decaying, half-life 3 days, of windows at least an hour old; once it has an hour of history) and 5× the highest peak of its blueprint\'s agents, ' +
     'or, for an agent still learning, 10× its blueprint\'s (low: with another finding, such as a new network or credential, the agent rises; agents are also asked to read a lot): a stolen credential dumping a mailbox, a CRM or a storage account through the agent\'s own APIs. ' +
     'Confirmed 3 minutes later unless 2 other agents of the blueprint rise over 10× their own peaks within 10 minutes (a blueprint-wide backfill). What a flagged agent pulls is not learned. ' +
-    'Medium when it pulled bulk data (1 MiB a call) from 4 or more distinct hosts within the window through those 3 minutes (a sweep of the subscription\'s storage accounts), or most of it, from the call that crossed the threshold on, over LDAP, the global catalog, SMB or NFS (a directory or SYSVOL dump by an agent of HTTPS APIs) or from an RPC dynamic port of a host whose endpoint mapper (135) it called within 10 minutes (directory replication: a DCSync), or when 5 or more objects of 1 MiB or more, half the pull or more, are written back to the host they came from at their size or up to 64 KiB more (rewritten in place: ransomware encrypting a store with the agent\'s own token); such a rewrite is medium whatever the agent\'s peak once 10 objects (32 MiB) went back within 10 minutes, 5 minutes later unless another agent of the blueprint rose or did the same within 10 minutes of it (a release rewriting every agent\'s documents: sensitivity labels stamped in).',
+    'Medium when it pulled bulk data (1 MiB a call) from 4 or more distinct hosts within the window through those 3 minutes (a sweep of the subscription\'s storage accounts), or most of it, from the call that crossed the threshold on, over LDAP, the global catalog, SMB or NFS (a directory or SYSVOL dump by an agent of HTTPS APIs; SMB and NFS not for an agent that read from file shares 10 minutes or more before: its work) or from an RPC dynamic port of a host whose endpoint mapper (135) it called within 10 minutes (directory replication: a DCSync), or when 5 or more objects of 1 MiB or more, half the pull or more, are written back to the host they came from at their size or up to 64 KiB more (rewritten in place: ransomware encrypting a store with the agent\'s own token); such a rewrite is medium whatever the agent\'s peak once 10 objects (32 MiB) went back within 10 minutes, 5 minutes later unless another agent of the blueprint rose or did the same within 10 minutes of it (a release rewriting every agent\'s documents: sensitivity labels stamped in).',
 };
 
 export function createBulkCollectionDetector(options: BulkCollectionOptions = {}): Detector {
@@ -425,6 +439,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     // Most calls: a small sum, nothing to judge or show; only this hour's candidate moves (the
     // blueprint is looked up when an hour turns).
     if (sum < MIN_RISE_KIB && !flagged) {
+      if (a.fs === undefined && FILE_SHARE_PORTS.has(e.dest_port)) a.fs = now;
       if (now - a.ca >= PROMOTE_S) promoteOf(e, a, now, ctx);
       if (sum > a.cand) {
         a.cand = sum;
@@ -457,7 +472,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
       if (over) {
         a.fired = now;
         const p: Pending = { tenant_id: e.tenant_id, agent_id: e.agent_id, due: e.time + o.confirmMs, bp, t: e.time, kib: sum, own: Math.round(own), peers: peersKnown ? Math.round(peers) : -1, host: e.dest_host, ids: [e.event_id] };
-        notePull(p, e, kib, replicationCall(a, e, now));
+        notePull(p, a, e, kib, replicationCall(a, e, now), o.windowMs / 1000);
         pending.add(p);
         return NO_DETECTIONS;
       }
@@ -465,6 +480,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     // Learned as the agent's (and its blueprint's) own an hour later, unless it is being judged:
     // against its latest minutes, a rise that builds up call by call would never be a rise.
     if (!flagged) {
+      if (a.fs === undefined && FILE_SHARE_PORTS.has(e.dest_port)) a.fs = now;
       if (now - a.ca >= PROMOTE_S) promote(a, g, ah, now);
       if (sum > a.cand) {
         a.cand = sum;
@@ -473,7 +489,7 @@ export function createBulkCollectionDetector(options: BulkCollectionOptions = {}
     } else {
       const p = pending.get(e.tenant_id, e.agent_id);
       if (p !== undefined) {
-        notePull(p, e, kib, replicationCall(a, e, now));
+        notePull(p, a, e, kib, replicationCall(a, e, now), o.windowMs / 1000);
         if (sum > p.kib) {
           p.kib = sum;
           if (p.ids.length < 4) p.ids.push(e.event_id);

@@ -75,6 +75,19 @@ describe('bulk-collection', () => {
     expect(run(ldap.flatMap((e, k) => (k % 2 === 0 ? [e, upload(e)] : [e]))).map((x) => x.severity)).toEqual(['medium']);
   });
 
+  it('takes a large pull from a file share by an agent that reads files from shares every day for its work grown large (low), not its directory reads', () => {
+    // a2 reads a design file of 1 MB from its NAS over SMB every 20 minutes, then pulls 108 MB from it.
+    const nas = (t: number, size: number, k: number) => network({ agent_id: 'a2', time: t, dest_host: 'nas01.corp.contoso.com', dest_ip: '10.40.2.20', dest_port: 445, category: 'internal', bytes_in: size, event_id: `nas-${k}` });
+    const daily = Array.from({ length: 9 }, (_, k) => nas(T0 + k * 20 * MIN + 7 * SEC, MB, k));
+    const pull = Array.from({ length: 12 }, (_, k) => nas(T3 + k * 30 * SEC, 9 * MB, 100 + k));
+    expect(run(pull, daily).map((x) => x.severity)).toEqual(['low']);
+    // The same pull by an agent that never read from a share: a dump, medium.
+    expect(run(pull).map((x) => x.severity)).toEqual(['medium']);
+    // Its directory over LDAPS is no file of its work: medium all the same.
+    const ldap = pull.map((e) => ({ ...e, dest_port: 636 }) as AgentEvent);
+    expect(run(ldap, daily).map((x) => x.severity)).toEqual(['medium']);
+  });
+
   it('takes a pull from an RPC dynamic port of a host whose endpoint mapper the agent just called for directory replication (a DCSync): medium', () => {
     const DC = { dest_host: 'dc02.corp.contoso.com', dest_ip: '10.40.0.11', category: 'internal' };
     const mapper = network({ agent_id: 'a2', time: T3 - 20 * SEC, ...DC, dest_port: 135, bytes_out: 1_100, bytes_in: 900 });
