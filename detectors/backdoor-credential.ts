@@ -355,9 +355,8 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       }
       return u;
     }
-    const use = firstUse(cid, e.ip, t, e.event_id, info, ctx);
+    const use = firstUse(cid, e.ip, t, e.event_id, e.credential_type === 'managed_identity', info, ctx);
     if (e.result !== 'success') use.locked = true;
-    if (e.credential_type === 'managed_identity') use.managed = true;
     if (w.uses.length >= MAX_CREDENTIALS) {
       // The least recently used goes.
       let victim = 0;
@@ -380,15 +379,13 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   function seedPrevious(w: WatchState, e: SigninEvent, info: AgentInfo, ctx: DetectorContext): void {
     const prev = info.signin_cred_prev ?? null;
     if (prev === null || prev.credential_id === e.credential_id || Math.abs(e.time - prev.time) > (prev.managed === true ? MANAGED_IN_USE_MS : o.concurrentMs)) return;
-    const use = firstUse(prev.credential_id, prev.ip, prev.time, prev.event_id, info, ctx);
-    if (prev.managed === true) use.managed = true;
-    w.uses.push(use);
+    w.uses.push(firstUse(prev.credential_id, prev.ip, prev.time, prev.event_id, prev.managed === true, info, ctx));
   }
 
-  /** A credential's first use seen, with who added it when that was someone who does not vouch for it. */
-  function firstUse(cid: string, ip: string, t: number, eventId: string, info: AgentInfo, ctx: DetectorContext): CredentialUse {
+  /** A credential's first use seen (a managed identity's when `managed`), with who added it when that was someone who does not vouch for it. */
+  function firstUse(cid: string, ip: string, t: number, eventId: string, managed: boolean, info: AgentInfo, ctx: DetectorContext): CredentialUse {
     const added = unvouched(info, cid, t, ctx);
-    return {
+    const use: CredentialUse = {
       credential_id: cid,
       ip,
       first: t,
@@ -399,6 +396,8 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       addedAt: added === null ? 0 : added.time,
       fired: false,
     };
+    if (managed) use.managed = true;
+    return use;
   }
 
   /**
