@@ -47,6 +47,18 @@
 // added to it (a federated credential planted on a backup identity) used
 // from another subnet within that day is medium at its first use.
 //
+// Provisioning: the actor that created the agent for its sponsor (a
+// provisioning pipeline) gives it its first credential within the hour; that
+// credential is the agent's own, as if its sponsor had added it.
+//
+// The blueprint's credential: an agent of a blueprint also signs in with a
+// credential added to its blueprint's principal (the principal's certificate
+// exchanged for the agent's token, a federated sign-in presenting it). Added
+// by someone whom neither the agent's sponsors nor the principal's vouch for,
+// it is judged as if added to the agent: a phished application administrator
+// planting a certificate on the blueprint reaches every agent of it, and no
+// addition to an agent shows it.
+//
 // A swap: the actor adds his credential and removes the agent's; the agent's
 // workload, still running where it ran, keeps presenting its credential and
 // is rejected (invalid or expired credential). Those rejected attempts count
@@ -80,12 +92,14 @@
 //
 // State: only for agents with a credential added by an actor who does not
 // vouch for it within the last 7 days (rare): the latest use of up to 4
-// credentials. Every other sign-in costs one array length check.
+// credentials; per credential added, its holder, blueprint and actor; per
+// agent created by someone other than its sponsor, its creator. Every other
+// sign-in costs an array length check and a map lookup.
 
 import type { AgentEvent, LifecycleEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { identityKey, isVouchingSponsor, peerGroupName, unvouchedAddition } from './detector.js';
+import { ALLOWED_LATENESS_MS, identityKey, isRiskyActor, isSanctionedActor, isVouchingSponsor, peerGroupName, unvouchedAddition } from './detector.js';
 import { sameSubnet } from './addresses.js';
 import { AgentStore, NO_DETECTIONS, TenantMap, sec, type SlotState } from './agent-directory.js';
 import { ActorSprees, unreported, type ActorSpreesSnapshot } from './actor-sprees.js';
@@ -155,6 +169,8 @@ interface CredentialUse {
   locked?: boolean;
   /** A managed identity's credential (see MANAGED_IN_USE_MS); absent: false. */
   managed?: true;
+  /** The identity of the agent's blueprint the credential was added to (its blueprint principal), when not the agent; absent: the agent. */
+  holder?: string;
 }
 
 interface WatchState extends SlotState {
@@ -174,6 +190,18 @@ interface Snapshot {
   wipeReported?: [string, string, { at: number }][];
   /** Each agent's latest sponsor appointment (sponsor key, time as at); absent likewise. */
   appointed?: [string, string, { at: number; s: string }][];
+  /** Agents created by someone other than their sponsor (creator key, creation time as at); absent likewise. */
+  creators?: [string, string, { at: number; s: string }][];
+  /** Credentials added to any identity, by credential id (see Addition); absent likewise. */
+  additions?: [string, string, Addition][];
+}
+
+/** A credential added to an identity of the tenant: when (as at), to which (h), of which blueprint (b), by whom (s). */
+interface Addition {
+  at: number;
+  h: string;
+  b: string;
+  s: string;
 }
 
 /** A spree finding waiting to see whether its agent puts the new credential to use where it runs. */
@@ -195,6 +223,7 @@ export const backdoorCredentialMeta: DetectorMeta = {
   description:
     'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else, who was not at medium or high risk then, more than an hour before adding it; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
     "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium), or a managed identity's, signed in within the day before (its tokens live a day: medium at the added one's first use), or presented and rejected as invalid or expired there (a swap: the actor removed the agent's credential and its workload is locked out). " +
+    "A credential the agent's creator (not its sponsor) adds within the hour of creating it is provisioning: the agent's own. A credential added to the blueprint's principal by someone neither the agent's nor the principal's sponsors vouch for, presented by an agent of the blueprint (a federated sign-in), is judged as if added to the agent. " +
     'When the actor is another agent of the tenant (owner rights over other agents), it is medium too. ' +
     'One actor adding credentials to 4 or more agents within 10 minutes is low on each, 10 minutes later (credentials planted across the fleet), unless the agent signed in with the new credential from the subnet it signed in from before (a rotation in place), its sponsor added it within the hour of the agent\'s creation (provisioning) or the actor\'s sprees began 12 hours or more before (a rotation principal). ' +
     'A rotation replaces the credential where the agent runs, a migration moves the agent; an attacker\'s added secret or certificate runs beside the agent\'s own, from his host. ' +
@@ -213,6 +242,14 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   const wipeReported = new TenantMap<{ at: number }>(o.maxAgents);
   /** Each agent's latest sponsor appointment: the sponsor (identityKey) and when (ms, as `at`). */
   const appointed = new TenantMap<{ at: number; s: string }>(o.maxAgents);
+  /** Agents created by someone other than their sponsor: the creator (identityKey) and when (ms, as `at`). What it adds within the hour is provisioning. */
+  const creators = new TenantMap<{ at: number; s: string }>(o.maxAgents);
+  /**
+   * Every credential added, by its id. An agent signs in with its blueprint's credential too: the blueprint
+   * principal's certificate exchanged for the agent's token (a federated sign-in presenting it). A credential added
+   * to the principal is a way into every agent of the blueprint, where no addition to the agent shows.
+   */
+  const additions = new TenantMap<Addition>(o.maxAgents);
 
   /**
    * The latest addition of `cid` within the window before `t` by someone who
@@ -221,7 +258,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
    */
   function unvouched(info: AgentInfo, cid: string, t: number, ctx: DetectorContext): AgentInfo['credentials_added'][number] | null {
     const found = unvouchedAddition(info, cid, t, o.addedWithinMs, ctx);
-    if (found !== null) return found;
+    if (found !== null) return byCreator(info, found.actor, found.time, ctx) ? null : found;
     const ap = appointed.get(info.tenant_id, info.agent_id);
     if (ap === undefined) return null;
     let fresh: AgentInfo['credentials_added'][number] | null = null;
@@ -231,6 +268,33 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       if (fresh === null || c.time > fresh.time) fresh = c;
     }
     return fresh;
+  }
+
+  /**
+   * True when `actor` created the agent (its sponsor being someone else) and `time` is within the hour after,
+   * and is not at medium or high user risk: the provisioning pipeline giving a new agent its first credential,
+   * as its sponsor would.
+   */
+  function byCreator(info: AgentInfo, actor: string, time: number, ctx: DetectorContext): boolean {
+    const c = creators.get(info.tenant_id, info.agent_id);
+    return c !== undefined && c.s === identityKey(actor) && time >= c.at && time - c.at <= PROVISIONING_MS && !isRiskyActor(ctx, info.tenant_id, actor);
+  }
+
+  /**
+   * The addition of `cid`, within the window before `t`, to another identity of the agent's blueprint (its
+   * principal), when neither the agent's sponsors nor that identity's vouch for its actor (nor did its creator
+   * add it as it set the identity up); null when none, when it was added to the agent itself (see unvouched), or
+   * vouched for.
+   */
+  function borrowed(info: AgentInfo, cid: string, t: number, ctx: DetectorContext): Addition | null {
+    if (info.blueprint_id === null || additions.size === 0) return null;
+    const a = additions.get(info.tenant_id, cid);
+    if (a === undefined || a.h === info.agent_id || a.b !== info.blueprint_id || t - a.at > o.addedWithinMs || a.at - t > ALLOWED_LATENESS_MS) return null;
+    for (const c of info.credentials_added) if (c.credential_id === cid) return null;
+    if (isSanctionedActor(info, a.s, ctx)) return null;
+    const holder = ctx.agent(info.tenant_id, a.h);
+    if (holder !== undefined && ((holder.sponsors.length > 0 && isSanctionedActor(holder, a.s, ctx)) || byCreator(holder, a.s, a.at, ctx))) return null;
+    return a;
   }
 
   /** When the credential's adder was appointed sponsor within FRESH_SPONSOR_MS before adding it: that appointment's time, else null. */
@@ -287,7 +351,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     const info = ctx.agent(p.tenant_id, p.agent_id);
     // A new agent's first credential, added by its sponsor within the hour of its creation: provisioning, not planting
     // (a sponsor standing up several agents at once gives each its credential).
-    if (info !== undefined && info.created_seen && p.since - info.first_seen <= PROVISIONING_MS && isVouchingSponsor(info, p.actor, ctx)) return null;
+    if (info !== undefined && info.created_seen && p.since - info.first_seen <= PROVISIONING_MS && (isVouchingSponsor(info, p.actor, ctx) || byCreator(info, p.actor, p.since, ctx))) return null;
     const cur = info?.signin_cred ?? null;
     const prev = info?.signin_cred_prev ?? null;
     if (info !== undefined && cur !== null && prev !== null && cur.time >= p.since - o.spreeWindowMs && sameSubnet(cur.ip, prev.ip)) {
@@ -385,6 +449,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   /** A credential's first use seen (a managed identity's when `managed`), with who added it when that was someone who does not vouch for it. */
   function firstUse(cid: string, ip: string, t: number, eventId: string, managed: boolean, info: AgentInfo, ctx: DetectorContext): CredentialUse {
     const added = unvouched(info, cid, t, ctx);
+    const lent = added === null ? borrowed(info, cid, t, ctx) : null;
     const use: CredentialUse = {
       credential_id: cid,
       ip,
@@ -392,11 +457,12 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       last: t,
       event_id: eventId,
       firstEventId: eventId,
-      addedBy: added === null ? null : added.actor,
-      addedAt: added === null ? 0 : added.time,
+      addedBy: added !== null ? added.actor : lent !== null ? lent.s : null,
+      addedAt: added !== null ? added.time : lent !== null ? lent.at : 0,
       fired: false,
     };
     if (managed) use.managed = true;
+    if (lent !== null) use.holder = lent.h;
     return use;
   }
 
@@ -491,12 +557,14 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       agent_id: e.agent_id,
       time: e.time,
       summary:
-        `Credential ${added.credential_id} added to agent ${e.agent_id} by ${added.addedBy}${who} ` +
+        (added.holder !== undefined
+          ? `Credential ${added.credential_id}, added to ${added.holder} of the agent's blueprint by ${added.addedBy}, who does not vouch for it, is presented by agent ${e.agent_id}: it `
+          : `Credential ${added.credential_id} added to agent ${e.agent_id} by ${added.addedBy}${who} `) +
         (own.locked === true
           ? `is used from ${added.ip} while the agent's own workload keeps presenting its credential ${own.credential_id}, now rejected, from ${own.ip} (locked out of its own identity)`
           : `is used from ${added.ip} while the agent's own credential ${own.credential_id} stays in use from ${own.ip}`),
       evidence: {
-        observed: { credential_id: added.credential_id, ip: added.ip, first_use: added.first, last_use: added.last, added_by: added.addedBy, added_at: added.addedAt, ...(appointedAt !== null ? { adder_appointed_sponsor_at: appointedAt } : {}) },
+        observed: { credential_id: added.credential_id, ip: added.ip, first_use: added.first, last_use: added.last, added_by: added.addedBy, added_at: added.addedAt, ...(added.holder !== undefined ? { added_to: added.holder } : {}), ...(appointedAt !== null ? { adder_appointed_sponsor_at: appointedAt } : {}) },
         baseline: { credential_id: own.credential_id, ip: own.ip, first_use: own.first, last_use: own.last, last_use_rejected: own.locked === true, sponsors: info.sponsors.length, orphaned: orphan },
         threshold: `a credential added within ${o.addedWithinMs / 86_400_000} days by an actor who does not vouch for it, used outside the /24 (IPv6 /48) of another credential of the agent that is used again after its first use, within ${o.concurrentMs / 60_000} min`,
         peer_group: peerGroupName(info.blueprint_id),
@@ -561,6 +629,13 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
         if (prev === undefined || e.time >= prev.at) appointed.set(e.tenant_id, e.agent_id, { at: e.time, s: identityKey(e.sponsor_id) });
         return NO_DETECTIONS;
       }
+      if (e.action === 'created') {
+        if (e.sponsor_id === null || identityKey(e.sponsor_id) !== identityKey(e.actor)) creators.set(e.tenant_id, e.agent_id, { at: e.time, s: identityKey(e.actor) });
+        return NO_DETECTIONS;
+      }
+      if (e.action === 'credential_added' && e.credential_id !== null && e.blueprint_id !== null) {
+        additions.set(e.tenant_id, e.credential_id, { at: e.time, h: e.agent_id, b: e.blueprint_id, s: e.actor });
+      }
       return e.action === 'credential_added' ? onCredentialAdded(e) : e.action === 'credential_removed' ? onCredentialRemoved(e, ctx) : NO_DETECTIONS;
     }
     if (e.type !== 'signin') return NO_DETECTIONS;
@@ -571,7 +646,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     let w = agents.get(ctx, e.tenant_id, e.agent_id);
     if (w === undefined) {
       // Most agents: no credential added lately, nothing to watch.
-      if (info.credentials_added.length === 0 || !watched(info, e.time, ctx)) return NO_DETECTIONS;
+      if ((info.credentials_added.length === 0 || !watched(info, e.time, ctx)) && borrowed(info, e.credential_id, e.time, ctx) === null) return NO_DETECTIONS;
       w = { at: sec(e.time), e: 0, uses: [] };
       agents.set(ctx, e.tenant_id, e.agent_id, w);
       seedPrevious(w, e, info, ctx);
@@ -606,8 +681,10 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       wipes.evict(before);
       wipeReported.evict(before);
       appointed.evict(before);
+      creators.evict(before);
+      additions.evict(before);
     },
-    size: () => agents.size + sprees.size + spreeReported.size + spreePending.size + wipes.size + wipeReported.size + appointed.size,
+    size: () => agents.size + sprees.size + spreeReported.size + spreePending.size + wipes.size + wipeReported.size + appointed.size + creators.size + additions.size,
     snapshot: () => ({
       agents: agents.snapshot(),
       sprees: sprees.snapshot(),
@@ -616,6 +693,8 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       wipes: wipes.snapshot(),
       wipeReported: wipeReported.snapshot().map(([t, a, v]) => [t, a, { ...v }]),
       appointed: appointed.snapshot().map(([t, a, v]) => [t, a, { ...v }]),
+      creators: creators.snapshot().map(([t, a, v]) => [t, a, { ...v }]),
+      additions: additions.snapshot().map(([t, c, v]) => [t, c, { ...v }]),
     }),
     restore(s) {
       agents.restore(s.agents);
@@ -625,6 +704,8 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       wipes.restore(s.wipes);
       wipeReported.restore((s.wipeReported ?? []).map(([t, a, v]) => [t, a, { ...v }]));
       appointed.restore((s.appointed ?? []).map(([t, a, v]) => [t, a, { ...v }]));
+      creators.restore((s.creators ?? []).map(([t, a, v]) => [t, a, { ...v }]));
+      additions.restore((s.additions ?? []).map(([t, c, v]) => [t, c, { ...v }]));
     },
   };
 }

@@ -103,6 +103,44 @@ describe('backdoor-credential', () => {
     expect(run([...setup, ...backdoor('creator')])).toEqual([]);
   });
 
+  it('takes a credential the agent creator (not its sponsor) adds within the hour of creating it for provisioning, not one it adds later', () => {
+    // A provisioning principal creates the agent for sponsor s1 and gives it its secret 2 minutes later; the agent works
+    // from HOME with it. A credential of the thief's, added by a stranger, runs from ELSEWHERE: the finding names the
+    // stranger's credential, not the agent's own.
+    const setup: AgentEvent[] = [
+      lifecycle({ action: 'created', sponsor_id: 's1', actor: 'provisioner', time: T0 - DAY }),
+      lifecycle({ action: 'credential_added', credential_id: 'c-own', actor: 'provisioner', time: T0 - DAY + 2 * MIN }),
+    ];
+    const home = (minutes: number) => Array.from({ length: minutes / 2 }, (_, k) => signin({ credential_id: 'c-own', ip: HOME, time: T0 + k * 2 * MIN }));
+    const out = run([...setup, ...home(40), ...backdoor('mallory')]);
+    expect(out.map((d) => (d.evidence.observed as { credential_id: string }).credential_id)).toEqual(['c-new']);
+    // Alone, the provisioned secret is no backdoor, wherever the agent's other credential runs.
+    expect(run([...setup, ...home(40), ...backdoor('s1')])).toEqual([]);
+    // The same creator adding a credential a day after it created the agent vouches for nothing.
+    const sponsored = [setup[0]!, lifecycle({ action: 'credential_added', credential_id: 'c-own', actor: 's1', time: T0 - DAY + 2 * MIN })];
+    expect(run([...sponsored, ...home(40), ...backdoor('provisioner')]).map((d) => (d.evidence.observed as { credential_id: string }).credential_id)).toEqual(['c-new']);
+  });
+
+  it('fires on a credential a stranger added to the blueprint principal, presented by an agent of the blueprint beside its own; not one its sponsor added, nor for an agent of another blueprint', () => {
+    // The blueprint principal bp-p (same blueprint) gets a certificate from an administrator who sponsors nothing; the
+    // agent's federated sign-ins present it from ELSEWHERE while its own secret keeps signing in at HOME.
+    const principalCert = (actor: string) => lifecycle({ agent_id: 'bp-p', action: 'credential_added', credential_id: 'cert-bp', actor, time: T0 + 10 * MIN });
+    const federated = (agent = 'a1', blueprint = 'bp1') =>
+      [0, 1, 2].map((k) => signin({ agent_id: agent, blueprint_id: blueprint, credential_id: 'cert-bp', credential_type: 'federated', ip: ELSEWHERE, time: T0 + 15 * MIN + k * 3 * MIN }));
+    const out = run([...working(40), principalCert('app-admin@contoso.com'), ...federated()]);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.agent_id).toBe('a1');
+    expect(out[0]!.time).toBe(T0 + 16 * MIN);
+    expect(out[0]!.evidence.observed).toMatchObject({ credential_id: 'cert-bp', added_by: 'app-admin@contoso.com', added_to: 'bp-p', ip: ELSEWHERE });
+    expect(out[0]!.summary).toContain('added to bp-p of the agent\'s blueprint');
+    // The agent's sponsor added it: his to add.
+    expect(run([...working(40), principalCert('s1'), ...federated()])).toEqual([]);
+    // An agent of another blueprint presenting a credential added to bp-p: not its blueprint's.
+    const other = [lifecycle({ agent_id: 'z1', blueprint_id: 'bp-2', action: 'created', sponsor_id: 's2', actor: 'admin', time: T0 - DAY })];
+    for (let m = 0; m < 40; m += 2) other.push(signin({ agent_id: 'z1', blueprint_id: 'bp-2', credential_id: 'c-z1', ip: HOME, time: T0 + m * MIN }));
+    expect(run([...other, principalCert('app-admin@contoso.com'), ...federated('z1', 'bp-2')])).toEqual([]);
+  });
+
   it('fires on a swap: the added credential used elsewhere while the agent own workload, its credential removed, keeps being rejected at home; not a migration or a rotation in place', () => {
     /** The agent works until T0 + 10 min; mallory adds c-new at 10 min and removes c-own at 11 min; from then on its sign-ins at home fail every `every` minutes until `until`. */
     const swap = (ip: string, failures: boolean, every = 2, until = 40) => {
