@@ -28,9 +28,11 @@
 // cooldown teaches no destination: a thief's drop site must not become
 // familiar to the blueprint's next victim. Except to the agent itself on a
 // schedule: the same agent sending bulk data again to a destination it was
-// flagged for, 11 hours to 8 days later (a twice-daily partner upload, a
-// nightly backup), is running a job the first detection put before an
-// analyst; it is familiar from then on.
+// flagged for, 90 minutes to 8 days later (a broadcaster's syndication to its
+// partners every two hours, a twice-daily partner upload, a nightly backup),
+// is running a job the first detection put before an analyst; it is familiar
+// from then on. (A thief's drop site is reported at its first use; his next
+// chunks there within the hour and a half still are.)
 // An upload to an Azure Storage account presenting one of the two storage
 // tokens the tenant last granted the agent (or any token, by an agent whose sponsor
 // granted it a storage data role within the day) goes to the tenant's own
@@ -671,11 +673,11 @@ interface FlaggedDest {
 const MAX_FLAGGED_DESTINATIONS = 64;
 /**
  * The same agent sending bulk data to a destination it was flagged for this
- * long after (and within RECURRENCE_MAX_S): a scheduled job (twice daily,
- * nightly, weekly), which the first detection already put before an
- * analyst: familiar from then on. Seconds.
+ * long after (and within RECURRENCE_MAX_S): a scheduled job (every two hours,
+ * twice daily, nightly, weekly), which the first detection already put
+ * before an analyst: familiar from then on. Seconds.
  */
-const RECURRENCE_MIN_S = 11 * 3600;
+const RECURRENCE_MIN_S = 90 * 60;
 const RECURRENCE_MAX_S = 8 * 24 * 3600;
 
 /** A transfer up to this many times the largest its blueprint sent to the destination before has a precedent there (see the familiar surge). */
@@ -760,7 +762,7 @@ export const exfiltrationMeta: DetectorMeta = {
     'Ten requests within 10 minutes to destinations inside the network (a private address) its blueprint works with but only reads, counted across them (its agents\' largest request there under 16 KiB), each 32 KiB or more, twice the answer and 8× that largest, are medium, confirmed like bulk data: records written where the blueprint never writes (stored data manipulation), or data pushed out through it. ' +
     'Six prompt-sized requests (8 KiB or more, more out than in) within 10 minutes to one model provider host that is no major provider\'s own API and not one the blueprint works with are medium: its model client pointed at a relay; so are six such tool calls to an MCP server the blueprint does not work with, 4 times what came back (data passed as tool arguments). ' +
     'Fifteen image fetches within 10 minutes to one host the blueprint does not work with, each sending 1.5 KiB or more and twice what came back, are medium: data carried out in image URLs (markdown images of an injected answer, EchoLeak); so are 6 tracking pixels (1 KiB or more out, a 256-byte answer or less) to one such host, or 12 to an image host it works with, not an analytics or advertising host (a poisoned memory appending the agent\'s context to a pixel after every model turn; an image host\'s name re-registered). ' +
-    'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. ' +
+    'A finding is confirmed 3 minutes later unless 3 agents of the blueprint send bulk data to its destination (a cut-over, a partner\'s initial sync); at once towards malicious and suspicious destinations. The same agent sending bulk data again to a destination it was flagged for, 90 minutes to 8 days later, runs a job the first finding put before an analyst (a syndication every two hours, a nightly backup): not reported again. ' +
     'Blocked attempts: 8 uploads carrying a file to 2 or more file-sharing, storage, uncategorized or risky destinations the blueprint does not use, all blocked by the gateway within 10 minutes, are medium (an exfiltration the DLP stopped). ' +
     'DNS tunnelling (not through the platform\'s own resolver or a private one): 100 DNS flows (port 53 or 853, or HTTPS to a public DNS-over-HTTPS resolver such as dns.google or cloudflare-dns.com, or to an image proxy that fetches any URL, such as GitHub\'s Camo) within 10 minutes to a name server or proxy the blueprint does not use is medium; so are 40 distinct encoded-looking host names (a first label of 30+ letters and digits, or 20+ with 3 digits) under one domain within 10 minutes, 20 when queried in DNS flows (data smuggled in names).',
 };
@@ -1859,7 +1861,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
         if (d !== undefined) {
           s.xw = wi; // an anomalous window: kept out of the baselines
           if (d === null) return NO_DETECTIONS;
-          // The same agent's surge to the same destination 11 hours to 8 days after it was flagged for one
+          // The same agent's surge to the same destination 90 minutes to 8 days after it was flagged for one
           // (yesterday's data-subject export to the privacy portal): a job the first finding put before an analyst.
           const sg = g ?? group(e.tenant_id, s.g, t);
           const sdh = dh || hashString(e.dest_host);

@@ -487,7 +487,7 @@ describe('exfiltration', () => {
     expect(run(pixels('px.ads-network.example', 14, 2_500, 43, 'Web Analytics'))).toEqual([]);
   });
 
-  it('takes an upload the agent was flagged for, repeated on a schedule (12 h or a day later), for a job; not a repeat within hours, nor by another agent', () => {
+  it('takes an upload the agent was flagged for, repeated on a schedule (2 h, 12 h or a day later), for a job; not a repeat within the hour and a half, nor by another agent', () => {
     const upload = (agent: string, at: number) => network({ agent_id: agent, time: at, bytes_out: 30_000_000, category: 'file_transfer', dest_host: 'sftp.partner.example' });
     const run = (repeats: [string, number][]) => {
       const d = exfil();
@@ -502,8 +502,11 @@ describe('exfiltration', () => {
     };
     // Twice daily, then daily: a job the first detection put before an analyst.
     expect(run([['a1', T3 + 12 * HOUR], ['a1', T3 + 36 * HOUR]])).toEqual([0, 0]);
-    // Again within hours: still reported; by another agent of the blueprint: reported.
-    expect(run([['a1', T3 + 3 * HOUR]])).toEqual([1]);
+    // Every two hours (a syndication to partners): a job too.
+    expect(run([['a1', T3 + 2 * HOUR], ['a1', T3 + 4 * HOUR]])).toEqual([0, 0]);
+    // Again within the hour and a half (past the cooldown): still reported; by another agent of the blueprint: reported.
+    expect(run([['a1', T3 + 45 * MIN]])).toEqual([1]);
+    expect(run([['a1', T3 + 80 * MIN]])).toEqual([1]);
     expect(run([['a2', T3 + 12 * HOUR]])).toEqual([1]);
   });
 
