@@ -13,7 +13,10 @@
 // `stratum.`, `xmr-eu1.`) or by the gateway's verdict: a `cryptocurrency`
 // category on a port other than the web's. The same category on 443 is an
 // exchange's API, a price feed or a wallet service, which a trading or
-// accounting agent calls all day: never judged.
+// accounting agent calls all day: never judged; nor are the exchanges' own
+// domains on any port (Binance's market-data WebSocket is documented on
+// 9443, their FIX gateways listen on ports of their own): an exchange runs
+// no pool.
 // - an allowed flow to a pool → medium (the miner reached it);
 // - a blocked one → low (the gateway stopped it, but something in the
 //   runtime tried), and medium once `retryAttempts` were blocked within
@@ -90,16 +93,56 @@ const POOL_DOMAINS = [
 const CRYPTO_CATEGORIES = new Set(['cryptocurrency', 'cryptocurrencies', 'crypto_currency', 'crypto', 'cryptocurrency_and_blockchain', 'blockchain']);
 const WEB_PORTS = new Set([80, 443, 8080, 8443]);
 
+/**
+ * Domains of exchanges (and each subdomain: `stream.binance.com`,
+ * `fix-md.binance.com`, `ws-feed.exchange.coinbase.com`): their APIs,
+ * WebSockets and FIX gateways on whatever port, never a pool.
+ */
+const EXCHANGE_DOMAINS = [
+  'binance.com',
+  'binance.us',
+  'coinbase.com',
+  'kraken.com',
+  'okx.com',
+  'bybit.com',
+  'kucoin.com',
+  'bitfinex.com',
+  'bitstamp.net',
+  'gemini.com',
+  'htx.com',
+  'huobi.com',
+  'gate.io',
+  'mexc.com',
+  'bitget.com',
+  'upbit.com',
+  'bithumb.com',
+  'deribit.com',
+  'crypto.com',
+  'bitmex.com',
+  'lbank.com',
+  'bitflyer.com',
+  'coincheck.com',
+];
+
 /** A first label naming Stratum or Monero: `stratum.`, `stratum-eu.`, `xmr.`, `xmr-eu1.`, `xmrpool.`. */
 const POOL_LABEL = /^(stratum|xmr)([-.0-9]|pool|$)/;
+
+function underDomain(h: string, d: string): boolean {
+  return h === d || (h.endsWith(d) && h.charCodeAt(h.length - d.length - 1) === 46);
+}
 
 function poolHost(host: string): boolean {
   const h = host.toLowerCase().replace(/\.$/, '');
   if (POOL_LABEL.test(h) && h.includes('.')) return true;
-  for (const d of POOL_DOMAINS) if (h === d || (h.endsWith(d) && h.charCodeAt(h.length - d.length - 1) === 46)) return true;
+  for (const d of POOL_DOMAINS) if (underDomain(h, d)) return true;
   return false;
 }
 const isPoolHost = memoByHost(poolHost);
+const isExchangeHost = memoByHost((host: string): boolean => {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  for (const d of EXCHANGE_DOMAINS) if (underDomain(h, d)) return true;
+  return false;
+});
 const isCryptoCategory = memoByLabel((category: string): boolean => CRYPTO_CATEGORIES.has(categoryKey(category)));
 
 /** Per agent that reached a pool: its last findings (ms, 0 none) and its latest blocked attempts (ms, oldest first). */
@@ -117,7 +160,7 @@ export const cryptominingMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1496.001', name: 'Resource Hijacking: Compute Hijacking' },
   description:
-    "An agent's runtime connects to a cryptocurrency mining pool: a public pool's domain, a host whose first label names Stratum or Monero, or a destination the gateway calls cryptocurrency on a port other than 80, 443, 8080 and 8443 (the same category on the web's ports is an exchange's API or a wallet service, never judged). " +
+    "An agent's runtime connects to a cryptocurrency mining pool: a public pool's domain, a host whose first label names Stratum or Monero, or a destination the gateway calls cryptocurrency on a port other than 80, 443, 8080 and 8443 (the same category on the web's ports is an exchange's API or a wallet service, never judged; nor are the large exchanges' own domains on any port: their WebSockets and FIX gateways). " +
     'A miner started in the agent\'s container, or in the machines its rights deploy, spends its compute for someone else. Medium for an allowed flow; low for a blocked one, medium once 3 were blocked within 10 minutes (a miner retrying). Once per agent per hour for each severity.',
 };
 
@@ -126,7 +169,7 @@ export function createCryptominingDetector(options: CryptominingOptions = {}): D
   const agents = new TenantMap<MinerAgent>(o.maxAgents);
 
   function isPool(e: NetworkEvent): boolean {
-    return isPoolHost(e.dest_host) || (!WEB_PORTS.has(e.dest_port) && isCryptoCategory(e.category));
+    return isPoolHost(e.dest_host) || (!WEB_PORTS.has(e.dest_port) && isCryptoCategory(e.category) && !isExchangeHost(e.dest_host));
   }
 
   function onPool(e: NetworkEvent): Detection[] {

@@ -48,6 +48,19 @@ describe('cryptomining', () => {
     for (const c of calls) expect(run([stratum(T0, c), stratum(T0 + 5 * MIN, c)]), c.dest_host).toEqual([]);
   });
 
+  it('leaves the exchanges\' own domains alone on any port (market-data WebSockets, FIX gateways), not a pool off the web ports named like one', () => {
+    const feeds = [
+      { dest_host: 'stream.binance.com', dest_port: 9443, category: 'cryptocurrency' },
+      { dest_host: 'fix-md.binance.com', dest_port: 9000, category: 'cryptocurrency' },
+      { dest_host: 'fix.exchange.coinbase.com', dest_port: 4198, category: 'Cryptocurrency' },
+      { dest_host: 'ws.okx.com', dest_port: 8443, category: 'cryptocurrency' },
+    ];
+    for (const c of feeds) expect(run([stratum(T0, c), stratum(T0 + 5 * MIN, c)]), c.dest_host).toEqual([]);
+    // Off the web ports under a name that only ends like an exchange's, or a pool's own domain: still pools.
+    expect(run([stratum(T0, { dest_host: 'notbinance.com', dest_port: 3333, category: 'cryptocurrency' })]).map((x) => x.severity)).toEqual(['medium']);
+    expect(run([stratum(T0, { dest_host: 'binance.com.pool-eu.example', dest_port: 9000, category: 'cryptocurrency' })]).map((x) => x.severity)).toEqual(['medium']);
+  });
+
   it('reports a blocked attempt low, and medium once 3 were blocked within 10 minutes, not 3 spread over longer', () => {
     const blocked = (t: number) => stratum(t, { action: 'blocked', bytes_out: 0, bytes_in: 0 });
     const out = run([blocked(T0), blocked(T0 + 2 * MIN), blocked(T0 + 4 * MIN), blocked(T0 + 6 * MIN)]);
