@@ -68,6 +68,12 @@
 //   credentials (medium, confirmed like the rest): no cloud workload runs in
 //   a home; a stolen secret sent through a residential proxy to look local
 //   does. Carriers that also host data centres are not listed.
+// - A new network of a hosting provider (see HOSTING_ASNS) that none of the
+//   tenant's workloads signs in from weighs double for a workload signing in
+//   with client credentials (medium, confirmed like the rest): a machine
+//   rented by the hour in the agent's own country, the SDK's user agent
+//   copied, is where a stolen credential is used; a blueprint that moves to
+//   a new cloud moves together (its peers follow: low).
 // - A workload alone on a network new to the tenant, nothing else new (low),
 //   is watched for the hour: working from its own network within 3 minutes
 //   after a use from the new one, and from the new one again within 3
@@ -400,6 +406,34 @@ function consumerNetworkWorkload(e: SigninEvent): boolean {
 }
 
 /**
+ * Hosting and cloud providers' networks (AS numbers): where anyone rents a
+ * machine by the hour. AWS 16509 14618, Microsoft 8075, Google Cloud 396982
+ * 15169, Oracle Cloud 31898, Alibaba Cloud 45102 37963, Tencent Cloud 132203
+ * 45090, Huawei Cloud 136907 55990, IBM Cloud 36351, DigitalOcean 14061,
+ * Linode 63949, Vultr 20473, OVHcloud 16276, Hetzner 24940 213230, M247
+ * 9009, Contabo 51167, Scaleway 12876, Leaseweb 60781 28753 16265, Hostinger
+ * 47583, Kamatera 36007, UpCloud 202053, Fly.io 40509, Equinix Metal 54825,
+ * Rackspace 27357 33070, G-Core 199524 202422, Datacamp 60068, Zenlayer
+ * 21859, Psychz 40676, QuadraNet 8100, ColoCrossing 36352, Stark Industries
+ * 44477, Aeza 210644, Yandex Cloud 200350, Selectel 49505.
+ */
+const HOSTING_ASNS = new Set([
+  16509, 14618, 8075, 396982, 15169, 31898, 45102, 37963, 132203, 45090, 136907, 55990, 36351, 14061, 63949, 20473, 16276, 24940, 213230, 9009, 51167, 12876, 60781, 28753, 16265,
+  47583, 36007, 202053, 40509, 54825, 27357, 33070, 199524, 202422, 60068, 21859, 40676, 8100, 36352, 44477, 210644, 200350, 49505,
+]);
+
+/**
+ * A workload's sign-in (client credentials, not an agent user account) from
+ * a hosting provider's network. New to the whole tenant, it is a cloud none
+ * of the tenant's workloads runs in: a machine rented by the hour, where a
+ * stolen credential is used with the SDK's user agent copied, in the
+ * agent's own country (a VPS in the same city as the agent's region).
+ */
+function hostingNetworkWorkload(e: SigninEvent): boolean {
+  return e.asn !== null && e.flow === 'client_credentials' && e.agent_type !== 'agent_user' && HOSTING_ASNS.has(e.asn);
+}
+
+/**
  * Bare HTTP clients and shells (python-requests, curl, wget, Go's net/http,
  * axios, node-fetch, Postman, Insomnia, HTTPie, PowerShell): what a person
  * holding a secret types it into. A workload signs in through its identity
@@ -414,10 +448,12 @@ function rawClientWorkload(e: SigninEvent): boolean {
 
 /**
  * A property's weight; a new network that is a consumer one for a workload weighs double (see
- * consumerNetworkWorkload), and so does a new client that is a bare HTTP client (see rawClientWorkload).
+ * consumerNetworkWorkload), and so does one of a hosting provider none of the tenant's workloads uses
+ * (`tenantKnown` false: see hostingNetworkWorkload), and a new client that is a bare HTTP client (see
+ * rawClientWorkload).
  */
-function propWeight(p: number, e: SigninEvent): number {
-  if (p === ASN) return consumerNetworkWorkload(e) ? 2 * WEIGHT.asn : WEIGHT.asn;
+function propWeight(p: number, e: SigninEvent, tenantKnown = false): number {
+  if (p === ASN) return consumerNetworkWorkload(e) || (!tenantKnown && hostingNetworkWorkload(e)) ? 2 * WEIGHT.asn : WEIGHT.asn;
   if (p === UA) return rawClientWorkload(e) ? 2 * WEIGHT.user_agent : WEIGHT.user_agent;
   return p === CTYPE && e.credential_type === 'client_secret' ? 1 : WEIGHT[PROPS[p]!];
 }
@@ -811,7 +847,7 @@ export function createUnfamiliarSigninPropertiesDetector(
         const tv = p === CID || (p === CTYPE && e.credential_type === 'client_secret') ? undefined : tg.values.get(h);
         if (tv !== undefined && tv.clean >= o.tenantFamiliarAgents) {
           tenantKnown |= 1 << p;
-          weight += propWeight(p, e) * o.tenantFamiliarWeight;
+          weight += propWeight(p, e, true) * o.tenantFamiliarWeight;
         } else weight += propWeight(p, e);
       }
     }
@@ -879,7 +915,10 @@ export function createUnfamiliarSigninPropertiesDetector(
       const value = valueOf(e, p);
       observed[name] = value;
       names.push(name);
-      parts.push(`${name.replace('_', ' ')} ${typeof value === 'string' ? JSON.stringify(value) : String(value)}${p === UA && offensive ? ' (offensive tooling)' : ''}`);
+      const rented = p === ASN && (tenantKnown & (1 << ASN)) === 0 && !consumerNetworkWorkload(e) && hostingNetworkWorkload(e);
+      parts.push(
+        `${name.replace('_', ' ')} ${typeof value === 'string' ? JSON.stringify(value) : String(value)}${p === UA && offensive ? ' (offensive tooling)' : ''}${rented ? " (a hosting provider's, where none of the tenant's workloads runs)" : ''}`,
+      );
     }
     let besideText: string | null = null;
     if (beside !== null) {
@@ -896,7 +935,7 @@ export function createUnfamiliarSigninPropertiesDetector(
         for (let p = 0; p < 5; p++) {
           if ((novel & (1 << p)) === 0) continue;
           ps.push(hashes[p]!);
-          weights.push((tenantKnown & (1 << p)) !== 0 ? propWeight(p, e) * o.tenantFamiliarWeight : propWeight(p, e));
+          weights.push((tenantKnown & (1 << p)) !== 0 ? propWeight(p, e, true) * o.tenantFamiliarWeight : propWeight(p, e));
         }
         if (beside !== null) {
           ps.push(0);
@@ -960,7 +999,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours, at its first use by the agent (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant). A new credential that no addition record explains, presented from another subnet than the credential the agent used within the hour before it (not a managed identity), weighs one more: a credential planted past the audit feed, running beside the agent\'s own. A new user agent of offensive tooling (roadtx, ROADrecon, GraphRunner, AADInternals, TokenTactics, AzureHound...) is medium at once. A new network that is a consumer broadband or mobile ISP (Comcast, Spectrum, Cox, T-Mobile, Virgin Media...) weighs double for a workload signing in with client credentials: no cloud workload runs in a home, a residential proxy does. So does a new client that is a bare HTTP client or shell (python-requests, curl, Go\'s net/http, axios, Postman, PowerShell): a workload signs in through its identity SDK, a person holding its secret through a script. An agent a deployment took to a new network that signs in or calls from its own network again within the hour did not move with it (one host signing in as several agents): low. A workload alone on a network new to the tenant, with nothing else new (low), that works from its own network within 3 minutes after a use from the new one and from the new one again within 3 minutes after that, within the hour, has one credential in two places at once (a replayed assertion, a copied key): medium. A sponsor who created the agent within the day and never created or credentialed another agent of its blueprint vouches for nothing.',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours, at its first use by the agent (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant). A new credential that no addition record explains, presented from another subnet than the credential the agent used within the hour before it (not a managed identity), weighs one more: a credential planted past the audit feed, running beside the agent\'s own. A new user agent of offensive tooling (roadtx, ROADrecon, GraphRunner, AADInternals, TokenTactics, AzureHound...) is medium at once. A new network that is a consumer broadband or mobile ISP (Comcast, Spectrum, Cox, T-Mobile, Virgin Media...) weighs double for a workload signing in with client credentials: no cloud workload runs in a home, a residential proxy does. So does a new network of a hosting provider (Oracle Cloud, Tencent Cloud, DigitalOcean, Hetzner, M247...) that none of the tenant\'s workloads signs in from: a machine rented by the hour where a stolen credential is used. So does a new client that is a bare HTTP client or shell (python-requests, curl, Go\'s net/http, axios, Postman, PowerShell): a workload signs in through its identity SDK, a person holding its secret through a script. An agent a deployment took to a new network that signs in or calls from its own network again within the hour did not move with it (one host signing in as several agents): low. A workload alone on a network new to the tenant, with nothing else new (low), that works from its own network within 3 minutes after a use from the new one and from the new one again within 3 minutes after that, within the hour, has one credential in two places at once (a replayed assertion, a copied key): medium. A sponsor who created the agent within the day and never created or credentialed another agent of its blueprint vouches for nothing.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,

@@ -72,7 +72,8 @@ describe('unfamiliar-signin-properties', () => {
   });
 
   it('is medium when an agent alone on a network new to the tenant goes on working from its own network between uses from the new one (one credential in two places)', () => {
-    const VPS = { ip: '64.176.65.15', asn: 20473 };
+    // A machine in a colocation on a carrier's network (not a listed hosting provider's: see the next tests).
+    const VPS = { ip: '64.176.65.15', asn: 3356 };
     const foreign = (t: number) => signin({ agent_id: 'a1', credential_id: 'cred-a1', time: t, ...VPS });
     const foreignCall = (t: number) => network({ agent_id: 'a1', time: t, ...VPS });
     const home = (t: number) => network({ agent_id: 'a1', time: t });
@@ -183,7 +184,7 @@ describe('unfamiliar-signin-properties', () => {
     // A VPS in the US that no workload of the tenant uses: the country is no excuse, medium.
     const vps = signinFrom({ ...US, asn: 14061, lat: 40.7, lon: -74.0 });
     expect(vps.map((d) => d.severity)).toEqual(['low', 'medium']);
-    expect(vps[0]!.evidence.weight).toBe(2);
+    expect(vps[0]!.evidence.weight).toBe(3); // DigitalOcean's network, new to the tenant, weighs double (see below), the country in full
     expect(vps[0]!.evidence.known_elsewhere_in_tenant).toEqual([]);
   });
 
@@ -213,6 +214,36 @@ describe('unfamiliar-signin-properties', () => {
     // Verizon (701) runs corporate lines too; an agent user account may sign in where a person is.
     expect(run(det(), from(701)).detections.map((d) => d.severity)).toEqual(['low']);
     expect(run(det(), from(7922, { agent_type: 'agent_user', flow: 'agent_user' })).detections.map((d) => d.severity)).toEqual(['low']);
+  });
+
+  it('weighs a new hosting provider network that none of the tenant\'s workloads uses double for a workload (a rented machine in its own country), not one another blueprint runs in, nor for an agent user account', () => {
+    const TENCENT = { asn: 132203, ip: '43.156.61.20' };
+    const from = (place: Partial<SigninEvent>, o: Partial<SigninEvent> = {}) =>
+      run(det(), [
+        ...warmup({ agents: AGENTS }),
+        ...warmup({ agents: ['b1', 'b2', 'b3'], bp: 'bp2', extra: { asn: 16509 } }),
+        signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, event_id: 'vps', ...place, ...o }),
+        ...warmup({ agents: ['a2', 'a3'], start: END + MIN, durationMs: 5 * MIN }),
+      ]).detections.filter((d) => d.agent_id === 'a1');
+    // Tencent Cloud, same country, same client: only the network is new, medium after the confirmation.
+    const vps = from(TENCENT);
+    expect(vps.map((d) => [d.severity, d.time - END])).toEqual([
+      ['low', 0],
+      ['medium', 3 * MIN],
+    ]);
+    expect(vps[0]!.evidence.weight).toBe(2);
+    expect(vps[0]!.summary).toContain("asn 132203 (a hosting provider's, where none of the tenant's workloads runs)");
+    // AWS, where another blueprint of the tenant runs: half, under the bar of a finding.
+    expect(from({ asn: 16509, ip: '13.250.57.9' })).toEqual([]);
+    // An agent user account signs in where its person is.
+    expect(from(TENCENT, { agent_type: 'agent_user', flow: 'agent_user' }).map((d) => d.severity)).toEqual(['low']);
+    // The blueprint moving there together: a deployment, low.
+    const moved = run(det(), [
+      ...warmup({ agents: AGENTS }),
+      signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, ...TENCENT }),
+      ...warmup({ agents: ['a2', 'a3', 'a4'], start: END + MIN, durationMs: 5 * MIN, extra: TENCENT }),
+    ]).detections.filter((d) => d.agent_id === 'a1');
+    expect(moved.map((d) => d.severity)).toEqual(['low']);
   });
 
   it('weighs a new bare HTTP client (python-requests, curl, PowerShell) double for a workload: a secret pasted into a script, not the agent\'s SDK; another SDK stays low', () => {
