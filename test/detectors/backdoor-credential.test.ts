@@ -136,7 +136,7 @@ describe('backdoor-credential', () => {
     // The agent's sponsor added it: his to add.
     expect(run([...working(40), principalCert('s1'), ...federated()])).toEqual([]);
     // An agent of another blueprint presenting a credential added to bp-p: not its blueprint's.
-    const other = [lifecycle({ agent_id: 'z1', blueprint_id: 'bp-2', action: 'created', sponsor_id: 's2', actor: 'admin', time: T0 - DAY })];
+    const other: AgentEvent[] = [lifecycle({ agent_id: 'z1', blueprint_id: 'bp-2', action: 'created', sponsor_id: 's2', actor: 'admin', time: T0 - DAY })];
     for (let m = 0; m < 40; m += 2) other.push(signin({ agent_id: 'z1', blueprint_id: 'bp-2', credential_id: 'c-z1', ip: HOME, time: T0 + m * MIN }));
     expect(run([...other, principalCert('app-admin@contoso.com'), ...federated('z1', 'bp-2')])).toEqual([]);
   });
