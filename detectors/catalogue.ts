@@ -42,6 +42,7 @@ import { createFtpUploadDetector } from './ftp-upload.js';
 import { createMainframeAccessDetector } from './mainframe-access.js';
 import { createCloudCredentialPivotDetector } from './cloud-credential-pivot.js';
 import { createLateralMovementDetector } from './lateral-movement.js';
+import { createNetworkDiscoveryDetector } from './network-discovery.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -83,6 +84,7 @@ export const DETECTOR_IDS = [
   'mainframe-access',
   'cloud-credential-pivot',
   'lateral-movement',
+  'network-discovery',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -128,6 +130,7 @@ export function createCatalogue(): Detector[] {
     createMainframeAccessDetector(),
     createCloudCredentialPivotDetector(),
     createLateralMovementDetector(),
+    createNetworkDiscoveryDetector(),
   ] as Detector[];
 }
 
