@@ -68,7 +68,11 @@
 //
 // The actor, when it is another agent of the tenant (an agent with owner
 // rights over others, Application.ReadWrite.OwnedBy: the Midnight Blizzard
-// pivot), is medium too: its rights were the intruder's way in.
+// pivot), is medium too: its rights were the intruder's way in. Such an
+// actor's credential used from the actor's own sign-in /24 (not one where the
+// agent itself signed in: two agents behind one NAT gateway) is medium at
+// once for both: the agent that minted it signs in as the agent it owns (a
+// poisoned pipeline validating the secrets it planted from its runner).
 //
 // A spree: one actor adding credentials to 4 or more agents within 10
 // minutes: an administrator account planting credentials across the fleet
@@ -99,7 +103,7 @@
 import type { AgentEvent, LifecycleEvent, SigninEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
-import { ALLOWED_LATENESS_MS, identityKey, isRiskyActor, isSanctionedActor, isVouchingSponsor, peerGroupName, unvouchedAddition } from './detector.js';
+import { ALLOWED_LATENESS_MS, identityKey, isRiskyActor, isSanctionedActor, isVouchingSponsor, ownSigninAddress, peerGroupName, unvouchedAddition } from './detector.js';
 import { sameSubnet } from './addresses.js';
 import { AgentStore, NO_DETECTIONS, TenantMap, sec, type SlotState } from './agent-directory.js';
 import { ActorSprees, unreported, type ActorSpreesSnapshot } from './actor-sprees.js';
@@ -224,7 +228,7 @@ export const backdoorCredentialMeta: DetectorMeta = {
     'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else, who was not at medium or high risk then, more than an hour before adding it; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
     "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium), or a managed identity's, signed in within the day before (its tokens live a day: medium at the added one's first use), or presented and rejected as invalid or expired there (a swap: the actor removed the agent's credential and its workload is locked out). " +
     "A credential the agent's creator (not its sponsor) adds within the hour of creating it is provisioning: the agent's own. A credential added to the blueprint's principal by someone neither the agent's nor the principal's sponsors vouch for, presented by an agent of the blueprint (a federated sign-in), is judged as if added to the agent. " +
-    'When the actor is another agent of the tenant (owner rights over other agents), it is medium too. ' +
+    "When the actor is another agent of the tenant (owner rights over other agents), it is medium too; at once, for both, when the credential is used from that agent's own sign-in /24 (not one the target signs in from): it signs in as the agents it owns. " +
     'One actor adding credentials to 4 or more agents within 10 minutes is low on each, 10 minutes later (credentials planted across the fleet), unless the agent signed in with the new credential from the subnet it signed in from before (a rotation in place), its sponsor added it within the hour of the agent\'s creation (provisioning) or the actor\'s sprees began 12 hours or more before (a rotation principal). ' +
     'A rotation replaces the credential where the agent runs, a migration moves the agent; an attacker\'s added secret or certificate runs beside the agent\'s own, from his host. ' +
     'One actor removing credentials from 4 or more agents it does not sponsor within 10 minutes, none of them given a credential in the day before, is low on each (the fleet locked out: sabotage), unless its sprees began 12 hours or more before.',
@@ -497,7 +501,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
    * credential then used beside the target's own is itself taken over, its
    * rights the intruder's way into the next agent. Medium for both.
    */
-  function withActor(d: Detection, added: CredentialUse, ctx: DetectorContext): Detection[] {
+  function withActor(d: Detection, added: CredentialUse, ctx: DetectorContext, actorSummary?: string): Detection[] {
     const actor = added.addedBy;
     if (actor === null || actor === d.agent_id || ctx.agent(d.tenant_id, actor) === undefined) return [d];
     return [
@@ -505,7 +509,9 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       {
         ...d,
         agent_id: actor,
-        summary: `Agent ${actor} added credential ${added.credential_id} to agent ${d.agent_id}, which is then used from ${added.ip} beside that agent's own credential: its owner rights over other agents are an intruder's way into them`,
+        summary:
+          actorSummary ??
+          `Agent ${actor} added credential ${added.credential_id} to agent ${d.agent_id}, which is then used from ${added.ip} beside that agent's own credential: its owner rights over other agents are an intruder's way into them`,
         evidence: { ...d.evidence, observed: { ...(d.evidence.observed as Record<string, unknown>), target_agent_id: d.agent_id } },
       },
     ];
@@ -534,6 +540,43 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       `is used from ${added.ip}, away from where the agent's own credential ${own.credential_id} was last used (${own.ip}, ${Math.round((added.first - own.last) / 60_000)} min before)`;
     d.evidence.threshold = `a credential added by ${since !== null ? `a sponsor appointed under ${FRESH_SPONSOR_MS / 60_000} min before` : 'the agent itself'}, used outside the /24 (IPv6 /48) of the agent's own credential's latest use within ${o.concurrentMs / 60_000} min`;
     return d;
+  }
+
+  /**
+   * The use of a credential that another agent of the tenant added (not vouched for), from that agent's own
+   * sign-in address (see ownSigninAddress): medium at once, for both. The actor holds the target's credential
+   * where it runs itself: a poisoned pipeline minting secrets for the agents it owns and signing in as them
+   * from its runner. A rotation hands the new secret to the agent, which uses it where the agent runs; a
+   * provisioning pipeline setting up an agent it created is its creator (see byCreator), not judged here.
+   */
+  function actorHostUse(e: SigninEvent, added: CredentialUse, w: WatchState, ctx: DetectorContext): Detection[] | null {
+    const actor = added.addedBy;
+    if (actor === null || added.holder !== undefined || identityKey(actor) === identityKey(e.agent_id)) return null;
+    const actorInfo = ctx.agent(e.tenant_id, actor);
+    const home = ownSigninAddress(actorInfo, e.ip);
+    if (actorInfo === undefined || home === null) return null;
+    // Not where the agent itself runs (the two behind one NAT gateway: a rotation put to use in place).
+    const info = ctx.agent(e.tenant_id, e.agent_id);
+    const before = [info?.signin_ip_prev ?? null, info?.signin_cred_prev?.ip ?? null];
+    for (const u of w.uses) if (u !== added && u.addedBy === null) before.push(u.ip);
+    for (const ip of before) if (ip !== null && sameSubnet(ip, e.ip)) return null;
+    added.fired = true;
+    const d: Detection = {
+      detector: backdoorCredentialMeta.id,
+      severity: 'medium',
+      tenant_id: e.tenant_id,
+      agent_id: e.agent_id,
+      time: e.time,
+      summary: `Credential ${added.credential_id}, added to agent ${e.agent_id} by agent ${actor} ${formatAgo(added.first - added.addedAt)} before, is used from ${e.ip}, where ${actor} itself signs in (${home}): the agent's credential held by the agent that minted it`,
+      evidence: {
+        observed: { credential_id: added.credential_id, ip: added.ip, first_use: added.first, added_by: actor, added_at: added.addedAt, actor_signin_ip: home },
+        baseline: { sponsors: info?.sponsors.length ?? 0 },
+        threshold: `a credential added by another agent of the tenant that does not vouch for it, used from that agent's own sign-in /24 (IPv6 /48)`,
+        peer_group: peerGroupName(info?.blueprint_id ?? null),
+      },
+      event_ids: [added.firstEventId, e.event_id],
+    };
+    return withActor(d, added, ctx, `Agent ${actor} added credential ${added.credential_id} to agent ${e.agent_id} and it is used from ${e.ip}, where ${actor} itself signs in: it signs in as the agents it owns (its owner rights over them an intruder's way in)`);
   }
 
   function formatAgo(ms: number): string {
@@ -656,6 +699,8 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     if (use.addedBy !== null && !use.fired) {
       const laundered = freshSponsorUse(e, use, w, info);
       if (laundered !== null) return withActor(laundered, use, ctx);
+      const held = actorHostUse(e, use, w, ctx);
+      if (held !== null) return held;
     }
     // This use may show an added credential beside the agent's own (either being the one just used).
     for (const added of w.uses) {

@@ -53,6 +53,31 @@ describe('backdoor-credential', () => {
     expect(run([...working(40), ...backdoor('mallory@contoso.com')]).map((x) => x.agent_id)).toEqual(['a1']);
   });
 
+  it('fires at once, on both, when an agent adds a credential to another and it is used from that agent\'s own address (it signs in as the agent it owns); not for an agent it just created, nor a person\'s addition', () => {
+    // The devops agent d1 works from its runner 20.96.59.200; it adds c-new to a1 and signs in as a1 from there.
+    const devops = signin({ agent_id: 'd1', blueprint_id: 'bp-devops', credential_id: 'c-d1', ip: '20.96.59.200', time: T0 + 5 * MIN });
+    const fromRunner = (agent = 'a1') => signin({ agent_id: agent, credential_id: 'c-new', ip: '20.96.59.201', time: T0 + 11 * MIN, event_id: 'validate' });
+    const out = run([...working(40), devops, lifecycle({ action: 'credential_added', credential_id: 'c-new', actor: 'd1', time: T0 + 10 * MIN }), fromRunner()]);
+    expect(out.map((x) => [x.agent_id, x.severity, x.time])).toEqual([
+      ['a1', 'medium', T0 + 11 * MIN],
+      ['d1', 'medium', T0 + 11 * MIN],
+    ]);
+    expect(out[0]!.summary).toContain('where d1 itself signs in (20.96.59.200)');
+    expect(out[1]!.summary).toContain('Agent d1 added credential c-new to agent a1');
+    // The agent it created minutes before for its sponsor: provisioning, and its smoke test.
+    const created = [
+      lifecycle({ agent_id: 'n1', action: 'created', sponsor_id: 's1', actor: 'd1', time: T0 + 8 * MIN }),
+      lifecycle({ agent_id: 'n1', action: 'credential_added', credential_id: 'c-new', actor: 'd1', time: T0 + 10 * MIN }),
+    ];
+    expect(run([devops, ...created, fromRunner('n1')])).toEqual([]);
+    // The two behind one NAT gateway (the agent works from the runner's /24): a rotation put to use where the agent runs.
+    const shared: AgentEvent[] = [lifecycle({ action: 'created', sponsor_id: 's1', actor: 'admin', time: T0 - DAY })];
+    for (let m = 0; m < 40; m += 2) shared.push(signin({ credential_id: 'c-own', ip: '20.96.59.77', time: T0 + m * MIN }));
+    expect(run([...shared, devops, lifecycle({ action: 'credential_added', credential_id: 'c-new', actor: 'd1', time: T0 + 10 * MIN }), fromRunner()])).toEqual([]);
+    // A person (not in the directory) adding it: judged as before (no finding without the agent's own credential beside it).
+    expect(run([...working(40), devops, lifecycle({ action: 'credential_added', credential_id: 'c-new', actor: 'mallory@contoso.com', time: T0 + 10 * MIN }), fromRunner()]).map((x) => x.time)).toEqual([T0 + 12 * MIN]);
+  });
+
   it('does not fire on a credential added by the agent sponsor, a rotation in place, or a migration', () => {
     // The sponsor's own credential, same use: his to add.
     expect(run([...working(40), ...backdoor('s1')])).toEqual([]);
