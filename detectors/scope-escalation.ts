@@ -4,11 +4,10 @@
 // Baseline: per peer group (the blueprint within its tenant; an agent without
 // blueprint is its own group) the set of scopes its agents were granted, as
 // 64-bit-ish hashes. A group learns everything it sees during its learning
-// period (30 min and 20 token events, or 50 token events), then judges; for
-// privileged scopes, 2 hours and 10 token events are enough (a quiet
-// blueprint, such as helpdesk agent users asking for the same two directory
-// scopes a few times an hour, has shown its tier-0 scopes by then; a rarer
-// ordinary scope, a mailbox read once in hours, it may not have); a
+// period (30 min and 20 token events, or 50 token events, or 2 hours and 10
+// token events: a quiet blueprint, such as helpdesk agent users asking for
+// the same two directory scopes a few times an hour, has shown its scopes
+// by then), then judges; a
 // privileged scope is learned only once `adoptAgents` (3) of its agents used
 // it (one agent's tier-0 grant is not the blueprint's pattern): the agents
 // that used it while learning got a low finding, later ones are judged.
@@ -96,7 +95,7 @@ export interface ScopeEscalationOptions {
   learnMinEvents?: number;
   /** ...or, regardless of time, this many token events... */
   learnMaxEvents?: number;
-  /** ...or, for privileged scopes, this much history (ms) and this many token events: a quiet blueprint. */
+  /** ...or this much history (ms) and this many token events: a quiet blueprint. */
   learnQuietMs?: number;
   learnQuietEvents?: number;
   /** Distinct agents of a group adopting a scope within `adoptSpanMs` make it a deployment. */
@@ -589,12 +588,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
   }
 
   function learned(g: Group, t: number): boolean {
-    return (t - g.f >= o.learnMs && g.n >= o.learnMinEvents) || g.n >= o.learnMaxEvents;
-  }
-
-  /** A quiet blueprint's learning, over for privileged scopes (see learnQuietMs). */
-  function quietLearned(g: Group, t: number): boolean {
-    return t - g.f >= o.learnQuietMs && g.n >= o.learnQuietEvents;
+    return (t - g.f >= o.learnMs && g.n >= o.learnMinEvents) || g.n >= o.learnMaxEvents || (t - g.f >= o.learnQuietMs && g.n >= o.learnQuietEvents);
   }
 
   function addEntry(g: Group, h: number, entry: ScopeEntry): void {
@@ -813,7 +807,6 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     const granted = e.decision === 'granted';
     const app = e.flow === 'client_credentials';
     const isLearning = !learned(g, t);
-    const quiet = isLearning && quietLearned(g, t);
     const scopes = scopeList(e.scopes);
     let out: Detection[] = NO_DETECTIONS;
     let agentHash = 0;
@@ -826,7 +819,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         if (t > entry.l) entry.l = t;
         continue;
       }
-      if (isLearning && !(quiet && o.isPrivileged(scope))) {
+      if (isLearning) {
         // A privileged scope is learned for a blueprint only once several of
         // its agents use it: a new blueprint whose single agent was granted a
         // tier-0 scope has not shown that its agents hold it.

@@ -509,7 +509,7 @@ describe('scope-escalation', () => {
     expect(advanceTo(d2, ctx2, T0 + 2 * HOUR).map((x) => x.severity)).toEqual(['medium']);
   });
 
-  it('judges a quiet blueprint on privileged scopes once it has shown its scopes for 2 hours in 10 token requests: a tier-0 scope is high, not a learning low; an ordinary one is still learned', () => {
+  it('judges a quiet blueprint once it has shown its scopes for 2 hours in 10 token requests: a tier-0 scope is high, not a learning low', () => {
     // Three helpdesk agent users, the same two scopes, a token every half hour among them.
     const quiet = (hours: number) =>
       Array.from({ length: hours * 2 }, (_, i) => token({ agent_id: `h${i % 3}`, blueprint_id: 'bp-helpdesk', scopes: ['User.Read', 'Group.Read.All'], time: T0 + i * 30 * MIN }));
@@ -519,12 +519,6 @@ describe('scope-escalation', () => {
     expect(run(7)).toEqual([['high', false]]);
     // After 90 minutes (3 requests) it still learns: the blueprint's first use is low.
     expect(run(1.5)).toEqual([['low', true]]);
-    // An ordinary sensitive scope (a mailbox read app-only, once in hours) it may not have shown yet: still learned.
-    const mail = token({ agent_id: 'h1', blueprint_id: 'bp-helpdesk', scopes: ['Mail.Read'], time: T0 + 7 * HOUR });
-    const d = createScopeEscalationDetector();
-    const ctx = fakeContext();
-    feed(d, ctx, [...quiet(7), mail]);
-    expect(advanceTo(d, ctx, T0 + 9 * HOUR)).toEqual([]);
   });
 
   it('treats a scope adopted by several agents of the blueprint at once as a deployment', () => {
