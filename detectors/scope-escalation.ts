@@ -4,10 +4,7 @@
 // Baseline: per peer group (the blueprint within its tenant; an agent without
 // blueprint is its own group) the set of scopes its agents were granted, as
 // 64-bit-ish hashes. A group learns everything it sees during its learning
-// period (30 min and 20 token events, or 50 token events, or 2 hours and 10
-// token events: a quiet blueprint, such as helpdesk agent users asking for
-// the same two directory scopes a few times an hour, has shown its scopes
-// by then), then judges; a
+// period (30 min and 20 token events, or 50 token events), then judges; a
 // privileged scope is learned only once `adoptAgents` (3) of its agents used
 // it (one agent's tier-0 grant is not the blueprint's pattern): the agents
 // that used it while learning got a low finding, later ones are judged.
@@ -93,11 +90,8 @@ export interface ScopeEscalationOptions {
   /** A group learns (no alerts) until it has this much history (ms) and `learnMinEvents` token events... */
   learnMs?: number;
   learnMinEvents?: number;
-  /** ...or, regardless of time, this many token events... */
+  /** ...or, regardless of time, this many token events. */
   learnMaxEvents?: number;
-  /** ...or this much history (ms) and this many token events: a quiet blueprint. */
-  learnQuietMs?: number;
-  learnQuietEvents?: number;
   /** Distinct agents of a group adopting a scope within `adoptSpanMs` make it a deployment. */
   adoptAgents?: number;
   adoptSpanMs?: number;
@@ -129,8 +123,6 @@ const DEFAULTS: Required<ScopeEscalationOptions> = {
   learnMs: 30 * 60_000,
   learnMinEvents: 20,
   learnMaxEvents: 50,
-  learnQuietMs: 2 * 3_600_000,
-  learnQuietEvents: 10,
   adoptAgents: 3,
   adoptSpanMs: 60 * 60_000,
   grantWindowMs: 7 * 24 * 3600_000,
@@ -588,7 +580,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
   }
 
   function learned(g: Group, t: number): boolean {
-    return (t - g.f >= o.learnMs && g.n >= o.learnMinEvents) || g.n >= o.learnMaxEvents || (t - g.f >= o.learnQuietMs && g.n >= o.learnQuietEvents);
+    return (t - g.f >= o.learnMs && g.n >= o.learnMinEvents) || g.n >= o.learnMaxEvents;
   }
 
   function addEntry(g: Group, h: number, entry: ScopeEntry): void {

@@ -509,18 +509,6 @@ describe('scope-escalation', () => {
     expect(advanceTo(d2, ctx2, T0 + 2 * HOUR).map((x) => x.severity)).toEqual(['medium']);
   });
 
-  it('judges a quiet blueprint once it has shown its scopes for 2 hours in 10 token requests: a tier-0 scope is high, not a learning low', () => {
-    // Three helpdesk agent users, the same two scopes, a token every half hour among them.
-    const quiet = (hours: number) =>
-      Array.from({ length: hours * 2 }, (_, i) => token({ agent_id: `h${i % 3}`, blueprint_id: 'bp-helpdesk', scopes: ['User.Read', 'Group.Read.All'], time: T0 + i * 30 * MIN }));
-    const escalate = (at: number) => token({ agent_id: 'h1', blueprint_id: 'bp-helpdesk', scopes: ['Application.ReadWrite.All'], time: at, event_id: 'tk-esc' });
-    const run = (hours: number) => feed(createScopeEscalationDetector(), fakeContext(), [...quiet(hours), escalate(T0 + hours * HOUR)]).map((x) => [x.severity, x.summary.includes('still learning')]);
-    // Seven hours, 14 requests: judged.
-    expect(run(7)).toEqual([['high', false]]);
-    // After 90 minutes (3 requests) it still learns: the blueprint's first use is low.
-    expect(run(1.5)).toEqual([['low', true]]);
-  });
-
   it('treats a scope adopted by several agents of the blueprint at once as a deployment', () => {
     const d = createScopeEscalationDetector();
     const ctx = fakeContext();
