@@ -552,9 +552,9 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
   function actorHostUse(e: SigninEvent, added: CredentialUse, w: WatchState, ctx: DetectorContext): Detection[] | null {
     const actor = added.addedBy;
     if (actor === null || added.holder !== undefined || identityKey(actor) === identityKey(e.agent_id)) return null;
-    const actorInfo = ctx.agent(e.tenant_id, actor);
-    const home = ownSigninAddress(actorInfo, e.ip);
-    if (actorInfo === undefined || home === null) return null;
+    // (Null too for an actor the directory does not know: a person.)
+    const home = ownSigninAddress(ctx.agent(e.tenant_id, actor), e.ip);
+    if (home === null) return null;
     // Not where the agent itself runs (the two behind one NAT gateway: a rotation put to use in place).
     const info = ctx.agent(e.tenant_id, e.agent_id);
     const before = [info?.signin_ip_prev ?? null, info?.signin_cred_prev?.ip ?? null];
