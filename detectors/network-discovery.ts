@@ -175,7 +175,8 @@ export function createNetworkDiscoveryDetector(options: NetworkDiscoveryOptions 
     g.sweeps.push(ah, now);
     if (routine) return NO_DETECTIONS;
     const severity: Severity = others > 0 ? 'low' : 'medium';
-    const since = Math.min(...p.filter((_, i) => i % 2 === 1));
+    let since = now;
+    for (let i = 1; i < p.length; i += 2) if (p[i]! < since) since = p[i]!;
     return [
       {
         detector: networkDiscoveryMeta.id,
