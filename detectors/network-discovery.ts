@@ -74,10 +74,16 @@ const MAX_IDS = 4;
 /** Sweeps a blueprint remembers (for the blueprint-wide job). */
 const MAX_SWEEPS = 8;
 
-/** Per agent that sent a probe: flat [address hash, time (s)] of its probes within the window, the ports and addresses named, last finding (s), event ids. */
+/**
+ * Per agent that sent a probe: flat [address hash, time (s)] of its probes
+ * within the window, the ports and addresses named (of those probes), last
+ * finding (s), event ids.
+ */
 interface AgentProbes extends Timed {
   p: number[];
   ports: number[];
+  /** When each named port was last probed (s); absent in snapshots of before 2026-11-25 (taken as now). */
+  portAt?: number[];
   addrs: string[];
   fired: number;
   ids: string[];
@@ -116,11 +122,37 @@ export function createNetworkDiscoveryDetector(options: NetworkDiscoveryOptions 
     return (industrial !== undefined && industrialFlow(e, industrial)) || mainframeProtocol(e.dest_port) !== undefined;
   }
 
+  /**
+   * Drops the named addresses and ports no probe of the window stands for
+   * any more (a slow trickle of probes keeps the window from emptying), so
+   * that the evidence names what the finding counted.
+   */
+  function forgetAged(a: AgentProbes, now: number): void {
+    const p = a.p;
+    a.addrs = a.addrs.filter((x) => {
+      const h = hashString(x);
+      for (let i = 0; i < p.length; i += 2) if (p[i] === h) return true;
+      return false;
+    });
+    const portAt = a.portAt;
+    if (portAt === undefined) return;
+    const ports: number[] = [];
+    const at: number[] = [];
+    for (let i = 0; i < a.ports.length; i++) {
+      if (portAt[i]! > now - windowS) {
+        ports.push(a.ports[i]!);
+        at.push(portAt[i]!);
+      }
+    }
+    a.ports = ports;
+    a.portAt = at;
+  }
+
   function onProbe(e: NetworkEvent): Detection[] {
     const now = sec(e.time);
     let a = agents.get(e.tenant_id, e.agent_id);
     if (a === undefined) {
-      a = { at: e.time, p: [], ports: [], addrs: [], fired: 0, ids: [] };
+      a = { at: e.time, p: [], ports: [], portAt: [], addrs: [], fired: 0, ids: [] };
       agents.set(e.tenant_id, e.agent_id, a);
     } else if (e.time > a.at) a.at = e.time;
     // The probes of the window (one entry per address, its latest time), this one included.
@@ -133,11 +165,14 @@ export function createNetworkDiscoveryDetector(options: NetworkDiscoveryOptions 
         w += 2;
       }
     }
+    const dropped = p.length !== w;
     p.length = w;
     if (w === 0) {
       a.ports = [];
+      a.portAt = [];
       a.addrs = [];
-    }
+      a.ids = [];
+    } else if (dropped) forgetAged(a, now);
     const target = e.dest_ip ?? e.dest_host;
     const h = hashString(target);
     let seen = false;
@@ -153,7 +188,13 @@ export function createNetworkDiscoveryDetector(options: NetworkDiscoveryOptions 
       p.push(h, now);
       if (a.addrs.length < MAX_NAMED) a.addrs.push(target);
     }
-    if (a.ports.length < MAX_NAMED && !a.ports.includes(e.dest_port)) a.ports.push(e.dest_port);
+    const portAt = (a.portAt ??= a.ports.map(() => now));
+    const pi = a.ports.indexOf(e.dest_port);
+    if (pi >= 0) portAt[pi] = now;
+    else if (a.ports.length < MAX_NAMED) {
+      a.ports.push(e.dest_port);
+      portAt.push(now);
+    }
     a.ids.push(e.event_id);
     if (a.ids.length > MAX_IDS) a.ids.shift();
     const n = p.length / 2;

@@ -44,6 +44,19 @@ describe('network-discovery', () => {
     expect(run(sweep('a1', 20, T0, 3, { dest_port: 23 }))).toEqual([]);
   });
 
+  it('names in its evidence only the ports and addresses of the probes within the window, not older ones a slow trickle kept company', () => {
+    // One probe of an RDP address every 4 minutes in the hour before (never 16 in 5 minutes, nor a window
+    // without one), the last 2 minutes before a sweep of the HSMs' port that takes 4 minutes.
+    const trickle = Array.from({ length: 15 }, (_, i) => probe('a1', 200 + i, T0 - 58 * MIN + i * 4 * MIN, { dest_port: 3389 }));
+    const out = run([...trickle, ...sweep('a1', 16, T0, 15)]);
+    expect(out.map((d) => d.severity)).toEqual(['medium']);
+    const observed = out[0]!.evidence.observed as { ports: number[]; addresses: string[]; addresses_probed: number };
+    expect(observed.ports).toEqual([1792]);
+    expect(observed.addresses_probed).toBe(16);
+    expect(observed.addresses.every((x) => /^10\.60\.4\.(1\d|2[0-5])$/.test(x))).toBe(true);
+    expect(observed.addresses).toHaveLength(8);
+  });
+
   it('counts refused and blocked attempts, on any port, and IPv6 unique local addresses', () => {
     const mixed = Array.from({ length: 16 }, (_, i) =>
       i % 2 === 0
