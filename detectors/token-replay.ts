@@ -244,6 +244,12 @@ const SMALL = 0x3fffffff;
 const REISSUE_S = 3600;
 /** A call from home this long after a token's use elsewhere shows the agent did not move, s. */
 const CONCURRENT_S = 10;
+/**
+ * An agent with no token call from where it gets its tokens for this long
+ * before a use from a private address (nor since) uses its tokens only
+ * inside the organisation's network (see decideDeferred), s.
+ */
+const INSIDE_ONLY_S = 3600;
 /** How often a use waiting on its agent's move is looked at again (event time), ms. */
 const RECHECK_MS = 30_000;
 
@@ -505,7 +511,7 @@ export const tokenReplayMeta: DetectorMeta = {
     'A blueprint learns its use networks (dual-stack hosts, NAT pools over several prefixes) ' +
     'in its first 30 minutes and 20 token uses (the other address family or the /16 of an issuing address at once, another network once a second agent uses it, else judged 2 minutes on). ' +
     'Later, a network 3 agents take up within 30 minutes is a deployment for the agents that left their old one; an agent that keeps calling from where it gets its tokens within the next 10 minutes is reported (a thief replaying several agents\' tokens from one host). ' +
-    'A use from a private address (a private endpoint) or from the egress of a cloud security edge (the company\'s web gateway: Zscaler, Netskope, Umbrella, Cloudflare Gateway) is judged 10 minutes later: no replay once another agent of the blueprint uses that network, else low (no internet replayer has such an address). ' +
+    'A use from a private address (a private endpoint) or from the egress of a cloud security edge (the company\'s web gateway: Zscaler, Netskope, Umbrella, Cloudflare Gateway) is judged 10 minutes later: no replay once another agent of the blueprint uses that network, nor for an agent that presented no token from where it gets them for the hour before nor since (its tokens are used only inside, its API behind a private endpoint), else low, once per network (no internet replayer has such an address). ' +
     'A token presented by another agent of the tenant than its owner is reported wherever it is used from: high for the presenter, medium for the owner; so is a token used from the address another agent of the tenant called its owner from within 10 minutes (outside the issuing /24): the caller had it handed over in the call and replays it. ' +
     "Tokens no agent of the tenant was issued, presented from the agent's own address to a Microsoft resource its blueprint never got a token for (another tenant's: an implant working in an attacker's tenant, its commands in that tenant's mailbox), are medium at the fifth use within 30 minutes, once the blueprint has been watched an hour and longer than its agent's tokens live.",
 };
@@ -768,7 +774,10 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     if (q.internal) {
       // Private endpoints carry part of a deployment's traffic (its storage, its vault) while
       // the rest still leaves from where it gets its tokens: whether the agent moved says nothing.
-      if (code >>> 1 >= 2 || (code & 1) !== 0) {
+      // An agent that presents no token from where it gets them (none for an hour before this use,
+      // nor since) uses its tokens only inside: its API sits behind a private endpoint, and this is
+      // its own runtime. A neighbour replaying a stolen token does so beside the agent's own use.
+      if (code >>> 1 >= 2 || (code & 1) !== 0 || s.hu < sec(e.time) - INSIDE_ONLY_S) {
         if (g) peerAdopt(g, h, ah, e.time, true, MAX_USE_NETWORKS);
         return null;
       }
@@ -805,8 +814,10 @@ export function createTokenReplayDetector(options: TokenReplayOptions = {}): Det
     if (q.internal) {
       // No internet replayer has an address of the organisation's own network: a private endpoint one
       // agent alone reaches (the first of its small blueprint to move), or a neighbour inside it; nor,
-      // as a rule, of its security edge (the first agent steered through the company's web gateway). Low.
+      // as a rule, of its security edge (the first agent steered through the company's web gateway). Low,
+      // once: the network's later uses (the agent's next tokens) are the same finding.
       d.severity = 'low';
+      if (g) peerAdopt(g, h, ah, e.time, true, MAX_USE_NETWORKS);
       d.summary += isPrivateAddress(e.ip)
         ? ' (a private address, inside the organisation\'s network: low unless more follows)'
         : ' (an egress address of a cloud security edge, the organisation\'s web gateway: low unless more follows)';

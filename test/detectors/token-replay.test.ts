@@ -567,6 +567,26 @@ describe('token-replay', () => {
       expect(alone[0]!.time).toBeGreaterThanOrEqual(t + 2 * MIN + 20 * SEC + 10 * MIN);
     });
 
+    it('takes a private-address use by an agent that presents no token from where it gets them as its own runtime behind a private endpoint; beside its own calls from home it is low', () => {
+      const t = T0 + 2 * HOUR;
+      const run = (w1CallsFromHome: boolean) => {
+        const d = replay();
+        const ctx = fakeContext();
+        // w1 gets its tokens at the NAT like its peers; its only API sits behind a private endpoint.
+        const events = home(T0, t + 20 * MIN).filter((e) => w1CallsFromHome || e.type !== 'network' || e.agent_id !== 'w1');
+        for (let k = 0; k < 3; k++) {
+          events.push(token({ agent_id: 'w1', token_id: `kms-${k}`, ip: '20.1.2.1', time: t + k * 40 * MIN }));
+          events.push(network({ agent_id: 'w1', token_id: `kms-${k}`, ip: '10.30.16.189', dest_host: 'kms-api.drm.contoso.internal', time: t + k * 40 * MIN + 5 * SEC }));
+        }
+        events.sort((a, b) => a.time - b.time);
+        return feed(d, ctx, events).concat(advanceTo(d, ctx, t + 3 * HOUR));
+      };
+      expect(run(false)).toEqual([]);
+      const beside = run(true);
+      expect(beside.map((x) => [x.agent_id, x.severity])).toEqual([['w1', 'low']]);
+      expect(beside[0]!.summary).toContain('a private address, inside the organisation\'s network');
+    });
+
     it('judges a private-address use that arrives before its token event like one that arrives after it: cleared by the blueprint, else low, never high at once', () => {
       const t = T0 + 30 * MIN;
       const run = (movers: number, useIp: (a: number) => string) => {
