@@ -73,6 +73,12 @@
 // agent itself signed in: two agents behind one NAT gateway) is medium at
 // once for both: the agent that minted it signs in as the agent it owns (a
 // poisoned pipeline validating the secrets it planted from its runner).
+// A credential added by someone who does not vouch for it and used from a
+// rented hosting network (a hosting provider's other than the hyperscalers',
+// where organisations run their workloads) that the agent's own credential,
+// in use within 90 minutes, does not sign in from is medium at once too,
+// for both: an intruder validates his credential from a box rented by the
+// hour, and the agent's own may not sign in again before he is done.
 //
 // A spree: one actor adding credentials to 4 or more agents within 10
 // minutes: an administrator account planting credentials across the fleet
@@ -104,7 +110,8 @@ import type { AgentEvent, LifecycleEvent, SigninEvent } from '../contract/events
 import type { Detection, DetectorMeta } from './types.js';
 import type { AgentInfo, Detector, DetectorContext } from './detector.js';
 import { ALLOWED_LATENESS_MS, identityKey, isRiskyActor, isSanctionedActor, isVouchingSponsor, ownSigninAddress, peerGroupName, unvouchedAddition } from './detector.js';
-import { sameSubnet } from './addresses.js';
+import { sameSubnet, wideNetworkOf } from './addresses.js';
+import { isRentedNetwork } from './unfamiliar-signin-properties.js';
 import { AgentStore, NO_DETECTIONS, TenantMap, sec, type SlotState } from './agent-directory.js';
 import { ActorSprees, unreported, type ActorSpreesSnapshot } from './actor-sprees.js';
 import { DueQueue } from './due-queue.js';
@@ -173,6 +180,8 @@ interface CredentialUse {
   locked?: boolean;
   /** A managed identity's credential (see MANAGED_IN_USE_MS); absent: false. */
   managed?: true;
+  /** The network (AS number) of its latest sign-in seen; absent: unknown (a use seeded from the directory, an older snapshot). */
+  asn?: number;
   /** The identity of the agent's blueprint the credential was added to (its blueprint principal), when not the agent; absent: the agent. */
   holder?: string;
 }
@@ -228,7 +237,7 @@ export const backdoorCredentialMeta: DetectorMeta = {
     'A credential added to an agent within the last 7 days by someone who does not vouch for it (not a sponsor appointed by someone else, who was not at medium or high risk then, more than an hour before adding it; for an agent that lost its last sponsor, anyone, including a sponsor who appointed himself; or a user at medium or high user risk) ' +
     "signs in from outside the /24 (IPv6 /48) of the agent's other credential, while that credential stays in use: used again after the added one's first use and within 90 minutes of its latest use (an agent caching its tokens signs in about hourly; medium), or a managed identity's, signed in within the day before (its tokens live a day: medium at the added one's first use), or presented and rejected as invalid or expired there (a swap: the actor removed the agent's credential and its workload is locked out). " +
     "A credential the agent's creator (not its sponsor) adds within the hour of creating it is provisioning: the agent's own. A credential added to the blueprint's principal by someone neither the agent's nor the principal's sponsors vouch for, presented by an agent of the blueprint (a federated sign-in), is judged as if added to the agent. " +
-    "When the actor is another agent of the tenant (owner rights over other agents), it is medium too; at once, for both, when the credential is used from that agent's own sign-in /24 (not one the target signs in from): it signs in as the agents it owns. " +
+    "When the actor is another agent of the tenant (owner rights over other agents), it is medium too; at once, for both, when the credential is used from that agent's own sign-in /24 (not one the target signs in from): it signs in as the agents it owns. So is one used from a rented hosting network (a hosting provider's other than Microsoft's, AWS's and Google's) that the agent's own credential, in use within the 90 minutes before, does not sign in from: an intruder validating what he planted from a machine rented by the hour. " +
     'One actor adding credentials to 4 or more agents within 10 minutes is low on each, 10 minutes later (credentials planted across the fleet), unless the agent signed in with the new credential from the subnet it signed in from before (a rotation in place), its sponsor added it within the hour of the agent\'s creation (provisioning) or the actor\'s sprees began 12 hours or more before (a rotation principal). ' +
     'A rotation replaces the credential where the agent runs, a migration moves the agent; an attacker\'s added secret or certificate runs beside the agent\'s own, from his host. ' +
     'One actor removing credentials from 4 or more agents it does not sponsor within 10 minutes, none of them given a credential in the day before, is low on each (the fleet locked out: sabotage), unless its sprees began 12 hours or more before.',
@@ -416,6 +425,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
         u.ip = e.ip;
         u.event_id = e.event_id;
         u.locked = e.result !== 'success';
+        if (e.asn !== null) u.asn = e.asn;
       }
       if (t < u.first) {
         u.first = t;
@@ -425,6 +435,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     }
     const use = firstUse(cid, e.ip, t, e.event_id, e.credential_type === 'managed_identity', info, ctx);
     if (e.result !== 'success') use.locked = true;
+    if (e.asn !== null) use.asn = e.asn;
     if (w.uses.length >= MAX_CREDENTIALS) {
       // The least recently used goes.
       let victim = 0;
@@ -579,6 +590,29 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     return withActor(d, added, ctx, `Agent ${actor} added credential ${added.credential_id} to agent ${e.agent_id} and it is used from ${e.ip}, where ${actor} itself signs in: it signs in as the agents it owns (its owner rights over them an intruder's way in)`);
   }
 
+  /**
+   * The use of a credential added by someone who does not vouch for it from a rented network (a hosting
+   * provider's other than the hyperscalers': see isRentedNetwork) that is not the network of the agent's own
+   * credential, in use within concurrentMs before: medium at once, for both when the actor is an agent. A
+   * machine rented by the hour is where an intruder validates the credential he planted; the agent's own
+   * keeps running where it runs, and may not sign in again before he is done. A rotation or a migration by
+   * its owners is vouched for; one to a rented box while the agent still runs elsewhere is what this is.
+   */
+  function rentedHostUse(e: SigninEvent, added: CredentialUse, w: WatchState, info: AgentInfo): Detection | null {
+    if (!isRentedNetwork(e.asn)) return null;
+    let own: CredentialUse | null = null;
+    for (const u of w.uses) if (u.addedBy === null && u !== added && (own === null || u.last > own.last)) own = u;
+    if (own === null || own.locked === true || added.first - own.last > o.concurrentMs || own.last > added.first + o.concurrentMs) return null;
+    // The agent's own credential on that network too (the organisation runs there), or seen only from the directory in the same /16.
+    if (own.asn === undefined ? wideNetworkOf(own.ip) === wideNetworkOf(e.ip) : own.asn === e.asn) return null;
+    const d = detection(e, added, own, info);
+    d.summary =
+      `Credential ${added.credential_id} added to agent ${e.agent_id} by ${added.addedBy}, who does not vouch for it, ${formatAgo(added.first - added.addedAt)} before, ` +
+      `is used from ${e.ip}, a rented hosting network (AS${e.asn}) the agent's own credential ${own.credential_id} does not sign in from (${own.ip}, ${Math.round(Math.abs(added.first - own.last) / 60_000)} min ${own.last <= added.first ? 'before' : 'after'})`;
+    d.evidence.threshold = `a credential added by an actor who does not vouch for it, used from a hosting provider's network other than the hyperscalers' and the agent's own credential's, within ${o.concurrentMs / 60_000} min of the own credential's use`;
+    return d;
+  }
+
   function formatAgo(ms: number): string {
     return ms >= 3_600_000 ? `${(ms / 3_600_000).toFixed(1)} h` : `${Math.max(0, Math.round(ms / 60_000))} min`;
   }
@@ -701,6 +735,8 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
       if (laundered !== null) return withActor(laundered, use, ctx);
       const held = actorHostUse(e, use, w, ctx);
       if (held !== null) return held;
+      const rented = rentedHostUse(e, use, w, info);
+      if (rented !== null) return withActor(rented, use, ctx);
     }
     // This use may show an added credential beside the agent's own (either being the one just used).
     for (const added of w.uses) {

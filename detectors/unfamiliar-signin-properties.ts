@@ -422,6 +422,18 @@ const HOSTING_ASNS = new Set([
   47583, 36007, 202053, 40509, 54825, 27357, 33070, 199524, 202422, 60068, 21859, 40676, 8100, 36352, 44477, 210644, 200350, 49505,
 ]);
 
+/** Hyperscalers among HOSTING_ASNS: where organisations run their own workloads (Microsoft 8075, AWS 16509 14618, Google 15169 396982). */
+const HYPERSCALER_ASNS = new Set([8075, 16509, 14618, 15169, 396982]);
+
+/**
+ * A network where anyone rents a machine by the hour and few organisations
+ * run their workloads: a hosting provider's (HOSTING_ASNS) other than the
+ * hyperscalers'.
+ */
+export function isRentedNetwork(asn: number | null): boolean {
+  return asn !== null && HOSTING_ASNS.has(asn) && !HYPERSCALER_ASNS.has(asn);
+}
+
 /**
  * A workload's sign-in (client credentials, not an agent user account) from
  * a hosting provider's network. New to the whole tenant, it is a cloud none

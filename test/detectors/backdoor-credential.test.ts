@@ -39,6 +39,28 @@ describe('backdoor-credential', () => {
     expect(d.event_ids).toHaveLength(3);
   });
 
+  it('fires at once, on both, when the added credential is used from a rented hosting network (not a hyperscaler, not the own credential\'s) while the agent\'s own is in use', () => {
+    // The helpdesk agent h1 adds c-new to a1 (whose own credential signs in from Azure until T0 + 14 min); it is used from Alibaba Cloud Hong Kong.
+    const helpdesk = signin({ agent_id: 'h1', blueprint_id: 'bp-helpdesk', credential_id: 'c-h1', ip: '20.96.59.200', time: T0 + 5 * MIN });
+    const added = lifecycle({ action: 'credential_added', credential_id: 'c-new', actor: 'h1', time: T0 + 10 * MIN });
+    const use = (ip: string, asn: number) => signin({ credential_id: 'c-new', ip, asn, country: 'HK', time: T0 + 15 * MIN + 30 * SEC, event_id: 'rented' });
+    const out = run([...working(15), helpdesk, added, use('47.242.118.135', 45102)]);
+    expect(out.map((x) => [x.agent_id, x.severity, x.time])).toEqual([
+      ['a1', 'medium', T0 + 15 * MIN + 30 * SEC],
+      ['h1', 'medium', T0 + 15 * MIN + 30 * SEC],
+    ]);
+    expect(out[0]!.summary).toContain('a rented hosting network (AS45102) the agent\'s own credential c-own does not sign in from');
+    // From a hyperscaler (where organisations run), or from the rented network the agent itself runs on: the own credential must be seen beside it.
+    expect(run([...working(15), helpdesk, added, use('3.1.20.9', 16509)])).toEqual([]);
+    const onAlibaba: AgentEvent[] = working(15).map((e) => (e.type === 'signin' ? { ...e, asn: 45102, ip: '47.242.10.7' } : e));
+    expect(run([...onAlibaba, helpdesk, added, use('47.242.118.135', 45102)])).toEqual([]);
+    // The own credential (watched since the addition) silent for more than 90 minutes before: the agent moved (a migration), not judged at once.
+    const early = lifecycle({ action: 'credential_added', credential_id: 'c-new', actor: 'h1', time: T0 - 3 * HOUR });
+    expect(run([...working(15, T0 - 3 * HOUR + MIN), { ...helpdesk, time: T0 - 3 * HOUR - MIN }, early, use('47.242.118.135', 45102)])).toEqual([]);
+    // Added by a sponsor: vouched for.
+    expect(run([...working(15), helpdesk, lifecycle({ action: 'credential_added', credential_id: 'c-new', actor: 's1', time: T0 + 10 * MIN }), use('47.242.118.135', 45102)])).toEqual([]);
+  });
+
   it('also reports the actor when it is another agent of the tenant (owner rights over the target abused), not a person', () => {
     // The devops agent d1 is known to the directory (it signed in); it adds a password to a1.
     const devops = signin({ agent_id: 'd1', blueprint_id: 'bp-devops', credential_id: 'c-d1', ip: '20.96.59.200', time: T0 + 5 * MIN });
