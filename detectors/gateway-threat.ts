@@ -884,11 +884,14 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
     // An app on a public hosting platform new to the blueprint is judged so too (see isSharedAppHost),
     // and so is a storage account new to it called without a token (a key or SAS, not the agent's
     // identity: the tenant's own storage takes its Entra tokens; a queue polled for tasks is C2).
-    // An address of Microsoft 365's own ranges (a Teams media relay has no host name) is no stranger.
+    // An address of Microsoft 365's own ranges (a Teams media relay has no host name) is no stranger;
+    // nor is the endpoint of an agent of the caller's own tenant (an orchestrator tasking the workers
+    // its tenant just created, each on its own container app).
     const uncategorized =
       !cat.suspicious &&
       learned &&
       e.action === 'allowed' &&
+      (e.dest_agent_id === null || ctx.agent(e.tenant_id, e.dest_agent_id) === undefined) &&
       ((cat.key === 'uncategorized' && !microsoft365Host(e.dest_host) && (e.dest_ip === null || !isMicrosoft365Address(e.dest_ip))) ||
         (seen === undefined && (sharedAppHost(e.dest_host) || (e.token_id === null && storageAccountHost(e.dest_host)))));
     const suspicious = seen === undefined && (cat.suspicious || uncategorized) && threat === 'none' && !malicious;

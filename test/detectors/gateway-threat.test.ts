@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { NetworkEvent } from '../../contract/events.js';
+import type { AgentEvent, NetworkEvent } from '../../contract/events.js';
 import { isMicrosoft365Address } from '../../detectors/addresses.js';
 import { createGatewayThreatDetector, isPublicImagePull, isRegistryPackage, isRunnableFileType, isSecurityTestHost, isSharedAppHost, isStorageAccountHost } from '../../detectors/gateway-threat.js';
-import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore, signin } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
@@ -479,14 +479,16 @@ describe('gateway-threat', () => {
     expect(isSharedAppHost('azurewebsites.net')).toBe(false); // the platform itself
     expect(isSharedAppHost('notazurewebsites.net')).toBe(false);
     expect(isSharedAppHost('graph.microsoft.com')).toBe(false);
-    const run = (host: string, category: string, known = false) => {
+    const run = (host: string, category: string, known = false, destAgent: string | null = null) => {
       const d = createGatewayThreatDetector();
       const ctx = fakeContext();
-      const past = history();
+      const past: AgentEvent[] = history();
       // The blueprint's own app, called from the start.
       if (known) past.push(network({ agent_id: 'a2', time: T0 + MIN, dest_host: host, category }));
+      // A worker agent of the tenant, created minutes before the calls (it signed in).
+      past.push(signin({ agent_id: 'w-replan-1', blueprint_id: 'bp-replan', time: T2 - 2 * MIN }));
       feed(d, ctx, past.sort((x, y) => x.time - y.time));
-      const polls = Array.from({ length: 10 }, (_, k) => network({ agent_id: 'a1', time: T2 + k * MIN, dest_host: host, category, bytes_out: 600, bytes_in: 900 }));
+      const polls = Array.from({ length: 10 }, (_, k) => network({ agent_id: 'a1', time: T2 + k * MIN, dest_host: host, category, bytes_out: 600, bytes_in: 900, dest_agent_id: destAgent }));
       return feed(d, ctx, polls);
     };
     const c2 = run('agent-sync-1c4e.azurewebsites.net', 'business');
@@ -495,6 +497,9 @@ describe('gateway-threat', () => {
     // The blueprint's own app there, known before: nothing. A categorized host elsewhere: nothing.
     expect(run('agent-sync-1c4e.azurewebsites.net', 'business', true)).toEqual([]);
     expect(run('status.partner-portal.com', 'business')).toEqual([]);
+    // An orchestrator tasking a worker agent of its own tenant on its container app: no stranger's app. An agent id the tenant does not know is.
+    expect(run('replan-1.politeriver-7d2c1e94.uksouth.azurecontainerapps.io', 'agent', false, 'w-replan-1')).toEqual([]);
+    expect(run('replan-1.politeriver-7d2c1e94.uksouth.azurecontainerapps.io', 'agent', false, 'x-unknown').map((x) => x.severity)).toEqual(['medium']);
   });
 
   it('judges a storage account new to the blueprint called without a token as an uncategorized host: a queue in someone\'s storage polled for tasks is medium', () => {
