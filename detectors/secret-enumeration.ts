@@ -170,11 +170,17 @@ const DEFAULTS: CallBurstOptions = {
   wideAgents: 4,
 };
 
-/** Hosts of cloud secret stores, by suffix; and a self-hosted HashiCorp Vault named `vault.<domain>`. */
-const SECRET_STORE_SUFFIXES = ['.vault.azure.net', '.vault.usgovcloudapi.net', '.vault.azure.cn', '.managedhsm.azure.net', 'secretmanager.googleapis.com'];
-const AWS_SECRET_SERVICES = /^(secretsmanager|ssm)(-fips)?\.[a-z0-9-]+\.amazonaws\.com$/;
+/**
+ * Hosts of cloud secret and key stores, by suffix; and a self-hosted
+ * HashiCorp Vault named `vault.<domain>`. Key services count as Key Vault's
+ * keys do: a key that signs or decrypts on request is an oracle for whoever
+ * holds the agent's runtime (tickets, tokens or firmware signed by the
+ * hundred), and its keys are what a dump is after.
+ */
+const SECRET_STORE_SUFFIXES = ['.vault.azure.net', '.vault.usgovcloudapi.net', '.vault.azure.cn', '.managedhsm.azure.net', 'secretmanager.googleapis.com', 'cloudkms.googleapis.com'];
+const AWS_SECRET_SERVICES = /^(secretsmanager|ssm|kms)(-fips)?\.[a-z0-9-]+\.amazonaws\.com$/;
 
-/** True when `host` is a secrets store (Key Vault, Secrets Manager, Parameter Store, Secret Manager, a HashiCorp Vault). */
+/** True when `host` is a secrets or key store (Key Vault, Secrets Manager, Parameter Store, AWS KMS, Secret Manager, Cloud KMS, a HashiCorp Vault). */
 export function isSecretStoreHost(host: string): boolean {
   const h = host.toLowerCase().replace(/\.$/, '');
   for (const s of SECRET_STORE_SUFFIXES) if (h.endsWith(s) || h === s.slice(1)) return true;
@@ -190,7 +196,7 @@ export const secretEnumerationMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T1555.006', name: 'Credentials from Password Stores: Cloud Secrets Management Stores' },
   description:
-    'An agent calls a secrets store (Azure Key Vault or Managed HSM, AWS Secrets Manager or Parameter Store, Google Secret Manager, a HashiCorp Vault) at least 50 times within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× for an agent calling them for less than an hour; peaks decay with a half-life of 3 days; without any baseline, 200 calls): code running in the agent\'s runtime dumping every secret with the agent\'s own token, from its own host. ' +
+    'An agent calls a secrets or key store (Azure Key Vault or Managed HSM, AWS Secrets Manager, Parameter Store or KMS, Google Secret Manager or Cloud KMS, a HashiCorp Vault) at least 50 times within 10 minutes, 10× the most it ever did in 10 minutes and 5× the most its blueprint\'s busiest agent did (10× for an agent calling them for less than an hour; peaks decay with a half-life of 3 days; without any baseline, 200 calls): code running in the agent\'s runtime dumping every secret with the agent\'s own token, from its own host, or using its keys as an oracle (tickets or binaries signed by the hundred). ' +
     'Medium; low when 2 other agents of the blueprint did the same within 10 minutes (a rollout reading its secrets at start-up) or 4 others went over their own bars (a bad configuration pushed to the whole blueprint), and low from 20 calls over those multiples under the medium floor, or when the agent burst (reported medium) 11 hours to 8 days before (a recurring job: a daily sweep). Once per agent per hour; an agent carrying its blueprint\'s burst on past the hour, without a pause, is not reported again. Medium too for 20 calls within 10 minutes to a store no agent of the tenant called before (within a day of its first call; not when 2 other agents call it within 10 minutes), and for 10 calls to one, each a minute or more after the last counted, within an hour by an agent alone on it that was active an hour before the store appeared and used another store before it (another team\'s vault read a little at a time). Low too when half or more of its calls were each followed within 2 seconds by an upload of 8 KiB or more (envelope encryption: a data key wrapped per object written). ' +
     'A reported read, not a rollout, followed within 15 minutes by 1 MiB of uploads (flows of 64 KiB or more out, 4× what came back) to anything but a secrets store or a private address is medium: secrets harvested, then shipped.',
 };

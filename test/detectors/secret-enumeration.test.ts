@@ -36,6 +36,11 @@ describe('secret-enumeration', () => {
     expect(isSecretStoreHost('secretsmanager.eu-west-1.amazonaws.com')).toBe(true);
     expect(isSecretStoreHost('ssm.us-east-1.amazonaws.com')).toBe(true);
     expect(isSecretStoreHost('secretmanager.googleapis.com')).toBe(true);
+    // Key services: a key that signs on request is an oracle, its keys what a dump is after.
+    expect(isSecretStoreHost('kms.eu-west-2.amazonaws.com')).toBe(true);
+    expect(isSecretStoreHost('kms-fips.us-east-1.amazonaws.com')).toBe(true);
+    expect(isSecretStoreHost('cloudkms.googleapis.com')).toBe(true);
+    expect(isSecretStoreHost('kinesis.eu-west-2.amazonaws.com')).toBe(false);
     expect(isSecretStoreHost('vault.corp.contoso.com')).toBe(true);
     expect(isSecretStoreHost('vault.azure.net.evil.example')).toBe(true); // a HashiCorp Vault named vault.<domain>
     expect(isSecretStoreHost('kv.vault.azure.net.evil.example')).toBe(false);
@@ -59,6 +64,16 @@ describe('secret-enumeration', () => {
     expect(calls - threshold).toBeLessThanOrEqual(1);
     expect(out[0]!.summary).toContain(`called the secrets store contoso-kv.vault.azure.net ${calls} times within 10 min`);
     expect(out[0]!.event_ids).toHaveLength(8);
+  });
+
+  it('fires medium when an agent uses its KMS key as a signing oracle, hundreds of calls in minutes where it signs a few an hour', () => {
+    const d = createSecretEnumerationDetector();
+    const ctx = fakeContext();
+    const kms = { dest_host: 'kms.eu-west-2.amazonaws.com' };
+    expect(feed(d, ctx, history().map((e) => ({ ...e, ...(e.type === 'network' && e.dest_host === KV ? kms : {}) }) as AgentEvent))).toEqual([]);
+    const out = settle(d, ctx, reads('a1', 600, T3, 8 * MIN, kms));
+    expect(out.map((x) => [x.agent_id, x.severity])).toEqual([['a1', 'medium']]);
+    expect(out[0]!.summary).toContain('kms.eu-west-2.amazonaws.com');
   });
 
   it('judges an agent with its own history against 5x its blueprint busiest agent, not 10x (one busy peer does not hide a dump by a quiet one)', () => {
