@@ -601,11 +601,15 @@ const TOOL_READ_MIN_BYTES = 16 * 1024;
 /**
  * Domains of per-resource endpoints of Azure services that take Entra tokens
  * and hold the tenant's data: AI services (`<resource>.cognitiveservices.azure.com`,
- * Azure OpenAI, AI Search), Machine Learning workspaces, and Health Data
- * Services (DICOM, FHIR: `<workspace>-<service>.dicom.azurehealthcareapis.com`).
+ * Azure OpenAI, AI Search), Machine Learning workspaces, Health Data
+ * Services (DICOM, FHIR: `<workspace>-<service>.dicom.azurehealthcareapis.com`),
+ * and Container Registry (`<registry>.azurecr.io`: a build pushing its image
+ * with the token it was granted for the registry, often right after reading
+ * the signing or deployment secret it needs).
  */
 const AZURE_TENANT_SERVICE_DOMAINS = [
   '.cognitiveservices.azure.com', '.openai.azure.com', '.search.windows.net', '.services.ai.azure.com', '.api.azureml.ms', '.azurehealthcareapis.com',
+  '.azurecr.io', '.azurecr.us', '.azurecr.cn',
 ];
 
 /** True when `host` is such a resource's endpoint (see AZURE_TENANT_SERVICE_DOMAINS): with the agent's own token, its tenant's. */
@@ -756,9 +760,9 @@ export const exfiltrationMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     "An agent sends far more data out than its own and its blueprint's high-water marks (log scale, in one transfer, " +
-    'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call; nor a government host, by category or by name (.gov, .gov.uk, .gouv.fr, admin.ch...): a regulator\'s filing portal, an agency\'s file exchange, whose single transfers are low too; nor a private address: a copy to an internal share stays inside; nor, with the agent\'s own token, an Azure AI, Machine Learning or health data service resource: the tenant\'s): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
+    'summed over 10 minutes to destinations new to its blueprint (neither one it uploads to nor, unless risky, one its agents call; nor a government host, by category or by name (.gov, .gov.uk, .gouv.fr, admin.ch...): a regulator\'s filing portal, an agency\'s file exchange, whose single transfers are low too; nor a private address: a copy to an internal share stays inside; nor, with the agent\'s own token, an Azure AI, Machine Learning, health data or container registry resource: the tenant\'s): 100 MB, or 10 MB when that is 20× anything the blueprint sent to new destinations before, 20 MB to risky ones or to agent endpoints outside the tenant, or trickled over an hour: 200 MB, 50 MB to risky ones), with lower thresholds towards file-sharing (online storage, file transfer... in any vendor\'s name), uncategorized, malicious and suspicious destinations (newly registered, dynamic DNS, anonymizers...); without any baseline, 1 GB to such destinations in one transfer or within 10 minutes. ' +
     'A single transfer to a familiar destination that is not a drop site (the blueprint\'s own storage, a service it works with) is low: the data stays with the organisation; gigabytes chunked to a file-sharing host the blueprint uses are medium at max(1 GB, 10× the most the agent or its blueprint sent there in 10 minutes), and so are tens of MB to the services it works with (not storage: its APIs, its model endpoint) at max(32 MB, 20× the most sent to them in 10 minutes; 16 MB when a request of 1 MB or more to a model provider reached without the tenant\'s token tops them up: uploads to its files API under a planted key; a transfer within 4× the largest the blueprint sent to that destination while it was new to it, an hour or more before, is its own volume: a partner file sent hourly since the stream began). ' +
-    'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (4× after 20 such calls within 10 minutes: a vault read whole; 32 KiB or more each, 128 KiB in all; not storage, model providers or private addresses) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump); so are such requests within 15 minutes after 4 MiB received from MCP servers within 10 minutes (private repositories read through a code host\'s tool, then written into a public pull request). ' +
+    'Within 15 minutes after the agent called a secrets store, requests to a destination its blueprint works with of 16× the largest its agents ever sent there (4× after 20 such calls within 10 minutes: a vault read whole; 32 KiB or more each, 128 KiB in all; not storage, model providers, private addresses, nor the tenant\'s own Azure resources taking the agent\'s token: its registry, an image pushed) are medium: secrets read, then shipped (a poisoned MCP tool, a worm publishing a vault dump); so are such requests within 15 minutes after 4 MiB received from MCP servers within 10 minutes (private repositories read through a code host\'s tool, then written into a public pull request). ' +
     'Ten requests within 10 minutes to destinations inside the network (a private address) its blueprint works with but only reads, counted across them (its agents\' largest request there under 16 KiB), each 32 KiB or more, twice the answer and 8× that largest, are medium, confirmed like bulk data: records written where the blueprint never writes (stored data manipulation), or data pushed out through it. ' +
     'Six prompt-sized requests (8 KiB or more, more out than in) within 10 minutes to one model provider host that is no major provider\'s own API and not one the blueprint works with are medium: its model client pointed at a relay; so are six such tool calls to an MCP server the blueprint does not work with, 4 times what came back (data passed as tool arguments). ' +
     'Fifteen image fetches within 10 minutes to one host the blueprint does not work with, each sending 1.5 KiB or more and twice what came back, are medium: data carried out in image URLs (markdown images of an injected answer, EchoLeak); so are 6 tracking pixels (1 KiB or more out, a 256-byte answer or less) to one such host, or 12 to an image host it works with, not an analytics or advertising host (a poisoned memory appending the agent\'s context to a pixel after every model turn; an image host\'s name re-registered). ' +
@@ -935,6 +939,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
     if (bucketOf(bytes) < k.b + (harvest ? o.harvestShipBuckets : o.shipBuckets)) return undefined;
     // Not where the data stays with the organisation or is meant to be large: its storage, a model's prompt context, a CDN.
     if (cat.modelProvider || cat.cdn || cat.storage || secretStoreHost(e.dest_host) || isPrivateAddress(e.dest_ip ?? e.dest_host)) return undefined;
+    if (e.token_id !== null && azureTenantServiceHost(e.dest_host)) return undefined; // the tenant's own resource (its registry: an image pushed)
     s.sk += Math.floor(bytes / KIB);
     if (s.sk * KIB < o.shipBytes) return null;
     if (s.fx !== undefined && (sec - s.fx) * 1000 < o.cooldownMs) return null;
@@ -1729,7 +1734,7 @@ export function createExfiltrationDetector(options: ExfiltrationOptions = {}): D
       noteBulk(g, dh, ah, t);
     }
     if (bulk && !familiar && !isRisky && tenantStorage(e, s, ctx)) familiar = true;
-    // So is an Azure AI, Machine Learning or health data service taking the agent's own token (see AZURE_TENANT_SERVICE_DOMAINS).
+    // So is an Azure AI, Machine Learning, health data or container registry service taking the agent's own token (see AZURE_TENANT_SERVICE_DOMAINS).
     if (bulk && !familiar && !isRisky && e.token_id !== null && azureTenantServiceHost(e.dest_host)) familiar = true;
     // Bulk data to a private address stays inside the organisation's network (a copy to an engineering file
     // share, a private endpoint of its own storage): staging, not exfiltration; what leaves later is judged then.

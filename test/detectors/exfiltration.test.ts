@@ -310,6 +310,8 @@ describe('exfiltration', () => {
       for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 3 * SEC, bytes_out: 2_000 + Math.floor(r() * 6_000), bytes_in: 20_000, category: 'mcp_server', dest_host: 'mcp.tools.example' }));
       for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 4 * SEC, bytes_out: 2_000 + Math.floor(r() * 6_000), bytes_in: 300, category: 'storage', dest_host: 'contoso.blob.core.windows.net' }));
       if (t % HOUR === 0) events.push(network({ agent_id: 'a1', time: t + 5 * SEC, bytes_out: 600, bytes_in: 2_000, category: 'api', dest_host: 'contoso-kv.vault.azure.net' }));
+      // The blueprint's container registry: manifests checked with its registry token.
+      for (const a of AGENTS) events.push(network({ agent_id: a, time: t + 6 * SEC, bytes_out: 1_500, bytes_in: 4_000, category: 'api', dest_host: 'contosoplatform.azurecr.io', token_id: `acr-${a}` }));
     }
     events.sort((x, y) => x.time - y.time);
     const vault = (t: number) => Array.from({ length: 5 }, (_, i) => network({ agent_id: 'a4', time: t + i * 2 * SEC, bytes_out: 500, bytes_in: 2_000, category: 'api', dest_host: 'contoso-kv.vault.azure.net' }));
@@ -332,6 +334,11 @@ describe('exfiltration', () => {
     expect(run([...vault(T3), ...calls(T3 + 20 * MIN)])).toEqual([]);
     // To its storage or a model endpoint, the data stays with the organisation or is a prompt's context.
     expect(run([...vault(T3), ...calls(T3 + 20 * SEC, 'contoso.blob.core.windows.net', 'storage')])).toEqual([]);
+    // Its registry with its registry token (a build reading its signing secret, then pushing its image): the tenant's own.
+    // Without a token (a registry taking a key or a password: anyone's), the shipment stands.
+    const push = (token: string | null) => calls(T3 + 20 * SEC, 'contosoplatform.azurecr.io', 'api').map((e) => ({ ...e, token_id: token }));
+    expect(run([...vault(T3), ...push('acr-a4')])).toEqual([]);
+    expect(run([...vault(T3), ...push(null)]).map((x) => [x.severity, x.evidence.kind])).toEqual([['medium', 'secrets-shipped']]);
     // Requests 4-8x the largest (32-64 kB): nothing after a few secrets calls; medium after a harvest of the vault (25 calls within a minute).
     const gists = (t: number) => [40_000, 50_000, 45_000, 60_000].map((b, i) => network({ agent_id: 'a4', time: t + (i + 1) * 30 * SEC, bytes_out: b, bytes_in: 3_000, category: 'mcp_server', dest_host: 'mcp.tools.example', event_id: `gist-${i}` }));
     expect(run([...vault(T3), ...gists(T3 + 20 * SEC)])).toEqual([]);
@@ -1123,6 +1130,8 @@ describe('exfiltration', () => {
     expect(isAzureTenantServiceHost('Contoso-DocIntel.CognitiveServices.Azure.com')).toBe(true);
     expect(isAzureTenantServiceHost('contosows-pacs.dicom.azurehealthcareapis.com')).toBe(true);
     expect(isAzureTenantServiceHost('cognitiveservices.azure.com.evil.example')).toBe(false);
+    expect(isAzureTenantServiceHost('wcrplatform.azurecr.io')).toBe(true);
+    expect(isAzureTenantServiceHost('azurecr.io')).toBe(false);
     // Three agents of the blueprint start sending MB-sized prompts together (a long-context rollout): a deployment.
     const d4 = exfil({ confirmMs: 3 * MIN });
     const ctx4 = fakeContext();
