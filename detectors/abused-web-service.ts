@@ -61,6 +61,12 @@
 // medium within ten), to an SMS gateway (ten texts out) or to a remote
 // access tool (a session). An agent at medium
 // teaches its blueprint nothing. Calls to other agents are not judged.
+// An agent whose use of such services began 2 hours or more before the hour
+// counted, reported low then and never medium since, works with them (a
+// push-notification agent sending an app's alerts through FCM all day, under
+// 30 an hour most hours): its request count is not a command channel (a bot
+// polled for orders is reported within the hour it starts); what it sends
+// is still judged.
 //
 // State: per peer group that used a listed service, a few numbers per
 // service; per agent that reached one, its sums. Nothing for anyone else:
@@ -311,8 +317,13 @@ interface AgentUse extends Timed {
   medium: number;
   /** Services the agent was at medium for: it teaches its group none of them. */
   flagged: string[];
+  /** Its first allowed contact with a listed service (absent in older snapshots: taken as the window's start). */
+  first?: number;
   ids: string[];
 }
+
+/** An agent's use of listed services this old, never at medium, is its work (see contact), ms. */
+const HABIT_MS = 2 * 3_600_000;
 
 export const abusedWebServiceMeta: DetectorMeta = {
   id: 'abused-web-service',
@@ -321,7 +332,7 @@ export const abusedWebServiceMeta: DetectorMeta = {
   mitre: { id: 'T1567', name: 'Exfiltration Over Web Service' },
   description:
     'An agent reaches a free web service attackers use as a drop box or command channel (Telegram and Discord bot APIs, Slack incoming webhooks, paste sites, anonymous file drops, request catchers and out-of-band servers, reverse tunnels such as ngrok, SMS gateways such as Twilio, backend-as-a-service projects such as Supabase or an Airtable base, automation platforms\' catch hooks (Zapier, Make, IFTTT), push notification services (FCM, ntfy), form backends (Google Forms, Formspree), public MQTT brokers (test.mosquitto.org), remote access tools (AnyDesk, TeamViewer), another organisation\'s Teams incoming webhook: not the first `<org>.webhook.office.com` host the tenant\'s agents post to), one its blueprint does not use (3 of its agents, or its agents over 7 days, make a service familiar). ' +
-    'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or 3 posts of 16 KiB or more (documents, not chat messages), or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries), to an SMS gateway (texts out: codes and links relayed to a phone) or to a remote access tool (a hands-on session). WhatsApp\'s Business Cloud API (graph.facebook.com) is a channel organisations use: familiar once another agent of the tenant used it, no low and no count of messages; 3 documents posted, or 4 MiB sent, where no one in the tenant uses it are medium. Mainstream file sharing (Box, Dropbox) is not listed.',
+    'No gateway category says stolen data goes there, and a drip of a few MB stays under every volume threshold. Low on each contact (a blocked one too); medium once the agent sends at least 1 MiB to such services within an hour, or 3 posts of 16 KiB or more (documents, not chat messages), or makes 30 requests to them within an hour (a bot polled for orders), 10 through a reverse tunnel (the session it carries), to an SMS gateway (texts out: codes and links relayed to a phone) or to a remote access tool (a hands-on session); not counted for an agent that has used such services for 2 hours or more, never at medium (its work: a push agent sending an app\'s alerts). WhatsApp\'s Business Cloud API (graph.facebook.com) is a channel organisations use: familiar once another agent of the tenant used it, no low and no count of messages; 3 documents posted, or 4 MiB sent, where no one in the tenant uses it are medium. Mainstream file sharing (Box, Dropbox) is not listed.',
 };
 
 export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions = {}): Detector {
@@ -429,6 +440,7 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
       a.ids = [];
     }
     if (e.action === 'allowed') {
+      a.first ??= e.time;
       a.bytes += e.bytes_out;
       a.requests++;
       if (e.bytes_out >= o.documentPostBytes && e.bytes_out >= 4 * e.bytes_in) a.posts = (a.posts ?? 0) + 1;
@@ -442,7 +454,9 @@ export function createAbusedWebServiceDetector(options: AbusedWebServiceOptions 
       out.push(detection(e, service, 'low', a));
     }
     const leak = a.bytes >= (business ? o.businessLeakBytes : o.leakBytes) || (a.posts ?? 0) >= o.documentPosts;
-    const channel = business ? Infinity : sessionKind(service.kind) ? o.tunnelRequests : o.channelRequests;
+    // An agent working with such services for hours, never at medium, is no bot newly polled for orders.
+    const habitual = a.medium === 0 && a.since - (a.first ?? a.since) >= HABIT_MS;
+    const channel = business || habitual ? Infinity : sessionKind(service.kind) ? o.tunnelRequests : o.channelRequests;
     if ((leak || a.requests >= channel) && (a.medium === 0 || e.time - a.medium >= o.windowMs)) {
       a.medium = e.time;
       if (!a.flagged.includes(service.domain) && a.flagged.length < 8) a.flagged.push(service.domain);

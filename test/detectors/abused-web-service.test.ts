@@ -92,6 +92,18 @@ describe('abused-web-service', () => {
     expect(run(posts('a1', 'x7k2-8443.use1.devtunnels.ms', 9, 600, MIN)).map((d) => d.severity)).toEqual(['low']);
   });
 
+  it('does not count the requests of an agent working with such a service for hours, never at medium (a push agent sending an app\'s alerts), but still what it sends', () => {
+    // 20 to 28 FCM messages an hour for 4 hours, then a busy hour of 36: a push-notification agent's day.
+    const hourly = [20, 28, 24, 26, 36];
+    const fcm = hourly.flatMap((n, h) => posts('a1', 'fcm.googleapis.com', n, 900, Math.floor(HOUR / n), T0 + h * HOUR));
+    expect(run(fcm).map((d) => d.severity)).toEqual(['low']);
+    // The same busy hour as the agent's first: a bot polled for orders.
+    expect(run(posts('a1', 'fcm.googleapis.com', 36, 900, Math.floor(HOUR / 36))).map((d) => d.severity)).toEqual(['low', 'medium']);
+    // Hours of use do not hide a leak: 1.2 MiB sent through it within the hour.
+    const leak = [...fcm, ...posts('a1', 'fcm.googleapis.com', 3, 420_000, MIN, T0 + 5 * HOUR + 10 * MIN)];
+    expect(run(leak).map((d) => d.severity)).toEqual(['low', 'medium']);
+  });
+
   it('reports texts sent out through an SMS gateway its blueprint does not use: medium at the 10th (codes read from mail relayed to a phone)', () => {
     const sms = run(posts('a1', 'api.twilio.com', 20, 1_100, 40 * SEC));
     expect(sms.map((d) => [d.severity, d.time])).toEqual([
