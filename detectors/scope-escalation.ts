@@ -139,6 +139,22 @@ const DEFAULTS: Required<ScopeEscalationOptions> = {
 
 /** Actors remembered per tenant (see strangerOnBlueprint). */
 const MAX_ACTORS = 262_144;
+/** An actor who granted permissions to this many agents, the first this long before, is the tenant's administrator for them (see establishedGranter). */
+const ESTABLISHED_GRANTEES = 5;
+const ESTABLISHED_GRANTER_MS = 24 * 3_600_000;
+/**
+ * Such an administrator's grant explains the permission's first use within
+ * this (the change it was made for, rolled out); a permission granted days
+ * before and first used now is judged by its use (an insider reaching for a
+ * dormant override), ms.
+ */
+const ADMIN_GRANT_USE_MS = 12 * 3_600_000;
+
+/** An actor of the tenant's lifecycle events: latest time; for a granter, its first grant (ms) and the agents it granted to (hashes, up to ESTABLISHED_GRANTEES). */
+interface ActorSeen extends Timed {
+  gf?: number;
+  gn?: number[];
+}
 
 /**
  * Microsoft Graph permissions of the tenant-takeover class: directory and role
@@ -373,7 +389,7 @@ export const scopeEscalationMeta: DetectorMeta = {
     'are medium when sensitive (tenant-wide *.All, writes, send, full control, mailboxes, and a business API\'s actions that move money or destroy records: *.Reverse, *.Refund, *.Payout, *.Transfer, *.Initiate, *.Approve, *.Delete...) or change or erase a record of what happened (*.Amend, *.Close, *.Dismiss, *.Waive, *.Override, *.Assign...), and low otherwise. ' +
     "An application permission (client credentials) is not the delegated scope of the same name: the two are learned apart, and the application form of a delegated scope the blueprint uses (its users' data widened to every user: an on-behalf-of copilot switched to app-only) is sensitive. " +
     'While a blueprint learns, its first use of a privileged scope is low, and the scope is learned only once 3 of its agents used it; an agent without a blueprint is judged on privileged scopes from its first token. ' +
-    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint), and a delegated scope (not privileged) of an on-behalf-of token that the token\'s own user granted (incremental consent: her data only). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request of the agent's own (not on behalf of a user, who may take back his consent) refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired), unless that actor revoked permissions from 3 or more agents within half an hour (an access review's clean-up) or the agent was at risk (low or above) when they were revoked (responders containing an agent exposed to an injection). " +
+    "A scope the agent's sponsor granted it (lifecycle permission_granted) within 7 days is a sanctioned change: low (not from a sponsor who appointed himself while the agent had others; for an ordinary scope, anyone but the agent itself when it has no known sponsor, but a privileged or sensitive one needs a known sponsor); so is a permission one administrator granted to 3 agents of the blueprint within an hour (consent for the blueprint), a sensitive (not privileged) one granted by the tenant\'s administrator for permissions (an actor who granted permissions to 5 agents or more, the first a day or more before: in Entra app roles are an administrator\'s to assign, not a sponsor\'s) and first used within 12 hours of the grant (a permission granted days before and first used now is judged by its use), and a delegated scope (not privileged) of an on-behalf-of token that the token\'s own user granted (incremental consent: her data only). A sensitive scope granted by anyone else to that agent alone is judged 2 minutes after its use, not after the adoption window. A grant by a user whose own user risk is medium or high vouches for nothing and makes no deployment: the scope is judged at once (high privileged, medium sensitive, low otherwise). A token request of the agent's own (not on behalf of a user, who may take back his consent) refused for a permission that someone who neither sponsors the agent nor granted it revoked within the day is medium (an agent cut off from what it works with: defences impaired), unless that actor revoked permissions from 3 or more agents within half an hour (an access review's clean-up) or the agent was at risk (low or above) when they were revoked (responders containing an agent exposed to an injection). " +
     'An agent of the tenant that granted another agent a privileged or sensitive permission none of its sponsors sanctioned is medium when that agent\'s use of it is reported (medium or high): its identity handed out the privilege. ' +
     'A grant spree (one actor granting sensitive or privileged permissions to 5 or more agents of 3 or more blueprints within 10 minutes, counting only agents it does not sponsor, and not on such sprees 12 hours or more before) is low for each agent at once, and a scope that actor granted is judged at once when used, like a risky user\'s grant. ' +
     "A sensitive or privileged permission granted on a blueprint's principal (inherited by every agent of the blueprint) by an actor never seen in the tenant's lifecycle events (6 hours of them watched) is low, medium when privileged.",
@@ -441,7 +457,16 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
    * needs a known sponsor's grant: without one, nobody vouches for a tier-0
    * permission or another's mailbox.
    */
-  function sanctionedGrant(info: AgentInfo | undefined, g: Group, scope: string, strict: boolean, t: number, ctx: DetectorContext, consenter: string | null = null): Grant | null {
+  function sanctionedGrant(
+    info: AgentInfo | undefined,
+    g: Group,
+    scope: string,
+    strict: boolean,
+    t: number,
+    ctx: DetectorContext,
+    consenter: string | null = null,
+    privileged = false,
+  ): Grant | null {
     if (!info || info.permissions_granted.length === 0) return null;
     const name = permissionName(scope);
     const self = consenter === null ? null : identityKey(consenter);
@@ -452,8 +477,26 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       o.grantWindowMs,
       (p) =>
         (strict ? isVouchingSponsor(info, p.actor, ctx) : isSanctionedActor(info, p.actor, ctx)) ||
-        (p.actor !== info.agent_id && !isRiskyActor(ctx, info.tenant_id, p.actor) && (grantedToBlueprint(g, name, p.actor, p.time) || (self !== null && identityKey(p.actor) === self))),
+        (p.actor !== info.agent_id &&
+          !isRiskyActor(ctx, info.tenant_id, p.actor) &&
+          (grantedToBlueprint(g, name, p.actor, p.time) || (self !== null && identityKey(p.actor) === self) || (!privileged && t - p.time <= ADMIN_GRANT_USE_MS && establishedGranter(info.tenant_id, p.actor, p.time)))),
     );
+  }
+
+  /**
+   * Whether `actor` is one of the tenant's administrators for permissions:
+   * it granted permissions to ESTABLISHED_GRANTEES agents or more, the first
+   * a day or more before `t`. Entra's app-role assignments are an
+   * administrator's to make, not a sponsor's: the one who handles the
+   * tenant's grants vouches for a sensitive one as a sponsor would (not for
+   * a privileged one: tier-0 needs the agent's own sponsor), when the
+   * permission's use follows the grant within ADMIN_GRANT_USE_MS. A
+   * stranger's grants, a spree by an account never seen granting, do not
+   * make one.
+   */
+  function establishedGranter(tenant: string, actor: string, t: number): boolean {
+    const a = actors.get(tenant, identityKey(actor));
+    return a !== undefined && a.gn !== undefined && a.gn.length >= ESTABLISHED_GRANTEES && a.gf! <= t - ESTABLISHED_GRANTER_MS;
   }
 
   /** The agent's recent grant of `scope` by a user whose own user risk is medium or high; null when none. */
@@ -891,7 +934,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
       // with no known sponsor is not anyone's to hand a mailbox or a tier-0 role.
       // A delegated scope the token's own user consented to (incremental consent) reaches only that user's data.
       const consenter = !privileged && !app && e.flow === 'on_behalf_of' ? e.user_id : null;
-      const grant = granted ? sanctionedGrant(info, g, scope, privileged || sensitiveFor(g, scope, app), t, ctx, consenter) : null;
+      const grant = granted ? sanctionedGrant(info, g, scope, privileged || sensitiveFor(g, scope, app), t, ctx, consenter, privileged) : null;
       if (privileged) {
         const d = detection(
           e.tenant_id, e.agent_id, g, cur, scope, e.decision, grant ? 'low' : granted ? 'high' : 'medium', true, t, e.event_id, e.resource, grant,
@@ -986,7 +1029,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
   }
 
   /** Per tenant, the actors (and sponsors) of its lifecycle events, by identity key, with their latest (see strangerOnBlueprint). */
-  const actors = new TenantMap<Timed>(MAX_ACTORS);
+  const actors = new TenantMap<ActorSeen>(MAX_ACTORS);
   /** Per tenant, its first lifecycle event (ms). */
   const watchedSince = new Map<string, number>();
 
@@ -995,9 +1038,15 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
     for (const who of [e.actor, e.sponsor_id]) {
       if (who === null || who === '') continue;
       const k = identityKey(who);
-      const a = actors.get(e.tenant_id, k);
-      if (a === undefined) actors.set(e.tenant_id, k, { at: e.time });
+      let a = actors.get(e.tenant_id, k);
+      if (a === undefined) actors.set(e.tenant_id, k, (a = { at: e.time }));
       else if (e.time > a.at) a.at = e.time;
+      if (who === e.actor && e.action === 'permission_granted') {
+        if (a.gf === undefined || e.time < a.gf) a.gf = e.time;
+        const gn = (a.gn ??= []);
+        const h = hashString(e.agent_id);
+        if (gn.length < ESTABLISHED_GRANTEES && !gn.includes(h)) gn.push(h);
+      }
     }
   }
 
@@ -1089,7 +1138,7 @@ export function createScopeEscalationDetector(options: ScopeEscalationOptions = 
         /** Absent in snapshots taken before granting agents were reported. */
         grantors?: [string, number][];
         /** Absent in snapshots taken before actors were remembered. */
-        actors?: [string, string, Timed][];
+        actors?: [string, string, ActorSeen][];
         watchedSince?: [string, number][];
       };
       if (s?.version !== 1 && s?.version !== 2) throw new Error('scope-escalation: unsupported snapshot');

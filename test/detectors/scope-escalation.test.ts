@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { TokenEvent } from '../../contract/events.js';
 import { createScopeEscalationDetector, isPrivilegedScope, isSensitiveScope, scopeList } from '../../detectors/scope-escalation.js';
-import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, resetIds, runWithRestore, token, userRisk } from './helpers/context.js';
+import { DAY, HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, resetIds, runWithRestore, token, userRisk } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
@@ -215,6 +215,34 @@ describe('scope-escalation', () => {
       token({ agent_id: a, scopes: ['Sites.Read.All'], time: T1 + i * 2 * MIN }),
     ]);
     expect([...feed(d, ctx, pkg), ...advanceTo(d, ctx, T1 + 20 * MIN)].map((x) => x.severity)).toEqual(['low', 'low']);
+  });
+
+  it('takes a sensitive scope granted by the tenant\'s administrator for permissions (grants to 5 agents, the first a day or more before) as sanctioned; not a privileged one, nor a granter first seen hours before', () => {
+    const run = (permission: string, historySince: number, grantedAt = T1 - 4 * MIN) => {
+      const d = createScopeEscalationDetector();
+      const ctx = fakeContext();
+      // perm-admin grants ordinary permissions to agents of other blueprints, from `historySince` on.
+      const history = ['x1', 'x2', 'x3', 'x4', 'x5'].map((a, i) =>
+        lifecycle({ agent_id: a, blueprint_id: `bp-${a}`, action: 'permission_granted', permission: 'Tasks.Read', actor: 'perm-admin', time: historySince + i * MIN }),
+      );
+      feed(d, ctx, history);
+      feed(d, ctx, warmup());
+      // a1 has a sponsor, who grants nothing: the administrator grants it the new permission.
+      const events = [
+        lifecycle({ agent_id: 'a1', action: 'sponsor_added', sponsor_id: 'alice', actor: 'admin', time: T1 - 30 * MIN }),
+        lifecycle({ agent_id: 'a1', action: 'permission_granted', permission, actor: 'perm-admin', time: grantedAt }),
+        token({ agent_id: 'a1', scopes: [permission], time: T1 }),
+      ];
+      return [...feed(d, ctx, events), ...advanceTo(d, ctx, T1 + 20 * MIN)].map((x) => [x.severity, x.evidence.observed]);
+    };
+    const dayBefore = T1 - 2 * DAY;
+    expect(run('Mail.ReadWrite', dayBefore)).toEqual([['low', expect.objectContaining({ granted_by: { actor: 'perm-admin', time: T1 - 4 * MIN } })]]);
+    // Tier-0 needs the agent's own sponsor.
+    expect(run('Directory.ReadWrite.All', dayBefore).map(([sev]) => sev)).toEqual(['high']);
+    // Five grants within the last hours: no administrator the tenant knows (a spree, a new account).
+    expect(run('Mail.ReadWrite', T1 - 3 * HOUR)).toEqual([['medium', expect.objectContaining({ granted_by_non_sponsor: 'perm-admin' })]]);
+    // Granted two days before its first use: the grant explains nothing of the use now (a dormant override reached for).
+    expect(run('Mail.ReadWrite', dayBefore - 2 * DAY, T1 - 2 * DAY).map(([sev]) => sev)).toEqual(['medium']);
   });
 
   it('takes a delegated scope the token\'s own user consented to as sanctioned (incremental consent), not her grant used for another user or as an application permission', () => {
