@@ -43,6 +43,7 @@ import { createMainframeAccessDetector } from './mainframe-access.js';
 import { createCloudCredentialPivotDetector } from './cloud-credential-pivot.js';
 import { createLateralMovementDetector } from './lateral-movement.js';
 import { createNetworkDiscoveryDetector } from './network-discovery.js';
+import { createInternalReachDetector } from './internal-reach.js';
 
 /** Detector ids in catalogue order. Fixed: fixtures and evaluation rely on them. */
 export const DETECTOR_IDS = [
@@ -85,6 +86,7 @@ export const DETECTOR_IDS = [
   'cloud-credential-pivot',
   'lateral-movement',
   'network-discovery',
+  'internal-reach',
 ] as const;
 
 export type DetectorId = (typeof DETECTOR_IDS)[number];
@@ -131,6 +133,7 @@ export function createCatalogue(): Detector[] {
     createCloudCredentialPivotDetector(),
     createLateralMovementDetector(),
     createNetworkDiscoveryDetector(),
+    createInternalReachDetector(),
   ] as Detector[];
 }
 
