@@ -11,7 +11,9 @@
 //
 // Rule: an agent reaching 6 private addresses (answered, allowed, to no agent
 // endpoint) within 10 minutes that no agent of its blueprint reached before,
-// once the blueprint has been watched 2 hours, is decided 10 minutes later:
+// once the blueprint has been watched 2 hours (since its first agent's first
+// sighting, and not before the detector's first event: a blueprint created
+// days before a replay has still to be learned), is decided 10 minutes later:
 // nothing when other agents of the blueprint reached half of those hosts by
 // then (a release pointing the blueprint at a new cluster), else medium.
 // A blueprint that reached MAX_HOSTS internal addresses reaches any (a
@@ -152,12 +154,16 @@ export function createInternalReachDetector(options: InternalReachOptions = {}):
     return mainframeProtocol(port) === undefined && remoteAdminProtocol(port) === undefined;
   }
 
+  /** The first event time this detector saw (s): nothing was watched before it. */
+  let watchedSince = Infinity;
+
   function groupOf(e: NetworkEvent, gid: string, now: number, ctx: DetectorContext): GroupReach {
     let g = groups.get(e.tenant_id, gid);
     if (g === undefined) {
-      // Watched since its first agent was first seen (an agent of hours is no new blueprint).
+      // Watched since its first agent was first seen (an agent of hours is no new blueprint), but not
+      // before the detector's first event (its creation days before says nothing of where it goes).
       const seen = ctx.agent(e.tenant_id, e.agent_id)?.first_seen;
-      const first = seen === undefined ? now : Math.min(now, sec(seen));
+      const first = Math.max(watchedSince, seen === undefined ? now : Math.min(now, sec(seen)));
       g = { at: e.time, first, h: [], full: false, n: [] };
       groups.set(e.tenant_id, gid, g);
     } else if (e.time > g.at) g.at = e.time;
@@ -234,19 +240,19 @@ export function createInternalReachDetector(options: InternalReachOptions = {}):
     a.ids.push(e.event_id);
     if (a.ids.length > MAX_IDS) a.ids.shift();
     if (a.fired !== 0 && now - a.fired < o.refireMs / 1000) return;
-    const hh: number[] = [];
-    for (let i = 0; i < w.length; i += 2) hh.push(w[i]!);
     const pending = waiting.get(e.tenant_id, e.agent_id);
     if (pending !== undefined) {
-      // More hosts while it waits: one finding, decided when it was due.
-      pending.hh = hh;
-      pending.hosts = a.hosts.slice();
-      pending.ports = a.ports.slice();
+      // More hosts while it waits: one finding, decided when it was due, counting every host it had.
+      if (!pending.hh.includes(h) && pending.hh.length < MAX_WINDOW) pending.hh.push(h);
+      if (pending.hosts.length < MAX_NAMED && !pending.hosts.includes(target)) pending.hosts.push(target);
+      if (pending.ports.length < MAX_NAMED && !pending.ports.includes(e.dest_port)) pending.ports.push(e.dest_port);
       pending.ids = a.ids.slice();
       pending.t = e.time;
       return;
     }
-    if (hh.length < o.hosts) return;
+    if (w.length / 2 < o.hosts) return;
+    const hh: number[] = [];
+    for (let i = 0; i < w.length; i += 2) hh.push(w[i]!);
     waiting.add({
       tenant_id: e.tenant_id,
       agent_id: e.agent_id,
@@ -318,7 +324,9 @@ export function createInternalReachDetector(options: InternalReachOptions = {}):
     meta: internalReachMeta,
     types: ['network'] as const,
     observe(e: AgentEvent, ctx: DetectorContext): Detection[] {
-      if (e.type === 'network' && counts(e)) onFlow(e, ctx);
+      if (e.type !== 'network') return NO_DETECTIONS;
+      if (watchedSince === Infinity) watchedSince = sec(e.time);
+      if (counts(e)) onFlow(e, ctx);
       return NO_DETECTIONS;
     },
     advance(watermark: number): Detection[] {
@@ -336,11 +344,12 @@ export function createInternalReachDetector(options: InternalReachOptions = {}):
       return agents.size + groups.size + waiting.size;
     },
     snapshot(): unknown {
-      return clone({ version: 1, agents: agents.snapshot(), groups: groups.snapshot(), waiting: waiting.snapshot() });
+      return clone({ version: 1, agents: agents.snapshot(), groups: groups.snapshot(), waiting: waiting.snapshot(), watchedSince: watchedSince === Infinity ? null : watchedSince });
     },
     restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentReach][]; groups: [string, string, GroupReach][]; waiting: Waiting[] };
+      const s = clone(snapshot) as { version: number; agents: [string, string, AgentReach][]; groups: [string, string, GroupReach][]; waiting: Waiting[]; watchedSince?: number | null };
       if (s?.version !== 1) throw new Error('internal-reach: unsupported snapshot');
+      watchedSince = s.watchedSince ?? Infinity;
       agents.restore(s.agents);
       groups.restore(s.groups);
       waiting.restore(s.waiting);

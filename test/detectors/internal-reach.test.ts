@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent, NetworkEvent } from '../../contract/events.js';
 import { MAX_HOSTS, createInternalReachDetector } from '../../detectors/internal-reach.js';
-import { HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, network, resetIds, runWithRestore } from './helpers/context.js';
+import { DAY, HOUR, MIN, SEC, T0, advanceTo, fakeContext, feed, lifecycle, network, resetIds, runWithRestore } from './helpers/context.js';
 
 beforeEach(() => resetIds());
 
@@ -37,6 +37,9 @@ describe('internal-reach', () => {
     expect(out[0]!.evidence.observed).toMatchObject({ new_hosts: 8, ports: [8010, 80] });
     expect(out[0]!.evidence.baseline).toMatchObject({ blueprint_hosts_known: 3, hosts_followed_by_blueprint: 0 });
     expect(out[0]!.event_ids).toContain('a1-r50-7');
+    // Hosts reached while it waits join the finding, though the first ones leave the 10-minute window meanwhile.
+    const slow = run([...footprint(['a1', 'a2', 'a3'], T0, AT + HOUR), ...reach('a1', 7, AT, 100)]);
+    expect(slow.map((d) => (d.evidence.observed as { new_hosts: number }).new_hosts)).toEqual([7]);
     // More new hosts within the hour: no second finding.
     expect(run([...footprint(['a1', 'a2', 'a3'], T0, AT + HOUR), ...reach('a1', 8, AT), ...reach('a1', 8, AT + 30 * MIN, 20, {}, 51)])).toHaveLength(1);
   });
@@ -64,8 +67,11 @@ describe('internal-reach', () => {
   it('counts only answered, allowed calls to private addresses new to the blueprint on ports of no other family, after 2 hours of learning', () => {
     const base = footprint(['a1', 'a2'], T0, AT + HOUR);
     expect(run([...base, ...reach('a1', 5, AT)])).toEqual([]);
-    // Within the blueprint's first 2 hours its footprint is being learned.
+    // Within the blueprint's first 2 hours its footprint is being learned; so for one created days before the stream (a replay
+    // starting now has seen nothing of where it goes).
     expect(run([...footprint(['a1', 'a2'], T0, T0 + 2 * HOUR), ...reach('a1', 8, T0 + HOUR)], T0 + 3 * HOUR)).toEqual([]);
+    const created = ['a1', 'a2'].map((a) => lifecycle({ agent_id: a, action: 'created', sponsor_id: 's1', actor: 'admin', time: T0 - 3 * DAY }));
+    expect(run([...created, ...footprint(['a1', 'a2'], T0, T0 + 2 * HOUR), ...reach('a1', 8, T0 + 30 * MIN)], T0 + 3 * HOUR)).toEqual([]);
     // Hosts its blueprint reached before, however long ago.
     expect(run([...base, ...reach('a2', 8, T0 + 10 * MIN), ...reach('a1', 8, AT)])).toEqual([]);
     // Connection attempts nothing answers (network-discovery's), blocked calls, public addresses, calls to agents.
