@@ -62,7 +62,10 @@
 //   curl, Go's net/http, axios, Postman, PowerShell: see RAW_HTTP_CLIENT)
 //   weighs double for a workload signing in with client credentials (medium,
 //   confirmed like the rest): a workload signs in through its identity SDK;
-//   a person who found its secret pastes it into a script.
+//   a person who found its secret pastes it into a script. So does a new
+//   client on a desktop operating system (Windows 10 or 11 client builds,
+//   macOS: see DESKTOP_OS): its certificate exported to a laptop, or to a PC
+//   in an internet café.
 // - A new network that is a consumer broadband or mobile ISP (see
 //   CONSUMER_ASNS) weighs double for a workload signing in with client
 //   credentials (medium, confirmed like the rest): no cloud workload runs in
@@ -459,6 +462,21 @@ function rawClientWorkload(e: SigninEvent): boolean {
 }
 
 /**
+ * A desktop operating system in a client's user agent: Windows 10 and 11
+ * client builds (10.0.19041-19045, 10.0.22000-22631: no Windows Server has
+ * them; the servers' 14393, 17763, 20348 and 26100 are not matched) or
+ * macOS. A workload runs on a server or a container; its credential on a
+ * desktop is in a person's hands (exported to a laptop, a PC in an internet
+ * café).
+ */
+const DESKTOP_OS = /(?:^|[^\d])10\.0\.(?:1904[1-5]|22[0-6]\d\d)(?!\d)|\bmac ?os ?x\b|\bmacos\b|\bmacintosh\b/i;
+
+/** A workload's sign-in (client credentials, not an agent user account) from a desktop operating system (see DESKTOP_OS). */
+function desktopClientWorkload(e: SigninEvent): boolean {
+  return e.user_agent !== null && e.flow === 'client_credentials' && e.agent_type !== 'agent_user' && DESKTOP_OS.test(e.user_agent);
+}
+
+/**
  * A property's weight; a new network that is a consumer one for a workload weighs double (see
  * consumerNetworkWorkload), and so does one of a hosting provider none of the tenant's workloads uses
  * (`tenantKnown` false: see hostingNetworkWorkload), and a new client that is a bare HTTP client (see
@@ -466,7 +484,7 @@ function rawClientWorkload(e: SigninEvent): boolean {
  */
 function propWeight(p: number, e: SigninEvent, tenantKnown = false): number {
   if (p === ASN) return consumerNetworkWorkload(e) || (!tenantKnown && hostingNetworkWorkload(e)) ? 2 * WEIGHT.asn : WEIGHT.asn;
-  if (p === UA) return rawClientWorkload(e) ? 2 * WEIGHT.user_agent : WEIGHT.user_agent;
+  if (p === UA) return rawClientWorkload(e) || desktopClientWorkload(e) ? 2 * WEIGHT.user_agent : WEIGHT.user_agent;
   return p === CTYPE && e.credential_type === 'client_secret' ? 1 : WEIGHT[PROPS[p]!];
 }
 
@@ -1011,7 +1029,7 @@ export function createUnfamiliarSigninPropertiesDetector(
       title: 'Sign-in with properties unfamiliar to the agent and its blueprint',
       severity: 'low',
       description:
-        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours, at its first use by the agent (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant). A new credential that no addition record explains, presented from another subnet than the credential the agent used within the hour before it (not a managed identity), weighs one more: a credential planted past the audit feed, running beside the agent\'s own. A new user agent of offensive tooling (roadtx, ROADrecon, GraphRunner, AADInternals, TokenTactics, AzureHound...) is medium at once. A new network that is a consumer broadband or mobile ISP (Comcast, Spectrum, Cox, T-Mobile, Virgin Media...) weighs double for a workload signing in with client credentials: no cloud workload runs in a home, a residential proxy does. So does a new network of a hosting provider (Oracle Cloud, Tencent Cloud, DigitalOcean, Hetzner, M247...) that none of the tenant\'s workloads signs in from: a machine rented by the hour where a stolen credential is used. So does a new client that is a bare HTTP client or shell (python-requests, curl, Go\'s net/http, axios, Postman, PowerShell): a workload signs in through its identity SDK, a person holding its secret through a script. An agent a deployment took to a new network that signs in or calls from its own network again within the hour did not move with it (one host signing in as several agents): low. A workload alone on a network new to the tenant, with nothing else new (low), that works from its own network within 3 minutes after a use from the new one and from the new one again within 3 minutes after that, within the hour, has one credential in two places at once (a replayed assertion, a copied key): medium. A sponsor who created the agent within the day and never created or credentialed another agent of its blueprint vouches for nothing.',
+        'A successful sign-in from a network (ASN), country, client (user agent), credential type or credential that neither the agent nor the peers of its blueprint have used. Blueprint-wide moves (3 agents, or both agents of a two-agent blueprint) are deployments and a credential just added by a sponsor is rotation. One new property is low; two or more at once are medium (confirmed after 3 min unless the blueprint peers follow, 10 min when one has followed by then or the blueprint was quiet, unless the credential was just added by no one who vouches for it), but low with a credential one of the agent\'s sponsors added within 24 hours, at its first use by the agent (the sponsor running it from elsewhere: an on-call engineer debugging from a laptop), unless that sponsor added credentials to 4 or more agents within 10 minutes of it (a spree across the fleet); values used elsewhere in the tenant weigh half (a country in full when the network is new to the whole tenant). A new credential that no addition record explains, presented from another subnet than the credential the agent used within the hour before it (not a managed identity), weighs one more: a credential planted past the audit feed, running beside the agent\'s own. A new user agent of offensive tooling (roadtx, ROADrecon, GraphRunner, AADInternals, TokenTactics, AzureHound...) is medium at once. A new network that is a consumer broadband or mobile ISP (Comcast, Spectrum, Cox, T-Mobile, Virgin Media...) weighs double for a workload signing in with client credentials: no cloud workload runs in a home, a residential proxy does. So does a new network of a hosting provider (Oracle Cloud, Tencent Cloud, DigitalOcean, Hetzner, M247...) that none of the tenant\'s workloads signs in from: a machine rented by the hour where a stolen credential is used. So does a new client that is a bare HTTP client or shell (python-requests, curl, Go\'s net/http, axios, Postman, PowerShell): a workload signs in through its identity SDK, a person holding its secret through a script. So does a new client on a desktop operating system (Windows 10 or 11 client builds, macOS): a workload runs on servers and containers, its certificate on a desktop is in a person\'s hands. An agent a deployment took to a new network that signs in or calls from its own network again within the hour did not move with it (one host signing in as several agents): low. A workload alone on a network new to the tenant, with nothing else new (low), that works from its own network within 3 minutes after a use from the new one and from the new one again within 3 minutes after that, within the hour, has one credential in two places at once (a replayed assertion, a copied key): medium. A sponsor who created the agent within the day and never created or credentialed another agent of its blueprint vouches for nothing.',
       mitre: { id: 'T1078.004', name: 'Valid Accounts: Cloud Accounts' },
     },
     observe,

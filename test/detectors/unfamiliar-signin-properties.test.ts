@@ -266,6 +266,21 @@ describe('unfamiliar-signin-properties', () => {
     expect(client('python-requests/2.31.0', { agent_type: 'agent_user', flow: 'agent_user' }).map((d) => d.severity)).toEqual(['low']);
   });
 
+  it('weighs a new client on a desktop operating system (Windows 10 or 11 client builds, macOS) double for a workload: its certificate in a person\'s hands; not a Windows Server build', () => {
+    const client = (user_agent: string) =>
+      run(det(), [
+        ...warmup({ agents: AGENTS }),
+        signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, user_agent, event_id: 'desktop' }),
+        ...warmup({ agents: ['a2', 'a3'], start: END + MIN, durationMs: 5 * MIN }),
+      ]).detections.map((d) => d.severity);
+    expect(client('Microsoft.Identity.Client/4.56.0.0 (.NET Framework 4.8.9181.0; Windows 10.0.19045)')).toEqual(['low', 'medium']);
+    expect(client('msal-python/1.30.0 Python/3.12.4 (Windows-11-10.0.22631-SP0)')).toEqual(['low', 'medium']);
+    expect(client('msal-node/2.9.2 Node/20.15.0 (macOS 14.5; Macintosh)')).toEqual(['low', 'medium']);
+    // Windows Server 2019 and 2022 builds (17763, 20348): a server, one new property, low.
+    expect(client('Microsoft.Identity.Client/4.56.0.0 (.NET Framework 4.8.4645.0; Windows 10.0.17763)')).toEqual(['low']);
+    expect(client('Microsoft.Identity.Client/4.56.0.0 (.NET 8.0.7; Windows 10.0.20348)')).toEqual(['low']);
+  });
+
   it('makes a new client of offensive tooling medium at once, even from the agent\'s own host and in a learning blueprint, but not a name that merely contains one', () => {
     const roadtx = [...warmup({ agents: AGENTS }), signin({ agent_id: 'a1', credential_id: 'cred-a1', time: END, user_agent: 'roadtx/1.9.2 (ROADtools)' })];
     const { detections } = run(det(), roadtx);
