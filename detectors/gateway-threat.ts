@@ -891,9 +891,9 @@ export function createGatewayThreatDetector(options: GatewayThreatOptions = {}):
       !cat.suspicious &&
       learned &&
       e.action === 'allowed' &&
-      (e.dest_agent_id === null || ctx.agent(e.tenant_id, e.dest_agent_id) === undefined) &&
       ((cat.key === 'uncategorized' && !microsoft365Host(e.dest_host) && (e.dest_ip === null || !isMicrosoft365Address(e.dest_ip))) ||
-        (seen === undefined && (sharedAppHost(e.dest_host) || (e.token_id === null && storageAccountHost(e.dest_host)))));
+        (seen === undefined && (sharedAppHost(e.dest_host) || (e.token_id === null && storageAccountHost(e.dest_host))))) &&
+      (e.dest_agent_id === null || ctx.agent(e.tenant_id, e.dest_agent_id) === undefined);
     const suspicious = seen === undefined && (cat.suspicious || uncategorized) && threat === 'none' && !malicious;
     // A runnable file from a host nobody vetted, or code from a public registry (a language package,
     // container image layers), new to the blueprint (see onToolDownload).
