@@ -164,13 +164,10 @@ export function createPortSweepDetector(family: PortSweepFamily, options: PortSw
       }
     }
     const flows = f.length / 2;
-    const sweep = distinct.size >= o.hosts || flows >= o.flows;
-    if (reported || (!sweep && strictHosts.size < o.strictHosts && strictFlows < o.strictFlows)) return NO_DETECTIONS;
+    const strict = strictHosts.size >= o.strictHosts || strictFlows >= o.strictFlows;
+    if (reported || (distinct.size < o.hosts && flows < o.flows && !strict)) return NO_DETECTIONS;
     a.fired = now;
-    // A sweep's agent teaches its blueprint nothing. One reported on the strict bars alone still counts
-    // among its blueprint's speakers: a blueprint that speaks them a little at a time (setpoints sent to two
-    // plants per activation) is learned after its first two, not reported agent after agent.
-    if (sweep) unteach(e, hashString(e.agent_id) | 1, now);
+    unteach(e, hashString(e.agent_id) | 1, now);
     return [
       {
         detector: meta.id,

@@ -90,10 +90,6 @@ describe('industrial-protocol', () => {
     expect(run(flows('a1', plcs(4), T0, 4840))).toEqual([]);
     // A blueprint that speaks Modbus (two of its agents) is at work.
     expect(run([...flows('t1', plcs(1), T0 - HOUR, 502), ...flows('t2', plcs(1), T0 - HOUR + MIN, 502), ...flows('a1', plcs(3), T0, 502)])).toEqual([]);
-    // A dispatch blueprint sending setpoints to two plants per activation over IEC 104, first seen now (a replay's cold
-    // start): its first agent is reported, and still teaches it (the second makes two speakers); the next ones are at work.
-    const dispatch = ['d1', 'd2', 'd3', 'd4'].flatMap((a, i) => flows(a, ['10.63.1.10', '10.63.1.11'], T0 + i * 20 * MIN, 2404, 20 * SEC));
-    expect(run(dispatch).map((x) => x.agent_id)).toEqual(['d1']);
   });
 
   it('stays quiet for a blueprint that speaks them (two of its agents, or for an hour), and reports once an hour', () => {
