@@ -17,11 +17,6 @@
 // Rule: flows of an agent to industrial ports reaching 5 distinct hosts, or
 // 20 flows, within 10 minutes, where its blueprint does not speak them (2 of
 // its agents, or its agents for an hour) → medium, once per agent an hour.
-// On a control protocol only plant devices speak (Modbus, S7comm,
-// EtherNet/IP, DNP3, BACnet, IEC 104, Profinet, GE SRTP) 2 hosts or 8 flows
-// are enough: an intruder operating two isolators over DNP3 sweeps nothing.
-// Ports other software also uses (OPC UA, Fox, FINS, MELSEC, HSMS, HMI web)
-// keep the sweep's bars.
 //
 // The engine (state, learning, the finding) is port-sweep.ts, shared with
 // mainframe-access. The per-event cost is a port check.
@@ -64,20 +59,6 @@ export const HSMS = 'HSMS (SECS/GEM)';
 const HSMS_FIRST = 5000;
 const HSMS_LAST = 5010;
 
-/**
- * Control protocols only plant devices speak, on ports no other common
- * software uses: reaching 2 controllers, or 8 flows, is enough (see
- * strictIndustrial). OPC UA (also an IT integration's), Niagara Fox, Omron
- * FINS (9600 is Logstash's API too), MELSEC, HSMS and HMI web are judged on
- * the sweep's bars.
- */
-const CONTROL_PROTOCOLS = new Set(['Modbus/TCP', 'S7comm', 'EtherNet/IP', 'DNP3', 'BACnet', 'IEC 60870-5-104', 'Profinet', 'GE SRTP']);
-
-/** Whether a protocol is one of CONTROL_PROTOCOLS. */
-export function strictIndustrial(protocol: string): boolean {
-  return CONTROL_PROTOCOLS.has(protocol);
-}
-
 /** The plant's web HMIs and device pages: plain HTTP, named as the plant's (see otHostName). */
 export const HMI_WEB = 'HMI web (HTTP)';
 const HMI_WEB_PORTS = new Set([80, 8080, 8000, 8081, 8888]);
@@ -115,7 +96,7 @@ export const industrialProtocolMeta: DetectorMeta = {
   severity: 'medium',
   mitre: { id: 'T0846', name: 'Remote System Discovery (ATT&CK for ICS)' },
   description:
-    "An agent's flows to industrial control ports (Modbus/TCP 502, S7comm 102, EtherNet/IP 44818, DNP3 20000, BACnet 47808, OPC UA 4840, IEC 104 2404, Profinet..., HSMS SECS/GEM 5000-5010 to a private address), or over plain HTTP to the web HMI of a host named as the plant's (hmi, scada, plc, rtu or dcs, or an ot or ics zone), reach 5 distinct hosts, or number 20, within 10 minutes (2 hosts, or 8 flows, on a control protocol only plant devices speak: Modbus, S7comm, EtherNet/IP, DNP3, BACnet, IEC 104, Profinet, GE SRTP), where its blueprint does not speak these protocols (2 of its agents, or its agents for an hour): an IT agent sweeping the plant's controllers and sending them commands, the pivot from IT into OT (an intruder operating two isolators over DNP3 needs no sweep). " +
+    "An agent's flows to industrial control ports (Modbus/TCP 502, S7comm 102, EtherNet/IP 44818, DNP3 20000, BACnet 47808, OPC UA 4840, IEC 104 2404, Profinet..., HSMS SECS/GEM 5000-5010 to a private address), or over plain HTTP to the web HMI of a host named as the plant's (hmi, scada, plc, rtu or dcs, or an ot or ics zone), reach 5 distinct hosts, or number 20, within 10 minutes, where its blueprint does not speak these protocols (2 of its agents, or its agents for an hour): an IT agent sweeping the plant's controllers and sending them commands, the pivot from IT into OT. " +
     'Medium, once per agent an hour.',
 };
 
@@ -125,7 +106,6 @@ export function createIndustrialProtocolDetector(options: IndustrialProtocolOpti
       meta: industrialProtocolMeta,
       protocolOf: industrialProtocol,
       admits: industrialFlow,
-      strict: strictIndustrial,
       hostNoun: 'industrial control host',
       meaning: "a sweep of the plant's controllers, or commands sent to them",
       baselineKey: 'blueprint_speaks_industrial_protocols',

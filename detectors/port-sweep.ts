@@ -19,9 +19,6 @@ export interface PortSweepOptions {
   hosts?: number;
   flows?: number;
   windowMs?: number;
-  /** Lower bars for the family's unambiguous protocols (see PortSweepFamily.strict): distinct hosts, or flows. */
-  strictHosts?: number;
-  strictFlows?: number;
   /** A blueprint speaks the family once this many of its agents did, or its agents did for this long. */
   familiarAgents?: number;
   familiarAfterMs?: number;
@@ -34,8 +31,6 @@ export const PORT_SWEEP_DEFAULTS: Required<PortSweepOptions> = {
   hosts: 5,
   flows: 20,
   windowMs: 10 * 60_000,
-  strictHosts: 2,
-  strictFlows: 8,
   familiarAgents: 2,
   familiarAfterMs: 3_600_000,
   refireMs: 3_600_000,
@@ -49,13 +44,6 @@ export interface PortSweepFamily {
   protocolOf(port: number): string | undefined;
   /** Whether a flow on one of the family's ports counts (all do when absent): SSH only to private addresses, say. */
   admits?(e: NetworkEvent, protocol: string): boolean;
-  /**
-   * Whether the protocol is one nothing but the family's devices speaks (a
-   * plant's control protocols, not a port other software also uses): its
-   * flows are judged on the lower bars (strictHosts, strictFlows). Absent:
-   * none is.
-   */
-  strict?(protocol: string): boolean;
   /** Hosts of the family, for the finding: "industrial control host". */
   hostNoun: string;
   /** What the flows mean, ending the summary. */
@@ -70,8 +58,6 @@ const MAX_FLOWS = 32;
 /** Per agent: flat [host hash, time (s)] of its flows within the window, the protocols and hosts named, last finding (s), event ids. */
 interface AgentFlows extends Timed {
   f: number[];
-  /** Per flow of `f`, 1 when on a strict protocol (see PortSweepFamily.strict); absent in older snapshots (none). */
-  sf?: number[];
   protocols: string[];
   hosts: string[];
   fired: number;
@@ -124,48 +110,31 @@ export function createPortSweepDetector(family: PortSweepFamily, options: PortSw
     const now = sec(e.time);
     let a = agents.get(e.tenant_id, e.agent_id);
     if (a === undefined) {
-      a = { at: e.time, f: [], sf: [], protocols: [], hosts: [], fired: 0, ids: [] };
+      a = { at: e.time, f: [], protocols: [], hosts: [], fired: 0, ids: [] };
       agents.set(e.tenant_id, e.agent_id, a);
     } else if (e.time > a.at) a.at = e.time;
     const reported = a.fired !== 0 && now - a.fired < o.refireMs / 1000;
     // An agent reported for it teaches its blueprint nothing.
     if (!reported && familiar(e, hashString(e.agent_id) | 1, now)) return NO_DETECTIONS;
     const f = a.f;
-    const sf = (a.sf ??= new Array<number>(f.length / 2).fill(0));
     let old = 0;
     while (old < f.length && f[old + 1]! <= now - windowS) old += 2;
-    if (old > 0) {
-      f.splice(0, old);
-      sf.splice(0, old / 2);
-    }
+    if (old > 0) f.splice(0, old);
     if (f.length === 0) {
       a.protocols = [];
       a.hosts = [];
       a.ids = [];
     }
-    if (f.length >= 2 * MAX_FLOWS) {
-      f.splice(0, 2);
-      sf.splice(0, 1);
-    }
+    if (f.length >= 2 * MAX_FLOWS) f.splice(0, 2);
     const target = e.dest_ip ?? e.dest_host;
     f.push(hashString(target), now);
-    sf.push(family.strict !== undefined && family.strict(protocol) ? 1 : 0);
     if (!a.protocols.includes(protocol) && a.protocols.length < 4) a.protocols.push(protocol);
     if (!a.hosts.includes(target) && a.hosts.length < 8) a.hosts.push(target);
     if (a.ids.length < 4) a.ids.push(e.event_id);
     const distinct = new Set<number>();
-    const strictHosts = new Set<number>();
-    let strictFlows = 0;
-    for (let i = 0; i < f.length; i += 2) {
-      distinct.add(f[i]!);
-      if (sf[i / 2] === 1) {
-        strictHosts.add(f[i]!);
-        strictFlows++;
-      }
-    }
+    for (let i = 0; i < f.length; i += 2) distinct.add(f[i]!);
     const flows = f.length / 2;
-    const strict = strictHosts.size >= o.strictHosts || strictFlows >= o.strictFlows;
-    if (reported || (distinct.size < o.hosts && flows < o.flows && !strict)) return NO_DETECTIONS;
+    if (reported || (distinct.size < o.hosts && flows < o.flows)) return NO_DETECTIONS;
     a.fired = now;
     unteach(e, hashString(e.agent_id) | 1, now);
     return [
@@ -181,10 +150,7 @@ export function createPortSweepDetector(family: PortSweepFamily, options: PortSw
         evidence: {
           observed: { flows, distinct_hosts: distinct.size, protocols: a.protocols.slice(), hosts: a.hosts.slice(), since: msOfSec(f[1]!) },
           baseline: { [family.baselineKey]: false },
-          threshold:
-            `${o.hosts} distinct hosts or ${o.flows} flows on these ports` +
-            (family.strict !== undefined ? ` (${o.strictHosts} hosts or ${o.strictFlows} flows on a protocol only the family's devices speak)` : '') +
-            ` within ${windowS / 60} min, by an agent of a blueprint that does not speak them (${o.familiarAgents} of its agents, or for ${o.familiarAfterMs / 60_000} min)`,
+          threshold: `${o.hosts} distinct hosts or ${o.flows} flows on these ports within ${windowS / 60} min, by an agent of a blueprint that does not speak them (${o.familiarAgents} of its agents, or for ${o.familiarAfterMs / 60_000} min)`,
           peer_group: peerGroupName(e.blueprint_id) ?? `agent:${e.agent_id}`,
         },
         event_ids: a.ids.slice(),
