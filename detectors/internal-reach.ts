@@ -15,7 +15,10 @@
 // sighting, and not before the detector's first event: a blueprint created
 // days before a replay has still to be learned), is decided 10 minutes later:
 // nothing when other agents of the blueprint reached half of those hosts by
-// then (a release pointing the blueprint at a new cluster), else medium.
+// then (a release pointing the blueprint at a new cluster); low when 2 other
+// agents of the blueprint reached 3 new internal hosts each of their own from 10
+// minutes before the first host until then (a job split among its agents: a
+// scanner's run); else medium.
 // A blueprint that reached MAX_HOSTS internal addresses reaches any (a
 // monitor, a crawler): it is not judged. Not the ports of other detectors'
 // families (industrial control, mainframe, remote administration: their
@@ -30,7 +33,7 @@
 // window; per agent waiting, its finding.
 
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
-import type { Detection, DetectorMeta } from './types.js';
+import type { Detection, DetectorMeta, Severity } from './types.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
 import { NO_DETECTIONS, TenantMap, clone, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
 import { isPrivateAddress } from './addresses.js';
@@ -69,6 +72,10 @@ const MAX_NEW = 64;
 const MAX_WINDOW = 32;
 const MAX_NAMED = 8;
 const MAX_IDS = 8;
+/** Other agents of the blueprint reaching new hosts of their own around a finding that make it a job (see decide). */
+const JOB_AGENTS = 2;
+/** New hosts each of those reached within the window (see decide). */
+const JOB_HOSTS = 3;
 /** A reply this small is no answer (a refused or dropped connection: network-discovery's). */
 const ANSWER_BYTES = 64;
 
@@ -117,7 +124,7 @@ export const internalReachMeta: DetectorMeta = {
   mitre: { id: 'T1018', name: 'Remote System Discovery' },
   description:
     "An agent's runtime reaches 6 internal hosts (private addresses that answer, allowed, no agent endpoint) within 10 minutes that no agent of its blueprint reached before, once the blueprint has been watched 2 hours: an intruder in its runtime working through systems the agent has no business with (a broadcast router's control API after its device registry, an HSM, a database's admin port). " +
-    'Medium 10 minutes later, unless other agents of the blueprint reached half of those hosts meanwhile (a release pointing the blueprint at a new cluster). ' +
+    'Medium 10 minutes later, unless other agents of the blueprint reached half of those hosts meanwhile (a release pointing the blueprint at a new cluster); low when 2 other agents of the blueprint reached 3 new internal hosts each of their own around it (a job split among its agents: a scanner\'s run). ' +
     `A blueprint that reached ${MAX_HOSTS} internal addresses reaches any (a monitor, a crawler) and is not judged. Not on the ports of industrial control, mainframe or remote administration (those detectors' findings), DNS or NTP; connection attempts nothing answers are network-discovery's. Once per agent an hour.`,
 };
 
@@ -283,9 +290,27 @@ export function createInternalReachDetector(options: InternalReachOptions = {}):
       }
     }
     if (2 * followed >= p.hh.length) return null; // the blueprint followed: a deployment
+    // Other agents of the blueprint reaching new hosts of their own around it: a job split among them
+    // (a scanner's run over the subnets), low.
+    const job: number[] = [];
+    if (g !== undefined) {
+      const from = sec(p.t0) - windowS;
+      const to = sec(p.due);
+      // Flat [agent hash, new hosts] of the other agents (a scanner's agents each reach many; one host here or there is no job).
+      const counts: number[] = [];
+      for (let i = 0; i < g.n.length; i += 4) {
+        const other = g.n[i + 1]!;
+        if (other === ah || g.n[i + 2]! < from || g.n[i + 2]! > to) continue;
+        let k = 0;
+        while (k < counts.length && counts[k] !== other) k += 2;
+        if (k === counts.length) counts.push(other, 0);
+        if (++counts[k + 1]! === JOB_HOSTS) job.push(other);
+      }
+    }
+    const severity: Severity = job.length >= JOB_AGENTS ? 'low' : 'medium';
     const a = agents.get(p.tenant_id, p.agent_id);
     if (a !== undefined) a.fired = sec(p.due);
-    if (g !== undefined) {
+    if (g !== undefined && severity === 'medium') {
       // The hosts it reached first teach its blueprint nothing (the next compromised agent is judged alike).
       for (const h of p.hh) {
         for (let i = 0; i < g.n.length; i += 4) {
@@ -302,17 +327,18 @@ export function createInternalReachDetector(options: InternalReachOptions = {}):
     const minutes = Math.max(1, Math.round((p.t - p.t0) / 60_000));
     return {
       detector: internalReachMeta.id,
-      severity: 'medium',
+      severity,
       tenant_id: p.tenant_id,
       agent_id: p.agent_id,
       time: p.due,
       summary:
         `Agent ${p.agent_id} reached ${n} internal hosts its blueprint never reached within ${minutes} min (port${p.ports.length === 1 ? '' : 's'} ${p.ports.join(', ')}; e.g. ${p.hosts.slice(0, 3).join(', ')}), ` +
-        (followed > 0 ? `${followed} of them followed by other agents of its blueprint: ` : 'none of them followed by its blueprint: ') +
-        'its runtime is working through systems it has no business with',
+        (job.length >= JOB_AGENTS
+          ? `while ${job.length} other agent${job.length === 1 ? '' : 's'} of its blueprint reached new internal hosts of their own: a job of the blueprint split among its agents (a scanner's run)`
+          : (followed > 0 ? `${followed} of them followed by other agents of its blueprint: ` : 'none of them followed by its blueprint: ') + 'its runtime is working through systems it has no business with'),
       evidence: {
         observed: { new_hosts: n, hosts: p.hosts.slice(), ports: p.ports.slice(), since: p.t0, window_s: windowS },
-        baseline: { blueprint_hosts_known: g?.h.length ?? 0, hosts_followed_by_blueprint: followed },
+        baseline: { blueprint_hosts_known: g?.h.length ?? 0, hosts_followed_by_blueprint: followed, blueprint_agents_reaching_new_hosts: job.length },
         threshold: `${o.hosts} private addresses new to the blueprint within ${windowS / 60} min, once it is watched ${o.learnMs / 3_600_000} h; fewer than half followed by its agents within ${o.confirmMs / 60_000} min`,
         peer_group: peerGroupName(p.blueprint_id) ?? `agent:${p.agent_id}`,
       },

@@ -56,6 +56,26 @@ describe('internal-reach', () => {
     expect(run([...base, ...reach('a1', 8, AT), call('a2', 50, 41, AT + 4 * MIN)]).map((d) => d.severity)).toEqual(['medium']);
   });
 
+  it('is low for three agents of one blueprint reaching new hosts of their own within minutes of each other: a job split among them (a scanner\'s run)', () => {
+    const base = footprint(['a1', 'a2', 'a3'], T0, AT + HOUR);
+    const scan = [...reach('a1', 8, AT, 20, {}, 51), ...reach('a2', 8, AT + 4 * MIN, 20, {}, 52), ...reach('a3', 8, AT + 8 * MIN, 20, {}, 53)];
+    const out = run([...base, ...scan]);
+    expect(out.map((d) => [d.agent_id, d.severity])).toEqual([
+      ['a1', 'low'],
+      ['a2', 'low'],
+      ['a3', 'low'],
+    ]);
+    expect(out[0]!.summary).toContain('a job of the blueprint split among its agents');
+    // Two others reaching a host or two each (a file share, an application server) are no job.
+    const few = [...reach('a1', 8, AT, 20, {}, 51), ...reach('a2', 2, AT + 4 * MIN, 20, {}, 52), ...reach('a3', 2, AT + 6 * MIN, 20, {}, 53)];
+    expect(run([...base, ...few]).map((d) => [d.agent_id, d.severity])).toEqual([['a1', 'medium']]);
+    // One other agent doing the same is no job: two intruders, or one agent's pivot beside another's.
+    expect(run([...base, ...scan.filter((e) => e.agent_id !== 'a3')]).map((d) => [d.agent_id, d.severity])).toEqual([
+      ['a1', 'medium'],
+      ['a2', 'medium'],
+    ]);
+  });
+
   it('is medium too for an agent whose blueprint never worked inside the network, and for one alone in its blueprint', () => {
     // Its blueprint's agents call only public APIs for three hours.
     const publicOnly: AgentEvent[] = [];
