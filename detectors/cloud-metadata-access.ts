@@ -33,7 +33,8 @@
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta } from './types.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
-import { NO_DETECTIONS, TenantMap, clone, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
+import { NO_DETECTIONS, TenantMap, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
+import { agentGroupAndWaitingState } from './keyed-state.js';
 import { DueQueue } from './due-queue.js';
 import { memoByHostPrivately } from './host-memo.js';
 
@@ -412,29 +413,6 @@ export function createCloudMetadataAccessDetector(options: CloudMetadataAccessOp
       if (e.type === 'network') onNetwork(e, ctx);
       return NO_DETECTIONS;
     },
-    advance(watermark: number): Detection[] {
-      return waiting.takeDue(watermark, decide);
-    },
-    settle(): Detection[] {
-      return waiting.takeDue(Infinity, decide);
-    },
-    evict(before: number): void {
-      agents.evict(before);
-      groups.evict(before);
-      waiting.evict(before);
-    },
-    size(): number {
-      return agents.size + groups.size + waiting.size;
-    },
-    snapshot(): unknown {
-      return clone({ version: 1, agents: agents.snapshot(), groups: groups.snapshot(), waiting: waiting.snapshot() });
-    },
-    restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, MetaAgent][]; groups: [string, string, MetaGroup][]; waiting: Waiting[] };
-      if (s?.version !== 1) throw new Error('cloud-metadata-access: unsupported snapshot');
-      agents.restore(s.agents);
-      groups.restore(s.groups);
-      waiting.restore(s.waiting);
-    },
+    ...agentGroupAndWaitingState('cloud-metadata-access', agents, groups, waiting, decide),
   };
 }

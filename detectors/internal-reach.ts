@@ -35,7 +35,8 @@
 import type { AgentEvent, NetworkEvent } from '../contract/events.js';
 import type { Detection, DetectorMeta, Severity } from './types.js';
 import { peerGroupId, peerGroupName, type Detector, type DetectorContext } from './detector.js';
-import { NO_DETECTIONS, TenantMap, clone, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
+import { NO_DETECTIONS, TenantMap, hashString, msOfSec, sec, type Timed } from './agent-directory.js';
+import { agentGroupAndWaitingState } from './keyed-state.js';
 import { isPrivateAddress } from './addresses.js';
 import { DueQueue } from './due-queue.js';
 import { industrialFlow, industrialProtocol } from './industrial-protocol.js';
@@ -355,30 +356,6 @@ export function createInternalReachDetector(options: InternalReachOptions = {}):
       if (counts(e)) onFlow(e, ctx);
       return NO_DETECTIONS;
     },
-    advance(watermark: number): Detection[] {
-      return waiting.takeDue(watermark, decide);
-    },
-    settle(): Detection[] {
-      return waiting.takeDue(Infinity, decide);
-    },
-    evict(before: number): void {
-      agents.evict(before);
-      groups.evict(before);
-      waiting.evict(before);
-    },
-    size(): number {
-      return agents.size + groups.size + waiting.size;
-    },
-    snapshot(): unknown {
-      return clone({ version: 1, agents: agents.snapshot(), groups: groups.snapshot(), waiting: waiting.snapshot(), watchedSince: watchedSince === Infinity ? null : watchedSince });
-    },
-    restore(snapshot: unknown): void {
-      const s = clone(snapshot) as { version: number; agents: [string, string, AgentReach][]; groups: [string, string, GroupReach][]; waiting: Waiting[]; watchedSince?: number | null };
-      if (s?.version !== 1) throw new Error('internal-reach: unsupported snapshot');
-      watchedSince = s.watchedSince ?? Infinity;
-      agents.restore(s.agents);
-      groups.restore(s.groups);
-      waiting.restore(s.waiting);
-    },
+    ...agentGroupAndWaitingState('internal-reach', agents, groups, waiting, decide),
   };
 }

@@ -1,13 +1,17 @@
 // The lifecycle of a detector whose whole state is TenantMaps, one keyed by
 // agent (agentState: cryptomining, domain-generation) or that and one keyed
 // by blueprint (agentAndGroupState: kerberoasting, cluster-admin-access,
-// industrial-protocol): eviction, size, and version-1 snapshots. The
+// industrial-protocol), with findings waiting in a DueQueue too
+// (agentGroupAndWaitingState: cloud-metadata-access, internal-reach):
+// eviction, size, and version-1 snapshots. The
 // detector spreads it into its object. And the hosts a blueprint's agents
 // use in a watched way (noteHostUse: cluster-admin-access's API servers,
 // ftp-upload's FTP hosts), learned from its agents but not from one reported.
 
 import type { Detector } from './detector.js';
+import type { Detection } from './types.js';
 import { clone, type TenantMap, type Timed } from './agent-directory.js';
+import type { DueItem, DueQueue } from './due-queue.js';
 
 export function agentAndGroupState<A extends Timed, G extends Timed>(
   id: string,
@@ -30,6 +34,45 @@ export function agentAndGroupState<A extends Timed, G extends Timed>(
       if (s?.version !== 1) throw new Error(`${id}: unsupported snapshot`);
       agents.restore(s.agents);
       groups.restore(s.groups);
+    },
+  };
+}
+
+/**
+ * The same with findings waiting for event time to pass (`waiting`, decided
+ * by `decide` when due, and all at once at the end of a replay).
+ */
+export function agentGroupAndWaitingState<A extends Timed, G extends Timed, W extends DueItem>(
+  id: string,
+  agents: TenantMap<A>,
+  groups: TenantMap<G>,
+  waiting: DueQueue<W>,
+  decide: (w: W) => Detection | null,
+): Pick<Detector, 'advance' | 'settle' | 'evict' | 'size' | 'snapshot' | 'restore'> {
+  return {
+    advance(watermark: number): Detection[] {
+      return waiting.takeDue(watermark, decide);
+    },
+    settle(): Detection[] {
+      return waiting.takeDue(Infinity, decide);
+    },
+    evict(before: number): void {
+      agents.evict(before);
+      groups.evict(before);
+      waiting.evict(before);
+    },
+    size(): number {
+      return agents.size + groups.size + waiting.size;
+    },
+    snapshot(): unknown {
+      return clone({ version: 1, agents: agents.snapshot(), groups: groups.snapshot(), waiting: waiting.snapshot() });
+    },
+    restore(snapshot: unknown): void {
+      const s = clone(snapshot) as { version: number; agents: [string, string, A][]; groups: [string, string, G][]; waiting: W[] };
+      if (s?.version !== 1) throw new Error(`${id}: unsupported snapshot`);
+      agents.restore(s.agents);
+      groups.restore(s.groups);
+      waiting.restore(s.waiting);
     },
   };
 }
