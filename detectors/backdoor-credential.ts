@@ -528,6 +528,13 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     ];
   }
 
+  /** The agent's own credential (none that someone who does not vouch for it added) used most recently, other than `added`; null when none. */
+  function latestOwn(w: WatchState, added: CredentialUse): CredentialUse | null {
+    let own: CredentialUse | null = null;
+    for (const u of w.uses) if (u.addedBy === null && u !== added && (own === null || u.last > own.last)) own = u;
+    return own;
+  }
+
   /**
    * The use of a credential added by a sponsor appointed within the hour
    * before (see FRESH_SPONSOR_MS), from outside the /24 (IPv6 /48) of the
@@ -540,8 +547,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
     // Or added by the agent itself (addPassword on its own identity, an injected tool call), kept for later.
     const self = since === null && added.addedBy !== null && identityKey(added.addedBy) === identityKey(e.agent_id);
     if (since === null && !self) return null;
-    let own: CredentialUse | null = null;
-    for (const u of w.uses) if (u.addedBy === null && u !== added && (own === null || u.last > own.last)) own = u;
+    const own = latestOwn(w, added);
     if (own === null || sameSubnet(added.ip, own.ip) || added.first - own.last > o.concurrentMs) return null;
     const d = detection(e, added, own, info);
     d.summary =
@@ -600,8 +606,7 @@ export function createBackdoorCredentialDetector(options: BackdoorCredentialOpti
    */
   function rentedHostUse(e: SigninEvent, added: CredentialUse, w: WatchState, info: AgentInfo): Detection | null {
     if (!isRentedNetwork(e.asn)) return null;
-    let own: CredentialUse | null = null;
-    for (const u of w.uses) if (u.addedBy === null && u !== added && (own === null || u.last > own.last)) own = u;
+    const own = latestOwn(w, added);
     if (own === null || own.locked === true || added.first - own.last > o.concurrentMs || own.last > added.first + o.concurrentMs) return null;
     // The agent's own credential on that network too (the organisation runs there), or seen only from the directory in the same /16.
     if (own.asn === undefined ? wideNetworkOf(own.ip) === wideNetworkOf(e.ip) : own.asn === e.asn) return null;
